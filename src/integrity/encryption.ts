@@ -1,0 +1,400 @@
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHmac,
+  randomBytes,
+  timingSafeEqual,
+} from 'node:crypto';
+import { open, readFile, rename, rm } from 'node:fs/promises';
+import { AntidoteError } from '../errors.js';
+import { tempPathFor, writeFileAtomic } from '../util/fs.js';
+
+/**
+ * Encryption at rest: AES-256-GCM (NIST SP 800-38D) in authenticated chunks, in the spirit of
+ * the STREAM construction (Hoang, Reyhanitabar, Rogaway & Vizár 2015, "Online
+ * Authenticated-Encryption and its Nonce-Reuse Misuse-Resistance").
+ *
+ * File layout (big-endian integers):
+ *
+ * ```
+ * fixed header  (24 B): magic "ANTDENC1" | version u8 = 1 | 3 zero bytes | chunkSize u32 | noncePrefix 8 B
+ * key block     (76 B): kekId 16 B | wrapNonce 12 B | wrapped data key 32 B | wrap tag 16 B
+ * chunk i           : ciphertext (chunkSize bytes, the last one ≤ chunkSize) | GCM tag 16 B
+ * ```
+ *
+ * Each file has its own random 256-bit data key, wrapped (AES-256-GCM) by a key-encryption key
+ * (KEK). Chunk i uses nonce `noncePrefix || u32(i)` and AAD `fixed header || u64(i) || final`
+ * (final = 1 only on the last chunk), so reordering, dropping, duplicating, truncating or
+ * extending chunks fails authentication. Rotating the KEK rewrites only the key block.
+ */
+
+const MAGIC = Buffer.from('ANTDENC1', 'ascii');
+const VERSION = 1;
+const FIXED_SIZE = 24;
+const KEY_BLOCK_SIZE = 76;
+/** Size of the header (fixed part + key block) in bytes. */
+export const HEADER_SIZE = FIXED_SIZE + KEY_BLOCK_SIZE;
+const TAG = 16;
+/** Default plaintext chunk size: 1 MiB. */
+export const DEFAULT_CHUNK_SIZE = 1024 * 1024;
+const MAX_CHUNK_SIZE = 64 * 1024 * 1024;
+
+/** Options for {@link encryptFile}. */
+export interface EncryptOptions {
+  /** Plaintext bytes per chunk; default 1 MiB. */
+  readonly chunkSize?: number;
+  /** Called with the bytes processed so far. */
+  readonly onProgress?: (bytesDone: number) => void;
+}
+
+function fail(message: string, path?: string, extra: Record<string, unknown> = {}): never {
+  throw new AntidoteError('DECRYPTION_FAILED', message, { ...(path ? { path } : {}), ...extra });
+}
+
+/** A key-encryption key: exactly 32 secret bytes. */
+export type Kek = Buffer;
+
+/** A fresh random 256-bit key-encryption key. */
+export function generateKek(): Kek {
+  return randomBytes(32);
+}
+
+/** The public identifier of a KEK (16 bytes of HMAC-SHA256; reveals nothing about the key). */
+export function kekId(kek: Kek): Buffer {
+  return createHmac('sha256', kek).update('antidote/kek-id/v1').digest().subarray(0, 16);
+}
+
+/**
+ * Parses a KEK from text (64 hex digits or base64 of 32 bytes, whitespace trimmed) or raw 32
+ * bytes. Never includes key material in its errors.
+ */
+export function parseKek(data: string | Uint8Array, where: string): Kek {
+  if (typeof data !== 'string' && data.length === 32) return Buffer.from(data);
+  const text = (typeof data === 'string' ? data : Buffer.from(data).toString('utf8')).trim();
+  if (/^[0-9a-fA-F]{64}$/.test(text)) return Buffer.from(text, 'hex');
+  if (/^[A-Za-z0-9+/]{43}=$/.test(text)) {
+    const b = Buffer.from(text, 'base64');
+    if (b.length === 32) return b;
+  }
+  throw new AntidoteError(
+    'INVALID_FORMAT',
+    `${where} does not hold a 256-bit key (32 raw bytes, 64 hex digits or base64)`,
+    { path: where },
+  );
+}
+
+/** Reads a KEK from a key file. */
+export async function loadKekFile(path: string): Promise<Kek> {
+  let data: Buffer;
+  try {
+    data = await readFile(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'NOT_FOUND' : 'IO_ERROR';
+    throw new AntidoteError(code, `cannot read key file ${path}`, { path });
+  }
+  return parseKek(data, path);
+}
+
+/** Reads a KEK from an environment variable (of the given environment). */
+export function kekFromEnv(name: string, env: NodeJS.ProcessEnv): Kek {
+  const v = env[name];
+  if (!v) throw new AntidoteError('NOT_FOUND', `environment variable ${name} is not set`);
+  return parseKek(v, `environment variable ${name}`);
+}
+
+/** Writes a new KEK file (base64, mode 0600); refuses to overwrite. */
+export async function writeKekFile(path: string, kek: Kek): Promise<void> {
+  const { existsSync } = await import('node:fs');
+  if (existsSync(path)) {
+    throw new AntidoteError('ALREADY_EXISTS', `${path} already exists`, { path });
+  }
+  await writeFileAtomic(path, `${kek.toString('base64')}\n`, { mode: 0o600 });
+}
+
+function checkKek(kek: Kek): void {
+  if (!Buffer.isBuffer(kek) || kek.length !== 32) {
+    throw new AntidoteError('INVALID_ARGUMENT', 'a key-encryption key must be 32 bytes');
+  }
+}
+
+function wrapAad(fixed: Buffer, id: Buffer): Buffer {
+  return Buffer.concat([fixed, id, Buffer.from('antidote/dek-wrap/v1', 'ascii')]);
+}
+
+function wrapKey(fixed: Buffer, dek: Buffer, kek: Kek): Buffer {
+  const id = kekId(kek);
+  const nonce = randomBytes(12);
+  const c = createCipheriv('aes-256-gcm', kek, nonce);
+  c.setAAD(wrapAad(fixed, id));
+  const wrapped = Buffer.concat([c.update(dek), c.final()]);
+  return Buffer.concat([id, nonce, wrapped, c.getAuthTag()]);
+}
+
+function unwrapKey(fixed: Buffer, block: Buffer, kek: Kek, where: string): Buffer {
+  const id = block.subarray(0, 16);
+  const expected = kekId(kek);
+  if (!timingSafeEqual(id, expected)) {
+    fail(
+      `${where} was encrypted under another key (key id ${id.toString('hex')}, given ${expected.toString('hex')})`,
+      where,
+    );
+  }
+  const d = createDecipheriv('aes-256-gcm', kek, block.subarray(16, 28));
+  d.setAAD(wrapAad(fixed, id));
+  d.setAuthTag(block.subarray(60, 76));
+  try {
+    return Buffer.concat([d.update(block.subarray(28, 60)), d.final()]);
+  } catch {
+    return fail(
+      `${where}: the wrapped data key does not authenticate (wrong key or tampered header)`,
+      where,
+    );
+  }
+}
+
+function chunkNonce(prefix: Buffer, i: number): Buffer {
+  const n = Buffer.alloc(12);
+  prefix.copy(n, 0, 0, 8);
+  n.writeUInt32BE(i, 8);
+  return n;
+}
+
+function chunkAad(fixed: Buffer, i: number, final: boolean): Buffer {
+  const a = Buffer.alloc(FIXED_SIZE + 9);
+  fixed.copy(a, 0);
+  a.writeBigUInt64BE(BigInt(i), FIXED_SIZE);
+  a[FIXED_SIZE + 8] = final ? 1 : 0;
+  return a;
+}
+
+function parseFixed(fixed: Buffer, where: string): { chunkSize: number; prefix: Buffer } {
+  if (fixed.length < FIXED_SIZE || !fixed.subarray(0, 8).equals(MAGIC)) {
+    throw new AntidoteError('INVALID_FORMAT', `${where} is not an Antidote encrypted file`, {
+      path: where,
+    });
+  }
+  if (fixed[8] !== VERSION) {
+    throw new AntidoteError(
+      'INVALID_FORMAT',
+      `${where} has unsupported format version ${fixed[8]}`,
+      {
+        path: where,
+      },
+    );
+  }
+  const chunkSize = fixed.readUInt32BE(12);
+  if (chunkSize < 1 || chunkSize > MAX_CHUNK_SIZE) {
+    fail(`${where} declares an invalid chunk size ${chunkSize}`, where);
+  }
+  return { chunkSize, prefix: fixed.subarray(16, 24) };
+}
+
+type Handle = Awaited<ReturnType<typeof open>>;
+
+async function readFull(fh: Handle, buf: Buffer, len: number, pos: number): Promise<number> {
+  let got = 0;
+  while (got < len) {
+    const { bytesRead } = await fh.read(buf, got, len - got, pos + got);
+    if (bytesRead === 0) break;
+    got += bytesRead;
+  }
+  return got;
+}
+
+async function openOrFail(path: string, flags: string, mode?: number): Promise<Handle> {
+  try {
+    return await open(path, flags, mode);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'NOT_FOUND' : 'IO_ERROR';
+    throw new AntidoteError(code, `cannot open ${path}: ${(e as Error).message}`, { path });
+  }
+}
+
+/**
+ * Encrypts `src` to `dst` (written to a temporary sibling, renamed when complete) under a fresh
+ * data key wrapped by `kek`. Memory stays at about two chunks.
+ */
+export async function encryptFile(
+  src: string,
+  dst: string,
+  kek: Kek,
+  options: EncryptOptions = {},
+): Promise<{ bytes: number; chunks: number }> {
+  checkKek(kek);
+  const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
+  if (!Number.isInteger(chunkSize) || chunkSize < 1 || chunkSize > MAX_CHUNK_SIZE) {
+    throw new AntidoteError('INVALID_ARGUMENT', `chunk size must be in [1, ${MAX_CHUNK_SIZE}]`);
+  }
+  const fixed = Buffer.alloc(FIXED_SIZE);
+  MAGIC.copy(fixed, 0);
+  fixed[8] = VERSION;
+  fixed.writeUInt32BE(chunkSize, 12);
+  const prefix = randomBytes(8);
+  prefix.copy(fixed, 16);
+  const dek = randomBytes(32);
+  const header = Buffer.concat([fixed, wrapKey(fixed, dek, kek)]);
+
+  const input = await openOrFail(src, 'r');
+  const size = (await input.stat()).size;
+  const tmp = tempPathFor(dst);
+  let output: Handle | undefined;
+  try {
+    output = await openOrFail(tmp, 'wx', 0o600);
+    await output.write(header, 0, header.length, null);
+    let bufs = [Buffer.allocUnsafe(chunkSize), Buffer.allocUnsafe(chunkSize)];
+    let pos = 0;
+    let i = 0;
+    let pending = readFull(input, bufs[0], Math.min(chunkSize, size), 0);
+    for (;;) {
+      const n = await pending;
+      const final = pos + n >= size;
+      if (!final) pending = readFull(input, bufs[1], Math.min(chunkSize, size - pos - n), pos + n);
+      const c = createCipheriv('aes-256-gcm', dek, chunkNonce(prefix, i));
+      c.setAAD(chunkAad(fixed, i, final));
+      const ct = c.update(bufs[0].subarray(0, n));
+      c.final();
+      await output.write(Buffer.concat([ct, c.getAuthTag()]), 0, ct.length + TAG, null);
+      pos += n;
+      i++;
+      options.onProgress?.(pos);
+      if (final) break;
+      if (i >= 2 ** 32)
+        throw new AntidoteError('INVALID_ARGUMENT', `${src} is too large to encrypt`);
+      bufs = [bufs[1], bufs[0]];
+    }
+    await output.sync();
+    await output.close();
+    output = undefined;
+    await rename(tmp, dst);
+    return { bytes: pos, chunks: i };
+  } catch (e) {
+    await output?.close().catch(() => undefined);
+    await rm(tmp, { force: true });
+    if (e instanceof AntidoteError) throw e;
+    throw new AntidoteError('IO_ERROR', `cannot encrypt ${src}: ${(e as Error).message}`, {
+      path: src,
+    });
+  } finally {
+    await input.close();
+    dek.fill(0);
+  }
+}
+
+/**
+ * Decrypts `src` to `dst`. Plaintext goes to a temporary sibling (mode 0600) that is renamed to
+ * `dst` only after the final chunk authenticates; on any failure it is deleted, so no partial
+ * plaintext is ever left. Fails with `DECRYPTION_FAILED` naming the chunk.
+ */
+export async function decryptFile(
+  src: string,
+  dst: string,
+  kek: Kek,
+  options: { onProgress?: (bytesDone: number) => void } = {},
+): Promise<{ bytes: number; chunks: number }> {
+  checkKek(kek);
+  const input = await openOrFail(src, 'r');
+  const tmp = tempPathFor(dst);
+  let output: Handle | undefined;
+  let dek: Buffer | undefined;
+  try {
+    const size = (await input.stat()).size;
+    const header = Buffer.alloc(HEADER_SIZE);
+    const got = await readFull(input, header, HEADER_SIZE, 0);
+    if (got < FIXED_SIZE) parseFixed(header.subarray(0, got), src);
+    if (got < HEADER_SIZE) fail(`${src} is truncated inside its header`, src);
+    const fixed = header.subarray(0, FIXED_SIZE);
+    const { chunkSize, prefix } = parseFixed(fixed, src);
+    dek = unwrapKey(fixed, header.subarray(FIXED_SIZE), kek, src);
+    if (size === HEADER_SIZE) fail(`${src} is truncated: it holds no chunks`, src);
+    output = await openOrFail(tmp, 'wx', 0o600);
+    const block = chunkSize + TAG;
+    let bufs = [Buffer.allocUnsafe(block), Buffer.allocUnsafe(block)];
+    let pos = HEADER_SIZE;
+    let i = 0;
+    let out = 0;
+    let pending = readFull(input, bufs[0], Math.min(block, size - pos), pos);
+    for (;;) {
+      const n = await pending;
+      const final = pos + n >= size;
+      if (!final) pending = readFull(input, bufs[1], Math.min(block, size - pos - n), pos + n);
+      if (n < TAG) fail(`${src}: chunk ${i} is truncated`, src, { chunk: i });
+      const d = createDecipheriv('aes-256-gcm', dek, chunkNonce(prefix, i));
+      d.setAAD(chunkAad(fixed, i, final));
+      d.setAuthTag(bufs[0].subarray(n - TAG, n));
+      let pt: Buffer;
+      try {
+        pt = d.update(bufs[0].subarray(0, n - TAG));
+        d.final();
+      } catch {
+        if (!final) await pending.catch(() => 0);
+        return fail(
+          `${src}: chunk ${i} does not authenticate (${final ? 'truncated or tampered' : 'tampered, reordered or truncated'})`,
+          src,
+          { chunk: i },
+        );
+      }
+      await output.write(pt, 0, pt.length, null);
+      pos += n;
+      out += pt.length;
+      i++;
+      options.onProgress?.(out);
+      if (final) break;
+      bufs = [bufs[1], bufs[0]];
+    }
+    await output.sync();
+    await output.close();
+    output = undefined;
+    await rename(tmp, dst);
+    return { bytes: out, chunks: i };
+  } catch (e) {
+    await output?.close().catch(() => undefined);
+    await rm(tmp, { force: true });
+    if (e instanceof AntidoteError) throw e;
+    throw new AntidoteError('IO_ERROR', `cannot decrypt ${src}: ${(e as Error).message}`, {
+      path: src,
+    });
+  } finally {
+    dek?.fill(0);
+    await input.close();
+  }
+}
+
+/**
+ * Key rotation: re-wraps the file's data key from `oldKek` to `newKek` by rewriting only the
+ * 76-byte key block in place (the data is not re-encrypted). Fails with `DECRYPTION_FAILED` when
+ * `oldKek` is not the file's key.
+ */
+export async function rewrapFile(path: string, oldKek: Kek, newKek: Kek): Promise<void> {
+  checkKek(oldKek);
+  checkKek(newKek);
+  const fh = await openOrFail(path, 'r+');
+  try {
+    const header = Buffer.alloc(HEADER_SIZE);
+    const got = await readFull(fh, header, HEADER_SIZE, 0);
+    if (got < FIXED_SIZE) parseFixed(header.subarray(0, got), path);
+    if (got < HEADER_SIZE) fail(`${path} is truncated inside its header`, path);
+    const fixed = header.subarray(0, FIXED_SIZE);
+    parseFixed(fixed, path);
+    const dek = unwrapKey(fixed, header.subarray(FIXED_SIZE), oldKek, path);
+    const block = wrapKey(fixed, dek, newKek);
+    dek.fill(0);
+    await fh.write(block, 0, block.length, FIXED_SIZE);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** The public key id of an encrypted file (which KEK wraps its data key). */
+export async function encryptedFileKekId(path: string): Promise<string> {
+  const fh = await openOrFail(path, 'r');
+  try {
+    const header = Buffer.alloc(HEADER_SIZE);
+    const got = await readFull(fh, header, HEADER_SIZE, 0);
+    parseFixed(header.subarray(0, Math.min(got, FIXED_SIZE)), path);
+    if (got < HEADER_SIZE) fail(`${path} is truncated inside its header`, path);
+    return header.subarray(FIXED_SIZE, FIXED_SIZE + 16).toString('hex');
+  } finally {
+    await fh.close();
+  }
+}
