@@ -1,0 +1,85 @@
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+// tfjs-layers' Node bundle registers every op's gradient with tfjs-core (tfjs-core's own does not).
+import '@tensorflow/tfjs-layers';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { AntidoteError } from '../errors.js';
+import { registerCustomKernels } from './kernels/register.js';
+
+/** The TF.js backends Antidote runs on: WebAssembly (default, XNNPACK) or plain JavaScript. */
+export type BackendName = 'wasm' | 'cpu';
+
+/** Every backend name, for CLI choices and validation. */
+export const BACKEND_NAMES: readonly BackendName[] = ['wasm', 'cpu'];
+
+let wasmPathsSet = false;
+let initialised: Promise<BackendName> | undefined;
+let initialisedWith: BackendName | undefined;
+
+/**
+ * Initialises TensorFlow.js once: production mode (no banners or warnings), the custom kernels
+ * registered, and the requested backend active — `wasm` by default, falling back to `cpu` when the
+ * WebAssembly backend cannot start. Idempotent; asking for another backend later switches to it.
+ *
+ * The backend can also be chosen with the `ANTIDOTE_BACKEND` environment variable.
+ */
+export async function initEngine(options: { backend?: BackendName } = {}): Promise<BackendName> {
+  const envBackend = process.env.ANTIDOTE_BACKEND;
+  if (envBackend !== undefined && !BACKEND_NAMES.includes(envBackend as BackendName)) {
+    throw new AntidoteError(
+      'INVALID_ARGUMENT',
+      `ANTIDOTE_BACKEND must be one of ${BACKEND_NAMES.join(', ')}, got "${envBackend}"`,
+    );
+  }
+  const wanted = options.backend ?? (envBackend as BackendName | undefined) ?? 'wasm';
+  if (!BACKEND_NAMES.includes(wanted)) {
+    throw new AntidoteError(
+      'INVALID_ARGUMENT',
+      `unknown backend "${wanted}" (expected ${BACKEND_NAMES.join(', ')})`,
+    );
+  }
+  if (initialised && (initialisedWith === wanted || options.backend === undefined))
+    return initialised;
+  initialisedWith = wanted;
+  initialised = start(wanted);
+  return initialised;
+}
+
+async function start(wanted: BackendName): Promise<BackendName> {
+  tf.enableProdMode();
+  if (!wasmPathsSet) {
+    const require = createRequire(import.meta.url);
+    const wasmDist = join(
+      dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')),
+      'dist',
+    );
+    setWasmPaths(`${wasmDist}/`);
+    wasmPathsSet = true;
+  }
+  registerCustomKernels();
+  if (wanted === 'wasm') {
+    try {
+      if (await tf.setBackend('wasm')) {
+        await tf.ready();
+        return 'wasm';
+      }
+    } catch {
+      // fall through to the cpu backend
+    }
+  }
+  if (!(await tf.setBackend('cpu'))) {
+    throw new AntidoteError(
+      'ENGINE_ERROR',
+      'neither the wasm nor the cpu TensorFlow.js backend could start',
+    );
+  }
+  await tf.ready();
+  return 'cpu';
+}
+
+/** The name of the active backend (after {@link initEngine}). */
+export function activeBackend(): BackendName {
+  return tf.getBackend() as BackendName;
+}

@@ -1,0 +1,25 @@
+/**
+ * The ML engine: TensorFlow.js setup (wasm by default, cpu fallback, custom kernels), the model
+ * zoo, seeded training and the TF.js {@link Classifier} adapter.
+ */
+export { activeBackend, BACKEND_NAMES, type BackendName, initEngine } from './backend.js';
+export type { Classifier } from './classifier.js';
+export { registerCustomKernels } from './kernels/register.js';
+export { loadLayersModel, MODEL_JSON, saveLayersModel, WEIGHTS_BIN } from './model-io.js';
+export { TfClassifier, type TfClassifierMetadata, trainClassifier } from './tf-classifier.js';
+export {
+  checkDatasetFits,
+  fitModel,
+  resolveTrainOptions,
+  type TrainHistory,
+  type TrainOptions,
+  type TrainProgress,
+} from './train.js';
+export {
+  ARCH_NAMES,
+  type ArchName,
+  buildModel,
+  LOGITS_LAYER,
+  type ModelSpec,
+  resolveModelSpec,
+} from './zoo.js';

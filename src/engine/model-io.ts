@@ -1,0 +1,168 @@
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { z } from 'zod';
+import { AntidoteError } from '../errors.js';
+import { writeDirAtomic, writeFileAtomic } from '../util/fs.js';
+
+/** File names of a saved model directory. */
+export const MODEL_JSON = 'model.json';
+export const WEIGHTS_BIN = 'weights.bin';
+
+const MAX_MODEL_JSON_BYTES = 64 * 1024 * 1024;
+
+const weightSpecSchema = z.object({
+  name: z.string(),
+  shape: z.array(z.number().int().nonnegative()),
+  dtype: z.enum(['float32', 'int32', 'bool']),
+});
+
+const modelJsonSchema = z.object({
+  format: z.literal('layers-model'),
+  generatedBy: z.string().optional(),
+  convertedBy: z.string().nullable().optional(),
+  modelTopology: z.record(z.string(), z.unknown()),
+  weightsManifest: z
+    .array(
+      z.object({
+        paths: z.array(z.literal(WEIGHTS_BIN)).length(1),
+        weights: z.array(weightSpecSchema),
+      }),
+    )
+    .length(1),
+  antidote: z.record(z.string(), z.unknown()),
+});
+
+/**
+ * Saves `model` to `dir` as TF.js's layers format (`model.json` + one `weights.bin`), with
+ * Antidote's metadata (architecture, class names, training record) under `antidote` in model.json.
+ * Written atomically: a reader never sees a half-written model. Refuses to replace an existing
+ * directory unless `overwrite` is set.
+ */
+export async function saveLayersModel(
+  model: tfl.LayersModel,
+  dir: string,
+  metadata: Record<string, unknown>,
+  options: { overwrite?: boolean } = {},
+): Promise<void> {
+  let captured: tf.io.ModelArtifacts | undefined;
+  await model.save({
+    save: async (artifacts) => {
+      captured = artifacts;
+      return { modelArtifactsInfo: { dateSaved: new Date(0), modelTopologyType: 'JSON' } };
+    },
+  });
+  if (!captured?.weightSpecs || captured.weightData === undefined) {
+    throw new AntidoteError('ENGINE_ERROR', 'TF.js returned no weights when saving the model');
+  }
+  const weights = new Uint8Array(tf.io.CompositeArrayBuffer.join(captured.weightData));
+  const json = {
+    format: 'layers-model',
+    generatedBy: `TensorFlow.js tfjs-layers v${tfl.version_layers}`,
+    convertedBy: null,
+    modelTopology: captured.modelTopology,
+    weightsManifest: [{ paths: [WEIGHTS_BIN], weights: captured.weightSpecs }],
+    antidote: metadata,
+  };
+  await writeDirAtomic(
+    dir,
+    async (tmp) => {
+      await writeFileAtomic(join(tmp, WEIGHTS_BIN), weights);
+      await writeFileAtomic(join(tmp, MODEL_JSON), `${JSON.stringify(json, null, 1)}\n`);
+    },
+    { overwrite: options.overwrite ?? false },
+  );
+}
+
+const BYTES_PER_DTYPE = { float32: 4, int32: 4, bool: 1 } as const;
+
+/**
+ * Loads a model saved by {@link saveLayersModel}. Only TF.js layer classes are instantiated from
+ * the JSON (no code runs from the file). A missing file, a malformed model.json or a weights file
+ * whose size disagrees with the manifest gives an `AntidoteError` naming the file.
+ */
+export async function loadLayersModel(
+  dir: string,
+): Promise<{ model: tfl.LayersModel; metadata: Record<string, unknown> }> {
+  const jsonPath = join(dir, MODEL_JSON);
+  const weightsPath = join(dir, WEIGHTS_BIN);
+  const jsonStat = await stat(jsonPath).catch(() => undefined);
+  if (!jsonStat?.isFile()) {
+    throw new AntidoteError('NOT_FOUND', `no model at ${dir}: ${MODEL_JSON} is missing`, {
+      path: jsonPath,
+    });
+  }
+  if (jsonStat.size > MAX_MODEL_JSON_BYTES) {
+    throw new AntidoteError(
+      'INVALID_FORMAT',
+      `${jsonPath} is larger than ${MAX_MODEL_JSON_BYTES} bytes`,
+      {
+        path: jsonPath,
+      },
+    );
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await readFile(jsonPath, 'utf8'));
+  } catch (e) {
+    throw new AntidoteError(
+      'INVALID_FORMAT',
+      `${jsonPath} is not valid JSON: ${(e as Error).message}`,
+      {
+        path: jsonPath,
+      },
+    );
+  }
+  const parsed = modelJsonSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new AntidoteError(
+      'INVALID_FORMAT',
+      `${jsonPath} is not an Antidote model: ${issue.path.join('.') || '(root)'}: ${issue.message}`,
+      { path: jsonPath },
+    );
+  }
+  const manifest = parsed.data.weightsManifest[0];
+  const expectedBytes = manifest.weights.reduce(
+    (sum, w) => sum + w.shape.reduce((a, b) => a * b, 1) * BYTES_PER_DTYPE[w.dtype],
+    0,
+  );
+  const weights = await readFile(weightsPath).catch((e: NodeJS.ErrnoException) => {
+    throw new AntidoteError(
+      e.code === 'ENOENT' ? 'NOT_FOUND' : 'IO_ERROR',
+      `cannot read ${weightsPath}: ${e.message}`,
+      { path: weightsPath },
+    );
+  });
+  if (weights.byteLength !== expectedBytes) {
+    throw new AntidoteError(
+      'INVALID_FORMAT',
+      `${weightsPath} holds ${weights.byteLength} bytes, the manifest needs ${expectedBytes}`,
+      { path: weightsPath },
+    );
+  }
+  const weightData = weights.buffer.slice(
+    weights.byteOffset,
+    weights.byteOffset + weights.byteLength,
+  );
+  try {
+    const model = await tfl.loadLayersModel({
+      load: async () => ({
+        modelTopology: parsed.data.modelTopology,
+        weightSpecs: manifest.weights,
+        weightData,
+        format: 'layers-model',
+      }),
+    });
+    return { model, metadata: parsed.data.antidote };
+  } catch (e) {
+    throw new AntidoteError(
+      'INVALID_FORMAT',
+      `cannot build the model in ${dir}: ${(e as Error).message}`,
+      {
+        path: jsonPath,
+      },
+    );
+  }
+}

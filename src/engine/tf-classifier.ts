@@ -1,0 +1,300 @@
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { z } from 'zod';
+import type { Dataset } from '../data/dataset.js';
+import { AntidoteError } from '../errors.js';
+import { activeBackend, initEngine } from './backend.js';
+import type { Classifier } from './classifier.js';
+import { loadLayersModel, saveLayersModel } from './model-io.js';
+import {
+  checkDatasetFits,
+  crossEntropySum,
+  fitModel,
+  type TrainHistory,
+  type TrainOptions,
+} from './train.js';
+import { ARCH_NAMES, buildModel, LOGITS_LAYER, type ModelSpec, resolveModelSpec } from './zoo.js';
+
+/** Records per forward pass when predicting, extracting activations or gradients. */
+const DEFAULT_INFERENCE_BATCH = 512;
+
+/** What Antidote stores about a model next to its weights (model.json → `antidote`). */
+export interface TfClassifierMetadata {
+  readonly format: 'antidote-model';
+  readonly version: 1;
+  readonly spec: ModelSpec;
+  readonly inputShape: readonly number[];
+  readonly classes: readonly string[];
+  /** Training runs that produced the weights, oldest first (seed, options, history). */
+  readonly training: ReadonlyArray<Record<string, unknown>>;
+}
+
+const metadataSchema = z.object({
+  format: z.literal('antidote-model'),
+  version: z.literal(1),
+  spec: z.object({
+    arch: z.enum(ARCH_NAMES as [string, ...string[]]),
+    hidden: z.array(z.number().int().positive()).optional(),
+    filters: z.tuple([z.number().int().positive(), z.number().int().positive()]).optional(),
+  }),
+  inputShape: z.array(z.number().int().positive()),
+  classes: z.array(z.string()).min(2),
+  training: z.array(z.record(z.string(), z.unknown())),
+});
+
+/**
+ * A TensorFlow.js model of the zoo behind the {@link Classifier} interface: batched inference
+ * (memory stays bounded), activations of any named layer, input gradients of the loss, fine-tuning,
+ * and save/load. Every method cleans up its tensors.
+ */
+export class TfClassifier implements Classifier {
+  readonly inputShape: readonly number[];
+  readonly numClasses: number;
+  readonly layerNames: readonly string[];
+  private readonly subModels = new Map<string, tfl.LayersModel>();
+  private trainingRuns: Array<Record<string, unknown>>;
+  private disposed = false;
+  /** History of the latest {@link TfClassifier.fit} in this process. */
+  lastHistory: TrainHistory | undefined;
+
+  private constructor(
+    /** The underlying TF.js model (outputs logits). */
+    readonly model: tfl.LayersModel,
+    readonly spec: ModelSpec,
+    readonly classes: readonly string[],
+    training: ReadonlyArray<Record<string, unknown>>,
+  ) {
+    this.inputShape = (model.inputs[0].shape as number[]).slice(1);
+    this.numClasses = classes.length;
+    this.layerNames = model.layers.map((l) => l.name);
+    this.trainingRuns = [...training];
+  }
+
+  /** A fresh, untrained model of the zoo (seeded initialisation). */
+  static async create(
+    spec: ModelSpec,
+    inputShape: readonly number[],
+    classes: readonly string[],
+    seed: number,
+  ): Promise<TfClassifier> {
+    await initEngine();
+    const full = resolveModelSpec(spec);
+    return new TfClassifier(buildModel(full, inputShape, classes.length, seed), full, classes, []);
+  }
+
+  /** Loads a model saved with {@link TfClassifier.save}. */
+  static async load(dir: string): Promise<TfClassifier> {
+    await initEngine();
+    const { model, metadata } = await loadLayersModel(dir);
+    const parsed = metadataSchema.safeParse(metadata);
+    if (!parsed.success) {
+      model.dispose();
+      const issue = parsed.error.issues[0];
+      throw new AntidoteError(
+        'INVALID_FORMAT',
+        `${dir}/model.json has no valid Antidote metadata: antidote.${issue.path.join('.')}: ${issue.message}`,
+        { path: dir },
+      );
+    }
+    const m = parsed.data;
+    const outUnits = (model.outputs[0].shape as number[])[1];
+    if (outUnits !== m.classes.length) {
+      model.dispose();
+      throw new AntidoteError(
+        'SHAPE_MISMATCH',
+        `${dir}: the model outputs ${outUnits} classes but its metadata names ${m.classes.length}`,
+        { path: dir },
+      );
+    }
+    return new TfClassifier(model, m.spec as ModelSpec, m.classes, m.training);
+  }
+
+  /** The metadata stored with the model. */
+  get metadata(): TfClassifierMetadata {
+    return {
+      format: 'antidote-model',
+      version: 1,
+      spec: this.spec,
+      inputShape: this.inputShape,
+      classes: this.classes,
+      training: this.trainingRuns,
+    };
+  }
+
+  /** Saves weights and metadata to `dir` (atomically; see {@link saveLayersModel}). */
+  async save(dir: string, options: { overwrite?: boolean } = {}): Promise<void> {
+    this.checkAlive();
+    await saveLayersModel(this.model, dir, { ...this.metadata }, options);
+  }
+
+  /**
+   * Trains this model further on `ds` (fine-tuning; a new model's first training). The run is
+   * appended to the model's training record.
+   */
+  async fit(ds: Dataset, options: Omit<TrainOptions, 'model'>): Promise<TrainHistory> {
+    this.checkAlive();
+    checkDatasetFits(ds, this.inputShape, this.numClasses);
+    await initEngine();
+    const history = await fitModel(this.model, ds, this.numClasses, options);
+    this.lastHistory = history;
+    const { onProgress: _ignored, ...recorded } = options;
+    this.trainingRuns.push({
+      ...recorded,
+      backend: activeBackend(),
+      records: ds.shape[0],
+      history: history.epochs,
+      bestEpoch: history.bestEpoch,
+      stoppedEarly: history.stoppedEarly,
+    });
+    return history;
+  }
+
+  async predictProba(x: Float32Array, n: number): Promise<Float32Array> {
+    const out = new Float32Array(n * this.numClasses);
+    this.forEachBatch(x, n, (xb, from) => {
+      const probs = tf.tidy(() =>
+        tf.softmax(this.model.apply(xb, { training: false }) as tf.Tensor2D),
+      );
+      out.set(probs.dataSync(), from * this.numClasses);
+      probs.dispose();
+    });
+    return out;
+  }
+
+  async predict(x: Float32Array, n: number): Promise<Int32Array> {
+    const out = new Int32Array(n);
+    this.forEachBatch(x, n, (xb, from) => {
+      const labels = tf.tidy(() =>
+        tf.argMax(this.model.apply(xb, { training: false }) as tf.Tensor2D, 1),
+      );
+      out.set(labels.dataSync() as Int32Array, from);
+      labels.dispose();
+    });
+    return out;
+  }
+
+  /** The layer whose output is the representation by default: the one before the logits. */
+  get defaultLayer(): string {
+    const i = this.layerNames.indexOf(LOGITS_LAYER);
+    return this.layerNames[(i >= 0 ? i : this.layerNames.length) - 1];
+  }
+
+  async activations(
+    x: Float32Array,
+    n: number,
+    layer: string = this.defaultLayer,
+  ): Promise<{ data: Float32Array; dim: number }> {
+    const sub = this.subModel(layer);
+    const dim = (sub.outputs[0].shape as number[]).slice(1).reduce((a, b) => a * b, 1);
+    const data = new Float32Array(n * dim);
+    this.forEachBatch(x, n, (xb, from) => {
+      const act = sub.apply(xb, { training: false }) as tf.Tensor;
+      data.set(act.dataSync() as Float32Array, from * dim);
+      act.dispose();
+    });
+    return { data, dim };
+  }
+
+  /**
+   * Gradient of each record's own softmax cross-entropy loss (w.r.t. its true label `y`) with
+   * respect to its input, laid out like `x`.
+   */
+  async lossGradient(x: Float32Array, y: Int32Array): Promise<Float32Array> {
+    const n = y.length;
+    const out = new Float32Array(x.length);
+    const size = x.length / Math.max(n, 1);
+    this.forEachBatch(x, n, (xb, from, m) => {
+      const grad = tf.tidy(() => {
+        const yb = tf.tensor1d(y.subarray(from, from + m), 'int32');
+        const f = (input: tf.Tensor) =>
+          crossEntropySum(
+            this.model.apply(input, { training: false }) as tf.Tensor2D,
+            yb,
+            this.numClasses,
+          );
+        return tf.grad(f)(xb);
+      });
+      out.set(grad.dataSync() as Float32Array, from * size);
+      grad.dispose();
+    });
+    return out;
+  }
+
+  /** Frees the model's weights. The classifier cannot be used afterwards. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.subModels.clear();
+    this.model.dispose();
+  }
+
+  private subModel(layer: string): tfl.LayersModel {
+    this.checkAlive();
+    let sub = this.subModels.get(layer);
+    if (!sub) {
+      if (!this.layerNames.includes(layer)) {
+        throw new AntidoteError(
+          'INVALID_ARGUMENT',
+          `the model has no layer "${layer}" (layers: ${this.layerNames.join(', ')})`,
+        );
+      }
+      sub = tfl.model({
+        inputs: this.model.inputs,
+        outputs: this.model.getLayer(layer).output as tfl.SymbolicTensor,
+      });
+      this.subModels.set(layer, sub);
+    }
+    return sub;
+  }
+
+  private forEachBatch(
+    x: Float32Array,
+    n: number,
+    fn: (xb: tf.Tensor, from: number, m: number) => void,
+    batchSize = DEFAULT_INFERENCE_BATCH,
+  ): void {
+    this.checkAlive();
+    const size = this.inputShape.reduce((a, b) => a * b, 1);
+    if (!Number.isInteger(n) || n < 0 || x.length !== n * size) {
+      throw new AntidoteError(
+        'SHAPE_MISMATCH',
+        `expected ${n} records of shape [${this.inputShape.join(', ')}] (${n * size} values), got ${x.length} values`,
+      );
+    }
+    for (let from = 0; from < n; from += batchSize) {
+      const m = Math.min(batchSize, n - from);
+      const xb = tf.tensor(x.subarray(from * size, (from + m) * size), [m, ...this.inputShape]);
+      try {
+        fn(xb, from, m);
+      } finally {
+        xb.dispose();
+      }
+    }
+  }
+
+  private checkAlive(): void {
+    if (this.disposed)
+      throw new AntidoteError('INVALID_STATE', 'this classifier has been disposed');
+  }
+}
+
+/**
+ * Trains a fresh model of the zoo on `ds` (shape `[N, ...inputShape]`). The same data, options and
+ * seed give identical weights, bit for bit, on the same backend.
+ */
+export async function trainClassifier(ds: Dataset, options: TrainOptions): Promise<TfClassifier> {
+  const classifier = await TfClassifier.create(
+    resolveModelSpec(options.model),
+    ds.shape.slice(1),
+    ds.classes,
+    options.seed,
+  );
+  try {
+    const { model: _model, ...rest } = options;
+    await classifier.fit(ds, rest);
+    return classifier;
+  } catch (e) {
+    classifier.dispose();
+    throw e;
+  }
+}
