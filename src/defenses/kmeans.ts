@@ -1,0 +1,243 @@
+import type { Rng } from '../data/rng.js';
+import { AntidoteError } from '../errors.js';
+
+/**
+ * k-means (Lloyd) with k-means++ seeding (Arthur & Vassilvitskii 2007) and seeded restarts, and a
+ * stratified-sample silhouette (Rousseeuw 1987). Points are low-dimensional (activation
+ * clustering reduces to 10 dims first), so plain Float64Array loops are the fast path here.
+ */
+
+/** Options for {@link kMeans}. */
+export interface KMeansOptions {
+  /** Independent k-means++ starts; the lowest inertia wins. Default 5. */
+  readonly restarts?: number;
+  /** Lloyd iterations per start. Default 100. */
+  readonly maxIterations?: number;
+  /** Stop when no assignment changes or inertia improves by less than this fraction. Default 1e-6. */
+  readonly tolerance?: number;
+}
+
+/** Result of {@link kMeans}. */
+export interface KMeansResult {
+  /** Cluster of each point, in [0, k). */
+  readonly assignments: Int32Array;
+  /** `[k, d]` row-major cluster centres. */
+  readonly centroids: Float64Array;
+  /** Points per cluster. */
+  readonly sizes: Int32Array;
+  /** Sum of squared distances of points to their centre. */
+  readonly inertia: number;
+}
+
+/**
+ * Clusters the `n` points of `points` (`[n, d]` row-major) into `k` clusters. Throws
+ * `INVALID_ARGUMENT` when there are fewer points than clusters.
+ */
+export function kMeans(
+  points: Float64Array,
+  n: number,
+  d: number,
+  k: number,
+  rng: Rng,
+  options: KMeansOptions = {},
+): KMeansResult {
+  if (!Number.isInteger(k) || k < 1) {
+    throw new AntidoteError('INVALID_ARGUMENT', `k-means needs k ≥ 1 clusters, got ${k}`);
+  }
+  if (n < k) {
+    throw new AntidoteError('INVALID_ARGUMENT', `cannot form ${k} clusters from ${n} points`);
+  }
+  if (points.length !== n * d) {
+    throw new AntidoteError('SHAPE_MISMATCH', `k-means: ${points.length} values is not ${n}×${d}`);
+  }
+  const restarts = options.restarts ?? 5;
+  let best: KMeansResult | undefined;
+  for (let r = 0; r < restarts; r++) {
+    const result = lloyd(points, n, d, k, seedPlusPlus(points, n, d, k, rng), options);
+    if (best === undefined || result.inertia < best.inertia - 1e-12) best = result;
+  }
+  return best!;
+}
+
+function sqDist(a: Float64Array, ao: number, b: Float64Array, bo: number, d: number): number {
+  let s = 0;
+  for (let j = 0; j < d; j++) {
+    const t = a[ao + j] - b[bo + j];
+    s += t * t;
+  }
+  return s;
+}
+
+/** k-means++ seeding: each new centre drawn with probability ∝ squared distance to the nearest. */
+function seedPlusPlus(points: Float64Array, n: number, d: number, k: number, rng: Rng) {
+  const centroids = new Float64Array(k * d);
+  const first = rng.int(n);
+  centroids.set(points.subarray(first * d, first * d + d), 0);
+  const dist = new Float64Array(n);
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    dist[i] = sqDist(points, i * d, centroids, 0, d);
+    total += dist[i];
+  }
+  for (let c = 1; c < k; c++) {
+    let pick = -1;
+    if (total > 0) {
+      let u = rng.next() * total;
+      for (let i = 0; i < n; i++) {
+        u -= dist[i];
+        if (u < 0) {
+          pick = i;
+          break;
+        }
+      }
+      if (pick < 0) for (let i = n - 1; i >= 0 && pick < 0; i--) if (dist[i] > 0) pick = i;
+    }
+    if (pick < 0) pick = rng.int(n); // all points identical
+    centroids.set(points.subarray(pick * d, pick * d + d), c * d);
+    total = 0;
+    for (let i = 0; i < n; i++) {
+      const nd = sqDist(points, i * d, centroids, c * d, d);
+      if (nd < dist[i]) dist[i] = nd;
+      total += dist[i];
+    }
+  }
+  return centroids;
+}
+
+function lloyd(
+  points: Float64Array,
+  n: number,
+  d: number,
+  k: number,
+  centroids: Float64Array,
+  options: KMeansOptions,
+): KMeansResult {
+  const maxIterations = options.maxIterations ?? 100;
+  const tolerance = options.tolerance ?? 1e-6;
+  const assignments = new Int32Array(n).fill(-1);
+  const sizes = new Int32Array(k);
+  const sums = new Float64Array(k * d);
+  const nearest = new Float64Array(n);
+  let inertia = Number.POSITIVE_INFINITY;
+  for (let it = 0; it < maxIterations; it++) {
+    let changed = 0;
+    let newInertia = 0;
+    for (let i = 0; i < n; i++) {
+      let bc = 0;
+      let bd = Number.POSITIVE_INFINITY;
+      for (let c = 0; c < k; c++) {
+        const dd = sqDist(points, i * d, centroids, c * d, d);
+        if (dd < bd) {
+          bd = dd;
+          bc = c;
+        }
+      }
+      if (assignments[i] !== bc) changed++;
+      assignments[i] = bc;
+      nearest[i] = bd;
+      newInertia += bd;
+    }
+    sizes.fill(0);
+    sums.fill(0);
+    for (let i = 0; i < n; i++) {
+      const c = assignments[i];
+      sizes[c]++;
+      for (let j = 0; j < d; j++) sums[c * d + j] += points[i * d + j];
+    }
+    for (let c = 0; c < k; c++) {
+      if (sizes[c] === 0) {
+        // Empty cluster: move its centre to the point farthest from its own centre.
+        let far = 0;
+        for (let i = 1; i < n; i++) if (nearest[i] > nearest[far]) far = i;
+        centroids.set(points.subarray(far * d, far * d + d), c * d);
+        nearest[far] = 0;
+        changed++;
+        continue;
+      }
+      for (let j = 0; j < d; j++) centroids[c * d + j] = sums[c * d + j] / sizes[c];
+    }
+    const improved = inertia - newInertia;
+    inertia = newInertia;
+    if (changed === 0 || (improved >= 0 && improved <= tolerance * newInertia)) break;
+  }
+  // Final assignment consistent with the final centres.
+  let finalInertia = 0;
+  sizes.fill(0);
+  for (let i = 0; i < n; i++) {
+    let bc = 0;
+    let bd = Number.POSITIVE_INFINITY;
+    for (let c = 0; c < k; c++) {
+      const dd = sqDist(points, i * d, centroids, c * d, d);
+      if (dd < bd) {
+        bd = dd;
+        bc = c;
+      }
+    }
+    assignments[i] = bc;
+    sizes[bc]++;
+    finalInertia += bd;
+  }
+  return { assignments, centroids, sizes, inertia: finalInertia };
+}
+
+/** Silhouette of a clustering: overall and per cluster. */
+export interface Silhouette {
+  /** Size-weighted mean silhouette over all points, in [-1, 1]. */
+  readonly overall: number;
+  /** Mean silhouette of each cluster's points. */
+  readonly perCluster: Float64Array;
+}
+
+/**
+ * Silhouette coefficient (Rousseeuw 1987) with Euclidean distance. Exact when every cluster has at
+ * most `maxPerCluster` points (default 400); otherwise estimated from a seeded stratified sample
+ * of `maxPerCluster` points per cluster, so a small cluster is never drowned by a big one and the
+ * cost stays O(k²·m²·d) instead of O(n²·d).
+ */
+export function silhouette(
+  points: Float64Array,
+  n: number,
+  d: number,
+  assignments: Int32Array,
+  k: number,
+  rng: Rng,
+  maxPerCluster = 400,
+): Silhouette {
+  const members: Int32Array[] = [];
+  const sizes = new Int32Array(k);
+  for (let i = 0; i < n; i++) sizes[assignments[i]]++;
+  for (let c = 0; c < k; c++) {
+    const all = new Int32Array(sizes[c]);
+    let f = 0;
+    for (let i = 0; i < n; i++) if (assignments[i] === c) all[f++] = i;
+    members.push(
+      all.length > maxPerCluster
+        ? Int32Array.from(rng.sample(all.length, maxPerCluster), (j) => all[j])
+        : all,
+    );
+  }
+  const perCluster = new Float64Array(k);
+  let overall = 0;
+  for (let c = 0; c < k; c++) {
+    const own = members[c];
+    if (own.length <= 1) continue; // singleton cluster: silhouette 0 by convention
+    let sum = 0;
+    for (const i of own) {
+      let a = 0;
+      for (const j of own) if (j !== i) a += Math.sqrt(sqDist(points, i * d, points, j * d, d));
+      a /= own.length - 1;
+      let b = Number.POSITIVE_INFINITY;
+      for (let c2 = 0; c2 < k; c2++) {
+        if (c2 === c || members[c2].length === 0) continue;
+        let s = 0;
+        for (const j of members[c2]) s += Math.sqrt(sqDist(points, i * d, points, j * d, d));
+        b = Math.min(b, s / members[c2].length);
+      }
+      const m = Math.max(a, b);
+      sum += Number.isFinite(b) && m > 0 ? (b - a) / m : 0;
+    }
+    perCluster[c] = sum / own.length;
+    overall += (perCluster[c] * sizes[c]) / n;
+  }
+  return { overall, perCluster };
+}

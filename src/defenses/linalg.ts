@@ -1,0 +1,282 @@
+import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
+import type { Rng } from '../data/rng.js';
+import { AntidoteError } from '../errors.js';
+
+/**
+ * Linear algebra for the detectors.
+ *
+ * Which code does what, and why:
+ * - The hot loops over all records (means, covariance accumulation, projections, subspace
+ *   iteration) are hand-written over `Float32Array` input with `Float64Array` accumulators:
+ *   they touch N·d² values (60,000 × 128² ≈ 10⁹ multiply-adds for MNIST activations), and
+ *   ml-matrix's `Matrix` stores rows as JS arrays of numbers, which costs a copy of every record
+ *   and several times the time of a flat typed-array loop.
+ * - The small dense problems (eigen-decomposition of a d×d covariance, d ≤ a few hundred) go to
+ *   ml-matrix's `EigenvalueDecomposition` (Jacobi/QL, well tested): they cost O(d³) once per class,
+ *   a few milliseconds, so a library is fast enough and safer than our own.
+ * - Wide representations (d > {@link DENSE_EIGEN_MAX_DIM}) use seeded block subspace iteration
+ *   (Halko, Martinsson & Tropp 2011) so the d×d covariance is never formed.
+ */
+
+/** Above this dimension {@link principalComponents} avoids the dense d×d covariance. */
+export const DENSE_EIGEN_MAX_DIM = 256;
+
+/** Mean of the rows `idx` of the row-major `[*, dim]` matrix `x`. */
+export function rowMean(x: Float32Array, dim: number, idx: ArrayLike<number>): Float64Array {
+  const mean = new Float64Array(dim);
+  const n = idx.length;
+  for (let r = 0; r < n; r++) {
+    const off = idx[r] * dim;
+    for (let j = 0; j < dim; j++) mean[j] += x[off + j];
+  }
+  if (n > 0) for (let j = 0; j < dim; j++) mean[j] /= n;
+  return mean;
+}
+
+/**
+ * Covariance (divided by n) of the rows `idx` of `x` about `mean`, as a dense symmetric
+ * `dim × dim` Float64Array. Accumulates the upper triangle only, then mirrors it.
+ */
+export function rowCovariance(
+  x: Float32Array,
+  dim: number,
+  idx: ArrayLike<number>,
+  mean: Float64Array,
+): Float64Array {
+  const cov = new Float64Array(dim * dim);
+  const c = new Float64Array(dim);
+  const n = idx.length;
+  for (let r = 0; r < n; r++) {
+    const off = idx[r] * dim;
+    for (let j = 0; j < dim; j++) c[j] = x[off + j] - mean[j];
+    for (let a = 0; a < dim; a++) {
+      const ca = c[a];
+      if (ca === 0) continue; // ReLU activations are sparse
+      const row = a * dim;
+      for (let b = a; b < dim; b++) cov[row + b] += ca * c[b];
+    }
+  }
+  const inv = n > 0 ? 1 / n : 0;
+  for (let a = 0; a < dim; a++) {
+    for (let b = a; b < dim; b++) {
+      const v = cov[a * dim + b] * inv;
+      cov[a * dim + b] = v;
+      cov[b * dim + a] = v;
+    }
+  }
+  return cov;
+}
+
+/** Eigen-pairs of a symmetric matrix, largest eigenvalue first. */
+export interface EigenPairs {
+  /** Eigenvalues, descending. */
+  readonly values: Float64Array;
+  /** Eigenvectors as rows, `[k, d]` row-major, unit length, in the order of `values`. */
+  readonly vectors: Float64Array;
+}
+
+/**
+ * Eigen-decomposition of the symmetric `d × d` matrix `a` (row-major), via ml-matrix. Returns the
+ * top `k` pairs (default all), largest first.
+ */
+export function symmetricEigen(a: Float64Array, d: number, k = d): EigenPairs {
+  if (a.length !== d * d) {
+    throw new AntidoteError(
+      'SHAPE_MISMATCH',
+      `symmetricEigen: ${a.length} values is not ${d}×${d}`,
+    );
+  }
+  const m = new Matrix(d, d);
+  for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) m.set(i, j, a[i * d + j]);
+  const evd = new EigenvalueDecomposition(m, { assumeSymmetric: true });
+  const vals = evd.realEigenvalues;
+  const vecs = evd.eigenvectorMatrix;
+  const order = Array.from(vals.keys()).sort((p, q) => vals[q] - vals[p]);
+  const kk = Math.min(k, d);
+  const values = new Float64Array(kk);
+  const vectors = new Float64Array(kk * d);
+  for (let r = 0; r < kk; r++) {
+    const col = order[r];
+    values[r] = vals[col];
+    for (let j = 0; j < d; j++) vectors[r * d + j] = vecs.get(j, col);
+  }
+  return { values, vectors };
+}
+
+/** The leading principal directions of a set of rows. */
+export interface PrincipalComponents extends EigenPairs {
+  /** Mean of the rows, length d. */
+  readonly mean: Float64Array;
+  /** Dimension d of the rows. */
+  readonly dim: number;
+}
+
+/**
+ * Top `k` principal components of rows `idx` of `x` (`[*, dim]`): eigenvectors of the covariance
+ * about the row mean. Equivalently the top right singular vectors of the centred matrix, which is
+ * what spectral signatures need (Tran et al. 2018). Dense covariance + ml-matrix EVD for
+ * `dim ≤ 256`; seeded block subspace iteration otherwise.
+ */
+export function principalComponents(
+  x: Float32Array,
+  dim: number,
+  idx: ArrayLike<number>,
+  k: number,
+  rng: Rng,
+): PrincipalComponents {
+  const kk = Math.max(1, Math.min(k, dim));
+  const mean = rowMean(x, dim, idx);
+  if (dim <= DENSE_EIGEN_MAX_DIM) {
+    const cov = rowCovariance(x, dim, idx, mean);
+    return { mean, dim, ...symmetricEigen(cov, dim, kk) };
+  }
+  return { mean, dim, ...subspaceIteration(x, dim, idx, mean, kk, rng) };
+}
+
+/**
+ * Top-k eigen-pairs of the covariance of rows `idx` about `mean`, without forming it: block power
+ * iteration V ← orth(Xcᵀ Xc V) with a few oversampled columns, then Rayleigh–Ritz.
+ */
+function subspaceIteration(
+  x: Float32Array,
+  dim: number,
+  idx: ArrayLike<number>,
+  mean: Float64Array,
+  k: number,
+  rng: Rng,
+  iterations = 8,
+): EigenPairs {
+  const m = Math.min(dim, k + 8);
+  const n = idx.length;
+  let v: Float64Array = new Float64Array(m * dim); // rows are basis vectors
+  for (let i = 0; i < v.length; i++) v[i] = rng.normal();
+  orthonormalizeRows(v, m, dim);
+  const w = new Float64Array(n * m);
+  const apply = (basis: Float64Array): Float64Array => {
+    // w = Xc basisᵀ  (n × m), then out = wᵀ Xc (m × dim)
+    const c = new Float64Array(dim);
+    const out = new Float64Array(m * dim);
+    for (let r = 0; r < n; r++) {
+      const off = idx[r] * dim;
+      for (let j = 0; j < dim; j++) c[j] = x[off + j] - mean[j];
+      for (let q = 0; q < m; q++) {
+        let s = 0;
+        const b = q * dim;
+        for (let j = 0; j < dim; j++) s += c[j] * basis[b + j];
+        w[r * m + q] = s;
+        const o = q * dim;
+        for (let j = 0; j < dim; j++) out[o + j] += s * c[j];
+      }
+    }
+    return out;
+  };
+  for (let it = 0; it < iterations; it++) {
+    v = apply(v);
+    orthonormalizeRows(v, m, dim);
+  }
+  // Rayleigh–Ritz: S = V C Vᵀ (m × m) with C = XcᵀXc / n.
+  const cv = apply(v);
+  const s = new Float64Array(m * m);
+  for (let a = 0; a < m; a++) {
+    for (let b = 0; b < m; b++) {
+      let t = 0;
+      for (let j = 0; j < dim; j++) t += v[a * dim + j] * cv[b * dim + j];
+      s[a * m + b] = t / Math.max(n, 1);
+    }
+  }
+  for (let a = 0; a < m; a++) {
+    for (let b = a + 1; b < m; b++) {
+      const t = (s[a * m + b] + s[b * m + a]) / 2;
+      s[a * m + b] = t;
+      s[b * m + a] = t;
+    }
+  }
+  const small = symmetricEigen(s, m, k);
+  const vectors = new Float64Array(k * dim);
+  for (let r = 0; r < k; r++) {
+    for (let q = 0; q < m; q++) {
+      const coef = small.vectors[r * m + q];
+      for (let j = 0; j < dim; j++) vectors[r * dim + j] += coef * v[q * dim + j];
+    }
+  }
+  return { values: small.values, vectors };
+}
+
+/** Modified Gram–Schmidt on the `rows` rows of `v` (`[rows, dim]`), in place. */
+export function orthonormalizeRows(v: Float64Array, rows: number, dim: number): void {
+  for (let a = 0; a < rows; a++) {
+    const oa = a * dim;
+    for (let attempt = 0; ; attempt++) {
+      for (let b = 0; b < a; b++) {
+        const ob = b * dim;
+        let dot = 0;
+        for (let j = 0; j < dim; j++) dot += v[oa + j] * v[ob + j];
+        for (let j = 0; j < dim; j++) v[oa + j] -= dot * v[ob + j];
+      }
+      let norm = 0;
+      for (let j = 0; j < dim; j++) norm += v[oa + j] * v[oa + j];
+      norm = Math.sqrt(norm);
+      if (norm > 1e-10 || attempt > dim) {
+        const inv = norm > 0 ? 1 / norm : 0;
+        for (let j = 0; j < dim; j++) v[oa + j] *= inv;
+        break;
+      }
+      // Degenerate (dependent) row: restart it from a coordinate axis.
+      for (let j = 0; j < dim; j++) v[oa + j] = j === (a + attempt) % dim ? 1 : 0;
+    }
+  }
+}
+
+/**
+ * Projects rows `idx` of `x` onto `k` directions after subtracting `mean`: returns `[n, k]`
+ * Float64Array, row r = ((x[idx[r]] − mean) · vectors[q]) for q < k.
+ */
+export function projectRows(
+  x: Float32Array,
+  dim: number,
+  idx: ArrayLike<number>,
+  mean: Float64Array,
+  vectors: Float64Array,
+  k: number,
+): Float64Array {
+  const n = idx.length;
+  const out = new Float64Array(n * k);
+  const c = new Float64Array(dim);
+  for (let r = 0; r < n; r++) {
+    const off = idx[r] * dim;
+    for (let j = 0; j < dim; j++) c[j] = x[off + j] - mean[j];
+    for (let q = 0; q < k; q++) {
+      let s = 0;
+      const o = q * dim;
+      for (let j = 0; j < dim; j++) s += c[j] * vectors[o + j];
+      out[r * k + q] = s;
+    }
+  }
+  return out;
+}
+
+/** Median of `values` (copied, not modified). NaN for an empty input. */
+export function median(values: ArrayLike<number>): number {
+  const n = values.length;
+  if (n === 0) return Number.NaN;
+  const a = Float64Array.from(values).sort();
+  return n % 2 === 1 ? a[(n - 1) >> 1] : (a[n / 2 - 1] + a[n / 2]) / 2;
+}
+
+/** Median absolute deviation about the median (unscaled). */
+export function mad(values: ArrayLike<number>, med = median(values)): number {
+  const dev = new Float64Array(values.length);
+  for (let i = 0; i < values.length; i++) dev[i] = Math.abs(values[i] - med);
+  return median(dev);
+}
+
+/** The q-quantile (0..1) of `values` by linear interpolation. */
+export function quantile(values: ArrayLike<number>, q: number): number {
+  const n = values.length;
+  if (n === 0) return Number.NaN;
+  const a = Float64Array.from(values).sort();
+  const pos = Math.min(Math.max(q, 0), 1) * (n - 1);
+  const lo = Math.floor(pos);
+  const hi = Math.min(lo + 1, n - 1);
+  return a[lo] + (a[hi] - a[lo]) * (pos - lo);
+}

@@ -1,0 +1,153 @@
+import { Rng } from '../data/rng.js';
+import { AntidoteError } from '../errors.js';
+import {
+  type ClassFinding,
+  type DetectionReport,
+  fmt,
+  indicesByClass,
+  type PoisonDetector,
+} from './detector.js';
+import { mad, median, principalComponents, projectRows } from './linalg.js';
+import {
+  checkRepresentations,
+  computeRepresentations,
+  type RepresentationOptions,
+  type Representations,
+} from './representations.js';
+
+/**
+ * Spectral signatures (Tran, Li & Madry 2018, "Spectral Signatures in Backdoor Attacks", NeurIPS).
+ *
+ * Per given label: centre the class's representations, take the top right singular vector v of
+ * the *centred* matrix (= top eigenvector of the class covariance), score each record by the
+ * squared projection ((r − μ)·v)², and remove the top 1.5·ε of the class. (A well-known
+ * implementation projects the uncentred vectors, which scores by distance from the origin along
+ * v; we centre, as the paper does.)
+ *
+ * ε is either given (the paper's upper bound on the poison fraction, applied to every class) or,
+ * by default, estimated per class as the share of records whose projection lies more than
+ * `zThreshold` robust standard deviations (1.4826·MAD) from the median on the heavier side. A
+ * clean class then has ε̂ ≈ 0 and is left alone, where a given ε would cut 1.5·ε of every class.
+ *
+ * Reported score: the squared projection divided by the class's robust variance along v
+ * ((1.4826·MAD)²), i.e. a squared robust z-score: the same order within a class as Tran's score,
+ * and comparable across classes.
+ */
+export interface SpectralSignatureOptions extends RepresentationOptions {
+  /** Poison fraction per class; when omitted it is estimated per class. */
+  readonly epsilon?: number;
+  /** Multiplier on ε for the removal budget. Default 1.5 (Tran et al.). */
+  readonly removalFactor?: number;
+  /** Robust z beyond which a record counts towards ε̂ (estimated ε only). Default 5. */
+  readonly zThreshold?: number;
+  /** Seed (used only for wide representations, see `principalComponents`). Default 0. */
+  readonly seed?: number;
+}
+
+/** Spectral signatures on precomputed representations; see {@link SpectralSignatureOptions}. */
+export function spectralSignatures(
+  input: { reps: Representations; y: Int32Array; classes: readonly string[] },
+  options: SpectralSignatureOptions = {},
+): DetectionReport {
+  const n = input.y.length;
+  checkRepresentations(input.reps, n);
+  const removalFactor = options.removalFactor ?? 1.5;
+  const zThreshold = options.zThreshold ?? 5;
+  const eps = options.epsilon;
+  if (eps !== undefined && !(eps >= 0 && eps <= 1)) {
+    throw new AntidoteError('INVALID_ARGUMENT', `epsilon must lie in [0, 1], got ${eps}`);
+  }
+  if (!(removalFactor >= 0)) {
+    throw new AntidoteError('INVALID_ARGUMENT', `removalFactor must be ≥ 0, got ${removalFactor}`);
+  }
+  if (!(zThreshold > 0)) {
+    throw new AntidoteError('INVALID_ARGUMENT', `zThreshold must be > 0, got ${zThreshold}`);
+  }
+  const { reps } = input;
+  const k = input.classes.length;
+  const byClass = indicesByClass(input.y, k);
+  const rng = new Rng(options.seed ?? 0);
+  const scores = new Float32Array(n);
+  const flagged = new Uint8Array(n);
+  const perClass: ClassFinding[] = [];
+  for (let c = 0; c < k; c++) {
+    const idx = byClass[c];
+    const className = input.classes[c];
+    if (idx.length < 2) {
+      perClass.push({
+        classIndex: c,
+        className,
+        count: idx.length,
+        flagged: 0,
+        suspicious: false,
+        reason: `${idx.length} record(s): too few for a spectral signature, left alone`,
+        stats: {},
+      });
+      continue;
+    }
+    const pcs = principalComponents(reps.data, reps.dim, idx, 1, rng.fork(`class-${c}`));
+    const proj = projectRows(reps.data, reps.dim, idx, pcs.mean, pcs.vectors, 1);
+    const med = median(proj);
+    const scale = 1.4826 * mad(proj, med);
+    const scale2 = scale > 0 ? scale * scale : Math.max(pcs.values[0], 1e-30);
+    // ε̂: robust outliers on the heavier side of the projection.
+    let above = 0;
+    let below = 0;
+    for (let r = 0; r < proj.length; r++) {
+      const z = (proj[r] - med) / (scale > 0 ? scale : Math.sqrt(scale2));
+      if (z > zThreshold) above++;
+      else if (z < -zThreshold) below++;
+    }
+    const epsilon = eps ?? Math.max(above, below) / idx.length;
+    const budget = Math.min(idx.length, Math.round(removalFactor * epsilon * idx.length));
+    const order = Array.from(proj.keys()).sort((a, b) => proj[b] ** 2 - proj[a] ** 2);
+    for (let r = 0; r < proj.length; r++) scores[idx[r]] = (proj[r] * proj[r]) / scale2;
+    for (let t = 0; t < budget; t++) flagged[idx[order[t]]] = 1;
+    const cut = budget > 0 ? proj[order[budget - 1]] ** 2 / scale2 : null;
+    perClass.push({
+      classIndex: c,
+      className,
+      count: idx.length,
+      flagged: budget,
+      suspicious: budget > 0,
+      reason:
+        budget > 0
+          ? `${eps === undefined ? `estimated ε ${fmt(epsilon)} (${Math.max(above, below)} records beyond ${zThreshold} robust SDs along the top singular vector)` : `given ε ${fmt(epsilon)}`}; removed the top ${removalFactor}·ε = ${budget} records by squared projection`
+          : eps === undefined
+            ? `no record lies beyond ${zThreshold} robust SDs along the top singular vector (top eigenvalue ${fmt(pcs.values[0])}): left alone`
+            : `given ε ${fmt(epsilon)} leaves no record to remove`,
+      stats: {
+        epsilon,
+        epsilonEstimated: eps === undefined,
+        removed: budget,
+        topEigenvalue: pcs.values[0],
+        robustScale: scale,
+        outliersAbove: above,
+        outliersBelow: below,
+        scoreThreshold: cut,
+      },
+    });
+  }
+  return {
+    method: 'spectral-signatures',
+    scores,
+    flagged,
+    perClass,
+    params: {
+      epsilon: eps ?? null,
+      removalFactor,
+      zThreshold,
+      seed: options.seed ?? 0,
+      layer: options.layer ?? null,
+    },
+  };
+}
+
+/** Spectral signatures as a {@link PoisonDetector}. */
+export const spectralSignaturesDetector: PoisonDetector<SpectralSignatureOptions> = {
+  name: 'spectral-signatures',
+  async detect(ds, model, options = {}) {
+    const reps = await computeRepresentations(ds, model, options);
+    return spectralSignatures({ reps, y: ds.y, classes: ds.classes }, options);
+  },
+};

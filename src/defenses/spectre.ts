@@ -1,0 +1,342 @@
+import { Rng } from '../data/rng.js';
+import { AntidoteError } from '../errors.js';
+import {
+  type ClassFinding,
+  type DetectionReport,
+  fmt,
+  indicesByClass,
+  type PoisonDetector,
+} from './detector.js';
+import { median, principalComponents, projectRows, symmetricEigen } from './linalg.js';
+import {
+  checkRepresentations,
+  computeRepresentations,
+  type RepresentationOptions,
+  type Representations,
+} from './representations.js';
+
+/**
+ * Robust spectral scores, in the spirit of SPECTRE (Hayase, Kong, Somani & Oh 2021, "SPECTRE:
+ * Defending Against Backdoor Attacks Using Robust Statistics", ICML).
+ *
+ * Per given label:
+ * 1. PCA to `dims` (default 32) dimensions.
+ * 2. Robust mean and covariance by MCD-style trimming (Rousseeuw & Van Driessen 1999): start from
+ *    the half of the records nearest the coordinate-wise median, then C-steps (re-estimate from the
+ *    `h = (1 − trim)·n` records with the smallest Mahalanobis distance) until the subset is stable,
+ *    a consistency rescaling (median d² = χ²_d median) and one reweighting step (keep d² ≤ χ²_d
+ *    0.975-quantile). Poison, being a minority off the clean distribution, is trimmed away.
+ * 3. Whiten every record with the robust estimate: in whitened coordinates the clean records are
+ *    ≈ isotropic, so whatever direction the poison shifts along stands out, even at 1%.
+ * 4. QUantum Entropy (QUE) scores (Dong, Hopkins & Li 2019, used by SPECTRE): with Σ̃ the
+ *    covariance of the whitened records and Q = exp(α(Σ̃ − I)/(‖Σ̃‖ − 1)), score
+ *    τ = x̃ᵀ Q x̃ / tr Q. α = 4 by default.
+ *
+ * Decision: the reference distribution of τ is that of the robust inliers; a record is flagged
+ * when τ exceeds `threshold` times the inliers' median τ (default 40: for Gaussian clean data the
+ * χ²₁ tail beyond that is < 10⁻⁴). Scores are reported as τ over that cut-off, so a score above 1
+ * means flagged, in every class. SPECTRE itself then removes 1.5·ε̂; we flag the outliers
+ * themselves, which keeps clean classes (no outliers) untouched.
+ */
+export interface SpectreOptions extends RepresentationOptions {
+  /** PCA dimensions before robust estimation. Default 32. */
+  readonly dims?: number;
+  /** Share of records the robust estimate may trim (its breakdown point). Default 0.4. */
+  readonly trim?: number;
+  /** QUE temperature α; 0 scores by the whitened norm, large α by the top direction. Default 4. */
+  readonly alpha?: number;
+  /** Cut-off as a multiple of the inliers' median score. Default 40. */
+  readonly threshold?: number;
+  /** Seed (wide representations only). Default 0. */
+  readonly seed?: number;
+}
+
+/** Wilson–Hilferty approximation of the χ²_d quantile for the standard-normal quantile z. */
+export function chiSquareQuantile(d: number, z: number): number {
+  const a = 2 / (9 * d);
+  return d * (1 - a + z * Math.sqrt(a)) ** 3;
+}
+
+/** Robust location and scatter of a set of low-dimensional rows. */
+export interface RobustEstimate {
+  /** Location, length d. */
+  readonly mean: Float64Array;
+  /** Scatter, `d × d`. */
+  readonly cov: Float64Array;
+  /** 1 for records kept by the final reweighting step. */
+  readonly inlier: Uint8Array;
+}
+
+function meanCov(z: Float64Array, n: number, d: number, keep: (i: number) => boolean) {
+  const mean = new Float64Array(d);
+  let m = 0;
+  for (let i = 0; i < n; i++) {
+    if (!keep(i)) continue;
+    m++;
+    for (let j = 0; j < d; j++) mean[j] += z[i * d + j];
+  }
+  for (let j = 0; j < d; j++) mean[j] /= Math.max(m, 1);
+  const cov = new Float64Array(d * d);
+  const c = new Float64Array(d);
+  for (let i = 0; i < n; i++) {
+    if (!keep(i)) continue;
+    for (let j = 0; j < d; j++) c[j] = z[i * d + j] - mean[j];
+    for (let a = 0; a < d; a++) for (let b = a; b < d; b++) cov[a * d + b] += c[a] * c[b];
+  }
+  for (let a = 0; a < d; a++) {
+    for (let b = a; b < d; b++) {
+      const v = cov[a * d + b] / Math.max(m - 1, 1);
+      cov[a * d + b] = v;
+      cov[b * d + a] = v;
+    }
+  }
+  return { mean, cov };
+}
+
+/** Inverse square root of a symmetric PSD matrix, eigenvalues floored at `floor`·max. */
+function inverseSqrt(cov: Float64Array, d: number, floor = 1e-9): Float64Array {
+  const { values, vectors } = symmetricEigen(cov, d);
+  const lo = Math.max(values[0], 1e-300) * floor;
+  const w = new Float64Array(d * d);
+  for (let r = 0; r < d; r++) {
+    const s = 1 / Math.sqrt(Math.max(values[r], lo));
+    for (let a = 0; a < d; a++) {
+      const va = vectors[r * d + a] * s;
+      for (let b = 0; b < d; b++) w[a * d + b] += va * vectors[r * d + b];
+    }
+  }
+  return w;
+}
+
+function mahalanobis(z: Float64Array, n: number, d: number, mean: Float64Array, w: Float64Array) {
+  const out = new Float64Array(n);
+  const c = new Float64Array(d);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < d; j++) c[j] = z[i * d + j] - mean[j];
+    let s = 0;
+    for (let a = 0; a < d; a++) {
+      let t = 0;
+      for (let b = 0; b < d; b++) t += w[a * d + b] * c[b];
+      s += t * t;
+    }
+    out[i] = s;
+  }
+  return out;
+}
+
+/**
+ * MCD-style robust mean and covariance of `n` rows of `z` (`[n, d]`), trimming up to `trim` of
+ * them (see the module comment). Deterministic.
+ */
+export function robustMeanCov(z: Float64Array, n: number, d: number, trim = 0.4): RobustEstimate {
+  if (n < d + 2) {
+    throw new AntidoteError(
+      'INVALID_ARGUMENT',
+      `robust covariance needs more than ${d + 1} records in ${d} dimensions, got ${n}`,
+    );
+  }
+  const h = Math.max(d + 1, Math.ceil((1 - trim) * n));
+  // Start: the half nearest the coordinate-wise median, in MAD-scaled L2.
+  const med = new Float64Array(d);
+  const sc = new Float64Array(d);
+  const col = new Float64Array(n);
+  for (let j = 0; j < d; j++) {
+    for (let i = 0; i < n; i++) col[i] = z[i * d + j];
+    med[j] = median(col);
+    for (let i = 0; i < n; i++) col[i] = Math.abs(col[i] - med[j]);
+    sc[j] = median(col) || 1;
+  }
+  const dist = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    for (let j = 0; j < d; j++) s += ((z[i * d + j] - med[j]) / sc[j]) ** 2;
+    dist[i] = s;
+  }
+  const smallest = (vals: Float64Array, m: number): Uint8Array => {
+    const order = Array.from(vals.keys()).sort((a, b) => vals[a] - vals[b]);
+    const keep = new Uint8Array(n);
+    for (let t = 0; t < m; t++) keep[order[t]] = 1;
+    return keep;
+  };
+  let keep = smallest(dist, Math.max(d + 1, Math.ceil(n / 2)));
+  let est = meanCov(z, n, d, (i) => keep[i] === 1);
+  for (let step = 0; step < 30; step++) {
+    const d2 = mahalanobis(z, n, d, est.mean, inverseSqrt(est.cov, d));
+    const next = smallest(d2, h);
+    let changed = 0;
+    for (let i = 0; i < n; i++) if (next[i] !== keep[i]) changed++;
+    keep = next;
+    est = meanCov(z, n, d, (i) => keep[i] === 1);
+    if (changed === 0) break;
+  }
+  // Consistency: scale so the median distance matches a Gaussian's.
+  let d2 = mahalanobis(z, n, d, est.mean, inverseSqrt(est.cov, d));
+  const factor = median(d2) / chiSquareQuantile(d, 0);
+  if (factor > 0) for (let i = 0; i < est.cov.length; i++) est.cov[i] *= factor;
+  for (let i = 0; i < n; i++) d2[i] /= factor > 0 ? factor : 1;
+  // Reweighting: keep everything within the χ² 97.5% quantile.
+  const cut = chiSquareQuantile(d, 1.959964);
+  const inlier = new Uint8Array(n);
+  for (let i = 0; i < n; i++) inlier[i] = d2[i] <= cut ? 1 : 0;
+  const final = meanCov(z, n, d, (i) => inlier[i] === 1);
+  d2 = new Float64Array(0);
+  return { mean: final.mean, cov: final.cov, inlier };
+}
+
+/**
+ * QUE scores of whitened rows `x` (`[n, d]`, centred on the robust mean):
+ * τᵢ = xᵢᵀ Q xᵢ / tr Q with Q = exp(α(Σ̃ − I)/(λ₁ − 1)), Σ̃ = (1/n)Σ xxᵀ. Returns the scores and λ₁.
+ */
+export function queScores(
+  x: Float64Array,
+  n: number,
+  d: number,
+  alpha: number,
+): { scores: Float64Array; topEigenvalue: number } {
+  const s = new Float64Array(d * d);
+  for (let i = 0; i < n; i++) {
+    for (let a = 0; a < d; a++) {
+      const xa = x[i * d + a];
+      for (let b = a; b < d; b++) s[a * d + b] += xa * x[i * d + b];
+    }
+  }
+  for (let a = 0; a < d; a++) {
+    for (let b = a; b < d; b++) {
+      s[a * d + b] /= n;
+      s[b * d + a] = s[a * d + b];
+    }
+  }
+  const { values, vectors } = symmetricEigen(s, d);
+  const top = values[0];
+  const denom = top - 1;
+  const weights = new Float64Array(d);
+  let trace = 0;
+  for (let r = 0; r < d; r++) {
+    weights[r] = denom > 1e-9 ? Math.exp((alpha * (values[r] - 1)) / denom) : 1;
+    trace += weights[r];
+  }
+  const scores = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    let t = 0;
+    for (let r = 0; r < d; r++) {
+      let p = 0;
+      for (let j = 0; j < d; j++) p += vectors[r * d + j] * x[i * d + j];
+      t += weights[r] * p * p;
+    }
+    scores[i] = t / trace;
+  }
+  return { scores, topEigenvalue: top };
+}
+
+/** Robust spectral scores on precomputed representations; see {@link SpectreOptions}. */
+export function spectre(
+  input: { reps: Representations; y: Int32Array; classes: readonly string[] },
+  options: SpectreOptions = {},
+): DetectionReport {
+  const n = input.y.length;
+  checkRepresentations(input.reps, n);
+  const dims = options.dims ?? 32;
+  const trim = options.trim ?? 0.4;
+  const alpha = options.alpha ?? 4;
+  const threshold = options.threshold ?? 40;
+  if (!Number.isInteger(dims) || dims < 1) {
+    throw new AntidoteError('INVALID_ARGUMENT', `dims must be a positive integer, got ${dims}`);
+  }
+  if (!(trim >= 0 && trim < 0.5)) {
+    throw new AntidoteError('INVALID_ARGUMENT', `trim must lie in [0, 0.5), got ${trim}`);
+  }
+  if (!(alpha >= 0) || !(threshold > 0)) {
+    throw new AntidoteError('INVALID_ARGUMENT', `alpha must be ≥ 0 and threshold > 0`);
+  }
+  const { reps } = input;
+  const k = input.classes.length;
+  const byClass = indicesByClass(input.y, k);
+  const rng = new Rng(options.seed ?? 0);
+  const scores = new Float32Array(n);
+  const flagged = new Uint8Array(n);
+  const perClass: ClassFinding[] = [];
+  for (let c = 0; c < k; c++) {
+    const idx = byClass[c];
+    const className = input.classes[c];
+    const d = Math.min(dims, reps.dim, Math.max(1, Math.floor((idx.length - 2) / 2)));
+    if (idx.length < 4) {
+      perClass.push({
+        classIndex: c,
+        className,
+        count: idx.length,
+        flagged: 0,
+        suspicious: false,
+        reason: `${idx.length} record(s): too few for robust statistics, left alone`,
+        stats: {},
+      });
+      continue;
+    }
+    const pcs = principalComponents(reps.data, reps.dim, idx, d, rng.fork(`class-${c}`));
+    const z = projectRows(reps.data, reps.dim, idx, pcs.mean, pcs.vectors, d);
+    const m = idx.length;
+    const est = robustMeanCov(z, m, d, trim);
+    const w = inverseSqrt(est.cov, d);
+    const xw = new Float64Array(m * d);
+    const cbuf = new Float64Array(d);
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < d; j++) cbuf[j] = z[i * d + j] - est.mean[j];
+      for (let a = 0; a < d; a++) {
+        let t = 0;
+        for (let b = 0; b < d; b++) t += w[a * d + b] * cbuf[b];
+        xw[i * d + a] = t;
+      }
+    }
+    const que = queScores(xw, m, d, alpha);
+    const inlierScores: number[] = [];
+    for (let i = 0; i < m; i++) if (est.inlier[i]) inlierScores.push(que.scores[i]);
+    const ref = median(inlierScores.length > 0 ? inlierScores : que.scores);
+    const cut = threshold * (ref > 0 ? ref : 1e-30);
+    let count = 0;
+    for (let i = 0; i < m; i++) {
+      const s = que.scores[i] / cut;
+      scores[idx[i]] = s;
+      if (s > 1) {
+        flagged[idx[i]] = 1;
+        count++;
+      }
+    }
+    let inliers = 0;
+    for (let i = 0; i < m; i++) inliers += est.inlier[i];
+    perClass.push({
+      classIndex: c,
+      className,
+      count: m,
+      flagged: count,
+      suspicious: count > 0,
+      reason:
+        count > 0
+          ? `${count} records score above ${threshold}× the robust inliers' median QUE score (${fmt(ref)}); whitened top eigenvalue ${fmt(que.topEigenvalue)}`
+          : `no record scores above ${threshold}× the robust inliers' median QUE score (${fmt(ref)}); whitened top eigenvalue ${fmt(que.topEigenvalue)}: left alone`,
+      stats: {
+        dims: d,
+        robustInliers: inliers,
+        topWhitenedEigenvalue: que.topEigenvalue,
+        inlierMedianScore: ref,
+        cutoff: cut,
+        estimatedEpsilon: count / m,
+      },
+    });
+    options.onProgress?.({ stage: 'robust scoring', done: c + 1, total: k });
+  }
+  return {
+    method: 'spectre',
+    scores,
+    flagged,
+    perClass,
+    params: { dims, trim, alpha, threshold, seed: options.seed ?? 0, layer: options.layer ?? null },
+  };
+}
+
+/** Robust spectral scores as a {@link PoisonDetector}. */
+export const spectreDetector: PoisonDetector<SpectreOptions> = {
+  name: 'spectre',
+  async detect(ds, model, options = {}) {
+    const reps = await computeRepresentations(ds, model, options);
+    return spectre({ reps, y: ds.y, classes: ds.classes }, options);
+  },
+};
