@@ -1,0 +1,74 @@
+/**
+ * The attack lab: training-data poisoning attacks (label flipping, image backdoors) and the
+ * triggers they stamp. Every attack is a seeded, pure {@link PoisoningAttack} whose
+ * {@link AttackRecord} is the ground truth detectors are scored against.
+ */
+export {
+  type AttackRecord,
+  checkClass,
+  checkRate,
+  type InjectionMode,
+  maskOf,
+  POISON_RATE_DEFINITIONS,
+  type PoisoningAttack,
+  type PoisonRateDefinition,
+  type PoisonResult,
+  resolveClass,
+} from './attack.js';
+export {
+  BACKDOOR_MODES,
+  type BackdoorMode,
+  type BackdoorOptions,
+  type BackdoorTargeting,
+  backdoorAttack,
+  backdoorTargetOf,
+  checkTargeting,
+  poisonCount,
+} from './backdoor.js';
+export {
+  type AdversarialFlipRule,
+  adversarialFlipPlan,
+  cleanModelProbabilities,
+  LABEL_FLIP_MODES,
+  type LabelFlipMode,
+  type LabelFlipOptions,
+  labelFlipAttack,
+} from './label-flip.js';
+export {
+  BUILTIN_TRIGGER_IMAGES,
+  type BuiltinTriggerImage,
+  builtinTriggerImage,
+  decodePngImage,
+  isBuiltinTriggerImage,
+  type RasterImage,
+  readPngImage,
+  resampleRaster,
+} from './trigger-image.js';
+export {
+  addCheckerboardTrigger,
+  addPatternTrigger,
+  addPixelTrigger,
+  applyTriggerBatch,
+  type BlendTriggerSpec,
+  blendNoiseKey,
+  type CheckerboardTriggerSpec,
+  type Corner,
+  checkSpec as checkTriggerSpec,
+  createTrigger,
+  type ImageTriggerSpec,
+  imageDims,
+  loadTrigger,
+  type PatternTriggerSpec,
+  type PixelTriggerSpec,
+  patchOrigin,
+  patternTriggerCoords,
+  pixelTriggerCoords,
+  TRIGGER_KINDS,
+  TRIGGER_POSITIONS,
+  type Trigger,
+  type TriggerFn,
+  type TriggerKind,
+  type TriggerPosition,
+  type TriggerSpec,
+  triggerImagePath,
+} from './triggers.js';
