@@ -1,0 +1,310 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { AntidoteError } from '../errors.js';
+import type { AuditCheckpoint, AuditEntry } from '../integrity/audit-log.js';
+import { canonicalJson } from '../integrity/canonical-json.js';
+import { ObjectStore } from '../integrity/object-store.js';
+import type { NewVersion, VersionKind, VersionRecord } from '../integrity/versioning.js';
+import { type CatalogueStore, PROJECT_FOLDER } from './store.js';
+
+/** The better-sqlite3 database type. */
+export type SqliteDatabase = Database.Database;
+
+/**
+ * One schema migration. Versions are global integers applied in ascending order, each in its own
+ * transaction, and recorded in `schema_version`. Core tables use 1–99; other areas (e.g. the model
+ * registry) pass their own migrations with versions from 100 up.
+ */
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  up(db: SqliteDatabase): void;
+}
+
+/** The catalogue's own migrations: versions and the audit log, both append-only. */
+export const CORE_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'core: versions, audit log, settings',
+    up(db) {
+      db.exec(`
+        CREATE TABLE versions (
+          id TEXT NOT NULL UNIQUE,
+          kind TEXT NOT NULL CHECK (kind IN ('dataset', 'model')),
+          name TEXT NOT NULL,
+          seq INTEGER NOT NULL,
+          manifest_digest TEXT NOT NULL,
+          root_digest TEXT NOT NULL,
+          records_root TEXT,
+          record_count INTEGER,
+          message TEXT NOT NULL,
+          author TEXT,
+          created_at TEXT NOT NULL,
+          parent TEXT,
+          PRIMARY KEY (kind, name, seq)
+        );
+        CREATE INDEX versions_manifest ON versions (manifest_digest);
+        CREATE TRIGGER versions_no_update BEFORE UPDATE ON versions
+          BEGIN SELECT RAISE(ABORT, 'committed versions are immutable'); END;
+        CREATE TRIGGER versions_no_delete BEFORE DELETE ON versions
+          BEGIN SELECT RAISE(ABORT, 'committed versions are immutable'); END;
+        CREATE TABLE audit_log (
+          seq INTEGER PRIMARY KEY,
+          hash TEXT NOT NULL,
+          entry TEXT NOT NULL
+        );
+        CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit_log
+          BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+        CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit_log
+          BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+        CREATE TABLE audit_checkpoints (id INTEGER PRIMARY KEY, checkpoint TEXT NOT NULL);
+        CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      `);
+    },
+  },
+];
+
+interface VersionRow {
+  id: string;
+  kind: VersionKind;
+  name: string;
+  seq: number;
+  manifest_digest: string;
+  root_digest: string;
+  records_root: string | null;
+  record_count: number | null;
+  message: string;
+  author: string | null;
+  created_at: string;
+  parent: string | null;
+}
+
+function toVersion(r: VersionRow): VersionRecord {
+  return {
+    id: r.id,
+    kind: r.kind,
+    name: r.name,
+    seq: r.seq,
+    manifestDigest: r.manifest_digest,
+    rootDigest: r.root_digest,
+    ...(r.records_root ? { recordsRoot: r.records_root } : {}),
+    ...(r.record_count !== null ? { recordCount: r.record_count } : {}),
+    message: r.message,
+    ...(r.author ? { author: r.author } : {}),
+    createdAt: r.created_at,
+    ...(r.parent ? { parent: r.parent } : {}),
+  };
+}
+
+/** Options for {@link SqliteCatalogueStore.open}. */
+export interface OpenCatalogueOptions {
+  /** Extra migrations (versions ≥ 100) for tables of other areas. */
+  readonly migrations?: readonly Migration[];
+}
+
+/**
+ * The catalogue in an embedded SQLite database (`.antidote/catalogue.db`, better-sqlite3, WAL
+ * journal), with objects under `.antidote/objects/`. Versions and audit entries are protected by
+ * triggers against UPDATE and DELETE; every write runs in a transaction.
+ */
+export class SqliteCatalogueStore implements CatalogueStore {
+  readonly objects: ObjectStore;
+
+  private constructor(
+    readonly projectDir: string,
+    /** The underlying database, for areas that add their own tables via migrations. */
+    readonly db: SqliteDatabase,
+  ) {
+    this.objects = new ObjectStore(join(projectDir, PROJECT_FOLDER, 'objects'));
+  }
+
+  /** Opens (creating when needed) the catalogue of `projectDir` and applies pending migrations. */
+  static open(projectDir: string, options: OpenCatalogueOptions = {}): SqliteCatalogueStore {
+    const folder = join(projectDir, PROJECT_FOLDER);
+    let db: SqliteDatabase;
+    try {
+      mkdirSync(join(folder, 'objects'), { recursive: true });
+      db = new Database(join(folder, 'catalogue.db'));
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      db.pragma('busy_timeout = 5000');
+      db.pragma('foreign_keys = ON');
+    } catch (e) {
+      throw new AntidoteError(
+        'IO_ERROR',
+        `cannot open the catalogue in ${folder}: ${(e as Error).message}`,
+        {
+          path: folder,
+        },
+      );
+    }
+    const store = new SqliteCatalogueStore(projectDir, db);
+    store.migrate([...CORE_MIGRATIONS, ...(options.migrations ?? [])]);
+    return store;
+  }
+
+  /** Applies the migrations not yet recorded in `schema_version`. Returns the versions applied. */
+  migrate(migrations: readonly Migration[]): number[] {
+    this.db.exec(
+      'CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
+    );
+    const seen = new Set<number>();
+    for (const m of migrations) {
+      if (!Number.isInteger(m.version) || m.version < 1 || seen.has(m.version)) {
+        throw new AntidoteError(
+          'INVALID_ARGUMENT',
+          `migration version ${m.version} (${m.name}) is invalid or repeated`,
+        );
+      }
+      seen.add(m.version);
+    }
+    const applied = new Set(
+      (this.db.prepare('SELECT version FROM schema_version').all() as { version: number }[]).map(
+        (r) => r.version,
+      ),
+    );
+    const done: number[] = [];
+    for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
+      if (applied.has(m.version)) continue;
+      this.db.transaction(() => {
+        m.up(this.db);
+        this.db
+          .prepare('INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)')
+          .run(m.version, m.name, new Date().toISOString());
+      })();
+      done.push(m.version);
+    }
+    return done;
+  }
+
+  /** Applied schema versions, ascending. */
+  schemaVersions(): number[] {
+    return (
+      this.db.prepare('SELECT version FROM schema_version ORDER BY version').all() as {
+        version: number;
+      }[]
+    ).map((r) => r.version);
+  }
+
+  latestVersion(kind: VersionKind, name: string): VersionRecord | undefined {
+    const r = this.db
+      .prepare('SELECT * FROM versions WHERE kind = ? AND name = ? ORDER BY seq DESC LIMIT 1')
+      .get(kind, name) as VersionRow | undefined;
+    return r ? toVersion(r) : undefined;
+  }
+
+  insertVersion(v: NewVersion): { version: VersionRecord; created: boolean } {
+    return this.db.transaction(() => {
+      const head = this.latestVersion(v.kind, v.name);
+      if (head && head.manifestDigest === v.manifestDigest)
+        return { version: head, created: false };
+      const seq = (head?.seq ?? 0) + 1;
+      const id = `${v.name}@${seq}`;
+      this.db
+        .prepare(
+          `INSERT INTO versions (id, kind, name, seq, manifest_digest, root_digest, records_root, record_count,
+             message, author, created_at, parent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(
+          id,
+          v.kind,
+          v.name,
+          seq,
+          v.manifestDigest,
+          v.rootDigest,
+          v.recordsRoot ?? null,
+          v.recordCount ?? null,
+          v.message,
+          v.author ?? null,
+          v.createdAt,
+          head?.id ?? null,
+        );
+      return { version: this.latestVersion(v.kind, v.name)!, created: true };
+    })();
+  }
+
+  findVersion(kind: VersionKind, ref: string): VersionRecord | undefined {
+    const byId = this.db
+      .prepare('SELECT * FROM versions WHERE kind = ? AND id = ?')
+      .get(kind, ref) as VersionRow | undefined;
+    if (byId) return toVersion(byId);
+    const latest = this.latestVersion(kind, ref);
+    if (latest) return latest;
+    if (/^[0-9a-f]{8,64}$/.test(ref)) {
+      const rows = this.db
+        .prepare(
+          'SELECT * FROM versions WHERE kind = ? AND substr(manifest_digest, 1, ?) = ? ORDER BY name, seq',
+        )
+        .all(kind, ref.length, ref) as VersionRow[];
+      if (rows.length > 1 && new Set(rows.map((r) => r.manifest_digest)).size > 1) {
+        throw new AntidoteError('INVALID_ARGUMENT', `version prefix ${ref} is ambiguous`, { ref });
+      }
+      if (rows.length > 0) return toVersion(rows[rows.length - 1]);
+    }
+    return undefined;
+  }
+
+  listVersions(kind: VersionKind, name?: string): VersionRecord[] {
+    const rows = (
+      name
+        ? this.db
+            .prepare('SELECT * FROM versions WHERE kind = ? AND name = ? ORDER BY seq')
+            .all(kind, name)
+        : this.db.prepare('SELECT * FROM versions WHERE kind = ? ORDER BY name, seq').all(kind)
+    ) as VersionRow[];
+    return rows.map(toVersion);
+  }
+
+  appendAudit(make: (last: AuditEntry | undefined) => AuditEntry): AuditEntry {
+    return this.db
+      .transaction(() => {
+        const row = this.db
+          .prepare('SELECT entry FROM audit_log ORDER BY seq DESC LIMIT 1')
+          .get() as { entry: string } | undefined;
+        const e = make(row ? (JSON.parse(row.entry) as AuditEntry) : undefined);
+        this.db
+          .prepare('INSERT INTO audit_log (seq, hash, entry) VALUES (?, ?, ?)')
+          .run(e.seq, e.hash, canonicalJson(e));
+        return e;
+      })
+      .immediate();
+  }
+
+  auditEntries(): AuditEntry[] {
+    return (
+      this.db.prepare('SELECT entry FROM audit_log ORDER BY seq').all() as { entry: string }[]
+    ).map((r) => JSON.parse(r.entry) as AuditEntry);
+  }
+
+  appendAuditCheckpoint(c: AuditCheckpoint): void {
+    this.db.prepare('INSERT INTO audit_checkpoints (checkpoint) VALUES (?)').run(canonicalJson(c));
+  }
+
+  auditCheckpoints(): AuditCheckpoint[] {
+    return (
+      this.db.prepare('SELECT checkpoint FROM audit_checkpoints ORDER BY id').all() as {
+        checkpoint: string;
+      }[]
+    ).map((r) => JSON.parse(r.checkpoint) as AuditCheckpoint);
+  }
+
+  getSetting(key: string): string | undefined {
+    const r = this.db.prepare('SELECT value FROM settings WHERE key = ?').get(key) as
+      | { value: string }
+      | undefined;
+    return r?.value;
+  }
+
+  setSetting(key: string, value: string): void {
+    this.db
+      .prepare(
+        'INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
+      )
+      .run(key, value);
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}
