@@ -77,6 +77,11 @@ export interface ActivationClusteringOptions extends RepresentationOptions {
   readonly minSilhouette?: number;
   /** Smallest Ashman's D between the clusters judged separated. Default 4. */
   readonly minSeparation?: number;
+  /**
+   * `separated` analysis: after flagging a cluster, split the rest again, up to this many rounds
+   * in all (poison from several source classes may form several clusters). Default 3.
+   */
+  readonly maxRounds?: number;
   /** Exclusionary analysis: a cluster is poison when this share or less returns to its label. Default 0.5. */
   readonly exclusionaryThreshold?: number;
   /** Exclusionary analysis: trains a model on a dataset (the engine stays outside this module). */
@@ -214,6 +219,7 @@ export async function activationClustering(
   const exclusionaryThreshold = options.exclusionaryThreshold ?? 0.5;
   const reducedDims = options.reducedDims ?? 10;
   const restarts = options.restarts ?? 5;
+  const maxRounds = options.maxRounds ?? 3;
   for (const [name, v, lo, hi] of [
     ['maxRelativeSize', maxRelativeSize, 0, 1],
     ['minSilhouette', minSilhouette, -1, 1],
@@ -447,6 +453,46 @@ export async function activationClustering(
       }
     }
     stats.flaggedCluster = poisonCluster;
+    if (analysis === 'separated' && poisonCluster >= 0 && maxRounds > 1) {
+      // Peel further separated small clusters off the rest (poison from several source classes
+      // can form several clusters), as long as the total stays ≤ maxRelativeSize of the class.
+      const perRound = [count];
+      let rest = Int32Array.from(
+        Array.from(s.indices).filter((_, r) => s.assignments[r] !== poisonCluster),
+      );
+      const rrng = root.fork(`class-${c}-rounds`);
+      for (let round = 1; round < maxRounds && rest.length >= 4; round++) {
+        const s2 = splitClass(input.reps, rest, rrng, { reducedDims, restarts });
+        const small2 = s2.sizes[s2.smaller];
+        if (
+          !(
+            (count + small2) / s.indices.length <= maxRelativeSize &&
+            s2.silhouette >= minSilhouette &&
+            s2.separation >= minSeparation
+          )
+        ) {
+          break;
+        }
+        const f2 = Number.isFinite(s2.separation)
+          ? s2.separation / (s2.separation + Math.max(minSeparation, 1e-9))
+          : 1;
+        const next: number[] = [];
+        for (let r = 0; r < rest.length; r++) {
+          const i = rest[r];
+          scores[i] = Math.max(scores[i], f2 * ((s2.membership[r] + 1) / 2));
+          if (s2.assignments[r] === s2.smaller) {
+            flagged[i] = 1;
+            count++;
+          } else next.push(i);
+        }
+        perRound.push(small2);
+        rest = Int32Array.from(next);
+      }
+      stats.flaggedPerRound = perRound;
+      if (perRound.length > 1) {
+        reason += `; ${perRound.length - 1} further separated cluster(s) peeled off the rest (${perRound.join(' + ')} = ${count} records)`;
+      }
+    }
     perClass.push({
       classIndex: c,
       className,
@@ -467,6 +513,7 @@ export async function activationClustering(
       seed,
       reducedDims,
       restarts,
+      maxRounds,
       maxRelativeSize,
       minSilhouette,
       minSeparation,
