@@ -1,0 +1,72 @@
+import type { Command } from 'commander';
+import { loadDataset } from '../../data/load.js';
+import { summarizeAttackRecord, summarizeDataset } from '../../data/summary.js';
+import { parseInteger } from '../options.js';
+import { type OutputOptions, printResult } from '../output.js';
+
+interface InfoCliOptions extends OutputOptions {
+  limit?: number;
+}
+
+/**
+ * `antidote info DATA`: shape, classes with counts, sources and any attack record of a dataset
+ * (a dataset directory, a built-in such as `mnist:test`, a PNG folder, a CSV or JSONL file).
+ */
+export function registerInfoCommand(program: Command): void {
+  program
+    .command('info')
+    .description('describe a dataset: shape, classes and counts, sources, attack record')
+    .argument(
+      '<data>',
+      'dataset directory, PNG class folder, .csv/.jsonl file, or built-in (mnist, mnist:train, mnist:test)',
+    )
+    .option('--limit <n>', 'only the first n records', parseInteger)
+    .option('--json', 'print the result as JSON')
+    .action(async (data: string, o: InfoCliOptions) => {
+      const loaded = await loadDataset(data, o.limit !== undefined ? { limit: o.limit } : {});
+      const summary = summarizeDataset(loaded.dataset);
+      const attack = summarizeAttackRecord(loaded.attack);
+      const result = {
+        data,
+        kind: loaded.kind,
+        ...summary,
+        ...(attack ? { attack } : {}),
+        ...(loaded.meta ? { meta: loaded.meta } : {}),
+      };
+      printResult(o, () => formatInfo(result), result);
+    });
+}
+
+function formatInfo(
+  r: ReturnType<typeof summarizeDataset> & {
+    data: string;
+    kind: string;
+    attack?: Record<string, unknown>;
+  },
+): string {
+  const lines = [
+    `${r.data} (${r.kind})`,
+    `records: ${r.records}`,
+    `shape:   [${r.shape.join(', ')}]${r.text ? ' (text records)' : ''}`,
+  ];
+  if (r.featureRange) lines.push(`values:  ${r.featureRange.min} .. ${r.featureRange.max}`);
+  const width = Math.max(...r.classes.map((c) => c.name.length), 5);
+  lines.push(`classes: ${r.classes.length}`);
+  for (const c of r.classes) {
+    const share = r.records ? ((100 * c.count) / r.records).toFixed(1) : '0.0';
+    lines.push(`  ${c.name.padEnd(width)}  ${String(c.count).padStart(7)}  ${share.padStart(5)}%`);
+  }
+  if (r.sources) {
+    lines.push(`sources: ${r.sources.distinct}`);
+    for (const s of r.sources.top) lines.push(`  ${s.source}  ${s.count}`);
+  } else {
+    lines.push('sources: none recorded');
+  }
+  if (r.attack) {
+    lines.push('attack record:');
+    for (const [k, v] of Object.entries(r.attack)) {
+      lines.push(`  ${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`);
+    }
+  }
+  return lines.join('\n');
+}

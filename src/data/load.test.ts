@@ -1,0 +1,84 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PNG } from 'pngjs';
+import { describe, expect, it } from 'vitest';
+import type { Dataset } from './dataset.js';
+import { writeDatasetDir } from './dataset-dir.js';
+import { loadDataset } from './load.js';
+
+const tmp = () => mkdtempSync(join(tmpdir(), 'antidote-load-'));
+
+describe('loadDataset', () => {
+  it('resolves the MNIST built-ins with limits', async () => {
+    const a = await loadDataset('mnist', { limit: 5 });
+    expect(a.kind).toBe('builtin');
+    expect(a.dataset.ids[0]).toBe('mnist-train-00000');
+    expect(a.dataset.shape).toEqual([5, 28, 28, 1]);
+    const b = await loadDataset('mnist:test:7');
+    expect(b.dataset.ids).toHaveLength(7);
+    expect(b.dataset.ids[0]).toBe('mnist-test-00000');
+    expect((await loadDataset('mnist:test:7', { limit: 3 })).dataset.shape[0]).toBe(3);
+    expect((await loadDataset('mnist:train', { limit: 2 })).dataset.ids[1]).toBe(
+      'mnist-train-00001',
+    );
+  });
+
+  it('reads a dataset directory with its attack record', async () => {
+    const dir = join(tmp(), 'd');
+    const ds: Dataset = {
+      x: Float32Array.from([1, 2, 3, 4]),
+      shape: [2, 2],
+      y: Int32Array.from([0, 1]),
+      classes: ['a', 'b'],
+      ids: ['p', 'q'],
+    };
+    await writeDatasetDir(dir, ds, { attack: { attack: 'x' } });
+    const got = await loadDataset(dir);
+    expect(got.kind).toBe('dataset-dir');
+    expect(got.attack).toEqual({ attack: 'x' });
+    expect((await loadDataset(dir, { limit: 1 })).dataset.ids).toEqual(['p']);
+  });
+
+  it('reads CSV, text and PNG folders by kind', async () => {
+    const d = tmp();
+    writeFileSync(join(d, 't.csv'), 'a,label\n1,x\n2,y\n');
+    writeFileSync(join(d, 't.tsv'), 'a\tlabel\n1\tx\n');
+    writeFileSync(join(d, 't.jsonl'), '{"text":"hi","label":"x"}\n');
+    const png = new PNG({ width: 2, height: 2 });
+    mkdirSync(join(d, 'imgs', 'cls'), { recursive: true });
+    writeFileSync(join(d, 'imgs', 'cls', 'a.png'), PNG.sync.write(png));
+    expect((await loadDataset(join(d, 't.csv'))).dataset.shape).toEqual([2, 1]);
+    expect(
+      (await loadDataset(join(d, 't.csv'), { csv: { classes: ['y', 'x'] } })).dataset.y[0],
+    ).toBe(1);
+    expect((await loadDataset(join(d, 't.tsv'))).kind).toBe('csv');
+    expect((await loadDataset(join(d, 't.jsonl'))).dataset.text).toEqual(['hi']);
+    const imgs = await loadDataset(join(d, 'imgs'));
+    expect(imgs.kind).toBe('png-folder');
+    expect(imgs.dataset.shape).toEqual([1, 2, 2, 1]);
+  });
+
+  it('unknown names → NOT_FOUND listing the built-ins; other files → INVALID_ARGUMENT', async () => {
+    await expect(loadDataset('cifar10')).rejects.toMatchObject({
+      code: 'NOT_FOUND',
+      message: expect.stringContaining('mnist, mnist:train, mnist:test'),
+    });
+    await expect(loadDataset('mnist:valid')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    const d = tmp();
+    writeFileSync(join(d, 'x.bin'), 'x');
+    await expect(loadDataset(join(d, 'x.bin'))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(loadDataset('mnist', { limit: -2 })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
+  });
+
+  it('a directory with data.npz but no dataset.json says what is missing', async () => {
+    const d = tmp();
+    writeFileSync(join(d, 'data.npz'), 'x');
+    await expect(loadDataset(d)).rejects.toMatchObject({
+      code: 'NOT_FOUND',
+      message: expect.stringContaining('dataset.json'),
+    });
+  });
+});
