@@ -16,7 +16,11 @@ import { DatasetJsonSchema, isDatasetDir, readDatasetDir, writeDatasetDir } from
 import { type NdArray, ndarray } from './npy.js';
 import { encodeNpz } from './npz.js';
 
-const FIXTURES = fileURLToPath(new URL('./fixtures/npy/', import.meta.url));
+/** NumPy-written fixtures: ../shared/reference/npy from the repo root when present, else the in-repo copy. */
+const SHARED = fileURLToPath(new URL('../../../shared/reference/npy/', import.meta.url));
+const FIXTURES = existsSync(SHARED)
+  ? SHARED
+  : fileURLToPath(new URL('./fixtures/npy/', import.meta.url));
 const tmp = () => mkdtempSync(join(tmpdir(), 'antidote-dsdir-'));
 
 const small: Dataset = {

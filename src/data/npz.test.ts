@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -6,7 +6,11 @@ import { describe, expect, it } from 'vitest';
 import { type NdArray, NPY_DTYPES, ndarray, ndToNumbers } from './npy.js';
 import { decodeNpz, encodeNpz, readNpz, writeNpz } from './npz.js';
 
-const FIXTURES = fileURLToPath(new URL('./fixtures/npy/', import.meta.url));
+/** NumPy-written fixtures: ../shared/reference/npy from the repo root when present, else the in-repo copy. */
+const SHARED = fileURLToPath(new URL('../../../shared/reference/npy/', import.meta.url));
+const FIXTURES = existsSync(SHARED)
+  ? SHARED
+  : fileURLToPath(new URL('./fixtures/npy/', import.meta.url));
 
 describe('NumPy .npz fixtures', () => {
   const expected = JSON.parse(readFileSync(join(FIXTURES, 'expected.json'), 'utf8'));

@@ -47,7 +47,8 @@ function fail(where: string, message: string, offset?: number): never {
 /**
  * Reads every entry of a ZIP archive via its central directory, inflating deflated entries
  * (bounded by the recorded size, so a "zip bomb" cannot grow past it) and checking each CRC-32.
- * Directory entries are skipped. `where` names the archive in error messages.
+ * Directory entries are skipped. `where` names the archive in error messages. A stored entry's
+ * `data` is a view into `bytes` (no copy): copy it before changing either.
  *
  * Errors: `INVALID_FORMAT` for anything malformed, truncated, encrypted, compressed with another
  * method, or failing its CRC.
@@ -144,7 +145,7 @@ export function readZip(bytes: Uint8Array, where = '<zip>'): ZipEntry[] {
     let data: Uint8Array;
     if (method === 0) {
       if (compSize !== size) fail(where, `stored entry "${name}" has mismatched sizes`, start);
-      data = new Uint8Array(raw); // a copy, not a view into the archive
+      data = raw;
     } else {
       try {
         data = inflateRawSync(raw, { maxOutputLength: Math.max(size, 1) });
