@@ -1,0 +1,148 @@
+import { basename, resolve } from 'node:path';
+import type { Command } from 'commander';
+import {
+  appendAudit,
+  checkoutVersion,
+  commitVersion,
+  diffVersions,
+  resolveVersion,
+  type VersionRecord,
+} from '../../integrity/index.js';
+import { SqliteCatalogueStore } from '../../registry/sqlite-store.js';
+import { resolveProjectDir } from '../../registry/store.js';
+import { type OutputOptions, printResult } from '../output.js';
+import { formatDiff, recordsOfDir } from './manifest.js';
+import { actorOf, requirePermission } from './policy.js';
+
+interface ProjectOptions extends OutputOptions {
+  project?: string;
+  key?: string;
+}
+
+/** Opens the catalogue of the project found from `--project` or by walking up from the cwd. */
+export function openCatalogue(o: { project?: string }, create = false): SqliteCatalogueStore {
+  return SqliteCatalogueStore.open(
+    resolveProjectDir({ explicit: o.project, cwd: process.cwd(), create }),
+  );
+}
+
+function line(v: VersionRecord): string {
+  const recs = v.recordCount !== undefined ? `, ${v.recordCount} records` : '';
+  return `${v.id}  ${v.manifestDigest.slice(0, 12)}  ${v.createdAt}  ${v.message}${recs}${v.author ? `  (${v.author.slice(0, 20)}…)` : ''}`;
+}
+
+/** `antidote dataset commit|log|diff|checkout`: immutable, content-addressed dataset versions. */
+export function registerDatasetVersionCommand(program: Command): void {
+  const cmd =
+    program.commands.find((c) => c.name() === 'dataset') ??
+    program.command('dataset').description('dataset versions in the project catalogue');
+  cmd
+    .command('commit <dir>')
+    .description('commit DIR as a new immutable dataset version (unchanged data creates none)')
+    .requiredOption('-m, --message <msg>', 'commit message')
+    .option('--name <name>', 'dataset name (default: the directory name)')
+    .option('--project <dir>', 'project folder (default: nearest with .antidote/, else the cwd)')
+    .option('--key <file>', 'your signing key: the actor for the policy and the audit log')
+    .option('--json', 'print the result as JSON')
+    .action(async (dir: string, o: ProjectOptions & { message: string; name?: string }) => {
+      const store = openCatalogue(o, true);
+      try {
+        const name = o.name ?? basename(resolve(dir));
+        await requirePermission(store, o.key, 'dataset:write', `dataset:${name}`);
+        const { records } = await recordsOfDir(dir);
+        const actor = await actorOf(o.key);
+        const r = await commitVersion(dir, store, store.objects, {
+          name,
+          message: o.message,
+          ...(actor ? { author: actor } : {}),
+          ...(records ? { records } : {}),
+        });
+        if (r.created) {
+          appendAudit(store, {
+            actor: actor ?? 'anonymous',
+            action: 'dataset.commit',
+            subject: `dataset:${r.version.id}`,
+            outcome: 'ok',
+            digests: {
+              manifest: r.version.manifestDigest,
+              root: r.version.rootDigest,
+              ...(r.version.recordsRoot ? { records: r.version.recordsRoot } : {}),
+            },
+            details: { message: o.message },
+          });
+        }
+        printResult(
+          o,
+          r.created
+            ? `committed ${line(r.version)}`
+            : `unchanged: ${r.version.id} already holds this content`,
+          { created: r.created, version: r.version },
+        );
+      } finally {
+        store.close();
+      }
+    });
+  cmd
+    .command('log [name]')
+    .description('list dataset versions (of NAME, or all)')
+    .option('--project <dir>', 'project folder')
+    .option('--json', 'print the result as JSON')
+    .action(async (name: string | undefined, o: ProjectOptions) => {
+      const store = openCatalogue(o);
+      try {
+        const vs = store.listVersions('dataset', name);
+        printResult(o, () => (vs.length ? vs.map(line).join('\n') : 'no dataset versions'), vs);
+      } finally {
+        store.close();
+      }
+    });
+  cmd
+    .command('diff <v1> <v2>')
+    .description(
+      'records added, removed and changed between two versions; label changes listed apart',
+    )
+    .option('--project <dir>', 'project folder')
+    .option('--key <file>', 'your key (actor for the policy)')
+    .option('--json', 'print the result as JSON')
+    .action(async (v1: string, v2: string, o: ProjectOptions) => {
+      const store = openCatalogue(o);
+      try {
+        await requirePermission(store, o.key, 'dataset:read', `dataset:${v1}..${v2}`);
+        const a = resolveVersion(store, 'dataset', v1);
+        const b = resolveVersion(store, 'dataset', v2);
+        const d = await diffVersions(a, b, store.objects);
+        printResult(o, () => formatDiff(d, a.id, b.id), { from: a.id, to: b.id, ...d });
+      } finally {
+        store.close();
+      }
+    });
+  cmd
+    .command('checkout <version> <dir>')
+    .description('write VERSION into DIR, every file re-hashed from the object store')
+    .option('--force', 'replace DIR if it exists')
+    .option('--project <dir>', 'project folder')
+    .option('--key <file>', 'your key (actor for the policy)')
+    .option('--json', 'print the result as JSON')
+    .action(async (version: string, dir: string, o: ProjectOptions & { force?: boolean }) => {
+      const store = openCatalogue(o);
+      try {
+        const v = resolveVersion(store, 'dataset', version);
+        await requirePermission(store, o.key, 'dataset:read', `dataset:${v.id}`);
+        const m = await checkoutVersion(v, dir, store.objects, { overwrite: !!o.force });
+        appendAudit(store, {
+          actor: (await actorOf(o.key)) ?? 'anonymous',
+          action: 'dataset.checkout',
+          subject: `dataset:${v.id}`,
+          outcome: 'ok',
+          digests: { manifest: v.manifestDigest },
+          details: { dir: resolve(dir) },
+        });
+        printResult(o, `checked out ${v.id} into ${dir} (${m.files.length} files, verified)`, {
+          version: v,
+          dir,
+        });
+      } finally {
+        store.close();
+      }
+    });
+}
