@@ -211,6 +211,31 @@ describe('sweep', () => {
     }
   });
 
+  it('validates every combination before the first training', async () => {
+    const log = { trained: 0, disposed: 0, seeds: [] as number[] };
+    await expect(
+      sweep(
+        {
+          train,
+          test,
+          victim,
+          attack: {
+            attack: 'backdoor',
+            trigger: { kind: 'pixel' },
+            mode: 'source-to-target',
+            source: 1,
+            target: 0,
+            rate: 0,
+          },
+          rates: [0.01, 0.5], // 0.5 of 150 = 75 > 50 records of class 1
+          seeds: [1],
+        },
+        { trainer: knnTrainer(log) },
+      ),
+    ).rejects.toSatisfy((e) => isAntidoteError(e, 'INVALID_ARGUMENT'));
+    expect(log.trained).toBe(0);
+  });
+
   it('labels triggers', () => {
     expect(triggerLabel({ kind: 'image', image: '/a/b/c.png', size: 4 })).toBe('image:c.png:4');
     expect(triggerLabel({ kind: 'blend', alpha: 0.2 })).toBe('blend:0.2');

@@ -182,6 +182,35 @@ function shapesMatch(a: Dataset, b: Dataset): boolean {
 }
 
 /**
+ * Poisons `train` as `attack` says, validating every parameter (cheap next to training). The
+ * adversarial label flip cannot run without the clean model: it is dry-run on uniform
+ * probabilities for validation and `undefined` is returned; `'none'` also returns `undefined`.
+ */
+export function poisonUpFront(
+  train: Dataset,
+  attack: AttackSpec,
+  trigger: Trigger | undefined,
+  rng: Rng,
+): PoisonResult | undefined {
+  checkAttackSpec(attack);
+  if (attack.attack === 'backdoor') {
+    const { attack: _a, trigger: spec, ...rest } = attack;
+    return backdoorAttack.poison(train, { ...rest, trigger: trigger ?? spec }, rng);
+  }
+  if (attack.attack === 'label-flip') {
+    const { attack: _a, ...rest } = attack;
+    if (rest.mode === 'adversarial') {
+      const k = train.classes.length;
+      const uniform = new Float32Array(train.shape[0] * k).fill(1 / k);
+      labelFlipAttack.poison(train, { ...rest, probabilities: uniform }, rng);
+      return undefined;
+    }
+    return labelFlipAttack.poison(train, rest, rng);
+  }
+  return undefined;
+}
+
+/**
  * Runs one experiment. Validates the attack on the data before training anything, so a bad
  * parameter fails fast. Disposes the models it trained (not a given clean model).
  */
@@ -205,29 +234,17 @@ export async function runExperiment(
       ? (options.trigger ?? (await loadTrigger(attack.trigger)))
       : undefined;
   const attackRng = () => root.fork('attack');
-  // Everything but the adversarial flip is poisoned up front: it validates the parameters before
-  // any training, and is cheap next to it. The adversarial flip is dry-run on uniform
-  // probabilities for validation and redone once the clean model exists.
-  let result: PoisonResult | undefined;
-  if (attack.attack === 'backdoor') {
-    const { attack: _a, trigger: _t, ...rest } = attack;
-    result = backdoorAttack.poison(spec.train, { ...rest, trigger: trigger! }, attackRng());
-  } else if (attack.attack === 'label-flip') {
-    const { attack: _a, ...rest } = attack;
-    if (rest.mode === 'adversarial') {
-      if (options.cleanModel === null) {
-        throw new AntidoteError(
-          'INVALID_ARGUMENT',
-          'an adversarial label flip needs the clean model (cleanModel must not be null)',
-        );
-      }
-      const k = spec.train.classes.length;
-      const uniform = new Float32Array(spec.train.shape[0] * k).fill(1 / k);
-      labelFlipAttack.poison(spec.train, { ...rest, probabilities: uniform }, attackRng());
-    } else {
-      result = labelFlipAttack.poison(spec.train, rest, attackRng());
-    }
+  if (
+    attack.attack === 'label-flip' &&
+    attack.mode === 'adversarial' &&
+    options.cleanModel === null
+  ) {
+    throw new AntidoteError(
+      'INVALID_ARGUMENT',
+      'an adversarial label flip needs the clean model (cleanModel must not be null)',
+    );
   }
+  let result = poisonUpFront(spec.train, attack, trigger, attackRng());
 
   const owned: TrainedModel[] = [];
   try {

@@ -15,6 +15,7 @@ export {
   engineTrainer,
   type LabelFlipAttackSpec,
   type ModelMetrics,
+  poisonUpFront,
   runExperiment,
   type TrainedModel,
   type Trainer,

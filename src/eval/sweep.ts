@@ -4,6 +4,7 @@
  */
 import { loadTrigger, type Trigger, type TriggerSpec } from '../attacks/triggers.js';
 import type { Dataset } from '../data/dataset.js';
+import { Rng } from '../data/rng.js';
 import type { Classifier } from '../engine/classifier.js';
 import { AntidoteError } from '../errors.js';
 import {
@@ -12,6 +13,7 @@ import {
   type ExperimentProgress,
   type ExperimentResult,
   engineTrainer,
+  poisonUpFront,
   runExperiment,
   type TrainedModel,
   type Trainer,
@@ -93,6 +95,16 @@ export function triggerLabel(t: TriggerSpec | undefined): string {
   }
 }
 
+function attackFor(
+  base: Exclude<AttackSpec, { attack: 'none' }>,
+  rate: number,
+  trigger: TriggerSpec | undefined,
+): AttackSpec {
+  if (base.attack === 'backdoor') return { ...base, rate, trigger: trigger as TriggerSpec };
+  const { count: _count, ...rest } = base;
+  return { ...rest, rate };
+}
+
 function checkSweep(spec: SweepSpec): void {
   checkAttackSpec(spec.attack);
   if (spec.attack.attack === 'none') {
@@ -145,6 +157,18 @@ export async function sweep(spec: SweepSpec, options: SweepOptions = {}): Promis
   const triggers = new Map<TriggerSpec, Trigger>();
   for (const t of triggerSpecs) if (t) triggers.set(t, await loadTrigger(t));
 
+  // Validate every combination before the first training (a sweep can run for hours).
+  for (const t of triggerSpecs) {
+    for (const rate of spec.rates) {
+      poisonUpFront(
+        spec.train,
+        attackFor(base, rate, t),
+        t && triggers.get(t),
+        new Rng(spec.seeds[0]),
+      );
+    }
+  }
+
   const runs = spec.seeds.length * triggerSpecs.length * spec.rates.length;
   const rows: SweepRow[] = [];
   const results: ExperimentResult[] = [];
@@ -154,10 +178,7 @@ export async function sweep(spec: SweepSpec, options: SweepOptions = {}): Promis
     try {
       for (const t of triggerSpecs) {
         for (const rate of spec.rates) {
-          const attack: AttackSpec =
-            base.attack === 'backdoor'
-              ? { ...base, rate, trigger: t as TriggerSpec }
-              : { ...base, rate, count: undefined };
+          const attack = attackFor(base, rate, t);
           const label = triggerLabel(t);
           const progress = (experiment: ExperimentProgress) =>
             options.onProgress?.({
