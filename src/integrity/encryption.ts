@@ -253,7 +253,7 @@ export async function encryptFile(
       c.setAAD(chunkAad(fixed, i, final));
       const ct = c.update(bufs[0].subarray(0, n));
       c.final();
-      await output.write(Buffer.concat([ct, c.getAuthTag()]), 0, ct.length + TAG, null);
+      await output.writev([ct, c.getAuthTag()]);
       pos += n;
       i++;
       options.onProgress?.(pos);
