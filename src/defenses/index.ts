@@ -1,0 +1,98 @@
+/**
+ * Poisoned-data detection and mitigation: detectors returning a {@link DetectionReport}
+ * (activation clustering, spectral signatures, robust spectral scores, confident learning, k-NN
+ * label consistency), the linear algebra behind them, and mitigation (filter or relabel, retrain,
+ * before/after scores and DER).
+ */
+export {
+  AC_ANALYSES,
+  type AcAnalysis,
+  type ActivationClusteringInput,
+  type ActivationClusteringOptions,
+  activationClustering,
+  activationClusteringDetector,
+  type ClassSplit,
+  splitClass,
+} from './activation-clustering.js';
+export {
+  type ClassFinding,
+  type DetectionProgress,
+  type DetectionReport,
+  type DetectionReportJSON,
+  type FindingValue,
+  indicesByClass,
+  type PoisonDetector,
+  reportFromJSON,
+  reportToJSON,
+} from './detector.js';
+export {
+  type KMeansOptions,
+  type KMeansResult,
+  kMeans,
+  type Silhouette,
+  silhouette,
+} from './kmeans.js';
+export {
+  type KnnConsistencyOptions,
+  knnConsistency,
+  knnConsistencyDetector,
+} from './knn-consistency.js';
+export {
+  type ConfidentLearningOptions,
+  confidentLearningDetector,
+  crossValidatedProbabilities,
+  type FindLabelIssuesOptions,
+  findLabelIssues,
+  type LabelIssueFilter,
+  type LabelIssues,
+  labelIssuesReport,
+  stratifiedFolds,
+} from './label-noise.js';
+export {
+  DENSE_EIGEN_MAX_DIM,
+  type EigenPairs,
+  mad,
+  median,
+  type PrincipalComponents,
+  principalComponents,
+  projectRows,
+  quantile,
+  rowCovariance,
+  rowMean,
+  symmetricEigen,
+} from './linalg.js';
+export {
+  applyReport,
+  type CleanedDataset,
+  defenseEffectivenessRating,
+  type MitigationMode,
+  type MitigationOptions,
+  type MitigationResult,
+  type ModelScores,
+  mitigate,
+  scoreModel,
+  type TriggeredInputs,
+} from './mitigation.js';
+export { DETECTOR_NAMES, type DetectorName, detectorByName } from './registry.js';
+export {
+  checkLayer,
+  checkModelMatchesData,
+  checkRepresentations,
+  computeRepresentations,
+  type RepresentationOptions,
+  type Representations,
+} from './representations.js';
+export {
+  type SpectralSignatureOptions,
+  spectralSignatures,
+  spectralSignaturesDetector,
+} from './spectral-signatures.js';
+export {
+  chiSquareQuantile,
+  queScores,
+  type RobustEstimate,
+  robustMeanCov,
+  type SpectreOptions,
+  spectre,
+  spectreDetector,
+} from './spectre.js';
