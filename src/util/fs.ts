@@ -47,7 +47,7 @@ export async function writeDirAtomic(
   if (existsSync(dir) && !options.overwrite) {
     throw new AntidoteError(
       'ALREADY_EXISTS',
-      `${dir} already exists (pass overwrite to replace it)`,
+      `${dir} already exists; refusing to replace it (choose another path, or allow overwriting)`,
       { path: dir },
     );
   }

@@ -23,7 +23,10 @@ import {
  * to the filter size and transposed to `[KH, KW, Ci, Co]`. The WebAssembly backend has no kernel of
  * its own, and the cpu backend's is a naive loop (about 90% of a CNN training step).
  */
-export function conv2dBackpropFilterKernel(backendName: string): KernelConfig {
+export function conv2dBackpropFilterKernel(
+  backendName: string,
+  _original?: KernelConfig,
+): KernelConfig {
   const call = (
     name: string,
     inputs: Record<string, TensorInfo>,

@@ -4,27 +4,66 @@ import {
   registerKernel,
   unregisterKernel,
 } from '@tensorflow/tfjs-core';
+import { batchMatMulKernel } from './batch-matmul.js';
 import { conv2dBackpropFilterKernel } from './conv2d-backprop-filter.js';
+import { conv2dBackpropInputKernel } from './conv2d-backprop-input.js';
+import { maxPoolGradKernel } from './max-pool-grad.js';
+
+/** A replacement kernel, built with the backend's original (if any) for fallbacks. */
+type KernelFactory = (backendName: string, original: KernelConfig) => KernelConfig;
+
+/**
+ * Antidote's kernels, per backend. On wasm they replace slow loops with compositions of the
+ * XNNPACK-backed kernels; on cpu only the filter gradient (a naive loop there too) is replaced.
+ */
+const CUSTOM_KERNELS: Record<string, ReadonlyArray<[string, KernelFactory]>> = {
+  wasm: [
+    ['Conv2DBackpropFilter', conv2dBackpropFilterKernel],
+    ['Conv2DBackpropInput', conv2dBackpropInputKernel],
+    ['BatchMatMul', batchMatMulKernel],
+    ['MaxPoolGrad', maxPoolGradKernel],
+  ],
+  cpu: [['Conv2DBackpropFilter', conv2dBackpropFilterKernel]],
+};
 
 let registered = false;
 const replaced = new Map<string, KernelConfig>();
 
 /**
- * Registers Antidote's kernels with TF.js, once: a fast `Conv2DBackpropFilter` for the wasm backend
- * (which has none) and the cpu backend (whose own is a slow loop). Safe to call repeatedly.
+ * Registers Antidote's kernels with TF.js, once (see {@link CUSTOM_KERNELS}): the wasm backend
+ * has no `Conv2DBackpropFilter` at all, and its input gradient, transposed matrix products and
+ * max-pool gradient are slow loops. Safe to call repeatedly.
  */
 export function registerCustomKernels(): void {
   if (registered) return;
-  for (const backendName of ['wasm', 'cpu']) {
-    const config = conv2dBackpropFilterKernel(backendName);
-    const original = getKernel(config.kernelName, backendName);
-    if (original) {
-      replaced.set(`${config.kernelName}/${backendName}`, original);
-      unregisterKernel(config.kernelName, backendName);
+  for (const [backendName, kernels] of Object.entries(CUSTOM_KERNELS)) {
+    for (const [kernelName, factory] of kernels) {
+      const original = getKernel(kernelName, backendName);
+      if (original) {
+        replaced.set(`${kernelName}/${backendName}`, original);
+        unregisterKernel(kernelName, backendName);
+      }
+      const config = factory(backendName, original ?? missingKernel(kernelName, backendName));
+      // The wasm backend binds its C++ functions in each kernel's setupFunc when it starts:
+      // keep the original's, so the fallbacks to it still work.
+      registerKernel({
+        ...config,
+        ...(original?.setupFunc ? { setupFunc: original.setupFunc } : {}),
+        ...(original?.disposeFunc ? { disposeFunc: original.disposeFunc } : {}),
+      });
     }
-    registerKernel(config);
   }
   registered = true;
+}
+
+function missingKernel(kernelName: string, backendName: string): KernelConfig {
+  return {
+    kernelName,
+    backendName,
+    kernelFunc: () => {
+      throw new Error(`TF.js has no ${kernelName} kernel for the ${backendName} backend`);
+    },
+  };
 }
 
 /**
@@ -48,4 +87,9 @@ export async function withOriginalKernel<T>(
     unregisterKernel(kernelName, backendName);
     registerKernel(ours);
   }
+}
+
+/** Whether Antidote replaced TF.js's own `kernelName` kernel on `backendName`. */
+export function hasOriginalKernel(kernelName: string, backendName: string): boolean {
+  return replaced.has(`${kernelName}/${backendName}`);
 }

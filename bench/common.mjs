@@ -1,0 +1,41 @@
+// Helpers shared by the benchmark suites.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const resultsDir = join(dirname(fileURLToPath(import.meta.url)), 'results');
+
+/** The machine a result was measured on. */
+export function machine() {
+  return {
+    node: process.version,
+    cpu: cpus()[0]?.model ?? 'unknown',
+    cores: cpus().length,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    date: new Date().toISOString(),
+  };
+}
+
+/** Writes `bench/results/<suite>.json`. */
+export function writeResult(suite, result) {
+  mkdirSync(resultsDir, { recursive: true });
+  const file = join(resultsDir, `${suite}.json`);
+  writeFileSync(file, `${JSON.stringify({ suite, machine: machine(), ...result }, null, 2)}\n`);
+  console.error(`bench: wrote ${file}`);
+  return file;
+}
+
+/** Median of several timings of `fn` (seconds). */
+export async function timeIt(fn, repeats = 3) {
+  const times = [];
+  for (let i = 0; i < repeats; i++) {
+    const t = performance.now();
+    await fn();
+    times.push((performance.now() - t) / 1000);
+  }
+  times.sort((a, b) => a - b);
+  return times[Math.floor(times.length / 2)];
+}
+
+export const hasFlag = (name) => process.argv.includes(name);

@@ -1,0 +1,69 @@
+// Engine benchmark (issue 2): full MNIST (60k train / 10k test), 2 epochs, one thread.
+// Test accuracy and training throughput for logistic, mlp and cnn on the wasm backend; activation
+// extraction and input-gradient throughput on both backends. `--quick` trains on 6,000 records.
+import { loadMnist } from '../dist/data/mnist.js';
+import { initEngine, trainClassifier } from '../dist/engine/index.js';
+import { hasFlag, timeIt, writeResult } from './common.mjs';
+
+const quick = hasFlag('--quick');
+const batchSize = 64;
+const targets = {
+  accuracy: { cnn: 0.985, mlp: 0.975, logistic: 0.91 },
+  samplesPerSecond: { cnn: 1000, mlp: 5000 },
+};
+const train = await loadMnist('train', quick ? { limit: 6000 } : {});
+const test = await loadMnist('test');
+const results = { batchSize, trainRecords: train.shape[0], epochs: 2, training: {}, inference: {} };
+
+await initEngine({ backend: 'wasm' });
+const models = {};
+for (const arch of ['logistic', 'mlp', 'cnn']) {
+  const c = await trainClassifier(train, { model: arch, seed: 1, epochs: 2, batchSize });
+  const h = c.lastHistory;
+  const pred = await c.predict(test.x, test.shape[0]);
+  let correct = 0;
+  for (let i = 0; i < pred.length; i++) if (pred[i] === test.y[i]) correct++;
+  const accuracy = correct / pred.length;
+  const sps = h.samples / h.seconds;
+  results.training[arch] = {
+    backend: 'wasm',
+    testAccuracy: accuracy,
+    samplesPerSecond: Math.round(sps),
+    seconds: h.seconds,
+    accuracyTarget: targets.accuracy[arch],
+    accuracyMet: accuracy >= targets.accuracy[arch],
+    ...(targets.samplesPerSecond[arch]
+      ? {
+          throughputTarget: targets.samplesPerSecond[arch],
+          throughputMet: sps >= targets.samplesPerSecond[arch],
+        }
+      : {}),
+  };
+  console.error(
+    `${arch}: test accuracy ${(accuracy * 100).toFixed(2)}%, ${Math.round(sps)} samples/s`,
+  );
+  models[arch] = c;
+}
+
+// Inference: activations (default layer) and input gradients, on both backends, same weights.
+const n = 2048;
+const x = test.x.subarray(0, n * 784);
+const y = test.y.subarray(0, n);
+for (const backend of ['wasm', 'cpu']) {
+  await initEngine({ backend });
+  for (const arch of ['mlp', 'cnn']) {
+    const c = models[arch];
+    const m = backend === 'cpu' && arch === 'cnn' ? 512 : n; // the cpu backend is slow on convolutions
+    const act = await timeIt(() => c.activations(x.subarray(0, m * 784), m));
+    const grad = await timeIt(() => c.lossGradient(x.subarray(0, m * 784), y.subarray(0, m)));
+    results.inference[`${arch}/${backend}`] = {
+      records: m,
+      activationsPerSecond: Math.round(m / act),
+      inputGradientsPerSecond: Math.round(m / grad),
+    };
+    console.error(
+      `${arch}/${backend}: activations ${Math.round(m / act)}/s, input gradients ${Math.round(m / grad)}/s`,
+    );
+  }
+}
+writeResult('engine', results);

@@ -1,0 +1,68 @@
+import type { Command } from 'commander';
+import { TfClassifier } from '../../engine/tf-classifier.js';
+import { checkDatasetFits } from '../../engine/train.js';
+import { writeFileAtomic } from '../../util/fs.js';
+import { loadDataArg } from '../data-arg.js';
+import { type OutputOptions, pct, printResult } from '../output.js';
+
+interface PredictCliOptions extends OutputOptions {
+  model: string;
+  data: string;
+  out?: string;
+}
+
+/** `antidote predict`: runs a saved model on a dataset; accuracy, and predictions per record. */
+export function registerPredictCommand(program: Command): void {
+  program
+    .command('predict')
+    .description('predict every record of a dataset with a saved model; report accuracy')
+    .requiredOption('--model <dir>', 'model directory (from antidote train)')
+    .requiredOption('--data <data>', 'dataset directory or built-in name')
+    .option('--out <file>', 'write predictions (JSON Lines: id, label, predicted, probabilities)')
+    .option('--json', 'print the result as JSON')
+    .option('--quiet', 'no progress bars')
+    .action(async (o: PredictCliOptions) => {
+      const classifier = await TfClassifier.load(o.model);
+      try {
+        const { dataset } = await loadDataArg(o.data, o);
+        checkDatasetFits(dataset, classifier.inputShape, classifier.numClasses);
+        const n = dataset.shape[0];
+        const probs = await classifier.predictProba(dataset.x, n);
+        const k = classifier.numClasses;
+        const predicted = new Int32Array(n);
+        let correct = 0;
+        for (let i = 0; i < n; i++) {
+          let best = 0;
+          for (let j = 1; j < k; j++) if (probs[i * k + j] > probs[i * k + best]) best = j;
+          predicted[i] = best;
+          if (best === dataset.y[i]) correct++;
+        }
+        if (o.out) {
+          const lines = Array.from(dataset.ids, (id, i) =>
+            JSON.stringify({
+              id,
+              label: classifier.classes[dataset.y[i]],
+              predicted: classifier.classes[predicted[i]],
+              probabilities: Array.from(probs.subarray(i * k, (i + 1) * k), (p) =>
+                Number(p.toFixed(6)),
+              ),
+            }),
+          );
+          await writeFileAtomic(o.out, `${lines.join('\n')}\n`);
+        }
+        const accuracy = n > 0 ? correct / n : 0;
+        printResult(
+          o,
+          `${n} records, accuracy ${pct(accuracy)}${o.out ? `; predictions written to ${o.out}` : ''}`,
+          {
+            records: n,
+            accuracy,
+            classes: classifier.classes,
+            ...(o.out ? { predictions: o.out } : {}),
+          },
+        );
+      } finally {
+        classifier.dispose();
+      }
+    });
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env node
+import { CommanderError } from 'commander';
+import { AntidoteError } from '../errors.js';
+import { buildProgram } from './program.js';
+
+/** Exit code for failures Antidote did not foresee (EX_SOFTWARE). */
+const UNEXPECTED_EXIT = 70;
+
+async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // commander has already printed its message (and help where useful).
+      return e.exitCode === 0 ? 0 : 2;
+    }
+    if (e instanceof AntidoteError) {
+      process.stderr.write(`antidote: error [${e.code}]: ${e.message}\n`);
+      return e.exitCode;
+    }
+    const err = e as Error;
+    process.stderr.write(`antidote: unexpected error: ${err?.message ?? String(e)}\n`);
+    if (process.env.ANTIDOTE_DEBUG) process.stderr.write(`${err?.stack ?? ''}\n`);
+    else process.stderr.write('(set ANTIDOTE_DEBUG=1 for a stack trace)\n');
+    return UNEXPECTED_EXIT;
+  }
+}
+
+main(process.argv).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  () => {
+    process.exitCode = UNEXPECTED_EXIT;
+  },
+);

@@ -1,0 +1,47 @@
+import {
+  BatchMatMul,
+  type BatchMatMulAttrs,
+  type KernelBackend,
+  type KernelConfig,
+  type TensorInfo,
+} from '@tensorflow/tfjs-core';
+import { callKernel, disposeInfos } from './call.js';
+
+/**
+ * `BatchMatMul` with transposed operands made fast: the wasm backend multiplies a transposed
+ * operand about 15× slower than a plain one (its kernel strides through memory), while a
+ * separate `Transpose` costs little. Every dense layer's backward pass multiplies by transposes
+ * (dW = xᵀ·dy, dx = dy·Wᵀ), so this kernel transposes explicitly and calls the original kernel with
+ * plain operands.
+ */
+export function batchMatMulKernel(backendName: string, original: KernelConfig): KernelConfig {
+  return {
+    kernelName: BatchMatMul,
+    backendName,
+    kernelFunc: (args) => {
+      const backend = args.backend as KernelBackend;
+      const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
+      const { transposeA, transposeB } = args.attrs as unknown as BatchMatMulAttrs;
+      if (!transposeA && !transposeB) return original.kernelFunc(args);
+      const swapLast = (t: TensorInfo) => {
+        const perm = t.shape.map((_, i) => i);
+        const r = perm.length;
+        [perm[r - 2], perm[r - 1]] = [perm[r - 1], perm[r - 2]];
+        return callKernel(backendName, 'Transpose', { x: t }, backend, { perm });
+      };
+      const aa = transposeA ? swapLast(a) : a;
+      const bb = transposeB ? swapLast(b) : b;
+      const out = callKernel(
+        backendName,
+        BatchMatMul,
+        { a: aa, b: bb },
+        backend,
+        { transposeA: false, transposeB: false },
+        original,
+      );
+      if (transposeA) disposeInfos(backend, aa);
+      if (transposeB) disposeInfos(backend, bb);
+      return out;
+    },
+  };
+}
