@@ -7,6 +7,8 @@ import { spawnSync } from 'node:child_process';
 import { createPrivateKey, createPublicKey, randomBytes } from 'node:crypto';
 import {
   closeSync,
+  copyFileSync,
+  existsSync,
   mkdirSync,
   mkdtempSync,
   openSync,
