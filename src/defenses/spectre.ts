@@ -32,11 +32,13 @@ import {
  *    covariance of the whitened records and Q = exp(α(Σ̃ − I)/(‖Σ̃‖ − 1)), score
  *    τ = x̃ᵀ Q x̃ / tr Q. α = 4 by default.
  *
- * Decision: the reference distribution of τ is that of the robust inliers; a record is flagged
- * when τ exceeds `threshold` times the inliers' median τ (default 40: for Gaussian clean data the
- * χ²₁ tail beyond that is < 10⁻⁴). Scores are reported as τ over that cut-off, so a score above 1
- * means flagged, in every class. SPECTRE itself then removes 1.5·ε̂; we flag the outliers
- * themselves, which keeps clean classes (no outliers) untouched.
+ * Decision: the reference distribution of τ is that of the robust inliers; a record passes the
+ * cut-off when τ exceeds `threshold` times the inliers' median τ (default 40: for Gaussian clean
+ * data the χ²₁ tail beyond that is < 10⁻⁴). Scores are reported as τ over that cut-off (> 1 =
+ * past it), comparable across classes. Real activations have heavy-tailed clean subpopulations
+ * that also pass the cut-off, so by default records are flagged only in classes whose whitened
+ * top eigenvalue stands out among the classes (`classGate`). SPECTRE itself removes 1.5·ε̂ per
+ * class; we flag the outliers themselves.
  */
 export interface SpectreOptions extends RepresentationOptions {
   /** PCA dimensions before robust estimation. Default 32. */
@@ -47,6 +49,15 @@ export interface SpectreOptions extends RepresentationOptions {
   readonly alpha?: number;
   /** Cut-off as a multiple of the inliers' median score. Default 40. */
   readonly threshold?: number;
+  /**
+   * `anomaly` (default): flag only in classes whose whitened top eigenvalue is a robust outlier
+   * among the classes (see `classGateZ`); `none`: flag every record over the cut-off. Real
+   * activations have heavy-tailed clean subpopulations, so without the gate clean classes lose
+   * records too; the gate cannot see an all-to-all attack that lifts every class alike.
+   */
+  readonly classGate?: 'anomaly' | 'none';
+  /** Robust z a class's whitened top eigenvalue needs to pass the gate. Default 3. */
+  readonly classGateZ?: number;
   /** Seed (wide representations only). Default 0. */
   readonly seed?: number;
 }
@@ -239,6 +250,8 @@ export function spectre(
   const trim = options.trim ?? 0.4;
   const alpha = options.alpha ?? 4;
   const threshold = options.threshold ?? 40;
+  const classGate = options.classGate ?? 'anomaly';
+  const classGateZ = options.classGateZ ?? 3;
   if (!Number.isInteger(dims) || dims < 1) {
     throw new AntidoteError('INVALID_ARGUMENT', `dims must be a positive integer, got ${dims}`);
   }
@@ -255,6 +268,17 @@ export function spectre(
   const scores = new Float32Array(n);
   const flagged = new Uint8Array(n);
   const perClass: ClassFinding[] = [];
+  const pending: {
+    c: number;
+    idx: Int32Array;
+    m: number;
+    count: number;
+    ref: number;
+    cut: number;
+    d: number;
+    inliers: number;
+    lambda: number;
+  }[] = [];
   for (let c = 0; c < k; c++) {
     const idx = byClass[c];
     const className = input.classes[c];
@@ -293,42 +317,72 @@ export function spectre(
     const cut = threshold * (ref > 0 ? ref : 1e-30);
     let count = 0;
     for (let i = 0; i < m; i++) {
-      const s = que.scores[i] / cut;
-      scores[idx[i]] = s;
-      if (s > 1) {
-        flagged[idx[i]] = 1;
-        count++;
-      }
+      const sc = que.scores[i] / cut;
+      scores[idx[i]] = sc;
+      if (sc > 1) count++;
     }
     let inliers = 0;
     for (let i = 0; i < m; i++) inliers += est.inlier[i];
-    perClass.push({
-      classIndex: c,
-      className,
-      count: m,
-      flagged: count,
-      suspicious: count > 0,
-      reason:
-        count > 0
-          ? `${count} records score above ${threshold}× the robust inliers' median QUE score (${fmt(ref)}); whitened top eigenvalue ${fmt(que.topEigenvalue)}`
-          : `no record scores above ${threshold}× the robust inliers' median QUE score (${fmt(ref)}); whitened top eigenvalue ${fmt(que.topEigenvalue)}: left alone`,
-      stats: {
-        dims: d,
-        robustInliers: inliers,
-        topWhitenedEigenvalue: que.topEigenvalue,
-        inlierMedianScore: ref,
-        cutoff: cut,
-        estimatedEpsilon: count / m,
-      },
-    });
+    pending.push({ c, idx, m, count, ref, cut, d, inliers, lambda: que.topEigenvalue });
     options.onProgress?.({ stage: 'robust scoring', done: c + 1, total: k });
   }
+  // Class gate: a class is suspicious only when its whitened top eigenvalue is a robust outlier
+  // among the classes (z = (λ − median)/(1.4826·MAD) ≥ classGateZ).
+  const lambdas = pending.map((p) => p.lambda);
+  const lMed = median(lambdas);
+  const lScale = 1.4826 * median(lambdas.map((v) => Math.abs(v - lMed)));
+  for (const p of pending) {
+    const z = lScale > 0 ? (p.lambda - lMed) / lScale : p.lambda > lMed ? Infinity : 0;
+    const gateOk = classGate === 'none' || z >= classGateZ;
+    let count = 0;
+    if (gateOk) {
+      for (const i of p.idx) {
+        if (scores[i] > 1) {
+          flagged[i] = 1;
+          count++;
+        }
+      }
+    }
+    const lambdaText = `whitened top eigenvalue ${fmt(p.lambda)} (class anomaly z ${fmt(z)})`;
+    perClass.push({
+      classIndex: p.c,
+      className: input.classes[p.c],
+      count: p.m,
+      flagged: count,
+      suspicious: count > 0,
+      reason: !gateOk
+        ? `${lambdaText} < ${classGateZ}: the class does not stand out, left alone (${p.count} records would pass the score cut-off)`
+        : count > 0
+          ? `${count} records score above ${threshold}× the robust inliers' median QUE score (${fmt(p.ref)}); ${lambdaText}`
+          : `no record scores above ${threshold}× the robust inliers' median QUE score (${fmt(p.ref)}); ${lambdaText}: left alone`,
+      stats: {
+        dims: p.d,
+        robustInliers: p.inliers,
+        topWhitenedEigenvalue: p.lambda,
+        classAnomalyZ: Number.isFinite(z) ? z : null,
+        inlierMedianScore: p.ref,
+        cutoff: p.cut,
+        aboveCutoff: p.count,
+        estimatedEpsilon: count / p.m,
+      },
+    });
+  }
+  perClass.sort((a, b) => a.classIndex - b.classIndex);
   return {
     method: 'spectre',
     scores,
     flagged,
     perClass,
-    params: { dims, trim, alpha, threshold, seed: options.seed ?? 0, layer: options.layer ?? null },
+    params: {
+      dims,
+      trim,
+      alpha,
+      threshold,
+      classGate,
+      classGateZ,
+      seed: options.seed ?? 0,
+      layer: options.layer ?? null,
+    },
   };
 }
 

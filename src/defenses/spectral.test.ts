@@ -1,0 +1,116 @@
+import { describe, expect, it } from 'vitest';
+import { Rng } from '../data/rng.js';
+import { isAntidoteError } from '../errors.js';
+import { evaluateDetection, rocAuc } from '../eval/detection.js';
+import { principalComponents, projectRows } from './linalg.js';
+import { spectralSignatures } from './spectral-signatures.js';
+import { robustMeanCov, spectre } from './spectre.js';
+import { syntheticReps } from './test-utils/synthetic.js';
+
+const input = (s: ReturnType<typeof syntheticReps>) => ({
+  reps: { data: s.data, dim: s.dim },
+  y: s.y,
+  classes: s.classes,
+});
+const classMask = (y: Int32Array, c: number) => Uint8Array.from(y, (v) => (v === c ? 1 : 0));
+
+describe('spectral signatures (Tran et al. 2018)', () => {
+  const poisoned = syntheticReps({ classes: 5, perClass: 300, dim: 20, poison: 30, seed: 11 });
+
+  it('with ε estimated, removes 1.5·ε̂ of the attacked class only', () => {
+    const report = spectralSignatures(input(poisoned));
+    const ev = evaluateDetection(report, { poisoned: poisoned.poisoned, y: poisoned.y });
+    expect(ev.recall).toBe(1);
+    expect(ev.unattackedFpr).toBe(0);
+    expect(report.perClass[0].stats.epsilon).toBeCloseTo(30 / 330, 2);
+    expect(report.perClass[0].flagged).toBe(Math.round(1.5 * 30));
+    expect(rocAuc(report.scores, poisoned.poisoned, classMask(poisoned.y, 0))).toBe(1);
+  });
+
+  it('with ε given, removes 1.5·ε of every class (the paper’s rule)', () => {
+    const report = spectralSignatures(input(poisoned), { epsilon: 0.1 });
+    for (const f of report.perClass) expect(f.flagged).toBe(Math.round(0.15 * f.count));
+  });
+
+  it('scores the centred projection: shifting every vector leaves the scores unchanged', () => {
+    const shifted = Float32Array.from(
+      poisoned.data,
+      (v, i) => v + (i % poisoned.dim === 0 ? 50 : 0),
+    );
+    const a = spectralSignatures(input(poisoned));
+    const b = spectralSignatures({
+      ...input(poisoned),
+      reps: { data: shifted, dim: poisoned.dim },
+    });
+    for (let i = 0; i < a.scores.length; i += 37) expect(b.scores[i]).toBeCloseTo(a.scores[i], 2);
+  });
+
+  it('leaves clean Gaussian classes alone', () => {
+    const clean = syntheticReps({ classes: 4, perClass: 300, dim: 20, seed: 12 });
+    const report = spectralSignatures(input(clean));
+    expect(report.flagged.reduce((x, v) => x + v, 0)).toBe(0);
+  });
+
+  it('rejects a bad ε', () => {
+    let err: unknown;
+    try {
+      spectralSignatures(input(poisoned), { epsilon: 2 });
+    } catch (e) {
+      err = e;
+    }
+    expect(isAntidoteError(err, 'INVALID_ARGUMENT')).toBe(true);
+  });
+});
+
+describe('robust spectral scores (SPECTRE-style)', () => {
+  it('finds a 1% poison cluster in one class and leaves the other classes alone', () => {
+    // 3 poisoned records in a class of 300, shifted along a low-variance direction.
+    const s = syntheticReps({ classes: 6, perClass: 300, dim: 16, poison: 3, shift: 3, seed: 21 });
+    const report = spectre(input(s));
+    const mask = classMask(s.y, 0);
+    expect(rocAuc(report.scores, s.poisoned, mask)).toBeGreaterThanOrEqual(0.99);
+    const ev = evaluateDetection(report, { poisoned: s.poisoned, y: s.y });
+    expect(ev.recall).toBe(1);
+    expect(ev.unattackedFpr).toBe(0);
+    expect(report.perClass[0].suspicious).toBe(true);
+  });
+
+  it('flags nothing in clean Gaussian classes', () => {
+    const clean = syntheticReps({ classes: 6, perClass: 300, dim: 16, seed: 22 });
+    const report = spectre(input(clean));
+    expect(report.flagged.reduce((x, v) => x + v, 0)).toBe(0);
+  });
+
+  it('robust covariance ignores a gross minority', () => {
+    const rng = new Rng(3);
+    const n = 400;
+    const d = 3;
+    const z = new Float64Array(n * d);
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < d; j++) z[i * d + j] = rng.normal() + (i < 60 ? 30 : 0);
+    }
+    const est = robustMeanCov(z, n, d);
+    for (let j = 0; j < d; j++) expect(Math.abs(est.mean[j])).toBeLessThan(0.3);
+    for (let j = 0; j < d; j++) expect(est.cov[j * d + j]).toBeLessThan(1.5);
+    expect(est.inlier.slice(0, 60).reduce((a, b) => a + b, 0)).toBe(0);
+  });
+
+  it('PCA via subspace iteration agrees with the dense path on wide data', () => {
+    const rng = new Rng(4);
+    const n = 200;
+    const d = 300; // > DENSE_EIGEN_MAX_DIM
+    const x = new Float32Array(n * d);
+    for (let i = 0; i < n; i++) {
+      const t = rng.normal() * 5;
+      for (let j = 0; j < d; j++) x[i * d + j] = rng.normal() * 0.1 + (j < 3 ? t : 0);
+    }
+    const idx = Int32Array.from({ length: n }, (_, i) => i);
+    const pcs = principalComponents(x, d, idx, 1, rng);
+    // Top direction ≈ (1,1,1,0,...)/√3.
+    expect(
+      Math.abs(pcs.vectors[0] + pcs.vectors[1] + pcs.vectors[2]) / Math.sqrt(3),
+    ).toBeGreaterThan(0.99);
+    const p = projectRows(x, d, idx, pcs.mean, pcs.vectors, 1);
+    expect(p.length).toBe(n);
+  });
+});
