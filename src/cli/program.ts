@@ -1,12 +1,45 @@
-import { createRequire } from 'node:module';
 import { Command, Option } from 'commander';
 import { BACKEND_NAMES } from '../engine/backend.js';
+import { version } from '../version.js';
+import { registerAttackCommand } from './commands/attack.js';
+import { registerAuditLogCommand } from './commands/audit-log.js';
+import { registerCryptCommand } from './commands/crypt.js';
+import { registerDatasetVersionCommand } from './commands/dataset-version.js';
 import { registerDemoCommand } from './commands/demo.js';
+import { registerEvaluateCommand } from './commands/evaluate.js';
 import { registerInfoCommand } from './commands/info.js';
+import { registerKeysCommand } from './commands/keys.js';
+import { registerLineageCommand } from './commands/lineage.js';
+import { registerManifestCommand } from './commands/manifest.js';
+import { registerPolicyCommand } from './commands/policy.js';
 import { registerPredictCommand } from './commands/predict.js';
+import { registerMitigateCommand, registerScanCommand } from './commands/scan.js';
+import { registerSignCommand } from './commands/sign.js';
+import { registerSweepCommand } from './commands/sweep.js';
 import { registerTrainCommand } from './commands/train.js';
+import { registerVerifyCommand } from './commands/verify.js';
 
-const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
+/** Every command group, in the order of the threat model: data, attack, defend, integrity, run. */
+const COMMANDS: ReadonlyArray<(program: Command) => void> = [
+  registerInfoCommand,
+  registerTrainCommand,
+  registerPredictCommand,
+  registerAttackCommand,
+  registerEvaluateCommand,
+  registerSweepCommand,
+  registerScanCommand,
+  registerMitigateCommand,
+  registerManifestCommand,
+  registerDatasetVersionCommand,
+  registerKeysCommand,
+  registerSignCommand,
+  registerVerifyCommand,
+  registerCryptCommand,
+  registerLineageCommand,
+  registerAuditLogCommand,
+  registerPolicyCommand,
+  registerDemoCommand,
+];
 
 /** Builds the `antidote` command line (without parsing anything). */
 export function buildProgram(): Command {
@@ -27,13 +60,6 @@ export function buildProgram(): Command {
     const backend = cmd.opts().backend as string | undefined;
     if (backend) process.env.ANTIDOTE_BACKEND = backend;
   });
-  for (const register of [
-    registerInfoCommand,
-    registerTrainCommand,
-    registerPredictCommand,
-    registerDemoCommand,
-  ]) {
-    register(program);
-  }
+  for (const register of COMMANDS) register(program);
   return program;
 }

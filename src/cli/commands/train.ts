@@ -1,10 +1,15 @@
 import { type Command, Option } from 'commander';
+import { activeBackend } from '../../engine/backend.js';
 import { trainClassifier } from '../../engine/tf-classifier.js';
 import { ARCH_NAMES, type ArchName, type ModelSpec } from '../../engine/zoo.js';
+import { loadPrivateKey } from '../../integrity/keys.js';
+import { recordTrainingProvenance } from '../../integrity/lineage.js';
+import { version } from '../../version.js';
 import { loadDataArg } from '../data-arg.js';
 import { parseInteger, parseIntegerList, parseNumber } from '../options.js';
 import { type OutputOptions, pct, printResult } from '../output.js';
 import { progressEnabled, trainingProgress } from '../progress.js';
+import { datasetProvenance } from '../provenance.js';
 
 interface TrainCliOptions extends OutputOptions {
   data: string;
@@ -18,6 +23,7 @@ interface TrainCliOptions extends OutputOptions {
   patience?: number;
   out: string;
   force?: boolean;
+  key?: string;
 }
 
 /** `antidote train`: trains a model of the zoo on a dataset and saves it. */
@@ -48,10 +54,14 @@ export function registerTrainCommand(program: Command): void {
     .option('--patience <epochs>', 'early stopping: epochs without improvement', parseInteger)
     .requiredOption('--out <dir>', 'model directory to write')
     .option('--force', 'replace an existing model directory')
+    .option('--key <file>', 'Ed25519 private key (PEM) that signs the SLSA provenance of the run')
     .option('--json', 'print the result as JSON')
     .option('--quiet', 'no progress bars')
     .action(async (o: TrainCliOptions) => {
-      const { dataset } = await loadDataArg(o.data, o);
+      const privateKey = o.key ? await loadPrivateKey(o.key) : undefined;
+      const loaded = await loadDataArg(o.data, o);
+      const { dataset } = loaded;
+      const startedOn = new Date();
       const spec: ModelSpec = o.hidden ? { arch: o.model, hidden: o.hidden } : { arch: o.model };
       const progress = trainingProgress(`train ${o.model}`, progressEnabled(o));
       const classifier = await trainClassifier(dataset, {
@@ -67,6 +77,25 @@ export function registerTrainCommand(program: Command): void {
       try {
         await classifier.save(o.out, { overwrite: o.force ?? false });
         const history = classifier.lastHistory!;
+
+        await recordTrainingProvenance({
+          modelDir: o.out,
+          datasets: [await datasetProvenance(loaded)],
+          code: { version: `antidote@${version}` },
+          hyperparameters: {
+            model: { ...spec, hidden: spec.hidden ? [...spec.hidden] : null },
+            epochs: o.epochs,
+            batchSize: o.batchSize,
+            learningRate: o.lr,
+            validationSplit: o.validationSplit,
+            patience: o.patience ?? null,
+            backend: activeBackend(),
+          },
+          seed: o.seed,
+          startedOn,
+          finishedOn: new Date(),
+          ...(privateKey ? { privateKey } : {}),
+        });
         const last =
           history.epochs[history.bestEpoch - 1] ?? history.epochs[history.epochs.length - 1];
         const result = {
@@ -90,7 +119,7 @@ export function registerTrainCommand(program: Command): void {
                 (last.valAccuracy !== undefined
                   ? `, validation accuracy ${pct(last.valAccuracy)}`
                   : ''),
-              `saved to ${o.out}`,
+              `saved to ${o.out} (with SLSA provenance${privateKey ? ', signed' : ''})`,
             ].join('\n'),
           result,
         );

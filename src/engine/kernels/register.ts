@@ -8,6 +8,7 @@ import { batchMatMulKernel } from './batch-matmul.js';
 import { conv2dBackpropFilterKernel } from './conv2d-backprop-filter.js';
 import { conv2dBackpropInputKernel } from './conv2d-backprop-input.js';
 import { maxPoolGradKernel } from './max-pool-grad.js';
+import { sumKernel } from './sum.js';
 
 /** A replacement kernel, built with the backend's original (if any) for fallbacks. */
 type KernelFactory = (backendName: string, original: KernelConfig) => KernelConfig;
@@ -22,6 +23,7 @@ const CUSTOM_KERNELS: Record<string, ReadonlyArray<[string, KernelFactory]>> = {
     ['Conv2DBackpropInput', conv2dBackpropInputKernel],
     ['BatchMatMul', batchMatMulKernel],
     ['MaxPoolGrad', maxPoolGradKernel],
+    ['Sum', sumKernel],
   ],
   cpu: [['Conv2DBackpropFilter', conv2dBackpropFilterKernel]],
 };

@@ -85,6 +85,8 @@ describe("Antidote's wasm kernels match TF.js's cpu kernels", () => {
     { x: [1, 8, 8, 2], size: 3, stride: 2, pad: 'same' },
     { x: [2, 8, 10, 4], size: 2, stride: 2, pad: 'same' },
     { x: [1, 9, 11, 3], size: 3, stride: 3, pad: 'valid' },
+    { x: [2, 9, 9, 3], size: 3, stride: 2, pad: 'same' },
+    { x: [1, 7, 7, 2], size: 2, stride: 1, pad: 'valid' },
   ];
   for (const [i, c] of poolCases.entries()) {
     it(`MaxPoolGrad x=[${c.x}] size ${c.size} stride ${c.stride} ${c.pad}`, async () => {
@@ -96,6 +98,27 @@ describe("Antidote's wasm kernels match TF.js's cpu kernels", () => {
         }),
       );
       expect(maxRelativeError(ours, reference)).toBeLessThan(1e-6);
+    });
+  }
+
+  const sumCases: Array<[number[], number[], boolean]> = [
+    [[64, 14, 14, 32], [0, 1, 2], false],
+    [[5, 7], [0], false],
+    [[5, 7], [0], true],
+    [[2, 3, 4], [0, 1], true],
+    [[2, 3, 4], [1, 2], false],
+    [[2, 3, 4], [0, 2], false],
+    [[6], [0], false],
+  ];
+  for (const [i, [shape, axes, keepDims]] of sumCases.entries()) {
+    it(`Sum x=[${shape}] axes [${axes}]${keepDims ? ' keepDims' : ''}`, async () => {
+      const { ours, reference } = await oursAndReference('Sum', 'wasm', 300 + i, (rng) =>
+        tf.tidy(() => {
+          const r = tf.sum(randomTensor(shape, rng), axes, keepDims);
+          return r.dataSync() as Float32Array;
+        }),
+      );
+      expect(maxRelativeError(ours, reference)).toBeLessThan(1e-5);
     });
   }
 
