@@ -23,7 +23,8 @@ export function maxPoolGradKernel(backendName: string, original: KernelConfig): 
     kernelFunc: (args) => {
       const backend = args.backend as KernelBackend;
       const { dy, input } = args.inputs as { dy: TensorInfo; input: TensorInfo };
-      const { filterSize, strides, pad, dimRoundingMode } = args.attrs as unknown as MaxPoolGradAttrs;
+      const { filterSize, strides, pad, dimRoundingMode } =
+        args.attrs as unknown as MaxPoolGradAttrs;
       if (input.dtype !== 'float32' || dy.dtype !== 'float32' || input.shape.length !== 4) {
         return original.kernelFunc(args);
       }

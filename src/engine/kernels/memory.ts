@@ -39,7 +39,8 @@ export function kernelMemory(backendName: string, backend: KernelBackend): Kerne
   }
   const b = backend as unknown as CpuLike;
   return {
-    allocate: (shape) => b.makeTensorInfo(shape, 'float32', new Float32Array(shape.reduce((x, y) => x * y, 1))),
+    allocate: (shape) =>
+      b.makeTensorInfo(shape, 'float32', new Float32Array(shape.reduce((x, y) => x * y, 1))),
     view: (t) => b.data.get(t.dataId).values as Float32Array,
   };
 }

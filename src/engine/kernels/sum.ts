@@ -1,4 +1,11 @@
-import { type KernelBackend, type KernelConfig, Sum, type SumAttrs, type TensorInfo, util } from '@tensorflow/tfjs-core';
+import {
+  type KernelBackend,
+  type KernelConfig,
+  Sum,
+  type SumAttrs,
+  type TensorInfo,
+  util,
+} from '@tensorflow/tfjs-core';
 import { kernelMemory } from './memory.js';
 
 /**
@@ -15,7 +22,8 @@ export function sumKernel(backendName: string, original: KernelConfig): KernelCo
       const { x } = args.inputs as { x: TensorInfo };
       const { axis, keepDims } = args.attrs as unknown as SumAttrs;
       const axes = util.parseAxisParam(axis, x.shape).sort((a, b) => a - b);
-      const leading = axes.length > 0 && axes.length < x.shape.length && axes.every((a, i) => a === i);
+      const leading =
+        axes.length > 0 && axes.length < x.shape.length && axes.every((a, i) => a === i);
       if (x.dtype !== 'float32' || !leading) return original.kernelFunc(args);
       const rows = x.shape.slice(0, axes.length).reduce((a, b) => a * b, 1);
       const inner = x.shape.slice(axes.length);
