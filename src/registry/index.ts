@@ -3,7 +3,14 @@
  * registry (versions, stages, gate results, alerts), the deployment gate and its policy, the STRIP
  * backdoor probe, live-traffic monitors and rollback.
  */
+
+export * from './backdoor-probe.js';
+export * from './deployment.js';
+export * from './drift.js';
+export * from './gate.js';
+export * from './gate-policy.js';
 export * from './migrations.js';
 export * from './model-registry.js';
+export * from './monitor.js';
 export * from './sqlite-store.js';
 export * from './store.js';

@@ -1,0 +1,134 @@
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { z } from 'zod';
+import { DETECTOR_NAMES } from '../defenses/registry.js';
+import { AntidoteError } from '../errors.js';
+import { canonicalJson } from '../integrity/canonical-json.js';
+import { sha256Hex } from '../integrity/hash.js';
+
+const share = z.number().min(0).max(1);
+
+/**
+ * Zod schema of a deployment-gate policy file (JSON). Every section is optional; a section that
+ * is present is a check that must pass. Paths are relative to the policy file.
+ *
+ * - `signature`: the model directory carries a signature (`antidote.sig`) that verifies against
+ *   one of `trustedKeys` (public key PEM files) and matches the registered content.
+ * - `dataset`: the model has SLSA provenance that still matches its files, and every dataset it
+ *   names is a committed catalogue version (`requireCatalogued`) or hashes equal to one of `data`.
+ * - `scan`: poisoning detectors run on `data` (the training set) find no suspicious class beyond
+ *   `maxSuspiciousClasses` and flag at most `maxFlaggedShare` of the records; without `data` the
+ *   scan results registered with the model are used.
+ * - `accuracy`: clean accuracy on `testSet` ≥ `min`, and no drop greater than `maxDrop` against
+ *   the current production version on the same test set.
+ * - `backdoorProbe.strip`: STRIP (Gao et al. 2019) calibrated on the clean `clean` set at `frr`;
+ *   the share of `probe` records rejected (entropy below the threshold) is at most `maxRejectRate`.
+ *   A backdoored model rejects its triggered training records, so the share rises above the FRR.
+ */
+export const gatePolicySchema = z.strictObject({
+  version: z.literal(1),
+  signature: z
+    .strictObject({
+      trustedKeys: z.array(z.string().min(1)).min(1),
+    })
+    .optional(),
+  dataset: z
+    .strictObject({
+      requireCatalogued: z.boolean().default(false),
+      data: z.array(z.string().min(1)).default([]),
+    })
+    .optional(),
+  scan: z
+    .strictObject({
+      data: z.string().min(1).optional(),
+      methods: z
+        .array(z.enum(DETECTOR_NAMES as [string, ...string[]]))
+        .min(1)
+        .default(['ac']),
+      maxSuspiciousClasses: z.number().int().min(0).default(0),
+      maxFlaggedShare: share.default(0.05),
+      seed: z.number().int().default(0),
+    })
+    .optional(),
+  accuracy: z
+    .strictObject({
+      testSet: z.string().min(1),
+      min: share.default(0),
+      maxDrop: share.optional(),
+    })
+    .optional(),
+  backdoorProbe: z
+    .strictObject({
+      strip: z.strictObject({
+        clean: z.string().min(1),
+        probe: z.string().min(1),
+        frr: z.number().gt(0).lt(0.5).default(0.05),
+        overlays: z.number().int().min(1).max(64).default(10),
+        maxRejectRate: share.default(0.1),
+        seed: z.number().int().default(0),
+      }),
+    })
+    .optional(),
+});
+
+/** A validated gate policy. */
+export type GatePolicy = z.infer<typeof gatePolicySchema>;
+
+/** A policy with where it came from and its digest (recorded with every gate result). */
+export interface LoadedGatePolicy {
+  readonly policy: GatePolicy;
+  /** Directory relative paths are resolved against. */
+  readonly baseDir: string;
+  /** SHA-256 of the canonical JSON of the policy as written. */
+  readonly digest: string;
+  readonly path?: string;
+}
+
+/** Validates a policy object; `INVALID_CONFIG` naming the field when it does not fit. */
+export function parseGatePolicy(
+  raw: unknown,
+  options: { where?: string; baseDir?: string } = {},
+): LoadedGatePolicy {
+  const where = options.where ?? 'gate policy';
+  const r = gatePolicySchema.safeParse(raw);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    throw new AntidoteError(
+      'INVALID_CONFIG',
+      `${where}: ${issue.path.join('.') || '(root)'}: ${issue.message}`,
+      { path: where, field: issue.path.join('.') },
+    );
+  }
+  return {
+    policy: r.data,
+    baseDir: options.baseDir ?? process.cwd(),
+    digest: sha256Hex(canonicalJson(raw as never)),
+  };
+}
+
+/** Reads and validates a gate policy file. */
+export async function loadGatePolicy(path: string): Promise<LoadedGatePolicy> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'NOT_FOUND' : 'IO_ERROR';
+    throw new AntidoteError(code, `cannot read gate policy ${path}`, { path });
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new AntidoteError(
+      'INVALID_CONFIG',
+      `${path} is not valid JSON: ${(e as Error).message}`,
+      {
+        path,
+      },
+    );
+  }
+  return {
+    ...parseGatePolicy(raw, { where: path, baseDir: dirname(resolve(path)) }),
+    path: resolve(path),
+  };
+}

@@ -1,0 +1,436 @@
+import { existsSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Dataset } from '../data/dataset.js';
+import { loadDataset } from '../data/load.js';
+import { detectorByName } from '../defenses/registry.js';
+import type { TfClassifier } from '../engine/tf-classifier.js';
+import { AntidoteError } from '../errors.js';
+import { evaluateClean } from '../eval/metrics.js';
+import type { JsonValue } from '../integrity/canonical-json.js';
+import { sha256File } from '../integrity/hash.js';
+import { loadPublicKey } from '../integrity/keys.js';
+import { readLineage } from '../integrity/lineage.js';
+import { createManifest } from '../integrity/manifest.js';
+import { verifyDirectory } from '../integrity/model-signing.js';
+import { StripProbe } from './backdoor-probe.js';
+import { loadRegisteredModel } from './deployment.js';
+import type { LoadedGatePolicy } from './gate-policy.js';
+import type { ModelRegistry, ModelVersion } from './model-registry.js';
+
+/** The checks a gate policy can ask for, in the order they run. */
+export const GATE_CHECKS = [
+  'signature',
+  'dataset',
+  'scan',
+  'accuracy',
+  'accuracy-drop',
+  'backdoor-probe',
+] as const;
+
+/** One gate check's name. */
+export type GateCheckName = (typeof GATE_CHECKS)[number];
+
+/** The outcome of one check. */
+export interface GateCheck {
+  readonly name: GateCheckName;
+  readonly passed: boolean;
+  /** One sentence: what was measured against which threshold. */
+  readonly reason: string;
+  readonly details: { readonly [key: string]: JsonValue };
+}
+
+/** The result of a gate run (written as JSON by `antidote gate`). */
+export interface GateResult {
+  readonly format: 'antidote-gate';
+  readonly formatVersion: 1;
+  readonly model: string;
+  readonly rootDigest: string;
+  readonly policyDigest: string;
+  readonly policyPath?: string;
+  readonly passed: boolean;
+  readonly checks: readonly GateCheck[];
+  readonly startedAt: string;
+  readonly finishedAt: string;
+}
+
+/** Options of {@link runGate}. */
+export interface GateOptions {
+  /** Who runs the gate (recorded in the audit log). */
+  readonly actor?: string;
+  /** Store the result in the registry (default true). */
+  readonly record?: boolean;
+  readonly onProgress?: (p: { check: GateCheckName; stage: string }) => void;
+  readonly now?: () => Date;
+}
+
+function resolveSpec(spec: string, baseDir: string): string {
+  const p = resolve(baseDir, spec);
+  return existsSync(p) ? p : spec;
+}
+
+async function contentDigest(path: string): Promise<string> {
+  return statSync(path).isDirectory()
+    ? (await createManifest(path)).rootDigest
+    : (await sha256File(path)).digest;
+}
+
+function errorCheck(name: GateCheckName, e: unknown): GateCheck {
+  const msg = e instanceof Error ? e.message : String(e);
+  return {
+    name,
+    passed: false,
+    reason: `check could not run: ${msg}`,
+    details: { error: e instanceof AntidoteError ? e.code : 'ERROR' },
+  };
+}
+
+async function checkSignature(v: ModelVersion, g: LoadedGatePolicy): Promise<GateCheck> {
+  const keys = g.policy.signature!.trustedKeys;
+  const failures: string[] = [];
+  for (const k of keys) {
+    const key = await loadPublicKey(resolve(g.baseDir, k));
+    try {
+      const r = await verifyDirectory(v.dir, key, { expected: { rootDigest: v.rootDigest } });
+      if (r.ok) {
+        return {
+          name: 'signature',
+          passed: true,
+          reason: `signature verifies against trusted key ${k} and covers the registered content`,
+          details: { key: k, signer: r.signer },
+        };
+      }
+      return {
+        name: 'signature',
+        passed: false,
+        reason: `signed by trusted key ${k}, but the files do not match: ${r.problems
+          .slice(0, 3)
+          .map((p) => p.message)
+          .join('; ')}`,
+        details: { key: k, problems: r.problems.length },
+      };
+    } catch (e) {
+      failures.push(`${k}: ${(e as Error).message}`);
+    }
+  }
+  return {
+    name: 'signature',
+    passed: false,
+    reason: `no trusted key verifies the model signature (${failures.join('; ')})`,
+    details: { trustedKeys: keys.length },
+  };
+}
+
+async function checkDataset(
+  v: ModelVersion,
+  g: LoadedGatePolicy,
+  registry: ModelRegistry,
+): Promise<GateCheck> {
+  const c = g.policy.dataset!;
+  let lineage: Awaited<ReturnType<typeof readLineage>>;
+  try {
+    lineage = await readLineage(v.dir);
+  } catch (e) {
+    return {
+      name: 'dataset',
+      passed: false,
+      reason: `no usable training provenance: ${(e as Error).message}`,
+      details: {},
+    };
+  }
+  if (!lineage.modelMatches) {
+    return {
+      name: 'dataset',
+      passed: false,
+      reason: 'the model files do not match the subject of their training provenance',
+      details: { modelDigest: lineage.modelDigest },
+    };
+  }
+  if (lineage.datasets.length === 0) {
+    return {
+      name: 'dataset',
+      passed: false,
+      reason: 'the provenance names no dataset',
+      details: {},
+    };
+  }
+  const given = new Map<string, string>();
+  for (const d of c.data) {
+    const p = resolve(g.baseDir, d);
+    if (!existsSync(p)) {
+      return {
+        name: 'dataset',
+        passed: false,
+        reason: `dataset ${d} named by the policy does not exist`,
+        details: {},
+      };
+    }
+    given.set(await contentDigest(p), d);
+  }
+  const catalogued = new Map(
+    registry.store.listVersions('dataset').map((x) => [x.rootDigest, x.id] as const),
+  );
+  const unverified: string[] = [];
+  const verified: Record<string, string> = {};
+  for (const d of lineage.datasets) {
+    const byCat = catalogued.get(d.rootDigest);
+    const byPath = given.get(d.rootDigest);
+    if (byCat) verified[d.name] = `catalogue ${byCat}`;
+    else if (byPath && !c.requireCatalogued) verified[d.name] = `matches ${byPath}`;
+    else unverified.push(d.name);
+  }
+  if (unverified.length > 0) {
+    return {
+      name: 'dataset',
+      passed: false,
+      reason: `training dataset(s) ${unverified.join(', ')} match no ${c.requireCatalogued ? 'committed catalogue version' : 'committed version or given dataset'}`,
+      details: { verified },
+    };
+  }
+  return {
+    name: 'dataset',
+    passed: true,
+    reason: `every training dataset is verified (${Object.entries(verified)
+      .map(([k, w]) => `${k}: ${w}`)
+      .join('; ')})`,
+    details: { verified },
+  };
+}
+
+async function checkScan(
+  v: ModelVersion,
+  g: LoadedGatePolicy,
+  model: TfClassifier,
+  progress: GateOptions['onProgress'],
+): Promise<GateCheck> {
+  const c = g.policy.scan!;
+  const per: Record<string, JsonValue> = {};
+  const problems: string[] = [];
+  let maxShare = 0;
+  let suspiciousTotal = 0;
+  if (c.data) {
+    const spec = resolveSpec(c.data, g.baseDir);
+    const ds = (await loadDataset(spec)).dataset;
+    for (const m of c.methods) {
+      progress?.({ check: 'scan', stage: m });
+      const r = await detectorByName(m).detect(ds, model, { seed: c.seed });
+      const flagged = r.flagged.reduce((a, b) => a + b, 0);
+      const susp = r.perClass.filter((x) => x.suspicious);
+      const shareFlagged = flagged / Math.max(1, r.flagged.length);
+      maxShare = Math.max(maxShare, shareFlagged);
+      suspiciousTotal = Math.max(suspiciousTotal, susp.length);
+      per[m] = {
+        records: r.flagged.length,
+        flagged,
+        suspiciousClasses: susp.map((x) => x.className),
+        reasons: susp.map((x) => `${x.className}: ${x.reason}`),
+        examples: exampleFlagged(ds, r.scores, r.flagged),
+      };
+      if (susp.length > c.maxSuspiciousClasses) {
+        problems.push(
+          `${m} finds poison in class(es) ${susp.map((x) => x.className).join(', ')} (${susp[0].reason})`,
+        );
+      }
+      if (shareFlagged > c.maxFlaggedShare) {
+        problems.push(
+          `${m} flags ${(shareFlagged * 100).toFixed(1)}% of records > ${(c.maxFlaggedShare * 100).toFixed(1)}%`,
+        );
+      }
+    }
+  } else if (v.info.scan) {
+    for (const s of v.info.scan) {
+      const shareFlagged = s.flagged / Math.max(1, s.records);
+      maxShare = Math.max(maxShare, shareFlagged);
+      suspiciousTotal = Math.max(suspiciousTotal, s.suspiciousClasses.length);
+      per[s.method] = { ...s, source: 'registered' } as unknown as JsonValue;
+      if (s.suspiciousClasses.length > c.maxSuspiciousClasses) {
+        problems.push(
+          `${s.method} (registered scan) finds poison in class(es) ${s.suspiciousClasses.join(', ')}`,
+        );
+      }
+      if (shareFlagged > c.maxFlaggedShare) {
+        problems.push(`${s.method} (registered scan) flags ${(shareFlagged * 100).toFixed(1)}%`);
+      }
+    }
+  } else {
+    return {
+      name: 'scan',
+      passed: false,
+      reason: 'no scan: the policy names no data to scan and no scan was registered with the model',
+      details: {},
+    };
+  }
+  return {
+    name: 'scan',
+    passed: problems.length === 0,
+    reason:
+      problems.length === 0
+        ? `no detector finding above threshold (max ${suspiciousTotal} suspicious class(es) ≤ ${c.maxSuspiciousClasses}, max flagged ${(maxShare * 100).toFixed(1)}% ≤ ${(c.maxFlaggedShare * 100).toFixed(1)}%)`
+        : problems.join('; '),
+    details: { methods: per, maxFlaggedShare: maxShare, maxSuspiciousClasses: suspiciousTotal },
+  };
+}
+
+/** Up to 4 of the most suspicious flagged records: id, label and (for images) the pixels. */
+function exampleFlagged(ds: Dataset, scores: Float32Array, flagged: Uint8Array): JsonValue {
+  const idx = Array.from(flagged.keys())
+    .filter((i) => flagged[i])
+    .sort((a, b) => scores[b] - scores[a])
+    .slice(0, 4);
+  const rec = ds.shape.slice(1);
+  const size = rec.reduce((a, b) => a * b, 1);
+  const image = rec.length === 3 && (rec[2] === 1 || rec[2] === 3) && size <= 32 * 32 * 3;
+  return idx.map((i) => ({
+    id: ds.ids[i],
+    label: ds.classes[ds.y[i]],
+    score: Number(scores[i].toFixed(4)),
+    ...(image
+      ? {
+          shape: rec,
+          pixels: Array.from(ds.x.subarray(i * size, (i + 1) * size), (p) =>
+            Math.round(Math.min(1, Math.max(0, p)) * 255),
+          ),
+        }
+      : {}),
+  }));
+}
+
+/**
+ * Runs the deployment gate on a registered version: each check of the policy, in order, with
+ * pass/fail and why. A check that cannot run fails (default deny). The result is stored in the
+ * registry (audited) unless `record` is false; `antidote promote` refuses a version whose latest
+ * gate result did not pass.
+ */
+export async function runGate(
+  registry: ModelRegistry,
+  ref: string,
+  gate: LoadedGatePolicy,
+  options: GateOptions = {},
+): Promise<GateResult> {
+  const now = options.now ?? (() => new Date());
+  const startedAt = now().toISOString();
+  const v = registry.get(ref);
+  const p = gate.policy;
+  const checks: GateCheck[] = [];
+  const progress = options.onProgress;
+  const run = async (name: GateCheckName, f: () => Promise<GateCheck>) => {
+    progress?.({ check: name, stage: 'start' });
+    try {
+      checks.push(await f());
+    } catch (e) {
+      checks.push(errorCheck(name, e));
+    }
+  };
+  if (p.signature) await run('signature', () => checkSignature(v, gate));
+  if (p.dataset) await run('dataset', () => checkDataset(v, gate, registry));
+  let model: TfClassifier | undefined;
+  const needsModel = p.scan || p.accuracy || p.backdoorProbe;
+  try {
+    if (needsModel) {
+      try {
+        model = await loadRegisteredModel(v);
+      } catch (e) {
+        for (const name of ['scan', 'accuracy', 'backdoor-probe'] as const) {
+          checks.push(errorCheck(name, e));
+        }
+      }
+    }
+    if (model) {
+      const m = model;
+      if (p.scan) await run('scan', () => checkScan(v, gate, m, progress));
+      if (p.accuracy) {
+        const c = p.accuracy;
+        let acc = Number.NaN;
+        let test: Dataset | undefined;
+        await run('accuracy', async () => {
+          test = (await loadDataset(resolveSpec(c.testSet, gate.baseDir))).dataset;
+          acc = (await evaluateClean(m, test)).accuracy;
+          return {
+            name: 'accuracy',
+            passed: acc >= c.min,
+            reason: `clean accuracy ${(acc * 100).toFixed(2)}% on ${c.testSet} ${acc >= c.min ? '≥' : '<'} required ${(c.min * 100).toFixed(2)}%`,
+            details: { accuracy: acc, min: c.min, testSet: c.testSet, records: test.y.length },
+          };
+        });
+        if (c.maxDrop !== undefined && test) {
+          const t = test;
+          const maxDrop = c.maxDrop;
+          await run('accuracy-drop', async (): Promise<GateCheck> => {
+            const prod = registry.production(v.name);
+            if (!prod || prod.id === v.id) {
+              return {
+                name: 'accuracy-drop',
+                passed: true,
+                reason: `no other production version of ${v.name} to compare with`,
+                details: {},
+              };
+            }
+            const pm = await loadRegisteredModel(prod);
+            try {
+              const base = (await evaluateClean(pm, t)).accuracy;
+              const drop = base - acc;
+              return {
+                name: 'accuracy-drop',
+                passed: drop <= maxDrop,
+                reason: `accuracy ${drop > 0 ? 'drops' : 'changes'} by ${(drop * 100).toFixed(2)} points against production ${prod.id} (${(base * 100).toFixed(2)}%); allowed drop ${(maxDrop * 100).toFixed(2)}`,
+                details: { production: prod.id, productionAccuracy: base, drop, maxDrop },
+              };
+            } finally {
+              pm.dispose();
+            }
+          });
+        }
+      }
+      if (p.backdoorProbe) {
+        const c = p.backdoorProbe.strip;
+        await run('backdoor-probe', async () => {
+          const clean = (await loadDataset(resolveSpec(c.clean, gate.baseDir))).dataset;
+          const probe = (await loadDataset(resolveSpec(c.probe, gate.baseDir))).dataset;
+          const s = await StripProbe.calibrate(
+            m,
+            { x: clean.x, n: clean.y.length },
+            { seed: c.seed, frr: c.frr, overlays: c.overlays },
+          );
+          const r = await s.score({ x: probe.x, n: probe.y.length });
+          const rate = r.rejected.reduce((a, b) => a + b, 0) / Math.max(1, r.rejected.length);
+          return {
+            name: 'backdoor-probe',
+            passed: rate <= c.maxRejectRate,
+            reason: `STRIP rejects ${(rate * 100).toFixed(1)}% of ${c.probe} (entropy < ${s.threshold.toFixed(3)} bits, set at FRR ${(c.frr * 100).toFixed(0)}% on ${c.clean}); allowed ${(c.maxRejectRate * 100).toFixed(1)}%. Neural Cleanse: not available in this build`,
+            details: {
+              method: 'strip',
+              rejectRate: rate,
+              threshold: s.threshold,
+              frr: c.frr,
+              maxRejectRate: c.maxRejectRate,
+              probeRecords: probe.y.length,
+            },
+          };
+        });
+      }
+    }
+  } finally {
+    model?.dispose();
+  }
+  const passed = checks.length > 0 && checks.every((c) => c.passed);
+  const result: GateResult = {
+    format: 'antidote-gate',
+    formatVersion: 1,
+    model: v.id,
+    rootDigest: v.rootDigest,
+    policyDigest: gate.digest,
+    ...(gate.path ? { policyPath: gate.path } : {}),
+    passed,
+    checks,
+    startedAt,
+    finishedAt: now().toISOString(),
+  };
+  if (options.record !== false) {
+    registry.recordGateResult(v.id, {
+      passed,
+      policyDigest: gate.digest,
+      result: result as unknown as JsonValue,
+      ...(options.actor ? { actor: options.actor } : {}),
+    });
+  }
+  return result;
+}

@@ -1,0 +1,348 @@
+import { z } from 'zod';
+import { AntidoteError } from '../errors.js';
+import { featureGroupMeans, ksCritical, ksStatistic, psi, psiFromCounts } from './drift.js';
+
+/**
+ * Monitors on live traffic: input drift (PSI and KS per feature group against a reference
+ * sample), prediction-distribution drift (PSI of predicted classes), STRIP rejections (share of
+ * recent requests whose STRIP entropy fell below the clean threshold: likely triggered inputs,
+ * Gao et al. 2019) and the error rate. Each monitor has its own sliding window, thresholds and a
+ * `rollback` switch saying whether tripping it rolls the model back.
+ */
+
+const window = (d: number) => z.number().int().min(1).max(1_000_000).default(d);
+const share = (d: number) => z.number().min(0).max(1).default(d);
+
+/** Zod schema of the monitoring configuration (all fields have defaults). */
+export const monitorConfigSchema = z.strictObject({
+  /** Minimum records between two evaluations of the drift monitors. */
+  evaluateEvery: window(25),
+  /** Records between two stored snapshots (monitoring charts). */
+  snapshotEvery: window(50),
+  /** Records after an alert before the same monitor may alert again. */
+  cooldown: window(100),
+  inputDrift: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      window: window(200),
+      minSamples: window(50),
+      /** Feature groups (contiguous ranges) compared separately. */
+      groups: z.number().int().min(1).max(1024).default(8),
+      bins: z.number().int().min(2).max(100).default(10),
+      psiThreshold: z.number().positive().default(0.25),
+      /** KS test level; a group trips when both PSI and KS exceed their thresholds. */
+      ksAlpha: z.number().gt(0).lt(1).default(0.001),
+      rollback: z.boolean().default(false),
+    })
+    .prefault({}),
+  predictionDrift: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      window: window(200),
+      minSamples: window(50),
+      psiThreshold: z.number().positive().default(0.25),
+      rollback: z.boolean().default(false),
+    })
+    .prefault({}),
+  strip: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      /** Clean inputs superimposed per request record. */
+      overlays: z.number().int().min(1).max(64).default(8),
+      /** False rejection rate the entropy threshold is calibrated for. */
+      frr: z.number().gt(0).lt(0.5).default(0.05),
+      /** Share of records probed (1 = all; lower it to save latency). */
+      sampleRate: share(1),
+      window: window(20),
+      minSamples: window(10),
+      /** Trip when more than this share of the window is rejected. */
+      maxRejectRate: share(0.3),
+      rollback: z.boolean().default(true),
+    })
+    .prefault({}),
+  errorRate: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      window: window(100),
+      minSamples: window(20),
+      max: share(0.2),
+      rollback: z.boolean().default(false),
+    })
+    .prefault({}),
+});
+
+/** Monitoring configuration with defaults applied. */
+export type MonitorConfig = z.infer<typeof monitorConfigSchema>;
+
+/** Validates a monitoring configuration; `INVALID_CONFIG` naming the field otherwise. */
+export function parseMonitorConfig(raw: unknown, where = 'monitor config'): MonitorConfig {
+  const r = monitorConfigSchema.safeParse(raw ?? {});
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    throw new AntidoteError(
+      'INVALID_CONFIG',
+      `${where}: ${issue.path.join('.') || '(root)'}: ${issue.message}`,
+      { path: where, field: issue.path.join('.') },
+    );
+  }
+  return r.data;
+}
+
+/** The monitor names. */
+export type MonitorName = 'input-drift' | 'prediction-drift' | 'strip' | 'error-rate';
+
+/** A monitor that tripped. */
+export interface Trip {
+  readonly monitor: MonitorName;
+  readonly severity: 'warning' | 'critical';
+  readonly message: string;
+  readonly value: number;
+  readonly threshold: number;
+  /** True when the configuration asks for a rollback on this monitor. */
+  readonly rollback: boolean;
+  readonly details: { readonly [key: string]: number | string };
+}
+
+/** The reference the drift monitors compare against. */
+export interface MonitorReference {
+  /** Reference inputs, `[n, dim]`. */
+  readonly x: Float32Array;
+  readonly n: number;
+  readonly dim: number;
+  /** Predicted class per reference record (by the model being monitored). */
+  readonly predictions: Int32Array;
+  readonly numClasses: number;
+}
+
+/** A fixed-capacity ring buffer of numbers. */
+class Ring {
+  private readonly buf: Float64Array;
+  private start = 0;
+  size = 0;
+  constructor(readonly capacity: number) {
+    this.buf = new Float64Array(capacity);
+  }
+  push(v: number): void {
+    if (this.size < this.capacity) this.buf[(this.start + this.size++) % this.capacity] = v;
+    else {
+      this.buf[this.start] = v;
+      this.start = (this.start + 1) % this.capacity;
+    }
+  }
+  values(): Float64Array {
+    const out = new Float64Array(this.size);
+    for (let i = 0; i < this.size; i++) out[i] = this.buf[(this.start + i) % this.capacity];
+    return out;
+  }
+  mean(): number {
+    let s = 0;
+    for (let i = 0; i < this.size; i++) s += this.buf[(this.start + i) % this.capacity];
+    return this.size ? s / this.size : 0;
+  }
+  clear(): void {
+    this.start = 0;
+    this.size = 0;
+  }
+}
+
+/** What one served request contributes to the monitors. */
+export interface Observation {
+  /** Request features, `[n, dim]`. */
+  readonly x: Float32Array;
+  readonly n: number;
+  readonly predictions: Int32Array;
+  /** STRIP decision per probed record (1 = rejected), when probed. */
+  readonly stripRejected?: Uint8Array;
+  readonly stripEntropy?: Float32Array;
+}
+
+/**
+ * The live-traffic monitors of one deployed model version. Feed it with {@link observe} and
+ * {@link observeError}; each returns the monitors that tripped (at most once per cooldown).
+ */
+export class LiveMonitor {
+  private readonly groups: Ring[];
+  private readonly refGroups: Float64Array[];
+  private readonly preds: Ring;
+  private readonly refCounts: Float64Array;
+  private readonly strip: Ring;
+  private readonly entropy: Ring;
+  private readonly errors: Ring;
+  private sinceEval = 0;
+  private sinceSnapshot = 0;
+  private readonly lastTrip = new Map<MonitorName, number>();
+  /** Records observed so far. */
+  records = 0;
+  /** Requests observed (successful and failed). */
+  requests = 0;
+  failed = 0;
+  private last: Record<string, number> = {};
+
+  constructor(
+    readonly config: MonitorConfig,
+    readonly reference: MonitorReference | undefined,
+  ) {
+    const c = config;
+    const g = reference ? Math.max(1, Math.min(c.inputDrift.groups, reference.dim)) : 0;
+    this.groups = Array.from({ length: g }, () => new Ring(c.inputDrift.window));
+    this.refGroups = reference
+      ? featureGroupMeans(reference.x, reference.n, reference.dim, c.inputDrift.groups)
+      : [];
+    this.preds = new Ring(c.predictionDrift.window);
+    this.refCounts = new Float64Array(reference?.numClasses ?? 0);
+    if (reference) for (const p of reference.predictions) this.refCounts[p]++;
+    this.strip = new Ring(c.strip.window);
+    this.entropy = new Ring(c.strip.window);
+    this.errors = new Ring(c.errorRate.window);
+  }
+
+  /** Records a served request; returns the monitors that tripped. */
+  observe(o: Observation): Trip[] {
+    this.requests++;
+    this.records += o.n;
+    this.sinceEval += o.n;
+    this.sinceSnapshot += o.n;
+    this.errors.push(0);
+    if (this.reference) {
+      const means = featureGroupMeans(o.x, o.n, this.reference.dim, this.groups.length);
+      for (let k = 0; k < this.groups.length; k++) for (const v of means[k]) this.groups[k].push(v);
+      for (const p of o.predictions) this.preds.push(p);
+    }
+    if (o.stripRejected) for (const r of o.stripRejected) this.strip.push(r);
+    if (o.stripEntropy) for (const h of o.stripEntropy) this.entropy.push(h);
+    const trips: Trip[] = [];
+    const s = this.checkStrip();
+    if (s) trips.push(s);
+    const e = this.checkErrors();
+    if (e) trips.push(e);
+    if (this.sinceEval >= this.config.evaluateEvery) {
+      this.sinceEval = 0;
+      trips.push(...this.checkDrift());
+    }
+    return trips.filter((t) => this.allow(t.monitor));
+  }
+
+  /** Records a failed request (bad input or server error); returns the monitors that tripped. */
+  observeError(): Trip[] {
+    this.requests++;
+    this.failed++;
+    this.errors.push(1);
+    const e = this.checkErrors();
+    return e && this.allow(e.monitor) ? [e] : [];
+  }
+
+  private allow(m: MonitorName): boolean {
+    const last = this.lastTrip.get(m);
+    if (last !== undefined && this.records + this.requests - last < this.config.cooldown)
+      return false;
+    this.lastTrip.set(m, this.records + this.requests);
+    return true;
+  }
+
+  /** True (once per `snapshotEvery` records) when a snapshot is due. */
+  snapshotDue(): boolean {
+    if (this.sinceSnapshot < this.config.snapshotEvery) return false;
+    this.sinceSnapshot = 0;
+    return true;
+  }
+
+  private checkStrip(): Trip | undefined {
+    const c = this.config.strip;
+    if (!c.enabled || this.strip.size < c.minSamples) return undefined;
+    const rate = this.strip.mean();
+    this.last.stripRejectRate = rate;
+    this.last.stripMeanEntropy = this.entropy.mean();
+    if (rate <= c.maxRejectRate) return undefined;
+    return {
+      monitor: 'strip',
+      severity: 'critical',
+      message: `STRIP rejected ${(rate * 100).toFixed(1)}% of the last ${this.strip.size} inputs (low prediction entropy under superimposition: likely backdoor triggers), above ${(c.maxRejectRate * 100).toFixed(1)}%`,
+      value: rate,
+      threshold: c.maxRejectRate,
+      rollback: c.rollback,
+      details: { window: this.strip.size, meanEntropy: this.entropy.mean() },
+    };
+  }
+
+  private checkErrors(): Trip | undefined {
+    const c = this.config.errorRate;
+    if (!c.enabled || this.errors.size < c.minSamples) return undefined;
+    const rate = this.errors.mean();
+    this.last.errorRate = rate;
+    if (rate <= c.max) return undefined;
+    return {
+      monitor: 'error-rate',
+      severity: 'warning',
+      message: `${(rate * 100).toFixed(1)}% of the last ${this.errors.size} requests failed, above ${(c.max * 100).toFixed(1)}%`,
+      value: rate,
+      threshold: c.max,
+      rollback: c.rollback,
+      details: { window: this.errors.size },
+    };
+  }
+
+  private checkDrift(): Trip[] {
+    const trips: Trip[] = [];
+    const ref = this.reference;
+    if (!ref) return trips;
+    const ci = this.config.inputDrift;
+    if (ci.enabled && this.groups.length > 0 && this.groups[0].size >= ci.minSamples) {
+      let worst = { group: -1, psi: 0, ks: 0 };
+      let maxPsi = 0;
+      let maxKs = 0;
+      const crit = ksCritical(ref.n, this.groups[0].size, ci.ksAlpha);
+      for (let k = 0; k < this.groups.length; k++) {
+        const cur = this.groups[k].values();
+        const p = psi(this.refGroups[k], cur, ci.bins);
+        const d = ksStatistic(this.refGroups[k], cur);
+        maxPsi = Math.max(maxPsi, p);
+        maxKs = Math.max(maxKs, d);
+        if (p > ci.psiThreshold && d > crit && p > worst.psi) worst = { group: k, psi: p, ks: d };
+      }
+      this.last.inputPsiMax = maxPsi;
+      this.last.inputKsMax = maxKs;
+      if (worst.group >= 0) {
+        trips.push({
+          monitor: 'input-drift',
+          severity: 'warning',
+          message: `input drift in feature group ${worst.group}: PSI ${worst.psi.toFixed(3)} > ${ci.psiThreshold} and KS ${worst.ks.toFixed(3)} > ${crit.toFixed(3)} (α=${ci.ksAlpha})`,
+          value: worst.psi,
+          threshold: ci.psiThreshold,
+          rollback: ci.rollback,
+          details: { group: worst.group, ks: worst.ks, ksCritical: crit },
+        });
+      }
+    }
+    const cp = this.config.predictionDrift;
+    if (cp.enabled && this.preds.size >= cp.minSamples) {
+      const counts = new Float64Array(ref.numClasses);
+      for (const p of this.preds.values()) counts[p]++;
+      const v = psiFromCounts(this.refCounts, counts);
+      this.last.predictionPsi = v;
+      if (v > cp.psiThreshold) {
+        let top = 0;
+        for (let k = 1; k < counts.length; k++) if (counts[k] > counts[top]) top = k;
+        trips.push({
+          monitor: 'prediction-drift',
+          severity: 'warning',
+          message: `predicted-class distribution drifted: PSI ${v.toFixed(3)} > ${cp.psiThreshold} (most predicted class ${top}: ${((counts[top] / this.preds.size) * 100).toFixed(1)}%)`,
+          value: v,
+          threshold: cp.psiThreshold,
+          rollback: cp.rollback,
+          details: { topClass: top, window: this.preds.size },
+        });
+      }
+    }
+    return trips;
+  }
+
+  /** The latest measured values (for snapshots and `/metrics`). */
+  metrics(): Record<string, number> {
+    return {
+      requests: this.requests,
+      records: this.records,
+      failed: this.failed,
+      ...this.last,
+    };
+  }
+}

@@ -1,0 +1,71 @@
+import { timingSafeEqual } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { z } from 'zod';
+import { AntidoteError } from '../errors.js';
+import { sha256Hex } from '../integrity/hash.js';
+
+/**
+ * API tokens of the server's mutating endpoints (promote, rollback). The token file maps the
+ * SHA-256 of each bearer token (never the token itself) to a principal's key fingerprint; the
+ * access policy then decides what that principal may do, exactly as for the CLI.
+ */
+export const tokenFileSchema = z.strictObject({
+  version: z.literal(1),
+  tokens: z.array(
+    z.strictObject({
+      name: z.string().min(1),
+      /** Hex SHA-256 of the bearer token. */
+      sha256: z.string().regex(/^[0-9a-f]{64}$/),
+      /** Key fingerprint of the principal the token acts as (`sha256:…`). */
+      fingerprint: z.string().regex(/^sha256:[0-9a-f]{64}$/),
+    }),
+  ),
+});
+
+/** A validated token table. */
+export type TokenTable = z.infer<typeof tokenFileSchema>;
+
+/** Validates a token table; `INVALID_CONFIG` naming the field otherwise. */
+export function parseTokenTable(raw: unknown, where = 'token file'): TokenTable {
+  const r = tokenFileSchema.safeParse(raw);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    throw new AntidoteError(
+      'INVALID_CONFIG',
+      `${where}: ${issue.path.join('.') || '(root)'}: ${issue.message}`,
+      { path: where },
+    );
+  }
+  return r.data;
+}
+
+/** Reads and validates a token file. */
+export async function loadTokenTable(path: string): Promise<TokenTable> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await readFile(path, 'utf8'));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'NOT_FOUND' : 'INVALID_CONFIG';
+    throw new AntidoteError(code, `cannot read token file ${path}: ${(e as Error).message}`, {
+      path,
+    });
+  }
+  return parseTokenTable(raw, path);
+}
+
+/** The token-table entry of a bearer `token` (constant-time digest comparison), or undefined. */
+export function principalOfToken(
+  table: TokenTable | undefined,
+  token: string | undefined,
+): { name: string; fingerprint: string } | undefined {
+  if (!table || !token) return undefined;
+  const digest = Buffer.from(sha256Hex(token), 'hex');
+  let found: { name: string; fingerprint: string } | undefined;
+  for (const t of table.tokens) {
+    // Compare every entry (no early exit), each in constant time.
+    if (timingSafeEqual(digest, Buffer.from(t.sha256, 'hex')) && !found) {
+      found = { name: t.name, fingerprint: t.fingerprint };
+    }
+  }
+  return found;
+}
