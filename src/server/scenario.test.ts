@@ -1,0 +1,194 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isAntidoteError } from '../errors.js';
+import { verifyAuditChain } from '../integrity/audit-log.js';
+import { parsePolicy } from '../integrity/policy.js';
+import { Deployment } from '../registry/deployment.js';
+import { runGate } from '../registry/gate.js';
+import { loadGatePolicy } from '../registry/gate-policy.js';
+import { ModelRegistry } from '../registry/model-registry.js';
+import { parseMonitorConfig } from '../registry/monitor.js';
+import { parseTokenTable } from './auth.js';
+import { type RunningServer, startServer } from './start.js';
+import { buildScenario, type ScenarioFiles } from './test-utils/scenario.js';
+
+/**
+ * The end-to-end scenario of the issue: clean v1 promoted; backdoored v2 refused by the gate
+ * (the scan finds the poison); v2 force-promoted with an audited override; triggered traffic
+ * trips the STRIP monitor and v1 is back in production within a bounded number of requests; the
+ * audit chain verifies and shows every step.
+ */
+describe('registry → gate → serve → monitor → rollback (end to end)', () => {
+  let s: ScenarioFiles;
+  let reg: ModelRegistry;
+  let server: RunningServer;
+  let deployment: Deployment;
+
+  beforeAll(async () => {
+    const root = await mkdtemp(join(tmpdir(), 'antidote-e2e-'));
+    s = await buildScenario(root);
+    reg = ModelRegistry.open(s.project);
+  }, 60_000);
+  afterAll(async () => {
+    await server?.close(1000);
+    reg?.close();
+    if (s) await rm(s.root, { recursive: true, force: true });
+  });
+
+  const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
+    fetch(`${server.url}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
+
+  it('runs the whole scenario', async () => {
+    const gate = await loadGatePolicy(s.gatePolicy);
+    const policy = parsePolicy(s.accessPolicy);
+    // v1: clean, passes the gate, promoted.
+    const v1 = (await reg.register(s.cleanDir, { name: 'digits', scanReport: s.cleanScan }))
+      .version;
+    const g1 = await runGate(reg, v1.id, gate, { actor: 'ci' });
+    expect(g1.checks.map((c) => [c.name, c.passed])).toEqual([
+      ['signature', true],
+      ['scan', true],
+      ['accuracy', true],
+      ['accuracy-drop', true],
+    ]);
+    expect(g1.passed).toBe(true);
+    reg.promote(v1.id, { actor: s.aliceFingerprint, policy });
+    // v2: backdoored; the scan finds the poison, the gate refuses, promote refuses.
+    const v2 = (
+      await reg.register(s.backdooredDir, { name: 'digits', scanReport: s.backdooredScan })
+    ).version;
+    const g2 = await runGate(reg, v2.id, gate, { actor: 'ci' });
+    const scan = g2.checks.find((c) => c.name === 'scan')!;
+    expect(g2.passed).toBe(false);
+    expect(scan.passed).toBe(false);
+    expect(scan.reason).toMatch(/finds poison in class\(es\) c0/);
+    expect(g2.checks.find((c) => c.name === 'signature')?.passed).toBe(true);
+    let refused: unknown;
+    try {
+      reg.promote(v2.id, { actor: s.aliceFingerprint, policy });
+    } catch (e) {
+      refused = e;
+    }
+    expect(isAntidoteError(refused, 'GATE_FAILED')).toBe(true);
+    // Force-promote with an audited override.
+    reg.promote(v2.id, {
+      actor: s.aliceFingerprint,
+      policy,
+      override: { reason: 'scenario: deliberate override' },
+    });
+    expect(reg.production('digits')?.id).toBe('digits@2');
+
+    // Serve v2 with monitoring; loopback, ephemeral port.
+    const events: string[] = [];
+    deployment = await Deployment.start(reg, 'digits', {
+      reference: s.reference,
+      monitor: parseMonitorConfig({}),
+      seed: 1,
+      onEvent: (e) => events.push(e.type),
+    });
+    server = await startServer({
+      registry: reg,
+      deployment,
+      tokens: parseTokenTable(s.tokens),
+      port: 0,
+      maxBodyBytes: 64 * 1024,
+      syncIntervalMs: 0,
+    });
+    expect(server.host).toBe('127.0.0.1');
+    expect(await (await fetch(`${server.url}/healthz`)).json()).toEqual({ status: 'ok' });
+
+    // Clean traffic first: served by v2, no STRIP alert.
+    for (const row of s.cleanRows.slice(0, 15)) {
+      const r = await post('/v1/predict', { inputs: [row] });
+      expect(r.status).toBe(200);
+      expect((await r.json()).version).toBe('digits@2');
+    }
+    expect(reg.alerts({ name: 'digits' }).filter((a) => a.monitor === 'strip')).toHaveLength(0);
+
+    // Triggered traffic: STRIP rejects, the monitor trips, v1 comes back.
+    let backAt = -1;
+    const versions: string[] = [];
+    for (let i = 0; i < 40; i++) {
+      const r = await post('/v1/predict', { model: 'digits', inputs: [s.triggeredRows[i]] });
+      expect(r.status).toBe(200);
+      const j = (await r.json()) as { version: string; predictions: { strip?: unknown }[] };
+      versions.push(j.version);
+      expect(j.predictions[0].strip).toBeDefined();
+      await deployment.settled();
+      if (deployment.version.id === 'digits@1') {
+        backAt = i + 1;
+        break;
+      }
+    }
+    console.info(`STRIP rollback after ${backAt} triggered requests`);
+    expect(backAt).toBeGreaterThan(0);
+    expect(backAt).toBeLessThanOrEqual(25);
+    expect(reg.production('digits')?.id).toBe('digits@1');
+    expect(reg.get('digits@2').stage).toBe('archived');
+    const after = await post('/v1/predict', { inputs: [s.cleanRows[0]] });
+    expect((await after.json()).version).toBe('digits@1');
+    expect(events).toContain('rollback');
+    const strip = reg.alerts({ name: 'digits' }).find((a) => a.monitor === 'strip');
+    expect(strip?.versionId).toBe('digits@2');
+
+    // Bad requests: 4xx with a clear message, and the server keeps serving.
+    const wrong = await post('/v1/predict', { inputs: [[1, 2, 3]] });
+    expect(wrong.status).toBe(400);
+    expect((await wrong.json()).error.message).toMatch(
+      /inputs\[0\] has 3 values; the model takes 64/,
+    );
+    const malformed = await post('/v1/predict', '{"inputs": [');
+    expect(malformed.status).toBe(400);
+    expect((await malformed.json()).error.message).toMatch(/malformed JSON/);
+    const big = await post('/v1/predict', { inputs: [Array(20000).fill(0.5)] });
+    expect(big.status).toBe(413);
+    const unknown = await post('/v1/predict', { model: 'other', inputs: [s.cleanRows[0]] });
+    expect(unknown.status).toBe(404);
+    expect((await unknown.json()).error.message).toMatch(/unknown model "other"/);
+    const nonNumeric = await post('/v1/predict', { inputs: [['a']] });
+    expect(nonNumeric.status).toBe(400);
+    const extra = await post('/v1/predict', { inputs: [s.cleanRows[0]], evil: 1 });
+    expect(extra.status).toBe(400);
+    const text = await fetch(`${server.url}/v1/predict`, { method: 'POST', body: 'x' });
+    expect(text.status).toBe(400);
+    expect((await post('/v1/predict', { inputs: [s.cleanRows[1]] })).status).toBe(200);
+
+    // Manual rollback needs a token; denied and audited without one.
+    const noToken = await post('/api/models/digits/rollback', { reason: 'x' });
+    expect(noToken.status).toBe(403);
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    expect(metrics).toMatch(/antidote_rollbacks_total 1/);
+    expect(metrics).toMatch(/antidote_monitor_requests\{model="digits",version="digits@1"\} \d+/);
+    expect(metrics).toMatch(/antidote_bad_requests_total 7/);
+
+    // The audit log verifies and shows every step.
+    const entries = reg.store.auditEntries();
+    expect(verifyAuditChain(entries).ok).toBe(true);
+    const actions = entries.map((e) => `${e.action} ${e.subject ?? ''} ${e.outcome ?? ''}`);
+    const order = [
+      /^model\.register model:digits@1/,
+      /^gate\.pass model:digits@1/,
+      /^model\.promote model:digits@1/,
+      /^model\.register model:digits@2/,
+      /^gate\.fail model:digits@2/,
+      /^authz\.model:promote model:digits@2 allow/,
+      /^model\.superseded model:digits@1/,
+      /^model\.promote\.override model:digits@2/,
+      /^monitor\.alert model:digits@2/,
+      /^model\.rollback\.auto model:digits@2/,
+      /^model\.rollback\.auto model:digits@1/,
+    ];
+    let at = 0;
+    for (const re of order) {
+      const found = actions.findIndex((a, i) => i >= at && re.test(a));
+      expect(found, `audit entry ${re} after position ${at}`).toBeGreaterThanOrEqual(0);
+      at = found + 1;
+    }
+  }, 60_000);
+});
