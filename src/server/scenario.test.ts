@@ -107,7 +107,7 @@ describe('registry → gate → serve → monitor → rollback (end to end)', ()
     for (const row of s.cleanRows.slice(0, 15)) {
       const r = await post('/v1/predict', { inputs: [row] });
       expect(r.status).toBe(200);
-      expect((await r.json()).version).toBe('digits@2');
+      expect(((await r.json()) as { version: string }).version).toBe('digits@2');
     }
     expect(reg.alerts({ name: 'digits' }).filter((a) => a.monitor === 'strip')).toHaveLength(0);
 
@@ -132,7 +132,7 @@ describe('registry → gate → serve → monitor → rollback (end to end)', ()
     expect(reg.production('digits')?.id).toBe('digits@1');
     expect(reg.get('digits@2').stage).toBe('archived');
     const after = await post('/v1/predict', { inputs: [s.cleanRows[0]] });
-    expect((await after.json()).version).toBe('digits@1');
+    expect(((await after.json()) as { version: string }).version).toBe('digits@1');
     expect(events).toContain('rollback');
     const strip = reg.alerts({ name: 'digits' }).find((a) => a.monitor === 'strip');
     expect(strip?.versionId).toBe('digits@2');
@@ -140,17 +140,21 @@ describe('registry → gate → serve → monitor → rollback (end to end)', ()
     // Bad requests: 4xx with a clear message, and the server keeps serving.
     const wrong = await post('/v1/predict', { inputs: [[1, 2, 3]] });
     expect(wrong.status).toBe(400);
-    expect((await wrong.json()).error.message).toMatch(
+    expect(((await wrong.json()) as { error: { message: string } }).error.message).toMatch(
       /inputs\[0\] has 3 values; the model takes 64/,
     );
     const malformed = await post('/v1/predict', '{"inputs": [');
     expect(malformed.status).toBe(400);
-    expect((await malformed.json()).error.message).toMatch(/malformed JSON/);
+    expect(((await malformed.json()) as { error: { message: string } }).error.message).toMatch(
+      /malformed JSON/,
+    );
     const big = await post('/v1/predict', { inputs: [Array(20000).fill(0.5)] });
     expect(big.status).toBe(413);
     const unknown = await post('/v1/predict', { model: 'other', inputs: [s.cleanRows[0]] });
     expect(unknown.status).toBe(404);
-    expect((await unknown.json()).error.message).toMatch(/unknown model "other"/);
+    expect(((await unknown.json()) as { error: { message: string } }).error.message).toMatch(
+      /unknown model "other"/,
+    );
     const nonNumeric = await post('/v1/predict', { inputs: [['a']] });
     expect(nonNumeric.status).toBe(400);
     const extra = await post('/v1/predict', { inputs: [s.cleanRows[0]], evil: 1 });
