@@ -1,16 +1,18 @@
 /**
  * Tabular models: a preprocessor fitted on training data only (standardisation of numeric
  * columns with the training mean and standard deviation; one-hot encoding of categorical
- * columns with the levels of the schema), and the zoo's `logistic` / `mlp` on its output.
+ * columns with the levels of the schema), and logistic regression or an mlp on its output
+ * (`buildDenseModel`, with the zoo's layer names).
  * Fitting the scaler on the training split only keeps test statistics out of the model (and,
  * in poisoning experiments, lets poison shift the scaler as it would in a real pipeline).
  */
 import { type Dataset, numRecords, recordSize } from '../data/dataset.js';
 import type { TabularColumn, TabularData } from '../data/datasets/tabular.js';
 import { AntidoteError } from '../errors.js';
-import { type TfClassifier, trainClassifier } from './tf-classifier.js';
-import type { TrainOptions } from './train.js';
-import type { ArchName, ModelSpec } from './zoo.js';
+import { initEngine } from './backend.js';
+import { buildDenseModel, denseDefaultLayer, LayersClassifier } from './text-models.js';
+import type { TrainHistory, TrainOptions } from './train.js';
+import { fitModel } from './train.js';
 
 /** A fitted tabular preprocessor (plain JSON data). */
 export interface TabularPreprocessor {
@@ -116,14 +118,17 @@ export function transformTabular(pre: TabularPreprocessor, ds: Dataset): Dataset
 
 /** Options of {@link trainTabularClassifier}. */
 export interface TabularModelOptions extends Omit<TrainOptions, 'model'> {
-  /** Default `'logistic'`; `mlp` defaults to one hidden layer of 32. */
-  readonly model?: ArchName | ModelSpec;
+  /** Default `'logistic'`. */
+  readonly model?: 'logistic' | 'mlp';
+  /** mlp: hidden sizes; default `[32]`. */
+  readonly hidden?: readonly number[];
 }
 
 /** A trained tabular model: its preprocessor and the classifier over the encoded records. */
 export interface TabularClassifier {
   readonly preprocessor: TabularPreprocessor;
-  readonly classifier: TfClassifier;
+  readonly classifier: LayersClassifier;
+  readonly history: TrainHistory;
   /** `ds` (raw records) encoded for {@link TabularClassifier.classifier}. */
   encode(ds: Dataset): Dataset;
   dispose(): void;
@@ -139,25 +144,36 @@ export async function trainTabularClassifier(
 ): Promise<TabularClassifier> {
   const pre = fitTabularPreprocessor(train);
   const encoded = transformTabular(pre, train.dataset);
-  const model = options.model ?? 'logistic';
-  const spec: ArchName | ModelSpec = model === 'mlp' ? { arch: 'mlp', hidden: [32] } : model;
-  if (typeof spec !== 'string' && spec.arch === 'cnn') {
-    throw new AntidoteError('INVALID_ARGUMENT', 'tabular models are logistic or mlp, not cnn');
+  const { model: arch = 'logistic', hidden, ...rest } = options;
+  if (arch !== 'logistic' && arch !== 'mlp') {
+    throw new AntidoteError('INVALID_ARGUMENT', `tabular models are logistic or mlp, got ${arch}`, {
+      field: 'model',
+    });
   }
-  if (spec === 'cnn') {
-    throw new AntidoteError('INVALID_ARGUMENT', 'tabular models are logistic or mlp, not cnn');
+  await initEngine();
+  const model = buildDenseModel(
+    encoded.shape[1],
+    arch === 'mlp' ? (hidden ?? [32]) : [],
+    encoded.classes.length,
+    options.seed,
+  );
+  const classifier = new LayersClassifier(model, denseDefaultLayer(model));
+  try {
+    const history = await fitModel(model, encoded, encoded.classes.length, {
+      epochs: 30,
+      batchSize: 32,
+      learningRate: 0.01,
+      ...rest,
+    });
+    return {
+      preprocessor: pre,
+      classifier,
+      history,
+      encode: (ds) => transformTabular(pre, ds),
+      dispose: () => classifier.dispose(),
+    };
+  } catch (e) {
+    classifier.dispose();
+    throw e;
   }
-  const classifier = await trainClassifier(encoded, {
-    epochs: 30,
-    batchSize: 32,
-    learningRate: 0.01,
-    ...options,
-    model: spec,
-  });
-  return {
-    preprocessor: pre,
-    classifier,
-    encode: (ds) => transformTabular(pre, ds),
-    dispose: () => classifier.dispose(),
-  };
 }

@@ -2,9 +2,9 @@
  * Text classifiers behind the {@link Classifier} interface, each a vectorizer fitted on the
  * training text plus a TF.js model on its vectors:
  *
- * - `'tfidf-logistic'`: TF-IDF features and multinomial logistic regression (the zoo's
- *   `logistic`); its representation for detectors is the TF-IDF vector itself;
- * - `'tfidf-mlp'`: TF-IDF and the zoo's `mlp` (representation: its `features` layer);
+ * - `'tfidf-logistic'`: TF-IDF features and multinomial logistic regression; its representation
+ *   for detectors is the TF-IDF vector itself (layer `input_features`);
+ * - `'tfidf-mlp'`: TF-IDF and a one-hidden-layer mlp (representation: its `features` layer);
  * - `'embedding-bag'`: a fastText-like model (Joulin, Grave, Bojanowski & Mikolov 2017, "Bag of
  *   Tricks for Efficient Text Classification", EACL): word embeddings averaged over the document,
  *   then a linear classifier. The average is computed as a bias-free dense layer (`embedding`,
@@ -27,7 +27,6 @@ import {
 import { AntidoteError } from '../errors.js';
 import { initEngine } from './backend.js';
 import type { Classifier } from './classifier.js';
-import { type TfClassifier, trainClassifier } from './tf-classifier.js';
 import { fitModel, type TrainHistory, type TrainOptions } from './train.js';
 import { LOGITS_LAYER } from './zoo.js';
 
@@ -201,6 +200,78 @@ export function buildEmbeddingBagModel(
   return model;
 }
 
+/** Name of the dense models' input layer (an identity: the representation of logistic models). */
+export const INPUT_FEATURES_LAYER = 'input_features';
+
+/**
+ * A dense classifier on `[D]` vectors, with the zoo's layer names: `input_features` (identity)
+ * → `hidden1`…, the last hidden layer `features` (relu) → `logits`. No hidden sizes gives
+ * multinomial logistic regression. Seeded Glorot-uniform initialisation. (The zoo's models
+ * start with a `flatten` layer, which TF.js refuses on rank-1 records, hence this builder.)
+ */
+export function buildDenseModel(
+  inputDim: number,
+  hidden: readonly number[],
+  numClasses: number,
+  seed: number,
+): tfl.LayersModel {
+  if (!Number.isInteger(inputDim) || inputDim < 1) {
+    throw new AntidoteError(
+      'INVALID_ARGUMENT',
+      `input dimension must be a positive integer, got ${inputDim}`,
+    );
+  }
+  if (!Number.isInteger(numClasses) || numClasses < 2) {
+    throw new AntidoteError(
+      'INVALID_ARGUMENT',
+      `a classifier needs ≥ 2 classes, got ${numClasses}`,
+    );
+  }
+  for (const h of hidden) {
+    if (!Number.isInteger(h) || h < 1 || h > 65536) {
+      throw new AntidoteError(
+        'INVALID_ARGUMENT',
+        `hidden sizes must be integers in [1, 65536], got ${h}`,
+      );
+    }
+  }
+  let s = seed >>> 0;
+  const model = tfl.sequential({ name: hidden.length ? 'mlp' : 'logistic' });
+  model.add(
+    tfl.layers.activation({
+      activation: 'linear',
+      inputShape: [inputDim],
+      name: INPUT_FEATURES_LAYER,
+    }),
+  );
+  hidden.forEach((h, i) => {
+    model.add(
+      tfl.layers.dense({
+        units: h,
+        activation: 'relu',
+        name: i === hidden.length - 1 ? 'features' : `hidden${i + 1}`,
+        kernelInitializer: tfl.initializers.glorotUniform({ seed: s++ }),
+        biasInitializer: 'zeros',
+      }),
+    );
+  });
+  model.add(
+    tfl.layers.dense({
+      units: numClasses,
+      name: LOGITS_LAYER,
+      kernelInitializer: tfl.initializers.glorotUniform({ seed: s++ }),
+      biasInitializer: 'zeros',
+    }),
+  );
+  return model;
+}
+
+/** The representation layer of a dense model: the one before `logits`. */
+export function denseDefaultLayer(model: tfl.LayersModel): string {
+  const names = model.layers.map((l) => l.name);
+  return names[Math.max(names.indexOf(LOGITS_LAYER), 1) - 1];
+}
+
 /** A trained text model: its vectorizer and the classifier over the vectors. */
 export class TextClassifier {
   constructor(
@@ -279,9 +350,18 @@ export async function trainTextClassifier(
       throw e;
     }
   }
-  const tfc: TfClassifier = await trainClassifier(ds, {
-    ...train_,
-    model: kind === 'tfidf-mlp' ? { arch: 'mlp', hidden: hidden ?? [64] } : 'logistic',
-  });
-  return new TextClassifier(kind, vectorizer, tfc, tfc.lastHistory);
+  const model = buildDenseModel(
+    vectorizer.vocabulary.length,
+    kind === 'tfidf-mlp' ? (hidden ?? [64]) : [],
+    train.classes.length,
+    options.seed,
+  );
+  const classifier = new LayersClassifier(model, denseDefaultLayer(model));
+  try {
+    const history = await fitModel(model, ds, train.classes.length, train_);
+    return new TextClassifier(kind, vectorizer, classifier, history);
+  } catch (e) {
+    classifier.dispose();
+    throw e;
+  }
 }
