@@ -124,8 +124,11 @@ for (const c of cases) {
   const reports = {};
   if (!c.flip) {
     reports.ac = await run('activation-clustering', () => activationClustering(input));
-    await run('activation-clustering (naive: always smaller)', () =>
-      activationClustering(input, { analysis: 'smaller' }),
+    await run('activation-clustering (naive: always smaller, PCA)', () =>
+      activationClustering(input, { analysis: 'smaller', reduce: 'pca' }),
+    );
+    await run('activation-clustering (separated, plain PCA)', () =>
+      activationClustering(input, { reduce: 'pca' }),
     );
     reports.ss = await run('spectral-signatures (estimated ε)', () => spectralSignatures(input));
     if (c.attack) {

@@ -18,6 +18,7 @@ import {
   type RepresentationOptions,
   type Representations,
 } from './representations.js';
+import { robustWhiten } from './spectre.js';
 
 /**
  * Activation clustering (Chen et al. 2018, "Detecting Backdoor Attacks on Deep Neural Networks by
@@ -65,6 +66,16 @@ export type AcAnalysis = (typeof AC_ANALYSES)[number];
 export interface ActivationClusteringOptions extends RepresentationOptions {
   /** Seed for k-means++ and sampling. Default 0. */
   readonly seed?: number;
+  /**
+   * The space each class is clustered in. `whitened` (default): the class's representations are
+   * reduced to `whitenDims` PCA dimensions and whitened with a robust (MCD-style) covariance
+   * estimate, as in SPECTRE (Hayase et al. 2021), before the 10-dimensional PCA and k-means; the
+   * poison's direction then stands out even when it carries little raw variance. `pca`: Chen et
+   * al.'s plain PCA of the raw representations.
+   */
+  readonly reduce?: 'whitened' | 'pca';
+  /** PCA dimensions before whitening (`reduce: 'whitened'`). Default 32. */
+  readonly whitenDims?: number;
   /** Dimensions kept by PCA before clustering. Default 10 (Chen et al.). */
   readonly reducedDims?: number;
   /** k-means restarts. Default 5. */
@@ -75,7 +86,10 @@ export interface ActivationClusteringOptions extends RepresentationOptions {
   readonly maxRelativeSize?: number;
   /** Smallest silhouette of the 2-split judged separated. Default 0.25. */
   readonly minSilhouette?: number;
-  /** Smallest Ashman's D between the clusters judged separated. Default 4. */
+  /**
+   * Smallest Ashman's D between the clusters judged separated. Default 6 in the whitened space,
+   * 4 with plain PCA (a k-means split of one Gaussian gives D ≈ 2.6).
+   */
   readonly minSeparation?: number;
   /**
    * `separated` analysis: after flagging a cluster, split the rest again, up to this many rounds
@@ -215,7 +229,15 @@ export async function activationClustering(
   const seed = options.seed ?? 0;
   const maxRelativeSize = options.maxRelativeSize ?? 0.35;
   const minSilhouette = options.minSilhouette ?? 0.25;
-  const minSeparation = options.minSeparation ?? 4;
+  const reduce = options.reduce ?? 'whitened';
+  if (reduce !== 'whitened' && reduce !== 'pca') {
+    throw new AntidoteError(
+      'INVALID_ARGUMENT',
+      `reduce must be "whitened" or "pca", got ${reduce}`,
+    );
+  }
+  const whitenDims = options.whitenDims ?? 32;
+  const minSeparation = options.minSeparation ?? (reduce === 'whitened' ? 6 : 4);
   const exclusionaryThreshold = options.exclusionaryThreshold ?? 0.5;
   const reducedDims = options.reducedDims ?? 10;
   const restarts = options.restarts ?? 5;
@@ -251,13 +273,30 @@ export async function activationClustering(
     }
   }
   const root = new Rng(seed);
+  // The space each class is clustered in: the representations themselves (PCA inside
+  // splitClass), or the class's robustly whitened PCA coordinates (local indices 0..m-1).
+  const spaces: { reps: Representations; local: Int32Array }[] = [];
   const splits: (ClassSplit | undefined)[] = [];
   for (let c = 0; c < k; c++) {
-    splits.push(
-      byClass[c].length === 0
-        ? undefined
-        : splitClass(input.reps, byClass[c], root.fork(`class-${c}`), { reducedDims, restarts }),
-    );
+    const idx = byClass[c];
+    if (idx.length === 0) {
+      spaces.push({ reps: input.reps, local: idx });
+      splits.push(undefined);
+      continue;
+    }
+    const space =
+      reduce === 'whitened' && idx.length >= 8
+        ? {
+            reps: robustWhiten(input.reps, idx, whitenDims, root.fork(`whiten-${c}`)),
+            local: Int32Array.from({ length: idx.length }, (_, i) => i),
+          }
+        : { reps: input.reps, local: idx };
+    spaces.push(space);
+    const split = splitClass(space.reps, space.local, root.fork(`class-${c}`), {
+      reducedDims,
+      restarts,
+    });
+    splits.push({ ...split, indices: idx });
     options.onProgress?.({ stage: 'clustering', done: c + 1, total: k });
   }
 
@@ -457,12 +496,15 @@ export async function activationClustering(
       // Peel further separated small clusters off the rest (poison from several source classes
       // can form several clusters), as long as the total stays ≤ maxRelativeSize of the class.
       const perRound = [count];
-      let rest = Int32Array.from(
-        Array.from(s.indices).filter((_, r) => s.assignments[r] !== poisonCluster),
+      const space = spaces[c];
+      const keepPos = Array.from(s.indices.keys()).filter(
+        (r) => s.assignments[r] !== poisonCluster,
       );
+      let rest = Int32Array.from(keepPos, (r) => s.indices[r]);
+      let restLocal = Int32Array.from(keepPos, (r) => space.local[r]);
       const rrng = root.fork(`class-${c}-rounds`);
       for (let round = 1; round < maxRounds && rest.length >= 4; round++) {
-        const s2 = splitClass(input.reps, rest, rrng, { reducedDims, restarts });
+        const s2 = splitClass(space.reps, restLocal, rrng, { reducedDims, restarts });
         const small2 = s2.sizes[s2.smaller];
         if (
           !(
@@ -477,16 +519,21 @@ export async function activationClustering(
           ? s2.separation / (s2.separation + Math.max(minSeparation, 1e-9))
           : 1;
         const next: number[] = [];
+        const nextLocal: number[] = [];
         for (let r = 0; r < rest.length; r++) {
           const i = rest[r];
           scores[i] = Math.max(scores[i], f2 * ((s2.membership[r] + 1) / 2));
           if (s2.assignments[r] === s2.smaller) {
             flagged[i] = 1;
             count++;
-          } else next.push(i);
+          } else {
+            next.push(i);
+            nextLocal.push(restLocal[r]);
+          }
         }
         perRound.push(small2);
         rest = Int32Array.from(next);
+        restLocal = Int32Array.from(nextLocal);
       }
       stats.flaggedPerRound = perRound;
       if (perRound.length > 1) {
@@ -510,6 +557,8 @@ export async function activationClustering(
     perClass,
     params: {
       analysis,
+      reduce,
+      whitenDims,
       seed,
       reducedDims,
       restarts,

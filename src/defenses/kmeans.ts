@@ -13,7 +13,7 @@ export interface KMeansOptions {
   readonly restarts?: number;
   /** Lloyd iterations per start. Default 100. */
   readonly maxIterations?: number;
-  /** Stop when no assignment changes or inertia improves by less than this fraction. Default 1e-6. */
+  /** Stop when no assignment changes or inertia improves by less than this fraction. Default 1e-4. */
   readonly tolerance?: number;
 }
 
@@ -113,7 +113,7 @@ function lloyd(
   options: KMeansOptions,
 ): KMeansResult {
   const maxIterations = options.maxIterations ?? 100;
-  const tolerance = options.tolerance ?? 1e-6;
+  const tolerance = options.tolerance ?? 1e-4;
   const assignments = new Int32Array(n).fill(-1);
   const sizes = new Int32Array(k);
   const sums = new Float64Array(k * d);

@@ -44,16 +44,38 @@ export function rowCovariance(
   mean: Float64Array,
 ): Float64Array {
   const cov = new Float64Array(dim * dim);
-  const c = new Float64Array(dim);
   const n = idx.length;
-  for (let r = 0; r < n; r++) {
-    const off = idx[r] * dim;
-    for (let j = 0; j < dim; j++) c[j] = x[off + j] - mean[j];
+  // Four centred rows at a time: one load/store of each covariance cell per four records.
+  const c0 = new Float64Array(dim);
+  const c1 = new Float64Array(dim);
+  const c2 = new Float64Array(dim);
+  const c3 = new Float64Array(dim);
+  const rows = [c0, c1, c2, c3];
+  let r = 0;
+  for (; r + 4 <= n; r += 4) {
+    for (let q = 0; q < 4; q++) {
+      const off = idx[r + q] * dim;
+      const c = rows[q];
+      for (let j = 0; j < dim; j++) c[j] = x[off + j] - mean[j];
+    }
     for (let a = 0; a < dim; a++) {
-      const ca = c[a];
-      if (ca === 0) continue; // ReLU activations are sparse
+      const a0 = c0[a];
+      const a1 = c1[a];
+      const a2 = c2[a];
+      const a3 = c3[a];
       const row = a * dim;
-      for (let b = a; b < dim; b++) cov[row + b] += ca * c[b];
+      for (let b = a; b < dim; b++) {
+        cov[row + b] += a0 * c0[b] + a1 * c1[b] + a2 * c2[b] + a3 * c3[b];
+      }
+    }
+  }
+  for (; r < n; r++) {
+    const off = idx[r] * dim;
+    for (let j = 0; j < dim; j++) c0[j] = x[off + j] - mean[j];
+    for (let a = 0; a < dim; a++) {
+      const ca = c0[a];
+      const row = a * dim;
+      for (let b = a; b < dim; b++) cov[row + b] += ca * c0[b];
     }
   }
   const inv = n > 0 ? 1 / n : 0;

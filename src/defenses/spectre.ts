@@ -239,6 +239,37 @@ export function queScores(
   return { scores, topEigenvalue: top };
 }
 
+/**
+ * The robustly whitened PCA coordinates of rows `idx` of `reps` (`[idx.length, d]`, d =
+ * min(dims, dim, (n − 2)/2)): PCA to d dimensions, MCD-style robust mean and covariance
+ * ({@link robustMeanCov}), then whitening, so the clean majority is ≈ isotropic.
+ */
+export function robustWhiten(
+  reps: Representations,
+  idx: Int32Array,
+  dims: number,
+  rng: Rng,
+  trim = 0.4,
+): Representations {
+  const m = idx.length;
+  const d = Math.min(dims, reps.dim, Math.max(1, Math.floor((m - 2) / 2)));
+  const pcs = principalComponents(reps.data, reps.dim, idx, d, rng);
+  const z = projectRows(reps.data, reps.dim, idx, pcs.mean, pcs.vectors, d);
+  const est = robustMeanCov(z, m, d, trim);
+  const w = inverseSqrt(est.cov, d);
+  const out = new Float32Array(m * d);
+  const c = new Float64Array(d);
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < d; j++) c[j] = z[i * d + j] - est.mean[j];
+    for (let a = 0; a < d; a++) {
+      let t = 0;
+      for (let b = 0; b < d; b++) t += w[a * d + b] * c[b];
+      out[i * d + a] = t;
+    }
+  }
+  return { data: out, dim: d };
+}
+
 /** Robust spectral scores on precomputed representations; see {@link SpectreOptions}. */
 export function spectre(
   input: { reps: Representations; y: Int32Array; classes: readonly string[] },
