@@ -66,6 +66,8 @@ export async function buildScenario(root: string): Promise<ScenarioFiles> {
   await scan(p.train, p.clean, cleanScan);
   await scan(p.poisoned, p.backdoored, backdooredScan);
   await writeDatasetDir(join(root, 'test-set'), p.test);
+  await writeDatasetDir(join(root, 'train-clean'), p.train);
+  await writeDatasetDir(join(root, 'train-poisoned'), p.poisoned);
   const gatePolicy = join(root, 'gate.json');
   await writeFile(
     gatePolicy,
