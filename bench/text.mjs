@@ -1,0 +1,259 @@
+// Text and tabular poisoning benchmark (issue 7). Cases (each a clean model and a victim, seed 1):
+// - sentiment: UCI sentences (3000, 80/20 split), rare word "cf" at 10% of the training set,
+//   all-to-one → positive; embedding-bag and TF-IDF logistic; detectors: keyword discovery,
+//   spectral signatures, activation clustering on the victim's representation; mitigation: drop
+//   the keyword detector's flags, retrain, ASR / accuracy after.
+// - imdb: the same on 10,000 reviews (needs `antidote datasets fetch imdb`).
+// - spam: SpamAssassin, trigger "cf" spam → ham at 5%; detect, drop, retrain.
+// - credit-flip: German Credit targeted flip bad → good at 20% of the bad class; confident
+//   learning (4-fold out-of-sample probabilities); drop flagged, retrain; accuracy vs clean.
+// - spambase: feature trigger (two rare word-frequency features set high), spam → nonspam at 5%.
+// Fetched sets are read from $ANTIDOTE_DATASETS (default ~/.cache/antidote/datasets); missing ones
+// are skipped. `--only a,b` runs a subset. Results: bench/results/text.json.
+
+import { resolveFeatureTrigger } from '../dist/attacks/tabular-backdoor.js';
+import { selectRecords } from '../dist/data/dataset.js';
+import { isDatasetAvailable, loadNamedDataset } from '../dist/data/datasets/registry.js';
+import { Rng } from '../dist/data/rng.js';
+import { sampleRecords, stratifiedSplit } from '../dist/data/transform.js';
+import { activationClustering } from '../dist/defenses/activation-clustering.js';
+import { discoverKeywords } from '../dist/defenses/keyword-discovery.js';
+import { confidentLearningDetector } from '../dist/defenses/label-noise.js';
+import { computeRepresentations } from '../dist/defenses/representations.js';
+import { spectralSignatures } from '../dist/defenses/spectral-signatures.js';
+import {
+  buildDenseModel,
+  denseDefaultLayer,
+  LayersClassifier,
+} from '../dist/engine/text-models.js';
+import { fitModel } from '../dist/engine/train.js';
+import { runFeatureExperiment } from '../dist/eval/text-experiment.js';
+import { writeResult } from './common.mjs';
+
+const onlyArg = process.argv.indexOf('--only');
+const only = onlyArg > 0 ? new Set(process.argv[onlyArg + 1].split(',')) : undefined;
+const want = (n) => !only || only.has(n);
+const r4 = (v) => (v === null || v === undefined || Number.isNaN(v) ? null : Number(v.toFixed(4)));
+const results = {};
+const cf = { kind: 'words', words: ['cf'] };
+
+const repsDetectors = {
+  keywords: async (v, ds) => discoverKeywords(ds, (t) => v.text.predictProbaTexts(t)),
+  spectral: async (v, ds) => {
+    const f = v.featurize(ds);
+    return spectralSignatures({
+      reps: await computeRepresentations(f, v.text.classifier),
+      y: f.y,
+      classes: f.classes,
+    });
+  },
+  'activation-clustering': async (v, ds) => {
+    const f = v.featurize(ds);
+    return activationClustering({
+      reps: await computeRepresentations(f, v.text.classifier),
+      y: f.y,
+      classes: f.classes,
+    });
+  },
+};
+
+function summary(result) {
+  const det = Object.fromEntries(
+    Object.entries(result.detection).map(([k, d]) => [
+      k,
+      {
+        f1: r4(d.metrics.f1),
+        precision: r4(d.metrics.precision),
+        recall: r4(d.metrics.recall),
+        auc: r4(d.metrics.auc),
+        seconds: r4(d.seconds),
+        ...(d.extra?.ranking ? { top3: d.extra.ranking.slice(0, 3).map((x) => x.token) } : {}),
+      },
+    ]),
+  );
+  return {
+    poison: result.poison,
+    clean: result.clean,
+    poisoned: result.poisoned,
+    accuracyDrop: r4(result.accuracyDrop),
+    detection: det,
+    seconds: result.seconds,
+  };
+}
+
+async function textCase(name, ds, attack, kinds, mitigateWith = 'keywords') {
+  const { train, test } = stratifiedSplit(ds, 0.2, new Rng(1));
+  for (const kind of kinds) {
+    const t0 = performance.now();
+    const run = await runFeatureExperiment({
+      train,
+      test,
+      attack,
+      seed: 1,
+      textModel: { kind, epochs: kind === 'embedding-bag' ? 20 : 10, batchSize: 32 },
+      detectors: repsDetectors,
+    });
+    const out = summary(run.result);
+    // Mitigation: retrain without the records the chosen detector flagged.
+    const flaggedReport = await (async () => {
+      const v = await run.train(run.poison.dataset);
+      try {
+        return await repsDetectors[mitigateWith](v, run.poison.dataset);
+      } finally {
+        v.dispose();
+      }
+    })();
+    const keep = [];
+    for (let i = 0; i < flaggedReport.flagged.length; i++)
+      if (!flaggedReport.flagged[i]) keep.push(i);
+    const after = await run.train(selectRecords(run.poison.dataset, keep));
+    out.mitigation = {
+      detector: mitigateWith,
+      removed: flaggedReport.flagged.length - keep.length,
+      after: await run.score(after),
+    };
+    after.dispose();
+    out.totalSeconds = r4((performance.now() - t0) / 1000);
+    results[`${name}/${kind}`] = out;
+    console.error(name, kind, JSON.stringify(out));
+    writeResult('text', { cases: results });
+  }
+}
+
+if (want('sentiment')) {
+  const ds = (await loadNamedDataset('sentiment')).dataset;
+  await textCase(
+    'sentiment-cf-10%',
+    ds,
+    { attack: 'text-backdoor', mode: 'all-to-one', target: 1, rate: 0.1, trigger: cf },
+    ['embedding-bag', 'tfidf-logistic'],
+  );
+}
+if (want('imdb') && isDatasetAvailable('imdb')) {
+  const all = (await loadNamedDataset('imdb')).dataset;
+  const ds = sampleRecords(all, 10000, new Rng(1));
+  await textCase(
+    'imdb10k-cf-10%',
+    ds,
+    { attack: 'text-backdoor', mode: 'all-to-one', target: 1, rate: 0.1, trigger: cf },
+    ['embedding-bag'],
+  );
+}
+if (want('spam') && isDatasetAvailable('spam-assassin')) {
+  const ds = (await loadNamedDataset('spam-assassin')).dataset;
+  await textCase(
+    'spam-cf-5%',
+    ds,
+    {
+      attack: 'text-backdoor',
+      mode: 'source-to-target',
+      source: 1,
+      target: 0,
+      rate: 0.05,
+      trigger: cf,
+    },
+    ['embedding-bag'],
+  );
+}
+
+async function trainDense(ds, seed, epochs = 30) {
+  const m = buildDenseModel(ds.shape[1], [], ds.classes.length, seed);
+  await fitModel(m, ds, ds.classes.length, { seed, epochs, batchSize: 32, learningRate: 0.01 });
+  return new LayersClassifier(m, denseDefaultLayer(m));
+}
+
+if (want('credit-flip') && isDatasetAvailable('german-credit')) {
+  const t = await loadNamedDataset('german-credit');
+  const { train, test } = stratifiedSplit(t.dataset, 0.2, new Rng(1));
+  const bad = t.dataset.classes.indexOf('bad');
+  const good = t.dataset.classes.indexOf('good');
+  const nBad = train.y.filter((v) => v === bad).length;
+  const attack = {
+    attack: 'label-flip',
+    mode: 'targeted',
+    source: bad,
+    target: good,
+    count: Math.round(0.2 * nBad),
+  };
+  const t0 = performance.now();
+  const run = await runFeatureExperiment({
+    train,
+    test,
+    columns: t.columns,
+    attack,
+    seed: 1,
+    tabularModel: { model: 'logistic', epochs: 30 },
+    detectors: {
+      'confident-learning': async (v, ds) => {
+        const f = v.featurize(ds);
+        return confidentLearningDetector.detect(f, v.tabular.classifier, {
+          folds: 4,
+          trainFold: (d, k) => trainDense(d, 10 + k),
+        });
+      },
+    },
+  });
+  const out = summary(run.result);
+  const v = await run.train(run.poison.dataset);
+  const rep = await confidentLearningDetector.detect(
+    v.featurize(run.poison.dataset),
+    v.tabular.classifier,
+    { folds: 4, trainFold: (d, k) => trainDense(d, 10 + k) },
+  );
+  v.dispose();
+  const keep = [];
+  for (let i = 0; i < rep.flagged.length; i++) if (!rep.flagged[i]) keep.push(i);
+  const after = await run.train(selectRecords(run.poison.dataset, keep));
+  out.mitigation = {
+    detector: 'confident-learning',
+    removed: rep.flagged.length - keep.length,
+    after: await run.score(after),
+  };
+  after.dispose();
+  out.totalSeconds = r4((performance.now() - t0) / 1000);
+  results['credit-flip-bad→good-20%'] = out;
+  console.error('credit', JSON.stringify(out));
+  writeResult('text', { cases: results });
+}
+
+if (want('spambase') && isDatasetAvailable('spambase')) {
+  const t = await loadNamedDataset('spambase');
+  const { train, test } = stratifiedSplit(t.dataset, 0.2, new Rng(1));
+  const trigger = resolveFeatureTrigger(t.columns, { num415: 5, table: 5 });
+  const run = await runFeatureExperiment({
+    train,
+    test,
+    columns: t.columns,
+    seed: 1,
+    tabularModel: { model: 'mlp', epochs: 30 },
+    attack: {
+      attack: 'tabular-backdoor',
+      mode: 'source-to-target',
+      source: 1,
+      target: 0,
+      rate: 0.05,
+      trigger,
+    },
+    detectors: {
+      spectral: async (v, ds) => {
+        const f = v.featurize(ds);
+        return spectralSignatures({
+          reps: await computeRepresentations(f, v.tabular.classifier),
+          y: f.y,
+          classes: f.classes,
+        });
+      },
+      'activation-clustering': async (v, ds) => {
+        const f = v.featurize(ds);
+        return activationClustering({
+          reps: await computeRepresentations(f, v.tabular.classifier),
+          y: f.y,
+          classes: f.classes,
+        });
+      },
+    },
+  });
+  results['spambase-feature-trigger-5%'] = summary(run.result);
+  console.error('spambase', JSON.stringify(results['spambase-feature-trigger-5%']));
+  writeResult('text', { cases: results });
+}
