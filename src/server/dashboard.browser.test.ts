@@ -135,21 +135,15 @@ describe.skipIf(!HAVE_CHROMIUM)('dashboard in chromium', () => {
     await page.fill('#token', s.token);
     await page.dispatchEvent('#token', 'change');
     await page.click('button[data-action="promote"][data-version="digits@1"]');
-    await page.waitForFunction(
-      () => document.querySelector('#production')?.textContent === 'digits@1',
-    );
+    await page.waitForFunction(`document.querySelector('#production')?.textContent === 'digits@1'`);
     // v2 failed the gate: plain promote refused, override with a reason goes through.
     await page.click('button[data-action="promote"][data-version="digits@2"]');
     await expect.poll(() => page.textContent('#toast')).toMatch(/did not pass the gate/);
     await page.click('button[data-action="override"][data-version="digits@2"]');
-    await page.waitForFunction(
-      () => document.querySelector('#production')?.textContent === 'digits@2',
-    );
+    await page.waitForFunction(`document.querySelector('#production')?.textContent === 'digits@2'`);
     // Roll back: v1 is production again, the history shows it.
     await page.click('button[data-action="rollback"]');
-    await page.waitForFunction(
-      () => document.querySelector('#production')?.textContent === 'digits@1',
-    );
+    await page.waitForFunction(`document.querySelector('#production')?.textContent === 'digits@1'`);
     expect(await page.textContent('#transitions')).toContain('operator rollback');
     expect(dialogs.length).toBe(2);
     await page.goto(`${server.url}/audit`);
