@@ -127,6 +127,7 @@ describe.skipIf(!HAVE_CHROMIUM)('dashboard in chromium', () => {
       dialogs.push(d.message());
       void d.accept(d.message().includes('rollback') ? 'operator rollback' : 'browser override');
     });
+    const production = () => page.textContent('#production', { timeout: 2000 }).catch(() => '');
     await page.goto(`${server.url}/models/digits`);
     // Without a token the API refuses; the toast says why.
     await page.click('button[data-action="promote"][data-version="digits@1"]');
@@ -135,15 +136,15 @@ describe.skipIf(!HAVE_CHROMIUM)('dashboard in chromium', () => {
     await page.fill('#token', s.token);
     await page.dispatchEvent('#token', 'change');
     await page.click('button[data-action="promote"][data-version="digits@1"]');
-    await page.waitForFunction(`document.querySelector('#production')?.textContent === 'digits@1'`);
+    await expect.poll(production, { timeout: 10_000 }).toBe('digits@1');
     // v2 failed the gate: plain promote refused, override with a reason goes through.
     await page.click('button[data-action="promote"][data-version="digits@2"]');
     await expect.poll(() => page.textContent('#toast')).toMatch(/did not pass the gate/);
     await page.click('button[data-action="override"][data-version="digits@2"]');
-    await page.waitForFunction(`document.querySelector('#production')?.textContent === 'digits@2'`);
+    await expect.poll(production, { timeout: 10_000 }).toBe('digits@2');
     // Roll back: v1 is production again, the history shows it.
     await page.click('button[data-action="rollback"]');
-    await page.waitForFunction(`document.querySelector('#production')?.textContent === 'digits@1'`);
+    await expect.poll(production, { timeout: 10_000 }).toBe('digits@1');
     expect(await page.textContent('#transitions')).toContain('operator rollback');
     expect(dialogs.length).toBe(2);
     await page.goto(`${server.url}/audit`);
