@@ -1,0 +1,96 @@
+import type { Command } from 'commander';
+import type { ModelVersion } from '../../registry/model-registry.js';
+import { printResult } from '../output.js';
+import { actorAndPolicy, openRegistry, type RegistryCliOptions } from './registry-common.js';
+
+function line(v: ModelVersion): string {
+  const lineage = v.info.lineage ? v.info.lineage.datasets.map((d) => d.name).join(',') : '-';
+  return `${v.id.padEnd(24)} ${v.stage.padEnd(10)} ${v.rootDigest.slice(0, 12)}  signed:${v.info.signed ? 'yes' : 'no '}  lineage:${lineage}  ${v.registeredAt}`;
+}
+
+/** `antidote registry register|list|show`: versions of named models and their stages. */
+export function registerRegistryCommand(program: Command): void {
+  const cmd = program
+    .command('registry')
+    .description('model registry: versions, stages (candidate → staging → production → archived)');
+  cmd
+    .command('register <dir>')
+    .description('register a model directory as a new candidate version (name@N)')
+    .requiredOption('--name <name>', 'model name')
+    .option('--scan <report>', 'scan report (report.json of antidote scan) to register with it')
+    .option('--key <file>', 'your key; needs model:register when a policy is installed')
+    .option('--project <dir>', 'project folder (default: nearest with .antidote/, else here)')
+    .option('--json', 'print the result as JSON')
+    .action(async (dir: string, o: RegistryCliOptions & { name: string; scan?: string }) => {
+      const reg = openRegistry(o, true);
+      try {
+        const { actor, policy } = await actorAndPolicy(reg, o.key);
+        const r = await reg.register(dir, {
+          name: o.name,
+          actor,
+          ...(policy ? { policy } : {}),
+          ...(o.scan ? { scanReport: o.scan } : {}),
+        });
+        printResult(
+          o,
+          r.created
+            ? `registered ${r.version.id} (candidate, ${r.version.info.files} files, root ${r.version.rootDigest.slice(0, 16)}…)`
+            : `unchanged: identical to ${r.version.id} (${r.version.stage})`,
+          r,
+        );
+      } finally {
+        reg.close();
+      }
+    });
+  cmd
+    .command('list [name]')
+    .description('list model versions with their stages')
+    .option('--project <dir>', 'project folder')
+    .option('--json', 'print the result as JSON')
+    .action((name: string | undefined, o: RegistryCliOptions) => {
+      const reg = openRegistry(o);
+      try {
+        const vs = reg.list(name);
+        printResult(o, () => vs.map(line).join('\n') || 'no registered models', vs);
+      } finally {
+        reg.close();
+      }
+    });
+  cmd
+    .command('show <version>')
+    .description('one version: stage, digests, lineage, scan, gate results, stage history')
+    .option('--project <dir>', 'project folder')
+    .option('--json', 'print the result as JSON')
+    .action((ref: string, o: RegistryCliOptions) => {
+      const reg = openRegistry(o);
+      try {
+        const v = reg.get(ref);
+        const gates = reg.gateResults(v.id, 10);
+        const history = reg.transitions(v.name).filter((t) => t.versionId === v.id);
+        printResult(
+          o,
+          () =>
+            [
+              line(v),
+              `dir: ${v.dir}`,
+              `manifest: ${v.manifestDigest}`,
+              ...(v.info.lineage
+                ? v.info.lineage.datasets.map((d) => `trained on: ${d.name} ${d.rootDigest}`)
+                : ['trained on: (no provenance)']),
+              ...(v.info.scan ?? []).map(
+                (s) =>
+                  `scan ${s.method}: ${s.flagged}/${s.records} flagged, suspicious: ${s.suspiciousClasses.join(',') || 'none'}`,
+              ),
+              ...gates.map((g) => `gate ${g.at}: ${g.passed ? 'PASSED' : 'FAILED'}`),
+              ...history.map(
+                (t) =>
+                  `${t.at} ${t.from ?? '-'} → ${t.to} (${t.kind}) by ${t.actor}${t.reason ? `: ${t.reason}` : ''}`,
+              ),
+            ].join('\n'),
+          { version: v, gateResults: gates, transitions: history },
+        );
+      } finally {
+        reg.close();
+      }
+    });
+}

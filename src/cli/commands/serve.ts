@@ -1,0 +1,123 @@
+import { readFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { loadDataset } from '../../data/load.js';
+import { AntidoteError } from '../../errors.js';
+import { Deployment } from '../../registry/deployment.js';
+import type { ModelRegistry } from '../../registry/model-registry.js';
+import { parseMonitorConfig } from '../../registry/monitor.js';
+import { loadTokenTable } from '../../server/auth.js';
+import { type RunningServer, startServer } from '../../server/start.js';
+import { parseInteger } from '../options.js';
+import { openRegistry } from './registry-common.js';
+
+/** Options of `antidote serve`. */
+export interface ServeCliOptions {
+  model: string;
+  host: string;
+  port: number;
+  reference?: string;
+  monitorConfig?: string;
+  monitoring: boolean;
+  tokens?: string;
+  maxBody: number;
+  maxBatch: number;
+  seed: number;
+  project?: string;
+}
+
+/**
+ * Starts serving from parsed `antidote serve` options: opens the registry, loads the production
+ * version with its monitors, and listens. Events go to `log`. The caller owns shutdown.
+ */
+export async function serveFromOptions(
+  o: ServeCliOptions,
+  log: (line: string) => void,
+): Promise<{ server: RunningServer; registry: ModelRegistry }> {
+  let monitor = parseMonitorConfig({});
+  if (o.monitorConfig) {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(await readFile(o.monitorConfig, 'utf8'));
+    } catch (e) {
+      throw new AntidoteError(
+        'INVALID_CONFIG',
+        `cannot read monitor config ${o.monitorConfig}: ${(e as Error).message}`,
+        { path: o.monitorConfig },
+      );
+    }
+    monitor = parseMonitorConfig(raw, o.monitorConfig);
+  }
+  const reference = o.reference ? (await loadDataset(o.reference)).dataset : undefined;
+  if (o.monitoring && !reference) {
+    log('serve: no --reference sample: drift and STRIP monitors are off (error rate only)');
+  }
+  const tokens = o.tokens ? await loadTokenTable(o.tokens) : undefined;
+  const registry = openRegistry(o);
+  try {
+    const deployment = await Deployment.start(registry, o.model, {
+      ...(reference ? { reference } : {}),
+      monitor,
+      monitoring: o.monitoring,
+      seed: o.seed,
+      onEvent: (e) => {
+        if (e.type === 'loaded') log(`serve: serving ${e.version}`);
+        else if (e.type === 'alert')
+          log(`serve: ALERT ${e.trip.monitor} on ${e.version}: ${e.trip.message}`);
+        else if (e.type === 'rollback') log(`serve: ROLLBACK ${e.from} → ${e.to}: ${e.reason}`);
+        else log(`serve: error: ${e.message}`);
+      },
+    });
+    const server = await startServer({
+      registry,
+      deployment,
+      ...(tokens ? { tokens } : {}),
+      host: o.host,
+      port: o.port,
+      maxBodyBytes: o.maxBody,
+      maxBatch: o.maxBatch,
+      onError: (m) => log(`serve: ${m}`),
+    });
+    return { server, registry };
+  } catch (e) {
+    registry.close();
+    throw e;
+  }
+}
+
+/**
+ * `antidote serve --model NAME`: serves the production version on loopback (POST /v1/predict,
+ * /healthz, /readyz, /metrics, the dashboard), with live monitoring and automatic rollback.
+ * SIGINT / SIGTERM shut it down gracefully.
+ */
+export function registerServeCommand(program: Command): void {
+  program
+    .command('serve')
+    .description('serve the production version of a model, with monitoring, rollback and dashboard')
+    .requiredOption('--model <name>', 'model name (its production version is served)')
+    .option('--host <addr>', 'interface to bind (default loopback only)', '127.0.0.1')
+    .option('--port <n>', 'TCP port (0 = any free port)', parseInteger, 8080)
+    .option('--reference <data>', 'clean reference sample (drift reference, STRIP calibration)')
+    .option('--monitor-config <file>', 'monitor thresholds and windows (JSON)')
+    .option('--no-monitoring', 'serve predictions without monitors')
+    .option('--tokens <file>', 'API tokens for promote / rollback from the dashboard')
+    .option('--max-body <bytes>', 'largest request body', parseInteger, 1024 * 1024)
+    .option('--max-batch <n>', 'most records per predict request', parseInteger, 256)
+    .option('--seed <n>', 'seed of the STRIP overlay draws', parseInteger, 0)
+    .option('--project <dir>', 'project folder')
+    .action(async (o: ServeCliOptions) => {
+      const log = (line: string) => process.stderr.write(`${line}\n`);
+      const { server, registry } = await serveFromOptions(o, log);
+      process.stdout.write(`antidote serve: listening on ${server.url} (model ${o.model})\n`);
+      await new Promise<void>((res) => {
+        const stop = (signal: string) => {
+          log(`serve: ${signal}: shutting down (finishing in-flight requests)`);
+          server.close().then(() => {
+            registry.close();
+            res();
+          });
+        };
+        process.once('SIGINT', () => stop('SIGINT'));
+        process.once('SIGTERM', () => stop('SIGTERM'));
+      });
+    });
+}
