@@ -191,3 +191,31 @@ describe.each(['wasm', 'cpu'] as const)('TfClassifier on the %s backend', (backe
     m.dispose();
   });
 });
+
+describe('flat (tabular) inputs', () => {
+  it.each(['logistic', 'mlp'] as const)('%s trains on [N, D] records', async (arch) => {
+    await initEngine({ backend: 'wasm' });
+    const rng = new Rng(11);
+    const n = 120;
+    const x = Float32Array.from({ length: n * 5 }, () => rng.normal());
+    const y = Int32Array.from({ length: n }, (_, i) => (x[i * 5] + x[i * 5 + 1] > 0 ? 1 : 0));
+    const ds: Dataset = {
+      x,
+      shape: [n, 5],
+      y,
+      classes: ['no', 'yes'],
+      ids: Array.from({ length: n }, (_, i) => `t${i}`),
+    };
+    const m = await trainClassifier(ds, {
+      model: arch,
+      seed: 1,
+      epochs: 20,
+      batchSize: 16,
+      learningRate: 0.02,
+    });
+    expect(m.layerNames[0]).not.toBe('flatten');
+    const pred = await m.predict(x, n);
+    expect(pred.reduce((s, p, i) => s + (p === y[i] ? 1 : 0), 0) / n).toBeGreaterThan(0.9);
+    m.dispose();
+  });
+});

@@ -75,6 +75,7 @@ export function buildModel(
   let seedCounter = seed >>> 0;
   const init = () => tfl.initializers.glorotUniform({ seed: seedCounter++ });
   const model = tfl.sequential({ name: full.arch });
+  // The first layer of a model declares its input shape.
   const dense = (units: number, name: string, activation?: 'relu') =>
     tfl.layers.dense({
       units,
@@ -82,6 +83,7 @@ export function buildModel(
       activation: activation ?? 'linear',
       kernelInitializer: init(),
       biasInitializer: 'zeros',
+      ...(model.layers.length === 0 ? { inputShape: [...inputShape] } : {}),
     });
 
   if (full.arch === 'cnn') {
@@ -112,7 +114,10 @@ export function buildModel(
     model.add(tfl.layers.flatten({ name: 'flatten' }));
     model.add(dense(full.hidden![0], 'features', 'relu'));
   } else {
-    model.add(tfl.layers.flatten({ name: 'flatten', inputShape: [...inputShape] }));
+    // Flat records ([D]) go straight into the dense layers; anything else is flattened first.
+    if (inputShape.length !== 1) {
+      model.add(tfl.layers.flatten({ name: 'flatten', inputShape: [...inputShape] }));
+    }
     if (full.arch === 'mlp') {
       const hidden = full.hidden!;
       hidden.forEach((h, i) => {
