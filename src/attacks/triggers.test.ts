@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,10 +17,19 @@ import {
   type TriggerSpec,
 } from './triggers.js';
 
-const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
-const reference = JSON.parse(
-  readFileSync(join(repoRoot, '../shared/reference/triggers.json'), 'utf8'),
-) as {
+/**
+ * The reference toolkit's expected trigger pixels: ../shared/reference/triggers.json beside the
+ * repository when present (CI has it), else the in-repo copy, which must then match it.
+ */
+const SHARED_REFERENCE = fileURLToPath(
+  new URL('../../../shared/reference/triggers.json', import.meta.url),
+);
+const IN_REPO_REFERENCE = fileURLToPath(new URL('./fixtures/triggers.json', import.meta.url));
+const referenceText = readFileSync(
+  existsSync(SHARED_REFERENCE) ? SHARED_REFERENCE : IN_REPO_REFERENCE,
+  'utf8',
+);
+const reference = JSON.parse(referenceText) as {
   cases: {
     layout: 'HW' | 'HWC';
     height: number;
@@ -317,5 +326,13 @@ describe('batch', () => {
     const out = applyTriggerBatch(createTrigger({ kind: 'pattern' }), x, 3, [6, 6, 1], new Rng(0));
     expect(x).toEqual(before);
     expect(changed(x, out).length).toBe(12);
+  });
+});
+
+describe('reference fixture', () => {
+  it.skipIf(!existsSync(SHARED_REFERENCE))('the in-repo copy matches ../shared/reference', () => {
+    expect(JSON.parse(readFileSync(IN_REPO_REFERENCE, 'utf8'))).toEqual(
+      JSON.parse(readFileSync(SHARED_REFERENCE, 'utf8')),
+    );
   });
 });
