@@ -1,0 +1,51 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { initEngine } from '../engine/backend.js';
+import type { TfClassifier } from '../engine/tf-classifier.js';
+import { entropyBits, StripProbe, stripThreshold } from './backdoor-probe.js';
+import { syntheticImages, trainPair, triggered } from './test-utils/fixtures.js';
+
+describe('STRIP backdoor probe (Gao et al. 2019)', () => {
+  let clean: TfClassifier;
+  let backdoored: TfClassifier;
+  beforeAll(async () => {
+    await initEngine();
+    ({ clean, backdoored } = await trainPair());
+  }, 60_000);
+
+  it('entropy and threshold basics', () => {
+    expect(entropyBits([0.5, 0.5])).toBeCloseTo(1);
+    expect(entropyBits([1, 0, 0, 0])).toBe(0);
+    expect(entropyBits([0.25, 0.25, 0.25, 0.25])).toBeCloseTo(2);
+    expect(stripThreshold([5, 1, 4, 2, 3, 6, 7, 8, 9, 10], 0.2)).toBe(3);
+    expect(() => stripThreshold([1], 0)).toThrow(/FRR/);
+  });
+
+  it('rejects triggered inputs of a backdoored model and about FRR of clean ones', async () => {
+    const val = syntheticImages(200, 21);
+    const test = syntheticImages(200, 22);
+    const nonTarget = Array.from(test.y.keys()).filter((i) => test.y[i] !== 0);
+    const tx = triggered(test);
+    const rows = new Float32Array(nonTarget.length * 64);
+    nonTarget.forEach((i, j) => rows.set(tx.subarray(i * 64, (i + 1) * 64), j * 64));
+    const rate = (a: Uint8Array) => a.reduce((s, v) => s + v, 0) / a.length;
+    const probe = await StripProbe.calibrate(
+      backdoored,
+      { x: val.x, n: 200 },
+      { seed: 1, frr: 0.05 },
+    );
+    const onClean = await probe.score({ x: test.x, n: 200 });
+    const onTrig = await probe.score({ x: rows, n: nonTarget.length });
+    expect(rate(onClean.rejected)).toBeLessThan(0.15);
+    expect(rate(onTrig.rejected)).toBeGreaterThan(0.8);
+    // The clean model has no backdoor: the trigger does not lower its entropy much.
+    const cp = await StripProbe.calibrate(clean, { x: val.x, n: 200 }, { seed: 1, frr: 0.05 });
+    expect(rate((await cp.score({ x: rows, n: nonTarget.length })).rejected)).toBeLessThan(0.3);
+    // Seeded: the same calibration gives the same threshold.
+    const again = await StripProbe.calibrate(
+      backdoored,
+      { x: val.x, n: 200 },
+      { seed: 1, frr: 0.05 },
+    );
+    expect(again.threshold).toBe(probe.threshold);
+  });
+});

@@ -1,0 +1,79 @@
+import { describe, expect, it } from 'vitest';
+import { Rng } from '../data/rng.js';
+import { LiveMonitor, parseMonitorConfig } from './monitor.js';
+
+function sample(n: number, dim: number, mean: number, seed: number): Float32Array {
+  const r = new Rng(seed);
+  return Float32Array.from({ length: n * dim }, () => r.normal(mean, 1));
+}
+
+const dim = 8;
+const refX = sample(300, dim, 0, 1);
+const reference = {
+  x: refX,
+  n: 300,
+  dim,
+  predictions: Int32Array.from({ length: 300 }, (_, i) => i % 3),
+  numClasses: 3,
+};
+
+describe('LiveMonitor', () => {
+  it('validates its configuration with defaults', () => {
+    const c = parseMonitorConfig({ strip: { maxRejectRate: 0.5 } });
+    expect(c.strip).toMatchObject({ maxRejectRate: 0.5, window: 20, rollback: true });
+    expect(c.inputDrift.psiThreshold).toBe(0.25);
+    expect(() => parseMonitorConfig({ strip: { frr: 2 } }, 'm.json')).toThrow(/m.json: strip.frr/);
+    expect(() => parseMonitorConfig({ nope: 1 })).toThrow(/INVALID|Unrecognized|nope/);
+  });
+
+  it('stays quiet on reference-like traffic and trips on drift and skewed predictions', () => {
+    const quiet = new LiveMonitor(parseMonitorConfig({}), reference);
+    for (let i = 0; i < 10; i++) {
+      const trips = quiet.observe({
+        x: sample(20, dim, 0, 100 + i),
+        n: 20,
+        predictions: Int32Array.from({ length: 20 }, (_, j) => j % 3),
+      });
+      expect(trips).toEqual([]);
+    }
+    const m = new LiveMonitor(parseMonitorConfig({}), reference);
+    const seen = new Set<string>();
+    for (let i = 0; i < 10; i++) {
+      for (const t of m.observe({
+        x: sample(20, dim, 1.5, 200 + i),
+        n: 20,
+        predictions: new Int32Array(20),
+      })) {
+        seen.add(t.monitor);
+        expect(t.rollback).toBe(false);
+      }
+    }
+    expect([...seen].sort()).toEqual(['input-drift', 'prediction-drift']);
+    expect(m.metrics().inputPsiMax).toBeGreaterThan(0.25);
+  });
+
+  it('trips STRIP (with rollback) once the rejected share passes the threshold, then cools down', () => {
+    const m = new LiveMonitor(parseMonitorConfig({ cooldown: 1000 }), reference);
+    const obs = (rej: number) => ({
+      x: sample(1, dim, 0, 1),
+      n: 1,
+      predictions: new Int32Array(1),
+      stripRejected: Uint8Array.of(rej),
+      stripEntropy: Float32Array.of(rej ? 0.01 : 1),
+    });
+    const trips: number[] = [];
+    for (let i = 0; i < 40; i++)
+      if (m.observe(obs(i >= 10 ? 1 : 0)).some((t) => t.monitor === 'strip')) trips.push(i);
+    // 10 clean, then rejects: after the 5th reject 5/15 = 0.33 > 0.3 (window not yet full);
+    // the cooldown keeps it from alerting again on every later request.
+    expect(trips).toEqual([14]);
+  });
+
+  it('tracks the error rate', () => {
+    const m = new LiveMonitor(parseMonitorConfig({}), undefined);
+    let tripped = false;
+    for (let i = 0; i < 30; i++) if (m.observeError().length) tripped = true;
+    expect(tripped).toBe(true);
+    expect(m.metrics().failed).toBe(30);
+  });
+});
