@@ -34,6 +34,8 @@ export {
   type LabelFlipOptions,
   labelFlipAttack,
 } from './label-flip.js';
+export * from './tabular-backdoor.js';
+export * from './text-backdoor.js';
 export {
   BUILTIN_TRIGGER_IMAGES,
   type BuiltinTriggerImage,

@@ -5,15 +5,22 @@ import { registerAttackCommand } from './commands/attack.js';
 import { registerAuditLogCommand } from './commands/audit-log.js';
 import { registerCryptCommand } from './commands/crypt.js';
 import { registerDatasetVersionCommand } from './commands/dataset-version.js';
+import { registerDatasetsCommand } from './commands/datasets.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerEvaluateCommand } from './commands/evaluate.js';
+import { registerGateCommand } from './commands/gate.js';
 import { registerInfoCommand } from './commands/info.js';
 import { registerKeysCommand } from './commands/keys.js';
 import { registerLineageCommand } from './commands/lineage.js';
 import { registerManifestCommand } from './commands/manifest.js';
+import { registerMonitorCommand } from './commands/monitor.js';
 import { registerPolicyCommand } from './commands/policy.js';
 import { registerPredictCommand } from './commands/predict.js';
+import { registerPromoteCommand } from './commands/promote.js';
+import { registerRegistryCommand } from './commands/registry.js';
+import { registerRollbackCommand } from './commands/rollback.js';
 import { registerMitigateCommand, registerScanCommand } from './commands/scan.js';
+import { registerServeCommand } from './commands/serve.js';
 import { registerSignCommand } from './commands/sign.js';
 import { registerSweepCommand } from './commands/sweep.js';
 import { registerTrainCommand } from './commands/train.js';
@@ -22,6 +29,7 @@ import { registerVerifyCommand } from './commands/verify.js';
 /** Every command group, in the order of the threat model: data, attack, defend, integrity, run. */
 const COMMANDS: ReadonlyArray<(program: Command) => void> = [
   registerInfoCommand,
+  registerDatasetsCommand,
   registerTrainCommand,
   registerPredictCommand,
   registerAttackCommand,
@@ -38,6 +46,12 @@ const COMMANDS: ReadonlyArray<(program: Command) => void> = [
   registerLineageCommand,
   registerAuditLogCommand,
   registerPolicyCommand,
+  registerRegistryCommand,
+  registerGateCommand,
+  registerPromoteCommand,
+  registerRollbackCommand,
+  registerServeCommand,
+  registerMonitorCommand,
   registerDemoCommand,
 ];
 

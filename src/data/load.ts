@@ -3,6 +3,7 @@ import { extname, join } from 'node:path';
 import { AntidoteError } from '../errors.js';
 import { type CsvOptions, loadCsv } from './csv.js';
 import { DATA_FILE, type DatasetDir, isDatasetDir, readDatasetDir } from './dataset-dir.js';
+import { loadNamedDataset, NAMED_DATASET_NAMES } from './datasets/registry.js';
 import { loadMnist, type MnistSplit } from './mnist.js';
 import { loadPngFolder, type PngFolderOptions, type ProgressCallback } from './png-folder.js';
 import { loadTextDataset, type TextOptions } from './text.js';
@@ -12,7 +13,7 @@ import { takeFirst } from './transform.js';
 export const BUILTIN_DATASETS: readonly string[] = ['mnist', 'mnist:train', 'mnist:test'];
 
 /** Where a loaded dataset came from. */
-export type DatasetKind = 'builtin' | 'dataset-dir' | 'png-folder' | 'csv' | 'text';
+export type DatasetKind = 'builtin' | 'named' | 'dataset-dir' | 'png-folder' | 'csv' | 'text';
 
 /** A dataset resolved from a spec, with its attack record and metadata when it has them. */
 export interface LoadedDataset extends DatasetDir {
@@ -83,9 +84,22 @@ export async function loadDataset(
   try {
     info = await stat(spec);
   } catch {
+    // Not a path: a registered text or tabular dataset (sentiment, spambase, …)?
+    if ((NAMED_DATASET_NAMES as readonly string[]).includes(spec.split(':')[0])) {
+      const named = await loadNamedDataset(
+        spec,
+        options.limit === undefined ? {} : { limit: options.limit },
+      );
+      return {
+        kind: 'named',
+        spec,
+        dataset: named.dataset,
+        meta: { dataset: named.info.name, type: named.kind },
+      };
+    }
     throw new AntidoteError(
       'NOT_FOUND',
-      `no dataset "${spec}": not a built-in (${BUILTIN_DATASETS.join(', ')}, with an optional :N limit) and no such file or directory`,
+      `no dataset "${spec}": not a built-in (${BUILTIN_DATASETS.join(', ')}, ${NAMED_DATASET_NAMES.join(', ')}, with an optional :N limit) and no such file or directory`,
       { path: spec, builtins: BUILTIN_DATASETS },
     );
   }

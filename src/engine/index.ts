@@ -6,6 +6,8 @@ export { activeBackend, BACKEND_NAMES, type BackendName, initEngine } from './ba
 export type { Classifier } from './classifier.js';
 export { registerCustomKernels } from './kernels/register.js';
 export { loadLayersModel, MODEL_JSON, saveLayersModel, WEIGHTS_BIN } from './model-io.js';
+export * from './tabular.js';
+export * from './text-models.js';
 export { TfClassifier, type TfClassifierMetadata, trainClassifier } from './tf-classifier.js';
 export {
   checkDatasetFits,

@@ -48,4 +48,5 @@ export {
   sweepToCsv,
   triggerLabel,
 } from './sweep.js';
+export * from './text-experiment.js';
 export { type PreviewImage, type TriggerPreview, triggerPreview } from './trigger-preview.js';
