@@ -23,6 +23,8 @@ export interface DeploymentOptions {
   /** Monitoring on (default true); off serves predictions only. */
   readonly monitoring?: boolean;
   readonly seed?: number;
+  /** Most records in one batched forward pass; default 256. */
+  readonly maxBatchRecords?: number;
   /** Actor recorded for automatic rollbacks; default `antidote-serve`. */
   readonly actor?: string;
   readonly onEvent?: (e: DeploymentEvent) => void;
@@ -37,6 +39,14 @@ interface Loaded {
   readonly dim: number;
   inFlight: number;
   retired: boolean;
+}
+
+/** A queued predict call. */
+interface Pending {
+  readonly x: Float32Array;
+  readonly n: number;
+  resolve(p: Prediction): void;
+  reject(e: unknown): void;
 }
 
 /** Result of {@link Deployment.predict}. */
@@ -79,6 +89,9 @@ export class Deployment {
   private swapping: Promise<void> | undefined;
   private readonly rng: Rng;
   private closed = false;
+  private readonly queue: Pending[] = [];
+  private flushing = false;
+  private readonly maxBatchRecords: number;
   /** Counters for `/metrics`. */
   readonly counters = { predictions: 0, records: 0, failures: 0, rollbacks: 0, alerts: 0 };
 
@@ -88,6 +101,7 @@ export class Deployment {
     readonly options: DeploymentOptions,
   ) {
     this.rng = new Rng(options.seed ?? 0);
+    this.maxBatchRecords = options.maxBatchRecords ?? 256;
   }
 
   /** Loads the production version of `name`; `INVALID_STATE` when there is none. */
@@ -189,59 +203,136 @@ export class Deployment {
 
   /**
    * Predicts `n` records of `x` with the production model, runs the monitors and acts on what
-   * they find (alert stored; rollback when configured).
+   * they find (alert stored; rollback when configured). Concurrent calls are batched into one
+   * forward pass (and one STRIP pass) while the previous batch runs: dynamic batching, each
+   * request still observed by the monitors on its own.
    */
-  async predict(x: Float32Array, n: number): Promise<Prediction> {
-    if (this.closed) throw new AntidoteError('INVALID_STATE', 'the deployment is closed');
+  predict(x: Float32Array, n: number): Promise<Prediction> {
+    if (this.closed) {
+      return Promise.reject(new AntidoteError('INVALID_STATE', 'the deployment is closed'));
+    }
     const l = this.current!;
-    if (x.length !== n * l.dim) {
-      throw new AntidoteError(
-        'SHAPE_MISMATCH',
-        `expected ${n} records of ${l.dim} features (${l.model.inputShape.join('×')})`,
+    if (x.length !== n * l.dim || n < 1) {
+      return Promise.reject(
+        new AntidoteError(
+          'SHAPE_MISMATCH',
+          `expected ${n} records of ${l.dim} features (${l.model.inputShape.join('×')})`,
+        ),
       );
     }
+    return new Promise<Prediction>((resolve, reject) => {
+      this.queue.push({ x, n, resolve, reject });
+      if (!this.flushing) {
+        this.flushing = true;
+        setImmediate(() => void this.flush());
+      }
+    });
+  }
+
+  private async flush(): Promise<void> {
+    while (this.queue.length > 0) {
+      const batch: Pending[] = [];
+      let records = 0;
+      while (
+        this.queue.length > 0 &&
+        (batch.length === 0 || records + this.queue[0].n <= this.maxBatchRecords)
+      ) {
+        const p = this.queue.shift()!;
+        batch.push(p);
+        records += p.n;
+      }
+      await this.runBatch(batch, records);
+    }
+    this.flushing = false;
+  }
+
+  private async runBatch(batch: Pending[], records: number): Promise<void> {
+    const l = this.current!;
     l.inFlight++;
-    let trips: Trip[];
-    let result: Omit<Prediction, 'alerts'>;
+    const results: { p: Pending; r: Omit<Prediction, 'alerts'>; trips: Trip[] }[] = [];
     try {
-      const probabilities = await l.model.predictProba(x, n);
+      const x = batch.length === 1 ? batch[0].x : new Float32Array(records * l.dim);
+      if (batch.length > 1) {
+        let o = 0;
+        for (const p of batch) {
+          x.set(p.x, o);
+          o += p.x.length;
+        }
+      }
+      const probabilities = await l.model.predictProba(x, records);
       const k = l.model.numClasses;
-      const predictions = new Int32Array(n);
-      for (let i = 0; i < n; i++) {
-        let best = 0;
-        for (let j = 1; j < k; j++)
-          if (probabilities[i * k + j] > probabilities[i * k + best]) best = j;
-        predictions[i] = best;
+      // STRIP on the sampled requests, in one pass.
+      const sampled = batch.map(
+        () => !!l.strip && this.rng.next() < l.monitor.config.strip.sampleRate,
+      );
+      let strip: { entropy: Float32Array; rejected: Uint8Array } | undefined;
+      const stripRecords = batch.reduce((s, p, i) => s + (sampled[i] ? p.n : 0), 0);
+      if (l.strip && stripRecords > 0) {
+        const sx = new Float32Array(stripRecords * l.dim);
+        let o = 0;
+        batch.forEach((p, i) => {
+          if (sampled[i]) {
+            sx.set(p.x, o);
+            o += p.x.length;
+          }
+        });
+        strip = await l.strip.score({ x: sx, n: stripRecords });
       }
-      let strip: Prediction['strip'];
-      if (l.strip && this.rng.next() < l.monitor.config.strip.sampleRate) {
-        const s = await l.strip.score({ x, n });
-        strip = { ...s, threshold: l.strip.threshold };
+      let at = 0;
+      let sAt = 0;
+      for (let b = 0; b < batch.length; b++) {
+        const p = batch[b];
+        const probs = probabilities.slice(at * k, (at + p.n) * k);
+        const predictions = new Int32Array(p.n);
+        for (let i = 0; i < p.n; i++) {
+          let best = 0;
+          for (let j = 1; j < k; j++) if (probs[i * k + j] > probs[i * k + best]) best = j;
+          predictions[i] = best;
+        }
+        at += p.n;
+        let ps: Prediction['strip'];
+        if (strip && sampled[b]) {
+          ps = {
+            entropy: strip.entropy.slice(sAt, sAt + p.n),
+            rejected: strip.rejected.slice(sAt, sAt + p.n),
+            threshold: l.strip!.threshold,
+          };
+          sAt += p.n;
+        }
+        const trips = l.monitor.observe({
+          x: p.x,
+          n: p.n,
+          predictions,
+          ...(ps ? { stripRejected: ps.rejected, stripEntropy: ps.entropy } : {}),
+        });
+        this.counters.predictions++;
+        this.counters.records += p.n;
+        results.push({
+          p,
+          r: {
+            version: l.version.id,
+            classes: l.model.classes,
+            probabilities: probs,
+            predictions,
+            ...(ps ? { strip: ps } : {}),
+          },
+          trips,
+        });
       }
-      result = {
-        version: l.version.id,
-        classes: l.model.classes,
-        probabilities,
-        predictions,
-        ...(strip ? { strip } : {}),
-      };
-      trips = l.monitor.observe({
-        x,
-        n,
-        predictions,
-        ...(strip ? { stripRejected: strip.rejected, stripEntropy: strip.entropy } : {}),
-      });
-      this.counters.predictions++;
-      this.counters.records += n;
     } catch (e) {
-      this.counters.failures++;
-      this.act(l, l.monitor.observeError());
-      throw e;
+      for (const p of batch) {
+        this.counters.failures++;
+        this.act(l, l.monitor.observeError());
+        p.reject(e);
+      }
+      return;
     } finally {
       this.release(l);
     }
-    this.act(l, trips);
-    return { ...result, alerts: trips };
+    for (const { p, r, trips } of results) {
+      this.act(l, trips);
+      p.resolve({ ...r, alerts: trips });
+    }
   }
 
   /** Records a request that failed before reaching the model (bad input): error-rate monitor. */
