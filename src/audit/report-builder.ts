@@ -251,7 +251,7 @@ export function buildDemoReport(r: DemoResults): AuditReport {
     title: 'Scan findings',
     status: merged.tp + merged.fp > 0 ? 'fail' : 'pass',
     paragraphs: [
-      `Detectors: ${r.scan.methods.join(', ')} on the poisoned model's penultimate-layer representations; a record is flagged when at least ${r.scan.quorum} agree. Scored against the attack's ground truth (which the detectors never saw):`,
+      `Detectors: ${r.scan.methods.join(', ')} on the poisoned model's penultimate-layer representations; a record is flagged when at least ${r.scan.quorum} agree, or when one flags it and the others rank it in the top 10% of its class. Scored against the attack's ground truth (which the detectors never saw):`,
     ],
     tables: [
       {

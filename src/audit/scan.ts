@@ -37,7 +37,11 @@ export interface ClassScanFinding {
 export interface MergedScan {
   readonly methods: readonly string[];
   readonly reports: readonly DetectionReport[];
-  /** A record is flagged when at least `quorum` detectors flag it. */
+  /**
+   * A record is flagged when at least `quorum` detectors flag it, or when one flags it and the
+   * other detectors rank it among the most suspicious of its class (mean within-class percentile
+   * rank ≥ {@link CORROBORATION_RANK}).
+   */
   readonly quorum: number;
   /** The merged decision per record. */
   readonly flagged: Uint8Array;
@@ -59,6 +63,9 @@ export interface ScanOptions {
   readonly detectorOptions?: Readonly<Record<string, unknown>>;
   readonly onProgress?: (method: string, p: DetectionProgress) => void;
 }
+
+/** Within-class percentile rank the other detectors must give a record flagged by only one. */
+export const CORROBORATION_RANK = 0.9;
 
 /** Percentile ranks in (0, 1] of `scores` (ties share the lower rank). */
 export function percentileRanks(scores: Float32Array): Float32Array {
@@ -117,7 +124,18 @@ export function mergeReports(
     for (const rk of ranks) s += rk[i];
     suspicion[i] = reports.length ? s / reports.length : 0;
   }
-  const flagged = Uint8Array.from(votes, (v) => (v >= q && v > 0 ? 1 : 0));
+  // Corroboration: a record flagged by fewer than `q` detectors still counts when the others
+  // rank it near the top of its own class.
+  const classRanks = reports.map((r) => withinClassRanks(r.scores, ds.y, ds.classes.length));
+  const flagged = Uint8Array.from(votes, (v, i) => {
+    if (v === 0) return 0;
+    if (v >= q) return 1;
+    const others = reports
+      .map((r, k) => (r.flagged[i] ? -1 : classRanks[k][i]))
+      .filter((x) => x >= 0);
+    if (others.length === 0) return 1;
+    return others.reduce((a, b) => a + b, 0) / others.length >= CORROBORATION_RANK ? 1 : 0;
+  });
   const perClass: ClassScanFinding[] = ds.classes.map((className, c) => {
     let count = 0;
     let f = 0;
@@ -154,6 +172,20 @@ export function mergeReports(
     suspicion,
     perClass,
   };
+}
+
+/** Percentile ranks of `scores` computed separately within each class of `y`. */
+export function withinClassRanks(scores: Float32Array, y: Int32Array, k: number): Float32Array {
+  const out = new Float32Array(scores.length);
+  for (let c = 0; c < k; c++) {
+    const idx: number[] = [];
+    for (let i = 0; i < y.length; i++) if (y[i] === c) idx.push(i);
+    const ranks = percentileRanks(Float32Array.from(idx, (i) => scores[i]));
+    idx.forEach((i, j) => {
+      out[i] = ranks[j];
+    });
+  }
+  return out;
 }
 
 /** The `limit` most suspicious records, most suspicious first, with their findings. */

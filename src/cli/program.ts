@@ -2,6 +2,7 @@ import { Command, Option } from 'commander';
 import { BACKEND_NAMES } from '../engine/backend.js';
 import { version } from '../version.js';
 import { registerAttackCommand } from './commands/attack.js';
+import { registerAuditCommand } from './commands/audit.js';
 import { registerAuditLogCommand } from './commands/audit-log.js';
 import { registerCryptCommand } from './commands/crypt.js';
 import { registerDatasetVersionCommand } from './commands/dataset-version.js';
@@ -37,6 +38,7 @@ const COMMANDS: ReadonlyArray<(program: Command) => void> = [
   registerSweepCommand,
   registerScanCommand,
   registerMitigateCommand,
+  registerAuditCommand,
   registerManifestCommand,
   registerDatasetVersionCommand,
   registerKeysCommand,

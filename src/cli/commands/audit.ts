@@ -1,0 +1,126 @@
+import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { auditPolicySchema, runAudit } from '../../audit/audit.js';
+import { TfClassifier } from '../../engine/tf-classifier.js';
+import { AntidoteError } from '../../errors.js';
+import { renderAuditHtml } from '../../report/html.js';
+import { writeDirAtomic, writeFileAtomic } from '../../util/fs.js';
+import { loadDataArg } from '../data-arg.js';
+import { parseInteger } from '../options.js';
+import { type OutputOptions, printResult } from '../output.js';
+import { progressEnabled } from '../progress.js';
+import { stageProgress } from './demo.js';
+
+interface AuditCliOptions extends OutputOptions {
+  data: string;
+  model?: string;
+  policy?: string;
+  key?: string;
+  out: string;
+  seed: number;
+  vulnerability: boolean;
+  force?: boolean;
+}
+
+/** Reads and validates an audit policy file (JSON). */
+async function readPolicy(path: string) {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await readFile(path, 'utf8'));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'NOT_FOUND' : 'INVALID_CONFIG';
+    throw new AntidoteError(code, `cannot read the audit policy ${path}: ${(e as Error).message}`, {
+      path,
+    });
+  }
+  const parsed = auditPolicySchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new AntidoteError(
+      'INVALID_CONFIG',
+      `audit policy ${path}: ${issue.path.join('.') || '(root)'}: ${issue.message}`,
+      { path },
+    );
+  }
+  return parsed.data;
+}
+
+/**
+ * `antidote audit --data D [--model M] [--policy P] --out R`: is this training pipeline poisoned,
+ * and how easily could it be? Writes `R/report.html` and `R/report.json`; exits 1 when the policy
+ * fails.
+ */
+export function registerAuditCommand(program: Command): void {
+  program
+    .command('audit')
+    .description(
+      'audit a dataset for poisoning: integrity, scan, vulnerability; HTML + JSON report',
+    )
+    .requiredOption('--data <data>', 'dataset directory, file or built-in name')
+    .option('--model <dir>', 'model trained on the data (default: train one, seeded)')
+    .option(
+      '--policy <file>',
+      'audit policy (JSON): failOn, maxFlaggedShare, requireSignature, minAsr90Rate',
+    )
+    .option('--key <file>', 'public key (PEM) to verify the dataset signature with')
+    .requiredOption('--out <dir>', 'report directory to write')
+    .option('--seed <n>', 'seed for everything random', parseInteger, 1)
+    .option('--no-vulnerability', 'skip the simulated attacks')
+    .option('--force', 'replace an existing report directory')
+    .option('--json', 'print the result as JSON')
+    .option('--quiet', 'no progress bars')
+    .action(async (o: AuditCliOptions) => {
+      const policy = o.policy ? await readPolicy(o.policy) : undefined;
+      const data = await loadDataArg(o.data, o);
+      const model = o.model ? await TfClassifier.load(o.model) : undefined;
+      const progress = stageProgress(progressEnabled(o));
+      try {
+        const result = await runAudit({
+          data,
+          ...(model ? { model } : {}),
+          ...(policy ? { policy } : {}),
+          ...(o.key ? { publicKeyPath: o.key } : {}),
+          seed: o.seed,
+          vulnerability: o.vulnerability ? {} : false,
+          onProgress: progress.onProgress,
+        }).finally(() => progress.stop());
+        const out = resolve(o.out);
+        await writeDirAtomic(
+          out,
+          async (dir) => {
+            await writeFileAtomic(
+              join(dir, 'report.json'),
+              `${JSON.stringify(result.report, null, 2)}\n`,
+            );
+            await writeFileAtomic(join(dir, 'report.html'), renderAuditHtml(result.report));
+          },
+          { overwrite: o.force ?? false },
+        );
+        printResult(
+          o,
+          () =>
+            [
+              `${result.report.verdict.toUpperCase()}: ${result.report.headline}`,
+              ...result.failures.map((f) => `policy: ${f}`),
+              `report: ${join(out, 'report.html')}`,
+            ].join('\n'),
+          {
+            verdict: result.report.verdict,
+            passed: result.passed,
+            failures: result.failures,
+            report: join(out, 'report.html'),
+            data: result.report.data,
+          },
+        );
+        if (!result.passed) {
+          throw new AntidoteError(
+            'GATE_FAILED',
+            `the audit policy failed: ${result.failures.join('; ') || `verdict ${result.report.verdict}`}`,
+          );
+        }
+      } finally {
+        model?.dispose();
+      }
+    });
+}
