@@ -2,12 +2,16 @@
 // `npm run bench [-- --only engine,integrity] [-- --quick]`: runs every benchmark suite in bench/
 // (each writes bench/results/<suite>.json) against the built package in dist/.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const suites = ['engine', 'integrity', 'attacks', 'defenses'];
+// Every bench/*.mjs but this runner and the shared helpers is a suite.
+const suites = readdirSync(here)
+  .filter((f) => f.endsWith('.mjs') && f !== 'run.mjs' && f !== 'common.mjs')
+  .map((f) => f.slice(0, -'.mjs'.length))
+  .sort();
 const args = process.argv.slice(2);
 const onlyIdx = args.indexOf('--only');
 const only = onlyIdx >= 0 ? args[onlyIdx + 1].split(',') : suites;
