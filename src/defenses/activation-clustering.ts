@@ -87,7 +87,7 @@ export interface ActivationClusteringOptions extends RepresentationOptions {
   /** Smallest silhouette of the 2-split judged separated. Default 0.25. */
   readonly minSilhouette?: number;
   /**
-   * Smallest Ashman's D between the clusters judged separated. Default 6 in the whitened space,
+   * Smallest Ashman's D between the clusters judged separated. Default 5 in the whitened space,
    * 4 with plain PCA (a k-means split of one Gaussian gives D ≈ 2.6).
    */
   readonly minSeparation?: number;
@@ -237,7 +237,7 @@ export async function activationClustering(
     );
   }
   const whitenDims = options.whitenDims ?? 32;
-  const minSeparation = options.minSeparation ?? (reduce === 'whitened' ? 6 : 4);
+  const minSeparation = options.minSeparation ?? (reduce === 'whitened' ? 5 : 4);
   const exclusionaryThreshold = options.exclusionaryThreshold ?? 0.5;
   const reducedDims = options.reducedDims ?? 10;
   const restarts = options.restarts ?? 5;
