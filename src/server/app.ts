@@ -389,6 +389,7 @@ export function createApp(ctx: AppContext): Hono {
         reg.alerts({ name, limit: 50 }),
         reg.snapshots(name),
         ctx.deployment?.name === name ? ctx.deployment.version.id : undefined,
+        new Map(reg.store.listVersions('dataset').map((d) => [d.rootDigest, d.id] as const)),
       ),
     );
   });

@@ -108,6 +108,8 @@ describe.skipIf(!HAVE_CHROMIUM)('dashboard in chromium', () => {
     // The model page: versions with stages and gate results, scan example images, chart, alerts.
     expect(await page.locator('#versions tbody tr').count()).toBe(2);
     expect(await page.textContent('#versions')).toContain('failed');
+    // Lineage: v1 → its training set, a committed catalogue version.
+    expect(await page.textContent('#versions')).toContain('→ train-clean@1');
     expect(await page.locator('details.gate img[alt^="flagged record"]').count()).toBeGreaterThan(
       0,
     );

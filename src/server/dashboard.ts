@@ -180,11 +180,15 @@ export function modelPage(
   alerts: Alert[],
   snaps: MonitorSnapshot[],
   served: string | undefined,
+  catalogued: ReadonlyMap<string, string> = new Map(),
 ): string {
   const rows = versions.map((v) => {
     const datasets = v.info.lineage
       ? v.info.lineage.datasets
-          .map((d) => `${esc(d.version ?? d.name)} <code>${esc(d.rootDigest.slice(0, 12))}</code>`)
+          .map((d) => {
+            const cat = catalogued.get(d.rootDigest);
+            return `${esc(d.version ?? d.name)} <code>${esc(d.rootDigest.slice(0, 12))}</code>${cat ? ` → <a href="/datasets#${esc(cat)}">${esc(cat)}</a>` : ' <span class="muted">(not in catalogue)</span>'}`;
+          })
           .join('<br>')
       : '<span class="muted">no provenance</span>';
     const actions =
@@ -255,7 +259,7 @@ export function datasetsPage(versions: VersionRecord[]): string {
     table(
       ['version', 'records', 'root digest', 'records root', 'message', 'committed'],
       versions.map((v) => [
-        esc(v.id),
+        `<span id="${esc(v.id)}">${esc(v.id)}</span>`,
         esc(v.recordCount ?? ''),
         `<code>${esc(v.rootDigest.slice(0, 12))}</code>`,
         `<code>${esc((v.recordsRoot ?? '').slice(0, 12))}</code>`,

@@ -7,7 +7,11 @@ import { detectorByName } from '../../defenses/registry.js';
 import { initEngine } from '../../engine/backend.js';
 import { sha256Hex } from '../../integrity/hash.js';
 import { generateSigningKeyPair, keyFingerprint } from '../../integrity/keys.js';
+import { recordTrainingProvenance } from '../../integrity/lineage.js';
+import { createManifest } from '../../integrity/manifest.js';
 import { signDirectory } from '../../integrity/model-signing.js';
+import { commitVersion } from '../../integrity/versioning.js';
+import { SqliteCatalogueStore } from '../../registry/sqlite-store.js';
 import { SIDE, syntheticImages, trainPair, triggered } from '../../registry/test-utils/fixtures.js';
 
 /** Everything the end-to-end tests need on disk. */
@@ -68,6 +72,29 @@ export async function buildScenario(root: string): Promise<ScenarioFiles> {
   await writeDatasetDir(join(root, 'test-set'), p.test);
   await writeDatasetDir(join(root, 'train-clean'), p.train);
   await writeDatasetDir(join(root, 'train-poisoned'), p.poisoned);
+  // Lineage: the clean model's provenance names the clean training set, committed to the catalogue.
+  const cat = SqliteCatalogueStore.open(project);
+  try {
+    await commitVersion(join(root, 'train-clean'), cat, cat.objects, {
+      name: 'train-clean',
+      message: 'clean training set',
+    });
+  } finally {
+    cat.close();
+  }
+  await recordTrainingProvenance({
+    modelDir: cleanDir,
+    datasets: [
+      {
+        name: 'train-clean',
+        version: 'train-clean@1',
+        rootDigest: (await createManifest(join(root, 'train-clean'))).rootDigest,
+      },
+    ],
+    code: { version: 'test' },
+    hyperparameters: { arch: 'mlp' },
+    seed: 1,
+  });
   const gatePolicy = join(root, 'gate.json');
   await writeFile(
     gatePolicy,
