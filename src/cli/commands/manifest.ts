@@ -2,8 +2,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { Dataset } from '../../data/dataset.js';
-import { recordViews } from '../../data/record-view.js';
 import { isDatasetDir, readDatasetDir } from '../../data/dataset-dir.js';
+import { recordViews } from '../../data/record-view.js';
 import { AntidoteError } from '../../errors.js';
 import {
   assertVerified,
