@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initEngine } from '../engine/backend.js';
 import type { TfClassifier } from '../engine/tf-classifier.js';
-import { entropyBits, StripProbe, stripThreshold } from './backdoor-probe.js';
+import { StripProbe } from './backdoor-probe.js';
 import { syntheticImages, trainPair, triggered } from './test-utils/fixtures.js';
 
 describe('STRIP backdoor probe (Gao et al. 2019)', () => {
@@ -11,14 +11,6 @@ describe('STRIP backdoor probe (Gao et al. 2019)', () => {
     await initEngine();
     ({ clean, backdoored } = await trainPair());
   }, 60_000);
-
-  it('entropy and threshold basics', () => {
-    expect(entropyBits([0.5, 0.5])).toBeCloseTo(1);
-    expect(entropyBits([1, 0, 0, 0])).toBe(0);
-    expect(entropyBits([0.25, 0.25, 0.25, 0.25])).toBeCloseTo(2);
-    expect(stripThreshold([5, 1, 4, 2, 3, 6, 7, 8, 9, 10], 0.2)).toBe(3);
-    expect(() => stripThreshold([1], 0)).toThrow(/FRR/);
-  });
 
   it('rejects triggered inputs of a backdoored model and about FRR of clean ones', async () => {
     const val = syntheticImages(200, 21);
