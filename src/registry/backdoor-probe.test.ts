@@ -18,7 +18,9 @@ describe('STRIP backdoor probe (Gao et al. 2019)', () => {
     const nonTarget = Array.from(test.y.keys()).filter((i) => test.y[i] !== 0);
     const tx = triggered(test);
     const rows = new Float32Array(nonTarget.length * 64);
-    nonTarget.forEach((i, j) => rows.set(tx.subarray(i * 64, (i + 1) * 64), j * 64));
+    nonTarget.forEach((i, j) => {
+      rows.set(tx.subarray(i * 64, (i + 1) * 64), j * 64);
+    });
     const rate = (a: Uint8Array) => a.reduce((s, v) => s + v, 0) / a.length;
     const probe = await StripProbe.calibrate(
       backdoored,
