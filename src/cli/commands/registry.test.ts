@@ -7,6 +7,7 @@ import { AntidoteError } from '../../errors.js';
 import { verifyAuditChain } from '../../integrity/audit-log.js';
 import { ModelRegistry } from '../../registry/model-registry.js';
 import { buildScenario, type ScenarioFiles } from '../../server/test-utils/scenario.js';
+import { registerAuditLogCommand } from './audit-log.js';
 import { registerGateCommand } from './gate.js';
 import { registerMonitorCommand } from './monitor.js';
 import { registerPromoteCommand } from './promote.js';
@@ -23,6 +24,7 @@ async function cli(args: string[]): Promise<{ out: string; error?: AntidoteError
     registerPromoteCommand,
     registerRollbackCommand,
     registerMonitorCommand,
+    registerAuditLogCommand,
   ]) {
     r(program);
   }
@@ -171,6 +173,20 @@ describe('antidote registry / gate / promote / rollback / monitor / serve', () =
     r = await cli(['monitor', 'status', '--model', 'digits', ...P]);
     expect(r.out).toMatch(/production: digits@1/);
 
+    r = await cli(['audit-log', 'verify', ...P]);
+    expect(r.error).toBeUndefined();
+    expect(r.out).toMatch(/audit log OK: \d+ entries/);
+    r = await cli(['audit-log', 'show', ...P]);
+    for (const step of [
+      'model.register model:digits@1',
+      'gate.pass model:digits@1',
+      'model.promote model:digits@1',
+      'gate.fail model:digits@2',
+      'model.promote.override model:digits@2',
+      'model.rollback model:digits@1',
+    ]) {
+      expect(r.out).toContain(step);
+    }
     const reg = ModelRegistry.open(s.project);
     try {
       expect(verifyAuditChain(reg.store.auditEntries()).ok).toBe(true);
