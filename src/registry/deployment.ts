@@ -425,9 +425,12 @@ export class Deployment {
     return true;
   }
 
-  /** Waits for a pending swap (tests, shutdown). */
+  /** Waits for queued predictions and a pending swap (tests, shutdown). */
   async settled(): Promise<void> {
-    while (this.swapping) await this.swapping;
+    while (this.flushing || this.swapping) {
+      if (this.swapping) await this.swapping;
+      else await new Promise((r) => setImmediate(r));
+    }
   }
 
   /** Stops serving and frees the model (after in-flight requests). */
