@@ -49,6 +49,7 @@ describe('runDemo (small MNIST subset)', () => {
       'scan',
       'vulnerability',
       'mitigation',
+      'gate',
       'lineage',
       'recommendations',
     ]);

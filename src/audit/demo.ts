@@ -1,4 +1,6 @@
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { backdoorAttack } from '../attacks/backdoor.js';
 import { loadTrigger, type TriggerSpec } from '../attacks/triggers.js';
 import { writeDatasetDir } from '../data/dataset-dir.js';
@@ -25,10 +27,13 @@ import { recordTrainingProvenance } from '../integrity/lineage.js';
 import { createManifest, diffManifests, hashRecords } from '../integrity/manifest.js';
 import { signDirectory, verifyDirectory } from '../integrity/model-signing.js';
 import { commitVersion } from '../integrity/versioning.js';
+import { type GateResult, runGate } from '../registry/gate.js';
+import { parseGatePolicy } from '../registry/gate-policy.js';
+import { ModelRegistry } from '../registry/model-registry.js';
 import { SqliteCatalogueStore } from '../registry/sqlite-store.js';
 import type { AuditReport } from '../report/audit-report.js';
 import { renderAuditHtml } from '../report/html.js';
-import { writeDirAtomic, writeFileAtomic } from '../util/fs.js';
+import { writeFileAtomic } from '../util/fs.js';
 import { version } from '../version.js';
 import type { AuditProgressCallback } from './progress.js';
 import { buildDemoReport, type DemoResults } from './report-builder.js';
@@ -121,8 +126,10 @@ export async function runDemo(options: DemoOptions): Promise<DemoOutput> {
   await initEngine();
   const rng = new Rng(seed);
   let result: DemoOutput | undefined;
-  await writeDirAtomic(
-    options.outDir,
+  // The demo builds in place (the catalogue and the registry record absolute paths) and removes
+  // everything it wrote if it fails.
+  await buildInPlace(
+    resolve(options.outDir),
     async (dir) => {
       // 1. Data.
       const s = stage('load', 'load MNIST', 2);
@@ -211,6 +218,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoOutput> {
         victim: join(dir, 'models', 'poisoned'),
         model: join(dir, 'models', 'mitigated'),
         key: join(dir, 'keys', 'demo'),
+        test: join(dir, 'data', 'test'),
+        triggeredTest: join(dir, 'data', 'test-triggered'),
       };
       await writeDatasetDir(paths.clean, train, {
         meta: { origin: `mnist:train sample of ${nTrain}, seed ${seed}` },
@@ -306,7 +315,49 @@ export async function runDemo(options: DemoOptions): Promise<DemoOutput> {
         released.dispose();
         si.tick();
 
-        // 7. Vulnerability assessment on a sample.
+        // 7. The release gate, then promotion to production.
+        await writeDatasetDir(paths.test, test);
+        await writeDatasetDir(paths.triggeredTest, {
+          x: triggered.x,
+          shape: [triggered.yTrue.length, ...test.shape.slice(1)],
+          y: triggered.yTrue,
+          classes: test.classes,
+          ids: Array.from(triggered.indices, (i) => `${test.ids[i]}+trigger`),
+        });
+        const sg = stage('gate', 'release gate', 1);
+        const registry = new ModelRegistry(
+          SqliteCatalogueStore.open(dir, {
+            migrations: (await import('../registry/migrations.js')).REGISTRY_MIGRATIONS,
+          }),
+        );
+        let gate: GateResult;
+        let promoted: string | undefined;
+        try {
+          const registered = await registry.register(paths.model, { name: 'mnist-cnn', actor });
+          const policy = parseGatePolicy(
+            {
+              version: 1,
+              signature: { trustedKeys: [`${paths.key}.pub`] },
+              dataset: { requireCatalogued: true },
+              scan: { data: paths.cleaned, methods: ['ac'], maxFlaggedShare: 0.01, seed },
+              accuracy: { testSet: paths.test, min: Math.max(0, cleanScores.cleanAccuracy - 0.02) },
+              backdoorProbe: { strip: { clean: paths.test, probe: paths.triggeredTest, seed } },
+            },
+            { baseDir: dir, where: 'demo gate policy' },
+          );
+          gate = await runGate(registry, registered.version.id, policy, { actor });
+          if (gate.passed)
+            promoted = registry.promote(registered.version.id, {
+              actor,
+              to: 'production',
+              reason: 'demo: gate passed',
+            }).id;
+        } finally {
+          registry.close();
+        }
+        sg.tick(gate.passed ? 'passed' : 'failed');
+
+        // 8. Vulnerability assessment on a sample.
         let vulnerability: Awaited<ReturnType<typeof assessVulnerability>> | undefined;
         if (options.vulnerability !== false) {
           const v = options.vulnerability ?? {};
@@ -376,6 +427,11 @@ export async function runDemo(options: DemoOptions): Promise<DemoOutput> {
             signer: actor,
             provenanceDigest: provenance.modelDigest,
           },
+          gate: {
+            passed: gate.passed,
+            checks: gate.checks.map((c) => ({ name: c.name, passed: c.passed, reason: c.reason })),
+            ...(promoted ? { promoted } : {}),
+          },
           ...(vulnerability ? { vulnerability } : {}),
         };
         const report = buildDemoReport(results);
@@ -383,12 +439,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoOutput> {
         const reportHtml = join(dir, 'report.html');
         await writeFileAtomic(reportJson, `${JSON.stringify(report, null, 2)}\n`);
         await writeFileAtomic(reportHtml, renderAuditHtml(report));
-        result = {
-          report,
-          reportHtml: join(options.outDir, 'report.html'),
-          reportJson: join(options.outDir, 'report.json'),
-          outDir: options.outDir,
-        };
+        result = { report, reportHtml, reportJson, outDir: dir };
       } finally {
         store.close();
         for (const m of [clean, victim, mitigated]) m.dispose();
@@ -401,3 +452,28 @@ export async function runDemo(options: DemoOptions): Promise<DemoOutput> {
 
 /** The demo's trigger: a bright 4×4 square in the bottom-right corner. */
 export const DEMO_TRIGGER = TRIGGER;
+
+/** Runs `fill(dir)` on a fresh directory; removes it again when `fill` fails. */
+async function buildInPlace(
+  dir: string,
+  fill: (dir: string) => Promise<void>,
+  options: { overwrite: boolean },
+): Promise<void> {
+  if (existsSync(dir)) {
+    if (!options.overwrite) {
+      throw new AntidoteError(
+        'ALREADY_EXISTS',
+        `${dir} already exists; refusing to replace it (choose another path, or --force)`,
+        { path: dir },
+      );
+    }
+    await rm(dir, { recursive: true, force: true });
+  }
+  await mkdir(dir, { recursive: true });
+  try {
+    await fill(dir);
+  } catch (e) {
+    await rm(dir, { recursive: true, force: true });
+    throw e;
+  }
+}

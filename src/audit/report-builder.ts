@@ -48,6 +48,11 @@ export interface DemoResults {
     readonly signer: string;
     readonly provenanceDigest: string;
   };
+  readonly gate: {
+    passed: boolean;
+    checks: { name: string; passed: boolean; reason: string }[];
+    promoted?: string;
+  };
   readonly vulnerability?: VulnerabilityAssessment;
 }
 
@@ -173,7 +178,7 @@ export function buildDemoReport(r: DemoResults): AuditReport {
   const attacked = (before.attackSuccessRate ?? 0) >= 0.5;
   const defended = (after.attackSuccessRate ?? 1) <= 0.05;
   const integrityOk = r.integrity.signedData.ok && r.integrity.signedModel.ok;
-  const verdict: Verdict = !integrityOk ? 'fail' : defended ? 'pass' : 'warn';
+  const verdict: Verdict = !integrityOk || !r.gate.passed ? 'fail' : defended ? 'pass' : 'warn';
   const headline = `A ${pct(r.rate, 0)} bright-square backdoor reached ${pct(before.attackSuccessRate, 1)} ASR; the scan found ${merged.tp} of ${r.poisonedCount} poisoned records (F1 ${merged.f1.toFixed(3)}) and after cleaning and retraining the ASR is ${pct(after.attackSuccessRate, 1)} at ${pct(after.cleanAccuracy, 1)} clean accuracy.`;
 
   const sections: ReportSection[] = [];
@@ -251,7 +256,7 @@ export function buildDemoReport(r: DemoResults): AuditReport {
     title: 'Scan findings',
     status: merged.tp + merged.fp > 0 ? 'fail' : 'pass',
     paragraphs: [
-      `Detectors: ${r.scan.methods.join(', ')} on the poisoned model's penultimate-layer representations; a record is flagged when at least ${r.scan.quorum} agree, or when one flags it and the others rank it in the top 10% of its class. Scored against the attack's ground truth (which the detectors never saw):`,
+      `Detectors: ${r.scan.methods.join(', ')} on the poisoned model's penultimate-layer representations; a record is flagged when at least ${r.scan.quorum} agree, or when one flags it in a class that ${r.scan.quorum} judged poisoned and the others rank it in the top 10% of that class. Scored against the attack's ground truth (which the detectors never saw):`,
     ],
     tables: [
       {
@@ -389,6 +394,24 @@ export function buildDemoReport(r: DemoResults): AuditReport {
   });
 
   sections.push({
+    id: 'gate',
+    title: 'Release gate',
+    status: r.gate.passed ? 'pass' : 'fail',
+    paragraphs: [
+      r.gate.passed
+        ? `The mitigated model was registered and passed every check of the gate policy; it was promoted to production as ${r.gate.promoted}.`
+        : 'The mitigated model did not pass the gate and was not promoted.',
+    ],
+    tables: [
+      {
+        caption: 'Gate checks',
+        columns: ['check', 'result', 'why'],
+        rows: r.gate.checks.map((c) => [c.name, c.passed ? 'pass' : 'FAIL', c.reason]),
+      },
+    ],
+  });
+
+  sections.push({
     id: 'lineage',
     title: 'Lineage',
     paragraphs: [
@@ -434,6 +457,7 @@ export function buildDemoReport(r: DemoResults): AuditReport {
         signedModel: r.integrity.signedModel,
         signer: r.integrity.signer,
       },
+      gate: r.gate,
       ...(r.vulnerability ? { vulnerability: r.vulnerability } : {}),
     },
     generator: { antidote: version, seed: r.seed, backend: r.backend },

@@ -38,9 +38,9 @@ export interface MergedScan {
   readonly methods: readonly string[];
   readonly reports: readonly DetectionReport[];
   /**
-   * A record is flagged when at least `quorum` detectors flag it, or when one flags it and the
-   * other detectors rank it among the most suspicious of its class (mean within-class percentile
-   * rank ≥ {@link CORROBORATION_RANK}).
+   * A record is flagged when at least `quorum` detectors flag it, or when one flags it, at least
+   * `quorum` detectors judged its class poisoned, and the other detectors rank it among the most
+   * suspicious of its class (mean within-class percentile rank ≥ {@link CORROBORATION_RANK}).
    */
   readonly quorum: number;
   /** The merged decision per record. */
@@ -124,12 +124,19 @@ export function mergeReports(
     for (const rk of ranks) s += rk[i];
     suspicion[i] = reports.length ? s / reports.length : 0;
   }
-  // Corroboration: a record flagged by fewer than `q` detectors still counts when the others
-  // rank it near the top of its own class.
+  // Corroboration: a record flagged by fewer than `q` detectors still counts when at least `q`
+  // detectors judged its class poisoned and the others rank it near the top of that class.
   const classRanks = reports.map((r) => withinClassRanks(r.scores, ds.y, ds.classes.length));
+  const classVotes = ds.classes.map((_, c) =>
+    reports.reduce(
+      (sum, r) => sum + (r.perClass.find((f) => f.classIndex === c)?.suspicious ? 1 : 0),
+      0,
+    ),
+  );
   const flagged = Uint8Array.from(votes, (v, i) => {
     if (v === 0) return 0;
     if (v >= q) return 1;
+    if (classVotes[ds.y[i]] < q) return 0;
     const others = reports
       .map((r, k) => (r.flagged[i] ? -1 : classRanks[k][i]))
       .filter((x) => x >= 0);

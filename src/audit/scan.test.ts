@@ -1,0 +1,86 @@
+import { describe, expect, it } from 'vitest';
+import type { Dataset } from '../data/dataset.js';
+import type { ClassFinding, DetectionReport } from '../defenses/detector.js';
+import { mergeReports, percentileRanks, withinClassRanks } from './scan.js';
+
+function dataset(y: number[]): Dataset {
+  return {
+    x: new Float32Array(y.length),
+    shape: [y.length, 1],
+    y: Int32Array.from(y),
+    classes: ['a', 'b'],
+    ids: y.map((_, i) => `r${i}`),
+  };
+}
+
+function report(
+  method: string,
+  scores: number[],
+  flagged: number[],
+  suspiciousClasses: number[],
+): DetectionReport {
+  const perClass: ClassFinding[] = [0, 1].map((c) => ({
+    classIndex: c,
+    className: c ? 'b' : 'a',
+    count: 0,
+    flagged: 0,
+    suspicious: suspiciousClasses.includes(c),
+    reason: '',
+    stats: {},
+  }));
+  return {
+    method,
+    scores: Float32Array.from(scores),
+    flagged: Uint8Array.from(flagged),
+    perClass,
+    params: {},
+  };
+}
+
+describe('mergeReports', () => {
+  // Ten records: 0–4 in class a (record 0 and 1 poisoned), 5–9 in class b (clean).
+  const ds = dataset([0, 0, 0, 0, 0, 1, 1, 1, 1, 1]);
+
+  it('flags records two detectors agree on', () => {
+    const a = report('ac', [9, 8, 1, 1, 1, 1, 1, 1, 1, 1], [1, 1, 0, 0, 0, 0, 0, 0, 0, 0], [0]);
+    const b = report('ss', [9, 1, 1, 1, 1, 1, 1, 1, 1, 1], [1, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0]);
+    const m = mergeReports(ds, [a, b]);
+    expect(m.quorum).toBe(2);
+    expect(Array.from(m.votes)).toEqual([2, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
+    // Record 1: flagged by ac only, but both judged class a poisoned; ss ranks it 2nd of 5 (0.4): not corroborated.
+    expect(Array.from(m.flagged)).toEqual([1, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+  });
+
+  it('corroborates a single flag when the class is judged poisoned and the others rank the record at the top', () => {
+    const a = report('ac', [9, 8, 1, 1, 1, 1, 1, 1, 1, 1], [1, 1, 0, 0, 0, 0, 0, 0, 0, 0], [0]);
+    const b = report(
+      'spectre',
+      [9, 9.5, 1, 1, 1, 1, 1, 1, 1, 1],
+      [1, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+      [0],
+    );
+    expect(Array.from(mergeReports(ds, [a, b]).flagged)).toEqual([1, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
+  });
+
+  it('leaves a class alone when only one detector judged it poisoned', () => {
+    const a = report('ac', [1, 1, 1, 1, 1, 1, 1, 1, 1, 1], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0], []);
+    const b = report(
+      'spectre',
+      [1, 1, 1, 1, 1, 9, 1, 1, 1, 1],
+      [0, 0, 0, 0, 0, 1, 0, 0, 0, 0],
+      [1],
+    );
+    const c = report('ss', [1, 1, 1, 1, 1, 9, 1, 1, 1, 1], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0], []);
+    expect(Array.from(mergeReports(ds, [a, b, c]).flagged).every((v) => v === 0)).toBe(true);
+    // With one detector only, its own flags stand.
+    expect(Array.from(mergeReports(ds, [b]).flagged)).toEqual([0, 0, 0, 0, 0, 1, 0, 0, 0, 0]);
+  });
+
+  it('ranks within classes', () => {
+    expect(Array.from(percentileRanks(Float32Array.from([3, 1, 2, 2])))).toEqual([
+      1, 0.25, 0.5, 0.5,
+    ]);
+    const r = withinClassRanks(Float32Array.from([5, 1, 1, 9]), Int32Array.from([0, 0, 1, 1]), 2);
+    expect(Array.from(r)).toEqual([1, 0.5, 0.5, 1]);
+  });
+});
