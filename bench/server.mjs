@@ -15,7 +15,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const dist = (p) => join(here, '..', 'dist', p);
 const quick = hasFlag('--quick');
 
-async function child(project, monitoring) {
+async function child(project, monitoring, sampleRate) {
   const { loadMnist } = await import(dist('data/index.js'));
   const { ModelRegistry, Deployment, parseMonitorConfig } = await import(dist('registry/index.js'));
   const { startServer } = await import(dist('server/index.js'));
@@ -23,7 +23,7 @@ async function child(project, monitoring) {
   const reference = await loadMnist('test', { limit: 500 });
   const deployment = await Deployment.start(reg, 'mnist', {
     reference,
-    monitor: parseMonitorConfig({ strip: { rollback: false } }),
+    monitor: parseMonitorConfig({ strip: { rollback: false, sampleRate } }),
     monitoring,
     seed: 1,
   });
@@ -108,10 +108,10 @@ async function load(url, bodies, total, concurrency) {
   };
 }
 
-async function run(project, monitoring, bodies) {
+async function run(project, monitoring, bodies, sampleRate = 1) {
   const p = spawn(
     process.execPath,
-    [fileURLToPath(import.meta.url), '--child', project, String(monitoring)],
+    [fileURLToPath(import.meta.url), '--child', project, String(monitoring), String(sampleRate)],
     {
       stdio: ['ignore', 'pipe', 'inherit'],
     },
@@ -134,7 +134,7 @@ async function run(project, monitoring, bodies) {
 }
 
 if (process.argv[2] === '--child') {
-  await child(process.argv[3], process.argv[4] === 'true');
+  await child(process.argv[3], process.argv[4] === 'true', Number(process.argv[5]));
 } else {
   const project = mkdtempSync(join(tmpdir(), 'antidote-bench-server-'));
   try {
@@ -144,11 +144,14 @@ if (process.argv[2] === '--child') {
     const rounds = quick ? 1 : 3;
     const offs = [];
     const ons = [];
+    const sampled = [];
     for (let i = 0; i < rounds; i++) {
       offs.push(await run(project, false, bodies));
       console.error('monitoring off', offs.at(-1));
       ons.push(await run(project, true, bodies));
       console.error('monitoring on ', ons.at(-1));
+      sampled.push(await run(project, true, bodies, 0.25));
+      console.error('monitoring on, STRIP on 1 request in 4', sampled.at(-1));
     }
     const median = (rs) =>
       rs.slice().sort((a, b) => a.requestsPerSecond - b.requestsPerSecond)[
@@ -156,6 +159,7 @@ if (process.argv[2] === '--child') {
       ];
     const off = median(offs);
     const on = median(ons);
+    const onSampled = median(sampled);
     const overhead = 1 - on.requestsPerSecond / off.requestsPerSecond;
     writeResult(quick ? 'server-quick' : 'server', {
       model: 'mnist mlp (1 epoch)',
@@ -165,8 +169,12 @@ if (process.argv[2] === '--child') {
       rounds,
       monitoringOff: off,
       monitoringOn: on,
-      allRuns: { off: offs, on: ons },
+      allRuns: { off: offs, on: ons, onStripSampled: sampled },
       throughputOverhead: Number(overhead.toFixed(3)),
+      monitoringOnStripSampled: { stripSampleRate: 0.25, ...onSampled },
+      throughputOverheadStripSampled: Number(
+        (1 - onSampled.requestsPerSecond / off.requestsPerSecond).toFixed(3),
+      ),
       targets: { requestsPerSecondWithMonitoring: 500, maxOverhead: 0.2 },
     });
   } finally {

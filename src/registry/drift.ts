@@ -25,7 +25,8 @@ export function quantileEdges(reference: ArrayLike<number>, bins: number): numbe
   return edges;
 }
 
-function histogram(values: ArrayLike<number>, edges: readonly number[]): Float64Array {
+/** Counts of `values` in the bins delimited by `edges` (`edges.length + 1` bins). */
+export function histogram(values: ArrayLike<number>, edges: readonly number[]): Float64Array {
   const h = new Float64Array(edges.length + 1);
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
@@ -70,7 +71,15 @@ export function psi(reference: ArrayLike<number>, current: ArrayLike<number>, bi
 
 /** The two-sample Kolmogorov–Smirnov statistic sup |F_ref − F_cur|. */
 export function ksStatistic(reference: ArrayLike<number>, current: ArrayLike<number>): number {
-  const a = Float64Array.from(reference).sort();
+  return ksStatisticSorted(Float64Array.from(reference).sort(), current);
+}
+
+/** {@link ksStatistic} with the reference already sorted ascending (monitors sort it once). */
+export function ksStatisticSorted(
+  sortedReference: Float64Array,
+  current: ArrayLike<number>,
+): number {
+  const a = sortedReference;
   const b = Float64Array.from(current).sort();
   if (a.length === 0 || b.length === 0) return 0;
   let i = 0;

@@ -1,6 +1,13 @@
 import { z } from 'zod';
 import { AntidoteError } from '../errors.js';
-import { featureGroupMeans, ksCritical, ksStatistic, psi, psiFromCounts } from './drift.js';
+import {
+  featureGroupMeans,
+  histogram,
+  ksCritical,
+  ksStatisticSorted,
+  psiFromCounts,
+  quantileEdges,
+} from './drift.js';
 
 /**
  * Monitors on live traffic: input drift (PSI and KS per feature group against a reference
@@ -162,7 +169,8 @@ export interface Observation {
  */
 export class LiveMonitor {
   private readonly groups: Ring[];
-  private readonly refGroups: Float64Array[];
+  /** Per feature group: sorted reference values, PSI bin edges and reference bin counts. */
+  private readonly refGroups: { sorted: Float64Array; edges: number[]; counts: Float64Array }[];
   private readonly preds: Ring;
   private readonly refCounts: Float64Array;
   private readonly strip: Ring;
@@ -186,7 +194,10 @@ export class LiveMonitor {
     const g = reference ? Math.max(1, Math.min(c.inputDrift.groups, reference.dim)) : 0;
     this.groups = Array.from({ length: g }, () => new Ring(c.inputDrift.window));
     this.refGroups = reference
-      ? featureGroupMeans(reference.x, reference.n, reference.dim, c.inputDrift.groups)
+      ? featureGroupMeans(reference.x, reference.n, reference.dim, c.inputDrift.groups).map((v) => {
+          const edges = quantileEdges(v, c.inputDrift.bins);
+          return { sorted: v.slice().sort(), edges, counts: histogram(v, edges) };
+        })
       : [];
     this.preds = new Ring(c.predictionDrift.window);
     this.refCounts = new Float64Array(reference?.numClasses ?? 0);
@@ -293,8 +304,9 @@ export class LiveMonitor {
       const crit = ksCritical(ref.n, this.groups[0].size, ci.ksAlpha);
       for (let k = 0; k < this.groups.length; k++) {
         const cur = this.groups[k].values();
-        const p = psi(this.refGroups[k], cur, ci.bins);
-        const d = ksStatistic(this.refGroups[k], cur);
+        const ref = this.refGroups[k];
+        const p = psiFromCounts(ref.counts, histogram(cur, ref.edges));
+        const d = ksStatisticSorted(ref.sorted, cur);
         maxPsi = Math.max(maxPsi, p);
         maxKs = Math.max(maxKs, d);
         if (p > ci.psiThreshold && d > crit && p > worst.psi) worst = { group: k, psi: p, ks: d };
