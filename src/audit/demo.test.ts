@@ -1,7 +1,8 @@
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { hasChromium, launchChromium } from '../report/test-utils/browser.js';
 import { runDemo } from './demo.js';
 
 const small = {
@@ -57,6 +58,37 @@ describe('runDemo (small MNIST subset)', () => {
     expect(html).toContain('<svg');
     expect(html).toContain('data:image/png;base64,');
     expect(html).not.toMatch(/(src|href)="https?:/);
+
+    if (!hasChromium) return;
+    mkdirSync(join(process.cwd(), 'test-results'), { recursive: true });
+    // The real report in a real browser: no console errors, no requests, every chart drawn.
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+      const problems: string[] = [];
+      page.on('console', (m) => {
+        if (m.type() === 'error') problems.push(m.text());
+      });
+      page.on('pageerror', (e) => problems.push(e.message));
+      page.on('request', (req) => {
+        if (!req.url().startsWith('file:') && !req.url().startsWith('data:'))
+          problems.push(req.url());
+      });
+      await page.goto(`file://${join(out, 'report.html')}`);
+      expect(problems).toEqual([]);
+      const charts = page.locator('figure.chart svg');
+      expect(await charts.count()).toBeGreaterThanOrEqual(3);
+      for (let i = 0; i < (await charts.count()); i++) {
+        expect((await charts.nth(i).boundingBox())!.height).toBeGreaterThan(100);
+      }
+      expect(await page.locator('figure.thumb img').count()).toBeGreaterThan(2);
+      await page.screenshot({
+        path: join(process.cwd(), 'test-results', 'demo-report.png'),
+        fullPage: true,
+      });
+    } finally {
+      await browser.close();
+    }
   });
 
   it('is reproducible: the same seed gives the same numbers', async () => {
