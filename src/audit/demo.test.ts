@@ -34,6 +34,22 @@ describe('runDemo (small MNIST subset)', () => {
       expect(existsSync(join(out, p)), p).toBe(true);
     }
     const json = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'));
+    const gate = json.data.gate as {
+      passed: boolean;
+      checks: { name: string; passed: boolean }[];
+      promoted?: string;
+    };
+    expect(gate.checks.map((c) => c.name)).toEqual([
+      'signature',
+      'dataset',
+      'scan',
+      'accuracy',
+      'backdoor-probe',
+    ]);
+    expect(gate.checks.find((c) => c.name === 'signature')?.passed).toBe(true);
+    expect(gate.checks.find((c) => c.name === 'dataset')?.passed).toBe(true);
+    expect(gate.passed).toBe(gate.checks.every((c) => c.passed));
+    expect(gate.promoted !== undefined).toBe(gate.passed);
     expect(json.schema).toBe('antidote-audit/v1');
     expect(json.data.poisonedCount).toBe(30);
     expect(json.data.integrity.signedData.ok).toBe(true);
