@@ -33,6 +33,7 @@ describe('runDemo (small MNIST subset)', () => {
     ]) {
       expect(existsSync(join(out, p)), p).toBe(true);
     }
+    expect(r.reportHtml).toBe(join(out, 'report.html'));
     const json = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'));
     const gate = json.data.gate as {
       passed: boolean;

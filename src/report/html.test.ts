@@ -147,7 +147,9 @@ describe('renderAuditHtml', () => {
           expect(await charts.nth(i).locator('path, circle, rect').count()).toBeGreaterThan(3);
         }
         const img = page.locator('figure.thumb img');
-        expect(await img.evaluate((el) => (el as unknown as { naturalWidth: number }).naturalWidth)).toBe(8 * 4 + 2 * 2);
+        expect(
+          await img.evaluate((el) => (el as unknown as { naturalWidth: number }).naturalWidth),
+        ).toBe(8 * 4 + 2 * 2);
         expect(await page.locator('h2').count()).toBe(3);
         const shots = join(process.cwd(), 'test-results');
         mkdirSync(shots, { recursive: true });
