@@ -29,6 +29,11 @@ async function child(project, monitoring, sampleRate) {
   });
   const server = await startServer({ registry: reg, deployment, port: 0, syncIntervalMs: 0 });
   process.stdout.write(`${server.url}\n`);
+  // SIGUSR2: report this process's CPU time so far (user + system, ms).
+  process.on('SIGUSR2', () => {
+    const u = process.cpuUsage();
+    process.stdout.write(`cpu ${(u.user + u.system) / 1000}\n`);
+  });
   process.on('SIGTERM', () => server.close(2000).then(() => process.exit(0)));
 }
 
@@ -116,17 +121,38 @@ async function run(project, monitoring, bodies, sampleRate = 1) {
       stdio: ['ignore', 'pipe', 'inherit'],
     },
   );
-  const url = await new Promise((res, rej) => {
-    let buf = '';
-    p.stdout.on('data', (d) => {
-      buf += d;
-      if (buf.includes('\n')) res(buf.trim());
-    });
-    p.on('exit', (c) => rej(new Error(`server exited with ${c}`)));
+  const lines = [];
+  const waiters = [];
+  let buf = '';
+  p.stdout.on('data', (d) => {
+    buf += d;
+    let i = buf.indexOf('\n');
+    while (i >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      const w = waiters.shift();
+      if (w) w(line);
+      else lines.push(line);
+      i = buf.indexOf('\n');
+    }
   });
+  const nextLine = () =>
+    lines.length ? Promise.resolve(lines.shift()) : new Promise((r) => waiters.push(r));
+  const url = await Promise.race([
+    nextLine(),
+    new Promise((_, rej) => p.on('exit', (c) => rej(new Error(`server exited with ${c}`)))),
+  ]);
+  const cpu = async () => {
+    p.kill('SIGUSR2');
+    return Number((await nextLine()).split(' ')[1]);
+  };
   try {
     await load(url, bodies, 200, 8); // warm-up
-    return await load(url, bodies, quick ? 1000 : 5000, 16);
+    const before = await cpu();
+    const r = await load(url, bodies, quick ? 1000 : 5000, 16);
+    const after = await cpu();
+    // Server CPU per request: robust to other load on the machine, unlike requests/s.
+    return { ...r, serverCpuMsPerRequest: Number(((after - before) / r.requests).toFixed(4)) };
   } finally {
     p.kill('SIGTERM');
     await new Promise((r) => p.once('exit', r));
@@ -172,6 +198,10 @@ if (process.argv[2] === '--child') {
       allRuns: { off: offs, on: ons, onStripSampled: sampled },
       throughputOverhead: Number(overhead.toFixed(3)),
       monitoringOnStripSampled: { stripSampleRate: 0.25, ...onSampled },
+      cpuOverhead: Number((on.serverCpuMsPerRequest / off.serverCpuMsPerRequest - 1).toFixed(3)),
+      cpuOverheadStripSampled: Number(
+        (onSampled.serverCpuMsPerRequest / off.serverCpuMsPerRequest - 1).toFixed(3),
+      ),
       throughputOverheadStripSampled: Number(
         (1 - onSampled.requestsPerSecond / off.requestsPerSecond).toFixed(3),
       ),

@@ -25,6 +25,8 @@ export interface StripCalibration {
   readonly overlays?: number;
   /** Superimposition (default `add-clip`, the paper's). */
   readonly superimpose?: StripSuperimpose;
+  /** Most clean records kept as the overlay pool (the paper holds out 100); default 100. */
+  readonly poolSize?: number;
   readonly seed: number;
 }
 
@@ -47,8 +49,8 @@ export class StripProbe {
   }
 
   /**
-   * Calibrates on clean records: a seeded half becomes the overlay pool, the other half sets the
-   * threshold at `frr` (so the threshold is measured on inputs that are not in the pool).
+   * Calibrates on clean records: a seeded share (half, at most `poolSize`) becomes the overlay
+   * pool, the rest sets the threshold at `frr` (measured on inputs that are not in the pool).
    */
   static async calibrate(
     model: Classifier,
@@ -64,7 +66,7 @@ export class StripProbe {
     }
     const rng = new Rng(options.seed);
     const perm = rng.permutation(clean.n);
-    const half = Math.floor(clean.n / 2);
+    const half = Math.min(Math.floor(clean.n / 2), options.poolSize ?? 100);
     const take = (idx: ArrayLike<number>): RecordBlock => {
       const x = new Float32Array(idx.length * dim);
       for (let i = 0; i < idx.length; i++)

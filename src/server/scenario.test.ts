@@ -51,6 +51,7 @@ describe('registry → gate → serve → monitor → rollback (end to end)', ()
     const v1 = (await reg.register(s.cleanDir, { name: 'digits', scanReport: s.cleanScan }))
       .version;
     const g1 = await runGate(reg, v1.id, gate, { actor: 'ci' });
+    expect(g1.passed, JSON.stringify(g1.checks)).toBe(true);
     expect(g1.checks.map((c) => [c.name, c.passed])).toEqual([
       ['signature', true],
       ['scan', true],
