@@ -159,21 +159,23 @@ export class SqliteCatalogueStore implements CatalogueStore {
       }
       seen.add(m.version);
     }
-    const applied = new Set(
-      (this.db.prepare('SELECT version FROM schema_version').all() as { version: number }[]).map(
-        (r) => r.version,
-      ),
+    // Each migration runs in an IMMEDIATE transaction that re-reads schema_version, so two
+    // processes opening a fresh catalogue at once apply it exactly once.
+    const isApplied = this.db.prepare('SELECT 1 FROM schema_version WHERE version = ?');
+    const record = this.db.prepare(
+      'INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)',
     );
     const done: number[] = [];
     for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
-      if (applied.has(m.version)) continue;
-      this.db.transaction(() => {
-        m.up(this.db);
-        this.db
-          .prepare('INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)')
-          .run(m.version, m.name, new Date().toISOString());
-      })();
-      done.push(m.version);
+      const ran = this.db
+        .transaction(() => {
+          if (isApplied.get(m.version)) return false;
+          m.up(this.db);
+          record.run(m.version, m.name, new Date().toISOString());
+          return true;
+        })
+        .immediate();
+      if (ran) done.push(m.version);
     }
     return done;
   }
@@ -195,33 +197,35 @@ export class SqliteCatalogueStore implements CatalogueStore {
   }
 
   insertVersion(v: NewVersion): { version: VersionRecord; created: boolean } {
-    return this.db.transaction(() => {
-      const head = this.latestVersion(v.kind, v.name);
-      if (head && head.manifestDigest === v.manifestDigest)
-        return { version: head, created: false };
-      const seq = (head?.seq ?? 0) + 1;
-      const id = `${v.name}@${seq}`;
-      this.db
-        .prepare(
-          `INSERT INTO versions (id, kind, name, seq, manifest_digest, root_digest, records_root, record_count,
+    return this.db
+      .transaction(() => {
+        const head = this.latestVersion(v.kind, v.name);
+        if (head && head.manifestDigest === v.manifestDigest)
+          return { version: head, created: false };
+        const seq = (head?.seq ?? 0) + 1;
+        const id = `${v.name}@${seq}`;
+        this.db
+          .prepare(
+            `INSERT INTO versions (id, kind, name, seq, manifest_digest, root_digest, records_root, record_count,
              message, author, created_at, parent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        )
-        .run(
-          id,
-          v.kind,
-          v.name,
-          seq,
-          v.manifestDigest,
-          v.rootDigest,
-          v.recordsRoot ?? null,
-          v.recordCount ?? null,
-          v.message,
-          v.author ?? null,
-          v.createdAt,
-          head?.id ?? null,
-        );
-      return { version: this.latestVersion(v.kind, v.name)!, created: true };
-    })();
+          )
+          .run(
+            id,
+            v.kind,
+            v.name,
+            seq,
+            v.manifestDigest,
+            v.rootDigest,
+            v.recordsRoot ?? null,
+            v.recordCount ?? null,
+            v.message,
+            v.author ?? null,
+            v.createdAt,
+            head?.id ?? null,
+          );
+        return { version: this.latestVersion(v.kind, v.name)!, created: true };
+      })
+      .immediate();
   }
 
   findVersion(kind: VersionKind, ref: string): VersionRecord | undefined {
