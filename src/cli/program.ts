@@ -4,6 +4,7 @@ import { version } from '../version.js';
 import { registerAttackCommand } from './commands/attack.js';
 import { registerAuditCommand } from './commands/audit.js';
 import { registerAuditLogCommand } from './commands/audit-log.js';
+import { registerCleanLabelAttackCommands } from './commands/clean-label.js';
 import { registerCryptCommand } from './commands/crypt.js';
 import { registerDatasetVersionCommand } from './commands/dataset-version.js';
 import { registerDatasetsCommand } from './commands/datasets.js';
@@ -11,6 +12,7 @@ import { registerDemoCommand } from './commands/demo.js';
 import { registerEvaluateCommand } from './commands/evaluate.js';
 import { registerGateCommand } from './commands/gate.js';
 import { registerInfoCommand } from './commands/info.js';
+import { registerInspectCommand } from './commands/inspect.js';
 import { registerKeysCommand } from './commands/keys.js';
 import { registerLineageCommand } from './commands/lineage.js';
 import { registerManifestCommand } from './commands/manifest.js';
@@ -34,10 +36,12 @@ const COMMANDS: ReadonlyArray<(program: Command) => void> = [
   registerTrainCommand,
   registerPredictCommand,
   registerAttackCommand,
+  registerCleanLabelAttackCommands,
   registerEvaluateCommand,
   registerSweepCommand,
   registerScanCommand,
   registerMitigateCommand,
+  registerInspectCommand,
   registerAuditCommand,
   registerManifestCommand,
   registerDatasetVersionCommand,
