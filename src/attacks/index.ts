@@ -25,6 +25,8 @@ export {
   checkTargeting,
   poisonCount,
 } from './backdoor.js';
+export * from './clean-label-backdoor.js';
+export * from './feature-collision.js';
 export {
   type AdversarialFlipRule,
   adversarialFlipPlan,
@@ -34,8 +36,10 @@ export {
   type LabelFlipOptions,
   labelFlipAttack,
 } from './label-flip.js';
+export * from './pgd.js';
 export * from './tabular-backdoor.js';
 export * from './text-backdoor.js';
+export * from './transfer-learning.js';
 export {
   BUILTIN_TRIGGER_IMAGES,
   type BuiltinTriggerImage,

@@ -14,6 +14,7 @@ export {
   type ClassSplit,
   splitClass,
 } from './activation-clustering.js';
+export * from './adversarial-training.js';
 export {
   type ClassFinding,
   type DetectionProgress,
@@ -25,6 +26,8 @@ export {
   reportFromJSON,
   reportToJSON,
 } from './detector.js';
+export * from './fine-pruning.js';
+export * from './keyword-discovery.js';
 export {
   type KMeansOptions,
   type KMeansResult,
@@ -73,6 +76,8 @@ export {
   scoreModel,
   type TriggeredInputs,
 } from './mitigation.js';
+export * from './neural-cleanse.js';
+export * from './pruning.js';
 export { DETECTOR_NAMES, type DetectorName, detectorByName } from './registry.js';
 export {
   checkLayer,
@@ -96,3 +101,6 @@ export {
   spectre,
   spectreDetector,
 } from './spectre.js';
+export * from './strip.js';
+export * from './trigger-pruning.js';
+export * from './unlearning.js';
