@@ -24,10 +24,14 @@ import { loadVersionManifest, type VersionRecord } from '../integrity/versioning
 import { SqliteCatalogueStore } from '../registry/sqlite-store.js';
 import { findProjectDir } from '../registry/store.js';
 import type { AuditReport, ReportSection, Verdict } from '../report/audit-report.js';
-import { lineChartSvg } from '../report/charts.js';
 import { version } from '../version.js';
 import type { AuditProgressCallback } from './progress.js';
-import { projectionChart, scanRecommendations, suspiciousImages } from './report-builder.js';
+import {
+  projectionChart,
+  scanRecommendations,
+  suspiciousImages,
+  vulnerabilityCharts,
+} from './report-builder.js';
 import { DEFAULT_SCAN_METHODS, type MergedScan, scanDataset } from './scan.js';
 import { assessVulnerability, type VulnerabilityAssessment } from './vulnerability.js';
 
@@ -461,30 +465,7 @@ function buildAuditResult(
             ]
           : []),
       ],
-      charts: v.curves.map((c) => ({
-        svg: lineChartSvg(
-          [
-            ...(c.points.some((p) => p.attackSuccessRate !== null)
-              ? [
-                  {
-                    name: 'ASR',
-                    points: c.points.map(
-                      (p) => [p.rate * 100, (p.attackSuccessRate ?? 0) * 100] as const,
-                    ),
-                  },
-                ]
-              : []),
-            {
-              name: 'accuracy',
-              points: c.points.map((p) => [p.rate * 100, p.accuracy * 100] as const),
-              dashed: true,
-            },
-          ],
-          { x: 'poison rate (% of training set)', y: '%', yMax: 100 },
-          { title: c.description },
-        ),
-        description: `${c.description}: ${c.points.map((p) => `${pct(p.rate)} → ${p.attackSuccessRate !== null ? `ASR ${pct(p.attackSuccessRate, 1)}, ` : ''}accuracy ${pct(p.accuracy, 1)}`).join('; ')}.`,
-      })),
+      charts: vulnerabilityCharts(v),
     });
   }
   const recs = scanRecommendations(ds, r.scan);

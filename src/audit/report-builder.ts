@@ -6,7 +6,13 @@ import type { ModelScores } from '../defenses/mitigation.js';
 import type { DetectionEvaluation } from '../eval/detection.js';
 import type { ManifestDiff } from '../integrity/manifest.js';
 import type { VersionRecord } from '../integrity/versioning.js';
-import type { AuditReport, ReportImage, ReportSection, Verdict } from '../report/audit-report.js';
+import type {
+  AuditReport,
+  ReportChart,
+  ReportImage,
+  ReportSection,
+  Verdict,
+} from '../report/audit-report.js';
 import { barChartSvg, lineChartSvg, scatterChartSvg } from '../report/charts.js';
 import { renderImageGrid } from '../report/image-grid.js';
 import { version } from '../version.js';
@@ -112,6 +118,34 @@ export function projectionChart(
     ),
     description: `Two principal components of the representations of the ${idx.length} records labelled ${name}; ${flagged.length} flagged records form their own cluster.`,
   };
+}
+
+/** One chart per simulated attack: ASR (backdoors) and accuracy against the poison rate. */
+export function vulnerabilityCharts(v: VulnerabilityAssessment): ReportChart[] {
+  return v.curves.map((c) => ({
+    svg: lineChartSvg(
+      [
+        ...(c.points.some((p) => p.attackSuccessRate !== null)
+          ? [
+              {
+                name: 'ASR',
+                points: c.points.map(
+                  (p) => [p.rate * 100, (p.attackSuccessRate ?? 0) * 100] as const,
+                ),
+              },
+            ]
+          : []),
+        {
+          name: 'accuracy',
+          points: c.points.map((p) => [p.rate * 100, p.accuracy * 100] as const),
+          dashed: true,
+        },
+      ],
+      { x: 'poison rate (% of training set)', y: '%', yMax: 100 },
+      { title: c.description },
+    ),
+    description: `${c.description}: ${c.points.map((p) => `${pct(p.rate, 2)} → ${p.attackSuccessRate !== null ? `ASR ${pct(p.attackSuccessRate, 1)}, ` : ''}accuracy ${pct(p.accuracy, 1)}`).join('; ')}.`,
+  }));
 }
 
 /** Detection table rows: one per detector plus the merged decision. */
@@ -277,30 +311,7 @@ export function buildDemoReport(r: DemoResults): AuditReport {
 
   if (r.vulnerability) {
     const v = r.vulnerability;
-    const charts = v.curves.map((c) => ({
-      svg: lineChartSvg(
-        [
-          ...(c.points.some((p) => p.attackSuccessRate !== null)
-            ? [
-                {
-                  name: 'ASR',
-                  points: c.points.map(
-                    (p) => [p.rate * 100, (p.attackSuccessRate ?? 0) * 100] as const,
-                  ),
-                },
-              ]
-            : []),
-          {
-            name: 'clean accuracy',
-            points: c.points.map((p) => [p.rate * 100, p.accuracy * 100] as const),
-            dashed: true,
-          },
-        ],
-        { x: 'poison rate (% of training set)', y: '%', yMax: 100 },
-        { title: c.description },
-      ),
-      description: `${c.description}: ${c.points.map((p) => `${pct(p.rate, 2)} → ${p.attackSuccessRate !== null ? `ASR ${pct(p.attackSuccessRate, 1)}, ` : ''}accuracy ${pct(p.accuracy, 1)}`).join('; ')}.`,
-    }));
+    const charts = vulnerabilityCharts(v);
     const bd = v.curves.find((c) => c.attack === 'backdoor');
     sections.push({
       id: 'vulnerability',
