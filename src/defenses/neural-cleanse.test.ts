@@ -63,14 +63,15 @@ describe('Neural Cleanse on a backdoored CNN (synthetic 8×8 images, 10 classes)
 
   it('rejects bad parameters', async () => {
     const clean = { x: pool.x, n: 100 };
-    for (const p of [
-      reverseTrigger(model, clean, 10, { seed: 1 }),
-      reverseTrigger(model, clean, 0, { seed: 1, epochs: 0 }),
-      reverseTrigger(model, clean, 0, { seed: 1, learningRate: -1 }),
-      reverseTrigger(model, { x: pool.x, n: 99 }, 0, { seed: 1 }),
-      neuralCleanse(model, clean, { seed: 1, classes: [0, 1] }),
+    for (const run of [
+      () => reverseTrigger(model, clean, 10, { seed: 1 }),
+      () => reverseTrigger(model, clean, 0, { seed: 1, epochs: 0 }),
+      () => reverseTrigger(model, clean, 0, { seed: 1, learningRate: -1 }),
+      () => reverseTrigger(model, clean, 0, { seed: 1, initialMask: 1 }),
+      () => reverseTrigger(model, { x: pool.x, n: 99 }, 0, { seed: 1 }),
+      () => neuralCleanse(model, clean, { seed: 1, classes: [0, 1] }),
     ]) {
-      await expect(p).rejects.toSatisfy((e) => isAntidoteError(e));
+      await expect(run()).rejects.toSatisfy((e) => isAntidoteError(e));
     }
   });
 

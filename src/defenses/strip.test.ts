@@ -50,13 +50,14 @@ describe('STRIP primitives', () => {
       () => stripThreshold([], 0.1),
     ];
     for (const f of bad) expect(() => f()).toThrow(/FRR|clean entropies/);
-    for (const p of [
-      stripEntropy(fake, new Float32Array(3), 1, pool, { seed: 1 }),
-      stripEntropy(fake, new Float32Array(2), 1, pool, { seed: 1, overlays: 0 }),
-      stripEntropy(fake, new Float32Array(2), 1, { x: new Float32Array(0), n: 0 }, { seed: 1 }),
-      stripEntropy(fake, new Float32Array(2), 1, pool, { seed: 1.5 }),
+    for (const run of [
+      () => stripEntropy(fake, new Float32Array(3), 1, pool, { seed: 1 }),
+      () => stripEntropy(fake, new Float32Array(2), 1, pool, { seed: 1, overlays: 0 }),
+      () =>
+        stripEntropy(fake, new Float32Array(2), 1, { x: new Float32Array(0), n: 0 }, { seed: 1 }),
+      () => stripEntropy(fake, new Float32Array(2), 1, pool, { seed: 1.5 }),
     ]) {
-      await expect(p).rejects.toSatisfy((e) => isAntidoteError(e));
+      await expect(run()).rejects.toSatisfy((e) => isAntidoteError(e));
     }
     // A uniform model gives entropy log2(K) whatever the overlays.
     const h = await stripEntropy(fake, new Float32Array(4), 2, pool, { seed: 3, overlays: 5 });
