@@ -30,7 +30,6 @@ import { commitVersion } from '../integrity/versioning.js';
 import { type GateResult, runGate } from '../registry/gate.js';
 import { parseGatePolicy } from '../registry/gate-policy.js';
 import { ModelRegistry } from '../registry/model-registry.js';
-import { SqliteCatalogueStore } from '../registry/sqlite-store.js';
 import type { AuditReport } from '../report/audit-report.js';
 import { renderAuditHtml } from '../report/html.js';
 import { writeFileAtomic } from '../util/fs.js';
@@ -234,7 +233,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoOutput> {
       await victim.save(paths.victim);
       await mitigated.save(paths.model);
       si.tick('datasets and models written');
-      const store = SqliteCatalogueStore.open(dir);
+      // One catalogue for versions, the audit log and the model registry.
+      const registry = ModelRegistry.open(dir);
+      const store = registry.store;
       try {
         await writeSigningKeyPair(paths.key, generateSigningKeyPair());
         const privateKey = await loadPrivateKey(`${paths.key}.key`);
@@ -325,35 +326,26 @@ export async function runDemo(options: DemoOptions): Promise<DemoOutput> {
           ids: Array.from(triggered.indices, (i) => `${test.ids[i]}+trigger`),
         });
         const sg = stage('gate', 'release gate', 1);
-        const registry = new ModelRegistry(
-          SqliteCatalogueStore.open(dir, {
-            migrations: (await import('../registry/migrations.js')).REGISTRY_MIGRATIONS,
-          }),
-        );
-        let gate: GateResult;
         let promoted: string | undefined;
-        try {
-          const registered = await registry.register(paths.model, { name: 'mnist-cnn', actor });
-          const policy = parseGatePolicy(
-            {
-              version: 1,
-              signature: { trustedKeys: [`${paths.key}.pub`] },
-              dataset: { requireCatalogued: true },
-              scan: { data: paths.cleaned, methods: ['ac'], maxFlaggedShare: 0.01, seed },
-              accuracy: { testSet: paths.test, min: Math.max(0, cleanScores.cleanAccuracy - 0.02) },
-              backdoorProbe: { strip: { clean: paths.test, probe: paths.triggeredTest, seed } },
-            },
-            { baseDir: dir, where: 'demo gate policy' },
-          );
-          gate = await runGate(registry, registered.version.id, policy, { actor });
-          if (gate.passed)
-            promoted = registry.promote(registered.version.id, {
-              actor,
-              to: 'production',
-              reason: 'demo: gate passed',
-            }).id;
-        } finally {
-          registry.close();
+        const registered = await registry.register(paths.model, { name: 'mnist-cnn', actor });
+        const policy = parseGatePolicy(
+          {
+            version: 1,
+            signature: { trustedKeys: [`${paths.key}.pub`] },
+            dataset: { requireCatalogued: true },
+            scan: { data: paths.cleaned, methods: ['ac'], maxFlaggedShare: 0.01, seed },
+            accuracy: { testSet: paths.test, min: Math.max(0, cleanScores.cleanAccuracy - 0.02) },
+            backdoorProbe: { strip: { clean: paths.test, probe: paths.triggeredTest, seed } },
+          },
+          { baseDir: dir, where: 'demo gate policy' },
+        );
+        const gate: GateResult = await runGate(registry, registered.version.id, policy, { actor });
+        if (gate.passed) {
+          promoted = registry.promote(registered.version.id, {
+            actor,
+            to: 'production',
+            reason: 'demo: gate passed',
+          }).id;
         }
         sg.tick(gate.passed ? 'passed' : 'failed');
 
@@ -366,7 +358,6 @@ export async function runDemo(options: DemoOptions): Promise<DemoOutput> {
             Math.min(1, (v.records ?? 4000) / train.y.length),
             rng.fork('vuln'),
           ).test;
-          const sv2 = stage('vulnerability', 'simulate attacks', 1);
           vulnerability = await assessVulnerability(vTrain, test, {
             victim: { model: 'cnn', epochs: v.epochs ?? 1, batchSize: 64 },
             seed,
@@ -381,7 +372,6 @@ export async function runDemo(options: DemoOptions): Promise<DemoOutput> {
                 detail: what,
               }),
           });
-          void sv2;
         }
 
         const results: DemoResults = {
@@ -441,7 +431,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoOutput> {
         await writeFileAtomic(reportHtml, renderAuditHtml(report));
         result = { report, reportHtml, reportJson, outDir: dir };
       } finally {
-        store.close();
+        registry.close();
         for (const m of [clean, victim, mitigated]) m.dispose();
       }
     },
