@@ -1,0 +1,94 @@
+// Side-by-side with PyTorch (issue 10): the same architectures, data, batch size (64) and optimiser
+// (Adam 1e-3) on the same machine in the same run. PyTorch comes from Debian (`apt-get install
+// python3-torch`, run with /usr/bin/python3); without it this suite says so and exits 0.
+// Reports Antidote / PyTorch(2 threads) for training samples/s, forward (activations) samples/s and
+// input-gradient time per batch. `--records N` (default 12,800).
+import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadMnist } from '../dist/data/mnist.js';
+import { initEngine, trainClassifier } from '../dist/engine/index.js';
+import { writeResult } from './common.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const recordsArg = process.argv.indexOf('--records');
+const n = recordsArg > 0 ? Number(process.argv[recordsArg + 1]) : 12_800;
+const py = spawnSync('/usr/bin/python3', ['-c', 'import torch'], { encoding: 'utf8' });
+if (py.status !== 0) {
+  console.error(
+    'bench compare-torch: skipped, /usr/bin/python3 has no torch (apt-get install python3-torch)',
+  );
+  process.exit(0);
+}
+
+await initEngine({ backend: 'wasm' });
+const train = await loadMnist('train', { limit: n });
+const ours = {};
+for (const arch of ['cnn', 'mlp']) {
+  const model = arch === 'mlp' ? { arch: 'mlp', hidden: [256] } : 'cnn';
+  const c = await trainClassifier(train, {
+    model,
+    seed: 1,
+    epochs: 1,
+    batchSize: 64,
+    learningRate: 0.001,
+  });
+  const h = c.lastHistory;
+  let t = performance.now();
+  await c.activations(train.x, n);
+  const forward = n / ((performance.now() - t) / 1000);
+  const xb = train.x.subarray(0, 64 * 784);
+  const yb = train.y.subarray(0, 64);
+  await c.lossGradient(xb, yb);
+  t = performance.now();
+  for (let i = 0; i < 20; i++) await c.lossGradient(xb, yb);
+  const gradBatch = (performance.now() - t) / 1000 / 20;
+  ours[arch] = {
+    trainSamplesPerSecond: Math.round(h.samples / h.seconds),
+    forwardSamplesPerSecond: Math.round(forward),
+    inputGradientSecondsPerBatch: gradBatch,
+  };
+  c.dispose();
+}
+const torchRun = spawnSync('/usr/bin/python3', [join(here, 'torch_compare.py'), String(n)], {
+  encoding: 'utf8',
+  env: { ...process.env, OMP_NUM_THREADS: '2' },
+});
+if (torchRun.status !== 0) {
+  console.error(torchRun.stderr);
+  process.exit(1);
+}
+const torch = JSON.parse(torchRun.stdout);
+const table = {};
+for (const arch of ['cnn', 'mlp']) {
+  const t2 = torch.results[`${arch}/2`];
+  const t1 = torch.results[`${arch}/1`];
+  table[arch] = {
+    antidote: ours[arch],
+    torch2: t2,
+    torch1: t1,
+    ratioTrain: ours[arch].trainSamplesPerSecond / t2.trainSamplesPerSecond,
+    ratioForward: ours[arch].forwardSamplesPerSecond / t2.forwardSamplesPerSecond,
+    // time ratio inverted so that higher is better, like the others
+    ratioInputGradient: t2.inputGradientSecondsPerBatch / ours[arch].inputGradientSecondsPerBatch,
+  };
+}
+console.error('arch  metric            antidote   torch(2 thr)  torch(1 thr)  ratio');
+for (const [arch, r] of Object.entries(table)) {
+  console.error(
+    `${arch.padEnd(5)} train samples/s   ${String(r.antidote.trainSamplesPerSecond).padStart(8)}   ${String(r.torch2.trainSamplesPerSecond).padStart(12)}  ${String(r.torch1.trainSamplesPerSecond).padStart(12)}  ${r.ratioTrain.toFixed(2)}`,
+  );
+  console.error(
+    `${arch.padEnd(5)} forward samples/s ${String(r.antidote.forwardSamplesPerSecond).padStart(8)}   ${String(r.torch2.forwardSamplesPerSecond).padStart(12)}  ${String(r.torch1.forwardSamplesPerSecond).padStart(12)}  ${r.ratioForward.toFixed(2)}`,
+  );
+  console.error(
+    `${arch.padEnd(5)} input grad ms/batch ${(r.antidote.inputGradientSecondsPerBatch * 1000).toFixed(2).padStart(6)}   ${(r.torch2.inputGradientSecondsPerBatch * 1000).toFixed(2).padStart(12)}  ${(r.torch1.inputGradientSecondsPerBatch * 1000).toFixed(2).padStart(12)}  ${r.ratioInputGradient.toFixed(2)}`,
+  );
+}
+writeResult('compare-torch', {
+  records: n,
+  batchSize: 64,
+  epochs: 1,
+  torchVersion: torch.torch,
+  table,
+});
