@@ -1,4 +1,5 @@
 import cliProgress from 'cli-progress';
+import type { AuditProgress } from '../audit/progress.js';
 import type { TrainProgress } from '../engine/train.js';
 
 /** A progress bar on stderr, or nothing when stderr is not a terminal or output is quiet. */
@@ -59,5 +60,26 @@ export function trainingProgress(
       );
     },
     stop: () => bar?.stop(),
+  };
+}
+
+/** A progress reporter that shows one bar per stage of a long run. */
+export function stageProgress(enabled: boolean): {
+  onProgress: (p: AuditProgress) => void;
+  stop: () => void;
+} {
+  let current: { stage: string; bar: ProgressBar } | undefined;
+  return {
+    onProgress: (p) => {
+      if (current?.stage !== p.stage) {
+        current?.bar.stop();
+        current = {
+          stage: p.stage,
+          bar: createProgressBar(p.label, Math.max(p.total, 1), enabled),
+        };
+      }
+      current.bar.update(p.done, p.detail, Math.max(p.total, 1));
+    },
+    stop: () => current?.bar.stop(),
   };
 }

@@ -9,8 +9,7 @@ import { writeDirAtomic, writeFileAtomic } from '../../util/fs.js';
 import { loadDataArg } from '../data-arg.js';
 import { parseInteger } from '../options.js';
 import { type OutputOptions, printResult } from '../output.js';
-import { progressEnabled } from '../progress.js';
-import { stageProgress } from './demo.js';
+import { progressEnabled, stageProgress } from '../progress.js';
 
 interface AuditCliOptions extends OutputOptions {
   data: string;

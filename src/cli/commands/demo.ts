@@ -1,10 +1,9 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { runDemo } from '../../audit/demo.js';
-import type { AuditProgress } from '../../audit/progress.js';
 import { parseInteger, parseNumber } from '../options.js';
 import { type OutputOptions, pct, printResult } from '../output.js';
-import { createProgressBar, type ProgressBar, progressEnabled } from '../progress.js';
+import { progressEnabled, stageProgress } from '../progress.js';
 
 interface DemoCliOptions extends OutputOptions {
   out: string;
@@ -16,27 +15,6 @@ interface DemoCliOptions extends OutputOptions {
   vulnerability: boolean;
   quick?: boolean;
   force?: boolean;
-}
-
-/** A progress reporter that shows one bar per stage of a long run. */
-export function stageProgress(enabled: boolean): {
-  onProgress: (p: AuditProgress) => void;
-  stop: () => void;
-} {
-  let current: { stage: string; bar: ProgressBar } | undefined;
-  return {
-    onProgress: (p) => {
-      if (current?.stage !== p.stage) {
-        current?.bar.stop();
-        current = {
-          stage: p.stage,
-          bar: createProgressBar(p.label, Math.max(p.total, 1), enabled),
-        };
-      }
-      current.bar.update(p.done, p.detail, Math.max(p.total, 1));
-    },
-    stop: () => current?.bar.stop(),
-  };
 }
 
 /**
