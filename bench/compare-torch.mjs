@@ -1,6 +1,8 @@
 // Side-by-side with PyTorch (issue 10): the same architectures, data, batch size (64) and optimiser
 // (Adam 1e-3) on the same machine in the same run. PyTorch comes from Debian (`apt-get install
-// python3-torch`, run with /usr/bin/python3); without it this suite says so and exits 0.
+// python3-torch libopenblas0-pthread`, run with /usr/bin/python3: without OpenBLAS, Debian's torch
+// falls back to the reference BLAS, ~30× slower matrix products); without torch this suite says so
+// and exits 0.
 // Reports Antidote / PyTorch(2 threads) for training samples/s, forward (activations) samples/s and
 // input-gradient time per batch. `--records N` (default 12,800).
 import { spawnSync } from 'node:child_process';

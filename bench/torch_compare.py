@@ -70,6 +70,7 @@ def bench(make, threads, batch=64):
 
 print(json.dumps({
     'torch': torch.__version__,
+    'blas': next((l.strip() for l in torch.__config__.show().splitlines() if 'BLAS_INFO' in l), 'unknown')[:200],
     'records': n,
     'batchSize': 64,
     'results': {f'{name}/{threads}': bench(make, threads) for name, make in [('cnn', cnn), ('mlp', mlp)] for threads in (1, 2)},
