@@ -178,6 +178,21 @@ export function patternTriggerCoords(h: number, w: number, distance = 2): [numbe
   ];
 }
 
+/** Sets every listed `[row, col]` to `value` on every channel of a copy of `image`. */
+function stampPixels(
+  image: Float32Array,
+  shape: readonly number[],
+  spec: PixelTriggerSpec | PatternTriggerSpec,
+  coords: (h: number, w: number, distance: number) => Iterable<readonly [number, number]>,
+): Float32Array {
+  const { h, w, c } = checkImage(image, shape);
+  checkSpec(spec, shape);
+  const out = image.slice();
+  const value = spec.value ?? 1;
+  for (const [r, col] of coords(h, w, spec.distance ?? 2)) setPixel(out, w, c, r, col, value);
+  return out;
+}
+
 /** Single-pixel trigger (ART `add_single_bd`): sets `[H-d, W-d]` to `value` on every channel. */
 export function addPixelTrigger(
   image: Float32Array,
@@ -185,11 +200,7 @@ export function addPixelTrigger(
   distance = 2,
   value = 1,
 ): Float32Array {
-  const { h, w, c } = checkImage(image, shape);
-  checkSpec({ kind: 'pixel', distance, value }, shape);
-  const out = image.slice();
-  for (const [r, col] of pixelTriggerCoords(h, w, distance)) setPixel(out, w, c, r, col, value);
-  return out;
+  return stampPixels(image, shape, { kind: 'pixel', distance, value }, pixelTriggerCoords);
 }
 
 /** Pattern trigger (ART `add_pattern_bd`): four pixels near the bottom-right corner. */
@@ -199,11 +210,7 @@ export function addPatternTrigger(
   distance = 2,
   value = 1,
 ): Float32Array {
-  const { h, w, c } = checkImage(image, shape);
-  checkSpec({ kind: 'pattern', distance, value }, shape);
-  const out = image.slice();
-  for (const [r, col] of patternTriggerCoords(h, w, distance)) setPixel(out, w, c, r, col, value);
-  return out;
+  return stampPixels(image, shape, { kind: 'pattern', distance, value }, patternTriggerCoords);
 }
 
 /** Top-left corner of a `size × size` patch at `position`; draws from `rng` for `'random'`. */

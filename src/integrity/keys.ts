@@ -76,15 +76,14 @@ async function readKeyFile(path: string): Promise<string> {
   }
 }
 
-/** Loads an Ed25519 private key from a PKCS#8 PEM file. */
-export async function loadPrivateKey(path: string): Promise<KeyObject> {
+/** Reads an Ed25519 key of `kind` from a PEM file; never echoes key material in errors. */
+async function loadEd25519(path: string, kind: 'private' | 'public'): Promise<KeyObject> {
   const pem = await readKeyFile(path);
   let key: KeyObject;
   try {
-    key = createPrivateKey(pem);
+    key = kind === 'private' ? createPrivateKey(pem) : createPublicKey(pem);
   } catch {
-    // Never echo key material.
-    throw new AntidoteError('INVALID_FORMAT', `${path} is not a PEM private key`, { path });
+    throw new AntidoteError('INVALID_FORMAT', `${path} is not a PEM ${kind} key`, { path });
   }
   if (key.asymmetricKeyType !== 'ed25519') {
     throw new AntidoteError(
@@ -98,23 +97,12 @@ export async function loadPrivateKey(path: string): Promise<KeyObject> {
   return key;
 }
 
+/** Loads an Ed25519 private key from a PKCS#8 PEM file. */
+export function loadPrivateKey(path: string): Promise<KeyObject> {
+  return loadEd25519(path, 'private');
+}
+
 /** Loads an Ed25519 public key from an SPKI PEM file (a private key file gives its public half). */
-export async function loadPublicKey(path: string): Promise<KeyObject> {
-  const pem = await readKeyFile(path);
-  let key: KeyObject;
-  try {
-    key = createPublicKey(pem);
-  } catch {
-    throw new AntidoteError('INVALID_FORMAT', `${path} is not a PEM public key`, { path });
-  }
-  if (key.asymmetricKeyType !== 'ed25519') {
-    throw new AntidoteError(
-      'INVALID_FORMAT',
-      `${path} is a ${key.asymmetricKeyType} key, not Ed25519`,
-      {
-        path,
-      },
-    );
-  }
-  return key;
+export function loadPublicKey(path: string): Promise<KeyObject> {
+  return loadEd25519(path, 'public');
 }
