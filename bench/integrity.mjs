@@ -56,6 +56,7 @@ try {
     writeSync(fd, block, 0, Math.min(block.length, SIZE - off));
   closeSync(fd);
   writeFileSync(join(modelDir, 'model.json'), '{"format":"bench"}');
+  spawnSync('sync');
   log(`wrote ${SIZE} bytes`);
 
   // 1. Hashing vs sha256sum, warm page cache, alternating, best of 3 each.
@@ -99,19 +100,36 @@ try {
     if (r.status !== 0) throw new Error(`${op} child failed: ${r.stderr}`);
     return JSON.parse(r.stdout);
   };
-  const enc = child('encrypt', big, join(dir, 'weights.enc'));
-  const dec = child('decrypt', join(dir, 'weights.enc'), join(dir, 'weights.dec'));
-  const roundTrip = (await lib.sha256File(join(dir, 'weights.dec'))).digest === ourDigest;
-  rmSync(join(dir, 'weights.enc'));
-  rmSync(join(dir, 'weights.dec'));
+  // Each run writes (and fsyncs) 1 GiB; flush the dirty pages first so that one run does not
+  // pay for the previous one's writeback. Best of 3, every run recorded.
+  const encRuns = [];
+  const decRuns = [];
+  let roundTrip = true;
+  for (let r = 0; r < 3; r++) {
+    spawnSync('sync');
+    encRuns.push(child('encrypt', big, join(dir, 'weights.enc')));
+    spawnSync('sync');
+    decRuns.push(child('decrypt', join(dir, 'weights.enc'), join(dir, 'weights.dec')));
+    roundTrip &&= (await lib.sha256File(join(dir, 'weights.dec'))).digest === ourDigest;
+    rmSync(join(dir, 'weights.enc'));
+    rmSync(join(dir, 'weights.dec'));
+  }
+  const best = (runs) => runs.reduce((a, b) => (b.seconds < a.seconds ? b : a));
+  const enc = best(encRuns);
+  const dec = best(decRuns);
   results.encryption = {
     encryptMBps: MB(SIZE, enc.seconds),
     encryptSeconds: enc.seconds,
-    encryptPeakRssMiB: enc.maxRssMiB,
+    encryptPeakRssMiB: Math.max(...encRuns.map((r) => r.maxRssMiB)),
     decryptMBps: MB(SIZE, dec.seconds),
     decryptSeconds: dec.seconds,
-    decryptPeakRssMiB: dec.maxRssMiB,
+    decryptPeakRssMiB: Math.max(...decRuns.map((r) => r.maxRssMiB)),
     roundTrip,
+    runsMBps: {
+      encrypt: encRuns.map((r) => MB(SIZE, r.seconds)),
+      decrypt: decRuns.map((r) => MB(SIZE, r.seconds)),
+    },
+    note: 'includes fsync of the output; disk-bound here — see encryptionInMemoryFs for cipher speed',
   };
   log('encryption', results.encryption);
   // The same on a RAM-backed folder (when there is one), to separate cipher speed from disk speed.

@@ -210,9 +210,43 @@ async function openOrFail(path: string, flags: string, mode?: number): Promise<H
   }
 }
 
+/** Chunks in flight at once: reads, cipher work and writes of different chunks overlap. */
+const PIPELINE_DEPTH = 4;
+
 /**
- * Encrypts `src` to `dst` (written to a temporary sibling, renamed when complete) under a fresh
- * data key wrapped by `kek`. Memory stays at about two chunks.
+ * Runs `work(i, slot)` for chunks `0 … count-1` with at most `depth` chunks in flight; slot
+ * `s` handles chunks `s, s + depth, …` in order, so each slot can own one reusable buffer.
+ * Waits for every slot to settle before returning and rethrows the error of the lowest chunk
+ * index, so failures are reported deterministically and no I/O is left running.
+ */
+async function forEachChunk(
+  count: number,
+  depth: number,
+  work: (i: number, slot: number) => Promise<void>,
+): Promise<void> {
+  let firstBad = Number.POSITIVE_INFINITY;
+  let firstError: unknown;
+  const slot = async (s: number): Promise<void> => {
+    for (let i = s; i < count && i < firstBad; i += depth) {
+      try {
+        await work(i, s);
+      } catch (e) {
+        if (i < firstBad) {
+          firstBad = i;
+          firstError = e;
+        }
+        return;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(depth, count) }, (_, s) => slot(s)));
+  if (firstError !== undefined) throw firstError;
+}
+
+/**
+ * Encrypts `src` to `dst` (written to a temporary sibling, fsynced, renamed when complete) under
+ * a fresh data key wrapped by `kek`. Chunks are read, encrypted and written in a pipeline of
+ * {@link PIPELINE_DEPTH} chunks at known offsets, so memory stays at a few chunks.
  */
 export async function encryptFile(
   src: string,
@@ -235,38 +269,42 @@ export async function encryptFile(
   const header = Buffer.concat([fixed, wrapKey(fixed, dek, kek)]);
 
   const input = await openOrFail(src, 'r');
-  const size = (await input.stat()).size;
   const tmp = tempPathFor(dst);
   let output: Handle | undefined;
   try {
-    output = await openOrFail(tmp, 'wx', 0o600);
-    await output.write(header, 0, header.length, null);
-    let bufs = [Buffer.allocUnsafe(chunkSize), Buffer.allocUnsafe(chunkSize)];
-    let pos = 0;
-    let i = 0;
-    let pending = readFull(input, bufs[0], Math.min(chunkSize, size), 0);
-    for (;;) {
-      const n = await pending;
-      const final = pos + n >= size;
-      if (!final) pending = readFull(input, bufs[1], Math.min(chunkSize, size - pos - n), pos + n);
-      const c = createCipheriv('aes-256-gcm', dek, chunkNonce(prefix, i));
-      c.setAAD(chunkAad(fixed, i, final));
-      const ct = c.update(bufs[0].subarray(0, n));
-      c.final();
-      await output.writev([ct, c.getAuthTag()]);
-      pos += n;
-      i++;
-      options.onProgress?.(pos);
-      if (final) break;
-      if (i >= 2 ** 32)
-        throw new AntidoteError('INVALID_ARGUMENT', `${src} is too large to encrypt`);
-      bufs = [bufs[1], bufs[0]];
+    const size = (await input.stat()).size;
+    const chunks = Math.max(1, Math.ceil(size / chunkSize));
+    if (chunks > 2 ** 32) {
+      throw new AntidoteError('INVALID_ARGUMENT', `${src} is too large to encrypt`, { path: src });
     }
-    await output.sync();
-    await output.close();
+    const out = await openOrFail(tmp, 'wx', 0o600);
+    output = out;
+    await out.write(header, 0, header.length, 0);
+    const depth = Math.min(PIPELINE_DEPTH, chunks);
+    const bufs = Array.from({ length: depth }, () => Buffer.allocUnsafe(Math.min(chunkSize, size)));
+    let done = 0;
+    await forEachChunk(chunks, depth, async (i, slot) => {
+      const offset = i * chunkSize;
+      const len = Math.min(chunkSize, size - offset);
+      const buf = bufs[slot] as Buffer;
+      if ((await readFull(input, buf, len, offset)) !== len) {
+        throw new AntidoteError('IO_ERROR', `${src} changed size while being encrypted`, {
+          path: src,
+        });
+      }
+      const c = createCipheriv('aes-256-gcm', dek, chunkNonce(prefix, i));
+      c.setAAD(chunkAad(fixed, i, i === chunks - 1));
+      const ct = c.update(buf.subarray(0, len));
+      c.final();
+      await out.writev([ct, c.getAuthTag()], HEADER_SIZE + i * (chunkSize + TAG));
+      done += len;
+      options.onProgress?.(done);
+    });
+    await out.sync();
+    await out.close();
     output = undefined;
     await rename(tmp, dst);
-    return { bytes: pos, chunks: i };
+    return { bytes: size, chunks };
   } catch (e) {
     await output?.close().catch(() => undefined);
     await rm(tmp, { force: true });
@@ -282,8 +320,9 @@ export async function encryptFile(
 
 /**
  * Decrypts `src` to `dst`. Plaintext goes to a temporary sibling (mode 0600) that is renamed to
- * `dst` only after the final chunk authenticates; on any failure it is deleted, so no partial
- * plaintext is ever left. Fails with `DECRYPTION_FAILED` naming the chunk.
+ * `dst` only after every chunk, the final one included, authenticates; on any failure it is
+ * deleted, so no partial plaintext is ever left. Fails with `DECRYPTION_FAILED` naming the
+ * lowest failing chunk.
  */
 export async function decryptFile(
   src: string,
@@ -304,48 +343,48 @@ export async function decryptFile(
     if (got < HEADER_SIZE) fail(`${src} is truncated inside its header`, src);
     const fixed = header.subarray(0, FIXED_SIZE);
     const { chunkSize, prefix } = parseFixed(fixed, src);
-    dek = unwrapKey(fixed, header.subarray(FIXED_SIZE), kek, src);
+    const key = unwrapKey(fixed, header.subarray(FIXED_SIZE), kek, src);
+    dek = key;
     if (size === HEADER_SIZE) fail(`${src} is truncated: it holds no chunks`, src);
-    output = await openOrFail(tmp, 'wx', 0o600);
     const block = chunkSize + TAG;
-    let bufs = [Buffer.allocUnsafe(block), Buffer.allocUnsafe(block)];
-    let pos = HEADER_SIZE;
-    let i = 0;
-    let out = 0;
-    let pending = readFull(input, bufs[0], Math.min(block, size - pos), pos);
-    for (;;) {
-      const n = await pending;
-      const final = pos + n >= size;
-      if (!final) pending = readFull(input, bufs[1], Math.min(block, size - pos - n), pos + n);
+    const body = size - HEADER_SIZE;
+    const chunks = Math.ceil(body / block);
+    const out = await openOrFail(tmp, 'wx', 0o600);
+    output = out;
+    const depth = Math.min(PIPELINE_DEPTH, chunks);
+    const bufs = Array.from({ length: depth }, () => Buffer.allocUnsafe(Math.min(block, body)));
+    let done = 0;
+    await forEachChunk(chunks, depth, async (i, slot) => {
+      const final = i === chunks - 1;
+      const n = Math.min(block, body - i * block);
+      const buf = bufs[slot] as Buffer;
+      if ((await readFull(input, buf, n, HEADER_SIZE + i * block)) !== n) {
+        fail(`${src} changed size while being decrypted`, src, { chunk: i });
+      }
       if (n < TAG) fail(`${src}: chunk ${i} is truncated`, src, { chunk: i });
-      const d = createDecipheriv('aes-256-gcm', dek, chunkNonce(prefix, i));
+      const d = createDecipheriv('aes-256-gcm', key, chunkNonce(prefix, i));
       d.setAAD(chunkAad(fixed, i, final));
-      d.setAuthTag(bufs[0].subarray(n - TAG, n));
+      d.setAuthTag(buf.subarray(n - TAG, n));
       let pt: Buffer;
       try {
-        pt = d.update(bufs[0].subarray(0, n - TAG));
+        pt = d.update(buf.subarray(0, n - TAG));
         d.final();
       } catch {
-        if (!final) await pending.catch(() => 0);
         return fail(
           `${src}: chunk ${i} does not authenticate (${final ? 'truncated or tampered' : 'tampered, reordered or truncated'})`,
           src,
           { chunk: i },
         );
       }
-      await output.write(pt, 0, pt.length, null);
-      pos += n;
-      out += pt.length;
-      i++;
-      options.onProgress?.(out);
-      if (final) break;
-      bufs = [bufs[1], bufs[0]];
-    }
-    await output.sync();
-    await output.close();
+      await out.write(pt, 0, pt.length, i * chunkSize);
+      done += pt.length;
+      options.onProgress?.(done);
+    });
+    await out.sync();
+    await out.close();
     output = undefined;
     await rename(tmp, dst);
-    return { bytes: out, chunks: i };
+    return { bytes: done, chunks };
   } catch (e) {
     await output?.close().catch(() => undefined);
     await rm(tmp, { force: true });
