@@ -124,6 +124,19 @@ describe('chunked AES-256-GCM', () => {
     await expectNoPlaintext(join(dir, 't.out'));
   });
 
+  it('names the lowest tampered chunk when several fail in the pipeline', async () => {
+    const { ct } = await encrypted(600); // 10 chunks of 64, more than the pipeline depth
+    const t = Buffer.from(ct);
+    for (const i of [8, 5, 6]) t[HEADER_SIZE + i * (CH + 16) + 1] ^= 0x01;
+    await writeFile(join(dir, 'm.enc'), t);
+    await rejects(
+      decryptFile(join(dir, 'm.enc'), join(dir, 'm.out'), kek),
+      'DECRYPTION_FAILED',
+      /chunk 5 /,
+    );
+    await expectNoPlaintext(join(dir, 'm.out'));
+  });
+
   it('catches reordered, dropped, duplicated and truncated chunks', async () => {
     const { ct } = await encrypted(300);
     const head = ct.subarray(0, HEADER_SIZE);
