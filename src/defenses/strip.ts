@@ -104,6 +104,24 @@ function resolve(options: StripOptions): Required<StripOptions> {
   return { overlays, superimpose, batchSize, seed: options.seed };
 }
 
+/** Min and max of each held-out pool, computed once per pool (the live monitor reuses one). */
+const rangeCache = new WeakMap<Float32Array, readonly [number, number]>();
+
+function valueRange(x: Float32Array): readonly [number, number] {
+  const cached = rangeCache.get(x);
+  if (cached) return cached;
+  let lo = Number.POSITIVE_INFINITY;
+  let hi = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i];
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  const r = [lo, hi] as const;
+  rangeCache.set(x, r);
+  return r;
+}
+
 /**
  * Mean prediction entropy (bits) of each of the `n` records of `x` over `overlays` superimpositions
  * with records drawn (seeded, with replacement) from the clean `heldOut` pool. Returns `[n]`; low
@@ -123,13 +141,7 @@ export async function stripEntropy(
   if (heldOut.n < 1) {
     throw new AntidoteError('INVALID_ARGUMENT', 'STRIP needs at least one held-out clean record');
   }
-  let lo = Number.POSITIVE_INFINITY;
-  let hi = Number.NEGATIVE_INFINITY;
-  for (let i = 0; i < heldOut.x.length; i++) {
-    const v = heldOut.x[i];
-    if (v < lo) lo = v;
-    if (v > hi) hi = v;
-  }
+  const [lo, hi] = valueRange(heldOut.x);
   const rng = new Rng(o.seed);
   const k = model.numClasses;
   const out = new Float32Array(n);
@@ -148,7 +160,7 @@ export async function stripEntropy(
         } else {
           for (let d = 0; d < size; d++) {
             const s = x[xi + d] + heldOut.x[pj + d];
-            blended[base + d] = s > hi ? hi : Math.max(s, lo);
+            blended[base + d] = s > hi ? hi : s < lo ? lo : s;
           }
         }
       }
