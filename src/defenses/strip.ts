@@ -160,7 +160,7 @@ export async function stripEntropy(
         } else {
           for (let d = 0; d < size; d++) {
             const s = x[xi + d] + heldOut.x[pj + d];
-            blended[base + d] = s > hi ? hi : s < lo ? lo : s;
+            blended[base + d] = s > hi ? hi : Math.max(s, lo);
           }
         }
       }
