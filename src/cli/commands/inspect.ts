@@ -38,6 +38,7 @@ interface InspectCliOptions extends OutputOptions {
   epochs: number;
   steps: number;
   initCost: number;
+  anomalyScale: 'log' | 'linear';
   overlays: number;
   frr: number;
   maxDrop: number;
@@ -100,6 +101,14 @@ export function registerInspectCommand(program: Command): void {
     .option('--epochs <n>', 'neural-cleanse: optimisation epochs per class', parseInteger, 10)
     .option('--steps <n>', 'neural-cleanse: mini-batches per epoch', parseInteger, 20)
     .option('--init-cost <c>', 'neural-cleanse: initial mask-norm cost λ', parseNumber, 1e-3)
+    .addOption(
+      new Option(
+        '--anomaly-scale <scale>',
+        'neural-cleanse: anomaly index on log mask norms or on the raw norms (the paper)',
+      )
+        .choices(['log', 'linear'])
+        .default('log'),
+    )
     .option('--overlays <n>', 'strip: clean images superimposed per input', parseInteger, 20)
     .option('--frr <share>', 'strip: false rejection rate of the threshold', parseNumber, 0.01)
     .option(
@@ -147,6 +156,7 @@ async function inspectNeuralCleanse(
         epochs: o.epochs,
         stepsPerEpoch: o.steps,
         initCost: o.initCost,
+        anomalyScale: o.anomalyScale,
         onProgress: (p) => bar.update(Number(p.stage.split(' ')[1]), p.stage),
       },
     );
@@ -178,10 +188,12 @@ async function inspectNeuralCleanse(
       className: classes[t.classIndex],
       maskL1: t.maskL1,
       anomalyIndex: report.anomalyIndex[i],
+      linearAnomalyIndex: report.linearAnomalyIndex[i],
       attackSuccessRate: t.attackSuccessRate,
       reachedThreshold: t.reachedThreshold,
       seconds: t.seconds,
     })),
+    anomalyScale: report.anomalyScale,
     median: report.median,
     mad: report.mad,
     flagged: report.flagged.map((k) => classes[k]),
