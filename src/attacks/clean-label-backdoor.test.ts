@@ -20,12 +20,10 @@ const train = (ds: Dataset, seed = 1) =>
 describe('clean-label backdoor (Turner et al. 2019)', () => {
   let surrogate: TfClassifier;
   let clean: Dataset;
-  let test: Dataset;
   beforeAll(async () => {
     await initEngine();
     const all = syntheticImages({ classes: 4, perClass: 150, seed: 21, noise: 0.25 });
     clean = sliceRecords(all, 0, 400);
-    test = sliceRecords(all, 400, 200);
     surrogate = await train(clean, 9);
   });
   afterAll(() => surrogate?.dispose());
