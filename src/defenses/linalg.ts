@@ -267,7 +267,31 @@ export function projectRows(
   for (let r = 0; r < n; r++) {
     const off = idx[r] * dim;
     for (let j = 0; j < dim; j++) c[j] = x[off + j] - mean[j];
-    for (let q = 0; q < k; q++) {
+    let q = 0;
+    // Four directions per pass over the centred row.
+    for (; q + 4 <= k; q += 4) {
+      const o0 = q * dim;
+      const o1 = o0 + dim;
+      const o2 = o1 + dim;
+      const o3 = o2 + dim;
+      let s0 = 0;
+      let s1 = 0;
+      let s2 = 0;
+      let s3 = 0;
+      for (let j = 0; j < dim; j++) {
+        const cj = c[j];
+        s0 += cj * vectors[o0 + j];
+        s1 += cj * vectors[o1 + j];
+        s2 += cj * vectors[o2 + j];
+        s3 += cj * vectors[o3 + j];
+      }
+      const b = r * k + q;
+      out[b] = s0;
+      out[b + 1] = s1;
+      out[b + 2] = s2;
+      out[b + 3] = s3;
+    }
+    for (; q < k; q++) {
       let s = 0;
       const o = q * dim;
       for (let j = 0; j < dim; j++) s += c[j] * vectors[o + j];
@@ -277,12 +301,57 @@ export function projectRows(
   return out;
 }
 
+/**
+ * Rearranges `a` in place so that `a[k]` holds the value it would hold if `a` were sorted, with
+ * nothing larger before it and nothing smaller after it (Hoare's quickselect, median-of-three
+ * pivots: expected O(n)). NaN-free input assumed.
+ */
+export function selectKth(a: Float64Array, k: number): number {
+  let lo = 0;
+  let hi = a.length - 1;
+  while (hi > lo) {
+    const mid = (lo + hi) >> 1;
+    // Median of three as pivot, moved to a[mid].
+    if (a[mid] < a[lo]) swap(a, mid, lo);
+    if (a[hi] < a[lo]) swap(a, hi, lo);
+    if (a[hi] < a[mid]) swap(a, hi, mid);
+    const pivot = a[mid];
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (a[i] < pivot) i++;
+      while (a[j] > pivot) j--;
+      if (i <= j) {
+        swap(a, i, j);
+        i++;
+        j--;
+      }
+    }
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else break;
+  }
+  return a[k];
+}
+
+function swap(a: Float64Array, i: number, j: number): void {
+  const t = a[i];
+  a[i] = a[j];
+  a[j] = t;
+}
+
 /** Median of `values` (copied, not modified). NaN for an empty input. */
 export function median(values: ArrayLike<number>): number {
   const n = values.length;
   if (n === 0) return Number.NaN;
-  const a = Float64Array.from(values).sort();
-  return n % 2 === 1 ? a[(n - 1) >> 1] : (a[n / 2 - 1] + a[n / 2]) / 2;
+  const a = Float64Array.from(values);
+  const upper = selectKth(a, n >> 1);
+  if (n % 2 === 1) return upper;
+  // After selection everything in a[0 .. n/2 − 1] is ≤ the upper middle: the lower middle is
+  // their maximum.
+  let lower = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < n >> 1; i++) if (a[i] > lower) lower = a[i];
+  return (lower + upper) / 2;
 }
 
 /** Median absolute deviation about the median (unscaled). */

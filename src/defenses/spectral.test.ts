@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Rng } from '../data/rng.js';
 import { isAntidoteError } from '../errors.js';
 import { evaluateDetection, rocAuc } from '../eval/detection.js';
-import { principalComponents, projectRows } from './linalg.js';
+import { median, principalComponents, projectRows, selectKth } from './linalg.js';
 import { spectralSignatures } from './spectral-signatures.js';
 import { robustMeanCov, spectre } from './spectre.js';
 import { syntheticReps } from './test-utils/synthetic.js';
@@ -112,5 +112,43 @@ describe('robust spectral scores (SPECTRE-style)', () => {
     ).toBeGreaterThan(0.99);
     const p = projectRows(x, d, idx, pcs.mean, pcs.vectors, 1);
     expect(p.length).toBe(n);
+  });
+
+  it('projectRows matches the plain dot products for any number of directions', () => {
+    const rng = new Rng(8);
+    const d = 7;
+    const x = Float32Array.from({ length: 5 * d }, () => rng.normal());
+    const idx = [4, 0, 2];
+    const mean = Float64Array.from({ length: d }, () => rng.normal());
+    for (const k of [1, 4, 6]) {
+      const v = Float64Array.from({ length: k * d }, () => rng.normal());
+      const p = projectRows(x, d, idx, mean, v, k);
+      for (let r = 0; r < idx.length; r++) {
+        for (let q = 0; q < k; q++) {
+          let s = 0;
+          for (let j = 0; j < d; j++) s += (x[idx[r] * d + j] - mean[j]) * v[q * d + j];
+          expect(p[r * k + q]).toBeCloseTo(s, 10);
+        }
+      }
+    }
+  });
+});
+
+describe('selection', () => {
+  it('selectKth and median agree with sorting, ties and odd/even lengths included', () => {
+    const rng = new Rng(5);
+    for (let t = 0; t < 300; t++) {
+      const n = 1 + rng.int(40);
+      const a = Float64Array.from({ length: n }, () => rng.int(6) - 2.5);
+      const sorted = Float64Array.from(a).sort();
+      const k = rng.int(n);
+      const copy = Float64Array.from(a);
+      expect(selectKth(copy, k)).toBe(sorted[k]);
+      for (let i = 0; i < k; i++) expect(copy[i]).toBeLessThanOrEqual(sorted[k]);
+      for (let i = k + 1; i < n; i++) expect(copy[i]).toBeGreaterThanOrEqual(sorted[k]);
+      const ref = n % 2 === 1 ? sorted[(n - 1) >> 1] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+      expect(median(a)).toBe(ref);
+    }
+    expect(median([])).toBeNaN();
   });
 });

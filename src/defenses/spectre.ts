@@ -7,7 +7,7 @@ import {
   indicesByClass,
   type PoisonDetector,
 } from './detector.js';
-import { median, principalComponents, projectRows, symmetricEigen } from './linalg.js';
+import { median, principalComponents, projectRows, selectKth, symmetricEigen } from './linalg.js';
 import {
   checkRepresentations,
   computeRepresentations,
@@ -78,22 +78,44 @@ export interface RobustEstimate {
   readonly inlier: Uint8Array;
 }
 
-function meanCov(z: Float64Array, n: number, d: number, keep: (i: number) => boolean) {
+/**
+ * Mean and covariance (divided by m − 1) of the rows of `z` (`[n, d]`) with `keep[i] === 1`.
+ * Accumulates the upper triangle four rows at a time (one load/store per cell per four rows).
+ */
+function meanCov(z: Float64Array, n: number, d: number, keep: Uint8Array) {
   const mean = new Float64Array(d);
   let m = 0;
   for (let i = 0; i < n; i++) {
-    if (!keep(i)) continue;
+    if (keep[i] !== 1) continue;
     m++;
     for (let j = 0; j < d; j++) mean[j] += z[i * d + j];
   }
   for (let j = 0; j < d; j++) mean[j] /= Math.max(m, 1);
   const cov = new Float64Array(d * d);
-  const c = new Float64Array(d);
+  const rows = [new Float64Array(d), new Float64Array(d), new Float64Array(d), new Float64Array(d)];
+  const [c0, c1, c2, c3] = rows;
+  let filled = 0;
+  const flush = (count: number) => {
+    for (let q = count; q < 4; q++) rows[q].fill(0);
+    for (let a = 0; a < d; a++) {
+      const a0 = c0[a];
+      const a1 = c1[a];
+      const a2 = c2[a];
+      const a3 = c3[a];
+      const row = a * d;
+      for (let b = a; b < d; b++) cov[row + b] += a0 * c0[b] + a1 * c1[b] + a2 * c2[b] + a3 * c3[b];
+    }
+  };
   for (let i = 0; i < n; i++) {
-    if (!keep(i)) continue;
+    if (keep[i] !== 1) continue;
+    const c = rows[filled];
     for (let j = 0; j < d; j++) c[j] = z[i * d + j] - mean[j];
-    for (let a = 0; a < d; a++) for (let b = a; b < d; b++) cov[a * d + b] += c[a] * c[b];
+    if (++filled === 4) {
+      flush(4);
+      filled = 0;
+    }
   }
+  if (filled > 0) flush(filled);
   for (let a = 0; a < d; a++) {
     for (let b = a; b < d; b++) {
       const v = cov[a * d + b] / Math.max(m - 1, 1);
@@ -102,6 +124,32 @@ function meanCov(z: Float64Array, n: number, d: number, keep: (i: number) => boo
     }
   }
   return { mean, cov };
+}
+
+/**
+ * The `m` smallest of `vals` as a 0/1 mask: everything below the m-th smallest value, then ties
+ * at that value in index order (deterministic).
+ */
+function smallestMask(vals: Float64Array, m: number): Uint8Array {
+  const n = vals.length;
+  const keep = new Uint8Array(n);
+  if (m <= 0) return keep;
+  if (m >= n) return keep.fill(1);
+  const cut = selectKth(Float64Array.from(vals), m - 1);
+  let taken = 0;
+  for (let i = 0; i < n; i++) {
+    if (vals[i] < cut) {
+      keep[i] = 1;
+      taken++;
+    }
+  }
+  for (let i = 0; i < n && taken < m; i++) {
+    if (vals[i] === cut) {
+      keep[i] = 1;
+      taken++;
+    }
+  }
+  return keep;
 }
 
 /** Inverse square root of a symmetric PSD matrix, eigenvalues floored at `floor`·max. */
@@ -119,16 +167,31 @@ function inverseSqrt(cov: Float64Array, d: number, floor = 1e-9): Float64Array {
   return w;
 }
 
+/**
+ * Squared Mahalanobis distances of the rows of `z` from `mean` under the whitening matrix `w`
+ * (symmetric, `w·w` = the floored inverse covariance): cᵀ P c with P = w·w, summed over the upper
+ * triangle (d(d + 1)/2 multiply-adds per row instead of d²).
+ */
 function mahalanobis(z: Float64Array, n: number, d: number, mean: Float64Array, w: Float64Array) {
+  const p = new Float64Array(d * d);
+  for (let a = 0; a < d; a++) {
+    for (let b = a; b < d; b++) {
+      let t = 0;
+      for (let j = 0; j < d; j++) t += w[a * d + j] * w[j * d + b];
+      // Off-diagonal cells count twice in the upper-triangle sum.
+      p[a * d + b] = a === b ? t : 2 * t;
+    }
+  }
   const out = new Float64Array(n);
   const c = new Float64Array(d);
   for (let i = 0; i < n; i++) {
     for (let j = 0; j < d; j++) c[j] = z[i * d + j] - mean[j];
     let s = 0;
     for (let a = 0; a < d; a++) {
+      const row = a * d;
       let t = 0;
-      for (let b = 0; b < d; b++) t += w[a * d + b] * c[b];
-      s += t * t;
+      for (let b = a; b < d; b++) t += p[row + b] * c[b];
+      s += c[a] * t;
     }
     out[i] = s;
   }
@@ -163,22 +226,16 @@ export function robustMeanCov(z: Float64Array, n: number, d: number, trim = 0.4)
     for (let j = 0; j < d; j++) s += ((z[i * d + j] - med[j]) / sc[j]) ** 2;
     dist[i] = s;
   }
-  const smallest = (vals: Float64Array, m: number): Uint8Array => {
-    const order = Array.from(vals.keys()).sort((a, b) => vals[a] - vals[b]);
-    const keep = new Uint8Array(n);
-    for (let t = 0; t < m; t++) keep[order[t]] = 1;
-    return keep;
-  };
-  let keep = smallest(dist, Math.max(d + 1, Math.ceil(n / 2)));
-  let est = meanCov(z, n, d, (i) => keep[i] === 1);
+  let keep = smallestMask(dist, Math.max(d + 1, Math.ceil(n / 2)));
+  let est = meanCov(z, n, d, keep);
   for (let step = 0; step < 30; step++) {
     const d2 = mahalanobis(z, n, d, est.mean, inverseSqrt(est.cov, d));
-    const next = smallest(d2, h);
+    const next = smallestMask(d2, h);
     let changed = 0;
     for (let i = 0; i < n; i++) if (next[i] !== keep[i]) changed++;
     keep = next;
-    est = meanCov(z, n, d, (i) => keep[i] === 1);
     if (changed === 0) break;
+    est = meanCov(z, n, d, keep);
   }
   // Consistency: scale so the median distance matches a Gaussian's.
   let d2 = mahalanobis(z, n, d, est.mean, inverseSqrt(est.cov, d));
@@ -189,7 +246,7 @@ export function robustMeanCov(z: Float64Array, n: number, d: number, trim = 0.4)
   const cut = chiSquareQuantile(d, 1.959964);
   const inlier = new Uint8Array(n);
   for (let i = 0; i < n; i++) inlier[i] = d2[i] <= cut ? 1 : 0;
-  const final = meanCov(z, n, d, (i) => inlier[i] === 1);
+  const final = meanCov(z, n, d, inlier);
   d2 = new Float64Array(0);
   return { mean: final.mean, cov: final.cov, inlier };
 }
