@@ -46,6 +46,19 @@ describe('activation clustering', () => {
     expect(report.perClass.every((f) => !f.suspicious)).toBe(true);
   });
 
+  it('with FastICA instead of PCA, finds the cluster and leaves Gaussian classes alone', async () => {
+    const report = await activationClustering(input(poisoned), { reduce: 'ica' });
+    const ev = evaluateDetection(report, { poisoned: poisoned.poisoned, y: poisoned.y });
+    expect(ev.f1).toBeGreaterThanOrEqual(0.95);
+    expect(ev.unattackedFpr).toBe(0);
+    const clean = syntheticReps({ classes: 5, perClass: 300, dim: 24, seed: 9 });
+    const none = await activationClustering(input(clean), { reduce: 'ica' });
+    expect(none.flagged.reduce((a, b) => a + b, 0)).toBe(0);
+    await expect(
+      activationClustering(input(clean), { reduce: 'tsne' as unknown as 'ica' }),
+    ).rejects.toSatisfy((e) => isAntidoteError(e));
+  });
+
   it('is reproducible for a seed', async () => {
     const a = await activationClustering(input(poisoned), { seed: 5 });
     const b = await activationClustering(input(poisoned), { seed: 5 });

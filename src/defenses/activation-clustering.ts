@@ -10,6 +10,7 @@ import {
   indicesByClass,
   type PoisonDetector,
 } from './detector.js';
+import { fastIca } from './fast-ica.js';
 import { kMeans, silhouette } from './kmeans.js';
 import { principalComponents, projectRows } from './linalg.js';
 import {
@@ -47,7 +48,9 @@ import { robustWhiten } from './spectre.js';
  *   its source class). One retrain covers all classes (the paper retrains per cluster; removing
  *   every candidate at once costs one training and keeps each cluster excluded from its own model).
  *
- * FastICA is not offered: PCA is deterministic, and ICA's unmixing adds nothing to a 2-means split.
+ * The reduction before k-means is `whitened` (default: robust whitening, then PCA), `pca` (Chen et
+ * al.'s PCA) or `ica` (Chen et al.'s alternative and the reference toolkit's default: PCA to 10
+ * dimensions, then FastICA, Hyvärinen & Oja 2000, see `fast-ica.ts`).
  */
 
 /** The cluster analyses of {@link ActivationClusteringOptions.analysis}. */
@@ -71,9 +74,10 @@ export interface ActivationClusteringOptions extends RepresentationOptions {
    * reduced to `whitenDims` PCA dimensions and whitened with a robust (MCD-style) covariance
    * estimate, as in SPECTRE (Hayase et al. 2021), before the 10-dimensional PCA and k-means; the
    * poison's direction then stands out even when it carries little raw variance. `pca`: Chen et
-   * al.'s plain PCA of the raw representations.
+   * al.'s plain PCA of the raw representations. `ica`: PCA to `reducedDims`, then FastICA
+   * (whitened, rotated to maximally non-Gaussian components; seeded).
    */
-  readonly reduce?: 'whitened' | 'pca';
+  readonly reduce?: 'whitened' | 'pca' | 'ica';
   /** PCA dimensions before whitening (`reduce: 'whitened'`). Default 32. */
   readonly whitenDims?: number;
   /** Dimensions kept by PCA before clustering. Default 10 (Chen et al.). */
@@ -88,7 +92,7 @@ export interface ActivationClusteringOptions extends RepresentationOptions {
   readonly minSilhouette?: number;
   /**
    * Smallest Ashman's D between the clusters judged separated. Default 5 in the whitened space,
-   * 4 with plain PCA (a k-means split of one Gaussian gives D ≈ 2.6).
+   * 4 with plain PCA or ICA (a k-means split of one Gaussian gives D ≈ 2.6).
    */
   readonly minSeparation?: number;
   /**
@@ -122,6 +126,22 @@ export interface ClassSplit {
   readonly membership: Float64Array;
 }
 
+/** Means of the two clusters of `assignments` in the `[n, k]` space `z`, `[2, k]`. */
+function clusterMeans(
+  z: Float64Array,
+  n: number,
+  k: number,
+  km: { assignments: Int32Array; sizes: ArrayLike<number> },
+): Float64Array {
+  const c = new Float64Array(2 * k);
+  for (let i = 0; i < n; i++) {
+    const a = km.assignments[i];
+    for (let j = 0; j < k; j++) c[a * k + j] += z[i * k + j];
+  }
+  for (let a = 0; a < 2; a++) for (let j = 0; j < k; j++) c[a * k + j] /= Math.max(km.sizes[a], 1);
+  return c;
+}
+
 /**
  * Splits the records `idx` of `reps` into two clusters after PCA to `reducedDims` and measures
  * the split. Throws `INVALID_ARGUMENT` for fewer than 2 records.
@@ -130,7 +150,7 @@ export function splitClass(
   reps: Representations,
   idx: Int32Array,
   rng: Rng,
-  options: { reducedDims?: number; restarts?: number } = {},
+  options: { reducedDims?: number; restarts?: number; ica?: boolean } = {},
 ): ClassSplit {
   const n = idx.length;
   if (n < 2) {
@@ -138,8 +158,15 @@ export function splitClass(
   }
   const k = Math.max(1, Math.min(options.reducedDims ?? 10, reps.dim));
   const pcs = principalComponents(reps.data, reps.dim, idx, k, rng);
+  // The split is found in the clustering space (PCA, or its FastICA rotation); it is measured
+  // (silhouette, separation, membership) in the PCA space either way, so the thresholds mean
+  // the same whatever the clustering space (whitened ICA components all have unit variance,
+  // which lowers silhouettes).
   const z = projectRows(reps.data, reps.dim, idx, pcs.mean, pcs.vectors, k);
-  const km = kMeans(z, n, k, 2, rng, { restarts: options.restarts ?? 5 });
+  const space = options.ica && n > k + 1 ? fastIca(z, n, k, rng.fork('ica')).sources : z;
+  const clustered = kMeans(space, n, k, 2, rng, { restarts: options.restarts ?? 5 });
+  const km =
+    space === z ? clustered : { ...clustered, centroids: clusterMeans(z, n, k, clustered) };
   const sizes: [number, number] = [km.sizes[0], km.sizes[1]];
   const smaller: 0 | 1 = sizes[1] < sizes[0] ? 1 : 0;
   const sil =
@@ -230,10 +257,10 @@ export async function activationClustering(
   const maxRelativeSize = options.maxRelativeSize ?? 0.35;
   const minSilhouette = options.minSilhouette ?? 0.25;
   const reduce = options.reduce ?? 'whitened';
-  if (reduce !== 'whitened' && reduce !== 'pca') {
+  if (reduce !== 'whitened' && reduce !== 'pca' && reduce !== 'ica') {
     throw new AntidoteError(
       'INVALID_ARGUMENT',
-      `reduce must be "whitened" or "pca", got ${reduce}`,
+      `reduce must be "whitened", "pca" or "ica", got ${reduce}`,
     );
   }
   const whitenDims = options.whitenDims ?? 32;
@@ -295,6 +322,7 @@ export async function activationClustering(
     const split = splitClass(space.reps, space.local, root.fork(`class-${c}`), {
       reducedDims,
       restarts,
+      ica: reduce === 'ica',
     });
     splits.push({ ...split, indices: idx });
     options.onProgress?.({ stage: 'clustering', done: c + 1, total: k });
@@ -504,7 +532,11 @@ export async function activationClustering(
       let restLocal = Int32Array.from(keepPos, (r) => space.local[r]);
       const rrng = root.fork(`class-${c}-rounds`);
       for (let round = 1; round < maxRounds && rest.length >= 4; round++) {
-        const s2 = splitClass(space.reps, restLocal, rrng, { reducedDims, restarts });
+        const s2 = splitClass(space.reps, restLocal, rrng, {
+          reducedDims,
+          restarts,
+          ica: reduce === 'ica',
+        });
         const small2 = s2.sizes[s2.smaller];
         if (
           !(

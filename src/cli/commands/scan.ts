@@ -34,6 +34,7 @@ interface ScanCliOptions extends OutputOptions {
   seed: number;
   folds: number;
   epochs: number;
+  reduce: 'whitened' | 'pca' | 'ica';
   out: string;
   force?: boolean;
 }
@@ -76,6 +77,14 @@ export function registerScanCommand(program: Command): void {
       0,
     )
     .option('--epochs <n>', 'epochs per fold model (with --folds)', parseInteger, 2)
+    .addOption(
+      new Option(
+        '--reduce <space>',
+        'activation clustering: robust whitening + PCA, plain PCA, or PCA + FastICA',
+      )
+        .choices(['whitened', 'pca', 'ica'])
+        .default('whitened'),
+    )
     .requiredOption('--out <dir>', 'report directory to write (report.json, suspicious.csv)')
     .option('--force', 'replace an existing report directory')
     .option('--json', 'print the result as JSON')
@@ -97,6 +106,7 @@ export function registerScanCommand(program: Command): void {
             onProgress: (p: { stage: string; done: number; total: number }) =>
               bar.update(p.done, p.stage, p.total),
           };
+          if (m === 'ac') options.reduce = o.reduce;
           if (m === 'cl' && o.folds > 0) {
             options.folds = o.folds;
             options.trainFold = (train: typeof ds, fold: number) =>
