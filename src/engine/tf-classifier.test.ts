@@ -81,6 +81,28 @@ describe.each(['wasm', 'cpu'] as const)('TfClassifier on the %s backend', (backe
     },
   );
 
+  it('data-parallel training (threads: 3) learns, is bit-for-bit reproducible and matches one thread closely', async () => {
+    const train = halves(150, 1); // 10 batches of 16, the last of 6: uneven shards included
+    const opts = { model: 'cnn', seed: 7, epochs: 2, batchSize: 16, learningRate: 0.01 } as const;
+    const a = await trainClassifier(train, { ...opts, threads: 3 });
+    const b = await trainClassifier(train, { ...opts, threads: 3 });
+    const one = await trainClassifier(train, opts);
+    const [wa, wb, w1] = await Promise.all([weightsOf(a), weightsOf(b), weightsOf(one)]);
+    wa.forEach((w, i) => {
+      expect(Buffer.from(w.buffer).equals(Buffer.from(wb[i].buffer))).toBe(true);
+      // The same mathematics summed in another order: equal up to float rounding.
+      for (let j = 0; j < w.length; j += 7) expect(w[j]).toBeCloseTo(w1[i][j], 3);
+    });
+    expect(a.lastHistory?.samples).toBe(300);
+    const test = halves(64, 2);
+    const pred = await a.predict(test.x, 64);
+    expect(pred.reduce((s, p, i) => s + (p === test.y[i] ? 1 : 0), 0) / 64).toBeGreaterThan(0.95);
+    for (const m of [a, b, one]) m.dispose();
+    await expect(trainClassifier(train, { ...opts, threads: 0 })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
+  });
+
   it('predictProba rows are distributions and agree with predict; activations and gradients have the right shapes', async () => {
     const ds = halves(40, 3);
     const m = await trainClassifier(ds, { model: 'cnn', seed: 1, epochs: 1, batchSize: 8 });

@@ -3,6 +3,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { type Dataset, numRecords, recordShape, recordSize } from '../data/dataset.js';
 import { Rng } from '../data/rng.js';
 import { AntidoteError } from '../errors.js';
+import { GradientWorkerPool, MAX_TRAIN_WORKERS } from './data-parallel.js';
 import type { ArchName, ModelSpec } from './zoo.js';
 
 /** Progress of a training run, reported after every batch and at the end of every epoch. */
@@ -43,6 +44,12 @@ export interface TrainOptions {
    * epochs, and restore the best weights. Default: no early stopping.
    */
   readonly earlyStoppingPatience?: number;
+  /**
+   * Threads computing gradients (default 1): with more, every batch is split into that many
+   * shards and all but the first go to `worker_threads` replicas (see `data-parallel.ts`).
+   * Results are reproducible for a given seed and thread count.
+   */
+  readonly threads?: number;
   /** Called after every batch; must not throw. */
   readonly onProgress?: (p: TrainProgress) => void;
 }
@@ -95,7 +102,12 @@ export function resolveTrainOptions(o: Omit<TrainOptions, 'model'>) {
       `early-stopping patience must be a positive integer, got ${o.earlyStoppingPatience}`,
     );
   }
-  return { ...o, epochs, batchSize, learningRate, validationSplit };
+  const threads = o.threads ?? 1;
+  check(
+    Number.isInteger(threads) && threads >= 1 && threads <= MAX_TRAIN_WORKERS,
+    `threads must be an integer in [1, ${MAX_TRAIN_WORKERS}], got ${threads}`,
+  );
+  return { ...o, epochs, batchSize, learningRate, validationSplit, threads };
 }
 
 /** Checks that `ds` fits a model with `inputShape` and `numClasses` outputs. */
@@ -179,6 +191,14 @@ export async function fitModel(
   const yBuf = new Int32Array(o.batchSize);
   const optimizer = tf.train.adam(o.learningRate);
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const pool =
+    o.threads > 1
+      ? await GradientWorkerPool.start(model, vars, o.threads - 1, {
+          inputShape: shape,
+          numClasses,
+          maxShard: Math.ceil(o.batchSize / o.threads),
+        })
+      : undefined;
   const history: Array<{
     epoch: number;
     loss: number;
@@ -201,24 +221,26 @@ export async function fitModel(
         const to = Math.min(from + o.batchSize, nTrain);
         const m = to - from;
         fillBatch(ds, order, from, to, xBuf, yBuf);
-        const [batchLoss, batchCorrect] = tf.tidy(() => {
-          const xb = tf.tensor(xBuf.subarray(0, m * size), [m, ...shape]);
-          const yb = tf.tensor1d(yBuf.subarray(0, m), 'int32');
-          let logits: tf.Tensor2D | undefined;
-          const cost = optimizer.minimize(
-            () => {
-              // Kept past minimize()'s own scope to count hits, then disposed below.
-              logits = tf.keep(model.apply(xb, { training: true }) as tf.Tensor2D);
-              return tf.div(crossEntropySum(logits, yb, numClasses), m) as tf.Scalar;
-            },
-            true,
-            vars,
-          );
-          const hits = tf.sum(tf.cast(tf.equal(tf.argMax(logits!, 1), yb), 'int32'));
-          const result = [cost!.dataSync()[0], hits.dataSync()[0]];
-          logits!.dispose();
-          return result;
-        });
+        const [batchLoss, batchCorrect] = pool
+          ? parallelStep(pool, optimizer, model, vars, xBuf, yBuf, m, shape, numClasses)
+          : tf.tidy(() => {
+              const xb = tf.tensor(xBuf.subarray(0, m * size), [m, ...shape]);
+              const yb = tf.tensor1d(yBuf.subarray(0, m), 'int32');
+              let logits: tf.Tensor2D | undefined;
+              const cost = optimizer.minimize(
+                () => {
+                  // Kept past minimize()'s own scope to count hits, then disposed below.
+                  logits = tf.keep(model.apply(xb, { training: true }) as tf.Tensor2D);
+                  return tf.div(crossEntropySum(logits, yb, numClasses), m) as tf.Scalar;
+                },
+                true,
+                vars,
+              );
+              const hits = tf.sum(tf.cast(tf.equal(tf.argMax(logits!, 1), yb), 'int32'));
+              const result = [cost!.dataSync()[0], hits.dataSync()[0]];
+              logits!.dispose();
+              return result;
+            });
         lossSum += batchLoss * m;
         correct += batchCorrect;
         seen += m;
@@ -270,6 +292,7 @@ export async function fitModel(
   } finally {
     for (const t of bestWeights ?? []) t.dispose();
     optimizer.dispose();
+    await pool?.close();
   }
   return {
     epochs: history,
@@ -278,6 +301,80 @@ export async function fitModel(
     samples: nTrain * history.length,
     seconds: (performance.now() - started) / 1000,
   };
+}
+
+/** Splits `m` records into `parts` contiguous shards, the larger ones first. */
+function shardSizes(m: number, parts: number): number[] {
+  const base = Math.floor(m / parts);
+  return Array.from({ length: parts }, (_, i) => base + (i < m % parts ? 1 : 0));
+}
+
+/**
+ * One data-parallel step: workers take shards 1…, the trainer shard 0; gradients (each of the
+ * shard's loss sum over the batch size) are summed in shard order and applied once; the new
+ * weights are published to the workers. Returns the batch's mean loss and hits.
+ */
+function parallelStep(
+  pool: GradientWorkerPool,
+  optimizer: tf.Optimizer,
+  model: tfl.LayersModel,
+  vars: readonly tf.Variable[],
+  xBuf: Float32Array,
+  yBuf: Int32Array,
+  m: number,
+  shape: readonly number[],
+  numClasses: number,
+): [number, number] {
+  const size = shape.reduce((a, b) => a * b, 1);
+  const sizes = shardSizes(m, pool.size + 1);
+  const starts = [0];
+  for (const q of sizes) starts.push(starts[starts.length - 1] + q);
+  const scale = 1 / m;
+  for (let w = 0; w < pool.size; w++) {
+    const q = sizes[w + 1];
+    if (q === 0) continue;
+    const from = starts[w + 1];
+    pool.startShard(
+      w,
+      xBuf.subarray(from * size, (from + q) * size),
+      yBuf.subarray(from, from + q),
+      q,
+      scale,
+    );
+  }
+  const result = tf.tidy(() => {
+    const q = sizes[0];
+    const xb = tf.tensor(xBuf.subarray(0, q * size), [q, ...shape]);
+    const yb = tf.tensor1d(yBuf.subarray(0, q), 'int32');
+    let logits: tf.Tensor2D | undefined;
+    const { value, grads } = optimizer.computeGradients(() => {
+      logits = tf.keep(model.apply(xb, { training: true }) as tf.Tensor2D);
+      return tf.mul(crossEntropySum(logits, yb, numClasses), scale) as tf.Scalar;
+    }, vars as tf.Variable[]);
+    const hits = tf.sum(tf.cast(tf.equal(tf.argMax(logits!, 1), yb), 'int32'));
+    let loss = value.dataSync()[0];
+    let correct = hits.dataSync()[0];
+    logits!.dispose();
+    const offsets = pool.weightOffsets;
+    const summed: tf.NamedTensorMap = {};
+    vars.forEach((v) => {
+      summed[v.name] = grads[v.name];
+    });
+    for (let w = 0; w < pool.size; w++) {
+      if (sizes[w + 1] === 0) continue;
+      const r = pool.finishShard(w);
+      loss += r.loss;
+      correct += r.hits;
+      vars.forEach((v, i) => {
+        const g = tf.tensor(r.grads.slice(offsets[i], offsets[i + 1]), v.shape);
+        summed[v.name] = tf.add(summed[v.name], g);
+      });
+    }
+    optimizer.applyGradients(summed);
+    return [loss, correct] as [number, number];
+  });
+  pool.publishWeights();
+  return result;
 }
 
 /** Mean loss and accuracy of `model` on the records `indices` of `ds`. */

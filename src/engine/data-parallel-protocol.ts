@@ -1,0 +1,38 @@
+/** Shared-memory layout between the trainer and its gradient workers (`data-parallel.ts`). */
+
+/** Slots of the `Int32Array` control block. */
+export const CONTROL = {
+  /** Step counter: the trainer increments it to start a step (the worker waits on it). */
+  go: 0,
+  /** The worker stores the step it finished here (the trainer waits on it). */
+  done: 1,
+  /** 1 = compute a step, 2 = exit. */
+  command: 2,
+  /** Records in this step's shard. */
+  records: 3,
+  /** Bumped by the trainer whenever it rewrites the shared weights. */
+  weightsVersion: 4,
+  /** 1 when the worker's last step failed. */
+  failed: 5,
+  /** Number of slots. */
+  size: 6,
+} as const;
+
+/** What a gradient worker is started with (`workerData`). */
+export interface GradientWorkerData {
+  readonly backend: 'wasm' | 'cpu';
+  /** `model.toJSON()` topology of the replica. */
+  readonly modelTopology: unknown;
+  readonly inputShape: readonly number[];
+  readonly recordSize: number;
+  readonly numClasses: number;
+  /** Start of each trainable weight in the flat weight / gradient buffers (length vars + 1). */
+  readonly offsets: readonly number[];
+  readonly control: SharedArrayBuffer;
+  readonly weights: SharedArrayBuffer;
+  readonly grads: SharedArrayBuffer;
+  readonly x: SharedArrayBuffer;
+  readonly y: SharedArrayBuffer;
+  /** Float64 × 3: the shard's scaled loss, its hits, and (in) the loss scale 1/m. */
+  readonly results: SharedArrayBuffer;
+}
