@@ -21,6 +21,7 @@ interface TrainCliOptions extends OutputOptions {
   seed: number;
   validationSplit: number;
   patience?: number;
+  threads: number;
   out: string;
   force?: boolean;
   key?: string;
@@ -52,6 +53,12 @@ export function registerTrainCommand(program: Command): void {
       0,
     )
     .option('--patience <epochs>', 'early stopping: epochs without improvement', parseInteger)
+    .option(
+      '--threads <n>',
+      'threads computing gradients (data-parallel worker_threads; results reproducible per seed and thread count)',
+      parseInteger,
+      1,
+    )
     .requiredOption('--out <dir>', 'model directory to write')
     .option('--force', 'replace an existing model directory')
     .option('--key <file>', 'Ed25519 private key (PEM) that signs the SLSA provenance of the run')
@@ -72,6 +79,7 @@ export function registerTrainCommand(program: Command): void {
         learningRate: o.lr,
         validationSplit: o.validationSplit,
         ...(o.patience !== undefined ? { earlyStoppingPatience: o.patience } : {}),
+        threads: o.threads,
         onProgress: progress.onProgress,
       }).finally(() => progress.stop());
       try {
@@ -89,6 +97,7 @@ export function registerTrainCommand(program: Command): void {
             learningRate: o.lr,
             validationSplit: o.validationSplit,
             patience: o.patience ?? null,
+            threads: o.threads,
             backend: activeBackend(),
           },
           seed: o.seed,
