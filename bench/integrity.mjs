@@ -223,8 +223,14 @@ try {
 
 results.targets = {
   hashAtLeast80PctOfSha256sum: results.hash.ratio >= 0.8,
-  encryptDecryptAtLeast500MBps:
+  // On disk the figure includes reading and writing 1 GiB and an fsync: the disk's limit on a
+  // small VM. On a RAM-backed folder it is the tool's own throughput.
+  encryptDecryptAtLeast500MBpsOnDisk:
     results.encryption.encryptMBps >= 500 && results.encryption.decryptMBps >= 500,
+  encryptDecryptAtLeast500MBpsInMemoryFs: results.encryptionInMemoryFs
+    ? results.encryptionInMemoryFs.encryptMBps >= 500 &&
+      results.encryptionInMemoryFs.decryptMBps >= 500
+    : null,
   peakRssAtMost200MB:
     Math.max(results.encryption.encryptPeakRssMiB, results.encryption.decryptPeakRssMiB) *
       1.048576 <=
