@@ -103,6 +103,41 @@ describe.each(['wasm', 'cpu'] as const)('TfClassifier on the %s backend', (backe
     });
   });
 
+  it('inference split over threads agrees with one thread and follows weight updates', async () => {
+    const ds = halves(150, 5);
+    const m = await trainClassifier(ds, { model: 'cnn', seed: 3, epochs: 1, batchSize: 16 });
+    const one = {
+      p: await m.predictProba(ds.x, 150),
+      a: await m.activations(ds.x, 150, 'conv2'),
+      g: await m.lossGradient(ds.x, ds.y),
+    };
+    m.useThreads(3);
+    expect(m.threads).toBe(3);
+    const three = {
+      p: await m.predictProba(ds.x, 150),
+      a: await m.activations(ds.x, 150, 'conv2'),
+      g: await m.lossGradient(ds.x, ds.y),
+    };
+    const close = (u: Float32Array, v: Float32Array) => {
+      expect(u.length).toBe(v.length);
+      let worst = 0;
+      for (let i = 0; i < u.length; i++) worst = Math.max(worst, Math.abs(u[i] - v[i]));
+      expect(worst).toBeLessThan(1e-5);
+    };
+    close(one.p, three.p);
+    close(one.a.data, three.a.data);
+    expect(three.a.dim).toBe(one.a.dim);
+    close(one.g, three.g);
+    // After more training the replicas pick up the new weights.
+    await m.fit(ds, { seed: 4, epochs: 1, batchSize: 16, learningRate: 0.05 });
+    const after = await m.predictProba(ds.x, 150);
+    m.useThreads(1);
+    close(await m.predictProba(ds.x, 150), after);
+    expect(after.some((v, i) => Math.abs(v - three.p[i]) > 1e-3)).toBe(true);
+    expect(() => m.useThreads(0)).toThrow(/threads/);
+    m.dispose();
+  });
+
   it('predictProba rows are distributions and agree with predict; activations and gradients have the right shapes', async () => {
     const ds = halves(40, 3);
     const m = await trainClassifier(ds, { model: 'cnn', seed: 1, epochs: 1, batchSize: 8 });

@@ -5,14 +5,10 @@ import type { Dataset } from '../data/dataset.js';
 import { AntidoteError } from '../errors.js';
 import { activeBackend, initEngine } from './backend.js';
 import type { Classifier } from './classifier.js';
+import { type InferenceRequest, runInference } from './inference-ops.js';
+import { InferencePool } from './inference-pool.js';
 import { loadLayersModel, saveLayersModel } from './model-io.js';
-import {
-  checkDatasetFits,
-  crossEntropySum,
-  fitModel,
-  type TrainHistory,
-  type TrainOptions,
-} from './train.js';
+import { checkDatasetFits, fitModel, type TrainHistory, type TrainOptions } from './train.js';
 import { ARCH_NAMES, buildModel, LOGITS_LAYER, type ModelSpec, resolveModelSpec } from './zoo.js';
 
 /** Records per forward pass when predicting, extracting activations or gradients. */
@@ -56,6 +52,8 @@ export class TfClassifier implements Classifier {
   private disposed = false;
   /** History of the latest {@link TfClassifier.fit} in this process. */
   lastHistory: TrainHistory | undefined;
+  private inferenceThreads = 1;
+  private pool: Promise<InferencePool> | undefined;
 
   private constructor(
     /** The underlying TF.js model (outputs logits). */
@@ -149,16 +147,64 @@ export class TfClassifier implements Classifier {
     return history;
   }
 
-  async predictProba(x: Float32Array, n: number): Promise<Float32Array> {
-    const out = new Float32Array(n * this.numClasses);
-    this.forEachBatch(x, n, (xb, from) => {
-      const probs = tf.tidy(() =>
-        tf.softmax(this.model.apply(xb, { training: false }) as tf.Tensor2D),
+  /**
+   * Threads that `predictProba`, `activations` and `lossGradient` split large inputs over
+   * (default 1: this thread only). More start `worker_threads` replicas of the model lazily;
+   * they follow weight changes and stop with {@link dispose}.
+   */
+  useThreads(threads: number): this {
+    this.checkAlive();
+    if (!Number.isInteger(threads) || threads < 1 || threads > 16) {
+      throw new AntidoteError(
+        'INVALID_ARGUMENT',
+        `inference threads must be an integer in [1, 16], got ${threads}`,
       );
-      out.set(probs.dataSync(), from * this.numClasses);
-      probs.dispose();
-    });
-    return out;
+    }
+    if (threads !== this.inferenceThreads) {
+      void this.closePool();
+      this.inferenceThreads = threads;
+    }
+    return this;
+  }
+
+  /** Threads used for inference (see {@link useThreads}). */
+  get threads(): number {
+    return this.inferenceThreads;
+  }
+
+  private async closePool(): Promise<void> {
+    const p = this.pool;
+    this.pool = undefined;
+    if (p) await (await p.catch(() => undefined))?.close();
+  }
+
+  /** Runs an inference pass here, or split over the inference threads. */
+  private async infer(
+    op: InferenceRequest['op'],
+    x: Float32Array,
+    n: number,
+    outDim: number,
+    options: { y?: Int32Array; layer?: string; batchSize?: number } = {},
+  ): Promise<Float32Array> {
+    this.checkInput(x, n);
+    const local = options.layer ? this.subModel(options.layer) : this.model;
+    const req: InferenceRequest = {
+      op,
+      x,
+      n,
+      inputShape: this.inputShape,
+      outDim,
+      batchSize: options.batchSize ?? DEFAULT_INFERENCE_BATCH,
+      ...(options.y ? { y: options.y } : {}),
+    };
+    if (this.inferenceThreads === 1) return runInference(local, req, this.numClasses);
+    this.pool ??= InferencePool.start(this.model, this.inferenceThreads, this.numClasses);
+    const pool = await this.pool;
+    return pool.run(req, this.numClasses, local, options.layer);
+  }
+
+  async predictProba(x: Float32Array, n: number): Promise<Float32Array> {
+    return this.infer('proba', x, n, this.numClasses);
   }
 
   async predict(x: Float32Array, n: number): Promise<Int32Array> {
@@ -186,13 +232,7 @@ export class TfClassifier implements Classifier {
   ): Promise<{ data: Float32Array; dim: number }> {
     const sub = this.subModel(layer);
     const dim = (sub.outputs[0].shape as number[]).slice(1).reduce((a, b) => a * b, 1);
-    const data = new Float32Array(n * dim);
-    this.forEachBatch(x, n, (xb, from) => {
-      const act = sub.apply(xb, { training: false }) as tf.Tensor;
-      data.set(act.dataSync() as Float32Array, from * dim);
-      act.dispose();
-    });
-    return { data, dim };
+    return { data: await this.infer('activations', x, n, dim, { layer }), dim };
   }
 
   /**
@@ -201,29 +241,15 @@ export class TfClassifier implements Classifier {
    */
   async lossGradient(x: Float32Array, y: Int32Array): Promise<Float32Array> {
     const n = y.length;
-    const out = new Float32Array(x.length);
-    const size = x.length / Math.max(n, 1);
-    this.forEachBatch(x, n, (xb, from, m) => {
-      const grad = tf.tidy(() => {
-        const yb = tf.tensor1d(y.subarray(from, from + m), 'int32');
-        const f = (input: tf.Tensor) =>
-          crossEntropySum(
-            this.model.apply(input, { training: false }) as tf.Tensor2D,
-            yb,
-            this.numClasses,
-          );
-        return tf.grad(f)(xb);
-      });
-      out.set(grad.dataSync() as Float32Array, from * size);
-      grad.dispose();
-    });
-    return out;
+    const size = this.inputShape.reduce((a, b) => a * b, 1);
+    return this.infer('inputGradient', x, n, size, { y });
   }
 
   /** Frees the model's weights. The classifier cannot be used afterwards. */
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    void this.closePool();
     this.subModels.clear();
     this.model.dispose();
   }
@@ -245,6 +271,17 @@ export class TfClassifier implements Classifier {
       this.subModels.set(layer, sub);
     }
     return sub;
+  }
+
+  private checkInput(x: Float32Array, n: number): void {
+    this.checkAlive();
+    const size = this.inputShape.reduce((a, b) => a * b, 1);
+    if (!Number.isInteger(n) || n < 0 || x.length !== n * size) {
+      throw new AntidoteError(
+        'SHAPE_MISMATCH',
+        `expected ${n} records of shape [${this.inputShape.join(', ')}] (${n * size} values), got ${x.length} values`,
+      );
+    }
   }
 
   private forEachBatch(
