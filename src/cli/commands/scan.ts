@@ -35,6 +35,7 @@ interface ScanCliOptions extends OutputOptions {
   folds: number;
   epochs: number;
   reduce: 'whitened' | 'pca' | 'ica';
+  threads: number;
   out: string;
   force?: boolean;
 }
@@ -85,6 +86,12 @@ export function registerScanCommand(program: Command): void {
         .choices(['whitened', 'pca', 'ica'])
         .default('whitened'),
     )
+    .option(
+      '--threads <n>',
+      'threads for the forward passes (worker_threads; representations equal up to float rounding)',
+      parseInteger,
+      1,
+    )
     .requiredOption('--out <dir>', 'report directory to write (report.json, suspicious.csv)')
     .option('--force', 'replace an existing report directory')
     .option('--json', 'print the result as JSON')
@@ -94,6 +101,7 @@ export function registerScanCommand(program: Command): void {
       const ds = loaded.dataset;
       const model = await TfClassifier.load(o.model);
       try {
+        model.useThreads(o.threads);
         const methods = o.method === 'all' ? [...DETECTOR_NAMES] : [o.method];
         const truth = truthFromAttack(loaded.attack, ds.ids);
         const reports: Record<string, DetectionReport> = {};
