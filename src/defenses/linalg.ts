@@ -1,5 +1,7 @@
 import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
 import type { Rng } from '../data/rng.js';
+import * as tf from '@tensorflow/tfjs-core';
+import { wasmEngineActive } from '../engine/backend.js';
 import { AntidoteError } from '../errors.js';
 
 /**
@@ -33,6 +35,49 @@ export function rowMean(x: Float32Array, dim: number, idx: ArrayLike<number>): F
   return mean;
 }
 
+/** Below this many multiply-adds (n·d²) the plain loop beats handing the product to wasm. */
+const WASM_COVARIANCE_MIN_WORK = 4_000_000;
+
+/**
+ * The covariance as one matrix product Xcᵀ·Xc on the wasm backend (XNNPACK, SIMD): about ten
+ * times the plain loop's speed. Float32 products, float32 accumulation inside the kernel, then
+ * scaled in float64; deterministic on a given backend.
+ */
+function wasmCovariance(
+  x: Float32Array,
+  dim: number,
+  idx: ArrayLike<number>,
+  mean: Float64Array,
+): Float64Array {
+  const n = idx.length;
+  const rows = new Float32Array(n * dim);
+  const cols = new Float32Array(dim * n);
+  for (let r = 0; r < n; r++) {
+    const off = idx[r] * dim;
+    for (let j = 0; j < dim; j++) {
+      const v = x[off + j] - mean[j];
+      rows[r * dim + j] = v;
+      cols[j * n + r] = v;
+    }
+  }
+  const product = tf.tidy(() =>
+    tf.matMul(tf.tensor2d(cols, [dim, n]), tf.tensor2d(rows, [n, dim])),
+  );
+  const g = product.dataSync() as Float32Array;
+  product.dispose();
+  const cov = new Float64Array(dim * dim);
+  const inv = n > 0 ? 1 / n : 0;
+  // Symmetrise (the kernel's two triangles may differ in the last bit).
+  for (let a = 0; a < dim; a++) {
+    for (let b = a; b < dim; b++) {
+      const v = ((g[a * dim + b] + g[b * dim + a]) / 2) * inv;
+      cov[a * dim + b] = v;
+      cov[b * dim + a] = v;
+    }
+  }
+  return cov;
+}
+
 /**
  * Covariance (divided by n) of the rows `idx` of `x` about `mean`, as a dense symmetric
  * `dim × dim` Float64Array. Accumulates the upper triangle only, then mirrors it.
@@ -43,8 +88,11 @@ export function rowCovariance(
   idx: ArrayLike<number>,
   mean: Float64Array,
 ): Float64Array {
-  const cov = new Float64Array(dim * dim);
   const n = idx.length;
+  if (wasmEngineActive() && n * dim * dim >= WASM_COVARIANCE_MIN_WORK) {
+    return wasmCovariance(x, dim, idx, mean);
+  }
+  const cov = new Float64Array(dim * dim);
   // Four centred rows at a time: one load/store of each covariance cell per four records.
   const c0 = new Float64Array(dim);
   const c1 = new Float64Array(dim);

@@ -17,6 +17,7 @@ export const BACKEND_NAMES: readonly BackendName[] = ['wasm', 'cpu'];
 let wasmPathsSet = false;
 let initialised: Promise<BackendName> | undefined;
 let initialisedWith: BackendName | undefined;
+let startedWith: BackendName | undefined;
 
 /**
  * Initialises TensorFlow.js once: production mode (no banners or warnings), the custom kernels
@@ -63,6 +64,7 @@ async function start(wanted: BackendName): Promise<BackendName> {
     try {
       if (await tf.setBackend('wasm')) {
         await tf.ready();
+        startedWith = 'wasm';
         return 'wasm';
       }
     } catch {
@@ -76,7 +78,16 @@ async function start(wanted: BackendName): Promise<BackendName> {
     );
   }
   await tf.ready();
+  startedWith = 'cpu';
   return 'cpu';
+}
+
+/**
+ * True when {@link initEngine} has finished and the wasm backend is active: numeric code outside
+ * the engine (e.g. the detectors' covariance matrices) may then hand large products to it.
+ */
+export function wasmEngineActive(): boolean {
+  return startedWith === 'wasm' && tf.getBackend() === 'wasm';
 }
 
 /** The name of the active backend (after {@link initEngine}). */
