@@ -1,6 +1,6 @@
+import * as tf from '@tensorflow/tfjs-core';
 import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
 import type { Rng } from '../data/rng.js';
-import * as tf from '@tensorflow/tfjs-core';
 import { wasmEngineActive } from '../engine/backend.js';
 import { AntidoteError } from '../errors.js';
 
