@@ -387,7 +387,7 @@ if (want('fcadv')) {
   result.featureCollision.adversarialTraining = {
     training: ADV,
     extractor: await scores(robust, test),
-    transfer: await fcPairs(robustDir, PAIRS[2], 'fc-robust'),
+    transfer: await fcPairs(robustDir, PAIRS[2], 'fc-robust', { beta: 0.1 }),
   };
   robust.dispose();
   save();
