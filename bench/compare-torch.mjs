@@ -4,8 +4,8 @@
 // falls back to the reference BLAS, ~30× slower matrix products); without torch this suite says so
 // and exits 0.
 // Reports Antidote / PyTorch(2 threads) for training samples/s, forward (activations) samples/s and
-// input-gradient time per batch. Antidote trains data-parallel on 2 threads (also reported: 1
-// thread). `--records N` (default 12,800).
+// input-gradient time per batch. Antidote runs on 1 thread and data-parallel on 2; the better is
+// in the table, both in the JSON. `--records N` (default 12,800).
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,7 +35,10 @@ for (const arch of ['cnn', 'mlp']) {
   const h1 = single.lastHistory;
   single.dispose();
   const c = await trainClassifier(train, { ...opts, threads: 2 });
-  const h = c.lastHistory;
+  const h2 = c.lastHistory;
+  // The better of the two is reported (data parallelism only pays for compute-heavy steps).
+  const sps1 = h1.samples / h1.seconds;
+  const sps2 = h2.samples / h2.seconds;
   // Forward passes and input gradients on this thread, then split over two.
   const xb = train.x.subarray(0, 64 * 784);
   const yb = train.y.subarray(0, 64);
@@ -54,9 +57,9 @@ for (const arch of ['cnn', 'mlp']) {
   const forward = Math.max(inference[1].forward, inference[2].forward);
   const gradBatch = Math.min(inference[1].gradBatch, inference[2].gradBatch);
   ours[arch] = {
-    trainSamplesPerSecond: Math.round(h.samples / h.seconds),
-    trainThreads: 2,
-    trainSamplesPerSecondOneThread: Math.round(h1.samples / h1.seconds),
+    trainSamplesPerSecond: Math.round(Math.max(sps1, sps2)),
+    trainThreads: sps2 > sps1 ? 2 : 1,
+    trainSamplesPerSecondByThreads: { 1: Math.round(sps1), 2: Math.round(sps2) },
     forwardSamplesPerSecond: Math.round(forward),
     inputGradientSecondsPerBatch: gradBatch,
     // Best of 1 and 2 threads is reported above; both here.
@@ -97,7 +100,7 @@ for (const arch of ['cnn', 'mlp']) {
   };
 }
 console.error(
-  'arch  metric            antidote   torch(2 thr)  torch(1 thr)  ratio   (antidote trains on 2 threads)',
+  'arch  metric            antidote   torch(2 thr)  torch(1 thr)  ratio   (antidote: best of 1 and 2 threads)',
 );
 for (const [arch, r] of Object.entries(table)) {
   console.error(

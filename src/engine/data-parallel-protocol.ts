@@ -4,7 +4,7 @@
 export const CONTROL = {
   /** Step counter: the trainer increments it to start a step (the worker waits on it). */
   go: 0,
-  /** The worker stores the step it finished here (the trainer waits on it). */
+  /** Unused (kept for layout stability). */
   done: 1,
   /** 1 = compute a step, 2 = exit. */
   command: 2,
@@ -30,9 +30,22 @@ export interface GradientWorkerData {
   readonly offsets: readonly number[];
   readonly control: SharedArrayBuffer;
   readonly weights: SharedArrayBuffer;
-  readonly grads: SharedArrayBuffer;
   readonly x: SharedArrayBuffer;
   readonly y: SharedArrayBuffer;
   /** Float64 × 3: the shard's scaled loss, its hits, and (in) the loss scale 1/m. */
   readonly results: SharedArrayBuffer;
+  /** This worker's participant index (the trainer is 0). */
+  readonly participant: number;
+  /** Participants (trainer + workers). */
+  readonly participants: number;
+  /**
+   * Float32 gradients of every participant for even and odd steps:
+   * `[participant][parity][weights]`, so a participant may start step s + 1 while another still
+   * reads step s.
+   */
+  readonly allGrads: SharedArrayBuffer;
+  /** Int32 per participant: the last step whose gradients it has written. */
+  readonly ready: SharedArrayBuffer;
+  /** Adam learning rate (every participant applies the summed gradients itself). */
+  readonly learningRate: number;
 }

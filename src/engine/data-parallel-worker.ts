@@ -1,13 +1,15 @@
 /**
- * The worker side of data-parallel training (see `data-parallel.ts`): its own TF.js engine and
- * model replica, gradients of one shard of every batch. Synchronised with the trainer through
- * `Atomics` on shared memory, so a step costs no message round trip.
+ * The worker side of data-parallel training (see `data-parallel.ts`): its own TF.js engine,
+ * model replica and Adam optimizer. Each step it computes its shard's gradients, publishes them,
+ * waits for everyone else's, and applies the same summed update as every other participant.
+ * Synchronised through `Atomics` on shared memory: a step costs no message round trip.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { initEngine } from './backend.js';
 import { CONTROL, type GradientWorkerData } from './data-parallel-protocol.js';
+import { applySummed, awaitAll, type ExchangeViews, publishGrads } from './data-parallel-step.js';
 import { crossEntropySum } from './train.js';
 
 const data = workerData as GradientWorkerData;
@@ -19,13 +21,20 @@ async function main(): Promise<void> {
     data.modelTopology as Parameters<typeof tfl.models.modelFromJSON>[0],
   );
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const optimizer = tf.train.adam(data.learningRate);
   const control = new Int32Array(data.control);
   const weights = new Float32Array(data.weights);
-  const grads = new Float32Array(data.grads);
   const x = new Float32Array(data.x);
   const y = new Int32Array(data.y);
   const results = new Float64Array(data.results);
   const offsets = data.offsets;
+  const views: ExchangeViews = {
+    participant: data.participant,
+    participants: data.participants,
+    allGrads: new Float32Array(data.allGrads),
+    ready: new Int32Array(data.ready),
+    offsets,
+  };
   let weightsVersion = -1;
   let seen = 0;
   parentPort?.postMessage({ ready: true });
@@ -46,32 +55,40 @@ async function main(): Promise<void> {
       const m = Atomics.load(control, CONTROL.records);
       const scale = results[2];
       const size = data.recordSize;
-      const out = tf.tidy(() => {
-        const xb = tf.tensor(x.subarray(0, m * size), [m, ...data.inputShape]);
-        const yb = tf.tensor1d(y.subarray(0, m), 'int32');
-        let logits: tf.Tensor2D | undefined;
-        const { value, grads: g } = tf.variableGrads(() => {
-          logits = tf.keep(model.apply(xb, { training: true }) as tf.Tensor2D);
-          return tf.mul(crossEntropySum(logits, yb, data.numClasses), scale) as tf.Scalar;
-        }, vars);
-        const hits = tf.sum(tf.cast(tf.equal(tf.argMax(logits!, 1), yb), 'int32'));
-        vars.forEach((v, i) => {
-          grads.set(g[v.name].dataSync() as Float32Array, offsets[i]);
-        });
-        const r = [value.dataSync()[0], hits.dataSync()[0]];
-        logits!.dispose();
-        return r;
+      tf.tidy(() => {
+        let grads: tf.NamedTensorMap;
+        if (m === 0) {
+          grads = Object.fromEntries(vars.map((v) => [v.name, tf.zerosLike(v)]));
+          results[0] = 0;
+          results[1] = 0;
+        } else {
+          const xb = tf.tensor(x.subarray(0, m * size), [m, ...data.inputShape]);
+          const yb = tf.tensor1d(y.subarray(0, m), 'int32');
+          let logits: tf.Tensor2D | undefined;
+          const r = tf.variableGrads(() => {
+            logits = tf.keep(model.apply(xb, { training: true }) as tf.Tensor2D);
+            return tf.mul(crossEntropySum(logits, yb, data.numClasses), scale) as tf.Scalar;
+          }, vars);
+          grads = r.grads;
+          const hits = tf.sum(tf.cast(tf.equal(tf.argMax(logits!, 1), yb), 'int32'));
+          results[0] = r.value.dataSync()[0];
+          results[1] = hits.dataSync()[0];
+          logits!.dispose();
+        }
+        publishGrads(views, vars, grads, seen);
+        awaitAll(views, seen, () => undefined);
+        applySummed(views, optimizer, vars, grads, seen);
       });
-      results[0] = out[0];
-      results[1] = out[1];
-      Atomics.store(control, CONTROL.failed, 0);
     } catch (e) {
       Atomics.store(control, CONTROL.failed, 1);
+      // A negative step tells every waiting participant that this one failed.
+      Atomics.store(views.ready, views.participant, -1);
+      Atomics.notify(views.ready, views.participant);
       parentPort?.postMessage({ error: (e as Error).message });
+      break;
     }
-    Atomics.store(control, CONTROL.done, seen);
-    Atomics.notify(control, CONTROL.done);
   }
+  optimizer.dispose();
   model.dispose();
 }
 

@@ -1,14 +1,15 @@
 /**
  * Synchronous data-parallel training over `worker_threads` (the wasm backend runs one thread per
- * isolate, so a second core needs a second engine). Every batch is split into shards; the trainer
- * computes the gradient of the first shard itself while each worker computes one other shard on
- * its own replica of the model; the gradients are summed in a fixed order and applied once by the
- * trainer's optimizer, whose updated weights every worker reads back before its next step. The
- * result depends on the seed and the number of workers only: the same pair gives the same
- * weights, bit for bit.
+ * isolate, so a second core needs a second engine). Every batch is split into shards, one per
+ * participant: the trainer and each worker compute their shard's gradient on their own replica,
+ * publish it in shared memory, wait for the others', then each sums all gradients in
+ * participant order and applies the sum with its own Adam. Identical operations on identical
+ * values keep every replica equal bit for bit, so only gradients travel between steps (the
+ * weights are sent once, at the start). The result depends on the seed and the number of
+ * participants only.
  *
- * Shared memory (`SharedArrayBuffer`) carries weights, gradients and shards; `Atomics.wait` /
- * `notify` do the hand-off, so a step costs no message round trip.
+ * Shared memory (`SharedArrayBuffer`) carries gradients and shards; `Atomics.wait` / `notify`
+ * do the hand-off, so a step costs no message round trip.
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +19,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { AntidoteError } from '../errors.js';
 import { activeBackend } from './backend.js';
 import { CONTROL, type GradientWorkerData } from './data-parallel-protocol.js';
+import { applySummed, awaitAll, type ExchangeViews, publishGrads } from './data-parallel-step.js';
 
 /** Most workers a training run may use (beyond the cores there is nothing to gain). */
 export const MAX_TRAIN_WORKERS = 16;
@@ -40,7 +42,6 @@ function workerScript(): URL {
 interface WorkerSlot {
   readonly worker: Worker;
   readonly control: Int32Array;
-  readonly grads: Float32Array;
   readonly x: Float32Array;
   readonly y: Int32Array;
   readonly results: Float64Array;
@@ -52,11 +53,15 @@ interface WorkerSlot {
 export class GradientWorkerPool {
   private weightsVersion = 0;
 
+  private step = 0;
+
   private constructor(
     private readonly slots: WorkerSlot[],
     private readonly weights: Float32Array,
     private readonly offsets: readonly number[],
     private readonly vars: readonly tf.Variable[],
+    /** The trainer's view of the gradient exchange (participant 0). */
+    readonly views: ExchangeViews,
   ) {}
 
   /** Number of worker threads (the trainer computes one more shard itself). */
@@ -72,7 +77,12 @@ export class GradientWorkerPool {
     model: tfl.LayersModel,
     vars: readonly tf.Variable[],
     count: number,
-    options: { inputShape: readonly number[]; numClasses: number; maxShard: number },
+    options: {
+      inputShape: readonly number[];
+      numClasses: number;
+      maxShard: number;
+      learningRate: number;
+    },
   ): Promise<GradientWorkerPool> {
     if (!Number.isInteger(count) || count < 1 || count > MAX_TRAIN_WORKERS) {
       throw new AntidoteError(
@@ -86,6 +96,9 @@ export class GradientWorkerPool {
     const recordSize = options.inputShape.reduce((a, b) => a * b, 1);
     const weightsBuffer = new SharedArrayBuffer(total * 4);
     const topology = model.toJSON(null, false);
+    const participants = count + 1;
+    const allGrads = new SharedArrayBuffer(participants * 2 * total * 4);
+    const ready = new SharedArrayBuffer(participants * 4);
     const script = workerScript();
     const slots: WorkerSlot[] = [];
     const started: Promise<void>[] = [];
@@ -99,7 +112,11 @@ export class GradientWorkerPool {
         offsets,
         control: new SharedArrayBuffer(CONTROL.size * 4),
         weights: weightsBuffer,
-        grads: new SharedArrayBuffer(total * 4),
+        participant: w + 1,
+        participants,
+        allGrads,
+        ready,
+        learningRate: options.learningRate,
         x: new SharedArrayBuffer(Math.max(1, options.maxShard * recordSize) * 4),
         y: new SharedArrayBuffer(Math.max(1, options.maxShard) * 4),
         results: new SharedArrayBuffer(3 * 8),
@@ -108,7 +125,6 @@ export class GradientWorkerPool {
       const slot: WorkerSlot = {
         worker,
         control: new Int32Array(data.control),
-        grads: new Float32Array(data.grads),
         x: new Float32Array(data.x),
         y: new Int32Array(data.y),
         results: new Float64Array(data.results),
@@ -131,7 +147,20 @@ export class GradientWorkerPool {
       );
       slots.push(slot);
     }
-    const pool = new GradientWorkerPool(slots, new Float32Array(weightsBuffer), offsets, vars);
+    const views: ExchangeViews = {
+      participant: 0,
+      participants,
+      allGrads: new Float32Array(allGrads),
+      ready: new Int32Array(ready),
+      offsets,
+    };
+    const pool = new GradientWorkerPool(
+      slots,
+      new Float32Array(weightsBuffer),
+      offsets,
+      vars,
+      views,
+    );
     try {
       await Promise.all(started);
     } catch (e) {
@@ -153,48 +182,52 @@ export class GradientWorkerPool {
   }
 
   /**
-   * Starts worker `w` on a shard: `m` records of `x` / `y`, loss scaled by `scale` (1 / batch
-   * size, so shard gradients sum to the batch mean's).
+   * Begins a step: worker `w` gets shard `shards[w]` (records of `x` / `y`, loss scaled by
+   * `scale` = 1 / batch size so that shard gradients sum to the batch mean's). Returns the step.
    */
-  startShard(w: number, x: Float32Array, y: Int32Array, m: number, scale: number): void {
-    const s = this.slots[w];
-    s.x.set(x);
-    s.y.set(y);
-    s.results[2] = scale;
-    Atomics.store(s.control, CONTROL.records, m);
-    Atomics.store(s.control, CONTROL.command, 1);
-    s.step++;
-    Atomics.store(s.control, CONTROL.go, s.step);
-    Atomics.notify(s.control, CONTROL.go);
+  beginStep(
+    shards: readonly { x: Float32Array; y: Int32Array; m: number }[],
+    scale: number,
+  ): number {
+    this.step++;
+    this.slots.forEach((s, w) => {
+      const { x, y, m } = shards[w];
+      s.x.set(x);
+      s.y.set(y);
+      s.results[2] = scale;
+      Atomics.store(s.control, CONTROL.records, m);
+      Atomics.store(s.control, CONTROL.command, 1);
+      s.step++;
+      Atomics.store(s.control, CONTROL.go, s.step);
+      Atomics.notify(s.control, CONTROL.go);
+    });
+    return this.step;
   }
 
   /**
-   * Waits for worker `w`'s shard; returns its flat gradient (a view, valid until the next step),
-   * its scaled loss and its hits.
+   * Ends the trainer's part of a step: publishes its gradients `own`, waits for the workers',
+   * applies the sum with `optimizer`, and returns the workers' summed scaled loss and hits.
    */
-  finishShard(w: number): { grads: Float32Array; loss: number; hits: number } {
-    const s = this.slots[w];
-    for (;;) {
-      const done = Atomics.load(s.control, CONTROL.done);
-      if (done === s.step) break;
-      const r = Atomics.wait(s.control, CONTROL.done, done, 1000);
-      // A worker that died cannot answer: threadId is −1 once it has exited.
-      if (r === 'timed-out' && s.worker.threadId === -1) {
-        throw new AntidoteError('INVALID_STATE', `gradient worker ${w} exited during a step`);
-      }
+  endStep(
+    optimizer: tf.Optimizer,
+    own: tf.NamedTensorMap,
+    step: number,
+  ): { loss: number; hits: number } {
+    publishGrads(this.views, this.vars, own, step);
+    awaitAll(this.views, step, () => {
+      const dead = this.slots.findIndex((s) => s.error || s.worker.threadId === -1);
+      return dead >= 0
+        ? `gradient worker ${dead} stopped${this.slots[dead].error ? `: ${this.slots[dead].error}` : ''}`
+        : undefined;
+    });
+    applySummed(this.views, optimizer, this.vars, own, step);
+    let loss = 0;
+    let hits = 0;
+    for (const s of this.slots) {
+      loss += s.results[0];
+      hits += s.results[1];
     }
-    if (Atomics.load(s.control, CONTROL.failed) === 1 || s.error) {
-      throw new AntidoteError(
-        'INVALID_STATE',
-        `gradient worker ${w} failed${s.error ? `: ${s.error}` : ' (its error is reported on stderr)'}`,
-      );
-    }
-    return { grads: s.grads, loss: s.results[0], hits: s.results[1] };
-  }
-
-  /** Start of each trainable weight in a flat gradient. */
-  get weightOffsets(): readonly number[] {
-    return this.offsets;
+    return { loss, hits };
   }
 
   /** Stops the workers. */

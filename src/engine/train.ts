@@ -197,6 +197,7 @@ export async function fitModel(
           inputShape: shape,
           numClasses,
           maxShard: Math.ceil(o.batchSize / o.threads),
+          learningRate: o.learningRate,
         })
       : undefined;
   const history: Array<{
@@ -310,9 +311,10 @@ function shardSizes(m: number, parts: number): number[] {
 }
 
 /**
- * One data-parallel step: workers take shards 1…, the trainer shard 0; gradients (each of the
- * shard's loss sum over the batch size) are summed in shard order and applied once; the new
- * weights are published to the workers. Returns the batch's mean loss and hits.
+ * One data-parallel step: the workers take shards 1…, the trainer shard 0; every participant
+ * publishes its gradient (its shard's loss sum over the batch size), sums all of them in shard
+ * order and applies the sum itself (see `data-parallel.ts`). Returns the batch's mean loss and
+ * hits.
  */
 function parallelStep(
   pool: GradientWorkerPool,
@@ -330,19 +332,18 @@ function parallelStep(
   const starts = [0];
   for (const q of sizes) starts.push(starts[starts.length - 1] + q);
   const scale = 1 / m;
-  for (let w = 0; w < pool.size; w++) {
-    const q = sizes[w + 1];
-    if (q === 0) continue;
-    const from = starts[w + 1];
-    pool.startShard(
-      w,
-      xBuf.subarray(from * size, (from + q) * size),
-      yBuf.subarray(from, from + q),
-      q,
-      scale,
-    );
-  }
-  const result = tf.tidy(() => {
+  const step = pool.beginStep(
+    sizes.slice(1).map((q, w) => {
+      const from = starts[w + 1];
+      return {
+        x: xBuf.subarray(from * size, (from + q) * size),
+        y: yBuf.subarray(from, from + q),
+        m: q,
+      };
+    }),
+    scale,
+  );
+  return tf.tidy(() => {
     const q = sizes[0];
     const xb = tf.tensor(xBuf.subarray(0, q * size), [q, ...shape]);
     const yb = tf.tensor1d(yBuf.subarray(0, q), 'int32');
@@ -352,29 +353,12 @@ function parallelStep(
       return tf.mul(crossEntropySum(logits, yb, numClasses), scale) as tf.Scalar;
     }, vars as tf.Variable[]);
     const hits = tf.sum(tf.cast(tf.equal(tf.argMax(logits!, 1), yb), 'int32'));
-    let loss = value.dataSync()[0];
-    let correct = hits.dataSync()[0];
+    const loss = value.dataSync()[0];
+    const correct = hits.dataSync()[0];
     logits!.dispose();
-    const offsets = pool.weightOffsets;
-    const summed: tf.NamedTensorMap = {};
-    vars.forEach((v) => {
-      summed[v.name] = grads[v.name];
-    });
-    for (let w = 0; w < pool.size; w++) {
-      if (sizes[w + 1] === 0) continue;
-      const r = pool.finishShard(w);
-      loss += r.loss;
-      correct += r.hits;
-      vars.forEach((v, i) => {
-        const g = tf.tensor(r.grads.slice(offsets[i], offsets[i + 1]), v.shape);
-        summed[v.name] = tf.add(summed[v.name], g);
-      });
-    }
-    optimizer.applyGradients(summed);
-    return [loss, correct] as [number, number];
+    const others = pool.endStep(optimizer, grads, step);
+    return [loss + others.loss, correct + others.hits] as [number, number];
   });
-  pool.publishWeights();
-  return result;
 }
 
 /** Mean loss and accuracy of `model` on the records `indices` of `ds`. */

@@ -1,0 +1,96 @@
+/**
+ * The part of a data-parallel step every participant runs identically (`data-parallel.ts`):
+ * wait until all participants' gradients of the step are in shared memory, sum them in
+ * participant order and apply the sum with the participant's own Adam. The sums and updates are
+ * the same operations on the same values everywhere, so all replicas stay equal bit for bit and
+ * no weights travel between steps.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { AntidoteError } from '../errors.js';
+
+/** Shared views a participant needs. */
+export interface ExchangeViews {
+  readonly participant: number;
+  readonly participants: number;
+  /** `[participant][parity][total]` Float32 gradients. */
+  readonly allGrads: Float32Array;
+  /** Int32 per participant: last step whose gradients are written. */
+  readonly ready: Int32Array;
+  /** Start of each variable in a flat gradient (length vars + 1). */
+  readonly offsets: readonly number[];
+}
+
+/** Offset of participant `p`'s gradients for `step` in `allGrads`. */
+export function gradOffset(views: ExchangeViews, p: number, step: number): number {
+  const total = views.offsets[views.offsets.length - 1];
+  return (p * 2 + (step & 1)) * total;
+}
+
+/** Publishes this participant's gradients of `step` (values of `grads`, by variable order). */
+export function publishGrads(
+  views: ExchangeViews,
+  vars: readonly tf.Variable[],
+  grads: tf.NamedTensorMap,
+  step: number,
+): void {
+  const base = gradOffset(views, views.participant, step);
+  vars.forEach((v, i) => {
+    views.allGrads.set(grads[v.name].dataSync() as Float32Array, base + views.offsets[i]);
+  });
+  Atomics.store(views.ready, views.participant, step);
+  Atomics.notify(views.ready, views.participant);
+}
+
+/**
+ * Blocks until every participant has published `step`. `alive()` is asked whenever a wait times
+ * out (1 s); when it returns an error message, the wait fails with it.
+ */
+export function awaitAll(
+  views: ExchangeViews,
+  step: number,
+  alive: () => string | undefined,
+): void {
+  for (let p = 0; p < views.participants; p++) {
+    for (;;) {
+      const seen = Atomics.load(views.ready, p);
+      if (seen < 0) throw new AntidoteError('INVALID_STATE', `training participant ${p} failed`);
+      // ≥, not ===: a fast participant may already have published step + 1 (into the other
+      // parity's buffers; nobody can reach step + 2 before everyone has finished this step).
+      if (seen >= step) break;
+      if (Atomics.wait(views.ready, p, seen, 1000) === 'timed-out') {
+        const problem = alive();
+        if (problem) throw new AntidoteError('INVALID_STATE', problem);
+      }
+    }
+  }
+}
+
+/**
+ * Sums every participant's gradients of `step` in participant order (this participant's own
+ * from `own`, the others' from shared memory) and applies the sum with `optimizer`.
+ */
+export function applySummed(
+  views: ExchangeViews,
+  optimizer: tf.Optimizer,
+  vars: readonly tf.Variable[],
+  own: tf.NamedTensorMap,
+  step: number,
+): void {
+  tf.tidy(() => {
+    const summed: tf.NamedTensorMap = {};
+    vars.forEach((v, i) => {
+      let acc: tf.Tensor | undefined;
+      for (let p = 0; p < views.participants; p++) {
+        let g: tf.Tensor;
+        if (p === views.participant) g = own[v.name];
+        else {
+          const at = gradOffset(views, p, step) + views.offsets[i];
+          g = tf.tensor(views.allGrads.slice(at, at + v.size), v.shape);
+        }
+        acc = acc ? tf.add(acc, g) : g;
+      }
+      summed[v.name] = acc as tf.Tensor;
+    });
+    optimizer.applyGradients(summed);
+  });
+}
