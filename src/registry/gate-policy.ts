@@ -24,6 +24,9 @@ const share = z.number().min(0).max(1);
  * - `backdoorProbe.strip`: STRIP (Gao et al. 2019) calibrated on the clean `clean` set at `frr`;
  *   the share of `probe` records rejected (entropy below the threshold) is at most `maxRejectRate`.
  *   A backdoored model rejects its triggered training records, so the share rises above the FRR.
+ * - `backdoorProbe.neuralCleanse`: Neural Cleanse (Wang et al. 2019) reverse-engineers a minimal
+ *   trigger per class on `clean` and fails when any class is flagged (its mask an outlier below
+ *   the median by the MAD anomaly index; image models only).
  */
 export const gatePolicySchema = z.strictObject({
   version: z.literal(1),
@@ -59,14 +62,32 @@ export const gatePolicySchema = z.strictObject({
     .optional(),
   backdoorProbe: z
     .strictObject({
-      strip: z.strictObject({
-        clean: z.string().min(1),
-        probe: z.string().min(1),
-        frr: z.number().gt(0).lt(0.5).default(0.05),
-        overlays: z.number().int().min(1).max(64).default(10),
-        maxRejectRate: share.default(0.1),
-        seed: z.number().int().default(0),
-      }),
+      strip: z
+        .strictObject({
+          clean: z.string().min(1),
+          probe: z.string().min(1),
+          frr: z.number().gt(0).lt(0.5).default(0.05),
+          overlays: z.number().int().min(1).max(64).default(10),
+          maxRejectRate: share.default(0.1),
+          seed: z.number().int().default(0),
+        })
+        .optional(),
+      neuralCleanse: z
+        .strictObject({
+          clean: z.string().min(1),
+          /** Clean records used (the first ones); default 1,000. */
+          records: z.number().int().min(10).default(1000),
+          epochs: z.number().int().min(1).max(1000).default(10),
+          stepsPerEpoch: z.number().int().min(1).max(10000).default(20),
+          initCost: z.number().min(0).default(0.01),
+          anomalyScale: z.enum(['log', 'linear']).default('log'),
+          anomalyThreshold: z.number().positive().default(2),
+          seed: z.number().int().default(0),
+        })
+        .optional(),
+    })
+    .refine((b) => b.strip || b.neuralCleanse, {
+      message: 'needs strip, neuralCleanse or both',
     })
     .optional(),
 });

@@ -99,6 +99,29 @@ describe('deployment gate', () => {
     expect(reg.gateResults('m@2')[0].passed).toBe(false);
   });
 
+  it('Neural Cleanse probe flags the backdoor target of the backdoored model only', async () => {
+    expect(() => parseGatePolicy({ version: 1, backdoorProbe: {} })).toThrow(
+      /needs strip, neuralCleanse or both/,
+    );
+    const nc = await policy({
+      version: 1,
+      backdoorProbe: {
+        neuralCleanse: { clean: 'val', records: 100, epochs: 6, stepsPerEpoch: 10 },
+      },
+    });
+    const good = await runGate(reg, 'm@1', nc, { record: false });
+    const bad = await runGate(reg, 'm@2', nc, { record: false });
+    const g = good.checks[0];
+    const b = bad.checks[0];
+    expect(g.name).toBe('neural-cleanse');
+    expect(g.passed).toBe(true);
+    expect(g.reason).toMatch(/flags no class/);
+    expect(b.passed).toBe(false);
+    expect(b.details.flagged).toEqual(['c0']);
+    expect(b.reason).toMatch(/flags c0 as backdoor target/);
+    expect((b.details.maskL1 as number[]).length).toBe(4);
+  }, 120_000);
+
   it('checks signatures against trusted keys and datasets against the lineage', async () => {
     const sig = await policy({
       version: 1,

@@ -2,6 +2,8 @@ import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Dataset } from '../data/dataset.js';
 import { loadDataset } from '../data/load.js';
+import { median } from '../defenses/linalg.js';
+import { neuralCleanse } from '../defenses/neural-cleanse.js';
 import { detectorByName } from '../defenses/registry.js';
 import type { TfClassifier } from '../engine/tf-classifier.js';
 import { AntidoteError } from '../errors.js';
@@ -25,6 +27,7 @@ export const GATE_CHECKS = [
   'accuracy',
   'accuracy-drop',
   'backdoor-probe',
+  'neural-cleanse',
 ] as const;
 
 /** One gate check's name. */
@@ -300,6 +303,50 @@ function exampleFlagged(ds: Dataset, scores: Float32Array, flagged: Uint8Array):
  * registry (audited) unless `record` is false; `antidote promote` refuses a version whose latest
  * gate result did not pass.
  */
+/** Neural Cleanse on the model: passes when no class is flagged as a backdoor target. */
+async function checkNeuralCleanse(
+  m: TfClassifier,
+  gate: LoadedGatePolicy,
+  c: NonNullable<NonNullable<LoadedGatePolicy['policy']['backdoorProbe']>['neuralCleanse']>,
+  progress: GateOptions['onProgress'],
+): Promise<GateCheck> {
+  const clean = (await loadDataset(resolveSpec(c.clean, gate.baseDir))).dataset;
+  const n = Math.min(c.records, clean.y.length);
+  const size = m.inputShape.reduce((a, b) => a * b, 1);
+  const r = await neuralCleanse(
+    m,
+    { x: clean.x.subarray(0, n * size), n },
+    {
+      seed: c.seed,
+      epochs: c.epochs,
+      stepsPerEpoch: c.stepsPerEpoch,
+      initCost: c.initCost,
+      anomalyScale: c.anomalyScale,
+      anomalyThreshold: c.anomalyThreshold,
+      onProgress: (p) => progress?.({ check: 'neural-cleanse', stage: p.stage }),
+    },
+  );
+  const names = m.classes;
+  const top = r.anomalyIndex.reduce((best, v, i) => (v > r.anomalyIndex[best] ? i : best), 0);
+  return {
+    name: 'neural-cleanse',
+    passed: r.flagged.length === 0,
+    reason:
+      r.flagged.length === 0
+        ? `Neural Cleanse flags no class (largest ${c.anomalyScale} anomaly index ${r.anomalyIndex[top].toFixed(2)} for ${names[top]} ≤ ${c.anomalyThreshold}, on ${n} records of ${c.clean})`
+        : `Neural Cleanse flags ${r.flagged.map((k) => names[k]).join(', ')} as backdoor target${r.flagged.length > 1 ? 's' : ''} (mask L1 ${r.flagged.map((k) => r.maskL1[k].toFixed(1)).join(', ')} vs median ${median(r.maskL1).toFixed(1)}; ${c.anomalyScale} anomaly index > ${c.anomalyThreshold})`,
+    details: {
+      method: 'neural-cleanse',
+      anomalyScale: c.anomalyScale,
+      flagged: r.flagged.map((k) => names[k]),
+      maskL1: [...r.maskL1],
+      anomalyIndex: [...r.anomalyIndex],
+      secondsPerClass: r.secondsPerClass,
+      records: n,
+    },
+  };
+}
+
 export async function runGate(
   registry: ModelRegistry,
   ref: string,
@@ -380,8 +427,9 @@ export async function runGate(
           });
         }
       }
-      if (p.backdoorProbe) {
-        const c = p.backdoorProbe.strip;
+      const stripPolicy = p.backdoorProbe?.strip;
+      if (stripPolicy) {
+        const c = stripPolicy;
         await run('backdoor-probe', async () => {
           const clean = (await loadDataset(resolveSpec(c.clean, gate.baseDir))).dataset;
           const probe = (await loadDataset(resolveSpec(c.probe, gate.baseDir))).dataset;
@@ -395,7 +443,7 @@ export async function runGate(
           return {
             name: 'backdoor-probe',
             passed: rate <= c.maxRejectRate,
-            reason: `STRIP rejects ${(rate * 100).toFixed(1)}% of ${c.probe} (entropy < ${s.threshold.toFixed(3)} bits, set at FRR ${(c.frr * 100).toFixed(0)}% on ${c.clean}); allowed ${(c.maxRejectRate * 100).toFixed(1)}%. Neural Cleanse: not available in this build`,
+            reason: `STRIP rejects ${(rate * 100).toFixed(1)}% of ${c.probe} (entropy < ${s.threshold.toFixed(3)} bits, set at FRR ${(c.frr * 100).toFixed(0)}% on ${c.clean}); allowed ${(c.maxRejectRate * 100).toFixed(1)}%`,
             details: {
               method: 'strip',
               rejectRate: rate,
@@ -406,6 +454,10 @@ export async function runGate(
             },
           };
         });
+      }
+      const ncPolicy = p.backdoorProbe?.neuralCleanse;
+      if (ncPolicy) {
+        await run('neural-cleanse', () => checkNeuralCleanse(m, gate, ncPolicy, progress));
       }
     }
   } finally {
