@@ -294,6 +294,31 @@ export function orthonormalizeRows(v: Float64Array, rows: number, dim: number): 
   }
 }
 
+/** {@link projectRows} as one wasm matrix product (centred rows × directionsᵀ). */
+function wasmProject(
+  x: Float32Array,
+  dim: number,
+  idx: ArrayLike<number>,
+  mean: Float64Array,
+  vectors: Float64Array,
+  k: number,
+): Float64Array {
+  const n = idx.length;
+  const rows = new Float32Array(n * dim);
+  for (let r = 0; r < n; r++) {
+    const off = idx[r] * dim;
+    for (let j = 0; j < dim; j++) rows[r * dim + j] = x[off + j] - mean[j];
+  }
+  const basis = new Float32Array(dim * k); // [dim, k]: column q is direction q
+  for (let q = 0; q < k; q++) for (let j = 0; j < dim; j++) basis[j * k + q] = vectors[q * dim + j];
+  const product = tf.tidy(() =>
+    tf.matMul(tf.tensor2d(rows, [n, dim]), tf.tensor2d(basis, [dim, k])),
+  );
+  const out = Float64Array.from(product.dataSync() as Float32Array);
+  product.dispose();
+  return out;
+}
+
 /**
  * Projects rows `idx` of `x` onto `k` directions after subtracting `mean`: returns `[n, k]`
  * Float64Array, row r = ((x[idx[r]] − mean) · vectors[q]) for q < k.
@@ -307,6 +332,9 @@ export function projectRows(
   k: number,
 ): Float64Array {
   const n = idx.length;
+  if (wasmEngineActive() && n * dim * k >= WASM_COVARIANCE_MIN_WORK) {
+    return wasmProject(x, dim, idx, mean, vectors, k);
+  }
   const out = new Float64Array(n * k);
   const c = new Float64Array(dim);
   for (let r = 0; r < n; r++) {
