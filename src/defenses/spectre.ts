@@ -23,8 +23,7 @@ import {
  * 1. PCA to `dims` (default 32) dimensions.
  * 2. Robust mean and covariance by MCD-style trimming (Rousseeuw & Van Driessen 1999): start from
  *    the half of the records nearest the coordinate-wise median, then C-steps (re-estimate from the
- *    `h = (1 − trim)·n` records with the smallest Mahalanobis distance) until fewer than 1% of the
- *    subset changes,
+ *    `h = (1 − trim)·n` records with the smallest Mahalanobis distance) until the subset is stable,
  *    a consistency rescaling (median d² = χ²_d median) and one reweighting step (keep d² ≤ χ²_d
  *    0.975-quantile). Poison, being a minority off the clean distribution, is trimmed away.
  * 3. Whiten every record with the robust estimate: in whitened coordinates the clean records are
@@ -201,9 +200,17 @@ function mahalanobis(z: Float64Array, n: number, d: number, mean: Float64Array, 
 
 /**
  * MCD-style robust mean and covariance of `n` rows of `z` (`[n, d]`), trimming up to `trim` of
- * them (see the module comment). Deterministic.
+ * them (see the module comment). C-steps run until the subset is stable, or, with `tolerance`
+ * > 0, until at most that share of it changes in a step (faster; the estimate is then slightly
+ * less concentrated). Deterministic.
  */
-export function robustMeanCov(z: Float64Array, n: number, d: number, trim = 0.4): RobustEstimate {
+export function robustMeanCov(
+  z: Float64Array,
+  n: number,
+  d: number,
+  trim = 0.4,
+  tolerance = 0,
+): RobustEstimate {
   if (n < d + 2) {
     throw new AntidoteError(
       'INVALID_ARGUMENT',
@@ -238,9 +245,8 @@ export function robustMeanCov(z: Float64Array, n: number, d: number, trim = 0.4)
     keep = next;
     est = meanCov(z, n, d, keep);
     // Each C-step lowers the subset's covariance determinant (Rousseeuw & Van Driessen 1999);
-    // the last steps swap a handful of boundary records and barely move the estimate, so stop
-    // once fewer than 1% of the subset changed (an exchange is counted twice).
-    if (changed <= 2 * Math.floor(0.01 * h)) break;
+    // the last steps swap a handful of boundary records. An exchange is counted twice.
+    if (tolerance > 0 && changed <= 2 * Math.floor(tolerance * h)) break;
   }
   // Consistency: scale so the median distance matches a Gaussian's.
   let d2 = mahalanobis(z, n, d, est.mean, inverseSqrt(est.cov, d));
@@ -312,12 +318,13 @@ export function robustWhiten(
   dims: number,
   rng: Rng,
   trim = 0.4,
+  tolerance = 0,
 ): Representations {
   const m = idx.length;
   const d = Math.min(dims, reps.dim, Math.max(1, Math.floor((m - 2) / 2)));
   const pcs = principalComponents(reps.data, reps.dim, idx, d, rng);
   const z = projectRows(reps.data, reps.dim, idx, pcs.mean, pcs.vectors, d);
-  const est = robustMeanCov(z, m, d, trim);
+  const est = robustMeanCov(z, m, d, trim, tolerance);
   const w = inverseSqrt(est.cov, d);
   const out = new Float32Array(m * d);
   const c = new Float64Array(d);
