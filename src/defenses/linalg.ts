@@ -40,6 +40,21 @@ export function rowMean(x: Float32Array, dim: number, idx: ArrayLike<number>): F
 /** Below this many multiply-adds (n·d²) the plain loop beats handing the product to wasm. */
 const WASM_COVARIANCE_MIN_WORK = 4_000_000;
 
+/** Rows `idx` of `x` minus `mean`, gathered into a contiguous float32 `[idx.length, dim]`. */
+function centredRows(
+  x: Float32Array,
+  dim: number,
+  idx: ArrayLike<number>,
+  mean: Float64Array,
+): Float32Array {
+  const rows = new Float32Array(idx.length * dim);
+  for (let r = 0; r < idx.length; r++) {
+    const off = idx[r] * dim;
+    for (let j = 0; j < dim; j++) rows[r * dim + j] = x[off + j] - mean[j];
+  }
+  return rows;
+}
+
 /**
  * The covariance as one matrix product Xcᵀ·Xc on the wasm backend (XNNPACK, SIMD): about ten
  * times the plain loop's speed. Float32 products, float32 accumulation inside the kernel, then
@@ -52,16 +67,9 @@ function wasmCovariance(
   mean: Float64Array,
 ): Float64Array {
   const n = idx.length;
-  const rows = new Float32Array(n * dim);
+  const rows = centredRows(x, dim, idx, mean);
   const cols = new Float32Array(dim * n);
-  for (let r = 0; r < n; r++) {
-    const off = idx[r] * dim;
-    for (let j = 0; j < dim; j++) {
-      const v = x[off + j] - mean[j];
-      rows[r * dim + j] = v;
-      cols[j * n + r] = v;
-    }
-  }
+  for (let r = 0; r < n; r++) for (let j = 0; j < dim; j++) cols[j * n + r] = rows[r * dim + j];
   const product = tf.tidy(() =>
     tf.matMul(tf.tensor2d(cols, [dim, n]), tf.tensor2d(rows, [n, dim])),
   );
@@ -304,11 +312,7 @@ function wasmProject(
   k: number,
 ): Float64Array {
   const n = idx.length;
-  const rows = new Float32Array(n * dim);
-  for (let r = 0; r < n; r++) {
-    const off = idx[r] * dim;
-    for (let j = 0; j < dim; j++) rows[r * dim + j] = x[off + j] - mean[j];
-  }
+  const rows = centredRows(x, dim, idx, mean);
   const basis = new Float32Array(dim * k); // [dim, k]: column q is direction q
   for (let q = 0; q < k; q++) for (let j = 0; j < dim; j++) basis[j * k + q] = vectors[q * dim + j];
   const product = tf.tidy(() =>

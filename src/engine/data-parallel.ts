@@ -11,8 +11,6 @@
  * Shared memory (`SharedArrayBuffer`) carries gradients and shards; `Atomics.wait` / `notify`
  * do the hand-off, so a step costs no message round trip.
  */
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
@@ -20,24 +18,10 @@ import { AntidoteError } from '../errors.js';
 import { activeBackend } from './backend.js';
 import { CONTROL, type GradientWorkerData } from './data-parallel-protocol.js';
 import { applySummed, awaitAll, type ExchangeViews, publishGrads } from './data-parallel-step.js';
+import { engineWorkerScript } from './worker-script.js';
 
 /** Most workers a training run may use (beyond the cores there is nothing to gain). */
 export const MAX_TRAIN_WORKERS = 16;
-
-/**
- * The compiled worker script. Under the TypeScript sources (tests run on `src/`), the built copy
- * in `dist/` is used, so `npm run build` must have run.
- */
-function workerScript(): URL {
-  const here = new URL('./data-parallel-worker.js', import.meta.url);
-  if (existsSync(fileURLToPath(here))) return here;
-  const built = new URL('../../dist/engine/data-parallel-worker.js', import.meta.url);
-  if (existsSync(fileURLToPath(built))) return built;
-  throw new AntidoteError(
-    'INVALID_STATE',
-    'data-parallel training needs the built worker (dist/engine/data-parallel-worker.js): run npm run build',
-  );
-}
 
 interface WorkerSlot {
   readonly worker: Worker;
@@ -99,7 +83,7 @@ export class GradientWorkerPool {
     const participants = count + 1;
     const allGrads = new SharedArrayBuffer(participants * 2 * total * 4);
     const ready = new SharedArrayBuffer(participants * 4);
-    const script = workerScript();
+    const script = engineWorkerScript('data-parallel-worker.js');
     const slots: WorkerSlot[] = [];
     const started: Promise<void>[] = [];
     for (let w = 0; w < count; w++) {

@@ -10,14 +10,13 @@
  * model's weight tensors (every update, by an optimizer or `setWeights`, replaces them) and
  * re-sends the weights when they changed.
  */
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { AntidoteError } from '../errors.js';
 import { activeBackend } from './backend.js';
 import { MAX_TRAIN_WORKERS } from './data-parallel.js';
 import { type InferenceRequest, runInference } from './inference-ops.js';
+import { engineWorkerScript } from './worker-script.js';
 
 /** What an inference worker is started with. */
 export interface InferenceWorkerData {
@@ -46,17 +45,6 @@ interface Reply {
 
 /** Fewest records per thread worth sending to a worker. */
 const MIN_SHARD = 32;
-
-function workerScript(): URL {
-  const here = new URL('./inference-worker.js', import.meta.url);
-  if (existsSync(fileURLToPath(here))) return here;
-  const built = new URL('../../dist/engine/inference-worker.js', import.meta.url);
-  if (existsSync(fileURLToPath(built))) return built;
-  throw new AntidoteError(
-    'INVALID_STATE',
-    'parallel inference needs the built worker (dist/engine/inference-worker.js): run npm run build',
-  );
-}
 
 class Channel {
   private nextId = 1;
@@ -125,7 +113,7 @@ export class InferencePool {
         `inference threads must be an integer in [2, ${MAX_TRAIN_WORKERS}], got ${threads}`,
       );
     }
-    const script = workerScript();
+    const script = engineWorkerScript('inference-worker.js');
     const data: InferenceWorkerData = {
       backend: activeBackend(),
       modelTopology: { modelTopology: model.toJSON(null, false) },

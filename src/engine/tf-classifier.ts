@@ -290,14 +290,8 @@ export class TfClassifier implements Classifier {
     fn: (xb: tf.Tensor, from: number, m: number) => void,
     batchSize = DEFAULT_INFERENCE_BATCH,
   ): void {
-    this.checkAlive();
+    this.checkInput(x, n);
     const size = this.inputShape.reduce((a, b) => a * b, 1);
-    if (!Number.isInteger(n) || n < 0 || x.length !== n * size) {
-      throw new AntidoteError(
-        'SHAPE_MISMATCH',
-        `expected ${n} records of shape [${this.inputShape.join(', ')}] (${n * size} values), got ${x.length} values`,
-      );
-    }
     for (let from = 0; from < n; from += batchSize) {
       const m = Math.min(batchSize, n - from);
       const xb = tf.tensor(x.subarray(from * size, (from + m) * size), [m, ...this.inputShape]);
