@@ -316,7 +316,9 @@ export async function activationClustering(
         ? {
             // C-steps stop once ≤ 1% of the subset changes: whitening for a 2-means split does
             // not need the fully converged estimate, and it halves the time of the detector.
-            reps: robustWhiten(input.reps, idx, whitenDims, root.fork(`whiten-${c}`), 0.4, 0.01),
+            reps: robustWhiten(input.reps, idx, whitenDims, root.fork(`whiten-${c}`), {
+              tolerance: 0.01,
+            }),
             local: Int32Array.from({ length: idx.length }, (_, i) => i),
           }
         : { reps: input.reps, local: idx };

@@ -317,9 +317,9 @@ export function robustWhiten(
   idx: Int32Array,
   dims: number,
   rng: Rng,
-  trim = 0.4,
-  tolerance = 0,
+  options: { readonly trim?: number; readonly tolerance?: number } = {},
 ): Representations {
+  const { trim = 0.4, tolerance = 0 } = options;
   const m = idx.length;
   const d = Math.min(dims, reps.dim, Math.max(1, Math.floor((m - 2) / 2)));
   const pcs = principalComponents(reps.data, reps.dim, idx, d, rng);

@@ -20,6 +20,11 @@ import { AntidoteError } from '../errors.js';
 export interface StripRecords {
   readonly x: Float32Array;
   readonly n: number;
+  /**
+   * Min and max of `x`, when already known: the `add-clip` superimposition clips to the pool's
+   * value range ({@link fitStrip} stores it with the pool, so detection never rescans it).
+   */
+  readonly range?: readonly [number, number];
 }
 
 /** The records of a dataset (or any `{ x, shape }`) as a {@link StripRecords} block. */
@@ -104,12 +109,8 @@ function resolve(options: StripOptions): Required<StripOptions> {
   return { overlays, superimpose, batchSize, seed: options.seed };
 }
 
-/** Min and max of each held-out pool, computed once per pool (the live monitor reuses one). */
-const rangeCache = new WeakMap<Float32Array, readonly [number, number]>();
-
+/** Min and max of `x`. */
 function valueRange(x: Float32Array): readonly [number, number] {
-  const cached = rangeCache.get(x);
-  if (cached) return cached;
   let lo = Number.POSITIVE_INFINITY;
   let hi = Number.NEGATIVE_INFINITY;
   for (let i = 0; i < x.length; i++) {
@@ -117,9 +118,7 @@ function valueRange(x: Float32Array): readonly [number, number] {
     if (v < lo) lo = v;
     if (v > hi) hi = v;
   }
-  const r = [lo, hi] as const;
-  rangeCache.set(x, r);
-  return r;
+  return [lo, hi];
 }
 
 /**
@@ -141,7 +140,7 @@ export async function stripEntropy(
   if (heldOut.n < 1) {
     throw new AntidoteError('INVALID_ARGUMENT', 'STRIP needs at least one held-out clean record');
   }
-  const [lo, hi] = valueRange(heldOut.x);
+  const [lo, hi] = heldOut.range ?? valueRange(heldOut.x);
   const rng = new Rng(o.seed);
   const k = model.numClasses;
   const out = new Float32Array(n);
@@ -202,7 +201,7 @@ export interface StripFit {
   readonly frr: number;
   /** Clean entropies the threshold was fitted on (measured, not the pool's). */
   readonly cleanEntropy: Float32Array;
-  /** The held-out clean pool overlays are drawn from. */
+  /** The held-out clean pool overlays are drawn from, with its value range. */
   readonly heldOut: StripRecords;
   /** Options used for every entropy computation of this detector. */
   readonly options: Required<StripOptions>;
@@ -220,11 +219,18 @@ export async function fitStrip(
 ): Promise<StripFit> {
   const o = resolve(options);
   const frr = options.frr ?? 0.01;
-  const cleanEntropy = await stripEntropy(model, clean.x, clean.n, heldOut, {
+  const pool: StripRecords = { x: heldOut.x, n: heldOut.n, range: valueRange(heldOut.x) };
+  const cleanEntropy = await stripEntropy(model, clean.x, clean.n, pool, {
     ...o,
     seed: new Rng(o.seed).fork('strip-fit').nextUint32(),
   });
-  return { threshold: stripThreshold(cleanEntropy, frr), frr, cleanEntropy, heldOut, options: o };
+  return {
+    threshold: stripThreshold(cleanEntropy, frr),
+    frr,
+    cleanEntropy,
+    heldOut: pool,
+    options: o,
+  };
 }
 
 /** Per-input STRIP decision. */

@@ -4,18 +4,12 @@
 export const CONTROL = {
   /** Step counter: the trainer increments it to start a step (the worker waits on it). */
   go: 0,
-  /** Unused (kept for layout stability). */
-  done: 1,
   /** 1 = compute a step, 2 = exit. */
-  command: 2,
+  command: 1,
   /** Records in this step's shard. */
-  records: 3,
-  /** Bumped by the trainer whenever it rewrites the shared weights. */
-  weightsVersion: 4,
-  /** 1 when the worker's last step failed. */
-  failed: 5,
+  records: 2,
   /** Number of slots. */
-  size: 6,
+  size: 3,
 } as const;
 
 /** What a gradient worker is started with (`workerData`). */
@@ -29,7 +23,8 @@ export interface GradientWorkerData {
   /** Start of each trainable weight in the flat weight / gradient buffers (length vars + 1). */
   readonly offsets: readonly number[];
   readonly control: SharedArrayBuffer;
-  readonly weights: SharedArrayBuffer;
+  /** The trainer's weights at the start, one array per trainable variable (in order). */
+  readonly weights: Float32Array[];
   readonly x: SharedArrayBuffer;
   readonly y: SharedArrayBuffer;
   /** Float64 × 3: the shard's scaled loss, its hits, and (in) the loss scale 1/m. */

@@ -6,7 +6,9 @@
  * no weights travel between steps.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
 import { AntidoteError } from '../errors.js';
+import { crossEntropySum } from './train.js';
 
 /** Shared views a participant needs. */
 export interface ExchangeViews {
@@ -18,6 +20,42 @@ export interface ExchangeViews {
   readonly ready: Int32Array;
   /** Start of each variable in a flat gradient (length vars + 1). */
   readonly offsets: readonly number[];
+}
+
+/**
+ * One participant's shard of a step: gradients of its loss sum scaled by `scale` (1 / batch
+ * size), the scaled loss and the hits. An empty shard contributes zero gradients. Call inside
+ * `tf.tidy`; the gradients live until the tidy ends.
+ */
+export function shardGradients(
+  model: tfl.LayersModel,
+  vars: readonly tf.Variable[],
+  x: Float32Array,
+  y: Int32Array,
+  m: number,
+  inputShape: readonly number[],
+  numClasses: number,
+  scale: number,
+): { grads: tf.NamedTensorMap; loss: number; hits: number } {
+  if (m === 0) {
+    return {
+      grads: Object.fromEntries(vars.map((v) => [v.name, tf.zerosLike(v)])),
+      loss: 0,
+      hits: 0,
+    };
+  }
+  const size = inputShape.reduce((a, b) => a * b, 1);
+  const xb = tf.tensor(x.subarray(0, m * size), [m, ...inputShape]);
+  const yb = tf.tensor1d(y.subarray(0, m), 'int32');
+  let logits: tf.Tensor2D | undefined;
+  const { value, grads } = tf.variableGrads(() => {
+    logits = tf.keep(model.apply(xb, { training: true }) as tf.Tensor2D);
+    return tf.mul(crossEntropySum(logits, yb, numClasses), scale) as tf.Scalar;
+  }, vars as tf.Variable[]);
+  const hits = tf.sum(tf.cast(tf.equal(tf.argMax(logits as tf.Tensor2D, 1), yb), 'int32'));
+  const result = { grads, loss: value.dataSync()[0], hits: hits.dataSync()[0] };
+  logits?.dispose();
+  return result;
 }
 
 /** Offset of participant `p`'s gradients for `step` in `allGrads`. */

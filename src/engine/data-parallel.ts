@@ -5,7 +5,7 @@
  * publish it in shared memory, wait for the others', then each sums all gradients in
  * participant order and applies the sum with its own Adam. Identical operations on identical
  * values keep every replica equal bit for bit, so only gradients travel between steps (the
- * weights are sent once, at the start). The result depends on the seed and the number of
+ * weights are sent once, with the worker's start data). The result depends on the seed and the number of
  * participants only.
  *
  * Shared memory (`SharedArrayBuffer`) carries gradients and shards; `Atomics.wait` / `notify`
@@ -20,8 +20,8 @@ import { CONTROL, type GradientWorkerData } from './data-parallel-protocol.js';
 import { applySummed, awaitAll, type ExchangeViews, publishGrads } from './data-parallel-step.js';
 import { engineWorkerScript } from './worker-script.js';
 
-/** Most workers a training run may use (beyond the cores there is nothing to gain). */
-export const MAX_TRAIN_WORKERS = 16;
+/** Most threads a training run or a classifier may use (beyond the cores there is nothing to gain). */
+export const MAX_ENGINE_THREADS = 16;
 
 interface WorkerSlot {
   readonly worker: Worker;
@@ -29,20 +29,16 @@ interface WorkerSlot {
   readonly x: Float32Array;
   readonly y: Int32Array;
   readonly results: Float64Array;
-  step: number;
   error?: string;
 }
 
 /** Gradient workers for one training run; {@link close} them when done. */
 export class GradientWorkerPool {
-  private weightsVersion = 0;
-
+  /** The last step started (every worker's `go` slot holds it). */
   private step = 0;
 
   private constructor(
     private readonly slots: WorkerSlot[],
-    private readonly weights: Float32Array,
-    private readonly offsets: readonly number[],
     private readonly vars: readonly tf.Variable[],
     /** The trainer's view of the gradient exchange (participant 0). */
     readonly views: ExchangeViews,
@@ -68,17 +64,17 @@ export class GradientWorkerPool {
       learningRate: number;
     },
   ): Promise<GradientWorkerPool> {
-    if (!Number.isInteger(count) || count < 1 || count > MAX_TRAIN_WORKERS) {
+    if (!Number.isInteger(count) || count < 1 || count > MAX_ENGINE_THREADS) {
       throw new AntidoteError(
         'INVALID_ARGUMENT',
-        `gradient workers must be an integer in [1, ${MAX_TRAIN_WORKERS}], got ${count}`,
+        `gradient workers must be an integer in [1, ${MAX_ENGINE_THREADS}], got ${count}`,
       );
     }
     const offsets = [0];
     for (const v of vars) offsets.push(offsets[offsets.length - 1] + v.size);
     const total = offsets[offsets.length - 1];
     const recordSize = options.inputShape.reduce((a, b) => a * b, 1);
-    const weightsBuffer = new SharedArrayBuffer(total * 4);
+    const weights = vars.map((v) => v.dataSync() as Float32Array);
     const topology = model.toJSON(null, false);
     const participants = count + 1;
     const allGrads = new SharedArrayBuffer(participants * 2 * total * 4);
@@ -95,7 +91,7 @@ export class GradientWorkerPool {
         numClasses: options.numClasses,
         offsets,
         control: new SharedArrayBuffer(CONTROL.size * 4),
-        weights: weightsBuffer,
+        weights,
         participant: w + 1,
         participants,
         allGrads,
@@ -112,7 +108,6 @@ export class GradientWorkerPool {
         x: new Float32Array(data.x),
         y: new Int32Array(data.y),
         results: new Float64Array(data.results),
-        step: 0,
       };
       started.push(
         new Promise<void>((resolve, reject) => {
@@ -138,31 +133,23 @@ export class GradientWorkerPool {
       ready: new Int32Array(ready),
       offsets,
     };
-    const pool = new GradientWorkerPool(
-      slots,
-      new Float32Array(weightsBuffer),
-      offsets,
-      vars,
-      views,
-    );
+    const pool = new GradientWorkerPool(slots, vars, views);
     try {
       await Promise.all(started);
     } catch (e) {
       await pool.close();
       throw e;
     }
-    pool.publishWeights();
     return pool;
   }
 
-  /** Copies the trainer's current weights to the workers (read at their next step). */
-  publishWeights(): void {
-    this.vars.forEach((v, i) => {
-      this.weights.set(v.dataSync() as Float32Array, this.offsets[i]);
-    });
-    this.weightsVersion++;
-    for (const s of this.slots)
-      Atomics.store(s.control, CONTROL.weightsVersion, this.weightsVersion);
+  /** Sets every worker's command and starts it (`go` = the current step). */
+  private signal(command: 1 | 2): void {
+    for (const s of this.slots) {
+      Atomics.store(s.control, CONTROL.command, command);
+      Atomics.store(s.control, CONTROL.go, this.step);
+      Atomics.notify(s.control, CONTROL.go);
+    }
   }
 
   /**
@@ -173,18 +160,15 @@ export class GradientWorkerPool {
     shards: readonly { x: Float32Array; y: Int32Array; m: number }[],
     scale: number,
   ): number {
-    this.step++;
     this.slots.forEach((s, w) => {
       const { x, y, m } = shards[w];
       s.x.set(x);
       s.y.set(y);
       s.results[2] = scale;
       Atomics.store(s.control, CONTROL.records, m);
-      Atomics.store(s.control, CONTROL.command, 1);
-      s.step++;
-      Atomics.store(s.control, CONTROL.go, s.step);
-      Atomics.notify(s.control, CONTROL.go);
     });
+    this.step++;
+    this.signal(1);
     return this.step;
   }
 
@@ -216,12 +200,8 @@ export class GradientWorkerPool {
 
   /** Stops the workers. */
   async close(): Promise<void> {
-    for (const s of this.slots) {
-      Atomics.store(s.control, CONTROL.command, 2);
-      s.step++;
-      Atomics.store(s.control, CONTROL.go, s.step);
-      Atomics.notify(s.control, CONTROL.go);
-    }
+    this.step++;
+    this.signal(2);
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
   }
 }

@@ -14,7 +14,7 @@ import { Worker } from 'node:worker_threads';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { AntidoteError } from '../errors.js';
 import { activeBackend } from './backend.js';
-import { MAX_TRAIN_WORKERS } from './data-parallel.js';
+import { MAX_ENGINE_THREADS } from './data-parallel.js';
 import { type InferenceRequest, runInference } from './inference-ops.js';
 import { engineWorkerScript } from './worker-script.js';
 
@@ -107,10 +107,10 @@ export class InferencePool {
     threads: number,
     numClasses: number,
   ): Promise<InferencePool> {
-    if (!Number.isInteger(threads) || threads < 2 || threads > MAX_TRAIN_WORKERS) {
+    if (!Number.isInteger(threads) || threads < 2 || threads > MAX_ENGINE_THREADS) {
       throw new AntidoteError(
         'INVALID_ARGUMENT',
-        `inference threads must be an integer in [2, ${MAX_TRAIN_WORKERS}], got ${threads}`,
+        `inference threads must be an integer in [2, ${MAX_ENGINE_THREADS}], got ${threads}`,
       );
     }
     const script = engineWorkerScript('inference-worker.js');

@@ -5,6 +5,7 @@ import type { Dataset } from '../data/dataset.js';
 import { AntidoteError } from '../errors.js';
 import { activeBackend, initEngine } from './backend.js';
 import type { Classifier } from './classifier.js';
+import { MAX_ENGINE_THREADS } from './data-parallel.js';
 import { type InferenceRequest, runInference } from './inference-ops.js';
 import { InferencePool } from './inference-pool.js';
 import { loadLayersModel, saveLayersModel } from './model-io.js';
@@ -154,10 +155,10 @@ export class TfClassifier implements Classifier {
    */
   useThreads(threads: number): this {
     this.checkAlive();
-    if (!Number.isInteger(threads) || threads < 1 || threads > 16) {
+    if (!Number.isInteger(threads) || threads < 1 || threads > MAX_ENGINE_THREADS) {
       throw new AntidoteError(
         'INVALID_ARGUMENT',
-        `inference threads must be an integer in [1, 16], got ${threads}`,
+        `inference threads must be an integer in [1, ${MAX_ENGINE_THREADS}], got ${threads}`,
       );
     }
     if (threads !== this.inferenceThreads) {

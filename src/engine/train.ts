@@ -3,7 +3,8 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { type Dataset, numRecords, recordShape, recordSize } from '../data/dataset.js';
 import { Rng } from '../data/rng.js';
 import { AntidoteError } from '../errors.js';
-import { GradientWorkerPool, MAX_TRAIN_WORKERS } from './data-parallel.js';
+import { GradientWorkerPool, MAX_ENGINE_THREADS } from './data-parallel.js';
+import { shardGradients } from './data-parallel-step.js';
 import type { ArchName, ModelSpec } from './zoo.js';
 
 /** Progress of a training run, reported after every batch and at the end of every epoch. */
@@ -104,8 +105,8 @@ export function resolveTrainOptions(o: Omit<TrainOptions, 'model'>) {
   }
   const threads = o.threads ?? 1;
   check(
-    Number.isInteger(threads) && threads >= 1 && threads <= MAX_TRAIN_WORKERS,
-    `threads must be an integer in [1, ${MAX_TRAIN_WORKERS}], got ${threads}`,
+    Number.isInteger(threads) && threads >= 1 && threads <= MAX_ENGINE_THREADS,
+    `threads must be an integer in [1, ${MAX_ENGINE_THREADS}], got ${threads}`,
   );
   return { ...o, epochs, batchSize, learningRate, validationSplit, threads };
 }
@@ -344,20 +345,9 @@ function parallelStep(
     scale,
   );
   return tf.tidy(() => {
-    const q = sizes[0];
-    const xb = tf.tensor(xBuf.subarray(0, q * size), [q, ...shape]);
-    const yb = tf.tensor1d(yBuf.subarray(0, q), 'int32');
-    let logits: tf.Tensor2D | undefined;
-    const { value, grads } = optimizer.computeGradients(() => {
-      logits = tf.keep(model.apply(xb, { training: true }) as tf.Tensor2D);
-      return tf.mul(crossEntropySum(logits, yb, numClasses), scale) as tf.Scalar;
-    }, vars as tf.Variable[]);
-    const hits = tf.sum(tf.cast(tf.equal(tf.argMax(logits!, 1), yb), 'int32'));
-    const loss = value.dataSync()[0];
-    const correct = hits.dataSync()[0];
-    logits!.dispose();
-    const others = pool.endStep(optimizer, grads, step);
-    return [loss + others.loss, correct + others.hits] as [number, number];
+    const own = shardGradients(model, vars, xBuf, yBuf, sizes[0], shape, numClasses, scale);
+    const others = pool.endStep(optimizer, own.grads, step);
+    return [own.loss + others.loss, own.hits + others.hits] as [number, number];
   });
 }
 
