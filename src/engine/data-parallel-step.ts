@@ -23,6 +23,18 @@ export interface ExchangeViews {
 }
 
 /**
+ * Splits `n` records into `parts` contiguous shards, the larger ones first: their sizes and
+ * starts (`starts` has `parts + 1` entries, the last being `n`).
+ */
+export function contiguousShards(n: number, parts: number): { sizes: number[]; starts: number[] } {
+  const base = Math.floor(n / parts);
+  const sizes = Array.from({ length: parts }, (_, i) => base + (i < n % parts ? 1 : 0));
+  const starts = [0];
+  for (const q of sizes) starts.push(starts[starts.length - 1] + q);
+  return { sizes, starts };
+}
+
+/**
  * One participant's shard of a step: gradients of its loss sum scaled by `scale` (1 / batch
  * size), the scaled loss and the hits. An empty shard contributes zero gradients. Call inside
  * `tf.tidy`; the gradients live until the tidy ends.

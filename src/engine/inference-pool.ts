@@ -15,6 +15,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { AntidoteError } from '../errors.js';
 import { activeBackend } from './backend.js';
 import { MAX_ENGINE_THREADS } from './data-parallel.js';
+import { contiguousShards } from './data-parallel-step.js';
 import { type InferenceRequest, runInference } from './inference-ops.js';
 import { engineWorkerScript } from './worker-script.js';
 
@@ -168,10 +169,7 @@ export class InferencePool {
     if (parts < 2) return runInference(local, req, numClasses);
     await this.syncWeights();
     const size = req.inputShape.reduce((a, b) => a * b, 1);
-    const base = Math.floor(req.n / parts);
-    const counts = Array.from({ length: parts }, (_, i) => base + (i < req.n % parts ? 1 : 0));
-    const starts = [0];
-    for (const c of counts) starts.push(starts[starts.length - 1] + c);
+    const { sizes: counts, starts } = contiguousShards(req.n, parts);
     const pending = counts.slice(1).map((count, w) => {
       const from = starts[w + 1];
       const x = req.x.slice(from * size, (from + count) * size);

@@ -4,7 +4,7 @@ import { type Dataset, numRecords, recordShape, recordSize } from '../data/datas
 import { Rng } from '../data/rng.js';
 import { AntidoteError } from '../errors.js';
 import { GradientWorkerPool, MAX_ENGINE_THREADS } from './data-parallel.js';
-import { shardGradients } from './data-parallel-step.js';
+import { contiguousShards, shardGradients } from './data-parallel-step.js';
 import type { ArchName, ModelSpec } from './zoo.js';
 
 /** Progress of a training run, reported after every batch and at the end of every epoch. */
@@ -305,12 +305,6 @@ export async function fitModel(
   };
 }
 
-/** Splits `m` records into `parts` contiguous shards, the larger ones first. */
-function shardSizes(m: number, parts: number): number[] {
-  const base = Math.floor(m / parts);
-  return Array.from({ length: parts }, (_, i) => base + (i < m % parts ? 1 : 0));
-}
-
 /**
  * One data-parallel step: the workers take shards 1…, the trainer shard 0; every participant
  * publishes its gradient (its shard's loss sum over the batch size), sums all of them in shard
@@ -329,9 +323,7 @@ function parallelStep(
   numClasses: number,
 ): [number, number] {
   const size = shape.reduce((a, b) => a * b, 1);
-  const sizes = shardSizes(m, pool.size + 1);
-  const starts = [0];
-  for (const q of sizes) starts.push(starts[starts.length - 1] + q);
+  const { sizes, starts } = contiguousShards(m, pool.size + 1);
   const scale = 1 / m;
   const step = pool.beginStep(
     sizes.slice(1).map((q, w) => {
