@@ -99,4 +99,38 @@ describe('STRIP on a BadNets-poisoned MNIST CNN', () => {
       onTrig.rejected.reduce((a, b) => a + b, 0) / 3,
     );
   });
+
+  it('exact early acceptance: the decisions of the full computation, fewer overlays for clean inputs', async () => {
+    const { model, test } = fx;
+    const fit = await fitStrip(model, stripRecords(fx.calib), stripRecords(fx.pool), {
+      seed: 5,
+      overlays: 16,
+      frr: 0.05,
+    });
+    const trig = triggeredTestSet(test, fx.trigger, { mode: 'all-to-one', target: 0 }, new Rng(1));
+    for (const [x, n] of [
+      [test.x, test.y.length],
+      [trig.x, trig.n],
+    ] as const) {
+      const full = await stripDetect(model, x, n, fit, 11);
+      const early = await stripDetect(model, x, n, fit, 11, { earlyAccept: true, stage: 3 });
+      expect(Array.from(early.rejected)).toEqual(Array.from(full.rejected));
+      expect(Array.from(full.overlaysEvaluated!).every((v) => v === 16)).toBe(true);
+      for (let i = 0; i < n; i++) {
+        const used = early.overlaysEvaluated![i];
+        // Stages of 3: 3, 6, 9, 12, 15, then the last one.
+        expect([3, 6, 9, 12, 15, 16]).toContain(used);
+        if (early.rejected[i]) expect(used).toBe(16);
+        if (used === 16) expect(early.entropy[i]).toBeCloseTo(full.entropy[i], 5);
+        else expect(early.entropy[i] * used).toBeGreaterThanOrEqual(16 * fit.threshold - 1e-9);
+      }
+    }
+    // Clean inputs mostly stop early: far fewer forward passes than 16 per input.
+    const clean = await stripDetect(model, test.x, test.y.length, fit, 11, { earlyAccept: true });
+    const mean = clean.overlaysEvaluated!.reduce((a, b) => a + b, 0) / test.y.length;
+    expect(mean).toBeLessThan(12);
+    await expect(
+      stripDetect(model, test.x.subarray(0, 196), 1, fit, 1, { earlyAccept: true, stage: 0 }),
+    ).rejects.toSatisfy((e) => isAntidoteError(e) && e.code === 'INVALID_ARGUMENT');
+  });
 });

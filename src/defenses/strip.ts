@@ -121,6 +121,87 @@ function valueRange(x: Float32Array): readonly [number, number] {
   return [lo, hi];
 }
 
+/** Validated inputs of an entropy computation. */
+interface EntropyJob {
+  readonly model: Classifier;
+  readonly x: Float32Array;
+  readonly n: number;
+  readonly heldOut: StripRecords;
+  readonly o: Required<StripOptions>;
+  readonly size: number;
+  readonly lo: number;
+  readonly hi: number;
+  /** Pool index of overlay v of record i at `i·overlays + v` (seeded draws). */
+  readonly draws: Int32Array;
+}
+
+function entropyJob(
+  model: Classifier,
+  x: Float32Array,
+  n: number,
+  heldOut: StripRecords,
+  options: StripOptions,
+): EntropyJob {
+  const o = resolve(options);
+  const size = recordSize(model);
+  checkBlock({ x, n }, size, 'inputs');
+  checkBlock(heldOut, size, 'held-out pool');
+  if (heldOut.n < 1) {
+    throw new AntidoteError('INVALID_ARGUMENT', 'STRIP needs at least one held-out clean record');
+  }
+  const [lo, hi] = heldOut.range ?? valueRange(heldOut.x);
+  // All draws up front, record by record: the same overlays whichever of them get evaluated.
+  const rng = new Rng(o.seed);
+  const draws = new Int32Array(n * o.overlays);
+  for (let r = 0; r < draws.length; r++) draws[r] = rng.int(heldOut.n);
+  return { model, x, n, heldOut, o, size, lo, hi, draws };
+}
+
+/**
+ * Adds the prediction entropy (bits) of overlays `[from, to)` of each record in `records` to
+ * `sums[record]`, in forward passes of about `batchSize` superimposed inputs.
+ */
+async function addEntropies(
+  job: EntropyJob,
+  records: Int32Array,
+  from: number,
+  to: number,
+  sums: Float64Array,
+): Promise<void> {
+  const { model, x, heldOut, o, size, lo, hi, draws } = job;
+  const k = model.numClasses;
+  const per = to - from;
+  const perBatch = Math.max(1, Math.floor(o.batchSize / per));
+  const blended = new Float32Array(Math.min(perBatch, records.length) * per * size);
+  for (let start = 0; start < records.length; start += perBatch) {
+    const m = Math.min(perBatch, records.length - start);
+    for (let i = 0; i < m; i++) {
+      const rec = records[start + i];
+      const xi = rec * size;
+      for (let v = 0; v < per; v++) {
+        const pj = draws[rec * o.overlays + from + v] * size;
+        const base = (i * per + v) * size;
+        if (o.superimpose === 'blend') {
+          for (let d = 0; d < size; d++)
+            blended[base + d] = 0.5 * x[xi + d] + 0.5 * heldOut.x[pj + d];
+        } else {
+          for (let d = 0; d < size; d++) {
+            const s = x[xi + d] + heldOut.x[pj + d];
+            blended[base + d] = s > hi ? hi : s < lo ? lo : s;
+          }
+        }
+      }
+    }
+    const rows = m * per;
+    const probs = await model.predictProba(blended.subarray(0, rows * size), rows);
+    for (let i = 0; i < m; i++) {
+      let s = 0;
+      for (let v = 0; v < per; v++) s += entropyBits(probs, (i * per + v) * k, k);
+      sums[records[start + i]] += s;
+    }
+  }
+}
+
 /**
  * Mean prediction entropy (bits) of each of the `n` records of `x` over `overlays` superimpositions
  * with records drawn (seeded, with replacement) from the clean `heldOut` pool. Returns `[n]`; low
@@ -133,46 +214,16 @@ export async function stripEntropy(
   heldOut: StripRecords,
   options: StripOptions,
 ): Promise<Float32Array> {
-  const o = resolve(options);
-  const size = recordSize(model);
-  checkBlock({ x, n }, size, 'inputs');
-  checkBlock(heldOut, size, 'held-out pool');
-  if (heldOut.n < 1) {
-    throw new AntidoteError('INVALID_ARGUMENT', 'STRIP needs at least one held-out clean record');
-  }
-  const [lo, hi] = heldOut.range ?? valueRange(heldOut.x);
-  const rng = new Rng(o.seed);
-  const k = model.numClasses;
-  const out = new Float32Array(n);
-  const perBatch = Math.max(1, Math.floor(o.batchSize / o.overlays));
-  const blended = new Float32Array(Math.min(perBatch, Math.max(n, 1)) * o.overlays * size);
-  for (let start = 0; start < n; start += perBatch) {
-    const m = Math.min(perBatch, n - start);
-    for (let i = 0; i < m; i++) {
-      const xi = (start + i) * size;
-      for (let v = 0; v < o.overlays; v++) {
-        const pj = rng.int(heldOut.n) * size;
-        const base = (i * o.overlays + v) * size;
-        if (o.superimpose === 'blend') {
-          for (let d = 0; d < size; d++)
-            blended[base + d] = 0.5 * x[xi + d] + 0.5 * heldOut.x[pj + d];
-        } else {
-          for (let d = 0; d < size; d++) {
-            const s = x[xi + d] + heldOut.x[pj + d];
-            blended[base + d] = s > hi ? hi : Math.max(s, lo);
-          }
-        }
-      }
-    }
-    const rows = m * o.overlays;
-    const probs = await model.predictProba(blended.subarray(0, rows * size), rows);
-    for (let i = 0; i < m; i++) {
-      let s = 0;
-      for (let v = 0; v < o.overlays; v++) s += entropyBits(probs, (i * o.overlays + v) * k, k);
-      out[start + i] = s / o.overlays;
-    }
-  }
-  return out;
+  const job = entropyJob(model, x, n, heldOut, options);
+  const sums = new Float64Array(n);
+  await addEntropies(
+    job,
+    Int32Array.from({ length: n }, (_, i) => i),
+    0,
+    job.o.overlays,
+    sums,
+  );
+  return Float32Array.from(sums, (s) => s / job.o.overlays);
 }
 
 /**
@@ -235,10 +286,30 @@ export async function fitStrip(
 
 /** Per-input STRIP decision. */
 export interface StripDecision {
-  /** Mean entropy (bits) per input. */
+  /**
+   * Mean entropy (bits) per input over the overlays evaluated: all N, or, for inputs accepted
+   * early ({@link StripDetectOptions.earlyAccept}), the first ones (an estimate of the mean).
+   */
   readonly entropy: Float32Array;
   /** 1 = rejected as likely triggered (entropy below the threshold). */
   readonly rejected: Uint8Array;
+  /** Overlays evaluated per input (N unless accepted early), from {@link stripDetect}. */
+  readonly overlaysEvaluated?: Uint16Array;
+}
+
+/** Options of {@link stripDetect}. */
+export interface StripDetectOptions {
+  /**
+   * Exact early acceptance: evaluate the overlays in stages and stop for an input as soon as the
+   * entropies so far sum to at least N × threshold. Entropies are never negative, so its mean
+   * over all N could not fall below the threshold: the decision is the one the full computation
+   * gives, at a fraction of the cost for clean inputs (triggered ones, with low entropy, still
+   * get all N). The reported entropy of an input accepted early is the mean over its evaluated
+   * overlays. Default false.
+   */
+  readonly earlyAccept?: boolean;
+  /** Overlays per stage with `earlyAccept`; default 2. */
+  readonly stage?: number;
 }
 
 /**
@@ -251,12 +322,40 @@ export async function stripDetect(
   n: number,
   fit: StripFit,
   seed?: number,
+  options: StripDetectOptions = {},
 ): Promise<StripDecision> {
-  const entropy = await stripEntropy(model, x, n, fit.heldOut, {
+  const job = entropyJob(model, x, n, fit.heldOut, {
     ...fit.options,
     seed: seed ?? new Rng(fit.options.seed).fork('strip-detect').nextUint32(),
   });
-  return { entropy, rejected: Uint8Array.from(entropy, (h) => (h < fit.threshold ? 1 : 0)) };
+  const overlays = job.o.overlays;
+  const stage = options.earlyAccept ? (options.stage ?? 2) : overlays;
+  if (!Number.isInteger(stage) || stage < 1) {
+    throw new AntidoteError(
+      'INVALID_ARGUMENT',
+      `STRIP stage must be an integer ≥ 1, got ${stage}`,
+      {
+        field: 'stage',
+      },
+    );
+  }
+  const sums = new Float64Array(n);
+  const evaluated = new Uint16Array(n);
+  const enough = overlays * fit.threshold;
+  let open = Int32Array.from({ length: n }, (_, i) => i);
+  for (let from = 0; from < overlays && open.length > 0; from += stage) {
+    const to = Math.min(overlays, from + stage);
+    await addEntropies(job, open, from, to, sums);
+    for (const i of open) evaluated[i] = to;
+    if (to < overlays) open = open.filter((i) => sums[i] < enough);
+  }
+  const entropy = Float32Array.from(sums, (s, i) => s / evaluated[i]);
+  const rejected = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    // Inputs accepted early have sums ≥ N·threshold, so their full mean is ≥ threshold too.
+    rejected[i] = evaluated[i] === overlays && sums[i] / overlays < fit.threshold ? 1 : 0;
+  }
+  return { entropy, rejected, overlaysEvaluated: evaluated };
 }
 
 /** Measured STRIP error rates. */

@@ -82,8 +82,16 @@ export class StripProbe {
     return new StripProbe(model, fit, options.seed);
   }
 
-  /** Entropy and decision (1 = rejected, likely triggered) per record. */
-  score(input: RecordBlock): Promise<{ entropy: Float32Array; rejected: Uint8Array }> {
-    return stripDetect(this.model, input.x, input.n, this.fit, this.rng.nextUint32());
+  /**
+   * Entropy and decision (1 = rejected, likely triggered) per record; `earlyAccept` stops
+   * evaluating overlays for an input once its acceptance is certain (see `stripDetect`).
+   */
+  score(
+    input: RecordBlock,
+    options: { readonly earlyAccept?: boolean } = {},
+  ): Promise<{ entropy: Float32Array; rejected: Uint8Array }> {
+    return stripDetect(this.model, input.x, input.n, this.fit, this.rng.nextUint32(), {
+      earlyAccept: options.earlyAccept === true,
+    });
   }
 }

@@ -276,7 +276,10 @@ export class Deployment {
             o += p.x.length;
           }
         });
-        strip = await l.strip.score({ x: sx, n: stripRecords });
+        strip = await l.strip.score(
+          { x: sx, n: stripRecords },
+          { earlyAccept: l.monitor.config.strip.earlyAccept },
+        );
       }
       let at = 0;
       let sAt = 0;

@@ -60,6 +60,13 @@ export const monitorConfigSchema = z.strictObject({
       frr: z.number().gt(0).lt(0.5).default(0.05),
       /** Share of records probed (1 = all; lower it to save latency). */
       sampleRate: share(1),
+      /**
+       * Exact early acceptance (`stripDetect`'s `earlyAccept`): overlays in stages of two, an
+       * input accepted once its entropies reach N × threshold. Same decisions, about half the
+       * forward passes on clean traffic; the entropy kept for an input accepted early is the
+       * mean over its evaluated overlays.
+       */
+      earlyAccept: z.boolean().default(true),
       window: window(20),
       minSamples: window(10),
       /** Trip when more than this share of the window is rejected. */
