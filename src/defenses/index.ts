@@ -102,5 +102,6 @@ export {
   spectreDetector,
 } from './spectre.js';
 export * from './strip.js';
+export * from './text-strip.js';
 export * from './trigger-pruning.js';
 export * from './unlearning.js';
