@@ -2,7 +2,10 @@
 // - sentiment: UCI sentences (3000, 80/20 split), rare word "cf" at 10% of the training set,
 //   all-to-one → positive; embedding-bag and TF-IDF logistic; detectors: keyword discovery,
 //   spectral signatures, activation clustering on the victim's representation; mitigation: drop
-//   the keyword detector's flags, retrain, ASR / accuracy after.
+//   the keyword detector's flags, retrain, ASR / accuracy after. Run-time detection on test inputs:
+//   text STRIP (STRIP-ViTA) with half the test split as the defender's clean held-out texts (word
+//   pool and calibration, a quarter each), FRR on the other half's clean texts and FAR on their
+//   triggered copies, at calibrated FRR 1% and 5%.
 // - imdb: the same on 10,000 reviews (needs `antidote datasets fetch imdb`).
 // - spam: SpamAssassin, trigger "cf" spam → ham at 5%; detect, drop, retrain.
 // - credit-flip: German Credit targeted flip bad → good at 20% of the bad class; confident
@@ -12,6 +15,7 @@
 // are skipped. `--only a,b` runs a subset. Results: bench/results/text.json.
 
 import { resolveFeatureTrigger } from '../dist/attacks/tabular-backdoor.js';
+import { triggeredTexts } from '../dist/attacks/text-backdoor.js';
 import { selectRecords } from '../dist/data/dataset.js';
 import { isDatasetAvailable, loadNamedDataset } from '../dist/data/datasets/registry.js';
 import { Rng } from '../dist/data/rng.js';
@@ -21,6 +25,8 @@ import { discoverKeywords } from '../dist/defenses/keyword-discovery.js';
 import { confidentLearningDetector } from '../dist/defenses/label-noise.js';
 import { computeRepresentations } from '../dist/defenses/representations.js';
 import { spectralSignatures } from '../dist/defenses/spectral-signatures.js';
+import { stripRates, stripThreshold } from '../dist/defenses/strip.js';
+import { fitTextStrip, textStripDetect } from '../dist/defenses/text-strip.js';
 import {
   buildDenseModel,
   denseDefaultLayer,
@@ -81,7 +87,40 @@ function summary(result) {
   };
 }
 
-async function textCase(name, ds, attack, kinds, mitigateWith = 'keywords') {
+// Text STRIP on the test inputs of a victim: FRR on clean texts, FAR on triggered copies.
+async function textStrip(victim, test, attack) {
+  const t0 = performance.now();
+  const defender = stratifiedSplit(test, 0.5, new Rng(3));
+  const halves = stratifiedSplit(defender.train, 0.5, new Rng(4));
+  const evalSet = defender.test;
+  const trig = triggeredTexts(evalSet, attack.trigger, attack, new Rng(5));
+  const f = (t) => victim.text.predictProbaTexts(t);
+  const fit = await fitTextStrip(f, halves.test.text, halves.train.text, { seed: 7, frr: 0.01 });
+  const clean = await textStripDetect(f, evalSet.text, fit);
+  const triggered = await textStripDetect(f, trig.texts, fit);
+  const seconds = (performance.now() - t0) / 1000;
+  const at = (frr) => {
+    const th = frr === fit.frr ? fit.threshold : stripThreshold(fit.cleanEntropy, frr);
+    const r = stripRates(
+      Uint8Array.from(clean.entropy, (h) => (h < th ? 1 : 0)),
+      Uint8Array.from(triggered.entropy, (h) => (h < th ? 1 : 0)),
+    );
+    return { threshold: r4(th), frr: r4(r.frr), far: r4(r.far) };
+  };
+  return {
+    calibration: halves.test.text.length,
+    pool: halves.train.text.length,
+    cleanInputs: evalSet.text.length,
+    triggeredInputs: trig.texts.length,
+    perturbations: fit.options.perturbations,
+    replaceShare: fit.options.replaceShare,
+    'frr1%': at(0.01),
+    'frr5%': at(0.05),
+    seconds: r4(seconds),
+  };
+}
+
+async function textCase(name, ds, attack, kinds, mitigateWith = 'keywords', strip = false) {
   const { train, test } = stratifiedSplit(ds, 0.2, new Rng(1));
   for (const kind of kinds) {
     const t0 = performance.now();
@@ -98,6 +137,7 @@ async function textCase(name, ds, attack, kinds, mitigateWith = 'keywords') {
     const flaggedReport = await (async () => {
       const v = await run.train(run.poison.dataset);
       try {
+        if (strip) out.textStrip = await textStrip(v, test, attack);
         return await repsDetectors[mitigateWith](v, run.poison.dataset);
       } finally {
         v.dispose();
@@ -127,6 +167,8 @@ if (want('sentiment')) {
     ds,
     { attack: 'text-backdoor', mode: 'all-to-one', target: 1, rate: 0.1, trigger: cf },
     ['embedding-bag', 'tfidf-logistic'],
+    'keywords',
+    true,
   );
 }
 if (want('imdb') && isDatasetAvailable('imdb')) {
