@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `node bench/server.mjs [--quick]`: POST /v1/predict on loopback with an MNIST mlp, with
-// monitoring (input/prediction drift, STRIP on every request, error rate) on and off: requests/s
+// monitoring (input/prediction drift, STRIP on every request with exact early acceptance, error
+// rate) on and off, and STRIP without early acceptance / on 1 request in 4: requests/s
 // and client-side p50/p99 latency. The server runs in a child process; this process drives load
 // with C concurrent keep-alive clients, one record per request. Writes bench/results/server.json.
 import { spawn } from 'node:child_process';
@@ -15,7 +16,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const dist = (p) => join(here, '..', 'dist', p);
 const quick = hasFlag('--quick');
 
-async function child(project, monitoring, sampleRate) {
+async function child(project, monitoring, sampleRate, earlyAccept) {
   const { loadMnist } = await import(dist('data/index.js'));
   const { ModelRegistry, Deployment, parseMonitorConfig } = await import(dist('registry/index.js'));
   const { startServer } = await import(dist('server/index.js'));
@@ -23,7 +24,7 @@ async function child(project, monitoring, sampleRate) {
   const reference = await loadMnist('test', { limit: 500 });
   const deployment = await Deployment.start(reg, 'mnist', {
     reference,
-    monitor: parseMonitorConfig({ strip: { rollback: false, sampleRate } }),
+    monitor: parseMonitorConfig({ strip: { rollback: false, sampleRate, earlyAccept } }),
     monitoring,
     seed: 1,
   });
@@ -113,10 +114,17 @@ async function load(url, bodies, total, concurrency) {
   };
 }
 
-async function run(project, monitoring, bodies, sampleRate = 1) {
+async function run(project, monitoring, bodies, sampleRate = 1, earlyAccept = true) {
   const p = spawn(
     process.execPath,
-    [fileURLToPath(import.meta.url), '--child', project, String(monitoring), String(sampleRate)],
+    [
+      fileURLToPath(import.meta.url),
+      '--child',
+      project,
+      String(monitoring),
+      String(sampleRate),
+      String(earlyAccept),
+    ],
     {
       stdio: ['ignore', 'pipe', 'inherit'],
     },
@@ -160,7 +168,12 @@ async function run(project, monitoring, bodies, sampleRate = 1) {
 }
 
 if (process.argv[2] === '--child') {
-  await child(process.argv[3], process.argv[4] === 'true', Number(process.argv[5]));
+  await child(
+    process.argv[3],
+    process.argv[4] === 'true',
+    Number(process.argv[5]),
+    process.argv[6] === 'true',
+  );
 } else {
   const project = mkdtempSync(join(tmpdir(), 'antidote-bench-server-'));
   try {
@@ -171,11 +184,14 @@ if (process.argv[2] === '--child') {
     const offs = [];
     const ons = [];
     const sampled = [];
+    const full = [];
     for (let i = 0; i < rounds; i++) {
       offs.push(await run(project, false, bodies));
       console.error('monitoring off', offs.at(-1));
       ons.push(await run(project, true, bodies));
       console.error('monitoring on ', ons.at(-1));
+      full.push(await run(project, true, bodies, 1, false));
+      console.error('monitoring on, STRIP without early acceptance', full.at(-1));
       sampled.push(await run(project, true, bodies, 0.25));
       console.error('monitoring on, STRIP on 1 request in 4', sampled.at(-1));
     }
@@ -186,18 +202,23 @@ if (process.argv[2] === '--child') {
     const off = median(offs);
     const on = median(ons);
     const onSampled = median(sampled);
+    const onFull = median(full);
     const overhead = 1 - on.requestsPerSecond / off.requestsPerSecond;
     writeResult(quick ? 'server-quick' : 'server', {
       model: 'mnist mlp (1 epoch)',
       concurrency: 16,
       recordsPerRequest: 1,
-      strip: { overlays: 8, sampleRate: 1 },
+      strip: { overlays: 8, sampleRate: 1, earlyAccept: true },
       rounds,
       monitoringOff: off,
       monitoringOn: on,
-      allRuns: { off: offs, on: ons, onStripSampled: sampled },
+      allRuns: { off: offs, on: ons, onStripSampled: sampled, onStripNoEarlyAccept: full },
       throughputOverhead: Number(overhead.toFixed(3)),
       monitoringOnStripSampled: { stripSampleRate: 0.25, ...onSampled },
+      monitoringOnStripNoEarlyAccept: onFull,
+      throughputOverheadStripNoEarlyAccept: Number(
+        (1 - onFull.requestsPerSecond / off.requestsPerSecond).toFixed(3),
+      ),
       cpuOverhead: Number((on.serverCpuMsPerRequest / off.serverCpuMsPerRequest - 1).toFixed(3)),
       cpuOverheadStripSampled: Number(
         (onSampled.serverCpuMsPerRequest / off.serverCpuMsPerRequest - 1).toFixed(3),
