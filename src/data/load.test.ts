@@ -5,7 +5,7 @@ import { PNG } from 'pngjs';
 import { describe, expect, it } from 'vitest';
 import type { Dataset } from './dataset.js';
 import { writeDatasetDir } from './dataset-dir.js';
-import { loadDataset } from './load.js';
+import { dataDomain, loadDataset, parseTabularColumns, tabularMeta } from './load.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'antidote-load-'));
 
@@ -80,5 +80,59 @@ describe('loadDataset', () => {
       code: 'NOT_FOUND',
       message: expect.stringContaining('dataset.json'),
     });
+  });
+});
+
+describe('loadDataset: text and tabular data', () => {
+  it('splits a named dataset with :train / :test (disjoint, stratified, fixed) before a limit', async () => {
+    const train = await loadDataset('sentiment:yelp:train');
+    const test = await loadDataset('sentiment:yelp:test');
+    expect(train.dataset.ids).toHaveLength(800);
+    expect(test.dataset.ids).toHaveLength(200);
+    const seen = new Set(train.dataset.ids);
+    expect(test.dataset.ids.some((id) => seen.has(id))).toBe(false);
+    expect(test.dataset.y.reduce((a, b) => a + b, 0)).toBe(100);
+    expect(test.meta).toMatchObject({ dataset: 'sentiment', type: 'text', split: 'test' });
+    const first = await loadDataset('sentiment:test:50');
+    expect(first.dataset.ids).toHaveLength(50);
+    expect((await loadDataset('sentiment:test', { limit: 7 })).dataset.ids).toEqual(
+      first.dataset.ids.slice(0, 7),
+    );
+    await expect(loadDataset('sentiment:train:test')).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
+  });
+
+  it('CSV files and dataset directories with meta.columns are tabular', async () => {
+    const d = tmp();
+    writeFileSync(join(d, 't.csv'), 'amount,age,label\n1,20,x\n2,30,y\n');
+    const csv = await loadDataset(join(d, 't.csv'));
+    expect(csv.columns).toEqual([
+      { name: 'amount', kind: 'numeric' },
+      { name: 'age', kind: 'numeric' },
+    ]);
+    expect(dataDomain(csv)).toBe('tabular');
+    const dir = join(d, 'tab');
+    await writeDatasetDir(dir, csv.dataset, { meta: tabularMeta(csv.columns!) });
+    expect((await loadDataset(dir)).columns).toEqual(csv.columns);
+    const text = await loadDataset('sentiment:10');
+    expect(dataDomain(text)).toBe('text');
+    expect(dataDomain(await loadDataset('mnist:test:2'))).toBe('features');
+    // A schema that does not match the records, or is not one.
+    const bad = join(d, 'bad');
+    await writeDatasetDir(bad, csv.dataset, { meta: tabularMeta(csv.columns!.slice(0, 1)) });
+    await expect(loadDataset(bad)).rejects.toMatchObject({ code: 'SHAPE_MISMATCH' });
+    const worse = join(d, 'worse');
+    await writeDatasetDir(worse, csv.dataset, { meta: { columns: [{ name: 'a' }] } });
+    await expect(loadDataset(worse)).rejects.toMatchObject({ code: 'INVALID_FORMAT' });
+    expect(() =>
+      parseTabularColumns(
+        [
+          { name: 'a', kind: 'numeric' },
+          { name: 'a', kind: 'numeric' },
+        ],
+        'x',
+      ),
+    ).toThrow(/share a name/);
   });
 });

@@ -1,13 +1,23 @@
 import { stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
+import { z } from 'zod';
 import { AntidoteError } from '../errors.js';
 import { type CsvOptions, loadCsv } from './csv.js';
-import { DATA_FILE, type DatasetDir, isDatasetDir, readDatasetDir } from './dataset-dir.js';
+import type { Dataset } from './dataset.js';
+import {
+  DATA_FILE,
+  type DatasetDir,
+  DESCRIPTION_FILE,
+  isDatasetDir,
+  readDatasetDir,
+} from './dataset-dir.js';
 import { loadNamedDataset, NAMED_DATASET_NAMES } from './datasets/registry.js';
+import type { TabularColumn } from './datasets/tabular.js';
 import { loadMnist, type MnistSplit } from './mnist.js';
 import { loadPngFolder, type PngFolderOptions, type ProgressCallback } from './png-folder.js';
+import { Rng } from './rng.js';
 import { loadTextDataset, type TextOptions } from './text.js';
-import { takeFirst } from './transform.js';
+import { stratifiedSplit, takeFirst } from './transform.js';
 
 /** The built-in dataset names {@link loadDataset} resolves (each also takes a `:N` limit suffix). */
 export const BUILTIN_DATASETS: readonly string[] = ['mnist', 'mnist:train', 'mnist:test'];
@@ -20,7 +30,82 @@ export interface LoadedDataset extends DatasetDir {
   readonly kind: DatasetKind;
   /** The spec as given. */
   readonly spec: string;
+  /**
+   * The column schema of tabular data (named tabular datasets, CSV files, and dataset directories
+   * whose `meta.columns` carries one); absent for images, flat feature arrays and text.
+   */
+  readonly columns?: readonly TabularColumn[];
 }
+
+/**
+ * What kind of records a loaded dataset holds: `'text'` (raw text per record), `'tabular'`
+ * (feature rows with a column schema) or `'features'` (images and schema-less feature arrays,
+ * the zoo's models' input).
+ */
+export type DataDomain = 'text' | 'tabular' | 'features';
+
+/** The {@link DataDomain} of a loaded dataset. */
+export function dataDomain(loaded: Pick<LoadedDataset, 'dataset' | 'columns'>): DataDomain {
+  if (loaded.dataset.text) return 'text';
+  if (loaded.columns) return 'tabular';
+  return 'features';
+}
+
+const columnSchema = z.discriminatedUnion('kind', [
+  z.object({ name: z.string().min(1), kind: z.literal('numeric') }).strict(),
+  z
+    .object({
+      name: z.string().min(1),
+      kind: z.literal('categorical'),
+      levels: z.array(z.string()).min(1),
+    })
+    .strict(),
+]);
+
+/** Schema of a tabular column list (as stored in `dataset.json`'s `meta.columns`). */
+export const TabularColumnsSchema = z.array(columnSchema).min(1);
+
+/**
+ * Parses a tabular column schema from JSON: `INVALID_FORMAT` naming `where` when it is not a
+ * list of `{name, kind: 'numeric'}` / `{name, kind: 'categorical', levels}` with distinct names.
+ * With `width`, the list must have that many columns (`SHAPE_MISMATCH` otherwise).
+ */
+export function parseTabularColumns(json: unknown, where: string, width?: number): TabularColumn[] {
+  const r = TabularColumnsSchema.safeParse(json);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    throw new AntidoteError(
+      'INVALID_FORMAT',
+      `${where}: not a tabular column schema: ${issue.path.join('.') || '(root)'}: ${issue.message}`,
+      { path: where },
+    );
+  }
+  const names = new Set(r.data.map((c) => c.name));
+  if (names.size !== r.data.length) {
+    throw new AntidoteError('INVALID_FORMAT', `${where}: two tabular columns share a name`, {
+      path: where,
+    });
+  }
+  if (width !== undefined && r.data.length !== width) {
+    throw new AntidoteError(
+      'SHAPE_MISMATCH',
+      `${where}: ${r.data.length} columns described but the records have ${width} features`,
+      { path: where },
+    );
+  }
+  return r.data;
+}
+
+/**
+ * The `meta` a dataset directory of tabular records carries so that its column schema survives
+ * the round trip (`{ type: 'tabular', columns }`).
+ */
+export function tabularMeta(columns: readonly TabularColumn[]): Record<string, unknown> {
+  return { type: 'tabular', columns: columns.map((c) => ({ ...c })) };
+}
+
+/** Test share and seed of the `:train` / `:test` split of a named dataset (`sentiment:test`). */
+export const NAMED_SPLIT = Object.freeze({ testFraction: 0.2, seed: 1 });
 
 /** Options for {@link loadDataset}. */
 export interface LoadDatasetOptions {
@@ -59,8 +144,13 @@ function checkLimit(limit: number | undefined, spec: string): void {
  *   record limit suffix (`mnist:test:500`);
  * - a dataset directory (`dataset.json` + `data.npz`; see `readDatasetDir`);
  * - a folder of class subfolders of PNG images (see `loadPngFolder`);
- * - a `.csv` file (see `loadCsv`) or a `.json` / `.jsonl` / `.ndjson` text file (see
- *   `loadTextDataset`).
+ * - a named text or tabular dataset (`sentiment`, `imdb`, `spam-assassin`, `spambase`,
+ *   `german-credit`; see `loadNamedDataset`), optionally with `:train` / `:test` (a fixed
+ *   stratified split, {@link NAMED_SPLIT}) and a `:N` limit (`sentiment:test:200`);
+ * - a `.csv` file (see `loadCsv`; tabular, its feature columns numeric) or a `.json` / `.jsonl` /
+ *   `.ndjson` text file (see `loadTextDataset`).
+ *
+ * Tabular data comes with its column schema ({@link LoadedDataset.columns}).
  *
  * `options.limit` keeps the first records (with a `:N` suffix too, the smaller wins).
  * A spec that is neither a built-in nor an existing path is `NOT_FOUND`, listing the built-ins.
@@ -86,16 +176,7 @@ export async function loadDataset(
   } catch {
     // Not a path: a registered text or tabular dataset (sentiment, spambase, …)?
     if ((NAMED_DATASET_NAMES as readonly string[]).includes(spec.split(':')[0])) {
-      const named = await loadNamedDataset(
-        spec,
-        options.limit === undefined ? {} : { limit: options.limit },
-      );
-      return {
-        kind: 'named',
-        spec,
-        dataset: named.dataset,
-        meta: { dataset: named.info.name, type: named.kind },
-      };
+      return loadNamed(spec, options.limit);
     }
     throw new AntidoteError(
       'NOT_FOUND',
@@ -114,7 +195,8 @@ export async function loadDataset(
     }
     if (hasData || (await isDatasetDir(spec))) {
       const dir = await readDatasetDir(spec, { checkFinite: options.checkFinite });
-      return limited({ kind: 'dataset-dir', spec, ...dir });
+      const columns = columnsOfMeta(dir.meta, dir.dataset, join(spec, DESCRIPTION_FILE));
+      return limited({ kind: 'dataset-dir', spec, ...dir, ...(columns ? { columns } : {}) });
     }
     const dataset = await loadPngFolder(spec, { ...options.png, onProgress: options.onProgress });
     return limited({ kind: 'png-folder', spec, dataset });
@@ -122,8 +204,9 @@ export async function loadDataset(
   const ext = extname(spec).toLowerCase();
   if (ext === '.csv' || ext === '.tsv') {
     const csv = { ...(ext === '.tsv' ? { delimiter: '\t' } : {}), ...options.csv };
-    const { dataset } = await loadCsv(spec, csv);
-    return limited({ kind: 'csv', spec, dataset });
+    const { dataset, featureNames } = await loadCsv(spec, csv);
+    const columns = featureNames.map((name): TabularColumn => ({ name, kind: 'numeric' }));
+    return limited({ kind: 'csv', spec, dataset, ...(columns.length ? { columns } : {}) });
   }
   if (ext === '.json' || ext === '.jsonl' || ext === '.ndjson') {
     const dataset = await loadTextDataset(spec, options.text);
@@ -134,4 +217,69 @@ export async function loadDataset(
     `cannot tell what kind of dataset ${spec} is: expected a dataset directory, a PNG class folder, a .csv, .json or .jsonl file, or a built-in (${BUILTIN_DATASETS.join(', ')})`,
     { path: spec },
   );
+}
+
+/** The column schema in a dataset directory's `meta.columns`, checked against its records. */
+function columnsOfMeta(
+  meta: Record<string, unknown> | undefined,
+  ds: Dataset,
+  where: string,
+): TabularColumn[] | undefined {
+  if (meta?.columns === undefined || ds.text) return undefined;
+  if (ds.shape.length !== 2) {
+    throw new AntidoteError(
+      'SHAPE_MISMATCH',
+      `${where}: meta.columns describes tabular records but they have shape [${ds.shape.join(', ')}]`,
+      { path: where },
+    );
+  }
+  return parseTabularColumns(meta.columns, `${where} (meta.columns)`, ds.shape[1]);
+}
+
+/**
+ * A named dataset (`sentiment`, `german-credit:500`, …). A `:train` or `:test` part selects one
+ * side of a stratified split ({@link NAMED_SPLIT}; the one the text benchmark uses), before any
+ * `:N` limit is applied.
+ */
+async function loadNamed(spec: string, limit: number | undefined): Promise<LoadedDataset> {
+  const parts = spec.split(':');
+  const splits = parts.filter((p) => p === 'train' || p === 'test');
+  if (splits.length > 1) {
+    throw new AntidoteError(
+      'INVALID_ARGUMENT',
+      `bad dataset spec "${spec}": at most one of :train and :test`,
+      {
+        path: spec,
+      },
+    );
+  }
+  let named: Awaited<ReturnType<typeof loadNamedDataset>>;
+  let dataset: Dataset;
+  if (splits.length === 0) {
+    named = await loadNamedDataset(spec, limit === undefined ? {} : { limit });
+    dataset = named.dataset;
+  } else {
+    const limits = parts.filter((p) => /^\d+$/.test(p)).map(Number);
+    if (limit !== undefined) limits.push(limit);
+    const rest = parts.filter((p) => p !== splits[0] && !/^\d+$/.test(p)).join(':');
+    named = await loadNamedDataset(rest);
+    const split = stratifiedSplit(
+      named.dataset,
+      NAMED_SPLIT.testFraction,
+      new Rng(NAMED_SPLIT.seed),
+    );
+    dataset = splits[0] === 'train' ? split.train : split.test;
+    if (limits.length) dataset = takeFirst(dataset, Math.min(...limits));
+  }
+  return {
+    kind: 'named',
+    spec,
+    dataset,
+    meta: {
+      dataset: named.info.name,
+      ...(named.kind === 'tabular' ? tabularMeta(named.columns) : { type: named.kind }),
+      ...(splits.length ? { split: splits[0], ...NAMED_SPLIT } : {}),
+    },
+    ...(named.kind === 'tabular' ? { columns: named.columns } : {}),
+  };
 }

@@ -4,8 +4,15 @@
  */
 export { activeBackend, BACKEND_NAMES, type BackendName, initEngine } from './backend.js';
 export type { Classifier } from './classifier.js';
+export * from './feature-model-io.js';
 export { registerCustomKernels } from './kernels/register.js';
-export { loadLayersModel, MODEL_JSON, saveLayersModel, WEIGHTS_BIN } from './model-io.js';
+export {
+  loadLayersModel,
+  MODEL_JSON,
+  type SaveLayersModelOptions,
+  saveLayersModel,
+  WEIGHTS_BIN,
+} from './model-io.js';
 export * from './tabular.js';
 export * from './text-models.js';
 export { TfClassifier, type TfClassifierMetadata, trainClassifier } from './tf-classifier.js';

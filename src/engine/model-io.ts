@@ -34,18 +34,40 @@ const modelJsonSchema = z.object({
   antidote: z.record(z.string(), z.unknown()),
 });
 
+/** Options of {@link saveLayersModel}. */
+export interface SaveLayersModelOptions {
+  /** Replace an existing directory (default false: `ALREADY_EXISTS`). */
+  readonly overwrite?: boolean;
+  /**
+   * Further files written into the same directory in the same atomic step (e.g. a fitted text
+   * vectorizer), by plain file name. `model.json`, `weights.bin` and names with a path separator
+   * are refused (`INVALID_ARGUMENT`).
+   */
+  readonly files?: Readonly<Record<string, string | Uint8Array>>;
+}
+
 /**
  * Saves `model` to `dir` as TF.js's layers format (`model.json` + one `weights.bin`), with
- * Antidote's metadata (architecture, class names, training record) under `antidote` in model.json.
- * Written atomically: a reader never sees a half-written model. Refuses to replace an existing
- * directory unless `overwrite` is set.
+ * Antidote's metadata (architecture, class names, training record) under `antidote` in model.json,
+ * plus any extra `files`. Written atomically: a reader never sees a half-written model. Refuses to
+ * replace an existing directory unless `overwrite` is set.
  */
 export async function saveLayersModel(
   model: tfl.LayersModel,
   dir: string,
   metadata: Record<string, unknown>,
-  options: { overwrite?: boolean } = {},
+  options: SaveLayersModelOptions = {},
 ): Promise<void> {
+  const extra = Object.entries(options.files ?? {});
+  for (const [name] of extra) {
+    if (name === MODEL_JSON || name === WEIGHTS_BIN || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) {
+      throw new AntidoteError(
+        'INVALID_ARGUMENT',
+        `cannot save an extra model file named ${JSON.stringify(name)}`,
+        { path: dir },
+      );
+    }
+  }
   let captured: tf.io.ModelArtifacts | undefined;
   await model.save({
     save: async (artifacts) => {
@@ -69,6 +91,7 @@ export async function saveLayersModel(
     dir,
     async (tmp) => {
       await writeFileAtomic(join(tmp, WEIGHTS_BIN), weights);
+      for (const [name, content] of extra) await writeFileAtomic(join(tmp, name), content);
       await writeFileAtomic(join(tmp, MODEL_JSON), `${JSON.stringify(json, null, 1)}\n`);
     },
     { overwrite: options.overwrite ?? false },
