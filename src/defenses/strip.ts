@@ -168,7 +168,13 @@ async function addEntropies(
   to: number,
   sums: Float64Array,
 ): Promise<void> {
-  const { model, x, heldOut, o, size, lo, hi, draws } = job;
+  const { model, x, o, size, draws } = job;
+  const pool = job.heldOut.x;
+  // Float32 arithmetic (Math.fround) runs this loop several times faster than doubles in V8, and
+  // gives the same values: lo and hi are float32 values and rounding is monotonic, so rounding
+  // the sum before clipping equals rounding the clipped sum.
+  const lo = Math.fround(job.lo);
+  const hi = Math.fround(job.hi);
   const k = model.numClasses;
   const per = to - from;
   const perBatch = Math.max(1, Math.floor(o.batchSize / per));
@@ -182,12 +188,11 @@ async function addEntropies(
         const pj = draws[rec * o.overlays + from + v] * size;
         const base = (i * per + v) * size;
         if (o.superimpose === 'blend') {
-          for (let d = 0; d < size; d++)
-            blended[base + d] = 0.5 * x[xi + d] + 0.5 * heldOut.x[pj + d];
+          for (let d = 0; d < size; d++) blended[base + d] = 0.5 * x[xi + d] + 0.5 * pool[pj + d];
         } else {
           for (let d = 0; d < size; d++) {
-            const s = x[xi + d] + heldOut.x[pj + d];
-            blended[base + d] = s > hi ? hi : s < lo ? lo : s;
+            const s = Math.fround(x[xi + d] + pool[pj + d]);
+            blended[base + d] = s > hi ? hi : Math.max(s, lo);
           }
         }
       }
