@@ -1,5 +1,7 @@
 import { statSync } from 'node:fs';
-import { basename } from 'node:path';
+import { basename, join } from 'node:path';
+import { datasetCacheDir, namedDatasetInfo } from '../data/datasets/registry.js';
+import { sentimentFixtureDir } from '../data/datasets/sentiment.js';
 import type { LoadedDataset } from '../data/load.js';
 import { mnistDataDir } from '../data/mnist.js';
 import { sha256File } from '../integrity/hash.js';
@@ -13,8 +15,8 @@ import { datasetRecords } from './commands/manifest.js';
  * records as loaded (so a `:N` limit or a relabelled record changes it).
  */
 export async function datasetProvenance(loaded: LoadedDataset): Promise<DatasetInput> {
-  const builtin = loaded.kind === 'builtin';
-  const path = builtin ? mnistDataDir() : loaded.spec;
+  const builtin = loaded.kind === 'builtin' || loaded.kind === 'named';
+  const path = builtin ? builtinPath(loaded) : loaded.spec;
   const rootDigest = statSync(path).isDirectory()
     ? (await createManifest(path)).rootDigest
     : (await sha256File(path)).digest;
@@ -24,4 +26,13 @@ export async function datasetProvenance(loaded: LoadedDataset): Promise<DatasetI
     recordsRoot: hashRecords(datasetRecords(loaded.dataset)).merkleRoot,
     uri: builtin ? `antidote:${loaded.spec}` : path,
   };
+}
+
+/** The files a built-in or named dataset is read from. */
+function builtinPath(loaded: LoadedDataset): string {
+  if (loaded.kind === 'builtin') return mnistDataDir();
+  const info = namedDatasetInfo(loaded.spec.split(':')[0]);
+  return info.name === 'sentiment'
+    ? sentimentFixtureDir()
+    : join(datasetCacheDir(), info.name, info.file);
 }

@@ -13,6 +13,14 @@ import {
   type LabelFlipOptions,
   labelFlipAttack,
 } from '../../attacks/label-flip.js';
+import { resolveFeatureTrigger, tabularBackdoorAttack } from '../../attacks/tabular-backdoor.js';
+import {
+  BACKDOOR_VARIANTS,
+  type BackdoorVariant,
+  RARE_WORD_TRIGGERS,
+  type TextTriggerSpec,
+  textBackdoorAttack,
+} from '../../attacks/text-backdoor.js';
 import {
   checkSpec,
   loadTrigger,
@@ -24,13 +32,15 @@ import {
 } from '../../attacks/triggers.js';
 import type { Dataset } from '../../data/dataset.js';
 import { writeDatasetDir } from '../../data/dataset-dir.js';
+import type { TabularColumn } from '../../data/datasets/tabular.js';
+import { dataDomain, type LoadedDataset } from '../../data/load.js';
 import { Rng } from '../../data/rng.js';
-import { TfClassifier } from '../../engine/tf-classifier.js';
 import { AntidoteError } from '../../errors.js';
 import { triggerPreview } from '../../eval/trigger-preview.js';
 import { renderImageGrid } from '../../report/image-grid.js';
 import { writeFileAtomic } from '../../util/fs.js';
 import { loadDataArg } from '../data-arg.js';
+import { checkModelReadsData, derivedMeta, loadAnyModel } from '../models.js';
 import { parseInteger, parseNumber } from '../options.js';
 import { type OutputOptions, pct, printResult } from '../output.js';
 
@@ -188,7 +198,10 @@ export function registerAttackCommand(program: Command): void {
     .description(
       'flip labels: random, targeted (source → target), swap, or adversarial (needs a clean model)',
     )
-    .requiredOption('--data <data>', 'dataset directory or built-in name (mnist, mnist:train, ...)')
+    .requiredOption(
+      '--data <data>',
+      'dataset directory, file, built-in or named dataset (mnist:train, sentiment:train, german-credit, ...)',
+    )
     .addOption(
       new Option('--mode <mode>', 'flip strategy').choices([...LABEL_FLIP_MODES]).default('random'),
     )
@@ -223,7 +236,8 @@ export function registerAttackCommand(program: Command): void {
           },
         );
       }
-      const { dataset } = await loadDataArg(o.data, o);
+      const loaded = await loadDataArg(o.data, o);
+      const { dataset } = loaded;
       const options: LabelFlipOptions = {
         mode: o.mode,
         ...(o.rate !== undefined ? { rate: o.rate } : {}),
@@ -247,12 +261,16 @@ export function registerAttackCommand(program: Command): void {
           { ...options, probabilities: new Float32Array(dataset.shape[0] * k).fill(1 / k) },
           rng,
         );
-        const model = await TfClassifier.load(o.model!);
+        const loadedModel = await loadAnyModel(o.model!);
         try {
-          const probabilities = await cleanModelProbabilities(model, dataset);
+          checkModelReadsData(loadedModel, o.model!, loaded);
+          const probabilities =
+            loadedModel.domain === 'image'
+              ? await cleanModelProbabilities(loadedModel.model, dataset)
+              : await loadedModel.model.predictProbaRaw(dataset);
           result = labelFlipAttack.poison(dataset, { ...options, probabilities }, rng);
         } finally {
-          model.dispose();
+          loadedModel.model.dispose();
         }
       } else {
         result = labelFlipAttack.poison(dataset, options, rng);
@@ -260,7 +278,10 @@ export function registerAttackCommand(program: Command): void {
       await writeDatasetDir(
         o.out,
         result.dataset,
-        { attack: result.record, meta: { createdBy: 'antidote attack label-flip', from: o.data } },
+        {
+          attack: result.record,
+          meta: { createdBy: 'antidote attack label-flip', from: o.data, ...derivedMeta(loaded) },
+        },
         { overwrite: o.force ?? false },
       );
       printResult(
@@ -360,4 +381,275 @@ export function registerAttackCommand(program: Command): void {
         r,
       );
     });
+
+  registerTextBackdoorCommand(attack);
+  registerTabularBackdoorCommand(attack);
+}
+
+/** Text trigger flags shared by `attack text-backdoor` and `evaluate`. */
+export interface TextTriggerCliOptions {
+  triggerWords?: string[];
+  sentence?: string;
+  times?: number;
+  insert?: 'each' | 'one';
+  sentencePosition?: 'random' | 'start' | 'end';
+}
+
+function parseWords(value: string): string[] {
+  const words = value
+    .split(',')
+    .map((w) => w.trim())
+    .filter((w) => w !== '');
+  if (words.length === 0 || words.some((w) => /\s/.test(w))) {
+    throw new InvalidArgumentError(`expected comma-separated words without spaces, got "${value}"`);
+  }
+  return words;
+}
+
+/** Adds the text trigger flags to a command. */
+export function addTextTriggerOptions(cmd: Command): Command {
+  return cmd
+    .option(
+      '--trigger-words <words>',
+      `rare-word trigger, comma-separated (e.g. ${RARE_WORD_TRIGGERS.join(',')}), each inserted at a seeded random position`,
+      parseWords,
+    )
+    .option('--sentence <text>', 'sentence trigger (AddSent), e.g. "I watched this 3D movie."')
+    .option('--times <n>', 'word trigger: insertions of each word (default 1)', parseInteger)
+    .addOption(
+      new Option(
+        '--insert <how>',
+        'word trigger: each = every word --times times; one = --times words drawn from the list',
+      ).choices(['each', 'one']),
+    )
+    .addOption(
+      new Option(
+        '--sentence-position <where>',
+        'sentence trigger: where it goes (default random)',
+      ).choices(['random', 'start', 'end']),
+    );
+}
+
+/** The text trigger the flags describe, or undefined when none is given. */
+export function textTriggerFromOptions(o: TextTriggerCliOptions): TextTriggerSpec | undefined {
+  if (o.triggerWords && o.sentence !== undefined) {
+    throw new AntidoteError('INVALID_ARGUMENT', 'give --trigger-words or --sentence, not both', {
+      field: 'trigger',
+    });
+  }
+  if (o.triggerWords) {
+    return {
+      kind: 'words',
+      words: o.triggerWords,
+      ...(o.times !== undefined ? { times: o.times } : {}),
+      ...(o.insert ? { insert: o.insert } : {}),
+    };
+  }
+  if (o.sentence !== undefined) {
+    return {
+      kind: 'sentence',
+      sentence: o.sentence,
+      ...(o.sentencePosition ? { position: o.sentencePosition } : {}),
+    };
+  }
+  return undefined;
+}
+
+/**
+ * Parses a feature-value trigger, `column=value,column=value` (a number, or a level name or
+ * index of a categorical column), against `columns`.
+ */
+export function featureTriggerFromString(value: string, columns: readonly TabularColumn[]) {
+  const assignments: Record<string, string | number> = {};
+  for (const part of value.split(',')) {
+    if (part.trim() === '') continue;
+    const eq = part.indexOf('=');
+    if (eq <= 0) {
+      throw new AntidoteError(
+        'INVALID_ARGUMENT',
+        `a feature trigger is column=value[,column=value...], got "${value}"`,
+        { field: 'trigger' },
+      );
+    }
+    const name = part.slice(0, eq).trim();
+    const v = part.slice(eq + 1).trim();
+    const column = columns.find((c) => c.name === name);
+    const levelIndex =
+      column?.kind === 'categorical' && !column.levels.includes(v) && /^\d+$/.test(v);
+    if (Object.hasOwn(assignments, name)) {
+      throw new AntidoteError('INVALID_ARGUMENT', `the trigger sets column "${name}" twice`, {
+        field: 'trigger',
+      });
+    }
+    assignments[name] = levelIndex ? Number(v) : v;
+  }
+  return resolveFeatureTrigger(columns, assignments);
+}
+
+interface FeatureBackdoorCliOptions extends CommonAttackOptions {
+  mode: BackdoorMode;
+  target?: string;
+  source?: string;
+  variant: BackdoorVariant;
+  rate: number;
+  rateOf: PoisonRateDefinition;
+  addCopies?: boolean;
+}
+
+/** The flags the text and tabular backdoors share (after `--data` and the trigger). */
+function addFeatureBackdoorOptions(cmd: Command, name: string): Command {
+  return cmd
+    .addOption(
+      new Option('--mode <mode>', 'which classes go where')
+        .choices([...BACKDOOR_MODES])
+        .default('all-to-one'),
+    )
+    .option('--target <class>', 'target class, by name or index (all-to-one, source-to-target)')
+    .option('--source <class>', 'source class, by name or index (source-to-target)')
+    .addOption(
+      new Option(
+        '--variant <variant>',
+        'dirty-label relabels the poisoned records; clean-label poisons target-class records only',
+      )
+        .choices([...BACKDOOR_VARIANTS])
+        .default('dirty-label'),
+    )
+    .requiredOption('--rate <share>', 'poison rate in [0, 1)', parseNumber)
+    .addOption(
+      new Option('--rate-of <definition>', 'what the rate is a share of')
+        .choices([...POISON_RATE_DEFINITIONS])
+        .default('of-training-set'),
+    )
+    .option('--add-copies', 'append poisoned copies instead of replacing the originals')
+    .option('--seed <n>', 'seed of every random choice', parseInteger, 1)
+    .option(
+      '--mark-source',
+      `set poisoned records' source to attack:${name} (a real attacker would not)`,
+    )
+    .requiredOption('--out <dir>', 'dataset directory to write')
+    .option('--force', 'replace an existing output directory')
+    .option('--json', 'print the attack record as JSON');
+}
+
+function featureBackdoorOptions(o: FeatureBackdoorCliOptions, classes: readonly string[]) {
+  return {
+    mode: o.mode,
+    ...(o.target !== undefined ? { target: resolveClass(o.target, classes, 'target') } : {}),
+    ...(o.source !== undefined ? { source: resolveClass(o.source, classes, 'source') } : {}),
+    variant: o.variant,
+    rate: o.rate,
+    rateDefinition: o.rateOf,
+    injection: o.addCopies ? ('add' as const) : ('replace' as const),
+    ...(o.markSource ? { markSource: true } : {}),
+  };
+}
+
+async function writeFeaturePoison(
+  o: FeatureBackdoorCliOptions,
+  loaded: LoadedDataset,
+  name: string,
+  result: ReturnType<typeof textBackdoorAttack.poison>,
+  describe: string,
+): Promise<void> {
+  await writeDatasetDir(
+    o.out,
+    result.dataset,
+    {
+      attack: result.record,
+      meta: { createdBy: `antidote attack ${name}`, from: o.data, ...derivedMeta(loaded) },
+    },
+    { overwrite: o.force ?? false },
+  );
+  const r = result.record;
+  printResult(
+    o,
+    () =>
+      summary(
+        `${name} (${o.mode}, ${o.variant}, ${describe})`,
+        result.dataset,
+        r.indices.length,
+        o.out,
+        `; rate ${pct(r.achievedRate ?? 0)} ${r.rateDefinition}`,
+      ),
+    r,
+  );
+}
+
+/** `antidote attack text-backdoor`: rare-word or sentence triggers in text records. */
+function registerTextBackdoorCommand(attack: Command): void {
+  const cmd = attack
+    .command('text-backdoor')
+    .description(
+      'insert a rare-word or sentence trigger into some texts (BadNets-style / AddSent backdoor)',
+    )
+    .requiredOption(
+      '--data <data>',
+      'text dataset: named (sentiment, sentiment:train, imdb, spam-assassin), JSON(L) file or dataset directory',
+    );
+  addFeatureBackdoorOptions(addTextTriggerOptions(cmd), 'text-backdoor').action(
+    async (o: FeatureBackdoorCliOptions & TextTriggerCliOptions) => {
+      const trigger = textTriggerFromOptions(o);
+      if (!trigger) {
+        throw new AntidoteError(
+          'INVALID_ARGUMENT',
+          'give a trigger: --trigger-words (e.g. cf,mn) or --sentence',
+          { field: 'trigger' },
+        );
+      }
+      const loaded = await loadDataArg(o.data, o);
+      if (dataDomain(loaded) !== 'text') {
+        throw new AntidoteError(
+          'INVALID_ARGUMENT',
+          `text-backdoor needs text records; ${o.data} has none (tabular data: attack tabular-backdoor; images: attack backdoor)`,
+          { field: 'data' },
+        );
+      }
+      const result = textBackdoorAttack.poison(
+        loaded.dataset,
+        { ...featureBackdoorOptions(o, loaded.dataset.classes), trigger },
+        new Rng(o.seed),
+      );
+      const describe =
+        trigger.kind === 'words'
+          ? `words ${trigger.words.join(',')}`
+          : `sentence "${trigger.sentence}"`;
+      await writeFeaturePoison(o, loaded, 'text-backdoor', result, describe);
+    },
+  );
+}
+
+/** `antidote attack tabular-backdoor`: a feature-value trigger on tabular records. */
+function registerTabularBackdoorCommand(attack: Command): void {
+  const cmd = attack
+    .command('tabular-backdoor')
+    .description(
+      'set chosen columns to chosen values on some records and relabel them (feature-value backdoor)',
+    )
+    .requiredOption(
+      '--data <data>',
+      'tabular dataset: named (german-credit, spambase, spambase:train), CSV file or dataset directory',
+    )
+    .requiredOption(
+      '--trigger <column=value,...>',
+      'the trigger: columns and the values they are set to (numbers, or level names of categorical columns), e.g. num415=5,table=5',
+    );
+  addFeatureBackdoorOptions(cmd, 'tabular-backdoor').action(
+    async (o: FeatureBackdoorCliOptions & { trigger: string }) => {
+      const loaded = await loadDataArg(o.data, o);
+      if (dataDomain(loaded) !== 'tabular') {
+        throw new AntidoteError(
+          'INVALID_ARGUMENT',
+          `tabular-backdoor needs tabular records with a column schema (a named tabular dataset, a CSV file, or a dataset directory made from one); ${o.data} has none`,
+          { field: 'data' },
+        );
+      }
+      const trigger = featureTriggerFromString(o.trigger, loaded.columns!);
+      const result = tabularBackdoorAttack.poison(
+        loaded.dataset,
+        { ...featureBackdoorOptions(o, loaded.dataset.classes), trigger },
+        new Rng(o.seed),
+      );
+      await writeFeaturePoison(o, loaded, 'tabular-backdoor', result, `trigger ${o.trigger}`);
+    },
+  );
 }

@@ -1,22 +1,174 @@
 import { type Command, Option } from 'commander';
 import { resolveClass } from '../../attacks/attack.js';
 import { BACKDOOR_MODES, type BackdoorMode, checkTargeting } from '../../attacks/backdoor.js';
+import {
+  checkFeatureTrigger,
+  type FeatureTriggerSpec,
+  triggeredRecords,
+} from '../../attacks/tabular-backdoor.js';
+import {
+  checkTextTrigger,
+  type TextTriggerSpec,
+  triggeredTexts,
+} from '../../attacks/text-backdoor.js';
 import { checkSpec, loadTrigger } from '../../attacks/triggers.js';
+import type { Dataset } from '../../data/dataset.js';
+import { readDatasetDir } from '../../data/dataset-dir.js';
+import { dataDomain, type LoadedDataset } from '../../data/load.js';
 import { Rng } from '../../data/rng.js';
-import { TfClassifier } from '../../engine/tf-classifier.js';
-import { type BackdoorMetrics, evaluateBackdoor, evaluateClean } from '../../eval/metrics.js';
+import { type FeatureModel, modelDomain } from '../../engine/feature-model-io.js';
+import type { TfClassifier } from '../../engine/tf-classifier.js';
+import { AntidoteError } from '../../errors.js';
+import {
+  attackSuccessRate,
+  type BackdoorMetrics,
+  evaluateBackdoor,
+  evaluateClean,
+  robustAccuracy,
+} from '../../eval/metrics.js';
 import { loadDataArg } from '../data-arg.js';
+import { checkModelReadsData, loadAnyModel } from '../models.js';
 import { parseInteger } from '../options.js';
 import { type OutputOptions, pct, printResult } from '../output.js';
-import { addTriggerOptions, type TriggerCliOptions, triggerSpecFromOptions } from './attack.js';
+import {
+  addTextTriggerOptions,
+  addTriggerOptions,
+  featureTriggerFromString,
+  type TextTriggerCliOptions,
+  type TriggerCliOptions,
+  textTriggerFromOptions,
+  triggerSpecFromOptions,
+} from './attack.js';
 
-interface EvaluateCliOptions extends OutputOptions, TriggerCliOptions {
+interface EvaluateCliOptions extends OutputOptions, TriggerCliOptions, TextTriggerCliOptions {
   model: string;
   data: string;
   mode: BackdoorMode;
   target?: string;
   source?: string;
   seed: number;
+  featureTrigger?: string;
+  attackFrom?: string;
+}
+
+type Targeting = Parameters<typeof checkTargeting>[0];
+
+/** A text or tabular trigger with its targeting, from the flags or a poisoned dataset's record. */
+interface FeatureTrigger {
+  readonly trigger: TextTriggerSpec | FeatureTriggerSpec;
+  readonly targeting: Targeting;
+  readonly from?: string;
+}
+
+function targetingFromOptions(o: EvaluateCliOptions, classes: readonly string[]): Targeting {
+  const targeting = {
+    mode: o.mode,
+    ...(o.mode !== 'all-to-all' ? { target: resolveClass(o.target ?? 0, classes, 'target') } : {}),
+    ...(o.source !== undefined ? { source: resolveClass(o.source, classes, 'source') } : {}),
+  };
+  checkTargeting(targeting, classes.length);
+  return targeting;
+}
+
+/**
+ * The trigger and targeting of a text or tabular evaluation: from `--attack-from` (the attack
+ * record of a poisoned dataset directory) or from the flags; undefined when neither gives one.
+ */
+async function featureTrigger(
+  o: EvaluateCliOptions,
+  loaded: LoadedDataset,
+  model: FeatureModel,
+): Promise<FeatureTrigger | undefined> {
+  const domain = model.domain;
+  const classes = loaded.dataset.classes;
+  if (o.attackFrom) {
+    const { attack } = await readDatasetDir(o.attackFrom, { checkFinite: false });
+    const record = attack as { attack?: unknown; params?: Record<string, unknown> } | undefined;
+    const expected = domain === 'text' ? 'text-backdoor' : 'tabular-backdoor';
+    if (record?.attack !== expected || !record.params) {
+      throw new AntidoteError(
+        'INVALID_ARGUMENT',
+        `${o.attackFrom} carries no ${expected} attack record (found ${JSON.stringify(record?.attack ?? null)})`,
+        { path: o.attackFrom },
+      );
+    }
+    const p = record.params;
+    const trigger = p.trigger as TextTriggerSpec | FeatureTriggerSpec;
+    if (domain === 'text') checkTextTrigger(trigger as TextTriggerSpec);
+    else checkFeatureTrigger(trigger as FeatureTriggerSpec, loaded.dataset.shape[1]);
+    const targeting = {
+      mode: p.mode as BackdoorMode,
+      ...(typeof p.target === 'number' ? { target: p.target } : {}),
+      ...(typeof p.source === 'number' ? { source: p.source } : {}),
+    };
+    checkTargeting(targeting, classes.length);
+    return { trigger, targeting, from: o.attackFrom };
+  }
+  if (domain === 'text') {
+    if (o.featureTrigger) {
+      throw new AntidoteError('INVALID_ARGUMENT', '--feature-trigger is for tabular data', {
+        field: 'featureTrigger',
+      });
+    }
+    const trigger = textTriggerFromOptions(o);
+    if (!trigger) return undefined;
+    checkTextTrigger(trigger);
+    return { trigger, targeting: targetingFromOptions(o, classes) };
+  }
+  if (o.triggerWords || o.sentence !== undefined) {
+    throw new AntidoteError(
+      'INVALID_ARGUMENT',
+      '--trigger-words and --sentence are for text data',
+      {
+        field: 'trigger',
+      },
+    );
+  }
+  if (!o.featureTrigger) return undefined;
+  const trigger = featureTriggerFromString(o.featureTrigger, model.columns ?? []);
+  return { trigger, targeting: targetingFromOptions(o, classes) };
+}
+
+/** ASR and robust accuracy of a text or tabular model under a trigger. */
+async function featureBackdoor(
+  model: FeatureModel,
+  ds: Dataset,
+  t: FeatureTrigger,
+  seed: number,
+): Promise<BackdoorMetrics> {
+  let triggered: Dataset;
+  let yTrue: Int32Array;
+  let targets: Int32Array;
+  if (t.trigger.kind === 'feature-values') {
+    const r = triggeredRecords(ds, t.trigger, t.targeting);
+    triggered = {
+      x: r.x,
+      shape: [r.n, ds.shape[1]],
+      y: r.yTrue,
+      classes: ds.classes,
+      ids: Array.from({ length: r.n }, (_, i) => String(i)),
+    };
+    yTrue = r.yTrue;
+    targets = r.targets;
+  } else {
+    const r = triggeredTexts(ds, t.trigger, t.targeting, new Rng(seed));
+    triggered = {
+      x: new Float32Array(0),
+      shape: [r.texts.length, 0],
+      y: r.yTrue,
+      classes: ds.classes,
+      ids: r.texts.map((_, i) => String(i)),
+      text: r.texts,
+    };
+    yTrue = r.yTrue;
+    targets = r.targets;
+  }
+  const pred = await model.predictRaw(triggered);
+  return {
+    attacked: yTrue.length,
+    attackSuccessRate: attackSuccessRate(pred, targets),
+    robustAccuracy: robustAccuracy(pred, yTrue),
+  };
 }
 
 /**
@@ -30,8 +182,19 @@ export function registerEvaluateCommand(program: Command): void {
       'measure a model: clean accuracy, per-class accuracy; with --trigger, ASR and robust accuracy',
     )
     .requiredOption('--model <dir>', 'model directory')
-    .requiredOption('--data <data>', 'test dataset directory or built-in name (mnist:test)');
-  addTriggerOptions(cmd, false)
+    .requiredOption(
+      '--data <data>',
+      'test dataset: directory, file, built-in or named (mnist:test, sentiment:test, german-credit:test)',
+    );
+  addTextTriggerOptions(addTriggerOptions(cmd, false))
+    .option(
+      '--feature-trigger <column=value,...>',
+      'tabular: the feature-value trigger (as in attack tabular-backdoor --trigger)',
+    )
+    .option(
+      '--attack-from <dir>',
+      'text / tabular: take trigger and targeting from the attack record of this poisoned dataset directory',
+    )
     .addOption(
       new Option('--mode <mode>', 'backdoor targeting')
         .choices([...BACKDOOR_MODES])
@@ -43,7 +206,25 @@ export function registerEvaluateCommand(program: Command): void {
     .option('--json', 'print the metrics as JSON')
     .option('--quiet', 'no progress output')
     .action(async (o: EvaluateCliOptions) => {
-      const { dataset } = await loadDataArg(o.data, o);
+      const loaded = await loadDataArg(o.data, o);
+      if ((await modelDomain(o.model)) !== 'image') {
+        await evaluateFeature(o, loaded);
+        return;
+      }
+      if (o.attackFrom || o.featureTrigger || o.triggerWords || o.sentence !== undefined) {
+        throw new AntidoteError(
+          'INVALID_ARGUMENT',
+          '--attack-from, --feature-trigger, --trigger-words and --sentence are for text and tabular data; images take --trigger',
+          { field: 'trigger' },
+        );
+      }
+      const { dataset } = loaded;
+      if (dataDomain(loaded) === 'text') {
+        // An image model on text: say so before the image trigger trips over the records.
+        const m = await loadAnyModel(o.model);
+        m.model.dispose();
+        checkModelReadsData(m, o.model, loaded);
+      }
       // Validate the trigger (and read its PNG) before loading the model.
       let prepared:
         | {
@@ -67,7 +248,14 @@ export function registerEvaluateCommand(program: Command): void {
         checkTargeting(targeting, dataset.classes.length);
         prepared = { trigger: await loadTrigger(spec), targeting };
       }
-      const model = await TfClassifier.load(o.model);
+      const loadedModel = await loadAnyModel(o.model);
+      try {
+        checkModelReadsData(loadedModel, o.model, loaded);
+      } catch (e) {
+        loadedModel.model.dispose();
+        throw e;
+      }
+      const model = loadedModel.model as TfClassifier;
       try {
         const clean = await evaluateClean(model, dataset);
         let backdoor: BackdoorMetrics | undefined;
@@ -88,26 +276,74 @@ export function registerEvaluateCommand(program: Command): void {
             ? { trigger: prepared.trigger.spec, targeting: prepared.targeting, backdoor }
             : {}),
         };
-        printResult(
-          o,
-          () => {
-            const lines = [`accuracy ${pct(clean.accuracy)} on ${clean.n} records`];
-            lines.push(
-              `per class: ${clean.perClassAccuracy
-                .map((a, c) => `${dataset.classes[c]} ${a === null ? 'n/a' : pct(a)}`)
-                .join(', ')}`,
-            );
-            if (backdoor) {
-              lines.push(
-                `attack success rate ${pct(backdoor.attackSuccessRate)}, robust accuracy ${pct(backdoor.robustAccuracy)} on ${backdoor.attacked} triggered records`,
-              );
-            }
-            return lines.join('\n');
-          },
-          result,
-        );
+        printEvaluation(o, dataset.classes, clean, backdoor, result);
       } finally {
         model.dispose();
       }
     });
+}
+
+function printEvaluation(
+  o: EvaluateCliOptions,
+  classes: readonly string[],
+  clean: Awaited<ReturnType<typeof evaluateClean>>,
+  backdoor: BackdoorMetrics | undefined,
+  result: unknown,
+): void {
+  printResult(
+    o,
+    () => {
+      const lines = [`accuracy ${pct(clean.accuracy)} on ${clean.n} records`];
+      lines.push(
+        `per class: ${clean.perClassAccuracy
+          .map((a, c) => `${classes[c]} ${a === null ? 'n/a' : pct(a)}`)
+          .join(', ')}`,
+      );
+      if (backdoor) {
+        lines.push(
+          `attack success rate ${pct(backdoor.attackSuccessRate)}, robust accuracy ${pct(backdoor.robustAccuracy)} on ${backdoor.attacked} triggered records`,
+        );
+      }
+      return lines.join('\n');
+    },
+    result,
+  );
+}
+
+/** `evaluate` for a text or tabular model on text or tabular test data. */
+async function evaluateFeature(o: EvaluateCliOptions, loaded: LoadedDataset): Promise<void> {
+  if (o.trigger) {
+    throw new AntidoteError(
+      'INVALID_ARGUMENT',
+      `--trigger ${o.trigger} is an image trigger; text data takes --trigger-words / --sentence, tabular data --feature-trigger (or --attack-from a poisoned dataset)`,
+      { field: 'trigger' },
+    );
+  }
+  const { dataset } = loaded;
+  const loadedModel = await loadAnyModel(o.model);
+  try {
+    checkModelReadsData(loadedModel, o.model, loaded);
+    const model = loadedModel.model as FeatureModel;
+    const trigger = await featureTrigger(o, loaded, model);
+    const clean = await evaluateClean(model.classifier, model.featurize(dataset));
+    const backdoor = trigger ? await featureBackdoor(model, dataset, trigger, o.seed) : undefined;
+    const result = {
+      model: o.model,
+      data: o.data,
+      domain: model.domain,
+      kind: model.kind,
+      ...clean,
+      ...(trigger
+        ? {
+            trigger: trigger.trigger,
+            targeting: trigger.targeting,
+            ...(trigger.from ? { attackFrom: trigger.from } : {}),
+            backdoor,
+          }
+        : {}),
+    };
+    printEvaluation(o, dataset.classes, clean, backdoor, result);
+  } finally {
+    loadedModel.model.dispose();
+  }
 }

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
-import { TfClassifier } from '../../engine/tf-classifier.js';
 import { checkDatasetFits } from '../../engine/train.js';
 import { writeFileAtomic } from '../../util/fs.js';
 import { loadDataArg } from '../data-arg.js';
+import { checkModelReadsData, loadAnyModel } from '../models.js';
 import { type OutputOptions, pct, printResult } from '../output.js';
 
 interface PredictCliOptions extends OutputOptions {
@@ -11,7 +11,10 @@ interface PredictCliOptions extends OutputOptions {
   out?: string;
 }
 
-/** `antidote predict`: runs a saved model on a dataset; accuracy, and predictions per record. */
+/**
+ * `antidote predict`: runs a saved model (image, text or tabular) on a dataset; accuracy, and
+ * predictions per record.
+ */
 export function registerPredictCommand(program: Command): void {
   program
     .command('predict')
@@ -22,13 +25,21 @@ export function registerPredictCommand(program: Command): void {
     .option('--json', 'print the result as JSON')
     .option('--quiet', 'no progress bars')
     .action(async (o: PredictCliOptions) => {
-      const classifier = await TfClassifier.load(o.model);
+      const model = await loadAnyModel(o.model);
       try {
-        const { dataset } = await loadDataArg(o.data, o);
-        checkDatasetFits(dataset, classifier.inputShape, classifier.numClasses);
+        const loaded = await loadDataArg(o.data, o);
+        const { dataset } = loaded;
+        checkModelReadsData(model, o.model, loaded);
         const n = dataset.shape[0];
-        const probs = await classifier.predictProba(dataset.x, n);
-        const k = classifier.numClasses;
+        let probs: Float32Array;
+        if (model.domain === 'image') {
+          checkDatasetFits(dataset, model.model.inputShape, model.model.numClasses);
+          probs = await model.model.predictProba(dataset.x, n);
+        } else {
+          probs = await model.model.predictProbaRaw(dataset);
+        }
+        const classifier = model.model;
+        const k = classifier.classes.length;
         const predicted = new Int32Array(n);
         let correct = 0;
         for (let i = 0; i < n; i++) {
@@ -62,7 +73,7 @@ export function registerPredictCommand(program: Command): void {
           },
         );
       } finally {
-        classifier.dispose();
+        model.model.dispose();
       }
     });
 }

@@ -1,25 +1,38 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Command, Option } from 'commander';
+import type { Dataset } from '../../data/dataset.js';
 import { writeDatasetDir } from '../../data/dataset-dir.js';
-import { loadDataset } from '../../data/load.js';
+import { dataDomain, loadDataset } from '../../data/load.js';
 import {
   applyReport,
   DETECTOR_NAMES,
   type DetectionReport,
   type DetectionReportJSON,
   detectorByName,
+  discoverKeywords,
+  type KeywordDiscoveryReport,
   type MitigationMode,
   reportFromJSON,
   reportToJSON,
 } from '../../defenses/index.js';
-import { TfClassifier, trainClassifier } from '../../engine/tf-classifier.js';
+import { activeBackend } from '../../engine/backend.js';
+import type { Classifier } from '../../engine/classifier.js';
+import { FeatureModel } from '../../engine/feature-model-io.js';
+import { trainClassifier } from '../../engine/tf-classifier.js';
 import { AntidoteError } from '../../errors.js';
 import { type DetectionEvaluation, evaluateDetection } from '../../eval/detection.js';
+import { recordTrainingProvenance } from '../../integrity/lineage.js';
 import { writeDirAtomic, writeFileAtomic } from '../../util/fs.js';
+import { version } from '../../version.js';
+import { checkModelReadsData, derivedMeta, loadAnyModel } from '../models.js';
 import { parseInteger } from '../options.js';
 import { type OutputOptions, pct, printResult } from '../output.js';
 import { createProgressBar, progressEnabled } from '../progress.js';
+import { datasetProvenance } from '../provenance.js';
+
+/** Short name of keyword discovery (text models only) among the scan methods. */
+export const KEYWORD_METHOD = 'kw';
 
 /** File names inside a scan report directory. */
 export const SCAN_REPORT_FILE = 'report.json';
@@ -33,7 +46,7 @@ interface ScanCliOptions extends OutputOptions {
   layer?: string;
   seed: number;
   folds: number;
-  epochs: number;
+  epochs?: number;
   reduce: 'whitened' | 'pca' | 'ica';
   threads: number;
   out: string;
@@ -56,17 +69,22 @@ function csvField(v: string): string {
 /**
  * `antidote scan`: runs poisoned-data detectors over a dataset with the model trained on it, and
  * writes a report directory (`report.json`, `suspicious.csv`). When the dataset carries an attack
- * record, detection metrics (precision, recall, F1, AUC) are printed too.
+ * record, detection metrics (precision, recall, F1, AUC) are printed too. Text and tabular
+ * models are scanned in their feature space (TF-IDF vectors, embeddings, encoded rows); text
+ * models also get keyword discovery (`kw`), whose ranked tokens go into the report.
  */
 export function registerScanCommand(program: Command): void {
   program
     .command('scan')
     .description('find poisoned or mislabelled records in a dataset with the model trained on it')
-    .requiredOption('--data <data>', 'dataset directory or built-in name')
+    .requiredOption('--data <data>', 'dataset directory, file, built-in or named dataset')
     .requiredOption('--model <dir>', 'model directory (trained on the dataset)')
     .addOption(
-      new Option('--method <name>', 'detector (ac, ss, spectre: backdoors; cl, knn: label noise)')
-        .choices([...DETECTOR_NAMES, 'all'])
+      new Option(
+        '--method <name>',
+        'detector (ac, ss, spectre: backdoors; cl, knn: label noise; kw: keyword discovery, text models)',
+      )
+        .choices([...DETECTOR_NAMES, KEYWORD_METHOD, 'all'])
         .default('ac'),
     )
     .option('--layer <name>', 'layer whose activations are analysed (default: penultimate)')
@@ -77,7 +95,11 @@ export function registerScanCommand(program: Command): void {
       parseInteger,
       0,
     )
-    .option('--epochs <n>', 'epochs per fold model (with --folds)', parseInteger, 2)
+    .option(
+      '--epochs <n>',
+      "epochs per fold model (with --folds; default 2 for image models, the model's own for text and tabular)",
+      parseInteger,
+    )
     .addOption(
       new Option(
         '--reduce <space>',
@@ -98,30 +120,69 @@ export function registerScanCommand(program: Command): void {
     .option('--quiet', 'no progress bars')
     .action(async (o: ScanCliOptions) => {
       const loaded = await loadDataset(o.data);
-      const ds = loaded.dataset;
-      const model = await TfClassifier.load(o.model);
+      const anyModel = await loadAnyModel(o.model);
       try {
-        model.useThreads(o.threads);
-        const methods = o.method === 'all' ? [...DETECTOR_NAMES] : [o.method];
+        checkModelReadsData(anyModel, o.model, loaded);
+        const isText = dataDomain(loaded) === 'text';
+        // Detectors see the records as the model does: feature vectors for text and tabular.
+        const ds: Dataset =
+          anyModel.domain === 'image' ? loaded.dataset : anyModel.model.featurize(loaded.dataset);
+        const model: Classifier =
+          anyModel.domain === 'image' ? anyModel.model : anyModel.model.classifier;
+        if (anyModel.domain === 'image') anyModel.model.useThreads(o.threads);
+        if (o.method === KEYWORD_METHOD && !isText) {
+          throw new AntidoteError(
+            'INVALID_ARGUMENT',
+            'keyword discovery (kw) needs a text model and text records',
+            { field: 'method' },
+          );
+        }
+        const methods =
+          o.method === 'all'
+            ? [...DETECTOR_NAMES, ...(isText ? [KEYWORD_METHOD] : [])]
+            : [o.method];
         const truth = truthFromAttack(loaded.attack, ds.ids);
         const reports: Record<string, DetectionReport> = {};
         const evaluations: Record<string, DetectionEvaluation> = {};
+        let keywords: KeywordDiscoveryReport | undefined;
         for (const m of methods) {
           const bar = createProgressBar(`scan ${m}`, 1, progressEnabled(o));
+          const onProgress = (p: { stage: string; done: number; total: number }) =>
+            bar.update(p.done, p.stage, p.total);
           const options: Record<string, unknown> = {
             seed: o.seed,
             ...(o.layer ? { layer: o.layer } : {}),
-            onProgress: (p: { stage: string; done: number; total: number }) =>
-              bar.update(p.done, p.stage, p.total),
+            onProgress,
           };
           if (m === 'ac') options.reduce = o.reduce;
           if (m === 'cl' && o.folds > 0) {
             options.folds = o.folds;
-            options.trainFold = (train: typeof ds, fold: number) =>
-              trainClassifier(train, { model: model.spec, seed: o.seed + fold, epochs: o.epochs });
+            options.trainFold =
+              anyModel.domain === 'image'
+                ? (train: Dataset, fold: number) =>
+                    trainClassifier(train, {
+                      model: anyModel.model.spec,
+                      seed: o.seed + fold,
+                      epochs: o.epochs ?? 2,
+                    })
+                : (train: Dataset, fold: number) =>
+                    anyModel.model.trainLike(train, {
+                      seed: o.seed + fold,
+                      ...(o.epochs !== undefined ? { epochs: o.epochs } : {}),
+                    });
           }
           try {
-            reports[m] = await detectorByName(m).detect(ds, model, options);
+            if (m === KEYWORD_METHOD && anyModel.domain === 'text') {
+              const text = anyModel.model;
+              keywords = await discoverKeywords(
+                loaded.dataset,
+                (texts) => text.predictProbaTexts(texts),
+                { ...(text.tokenizer ? { tokenizer: text.tokenizer } : {}), onProgress },
+              );
+              reports[m] = keywords;
+            } else {
+              reports[m] = await detectorByName(m).detect(ds, model, options);
+            }
           } finally {
             bar.stop();
           }
@@ -142,6 +203,9 @@ export function registerScanCommand(program: Command): void {
           model: o.model,
           records: ds.ids.length,
           methods: json,
+          ...(keywords
+            ? { keywords: { suspected: keywords.keywords, ranking: keywords.ranking } }
+            : {}),
           ...(truth ? { evaluation: evaluations } : {}),
         };
         const rows = ['id,label,method,score'];
@@ -175,6 +239,12 @@ export function registerScanCommand(program: Command): void {
             method: m,
             flagged,
             suspiciousClasses: suspicious,
+            ...(m === KEYWORD_METHOD && keywords
+              ? {
+                  keywords: keywords.keywords.map((k) => k.token),
+                  topTokens: keywords.ranking.slice(0, 10).map((k) => k.token),
+                }
+              : {}),
             ...(ev
               ? {
                   precision: ev.precision,
@@ -192,7 +262,7 @@ export function registerScanCommand(program: Command): void {
             [
               `scanned ${ds.ids.length} records; report written to ${o.out}`,
               ...summary.map((s) => {
-                const base = `  ${s.method}: ${s.flagged} flagged (${pct(s.flagged / Math.max(ds.ids.length, 1))})${s.suspiciousClasses.length ? `, suspicious classes: ${s.suspiciousClasses.join(', ')}` : ''}`;
+                const base = `  ${s.method}: ${s.flagged} flagged (${pct(s.flagged / Math.max(ds.ids.length, 1))})${s.suspiciousClasses.length ? `, suspicious classes: ${s.suspiciousClasses.join(', ')}` : ''}${s.topTokens ? `\n    top tokens: ${s.topTokens.join(', ')}` : ''}`;
                 return s.f1 === undefined
                   ? base
                   : `${base}\n    vs attack record: precision ${fmtMetric(s.precision)}, recall ${fmtMetric(s.recall)}, F1 ${fmtMetric(s.f1)}, AUC ${fmtMetric(s.auc)}, FPR on unattacked classes ${fmtMetric(s.unattackedFpr)}`;
@@ -206,7 +276,7 @@ export function registerScanCommand(program: Command): void {
           { out: o.out, records: ds.ids.length, methods: summary },
         );
       } finally {
-        model.dispose();
+        anyModel.model.dispose();
       }
     });
 }
@@ -222,6 +292,106 @@ interface MitigateCliOptions extends OutputOptions {
   mode: MitigationMode;
   out: string;
   force?: boolean;
+  retrain?: string;
+  modelOut?: string;
+}
+
+/** The training settings of a recorded training run (`model.json` → `antidote.training`). */
+function recordedSettings(run: Record<string, unknown> | undefined, where: string) {
+  const num = (k: string) => (typeof run?.[k] === 'number' ? (run[k] as number) : undefined);
+  const seed = num('seed');
+  if (seed === undefined) {
+    throw new AntidoteError(
+      'INVALID_FORMAT',
+      `${where} records no training run with a seed: retrain it with antidote train instead`,
+      { path: where },
+    );
+  }
+  const out: {
+    seed: number;
+    epochs?: number;
+    batchSize?: number;
+    learningRate?: number;
+    validationSplit?: number;
+    earlyStoppingPatience?: number;
+  } = { seed };
+  for (const k of [
+    'epochs',
+    'batchSize',
+    'learningRate',
+    'validationSplit',
+    'earlyStoppingPatience',
+  ] as const) {
+    const v = num(k);
+    if (v !== undefined) out[k] = v;
+  }
+  return out;
+}
+
+/**
+ * Trains a fresh model like the one in `modelDir` (same kind, sizes and training settings,
+ * featurizer refitted) on the cleaned dataset directory `dataDir`, saves it to `out` with its
+ * provenance, and returns what it trained.
+ */
+async function retrainLike(
+  modelDir: string,
+  dataDir: string,
+  out: string,
+  force: boolean,
+): Promise<{ kind: string; records: number; seed: number }> {
+  const loaded = await loadDataset(dataDir);
+  const previous = await loadAnyModel(modelDir);
+  const startedOn = new Date();
+  let trained: { save(dir: string, o: { overwrite?: boolean }): Promise<void>; dispose(): void };
+  let kind: string;
+  let settings: ReturnType<typeof recordedSettings>;
+  try {
+    checkModelReadsData(previous, modelDir, loaded);
+    if (previous.domain === 'image') {
+      const runs = previous.model.metadata.training;
+      settings = recordedSettings(runs[runs.length - 1], modelDir);
+      kind = previous.model.spec.arch;
+      trained = await trainClassifier(loaded.dataset, { model: previous.model.spec, ...settings });
+    } else {
+      const m = previous.model;
+      const last = m.training[m.training.length - 1];
+      settings = recordedSettings(last, modelDir);
+      kind = m.kind;
+      const vectorizer = last?.vectorizer;
+      trained = await FeatureModel.train(
+        { dataset: loaded.dataset, ...(loaded.columns ? { columns: loaded.columns } : {}) },
+        {
+          kind: m.kind,
+          ...settings,
+          ...(m.spec.hidden ? { hidden: m.spec.hidden } : {}),
+          ...(m.spec.embeddingDim ? { embeddingDim: m.spec.embeddingDim } : {}),
+          ...(vectorizer && typeof vectorizer === 'object' ? { vectorizer } : {}),
+        },
+      );
+    }
+  } finally {
+    previous.model.dispose();
+  }
+  try {
+    await trained.save(out, { overwrite: force });
+    await recordTrainingProvenance({
+      modelDir: out,
+      datasets: [await datasetProvenance(loaded)],
+      code: { version: `antidote@${version}` },
+      hyperparameters: {
+        model: kind,
+        retrainedLike: modelDir,
+        ...settings,
+        backend: activeBackend(),
+      },
+      seed: settings.seed,
+      startedOn,
+      finishedOn: new Date(),
+    });
+  } finally {
+    trained.dispose();
+  }
+  return { kind, records: loaded.dataset.ids.length, seed: settings.seed };
 }
 
 /** Reads a scan report (directory or its report.json) and returns the chosen method's report. */
@@ -279,7 +449,10 @@ export function registerMitigateCommand(program: Command): void {
   program
     .command('mitigate')
     .description('remove (or relabel) the records a scan flagged and write the cleaned dataset')
-    .requiredOption('--data <data>', 'dataset directory or built-in name (the one scanned)')
+    .requiredOption(
+      '--data <data>',
+      'dataset directory, file, built-in or named dataset (the one scanned)',
+    )
     .requiredOption('--scan <report>', 'scan report directory (or its report.json)')
     .option('--method <name>', 'which method of the report to apply (needed when it has several)')
     .addOption(
@@ -288,9 +461,19 @@ export function registerMitigateCommand(program: Command): void {
         .default('drop'),
     )
     .requiredOption('--out <dir>', 'dataset directory to write')
-    .option('--force', 'replace an existing dataset directory')
+    .option(
+      '--retrain <model>',
+      'also retrain: a model like this one (same kind and training settings) on the cleaned data',
+    )
+    .option('--model-out <dir>', 'with --retrain: the model directory to write')
+    .option('--force', 'replace existing output directories')
     .option('--json', 'print the result as JSON')
     .action(async (o: MitigateCliOptions) => {
+      if ((o.retrain === undefined) !== (o.modelOut === undefined)) {
+        throw new AntidoteError('INVALID_ARGUMENT', '--retrain and --model-out go together', {
+          field: 'retrain',
+        });
+      }
       const loaded = await loadDataset(o.data);
       const { method, report } = await readScan(o.scan, o.method);
       if (!report.ids) {
@@ -311,10 +494,15 @@ export function registerMitigateCommand(program: Command): void {
             mode: o.mode,
             dropped: cleaned.droppedIds.length,
             relabelled: cleaned.relabelledIds.length,
+            ...derivedMeta(loaded),
           },
         },
         { overwrite: o.force ?? false },
       );
+      const retrained =
+        o.retrain && o.modelOut
+          ? await retrainLike(o.retrain, o.out, o.modelOut, o.force ?? false)
+          : undefined;
       const result = {
         out: o.out,
         method,
@@ -322,10 +510,14 @@ export function registerMitigateCommand(program: Command): void {
         records: cleaned.dataset.ids.length,
         dropped: cleaned.droppedIds.length,
         relabelled: cleaned.relabelledIds.length,
+        ...(retrained ? { model: o.modelOut, retrained } : {}),
       };
       printResult(
         o,
-        `${result.dropped} records dropped, ${result.relabelled} relabelled (${method}, ${o.mode}); ${result.records} records written to ${o.out}`,
+        `${result.dropped} records dropped, ${result.relabelled} relabelled (${method}, ${o.mode}); ${result.records} records written to ${o.out}` +
+          (retrained
+            ? `\nretrained ${retrained.kind} on ${retrained.records} records (seed ${retrained.seed}); saved to ${o.modelOut}`
+            : ''),
         result,
       );
     });

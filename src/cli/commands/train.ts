@@ -1,7 +1,15 @@
 import { type Command, Option } from 'commander';
+import { dataDomain, type LoadedDataset } from '../../data/load.js';
 import { activeBackend } from '../../engine/backend.js';
+import {
+  FeatureModel,
+  type FeatureModelKind,
+  TABULAR_MODEL_KINDS,
+} from '../../engine/feature-model-io.js';
+import { TEXT_MODEL_KINDS } from '../../engine/text-models.js';
 import { trainClassifier } from '../../engine/tf-classifier.js';
 import { ARCH_NAMES, type ArchName, type ModelSpec } from '../../engine/zoo.js';
+import { AntidoteError } from '../../errors.js';
 import { loadPrivateKey } from '../../integrity/keys.js';
 import { recordTrainingProvenance } from '../../integrity/lineage.js';
 import { version } from '../../version.js';
@@ -13,11 +21,14 @@ import { datasetProvenance } from '../provenance.js';
 
 interface TrainCliOptions extends OutputOptions {
   data: string;
-  model: ArchName;
+  model?: ArchName | FeatureModelKind;
   hidden?: number[];
-  epochs: number;
-  batchSize: number;
-  lr: number;
+  embeddingDim?: number;
+  maxVocabulary?: number;
+  minDocFreq?: number;
+  epochs?: number;
+  batchSize?: number;
+  lr?: number;
   seed: number;
   validationSplit: number;
   patience?: number;
@@ -27,24 +38,89 @@ interface TrainCliOptions extends OutputOptions {
   key?: string;
 }
 
-/** `antidote train`: trains a model of the zoo on a dataset and saves it. */
+/** The models each kind of data takes, the first being the default. */
+const MODELS_FOR = {
+  features: ['cnn', ...ARCH_NAMES.filter((a) => a !== 'cnn')],
+  text: [...TEXT_MODEL_KINDS],
+  tabular: [...TABULAR_MODEL_KINDS],
+} as const;
+
+/** The model kind for `loaded` (the default of its kind of data when none is asked for). */
+function chooseModel(loaded: LoadedDataset, asked: string | undefined): string {
+  const domain = dataDomain(loaded);
+  const allowed: readonly string[] = MODELS_FOR[domain];
+  if (asked === undefined) return allowed[0];
+  if (!allowed.includes(asked)) {
+    const what =
+      domain === 'text'
+        ? 'text records'
+        : domain === 'tabular'
+          ? 'tabular records'
+          : 'images or feature arrays without a column schema';
+    const askedIs = (TEXT_MODEL_KINDS as readonly string[]).includes(asked)
+      ? 'a text model'
+      : asked === 'cnn'
+        ? 'an image model'
+        : 'an image or tabular model';
+    throw new AntidoteError(
+      'INVALID_ARGUMENT',
+      `--model ${asked} is ${askedIs} but ${loaded.spec} holds ${what}: use --model ${allowed.join(', ')}`,
+      { field: 'model' },
+    );
+  }
+  return asked;
+}
+
+/**
+ * `antidote train`: trains a model on a dataset and saves it: a model of the zoo on images and
+ * feature arrays, a text model (TF-IDF + logistic / mlp, embedding bag) on text, a tabular model
+ * (logistic, mlp; standardisation and one-hot encoding fitted on the data) on tabular records.
+ */
 export function registerTrainCommand(program: Command): void {
   program
     .command('train')
     .description('train a model on a dataset and save it to a model directory')
     .requiredOption(
       '--data <data>',
-      'dataset directory or built-in name (mnist, mnist:train, mnist:test)',
+      'dataset directory, file, built-in or named dataset (mnist:train, sentiment:train, german-credit, ...)',
     )
-    .addOption(new Option('--model <arch>', 'architecture').choices([...ARCH_NAMES]).default('cnn'))
+    .addOption(
+      new Option(
+        '--model <kind>',
+        'architecture (default: cnn for images, tfidf-logistic for text, logistic for tabular data)',
+      ).choices([...new Set<string>([...ARCH_NAMES, ...TEXT_MODEL_KINDS, ...TABULAR_MODEL_KINDS])]),
+    )
     .option(
       '--hidden <sizes>',
-      'hidden layer sizes, comma-separated (mlp; cnn: dense width)',
+      'hidden layer sizes, comma-separated (mlp, tfidf-mlp; cnn: dense width)',
       parseIntegerList,
     )
-    .option('--epochs <n>', 'passes over the data', parseInteger, 2)
-    .option('--batch-size <n>', 'records per gradient step', parseInteger, 64)
-    .option('--lr <rate>', 'Adam learning rate', parseNumber, 0.001)
+    .option('--embedding-dim <n>', 'embedding-bag: embedding width (default 64)', parseInteger)
+    .option(
+      '--max-vocabulary <n>',
+      'text: keep at most this many tokens (default 20000)',
+      parseInteger,
+    )
+    .option(
+      '--min-doc-freq <n>',
+      'text: drop tokens found in fewer documents (default 2)',
+      parseInteger,
+    )
+    .option(
+      '--epochs <n>',
+      'passes over the data (default 2 images, 10 text, 30 tabular)',
+      parseInteger,
+    )
+    .option(
+      '--batch-size <n>',
+      'records per gradient step (default 64 images, 32 otherwise)',
+      parseInteger,
+    )
+    .option(
+      '--lr <rate>',
+      'Adam learning rate (default 0.001 images, 0.01 text and tabular, 0.005 embedding-bag)',
+      parseNumber,
+    )
     .option('--seed <n>', 'seed for initialisation, split and shuffling', parseInteger, 1)
     .option(
       '--validation-split <share>',
@@ -67,16 +143,25 @@ export function registerTrainCommand(program: Command): void {
     .action(async (o: TrainCliOptions) => {
       const privateKey = o.key ? await loadPrivateKey(o.key) : undefined;
       const loaded = await loadDataArg(o.data, o);
+      const kind = chooseModel(loaded, o.model);
+      if (dataDomain(loaded) !== 'features') {
+        await trainFeature(o, loaded, kind as FeatureModelKind, privateKey);
+        return;
+      }
+      const arch = kind as ArchName;
+      const epochs = o.epochs ?? 2;
+      const batchSize = o.batchSize ?? 64;
+      const lr = o.lr ?? 0.001;
       const { dataset } = loaded;
       const startedOn = new Date();
-      const spec: ModelSpec = o.hidden ? { arch: o.model, hidden: o.hidden } : { arch: o.model };
-      const progress = trainingProgress(`train ${o.model}`, progressEnabled(o));
+      const spec: ModelSpec = o.hidden ? { arch, hidden: o.hidden } : { arch };
+      const progress = trainingProgress(`train ${arch}`, progressEnabled(o));
       const classifier = await trainClassifier(dataset, {
         model: spec,
         seed: o.seed,
-        epochs: o.epochs,
-        batchSize: o.batchSize,
-        learningRate: o.lr,
+        epochs,
+        batchSize,
+        learningRate: lr,
         validationSplit: o.validationSplit,
         ...(o.patience !== undefined ? { earlyStoppingPatience: o.patience } : {}),
         threads: o.threads,
@@ -92,9 +177,9 @@ export function registerTrainCommand(program: Command): void {
           code: { version: `antidote@${version}` },
           hyperparameters: {
             model: { ...spec, hidden: spec.hidden ? [...spec.hidden] : null },
-            epochs: o.epochs,
-            batchSize: o.batchSize,
-            learningRate: o.lr,
+            epochs,
+            batchSize,
+            learningRate: lr,
             validationSplit: o.validationSplit,
             patience: o.patience ?? null,
             threads: o.threads,
@@ -105,35 +190,119 @@ export function registerTrainCommand(program: Command): void {
           finishedOn: new Date(),
           ...(privateKey ? { privateKey } : {}),
         });
-        const last =
-          history.epochs[history.bestEpoch - 1] ?? history.epochs[history.epochs.length - 1];
-        const result = {
-          model: o.out,
-          spec: classifier.spec,
-          records: dataset.shape[0],
-          seed: o.seed,
-          epochs: history.epochs,
-          bestEpoch: history.bestEpoch,
-          stoppedEarly: history.stoppedEarly,
-          seconds: history.seconds,
-          samplesPerSecond: history.samples / history.seconds,
-        };
-        printResult(
-          o,
-          () =>
-            [
-              `trained ${o.model} on ${dataset.shape[0]} records in ${history.seconds.toFixed(1)} s ` +
-                `(${Math.round(result.samplesPerSecond)} samples/s)`,
-              `epoch ${last.epoch}: loss ${last.loss.toFixed(4)}, accuracy ${pct(last.accuracy)}` +
-                (last.valAccuracy !== undefined
-                  ? `, validation accuracy ${pct(last.valAccuracy)}`
-                  : ''),
-              `saved to ${o.out} (with SLSA provenance${privateKey ? ', signed' : ''})`,
-            ].join('\n'),
-          result,
-        );
+        printTrained(o, arch, classifier.spec, dataset.shape[0], history, privateKey !== undefined);
       } finally {
         classifier.dispose();
       }
     });
+}
+
+type History = NonNullable<FeatureModel['history']>;
+
+function printTrained(
+  o: TrainCliOptions,
+  kind: string,
+  spec: object,
+  records: number,
+  history: History,
+  signed: boolean,
+  extra: Record<string, unknown> = {},
+): void {
+  const last = history.epochs[history.bestEpoch - 1] ?? history.epochs[history.epochs.length - 1];
+  const result = {
+    model: o.out,
+    spec,
+    ...extra,
+    records,
+    seed: o.seed,
+    epochs: history.epochs,
+    bestEpoch: history.bestEpoch,
+    stoppedEarly: history.stoppedEarly,
+    seconds: history.seconds,
+    samplesPerSecond: history.samples / history.seconds,
+  };
+  printResult(
+    o,
+    () =>
+      [
+        `trained ${kind} on ${records} records in ${history.seconds.toFixed(1)} s ` +
+          `(${Math.round(result.samplesPerSecond)} samples/s)`,
+        `epoch ${last.epoch}: loss ${last.loss.toFixed(4)}, accuracy ${pct(last.accuracy)}` +
+          (last.valAccuracy !== undefined ? `, validation accuracy ${pct(last.valAccuracy)}` : ''),
+        `saved to ${o.out} (with SLSA provenance${signed ? ', signed' : ''})`,
+      ].join('\n'),
+    result,
+  );
+}
+
+/** Trains, saves and records a text or tabular model. */
+async function trainFeature(
+  o: TrainCliOptions,
+  loaded: LoadedDataset,
+  kind: FeatureModelKind,
+  privateKey: Awaited<ReturnType<typeof loadPrivateKey>> | undefined,
+): Promise<void> {
+  const startedOn = new Date();
+  const vectorizer = {
+    ...(o.maxVocabulary !== undefined ? { maxVocabulary: o.maxVocabulary } : {}),
+    ...(o.minDocFreq !== undefined ? { minDocFreq: o.minDocFreq } : {}),
+  };
+  const progress = trainingProgress(`train ${kind}`, progressEnabled(o));
+  const model = await FeatureModel.train(
+    { dataset: loaded.dataset, ...(loaded.columns ? { columns: loaded.columns } : {}) },
+    {
+      kind,
+      seed: o.seed,
+      ...(o.epochs !== undefined ? { epochs: o.epochs } : {}),
+      ...(o.batchSize !== undefined ? { batchSize: o.batchSize } : {}),
+      ...(o.lr !== undefined ? { learningRate: o.lr } : {}),
+      validationSplit: o.validationSplit,
+      ...(o.patience !== undefined ? { earlyStoppingPatience: o.patience } : {}),
+      threads: o.threads,
+      ...(o.hidden ? { hidden: o.hidden } : {}),
+      ...(o.embeddingDim !== undefined ? { embeddingDim: o.embeddingDim } : {}),
+      ...(Object.keys(vectorizer).length ? { vectorizer } : {}),
+      onProgress: progress.onProgress,
+    },
+  ).finally(() => progress.stop());
+  try {
+    await model.save(o.out, { overwrite: o.force ?? false });
+    const run = model.training[0];
+    await recordTrainingProvenance({
+      modelDir: o.out,
+      datasets: [await datasetProvenance(loaded)],
+      code: { version: `antidote@${version}` },
+      hyperparameters: {
+        model: { ...model.spec, hidden: model.spec.hidden ? [...model.spec.hidden] : null },
+        domain: model.domain,
+        epochs: run.epochs as number,
+        batchSize: run.batchSize as number,
+        learningRate: run.learningRate as number,
+        validationSplit: o.validationSplit,
+        patience: o.patience ?? null,
+        threads: o.threads,
+        ...(Object.keys(vectorizer).length ? { vectorizer } : {}),
+        backend: activeBackend(),
+      },
+      seed: o.seed,
+      startedOn,
+      finishedOn: new Date(),
+      ...(privateKey ? { privateKey } : {}),
+    });
+    printTrained(
+      o,
+      kind,
+      model.spec,
+      loaded.dataset.shape[0],
+      model.history!,
+      privateKey !== undefined,
+      {
+        domain: model.domain,
+        features: model.classifier.inputShape[0],
+        classes: model.classes,
+      },
+    );
+  } finally {
+    model.dispose();
+  }
 }
