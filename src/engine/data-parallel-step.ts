@@ -8,6 +8,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { AntidoteError } from '../errors.js';
+import { kernelMemory } from './kernels/memory.js';
+import { type NativeContext, nativeKernels } from './kernels/native.js';
 import { crossEntropySum } from './train.js';
 
 /** Shared views a participant needs. */
@@ -117,30 +119,183 @@ export function awaitAll(
 
 /**
  * Sums every participant's gradients of `step` in participant order (this participant's own
- * from `own`, the others' from shared memory) and applies the sum with `optimizer`.
+ * from `own`, the others' straight from shared memory) and applies the sum with `adam`.
  */
 export function applySummed(
   views: ExchangeViews,
-  optimizer: tf.Optimizer,
+  adam: FusedAdam,
   vars: readonly tf.Variable[],
   own: tf.NamedTensorMap,
   step: number,
 ): void {
-  tf.tidy(() => {
-    const summed: tf.NamedTensorMap = {};
-    vars.forEach((v, i) => {
-      let acc: tf.Tensor | undefined;
-      for (let p = 0; p < views.participants; p++) {
-        let g: tf.Tensor;
-        if (p === views.participant) g = own[v.name];
-        else {
-          const at = gradOffset(views, p, step) + views.offsets[i];
-          g = tf.tensor(views.allGrads.slice(at, at + v.size), v.shape);
-        }
-        acc = acc ? tf.add(acc, g) : g;
+  const mem = tensorMemory();
+  adam.apply(vars, (i) => {
+    const sources: Float32Array[] = [];
+    for (let p = 0; p < views.participants; p++) {
+      if (p === views.participant) sources.push(mem.view(own[vars[i].name]));
+      else {
+        const at = gradOffset(views, p, step) + views.offsets[i];
+        sources.push(views.allGrads.subarray(at, at + vars[i].size));
       }
-      summed[v.name] = acc as tf.Tensor;
-    });
-    optimizer.applyGradients(summed);
+    }
+    return sources;
   });
+}
+
+/** Applies this participant's own gradients `grads` (a single-participant step) with `adam`. */
+export function applyOwn(
+  adam: FusedAdam,
+  vars: readonly tf.Variable[],
+  grads: tf.NamedTensorMap,
+): void {
+  const mem = tensorMemory();
+  adam.apply(vars, (i) => [mem.view(grads[vars[i].name])]);
+}
+
+/** Views of the active backend's tensor memory (see `kernels/memory.ts`). */
+function tensorMemory() {
+  return kernelMemory(tf.getBackend(), tf.backend());
+}
+
+/**
+ * Adam (the same update as `tf.train.adam`, default β₁ 0.9, β₂ 0.999, ε 1e-7) as one pass per
+ * variable instead of about a dozen kernels: on the wasm backend Antidote's SIMD kernel `adam`
+ * (float32, the moments in the backend's heap), elsewhere a JavaScript loop (float64 arithmetic,
+ * float32 moments). Every variable gets a freshly allocated value (`assign`), so clones of earlier
+ * weights are never changed in place. The gradient of a variable may come in several parts
+ * (data-parallel shards), summed in float32 in the order given. Deterministic: the same gradients
+ * give the same weights, bit for bit, on the same backend.
+ */
+export class FusedAdam {
+  private readonly m: Float32Array[] = [];
+  private readonly v: Float32Array[] = [];
+  private readonly scratch: Float32Array[] = [];
+  /** Native state: per variable, heap offsets of m, v and a gradient buffer (float32 each). */
+  private native: { ctx: NativeContext; at: number[] } | undefined;
+  private beta1Power = 1;
+  private beta2Power = 1;
+
+  /** Adam with learning rate `learningRate`. */
+  constructor(
+    private readonly learningRate: number,
+    private readonly beta1 = 0.9,
+    private readonly beta2 = 0.999,
+    private readonly epsilon = 1e-7,
+  ) {}
+
+  /**
+   * One update of `vars`: `gradient(i)` returns the parts of variable `i`'s gradient (each of
+   * `vars[i].size` values), summed in order. Views into tensor memory are fine: they are read
+   * before anything is allocated for that variable.
+   */
+  apply(vars: readonly tf.Variable[], gradient: (i: number) => readonly Float32Array[]): void {
+    this.beta1Power *= this.beta1;
+    this.beta2Power *= this.beta2;
+    const c1 = 1 / (1 - this.beta1Power);
+    const c2 = 1 / (1 - this.beta2Power);
+    const ctx = nativeKernels(tf.getBackend(), tf.backend());
+    if (ctx && (!this.native || this.native.ctx === ctx))
+      this.applyNative(ctx, vars, gradient, c1, c2);
+    else this.applyJs(vars, gradient, c1, c2);
+  }
+
+  private applyNative(
+    ctx: NativeContext,
+    vars: readonly tf.Variable[],
+    gradient: (i: number) => readonly Float32Array[],
+    c1: number,
+    c2: number,
+  ): void {
+    if (!this.native) {
+      // m, v and a gradient buffer per variable, zeroed.
+      const at = vars.map((v) => ctx.malloc(v.size * 12));
+      at.forEach((p, i) => {
+        ctx.heap().fill(0, p >>> 2, (p >>> 2) + vars[i].size * 3);
+      });
+      this.native = { ctx, at };
+    }
+    const { at } = this.native;
+    vars.forEach((variable, i) => {
+      const n = variable.size;
+      const m = at[i];
+      const v = m + n * 4;
+      const g = v + n * 4;
+      const out = ctx.output([...variable.shape]);
+      const parts = gradient(i);
+      const heap = ctx.heap();
+      heap.set(parts[0], g >>> 2);
+      for (let p = 1; p < parts.length; p++) {
+        // The part goes to the output buffer first (overwritten by the update below).
+        ctx.heap().set(parts[p], ctx.ptr(out) >>> 2);
+        ctx.k.add_into(g, ctx.ptr(out), n);
+      }
+      const { beta1, beta2, epsilon, learningRate } = this;
+      ctx.k.adam(
+        g,
+        ctx.ptr(variable),
+        m,
+        v,
+        ctx.ptr(out),
+        n,
+        beta1,
+        beta2,
+        c1,
+        c2,
+        learningRate,
+        epsilon,
+      );
+      const next = tf.engine().makeTensorFromTensorInfo(out);
+      variable.assign(next);
+      next.dispose();
+    });
+  }
+
+  private applyJs(
+    vars: readonly tf.Variable[],
+    gradient: (i: number) => readonly Float32Array[],
+    c1: number,
+    c2: number,
+  ): void {
+    const { beta1, beta2, epsilon } = this;
+    const b1c = 1 - beta1;
+    const b2c = 1 - beta2;
+    const lr = this.learningRate;
+    const mem = tensorMemory();
+    vars.forEach((variable, i) => {
+      const n = variable.size;
+      if (!this.m[i]) {
+        this.m[i] = new Float32Array(n);
+        this.v[i] = new Float32Array(n);
+        this.scratch[i] = new Float32Array(n);
+      }
+      const m = this.m[i];
+      const v = this.v[i];
+      const out = this.scratch[i];
+      const parts = gradient(i);
+      const w = mem.view(variable);
+      const g0 = parts[0];
+      for (let j = 0; j < n; j++) {
+        // Float32 sums in part order, as the tensors' adds would give.
+        let g = g0[j];
+        for (let p = 1; p < parts.length; p++) g = Math.fround(g + parts[p][j]);
+        const mj = beta1 * m[j] + b1c * g;
+        const vj = beta2 * v[j] + b2c * g * g;
+        m[j] = mj;
+        v[j] = vj;
+        out[j] = w[j] - (lr * mj * c1) / (Math.sqrt(vj * c2) + epsilon);
+      }
+      const next = tf.tensor(out, variable.shape, 'float32');
+      variable.assign(next);
+      next.dispose();
+    });
+  }
+
+  /** Frees the optimizer's state (call once training is over). */
+  dispose(): void {
+    if (this.native) for (const p of this.native.at) this.native.ctx.free(p);
+    this.native = undefined;
+    this.m.length = 0;
+    this.v.length = 0;
+    this.scratch.length = 0;
+  }
 }

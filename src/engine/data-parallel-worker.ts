@@ -13,6 +13,7 @@ import {
   applySummed,
   awaitAll,
   type ExchangeViews,
+  FusedAdam,
   publishGrads,
   shardGradients,
 } from './data-parallel-step.js';
@@ -31,7 +32,7 @@ async function main(): Promise<void> {
       v.assign(tf.tensor(data.weights[i], v.shape));
     });
   });
-  const optimizer = tf.train.adam(data.learningRate);
+  const optimizer = new FusedAdam(data.learningRate);
   const control = new Int32Array(data.control);
   const x = new Float32Array(data.x);
   const y = new Int32Array(data.y);

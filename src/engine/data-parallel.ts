@@ -17,7 +17,13 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { AntidoteError } from '../errors.js';
 import { activeBackend } from './backend.js';
 import { CONTROL, type GradientWorkerData } from './data-parallel-protocol.js';
-import { applySummed, awaitAll, type ExchangeViews, publishGrads } from './data-parallel-step.js';
+import {
+  applySummed,
+  awaitAll,
+  type ExchangeViews,
+  type FusedAdam,
+  publishGrads,
+} from './data-parallel-step.js';
 import { engineWorkerScript } from './worker-script.js';
 
 /** Most threads a training run or a classifier may use (beyond the cores there is nothing to gain). */
@@ -177,7 +183,7 @@ export class GradientWorkerPool {
    * applies the sum with `optimizer`, and returns the workers' summed scaled loss and hits.
    */
   endStep(
-    optimizer: tf.Optimizer,
+    optimizer: FusedAdam,
     own: tf.NamedTensorMap,
     step: number,
   ): { loss: number; hits: number } {

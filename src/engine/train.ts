@@ -4,7 +4,7 @@ import { type Dataset, numRecords, recordShape, recordSize } from '../data/datas
 import { Rng } from '../data/rng.js';
 import { AntidoteError } from '../errors.js';
 import { GradientWorkerPool, MAX_ENGINE_THREADS } from './data-parallel.js';
-import { contiguousShards, shardGradients } from './data-parallel-step.js';
+import { applyOwn, contiguousShards, FusedAdam, shardGradients } from './data-parallel-step.js';
 import type { ArchName, ModelSpec } from './zoo.js';
 
 /** Progress of a training run, reported after every batch and at the end of every epoch. */
@@ -190,7 +190,7 @@ export async function fitModel(
   const batches = Math.ceil(nTrain / o.batchSize);
   const xBuf = new Float32Array(o.batchSize * size);
   const yBuf = new Int32Array(o.batchSize);
-  const optimizer = tf.train.adam(o.learningRate);
+  const optimizer = new FusedAdam(o.learningRate);
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const pool =
     o.threads > 1
@@ -226,22 +226,9 @@ export async function fitModel(
         const [batchLoss, batchCorrect] = pool
           ? parallelStep(pool, optimizer, model, vars, xBuf, yBuf, m, shape, numClasses)
           : tf.tidy(() => {
-              const xb = tf.tensor(xBuf.subarray(0, m * size), [m, ...shape]);
-              const yb = tf.tensor1d(yBuf.subarray(0, m), 'int32');
-              let logits: tf.Tensor2D | undefined;
-              const cost = optimizer.minimize(
-                () => {
-                  // Kept past minimize()'s own scope to count hits, then disposed below.
-                  logits = tf.keep(model.apply(xb, { training: true }) as tf.Tensor2D);
-                  return tf.div(crossEntropySum(logits, yb, numClasses), m) as tf.Scalar;
-                },
-                true,
-                vars,
-              );
-              const hits = tf.sum(tf.cast(tf.equal(tf.argMax(logits!, 1), yb), 'int32'));
-              const result = [cost!.dataSync()[0], hits.dataSync()[0]];
-              logits!.dispose();
-              return result;
+              const own = shardGradients(model, vars, xBuf, yBuf, m, shape, numClasses, 1 / m);
+              applyOwn(optimizer, vars, own.grads);
+              return [own.loss, own.hits];
             });
         lossSum += batchLoss * m;
         correct += batchCorrect;
@@ -313,7 +300,7 @@ export async function fitModel(
  */
 function parallelStep(
   pool: GradientWorkerPool,
-  optimizer: tf.Optimizer,
+  optimizer: FusedAdam,
   model: tfl.LayersModel,
   vars: readonly tf.Variable[],
   xBuf: Float32Array,

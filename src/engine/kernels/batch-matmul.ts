@@ -4,8 +4,10 @@ import {
   type KernelBackend,
   type KernelConfig,
   type TensorInfo,
+  util,
 } from '@tensorflow/tfjs-core';
 import { callKernel, disposeInfos } from './call.js';
+import { nativeKernels } from './native.js';
 
 /**
  * `BatchMatMul` with transposed operands made fast: the wasm backend multiplies a transposed
@@ -23,7 +25,22 @@ export function batchMatMulKernel(backendName: string, original: KernelConfig): 
       const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
       const { transposeA, transposeB } = args.attrs as unknown as BatchMatMulAttrs;
       if (!transposeA && !transposeB) return original.kernelFunc(args);
+      const native = nativeKernels(backendName, backend);
       const swapLast = (t: TensorInfo) => {
+        if (native && t.dtype === 'float32') {
+          const r = t.shape.length;
+          const rows = t.shape[r - 2];
+          const cols = t.shape[r - 1];
+          const out = native.output([...t.shape.slice(0, r - 2), cols, rows]);
+          native.k.transpose(
+            native.ptr(t),
+            native.ptr(out),
+            util.sizeFromShape(t.shape.slice(0, r - 2)),
+            rows,
+            cols,
+          );
+          return out;
+        }
         const perm = t.shape.map((_, i) => i);
         const r = perm.length;
         [perm[r - 2], perm[r - 1]] = [perm[r - 1], perm[r - 2]];

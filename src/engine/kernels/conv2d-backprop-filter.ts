@@ -9,6 +9,7 @@ import {
   type NamedAttrMap,
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
+import { type NativeContext, nativeKernels } from './native.js';
 
 /**
  * `Conv2DBackpropFilter` (the gradient of a 2-D convolution w.r.t. its filter) built from the
@@ -62,6 +63,19 @@ export function conv2dBackpropFilterKernel(
       );
       const [kh, kw, ci, co] = filterShape;
       const { top, left } = info.padInfo;
+      const native = nativeKernels(backendName, backend);
+      if (
+        native &&
+        info.strideHeight === 1 &&
+        info.strideWidth === 1 &&
+        info.dilationHeight === 1 &&
+        info.dilationWidth === 1 &&
+        co % 4 === 0 &&
+        x.dtype === 'float32' &&
+        dy.dtype === 'float32'
+      ) {
+        return nativeFilterGrad(native, x, dy, info);
+      }
       // Pad so the dilated "filter" (dy) covers exactly the rows and columns the forward pass read.
       const bottom = Math.max(0, (info.outHeight - 1) * info.strideHeight + kh - x.shape[1] - top);
       const right = Math.max(0, (info.outWidth - 1) * info.strideWidth + kw - x.shape[2] - left);
@@ -93,4 +107,29 @@ export function conv2dBackpropFilterKernel(
       return out;
     },
   };
+}
+
+/**
+ * The stride-1 filter gradient on the native kernels: x padded once into scratch memory, then
+ * one register-tiled pass per image and filter row (`conv2d_filter_grad` in `native/kernels.c`).
+ */
+function nativeFilterGrad(
+  native: NativeContext,
+  x: TensorInfo,
+  dy: TensorInfo,
+  info: backend_util.Conv2DInfo,
+): TensorInfo {
+  const { batchSize: n, inHeight: h, inWidth: w, inChannels: ci, outChannels: co } = info;
+  const { outHeight: oh, outWidth: ow, filterHeight: kh, filterWidth: kw } = info;
+  const { top, bottom, left, right } = info.padInfo;
+  const out = native.output([kh, kw, ci, co]);
+  // 4 floats of slack: a tile of 4 filter rows may read past the last padded row.
+  const xp = native.malloc((n * (h + top + bottom) * (w + left + right) * ci + 4) * 4);
+  try {
+    native.k.pad_nhwc(native.ptr(x), xp, n, h, w, ci, top, bottom, left, right);
+    native.k.conv2d_filter_grad(xp, native.ptr(dy), native.ptr(out), n, oh, ow, kh, kw, ci, co);
+  } finally {
+    native.free(xp);
+  }
+  return out;
 }

@@ -7,6 +7,14 @@ import {
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
 import { callKernel, disposeInfos } from './call.js';
+import { nativeKernels } from './native.js';
+
+/**
+ * Most input channels for which the input gradient is one dot product per value on the native
+ * kernels (`conv2d_input_grad_dot`); XNNPACK's convolution is faster for more, and much slower
+ * for few (an image's first layer: one output channel per pixel).
+ */
+export const NATIVE_MAX_CHANNELS = 4;
 
 /**
  * `Conv2DBackpropInput` (the gradient of a 2-D convolution w.r.t. its input) for stride 1, as a
@@ -49,6 +57,32 @@ export function conv2dBackpropInputKernel(
       const { top, bottom, left, right } = info.padInfo;
       const pads = [kh - 1 - top, kh - 1 - bottom, kw - 1 - left, kw - 1 - right];
       if (pads.some((p) => p < 0)) return original.kernelFunc(args);
+      const native = nativeKernels(backendName, backend);
+      const [, , ci, co] = filter.shape;
+      if (native && ci <= NATIVE_MAX_CHANNELS && co % 4 === 0 && dy.dtype === 'float32') {
+        const [n, h, w] = inputShape;
+        const dx = native.output([n, h, w, ci]);
+        const dyp = native.malloc(n * (h + kh - 1) * (w + kw - 1) * co * 4);
+        try {
+          const [pt, pb, pl, pr] = pads;
+          native.k.pad_nhwc(native.ptr(dy), dyp, n, dy.shape[1], dy.shape[2], co, pt, pb, pl, pr);
+          native.k.conv2d_input_grad_dot(
+            dyp,
+            native.ptr(filter),
+            native.ptr(dx),
+            n,
+            h,
+            w,
+            kh,
+            kw,
+            ci,
+            co,
+          );
+        } finally {
+          native.free(dyp);
+        }
+        return dx;
+      }
       const reversed = callKernel(backendName, 'Reverse', { x: filter }, backend, { dims: [0, 1] });
       const flipped = callKernel(backendName, 'Transpose', { x: reversed }, backend, {
         perm: [0, 1, 3, 2],

@@ -7,6 +7,7 @@ import {
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
 import { kernelMemory } from './memory.js';
+import { nativeKernels } from './native.js';
 
 /**
  * `MaxPoolGrad` as one pass of JavaScript over tensor memory: each window's output gradient goes
@@ -36,6 +37,23 @@ export function maxPoolGradKernel(backendName: string, original: KernelConfig): 
         pad,
         dimRoundingMode,
       );
+      const native = nativeKernels(backendName, backend);
+      if (native && disjoint2x2(info) && info.inChannels % 4 === 0) {
+        const out = native.output([...input.shape]);
+        const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth } = info;
+        native.k.max_pool_grad_2x2(
+          native.ptr(input),
+          native.ptr(dy),
+          native.ptr(out),
+          batchSize,
+          inHeight,
+          inWidth,
+          inChannels,
+          outHeight,
+          outWidth,
+        );
+        return out;
+      }
       const mem = kernelMemory(backendName, backend);
       const out = mem.allocate(input.shape);
       const dx = mem.view(out);
@@ -57,16 +75,7 @@ export function routeToFirstMax(
   const { batchSize, inHeight, inWidth, inChannels: c, outHeight, outWidth } = info;
   const { strideHeight, strideWidth, filterHeight, filterWidth } = info;
   const { top, left } = info.padInfo;
-  if (
-    filterHeight === 2 &&
-    filterWidth === 2 &&
-    strideHeight === 2 &&
-    strideWidth === 2 &&
-    top === 0 &&
-    left === 0 &&
-    outHeight * 2 <= inHeight &&
-    outWidth * 2 <= inWidth
-  ) {
+  if (disjoint2x2(info)) {
     routeDisjoint2x2(x, dy, dx, info);
     return;
   }
@@ -108,6 +117,23 @@ export function routeToFirstMax(
       }
     }
   }
+}
+
+/** Whether `info` is a 2×2, stride-2 pool whose windows all lie inside the input. */
+function disjoint2x2(info: backend_util.Conv2DInfo): boolean {
+  const { inHeight, inWidth, outHeight, outWidth } = info;
+  const { strideHeight, strideWidth, filterHeight, filterWidth } = info;
+  const { top, left } = info.padInfo;
+  return (
+    filterHeight === 2 &&
+    filterWidth === 2 &&
+    strideHeight === 2 &&
+    strideWidth === 2 &&
+    top === 0 &&
+    left === 0 &&
+    outHeight * 2 <= inHeight &&
+    outWidth * 2 <= inWidth
+  );
 }
 
 /**

@@ -7,6 +7,7 @@ import {
 import { batchMatMulKernel } from './batch-matmul.js';
 import { conv2dBackpropFilterKernel } from './conv2d-backprop-filter.js';
 import { conv2dBackpropInputKernel } from './conv2d-backprop-input.js';
+import { identityKernel } from './identity.js';
 import { maxPoolGradKernel } from './max-pool-grad.js';
 import { sumKernel } from './sum.js';
 
@@ -14,8 +15,9 @@ import { sumKernel } from './sum.js';
 type KernelFactory = (backendName: string, original: KernelConfig) => KernelConfig;
 
 /**
- * Antidote's kernels, per backend. On wasm they replace slow loops with compositions of the
- * XNNPACK-backed kernels; on cpu only the filter gradient (a naive loop there too) is replaced.
+ * Antidote's kernels, per backend. On wasm they replace slow loops with Antidote's WebAssembly SIMD
+ * kernels (`native/kernels.c`) or compositions of the XNNPACK-backed kernels, and copies with
+ * shared data; on cpu only the filter gradient (a naive loop there too) is replaced.
  */
 const CUSTOM_KERNELS: Record<string, ReadonlyArray<[string, KernelFactory]>> = {
   wasm: [
@@ -24,6 +26,8 @@ const CUSTOM_KERNELS: Record<string, ReadonlyArray<[string, KernelFactory]>> = {
     ['BatchMatMul', batchMatMulKernel],
     ['MaxPoolGrad', maxPoolGradKernel],
     ['Sum', sumKernel],
+    ['Identity', identityKernel],
+    ['Cast', identityKernel],
   ],
   cpu: [['Conv2DBackpropFilter', conv2dBackpropFilterKernel]],
 };

@@ -7,6 +7,7 @@ import {
   util,
 } from '@tensorflow/tfjs-core';
 import { kernelMemory } from './memory.js';
+import { nativeKernels } from './native.js';
 
 /**
  * `Sum` over the leading axes (e.g. a bias gradient: `[N, H, W, C]` summed to `[C]`) as one pass
@@ -28,8 +29,15 @@ export function sumKernel(backendName: string, original: KernelConfig): KernelCo
       const rows = x.shape.slice(0, axes.length).reduce((a, b) => a * b, 1);
       const inner = x.shape.slice(axes.length);
       const width = inner.reduce((a, b) => a * b, 1);
+      const outShape = keepDims ? [...axes.map(() => 1), ...inner] : inner;
+      const native = nativeKernels(backendName, backend);
+      if (native && width % 4 === 0) {
+        const out = native.output(outShape);
+        native.k.sum_rows(native.ptr(x), native.ptr(out), rows, width);
+        return out;
+      }
       const mem = kernelMemory(backendName, backend);
-      const out = mem.allocate(keepDims ? [...axes.map(() => 1), ...inner] : inner);
+      const out = mem.allocate(outShape);
       const o = mem.view(out);
       const v = mem.view(x);
       // Accumulate in float64 for accuracy, then store.

@@ -1,0 +1,180 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { Rng } from '../../data/rng.js';
+import { initEngine } from '../backend.js';
+import { FusedAdam } from '../data-parallel-step.js';
+import { maxRelativeError, oursAndReference, randomTensor } from '../test-utils/kernel-check.js';
+import { nativeKernels } from './native.js';
+
+/** Gradient of Σ f(x) ⊙ w w.r.t. x, read out. */
+function gradOf(f: (x: tf.Tensor) => tf.Tensor, x: tf.Tensor, w: tf.Tensor): Float32Array {
+  const g = tf.grad((z: tf.Tensor) => tf.sum(tf.mul(f(z), w)))(x);
+  const out = g.dataSync() as Float32Array;
+  g.dispose();
+  return out;
+}
+
+const int = (rng: Rng, lo: number, hi: number) => lo + Math.floor(rng.uniform() * (hi - lo + 1));
+
+/** Random convolution shapes (seeded) on which the native kernels take over. */
+function convShape(seed: number) {
+  const rng = new Rng(seed);
+  const kh = int(rng, 1, 4);
+  const kw = int(rng, 1, 4);
+  return {
+    x: [int(rng, 1, 3), int(rng, kh, 12), int(rng, kw, 12), int(rng, 1, 6)] as [
+      number,
+      number,
+      number,
+      number,
+    ],
+    k: [kh, kw] as [number, number],
+    co: 4 * int(rng, 1, 5),
+    pad: rng.uniform() < 0.5 ? ('same' as const) : ('valid' as const),
+  };
+}
+
+describe("Antidote's native (WebAssembly SIMD) kernels match TF.js's cpu kernels", () => {
+  beforeAll(async () => {
+    await initEngine({ backend: 'wasm' });
+  });
+
+  it('are available on the wasm backend', () => {
+    expect(nativeKernels('wasm', tf.backend())).toBeDefined();
+  });
+
+  for (let seed = 0; seed < 12; seed++) {
+    const c = convShape(seed);
+    const name = `x=[${c.x}] k=${c.k.join('x')} co=${c.co} ${c.pad}`;
+    it(`Conv2DBackpropFilter on random shapes: ${name}`, async () => {
+      const { ours, reference } = await oursAndReference(
+        'Conv2DBackpropFilter',
+        'wasm',
+        1000 + seed,
+        (rng) =>
+          tf.tidy(() => {
+            const x = randomTensor(c.x, rng);
+            const f = randomTensor([c.k[0], c.k[1], c.x[3], c.co], rng);
+            const conv = (ff: tf.Tensor) =>
+              tf.conv2d(x as tf.Tensor4D, ff as tf.Tensor4D, 1, c.pad);
+            return gradOf(conv, f, randomTensor(conv(f).shape, rng));
+          }),
+      );
+      expect(ours.length).toBe(c.k[0] * c.k[1] * c.x[3] * c.co);
+      expect(maxRelativeError(ours, reference)).toBeLessThan(1e-4);
+    });
+    it(`Conv2DBackpropInput and Conv2D on random shapes: ${name}`, async () => {
+      const { ours, reference } = await oursAndReference(
+        'Conv2DBackpropInput',
+        'wasm',
+        2000 + seed,
+        (rng) =>
+          tf.tidy(() => {
+            const x = randomTensor(c.x, rng);
+            const f = randomTensor([c.k[0], c.k[1], c.x[3], c.co], rng);
+            const conv = (z: tf.Tensor) => tf.conv2d(z as tf.Tensor4D, f as tf.Tensor4D, 1, c.pad);
+            const y = conv(x);
+            const g = gradOf(conv, x, randomTensor(y.shape, rng));
+            const out = new Float32Array(g.length + y.size);
+            out.set(g);
+            out.set(y.dataSync() as Float32Array, g.length);
+            return out;
+          }),
+      );
+      expect(maxRelativeError(ours, reference)).toBeLessThan(1e-4);
+    });
+  }
+
+  for (let seed = 0; seed < 6; seed++) {
+    const rng = new Rng(3000 + seed);
+    const shape = [int(rng, 1, 3), int(rng, 2, 13), int(rng, 2, 13), 4 * int(rng, 1, 6)];
+    it(`MaxPoolGrad 2×2 stride 2 on random shapes: x=[${shape}]`, async () => {
+      const { ours, reference } = await oursAndReference('MaxPoolGrad', 'wasm', 3100 + seed, (r) =>
+        tf.tidy(() => {
+          // Rounded values: ties inside windows are common.
+          const x = tf.round(tf.mul(randomTensor(shape, r), 2));
+          const pool = (z: tf.Tensor) => tf.maxPool(z as tf.Tensor4D, 2, 2, 'valid');
+          return gradOf(pool, x, randomTensor(pool(x).shape, r));
+        }),
+      );
+      expect(Array.from(ours)).toEqual(Array.from(reference));
+    });
+  }
+
+  for (let seed = 0; seed < 6; seed++) {
+    const rng = new Rng(4000 + seed);
+    const shape = [int(rng, 1, 300), int(rng, 1, 5), 4 * int(rng, 1, 12)];
+    it(`Sum over leading axes on random shapes: x=[${shape}]`, async () => {
+      const { ours, reference } = await oursAndReference('Sum', 'wasm', 4100 + seed, (r) =>
+        tf.tidy(() => tf.sum(randomTensor(shape, r), [0, 1]).dataSync() as Float32Array),
+      );
+      expect(maxRelativeError(ours, reference)).toBeLessThan(1e-5);
+    });
+  }
+
+  for (let seed = 0; seed < 8; seed++) {
+    const rng = new Rng(5000 + seed);
+    const [m, k, n] = [int(rng, 1, 70), int(rng, 1, 70), int(rng, 1, 70)];
+    const ta = seed % 2 === 1;
+    const tb = seed % 4 >= 2;
+    const batch = seed >= 4 ? [int(rng, 2, 3)] : [];
+    const sa = [...batch, ...(ta ? [k, m] : [m, k])];
+    const sb = [...batch, ...(tb ? [n, k] : [k, n])];
+    it(`BatchMatMul with transposes on random shapes: a=[${sa}]${ta ? 'ᵀ' : ''} b=[${sb}]${tb ? 'ᵀ' : ''}`, async () => {
+      const { ours, reference } = await oursAndReference('BatchMatMul', 'wasm', 5100 + seed, (r) =>
+        tf.tidy(
+          () =>
+            tf.matMul(randomTensor(sa, r), randomTensor(sb, r), ta, tb).dataSync() as Float32Array,
+        ),
+      );
+      expect(maxRelativeError(ours, reference)).toBeLessThan(1e-4);
+    });
+  }
+
+  it('FusedAdam follows tf.train.adam (native on wasm, JavaScript on cpu), several parts summed', async () => {
+    const run = (fused: boolean) => {
+      const rng = new Rng(7);
+      const vars = [
+        tf.variable(randomTensor([13, 7], rng), true, `fa-${fused}-a`),
+        tf.variable(randomTensor([5], rng), true, `fa-${fused}-b`),
+      ];
+      const adam = new FusedAdam(0.01);
+      const reference = tf.train.adam(0.01);
+      for (let step = 0; step < 5; step++) {
+        const parts = vars.map((v) => [0, 1, 2].map(() => randomTensor(v.shape, rng)));
+        if (fused) {
+          adam.apply(vars, (i) => parts[i].map((t) => t.dataSync() as Float32Array));
+        } else {
+          tf.tidy(() => {
+            reference.applyGradients(
+              vars.map((v, i) => ({ name: v.name, tensor: tf.addN(parts[i]) })),
+            );
+          });
+        }
+        tf.dispose(parts.flat());
+      }
+      const out = Float32Array.from(vars.flatMap((v) => Array.from(v.dataSync())));
+      adam.dispose();
+      reference.dispose();
+      tf.dispose(vars);
+      return out;
+    };
+    for (const backend of ['wasm', 'cpu']) {
+      await tf.setBackend(backend);
+      expect(maxRelativeError(run(true), run(false))).toBeLessThan(1e-4);
+    }
+    await tf.setBackend('wasm');
+  });
+
+  it('Identity and same-dtype Cast share data and survive the original being disposed', () => {
+    const x = tf.tensor([1, 2, 3]);
+    const y = tf.clone(x);
+    const z = tf.cast(x, 'float32');
+    const i = tf.cast(x, 'int32');
+    x.dispose();
+    expect(Array.from(y.dataSync())).toEqual([1, 2, 3]);
+    expect(Array.from(z.dataSync())).toEqual([1, 2, 3]);
+    expect(i.dtype).toBe('int32');
+    tf.dispose([y, z, i]);
+  });
+});

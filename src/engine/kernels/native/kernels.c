@@ -1,0 +1,313 @@
+// Antidote's WebAssembly SIMD kernels (issue 10): the loops that TF.js's wasm backend runs slowly
+// or not at all, written against the backend's own memory. The module imports TF.js's
+// WebAssembly.Memory and works on tensors in place: every argument that is a pointer is a byte
+// offset into that memory. No static data, no stack, no libc: nothing of the module's own lives
+// in TF.js's memory. Rebuild with `npm run build:kernels` (Debian: apt-get install clang lld).
+//
+// All tensors are float32, images NHWC. Sums run in a fixed order: results are deterministic.
+
+#include <wasm_simd128.h>
+
+#define EXPORT(name) __attribute__((export_name(#name))) name
+
+typedef unsigned int u32;
+
+static inline v128_t splat_lane0(v128_t v) { return wasm_i32x4_shuffle(v, v, 0, 0, 0, 0); }
+static inline v128_t splat_lane1(v128_t v) { return wasm_i32x4_shuffle(v, v, 1, 1, 1, 1); }
+static inline v128_t splat_lane2(v128_t v) { return wasm_i32x4_shuffle(v, v, 2, 2, 2, 2); }
+static inline v128_t splat_lane3(v128_t v) { return wasm_i32x4_shuffle(v, v, 3, 3, 3, 3); }
+static inline v128_t madd(v128_t acc, v128_t a, v128_t b) {
+  return wasm_f32x4_add(acc, wasm_f32x4_mul(a, b));
+}
+
+// out[b][c][r] = a[b][r][c] for `batch` matrices of rows × cols, in 8 × 8 tiles.
+void EXPORT(transpose)(const float *a, float *out, u32 batch, u32 rows, u32 cols) {
+  for (u32 b = 0; b < batch; b++) {
+    const float *src = a + (unsigned long)b * rows * cols;
+    float *dst = out + (unsigned long)b * rows * cols;
+    for (u32 r0 = 0; r0 < rows; r0 += 8) {
+      u32 r1 = r0 + 8 < rows ? r0 + 8 : rows;
+      for (u32 c0 = 0; c0 < cols; c0 += 8) {
+        u32 c1 = c0 + 8 < cols ? c0 + 8 : cols;
+        for (u32 c = c0; c < c1; c++)
+          for (u32 r = r0; r < r1; r++) dst[c * rows + r] = src[r * cols + c];
+      }
+    }
+  }
+}
+
+// Copies x [n, h, w, c] into xp [n, h + top + bottom, w + left + right, c] with zero borders.
+void EXPORT(pad_nhwc)(const float *x, float *xp, u32 n, u32 h, u32 w, u32 c, u32 top, u32 bottom,
+                      u32 left, u32 right) {
+  u32 hp = h + top + bottom, wp = w + left + right;
+  u32 rowp = wp * c, row = w * c;
+  for (u32 b = 0; b < n; b++) {
+    for (u32 i = 0; i < hp; i++) {
+      float *dst = xp + ((unsigned long)b * hp + i) * rowp;
+      if (i < top || i >= top + h) {
+        for (u32 k = 0; k < rowp; k++) dst[k] = 0;
+        continue;
+      }
+      const float *src = x + ((unsigned long)b * h + (i - top)) * row;
+      for (u32 k = 0; k < left * c; k++) dst[k] = 0;
+      for (u32 k = 0; k < row; k++) dst[left * c + k] = src[k];
+      for (u32 k = (left + w) * c; k < rowp; k++) dst[k] = 0;
+    }
+  }
+}
+
+// Gradient of a stride-1 convolution w.r.t. its filter, from the padded input xp
+// [n, oh + kh − 1, ow + kw − 1, ci] and dy [n, oh, ow, co] (co a multiple of 4):
+//   dw[i, j, c, o] = Σ_{b, y, x} xp[b, y + i, x + j, c] · dy[b, y, x, o]
+// For a filter row i, the (j, c) pairs are kw·ci consecutive floats of a padded input row, so
+// tiles of 4 of them × 8 (or 4) output channels accumulate in registers over every pixel of an
+// image. dw is overwritten. xp needs 3 floats of slack after its end (a tile's tail may read
+// past the row; those lanes are discarded).
+void EXPORT(conv2d_filter_grad)(const float *xp, const float *dy, float *dw, u32 n, u32 oh,
+                                u32 ow, u32 kh, u32 kw, u32 ci, u32 co) {
+  u32 wp = ow + kw - 1, hp = oh + kh - 1;
+  u32 m = kw * ci;  // rows of a filter-row block
+  for (u32 k = 0; k < kh * m * co; k++) dw[k] = 0;
+  for (u32 b = 0; b < n; b++) {
+    const float *xb = xp + (unsigned long)b * hp * wp * ci;
+    const float *dyb = dy + (unsigned long)b * oh * ow * co;
+    for (u32 i = 0; i < kh; i++) {
+      float *dwi = dw + i * m * co;
+      for (u32 r0 = 0; r0 < m; r0 += 4) {
+        u32 rows = m - r0 < 4 ? m - r0 : 4;
+        u32 o0 = 0;
+        for (; o0 + 8 <= co; o0 += 8) {
+          v128_t a00 = wasm_f32x4_splat(0), a01 = a00, a10 = a00, a11 = a00;
+          v128_t a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+          for (u32 y = 0; y < oh; y++) {
+            const float *xr = xb + ((y + i) * wp) * ci + r0;
+            const float *dr = dyb + (y * ow) * co + o0;
+            for (u32 x = 0; x < ow; x++) {
+              v128_t xv = wasm_v128_load(xr + x * ci);
+              v128_t d0 = wasm_v128_load(dr + x * co);
+              v128_t d1 = wasm_v128_load(dr + x * co + 4);
+              v128_t s0 = splat_lane0(xv), s1 = splat_lane1(xv);
+              v128_t s2 = splat_lane2(xv), s3 = splat_lane3(xv);
+              a00 = madd(a00, s0, d0);
+              a01 = madd(a01, s0, d1);
+              a10 = madd(a10, s1, d0);
+              a11 = madd(a11, s1, d1);
+              a20 = madd(a20, s2, d0);
+              a21 = madd(a21, s2, d1);
+              a30 = madd(a30, s3, d0);
+              a31 = madd(a31, s3, d1);
+            }
+          }
+          float *d = dwi + r0 * co + o0;
+          wasm_v128_store(d, wasm_f32x4_add(wasm_v128_load(d), a00));
+          wasm_v128_store(d + 4, wasm_f32x4_add(wasm_v128_load(d + 4), a01));
+          if (rows > 1) {
+            d += co;
+            wasm_v128_store(d, wasm_f32x4_add(wasm_v128_load(d), a10));
+            wasm_v128_store(d + 4, wasm_f32x4_add(wasm_v128_load(d + 4), a11));
+          }
+          if (rows > 2) {
+            d += co;
+            wasm_v128_store(d, wasm_f32x4_add(wasm_v128_load(d), a20));
+            wasm_v128_store(d + 4, wasm_f32x4_add(wasm_v128_load(d + 4), a21));
+          }
+          if (rows > 3) {
+            d += co;
+            wasm_v128_store(d, wasm_f32x4_add(wasm_v128_load(d), a30));
+            wasm_v128_store(d + 4, wasm_f32x4_add(wasm_v128_load(d + 4), a31));
+          }
+        }
+        for (; o0 < co; o0 += 4) {
+          v128_t a0 = wasm_f32x4_splat(0), a1 = a0, a2 = a0, a3 = a0;
+          for (u32 y = 0; y < oh; y++) {
+            const float *xr = xb + ((y + i) * wp) * ci + r0;
+            const float *dr = dyb + (y * ow) * co + o0;
+            for (u32 x = 0; x < ow; x++) {
+              v128_t xv = wasm_v128_load(xr + x * ci);
+              v128_t d0 = wasm_v128_load(dr + x * co);
+              a0 = madd(a0, splat_lane0(xv), d0);
+              a1 = madd(a1, splat_lane1(xv), d0);
+              a2 = madd(a2, splat_lane2(xv), d0);
+              a3 = madd(a3, splat_lane3(xv), d0);
+            }
+          }
+          float *d = dwi + r0 * co + o0;
+          wasm_v128_store(d, wasm_f32x4_add(wasm_v128_load(d), a0));
+          if (rows > 1) wasm_v128_store(d + co, wasm_f32x4_add(wasm_v128_load(d + co), a1));
+          if (rows > 2)
+            wasm_v128_store(d + 2 * co, wasm_f32x4_add(wasm_v128_load(d + 2 * co), a2));
+          if (rows > 3)
+            wasm_v128_store(d + 3 * co, wasm_f32x4_add(wasm_v128_load(d + 3 * co), a3));
+        }
+      }
+    }
+  }
+}
+
+// Gradient of a stride-1 convolution w.r.t. its input for few input channels, from the padded
+// output gradient dyp [n, h + kh − 1, w + kw − 1, co] (padded by kh − 1 − top above, kw − 1 − left
+// on the left) and the filter wt [kh, kw, ci, co] (co a multiple of 4):
+//   dx[b, y, x, c] = Σ_{i, j, o} dyp[b, y + kh − 1 − i, x + kw − 1 − j, o] · wt[i, j, c, o]
+// One dot product of kh·kw·co terms per input value, in 4 lanes summed at the end.
+void EXPORT(conv2d_input_grad_dot)(const float *dyp, const float *wt, float *dx, u32 n, u32 h,
+                                   u32 w, u32 kh, u32 kw, u32 ci, u32 co) {
+  u32 hp = h + kh - 1, wp = w + kw - 1;
+  for (u32 b = 0; b < n; b++) {
+    const float *db = dyp + (unsigned long)b * hp * wp * co;
+    for (u32 y = 0; y < h; y++) {
+      for (u32 x = 0; x < w; x++) {
+        float *out = dx + (((unsigned long)b * h + y) * w + x) * ci;
+        for (u32 c = 0; c < ci; c++) {
+          v128_t acc0 = wasm_f32x4_splat(0), acc1 = acc0;
+          for (u32 i = 0; i < kh; i++) {
+            const float *drow = db + ((y + kh - 1 - i) * wp + x + kw - 1) * co;
+            for (u32 j = 0; j < kw; j++) {
+              const float *d = drow - j * co;
+              const float *f = wt + ((i * kw + j) * ci + c) * co;
+              u32 o = 0;
+              for (; o + 8 <= co; o += 8) {
+                acc0 = madd(acc0, wasm_v128_load(d + o), wasm_v128_load(f + o));
+                acc1 = madd(acc1, wasm_v128_load(d + o + 4), wasm_v128_load(f + o + 4));
+              }
+              for (; o < co; o += 4) acc0 = madd(acc0, wasm_v128_load(d + o), wasm_v128_load(f + o));
+            }
+          }
+          v128_t s = wasm_f32x4_add(acc0, acc1);
+          out[c] = (wasm_f32x4_extract_lane(s, 0) + wasm_f32x4_extract_lane(s, 1)) +
+                   (wasm_f32x4_extract_lane(s, 2) + wasm_f32x4_extract_lane(s, 3));
+        }
+      }
+    }
+  }
+}
+
+// Gradient of a 2 × 2, stride-2 max pool whose windows lie inside x [n, h, w, c] (c a multiple
+// of 4; dy [n, oh, ow, c]): each window's gradient goes to its first maximum in row-major order.
+// dx is overwritten (rows and columns outside every window get zeros).
+void EXPORT(max_pool_grad_2x2)(const float *x, const float *dy, float *dx, u32 n, u32 h, u32 w,
+                               u32 c, u32 oh, u32 ow) {
+  unsigned long total = (unsigned long)n * h * w * c;
+  for (unsigned long k = 0; k < total; k++) dx[k] = 0;
+  u32 row = w * c;
+  for (u32 b = 0; b < n; b++) {
+    for (u32 y = 0; y < oh; y++) {
+      const float *x0 = x + ((unsigned long)b * h + 2 * y) * row;
+      float *d0 = dx + ((unsigned long)b * h + 2 * y) * row;
+      const float *g = dy + (((unsigned long)b * oh + y) * ow) * c;
+      for (u32 xo = 0; xo < ow; xo++) {
+        u32 p = 2 * xo * c;
+        for (u32 ch = 0; ch < c; ch += 4) {
+          v128_t a = wasm_v128_load(x0 + p + ch);
+          v128_t bb = wasm_v128_load(x0 + p + c + ch);
+          v128_t cc = wasm_v128_load(x0 + row + p + ch);
+          v128_t dd = wasm_v128_load(x0 + row + p + c + ch);
+          v128_t gv = wasm_v128_load(g + xo * c + ch);
+          // Strictly greater: ties keep the earlier candidate.
+          v128_t gtb = wasm_f32x4_gt(bb, a);
+          v128_t best = wasm_v128_bitselect(bb, a, gtb);
+          v128_t gtc = wasm_f32x4_gt(cc, best);
+          best = wasm_v128_bitselect(cc, best, gtc);
+          v128_t gtd = wasm_f32x4_gt(dd, best);
+          v128_t notd = wasm_v128_not(gtd);
+          v128_t selc = wasm_v128_and(gtc, notd);
+          v128_t later = wasm_v128_or(gtc, gtd);
+          v128_t selb = wasm_v128_andnot(gtb, later);
+          v128_t sela = wasm_v128_not(wasm_v128_or(gtb, later));
+          // 0 + g keeps −0 gradients as +0, like adding onto a zero-filled output.
+          v128_t zero = wasm_f32x4_splat(0);
+          v128_t gz = wasm_f32x4_add(zero, gv);
+          wasm_v128_store(d0 + p + ch, wasm_v128_and(gz, sela));
+          wasm_v128_store(d0 + p + c + ch, wasm_v128_and(gz, selb));
+          wasm_v128_store(d0 + row + p + ch, wasm_v128_and(gz, selc));
+          wasm_v128_store(d0 + row + p + c + ch, wasm_v128_and(gz, gtd));
+        }
+      }
+    }
+  }
+}
+
+// Column sums of x [rows, cols] (cols a multiple of 4) into out [cols]: float32 partial sums over
+// blocks of 64 rows, added into float64 totals. Sixteen columns at a time, then four.
+static inline void add_f32_to_f64(v128_t p, v128_t *lo, v128_t *hi) {
+  *lo = wasm_f64x2_add(*lo, wasm_f64x2_promote_low_f32x4(p));
+  *hi = wasm_f64x2_add(*hi, wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(p, p, 2, 3, 0, 1)));
+}
+static inline void store_f64_pair(float *out, v128_t lo, v128_t hi) {
+  v128_t a = wasm_f32x4_demote_f64x2_zero(lo), b = wasm_f32x4_demote_f64x2_zero(hi);
+  wasm_v128_store(out, wasm_i32x4_shuffle(a, b, 0, 1, 4, 5));
+}
+void EXPORT(sum_rows)(const float *x, float *out, u32 rows, u32 cols) {
+  u32 c0 = 0;
+  for (; c0 + 16 <= cols; c0 += 16) {
+    v128_t z = wasm_f64x2_splat(0);
+    v128_t t0 = z, t1 = z, t2 = z, t3 = z, t4 = z, t5 = z, t6 = z, t7 = z;
+    for (u32 r0 = 0; r0 < rows; r0 += 64) {
+      u32 r1 = r0 + 64 < rows ? r0 + 64 : rows;
+      v128_t p0 = wasm_f32x4_splat(0), p1 = p0, p2 = p0, p3 = p0;
+      for (u32 r = r0; r < r1; r++) {
+        const float *src = x + (unsigned long)r * cols + c0;
+        p0 = wasm_f32x4_add(p0, wasm_v128_load(src));
+        p1 = wasm_f32x4_add(p1, wasm_v128_load(src + 4));
+        p2 = wasm_f32x4_add(p2, wasm_v128_load(src + 8));
+        p3 = wasm_f32x4_add(p3, wasm_v128_load(src + 12));
+      }
+      add_f32_to_f64(p0, &t0, &t1);
+      add_f32_to_f64(p1, &t2, &t3);
+      add_f32_to_f64(p2, &t4, &t5);
+      add_f32_to_f64(p3, &t6, &t7);
+    }
+    store_f64_pair(out + c0, t0, t1);
+    store_f64_pair(out + c0 + 4, t2, t3);
+    store_f64_pair(out + c0 + 8, t4, t5);
+    store_f64_pair(out + c0 + 12, t6, t7);
+  }
+  for (; c0 < cols; c0 += 4) {
+    v128_t t0 = wasm_f64x2_splat(0), t1 = t0;
+    for (u32 r0 = 0; r0 < rows; r0 += 64) {
+      u32 r1 = r0 + 64 < rows ? r0 + 64 : rows;
+      v128_t p0 = wasm_f32x4_splat(0);
+      for (u32 r = r0; r < r1; r++)
+        p0 = wasm_f32x4_add(p0, wasm_v128_load(x + (unsigned long)r * cols + c0));
+      add_f32_to_f64(p0, &t0, &t1);
+    }
+    store_f64_pair(out + c0, t0, t1);
+  }
+}
+
+// dst[k] += src[k] for k < count.
+void EXPORT(add_into)(float *dst, const float *src, u32 count) {
+  u32 k = 0;
+  for (; k + 4 <= count; k += 4)
+    wasm_v128_store(dst + k, wasm_f32x4_add(wasm_v128_load(dst + k), wasm_v128_load(src + k)));
+  for (; k < count; k++) dst[k] += src[k];
+}
+
+// One Adam step over count values: m and v (the moments) in place, the new weights into out:
+//   m = β₁m + (1 − β₁)g,  v = β₂v + (1 − β₂)g²,  out = w − lr · (m · c1) / (√(v · c2) + ε)
+// with c1 = 1 / (1 − β₁ᵗ), c2 = 1 / (1 − β₂ᵗ). Float32 arithmetic, 4 lanes at a time.
+void EXPORT(adam)(const float *g, const float *w, float *m, float *v, float *out, u32 count,
+                  float beta1, float beta2, float c1, float c2, float lr, float eps) {
+  v128_t b1 = wasm_f32x4_splat(beta1), b1c = wasm_f32x4_splat(1 - beta1);
+  v128_t b2 = wasm_f32x4_splat(beta2), b2c = wasm_f32x4_splat(1 - beta2);
+  v128_t vc1 = wasm_f32x4_splat(c1), vc2 = wasm_f32x4_splat(c2);
+  v128_t vlr = wasm_f32x4_splat(lr), veps = wasm_f32x4_splat(eps);
+  u32 k = 0;
+  for (; k + 4 <= count; k += 4) {
+    v128_t gv = wasm_v128_load(g + k);
+    v128_t mv = madd(wasm_f32x4_mul(b1, wasm_v128_load(m + k)), b1c, gv);
+    v128_t vv = madd(wasm_f32x4_mul(b2, wasm_v128_load(v + k)), b2c, wasm_f32x4_mul(gv, gv));
+    wasm_v128_store(m + k, mv);
+    wasm_v128_store(v + k, vv);
+    v128_t den = wasm_f32x4_add(wasm_f32x4_sqrt(wasm_f32x4_mul(vv, vc2)), veps);
+    v128_t step = wasm_f32x4_div(wasm_f32x4_mul(vlr, wasm_f32x4_mul(mv, vc1)), den);
+    wasm_v128_store(out + k, wasm_f32x4_sub(wasm_v128_load(w + k), step));
+  }
+  for (; k < count; k++) {
+    float gk = g[k];
+    float mk = beta1 * m[k] + (1 - beta1) * gk;
+    float vk = beta2 * v[k] + (1 - beta2) * (gk * gk);
+    m[k] = mk;
+    v[k] = vk;
+    out[k] = w[k] - (lr * (mk * c1)) / (__builtin_sqrtf(vk * c2) + eps);
+  }
+}
