@@ -134,5 +134,8 @@ describe('loadDataset: text and tabular data', () => {
         'x',
       ),
     ).toThrow(/share a name/);
+    expect(() =>
+      parseTabularColumns([{ name: 'a', kind: 'categorical', levels: ['x', 'y', 'x'] }], 'x'),
+    ).toThrow(/"a" lists a level twice/);
   });
 });

@@ -67,7 +67,8 @@ export const TabularColumnsSchema = z.array(columnSchema).min(1);
 
 /**
  * Parses a tabular column schema from JSON: `INVALID_FORMAT` naming `where` when it is not a
- * list of `{name, kind: 'numeric'}` / `{name, kind: 'categorical', levels}` with distinct names.
+ * list of `{name, kind: 'numeric'}` / `{name, kind: 'categorical', levels}` with distinct names
+ * (and distinct levels within a column).
  * With `width`, the list must have that many columns (`SHAPE_MISMATCH` otherwise).
  */
 export function parseTabularColumns(json: unknown, where: string, width?: number): TabularColumn[] {
@@ -85,6 +86,15 @@ export function parseTabularColumns(json: unknown, where: string, width?: number
     throw new AntidoteError('INVALID_FORMAT', `${where}: two tabular columns share a name`, {
       path: where,
     });
+  }
+  for (const c of r.data) {
+    if (c.kind === 'categorical' && new Set(c.levels).size !== c.levels.length) {
+      throw new AntidoteError(
+        'INVALID_FORMAT',
+        `${where}: categorical column "${c.name}" lists a level twice`,
+        { path: where },
+      );
+    }
   }
   if (width !== undefined && r.data.length !== width) {
     throw new AntidoteError(

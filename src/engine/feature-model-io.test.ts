@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -135,6 +136,51 @@ describe('feature model directories', () => {
     }
   });
 
+  it('a tampered preprocessor is refused, and so is a malformed one with a matching digest', async () => {
+    const copy = async (name: string, edit: (p: Record<string, unknown>) => void) => {
+      const d = join(root, name);
+      await cp(tabDir, d, { recursive: true });
+      const p = JSON.parse(readFileSync(join(d, PREPROCESSOR_FILE), 'utf8'));
+      edit(p);
+      return { d, bytes: `${JSON.stringify(p)}\n` };
+    };
+    const withDigest = (d: string, bytes: string) => {
+      writeFileSync(join(d, PREPROCESSOR_FILE), bytes);
+      const meta = JSON.parse(readFileSync(join(d, MODEL_JSON), 'utf8'));
+      meta.antidote.featurizer.sha256 = createHash('sha256').update(bytes).digest('hex');
+      writeFileSync(join(d, MODEL_JSON), JSON.stringify(meta));
+    };
+    // A shifted mean changes every prediction's input: the digest catches it.
+    const a = await copy('tab-shifted', (p) => {
+      (p.mean as number[])[0] += 1;
+    });
+    writeFileSync(join(a.d, PREPROCESSOR_FILE), a.bytes);
+    await rejects(FeatureModel.load(a.d), 'INTEGRITY_MISMATCH', /preprocessor\.json is not the/);
+    // Digest updated, but the columns are not a schema (one name twice, a level twice).
+    const b = await copy('tab-dup-column', (p) => {
+      (p.columns as { name: string }[])[1].name = 'amount';
+    });
+    withDigest(b.d, b.bytes);
+    await rejects(FeatureModel.load(b.d), 'INVALID_FORMAT', /share a name/);
+    const c = await copy('tab-dup-level', (p) => {
+      (p.columns as { levels?: string[] }[])[1].levels = ['none', 'none', 'high'];
+    });
+    withDigest(c.d, c.bytes);
+    await rejects(FeatureModel.load(c.d), 'INVALID_FORMAT', /level twice/);
+    // A zero standard deviation (a division by zero at prediction time).
+    const z = await copy('tab-zero-std', (p) => {
+      (p.std as number[])[0] = 0;
+    });
+    withDigest(z.d, z.bytes);
+    await rejects(FeatureModel.load(z.d), 'INVALID_FORMAT', /std/);
+    // A text model's metadata pointing at a preprocessor.
+    const t = await copy('tab-as-text', () => {});
+    const meta = JSON.parse(readFileSync(join(t.d, MODEL_JSON), 'utf8'));
+    meta.antidote.domain = 'text';
+    writeFileSync(join(t.d, MODEL_JSON), JSON.stringify(meta));
+    await rejects(FeatureModel.load(t.d), 'INVALID_FORMAT', /cannot use preprocessor\.json/);
+  });
+
   it('refuses a model kind of the other domain', async () => {
     await rejects(
       trainFeatureModel({ dataset: train }, { kind: 'mlp', seed: 1 }),
@@ -176,7 +222,6 @@ describe('feature model directories', () => {
     const bytes = `${JSON.stringify(narrow)}\n`;
     writeFileSync(join(c, VECTORIZER_FILE), bytes);
     const meta = JSON.parse(readFileSync(join(c, MODEL_JSON), 'utf8'));
-    const { createHash } = await import('node:crypto');
     meta.antidote.featurizer.sha256 = createHash('sha256').update(bytes).digest('hex');
     writeFileSync(join(c, MODEL_JSON), JSON.stringify(meta));
     await rejects(FeatureModel.load(c), 'SHAPE_MISMATCH', /produces 3 features/);

@@ -17,13 +17,13 @@
  * refused rather than silently misread. Everything is written in one atomic step.
  */
 import { createHash } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { z } from 'zod';
 import { type Dataset, numRecords } from '../data/dataset.js';
 import type { TabularColumn } from '../data/datasets/tabular.js';
-import { TabularColumnsSchema } from '../data/load.js';
+import { parseTabularColumns, TabularColumnsSchema } from '../data/load.js';
 import {
   type TextVectorizer,
   type TextVectorizerOptions,
@@ -34,7 +34,7 @@ import {
 import type { TokenizerOptions } from '../data/tokenizer.js';
 import { AntidoteError } from '../errors.js';
 import { activeBackend, initEngine } from './backend.js';
-import { loadLayersModel, MODEL_JSON, saveLayersModel } from './model-io.js';
+import { loadLayersModel, MODEL_JSON, readModelJson, saveLayersModel } from './model-io.js';
 import { type TabularPreprocessor, trainTabularClassifier, transformTabular } from './tabular.js';
 import {
   buildDenseModel,
@@ -123,7 +123,8 @@ const preprocessorSchema = z
 
 /**
  * Parses a tabular preprocessor saved as JSON. `INVALID_FORMAT` naming `where` and the field when
- * it is not one; `SHAPE_MISMATCH` when its statistics or feature names do not match its columns.
+ * it is not one (two columns of one name, or a level twice in a column, included);
+ * `SHAPE_MISMATCH` when its statistics or feature names do not match its columns.
  */
 export function tabularPreprocessorFromJSON(
   json: unknown,
@@ -139,6 +140,8 @@ export function tabularPreprocessorFromJSON(
     );
   }
   const p = r.data;
+  // Distinct column names and levels, as for a dataset's schema.
+  parseTabularColumns(p.columns, `${where} (columns)`);
   const d = p.columns.length;
   const f = p.columns.reduce((s, c) => s + (c.kind === 'categorical' ? c.levels.length : 1), 0);
   if (p.mean.length !== d || p.std.length !== d || p.features.length !== f) {
@@ -587,27 +590,12 @@ export type ModelDomain = 'image' | FeatureDomain;
 /**
  * Reads `dir/model.json` just far enough to tell an image model from a text or tabular one
  * (`antidote.format` and `antidote.domain`). `NOT_FOUND` when model.json is missing,
- * `INVALID_FORMAT` when it is not JSON. Anything not marked as a feature model is `'image'`
- * (its loader then reports what is wrong with it).
+ * `INVALID_FORMAT` when it is not JSON or too large (see `readModelJson`). Anything not marked
+ * as a feature model is `'image'` (its loader then reports what is wrong with it).
  */
 export async function modelDomain(dir: string): Promise<ModelDomain> {
   const path = join(dir, MODEL_JSON);
-  const info = await stat(path).catch(() => undefined);
-  if (!info?.isFile()) {
-    throw new AntidoteError('NOT_FOUND', `no model at ${dir}: ${MODEL_JSON} is missing`, { path });
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(await readFile(path, 'utf8'));
-  } catch (e) {
-    throw new AntidoteError(
-      'INVALID_FORMAT',
-      `${path} is not valid JSON: ${(e as Error).message}`,
-      {
-        path,
-      },
-    );
-  }
+  const json = await readModelJson(dir);
   const meta = (json as { antidote?: { format?: unknown; domain?: unknown } } | null)?.antidote;
   if (meta?.format !== FEATURE_MODEL_FORMAT) return 'image';
   if (meta.domain === 'text' || meta.domain === 'tabular') return meta.domain;

@@ -101,15 +101,12 @@ export async function saveLayersModel(
 const BYTES_PER_DTYPE = { float32: 4, int32: 4, bool: 1 } as const;
 
 /**
- * Loads a model saved by {@link saveLayersModel}. Only TF.js layer classes are instantiated from
- * the JSON (no code runs from the file). A missing file, a malformed model.json or a weights file
- * whose size disagrees with the manifest gives an `AntidoteError` naming the file.
+ * Reads and parses `dir/model.json` (at most 64 MiB) without checking what it holds.
+ * `NOT_FOUND` when it is missing, `INVALID_FORMAT` when it is too large or not JSON; both name
+ * the file.
  */
-export async function loadLayersModel(
-  dir: string,
-): Promise<{ model: tfl.LayersModel; metadata: Record<string, unknown> }> {
+export async function readModelJson(dir: string): Promise<unknown> {
   const jsonPath = join(dir, MODEL_JSON);
-  const weightsPath = join(dir, WEIGHTS_BIN);
   const jsonStat = await stat(jsonPath).catch(() => undefined);
   if (!jsonStat?.isFile()) {
     throw new AntidoteError('NOT_FOUND', `no model at ${dir}: ${MODEL_JSON} is missing`, {
@@ -120,23 +117,31 @@ export async function loadLayersModel(
     throw new AntidoteError(
       'INVALID_FORMAT',
       `${jsonPath} is larger than ${MAX_MODEL_JSON_BYTES} bytes`,
-      {
-        path: jsonPath,
-      },
+      { path: jsonPath },
     );
   }
-  let raw: unknown;
   try {
-    raw = JSON.parse(await readFile(jsonPath, 'utf8'));
+    return JSON.parse(await readFile(jsonPath, 'utf8'));
   } catch (e) {
     throw new AntidoteError(
       'INVALID_FORMAT',
       `${jsonPath} is not valid JSON: ${(e as Error).message}`,
-      {
-        path: jsonPath,
-      },
+      { path: jsonPath },
     );
   }
+}
+
+/**
+ * Loads a model saved by {@link saveLayersModel}. Only TF.js layer classes are instantiated from
+ * the JSON (no code runs from the file). A missing file, a malformed model.json or a weights file
+ * whose size disagrees with the manifest gives an `AntidoteError` naming the file.
+ */
+export async function loadLayersModel(
+  dir: string,
+): Promise<{ model: tfl.LayersModel; metadata: Record<string, unknown> }> {
+  const jsonPath = join(dir, MODEL_JSON);
+  const weightsPath = join(dir, WEIGHTS_BIN);
+  const raw = await readModelJson(dir);
   const parsed = modelJsonSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
