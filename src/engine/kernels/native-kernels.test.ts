@@ -86,6 +86,28 @@ describe("Antidote's native (WebAssembly SIMD) kernels match TF.js's cpu kernels
   }
 
   for (let seed = 0; seed < 6; seed++) {
+    const c = convShape(100 + seed);
+    const activation = seed % 2 === 0 ? ('relu' as const) : ('linear' as const);
+    it(`FusedConv2D (bias, ${activation}) on random shapes: x=[${c.x}] k=${c.k.join('x')} co=${c.co} ${c.pad}`, async () => {
+      // The fused kernel is not replaced on cpu: its own kernel is the reference.
+      const compute = (rng: Rng) =>
+        tf.tidy(() => {
+          const x = randomTensor(c.x, rng) as tf.Tensor4D;
+          const filter = randomTensor([c.k[0], c.k[1], c.x[3], c.co], rng) as tf.Tensor4D;
+          const bias = randomTensor([c.co], rng);
+          return tf.fused
+            .conv2d({ x, filter, bias, strides: 1, pad: c.pad, activation })
+            .dataSync() as Float32Array;
+        });
+      const ours = compute(new Rng(6000 + seed));
+      await tf.setBackend('cpu');
+      const reference = compute(new Rng(6000 + seed));
+      await tf.setBackend('wasm');
+      expect(maxRelativeError(ours, reference)).toBeLessThan(1e-4);
+    });
+  }
+
+  for (let seed = 0; seed < 6; seed++) {
     const rng = new Rng(3000 + seed);
     const shape = [int(rng, 1, 3), int(rng, 2, 13), int(rng, 2, 13), 4 * int(rng, 1, 6)];
     it(`MaxPoolGrad 2×2 stride 2 on random shapes: x=[${shape}]`, async () => {

@@ -43,6 +43,20 @@ export interface NativeKernels {
     ci: number,
     co: number,
   ): void;
+  conv2d_few_channels(
+    xp: number,
+    wt: number,
+    bias: number,
+    y: number,
+    n: number,
+    oh: number,
+    ow: number,
+    kh: number,
+    kw: number,
+    ci: number,
+    co: number,
+    relu: number,
+  ): void;
   max_pool_grad_2x2(
     x: number,
     dy: number,

@@ -5,6 +5,7 @@ import {
   unregisterKernel,
 } from '@tensorflow/tfjs-core';
 import { batchMatMulKernel } from './batch-matmul.js';
+import { conv2dKernel } from './conv2d.js';
 import { conv2dBackpropFilterKernel } from './conv2d-backprop-filter.js';
 import { conv2dBackpropInputKernel } from './conv2d-backprop-input.js';
 import { identityKernel } from './identity.js';
@@ -21,6 +22,8 @@ type KernelFactory = (backendName: string, original: KernelConfig) => KernelConf
  */
 const CUSTOM_KERNELS: Record<string, ReadonlyArray<[string, KernelFactory]>> = {
   wasm: [
+    ['Conv2D', conv2dKernel],
+    ['FusedConv2D', conv2dKernel],
     ['Conv2DBackpropFilter', conv2dBackpropFilterKernel],
     ['Conv2DBackpropInput', conv2dBackpropInputKernel],
     ['BatchMatMul', batchMatMulKernel],

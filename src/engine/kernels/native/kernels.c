@@ -311,3 +311,67 @@ void EXPORT(adam)(const float *g, const float *w, float *m, float *v, float *out
     out[k] = w[k] - (lr * (mk * c1)) / (__builtin_sqrtf(vk * c2) + eps);
   }
 }
+
+// Stride-1 convolution for few input channels, from the padded input xp
+// [n, oh + kh − 1, ow + kw − 1, ci] and the filter wt [kh, kw, ci, co] (co a multiple of 4), with
+// an optional bias [co] (bias = 0: none) and ReLU (relu ≠ 0):
+//   y[b, y, x, o] = act(bias[o] + Σ_{i, j, c} xp[b, y + i, x + j, c] · wt[i, j, c, o])
+// Output channels in registers, 16 (then 4) at a time; each input value is broadcast once per
+// block. XNNPACK's convolution handles one input channel poorly (an image's first layer).
+void EXPORT(conv2d_few_channels)(const float *xp, const float *wt, const float *bias, float *y,
+                                 u32 n, u32 oh, u32 ow, u32 kh, u32 kw, u32 ci, u32 co,
+                                 u32 relu) {
+  u32 wp = ow + kw - 1, hp = oh + kh - 1;
+  v128_t zero = wasm_f32x4_splat(0);
+  for (u32 b = 0; b < n; b++) {
+    const float *xb = xp + (unsigned long)b * hp * wp * ci;
+    for (u32 r = 0; r < oh; r++) {
+      for (u32 x = 0; x < ow; x++) {
+        float *out = y + (((unsigned long)b * oh + r) * ow + x) * co;
+        u32 o0 = 0;
+        for (; o0 + 16 <= co; o0 += 16) {
+          v128_t a0 = zero, a1 = zero, a2 = zero, a3 = zero;
+          if (bias) {
+            a0 = wasm_v128_load(bias + o0);
+            a1 = wasm_v128_load(bias + o0 + 4);
+            a2 = wasm_v128_load(bias + o0 + 8);
+            a3 = wasm_v128_load(bias + o0 + 12);
+          }
+          for (u32 i = 0; i < kh; i++) {
+            const float *xr = xb + ((r + i) * wp + x) * ci;
+            const float *wr = wt + (i * kw * ci) * co + o0;
+            for (u32 t = 0; t < kw * ci; t++) {
+              v128_t s = wasm_v128_load32_splat(xr + t);
+              const float *f = wr + t * co;
+              a0 = madd(a0, s, wasm_v128_load(f));
+              a1 = madd(a1, s, wasm_v128_load(f + 4));
+              a2 = madd(a2, s, wasm_v128_load(f + 8));
+              a3 = madd(a3, s, wasm_v128_load(f + 12));
+            }
+          }
+          if (relu) {
+            a0 = wasm_f32x4_max(a0, zero);
+            a1 = wasm_f32x4_max(a1, zero);
+            a2 = wasm_f32x4_max(a2, zero);
+            a3 = wasm_f32x4_max(a3, zero);
+          }
+          wasm_v128_store(out + o0, a0);
+          wasm_v128_store(out + o0 + 4, a1);
+          wasm_v128_store(out + o0 + 8, a2);
+          wasm_v128_store(out + o0 + 12, a3);
+        }
+        for (; o0 < co; o0 += 4) {
+          v128_t a0 = bias ? wasm_v128_load(bias + o0) : zero;
+          for (u32 i = 0; i < kh; i++) {
+            const float *xr = xb + ((r + i) * wp + x) * ci;
+            const float *wr = wt + (i * kw * ci) * co + o0;
+            for (u32 t = 0; t < kw * ci; t++)
+              a0 = madd(a0, wasm_v128_load32_splat(xr + t), wasm_v128_load(wr + t * co));
+          }
+          if (relu) a0 = wasm_f32x4_max(a0, zero);
+          wasm_v128_store(out + o0, a0);
+        }
+      }
+    }
+  }
+}
