@@ -1,3 +1,4 @@
+import type { TabularColumn } from '../data/datasets/tabular.js';
 import { type DataDomain, dataDomain, type LoadedDataset, tabularMeta } from '../data/load.js';
 import { FeatureModel, modelDomain } from '../engine/feature-model-io.js';
 import { TfClassifier } from '../engine/tf-classifier.js';
@@ -33,40 +34,88 @@ function reads(model: AnyModel, loaded: LoadedDataset): boolean {
 }
 
 /**
+ * The `INVALID_ARGUMENT` for a model of `domain` given records it cannot read, saying what to
+ * train instead (e.g. an image model given text).
+ */
+export function modelDataMismatch(
+  domain: AnyModel['domain'],
+  modelDir: string,
+  loaded: LoadedDataset,
+): AntidoteError {
+  const data = dataDomain(loaded);
+  const fix =
+    data === 'text'
+      ? 'train a text model on it (antidote train --model tfidf-logistic|tfidf-mlp|embedding-bag)'
+      : data === 'tabular'
+        ? 'train a tabular model on it (antidote train --model logistic|mlp)'
+        : 'train an image model on it (antidote train --model cnn|mlp|logistic)';
+  return new AntidoteError(
+    'INVALID_ARGUMENT',
+    `${modelDir} is ${domain === 'image' ? 'an image' : `a ${domain}`} model but ${loaded.spec} holds ${DOMAIN_WORDS[data]}: ${fix}`,
+    { path: modelDir },
+  );
+}
+
+/** Same names in the same order. */
+function sameNames(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/**
+ * Checks that a tabular model's columns are those of `data` (names in order, and the levels of
+ * columns categorical in both), so that no column is read as another: `INVALID_ARGUMENT`.
+ */
+export function checkSameColumns(
+  model: readonly TabularColumn[],
+  modelDir: string,
+  data: readonly TabularColumn[],
+  dataSpec: string,
+): void {
+  const names = (cs: readonly TabularColumn[]) => cs.map((c) => c.name);
+  if (!sameNames(names(model), names(data))) {
+    throw new AntidoteError(
+      'INVALID_ARGUMENT',
+      `${modelDir} reads columns [${names(model).join(', ')}] but ${dataSpec} has [${names(data).join(', ')}]`,
+      { path: modelDir },
+    );
+  }
+  model.forEach((m, j) => {
+    const d = data[j];
+    if (m.kind === 'categorical' && d.kind === 'categorical' && !sameNames(m.levels, d.levels)) {
+      throw new AntidoteError(
+        'INVALID_ARGUMENT',
+        `column "${m.name}": ${modelDir} knows the levels [${m.levels.join(', ')}] but ${dataSpec} has [${d.levels.join(', ')}]`,
+        { path: modelDir, field: m.name },
+      );
+    }
+  });
+}
+
+/**
  * Checks that a model reads the kind of records `loaded` holds and names the same classes:
  * `INVALID_ARGUMENT` (e.g. an image model given text) with what to do instead. Image (zoo)
  * models read any feature array (tabular rows too); text models read text; tabular models read
- * tabular rows, or schema-less `[N, D]` rows of their width.
+ * tabular rows with their own columns (names in order; see {@link checkSameColumns}), or
+ * schema-less `[N, D]` rows of their width.
  */
 export function checkModelReadsData(
   model: AnyModel,
   modelDir: string,
   loaded: LoadedDataset,
 ): void {
-  const data = dataDomain(loaded);
-  if (!reads(model, loaded)) {
-    const fix =
-      data === 'text'
-        ? 'train a text model on it (antidote train --model tfidf-logistic|tfidf-mlp|embedding-bag)'
-        : data === 'tabular'
-          ? 'train a tabular model on it (antidote train --model logistic|mlp)'
-          : 'train an image model on it (antidote train --model cnn|mlp|logistic)';
+  if (!reads(model, loaded)) throw modelDataMismatch(model.domain, modelDir, loaded);
+  if (model.domain === 'image') return;
+  const a = model.model.classes;
+  const b = loaded.dataset.classes;
+  if (!sameNames(a, b)) {
     throw new AntidoteError(
       'INVALID_ARGUMENT',
-      `${modelDir} is ${model.domain === 'image' ? 'an image' : `a ${model.domain}`} model but ${loaded.spec} holds ${DOMAIN_WORDS[data]}: ${fix}`,
+      `${modelDir} predicts classes [${a.join(', ')}] but ${loaded.spec} has [${b.join(', ')}]`,
       { path: modelDir },
     );
   }
-  if (model.domain !== 'image') {
-    const a = model.model.classes;
-    const b = loaded.dataset.classes;
-    if (a.length !== b.length || a.some((c, i) => c !== b[i])) {
-      throw new AntidoteError(
-        'INVALID_ARGUMENT',
-        `${modelDir} predicts classes [${a.join(', ')}] but ${loaded.spec} has [${b.join(', ')}]`,
-        { path: modelDir },
-      );
-    }
+  if (model.domain === 'tabular' && loaded.columns) {
+    checkSameColumns(model.model.columns ?? [], modelDir, loaded.columns, loaded.spec);
   }
 }
 

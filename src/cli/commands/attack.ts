@@ -305,32 +305,21 @@ export function registerAttackCommand(program: Command): void {
       '--data <data>',
       'dataset directory or built-in name (mnist, mnist:train, ...)',
     );
-  addTriggerOptions(backdoor, true)
-    .addOption(
-      new Option('--mode <mode>', 'which classes go where')
-        .choices([...BACKDOOR_MODES])
-        .default('all-to-one'),
-    )
-    .option('--target <class>', 'target class (all-to-one, source-to-target)')
-    .option('--source <class>', 'source class (source-to-target)')
-    .requiredOption('--rate <share>', 'poison rate in [0, 1)', parseNumber)
-    .addOption(
-      new Option('--rate-of <definition>', 'what the rate is a share of')
-        .choices([...POISON_RATE_DEFINITIONS])
-        .default('of-training-set'),
-    )
-    .option('--add-copies', 'append poisoned copies instead of replacing the originals')
-    .option('--seed <n>', 'seed of every random choice', parseInteger, 1)
-    .option(
-      '--mark-source',
-      "set poisoned records' source to attack:backdoor (a real attacker would not)",
-    )
+  addBackdoorOptions(addTriggerOptions(backdoor, true), 'backdoor', false)
     .option('--preview <png>', 'also write a PNG grid of clean vs triggered examples')
     .requiredOption('--out <dir>', 'dataset directory to write')
     .option('--force', 'replace an existing output directory')
     .option('--json', 'print the attack record as JSON')
     .action(async (o: BackdoorCliOptions) => {
-      const { dataset } = await loadDataArg(o.data, o);
+      const loaded = await loadDataArg(o.data, o);
+      if (dataDomain(loaded) === 'text') {
+        throw new AntidoteError(
+          'INVALID_ARGUMENT',
+          `attack backdoor stamps image triggers but ${o.data} holds text records: use attack text-backdoor`,
+          { field: 'data' },
+        );
+      }
+      const { dataset } = loaded;
       const shape = dataset.shape.slice(1);
       const spec = triggerSpecFromOptions(o, shape);
       if (shape.length === 2 || shape.length === 3) checkSpec(spec, shape);
@@ -430,12 +419,26 @@ export function addTextTriggerOptions(cmd: Command): Command {
     );
 }
 
-/** The text trigger the flags describe, or undefined when none is given. */
+/**
+ * The text trigger the flags describe, or undefined when none is given. `INVALID_ARGUMENT` for
+ * both kinds at once, or a flag of the kind not given (`--times` without `--trigger-words`).
+ */
 export function textTriggerFromOptions(o: TextTriggerCliOptions): TextTriggerSpec | undefined {
   if (o.triggerWords && o.sentence !== undefined) {
     throw new AntidoteError('INVALID_ARGUMENT', 'give --trigger-words or --sentence, not both', {
       field: 'trigger',
     });
+  }
+  // A flag of the other trigger kind would be silently ignored.
+  const stray = o.triggerWords
+    ? o.sentencePosition && '--sentence-position'
+    : (o.times !== undefined && '--times') || (o.insert && '--insert');
+  if (stray) {
+    throw new AntidoteError(
+      'INVALID_ARGUMENT',
+      `${stray} goes with ${o.triggerWords ? '--sentence' : '--trigger-words'}`,
+      { field: 'trigger' },
+    );
   }
   if (o.triggerWords) {
     return {
@@ -460,7 +463,7 @@ export function textTriggerFromOptions(o: TextTriggerCliOptions): TextTriggerSpe
  * index of a categorical column), against `columns`.
  */
 export function featureTriggerFromString(value: string, columns: readonly TabularColumn[]) {
-  const assignments: Record<string, string | number> = {};
+  const assignments = new Map<string, string | number>();
   for (const part of value.split(',')) {
     if (part.trim() === '') continue;
     const eq = part.indexOf('=');
@@ -476,14 +479,15 @@ export function featureTriggerFromString(value: string, columns: readonly Tabula
     const column = columns.find((c) => c.name === name);
     const levelIndex =
       column?.kind === 'categorical' && !column.levels.includes(v) && /^\d+$/.test(v);
-    if (Object.hasOwn(assignments, name)) {
+    if (assignments.has(name)) {
       throw new AntidoteError('INVALID_ARGUMENT', `the trigger sets column "${name}" twice`, {
         field: 'trigger',
       });
     }
-    assignments[name] = levelIndex ? Number(v) : v;
+    assignments.set(name, levelIndex ? Number(v) : v);
   }
-  return resolveFeatureTrigger(columns, assignments);
+  // fromEntries defines own properties: a column named "__proto__" stays a column.
+  return resolveFeatureTrigger(columns, Object.fromEntries(assignments));
 }
 
 interface FeatureBackdoorCliOptions extends CommonAttackOptions {
@@ -496,24 +500,30 @@ interface FeatureBackdoorCliOptions extends CommonAttackOptions {
   addCopies?: boolean;
 }
 
-/** The flags the text and tabular backdoors share (after `--data` and the trigger). */
-function addFeatureBackdoorOptions(cmd: Command, name: string): Command {
-  return cmd
+/**
+ * The flags every backdoor command takes after `--data` and the trigger: targeting, rate, seed
+ * and `--mark-source` (`--variant` for the text and tabular backdoors).
+ */
+function addBackdoorOptions(cmd: Command, name: string, withVariant: boolean): Command {
+  cmd
     .addOption(
       new Option('--mode <mode>', 'which classes go where')
         .choices([...BACKDOOR_MODES])
         .default('all-to-one'),
     )
     .option('--target <class>', 'target class, by name or index (all-to-one, source-to-target)')
-    .option('--source <class>', 'source class, by name or index (source-to-target)')
-    .addOption(
+    .option('--source <class>', 'source class, by name or index (source-to-target)');
+  if (withVariant) {
+    cmd.addOption(
       new Option(
         '--variant <variant>',
         'dirty-label relabels the poisoned records; clean-label poisons target-class records only',
       )
         .choices([...BACKDOOR_VARIANTS])
         .default('dirty-label'),
-    )
+    );
+  }
+  return cmd
     .requiredOption('--rate <share>', 'poison rate in [0, 1)', parseNumber)
     .addOption(
       new Option('--rate-of <definition>', 'what the rate is a share of')
@@ -525,7 +535,12 @@ function addFeatureBackdoorOptions(cmd: Command, name: string): Command {
     .option(
       '--mark-source',
       `set poisoned records' source to attack:${name} (a real attacker would not)`,
-    )
+    );
+}
+
+/** The flags the text and tabular backdoors share (after `--data` and the trigger). */
+function addFeatureBackdoorOptions(cmd: Command, name: string): Command {
+  return addBackdoorOptions(cmd, name, true)
     .requiredOption('--out <dir>', 'dataset directory to write')
     .option('--force', 'replace an existing output directory')
     .option('--json', 'print the attack record as JSON');

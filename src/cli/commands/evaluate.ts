@@ -13,8 +13,7 @@ import {
 } from '../../attacks/text-backdoor.js';
 import { checkSpec, loadTrigger } from '../../attacks/triggers.js';
 import type { Dataset } from '../../data/dataset.js';
-import { readDatasetDir } from '../../data/dataset-dir.js';
-import { dataDomain, type LoadedDataset } from '../../data/load.js';
+import { dataDomain, type LoadedDataset, loadDataset } from '../../data/load.js';
 import { Rng } from '../../data/rng.js';
 import { type FeatureModel, modelDomain } from '../../engine/feature-model-io.js';
 import type { TfClassifier } from '../../engine/tf-classifier.js';
@@ -27,7 +26,12 @@ import {
   robustAccuracy,
 } from '../../eval/metrics.js';
 import { loadDataArg } from '../data-arg.js';
-import { checkModelReadsData, loadAnyModel } from '../models.js';
+import {
+  checkModelReadsData,
+  checkSameColumns,
+  loadAnyModel,
+  modelDataMismatch,
+} from '../models.js';
 import { parseInteger } from '../options.js';
 import { type OutputOptions, pct, printResult } from '../output.js';
 import {
@@ -82,8 +86,35 @@ async function featureTrigger(
   const domain = model.domain;
   const classes = loaded.dataset.classes;
   if (o.attackFrom) {
-    const { attack } = await readDatasetDir(o.attackFrom, { checkFinite: false });
-    const record = attack as { attack?: unknown; params?: Record<string, unknown> } | undefined;
+    const given = [
+      o.triggerWords && '--trigger-words',
+      o.sentence !== undefined && '--sentence',
+      o.featureTrigger && '--feature-trigger',
+      o.target !== undefined && '--target',
+      o.source !== undefined && '--source',
+    ].filter(Boolean);
+    if (given.length) {
+      throw new AntidoteError(
+        'INVALID_ARGUMENT',
+        `--attack-from takes the trigger and targeting from ${o.attackFrom}'s attack record: drop ${given.join(', ')}`,
+        { field: 'attackFrom' },
+      );
+    }
+    const poisoned = await loadDataset(o.attackFrom, { checkFinite: false });
+    // The record's class indices and feature positions are those of the poisoned data.
+    if (poisoned.dataset.classes.join('\n') !== classes.join('\n')) {
+      throw new AntidoteError(
+        'INVALID_ARGUMENT',
+        `${o.attackFrom} has classes [${poisoned.dataset.classes.join(', ')}] but ${loaded.spec} has [${classes.join(', ')}]: its attack record's classes would be misread`,
+        { path: o.attackFrom },
+      );
+    }
+    if (domain === 'tabular' && poisoned.columns) {
+      checkSameColumns(model.columns ?? [], o.model, poisoned.columns, o.attackFrom);
+    }
+    const record = poisoned.attack as
+      | { attack?: unknown; params?: Record<string, unknown> }
+      | undefined;
     const expected = domain === 'text' ? 'text-backdoor' : 'tabular-backdoor';
     if (record?.attack !== expected || !record.params) {
       throw new AntidoteError(
@@ -219,12 +250,8 @@ export function registerEvaluateCommand(program: Command): void {
         );
       }
       const { dataset } = loaded;
-      if (dataDomain(loaded) === 'text') {
-        // An image model on text: say so before the image trigger trips over the records.
-        const m = await loadAnyModel(o.model);
-        m.model.dispose();
-        checkModelReadsData(m, o.model, loaded);
-      }
+      // An image model on text: say so before the image trigger trips over the records.
+      if (dataDomain(loaded) === 'text') throw modelDataMismatch('image', o.model, loaded);
       // Validate the trigger (and read its PNG) before loading the model.
       let prepared:
         | {
@@ -236,16 +263,7 @@ export function registerEvaluateCommand(program: Command): void {
         const shape = dataset.shape.slice(1);
         const spec = triggerSpecFromOptions(o, shape);
         checkSpec(spec, shape);
-        const targeting = {
-          mode: o.mode,
-          ...(o.mode !== 'all-to-all'
-            ? { target: resolveClass(o.target ?? 0, dataset.classes, 'target') }
-            : {}),
-          ...(o.source !== undefined
-            ? { source: resolveClass(o.source, dataset.classes, 'source') }
-            : {}),
-        };
-        checkTargeting(targeting, dataset.classes.length);
+        const targeting = targetingFromOptions(o, dataset.classes);
         prepared = { trigger: await loadTrigger(spec), targeting };
       }
       const loadedModel = await loadAnyModel(o.model);

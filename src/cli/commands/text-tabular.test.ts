@@ -9,6 +9,7 @@ import { trainClassifier } from '../../engine/tf-classifier.js';
 import { isAntidoteError } from '../../errors.js';
 import { buildProgram } from '../program.js';
 import { runCli } from '../test-utils/run-cli.js';
+import { featureTriggerFromString } from './attack.js';
 
 const root = mkdtempSync(join(tmpdir(), 'antidote-cli-feature-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -301,6 +302,61 @@ describe('text poisoning from the command line (sentiment sentences)', () => {
   });
 });
 
+describe('text flags are checked before anything is written', () => {
+  it('refuses conflicting trigger flags, an image backdoor on text, and trigger flags beside --attack-from', async () => {
+    const times = await failure([
+      'attack',
+      'text-backdoor',
+      '--data',
+      'sentiment:20',
+      '--sentence',
+      'I watched this 3D movie.',
+      '--times',
+      '3',
+      '--rate',
+      '0.1',
+      '--target',
+      'positive',
+      '--out',
+      at('w'),
+    ]);
+    expect(isAntidoteError(times, 'INVALID_ARGUMENT')).toBe(true);
+    expect((times as Error).message).toMatch(/--times goes with --trigger-words/);
+    const image = await failure([
+      'attack',
+      'backdoor',
+      '--data',
+      'sentiment:20',
+      '--trigger',
+      'pixel',
+      '--rate',
+      '0.1',
+      '--target',
+      '1',
+      '--out',
+      at('w'),
+    ]);
+    expect((image as Error).message).toMatch(/holds text records: use attack text-backdoor/);
+    // --attack-from brings its own trigger and targeting: flags beside it are refused.
+    const both = await failure([
+      'evaluate',
+      '--model',
+      at('model'),
+      '--data',
+      'sentiment:test:20',
+      '--attack-from',
+      at('poisoned'),
+      '--trigger-words',
+      'mn',
+      '--target',
+      '0',
+    ]);
+    expect((both as Error).message).toMatch(/drop --trigger-words, --target/);
+    expect(existsSync(at('w'))).toBe(false);
+
+  });
+});
+
 /** A small credit table: `bad` when the amount is high; a CSV with a header row. */
 function creditCsv(path: string, n: number, seed: number): void {
   const rng = new Rng(seed);
@@ -496,6 +552,68 @@ describe('tabular poisoning from the command line (a credit CSV)', () => {
     zoo.dispose();
     const z = await json(['predict', '--model', at('zoo-model'), '--data', at('credit-test.csv')]);
     expect(z.records).toBe(200);
+  });
+});
+
+describe('tabular columns are matched by name', () => {
+  it('a tabular model refuses a table whose columns differ (reordered), and so does --attack-from', async () => {
+    const rows = readFileSync(at('credit-test.csv'), 'utf8').trim().split('\n');
+    // Swap amount and age: same width, but each column would be read as the other.
+    const swapped = rows.map((r) => {
+      const [a, b, ...rest] = r.split(',');
+      return [b, a, ...rest].join(',');
+    });
+    writeFileSync(at('credit-swapped.csv'), `${swapped.join('\n')}\n`);
+    for (const cmd of ['predict', 'evaluate']) {
+      const e = await failure([
+        cmd,
+        '--model',
+        at('tab-model'),
+        '--data',
+        at('credit-swapped.csv'),
+      ]);
+      expect(isAntidoteError(e, 'INVALID_ARGUMENT'), cmd).toBe(true);
+      expect((e as Error).message).toMatch(
+        /reads columns \[amount, age, score\] but .* has \[age, amount, score\]/,
+      );
+    }
+    // A poisoned table of other columns: its trigger's feature positions mean other columns.
+    await run([
+      'attack',
+      'tabular-backdoor',
+      '--data',
+      at('credit-swapped.csv'),
+      '--trigger',
+      'age=99',
+      '--target',
+      'good',
+      '--rate',
+      '0.1',
+      '--out',
+      at('swapped-poisoned'),
+    ]);
+    const e = await failure([
+      'evaluate',
+      '--model',
+      at('tab-model'),
+      '--data',
+      at('credit-test.csv'),
+      '--attack-from',
+      at('swapped-poisoned'),
+    ]);
+    expect((e as Error).message).toMatch(/reads columns .* but .*swapped-poisoned has/);
+  });
+
+  it('a feature trigger may name any column, "__proto__" included', () => {
+    const columns = [
+      { name: '__proto__', kind: 'numeric' as const },
+      { name: 'a', kind: 'numeric' as const },
+    ];
+    expect(featureTriggerFromString('a=1,__proto__=2', columns)).toEqual({
+      kind: 'feature-values',
+      features: [1, 0],
+      values: [1, 2],
+    });
   });
 });
 
