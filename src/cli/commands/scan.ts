@@ -1,9 +1,10 @@
+import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Command, Option } from 'commander';
 import type { Dataset } from '../../data/dataset.js';
 import { writeDatasetDir } from '../../data/dataset-dir.js';
-import { dataDomain, loadDataset } from '../../data/load.js';
+import { dataDomain, type LoadedDataset, loadDataset } from '../../data/load.js';
 import {
   applyReport,
   DETECTOR_NAMES,
@@ -328,50 +329,89 @@ function recordedSettings(run: Record<string, unknown> | undefined, where: strin
   return out;
 }
 
+/** A model to retrain like `mitigate --retrain`'s: its kind and recorded training settings. */
+interface RetrainPlan {
+  readonly modelDir: string;
+  readonly kind: string;
+  readonly settings: ReturnType<typeof recordedSettings>;
+  /** Trains a fresh model of that kind and with those settings (featurizer refitted). */
+  readonly train: (
+    loaded: LoadedDataset,
+  ) => Promise<{ save(dir: string, o: { overwrite?: boolean }): Promise<void>; dispose(): void }>;
+}
+
 /**
- * Trains a fresh model like the one in `modelDir` (same kind, sizes and training settings,
- * featurizer refitted) on the cleaned dataset directory `dataDir`, saves it to `out` with its
- * provenance, and returns what it trained.
+ * Reads what retraining like the model in `modelDir` needs (kind, sizes, recorded training
+ * settings) and checks, before anything is written, that it reads `loaded` and that `out` may be
+ * written (`ALREADY_EXISTS` unless `force`).
+ */
+async function planRetrain(
+  modelDir: string,
+  loaded: LoadedDataset,
+  out: string,
+  force: boolean,
+): Promise<RetrainPlan> {
+  if (!force && existsSync(out)) {
+    throw new AntidoteError(
+      'ALREADY_EXISTS',
+      `${out} already exists; refusing to replace it (choose another --model-out, or --force)`,
+      { path: out },
+    );
+  }
+  const previous = await loadAnyModel(modelDir);
+  try {
+    checkModelReadsData(previous, modelDir, loaded);
+    if (previous.domain === 'image') {
+      const runs = previous.model.metadata.training;
+      const settings = recordedSettings(runs[runs.length - 1], modelDir);
+      const spec = previous.model.spec;
+      return {
+        modelDir,
+        kind: spec.arch,
+        settings,
+        train: (data) => trainClassifier(data.dataset, { model: spec, ...settings }),
+      };
+    }
+    const m = previous.model;
+    const last = m.training[m.training.length - 1];
+    const settings = recordedSettings(last, modelDir);
+    const vectorizer = last?.vectorizer;
+    const options = {
+      kind: m.kind,
+      ...settings,
+      ...(m.spec.hidden ? { hidden: m.spec.hidden } : {}),
+      ...(m.spec.embeddingDim ? { embeddingDim: m.spec.embeddingDim } : {}),
+      ...(vectorizer && typeof vectorizer === 'object' ? { vectorizer } : {}),
+    };
+    return {
+      modelDir,
+      kind: m.kind,
+      settings,
+      train: (data) =>
+        FeatureModel.train(
+          { dataset: data.dataset, ...(data.columns ? { columns: data.columns } : {}) },
+          options,
+        ),
+    };
+  } finally {
+    previous.model.dispose();
+  }
+}
+
+/**
+ * Trains a fresh model as `plan` says on the cleaned dataset directory `dataDir`, saves it to
+ * `out` with its provenance, and returns what it trained.
  */
 async function retrainLike(
-  modelDir: string,
+  plan: RetrainPlan,
   dataDir: string,
   out: string,
   force: boolean,
 ): Promise<{ kind: string; records: number; seed: number }> {
   const loaded = await loadDataset(dataDir);
-  const previous = await loadAnyModel(modelDir);
   const startedOn = new Date();
-  let trained: { save(dir: string, o: { overwrite?: boolean }): Promise<void>; dispose(): void };
-  let kind: string;
-  let settings: ReturnType<typeof recordedSettings>;
-  try {
-    checkModelReadsData(previous, modelDir, loaded);
-    if (previous.domain === 'image') {
-      const runs = previous.model.metadata.training;
-      settings = recordedSettings(runs[runs.length - 1], modelDir);
-      kind = previous.model.spec.arch;
-      trained = await trainClassifier(loaded.dataset, { model: previous.model.spec, ...settings });
-    } else {
-      const m = previous.model;
-      const last = m.training[m.training.length - 1];
-      settings = recordedSettings(last, modelDir);
-      kind = m.kind;
-      const vectorizer = last?.vectorizer;
-      trained = await FeatureModel.train(
-        { dataset: loaded.dataset, ...(loaded.columns ? { columns: loaded.columns } : {}) },
-        {
-          kind: m.kind,
-          ...settings,
-          ...(m.spec.hidden ? { hidden: m.spec.hidden } : {}),
-          ...(m.spec.embeddingDim ? { embeddingDim: m.spec.embeddingDim } : {}),
-          ...(vectorizer && typeof vectorizer === 'object' ? { vectorizer } : {}),
-        },
-      );
-    }
-  } finally {
-    previous.model.dispose();
-  }
+  const { kind, settings } = plan;
+  const trained = await plan.train(loaded);
   try {
     await trained.save(out, { overwrite: force });
     await recordTrainingProvenance({
@@ -380,7 +420,7 @@ async function retrainLike(
       code: { version: `antidote@${version}` },
       hyperparameters: {
         model: kind,
-        retrainedLike: modelDir,
+        retrainedLike: plan.modelDir,
         ...settings,
         backend: activeBackend(),
       },
@@ -483,6 +523,11 @@ export function registerMitigateCommand(program: Command): void {
         );
       }
       const cleaned = applyReport(loaded.dataset, report, o.mode, report.ids);
+      // Everything --retrain could refuse is checked before the cleaned data is written.
+      const plan =
+        o.retrain && o.modelOut
+          ? await planRetrain(o.retrain, loaded, o.modelOut, o.force ?? false)
+          : undefined;
       await writeDatasetDir(
         o.out,
         cleaned.dataset,
@@ -500,8 +545,8 @@ export function registerMitigateCommand(program: Command): void {
         { overwrite: o.force ?? false },
       );
       const retrained =
-        o.retrain && o.modelOut
-          ? await retrainLike(o.retrain, o.out, o.modelOut, o.force ?? false)
+        plan && o.modelOut
+          ? await retrainLike(plan, o.out, o.modelOut, o.force ?? false)
           : undefined;
       const result = {
         out: o.out,

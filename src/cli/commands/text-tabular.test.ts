@@ -302,8 +302,8 @@ describe('text poisoning from the command line (sentiment sentences)', () => {
   });
 });
 
-describe('text flags are checked before anything is written', () => {
-  it('refuses conflicting trigger flags, an image backdoor on text, and trigger flags beside --attack-from', async () => {
+describe('text flags and --retrain are checked before anything is written', () => {
+  it('refuses conflicting trigger flags, an image backdoor on text, and a doomed --retrain', async () => {
     const times = await failure([
       'attack',
       'text-backdoor',
@@ -354,6 +354,28 @@ describe('text flags are checked before anything is written', () => {
     expect((both as Error).message).toMatch(/drop --trigger-words, --target/);
     expect(existsSync(at('w'))).toBe(false);
 
+    // --model-out exists: refused before the cleaned data is written.
+    const mitigate = (out: string, retrain: string, modelOut: string) => [
+      'mitigate',
+      '--data',
+      at('poisoned'),
+      '--scan',
+      at('scan'),
+      '--out',
+      out,
+      '--retrain',
+      retrain,
+      '--model-out',
+      modelOut,
+    ];
+    const exists = await failure(mitigate(at('cleaned-x'), at('model'), at('model')));
+    expect(isAntidoteError(exists, 'ALREADY_EXISTS')).toBe(true);
+    expect(existsSync(at('cleaned-x'))).toBe(false);
+    // An image model cannot be retrained on text: refused before the cleaned data is written.
+    const wrong = await failure(mitigate(at('cleaned-y'), at('image-model'), at('model-y')));
+    expect((wrong as Error).message).toMatch(/is an image model but .* holds text/);
+    expect(existsSync(at('cleaned-y'))).toBe(false);
+    expect(existsSync(at('model-y'))).toBe(false);
   });
 });
 
