@@ -173,6 +173,12 @@ describe('feature model directories', () => {
     });
     withDigest(z.d, z.bytes);
     await rejects(FeatureModel.load(z.d), 'INVALID_FORMAT', /std/);
+    // An mlp whose spec lost its hidden sizes.
+    const h = await copy('tab-no-hidden', () => {});
+    const noHidden = JSON.parse(readFileSync(join(h.d, MODEL_JSON), 'utf8'));
+    delete noHidden.antidote.spec.hidden;
+    writeFileSync(join(h.d, MODEL_JSON), JSON.stringify(noHidden));
+    await rejects(FeatureModel.load(h.d), 'INVALID_FORMAT', /arch mlp with hidden/);
     // A text model's metadata pointing at a preprocessor.
     const t = await copy('tab-as-text', () => {});
     const meta = JSON.parse(readFileSync(join(t.d, MODEL_JSON), 'utf8'));
@@ -231,6 +237,12 @@ describe('feature model directories', () => {
     bad.antidote.kind = 'resnet';
     writeFileSync(join(d, MODEL_JSON), JSON.stringify(bad));
     await rejects(FeatureModel.load(d), 'INVALID_FORMAT', /antidote\.kind/);
+    // A spec of another architecture (trainLike would rebuild that one).
+    const s = await copy('bad-spec');
+    const spec = JSON.parse(readFileSync(join(s, MODEL_JSON), 'utf8'));
+    spec.antidote.spec = { arch: 'tfidf-mlp' };
+    writeFileSync(join(s, MODEL_JSON), JSON.stringify(spec));
+    await rejects(FeatureModel.load(s), 'INVALID_FORMAT', /does not describe a tfidf-logistic/);
     // Not JSON at all.
     const e = await copy('not-json');
     writeFileSync(join(e, MODEL_JSON), '{ nope');

@@ -359,10 +359,10 @@ export class FeatureModel {
 
   /**
    * Loads a model saved by {@link FeatureModel.save}. Errors (each naming the file):
-   * `NOT_FOUND` for a missing file; `INVALID_FORMAT` for malformed JSON, metadata or featurizer,
-   * or an image model's directory; `INTEGRITY_MISMATCH` when the featurizer file is not the one
-   * the model was saved with; `SHAPE_MISMATCH` when the featurizer, the weights and the classes
-   * disagree on sizes.
+   * `NOT_FOUND` for a missing file; `INVALID_FORMAT` for malformed JSON, metadata (a spec that
+   * does not describe the kind included) or featurizer, or an image model's directory;
+   * `INTEGRITY_MISMATCH` when the featurizer file is not the one the model was saved with;
+   * `SHAPE_MISMATCH` when the featurizer, the weights and the classes disagree on sizes.
    */
   static async load(dir: string): Promise<FeatureModel> {
     await initEngine();
@@ -392,6 +392,20 @@ export class FeatureModel {
         throw new AntidoteError(
           'INVALID_FORMAT',
           `${jsonPath}: a ${m.domain} model of kind ${m.kind} cannot use ${m.featurizer.file}`,
+          { path: jsonPath },
+        );
+      }
+      // trainLike rebuilds the architecture from the spec: it must describe this kind fully.
+      const needs =
+        m.kind === 'embedding-bag'
+          ? 'embeddingDim'
+          : m.kind === 'mlp' || m.kind === 'tfidf-mlp'
+            ? 'hidden'
+            : undefined;
+      if (m.spec.arch !== m.kind || (needs && m.spec[needs] === undefined)) {
+        throw new AntidoteError(
+          'INVALID_FORMAT',
+          `${jsonPath}: antidote.spec ${JSON.stringify(m.spec)} does not describe a ${m.kind} model${needs ? ` (arch ${m.kind} with ${needs})` : ''}`,
           { path: jsonPath },
         );
       }
