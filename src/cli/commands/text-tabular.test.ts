@@ -354,6 +354,29 @@ describe('text flags and --retrain are checked before anything is written', () =
     expect((both as Error).message).toMatch(/drop --trigger-words, --target/);
     expect(existsSync(at('w'))).toBe(false);
 
+    // Flags the chosen model would ignore.
+    const vocab = await failure([
+      'train',
+      '--data',
+      'mnist:train:20',
+      '--max-vocabulary',
+      '100',
+      '--out',
+      at('w'),
+    ]);
+    expect((vocab as Error).message).toMatch(/--max-vocabulary does not apply to a cnn model/);
+    const dim = await failure([
+      'train',
+      '--data',
+      'sentiment:20',
+      '--embedding-dim',
+      '8',
+      '--out',
+      at('w'),
+    ]);
+    expect((dim as Error).message).toMatch(/--embedding-dim does not apply to a tfidf-logistic/);
+    expect(existsSync(at('w'))).toBe(false);
+
     // --model-out exists: refused before the cleaned data is written.
     const mitigate = (out: string, retrain: string, modelOut: string) => [
       'mitigate',

@@ -71,6 +71,22 @@ function chooseModel(loaded: LoadedDataset, asked: string | undefined): string {
   return asked;
 }
 
+/** Refuses flags that `kind` would silently ignore (`--max-vocabulary` on images, ...). */
+function checkKindFlags(o: TrainCliOptions, kind: string, loaded: LoadedDataset): void {
+  const ignored = [
+    dataDomain(loaded) !== 'text' && o.maxVocabulary !== undefined && '--max-vocabulary',
+    dataDomain(loaded) !== 'text' && o.minDocFreq !== undefined && '--min-doc-freq',
+    kind !== 'embedding-bag' && o.embeddingDim !== undefined && '--embedding-dim',
+  ].filter((f): f is string => typeof f === 'string');
+  if (ignored.length) {
+    throw new AntidoteError(
+      'INVALID_ARGUMENT',
+      `${ignored.join(', ')} ${ignored.length > 1 ? 'do' : 'does'} not apply to a ${kind} model on ${loaded.spec}`,
+      { field: 'model' },
+    );
+  }
+}
+
 /**
  * `antidote train`: trains a model on a dataset and saves it: a model of the zoo on images and
  * feature arrays, a text model (TF-IDF + logistic / mlp, embedding bag) on text, a tabular model
@@ -144,6 +160,7 @@ export function registerTrainCommand(program: Command): void {
       const privateKey = o.key ? await loadPrivateKey(o.key) : undefined;
       const loaded = await loadDataArg(o.data, o);
       const kind = chooseModel(loaded, o.model);
+      checkKindFlags(o, kind, loaded);
       if (dataDomain(loaded) !== 'features') {
         await trainFeature(o, loaded, kind as FeatureModelKind, privateKey);
         return;
