@@ -157,6 +157,14 @@ describe('text STRIP primitives', () => {
     expect(await codeOf(textStripDetect(three, ['good'], fit))).toBe('ENGINE_ERROR');
     const d = await textStripDetect(f, ['good'], fit);
     expect(await codeOf(() => textStripReport(d, fit, ['a', 'b', 'c']))).toBe('SHAPE_MISMATCH');
+    // A decision of another fit, or with a class the model does not have.
+    const other = { ...d, threshold: d.threshold + 1 };
+    expect(await codeOf(() => textStripReport(other, fit, ['a', 'b']))).toBe('INVALID_ARGUMENT');
+    const outOfRange = { ...d, predicted: Int32Array.from([2]) };
+    expect(await codeOf(() => textStripReport(outOfRange, fit, ['a', 'b']))).toBe(
+      'INVALID_ARGUMENT',
+    );
+    expect(textStripReport(d, fit, ['a', 'b']).perClass).toHaveLength(2);
     // No inputs: no model call, empty results.
     calls.n = 0;
     expect(await textStripEntropy(f, [], pool, { seed: 1 })).toEqual(new Float32Array(0));

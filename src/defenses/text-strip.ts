@@ -92,7 +92,10 @@ export interface TextStripOptions {
   readonly replaceShare?: number;
   /** Seed of the word choices. */
   readonly seed: number;
-  /** Perturbed texts per probability call; default 2048. */
+  /**
+   * Perturbed texts per probability call; default 2048. A call holds whole inputs' copies, so
+   * with more `perturbations` than this it holds one input's (`perturbations` texts).
+   */
   readonly batchSize?: number;
   /**
    * How words are found: should match the model's tokenizer (`numbers` is ignored here: digits
@@ -379,6 +382,10 @@ export async function textStripDetect(
  * rejected than the calibrated FRR explains: more than `frr·n + 3σ`, with
  * `σ² = frr·(1−frr)·(n + n²/m)` for `n` inputs of the class and `m` calibration texts (the
  * binomial spread of its false rejections plus that of the fitted threshold).
+ *
+ * Errors: `SHAPE_MISMATCH` when the decision's arrays or the class names do not match;
+ * `INVALID_ARGUMENT` for a decision made with another fit (another threshold) or a predicted
+ * class out of range.
  */
 export function textStripReport(
   decision: TextStripDecision,
@@ -396,6 +403,21 @@ export function textStripReport(
     throw new AntidoteError(
       'SHAPE_MISMATCH',
       `text STRIP was fitted on ${fit.numClasses} classes but ${classes.length} class names were given`,
+    );
+  }
+  if (decision.threshold !== fit.threshold) {
+    throw new AntidoteError(
+      'INVALID_ARGUMENT',
+      `text STRIP decision used threshold ${decision.threshold} but the fit's is ${fit.threshold}: report a decision with the fit that made it`,
+      { field: 'fit' },
+    );
+  }
+  const bad = decision.predicted.findIndex((c) => !(c >= 0 && c < classes.length));
+  if (bad >= 0) {
+    throw new AntidoteError(
+      'INVALID_ARGUMENT',
+      `text STRIP decision: input ${bad} is predicted as class ${decision.predicted[bad]}, not one of the ${classes.length} classes`,
+      { field: 'predicted' },
     );
   }
   const scores = Float32Array.from(decision.entropy, (h) => decision.threshold - h);
