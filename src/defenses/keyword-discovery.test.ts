@@ -44,6 +44,15 @@ describe('discoverKeywords', () => {
     expect(r.ranking[0].token).toBe('cf');
   });
 
+  it('flags records whose trigger lies past the examined tokens', async () => {
+    const r = await discoverKeywords(ds, model, { maxTokensPerRecord: 4, minCount: 2 });
+    expect(r.keywords.map((k) => k.token)).toEqual(['cf']);
+    // Fewer poisoned records had "cf" among their first 4 distinct tokens than are flagged.
+    const examined = ds.text.filter((t) => [...new Set(t.split(' '))].slice(0, 4).includes('cf'));
+    expect(examined.length).toBeLessThan(poisoned.filter((p) => p).length);
+    expect(Array.from(r.flagged)).toEqual(poisoned);
+  });
+
   it('finds nothing when there is no trigger, and validates options', async () => {
     const clean = { ...ds, text: ds.text.map((t) => t.replace(/ ?cf/g, '')) };
     const r = await discoverKeywords(clean, model);

@@ -13,7 +13,8 @@
  * (more than `zThreshold` robust standard deviations, 1.4826·MAD, above the median token score,
  * among tokens seen at least `minCount` times) and scoring at least `relativeToTop` of the top
  * token's score are the suspected keywords, at most `maxKeywords`;
- * a record is flagged when it contains one and carries the label the keyword pushes towards.
+ * a record is flagged when it contains one anywhere in its text and carries the label the keyword
+ * pushes towards.
  *
  * Works with any model through a probability function over texts (e.g. a text classifier's
  * `predictProbaTexts`), so it needs no access to the model's internals.
@@ -176,7 +177,9 @@ export async function discoverKeywords(
   const flagged = new Uint8Array(n);
   const byToken = new Map(keywords.map((kw) => [kw.token, kw]));
   for (let i = 0; i < n; i++) {
-    for (const t of distinct[i]) {
+    // Anywhere in the text, not only among the examined tokens: a long review's trigger may sit
+    // past the first `maxTokensPerRecord` distinct tokens.
+    for (const t of new Set(tokensOf[i])) {
       const kw = byToken.get(t);
       if (!kw) continue;
       scores[i] = Math.max(scores[i], kw.z);
