@@ -22,6 +22,7 @@ export {
   type TrainerProgress,
   type VictimSpec,
 } from './experiment.js';
+export * from './feature-backdoor.js';
 export {
   accuracy,
   accuracyDrop,

@@ -8,16 +8,8 @@
  */
 import type { PoisonResult } from '../attacks/attack.js';
 import { type LabelFlipOptions, labelFlipAttack } from '../attacks/label-flip.js';
-import {
-  type TabularBackdoorOptions,
-  tabularBackdoorAttack,
-  triggeredRecords,
-} from '../attacks/tabular-backdoor.js';
-import {
-  type TextBackdoorOptions,
-  textBackdoorAttack,
-  triggeredTexts,
-} from '../attacks/text-backdoor.js';
+import { type TabularBackdoorOptions, tabularBackdoorAttack } from '../attacks/tabular-backdoor.js';
+import { type TextBackdoorOptions, textBackdoorAttack } from '../attacks/text-backdoor.js';
 import type { Dataset } from '../data/dataset.js';
 import type { TabularColumn } from '../data/datasets/tabular.js';
 import { Rng } from '../data/rng.js';
@@ -33,7 +25,8 @@ import {
 } from '../engine/text-models.js';
 import { AntidoteError } from '../errors.js';
 import { type DetectionEvaluation, evaluateDetection, type ScoredFlags } from './detection.js';
-import { accuracy, attackSuccessRate, robustAccuracy } from './metrics.js';
+import { evaluateFeatureBackdoor } from './feature-backdoor.js';
+import { accuracy } from './metrics.js';
 
 /** The attack of a text or tabular experiment. */
 export type FeatureAttackSpec =
@@ -197,28 +190,10 @@ export async function runFeatureExperiment(
       accuracy: accuracy(pred, spec.test.y),
     };
     const rng = root.fork('eval-trigger');
-    if (a.attack === 'text-backdoor') {
-      const t = triggeredTexts(spec.test, a.trigger, a, rng);
-      const p = await m.predictRaw({
-        ...spec.test,
-        text: t.texts,
-        y: t.yTrue,
-        shape: [t.texts.length, 0],
-        ids: t.texts.map((_, i) => String(i)),
-      });
-      out.attackSuccessRate = attackSuccessRate(p, t.targets);
-      out.robustAccuracy = robustAccuracy(p, t.yTrue);
-    } else if (a.attack === 'tabular-backdoor') {
-      const t = triggeredRecords(spec.test, a.trigger, a);
-      const p = await m.predictRaw({
-        x: t.x,
-        shape: [t.n, spec.test.shape[1]],
-        y: t.yTrue,
-        classes: spec.test.classes,
-        ids: Array.from({ length: t.n }, (_, i) => String(i)),
-      });
-      out.attackSuccessRate = attackSuccessRate(p, t.targets);
-      out.robustAccuracy = robustAccuracy(p, t.yTrue);
+    if (a.attack === 'text-backdoor' || a.attack === 'tabular-backdoor') {
+      const b = await evaluateFeatureBackdoor((d) => m.predictRaw(d), spec.test, a.trigger, a, rng);
+      out.attackSuccessRate = b.attackSuccessRate;
+      out.robustAccuracy = b.robustAccuracy;
     } else if (a.attack === 'label-flip' && a.source !== undefined) {
       const idx: number[] = [];
       for (let i = 0; i < spec.test.y.length; i++) if (spec.test.y[i] === a.source) idx.push(i);

@@ -1,30 +1,16 @@
 import { type Command, Option } from 'commander';
 import { resolveClass } from '../../attacks/attack.js';
 import { BACKDOOR_MODES, type BackdoorMode, checkTargeting } from '../../attacks/backdoor.js';
-import {
-  checkFeatureTrigger,
-  type FeatureTriggerSpec,
-  triggeredRecords,
-} from '../../attacks/tabular-backdoor.js';
-import {
-  checkTextTrigger,
-  type TextTriggerSpec,
-  triggeredTexts,
-} from '../../attacks/text-backdoor.js';
+import { checkFeatureTrigger, type FeatureTriggerSpec } from '../../attacks/tabular-backdoor.js';
+import { checkTextTrigger, type TextTriggerSpec } from '../../attacks/text-backdoor.js';
 import { checkSpec, loadTrigger } from '../../attacks/triggers.js';
-import type { Dataset } from '../../data/dataset.js';
 import { dataDomain, type LoadedDataset, loadDataset } from '../../data/load.js';
 import { Rng } from '../../data/rng.js';
 import { type FeatureModel, modelDomain } from '../../engine/feature-model-io.js';
 import type { TfClassifier } from '../../engine/tf-classifier.js';
 import { AntidoteError } from '../../errors.js';
-import {
-  attackSuccessRate,
-  type BackdoorMetrics,
-  evaluateBackdoor,
-  evaluateClean,
-  robustAccuracy,
-} from '../../eval/metrics.js';
+import { evaluateFeatureBackdoor } from '../../eval/feature-backdoor.js';
+import { type BackdoorMetrics, evaluateBackdoor, evaluateClean } from '../../eval/metrics.js';
 import { loadDataArg } from '../data-arg.js';
 import {
   checkModelReadsData,
@@ -158,48 +144,6 @@ async function featureTrigger(
   if (!o.featureTrigger) return undefined;
   const trigger = featureTriggerFromString(o.featureTrigger, model.columns ?? []);
   return { trigger, targeting: targetingFromOptions(o, classes) };
-}
-
-/** ASR and robust accuracy of a text or tabular model under a trigger. */
-async function featureBackdoor(
-  model: FeatureModel,
-  ds: Dataset,
-  t: FeatureTrigger,
-  seed: number,
-): Promise<BackdoorMetrics> {
-  let triggered: Dataset;
-  let yTrue: Int32Array;
-  let targets: Int32Array;
-  if (t.trigger.kind === 'feature-values') {
-    const r = triggeredRecords(ds, t.trigger, t.targeting);
-    triggered = {
-      x: r.x,
-      shape: [r.n, ds.shape[1]],
-      y: r.yTrue,
-      classes: ds.classes,
-      ids: Array.from({ length: r.n }, (_, i) => String(i)),
-    };
-    yTrue = r.yTrue;
-    targets = r.targets;
-  } else {
-    const r = triggeredTexts(ds, t.trigger, t.targeting, new Rng(seed));
-    triggered = {
-      x: new Float32Array(0),
-      shape: [r.texts.length, 0],
-      y: r.yTrue,
-      classes: ds.classes,
-      ids: r.texts.map((_, i) => String(i)),
-      text: r.texts,
-    };
-    yTrue = r.yTrue;
-    targets = r.targets;
-  }
-  const pred = await model.predictRaw(triggered);
-  return {
-    attacked: yTrue.length,
-    attackSuccessRate: attackSuccessRate(pred, targets),
-    robustAccuracy: robustAccuracy(pred, yTrue),
-  };
 }
 
 /**
@@ -344,7 +288,15 @@ async function evaluateFeature(o: EvaluateCliOptions, loaded: LoadedDataset): Pr
     const model = loadedModel.model as FeatureModel;
     const trigger = await featureTrigger(o, loaded, model);
     const clean = await evaluateClean(model.classifier, model.featurize(dataset));
-    const backdoor = trigger ? await featureBackdoor(model, dataset, trigger, o.seed) : undefined;
+    const backdoor = trigger
+      ? await evaluateFeatureBackdoor(
+          (d) => model.predictRaw(d),
+          dataset,
+          trigger.trigger,
+          trigger.targeting,
+          new Rng(o.seed),
+        )
+      : undefined;
     const result = {
       model: o.model,
       data: o.data,
