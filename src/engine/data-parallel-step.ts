@@ -10,6 +10,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { AntidoteError } from '../errors.js';
 import { kernelMemory } from './kernels/memory.js';
 import { type NativeContext, nativeKernels } from './kernels/native.js';
+import { leanGradients, leanPlan } from './lean-backprop.js';
 import { crossEntropySum } from './train.js';
 
 /** Shared views a participant needs. */
@@ -38,7 +39,8 @@ export function contiguousShards(n: number, parts: number): { sizes: number[]; s
 
 /**
  * One participant's shard of a step: gradients of its loss sum scaled by `scale` (1 / batch
- * size), the scaled loss and the hits. An empty shard contributes zero gradients. Call inside
+ * size), the scaled loss and the hits; by the lean passes (`lean-backprop.ts`) for the models
+ * they cover, else by TF.js's autodiff. An empty shard contributes zero gradients. Call inside
  * `tf.tidy`; the gradients live until the tidy ends.
  */
 export function shardGradients(
@@ -60,6 +62,15 @@ export function shardGradients(
   }
   const size = inputShape.reduce((a, b) => a * b, 1);
   const xb = tf.tensor(x.subarray(0, m * size), [m, ...inputShape]);
+  const plan = leanPlan(model);
+  if (plan) {
+    const r = leanGradients(plan, xb, y.subarray(0, m), scale, { weights: true, input: false });
+    const grads: tf.NamedTensorMap = {};
+    plan.vars.forEach((v, i) => {
+      grads[v.name] = (r.grads as tf.Tensor[])[i];
+    });
+    return { grads, loss: r.loss, hits: r.hits };
+  }
   const yb = tf.tensor1d(y.subarray(0, m), 'int32');
   let logits: tf.Tensor2D | undefined;
   const { value, grads } = tf.variableGrads(() => {

@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
+import { leanGradients, leanPlan } from './lean-backprop.js';
 import { crossEntropySum } from './train.js';
 
 /** What an inference pass computes per record. */
@@ -43,7 +44,12 @@ export function runInference(
         return tf.softmax(model.apply(xb, { training: false }) as tf.Tensor2D);
       }
       if (req.op === 'activations') return model.apply(xb, { training: false }) as tf.Tensor;
-      const yb = tf.tensor1d((req.y as Int32Array).subarray(from, from + m), 'int32');
+      const labels = (req.y as Int32Array).subarray(from, from + m);
+      const plan = leanPlan(model);
+      if (plan) {
+        return leanGradients(plan, xb, labels, 1, { weights: false, input: true }).dx as tf.Tensor;
+      }
+      const yb = tf.tensor1d(labels, 'int32');
       const f = (input: tf.Tensor) =>
         crossEntropySum(model.apply(input, { training: false }) as tf.Tensor2D, yb, numClasses);
       return tf.grad(f)(xb);

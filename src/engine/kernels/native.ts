@@ -69,6 +69,7 @@ export interface NativeKernels {
     ow: number,
   ): void;
   sum_rows(x: number, out: number, rows: number, cols: number): void;
+  relu_grad(h: number, dh: number, dx: number, count: number): void;
   add_into(dst: number, src: number, count: number): void;
   adam(
     g: number,

@@ -375,3 +375,14 @@ void EXPORT(conv2d_few_channels)(const float *xp, const float *wt, const float *
     }
   }
 }
+
+// ReLU's backward pass from its output: dx = h > 0 ? dh : 0, for count values.
+void EXPORT(relu_grad)(const float *h, const float *dh, float *dx, u32 count) {
+  v128_t zero = wasm_f32x4_splat(0);
+  u32 k = 0;
+  for (; k + 4 <= count; k += 4) {
+    v128_t mask = wasm_f32x4_gt(wasm_v128_load(h + k), zero);
+    wasm_v128_store(dx + k, wasm_v128_and(wasm_v128_load(dh + k), mask));
+  }
+  for (; k < count; k++) dx[k] = h[k] > 0 ? dh[k] : 0;
+}
