@@ -3,11 +3,12 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { syntheticImages } from '../../attacks/test-utils/synthetic.js';
 import { readDatasetDir, writeDatasetDir } from '../../data/dataset-dir.js';
 import { isAntidoteError } from '../../errors.js';
 import { decodePng } from '../../report/png.js';
+import { rejectionOf, runProgram } from '../test-utils/run-program.js';
 import { registerAttackCommand } from './attack.js';
 import { registerEvaluateCommand } from './evaluate.js';
 import { registerSweepCommand } from './sweep.js';
@@ -15,32 +16,15 @@ import { registerSweepCommand } from './sweep.js';
 let dir: string;
 let data: string;
 
-async function run(args: string[]): Promise<string> {
+function run(args: string[]): Promise<string> {
   const program = new Command('antidote').exitOverride();
   registerAttackCommand(program);
   registerEvaluateCommand(program);
   registerSweepCommand(program);
-  let out = '';
-  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((s) => {
-    out += String(s);
-    return true;
-  });
-  try {
-    await program.parseAsync(['node', 'antidote', ...args]);
-  } finally {
-    spy.mockRestore();
-  }
-  return out;
+  return runProgram(program, args);
 }
 
-async function failure(args: string[]): Promise<unknown> {
-  try {
-    await run(args);
-  } catch (e) {
-    return e;
-  }
-  return undefined;
-}
+const failure = (args: string[]) => rejectionOf(run(args));
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'antidote-cli-attack-'));

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyTriggerBatch } from '../../attacks/triggers.js';
 import { readDatasetDir, writeDatasetDir } from '../../data/dataset-dir.js';
 import { Rng } from '../../data/rng.js';
@@ -15,26 +15,17 @@ import {
 } from '../../defenses/test-utils/images.js';
 import { isAntidoteError } from '../../errors.js';
 import { decodePng } from '../../report/png.js';
+import { runProgram } from '../test-utils/run-program.js';
 import { registerCleanLabelAttackCommands } from './clean-label.js';
 import { registerInspectCommand } from './inspect.js';
 
 let dir: string;
 
-async function run(args: string[]): Promise<string> {
+function run(args: string[]): Promise<string> {
   const program = new Command('antidote').exitOverride();
   registerInspectCommand(program);
   registerCleanLabelAttackCommands(program);
-  let out = '';
-  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((s) => {
-    out += String(s);
-    return true;
-  });
-  try {
-    await program.parseAsync(['node', 'antidote', ...args]);
-  } finally {
-    spy.mockRestore();
-  }
-  return out;
+  return runProgram(program, args);
 }
 
 beforeAll(async () => {

@@ -3,29 +3,20 @@ import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { readDatasetDir, writeDatasetDir } from '../../data/dataset-dir.js';
 import { syntheticDataset, syntheticReps } from '../../defenses/test-utils/synthetic.js';
 import { initEngine } from '../../engine/backend.js';
 import { trainClassifier } from '../../engine/tf-classifier.js';
 import { isAntidoteError } from '../../errors.js';
+import { runProgram } from '../test-utils/run-program.js';
 import { registerMitigateCommand, registerScanCommand } from './scan.js';
 
-async function run(args: string[]): Promise<string> {
+function run(args: string[]): Promise<string> {
   const program = new Command('antidote').exitOverride();
   registerScanCommand(program);
   registerMitigateCommand(program);
-  let out = '';
-  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    out += String(chunk);
-    return true;
-  });
-  try {
-    await program.parseAsync(['node', 'antidote', ...args]);
-  } finally {
-    spy.mockRestore();
-  }
-  return out;
+  return runProgram(program, args);
 }
 
 describe('antidote scan / mitigate', () => {

@@ -3,11 +3,12 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeDatasetDir } from '../../data/dataset-dir.js';
 import { trainClassifier } from '../../engine/tf-classifier.js';
 import { rowImages } from '../../eval/test-utils/knn.js';
 import { decodePng } from '../../report/png.js';
+import { runProgram } from '../test-utils/run-program.js';
 import { registerEvaluateCommand } from './evaluate.js';
 import { registerSweepCommand } from './sweep.js';
 
@@ -16,21 +17,11 @@ let dir: string;
 const train = rowImages(240, 3, 1);
 const test = rowImages(60, 3, 2);
 
-async function run(args: string[]): Promise<string> {
+function run(args: string[]): Promise<string> {
   const program = new Command('antidote').exitOverride();
   registerEvaluateCommand(program);
   registerSweepCommand(program);
-  let out = '';
-  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((s) => {
-    out += String(s);
-    return true;
-  });
-  try {
-    await program.parseAsync(['node', 'antidote', ...args]);
-  } finally {
-    spy.mockRestore();
-  }
-  return out;
+  return runProgram(program, args);
 }
 
 beforeAll(async () => {

@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { readDatasetDir } from '../../data/dataset-dir.js';
 import { Rng } from '../../data/rng.js';
 import { FeatureModel, VECTORIZER_FILE } from '../../engine/feature-model-io.js';
@@ -9,6 +9,7 @@ import { trainClassifier } from '../../engine/tf-classifier.js';
 import { isAntidoteError } from '../../errors.js';
 import { buildProgram } from '../program.js';
 import { runCli } from '../test-utils/run-cli.js';
+import { rejectionOf, runProgram } from '../test-utils/run-program.js';
 import { featureTriggerFromString } from './attack.js';
 
 const root = mkdtempSync(join(tmpdir(), 'antidote-cli-feature-'));
@@ -16,30 +17,11 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 const at = (name: string) => join(root, name);
 
 /** Runs the whole `antidote` program in this process; returns what it printed on stdout. */
-async function run(args: string[]): Promise<string> {
-  let out = '';
-  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((s) => {
-    out += String(s);
-    return true;
-  });
-  try {
-    await buildProgram().parseAsync(['node', 'antidote', ...args]);
-  } finally {
-    spy.mockRestore();
-  }
-  return out;
-}
+const run = (args: string[]) => runProgram(buildProgram(), args);
 
 const json = async (args: string[]) => JSON.parse(await run([...args, '--json']));
 
-async function failure(args: string[]): Promise<unknown> {
-  try {
-    await run(args);
-  } catch (e) {
-    return e;
-  }
-  return undefined;
-}
+const failure = (args: string[]) => rejectionOf(run(args));
 
 describe('text poisoning from the command line (sentiment sentences)', () => {
   it('text-backdoor → train → scan (keyword discovery) → evaluate → mitigate and retrain', async () => {
