@@ -88,10 +88,11 @@ async function featureTrigger(
     }
     const poisoned = await loadDataset(o.attackFrom, { checkFinite: false });
     // The record's class indices and feature positions are those of the poisoned data.
-    if (poisoned.dataset.classes.join('\n') !== classes.join('\n')) {
+    const theirs = poisoned.dataset.classes;
+    if (theirs.length !== classes.length || theirs.some((c, i) => c !== classes[i])) {
       throw new AntidoteError(
         'INVALID_ARGUMENT',
-        `${o.attackFrom} has classes [${poisoned.dataset.classes.join(', ')}] but ${loaded.spec} has [${classes.join(', ')}]: its attack record's classes would be misread`,
+        `${o.attackFrom} has classes [${theirs.join(', ')}] but ${loaded.spec} has [${classes.join(', ')}]: its attack record's classes would be misread`,
         { path: o.attackFrom },
       );
     }

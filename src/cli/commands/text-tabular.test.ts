@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readDatasetDir } from '../../data/dataset-dir.js';
+import { readDatasetDir, writeDatasetDir } from '../../data/dataset-dir.js';
 import { Rng } from '../../data/rng.js';
 import { FeatureModel, VECTORIZER_FILE } from '../../engine/feature-model-io.js';
 import { trainClassifier } from '../../engine/tf-classifier.js';
@@ -334,6 +334,23 @@ describe('text flags and --retrain are checked before anything is written', () =
       '0',
     ]);
     expect((both as Error).message).toMatch(/drop --trigger-words, --target/);
+    // A poisoned set whose classes are others: its record's class indices would be misread.
+    const p = await readDatasetDir(at('poisoned'));
+    await writeDatasetDir(
+      at('renamed'),
+      { ...p.dataset, classes: ['positive', 'negative'] },
+      { attack: p.attack, meta: p.meta },
+    );
+    const renamed = await failure([
+      'evaluate',
+      '--model',
+      at('model'),
+      '--data',
+      'sentiment:test:20',
+      '--attack-from',
+      at('renamed'),
+    ]);
+    expect((renamed as Error).message).toMatch(/has classes \[positive, negative\] but/);
     expect(existsSync(at('w'))).toBe(false);
 
     // Flags the chosen model would ignore.
