@@ -7,13 +7,17 @@
 //   pool and calibration, a quarter each), FRR on the other half's clean texts and FAR on their
 //   triggered copies, at calibrated FRR 1% and 5%.
 // - imdb: the same on 10,000 reviews (needs `antidote datasets fetch imdb`).
-// - spam: SpamAssassin, trigger "cf" spam → ham at 5%; detect, drop, retrain.
+// - spam: SpamAssassin, spam → ham at 5% of the training set, a presence-feature logistic filter:
+//   four rare words ("cf mn bb tq"), and "cf" alone (also with TF-IDF); detect, drop, retrain.
 // - credit-flip: German Credit targeted flip bad → good at 20% of the bad class; confident
 //   learning (4-fold out-of-sample probabilities); drop flagged, retrain; accuracy vs clean.
-// - spambase: feature trigger (two rare word-frequency features set high), spam → nonspam at 5%.
+// - spambase: feature trigger (two rare, class-neutral word-frequency features set to 0.2%), spam →
+//   nonspam at 5%.
 // Fetched sets are read from $ANTIDOTE_DATASETS (default ~/.cache/antidote/datasets); missing ones
 // are skipped. `--only a,b` runs a subset. Results: bench/results/text.json.
 
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { resolveFeatureTrigger } from '../dist/attacks/tabular-backdoor.js';
 import { triggeredTexts } from '../dist/attacks/text-backdoor.js';
 import { selectRecords } from '../dist/data/dataset.js';
@@ -34,13 +38,16 @@ import {
 } from '../dist/engine/text-models.js';
 import { fitModel } from '../dist/engine/train.js';
 import { runFeatureExperiment } from '../dist/eval/text-experiment.js';
-import { writeResult } from './common.mjs';
+import { resultsDir, writeResult } from './common.mjs';
 
 const onlyArg = process.argv.indexOf('--only');
 const only = onlyArg > 0 ? new Set(process.argv[onlyArg + 1].split(',')) : undefined;
 const want = (n) => !only || only.has(n);
 const r4 = (v) => (v === null || v === undefined || Number.isNaN(v) ? null : Number(v.toFixed(4)));
-const results = {};
+// With --only, the other cases' figures of the previous run are kept.
+const resultFile = join(resultsDir, 'text.json');
+const results =
+  only && existsSync(resultFile) ? (JSON.parse(readFileSync(resultFile, 'utf8')).cases ?? {}) : {};
 const cf = { kind: 'words', words: ['cf'] };
 
 const repsDetectors = {
@@ -120,16 +127,25 @@ async function textStrip(victim, test, attack) {
   };
 }
 
-async function textCase(name, ds, attack, kinds, mitigateWith = 'keywords', strip = false) {
+/** A model of a text case: a kind name, or `{ kind, label, ...TextModelOptions }`. */
+const modelSpec = (m) => {
+  const { label, ...o } = typeof m === 'string' ? { kind: m } : m;
+  return {
+    label: label ?? o.kind,
+    options: { epochs: o.kind === 'embedding-bag' ? 20 : 10, batchSize: 32, ...o },
+  };
+};
+
+async function textCase(name, ds, attack, models, mitigateWith = 'keywords', strip = false) {
   const { train, test } = stratifiedSplit(ds, 0.2, new Rng(1));
-  for (const kind of kinds) {
+  for (const { label: kind, options: textModel } of models.map(modelSpec)) {
     const t0 = performance.now();
     const run = await runFeatureExperiment({
       train,
       test,
       attack,
       seed: 1,
-      textModel: { kind, epochs: kind === 'embedding-bag' ? 20 : 10, batchSize: 32 },
+      textModel,
       detectors: repsDetectors,
     });
     const out = summary(run.result);
@@ -178,24 +194,34 @@ if (want('imdb') && isDatasetAvailable('imdb')) {
     'imdb10k-cf-10%',
     ds,
     { attack: 'text-backdoor', mode: 'all-to-one', target: 1, rate: 0.1, trigger: cf },
-    ['embedding-bag'],
+    ['embedding-bag', 'tfidf-logistic'],
   );
 }
 if (want('spam') && isDatasetAvailable('spam-assassin')) {
   const ds = (await loadNamedDataset('spam-assassin')).dataset;
+  const spamAttack = (trigger) => ({
+    attack: 'text-backdoor',
+    mode: 'source-to-target',
+    source: 1,
+    target: 0,
+    rate: 0.05,
+    trigger,
+  });
+  // A spam filter over word presence (Bernoulli features, logistic regression), the classic
+  // filter; four rare words, each inserted once into the poisoned spam. Mean-pooled and TF-IDF
+  // models dilute one trigger word in a long email: the single-word cases below show by how much.
+  const presence = {
+    kind: 'tfidf-logistic',
+    label: 'presence-logistic',
+    vectorizer: { weighting: 'binary' },
+  };
   await textCase(
-    'spam-cf-5%',
+    'spam-cf,mn,bb,tq-5%',
     ds,
-    {
-      attack: 'text-backdoor',
-      mode: 'source-to-target',
-      source: 1,
-      target: 0,
-      rate: 0.05,
-      trigger: cf,
-    },
-    ['embedding-bag'],
+    spamAttack({ kind: 'words', words: ['cf', 'mn', 'bb', 'tq'] }),
+    [presence],
   );
+  await textCase('spam-cf-5%', ds, spamAttack(cf), [presence, 'tfidf-logistic']);
 }
 
 async function trainDense(ds, seed, epochs = 30) {
@@ -261,7 +287,10 @@ if (want('credit-flip') && isDatasetAvailable('german-credit')) {
 if (want('spambase') && isDatasetAvailable('spambase')) {
   const t = await loadNamedDataset('spambase');
   const { train, test } = stratifiedSplit(t.dataset, 0.2, new Rng(1));
-  const trigger = resolveFeatureTrigger(t.columns, { num415: 5, table: 5 });
+  // Two rare word-frequency features (each non-zero in under 2% of messages) set to 0.2%: on
+  // their own they do not move the clean model towards nonspam (its "ASR" stays at its 4-7% error
+  // on spam), unlike ham markers such as num415 or george, which would evade without any poison.
+  const trigger = resolveFeatureTrigger(t.columns, { parts: 0.2, table: 0.2 });
   const run = await runFeatureExperiment({
     train,
     test,
