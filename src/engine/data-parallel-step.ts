@@ -97,8 +97,10 @@ export function publishGrads(
   step: number,
 ): void {
   const base = gradOffset(views, views.participant, step);
+  const mem = tensorMemory();
   vars.forEach((v, i) => {
-    views.allGrads.set(grads[v.name].dataSync() as Float32Array, base + views.offsets[i]);
+    // Straight from tensor memory (nothing is allocated while the views are in use).
+    views.allGrads.set(mem.view(grads[v.name]), base + views.offsets[i]);
   });
   Atomics.store(views.ready, views.participant, step);
   Atomics.notify(views.ready, views.participant);

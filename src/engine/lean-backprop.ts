@@ -216,9 +216,11 @@ export function leanGradients(
   const grads: tf.Tensor[] = new Array(vars.length);
   let dy: tf.Tensor = tf.tensor2d(dz, [m, k]);
   let dx: tf.Tensor | undefined;
+  // No layer before the first weighted one needs an input gradient unless the input's is asked.
+  const firstWeighted = steps.findIndex((s) => s.kind === 'dense' || s.kind === 'conv');
   for (let i = steps.length - 1; i >= 0; i--) {
     const s = steps[i];
-    const needInput = i > 0 || want.input;
+    const needInput = want.input || i > firstWeighted;
     const outOf = i + 1 < steps.length ? inputs[i + 1] : logits;
     const back = backward(s, inputs[i], outOf, dy, vars, want.weights, needInput);
     if (want.weights && (s.kind === 'dense' || s.kind === 'conv')) {

@@ -153,6 +153,59 @@ describe("Antidote's native (WebAssembly SIMD) kernels match TF.js's cpu kernels
     });
   }
 
+  // Shapes that reach the native matmul (column counts multiples of 4) and aᵀ·b as a 1×1 filter
+  // gradient (both column counts multiples of 4), including a tail of rows.
+  const nativeMm: Array<[number[], number[], boolean, boolean]> = [
+    [[64, 784], [784, 256], false, false],
+    [[7, 33], [33, 12], false, false],
+    [[1, 30, 16], [1, 16, 8], false, false],
+    [[64, 784], [64, 256], true, false],
+    [[9, 12], [9, 20], true, false],
+    [[64, 256], [64, 10], true, false],
+    [[6, 20], [36, 20], false, true],
+    [[64, 128], [1568, 128], false, true],
+  ];
+  for (const [i, [sa, sb, ta, tb]] of nativeMm.entries()) {
+    it(`BatchMatMul on the native kernels: a=[${sa}]${ta ? 'ᵀ' : ''} b=[${sb}]${tb ? 'ᵀ' : ''}`, async () => {
+      const { ours, reference } = await oursAndReference('BatchMatMul', 'wasm', 5200 + i, (r) =>
+        tf.tidy(
+          () =>
+            tf.matMul(randomTensor(sa, r), randomTensor(sb, r), ta, tb).dataSync() as Float32Array,
+        ),
+      );
+      expect(maxRelativeError(ours, reference)).toBeLessThan(1e-4);
+    });
+  }
+
+  for (const [i, [m, k, n, activation]] of (
+    [
+      [64, 784, 256, 'relu'],
+      [5, 17, 12, 'linear'],
+      [3, 9, 8, 'relu'],
+    ] as const
+  ).entries()) {
+    it(`_FusedMatMul (bias, ${activation}) on the native kernel: [${m}, ${k}]·[${k}, ${n}]`, async () => {
+      // The fused kernel is not replaced on cpu: its own kernel is the reference.
+      const compute = (rng: Rng) =>
+        tf.tidy(
+          () =>
+            tf.fused
+              .matMul({
+                a: randomTensor([m, k], rng) as tf.Tensor2D,
+                b: randomTensor([k, n], rng) as tf.Tensor2D,
+                bias: randomTensor([n], rng),
+                activation,
+              })
+              .dataSync() as Float32Array,
+        );
+      const ours = compute(new Rng(5300 + i));
+      await tf.setBackend('cpu');
+      const reference = compute(new Rng(5300 + i));
+      await tf.setBackend('wasm');
+      expect(maxRelativeError(ours, reference)).toBeLessThan(1e-4);
+    });
+  }
+
   it('FusedAdam follows tf.train.adam (native on wasm, JavaScript on cpu), several parts summed', async () => {
     const run = (fused: boolean) => {
       const rng = new Rng(7);

@@ -69,6 +69,16 @@ export interface NativeKernels {
     ow: number,
   ): void;
   sum_rows(x: number, out: number, rows: number, cols: number): void;
+  matmul(
+    a: number,
+    b: number,
+    bias: number,
+    c: number,
+    m: number,
+    k: number,
+    n: number,
+    relu: number,
+  ): void;
   relu_grad(h: number, dh: number, dx: number, count: number): void;
   add_into(dst: number, src: number, count: number): void;
   adam(

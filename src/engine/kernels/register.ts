@@ -4,7 +4,7 @@ import {
   registerKernel,
   unregisterKernel,
 } from '@tensorflow/tfjs-core';
-import { batchMatMulKernel } from './batch-matmul.js';
+import { batchMatMulKernel, fusedMatMulKernel } from './batch-matmul.js';
 import { conv2dKernel } from './conv2d.js';
 import { conv2dBackpropFilterKernel } from './conv2d-backprop-filter.js';
 import { conv2dBackpropInputKernel } from './conv2d-backprop-input.js';
@@ -27,6 +27,7 @@ const CUSTOM_KERNELS: Record<string, ReadonlyArray<[string, KernelFactory]>> = {
     ['Conv2DBackpropFilter', conv2dBackpropFilterKernel],
     ['Conv2DBackpropInput', conv2dBackpropInputKernel],
     ['BatchMatMul', batchMatMulKernel],
+    ['_FusedMatMul', fusedMatMulKernel],
     ['MaxPoolGrad', maxPoolGradKernel],
     ['Sum', sumKernel],
     ['Identity', identityKernel],

@@ -386,3 +386,80 @@ void EXPORT(relu_grad)(const float *h, const float *dh, float *dx, u32 count) {
   }
   for (; k < count; k++) dx[k] = h[k] > 0 ? dh[k] : 0;
 }
+
+// c [m, n] = act(a [m, k] · b [k, n] + bias [n]) (bias = 0: none; relu ≠ 0: ReLU), n a multiple
+// of 4, all row-major. Unlike XNNPACK, b is used as it lies (no packing): a dense layer's weights
+// change every training step, and packing them costs about as much as the product. Tiles of
+// 4 rows × 8 (then 4) columns accumulate in registers over k; the column panel of b stays in
+// cache while every row block of a passes over it.
+void EXPORT(matmul)(const float *a, const float *b, const float *bias, float *c, u32 m, u32 k,
+                    u32 n, u32 relu) {
+  v128_t zero = wasm_f32x4_splat(0);
+  for (u32 o0 = 0; o0 < n; o0 += 8) {
+    u32 wide = o0 + 8 <= n;
+    v128_t bias0 = bias ? wasm_v128_load(bias + o0) : zero;
+    v128_t bias1 = bias && wide ? wasm_v128_load(bias + o0 + 4) : zero;
+    for (u32 r0 = 0; r0 < m; r0 += 4) {
+      u32 rows = m - r0 < 4 ? m - r0 : 4;
+      // Rows past the end repeat the last one (their results are not stored).
+      const float *a0 = a + (unsigned long)r0 * k;
+      const float *a1 = a + (unsigned long)(rows > 1 ? r0 + 1 : r0) * k;
+      const float *a2 = a + (unsigned long)(rows > 2 ? r0 + 2 : r0) * k;
+      const float *a3 = a + (unsigned long)(rows > 3 ? r0 + 3 : r0) * k;
+      v128_t c00 = bias0, c01 = bias1, c10 = bias0, c11 = bias1;
+      v128_t c20 = bias0, c21 = bias1, c30 = bias0, c31 = bias1;
+      const float *bp = b + o0;
+      if (wide) {
+        for (u32 t = 0; t < k; t++) {
+          v128_t d0 = wasm_v128_load(bp + (unsigned long)t * n);
+          v128_t d1 = wasm_v128_load(bp + (unsigned long)t * n + 4);
+          v128_t s0 = wasm_v128_load32_splat(a0 + t);
+          v128_t s1 = wasm_v128_load32_splat(a1 + t);
+          v128_t s2 = wasm_v128_load32_splat(a2 + t);
+          v128_t s3 = wasm_v128_load32_splat(a3 + t);
+          c00 = madd(c00, s0, d0);
+          c01 = madd(c01, s0, d1);
+          c10 = madd(c10, s1, d0);
+          c11 = madd(c11, s1, d1);
+          c20 = madd(c20, s2, d0);
+          c21 = madd(c21, s2, d1);
+          c30 = madd(c30, s3, d0);
+          c31 = madd(c31, s3, d1);
+        }
+      } else {
+        for (u32 t = 0; t < k; t++) {
+          v128_t d0 = wasm_v128_load(bp + (unsigned long)t * n);
+          c00 = madd(c00, wasm_v128_load32_splat(a0 + t), d0);
+          c10 = madd(c10, wasm_v128_load32_splat(a1 + t), d0);
+          c20 = madd(c20, wasm_v128_load32_splat(a2 + t), d0);
+          c30 = madd(c30, wasm_v128_load32_splat(a3 + t), d0);
+        }
+      }
+      if (relu) {
+        c00 = wasm_f32x4_max(c00, zero);
+        c01 = wasm_f32x4_max(c01, zero);
+        c10 = wasm_f32x4_max(c10, zero);
+        c11 = wasm_f32x4_max(c11, zero);
+        c20 = wasm_f32x4_max(c20, zero);
+        c21 = wasm_f32x4_max(c21, zero);
+        c30 = wasm_f32x4_max(c30, zero);
+        c31 = wasm_f32x4_max(c31, zero);
+      }
+      float *cp = c + (unsigned long)r0 * n + o0;
+      wasm_v128_store(cp, c00);
+      if (wide) wasm_v128_store(cp + 4, c01);
+      if (rows > 1) {
+        wasm_v128_store(cp + n, c10);
+        if (wide) wasm_v128_store(cp + n + 4, c11);
+      }
+      if (rows > 2) {
+        wasm_v128_store(cp + 2 * n, c20);
+        if (wide) wasm_v128_store(cp + 2 * n + 4, c21);
+      }
+      if (rows > 3) {
+        wasm_v128_store(cp + 3 * n, c30);
+        if (wide) wasm_v128_store(cp + 3 * n + 4, c31);
+      }
+    }
+  }
+}
