@@ -5,7 +5,9 @@
 // and exits 0.
 // Reports Antidote / PyTorch(2 threads) for training samples/s, forward (activations) samples/s and
 // input-gradient time per batch. Antidote runs on 1 thread and data-parallel on 2; the better is
-// in the table, both in the JSON. `--records N` (default 12,800).
+// in the table, both in the JSON. `--records N` (default 12,800); `--repeat R` rounds (default 3),
+// alternating Antidote and PyTorch: the table shows each figure's median and the median of the
+// rounds' ratios, the JSON every round.
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +18,8 @@ import { writeResult } from './common.mjs';
 const here = dirname(fileURLToPath(import.meta.url));
 const recordsArg = process.argv.indexOf('--records');
 const n = recordsArg > 0 ? Number(process.argv[recordsArg + 1]) : 12_800;
+const repeatArg = process.argv.indexOf('--repeat');
+const repeat = repeatArg > 0 ? Number(process.argv[repeatArg + 1]) : 3;
 const py = spawnSync('/usr/bin/python3', ['-c', 'import torch'], { encoding: 'utf8' });
 if (py.status !== 0) {
   console.error(
@@ -26,81 +30,121 @@ if (py.status !== 0) {
 
 await initEngine({ backend: 'wasm' });
 const train = await loadMnist('train', { limit: n });
-const ours = {};
-for (const arch of ['cnn', 'mlp']) {
-  const model = arch === 'mlp' ? { arch: 'mlp', hidden: [256] } : 'cnn';
-  // One thread, then data-parallel over two (both cores, like PyTorch with 2 threads).
-  const opts = { model, seed: 1, epochs: 1, batchSize: 64, learningRate: 0.001 };
-  const single = await trainClassifier(train, opts);
-  const h1 = single.lastHistory;
-  single.dispose();
-  const c = await trainClassifier(train, { ...opts, threads: 2 });
-  const h2 = c.lastHistory;
-  // The better of the two is reported (data parallelism only pays for compute-heavy steps).
-  const sps1 = h1.samples / h1.seconds;
-  const sps2 = h2.samples / h2.seconds;
-  // Forward passes and input gradients on this thread, then split over two.
-  const xb = train.x.subarray(0, 64 * 784);
-  const yb = train.y.subarray(0, 64);
-  const inference = {};
-  for (const threads of [1, 2]) {
-    c.useThreads(threads);
-    await c.activations(train.x.subarray(0, 640 * 784), 640); // warm-up (starts the workers)
-    let t = performance.now();
-    await c.activations(train.x, n);
-    const forward = n / ((performance.now() - t) / 1000);
-    await c.lossGradient(xb, yb);
-    t = performance.now();
-    for (let i = 0; i < 20; i++) await c.lossGradient(xb, yb);
-    inference[threads] = { forward, gradBatch: (performance.now() - t) / 1000 / 20 };
+
+/** One measurement of Antidote: training on 1 and 2 threads, forward and input gradients. */
+async function measureOurs() {
+  const ours = {};
+  for (const arch of ['cnn', 'mlp']) {
+    const model = arch === 'mlp' ? { arch: 'mlp', hidden: [256] } : 'cnn';
+    // One thread, then data-parallel over two (both cores, like PyTorch with 2 threads).
+    const opts = { model, seed: 1, epochs: 1, batchSize: 64, learningRate: 0.001 };
+    const single = await trainClassifier(train, opts);
+    const h1 = single.lastHistory;
+    single.dispose();
+    const c = await trainClassifier(train, { ...opts, threads: 2 });
+    const h2 = c.lastHistory;
+    // The better of the two is reported (data parallelism only pays for compute-heavy steps).
+    const sps1 = h1.samples / h1.seconds;
+    const sps2 = h2.samples / h2.seconds;
+    // Forward passes and input gradients on this thread, then split over two.
+    const xb = train.x.subarray(0, 64 * 784);
+    const yb = train.y.subarray(0, 64);
+    const inference = {};
+    for (const threads of [1, 2]) {
+      c.useThreads(threads);
+      await c.activations(train.x.subarray(0, 640 * 784), 640); // warm-up (starts the workers)
+      let t = performance.now();
+      await c.activations(train.x, n);
+      const forward = n / ((performance.now() - t) / 1000);
+      await c.lossGradient(xb, yb);
+      t = performance.now();
+      for (let i = 0; i < 20; i++) await c.lossGradient(xb, yb);
+      inference[threads] = { forward, gradBatch: (performance.now() - t) / 1000 / 20 };
+    }
+    const forward = Math.max(inference[1].forward, inference[2].forward);
+    const gradBatch = Math.min(inference[1].gradBatch, inference[2].gradBatch);
+    ours[arch] = {
+      trainSamplesPerSecond: Math.round(Math.max(sps1, sps2)),
+      trainThreads: sps2 > sps1 ? 2 : 1,
+      trainSamplesPerSecondByThreads: { 1: Math.round(sps1), 2: Math.round(sps2) },
+      forwardSamplesPerSecond: Math.round(forward),
+      inputGradientSecondsPerBatch: gradBatch,
+      // Best of 1 and 2 threads is reported above; both here.
+      inferenceByThreads: {
+        1: {
+          forwardSamplesPerSecond: Math.round(inference[1].forward),
+          inputGradientSecondsPerBatch: inference[1].gradBatch,
+        },
+        2: {
+          forwardSamplesPerSecond: Math.round(inference[2].forward),
+          inputGradientSecondsPerBatch: inference[2].gradBatch,
+        },
+      },
+    };
+    c.dispose();
   }
-  const forward = Math.max(inference[1].forward, inference[2].forward);
-  const gradBatch = Math.min(inference[1].gradBatch, inference[2].gradBatch);
-  ours[arch] = {
-    trainSamplesPerSecond: Math.round(Math.max(sps1, sps2)),
-    trainThreads: sps2 > sps1 ? 2 : 1,
-    trainSamplesPerSecondByThreads: { 1: Math.round(sps1), 2: Math.round(sps2) },
-    forwardSamplesPerSecond: Math.round(forward),
-    inputGradientSecondsPerBatch: gradBatch,
-    // Best of 1 and 2 threads is reported above; both here.
-    inferenceByThreads: {
-      1: {
-        forwardSamplesPerSecond: Math.round(inference[1].forward),
-        inputGradientSecondsPerBatch: inference[1].gradBatch,
-      },
-      2: {
-        forwardSamplesPerSecond: Math.round(inference[2].forward),
-        inputGradientSecondsPerBatch: inference[2].gradBatch,
-      },
-    },
-  };
-  c.dispose();
+  return ours;
 }
-const torchRun = spawnSync('/usr/bin/python3', [join(here, 'torch_compare.py'), String(n)], {
-  encoding: 'utf8',
-  env: { ...process.env, OMP_NUM_THREADS: '2' },
-});
-if (torchRun.status !== 0) {
-  console.error(torchRun.stderr);
-  process.exit(1);
+
+/** One measurement of PyTorch (1 and 2 threads), in a child process. */
+function measureTorch() {
+  const torchRun = spawnSync('/usr/bin/python3', [join(here, 'torch_compare.py'), String(n)], {
+    encoding: 'utf8',
+    env: { ...process.env, OMP_NUM_THREADS: '2' },
+  });
+  if (torchRun.status !== 0) {
+    console.error(torchRun.stderr);
+    process.exit(1);
+  }
+  return JSON.parse(torchRun.stdout);
 }
-const torch = JSON.parse(torchRun.stdout);
+
+const median = (values) => {
+  const v = [...values].sort((a, b) => a - b);
+  return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+};
+
+// Rounds alternate Antidote and PyTorch, so that both see the same (shared, noisy) machine; each
+// round's ratios pair measurements taken minutes apart at most, and the table shows medians.
+const rounds = [];
+for (let r = 0; r < repeat; r++) {
+  const ours = await measureOurs();
+  const torch = measureTorch();
+  const round = {};
+  for (const arch of ['cnn', 'mlp']) {
+    const t2 = torch.results[`${arch}/2`];
+    round[arch] = {
+      antidote: ours[arch],
+      torch2: t2,
+      torch1: torch.results[`${arch}/1`],
+      ratioTrain: ours[arch].trainSamplesPerSecond / t2.trainSamplesPerSecond,
+      ratioForward: ours[arch].forwardSamplesPerSecond / t2.forwardSamplesPerSecond,
+      // time ratio inverted so that higher is better, like the others
+      ratioInputGradient: t2.inputGradientSecondsPerBatch / ours[arch].inputGradientSecondsPerBatch,
+    };
+  }
+  rounds.push({ torchVersion: torch.torch, round });
+  if (repeat > 1) console.error(`bench compare-torch: round ${r + 1}/${repeat} done`);
+}
+const pick = (arch, side, key) => median(rounds.map((x) => x.round[arch][side][key]));
 const table = {};
 for (const arch of ['cnn', 'mlp']) {
-  const t2 = torch.results[`${arch}/2`];
-  const t1 = torch.results[`${arch}/1`];
+  const side = (name) => ({
+    trainSamplesPerSecond: Math.round(pick(arch, name, 'trainSamplesPerSecond')),
+    forwardSamplesPerSecond: Math.round(pick(arch, name, 'forwardSamplesPerSecond')),
+    inputGradientSecondsPerBatch: pick(arch, name, 'inputGradientSecondsPerBatch'),
+  });
   table[arch] = {
-    antidote: ours[arch],
-    torch2: t2,
-    torch1: t1,
-    ratioTrain: ours[arch].trainSamplesPerSecond / t2.trainSamplesPerSecond,
-    ratioForward: ours[arch].forwardSamplesPerSecond / t2.forwardSamplesPerSecond,
-    // time ratio inverted so that higher is better, like the others
-    ratioInputGradient: t2.inputGradientSecondsPerBatch / ours[arch].inputGradientSecondsPerBatch,
+    antidote: side('antidote'),
+    torch2: side('torch2'),
+    torch1: side('torch1'),
+    ratioTrain: median(rounds.map((x) => x.round[arch].ratioTrain)),
+    ratioForward: median(rounds.map((x) => x.round[arch].ratioForward)),
+    ratioInputGradient: median(rounds.map((x) => x.round[arch].ratioInputGradient)),
   };
 }
 console.error(
-  'arch  metric            antidote   torch(2 thr)  torch(1 thr)  ratio   (antidote: best of 1 and 2 threads)',
+  `arch  metric            antidote   torch(2 thr)  torch(1 thr)  ratio   (medians of ${repeat} rounds; antidote: best of 1 and 2 threads)`,
 );
 for (const [arch, r] of Object.entries(table)) {
   console.error(
@@ -117,6 +161,7 @@ writeResult('compare-torch', {
   records: n,
   batchSize: 64,
   epochs: 1,
-  torchVersion: torch.torch,
+  torchVersion: rounds[0].torchVersion,
+  rounds: rounds.map((x) => x.round),
   table,
 });
