@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // `node bench/server.mjs [--quick]`: POST /v1/predict on loopback with an MNIST mlp, with
-// monitoring (input/prediction drift, STRIP on every request with exact early acceptance, error
-// rate) on and off, and STRIP without early acceptance / on 1 request in 4: requests/s
-// and client-side p50/p99 latency. The server runs in a child process; this process drives load
-// with C concurrent keep-alive clients, one record per request. Writes bench/results/server.json.
+// monitoring off, on (the default configuration: drift, error rate, STRIP on a quarter of the
+// records escalating to every record under suspicion), and with STRIP on every record (with and
+// without exact early acceptance): requests/s, client-side p50/p99 latency, server CPU. The server
+// runs in a child process; this process drives load with C concurrent keep-alive clients, one
+// record per request. Writes bench/results/server.json.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
@@ -16,7 +17,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const dist = (p) => join(here, '..', 'dist', p);
 const quick = hasFlag('--quick');
 
-async function child(project, monitoring, sampleRate, earlyAccept) {
+async function child(project, config) {
   const { loadMnist } = await import(dist('data/index.js'));
   const { ModelRegistry, Deployment, parseMonitorConfig } = await import(dist('registry/index.js'));
   const { startServer } = await import(dist('server/index.js'));
@@ -24,8 +25,8 @@ async function child(project, monitoring, sampleRate, earlyAccept) {
   const reference = await loadMnist('test', { limit: 500 });
   const deployment = await Deployment.start(reg, 'mnist', {
     reference,
-    monitor: parseMonitorConfig({ strip: { rollback: false, sampleRate, earlyAccept } }),
-    monitoring,
+    monitor: parseMonitorConfig({ strip: { rollback: false, ...config.strip } }),
+    monitoring: config.monitoring,
     seed: 1,
   });
   const server = await startServer({ registry: reg, deployment, port: 0, syncIntervalMs: 0 });
@@ -114,21 +115,10 @@ async function load(url, bodies, total, concurrency) {
   };
 }
 
-async function run(project, monitoring, bodies, sampleRate = 1, earlyAccept = true) {
-  const p = spawn(
-    process.execPath,
-    [
-      fileURLToPath(import.meta.url),
-      '--child',
-      project,
-      String(monitoring),
-      String(sampleRate),
-      String(earlyAccept),
-    ],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
+async function run(project, config, bodies) {
+  const p = spawn(process.execPath, [fileURLToPath(import.meta.url), '--child', project, config], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const lines = [];
   const waiters = [];
   let buf = '';
@@ -167,65 +157,68 @@ async function run(project, monitoring, bodies, sampleRate = 1, earlyAccept = tr
   }
 }
 
+/**
+ * The monitoring configurations measured: `off` serves without monitors; `on` is the default
+ * configuration (drift and error monitors, STRIP on a quarter of the records, escalating to every
+ * record when rejections pile up, with exact early acceptance); the others probe every record.
+ */
+const CONFIGS = {
+  off: { monitoring: false },
+  on: { monitoring: true, strip: {} },
+  stripEveryRecord: { monitoring: true, strip: { sampleRate: 1 } },
+  stripEveryRecordNoEarlyAccept: { monitoring: true, strip: { sampleRate: 1, earlyAccept: false } },
+};
+
 if (process.argv[2] === '--child') {
-  await child(
-    process.argv[3],
-    process.argv[4] === 'true',
-    Number(process.argv[5]),
-    process.argv[6] === 'true',
-  );
+  await child(process.argv[3], CONFIGS[process.argv[4]]);
 } else {
   const project = mkdtempSync(join(tmpdir(), 'antidote-bench-server-'));
   try {
     const bodies = await setup(project);
-    // Alternate the two configurations and keep each one's median run (load on a shared
-    // machine is noisy).
+    // Alternate the configurations and keep each one's median run (load on a shared machine is
+    // noisy).
     const rounds = quick ? 1 : 3;
-    const offs = [];
-    const ons = [];
-    const sampled = [];
-    const full = [];
+    const runs = Object.fromEntries(Object.keys(CONFIGS).map((k) => [k, []]));
     for (let i = 0; i < rounds; i++) {
-      offs.push(await run(project, false, bodies));
-      console.error('monitoring off', offs.at(-1));
-      ons.push(await run(project, true, bodies));
-      console.error('monitoring on ', ons.at(-1));
-      full.push(await run(project, true, bodies, 1, false));
-      console.error('monitoring on, STRIP without early acceptance', full.at(-1));
-      sampled.push(await run(project, true, bodies, 0.25));
-      console.error('monitoring on, STRIP on 1 request in 4', sampled.at(-1));
+      for (const name of Object.keys(CONFIGS)) {
+        runs[name].push(await run(project, name, bodies));
+        console.error(name, runs[name].at(-1));
+      }
     }
     const median = (rs) =>
       rs.slice().sort((a, b) => a.requestsPerSecond - b.requestsPerSecond)[
         Math.floor(rs.length / 2)
       ];
-    const off = median(offs);
-    const on = median(ons);
-    const onSampled = median(sampled);
-    const onFull = median(full);
-    const overhead = 1 - on.requestsPerSecond / off.requestsPerSecond;
+    const off = median(runs.off);
+    const overheads = Object.fromEntries(
+      Object.keys(CONFIGS)
+        .filter((k) => k !== 'off')
+        .map((k) => {
+          const m = median(runs[k]);
+          return [
+            k,
+            {
+              throughput: Number((1 - m.requestsPerSecond / off.requestsPerSecond).toFixed(3)),
+              serverCpu: Number(
+                (m.serverCpuMsPerRequest / off.serverCpuMsPerRequest - 1).toFixed(3),
+              ),
+            },
+          ];
+        }),
+    );
     writeResult(quick ? 'server-quick' : 'server', {
       model: 'mnist mlp (1 epoch)',
       concurrency: 16,
       recordsPerRequest: 1,
-      strip: { overlays: 8, sampleRate: 1, earlyAccept: true },
+      configurations: CONFIGS,
       rounds,
       monitoringOff: off,
-      monitoringOn: on,
-      allRuns: { off: offs, on: ons, onStripSampled: sampled, onStripNoEarlyAccept: full },
-      throughputOverhead: Number(overhead.toFixed(3)),
-      monitoringOnStripSampled: { stripSampleRate: 0.25, ...onSampled },
-      monitoringOnStripNoEarlyAccept: onFull,
-      throughputOverheadStripNoEarlyAccept: Number(
-        (1 - onFull.requestsPerSecond / off.requestsPerSecond).toFixed(3),
-      ),
-      cpuOverhead: Number((on.serverCpuMsPerRequest / off.serverCpuMsPerRequest - 1).toFixed(3)),
-      cpuOverheadStripSampled: Number(
-        (onSampled.serverCpuMsPerRequest / off.serverCpuMsPerRequest - 1).toFixed(3),
-      ),
-      throughputOverheadStripSampled: Number(
-        (1 - onSampled.requestsPerSecond / off.requestsPerSecond).toFixed(3),
-      ),
+      monitoringOn: median(runs.on),
+      throughputOverhead: overheads.on.throughput,
+      cpuOverhead: overheads.on.serverCpu,
+      overheads,
+      medians: Object.fromEntries(Object.keys(CONFIGS).map((k) => [k, median(runs[k])])),
+      allRuns: runs,
       targets: { requestsPerSecondWithMonitoring: 500, maxOverhead: 0.2 },
     });
   } finally {

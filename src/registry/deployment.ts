@@ -7,6 +7,7 @@ import { createManifest } from '../integrity/manifest.js';
 import { StripProbe } from './backdoor-probe.js';
 import type { ModelRegistry, ModelVersion } from './model-registry.js';
 import { LiveMonitor, type MonitorConfig, type Trip } from './monitor.js';
+import { ProbeSampler } from './probe-sampler.js';
 
 /** Something that happened while serving (for logs; the library never prints). */
 export type DeploymentEvent =
@@ -88,6 +89,7 @@ export class Deployment {
   private current: Loaded | undefined;
   private swapping: Promise<void> | undefined;
   private readonly rng: Rng;
+  private readonly sampler: ProbeSampler;
   private closed = false;
   private readonly queue: Pending[] = [];
   private flushing = false;
@@ -101,6 +103,7 @@ export class Deployment {
     readonly options: DeploymentOptions,
   ) {
     this.rng = new Rng(options.seed ?? 0);
+    this.sampler = new ProbeSampler(this.rng.fork('strip-sampling'));
     this.maxBatchRecords = options.maxBatchRecords ?? 256;
   }
 
@@ -262,9 +265,8 @@ export class Deployment {
       const probabilities = await l.model.predictProba(x, records);
       const k = l.model.numClasses;
       // STRIP on the sampled requests, in one pass.
-      const sampled = batch.map(
-        () => !!l.strip && this.rng.next() < l.monitor.config.strip.sampleRate,
-      );
+      const rate = l.strip ? l.monitor.stripSampleRate() : 0;
+      const sampled = batch.map(() => this.sampler.next(rate));
       let strip: { entropy: Float32Array; rejected: Uint8Array } | undefined;
       const stripRecords = batch.reduce((s, p, i) => s + (sampled[i] ? p.n : 0), 0);
       if (l.strip && stripRecords > 0) {

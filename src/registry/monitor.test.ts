@@ -69,6 +69,33 @@ describe('LiveMonitor', () => {
     expect(trips).toEqual([14]);
   });
 
+  it('probes a sample of clean traffic and every record once rejections pile up', () => {
+    const m = new LiveMonitor(parseMonitorConfig({ cooldown: 1000 }), reference);
+    expect(m.config.strip.sampleRate).toBe(0.25);
+    const obs = (rej: number) => ({
+      x: sample(1, dim, 0, 1),
+      n: 1,
+      predictions: new Int32Array(1),
+      stripRejected: Uint8Array.of(rej),
+      stripEntropy: Float32Array.of(rej ? 0.01 : 1),
+    });
+    expect(m.stripSampleRate()).toBe(0.25);
+    for (let i = 0; i < 18; i++) m.observe(obs(i === 5 || i === 9 ? 1 : 0));
+    expect(m.stripSampleRate()).toBe(0.25); // 2 of the last 18 probes: clean at 5% FRR
+    m.observe(obs(1));
+    expect(m.stripSampleRate()).toBe(1); // 3 of 19: probe everything
+    for (let i = 0; i < 20; i++) m.observe(obs(0));
+    expect(m.stripSampleRate()).toBe(0.25); // the rejections left the window
+    expect(
+      new LiveMonitor(
+        parseMonitorConfig({ strip: { enabled: false } }),
+        reference,
+      ).stripSampleRate(),
+    ).toBe(0);
+    const every = new LiveMonitor(parseMonitorConfig({ strip: { sampleRate: 1 } }), reference);
+    expect(every.stripSampleRate()).toBe(1);
+  });
+
   it('tracks the error rate', () => {
     const m = new LiveMonitor(parseMonitorConfig({}), undefined);
     let tripped = false;

@@ -115,21 +115,28 @@ describe('registry → gate → serve → monitor → rollback (end to end)', ()
     // Triggered traffic: STRIP rejects, the monitor trips, v1 comes back.
     let backAt = -1;
     const versions: string[] = [];
+    const probed: boolean[] = [];
     for (let i = 0; i < 40; i++) {
       const r = await post('/v1/predict', { model: 'digits', inputs: [s.triggeredRows[i]] });
       expect(r.status).toBe(200);
       const j = (await r.json()) as { version: string; predictions: { strip?: unknown }[] };
       versions.push(j.version);
-      expect(j.predictions[0].strip).toBeDefined();
+      probed.push(j.predictions[0].strip !== undefined);
       await deployment.settled();
       if (deployment.version.id === 'digits@1') {
         backAt = i + 1;
         break;
       }
     }
-    console.info(`STRIP rollback after ${backAt} triggered requests`);
+    console.info(
+      `STRIP rollback after ${backAt} triggered requests (probed: ${probed.map(Number).join('')})`,
+    );
     expect(backAt).toBeGreaterThan(0);
     expect(backAt).toBeLessThanOrEqual(25);
+    // A quarter of the records are probed until rejections pile up; then every one is, until the
+    // monitor trips.
+    expect(probed.slice(-5).every(Boolean)).toBe(true);
+    expect(probed.filter(Boolean).length).toBeLessThan(probed.length);
     expect(reg.production('digits')?.id).toBe('digits@1');
     expect(reg.get('digits@2').stage).toBe('archived');
     const after = await post('/v1/predict', { inputs: [s.cleanRows[0]] });
