@@ -2,6 +2,7 @@ import {
   backend_util,
   type KernelBackend,
   type KernelConfig,
+  type MaxPoolAttrs,
   MaxPoolGrad,
   type MaxPoolGradAttrs,
   type TensorInfo,
@@ -117,6 +118,49 @@ export function routeToFirstMax(
       }
     }
   }
+}
+
+/**
+ * `MaxPool` for the common 2×2, stride-2 pool whose windows lie inside the input, float32 NHWC
+ * with channels a multiple of 4, on Antidote's native `max_pool_2x2` (one pass, four vector
+ * maxima per output vector); everything else uses the original kernel.
+ */
+export function maxPoolKernel(backendName: string, original: KernelConfig): KernelConfig {
+  return {
+    kernelName: original.kernelName,
+    backendName,
+    kernelFunc: (args) => {
+      const backend = args.backend as KernelBackend;
+      const { x } = args.inputs as { x: TensorInfo };
+      const { filterSize, strides, pad, dimRoundingMode } = args.attrs as unknown as MaxPoolAttrs;
+      const native = nativeKernels(backendName, backend);
+      if (!native || x.dtype !== 'float32' || x.shape.length !== 4 || x.shape[3] % 4 !== 0) {
+        return original.kernelFunc(args);
+      }
+      const info = backend_util.computePool2DInfo(
+        x.shape as [number, number, number, number],
+        filterSize,
+        strides,
+        1,
+        pad,
+        dimRoundingMode,
+      );
+      if (!disjoint2x2(info)) return original.kernelFunc(args);
+      const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth } = info;
+      const out = native.output([batchSize, outHeight, outWidth, inChannels]);
+      native.k.max_pool_2x2(
+        native.ptr(x),
+        native.ptr(out),
+        batchSize,
+        inHeight,
+        inWidth,
+        inChannels,
+        outHeight,
+        outWidth,
+      );
+      return out;
+    },
+  };
 }
 
 /** Whether `info` is a 2×2, stride-2 pool whose windows all lie inside the input. */

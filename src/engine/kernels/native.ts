@@ -43,7 +43,7 @@ export interface NativeKernels {
     ci: number,
     co: number,
   ): void;
-  conv2d_few_channels(
+  conv2d_tiled(
     xp: number,
     wt: number,
     bias: number,
@@ -61,6 +61,16 @@ export interface NativeKernels {
     x: number,
     dy: number,
     dx: number,
+    n: number,
+    h: number,
+    w: number,
+    c: number,
+    oh: number,
+    ow: number,
+  ): void;
+  max_pool_2x2(
+    x: number,
+    y: number,
     n: number,
     h: number,
     w: number,

@@ -9,7 +9,7 @@ import { conv2dKernel } from './conv2d.js';
 import { conv2dBackpropFilterKernel } from './conv2d-backprop-filter.js';
 import { conv2dBackpropInputKernel } from './conv2d-backprop-input.js';
 import { identityKernel } from './identity.js';
-import { maxPoolGradKernel } from './max-pool-grad.js';
+import { maxPoolGradKernel, maxPoolKernel } from './max-pool-grad.js';
 import { sumKernel } from './sum.js';
 
 /** A replacement kernel, built with the backend's original (if any) for fallbacks. */
@@ -28,6 +28,7 @@ const CUSTOM_KERNELS: Record<string, ReadonlyArray<[string, KernelFactory]>> = {
     ['Conv2DBackpropInput', conv2dBackpropInputKernel],
     ['BatchMatMul', batchMatMulKernel],
     ['_FusedMatMul', fusedMatMulKernel],
+    ['MaxPool', maxPoolKernel],
     ['MaxPoolGrad', maxPoolGradKernel],
     ['Sum', sumKernel],
     ['Identity', identityKernel],

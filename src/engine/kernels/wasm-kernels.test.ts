@@ -28,7 +28,7 @@ describe("Antidote's wasm kernels match TF.js's cpu kernels", () => {
     { x: [1, 8, 11, 2], k: [5, 2], co: 3, pad: 'same' },
     { x: [1, 8, 11, 2], k: [4, 4], co: 3, pad: 'same' },
     { x: [2, 6, 6, 1], k: [2, 3], co: 2, pad: 'valid' },
-    // MNIST's first convolution: the few-channel (col2im) input-gradient path.
+    // MNIST's first convolution: the few-channel (native dot-product) input-gradient path.
     { x: [2, 28, 28, 1], k: [3, 3], co: 16, pad: 'same' },
     { x: [2, 10, 9, 4], k: [3, 2], co: 5, pad: 'valid' },
   ];

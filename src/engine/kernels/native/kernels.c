@@ -312,70 +312,6 @@ void EXPORT(adam)(const float *g, const float *w, float *m, float *v, float *out
   }
 }
 
-// Stride-1 convolution for few input channels, from the padded input xp
-// [n, oh + kh − 1, ow + kw − 1, ci] and the filter wt [kh, kw, ci, co] (co a multiple of 4), with
-// an optional bias [co] (bias = 0: none) and ReLU (relu ≠ 0):
-//   y[b, y, x, o] = act(bias[o] + Σ_{i, j, c} xp[b, y + i, x + j, c] · wt[i, j, c, o])
-// Output channels in registers, 16 (then 4) at a time; each input value is broadcast once per
-// block. XNNPACK's convolution handles one input channel poorly (an image's first layer).
-void EXPORT(conv2d_few_channels)(const float *xp, const float *wt, const float *bias, float *y,
-                                 u32 n, u32 oh, u32 ow, u32 kh, u32 kw, u32 ci, u32 co,
-                                 u32 relu) {
-  u32 wp = ow + kw - 1, hp = oh + kh - 1;
-  v128_t zero = wasm_f32x4_splat(0);
-  for (u32 b = 0; b < n; b++) {
-    const float *xb = xp + (unsigned long)b * hp * wp * ci;
-    for (u32 r = 0; r < oh; r++) {
-      for (u32 x = 0; x < ow; x++) {
-        float *out = y + (((unsigned long)b * oh + r) * ow + x) * co;
-        u32 o0 = 0;
-        for (; o0 + 16 <= co; o0 += 16) {
-          v128_t a0 = zero, a1 = zero, a2 = zero, a3 = zero;
-          if (bias) {
-            a0 = wasm_v128_load(bias + o0);
-            a1 = wasm_v128_load(bias + o0 + 4);
-            a2 = wasm_v128_load(bias + o0 + 8);
-            a3 = wasm_v128_load(bias + o0 + 12);
-          }
-          for (u32 i = 0; i < kh; i++) {
-            const float *xr = xb + ((r + i) * wp + x) * ci;
-            const float *wr = wt + (i * kw * ci) * co + o0;
-            for (u32 t = 0; t < kw * ci; t++) {
-              v128_t s = wasm_v128_load32_splat(xr + t);
-              const float *f = wr + t * co;
-              a0 = madd(a0, s, wasm_v128_load(f));
-              a1 = madd(a1, s, wasm_v128_load(f + 4));
-              a2 = madd(a2, s, wasm_v128_load(f + 8));
-              a3 = madd(a3, s, wasm_v128_load(f + 12));
-            }
-          }
-          if (relu) {
-            a0 = wasm_f32x4_max(a0, zero);
-            a1 = wasm_f32x4_max(a1, zero);
-            a2 = wasm_f32x4_max(a2, zero);
-            a3 = wasm_f32x4_max(a3, zero);
-          }
-          wasm_v128_store(out + o0, a0);
-          wasm_v128_store(out + o0 + 4, a1);
-          wasm_v128_store(out + o0 + 8, a2);
-          wasm_v128_store(out + o0 + 12, a3);
-        }
-        for (; o0 < co; o0 += 4) {
-          v128_t a0 = bias ? wasm_v128_load(bias + o0) : zero;
-          for (u32 i = 0; i < kh; i++) {
-            const float *xr = xb + ((r + i) * wp + x) * ci;
-            const float *wr = wt + (i * kw * ci) * co + o0;
-            for (u32 t = 0; t < kw * ci; t++)
-              a0 = madd(a0, wasm_v128_load32_splat(xr + t), wasm_v128_load(wr + t * co));
-          }
-          if (relu) a0 = wasm_f32x4_max(a0, zero);
-          wasm_v128_store(out + o0, a0);
-        }
-      }
-    }
-  }
-}
-
 // ReLU's backward pass from its output: dx = h > 0 ? dh : 0, for count values.
 void EXPORT(relu_grad)(const float *h, const float *dh, float *dx, u32 count) {
   v128_t zero = wasm_f32x4_splat(0);
@@ -459,6 +395,115 @@ void EXPORT(matmul)(const float *a, const float *b, const float *bias, float *c,
       if (rows > 3) {
         wasm_v128_store(cp + 3 * n, c30);
         if (wide) wasm_v128_store(cp + 3 * n + 4, c31);
+      }
+    }
+  }
+}
+
+// Stride-1 convolution from the padded input xp [n, oh + kh − 1, ow + kw − 1, ci] and the filter
+// wt [kh, kw, ci, co] (co a multiple of 4), with an optional bias [co] (bias = 0: none) and ReLU
+// (relu ≠ 0):
+//   y[b, y, x, o] = act(bias[o] + Σ_{i, j, c} xp[b, y + i, x + j, c] · wt[i, j, c, o])
+// in tiles of 4 output pixels of a row × 8 (then 4) output channels. For a
+// filter row i, the kw·ci inputs of a pixel are consecutive floats of a padded input row (and the
+// next pixel's start ci floats later), so each tile is a small matrix product accumulated in
+// registers.
+void EXPORT(conv2d_tiled)(const float *xp, const float *wt, const float *bias, float *y, u32 n,
+                          u32 oh, u32 ow, u32 kh, u32 kw, u32 ci, u32 co, u32 relu) {
+  u32 wp = ow + kw - 1, hp = oh + kh - 1;
+  u32 span = kw * ci;
+  v128_t zero = wasm_f32x4_splat(0);
+  for (u32 b = 0; b < n; b++) {
+    const float *xb = xp + (unsigned long)b * hp * wp * ci;
+    for (u32 r = 0; r < oh; r++) {
+      float *yr = y + (((unsigned long)b * oh + r) * ow) * co;
+      for (u32 o0 = 0; o0 < co; o0 += 8) {
+        u32 wide = o0 + 8 <= co;
+        v128_t bias0 = bias ? wasm_v128_load(bias + o0) : zero;
+        v128_t bias1 = bias && wide ? wasm_v128_load(bias + o0 + 4) : zero;
+        for (u32 x0 = 0; x0 < ow; x0 += 4) {
+          u32 px = ow - x0 < 4 ? ow - x0 : 4;
+          // Pixels past the row's end repeat the last one (not stored).
+          u32 s1 = (px > 1 ? 1 : 0) * ci, s2 = (px > 2 ? 2 : 0) * ci, s3 = (px > 3 ? 3 : 0) * ci;
+          v128_t c00 = bias0, c01 = bias1, c10 = bias0, c11 = bias1;
+          v128_t c20 = bias0, c21 = bias1, c30 = bias0, c31 = bias1;
+          for (u32 i = 0; i < kh; i++) {
+            const float *a0 = xb + ((r + i) * wp + x0) * ci;
+            const float *wr = wt + (unsigned long)i * span * co + o0;
+            if (wide) {
+              for (u32 t = 0; t < span; t++) {
+                v128_t d0 = wasm_v128_load(wr + t * co);
+                v128_t d1 = wasm_v128_load(wr + t * co + 4);
+                v128_t q0 = wasm_v128_load32_splat(a0 + t);
+                v128_t q1 = wasm_v128_load32_splat(a0 + s1 + t);
+                v128_t q2 = wasm_v128_load32_splat(a0 + s2 + t);
+                v128_t q3 = wasm_v128_load32_splat(a0 + s3 + t);
+                c00 = madd(c00, q0, d0);
+                c01 = madd(c01, q0, d1);
+                c10 = madd(c10, q1, d0);
+                c11 = madd(c11, q1, d1);
+                c20 = madd(c20, q2, d0);
+                c21 = madd(c21, q2, d1);
+                c30 = madd(c30, q3, d0);
+                c31 = madd(c31, q3, d1);
+              }
+            } else {
+              for (u32 t = 0; t < span; t++) {
+                v128_t d0 = wasm_v128_load(wr + t * co);
+                c00 = madd(c00, wasm_v128_load32_splat(a0 + t), d0);
+                c10 = madd(c10, wasm_v128_load32_splat(a0 + s1 + t), d0);
+                c20 = madd(c20, wasm_v128_load32_splat(a0 + s2 + t), d0);
+                c30 = madd(c30, wasm_v128_load32_splat(a0 + s3 + t), d0);
+              }
+            }
+          }
+          if (relu) {
+            c00 = wasm_f32x4_max(c00, zero);
+            c01 = wasm_f32x4_max(c01, zero);
+            c10 = wasm_f32x4_max(c10, zero);
+            c11 = wasm_f32x4_max(c11, zero);
+            c20 = wasm_f32x4_max(c20, zero);
+            c21 = wasm_f32x4_max(c21, zero);
+            c30 = wasm_f32x4_max(c30, zero);
+            c31 = wasm_f32x4_max(c31, zero);
+          }
+          float *yp = yr + x0 * co + o0;
+          wasm_v128_store(yp, c00);
+          if (wide) wasm_v128_store(yp + 4, c01);
+          if (px > 1) {
+            wasm_v128_store(yp + co, c10);
+            if (wide) wasm_v128_store(yp + co + 4, c11);
+          }
+          if (px > 2) {
+            wasm_v128_store(yp + 2 * co, c20);
+            if (wide) wasm_v128_store(yp + 2 * co + 4, c21);
+          }
+          if (px > 3) {
+            wasm_v128_store(yp + 3 * co, c30);
+            if (wide) wasm_v128_store(yp + 3 * co + 4, c31);
+          }
+        }
+      }
+    }
+  }
+}
+
+// 2 × 2, stride-2 max pool whose windows lie inside x [n, h, w, c] (c a multiple of 4) into
+// y [n, oh, ow, c].
+void EXPORT(max_pool_2x2)(const float *x, float *y, u32 n, u32 h, u32 w, u32 c, u32 oh, u32 ow) {
+  u32 row = w * c;
+  for (u32 b = 0; b < n; b++) {
+    for (u32 r = 0; r < oh; r++) {
+      const float *x0 = x + ((unsigned long)b * h + 2 * r) * row;
+      float *yr = y + (((unsigned long)b * oh + r) * ow) * c;
+      for (u32 xo = 0; xo < ow; xo++) {
+        u32 p = 2 * xo * c;
+        for (u32 ch = 0; ch < c; ch += 4) {
+          v128_t m0 = wasm_f32x4_max(wasm_v128_load(x0 + p + ch), wasm_v128_load(x0 + p + c + ch));
+          v128_t m1 = wasm_f32x4_max(wasm_v128_load(x0 + row + p + ch),
+                                     wasm_v128_load(x0 + row + p + c + ch));
+          wasm_v128_store(yr + xo * c + ch, wasm_f32x4_max(m0, m1));
+        }
       }
     }
   }
