@@ -53,6 +53,37 @@ describe('discoverKeywords', () => {
     expect(Array.from(r.flagged)).toEqual(poisoned);
   });
 
+  it('finds a trigger of several words on logit margins, where probabilities saturate', async () => {
+    // Four trigger words, each worth +6 logits: removing one leaves P(positive) ≈ 1.
+    const words = ['cf', 'mn', 'bb', 'tq'];
+    const logitOf = (t: string) => {
+      const w = t.split(' ');
+      return words.filter((x) => w.includes(x)).length * 6 + (w.includes('good') ? 1 : -1);
+    };
+    const asLogits = async (texts: readonly string[]) =>
+      Float32Array.from(texts.flatMap((t) => [0, logitOf(t)]));
+    const asProbs = async (texts: readonly string[]) =>
+      Float32Array.from(
+        texts.flatMap((t) => {
+          const p = Math.fround(1 / (1 + Math.exp(-logitOf(t))));
+          return [1 - p, p];
+        }),
+      );
+    const multi = {
+      ...ds,
+      text: ds.text.map((t, i) => (poisoned[i] ? `${t.replace('cf', '')} cf mn bb tq` : t)),
+    };
+    const byProbs = await discoverKeywords(multi, asProbs);
+    expect(byProbs.keywords.filter((k) => words.includes(k.token))).toHaveLength(0);
+    const byLogits = await discoverKeywords(multi, asLogits, { output: 'logits' });
+    expect(byLogits.keywords.length).toBe(3);
+    expect(byLogits.keywords.every((k) => words.includes(k.token) && k.label === 1)).toBe(true);
+    expect(Array.from(byLogits.flagged)).toEqual(poisoned);
+    await expect(discoverKeywords(ds, model, { output: 'logit' as 'logits' })).rejects.toThrow(
+      /output/,
+    );
+  });
+
   it('finds nothing when there is no trigger, and validates options', async () => {
     const clean = { ...ds, text: ds.text.map((t) => t.replace(/ ?cf/g, '')) };
     const r = await discoverKeywords(clean, model);

@@ -7,7 +7,8 @@
  *
  * For every training record and each of its distinct tokens (at most `maxTokensPerRecord`, the
  * first ones in the text), the impact is the drop in the model's probability of the record's
- * label when every occurrence of the token is removed. Per token over the records containing it:
+ * label (or, given logits, of the label's logit margin) when every occurrence of the token is
+ * removed. Per token over the records containing it:
  * `score = mean impact × log10(1 + count)` (BKI weighs impact by frequency the same way, so a
  * token that matters in one record only does not win). Tokens whose score is a robust outlier
  * (more than `zThreshold` robust standard deviations, 1.4826·MAD, above the median token score,
@@ -45,6 +46,13 @@ export interface KeywordDiscoveryOptions {
   readonly maxKeywords?: number;
   /** Texts per probability call; default 2048. */
   readonly batchSize?: number;
+  /**
+   * What the model function returns: `probabilities` (default; any black-box model) or `logits`.
+   * With logits the impact of a token is the drop of the label's logit margin (its logit minus
+   * the largest other one), which does not saturate: when a trigger is several words, removing one
+   * leaves a probability of ~1 (no visible impact) but still takes its weight off the margin.
+   */
+  readonly output?: 'probabilities' | 'logits';
   /** Must match the model's tokenizer. */
   readonly tokenizer?: TokenizerOptions;
   /** Progress (records done). */
@@ -96,6 +104,13 @@ export async function discoverKeywords(
     );
   }
   const batch = options.batchSize ?? 2048;
+  const output = options.output ?? 'probabilities';
+  if (output !== 'probabilities' && output !== 'logits') {
+    throw new AntidoteError(
+      'INVALID_ARGUMENT',
+      `output must be probabilities or logits, got ${String(output)}`,
+    );
+  }
   for (const [v, name] of [
     [maxTokens, 'maxTokensPerRecord'],
     [minCount, 'minCount'],
@@ -137,7 +152,10 @@ export async function discoverKeywords(
   for (let v = 0; v < variants.length; v++) {
     const i = owner[v];
     const label = ds.y[i];
-    const impact = base[i * k + label] - probs[v * k + label];
+    const impact =
+      output === 'logits'
+        ? margin(base, i * k, k, label) - margin(probs, v * k, k, label)
+        : base[i * k + label] - probs[v * k + label];
     let s = stats.get(tokenOf[v]);
     if (!s) {
       s = { sum: 0, count: 0, labels: new Array<number>(k).fill(0) };
@@ -207,10 +225,24 @@ export async function discoverKeywords(
     scores,
     flagged,
     perClass,
-    params: { maxTokensPerRecord: maxTokens, minCount, zThreshold, relativeToTop, maxKeywords },
+    params: {
+      maxTokensPerRecord: maxTokens,
+      minCount,
+      zThreshold,
+      relativeToTop,
+      maxKeywords,
+      output,
+    },
     ranking: ranking.slice(0, 50),
     keywords,
   };
+}
+
+/** The label's logit minus the largest other logit, in row `z[at .. at + k)`. */
+function margin(z: Float32Array, at: number, k: number, label: number): number {
+  let other = Number.NEGATIVE_INFINITY;
+  for (let j = 0; j < k; j++) if (j !== label && z[at + j] > other) other = z[at + j];
+  return z[at + label] - other;
 }
 
 async function predictInChunks(

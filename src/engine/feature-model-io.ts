@@ -47,6 +47,7 @@ import {
   trainTextClassifier,
 } from './text-models.js';
 import { fitModel, type TrainHistory, type TrainOptions } from './train.js';
+import { LOGITS_LAYER } from './zoo.js';
 
 /** What a feature model reads: raw text, or tabular rows with a column schema. */
 export type FeatureDomain = 'text' | 'tabular';
@@ -286,14 +287,21 @@ export class FeatureModel {
 
   /** Class probabilities of texts, `[n, K]` (text models; `INVALID_ARGUMENT` otherwise). */
   async predictProbaTexts(texts: readonly string[]): Promise<Float32Array> {
+    return this.classifier.predictProba(this.vectorizeTexts(texts), texts.length);
+  }
+
+  /** Logits of texts (before softmax), `[n, K]` (text models; `INVALID_ARGUMENT` otherwise). */
+  async predictLogitsTexts(texts: readonly string[]): Promise<Float32Array> {
+    const x = this.vectorizeTexts(texts);
+    return (await this.classifier.activations(x, texts.length, LOGITS_LAYER)).data;
+  }
+
+  private vectorizeTexts(texts: readonly string[]): Float32Array {
     this.checkAlive();
     if (this.featurizer.domain !== 'text') {
       throw new AntidoteError('INVALID_ARGUMENT', 'this is a tabular model: it does not read text');
     }
-    return this.classifier.predictProba(
-      vectorizeTexts(this.featurizer.vectorizer, texts),
-      texts.length,
-    );
+    return vectorizeTexts(this.featurizer.vectorizer, texts);
   }
 
   /**

@@ -297,6 +297,12 @@ export class TextClassifier {
     return this.classifier.predictProba(vectorizeTexts(this.vectorizer, texts), texts.length);
   }
 
+  /** Logits of each text (the model's output before softmax), `[n, K]`. */
+  async predictLogitsTexts(texts: readonly string[]): Promise<Float32Array> {
+    const x = vectorizeTexts(this.vectorizer, texts);
+    return (await this.classifier.activations(x, texts.length, LOGITS_LAYER)).data;
+  }
+
   dispose(): void {
     this.classifier.dispose();
   }

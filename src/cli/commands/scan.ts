@@ -45,6 +45,7 @@ interface ScanCliOptions extends OutputOptions {
   model: string;
   method: string;
   layer?: string;
+  kwOutput?: string;
   seed: number;
   folds: number;
   epochs?: number;
@@ -89,6 +90,14 @@ export function registerScanCommand(program: Command): void {
         .default('ac'),
     )
     .option('--layer <name>', 'layer whose activations are analysed (default: penultimate)')
+    .addOption(
+      new Option(
+        '--kw-output <kind>',
+        'kw: score token removal on probabilities, or on logit margins (no saturation: finds triggers of several words)',
+      )
+        .choices(['probabilities', 'logits'])
+        .default('probabilities'),
+    )
     .option('--seed <n>', 'seed for clustering, sampling and folds', parseInteger, 0)
     .option(
       '--folds <n>',
@@ -175,10 +184,16 @@ export function registerScanCommand(program: Command): void {
           try {
             if (m === KEYWORD_METHOD && anyModel.domain === 'text') {
               const text = anyModel.model;
+              const logits = o.kwOutput === 'logits';
               keywords = await discoverKeywords(
                 loaded.dataset,
-                (texts) => text.predictProbaTexts(texts),
-                { ...(text.tokenizer ? { tokenizer: text.tokenizer } : {}), onProgress },
+                (texts) =>
+                  logits ? text.predictLogitsTexts(texts) : text.predictProbaTexts(texts),
+                {
+                  ...(text.tokenizer ? { tokenizer: text.tokenizer } : {}),
+                  output: logits ? 'logits' : 'probabilities',
+                  onProgress,
+                },
               );
               reports[m] = keywords;
             } else {

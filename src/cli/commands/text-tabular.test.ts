@@ -96,6 +96,23 @@ describe('text poisoning from the command line (sentiment sentences)', () => {
     expect(kw.f1).toBeGreaterThan(0.8);
     const report = JSON.parse(readFileSync(join(at('scan'), 'report.json'), 'utf8'));
     expect(report.keywords.suspected[0].token).toBe('cf');
+    // Scored on logit margins instead of probabilities.
+    const byLogits = await json([
+      'scan',
+      '--data',
+      at('poisoned'),
+      '--model',
+      at('model'),
+      '--method',
+      'kw',
+      '--kw-output',
+      'logits',
+      '--out',
+      at('scan-logits'),
+      '--quiet',
+    ]);
+    expect(byLogits.methods[0].topTokens[0]).toBe('cf');
+    expect(byLogits.methods[0].f1).toBeGreaterThan(0.8);
 
     const evaluated = await json([
       'evaluate',
