@@ -1,8 +1,9 @@
 // Text and tabular poisoning benchmark (issue 7). Cases (each a clean model and a victim, seed 1):
 // - sentiment: UCI sentences (3000, 80/20 split), rare word "cf" at 10% of the training set,
-//   all-to-one → positive; embedding-bag and TF-IDF logistic; detectors: keyword discovery,
-//   spectral signatures, activation clustering on the victim's representation; mitigation: drop
-//   the keyword detector's flags, retrain, ASR / accuracy after. Run-time detection on test inputs:
+//   all-to-one → positive; embedding-bag and TF-IDF logistic; detectors: keyword discovery (on
+//   probabilities and on logit margins), spectral signatures, activation clustering on the
+//   victim's representation; mitigation: drop what either keyword detector flags, retrain, ASR /
+//   accuracy after. Run-time detection on test inputs:
 //   text STRIP (STRIP-ViTA) with half the test split as the defender's clean held-out texts (word
 //   pool and calibration, a quarter each), FRR on the other half's clean texts and FAR on their
 //   triggered copies, at calibrated FRR 1% and 5%.
@@ -52,6 +53,8 @@ const cf = { kind: 'words', words: ['cf'] };
 
 const repsDetectors = {
   keywords: async (v, ds) => discoverKeywords(ds, (t) => v.text.predictProbaTexts(t)),
+  'keywords-logits': async (v, ds) =>
+    discoverKeywords(ds, (t) => v.text.predictLogitsTexts(t), { output: 'logits' }),
   spectral: async (v, ds) => {
     const f = v.featurize(ds);
     return spectralSignatures({
@@ -136,36 +139,50 @@ const modelSpec = (m) => {
   };
 };
 
-async function textCase(name, ds, attack, models, mitigateWith = 'keywords', strip = false) {
+/**
+ * Runs the text detectors on the victim and keeps their reports: mitigation drops the records
+ * flagged by either keyword detector (probabilities or logit margins; a defender runs both).
+ */
+const MITIGATE_WITH = ['keywords', 'keywords-logits'];
+
+async function textCase(name, ds, attack, models, strip = false) {
   const { train, test } = stratifiedSplit(ds, 0.2, new Rng(1));
   for (const { label: kind, options: textModel } of models.map(modelSpec)) {
     const t0 = performance.now();
+    const reports = {};
     const run = await runFeatureExperiment({
       train,
       test,
       attack,
       seed: 1,
       textModel,
-      detectors: repsDetectors,
+      detectors: Object.fromEntries(
+        Object.entries(repsDetectors).map(([k, fn]) => [
+          k,
+          async (v, d) => {
+            reports[k] = await fn(v, d);
+            return reports[k];
+          },
+        ]),
+      ),
     });
     const out = summary(run.result);
-    // Mitigation: retrain without the records the chosen detector flagged.
-    const flaggedReport = await (async () => {
+    if (strip) {
       const v = await run.train(run.poison.dataset);
       try {
-        if (strip) out.textStrip = await textStrip(v, test, attack);
-        return await repsDetectors[mitigateWith](v, run.poison.dataset);
+        out.textStrip = await textStrip(v, test, attack);
       } finally {
         v.dispose();
       }
-    })();
+    }
+    // Mitigation: retrain without the records the keyword detectors flagged.
     const keep = [];
-    for (let i = 0; i < flaggedReport.flagged.length; i++)
-      if (!flaggedReport.flagged[i]) keep.push(i);
+    const n = reports.keywords.flagged.length;
+    for (let i = 0; i < n; i++) if (!MITIGATE_WITH.some((k) => reports[k].flagged[i])) keep.push(i);
     const after = await run.train(selectRecords(run.poison.dataset, keep));
     out.mitigation = {
-      detector: mitigateWith,
-      removed: flaggedReport.flagged.length - keep.length,
+      detector: MITIGATE_WITH.join(' ∪ '),
+      removed: n - keep.length,
       after: await run.score(after),
     };
     after.dispose();
@@ -183,7 +200,6 @@ if (want('sentiment')) {
     ds,
     { attack: 'text-backdoor', mode: 'all-to-one', target: 1, rate: 0.1, trigger: cf },
     ['embedding-bag', 'tfidf-logistic'],
-    'keywords',
     true,
   );
 }
