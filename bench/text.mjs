@@ -45,10 +45,17 @@ const onlyArg = process.argv.indexOf('--only');
 const only = onlyArg > 0 ? new Set(process.argv[onlyArg + 1].split(',')) : undefined;
 const want = (n) => !only || only.has(n);
 const r4 = (v) => (v === null || v === undefined || Number.isNaN(v) ? null : Number(v.toFixed(4)));
-// With --only, the other cases' figures of the previous run are kept.
+// With --only, the other cases' figures in the results file are kept (read again at each save,
+// so that runs of different cases can go side by side).
 const resultFile = join(resultsDir, 'text.json');
-const results =
-  only && existsSync(resultFile) ? (JSON.parse(readFileSync(resultFile, 'utf8')).cases ?? {}) : {};
+const results = {};
+const save = () => {
+  const kept =
+    only && existsSync(resultFile)
+      ? (JSON.parse(readFileSync(resultFile, 'utf8')).cases ?? {})
+      : {};
+  writeResult('text', { cases: { ...kept, ...results } });
+};
 const cf = { kind: 'words', words: ['cf'] };
 
 const repsDetectors = {
@@ -189,7 +196,7 @@ async function textCase(name, ds, attack, models, strip = false) {
     out.totalSeconds = r4((performance.now() - t0) / 1000);
     results[`${name}/${kind}`] = out;
     console.error(name, kind, JSON.stringify(out));
-    writeResult('text', { cases: results });
+    save();
   }
 }
 
@@ -297,7 +304,7 @@ if (want('credit-flip') && isDatasetAvailable('german-credit')) {
   out.totalSeconds = r4((performance.now() - t0) / 1000);
   results['credit-flip-bad→good-20%'] = out;
   console.error('credit', JSON.stringify(out));
-  writeResult('text', { cases: results });
+  save();
 }
 
 if (want('spambase') && isDatasetAvailable('spambase')) {
@@ -342,5 +349,5 @@ if (want('spambase') && isDatasetAvailable('spambase')) {
   });
   results['spambase-feature-trigger-5%'] = summary(run.result);
   console.error('spambase', JSON.stringify(results['spambase-feature-trigger-5%']));
-  writeResult('text', { cases: results });
+  save();
 }
