@@ -17,6 +17,15 @@ const reference = {
   numClasses: 3,
 };
 
+/** One served record with its STRIP decision (1 = rejected). */
+const obs = (rej: number) => ({
+  x: sample(1, dim, 0, 1),
+  n: 1,
+  predictions: new Int32Array(1),
+  stripRejected: Uint8Array.of(rej),
+  stripEntropy: Float32Array.of(rej ? 0.01 : 1),
+});
+
 describe('LiveMonitor', () => {
   it('validates its configuration with defaults', () => {
     const c = parseMonitorConfig({ strip: { maxRejectRate: 0.5 } });
@@ -54,13 +63,6 @@ describe('LiveMonitor', () => {
 
   it('trips STRIP (with rollback) once the rejected share passes the threshold, then cools down', () => {
     const m = new LiveMonitor(parseMonitorConfig({ cooldown: 1000 }), reference);
-    const obs = (rej: number) => ({
-      x: sample(1, dim, 0, 1),
-      n: 1,
-      predictions: new Int32Array(1),
-      stripRejected: Uint8Array.of(rej),
-      stripEntropy: Float32Array.of(rej ? 0.01 : 1),
-    });
     const trips: number[] = [];
     for (let i = 0; i < 40; i++)
       if (m.observe(obs(i >= 10 ? 1 : 0)).some((t) => t.monitor === 'strip')) trips.push(i);
@@ -72,13 +74,6 @@ describe('LiveMonitor', () => {
   it('probes a sample of clean traffic and every record once rejections pile up', () => {
     const m = new LiveMonitor(parseMonitorConfig({ cooldown: 1000 }), reference);
     expect(m.config.strip.sampleRate).toBe(0.25);
-    const obs = (rej: number) => ({
-      x: sample(1, dim, 0, 1),
-      n: 1,
-      predictions: new Int32Array(1),
-      stripRejected: Uint8Array.of(rej),
-      stripEntropy: Float32Array.of(rej ? 0.01 : 1),
-    });
     expect(m.stripSampleRate()).toBe(0.25);
     for (let i = 0; i < 18; i++) m.observe(obs(i === 5 || i === 9 ? 1 : 0));
     expect(m.stripSampleRate()).toBe(0.25); // 2 of the last 18 probes: clean at 5% FRR
