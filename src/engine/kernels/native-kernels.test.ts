@@ -260,3 +260,12 @@ describe("Antidote's native (WebAssembly SIMD) kernels match TF.js's cpu kernels
     tf.dispose([y, z, i]);
   });
 });
+
+describe('the shipped kernels module', () => {
+  it('embeds exactly the committed kernels.wasm (rebuilt together by npm run build:kernels)', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { KERNELS_WASM_BASE64 } = await import('./native/kernels-wasm.js');
+    const wasm = readFileSync(new URL('./native/kernels.wasm', import.meta.url));
+    expect(Buffer.from(KERNELS_WASM_BASE64, 'base64').equals(wasm)).toBe(true);
+  });
+});
