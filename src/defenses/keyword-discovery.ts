@@ -194,7 +194,7 @@ export async function discoverKeywords(
   const scores = new Float32Array(n);
   const flagged = new Uint8Array(n);
   const byToken = new Map(keywords.map((kw) => [kw.token, kw]));
-  for (let i = 0; i < n; i++) {
+  for (let i = 0; i < n && byToken.size > 0; i++) {
     // Anywhere in the text, not only among the examined tokens: a long review's trigger may sit
     // past the first `maxTokensPerRecord` distinct tokens.
     for (const t of new Set(tokensOf[i])) {

@@ -287,16 +287,17 @@ export class FeatureModel {
 
   /** Class probabilities of texts, `[n, K]` (text models; `INVALID_ARGUMENT` otherwise). */
   async predictProbaTexts(texts: readonly string[]): Promise<Float32Array> {
-    return this.classifier.predictProba(this.vectorizeTexts(texts), texts.length);
+    return this.classifier.predictProba(this.textFeatures(texts), texts.length);
   }
 
   /** Logits of texts (before softmax), `[n, K]` (text models; `INVALID_ARGUMENT` otherwise). */
   async predictLogitsTexts(texts: readonly string[]): Promise<Float32Array> {
-    const x = this.vectorizeTexts(texts);
+    const x = this.textFeatures(texts);
     return (await this.classifier.activations(x, texts.length, LOGITS_LAYER)).data;
   }
 
-  private vectorizeTexts(texts: readonly string[]): Float32Array {
+  /** Texts as this model's feature vectors; `INVALID_ARGUMENT` for a tabular model. */
+  private textFeatures(texts: readonly string[]): Float32Array {
     this.checkAlive();
     if (this.featurizer.domain !== 'text') {
       throw new AntidoteError('INVALID_ARGUMENT', 'this is a tabular model: it does not read text');
