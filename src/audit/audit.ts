@@ -6,6 +6,7 @@ import type { LoadedDataset } from '../data/load.js';
 import { recordViews } from '../data/record-view.js';
 import { Rng } from '../data/rng.js';
 import { stratifiedSplit } from '../data/transform.js';
+import { DEFAULT_SCAN_METHODS, type MergedScan, scanDataset } from '../defenses/scan.js';
 import { activeBackend, initEngine } from '../engine/backend.js';
 import type { TfClassifier } from '../engine/tf-classifier.js';
 import { trainClassifier } from '../engine/tf-classifier.js';
@@ -32,7 +33,6 @@ import {
   suspiciousImages,
   vulnerabilityCharts,
 } from './report-builder.js';
-import { DEFAULT_SCAN_METHODS, type MergedScan, scanDataset } from './scan.js';
 import { assessVulnerability, type VulnerabilityAssessment } from './vulnerability.js';
 
 /** The audit policy: when `antidote audit` fails (exit code 1). */

@@ -9,6 +9,7 @@ import { recordViews as datasetRecordInputs } from '../data/record-view.js';
 import { Rng } from '../data/rng.js';
 import { stratifiedSplit } from '../data/transform.js';
 import { applyReport, scoreModel } from '../defenses/mitigation.js';
+import { scanDataset } from '../defenses/scan.js';
 import { activeBackend, initEngine } from '../engine/backend.js';
 import { TfClassifier, trainClassifier } from '../engine/tf-classifier.js';
 import type { TrainProgress } from '../engine/train.js';
@@ -36,7 +37,6 @@ import { writeFileAtomic } from '../util/fs.js';
 import { version } from '../version.js';
 import type { AuditProgressCallback } from './progress.js';
 import { buildDemoReport, type DemoResults } from './report-builder.js';
-import { scanDataset } from './scan.js';
 import { assessVulnerability } from './vulnerability.js';
 
 /** Options of {@link runDemo}. */

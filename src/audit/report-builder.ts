@@ -3,6 +3,8 @@ import type { Dataset } from '../data/dataset.js';
 import { Rng } from '../data/rng.js';
 import { principalComponents, projectRows } from '../defenses/linalg.js';
 import type { ModelScores } from '../defenses/mitigation.js';
+import type { MergedScan } from '../defenses/scan.js';
+import { topFindings } from '../defenses/scan.js';
 import type { DetectionEvaluation } from '../eval/detection.js';
 import type { ManifestDiff } from '../integrity/manifest.js';
 import type { VersionRecord } from '../integrity/versioning.js';
@@ -16,8 +18,6 @@ import type {
 import { barChartSvg, lineChartSvg, scatterChartSvg } from '../report/charts.js';
 import { renderImageGrid } from '../report/image-grid.js';
 import { version } from '../version.js';
-import type { MergedScan } from './scan.js';
-import { topFindings } from './scan.js';
 import { locateTrigger } from './trigger-location.js';
 import type { VulnerabilityAssessment } from './vulnerability.js';
 

@@ -35,12 +35,12 @@ import { writeDatasetDir } from '../../data/dataset-dir.js';
 import type { TabularColumn } from '../../data/datasets/tabular.js';
 import { dataDomain, type LoadedDataset } from '../../data/load.js';
 import { Rng } from '../../data/rng.js';
+import { checkModelReadsData, derivedMeta, loadAnyModel } from '../../engine/model.js';
 import { AntidoteError } from '../../errors.js';
 import { triggerPreview } from '../../eval/trigger-preview.js';
 import { renderImageGrid } from '../../report/image-grid.js';
 import { writeFileAtomic } from '../../util/fs.js';
 import { loadDataArg } from '../data-arg.js';
-import { checkModelReadsData, derivedMeta, loadAnyModel } from '../models.js';
 import { parseInteger, parseNumber } from '../options.js';
 import { type OutputOptions, pct, printResult } from '../output.js';
 

@@ -7,17 +7,17 @@ import { checkSpec, loadTrigger } from '../../attacks/triggers.js';
 import { dataDomain, type LoadedDataset, loadDataset } from '../../data/load.js';
 import { Rng } from '../../data/rng.js';
 import { type FeatureModel, modelDomain } from '../../engine/feature-model-io.js';
-import type { TfClassifier } from '../../engine/tf-classifier.js';
-import { AntidoteError } from '../../errors.js';
-import { evaluateFeatureBackdoor } from '../../eval/feature-backdoor.js';
-import { type BackdoorMetrics, evaluateBackdoor, evaluateClean } from '../../eval/metrics.js';
-import { loadDataArg } from '../data-arg.js';
 import {
   checkModelReadsData,
   checkSameColumns,
   loadAnyModel,
   modelDataMismatch,
-} from '../models.js';
+} from '../../engine/model.js';
+import type { TfClassifier } from '../../engine/tf-classifier.js';
+import { AntidoteError } from '../../errors.js';
+import { evaluateFeatureBackdoor } from '../../eval/feature-backdoor.js';
+import { type BackdoorMetrics, evaluateBackdoor, evaluateClean } from '../../eval/metrics.js';
+import { loadDataArg } from '../data-arg.js';
 import { parseInteger } from '../options.js';
 import { type OutputOptions, pct, printResult } from '../output.js';
 import {

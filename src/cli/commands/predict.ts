@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
+import { checkModelReadsData, loadAnyModel } from '../../engine/model.js';
 import { checkDatasetFits } from '../../engine/train.js';
 import { writeFileAtomic } from '../../util/fs.js';
 import { loadDataArg } from '../data-arg.js';
-import { checkModelReadsData, loadAnyModel } from '../models.js';
 import { type OutputOptions, pct, printResult } from '../output.js';
 
 interface PredictCliOptions extends OutputOptions {

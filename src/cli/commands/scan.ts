@@ -20,13 +20,13 @@ import {
 import { activeBackend } from '../../engine/backend.js';
 import type { Classifier } from '../../engine/classifier.js';
 import { FeatureModel } from '../../engine/feature-model-io.js';
+import { checkModelReadsData, derivedMeta, loadAnyModel } from '../../engine/model.js';
 import { trainClassifier } from '../../engine/tf-classifier.js';
 import { AntidoteError } from '../../errors.js';
 import { type DetectionEvaluation, evaluateDetection } from '../../eval/detection.js';
 import { recordTrainingProvenance } from '../../integrity/lineage.js';
 import { writeDirAtomic, writeFileAtomic } from '../../util/fs.js';
 import { version } from '../../version.js';
-import { checkModelReadsData, derivedMeta, loadAnyModel } from '../models.js';
 import { parseInteger } from '../options.js';
 import { type OutputOptions, pct, printResult } from '../output.js';
 import { createProgressBar, progressEnabled } from '../progress.js';

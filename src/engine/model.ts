@@ -1,8 +1,8 @@
 import type { TabularColumn } from '../data/datasets/tabular.js';
 import { type DataDomain, dataDomain, type LoadedDataset, tabularMeta } from '../data/load.js';
-import { FeatureModel, modelDomain } from '../engine/feature-model-io.js';
-import { TfClassifier } from '../engine/tf-classifier.js';
 import { AntidoteError } from '../errors.js';
+import { FeatureModel, modelDomain } from './feature-model-io.js';
+import { TfClassifier } from './tf-classifier.js';
 
 /** A loaded model directory: an image (zoo) model, or a text or tabular model. */
 export type AnyModel =

@@ -1,7 +1,7 @@
 import type { Dataset } from '../data/dataset.js';
-import type { DetectionProgress, DetectionReport } from '../defenses/detector.js';
-import { detectorByName } from '../defenses/registry.js';
 import type { Classifier } from '../engine/classifier.js';
+import type { DetectionProgress, DetectionReport } from './detector.js';
+import { detectorByName } from './registry.js';
 
 /** The detectors that apply to feature data with a trained model, by default (no retraining). */
 export const DEFAULT_SCAN_METHODS = ['ac', 'ss', 'spectre'] as const;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Dataset } from '../data/dataset.js';
-import type { ClassFinding, DetectionReport } from '../defenses/detector.js';
+import type { ClassFinding, DetectionReport } from './detector.js';
 import { mergeReports, percentileRanks, withinClassRanks } from './scan.js';
 
 function dataset(y: number[]): Dataset {
