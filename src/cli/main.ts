@@ -1,14 +1,19 @@
 #!/usr/bin/env node
 import { CommanderError } from 'commander';
 import { AntidoteError } from '../errors.js';
-import { buildProgram } from './program.js';
+import { buildProgram, COMMAND_NAMES, commandOf } from './program.js';
 
 /** Exit code for failures Antidote did not foresee (EX_SOFTWARE). */
 const UNEXPECTED_EXIT = 70;
 
 async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
   try {
+    // Load only the module of the command that runs (none for `--version` or `help`): the others
+    // import TF.js, echarts, sqlite or sigstore, which take seconds to load.
+    const command = commandOf(argv.slice(2));
+    const program = await buildProgram(
+      command !== undefined && COMMAND_NAMES.has(command) ? [command] : [],
+    );
     await program.parseAsync(argv);
     return 0;
   } catch (e) {

@@ -1,68 +1,332 @@
-import { Command, Option } from 'commander';
-import { BACKEND_NAMES } from '../engine/backend.js';
+import { Command, Help, Option } from 'commander';
+import { BACKEND_NAMES } from '../engine/backend-names.js';
 import { version } from '../version.js';
-import { registerAttackCommand } from './commands/attack.js';
-import { registerAuditCommand } from './commands/audit.js';
-import { registerAuditLogCommand } from './commands/audit-log.js';
-import { registerCleanLabelAttackCommands } from './commands/clean-label.js';
-import { registerCryptCommand } from './commands/crypt.js';
-import { registerDatasetVersionCommand } from './commands/dataset-version.js';
-import { registerDatasetsCommand } from './commands/datasets.js';
-import { registerDemoCommand } from './commands/demo.js';
-import { registerEvaluateCommand } from './commands/evaluate.js';
-import { registerGateCommand } from './commands/gate.js';
-import { registerInfoCommand } from './commands/info.js';
-import { registerInspectCommand } from './commands/inspect.js';
-import { registerKeysCommand } from './commands/keys.js';
-import { registerLineageCommand } from './commands/lineage.js';
-import { registerManifestCommand } from './commands/manifest.js';
-import { registerMonitorCommand } from './commands/monitor.js';
-import { registerPolicyCommand } from './commands/policy.js';
-import { registerPredictCommand } from './commands/predict.js';
-import { registerPromoteCommand } from './commands/promote.js';
-import { registerRegistryCommand } from './commands/registry.js';
-import { registerRollbackCommand } from './commands/rollback.js';
-import { registerMitigateCommand, registerScanCommand } from './commands/scan.js';
-import { registerServeCommand } from './commands/serve.js';
-import { registerSignCommand } from './commands/sign.js';
-import { registerSweepCommand } from './commands/sweep.js';
-import { registerTrainCommand } from './commands/train.js';
-import { registerVerifyCommand } from './commands/verify.js';
 
-/** Every command group, in the order of the threat model: data, attack, defend, integrity, run. */
-const COMMANDS: ReadonlyArray<(program: Command) => void> = [
-  registerInfoCommand,
-  registerDatasetsCommand,
-  registerTrainCommand,
-  registerPredictCommand,
-  registerAttackCommand,
-  registerCleanLabelAttackCommands,
-  registerEvaluateCommand,
-  registerSweepCommand,
-  registerScanCommand,
-  registerMitigateCommand,
-  registerInspectCommand,
-  registerAuditCommand,
-  registerManifestCommand,
-  registerDatasetVersionCommand,
-  registerKeysCommand,
-  registerSignCommand,
-  registerVerifyCommand,
-  registerCryptCommand,
-  registerLineageCommand,
-  registerAuditLogCommand,
-  registerPolicyCommand,
-  registerRegistryCommand,
-  registerGateCommand,
-  registerPromoteCommand,
-  registerRollbackCommand,
-  registerServeCommand,
-  registerMonitorCommand,
-  registerDemoCommand,
+/** Registers one command module's commands on the program. */
+export type RegisterCommands = (program: Command) => void;
+
+/** One top-level command as `antidote help` lists it, known without loading its module. */
+export interface CommandLine {
+  /** The command's name (`info`). */
+  readonly name: string;
+  /** Its term in the command list (`info [options] <data>`), as commander would print it. */
+  readonly term: string;
+  /** Its one-line description. */
+  readonly description: string;
+}
+
+/** A command module: the top-level commands it registers and how to load it. */
+export interface CommandModule {
+  /** The top-level commands the module registers (or adds subcommands to, like `attack`). */
+  readonly commands: readonly CommandLine[];
+  /** Imports the module (lazily: only when one of its commands runs) and returns its register. */
+  readonly load: () => Promise<RegisterCommands>;
+}
+
+const line = (name: string, args: string, description: string): CommandLine => ({
+  name,
+  term: args ? `${name} ${args}` : name,
+  description,
+});
+
+const ATTACK = line(
+  'attack',
+  '',
+  'poison a copy of a dataset (red team); the output is an ordinary dataset directory',
+);
+
+/**
+ * Every command module, in the order of the threat model: data, attack, defend, integrity, run.
+ * The CLI loads only the module of the command it runs (fast start, issue 15); the help lines are
+ * written here so that `antidote help` loads none. `program.test.ts` checks them against the
+ * modules.
+ */
+export const COMMAND_MODULES: readonly CommandModule[] = [
+  {
+    commands: [
+      line(
+        'info',
+        '[options] <data>',
+        'describe a dataset: shape, classes and counts, sources, attack record',
+      ),
+    ],
+    load: async () => (await import('./commands/info.js')).registerInfoCommand,
+  },
+  {
+    commands: [
+      line(
+        'datasets',
+        '',
+        'list and fetch the named real datasets (sentiment, imdb, spam-assassin, ...)',
+      ),
+    ],
+    load: async () => (await import('./commands/datasets.js')).registerDatasetsCommand,
+  },
+  {
+    commands: [
+      line('train', '[options]', 'train a model on a dataset and save it to a model directory'),
+    ],
+    load: async () => (await import('./commands/train.js')).registerTrainCommand,
+  },
+  {
+    commands: [
+      line(
+        'predict',
+        '[options]',
+        'predict every record of a dataset with a saved model; report accuracy',
+      ),
+    ],
+    load: async () => (await import('./commands/predict.js')).registerPredictCommand,
+  },
+  {
+    commands: [ATTACK],
+    load: async () => (await import('./commands/attack.js')).registerAttackCommand,
+  },
+  {
+    commands: [ATTACK],
+    load: async () => (await import('./commands/clean-label.js')).registerCleanLabelAttackCommands,
+  },
+  {
+    commands: [
+      line(
+        'evaluate',
+        '[options]',
+        'measure a model: clean accuracy, per-class accuracy; with --trigger, ASR and robust accuracy',
+      ),
+    ],
+    load: async () => (await import('./commands/evaluate.js')).registerEvaluateCommand,
+  },
+  {
+    commands: [
+      line(
+        'sweep',
+        '[options] <spec>',
+        'run an attack sweep (poison rates × triggers × seeds) and chart accuracy and ASR',
+      ),
+    ],
+    load: async () => (await import('./commands/sweep.js')).registerSweepCommand,
+  },
+  {
+    commands: [
+      line(
+        'scan',
+        '[options]',
+        'find poisoned or mislabelled records in a dataset with the model trained on it',
+      ),
+    ],
+    load: async () => (await import('./commands/scan.js')).registerScanCommand,
+  },
+  {
+    commands: [
+      line(
+        'mitigate',
+        '[options]',
+        'remove (or relabel) the records a scan flagged and write the cleaned dataset',
+      ),
+    ],
+    load: async () => (await import('./commands/scan.js')).registerMitigateCommand,
+  },
+  {
+    commands: [
+      line(
+        'inspect',
+        '[options]',
+        'inspect a trained model for a backdoor (Neural Cleanse, STRIP, fine-pruning)',
+      ),
+    ],
+    load: async () => (await import('./commands/inspect.js')).registerInspectCommand,
+  },
+  {
+    commands: [
+      line(
+        'audit',
+        '[options]',
+        'audit a dataset for poisoning: integrity, scan, vulnerability; HTML + JSON report',
+      ),
+    ],
+    load: async () => (await import('./commands/audit.js')).registerAuditCommand,
+  },
+  {
+    commands: [line('manifest', '', 'hash a directory into a manifest, verify it, diff two')],
+    load: async () => (await import('./commands/manifest.js')).registerManifestCommand,
+  },
+  {
+    commands: [line('dataset', '', 'dataset versions in the project catalogue')],
+    load: async () => (await import('./commands/dataset-version.js')).registerDatasetVersionCommand,
+  },
+  {
+    commands: [line('keys', '', 'Ed25519 signing keys and AES key-encryption keys')],
+    load: async () => (await import('./commands/keys.js')).registerKeysCommand,
+  },
+  {
+    commands: [
+      line(
+        'sign',
+        '[options] <dir>',
+        'hash DIR and sign it: in-toto statement (model-signing v1.0) in a DSSE envelope in a Sigstore bundle (DIR/antidote.sig)',
+      ),
+    ],
+    load: async () => (await import('./commands/sign.js')).registerSignCommand,
+  },
+  {
+    commands: [
+      line(
+        'verify',
+        '[options] <dir>',
+        'check the signature of DIR and re-hash every file and record against it',
+      ),
+    ],
+    load: async () => (await import('./commands/verify.js')).registerVerifyCommand,
+  },
+  {
+    commands: [
+      line(
+        'encrypt',
+        '[options] <file>',
+        'encrypt FILE (AES-256-GCM, 1 MiB authenticated chunks, per-file data key wrapped by the KEK)',
+      ),
+      line(
+        'decrypt',
+        '[options] <file>',
+        'decrypt FILE; nothing is written unless every chunk authenticates',
+      ),
+      line(
+        'rekey',
+        '[options] <files...>',
+        'key rotation: re-wrap the data keys of encrypted FILES under a new KEK (data is not re-encrypted)',
+      ),
+    ],
+    load: async () => (await import('./commands/crypt.js')).registerCryptCommand,
+  },
+  {
+    commands: [
+      line(
+        'lineage',
+        '[options] <modelDir>',
+        'walk back from a model (its SLSA provenance) to the dataset versions and record sources',
+      ),
+    ],
+    load: async () => (await import('./commands/lineage.js')).registerLineageCommand,
+  },
+  {
+    commands: [line('audit-log', '', 'the append-only, hash-chained audit log of the project')],
+    load: async () => (await import('./commands/audit-log.js')).registerAuditLogCommand,
+  },
+  {
+    commands: [
+      line('policy', '', 'access policy: principals (by key), roles, permissions; default deny'),
+    ],
+    load: async () => (await import('./commands/policy.js')).registerPolicyCommand,
+  },
+  {
+    commands: [
+      line(
+        'registry',
+        '',
+        'model registry: versions, stages (candidate → staging → production → archived)',
+      ),
+    ],
+    load: async () => (await import('./commands/registry.js')).registerRegistryCommand,
+  },
+  {
+    commands: [
+      line(
+        'gate',
+        '[options]',
+        'run the deployment gate (signature, dataset, scan, accuracy, backdoor probe)',
+      ),
+    ],
+    load: async () => (await import('./commands/gate.js')).registerGateCommand,
+  },
+  {
+    commands: [
+      line(
+        'promote',
+        '[options] <version>',
+        'promote a registered version (refused unless it passed the gate)',
+      ),
+    ],
+    load: async () => (await import('./commands/promote.js')).registerPromoteCommand,
+  },
+  {
+    commands: [
+      line(
+        'rollback',
+        '[options] <model>',
+        'restore the previous good production version of a model (audited)',
+      ),
+    ],
+    load: async () => (await import('./commands/rollback.js')).registerRollbackCommand,
+  },
+  {
+    commands: [
+      line(
+        'serve',
+        '[options]',
+        'serve the production version of a model, with monitoring, rollback and dashboard',
+      ),
+    ],
+    load: async () => (await import('./commands/serve.js')).registerServeCommand,
+  },
+  {
+    commands: [line('monitor', '', 'alerts and monitoring data of served models')],
+    load: async () => (await import('./commands/monitor.js')).registerMonitorCommand,
+  },
+  {
+    commands: [
+      line(
+        'demo',
+        '[options]',
+        'the embedded MNIST demo: backdoor a copy, find the poison, clean, retrain, sign, report',
+      ),
+    ],
+    load: async () => (await import('./commands/demo.js')).registerDemoCommand,
+  },
 ];
 
-/** Builds the `antidote` command line (without parsing anything). */
-export function buildProgram(): Command {
+/** Every top-level command name the CLI knows. */
+export const COMMAND_NAMES: ReadonlySet<string> = new Set(
+  COMMAND_MODULES.flatMap((m) => m.commands.map((c) => c.name)),
+);
+
+/**
+ * The top-level command the words after `antidote` run: the first word that is not a global
+ * option (nor the value of `--backend`). For `help CMD`, CMD. Undefined when there is none
+ * (`antidote`, `antidote --version`, `antidote help`).
+ */
+export function commandOf(args: readonly string[]): string | undefined {
+  let first: string | undefined;
+  let operands = false; // after `--`, every word is an operand
+  for (let i = 0; i < args.length; i++) {
+    const word = args[i] as string;
+    if (!operands && word === '--') {
+      operands = true;
+    } else if (!operands && word.startsWith('-') && word !== '-') {
+      if (first === undefined && word === '--backend') i++; // its value
+    } else if (first === undefined) {
+      first = word;
+      if (first !== 'help') return first;
+    } else {
+      return word; // `help CMD`
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Builds the `antidote` command line (without parsing anything). `load` says which top-level
+ * commands to load: `'all'` (the default) registers every module; a list of names loads only the
+ * modules of those commands, and every other command is a placeholder that `antidote help` lists
+ * but that nothing loads.
+ */
+export async function buildProgram(load: 'all' | readonly string[] = 'all'): Promise<Command> {
+  const wanted = (m: CommandModule) =>
+    load === 'all' || m.commands.some((c) => load.includes(c.name));
+  const modules = COMMAND_MODULES.filter(wanted);
+  const registers = await Promise.all(modules.map((m) => m.load()));
+  const placeholders = new Map<Command, string>();
+  const defaultHelp = new Help();
+
   const program = new Command('antidote')
     .description(
       'Attack your own training pipeline with data poisoning, find the poison, lock the pipeline down.',
@@ -75,11 +339,32 @@ export function buildProgram(): Command {
     )
     .showHelpAfterError()
     .exitOverride()
-    .configureHelp({ sortSubcommands: true });
+    .configureHelp({
+      sortSubcommands: true,
+      subcommandTerm: (cmd) => placeholders.get(cmd) ?? defaultHelp.subcommandTerm(cmd),
+    });
   program.hook('preAction', (cmd) => {
     const backend = cmd.opts().backend as string | undefined;
     if (backend) process.env.ANTIDOTE_BACKEND = backend;
   });
-  for (const register of COMMANDS) register(program);
+  for (const register of registers) register(program);
+
+  const registered = new Set(program.commands.map((c) => c.name()));
+  for (const m of COMMAND_MODULES) {
+    for (const c of m.commands) {
+      if (registered.has(c.name)) continue;
+      registered.add(c.name);
+      const placeholder = program
+        .command(c.name)
+        .description(c.description)
+        .helpOption(false)
+        .allowUnknownOption()
+        .allowExcessArguments()
+        .action(() => {
+          throw new Error(`the module of command "${c.name}" was not loaded`);
+        });
+      placeholders.set(placeholder, c.term);
+    }
+  }
   return program;
 }

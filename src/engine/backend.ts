@@ -6,13 +6,10 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-layers';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { AntidoteError } from '../errors.js';
+import { BACKEND_NAMES, type BackendName } from './backend-names.js';
 import { registerCustomKernels } from './kernels/register.js';
 
-/** The TF.js backends Antidote runs on: WebAssembly (default, XNNPACK) or plain JavaScript. */
-export type BackendName = 'wasm' | 'cpu';
-
-/** Every backend name, for CLI choices and validation. */
-export const BACKEND_NAMES: readonly BackendName[] = ['wasm', 'cpu'];
+export { BACKEND_NAMES, type BackendName };
 
 let wasmPathsSet = false;
 let initialised: Promise<BackendName> | undefined;

@@ -17,7 +17,7 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 const at = (name: string) => join(root, name);
 
 /** Runs the whole `antidote` program in this process; returns what it printed on stdout. */
-const run = (args: string[]) => runProgram(buildProgram(), args);
+const run = async (args: string[]) => runProgram(await buildProgram(), args);
 
 const json = async (args: string[]) => JSON.parse(await run([...args, '--json']));
 
