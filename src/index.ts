@@ -1,10 +1,39 @@
 /**
  * Antidote: attack your own training pipeline with data poisoning, find the poison, and lock the
- * pipeline down. The root entry re-exports the core types; each area has its own entry point
- * (`antidote/data`, `antidote/engine`, ...).
+ * pipeline down. The root entry holds the core types and the main entry points — load a dataset,
+ * load a model, scan the dataset with the registered detectors, run the whole audit — and each area
+ * has its own entry point (`antidote/data`, `antidote/engine`, `antidote/audit`, ...). See
+ * ARCHITECTURE.md for the layers.
+ *
+ * The root entry loads TensorFlow.js and the rest of the toolkit: the CLI never imports it.
  */
 
+export type { AttackRecord, PoisoningAttack, PoisonResult } from './attacks/attack.js';
+export {
+  type AuditOptions,
+  type AuditPolicy,
+  type AuditResult,
+  auditPolicySchema,
+  runAudit,
+} from './audit/audit.js';
 export type { Dataset } from './data/dataset.js';
+export {
+  type DatasetKind,
+  type LoadDatasetOptions,
+  type LoadedDataset,
+  loadDataset,
+} from './data/load.js';
 export { Rng } from './data/rng.js';
+export type { DetectionReport, PoisonDetector } from './defenses/detector.js';
+export { DETECTOR_NAMES, type DetectorName, detectorByName } from './defenses/registry.js';
+export {
+  DEFAULT_SCAN_METHODS,
+  type MergedScan,
+  mergeReports,
+  type ScanOptions,
+  scanDataset,
+} from './defenses/scan.js';
 export type { Classifier } from './engine/classifier.js';
+export { type AnyModel, loadAnyModel } from './engine/model.js';
 export { AntidoteError, type AntidoteErrorCode, ERROR_CODES, isAntidoteError } from './errors.js';
+export { version } from './version.js';
