@@ -1,0 +1,70 @@
+#!/usr/bin/env node
+// CLI start-up benchmark (issue 15, item 8): wall time of `antidote --version`, `antidote help` and
+// `antidote info mnist:test:100`, each beside `node -e 0` (Node's own start). The median of 5 runs
+// (`--runs N` for more); the runs take turns, so that a busy machine slows every case alike.
+// Targets on a 2-core machine: --version and help ≤ 0.3 s, info ≤ 1.0 s. Needs `npm run build`.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { writeResult } from './common.mjs';
+
+const cli = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'cli', 'main.js');
+if (!existsSync(cli)) {
+  console.error(`bench cli: ${cli} is missing: run npm run build first`);
+  process.exit(1);
+}
+const runsIdx = process.argv.indexOf('--runs');
+const runs = runsIdx >= 0 ? Number(process.argv[runsIdx + 1]) : 5;
+if (!Number.isInteger(runs) || runs < 1) {
+  console.error('bench cli: --runs takes a positive integer');
+  process.exit(1);
+}
+
+const cases = [
+  { name: 'node -e 0', args: ['-e', '0'] },
+  { name: 'antidote --version', args: [cli, '--version'], target: 0.3 },
+  { name: 'antidote help', args: [cli, 'help'], target: 0.3 },
+  { name: 'antidote info mnist:test:100', args: [cli, 'info', 'mnist:test:100'], target: 1.0 },
+];
+
+/** Seconds one run of `node ARGS` takes; fails the bench when the command fails. */
+function timeRun(c) {
+  const t = performance.now();
+  const r = spawnSync(process.execPath, c.args, { encoding: 'utf8' });
+  const seconds = (performance.now() - t) / 1000;
+  if (r.status !== 0) {
+    console.error(`bench cli: ${c.name} exited with ${r.status}: ${r.stderr}`);
+    process.exit(1);
+  }
+  return seconds;
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+};
+const round = (s) => Math.round(s * 1000) / 1000;
+
+for (const c of cases) timeRun(c); // warm the file cache
+const times = cases.map(() => []);
+for (let i = 0; i < runs; i++) {
+  for (const [j, c] of cases.entries()) times[j].push(timeRun(c));
+}
+
+const nodeStart = median(times[0]);
+const results = { runs, statistic: 'median', unit: 'seconds', commands: {} };
+cases.forEach((c, j) => {
+  const m = median(times[j]);
+  results.commands[c.name] = {
+    median: round(m),
+    overNode: round(m - nodeStart),
+    runs: times[j].map(round),
+    ...(c.target !== undefined ? { target: c.target, met: m <= c.target } : {}),
+  };
+  console.error(
+    `${c.name.padEnd(30)} ${m.toFixed(3)} s${c.target !== undefined ? ` (target ≤ ${c.target} s: ${m <= c.target ? 'met' : 'MISSED'})` : ''}`,
+  );
+});
+writeResult('cli', results);
