@@ -29,6 +29,14 @@ const line = (name: string, args: string, description: string): CommandLine => (
   description,
 });
 
+/** A module that registers one top-level command. */
+const one = (
+  name: string,
+  args: string,
+  description: string,
+  load: () => Promise<RegisterCommands>,
+): CommandModule => ({ commands: [line(name, args, description)], load });
+
 const ATTACK = line(
   'attack',
   '',
@@ -42,42 +50,30 @@ const ATTACK = line(
  * modules.
  */
 export const COMMAND_MODULES: readonly CommandModule[] = [
-  {
-    commands: [
-      line(
-        'info',
-        '[options] <data>',
-        'describe a dataset: shape, classes and counts, sources, attack record',
-      ),
-    ],
-    load: async () => (await import('./commands/info.js')).registerInfoCommand,
-  },
-  {
-    commands: [
-      line(
-        'datasets',
-        '',
-        'list and fetch the named real datasets (sentiment, imdb, spam-assassin, ...)',
-      ),
-    ],
-    load: async () => (await import('./commands/datasets.js')).registerDatasetsCommand,
-  },
-  {
-    commands: [
-      line('train', '[options]', 'train a model on a dataset and save it to a model directory'),
-    ],
-    load: async () => (await import('./commands/train.js')).registerTrainCommand,
-  },
-  {
-    commands: [
-      line(
-        'predict',
-        '[options]',
-        'predict every record of a dataset with a saved model; report accuracy',
-      ),
-    ],
-    load: async () => (await import('./commands/predict.js')).registerPredictCommand,
-  },
+  one(
+    'info',
+    '[options] <data>',
+    'describe a dataset: shape, classes and counts, sources, attack record',
+    async () => (await import('./commands/info.js')).registerInfoCommand,
+  ),
+  one(
+    'datasets',
+    '',
+    'list and fetch the named real datasets (sentiment, imdb, spam-assassin, ...)',
+    async () => (await import('./commands/datasets.js')).registerDatasetsCommand,
+  ),
+  one(
+    'train',
+    '[options]',
+    'train a model on a dataset and save it to a model directory',
+    async () => (await import('./commands/train.js')).registerTrainCommand,
+  ),
+  one(
+    'predict',
+    '[options]',
+    'predict every record of a dataset with a saved model; report accuracy',
+    async () => (await import('./commands/predict.js')).registerPredictCommand,
+  ),
   {
     commands: [ATTACK],
     load: async () => (await import('./commands/attack.js')).registerAttackCommand,
@@ -86,98 +82,72 @@ export const COMMAND_MODULES: readonly CommandModule[] = [
     commands: [ATTACK],
     load: async () => (await import('./commands/clean-label.js')).registerCleanLabelAttackCommands,
   },
-  {
-    commands: [
-      line(
-        'evaluate',
-        '[options]',
-        'measure a model: clean accuracy, per-class accuracy; with --trigger, ASR and robust accuracy',
-      ),
-    ],
-    load: async () => (await import('./commands/evaluate.js')).registerEvaluateCommand,
-  },
-  {
-    commands: [
-      line(
-        'sweep',
-        '[options] <spec>',
-        'run an attack sweep (poison rates × triggers × seeds) and chart accuracy and ASR',
-      ),
-    ],
-    load: async () => (await import('./commands/sweep.js')).registerSweepCommand,
-  },
-  {
-    commands: [
-      line(
-        'scan',
-        '[options]',
-        'find poisoned or mislabelled records in a dataset with the model trained on it',
-      ),
-    ],
-    load: async () => (await import('./commands/scan.js')).registerScanCommand,
-  },
-  {
-    commands: [
-      line(
-        'mitigate',
-        '[options]',
-        'remove (or relabel) the records a scan flagged and write the cleaned dataset',
-      ),
-    ],
-    load: async () => (await import('./commands/scan.js')).registerMitigateCommand,
-  },
-  {
-    commands: [
-      line(
-        'inspect',
-        '[options]',
-        'inspect a trained model for a backdoor (Neural Cleanse, STRIP, fine-pruning)',
-      ),
-    ],
-    load: async () => (await import('./commands/inspect.js')).registerInspectCommand,
-  },
-  {
-    commands: [
-      line(
-        'audit',
-        '[options]',
-        'audit a dataset for poisoning: integrity, scan, vulnerability; HTML + JSON report',
-      ),
-    ],
-    load: async () => (await import('./commands/audit.js')).registerAuditCommand,
-  },
-  {
-    commands: [line('manifest', '', 'hash a directory into a manifest, verify it, diff two')],
-    load: async () => (await import('./commands/manifest.js')).registerManifestCommand,
-  },
-  {
-    commands: [line('dataset', '', 'dataset versions in the project catalogue')],
-    load: async () => (await import('./commands/dataset-version.js')).registerDatasetVersionCommand,
-  },
-  {
-    commands: [line('keys', '', 'Ed25519 signing keys and AES key-encryption keys')],
-    load: async () => (await import('./commands/keys.js')).registerKeysCommand,
-  },
-  {
-    commands: [
-      line(
-        'sign',
-        '[options] <dir>',
-        'hash DIR and sign it: in-toto statement (model-signing v1.0) in a DSSE envelope in a Sigstore bundle (DIR/antidote.sig)',
-      ),
-    ],
-    load: async () => (await import('./commands/sign.js')).registerSignCommand,
-  },
-  {
-    commands: [
-      line(
-        'verify',
-        '[options] <dir>',
-        'check the signature of DIR and re-hash every file and record against it',
-      ),
-    ],
-    load: async () => (await import('./commands/verify.js')).registerVerifyCommand,
-  },
+  one(
+    'evaluate',
+    '[options]',
+    'measure a model: clean accuracy, per-class accuracy; with --trigger, ASR and robust accuracy',
+    async () => (await import('./commands/evaluate.js')).registerEvaluateCommand,
+  ),
+  one(
+    'sweep',
+    '[options] <spec>',
+    'run an attack sweep (poison rates × triggers × seeds) and chart accuracy and ASR',
+    async () => (await import('./commands/sweep.js')).registerSweepCommand,
+  ),
+  one(
+    'scan',
+    '[options]',
+    'find poisoned or mislabelled records in a dataset with the model trained on it',
+    async () => (await import('./commands/scan.js')).registerScanCommand,
+  ),
+  one(
+    'mitigate',
+    '[options]',
+    'remove (or relabel) the records a scan flagged and write the cleaned dataset',
+    async () => (await import('./commands/scan.js')).registerMitigateCommand,
+  ),
+  one(
+    'inspect',
+    '[options]',
+    'inspect a trained model for a backdoor (Neural Cleanse, STRIP, fine-pruning)',
+    async () => (await import('./commands/inspect.js')).registerInspectCommand,
+  ),
+  one(
+    'audit',
+    '[options]',
+    'audit a dataset for poisoning: integrity, scan, vulnerability; HTML + JSON report',
+    async () => (await import('./commands/audit.js')).registerAuditCommand,
+  ),
+  one(
+    'manifest',
+    '',
+    'hash a directory into a manifest, verify it, diff two',
+    async () => (await import('./commands/manifest.js')).registerManifestCommand,
+  ),
+  one(
+    'dataset',
+    '',
+    'dataset versions in the project catalogue',
+    async () => (await import('./commands/dataset-version.js')).registerDatasetVersionCommand,
+  ),
+  one(
+    'keys',
+    '',
+    'Ed25519 signing keys and AES key-encryption keys',
+    async () => (await import('./commands/keys.js')).registerKeysCommand,
+  ),
+  one(
+    'sign',
+    '[options] <dir>',
+    'hash DIR and sign it: in-toto statement (model-signing v1.0) in a DSSE envelope in a Sigstore bundle (DIR/antidote.sig)',
+    async () => (await import('./commands/sign.js')).registerSignCommand,
+  ),
+  one(
+    'verify',
+    '[options] <dir>',
+    'check the signature of DIR and re-hash every file and record against it',
+    async () => (await import('./commands/verify.js')).registerVerifyCommand,
+  ),
   {
     commands: [
       line(
@@ -198,90 +168,66 @@ export const COMMAND_MODULES: readonly CommandModule[] = [
     ],
     load: async () => (await import('./commands/crypt.js')).registerCryptCommand,
   },
-  {
-    commands: [
-      line(
-        'lineage',
-        '[options] <modelDir>',
-        'walk back from a model (its SLSA provenance) to the dataset versions and record sources',
-      ),
-    ],
-    load: async () => (await import('./commands/lineage.js')).registerLineageCommand,
-  },
-  {
-    commands: [line('audit-log', '', 'the append-only, hash-chained audit log of the project')],
-    load: async () => (await import('./commands/audit-log.js')).registerAuditLogCommand,
-  },
-  {
-    commands: [
-      line('policy', '', 'access policy: principals (by key), roles, permissions; default deny'),
-    ],
-    load: async () => (await import('./commands/policy.js')).registerPolicyCommand,
-  },
-  {
-    commands: [
-      line(
-        'registry',
-        '',
-        'model registry: versions, stages (candidate → staging → production → archived)',
-      ),
-    ],
-    load: async () => (await import('./commands/registry.js')).registerRegistryCommand,
-  },
-  {
-    commands: [
-      line(
-        'gate',
-        '[options]',
-        'run the deployment gate (signature, dataset, scan, accuracy, backdoor probe)',
-      ),
-    ],
-    load: async () => (await import('./commands/gate.js')).registerGateCommand,
-  },
-  {
-    commands: [
-      line(
-        'promote',
-        '[options] <version>',
-        'promote a registered version (refused unless it passed the gate)',
-      ),
-    ],
-    load: async () => (await import('./commands/promote.js')).registerPromoteCommand,
-  },
-  {
-    commands: [
-      line(
-        'rollback',
-        '[options] <model>',
-        'restore the previous good production version of a model (audited)',
-      ),
-    ],
-    load: async () => (await import('./commands/rollback.js')).registerRollbackCommand,
-  },
-  {
-    commands: [
-      line(
-        'serve',
-        '[options]',
-        'serve the production version of a model, with monitoring, rollback and dashboard',
-      ),
-    ],
-    load: async () => (await import('./commands/serve.js')).registerServeCommand,
-  },
-  {
-    commands: [line('monitor', '', 'alerts and monitoring data of served models')],
-    load: async () => (await import('./commands/monitor.js')).registerMonitorCommand,
-  },
-  {
-    commands: [
-      line(
-        'demo',
-        '[options]',
-        'the embedded MNIST demo: backdoor a copy, find the poison, clean, retrain, sign, report',
-      ),
-    ],
-    load: async () => (await import('./commands/demo.js')).registerDemoCommand,
-  },
+  one(
+    'lineage',
+    '[options] <modelDir>',
+    'walk back from a model (its SLSA provenance) to the dataset versions and record sources',
+    async () => (await import('./commands/lineage.js')).registerLineageCommand,
+  ),
+  one(
+    'audit-log',
+    '',
+    'the append-only, hash-chained audit log of the project',
+    async () => (await import('./commands/audit-log.js')).registerAuditLogCommand,
+  ),
+  one(
+    'policy',
+    '',
+    'access policy: principals (by key), roles, permissions; default deny',
+    async () => (await import('./commands/policy.js')).registerPolicyCommand,
+  ),
+  one(
+    'registry',
+    '',
+    'model registry: versions, stages (candidate → staging → production → archived)',
+    async () => (await import('./commands/registry.js')).registerRegistryCommand,
+  ),
+  one(
+    'gate',
+    '[options]',
+    'run the deployment gate (signature, dataset, scan, accuracy, backdoor probe)',
+    async () => (await import('./commands/gate.js')).registerGateCommand,
+  ),
+  one(
+    'promote',
+    '[options] <version>',
+    'promote a registered version (refused unless it passed the gate)',
+    async () => (await import('./commands/promote.js')).registerPromoteCommand,
+  ),
+  one(
+    'rollback',
+    '[options] <model>',
+    'restore the previous good production version of a model (audited)',
+    async () => (await import('./commands/rollback.js')).registerRollbackCommand,
+  ),
+  one(
+    'serve',
+    '[options]',
+    'serve the production version of a model, with monitoring, rollback and dashboard',
+    async () => (await import('./commands/serve.js')).registerServeCommand,
+  ),
+  one(
+    'monitor',
+    '',
+    'alerts and monitoring data of served models',
+    async () => (await import('./commands/monitor.js')).registerMonitorCommand,
+  ),
+  one(
+    'demo',
+    '[options]',
+    'the embedded MNIST demo: backdoor a copy, find the poison, clean, retrain, sign, report',
+    async () => (await import('./commands/demo.js')).registerDemoCommand,
+  ),
 ];
 
 /** Every top-level command name the CLI knows. */
