@@ -7,9 +7,9 @@ import { lineChartSvg, scatterChartSvg } from '../report/charts.js';
 import { renderImageGrid } from '../report/image-grid.js';
 import type { VulnerabilityAssessment } from './vulnerability.js';
 
-/** `v` as a percentage with `digits` decimals; `—` when missing. */
+/** `v` as a percentage with `digits` decimals; `—` when missing or undefined (NaN, e.g. 0/0). */
 export const pct = (v: number | null | undefined, digits = 2): string =>
-  v === null || v === undefined ? '—' : `${(v * 100).toFixed(digits)}%`;
+  v === null || v === undefined || Number.isNaN(v) ? '—' : `${(v * 100).toFixed(digits)}%`;
 
 /** A PNG (base64) of one HWC image, upscaled. */
 export function imagePng(data: Float32Array, shape: readonly number[], scale = 4): string {

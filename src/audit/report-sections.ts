@@ -142,7 +142,8 @@ export function scanSection(s: ScanSectionInput): ReportSection {
 export function vulnerabilitySection(v: VulnerabilityAssessment, status: Verdict): ReportSection {
   const bd = v.curves.find((c) => c.attack === 'backdoor');
   const victim = typeof v.victim.model === 'string' ? v.victim.model : v.victim.model.arch;
-  const at = (rate: number | null) => (rate === null ? 'no tested rate' : pct(rate));
+  const at = (rate: number | null) =>
+    rate === null ? 'no tested rate' : `${pct(rate)} of the training set`;
   return {
     id: 'vulnerability',
     title: 'Vulnerability',
@@ -151,7 +152,7 @@ export function vulnerabilitySection(v: VulnerabilityAssessment, status: Verdict
       `Simulated attacks on ${v.trainRecords.toLocaleString('en-US')} training records (${v.testRecords.toLocaleString('en-US')} held out; victim ${victim}, ${v.victim.epochs ?? 2} epoch(s)); clean accuracy ${pct(v.cleanAccuracy, 1)}.`,
       ...(bd
         ? [
-            `The backdoor passes 50% ASR at ${at(bd.asr50Rate)} and 90% at ${at(bd.asr90Rate)} of the training set: the lower, the more exposed the pipeline.`,
+            `The backdoor passes 50% ASR at ${at(bd.asr50Rate)} and 90% at ${at(bd.asr90Rate)}: the lower, the more exposed the pipeline.`,
           ]
         : []),
     ],
