@@ -39,7 +39,7 @@ async function readPolicy(path: string) {
     const issue = parsed.error.issues[0];
     throw new AntidoteError(
       'INVALID_CONFIG',
-      `audit policy ${path}: ${issue.path.join('.') || '(root)'}: ${issue.message}`,
+      `audit policy ${path}: ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`,
       { path },
     );
   }
