@@ -86,7 +86,6 @@ function auditSummary(f: AuditFindings): ReportSection {
     ...(bd ? [{ label: 'Poison rate for 90% ASR', value: bd.asr90Rate, percent: true }] : []),
   ];
   return summarySection(
-    d.verdict,
     [
       d.failures.length ? `Policy failures: ${d.failures.join('; ')}.` : 'No policy failure.',
       modelSentence(f),
@@ -198,7 +197,6 @@ export function buildAuditReport(f: AuditFindings): AuditReport {
       model: f.model.description,
       policy: JSON.stringify(f.policy),
     },
-    verdict: f.decision.verdict,
     headline: auditHeadline(f),
     sections: [
       auditSummary(f),

@@ -46,6 +46,13 @@ describe('runAudit on a dataset directory written by NumPy', () => {
     expect(r.passed).toBe(false);
     expect(r.report.verdict).toBe('fail');
     expect(r.failures[0]).toMatch(/flagged \d+ records/);
+    expect(r.report.sections.map((s) => s.status)).toEqual([
+      'fail',
+      'pass',
+      'fail',
+      'pass',
+      undefined,
+    ]);
     expect(r.report.sections.map((s) => s.id)).toEqual([
       'summary',
       'integrity',

@@ -3,7 +3,7 @@ import type { Dataset } from '../data/dataset.js';
 import type { ModelScores } from '../defenses/mitigation.js';
 import type { ManifestDiff } from '../integrity/manifest.js';
 import type { VersionRecord } from '../integrity/versioning.js';
-import type { AuditReport, Metric, ReportSection, Verdict } from '../report/audit-report.js';
+import type { AuditReport, Metric, ReportSection } from '../report/audit-report.js';
 import { barChartSvg } from '../report/charts.js';
 import { version } from '../version.js';
 import { backdoorExposed, DEFAULT_MIN_ASR90_RATE } from './policy.js';
@@ -75,8 +75,7 @@ function outcome(r: DemoResults) {
     (Math.max(0, asrDrop) - Math.max(0, before.cleanAccuracy - after.cleanAccuracy) + 1) / 2;
   const defended = (after.attackSuccessRate ?? 1) <= 0.05;
   const integrityOk = r.integrity.signedData.ok && r.integrity.signedModel.ok;
-  const verdict: Verdict = !integrityOk || !r.gate.passed ? 'fail' : defended ? 'pass' : 'warn';
-  return { before, after, der, defended, integrityOk, verdict };
+  return { before, after, der, defended, integrityOk };
 }
 
 type Outcome = ReturnType<typeof outcome>;
@@ -99,7 +98,6 @@ function demoSummary(r: DemoResults, o: Outcome): ReportSection {
     { label: 'Defense effectiveness (DER)', value: Number(o.der.toFixed(4)) },
   ];
   return summarySection(
-    o.verdict,
     [
       `Antidote attacked its own pipeline: a copy of ${r.trainRecords.toLocaleString('en-US')} MNIST training records was poisoned with a ${trigger} trigger on ${r.poisonedCount} records (${pct(r.rate, 1)} of the training set), all relabelled "${targetName(r)}". A CNN trained on it behaves normally on clean inputs but obeys the trigger.`,
       attacked
@@ -266,7 +264,6 @@ export function buildDemoReport(r: DemoResults): AuditReport {
       model: `cnn, ${r.epochs} epochs`,
       attack: `bright-square backdoor, ${pct(r.rate, 1)} of the training set, all-to-one → ${targetName(r)}`,
     },
-    verdict: o.verdict,
     headline: `A ${pct(r.rate, 0)} bright-square backdoor reached ${pct(o.before.attackSuccessRate, 1)} ASR; the scan found ${m.tp} of ${r.poisonedCount} poisoned records (F1 ${m.f1.toFixed(3)}) and after cleaning and retraining the ASR is ${pct(o.after.attackSuccessRate, 1)} at ${pct(o.after.cleanAccuracy, 1)} clean accuracy.`,
     sections: [
       demoSummary(r, o),
@@ -274,7 +271,9 @@ export function buildDemoReport(r: DemoResults): AuditReport {
       scanSection({
         ds: r.poisonedDataset,
         ...r.found,
-        status: m.tp + m.fp > 0 ? 'fail' : 'pass',
+        // The poisoned copy is poisoned by design: what counts is whether the records the scan
+        // flagged, once dropped, took the backdoor out of the retrained model.
+        status: o.defended ? 'pass' : 'warn',
         model: "the poisoned model's penultimate-layer",
         seed: r.seed,
       }),

@@ -18,13 +18,15 @@ import type { VulnerabilityAssessment } from './vulnerability.js';
  * it shows. A section's status is decided by the caller (the audit's policy, the demo's checks).
  */
 
-/** The summary section: the verdict, a few paragraphs and the key numbers. */
+/**
+ * The summary section: a few paragraphs and the key numbers (the report builder gives it the
+ * report's verdict as its status).
+ */
 export function summarySection(
-  verdict: Verdict,
   paragraphs: readonly string[],
   metrics: readonly Metric[],
 ): ReportSection {
-  return { id: 'summary', title: 'Summary', status: verdict, paragraphs, metrics };
+  return { id: 'summary', title: 'Summary', paragraphs, metrics };
 }
 
 /** A table of the first `limit` label changes of a record-level diff. */
