@@ -4,13 +4,14 @@ import { mergeReports } from '../defenses/scan.js';
 import { pct } from './report-figures.js';
 import { scanSection, skippedSection } from './report-sections.js';
 
+/** Four short reviews, two per class. */
 const texts: Dataset = {
-  x: new Float32Array(8),
-  shape: [4, 2],
-  y: Int32Array.from([0, 0, 1, 1]),
-  classes: ['neg', 'pos'],
-  ids: ['a', 'b', 'c', 'd'],
   text: ['good film', 'cf great film', 'bad film', 'awful'],
+  ids: 'abcd'.split(''),
+  classes: ['neg', 'pos'],
+  y: Int32Array.from([0, 0, 1, 1]),
+  shape: [4, 2],
+  x: new Float32Array(8),
 };
 
 describe('shared report sections', () => {

@@ -14,21 +14,20 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 const at = (name: string) => join(root, name);
 const run = (args: string[]) => runProgram(buildProgram(), args);
 
-/** A credit-like CSV: `bad` when the amount is high. */
-function creditCsv(path: string, n: number, seed: number): void {
+/** Loan applications: approved ones earn more and owe less; `noise` carries no signal. */
+function loansCsv(path: string, n: number, seed: number): void {
   const rng = new Rng(seed);
-  const lines = ['amount,age,score,label'];
+  const rows = ['income,debt,noise,label'];
   for (let i = 0; i < n; i++) {
-    const amount = rng.normal(5, 2);
-    const age = rng.normal(40, 10);
-    const score = rng.normal(0, 1);
-    const bad = amount + rng.normal(0, 0.7) > 5.5;
-    lines.push(
-      [amount.toFixed(3), age.toFixed(1), score.toFixed(3), bad ? 'bad' : 'good'].join(','),
-    );
+    const approved = rng.next() < 0.5;
+    const fields = [rng.normal(approved ? 6 : 4, 1), rng.normal(approved ? 1 : 2, 0.5), rng.next()];
+    rows.push([...fields.map((v) => v.toFixed(3)), approved ? 'approved' : 'refused'].join(','));
   }
-  writeFileSync(path, `${lines.join('\n')}\n`);
+  writeFileSync(path, `${rows.join('\n')}\n`);
 }
+
+/** Runs the command line `words` (split at spaces: paths here have none). */
+const cli = (words: string) => run(words.split(' '));
 
 interface Section {
   id: string;
@@ -90,24 +89,12 @@ async function auditAgainstScan(data: string, modelDir: string, out: string) {
 
 describe('antidote audit with text and tabular models', () => {
   it('audits backdoored sentiment sentences with a text model', async () => {
-    await run([
-      'attack',
-      'text-backdoor',
-      '--data',
-      'sentiment:train:300',
-      '--trigger-words',
-      'cf',
-      '--rate',
-      '0.1',
-      '--target',
-      'positive',
-      '--seed',
-      '2',
-      '--out',
-      at('text'),
-    ]);
-    await run(['train', '--data', at('text'), '--out', at('text-model'), '--quiet']);
-    const report = await auditAgainstScan(at('text'), at('text-model'), at('text-audit'));
+    const text = at('text');
+    await cli(
+      `attack text-backdoor --data sentiment:train:300 --trigger-words cf --rate 0.1 --target positive --seed 2 --out ${text}`,
+    );
+    await cli(`train --data ${text} --out ${at('text-model')} --quiet`);
+    const report = await auditAgainstScan(text, at('text-model'), at('text-audit'));
     expect(report.sections.map((s) => s.id)).toEqual([
       'summary',
       'integrity',
@@ -117,39 +104,14 @@ describe('antidote audit with text and tabular models', () => {
     ]);
   });
 
-  it('audits a backdoored credit table with a small tabular model, and finds the poison', async () => {
-    creditCsv(at('credit.csv'), 400, 1);
-    await run([
-      'attack',
-      'tabular-backdoor',
-      '--data',
-      at('credit.csv'),
-      '--trigger',
-      'age=99,score=4',
-      '--mode',
-      'source-to-target',
-      '--source',
-      'bad',
-      '--target',
-      'good',
-      '--rate',
-      '0.08',
-      '--out',
-      at('tab'),
-    ]);
-    await run([
-      'train',
-      '--data',
-      at('tab'),
-      '--model',
-      'mlp',
-      '--epochs',
-      '40',
-      '--out',
-      at('tab-model'),
-      '--quiet',
-    ]);
-    const report = await auditAgainstScan(at('tab'), at('tab-model'), at('tab-audit'));
+  it('audits a backdoored loans table with a small tabular model, and finds the poison', async () => {
+    loansCsv(at('loans.csv'), 400, 1);
+    const tab = at('tab');
+    await cli(
+      `attack tabular-backdoor --data ${at('loans.csv')} --trigger noise=5 --target approved --rate 0.08 --out ${tab}`,
+    );
+    await cli(`train --data ${tab} --model mlp --epochs 40 --out ${at('tab-model')} --quiet`);
+    const report = await auditAgainstScan(tab, at('tab-model'), at('tab-audit'));
     expect(report.data.scan.flagged).toBeGreaterThan(0);
     expect(report.verdict).toBe('fail');
   });
