@@ -41,11 +41,18 @@ describe('runAudit on a dataset directory written by NumPy', () => {
     const found = PLANTED.filter((id) => scan.flaggedIds.some((f) => Number(f) === Number(id)));
     expect(found.length / PLANTED.length).toBeGreaterThanOrEqual(0.9);
     // The poison carries label 0 ("horizontal"): the findings concentrate there.
-    expect(scan.perClass[0].flagged).toBe(scan.flaggedIds.length);
+    expect(scan.perClass[0]?.flagged).toBe(scan.flaggedIds.length);
     expect(scan.flaggedIds.length / PLANTED.length).toBeLessThan(2.5);
     expect(r.passed).toBe(false);
     expect(r.report.verdict).toBe('fail');
     expect(r.failures[0]).toMatch(/flagged \d+ records/);
+    expect(r.report.sections.map((s) => s.status)).toEqual([
+      'fail',
+      'pass',
+      'fail',
+      'pass',
+      undefined,
+    ]);
     expect(r.report.sections.map((s) => s.id)).toEqual([
       'summary',
       'integrity',

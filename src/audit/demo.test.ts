@@ -71,6 +71,16 @@ describe('runDemo (small MNIST subset)', () => {
       'lineage',
       'recommendations',
     ]);
+    // The verdict at the top agrees with every section: it is the worst of their statuses.
+    const rank: Record<string, number> = { pass: 0, warn: 1, fail: 2 };
+    const worst = Math.max(
+      0,
+      ...json.sections
+        .filter((s: { id: string; status?: string }) => s.id !== 'summary' && s.status)
+        .map((s: { status: string }) => rank[s.status] ?? 0),
+    );
+    expect(rank[json.verdict]).toBe(worst);
+    expect(json.sections[0].status).toBe(json.verdict);
     const html = readFileSync(join(out, 'report.html'), 'utf8');
     expect(html).toContain('<svg');
     expect(html).toContain('data:image/png;base64,');

@@ -29,11 +29,11 @@ function dims(shape: readonly number[]): [number, number, number] {
       `grid images must be [H, W] or [H, W, C], got [${shape.join(', ')}]`,
     );
   }
-  const c = shape.length === 3 ? shape[2] : 1;
+  const [h, w, c = 1] = shape as readonly [number, number, number?];
   if (c !== 1 && c !== 3 && c !== 4) {
     throw new AntidoteError('SHAPE_MISMATCH', `grid images need 1, 3 or 4 channels, got ${c}`);
   }
-  return [shape[0], shape[1], c];
+  return [h, w, c];
 }
 
 /**
@@ -90,17 +90,15 @@ export function imageGridRaster(
       for (let y = 0; y < h; y++) {
         for (let x = 0; x < w; x++) {
           const s = (y * w + x) * c;
-          const rgb =
-            c === 1
-              ? [img.data[s], img.data[s], img.data[s]]
-              : [img.data[s], img.data[s + 1], img.data[s + 2]];
-          const px = rgb.map(byte);
+          const r = byte(img.data[s]!);
+          const g = c === 1 ? r : byte(img.data[s + 1]!);
+          const b = c === 1 ? r : byte(img.data[s + 2]!);
           for (let dy = 0; dy < scale; dy++) {
             for (let dx = 0; dx < scale; dx++) {
               const o = ((y0 + y * scale + dy) * width + x0 + x * scale + dx) * 4;
-              data[o] = px[0];
-              data[o + 1] = px[1];
-              data[o + 2] = px[2];
+              data[o] = r;
+              data[o + 1] = g;
+              data[o + 2] = b;
             }
           }
         }

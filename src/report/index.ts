@@ -1,12 +1,10 @@
 /**
- * `antidote/report`: the audit report (plain JSON, {@link AuditReport}) and its renderings — the
- * self-contained HTML page, SVG line/scatter/bar charts, image grids, PNG encoding and the attack
- * sweep chart.
+ * Reports: the `antidote-audit/v1` report document, its self-contained HTML rendering, SVG charts,
+ * PNG image grids, sweep charts, and writing a report directory.
  */
-
 export * from './audit-report.js';
 export * from './charts.js';
-export * from './html.js';
+export { escapeHtml, renderAuditHtml } from './html.js';
 export * from './image-grid.js';
-export * from './png.js';
 export * from './sweep-chart.js';
+export * from './write.js';

@@ -38,9 +38,9 @@ describe('sweep chart', () => {
       'ASR (pattern)',
       'clean-model accuracy',
     ]);
-    expect(s[0].points[0][0]).toBe(0.01);
-    expect(s[0].points[0][1]).toBeCloseTo(0.98, 12);
-    expect(s[1].points[1][1]).toBeCloseTo(0.95, 12);
+    expect(s[0]?.points[0]?.[0]).toBe(0.01);
+    expect(s[0]?.points[0]?.[1]).toBeCloseTo(0.98, 12);
+    expect(s[1]?.points[1]?.[1]).toBeCloseTo(0.95, 12);
     const flips = sweepChartSeries([row(1, 0.1, '', 0.9, null)]);
     expect(flips.map((x) => x.name)).toEqual(['accuracy', 'clean-model accuracy']);
   });

@@ -1,11 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { auditPolicySchema, runAudit } from '../../audit/audit.js';
-import { TfClassifier } from '../../engine/tf-classifier.js';
+import { runAudit } from '../../audit/audit.js';
+import { auditPolicySchema } from '../../audit/policy.js';
+import { type AnyModel, checkModelReadsData, loadAnyModel } from '../../engine/model.js';
 import { AntidoteError } from '../../errors.js';
-import { renderAuditHtml } from '../../report/html.js';
-import { writeDirAtomic, writeFileAtomic } from '../../util/fs.js';
+import { writeReport } from '../../report/write.js';
+import { writeDirAtomic } from '../../util/fs.js';
 import { loadDataArg } from '../data-arg.js';
 import { parseInteger } from '../options.js';
 import { type OutputOptions, printResult } from '../output.js';
@@ -38,17 +39,33 @@ async function readPolicy(path: string) {
     const issue = parsed.error.issues[0];
     throw new AntidoteError(
       'INVALID_CONFIG',
-      `audit policy ${path}: ${issue.path.join('.') || '(root)'}: ${issue.message}`,
+      `audit policy ${path}: ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`,
       { path },
     );
   }
   return parsed.data;
 }
 
+/** Loads the `--model` directory (image, text or tabular) and checks it reads the data. */
+async function loadModelFor(
+  dir: string,
+  data: Awaited<ReturnType<typeof loadDataArg>>,
+): Promise<AnyModel> {
+  const model = await loadAnyModel(dir);
+  try {
+    checkModelReadsData(model, dir, data);
+    return model;
+  } catch (e) {
+    model.model.dispose();
+    throw e;
+  }
+}
+
 /**
  * `antidote audit --data D [--model M] [--policy P] --out R`: is this training pipeline poisoned,
- * and how easily could it be? Writes `R/report.html` and `R/report.json`; exits 1 when the policy
- * fails.
+ * and how easily could it be? The model may be an image, text or tabular model (text and tabular
+ * data are scanned in the model's feature space). Writes `R/report.html` and `R/report.json`;
+ * exits 1 when the policy fails.
  */
 export function registerAuditCommand(program: Command): void {
   program
@@ -57,7 +74,10 @@ export function registerAuditCommand(program: Command): void {
       'audit a dataset for poisoning: integrity, scan, vulnerability; HTML + JSON report',
     )
     .requiredOption('--data <data>', 'dataset directory, file or built-in name')
-    .option('--model <dir>', 'model trained on the data (default: train one, seeded)')
+    .option(
+      '--model <dir>',
+      'image, text or tabular model trained on the data (default: train an image model, seeded)',
+    )
     .option(
       '--policy <file>',
       'audit policy (JSON): failOn, maxFlaggedShare, requireSignature, minAsr90Rate',
@@ -72,7 +92,7 @@ export function registerAuditCommand(program: Command): void {
     .action(async (o: AuditCliOptions) => {
       const policy = o.policy ? await readPolicy(o.policy) : undefined;
       const data = await loadDataArg(o.data, o);
-      const model = o.model ? await TfClassifier.load(o.model) : undefined;
+      const model = o.model ? await loadModelFor(o.model, data) : undefined;
       const progress = stageProgress(progressEnabled(o));
       try {
         const result = await runAudit({
@@ -88,11 +108,7 @@ export function registerAuditCommand(program: Command): void {
         await writeDirAtomic(
           out,
           async (dir) => {
-            await writeFileAtomic(
-              join(dir, 'report.json'),
-              `${JSON.stringify(result.report, null, 2)}\n`,
-            );
-            await writeFileAtomic(join(dir, 'report.html'), renderAuditHtml(result.report));
+            await writeReport(dir, result.report);
           },
           { overwrite: o.force ?? false },
         );
@@ -119,7 +135,7 @@ export function registerAuditCommand(program: Command): void {
           );
         }
       } finally {
-        model?.dispose();
+        model?.model.dispose();
       }
     });
 }

@@ -62,7 +62,10 @@ export function registerDemoCommand(program: Command): void {
       }).finally(() => progress.stop());
       const seconds = (performance.now() - started) / 1000;
       const d = out.report.data as {
-        scores: Record<string, { cleanAccuracy: number; attackSuccessRate: number | null }>;
+        scores: Record<
+          'clean' | 'poisoned' | 'mitigated',
+          { cleanAccuracy: number; attackSuccessRate: number | null }
+        >;
         detection: Record<string, { f1: number }>;
       };
       printResult(

@@ -1,0 +1,218 @@
+import { basename } from 'node:path';
+import type { LoadedDataset } from '../data/load.js';
+import type { AuditReport, Metric, ReportSection } from '../report/audit-report.js';
+import type { AuditModel } from './audit-model.js';
+import type { IntegrityFindings } from './integrity-check.js';
+import type { AuditPolicy, PolicyDecision } from './policy.js';
+import { buildReport } from './report-builder.js';
+import { pct } from './report-figures.js';
+import {
+  labelChangesTable,
+  recommendationsSection,
+  scanRecommendations,
+  scanSection,
+  skippedSection,
+  summarySection,
+  vulnerabilitySection,
+} from './report-sections.js';
+import type { ScanFindings } from './scan-stage.js';
+import type { VulnerabilityAssessment } from './vulnerability.js';
+
+/** A stage the audit did not run, and why. */
+export interface SkippedStage {
+  readonly stage: string;
+  readonly reason: string;
+}
+
+/** Everything an audit found, as handed to {@link buildAuditReport}. */
+export interface AuditFindings {
+  readonly data: LoadedDataset;
+  readonly model: AuditModel;
+  readonly policy: AuditPolicy;
+  readonly decision: PolicyDecision;
+  readonly integrity: IntegrityFindings;
+  readonly scan: ScanFindings;
+  readonly vulnerability?: VulnerabilityAssessment | undefined;
+  readonly skipped: readonly SkippedStage[];
+  readonly seed: number;
+  readonly backend: string;
+}
+
+/** The simulated backdoor's curve, if one was simulated. */
+const backdoorCurve = (f: AuditFindings) =>
+  f.vulnerability?.curves.find((c) => c.attack === 'backdoor');
+
+/** The sentence a reader sees first. */
+function auditHeadline(f: AuditFindings): string {
+  const { flagged, flaggedShare } = f.decision;
+  const rate = backdoorCurve(f)?.asr90Rate;
+  const n = f.data.dataset.y.length;
+  return flagged > 0
+    ? `The scan flagged ${flagged} of ${n.toLocaleString('en-US')} records (${pct(flaggedShare)}) as likely poisoned${rate != null ? `; a backdoor would need only ${pct(rate)} of the data to reach 90% ASR` : ''}.`
+    : `No record was flagged by enough detectors${rate != null ? `, but a backdoor would need only ${pct(rate)} of the data to reach 90% ASR` : ''}.`;
+}
+
+/** How the scan read the data, in a sentence. */
+function modelSentence(f: AuditFindings): string {
+  const m = f.model;
+  if (m.trainedHere) {
+    return `No model was given: a ${m.victimArch} was trained on the data (seed ${f.seed}) to read its representations.`;
+  }
+  return m.domain === 'image'
+    ? 'The scan read the representations of the given model.'
+    : `The scan read the representations of the given ${m.domain} model of the records in its feature space.`;
+}
+
+/** The signature's state in a word. */
+function signatureWord(sig: IntegrityFindings['signature']): string {
+  if (!sig.present) return 'none';
+  if (sig.verified === undefined) return 'not checked';
+  return sig.verified ? 'verified' : 'INVALID';
+}
+
+function auditSummary(f: AuditFindings): ReportSection {
+  const d = f.decision;
+  const bd = backdoorCurve(f);
+  const previous = f.integrity.previous;
+  const metrics: Metric[] = [
+    { label: 'Records', value: f.data.dataset.y.length },
+    { label: 'Flagged by the scan', value: d.flagged },
+    { label: 'Flagged share', value: d.flaggedShare, percent: true },
+    { label: 'Signature', value: signatureWord(f.integrity.signature) },
+    {
+      label: 'Label changes since last version',
+      value: previous ? (previous.diff.records?.labelChanged.length ?? 0) : 'no version',
+    },
+    ...(bd ? [{ label: 'Poison rate for 90% ASR', value: bd.asr90Rate, percent: true }] : []),
+  ];
+  return summarySection(
+    [
+      d.failures.length ? `Policy failures: ${d.failures.join('; ')}.` : 'No policy failure.',
+      modelSentence(f),
+      ...f.skipped.map((s) => `Not run: ${s.stage} (${s.reason}).`),
+    ],
+    metrics,
+  );
+}
+
+/** The signature paragraph of the integrity section. */
+function signatureParagraph(sig: IntegrityFindings['signature']): string {
+  if (!sig.present)
+    return 'Signature: none. Sign datasets with `antidote sign` and check them before training.';
+  if (sig.verified === undefined) return `Signature: ${sig.note}.`;
+  return sig.verified
+    ? `Signature: verified (signer ${sig.signer}).`
+    : `Signature: does NOT verify — ${(sig.problems ?? []).slice(0, 5).join('; ')}.`;
+}
+
+function auditIntegrity(f: AuditFindings): ReportSection {
+  const i = f.integrity;
+  const prev = i.previous;
+  const records = prev?.diff.records;
+  const labelChanges = records?.labelChanged ?? [];
+  return {
+    id: 'integrity',
+    title: 'Integrity',
+    status: f.decision.integrity,
+    paragraphs: [
+      i.rootDigest
+        ? `Manifest: root digest ${i.rootDigest}, ${i.records.toLocaleString('en-US')} records (Merkle root ${i.recordsRoot ?? '—'}).`
+        : `No manifest: ${i.signature.note ?? ''}`,
+      signatureParagraph(i.signature),
+      prev
+        ? `Against the last committed version ${prev.version.id}: ${records?.added.length ?? 0} records added, ${records?.removed.length ?? 0} removed, ${records?.changed.length ?? 0} changed, ${labelChanges.length} relabelled.`
+        : 'No committed version of this dataset to compare against (`antidote dataset commit`).',
+    ],
+    ...(prev && labelChanges.length
+      ? {
+          tables: [
+            labelChangesTable(
+              labelChanges,
+              `Label changes since ${prev.version.id} (first 20 of ${labelChanges.length})`,
+              20,
+            ),
+          ],
+        }
+      : {}),
+  };
+}
+
+function auditVulnerability(f: AuditFindings): ReportSection | undefined {
+  if (f.vulnerability) return vulnerabilitySection(f.vulnerability, f.decision.vulnerability);
+  const skipped = f.skipped.find((s) => s.stage === 'vulnerability');
+  return skipped ? skippedSection('vulnerability', 'Vulnerability', skipped.reason) : undefined;
+}
+
+function auditRecommendations(f: AuditFindings): ReportSection {
+  const recs = scanRecommendations(f.model.features, f.scan.scan);
+  const prev = f.integrity.previous;
+  const labelChanges = prev?.diff.records?.labelChanged.length ?? 0;
+  if (!f.integrity.signature.present)
+    recs.push(
+      'Sign this dataset (`antidote sign DIR --key K`) and verify it before every training run.',
+    );
+  if (prev && labelChanges)
+    recs.push(
+      `${labelChanges} records changed label since ${prev.version.id}: review them; unexplained relabelling is how label-flip attacks look.`,
+    );
+  const bd = backdoorCurve(f);
+  if (f.decision.exposed && bd)
+    recs.push(
+      `A backdoor reaches 90% ASR at ${pct(bd.asr90Rate)} of the training data: accept data only with signed provenance and gate models on a backdoor probe.`,
+    );
+  return recommendationsSection(recs);
+}
+
+/** The machine-readable results behind the audit report's sections. */
+function auditData(f: AuditFindings): Record<string, unknown> {
+  const { scan, detection } = f.scan;
+  const ds = f.model.features;
+  return {
+    verdict: f.decision.verdict,
+    passed: f.decision.passed,
+    failures: f.decision.failures,
+    policy: f.policy,
+    integrity: f.integrity,
+    scan: {
+      methods: scan.methods,
+      quorum: scan.quorum,
+      flagged: f.decision.flagged,
+      flaggedIds: ds.ids.filter((_, i) => scan.flagged[i]),
+      perClass: scan.perClass,
+    },
+    ...(Object.keys(detection).length ? { detection } : {}),
+    ...(f.vulnerability ? { vulnerability: f.vulnerability } : {}),
+    ...(f.skipped.length ? { skipped: f.skipped } : {}),
+  };
+}
+
+/** The report of `antidote audit`, through the shared report builder. */
+export function buildAuditReport(f: AuditFindings): AuditReport {
+  const ds = f.data.dataset;
+  const n = ds.y.length;
+  return buildReport({
+    title: `Poisoning audit of ${basename(f.data.spec)}`,
+    subject: {
+      dataset: `${f.data.spec} (${n.toLocaleString('en-US')} records, shape [${ds.shape.slice(1).join(', ')}], ${ds.classes.length} classes)`,
+      model: f.model.description,
+      policy: JSON.stringify(f.policy),
+    },
+    headline: auditHeadline(f),
+    sections: [
+      auditSummary(f),
+      auditIntegrity(f),
+      scanSection({
+        ds: f.model.features,
+        ...f.scan,
+        status: f.decision.scan,
+        model: f.model.domain === 'image' ? "the model's" : `the ${f.model.domain} model's`,
+        seed: f.seed,
+      }),
+      auditVulnerability(f),
+      auditRecommendations(f),
+    ],
+    data: auditData(f),
+    seed: f.seed,
+    backend: f.backend,
+  });
+}

@@ -1,0 +1,137 @@
+import type { Dataset } from '../data/dataset.js';
+import { Rng } from '../data/rng.js';
+import { principalComponents, projectRows } from '../defenses/linalg.js';
+import { type MergedScan, topFindings } from '../defenses/scan.js';
+import type { ReportChart, ReportImage, ReportTable } from '../report/audit-report.js';
+import { lineChartSvg, scatterChartSvg } from '../report/charts.js';
+import { renderImageGrid } from '../report/image-grid.js';
+import type { VulnerabilityAssessment } from './vulnerability.js';
+
+/** `v` as a percentage with `digits` decimals; `—` when missing or undefined (NaN, e.g. 0/0). */
+export const pct = (v: number | null | undefined, digits = 2): string =>
+  v === null || v === undefined || Number.isNaN(v) ? '—' : `${(v * 100).toFixed(digits)}%`;
+
+/** A PNG (base64) of one HWC image, upscaled. */
+export function imagePng(data: Float32Array, shape: readonly number[], scale = 4): string {
+  return Buffer.from(renderImageGrid([[{ data, shape }]], { scale, padding: 0 })).toString(
+    'base64',
+  );
+}
+
+/** The most suspicious records as report images (image data only). */
+export function suspiciousImages(ds: Dataset, scan: MergedScan, limit: number): ReportImage[] {
+  const shape = ds.shape.slice(1);
+  if (shape.length !== 3) return [];
+  const size = shape.reduce((a, b) => a * b, 1);
+  return topFindings(ds, scan, limit).map((f) => ({
+    pngBase64: imagePng(ds.x.subarray(f.index * size, (f.index + 1) * size), shape),
+    alt: `record ${f.id}, labelled ${f.label}, flagged by ${f.flaggedBy.join(', ') || 'no detector'}`,
+    caption: `${f.id} · label ${f.label} · ${(f.suspicion * 100).toFixed(1)}`,
+  }));
+}
+
+/** Longest text excerpt shown per record. */
+const EXCERPT = 120;
+
+/**
+ * The most suspicious records as a table (data that is not images: text records show an
+ * excerpt of their text).
+ */
+export function suspiciousRecordsTable(ds: Dataset, scan: MergedScan, limit: number): ReportTable {
+  const text = ds.text;
+  const rows = topFindings(ds, scan, limit).map((f) => {
+    const excerpt = text?.[f.index];
+    return [
+      f.id,
+      f.label,
+      f.flaggedBy.join(', ') || '—',
+      (f.suspicion * 100).toFixed(1),
+      ...(text
+        ? [excerpt && excerpt.length > EXCERPT ? `${excerpt.slice(0, EXCERPT)}…` : (excerpt ?? '')]
+        : []),
+    ];
+  });
+  return {
+    caption: `The ${rows.length} most suspicious records`,
+    columns: ['record', 'label', 'flagged by', 'suspicion', ...(text ? ['text'] : [])],
+    rows,
+  };
+}
+
+/** 2-D PCA of one class's representations, flagged vs unflagged records. */
+export function projectionChart(
+  ds: Dataset,
+  scan: MergedScan,
+  reps: { data: Float32Array; dim: number },
+  classIndex: number,
+  seed: number,
+): ReportChart | undefined {
+  const idx: number[] = [];
+  for (let i = 0; i < ds.y.length; i++) if (ds.y[i] === classIndex) idx.push(i);
+  if (idx.length < 3) return undefined;
+  const pcs = principalComponents(reps.data, reps.dim, idx, 2, new Rng(seed));
+  const proj = projectRows(reps.data, reps.dim, idx, pcs.mean, pcs.vectors, 2);
+  const kept: [number, number][] = [];
+  const flagged: [number, number][] = [];
+  idx.forEach((i, r) => {
+    const p: [number, number] = [
+      Number(proj[2 * r]!.toFixed(3)),
+      Number(proj[2 * r + 1]!.toFixed(3)),
+    ];
+    (scan.flagged[i] ? flagged : kept).push(p);
+  });
+  const name = ds.classes[classIndex];
+  return {
+    svg: scatterChartSvg(
+      [
+        { name: `kept (${kept.length})`, points: kept },
+        { name: `flagged (${flagged.length})`, points: flagged, symbol: 'triangle' },
+      ],
+      { x: 'PC 1', y: 'PC 2' },
+      { title: `Class ${name}: penultimate-layer representations (PCA)` },
+    ),
+    description: `Two principal components of the representations of the ${idx.length} records labelled ${name}; ${flagged.length} flagged records form their own cluster.`,
+  };
+}
+
+/**
+ * The projection chart of the class with the most flagged records (none when nothing is
+ * flagged or the representations have fewer than two dimensions).
+ */
+export function suspiciousClassProjection(
+  ds: Dataset,
+  scan: MergedScan,
+  reps: { data: Float32Array; dim: number },
+  seed: number,
+): ReportChart | undefined {
+  const top = scan.perClass.filter((c) => c.flagged > 0).sort((a, b) => b.flagged - a.flagged)[0];
+  return top && reps.dim >= 2 ? projectionChart(ds, scan, reps, top.classIndex, seed) : undefined;
+}
+
+/** One chart per simulated attack: ASR (backdoors) and accuracy against the poison rate. */
+export function vulnerabilityCharts(v: VulnerabilityAssessment): ReportChart[] {
+  return v.curves.map((c) => ({
+    svg: lineChartSvg(
+      [
+        ...(c.points.some((p) => p.attackSuccessRate !== null)
+          ? [
+              {
+                name: 'ASR',
+                points: c.points.map(
+                  (p) => [p.rate * 100, (p.attackSuccessRate ?? 0) * 100] as const,
+                ),
+              },
+            ]
+          : []),
+        {
+          name: 'accuracy',
+          points: c.points.map((p) => [p.rate * 100, p.accuracy * 100] as const),
+          dashed: true,
+        },
+      ],
+      { x: 'poison rate (% of training set)', y: '%', yMax: 100 },
+      { title: c.description },
+    ),
+    description: `${c.description}: ${c.points.map((p) => `${pct(p.rate, 2)} → ${p.attackSuccessRate !== null ? `ASR ${pct(p.attackSuccessRate, 1)}, ` : ''}accuracy ${pct(p.accuracy, 1)}`).join('; ')}.`,
+  }));
+}

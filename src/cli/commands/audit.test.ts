@@ -1,0 +1,124 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadDataset } from '../../data/load.js';
+import { Rng } from '../../data/rng.js';
+import { DEFAULT_SCAN_METHODS, scanDataset } from '../../defenses/scan.js';
+import { loadAnyModel } from '../../engine/model.js';
+import { buildProgram } from '../program.js';
+import { runProgram } from '../test-utils/run-program.js';
+
+const root = mkdtempSync(join(tmpdir(), 'antidote-audit-models-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+const at = (name: string) => join(root, name);
+const run = (args: string[]) => runProgram(buildProgram(), args);
+
+/** Loan applications: approved ones earn more and owe less; `noise` carries no signal. */
+function loansCsv(path: string, n: number, seed: number): void {
+  const rng = new Rng(seed);
+  const rows = ['income,debt,noise,label'];
+  for (let i = 0; i < n; i++) {
+    const approved = rng.next() < 0.5;
+    const fields = [rng.normal(approved ? 6 : 4, 1), rng.normal(approved ? 1 : 2, 0.5), rng.next()];
+    rows.push([...fields.map((v) => v.toFixed(3)), approved ? 'approved' : 'refused'].join(','));
+  }
+  writeFileSync(path, `${rows.join('\n')}\n`);
+}
+
+/** Runs the command line `words` (split at spaces: paths here have none). */
+const cli = (words: string) => run(words.split(' '));
+
+interface Section {
+  id: string;
+  status?: string;
+  paragraphs?: string[];
+}
+
+interface AuditJson {
+  verdict: string;
+  sections: Section[];
+  data: { scan: { flagged: number; flaggedIds: string[] }; skipped?: { stage: string }[] };
+}
+
+/**
+ * Audits `data` with the model in `modelDir` from the command line (a policy that never fails,
+ * so that the command completes), and checks the report against the scan decision run directly
+ * on the model's features: same flagged records, and a verdict and scan status that follow.
+ */
+async function auditAgainstScan(data: string, modelDir: string, out: string) {
+  const policy = join(out, '..', `${out.split('/').pop()}-policy.json`);
+  writeFileSync(policy, JSON.stringify({ failOn: 'never' }));
+  const printed = JSON.parse(
+    await run(
+      ['audit', '--data', data, '--model', modelDir, '--out', out, '--policy', policy].concat([
+        '--json',
+      ]),
+    ),
+  );
+  const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as AuditJson;
+  expect(readFileSync(join(out, 'report.html'), 'utf8')).toContain('<h1>Poisoning audit of');
+  expect(printed.verdict).toBe(report.verdict);
+
+  const model = await loadAnyModel(modelDir);
+  if (model.domain === 'image') throw new Error('expected a text or tabular model');
+  try {
+    const features = model.model.featurize((await loadDataset(data)).dataset);
+    const scan = await scanDataset(features, model.model.classifier, {
+      methods: DEFAULT_SCAN_METHODS,
+      seed: 1,
+    });
+    const flaggedIds = features.ids.filter((_, i) => scan.flagged[i]);
+    expect(report.data.scan.flaggedIds).toEqual(flaggedIds);
+    const share = flaggedIds.length / features.ids.length;
+    const expected = share > 0.005 ? 'fail' : flaggedIds.length > 0 ? 'warn' : 'pass';
+    expect(report.verdict).toBe(expected);
+    const section = (id: string) => report.sections.find((s) => s.id === id);
+    expect(section('scan')?.status).toBe(expected);
+    expect(section('summary')?.status).toBe(report.verdict);
+  } finally {
+    model.model.dispose();
+  }
+  // The simulated attacks train image models: skipped, and said so.
+  expect(report.data.skipped?.map((s) => s.stage)).toEqual(['vulnerability']);
+  const vulnerability = report.sections.find((s) => s.id === 'vulnerability');
+  expect(vulnerability?.status).toBeUndefined();
+  expect(vulnerability?.paragraphs?.[0]).toMatch(/^Skipped: the simulated attacks train image/);
+  return report;
+}
+
+describe('antidote audit with text and tabular models', () => {
+  it('audits backdoored sentiment sentences with a text model', async () => {
+    const text = at('text');
+    await cli(
+      `attack text-backdoor --data sentiment:train:300 --trigger-words cf --rate 0.1 --target positive --seed 2 --out ${text}`,
+    );
+    await cli(`train --data ${text} --out ${at('text-model')} --quiet`);
+    const report = await auditAgainstScan(text, at('text-model'), at('text-audit'));
+    expect(report.sections.map((s) => s.id)).toEqual([
+      'summary',
+      'integrity',
+      'scan',
+      'vulnerability',
+      'recommendations',
+    ]);
+  });
+
+  it('audits a backdoored loans table with a small tabular model, and finds the poison', async () => {
+    loansCsv(at('loans.csv'), 400, 1);
+    const tab = at('tab');
+    await cli(
+      `attack tabular-backdoor --data ${at('loans.csv')} --trigger noise=5 --target approved --rate 0.08 --out ${tab}`,
+    );
+    await cli(`train --data ${tab} --model mlp --epochs 40 --out ${at('tab-model')} --quiet`);
+    const report = await auditAgainstScan(tab, at('tab-model'), at('tab-audit'));
+    expect(report.data.scan.flagged).toBeGreaterThan(0);
+    expect(report.verdict).toBe('fail');
+  });
+
+  it('refuses a text model given tabular records', async () => {
+    await expect(
+      run(['audit', '--data', at('tab'), '--model', at('text-model'), '--out', at('bad')]),
+    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+  });
+});
