@@ -12,7 +12,7 @@ import { runProgram } from '../test-utils/run-program.js';
 const root = mkdtempSync(join(tmpdir(), 'antidote-audit-models-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 const at = (name: string) => join(root, name);
-const run = (args: string[]) => runProgram(buildProgram(), args);
+const run = async (args: string[]) => runProgram(await buildProgram(), args);
 
 /** Loan applications: approved ones earn more and owe less; `noise` carries no signal. */
 function loansCsv(path: string, n: number, seed: number): void {
