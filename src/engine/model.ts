@@ -3,13 +3,11 @@
  * {@link Model} interface (`./model-interface.ts`), plus the older tagged {@link AnyModel} API
  * kept (deprecated) while callers move over.
  */
-import { stat } from 'node:fs/promises';
-import { basename, dirname, extname, join } from 'node:path';
 import { AntidoteError } from '../errors.js';
-import { FeatureModel, modelDomain } from './feature-model-io.js';
+import { FeatureModel } from './feature-model-io.js';
 import type { AnyModel } from './model-data.js';
 import type { Model } from './model-interface.js';
-import { MODEL_JSON } from './model-io.js';
+import { modelDirOf, modelDomain } from './model-summary.js';
 import { TfClassifier } from './tf-classifier.js';
 import { TfFeatureModel } from './tf-feature-model.js';
 import { TfImageModel } from './tf-image-model.js';
@@ -29,32 +27,9 @@ export type {
   ModelDomain,
   TrainLikeOptions,
 } from './model-interface.js';
+export { type ModelSummary, modelDomain, readModelSummary } from './model-summary.js';
 export { TfFeatureModel } from './tf-feature-model.js';
 export { TfImageModel } from './tf-image-model.js';
-
-/**
- * Resolves `path` to a model directory: a directory itself, or the directory of a `model.json`
- * given directly. A missing path is `NOT_FOUND` (naming `model.json`); an ONNX file (issue 17)
- * or any other file is `INVALID_FORMAT` saying what a model is.
- */
-async function modelDirOf(path: string): Promise<string> {
-  const info = await stat(path).catch(() => undefined);
-  if (!info) {
-    throw new AntidoteError('NOT_FOUND', `no model at ${path}: ${MODEL_JSON} is missing`, {
-      path: join(path, MODEL_JSON),
-    });
-  }
-  if (info.isDirectory()) return path;
-  if (basename(path) === MODEL_JSON) return dirname(path);
-  const ext = extname(path).toLowerCase();
-  throw new AntidoteError(
-    'INVALID_FORMAT',
-    ext === '.onnx'
-      ? `${path}: ONNX models are not supported yet; give a model directory from antidote train`
-      : `${path} is not a model: give a model directory (${MODEL_JSON} and weights, from antidote train)`,
-    { path },
-  );
-}
 
 /**
  * Loads the model at `path`, whatever it is: an image model of the zoo, or a text or tabular
