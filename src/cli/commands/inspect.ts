@@ -5,7 +5,8 @@ import { Rng } from '../../data/rng.js';
 import { finePrune } from '../../defenses/fine-pruning.js';
 import { neuralCleanse } from '../../defenses/neural-cleanse.js';
 import { fitStrip, stripDetect } from '../../defenses/strip.js';
-import { TfClassifier } from '../../engine/tf-classifier.js';
+import { loadModel, requireImageModel } from '../../engine/model.js';
+import type { TfClassifier } from '../../engine/tf-classifier.js';
 import { AntidoteError } from '../../errors.js';
 import { renderImageGrid } from '../../report/image-grid.js';
 import { writeDirAtomic, writeFileAtomic } from '../../util/fs.js';
@@ -128,13 +129,15 @@ export function registerInspectCommand(program: Command): void {
         ...o,
         ...(o.limit !== undefined ? { limit: o.limit } : {}),
       });
-      const model = await TfClassifier.load(o.model);
+      const loadedModel = await loadModel(o.model);
       try {
+        // Trigger reverse-engineering, superimposition and pruning act on an image model.
+        const model = requireImageModel(loadedModel, `inspect --method ${o.method}`);
         if (o.method === 'neural-cleanse') await inspectNeuralCleanse(model, dataset, o);
         else if (o.method === 'strip') await inspectStrip(model, dataset, o);
         else await inspectFinePrune(model, dataset, o);
       } finally {
-        model.dispose();
+        loadedModel.dispose();
       }
     });
 }
