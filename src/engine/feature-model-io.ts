@@ -132,7 +132,7 @@ export function tabularPreprocessorFromJSON(
 ): TabularPreprocessor {
   const r = preprocessorSchema.safeParse(json);
   if (!r.success) {
-    const issue = r.error.issues[0];
+    const issue = r.error.issues[0]!;
     throw new AntidoteError(
       'INVALID_FORMAT',
       `${where}: not a tabular preprocessor: ${issue.path.join('.') || 'value'}: ${issue.message}`,
@@ -315,7 +315,8 @@ export class FeatureModel {
   ): Promise<LayersClassifier> {
     this.checkAlive();
     await initEngine();
-    const d = this.classifier.inputShape[0];
+    // One-dimensional by construction (checked when loading).
+    const d = this.classifier.inputShape[0]!;
     if (features.shape.length !== 2 || features.shape[1] !== d) {
       throw new AntidoteError(
         'SHAPE_MISMATCH',
@@ -386,7 +387,7 @@ export class FeatureModel {
       }
       const parsed = metadataSchema.safeParse(metadata);
       if (!parsed.success) {
-        const issue = parsed.error.issues[0];
+        const issue = parsed.error.issues[0]!;
         throw new AntidoteError(
           'INVALID_FORMAT',
           `${jsonPath} has no valid Antidote metadata: antidote.${issue.path.join('.')}: ${issue.message}`,
@@ -452,8 +453,8 @@ export class FeatureModel {
         featurizer.domain === 'text'
           ? featurizer.vectorizer.vocabulary.length
           : featurizer.preprocessor.features.length;
-      const inputShape = (model.inputs[0].shape as number[]).slice(1);
-      const outUnits = (model.outputs[0].shape as number[])[1];
+      const inputShape = (model.inputs[0]!.shape as number[]).slice(1);
+      const outUnits = (model.outputs[0]!.shape as number[])[1];
       if (inputShape.length !== 1 || inputShape[0] !== width || m.inputShape[0] !== width) {
         throw new AntidoteError(
           'SHAPE_MISMATCH',

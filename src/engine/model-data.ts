@@ -105,7 +105,7 @@ export function checkSameColumns(
   }
   model.forEach((m, j) => {
     const d = data[j];
-    if (m.kind === 'categorical' && d.kind === 'categorical' && !sameNames(m.levels, d.levels)) {
+    if (m.kind === 'categorical' && d?.kind === 'categorical' && !sameNames(m.levels, d.levels)) {
       throw new AntidoteError(
         'INVALID_ARGUMENT',
         `column "${m.name}": ${modelDir} knows the levels [${m.levels.join(', ')}] but ${dataSpec} has [${d.levels.join(', ')}]`,

@@ -333,7 +333,7 @@ export class Deployment {
       let records = 0;
       while (
         this.queue.length > 0 &&
-        (batch.length === 0 || records + this.queue[0].n <= this.maxBatchRecords)
+        (batch.length === 0 || records + this.queue[0]!.n <= this.maxBatchRecords)
       ) {
         const p = this.queue.shift()!;
         batch.push(p);

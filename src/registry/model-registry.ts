@@ -717,7 +717,7 @@ export class ModelRegistry {
         .map((t) => t.versionId),
     );
     for (let i = ts.length - 1; i >= 0; i--) {
-      const t = ts[i];
+      const t = ts[i]!;
       if (t.to !== 'production' || t.versionId === current?.id || bad.has(t.versionId)) continue;
       return this.get(t.versionId);
     }

@@ -142,7 +142,7 @@ async function featureTriggerSpec(
     const p = record.params;
     const trigger = p.trigger as TextTriggerSpec | FeatureTriggerSpec;
     if (domain === 'text') checkTextTrigger(trigger as TextTriggerSpec);
-    else checkFeatureTrigger(trigger as FeatureTriggerSpec, loaded.dataset.shape[1]);
+    else checkFeatureTrigger(trigger as FeatureTriggerSpec, columns.length);
     const targeting = {
       mode: p.mode as BackdoorMode,
       ...(typeof p.target === 'number' ? { target: p.target } : {}),

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { numRecords } from '../../data/dataset.js';
 import { loadModel } from '../../engine/model.js';
 import { writeFileAtomic } from '../../util/fs.js';
 import { loadDataArg } from '../data-arg.js';
@@ -29,14 +30,14 @@ export function registerPredictCommand(program: Command): void {
         const loaded = await loadDataArg(o.data, o);
         const { dataset } = loaded;
         model.checkReads(loaded);
-        const n = dataset.shape[0];
+        const n = numRecords(dataset);
         const probs = await model.predictProba(dataset);
         const k = model.classes.length;
         const predicted = new Int32Array(n);
         let correct = 0;
         for (let i = 0; i < n; i++) {
           let best = 0;
-          for (let j = 1; j < k; j++) if (probs[i * k + j] > probs[i * k + best]) best = j;
+          for (let j = 1; j < k; j++) if (probs[i * k + j]! > probs[i * k + best]!) best = j;
           predicted[i] = best;
           if (best === dataset.y[i]) correct++;
         }
@@ -44,8 +45,8 @@ export function registerPredictCommand(program: Command): void {
           const lines = Array.from(dataset.ids, (id, i) =>
             JSON.stringify({
               id,
-              label: model.classes[dataset.y[i]],
-              predicted: model.classes[predicted[i]],
+              label: model.classes[dataset.y[i]!],
+              predicted: model.classes[predicted[i]!],
               probabilities: Array.from(probs.subarray(i * k, (i + 1) * k), (p) =>
                 Number(p.toFixed(6)),
               ),
