@@ -7,7 +7,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Dataset } from '../data/dataset.js';
 import type { TabularColumn } from '../data/datasets/tabular.js';
 import { Rng } from '../data/rng.js';
-import { isAntidoteError } from '../errors.js';
 import { initEngine } from './backend.js';
 import {
   FeatureModel,
@@ -17,6 +16,7 @@ import {
   VECTORIZER_FILE,
 } from './feature-model-io.js';
 import { MODEL_JSON, WEIGHTS_BIN } from './model-io.js';
+import { rejects } from './test-utils/rejects.js';
 import { trainClassifier } from './tf-classifier.js';
 
 const root = mkdtempSync(join(tmpdir(), 'antidote-feature-model-'));
@@ -60,15 +60,6 @@ function rows(n: number, seed: number): Dataset {
     y[i] = amount > 5 ? 1 : 0;
   }
   return { x, shape: [n, 2], y, classes: ['good', 'bad'], ids: Array.from({ length: n }, String) };
-}
-
-async function rejects(p: Promise<unknown>, code: string, message: RegExp): Promise<void> {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(isAntidoteError(e, code as never), String(e)).toBe(true);
-  expect((e as Error).message).toMatch(message);
 }
 
 describe('feature model directories', () => {

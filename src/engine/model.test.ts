@@ -6,7 +6,6 @@ import type { Dataset } from '../data/dataset.js';
 import type { TabularColumn } from '../data/datasets/tabular.js';
 import type { LoadedDataset } from '../data/load.js';
 import { Rng } from '../data/rng.js';
-import { isAntidoteError } from '../errors.js';
 import { initEngine } from './backend.js';
 import { FeatureModel } from './feature-model-io.js';
 import {
@@ -20,6 +19,7 @@ import {
   requireImageModel,
 } from './model.js';
 import { MODEL_JSON } from './model-summary.js';
+import { rejects } from './test-utils/rejects.js';
 import { trainClassifier } from './tf-classifier.js';
 
 /** Two classes of 4×4 images: a bright top half vs a bright bottom half. */
@@ -76,15 +76,6 @@ const loaded = (dataset: Dataset, columns?: readonly TabularColumn[]): LoadedDat
   dataset,
   ...(columns ? { columns } : {}),
 });
-
-async function rejects(p: Promise<unknown>, code: string, message: RegExp): Promise<void> {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(isAntidoteError(e, code as never), String(e)).toBe(true);
-  expect((e as Error).message).toMatch(message);
-}
 
 describe('loadModel and the Model interface', () => {
   let root: string;
