@@ -15,6 +15,8 @@ import type { LoadedDataset } from '../data/load.js';
 import type { Classifier } from './classifier.js';
 import type { ModelInput } from './model-input.js';
 
+export type { ModelInput } from './model-input.js';
+
 /** What a model reads: images (and schema-less feature arrays), text, or tabular rows. */
 export type ModelDomain = 'image' | 'text' | 'tabular';
 

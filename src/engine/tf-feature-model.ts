@@ -1,5 +1,5 @@
 /**
- * The {@link Model} adapter of text and tabular models (`FeatureModel`, TF.js): raw records are
+ * The {@link M.Model} adapter of text and tabular models (`FeatureModel`, TF.js): raw records are
  * vectorized (text) or encoded (tabular rows) by the model's fitted featurizer, and the
  * classifier reads the vectors. One inference thread; no input gradients.
  */
@@ -10,27 +10,21 @@ import { AntidoteError } from '../errors.js';
 import { MAX_ENGINE_THREADS } from './data-parallel.js';
 import { type FeatureModel, PREPROCESSOR_FILE, VECTORIZER_FILE } from './feature-model-io.js';
 import { checkModelReadsData } from './model-data.js';
-import type { ModelInput } from './model-input.js';
-import type {
-  DisposableClassifier,
-  Model,
-  ModelCapabilities,
-  TrainLikeOptions,
-} from './model-interface.js';
-import { MODEL_JSON, WEIGHTS_BIN } from './model-io.js';
+import type * as M from './model-interface.js';
+import { MODEL_JSON, WEIGHTS_BIN } from './model-summary.js';
 import type { LayersClassifier } from './text-models.js';
 
-const CAPABILITIES: ModelCapabilities = Object.freeze({
+const CAPABILITIES: M.ModelCapabilities = Object.freeze({
   threads: false,
   training: true,
   gradients: false,
   pixels: false,
 });
 
-/** A text or tabular model (`FeatureModel`) as a {@link Model}. */
-export class TfFeatureModel implements Model {
+/** A text or tabular model (`FeatureModel`) as a {@link M.Model}. */
+export class TfFeatureModel implements M.Model {
   readonly capabilities = CAPABILITIES;
-  readonly input: ModelInput;
+  readonly input: M.ModelInput;
   readonly files: readonly string[];
 
   constructor(
@@ -92,7 +86,7 @@ export class TfFeatureModel implements Model {
     return this;
   }
 
-  trainLike(features: Dataset, options: TrainLikeOptions): Promise<DisposableClassifier> {
+  trainLike(features: Dataset, options: M.TrainLikeOptions): Promise<M.DisposableClassifier> {
     return this.feature.trainLike(features, options);
   }
 

@@ -1,5 +1,5 @@
 /**
- * The {@link Model} adapter of the zoo's image models (`TfClassifier`, TF.js): records are read
+ * The {@link M.Model} adapter of the zoo's image models (`TfClassifier`, TF.js): records are read
  * as they are (HWC images, or schema-less feature rows), inference may use worker threads, and
  * the model trains, fine-tunes and gives input gradients.
  */
@@ -8,18 +8,12 @@ import { type Dataset, numRecords, recordShape } from '../data/dataset.js';
 import type { LoadedDataset } from '../data/load.js';
 import { AntidoteError } from '../errors.js';
 import { checkModelReadsData } from './model-data.js';
-import type { ModelInput } from './model-input.js';
-import type {
-  DisposableClassifier,
-  Model,
-  ModelCapabilities,
-  TrainLikeOptions,
-} from './model-interface.js';
-import { MODEL_JSON, WEIGHTS_BIN } from './model-io.js';
+import type * as M from './model-interface.js';
+import { MODEL_JSON, WEIGHTS_BIN } from './model-summary.js';
 import { type TfClassifier, trainClassifier } from './tf-classifier.js';
 import { checkDatasetFits } from './train.js';
 
-const CAPABILITIES: ModelCapabilities = Object.freeze({
+const CAPABILITIES: M.ModelCapabilities = Object.freeze({
   threads: true,
   training: true,
   gradients: true,
@@ -32,11 +26,11 @@ function recorded(run: Record<string, unknown> | undefined, key: string): number
   return typeof v === 'number' ? v : undefined;
 }
 
-/** A zoo image model (`TfClassifier`) as a {@link Model}. */
-export class TfImageModel implements Model {
+/** A zoo image model (`TfClassifier`) as a {@link M.Model}. */
+export class TfImageModel implements M.Model {
   readonly domain = 'image' as const;
   readonly capabilities = CAPABILITIES;
-  readonly input: ModelInput;
+  readonly input: M.ModelInput;
   readonly files: readonly string[];
 
   constructor(
@@ -99,7 +93,7 @@ export class TfImageModel implements Model {
   }
 
   /** A fresh model of the same spec, trained with the last recorded run's options unless given. */
-  trainLike(features: Dataset, options: TrainLikeOptions): Promise<DisposableClassifier> {
+  trainLike(features: Dataset, options: M.TrainLikeOptions): Promise<M.DisposableClassifier> {
     const runs = this.training;
     const last = runs[runs.length - 1];
     const epochs = options.epochs ?? recorded(last, 'epochs');
