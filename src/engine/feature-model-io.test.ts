@@ -7,7 +7,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Dataset } from '../data/dataset.js';
 import type { TabularColumn } from '../data/datasets/tabular.js';
 import { Rng } from '../data/rng.js';
-import { isAntidoteError } from '../errors.js';
 import { initEngine } from './backend.js';
 import {
   FeatureModel,
@@ -17,6 +16,7 @@ import {
   VECTORIZER_FILE,
 } from './feature-model-io.js';
 import { MODEL_JSON, WEIGHTS_BIN } from './model-io.js';
+import { rejects } from './test-utils/rejects.js';
 import { trainClassifier } from './tf-classifier.js';
 
 const root = mkdtempSync(join(tmpdir(), 'antidote-feature-model-'));
@@ -60,15 +60,6 @@ function rows(n: number, seed: number): Dataset {
     y[i] = amount > 5 ? 1 : 0;
   }
   return { x, shape: [n, 2], y, classes: ['good', 'bad'], ids: Array.from({ length: n }, String) };
-}
-
-async function rejects(p: Promise<unknown>, code: string, message: RegExp): Promise<void> {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(isAntidoteError(e, code as never), String(e)).toBe(true);
-  expect((e as Error).message).toMatch(message);
 }
 
 describe('feature model directories', () => {
@@ -152,18 +143,19 @@ describe('feature model directories', () => {
     };
     // A shifted mean changes every prediction's input: the digest catches it.
     const a = await copy('tab-shifted', (p) => {
-      (p.mean as number[])[0] += 1;
+      const mean = p.mean as number[];
+      mean[0] = mean[0]! + 1;
     });
     writeFileSync(join(a.d, PREPROCESSOR_FILE), a.bytes);
     await rejects(FeatureModel.load(a.d), 'INTEGRITY_MISMATCH', /preprocessor\.json is not the/);
     // Digest updated, but the columns are not a schema (one name twice, a level twice).
     const b = await copy('tab-dup-column', (p) => {
-      (p.columns as { name: string }[])[1].name = 'amount';
+      (p.columns as { name: string }[])[1]!.name = 'amount';
     });
     withDigest(b.d, b.bytes);
     await rejects(FeatureModel.load(b.d), 'INVALID_FORMAT', /share a name/);
     const c = await copy('tab-dup-level', (p) => {
-      (p.columns as { levels?: string[] }[])[1].levels = ['none', 'none', 'high'];
+      (p.columns as { levels?: string[] }[])[1]!.levels = ['none', 'none', 'high'];
     });
     withDigest(c.d, c.bytes);
     await rejects(FeatureModel.load(c.d), 'INVALID_FORMAT', /level twice/);

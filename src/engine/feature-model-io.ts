@@ -34,7 +34,8 @@ import {
 import type { TokenizerOptions } from '../data/tokenizer.js';
 import { AntidoteError } from '../errors.js';
 import { activeBackend, initEngine } from './backend.js';
-import { loadLayersModel, MODEL_JSON, readModelJson, saveLayersModel } from './model-io.js';
+import { loadLayersModel, MODEL_JSON, saveLayersModel } from './model-io.js';
+import { FEATURE_MODEL_FORMAT } from './model-summary.js';
 import { type TabularPreprocessor, trainTabularClassifier, transformTabular } from './tabular.js';
 import {
   buildDenseModel,
@@ -61,8 +62,6 @@ export const TABULAR_MODEL_KINDS: readonly TabularModelKind[] = Object.freeze(['
 /** A text or tabular model kind. */
 export type FeatureModelKind = TextModelKind | TabularModelKind;
 
-/** The `format` tag of a feature model's metadata (`model.json` → `antidote`). */
-export const FEATURE_MODEL_FORMAT = 'antidote-feature-model';
 /** File of a text model's fitted vectorizer. */
 export const VECTORIZER_FILE = 'vectorizer.json';
 /** File of a tabular model's fitted preprocessor. */
@@ -133,7 +132,7 @@ export function tabularPreprocessorFromJSON(
 ): TabularPreprocessor {
   const r = preprocessorSchema.safeParse(json);
   if (!r.success) {
-    const issue = r.error.issues[0];
+    const issue = r.error.issues[0]!;
     throw new AntidoteError(
       'INVALID_FORMAT',
       `${where}: not a tabular preprocessor: ${issue.path.join('.') || 'value'}: ${issue.message}`,
@@ -316,7 +315,8 @@ export class FeatureModel {
   ): Promise<LayersClassifier> {
     this.checkAlive();
     await initEngine();
-    const d = this.classifier.inputShape[0];
+    // One-dimensional by construction (checked when loading).
+    const d = this.classifier.inputShape[0]!;
     if (features.shape.length !== 2 || features.shape[1] !== d) {
       throw new AntidoteError(
         'SHAPE_MISMATCH',
@@ -387,7 +387,7 @@ export class FeatureModel {
       }
       const parsed = metadataSchema.safeParse(metadata);
       if (!parsed.success) {
-        const issue = parsed.error.issues[0];
+        const issue = parsed.error.issues[0]!;
         throw new AntidoteError(
           'INVALID_FORMAT',
           `${jsonPath} has no valid Antidote metadata: antidote.${issue.path.join('.')}: ${issue.message}`,
@@ -453,8 +453,8 @@ export class FeatureModel {
         featurizer.domain === 'text'
           ? featurizer.vectorizer.vocabulary.length
           : featurizer.preprocessor.features.length;
-      const inputShape = (model.inputs[0].shape as number[]).slice(1);
-      const outUnits = (model.outputs[0].shape as number[])[1];
+      const inputShape = (model.inputs[0]!.shape as number[]).slice(1);
+      const outUnits = (model.outputs[0]!.shape as number[])[1];
       if (inputShape.length !== 1 || inputShape[0] !== width || m.inputShape[0] !== width) {
         throw new AntidoteError(
           'SHAPE_MISMATCH',
@@ -608,23 +608,6 @@ export function trainFeatureModel(
 }
 
 /** What a model directory holds: an image (zoo) model, or a text or tabular model. */
-export type ModelDomain = 'image' | FeatureDomain;
-
-/**
- * Reads `dir/model.json` just far enough to tell an image model from a text or tabular one
- * (`antidote.format` and `antidote.domain`). `NOT_FOUND` when model.json is missing,
- * `INVALID_FORMAT` when it is not JSON or too large (see `readModelJson`). Anything not marked
- * as a feature model is `'image'` (its loader then reports what is wrong with it).
- */
-export async function modelDomain(dir: string): Promise<ModelDomain> {
-  const path = join(dir, MODEL_JSON);
-  const json = await readModelJson(dir);
-  const meta = (json as { antidote?: { format?: unknown; domain?: unknown } } | null)?.antidote;
-  if (meta?.format !== FEATURE_MODEL_FORMAT) return 'image';
-  if (meta.domain === 'text' || meta.domain === 'tabular') return meta.domain;
-  throw new AntidoteError(
-    'INVALID_FORMAT',
-    `${path}: antidote.domain must be text or tabular, got ${JSON.stringify(meta.domain)}`,
-    { path },
-  );
-}
+export type { ModelDomain } from './model-interface.js';
+// Read without TF.js in model-summary.ts; re-exported here.
+export { FEATURE_MODEL_FORMAT, modelDomain } from './model-summary.js';

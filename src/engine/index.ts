@@ -1,11 +1,13 @@
 /**
  * The ML engine: TensorFlow.js setup (wasm by default, cpu fallback, custom kernels), the model
- * zoo, seeded training and the TF.js {@link Classifier} adapter.
+ * zoo, seeded training, the TF.js {@link Classifier} adapter, and the {@link Model} interface
+ * with its one loader `loadModel` (image, text and tabular models).
  */
 export { activeBackend, BACKEND_NAMES, type BackendName, initEngine } from './backend.js';
 export type { Classifier } from './classifier.js';
 export * from './feature-model-io.js';
 export { registerCustomKernels } from './kernels/register.js';
+export * from './model.js';
 export {
   loadLayersModel,
   MODEL_JSON,

@@ -1,16 +1,14 @@
-import { readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { z } from 'zod';
 import { AntidoteError } from '../errors.js';
 import { writeDirAtomic, writeFileAtomic } from '../util/fs.js';
+import { MODEL_JSON, readModelJson, WEIGHTS_BIN } from './model-summary.js';
 
-/** File names of a saved model directory. */
-export const MODEL_JSON = 'model.json';
-export const WEIGHTS_BIN = 'weights.bin';
-
-const MAX_MODEL_JSON_BYTES = 64 * 1024 * 1024;
+// Moved to model-summary.ts (no TF.js imports, for fast-starting commands); re-exported here.
+export { MODEL_JSON, readModelJson, WEIGHTS_BIN };
 
 const weightSpecSchema = z.object({
   name: z.string(),
@@ -99,37 +97,6 @@ export async function saveLayersModel(
 }
 
 const BYTES_PER_DTYPE = { float32: 4, int32: 4, bool: 1 } as const;
-
-/**
- * Reads and parses `dir/model.json` (at most 64 MiB) without checking what it holds.
- * `NOT_FOUND` when it is missing, `INVALID_FORMAT` when it is too large or not JSON; both name
- * the file.
- */
-export async function readModelJson(dir: string): Promise<unknown> {
-  const jsonPath = join(dir, MODEL_JSON);
-  const jsonStat = await stat(jsonPath).catch(() => undefined);
-  if (!jsonStat?.isFile()) {
-    throw new AntidoteError('NOT_FOUND', `no model at ${dir}: ${MODEL_JSON} is missing`, {
-      path: jsonPath,
-    });
-  }
-  if (jsonStat.size > MAX_MODEL_JSON_BYTES) {
-    throw new AntidoteError(
-      'INVALID_FORMAT',
-      `${jsonPath} is larger than ${MAX_MODEL_JSON_BYTES} bytes`,
-      { path: jsonPath },
-    );
-  }
-  try {
-    return JSON.parse(await readFile(jsonPath, 'utf8'));
-  } catch (e) {
-    throw new AntidoteError(
-      'INVALID_FORMAT',
-      `${jsonPath} is not valid JSON: ${(e as Error).message}`,
-      { path: jsonPath },
-    );
-  }
-}
 
 /**
  * Loads a model saved by {@link saveLayersModel}. Only TF.js layer classes are instantiated from

@@ -1,131 +1,88 @@
-import type { TabularColumn } from '../data/datasets/tabular.js';
-import { type DataDomain, dataDomain, type LoadedDataset, tabularMeta } from '../data/load.js';
+/**
+ * The model loader: one {@link loadModel} for every model Antidote reads, returning the
+ * {@link Model} interface (`./model-interface.ts`), plus the older tagged {@link AnyModel} API
+ * kept (deprecated) while callers move over.
+ */
 import { AntidoteError } from '../errors.js';
-import { FeatureModel, modelDomain } from './feature-model-io.js';
+import { FeatureModel } from './feature-model-io.js';
+import type { AnyModel } from './model-data.js';
+import type { Model } from './model-interface.js';
+import { modelDirOf, modelDomain } from './model-summary.js';
 import { TfClassifier } from './tf-classifier.js';
+import { TfFeatureModel } from './tf-feature-model.js';
+import { TfImageModel } from './tf-image-model.js';
 
-/** A loaded model directory: an image (zoo) model, or a text or tabular model. */
-export type AnyModel =
-  | { readonly domain: 'image'; readonly model: TfClassifier }
-  | { readonly domain: 'text' | 'tabular'; readonly model: FeatureModel };
+export {
+  type AnyModel,
+  checkModelReadsData,
+  checkSameColumns,
+  derivedMeta,
+  modelDataMismatch,
+} from './model-data.js';
+export { type ModelInput, parseModelRecords } from './model-input.js';
+export type {
+  DisposableClassifier,
+  Model,
+  ModelCapabilities,
+  ModelDomain,
+  TrainLikeOptions,
+} from './model-interface.js';
+export { type ModelSummary, modelDomain, readModelSummary } from './model-summary.js';
+export { TfFeatureModel } from './tf-feature-model.js';
+export { TfImageModel } from './tf-image-model.js';
 
-/** Loads a model directory of any kind (told apart by `model.json`'s metadata). */
+/**
+ * Loads the model at `path`, whatever it is: an image model of the zoo, or a text or tabular
+ * model (told apart by `model.json`'s `antidote` metadata), as a {@link Model}. `path` is a
+ * model directory or its `model.json`. Errors: `NOT_FOUND` when there is no `model.json`;
+ * `INVALID_FORMAT` for a file that is not a model (an `.onnx` file included, until its adapter
+ * lands) and for malformed metadata; those of `TfClassifier.load` / `FeatureModel.load`.
+ */
+export async function loadModel(path: string): Promise<Model> {
+  const dir = await modelDirOf(path);
+  const domain = await modelDomain(dir);
+  if (domain === 'image') return new TfImageModel(await TfClassifier.load(dir), dir);
+  return new TfFeatureModel(await FeatureModel.load(dir), dir);
+}
+
+/** The {@link Model} view of a tagged {@link AnyModel} (same weights: dispose one of them). */
+export function modelOf(m: AnyModel, path = ''): Model {
+  return m.domain === 'image' ? new TfImageModel(m.model, path) : new TfFeatureModel(m.model, path);
+}
+
+/**
+ * The TF.js zoo classifier of an image model, for the methods that need its internals
+ * (fine-pruning, Neural Cleanse on the CLI, fine-tuning). `INVALID_ARGUMENT` naming `purpose`
+ * for any other model.
+ */
+export function requireImageModel(model: Model, purpose: string): TfClassifier {
+  if (model instanceof TfImageModel) return model.tf;
+  throw new AntidoteError(
+    'INVALID_ARGUMENT',
+    `${purpose} needs an image model; ${model.path || 'this model'} is a ${model.domain} model (${model.kind})`,
+    { path: model.path },
+  );
+}
+
+/**
+ * The text or tabular model behind `model`, for what only they have (raw-text prediction for
+ * keyword discovery, the tokenizer). `INVALID_ARGUMENT` naming `purpose` for any other model.
+ */
+export function requireFeatureModel(model: Model, purpose: string): FeatureModel {
+  if (model instanceof TfFeatureModel) return model.feature;
+  throw new AntidoteError(
+    'INVALID_ARGUMENT',
+    `${purpose} needs a text or tabular model; ${model.path || 'this model'} is an ${model.domain} model (${model.kind})`,
+    { path: model.path },
+  );
+}
+
+/**
+ * Loads a model directory as a tagged {@link AnyModel}.
+ * @deprecated Use {@link loadModel}, which returns the {@link Model} interface.
+ */
 export async function loadAnyModel(dir: string): Promise<AnyModel> {
   const domain = await modelDomain(dir);
   if (domain === 'image') return { domain, model: await TfClassifier.load(dir) };
   return { domain, model: await FeatureModel.load(dir) };
-}
-
-const DOMAIN_WORDS: Record<DataDomain, string> = {
-  text: 'text records',
-  tabular: 'tabular records (with a column schema)',
-  features: 'images or feature arrays without a column schema',
-};
-
-/** True when `model` can read the records of `loaded` (see {@link checkModelReadsData}). */
-function reads(model: AnyModel, loaded: LoadedDataset): boolean {
-  const data = dataDomain(loaded);
-  if (model.domain === 'text') return data === 'text';
-  // Zoo models read raw feature arrays; a column schema does not get in their way.
-  if (model.domain === 'image') return data !== 'text';
-  if (data === 'tabular') return true;
-  const shape = loaded.dataset.shape;
-  return data === 'features' && shape.length === 2 && shape[1] === model.model.columns?.length;
-}
-
-/**
- * The `INVALID_ARGUMENT` for a model of `domain` given records it cannot read, saying what to
- * train instead (e.g. an image model given text).
- */
-export function modelDataMismatch(
-  domain: AnyModel['domain'],
-  modelDir: string,
-  loaded: LoadedDataset,
-): AntidoteError {
-  const data = dataDomain(loaded);
-  const fix =
-    data === 'text'
-      ? 'train a text model on it (antidote train --model tfidf-logistic|tfidf-mlp|embedding-bag)'
-      : data === 'tabular'
-        ? 'train a tabular model on it (antidote train --model logistic|mlp)'
-        : 'train an image model on it (antidote train --model cnn|mlp|logistic)';
-  return new AntidoteError(
-    'INVALID_ARGUMENT',
-    `${modelDir} is ${domain === 'image' ? 'an image' : `a ${domain}`} model but ${loaded.spec} holds ${DOMAIN_WORDS[data]}: ${fix}`,
-    { path: modelDir },
-  );
-}
-
-/** Same names in the same order. */
-function sameNames(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
-}
-
-/**
- * Checks that a tabular model's columns are those of `data` (names in order, and the levels of
- * columns categorical in both), so that no column is read as another: `INVALID_ARGUMENT`.
- */
-export function checkSameColumns(
-  model: readonly TabularColumn[],
-  modelDir: string,
-  data: readonly TabularColumn[],
-  dataSpec: string,
-): void {
-  const names = (cs: readonly TabularColumn[]) => cs.map((c) => c.name);
-  if (!sameNames(names(model), names(data))) {
-    throw new AntidoteError(
-      'INVALID_ARGUMENT',
-      `${modelDir} reads columns [${names(model).join(', ')}] but ${dataSpec} has [${names(data).join(', ')}]`,
-      { path: modelDir },
-    );
-  }
-  model.forEach((m, j) => {
-    const d = data[j];
-    if (m.kind === 'categorical' && d.kind === 'categorical' && !sameNames(m.levels, d.levels)) {
-      throw new AntidoteError(
-        'INVALID_ARGUMENT',
-        `column "${m.name}": ${modelDir} knows the levels [${m.levels.join(', ')}] but ${dataSpec} has [${d.levels.join(', ')}]`,
-        { path: modelDir, field: m.name },
-      );
-    }
-  });
-}
-
-/**
- * Checks that a model reads the kind of records `loaded` holds and names the same classes:
- * `INVALID_ARGUMENT` (e.g. an image model given text) with what to do instead. Image (zoo)
- * models read any feature array (tabular rows too); text models read text; tabular models read
- * tabular rows with their own columns (names in order; see {@link checkSameColumns}), or
- * schema-less `[N, D]` rows of their width.
- */
-export function checkModelReadsData(
-  model: AnyModel,
-  modelDir: string,
-  loaded: LoadedDataset,
-): void {
-  if (!reads(model, loaded)) throw modelDataMismatch(model.domain, modelDir, loaded);
-  if (model.domain === 'image') return;
-  const a = model.model.classes;
-  const b = loaded.dataset.classes;
-  if (!sameNames(a, b)) {
-    throw new AntidoteError(
-      'INVALID_ARGUMENT',
-      `${modelDir} predicts classes [${a.join(', ')}] but ${loaded.spec} has [${b.join(', ')}]`,
-      { path: modelDir },
-    );
-  }
-  if (model.domain === 'tabular' && loaded.columns) {
-    checkSameColumns(model.model.columns ?? [], modelDir, loaded.columns, loaded.spec);
-  }
-}
-
-/**
- * The `meta` a dataset directory derived from `loaded` keeps so that later commands read it the
- * same way (`type: 'text'`, or `type: 'tabular'` with the column schema).
- */
-export function derivedMeta(loaded: LoadedDataset): Record<string, unknown> {
-  const domain = dataDomain(loaded);
-  if (domain === 'text') return { type: 'text' };
-  if (domain === 'tabular') return tabularMeta(loaded.columns!);
-  return {};
 }

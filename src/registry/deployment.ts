@@ -1,6 +1,9 @@
-import type { Dataset } from '../data/dataset.js';
+import { type Dataset, numRecords } from '../data/dataset.js';
 import { Rng } from '../data/rng.js';
-import { TfClassifier } from '../engine/tf-classifier.js';
+import { loadModel, requireImageModel } from '../engine/model.js';
+import type { ModelInput } from '../engine/model-input.js';
+import type { Model, ModelDomain } from '../engine/model-interface.js';
+import type { TfClassifier } from '../engine/tf-classifier.js';
 import { AntidoteError } from '../errors.js';
 import { digestEquals } from '../integrity/hash.js';
 import { createManifest } from '../integrity/manifest.js';
@@ -12,13 +15,19 @@ import { ProbeSampler } from './probe-sampler.js';
 /** Something that happened while serving (for logs; the library never prints). */
 export type DeploymentEvent =
   | { type: 'loaded'; version: string }
+  /** Something the operator should know that is no failure (a monitor that does not apply). */
+  | { type: 'notice'; version: string; message: string }
   | { type: 'alert'; version: string; trip: Trip }
   | { type: 'rollback'; from?: string; to: string; reason: string }
   | { type: 'error'; message: string };
 
 /** Options of {@link Deployment.start}. */
 export interface DeploymentOptions {
-  /** Clean reference sample (drift reference, STRIP pool and calibration). */
+  /**
+   * Clean reference sample of raw records, as the model reads them (images, text, tabular rows):
+   * the drift reference and, for image models, the STRIP pool and calibration. Each loaded
+   * version featurizes it its own way.
+   */
   readonly reference?: Dataset;
   readonly monitor: MonitorConfig;
   /** Monitoring on (default true); off serves predictions only. */
@@ -34,7 +43,7 @@ export interface DeploymentOptions {
 /** A loaded model version with its monitors and a count of requests using it. */
 interface Loaded {
   readonly version: ModelVersion;
-  readonly model: TfClassifier;
+  readonly model: Model;
   readonly monitor: LiveMonitor;
   readonly strip?: StripProbe;
   readonly dim: number;
@@ -42,9 +51,10 @@ interface Loaded {
   retired: boolean;
 }
 
-/** A queued predict call. */
+/** A queued predict call: features in the model's representation, or raw records. */
 interface Pending {
-  readonly x: Float32Array;
+  readonly x?: Float32Array;
+  readonly raw?: Dataset;
   readonly n: number;
   resolve(p: Prediction): void;
   reject(e: unknown): void;
@@ -64,10 +74,31 @@ export interface Prediction {
 }
 
 /**
- * Loads the files of a registered version after checking they still hash to the registered
- * root digest (`INTEGRITY_MISMATCH` otherwise).
+ * Loads a registered version, of any kind (see `loadModel`), after checking its files still hash
+ * to the registered root digest (`INTEGRITY_MISMATCH` otherwise).
+ */
+export async function loadRegisteredVersion(v: ModelVersion): Promise<Model> {
+  await checkRegisteredFiles(v);
+  return loadModel(v.dir);
+}
+
+/**
+ * {@link loadRegisteredVersion} for an image model only (`INVALID_ARGUMENT` for a text or
+ * tabular one).
+ * @deprecated Use {@link loadRegisteredVersion}, which takes every kind of model.
  */
 export async function loadRegisteredModel(v: ModelVersion): Promise<TfClassifier> {
+  const model = await loadRegisteredVersion(v);
+  try {
+    return requireImageModel(model, `${v.id}: this check`);
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+}
+
+/** `INTEGRITY_MISMATCH` unless the files of `v` still hash to its registered root digest. */
+async function checkRegisteredFiles(v: ModelVersion): Promise<void> {
   const m = await createManifest(v.dir);
   if (!digestEquals(m.rootDigest, v.rootDigest)) {
     throw new AntidoteError(
@@ -76,7 +107,6 @@ export async function loadRegisteredModel(v: ModelVersion): Promise<TfClassifier
       { path: v.dir, version: v.id },
     );
   }
-  return TfClassifier.load(v.dir);
 }
 
 /**
@@ -134,9 +164,23 @@ export class Deployment {
     return this.current!.version;
   }
 
-  /** The served model's input shape and classes. */
-  get signature(): { inputShape: readonly number[]; classes: readonly string[] } {
-    return { inputShape: this.current!.model.inputShape, classes: this.current!.model.classes };
+  /**
+   * The served model: what it reads (its raw `input` and `domain`), the shape of its
+   * representation (`inputShape`, what {@link Deployment.predict} takes) and its classes.
+   */
+  get signature(): {
+    domain: ModelDomain;
+    input: ModelInput;
+    inputShape: readonly number[];
+    classes: readonly string[];
+  } {
+    const m = this.current!.model;
+    return {
+      domain: m.domain,
+      input: m.input,
+      inputShape: m.classifier.inputShape,
+      classes: m.classes,
+    };
   }
 
   /** The monitor of the version being served. */
@@ -145,50 +189,55 @@ export class Deployment {
   }
 
   private async load(v: ModelVersion): Promise<Loaded> {
-    const model = await loadRegisteredModel(v);
-    const dim = model.inputShape.reduce((a, b) => a * b, 1);
-    const ref = this.options.reference;
+    const model = await loadRegisteredVersion(v);
+    try {
+      return await this.prepare(v, model);
+    } catch (e) {
+      model.dispose();
+      throw e;
+    }
+  }
+
+  /** The monitors of a freshly loaded version (reference featurized by its model). */
+  private async prepare(v: ModelVersion, model: Model): Promise<Loaded> {
+    const dim = model.classifier.inputShape.reduce((a, b) => a * b, 1);
+    const raw = this.options.reference;
     const monitoring = this.options.monitoring !== false;
     let strip: StripProbe | undefined;
     let reference: ConstructorParameters<typeof LiveMonitor>[1];
-    if (ref && monitoring) {
+    if (raw && monitoring) {
+      const ref = model.featurize(raw);
       const rdim = ref.shape.slice(1).reduce((a, b) => a * b, 1);
       if (rdim !== dim) {
-        model.dispose();
         throw new AntidoteError(
           'SHAPE_MISMATCH',
           `reference records have ${rdim} features but ${v.id} takes ${dim}`,
         );
       }
-      const n = ref.y.length;
+      const n = numRecords(ref);
       reference = {
         x: ref.x,
         n,
         dim,
-        predictions: await model.predict(ref.x, n),
-        numClasses: model.numClasses,
+        predictions: await model.classifier.predict(ref.x, n),
+        numClasses: model.classifier.numClasses,
       };
-      const sc = this.options.monitor.strip;
-      if (sc.enabled) {
-        strip = await StripProbe.calibrate(
-          model,
-          { x: ref.x, n },
-          { seed: this.rng.nextSeed(), frr: sc.frr, overlays: sc.overlays },
-        );
-      }
+      strip = await this.calibrateStrip(v, model, ref.x, n);
     }
+    const off = <T extends { enabled: boolean }>(c: T): T => ({ ...c, enabled: false });
+    const config = this.options.monitor;
     return {
       version: v,
       model,
       monitor: new LiveMonitor(
         monitoring
-          ? this.options.monitor
+          ? { ...config, ...(model.capabilities.pixels ? {} : { strip: off(config.strip) }) }
           : {
-              ...this.options.monitor,
-              inputDrift: { ...this.options.monitor.inputDrift, enabled: false },
-              predictionDrift: { ...this.options.monitor.predictionDrift, enabled: false },
-              strip: { ...this.options.monitor.strip, enabled: false },
-              errorRate: { ...this.options.monitor.errorRate, enabled: false },
+              ...config,
+              inputDrift: off(config.inputDrift),
+              predictionDrift: off(config.predictionDrift),
+              strip: off(config.strip),
+              errorRate: off(config.errorRate),
             },
         reference,
       ),
@@ -199,32 +248,78 @@ export class Deployment {
     };
   }
 
+  /**
+   * The STRIP probe of `model` when configured. STRIP superimposes images (Gao et al. 2019), so
+   * it runs for models whose records are pixels only; for text and tabular models it is off,
+   * said once by a `notice` event.
+   */
+  private async calibrateStrip(
+    v: ModelVersion,
+    model: Model,
+    x: Float32Array,
+    n: number,
+  ): Promise<StripProbe | undefined> {
+    const sc = this.options.monitor.strip;
+    if (!sc.enabled) return undefined;
+    if (!model.capabilities.pixels) {
+      this.options.onEvent?.({
+        type: 'notice',
+        version: v.id,
+        message: `the STRIP monitor superimposes images: off for ${v.id}, a ${model.domain} model (drift and error-rate monitors stay on)`,
+      });
+      return undefined;
+    }
+    return StripProbe.calibrate(
+      model.classifier,
+      { x, n },
+      { seed: this.rng.nextSeed(), frr: sc.frr, overlays: sc.overlays },
+    );
+  }
+
   private release(l: Loaded): void {
     l.inFlight--;
     if (l.retired && l.inFlight === 0) l.model.dispose();
   }
 
   /**
-   * Predicts `n` records of `x` with the production model, runs the monitors and acts on what
+   * Predicts `n` records of `x` (already in the model's representation: see
+   * {@link Deployment.signature}) with the production model, runs the monitors and acts on what
    * they find (alert stored; rollback when configured). Concurrent calls are batched into one
    * forward pass (and one STRIP pass) while the previous batch runs: dynamic batching, each
    * request still observed by the monitors on its own.
    */
   predict(x: Float32Array, n: number): Promise<Prediction> {
-    if (this.closed) {
-      return Promise.reject(new AntidoteError('INVALID_STATE', 'the deployment is closed'));
-    }
     const l = this.current!;
-    if (x.length !== n * l.dim || n < 1) {
+    if (!this.closed && (x.length !== n * l.dim || n < 1)) {
       return Promise.reject(
         new AntidoteError(
           'SHAPE_MISMATCH',
-          `expected ${n} records of ${l.dim} features (${l.model.inputShape.join('×')})`,
+          `expected ${n} records of ${l.dim} features (${l.model.classifier.inputShape.join('×')})`,
         ),
       );
     }
+    return this.enqueue({ x, n });
+  }
+
+  /**
+   * {@link Deployment.predict} for raw records (images, text or tabular rows, e.g. from
+   * `parseModelRecords`), featurized by the model that serves them: a request queued across a
+   * swap is read by the new version's featurizer.
+   */
+  predictRecords(records: Dataset): Promise<Prediction> {
+    const n = numRecords(records);
+    if (n < 1) {
+      return Promise.reject(new AntidoteError('INVALID_ARGUMENT', 'no records to predict'));
+    }
+    return this.enqueue({ raw: records, n });
+  }
+
+  private enqueue(p: Omit<Pending, 'resolve' | 'reject'>): Promise<Prediction> {
+    if (this.closed) {
+      return Promise.reject(new AntidoteError('INVALID_STATE', 'the deployment is closed'));
+    }
     return new Promise<Prediction>((resolve, reject) => {
-      this.queue.push({ x, n, resolve, reject });
+      this.queue.push({ ...p, resolve, reject });
       if (!this.flushing) {
         this.flushing = true;
         setImmediate(() => void this.flush());
@@ -238,7 +333,7 @@ export class Deployment {
       let records = 0;
       while (
         this.queue.length > 0 &&
-        (batch.length === 0 || records + this.queue[0].n <= this.maxBatchRecords)
+        (batch.length === 0 || records + this.queue[0]!.n <= this.maxBatchRecords)
       ) {
         const p = this.queue.shift()!;
         batch.push(p);
@@ -249,51 +344,59 @@ export class Deployment {
     this.flushing = false;
   }
 
-  private async runBatch(batch: Pending[], records: number): Promise<void> {
+  /**
+   * The features of each request of `batch` for `l`'s model; a request it cannot read is
+   * rejected on its own (counted as a failure) and left out.
+   */
+  private featuresOf(l: Loaded, batch: Pending[]): { p: Pending; x: Float32Array }[] {
+    const out: { p: Pending; x: Float32Array }[] = [];
+    for (const p of batch) {
+      try {
+        const x = p.raw ? l.model.featurize(p.raw).x : p.x!;
+        if (x.length !== p.n * l.dim) {
+          throw new AntidoteError(
+            'SHAPE_MISMATCH',
+            `expected ${p.n} records of ${l.dim} features (${l.model.classifier.inputShape.join('×')})`,
+          );
+        }
+        out.push({ p, x });
+      } catch (e) {
+        this.counters.failures++;
+        this.act(l, l.monitor.observeError());
+        p.reject(e);
+      }
+    }
+    return out;
+  }
+
+  private async runBatch(pending: Pending[], _records: number): Promise<void> {
     const l = this.current!;
     l.inFlight++;
+    let batch: { p: Pending; x: Float32Array }[] = [];
     const results: { p: Pending; r: Omit<Prediction, 'alerts'>; trips: Trip[] }[] = [];
     try {
-      const x = batch.length === 1 ? batch[0].x : new Float32Array(records * l.dim);
-      if (batch.length > 1) {
-        let o = 0;
-        for (const p of batch) {
-          x.set(p.x, o);
-          o += p.x.length;
-        }
-      }
-      const probabilities = await l.model.predictProba(x, records);
-      const k = l.model.numClasses;
+      batch = this.featuresOf(l, pending);
+      if (batch.length === 0) return;
+      const records = batch.reduce((s, b) => s + b.p.n, 0);
+      const x = concat(
+        batch.map((b) => b.x),
+        records * l.dim,
+      );
+      const probabilities = await l.model.classifier.predictProba(x, records);
+      const k = l.model.classifier.numClasses;
       // STRIP on the sampled requests, in one pass.
       const rate = l.strip ? l.monitor.stripSampleRate() : 0;
       const sampled = batch.map(() => this.sampler.next(rate));
-      let strip: { entropy: Float32Array; rejected: Uint8Array } | undefined;
-      const stripRecords = batch.reduce((s, p, i) => s + (sampled[i] ? p.n : 0), 0);
-      if (l.strip && stripRecords > 0) {
-        const sx = new Float32Array(stripRecords * l.dim);
-        let o = 0;
-        batch.forEach((p, i) => {
-          if (sampled[i]) {
-            sx.set(p.x, o);
-            o += p.x.length;
-          }
-        });
-        strip = await l.strip.score(
-          { x: sx, n: stripRecords },
-          { earlyAccept: l.monitor.config.strip.earlyAccept },
-        );
-      }
+      const strip = await this.stripScore(
+        l,
+        batch.filter((_, i) => sampled[i]).map((b) => b.x),
+      );
       let at = 0;
       let sAt = 0;
       for (let b = 0; b < batch.length; b++) {
-        const p = batch[b];
+        const { p, x: px } = batch[b]!;
         const probs = probabilities.slice(at * k, (at + p.n) * k);
-        const predictions = new Int32Array(p.n);
-        for (let i = 0; i < p.n; i++) {
-          let best = 0;
-          for (let j = 1; j < k; j++) if (probs[i * k + j] > probs[i * k + best]) best = j;
-          predictions[i] = best;
-        }
+        const predictions = argmaxRows(probs, p.n, k);
         at += p.n;
         let ps: Prediction['strip'];
         if (strip && sampled[b]) {
@@ -305,7 +408,7 @@ export class Deployment {
           sAt += p.n;
         }
         const trips = l.monitor.observe({
-          x: p.x,
+          x: px,
           n: p.n,
           predictions,
           ...(ps ? { stripRejected: ps.rejected, stripEntropy: ps.entropy } : {}),
@@ -325,7 +428,7 @@ export class Deployment {
         });
       }
     } catch (e) {
-      for (const p of batch) {
+      for (const { p } of batch) {
         this.counters.failures++;
         this.act(l, l.monitor.observeError());
         p.reject(e);
@@ -338,6 +441,19 @@ export class Deployment {
       this.act(l, trips);
       p.resolve({ ...r, alerts: trips });
     }
+  }
+
+  /** STRIP entropies and decisions of the sampled requests' records, in one pass. */
+  private async stripScore(
+    l: Loaded,
+    xs: Float32Array[],
+  ): Promise<{ entropy: Float32Array; rejected: Uint8Array } | undefined> {
+    const records = xs.reduce((s, x) => s + x.length, 0) / l.dim;
+    if (!l.strip || records === 0) return undefined;
+    return l.strip.score(
+      { x: concat(xs, records * l.dim), n: records },
+      { earlyAccept: l.monitor.config.strip.earlyAccept },
+    );
   }
 
   /** Records a request that failed before reaching the model (bad input): error-rate monitor. */
@@ -447,4 +563,27 @@ export class Deployment {
       if (this.current.inFlight === 0) this.current.model.dispose();
     }
   }
+}
+
+/** The arrays of `parts` end to end (`parts[0]` itself when it is the only one). */
+function concat(parts: readonly Float32Array[], length: number): Float32Array {
+  if (parts.length === 1) return parts[0]!;
+  const out = new Float32Array(length);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+/** The argmax of each of the `n` rows of `k` probabilities (first maximum on ties). */
+function argmaxRows(probs: Float32Array, n: number, k: number): Int32Array {
+  const out = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    let best = 0;
+    for (let j = 1; j < k; j++) if (probs[i * k + j]! > probs[i * k + best]!) best = j;
+    out[i] = best;
+  }
+  return out;
 }

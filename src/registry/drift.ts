@@ -19,8 +19,8 @@ export function quantileEdges(reference: ArrayLike<number>, bins: number): numbe
   if (s.length === 0) throw new AntidoteError('INVALID_ARGUMENT', 'PSI needs a reference sample');
   const edges: number[] = [];
   for (let b = 1; b < bins; b++) {
-    const v = s[Math.min(s.length - 1, Math.floor((b * s.length) / bins))];
-    if (edges.length === 0 || v > edges[edges.length - 1]) edges.push(v);
+    const v = s[Math.min(s.length - 1, Math.floor((b * s.length) / bins))]!;
+    if (edges.length === 0 || v > edges[edges.length - 1]!) edges.push(v);
   }
   return edges;
 }
@@ -29,15 +29,15 @@ export function quantileEdges(reference: ArrayLike<number>, bins: number): numbe
 export function histogram(values: ArrayLike<number>, edges: readonly number[]): Float64Array {
   const h = new Float64Array(edges.length + 1);
   for (let i = 0; i < values.length; i++) {
-    const v = values[i];
+    const v = values[i]!;
     let lo = 0;
     let hi = edges.length;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
-      if (v < edges[mid]) hi = mid;
+      if (v < edges[mid]!) hi = mid;
       else lo = mid + 1;
     }
-    h[lo]++;
+    h[lo]!++;
   }
   return h;
 }
@@ -50,14 +50,14 @@ export function psiFromCounts(reference: ArrayLike<number>, current: ArrayLike<n
   let rs = 0;
   let cs = 0;
   for (let i = 0; i < reference.length; i++) {
-    rs += reference[i];
-    cs += current[i];
+    rs += reference[i]!;
+    cs += current[i]!;
   }
   if (rs === 0 || cs === 0) return 0;
   let psi = 0;
   for (let i = 0; i < reference.length; i++) {
-    const r = Math.max(EPS, reference[i] / rs);
-    const c = Math.max(EPS, current[i] / cs);
+    const r = Math.max(EPS, reference[i]! / rs);
+    const c = Math.max(EPS, current[i]! / cs);
     psi += (c - r) * Math.log(c / r);
   }
   return psi;
@@ -86,9 +86,9 @@ export function ksStatisticSorted(
   let j = 0;
   let d = 0;
   while (i < a.length && j < b.length) {
-    const v = Math.min(a[i], b[j]);
-    while (i < a.length && a[i] <= v) i++;
-    while (j < b.length && b[j] <= v) j++;
+    const v = Math.min(a[i]!, b[j]!);
+    while (i < a.length && a[i]! <= v) i++;
+    while (j < b.length && b[j]! <= v) j++;
     d = Math.max(d, Math.abs(i / a.length - j / b.length));
   }
   return d;
@@ -123,8 +123,10 @@ export function featureGroupMeans(
     const row = i * dim;
     for (let k = 0; k < g; k++) {
       let s = 0;
-      for (let d = bounds[k]; d < bounds[k + 1]; d++) s += x[row + d];
-      out[k][i] = s / (bounds[k + 1] - bounds[k]);
+      const from = bounds[k]!;
+      const to = bounds[k + 1]!;
+      for (let d = from; d < to; d++) s += x[row + d]!;
+      out[k]![i] = s / (to - from);
     }
   }
   return out;

@@ -1,6 +1,8 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import type { ModelDomain } from '../engine/model-interface.js';
+import { MODEL_JSON, readModelSummary } from '../engine/model-summary.js';
 import { AntidoteError } from '../errors.js';
 import { type AuditEventInput, appendAudit } from '../integrity/audit-log.js';
 import type { JsonValue } from '../integrity/canonical-json.js';
@@ -45,9 +47,15 @@ export interface ScanSummary {
 
 /** What the registry records about a model directory when it is registered. */
 export interface ModelInfo {
-  /** Input shape and class names from `model.json` (when it is an Antidote TF.js model). */
+  /**
+   * What the model reads (`image`, `text`, `tabular`), from `model.json` (when it is an Antidote
+   * model; absent for versions registered before it was recorded).
+   */
+  readonly domain?: ModelDomain;
+  /** Input shape (of the model's representation) and class names from `model.json`. */
   readonly inputShape?: readonly number[];
   readonly classes?: readonly string[];
+  /** Architecture or kind (`cnn`, `tfidf-logistic`, `logistic`, …). */
   readonly arch?: string;
   /** True when the directory holds a signature bundle (`antidote.sig`); verified by the gate. */
   readonly signed: boolean;
@@ -249,24 +257,7 @@ async function describeModelDir(
   scanReport: string | undefined,
 ): Promise<{ info: ModelInfo; rootDigest: string; manifestDigest: string }> {
   const manifest = await createManifest(dir);
-  let inputShape: number[] | undefined;
-  let classes: string[] | undefined;
-  let arch: string | undefined;
-  const modelJson = join(dir, 'model.json');
-  if (existsSync(modelJson)) {
-    try {
-      const m = JSON.parse(await readFile(modelJson, 'utf8')) as {
-        antidote?: { inputShape?: number[]; classes?: string[]; spec?: { arch?: string } };
-      };
-      inputShape = m.antidote?.inputShape;
-      classes = m.antidote?.classes;
-      arch = m.antidote?.spec?.arch;
-    } catch {
-      throw new AntidoteError('INVALID_FORMAT', `${modelJson} is not valid JSON`, {
-        path: modelJson,
-      });
-    }
-  }
+  const summary = existsSync(join(dir, MODEL_JSON)) ? await readModelSummary(dir) : undefined;
   let lineage: ModelInfo['lineage'];
   try {
     const l = await readLineage(dir);
@@ -284,9 +275,10 @@ async function describeModelDir(
     if (!(e instanceof AntidoteError && e.code === 'NOT_FOUND')) throw e;
   }
   const info: ModelInfo = {
-    ...(inputShape ? { inputShape } : {}),
-    ...(classes ? { classes } : {}),
-    ...(arch ? { arch } : {}),
+    ...(summary ? { domain: summary.domain } : {}),
+    ...(summary?.inputShape ? { inputShape: summary.inputShape } : {}),
+    ...(summary?.classes ? { classes: summary.classes } : {}),
+    ...(summary?.kind ? { arch: summary.kind } : {}),
     signed: existsSync(join(dir, SIGNATURE_FILE)),
     ...(lineage ? { lineage } : {}),
     ...(scanReport ? { scan: await readScanSummary(scanReport) } : {}),
@@ -725,7 +717,7 @@ export class ModelRegistry {
         .map((t) => t.versionId),
     );
     for (let i = ts.length - 1; i >= 0; i--) {
-      const t = ts[i];
+      const t = ts[i]!;
       if (t.to !== 'production' || t.versionId === current?.id || bad.has(t.versionId)) continue;
       return this.get(t.versionId);
     }

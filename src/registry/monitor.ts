@@ -102,7 +102,7 @@ export type MonitorConfig = z.infer<typeof monitorConfigSchema>;
 export function parseMonitorConfig(raw: unknown, where = 'monitor config'): MonitorConfig {
   const r = monitorConfigSchema.safeParse(raw ?? {});
   if (!r.success) {
-    const issue = r.error.issues[0];
+    const issue = r.error.issues[0]!;
     throw new AntidoteError(
       'INVALID_CONFIG',
       `${where}: ${issue.path.join('.') || '(root)'}: ${issue.message}`,
@@ -155,17 +155,17 @@ class Ring {
   }
   values(): Float64Array {
     const out = new Float64Array(this.size);
-    for (let i = 0; i < this.size; i++) out[i] = this.buf[(this.start + i) % this.capacity];
+    for (let i = 0; i < this.size; i++) out[i] = this.buf[(this.start + i) % this.capacity]!;
     return out;
   }
   sum(): number {
     let s = 0;
-    for (let i = 0; i < this.size; i++) s += this.buf[(this.start + i) % this.capacity];
+    for (let i = 0; i < this.size; i++) s += this.buf[(this.start + i) % this.capacity]!;
     return s;
   }
   mean(): number {
     let s = 0;
-    for (let i = 0; i < this.size; i++) s += this.buf[(this.start + i) % this.capacity];
+    for (let i = 0; i < this.size; i++) s += this.buf[(this.start + i) % this.capacity]!;
     return this.size ? s / this.size : 0;
   }
   clear(): void {
@@ -223,7 +223,7 @@ export class LiveMonitor {
       : [];
     this.preds = new Ring(c.predictionDrift.window);
     this.refCounts = new Float64Array(reference?.numClasses ?? 0);
-    if (reference) for (const p of reference.predictions) this.refCounts[p]++;
+    if (reference) for (const p of reference.predictions) this.refCounts[p]!++;
     this.strip = new Ring(c.strip.window);
     this.entropy = new Ring(c.strip.window);
     this.errors = new Ring(c.errorRate.window);
@@ -238,7 +238,8 @@ export class LiveMonitor {
     this.errors.push(0);
     if (this.reference) {
       const means = featureGroupMeans(o.x, o.n, this.reference.dim, this.groups.length);
-      for (let k = 0; k < this.groups.length; k++) for (const v of means[k]) this.groups[k].push(v);
+      for (let k = 0; k < this.groups.length; k++)
+        for (const v of means[k]!) this.groups[k]!.push(v);
       for (const p of o.predictions) this.preds.push(p);
     }
     if (o.stripRejected) for (const r of o.stripRejected) this.strip.push(r);
@@ -331,14 +332,15 @@ export class LiveMonitor {
     const ref = this.reference;
     if (!ref) return trips;
     const ci = this.config.inputDrift;
-    if (ci.enabled && this.groups.length > 0 && this.groups[0].size >= ci.minSamples) {
+    const first = this.groups[0];
+    if (ci.enabled && first && first.size >= ci.minSamples) {
       let worst = { group: -1, psi: 0, ks: 0 };
       let maxPsi = 0;
       let maxKs = 0;
-      const crit = ksCritical(ref.n, this.groups[0].size, ci.ksAlpha);
+      const crit = ksCritical(ref.n, first.size, ci.ksAlpha);
       for (let k = 0; k < this.groups.length; k++) {
-        const cur = this.groups[k].values();
-        const ref = this.refGroups[k];
+        const cur = this.groups[k]!.values();
+        const ref = this.refGroups[k]!;
         const p = psiFromCounts(ref.counts, histogram(cur, ref.edges));
         const d = ksStatisticSorted(ref.sorted, cur);
         maxPsi = Math.max(maxPsi, p);
@@ -362,16 +364,16 @@ export class LiveMonitor {
     const cp = this.config.predictionDrift;
     if (cp.enabled && this.preds.size >= cp.minSamples) {
       const counts = new Float64Array(ref.numClasses);
-      for (const p of this.preds.values()) counts[p]++;
+      for (const p of this.preds.values()) counts[p]!++;
       const v = psiFromCounts(this.refCounts, counts);
       this.last.predictionPsi = v;
       if (v > cp.psiThreshold) {
         let top = 0;
-        for (let k = 1; k < counts.length; k++) if (counts[k] > counts[top]) top = k;
+        for (let k = 1; k < counts.length; k++) if (counts[k]! > counts[top]!) top = k;
         trips.push({
           monitor: 'prediction-drift',
           severity: 'warning',
-          message: `predicted-class distribution drifted: PSI ${v.toFixed(3)} > ${cp.psiThreshold} (most predicted class ${top}: ${((counts[top] / this.preds.size) * 100).toFixed(1)}%)`,
+          message: `predicted-class distribution drifted: PSI ${v.toFixed(3)} > ${cp.psiThreshold} (most predicted class ${top}: ${((counts[top]! / this.preds.size) * 100).toFixed(1)}%)`,
           value: v,
           threshold: cp.psiThreshold,
           rollback: cp.rollback,

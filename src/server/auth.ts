@@ -29,7 +29,7 @@ export type TokenTable = z.infer<typeof tokenFileSchema>;
 export function parseTokenTable(raw: unknown, where = 'token file'): TokenTable {
   const r = tokenFileSchema.safeParse(raw);
   if (!r.success) {
-    const issue = r.error.issues[0];
+    const issue = r.error.issues[0]!;
     throw new AntidoteError(
       'INVALID_CONFIG',
       `${where}: ${issue.path.join('.') || '(root)'}: ${issue.message}`,

@@ -79,15 +79,16 @@ function gateCell(g: StoredGateResult | undefined): string {
 
 /** Renders grey or RGB pixels (0–255, HWC) as a PNG data URI, scaled up `scale` times. */
 export function pngDataUri(pixels: readonly number[], shape: readonly number[], scale = 4): string {
-  const [h, w, c] = shape;
+  // Stored examples are HWC; a missing channel count means grey.
+  const [h = 0, w = 0, c = 1] = shape;
   const png = new PNG({ width: w * scale, height: h * scale });
   for (let y = 0; y < h * scale; y++) {
     for (let x = 0; x < w * scale; x++) {
       const src = (Math.floor(y / scale) * w + Math.floor(x / scale)) * c;
       const o = (y * w * scale + x) * 4;
-      png.data[o] = pixels[src];
-      png.data[o + 1] = pixels[src + (c === 3 ? 1 : 0)];
-      png.data[o + 2] = pixels[src + (c === 3 ? 2 : 0)];
+      png.data[o] = pixels[src] ?? 0;
+      png.data[o + 1] = pixels[src + (c === 3 ? 1 : 0)] ?? 0;
+      png.data[o + 2] = pixels[src + (c === 3 ? 2 : 0)] ?? 0;
       png.data[o + 3] = 255;
     }
   }
@@ -137,6 +138,8 @@ const SERIES: [string, string][] = [
 /** An inline SVG line chart of monitor snapshots over time. */
 export function monitorChart(snaps: MonitorSnapshot[]): string {
   if (snaps.length === 0) return '<p class="empty">no monitoring data yet</p>';
+  const first = snaps[0]!;
+  const last = snaps[snaps.length - 1]!;
   const W = 640;
   const H = 200;
   const P = 30;
@@ -163,8 +166,8 @@ export function monitorChart(snaps: MonitorSnapshot[]): string {
 <rect x="${P}" y="${P}" width="${W - 2 * P}" height="${H - 2 * P}" fill="none" stroke="#ccc"/>
 <text x="2" y="${P + 4}" font-size="10">${max.toFixed(2)}</text><text x="2" y="${H - P}" font-size="10">0</text>
 ${legend}${lines}</svg>
-<p class="muted">${snaps.length} snapshots, ${esc(snaps[0].at)} to ${esc(snaps[snaps.length - 1].at)}; latest: ${Object.entries(
-    snaps[snaps.length - 1].metrics,
+<p class="muted">${snaps.length} snapshots, ${esc(first.at)} to ${esc(last.at)}; latest: ${Object.entries(
+    last.metrics,
   )
     .map(([k, v]) => `${esc(k)}=${Number(v).toFixed(3)}`)
     .join(', ')}</p>`;

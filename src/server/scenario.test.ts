@@ -121,7 +121,7 @@ describe('registry → gate → serve → monitor → rollback (end to end)', ()
       expect(r.status).toBe(200);
       const j = (await r.json()) as { version: string; predictions: { strip?: unknown }[] };
       versions.push(j.version);
-      probed.push(j.predictions[0].strip !== undefined);
+      probed.push(j.predictions[0]?.strip !== undefined);
       await deployment.settled();
       if (deployment.version.id === 'digits@1') {
         backAt = i + 1;

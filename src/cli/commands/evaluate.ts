@@ -4,16 +4,10 @@ import { BACKDOOR_MODES, type BackdoorMode, checkTargeting } from '../../attacks
 import { checkFeatureTrigger, type FeatureTriggerSpec } from '../../attacks/tabular-backdoor.js';
 import { checkTextTrigger, type TextTriggerSpec } from '../../attacks/text-backdoor.js';
 import { checkSpec, loadTrigger } from '../../attacks/triggers.js';
-import { dataDomain, type LoadedDataset, loadDataset } from '../../data/load.js';
+import type { Dataset } from '../../data/dataset.js';
+import { type LoadedDataset, loadDataset } from '../../data/load.js';
 import { Rng } from '../../data/rng.js';
-import { type FeatureModel, modelDomain } from '../../engine/feature-model-io.js';
-import {
-  checkModelReadsData,
-  checkSameColumns,
-  loadAnyModel,
-  modelDataMismatch,
-} from '../../engine/model.js';
-import type { TfClassifier } from '../../engine/tf-classifier.js';
+import { checkSameColumns, loadModel, type Model } from '../../engine/model.js';
 import { AntidoteError } from '../../errors.js';
 import { evaluateFeatureBackdoor } from '../../eval/feature-backdoor.js';
 import { type BackdoorMetrics, evaluateBackdoor, evaluateClean } from '../../eval/metrics.js';
@@ -43,11 +37,14 @@ interface EvaluateCliOptions extends OutputOptions, TriggerCliOptions, TextTrigg
 
 type Targeting = Parameters<typeof checkTargeting>[0];
 
-/** A text or tabular trigger with its targeting, from the flags or a poisoned dataset's record. */
-interface FeatureTrigger {
-  readonly trigger: TextTriggerSpec | FeatureTriggerSpec;
+/** A trigger with its targeting (and where they came from), ready to evaluate. */
+interface EvaluationTrigger {
+  readonly trigger: unknown;
   readonly targeting: Targeting;
+  /** The poisoned dataset of `--attack-from`. */
   readonly from?: string;
+  /** Attack success rate and robust accuracy of the trigger on the test set. */
+  evaluate(): Promise<BackdoorMetrics>;
 }
 
 function targetingFromOptions(o: EvaluateCliOptions, classes: readonly string[]): Targeting {
@@ -60,16 +57,48 @@ function targetingFromOptions(o: EvaluateCliOptions, classes: readonly string[])
   return targeting;
 }
 
+/** A text or tabular trigger with its targeting, from the flags or a poisoned dataset's record. */
+interface FeatureTrigger {
+  readonly trigger: TextTriggerSpec | FeatureTriggerSpec;
+  readonly targeting: Targeting;
+  readonly from?: string;
+}
+
 /**
- * The trigger and targeting of a text or tabular evaluation: from `--attack-from` (the attack
- * record of a poisoned dataset directory) or from the flags; undefined when neither gives one.
+ * The trigger of a text or tabular evaluation (see {@link featureTriggerSpec}), ready to
+ * evaluate with the model's predictions of raw records.
  */
 async function featureTrigger(
   o: EvaluateCliOptions,
   loaded: LoadedDataset,
-  model: FeatureModel,
+  model: Model,
+): Promise<EvaluationTrigger | undefined> {
+  const t = await featureTriggerSpec(o, loaded, model);
+  if (!t) return undefined;
+  return {
+    ...t,
+    evaluate: () =>
+      evaluateFeatureBackdoor(
+        (d) => model.predict(d),
+        loaded.dataset,
+        t.trigger,
+        t.targeting,
+        new Rng(o.seed),
+      ),
+  };
+}
+
+/**
+ * The trigger and targeting of a text or tabular evaluation: from `--attack-from` (the attack
+ * record of a poisoned dataset directory) or from the flags; undefined when neither gives one.
+ */
+async function featureTriggerSpec(
+  o: EvaluateCliOptions,
+  loaded: LoadedDataset,
+  model: Model,
 ): Promise<FeatureTrigger | undefined> {
   const domain = model.domain;
+  const columns = model.input.kind === 'tabular' ? model.input.columns : [];
   const classes = loaded.dataset.classes;
   if (o.attackFrom) {
     const given = [
@@ -97,7 +126,7 @@ async function featureTrigger(
       );
     }
     if (domain === 'tabular' && poisoned.columns) {
-      checkSameColumns(model.columns ?? [], o.model, poisoned.columns, o.attackFrom);
+      checkSameColumns(columns, o.model, poisoned.columns, o.attackFrom);
     }
     const record = poisoned.attack as
       | { attack?: unknown; params?: Record<string, unknown> }
@@ -113,7 +142,7 @@ async function featureTrigger(
     const p = record.params;
     const trigger = p.trigger as TextTriggerSpec | FeatureTriggerSpec;
     if (domain === 'text') checkTextTrigger(trigger as TextTriggerSpec);
-    else checkFeatureTrigger(trigger as FeatureTriggerSpec, loaded.dataset.shape[1]);
+    else checkFeatureTrigger(trigger as FeatureTriggerSpec, columns.length);
     const targeting = {
       mode: p.mode as BackdoorMode,
       ...(typeof p.target === 'number' ? { target: p.target } : {}),
@@ -143,7 +172,7 @@ async function featureTrigger(
     );
   }
   if (!o.featureTrigger) return undefined;
-  const trigger = featureTriggerFromString(o.featureTrigger, model.columns ?? []);
+  const trigger = featureTriggerFromString(o.featureTrigger, columns);
   return { trigger, targeting: targetingFromOptions(o, classes) };
 }
 
@@ -183,60 +212,28 @@ export function registerEvaluateCommand(program: Command): void {
     .option('--quiet', 'no progress output')
     .action(async (o: EvaluateCliOptions) => {
       const loaded = await loadDataArg(o.data, o);
-      if ((await modelDomain(o.model)) !== 'image') {
-        await evaluateFeature(o, loaded);
-        return;
-      }
-      if (o.attackFrom || o.featureTrigger || o.triggerWords || o.sentence !== undefined) {
-        throw new AntidoteError(
-          'INVALID_ARGUMENT',
-          '--attack-from, --feature-trigger, --trigger-words and --sentence are for text and tabular data; images take --trigger',
-          { field: 'trigger' },
-        );
-      }
-      const { dataset } = loaded;
-      // An image model on text: say so before the image trigger trips over the records.
-      if (dataDomain(loaded) === 'text') throw modelDataMismatch('image', o.model, loaded);
-      // Validate the trigger (and read its PNG) before loading the model.
-      let prepared:
-        | {
-            trigger: Awaited<ReturnType<typeof loadTrigger>>;
-            targeting: Parameters<typeof checkTargeting>[0];
-          }
-        | undefined;
-      if (o.trigger) {
-        const shape = dataset.shape.slice(1);
-        const spec = triggerSpecFromOptions(o, shape);
-        checkSpec(spec, shape);
-        const targeting = targetingFromOptions(o, dataset.classes);
-        prepared = { trigger: await loadTrigger(spec), targeting };
-      }
-      const loadedModel = await loadAnyModel(o.model);
+      const model = await loadModel(o.model);
       try {
-        checkModelReadsData(loadedModel, o.model, loaded);
-      } catch (e) {
-        loadedModel.model.dispose();
-        throw e;
-      }
-      const model = loadedModel.model as TfClassifier;
-      try {
-        const clean = await evaluateClean(model, dataset);
-        let backdoor: BackdoorMetrics | undefined;
-        if (prepared) {
-          backdoor = await evaluateBackdoor(
-            model,
-            dataset,
-            prepared.trigger,
-            prepared.targeting,
-            new Rng(o.seed),
-          );
-        }
+        checkTriggerFlags(o, model);
+        model.checkReads(loaded);
+        const trigger = model.capabilities.pixels
+          ? await imageTrigger(o, loaded.dataset, model)
+          : await featureTrigger(o, loaded, model);
+        const { dataset } = loaded;
+        const clean = await evaluateClean(model.classifier, model.featurize(dataset));
+        const backdoor = trigger ? await trigger.evaluate() : undefined;
         const result = {
           model: o.model,
           data: o.data,
+          ...(model.capabilities.pixels ? {} : { domain: model.domain, kind: model.kind }),
           ...clean,
-          ...(prepared
-            ? { trigger: prepared.trigger.spec, targeting: prepared.targeting, backdoor }
+          ...(trigger
+            ? {
+                trigger: trigger.trigger,
+                targeting: trigger.targeting,
+                ...(trigger.from ? { attackFrom: trigger.from } : {}),
+                backdoor,
+              }
             : {}),
         };
         printEvaluation(o, dataset.classes, clean, backdoor, result);
@@ -244,6 +241,45 @@ export function registerEvaluateCommand(program: Command): void {
         model.dispose();
       }
     });
+}
+
+/** Refuses the trigger flags of the other kind of model (image `--trigger`, or text / tabular). */
+function checkTriggerFlags(o: EvaluateCliOptions, model: Model): void {
+  if (model.capabilities.pixels) {
+    if (o.attackFrom || o.featureTrigger || o.triggerWords || o.sentence !== undefined) {
+      throw new AntidoteError(
+        'INVALID_ARGUMENT',
+        '--attack-from, --feature-trigger, --trigger-words and --sentence are for text and tabular data; images take --trigger',
+        { field: 'trigger' },
+      );
+    }
+  } else if (o.trigger) {
+    throw new AntidoteError(
+      'INVALID_ARGUMENT',
+      `--trigger ${o.trigger} is an image trigger; text data takes --trigger-words / --sentence, tabular data --feature-trigger (or --attack-from a poisoned dataset)`,
+      { field: 'trigger' },
+    );
+  }
+}
+
+/** The image trigger of `--trigger` with its targeting, ready to evaluate; undefined without. */
+async function imageTrigger(
+  o: EvaluateCliOptions,
+  dataset: Dataset,
+  model: Model,
+): Promise<EvaluationTrigger | undefined> {
+  if (!o.trigger) return undefined;
+  const shape = dataset.shape.slice(1);
+  const spec = triggerSpecFromOptions(o, shape);
+  checkSpec(spec, shape);
+  const targeting = targetingFromOptions(o, dataset.classes);
+  const trigger = await loadTrigger(spec);
+  return {
+    trigger: trigger.spec,
+    targeting,
+    evaluate: () =>
+      evaluateBackdoor(model.classifier, dataset, trigger, targeting, new Rng(o.seed)),
+  };
 }
 
 function printEvaluation(
@@ -271,50 +307,4 @@ function printEvaluation(
     },
     result,
   );
-}
-
-/** `evaluate` for a text or tabular model on text or tabular test data. */
-async function evaluateFeature(o: EvaluateCliOptions, loaded: LoadedDataset): Promise<void> {
-  if (o.trigger) {
-    throw new AntidoteError(
-      'INVALID_ARGUMENT',
-      `--trigger ${o.trigger} is an image trigger; text data takes --trigger-words / --sentence, tabular data --feature-trigger (or --attack-from a poisoned dataset)`,
-      { field: 'trigger' },
-    );
-  }
-  const { dataset } = loaded;
-  const loadedModel = await loadAnyModel(o.model);
-  try {
-    checkModelReadsData(loadedModel, o.model, loaded);
-    const model = loadedModel.model as FeatureModel;
-    const trigger = await featureTrigger(o, loaded, model);
-    const clean = await evaluateClean(model.classifier, model.featurize(dataset));
-    const backdoor = trigger
-      ? await evaluateFeatureBackdoor(
-          (d) => model.predictRaw(d),
-          dataset,
-          trigger.trigger,
-          trigger.targeting,
-          new Rng(o.seed),
-        )
-      : undefined;
-    const result = {
-      model: o.model,
-      data: o.data,
-      domain: model.domain,
-      kind: model.kind,
-      ...clean,
-      ...(trigger
-        ? {
-            trigger: trigger.trigger,
-            targeting: trigger.targeting,
-            ...(trigger.from ? { attackFrom: trigger.from } : {}),
-            backdoor,
-          }
-        : {}),
-    };
-    printEvaluation(o, dataset.classes, clean, backdoor, result);
-  } finally {
-    loadedModel.model.dispose();
-  }
 }

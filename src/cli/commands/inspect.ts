@@ -1,11 +1,12 @@
 import { join } from 'node:path';
 import { type Command, Option } from 'commander';
-import type { Dataset } from '../../data/dataset.js';
+import { type Dataset, numRecords, selectRecords } from '../../data/dataset.js';
 import { Rng } from '../../data/rng.js';
 import { finePrune } from '../../defenses/fine-pruning.js';
 import { neuralCleanse } from '../../defenses/neural-cleanse.js';
 import { fitStrip, stripDetect } from '../../defenses/strip.js';
-import { TfClassifier } from '../../engine/tf-classifier.js';
+import { loadModel, requireImageModel } from '../../engine/model.js';
+import type { TfClassifier } from '../../engine/tf-classifier.js';
 import { AntidoteError } from '../../errors.js';
 import { renderImageGrid } from '../../report/image-grid.js';
 import { writeDirAtomic, writeFileAtomic } from '../../util/fs.js';
@@ -46,31 +47,18 @@ interface InspectCliOptions extends OutputOptions {
   saveModel?: string;
 }
 
-function take(ds: Dataset, idx: ArrayLike<number>): Dataset {
-  const size = ds.shape.slice(1).reduce((a, b) => a * b, 1);
-  const x = new Float32Array(idx.length * size);
-  const y = new Int32Array(idx.length);
-  const ids: string[] = [];
-  for (let i = 0; i < idx.length; i++) {
-    x.set(ds.x.subarray(idx[i] * size, (idx[i] + 1) * size), i * size);
-    y[i] = ds.y[idx[i]];
-    ids.push(ds.ids[idx[i]]);
-  }
-  return { x, shape: [idx.length, ...ds.shape.slice(1)], y, classes: ds.classes, ids };
-}
-
 /** Splits `ds` (seeded) into a first part of `share` and the rest. */
 function split(ds: Dataset, share: number, seed: number): [Dataset, Dataset] {
-  const n = ds.shape[0];
+  const n = numRecords(ds);
   const perm = new Rng(seed).fork('inspect-split').permutation(n);
   const k = Math.floor(n * share);
-  return [take(ds, perm.subarray(0, k)), take(ds, perm.subarray(k))];
+  return [selectRecords(ds, perm.subarray(0, k)), selectRecords(ds, perm.subarray(k))];
 }
 
 function imageShape(model: TfClassifier): [number, number, number] {
   const s = model.inputShape;
-  if (s.length === 3) return [s[0], s[1], s[2]];
-  if (s.length === 2) return [s[0], s[1], 1];
+  const [h = 0, w = 0, c = 1] = s;
+  if (s.length === 3 || s.length === 2) return [h, w, c];
   throw new AntidoteError(
     'SHAPE_MISMATCH',
     `model-level inspection needs an image model, this one takes [${s.join(', ')}]`,
@@ -128,13 +116,15 @@ export function registerInspectCommand(program: Command): void {
         ...o,
         ...(o.limit !== undefined ? { limit: o.limit } : {}),
       });
-      const model = await TfClassifier.load(o.model);
+      const loadedModel = await loadModel(o.model);
       try {
+        // Trigger reverse-engineering, superimposition and pruning act on an image model.
+        const model = requireImageModel(loadedModel, `inspect --method ${o.method}`);
         if (o.method === 'neural-cleanse') await inspectNeuralCleanse(model, dataset, o);
         else if (o.method === 'strip') await inspectStrip(model, dataset, o);
         else await inspectFinePrune(model, dataset, o);
       } finally {
-        model.dispose();
+        loadedModel.dispose();
       }
     });
 }
@@ -150,7 +140,7 @@ async function inspectNeuralCleanse(
   try {
     report = await neuralCleanse(
       model,
-      { x: ds.x, n: ds.shape[0] },
+      { x: ds.x, n: numRecords(ds) },
       {
         seed: o.seed,
         epochs: o.epochs,
@@ -164,7 +154,7 @@ async function inspectNeuralCleanse(
     bar.stop();
   }
   const stamped = (t: (typeof report.triggers)[number]) =>
-    Float32Array.from(t.pattern, (v, i) => v * t.mask[Math.floor(i / c)]);
+    Float32Array.from(t.pattern, (v, i) => v * t.mask[Math.floor(i / c)]!);
   const grid = renderImageGrid(
     [
       report.triggers.map((t) => ({ data: t.mask, shape: [h, w] })),
@@ -187,7 +177,7 @@ async function inspectNeuralCleanse(
       classIndex: t.classIndex,
       className: classes[t.classIndex],
       maskL1: t.maskL1,
-      anomalyIndex: report.anomalyIndex[i],
+      anomalyIndex: report.anomalyIndex[i]!,
       linearAnomalyIndex: report.linearAnomalyIndex[i],
       attackSuccessRate: t.attackSuccessRate,
       reachedThreshold: t.reachedThreshold,
@@ -242,20 +232,20 @@ async function inspectNeuralCleanse(
 }
 
 async function inspectStrip(model: TfClassifier, ds: Dataset, o: InspectCliOptions): Promise<void> {
-  if (ds.shape[0] < 4) {
+  if (numRecords(ds) < 4) {
     throw new AntidoteError('INVALID_ARGUMENT', 'strip needs at least 4 clean records in --data');
   }
   const [pool, calib] = split(ds, 0.5, o.seed);
   const fit = await fitStrip(
     model,
-    { x: calib.x, n: calib.shape[0] },
-    { x: pool.x, n: pool.shape[0] },
+    { x: calib.x, n: numRecords(calib) },
+    { x: pool.x, n: numRecords(pool) },
     { seed: o.seed, overlays: o.overlays, frr: o.frr },
   );
   let inputs: { ids: string[]; entropy: number[]; rejected: number[] } | undefined;
   if (o.inputs) {
     const { dataset: inp } = await loadDataArg(o.inputs, o);
-    const d = await stripDetect(model, inp.x, inp.shape[0], fit);
+    const d = await stripDetect(model, inp.x, numRecords(inp), fit);
     inputs = {
       ids: [...inp.ids],
       entropy: Array.from(d.entropy),
@@ -272,8 +262,8 @@ async function inspectStrip(model: TfClassifier, ds: Dataset, o: InspectCliOptio
     threshold: fit.threshold,
     frr: fit.frr,
     overlays: fit.options.overlays,
-    poolRecords: pool.shape[0],
-    calibrationRecords: calib.shape[0],
+    poolRecords: numRecords(pool),
+    calibrationRecords: numRecords(calib),
     cleanEntropy: Array.from(fit.cleanEntropy),
     ...(inputs
       ? {
@@ -295,7 +285,7 @@ async function inspectStrip(model: TfClassifier, ds: Dataset, o: InspectCliOptio
     o,
     () =>
       [
-        `strip: entropy threshold ${fit.threshold.toFixed(4)} bits at FRR ${pct(fit.frr)} (${calib.shape[0]} clean inputs, ${fit.options.overlays} overlays)`,
+        `strip: entropy threshold ${fit.threshold.toFixed(4)} bits at FRR ${pct(fit.frr)} (${numRecords(calib)} clean inputs, ${fit.options.overlays} overlays)`,
         ...(inputs
           ? [
               `  ${o.inputs}: rejected ${rejected} of ${inputs.ids.length} (${pct(rejected / Math.max(inputs.ids.length, 1))}) as likely triggered`,
@@ -318,7 +308,7 @@ async function inspectFinePrune(
   ds: Dataset,
   o: InspectCliOptions,
 ): Promise<void> {
-  if (ds.shape[0] < 10) {
+  if (numRecords(ds) < 10) {
     throw new AntidoteError(
       'INVALID_ARGUMENT',
       'fine-prune needs at least 10 clean records in --data',

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { checkModelReadsData, loadAnyModel } from '../../engine/model.js';
-import { checkDatasetFits } from '../../engine/train.js';
+import { numRecords } from '../../data/dataset.js';
+import { loadModel } from '../../engine/model.js';
 import { writeFileAtomic } from '../../util/fs.js';
 import { loadDataArg } from '../data-arg.js';
 import { type OutputOptions, pct, printResult } from '../output.js';
@@ -25,26 +25,19 @@ export function registerPredictCommand(program: Command): void {
     .option('--json', 'print the result as JSON')
     .option('--quiet', 'no progress bars')
     .action(async (o: PredictCliOptions) => {
-      const model = await loadAnyModel(o.model);
+      const model = await loadModel(o.model);
       try {
         const loaded = await loadDataArg(o.data, o);
         const { dataset } = loaded;
-        checkModelReadsData(model, o.model, loaded);
-        const n = dataset.shape[0];
-        let probs: Float32Array;
-        if (model.domain === 'image') {
-          checkDatasetFits(dataset, model.model.inputShape, model.model.numClasses);
-          probs = await model.model.predictProba(dataset.x, n);
-        } else {
-          probs = await model.model.predictProbaRaw(dataset);
-        }
-        const classifier = model.model;
-        const k = classifier.classes.length;
+        model.checkReads(loaded);
+        const n = numRecords(dataset);
+        const probs = await model.predictProba(dataset);
+        const k = model.classes.length;
         const predicted = new Int32Array(n);
         let correct = 0;
         for (let i = 0; i < n; i++) {
           let best = 0;
-          for (let j = 1; j < k; j++) if (probs[i * k + j] > probs[i * k + best]) best = j;
+          for (let j = 1; j < k; j++) if (probs[i * k + j]! > probs[i * k + best]!) best = j;
           predicted[i] = best;
           if (best === dataset.y[i]) correct++;
         }
@@ -52,8 +45,8 @@ export function registerPredictCommand(program: Command): void {
           const lines = Array.from(dataset.ids, (id, i) =>
             JSON.stringify({
               id,
-              label: classifier.classes[dataset.y[i]],
-              predicted: classifier.classes[predicted[i]],
+              label: model.classes[dataset.y[i]!],
+              predicted: model.classes[predicted[i]!],
               probabilities: Array.from(probs.subarray(i * k, (i + 1) * k), (p) =>
                 Number(p.toFixed(6)),
               ),
@@ -68,12 +61,12 @@ export function registerPredictCommand(program: Command): void {
           {
             records: n,
             accuracy,
-            classes: classifier.classes,
+            classes: model.classes,
             ...(o.out ? { predictions: o.out } : {}),
           },
         );
       } finally {
-        model.model.dispose();
+        model.dispose();
       }
     });
 }

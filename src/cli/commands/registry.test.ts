@@ -1,11 +1,13 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { loadDataset } from '../../data/load.js';
+import { FeatureModel } from '../../engine/feature-model-io.js';
 import { AntidoteError } from '../../errors.js';
 import { verifyAuditChain } from '../../integrity/audit-log.js';
-import { ModelRegistry } from '../../registry/model-registry.js';
+import { ModelRegistry, type ModelVersion } from '../../registry/model-registry.js';
 import { buildScenario, type ScenarioFiles } from '../../server/test-utils/scenario.js';
 import { registerAuditLogCommand } from './audit-log.js';
 import { registerGateCommand } from './gate.js';
@@ -196,6 +198,105 @@ describe('antidote registry / gate / promote / rollback / monitor / serve', () =
       expect(acts.filter((a) => a === 'authz.model:promote').length).toBeGreaterThanOrEqual(3);
     } finally {
       reg.close();
+    }
+  }, 60_000);
+});
+
+describe('antidote registry / promote / serve with text and tabular models', () => {
+  let root: string;
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), 'antidote-cli-reg-features-'));
+  });
+  afterAll(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('registers a text and a tabular model, and serves the text one', async () => {
+    const P = ['--project', join(root, 'project')];
+    await mkdir(join(root, 'project'));
+    const text = await FeatureModel.train(
+      { dataset: (await loadDataset('sentiment:train:200')).dataset },
+      { seed: 1, epochs: 2, vectorizer: { minDocFreq: 1 } },
+    );
+    await text.save(join(root, 'text'));
+    text.dispose();
+    const n = 60;
+    const tab = await FeatureModel.train(
+      {
+        dataset: {
+          x: Float32Array.from({ length: n * 2 }, (_, j) => (j % 2 ? (j >> 1) % 2 : 20 + (j % 37))),
+          shape: [n, 2],
+          y: Int32Array.from({ length: n }, (_, i) => i % 2),
+          classes: ['good', 'bad'],
+          ids: Array.from({ length: n }, String),
+        },
+        columns: [
+          { name: 'age', kind: 'numeric' },
+          { name: 'housing', kind: 'categorical', levels: ['own', 'rent'] },
+        ],
+      },
+      { seed: 1, epochs: 2 },
+    );
+    await tab.save(join(root, 'tab'));
+    tab.dispose();
+    for (const [dir, name, domain, arch] of [
+      ['text', 'reviews', 'text', 'tfidf-logistic'],
+      ['tab', 'credit', 'tabular', 'logistic'],
+    ] as const) {
+      const r = await cli([
+        'registry',
+        'register',
+        join(root, dir),
+        '--name',
+        name,
+        ...P,
+        '--json',
+      ]);
+      expect(r.error).toBeUndefined();
+      const v = (JSON.parse(r.out) as { version: ModelVersion }).version;
+      expect(v).toMatchObject({ id: `${name}@1`, info: { domain, arch } });
+      const show = await cli(['registry', 'show', v.id, ...P]);
+      expect(show.out).toContain(`model: ${domain} ${arch}, classes: `);
+    }
+    const reg = ModelRegistry.open(join(root, 'project'));
+    try {
+      reg.recordGateResult('reviews@1', { passed: true, policyDigest: 'test', result: {} });
+    } finally {
+      reg.close();
+    }
+    expect((await cli(['promote', 'reviews@1', ...P])).out).toMatch(/candidate → production/);
+    const log: string[] = [];
+    const { server, registry } = await serveFromOptions(
+      {
+        model: 'reviews',
+        host: '127.0.0.1',
+        port: 0,
+        reference: 'sentiment:test:30',
+        monitoring: true,
+        maxBody: 65536,
+        maxBatch: 8,
+        seed: 0,
+        project: join(root, 'project'),
+      },
+      (l) => log.push(l),
+    );
+    try {
+      const r = await fetch(`${server.url}/v1/predict`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ inputs: [{ text: 'a wonderful, great film' }] }),
+      });
+      expect(r.status).toBe(200);
+      const body = (await r.json()) as { version: string; predictions: { label: string }[] };
+      expect(body.version).toBe('reviews@1');
+      expect(['negative', 'positive']).toContain(body.predictions[0]?.label);
+      expect(log).toContain('serve: serving reviews@1');
+      expect(log.join('\n')).toMatch(
+        /serve: the STRIP monitor superimposes images: off for reviews@1/,
+      );
+    } finally {
+      await server.close(1000);
+      registry.close();
     }
   }, 60_000);
 });

@@ -73,6 +73,11 @@ export function registerRegistryCommand(program: Command): void {
             [
               line(v),
               `dir: ${v.dir}`,
+              ...(v.info.domain
+                ? [
+                    `model: ${v.info.domain}${v.info.arch ? ` ${v.info.arch}` : ''}, classes: ${(v.info.classes ?? []).join(', ')}`,
+                  ]
+                : []),
               `manifest: ${v.manifestDigest}`,
               ...(v.info.lineage
                 ? v.info.lineage.datasets.map((d) => `trained on: ${d.name} ${d.rootDigest}`)

@@ -61,6 +61,7 @@ export async function serveFromOptions(
       seed: o.seed,
       onEvent: (e) => {
         if (e.type === 'loaded') log(`serve: serving ${e.version}`);
+        else if (e.type === 'notice') log(`serve: ${e.message}`);
         else if (e.type === 'alert')
           log(`serve: ALERT ${e.trip.monitor} on ${e.version}: ${e.trip.message}`);
         else if (e.type === 'rollback') log(`serve: ROLLBACK ${e.from} → ${e.to}: ${e.reason}`);
@@ -87,6 +88,8 @@ export async function serveFromOptions(
 /**
  * `antidote serve --model NAME`: serves the production version on loopback (POST /v1/predict,
  * /healthz, /readyz, /metrics, the dashboard), with live monitoring and automatic rollback.
+ * Image, text and tabular models are served alike (see `predict-routes.ts` for the records each
+ * reads); the STRIP monitor is for image models only (off, with a notice, for the others).
  * SIGINT / SIGTERM shut it down gracefully.
  */
 export function registerServeCommand(program: Command): void {
@@ -96,7 +99,10 @@ export function registerServeCommand(program: Command): void {
     .requiredOption('--model <name>', 'model name (its production version is served)')
     .option('--host <addr>', 'interface to bind (default loopback only)', '127.0.0.1')
     .option('--port <n>', 'TCP port (0 = any free port)', parseInteger, 8080)
-    .option('--reference <data>', 'clean reference sample (drift reference, STRIP calibration)')
+    .option(
+      '--reference <data>',
+      'clean reference sample, as the model reads it (drift reference; STRIP calibration for image models)',
+    )
     .option('--monitor-config <file>', 'monitor thresholds and windows (JSON)')
     .option('--no-monitoring', 'serve predictions without monitors')
     .option('--tokens <file>', 'API tokens for promote / rollback from the dashboard')

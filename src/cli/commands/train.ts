@@ -1,4 +1,5 @@
 import { type Command, Option } from 'commander';
+import { numRecords } from '../../data/dataset.js';
 import { dataDomain, type LoadedDataset } from '../../data/load.js';
 import { activeBackend } from '../../engine/backend.js';
 import {
@@ -49,7 +50,7 @@ const MODELS_FOR = {
 function chooseModel(loaded: LoadedDataset, asked: string | undefined): string {
   const domain = dataDomain(loaded);
   const allowed: readonly string[] = MODELS_FOR[domain];
-  if (asked === undefined) return allowed[0];
+  if (asked === undefined) return allowed[0]!;
   if (!allowed.includes(asked)) {
     const what =
       domain === 'text'
@@ -207,7 +208,14 @@ export function registerTrainCommand(program: Command): void {
           finishedOn: new Date(),
           ...(privateKey ? { privateKey } : {}),
         });
-        printTrained(o, arch, classifier.spec, dataset.shape[0], history, privateKey !== undefined);
+        printTrained(
+          o,
+          arch,
+          classifier.spec,
+          numRecords(dataset),
+          history,
+          privateKey !== undefined,
+        );
       } finally {
         classifier.dispose();
       }
@@ -226,6 +234,7 @@ function printTrained(
   extra: Record<string, unknown> = {},
 ): void {
   const last = history.epochs[history.bestEpoch - 1] ?? history.epochs[history.epochs.length - 1];
+  if (!last) throw new AntidoteError('ENGINE_ERROR', 'training recorded no epoch');
   const result = {
     model: o.out,
     spec,
@@ -284,7 +293,7 @@ async function trainFeature(
   ).finally(() => progress.stop());
   try {
     await model.save(o.out, { overwrite: o.force ?? false });
-    const run = model.training[0];
+    const run = model.training[0] ?? {};
     await recordTrainingProvenance({
       modelDir: o.out,
       datasets: [await datasetProvenance(loaded)],
@@ -310,7 +319,7 @@ async function trainFeature(
       o,
       kind,
       model.spec,
-      loaded.dataset.shape[0],
+      numRecords(loaded.dataset),
       model.history!,
       privateKey !== undefined,
       {

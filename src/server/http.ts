@@ -1,0 +1,110 @@
+/**
+ * What every route of the HTTP app shares: the error body, the HTTP status of each error code,
+ * JSON body reading and zod validation, the body size limit and the request counters.
+ */
+import type { Context, MiddlewareHandler } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import type { z } from 'zod';
+import { AntidoteError, type AntidoteErrorCode } from '../errors.js';
+import type { Deployment } from '../registry/deployment.js';
+import type { ModelRegistry } from '../registry/model-registry.js';
+import type { TokenTable } from './auth.js';
+
+/** What the HTTP app serves. */
+export interface AppContext {
+  readonly registry: ModelRegistry;
+  /** The production model being served (`POST /v1/predict`); absent: dashboard and API only. */
+  readonly deployment?: Deployment;
+  /** Tokens allowed to call promote / rollback (as policy principals). Absent: no mutations. */
+  readonly tokens?: TokenTable;
+  /** Largest request body in bytes; default 1 MiB. */
+  readonly maxBodyBytes?: number;
+  /** Most records per predict request; default 256. */
+  readonly maxBatch?: number;
+}
+
+/** The HTTP status of each error code a request can cause (others: 500). */
+export const HTTP_STATUS: Partial<
+  Record<AntidoteErrorCode, 400 | 401 | 403 | 404 | 409 | 413 | 422>
+> = {
+  INVALID_ARGUMENT: 400,
+  INVALID_CONFIG: 400,
+  INVALID_FORMAT: 400,
+  SHAPE_MISMATCH: 400,
+  NON_FINITE_VALUE: 400,
+  LABEL_OUT_OF_RANGE: 400,
+  NOT_FOUND: 404,
+  PERMISSION_DENIED: 403,
+  GATE_FAILED: 409,
+  INVALID_STATE: 409,
+  ALREADY_EXISTS: 409,
+};
+
+/** The JSON body of an error reply. */
+export function errorBody(code: string, message: string) {
+  return { error: { code, message } };
+}
+
+/** Latency samples (ms) of recent predict requests, in a ring of 4096. */
+export class Latencies {
+  private readonly buf = new Float64Array(4096);
+  private n = 0;
+  /** Records one latency. */
+  push(ms: number): void {
+    this.buf[this.n++ % this.buf.length] = ms;
+  }
+  /** The `q` quantile of the recorded latencies (0 when none). */
+  quantile(q: number): number {
+    const m = Math.min(this.n, this.buf.length);
+    if (m === 0) return 0;
+    const s = this.buf.slice(0, m).sort();
+    return s[Math.min(m - 1, Math.floor(q * m))]!;
+  }
+}
+
+/** Counters one app's routes share (`/metrics` reads them). */
+export class ServerStats {
+  /** Requests rejected with a 4xx before reaching the model. */
+  badRequests = 0;
+  readonly latencies = new Latencies();
+}
+
+/** The body size limit (413 with a JSON error; counted as a bad request and a model failure). */
+export function jsonBodyLimit(ctx: AppContext, stats: ServerStats): MiddlewareHandler {
+  const maxBody = ctx.maxBodyBytes ?? 1024 * 1024;
+  return bodyLimit({
+    maxSize: maxBody,
+    onError: (c) => {
+      stats.badRequests++;
+      ctx.deployment?.recordFailure();
+      return c.json(errorBody('PAYLOAD_TOO_LARGE', `request body exceeds ${maxBody} bytes`), 413);
+    },
+  });
+}
+
+/** The request body as JSON: `INVALID_FORMAT` unless sent as `application/json` and well formed. */
+export async function readJson(c: Context): Promise<unknown> {
+  const type = c.req.header('content-type') ?? '';
+  if (!type.includes('application/json')) {
+    throw new AntidoteError('INVALID_FORMAT', 'send the body as application/json');
+  }
+  const text = await c.req.text();
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new AntidoteError('INVALID_FORMAT', `malformed JSON: ${(e as Error).message}`);
+  }
+}
+
+/** `raw` checked against `schema`: `INVALID_ARGUMENT` naming the first wrong field. */
+export function parseRequest<T>(schema: z.ZodType<T>, raw: unknown): T {
+  const r = schema.safeParse(raw);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    throw new AntidoteError(
+      'INVALID_ARGUMENT',
+      `invalid request: ${issue.path.join('.') || '(body)'}: ${issue.message}`,
+    );
+  }
+  return r.data;
+}
