@@ -1,7 +1,7 @@
 import type { TriggerSpec } from '../attacks/triggers.js';
 import type { Dataset } from '../data/dataset.js';
 import { Rng } from '../data/rng.js';
-import { principalComponents, projectRows } from '../defenses/linalg.js';
+import { principalComponents, projectRows } from '../numeric/pca.js';
 import type { ModelScores } from '../defenses/mitigation.js';
 import type { MergedScan } from '../defenses/scan.js';
 import { topFindings } from '../defenses/scan.js';

@@ -10,9 +10,9 @@ import {
   indicesByClass,
   type PoisonDetector,
 } from './detector.js';
-import { fastIca } from './fast-ica.js';
-import { kMeans, silhouette } from './kmeans.js';
-import { principalComponents, projectRows } from './linalg.js';
+import { fastIca } from '../numeric/fast-ica.js';
+import { kMeans, silhouette } from '../numeric/kmeans.js';
+import { principalComponents, projectRows } from '../numeric/pca.js';
 import {
   checkRepresentations,
   computeRepresentations,

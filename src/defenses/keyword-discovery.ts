@@ -24,7 +24,7 @@ import type { Dataset } from '../data/dataset.js';
 import { type TokenizerOptions, tokenize } from '../data/tokenizer.js';
 import { AntidoteError } from '../errors.js';
 import { type ClassFinding, type DetectionReport, fmt, indicesByClass } from './detector.js';
-import { mad, median } from './linalg.js';
+import { mad, median } from '../numeric/order-statistics.js';
 
 /** Class probabilities of texts, `[texts.length, K]` row-major. */
 export type TextProbabilityFn = (texts: readonly string[]) => Promise<Float32Array>;

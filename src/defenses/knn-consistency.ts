@@ -1,7 +1,7 @@
 import { Rng } from '../data/rng.js';
 import { AntidoteError } from '../errors.js';
 import { type ClassFinding, type DetectionReport, fmt, type PoisonDetector } from './detector.js';
-import { principalComponents, projectRows } from './linalg.js';
+import { principalComponents, projectRows } from '../numeric/pca.js';
 import {
   checkRepresentations,
   computeRepresentations,

@@ -7,7 +7,7 @@ import {
   indicesByClass,
   type PoisonDetector,
 } from './detector.js';
-import { mad, median, principalComponents, projectRows } from './linalg.js';
+import { mad, median, principalComponents, projectRows } from '../numeric/index.js';
 import {
   checkRepresentations,
   computeRepresentations,

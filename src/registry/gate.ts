@@ -2,7 +2,7 @@ import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Dataset } from '../data/dataset.js';
 import { loadDataset } from '../data/load.js';
-import { median } from '../defenses/linalg.js';
+import { median } from '../numeric/order-statistics.js';
 import { neuralCleanse } from '../defenses/neural-cleanse.js';
 import { detectorByName } from '../defenses/registry.js';
 import type { TfClassifier } from '../engine/tf-classifier.js';

@@ -1,5 +1,5 @@
-import type { Rng } from '../data/rng.js';
 import { AntidoteError } from '../errors.js';
+import type { RandomSource } from './random.js';
 
 /**
  * k-means (Lloyd) with k-means++ seeding (Arthur & Vassilvitskii 2007) and seeded restarts, and a
@@ -38,7 +38,7 @@ export function kMeans(
   n: number,
   d: number,
   k: number,
-  rng: Rng,
+  rng: RandomSource,
   options: KMeansOptions = {},
 ): KMeansResult {
   if (!Number.isInteger(k) || k < 1) {
@@ -69,7 +69,7 @@ function sqDist(a: Float64Array, ao: number, b: Float64Array, bo: number, d: num
 }
 
 /** k-means++ seeding: each new centre drawn with probability ∝ squared distance to the nearest. */
-function seedPlusPlus(points: Float64Array, n: number, d: number, k: number, rng: Rng) {
+function seedPlusPlus(points: Float64Array, n: number, d: number, k: number, rng: RandomSource) {
   const centroids = new Float64Array(k * d);
   const first = rng.int(n);
   centroids.set(points.subarray(first * d, first * d + d), 0);
@@ -200,7 +200,7 @@ export function silhouette(
   d: number,
   assignments: Int32Array,
   k: number,
-  rng: Rng,
+  rng: RandomSource,
   maxPerCluster = 400,
 ): Silhouette {
   const members: Int32Array[] = [];

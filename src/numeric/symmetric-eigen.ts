@@ -199,3 +199,33 @@ function tql2(n: number, w: Float64Array, d: Float64Array, e: Float64Array): voi
     }
   }
 }
+/** Eigen-pairs of a symmetric matrix, largest eigenvalue first. */
+export interface EigenPairs {
+  /** Eigenvalues, descending. */
+  readonly values: Float64Array;
+  /** Eigenvectors as rows, `[k, d]` row-major, unit length, in the order of `values`. */
+  readonly vectors: Float64Array;
+}
+
+/**
+ * Eigen-decomposition of the symmetric `d × d` matrix `a` (row-major), via {@link eigenSymmetric}
+ * (tred2 + tql2 on flat arrays). Returns the top `k` pairs (default all), largest first.
+ */
+export function symmetricEigen(a: Float64Array, d: number, k = d): EigenPairs {
+  if (a.length !== d * d) {
+    throw new AntidoteError(
+      'SHAPE_MISMATCH',
+      `symmetricEigen: ${a.length} values is not ${d}×${d}`,
+    );
+  }
+  const { values: asc, vectors: rows } = eigenSymmetric(a, d);
+  const kk = Math.min(k, d);
+  const values = new Float64Array(kk);
+  const vectors = new Float64Array(kk * d);
+  for (let r = 0; r < kk; r++) {
+    const col = d - 1 - r; // largest first
+    values[r] = asc[col];
+    vectors.set(rows.subarray(col * d, (col + 1) * d), r * d);
+  }
+  return { values, vectors };
+}

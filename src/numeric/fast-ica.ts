@@ -10,9 +10,10 @@
  * output is as non-Gaussian as possible. Plain Float64Array code: k ≤ a few tens, so the cost is
  * dominated by n·k² per iteration.
  */
-import type { Rng } from '../data/rng.js';
+
 import { AntidoteError } from '../errors.js';
-import { symmetricEigen } from './linalg.js';
+import type { RandomSource } from './random.js';
+import { symmetricEigen } from './symmetric-eigen.js';
 
 /** Options of {@link fastIca}. */
 export interface FastIcaOptions {
@@ -77,7 +78,7 @@ export function fastIca(
   z: Float64Array,
   n: number,
   k: number,
-  rng: Rng,
+  rng: RandomSource,
   options: FastIcaOptions = {},
 ): FastIcaResult {
   const maxIterations = options.maxIterations ?? 200;
