@@ -24,10 +24,10 @@ export function rowMean(x: Float32Array, dim: number, idx: ArrayLike<number>): F
   const mean = new Float64Array(dim);
   const n = idx.length;
   for (let r = 0; r < n; r++) {
-    const off = idx[r] * dim;
-    for (let j = 0; j < dim; j++) mean[j] += x[off + j];
+    const off = idx[r]! * dim;
+    for (let j = 0; j < dim; j++) mean[j]! += x[off + j]!;
   }
-  if (n > 0) for (let j = 0; j < dim; j++) mean[j] /= n;
+  if (n > 0) for (let j = 0; j < dim; j++) mean[j]! /= n;
   return mean;
 }
 
@@ -40,8 +40,8 @@ export function centredRows(
 ): Float32Array {
   const rows = new Float32Array(idx.length * dim);
   for (let r = 0; r < idx.length; r++) {
-    const off = idx[r] * dim;
-    for (let j = 0; j < dim; j++) rows[r * dim + j] = x[off + j] - mean[j];
+    const off = idx[r]! * dim;
+    for (let j = 0; j < dim; j++) rows[r * dim + j] = x[off + j]! - mean[j]!;
   }
   return rows;
 }
@@ -61,14 +61,14 @@ function acceleratedCovariance(
   const n = idx.length;
   const rows = centredRows(x, dim, idx, mean);
   const cols = new Float32Array(dim * n);
-  for (let r = 0; r < n; r++) for (let j = 0; j < dim; j++) cols[j * n + r] = rows[r * dim + j];
+  for (let r = 0; r < n; r++) for (let j = 0; j < dim; j++) cols[j * n + r] = rows[r * dim + j]!;
   const g = accelerator.matMul(cols, rows, dim, n, dim);
   const cov = new Float64Array(dim * dim);
   const inv = n > 0 ? 1 / n : 0;
   // Symmetrise (the kernel's two triangles may differ in the last bit).
   for (let a = 0; a < dim; a++) {
     for (let b = a; b < dim; b++) {
-      const v = ((g[a * dim + b] + g[b * dim + a]) / 2) * inv;
+      const v = ((g[a * dim + b]! + g[b * dim + a]!) / 2) * inv;
       cov[a * dim + b] = v;
       cov[b * dim + a] = v;
     }
@@ -99,34 +99,34 @@ export function rowCovariance(
   let r = 0;
   for (; r + 4 <= n; r += 4) {
     for (let q = 0; q < 4; q++) {
-      const off = idx[r + q] * dim;
-      const c = rows[q];
-      for (let j = 0; j < dim; j++) c[j] = x[off + j] - mean[j];
+      const off = idx[r + q]! * dim;
+      const c = rows[q]!;
+      for (let j = 0; j < dim; j++) c[j] = x[off + j]! - mean[j]!;
     }
     for (let a = 0; a < dim; a++) {
-      const a0 = c0[a];
-      const a1 = c1[a];
-      const a2 = c2[a];
-      const a3 = c3[a];
+      const a0 = c0[a]!;
+      const a1 = c1[a]!;
+      const a2 = c2[a]!;
+      const a3 = c3[a]!;
       const row = a * dim;
       for (let b = a; b < dim; b++) {
-        cov[row + b] += a0 * c0[b] + a1 * c1[b] + a2 * c2[b] + a3 * c3[b];
+        cov[row + b]! += a0 * c0[b]! + a1 * c1[b]! + a2 * c2[b]! + a3 * c3[b]!;
       }
     }
   }
   for (; r < n; r++) {
-    const off = idx[r] * dim;
-    for (let j = 0; j < dim; j++) c0[j] = x[off + j] - mean[j];
+    const off = idx[r]! * dim;
+    for (let j = 0; j < dim; j++) c0[j] = x[off + j]! - mean[j]!;
     for (let a = 0; a < dim; a++) {
-      const ca = c0[a];
+      const ca = c0[a]!;
       const row = a * dim;
-      for (let b = a; b < dim; b++) cov[row + b] += ca * c0[b];
+      for (let b = a; b < dim; b++) cov[row + b]! += ca * c0[b]!;
     }
   }
   const inv = n > 0 ? 1 / n : 0;
   for (let a = 0; a < dim; a++) {
     for (let b = a; b < dim; b++) {
-      const v = cov[a * dim + b] * inv;
+      const v = cov[a * dim + b]! * inv;
       cov[a * dim + b] = v;
       cov[b * dim + a] = v;
     }

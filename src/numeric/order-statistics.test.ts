@@ -12,9 +12,9 @@ describe('selection', () => {
       const k = rng.int(n);
       const copy = Float64Array.from(a);
       expect(selectKth(copy, k)).toBe(sorted[k]);
-      for (let i = 0; i < k; i++) expect(copy[i]).toBeLessThanOrEqual(sorted[k]);
-      for (let i = k + 1; i < n; i++) expect(copy[i]).toBeGreaterThanOrEqual(sorted[k]);
-      const ref = n % 2 === 1 ? sorted[(n - 1) >> 1] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+      for (let i = 0; i < k; i++) expect(copy[i]).toBeLessThanOrEqual(sorted[k]!);
+      for (let i = k + 1; i < n; i++) expect(copy[i]).toBeGreaterThanOrEqual(sorted[k]!);
+      const ref = n % 2 === 1 ? sorted[(n - 1) >> 1] : (sorted[n / 2 - 1]! + sorted[n / 2]!) / 2;
       expect(median(a)).toBe(ref);
     }
     expect(median([])).toBeNaN();

@@ -11,15 +11,15 @@ export function selectKth(a: Float64Array, k: number): number {
   while (hi > lo) {
     const mid = (lo + hi) >> 1;
     // Median of three as pivot, moved to a[mid].
-    if (a[mid] < a[lo]) swap(a, mid, lo);
-    if (a[hi] < a[lo]) swap(a, hi, lo);
-    if (a[hi] < a[mid]) swap(a, hi, mid);
-    const pivot = a[mid];
+    if (a[mid]! < a[lo]!) swap(a, mid, lo);
+    if (a[hi]! < a[lo]!) swap(a, hi, lo);
+    if (a[hi]! < a[mid]!) swap(a, hi, mid);
+    const pivot = a[mid]!;
     let i = lo;
     let j = hi;
     while (i <= j) {
-      while (a[i] < pivot) i++;
-      while (a[j] > pivot) j--;
+      while (a[i]! < pivot) i++;
+      while (a[j]! > pivot) j--;
       if (i <= j) {
         swap(a, i, j);
         i++;
@@ -30,12 +30,12 @@ export function selectKth(a: Float64Array, k: number): number {
     else if (k >= i) lo = i;
     else break;
   }
-  return a[k];
+  return a[k]!;
 }
 
 function swap(a: Float64Array, i: number, j: number): void {
-  const t = a[i];
-  a[i] = a[j];
+  const t = a[i]!;
+  a[i] = a[j]!;
   a[j] = t;
 }
 
@@ -49,14 +49,14 @@ export function median(values: ArrayLike<number>): number {
   // After selection everything in a[0 .. n/2 − 1] is ≤ the upper middle: the lower middle is
   // their maximum.
   let lower = Number.NEGATIVE_INFINITY;
-  for (let i = 0; i < n >> 1; i++) if (a[i] > lower) lower = a[i];
+  for (let i = 0; i < n >> 1; i++) if (a[i]! > lower) lower = a[i]!;
   return (lower + upper) / 2;
 }
 
 /** Median absolute deviation about the median (unscaled). */
 export function mad(values: ArrayLike<number>, med = median(values)): number {
   const dev = new Float64Array(values.length);
-  for (let i = 0; i < values.length; i++) dev[i] = Math.abs(values[i] - med);
+  for (let i = 0; i < values.length; i++) dev[i] = Math.abs(values[i]! - med);
   return median(dev);
 }
 
@@ -68,5 +68,5 @@ export function quantile(values: ArrayLike<number>, q: number): number {
   const pos = Math.min(Math.max(q, 0), 1) * (n - 1);
   const lo = Math.floor(pos);
   const hi = Math.min(lo + 1, n - 1);
-  return a[lo] + (a[hi] - a[lo]) * (pos - lo);
+  return a[lo]! + (a[hi]! - a[lo]!) * (pos - lo);
 }

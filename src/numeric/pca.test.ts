@@ -16,7 +16,7 @@ describe('principal components', () => {
     const pcs = principalComponents(x, d, idx, 1, rng);
     // Top direction ≈ (1,1,1,0,...)/√3.
     expect(
-      Math.abs(pcs.vectors[0] + pcs.vectors[1] + pcs.vectors[2]) / Math.sqrt(3),
+      Math.abs(pcs.vectors[0]! + pcs.vectors[1]! + pcs.vectors[2]!) / Math.sqrt(3),
     ).toBeGreaterThan(0.99);
     const p = projectRows(x, d, idx, pcs.mean, pcs.vectors, 1);
     expect(p.length).toBe(n);
@@ -34,7 +34,7 @@ describe('principal components', () => {
       for (let r = 0; r < idx.length; r++) {
         for (let q = 0; q < k; q++) {
           let s = 0;
-          for (let j = 0; j < d; j++) s += (x[idx[r] * d + j] - mean[j]) * v[q * d + j];
+          for (let j = 0; j < d; j++) s += (x[idx[r]! * d + j]! - mean[j]!) * v[q * d + j]!;
           expect(p[r * k + q]).toBeCloseTo(s, 10);
         }
       }

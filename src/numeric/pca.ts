@@ -67,15 +67,15 @@ function subspaceIteration(
     const c = new Float64Array(dim);
     const out = new Float64Array(m * dim);
     for (let r = 0; r < n; r++) {
-      const off = idx[r] * dim;
-      for (let j = 0; j < dim; j++) c[j] = x[off + j] - mean[j];
+      const off = idx[r]! * dim;
+      for (let j = 0; j < dim; j++) c[j] = x[off + j]! - mean[j]!;
       for (let q = 0; q < m; q++) {
         let s = 0;
         const b = q * dim;
-        for (let j = 0; j < dim; j++) s += c[j] * basis[b + j];
+        for (let j = 0; j < dim; j++) s += c[j]! * basis[b + j]!;
         w[r * m + q] = s;
         const o = q * dim;
-        for (let j = 0; j < dim; j++) out[o + j] += s * c[j];
+        for (let j = 0; j < dim; j++) out[o + j]! += s * c[j]!;
       }
     }
     return out;
@@ -90,13 +90,13 @@ function subspaceIteration(
   for (let a = 0; a < m; a++) {
     for (let b = 0; b < m; b++) {
       let t = 0;
-      for (let j = 0; j < dim; j++) t += v[a * dim + j] * cv[b * dim + j];
+      for (let j = 0; j < dim; j++) t += v[a * dim + j]! * cv[b * dim + j]!;
       s[a * m + b] = t / Math.max(n, 1);
     }
   }
   for (let a = 0; a < m; a++) {
     for (let b = a + 1; b < m; b++) {
-      const t = (s[a * m + b] + s[b * m + a]) / 2;
+      const t = (s[a * m + b]! + s[b * m + a]!) / 2;
       s[a * m + b] = t;
       s[b * m + a] = t;
     }
@@ -105,8 +105,8 @@ function subspaceIteration(
   const vectors = new Float64Array(k * dim);
   for (let r = 0; r < k; r++) {
     for (let q = 0; q < m; q++) {
-      const coef = small.vectors[r * m + q];
-      for (let j = 0; j < dim; j++) vectors[r * dim + j] += coef * v[q * dim + j];
+      const coef = small.vectors[r * m + q]!;
+      for (let j = 0; j < dim; j++) vectors[r * dim + j]! += coef * v[q * dim + j]!;
     }
   }
   return { values: small.values, vectors };
@@ -125,7 +125,8 @@ function acceleratedProject(
   const n = idx.length;
   const rows = centredRows(x, dim, idx, mean);
   const basis = new Float32Array(dim * k); // [dim, k]: column q is direction q
-  for (let q = 0; q < k; q++) for (let j = 0; j < dim; j++) basis[j * k + q] = vectors[q * dim + j];
+  for (let q = 0; q < k; q++)
+    for (let j = 0; j < dim; j++) basis[j * k + q] = vectors[q * dim + j]!;
   return Float64Array.from(accelerator.matMul(rows, basis, n, dim, k));
 }
 
@@ -147,8 +148,8 @@ export function projectRows(
   const out = new Float64Array(n * k);
   const c = new Float64Array(dim);
   for (let r = 0; r < n; r++) {
-    const off = idx[r] * dim;
-    for (let j = 0; j < dim; j++) c[j] = x[off + j] - mean[j];
+    const off = idx[r]! * dim;
+    for (let j = 0; j < dim; j++) c[j] = x[off + j]! - mean[j]!;
     let q = 0;
     // Four directions per pass over the centred row.
     for (; q + 4 <= k; q += 4) {
@@ -161,11 +162,11 @@ export function projectRows(
       let s2 = 0;
       let s3 = 0;
       for (let j = 0; j < dim; j++) {
-        const cj = c[j];
-        s0 += cj * vectors[o0 + j];
-        s1 += cj * vectors[o1 + j];
-        s2 += cj * vectors[o2 + j];
-        s3 += cj * vectors[o3 + j];
+        const cj = c[j]!;
+        s0 += cj * vectors[o0 + j]!;
+        s1 += cj * vectors[o1 + j]!;
+        s2 += cj * vectors[o2 + j]!;
+        s3 += cj * vectors[o3 + j]!;
       }
       const b = r * k + q;
       out[b] = s0;
@@ -176,7 +177,7 @@ export function projectRows(
     for (; q < k; q++) {
       let s = 0;
       const o = q * dim;
-      for (let j = 0; j < dim; j++) s += c[j] * vectors[o + j];
+      for (let j = 0; j < dim; j++) s += c[j]! * vectors[o + j]!;
       out[r * k + q] = s;
     }
   }

@@ -12,7 +12,7 @@ describe('MCD-style robust covariance', () => {
       for (let j = 0; j < d; j++) z[i * d + j] = rng.normal() + (i < 60 ? 30 : 0);
     }
     const est = robustMeanCov(z, n, d);
-    for (let j = 0; j < d; j++) expect(Math.abs(est.mean[j])).toBeLessThan(0.3);
+    for (let j = 0; j < d; j++) expect(Math.abs(est.mean[j]!)).toBeLessThan(0.3);
     for (let j = 0; j < d; j++) expect(est.cov[j * d + j]).toBeLessThan(1.5);
     expect(est.inlier.slice(0, 60).reduce((a, b) => a + b, 0)).toBe(0);
   });

@@ -33,28 +33,32 @@ function meanCov(z: Float64Array, n: number, d: number, keep: Uint8Array) {
   for (let i = 0; i < n; i++) {
     if (keep[i] !== 1) continue;
     m++;
-    for (let j = 0; j < d; j++) mean[j] += z[i * d + j];
+    for (let j = 0; j < d; j++) mean[j]! += z[i * d + j]!;
   }
-  for (let j = 0; j < d; j++) mean[j] /= Math.max(m, 1);
+  for (let j = 0; j < d; j++) mean[j]! /= Math.max(m, 1);
   const cov = new Float64Array(d * d);
-  const rows = [new Float64Array(d), new Float64Array(d), new Float64Array(d), new Float64Array(d)];
-  const [c0, c1, c2, c3] = rows;
+  const c0 = new Float64Array(d);
+  const c1 = new Float64Array(d);
+  const c2 = new Float64Array(d);
+  const c3 = new Float64Array(d);
+  const rows = [c0, c1, c2, c3];
   let filled = 0;
   const flush = (count: number) => {
-    for (let q = count; q < 4; q++) rows[q].fill(0);
+    for (let q = count; q < 4; q++) rows[q]!.fill(0);
     for (let a = 0; a < d; a++) {
-      const a0 = c0[a];
-      const a1 = c1[a];
-      const a2 = c2[a];
-      const a3 = c3[a];
+      const a0 = c0[a]!;
+      const a1 = c1[a]!;
+      const a2 = c2[a]!;
+      const a3 = c3[a]!;
       const row = a * d;
-      for (let b = a; b < d; b++) cov[row + b] += a0 * c0[b] + a1 * c1[b] + a2 * c2[b] + a3 * c3[b];
+      for (let b = a; b < d; b++)
+        cov[row + b]! += a0 * c0[b]! + a1 * c1[b]! + a2 * c2[b]! + a3 * c3[b]!;
     }
   };
   for (let i = 0; i < n; i++) {
     if (keep[i] !== 1) continue;
-    const c = rows[filled];
-    for (let j = 0; j < d; j++) c[j] = z[i * d + j] - mean[j];
+    const c = rows[filled]!;
+    for (let j = 0; j < d; j++) c[j] = z[i * d + j]! - mean[j]!;
     if (++filled === 4) {
       flush(4);
       filled = 0;
@@ -63,7 +67,7 @@ function meanCov(z: Float64Array, n: number, d: number, keep: Uint8Array) {
   if (filled > 0) flush(filled);
   for (let a = 0; a < d; a++) {
     for (let b = a; b < d; b++) {
-      const v = cov[a * d + b] / Math.max(m - 1, 1);
+      const v = cov[a * d + b]! / Math.max(m - 1, 1);
       cov[a * d + b] = v;
       cov[b * d + a] = v;
     }
@@ -83,7 +87,7 @@ function smallestMask(vals: Float64Array, m: number): Uint8Array {
   const cut = selectKth(Float64Array.from(vals), m - 1);
   let taken = 0;
   for (let i = 0; i < n; i++) {
-    if (vals[i] < cut) {
+    if (vals[i]! < cut) {
       keep[i] = 1;
       taken++;
     }
@@ -100,13 +104,13 @@ function smallestMask(vals: Float64Array, m: number): Uint8Array {
 /** Inverse square root of a symmetric PSD matrix, eigenvalues floored at `floor`·max. */
 export function inverseSqrt(cov: Float64Array, d: number, floor = 1e-9): Float64Array {
   const { values, vectors } = symmetricEigen(cov, d);
-  const lo = Math.max(values[0], 1e-300) * floor;
+  const lo = Math.max(values[0]!, 1e-300) * floor;
   const w = new Float64Array(d * d);
   for (let r = 0; r < d; r++) {
-    const s = 1 / Math.sqrt(Math.max(values[r], lo));
+    const s = 1 / Math.sqrt(Math.max(values[r]!, lo));
     for (let a = 0; a < d; a++) {
-      const va = vectors[r * d + a] * s;
-      for (let b = 0; b < d; b++) w[a * d + b] += va * vectors[r * d + b];
+      const va = vectors[r * d + a]! * s;
+      for (let b = 0; b < d; b++) w[a * d + b]! += va * vectors[r * d + b]!;
     }
   }
   return w;
@@ -122,7 +126,7 @@ function mahalanobis(z: Float64Array, n: number, d: number, mean: Float64Array, 
   for (let a = 0; a < d; a++) {
     for (let b = a; b < d; b++) {
       let t = 0;
-      for (let j = 0; j < d; j++) t += w[a * d + j] * w[j * d + b];
+      for (let j = 0; j < d; j++) t += w[a * d + j]! * w[j * d + b]!;
       // Off-diagonal cells count twice in the upper-triangle sum.
       p[a * d + b] = a === b ? t : 2 * t;
     }
@@ -130,13 +134,13 @@ function mahalanobis(z: Float64Array, n: number, d: number, mean: Float64Array, 
   const out = new Float64Array(n);
   const c = new Float64Array(d);
   for (let i = 0; i < n; i++) {
-    for (let j = 0; j < d; j++) c[j] = z[i * d + j] - mean[j];
+    for (let j = 0; j < d; j++) c[j] = z[i * d + j]! - mean[j]!;
     let s = 0;
     for (let a = 0; a < d; a++) {
       const row = a * d;
       let t = 0;
-      for (let b = a; b < d; b++) t += p[row + b] * c[b];
-      s += c[a] * t;
+      for (let b = a; b < d; b++) t += p[row + b]! * c[b]!;
+      s += c[a]! * t;
     }
     out[i] = s;
   }
@@ -168,15 +172,15 @@ export function robustMeanCov(
   const sc = new Float64Array(d);
   const col = new Float64Array(n);
   for (let j = 0; j < d; j++) {
-    for (let i = 0; i < n; i++) col[i] = z[i * d + j];
+    for (let i = 0; i < n; i++) col[i] = z[i * d + j]!;
     med[j] = median(col);
-    for (let i = 0; i < n; i++) col[i] = Math.abs(col[i] - med[j]);
+    for (let i = 0; i < n; i++) col[i] = Math.abs(col[i]! - med[j]!);
     sc[j] = median(col) || 1;
   }
   const dist = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     let s = 0;
-    for (let j = 0; j < d; j++) s += ((z[i * d + j] - med[j]) / sc[j]) ** 2;
+    for (let j = 0; j < d; j++) s += ((z[i * d + j]! - med[j]!) / sc[j]!) ** 2;
     dist[i] = s;
   }
   let keep = smallestMask(dist, Math.max(d + 1, Math.ceil(n / 2)));
@@ -196,12 +200,12 @@ export function robustMeanCov(
   // Consistency: scale so the median distance matches a Gaussian's.
   let d2 = mahalanobis(z, n, d, est.mean, inverseSqrt(est.cov, d));
   const factor = median(d2) / chiSquareQuantile(d, 0);
-  if (factor > 0) for (let i = 0; i < est.cov.length; i++) est.cov[i] *= factor;
-  for (let i = 0; i < n; i++) d2[i] /= factor > 0 ? factor : 1;
+  if (factor > 0) for (let i = 0; i < est.cov.length; i++) est.cov[i]! *= factor;
+  for (let i = 0; i < n; i++) d2[i]! /= factor > 0 ? factor : 1;
   // Reweighting: keep everything within the χ² 97.5% quantile.
   const cut = chiSquareQuantile(d, 1.959964);
   const inlier = new Uint8Array(n);
-  for (let i = 0; i < n; i++) inlier[i] = d2[i] <= cut ? 1 : 0;
+  for (let i = 0; i < n; i++) inlier[i] = d2[i]! <= cut ? 1 : 0;
   const final = meanCov(z, n, d, inlier);
   d2 = new Float64Array(0);
   return { mean: final.mean, cov: final.cov, inlier };
