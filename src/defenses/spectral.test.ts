@@ -20,8 +20,8 @@ describe('spectral signatures (Tran et al. 2018)', () => {
     const ev = evaluateDetection(report, { poisoned: poisoned.poisoned, y: poisoned.y });
     expect(ev.recall).toBe(1);
     expect(ev.unattackedFpr).toBe(0);
-    expect(report.perClass[0].stats.epsilon).toBeCloseTo(30 / 330, 2);
-    expect(report.perClass[0].flagged).toBe(Math.round(1.5 * 30));
+    expect(report.perClass[0]!.stats.epsilon).toBeCloseTo(30 / 330, 2);
+    expect(report.perClass[0]!.flagged).toBe(Math.round(1.5 * 30));
     expect(rocAuc(report.scores, poisoned.poisoned, classMask(poisoned.y, 0))).toBe(1);
   });
 
@@ -40,7 +40,7 @@ describe('spectral signatures (Tran et al. 2018)', () => {
       ...input(poisoned),
       reps: { data: shifted, dim: poisoned.dim },
     });
-    for (let i = 0; i < a.scores.length; i += 37) expect(b.scores[i]).toBeCloseTo(a.scores[i], 2);
+    for (let i = 0; i < a.scores.length; i += 37) expect(b.scores[i]).toBeCloseTo(a.scores[i]!, 2);
   });
 
   it('leaves clean Gaussian classes alone', () => {
@@ -70,7 +70,7 @@ describe('robust spectral scores (SPECTRE-style)', () => {
     const ev = evaluateDetection(report, { poisoned: s.poisoned, y: s.y });
     expect(ev.recall).toBe(1);
     expect(ev.unattackedFpr).toBe(0);
-    expect(report.perClass[0].suspicious).toBe(true);
+    expect(report.perClass[0]!.suspicious).toBe(true);
   });
 
   it('flags nothing in clean Gaussian classes', () => {

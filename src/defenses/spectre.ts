@@ -82,32 +82,32 @@ export function queScores(
   const s = new Float64Array(d * d);
   for (let i = 0; i < n; i++) {
     for (let a = 0; a < d; a++) {
-      const xa = x[i * d + a];
-      for (let b = a; b < d; b++) s[a * d + b] += xa * x[i * d + b];
+      const xa = x[i * d + a]!;
+      for (let b = a; b < d; b++) s[a * d + b]! += xa * x[i * d + b]!;
     }
   }
   for (let a = 0; a < d; a++) {
     for (let b = a; b < d; b++) {
-      s[a * d + b] /= n;
-      s[b * d + a] = s[a * d + b];
+      s[a * d + b]! /= n;
+      s[b * d + a] = s[a * d + b]!;
     }
   }
   const { values, vectors } = symmetricEigen(s, d);
-  const top = values[0];
+  const top = values[0]!;
   const denom = top - 1;
   const weights = new Float64Array(d);
   let trace = 0;
   for (let r = 0; r < d; r++) {
-    weights[r] = denom > 1e-9 ? Math.exp((alpha * (values[r] - 1)) / denom) : 1;
-    trace += weights[r];
+    weights[r] = denom > 1e-9 ? Math.exp((alpha * (values[r]! - 1)) / denom) : 1;
+    trace += weights[r]!;
   }
   const scores = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     let t = 0;
     for (let r = 0; r < d; r++) {
       let p = 0;
-      for (let j = 0; j < d; j++) p += vectors[r * d + j] * x[i * d + j];
-      t += weights[r] * p * p;
+      for (let j = 0; j < d; j++) p += vectors[r * d + j]! * x[i * d + j]!;
+      t += weights[r]! * p * p;
     }
     scores[i] = t / trace;
   }
@@ -136,10 +136,10 @@ export function robustWhiten(
   const out = new Float32Array(m * d);
   const c = new Float64Array(d);
   for (let i = 0; i < m; i++) {
-    for (let j = 0; j < d; j++) c[j] = z[i * d + j] - est.mean[j];
+    for (let j = 0; j < d; j++) c[j] = z[i * d + j]! - est.mean[j]!;
     for (let a = 0; a < d; a++) {
       let t = 0;
-      for (let b = 0; b < d; b++) t += w[a * d + b] * c[b];
+      for (let b = 0; b < d; b++) t += w[a * d + b]! * c[b]!;
       out[i * d + a] = t;
     }
   }
@@ -187,8 +187,8 @@ export function spectre(
     lambda: number;
   }[] = [];
   for (let c = 0; c < k; c++) {
-    const idx = byClass[c];
-    const className = input.classes[c];
+    const idx = byClass[c]!;
+    const className = input.classes[c]!;
     const d = Math.min(dims, reps.dim, Math.max(1, Math.floor((idx.length - 2) / 2)));
     if (idx.length < 4) {
       perClass.push({
@@ -210,26 +210,26 @@ export function spectre(
     const xw = new Float64Array(m * d);
     const cbuf = new Float64Array(d);
     for (let i = 0; i < m; i++) {
-      for (let j = 0; j < d; j++) cbuf[j] = z[i * d + j] - est.mean[j];
+      for (let j = 0; j < d; j++) cbuf[j] = z[i * d + j]! - est.mean[j]!;
       for (let a = 0; a < d; a++) {
         let t = 0;
-        for (let b = 0; b < d; b++) t += w[a * d + b] * cbuf[b];
+        for (let b = 0; b < d; b++) t += w[a * d + b]! * cbuf[b]!;
         xw[i * d + a] = t;
       }
     }
     const que = queScores(xw, m, d, alpha);
     const inlierScores: number[] = [];
-    for (let i = 0; i < m; i++) if (est.inlier[i]) inlierScores.push(que.scores[i]);
+    for (let i = 0; i < m; i++) if (est.inlier[i]) inlierScores.push(que.scores[i]!);
     const ref = median(inlierScores.length > 0 ? inlierScores : que.scores);
     const cut = threshold * (ref > 0 ? ref : 1e-30);
     let count = 0;
     for (let i = 0; i < m; i++) {
-      const sc = que.scores[i] / cut;
-      scores[idx[i]] = sc;
+      const sc = que.scores[i]! / cut;
+      scores[idx[i]!] = sc;
       if (sc > 1) count++;
     }
     let inliers = 0;
-    for (let i = 0; i < m; i++) inliers += est.inlier[i];
+    for (let i = 0; i < m; i++) inliers += est.inlier[i]!;
     pending.push({ c, idx, m, count, ref, cut, d, inliers, lambda: que.topEigenvalue });
     options.onProgress?.({ stage: 'robust scoring', done: c + 1, total: k });
   }
@@ -244,7 +244,7 @@ export function spectre(
     let count = 0;
     if (gateOk) {
       for (const i of p.idx) {
-        if (scores[i] > 1) {
+        if (scores[i]! > 1) {
           flagged[i] = 1;
           count++;
         }
@@ -253,7 +253,7 @@ export function spectre(
     const lambdaText = `whitened top eigenvalue ${fmt(p.lambda)} (class anomaly z ${fmt(z)})`;
     perClass.push({
       classIndex: p.c,
-      className: input.classes[p.c],
+      className: input.classes[p.c]!,
       count: p.m,
       flagged: count,
       suspicious: count > 0,
