@@ -19,9 +19,9 @@ describe('covariance on the wasm engine', () => {
     for (let a = 0; a < d; a += 3) {
       for (let b = 0; b < d; b += 5) {
         let s = 0;
-        for (const r of idx) s += (x[r * d + a] - mean[a]) * (x[r * d + b] - mean[b]);
+        for (const r of idx) s += (x[r * d + a]! - mean[a]!) * (x[r * d + b]! - mean[b]!);
         s /= n;
-        worst = Math.max(worst, Math.abs(cov[a * d + b] - s));
+        worst = Math.max(worst, Math.abs(cov[a * d + b]! - s));
         largest = Math.max(largest, Math.abs(s));
       }
     }
