@@ -1,13 +1,13 @@
 import type { TriggerSpec } from '../attacks/triggers.js';
 import type { Dataset } from '../data/dataset.js';
 import { Rng } from '../data/rng.js';
-import { principalComponents, projectRows } from '../numeric/pca.js';
 import type { ModelScores } from '../defenses/mitigation.js';
 import type { MergedScan } from '../defenses/scan.js';
 import { topFindings } from '../defenses/scan.js';
 import type { DetectionEvaluation } from '../eval/detection.js';
 import type { ManifestDiff } from '../integrity/manifest.js';
 import type { VersionRecord } from '../integrity/versioning.js';
+import { principalComponents, projectRows } from '../numeric/pca.js';
 import type {
   AuditReport,
   ReportChart,

@@ -152,18 +152,18 @@ describe('feature model directories', () => {
     };
     // A shifted mean changes every prediction's input: the digest catches it.
     const a = await copy('tab-shifted', (p) => {
-      (p.mean as number[])[0] += 1;
+      (p.mean as number[])[0]! += 1;
     });
     writeFileSync(join(a.d, PREPROCESSOR_FILE), a.bytes);
     await rejects(FeatureModel.load(a.d), 'INTEGRITY_MISMATCH', /preprocessor\.json is not the/);
     // Digest updated, but the columns are not a schema (one name twice, a level twice).
     const b = await copy('tab-dup-column', (p) => {
-      (p.columns as { name: string }[])[1].name = 'amount';
+      (p.columns as { name: string }[])[1]!.name = 'amount';
     });
     withDigest(b.d, b.bytes);
     await rejects(FeatureModel.load(b.d), 'INVALID_FORMAT', /share a name/);
     const c = await copy('tab-dup-level', (p) => {
-      (p.columns as { levels?: string[] }[])[1].levels = ['none', 'none', 'high'];
+      (p.columns as { levels?: string[] }[])[1]!.levels = ['none', 'none', 'high'];
     });
     withDigest(c.d, c.bytes);
     await rejects(FeatureModel.load(c.d), 'INVALID_FORMAT', /level twice/);

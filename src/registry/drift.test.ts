@@ -41,7 +41,7 @@ describe('drift statistics', () => {
 
   it('averages contiguous feature groups', () => {
     const g = featureGroupMeans(Float32Array.from([1, 3, 5, 7, 0, 0, 2, 2]), 2, 4, 2);
-    expect(Array.from(g[0])).toEqual([2, 0]);
-    expect(Array.from(g[1])).toEqual([6, 2]);
+    expect(Array.from(g[0]!)).toEqual([2, 0]);
+    expect(Array.from(g[1]!)).toEqual([6, 2]);
   });
 });

@@ -147,7 +147,7 @@ describe('ModelRegistry', () => {
     });
     reg.recordSnapshot('m', 'm@1', { requests: 3, strip: 0.1 });
     expect(reg.alerts({ name: 'm' })[0]).toMatchObject({ monitor: 'strip', value: 0.5 });
-    expect(reg.snapshots('m')[0].metrics).toEqual({ requests: 3, strip: 0.1 });
+    expect(reg.snapshots('m')[0]!.metrics).toEqual({ requests: 3, strip: 0.1 });
   });
 });
 
