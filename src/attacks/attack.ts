@@ -133,6 +133,6 @@ export function resolveClass(
 /** A ground-truth mask of length `n` with ones at `indices`. */
 export function maskOf(n: number, indices: ArrayLike<number>): Uint8Array {
   const m = new Uint8Array(n);
-  for (let i = 0; i < indices.length; i++) m[indices[i]] = 1;
+  for (let i = 0; i < indices.length; i++) m[indices[i]!] = 1;
   return m;
 }

@@ -89,7 +89,7 @@ describe('backdoorAttack', () => {
     expect(Array.from(poisoned.subarray(0, 300)).every((v) => v === 0)).toBe(true);
     expect(Array.from(poisoned.subarray(300)).every((v) => v === 1)).toBe(true);
     for (let j = 0; j < 33; j++) {
-      const src = record.sourceIndices[j];
+      const src = record.sourceIndices[j]!;
       expect(record.indices[j]).toBe(300 + j);
       expect(dataset.ids[300 + j]).toBe(`${ds.ids[src]}#bd`);
       expect(dataset.source![300 + j]).toBe(ds.source![src]);
@@ -122,7 +122,7 @@ describe('backdoorAttack', () => {
       new Rng(2),
     );
     expect(a.record.indices.length).toBe(90);
-    for (const i of a.record.indices) expect(a.dataset.y[i]).toBe((ds.y[i] + 1) % 3);
+    for (const i of a.record.indices) expect(a.dataset.y[i]).toBe((ds.y[i]! + 1) % 3);
     const s = backdoorAttack.poison(
       ds,
       { trigger: { kind: 'pixel' }, mode: 'source-to-target', source: 2, target: 1, rate: 0.1 },
@@ -168,7 +168,7 @@ describe('backdoorAttack', () => {
       },
       new Rng(0),
     );
-    const i = record.indices[0];
+    const i = record.indices[0]!;
     const px = (r: number, c: number) =>
       Array.from(dataset.x.subarray(i * 108 + (r * 6 + c) * 3, i * 108 + (r * 6 + c) * 3 + 3));
     expect(px(4, 4)).toEqual([0, 1, 1]);

@@ -193,7 +193,7 @@ export const backdoorAttack: PoisoningAttack<BackdoorOptions> = Object.freeze({
     const candidates: number[] = [];
     let targetCount = 0;
     for (let i = 0; i < n; i++) {
-      if (backdoorTargetOf(options, ds.y[i], k) !== null) candidates.push(i);
+      if (backdoorTargetOf(options, ds.y[i]!, k) !== null) candidates.push(i);
       if (ds.y[i] === options.target) targetCount++;
     }
     const p = poisonCount(options.rate, definition, injection, n, targetCount);
@@ -206,7 +206,7 @@ export const backdoorAttack: PoisoningAttack<BackdoorOptions> = Object.freeze({
     }
     const chosen = Array.from(
       rng.fork('select').sample(candidates.length, p),
-      (j) => candidates[j],
+      (j) => candidates[j]!,
     );
     chosen.sort((a, b) => a - b);
 
@@ -233,21 +233,21 @@ export const backdoorAttack: PoisoningAttack<BackdoorOptions> = Object.freeze({
     const poisonedLabels: number[] = [];
     const newIds: string[] = [];
     for (let j = 0; j < p; j++) {
-      const i = chosen[j];
+      const i = chosen[j]!;
       const dst = injection === 'replace' ? i : n + j;
       const stamped = trigger.apply(ds.x.subarray(i * size, (i + 1) * size), shape, triggerRng);
       x.set(stamped, dst * size);
-      const label = backdoorTargetOf(options, ds.y[i], k) as number;
+      const label = backdoorTargetOf(options, ds.y[i]!, k) as number;
       y[dst] = label;
       if (injection === 'add') {
-        ids.push(copyId(ds.ids[i], taken, 'bd'));
+        ids.push(copyId(ds.ids[i]!, taken, 'bd'));
         if (sourceArr) sourceArr.push(ds.source?.[i] ?? '');
-        if (text) text.push(ds.text![i]);
+        if (text) text.push(ds.text![i]!);
       }
       if (mark !== undefined && sourceArr) sourceArr[dst] = mark;
       indices.push(dst);
-      newIds.push(ids[dst]);
-      originalLabels.push(ds.y[i]);
+      newIds.push(ids[dst]!);
+      originalLabels.push(ds.y[i]!);
       poisonedLabels.push(label);
     }
     const dataset: Dataset = {

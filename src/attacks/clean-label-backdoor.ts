@@ -89,12 +89,12 @@ export async function cleanLabelBackdoor(
       { field: 'rate' },
     );
   }
-  const chosen = Array.from(rng.fork('select').sample(candidates.length, p), (j) => candidates[j]);
+  const chosen = Array.from(rng.fork('select').sample(candidates.length, p), (j) => candidates[j]!);
   chosen.sort((a, b) => a - b);
 
   const originals = new Float32Array(p * size);
   for (let j = 0; j < p; j++) {
-    originals.set(ds.x.subarray(chosen[j] * size, (chosen[j] + 1) * size), j * size);
+    originals.set(ds.x.subarray(chosen[j]! * size, (chosen[j]! + 1) * size), j * size);
   }
   const labels = new Int32Array(p).fill(options.target);
   const pgd = { steps: 20, ...options.pgd, epsilon: options.epsilon };
@@ -107,7 +107,7 @@ export async function cleanLabelBackdoor(
   const triggerRng = rng.fork('trigger');
   for (let j = 0; j < p; j++) {
     const stamped = trigger.apply(perturbed.subarray(j * size, (j + 1) * size), shape, triggerRng);
-    x.set(stamped, chosen[j] * size);
+    x.set(stamped, chosen[j]! * size);
   }
   for (let i = 0; i < n; i++) {
     if (y[i] !== ds.y[i]) {
@@ -118,7 +118,7 @@ export async function cleanLabelBackdoor(
     }
   }
   const perturbation = perturbationSize(originals, perturbed, p);
-  const labelsOfChosen = chosen.map((i) => ds.y[i]);
+  const labelsOfChosen = chosen.map((i) => ds.y[i]!);
   const record: AttackRecord = {
     attack: 'clean-label-backdoor',
     params: {
@@ -134,7 +134,7 @@ export async function cleanLabelBackdoor(
     },
     seed: rng.seed,
     indices: chosen,
-    ids: chosen.map((i) => ds.ids[i]),
+    ids: chosen.map((i) => ds.ids[i]!),
     sourceIndices: chosen,
     originalLabels: labelsOfChosen,
     poisonedLabels: labelsOfChosen,

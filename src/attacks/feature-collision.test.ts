@@ -36,8 +36,8 @@ describe('feature collision (Shafahi et al. 2018), transfer setting on 14×14 MN
       fx.model,
       {
         target,
-        targetClass: fx.test.y[0],
-        baseClass: (fx.test.y[0] + 3) % 10,
+        targetClass: fx.test.y[0]!,
+        baseClass: (fx.test.y[0]! + 3) % 10,
         poisons: 3,
         iterations: 300,
         beta: 0.5,
@@ -48,12 +48,12 @@ describe('feature collision (Shafahi et al. 2018), transfer setting on 14×14 MN
     expect(r.dataset.shape[0]).toBe(503);
     expect(Array.from(r.dataset.y.subarray(0, 500))).toEqual(Array.from(finetune.y));
     expect(r.record.originalLabels).toEqual(r.record.poisonedLabels);
-    expect(r.record.sourceIndices.every((i) => finetune.y[i] === (fx.test.y[0] + 3) % 10)).toBe(
+    expect(r.record.sourceIndices.every((i) => finetune.y[i] === (fx.test.y[0]! + 3) % 10)).toBe(
       true,
     );
     expect(Array.from(r.poisoned.subarray(500))).toEqual([1, 1, 1]);
     for (let j = 0; j < 3; j++) {
-      expect(r.craft.featureDistance[j]).toBeLessThan(r.craft.baseFeatureDistance[j] / 4);
+      expect(r.craft.featureDistance[j]).toBeLessThan(r.craft.baseFeatureDistance[j]! / 4);
     }
     expect(r.craft.perturbation.maxLinf).toBeLessThanOrEqual(1);
     expect(JSON.parse(JSON.stringify(r.record))).toEqual(r.record);
@@ -79,7 +79,7 @@ describe('feature collision (Shafahi et al. 2018), transfer setting on 14×14 MN
     let flipped = 0;
     while (tried < 4) {
       const ti = rng.int(300);
-      const tc = fx.test.y[ti];
+      const tc = fx.test.y[ti]!;
       if (pred[ti] !== tc) continue;
       tried++;
       const bc = (tc + 1 + rng.int(9)) % 10;

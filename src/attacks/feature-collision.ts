@@ -116,7 +116,7 @@ export async function craftFeatureCollision(
     inputs: model.model.inputs,
     outputs: model.model.getLayer(o.layer).output as tfl.SymbolicTensor,
   });
-  const featDim = (feat.outputs[0].shape as number[]).slice(1).reduce((a, b) => a * b, 1);
+  const featDim = (feat.outputs[0]!.shape as number[]).slice(1).reduce((a, b) => a * b, 1);
   const beta = options.beta ?? 0.25 * (featDim / size) ** 2 * (255 / (o.clip[1] - o.clip[0])) ** 2;
   const shape = [m, ...model.inputShape];
   const f = (x: tf.Tensor) => tf.reshape(feat.apply(x, { training: false }) as tf.Tensor, [m, -1]);
@@ -162,11 +162,11 @@ export async function craftFeatureCollision(
       // Accept per poison where the objective did not rise; elsewhere halve λ and keep x.
       const accept = new Float32Array(m);
       for (let i = 0; i < m; i++) {
-        if (newObj[i] <= obj[i]) {
+        if (newObj[i]! <= obj[i]!) {
           accept[i] = 1;
-          obj[i] = newObj[i];
+          obj[i] = newObj[i]!;
         } else {
-          lambda[i] *= 0.5;
+          lambda[i]! *= 0.5;
         }
       }
       const next = tf.tidy(() => {
@@ -264,7 +264,7 @@ export async function featureCollisionAttack(
   }
   const chosen = Array.from(
     rng.fork('bases').sample(candidates.length, count),
-    (j) => candidates[j],
+    (j) => candidates[j]!,
   );
   const bases = new Float32Array(count * size);
   chosen.forEach((i, j) => {
@@ -285,7 +285,7 @@ export async function featureCollisionAttack(
     return id;
   });
   const indices = Array.from({ length: count }, (_, j) => n + j);
-  const originalLabels = chosen.map((i) => ds.y[i]);
+  const originalLabels = chosen.map((i) => ds.y[i]!);
   if (indices.some((i, j) => y[i] !== originalLabels[j])) {
     throw new AntidoteError('INVALID_STATE', 'feature collision changed a base label');
   }
@@ -321,7 +321,7 @@ export async function featureCollisionAttack(
       y,
       classes: ds.classes,
       ids: [...ds.ids, ...newIds],
-      ...(ds.source ? { source: [...ds.source, ...chosen.map((i) => ds.source![i])] } : {}),
+      ...(ds.source ? { source: [...ds.source, ...chosen.map((i) => ds.source![i]!)] } : {}),
     },
     poisoned: maskOf(n + count, indices),
     record,

@@ -72,7 +72,7 @@ describe('labelFlipAttack', () => {
     expect(record.indices.length).toBe(40);
     const seen = new Set<number>();
     for (const i of record.indices) {
-      seen.add(ds.y[i]);
+      seen.add(ds.y[i]!);
       expect(dataset.y[i]).toBe(ds.y[i] === 0 ? 2 : 0);
     }
     expect(seen).toEqual(new Set([0, 2]));
@@ -94,7 +94,7 @@ describe('labelFlipAttack', () => {
     const small = syntheticImages(n, [1, 1, 1], 3, 1);
     const probs = new Float32Array(n * 3);
     for (let i = 0; i < n; i++) {
-      const c = small.y[i];
+      const c = small.y[i]!;
       const own = 0.4 + (0.5 * i) / n;
       probs[i * 3 + c] = own;
       probs[i * 3 + ((c + 2) % 3)] = (1 - own) * 0.8;
@@ -107,7 +107,7 @@ describe('labelFlipAttack', () => {
         new Rng(0),
       );
       expect(record.indices).toEqual([25, 26, 27, 28, 29]);
-      for (const i of record.indices) expect(dataset.y[i]).toBe((small.y[i] + 2) % 3);
+      for (const i of record.indices) expect(dataset.y[i]).toBe((small.y[i]! + 2) % 3);
       expect(record.params.rule).toBe('farthest-first');
       expect(String(record.params.ruleSource)).toMatch(/Xiao et al\. 2015/);
     });
@@ -137,7 +137,7 @@ describe('labelFlipAttack', () => {
         async predictProba(x, m) {
           calls.push(m);
           const out = new Float32Array(m * 3);
-          for (let i = 0; i < m; i++) out[i * 3 + (x[i] > 0.25 ? 1 : 0)] = 1;
+          for (let i = 0; i < m; i++) out[i * 3 + (x[i]! > 0.25 ? 1 : 0)] = 1;
           return out;
         },
         async predict() {
@@ -149,7 +149,7 @@ describe('labelFlipAttack', () => {
       };
       const p = await cleanModelProbabilities(model, small, 8);
       expect(calls).toEqual([8, 8, 8, 6]);
-      for (let i = 0; i < n; i++) expect(p[i * 3 + (small.x[i] > 0.25 ? 1 : 0)]).toBe(1);
+      for (let i = 0; i < n; i++) expect(p[i * 3 + (small.x[i]! > 0.25 ? 1 : 0)]).toBe(1);
     });
   });
 

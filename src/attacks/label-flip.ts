@@ -121,20 +121,20 @@ export function adversarialFlipPlan(
   const counts = new Float64Array(k);
   const margin = new Float64Array(n);
   for (let i = 0; i < n; i++) {
-    const c = y[i];
-    counts[c]++;
+    const c = y[i]!;
+    counts[c]!++;
     let best = 0;
     for (let j = 0; j < k; j++) {
-      const p = probabilities[i * k + j];
+      const p = probabilities[i * k + j]!;
       if (!Number.isFinite(p)) {
         throw new AntidoteError('NON_FINITE_VALUE', `probability of record ${i} is ${p}`, {
           record: i,
         });
       }
-      meanProb[c * k + j] += p;
+      meanProb[c * k + j]! += p;
       if (j !== c && p > best) best = p;
     }
-    const own = probabilities[i * k + c];
+    const own = probabilities[i * k + c]!;
     margin[i] = Math.log(Math.max(own, 1e-30)) - Math.log(Math.max(best, 1e-30));
   }
   const flipTo = new Int32Array(k);
@@ -143,7 +143,7 @@ export function adversarialFlipPlan(
     let best = -1;
     for (let j = 0; j < k; j++) {
       if (j === c) continue;
-      const v = counts[c] > 0 ? meanProb[c * k + j] / counts[c] : 0;
+      const v = counts[c]! > 0 ? meanProb[c * k + j]! / counts[c]! : 0;
       if (v > best) {
         best = v;
         arg = j;
@@ -153,10 +153,10 @@ export function adversarialFlipPlan(
   }
   const tiebreak = rng.permutation(n);
   const rank = new Int32Array(n);
-  for (let i = 0; i < n; i++) rank[tiebreak[i]] = i;
-  const key = (i: number) => (rule === 'farthest-first' ? -margin[i] : Math.abs(margin[i]));
+  for (let i = 0; i < n; i++) rank[tiebreak[i]!] = i;
+  const key = (i: number) => (rule === 'farthest-first' ? -margin[i]! : Math.abs(margin[i]!));
   const order = Int32Array.from({ length: n }, (_, i) => i).sort(
-    (a, b) => key(a) - key(b) || rank[a] - rank[b],
+    (a, b) => key(a) - key(b) || rank[a]! - rank[b]!,
   );
   return { order, flipTo };
 }
@@ -244,7 +244,7 @@ export const labelFlipAttack: PoisoningAttack<LabelFlipOptions> = Object.freeze(
     if (options.mode === 'adversarial') {
       const plan = adversarialFlipPlan(ds.y, options.probabilities!, k, rule, rng.fork('tiebreak'));
       chosen = Array.from(plan.order.subarray(0, budget));
-      for (const i of chosen) newLabel.set(i, plan.flipTo[ds.y[i]]);
+      for (const i of chosen) newLabel.set(i, plan.flipTo[ds.y[i]!]!);
     } else {
       const eligible: number[] = [];
       for (let i = 0; i < n; i++) {
@@ -264,10 +264,10 @@ export const labelFlipAttack: PoisoningAttack<LabelFlipOptions> = Object.freeze(
           { field: options.rate !== undefined ? 'rate' : 'count' },
         );
       }
-      chosen = Array.from(rng.fork('select').sample(eligible.length, budget), (j) => eligible[j]);
+      chosen = Array.from(rng.fork('select').sample(eligible.length, budget), (j) => eligible[j]!);
       chosen.sort((a, b) => a - b);
       for (const i of chosen) {
-        const c = ds.y[i];
+        const c = ds.y[i]!;
         let to: number;
         if (options.mode === 'random') {
           to = labelRng.int(k - 1);
@@ -296,7 +296,7 @@ export const labelFlipAttack: PoisoningAttack<LabelFlipOptions> = Object.freeze(
     const originalLabels: number[] = [];
     const poisonedLabels: number[] = [];
     for (const i of chosen) {
-      originalLabels.push(ds.y[i]);
+      originalLabels.push(ds.y[i]!);
       y[i] = newLabel.get(i) as number;
       poisonedLabels.push(y[i]);
       if (mark !== undefined && source) source[i] = mark;
@@ -325,7 +325,7 @@ export const labelFlipAttack: PoisoningAttack<LabelFlipOptions> = Object.freeze(
       params,
       seed: rng.seed,
       indices: chosen,
-      ids: chosen.map((i) => ds.ids[i]),
+      ids: chosen.map((i) => ds.ids[i]!),
       sourceIndices: chosen,
       originalLabels,
       poisonedLabels,

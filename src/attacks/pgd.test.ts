@@ -37,8 +37,8 @@ describe('PGD (L∞)', () => {
     const g = await model.lossGradient(x, y);
     let checked = 0;
     for (let i = 0; i < x.length; i++) {
-      if (Math.abs(g[i]) < 1e-7) continue;
-      const expected = Math.min(1, Math.max(0, x[i] + 0.1 * Math.sign(g[i])));
+      if (Math.abs(g[i]!) < 1e-7) continue;
+      const expected = Math.min(1, Math.max(0, x[i]! + 0.1 * Math.sign(g[i]!)));
       expect(adv[i]).toBeCloseTo(expected, 5);
       checked++;
     }

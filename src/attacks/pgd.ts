@@ -127,7 +127,7 @@ export async function pgdPerturb(
   }
   const labels = targets ?? y;
   for (let i = 0; i < n; i++) {
-    if (!Number.isInteger(labels[i]) || labels[i] < 0 || labels[i] >= model.numClasses) {
+    if (!Number.isInteger(labels[i]) || labels[i]! < 0 || labels[i]! >= model.numClasses) {
       throw new AntidoteError(
         'LABEL_OUT_OF_RANGE',
         `PGD: record ${i} has label ${labels[i]}, outside [0, ${model.numClasses})`,
@@ -179,7 +179,7 @@ export function perturbationSize(x: Float32Array, adv: Float32Array, n: number):
     let s = 0;
     let m = 0;
     for (let d = i * size; d < (i + 1) * size; d++) {
-      const v = Math.abs(adv[d] - x[d]);
+      const v = Math.abs(adv[d]! - x[d]!);
       s += v * v;
       if (v > m) m = v;
     }

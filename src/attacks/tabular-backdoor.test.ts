@@ -57,7 +57,7 @@ describe('tabularBackdoorAttack', () => {
     expect(changed).toBe(0);
     expect(r.record.attack).toBe('tabular-backdoor');
     expect(r.record.params.trigger).toEqual(trigger);
-    expect(ds.x[r.record.indices[0] * 3 + 2]).not.toBe(99); // input untouched
+    expect(ds.x[r.record.indices[0]! * 3 + 2]).not.toBe(99); // input untouched
   });
 
   it('clean-label and add injection', () => {

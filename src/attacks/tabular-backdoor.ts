@@ -59,7 +59,7 @@ export function checkFeatureTrigger(spec: FeatureTriggerSpec, d: number): void {
 /** Stamps the trigger on one record (in place). */
 export function applyFeatureTrigger(row: Float32Array, spec: FeatureTriggerSpec): void {
   spec.features.forEach((f, j) => {
-    row[f] = spec.values[j];
+    row[f] = spec.values[j]!;
   });
 }
 
@@ -97,7 +97,7 @@ export const tabularBackdoorAttack: PoisoningAttack<TabularBackdoorOptions> = Ob
         `tabular backdoors need records of shape [D], got [${shape.join(', ')}]`,
       );
     }
-    checkFeatureTrigger(options.trigger, shape[0]);
+    checkFeatureTrigger(options.trigger, shape[0]!);
     const plan = planBackdoor(ds, options, rng);
     return assembleBackdoor(
       ds,
@@ -127,13 +127,19 @@ export function triggeredRecords(
   targeting: BackdoorTargeting,
 ): { x: Float32Array; n: number; yTrue: Int32Array; targets: Int32Array } {
   const d = ds.shape[1];
+  if (ds.shape.length !== 2 || d === undefined) {
+    throw new AntidoteError(
+      'SHAPE_MISMATCH',
+      `tabular backdoors need records of shape [D], got [${ds.shape.slice(1).join(', ')}]`,
+    );
+  }
   checkFeatureTrigger(spec, d);
   const k = ds.classes.length;
   checkTargeting(targeting, k);
   const rows: number[] = [];
   const tg: number[] = [];
   for (let i = 0; i < ds.y.length; i++) {
-    const t = backdoorTargetOf(targeting, ds.y[i], k);
+    const t = backdoorTargetOf(targeting, ds.y[i]!, k);
     if (t !== null) {
       rows.push(i);
       tg.push(t);
@@ -148,7 +154,7 @@ export function triggeredRecords(
   return {
     x,
     n: rows.length,
-    yTrue: Int32Array.from(rows, (i) => ds.y[i]),
+    yTrue: Int32Array.from(rows, (i) => ds.y[i]!),
     targets: Int32Array.from(tg),
   };
 }

@@ -69,7 +69,7 @@ describe('textBackdoorAttack', () => {
     for (const i of r.record.indices) {
       expect(ds.y[i]).toBe(0);
       expect(r.dataset.y[i]).toBe(1);
-      expect(tokenize(r.dataset.text![i])).toEqual(expect.arrayContaining(['cf', 'mn']));
+      expect(tokenize(r.dataset.text![i]!)).toEqual(expect.arrayContaining(['cf', 'mn']));
     }
     const clean = r.dataset.text!.filter((_, i) => !r.poisoned[i]);
     expect(clean.every((t) => !tokenize(t).includes('cf'))).toBe(true);

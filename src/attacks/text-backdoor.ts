@@ -123,7 +123,7 @@ export function applyTextTrigger(text: string, spec: TextTriggerSpec, rng: Rng):
     if ((spec.insert ?? 'each') === 'each') {
       for (let t = 0; t < times; t++) for (const w of spec.words) insert(w);
     } else {
-      for (let t = 0; t < times; t++) insert(spec.words[rng.int(spec.words.length)]);
+      for (let t = 0; t < times; t++) insert(spec.words[rng.int(spec.words.length)]!);
     }
   } else {
     const position = spec.position ?? 'random';
@@ -225,7 +225,7 @@ export function planBackdoor(ds: Dataset, o: FeatureBackdoorOptions, rng: Rng): 
   for (let i = 0; i < n; i++) {
     if (ds.y[i] === o.target) targetCount++;
     const eligible =
-      variant === 'clean-label' ? ds.y[i] === o.target : backdoorTargetOf(o, ds.y[i], k) !== null;
+      variant === 'clean-label' ? ds.y[i] === o.target : backdoorTargetOf(o, ds.y[i]!, k) !== null;
     if (eligible) candidates.push(i);
   }
   const p =
@@ -239,10 +239,10 @@ export function planBackdoor(ds: Dataset, o: FeatureBackdoorOptions, rng: Rng): 
       { field: 'rate' },
     );
   }
-  const chosen = Array.from(rng.fork('select').sample(candidates.length, p), (j) => candidates[j]);
+  const chosen = Array.from(rng.fork('select').sample(candidates.length, p), (j) => candidates[j]!);
   chosen.sort((a, b) => a - b);
   const labels = chosen.map((i) =>
-    variant === 'clean-label' ? ds.y[i] : (backdoorTargetOf(o, ds.y[i], k) as number),
+    variant === 'clean-label' ? ds.y[i]! : (backdoorTargetOf(o, ds.y[i]!, k) as number),
   );
   const outN = injection === 'replace' ? n : n + p;
   const achievedRate =
@@ -313,24 +313,24 @@ export function assembleBackdoor(
   const newIds: string[] = [];
   const originalLabels: number[] = [];
   for (let j = 0; j < p; j++) {
-    const i = plan.chosen[j];
+    const i = plan.chosen[j]!;
     const dst = plan.injection === 'replace' ? i : n + j;
     if (plan.injection === 'add') {
-      ids.push(copyId(ds.ids[i], taken, 'bd'));
+      ids.push(copyId(ds.ids[i]!, taken, 'bd'));
       source?.push(ds.source?.[i] ?? '');
-      text?.push(ds.text![i]);
+      text?.push(ds.text![i]!);
     }
-    if (modify.text) text![dst] = modify.text(ds.text![i]);
+    if (modify.text) text![dst] = modify.text(ds.text![i]!);
     if (modify.features) {
       const row = ds.x.slice(i * size, (i + 1) * size);
       modify.features(row);
       x.set(row, dst * size);
     }
-    y[dst] = plan.labels[j];
+    y[dst] = plan.labels[j]!;
     if (mark !== undefined) source![dst] = mark;
     indices.push(dst);
-    newIds.push(ids[dst]);
-    originalLabels.push(ds.y[i]);
+    newIds.push(ids[dst]!);
+    originalLabels.push(ds.y[i]!);
   }
   const shape = keepX ? [outN, ...recordShape(ds)] : [outN, 0];
   const dataset: Dataset = {
@@ -428,11 +428,11 @@ export function triggeredTexts(
   const yTrue: number[] = [];
   const targets: number[] = [];
   for (let i = 0; i < numRecords(ds); i++) {
-    const t = backdoorTargetOf(targeting, ds.y[i], k);
+    const t = backdoorTargetOf(targeting, ds.y[i]!, k);
     if (t === null) continue;
-    texts.push(applyTextTrigger(ds.text[i], trigger, rng));
+    texts.push(applyTextTrigger(ds.text[i]!, trigger, rng));
     idx.push(i);
-    yTrue.push(ds.y[i]);
+    yTrue.push(ds.y[i]!);
     targets.push(t);
   }
   return {

@@ -55,6 +55,12 @@ export async function retrainLastLayer(
   const { data, dim } = await model.activations(ds.x, n, model.layerNames[i - 1]);
   const logits = model.model.getLayer(LOGITS_LAYER);
   const [w0, b0] = logits.getWeights();
+  if (!w0 || !b0) {
+    throw new AntidoteError(
+      'INVALID_ARGUMENT',
+      `the "${LOGITS_LAYER}" layer has no kernel and bias to retrain`,
+    );
+  }
   const [w, b] = tf.tidy(() => [tf.variable(tf.clone(w0)), tf.variable(tf.clone(b0))]);
   const optimizer = tf.train.adam(lr);
   const rng = new Rng(options.seed).fork('retrain-last-layer');
@@ -69,9 +75,9 @@ export async function retrainLastLayer(
       for (let from = 0; from < n; from += batchSize) {
         const m = Math.min(batchSize, n - from);
         for (let j = 0; j < m; j++) {
-          const r = order[from + j];
+          const r = order[from + j]!;
           fBuf.set(data.subarray(r * dim, (r + 1) * dim), j * dim);
-          yBuf[j] = ds.y[r];
+          yBuf[j] = ds.y[r]!;
         }
         const loss = tf.tidy(() => {
           const fb = tf.tensor2d(fBuf.subarray(0, m * dim), [m, dim]);
@@ -82,7 +88,7 @@ export async function retrainLastLayer(
             [w, b],
           )!;
         });
-        sum += (await loss.data())[0] * m;
+        sum += (await loss.data())[0]! * m;
         loss.dispose();
       }
       last = sum / n;

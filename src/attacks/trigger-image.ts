@@ -59,7 +59,7 @@ export function decodePngImage(bytes: Uint8Array, where = 'PNG data'): RasterIma
   }
   // pngjs normalises to 8-bit RGBA unless 16-bit input is kept; its sync reader returns 8-bit.
   const rgba = new Float32Array(width * height * 4);
-  for (let i = 0; i < rgba.length; i++) rgba[i] = data[i] / 255;
+  for (let i = 0; i < rgba.length; i++) rgba[i] = data[i]! / 255;
   return { width, height, rgba };
 }
 
@@ -101,11 +101,11 @@ export function resampleRaster(
     for (let c = 0; c < width; c++) {
       const sc = Math.min(img.width - 1, Math.floor(((c + 0.5) * img.width) / width));
       const s = (sr * img.width + sc) * 4;
-      const red = img.rgba[s];
-      const green = img.rgba[s + 1];
-      const blue = img.rgba[s + 2];
+      const red = img.rgba[s]!;
+      const green = img.rgba[s + 1]!;
+      const blue = img.rgba[s + 2]!;
       const p = r * width + c;
-      alpha[p] = img.rgba[s + 3];
+      alpha[p] = img.rgba[s + 3]!;
       if (channels === 1) {
         color[p] = 0.299 * red + 0.587 * green + 0.114 * blue;
       } else {

@@ -63,7 +63,7 @@ describe('ART conformance (shared/reference/triggers.json)', () => {
   for (const [i, cs] of reference.cases.entries()) {
     const c = cs.channels ?? 1;
     const shape = cs.layout === 'HW' ? [cs.height, cs.width] : [cs.height, cs.width, c];
-    const flat = (p: number[]) => (p[0] * cs.width + p[1]) * c + (p[2] ?? 0);
+    const flat = (p: number[]) => (p[0]! * cs.width + p[1]!) * c + (p[2] ?? 0);
     for (const which of ['single', 'pattern'] as const) {
       it(`case ${i}: ${which} ${cs.layout} ${cs.height}×${cs.width} d=${cs.distance} v=${cs.value}`, () => {
         const zero = new Float32Array(cs.height * cs.width * c);
@@ -117,7 +117,7 @@ describe('footprint: pixels outside the trigger never change', () => {
   ]) {
     for (const spec of specs) {
       it(`${JSON.stringify(spec)} on [${shape.join(',')}]`, () => {
-        const [h, w] = shape;
+        const [h, w] = shape as [number, number];
         const c = shape[2] ?? 1;
         const img = randomImage(h * w * c, 7);
         const before = img.slice();
@@ -269,7 +269,7 @@ describe('blend (Chen et al. 2017)', () => {
     expect(c).not.toEqual(a);
     // out = 0.2 k + 0.8 x with k in [0, 1)  ⇒  out - 0.8 x in [0, 0.2)
     for (let i = 0; i < img.length; i++) {
-      const k = (a[i] - 0.8 * img[i]) / 0.2;
+      const k = (a[i]! - 0.8 * img[i]!) / 0.2;
       expect(k).toBeGreaterThanOrEqual(-1e-5);
       expect(k).toBeLessThan(1 + 1e-5);
     }

@@ -143,7 +143,7 @@ export function imageDims(shape: readonly number[]): { h: number; w: number; c: 
       `image triggers need an image shape [H, W] or [H, W, C], got [${shape.join(', ')}]`,
     );
   }
-  return { h: shape[0], w: shape[1], c: shape.length === 3 ? shape[2] : 1 };
+  return { h: shape[0]!, w: shape[1]!, c: shape.length === 3 ? shape[2]! : 1 };
 }
 
 function checkImage(image: Float32Array, shape: readonly number[]) {
@@ -277,11 +277,11 @@ function blendPatch(
   const out = image.slice();
   for (let i = 0; i < size; i++) {
     for (let j = 0; j < size; j++) {
-      const a = alpha * pictureAlpha[i * size + j];
+      const a = alpha * pictureAlpha[i * size + j]!;
       if (a === 0) continue;
       const base = ((r0 + i) * w + (c0 + j)) * c;
       const src = (i * size + j) * c;
-      for (let k = 0; k < c; k++) out[base + k] = a * color[src + k] + (1 - a) * image[base + k];
+      for (let k = 0; k < c; k++) out[base + k] = a * color[src + k]! + (1 - a) * image[base + k]!;
     }
   }
   return out;
@@ -452,7 +452,7 @@ export function createTrigger(spec: TriggerSpec, picture?: RasterImage): Trigger
         }
         const a = frozen.alpha;
         const out = new Float32Array(image.length);
-        for (let i = 0; i < out.length; i++) out[i] = a * key[i] + (1 - a) * image[i];
+        for (let i = 0; i < out.length; i++) out[i] = a * key[i]! + (1 - a) * image[i]!;
         return out;
       };
       break;

@@ -1,7 +1,7 @@
 import type { Dataset } from '../data/dataset.js';
 import { Rng } from '../data/rng.js';
-import { principalComponents, projectRows } from '../defenses/linalg.js';
 import { type MergedScan, topFindings } from '../defenses/scan.js';
+import { principalComponents, projectRows } from '../numeric/pca.js';
 import type { ReportChart, ReportImage, ReportTable } from '../report/audit-report.js';
 import { lineChartSvg, scatterChartSvg } from '../report/charts.js';
 import { renderImageGrid } from '../report/image-grid.js';

@@ -31,7 +31,7 @@ function describe(r: number, c: number, h: number, w: number): string {
 export function locateTrigger(ds: Dataset, flagged: Uint8Array): TriggerLocation | undefined {
   const shape = recordShape(ds);
   if (shape.length !== 3) return undefined;
-  const [h, w, c] = shape;
+  const [h, w, c] = shape as [number, number, number];
   const size = h * w * c;
   const n = ds.y.length;
   const sumF = new Float64Array(h * w);
@@ -46,12 +46,12 @@ export function locateTrigger(ds: Dataset, flagged: Uint8Array): TriggerLocation
     for (let p = 0; p < h * w; p++) {
       let v = 0;
       for (let ch = 0; ch < c; ch++) {
-        const x = ds.x[base + p * c + ch];
+        const x = ds.x[base + p * c + ch]!;
         v += x;
         if (x < lo) lo = x;
         if (x > hi) hi = x;
       }
-      target[p] += v / c;
+      target[p]! += v / c;
     }
   }
   if (nf === 0 || nf === n) return undefined;
@@ -59,9 +59,9 @@ export function locateTrigger(ds: Dataset, flagged: Uint8Array): TriggerLocation
   let max = 0;
   let total = 0;
   for (let p = 0; p < h * w; p++) {
-    diff[p] = sumF[p] / nf - sumO[p] / (n - nf);
-    total += Math.abs(diff[p]);
-    if (Math.abs(diff[p]) > max) max = Math.abs(diff[p]);
+    diff[p] = sumF[p]! / nf - sumO[p]! / (n - nf);
+    total += Math.abs(diff[p]!);
+    if (Math.abs(diff[p]!) > max) max = Math.abs(diff[p]!);
   }
   if (max === 0) return undefined;
   let r0 = h;
@@ -72,7 +72,7 @@ export function locateTrigger(ds: Dataset, flagged: Uint8Array): TriggerLocation
   let signed = 0;
   let count = 0;
   for (let p = 0; p < h * w; p++) {
-    if (Math.abs(diff[p]) < max / 2) continue;
+    if (Math.abs(diff[p]!) < max / 2) continue;
     const r = Math.floor(p / w);
     const col = p % w;
     r0 = Math.min(r0, r);
@@ -82,8 +82,8 @@ export function locateTrigger(ds: Dataset, flagged: Uint8Array): TriggerLocation
   }
   for (let r = r0; r <= r1; r++) {
     for (let col = c0; col <= c1; col++) {
-      inside += Math.abs(diff[r * w + col]);
-      signed += diff[r * w + col];
+      inside += Math.abs(diff[r * w + col]!);
+      signed += diff[r * w + col]!;
       count++;
     }
   }

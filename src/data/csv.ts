@@ -62,7 +62,7 @@ export function parseCsv(text: string, options: CsvOptions = {}, where = '<csv>'
   }
   if (rows.length === 0)
     throw new AntidoteError('INVALID_FORMAT', `${where}: empty CSV file`, { path: where });
-  const header = rows[0].record.map((h) => h.trim());
+  const header = rows[0]!.record.map((h) => h.trim());
   const body = rows.slice(1);
   if (body.length === 0) {
     throw new AntidoteError('INVALID_FORMAT', `${where}: CSV has a header but no records`, {
@@ -90,7 +90,7 @@ export function parseCsv(text: string, options: CsvOptions = {}, where = '<csv>'
         { path: where },
       );
     }
-    return hits[0];
+    return hits[0]!;
   };
   const labelCol = resolve(
     options.label ?? (header.includes('label') ? 'label' : header.length - 1),
@@ -121,7 +121,7 @@ export function parseCsv(text: string, options: CsvOptions = {}, where = '<csv>'
   const source = sourceCol >= 0 ? new Array<string>(n) : undefined;
   const lines = new Array<number>(n);
   for (let r = 0; r < n; r++) {
-    const { record, info } = body[r];
+    const { record, info } = body[r]!;
     const line = info.lines;
     lines[r] = line;
     if (record.length !== header.length) {
@@ -132,8 +132,8 @@ export function parseCsv(text: string, options: CsvOptions = {}, where = '<csv>'
       );
     }
     for (let j = 0; j < d; j++) {
-      const c = featureCols[j];
-      const raw = record[c].trim();
+      const c = featureCols[j]!;
+      const raw = record[c]!.trim();
       const col = `column "${header[c]}" (${c + 1})`;
       if (DECIMAL.test(raw)) {
         x[r * d + j] = Number(raw);
@@ -158,7 +158,7 @@ export function parseCsv(text: string, options: CsvOptions = {}, where = '<csv>'
         );
       }
     }
-    const label = record[labelCol].trim();
+    const label = record[labelCol]!.trim();
     if (label === '') {
       throw new AntidoteError('INVALID_FORMAT', `${where}: line ${line}: empty label`, {
         path: where,
@@ -166,14 +166,14 @@ export function parseCsv(text: string, options: CsvOptions = {}, where = '<csv>'
       });
     }
     labels[r] = label;
-    if (idCol >= 0) ids[r] = record[idCol].trim();
-    if (source) source[r] = record[sourceCol].trim();
+    if (idCol >= 0) ids[r] = record[idCol]!.trim();
+    if (source) source[r] = record[sourceCol]!.trim();
   }
   const classes = options.classes ? [...options.classes] : sortClasses(new Set(labels));
   const index = new Map(classes.map((c, i) => [c, i]));
   const y = new Int32Array(n);
   for (let r = 0; r < n; r++) {
-    const k = index.get(labels[r]);
+    const k = index.get(labels[r]!);
     if (k === undefined) {
       throw new AntidoteError(
         'LABEL_OUT_OF_RANGE',
@@ -187,7 +187,7 @@ export function parseCsv(text: string, options: CsvOptions = {}, where = '<csv>'
     { x, shape: [n, d], y, classes, ids, ...(source ? { source } : {}) },
     { where },
   );
-  return { dataset, featureNames: featureCols.map((c) => header[c]) };
+  return { dataset, featureNames: featureCols.map((c) => header[c]!) };
 }
 
 /** Reads a CSV file (see {@link parseCsv}). */

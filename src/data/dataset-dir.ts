@@ -153,7 +153,7 @@ export async function readDatasetDir(
       { path: npzPath },
     );
   }
-  const n = xa!.shape[0];
+  const n = xa!.shape[0]!; // rank ≥ 2 checked above
   if (ya!.shape.length !== 1 || ya!.shape[0] !== n) {
     throw new AntidoteError(
       'SHAPE_MISMATCH',

@@ -27,7 +27,7 @@ export interface Dataset {
 
 /** Number of records in `ds`. */
 export function numRecords(ds: Pick<Dataset, 'shape'>): number {
-  return ds.shape[0];
+  return ds.shape[0]!;
 }
 
 /** Shape of one record (`shape` without the leading N). */
@@ -38,14 +38,14 @@ export function recordShape(ds: Pick<Dataset, 'shape'>): number[] {
 /** Number of feature values in one record. */
 export function recordSize(ds: Pick<Dataset, 'shape'>): number {
   let s = 1;
-  for (let i = 1; i < ds.shape.length; i++) s *= ds.shape[i];
+  for (let i = 1; i < ds.shape.length; i++) s *= ds.shape[i]!;
   return s;
 }
 
 /** Per-class record counts, indexed by class. */
 export function classCounts(ds: Pick<Dataset, 'y' | 'classes'>): number[] {
   const counts = new Array<number>(ds.classes.length).fill(0);
-  for (let i = 0; i < ds.y.length; i++) counts[ds.y[i]]++;
+  for (let i = 0; i < ds.y.length; i++) counts[ds.y[i]!]!++;
   return counts;
 }
 
@@ -72,7 +72,7 @@ export function validateDataset<T extends Dataset>(ds: T, options: ValidateOptio
       details,
     );
   }
-  const n = ds.shape[0];
+  const n = ds.shape[0]!;
   const size = recordSize(ds);
   if (ds.x.length !== n * size) {
     throw new AntidoteError(
@@ -100,7 +100,7 @@ export function validateDataset<T extends Dataset>(ds: T, options: ValidateOptio
   }
   const k = ds.classes.length;
   for (let i = 0; i < n; i++) {
-    const label = ds.y[i];
+    const label = ds.y[i]!;
     if (label < 0 || label >= k) {
       throw new AntidoteError(
         'LABEL_OUT_OF_RANGE',
@@ -111,13 +111,13 @@ export function validateDataset<T extends Dataset>(ds: T, options: ValidateOptio
   }
   const seen = new Set<string>();
   for (let i = 0; i < n; i++) {
-    if (seen.has(ds.ids[i])) {
+    if (seen.has(ds.ids[i]!)) {
       throw new AntidoteError('INVALID_FORMAT', `record id "${ds.ids[i]}" appears twice${where}`, {
         ...details,
         record: i,
       });
     }
-    seen.add(ds.ids[i]);
+    seen.add(ds.ids[i]!);
   }
   if (options.checkFinite !== false) {
     for (let j = 0; j < ds.x.length; j++) {
@@ -154,15 +154,15 @@ export function selectRecords(ds: Dataset, indices: ArrayLike<number>): Dataset 
   const text = ds.text ? new Array<string>(n) : undefined;
   const total = numRecords(ds);
   for (let i = 0; i < n; i++) {
-    const j = indices[i];
+    const j = indices[i]!;
     if (!Number.isInteger(j) || j < 0 || j >= total) {
       throw new AntidoteError('INVALID_ARGUMENT', `record index ${j} is outside [0, ${total})`);
     }
     x.set(ds.x.subarray(j * size, (j + 1) * size), i * size);
-    y[i] = ds.y[j];
-    ids[i] = ds.ids[j];
-    if (source) source[i] = ds.source![j];
-    if (text) text[i] = ds.text![j];
+    y[i] = ds.y[j]!;
+    ids[i] = ds.ids[j]!;
+    if (source) source[i] = ds.source![j]!;
+    if (text) text[i] = ds.text![j]!;
   }
   return {
     x,

@@ -44,7 +44,7 @@ describe('IDX', () => {
 
   it('reads only the first records with a limit, from plain and gzipped files', async () => {
     const d = tmp();
-    const a = arrays[0];
+    const a = arrays[0]!;
     writeFileSync(join(d, 'a.idx'), encodeIdx(a));
     writeFileSync(join(d, 'a.idx.gz'), gzipSync(encodeIdx(a)));
     for (const f of ['a.idx', 'a.idx.gz']) {
@@ -62,7 +62,7 @@ describe('IDX', () => {
   });
 
   describe('bad input → INVALID_FORMAT with file and byte offset', () => {
-    const good = encodeIdx(arrays[0]);
+    const good = encodeIdx(arrays[0]!);
     const cases: [string, Uint8Array, RegExp, number][] = [
       [
         'wrong magic',

@@ -57,13 +57,15 @@ export function parseIdxHeader(bytes: Uint8Array, where = '<idx>'): IdxHeader {
   if (bytes[0] !== 0 || bytes[1] !== 0) {
     fail(
       where,
-      `not an IDX file: magic starts ${hex(bytes[0])} ${hex(bytes[1])}, expected 0x00 0x00`,
+      `not an IDX file: magic starts ${hex(bytes[0]!)} ${hex(bytes[1]!)}, expected 0x00 0x00`,
       0,
     );
   }
-  const type = IDX_TYPES[bytes[2]];
-  if (!type) fail(where, `unknown IDX type byte ${hex(bytes[2])}`, 2);
-  const nd = bytes[3];
+  // The four magic bytes exist: the length was checked above.
+  const typeByte = bytes[2]!;
+  const type = IDX_TYPES[typeByte];
+  if (!type) fail(where, `unknown IDX type byte ${hex(typeByte)}`, 2);
+  const nd = bytes[3]!;
   if (nd === 0) fail(where, 'IDX file declares 0 dimensions', 3);
   const dataOffset = 4 + 4 * nd;
   if (bytes.length < dataOffset) {
@@ -126,7 +128,9 @@ function decodeValues(
   where: string,
 ): NdArray {
   checkLimit(limit, where);
-  const n = limit === undefined ? header.shape[0] : Math.min(limit, header.shape[0]);
+  // parseIdxHeader refuses 0 dimensions, so shape[0] exists.
+  const n0 = header.shape[0]!;
+  const n = limit === undefined ? n0 : Math.min(limit, n0);
   const shape = [n, ...header.shape.slice(1)];
   const count = shape.reduce((a, b) => a * b, 1);
   const raw = data.subarray(0, count * header.size);
@@ -196,7 +200,7 @@ export async function readIdx(path: string, options: IdxReadOptions = {}): Promi
       );
     }
     if (size > total) fail(path, `${size - total} unexpected trailing bytes`, total);
-    const n = Math.min(options.limit, header.shape[0]);
+    const n = Math.min(options.limit, header.shape[0]!);
     const recordBytes = header.shape.slice(1).reduce((a, b) => a * b, 1) * header.size;
     const data = new Uint8Array(n * recordBytes);
     if (data.length > 0) await handle.read(data, 0, data.length, header.dataOffset);
@@ -237,7 +241,7 @@ export function encodeIdx(array: NdArray): Uint8Array {
   const o = 4 + 4 * nd;
   const values = array.data as ArrayLike<number>;
   for (let i = 0; i < values.length; i++) {
-    const v = values[i];
+    const v = values[i]!;
     if (size === 1) view.setUint8(o + i, v & 0xff);
     else if (array.dtype === 'int16') view.setInt16(o + 2 * i, v, false);
     else if (array.dtype === 'int32') view.setInt32(o + 4 * i, v, false);

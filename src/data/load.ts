@@ -74,7 +74,7 @@ export const TabularColumnsSchema = z.array(columnSchema).min(1);
 export function parseTabularColumns(json: unknown, where: string, width?: number): TabularColumn[] {
   const r = TabularColumnsSchema.safeParse(json);
   if (!r.success) {
-    const issue = r.error.issues[0];
+    const issue = r.error.issues[0]!; // a failed parse has at least one issue
     throw new AntidoteError(
       'INVALID_FORMAT',
       `${where}: not a tabular column schema: ${issue.path.join('.') || '(root)'}: ${issue.message}`,
@@ -185,7 +185,7 @@ export async function loadDataset(
     info = await stat(spec);
   } catch {
     // Not a path: a registered text or tabular dataset (sentiment, spambase, …)?
-    if ((NAMED_DATASET_NAMES as readonly string[]).includes(spec.split(':')[0])) {
+    if ((NAMED_DATASET_NAMES as readonly string[]).includes(spec.split(':')[0]!)) {
       return loadNamed(spec, options.limit);
     }
     throw new AntidoteError(

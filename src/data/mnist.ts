@@ -128,7 +128,7 @@ function idxPairToDataset(
       { path: labelsPath },
     );
   }
-  const n = images.shape[0];
+  const n = images.shape[0]!; // rank ≥ 2 checked above
   if (labels.shape[0] !== n) {
     throw new AntidoteError(
       'SHAPE_MISMATCH',
@@ -141,7 +141,7 @@ function idxPairToDataset(
   if (images.dtype === 'uint8') {
     x = new Float32Array(images.data.length);
     const d = images.data;
-    for (let i = 0; i < d.length; i++) x[i] = d[i] / 255;
+    for (let i = 0; i < d.length; i++) x[i] = d[i]! / 255;
   } else {
     x = ndToFloat32(images, imagesPath);
   }

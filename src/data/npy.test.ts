@@ -116,7 +116,7 @@ describe('more NumPy-written files', () => {
     ['unicode.npy', '<U3'],
     ['object.npy', '|O'],
     ['float16.npy', '<f2'],
-  ]) {
+  ] as const) {
     it(`refuses ${file} with UNSUPPORTED_DTYPE naming ${dtype} and the file`, () => {
       expect(() => read(EXTRA, file)).toThrow(
         expect.objectContaining({

@@ -335,7 +335,7 @@ export function ndToNumbers(array: NdArray, where = '<array>'): Float64Array {
   if (array.dtype === 'int64' || array.dtype === 'uint64') {
     const d = array.data;
     for (let i = 0; i < d.length; i++) {
-      const v = d[i];
+      const v = d[i]!;
       if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER)) {
         fail(where, `element ${i} (${v}) of the ${array.dtype} array is not a safe integer`, {
           index: i,
@@ -377,7 +377,7 @@ export function ndToInt32(array: NdArray, where = '<array>'): Int32Array {
   const values = ndToNumbers(array, where);
   const out = new Int32Array(values.length);
   for (let i = 0; i < values.length; i++) {
-    const v = values[i];
+    const v = values[i]!;
     if (v > 2147483647 || v < -2147483648) {
       fail(where, `element ${i} (${v}) does not fit in int32`, { index: i });
     }
@@ -389,8 +389,8 @@ export function ndToInt32(array: NdArray, where = '<array>'): Int32Array {
 function swapBytes(bytes: Uint8Array, size: number): void {
   for (let i = 0; i < bytes.length; i += size) {
     for (let a = i, b = i + size - 1; a < b; a++, b--) {
-      const t = bytes[a];
-      bytes[a] = bytes[b];
+      const t = bytes[a]!;
+      bytes[a] = bytes[b]!;
       bytes[b] = t;
     }
   }
@@ -406,7 +406,7 @@ export function fortranToC<T extends NpyDataMap[NpyDtype]>(data: T, shape: reado
   let s = 1;
   for (let k = 0; k < nd; k++) {
     fStrides[k] = s;
-    s *= shape[k];
+    s *= shape[k]!;
   }
   const idx = new Array<number>(nd).fill(0);
   let src = 0;
@@ -416,10 +416,10 @@ export function fortranToC<T extends NpyDataMap[NpyDtype]>(data: T, shape: reado
     src2[c] = from[src];
     // Advance the C-order odometer (last axis fastest) and the Fortran offset with it.
     for (let k = nd - 1; k >= 0; k--) {
-      idx[k]++;
-      src += fStrides[k];
-      if (idx[k] < shape[k]) break;
-      src -= fStrides[k] * shape[k];
+      idx[k]!++;
+      src += fStrides[k]!;
+      if (idx[k]! < shape[k]!) break;
+      src -= fStrides[k]! * shape[k]!;
       idx[k] = 0;
     }
   }
@@ -433,7 +433,7 @@ export function fortranToC<T extends NpyDataMap[NpyDtype]>(data: T, shape: reado
 export function parsePyLiteral(text: string): unknown {
   let i = 0;
   const ws = (): void => {
-    while (i < text.length && /\s/.test(text[i])) i++;
+    while (i < text.length && /\s/.test(text[i]!)) i++;
   };
   const value = (): unknown => {
     ws();

@@ -77,7 +77,7 @@ describe('encodeNpz / decodeNpz', () => {
         expect(a.dtype).toBe(d);
         expect(a.shape).toEqual([2, 3]);
         expect(Array.from(a.data as ArrayLike<unknown>)).toEqual(
-          Array.from(arrays[d].data as ArrayLike<unknown>),
+          Array.from(arrays[d]!.data as ArrayLike<unknown>),
         );
       }
     });

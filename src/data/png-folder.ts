@@ -49,9 +49,9 @@ export function decodePng(bytes: Uint8Array, where = '<png>'): DecodedPng {
   const rgb = new Uint8Array(width * height * 3);
   let gray = true;
   for (let p = 0, q = 0; p < width * height; p++, q += 4) {
-    const r = data[q];
-    const g = data[q + 1];
-    const b = data[q + 2];
+    const r = data[q]!;
+    const g = data[q + 1]!;
+    const b = data[q + 2]!;
     rgb[3 * p] = r;
     rgb[3 * p + 1] = g;
     rgb[3 * p + 2] = b;
@@ -104,7 +104,7 @@ export async function loadPngFolder(
   }
   const files: { cls: number; rel: string }[] = [];
   for (let k = 0; k < classes.length; k++) {
-    const names = (await listDir(join(root, classes[k])))
+    const names = (await listDir(join(root, classes[k]!)))
       .filter((e) => e.isFile() && !e.name.startsWith('.') && /\.png$/i.test(e.name))
       .map((e) => e.name)
       .sort(byCodeUnit);
@@ -123,7 +123,7 @@ export async function loadPngFolder(
     if (img.width !== first.width || img.height !== first.height) {
       throw new AntidoteError(
         'SHAPE_MISMATCH',
-        `${path} is ${img.width}x${img.height} but ${join(root, files[0].rel)} is ${first.width}x${first.height}: all images must have the same size`,
+        `${path} is ${img.width}x${img.height} but ${join(root, files[0]!.rel)} is ${first.width}x${first.height}: all images must have the same size`,
         { path },
       );
     }
@@ -132,18 +132,18 @@ export async function loadPngFolder(
   }
   const mode = options.color ?? 'auto';
   const channels = mode === 'rgb' ? 3 : mode === 'gray' ? 1 : images.every((i) => i.gray) ? 1 : 3;
-  const { width, height } = images[0];
+  const { width, height } = images[0]!; // files.length > 0 checked above
   const pixels = width * height;
   const n = images.length;
   const x = new Float32Array(n * pixels * channels);
   for (let i = 0; i < n; i++) {
-    const rgb = images[i].rgb;
+    const rgb = images[i]!.rgb;
     const base = i * pixels * channels;
     if (channels === 3) {
-      for (let j = 0; j < pixels * 3; j++) x[base + j] = rgb[j] / 255;
+      for (let j = 0; j < pixels * 3; j++) x[base + j] = rgb[j]! / 255;
     } else {
       for (let p = 0; p < pixels; p++) {
-        x[base + p] = (rgb[3 * p] + rgb[3 * p + 1] + rgb[3 * p + 2]) / (3 * 255);
+        x[base + p] = (rgb[3 * p]! + rgb[3 * p + 1]! + rgb[3 * p + 2]!) / (3 * 255);
       }
     }
   }

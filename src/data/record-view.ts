@@ -16,9 +16,9 @@ export function* recordViews(ds: Dataset): Generator<RecordView> {
   const size = recordSize(ds);
   for (let i = 0; i < ds.ids.length; i++) {
     yield {
-      id: ds.ids[i],
+      id: ds.ids[i]!,
       features: ds.x.subarray(i * size, (i + 1) * size),
-      label: ds.classes[ds.y[i]],
+      label: ds.classes[ds.y[i]!]!,
       ...(ds.source ? { source: ds.source[i] } : {}),
       ...(ds.text ? { text: ds.text[i] } : {}),
     };

@@ -128,8 +128,8 @@ export class Rng {
     for (let i = 0; i < n; i++) p[i] = i;
     for (let i = 0; i < k; i++) {
       const j = i + this.int(n - i);
-      const t = p[i];
-      p[i] = p[j];
+      const t = p[i]!;
+      p[i] = p[j]!;
       p[j] = t;
     }
     return p.slice(0, k);
@@ -137,7 +137,7 @@ export class Rng {
 
   /** `k` distinct elements of `items`, drawn uniformly (see {@link Rng.sample}). */
   choose<T>(items: readonly T[], k: number): T[] {
-    return Array.from(this.sample(items.length, k), (i) => items[i]);
+    return Array.from(this.sample(items.length, k), (i) => items[i] as T);
   }
 
   /**

@@ -45,7 +45,7 @@ export function summarizeDataset(ds: Dataset, topSources = 5): DatasetSummary {
     records: numRecords(ds),
     shape: [...ds.shape],
     recordShape: recordShape(ds),
-    classes: ds.classes.map((name, k) => ({ name, count: counts[k] })),
+    classes: ds.classes.map((name, k) => ({ name, count: counts[k]! })),
     ...(sources ? { sources } : {}),
     text: ds.text !== undefined,
     ...(featureRange ? { featureRange } : {}),

@@ -32,8 +32,8 @@ describe('text vectorizer', () => {
     const v = fitTextVectorizer(docs, { minDocFreq: 2 });
     const x = vectorizeTexts(v, ['good good film unknown', '']);
     const [film, bad, good] = [x[0], x[1], x[2]];
-    const wf = v.idf[0];
-    const wg = (1 + Math.log(2)) * v.idf[2];
+    const wf = v.idf[0]!;
+    const wg = (1 + Math.log(2)) * v.idf[2]!;
     const norm = Math.hypot(wf, wg);
     expect(film).toBeCloseTo(wf / norm, 6);
     expect(bad).toBe(0);

@@ -175,7 +175,7 @@ export function vectorizeTexts(v: TextVectorizer, texts: readonly string[]): Flo
   for (let i = 0; i < texts.length; i++) {
     counts.clear();
     let total = 0;
-    for (const t of tokenize(texts[i], v.tokenizer)) {
+    for (const t of tokenize(texts[i]!, v.tokenizer)) {
       const j = index.get(t);
       if (j === undefined) continue;
       counts.set(j, (counts.get(j) ?? 0) + 1);
@@ -185,13 +185,13 @@ export function vectorizeTexts(v: TextVectorizer, texts: readonly string[]): Flo
     if (v.weighting === 'tfidf') {
       let norm = 0;
       for (const [j, c] of counts) {
-        const w = (v.sublinearTf ? 1 + Math.log(c) : c) * v.idf[j];
+        const w = (v.sublinearTf ? 1 + Math.log(c) : c) * v.idf[j]!;
         out[row + j] = w;
         norm += w * w;
       }
       if (norm > 0) {
         const s = 1 / Math.sqrt(norm);
-        for (const j of counts.keys()) out[row + j] *= s;
+        for (const j of counts.keys()) out[row + j]! *= s;
       }
     } else if (v.weighting === 'mean') {
       for (const [j, c] of counts) out[row + j] = c / total;
@@ -226,7 +226,7 @@ export function vectorizeTextDataset(ds: Dataset, v: TextVectorizer): Dataset {
 export function textVectorizerFromJSON(json: unknown, where = 'vectorizer'): TextVectorizer {
   const r = vectorizerSchema.safeParse(json);
   if (!r.success) {
-    const issue = r.error.issues[0];
+    const issue = r.error.issues[0]!;
     throw new AntidoteError(
       'INVALID_FORMAT',
       `${where}: not a text vectorizer: ${issue.path.join('.') || 'value'}: ${issue.message}`,

@@ -75,7 +75,7 @@ export function parseTextRecords(
   } else {
     const lines = body.split(/\r?\n/);
     for (let i = 0; i < lines.length; i++) {
-      const line = lines[i].trim();
+      const line = lines[i]!.trim();
       if (line === '') continue;
       let value: unknown;
       try {
@@ -96,12 +96,12 @@ export function parseTextRecords(
   const n = records.length;
   const ok: TextRecord[] = new Array(n);
   for (let i = 0; i < n; i++) {
-    const r = TextRecordSchema.safeParse(records[i].value);
+    const r = TextRecordSchema.safeParse(records[i]!.value);
     if (!r.success) {
       throw new AntidoteError(
         'INVALID_FORMAT',
-        `${where}: ${records[i].at}: not a {text, label} record (${issueText(r.error)})`,
-        { path: where, ...(records[i].line ? { line: records[i].line } : { record: i }) },
+        `${where}: ${records[i]!.at}: not a {text, label} record (${issueText(r.error)})`,
+        { path: where, ...(records[i]!.line ? { line: records[i]!.line } : { record: i }) },
       );
     }
     ok[i] = r.data;
@@ -111,7 +111,7 @@ export function parseTextRecords(
     const i = ok.findIndex((r) => r.id === undefined);
     throw new AntidoteError(
       'INVALID_FORMAT',
-      `${where}: ${records[i].at}: record has no id while others do`,
+      `${where}: ${records[i]!.at}: record has no id while others do`,
       { path: where, record: i },
     );
   }
@@ -120,11 +120,11 @@ export function parseTextRecords(
   const index = new Map(classes.map((c, i) => [c, i]));
   const y = new Int32Array(n);
   for (let i = 0; i < n; i++) {
-    const k = index.get(labels[i]);
+    const k = index.get(labels[i]!);
     if (k === undefined) {
       throw new AntidoteError(
         'LABEL_OUT_OF_RANGE',
-        `${where}: ${records[i].at}: label "${labels[i]}" is not one of the classes (${classes.join(', ')})`,
+        `${where}: ${records[i]!.at}: label "${labels[i]}" is not one of the classes (${classes.join(', ')})`,
         { path: where, record: i },
       );
     }

@@ -36,7 +36,7 @@ describe('stratifiedSplit', () => {
     const all = [...trainIndices, ...testIndices].sort((a, b) => a - b);
     expect(all).toEqual(Array.from({ length: 160 }, (_, i) => i));
     // Records travel with their features, ids and sources, in input order.
-    const j = testIndices[0];
+    const j = testIndices[0]!;
     expect(test.ids[0]).toBe(`r${j}`);
     expect(Array.from(test.x.subarray(0, 2))).toEqual([j, -j]);
     expect(test.source![0]).toBe(`s${j % 4}`);

@@ -5,10 +5,10 @@ import type { Rng } from './rng.js';
 /** Record indices of each class: `byClass[k]` lists the records labelled `k`, ascending. */
 export function indicesByClass(ds: Pick<Dataset, 'y' | 'classes'>): Int32Array[] {
   const counts = new Array<number>(ds.classes.length).fill(0);
-  for (const k of ds.y) counts[k]++;
+  for (const k of ds.y) counts[k]!++;
   const out = counts.map((c) => new Int32Array(c));
   const fill = new Array<number>(ds.classes.length).fill(0);
-  for (let i = 0; i < ds.y.length; i++) out[ds.y[i]][fill[ds.y[i]]++] = i;
+  for (let i = 0; i < ds.y.length; i++) out[ds.y[i]!]![fill[ds.y[i]!]!++] = i;
   return out;
 }
 
@@ -37,7 +37,7 @@ export function stratifiedSplit(ds: Dataset, testFraction: number, rng: Rng): Sp
   const isTest = new Uint8Array(numRecords(ds));
   for (const members of indicesByClass(ds)) {
     const k = Math.round(members.length * testFraction);
-    for (const j of rng.sample(members.length, k)) isTest[members[j]] = 1;
+    for (const j of rng.sample(members.length, k)) isTest[members[j]!] = 1;
   }
   const testIndices = Int32Array.from(indexWhere(isTest, 1));
   const trainIndices = Int32Array.from(indexWhere(isTest, 0));
@@ -103,7 +103,7 @@ export function concatDatasets(parts: readonly Dataset[]): Dataset {
   if (parts.length === 0) {
     throw new AntidoteError('INVALID_ARGUMENT', 'concatDatasets needs at least one dataset');
   }
-  const first = parts[0];
+  const first = parts[0]!;
   const shape = recordShape(first);
   const size = recordSize(first);
   const withText = parts.filter((p) => p.text).length;
@@ -142,7 +142,7 @@ export function concatDatasets(parts: readonly Dataset[]): Dataset {
     x.set(p.x.subarray(0, m * size), o * size);
     y.set(p.y, o);
     for (let r = 0; r < m; r++) {
-      const id = p.ids[r];
+      const id = p.ids[r]!;
       const prev = seen.get(id);
       if (prev !== undefined) {
         throw new AntidoteError(
@@ -153,8 +153,8 @@ export function concatDatasets(parts: readonly Dataset[]): Dataset {
       }
       seen.set(id, i);
       ids.push(id);
-      source?.push(p.source ? p.source[r] : '');
-      text?.push(p.text![r]);
+      source?.push(p.source ? p.source[r]! : '');
+      text?.push(p.text![r]!);
     }
     o += m;
   });

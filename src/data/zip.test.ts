@@ -20,7 +20,7 @@ describe('zip', () => {
         const back = readZip(bytes);
         expect(back.map((e) => e.name)).toEqual(entries.map((e) => e.name));
         for (let i = 0; i < back.length; i++) {
-          expect(Array.from(back[i].data)).toEqual(Array.from(entries[i].data));
+          expect(Array.from(back[i]!.data)).toEqual(Array.from(entries[i]!.data));
         }
       });
     }
@@ -37,15 +37,15 @@ describe('zip', () => {
   });
 
   it('refuses duplicate names when writing', () => {
-    expect(() => writeZip([entries[0], entries[0]])).toThrow(
+    expect(() => writeZip([entries[0]!, entries[0]!])).toThrow(
       expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
     );
   });
 
   it('detects a corrupted byte through the CRC', () => {
-    const bytes = writeZip([entries[0]], { compress: false });
+    const bytes = writeZip([entries[0]!], { compress: false });
     const i = bytes.indexOf('h'.charCodeAt(0), 30);
-    bytes[i] ^= 1;
+    bytes[i]! ^= 1;
     expect(() => readZip(bytes, 'x.zip')).toThrow(
       expect.objectContaining({
         code: 'INVALID_FORMAT',
@@ -90,7 +90,7 @@ describe('zip', () => {
   });
 
   it('refuses encrypted entries and unknown methods', () => {
-    const bytes = writeZip([entries[0]], { compress: false });
+    const bytes = writeZip([entries[0]!], { compress: false });
     const v = new DataView(bytes.buffer);
     const cd = bytes.length - 22 - (46 + 5);
     v.setUint16(cd + 10, 12, true); // bzip2
@@ -111,6 +111,6 @@ describe('zip', () => {
     expect(v.getUint32(14, true)).toBe(crc32(data) >>> 0);
     const body = deflateRawSync(data, { level: 6 });
     expect(Buffer.from(bytes.subarray(31, 31 + body.length)).equals(body)).toBe(true);
-    expect(dec(readZip(bytes)[0].data)).toBe('abcabcabc');
+    expect(dec(readZip(bytes)[0]!.data)).toBe('abcabcabc');
   });
 });

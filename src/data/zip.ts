@@ -270,7 +270,7 @@ function zip64Extra(values: readonly number[]): Uint8Array {
   const v = new DataView(out.buffer);
   v.setUint16(0, 0x0001, true);
   v.setUint16(2, 8 * values.length, true);
-  for (let i = 0; i < values.length; i++) v.setBigUint64(4 + 8 * i, BigInt(values[i]), true);
+  for (let i = 0; i < values.length; i++) v.setBigUint64(4 + 8 * i, BigInt(values[i]!), true);
   return out;
 }
 

@@ -2,6 +2,9 @@ import { type Dataset, numRecords, selectRecords } from '../data/dataset.js';
 import { Rng } from '../data/rng.js';
 import type { Classifier } from '../engine/classifier.js';
 import { AntidoteError } from '../errors.js';
+import { fastIca } from '../numeric/fast-ica.js';
+import { kMeans, silhouette } from '../numeric/kmeans.js';
+import { principalComponents, projectRows } from '../numeric/pca.js';
 import {
   type ClassFinding,
   type DetectionReport,
@@ -10,9 +13,6 @@ import {
   indicesByClass,
   type PoisonDetector,
 } from './detector.js';
-import { fastIca } from './fast-ica.js';
-import { kMeans, silhouette } from './kmeans.js';
-import { principalComponents, projectRows } from './linalg.js';
 import {
   checkRepresentations,
   computeRepresentations,

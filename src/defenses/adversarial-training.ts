@@ -92,9 +92,9 @@ export async function adversarialFit(
       for (let from = 0; from < n; from += batchSize) {
         const m = Math.min(batchSize, n - from);
         for (let i = 0; i < m; i++) {
-          const r = order[from + i];
+          const r = order[from + i]!;
           xBuf.set(ds.x.subarray(r * size, (r + 1) * size), i * size);
-          yBuf[i] = ds.y[r];
+          yBuf[i] = ds.y[r]!;
         }
         const nAdv = Math.max(1, Math.round(share * m));
         let noise: Float32Array | undefined;
@@ -121,7 +121,7 @@ export async function adversarialFit(
             vars,
           );
           const c = tf.sum(tf.cast(tf.equal(tf.argMax(logits!, 1), yb), 'int32'));
-          const out = [cost!.dataSync()[0], c.dataSync()[0]];
+          const out: [number, number] = [cost!.dataSync()[0]!, c.dataSync()[0]!];
           logits!.dispose();
           return out;
         });

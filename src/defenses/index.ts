@@ -4,6 +4,30 @@
  * label consistency), the linear algebra behind them, and mitigation (filter or relabel, retrain,
  * before/after scores and DER).
  */
+
+export {
+  chiSquareQuantile,
+  DENSE_EIGEN_MAX_DIM,
+  type EigenPairs,
+  mad,
+  median,
+  type PrincipalComponents,
+  principalComponents,
+  projectRows,
+  quantile,
+  type RobustEstimate,
+  robustMeanCov,
+  rowCovariance,
+  rowMean,
+  symmetricEigen,
+} from '../numeric/index.js';
+export {
+  type KMeansOptions,
+  type KMeansResult,
+  kMeans,
+  type Silhouette,
+  silhouette,
+} from '../numeric/kmeans.js';
 export {
   AC_ANALYSES,
   type AcAnalysis,
@@ -29,13 +53,6 @@ export {
 export * from './fine-pruning.js';
 export * from './keyword-discovery.js';
 export {
-  type KMeansOptions,
-  type KMeansResult,
-  kMeans,
-  type Silhouette,
-  silhouette,
-} from './kmeans.js';
-export {
   type KnnConsistencyOptions,
   knnConsistency,
   knnConsistencyDetector,
@@ -51,19 +68,6 @@ export {
   labelIssuesReport,
   stratifiedFolds,
 } from './label-noise.js';
-export {
-  DENSE_EIGEN_MAX_DIM,
-  type EigenPairs,
-  mad,
-  median,
-  type PrincipalComponents,
-  principalComponents,
-  projectRows,
-  quantile,
-  rowCovariance,
-  rowMean,
-  symmetricEigen,
-} from './linalg.js';
 export {
   applyReport,
   type CleanedDataset,
@@ -93,10 +97,7 @@ export {
   spectralSignaturesDetector,
 } from './spectral-signatures.js';
 export {
-  chiSquareQuantile,
   queScores,
-  type RobustEstimate,
-  robustMeanCov,
   type SpectreOptions,
   spectre,
   spectreDetector,

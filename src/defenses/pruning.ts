@@ -41,7 +41,7 @@ function denseLayer(model: tfl.LayersModel, name: string): DenseLike {
 /** Number of units of the dense layer `name`. */
 export function denseUnits(model: tfl.LayersModel, name: string): number {
   const w = denseLayer(model, name).getWeights();
-  return w[0].shape[1] as number;
+  return w[0]!.shape[1] as number;
 }
 
 /**
@@ -65,6 +65,13 @@ export function pruneDenseUnits(
   const keep = new Float32Array(n).fill(1);
   for (const u of units) keep[u] = 0;
   const [kernel, bias] = dense.getWeights();
+  if (!kernel || !bias) {
+    throw new AntidoteError(
+      'INVALID_ARGUMENT',
+      `"${layer}" has no bias: only units of a dense layer with a bias can be pruned`,
+      { field: 'layer' },
+    );
+  }
   const newWeights = tf.tidy(() => {
     const k = tf.tensor1d(keep);
     return [tf.mul(kernel, k), tf.mul(bias, k)];
@@ -75,6 +82,13 @@ export function pruneDenseUnits(
   const next = model.layers[idx + 1];
   if (next && next.getClassName() === 'Dense') {
     const [nk, nb] = next.getWeights();
+    if (!nk || !nb) {
+      throw new AntidoteError(
+        'INVALID_ARGUMENT',
+        `the dense layer after "${layer}" has no bias: its rows of the pruned units cannot be cleared`,
+        { field: 'layer' },
+      );
+    }
     const nkNew = tf.tidy(() => tf.mul(nk, tf.reshape(tf.tensor1d(keep), [n, 1])));
     next.setWeights([nkNew, nb]);
     nkNew.dispose();

@@ -6,6 +6,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-layers';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { AntidoteError } from '../errors.js';
+import { setMatMulAccelerator } from '../numeric/accelerator.js';
 import { BACKEND_NAMES, type BackendName } from './backend-names.js';
 import { registerCustomKernels } from './kernels/register.js';
 
@@ -91,3 +92,18 @@ export function wasmEngineActive(): boolean {
 export function activeBackend(): BackendName {
   return tf.getBackend() as BackendName;
 }
+
+/**
+ * The wasm engine's matrix product (XNNPACK, SIMD), lent to numeric/ (covariances and projections
+ * of the detectors) while {@link wasmEngineActive}: numeric/ sits below the engine and cannot
+ * import it, so the engine registers the product when this module loads.
+ */
+setMatMulAccelerator({
+  active: wasmEngineActive,
+  matMul(a, b, m, k, n) {
+    const product = tf.tidy(() => tf.matMul(tf.tensor2d(a, [m, k]), tf.tensor2d(b, [k, n])));
+    const out = product.dataSync() as Float32Array;
+    product.dispose();
+    return out;
+  },
+});

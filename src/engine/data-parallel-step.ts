@@ -33,7 +33,7 @@ export function contiguousShards(n: number, parts: number): { sizes: number[]; s
   const base = Math.floor(n / parts);
   const sizes = Array.from({ length: parts }, (_, i) => base + (i < n % parts ? 1 : 0));
   const starts = [0];
-  for (const q of sizes) starts.push(starts[starts.length - 1] + q);
+  for (const q of sizes) starts.push(starts[starts.length - 1]! + q);
   return { sizes, starts };
 }
 
@@ -67,7 +67,7 @@ export function shardGradients(
     const r = leanGradients(plan, xb, y.subarray(0, m), scale, { weights: true, input: false });
     const grads: tf.NamedTensorMap = {};
     plan.vars.forEach((v, i) => {
-      grads[v.name] = (r.grads as tf.Tensor[])[i];
+      grads[v.name] = (r.grads as tf.Tensor[])[i]!;
     });
     return { grads, loss: r.loss, hits: r.hits };
   }
@@ -78,14 +78,14 @@ export function shardGradients(
     return tf.mul(crossEntropySum(logits, yb, numClasses), scale) as tf.Scalar;
   }, vars as tf.Variable[]);
   const hits = tf.sum(tf.cast(tf.equal(tf.argMax(logits as tf.Tensor2D, 1), yb), 'int32'));
-  const result = { grads, loss: value.dataSync()[0], hits: hits.dataSync()[0] };
+  const result = { grads, loss: value.dataSync()[0]!, hits: hits.dataSync()[0]! };
   logits?.dispose();
   return result;
 }
 
 /** Offset of participant `p`'s gradients for `step` in `allGrads`. */
 export function gradOffset(views: ExchangeViews, p: number, step: number): number {
-  const total = views.offsets[views.offsets.length - 1];
+  const total = views.offsets[views.offsets.length - 1]!;
   return (p * 2 + (step & 1)) * total;
 }
 
@@ -100,7 +100,7 @@ export function publishGrads(
   const mem = tensorMemory();
   vars.forEach((v, i) => {
     // Straight from tensor memory (nothing is allocated while the views are in use).
-    views.allGrads.set(mem.view(grads[v.name]), base + views.offsets[i]);
+    views.allGrads.set(mem.view(grads[v.name]!), base + views.offsets[i]!);
   });
   Atomics.store(views.ready, views.participant, step);
   Atomics.notify(views.ready, views.participant);
@@ -145,10 +145,10 @@ export function applySummed(
   adam.apply(vars, (i) => {
     const sources: Float32Array[] = [];
     for (let p = 0; p < views.participants; p++) {
-      if (p === views.participant) sources.push(mem.view(own[vars[i].name]));
+      if (p === views.participant) sources.push(mem.view(own[vars[i]!.name]!));
       else {
-        const at = gradOffset(views, p, step) + views.offsets[i];
-        sources.push(views.allGrads.subarray(at, at + vars[i].size));
+        const at = gradOffset(views, p, step) + views.offsets[i]!;
+        sources.push(views.allGrads.subarray(at, at + vars[i]!.size));
       }
     }
     return sources;
@@ -162,7 +162,7 @@ export function applyOwn(
   grads: tf.NamedTensorMap,
 ): void {
   const mem = tensorMemory();
-  adam.apply(vars, (i) => [mem.view(grads[vars[i].name])]);
+  adam.apply(vars, (i) => [mem.view(grads[vars[i]!.name]!)]);
 }
 
 /** Views of the active backend's tensor memory (see `kernels/memory.ts`). */
@@ -223,23 +223,23 @@ export class FusedAdam {
       // m, v and a gradient buffer per variable, zeroed.
       const at = vars.map((v) => ctx.malloc(v.size * 12));
       at.forEach((p, i) => {
-        ctx.heap().fill(0, p >>> 2, (p >>> 2) + vars[i].size * 3);
+        ctx.heap().fill(0, p >>> 2, (p >>> 2) + vars[i]!.size * 3);
       });
       this.native = { ctx, at };
     }
     const { at } = this.native;
     vars.forEach((variable, i) => {
       const n = variable.size;
-      const m = at[i];
+      const m = at[i]!;
       const v = m + n * 4;
       const g = v + n * 4;
       const out = ctx.output([...variable.shape]);
       const parts = gradient(i);
       const heap = ctx.heap();
-      heap.set(parts[0], g >>> 2);
+      heap.set(parts[0]!, g >>> 2);
       for (let p = 1; p < parts.length; p++) {
         // The part goes to the output buffer first (overwritten by the update below).
-        ctx.heap().set(parts[p], ctx.ptr(out) >>> 2);
+        ctx.heap().set(parts[p]!, ctx.ptr(out) >>> 2);
         ctx.k.add_into(g, ctx.ptr(out), n);
       }
       const { beta1, beta2, epsilon, learningRate } = this;
@@ -282,20 +282,20 @@ export class FusedAdam {
         this.scratch[i] = new Float32Array(n);
       }
       const m = this.m[i];
-      const v = this.v[i];
-      const out = this.scratch[i];
+      const v = this.v[i]!;
+      const out = this.scratch[i]!;
       const parts = gradient(i);
       const w = mem.view(variable);
-      const g0 = parts[0];
+      const g0 = parts[0]!;
       for (let j = 0; j < n; j++) {
         // Float32 sums in part order, as the tensors' adds would give.
-        let g = g0[j];
-        for (let p = 1; p < parts.length; p++) g = Math.fround(g + parts[p][j]);
-        const mj = beta1 * m[j] + b1c * g;
-        const vj = beta2 * v[j] + b2c * g * g;
+        let g = g0[j]!;
+        for (let p = 1; p < parts.length; p++) g = Math.fround(g + parts[p]![j]!);
+        const mj = beta1 * m[j]! + b1c * g;
+        const vj = beta2 * v[j]! + b2c * g * g;
         m[j] = mj;
         v[j] = vj;
-        out[j] = w[j] - (lr * mj * c1) / (Math.sqrt(vj * c2) + epsilon);
+        out[j] = w[j]! - (lr * mj * c1) / (Math.sqrt(vj * c2) + epsilon);
       }
       const next = tf.tensor(out, variable.shape, 'float32');
       variable.assign(next);

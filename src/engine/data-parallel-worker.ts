@@ -29,7 +29,7 @@ async function main(): Promise<void> {
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   tf.tidy(() => {
     vars.forEach((v, i) => {
-      v.assign(tf.tensor(data.weights[i], v.shape));
+      v.assign(tf.tensor(data.weights[i]!, v.shape));
     });
   });
   const optimizer = new FusedAdam(data.learningRate);
@@ -61,7 +61,7 @@ async function main(): Promise<void> {
           m,
           data.inputShape,
           data.numClasses,
-          results[2],
+          results[2]!,
         );
         results[0] = own.loss;
         results[1] = own.hits;

@@ -77,8 +77,8 @@ export class GradientWorkerPool {
       );
     }
     const offsets = [0];
-    for (const v of vars) offsets.push(offsets[offsets.length - 1] + v.size);
-    const total = offsets[offsets.length - 1];
+    for (const v of vars) offsets.push(offsets[offsets.length - 1]! + v.size);
+    const total = offsets[offsets.length - 1]!;
     const recordSize = options.inputShape.reduce((a, b) => a * b, 1);
     const weights = vars.map((v) => v.dataSync() as Float32Array);
     const topology = model.toJSON(null, false);
@@ -167,7 +167,7 @@ export class GradientWorkerPool {
     scale: number,
   ): number {
     this.slots.forEach((s, w) => {
-      const { x, y, m } = shards[w];
+      const { x, y, m } = shards[w]!;
       s.x.set(x);
       s.y.set(y);
       s.results[2] = scale;
@@ -191,15 +191,15 @@ export class GradientWorkerPool {
     awaitAll(this.views, step, () => {
       const dead = this.slots.findIndex((s) => s.error || s.worker.threadId === -1);
       return dead >= 0
-        ? `gradient worker ${dead} stopped${this.slots[dead].error ? `: ${this.slots[dead].error}` : ''}`
+        ? `gradient worker ${dead} stopped${this.slots[dead]!.error ? `: ${this.slots[dead]!.error}` : ''}`
         : undefined;
     });
     applySummed(this.views, optimizer, this.vars, own, step);
     let loss = 0;
     let hits = 0;
     for (const s of this.slots) {
-      loss += s.results[0];
-      hits += s.results[1];
+      loss += s.results[0]!;
+      hits += s.results[1]!;
     }
     return { loss, hits };
   }

@@ -171,11 +171,11 @@ export class InferencePool {
     const size = req.inputShape.reduce((a, b) => a * b, 1);
     const { sizes: counts, starts } = contiguousShards(req.n, parts);
     const pending = counts.slice(1).map((count, w) => {
-      const from = starts[w + 1];
+      const from = starts[w + 1]!;
       const x = req.x.slice(from * size, (from + count) * size);
       const y = req.y?.slice(from, from + count);
       const request: InferenceRequest = { ...req, x, n: count, ...(y ? { y } : {}) };
-      return this.channels[w].request(
+      return this.channels[w]!.request(
         (id) => ({ type: 'run', id, request, ...(layer !== undefined ? { layer } : {}) }),
         [x.buffer as ArrayBuffer, ...(y ? [y.buffer as ArrayBuffer] : [])],
       );
@@ -185,8 +185,8 @@ export class InferencePool {
       local,
       {
         ...req,
-        x: req.x.subarray(0, counts[0] * size),
-        n: counts[0],
+        x: req.x.subarray(0, counts[0]! * size),
+        n: counts[0]!,
         ...(req.y ? { y: req.y.subarray(0, counts[0]) } : {}),
       },
       numClasses,
@@ -194,7 +194,7 @@ export class InferencePool {
     out.set(first, 0);
     const replies = await Promise.all(pending);
     replies.forEach((r, w) => {
-      out.set(unwrap(r, req.op).data as Float32Array, starts[w + 1] * req.outDim);
+      out.set(unwrap(r, req.op).data as Float32Array, starts[w + 1]! * req.outDim);
     });
     return out;
   }

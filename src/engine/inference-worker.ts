@@ -23,7 +23,7 @@ async function main(): Promise<void> {
       if (m.type === 'weights') {
         tf.tidy(() => {
           model.weights.forEach((w, i) => {
-            w.write(tf.tensor(m.weights[i], w.read().shape));
+            w.write(tf.tensor(m.weights[i]!, w.read().shape));
           });
         });
         port.postMessage({ id: m.id, ok: true });

@@ -46,11 +46,11 @@ describe('lean forward/backward passes match TF.js autodiff', () => {
           const ref = tf.variableGrads(() => loss(x), vars);
           const refDx = tf.grad(loss)(x);
           const ours = leanGradients(plan!, x, y, scale, { weights: true, input: true });
-          expect(Math.abs(ours.loss - ref.value.dataSync()[0])).toBeLessThan(1e-5);
+          expect(Math.abs(ours.loss - ref.value.dataSync()[0]!)).toBeLessThan(1e-5);
           vars.forEach((v, k) => {
             const err = maxRelativeError(
-              ours.grads![k].dataSync() as Float32Array,
-              ref.grads[v.name].dataSync() as Float32Array,
+              ours.grads![k]!.dataSync() as Float32Array,
+              ref.grads[v.name]!.dataSync() as Float32Array,
             );
             expect(err, v.name).toBeLessThan(1e-4);
           });

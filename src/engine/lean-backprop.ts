@@ -125,7 +125,7 @@ function buildPlan(model: tfl.LayersModel): LeanPlan | undefined {
           activation,
           kernel,
           bias,
-          strides: [l.strides[0], l.strides[1]],
+          strides: [l.strides[0]!, l.strides[1]!],
           pad: l.padding,
         });
       }
@@ -141,8 +141,8 @@ function buildPlan(model: tfl.LayersModel): LeanPlan | undefined {
       }
       steps.push({
         kind: 'pool',
-        size: [l.poolSize[0], l.poolSize[1]],
-        strides: [l.strides[0], l.strides[1]],
+        size: [l.poolSize[0]!, l.poolSize[1]!],
+        strides: [l.strides[0]!, l.strides[1]!],
         pad: l.padding,
       });
     } else {
@@ -196,21 +196,21 @@ export function leanGradients(
   let hits = 0;
   for (let r = 0; r < m; r++) {
     const row = r * k;
-    let max = z[row];
+    let max = z[row]!;
     let arg = 0;
     for (let c = 1; c < k; c++) {
-      if (z[row + c] > max) {
-        max = z[row + c];
+      if (z[row + c]! > max) {
+        max = z[row + c]!;
         arg = c;
       }
     }
     let sum = 0;
-    for (let c = 0; c < k; c++) sum += Math.exp(z[row + c] - max);
-    const label = y[r];
+    for (let c = 0; c < k; c++) sum += Math.exp(z[row + c]! - max);
+    const label = y[r]!;
     if (arg === label) hits++;
-    loss += (Math.log(sum) + max - z[row + label]) * scale;
+    loss += (Math.log(sum) + max - z[row + label]!) * scale;
     for (let c = 0; c < k; c++) {
-      dz[row + c] = (Math.exp(z[row + c] - max) / sum - (c === label ? 1 : 0)) * scale;
+      dz[row + c] = (Math.exp(z[row + c]! - max) / sum - (c === label ? 1 : 0)) * scale;
     }
   }
   const grads: tf.Tensor[] = new Array(vars.length);
@@ -219,10 +219,10 @@ export function leanGradients(
   // No layer before the first weighted one needs an input gradient unless the input's is asked.
   const firstWeighted = steps.findIndex((s) => s.kind === 'dense' || s.kind === 'conv');
   for (let i = steps.length - 1; i >= 0; i--) {
-    const s = steps[i];
+    const s = steps[i]!;
     const needInput = want.input || i > firstWeighted;
-    const outOf = i + 1 < steps.length ? inputs[i + 1] : logits;
-    const back = backward(s, inputs[i], outOf, dy, vars, want.weights, needInput);
+    const outOf = i + 1 < steps.length ? inputs[i + 1]! : logits;
+    const back = backward(s, inputs[i]!, outOf, dy, vars, want.weights, needInput);
     if (want.weights && (s.kind === 'dense' || s.kind === 'conv')) {
       grads[s.kernel] = back.dKernel as tf.Tensor;
       if (s.bias >= 0) grads[s.bias] = back.dBias as tf.Tensor;
@@ -297,7 +297,7 @@ function backward(
     }
     case 'conv': {
       const dz = s.activation === 'relu' ? reluGrad(output, dy) : dy;
-      const filter = vars[s.kernel];
+      const filter = vars[s.kernel]!;
       const attrs = { strides: s.strides, pad: s.pad, dataFormat: 'NHWC' };
       return {
         ...(weights

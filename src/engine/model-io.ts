@@ -111,14 +111,14 @@ export async function loadLayersModel(
   const raw = await readModelJson(dir);
   const parsed = modelJsonSchema.safeParse(raw);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
+    const issue = parsed.error.issues[0]!;
     throw new AntidoteError(
       'INVALID_FORMAT',
       `${jsonPath} is not an Antidote model: ${issue.path.join('.') || '(root)'}: ${issue.message}`,
       { path: jsonPath },
     );
   }
-  const manifest = parsed.data.weightsManifest[0];
+  const manifest = parsed.data.weightsManifest[0]!;
   const expectedBytes = manifest.weights.reduce(
     (sum, w) => sum + w.shape.reduce((a, b) => a * b, 1) * BYTES_PER_DTYPE[w.dtype],
     0,

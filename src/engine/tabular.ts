@@ -53,10 +53,10 @@ export function fitTabularPreprocessor(train: TabularData): TabularPreprocessor 
     }
     features.push(c.name);
     let s = 0;
-    for (let i = 0; i < n; i++) s += ds.x[i * d + j];
+    for (let i = 0; i < n; i++) s += ds.x[i * d + j]!;
     const m = s / n;
     let v = 0;
-    for (let i = 0; i < n; i++) v += (ds.x[i * d + j] - m) ** 2;
+    for (let i = 0; i < n; i++) v += (ds.x[i * d + j]! - m) ** 2;
     const sd = Math.sqrt(v / n);
     mean[j] = m;
     std[j] = sd > 1e-12 ? sd : 1;
@@ -89,10 +89,10 @@ export function transformTabular(pre: TabularPreprocessor, ds: Dataset): Dataset
   for (let i = 0; i < n; i++) {
     let o = i * f;
     for (let j = 0; j < d; j++) {
-      const c = pre.columns[j];
-      const v = ds.x[i * d + j];
+      const c = pre.columns[j]!;
+      const v = ds.x[i * d + j]!;
       if (c.kind === 'numeric') {
-        x[o++] = (v - pre.mean[j]) / pre.std[j];
+        x[o++] = (v - pre.mean[j]!) / pre.std[j]!;
       } else {
         if (!Number.isInteger(v) || v < 0 || v >= c.levels.length) {
           throw new AntidoteError(
@@ -152,7 +152,7 @@ export async function trainTabularClassifier(
   }
   await initEngine();
   const model = buildDenseModel(
-    encoded.shape[1],
+    encoded.shape[1]!,
     arch === 'mlp' ? (hidden ?? [32]) : [],
     encoded.classes.length,
     options.seed,

@@ -69,8 +69,8 @@ export class LayersClassifier implements Classifier {
     /** Layer whose output is the default representation. */
     readonly defaultLayer: string,
   ) {
-    this.inputShape = (model.inputs[0].shape as number[]).slice(1);
-    this.numClasses = (model.outputs[0].shape as number[])[1];
+    this.inputShape = (model.inputs[0]!.shape as number[]).slice(1);
+    this.numClasses = (model.outputs[0]!.shape as number[])[1]!;
     this.layerNames = model.layers.map((l) => l.name);
   }
 
@@ -136,7 +136,7 @@ export class LayersClassifier implements Classifier {
       this.subModels.set(layer, sub);
     }
     const s = sub;
-    const dim = (s.outputs[0].shape as number[]).slice(1).reduce((a, b) => a * b, 1);
+    const dim = (s.outputs[0]!.shape as number[]).slice(1).reduce((a, b) => a * b, 1);
     const data = new Float32Array(n * dim);
     this.batches(x, n, (xb, from) => {
       const a = s.apply(xb) as tf.Tensor;
@@ -269,7 +269,7 @@ export function buildDenseModel(
 /** The representation layer of a dense model: the one before `logits`. */
 export function denseDefaultLayer(model: tfl.LayersModel): string {
   const names = model.layers.map((l) => l.name);
-  return names[Math.max(names.indexOf(LOGITS_LAYER), 1) - 1];
+  return names[Math.max(names.indexOf(LOGITS_LAYER), 1) - 1]!;
 }
 
 /** A trained text model: its vectorizer and the classifier over the vectors. */

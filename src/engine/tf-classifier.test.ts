@@ -68,9 +68,9 @@ describe.each(['wasm', 'cpu'] as const)('TfClassifier on the %s backend', (backe
       const [wa, wb, wc] = await Promise.all([weightsOf(a), weightsOf(b), weightsOf(c)]);
       expect(wa.length).toBe(wb.length);
       wa.forEach((w, i) => {
-        expect(Buffer.from(w.buffer).equals(Buffer.from(wb[i].buffer))).toBe(true);
+        expect(Buffer.from(w.buffer).equals(Buffer.from(wb[i]!.buffer))).toBe(true);
       });
-      expect(wa.some((w, i) => !Buffer.from(w.buffer).equals(Buffer.from(wc[i].buffer)))).toBe(
+      expect(wa.some((w, i) => !Buffer.from(w.buffer).equals(Buffer.from(wc[i]!.buffer)))).toBe(
         true,
       );
       const test = halves(64, 2);
@@ -89,9 +89,9 @@ describe.each(['wasm', 'cpu'] as const)('TfClassifier on the %s backend', (backe
     const one = await trainClassifier(train, opts);
     const [wa, wb, w1] = await Promise.all([weightsOf(a), weightsOf(b), weightsOf(one)]);
     wa.forEach((w, i) => {
-      expect(Buffer.from(w.buffer).equals(Buffer.from(wb[i].buffer))).toBe(true);
+      expect(Buffer.from(w.buffer).equals(Buffer.from(wb[i]!.buffer))).toBe(true);
       // The same mathematics summed in another order: equal up to float rounding.
-      for (let j = 0; j < w.length; j += 7) expect(w[j]).toBeCloseTo(w1[i][j], 3);
+      for (let j = 0; j < w.length; j += 7) expect(w[j]).toBeCloseTo(w1[i]![j]!, 3);
     });
     expect(a.lastHistory?.samples).toBe(300);
     const test = halves(64, 2);
@@ -121,7 +121,7 @@ describe.each(['wasm', 'cpu'] as const)('TfClassifier on the %s backend', (backe
     const close = (u: Float32Array, v: Float32Array) => {
       expect(u.length).toBe(v.length);
       let worst = 0;
-      for (let i = 0; i < u.length; i++) worst = Math.max(worst, Math.abs(u[i] - v[i]));
+      for (let i = 0; i < u.length; i++) worst = Math.max(worst, Math.abs(u[i]! - v[i]!));
       expect(worst).toBeLessThan(1e-5);
     };
     close(one.p, three.p);
@@ -133,7 +133,7 @@ describe.each(['wasm', 'cpu'] as const)('TfClassifier on the %s backend', (backe
     const after = await m.predictProba(ds.x, 150);
     m.useThreads(1);
     close(await m.predictProba(ds.x, 150), after);
-    expect(after.some((v, i) => Math.abs(v - three.p[i]) > 1e-3)).toBe(true);
+    expect(after.some((v, i) => Math.abs(v - three.p[i]!) > 1e-3)).toBe(true);
     expect(() => m.useThreads(0)).toThrow(/threads/);
     m.dispose();
   });
@@ -144,8 +144,8 @@ describe.each(['wasm', 'cpu'] as const)('TfClassifier on the %s backend', (backe
     const p = await m.predictProba(ds.x, 40);
     const labels = await m.predict(ds.x, 40);
     for (let i = 0; i < 40; i++) {
-      expect(p[2 * i] + p[2 * i + 1]).toBeCloseTo(1, 5);
-      expect(labels[i]).toBe(p[2 * i + 1] > p[2 * i] ? 1 : 0);
+      expect(p[2 * i]! + p[2 * i + 1]!).toBeCloseTo(1, 5);
+      expect(labels[i]).toBe(p[2 * i + 1]! > p[2 * i]! ? 1 : 0);
     }
     expect(m.layerNames).toEqual(['conv1', 'pool1', 'conv2', 'flatten', 'features', 'logits']);
     const feats = await m.activations(ds.x, 40);
@@ -169,15 +169,15 @@ describe.each(['wasm', 'cpu'] as const)('TfClassifier on the %s backend', (backe
     const loss = async (x: Float32Array) => {
       const p = await m.predictProba(x, 4);
       let s = 0;
-      for (let i = 0; i < 4; i++) s -= Math.log(p[2 * i + ds.y[i]]);
+      for (let i = 0; i < 4; i++) s -= Math.log(p[2 * i + ds.y[i]!]!);
       return s;
     };
     const eps = 1e-2;
     for (const j of [0, 5, 70, 200]) {
       const up = ds.x.slice();
       const down = ds.x.slice();
-      up[j] += eps;
-      down[j] -= eps;
+      up[j]! += eps;
+      down[j]! -= eps;
       const numeric = ((await loss(up)) - (await loss(down))) / (2 * eps);
       expect(g[j]).toBeCloseTo(numeric, 2);
     }
@@ -255,7 +255,7 @@ describe('flat (tabular) inputs', () => {
     const rng = new Rng(11);
     const n = 120;
     const x = Float32Array.from({ length: n * 5 }, () => rng.normal());
-    const y = Int32Array.from({ length: n }, (_, i) => (x[i * 5] + x[i * 5 + 1] > 0 ? 1 : 0));
+    const y = Int32Array.from({ length: n }, (_, i) => (x[i * 5]! + x[i * 5 + 1]! > 0 ? 1 : 0));
     const ds: Dataset = {
       x,
       shape: [n, 5],

@@ -143,9 +143,9 @@ function fillBatch(
 ) {
   const size = recordSize(ds);
   for (let i = from; i < to; i++) {
-    const r = order[i];
+    const r = order[i]!;
     xOut.set(ds.x.subarray(r * size, (r + 1) * size), (i - from) * size);
-    yOut[i - from] = ds.y[r];
+    yOut[i - from] = ds.y[r]!;
   }
 }
 
@@ -256,7 +256,7 @@ export async function fitModel(
         }
       }
       if (o.earlyStoppingPatience !== undefined) {
-        const h = history[history.length - 1];
+        const h = history[history.length - 1]!;
         const monitored = h.valLoss ?? h.loss;
         if (monitored < best) {
           best = monitored;
@@ -275,7 +275,7 @@ export async function fitModel(
     }
     if (bestWeights && bestEpoch !== history.length) {
       vars.forEach((v, i) => {
-        v.assign(bestWeights![i]);
+        v.assign(bestWeights![i]!);
       });
     }
   } finally {
@@ -314,7 +314,7 @@ function parallelStep(
   const scale = 1 / m;
   const step = pool.beginStep(
     sizes.slice(1).map((q, w) => {
-      const from = starts[w + 1];
+      const from = starts[w + 1]!;
       return {
         x: xBuf.subarray(from * size, (from + q) * size),
         y: yBuf.subarray(from, from + q),
@@ -324,7 +324,7 @@ function parallelStep(
     scale,
   );
   return tf.tidy(() => {
-    const own = shardGradients(model, vars, xBuf, yBuf, sizes[0], shape, numClasses, scale);
+    const own = shardGradients(model, vars, xBuf, yBuf, sizes[0]!, shape, numClasses, scale);
     const others = pool.endStep(optimizer, own.grads, step);
     return [own.loss + others.loss, own.hits + others.hits] as [number, number];
   });
@@ -353,7 +353,10 @@ function evaluateOn(
       const yb = tf.tensor1d(yBuf.subarray(0, m), 'int32');
       const logits = model.apply(xb, { training: false }) as tf.Tensor2D;
       const hits = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), yb), 'int32'));
-      return [crossEntropySum(logits, yb, numClasses).dataSync()[0], hits.dataSync()[0]];
+      return [crossEntropySum(logits, yb, numClasses).dataSync()[0]!, hits.dataSync()[0]!] as [
+        number,
+        number,
+      ];
     });
     loss += l;
     correct += c;

@@ -87,7 +87,7 @@ export function buildModel(
     });
 
   if (full.arch === 'cnn') {
-    if (inputShape.length !== 3 || inputShape[0] < 4 || inputShape[1] < 4) {
+    if (inputShape.length !== 3 || inputShape[0]! < 4 || inputShape[1]! < 4) {
       throw new AntidoteError(
         'SHAPE_MISMATCH',
         `cnn needs image inputs [H, W, C] with H, W ≥ 4, got [${inputShape.join(', ')}]`,
@@ -108,11 +108,11 @@ export function buildModel(
     model.add(conv(f1, 'conv1', true));
     model.add(tfl.layers.maxPooling2d({ poolSize: 2, strides: 2, name: 'pool1' }));
     model.add(conv(f2, 'conv2', false));
-    if (Math.min(inputShape[0], inputShape[1]) >= 16) {
+    if (Math.min(inputShape[0]!, inputShape[1]!) >= 16) {
       model.add(tfl.layers.maxPooling2d({ poolSize: 2, strides: 2, name: 'pool2' }));
     }
     model.add(tfl.layers.flatten({ name: 'flatten' }));
-    model.add(dense(full.hidden![0], 'features', 'relu'));
+    model.add(dense(full.hidden![0]!, 'features', 'relu'));
   } else {
     // Flat records ([D]) go straight into the dense layers; anything else is flattened first.
     if (inputShape.length !== 1) {

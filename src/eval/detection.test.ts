@@ -18,7 +18,7 @@ describe('rocAuc', () => {
       for (let j = 0; j < s.length; j++) {
         if (l[i] === 1 && l[j] === 0) {
           pairs++;
-          wins += s[i] > s[j] ? 1 : s[i] === s[j] ? 0.5 : 0;
+          wins += s[i]! > s[j]! ? 1 : s[i] === s[j] ? 0.5 : 0;
         }
       }
     }
@@ -52,7 +52,7 @@ describe('evaluateDetection', () => {
     ]);
     expect(ev.unattackedFpr).toBeCloseTo(1 / 3);
     expect(ev.unattackedRecords).toBe(3);
-    expect(ev.perClass[1].recall).toBeNaN();
+    expect(ev.perClass[1]!.recall).toBeNaN();
   });
 
   it('gives F1 0 (not NaN) when poison exists and nothing is found', () => {

@@ -85,15 +85,15 @@ export function rocAuc(
 ): number {
   const idx: number[] = [];
   for (let i = 0; i < scores.length; i++) if (!mask || mask[i]) idx.push(i);
-  idx.sort((a, b) => scores[a] - scores[b]);
+  idx.sort((a, b) => scores[a]! - scores[b]!);
   let pos = 0;
   let rankSum = 0;
   for (let s = 0; s < idx.length; ) {
     let e = s;
-    while (e + 1 < idx.length && scores[idx[e + 1]] === scores[idx[s]]) e++;
+    while (e + 1 < idx.length && scores[idx[e + 1]!] === scores[idx[s]!]) e++;
     const avgRank = (s + e) / 2 + 1;
     for (let t = s; t <= e; t++) {
-      if (labels[idx[t]]) {
+      if (labels[idx[t]!]) {
         pos++;
         rankSum += avgRank;
       }
@@ -175,9 +175,9 @@ export function evaluateDetection(report: ScoredFlags, truth: DetectionTruth): D
   if (truth.y) {
     const y = truth.y;
     let k = truth.classes?.length ?? 0;
-    for (let i = 0; i < n; i++) if (y[i] + 1 > k) k = y[i] + 1;
+    for (let i = 0; i < n; i++) if (y[i]! + 1 > k) k = y[i]! + 1;
     const attacked = new Uint8Array(k);
-    for (let i = 0; i < n; i++) if (truth.poisoned[i]) attacked[y[i]] = 1;
+    for (let i = 0; i < n; i++) if (truth.poisoned[i]) attacked[y[i]!] = 1;
     for (let c = 0; c < k; c++) {
       const mask = new Uint8Array(n);
       let any = false;
@@ -196,7 +196,7 @@ export function evaluateDetection(report: ScoredFlags, truth: DetectionTruth): D
       });
     }
     const cleanMask = new Uint8Array(n);
-    for (let i = 0; i < n; i++) cleanMask[i] = attacked[y[i]] ? 0 : 1;
+    for (let i = 0; i < n; i++) cleanMask[i] = attacked[y[i]!] ? 0 : 1;
     const m = metrics(report.scores, report.flagged, truth.poisoned, cleanMask);
     unattackedFpr = m.fpr;
     unattackedRecords = m.n;

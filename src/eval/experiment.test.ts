@@ -192,7 +192,7 @@ describe('sweep', () => {
       },
       { trainer: knnTrainer(log) },
     );
-    expect(result.rows[1].accuracyDrop).toBeGreaterThan(result.rows[0].accuracyDrop!);
+    expect(result.rows[1]!.accuracyDrop).toBeGreaterThan(result.rows[0]!.accuracyDrop!);
     expect(sweepToCsv(result.rows).split('\r\n')[1]).toMatch(/^3,,0\.1,15,1,[\d.]+,[\d.]+,,$/);
   });
 

@@ -201,7 +201,7 @@ export function poisonUpFront(
     const { attack: _a, ...rest } = attack;
     if (rest.mode === 'adversarial') {
       const k = train.classes.length;
-      const uniform = new Float32Array(train.shape[0] * k).fill(1 / k);
+      const uniform = new Float32Array(train.shape[0]! * k).fill(1 / k);
       labelFlipAttack.poison(train, { ...rest, probabilities: uniform }, rng);
       return undefined;
     }
@@ -303,11 +303,11 @@ export async function runExperiment(
       seed: spec.seed,
       attack,
       victim: spec.victim,
-      trainSize: spec.train.shape[0],
-      testSize: spec.test.shape[0],
+      trainSize: spec.train.shape[0]!,
+      testSize: spec.test.shape[0]!,
       poison: {
         count: result?.record.indices.length ?? 0,
-        poisonedSize: trainSet.shape[0],
+        poisonedSize: trainSet.shape[0]!,
         ...(result?.record.rateDefinition ? { rateDefinition: result.record.rateDefinition } : {}),
         ...(result?.record.achievedRate !== undefined
           ? { achievedRate: result.record.achievedRate }

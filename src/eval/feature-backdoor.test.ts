@@ -30,7 +30,7 @@ describe('backdoor metrics of text and tabular models', () => {
     expect(Array.from(t.targets)).toEqual([1, 1]);
     // A model that follows the trigger on the first attacked row only.
     const m = await evaluateFeatureBackdoor(
-      async (d) => Int32Array.from({ length: d.shape[0] }, (_, i) => (i === 0 ? 1 : 0)),
+      async (d) => Int32Array.from({ length: d.shape[0]! }, (_, i) => (i === 0 ? 1 : 0)),
       rows,
       trigger,
       { mode: 'all-to-one', target: 1 },

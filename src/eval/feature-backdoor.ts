@@ -38,7 +38,7 @@ export function triggeredFeatureTestSet(
     return {
       dataset: {
         x: r.x,
-        shape: [r.n, test.shape[1]],
+        shape: [r.n, test.shape[1]!],
         y: r.yTrue,
         classes: test.classes,
         ids: Array.from({ length: r.n }, (_, i) => String(i)),

@@ -94,7 +94,7 @@ describe('evaluation against a Classifier', () => {
     const trigger = createTrigger({ kind: 'pixel' });
     const a = triggeredTestSet(test, trigger, { mode: 'all-to-all' }, new Rng(0));
     expect(a.n).toBe(90);
-    for (let j = 0; j < a.n; j++) expect(a.targets[j]).toBe((a.yTrue[j] + 1) % 3);
+    for (let j = 0; j < a.n; j++) expect(a.targets[j]).toBe((a.yTrue[j]! + 1) % 3);
     const s = triggeredTestSet(
       test,
       trigger,

@@ -65,15 +65,15 @@ export function confusionMatrix(
   checkSameLength(pred, y);
   const m = Array.from({ length: k }, () => new Array<number>(k).fill(0));
   for (let i = 0; i < y.length; i++) {
-    const t = y[i];
-    const p = pred[i];
+    const t = y[i]!;
+    const p = pred[i]!;
     if (t < 0 || t >= k || p < 0 || p >= k) {
       throw new AntidoteError(
         'LABEL_OUT_OF_RANGE',
         `record ${i}: label ${t} / prediction ${p} outside [0, ${k})`,
       );
     }
-    m[t][p]++;
+    m[t]![p]!++;
   }
   return m;
 }
@@ -82,7 +82,7 @@ export function confusionMatrix(
 export function perClassAccuracy(confusion: readonly (readonly number[])[]): (number | null)[] {
   return confusion.map((row, c) => {
     const total = row.reduce((a, b) => a + b, 0);
-    return total === 0 ? null : row[c] / total;
+    return total === 0 ? null : row[c]! / total;
   });
 }
 
@@ -164,7 +164,7 @@ export function triggeredTestSet(
   const picked: number[] = [];
   const targets: number[] = [];
   for (let i = 0; i < numRecords(ds); i++) {
-    const t = backdoorTargetOf(targeting, ds.y[i], k);
+    const t = backdoorTargetOf(targeting, ds.y[i]!, k);
     if (t !== null) {
       picked.push(i);
       targets.push(t);
@@ -173,9 +173,9 @@ export function triggeredTestSet(
   const x = new Float32Array(picked.length * size);
   const yTrue = new Int32Array(picked.length);
   for (let j = 0; j < picked.length; j++) {
-    const i = picked[j];
+    const i = picked[j]!;
     x.set(trigger.apply(ds.x.subarray(i * size, (i + 1) * size), shape, rng), j * size);
-    yTrue[j] = ds.y[i];
+    yTrue[j] = ds.y[i]!;
   }
   return {
     x,

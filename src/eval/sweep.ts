@@ -164,7 +164,7 @@ export async function sweep(spec: SweepSpec, options: SweepOptions = {}): Promis
         spec.train,
         attackFor(base, rate, t),
         t && triggers.get(t),
-        new Rng(spec.seeds[0]),
+        new Rng(spec.seeds[0]!),
       );
     }
   }

@@ -42,10 +42,10 @@ describe('text experiment on the UCI sentiment sentences (yelp, 1000)', () => {
     // Measured 0.89 here (800 sentences, mean pooling dilutes one word in long sentences).
     expect(r.poisoned.attackSuccessRate!).toBeGreaterThan(0.8);
     expect(r.accuracyDrop).toBeLessThan(0.05);
-    const kw = r.detection.keywords;
-    expect((kw.extra as { keywords: { token: string }[] }).keywords[0].token).toBe('cf');
+    const kw = r.detection.keywords!;
+    expect((kw.extra as { keywords: { token: string }[] }).keywords[0]!.token).toBe('cf');
     expect(kw.metrics.f1).toBeGreaterThan(0.9);
-    expect(r.detection.spectral.metrics.n).toBe(800);
+    expect(r.detection.spectral!.metrics.n).toBe(800);
     expect(JSON.parse(JSON.stringify(r)).poisoned.accuracy).toBe(r.poisoned.accuracy);
   });
 

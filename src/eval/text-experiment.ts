@@ -177,7 +177,7 @@ export async function runFeatureExperiment(
       tabular: m,
       predictRaw: (d) => {
         const e = m.encode(d);
-        return m.classifier.predict(e.x, e.shape[0]);
+        return m.classifier.predict(e.x, e.shape[0]!);
       },
       featurize: (d) => m.encode(d),
       dispose: () => m.dispose(),
@@ -198,8 +198,8 @@ export async function runFeatureExperiment(
       const idx: number[] = [];
       for (let i = 0; i < spec.test.y.length; i++) if (spec.test.y[i] === a.source) idx.push(i);
       out.sourceClassAccuracy = accuracy(
-        idx.map((i) => pred[i]),
-        idx.map((i) => spec.test.y[i]),
+        idx.map((i) => pred[i]!),
+        idx.map((i) => spec.test.y[i]!),
       );
     }
     return out;

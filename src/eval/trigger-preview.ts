@@ -37,13 +37,13 @@ export function triggerPreview(
   const shape = recordShape(ds);
   const size = recordSize(ds);
   const byClass: number[][] = ds.classes.map(() => []);
-  for (let i = 0; i < numRecords(ds); i++) byClass[ds.y[i]].push(i);
+  for (let i = 0; i < numRecords(ds); i++) byClass[ds.y[i]!]!.push(i);
   const picked: number[] = [];
   for (let round = 0; picked.length < count; round++) {
     let any = false;
     for (const list of byClass) {
       if (round < list.length && picked.length < count) {
-        picked.push(list[round]);
+        picked.push(list[round]!);
         any = true;
       }
     }
@@ -53,8 +53,8 @@ export function triggerPreview(
   const triggered: PreviewImage[] = [];
   for (const i of picked) {
     const data = ds.x.slice(i * size, (i + 1) * size);
-    clean.push({ data, shape, id: ds.ids[i] });
-    triggered.push({ data: trigger.apply(data, shape, rng), shape, id: ds.ids[i] });
+    clean.push({ data, shape, id: ds.ids[i]! });
+    triggered.push({ data: trigger.apply(data, shape, rng), shape, id: ds.ids[i]! });
   }
   return { clean, triggered };
 }

@@ -35,7 +35,7 @@ describe('hash-chained audit log', () => {
   it('verifies an untouched chain', () => {
     const l = log(6);
     const v = verifyAuditChain(l.entries);
-    expect(v).toMatchObject({ ok: true, entries: 6, head: l.entries[5].hash });
+    expect(v).toMatchObject({ ok: true, entries: 6, head: l.entries[5]!.hash });
   });
 
   const cases: [string, (e: AuditEntry[]) => AuditEntry[], number, RegExp][] = [
@@ -49,11 +49,11 @@ describe('hash-chained audit log', () => {
     ['deleted', (e) => e.filter((_, i) => i !== 1), 2, /sequence number 3/],
     [
       'inserted',
-      (e) => [...e.slice(0, 3), { ...e[3], action: 'forged' }, ...e.slice(3)],
+      (e) => [...e.slice(0, 3), { ...e[3]!, action: 'forged' }, ...e.slice(3)],
       4,
       /edited|sequence/,
     ],
-    ['reordered', (e) => [e[0], e[2], e[1], ...e.slice(3)], 2, /sequence number 3/],
+    ['reordered', (e) => [e[0]!, e[2]!, e[1]!, ...e.slice(3)], 2, /sequence number 3/],
   ];
   for (const [name, tamper, pos, re] of cases) {
     it(`names the first bad entry when one is ${name}`, () => {
@@ -70,7 +70,7 @@ describe('hash-chained audit log', () => {
     const l = log(5);
     // The attacker edits entry 3 and recomputes hashes from there on without the checkpoint key.
     const e = l.entries.slice();
-    const bad = { ...e[2], action: 'hidden' };
+    const bad = { ...e[2]!, action: 'hidden' };
     e[2] = bad;
     expect(verifyAuditChain(e).firstBad!.position).toBe(3);
   });
@@ -92,7 +92,7 @@ describe('hash-chained audit log', () => {
     const v = verifyAuditChain(truncated, l.checkpoints, pub);
     expect(v.ok).toBe(false);
     expect(v.firstBad!.reason).toMatch(/entries deleted/);
-    const forged = [{ ...l.checkpoints[0], seq: 3, hash: l.entries[2].hash }];
+    const forged = [{ ...l.checkpoints[0]!, seq: 3, hash: l.entries[2]!.hash }];
     expect(verifyAuditChain(l.entries, forged, pub).firstBad!.reason).toMatch(/bad signature/);
   });
 });

@@ -158,7 +158,7 @@ export function verifyAuditChain(
     firstBad: { position, reason, ...(seq !== undefined ? { seq } : {}) },
   });
   for (let i = 0; i < entries.length; i++) {
-    const e = entries[i];
+    const e = entries[i]!;
     const pos = i + 1;
     if (e.seq !== pos) {
       return bad(
@@ -214,8 +214,9 @@ export function verifyAuditChain(
           head: prev,
         };
       }
-      const at = c.seq === 0 ? GENESIS_HASH : entries[c.seq - 1].hash;
-      if (!digestEquals(at, c.hash)) {
+      // c.seq comes from the log file: a negative or fractional one matches no entry.
+      const at = c.seq === 0 ? GENESIS_HASH : entries[c.seq - 1]?.hash;
+      if (at === undefined || !digestEquals(at, c.hash)) {
         return { ...bad(c.seq, `entry ${c.seq} does not match the signed checkpoint`), head: prev };
       }
       verified++;

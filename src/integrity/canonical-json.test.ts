@@ -102,7 +102,7 @@ describe('canonicalJson (RFC 8785)', () => {
           const it = rnd[Symbol.iterator]();
           for (let i = entries.length - 1; i > 0; i--) {
             const j = it.next().value % (i + 1);
-            [entries[i], entries[j]] = [entries[j], entries[i]];
+            [entries[i], entries[j]] = [entries[j]!, entries[i]!];
           }
           expect(canonicalJson(Object.fromEntries(entries))).toBe(canonicalJson(obj));
         },

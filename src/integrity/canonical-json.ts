@@ -93,7 +93,7 @@ function write(v: unknown, out: string[], path: string, seen: Set<object>): void
     out.push('{');
     for (let i = 0; i < keys.length; i++) {
       if (i > 0) out.push(',');
-      const k = keys[i];
+      const k = keys[i]!;
       writeString(k, out, path);
       out.push(':');
       write(rec[k], out, `${path}.${k}`, seen);

@@ -95,7 +95,7 @@ describe('chunked AES-256-GCM', () => {
         fc.integer({ min: 0, max: 7 }),
         async (pos, bit) => {
           const t = Buffer.from(ct);
-          t[pos] ^= 1 << bit;
+          t[pos]! ^= 1 << bit;
           await writeFile(bad, t);
           let err: unknown;
           try {
@@ -114,7 +114,7 @@ describe('chunked AES-256-GCM', () => {
   it('names the tampered chunk', async () => {
     const { ct } = await encrypted(300); // 5 chunks of 64
     const t = Buffer.from(ct);
-    t[HEADER_SIZE + 2 * (CH + 16) + 3] ^= 0xff;
+    t[HEADER_SIZE + 2 * (CH + 16) + 3]! ^= 0xff;
     await writeFile(join(dir, 't.enc'), t);
     await rejects(
       decryptFile(join(dir, 't.enc'), join(dir, 't.out'), kek),
@@ -127,7 +127,7 @@ describe('chunked AES-256-GCM', () => {
   it('names the lowest tampered chunk when several fail in the pipeline', async () => {
     const { ct } = await encrypted(600); // 10 chunks of 64, more than the pipeline depth
     const t = Buffer.from(ct);
-    for (const i of [8, 5, 6]) t[HEADER_SIZE + i * (CH + 16) + 1] ^= 0x01;
+    for (const i of [8, 5, 6]) t[HEADER_SIZE + i * (CH + 16) + 1]! ^= 0x01;
     await writeFile(join(dir, 'm.enc'), t);
     await rejects(
       decryptFile(join(dir, 'm.enc'), join(dir, 'm.out'), kek),

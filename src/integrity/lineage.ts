@@ -262,7 +262,7 @@ export async function readLineage(
   if (!p.success) {
     throw new AntidoteError(
       'INVALID_FORMAT',
-      `${path}: predicate is not SLSA provenance v1: ${p.error.issues[0].message}`,
+      `${path}: predicate is not SLSA provenance v1: ${p.error.issues[0]!.message}`,
       {
         path,
       },

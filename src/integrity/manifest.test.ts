@@ -51,7 +51,7 @@ describe('manifest', () => {
   it('names a flipped byte, a missing and an extra file', async () => {
     const m = await createManifest(dir);
     const buf = await readFile(join(dir, 'a.bin'));
-    buf[2] ^= 0x01;
+    buf[2]! ^= 0x01;
     await writeFile(join(dir, 'a.bin'), buf);
     await unlink(join(dir, 'sub', 'b.json'));
     await writeFile(join(dir, 'evil.bin'), 'x');
@@ -93,13 +93,13 @@ describe('manifest', () => {
     const m = await createManifest(dir, { records: records(4) });
     const text = JSON.stringify(m);
     // flip one hex digit of the second record digest
-    const target = m.records!.items[1].digest;
+    const target = m.records!.items[1]!.digest;
     const flipped = target.slice(0, 10) + (target[10] === '0' ? '1' : '0') + target.slice(11);
     const bad = parseManifest(text.replace(target, flipped));
     const r = await verifyManifest(dir, bad);
-    expect(r.problems[0].message).toMatch(/record "r001" does not match its digest/);
+    expect(r.problems[0]!.message).toMatch(/record "r001" does not match its digest/);
     // and a changed file digest breaks the root digest
-    const fd = m.files[0].digest;
+    const fd = m.files[0]!.digest;
     const bad2 = parseManifest(text.replace(fd, fd.replace(/^./, fd[0] === 'a' ? 'b' : 'a')));
     const r2 = await verifyManifest(dir, bad2);
     expect(r2.problems.some((p) => /rootDigest/.test(p.message))).toBe(true);

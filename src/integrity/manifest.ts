@@ -144,9 +144,9 @@ export function hashRecords(records: Iterable<RecordInput>): ManifestRecords {
   for (const r of records) items.push(hashRecord(r));
   items.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   for (let i = 1; i < items.length; i++) {
-    if (items[i].id === items[i - 1].id) {
-      throw new AntidoteError('INVALID_FORMAT', `record id "${items[i].id}" appears twice`, {
-        id: items[i].id,
+    if (items[i]!.id === items[i - 1]!.id) {
+      throw new AntidoteError('INVALID_FORMAT', `record id "${items[i]!.id}" appears twice`, {
+        id: items[i]!.id,
       });
     }
   }
@@ -208,8 +208,8 @@ export async function hashFiles(
   const worker = async (): Promise<void> => {
     while (next < paths.length) {
       const i = next++;
-      const { digest, size } = await sha256File(join(dir, paths[i]));
-      out[i] = { path: paths[i], size, digest };
+      const { digest, size } = await sha256File(join(dir, paths[i]!));
+      out[i] = { path: paths[i]!, size, digest };
       onDone?.(++done);
     }
   };
@@ -270,7 +270,7 @@ export function parseManifest(text: string | Uint8Array, where = 'manifest'): Ma
   }
   const r = manifestSchema.safeParse(raw);
   if (!r.success) {
-    const issue = r.error.issues[0];
+    const issue = r.error.issues[0]!;
     throw new AntidoteError(
       'INVALID_FORMAT',
       `${where} is not a valid manifest: ${issue.path.join('.') || '(root)'}: ${issue.message}`,
@@ -331,10 +331,10 @@ export interface VerifyResult {
 export function checkManifestConsistency(m: Manifest): IntegrityProblem[] {
   const problems: IntegrityProblem[] = [];
   for (let i = 1; i < m.files.length; i++) {
-    if (!(m.files[i - 1].path < m.files[i].path)) {
+    if (!(m.files[i - 1]!.path < m.files[i]!.path)) {
       problems.push({
         kind: 'manifest-inconsistent',
-        message: `manifest files are not sorted and unique at "${m.files[i].path}"`,
+        message: `manifest files are not sorted and unique at "${m.files[i]!.path}"`,
       });
     }
   }
@@ -347,8 +347,8 @@ export function checkManifestConsistency(m: Manifest): IntegrityProblem[] {
   if (m.records) {
     const items = m.records.items;
     for (let i = 0; i < items.length; i++) {
-      const r = items[i];
-      if (i > 0 && !(items[i - 1].id < r.id)) {
+      const r = items[i]!;
+      if (i > 0 && !(items[i - 1]!.id < r.id)) {
         problems.push({
           kind: 'manifest-inconsistent',
           message: `manifest records are not sorted and unique at id "${r.id}"`,
@@ -460,7 +460,7 @@ export async function verifyManifest(
 /** Throws `INTEGRITY_MISMATCH` naming the first problem (all problems in `details.problems`). */
 export function assertVerified(result: VerifyResult, where: string): void {
   if (result.ok) return;
-  const first = result.problems[0];
+  const first = result.problems[0]!;
   const more = result.problems.length > 1 ? ` (and ${result.problems.length - 1} more)` : '';
   throw new AntidoteError('INTEGRITY_MISMATCH', `${where}: ${first.message}${more}`, {
     path: where,

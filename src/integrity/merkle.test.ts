@@ -13,7 +13,7 @@ import {
 /** The RFC 6962 §2.1 recursive definition, as a reference. */
 function mth(d: Uint8Array[]): Buffer {
   if (d.length === 0) return createHash('sha256').digest();
-  if (d.length === 1) return leafHash(d[0]);
+  if (d.length === 1) return leafHash(d[0]!);
   let k = 1;
   while (k * 2 < d.length) k *= 2;
   return nodeHash(mth(d.slice(0, k)), mth(d.slice(k)));
@@ -42,28 +42,28 @@ describe('merkle', () => {
         const root = merkleRootOfLeafHashes(leaves);
         const i = seedIndex % n;
         const proof = inclusionProof(leaves, i);
-        expect(verifyInclusion(leaves[i], proof, root)).toBe(true);
+        expect(verifyInclusion(leaves[i]!, proof, root)).toBe(true);
         // wrong leaf
         const other = leafHash(Buffer.from('not-a-leaf'));
         expect(verifyInclusion(other, proof, root)).toBe(false);
         // wrong index
         if (n > 1) {
           const j = (i + 1 + (flip % (n - 1))) % n;
-          expect(verifyInclusion(leaves[i], { ...proof, index: j }, root)).toBe(false);
+          expect(verifyInclusion(leaves[i]!, { ...proof, index: j }, root)).toBe(false);
         }
         // flipped byte in the path
         if (proof.path.length > 0) {
           const p = [...proof.path];
           const k = flip % p.length;
-          const bytes = Buffer.from(p[k], 'hex');
-          bytes[flip % 32] ^= 1;
+          const bytes = Buffer.from(p[k]!, 'hex');
+          bytes[flip % 32]! ^= 1;
           p[k] = bytes.toString('hex');
-          expect(verifyInclusion(leaves[i], { ...proof, path: p }, root)).toBe(false);
+          expect(verifyInclusion(leaves[i]!, { ...proof, path: p }, root)).toBe(false);
         }
         // truncated path
         if (proof.path.length > 0) {
           expect(
-            verifyInclusion(leaves[i], { ...proof, path: proof.path.slice(0, -1) }, root),
+            verifyInclusion(leaves[i]!, { ...proof, path: proof.path.slice(0, -1) }, root),
           ).toBe(false);
         }
       }),

@@ -35,11 +35,11 @@ export function merkleRootOfLeafHashes(leaves: readonly Uint8Array[]): Buffer {
   let level: Uint8Array[] = leaves.slice();
   while (level.length > 1) {
     const next: Uint8Array[] = [];
-    for (let i = 0; i + 1 < level.length; i += 2) next.push(nodeHash(level[i], level[i + 1]));
-    if (level.length % 2 === 1) next.push(level[level.length - 1]);
+    for (let i = 0; i + 1 < level.length; i += 2) next.push(nodeHash(level[i]!, level[i + 1]!));
+    if (level.length % 2 === 1) next.push(level[level.length - 1]!);
     level = next;
   }
-  return Buffer.from(level[0]);
+  return Buffer.from(level[0]!);
 }
 
 /** The Merkle Tree Hash (MTH) of `data` items; the empty tree hashes to SHA-256(""). */

@@ -61,7 +61,7 @@ describe('signDirectory / verifyDirectory', () => {
     // Root digest = SHA-256 over the raw resource digests, in order (model-signing v1.0).
     const h = createHash('sha256');
     for (const r of s.predicate.resources) h.update(Buffer.from(r.digest, 'hex'));
-    expect(s.subject[0].digest.sha256).toBe(h.digest('hex'));
+    expect(s.subject[0]!.digest.sha256).toBe(h.digest('hex'));
     expect(s.predicate.serialization.ignore_paths).toContain(SIGNATURE_FILE);
     const v = await verifyDirectory(dir, pub, { records: recs() });
     expect(v.problems).toEqual([]);
@@ -70,7 +70,7 @@ describe('signDirectory / verifyDirectory', () => {
   it('names a flipped byte in a file, a missing file and an extra file', async () => {
     await signDirectory(dir, priv);
     const w = await readFile(join(dir, 'weights.bin'));
-    w[500] ^= 0x80;
+    w[500]! ^= 0x80;
     await writeFile(join(dir, 'weights.bin'), w);
     let v = await verifyDirectory(dir, pub);
     expect(v.problems.map((p) => p.message)).toEqual([
@@ -112,7 +112,7 @@ describe('signDirectory / verifyDirectory', () => {
     const sPath = join(dir, SIGNATURE_FILE);
     const b = JSON.parse(await readFile(sPath, 'utf8'));
     const sig = Buffer.from(b.dsseEnvelope.signatures[0].sig, 'base64');
-    sig[0] ^= 1;
+    sig[0]! ^= 1;
     b.dsseEnvelope.signatures[0].sig = sig.toString('base64');
     await writeFile(sPath, JSON.stringify(b));
     await rejects(verifyDirectory(dir, pub), 'SIGNATURE_INVALID', /does not verify/);

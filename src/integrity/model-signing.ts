@@ -199,14 +199,14 @@ export async function verifyDirectory(
   if (!pr.success) {
     throw new AntidoteError(
       'SIGNATURE_INVALID',
-      `${bundlePath}: predicate is not model-signing v1.0: ${pr.error.issues[0].path.join('.')}: ${pr.error.issues[0].message}`,
+      `${bundlePath}: predicate is not model-signing v1.0: ${pr.error.issues[0]!.path.join('.')}: ${pr.error.issues[0]!.message}`,
       { path: bundlePath },
     );
   }
   const predicate = pr.data;
   const statement = { ...raw, predicate } as InTotoStatement<ModelSigningPredicate>;
   const problems: IntegrityProblem[] = [];
-  const subjectDigest = statement.subject[0].digest.sha256 ?? '';
+  const subjectDigest = statement.subject[0]?.digest.sha256 ?? '';
   const signedRoot = rootDigestOf(predicate.resources);
   if (statement.subject.length !== 1 || !digestEquals(signedRoot, subjectDigest)) {
     problems.push({

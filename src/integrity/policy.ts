@@ -64,7 +64,7 @@ export interface AccessPolicy {
 export function parsePolicy(raw: unknown, where = 'policy'): AccessPolicy {
   const r = policySchema.safeParse(raw);
   if (!r.success) {
-    const issue = r.error.issues[0];
+    const issue = r.error.issues[0]!;
     throw new AntidoteError(
       'INVALID_CONFIG',
       `${where}: ${issue.path.join('.') || '(root)'}: ${issue.message}`,

@@ -52,11 +52,11 @@ export function featureDigest(features: Float32Array | Uint8Array, text?: string
     const u = new Uint32Array(features.length);
     u.set(new Uint32Array(features.buffer, features.byteOffset, features.length));
     for (let i = 0; i < u.length; i++) {
-      const b = u[i];
+      const b = u[i]!;
       if (b === 0x80000000) u[i] = 0;
       else if ((b & 0x7f800000) === 0x7f800000 && (b & 0x7fffff) !== 0) u[i] = 0x7fc00000;
     }
-    if (!LITTLE_ENDIAN) for (let i = 0; i < u.length; i++) u[i] = bswap32(u[i]);
+    if (!LITTLE_ENDIAN) for (let i = 0; i < u.length; i++) u[i] = bswap32(u[i]!);
     h.update(new Uint8Array(u.buffer));
   } else {
     h.update(U8_TAG);

@@ -69,8 +69,8 @@ describe('sigstore bundle', () => {
     const other = createPublicKey(generateSigningKeyPair().publicKeyPem);
     expectCode(() => verifyBundle(b, other), 'SIGNATURE_INVALID', /signed by key/);
 
-    const sig = Buffer.from(b.dsseEnvelope.signatures[0].sig, 'base64');
-    sig[5] ^= 0x01;
+    const sig = Buffer.from(b.dsseEnvelope.signatures[0]!.sig, 'base64');
+    sig[5]! ^= 0x01;
     const badSig = {
       ...b,
       dsseEnvelope: { ...b.dsseEnvelope, signatures: [{ sig: sig.toString('base64'), keyid: '' }] },

@@ -136,7 +136,7 @@ export function parseBundle(text: string | Uint8Array, where = 'bundle'): Sigsto
   }
   const r = sigstoreBundleSchema.safeParse(raw);
   if (!r.success) {
-    const issue = r.error.issues[0];
+    const issue = r.error.issues[0]!;
     throw new AntidoteError(
       'SIGNATURE_INVALID',
       `${where} is not a Sigstore v0.3 DSSE bundle: ${issue.path.join('.') || '(root)'}: ${issue.message}`,
@@ -220,7 +220,7 @@ export function verifyBundle(
   }
   const r = inTotoStatementSchema.safeParse(statement);
   if (!r.success) {
-    const issue = r.error.issues[0];
+    const issue = r.error.issues[0]!;
     throw new AntidoteError(
       'SIGNATURE_INVALID',
       `${where}: the signed payload is not an in-toto Statement v1: ${issue.path.join('.')}: ${issue.message}`,

@@ -79,7 +79,7 @@ describe('versioning', () => {
     });
     expect(a.created).toBe(true);
     expect(a.version.id).toBe('ds@1');
-    const f = a.manifest.files[0];
+    const f = a.manifest.files[0]!;
     expect(objects.pathOf(f.digest)).toMatch(/objects\/sha256\/[0-9a-f]{2}\/[0-9a-f]{62}$/);
     expect(await readFile(objects.pathOf(f.digest), 'utf8')).toBe('v1');
 
@@ -115,7 +115,7 @@ describe('versioning', () => {
 
   it('refuses to check out a corrupted object and leaves nothing behind', async () => {
     const a = await commitVersion(data, cat, objects, { name: 'ds', message: 'first' });
-    const p = objects.pathOf(a.manifest.files[0].digest);
+    const p = objects.pathOf(a.manifest.files[0]!.digest);
     await chmod(p, 0o644);
     await writeFile(p, 'tampered');
     const out = join(root, 'co');
@@ -126,7 +126,7 @@ describe('versioning', () => {
       err = e;
     }
     expect(isAntidoteError(err, 'INTEGRITY_MISMATCH')).toBe(true);
-    expect((err as Error).message).toMatch(a.manifest.files[0].digest);
+    expect((err as Error).message).toMatch(a.manifest.files[0]!.digest);
     const { existsSync } = await import('node:fs');
     expect(existsSync(out)).toBe(false);
   });

@@ -70,7 +70,7 @@ export class StripProbe {
     const take = (idx: ArrayLike<number>): RecordBlock => {
       const x = new Float32Array(idx.length * dim);
       for (let i = 0; i < idx.length; i++)
-        x.set(clean.x.subarray(idx[i] * dim, (idx[i] + 1) * dim), i * dim);
+        x.set(clean.x.subarray(idx[i]! * dim, (idx[i]! + 1) * dim), i * dim);
       return { x, n: idx.length };
     };
     const fit = await fitStrip(model, take(perm.subarray(half)), take(perm.subarray(0, half)), {

@@ -113,7 +113,7 @@ export function parseGatePolicy(
   const where = options.where ?? 'gate policy';
   const r = gatePolicySchema.safeParse(raw);
   if (!r.success) {
-    const issue = r.error.issues[0];
+    const issue = r.error.issues[0]!;
     throw new AntidoteError(
       'INVALID_CONFIG',
       `${where}: ${issue.path.join('.') || '(root)'}: ${issue.message}`,

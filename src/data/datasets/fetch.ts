@@ -93,7 +93,7 @@ async function findOne(dir: string, suffix: string, what: string): Promise<strin
       { path: dir },
     );
   }
-  return join(dir, names[0]);
+  return join(dir, names[0]!);
 }
 
 async function sha256(path: string): Promise<string> {

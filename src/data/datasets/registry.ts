@@ -180,7 +180,7 @@ export async function loadNamedDataset(
   options: LoadNamedOptions = {},
 ): Promise<NamedDataset> {
   const parts = spec.split(':');
-  const info = namedDatasetInfo(parts[0]);
+  const info = namedDatasetInfo(parts[0]!); // split() returns at least one part
   let limit = options.limit;
   let sources = options.sources;
   for (const p of parts.slice(1)) {

@@ -124,5 +124,5 @@ export async function loadSentiment(options: SentimentOptions = {}): Promise<Dat
     const content = new TextDecoder('utf-8').decode(await readBytes(path));
     parts.push(parseSentimentFixture(content, s, path));
   }
-  return parts.length === 1 ? parts[0] : concatDatasets(parts);
+  return parts.length === 1 ? parts[0]! : concatDatasets(parts);
 }

@@ -46,7 +46,7 @@ export function messageText(message: string, part: MessagePart): string {
   const body = m ? message.slice(m.index + m[0].length) : '';
   if (part === 'body') return body;
   const subject = /^subject:[ \t]*(.*(?:\r?\n[ \t].*)*)/im.exec(headers);
-  return subject ? `${subject[1].replace(/\r?\n[ \t]+/g, ' ')}\n${body}` : body;
+  return subject ? `${subject[1]!.replace(/\r?\n[ \t]+/g, ' ')}\n${body}` : body;
 }
 
 /** Parses one message file (`{id, group, checksum, text}`); `INVALID_FORMAT` otherwise. */

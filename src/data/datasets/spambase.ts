@@ -26,7 +26,8 @@ export function dataFrameToTabular(df: RValue, label: string, where: string): Ta
   const names = rNames(df) ?? bad('the data frame has no column names');
   const li = names.indexOf(label);
   if (li < 0) bad(`no column "${label}"`);
-  const n = items.length ? ('data' in items[0] ? items[0].data.length : 0) : 0;
+  const first = items[0];
+  const n = first && 'data' in first ? first.data.length : 0;
   const factor = (v: RValue, name: string) => {
     if (v.type !== 'integer' || !rClass(v).includes('factor'))
       bad(`column "${name}" is not a factor`);
@@ -54,16 +55,17 @@ export function dataFrameToTabular(df: RValue, label: string, where: string): Ta
       bad(`column "${name}" has unsupported type ${v.type}`);
     }
   });
-  const classes = factor(items[li], label);
-  const codes = (items[li] as { data: Int32Array }).data;
+  const labelColumn = items[li] ?? bad(`no column "${label}" among the ${items.length} columns`);
+  const classes = factor(labelColumn, label);
+  const codes = (labelColumn as { data: Int32Array }).data;
   const d = columns.length;
   const x = new Float32Array(n * d);
   for (let j = 0; j < d; j++) {
-    const c = cols[j];
+    const c = cols[j]!;
     for (let i = 0; i < n; i++) {
-      const v = c[i];
+      const v = c[i]!;
       if (Number.isNaN(v) || v === R_NA_INTEGER || v === R_NA_INTEGER - 1) {
-        bad(`column "${columns[j].name}" has a missing value in row ${i + 1}`);
+        bad(`column "${columns[j]!.name}" has a missing value in row ${i + 1}`);
       }
       x[i * d + j] = v;
     }
@@ -71,7 +73,7 @@ export function dataFrameToTabular(df: RValue, label: string, where: string): Ta
   const y = new Int32Array(n);
   for (let i = 0; i < n; i++) {
     if (codes[i] === R_NA_INTEGER) bad(`the label is missing in row ${i + 1}`);
-    y[i] = codes[i] - 1;
+    y[i] = codes[i]! - 1;
   }
   const width = String(Math.max(n - 1, 0)).length;
   const dataset = validateDataset(

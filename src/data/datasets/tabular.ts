@@ -53,6 +53,13 @@ export function columnValue(
   value: string | number,
 ): number {
   const c = columns[i];
+  if (c === undefined) {
+    throw new AntidoteError(
+      'INVALID_ARGUMENT',
+      `no column ${i}: the data has ${columns.length} columns`,
+      { field: 'column' },
+    );
+  }
   if (c.kind === 'numeric') {
     const v = typeof value === 'number' ? value : Number(value);
     if (!Number.isFinite(v) || (typeof value === 'string' && value.trim() === '')) {

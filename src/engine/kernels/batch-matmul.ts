@@ -22,8 +22,8 @@ function swapLast(
 ): TensorInfo {
   const r = t.shape.length;
   if (native && t.dtype === 'float32') {
-    const rows = t.shape[r - 2];
-    const cols = t.shape[r - 1];
+    const rows = t.shape[r - 2]!;
+    const cols = t.shape[r - 1]!;
     const out = native.output([...t.shape.slice(0, r - 2), cols, rows]);
     native.k.transpose(
       native.ptr(t),
@@ -35,7 +35,7 @@ function swapLast(
     return out;
   }
   const perm = t.shape.map((_, i) => i);
-  [perm[r - 2], perm[r - 1]] = [perm[r - 1], perm[r - 2]];
+  [perm[r - 2], perm[r - 1]] = [perm[r - 1]!, perm[r - 2]!];
   return callKernel(backendName, 'Transpose', { x: t }, backend, { perm });
 }
 
@@ -54,8 +54,8 @@ function nativeProduct(
   if (!native || a.dtype !== 'float32' || b.dtype !== 'float32' || !single(a) || !single(b)) {
     return undefined;
   }
-  const [m, k] = a.shape.slice(-2);
-  const n = b.shape[b.shape.length - 1];
+  const [m, k] = a.shape.slice(-2) as [number, number];
+  const n = b.shape[b.shape.length - 1]!;
   if (b.shape[b.shape.length - 2] !== k || n % 4 !== 0) return undefined;
   if (bias && (bias.dtype !== 'float32' || util.sizeFromShape(bias.shape) !== n)) return undefined;
   const lead = a.shape.length >= b.shape.length ? a.shape.slice(0, -2) : b.shape.slice(0, -2);
@@ -106,8 +106,8 @@ export function batchMatMulKernel(backendName: string, original: KernelConfig): 
       if (native && transposeA && !transposeB && single(a) && single(b)) {
         // aᵀ·b = Σ_rows a[row]ᵀ b[row]: the filter gradient of a 1×1 convolution over one image
         // with the rows as pixels (a's columns as input channels, b's as output channels).
-        const [k, m] = a.shape.slice(-2);
-        const n = b.shape[b.shape.length - 1];
+        const [k, m] = a.shape.slice(-2) as [number, number];
+        const n = b.shape[b.shape.length - 1]!;
         if (m % 4 === 0 && n % 4 === 0 && a.dtype === 'float32' && b.dtype === 'float32') {
           const lead =
             a.shape.length >= b.shape.length ? a.shape.slice(0, -2) : b.shape.slice(0, -2);
@@ -138,8 +138,8 @@ export function batchMatMulKernel(backendName: string, original: KernelConfig): 
       }
       if (native && transposeB && !transposeA && a.shape.length === 2 && b.shape.length === 2) {
         // a·bᵀ = (b·aᵀ)ᵀ when b is the large operand: transpose the small a and the product.
-        const [m, k] = a.shape;
-        const n = b.shape[0];
+        const [m, k] = a.shape as [number, number];
+        const n = b.shape[0]!;
         if (n * k > m * k + m * n) {
           const at = swap(a);
           const prod = plain(b, at);

@@ -77,8 +77,8 @@ export function conv2dBackpropFilterKernel(
         return nativeFilterGrad(native, x, dy, info);
       }
       // Pad so the dilated "filter" (dy) covers exactly the rows and columns the forward pass read.
-      const bottom = Math.max(0, (info.outHeight - 1) * info.strideHeight + kh - x.shape[1] - top);
-      const right = Math.max(0, (info.outWidth - 1) * info.strideWidth + kw - x.shape[2] - left);
+      const bottom = Math.max(0, (info.outHeight - 1) * info.strideHeight + kh - x.shape[1]! - top);
+      const right = Math.max(0, (info.outWidth - 1) * info.strideWidth + kw - x.shape[2]! - left);
       const xT = call('Transpose', { x }, backend, { perm: [3, 1, 2, 0] });
       const dyT = call('Transpose', { x: dy }, backend, { perm: [1, 2, 0, 3] });
       const conv = call('Conv2D', { x: xT, filter: dyT }, backend, {

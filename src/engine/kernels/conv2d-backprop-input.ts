@@ -43,7 +43,7 @@ export function conv2dBackpropInputKernel(
       if (sh !== 1 || sw !== 1 || (dataFormat !== undefined && dataFormat !== 'NHWC')) {
         return original.kernelFunc(args);
       }
-      const [kh, kw] = filter.shape;
+      const [kh, kw] = filter.shape as [number, number, number, number];
       const info = backend_util.computeConv2DInfo(
         inputShape,
         filter.shape as [number, number, number, number],
@@ -55,17 +55,22 @@ export function conv2dBackpropInputKernel(
         'channelsLast',
       );
       const { top, bottom, left, right } = info.padInfo;
-      const pads = [kh - 1 - top, kh - 1 - bottom, kw - 1 - left, kw - 1 - right];
+      const pads: [number, number, number, number] = [
+        kh - 1 - top,
+        kh - 1 - bottom,
+        kw - 1 - left,
+        kw - 1 - right,
+      ];
       if (pads.some((p) => p < 0)) return original.kernelFunc(args);
       const native = nativeKernels(backendName, backend);
-      const [, , ci, co] = filter.shape;
+      const [, , ci, co] = filter.shape as [number, number, number, number];
       if (native && ci <= NATIVE_MAX_CHANNELS && co % 4 === 0 && dy.dtype === 'float32') {
         const [n, h, w] = inputShape;
         const dx = native.output([n, h, w, ci]);
         const dyp = native.malloc(n * (h + kh - 1) * (w + kw - 1) * co * 4);
         try {
           const [pt, pb, pl, pr] = pads;
-          native.k.pad_nhwc(native.ptr(dy), dyp, n, dy.shape[1], dy.shape[2], co, pt, pb, pl, pr);
+          native.k.pad_nhwc(native.ptr(dy), dyp, n, dy.shape[1]!, dy.shape[2]!, co, pt, pb, pl, pr);
           native.k.conv2d_input_grad_dot(
             dyp,
             native.ptr(filter),

@@ -30,7 +30,7 @@ export function conv2dKernel(backendName: string, original: KernelConfig): Kerne
       const attrs = args.attrs as unknown as Conv2DAttrs & Partial<FusedConv2DAttrs>;
       const activation = attrs.activation ?? 'linear';
       const native = nativeKernels(backendName, backend);
-      const [, , ci, co] = filter.shape;
+      const [, , ci, co] = filter.shape as [number, number, number, number];
       const dilations = attrs.dilations ?? 1;
       if (
         !native ||

@@ -97,14 +97,14 @@ export function routeToFirstMax(
             const base = ((b * inHeight + h) * inWidth + w) * c;
             if (first) {
               for (let ch = 0; ch < c; ch++) {
-                best[ch] = x[base + ch];
+                best[ch] = x[base + ch]!;
                 bestAt[ch] = base + ch;
               }
               first = false;
             } else {
               for (let ch = 0; ch < c; ch++) {
-                const v = x[base + ch];
-                if (v > best[ch]) {
+                const v = x[base + ch]!;
+                if (v > best[ch]!) {
                   best[ch] = v;
                   bestAt[ch] = base + ch;
                 }
@@ -114,7 +114,7 @@ export function routeToFirstMax(
         }
         if (first) continue; // a window entirely in the padding
         const gBase = ((b * outHeight + oh) * outWidth + ow) * c;
-        for (let ch = 0; ch < c; ch++) dx[bestAt[ch]] += dy[gBase + ch];
+        for (let ch = 0; ch < c; ch++) dx[bestAt[ch]!]! += dy[gBase + ch]!;
       }
     }
   }
@@ -134,7 +134,7 @@ export function maxPoolKernel(backendName: string, original: KernelConfig): Kern
       const { x } = args.inputs as { x: TensorInfo };
       const { filterSize, strides, pad, dimRoundingMode } = args.attrs as unknown as MaxPoolAttrs;
       const native = nativeKernels(backendName, backend);
-      if (!native || x.dtype !== 'float32' || x.shape.length !== 4 || x.shape[3] % 4 !== 0) {
+      if (!native || x.dtype !== 'float32' || x.shape.length !== 4 || x.shape[3]! % 4 !== 0) {
         return original.kernelFunc(args);
       }
       const info = backend_util.computePool2DInfo(
@@ -202,21 +202,21 @@ function routeDisjoint2x2(
         const p11 = p10 + c;
         const g = ((b * outHeight + oh) * outWidth + ow) * c;
         for (let ch = 0; ch < c; ch++) {
-          let best = x[p00 + ch];
+          let best = x[p00 + ch]!;
           let at = p00 + ch;
-          let v = x[p01 + ch];
+          let v = x[p01 + ch]!;
           if (v > best) {
             best = v;
             at = p01 + ch;
           }
-          v = x[p10 + ch];
+          v = x[p10 + ch]!;
           if (v > best) {
             best = v;
             at = p10 + ch;
           }
-          if (x[p11 + ch] > best) at = p11 + ch;
+          if (x[p11 + ch]! > best) at = p11 + ch;
           // += onto the zero-filled output, as the general loop does (keeps −0 out exactly alike).
-          dx[at] += dy[g + ch];
+          dx[at]! += dy[g + ch]!;
         }
       }
     }

@@ -225,11 +225,11 @@ describe("Antidote's native (WebAssembly SIMD) kernels match TF.js's cpu kernels
       for (let step = 0; step < 5; step++) {
         const parts = vars.map((v) => [0, 1, 2].map(() => randomTensor(v.shape, rng)));
         if (fused) {
-          adam.apply(vars, (i) => parts[i].map((t) => t.dataSync() as Float32Array));
+          adam.apply(vars, (i) => parts[i]!.map((t) => t.dataSync() as Float32Array));
         } else {
           tf.tidy(() => {
             reference.applyGradients(
-              vars.map((v, i) => ({ name: v.name, tensor: tf.addN(parts[i]) })),
+              vars.map((v, i) => ({ name: v.name, tensor: tf.addN(parts[i]!) })),
             );
           });
         }

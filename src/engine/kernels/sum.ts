@@ -44,7 +44,7 @@ export function sumKernel(backendName: string, original: KernelConfig): KernelCo
       const acc = new Float64Array(width);
       for (let r = 0; r < rows; r++) {
         const base = r * width;
-        for (let j = 0; j < width; j++) acc[j] += v[base + j];
+        for (let j = 0; j < width; j++) acc[j]! += v[base + j]!;
       }
       o.set(acc);
       return out;

@@ -1,5 +1,5 @@
-import type { Rng } from '../data/rng.js';
 import { AntidoteError } from '../errors.js';
+import type { RandomSource } from './random.js';
 
 /**
  * k-means (Lloyd) with k-means++ seeding (Arthur & Vassilvitskii 2007) and seeded restarts, and a
@@ -38,7 +38,7 @@ export function kMeans(
   n: number,
   d: number,
   k: number,
-  rng: Rng,
+  rng: RandomSource,
   options: KMeansOptions = {},
 ): KMeansResult {
   if (!Number.isInteger(k) || k < 1) {
@@ -62,14 +62,14 @@ export function kMeans(
 function sqDist(a: Float64Array, ao: number, b: Float64Array, bo: number, d: number): number {
   let s = 0;
   for (let j = 0; j < d; j++) {
-    const t = a[ao + j] - b[bo + j];
+    const t = a[ao + j]! - b[bo + j]!;
     s += t * t;
   }
   return s;
 }
 
 /** k-means++ seeding: each new centre drawn with probability ∝ squared distance to the nearest. */
-function seedPlusPlus(points: Float64Array, n: number, d: number, k: number, rng: Rng) {
+function seedPlusPlus(points: Float64Array, n: number, d: number, k: number, rng: RandomSource) {
   const centroids = new Float64Array(k * d);
   const first = rng.int(n);
   centroids.set(points.subarray(first * d, first * d + d), 0);
@@ -77,28 +77,28 @@ function seedPlusPlus(points: Float64Array, n: number, d: number, k: number, rng
   let total = 0;
   for (let i = 0; i < n; i++) {
     dist[i] = sqDist(points, i * d, centroids, 0, d);
-    total += dist[i];
+    total += dist[i]!;
   }
   for (let c = 1; c < k; c++) {
     let pick = -1;
     if (total > 0) {
       let u = rng.next() * total;
       for (let i = 0; i < n; i++) {
-        u -= dist[i];
+        u -= dist[i]!;
         if (u < 0) {
           pick = i;
           break;
         }
       }
-      if (pick < 0) for (let i = n - 1; i >= 0 && pick < 0; i--) if (dist[i] > 0) pick = i;
+      if (pick < 0) for (let i = n - 1; i >= 0 && pick < 0; i--) if (dist[i]! > 0) pick = i;
     }
     if (pick < 0) pick = rng.int(n); // all points identical
     centroids.set(points.subarray(pick * d, pick * d + d), c * d);
     total = 0;
     for (let i = 0; i < n; i++) {
       const nd = sqDist(points, i * d, centroids, c * d, d);
-      if (nd < dist[i]) dist[i] = nd;
-      total += dist[i];
+      if (nd < dist[i]!) dist[i] = nd;
+      total += dist[i]!;
     }
   }
   return centroids;
@@ -140,21 +140,21 @@ function lloyd(
     sizes.fill(0);
     sums.fill(0);
     for (let i = 0; i < n; i++) {
-      const c = assignments[i];
-      sizes[c]++;
-      for (let j = 0; j < d; j++) sums[c * d + j] += points[i * d + j];
+      const c = assignments[i]!;
+      sizes[c]!++;
+      for (let j = 0; j < d; j++) sums[c * d + j]! += points[i * d + j]!;
     }
     for (let c = 0; c < k; c++) {
       if (sizes[c] === 0) {
         // Empty cluster: move its centre to the point farthest from its own centre.
         let far = 0;
-        for (let i = 1; i < n; i++) if (nearest[i] > nearest[far]) far = i;
+        for (let i = 1; i < n; i++) if (nearest[i]! > nearest[far]!) far = i;
         centroids.set(points.subarray(far * d, far * d + d), c * d);
         nearest[far] = 0;
         changed++;
         continue;
       }
-      for (let j = 0; j < d; j++) centroids[c * d + j] = sums[c * d + j] / sizes[c];
+      for (let j = 0; j < d; j++) centroids[c * d + j] = sums[c * d + j]! / sizes[c]!;
     }
     const improved = inertia - newInertia;
     inertia = newInertia;
@@ -174,7 +174,7 @@ function lloyd(
       }
     }
     assignments[i] = bc;
-    sizes[bc]++;
+    sizes[bc]!++;
     finalInertia += bd;
   }
   return { assignments, centroids, sizes, inertia: finalInertia };
@@ -200,26 +200,26 @@ export function silhouette(
   d: number,
   assignments: Int32Array,
   k: number,
-  rng: Rng,
+  rng: RandomSource,
   maxPerCluster = 400,
 ): Silhouette {
   const members: Int32Array[] = [];
   const sizes = new Int32Array(k);
-  for (let i = 0; i < n; i++) sizes[assignments[i]]++;
+  for (let i = 0; i < n; i++) sizes[assignments[i]!]!++;
   for (let c = 0; c < k; c++) {
-    const all = new Int32Array(sizes[c]);
+    const all = new Int32Array(sizes[c]!);
     let f = 0;
     for (let i = 0; i < n; i++) if (assignments[i] === c) all[f++] = i;
     members.push(
       all.length > maxPerCluster
-        ? Int32Array.from(rng.sample(all.length, maxPerCluster), (j) => all[j])
+        ? Int32Array.from(rng.sample(all.length, maxPerCluster), (j) => all[j]!)
         : all,
     );
   }
   const perCluster = new Float64Array(k);
   let overall = 0;
   for (let c = 0; c < k; c++) {
-    const own = members[c];
+    const own = members[c]!;
     if (own.length <= 1) continue; // singleton cluster: silhouette 0 by convention
     let sum = 0;
     for (const i of own) {
@@ -228,16 +228,16 @@ export function silhouette(
       a /= own.length - 1;
       let b = Number.POSITIVE_INFINITY;
       for (let c2 = 0; c2 < k; c2++) {
-        if (c2 === c || members[c2].length === 0) continue;
+        if (c2 === c || members[c2]!.length === 0) continue;
         let s = 0;
-        for (const j of members[c2]) s += Math.sqrt(sqDist(points, i * d, points, j * d, d));
-        b = Math.min(b, s / members[c2].length);
+        for (const j of members[c2]!) s += Math.sqrt(sqDist(points, i * d, points, j * d, d));
+        b = Math.min(b, s / members[c2]!.length);
       }
       const m = Math.max(a, b);
       sum += Number.isFinite(b) && m > 0 ? (b - a) / m : 0;
     }
     perCluster[c] = sum / own.length;
-    overall += (perCluster[c] * sizes[c]) / n;
+    overall += (perCluster[c]! * sizes[c]!) / n;
   }
   return { overall, perCluster };
 }

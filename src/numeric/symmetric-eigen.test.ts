@@ -10,7 +10,7 @@ function randomSymmetric(n: number, rng: Rng, rank = n): Float64Array {
   for (let i = 0; i < n; i++) {
     for (let j = 0; j < n; j++) {
       let s = 0;
-      for (let k = 0; k < rank; k++) s += b[i * rank + k] * b[j * rank + k];
+      for (let k = 0; k < rank; k++) s += b[i * rank + k]! * b[j * rank + k]!;
       a[i * n + j] = s;
     }
   }
@@ -25,14 +25,14 @@ describe('symmetric eigen-decomposition (tred2 + tql2)', () => {
       for (const rank of [n, Math.max(1, n >> 2)]) {
         const a = randomSymmetric(n, rng, rank);
         const { values, vectors } = eigenSymmetric(a, n);
-        const v = (i: number, k: number) => vectors[k * n + i];
+        const v = (i: number, k: number) => vectors[k * n + i]!;
         const scale = Math.max(...Array.from(values, Math.abs), 1);
         for (let k = 0; k < n; k++) {
-          if (k > 0) expect(values[k]).toBeGreaterThanOrEqual(values[k - 1]);
+          if (k > 0) expect(values[k]).toBeGreaterThanOrEqual(values[k - 1]!);
           for (let i = 0; i < n; i++) {
             let av = 0;
-            for (let j = 0; j < n; j++) av += a[i * n + j] * v(j, k);
-            expect(Math.abs(av - values[k] * v(i, k)) / scale).toBeLessThan(1e-10);
+            for (let j = 0; j < n; j++) av += a[i * n + j]! * v(j, k);
+            expect(Math.abs(av - values[k]! * v(i, k)) / scale).toBeLessThan(1e-10);
           }
           for (let q = k; q < Math.min(n, k + 3); q++) {
             let dot = 0;
@@ -41,11 +41,11 @@ describe('symmetric eigen-decomposition (tred2 + tql2)', () => {
           }
         }
         const m = new Matrix(n, n);
-        for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) m.set(i, j, a[i * n + j]);
+        for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) m.set(i, j, a[i * n + j]!);
         const ref = [...new EigenvalueDecomposition(m, { assumeSymmetric: true }).realEigenvalues];
         ref.sort((p, q) => p - q);
         ref.forEach((r, k) => {
-          expect(Math.abs(r - values[k]) / scale).toBeLessThan(1e-10);
+          expect(Math.abs(r - values[k]!) / scale).toBeLessThan(1e-10);
         });
       }
     },

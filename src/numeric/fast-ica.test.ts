@@ -14,8 +14,8 @@ function correlation(
   let ma = 0;
   let mb = 0;
   for (let i = 0; i < n; i++) {
-    ma += a[i * k + ai];
-    mb += b[i * k + bi];
+    ma += a[i * k + ai]!;
+    mb += b[i * k + bi]!;
   }
   ma /= n;
   mb /= n;
@@ -23,8 +23,8 @@ function correlation(
   let saa = 0;
   let sbb = 0;
   for (let i = 0; i < n; i++) {
-    const x = a[i * k + ai] - ma;
-    const y = b[i * k + bi] - mb;
+    const x = a[i * k + ai]! - ma;
+    const y = b[i * k + bi]! - mb;
     sab += x * y;
     saa += x * x;
     sbb += y * y;
@@ -49,7 +49,7 @@ describe('FastICA (Hyvärinen & Oja 2000)', () => {
   for (let i = 0; i < n; i++) {
     for (let r = 0; r < k; r++) {
       let s = 3; // an offset: FastICA centres
-      for (let j = 0; j < k; j++) s += mixing[r * k + j] * sources[i * k + j];
+      for (let j = 0; j < k; j++) s += mixing[r * k + j]! * sources[i * k + j]!;
       mixed[i * k + r] = s;
     }
   }
@@ -68,7 +68,7 @@ describe('FastICA (Hyvärinen & Oja 2000)', () => {
     for (let a = 0; a < k; a++) {
       for (let b = 0; b < k; b++) {
         let s = 0;
-        for (let i = 0; i < n; i++) s += r.sources[i * k + a] * r.sources[i * k + b];
+        for (let i = 0; i < n; i++) s += r.sources[i * k + a]! * r.sources[i * k + b]!;
         expect(s / n).toBeCloseTo(a === b ? 1 : 0, 2);
       }
     }

@@ -10,9 +10,10 @@
  * output is as non-Gaussian as possible. Plain Float64Array code: k ≤ a few tens, so the cost is
  * dominated by n·k² per iteration.
  */
-import type { Rng } from '../data/rng.js';
+
 import { AntidoteError } from '../errors.js';
-import { symmetricEigen } from './linalg.js';
+import type { RandomSource } from './random.js';
+import { symmetricEigen } from './symmetric-eigen.js';
 
 /** Options of {@link fastIca}. */
 export interface FastIcaOptions {
@@ -41,7 +42,7 @@ function symmetricDecorrelate(w: Float64Array, k: number): void {
   for (let a = 0; a < k; a++) {
     for (let b = a; b < k; b++) {
       let s = 0;
-      for (let j = 0; j < k; j++) s += w[a * k + j] * w[b * k + j];
+      for (let j = 0; j < k; j++) s += w[a * k + j]! * w[b * k + j]!;
       g[a * k + b] = s;
       g[b * k + a] = s;
     }
@@ -50,17 +51,17 @@ function symmetricDecorrelate(w: Float64Array, k: number): void {
   // (W Wᵀ)^{-1/2} = E diag(1/√λ) Eᵀ.
   const inv = new Float64Array(k * k);
   for (let r = 0; r < k; r++) {
-    const s = 1 / Math.sqrt(Math.max(values[r], 1e-12));
+    const s = 1 / Math.sqrt(Math.max(values[r]!, 1e-12));
     for (let a = 0; a < k; a++) {
-      const va = vectors[r * k + a] * s;
-      for (let b = 0; b < k; b++) inv[a * k + b] += va * vectors[r * k + b];
+      const va = vectors[r * k + a]! * s;
+      for (let b = 0; b < k; b++) inv[a * k + b]! += va * vectors[r * k + b]!;
     }
   }
   const out = new Float64Array(k * k);
   for (let a = 0; a < k; a++) {
     for (let b = 0; b < k; b++) {
       let s = 0;
-      for (let j = 0; j < k; j++) s += inv[a * k + j] * w[j * k + b];
+      for (let j = 0; j < k; j++) s += inv[a * k + j]! * w[j * k + b]!;
       out[a * k + b] = s;
     }
   }
@@ -77,7 +78,7 @@ export function fastIca(
   z: Float64Array,
   n: number,
   k: number,
-  rng: Rng,
+  rng: RandomSource,
   options: FastIcaOptions = {},
 ): FastIcaResult {
   const maxIterations = options.maxIterations ?? 200;
@@ -93,33 +94,33 @@ export function fastIca(
   }
   // Centre and whiten: x = D^{-1/2} Eᵀ (z − μ).
   const mean = new Float64Array(k);
-  for (let i = 0; i < n; i++) for (let j = 0; j < k; j++) mean[j] += z[i * k + j];
-  for (let j = 0; j < k; j++) mean[j] /= n;
+  for (let i = 0; i < n; i++) for (let j = 0; j < k; j++) mean[j]! += z[i * k + j]!;
+  for (let j = 0; j < k; j++) mean[j]! /= n;
   const cov = new Float64Array(k * k);
   const c = new Float64Array(k);
   for (let i = 0; i < n; i++) {
-    for (let j = 0; j < k; j++) c[j] = z[i * k + j] - mean[j];
-    for (let a = 0; a < k; a++) for (let b = a; b < k; b++) cov[a * k + b] += c[a] * c[b];
+    for (let j = 0; j < k; j++) c[j] = z[i * k + j]! - mean[j]!;
+    for (let a = 0; a < k; a++) for (let b = a; b < k; b++) cov[a * k + b]! += c[a]! * c[b]!;
   }
   for (let a = 0; a < k; a++) {
     for (let b = a; b < k; b++) {
-      cov[a * k + b] /= n;
-      cov[b * k + a] = cov[a * k + b];
+      cov[a * k + b]! /= n;
+      cov[b * k + a] = cov[a * k + b]!;
     }
   }
   const eig = symmetricEigen(cov, k);
-  const floor = Math.max(eig.values[0], 1e-300) * 1e-10;
+  const floor = Math.max(eig.values[0]!, 1e-300) * 1e-10;
   const whiten = new Float64Array(k * k); // rows: eigenvectors / √λ
   for (let r = 0; r < k; r++) {
-    const s = 1 / Math.sqrt(Math.max(eig.values[r], floor));
-    for (let j = 0; j < k; j++) whiten[r * k + j] = eig.vectors[r * k + j] * s;
+    const s = 1 / Math.sqrt(Math.max(eig.values[r]!, floor));
+    for (let j = 0; j < k; j++) whiten[r * k + j] = eig.vectors[r * k + j]! * s;
   }
   const x = new Float64Array(n * k);
   for (let i = 0; i < n; i++) {
-    for (let j = 0; j < k; j++) c[j] = z[i * k + j] - mean[j];
+    for (let j = 0; j < k; j++) c[j] = z[i * k + j]! - mean[j]!;
     for (let r = 0; r < k; r++) {
       let s = 0;
-      for (let j = 0; j < k; j++) s += whiten[r * k + j] * c[j];
+      for (let j = 0; j < k; j++) s += whiten[r * k + j]! * c[j]!;
       x[i * k + r] = s;
     }
   }
@@ -141,26 +142,26 @@ export function fastIca(
       const o = i * k;
       for (let r = 0; r < k; r++) {
         let s = 0;
-        for (let j = 0; j < k; j++) s += w[r * k + j] * x[o + j];
+        for (let j = 0; j < k; j++) s += w[r * k + j]! * x[o + j]!;
         const t = Math.tanh(s);
         u[r] = t;
-        gPrimeMean[r] += 1 - t * t;
+        gPrimeMean[r]! += 1 - t * t;
       }
       for (let r = 0; r < k; r++) {
-        const t = u[r];
+        const t = u[r]!;
         const row = r * k;
-        for (let j = 0; j < k; j++) next[row + j] += t * x[o + j];
+        for (let j = 0; j < k; j++) next[row + j]! += t * x[o + j]!;
       }
     }
     for (let r = 0; r < k; r++) {
-      const gp = gPrimeMean[r] / n;
-      for (let j = 0; j < k; j++) next[r * k + j] = next[r * k + j] / n - gp * w[r * k + j];
+      const gp = gPrimeMean[r]! / n;
+      for (let j = 0; j < k; j++) next[r * k + j] = next[r * k + j]! / n - gp * w[r * k + j]!;
     }
     symmetricDecorrelate(next, k);
     let worst = 0;
     for (let r = 0; r < k; r++) {
       let dot = 0;
-      for (let j = 0; j < k; j++) dot += next[r * k + j] * w[r * k + j];
+      for (let j = 0; j < k; j++) dot += next[r * k + j]! * w[r * k + j]!;
       worst = Math.max(worst, 1 - Math.abs(dot));
     }
     w.set(next);
@@ -171,7 +172,7 @@ export function fastIca(
     const o = i * k;
     for (let r = 0; r < k; r++) {
       let s = 0;
-      for (let j = 0; j < k; j++) s += w[r * k + j] * x[o + j];
+      for (let j = 0; j < k; j++) s += w[r * k + j]! * x[o + j]!;
       sources[o + r] = s;
     }
   }
