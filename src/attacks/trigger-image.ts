@@ -1,6 +1,6 @@
-import { readFile } from 'node:fs/promises';
 import { PNG } from 'pngjs';
 import { AntidoteError } from '../errors.js';
+import { readBytes } from '../util/fs.js';
 
 /**
  * A decoded RGBA raster with values in [0, 1], row-major `[height, width, 4]`. Used as the
@@ -68,18 +68,9 @@ export function decodePngImage(bytes: Uint8Array, where = 'PNG data'): RasterIma
  * `INVALID_FORMAT`.
  */
 export async function readPngImage(path: string): Promise<RasterImage> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new AntidoteError(
-      code === 'ENOENT' ? 'NOT_FOUND' : 'IO_ERROR',
-      `cannot read trigger image ${path}: ${(e as Error).message}`,
-      { path },
-      { cause: e },
-    );
-  }
+  const bytes = await readBytes(path, {
+    message: (e) => `cannot read trigger image ${path}: ${e.message}`,
+  });
   return decodePngImage(bytes, path);
 }
 

@@ -2,9 +2,9 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { AntidoteError } from '../errors.js';
-import { writeDirAtomic, writeFileAtomic } from '../util/fs.js';
+import { readBytes, writeDirAtomic, writeFileAtomic } from '../util/fs.js';
 import { type Dataset, defaultIds, validateDataset } from './dataset.js';
-import { ndarray, ndToFloat32, ndToInt32, readBytes } from './npy.js';
+import { ndarray, ndToFloat32, ndToInt32 } from './npy.js';
 import { decodeNpz, encodeNpz } from './npz.js';
 
 /**

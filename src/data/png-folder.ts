@@ -1,9 +1,8 @@
-import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { AntidoteError } from '../errors.js';
+import { readBytes, readDirEntries } from '../util/fs.js';
 import { type Dataset, validateDataset } from './dataset.js';
-import { readBytes } from './npy.js';
 
 /** Progress of a long load: `done` of `total` items. */
 export type ProgressCallback = (done: number, total: number) => void;
@@ -60,20 +59,6 @@ export function decodePng(bytes: Uint8Array, where = '<png>'): DecodedPng {
   return { width, height, rgb, gray };
 }
 
-async function listDir(dir: string): Promise<import('node:fs').Dirent[]> {
-  try {
-    return await readdir(dir, { withFileTypes: true });
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new AntidoteError(
-      code === 'ENOENT' ? 'NOT_FOUND' : 'IO_ERROR',
-      code === 'ENOENT' ? `${dir} does not exist` : `cannot list ${dir}: ${(e as Error).message}`,
-      { path: dir },
-      { cause: e },
-    );
-  }
-}
-
 const byCodeUnit = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /**
@@ -91,7 +76,7 @@ export async function loadPngFolder(
   root: string,
   options: PngFolderOptions = {},
 ): Promise<Dataset> {
-  const classes = (await listDir(root))
+  const classes = (await readDirEntries(root))
     .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
     .map((e) => e.name)
     .sort(byCodeUnit);
@@ -104,7 +89,7 @@ export async function loadPngFolder(
   }
   const files: { cls: number; rel: string }[] = [];
   for (let k = 0; k < classes.length; k++) {
-    const names = (await listDir(join(root, classes[k])))
+    const names = (await readDirEntries(join(root, classes[k])))
       .filter((e) => e.isFile() && !e.name.startsWith('.') && /\.png$/i.test(e.name))
       .map((e) => e.name)
       .sort(byCodeUnit);

@@ -17,7 +17,6 @@
  * refused rather than silently misread. Everything is written in one atomic step.
  */
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { z } from 'zod';
@@ -33,6 +32,7 @@ import {
 } from '../data/text-vectorize.js';
 import type { TokenizerOptions } from '../data/tokenizer.js';
 import { AntidoteError } from '../errors.js';
+import { readBytes } from '../util/fs.js';
 import { activeBackend, initEngine } from './backend.js';
 import { loadLayersModel, MODEL_JSON, readModelJson, saveLayersModel } from './model-io.js';
 import { type TabularPreprocessor, trainTabularClassifier, transformTabular } from './tabular.js';
@@ -419,12 +419,9 @@ export class FeatureModel {
         );
       }
       const path = join(dir, m.featurizer.file);
-      const bytes = await readFile(path).catch((e: NodeJS.ErrnoException) => {
-        throw new AntidoteError(
-          e.code === 'ENOENT' ? 'NOT_FOUND' : 'IO_ERROR',
+      const bytes = await readBytes(path, {
+        message: (e) =>
           `cannot read ${path}: the ${m.domain} model's ${isText ? 'vectorizer' : 'preprocessor'} (${e.message})`,
-          { path },
-        );
       });
       const digest = sha256Hex(bytes);
       if (digest !== m.featurizer.sha256) {

@@ -1,10 +1,10 @@
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { z } from 'zod';
 import { AntidoteError } from '../errors.js';
-import { writeDirAtomic, writeFileAtomic } from '../util/fs.js';
+import { readBytes, readJson, writeDirAtomic, writeFileAtomic } from '../util/fs.js';
 
 /** File names of a saved model directory. */
 export const MODEL_JSON = 'model.json';
@@ -113,22 +113,10 @@ export async function readModelJson(dir: string): Promise<unknown> {
       path: jsonPath,
     });
   }
-  if (jsonStat.size > MAX_MODEL_JSON_BYTES) {
-    throw new AntidoteError(
-      'INVALID_FORMAT',
-      `${jsonPath} is larger than ${MAX_MODEL_JSON_BYTES} bytes`,
-      { path: jsonPath },
-    );
-  }
-  try {
-    return JSON.parse(await readFile(jsonPath, 'utf8'));
-  } catch (e) {
-    throw new AntidoteError(
-      'INVALID_FORMAT',
-      `${jsonPath} is not valid JSON: ${(e as Error).message}`,
-      { path: jsonPath },
-    );
-  }
+  return readJson(jsonPath, {
+    maxBytes: MAX_MODEL_JSON_BYTES,
+    message: (e) => `${jsonPath} is not valid JSON: ${e.message}`,
+  });
 }
 
 /**
@@ -156,12 +144,8 @@ export async function loadLayersModel(
     (sum, w) => sum + w.shape.reduce((a, b) => a * b, 1) * BYTES_PER_DTYPE[w.dtype],
     0,
   );
-  const weights = await readFile(weightsPath).catch((e: NodeJS.ErrnoException) => {
-    throw new AntidoteError(
-      e.code === 'ENOENT' ? 'NOT_FOUND' : 'IO_ERROR',
-      `cannot read ${weightsPath}: ${e.message}`,
-      { path: weightsPath },
-    );
+  const weights = await readBytes(weightsPath, {
+    message: (e) => `cannot read ${weightsPath}: ${e.message}`,
   });
   if (weights.byteLength !== expectedBytes) {
     throw new AntidoteError(

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { AntidoteError } from '../errors.js';
-import { writeFileAtomic } from '../util/fs.js';
+import { readJson, writeFileAtomic } from '../util/fs.js';
 import type { JsonValue } from './canonical-json.js';
 import { digestEquals } from './hash.js';
 import { createManifest, PROVENANCE_FILE, PROVENANCE_SIGNATURE_FILE } from './manifest.js';
@@ -241,15 +241,9 @@ export async function readLineage(
         },
       );
     }
-    let raw: unknown;
-    try {
-      raw = JSON.parse(await readFile(path, 'utf8'));
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'NOT_FOUND' : 'INVALID_FORMAT';
-      throw new AntidoteError(code, `cannot read provenance ${path}: ${(e as Error).message}`, {
-        path,
-      });
-    }
+    const raw = await readJson(path, {
+      message: (e) => `cannot read provenance ${path}: ${e.message}`,
+    });
     const r = inTotoStatementSchema.safeParse(raw);
     if (!r.success || r.data.predicateType !== SLSA_PROVENANCE_V1) {
       throw new AntidoteError('INVALID_FORMAT', `${path} is not a SLSA provenance v1 statement`, {

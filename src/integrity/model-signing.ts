@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { AntidoteError } from '../errors.js';
-import { writeFileAtomic } from '../util/fs.js';
+import { readBytes, writeFileAtomic } from '../util/fs.js';
 import type { JsonValue } from './canonical-json.js';
 import { digestEquals } from './hash.js';
 import {
@@ -166,15 +166,8 @@ export interface DirectoryVerification {
   readonly ok: boolean;
 }
 
-async function readText(path: string, what: string): Promise<Buffer> {
-  try {
-    return await readFile(path);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'NOT_FOUND' : 'IO_ERROR';
-    throw new AntidoteError(code, `${what} ${path} cannot be read: ${(e as Error).message}`, {
-      path,
-    });
-  }
+async function readText(path: string, what: string): Promise<Uint8Array> {
+  return readBytes(path, { message: (e) => `${what} ${path} cannot be read: ${e.message}` });
 }
 
 /**

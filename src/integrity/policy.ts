@@ -1,6 +1,6 @@
-import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { AntidoteError } from '../errors.js';
+import { readText } from '../util/fs.js';
 import { type AuditLogBackend, appendAudit } from './audit-log.js';
 import { keyFingerprint } from './keys.js';
 
@@ -102,13 +102,7 @@ export function parsePolicy(raw: unknown, where = 'policy'): AccessPolicy {
 
 /** Reads and validates a policy JSON file. */
 export async function loadPolicy(path: string): Promise<AccessPolicy> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'NOT_FOUND' : 'IO_ERROR';
-    throw new AntidoteError(code, `cannot read policy ${path}`, { path });
-  }
+  const text = await readText(path, { message: () => `cannot read policy ${path}` });
   let raw: unknown;
   try {
     raw = JSON.parse(text);

@@ -1,10 +1,10 @@
-import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { DETECTOR_NAMES } from '../defenses/registry.js';
 import { AntidoteError } from '../errors.js';
 import { canonicalJson } from '../integrity/canonical-json.js';
 import { sha256Hex } from '../integrity/hash.js';
+import { readText } from '../util/fs.js';
 
 const share = z.number().min(0).max(1);
 
@@ -129,13 +129,7 @@ export function parseGatePolicy(
 
 /** Reads and validates a gate policy file. */
 export async function loadGatePolicy(path: string): Promise<LoadedGatePolicy> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'NOT_FOUND' : 'IO_ERROR';
-    throw new AntidoteError(code, `cannot read gate policy ${path}`, { path });
-  }
+  const text = await readText(path, { message: () => `cannot read gate policy ${path}` });
   let raw: unknown;
   try {
     raw = JSON.parse(text);

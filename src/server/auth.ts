@@ -1,8 +1,8 @@
 import { timingSafeEqual } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { AntidoteError } from '../errors.js';
 import { sha256Hex } from '../integrity/hash.js';
+import { readJson } from '../util/fs.js';
 
 /**
  * API tokens of the server's mutating endpoints (promote, rollback). The token file maps the
@@ -41,15 +41,10 @@ export function parseTokenTable(raw: unknown, where = 'token file'): TokenTable 
 
 /** Reads and validates a token file. */
 export async function loadTokenTable(path: string): Promise<TokenTable> {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(await readFile(path, 'utf8'));
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'NOT_FOUND' : 'INVALID_CONFIG';
-    throw new AntidoteError(code, `cannot read token file ${path}: ${(e as Error).message}`, {
-      path,
-    });
-  }
+  const raw = await readJson(path, {
+    code: 'INVALID_CONFIG',
+    message: (e) => `cannot read token file ${path}: ${e.message}`,
+  });
   return parseTokenTable(raw, path);
 }
 

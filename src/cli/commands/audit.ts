@@ -1,11 +1,10 @@
-import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { auditPolicySchema, runAudit } from '../../audit/audit.js';
 import { TfClassifier } from '../../engine/tf-classifier.js';
 import { AntidoteError } from '../../errors.js';
 import { renderAuditHtml } from '../../report/html.js';
-import { writeDirAtomic, writeFileAtomic } from '../../util/fs.js';
+import { readJson, writeDirAtomic, writeFileAtomic } from '../../util/fs.js';
 import { loadDataArg } from '../data-arg.js';
 import { parseInteger } from '../options.js';
 import { type OutputOptions, printResult } from '../output.js';
@@ -24,15 +23,10 @@ interface AuditCliOptions extends OutputOptions {
 
 /** Reads and validates an audit policy file (JSON). */
 async function readPolicy(path: string) {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(await readFile(path, 'utf8'));
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'NOT_FOUND' : 'INVALID_CONFIG';
-    throw new AntidoteError(code, `cannot read the audit policy ${path}: ${(e as Error).message}`, {
-      path,
-    });
-  }
+  const raw = await readJson(path, {
+    code: 'INVALID_CONFIG',
+    message: (e) => `cannot read the audit policy ${path}: ${e.message}`,
+  });
   const parsed = auditPolicySchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Command, Option } from 'commander';
 import type { Dataset } from '../../data/dataset.js';
@@ -25,7 +25,7 @@ import { trainClassifier } from '../../engine/tf-classifier.js';
 import { AntidoteError } from '../../errors.js';
 import { type DetectionEvaluation, evaluateDetection } from '../../eval/detection.js';
 import { recordTrainingProvenance } from '../../integrity/lineage.js';
-import { writeDirAtomic, writeFileAtomic } from '../../util/fs.js';
+import { readJson, writeDirAtomic, writeFileAtomic } from '../../util/fs.js';
 import { version } from '../../version.js';
 import { parseInteger } from '../options.js';
 import { type OutputOptions, pct, printResult } from '../output.js';
@@ -460,16 +460,9 @@ async function readScan(
   } catch {
     throw new AntidoteError('NOT_FOUND', `no scan report at ${path}`, { path });
   }
-  let doc: unknown;
-  try {
-    doc = JSON.parse(await readFile(file, 'utf8'));
-  } catch (e) {
-    throw new AntidoteError(
-      (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'NOT_FOUND' : 'INVALID_FORMAT',
-      `cannot read scan report ${file}: ${(e as Error).message}`,
-      { path: file },
-    );
-  }
+  const doc = await readJson(file, {
+    message: (e) => `cannot read scan report ${file}: ${e.message}`,
+  });
   const methods = (doc as { methods?: unknown })?.methods;
   if (typeof methods !== 'object' || methods === null) {
     throw new AntidoteError('INVALID_FORMAT', `${file}: no "methods" object`, { path: file });

@@ -7,8 +7,8 @@
  * the `<br />` tags (the tokenizer strips them); `dedupe` drops repeats of the same text.
  */
 import { AntidoteError } from '../../errors.js';
+import { readBytes } from '../../util/fs.js';
 import { type Dataset, validateDataset } from '../dataset.js';
-import { readBytes } from '../npy.js';
 import { SENTIMENT_CLASSES } from './sentiment.js';
 
 /** Options of {@link parseImdbReviews}. */

@@ -11,8 +11,8 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { AntidoteError } from '../../errors.js';
+import { readBytes } from '../../util/fs.js';
 import { type Dataset, validateDataset } from '../dataset.js';
-import { readBytes } from '../npy.js';
 import { concatDatasets } from '../transform.js';
 
 /** The three sources of the sentiment sentences. */

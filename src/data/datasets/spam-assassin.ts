@@ -9,8 +9,8 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AntidoteError } from '../../errors.js';
+import { readBytes } from '../../util/fs.js';
 import { type Dataset, validateDataset } from '../dataset.js';
-import { readBytes } from '../npy.js';
 
 /** Class names of the spam datasets (label 0 = ham). */
 export const SPAM_CLASSES: readonly string[] = Object.freeze(['ham', 'spam']);
