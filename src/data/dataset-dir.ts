@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { AntidoteError } from '../errors.js';
 import { readBytes, writeDirAtomic, writeFileAtomic } from '../util/fs.js';
+import { parseWith } from '../util/schema.js';
 import { type Dataset, defaultIds, validateDataset } from './dataset.js';
 import { ndarray, ndToFloat32, ndToInt32 } from './npy.js';
 import { decodeNpz, encodeNpz } from './npz.js';
@@ -90,20 +91,10 @@ function parseDescription(text: string, where: string): DatasetJson {
       path: where,
     });
   }
-  const r = DatasetJsonSchema.safeParse(json);
-  if (!r.success) {
-    const issues = r.error.issues
-      .map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`)
-      .join('; ');
-    throw new AntidoteError(
-      'INVALID_FORMAT',
-      `${where}: not a valid dataset description: ${issues}`,
-      {
-        path: where,
-      },
-    );
-  }
-  return r.data;
+  return parseWith(DatasetJsonSchema, json, where, {
+    head: `${where}: not a valid dataset description`,
+    allIssues: true,
+  });
 }
 
 /**

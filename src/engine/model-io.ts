@@ -5,6 +5,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { z } from 'zod';
 import { AntidoteError } from '../errors.js';
 import { readBytes, readJson, writeDirAtomic, writeFileAtomic } from '../util/fs.js';
+import { parseWith } from '../util/schema.js';
 
 /** File names of a saved model directory. */
 export const MODEL_JSON = 'model.json';
@@ -130,16 +131,10 @@ export async function loadLayersModel(
   const jsonPath = join(dir, MODEL_JSON);
   const weightsPath = join(dir, WEIGHTS_BIN);
   const raw = await readModelJson(dir);
-  const parsed = modelJsonSchema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new AntidoteError(
-      'INVALID_FORMAT',
-      `${jsonPath} is not an Antidote model: ${issue.path.join('.') || '(root)'}: ${issue.message}`,
-      { path: jsonPath },
-    );
-  }
-  const manifest = parsed.data.weightsManifest[0];
+  const parsed = parseWith(modelJsonSchema, raw, jsonPath, {
+    head: `${jsonPath} is not an Antidote model`,
+  });
+  const manifest = parsed.weightsManifest[0];
   const expectedBytes = manifest.weights.reduce(
     (sum, w) => sum + w.shape.reduce((a, b) => a * b, 1) * BYTES_PER_DTYPE[w.dtype],
     0,
@@ -161,13 +156,13 @@ export async function loadLayersModel(
   try {
     const model = await tfl.loadLayersModel({
       load: async () => ({
-        modelTopology: parsed.data.modelTopology,
+        modelTopology: parsed.modelTopology,
         weightSpecs: manifest.weights,
         weightData,
         format: 'layers-model',
       }),
     });
-    return { model, metadata: parsed.data.antidote };
+    return { model, metadata: parsed.antidote };
   } catch (e) {
     throw new AntidoteError(
       'INVALID_FORMAT',

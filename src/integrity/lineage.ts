@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { AntidoteError } from '../errors.js';
 import { readJson, writeFileAtomic } from '../util/fs.js';
+import { parseWith } from '../util/schema.js';
 import type { JsonValue } from './canonical-json.js';
 import { digestEquals } from './hash.js';
 import { createManifest, PROVENANCE_FILE, PROVENANCE_SIGNATURE_FILE } from './manifest.js';
@@ -252,20 +253,14 @@ export async function readLineage(
     }
     statement = r.data as unknown as InTotoStatement<SlsaProvenancePredicate>;
   }
-  const p = provenanceSchema.safeParse(statement.predicate);
-  if (!p.success) {
-    throw new AntidoteError(
-      'INVALID_FORMAT',
-      `${path}: predicate is not SLSA provenance v1: ${p.error.issues[0].message}`,
-      {
-        path,
-      },
-    );
-  }
+  const predicate = parseWith(provenanceSchema, statement.predicate, path, {
+    head: `${path}: predicate is not SLSA provenance v1`,
+    omitField: true,
+  });
   const subjectDigest = statement.subject[0]?.digest.sha256 ?? '';
   const manifest = await createManifest(modelDir);
   const datasets: LineageDataset[] = [];
-  for (const d of p.data.buildDefinition.resolvedDependencies) {
+  for (const d of predicate.buildDefinition.resolvedDependencies) {
     if (
       !d.name?.startsWith('dataset:') ||
       !d.digest?.sha256 ||
@@ -281,8 +276,8 @@ export async function readLineage(
       ...(typeof a.manifestDigest === 'string' ? { manifestDigest: a.manifestDigest } : {}),
     });
   }
-  const code = p.data.buildDefinition.resolvedDependencies.find((d) => d.name === 'code');
-  const ext = p.data.buildDefinition.externalParameters;
+  const code = predicate.buildDefinition.resolvedDependencies.find((d) => d.name === 'code');
+  const ext = predicate.buildDefinition.externalParameters;
   return {
     statement,
     modelDigest: manifest.rootDigest,

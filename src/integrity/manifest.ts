@@ -4,6 +4,7 @@ import { join, posix, relative, sep } from 'node:path';
 import { z } from 'zod';
 import { AntidoteError } from '../errors.js';
 import { readBytes, readDirEntries, writeFileAtomic } from '../util/fs.js';
+import { parseWith } from '../util/schema.js';
 import { canonicalJson, type JsonValue } from './canonical-json.js';
 import { digestEquals, sha256File, sha256Hex } from './hash.js';
 import { leafHash, merkleRootOfLeafHashes } from './merkle.js';
@@ -262,16 +263,10 @@ export function parseManifest(text: string | Uint8Array, where = 'manifest'): Ma
       },
     );
   }
-  const r = manifestSchema.safeParse(raw);
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    throw new AntidoteError(
-      'INVALID_FORMAT',
-      `${where} is not a valid manifest: ${issue.path.join('.') || '(root)'}: ${issue.message}`,
-      { path: where, field: issue.path.join('.') },
-    );
-  }
-  return r.data as Manifest;
+  return parseWith(manifestSchema, raw, where, {
+    head: `${where} is not a valid manifest`,
+    withField: true,
+  }) as Manifest;
 }
 
 /** Reads `DIR/antidote.manifest.json` (or the given file). */

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { AntidoteError } from '../errors.js';
 import { readBytes, writeFileAtomic } from '../util/fs.js';
+import { parseWith } from '../util/schema.js';
 import type { JsonValue } from './canonical-json.js';
 import { digestEquals } from './hash.js';
 import {
@@ -188,15 +189,11 @@ export async function verifyDirectory(
     predicateType: MODEL_SIGNING_PREDICATE_V1,
     where: bundlePath,
   });
-  const pr = modelSigningPredicateSchema.safeParse(raw.predicate);
-  if (!pr.success) {
-    throw new AntidoteError(
-      'SIGNATURE_INVALID',
-      `${bundlePath}: predicate is not model-signing v1.0: ${pr.error.issues[0].path.join('.')}: ${pr.error.issues[0].message}`,
-      { path: bundlePath },
-    );
-  }
-  const predicate = pr.data;
+  const predicate = parseWith(modelSigningPredicateSchema, raw.predicate, bundlePath, {
+    code: 'SIGNATURE_INVALID',
+    head: `${bundlePath}: predicate is not model-signing v1.0`,
+    root: '',
+  });
   const statement = { ...raw, predicate } as InTotoStatement<ModelSigningPredicate>;
   const problems: IntegrityProblem[] = [];
   const subjectDigest = statement.subject[0].digest.sha256 ?? '';

@@ -5,6 +5,7 @@ import { AntidoteError } from '../errors.js';
 import { canonicalJson } from '../integrity/canonical-json.js';
 import { sha256Hex } from '../integrity/hash.js';
 import { readText } from '../util/fs.js';
+import { parseWith } from '../util/schema.js';
 
 const share = z.number().min(0).max(1);
 
@@ -111,17 +112,8 @@ export function parseGatePolicy(
   options: { where?: string; baseDir?: string } = {},
 ): LoadedGatePolicy {
   const where = options.where ?? 'gate policy';
-  const r = gatePolicySchema.safeParse(raw);
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    throw new AntidoteError(
-      'INVALID_CONFIG',
-      `${where}: ${issue.path.join('.') || '(root)'}: ${issue.message}`,
-      { path: where, field: issue.path.join('.') },
-    );
-  }
   return {
-    policy: r.data,
+    policy: parseWith(gatePolicySchema, raw, where, { code: 'INVALID_CONFIG', withField: true }),
     baseDir: options.baseDir ?? process.cwd(),
     digest: sha256Hex(canonicalJson(raw as never)),
   };

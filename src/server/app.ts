@@ -9,6 +9,7 @@ import { type AccessPolicy, loadPolicy } from '../integrity/policy.js';
 import type { Deployment } from '../registry/deployment.js';
 import type { ModelRegistry, StoredGateResult } from '../registry/model-registry.js';
 import { PROJECT_FOLDER } from '../registry/store.js';
+import { parseWith } from '../util/schema.js';
 import { APP_CSS, APP_JS } from './assets.js';
 import { principalOfToken, type TokenTable } from './auth.js';
 import {
@@ -144,15 +145,11 @@ export function createApp(ctx: AppContext): Hono {
   }
 
   function parse<T>(schema: z.ZodType<T>, raw: unknown): T {
-    const r = schema.safeParse(raw);
-    if (!r.success) {
-      const issue = r.error.issues[0];
-      throw new AntidoteError(
-        'INVALID_ARGUMENT',
-        `invalid request: ${issue.path.join('.') || '(body)'}: ${issue.message}`,
-      );
-    }
-    return r.data;
+    return parseWith(schema, raw, 'invalid request', {
+      code: 'INVALID_ARGUMENT',
+      root: '(body)',
+      details: {},
+    });
   }
 
   // ---- serving -------------------------------------------------------------------------------

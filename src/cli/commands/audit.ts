@@ -5,6 +5,7 @@ import { TfClassifier } from '../../engine/tf-classifier.js';
 import { AntidoteError } from '../../errors.js';
 import { renderAuditHtml } from '../../report/html.js';
 import { readJson, writeDirAtomic, writeFileAtomic } from '../../util/fs.js';
+import { parseWith } from '../../util/schema.js';
 import { loadDataArg } from '../data-arg.js';
 import { parseInteger } from '../options.js';
 import { type OutputOptions, printResult } from '../output.js';
@@ -27,16 +28,10 @@ async function readPolicy(path: string) {
     code: 'INVALID_CONFIG',
     message: (e) => `cannot read the audit policy ${path}: ${e.message}`,
   });
-  const parsed = auditPolicySchema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new AntidoteError(
-      'INVALID_CONFIG',
-      `audit policy ${path}: ${issue.path.join('.') || '(root)'}: ${issue.message}`,
-      { path },
-    );
-  }
-  return parsed.data;
+  return parseWith(auditPolicySchema, raw, path, {
+    code: 'INVALID_CONFIG',
+    head: `audit policy ${path}`,
+  });
 }
 
 /**

@@ -11,6 +11,7 @@ import { triggerPreview } from '../../eval/trigger-preview.js';
 import { renderImageGrid } from '../../report/image-grid.js';
 import { writeSweepOutputs } from '../../report/sweep-chart.js';
 import { readText, writeDirAtomic, writeFileAtomic } from '../../util/fs.js';
+import { parseWith } from '../../util/schema.js';
 import { loadDataArg } from '../data-arg.js';
 import { type OutputOptions, pct, printResult } from '../output.js';
 import { createProgressBar, progressEnabled } from '../progress.js';
@@ -62,19 +63,7 @@ export async function readSweepFile(path: string): Promise<SweepFile> {
       path,
     });
   }
-  const parsed = SweepFileSchema.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new AntidoteError(
-      'INVALID_CONFIG',
-      `${path}: ${issue.path.join('.') || '(root)'}: ${issue.message}`,
-      {
-        path,
-        field: issue.path.join('.'),
-      },
-    );
-  }
-  return parsed.data;
+  return parseWith(SweepFileSchema, json, path, { code: 'INVALID_CONFIG', withField: true });
 }
 
 function firstRecords(ds: Dataset, limit: number | undefined): Dataset {
