@@ -1,4 +1,4 @@
-import { PNG } from 'pngjs';
+import { decodePng } from '../data/png.js';
 import { AntidoteError } from '../errors.js';
 import { readBytes } from '../util/fs.js';
 
@@ -42,18 +42,7 @@ export function builtinTriggerImage(name: BuiltinTriggerImage): RasterImage {
  * Throws `AntidoteError('INVALID_FORMAT')` naming `where` when the bytes are not a readable PNG.
  */
 export function decodePngImage(bytes: Uint8Array, where = 'PNG data'): RasterImage {
-  let png: PNG;
-  try {
-    png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-  } catch (e) {
-    throw new AntidoteError(
-      'INVALID_FORMAT',
-      `${where} is not a readable PNG: ${(e as Error).message}`,
-      { path: where },
-      { cause: e },
-    );
-  }
-  const { width, height, data } = png;
+  const { width, height, data } = decodePng(bytes, where);
   if (width <= 0 || height <= 0) {
     throw new AntidoteError('INVALID_FORMAT', `${where} has no pixels`, { path: where });
   }

@@ -1,8 +1,8 @@
 import { join } from 'node:path';
-import { PNG } from 'pngjs';
 import { AntidoteError } from '../errors.js';
 import { readBytes, readDirEntries } from '../util/fs.js';
 import { type Dataset, validateDataset } from './dataset.js';
+import { decodePng as decodeRgba } from './png.js';
 
 /** Progress of a long load: `done` of `total` items. */
 export type ProgressCallback = (done: number, total: number) => void;
@@ -33,18 +33,11 @@ export interface DecodedPng {
  * unreadable.
  */
 export function decodePng(bytes: Uint8Array, where = '<png>'): DecodedPng {
-  let png: { width: number; height: number; data: Uint8Array };
-  try {
-    png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-  } catch (e) {
-    throw new AntidoteError(
-      'INVALID_FORMAT',
-      `${where}: unreadable PNG: ${(e as Error).message}`,
-      { path: where },
-      { cause: e },
-    );
-  }
-  const { width, height, data } = png;
+  const { width, height, data } = decodeRgba(
+    bytes,
+    where,
+    (reason) => `${where}: unreadable PNG: ${reason}`,
+  );
   const rgb = new Uint8Array(width * height * 3);
   let gray = true;
   for (let p = 0, q = 0; p < width * height; p++, q += 4) {
