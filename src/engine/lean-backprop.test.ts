@@ -3,8 +3,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { Rng } from '../data/rng.js';
 import { initEngine } from './backend.js';
 import { leanGradients, leanPlan } from './lean-backprop.js';
+import { crossEntropySum } from './loss.js';
 import { maxRelativeError, randomTensor } from './test-utils/kernel-check.js';
-import { crossEntropySum } from './train.js';
 import { buildModel, type ModelSpec } from './zoo.js';
 
 const cases: Array<{ spec: ModelSpec; shape: number[] }> = [
