@@ -7,7 +7,11 @@
  *
  * Pure functions take predictions; the `evaluate*` wrappers ask a {@link Classifier}.
  */
-import { type BackdoorTargeting, backdoorTargetOf, checkTargeting } from '../attacks/backdoor.js';
+import {
+  type BackdoorTargeting,
+  backdoorTargetOf,
+  checkTargeting,
+} from '../attacks/backdoor-plan.js';
 import type { Trigger } from '../attacks/triggers.js';
 import { type Dataset, numRecords, recordShape, recordSize } from '../data/dataset.js';
 import type { Rng } from '../data/rng.js';

@@ -1,6 +1,6 @@
 import { type Command, Option } from 'commander';
 import { resolveClass } from '../../attacks/attack.js';
-import { BACKDOOR_MODES, type BackdoorMode, checkTargeting } from '../../attacks/backdoor.js';
+import { BACKDOOR_MODES, type BackdoorMode, checkTargeting } from '../../attacks/backdoor-plan.js';
 import { checkFeatureTrigger, type FeatureTriggerSpec } from '../../attacks/tabular-backdoor.js';
 import { checkTextTrigger, type TextTriggerSpec } from '../../attacks/text-backdoor.js';
 import { checkSpec, loadTrigger } from '../../attacks/triggers.js';
