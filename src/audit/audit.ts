@@ -1,7 +1,8 @@
 import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { z } from 'zod';
-import { type Dataset, recordShape } from '../data/dataset.js';
+import { attackGroundTruth } from '../attacks/attack-record.js';
+import { recordShape } from '../data/dataset.js';
 import type { LoadedDataset } from '../data/load.js';
 import { recordViews } from '../data/record-view.js';
 import { Rng } from '../data/rng.js';
@@ -153,21 +154,6 @@ async function integrityOf(o: AuditOptions): Promise<IntegrityFindings> {
   return out;
 }
 
-function truthOf(attack: unknown, ds: Dataset): Uint8Array | undefined {
-  const ids = (attack as { ids?: unknown } | undefined)?.ids;
-  const indices = (attack as { indices?: unknown } | undefined)?.indices;
-  if (Array.isArray(ids)) {
-    const set = new Set(ids);
-    return Uint8Array.from(ds.ids, (id) => (set.has(id) ? 1 : 0));
-  }
-  if (Array.isArray(indices)) {
-    const mask = new Uint8Array(ds.y.length);
-    for (const i of indices) if (Number.isInteger(i) && i >= 0 && i < mask.length) mask[i] = 1;
-    return mask;
-  }
-  return undefined;
-}
-
 const pct = (v: number | null | undefined, d = 2) =>
   v === null || v === undefined ? '—' : `${(v * 100).toFixed(d)}%`;
 
@@ -235,7 +221,7 @@ export async function runAudit(o: AuditOptions): Promise<AuditResult> {
           });
       },
     });
-    const truth = truthOf(o.data.attack, ds);
+    const truth = attackGroundTruth(o.data.attack, ds.ids);
     const detection: Record<string, DetectionEvaluation> = {};
     if (truth) {
       const t = { poisoned: truth, y: ds.y, classes: ds.classes };

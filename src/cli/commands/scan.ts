@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Command, Option } from 'commander';
+import { attackGroundTruth } from '../../attacks/attack-record.js';
 import type { Dataset } from '../../data/dataset.js';
 import { writeDatasetDir } from '../../data/dataset-dir.js';
 import { dataDomain, type LoadedDataset, loadDataset } from '../../data/load.js';
@@ -53,15 +54,6 @@ interface ScanCliOptions extends OutputOptions {
   threads: number;
   out: string;
   force?: boolean;
-}
-
-/** The ground-truth mask from a dataset's attack record (`ids` of poisoned records), if any. */
-function truthFromAttack(attack: unknown, ids: readonly string[]): Uint8Array | undefined {
-  if (typeof attack !== 'object' || attack === null) return undefined;
-  const poisonedIds = (attack as { ids?: unknown }).ids;
-  if (!Array.isArray(poisonedIds)) return undefined;
-  const set = new Set(poisonedIds.filter((v): v is string => typeof v === 'string'));
-  return Uint8Array.from(ids, (id) => (set.has(id) ? 1 : 0));
 }
 
 function csvField(v: string): string {
@@ -151,7 +143,7 @@ export function registerScanCommand(program: Command): void {
           o.method === 'all'
             ? [...DETECTOR_NAMES, ...(isText ? [KEYWORD_METHOD] : [])]
             : [o.method];
-        const truth = truthFromAttack(loaded.attack, ds.ids);
+        const truth = attackGroundTruth(loaded.attack, ds.ids);
         const reports: Record<string, DetectionReport> = {};
         const evaluations: Record<string, DetectionEvaluation> = {};
         let keywords: KeywordDiscoveryReport | undefined;
