@@ -3,6 +3,7 @@ import { Rng } from '../data/rng.js';
 import { initEngine, wasmEngineActive } from '../engine/backend.js';
 import { isAntidoteError } from '../errors.js';
 import { evaluateDetection, rocAuc } from '../eval/detection.js';
+import { syntheticReps } from '../testing/synthetic.js';
 import {
   median,
   principalComponents,
@@ -13,7 +14,6 @@ import {
 } from './linalg.js';
 import { spectralSignatures } from './spectral-signatures.js';
 import { robustMeanCov, spectre } from './spectre.js';
-import { syntheticReps } from './test-utils/synthetic.js';
 
 const input = (s: ReturnType<typeof syntheticReps>) => ({
   reps: { data: s.data, dim: s.dim },

@@ -8,14 +8,14 @@ import { applyTriggerBatch } from '../../attacks/triggers.js';
 import { readDatasetDir, writeDatasetDir } from '../../data/dataset-dir.js';
 import { decodePng } from '../../data/png.js';
 import { Rng } from '../../data/rng.js';
+import { isAntidoteError } from '../../errors.js';
 import {
   sliceRecords,
   syntheticImages,
   testTrigger,
   trainTestModel,
-} from '../../defenses/test-utils/images.js';
-import { isAntidoteError } from '../../errors.js';
-import { runProgram } from '../test-utils/run-program.js';
+} from '../../testing/images.js';
+import { runProgram } from '../../testing/run-program.js';
 import { registerCleanLabelAttackCommands } from './clean-label.js';
 import { registerInspectCommand } from './inspect.js';
 

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { AntidoteError } from '../../errors.js';
 import { verifyAuditChain } from '../../integrity/audit-log.js';
 import { ModelRegistry } from '../../registry/model-registry.js';
-import { buildScenario, type ScenarioFiles } from '../../server/test-utils/scenario.js';
+import { buildScenario, type ScenarioFiles } from '../../testing/scenario.js';
 import { registerAuditLogCommand } from './audit-log.js';
 import { registerGateCommand } from './gate.js';
 import { registerMonitorCommand } from './monitor.js';

@@ -1,10 +1,10 @@
-import { backdoorAttack } from '../../attacks/backdoor.js';
-import { createTrigger, type Trigger } from '../../attacks/triggers.js';
-import type { Dataset } from '../../data/dataset.js';
-import { loadMnist } from '../../data/mnist.js';
-import { Rng } from '../../data/rng.js';
-import { type TfClassifier, trainClassifier } from '../../engine/tf-classifier.js';
-import type { ModelSpec } from '../../engine/zoo.js';
+import { backdoorAttack } from '../attacks/backdoor.js';
+import { createTrigger, type Trigger } from '../attacks/triggers.js';
+import type { Dataset } from '../data/dataset.js';
+import { loadMnist } from '../data/mnist.js';
+import { Rng } from '../data/rng.js';
+import { type TfClassifier, trainClassifier } from '../engine/tf-classifier.js';
+import type { ModelSpec } from '../engine/zoo.js';
 
 /**
  * Tiny synthetic image data for model-level defense tests: `classes` prototypes of `side × side`
