@@ -1,5 +1,5 @@
 /**
- * Backdoor metrics of text and tabular models (DESIGN.md §3): the test records a backdoor
+ * Backdoor metrics of text and tabular models (../shared/DESIGN.md §3): the test records a backdoor
  * attacks, triggered as raw records (texts with the word or sentence trigger, tabular rows with
  * the feature values set), predicted by the model from raw records; attack success rate and
  * robust accuracy. Shared by the experiment runner and `antidote evaluate`.
