@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { AntidoteError } from '../errors.js';
 import { readBytes, writeDirAtomic, writeFileAtomic } from '../util/fs.js';
-import { parseWith } from '../util/schema.js';
+import { parseJson, parseWith } from '../util/schema.js';
 import { type Dataset, defaultIds, validateDataset } from './dataset.js';
 import { ndarray, ndToFloat32, ndToInt32 } from './npy.js';
 import { decodeNpz, encodeNpz } from './npz.js';
@@ -83,14 +83,7 @@ export async function isDatasetDir(dir: string): Promise<boolean> {
 }
 
 function parseDescription(text: string, where: string): DatasetJson {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new AntidoteError('INVALID_FORMAT', `${where}: malformed JSON: ${(e as Error).message}`, {
-      path: where,
-    });
-  }
+  const json = parseJson(text, where, { head: `${where}: malformed JSON` });
   return parseWith(DatasetJsonSchema, json, where, {
     head: `${where}: not a valid dataset description`,
     allIssues: true,

@@ -4,7 +4,7 @@ import { join, posix, relative, sep } from 'node:path';
 import { z } from 'zod';
 import { AntidoteError } from '../errors.js';
 import { readBytes, readDirEntries, writeFileAtomic } from '../util/fs.js';
-import { parseWith } from '../util/schema.js';
+import { parseJson, parseWith } from '../util/schema.js';
 import { canonicalJson, type JsonValue } from './canonical-json.js';
 import { digestEquals, sha256File, sha256Hex } from './hash.js';
 import { leafHash, merkleRootOfLeafHashes } from './merkle.js';
@@ -251,19 +251,7 @@ export function manifestDigest(m: Manifest): string {
 
 /** Parses and validates manifest JSON; fails with `INVALID_FORMAT` naming the field. */
 export function parseManifest(text: string | Uint8Array, where = 'manifest'): Manifest {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(typeof text === 'string' ? text : Buffer.from(text).toString('utf8'));
-  } catch (e) {
-    throw new AntidoteError(
-      'INVALID_FORMAT',
-      `${where} is not valid JSON: ${(e as Error).message}`,
-      {
-        path: where,
-      },
-    );
-  }
-  return parseWith(manifestSchema, raw, where, {
+  return parseWith(manifestSchema, parseJson(text, where), where, {
     head: `${where} is not a valid manifest`,
     withField: true,
   }) as Manifest;

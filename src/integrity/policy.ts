@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { AntidoteError } from '../errors.js';
 import { readText } from '../util/fs.js';
-import { parseWith } from '../util/schema.js';
+import { parseJson, parseWith } from '../util/schema.js';
 import { type AuditLogBackend, appendAudit } from './audit-log.js';
 import { keyFingerprint } from './keys.js';
 
@@ -96,17 +96,7 @@ export function parsePolicy(raw: unknown, where = 'policy'): AccessPolicy {
 /** Reads and validates a policy JSON file. */
 export async function loadPolicy(path: string): Promise<AccessPolicy> {
   const text = await readText(path, { message: () => `cannot read policy ${path}` });
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (e) {
-    throw new AntidoteError(
-      'INVALID_CONFIG',
-      `${path} is not valid JSON: ${(e as Error).message}`,
-      { path },
-    );
-  }
-  return parsePolicy(raw, path);
+  return parsePolicy(parseJson(text, path, { code: 'INVALID_CONFIG' }), path);
 }
 
 /** An access decision. */

@@ -3,7 +3,7 @@ import { DSSEBundleBuilder } from '@sigstore/sign';
 import { toSignedEntity, Verifier } from '@sigstore/verify';
 import { z } from 'zod';
 import { AntidoteError } from '../errors.js';
-import { parseWith } from '../util/schema.js';
+import { parseJson, parseWith } from '../util/schema.js';
 import { canonicalJsonBytes } from './canonical-json.js';
 import { keyFingerprint } from './keys.js';
 
@@ -123,18 +123,7 @@ export async function signStatement(
 
 /** Parses bundle JSON against {@link sigstoreBundleSchema}; `SIGNATURE_INVALID` when it does not fit. */
 export function parseBundle(text: string | Uint8Array, where = 'bundle'): SigstoreBundleJson {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(typeof text === 'string' ? text : Buffer.from(text).toString('utf8'));
-  } catch (e) {
-    throw new AntidoteError(
-      'SIGNATURE_INVALID',
-      `${where} is not valid JSON: ${(e as Error).message}`,
-      {
-        path: where,
-      },
-    );
-  }
+  const raw = parseJson(text, where, { code: 'SIGNATURE_INVALID' });
   return parseWith(sigstoreBundleSchema, raw, where, {
     code: 'SIGNATURE_INVALID',
     head: `${where} is not a Sigstore v0.3 DSSE bundle`,

@@ -1,11 +1,10 @@
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { DETECTOR_NAMES } from '../defenses/registry.js';
-import { AntidoteError } from '../errors.js';
 import { canonicalJson } from '../integrity/canonical-json.js';
 import { sha256Hex } from '../integrity/hash.js';
 import { readText } from '../util/fs.js';
-import { parseWith } from '../util/schema.js';
+import { parseJson, parseWith } from '../util/schema.js';
 
 const share = z.number().min(0).max(1);
 
@@ -122,18 +121,7 @@ export function parseGatePolicy(
 /** Reads and validates a gate policy file. */
 export async function loadGatePolicy(path: string): Promise<LoadedGatePolicy> {
   const text = await readText(path, { message: () => `cannot read gate policy ${path}` });
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (e) {
-    throw new AntidoteError(
-      'INVALID_CONFIG',
-      `${path} is not valid JSON: ${(e as Error).message}`,
-      {
-        path,
-      },
-    );
-  }
+  const raw = parseJson(text, path, { code: 'INVALID_CONFIG' });
   return {
     ...parseGatePolicy(raw, { where: path, baseDir: dirname(resolve(path)) }),
     path: resolve(path),

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { parseWith } from './schema.js';
+import { parseJson, parseWith } from './schema.js';
 
 const schema = z.object({ name: z.string(), roles: z.array(z.object({ id: z.number() })) });
 
@@ -45,6 +45,31 @@ describe('parseWith', () => {
     expect(run({ details: {} }).details).toEqual({});
     expect(run({ allIssues: true }, { name: 1, roles: 2 }).message).toMatch(
       /^w: name: .*; roles: /,
+    );
+  });
+});
+
+describe('parseJson', () => {
+  it('parses text or UTF-8 bytes', () => {
+    expect(parseJson('{"a":1}', 'x')).toEqual({ a: 1 });
+    expect(parseJson(new TextEncoder().encode('[1]'), 'x')).toEqual([1]);
+  });
+
+  it('malformed JSON names where, with the code and head asked for', () => {
+    expect(() => parseJson('{', 'p.json')).toThrow(
+      expect.objectContaining({
+        code: 'INVALID_FORMAT',
+        message: expect.stringMatching(/^p\.json is not valid JSON: /),
+        details: { path: 'p.json' },
+      }),
+    );
+    expect(() =>
+      parseJson('{', 'p.json', { code: 'INVALID_CONFIG', head: 'p.json: malformed JSON' }),
+    ).toThrow(
+      expect.objectContaining({
+        code: 'INVALID_CONFIG',
+        message: expect.stringMatching(/^p\.json: malformed JSON: /),
+      }),
     );
   });
 });

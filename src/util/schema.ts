@@ -67,3 +67,32 @@ export function parseWith<T>(
     details,
   );
 }
+
+/** How {@link parseJson} words its error. */
+export interface ParseJsonOptions {
+  /** The error code (default `INVALID_FORMAT`). */
+  readonly code?: AntidoteErrorCode;
+  /** The head of the message, before the parser's reason (default "WHERE is not valid JSON"). */
+  readonly head?: string;
+}
+
+/**
+ * Parses JSON text (UTF-8 bytes are decoded first); malformed JSON throws
+ * `AntidoteError(options.code ?? 'INVALID_FORMAT')`, "WHERE is not valid JSON: REASON" (or
+ * `options.head`), with `{ path: where }`.
+ */
+export function parseJson(
+  text: string | Uint8Array,
+  where: string,
+  options: ParseJsonOptions = {},
+): unknown {
+  try {
+    return JSON.parse(typeof text === 'string' ? text : Buffer.from(text).toString('utf8'));
+  } catch (e) {
+    throw new AntidoteError(
+      options.code ?? 'INVALID_FORMAT',
+      `${options.head ?? `${where} is not valid JSON`}: ${(e as Error).message}`,
+      { path: where },
+    );
+  }
+}
