@@ -222,9 +222,10 @@ export function planBackdoor(ds: Dataset, o: FeatureBackdoorOptions, rng: Rng): 
   const candidates: number[] = [];
   let targetCount = 0;
   for (let i = 0; i < n; i++) {
-    if (ds.y[i] === o.target) targetCount++;
+    const label = ds.y[i]!;
+    if (label === o.target) targetCount++;
     const eligible =
-      variant === 'clean-label' ? ds.y[i] === o.target : backdoorTargetOf(o, ds.y[i], k) !== null;
+      variant === 'clean-label' ? label === o.target : backdoorTargetOf(o, label, k) !== null;
     if (eligible) candidates.push(i);
   }
   const p =
@@ -238,10 +239,10 @@ export function planBackdoor(ds: Dataset, o: FeatureBackdoorOptions, rng: Rng): 
       { field: 'rate' },
     );
   }
-  const chosen = Array.from(rng.fork('select').sample(candidates.length, p), (j) => candidates[j]);
+  const chosen = Array.from(rng.fork('select').sample(candidates.length, p), (j) => candidates[j]!);
   chosen.sort((a, b) => a - b);
   const labels = chosen.map((i) =>
-    variant === 'clean-label' ? ds.y[i] : (backdoorTargetOf(o, ds.y[i], k) as number),
+    variant === 'clean-label' ? ds.y[i]! : (backdoorTargetOf(o, ds.y[i]!, k) as number),
   );
   const outN = injection === 'replace' ? n : n + p;
   const achievedRate =
@@ -321,24 +322,24 @@ export function assembleBackdoor(
   const newIds: string[] = [];
   const originalLabels: number[] = [];
   for (let j = 0; j < p; j++) {
-    const i = plan.chosen[j];
+    const i = plan.chosen[j]!;
     const dst = plan.injection === 'replace' ? i : n + j;
     if (plan.injection === 'add') {
-      ids.push(copyId(ds.ids[i], taken, 'bd'));
+      ids.push(copyId(ds.ids[i]!, taken, 'bd'));
       source?.push(ds.source?.[i] ?? '');
-      text?.push(ds.text![i]);
+      text?.push(ds.text![i]!);
     }
-    if (modify.text) text![dst] = modify.text(ds.text![i]);
+    if (modify.text) text![dst] = modify.text(ds.text![i]!);
     if (modify.features) {
       const row = ds.x.slice(i * size, (i + 1) * size);
       modify.features(row);
       x.set(row, dst * size);
     }
-    y[dst] = plan.labels[j];
+    y[dst] = plan.labels[j]!;
     if (mark !== undefined) source![dst] = mark;
     indices.push(dst);
-    newIds.push(ids[dst]);
-    originalLabels.push(ds.y[i]);
+    newIds.push(ids[dst]!);
+    originalLabels.push(ds.y[i]!);
   }
   const shape = keepX ? [outN, ...recordShape(ds)] : [outN, 0];
   const dataset: Dataset = {

@@ -19,7 +19,7 @@ export function encodedImages(
   for (let i = 0; i < n; i++) {
     y[i] = i % k;
     for (let j = 1; j < size; j++) x[i * size + j] = rng.next() * 0.5;
-    x[i * size] = (y[i] + 0.5) / 10;
+    x[i * size] = (y[i]! + 0.5) / 10;
   }
   return {
     x,
@@ -51,11 +51,11 @@ export function fakeModel(
       const out = new Int32Array(n);
       for (let i = 0; i < n; i++) {
         const bd = options.backdoor;
-        if (bd && x[i * size + bd.at] >= 0.99) {
+        if (bd && x[i * size + bd.at]! >= 0.99) {
           out[i] = bd.target;
           continue;
         }
-        const c = Math.min(k - 1, Math.max(0, Math.floor(x[i * size] * 10)));
+        const c = Math.min(k - 1, Math.max(0, Math.floor(x[i * size]! * 10)));
         out[i] = options.flip?.[c] ?? c;
       }
       return out;
@@ -63,7 +63,7 @@ export function fakeModel(
     async predictProba(x: Float32Array, n: number): Promise<Float32Array> {
       const pred = await m.predict(x, n);
       const p = new Float32Array(n * k).fill(0.1 / Math.max(k - 1, 1));
-      for (let i = 0; i < n; i++) p[i * k + pred[i]] = 0.9;
+      for (let i = 0; i < n; i++) p[i * k + pred[i]!] = 0.9;
       return p;
     },
     async activations(x: Float32Array, n: number) {

@@ -27,7 +27,7 @@ export function syntheticImages(n: number, seed: number, k = 4): Dataset {
     const c = i % k;
     y[i] = c;
     for (let j = 0; j < SIDE * SIDE; j++) {
-      x[i * SIDE * SIDE + j] = Math.min(1, Math.max(0, protos[c][j] + rng.normal(0, 0.2)));
+      x[i * SIDE * SIDE + j] = Math.min(1, Math.max(0, protos[c]![j]! + rng.normal(0, 0.2)));
     }
   }
   return {

@@ -17,8 +17,8 @@ export function maxRelativeError(a: Float32Array, b: Float32Array): number {
   let num = 0;
   let den = 0;
   for (let i = 0; i < a.length; i++) {
-    num = Math.max(num, Math.abs(a[i] - b[i]));
-    den = Math.max(den, Math.abs(b[i]));
+    num = Math.max(num, Math.abs(a[i]! - b[i]!));
+    den = Math.max(den, Math.abs(b[i]!));
   }
   return num / Math.max(den, 1e-12);
 }

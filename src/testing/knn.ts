@@ -16,7 +16,7 @@ export function rowImages(n: number, k = 3, seed = 1, side = 8): Dataset {
     const c = i % k;
     y[i] = c;
     for (let j = 0; j < size; j++) x[i * size + j] = rng.next() * 0.05;
-    for (let j = 0; j < side; j++) x[i * size + c * side + j] += 0.3;
+    for (let j = 0; j < side; j++) x[i * size + c * side + j]! += 0.3;
   }
   return {
     x,
@@ -33,7 +33,7 @@ export function knnTrainer(log: { trained: number; disposed: number; seeds: numb
     log.trained++;
     log.seeds.push(options.seed);
     options.onProgress?.({ epoch: 1, epochs: 1, batch: 1, batches: 1, loss: 0 });
-    const n = ds.shape[0];
+    const n = ds.shape[0]!;
     const size = ds.x.length / Math.max(n, 1);
     const k = ds.classes.length;
     const x = ds.x.slice();
@@ -45,12 +45,12 @@ export function knnTrainer(log: { trained: number; disposed: number; seeds: numb
         for (let j = 0; j < n; j++) {
           let d = 0;
           for (let t = 0; t < size; t++) {
-            const e = q[i * size + t] - x[j * size + t];
+            const e = q[i * size + t]! - x[j * size + t]!;
             d += e * e;
           }
           if (d < best) {
             best = d;
-            out[i] = y[j];
+            out[i] = y[j]!;
           }
         }
       }
@@ -64,7 +64,7 @@ export function knnTrainer(log: { trained: number; disposed: number; seeds: numb
       async predictProba(q, m) {
         const pred = await predict(q, m);
         const p = new Float32Array(m * k).fill(0.2 / (k - 1));
-        for (let i = 0; i < m; i++) p[i * k + pred[i]] = 0.8;
+        for (let i = 0; i < m; i++) p[i * k + pred[i]!] = 0.8;
         return p;
       },
       async activations(q, m) {
