@@ -15,6 +15,7 @@ export {
   type PoisonResult,
   resolveClass,
 } from './attack.js';
+export * from './attack-record.js';
 export { type BackdoorOptions, backdoorAttack } from './backdoor.js';
 export * from './backdoor-plan.js';
 export * from './clean-label-backdoor.js';
