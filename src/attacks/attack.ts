@@ -72,9 +72,9 @@ export interface PoisonResult {
 }
 
 /**
- * A training-data poisoning attack (DESIGN.md §2): a pure, seeded function from a clean dataset
- * to a poisoned one plus its ground truth. The same dataset, options and seed give byte-identical
- * output.
+ * A training-data poisoning attack (../shared/DESIGN.md §2): a pure, seeded function from a clean
+ * dataset to a poisoned one plus its ground truth. The same dataset, options and seed give
+ * byte-identical output.
  */
 export interface PoisoningAttack<O> {
   /** Stable attack name, recorded in {@link AttackRecord.attack}. */

@@ -3,8 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { type Dataset, recordSize, validateDataset } from '../data/dataset.js';
 import { Rng } from '../data/rng.js';
 import { isAntidoteError } from '../errors.js';
-import { type BackdoorOptions, backdoorAttack, backdoorTargetOf, poisonCount } from './backdoor.js';
-import { syntheticImages } from './test-utils/synthetic.js';
+import { syntheticImages } from '../testing/synthetic-images.js';
+import { type BackdoorOptions, backdoorAttack } from './backdoor.js';
+import { backdoorTargetOf, poisonCount } from './backdoor-plan.js';
 import { addPatternTrigger } from './triggers.js';
 
 function digest(ds: Dataset, poisoned: Uint8Array): string {

@@ -5,10 +5,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Dataset } from '../data/dataset.js';
 import { Rng } from '../data/rng.js';
-import { type MnistFixture, mnistFixture, sliceRecords } from '../defenses/test-utils/images.js';
 import { initEngine } from '../engine/backend.js';
 import { TfClassifier } from '../engine/tf-classifier.js';
 import { isAntidoteError } from '../errors.js';
+import { type MnistFixture, mnistFixture, sliceRecords } from '../testing/images.js';
 import { craftFeatureCollision, featureCollisionAttack } from './feature-collision.js';
 import { retrainLastLayer } from './transfer-learning.js';
 

@@ -15,16 +15,9 @@ export {
   type PoisonResult,
   resolveClass,
 } from './attack.js';
-export {
-  BACKDOOR_MODES,
-  type BackdoorMode,
-  type BackdoorOptions,
-  type BackdoorTargeting,
-  backdoorAttack,
-  backdoorTargetOf,
-  checkTargeting,
-  poisonCount,
-} from './backdoor.js';
+export * from './attack-record.js';
+export { type BackdoorOptions, backdoorAttack } from './backdoor.js';
+export * from './backdoor-plan.js';
 export * from './clean-label-backdoor.js';
 export * from './feature-collision.js';
 export {

@@ -2,13 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { Rng } from '../data/rng.js';
 import type { Classifier } from '../engine/classifier.js';
 import { isAntidoteError } from '../errors.js';
+import { syntheticImages } from '../testing/synthetic-images.js';
 import {
   adversarialFlipPlan,
   cleanModelProbabilities,
   type LabelFlipOptions,
   labelFlipAttack,
 } from './label-flip.js';
-import { syntheticImages } from './test-utils/synthetic.js';
 
 const ds = syntheticImages(200, [4, 4, 1], 4, 2, true);
 

@@ -16,8 +16,14 @@ import { columnIndex, columnValue, type TabularColumn } from '../data/datasets/t
 import type { Rng } from '../data/rng.js';
 import { AntidoteError } from '../errors.js';
 import type { PoisoningAttack, PoisonResult } from './attack.js';
-import { type BackdoorTargeting, backdoorTargetOf, checkTargeting } from './backdoor.js';
-import { assembleBackdoor, type FeatureBackdoorOptions, planBackdoor } from './text-backdoor.js';
+import {
+  assembleBackdoor,
+  type BackdoorTargeting,
+  backdoorTargetOf,
+  checkTargeting,
+  type FeatureBackdoorOptions,
+  planBackdoor,
+} from './backdoor-plan.js';
 
 /** A feature-value trigger: `x[features[j]] = values[j]`. */
 export interface FeatureTriggerSpec {

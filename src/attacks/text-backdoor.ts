@@ -20,25 +20,19 @@
  * Poisoned text datasets have empty features (`shape = [N, 0]`): features computed before the
  * attack would be stale, so vectorize after poisoning (as a victim's pipeline would).
  */
-import { type Dataset, numRecords, recordShape, recordSize } from '../data/dataset.js';
+import { type Dataset, numRecords } from '../data/dataset.js';
 import type { Rng } from '../data/rng.js';
 import { splitWords } from '../data/tokenizer.js';
 import { AntidoteError } from '../errors.js';
+import type { PoisoningAttack, PoisonResult } from './attack.js';
 import {
-  type AttackRecord,
-  checkRate,
-  type InjectionMode,
-  maskOf,
-  type PoisoningAttack,
-  type PoisonRateDefinition,
-  type PoisonResult,
-} from './attack.js';
-import {
+  assembleBackdoor,
   type BackdoorTargeting,
   backdoorTargetOf,
   checkTargeting,
-  poisonCount,
-} from './backdoor.js';
+  type FeatureBackdoorOptions,
+  planBackdoor,
+} from './backdoor-plan.js';
 
 /** The rare words of Kurita et al. 2020 (RIPPLe), a common BadNets-style text trigger. */
 export const RARE_WORD_TRIGGERS: readonly string[] = Object.freeze(['cf', 'mn', 'bb', 'tq']);
@@ -135,239 +129,9 @@ export function applyTextTrigger(text: string, spec: TextTriggerSpec, rng: Rng):
   return words.join(' ');
 }
 
-/** Dirty-label (relabel the poison) or clean-label (poison only target-class records). */
-export type BackdoorVariant = 'dirty-label' | 'clean-label';
-
-/** Every variant, for CLI choices. */
-export const BACKDOOR_VARIANTS: readonly BackdoorVariant[] = Object.freeze([
-  'dirty-label',
-  'clean-label',
-]);
-
-/** Options shared by the text and tabular backdoors (the image backdoor's, plus a variant). */
-export interface FeatureBackdoorOptions extends BackdoorTargeting {
-  /** Poison rate in [0, 1), measured by {@link FeatureBackdoorOptions.rateDefinition}. */
-  readonly rate: number;
-  /** Default `'of-training-set'`. */
-  readonly rateDefinition?: PoisonRateDefinition;
-  /** `'replace'` (default) modifies chosen originals; `'add'` appends modified copies. */
-  readonly injection?: InjectionMode;
-  /** Default `'dirty-label'`. Clean-label needs a target (all-to-one or source-to-target). */
-  readonly variant?: BackdoorVariant;
-  /** Set `source` of poisoned records to `attack:<name>` (or this string); off by default. */
-  readonly markSource?: boolean | string;
-}
-
 /** Options of {@link textBackdoorAttack}. */
 export interface TextBackdoorOptions extends FeatureBackdoorOptions {
   readonly trigger: TextTriggerSpec;
-}
-
-/** Which records a backdoor poisons and the labels they get. */
-export interface BackdoorPlan {
-  /** Indices of the clean records to poison (ascending). */
-  readonly chosen: readonly number[];
-  /** The label each chosen record gets. */
-  readonly labels: readonly number[];
-  readonly definition: PoisonRateDefinition;
-  readonly injection: InjectionMode;
-  readonly variant: BackdoorVariant;
-  readonly achievedRate: number;
-}
-
-/**
- * Chooses the records to poison (seeded uniform sample from `rng.fork('select')`), validating
- * every option. Counts: dirty-label as `poisonCount`; clean-label with `'of-target-class'` and
- * `'replace'` poisons `round(rate · n_target)` (the target class does not grow).
- */
-export function planBackdoor(ds: Dataset, o: FeatureBackdoorOptions, rng: Rng): BackdoorPlan {
-  const k = ds.classes.length;
-  checkTargeting(o, k);
-  checkRate(o.rate);
-  const definition = o.rateDefinition ?? 'of-training-set';
-  const injection = o.injection ?? 'replace';
-  const variant = o.variant ?? 'dirty-label';
-  if (injection !== 'replace' && injection !== 'add') {
-    throw new AntidoteError(
-      'INVALID_ARGUMENT',
-      `injection must be replace or add, got ${injection}`,
-      {
-        field: 'injection',
-      },
-    );
-  }
-  if (!BACKDOOR_VARIANTS.includes(variant)) {
-    throw new AntidoteError(
-      'INVALID_ARGUMENT',
-      `variant must be dirty-label or clean-label, got ${variant}`,
-      { field: 'variant' },
-    );
-  }
-  if (variant === 'clean-label' && o.mode === 'all-to-all') {
-    throw new AntidoteError(
-      'INVALID_ARGUMENT',
-      'a clean-label backdoor needs a single target class',
-      {
-        field: 'variant',
-      },
-    );
-  }
-  if (definition === 'of-target-class' && o.mode === 'all-to-all') {
-    throw new AntidoteError(
-      'INVALID_ARGUMENT',
-      "rate definition 'of-target-class' is not defined for all-to-all; use 'of-training-set'",
-      { field: 'rateDefinition' },
-    );
-  }
-  const n = numRecords(ds);
-  const candidates: number[] = [];
-  let targetCount = 0;
-  for (let i = 0; i < n; i++) {
-    if (ds.y[i] === o.target) targetCount++;
-    const eligible =
-      variant === 'clean-label' ? ds.y[i] === o.target : backdoorTargetOf(o, ds.y[i]!, k) !== null;
-    if (eligible) candidates.push(i);
-  }
-  const p =
-    variant === 'clean-label' && definition === 'of-target-class' && injection === 'replace'
-      ? Math.round(o.rate * targetCount)
-      : poisonCount(o.rate, definition, injection, n, targetCount);
-  if (p > candidates.length) {
-    throw new AntidoteError(
-      'INVALID_ARGUMENT',
-      `rate ${o.rate} (${definition}, ${injection}, ${variant}) needs ${p} poisoned records but only ${candidates.length} records are eligible`,
-      { field: 'rate' },
-    );
-  }
-  const chosen = Array.from(rng.fork('select').sample(candidates.length, p), (j) => candidates[j]!);
-  chosen.sort((a, b) => a - b);
-  const labels = chosen.map((i) =>
-    variant === 'clean-label' ? ds.y[i]! : (backdoorTargetOf(o, ds.y[i]!, k) as number),
-  );
-  const outN = injection === 'replace' ? n : n + p;
-  const achievedRate =
-    definition === 'of-training-set'
-      ? outN === 0
-        ? 0
-        : p / outN
-      : variant === 'clean-label' && injection === 'replace'
-        ? targetCount === 0
-          ? 0
-          : p / targetCount
-        : targetCount + p === 0
-          ? 0
-          : p / (targetCount + p);
-  return { chosen, labels, definition, injection, variant, achievedRate };
-}
-
-/** A fresh id not in `taken`: `${id}#suffix`, `${id}#suffix2`, ... */
-function copyId(id: string, taken: Set<string>, suffix: string): string {
-  let c = `${id}#${suffix}`;
-  for (let k = 2; taken.has(c); k++) c = `${id}#${suffix}${k}`;
-  taken.add(c);
-  return c;
-}
-
-/**
- * Builds the poisoned dataset and attack record from a plan: `modify` changes a record (its text
- * or its feature row, both given as copies), labels come from the plan. Used by the text and
- * tabular backdoors.
- */
-export function assembleBackdoor(
-  ds: Dataset,
-  plan: BackdoorPlan,
-  o: FeatureBackdoorOptions,
-  rng: Rng,
-  attack: string,
-  modify: { text?: (text: string) => string; features?: (row: Float32Array) => void },
-  extraParams: Record<string, unknown>,
-): PoisonResult {
-  const n = numRecords(ds);
-  const p = plan.chosen.length;
-  const outN = plan.injection === 'replace' ? n : n + p;
-  // Text attacks drop features (they would be stale); tabular ones keep and modify them.
-  const keepX = !modify.text;
-  const size = keepX ? recordSize(ds) : 0;
-  const x = new Float32Array(outN * size);
-  if (keepX) x.set(ds.x);
-  const y = new Int32Array(outN);
-  y.set(ds.y);
-  const ids = ds.ids.slice();
-  const text = ds.text?.slice();
-  if (modify.text && !text) {
-    throw new AntidoteError(
-      'INVALID_ARGUMENT',
-      `${attack} needs a text dataset (records with text)`,
-    );
-  }
-  const mark =
-    o.markSource === true
-      ? `attack:${attack}`
-      : typeof o.markSource === 'string'
-        ? o.markSource
-        : undefined;
-  const source =
-    ds.source?.slice() ?? (mark !== undefined ? new Array<string>(n).fill('') : undefined);
-  const taken = new Set(ds.ids);
-  const indices: number[] = [];
-  const newIds: string[] = [];
-  const originalLabels: number[] = [];
-  for (let j = 0; j < p; j++) {
-    const i = plan.chosen[j]!;
-    const dst = plan.injection === 'replace' ? i : n + j;
-    if (plan.injection === 'add') {
-      ids.push(copyId(ds.ids[i]!, taken, 'bd'));
-      source?.push(ds.source?.[i] ?? '');
-      text?.push(ds.text![i]!);
-    }
-    if (modify.text) text![dst] = modify.text(ds.text![i]!);
-    if (modify.features) {
-      const row = ds.x.slice(i * size, (i + 1) * size);
-      modify.features(row);
-      x.set(row, dst * size);
-    }
-    y[dst] = plan.labels[j]!;
-    if (mark !== undefined) source![dst] = mark;
-    indices.push(dst);
-    newIds.push(ids[dst]!);
-    originalLabels.push(ds.y[i]!);
-  }
-  const shape = keepX ? [outN, ...recordShape(ds)] : [outN, 0];
-  const dataset: Dataset = {
-    x,
-    shape,
-    y,
-    classes: ds.classes,
-    ids,
-    ...(source ? { source } : {}),
-    ...(text ? { text } : {}),
-  };
-  const params: Record<string, unknown> = {
-    mode: o.mode,
-    rate: o.rate,
-    rateDefinition: plan.definition,
-    injection: plan.injection,
-    variant: plan.variant,
-    markSource: mark ?? false,
-    ...extraParams,
-  };
-  if (o.target !== undefined) params.target = o.target;
-  if (o.source !== undefined) params.source = o.source;
-  const record: AttackRecord = {
-    attack,
-    params,
-    seed: rng.seed,
-    indices,
-    ids: newIds,
-    sourceIndices: [...plan.chosen],
-    originalLabels,
-    poisonedLabels: [...plan.labels],
-    rateDefinition: plan.definition,
-    achievedRate: plan.achievedRate,
-    cleanSize: n,
-    poisonedSize: outN,
-  };
-  return { dataset, poisoned: maskOf(outN, indices), record };
 }
 
 /**

@@ -1,6 +1,6 @@
-import { readFile } from 'node:fs/promises';
-import { PNG } from 'pngjs';
+import { decodePng } from '../data/png.js';
 import { AntidoteError } from '../errors.js';
+import { readBytes } from '../util/fs.js';
 
 /**
  * A decoded RGBA raster with values in [0, 1], row-major `[height, width, 4]`. Used as the
@@ -42,18 +42,7 @@ export function builtinTriggerImage(name: BuiltinTriggerImage): RasterImage {
  * Throws `AntidoteError('INVALID_FORMAT')` naming `where` when the bytes are not a readable PNG.
  */
 export function decodePngImage(bytes: Uint8Array, where = 'PNG data'): RasterImage {
-  let png: PNG;
-  try {
-    png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-  } catch (e) {
-    throw new AntidoteError(
-      'INVALID_FORMAT',
-      `${where} is not a readable PNG: ${(e as Error).message}`,
-      { path: where },
-      { cause: e },
-    );
-  }
-  const { width, height, data } = png;
+  const { width, height, data } = decodePng(bytes, where);
   if (width <= 0 || height <= 0) {
     throw new AntidoteError('INVALID_FORMAT', `${where} has no pixels`, { path: where });
   }
@@ -68,18 +57,9 @@ export function decodePngImage(bytes: Uint8Array, where = 'PNG data'): RasterIma
  * `INVALID_FORMAT`.
  */
 export async function readPngImage(path: string): Promise<RasterImage> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new AntidoteError(
-      code === 'ENOENT' ? 'NOT_FOUND' : 'IO_ERROR',
-      `cannot read trigger image ${path}: ${(e as Error).message}`,
-      { path },
-      { cause: e },
-    );
-  }
+  const bytes = await readBytes(path, {
+    message: (e) => `cannot read trigger image ${path}: ${e.message}`,
+  });
   return decodePngImage(bytes, path);
 }
 

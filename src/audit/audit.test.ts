@@ -2,7 +2,6 @@ import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runCli } from '../cli/test-utils/run-cli.js';
 import { readDatasetDir, writeDatasetDir } from '../data/dataset-dir.js';
 import { loadDataset } from '../data/load.js';
 import { recordViews } from '../data/record-view.js';
@@ -10,6 +9,7 @@ import { generateSigningKeyPair, loadPrivateKey, writeSigningKeyPair } from '../
 import { signDirectory } from '../integrity/model-signing.js';
 import { commitVersion } from '../integrity/versioning.js';
 import { SqliteCatalogueStore } from '../registry/sqlite-store.js';
+import { runCli } from '../testing/run-cli.js';
 import { runAudit } from './audit.js';
 
 /** A dataset directory written by NumPy (np.savez + dataset.json), with 30 planted backdoor records. */

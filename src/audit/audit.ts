@@ -1,3 +1,4 @@
+import { attackGroundTruth } from '../attacks/attack-record.js';
 import type { Dataset } from '../data/dataset.js';
 import type { LoadedDataset } from '../data/load.js';
 import { Rng } from '../data/rng.js';
@@ -13,7 +14,7 @@ import { buildAuditReport, type SkippedStage } from './audit-sections.js';
 import { checkIntegrity } from './integrity-check.js';
 import { type AuditPolicy, auditPolicySchema, decidePolicy } from './policy.js';
 import { type AuditProgressCallback, startStage } from './progress.js';
-import { attackTruth, scanStage } from './scan-stage.js';
+import { scanStage } from './scan-stage.js';
 import type { VulnerabilityAssessment } from './vulnerability.js';
 import { type VulnerabilitySettings, vulnerabilityStage } from './vulnerability-stage.js';
 
@@ -122,7 +123,7 @@ export async function runAudit(o: AuditOptions): Promise<AuditResult> {
     const scan = await scanStage(model.features, model.classifier, {
       methods: o.methods,
       seed,
-      truth: attackTruth(o.data.attack, model.features),
+      truth: attackGroundTruth(o.data.attack, model.features.ids),
       onProgress: o.onProgress,
     });
     const { vulnerability, skipped } = await auditVulnerability(o, model, seed);

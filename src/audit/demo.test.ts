@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { hasChromium, launchChromium } from '../report/test-utils/browser.js';
+import { hasChromium, launchChromium } from '../testing/browser.js';
 import { runDemo } from './demo.js';
 
 const small = {

@@ -20,7 +20,7 @@ export {
 export * from './policy.js';
 export * from './progress.js';
 export { buildReport, type ReportParts } from './report-builder.js';
-export { attackTruth, type ScanFindings, type ScanStageOptions, scanStage } from './scan-stage.js';
+export { type ScanFindings, type ScanStageOptions, scanStage } from './scan-stage.js';
 export * from './trigger-location.js';
 export * from './vulnerability.js';
 export { type VulnerabilitySettings, vulnerabilityStage } from './vulnerability-stage.js';

@@ -55,22 +55,3 @@ export async function scanStage(
   const representations = await model.activations(ds.x, ds.y.length);
   return { scan, detection, representations };
 }
-
-/**
- * The ground truth of a dataset's attack record: the records it names by `ids`, or else by
- * `indices`; undefined when the record names neither.
- */
-export function attackTruth(attack: unknown, ds: Dataset): Uint8Array | undefined {
-  const ids = (attack as { ids?: unknown } | undefined)?.ids;
-  const indices = (attack as { indices?: unknown } | undefined)?.indices;
-  if (Array.isArray(ids)) {
-    const set = new Set(ids);
-    return Uint8Array.from(ds.ids, (id) => (set.has(id) ? 1 : 0));
-  }
-  if (Array.isArray(indices)) {
-    const mask = new Uint8Array(ds.y.length);
-    for (const i of indices) if (Number.isInteger(i) && i >= 0 && i < mask.length) mask[i] = 1;
-    return mask;
-  }
-  return undefined;
-}

@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runCli } from './test-utils/run-cli.js';
+import { runCli } from '../testing/run-cli.js';
 
 describe('antidote CLI', () => {
   it('trains, saves, and predicts with the saved model (JSON output)', () => {

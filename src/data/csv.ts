@@ -1,7 +1,7 @@
 import { parse } from 'csv-parse/sync';
 import { AntidoteError } from '../errors.js';
+import { readBytes } from '../util/fs.js';
 import { type Dataset, defaultIds, validateDataset } from './dataset.js';
-import { readBytes } from './npy.js';
 
 /** A column chosen by header name or by 0-based index. */
 export type CsvColumn = string | number;

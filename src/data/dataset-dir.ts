@@ -2,9 +2,10 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { AntidoteError } from '../errors.js';
-import { writeDirAtomic, writeFileAtomic } from '../util/fs.js';
+import { readBytes, writeDirAtomic, writeFileAtomic } from '../util/fs.js';
+import { parseJson, parseWith } from '../util/schema.js';
 import { type Dataset, defaultIds, validateDataset } from './dataset.js';
-import { ndarray, ndToFloat32, ndToInt32, readBytes } from './npy.js';
+import { ndarray, ndToFloat32, ndToInt32 } from './npy.js';
 import { decodeNpz, encodeNpz } from './npz.js';
 
 /**
@@ -82,28 +83,11 @@ export async function isDatasetDir(dir: string): Promise<boolean> {
 }
 
 function parseDescription(text: string, where: string): DatasetJson {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new AntidoteError('INVALID_FORMAT', `${where}: malformed JSON: ${(e as Error).message}`, {
-      path: where,
-    });
-  }
-  const r = DatasetJsonSchema.safeParse(json);
-  if (!r.success) {
-    const issues = r.error.issues
-      .map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`)
-      .join('; ');
-    throw new AntidoteError(
-      'INVALID_FORMAT',
-      `${where}: not a valid dataset description: ${issues}`,
-      {
-        path: where,
-      },
-    );
-  }
-  return r.data;
+  const json = parseJson(text, where, { head: `${where}: malformed JSON` });
+  return parseWith(DatasetJsonSchema, json, where, {
+    head: `${where}: not a valid dataset description`,
+    allIssues: true,
+  });
 }
 
 /**

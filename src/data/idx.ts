@@ -1,7 +1,8 @@
 import { open } from 'node:fs/promises';
 import { gunzipSync } from 'node:zlib';
 import { AntidoteError } from '../errors.js';
-import { type NdArray, type NpyDtype, readBytes } from './npy.js';
+import { readBytes } from '../util/fs.js';
+import type { NdArray, NpyDtype } from './npy.js';
 
 /**
  * The IDX file format of the MNIST database (LeCun, Bottou, Bengio & Haffner 1998;

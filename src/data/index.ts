@@ -3,6 +3,8 @@
  * JSON/JSONL text, PNG folders), the dataset directory format, splits and the seeded RNG.
  */
 
+// `readBytes` moved to util/fs (the one home of NOT_FOUND/IO_ERROR reads); still exported here.
+export { readBytes } from '../util/fs.js';
 export * from './csv.js';
 export * from './dataset.js';
 export * from './dataset-dir.js';

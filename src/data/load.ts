@@ -2,6 +2,7 @@ import { stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { z } from 'zod';
 import { AntidoteError } from '../errors.js';
+import { parseWith } from '../util/schema.js';
 import { type CsvOptions, loadCsv } from './csv.js';
 import type { Dataset } from './dataset.js';
 import {
@@ -72,22 +73,16 @@ export const TabularColumnsSchema = z.array(columnSchema).min(1);
  * With `width`, the list must have that many columns (`SHAPE_MISMATCH` otherwise).
  */
 export function parseTabularColumns(json: unknown, where: string, width?: number): TabularColumn[] {
-  const r = TabularColumnsSchema.safeParse(json);
-  if (!r.success) {
-    const issue = r.error.issues[0]!; // a failed parse has at least one issue
-    throw new AntidoteError(
-      'INVALID_FORMAT',
-      `${where}: not a tabular column schema: ${issue.path.join('.') || '(root)'}: ${issue.message}`,
-      { path: where },
-    );
-  }
-  const names = new Set(r.data.map((c) => c.name));
-  if (names.size !== r.data.length) {
+  const columns = parseWith(TabularColumnsSchema, json, where, {
+    head: `${where}: not a tabular column schema`,
+  });
+  const names = new Set(columns.map((c) => c.name));
+  if (names.size !== columns.length) {
     throw new AntidoteError('INVALID_FORMAT', `${where}: two tabular columns share a name`, {
       path: where,
     });
   }
-  for (const c of r.data) {
+  for (const c of columns) {
     if (c.kind === 'categorical' && new Set(c.levels).size !== c.levels.length) {
       throw new AntidoteError(
         'INVALID_FORMAT',
@@ -96,14 +91,14 @@ export function parseTabularColumns(json: unknown, where: string, width?: number
       );
     }
   }
-  if (width !== undefined && r.data.length !== width) {
+  if (width !== undefined && columns.length !== width) {
     throw new AntidoteError(
       'SHAPE_MISMATCH',
-      `${where}: ${r.data.length} columns described but the records have ${width} features`,
+      `${where}: ${columns.length} columns described but the records have ${width} features`,
       { path: where },
     );
   }
-  return r.data;
+  return columns;
 }
 
 /**

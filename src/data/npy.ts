@@ -1,7 +1,6 @@
-import { readFile } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { AntidoteError } from '../errors.js';
-import { writeFileAtomic } from '../util/fs.js';
+import { readBytes, writeFileAtomic } from '../util/fs.js';
 
 /**
  * NumPy `.npy` files, format versions 1.0, 2.0 and 3.0, as specified in NumPy's
@@ -309,21 +308,6 @@ export async function readNpy(path: string): Promise<NdArray> {
 /** Writes `array` to `path` as a `.npy` file, atomically (see {@link encodeNpy}). */
 export async function writeNpy(path: string, array: NdArray): Promise<void> {
   await writeFileAtomic(path, encodeNpy(array));
-}
-
-/** Reads a whole file, mapping a missing file to `NOT_FOUND` and other failures to `IO_ERROR`. */
-export async function readBytes(path: string): Promise<Uint8Array> {
-  try {
-    return await readFile(path);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new AntidoteError(
-      code === 'ENOENT' ? 'NOT_FOUND' : 'IO_ERROR',
-      code === 'ENOENT' ? `${path} does not exist` : `cannot read ${path}: ${(e as Error).message}`,
-      { path },
-      { cause: e },
-    );
-  }
 }
 
 /**

@@ -1,6 +1,6 @@
 import { AntidoteError } from '../errors.js';
-import { writeFileAtomic } from '../util/fs.js';
-import { decodeNpy, encodeNpy, type NdArray, readBytes } from './npy.js';
+import { readBytes, writeFileAtomic } from '../util/fs.js';
+import { decodeNpy, encodeNpy, type NdArray } from './npy.js';
 import { readZip, writeZip } from './zip.js';
 
 /**

@@ -1,9 +1,8 @@
-import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PNG } from 'pngjs';
 import { AntidoteError } from '../errors.js';
+import { readBytes, readDirEntries } from '../util/fs.js';
 import { type Dataset, validateDataset } from './dataset.js';
-import { readBytes } from './npy.js';
+import { decodePng as decodeRgba } from './png.js';
 
 /** Progress of a long load: `done` of `total` items. */
 export type ProgressCallback = (done: number, total: number) => void;
@@ -34,18 +33,11 @@ export interface DecodedPng {
  * unreadable.
  */
 export function decodePng(bytes: Uint8Array, where = '<png>'): DecodedPng {
-  let png: { width: number; height: number; data: Uint8Array };
-  try {
-    png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-  } catch (e) {
-    throw new AntidoteError(
-      'INVALID_FORMAT',
-      `${where}: unreadable PNG: ${(e as Error).message}`,
-      { path: where },
-      { cause: e },
-    );
-  }
-  const { width, height, data } = png;
+  const { width, height, data } = decodeRgba(
+    bytes,
+    where,
+    (reason) => `${where}: unreadable PNG: ${reason}`,
+  );
   const rgb = new Uint8Array(width * height * 3);
   let gray = true;
   for (let p = 0, q = 0; p < width * height; p++, q += 4) {
@@ -58,20 +50,6 @@ export function decodePng(bytes: Uint8Array, where = '<png>'): DecodedPng {
     if (r !== g || g !== b) gray = false;
   }
   return { width, height, rgb, gray };
-}
-
-async function listDir(dir: string): Promise<import('node:fs').Dirent[]> {
-  try {
-    return await readdir(dir, { withFileTypes: true });
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new AntidoteError(
-      code === 'ENOENT' ? 'NOT_FOUND' : 'IO_ERROR',
-      code === 'ENOENT' ? `${dir} does not exist` : `cannot list ${dir}: ${(e as Error).message}`,
-      { path: dir },
-      { cause: e },
-    );
-  }
 }
 
 const byCodeUnit = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
@@ -91,7 +69,7 @@ export async function loadPngFolder(
   root: string,
   options: PngFolderOptions = {},
 ): Promise<Dataset> {
-  const classes = (await listDir(root))
+  const classes = (await readDirEntries(root))
     .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
     .map((e) => e.name)
     .sort(byCodeUnit);
@@ -104,7 +82,7 @@ export async function loadPngFolder(
   }
   const files: { cls: number; rel: string }[] = [];
   for (let k = 0; k < classes.length; k++) {
-    const names = (await listDir(join(root, classes[k]!)))
+    const names = (await readDirEntries(join(root, classes[k]!)))
       .filter((e) => e.isFile() && !e.name.startsWith('.') && /\.png$/i.test(e.name))
       .map((e) => e.name)
       .sort(byCodeUnit);

@@ -9,6 +9,7 @@
  */
 import { z } from 'zod';
 import { AntidoteError } from '../errors.js';
+import { parseWith } from '../util/schema.js';
 import { type Dataset, numRecords } from './dataset.js';
 import { resolveTokenizerOptions, type TokenizerOptions, tokenize } from './tokenizer.js';
 
@@ -224,16 +225,10 @@ export function vectorizeTextDataset(ds: Dataset, v: TextVectorizer): Dataset {
  * the field when it is not one; `SHAPE_MISMATCH` when vocabulary and IDF lengths differ.
  */
 export function textVectorizerFromJSON(json: unknown, where = 'vectorizer'): TextVectorizer {
-  const r = vectorizerSchema.safeParse(json);
-  if (!r.success) {
-    const issue = r.error.issues[0]!;
-    throw new AntidoteError(
-      'INVALID_FORMAT',
-      `${where}: not a text vectorizer: ${issue.path.join('.') || 'value'}: ${issue.message}`,
-      { path: where },
-    );
-  }
-  const v = r.data;
+  const v = parseWith(vectorizerSchema, json, where, {
+    head: `${where}: not a text vectorizer`,
+    root: 'value',
+  });
   if (v.idf.length !== v.vocabulary.length) {
     throw new AntidoteError(
       'SHAPE_MISMATCH',

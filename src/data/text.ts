@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { AntidoteError } from '../errors.js';
+import { readBytes } from '../util/fs.js';
 import { sortClasses } from './csv.js';
 import { type Dataset, defaultIds, validateDataset } from './dataset.js';
-import { readBytes } from './npy.js';
 
 /** One text record as stored in JSON / JSONL: `{ text, label, id?, source? }`. */
 export const TextRecordSchema = z.object({

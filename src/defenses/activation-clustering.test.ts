@@ -2,12 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { Rng } from '../data/rng.js';
 import { isAntidoteError } from '../errors.js';
 import { evaluateDetection } from '../eval/detection.js';
+import { nearestMeanClassifier, syntheticDataset, syntheticReps } from '../testing/synthetic.js';
 import {
   activationClustering,
   activationClusteringDetector,
   splitClass,
 } from './activation-clustering.js';
-import { nearestMeanClassifier, syntheticDataset, syntheticReps } from './test-utils/synthetic.js';
 
 const input = (s: ReturnType<typeof syntheticReps>) => ({
   reps: { data: s.data, dim: s.dim },

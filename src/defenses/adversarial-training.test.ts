@@ -5,8 +5,8 @@ import { Rng } from '../data/rng.js';
 import { initEngine } from '../engine/backend.js';
 import { TfClassifier, trainClassifier } from '../engine/tf-classifier.js';
 import { isAntidoteError } from '../errors.js';
+import { sliceRecords, syntheticImages } from '../testing/images.js';
 import { adversarialFit } from './adversarial-training.js';
-import { sliceRecords, syntheticImages } from './test-utils/images.js';
 
 describe('PGD adversarial training (Madry et al. 2018)', () => {
   it('raises accuracy under PGD over standard training, reproducibly and without leaks', async () => {

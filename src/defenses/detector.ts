@@ -3,9 +3,9 @@ import type { Classifier } from '../engine/classifier.js';
 import { AntidoteError } from '../errors.js';
 
 /**
- * The shared vocabulary of poisoned-data detectors (DESIGN.md §2): a detector looks at a training
- * set and a model trained on it, and returns a {@link DetectionReport} with one suspicion score
- * per record, the decision, and per-class findings a human can read.
+ * The shared vocabulary of poisoned-data detectors (../shared/DESIGN.md §2): a detector looks at a
+ * training set and a model trained on it, and returns a {@link DetectionReport} with one suspicion
+ * score per record, the decision, and per-class findings a human can read.
  */
 
 /** A value that may appear in {@link ClassFinding.stats}: plain JSON data only. */
@@ -49,8 +49,8 @@ export interface DetectionReport {
 }
 
 /**
- * A poisoned-data detector (DESIGN.md §2). `detect` never mutates `ds` or the model and reports
- * progress only through an `onProgress` option.
+ * A poisoned-data detector (../shared/DESIGN.md §2). `detect` never mutates `ds` or the model and
+ * reports progress only through an `onProgress` option.
  */
 export interface PoisonDetector<O> {
   /** Stable name, used by the CLI and in reports. */

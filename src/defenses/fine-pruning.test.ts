@@ -6,9 +6,9 @@ import { initEngine } from '../engine/backend.js';
 import type { TfClassifier } from '../engine/tf-classifier.js';
 import { isAntidoteError } from '../errors.js';
 import { evaluateBackdoor } from '../eval/metrics.js';
+import { sliceRecords, syntheticImages, testTrigger, trainTestModel } from '../testing/images.js';
 import { finePrune } from './fine-pruning.js';
 import { pruneDenseUnits } from './pruning.js';
-import { sliceRecords, syntheticImages, testTrigger, trainTestModel } from './test-utils/images.js';
 
 describe('fine-pruning (synthetic 8×8 images, backdoored MLP)', () => {
   let model: TfClassifier;

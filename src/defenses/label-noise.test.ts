@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { Rng } from '../data/rng.js';
 import { isAntidoteError } from '../errors.js';
 import { evaluateDetection } from '../eval/detection.js';
+import { nearestMeanClassifier, syntheticDataset, syntheticReps } from '../testing/synthetic.js';
 import { knnConsistency } from './knn-consistency.js';
 import { confidentLearningDetector, findLabelIssues, stratifiedFolds } from './label-noise.js';
-import { nearestMeanClassifier, syntheticDataset, syntheticReps } from './test-utils/synthetic.js';
 
 /** True labels, noisy probabilities around them, and 20% random flips of the given labels. */
 function noisyProbs(n: number, k: number, flipRate: number, seed: number) {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Dataset } from '../data/dataset.js';
 import type { Classifier } from '../engine/classifier.js';
 import { isAntidoteError } from '../errors.js';
+import { syntheticDataset, syntheticReps } from '../testing/synthetic.js';
 import { activationClustering } from './activation-clustering.js';
 import {
   applyReport,
@@ -10,7 +11,6 @@ import {
   scoreModel,
   type TriggeredInputs,
 } from './mitigation.js';
-import { syntheticDataset, syntheticReps } from './test-utils/synthetic.js';
 
 /** 1-nearest-neighbour classifier: memorises its training set, backdoor included. */
 function oneNN(train: Dataset): Classifier {

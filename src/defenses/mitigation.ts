@@ -8,9 +8,9 @@ import type { DetectionProgress, DetectionReport } from './detector.js';
  * detector suggests labels, as label-noise detectors do), retrain through a callback, and measure
  * what the defense bought: clean accuracy, attack success rate (ASR) and robust accuracy before
  * and after, and the defense effectiveness rating
- * DER = (max(0, ΔASR) − max(0, ΔACC) + 1) / 2 (DESIGN.md §3), where ΔASR = ASR_before − ASR_after
- * and ΔACC = ACC_before − ACC_after. DER = 1: the attack is gone at no accuracy cost; 0.5: nothing
- * changed (or gains and costs cancel); 0: accuracy lost with no ASR gain.
+ * DER = (max(0, ΔASR) − max(0, ΔACC) + 1) / 2 (../shared/DESIGN.md §3), where ΔASR = ASR_before −
+ * ASR_after and ΔACC = ACC_before − ACC_after. DER = 1: the attack is gone at no accuracy cost;
+ * 0.5: nothing changed (or gains and costs cancel); 0: accuracy lost with no ASR gain.
  */
 
 /** What to do with flagged records. */
@@ -39,7 +39,7 @@ export interface TriggeredInputs {
 
 /**
  * Scores a model on a clean test set and, optionally, triggered inputs (ASR and robust accuracy as
- * defined in DESIGN.md §3: over triggered inputs whose true label is not the target).
+ * defined in ../shared/DESIGN.md §3: over triggered inputs whose true label is not the target).
  */
 export async function scoreModel(
   model: Classifier,

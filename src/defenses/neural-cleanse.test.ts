@@ -6,6 +6,7 @@ import { initEngine } from '../engine/backend.js';
 import type { TfClassifier } from '../engine/tf-classifier.js';
 import { isAntidoteError } from '../errors.js';
 import { evaluateBackdoor, evaluateClean } from '../eval/metrics.js';
+import { sliceRecords, syntheticImages, testTrigger, trainTestModel } from '../testing/images.js';
 import {
   anomalyIndices,
   neuralCleanse,
@@ -13,7 +14,6 @@ import {
   reverseTrigger,
   stampReversedTrigger,
 } from './neural-cleanse.js';
-import { sliceRecords, syntheticImages, testTrigger, trainTestModel } from './test-utils/images.js';
 import { pruneTriggerNeurons } from './trigger-pruning.js';
 import { unlearnBackdoor, unlearningDataset } from './unlearning.js';
 

@@ -7,7 +7,7 @@
  * `patience` epochs at or above the attack-success threshold, lowered ÷1.5^1.5 after `patience`
  * epochs below it). A backdoored class needs a far smaller mask than the others: the anomaly index
  * of the mask L1 norms, |x − median| / (1.4826 · MAD), flags a class below the median with index > 2
- * (DESIGN.md §3). The index is computed on log norms by default (see
+ * (../shared/DESIGN.md §3). The index is computed on log norms by default (see
  * {@link NeuralCleanseOptions.anomalyScale}); the paper's linear index is always reported too.
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -83,7 +83,7 @@ export interface ReversedTrigger {
   readonly seconds: number;
 }
 
-/** Median, MAD and the anomaly index per value (DESIGN.md §3). */
+/** Median, MAD and the anomaly index per value (../shared/DESIGN.md §3). */
 export interface AnomalyIndices {
   readonly median: number;
   /** Median absolute deviation (unscaled). */

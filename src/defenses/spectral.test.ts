@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { isAntidoteError } from '../errors.js';
 import { evaluateDetection, rocAuc } from '../eval/detection.js';
+import { syntheticReps } from '../testing/synthetic.js';
 import { spectralSignatures } from './spectral-signatures.js';
 import { spectre } from './spectre.js';
-import { syntheticReps } from './test-utils/synthetic.js';
 
 const input = (s: ReturnType<typeof syntheticReps>) => ({
   reps: { data: s.data, dim: s.dim },

@@ -4,6 +4,7 @@ import { initEngine } from '../engine/backend.js';
 import type { Classifier } from '../engine/classifier.js';
 import { isAntidoteError } from '../errors.js';
 import { triggeredTestSet } from '../eval/metrics.js';
+import { type MnistFixture, mnistFixture } from '../testing/images.js';
 import {
   entropyBits,
   fitStrip,
@@ -13,7 +14,6 @@ import {
   stripRecords,
   stripThreshold,
 } from './strip.js';
-import { type MnistFixture, mnistFixture } from './test-utils/images.js';
 
 describe('STRIP primitives', () => {
   it('entropy in bits', () => {

@@ -7,8 +7,8 @@
  * in (low entropy). The rejection threshold is the entropy quantile of clean inputs at a chosen
  * false rejection rate.
  *
- * Names as in DESIGN.md §3: **FRR** = share of clean inputs rejected, **FAR** = share of triggered
- * inputs accepted (one well-known implementation swaps them).
+ * Names as in ../shared/DESIGN.md §3: **FRR** = share of clean inputs rejected, **FAR** = share of
+ * triggered inputs accepted (one well-known implementation swaps them).
  *
  * Pure functions over any {@link Classifier}; every random choice comes from an explicit seed.
  */

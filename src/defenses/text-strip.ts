@@ -25,8 +25,8 @@
  * (ROC AUC about 0.75, FAR far above the paper's at a 1–5% FRR; see `bench/text.mjs`). An
  * overconfident model (near-one-hot outputs) also squeezes every entropy towards 0.
  *
- * Names as in DESIGN.md §3: **FRR** = share of clean inputs rejected, **FAR** = share of triggered
- * inputs accepted. Works with any model through a text probability function (e.g. a text
+ * Names as in ../shared/DESIGN.md §3: **FRR** = share of clean inputs rejected, **FAR** = share of
+ * triggered inputs accepted. Works with any model through a text probability function (e.g. a text
  * classifier's `predictProbaTexts`); every random choice comes from an explicit seed.
  */
 import { Rng } from '../data/rng.js';

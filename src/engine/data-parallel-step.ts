@@ -11,7 +11,7 @@ import { AntidoteError } from '../errors.js';
 import { kernelMemory } from './kernels/memory.js';
 import { type NativeContext, nativeKernels } from './kernels/native.js';
 import { leanGradients, leanPlan } from './lean-backprop.js';
-import { crossEntropySum } from './train.js';
+import { crossEntropySum } from './loss.js';
 
 /** Shared views a participant needs. */
 export interface ExchangeViews {

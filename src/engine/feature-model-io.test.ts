@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Dataset } from '../data/dataset.js';
 import type { TabularColumn } from '../data/datasets/tabular.js';
 import { Rng } from '../data/rng.js';
+import { rejects } from '../testing/rejects.js';
 import { initEngine } from './backend.js';
 import {
   FeatureModel,
@@ -16,7 +17,6 @@ import {
   VECTORIZER_FILE,
 } from './feature-model-io.js';
 import { MODEL_JSON, WEIGHTS_BIN } from './model-io.js';
-import { rejects } from './test-utils/rejects.js';
 import { trainClassifier } from './tf-classifier.js';
 
 const root = mkdtempSync(join(tmpdir(), 'antidote-feature-model-'));

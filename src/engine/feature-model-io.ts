@@ -17,7 +17,6 @@
  * refused rather than silently misread. Everything is written in one atomic step.
  */
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { z } from 'zod';
@@ -33,6 +32,8 @@ import {
 } from '../data/text-vectorize.js';
 import type { TokenizerOptions } from '../data/tokenizer.js';
 import { AntidoteError } from '../errors.js';
+import { readBytes } from '../util/fs.js';
+import { parseWith } from '../util/schema.js';
 import { activeBackend, initEngine } from './backend.js';
 import { loadLayersModel, MODEL_JSON, saveLayersModel } from './model-io.js';
 import { FEATURE_MODEL_FORMAT } from './model-summary.js';
@@ -130,16 +131,10 @@ export function tabularPreprocessorFromJSON(
   json: unknown,
   where = 'preprocessor',
 ): TabularPreprocessor {
-  const r = preprocessorSchema.safeParse(json);
-  if (!r.success) {
-    const issue = r.error.issues[0]!;
-    throw new AntidoteError(
-      'INVALID_FORMAT',
-      `${where}: not a tabular preprocessor: ${issue.path.join('.') || 'value'}: ${issue.message}`,
-      { path: where },
-    );
-  }
-  const p = r.data;
+  const p = parseWith(preprocessorSchema, json, where, {
+    head: `${where}: not a tabular preprocessor`,
+    root: 'value',
+  });
   // Distinct column names and levels, as for a dataset's schema.
   parseTabularColumns(p.columns, `${where} (columns)`);
   const d = p.columns.length;
@@ -385,16 +380,11 @@ export class FeatureModel {
           { path: jsonPath },
         );
       }
-      const parsed = metadataSchema.safeParse(metadata);
-      if (!parsed.success) {
-        const issue = parsed.error.issues[0]!;
-        throw new AntidoteError(
-          'INVALID_FORMAT',
-          `${jsonPath} has no valid Antidote metadata: antidote.${issue.path.join('.')}: ${issue.message}`,
-          { path: jsonPath },
-        );
-      }
-      const m = parsed.data;
+      const m = parseWith(metadataSchema, metadata, jsonPath, {
+        head: `${jsonPath} has no valid Antidote metadata`,
+        prefix: 'antidote.',
+        root: '',
+      });
       const isText = (TEXT_MODEL_KINDS as readonly string[]).includes(m.kind);
       const expectedFile = isText ? VECTORIZER_FILE : PREPROCESSOR_FILE;
       if ((m.domain === 'text') !== isText || m.featurizer.file !== expectedFile) {
@@ -419,12 +409,9 @@ export class FeatureModel {
         );
       }
       const path = join(dir, m.featurizer.file);
-      const bytes = await readFile(path).catch((e: NodeJS.ErrnoException) => {
-        throw new AntidoteError(
-          e.code === 'ENOENT' ? 'NOT_FOUND' : 'IO_ERROR',
+      const bytes = await readBytes(path, {
+        message: (e) =>
           `cannot read ${path}: the ${m.domain} model's ${isText ? 'vectorizer' : 'preprocessor'} (${e.message})`,
-          { path },
-        );
       });
       const digest = sha256Hex(bytes);
       if (digest !== m.featurizer.sha256) {

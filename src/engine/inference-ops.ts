@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { leanGradients, leanPlan } from './lean-backprop.js';
-import { crossEntropySum } from './train.js';
+import { crossEntropySum } from './loss.js';
 
 /** What an inference pass computes per record. */
 export type InferenceOp = 'proba' | 'activations' | 'inputGradient';

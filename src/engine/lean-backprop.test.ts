@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Rng } from '../data/rng.js';
+import { maxRelativeError, randomTensor } from '../testing/kernel-check.js';
 import { initEngine } from './backend.js';
 import { leanGradients, leanPlan } from './lean-backprop.js';
-import { maxRelativeError, randomTensor } from './test-utils/kernel-check.js';
-import { crossEntropySum } from './train.js';
+import { crossEntropySum } from './loss.js';
 import { buildModel, type ModelSpec } from './zoo.js';
 
 const cases: Array<{ spec: ModelSpec; shape: number[] }> = [

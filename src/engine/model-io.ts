@@ -1,10 +1,10 @@
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { z } from 'zod';
 import { AntidoteError } from '../errors.js';
-import { writeDirAtomic, writeFileAtomic } from '../util/fs.js';
+import { readBytes, writeDirAtomic, writeFileAtomic } from '../util/fs.js';
+import { parseWith } from '../util/schema.js';
 import { MODEL_JSON, readModelJson, WEIGHTS_BIN } from './model-summary.js';
 
 // Moved to model-summary.ts (no TF.js imports, for fast-starting commands); re-exported here.
@@ -109,26 +109,16 @@ export async function loadLayersModel(
   const jsonPath = join(dir, MODEL_JSON);
   const weightsPath = join(dir, WEIGHTS_BIN);
   const raw = await readModelJson(dir);
-  const parsed = modelJsonSchema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new AntidoteError(
-      'INVALID_FORMAT',
-      `${jsonPath} is not an Antidote model: ${issue.path.join('.') || '(root)'}: ${issue.message}`,
-      { path: jsonPath },
-    );
-  }
-  const manifest = parsed.data.weightsManifest[0]!;
+  const parsed = parseWith(modelJsonSchema, raw, jsonPath, {
+    head: `${jsonPath} is not an Antidote model`,
+  });
+  const manifest = parsed.weightsManifest[0]!;
   const expectedBytes = manifest.weights.reduce(
     (sum, w) => sum + w.shape.reduce((a, b) => a * b, 1) * BYTES_PER_DTYPE[w.dtype],
     0,
   );
-  const weights = await readFile(weightsPath).catch((e: NodeJS.ErrnoException) => {
-    throw new AntidoteError(
-      e.code === 'ENOENT' ? 'NOT_FOUND' : 'IO_ERROR',
-      `cannot read ${weightsPath}: ${e.message}`,
-      { path: weightsPath },
-    );
+  const weights = await readBytes(weightsPath, {
+    message: (e) => `cannot read ${weightsPath}: ${e.message}`,
   });
   if (weights.byteLength !== expectedBytes) {
     throw new AntidoteError(
@@ -144,13 +134,13 @@ export async function loadLayersModel(
   try {
     const model = await tfl.loadLayersModel({
       load: async () => ({
-        modelTopology: parsed.data.modelTopology,
+        modelTopology: parsed.modelTopology,
         weightSpecs: manifest.weights,
         weightData,
         format: 'layers-model',
       }),
     });
-    return { model, metadata: parsed.data.antidote };
+    return { model, metadata: parsed.antidote };
   } catch (e) {
     throw new AntidoteError(
       'INVALID_FORMAT',

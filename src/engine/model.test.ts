@@ -6,6 +6,7 @@ import type { Dataset } from '../data/dataset.js';
 import type { TabularColumn } from '../data/datasets/tabular.js';
 import type { LoadedDataset } from '../data/load.js';
 import { Rng } from '../data/rng.js';
+import { rejects } from '../testing/rejects.js';
 import { initEngine } from './backend.js';
 import { FeatureModel } from './feature-model-io.js';
 import {
@@ -19,7 +20,6 @@ import {
   requireImageModel,
 } from './model.js';
 import { MODEL_JSON } from './model-summary.js';
-import { rejects } from './test-utils/rejects.js';
 import { trainClassifier } from './tf-classifier.js';
 
 /** Two classes of 4×4 images: a bright top half vs a bright bottom half. */

@@ -3,6 +3,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { z } from 'zod';
 import type { Dataset } from '../data/dataset.js';
 import { AntidoteError } from '../errors.js';
+import { parseWith } from '../util/schema.js';
 import { activeBackend, initEngine } from './backend.js';
 import type { Classifier } from './classifier.js';
 import { MAX_ENGINE_THREADS } from './data-parallel.js';
@@ -85,17 +86,17 @@ export class TfClassifier implements Classifier {
   static async load(dir: string): Promise<TfClassifier> {
     await initEngine();
     const { model, metadata } = await loadLayersModel(dir);
-    const parsed = metadataSchema.safeParse(metadata);
-    if (!parsed.success) {
+    let m: z.infer<typeof metadataSchema>;
+    try {
+      m = parseWith(metadataSchema, metadata, dir, {
+        head: `${dir}/model.json has no valid Antidote metadata`,
+        prefix: 'antidote.',
+        root: '',
+      });
+    } catch (e) {
       model.dispose();
-      const issue = parsed.error.issues[0];
-      throw new AntidoteError(
-        'INVALID_FORMAT',
-        `${dir}/model.json has no valid Antidote metadata: antidote.${issue.path.join('.')}: ${issue.message}`,
-        { path: dir },
-      );
+      throw e;
     }
-    const m = parsed.data;
     const outUnits = (model.outputs[0].shape as number[])[1];
     if (outUnits !== m.classes.length) {
       model.dispose();

@@ -5,6 +5,7 @@ import { Rng } from '../data/rng.js';
 import { AntidoteError } from '../errors.js';
 import { GradientWorkerPool, MAX_ENGINE_THREADS } from './data-parallel.js';
 import { applyOwn, contiguousShards, FusedAdam, shardGradients } from './data-parallel-step.js';
+import { crossEntropySum } from './loss.js';
 import type { ArchName, ModelSpec } from './zoo.js';
 
 /** Progress of a training run, reported after every batch and at the end of every epoch. */
@@ -147,19 +148,6 @@ function fillBatch(
     xOut.set(ds.x.subarray(r * size, (r + 1) * size), (i - from) * size);
     yOut[i - from] = ds.y[r]!;
   }
-}
-
-/** Softmax cross-entropy of `logits` against integer `labels`, summed over the batch. */
-export function crossEntropySum(
-  logits: tf.Tensor2D,
-  labels: tf.Tensor1D,
-  numClasses: number,
-): tf.Scalar {
-  return tf.tidy(() => {
-    const oneHot = tf.oneHot(labels, numClasses);
-    const logProbs = tf.logSoftmax(logits);
-    return tf.neg(tf.sum(tf.mul(oneHot, logProbs))) as tf.Scalar;
-  });
 }
 
 /**

@@ -1,8 +1,8 @@
 import { AntidoteError } from '../errors.js';
 
 /**
- * Scoring a poisoned-data detector against ground truth (DESIGN.md §2: a pure function over a
- * report and the attack's `poisoned` mask).
+ * Scoring a poisoned-data detector against ground truth (../shared/DESIGN.md §2: a pure function
+ * over a report and the attack's `poisoned` mask).
  *
  * Conventions: a metric whose denominator is zero is `NaN` (serialised as `null` by
  * `JSON.stringify`): precision when nothing is flagged, recall when there is no poison, ROC AUC

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { isAntidoteError } from '../errors.js';
+import { knnTrainer, rowImages } from '../testing/knn.js';
 import { type ExperimentProgress, runExperiment } from './experiment.js';
 import { sweep, sweepToCsv, triggerLabel } from './sweep.js';
-import { knnTrainer, rowImages } from './test-utils/knn.js';
 
 const train = rowImages(150, 3, 1);
 const test = rowImages(60, 3, 2);

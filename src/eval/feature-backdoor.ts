@@ -1,10 +1,10 @@
 /**
- * Backdoor metrics of text and tabular models (DESIGN.md §3): the test records a backdoor
+ * Backdoor metrics of text and tabular models (../shared/DESIGN.md §3): the test records a backdoor
  * attacks, triggered as raw records (texts with the word or sentence trigger, tabular rows with
  * the feature values set), predicted by the model from raw records; attack success rate and
  * robust accuracy. Shared by the experiment runner and `antidote evaluate`.
  */
-import type { BackdoorTargeting } from '../attacks/backdoor.js';
+import type { BackdoorTargeting } from '../attacks/backdoor-plan.js';
 import { type FeatureTriggerSpec, triggeredRecords } from '../attacks/tabular-backdoor.js';
 import { type TextTriggerSpec, triggeredTexts } from '../attacks/text-backdoor.js';
 import type { Dataset } from '../data/dataset.js';

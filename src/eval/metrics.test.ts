@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createTrigger } from '../attacks/triggers.js';
 import { Rng } from '../data/rng.js';
+import { encodedImages, fakeModel } from '../testing/fake-model.js';
 import {
   accuracy,
   accuracyDrop,
@@ -13,7 +14,6 @@ import {
   robustAccuracy,
   triggeredTestSet,
 } from './metrics.js';
-import { encodedImages, fakeModel } from './test-utils/fake-model.js';
 
 describe('pure metrics', () => {
   const y = [0, 0, 1, 1, 2, 2];

@@ -1,13 +1,17 @@
 /**
  * Model metrics for poisoning experiments: clean accuracy, per-class accuracy, confusion matrix,
- * and for backdoors the attack success rate (ASR) and robust accuracy, as defined in DESIGN.md §3
- * and BackdoorBench (Wu et al. 2022, "BackdoorBench: A Comprehensive Benchmark of Backdoor
- * Learning"): both are measured on triggered test inputs whose true label is not the attacker's
- * target (and, for source-to-target, whose class is the source).
+ * and for backdoors the attack success rate (ASR) and robust accuracy, as defined in
+ * ../shared/DESIGN.md §3 and BackdoorBench (Wu et al. 2022, "BackdoorBench: A Comprehensive
+ * Benchmark of Backdoor Learning"): both are measured on triggered test inputs whose true label is
+ * not the attacker's target (and, for source-to-target, whose class is the source).
  *
  * Pure functions take predictions; the `evaluate*` wrappers ask a {@link Classifier}.
  */
-import { type BackdoorTargeting, backdoorTargetOf, checkTargeting } from '../attacks/backdoor.js';
+import {
+  type BackdoorTargeting,
+  backdoorTargetOf,
+  checkTargeting,
+} from '../attacks/backdoor-plan.js';
 import type { Trigger } from '../attacks/triggers.js';
 import { type Dataset, numRecords, recordShape, recordSize } from '../data/dataset.js';
 import type { Rng } from '../data/rng.js';

@@ -1,7 +1,7 @@
 /**
  * Text and tabular poisoning experiments: data → attack → train the clean model and the victim →
- * clean accuracy, ASR, robust accuracy (DESIGN.md §3) → optional detectors scored against the
- * attack's ground truth. The detectors are passed in (this module stays independent of
+ * clean accuracy, ASR, robust accuracy (../shared/DESIGN.md §3) → optional detectors scored against
+ * the attack's ground truth. The detectors are passed in (this module stays independent of
  * `defenses/`), each receiving the victim and its poisoned training set in the victim's feature
  * space, so representation-based detectors (spectral signatures, activation clustering) and
  * text-level ones (keyword discovery) plug in alike.

@@ -5,9 +5,9 @@ import {
   randomBytes,
   timingSafeEqual,
 } from 'node:crypto';
-import { open, readFile, rename, rm } from 'node:fs/promises';
+import { type open, rename, rm } from 'node:fs/promises';
 import { AntidoteError } from '../errors.js';
-import { tempPathFor, writeFileAtomic } from '../util/fs.js';
+import { openFile, readBytes, tempPathFor, writeFileAtomic } from '../util/fs.js';
 
 /**
  * Encryption at rest: AES-256-GCM (NIST SP 800-38D) in authenticated chunks, in the spirit of
@@ -85,13 +85,7 @@ export function parseKek(data: string | Uint8Array, where: string): Kek {
 
 /** Reads a KEK from a key file. */
 export async function loadKekFile(path: string): Promise<Kek> {
-  let data: Buffer;
-  try {
-    data = await readFile(path);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'NOT_FOUND' : 'IO_ERROR';
-    throw new AntidoteError(code, `cannot read key file ${path}`, { path });
-  }
+  const data = await readBytes(path, { message: () => `cannot read key file ${path}` });
   return parseKek(data, path);
 }
 
@@ -201,15 +195,6 @@ async function readFull(fh: Handle, buf: Buffer, len: number, pos: number): Prom
   return got;
 }
 
-async function openOrFail(path: string, flags: string, mode?: number): Promise<Handle> {
-  try {
-    return await open(path, flags, mode);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'NOT_FOUND' : 'IO_ERROR';
-    throw new AntidoteError(code, `cannot open ${path}: ${(e as Error).message}`, { path });
-  }
-}
-
 /** Chunks in flight at once: reads, cipher work and writes of different chunks overlap. */
 const PIPELINE_DEPTH = 4;
 
@@ -268,7 +253,7 @@ export async function encryptFile(
   const dek = randomBytes(32);
   const header = Buffer.concat([fixed, wrapKey(fixed, dek, kek)]);
 
-  const input = await openOrFail(src, 'r');
+  const input = await openFile(src, 'r');
   const tmp = tempPathFor(dst);
   let output: Handle | undefined;
   try {
@@ -277,7 +262,7 @@ export async function encryptFile(
     if (chunks > 2 ** 32) {
       throw new AntidoteError('INVALID_ARGUMENT', `${src} is too large to encrypt`, { path: src });
     }
-    const out = await openOrFail(tmp, 'wx', 0o600);
+    const out = await openFile(tmp, 'wx', 0o600);
     output = out;
     await out.write(header, 0, header.length, 0);
     const depth = Math.min(PIPELINE_DEPTH, chunks);
@@ -331,7 +316,7 @@ export async function decryptFile(
   options: { onProgress?: (bytesDone: number) => void } = {},
 ): Promise<{ bytes: number; chunks: number }> {
   checkKek(kek);
-  const input = await openOrFail(src, 'r');
+  const input = await openFile(src, 'r');
   const tmp = tempPathFor(dst);
   let output: Handle | undefined;
   let dek: Buffer | undefined;
@@ -349,7 +334,7 @@ export async function decryptFile(
     const block = chunkSize + TAG;
     const body = size - HEADER_SIZE;
     const chunks = Math.ceil(body / block);
-    const out = await openOrFail(tmp, 'wx', 0o600);
+    const out = await openFile(tmp, 'wx', 0o600);
     output = out;
     const depth = Math.min(PIPELINE_DEPTH, chunks);
     const bufs = Array.from({ length: depth }, () => Buffer.allocUnsafe(Math.min(block, body)));
@@ -406,7 +391,7 @@ export async function decryptFile(
 export async function rewrapFile(path: string, oldKek: Kek, newKek: Kek): Promise<void> {
   checkKek(oldKek);
   checkKek(newKek);
-  const fh = await openOrFail(path, 'r+');
+  const fh = await openFile(path, 'r+');
   try {
     const header = Buffer.alloc(HEADER_SIZE);
     const got = await readFull(fh, header, HEADER_SIZE, 0);
@@ -426,7 +411,7 @@ export async function rewrapFile(path: string, oldKek: Kek, newKek: Kek): Promis
 
 /** The public key id of an encrypted file (which KEK wraps its data key). */
 export async function encryptedFileKekId(path: string): Promise<string> {
-  const fh = await openOrFail(path, 'r');
+  const fh = await openFile(path, 'r');
   try {
     const header = Buffer.alloc(HEADER_SIZE);
     const got = await readFull(fh, header, HEADER_SIZE, 0);

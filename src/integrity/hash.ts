@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { open } from 'node:fs/promises';
 import { AntidoteError } from '../errors.js';
+import { openFile } from '../util/fs.js';
 
 /** Hex SHA-256 of a byte string (or UTF-8 text). */
 export function sha256Hex(data: Uint8Array | string): string {
@@ -48,20 +48,7 @@ export interface FileDigest {
  */
 export async function sha256File(path: string, options: HashFileOptions = {}): Promise<FileDigest> {
   const size = options.bufferSize ?? 4 * 1024 * 1024;
-  let fh: Awaited<ReturnType<typeof open>>;
-  try {
-    fh = await open(path, 'r');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'NOT_FOUND' : 'IO_ERROR';
-    throw new AntidoteError(
-      code,
-      `cannot open ${path}: ${(e as Error).message}`,
-      { path },
-      {
-        cause: e,
-      },
-    );
-  }
+  const fh = await openFile(path, 'r');
   const h = createHash('sha256');
   const buf = Buffer.allocUnsafe(size);
   let total = 0;

@@ -4,9 +4,8 @@ import {
   generateKeyPairSync,
   type KeyObject,
 } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { AntidoteError } from '../errors.js';
-import { writeFileAtomic } from '../util/fs.js';
+import { readText, writeFileAtomic } from '../util/fs.js';
 import { sha256Hex } from './hash.js';
 
 /** An Ed25519 key pair as PEM text. */
@@ -68,12 +67,7 @@ export async function writeSigningKeyPair(
 }
 
 async function readKeyFile(path: string): Promise<string> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'NOT_FOUND' : 'IO_ERROR';
-    throw new AntidoteError(code, `cannot read key ${path}: ${(e as Error).message}`, { path });
-  }
+  return readText(path, { message: (e) => `cannot read key ${path}: ${e.message}` });
 }
 
 /** Reads an Ed25519 key of `kind` from a PEM file; never echoes key material in errors. */

@@ -4,7 +4,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { AntidoteError } from '../errors.js';
-import { writeFileAtomic } from '../util/fs.js';
+import { readJson, writeFileAtomic } from '../util/fs.js';
+import { parseWith } from '../util/schema.js';
 import type { JsonValue } from './canonical-json.js';
 import { digestEquals } from './hash.js';
 import { createManifest, PROVENANCE_FILE, PROVENANCE_SIGNATURE_FILE } from './manifest.js';
@@ -241,15 +242,9 @@ export async function readLineage(
         },
       );
     }
-    let raw: unknown;
-    try {
-      raw = JSON.parse(await readFile(path, 'utf8'));
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'NOT_FOUND' : 'INVALID_FORMAT';
-      throw new AntidoteError(code, `cannot read provenance ${path}: ${(e as Error).message}`, {
-        path,
-      });
-    }
+    const raw = await readJson(path, {
+      message: (e) => `cannot read provenance ${path}: ${e.message}`,
+    });
     const r = inTotoStatementSchema.safeParse(raw);
     if (!r.success || r.data.predicateType !== SLSA_PROVENANCE_V1) {
       throw new AntidoteError('INVALID_FORMAT', `${path} is not a SLSA provenance v1 statement`, {
@@ -258,20 +253,14 @@ export async function readLineage(
     }
     statement = r.data as unknown as InTotoStatement<SlsaProvenancePredicate>;
   }
-  const p = provenanceSchema.safeParse(statement.predicate);
-  if (!p.success) {
-    throw new AntidoteError(
-      'INVALID_FORMAT',
-      `${path}: predicate is not SLSA provenance v1: ${p.error.issues[0]!.message}`,
-      {
-        path,
-      },
-    );
-  }
+  const predicate = parseWith(provenanceSchema, statement.predicate, path, {
+    head: `${path}: predicate is not SLSA provenance v1`,
+    omitField: true,
+  });
   const subjectDigest = statement.subject[0]?.digest.sha256 ?? '';
   const manifest = await createManifest(modelDir);
   const datasets: LineageDataset[] = [];
-  for (const d of p.data.buildDefinition.resolvedDependencies) {
+  for (const d of predicate.buildDefinition.resolvedDependencies) {
     if (
       !d.name?.startsWith('dataset:') ||
       !d.digest?.sha256 ||
@@ -287,8 +276,8 @@ export async function readLineage(
       ...(typeof a.manifestDigest === 'string' ? { manifestDigest: a.manifestDigest } : {}),
     });
   }
-  const code = p.data.buildDefinition.resolvedDependencies.find((d) => d.name === 'code');
-  const ext = p.data.buildDefinition.externalParameters;
+  const code = predicate.buildDefinition.resolvedDependencies.find((d) => d.name === 'code');
+  const ext = predicate.buildDefinition.externalParameters;
   return {
     statement,
     modelDigest: manifest.rootDigest,

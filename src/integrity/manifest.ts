@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
-import { lstat, readdir, readFile } from 'node:fs/promises';
+import { lstat } from 'node:fs/promises';
 import { join, posix, relative, sep } from 'node:path';
 import { z } from 'zod';
 import { AntidoteError } from '../errors.js';
-import { writeFileAtomic } from '../util/fs.js';
+import { readBytes, readDirEntries, writeFileAtomic } from '../util/fs.js';
+import { parseJson, parseWith } from '../util/schema.js';
 import { canonicalJson, type JsonValue } from './canonical-json.js';
 import { digestEquals, sha256File, sha256Hex } from './hash.js';
 import { leafHash, merkleRootOfLeafHashes } from './merkle.js';
@@ -158,15 +159,9 @@ export async function listFiles(dir: string, ignore: readonly string[]): Promise
   const skip = new Set(ignore);
   const out: string[] = [];
   const walk = async (abs: string): Promise<void> => {
-    let entries: import('node:fs').Dirent[];
-    try {
-      entries = await readdir(abs, { withFileTypes: true });
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'NOT_FOUND' : 'IO_ERROR';
-      throw new AntidoteError(code, `cannot read directory ${abs}: ${(e as Error).message}`, {
-        path: abs,
-      });
-    }
+    const entries = await readDirEntries(abs, {
+      message: (e) => `cannot read directory ${abs}: ${e.message}`,
+    });
     for (const ent of entries) {
       const full = join(abs, ent.name);
       const rel = relative(dir, full).split(sep).join(posix.sep);
@@ -256,41 +251,17 @@ export function manifestDigest(m: Manifest): string {
 
 /** Parses and validates manifest JSON; fails with `INVALID_FORMAT` naming the field. */
 export function parseManifest(text: string | Uint8Array, where = 'manifest'): Manifest {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(typeof text === 'string' ? text : Buffer.from(text).toString('utf8'));
-  } catch (e) {
-    throw new AntidoteError(
-      'INVALID_FORMAT',
-      `${where} is not valid JSON: ${(e as Error).message}`,
-      {
-        path: where,
-      },
-    );
-  }
-  const r = manifestSchema.safeParse(raw);
-  if (!r.success) {
-    const issue = r.error.issues[0]!;
-    throw new AntidoteError(
-      'INVALID_FORMAT',
-      `${where} is not a valid manifest: ${issue.path.join('.') || '(root)'}: ${issue.message}`,
-      { path: where, field: issue.path.join('.') },
-    );
-  }
-  return r.data as Manifest;
+  return parseWith(manifestSchema, parseJson(text, where), where, {
+    head: `${where} is not a valid manifest`,
+    withField: true,
+  }) as Manifest;
 }
 
 /** Reads `DIR/antidote.manifest.json` (or the given file). */
 export async function readManifest(path: string): Promise<Manifest> {
-  let text: Buffer;
-  try {
-    text = await readFile(path);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'NOT_FOUND' : 'IO_ERROR';
-    throw new AntidoteError(code, `cannot read manifest ${path}: ${(e as Error).message}`, {
-      path,
-    });
-  }
+  const text = await readBytes(path, {
+    message: (e) => `cannot read manifest ${path}: ${e.message}`,
+  });
   return parseManifest(text, path);
 }
 

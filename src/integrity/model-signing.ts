@@ -4,7 +4,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { AntidoteError } from '../errors.js';
-import { writeFileAtomic } from '../util/fs.js';
+import { readBytes, writeFileAtomic } from '../util/fs.js';
+import { parseWith } from '../util/schema.js';
 import type { JsonValue } from './canonical-json.js';
 import { digestEquals } from './hash.js';
 import {
@@ -166,15 +167,8 @@ export interface DirectoryVerification {
   readonly ok: boolean;
 }
 
-async function readText(path: string, what: string): Promise<Buffer> {
-  try {
-    return await readFile(path);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'NOT_FOUND' : 'IO_ERROR';
-    throw new AntidoteError(code, `${what} ${path} cannot be read: ${(e as Error).message}`, {
-      path,
-    });
-  }
+async function readText(path: string, what: string): Promise<Uint8Array> {
+  return readBytes(path, { message: (e) => `${what} ${path} cannot be read: ${e.message}` });
 }
 
 /**
@@ -195,15 +189,11 @@ export async function verifyDirectory(
     predicateType: MODEL_SIGNING_PREDICATE_V1,
     where: bundlePath,
   });
-  const pr = modelSigningPredicateSchema.safeParse(raw.predicate);
-  if (!pr.success) {
-    throw new AntidoteError(
-      'SIGNATURE_INVALID',
-      `${bundlePath}: predicate is not model-signing v1.0: ${pr.error.issues[0]!.path.join('.')}: ${pr.error.issues[0]!.message}`,
-      { path: bundlePath },
-    );
-  }
-  const predicate = pr.data;
+  const predicate = parseWith(modelSigningPredicateSchema, raw.predicate, bundlePath, {
+    code: 'SIGNATURE_INVALID',
+    head: `${bundlePath}: predicate is not model-signing v1.0`,
+    root: '',
+  });
   const statement = { ...raw, predicate } as InTotoStatement<ModelSigningPredicate>;
   const problems: IntegrityProblem[] = [];
   const subjectDigest = statement.subject[0]?.digest.sha256 ?? '';

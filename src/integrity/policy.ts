@@ -1,6 +1,7 @@
-import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { AntidoteError } from '../errors.js';
+import { readText } from '../util/fs.js';
+import { parseJson, parseWith } from '../util/schema.js';
 import { type AuditLogBackend, appendAudit } from './audit-log.js';
 import { keyFingerprint } from './keys.js';
 
@@ -62,16 +63,8 @@ export interface AccessPolicy {
 
 /** Validates a policy object; `INVALID_CONFIG` naming the field when it does not fit. */
 export function parsePolicy(raw: unknown, where = 'policy'): AccessPolicy {
-  const r = policySchema.safeParse(raw);
-  if (!r.success) {
-    const issue = r.error.issues[0]!;
-    throw new AntidoteError(
-      'INVALID_CONFIG',
-      `${where}: ${issue.path.join('.') || '(root)'}: ${issue.message}`,
-      { path: where, field: issue.path.join('.') },
-    );
-  }
-  const principals = r.data.principals.map((p, i) => {
+  const data = parseWith(policySchema, raw, where, { code: 'INVALID_CONFIG', withField: true });
+  const principals = data.principals.map((p, i) => {
     let fp = p.fingerprint;
     if (!fp) {
       try {
@@ -97,29 +90,13 @@ export function parsePolicy(raw: unknown, where = 'policy'): AccessPolicy {
     }
     seen.add(p.fingerprint);
   }
-  return { roles: r.data.roles, principals };
+  return { roles: data.roles, principals };
 }
 
 /** Reads and validates a policy JSON file. */
 export async function loadPolicy(path: string): Promise<AccessPolicy> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'NOT_FOUND' : 'IO_ERROR';
-    throw new AntidoteError(code, `cannot read policy ${path}`, { path });
-  }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (e) {
-    throw new AntidoteError(
-      'INVALID_CONFIG',
-      `${path} is not valid JSON: ${(e as Error).message}`,
-      { path },
-    );
-  }
-  return parsePolicy(raw, path);
+  const text = await readText(path, { message: () => `cannot read policy ${path}` });
+  return parsePolicy(parseJson(text, path, { code: 'INVALID_CONFIG' }), path);
 }
 
 /** An access decision. */

@@ -3,6 +3,7 @@ import { DSSEBundleBuilder } from '@sigstore/sign';
 import { toSignedEntity, Verifier } from '@sigstore/verify';
 import { z } from 'zod';
 import { AntidoteError } from '../errors.js';
+import { parseJson, parseWith } from '../util/schema.js';
 import { canonicalJsonBytes } from './canonical-json.js';
 import { keyFingerprint } from './keys.js';
 
@@ -122,28 +123,12 @@ export async function signStatement(
 
 /** Parses bundle JSON against {@link sigstoreBundleSchema}; `SIGNATURE_INVALID` when it does not fit. */
 export function parseBundle(text: string | Uint8Array, where = 'bundle'): SigstoreBundleJson {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(typeof text === 'string' ? text : Buffer.from(text).toString('utf8'));
-  } catch (e) {
-    throw new AntidoteError(
-      'SIGNATURE_INVALID',
-      `${where} is not valid JSON: ${(e as Error).message}`,
-      {
-        path: where,
-      },
-    );
-  }
-  const r = sigstoreBundleSchema.safeParse(raw);
-  if (!r.success) {
-    const issue = r.error.issues[0]!;
-    throw new AntidoteError(
-      'SIGNATURE_INVALID',
-      `${where} is not a Sigstore v0.3 DSSE bundle: ${issue.path.join('.') || '(root)'}: ${issue.message}`,
-      { path: where, field: issue.path.join('.') },
-    );
-  }
-  return r.data;
+  const raw = parseJson(text, where, { code: 'SIGNATURE_INVALID' });
+  return parseWith(sigstoreBundleSchema, raw, where, {
+    code: 'SIGNATURE_INVALID',
+    head: `${where} is not a Sigstore v0.3 DSSE bundle`,
+    withField: true,
+  });
 }
 
 /**
@@ -218,21 +203,17 @@ export function verifyBundle(
       path: where,
     });
   }
-  const r = inTotoStatementSchema.safeParse(statement);
-  if (!r.success) {
-    const issue = r.error.issues[0]!;
+  const data = parseWith(inTotoStatementSchema, statement, where, {
+    code: 'SIGNATURE_INVALID',
+    head: `${where}: the signed payload is not an in-toto Statement v1`,
+    root: '',
+  });
+  if (options.predicateType && data.predicateType !== options.predicateType) {
     throw new AntidoteError(
       'SIGNATURE_INVALID',
-      `${where}: the signed payload is not an in-toto Statement v1: ${issue.path.join('.')}: ${issue.message}`,
+      `${where}: predicate type is ${data.predicateType}, expected ${options.predicateType}`,
       { path: where },
     );
   }
-  if (options.predicateType && r.data.predicateType !== options.predicateType) {
-    throw new AntidoteError(
-      'SIGNATURE_INVALID',
-      `${where}: predicate type is ${r.data.predicateType}, expected ${options.predicateType}`,
-      { path: where },
-    );
-  }
-  return r.data as InTotoStatement;
+  return data as InTotoStatement;
 }

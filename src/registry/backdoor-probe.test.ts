@@ -1,8 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initEngine } from '../engine/backend.js';
 import type { TfClassifier } from '../engine/tf-classifier.js';
+import { syntheticImages, trainPair, triggered } from '../testing/fixtures.js';
 import { StripProbe } from './backdoor-probe.js';
-import { syntheticImages, trainPair, triggered } from './test-utils/fixtures.js';
 
 describe('STRIP backdoor probe (Gao et al. 2019)', () => {
   let clean: TfClassifier;

@@ -1,10 +1,10 @@
-import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { DETECTOR_NAMES } from '../defenses/registry.js';
-import { AntidoteError } from '../errors.js';
 import { canonicalJson } from '../integrity/canonical-json.js';
 import { sha256Hex } from '../integrity/hash.js';
+import { readText } from '../util/fs.js';
+import { parseJson, parseWith } from '../util/schema.js';
 
 const share = z.number().min(0).max(1);
 
@@ -111,17 +111,8 @@ export function parseGatePolicy(
   options: { where?: string; baseDir?: string } = {},
 ): LoadedGatePolicy {
   const where = options.where ?? 'gate policy';
-  const r = gatePolicySchema.safeParse(raw);
-  if (!r.success) {
-    const issue = r.error.issues[0]!;
-    throw new AntidoteError(
-      'INVALID_CONFIG',
-      `${where}: ${issue.path.join('.') || '(root)'}: ${issue.message}`,
-      { path: where, field: issue.path.join('.') },
-    );
-  }
   return {
-    policy: r.data,
+    policy: parseWith(gatePolicySchema, raw, where, { code: 'INVALID_CONFIG', withField: true }),
     baseDir: options.baseDir ?? process.cwd(),
     digest: sha256Hex(canonicalJson(raw as never)),
   };
@@ -129,25 +120,8 @@ export function parseGatePolicy(
 
 /** Reads and validates a gate policy file. */
 export async function loadGatePolicy(path: string): Promise<LoadedGatePolicy> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'NOT_FOUND' : 'IO_ERROR';
-    throw new AntidoteError(code, `cannot read gate policy ${path}`, { path });
-  }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (e) {
-    throw new AntidoteError(
-      'INVALID_CONFIG',
-      `${path} is not valid JSON: ${(e as Error).message}`,
-      {
-        path,
-      },
-    );
-  }
+  const text = await readText(path, { message: () => `cannot read gate policy ${path}` });
+  const raw = parseJson(text, path, { code: 'INVALID_CONFIG' });
   return {
     ...parseGatePolicy(raw, { where: path, baseDir: dirname(resolve(path)) }),
     path: resolve(path),

@@ -9,10 +9,10 @@ import { generateSigningKeyPair } from '../integrity/keys.js';
 import { recordTrainingProvenance } from '../integrity/lineage.js';
 import { createManifest } from '../integrity/manifest.js';
 import { signDirectory } from '../integrity/model-signing.js';
+import { syntheticImages, trainPair } from '../testing/fixtures.js';
 import { runGate } from './gate.js';
 import { loadGatePolicy, parseGatePolicy } from './gate-policy.js';
 import { ModelRegistry } from './model-registry.js';
-import { syntheticImages, trainPair } from './test-utils/fixtures.js';
 
 describe('deployment gate', () => {
   let root: string;

@@ -1,5 +1,4 @@
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { ModelDomain } from '../engine/model-interface.js';
 import { MODEL_JSON, readModelSummary } from '../engine/model-summary.js';
@@ -9,6 +8,7 @@ import type { JsonValue } from '../integrity/canonical-json.js';
 import { readLineage } from '../integrity/lineage.js';
 import { createManifest, manifestDigest, SIGNATURE_FILE } from '../integrity/manifest.js';
 import { type AccessPolicy, type Decision, enforce } from '../integrity/policy.js';
+import { readJson } from '../util/fs.js';
 import { REGISTRY_MIGRATIONS } from './migrations.js';
 import { SqliteCatalogueStore } from './sqlite-store.js';
 
@@ -216,15 +216,9 @@ export function checkModelName(name: string): void {
 
 /** Reads the scan summaries of an `antidote scan` report (`report.json`). */
 export async function readScanSummary(path: string): Promise<ScanSummary[]> {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(await readFile(path, 'utf8'));
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'NOT_FOUND' : 'INVALID_FORMAT';
-    throw new AntidoteError(code, `cannot read scan report ${path}: ${(e as Error).message}`, {
-      path,
-    });
-  }
+  const raw = await readJson(path, {
+    message: (e) => `cannot read scan report ${path}: ${e.message}`,
+  });
   const doc = raw as { format?: unknown; methods?: unknown };
   if (doc?.format !== 'antidote-scan' || typeof doc.methods !== 'object' || !doc.methods) {
     throw new AntidoteError('INVALID_FORMAT', `${path} is not an antidote scan report`, { path });

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AntidoteError } from '../errors.js';
+import { parseWith } from '../util/schema.js';
 import {
   featureGroupMeans,
   histogram,
@@ -100,16 +100,10 @@ export type MonitorConfig = z.infer<typeof monitorConfigSchema>;
 
 /** Validates a monitoring configuration; `INVALID_CONFIG` naming the field otherwise. */
 export function parseMonitorConfig(raw: unknown, where = 'monitor config'): MonitorConfig {
-  const r = monitorConfigSchema.safeParse(raw ?? {});
-  if (!r.success) {
-    const issue = r.error.issues[0]!;
-    throw new AntidoteError(
-      'INVALID_CONFIG',
-      `${where}: ${issue.path.join('.') || '(root)'}: ${issue.message}`,
-      { path: where, field: issue.path.join('.') },
-    );
-  }
-  return r.data;
+  return parseWith(monitorConfigSchema, raw ?? {}, where, {
+    code: 'INVALID_CONFIG',
+    withField: true,
+  });
 }
 
 /** The monitor names. */

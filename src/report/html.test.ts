@@ -2,11 +2,11 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { hasChromium, launchChromium } from '../testing/browser.js';
 import type { AuditReport } from './audit-report.js';
 import { barChartSvg, lineChartSvg, scatterChartSvg } from './charts.js';
 import { escapeHtml, renderAuditHtml } from './html.js';
 import { renderImageGrid } from './image-grid.js';
-import { hasChromium, launchChromium } from './test-utils/browser.js';
 
 function sampleReport(): AuditReport {
   const img = new Float32Array(64).map((_, i) => (i % 9) / 8);

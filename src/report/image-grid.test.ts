@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { decodePng, encodePng } from '../data/png.js';
 import { isAntidoteError } from '../errors.js';
 import { imageGridRaster, renderImageGrid } from './image-grid.js';
-import { decodePng, encodePng } from './png.js';
 
 describe('image grid', () => {
   const gray = (v: number[]) => ({ data: Float32Array.from(v), shape: [2, 2, 1] });

@@ -1,5 +1,5 @@
+import { encodePng, type Rgba8Image } from '../data/png.js';
 import { AntidoteError } from '../errors.js';
-import { encodePng, type Rgba8Image } from './png.js';
 
 /** One image of a grid: HWC (`[H, W]`, `[H, W, 1]` grayscale, `[H, W, 3]` RGB). */
 export interface GridImage {

@@ -1,8 +1,8 @@
 import { timingSafeEqual } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { AntidoteError } from '../errors.js';
 import { sha256Hex } from '../integrity/hash.js';
+import { readJson } from '../util/fs.js';
+import { parseWith } from '../util/schema.js';
 
 /**
  * API tokens of the server's mutating endpoints (promote, rollback). The token file maps the
@@ -27,29 +27,15 @@ export type TokenTable = z.infer<typeof tokenFileSchema>;
 
 /** Validates a token table; `INVALID_CONFIG` naming the field otherwise. */
 export function parseTokenTable(raw: unknown, where = 'token file'): TokenTable {
-  const r = tokenFileSchema.safeParse(raw);
-  if (!r.success) {
-    const issue = r.error.issues[0]!;
-    throw new AntidoteError(
-      'INVALID_CONFIG',
-      `${where}: ${issue.path.join('.') || '(root)'}: ${issue.message}`,
-      { path: where },
-    );
-  }
-  return r.data;
+  return parseWith(tokenFileSchema, raw, where, { code: 'INVALID_CONFIG' });
 }
 
 /** Reads and validates a token file. */
 export async function loadTokenTable(path: string): Promise<TokenTable> {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(await readFile(path, 'utf8'));
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'NOT_FOUND' : 'INVALID_CONFIG';
-    throw new AntidoteError(code, `cannot read token file ${path}: ${(e as Error).message}`, {
-      path,
-    });
-  }
+  const raw = await readJson(path, {
+    code: 'INVALID_CONFIG',
+    message: (e) => `cannot read token file ${path}: ${e.message}`,
+  });
   return parseTokenTable(raw, path);
 }
 

@@ -7,9 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runGate } from '../registry/gate.js';
 import { loadGatePolicy } from '../registry/gate-policy.js';
 import { ModelRegistry } from '../registry/model-registry.js';
+import { buildScenario, type ScenarioFiles } from '../testing/scenario.js';
 import { parseTokenTable } from './auth.js';
 import { type RunningServer, startServer } from './start.js';
-import { buildScenario, type ScenarioFiles } from './test-utils/scenario.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const HAVE_CHROMIUM = existsSync(CHROMIUM);

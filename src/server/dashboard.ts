@@ -1,4 +1,4 @@
-import { PNG } from 'pngjs';
+import { encodePng } from '../data/png.js';
 import type { AuditEntry } from '../integrity/audit-log.js';
 import type { VersionRecord } from '../integrity/versioning.js';
 import type {
@@ -81,18 +81,19 @@ function gateCell(g: StoredGateResult | undefined): string {
 export function pngDataUri(pixels: readonly number[], shape: readonly number[], scale = 4): string {
   // Stored examples are HWC; a missing channel count means grey.
   const [h = 0, w = 0, c = 1] = shape;
-  const png = new PNG({ width: w * scale, height: h * scale });
+  const data = new Uint8Array(w * scale * h * scale * 4);
   for (let y = 0; y < h * scale; y++) {
     for (let x = 0; x < w * scale; x++) {
       const src = (Math.floor(y / scale) * w + Math.floor(x / scale)) * c;
       const o = (y * w * scale + x) * 4;
-      png.data[o] = pixels[src] ?? 0;
-      png.data[o + 1] = pixels[src + (c === 3 ? 1 : 0)] ?? 0;
-      png.data[o + 2] = pixels[src + (c === 3 ? 2 : 0)] ?? 0;
-      png.data[o + 3] = 255;
+      data[o] = pixels[src] ?? 0;
+      data[o + 1] = pixels[src + (c === 3 ? 1 : 0)] ?? 0;
+      data[o + 2] = pixels[src + (c === 3 ? 2 : 0)] ?? 0;
+      data[o + 3] = 255;
     }
   }
-  return `data:image/png;base64,${PNG.sync.write(png).toString('base64')}`;
+  const png = encodePng({ width: w * scale, height: h * scale, data });
+  return `data:image/png;base64,${Buffer.from(png).toString('base64')}`;
 }
 
 interface CheckJson {

@@ -8,6 +8,7 @@ import type { z } from 'zod';
 import { AntidoteError, type AntidoteErrorCode } from '../errors.js';
 import type { Deployment } from '../registry/deployment.js';
 import type { ModelRegistry } from '../registry/model-registry.js';
+import { parseWith } from '../util/schema.js';
 import type { TokenTable } from './auth.js';
 
 /** What the HTTP app serves. */
@@ -98,13 +99,9 @@ export async function readJson(c: Context): Promise<unknown> {
 
 /** `raw` checked against `schema`: `INVALID_ARGUMENT` naming the first wrong field. */
 export function parseRequest<T>(schema: z.ZodType<T>, raw: unknown): T {
-  const r = schema.safeParse(raw);
-  if (!r.success) {
-    const issue = r.error.issues[0]!;
-    throw new AntidoteError(
-      'INVALID_ARGUMENT',
-      `invalid request: ${issue.path.join('.') || '(body)'}: ${issue.message}`,
-    );
-  }
-  return r.data;
+  return parseWith(schema, raw, 'invalid request', {
+    code: 'INVALID_ARGUMENT',
+    root: '(body)',
+    details: {},
+  });
 }

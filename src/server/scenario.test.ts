@@ -10,9 +10,9 @@ import { runGate } from '../registry/gate.js';
 import { loadGatePolicy } from '../registry/gate-policy.js';
 import { ModelRegistry } from '../registry/model-registry.js';
 import { parseMonitorConfig } from '../registry/monitor.js';
+import { buildScenario, type ScenarioFiles } from '../testing/scenario.js';
 import { parseTokenTable } from './auth.js';
 import { type RunningServer, startServer } from './start.js';
-import { buildScenario, type ScenarioFiles } from './test-utils/scenario.js';
 
 /**
  * The end-to-end scenario of the issue: clean v1 promoted; backdoored v2 refused by the gate

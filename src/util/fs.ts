@@ -1,7 +1,143 @@
+/**
+ * File-system helpers with Antidote's error contract: a missing file is `NOT_FOUND`, any other
+ * failure `IO_ERROR` (or the code the caller names), always naming the path; writes are atomic.
+ */
 import { randomBytes } from 'node:crypto';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import type { Dirent } from 'node:fs';
+import {
+  type FileHandle,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  stat,
+  writeFile,
+} from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { AntidoteError } from '../errors.js';
+import { AntidoteError, type AntidoteErrorCode } from '../errors.js';
+
+/** True when `e` is a file-system error saying the path does not exist (`ENOENT`). */
+export function isMissingFileError(e: unknown): boolean {
+  return (e as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+}
+
+/** How a failed file-system call is reported (see {@link fsError}). */
+export interface FsFailure {
+  /**
+   * The message, given the underlying error (missing file included). Default: "PATH does not
+   * exist" for a missing file, "cannot read PATH: REASON" otherwise.
+   */
+  readonly message?: (cause: Error) => string;
+  /** The code of a failure other than a missing file (default `IO_ERROR`). */
+  readonly code?: AntidoteErrorCode;
+}
+
+/**
+ * The {@link AntidoteError} for a failed file-system call on `path`: `NOT_FOUND` when the path
+ * does not exist, else `failure.code` (default `IO_ERROR`); `{ path }` as details, `e` as cause.
+ */
+export function fsError(e: unknown, path: string, failure: FsFailure = {}): AntidoteError {
+  const missing = isMissingFileError(e);
+  const cause = e instanceof Error ? e : new Error(String(e));
+  const message = failure.message
+    ? failure.message(cause)
+    : missing
+      ? `${path} does not exist`
+      : `cannot read ${path}: ${cause.message}`;
+  return new AntidoteError(
+    missing ? 'NOT_FOUND' : (failure.code ?? 'IO_ERROR'),
+    message,
+    { path },
+    { cause: e },
+  );
+}
+
+/** Reads a whole file; a missing file is `NOT_FOUND`, any other failure `IO_ERROR`. */
+export async function readBytes(
+  path: string,
+  failure?: FsFailure,
+): Promise<Uint8Array<ArrayBuffer>> {
+  try {
+    return await readFile(path);
+  } catch (e) {
+    throw fsError(e, path, failure);
+  }
+}
+
+/** Reads a UTF-8 text file; errors as {@link readBytes}. */
+export async function readText(path: string, failure?: FsFailure): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (e) {
+    throw fsError(e, path, failure);
+  }
+}
+
+/** Options of {@link readJson}. */
+export interface ReadJsonOptions extends FsFailure {
+  /** Refuse a file larger than this (`INVALID_FORMAT` "PATH is larger than N bytes"). */
+  readonly maxBytes?: number;
+}
+
+/**
+ * Reads and parses a JSON file without checking what it holds. A missing file is `NOT_FOUND`;
+ * an unreadable file or malformed JSON is `options.code` (default `INVALID_FORMAT`), with the
+ * message `options.message` gives (default "cannot read PATH: REASON").
+ */
+export async function readJson(path: string, options: ReadJsonOptions = {}): Promise<unknown> {
+  if (options.maxBytes !== undefined) {
+    const size = (await stat(path).catch(() => undefined))?.size ?? 0;
+    if (size > options.maxBytes) {
+      throw new AntidoteError(
+        'INVALID_FORMAT',
+        `${path} is larger than ${options.maxBytes} bytes`,
+        {
+          path,
+        },
+      );
+    }
+  }
+  try {
+    return JSON.parse(await readFile(path, 'utf8'));
+  } catch (e) {
+    throw fsError(e, path, {
+      code: options.code ?? 'INVALID_FORMAT',
+      message: options.message ?? ((c) => `cannot read ${path}: ${c.message}`),
+    });
+  }
+}
+
+/**
+ * Lists a directory (with file types); a missing directory is `NOT_FOUND` ("DIR does not
+ * exist"), any other failure `IO_ERROR` ("cannot list DIR: REASON") unless `failure` says otherwise.
+ */
+export async function readDirEntries(dir: string, failure: FsFailure = {}): Promise<Dirent[]> {
+  try {
+    return await readdir(dir, { withFileTypes: true });
+  } catch (e) {
+    throw fsError(e, dir, {
+      code: failure.code,
+      message:
+        failure.message ??
+        ((c) =>
+          isMissingFileError(e) ? `${dir} does not exist` : `cannot list ${dir}: ${c.message}`),
+    });
+  }
+}
+
+/**
+ * Opens a file (`flags` and `mode` as `fs.open`); a missing file is `NOT_FOUND`, any other failure
+ * `IO_ERROR`, both "cannot open PATH: REASON".
+ */
+export async function openFile(path: string, flags: string, mode?: number): Promise<FileHandle> {
+  try {
+    return await open(path, flags, mode);
+  } catch (e) {
+    throw fsError(e, path, { message: (c) => `cannot open ${path}: ${c.message}` });
+  }
+}
 
 /** A sibling temporary path for `target`, in the same directory so `rename` is atomic. */
 export function tempPathFor(target: string): string {

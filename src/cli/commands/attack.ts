@@ -4,7 +4,13 @@ import {
   type PoisonRateDefinition,
   resolveClass,
 } from '../../attacks/attack.js';
-import { BACKDOOR_MODES, type BackdoorMode, backdoorAttack } from '../../attacks/backdoor.js';
+import { backdoorAttack } from '../../attacks/backdoor.js';
+import {
+  BACKDOOR_MODES,
+  BACKDOOR_VARIANTS,
+  type BackdoorMode,
+  type BackdoorVariant,
+} from '../../attacks/backdoor-plan.js';
 import {
   type AdversarialFlipRule,
   cleanModelProbabilities,
@@ -15,8 +21,6 @@ import {
 } from '../../attacks/label-flip.js';
 import { resolveFeatureTrigger, tabularBackdoorAttack } from '../../attacks/tabular-backdoor.js';
 import {
-  BACKDOOR_VARIANTS,
-  type BackdoorVariant,
   RARE_WORD_TRIGGERS,
   type TextTriggerSpec,
   textBackdoorAttack,

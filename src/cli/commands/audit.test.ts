@@ -6,8 +6,8 @@ import { loadDataset } from '../../data/load.js';
 import { Rng } from '../../data/rng.js';
 import { DEFAULT_SCAN_METHODS, scanDataset } from '../../defenses/scan.js';
 import { loadAnyModel } from '../../engine/model.js';
+import { runProgram } from '../../testing/run-program.js';
 import { buildProgram } from '../program.js';
-import { runProgram } from '../test-utils/run-program.js';
 
 const root = mkdtempSync(join(tmpdir(), 'antidote-audit-models-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));

@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { runAudit } from '../../audit/audit.js';
@@ -6,7 +5,8 @@ import { auditPolicySchema } from '../../audit/policy.js';
 import { type AnyModel, checkModelReadsData, loadAnyModel } from '../../engine/model.js';
 import { AntidoteError } from '../../errors.js';
 import { writeReport } from '../../report/write.js';
-import { writeDirAtomic } from '../../util/fs.js';
+import { readJson, writeDirAtomic } from '../../util/fs.js';
+import { parseWith } from '../../util/schema.js';
 import { loadDataArg } from '../data-arg.js';
 import { parseInteger } from '../options.js';
 import { type OutputOptions, printResult } from '../output.js';
@@ -25,25 +25,14 @@ interface AuditCliOptions extends OutputOptions {
 
 /** Reads and validates an audit policy file (JSON). */
 async function readPolicy(path: string) {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(await readFile(path, 'utf8'));
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'NOT_FOUND' : 'INVALID_CONFIG';
-    throw new AntidoteError(code, `cannot read the audit policy ${path}: ${(e as Error).message}`, {
-      path,
-    });
-  }
-  const parsed = auditPolicySchema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new AntidoteError(
-      'INVALID_CONFIG',
-      `audit policy ${path}: ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`,
-      { path },
-    );
-  }
-  return parsed.data;
+  const raw = await readJson(path, {
+    code: 'INVALID_CONFIG',
+    message: (e) => `cannot read the audit policy ${path}: ${e.message}`,
+  });
+  return parseWith(auditPolicySchema, raw, path, {
+    code: 'INVALID_CONFIG',
+    head: `audit policy ${path}`,
+  });
 }
 
 /** Loads the `--model` directory (image, text or tabular) and checks it reads the data. */

@@ -1,6 +1,7 @@
 import { type Command, Option } from 'commander';
 import { resolveClass } from '../../attacks/attack.js';
-import { BACKDOOR_MODES, type BackdoorMode, checkTargeting } from '../../attacks/backdoor.js';
+import { parseAttackRecord } from '../../attacks/attack-record.js';
+import { BACKDOOR_MODES, type BackdoorMode, checkTargeting } from '../../attacks/backdoor-plan.js';
 import { checkFeatureTrigger, type FeatureTriggerSpec } from '../../attacks/tabular-backdoor.js';
 import { checkTextTrigger, type TextTriggerSpec } from '../../attacks/text-backdoor.js';
 import { checkSpec, loadTrigger } from '../../attacks/triggers.js';
@@ -128,9 +129,7 @@ async function featureTriggerSpec(
     if (domain === 'tabular' && poisoned.columns) {
       checkSameColumns(columns, o.model, poisoned.columns, o.attackFrom);
     }
-    const record = poisoned.attack as
-      | { attack?: unknown; params?: Record<string, unknown> }
-      | undefined;
+    const record = parseAttackRecord(poisoned.attack);
     const expected = domain === 'text' ? 'text-backdoor' : 'tabular-backdoor';
     if (record?.attack !== expected || !record.params) {
       throw new AntidoteError(

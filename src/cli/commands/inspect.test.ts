@@ -6,16 +6,16 @@ import { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyTriggerBatch } from '../../attacks/triggers.js';
 import { readDatasetDir, writeDatasetDir } from '../../data/dataset-dir.js';
+import { decodePng } from '../../data/png.js';
 import { Rng } from '../../data/rng.js';
+import { isAntidoteError } from '../../errors.js';
 import {
   sliceRecords,
   syntheticImages,
   testTrigger,
   trainTestModel,
-} from '../../defenses/test-utils/images.js';
-import { isAntidoteError } from '../../errors.js';
-import { decodePng } from '../../report/png.js';
-import { runProgram } from '../test-utils/run-program.js';
+} from '../../testing/images.js';
+import { runProgram } from '../../testing/run-program.js';
 import { registerCleanLabelAttackCommands } from './clean-label.js';
 import { registerInspectCommand } from './inspect.js';
 

@@ -8,7 +8,7 @@ import { FeatureModel } from '../../engine/feature-model-io.js';
 import { AntidoteError } from '../../errors.js';
 import { verifyAuditChain } from '../../integrity/audit-log.js';
 import { ModelRegistry, type ModelVersion } from '../../registry/model-registry.js';
-import { buildScenario, type ScenarioFiles } from '../../server/test-utils/scenario.js';
+import { buildScenario, type ScenarioFiles } from '../../testing/scenario.js';
 import { registerAuditLogCommand } from './audit-log.js';
 import { registerGateCommand } from './gate.js';
 import { registerMonitorCommand } from './monitor.js';

@@ -5,11 +5,11 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readDatasetDir, writeDatasetDir } from '../../data/dataset-dir.js';
-import { syntheticDataset, syntheticReps } from '../../defenses/test-utils/synthetic.js';
 import { initEngine } from '../../engine/backend.js';
 import { trainClassifier } from '../../engine/tf-classifier.js';
 import { isAntidoteError } from '../../errors.js';
-import { runProgram } from '../test-utils/run-program.js';
+import { runProgram } from '../../testing/run-program.js';
+import { syntheticDataset, syntheticReps } from '../../testing/synthetic.js';
 import { registerMitigateCommand, registerScanCommand } from './scan.js';
 
 function run(args: string[]): Promise<string> {

@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Command, Option } from 'commander';
+import { attackGroundTruth } from '../../attacks/attack-record.js';
 import type { Dataset } from '../../data/dataset.js';
 import { writeDatasetDir } from '../../data/dataset-dir.js';
 import { dataDomain, type LoadedDataset, loadDataset } from '../../data/load.js';
@@ -25,7 +26,7 @@ import { trainClassifier } from '../../engine/tf-classifier.js';
 import { AntidoteError } from '../../errors.js';
 import { type DetectionEvaluation, evaluateDetection } from '../../eval/detection.js';
 import { recordTrainingProvenance } from '../../integrity/lineage.js';
-import { writeDirAtomic, writeFileAtomic } from '../../util/fs.js';
+import { readJson, writeDirAtomic, writeFileAtomic } from '../../util/fs.js';
 import { version } from '../../version.js';
 import { parseInteger } from '../options.js';
 import { type OutputOptions, pct, printResult } from '../output.js';
@@ -53,15 +54,6 @@ interface ScanCliOptions extends OutputOptions {
   threads: number;
   out: string;
   force?: boolean;
-}
-
-/** The ground-truth mask from a dataset's attack record (`ids` of poisoned records), if any. */
-function truthFromAttack(attack: unknown, ids: readonly string[]): Uint8Array | undefined {
-  if (typeof attack !== 'object' || attack === null) return undefined;
-  const poisonedIds = (attack as { ids?: unknown }).ids;
-  if (!Array.isArray(poisonedIds)) return undefined;
-  const set = new Set(poisonedIds.filter((v): v is string => typeof v === 'string'));
-  return Uint8Array.from(ids, (id) => (set.has(id) ? 1 : 0));
 }
 
 function csvField(v: string): string {
@@ -151,7 +143,7 @@ export function registerScanCommand(program: Command): void {
           o.method === 'all'
             ? [...DETECTOR_NAMES, ...(isText ? [KEYWORD_METHOD] : [])]
             : [o.method];
-        const truth = truthFromAttack(loaded.attack, ds.ids);
+        const truth = attackGroundTruth(loaded.attack, ds.ids);
         const reports: Record<string, DetectionReport> = {};
         const evaluations: Record<string, DetectionEvaluation> = {};
         let keywords: KeywordDiscoveryReport | undefined;
@@ -460,16 +452,9 @@ async function readScan(
   } catch {
     throw new AntidoteError('NOT_FOUND', `no scan report at ${path}`, { path });
   }
-  let doc: unknown;
-  try {
-    doc = JSON.parse(await readFile(file, 'utf8'));
-  } catch (e) {
-    throw new AntidoteError(
-      (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'NOT_FOUND' : 'INVALID_FORMAT',
-      `cannot read scan report ${file}: ${(e as Error).message}`,
-      { path: file },
-    );
-  }
+  const doc = await readJson(file, {
+    message: (e) => `cannot read scan report ${file}: ${e.message}`,
+  });
   const methods = (doc as { methods?: unknown })?.methods;
   if (typeof methods !== 'object' || methods === null) {
     throw new AntidoteError('INVALID_FORMAT', `${file}: no "methods" object`, { path: file });

@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeDatasetDir } from '../../data/dataset-dir.js';
+import { decodePng } from '../../data/png.js';
 import { trainClassifier } from '../../engine/tf-classifier.js';
-import { rowImages } from '../../eval/test-utils/knn.js';
-import { decodePng } from '../../report/png.js';
-import { runProgram } from '../test-utils/run-program.js';
+import { rowImages } from '../../testing/knn.js';
+import { runProgram } from '../../testing/run-program.js';
 import { registerEvaluateCommand } from './evaluate.js';
 import { registerSweepCommand } from './sweep.js';
 

@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { z } from 'zod';
@@ -11,7 +10,8 @@ import { sweep } from '../../eval/sweep.js';
 import { triggerPreview } from '../../eval/trigger-preview.js';
 import { renderImageGrid } from '../../report/image-grid.js';
 import { writeSweepOutputs } from '../../report/sweep-chart.js';
-import { writeDirAtomic, writeFileAtomic } from '../../util/fs.js';
+import { readText, writeDirAtomic, writeFileAtomic } from '../../util/fs.js';
+import { parseWith } from '../../util/schema.js';
 import { loadDataArg } from '../data-arg.js';
 import { type OutputOptions, pct, printResult } from '../output.js';
 import { createProgressBar, progressEnabled } from '../progress.js';
@@ -54,19 +54,7 @@ export type SweepFile = z.infer<typeof SweepFileSchema>;
 
 /** Reads and validates a sweep spec file (`INVALID_CONFIG` naming the first bad field). */
 export async function readSweepFile(path: string): Promise<SweepFile> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new AntidoteError(
-      code === 'ENOENT' ? 'NOT_FOUND' : 'IO_ERROR',
-      `cannot read ${path}: ${(e as Error).message}`,
-      {
-        path,
-      },
-    );
-  }
+  const text = await readText(path, { message: (e) => `cannot read ${path}: ${e.message}` });
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -75,19 +63,7 @@ export async function readSweepFile(path: string): Promise<SweepFile> {
       path,
     });
   }
-  const parsed = SweepFileSchema.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new AntidoteError(
-      'INVALID_CONFIG',
-      `${path}: ${issue.path.join('.') || '(root)'}: ${issue.message}`,
-      {
-        path,
-        field: issue.path.join('.'),
-      },
-    );
-  }
-  return parsed.data;
+  return parseWith(SweepFileSchema, json, path, { code: 'INVALID_CONFIG', withField: true });
 }
 
 function firstRecords(ds: Dataset, limit: number | undefined): Dataset {

@@ -7,9 +7,9 @@ import { Rng } from '../../data/rng.js';
 import { FeatureModel, VECTORIZER_FILE } from '../../engine/feature-model-io.js';
 import { trainClassifier } from '../../engine/tf-classifier.js';
 import { isAntidoteError } from '../../errors.js';
+import { runCli } from '../../testing/run-cli.js';
+import { rejectionOf, runProgram } from '../../testing/run-program.js';
 import { buildProgram } from '../program.js';
-import { runCli } from '../test-utils/run-cli.js';
-import { rejectionOf, runProgram } from '../test-utils/run-program.js';
 import { featureTriggerFromString } from './attack.js';
 
 const root = mkdtempSync(join(tmpdir(), 'antidote-cli-feature-'));

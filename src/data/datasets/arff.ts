@@ -6,8 +6,8 @@
  * attributes and missing values (`?`) are refused with a precise error rather than guessed.
  */
 import { AntidoteError } from '../../errors.js';
+import { readBytes } from '../../util/fs.js';
 import { defaultIds, validateDataset } from '../dataset.js';
-import { readBytes } from '../npy.js';
 import type { TabularColumn, TabularData } from './tabular.js';
 
 /** Options of {@link parseArff}. */

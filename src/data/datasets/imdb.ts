@@ -7,8 +7,9 @@
  * the `<br />` tags (the tokenizer strips them); `dedupe` drops repeats of the same text.
  */
 import { AntidoteError } from '../../errors.js';
+import { readBytes } from '../../util/fs.js';
+import { parseJson } from '../../util/schema.js';
 import { type Dataset, validateDataset } from '../dataset.js';
-import { readBytes } from '../npy.js';
 import { SENTIMENT_CLASSES } from './sentiment.js';
 
 /** Options of {@link parseImdbReviews}. */
@@ -25,14 +26,7 @@ export function parseImdbReviews(
   options: ImdbOptions = {},
   where = '<imdb>',
 ): Dataset {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(content);
-  } catch (e) {
-    throw new AntidoteError('INVALID_FORMAT', `${where}: malformed JSON: ${(e as Error).message}`, {
-      path: where,
-    });
-  }
+  const parsed = parseJson(content, where, { head: `${where}: malformed JSON` });
   if (!Array.isArray(parsed) || parsed.length === 0) {
     throw new AntidoteError('INVALID_FORMAT', `${where}: expected a non-empty JSON array`, {
       path: where,

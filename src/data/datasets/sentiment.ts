@@ -11,8 +11,9 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { AntidoteError } from '../../errors.js';
+import { readBytes } from '../../util/fs.js';
+import { parseJson } from '../../util/schema.js';
 import { type Dataset, validateDataset } from '../dataset.js';
-import { readBytes } from '../npy.js';
 import { concatDatasets } from '../transform.js';
 
 /** The three sources of the sentiment sentences. */
@@ -34,14 +35,7 @@ export const SENTIMENT_CLASSES: readonly string[] = Object.freeze(['negative', '
  * the element. Ids are `${source}-${index}`, and `source` records the file.
  */
 export function parseSentimentFixture(content: string, source: string, where: string): Dataset {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(content);
-  } catch (e) {
-    throw new AntidoteError('INVALID_FORMAT', `${where}: malformed JSON: ${(e as Error).message}`, {
-      path: where,
-    });
-  }
+  const parsed = parseJson(content, where, { head: `${where}: malformed JSON` });
   if (!Array.isArray(parsed)) {
     throw new AntidoteError('INVALID_FORMAT', `${where}: expected a JSON array`, { path: where });
   }

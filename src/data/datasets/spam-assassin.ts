@@ -9,8 +9,9 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AntidoteError } from '../../errors.js';
+import { readBytes } from '../../util/fs.js';
+import { parseJson } from '../../util/schema.js';
 import { type Dataset, validateDataset } from '../dataset.js';
-import { readBytes } from '../npy.js';
 
 /** Class names of the spam datasets (label 0 = ham). */
 export const SPAM_CLASSES: readonly string[] = Object.freeze(['ham', 'spam']);
@@ -54,14 +55,7 @@ export function parseSpamAssassinMessage(
   content: string,
   where: string,
 ): { id: string; group: string; text: string } {
-  let r: unknown;
-  try {
-    r = JSON.parse(content);
-  } catch (e) {
-    throw new AntidoteError('INVALID_FORMAT', `${where}: malformed JSON: ${(e as Error).message}`, {
-      path: where,
-    });
-  }
+  const r = parseJson(content, where, { head: `${where}: malformed JSON` });
   const o = r as { id?: unknown; group?: unknown; text?: unknown } | null;
   if (
     !o ||

@@ -7,8 +7,8 @@
  * since Node has no bzip2 decoder).
  */
 import { AntidoteError } from '../../errors.js';
+import { readBytes } from '../../util/fs.js';
 import { validateDataset } from '../dataset.js';
-import { readBytes } from '../npy.js';
 import { parseRData, R_NA_INTEGER, type RValue, rClass, rNames } from './rdata.js';
 import type { TabularColumn, TabularData } from './tabular.js';
 

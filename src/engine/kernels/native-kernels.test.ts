@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Rng } from '../../data/rng.js';
+import { maxRelativeError, oursAndReference, randomTensor } from '../../testing/kernel-check.js';
 import { initEngine } from '../backend.js';
 import { FusedAdam } from '../data-parallel-step.js';
-import { maxRelativeError, oursAndReference, randomTensor } from '../test-utils/kernel-check.js';
 import { nativeKernels } from './native.js';
 
 /** Gradient of Σ f(x) ⊙ w w.r.t. x, read out. */

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { maxRelativeError, oursAndReference, randomTensor } from '../../testing/kernel-check.js';
 import { initEngine } from '../backend.js';
-import { maxRelativeError, oursAndReference, randomTensor } from '../test-utils/kernel-check.js';
 
 /** Gradient of Σ f(x) ⊙ w w.r.t. x, read out. */
 function gradOf(f: (x: tf.Tensor) => tf.Tensor, x: tf.Tensor, w: tf.Tensor): Float32Array {

@@ -1,6 +1,6 @@
-import type { Dataset } from '../../data/dataset.js';
-import { Rng } from '../../data/rng.js';
-import type { Classifier } from '../../engine/classifier.js';
+import type { Dataset } from '../data/dataset.js';
+import { Rng } from '../data/rng.js';
+import type { Classifier } from '../engine/classifier.js';
 
 /**
  * Synthetic "representations" for detector tests: each class is an anisotropic Gaussian (variances
@@ -53,12 +53,12 @@ export function syntheticReps(o: SyntheticOptions = {}): SyntheticData {
   const source = new Int32Array(n);
   const dir = Float64Array.from({ length: dim }, () => rng.normal());
   const norm = Math.hypot(...dir);
-  for (let j = 0; j < dim; j++) dir[j] /= norm;
+  for (let j = 0; j < dim; j++) dir[j]! /= norm;
   const trigger = Float64Array.from({ length: dim }, (_, j) => (j >= dim - 2 ? 3 : 0));
   let r = 0;
   for (let c = 0; c < k; c++) {
     for (let t = 0; t < per; t++, r++) {
-      for (let j = 0; j < dim; j++) data[r * dim + j] = means[c * dim + j] + rng.normal() * sd[j];
+      for (let j = 0; j < dim; j++) data[r * dim + j] = means[c * dim + j]! + rng.normal() * sd[j]!;
       y[r] = c;
       source[r] = c;
     }
@@ -68,11 +68,11 @@ export function syntheticReps(o: SyntheticOptions = {}): SyntheticData {
     if (o.mode === 'source') {
       from = (target + 1 + (t % (k - 1))) % k;
       for (let j = 0; j < dim; j++) {
-        data[r * dim + j] = means[from * dim + j] + rng.normal() * sd[j] + trigger[j];
+        data[r * dim + j] = means[from * dim + j]! + rng.normal() * sd[j]! + trigger[j]!;
       }
     } else {
       for (let j = 0; j < dim; j++) {
-        data[r * dim + j] = means[target * dim + j] + shift * dir[j] + rng.normal() * sd[j];
+        data[r * dim + j] = means[target * dim + j]! + shift * dir[j]! + rng.normal() * sd[j]!;
       }
     }
     y[r] = target;
@@ -108,21 +108,21 @@ export function syntheticDataset(s: SyntheticData): Dataset {
  * (layer `features`) or the logits (layer `logits`).
  */
 export function nearestMeanClassifier(train: Dataset, temperature = 1): Classifier {
-  const dim = train.shape[1];
+  const dim = train.shape[1]!;
   const k = train.classes.length;
   const means = new Float64Array(k * dim);
   const counts = new Float64Array(k);
   for (let i = 0; i < train.y.length; i++) {
-    counts[train.y[i]]++;
-    for (let j = 0; j < dim; j++) means[train.y[i] * dim + j] += train.x[i * dim + j];
+    counts[train.y[i]!]!++;
+    for (let j = 0; j < dim; j++) means[train.y[i]! * dim + j]! += train.x[i * dim + j]!;
   }
-  for (let c = 0; c < k; c++) for (let j = 0; j < dim; j++) means[c * dim + j] /= counts[c] || 1;
+  for (let c = 0; c < k; c++) for (let j = 0; j < dim; j++) means[c * dim + j]! /= counts[c] || 1;
   const logits = (x: Float32Array, n: number): Float32Array => {
     const out = new Float32Array(n * k);
     for (let i = 0; i < n; i++) {
       for (let c = 0; c < k; c++) {
         let d = 0;
-        for (let j = 0; j < dim; j++) d += (x[i * dim + j] - means[c * dim + j]) ** 2;
+        for (let j = 0; j < dim; j++) d += (x[i * dim + j]! - means[c * dim + j]!) ** 2;
         out[i * k + c] = -d / temperature;
       }
     }
@@ -132,10 +132,10 @@ export function nearestMeanClassifier(train: Dataset, temperature = 1): Classifi
     const l = logits(x, n);
     for (let i = 0; i < n; i++) {
       let m = Number.NEGATIVE_INFINITY;
-      for (let c = 0; c < k; c++) m = Math.max(m, l[i * k + c]);
+      for (let c = 0; c < k; c++) m = Math.max(m, l[i * k + c]!);
       let s = 0;
-      for (let c = 0; c < k; c++) s += l[i * k + c] = Math.exp(l[i * k + c] - m);
-      for (let c = 0; c < k; c++) l[i * k + c] /= s;
+      for (let c = 0; c < k; c++) s += l[i * k + c] = Math.exp(l[i * k + c]! - m);
+      for (let c = 0; c < k; c++) l[i * k + c]! /= s;
     }
     return l;
   };
@@ -149,7 +149,7 @@ export function nearestMeanClassifier(train: Dataset, temperature = 1): Classifi
       const out = new Int32Array(n);
       for (let i = 0; i < n; i++) {
         let b = 0;
-        for (let c = 1; c < k; c++) if (p[i * k + c] > p[i * k + b]) b = c;
+        for (let c = 1; c < k; c++) if (p[i * k + c]! > p[i * k + b]!) b = c;
         out[i] = b;
       }
       return out;

@@ -1,5 +1,9 @@
-import type { Dataset } from '../../data/dataset.js';
-import { Rng } from '../../data/rng.js';
+/**
+ * Tiny uniform-noise image datasets for attack tests (values in [0, 0.5), so a trigger value of 1
+ * always shows). `images.ts` has the blob-prototype images model-level defense tests train on.
+ */
+import type { Dataset } from '../data/dataset.js';
+import { Rng } from '../data/rng.js';
 
 /**
  * A small synthetic image dataset for tests: `n` records of `[h, w, c]` with values in [0, 0.5)

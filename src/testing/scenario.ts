@@ -1,18 +1,18 @@
 import { createPrivateKey } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeDatasetDir } from '../../data/dataset-dir.js';
-import { reportToJSON } from '../../defenses/detector.js';
-import { detectorByName } from '../../defenses/registry.js';
-import { initEngine } from '../../engine/backend.js';
-import { sha256Hex } from '../../integrity/hash.js';
-import { generateSigningKeyPair, keyFingerprint } from '../../integrity/keys.js';
-import { recordTrainingProvenance } from '../../integrity/lineage.js';
-import { createManifest } from '../../integrity/manifest.js';
-import { signDirectory } from '../../integrity/model-signing.js';
-import { commitVersion } from '../../integrity/versioning.js';
-import { SqliteCatalogueStore } from '../../registry/sqlite-store.js';
-import { SIDE, syntheticImages, trainPair, triggered } from '../../registry/test-utils/fixtures.js';
+import { writeDatasetDir } from '../data/dataset-dir.js';
+import { reportToJSON } from '../defenses/detector.js';
+import { detectorByName } from '../defenses/registry.js';
+import { initEngine } from '../engine/backend.js';
+import { sha256Hex } from '../integrity/hash.js';
+import { generateSigningKeyPair, keyFingerprint } from '../integrity/keys.js';
+import { recordTrainingProvenance } from '../integrity/lineage.js';
+import { createManifest } from '../integrity/manifest.js';
+import { signDirectory } from '../integrity/model-signing.js';
+import { commitVersion } from '../integrity/versioning.js';
+import { SqliteCatalogueStore } from '../registry/sqlite-store.js';
+import { SIDE, syntheticImages, trainPair, triggered } from './fixtures.js';
 
 /** Everything the end-to-end tests need on disk. */
 export interface ScenarioFiles {

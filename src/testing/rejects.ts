@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import { isAntidoteError } from '../../errors.js';
+import { isAntidoteError } from '../errors.js';
 
 /** Expects `p` to reject with an `AntidoteError` of `code` whose message matches `message`. */
 export async function rejects(p: Promise<unknown>, code: string, message: RegExp): Promise<void> {

@@ -1,3 +1,8 @@
+/**
+ * The one home of PNG decoding and encoding (pngjs): 8-bit RGBA rasters in and out, unreadable
+ * bytes as `INVALID_FORMAT` naming where they came from. PNG folders, trigger pictures, report
+ * grids and the dashboard all go through here.
+ */
 import { PNG } from 'pngjs';
 import { AntidoteError } from '../errors.js';
 
@@ -28,17 +33,26 @@ export function encodePng(img: Rgba8Image): Uint8Array {
   return new Uint8Array(PNG.sync.write(png));
 }
 
-/** Decodes PNG bytes to an 8-bit RGBA raster; unreadable bytes → `INVALID_FORMAT`. */
-export function decodePng(bytes: Uint8Array, where = 'PNG data'): Rgba8Image {
+/**
+ * Decodes PNG bytes (any colour type and bit depth pngjs reads; 16-bit is scaled to 8-bit) to an
+ * 8-bit RGBA raster. Unreadable bytes → `INVALID_FORMAT` naming `where`: "WHERE is not a readable
+ * PNG: REASON", or the message `unreadable` gives.
+ */
+export function decodePng(
+  bytes: Uint8Array,
+  where = 'PNG data',
+  unreadable: (reason: string) => string = (reason) => `${where} is not a readable PNG: ${reason}`,
+): Rgba8Image {
+  let png: PNG;
   try {
-    const png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-    return { width: png.width, height: png.height, data: new Uint8Array(png.data) };
+    png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   } catch (e) {
     throw new AntidoteError(
       'INVALID_FORMAT',
-      `${where} is not a readable PNG: ${(e as Error).message}`,
+      unreadable((e as Error).message),
       { path: where },
       { cause: e },
     );
   }
+  return { width: png.width, height: png.height, data: new Uint8Array(png.data) };
 }

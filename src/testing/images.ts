@@ -1,10 +1,10 @@
-import { backdoorAttack } from '../../attacks/backdoor.js';
-import { createTrigger, type Trigger } from '../../attacks/triggers.js';
-import type { Dataset } from '../../data/dataset.js';
-import { loadMnist } from '../../data/mnist.js';
-import { Rng } from '../../data/rng.js';
-import { type TfClassifier, trainClassifier } from '../../engine/tf-classifier.js';
-import type { ModelSpec } from '../../engine/zoo.js';
+import { backdoorAttack } from '../attacks/backdoor.js';
+import { createTrigger, type Trigger } from '../attacks/triggers.js';
+import type { Dataset } from '../data/dataset.js';
+import { loadMnist } from '../data/mnist.js';
+import { Rng } from '../data/rng.js';
+import { type TfClassifier, trainClassifier } from '../engine/tf-classifier.js';
+import type { ModelSpec } from '../engine/zoo.js';
 
 /**
  * Tiny synthetic image data for model-level defense tests: `classes` prototypes of `side × side`
@@ -31,7 +31,7 @@ export function syntheticImages(
           const v = Math.exp(-((i - cy) ** 2 + (j - cx) ** 2) / (2 * r * r));
           protos[c * size + i * side + j] = Math.min(
             0.8,
-            protos[c * size + i * side + j] + v * 0.8,
+            protos[c * size + i * side + j]! + v * 0.8,
           );
         }
       }
@@ -42,11 +42,11 @@ export function syntheticImages(
   const y = new Int32Array(n);
   const order = rng.permutation(n);
   for (let t = 0; t < n; t++) {
-    const r = order[t];
+    const r = order[t]!;
     const c = t % k;
     y[r] = c;
     for (let d = 0; d < size; d++) {
-      const p = protos[c * size + d];
+      const p = protos[c * size + d]!;
       const v = p < 0.15 ? 0 : p * (1 + rng.normal(0, noise * 2)) + rng.normal(0, noise);
       x[r * size + d] = v < 0 ? 0 : Math.min(v, 1);
     }
@@ -109,7 +109,8 @@ export async function mnist14(split: 'train' | 'test', count: number, from = 0):
     for (let i = 0; i < 14; i++) {
       for (let j = 0; j < 14; j++) {
         const a = src + 2 * i * 28 + 2 * j;
-        x[r * 196 + i * 14 + j] = (full.x[a] + full.x[a + 1] + full.x[a + 28] + full.x[a + 29]) / 4;
+        x[r * 196 + i * 14 + j] =
+          (full.x[a]! + full.x[a + 1]! + full.x[a + 28]! + full.x[a + 29]!) / 4;
       }
     }
   }

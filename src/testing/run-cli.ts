@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The built CLI entry point (`npm test` builds before testing). */
-export const CLI = join(dirname(fileURLToPath(import.meta.url)), '../../../dist/cli/main.js');
+export const CLI = join(dirname(fileURLToPath(import.meta.url)), '../../dist/cli/main.js');
 
 /** Runs the built `antidote` CLI with `args`; returns its exit code and output. */
 export function runCli(
