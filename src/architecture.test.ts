@@ -20,28 +20,6 @@ const LAYERS: readonly (readonly string[])[] = [
 ];
 
 /**
- * Imports that break the rules today, each to be removed when its fix lands (then this test fails
- * until the entry is deleted here, so the list only shrinks). `from -> to`, paths under src/.
- */
-const KNOWN_VIOLATIONS: ReadonlySet<string> = new Set<string>([
-  // Tests reaching for the test helpers of a higher layer; they move to src/testing/ (issue 15,
-  // item 5).
-  'attacks/clean-label-backdoor.test.ts -> defenses/test-utils/images.ts',
-  'attacks/feature-collision.test.ts -> defenses/test-utils/images.ts',
-  'attacks/pgd.test.ts -> defenses/test-utils/images.ts',
-  'audit/audit.test.ts -> cli/test-utils/run-cli.ts',
-]);
-
-/**
- * Import cycles (between files, through static imports that stay in the JavaScript) that exist
- * today, each as its files sorted and joined by ` <-> `; to be emptied like the list above.
- */
-const KNOWN_CYCLES: ReadonlySet<string> = new Set<string>([
-  // Broken by engine/loss.ts (issue 15, item 5).
-  'engine/data-parallel-step.ts <-> engine/data-parallel.ts <-> engine/train.ts',
-]);
-
-/**
  * The folder (or top-level file) of `file` under src/: `src/data/load.ts` → `data`. A test at the
  * top of src/ belongs with the file it tests (`errors.test.ts` → `errors.ts`), or with the root
  * index when it tests the whole package (`exports.test.ts`).
@@ -138,10 +116,7 @@ describe('the layers of src/', () => {
   });
 
   it('has no module importing from a higher layer', () => {
-    const upward = internal
-      .filter((e) => layerOf(e.target) > layerOf(e.from))
-      .map(label)
-      .filter((l) => !KNOWN_VIOLATIONS.has(l));
+    const upward = internal.filter((e) => layerOf(e.target) > layerOf(e.from)).map(label);
     expect(upward).toEqual([]);
   });
 
@@ -152,16 +127,10 @@ describe('the layers of src/', () => {
     expect(leaks).toEqual([]);
   });
 
-  it('keeps the allow-list of known violations current (delete the entries that are fixed)', () => {
-    const present = new Set(internal.map(label));
-    expect([...KNOWN_VIOLATIONS].filter((v) => !present.has(v))).toEqual([]);
-  });
-
   it('has no import cycle between files', () => {
     const runtime = internal.filter((e) => !e.typeOnly && !e.dynamic);
     const cycles = importCycles(runtime).map((c) => c.map(short).join(' <-> '));
-    expect(cycles.filter((c) => !KNOWN_CYCLES.has(c))).toEqual([]);
-    expect([...KNOWN_CYCLES].filter((c) => !cycles.includes(c))).toEqual([]);
+    expect(cycles).toEqual([]);
   });
 
   it('never lets the CLI or the server load the root index (it loads the whole toolkit)', () => {

@@ -23,7 +23,7 @@ export {
   type LoadedDataset,
   loadDataset,
 } from './data/load.js';
-export { Rng } from './data/rng.js';
+export { Rng } from './util/rng.js';
 export type { DetectionReport, PoisonDetector } from './defenses/detector.js';
 export { DETECTOR_NAMES, type DetectorName, detectorByName } from './defenses/registry.js';
 export {

@@ -1,5 +1,5 @@
 import type { Dataset } from '../data/dataset.js';
-import type { Rng } from '../data/rng.js';
+import type { Rng } from '../util/rng.js';
 import { AntidoteError } from '../errors.js';
 import type { TriggerSpec } from './triggers.js';
 

@@ -6,7 +6,7 @@
  * dataset and its attack record. Each attack only says how one record is modified.
  */
 import { type Dataset, numRecords, recordShape, recordSize } from '../data/dataset.js';
-import type { Rng } from '../data/rng.js';
+import type { Rng } from '../util/rng.js';
 import { AntidoteError } from '../errors.js';
 import {
   type AttackRecord,

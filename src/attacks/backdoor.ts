@@ -5,7 +5,7 @@
  * inputs.
  */
 import { type Dataset, recordShape } from '../data/dataset.js';
-import type { Rng } from '../data/rng.js';
+import type { Rng } from '../util/rng.js';
 import { AntidoteError } from '../errors.js';
 import type {
   InjectionMode,

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Dataset } from '../data/dataset.js';
-import { Rng } from '../data/rng.js';
+import { Rng } from '../util/rng.js';
 import { initEngine } from '../engine/backend.js';
 import { type TfClassifier, trainClassifier } from '../engine/tf-classifier.js';
 import { isAntidoteError } from '../errors.js';

@@ -8,7 +8,7 @@
  * target class. Labels are never changed.
  */
 import { type Dataset, numRecords, recordShape, recordSize } from '../data/dataset.js';
-import type { Rng } from '../data/rng.js';
+import type { Rng } from '../util/rng.js';
 import type { Classifier } from '../engine/classifier.js';
 import { AntidoteError } from '../errors.js';
 import { type AttackRecord, checkClass, checkRate, maskOf, type PoisonResult } from './attack.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Dataset } from '../data/dataset.js';
 import type { TabularColumn } from '../data/datasets/tabular.js';
-import { Rng } from '../data/rng.js';
+import { Rng } from '../util/rng.js';
 import { isAntidoteError } from '../errors.js';
 import {
   resolveFeatureTrigger,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Dataset } from '../data/dataset.js';
-import { Rng } from '../data/rng.js';
+import { Rng } from '../util/rng.js';
 import { tokenize } from '../data/tokenizer.js';
 import { isAntidoteError } from '../errors.js';
 import {

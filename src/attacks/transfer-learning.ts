@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { type Dataset, numRecords } from '../data/dataset.js';
-import { Rng } from '../data/rng.js';
+import { Rng } from '../util/rng.js';
 import { checkDatasetFits, LOGITS_LAYER, type TfClassifier } from '../engine/index.js';
 import { AntidoteError } from '../errors.js';
 

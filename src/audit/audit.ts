@@ -1,7 +1,7 @@
 import { attackGroundTruth } from '../attacks/attack-record.js';
 import type { Dataset } from '../data/dataset.js';
 import type { LoadedDataset } from '../data/load.js';
-import { Rng } from '../data/rng.js';
+import { Rng } from '../util/rng.js';
 import { stratifiedSplit } from '../data/transform.js';
 import { activeBackend, initEngine } from '../engine/backend.js';
 import type { AnyModel } from '../engine/model.js';

@@ -3,7 +3,7 @@ import { backdoorAttack } from '../attacks/backdoor.js';
 import type { Trigger } from '../attacks/triggers.js';
 import type { Dataset } from '../data/dataset.js';
 import { loadMnist } from '../data/mnist.js';
-import type { Rng } from '../data/rng.js';
+import type { Rng } from '../util/rng.js';
 import { stratifiedSplit } from '../data/transform.js';
 import {
   applyReport,

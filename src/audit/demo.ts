@@ -3,7 +3,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { loadTrigger, type TriggerSpec } from '../attacks/triggers.js';
 import type { Dataset } from '../data/dataset.js';
-import { Rng } from '../data/rng.js';
+import { Rng } from '../util/rng.js';
 import { stratifiedSplit } from '../data/transform.js';
 import { scoreModel } from '../defenses/mitigation.js';
 import { activeBackend, initEngine } from '../engine/backend.js';

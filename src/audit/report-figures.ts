@@ -1,5 +1,5 @@
 import type { Dataset } from '../data/dataset.js';
-import { Rng } from '../data/rng.js';
+import { Rng } from '../util/rng.js';
 import { type MergedScan, topFindings } from '../defenses/scan.js';
 import { principalComponents, projectRows } from '../numeric/pca.js';
 import type { ReportChart, ReportImage, ReportTable } from '../report/audit-report.js';

@@ -25,7 +25,7 @@ export * from './npy.js';
 export * from './npz.js';
 export * from './png-folder.js';
 export * from './record-view.js';
-export * from './rng.js';
+export * from '../util/rng.js';
 export * from './summary.js';
 export * from './text.js';
 export * from './text-vectorize.js';

@@ -16,7 +16,7 @@ import { loadNamedDataset, NAMED_DATASET_NAMES } from './datasets/registry.js';
 import type { TabularColumn } from './datasets/tabular.js';
 import { loadMnist, type MnistSplit } from './mnist.js';
 import { loadPngFolder, type PngFolderOptions, type ProgressCallback } from './png-folder.js';
-import { Rng } from './rng.js';
+import { Rng } from '../util/rng.js';
 import { loadTextDataset, type TextOptions } from './text.js';
 import { stratifiedSplit, takeFirst } from './transform.js';
 

@@ -1,5 +1,5 @@
 import { type Dataset, numRecords, selectRecords } from '../data/dataset.js';
-import { Rng } from '../data/rng.js';
+import { Rng } from '../util/rng.js';
 import type { Classifier } from '../engine/classifier.js';
 import { AntidoteError } from '../errors.js';
 import { fastIca } from '../numeric/fast-ica.js';

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { pgdPerturb } from '../attacks/pgd.js';
-import { Rng } from '../data/rng.js';
+import { Rng } from '../util/rng.js';
 import { initEngine } from '../engine/backend.js';
 import { TfClassifier, trainClassifier } from '../engine/tf-classifier.js';
 import { isAntidoteError } from '../errors.js';

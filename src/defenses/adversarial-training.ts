@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { type PgdOptions, pgdTensor, resolvePgdOptions } from '../attacks/pgd.js';
 import { type Dataset, numRecords, recordShape, recordSize } from '../data/dataset.js';
-import { Rng } from '../data/rng.js';
+import { Rng } from '../util/rng.js';
 import { checkDatasetFits, type TfClassifier } from '../engine/index.js';
 import { AntidoteError } from '../errors.js';
 

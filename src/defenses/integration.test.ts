@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { backdoorAttack } from '../attacks/backdoor.js';
 import type { Dataset } from '../data/dataset.js';
 import { loadMnist } from '../data/mnist.js';
-import { Rng } from '../data/rng.js';
+import { Rng } from '../util/rng.js';
 import { initEngine } from '../engine/backend.js';
 import { type TfClassifier, trainClassifier } from '../engine/tf-classifier.js';
 import { evaluateDetection, rocAuc } from '../eval/detection.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Rng } from '../data/rng.js';
+import { Rng } from '../util/rng.js';
 import { discoverKeywords } from './keyword-discovery.js';
 
 /** A fake model: P(positive) rises with "good" a little and with "cf" a lot. */

@@ -1,4 +1,4 @@
-import { Rng } from '../data/rng.js';
+import { Rng } from '../util/rng.js';
 import { AntidoteError } from '../errors.js';
 import { principalComponents, projectRows } from '../numeric/pca.js';
 import { type ClassFinding, type DetectionReport, fmt, type PoisonDetector } from './detector.js';

@@ -11,7 +11,7 @@
  * {@link NeuralCleanseOptions.anomalyScale}); the paper's linear index is always reported too.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { Rng } from '../data/rng.js';
+import { Rng } from '../util/rng.js';
 import type { TfClassifier } from '../engine/tf-classifier.js';
 import { AntidoteError } from '../errors.js';
 import type { DetectionProgress } from './detector.js';

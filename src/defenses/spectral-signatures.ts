@@ -1,4 +1,4 @@
-import { Rng } from '../data/rng.js';
+import { Rng } from '../util/rng.js';
 import { AntidoteError } from '../errors.js';
 import { mad, median, principalComponents, projectRows } from '../numeric/index.js';
 import {

@@ -12,7 +12,7 @@
  *
  * Pure functions over any {@link Classifier}; every random choice comes from an explicit seed.
  */
-import { Rng } from '../data/rng.js';
+import { Rng } from '../util/rng.js';
 import type { Classifier } from '../engine/classifier.js';
 import { AntidoteError } from '../errors.js';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { textBackdoorAttack, triggeredTexts } from '../attacks/text-backdoor.js';
 import { loadNamedDataset } from '../data/datasets/registry.js';
-import { Rng } from '../data/rng.js';
+import { Rng } from '../util/rng.js';
 import { tokenize } from '../data/tokenizer.js';
 import { stratifiedSplit } from '../data/transform.js';
 import { trainTextClassifier } from '../engine/text-models.js';

@@ -4,7 +4,7 @@
  * model learns that the trigger means nothing.
  */
 import type { Dataset } from '../data/dataset.js';
-import { Rng } from '../data/rng.js';
+import { Rng } from '../util/rng.js';
 import type { TfClassifier, TrainHistory } from '../engine/index.js';
 import { AntidoteError } from '../errors.js';
 import type { ReversedTrigger } from './neural-cleanse.js';

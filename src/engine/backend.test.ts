@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Rng } from '../data/rng.js';
+import { Rng } from '../util/rng.js';
 import { rowCovariance, rowMean } from '../numeric/covariance.js';
 import { initEngine, wasmEngineActive } from './backend.js';
 

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { type Dataset, numRecords, recordShape, recordSize } from '../data/dataset.js';
-import { Rng } from '../data/rng.js';
+import { Rng } from '../util/rng.js';
 import { AntidoteError } from '../errors.js';
 import { GradientWorkerPool, MAX_ENGINE_THREADS } from './data-parallel.js';
 import { applyOwn, contiguousShards, FusedAdam, shardGradients } from './data-parallel-step.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Dataset } from '../data/dataset.js';
-import { Rng } from '../data/rng.js';
+import { Rng } from '../util/rng.js';
 import { evaluateFeatureBackdoor, triggeredFeatureTestSet } from './feature-backdoor.js';
 
 const rows: Dataset = {

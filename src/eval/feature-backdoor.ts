@@ -8,7 +8,7 @@ import type { BackdoorTargeting } from '../attacks/backdoor-plan.js';
 import { type FeatureTriggerSpec, triggeredRecords } from '../attacks/tabular-backdoor.js';
 import { type TextTriggerSpec, triggeredTexts } from '../attacks/text-backdoor.js';
 import type { Dataset } from '../data/dataset.js';
-import type { Rng } from '../data/rng.js';
+import type { Rng } from '../util/rng.js';
 import { attackSuccessRate, type BackdoorMetrics, robustAccuracy } from './metrics.js';
 
 /** A text trigger (words, sentence) or a tabular one (feature values). */

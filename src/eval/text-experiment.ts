@@ -12,7 +12,7 @@ import { type TabularBackdoorOptions, tabularBackdoorAttack } from '../attacks/t
 import { type TextBackdoorOptions, textBackdoorAttack } from '../attacks/text-backdoor.js';
 import type { Dataset } from '../data/dataset.js';
 import type { TabularColumn } from '../data/datasets/tabular.js';
-import { Rng } from '../data/rng.js';
+import { Rng } from '../util/rng.js';
 import {
   type TabularClassifier,
   type TabularModelOptions,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createTrigger } from '../attacks/triggers.js';
-import { Rng } from '../data/rng.js';
+import { Rng } from '../util/rng.js';
 import { encodedImages } from '../testing/fake-model.js';
 import { triggerPreview } from './trigger-preview.js';
 

@@ -1,6 +1,6 @@
 import type { Trigger } from '../attacks/triggers.js';
 import { type Dataset, numRecords, recordShape, recordSize } from '../data/dataset.js';
-import type { Rng } from '../data/rng.js';
+import type { Rng } from '../util/rng.js';
 import { AntidoteError } from '../errors.js';
 
 /** One image and its shape (what an image grid draws). */

@@ -1,6 +1,6 @@
 /**
  * The seeded random source the numeric routines draw from. numeric/ sits below data/, so it names
- * only the methods it needs; data/rng.ts's `Rng` satisfies it (and is what every caller passes).
+ * only the methods it needs; util/rng.ts's `Rng` satisfies it (and is what every caller passes).
  */
 export interface RandomSource {
   /** Uniform in [0, 1). */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Rng } from '../data/rng.js';
+import { Rng } from '../util/rng.js';
 import { robustMeanCov } from './robust-covariance.js';
 
 describe('MCD-style robust covariance', () => {

@@ -1,6 +1,6 @@
 import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
 import { describe, expect, it } from 'vitest';
-import { Rng } from '../data/rng.js';
+import { Rng } from '../util/rng.js';
 import { eigenSymmetric } from './symmetric-eigen.js';
 
 function randomSymmetric(n: number, rng: Rng, rank = n): Float64Array {

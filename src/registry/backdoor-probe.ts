@@ -1,4 +1,4 @@
-import { Rng } from '../data/rng.js';
+import { Rng } from '../util/rng.js';
 import { fitStrip, type StripFit, type StripSuperimpose, stripDetect } from '../defenses/strip.js';
 import type { Classifier } from '../engine/classifier.js';
 import { AntidoteError } from '../errors.js';

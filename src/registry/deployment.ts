@@ -1,5 +1,5 @@
 import { type Dataset, numRecords } from '../data/dataset.js';
-import { Rng } from '../data/rng.js';
+import { Rng } from '../util/rng.js';
 import { loadModel, requireImageModel } from '../engine/model.js';
 import type { ModelInput } from '../engine/model-input.js';
 import type { Model, ModelDomain } from '../engine/model-interface.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Rng } from '../data/rng.js';
+import { Rng } from '../util/rng.js';
 import { LiveMonitor, parseMonitorConfig } from './monitor.js';
 
 function sample(n: number, dim: number, mean: number, seed: number): Float32Array {

@@ -1,4 +1,4 @@
-import type { Rng } from '../data/rng.js';
+import type { Rng } from '../util/rng.js';
 
 /**
  * Chooses the served records that the STRIP monitor probes. At rate 1 every record; at a rate

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Dataset } from '../data/dataset.js';
 import type { TabularColumn } from '../data/datasets/tabular.js';
 import { loadDataset } from '../data/load.js';
-import { Rng } from '../data/rng.js';
+import { Rng } from '../util/rng.js';
 import { initEngine } from '../engine/backend.js';
 import { FeatureModel } from '../engine/feature-model-io.js';
 import { loadModel } from '../engine/model.js';

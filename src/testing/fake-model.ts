@@ -1,5 +1,5 @@
 import type { Dataset } from '../data/dataset.js';
-import { Rng } from '../data/rng.js';
+import { Rng } from '../util/rng.js';
 import type { Classifier } from '../engine/classifier.js';
 
 /**

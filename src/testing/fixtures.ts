@@ -1,7 +1,7 @@
 import { backdoorAttack } from '../attacks/backdoor.js';
 import { createTrigger } from '../attacks/triggers.js';
 import type { Dataset } from '../data/dataset.js';
-import { Rng } from '../data/rng.js';
+import { Rng } from '../util/rng.js';
 import { type TfClassifier, trainClassifier } from '../engine/tf-classifier.js';
 
 /** Side of the synthetic square images. */

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Rng } from '../data/rng.js';
+import { Rng } from '../util/rng.js';
 import { hasOriginalKernel, withOriginalKernel } from '../engine/kernels/register.js';
 
 /** A tensor of seeded standard-normal values. */

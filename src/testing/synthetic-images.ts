@@ -3,7 +3,7 @@
  * always shows). `images.ts` has the blob-prototype images model-level defense tests train on.
  */
 import type { Dataset } from '../data/dataset.js';
-import { Rng } from '../data/rng.js';
+import { Rng } from '../util/rng.js';
 
 /**
  * A small synthetic image dataset for tests: `n` records of `[h, w, c]` with values in [0, 0.5)

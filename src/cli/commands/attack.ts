@@ -38,7 +38,7 @@ import type { Dataset } from '../../data/dataset.js';
 import { writeDatasetDir } from '../../data/dataset-dir.js';
 import type { TabularColumn } from '../../data/datasets/tabular.js';
 import { dataDomain, type LoadedDataset } from '../../data/load.js';
-import { Rng } from '../../data/rng.js';
+import { Rng } from '../../util/rng.js';
 import { checkModelReadsData, derivedMeta, loadAnyModel } from '../../engine/model.js';
 import { AntidoteError } from '../../errors.js';
 import { triggerPreview } from '../../eval/trigger-preview.js';

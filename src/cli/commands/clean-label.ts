@@ -4,7 +4,7 @@ import { cleanLabelBackdoor } from '../../attacks/clean-label-backdoor.js';
 import { featureCollisionAttack } from '../../attacks/feature-collision.js';
 import { checkSpec, loadTrigger } from '../../attacks/triggers.js';
 import { writeDatasetDir } from '../../data/dataset-dir.js';
-import { Rng } from '../../data/rng.js';
+import { Rng } from '../../util/rng.js';
 import { TfClassifier } from '../../engine/tf-classifier.js';
 import { AntidoteError } from '../../errors.js';
 import { loadDataArg } from '../data-arg.js';

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyTriggerBatch } from '../../attacks/triggers.js';
 import { readDatasetDir, writeDatasetDir } from '../../data/dataset-dir.js';
 import { decodePng } from '../../data/png.js';
-import { Rng } from '../../data/rng.js';
+import { Rng } from '../../util/rng.js';
 import { isAntidoteError } from '../../errors.js';
 import {
   sliceRecords,

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { type Command, Option } from 'commander';
 import { type Dataset, numRecords, selectRecords } from '../../data/dataset.js';
-import { Rng } from '../../data/rng.js';
+import { Rng } from '../../util/rng.js';
 import { finePrune } from '../../defenses/fine-pruning.js';
 import { neuralCleanse } from '../../defenses/neural-cleanse.js';
 import { fitStrip, stripDetect } from '../../defenses/strip.js';

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { loadTrigger, type TriggerSpec } from '../../attacks/triggers.js';
 import { type Dataset, selectRecords } from '../../data/dataset.js';
-import { Rng } from '../../data/rng.js';
+import { Rng } from '../../util/rng.js';
 import { AntidoteError } from '../../errors.js';
 import type { AttackSpec, VictimSpec } from '../../eval/experiment.js';
 import { sweep } from '../../eval/sweep.js';

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Rng } from '../../data/rng.js';
+import { Rng } from '../../util/rng.js';
 import { maxRelativeError, oursAndReference, randomTensor } from '../../testing/kernel-check.js';
 import { initEngine } from '../backend.js';
 import { FusedAdam } from '../data-parallel-step.js';
