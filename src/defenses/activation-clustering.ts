@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { type Dataset, numRecords, selectRecords } from '../data/dataset.js';
 import { Rng } from '../data/rng.js';
 import type { Classifier } from '../engine/classifier.js';
@@ -10,6 +11,7 @@ import {
   indicesByClass,
   type PoisonDetector,
 } from './detector.js';
+import { commonDetectorOptions, defineDetector } from './detector-entry.js';
 import { fastIca } from './fast-ica.js';
 import { kMeans, silhouette } from './kmeans.js';
 import { principalComponents, projectRows } from './linalg.js';
@@ -616,3 +618,24 @@ export const activationClusteringDetector: PoisonDetector<ActivationClusteringOp
     return activationClustering({ reps, y: ds.y, classes: ds.classes, ds }, options);
   },
 };
+
+/** Activation clustering in the detector registry: `antidote scan --method ac`. */
+export const activationClusteringEntry = defineDetector({
+  name: 'ac',
+  title: 'Activation clustering',
+  paper:
+    'Chen et al. 2018, "Detecting Backdoor Attacks on Deep Neural Networks by Activation Clustering", arXiv:1811.03728',
+  finds: 'backdoor',
+  domains: ['features', 'text', 'tabular'],
+  options: z.object({
+    reduce: z.enum(['whitened', 'pca', 'ica']).default('whitened').meta({
+      placeholder: '<space>',
+      description: 'activation clustering: robust whitening + PCA, plain PCA, or PCA + FastICA',
+    }),
+  }),
+  run: (ds, model, options, context) =>
+    activationClusteringDetector.detect(ds, model, {
+      ...commonDetectorOptions(context),
+      reduce: options.reduce,
+    }),
+});

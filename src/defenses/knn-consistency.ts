@@ -1,6 +1,8 @@
+import { z } from 'zod';
 import { Rng } from '../data/rng.js';
 import { AntidoteError } from '../errors.js';
 import { type ClassFinding, type DetectionReport, fmt, type PoisonDetector } from './detector.js';
+import { commonDetectorOptions, defineDetector } from './detector-entry.js';
 import { principalComponents, projectRows } from './linalg.js';
 import {
   checkRepresentations,
@@ -170,3 +172,16 @@ export const knnConsistencyDetector: PoisonDetector<KnnConsistencyOptions> = {
     return knnConsistency({ reps, y: ds.y, classes: ds.classes }, options);
   },
 };
+
+/** k-NN label consistency in the detector registry: `antidote scan --method knn`. */
+export const knnConsistencyEntry = defineDetector({
+  name: 'knn',
+  title: 'k-NN label consistency',
+  paper:
+    'Paudice, Muñoz-González & Lupu 2018, "Label Sanitization against Label Flipping Poisoning Attacks", ECML PKDD workshops',
+  finds: 'label-noise',
+  domains: ['features', 'text', 'tabular'],
+  options: z.object({}),
+  run: (ds, model, _options, context) =>
+    knnConsistencyDetector.detect(ds, model, commonDetectorOptions(context)),
+});

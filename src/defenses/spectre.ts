@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { Rng } from '../data/rng.js';
 import { AntidoteError } from '../errors.js';
 import {
@@ -7,6 +8,7 @@ import {
   indicesByClass,
   type PoisonDetector,
 } from './detector.js';
+import { commonDetectorOptions, defineDetector } from './detector-entry.js';
 import { median, principalComponents, projectRows, selectKth, symmetricEigen } from './linalg.js';
 import {
   checkRepresentations,
@@ -494,3 +496,16 @@ export const spectreDetector: PoisonDetector<SpectreOptions> = {
     return spectre({ reps, y: ds.y, classes: ds.classes }, options);
   },
 };
+
+/** Robust spectral scores in the detector registry: `antidote scan --method spectre`. */
+export const spectreEntry = defineDetector({
+  name: 'spectre',
+  title: 'Robust spectral scores (SPECTRE)',
+  paper:
+    'Hayase, Kong, Somani & Oh 2021, "SPECTRE: Defending Against Backdoor Attacks Using Robust Statistics", ICML',
+  finds: 'backdoor',
+  domains: ['features', 'text', 'tabular'],
+  options: z.object({}),
+  run: (ds, model, _options, context) =>
+    spectreDetector.detect(ds, model, commonDetectorOptions(context)),
+});

@@ -4,7 +4,7 @@ import type { Dataset } from '../data/dataset.js';
 import { loadDataset } from '../data/load.js';
 import { median } from '../defenses/linalg.js';
 import { neuralCleanse } from '../defenses/neural-cleanse.js';
-import { detectorByName } from '../defenses/registry.js';
+import { scanDataset } from '../defenses/scan.js';
 import type { TfClassifier } from '../engine/tf-classifier.js';
 import { AntidoteError } from '../errors.js';
 import { evaluateClean } from '../eval/metrics.js';
@@ -210,12 +210,22 @@ async function checkScan(
   const problems: string[] = [];
   let maxShare = 0;
   let suspiciousTotal = 0;
+  let decision: JsonValue | undefined;
   if (c.data) {
     const spec = resolveSpec(c.data, g.baseDir);
     const ds = (await loadDataset(spec)).dataset;
-    for (const m of c.methods) {
-      progress?.({ check: 'scan', stage: m });
-      const r = await detectorByName(m).detect(ds, model, { seed: c.seed });
+    // The scan decision every scan path takes (`scanDataset`); the policy's thresholds apply to
+    // each detector, and the merged decision is recorded beside them.
+    let current = '';
+    const scan = await scanDataset(ds, model, {
+      methods: c.methods,
+      seed: c.seed,
+      onProgress: (m) => {
+        if (m !== current) progress?.({ check: 'scan', stage: (current = m) });
+      },
+    });
+    scan.reports.forEach((r, k) => {
+      const m = scan.detectors[k]!;
       const flagged = r.flagged.reduce((a, b) => a + b, 0);
       const susp = r.perClass.filter((x) => x.suspicious);
       const shareFlagged = flagged / Math.max(1, r.flagged.length);
@@ -230,7 +240,7 @@ async function checkScan(
       };
       if (susp.length > c.maxSuspiciousClasses) {
         problems.push(
-          `${m} finds poison in class(es) ${susp.map((x) => x.className).join(', ')} (${susp[0].reason})`,
+          `${m} finds poison in class(es) ${susp.map((x) => x.className).join(', ')} (${susp[0]!.reason})`,
         );
       }
       if (shareFlagged > c.maxFlaggedShare) {
@@ -238,7 +248,13 @@ async function checkScan(
           `${m} flags ${(shareFlagged * 100).toFixed(1)}% of records > ${(c.maxFlaggedShare * 100).toFixed(1)}%`,
         );
       }
-    }
+    });
+    decision = {
+      detectors: [...scan.detectors],
+      quorum: scan.quorum,
+      flagged: scan.flagged.reduce((a, b) => a + b, 0),
+      examples: exampleFlagged(ds, scan.suspicion, scan.flagged),
+    };
   } else if (v.info.scan) {
     for (const s of v.info.scan) {
       const shareFlagged = s.flagged / Math.max(1, s.records);
@@ -269,7 +285,12 @@ async function checkScan(
       problems.length === 0
         ? `no detector finding above threshold (max ${suspiciousTotal} suspicious class(es) ≤ ${c.maxSuspiciousClasses}, max flagged ${(maxShare * 100).toFixed(1)}% ≤ ${(c.maxFlaggedShare * 100).toFixed(1)}%)`
         : problems.join('; '),
-    details: { methods: per, maxFlaggedShare: maxShare, maxSuspiciousClasses: suspiciousTotal },
+    details: {
+      methods: per,
+      maxFlaggedShare: maxShare,
+      maxSuspiciousClasses: suspiciousTotal,
+      ...(decision ? { decision } : {}),
+    },
   };
 }
 
