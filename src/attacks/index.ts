@@ -37,6 +37,7 @@ export {
   labelFlipAttack,
 } from './label-flip.js';
 export * from './pgd.js';
+export * from './registry.js';
 export * from './tabular-backdoor.js';
 export * from './text-backdoor.js';
 export * from './transfer-learning.js';
@@ -50,6 +51,7 @@ export {
   readPngImage,
   resampleRaster,
 } from './trigger-image.js';
+export * from './trigger-options.js';
 export {
   addCheckerboardTrigger,
   addPatternTrigger,

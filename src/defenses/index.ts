@@ -26,6 +26,7 @@ export {
   reportFromJSON,
   reportToJSON,
 } from './detector.js';
+export * from './detector-entry.js';
 export * from './fine-pruning.js';
 export * from './keyword-discovery.js';
 export {
@@ -78,7 +79,14 @@ export {
 } from './mitigation.js';
 export * from './neural-cleanse.js';
 export * from './pruning.js';
-export { DETECTOR_NAMES, type DetectorName, detectorByName } from './registry.js';
+export {
+  DETECTOR_NAMES,
+  DETECTORS,
+  type DetectorName,
+  detectorByName,
+  detectorEntry,
+  detectorsFor,
+} from './registry.js';
 export {
   checkLayer,
   checkModelMatchesData,
@@ -87,6 +95,8 @@ export {
   type RepresentationOptions,
   type Representations,
 } from './representations.js';
+export * from './scan.js';
+export * from './scan-report.js';
 export {
   type SpectralSignatureOptions,
   spectralSignatures,
