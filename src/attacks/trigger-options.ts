@@ -111,7 +111,7 @@ export function triggerSpecFromOptions(
   o: TriggerCliOptions,
   recordShape: readonly number[],
 ): TriggerSpec {
-  const channels = recordShape.length === 3 ? recordShape[2] : 1;
+  const channels = recordShape.length === 3 ? (recordShape[2] ?? 1) : 1;
   switch (o.trigger) {
     case 'pixel':
     case 'pattern':

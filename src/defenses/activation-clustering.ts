@@ -138,9 +138,10 @@ function clusterMeans(
   const c = new Float64Array(2 * k);
   for (let i = 0; i < n; i++) {
     const a = km.assignments[i];
-    for (let j = 0; j < k; j++) c[a * k + j] += z[i * k + j];
+    for (let j = 0; j < k; j++) c[a! * k + j]! += z[i * k + j]!;
   }
-  for (let a = 0; a < 2; a++) for (let j = 0; j < k; j++) c[a * k + j] /= Math.max(km.sizes[a], 1);
+  for (let a = 0; a < 2; a++)
+    for (let j = 0; j < k; j++) c[a * k + j]! /= Math.max(km.sizes[a]!, 1);
   return c;
 }
 
@@ -169,7 +170,7 @@ export function splitClass(
   const clustered = kMeans(space, n, k, 2, rng, { restarts: options.restarts ?? 5 });
   const km =
     space === z ? clustered : { ...clustered, centroids: clusterMeans(z, n, k, clustered) };
-  const sizes: [number, number] = [km.sizes[0], km.sizes[1]];
+  const sizes: [number, number] = [km.sizes[0]!, km.sizes[1]!];
   const smaller: 0 | 1 = sizes[1] < sizes[0] ? 1 : 0;
   const sil =
     sizes[0] > 0 && sizes[1] > 0 ? silhouette(z, n, k, km.assignments, 2, rng).overall : 0;
@@ -177,8 +178,8 @@ export function splitClass(
   const axis = new Float64Array(k);
   let norm = 0;
   for (let j = 0; j < k; j++) {
-    axis[j] = km.centroids[k + j] - km.centroids[j];
-    norm += axis[j] * axis[j];
+    axis[j] = km.centroids[k + j]! - km.centroids[j]!;
+    norm += axis[j]! * axis[j]!;
   }
   norm = Math.sqrt(norm);
   const mean = [0, 0];
@@ -191,26 +192,26 @@ export function splitClass(
     let dl = 0;
     for (let j = 0; j < k; j++) {
       const v = z[i * k + j];
-      if (norm > 0) p += (v * axis[j]) / norm;
-      const a = v - km.centroids[smaller * k + j];
-      const b = v - km.centroids[other * k + j];
+      if (norm > 0) p += (v! * axis[j]!) / norm;
+      const a = v! - km.centroids[smaller * k + j]!;
+      const b = v! - km.centroids[other * k + j]!;
       ds += a * a;
       dl += b * b;
     }
     const c = km.assignments[i];
-    mean[c] += p;
-    sq[c] += p * p;
+    mean[c!]! += p;
+    sq[c!]! += p * p;
     membership[i] = ds + dl > 0 ? (dl - ds) / (dl + ds) : 0;
   }
   const variance = [0, 0];
   for (let c = 0; c < 2; c++) {
-    if (sizes[c] > 0) {
-      mean[c] /= sizes[c];
-      variance[c] = Math.max(sq[c] / sizes[c] - mean[c] * mean[c], 0);
+    if (sizes[c]! > 0) {
+      mean[c]! /= sizes[c]!;
+      variance[c] = Math.max(sq[c]! / sizes[c]! - mean[c]! * mean[c]!, 0);
     }
   }
-  const pooled = Math.sqrt((variance[0] + variance[1]) / 2);
-  const gap = Math.abs(mean[1] - mean[0]);
+  const pooled = Math.sqrt((variance[0]! + variance[1]!) / 2);
+  const gap = Math.abs(mean[1]! - mean[0]!);
   const separation = pooled > 0 ? gap / pooled : gap > 0 ? Number.POSITIVE_INFINITY : 0;
   return {
     indices: idx,

@@ -93,8 +93,8 @@ export async function adversarialFit(
         const m = Math.min(batchSize, n - from);
         for (let i = 0; i < m; i++) {
           const r = order[from + i];
-          xBuf.set(ds.x.subarray(r * size, (r + 1) * size), i * size);
-          yBuf[i] = ds.y[r];
+          xBuf.set(ds.x.subarray(r! * size, (r! + 1) * size), i * size);
+          yBuf[i] = ds.y[r!]!;
         }
         const nAdv = Math.max(1, Math.round(share * m));
         let noise: Float32Array | undefined;
@@ -125,8 +125,8 @@ export async function adversarialFit(
           logits!.dispose();
           return out;
         });
-        lossSum += loss * m;
-        hits += correct;
+        lossSum += loss! * m;
+        hits += correct!;
       }
       const h = { epoch, loss: lossSum / n, accuracy: hits / n };
       history.push(h);

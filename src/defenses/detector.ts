@@ -130,7 +130,7 @@ export function reportFromJSON(
 export function indicesByClass(y: Int32Array, numClasses: number): Int32Array[] {
   const counts = new Int32Array(numClasses);
   for (let i = 0; i < y.length; i++) {
-    const c = y[i];
+    const c = y[i]!;
     if (c < 0 || c >= numClasses) {
       throw new AntidoteError(
         'LABEL_OUT_OF_RANGE',
@@ -138,11 +138,11 @@ export function indicesByClass(y: Int32Array, numClasses: number): Int32Array[] 
         { record: i },
       );
     }
-    counts[c]++;
+    counts[c]!++;
   }
-  const out = Array.from({ length: numClasses }, (_, c) => new Int32Array(counts[c]));
+  const out = Array.from({ length: numClasses }, (_, c) => new Int32Array(counts[c]!));
   const fill = new Int32Array(numClasses);
-  for (let i = 0; i < y.length; i++) out[y[i]][fill[y[i]]++] = i;
+  for (let i = 0; i < y.length; i++) out[y[i]!]![fill[y[i]!]!++] = i;
   return out;
 }
 

@@ -64,13 +64,13 @@ describe('fine-pruning (synthetic 8×8 images, backdoored MLP)', () => {
     expect(r.accuracyAfterPruning).toBeGreaterThanOrEqual(r.accuracyBefore - 0.04);
     // Ranked by mean clean activation, most dormant first.
     for (let i = 1; i < r.pruned.length; i++) {
-      expect(r.meanActivation[r.pruned[i]]).toBeGreaterThanOrEqual(
-        r.meanActivation[r.pruned[i - 1]],
+      expect(r.meanActivation[r.pruned[i]!]).toBeGreaterThanOrEqual(
+        r.meanActivation[r.pruned[i - 1]!]!,
       );
     }
     const [kernel, bias] = model.model.getLayer('features').getWeights();
-    const k = kernel.arraySync() as number[][];
-    const b = bias.arraySync() as number[];
+    const k = kernel!.arraySync() as number[][];
+    const b = bias!.arraySync() as number[];
     for (const u of r.pruned) {
       expect(b[u] === 0).toBe(true);
       expect(k.every((row) => row[u] === 0)).toBe(true);

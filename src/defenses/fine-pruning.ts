@@ -47,7 +47,7 @@ export interface FinePruningResult {
 }
 
 async function accuracyOn(model: TfClassifier, ds: Dataset): Promise<number> {
-  const n = ds.shape[0];
+  const n = ds.shape[0]!;
   if (n === 0) return 0;
   const pred = await model.predict(ds.x, n);
   let ok = 0;
@@ -79,16 +79,16 @@ export async function finePrune(
   if (!(maxFraction > 0 && maxFraction < 1)) throw bad('maxFraction', maxFraction, 'in (0, 1)');
   if (!Number.isInteger(epochs) || epochs < 0)
     throw bad('fineTuneEpochs', epochs, 'an integer ≥ 0');
-  if (clean.shape[0] < 1 || validation.shape[0] < 1) {
+  if (clean.shape[0]! < 1 || validation.shape[0]! < 1) {
     throw new AntidoteError('INVALID_ARGUMENT', 'fine-pruning needs clean and validation records');
   }
   const units = denseUnits(model.model, layer);
-  const { data, dim } = await model.activations(clean.x, clean.shape[0], layer);
+  const { data, dim } = await model.activations(clean.x, clean.shape[0]!, layer);
   const mean = new Float64Array(dim);
-  for (let i = 0; i < data.length; i++) mean[i % dim] += data[i];
-  for (let j = 0; j < dim; j++) mean[j] /= clean.shape[0];
+  for (let i = 0; i < data.length; i++) mean[i % dim]! += data[i]!;
+  for (let j = 0; j < dim; j++) mean[j]! /= clean.shape[0]!;
   const order = Array.from({ length: units }, (_, j) => j).sort(
-    (a, b) => mean[a] - mean[b] || a - b,
+    (a, b) => mean[a]! - mean[b]! || a - b,
   );
   const accuracyBefore = await accuracyOn(model, validation);
   const perStep = Math.max(1, Math.round(step * units));

@@ -37,11 +37,11 @@ describe('discoverKeywords', () => {
   it('ranks the trigger first and flags exactly its records', async () => {
     const r = await discoverKeywords(ds, model);
     expect(r.keywords.map((k) => k.token)).toEqual(['cf']);
-    expect(r.keywords[0].label).toBe(1);
+    expect(r.keywords[0]!.label).toBe(1);
     expect(Array.from(r.flagged)).toEqual(poisoned);
-    expect(r.perClass[1].suspicious).toBe(true);
-    expect(r.perClass[0].suspicious).toBe(false);
-    expect(r.ranking[0].token).toBe('cf');
+    expect(r.perClass[1]!.suspicious).toBe(true);
+    expect(r.perClass[0]!.suspicious).toBe(false);
+    expect(r.ranking[0]!.token).toBe('cf');
   });
 
   it('flags records whose trigger lies past the examined tokens', async () => {

@@ -142,8 +142,8 @@ export async function discoverKeywords(
   const owner: number[] = [];
   const tokenOf: string[] = [];
   for (let i = 0; i < n; i++) {
-    for (const t of distinct[i]) {
-      variants.push(tokensOf[i].filter((x) => x !== t).join(' '));
+    for (const t of distinct[i]!) {
+      variants.push(tokensOf[i]!.filter((x) => x !== t).join(' '));
       owner.push(i);
       tokenOf.push(t);
     }
@@ -153,20 +153,20 @@ export async function discoverKeywords(
   );
   const stats = new Map<string, { sum: number; count: number; labels: number[] }>();
   for (let v = 0; v < variants.length; v++) {
-    const i = owner[v];
-    const label = ds.y[i];
+    const i = owner[v]!;
+    const label = ds.y[i]!;
     const impact =
       output === 'logits'
         ? margin(base, i * k, k, label) - margin(probs, v * k, k, label)
-        : base[i * k + label] - probs[v * k + label];
-    let s = stats.get(tokenOf[v]);
+        : base[i * k + label]! - probs[v * k + label]!;
+    let s = stats.get(tokenOf[v]!);
     if (!s) {
       s = { sum: 0, count: 0, labels: new Array<number>(k).fill(0) };
-      stats.set(tokenOf[v], s);
+      stats.set(tokenOf[v]!, s);
     }
     s.sum += impact;
     s.count++;
-    s.labels[label]++;
+    s.labels[label!]!++;
   }
   const scored: Omit<KeywordScore, 'z'>[] = [];
   for (const [token, s] of stats) {
@@ -190,7 +190,7 @@ export async function discoverKeywords(
       z: spread > 0 ? (s.score - med) / spread : s.score > med ? Number.POSITIVE_INFINITY : 0,
     }))
     .sort((a, b) => b.score - a.score || (a.token < b.token ? -1 : 1));
-  const top = ranking.length ? ranking[0].score : 0;
+  const top = ranking.length ? ranking[0]!.score : 0;
   const keywords = ranking
     .filter((s) => s.z > zThreshold && s.score >= relativeToTop * top)
     .slice(0, maxKeywords);
@@ -203,17 +203,17 @@ export async function discoverKeywords(
     for (const t of new Set(tokensOf[i])) {
       const kw = byToken.get(t);
       if (!kw) continue;
-      scores[i] = Math.max(scores[i], kw.z);
+      scores[i] = Math.max(scores[i]!, kw.z);
       if (ds.y[i] === kw.label) flagged[i] = 1;
     }
   }
   const perClass: ClassFinding[] = indicesByClass(ds.y, k).map((idx, c) => {
     const own = keywords.filter((kw) => kw.label === c);
     let f = 0;
-    for (const i of idx) f += flagged[i];
+    for (const i of idx) f += flagged[i]!;
     return {
       classIndex: c,
-      className: ds.classes[c],
+      className: ds.classes[c]!,
       count: idx.length,
       flagged: f,
       suspicious: own.length > 0,
@@ -244,8 +244,8 @@ export async function discoverKeywords(
 /** The label's logit minus the largest other logit, in row `z[at .. at + k)`. */
 function margin(z: Float32Array, at: number, k: number, label: number): number {
   let other = Number.NEGATIVE_INFINITY;
-  for (let j = 0; j < k; j++) if (j !== label && z[at + j] > other) other = z[at + j];
-  return z[at + label] - other;
+  for (let j = 0; j < k; j++) if (j !== label && z[at + j]! > other) other = z[at + j]!;
+  return z[at + label]! - other;
 }
 
 async function predictInChunks(

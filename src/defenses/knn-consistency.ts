@@ -77,9 +77,9 @@ export function knnConsistency(
   for (let r = 0; r < m; r++) {
     let s = 0;
     for (let j = 0; j < d; j++) {
-      const v = pts[refIdx[r] * d + j];
-      ref[r * d + j] = v;
-      s += v * v;
+      const v = pts[refIdx[r]! * d + j];
+      ref[r * d + j] = v!;
+      s += v! * v!;
     }
     refNorm[r] = s;
   }
@@ -93,30 +93,30 @@ export function knnConsistency(
   for (let i = 0; i < n; i++) {
     bestD.fill(Number.POSITIVE_INFINITY);
     let qn = 0;
-    for (let j = 0; j < d; j++) qn += pts[i * d + j] * pts[i * d + j];
+    for (let j = 0; j < d; j++) qn += pts[i * d + j]! * pts[i * d + j]!;
     const qo = i * d;
     for (let r = 0; r < m; r++) {
       if (refIdx[r] === i) continue; // a record is not its own neighbour
       let dot = 0;
       const ro = r * d;
-      for (let j = 0; j < d; j++) dot += pts[qo + j] * ref[ro + j];
-      const dist = qn + refNorm[r] - 2 * dot;
-      if (dist >= bestD[kk - 1]) continue;
+      for (let j = 0; j < d; j++) dot += pts[qo + j]! * ref[ro + j]!;
+      const dist = qn + refNorm[r]! - 2 * dot;
+      if (dist >= bestD[kk - 1]!) continue;
       let p = kk - 1;
-      while (p > 0 && bestD[p - 1] > dist) {
-        bestD[p] = bestD[p - 1];
-        bestL[p] = bestL[p - 1];
+      while (p > 0 && bestD[p - 1]! > dist) {
+        bestD[p] = bestD[p - 1]!;
+        bestL[p] = bestL[p - 1]!;
         p--;
       }
       bestD[p] = dist;
-      bestL[p] = input.y[refIdx[r]];
+      bestL[p] = input.y[refIdx[r]!]!;
     }
     votes.fill(0);
-    for (let t = 0; t < kk; t++) votes[bestL[t]]++;
+    for (let t = 0; t < kk; t++) votes[bestL[t]!]!++;
     let top = 0;
-    for (let c = 1; c < k; c++) if (votes[c] > votes[top]) top = c;
-    scores[i] = 1 - votes[input.y[i]] / kk;
-    if (top !== input.y[i] && votes[top] / kk >= eta) {
+    for (let c = 1; c < k; c++) if (votes[c]! > votes[top]!) top = c;
+    scores[i] = 1 - votes[input.y[i]!]! / kk;
+    if (top !== input.y[i] && votes[top]! / kk >= eta) {
       flagged[i] = 1;
       suggested[i] = top;
     }
@@ -129,12 +129,12 @@ export function knnConsistency(
     for (let i = 0; i < n; i++) {
       if (input.y[i] !== c) continue;
       count++;
-      f += flagged[i];
-      disagreement += scores[i];
+      f += flagged[i]!;
+      disagreement += scores[i]!;
     }
     perClass.push({
       classIndex: c,
-      className: input.classes[c],
+      className: input.classes[c]!,
       count,
       flagged: f,
       suspicious: f > 0,

@@ -17,13 +17,13 @@ function noisyProbs(n: number, k: number, flipRate: number, seed: number) {
     const other = new Float64Array(k);
     for (let j = 0; j < k; j++) if (j !== truth[i]) rest += other[j] = rng.next();
     for (let j = 0; j < k; j++) {
-      probs[i * k + j] = j === truth[i] ? conf : ((1 - conf) * other[j]) / rest;
+      probs[i * k + j] = j === truth[i] ? conf : ((1 - conf) * other[j]!) / rest;
     }
   }
   const y = Int32Array.from(truth);
   const flipped = new Uint8Array(n);
   for (const i of rng.sample(n, Math.round(flipRate * n))) {
-    y[i] = (truth[i] + 1 + rng.int(k - 1)) % k;
+    y[i] = (truth[i]! + 1 + rng.int(k - 1)) % k;
     flipped[i] = 1;
   }
   return { truth, y, probs, flipped };
@@ -91,7 +91,7 @@ describe('confidentLearningDetector', () => {
     const y = Int32Array.from(ds.y);
     const flipped = new Uint8Array(y.length);
     for (const i of rng.sample(y.length, 120)) {
-      y[i] = (y[i] + 1 + rng.int(3)) % 4;
+      y[i] = (y[i]! + 1 + rng.int(3)) % 4;
       flipped[i] = 1;
     }
     const noisy = { ...ds, y };
@@ -117,7 +117,7 @@ describe('confidentLearningDetector', () => {
     const folds = stratifiedFolds(y, 5, new Rng(1));
     for (let c = 0; c < 4; c++) {
       const per = new Array(5).fill(0);
-      for (let i = 0; i < 100; i++) if (y[i] === c) per[folds[i]]++;
+      for (let i = 0; i < 100; i++) if (y[i] === c) per[folds[i]!]++;
       expect(per).toEqual([5, 5, 5, 5, 5]);
     }
   });
@@ -130,7 +130,7 @@ describe('knnConsistency', () => {
     const y = Int32Array.from(s.y);
     const flipped = new Uint8Array(y.length);
     for (const i of rng.sample(y.length, 100)) {
-      y[i] = (y[i] + 1 + rng.int(4)) % 5;
+      y[i] = (y[i]! + 1 + rng.int(4)) % 5;
       flipped[i] = 1;
     }
     const report = knnConsistency({ reps: { data: s.data, dim: s.dim }, y, classes: s.classes });

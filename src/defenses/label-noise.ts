@@ -82,7 +82,7 @@ export function findLabelIssues(
     );
   }
   for (let i = 0; i < n; i++) {
-    if (labels[i] < 0 || labels[i] >= k) {
+    if (labels[i]! < 0 || labels[i]! >= k) {
       throw new AntidoteError(
         'LABEL_OUT_OF_RANGE',
         `record ${i} has label ${labels[i]}, outside [0, ${k})`,
@@ -103,11 +103,11 @@ export function findLabelIssues(
   const counts = new Float64Array(k);
   const thresholds = new Float64Array(k);
   for (let i = 0; i < n; i++) {
-    counts[labels[i]]++;
-    thresholds[labels[i]] += probs[i * k + labels[i]];
+    counts[labels[i]!]!++;
+    thresholds[labels[i]!]! += probs[i * k + labels[i]!]!;
   }
   for (let j = 0; j < k; j++) {
-    thresholds[j] = counts[j] > 0 ? thresholds[j] / counts[j] : Number.POSITIVE_INFINITY;
+    thresholds[j] = counts[j]! > 0 ? thresholds[j]! / counts[j]! : Number.POSITIVE_INFINITY;
   }
   const cj = Array.from({ length: k }, () => new Array<number>(k).fill(0));
   const confidentTrue = new Int32Array(n).fill(-1);
@@ -120,61 +120,61 @@ export function findLabelIssues(
     let am = 0;
     for (let j = 0; j < k; j++) {
       const p = probs[i * k + j];
-      if (p > probs[i * k + am]) am = j;
-      if (p >= thresholds[j] && p > bestP) {
-        bestP = p;
+      if (p! > probs[i * k + am]!) am = j;
+      if (p! >= thresholds[j]! && p! > bestP) {
+        bestP = p!;
         best = j;
       }
     }
     argmax[i] = am;
-    selfConfidence[i] = probs[i * k + labels[i]];
+    selfConfidence[i] = probs[i * k + labels[i]!]!;
     confidentTrue[i] = best;
     suggestedLabels[i] = best >= 0 ? best : am;
-    if (best >= 0) cj[labels[i]][best]++;
+    if (best >= 0) cj[labels[i]!]![best]!++;
   }
   // Calibrate rows to the class counts, then normalise.
   const joint = Array.from({ length: k }, () => new Array<number>(k).fill(0));
   let total = 0;
   for (let a = 0; a < k; a++) {
-    const row = cj[a].reduce((s, v) => s + v, 0);
+    const row = cj[a]!.reduce((s, v) => s + v, 0);
     for (let b = 0; b < k; b++) {
-      joint[a][b] = row > 0 ? (cj[a][b] / row) * counts[a] : a === b ? counts[a] : 0;
-      total += joint[a][b];
+      joint[a]![b] = row > 0 ? (cj[a]![b]! / row) * counts[a]! : a === b ? counts[a]! : 0;
+      total += joint[a]![b]!;
     }
   }
   let trace = 0;
   for (let a = 0; a < k; a++) {
-    for (let b = 0; b < k; b++) joint[a][b] /= total;
-    trace += joint[a][a];
+    for (let b = 0; b < k; b++) joint[a]![b]! /= total;
+    trace += joint[a]![a]!;
   }
 
   const byJoint = new Uint8Array(n);
   for (let i = 0; i < n; i++) {
-    if (confidentTrue[i] >= 0 && confidentTrue[i] !== labels[i]) byJoint[i] = 1;
+    if (confidentTrue[i]! >= 0 && confidentTrue[i] !== labels[i]) byJoint[i] = 1;
   }
   const byPrune = new Uint8Array(n);
   if (filterBy !== 'confident-joint') {
     const members: number[][] = Array.from({ length: k }, () => []);
-    for (let i = 0; i < n; i++) members[labels[i]].push(i);
+    for (let i = 0; i < n; i++) members[labels[i]!]!.push(i);
     for (let a = 0; a < k; a++) {
-      const pool = members[a];
+      const pool = members[a]!;
       let removedFromClass = 0;
       for (let b = 0; b < k; b++) {
         if (b === a) continue;
-        const m = Math.round(n * joint[a][b]);
+        const m = Math.round(n * joint[a]![b]!);
         if (m <= 0) continue;
-        const margin = (i: number) => probs[i * k + b] - probs[i * k + a];
+        const margin = (i: number) => probs[i * k + b]! - probs[i * k + a]!;
         const order = [...pool].sort((p, q) => margin(q) - margin(p));
         for (let t = 0; t < Math.min(m, order.length); t++) {
-          if (!byPrune[order[t]]) removedFromClass++;
-          byPrune[order[t]] = 1;
+          if (!byPrune[order[t]!]) removedFromClass++;
+          byPrune[order[t]!] = 1;
         }
       }
       // Keep at least one record per class (cleanlab's min_examples_per_class).
-      if (removedFromClass >= pool.length && pool.length > 0) {
-        let keep = pool[0];
-        for (const i of pool) if (selfConfidence[i] > selfConfidence[keep]) keep = i;
-        byPrune[keep] = 0;
+      if (removedFromClass >= pool!.length && pool!.length > 0) {
+        let keep = pool![0];
+        for (const i of pool!) if (selfConfidence[i]! > selfConfidence[keep!]!) keep = i;
+        byPrune[keep!] = 0;
       }
     }
   }
@@ -185,10 +185,10 @@ export function findLabelIssues(
       filterBy === 'confident-joint'
         ? byJoint[i]
         : filterBy === 'both'
-          ? byJoint[i] & byPrune[i]
+          ? byJoint[i]! & byPrune[i]!
           : byPrune[i];
     if (keepAgreeing && argmax[i] === labels[i]) v = 0;
-    issues[i] = v;
+    issues[i] = v!;
   }
   return {
     issues,
@@ -210,7 +210,7 @@ export function stratifiedFolds(y: Int32Array, folds: number, rng: Rng): Int32Ar
   const perm = rng.permutation(y.length);
   const next = new Map<number, number>();
   for (const i of perm) {
-    const c = y[i];
+    const c = y[i]!;
     const f = next.get(c) ?? rng.int(folds);
     fold[i] = f;
     next.set(c, (f + 1) % folds);
@@ -245,7 +245,7 @@ async function predictAll(
   batch: number,
 ): Promise<void> {
   for (let s = 0; s < idx.length; s += batch) {
-    const part = Array.from({ length: Math.min(batch, idx.length - s) }, (_, t) => idx[s + t]);
+    const part = Array.from({ length: Math.min(batch, idx.length - s) }, (_, t) => idx[s + t]!);
     const sub = selectRecords(ds, part);
     const p = await model.predictProba(sub.x, part.length);
     const mk = model.numClasses;
@@ -256,7 +256,7 @@ async function predictAll(
       );
     }
     for (let r = 0; r < part.length; r++) {
-      for (let j = 0; j < k; j++) out[part[r] * k + j] = p[r * mk + j];
+      for (let j = 0; j < k; j++) out[part[r]! * k + j] = p[r * mk + j]!;
     }
   }
 }
@@ -314,7 +314,7 @@ export function labelIssuesReport(
   const n = y.length;
   const k = classes.length;
   const scores = new Float32Array(n);
-  for (let i = 0; i < n; i++) scores[i] = 1 - result.selfConfidence[i];
+  for (let i = 0; i < n; i++) scores[i] = 1 - result.selfConfidence[i]!;
   const perClass: ClassFinding[] = [];
   for (let c = 0; c < k; c++) {
     let count = 0;
@@ -325,26 +325,27 @@ export function labelIssuesReport(
       count++;
       if (result.issues[i]) {
         flagged++;
-        to[result.suggestedLabels[i]]++;
+        to[result.suggestedLabels[i]!]!++;
       }
     }
     let top = -1;
-    for (let j = 0; j < k; j++) if (j !== c && to[j] > 0 && (top < 0 || to[j] > to[top])) top = j;
+    for (let j = 0; j < k; j++)
+      if (j !== c && to[j]! > 0 && (top < 0 || to[j]! > to[top]!)) top = j;
     const rowNoise =
-      count > 0 ? 1 - result.joint[c][c] / Math.max(sumRow(result.joint[c]), 1e-300) : 0;
+      count > 0 ? 1 - result.joint[c]![c]! / Math.max(sumRow(result.joint[c]!), 1e-300) : 0;
     perClass.push({
       classIndex: c,
-      className: classes[c],
+      className: classes[c]!,
       count,
       flagged,
       suspicious: flagged > 0,
       reason:
         flagged > 0
-          ? `${flagged} of ${count} records look mislabelled (estimated noise in this label ${fmt(rowNoise)}; threshold t = ${fmt(result.thresholds[c])}${top >= 0 ? `; most likely true class "${classes[top]}"` : ''})`
-          : `no confident label issue (threshold t = ${fmt(result.thresholds[c])})`,
+          ? `${flagged} of ${count} records look mislabelled (estimated noise in this label ${fmt(rowNoise)}; threshold t = ${fmt(result.thresholds[c]!)}${top >= 0 ? `; most likely true class "${classes[top]}"` : ''})`
+          : `no confident label issue (threshold t = ${fmt(result.thresholds[c]!)})`,
       stats: {
-        threshold: Number.isFinite(result.thresholds[c]) ? result.thresholds[c] : null,
-        confidentJointRow: result.confidentJoint[c],
+        threshold: Number.isFinite(result.thresholds[c]) ? result.thresholds[c]! : null,
+        confidentJointRow: result.confidentJoint[c]!,
         estimatedNoise: rowNoise,
       },
     });

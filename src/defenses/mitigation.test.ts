@@ -14,7 +14,7 @@ import { syntheticDataset, syntheticReps } from './test-utils/synthetic.js';
 
 /** 1-nearest-neighbour classifier: memorises its training set, backdoor included. */
 function oneNN(train: Dataset): Classifier {
-  const d = train.shape[1];
+  const d = train.shape[1]!;
   const k = train.classes.length;
   const n = train.y.length;
   const predict = async (x: Float32Array, m: number) => {
@@ -23,10 +23,10 @@ function oneNN(train: Dataset): Classifier {
       let best = Number.POSITIVE_INFINITY;
       for (let r = 0; r < n; r++) {
         let s = 0;
-        for (let j = 0; j < d; j++) s += (x[i * d + j] - train.x[r * d + j]) ** 2;
+        for (let j = 0; j < d!; j++) s += (x[i * d! + j]! - train.x[r * d! + j]!) ** 2;
         if (s < best) {
           best = s;
-          out[i] = train.y[r];
+          out[i] = train.y[r]!;
         }
       }
     }
@@ -40,7 +40,7 @@ function oneNN(train: Dataset): Classifier {
     predictProba: async (x, m) => {
       const p = await predict(x, m);
       const out = new Float32Array(m * k);
-      for (let i = 0; i < m; i++) out[i * k + p[i]] = 1;
+      for (let i = 0; i < m; i++) out[i * k + p[i]!] = 1;
       return out;
     },
     activations: async (x, m) => ({ data: x.slice(0, m * d), dim: d }),
@@ -138,14 +138,14 @@ describe('mitigate', () => {
     const test = syntheticDataset(t);
     const trigX = Float32Array.from(test.x);
     for (let i = 0; i < test.y.length; i++) {
-      trigX[i * 12 + 10] += 3;
-      trigX[i * 12 + 11] += 3;
+      trigX[i * 12 + 10]! += 3;
+      trigX[i * 12 + 11]! += 3;
     }
     const keep = Array.from(test.y.keys()).filter((i) => test.y[i] !== 0);
     const triggered: TriggeredInputs = {
       x: Float32Array.from(keep.flatMap((i) => Array.from(trigX.subarray(i * 12, i * 12 + 12)))),
       n: keep.length,
-      yTrue: Int32Array.from(keep, (i) => test.y[i]),
+      yTrue: Int32Array.from(keep, (i) => test.y[i]!),
       targets: new Int32Array(keep.length),
     };
     const report = await activationClustering({

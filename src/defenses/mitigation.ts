@@ -128,9 +128,9 @@ export function applyReport(
       );
     }
     const pos = new Map<string, number>();
-    for (let i = 0; i < n; i++) pos.set(ds.ids[i], i);
+    for (let i = 0; i < n; i++) pos.set(ds.ids[i]!, i);
     for (let r = 0; r < reportIds.length; r++) {
-      const i = pos.get(reportIds[r]);
+      const i = pos.get(reportIds[r]!);
       if (i === undefined) {
         throw new AntidoteError(
           'NOT_FOUND',
@@ -138,8 +138,8 @@ export function applyReport(
           { id: reportIds[r] },
         );
       }
-      flagged[i] = report.flagged[r];
-      if (report.suggestedLabels) suggested[i] = report.suggestedLabels[r];
+      flagged[i] = report.flagged[r]!;
+      if (report.suggestedLabels) suggested[i] = report.suggestedLabels[r]!;
     }
   } else {
     if (report.flagged.length !== n) {
@@ -165,14 +165,14 @@ export function applyReport(
   for (let i = 0; i < n; i++) {
     if (!flagged[i]) {
       keep.push(i);
-    } else if (mode === 'relabel' && suggested[i] >= 0 && suggested[i] < k) {
+    } else if (mode === 'relabel' && suggested[i]! >= 0 && suggested[i]! < k) {
       keep.push(i);
       if (suggested[i] !== ds.y[i]) {
-        newLabels.set(keep.length - 1, suggested[i]);
-        relabelledIds.push(ds.ids[i]);
+        newLabels.set(keep.length - 1, suggested[i]!);
+        relabelledIds.push(ds.ids[i]!);
       }
     } else {
-      droppedIds.push(ds.ids[i]);
+      droppedIds.push(ds.ids[i]!);
     }
   }
   const sub = selectRecords(ds, keep);

@@ -109,22 +109,22 @@ describe('Neural Cleanse on a backdoored CNN (synthetic 8×8 images, 10 classes)
     expect(report.flagged).toEqual([0]);
     expect(report.suspectedTarget).toBe(0);
     expect(report.maskL1[0]).toBeLessThan(anomalyIndices(report.maskL1).median / 2);
-    expect(report.triggers[0].reachedThreshold).toBe(true);
+    expect(report.triggers[0]!.reachedThreshold).toBe(true);
     // The reversed trigger concentrates where the planted one is: the bottom-right 3×3 corner
     // holds 14% of the pixels; measured 34% of the mask's mass.
-    const m = report.triggers[0].mask;
+    const m = report.triggers[0]!.mask;
     let corner = 0;
-    for (let i = 5; i < 8; i++) for (let j = 5; j < 8; j++) corner += m[i * 8 + j];
-    expect(corner / report.maskL1[0]).toBeGreaterThan(0.25);
+    for (let i = 5; i < 8; i++) for (let j = 5; j < 8; j++) corner += m[i * 8 + j]!;
+    expect(corner / report.maskL1[0]!).toBeGreaterThan(0.25);
 
     const targeting = { mode: 'all-to-one' as const, target: 0 };
     const asrBefore = await evaluateBackdoor(model, test, testTrigger, targeting, new Rng(2));
     const accBefore = await evaluateClean(model, test);
     expect(asrBefore.attackSuccessRate).toBeGreaterThan(0.9);
-    const ds = unlearningDataset(train, report.triggers[0], 0.2, 3);
+    const ds = unlearningDataset(train, report.triggers[0]!, 0.2, 3);
     expect(Array.from(ds.y)).toEqual(Array.from(train.y));
     expect(ds.x).not.toEqual(train.x);
-    await unlearnBackdoor(model, train, report.triggers[0], {
+    await unlearnBackdoor(model, train, report.triggers[0]!, {
       seed: 3,
       epochs: 3,
       learningRate: 0.005,
@@ -145,7 +145,7 @@ describe('Neural Cleanse on a clean model', () => {
       const pool = sliceRecords(all, 600, 100);
       const report = await neuralCleanse(model, { x: pool.x, n: 100 }, ncOptions);
       expect(report.flagged).toEqual([]);
-      const pr = await pruneTriggerNeurons(model, pool.x, 100, report.triggers[0], {
+      const pr = await pruneTriggerNeurons(model, pool.x, 100, report.triggers[0]!, {
         maxFraction: 0.25,
       });
       expect(pr.pruned.length).toBeLessThanOrEqual(4);

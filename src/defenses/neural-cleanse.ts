@@ -95,7 +95,7 @@ export interface AnomalyIndices {
 function median(values: readonly number[]): number {
   const s = [...values].sort((a, b) => a - b);
   const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 /**
@@ -161,8 +161,8 @@ function resolve(o: NeuralCleanseOptions) {
 
 function imageShape(model: DifferentiableModel): [number, number, number] {
   const s = model.inputShape;
-  if (s.length === 3) return [s[0], s[1], s[2]];
-  if (s.length === 2) return [s[0], s[1], 1];
+  if (s.length === 3) return [s[0]!, s[1]!, s[2]!];
+  if (s.length === 2) return [s[0]!, s[1]!, 1];
   throw new AntidoteError(
     'SHAPE_MISMATCH',
     `Neural Cleanse needs image inputs [H, W] or [H, W, C], the model takes [${s.join(', ')}]`,
@@ -205,7 +205,7 @@ export function stampReversedTrigger(
       const m = trigger.mask[p];
       for (let ch = 0; ch < c; ch++) {
         const d = p * c + ch;
-        out[base + d] = (1 - m) * x[base + d] + m * trigger.pattern[d];
+        out[base + d] = (1 - m!) * x[base + d]! + m! * trigger.pattern[d]!;
       }
     }
   }
@@ -269,7 +269,7 @@ export async function reverseTrigger(
             cursor = 0;
           }
           const r = order[cursor++];
-          xBuf.set(clean.x.subarray(r * size, (r + 1) * size), i * size);
+          xBuf.set(clean.x.subarray(r! * size, (r! + 1) * size), i * size);
         }
         const correct = tf.tidy(() => {
           const xb = tf.tensor(xBuf, [batch, h, w, c]);
@@ -293,7 +293,7 @@ export async function reverseTrigger(
           logitsKept!.dispose();
           return k;
         });
-        hits += (await correct.data())[0];
+        hits += (await correct.data())[0]!;
         correct.dispose();
         seen += batch;
       }
@@ -390,14 +390,14 @@ export function neuralCleanseDecision(
     scale === 'log' ? anomalyIndices(maskL1.map((v) => Math.log(Math.max(v, 1e-12)))) : linear;
   // Below the median is the same set on either scale (log is monotone).
   const flagged = classes.filter(
-    (_, i) => maskL1[i] < linear.median && scaled.index[i] > threshold,
+    (_, i) => maskL1[i]! < linear.median && scaled.index[i]! > threshold,
   );
   let suspectedTarget: number | null = null;
   let bestIndex = -1;
   for (const c of flagged) {
     const i = classes.indexOf(c);
-    if (scaled.index[i] > bestIndex) {
-      bestIndex = scaled.index[i];
+    if (scaled.index[i]! > bestIndex) {
+      bestIndex = scaled.index[i]!;
       suspectedTarget = c;
     }
   }

@@ -41,7 +41,7 @@ function denseLayer(model: tfl.LayersModel, name: string): DenseLike {
 /** Number of units of the dense layer `name`. */
 export function denseUnits(model: tfl.LayersModel, name: string): number {
   const w = denseLayer(model, name).getWeights();
-  return w[0].shape[1] as number;
+  return w[0]!.shape[1] as number;
 }
 
 /**
@@ -67,7 +67,7 @@ export function pruneDenseUnits(
   const [kernel, bias] = dense.getWeights();
   const newWeights = tf.tidy(() => {
     const k = tf.tensor1d(keep);
-    return [tf.mul(kernel, k), tf.mul(bias, k)];
+    return [tf.mul(kernel!, k), tf.mul(bias!, k)];
   });
   dense.setWeights(newWeights);
   for (const t of newWeights) t.dispose();
@@ -75,8 +75,8 @@ export function pruneDenseUnits(
   const next = model.layers[idx + 1];
   if (next && next.getClassName() === 'Dense') {
     const [nk, nb] = next.getWeights();
-    const nkNew = tf.tidy(() => tf.mul(nk, tf.reshape(tf.tensor1d(keep), [n, 1])));
-    next.setWeights([nkNew, nb]);
+    const nkNew = tf.tidy(() => tf.mul(nk!, tf.reshape(tf.tensor1d(keep), [n, 1])));
+    next.setWeights([nkNew, nb!]);
     nkNew.dispose();
   }
 }

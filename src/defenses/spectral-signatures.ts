@@ -73,8 +73,8 @@ export function spectralSignatures(
   const flagged = new Uint8Array(n);
   const perClass: ClassFinding[] = [];
   for (let c = 0; c < k; c++) {
-    const idx = byClass[c];
-    const className = input.classes[c];
+    const idx = byClass[c]!;
+    const className = input.classes[c]!;
     if (idx.length < 2) {
       perClass.push({
         classIndex: c,
@@ -91,21 +91,21 @@ export function spectralSignatures(
     const proj = projectRows(reps.data, reps.dim, idx, pcs.mean, pcs.vectors, 1);
     const med = median(proj);
     const scale = 1.4826 * mad(proj, med);
-    const scale2 = scale > 0 ? scale * scale : Math.max(pcs.values[0], 1e-30);
+    const scale2 = scale > 0 ? scale * scale : Math.max(pcs.values[0]!, 1e-30);
     // ε̂: robust outliers on the heavier side of the projection.
     let above = 0;
     let below = 0;
     for (let r = 0; r < proj.length; r++) {
-      const z = (proj[r] - med) / (scale > 0 ? scale : Math.sqrt(scale2));
+      const z = (proj[r]! - med) / (scale > 0 ? scale : Math.sqrt(scale2));
       if (z > zThreshold) above++;
       else if (z < -zThreshold) below++;
     }
     const epsilon = eps ?? Math.max(above, below) / idx.length;
     const budget = Math.min(idx.length, Math.round(removalFactor * epsilon * idx.length));
-    const order = Array.from(proj.keys()).sort((a, b) => proj[b] ** 2 - proj[a] ** 2);
-    for (let r = 0; r < proj.length; r++) scores[idx[r]] = (proj[r] * proj[r]) / scale2;
-    for (let t = 0; t < budget; t++) flagged[idx[order[t]]] = 1;
-    const cut = budget > 0 ? proj[order[budget - 1]] ** 2 / scale2 : null;
+    const order = Array.from(proj.keys()).sort((a, b) => proj[b]! ** 2 - proj[a]! ** 2);
+    for (let r = 0; r < proj.length; r++) scores[idx[r]!] = (proj[r]! * proj[r]!) / scale2;
+    for (let t = 0; t < budget; t++) flagged[idx[order[t]!]!] = 1;
+    const cut = budget > 0 ? proj[order[budget - 1]!]! ** 2 / scale2 : null;
     perClass.push({
       classIndex: c,
       className,
@@ -116,13 +116,13 @@ export function spectralSignatures(
         budget > 0
           ? `${eps === undefined ? `estimated ε ${fmt(epsilon)} (${Math.max(above, below)} records beyond ${zThreshold} robust SDs along the top singular vector)` : `given ε ${fmt(epsilon)}`}; removed the top ${removalFactor}·ε = ${budget} records by squared projection`
           : eps === undefined
-            ? `no record lies beyond ${zThreshold} robust SDs along the top singular vector (top eigenvalue ${fmt(pcs.values[0])}): left alone`
+            ? `no record lies beyond ${zThreshold} robust SDs along the top singular vector (top eigenvalue ${fmt(pcs.values[0]!)}): left alone`
             : `given ε ${fmt(epsilon)} leaves no record to remove`,
       stats: {
         epsilon,
         epsilonEstimated: eps === undefined,
         removed: budget,
-        topEigenvalue: pcs.values[0],
+        topEigenvalue: pcs.values[0]!,
         robustScale: scale,
         outliersAbove: above,
         outliersBelow: below,

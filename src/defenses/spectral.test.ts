@@ -30,8 +30,8 @@ describe('spectral signatures (Tran et al. 2018)', () => {
     const ev = evaluateDetection(report, { poisoned: poisoned.poisoned, y: poisoned.y });
     expect(ev.recall).toBe(1);
     expect(ev.unattackedFpr).toBe(0);
-    expect(report.perClass[0].stats.epsilon).toBeCloseTo(30 / 330, 2);
-    expect(report.perClass[0].flagged).toBe(Math.round(1.5 * 30));
+    expect(report.perClass[0]!.stats.epsilon).toBeCloseTo(30 / 330, 2);
+    expect(report.perClass[0]!.flagged).toBe(Math.round(1.5 * 30));
     expect(rocAuc(report.scores, poisoned.poisoned, classMask(poisoned.y, 0))).toBe(1);
   });
 
@@ -50,7 +50,7 @@ describe('spectral signatures (Tran et al. 2018)', () => {
       ...input(poisoned),
       reps: { data: shifted, dim: poisoned.dim },
     });
-    for (let i = 0; i < a.scores.length; i += 37) expect(b.scores[i]).toBeCloseTo(a.scores[i], 2);
+    for (let i = 0; i < a.scores.length; i += 37) expect(b.scores[i]).toBeCloseTo(a.scores[i]!, 2);
   });
 
   it('leaves clean Gaussian classes alone', () => {
@@ -80,7 +80,7 @@ describe('robust spectral scores (SPECTRE-style)', () => {
     const ev = evaluateDetection(report, { poisoned: s.poisoned, y: s.y });
     expect(ev.recall).toBe(1);
     expect(ev.unattackedFpr).toBe(0);
-    expect(report.perClass[0].suspicious).toBe(true);
+    expect(report.perClass[0]!.suspicious).toBe(true);
   });
 
   it('flags nothing in clean Gaussian classes', () => {
@@ -98,7 +98,7 @@ describe('robust spectral scores (SPECTRE-style)', () => {
       for (let j = 0; j < d; j++) z[i * d + j] = rng.normal() + (i < 60 ? 30 : 0);
     }
     const est = robustMeanCov(z, n, d);
-    for (let j = 0; j < d; j++) expect(Math.abs(est.mean[j])).toBeLessThan(0.3);
+    for (let j = 0; j < d; j++) expect(Math.abs(est.mean[j]!)).toBeLessThan(0.3);
     for (let j = 0; j < d; j++) expect(est.cov[j * d + j]).toBeLessThan(1.5);
     expect(est.inlier.slice(0, 60).reduce((a, b) => a + b, 0)).toBe(0);
   });
@@ -116,7 +116,7 @@ describe('robust spectral scores (SPECTRE-style)', () => {
     const pcs = principalComponents(x, d, idx, 1, rng);
     // Top direction ≈ (1,1,1,0,...)/√3.
     expect(
-      Math.abs(pcs.vectors[0] + pcs.vectors[1] + pcs.vectors[2]) / Math.sqrt(3),
+      Math.abs(pcs.vectors[0]! + pcs.vectors[1]! + pcs.vectors[2]!) / Math.sqrt(3),
     ).toBeGreaterThan(0.99);
     const p = projectRows(x, d, idx, pcs.mean, pcs.vectors, 1);
     expect(p.length).toBe(n);
@@ -134,7 +134,7 @@ describe('robust spectral scores (SPECTRE-style)', () => {
       for (let r = 0; r < idx.length; r++) {
         for (let q = 0; q < k; q++) {
           let s = 0;
-          for (let j = 0; j < d; j++) s += (x[idx[r] * d + j] - mean[j]) * v[q * d + j];
+          for (let j = 0; j < d; j++) s += (x[idx[r]! * d + j]! - mean[j]!) * v[q * d + j]!;
           expect(p[r * k + q]).toBeCloseTo(s, 10);
         }
       }
@@ -152,9 +152,9 @@ describe('selection', () => {
       const k = rng.int(n);
       const copy = Float64Array.from(a);
       expect(selectKth(copy, k)).toBe(sorted[k]);
-      for (let i = 0; i < k; i++) expect(copy[i]).toBeLessThanOrEqual(sorted[k]);
-      for (let i = k + 1; i < n; i++) expect(copy[i]).toBeGreaterThanOrEqual(sorted[k]);
-      const ref = n % 2 === 1 ? sorted[(n - 1) >> 1] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+      for (let i = 0; i < k; i++) expect(copy[i]).toBeLessThanOrEqual(sorted[k]!);
+      for (let i = k + 1; i < n; i++) expect(copy[i]).toBeGreaterThanOrEqual(sorted[k]!);
+      const ref = n % 2 === 1 ? sorted[(n - 1) >> 1] : (sorted[n / 2 - 1]! + sorted[n / 2]!) / 2;
       expect(median(a)).toBe(ref);
     }
     expect(median([])).toBeNaN();
@@ -177,9 +177,9 @@ describe('covariance on the wasm engine', () => {
     for (let a = 0; a < d; a += 3) {
       for (let b = 0; b < d; b += 5) {
         let s = 0;
-        for (const r of idx) s += (x[r * d + a] - mean[a]) * (x[r * d + b] - mean[b]);
+        for (const r of idx) s += (x[r * d + a]! - mean[a]!) * (x[r * d + b]! - mean[b]!);
         s /= n;
-        worst = Math.max(worst, Math.abs(cov[a * d + b] - s));
+        worst = Math.max(worst, Math.abs(cov[a * d + b]! - s));
         largest = Math.max(largest, Math.abs(s));
       }
     }

@@ -90,28 +90,29 @@ function meanCov(z: Float64Array, n: number, d: number, keep: Uint8Array) {
   for (let i = 0; i < n; i++) {
     if (keep[i] !== 1) continue;
     m++;
-    for (let j = 0; j < d; j++) mean[j] += z[i * d + j];
+    for (let j = 0; j < d; j++) mean[j]! += z[i * d + j]!;
   }
-  for (let j = 0; j < d; j++) mean[j] /= Math.max(m, 1);
+  for (let j = 0; j < d; j++) mean[j]! /= Math.max(m, 1);
   const cov = new Float64Array(d * d);
   const rows = [new Float64Array(d), new Float64Array(d), new Float64Array(d), new Float64Array(d)];
   const [c0, c1, c2, c3] = rows;
   let filled = 0;
   const flush = (count: number) => {
-    for (let q = count; q < 4; q++) rows[q].fill(0);
+    for (let q = count; q < 4; q++) rows[q]!.fill(0);
     for (let a = 0; a < d; a++) {
-      const a0 = c0[a];
-      const a1 = c1[a];
-      const a2 = c2[a];
-      const a3 = c3[a];
+      const a0 = c0![a];
+      const a1 = c1![a];
+      const a2 = c2![a];
+      const a3 = c3![a];
       const row = a * d;
-      for (let b = a; b < d; b++) cov[row + b] += a0 * c0[b] + a1 * c1[b] + a2 * c2[b] + a3 * c3[b];
+      for (let b = a; b < d; b++)
+        cov[row + b]! += a0! * c0![b]! + a1! * c1![b]! + a2! * c2![b]! + a3! * c3![b]!;
     }
   };
   for (let i = 0; i < n; i++) {
     if (keep[i] !== 1) continue;
     const c = rows[filled];
-    for (let j = 0; j < d; j++) c[j] = z[i * d + j] - mean[j];
+    for (let j = 0; j < d; j++) c![j] = z[i * d + j]! - mean[j]!;
     if (++filled === 4) {
       flush(4);
       filled = 0;
@@ -120,7 +121,7 @@ function meanCov(z: Float64Array, n: number, d: number, keep: Uint8Array) {
   if (filled > 0) flush(filled);
   for (let a = 0; a < d; a++) {
     for (let b = a; b < d; b++) {
-      const v = cov[a * d + b] / Math.max(m - 1, 1);
+      const v = cov[a * d + b]! / Math.max(m - 1, 1);
       cov[a * d + b] = v;
       cov[b * d + a] = v;
     }
@@ -140,7 +141,7 @@ function smallestMask(vals: Float64Array, m: number): Uint8Array {
   const cut = selectKth(Float64Array.from(vals), m - 1);
   let taken = 0;
   for (let i = 0; i < n; i++) {
-    if (vals[i] < cut) {
+    if (vals[i]! < cut) {
       keep[i] = 1;
       taken++;
     }
@@ -157,13 +158,13 @@ function smallestMask(vals: Float64Array, m: number): Uint8Array {
 /** Inverse square root of a symmetric PSD matrix, eigenvalues floored at `floor`·max. */
 function inverseSqrt(cov: Float64Array, d: number, floor = 1e-9): Float64Array {
   const { values, vectors } = symmetricEigen(cov, d);
-  const lo = Math.max(values[0], 1e-300) * floor;
+  const lo = Math.max(values[0]!, 1e-300) * floor;
   const w = new Float64Array(d * d);
   for (let r = 0; r < d; r++) {
-    const s = 1 / Math.sqrt(Math.max(values[r], lo));
+    const s = 1 / Math.sqrt(Math.max(values[r]!, lo));
     for (let a = 0; a < d; a++) {
-      const va = vectors[r * d + a] * s;
-      for (let b = 0; b < d; b++) w[a * d + b] += va * vectors[r * d + b];
+      const va = vectors[r * d + a]! * s;
+      for (let b = 0; b < d; b++) w[a * d + b]! += va * vectors[r * d + b]!;
     }
   }
   return w;
@@ -179,7 +180,7 @@ function mahalanobis(z: Float64Array, n: number, d: number, mean: Float64Array, 
   for (let a = 0; a < d; a++) {
     for (let b = a; b < d; b++) {
       let t = 0;
-      for (let j = 0; j < d; j++) t += w[a * d + j] * w[j * d + b];
+      for (let j = 0; j < d; j++) t += w[a * d + j]! * w[j * d + b]!;
       // Off-diagonal cells count twice in the upper-triangle sum.
       p[a * d + b] = a === b ? t : 2 * t;
     }
@@ -187,13 +188,13 @@ function mahalanobis(z: Float64Array, n: number, d: number, mean: Float64Array, 
   const out = new Float64Array(n);
   const c = new Float64Array(d);
   for (let i = 0; i < n; i++) {
-    for (let j = 0; j < d; j++) c[j] = z[i * d + j] - mean[j];
+    for (let j = 0; j < d; j++) c[j] = z[i * d + j]! - mean[j]!;
     let s = 0;
     for (let a = 0; a < d; a++) {
       const row = a * d;
       let t = 0;
-      for (let b = a; b < d; b++) t += p[row + b] * c[b];
-      s += c[a] * t;
+      for (let b = a; b < d; b++) t += p[row + b]! * c[b]!;
+      s += c[a]! * t;
     }
     out[i] = s;
   }
@@ -225,15 +226,15 @@ export function robustMeanCov(
   const sc = new Float64Array(d);
   const col = new Float64Array(n);
   for (let j = 0; j < d; j++) {
-    for (let i = 0; i < n; i++) col[i] = z[i * d + j];
+    for (let i = 0; i < n; i++) col[i] = z[i * d + j]!;
     med[j] = median(col);
-    for (let i = 0; i < n; i++) col[i] = Math.abs(col[i] - med[j]);
+    for (let i = 0; i < n; i++) col[i] = Math.abs(col[i]! - med[j]!);
     sc[j] = median(col) || 1;
   }
   const dist = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     let s = 0;
-    for (let j = 0; j < d; j++) s += ((z[i * d + j] - med[j]) / sc[j]) ** 2;
+    for (let j = 0; j < d; j++) s += ((z[i * d + j]! - med[j]!) / sc[j]!) ** 2;
     dist[i] = s;
   }
   let keep = smallestMask(dist, Math.max(d + 1, Math.ceil(n / 2)));
@@ -253,12 +254,12 @@ export function robustMeanCov(
   // Consistency: scale so the median distance matches a Gaussian's.
   let d2 = mahalanobis(z, n, d, est.mean, inverseSqrt(est.cov, d));
   const factor = median(d2) / chiSquareQuantile(d, 0);
-  if (factor > 0) for (let i = 0; i < est.cov.length; i++) est.cov[i] *= factor;
-  for (let i = 0; i < n; i++) d2[i] /= factor > 0 ? factor : 1;
+  if (factor > 0) for (let i = 0; i < est.cov.length; i++) est.cov[i]! *= factor;
+  for (let i = 0; i < n; i++) d2[i]! /= factor > 0 ? factor : 1;
   // Reweighting: keep everything within the χ² 97.5% quantile.
   const cut = chiSquareQuantile(d, 1.959964);
   const inlier = new Uint8Array(n);
-  for (let i = 0; i < n; i++) inlier[i] = d2[i] <= cut ? 1 : 0;
+  for (let i = 0; i < n; i++) inlier[i] = d2[i]! <= cut ? 1 : 0;
   const final = meanCov(z, n, d, inlier);
   d2 = new Float64Array(0);
   return { mean: final.mean, cov: final.cov, inlier };
@@ -278,35 +279,35 @@ export function queScores(
   for (let i = 0; i < n; i++) {
     for (let a = 0; a < d; a++) {
       const xa = x[i * d + a];
-      for (let b = a; b < d; b++) s[a * d + b] += xa * x[i * d + b];
+      for (let b = a; b < d; b++) s[a * d + b]! += xa! * x[i * d + b]!;
     }
   }
   for (let a = 0; a < d; a++) {
     for (let b = a; b < d; b++) {
-      s[a * d + b] /= n;
-      s[b * d + a] = s[a * d + b];
+      s[a * d + b]! /= n;
+      s[b * d + a] = s[a * d + b]!;
     }
   }
   const { values, vectors } = symmetricEigen(s, d);
   const top = values[0];
-  const denom = top - 1;
+  const denom = top! - 1;
   const weights = new Float64Array(d);
   let trace = 0;
   for (let r = 0; r < d; r++) {
-    weights[r] = denom > 1e-9 ? Math.exp((alpha * (values[r] - 1)) / denom) : 1;
-    trace += weights[r];
+    weights[r] = denom > 1e-9 ? Math.exp((alpha * (values[r]! - 1)) / denom) : 1;
+    trace += weights[r]!;
   }
   const scores = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     let t = 0;
     for (let r = 0; r < d; r++) {
       let p = 0;
-      for (let j = 0; j < d; j++) p += vectors[r * d + j] * x[i * d + j];
-      t += weights[r] * p * p;
+      for (let j = 0; j < d; j++) p += vectors[r * d + j]! * x[i * d + j]!;
+      t += weights[r]! * p * p;
     }
     scores[i] = t / trace;
   }
-  return { scores, topEigenvalue: top };
+  return { scores, topEigenvalue: top! };
 }
 
 /**
@@ -331,10 +332,10 @@ export function robustWhiten(
   const out = new Float32Array(m * d);
   const c = new Float64Array(d);
   for (let i = 0; i < m; i++) {
-    for (let j = 0; j < d; j++) c[j] = z[i * d + j] - est.mean[j];
+    for (let j = 0; j < d; j++) c[j] = z[i * d + j]! - est.mean[j]!;
     for (let a = 0; a < d; a++) {
       let t = 0;
-      for (let b = 0; b < d; b++) t += w[a * d + b] * c[b];
+      for (let b = 0; b < d; b++) t += w[a * d + b]! * c[b]!;
       out[i * d + a] = t;
     }
   }
@@ -382,8 +383,8 @@ export function spectre(
     lambda: number;
   }[] = [];
   for (let c = 0; c < k; c++) {
-    const idx = byClass[c];
-    const className = input.classes[c];
+    const idx = byClass[c]!;
+    const className = input.classes[c]!;
     const d = Math.min(dims, reps.dim, Math.max(1, Math.floor((idx.length - 2) / 2)));
     if (idx.length < 4) {
       perClass.push({
@@ -405,26 +406,26 @@ export function spectre(
     const xw = new Float64Array(m * d);
     const cbuf = new Float64Array(d);
     for (let i = 0; i < m; i++) {
-      for (let j = 0; j < d; j++) cbuf[j] = z[i * d + j] - est.mean[j];
+      for (let j = 0; j < d; j++) cbuf[j] = z[i * d + j]! - est.mean[j]!;
       for (let a = 0; a < d; a++) {
         let t = 0;
-        for (let b = 0; b < d; b++) t += w[a * d + b] * cbuf[b];
+        for (let b = 0; b < d; b++) t += w[a * d + b]! * cbuf[b]!;
         xw[i * d + a] = t;
       }
     }
     const que = queScores(xw, m, d, alpha);
     const inlierScores: number[] = [];
-    for (let i = 0; i < m; i++) if (est.inlier[i]) inlierScores.push(que.scores[i]);
+    for (let i = 0; i < m; i++) if (est.inlier[i]) inlierScores.push(que.scores[i]!);
     const ref = median(inlierScores.length > 0 ? inlierScores : que.scores);
     const cut = threshold * (ref > 0 ? ref : 1e-30);
     let count = 0;
     for (let i = 0; i < m; i++) {
-      const sc = que.scores[i] / cut;
-      scores[idx[i]] = sc;
+      const sc = que.scores[i]! / cut;
+      scores[idx[i]!] = sc;
       if (sc > 1) count++;
     }
     let inliers = 0;
-    for (let i = 0; i < m; i++) inliers += est.inlier[i];
+    for (let i = 0; i < m; i++) inliers += est.inlier[i]!;
     pending.push({ c, idx, m, count, ref, cut, d, inliers, lambda: que.topEigenvalue });
     options.onProgress?.({ stage: 'robust scoring', done: c + 1, total: k });
   }
@@ -439,7 +440,7 @@ export function spectre(
     let count = 0;
     if (gateOk) {
       for (const i of p.idx) {
-        if (scores[i] > 1) {
+        if (scores[i]! > 1) {
           flagged[i] = 1;
           count++;
         }
@@ -448,7 +449,7 @@ export function spectre(
     const lambdaText = `whitened top eigenvalue ${fmt(p.lambda)} (class anomaly z ${fmt(z)})`;
     perClass.push({
       classIndex: p.c,
-      className: input.classes[p.c],
+      className: input.classes[p.c]!,
       count: p.m,
       flagged: count,
       suspicious: count > 0,

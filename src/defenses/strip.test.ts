@@ -121,8 +121,8 @@ describe('STRIP on a BadNets-poisoned MNIST CNN', () => {
         // Stages of 3: 3, 6, 9, 12, 15, then the last one.
         expect([3, 6, 9, 12, 15, 16]).toContain(used);
         if (early.rejected[i]) expect(used).toBe(16);
-        if (used === 16) expect(early.entropy[i]).toBeCloseTo(full.entropy[i], 5);
-        else expect(early.entropy[i] * used).toBeGreaterThanOrEqual(16 * fit.threshold - 1e-9);
+        if (used === 16) expect(early.entropy[i]).toBeCloseTo(full.entropy[i]!, 5);
+        else expect(early.entropy[i]! * used!).toBeGreaterThanOrEqual(16 * fit.threshold - 1e-9);
       }
     }
     // Clean inputs mostly stop early: far fewer forward passes than 16 per input.

@@ -32,7 +32,7 @@ export function stripRecords(ds: {
   readonly x: Float32Array;
   readonly shape: readonly number[];
 }): StripRecords {
-  return { x: ds.x, n: ds.shape[0] };
+  return { x: ds.x, n: ds.shape[0]! };
 }
 
 /** How an input and a clean overlay are combined. */
@@ -58,7 +58,7 @@ export interface StripOptions {
 export function entropyBits(p: ArrayLike<number>, offset = 0, k = p.length - offset): number {
   let h = 0;
   for (let j = 0; j < k; j++) {
-    const v = p[offset + j];
+    const v = p[offset + j]!;
     if (v > 1e-12) h -= v * Math.log2(v);
   }
   return h;
@@ -114,7 +114,7 @@ function valueRange(x: Float32Array): readonly [number, number] {
   let lo = Number.POSITIVE_INFINITY;
   let hi = Number.NEGATIVE_INFINITY;
   for (let i = 0; i < x.length; i++) {
-    const v = x[i];
+    const v = x[i]!;
     if (v < lo) lo = v;
     if (v > hi) hi = v;
   }
@@ -183,15 +183,15 @@ async function addEntropies(
     const m = Math.min(perBatch, records.length - start);
     for (let i = 0; i < m; i++) {
       const rec = records[start + i];
-      const xi = rec * size;
+      const xi = rec! * size;
       for (let v = 0; v < per; v++) {
-        const pj = draws[rec * o.overlays + from + v] * size;
+        const pj = draws[rec! * o.overlays + from + v]! * size;
         const base = (i * per + v) * size;
         if (o.superimpose === 'blend') {
-          for (let d = 0; d < size; d++) blended[base + d] = 0.5 * x[xi + d] + 0.5 * pool[pj + d];
+          for (let d = 0; d < size; d++) blended[base + d] = 0.5 * x[xi + d]! + 0.5 * pool[pj + d]!;
         } else {
           for (let d = 0; d < size; d++) {
-            const s = Math.fround(x[xi + d] + pool[pj + d]);
+            const s = Math.fround(x[xi + d]! + pool[pj + d]!);
             blended[base + d] = s > hi ? hi : Math.max(s, lo);
           }
         }
@@ -202,7 +202,7 @@ async function addEntropies(
     for (let i = 0; i < m; i++) {
       let s = 0;
       for (let v = 0; v < per; v++) s += entropyBits(probs, (i * per + v) * k, k);
-      sums[records[start + i]] += s;
+      sums[records[start + i]!]! += s;
     }
   }
 }
@@ -246,7 +246,7 @@ export function stripThreshold(cleanEntropy: ArrayLike<number>, frr: number): nu
     throw new AntidoteError('INVALID_ARGUMENT', 'STRIP needs clean entropies to set a threshold');
   }
   const s = Float64Array.from(cleanEntropy).sort();
-  return s[Math.min(s.length - 1, Math.floor(frr * s.length))];
+  return s[Math.min(s.length - 1, Math.floor(frr * s.length))]!;
 }
 
 /** A fitted STRIP detector: plain data (JSON-serialisable apart from the pool it keeps). */
@@ -352,13 +352,13 @@ export async function stripDetect(
     const to = Math.min(overlays, from + stage);
     await addEntropies(job, open, from, to, sums);
     for (const i of open) evaluated[i] = to;
-    if (to < overlays) open = open.filter((i) => sums[i] < enough);
+    if (to < overlays) open = open.filter((i) => sums[i]! < enough);
   }
-  const entropy = Float32Array.from(sums, (s, i) => s / evaluated[i]);
+  const entropy = Float32Array.from(sums, (s, i) => s / evaluated[i]!);
   const rejected = new Uint8Array(n);
   for (let i = 0; i < n; i++) {
     // Inputs accepted early have sums ≥ N·threshold, so their full mean is ≥ threshold too.
-    rejected[i] = evaluated[i] === overlays && sums[i] / overlays < fit.threshold ? 1 : 0;
+    rejected[i] = evaluated[i] === overlays && sums[i]! / overlays < fit.threshold ? 1 : 0;
   }
   return { entropy, rejected, overlaysEvaluated: evaluated };
 }

@@ -54,7 +54,7 @@ function reviews(n: number, rng: Rng): string[] {
     const words = rng.choose(NEUTRAL, 4 + rng.int(4));
     const bag = rng.next() < 0.5 ? pos : neg;
     for (let k = 1 + rng.int(2); k > 0; k--) {
-      words.splice(rng.int(words.length + 1), 0, bag[rng.int(bag.length)]);
+      words.splice(rng.int(words.length + 1), 0, bag[rng.int(bag.length)]!);
     }
     return words.join(' ');
   });
@@ -230,11 +230,11 @@ describe('text STRIP on a hand-written backdoored model', () => {
     expect(m.auc).toBeGreaterThan(0.99);
     expect(m.recall).toBeGreaterThan(0.95);
     expect(report.method).toBe('text-strip');
-    expect(report.perClass[1].suspicious).toBe(true);
+    expect(report.perClass[1]!.suspicious).toBe(true);
     // The triggered inputs all land in the target class (11 clean "negative" rejections here).
-    expect(report.perClass[1].flagged).toBeGreaterThan(10 * report.perClass[0].flagged);
+    expect(report.perClass[1]!.flagged).toBeGreaterThan(10 * report.perClass[0]!.flagged);
     expect(Array.from(report.flagged)).toEqual(Array.from(all.rejected));
-    for (let i = 0; i < 400; i++) expect(report.scores[i] > 0).toBe(all.rejected[i] === 1);
+    for (let i = 0; i < 400; i++) expect(report.scores[i]! > 0).toBe(all.rejected[i] === 1);
     expect(JSON.parse(JSON.stringify(report.params)).replaceShare).toBe(0.5);
   });
 
@@ -301,7 +301,7 @@ describe('text STRIP on the UCI sentiment sentences (rare word "cf" at 10%, tfid
       expect(1 - r.far).toBeGreaterThan(2 * r.frr);
       expect(m.fpr).toBeCloseTo(r.frr, 10);
       expect(m.recall).toBeCloseTo(1 - r.far, 10);
-      expect(report.perClass[1].suspicious).toBe(true);
+      expect(report.perClass[1]!.suspicious).toBe(true);
     } finally {
       model.dispose();
     }

@@ -177,7 +177,7 @@ export function perturbWords(
   const out = words.slice();
   const r = Math.round(replaceShare * out.length);
   if (r > 0) {
-    for (const at of rng.sample(out.length, r)) out[at] = pool.tokens[rng.int(pool.tokens.length)];
+    for (const at of rng.sample(out.length, r)) out[at] = pool.tokens[rng.int(pool.tokens.length)]!;
   }
   return out.join(' ');
 }
@@ -238,7 +238,7 @@ async function run(
     const m = Math.min(perBatch, n - start);
     const batch: string[] = [];
     for (let i = 0; i < m; i++) {
-      const words = tokenize(texts[start + i], tok);
+      const words = tokenize(texts[start + i]!, tok);
       for (let v = 0; v < o.perturbations; v++) {
         batch.push(perturbWords(words, pool, o.replaceShare, rng));
       }
@@ -256,7 +256,7 @@ async function run(
       const q = await probabilities(predictProba, texts.slice(start, start + m), k);
       for (let i = 0; i < m; i++) {
         let best = 0;
-        for (let c = 1; c < k; c++) if (q.p[i * k + c] > q.p[i * k + best]) best = c;
+        for (let c = 1; c < k; c++) if (q.p[i * k + c]! > q.p[i * k + best]!) best = c;
         predicted[start + i] = best;
       }
     }
@@ -424,24 +424,24 @@ export function textStripReport(
   const count = new Int32Array(classes.length);
   const flaggedIn = new Int32Array(classes.length);
   for (let i = 0; i < n; i++) {
-    count[decision.predicted[i]]++;
-    flaggedIn[decision.predicted[i]] += decision.rejected[i];
+    count[decision.predicted[i]!]!++;
+    flaggedIn[decision.predicted[i]!]! += decision.rejected[i]!;
   }
   const calibration = Math.max(1, fit.cleanEntropy.length);
   const perClass: ClassFinding[] = classes.map((className, c) => {
-    const expected = fit.frr * count[c];
+    const expected = fit.frr * count[c]!;
     // Binomial spread of the class's false rejections plus that of the fitted threshold (the
     // FRR-quantile of only `calibration` clean texts).
     const sd = Math.sqrt(
-      fit.frr * (1 - fit.frr) * (count[c] + (count[c] * count[c]) / calibration),
+      fit.frr * (1 - fit.frr) * (count[c]! + (count[c]! * count[c]!) / calibration),
     );
     const limit = expected + 3 * sd;
-    const suspicious = flaggedIn[c] > limit;
+    const suspicious = flaggedIn[c]! > limit;
     return {
       classIndex: c,
       className,
-      count: count[c],
-      flagged: flaggedIn[c],
+      count: count[c]!,
+      flagged: flaggedIn[c]!,
       suspicious,
       reason: suspicious
         ? `${flaggedIn[c]} of ${count[c]} inputs predicted as this class keep their prediction under word replacement (entropy < ${fmt(decision.threshold)} bits), more than the ${fmt(expected)} the calibrated FRR ${fit.frr} explains (limit ${fmt(limit)})`

@@ -62,8 +62,10 @@ export async function pruneTriggerNeurons(
   const clean = await model.activations(x, n, layer);
   const trig = await model.activations(stamped, n, layer);
   const gap = new Float64Array(clean.dim);
-  for (let i = 0; i < clean.data.length; i++) gap[i % clean.dim] += trig.data[i] - clean.data[i];
-  const order = Array.from({ length: units }, (_, j) => j).sort((a, b) => gap[b] - gap[a] || a - b);
+  for (let i = 0; i < clean.data.length; i++) gap[i % clean.dim]! += trig.data[i]! - clean.data[i]!;
+  const order = Array.from({ length: units }, (_, j) => j).sort(
+    (a, b) => gap[b]! - gap[a]! || a - b,
+  );
   const asr = async () => {
     const pred = await model.predict(stamped, n);
     let hit = 0;

@@ -42,16 +42,16 @@ export function unlearningDataset(
       },
     );
   }
-  const n = clean.shape[0];
+  const n = clean.shape[0]!;
   const size = clean.x.length / Math.max(n, 1);
   const k = Math.round(fraction * n);
   const pick = new Rng(seed).fork('unlearning').sample(n, k);
   const x = clean.x.slice();
   const picked = new Float32Array(k * size);
   for (let i = 0; i < k; i++)
-    picked.set(clean.x.subarray(pick[i] * size, (pick[i] + 1) * size), i * size);
+    picked.set(clean.x.subarray(pick[i]! * size, (pick[i]! + 1) * size), i * size);
   const stamped = stampReversedTrigger(picked, k, trigger);
-  for (let i = 0; i < k; i++) x.set(stamped.subarray(i * size, (i + 1) * size), pick[i] * size);
+  for (let i = 0; i < k; i++) x.set(stamped.subarray(i * size, (i + 1) * size), pick[i]! * size);
   return { ...clean, x };
 }
 

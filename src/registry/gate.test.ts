@@ -32,8 +32,10 @@ describe('deployment gate', () => {
       ['bd', 'poisoned'],
     ]) {
       await recordTrainingProvenance({
-        modelDir: join(root, dir),
-        datasets: [{ name: data, rootDigest: (await createManifest(join(root, data))).rootDigest }],
+        modelDir: join(root, dir!),
+        datasets: [
+          { name: data!, rootDigest: (await createManifest(join(root, data!))).rootDigest },
+        ],
         code: { version: 'test' },
         hyperparameters: {},
         seed: 1,
@@ -96,7 +98,7 @@ describe('deployment gate', () => {
     expect(bad.checks.find((c) => c.name === 'scan')?.reason).toMatch(
       /ac finds poison in class\(es\) c0/,
     );
-    expect(reg.gateResults('m@2')[0].passed).toBe(false);
+    expect(reg.gateResults('m@2')[0]!.passed).toBe(false);
   });
 
   it('Neural Cleanse probe flags the backdoor target of the backdoored model only', async () => {
@@ -113,13 +115,13 @@ describe('deployment gate', () => {
     const bad = await runGate(reg, 'm@2', nc, { record: false });
     const g = good.checks[0];
     const b = bad.checks[0];
-    expect(g.name).toBe('neural-cleanse');
-    expect(g.passed).toBe(true);
-    expect(g.reason).toMatch(/flags no class/);
-    expect(b.passed).toBe(false);
-    expect(b.details.flagged).toEqual(['c0']);
-    expect(b.reason).toMatch(/flags c0 as backdoor target/);
-    expect((b.details.maskL1 as number[]).length).toBe(4);
+    expect(g!.name).toBe('neural-cleanse');
+    expect(g!.passed).toBe(true);
+    expect(g!.reason).toMatch(/flags no class/);
+    expect(b!.passed).toBe(false);
+    expect(b!.details.flagged).toEqual(['c0']);
+    expect(b!.reason).toMatch(/flags c0 as backdoor target/);
+    expect((b!.details.maskL1 as number[]).length).toBe(4);
   }, 120_000);
 
   it('checks signatures against trusted keys and datasets against the lineage', async () => {
@@ -130,13 +132,13 @@ describe('deployment gate', () => {
     expect((await runGate(reg, 'm@1', sig, { record: false })).passed).toBe(true);
     const untrusted = await policy({ version: 1, signature: { trustedKeys: ['other.pub'] } });
     const u = await runGate(reg, 'm@1', untrusted, { record: false });
-    expect(u.checks[0].reason).toMatch(/no trusted key verifies/);
-    expect((await runGate(reg, 'm@2', sig, { record: false })).checks[0].passed).toBe(false);
+    expect(u.checks[0]!.reason).toMatch(/no trusted key verifies/);
+    expect((await runGate(reg, 'm@2', sig, { record: false })).checks[0]!.passed).toBe(false);
     const ds = await policy({ version: 1, dataset: { data: ['train'] } });
     const d1 = await runGate(reg, 'm@1', ds, { record: false });
     expect(d1.checks[0]).toMatchObject({ name: 'dataset', passed: true });
     const d2 = await runGate(reg, 'm@2', ds, { record: false });
-    expect(d2.checks[0].reason).toMatch(/training dataset\(s\) poisoned match no/);
+    expect(d2.checks[0]!.reason).toMatch(/training dataset\(s\) poisoned match no/);
     const cat = await policy({ version: 1, dataset: { requireCatalogued: true, data: ['train'] } });
     expect((await runGate(reg, 'm@1', cat, { record: false })).passed).toBe(false);
   });
@@ -147,6 +149,6 @@ describe('deployment gate', () => {
     await appendFile(join(root, 'bd', 'model.json'), ' ');
     const r = await runGate(reg, 'm@2', acc, { record: false });
     expect(r.passed).toBe(false);
-    expect(r.checks[0].reason).toMatch(/no longer matches registered version m@2/);
+    expect(r.checks[0]!.reason).toMatch(/no longer matches registered version m@2/);
   });
 });

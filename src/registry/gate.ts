@@ -298,15 +298,15 @@ async function checkScan(
 function exampleFlagged(ds: Dataset, scores: Float32Array, flagged: Uint8Array): JsonValue {
   const idx = Array.from(flagged.keys())
     .filter((i) => flagged[i])
-    .sort((a, b) => scores[b] - scores[a])
+    .sort((a, b) => scores[b]! - scores[a]!)
     .slice(0, 4);
   const rec = ds.shape.slice(1);
   const size = rec.reduce((a, b) => a * b, 1);
   const image = rec.length === 3 && (rec[2] === 1 || rec[2] === 3) && size <= 32 * 32 * 3;
   return idx.map((i) => ({
     id: ds.ids[i],
-    label: ds.classes[ds.y[i]],
-    score: Number(scores[i].toFixed(4)),
+    label: ds.classes[ds.y[i]!],
+    score: Number(scores[i]!.toFixed(4)),
     ...(image
       ? {
           shape: rec,
@@ -348,18 +348,18 @@ async function checkNeuralCleanse(
     },
   );
   const names = m.classes;
-  const top = r.anomalyIndex.reduce((best, v, i) => (v > r.anomalyIndex[best] ? i : best), 0);
+  const top = r.anomalyIndex.reduce((best, v, i) => (v > r.anomalyIndex[best]! ? i : best), 0);
   return {
     name: 'neural-cleanse',
     passed: r.flagged.length === 0,
     reason:
       r.flagged.length === 0
-        ? `Neural Cleanse flags no class (largest ${c.anomalyScale} anomaly index ${r.anomalyIndex[top].toFixed(2)} for ${names[top]} ≤ ${c.anomalyThreshold}, on ${n} records of ${c.clean})`
-        : `Neural Cleanse flags ${r.flagged.map((k) => names[k]).join(', ')} as backdoor target${r.flagged.length > 1 ? 's' : ''} (mask L1 ${r.flagged.map((k) => r.maskL1[k].toFixed(1)).join(', ')} vs median ${median(r.maskL1).toFixed(1)}; ${c.anomalyScale} anomaly index > ${c.anomalyThreshold})`,
+        ? `Neural Cleanse flags no class (largest ${c.anomalyScale} anomaly index ${r.anomalyIndex[top]!.toFixed(2)} for ${names[top]} ≤ ${c.anomalyThreshold}, on ${n} records of ${c.clean})`
+        : `Neural Cleanse flags ${r.flagged.map((k) => names[k]).join(', ')} as backdoor target${r.flagged.length > 1 ? 's' : ''} (mask L1 ${r.flagged.map((k) => r.maskL1[k]!.toFixed(1)).join(', ')} vs median ${median(r.maskL1).toFixed(1)}; ${c.anomalyScale} anomaly index > ${c.anomalyThreshold})`,
     details: {
       method: 'neural-cleanse',
       anomalyScale: c.anomalyScale,
-      flagged: r.flagged.map((k) => names[k]),
+      flagged: r.flagged.map((k) => names[k]!),
       maskL1: [...r.maskL1],
       anomalyIndex: [...r.anomalyIndex],
       secondsPerClass: r.secondsPerClass,
