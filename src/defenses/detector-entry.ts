@@ -3,8 +3,8 @@ import type { Dataset } from '../data/dataset.js';
 import type { DataDomain } from '../data/load.js';
 import type { TokenizerOptions } from '../data/tokenizer.js';
 import type { Classifier } from '../engine/classifier.js';
-import { AntidoteError } from '../errors.js';
 import type { DetectionProgress, DetectionReport } from './detector.js';
+import { parseOrThrow } from './scan-report.js';
 
 /**
  * What a detector of the registry may use besides the dataset and the model: the common options
@@ -98,15 +98,5 @@ export function parseDetectorOptions<S extends z.ZodObject>(
   entry: DetectorEntry<S>,
   raw: unknown,
 ): z.output<S> {
-  const r = entry.options.safeParse(raw ?? {});
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    const field = issue?.path.join('.') ?? '';
-    throw new AntidoteError(
-      'INVALID_ARGUMENT',
-      `detector ${entry.name}: ${field || '(options)'}: ${issue?.message ?? 'invalid options'}`,
-      { field },
-    );
-  }
-  return r.data;
+  return parseOrThrow(entry.options, raw ?? {}, 'INVALID_ARGUMENT', `detector ${entry.name}`);
 }

@@ -1,7 +1,7 @@
 import type { Dataset } from '../data/dataset.js';
 import type { Classifier } from '../engine/classifier.js';
 import { AntidoteError } from '../errors.js';
-import { detectionReportJsonSchema, detectionReportOf } from './scan-report.js';
+import { detectionReportJsonSchema, detectionReportOf, parseOrThrow } from './scan-report.js';
 
 /**
  * The shared vocabulary of poisoned-data detectors (DESIGN.md §2): a detector looks at a training
@@ -113,17 +113,9 @@ export function reportFromJSON(
 ): DetectionReport & {
   readonly ids?: readonly string[];
 } {
-  const r = detectionReportJsonSchema.safeParse(json);
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    const field = issue?.path.join('.') ?? '';
-    throw new AntidoteError(
-      'INVALID_FORMAT',
-      `${where}: ${field ? `"${field}": ` : ''}${issue?.message ?? 'invalid report'}`,
-      { path: where },
-    );
-  }
-  return detectionReportOf(r.data);
+  return detectionReportOf(
+    parseOrThrow(detectionReportJsonSchema, json, 'INVALID_FORMAT', where, { path: where }),
+  );
 }
 
 /** Indices of the records of each class: `result[c]` lists the records labelled `c`, ascending. */

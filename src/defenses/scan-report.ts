@@ -94,19 +94,38 @@ export type ScanReport = z.output<typeof scanReportSchema>;
 /** The JSON form of a scan's merged decision. */
 export type ScanDecisionJSON = z.output<typeof scanDecisionJsonSchema>;
 
+/**
+ * Parses `raw` with `schema`; on failure throws `code` with `prefix`, the first field zod rejected
+ * and why (the defenses' one zod-to-AntidoteError step).
+ */
+export function parseOrThrow<S extends z.ZodType>(
+  schema: S,
+  raw: unknown,
+  code: 'INVALID_FORMAT' | 'INVALID_ARGUMENT',
+  prefix: string,
+  details: Record<string, unknown> = {},
+): z.output<S> {
+  const r = schema.safeParse(raw);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0];
+  const field = issue?.path.join('.') ?? '';
+  throw new AntidoteError(code, `${prefix}: ${field || '(root)'}: ${issue?.message ?? 'invalid'}`, {
+    ...details,
+    field,
+  });
+}
+
 /** Checks `raw` against {@link scanReportSchema}; `INVALID_FORMAT` naming `where` and the field. */
 export function parseScanReport(raw: unknown, where: string): ScanReport {
-  const r = scanReportSchema.safeParse(raw);
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    const field = issue?.path.join('.') ?? '';
-    throw new AntidoteError(
-      'INVALID_FORMAT',
-      `${where} is not a valid antidote scan report: ${field || '(root)'}: ${issue?.message ?? 'invalid'}`,
-      { path: where, field },
-    );
-  }
-  return r.data;
+  return parseOrThrow(
+    scanReportSchema,
+    raw,
+    'INVALID_FORMAT',
+    `${where} is not a valid antidote scan report`,
+    {
+      path: where,
+    },
+  );
 }
 
 /**

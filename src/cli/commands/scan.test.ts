@@ -22,6 +22,11 @@ function run(args: string[]): Promise<string> {
   return runProgram(program, args);
 }
 
+/** Runs a command with `--json` and parses what it prints. */
+async function runJson(...args: string[]) {
+  return JSON.parse(await run([...args, '--json']));
+}
+
 describe('antidote scan / mitigate', () => {
   const root = mkdtempSync(join(tmpdir(), 'antidote-scan-'));
   const data = join(root, 'poisoned');
@@ -112,19 +117,16 @@ describe('antidote scan / mitigate', () => {
   it('flags the same records as the audit on the same data and model (one scan decision)', async () => {
     const out = join(root, 'scan-default');
     // No --method: the audit's default detectors, merged the audit's way.
-    const printed = JSON.parse(
-      await run([
-        'scan',
-        '--data',
-        data,
-        '--model',
-        modelDir,
-        '--seed',
-        '1',
-        '--out',
-        out,
-        '--json',
-      ]),
+    const printed = await runJson(
+      'scan',
+      '--data',
+      data,
+      '--model',
+      modelDir,
+      '--seed',
+      '1',
+      '--out',
+      out,
     );
     expect(printed.methods.map((m: { method: string }) => m.method)).toEqual([
       ...DEFAULT_SCAN_METHODS,
@@ -151,19 +153,16 @@ describe('antidote scan / mitigate', () => {
     expect(hits.length).toBeGreaterThan(report.decision.flaggedIds.length / 2);
     // mitigate applies the merged decision on request.
     const cleaned = join(root, 'cleaned-decision');
-    const m = JSON.parse(
-      await run([
-        'mitigate',
-        '--data',
-        data,
-        '--scan',
-        out,
-        '--method',
-        'decision',
-        '--out',
-        cleaned,
-        '--json',
-      ]),
+    const m = await runJson(
+      'mitigate',
+      '--data',
+      data,
+      '--scan',
+      out,
+      '--method',
+      'decision',
+      '--out',
+      cleaned,
     );
     expect(m.dropped).toBe(report.decision.flaggedIds.length);
   }, 120_000);

@@ -90,15 +90,14 @@ function parseMethods(value: string): readonly string[] | 'all' {
   return [...new Set(names)];
 }
 
-const METHOD_HELP = `detectors, comma-separated: ${DETECTORS.map((d) => d.name).join(', ')}, or all (those that apply to the data); ${DETECTORS.filter(
-  (d) => d.finds === 'backdoor',
-)
-  .map((d) => d.name)
-  .join(', ')}: backdoors; ${DETECTORS.filter((d) => d.finds === 'label-noise')
-  .map((d) => d.name)
-  .join(
-    ', ',
-  )}: label noise; kw: keyword discovery, text models. Several detectors are merged into one decision (a record is flagged when 2 agree, or 1 with corroboration), the same decision as antidote audit; the default is the audit's (before 0.2 it was ac alone)`;
+/** The detectors of the registry that find `kind`, comma-separated. */
+function namesFinding(kind: string): string {
+  return DETECTORS.filter((d) => d.finds === kind)
+    .map((d) => d.name)
+    .join(', ');
+}
+
+const METHOD_HELP = `detectors, comma-separated (${namesFinding('backdoor')}: backdoors; ${namesFinding('label-noise')}: label noise; ${namesFinding('keywords')}: keyword discovery, text models), or all (every one that applies to the data). Several are merged into one decision, the one antidote audit takes: a record is flagged when 2 agree, or when 1 does and the others rank it near the top of a class they judge poisoned. Default: the audit's detectors (formerly ac alone)`;
 
 /**
  * `antidote scan`: runs poisoned-data detectors of the registry over a dataset with the model
