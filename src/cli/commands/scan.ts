@@ -120,7 +120,7 @@ export function registerScanCommand(program: Command): void {
     )
     .option('--layer <name>', 'layer whose activations are analysed (default: penultimate)')
     .option('--seed <n>', 'seed for clustering, sampling and folds', parseInteger, 0);
-  for (const key of detectorFlagKeys()) cmd.addOption(detectorFlag(key));
+  for (const option of detectorFlags().values()) cmd.addOption(option);
   cmd
     .option(
       '--threads <n>',
@@ -135,16 +135,19 @@ export function registerScanCommand(program: Command): void {
     .action((o: ScanCliOptions) => runScanCommand(o));
 }
 
-/** The detector flags of the registry, by option key, each once (first entry wins). */
-function detectorFlagKeys(): string[] {
-  return [...new Set(DETECTORS.flatMap((d) => Object.keys(d.options.shape)))];
-}
-
-function detectorFlag(key: string): Option {
-  const entry = DETECTORS.find((d) => Object.hasOwn(d.options.shape, key));
-  const option = entry && optionFromField(key, entry.options.shape[key] as z.ZodType);
-  if (!option) throw new Error(`detector option ${key} has no description`);
-  return option;
+/**
+ * The detector flags of the registry: each described option of an entry's schema, once (the
+ * first entry naming a key wins), by option key. Undescribed options are library-only.
+ */
+function detectorFlags(): Map<string, Option> {
+  const flags = new Map<string, Option>();
+  for (const d of DETECTORS) {
+    for (const [key, field] of Object.entries(d.options.shape)) {
+      const option = flags.has(key) ? undefined : optionFromField(key, field as z.ZodType);
+      if (option) flags.set(key, option);
+    }
+  }
+  return flags;
 }
 
 /** The detectors `--method` names for data of `domain`; `INVALID_ARGUMENT` for kw off text. */
@@ -214,7 +217,7 @@ async function runDetectors(
   o: ScanCliOptions,
 ): Promise<MergedScan> {
   const bars = new Map<string, ReturnType<typeof createProgressBar>>();
-  const own = Object.fromEntries(detectorFlagKeys().map((k) => [k, o[k]]));
+  const own = Object.fromEntries([...detectorFlags().keys()].map((k) => [k, o[k]]));
   try {
     return await scanDataset(target.ds, target.model, {
       methods,
