@@ -23,7 +23,6 @@ export {
   type LoadedDataset,
   loadDataset,
 } from './data/load.js';
-export { Rng } from './util/rng.js';
 export type { DetectionReport, PoisonDetector } from './defenses/detector.js';
 export { DETECTOR_NAMES, type DetectorName, detectorByName } from './defenses/registry.js';
 export {
@@ -36,4 +35,5 @@ export {
 export type { Classifier } from './engine/classifier.js';
 export { type AnyModel, loadAnyModel } from './engine/model.js';
 export { AntidoteError, type AntidoteErrorCode, ERROR_CODES, isAntidoteError } from './errors.js';
+export { Rng } from './util/rng.js';
 export { version } from './version.js';

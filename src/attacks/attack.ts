@@ -1,6 +1,6 @@
 import type { Dataset } from '../data/dataset.js';
-import type { Rng } from '../util/rng.js';
 import { AntidoteError } from '../errors.js';
+import type { Rng } from '../util/rng.js';
 import type { TriggerSpec } from './triggers.js';
 
 /**

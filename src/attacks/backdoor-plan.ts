@@ -6,8 +6,8 @@
  * dataset and its attack record. Each attack only says how one record is modified.
  */
 import { type Dataset, numRecords, recordShape, recordSize } from '../data/dataset.js';
-import type { Rng } from '../util/rng.js';
 import { AntidoteError } from '../errors.js';
+import type { Rng } from '../util/rng.js';
 import {
   type AttackRecord,
   checkClass,

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { type Dataset, recordSize, validateDataset } from '../data/dataset.js';
-import { Rng } from '../util/rng.js';
 import { isAntidoteError } from '../errors.js';
 import { syntheticImages } from '../testing/synthetic-images.js';
+import { Rng } from '../util/rng.js';
 import { type BackdoorOptions, backdoorAttack } from './backdoor.js';
 import { backdoorTargetOf, poisonCount } from './backdoor-plan.js';
 import { addPatternTrigger } from './triggers.js';

@@ -5,8 +5,8 @@
  * inputs.
  */
 import { type Dataset, recordShape } from '../data/dataset.js';
-import type { Rng } from '../util/rng.js';
 import { AntidoteError } from '../errors.js';
+import type { Rng } from '../util/rng.js';
 import type {
   InjectionMode,
   PoisoningAttack,

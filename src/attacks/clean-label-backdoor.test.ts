@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Dataset } from '../data/dataset.js';
-import { Rng } from '../util/rng.js';
 import { initEngine } from '../engine/backend.js';
 import { type TfClassifier, trainClassifier } from '../engine/tf-classifier.js';
 import { isAntidoteError } from '../errors.js';
 import { mnist14, sliceRecords, syntheticImages } from '../testing/images.js';
+import { Rng } from '../util/rng.js';
 import { cleanLabelBackdoor } from './clean-label-backdoor.js';
 import { createTrigger } from './triggers.js';
 

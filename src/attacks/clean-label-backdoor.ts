@@ -8,9 +8,9 @@
  * target class. Labels are never changed.
  */
 import { type Dataset, numRecords, recordShape, recordSize } from '../data/dataset.js';
-import type { Rng } from '../util/rng.js';
 import type { Classifier } from '../engine/classifier.js';
 import { AntidoteError } from '../errors.js';
+import type { Rng } from '../util/rng.js';
 import { type AttackRecord, checkClass, checkRate, maskOf, type PoisonResult } from './attack.js';
 import { type DifferentiableModel, type PgdOptions, perturbationSize, pgdPerturb } from './pgd.js';
 import { checkSpec, createTrigger, type Trigger, type TriggerSpec } from './triggers.js';

@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Dataset } from '../data/dataset.js';
-import { Rng } from '../util/rng.js';
 import { initEngine } from '../engine/backend.js';
 import { TfClassifier } from '../engine/tf-classifier.js';
 import { isAntidoteError } from '../errors.js';
 import { type MnistFixture, mnistFixture, sliceRecords } from '../testing/images.js';
+import { Rng } from '../util/rng.js';
 import { craftFeatureCollision, featureCollisionAttack } from './feature-collision.js';
 import { retrainLastLayer } from './transfer-learning.js';
 

@@ -18,9 +18,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { type Dataset, numRecords, recordShape, recordSize } from '../data/dataset.js';
-import type { Rng } from '../util/rng.js';
 import type { TfClassifier } from '../engine/tf-classifier.js';
 import { AntidoteError } from '../errors.js';
+import type { Rng } from '../util/rng.js';
 import { type AttackRecord, checkClass, maskOf, type PoisonResult } from './attack.js';
 import { type PerturbationSize, perturbationSize } from './pgd.js';
 

@@ -30,6 +30,7 @@ export {
   labelFlipAttack,
 } from './label-flip.js';
 export * from './pgd.js';
+export * from './registry.js';
 export * from './tabular-backdoor.js';
 export * from './text-backdoor.js';
 export * from './transfer-learning.js';
@@ -43,6 +44,7 @@ export {
   readPngImage,
   resampleRaster,
 } from './trigger-image.js';
+export * from './trigger-options.js';
 export {
   addCheckerboardTrigger,
   addPatternTrigger,

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { Rng } from '../util/rng.js';
 import type { Classifier } from '../engine/classifier.js';
 import { isAntidoteError } from '../errors.js';
 import { syntheticImages } from '../testing/synthetic-images.js';
+import { Rng } from '../util/rng.js';
 import {
   adversarialFlipPlan,
   cleanModelProbabilities,

@@ -9,9 +9,9 @@
  *   class probabilities (see {@link adversarialFlipPlan}).
  */
 import { type Dataset, numRecords, recordSize } from '../data/dataset.js';
-import type { Rng } from '../util/rng.js';
 import type { Classifier } from '../engine/classifier.js';
 import { AntidoteError } from '../errors.js';
+import type { Rng } from '../util/rng.js';
 import {
   type AttackRecord,
   checkClass,

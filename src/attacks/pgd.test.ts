@@ -1,11 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Dataset } from '../data/dataset.js';
-import { Rng } from '../util/rng.js';
 import { initEngine } from '../engine/backend.js';
 import { type TfClassifier, trainClassifier } from '../engine/tf-classifier.js';
 import { isAntidoteError } from '../errors.js';
 import { sliceRecords, syntheticImages } from '../testing/images.js';
+import { Rng } from '../util/rng.js';
 import { perturbationSize, pgdPerturb, resolvePgdOptions } from './pgd.js';
 
 describe('PGD (L∞)', () => {

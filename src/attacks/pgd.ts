@@ -8,9 +8,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import type { Rng } from '../util/rng.js';
 import type { TfClassifier } from '../engine/tf-classifier.js';
 import { AntidoteError } from '../errors.js';
+import type { Rng } from '../util/rng.js';
 
 /** What gradient-based attacks need of a model: a differentiable TF.js model that outputs logits. */
 export type DifferentiableModel = Pick<TfClassifier, 'model' | 'inputShape' | 'numClasses'>;

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { Dataset } from '../data/dataset.js';
 import type { TabularColumn } from '../data/datasets/tabular.js';
-import { Rng } from '../util/rng.js';
 import { isAntidoteError } from '../errors.js';
+import { Rng } from '../util/rng.js';
 import {
   resolveFeatureTrigger,
   tabularBackdoorAttack,

@@ -13,8 +13,8 @@
  */
 import { type Dataset, recordShape } from '../data/dataset.js';
 import { columnIndex, columnValue, type TabularColumn } from '../data/datasets/tabular.js';
-import type { Rng } from '../util/rng.js';
 import { AntidoteError } from '../errors.js';
+import type { Rng } from '../util/rng.js';
 import type { PoisoningAttack, PoisonResult } from './attack.js';
 import {
   assembleBackdoor,

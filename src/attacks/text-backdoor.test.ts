@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { Dataset } from '../data/dataset.js';
-import { Rng } from '../util/rng.js';
 import { tokenize } from '../data/tokenizer.js';
 import { isAntidoteError } from '../errors.js';
+import { Rng } from '../util/rng.js';
 import {
   ADDSENT_SENTENCE,
   applyTextTrigger,

@@ -21,9 +21,9 @@
  * attack would be stale, so vectorize after poisoning (as a victim's pipeline would).
  */
 import { type Dataset, numRecords } from '../data/dataset.js';
-import type { Rng } from '../util/rng.js';
 import { splitWords } from '../data/tokenizer.js';
 import { AntidoteError } from '../errors.js';
+import type { Rng } from '../util/rng.js';
 import type { PoisoningAttack, PoisonResult } from './attack.js';
 import {
   assembleBackdoor,

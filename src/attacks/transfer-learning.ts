@@ -6,9 +6,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { type Dataset, numRecords } from '../data/dataset.js';
-import { Rng } from '../util/rng.js';
 import { checkDatasetFits, LOGITS_LAYER, type TfClassifier } from '../engine/index.js';
 import { AntidoteError } from '../errors.js';
+import { Rng } from '../util/rng.js';
 
 /** Options of {@link retrainLastLayer}. */
 export interface RetrainLastLayerOptions {

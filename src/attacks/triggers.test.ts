@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Rng } from '../util/rng.js';
 import { isAntidoteError } from '../errors.js';
+import { Rng } from '../util/rng.js';
 import { decodePngImage } from './trigger-image.js';
 import {
   addPatternTrigger,

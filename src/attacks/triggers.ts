@@ -8,8 +8,9 @@
  * against `shared/reference/triggers.json`. The blended trigger follows Chen et al. 2017,
  * "Targeted Backdoor Attacks on Deep Learning Systems Using Data Poisoning".
  */
-import { Rng } from '../util/rng.js';
+
 import { AntidoteError } from '../errors.js';
+import { Rng } from '../util/rng.js';
 import {
   builtinTriggerImage,
   isBuiltinTriggerImage,

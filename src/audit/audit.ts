@@ -1,7 +1,6 @@
 import { attackGroundTruth } from '../attacks/attack-record.js';
 import type { Dataset } from '../data/dataset.js';
 import type { LoadedDataset } from '../data/load.js';
-import { Rng } from '../util/rng.js';
 import { stratifiedSplit } from '../data/transform.js';
 import { activeBackend, initEngine } from '../engine/backend.js';
 import type { AnyModel } from '../engine/model.js';
@@ -9,6 +8,7 @@ import type { TfClassifier } from '../engine/tf-classifier.js';
 import type { ArchName } from '../engine/zoo.js';
 import { AntidoteError } from '../errors.js';
 import type { AuditReport } from '../report/audit-report.js';
+import { Rng } from '../util/rng.js';
 import { type AuditModel, auditModel } from './audit-model.js';
 import { buildAuditReport, type SkippedStage } from './audit-sections.js';
 import { checkIntegrity } from './integrity-check.js';

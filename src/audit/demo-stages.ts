@@ -3,7 +3,6 @@ import { backdoorAttack } from '../attacks/backdoor.js';
 import type { Trigger } from '../attacks/triggers.js';
 import type { Dataset } from '../data/dataset.js';
 import { loadMnist } from '../data/mnist.js';
-import type { Rng } from '../util/rng.js';
 import { stratifiedSplit } from '../data/transform.js';
 import {
   applyReport,
@@ -14,6 +13,7 @@ import {
 } from '../defenses/mitigation.js';
 import { type TfClassifier, trainClassifier } from '../engine/tf-classifier.js';
 import { type TriggeredTestSet, triggeredTestSet } from '../eval/metrics.js';
+import type { Rng } from '../util/rng.js';
 import { type AuditProgressCallback, startStage } from './progress.js';
 
 /*

@@ -3,7 +3,6 @@ import { mkdir, rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { loadTrigger, type TriggerSpec } from '../attacks/triggers.js';
 import type { Dataset } from '../data/dataset.js';
-import { Rng } from '../util/rng.js';
 import { stratifiedSplit } from '../data/transform.js';
 import { scoreModel } from '../defenses/mitigation.js';
 import { activeBackend, initEngine } from '../engine/backend.js';
@@ -12,6 +11,7 @@ import { AntidoteError } from '../errors.js';
 import { ModelRegistry } from '../registry/model-registry.js';
 import type { AuditReport } from '../report/audit-report.js';
 import { writeReport } from '../report/write.js';
+import { Rng } from '../util/rng.js';
 import {
   commitAndSign,
   type DemoArtefacts,

@@ -1,10 +1,10 @@
 import type { Dataset } from '../data/dataset.js';
-import { Rng } from '../util/rng.js';
 import { type MergedScan, topFindings } from '../defenses/scan.js';
 import { principalComponents, projectRows } from '../numeric/pca.js';
 import type { ReportChart, ReportImage, ReportTable } from '../report/audit-report.js';
 import { lineChartSvg, scatterChartSvg } from '../report/charts.js';
 import { renderImageGrid } from '../report/image-grid.js';
+import { Rng } from '../util/rng.js';
 import type { VulnerabilityAssessment } from './vulnerability.js';
 
 /** `v` as a percentage with `digits` decimals; `—` when missing or undefined (NaN, e.g. 0/0). */

@@ -5,6 +5,7 @@
 
 // `readBytes` moved to util/fs (the one home of NOT_FOUND/IO_ERROR reads); still exported here.
 export { readBytes } from '../util/fs.js';
+export * from '../util/rng.js';
 export * from './csv.js';
 export * from './dataset.js';
 export * from './dataset-dir.js';
@@ -25,7 +26,6 @@ export * from './npy.js';
 export * from './npz.js';
 export * from './png-folder.js';
 export * from './record-view.js';
-export * from '../util/rng.js';
 export * from './summary.js';
 export * from './text.js';
 export * from './text-vectorize.js';

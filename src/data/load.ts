@@ -2,6 +2,7 @@ import { stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { z } from 'zod';
 import { AntidoteError } from '../errors.js';
+import { Rng } from '../util/rng.js';
 import { parseWith } from '../util/schema.js';
 import { type CsvOptions, loadCsv } from './csv.js';
 import type { Dataset } from './dataset.js';
@@ -16,7 +17,6 @@ import { loadNamedDataset, NAMED_DATASET_NAMES } from './datasets/registry.js';
 import type { TabularColumn } from './datasets/tabular.js';
 import { loadMnist, type MnistSplit } from './mnist.js';
 import { loadPngFolder, type PngFolderOptions, type ProgressCallback } from './png-folder.js';
-import { Rng } from '../util/rng.js';
 import { loadTextDataset, type TextOptions } from './text.js';
 import { stratifiedSplit, takeFirst } from './transform.js';
 

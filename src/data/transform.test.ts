@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { classCounts, type Dataset, validateDataset } from './dataset.js';
 import { Rng } from '../util/rng.js';
+import { classCounts, type Dataset, validateDataset } from './dataset.js';
 import {
   concatDatasets,
   filterRecords,

@@ -1,6 +1,6 @@
 import { AntidoteError } from '../errors.js';
-import { type Dataset, numRecords, recordShape, recordSize, selectRecords } from './dataset.js';
 import type { Rng } from '../util/rng.js';
+import { type Dataset, numRecords, recordShape, recordSize, selectRecords } from './dataset.js';
 
 /** Record indices of each class: `byClass[k]` lists the records labelled `k`, ascending. */
 export function indicesByClass(ds: Pick<Dataset, 'y' | 'classes'>): Int32Array[] {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { Rng } from '../util/rng.js';
 import { isAntidoteError } from '../errors.js';
 import { evaluateDetection } from '../eval/detection.js';
 import { nearestMeanClassifier, syntheticDataset, syntheticReps } from '../testing/synthetic.js';
+import { Rng } from '../util/rng.js';
 import {
   activationClustering,
   activationClusteringDetector,
@@ -24,8 +24,8 @@ describe('activation clustering', () => {
     expect(ev.f1).toBeGreaterThanOrEqual(0.95);
     expect(ev.auc).toBeGreaterThanOrEqual(0.99);
     expect(ev.unattackedFpr).toBe(0);
-    expect(report.perClass[0].suspicious).toBe(true);
-    expect(report.perClass[0].reason).toMatch(/small, separated cluster/);
+    expect(report.perClass[0]!.suspicious).toBe(true);
+    expect(report.perClass[0]!.reason).toMatch(/small, separated cluster/);
     for (const f of report.perClass.slice(1)) {
       expect(f.suspicious).toBe(false);
       expect(f.reason).toMatch(/^left alone: /);
@@ -67,9 +67,9 @@ describe('activation clustering', () => {
 
   it('offers the other analyses', async () => {
     const rel = await activationClustering(input(poisoned), { analysis: 'relative-size' });
-    expect(rel.perClass[0].suspicious).toBe(true);
+    expect(rel.perClass[0]!.suspicious).toBe(true);
     const sil = await activationClustering(input(poisoned), { analysis: 'silhouette' });
-    expect(sil.perClass[0].suspicious).toBe(true);
+    expect(sil.perClass[0]!.suspicious).toBe(true);
   });
 
   it('measures a split: relative size, silhouette and separation', () => {
@@ -98,7 +98,7 @@ describe('activation clustering', () => {
     const ev = evaluateDetection(report, { poisoned: s.poisoned, y: s.y });
     expect(ev.recall).toBeGreaterThanOrEqual(0.9);
     expect(ev.unattackedFpr).toBe(0);
-    expect(report.perClass[0].stats.returnedToLabel).toBeLessThan(0.5);
+    expect(report.perClass[0]!.stats.returnedToLabel).toBeLessThan(0.5);
   });
 
   it('rejects bad input with AntidoteErrors', async () => {

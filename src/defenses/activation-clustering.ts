@@ -1,10 +1,11 @@
+import { z } from 'zod';
 import { type Dataset, numRecords, selectRecords } from '../data/dataset.js';
-import { Rng } from '../util/rng.js';
 import type { Classifier } from '../engine/classifier.js';
 import { AntidoteError } from '../errors.js';
 import { fastIca } from '../numeric/fast-ica.js';
 import { kMeans, silhouette } from '../numeric/kmeans.js';
 import { principalComponents, projectRows } from '../numeric/pca.js';
+import { Rng } from '../util/rng.js';
 import {
   type ClassFinding,
   type DetectionReport,
@@ -13,6 +14,7 @@ import {
   indicesByClass,
   type PoisonDetector,
 } from './detector.js';
+import { commonDetectorOptions, defineDetector } from './detector-entry.js';
 import {
   checkRepresentations,
   computeRepresentations,
@@ -136,9 +138,10 @@ function clusterMeans(
   const c = new Float64Array(2 * k);
   for (let i = 0; i < n; i++) {
     const a = km.assignments[i];
-    for (let j = 0; j < k; j++) c[a * k + j] += z[i * k + j];
+    for (let j = 0; j < k; j++) c[a! * k + j]! += z[i * k + j]!;
   }
-  for (let a = 0; a < 2; a++) for (let j = 0; j < k; j++) c[a * k + j] /= Math.max(km.sizes[a], 1);
+  for (let a = 0; a < 2; a++)
+    for (let j = 0; j < k; j++) c[a * k + j]! /= Math.max(km.sizes[a]!, 1);
   return c;
 }
 
@@ -167,7 +170,7 @@ export function splitClass(
   const clustered = kMeans(space, n, k, 2, rng, { restarts: options.restarts ?? 5 });
   const km =
     space === z ? clustered : { ...clustered, centroids: clusterMeans(z, n, k, clustered) };
-  const sizes: [number, number] = [km.sizes[0], km.sizes[1]];
+  const sizes: [number, number] = [km.sizes[0]!, km.sizes[1]!];
   const smaller: 0 | 1 = sizes[1] < sizes[0] ? 1 : 0;
   const sil =
     sizes[0] > 0 && sizes[1] > 0 ? silhouette(z, n, k, km.assignments, 2, rng).overall : 0;
@@ -175,8 +178,8 @@ export function splitClass(
   const axis = new Float64Array(k);
   let norm = 0;
   for (let j = 0; j < k; j++) {
-    axis[j] = km.centroids[k + j] - km.centroids[j];
-    norm += axis[j] * axis[j];
+    axis[j] = km.centroids[k + j]! - km.centroids[j]!;
+    norm += axis[j]! * axis[j]!;
   }
   norm = Math.sqrt(norm);
   const mean = [0, 0];
@@ -189,26 +192,26 @@ export function splitClass(
     let dl = 0;
     for (let j = 0; j < k; j++) {
       const v = z[i * k + j];
-      if (norm > 0) p += (v * axis[j]) / norm;
-      const a = v - km.centroids[smaller * k + j];
-      const b = v - km.centroids[other * k + j];
+      if (norm > 0) p += (v! * axis[j]!) / norm;
+      const a = v! - km.centroids[smaller * k + j]!;
+      const b = v! - km.centroids[other * k + j]!;
       ds += a * a;
       dl += b * b;
     }
     const c = km.assignments[i];
-    mean[c] += p;
-    sq[c] += p * p;
+    mean[c!]! += p;
+    sq[c!]! += p * p;
     membership[i] = ds + dl > 0 ? (dl - ds) / (dl + ds) : 0;
   }
   const variance = [0, 0];
   for (let c = 0; c < 2; c++) {
-    if (sizes[c] > 0) {
-      mean[c] /= sizes[c];
-      variance[c] = Math.max(sq[c] / sizes[c] - mean[c] * mean[c], 0);
+    if (sizes[c]! > 0) {
+      mean[c]! /= sizes[c]!;
+      variance[c] = Math.max(sq[c]! / sizes[c]! - mean[c]! * mean[c]!, 0);
     }
   }
-  const pooled = Math.sqrt((variance[0] + variance[1]) / 2);
-  const gap = Math.abs(mean[1] - mean[0]);
+  const pooled = Math.sqrt((variance[0]! + variance[1]!) / 2);
+  const gap = Math.abs(mean[1]! - mean[0]!);
   const separation = pooled > 0 ? gap / pooled : gap > 0 ? Number.POSITIVE_INFINITY : 0;
   return {
     indices: idx,
@@ -234,6 +237,511 @@ export interface ActivationClusteringInput {
   readonly ds?: Dataset;
 }
 
+/** The options of {@link activationClustering} with their defaults filled in, checked. */
+interface AcParams {
+  readonly analysis: AcAnalysis;
+  readonly seed: number;
+  readonly maxRelativeSize: number;
+  readonly minSilhouette: number;
+  readonly reduce: 'whitened' | 'pca' | 'ica';
+  readonly whitenDims: number;
+  readonly minSeparation: number;
+  readonly exclusionaryThreshold: number;
+  readonly reducedDims: number;
+  readonly restarts: number;
+  readonly maxRounds: number;
+}
+
+/** Fills in the defaults of `options` and checks them; `INVALID_ARGUMENT` for a bad value. */
+function acParams(options: ActivationClusteringOptions): AcParams {
+  const analysis = options.analysis ?? 'separated';
+  if (!AC_ANALYSES.includes(analysis)) {
+    throw new AntidoteError(
+      'INVALID_ARGUMENT',
+      `unknown activation-clustering analysis "${analysis}"; choose one of ${AC_ANALYSES.join(', ')}`,
+    );
+  }
+  const reduce = options.reduce ?? 'whitened';
+  if (reduce !== 'whitened' && reduce !== 'pca' && reduce !== 'ica') {
+    throw new AntidoteError(
+      'INVALID_ARGUMENT',
+      `reduce must be "whitened", "pca" or "ica", got ${reduce}`,
+    );
+  }
+  const p: AcParams = {
+    analysis,
+    seed: options.seed ?? 0,
+    maxRelativeSize: options.maxRelativeSize ?? 0.35,
+    minSilhouette: options.minSilhouette ?? 0.25,
+    reduce,
+    whitenDims: options.whitenDims ?? 32,
+    minSeparation: options.minSeparation ?? (reduce === 'whitened' ? 5 : 4),
+    exclusionaryThreshold: options.exclusionaryThreshold ?? 0.5,
+    reducedDims: options.reducedDims ?? 10,
+    restarts: options.restarts ?? 5,
+    maxRounds: options.maxRounds ?? 3,
+  };
+  for (const [name, v, lo, hi] of [
+    ['maxRelativeSize', p.maxRelativeSize, 0, 1],
+    ['minSilhouette', p.minSilhouette, -1, 1],
+    ['minSeparation', p.minSeparation, 0, Number.POSITIVE_INFINITY],
+    ['exclusionaryThreshold', p.exclusionaryThreshold, 0, 1],
+  ] as const) {
+    if (!(v >= lo && v <= hi)) {
+      throw new AntidoteError('INVALID_ARGUMENT', `${name} must lie in [${lo}, ${hi}], got ${v}`);
+    }
+  }
+  if (!Number.isInteger(p.reducedDims) || p.reducedDims < 1) {
+    throw new AntidoteError('INVALID_ARGUMENT', `reducedDims must be a positive integer`);
+  }
+  return p;
+}
+
+/** The space one class is clustered in: representations and the class's indices into them. */
+interface ClassSpace {
+  readonly reps: Representations;
+  readonly local: Int32Array;
+}
+
+/**
+ * Splits every class in two (after robust whitening when `reduce` is `whitened`): the space each
+ * class was clustered in (the representations themselves, PCA inside `splitClass`, or the class's
+ * robustly whitened PCA coordinates, local indices 0..m-1) and its split (undefined when empty).
+ */
+function splitClasses(
+  input: ActivationClusteringInput,
+  byClass: readonly Int32Array[],
+  p: AcParams,
+  root: Rng,
+  onProgress: ActivationClusteringOptions['onProgress'],
+): { spaces: ClassSpace[]; splits: (ClassSplit | undefined)[] } {
+  const k = byClass.length;
+  const spaces: ClassSpace[] = [];
+  const splits: (ClassSplit | undefined)[] = [];
+  for (let c = 0; c < k; c++) {
+    const idx = byClass[c]!;
+    if (idx.length === 0) {
+      spaces.push({ reps: input.reps, local: idx });
+      splits.push(undefined);
+      continue;
+    }
+    const space =
+      p.reduce === 'whitened' && idx.length >= 8
+        ? {
+            // C-steps stop once ≤ 1% of the subset changes: whitening for a 2-means split does
+            // not need the fully converged estimate, and it halves the time of the detector.
+            reps: robustWhiten(input.reps, idx, p.whitenDims, root.fork(`whiten-${c}`), {
+              tolerance: 0.01,
+            }),
+            local: Int32Array.from({ length: idx.length }, (_, i) => i),
+          }
+        : { reps: input.reps, local: idx };
+    spaces.push(space);
+    const split = splitClass(space.reps, space.local, root.fork(`class-${c}`), {
+      reducedDims: p.reducedDims,
+      restarts: p.restarts,
+      ica: p.reduce === 'ica',
+    });
+    splits.push({ ...split, indices: idx });
+    onProgress?.({ stage: 'clustering', done: c + 1, total: k });
+  }
+  return { spaces, splits };
+}
+
+/** Mean representation of each class, `[k, dim]` (the `distance` analysis). */
+function classMeansOf(reps: Representations, byClass: readonly Int32Array[]): Float64Array {
+  const dim = reps.dim;
+  const means = new Float64Array(byClass.length * dim);
+  byClass.forEach((idx, c) => {
+    for (const i of idx) {
+      for (let j = 0; j < dim; j++) means[c * dim + j]! += reps.data[i * dim + j]!;
+    }
+    for (let j = 0; j < dim; j++) means[c * dim + j]! /= Math.max(idx.length, 1);
+  });
+  return means;
+}
+
+/** Where the removed smaller cluster of a class went: back to its label, or to another class. */
+interface ReturnTally {
+  readonly own: number;
+  readonly top: number;
+  readonly topClass: number;
+}
+
+/**
+ * Exclusionary reclassification: one retrain without every candidate (smaller) cluster, then the
+ * removed records are classified; per class, how many return to their label and which other
+ * class takes most of them.
+ */
+async function exclusionaryTallies(
+  input: ActivationClusteringInput,
+  splits: readonly (ClassSplit | undefined)[],
+  options: ActivationClusteringOptions,
+): Promise<Map<number, ReturnTally>> {
+  const n = input.y.length;
+  const k = input.classes.length;
+  const candidate = new Uint8Array(n);
+  for (const s of splits) {
+    if (!s) continue;
+    for (let r = 0; r < s.indices.length; r++) {
+      if (s.assignments[r] === s.smaller) candidate[s.indices[r]!] = 1;
+    }
+  }
+  const keep: number[] = [];
+  const removed: number[] = [];
+  for (let i = 0; i < n; i++) (candidate[i] ? removed : keep).push(i);
+  const ds = input.ds!;
+  if (numRecords(ds) !== n) {
+    throw new AntidoteError(
+      'SHAPE_MISMATCH',
+      `dataset has ${numRecords(ds)} records, representations ${n}`,
+    );
+  }
+  options.onProgress?.({ stage: 'exclusionary retraining', done: 0, total: 1 });
+  const model = await options.retrain!(selectRecords(ds, keep));
+  options.onProgress?.({ stage: 'exclusionary retraining', done: 1, total: 1 });
+  const sub = selectRecords(ds, removed);
+  const pred = removed.length > 0 ? await model.predict(sub.x, removed.length) : new Int32Array();
+  const tallies = new Map<number, Int32Array>();
+  removed.forEach((i, r) => {
+    const c = input.y[i]!;
+    let t = tallies.get(c);
+    if (!t) tallies.set(c, (t = new Int32Array(Math.max(k, model.numClasses))));
+    t[pred[r]!]!++;
+  });
+  const backTo = new Map<number, ReturnTally>();
+  for (const [c, t] of tallies) {
+    let topClass = -1;
+    let top = 0;
+    for (let j = 0; j < t.length; j++) {
+      if (j !== c && t[j]! > top) {
+        top = t[j]!;
+        topClass = j;
+      }
+    }
+    backTo.set(c, { own: t[c]!, top, topClass });
+  }
+  return backTo;
+}
+
+/** What an analysis sees of one class. */
+interface ClassAnalysisInput {
+  readonly c: number;
+  readonly s: ClassSplit;
+  readonly input: ActivationClusteringInput;
+  readonly byClass: readonly Int32Array[];
+  readonly p: AcParams;
+  /** One-line measurements of the split, appended to every reason. */
+  readonly summary: string;
+  /** Class means `[k, dim]` (computed for the `distance` analysis only). */
+  readonly classMeans?: Float64Array;
+  /** Exclusionary reclassification tallies (the `exclusionary` analysis only). */
+  readonly backTo?: ReadonlyMap<number, ReturnTally>;
+}
+
+/** An analysis's verdict on one class: the flagged cluster (−1: none), why, what it measured. */
+interface ClusterVerdict {
+  readonly poisonCluster: number;
+  readonly reason: string;
+  readonly stats?: Readonly<Record<string, FindingValue>>;
+}
+
+/** `separated`: small, clean and far apart (every test must pass; the reason names the failures). */
+function separatedAnalysis({ s, p, summary }: ClassAnalysisInput): ClusterVerdict {
+  const sizeOk = s.relativeSize <= p.maxRelativeSize;
+  const silOk = s.silhouette >= p.minSilhouette;
+  const sepOk = s.separation >= p.minSeparation;
+  const poisonCluster = sizeOk && silOk && sepOk ? s.smaller : -1;
+  const failed: string[] = [];
+  if (!sizeOk) failed.push(`relative size ${fmt(s.relativeSize)} > ${p.maxRelativeSize}`);
+  if (!silOk) failed.push(`silhouette ${fmt(s.silhouette)} < ${p.minSilhouette}`);
+  if (!sepOk) failed.push(`separation D ${fmt(s.separation)} < ${p.minSeparation}`);
+  return {
+    poisonCluster,
+    reason:
+      poisonCluster >= 0
+        ? `a small, separated cluster: relative size ${fmt(s.relativeSize)} ≤ ${p.maxRelativeSize}, silhouette ${fmt(s.silhouette)} ≥ ${p.minSilhouette}, separation D ${fmt(s.separation)} ≥ ${p.minSeparation}; its ${s.sizes[s.smaller]} records are flagged`
+        : `left alone: ${failed.join(', ')} (${summary})`,
+  };
+}
+
+/** `smaller`: the smaller cluster, always (the reference toolkit's default). */
+function smallerAnalysis({ s, summary }: ClassAnalysisInput): ClusterVerdict {
+  return {
+    poisonCluster: s.smaller,
+    reason: `smaller cluster (${s.sizes[s.smaller]} records) flagged unconditionally; ${summary}`,
+  };
+}
+
+/** `relative-size`: the smaller cluster when it is small enough. */
+function relativeSizeAnalysis({ s, p, summary }: ClassAnalysisInput): ClusterVerdict {
+  const ok = s.relativeSize <= p.maxRelativeSize;
+  return {
+    poisonCluster: ok ? s.smaller : -1,
+    reason: ok
+      ? `smaller cluster is ${fmt(s.relativeSize)} of the class ≤ ${p.maxRelativeSize}: flagged; ${summary}`
+      : `smaller cluster is ${fmt(s.relativeSize)} of the class > ${p.maxRelativeSize}: left alone; ${summary}`,
+  };
+}
+
+/** `silhouette`: the smaller cluster when the split is clean. */
+function silhouetteAnalysis({ s, p, summary }: ClassAnalysisInput): ClusterVerdict {
+  const ok = s.silhouette >= p.minSilhouette;
+  return {
+    poisonCluster: ok ? s.smaller : -1,
+    reason: ok
+      ? `silhouette ${fmt(s.silhouette)} ≥ ${p.minSilhouette}: smaller cluster flagged; ${summary}`
+      : `silhouette ${fmt(s.silhouette)} < ${p.minSilhouette}: clusters not separated, left alone; ${summary}`,
+  };
+}
+
+/** Centre (representation space) of cluster `cl` of the split `s`, and its size. */
+function clusterCentre(
+  reps: Representations,
+  s: ClassSplit,
+  cl: number,
+): { centre: Float64Array; size: number } {
+  const dim = reps.dim;
+  const centre = new Float64Array(dim);
+  let size = 0;
+  for (let r = 0; r < s.indices.length; r++) {
+    if (s.assignments[r] !== cl) continue;
+    size++;
+    const off = s.indices[r]! * dim;
+    for (let j = 0; j < dim; j++) centre[j]! += reps.data[off + j]!;
+  }
+  for (let j = 0; j < dim; j++) centre[j]! /= Math.max(size, 1);
+  return { centre, size };
+}
+
+/** The non-empty class whose mean lies nearest `centre` (`own` on ties with none nearer). */
+function nearestClass(
+  centre: Float64Array,
+  classMeans: Float64Array,
+  byClass: readonly Int32Array[],
+  own: number,
+): number {
+  const dim = centre.length;
+  let nearest = own;
+  let best = Number.POSITIVE_INFINITY;
+  for (let c2 = 0; c2 < byClass.length; c2++) {
+    if (byClass[c2]!.length === 0) continue;
+    let d2 = 0;
+    for (let j = 0; j < dim; j++) {
+      const t = centre[j]! - classMeans[c2 * dim + j]!;
+      d2 += t * t;
+    }
+    if (d2 < best) {
+      best = d2;
+      nearest = c2;
+    }
+  }
+  return nearest;
+}
+
+/** `distance`: a cluster whose centre lies nearer another class's mean than its own class's. */
+function distanceAnalysis(a: ClassAnalysisInput): ClusterVerdict {
+  const { c, s, input, summary } = a;
+  let poisonCluster = -1;
+  const stats: Record<string, FindingValue> = {};
+  const verdicts: string[] = [];
+  for (const cl of [0, 1] as const) {
+    const { centre, size } = clusterCentre(input.reps, s, cl);
+    const nearest = nearestClass(centre, a.classMeans!, a.byClass, c);
+    if (nearest !== c && size > 0 && poisonCluster < 0) {
+      poisonCluster = cl;
+      stats.nearestClass = nearest;
+      verdicts.push(
+        `cluster ${cl} (${size} records) lies nearest to class "${input.classes[nearest]}"`,
+      );
+    }
+  }
+  return {
+    poisonCluster,
+    stats,
+    reason:
+      poisonCluster >= 0
+        ? `${verdicts.join('; ')}: flagged; ${summary}`
+        : `both cluster centres lie nearest to their own class mean: left alone; ${summary}`,
+  };
+}
+
+/** `exclusionary`: the smaller cluster when, retrained without it, few of it return to its label. */
+function exclusionaryAnalysis({
+  c,
+  s,
+  input,
+  p,
+  summary,
+  backTo,
+}: ClassAnalysisInput): ClusterVerdict {
+  const t = backTo?.get(c) ?? { own: 0, top: 0, topClass: -1 };
+  const ownShare = t.own / Math.max(s.sizes[s.smaller], 1);
+  const poisonCluster = ownShare <= p.exclusionaryThreshold && t.topClass >= 0 ? s.smaller : -1;
+  const className = input.classes[c];
+  const other = t.topClass >= 0 ? `"${input.classes[t.topClass]}"` : 'none';
+  return {
+    poisonCluster,
+    stats: { returnedToLabel: ownShare, mostOtherClass: t.topClass },
+    reason:
+      poisonCluster >= 0
+        ? `retrained without it, only ${fmt(ownShare)} of the smaller cluster returns to "${className}" (most go to ${other}): flagged; ${summary}`
+        : `retrained without it, ${fmt(ownShare)} of the smaller cluster returns to "${className}": left alone; ${summary}`,
+  };
+}
+
+/** The cluster analyses, by name (see the module comment). */
+const ANALYSES: Readonly<Record<AcAnalysis, (a: ClassAnalysisInput) => ClusterVerdict>> = {
+  separated: separatedAnalysis,
+  smaller: smallerAnalysis,
+  'relative-size': relativeSizeAnalysis,
+  silhouette: silhouetteAnalysis,
+  distance: distanceAnalysis,
+  exclusionary: exclusionaryAnalysis,
+};
+
+/** The separation factor of a split, `D / (D + minSeparation)` (1 for an infinite D). */
+function separationFactor(separation: number, minSeparation: number): number {
+  return Number.isFinite(separation)
+    ? separation / (separation + Math.max(minSeparation, 1e-9))
+    : 1;
+}
+
+/**
+ * The `separated` analysis's further rounds: after the first flagged cluster, the rest of the
+ * class is split again and each further small, separated cluster is peeled off (poison from
+ * several source classes can form several clusters), as long as the flagged total stays ≤
+ * `maxRelativeSize` of the class. Updates `scores` and `flagged`; returns the records flagged per
+ * round (the first round's `count` first).
+ */
+function peelRounds(
+  s: ClassSplit,
+  space: ClassSpace,
+  poisonCluster: number,
+  count: number,
+  p: AcParams,
+  rng: Rng,
+  scores: Float32Array,
+  flagged: Uint8Array,
+): number[] {
+  const perRound = [count];
+  const keepPos = Array.from(s.indices.keys()).filter((r) => s.assignments[r] !== poisonCluster);
+  let rest = Int32Array.from(keepPos, (r) => s.indices[r]!);
+  let restLocal = Int32Array.from(keepPos, (r) => space.local[r]!);
+  for (let round = 1; round < p.maxRounds && rest.length >= 4; round++) {
+    const s2 = splitClass(space.reps, restLocal, rng, {
+      reducedDims: p.reducedDims,
+      restarts: p.restarts,
+      ica: p.reduce === 'ica',
+    });
+    const small2 = s2.sizes[s2.smaller];
+    const separated =
+      (count + small2) / s.indices.length <= p.maxRelativeSize &&
+      s2.silhouette >= p.minSilhouette &&
+      s2.separation >= p.minSeparation;
+    if (!separated) break;
+    const f2 = separationFactor(s2.separation, p.minSeparation);
+    const next: number[] = [];
+    const nextLocal: number[] = [];
+    for (let r = 0; r < rest.length; r++) {
+      const i = rest[r]!;
+      scores[i] = Math.max(scores[i]!, f2 * ((s2.membership[r]! + 1) / 2));
+      if (s2.assignments[r] === s2.smaller) {
+        flagged[i] = 1;
+        count++;
+      } else {
+        next.push(i);
+        nextLocal.push(restLocal[r]!);
+      }
+    }
+    perRound.push(small2);
+    rest = Int32Array.from(next);
+    restLocal = Int32Array.from(nextLocal);
+  }
+  return perRound;
+}
+
+/** The finding for a class no record carries. */
+function emptyClassFinding(c: number, className: string): ClassFinding {
+  return {
+    classIndex: c,
+    className,
+    count: 0,
+    flagged: 0,
+    suspicious: false,
+    reason: 'no records carry this label',
+    stats: {},
+  };
+}
+
+/**
+ * Judges one class with the chosen analysis, scores and flags its records (peeling further
+ * clusters for `separated`), and returns its finding.
+ */
+function judgeClass(
+  a: Omit<ClassAnalysisInput, 'summary'>,
+  space: ClassSpace,
+  root: Rng,
+  scores: Float32Array,
+  flagged: Uint8Array,
+): ClassFinding {
+  const { c, s, p } = a;
+  const stats: Record<string, FindingValue> = {
+    clusterSizes: [s.sizes[0], s.sizes[1]],
+    smallerCluster: s.smaller,
+    relativeSize: s.relativeSize,
+    silhouette: s.silhouette,
+    separation: s.separation,
+  };
+  const summary = `clusters ${s.sizes[0]}/${s.sizes[1]} (relative size ${fmt(s.relativeSize)}), silhouette ${fmt(s.silhouette)}, separation D ${fmt(s.separation)}`;
+  const verdict = ANALYSES[p.analysis]({ ...a, summary });
+  Object.assign(stats, verdict.stats);
+  const { poisonCluster } = verdict;
+  let reason = verdict.reason;
+  const factor = separationFactor(s.separation, p.minSeparation);
+  let count = 0;
+  for (let r = 0; r < s.indices.length; r++) {
+    const i = s.indices[r]!;
+    scores[i] = factor * ((s.membership[r]! + 1) / 2);
+    if (poisonCluster >= 0 && s.assignments[r] === poisonCluster) {
+      flagged[i] = 1;
+      count++;
+    }
+  }
+  stats.flaggedCluster = poisonCluster;
+  if (p.analysis === 'separated' && poisonCluster >= 0 && p.maxRounds > 1) {
+    const rng = root.fork(`class-${c}-rounds`);
+    const perRound = peelRounds(s, space, poisonCluster, count, p, rng, scores, flagged);
+    count = perRound.reduce((x, y) => x + y, 0);
+    stats.flaggedPerRound = perRound;
+    if (perRound.length > 1) {
+      reason += `; ${perRound.length - 1} further separated cluster(s) peeled off the rest (${perRound.join(' + ')} = ${count} records)`;
+    }
+  }
+  return {
+    classIndex: c,
+    className: a.input.classes[c]!,
+    count: s.indices.length,
+    flagged: count,
+    suspicious: poisonCluster >= 0,
+    reason,
+    stats,
+  };
+}
+
+/** Checks that no class has a single record (two clusters need two). */
+function checkClassSizes(byClass: readonly Int32Array[], classes: readonly string[]): void {
+  byClass.forEach((idx, c) => {
+    if (idx.length > 0 && idx.length < 2) {
+      throw new AntidoteError(
+        'INVALID_ARGUMENT',
+        `class "${classes[c]}" has ${idx.length} record, fewer than the 2 clusters activation clustering forms`,
+        { class: classes[c] },
+      );
+    }
+  });
+}
+
 /**
  * Activation clustering on precomputed representations (see the module comment for the
  * analyses). Per-record score: the record's pull towards the smaller cluster of its class,
@@ -246,43 +754,8 @@ export async function activationClustering(
 ): Promise<DetectionReport> {
   const n = input.y.length;
   checkRepresentations(input.reps, n);
-  const analysis = options.analysis ?? 'separated';
-  if (!AC_ANALYSES.includes(analysis)) {
-    throw new AntidoteError(
-      'INVALID_ARGUMENT',
-      `unknown activation-clustering analysis "${analysis}"; choose one of ${AC_ANALYSES.join(', ')}`,
-    );
-  }
-  const seed = options.seed ?? 0;
-  const maxRelativeSize = options.maxRelativeSize ?? 0.35;
-  const minSilhouette = options.minSilhouette ?? 0.25;
-  const reduce = options.reduce ?? 'whitened';
-  if (reduce !== 'whitened' && reduce !== 'pca' && reduce !== 'ica') {
-    throw new AntidoteError(
-      'INVALID_ARGUMENT',
-      `reduce must be "whitened", "pca" or "ica", got ${reduce}`,
-    );
-  }
-  const whitenDims = options.whitenDims ?? 32;
-  const minSeparation = options.minSeparation ?? (reduce === 'whitened' ? 5 : 4);
-  const exclusionaryThreshold = options.exclusionaryThreshold ?? 0.5;
-  const reducedDims = options.reducedDims ?? 10;
-  const restarts = options.restarts ?? 5;
-  const maxRounds = options.maxRounds ?? 3;
-  for (const [name, v, lo, hi] of [
-    ['maxRelativeSize', maxRelativeSize, 0, 1],
-    ['minSilhouette', minSilhouette, -1, 1],
-    ['minSeparation', minSeparation, 0, Number.POSITIVE_INFINITY],
-    ['exclusionaryThreshold', exclusionaryThreshold, 0, 1],
-  ] as const) {
-    if (!(v >= lo && v <= hi)) {
-      throw new AntidoteError('INVALID_ARGUMENT', `${name} must lie in [${lo}, ${hi}], got ${v}`);
-    }
-  }
-  if (!Number.isInteger(reducedDims) || reducedDims < 1) {
-    throw new AntidoteError('INVALID_ARGUMENT', `reducedDims must be a positive integer`);
-  }
-  if (analysis === 'exclusionary' && (!options.retrain || !input.ds)) {
+  const p = acParams(options);
+  if (p.analysis === 'exclusionary' && (!options.retrain || !input.ds)) {
     throw new AntidoteError(
       'INVALID_ARGUMENT',
       'the exclusionary analysis needs the dataset and a retrain callback',
@@ -290,319 +763,42 @@ export async function activationClustering(
   }
   const k = input.classes.length;
   const byClass = indicesByClass(input.y, k);
-  for (let c = 0; c < k; c++) {
-    if (byClass[c].length > 0 && byClass[c].length < 2) {
-      throw new AntidoteError(
-        'INVALID_ARGUMENT',
-        `class "${input.classes[c]}" has ${byClass[c].length} record, fewer than the 2 clusters activation clustering forms`,
-        { class: input.classes[c] },
-      );
-    }
-  }
-  const root = new Rng(seed);
-  // The space each class is clustered in: the representations themselves (PCA inside
-  // splitClass), or the class's robustly whitened PCA coordinates (local indices 0..m-1).
-  const spaces: { reps: Representations; local: Int32Array }[] = [];
-  const splits: (ClassSplit | undefined)[] = [];
-  for (let c = 0; c < k; c++) {
-    const idx = byClass[c];
-    if (idx.length === 0) {
-      spaces.push({ reps: input.reps, local: idx });
-      splits.push(undefined);
-      continue;
-    }
-    const space =
-      reduce === 'whitened' && idx.length >= 8
-        ? {
-            // C-steps stop once ≤ 1% of the subset changes: whitening for a 2-means split does
-            // not need the fully converged estimate, and it halves the time of the detector.
-            reps: robustWhiten(input.reps, idx, whitenDims, root.fork(`whiten-${c}`), {
-              tolerance: 0.01,
-            }),
-            local: Int32Array.from({ length: idx.length }, (_, i) => i),
-          }
-        : { reps: input.reps, local: idx };
-    spaces.push(space);
-    const split = splitClass(space.reps, space.local, root.fork(`class-${c}`), {
-      reducedDims,
-      restarts,
-      ica: reduce === 'ica',
-    });
-    splits.push({ ...split, indices: idx });
-    options.onProgress?.({ stage: 'clustering', done: c + 1, total: k });
-  }
-
-  // Distance analysis: class means and cluster centres in representation space.
-  const dim = input.reps.dim;
-  const classMeans = new Float64Array(k * dim);
-  if (analysis === 'distance') {
-    for (let c = 0; c < k; c++) {
-      for (const i of byClass[c]) {
-        for (let j = 0; j < dim; j++) classMeans[c * dim + j] += input.reps.data[i * dim + j];
-      }
-      for (let j = 0; j < dim; j++) classMeans[c * dim + j] /= Math.max(byClass[c].length, 1);
-    }
-  }
-
-  // Exclusionary reclassification: one retrain without every candidate cluster.
-  const backTo = new Map<number, { own: number; top: number; topClass: number }>();
-  if (analysis === 'exclusionary') {
-    const keep: number[] = [];
-    const removed: number[] = [];
-    const removedClass: number[] = [];
-    const candidate = new Uint8Array(n);
-    for (let c = 0; c < k; c++) {
-      const s = splits[c];
-      if (!s) continue;
-      for (let r = 0; r < s.indices.length; r++) {
-        if (s.assignments[r] === s.smaller) candidate[s.indices[r]] = 1;
-      }
-    }
-    for (let i = 0; i < n; i++) {
-      if (candidate[i]) {
-        removed.push(i);
-        removedClass.push(input.y[i]);
-      } else keep.push(i);
-    }
-    const ds = input.ds!;
-    if (numRecords(ds) !== n) {
-      throw new AntidoteError(
-        'SHAPE_MISMATCH',
-        `dataset has ${numRecords(ds)} records, representations ${n}`,
-      );
-    }
-    options.onProgress?.({ stage: 'exclusionary retraining', done: 0, total: 1 });
-    const model = await options.retrain!(selectRecords(ds, keep));
-    options.onProgress?.({ stage: 'exclusionary retraining', done: 1, total: 1 });
-    const sub = selectRecords(ds, removed);
-    const pred = removed.length > 0 ? await model.predict(sub.x, removed.length) : new Int32Array();
-    const tallies = new Map<number, Int32Array>();
-    for (let r = 0; r < removed.length; r++) {
-      const c = removedClass[r];
-      if (!tallies.has(c)) tallies.set(c, new Int32Array(Math.max(k, model.numClasses)));
-      tallies.get(c)![pred[r]]++;
-    }
-    for (const [c, t] of tallies) {
-      let topClass = -1;
-      let top = 0;
-      for (let j = 0; j < t.length; j++) {
-        if (j !== c && t[j] > top) {
-          top = t[j];
-          topClass = j;
-        }
-      }
-      backTo.set(c, { own: t[c], top, topClass });
-    }
-  }
-
+  checkClassSizes(byClass, input.classes);
+  const root = new Rng(p.seed);
+  const { spaces, splits } = splitClasses(input, byClass, p, root, options.onProgress);
+  const shared = {
+    input,
+    byClass,
+    p,
+    ...(p.analysis === 'distance' ? { classMeans: classMeansOf(input.reps, byClass) } : {}),
+    ...(p.analysis === 'exclusionary'
+      ? { backTo: await exclusionaryTallies(input, splits, options) }
+      : {}),
+  };
   const scores = new Float32Array(n);
   const flagged = new Uint8Array(n);
-  const perClass: ClassFinding[] = [];
-  for (let c = 0; c < k; c++) {
-    const s = splits[c];
-    const className = input.classes[c];
-    if (!s) {
-      perClass.push({
-        classIndex: c,
-        className,
-        count: 0,
-        flagged: 0,
-        suspicious: false,
-        reason: 'no records carry this label',
-        stats: {},
-      });
-      continue;
-    }
-    const stats: Record<string, FindingValue> = {
-      clusterSizes: [s.sizes[0], s.sizes[1]],
-      smallerCluster: s.smaller,
-      relativeSize: s.relativeSize,
-      silhouette: s.silhouette,
-      separation: s.separation,
-    };
-    const small = s.sizes[s.smaller];
-    const sizeOk = s.relativeSize <= maxRelativeSize;
-    const silOk = s.silhouette >= minSilhouette;
-    const sepOk = s.separation >= minSeparation;
-    const summary = `clusters ${s.sizes[0]}/${s.sizes[1]} (relative size ${fmt(s.relativeSize)}), silhouette ${fmt(s.silhouette)}, separation D ${fmt(s.separation)}`;
-    // poisonCluster: which cluster (0/1) is flagged, or -1.
-    let poisonCluster = -1;
-    let reason: string;
-    switch (analysis) {
-      case 'smaller':
-        poisonCluster = s.smaller;
-        reason = `smaller cluster (${small} records) flagged unconditionally; ${summary}`;
-        break;
-      case 'relative-size':
-        poisonCluster = sizeOk ? s.smaller : -1;
-        reason = sizeOk
-          ? `smaller cluster is ${fmt(s.relativeSize)} of the class ≤ ${maxRelativeSize}: flagged; ${summary}`
-          : `smaller cluster is ${fmt(s.relativeSize)} of the class > ${maxRelativeSize}: left alone; ${summary}`;
-        break;
-      case 'silhouette':
-        poisonCluster = silOk ? s.smaller : -1;
-        reason = silOk
-          ? `silhouette ${fmt(s.silhouette)} ≥ ${minSilhouette}: smaller cluster flagged; ${summary}`
-          : `silhouette ${fmt(s.silhouette)} < ${minSilhouette}: clusters not separated, left alone; ${summary}`;
-        break;
-      case 'distance': {
-        const verdicts: string[] = [];
-        for (const cl of [0, 1] as const) {
-          const centre = new Float64Array(dim);
-          let m = 0;
-          for (let r = 0; r < s.indices.length; r++) {
-            if (s.assignments[r] !== cl) continue;
-            m++;
-            const off = s.indices[r] * dim;
-            for (let j = 0; j < dim; j++) centre[j] += input.reps.data[off + j];
-          }
-          for (let j = 0; j < dim; j++) centre[j] /= Math.max(m, 1);
-          let nearest = c;
-          let best = Number.POSITIVE_INFINITY;
-          for (let c2 = 0; c2 < k; c2++) {
-            if (byClass[c2].length === 0) continue;
-            let d2 = 0;
-            for (let j = 0; j < dim; j++) {
-              const t = centre[j] - classMeans[c2 * dim + j];
-              d2 += t * t;
-            }
-            if (d2 < best) {
-              best = d2;
-              nearest = c2;
-            }
-          }
-          if (nearest !== c && m > 0 && poisonCluster < 0) {
-            poisonCluster = cl;
-            stats.nearestClass = nearest;
-            verdicts.push(
-              `cluster ${cl} (${m} records) lies nearest to class "${input.classes[nearest]}"`,
-            );
-          }
-        }
-        reason =
-          poisonCluster >= 0
-            ? `${verdicts.join('; ')}: flagged; ${summary}`
-            : `both cluster centres lie nearest to their own class mean: left alone; ${summary}`;
-        break;
-      }
-      case 'exclusionary': {
-        const t = backTo.get(c) ?? { own: 0, top: 0, topClass: -1 };
-        const total = Math.max(small, 1);
-        const ownShare = t.own / total;
-        stats.returnedToLabel = ownShare;
-        stats.mostOtherClass = t.topClass;
-        poisonCluster = ownShare <= exclusionaryThreshold && t.topClass >= 0 ? s.smaller : -1;
-        const other = t.topClass >= 0 ? `"${input.classes[t.topClass]}"` : 'none';
-        reason =
-          poisonCluster >= 0
-            ? `retrained without it, only ${fmt(ownShare)} of the smaller cluster returns to "${className}" (most go to ${other}): flagged; ${summary}`
-            : `retrained without it, ${fmt(ownShare)} of the smaller cluster returns to "${className}": left alone; ${summary}`;
-        break;
-      }
-      default: {
-        poisonCluster = sizeOk && silOk && sepOk ? s.smaller : -1;
-        const failed: string[] = [];
-        if (!sizeOk) failed.push(`relative size ${fmt(s.relativeSize)} > ${maxRelativeSize}`);
-        if (!silOk) failed.push(`silhouette ${fmt(s.silhouette)} < ${minSilhouette}`);
-        if (!sepOk) failed.push(`separation D ${fmt(s.separation)} < ${minSeparation}`);
-        reason =
-          poisonCluster >= 0
-            ? `a small, separated cluster: relative size ${fmt(s.relativeSize)} ≤ ${maxRelativeSize}, silhouette ${fmt(s.silhouette)} ≥ ${minSilhouette}, separation D ${fmt(s.separation)} ≥ ${minSeparation}; its ${small} records are flagged`
-            : `left alone: ${failed.join(', ')} (${summary})`;
-      }
-    }
-    const factor = Number.isFinite(s.separation)
-      ? s.separation / (s.separation + Math.max(minSeparation, 1e-9))
-      : 1;
-    let count = 0;
-    for (let r = 0; r < s.indices.length; r++) {
-      const i = s.indices[r];
-      scores[i] = factor * ((s.membership[r] + 1) / 2);
-      if (poisonCluster >= 0 && s.assignments[r] === poisonCluster) {
-        flagged[i] = 1;
-        count++;
-      }
-    }
-    stats.flaggedCluster = poisonCluster;
-    if (analysis === 'separated' && poisonCluster >= 0 && maxRounds > 1) {
-      // Peel further separated small clusters off the rest (poison from several source classes
-      // can form several clusters), as long as the total stays ≤ maxRelativeSize of the class.
-      const perRound = [count];
-      const space = spaces[c];
-      const keepPos = Array.from(s.indices.keys()).filter(
-        (r) => s.assignments[r] !== poisonCluster,
-      );
-      let rest = Int32Array.from(keepPos, (r) => s.indices[r]);
-      let restLocal = Int32Array.from(keepPos, (r) => space.local[r]);
-      const rrng = root.fork(`class-${c}-rounds`);
-      for (let round = 1; round < maxRounds && rest.length >= 4; round++) {
-        const s2 = splitClass(space.reps, restLocal, rrng, {
-          reducedDims,
-          restarts,
-          ica: reduce === 'ica',
-        });
-        const small2 = s2.sizes[s2.smaller];
-        if (
-          !(
-            (count + small2) / s.indices.length <= maxRelativeSize &&
-            s2.silhouette >= minSilhouette &&
-            s2.separation >= minSeparation
-          )
-        ) {
-          break;
-        }
-        const f2 = Number.isFinite(s2.separation)
-          ? s2.separation / (s2.separation + Math.max(minSeparation, 1e-9))
-          : 1;
-        const next: number[] = [];
-        const nextLocal: number[] = [];
-        for (let r = 0; r < rest.length; r++) {
-          const i = rest[r];
-          scores[i] = Math.max(scores[i], f2 * ((s2.membership[r] + 1) / 2));
-          if (s2.assignments[r] === s2.smaller) {
-            flagged[i] = 1;
-            count++;
-          } else {
-            next.push(i);
-            nextLocal.push(restLocal[r]);
-          }
-        }
-        perRound.push(small2);
-        rest = Int32Array.from(next);
-        restLocal = Int32Array.from(nextLocal);
-      }
-      stats.flaggedPerRound = perRound;
-      if (perRound.length > 1) {
-        reason += `; ${perRound.length - 1} further separated cluster(s) peeled off the rest (${perRound.join(' + ')} = ${count} records)`;
-      }
-    }
-    perClass.push({
-      classIndex: c,
-      className,
-      count: s.indices.length,
-      flagged: count,
-      suspicious: poisonCluster >= 0,
-      reason,
-      stats,
-    });
-  }
+  const perClass = splits.map((s, c) =>
+    s
+      ? judgeClass({ ...shared, c, s }, spaces[c]!, root, scores, flagged)
+      : emptyClassFinding(c, input.classes[c]!),
+  );
   return {
     method: 'activation-clustering',
     scores,
     flagged,
     perClass,
     params: {
-      analysis,
-      reduce,
-      whitenDims,
-      seed,
-      reducedDims,
-      restarts,
-      maxRounds,
-      maxRelativeSize,
-      minSilhouette,
-      minSeparation,
-      exclusionaryThreshold,
+      analysis: p.analysis,
+      reduce: p.reduce,
+      whitenDims: p.whitenDims,
+      seed: p.seed,
+      reducedDims: p.reducedDims,
+      restarts: p.restarts,
+      maxRounds: p.maxRounds,
+      maxRelativeSize: p.maxRelativeSize,
+      minSilhouette: p.minSilhouette,
+      minSeparation: p.minSeparation,
+      exclusionaryThreshold: p.exclusionaryThreshold,
       layer: options.layer ?? null,
     },
   };
@@ -616,3 +812,24 @@ export const activationClusteringDetector: PoisonDetector<ActivationClusteringOp
     return activationClustering({ reps, y: ds.y, classes: ds.classes, ds }, options);
   },
 };
+
+/** Activation clustering in the detector registry: `antidote scan --method ac`. */
+export const activationClusteringEntry = defineDetector({
+  name: 'ac',
+  title: 'Activation clustering',
+  paper:
+    'Chen et al. 2018, "Detecting Backdoor Attacks on Deep Neural Networks by Activation Clustering", arXiv:1811.03728',
+  finds: 'backdoor',
+  domains: ['features', 'text', 'tabular'],
+  options: z.object({
+    reduce: z.enum(['whitened', 'pca', 'ica']).default('whitened').meta({
+      placeholder: '<space>',
+      description: 'activation clustering: robust whitening + PCA, plain PCA, or PCA + FastICA',
+    }),
+  }),
+  run: (ds, model, options, context) =>
+    activationClusteringDetector.detect(ds, model, {
+      ...commonDetectorOptions(context),
+      reduce: options.reduce,
+    }),
+});

@@ -1,11 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { pgdPerturb } from '../attacks/pgd.js';
-import { Rng } from '../util/rng.js';
 import { initEngine } from '../engine/backend.js';
 import { TfClassifier, trainClassifier } from '../engine/tf-classifier.js';
 import { isAntidoteError } from '../errors.js';
 import { sliceRecords, syntheticImages } from '../testing/images.js';
+import { Rng } from '../util/rng.js';
 import { adversarialFit } from './adversarial-training.js';
 
 describe('PGD adversarial training (Madry et al. 2018)', () => {

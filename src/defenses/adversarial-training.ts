@@ -8,9 +8,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { type PgdOptions, pgdTensor, resolvePgdOptions } from '../attacks/pgd.js';
 import { type Dataset, numRecords, recordShape, recordSize } from '../data/dataset.js';
-import { Rng } from '../util/rng.js';
 import { checkDatasetFits, type TfClassifier } from '../engine/index.js';
 import { AntidoteError } from '../errors.js';
+import { Rng } from '../util/rng.js';
 
 /** Options of {@link adversarialFit}. */
 export interface AdversarialTrainingOptions {
@@ -125,8 +125,8 @@ export async function adversarialFit(
           logits!.dispose();
           return out;
         });
-        lossSum += loss * m;
-        hits += correct;
+        lossSum += loss! * m;
+        hits += correct!;
       }
       const h = { epoch, loss: lossSum / n, accuracy: hits / n };
       history.push(h);

@@ -1,6 +1,7 @@
 import type { Dataset } from '../data/dataset.js';
 import type { Classifier } from '../engine/classifier.js';
 import { AntidoteError } from '../errors.js';
+import { detectionReportJsonSchema, detectionReportOf, parseOrThrow } from './scan-report.js';
 
 /**
  * The shared vocabulary of poisoned-data detectors (../shared/DESIGN.md §2): a detector looks at a
@@ -103,8 +104,8 @@ export function reportToJSON(
 }
 
 /**
- * Parses the output of {@link reportToJSON} (e.g. a saved `scan` report), checking its shape.
- * `where` names the file for error messages.
+ * Parses the output of {@link reportToJSON} (e.g. one method of a saved `scan` report) with the
+ * zod schema of `scan-report.ts`. `where` names the file for error messages (`INVALID_FORMAT`).
  */
 export function reportFromJSON(
   json: unknown,
@@ -112,65 +113,16 @@ export function reportFromJSON(
 ): DetectionReport & {
   readonly ids?: readonly string[];
 } {
-  const bad = (what: string): never => {
-    throw new AntidoteError('INVALID_FORMAT', `${where}: ${what}`, { path: where });
-  };
-  if (typeof json !== 'object' || json === null) bad('not a JSON object');
-  const o = json as Record<string, unknown>;
-  if (typeof o.method !== 'string') bad('"method" must be a string');
-  if (!Array.isArray(o.scores) || !o.scores.every((v) => typeof v === 'number')) {
-    bad('"scores" must be an array of numbers');
-  }
-  const scores = o.scores as number[];
-  if (
-    !Array.isArray(o.flagged) ||
-    o.flagged.length !== scores.length ||
-    !o.flagged.every((v) => v === 0 || v === 1)
-  ) {
-    bad('"flagged" must be an array of 0/1, one per score');
-  }
-  let ids: string[] | undefined;
-  if (o.ids !== undefined) {
-    if (
-      !Array.isArray(o.ids) ||
-      o.ids.length !== scores.length ||
-      !o.ids.every((v) => typeof v === 'string')
-    ) {
-      bad('"ids" must be an array of strings, one per score');
-    }
-    ids = o.ids as string[];
-  }
-  let suggestedLabels: Int32Array | undefined;
-  if (o.suggestedLabels !== undefined) {
-    if (
-      !Array.isArray(o.suggestedLabels) ||
-      o.suggestedLabels.length !== scores.length ||
-      !o.suggestedLabels.every((v) => Number.isInteger(v))
-    ) {
-      bad('"suggestedLabels" must be an array of integers, one per score');
-    }
-    suggestedLabels = Int32Array.from(o.suggestedLabels as number[]);
-  }
-  if (!Array.isArray(o.perClass)) bad('"perClass" must be an array');
-  return {
-    method: o.method as string,
-    scores: Float32Array.from(scores),
-    flagged: Uint8Array.from(o.flagged as number[]),
-    perClass: o.perClass as ClassFinding[],
-    params: (typeof o.params === 'object' && o.params !== null ? o.params : {}) as Record<
-      string,
-      FindingValue
-    >,
-    ...(ids ? { ids } : {}),
-    ...(suggestedLabels ? { suggestedLabels } : {}),
-  };
+  return detectionReportOf(
+    parseOrThrow(detectionReportJsonSchema, json, 'INVALID_FORMAT', where, { path: where }),
+  );
 }
 
 /** Indices of the records of each class: `result[c]` lists the records labelled `c`, ascending. */
 export function indicesByClass(y: Int32Array, numClasses: number): Int32Array[] {
   const counts = new Int32Array(numClasses);
   for (let i = 0; i < y.length; i++) {
-    const c = y[i];
+    const c = y[i]!;
     if (c < 0 || c >= numClasses) {
       throw new AntidoteError(
         'LABEL_OUT_OF_RANGE',
@@ -178,11 +130,11 @@ export function indicesByClass(y: Int32Array, numClasses: number): Int32Array[] 
         { record: i },
       );
     }
-    counts[c]++;
+    counts[c]!++;
   }
-  const out = Array.from({ length: numClasses }, (_, c) => new Int32Array(counts[c]));
+  const out = Array.from({ length: numClasses }, (_, c) => new Int32Array(counts[c]!));
   const fill = new Int32Array(numClasses);
-  for (let i = 0; i < y.length; i++) out[y[i]][fill[y[i]]++] = i;
+  for (let i = 0; i < y.length; i++) out[y[i]!]![fill[y[i]!]!++] = i;
   return out;
 }
 

@@ -1,12 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Dataset } from '../data/dataset.js';
-import { Rng } from '../util/rng.js';
 import { initEngine } from '../engine/backend.js';
 import type { TfClassifier } from '../engine/tf-classifier.js';
 import { isAntidoteError } from '../errors.js';
 import { evaluateBackdoor } from '../eval/metrics.js';
 import { sliceRecords, syntheticImages, testTrigger, trainTestModel } from '../testing/images.js';
+import { Rng } from '../util/rng.js';
 import { finePrune } from './fine-pruning.js';
 import { pruneDenseUnits } from './pruning.js';
 

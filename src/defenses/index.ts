@@ -50,6 +50,7 @@ export {
   reportFromJSON,
   reportToJSON,
 } from './detector.js';
+export * from './detector-entry.js';
 export * from './fine-pruning.js';
 export * from './keyword-discovery.js';
 export {
@@ -82,7 +83,14 @@ export {
 } from './mitigation.js';
 export * from './neural-cleanse.js';
 export * from './pruning.js';
-export { DETECTOR_NAMES, type DetectorName, detectorByName } from './registry.js';
+export {
+  DETECTOR_NAMES,
+  DETECTORS,
+  type DetectorName,
+  detectorByName,
+  detectorEntry,
+  detectorsFor,
+} from './registry.js';
 export {
   checkLayer,
   checkModelMatchesData,
@@ -91,6 +99,8 @@ export {
   type RepresentationOptions,
   type Representations,
 } from './representations.js';
+export * from './scan.js';
+export * from './scan-report.js';
 export {
   type SpectralSignatureOptions,
   spectralSignatures,

@@ -2,10 +2,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { backdoorAttack } from '../attacks/backdoor.js';
 import type { Dataset } from '../data/dataset.js';
 import { loadMnist } from '../data/mnist.js';
-import { Rng } from '../util/rng.js';
 import { initEngine } from '../engine/backend.js';
 import { type TfClassifier, trainClassifier } from '../engine/tf-classifier.js';
 import { evaluateDetection, rocAuc } from '../eval/detection.js';
+import { Rng } from '../util/rng.js';
 import { activationClustering } from './activation-clustering.js';
 import { computeRepresentations } from './representations.js';
 import { spectre } from './spectre.js';
@@ -55,7 +55,7 @@ describe('detectors on a poisoned MNIST subset (end to end)', () => {
     expect(naive.f1).toBeLessThan(0.15);
     expect(ev.f1).toBeGreaterThanOrEqual(0.6);
     const target = report.perClass[0];
-    expect(target.suspicious).toBe(true);
+    expect(target!.suspicious).toBe(true);
     // Robust spectral scores rank the poison above the clean records of the target class.
     const sp = spectre(input);
     const mask = Uint8Array.from(poisoned.y, (c) => (c === 0 ? 1 : 0));

@@ -20,11 +20,14 @@
  * Works with any model through a probability function over texts (e.g. a text classifier's
  * `predictProbaTexts`), so it needs no access to the model's internals.
  */
+
+import { z } from 'zod';
 import type { Dataset } from '../data/dataset.js';
 import { type TokenizerOptions, tokenize } from '../data/tokenizer.js';
 import { AntidoteError } from '../errors.js';
 import { mad, median } from '../numeric/order-statistics.js';
 import { type ClassFinding, type DetectionReport, fmt, indicesByClass } from './detector.js';
+import { defineDetector } from './detector-entry.js';
 
 /** Class probabilities of texts, `[texts.length, K]` row-major. */
 export type TextProbabilityFn = (texts: readonly string[]) => Promise<Float32Array>;
@@ -267,3 +270,39 @@ async function predictInChunks(
   }
   return out;
 }
+
+/**
+ * Keyword discovery in the detector registry: `antidote scan --method kw` (text models only; the
+ * context must carry the raw texts and the text model, `INVALID_ARGUMENT` otherwise).
+ */
+export const keywordDiscoveryEntry = defineDetector({
+  name: 'kw',
+  title: 'Backdoor keyword identification',
+  paper:
+    'Chen & Dai 2021, "Mitigating Backdoor Attacks in LSTM-based Text Classification Systems by Backdoor Keyword Identification", Neurocomputing 452',
+  finds: 'keywords',
+  domains: ['text'],
+  options: z.object({
+    kwOutput: z.enum(['probabilities', 'logits']).default('probabilities').meta({
+      placeholder: '<kind>',
+      description:
+        'kw: score token removal on probabilities, or on logit margins (no saturation: finds triggers of several words)',
+    }),
+  }),
+  run: (_ds, _model, options, context) => {
+    const text = context.text;
+    if (!text) {
+      throw new AntidoteError(
+        'INVALID_ARGUMENT',
+        'keyword discovery (kw) needs a text model and text records',
+        { field: 'method' },
+      );
+    }
+    const output = options.kwOutput;
+    return discoverKeywords(text.dataset, (texts) => text.predict(texts, output), {
+      ...(text.tokenizer ? { tokenizer: text.tokenizer } : {}),
+      output,
+      ...(context.onProgress ? { onProgress: context.onProgress } : {}),
+    });
+  },
+});

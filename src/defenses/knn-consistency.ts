@@ -1,7 +1,9 @@
-import { Rng } from '../util/rng.js';
+import { z } from 'zod';
 import { AntidoteError } from '../errors.js';
 import { principalComponents, projectRows } from '../numeric/pca.js';
+import { Rng } from '../util/rng.js';
 import { type ClassFinding, type DetectionReport, fmt, type PoisonDetector } from './detector.js';
+import { commonDetectorOptions, defineDetector } from './detector-entry.js';
 import {
   checkRepresentations,
   computeRepresentations,
@@ -170,3 +172,16 @@ export const knnConsistencyDetector: PoisonDetector<KnnConsistencyOptions> = {
     return knnConsistency({ reps, y: ds.y, classes: ds.classes }, options);
   },
 };
+
+/** k-NN label consistency in the detector registry: `antidote scan --method knn`. */
+export const knnConsistencyEntry = defineDetector({
+  name: 'knn',
+  title: 'k-NN label consistency',
+  paper:
+    'Paudice, Muñoz-González & Lupu 2018, "Label Sanitization against Label Flipping Poisoning Attacks", ECML PKDD workshops',
+  finds: 'label-noise',
+  domains: ['features', 'text', 'tabular'],
+  options: z.object({}),
+  run: (ds, model, _options, context) =>
+    knnConsistencyDetector.detect(ds, model, commonDetectorOptions(context)),
+});

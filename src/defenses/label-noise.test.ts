@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { Rng } from '../util/rng.js';
 import { isAntidoteError } from '../errors.js';
 import { evaluateDetection } from '../eval/detection.js';
 import { nearestMeanClassifier, syntheticDataset, syntheticReps } from '../testing/synthetic.js';
+import { Rng } from '../util/rng.js';
 import { knnConsistency } from './knn-consistency.js';
 import { confidentLearningDetector, findLabelIssues, stratifiedFolds } from './label-noise.js';
 

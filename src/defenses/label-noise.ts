@@ -1,7 +1,8 @@
+import { z } from 'zod';
 import { type Dataset, numRecords, selectRecords } from '../data/dataset.js';
-import { Rng } from '../util/rng.js';
 import type { Classifier } from '../engine/classifier.js';
 import { AntidoteError } from '../errors.js';
+import { Rng } from '../util/rng.js';
 import {
   type ClassFinding,
   type DetectionProgress,
@@ -9,6 +10,7 @@ import {
   fmt,
   type PoisonDetector,
 } from './detector.js';
+import { commonDetectorOptions, defineDetector } from './detector-entry.js';
 import { checkModelMatchesData } from './representations.js';
 
 /**
@@ -186,7 +188,7 @@ export function findLabelIssues(
           ? byJoint[i]! & byPrune[i]!
           : byPrune[i]!;
     if (keepAgreeing && argmax[i] === labels[i]) v = 0;
-    issues[i] = v;
+    issues[i] = v!;
   }
   return {
     issues,
@@ -392,3 +394,44 @@ export const confidentLearningDetector: PoisonDetector<ConfidentLearningOptions>
     });
   },
 };
+
+/**
+ * Confident learning in the detector registry: `antidote scan --method cl`. With `folds > 0` and
+ * a context that can retrain (`trainLike`), probabilities come from k-fold retraining.
+ */
+export const confidentLearningEntry = defineDetector({
+  name: 'cl',
+  title: 'Confident learning',
+  paper:
+    'Northcutt, Jiang & Chuang 2021, "Confident Learning: Estimating Uncertainty in Dataset Labels", JAIR 70',
+  finds: 'label-noise',
+  domains: ['features', 'text', 'tabular'],
+  options: z.object({
+    folds: z.int().default(0).meta({
+      placeholder: '<n>',
+      description:
+        'confident learning: k-fold retraining for out-of-sample probabilities (0 = use the model in-sample)',
+    }),
+    epochs: z.int().optional().meta({
+      placeholder: '<n>',
+      description:
+        "epochs per fold model (with --folds; default 2 for image models, the model's own for text and tabular)",
+    }),
+  }),
+  run: (ds, model, options, context) => {
+    const trainLike = context.trainLike;
+    return confidentLearningDetector.detect(ds, model, {
+      ...commonDetectorOptions(context),
+      ...(options.folds > 0 && trainLike
+        ? {
+            folds: options.folds,
+            trainFold: (train: Dataset, fold: number) =>
+              trainLike(train, {
+                seed: context.seed + fold,
+                ...(options.epochs !== undefined ? { epochs: options.epochs } : {}),
+              }),
+          }
+        : {}),
+    });
+  },
+});

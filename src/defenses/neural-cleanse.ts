@@ -11,9 +11,9 @@
  * {@link NeuralCleanseOptions.anomalyScale}); the paper's linear index is always reported too.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { Rng } from '../util/rng.js';
 import type { TfClassifier } from '../engine/tf-classifier.js';
 import { AntidoteError } from '../errors.js';
+import { Rng } from '../util/rng.js';
 import type { DetectionProgress } from './detector.js';
 
 /** What Neural Cleanse needs of a model: a differentiable TF.js model that outputs logits. */

@@ -74,7 +74,7 @@ export function pruneDenseUnits(
   }
   const newWeights = tf.tidy(() => {
     const k = tf.tensor1d(keep);
-    return [tf.mul(kernel, k), tf.mul(bias, k)];
+    return [tf.mul(kernel!, k), tf.mul(bias!, k)];
   });
   dense.setWeights(newWeights);
   for (const t of newWeights) t.dispose();

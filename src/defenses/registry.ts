@@ -1,37 +1,66 @@
 import type { Dataset } from '../data/dataset.js';
+import type { DataDomain } from '../data/load.js';
 import type { Classifier } from '../engine/classifier.js';
 import { AntidoteError } from '../errors.js';
-import { activationClusteringDetector } from './activation-clustering.js';
+import { activationClusteringEntry } from './activation-clustering.js';
 import type { DetectionReport } from './detector.js';
-import { knnConsistencyDetector } from './knn-consistency.js';
-import { confidentLearningDetector } from './label-noise.js';
-import { spectralSignaturesDetector } from './spectral-signatures.js';
-import { spectreDetector } from './spectre.js';
+import {
+  type DetectorContext,
+  type DetectorEntry,
+  parseDetectorOptions,
+} from './detector-entry.js';
+import { keywordDiscoveryEntry } from './keyword-discovery.js';
+import { knnConsistencyEntry } from './knn-consistency.js';
+import { confidentLearningEntry } from './label-noise.js';
+import { spectralSignaturesEntry } from './spectral-signatures.js';
+import { spectreEntry } from './spectre.js';
 
 /**
- * The detectors by their short CLI names, frozen: `ac` activation clustering, `ss` spectral
- * signatures, `spectre` robust spectral scores, `cl` confident learning, `knn` k-NN label
- * consistency. CLI choices and docs derive from {@link DETECTOR_NAMES}.
+ * The detector registry, frozen, in a stable order: `ac` activation clustering, `ss` spectral
+ * signatures, `spectre` robust spectral scores (backdoors); `cl` confident learning, `knn` k-NN
+ * label consistency (label noise); `kw` keyword discovery (text models). `antidote scan` derives
+ * its `--method` choices and its detector flags from it, and {@link scanDataset} runs its entries.
+ * Adding a detector is one file exporting a {@link DetectorEntry} plus one line here
+ * (`CONTRIBUTING.md`).
  */
-const DETECTORS = Object.freeze({
-  ac: activationClusteringDetector,
-  ss: spectralSignaturesDetector,
-  spectre: spectreDetector,
-  cl: confidentLearningDetector,
-  knn: knnConsistencyDetector,
-});
+export const DETECTORS: readonly DetectorEntry[] = Object.freeze([
+  activationClusteringEntry,
+  spectralSignaturesEntry,
+  spectreEntry,
+  confidentLearningEntry,
+  knnConsistencyEntry,
+  keywordDiscoveryEntry,
+] as DetectorEntry[]);
 
 /** Short name of a detector. */
-export type DetectorName = keyof typeof DETECTORS;
+export type DetectorName = 'ac' | 'ss' | 'spectre' | 'cl' | 'knn' | 'kw';
 
-/** Every detector name, in a stable order. */
+/** Every detector name, in registry order. */
 export const DETECTOR_NAMES: readonly DetectorName[] = Object.freeze(
-  Object.keys(DETECTORS) as DetectorName[],
+  DETECTORS.map((d) => d.name as DetectorName),
 );
 
+/** The registry entry called `name`; `INVALID_ARGUMENT` for an unknown name. */
+export function detectorEntry(name: string): DetectorEntry {
+  const entry = DETECTORS.find((d) => d.name === name);
+  if (!entry) {
+    throw new AntidoteError(
+      'INVALID_ARGUMENT',
+      `unknown detector "${name}"; choose one of ${DETECTOR_NAMES.join(', ')}`,
+      { field: 'method' },
+    );
+  }
+  return entry;
+}
+
+/** The detectors that apply to data of `domain`, in registry order. */
+export function detectorsFor(domain: DataDomain): readonly DetectorEntry[] {
+  return DETECTORS.filter((d) => d.domains.includes(domain));
+}
+
 /**
- * The detector called `name`, as a function taking common options (seed, layer, progress); throws
- * `INVALID_ARGUMENT` for an unknown name.
+ * The detector called `name`, as a function taking common options (`seed`, `layer`,
+ * `onProgress`) plus the entry's own options; throws `INVALID_ARGUMENT` for an unknown name.
  */
 export function detectorByName(name: string): {
   readonly name: string;
@@ -41,20 +70,19 @@ export function detectorByName(name: string): {
     options?: Record<string, unknown>,
   ): Promise<DetectionReport>;
 } {
-  if (!Object.hasOwn(DETECTORS, name)) {
-    throw new AntidoteError(
-      'INVALID_ARGUMENT',
-      `unknown detector "${name}"; choose one of ${DETECTOR_NAMES.join(', ')}`,
-    );
-  }
-  const d = DETECTORS[name as DetectorName];
+  const entry = detectorEntry(name);
   return {
-    name: d.name,
-    detect: (ds, model, options = {}) =>
-      (d.detect as (a: Dataset, b: Classifier, c: object) => Promise<DetectionReport>)(
-        ds,
-        model,
-        options,
-      ),
+    name: entry.name,
+    detect: (ds, model, options = {}) => {
+      const { seed, layer, onProgress, ...own } = options;
+      const context: DetectorContext = {
+        seed: typeof seed === 'number' ? seed : 0,
+        ...(typeof layer === 'string' ? { layer } : {}),
+        ...(typeof onProgress === 'function'
+          ? { onProgress: onProgress as DetectorContext['onProgress'] & object }
+          : {}),
+      };
+      return entry.run(ds, model, parseDetectorOptions(entry, own), context);
+    },
   };
 }

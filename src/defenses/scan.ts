@@ -1,7 +1,8 @@
 import type { Dataset } from '../data/dataset.js';
 import type { Classifier } from '../engine/classifier.js';
 import type { DetectionProgress, DetectionReport } from './detector.js';
-import { detectorByName } from './registry.js';
+import { type DetectorContext, parseDetectorOptions } from './detector-entry.js';
+import { detectorEntry } from './registry.js';
 
 /** The detectors that apply to feature data with a trained model, by default (no retraining). */
 export const DEFAULT_SCAN_METHODS = ['ac', 'ss', 'spectre'] as const;
@@ -35,7 +36,10 @@ export interface ClassScanFinding {
 
 /** Several detectors' reports on one dataset, merged per record and per class. */
 export interface MergedScan {
+  /** The reports' method names (e.g. `activation-clustering`), one per report. */
   readonly methods: readonly string[];
+  /** The registry names the reports were run under (e.g. `ac`), one per report. */
+  readonly detectors: readonly string[];
   readonly reports: readonly DetectionReport[];
   /**
    * A record is flagged when at least `quorum` detectors flag it, or when one flags it, at least
@@ -59,8 +63,13 @@ export interface ScanOptions {
   /** Detectors that must agree to flag a record; default 2 when two or more run, else 1. */
   readonly quorum?: number;
   readonly seed: number;
-  /** Options passed to every detector (e.g. `layer`). */
+  /**
+   * Options passed to every detector: `layer` (the layer whose activations are analysed), and any
+   * option of a detector's schema (each detector keeps the fields its schema names).
+   */
   readonly detectorOptions?: Readonly<Record<string, unknown>>;
+  /** What only the caller can provide: retraining like the model, the raw texts (text models). */
+  readonly context?: Omit<DetectorContext, 'seed' | 'onProgress' | 'layer'>;
   readonly onProgress?: (method: string, p: DetectionProgress) => void;
 }
 
@@ -70,22 +79,25 @@ export const CORROBORATION_RANK = 0.9;
 /** Percentile ranks in (0, 1] of `scores` (ties share the lower rank). */
 export function percentileRanks(scores: Float32Array): Float32Array {
   const n = scores.length;
-  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => scores[a] - scores[b]);
+  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => scores[a]! - scores[b]!);
   const ranks = new Float32Array(n);
   for (let i = 0; i < n; ) {
     let j = i;
-    while (j + 1 < n && scores[order[j + 1]] === scores[order[i]]) j++;
-    for (let k = i; k <= j; k++) ranks[order[k]] = (i + 1) / n;
+    while (j + 1 < n && scores[order[j + 1]!] === scores[order[i]!]) j++;
+    for (let k = i; k <= j; k++) ranks[order[k]!] = (i + 1) / n;
     i = j + 1;
   }
   return ranks;
 }
 
 /**
- * Runs several poisoning detectors on `ds` with the model trained on it and merges what they
- * found: a record is flagged when at least `quorum` detectors flag it (agreement between methods
- * built on different statistics — clustering, spectral, robust covariance — keeps false positives
- * down where any single one over-flags), and it is ranked by its mean percentile rank.
+ * Runs several poisoning detectors of the registry on `ds` with the model trained on it and
+ * merges what they found (see {@link scanDecision}): a record is flagged when at least `quorum`
+ * detectors flag it (agreement between methods built on different statistics — clustering,
+ * spectral, robust covariance — keeps false positives down where any single one over-flags), and
+ * it is ranked by its mean percentile rank. `antidote scan`, `antidote audit`, the deployment gate
+ * and the demo all decide through this function, so the same data and model give the same
+ * flagged set everywhere.
  */
 export async function scanDataset(
   ds: Dataset,
@@ -93,37 +105,49 @@ export async function scanDataset(
   options: ScanOptions,
 ): Promise<MergedScan> {
   const methods = [...(options.methods ?? DEFAULT_SCAN_METHODS)];
+  const entries = methods.map((m) => detectorEntry(m)); // unknown names fail before any work
+  const { layer, ...shared } = options.detectorOptions ?? {};
   const reports: DetectionReport[] = [];
-  for (const method of methods) {
-    const detector = detectorByName(method);
+  for (const [k, entry] of entries.entries()) {
+    const method = methods[k]!;
     reports.push(
-      await detector.detect(ds, model, {
+      await entry.run(ds, model, parseDetectorOptions(entry, shared), {
+        ...options.context,
         seed: options.seed,
-        ...options.detectorOptions,
+        ...(typeof layer === 'string' ? { layer } : {}),
         onProgress: (p: DetectionProgress) => options.onProgress?.(method, p),
       }),
     );
   }
-  return mergeReports(ds, reports, options.quorum);
+  return mergeReports(ds, reports, options.quorum, methods);
 }
 
-/** Merges detection reports on the same dataset (see {@link scanDataset}). */
-export function mergeReports(
-  ds: Dataset,
+/** The per-record decision of a scan: which records it flags, and how many detectors agreed. */
+export interface ScanDecision {
+  /** Detectors that must agree to flag a record without corroboration. */
+  readonly quorum: number;
+  /** Number of detectors flagging each record. */
+  readonly votes: Uint8Array;
+  /** The decision per record: 1 = flagged. */
+  readonly flagged: Uint8Array;
+}
+
+/**
+ * The scan decision, in one place (`mergeReports` calls it; every scan path goes through it).
+ * A record is flagged when at least `quorum` detectors flag it, or when fewer do but at least
+ * `quorum` detectors judged its class poisoned and the detectors that did not flag it rank it
+ * among the most suspicious of its class (mean within-class percentile rank ≥
+ * {@link CORROBORATION_RANK}). `quorum` defaults to 2 when two or more detectors ran, else 1.
+ */
+export function scanDecision(
+  ds: Pick<Dataset, 'y' | 'classes'>,
   reports: readonly DetectionReport[],
   quorum?: number,
-): MergedScan {
+): ScanDecision {
   const n = ds.y.length;
   const q = quorum ?? (reports.length >= 2 ? 2 : 1);
   const votes = new Uint8Array(n);
-  const suspicion = new Float32Array(n);
-  const ranks = reports.map((r) => percentileRanks(r.scores));
-  for (const r of reports) for (let i = 0; i < n; i++) votes[i] += r.flagged[i];
-  for (let i = 0; i < n; i++) {
-    let s = 0;
-    for (const rk of ranks) s += rk[i];
-    suspicion[i] = reports.length ? s / reports.length : 0;
-  }
+  for (const r of reports) for (let i = 0; i < n; i++) votes[i]! += r.flagged[i]!;
   // Corroboration: a record flagged by fewer than `q` detectors still counts when at least `q`
   // detectors judged its class poisoned and the others rank it near the top of that class.
   const classRanks = reports.map((r) => withinClassRanks(r.scores, ds.y, ds.classes.length));
@@ -136,42 +160,40 @@ export function mergeReports(
   const flagged = Uint8Array.from(votes, (v, i) => {
     if (v === 0) return 0;
     if (v >= q) return 1;
-    if (classVotes[ds.y[i]] < q) return 0;
+    if ((classVotes[ds.y[i]!] ?? 0) < q) return 0;
     const others = reports
-      .map((r, k) => (r.flagged[i] ? -1 : classRanks[k][i]))
+      .map((r, k) => (r.flagged[i] ? -1 : classRanks[k]![i]!))
       .filter((x) => x >= 0);
     if (others.length === 0) return 1;
     return others.reduce((a, b) => a + b, 0) / others.length >= CORROBORATION_RANK ? 1 : 0;
   });
-  const perClass: ClassScanFinding[] = ds.classes.map((className, c) => {
-    let count = 0;
-    let f = 0;
-    for (let i = 0; i < n; i++) {
-      if (ds.y[i] !== c) continue;
-      count++;
-      f += flagged[i];
-    }
-    const reasons = reports.map((r) => {
-      const finding = r.perClass.find((p) => p.classIndex === c);
-      return {
-        method: r.method,
-        suspicious: finding?.suspicious ?? false,
-        reason: finding?.reason ?? '',
-      };
-    });
-    return {
-      classIndex: c,
-      className,
-      count,
-      flagged: f,
-      suspiciousBy: reasons
-        .filter((r) => r.suspicious)
-        .map(({ method, reason }) => ({ method, reason })),
-      reasons,
-    };
-  });
+  return { quorum: q, votes, flagged };
+}
+
+/**
+ * Merges detection reports on the same dataset (see {@link scanDataset}): the decision of
+ * {@link scanDecision}, each record's mean percentile rank, and the findings per class.
+ * `detectors` names the reports (registry names); default their `method`.
+ */
+export function mergeReports(
+  ds: Dataset,
+  reports: readonly DetectionReport[],
+  quorum?: number,
+  detectors?: readonly string[],
+): MergedScan {
+  const n = ds.y.length;
+  const { quorum: q, votes, flagged } = scanDecision(ds, reports, quorum);
+  const suspicion = new Float32Array(n);
+  const ranks = reports.map((r) => percentileRanks(r.scores));
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    for (const rk of ranks) s += rk[i]!;
+    suspicion[i] = reports.length ? s / reports.length : 0;
+  }
+  const perClass = ds.classes.map((_, c) => classFinding(ds, reports, flagged, c));
   return {
     methods: reports.map((r) => r.method),
+    detectors: detectors ? [...detectors] : reports.map((r) => r.method),
     reports,
     quorum: q,
     flagged,
@@ -181,15 +203,49 @@ export function mergeReports(
   };
 }
 
+/** One class's merged findings: its records, how many the decision flags, every reason. */
+function classFinding(
+  ds: Dataset,
+  reports: readonly DetectionReport[],
+  flagged: Uint8Array,
+  c: number,
+): ClassScanFinding {
+  let count = 0;
+  let f = 0;
+  for (let i = 0; i < ds.y.length; i++) {
+    if (ds.y[i] !== c) continue;
+    count++;
+    f += flagged[i]!;
+  }
+  const reasons = reports.map((r) => {
+    const finding = r.perClass.find((p) => p.classIndex === c);
+    return {
+      method: r.method,
+      suspicious: finding?.suspicious ?? false,
+      reason: finding?.reason ?? '',
+    };
+  });
+  return {
+    classIndex: c,
+    className: ds.classes[c]!,
+    count,
+    flagged: f,
+    suspiciousBy: reasons
+      .filter((r) => r.suspicious)
+      .map(({ method, reason }) => ({ method, reason })),
+    reasons,
+  };
+}
+
 /** Percentile ranks of `scores` computed separately within each class of `y`. */
 export function withinClassRanks(scores: Float32Array, y: Int32Array, k: number): Float32Array {
   const out = new Float32Array(scores.length);
   for (let c = 0; c < k; c++) {
     const idx: number[] = [];
     for (let i = 0; i < y.length; i++) if (y[i] === c) idx.push(i);
-    const ranks = percentileRanks(Float32Array.from(idx, (i) => scores[i]));
+    const ranks = percentileRanks(Float32Array.from(idx, (i) => scores[i]!));
     idx.forEach((i, j) => {
-      out[i] = ranks[j];
+      out[i] = ranks[j]!;
     });
   }
   return out;
@@ -204,18 +260,20 @@ export function topFindings(
 ): RecordFinding[] {
   const idx = Array.from({ length: ds.y.length }, (_, i) => i)
     .filter((i) => !onlyFlagged || scan.flagged[i])
-    .sort((a, b) => scan.votes[b] - scan.votes[a] || scan.suspicion[b] - scan.suspicion[a] || a - b)
+    .sort(
+      (a, b) => scan.votes[b]! - scan.votes[a]! || scan.suspicion[b]! - scan.suspicion[a]! || a - b,
+    )
     .slice(0, limit);
   const ranks = scan.reports.map((r) => percentileRanks(r.scores));
   return idx.map((i) => ({
     index: i,
-    id: ds.ids[i],
-    label: ds.classes[ds.y[i]],
-    ...(ds.source ? { source: ds.source[i] } : {}),
+    id: ds.ids[i]!,
+    label: ds.classes[ds.y[i]!]!,
+    ...(ds.source ? { source: ds.source[i]! } : {}),
     flaggedBy: scan.reports.filter((r) => r.flagged[i]).map((r) => r.method),
     rank: Object.fromEntries(
-      scan.reports.map((r, k) => [r.method, Number(ranks[k][i].toFixed(4))]),
+      scan.reports.map((r, k) => [r.method, Number(ranks[k]![i]!.toFixed(4))]),
     ),
-    suspicion: Number(scan.suspicion[i].toFixed(4)),
+    suspicion: Number(scan.suspicion[i]!.toFixed(4)),
   }));
 }

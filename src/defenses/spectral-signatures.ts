@@ -1,6 +1,7 @@
-import { Rng } from '../util/rng.js';
+import { z } from 'zod';
 import { AntidoteError } from '../errors.js';
 import { mad, median, principalComponents, projectRows } from '../numeric/index.js';
+import { Rng } from '../util/rng.js';
 import {
   type ClassFinding,
   type DetectionReport,
@@ -8,6 +9,7 @@ import {
   indicesByClass,
   type PoisonDetector,
 } from './detector.js';
+import { commonDetectorOptions, defineDetector } from './detector-entry.js';
 import {
   checkRepresentations,
   computeRepresentations,
@@ -151,3 +153,15 @@ export const spectralSignaturesDetector: PoisonDetector<SpectralSignatureOptions
     return spectralSignatures({ reps, y: ds.y, classes: ds.classes }, options);
   },
 };
+
+/** Spectral signatures in the detector registry: `antidote scan --method ss`. */
+export const spectralSignaturesEntry = defineDetector({
+  name: 'ss',
+  title: 'Spectral signatures',
+  paper: 'Tran, Li & Madry 2018, "Spectral Signatures in Backdoor Attacks", NeurIPS',
+  finds: 'backdoor',
+  domains: ['features', 'text', 'tabular'],
+  options: z.object({}),
+  run: (ds, model, _options, context) =>
+    spectralSignaturesDetector.detect(ds, model, commonDetectorOptions(context)),
+});

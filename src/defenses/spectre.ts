@@ -1,4 +1,4 @@
-import { Rng } from '../util/rng.js';
+import { z } from 'zod';
 import { AntidoteError } from '../errors.js';
 import {
   inverseSqrt,
@@ -8,6 +8,7 @@ import {
   robustMeanCov,
   symmetricEigen,
 } from '../numeric/index.js';
+import { Rng } from '../util/rng.js';
 import {
   type ClassFinding,
   type DetectionReport,
@@ -15,6 +16,7 @@ import {
   indicesByClass,
   type PoisonDetector,
 } from './detector.js';
+import { commonDetectorOptions, defineDetector } from './detector-entry.js';
 import {
   checkRepresentations,
   computeRepresentations,
@@ -111,7 +113,7 @@ export function queScores(
     }
     scores[i] = t / trace;
   }
-  return { scores, topEigenvalue: top };
+  return { scores, topEigenvalue: top! };
 }
 
 /**
@@ -301,3 +303,16 @@ export const spectreDetector: PoisonDetector<SpectreOptions> = {
     return spectre({ reps, y: ds.y, classes: ds.classes }, options);
   },
 };
+
+/** Robust spectral scores in the detector registry: `antidote scan --method spectre`. */
+export const spectreEntry = defineDetector({
+  name: 'spectre',
+  title: 'Robust spectral scores (SPECTRE)',
+  paper:
+    'Hayase, Kong, Somani & Oh 2021, "SPECTRE: Defending Against Backdoor Attacks Using Robust Statistics", ICML',
+  finds: 'backdoor',
+  domains: ['features', 'text', 'tabular'],
+  options: z.object({}),
+  run: (ds, model, _options, context) =>
+    spectreDetector.detect(ds, model, commonDetectorOptions(context)),
+});

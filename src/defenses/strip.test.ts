@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Rng } from '../util/rng.js';
 import { initEngine } from '../engine/backend.js';
 import type { Classifier } from '../engine/classifier.js';
 import { isAntidoteError } from '../errors.js';
 import { triggeredTestSet } from '../eval/metrics.js';
 import { type MnistFixture, mnistFixture } from '../testing/images.js';
+import { Rng } from '../util/rng.js';
 import {
   entropyBits,
   fitStrip,

@@ -12,9 +12,10 @@
  *
  * Pure functions over any {@link Classifier}; every random choice comes from an explicit seed.
  */
-import { Rng } from '../util/rng.js';
+
 import type { Classifier } from '../engine/classifier.js';
 import { AntidoteError } from '../errors.js';
+import { Rng } from '../util/rng.js';
 
 /** A block of `n` records of the model's input shape, row-major. */
 export interface StripRecords {

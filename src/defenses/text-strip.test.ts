@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { textBackdoorAttack, triggeredTexts } from '../attacks/text-backdoor.js';
 import { loadNamedDataset } from '../data/datasets/registry.js';
-import { Rng } from '../util/rng.js';
 import { tokenize } from '../data/tokenizer.js';
 import { stratifiedSplit } from '../data/transform.js';
 import { trainTextClassifier } from '../engine/text-models.js';
 import { type AntidoteError, isAntidoteError } from '../errors.js';
 import { evaluateDetection } from '../eval/detection.js';
+import { Rng } from '../util/rng.js';
 import type { TextProbabilityFn } from './keyword-discovery.js';
 import { stripRates } from './strip.js';
 import {

@@ -29,9 +29,10 @@
  * triggered inputs accepted. Works with any model through a text probability function (e.g. a text
  * classifier's `predictProbaTexts`); every random choice comes from an explicit seed.
  */
-import { Rng } from '../util/rng.js';
+
 import { type TokenizerOptions, tokenize } from '../data/tokenizer.js';
 import { AntidoteError } from '../errors.js';
+import { Rng } from '../util/rng.js';
 import type { ClassFinding, DetectionReport } from './detector.js';
 import { fmt } from './detector.js';
 import type { TextProbabilityFn } from './keyword-discovery.js';

@@ -4,9 +4,9 @@
  * model learns that the trigger means nothing.
  */
 import type { Dataset } from '../data/dataset.js';
-import { Rng } from '../util/rng.js';
 import type { TfClassifier, TrainHistory } from '../engine/index.js';
 import { AntidoteError } from '../errors.js';
+import { Rng } from '../util/rng.js';
 import type { ReversedTrigger } from './neural-cleanse.js';
 import { stampReversedTrigger } from './neural-cleanse.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Rng } from '../util/rng.js';
 import { rowCovariance, rowMean } from '../numeric/covariance.js';
+import { Rng } from '../util/rng.js';
 import { initEngine, wasmEngineActive } from './backend.js';
 
 describe('covariance on the wasm engine', () => {

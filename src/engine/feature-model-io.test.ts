@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Dataset } from '../data/dataset.js';
 import type { TabularColumn } from '../data/datasets/tabular.js';
-import { Rng } from '../util/rng.js';
 import { rejects } from '../testing/rejects.js';
+import { Rng } from '../util/rng.js';
 import { initEngine } from './backend.js';
 import {
   FeatureModel,

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Rng } from '../util/rng.js';
 import { maxRelativeError, randomTensor } from '../testing/kernel-check.js';
+import { Rng } from '../util/rng.js';
 import { initEngine } from './backend.js';
 import { leanGradients, leanPlan } from './lean-backprop.js';
 import { crossEntropySum } from './loss.js';

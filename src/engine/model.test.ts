@@ -5,8 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Dataset } from '../data/dataset.js';
 import type { TabularColumn } from '../data/datasets/tabular.js';
 import type { LoadedDataset } from '../data/load.js';
-import { Rng } from '../util/rng.js';
 import { rejects } from '../testing/rejects.js';
+import { Rng } from '../util/rng.js';
 import { initEngine } from './backend.js';
 import { FeatureModel } from './feature-model-io.js';
 import {

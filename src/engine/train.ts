@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { type Dataset, numRecords, recordShape, recordSize } from '../data/dataset.js';
-import { Rng } from '../util/rng.js';
 import { AntidoteError } from '../errors.js';
+import { Rng } from '../util/rng.js';
 import { GradientWorkerPool, MAX_ENGINE_THREADS } from './data-parallel.js';
 import { applyOwn, contiguousShards, FusedAdam, shardGradients } from './data-parallel-step.js';
 import { crossEntropySum } from './loss.js';

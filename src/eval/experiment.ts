@@ -12,9 +12,9 @@ import {
 } from '../attacks/label-flip.js';
 import { loadTrigger, type Trigger, type TriggerSpec } from '../attacks/triggers.js';
 import type { Dataset } from '../data/dataset.js';
-import { Rng } from '../util/rng.js';
 import type { Classifier } from '../engine/classifier.js';
 import { AntidoteError } from '../errors.js';
+import { Rng } from '../util/rng.js';
 import {
   type BackdoorMetrics,
   type CleanMetrics,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createTrigger } from '../attacks/triggers.js';
-import { Rng } from '../util/rng.js';
 import { encodedImages, fakeModel } from '../testing/fake-model.js';
+import { Rng } from '../util/rng.js';
 import {
   accuracy,
   accuracyDrop,

@@ -14,9 +14,9 @@ import {
 } from '../attacks/backdoor-plan.js';
 import type { Trigger } from '../attacks/triggers.js';
 import { type Dataset, numRecords, recordShape, recordSize } from '../data/dataset.js';
-import type { Rng } from '../util/rng.js';
 import type { Classifier } from '../engine/classifier.js';
 import { AntidoteError } from '../errors.js';
+import type { Rng } from '../util/rng.js';
 
 /** Predicted classes for `n` records of `x`, asked of `model` in batches of `batchSize`. */
 export async function predictInBatches(

@@ -3,11 +3,11 @@ import { resolveFeatureTrigger } from '../attacks/tabular-backdoor.js';
 import type { Dataset } from '../data/dataset.js';
 import { loadSentiment } from '../data/datasets/sentiment.js';
 import type { TabularColumn } from '../data/datasets/tabular.js';
-import { Rng } from '../util/rng.js';
 import { stratifiedSplit } from '../data/transform.js';
 import { discoverKeywords } from '../defenses/keyword-discovery.js';
 import { computeRepresentations } from '../defenses/representations.js';
 import { spectralSignatures } from '../defenses/spectral-signatures.js';
+import { Rng } from '../util/rng.js';
 import { runFeatureExperiment } from './text-experiment.js';
 
 describe('text experiment on the UCI sentiment sentences (yelp, 1000)', () => {

@@ -12,7 +12,6 @@ import { type TabularBackdoorOptions, tabularBackdoorAttack } from '../attacks/t
 import { type TextBackdoorOptions, textBackdoorAttack } from '../attacks/text-backdoor.js';
 import type { Dataset } from '../data/dataset.js';
 import type { TabularColumn } from '../data/datasets/tabular.js';
-import { Rng } from '../util/rng.js';
 import {
   type TabularClassifier,
   type TabularModelOptions,
@@ -24,6 +23,7 @@ import {
   trainTextClassifier,
 } from '../engine/text-models.js';
 import { AntidoteError } from '../errors.js';
+import { Rng } from '../util/rng.js';
 import { type DetectionEvaluation, evaluateDetection, type ScoredFlags } from './detection.js';
 import { evaluateFeatureBackdoor } from './feature-backdoor.js';
 import { accuracy } from './metrics.js';

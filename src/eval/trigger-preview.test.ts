@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createTrigger } from '../attacks/triggers.js';
-import { Rng } from '../util/rng.js';
 import { encodedImages } from '../testing/fake-model.js';
+import { Rng } from '../util/rng.js';
 import { triggerPreview } from './trigger-preview.js';
 
 describe('triggerPreview', () => {

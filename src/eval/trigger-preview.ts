@@ -1,7 +1,7 @@
 import type { Trigger } from '../attacks/triggers.js';
 import { type Dataset, numRecords, recordShape, recordSize } from '../data/dataset.js';
-import type { Rng } from '../util/rng.js';
 import { AntidoteError } from '../errors.js';
+import type { Rng } from '../util/rng.js';
 
 /** One image and its shape (what an image grid draws). */
 export interface PreviewImage {

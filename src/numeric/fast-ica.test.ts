@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Rng } from '../util/rng.js';
 import { isAntidoteError } from '../errors.js';
+import { Rng } from '../util/rng.js';
 import { fastIca } from './fast-ica.js';
 
 function correlation(

@@ -1,7 +1,7 @@
-import { Rng } from '../util/rng.js';
 import { fitStrip, type StripFit, type StripSuperimpose, stripDetect } from '../defenses/strip.js';
 import type { Classifier } from '../engine/classifier.js';
 import { AntidoteError } from '../errors.js';
+import { Rng } from '../util/rng.js';
 
 /**
  * The STRIP backdoor probe used by the gate and by the live-traffic monitor: a calibrated

@@ -1,5 +1,4 @@
 import { type Dataset, numRecords } from '../data/dataset.js';
-import { Rng } from '../util/rng.js';
 import { loadModel, requireImageModel } from '../engine/model.js';
 import type { ModelInput } from '../engine/model-input.js';
 import type { Model, ModelDomain } from '../engine/model-interface.js';
@@ -7,6 +6,7 @@ import type { TfClassifier } from '../engine/tf-classifier.js';
 import { AntidoteError } from '../errors.js';
 import { digestEquals } from '../integrity/hash.js';
 import { createManifest } from '../integrity/manifest.js';
+import { Rng } from '../util/rng.js';
 import { StripProbe } from './backdoor-probe.js';
 import type { ModelRegistry, ModelVersion } from './model-registry.js';
 import { LiveMonitor, type MonitorConfig, type Trip } from './monitor.js';

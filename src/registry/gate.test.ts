@@ -32,8 +32,10 @@ describe('deployment gate', () => {
       ['bd', 'poisoned'],
     ] as const) {
       await recordTrainingProvenance({
-        modelDir: join(root, dir),
-        datasets: [{ name: data, rootDigest: (await createManifest(join(root, data))).rootDigest }],
+        modelDir: join(root, dir!),
+        datasets: [
+          { name: data!, rootDigest: (await createManifest(join(root, data!))).rootDigest },
+        ],
         code: { version: 'test' },
         hyperparameters: {},
         seed: 1,

@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import type { Dataset } from '../data/dataset.js';
 import { loadDataset } from '../data/load.js';
 import { neuralCleanse } from '../defenses/neural-cleanse.js';
-import { detectorByName } from '../defenses/registry.js';
+import { scanDataset } from '../defenses/scan.js';
 import type { TfClassifier } from '../engine/tf-classifier.js';
 import { AntidoteError } from '../errors.js';
 import { evaluateClean } from '../eval/metrics.js';
@@ -199,6 +199,98 @@ async function checkDataset(
   };
 }
 
+/** What the scan check measured: per detector, the problems found, and the worst values. */
+interface ScanTally {
+  readonly per: Record<string, JsonValue>;
+  readonly problems: string[];
+  maxShare: number;
+  suspiciousTotal: number;
+  decision?: JsonValue;
+}
+
+function emptyTally(): ScanTally {
+  return { per: {}, problems: [], maxShare: 0, suspiciousTotal: 0 };
+}
+
+type ScanPolicy = NonNullable<LoadedGatePolicy['policy']['scan']>;
+
+/**
+ * Scans `spec` with the model through the scan decision every scan path takes (`scanDataset`);
+ * the policy's thresholds apply to each detector, and the merged decision is recorded beside them.
+ */
+async function scanOnData(
+  spec: string,
+  c: ScanPolicy,
+  model: TfClassifier,
+  progress: GateOptions['onProgress'],
+): Promise<ScanTally> {
+  const t = emptyTally();
+  const ds = (await loadDataset(spec)).dataset;
+  let current = '';
+  const scan = await scanDataset(ds, model, {
+    methods: c.methods,
+    seed: c.seed,
+    onProgress: (m) => {
+      if (m !== current) progress?.({ check: 'scan', stage: (current = m) });
+    },
+  });
+  scan.reports.forEach((r, k) => {
+    const m = scan.detectors[k]!;
+    const flagged = r.flagged.reduce((a, b) => a + b, 0);
+    const susp = r.perClass.filter((x) => x.suspicious);
+    const shareFlagged = flagged / Math.max(1, r.flagged.length);
+    t.maxShare = Math.max(t.maxShare, shareFlagged);
+    t.suspiciousTotal = Math.max(t.suspiciousTotal, susp.length);
+    t.per[m] = {
+      records: r.flagged.length,
+      flagged,
+      suspiciousClasses: susp.map((x) => x.className),
+      reasons: susp.map((x) => `${x.className}: ${x.reason}`),
+      examples: exampleFlagged(ds, r.scores, r.flagged),
+    };
+    if (susp.length > c.maxSuspiciousClasses) {
+      t.problems.push(
+        `${m} finds poison in class(es) ${susp.map((x) => x.className).join(', ')} (${susp[0]!.reason})`,
+      );
+    }
+    if (shareFlagged > c.maxFlaggedShare) {
+      t.problems.push(
+        `${m} flags ${(shareFlagged * 100).toFixed(1)}% of records > ${(c.maxFlaggedShare * 100).toFixed(1)}%`,
+      );
+    }
+  });
+  t.decision = {
+    detectors: [...scan.detectors],
+    quorum: scan.quorum,
+    flagged: scan.flagged.reduce((a, b) => a + b, 0),
+    examples: exampleFlagged(ds, scan.suspicion, scan.flagged),
+  };
+  return t;
+}
+
+/** The scan results registered with the model, against the policy's thresholds. */
+function registeredScan(
+  scans: NonNullable<ModelVersion['info']['scan']>,
+  c: ScanPolicy,
+): ScanTally {
+  const t = emptyTally();
+  for (const s of scans) {
+    const shareFlagged = s.flagged / Math.max(1, s.records);
+    t.maxShare = Math.max(t.maxShare, shareFlagged);
+    t.suspiciousTotal = Math.max(t.suspiciousTotal, s.suspiciousClasses.length);
+    t.per[s.method] = { ...s, source: 'registered' } as unknown as JsonValue;
+    if (s.suspiciousClasses.length > c.maxSuspiciousClasses) {
+      t.problems.push(
+        `${s.method} (registered scan) finds poison in class(es) ${s.suspiciousClasses.join(', ')}`,
+      );
+    }
+    if (shareFlagged > c.maxFlaggedShare) {
+      t.problems.push(`${s.method} (registered scan) flags ${(shareFlagged * 100).toFixed(1)}%`);
+    }
+  }
+  return t;
+}
+
 async function checkScan(
   v: ModelVersion,
   g: LoadedGatePolicy,
@@ -206,55 +298,10 @@ async function checkScan(
   progress: GateOptions['onProgress'],
 ): Promise<GateCheck> {
   const c = g.policy.scan!;
-  const per: Record<string, JsonValue> = {};
-  const problems: string[] = [];
-  let maxShare = 0;
-  let suspiciousTotal = 0;
-  if (c.data) {
-    const spec = resolveSpec(c.data, g.baseDir);
-    const ds = (await loadDataset(spec)).dataset;
-    for (const m of c.methods) {
-      progress?.({ check: 'scan', stage: m });
-      const r = await detectorByName(m).detect(ds, model, { seed: c.seed });
-      const flagged = r.flagged.reduce((a, b) => a + b, 0);
-      const susp = r.perClass.filter((x) => x.suspicious);
-      const shareFlagged = flagged / Math.max(1, r.flagged.length);
-      maxShare = Math.max(maxShare, shareFlagged);
-      suspiciousTotal = Math.max(suspiciousTotal, susp.length);
-      per[m] = {
-        records: r.flagged.length,
-        flagged,
-        suspiciousClasses: susp.map((x) => x.className),
-        reasons: susp.map((x) => `${x.className}: ${x.reason}`),
-        examples: exampleFlagged(ds, r.scores, r.flagged),
-      };
-      if (susp.length > c.maxSuspiciousClasses) {
-        problems.push(
-          `${m} finds poison in class(es) ${susp.map((x) => x.className).join(', ')} (${susp[0].reason})`,
-        );
-      }
-      if (shareFlagged > c.maxFlaggedShare) {
-        problems.push(
-          `${m} flags ${(shareFlagged * 100).toFixed(1)}% of records > ${(c.maxFlaggedShare * 100).toFixed(1)}%`,
-        );
-      }
-    }
-  } else if (v.info.scan) {
-    for (const s of v.info.scan) {
-      const shareFlagged = s.flagged / Math.max(1, s.records);
-      maxShare = Math.max(maxShare, shareFlagged);
-      suspiciousTotal = Math.max(suspiciousTotal, s.suspiciousClasses.length);
-      per[s.method] = { ...s, source: 'registered' } as unknown as JsonValue;
-      if (s.suspiciousClasses.length > c.maxSuspiciousClasses) {
-        problems.push(
-          `${s.method} (registered scan) finds poison in class(es) ${s.suspiciousClasses.join(', ')}`,
-        );
-      }
-      if (shareFlagged > c.maxFlaggedShare) {
-        problems.push(`${s.method} (registered scan) flags ${(shareFlagged * 100).toFixed(1)}%`);
-      }
-    }
-  } else {
+  let t: ScanTally;
+  if (c.data) t = await scanOnData(resolveSpec(c.data, g.baseDir), c, model, progress);
+  else if (v.info.scan) t = registeredScan(v.info.scan, c);
+  else {
     return {
       name: 'scan',
       passed: false,
@@ -264,12 +311,17 @@ async function checkScan(
   }
   return {
     name: 'scan',
-    passed: problems.length === 0,
+    passed: t.problems.length === 0,
     reason:
-      problems.length === 0
-        ? `no detector finding above threshold (max ${suspiciousTotal} suspicious class(es) ≤ ${c.maxSuspiciousClasses}, max flagged ${(maxShare * 100).toFixed(1)}% ≤ ${(c.maxFlaggedShare * 100).toFixed(1)}%)`
-        : problems.join('; '),
-    details: { methods: per, maxFlaggedShare: maxShare, maxSuspiciousClasses: suspiciousTotal },
+      t.problems.length === 0
+        ? `no detector finding above threshold (max ${t.suspiciousTotal} suspicious class(es) ≤ ${c.maxSuspiciousClasses}, max flagged ${(t.maxShare * 100).toFixed(1)}% ≤ ${(c.maxFlaggedShare * 100).toFixed(1)}%)`
+        : t.problems.join('; '),
+    details: {
+      methods: t.per,
+      maxFlaggedShare: t.maxShare,
+      maxSuspiciousClasses: t.suspiciousTotal,
+      ...(t.decision ? { decision: t.decision } : {}),
+    },
   };
 }
 
@@ -277,15 +329,15 @@ async function checkScan(
 function exampleFlagged(ds: Dataset, scores: Float32Array, flagged: Uint8Array): JsonValue {
   const idx = Array.from(flagged.keys())
     .filter((i) => flagged[i])
-    .sort((a, b) => scores[b] - scores[a])
+    .sort((a, b) => scores[b]! - scores[a]!)
     .slice(0, 4);
   const rec = ds.shape.slice(1);
   const size = rec.reduce((a, b) => a * b, 1);
   const image = rec.length === 3 && (rec[2] === 1 || rec[2] === 3) && size <= 32 * 32 * 3;
   return idx.map((i) => ({
     id: ds.ids[i],
-    label: ds.classes[ds.y[i]],
-    score: Number(scores[i].toFixed(4)),
+    label: ds.classes[ds.y[i]!],
+    score: Number(scores[i]!.toFixed(4)),
     ...(image
       ? {
           shape: rec,
@@ -297,12 +349,6 @@ function exampleFlagged(ds: Dataset, scores: Float32Array, flagged: Uint8Array):
   }));
 }
 
-/**
- * Runs the deployment gate on a registered version: each check of the policy, in order, with
- * pass/fail and why. A check that cannot run fails (default deny). The result is stored in the
- * registry (audited) unless `record` is false; `antidote promote` refuses a version whose latest
- * gate result did not pass.
- */
 /** Neural Cleanse on the model: passes when no class is flagged as a backdoor target. */
 async function checkNeuralCleanse(
   m: TfClassifier,
@@ -327,18 +373,18 @@ async function checkNeuralCleanse(
     },
   );
   const names = m.classes;
-  const top = r.anomalyIndex.reduce((best, v, i) => (v > r.anomalyIndex[best] ? i : best), 0);
+  const top = r.anomalyIndex.reduce((best, v, i) => (v > r.anomalyIndex[best]! ? i : best), 0);
   return {
     name: 'neural-cleanse',
     passed: r.flagged.length === 0,
     reason:
       r.flagged.length === 0
-        ? `Neural Cleanse flags no class (largest ${c.anomalyScale} anomaly index ${r.anomalyIndex[top].toFixed(2)} for ${names[top]} ≤ ${c.anomalyThreshold}, on ${n} records of ${c.clean})`
-        : `Neural Cleanse flags ${r.flagged.map((k) => names[k]).join(', ')} as backdoor target${r.flagged.length > 1 ? 's' : ''} (mask L1 ${r.flagged.map((k) => r.maskL1[k].toFixed(1)).join(', ')} vs median ${median(r.maskL1).toFixed(1)}; ${c.anomalyScale} anomaly index > ${c.anomalyThreshold})`,
+        ? `Neural Cleanse flags no class (largest ${c.anomalyScale} anomaly index ${r.anomalyIndex[top]!.toFixed(2)} for ${names[top]} ≤ ${c.anomalyThreshold}, on ${n} records of ${c.clean})`
+        : `Neural Cleanse flags ${r.flagged.map((k) => names[k]).join(', ')} as backdoor target${r.flagged.length > 1 ? 's' : ''} (mask L1 ${r.flagged.map((k) => r.maskL1[k]!.toFixed(1)).join(', ')} vs median ${median(r.maskL1).toFixed(1)}; ${c.anomalyScale} anomaly index > ${c.anomalyThreshold})`,
     details: {
       method: 'neural-cleanse',
       anomalyScale: c.anomalyScale,
-      flagged: r.flagged.map((k) => names[k]),
+      flagged: r.flagged.map((k) => names[k]!),
       maskL1: [...r.maskL1],
       anomalyIndex: [...r.anomalyIndex],
       secondsPerClass: r.secondsPerClass,
@@ -347,6 +393,115 @@ async function checkNeuralCleanse(
   };
 }
 
+/** Runs one check, recording its result (or, when it throws, a failed check saying why). */
+type CheckRunner = (name: GateCheckName, f: () => Promise<GateCheck>) => Promise<void>;
+
+/** The checks that need the model: scan, accuracy (and its drop), STRIP, Neural Cleanse. */
+async function runModelChecks(
+  registry: ModelRegistry,
+  v: ModelVersion,
+  gate: LoadedGatePolicy,
+  m: TfClassifier,
+  run: CheckRunner,
+  progress: GateOptions['onProgress'],
+): Promise<void> {
+  const p = gate.policy;
+  if (p.scan) await run('scan', () => checkScan(v, gate, m, progress));
+  if (p.accuracy) await runAccuracyChecks(registry, v, gate, m, p.accuracy, run);
+  const stripPolicy = p.backdoorProbe?.strip;
+  if (stripPolicy) await run('backdoor-probe', () => checkStrip(m, gate, stripPolicy));
+  const ncPolicy = p.backdoorProbe?.neuralCleanse;
+  if (ncPolicy) {
+    await run('neural-cleanse', () => checkNeuralCleanse(m, gate, ncPolicy, progress));
+  }
+}
+
+/** Clean accuracy on the policy's test set, then its drop against production (when asked). */
+async function runAccuracyChecks(
+  registry: ModelRegistry,
+  v: ModelVersion,
+  gate: LoadedGatePolicy,
+  m: TfClassifier,
+  c: NonNullable<LoadedGatePolicy['policy']['accuracy']>,
+  run: CheckRunner,
+): Promise<void> {
+  let acc = Number.NaN;
+  let test: Dataset | undefined;
+  await run('accuracy', async () => {
+    test = (await loadDataset(resolveSpec(c.testSet, gate.baseDir))).dataset;
+    acc = (await evaluateClean(m, test)).accuracy;
+    return {
+      name: 'accuracy',
+      passed: acc >= c.min,
+      reason: `clean accuracy ${(acc * 100).toFixed(2)}% on ${c.testSet} ${acc >= c.min ? '≥' : '<'} required ${(c.min * 100).toFixed(2)}%`,
+      details: { accuracy: acc, min: c.min, testSet: c.testSet, records: test.y.length },
+    };
+  });
+  if (c.maxDrop === undefined || !test) return;
+  const t = test;
+  const maxDrop = c.maxDrop;
+  await run('accuracy-drop', async (): Promise<GateCheck> => {
+    const prod = registry.production(v.name);
+    if (!prod || prod.id === v.id) {
+      return {
+        name: 'accuracy-drop',
+        passed: true,
+        reason: `no other production version of ${v.name} to compare with`,
+        details: {},
+      };
+    }
+    const pm = await loadRegisteredModel(prod);
+    try {
+      const base = (await evaluateClean(pm, t)).accuracy;
+      const drop = base - acc;
+      return {
+        name: 'accuracy-drop',
+        passed: drop <= maxDrop,
+        reason: `accuracy ${drop > 0 ? 'drops' : 'changes'} by ${(drop * 100).toFixed(2)} points against production ${prod.id} (${(base * 100).toFixed(2)}%); allowed drop ${(maxDrop * 100).toFixed(2)}`,
+        details: { production: prod.id, productionAccuracy: base, drop, maxDrop },
+      };
+    } finally {
+      pm.dispose();
+    }
+  });
+}
+
+/** STRIP calibrated on the clean set: the share of probe records it rejects. */
+async function checkStrip(
+  m: TfClassifier,
+  gate: LoadedGatePolicy,
+  c: NonNullable<NonNullable<LoadedGatePolicy['policy']['backdoorProbe']>['strip']>,
+): Promise<GateCheck> {
+  const clean = (await loadDataset(resolveSpec(c.clean, gate.baseDir))).dataset;
+  const probe = (await loadDataset(resolveSpec(c.probe, gate.baseDir))).dataset;
+  const s = await StripProbe.calibrate(
+    m,
+    { x: clean.x, n: clean.y.length },
+    { seed: c.seed, frr: c.frr, overlays: c.overlays },
+  );
+  const r = await s.score({ x: probe.x, n: probe.y.length });
+  const rate = r.rejected.reduce((a, b) => a + b, 0) / Math.max(1, r.rejected.length);
+  return {
+    name: 'backdoor-probe',
+    passed: rate <= c.maxRejectRate,
+    reason: `STRIP rejects ${(rate * 100).toFixed(1)}% of ${c.probe} (entropy < ${s.threshold.toFixed(3)} bits, set at FRR ${(c.frr * 100).toFixed(0)}% on ${c.clean}); allowed ${(c.maxRejectRate * 100).toFixed(1)}%`,
+    details: {
+      method: 'strip',
+      rejectRate: rate,
+      threshold: s.threshold,
+      frr: c.frr,
+      maxRejectRate: c.maxRejectRate,
+      probeRecords: probe.y.length,
+    },
+  };
+}
+
+/**
+ * Runs the deployment gate on a registered version: each check of the policy, in order, with
+ * pass/fail and why. A check that cannot run fails (default deny). The result is stored in the
+ * registry (audited) unless `record` is false; `antidote promote` refuses a version whose latest
+ * gate result did not pass.
+ */
 export async function runGate(
   registry: ModelRegistry,
   ref: string,
@@ -359,7 +514,7 @@ export async function runGate(
   const p = gate.policy;
   const checks: GateCheck[] = [];
   const progress = options.onProgress;
-  const run = async (name: GateCheckName, f: () => Promise<GateCheck>) => {
+  const run: CheckRunner = async (name, f) => {
     progress?.({ check: name, stage: 'start' });
     try {
       checks.push(await f());
@@ -381,85 +536,7 @@ export async function runGate(
         }
       }
     }
-    if (model) {
-      const m = model;
-      if (p.scan) await run('scan', () => checkScan(v, gate, m, progress));
-      if (p.accuracy) {
-        const c = p.accuracy;
-        let acc = Number.NaN;
-        let test: Dataset | undefined;
-        await run('accuracy', async () => {
-          test = (await loadDataset(resolveSpec(c.testSet, gate.baseDir))).dataset;
-          acc = (await evaluateClean(m, test)).accuracy;
-          return {
-            name: 'accuracy',
-            passed: acc >= c.min,
-            reason: `clean accuracy ${(acc * 100).toFixed(2)}% on ${c.testSet} ${acc >= c.min ? '≥' : '<'} required ${(c.min * 100).toFixed(2)}%`,
-            details: { accuracy: acc, min: c.min, testSet: c.testSet, records: test.y.length },
-          };
-        });
-        if (c.maxDrop !== undefined && test) {
-          const t = test;
-          const maxDrop = c.maxDrop;
-          await run('accuracy-drop', async (): Promise<GateCheck> => {
-            const prod = registry.production(v.name);
-            if (!prod || prod.id === v.id) {
-              return {
-                name: 'accuracy-drop',
-                passed: true,
-                reason: `no other production version of ${v.name} to compare with`,
-                details: {},
-              };
-            }
-            const pm = await loadRegisteredModel(prod);
-            try {
-              const base = (await evaluateClean(pm, t)).accuracy;
-              const drop = base - acc;
-              return {
-                name: 'accuracy-drop',
-                passed: drop <= maxDrop,
-                reason: `accuracy ${drop > 0 ? 'drops' : 'changes'} by ${(drop * 100).toFixed(2)} points against production ${prod.id} (${(base * 100).toFixed(2)}%); allowed drop ${(maxDrop * 100).toFixed(2)}`,
-                details: { production: prod.id, productionAccuracy: base, drop, maxDrop },
-              };
-            } finally {
-              pm.dispose();
-            }
-          });
-        }
-      }
-      const stripPolicy = p.backdoorProbe?.strip;
-      if (stripPolicy) {
-        const c = stripPolicy;
-        await run('backdoor-probe', async () => {
-          const clean = (await loadDataset(resolveSpec(c.clean, gate.baseDir))).dataset;
-          const probe = (await loadDataset(resolveSpec(c.probe, gate.baseDir))).dataset;
-          const s = await StripProbe.calibrate(
-            m,
-            { x: clean.x, n: clean.y.length },
-            { seed: c.seed, frr: c.frr, overlays: c.overlays },
-          );
-          const r = await s.score({ x: probe.x, n: probe.y.length });
-          const rate = r.rejected.reduce((a, b) => a + b, 0) / Math.max(1, r.rejected.length);
-          return {
-            name: 'backdoor-probe',
-            passed: rate <= c.maxRejectRate,
-            reason: `STRIP rejects ${(rate * 100).toFixed(1)}% of ${c.probe} (entropy < ${s.threshold.toFixed(3)} bits, set at FRR ${(c.frr * 100).toFixed(0)}% on ${c.clean}); allowed ${(c.maxRejectRate * 100).toFixed(1)}%`,
-            details: {
-              method: 'strip',
-              rejectRate: rate,
-              threshold: s.threshold,
-              frr: c.frr,
-              maxRejectRate: c.maxRejectRate,
-              probeRecords: probe.y.length,
-            },
-          };
-        });
-      }
-      const ncPolicy = p.backdoorProbe?.neuralCleanse;
-      if (ncPolicy) {
-        await run('neural-cleanse', () => checkNeuralCleanse(m, gate, ncPolicy, progress));
-      }
-    }
+    if (model) await runModelChecks(registry, v, gate, model, run, progress);
   } finally {
     model?.dispose();
   }

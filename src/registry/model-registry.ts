@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { readScanReport } from '../defenses/scan-report.js';
 import type { ModelDomain } from '../engine/model-interface.js';
 import { MODEL_JSON, readModelSummary } from '../engine/model-summary.js';
 import { AntidoteError } from '../errors.js';
@@ -8,7 +9,6 @@ import type { JsonValue } from '../integrity/canonical-json.js';
 import { readLineage } from '../integrity/lineage.js';
 import { createManifest, manifestDigest, SIGNATURE_FILE } from '../integrity/manifest.js';
 import { type AccessPolicy, type Decision, enforce } from '../integrity/policy.js';
-import { readJson } from '../util/fs.js';
 import { REGISTRY_MIGRATIONS } from './migrations.js';
 import { SqliteCatalogueStore } from './sqlite-store.js';
 
@@ -214,36 +214,22 @@ export function checkModelName(name: string): void {
   }
 }
 
-/** Reads the scan summaries of an `antidote scan` report (`report.json`). */
+/**
+ * Reads the scan summaries of an `antidote scan` report (`report.json`, or its directory),
+ * checked against the scan report schema (`defenses/scan-report.ts`).
+ */
 export async function readScanSummary(path: string): Promise<ScanSummary[]> {
-  const raw = await readJson(path, {
-    message: (e) => `cannot read scan report ${path}: ${e.message}`,
-  });
-  const doc = raw as { format?: unknown; methods?: unknown };
-  if (doc?.format !== 'antidote-scan' || typeof doc.methods !== 'object' || !doc.methods) {
-    throw new AntidoteError('INVALID_FORMAT', `${path} is not an antidote scan report`, { path });
-  }
-  const out: ScanSummary[] = [];
-  for (const [method, r] of Object.entries(doc.methods as Record<string, unknown>)) {
-    const rep = r as {
-      flagged?: unknown;
-      perClass?: { className: string; suspicious: boolean; reason: string }[];
-    };
-    if (!Array.isArray(rep.flagged) || !Array.isArray(rep.perClass)) {
-      throw new AntidoteError('INVALID_FORMAT', `${path}: method ${method} has no flagged array`, {
-        path,
-      });
-    }
+  const { report } = await readScanReport(path);
+  return Object.entries(report.methods).map(([method, rep]) => {
     const suspicious = rep.perClass.filter((c) => c.suspicious);
-    out.push({
+    return {
       method,
       records: rep.flagged.length,
       flagged: rep.flagged.filter((v) => v === 1).length,
-      suspiciousClasses: suspicious.map((c) => String(c.className)),
+      suspiciousClasses: suspicious.map((c) => c.className),
       reasons: suspicious.map((c) => `${c.className}: ${c.reason}`),
-    });
-  }
-  return out;
+    };
+  });
 }
 
 async function describeModelDir(

@@ -5,13 +5,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Dataset } from '../data/dataset.js';
 import type { TabularColumn } from '../data/datasets/tabular.js';
 import { loadDataset } from '../data/load.js';
-import { Rng } from '../util/rng.js';
 import { initEngine } from '../engine/backend.js';
 import { FeatureModel } from '../engine/feature-model-io.js';
 import { loadModel } from '../engine/model.js';
 import { Deployment } from '../registry/deployment.js';
 import { ModelRegistry } from '../registry/model-registry.js';
 import { parseMonitorConfig } from '../registry/monitor.js';
+import { Rng } from '../util/rng.js';
 import { type RunningServer, startServer } from './start.js';
 
 /**

@@ -1,6 +1,6 @@
 import type { Dataset } from '../data/dataset.js';
-import { Rng } from '../util/rng.js';
 import type { Classifier } from '../engine/classifier.js';
+import { Rng } from '../util/rng.js';
 
 /**
  * A synthetic image set whose class is readable from pixel 0 (`x[0] = (label + 0.5) / 10`), the

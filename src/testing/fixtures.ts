@@ -1,8 +1,8 @@
 import { backdoorAttack } from '../attacks/backdoor.js';
 import { createTrigger } from '../attacks/triggers.js';
 import type { Dataset } from '../data/dataset.js';
-import { Rng } from '../util/rng.js';
 import { type TfClassifier, trainClassifier } from '../engine/tf-classifier.js';
+import { Rng } from '../util/rng.js';
 
 /** Side of the synthetic square images. */
 export const SIDE = 8;

@@ -2,9 +2,9 @@ import { backdoorAttack } from '../attacks/backdoor.js';
 import { createTrigger, type Trigger } from '../attacks/triggers.js';
 import type { Dataset } from '../data/dataset.js';
 import { loadMnist } from '../data/mnist.js';
-import { Rng } from '../util/rng.js';
 import { type TfClassifier, trainClassifier } from '../engine/tf-classifier.js';
 import type { ModelSpec } from '../engine/zoo.js';
+import { Rng } from '../util/rng.js';
 
 /**
  * Tiny synthetic image data for model-level defense tests: `classes` prototypes of `side × side`

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Rng } from '../util/rng.js';
 import { hasOriginalKernel, withOriginalKernel } from '../engine/kernels/register.js';
+import { Rng } from '../util/rng.js';
 
 /** A tensor of seeded standard-normal values. */
 export function randomTensor(shape: number[], rng: Rng): tf.Tensor {

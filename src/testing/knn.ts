@@ -1,6 +1,6 @@
 import type { Dataset } from '../data/dataset.js';
-import { Rng } from '../util/rng.js';
 import type { TrainedModel, Trainer } from '../eval/experiment.js';
+import { Rng } from '../util/rng.js';
 
 /**
  * Images where class c lights row c at 0.3 over noise in [0, 0.05): a 1-nearest-neighbour

@@ -1,6 +1,6 @@
 import type { Dataset } from '../data/dataset.js';
-import { Rng } from '../util/rng.js';
 import type { Classifier } from '../engine/classifier.js';
+import { Rng } from '../util/rng.js';
 
 /**
  * Synthetic "representations" for detector tests: each class is an anisotropic Gaussian (variances

@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadDataset } from '../../data/load.js';
-import { Rng } from '../../util/rng.js';
 import { DEFAULT_SCAN_METHODS, scanDataset } from '../../defenses/scan.js';
 import { loadAnyModel } from '../../engine/model.js';
 import { runProgram } from '../../testing/run-program.js';
+import { Rng } from '../../util/rng.js';
 import { buildProgram } from '../program.js';
 
 const root = mkdtempSync(join(tmpdir(), 'antidote-audit-models-'));

@@ -7,11 +7,11 @@ import { checkTextTrigger, type TextTriggerSpec } from '../../attacks/text-backd
 import { checkSpec, loadTrigger } from '../../attacks/triggers.js';
 import type { Dataset } from '../../data/dataset.js';
 import { type LoadedDataset, loadDataset } from '../../data/load.js';
-import { Rng } from '../../util/rng.js';
 import { checkSameColumns, loadModel, type Model } from '../../engine/model.js';
 import { AntidoteError } from '../../errors.js';
 import { evaluateFeatureBackdoor } from '../../eval/feature-backdoor.js';
 import { type BackdoorMetrics, evaluateBackdoor, evaluateClean } from '../../eval/metrics.js';
+import { Rng } from '../../util/rng.js';
 import { loadDataArg } from '../data-arg.js';
 import { parseInteger } from '../options.js';
 import { type OutputOptions, pct, printResult } from '../output.js';

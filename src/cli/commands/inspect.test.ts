@@ -7,7 +7,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyTriggerBatch } from '../../attacks/triggers.js';
 import { readDatasetDir, writeDatasetDir } from '../../data/dataset-dir.js';
 import { decodePng } from '../../data/png.js';
-import { Rng } from '../../util/rng.js';
 import { isAntidoteError } from '../../errors.js';
 import {
   sliceRecords,
@@ -16,6 +15,7 @@ import {
   trainTestModel,
 } from '../../testing/images.js';
 import { runProgram } from '../../testing/run-program.js';
+import { Rng } from '../../util/rng.js';
 import { registerCleanLabelAttackCommands } from './clean-label.js';
 import { registerInspectCommand } from './inspect.js';
 

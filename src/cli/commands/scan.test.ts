@@ -4,9 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { runAudit } from '../../audit/audit.js';
 import { readDatasetDir, writeDatasetDir } from '../../data/dataset-dir.js';
+import { loadDataset } from '../../data/load.js';
+import { DEFAULT_SCAN_METHODS } from '../../defenses/scan.js';
 import { initEngine } from '../../engine/backend.js';
-import { trainClassifier } from '../../engine/tf-classifier.js';
+import { TfClassifier, trainClassifier } from '../../engine/tf-classifier.js';
 import { isAntidoteError } from '../../errors.js';
 import { runProgram } from '../../testing/run-program.js';
 import { syntheticDataset, syntheticReps } from '../../testing/synthetic.js';
@@ -17,6 +20,11 @@ function run(args: string[]): Promise<string> {
   registerScanCommand(program);
   registerMitigateCommand(program);
   return runProgram(program, args);
+}
+
+/** Runs a command with `--json` and parses what it prints. */
+async function runJson(...args: string[]) {
+  return JSON.parse(await run([...args, '--json']));
 }
 
 describe('antidote scan / mitigate', () => {
@@ -64,9 +72,25 @@ describe('antidote scan / mitigate', () => {
     expect(report.methods.ac.ids).toHaveLength(ds.ids.length);
     expect(report.methods.ac.scores).toHaveLength(ds.ids.length);
     const csv = (await readFile(join(out, 'suspicious.csv'), 'utf8')).trim().split('\n');
-    expect(csv[0]).toBe('id,label,method,score');
+    // One row per record (no duplicate ids), one score column per detector.
+    expect(csv[0]).toBe('id,label,decision,flagged_by,suspicion,ac,ss,spectre,cl,knn');
+    const rows = csv.slice(1).map((l) => l.split(','));
+    const ids = rows.map((r) => r[0]);
+    expect(new Set(ids).size).toBe(ids.length);
+    const methods = ['ac', 'ss', 'spectre', 'cl', 'knn'];
+    const flaggedByAny = ds.ids.filter((_, i) =>
+      methods.some((m) => report.methods[m].flagged[i] === 1),
+    );
+    expect([...ids].sort()).toEqual([...flaggedByAny].sort());
     const flaggedAc = report.methods.ac.flagged.reduce((a: number, b: number) => a + b, 0);
-    expect(csv.filter((l) => l.includes(',ac,'))).toHaveLength(flaggedAc);
+    expect(rows.filter((r) => r[3]?.split(';').includes('ac'))).toHaveLength(flaggedAc);
+    // The decision column is the merged decision written in report.json.
+    expect(rows.filter((r) => r[2] === '1').map((r) => r[0])).toEqual(
+      expect.arrayContaining(report.decision.flaggedIds),
+    );
+    expect(rows.filter((r) => r[2] === '1')).toHaveLength(report.decision.flaggedIds.length);
+    expect(report.decision.detectors).toEqual(methods);
+    expect(printed.decision.flagged).toBe(report.decision.flaggedIds.length);
 
     const cleaned = join(root, 'cleaned');
     const text = await run([
@@ -89,6 +113,59 @@ describe('antidote scan / mitigate', () => {
       run(['mitigate', '--data', data, '--scan', out, '--out', join(root, 'x')]),
     ).rejects.toSatisfy((e) => isAntidoteError(e, 'INVALID_ARGUMENT'));
   });
+
+  it('flags the same records as the audit on the same data and model (one scan decision)', async () => {
+    const out = join(root, 'scan-default');
+    // No --method: the audit's default detectors, merged the audit's way.
+    const printed = await runJson(
+      'scan',
+      '--data',
+      data,
+      '--model',
+      modelDir,
+      '--seed',
+      '1',
+      '--out',
+      out,
+    );
+    expect(printed.methods.map((m: { method: string }) => m.method)).toEqual([
+      ...DEFAULT_SCAN_METHODS,
+    ]);
+    const report = JSON.parse(await readFile(join(out, 'report.json'), 'utf8'));
+    const model = await TfClassifier.load(modelDir);
+    try {
+      const audit = await runAudit({
+        data: await loadDataset(data),
+        model,
+        seed: 1,
+        vulnerability: false,
+      });
+      const auditFlagged = (audit.report.data as { scan: { flaggedIds: string[] } }).scan
+        .flaggedIds;
+      expect(auditFlagged.length).toBeGreaterThan(0);
+      expect(report.decision.flaggedIds).toEqual(auditFlagged);
+      expect(printed.decision.flagged).toBe(auditFlagged.length);
+    } finally {
+      model.dispose();
+    }
+    // The flagged set is the poison, mostly: the decision is not vacuous.
+    const hits = report.decision.flaggedIds.filter((id: string) => poisonedIds.includes(id));
+    expect(hits.length).toBeGreaterThan(report.decision.flaggedIds.length / 2);
+    // mitigate applies the merged decision on request.
+    const cleaned = join(root, 'cleaned-decision');
+    const m = await runJson(
+      'mitigate',
+      '--data',
+      data,
+      '--scan',
+      out,
+      '--method',
+      'decision',
+      '--out',
+      cleaned,
+    );
+    expect(m.dropped).toBe(report.decision.flaggedIds.length);
+  }, 120_000);
 
   it('refuses a model whose input shape does not match the data', async () => {
     const other = join(root, 'other');

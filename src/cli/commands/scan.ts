@@ -1,115 +1,119 @@
 import { existsSync } from 'node:fs';
-import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type Command, Option } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import type { z } from 'zod';
 import { attackGroundTruth } from '../../attacks/attack-record.js';
 import type { Dataset } from '../../data/dataset.js';
 import { writeDatasetDir } from '../../data/dataset-dir.js';
-import { dataDomain, type LoadedDataset, loadDataset } from '../../data/load.js';
+import { type DataDomain, dataDomain, type LoadedDataset, loadDataset } from '../../data/load.js';
+import { reportToJSON } from '../../defenses/detector.js';
+import type { KeywordDiscoveryReport } from '../../defenses/keyword-discovery.js';
+import { applyReport, type MitigationMode } from '../../defenses/mitigation.js';
+import { DETECTOR_NAMES, DETECTORS, detectorEntry, detectorsFor } from '../../defenses/registry.js';
 import {
-  applyReport,
-  DETECTOR_NAMES,
-  type DetectionReport,
-  type DetectionReportJSON,
-  detectorByName,
-  discoverKeywords,
-  type KeywordDiscoveryReport,
-  type MitigationMode,
-  reportFromJSON,
-  reportToJSON,
-} from '../../defenses/index.js';
+  DEFAULT_SCAN_METHODS,
+  type MergedScan,
+  type ScanOptions,
+  scanDataset,
+} from '../../defenses/scan.js';
+import {
+  detectionReportOf,
+  parseScanReport,
+  readScanReport,
+  SCAN_REPORT_FILE,
+  SCAN_REPORT_FORMAT,
+} from '../../defenses/scan-report.js';
 import { activeBackend } from '../../engine/backend.js';
 import type { Classifier } from '../../engine/classifier.js';
 import { FeatureModel } from '../../engine/feature-model-io.js';
-import { checkModelReadsData, derivedMeta, loadAnyModel } from '../../engine/model.js';
+import {
+  type AnyModel,
+  checkModelReadsData,
+  derivedMeta,
+  loadAnyModel,
+} from '../../engine/model.js';
 import { trainClassifier } from '../../engine/tf-classifier.js';
 import { AntidoteError } from '../../errors.js';
 import { type DetectionEvaluation, evaluateDetection } from '../../eval/detection.js';
 import { recordTrainingProvenance } from '../../integrity/lineage.js';
-import { readJson, writeDirAtomic, writeFileAtomic } from '../../util/fs.js';
+import { writeDirAtomic, writeFileAtomic } from '../../util/fs.js';
 import { version } from '../../version.js';
 import { parseInteger } from '../options.js';
 import { type OutputOptions, pct, printResult } from '../output.js';
 import { createProgressBar, progressEnabled } from '../progress.js';
 import { datasetProvenance } from '../provenance.js';
+import { optionFromField } from '../schema-flags.js';
 
 /** Short name of keyword discovery (text models only) among the scan methods. */
 export const KEYWORD_METHOD = 'kw';
 
-/** File names inside a scan report directory. */
-export const SCAN_REPORT_FILE = 'report.json';
-/** CSV of the flagged records (id, label, method, score). */
+/** File name of the report inside a scan report directory. */
+export { SCAN_REPORT_FILE };
+/** CSV of the flagged records (see {@link suspiciousCsv}). */
 export const SCAN_SUSPICIOUS_FILE = 'suspicious.csv';
 
 interface ScanCliOptions extends OutputOptions {
   data: string;
   model: string;
-  method: string;
+  method: readonly string[] | 'all';
   layer?: string;
-  kwOutput?: string;
   seed: number;
-  folds: number;
-  epochs?: number;
-  reduce: 'whitened' | 'pca' | 'ica';
   threads: number;
   out: string;
   force?: boolean;
+  [detectorFlag: string]: unknown;
 }
 
 function csvField(v: string): string {
   return /[",\n\r]/.test(v) ? `"${v.replaceAll('"', '""')}"` : v;
 }
 
+/** commander parser of `--method`: `all`, or detector names separated by commas. */
+function parseMethods(value: string): readonly string[] | 'all' {
+  if (value === 'all') return 'all';
+  const names = value.split(',').map((m) => m.trim());
+  for (const m of names) {
+    if (!(DETECTOR_NAMES as readonly string[]).includes(m)) {
+      throw new InvalidArgumentError(
+        `unknown detector "${m}"; choose from ${[...DETECTOR_NAMES, 'all'].join(', ')}`,
+      );
+    }
+  }
+  return [...new Set(names)];
+}
+
+/** The detectors of the registry that find `kind`, comma-separated. */
+function namesFinding(kind: string): string {
+  return DETECTORS.filter((d) => d.finds === kind)
+    .map((d) => d.name)
+    .join(', ');
+}
+
+const METHOD_HELP = `detectors, comma-separated (${namesFinding('backdoor')}: backdoors; ${namesFinding('label-noise')}: label noise; ${namesFinding('keywords')}: keyword discovery, text models), or all (every one that applies to the data). Several are merged into one decision, the one antidote audit takes: a record is flagged when 2 agree, or when 1 does and the others rank it near the top of a class they judge poisoned. Default: the audit's detectors (formerly ac alone)`;
+
 /**
- * `antidote scan`: runs poisoned-data detectors over a dataset with the model trained on it, and
- * writes a report directory (`report.json`, `suspicious.csv`). When the dataset carries an attack
- * record, detection metrics (precision, recall, F1, AUC) are printed too. Text and tabular
+ * `antidote scan`: runs poisoned-data detectors of the registry over a dataset with the model
+ * trained on it, merges them into the scan decision `antidote audit` takes too (`scanDataset`),
+ * and writes a report directory (`report.json`, `suspicious.csv`). When the dataset carries an
+ * attack record, detection metrics (precision, recall, F1, AUC) are printed too. Text and tabular
  * models are scanned in their feature space (TF-IDF vectors, embeddings, encoded rows); text
  * models also get keyword discovery (`kw`), whose ranked tokens go into the report.
  */
 export function registerScanCommand(program: Command): void {
-  program
+  const cmd = program
     .command('scan')
     .description('find poisoned or mislabelled records in a dataset with the model trained on it')
     .requiredOption('--data <data>', 'dataset directory, file, built-in or named dataset')
     .requiredOption('--model <dir>', 'model directory (trained on the dataset)')
     .addOption(
-      new Option(
-        '--method <name>',
-        'detector (ac, ss, spectre: backdoors; cl, knn: label noise; kw: keyword discovery, text models)',
-      )
-        .choices([...DETECTOR_NAMES, KEYWORD_METHOD, 'all'])
-        .default('ac'),
+      new Option('--method <names>', METHOD_HELP)
+        .argParser(parseMethods)
+        .default([...DEFAULT_SCAN_METHODS], DEFAULT_SCAN_METHODS.join(',')),
     )
     .option('--layer <name>', 'layer whose activations are analysed (default: penultimate)')
-    .addOption(
-      new Option(
-        '--kw-output <kind>',
-        'kw: score token removal on probabilities, or on logit margins (no saturation: finds triggers of several words)',
-      )
-        .choices(['probabilities', 'logits'])
-        .default('probabilities'),
-    )
-    .option('--seed <n>', 'seed for clustering, sampling and folds', parseInteger, 0)
-    .option(
-      '--folds <n>',
-      'confident learning: k-fold retraining for out-of-sample probabilities (0 = use the model in-sample)',
-      parseInteger,
-      0,
-    )
-    .option(
-      '--epochs <n>',
-      "epochs per fold model (with --folds; default 2 for image models, the model's own for text and tabular)",
-      parseInteger,
-    )
-    .addOption(
-      new Option(
-        '--reduce <space>',
-        'activation clustering: robust whitening + PCA, plain PCA, or PCA + FastICA',
-      )
-        .choices(['whitened', 'pca', 'ica'])
-        .default('whitened'),
-    )
+    .option('--seed <n>', 'seed for clustering, sampling and folds', parseInteger, 0);
+  for (const option of detectorFlags().values()) cmd.addOption(option);
+  cmd
     .option(
       '--threads <n>',
       'threads for the forward passes (worker_threads; representations equal up to float rounding)',
@@ -120,173 +124,309 @@ export function registerScanCommand(program: Command): void {
     .option('--force', 'replace an existing report directory')
     .option('--json', 'print the result as JSON')
     .option('--quiet', 'no progress bars')
-    .action(async (o: ScanCliOptions) => {
-      const loaded = await loadDataset(o.data);
-      const anyModel = await loadAnyModel(o.model);
-      try {
-        checkModelReadsData(anyModel, o.model, loaded);
-        const isText = dataDomain(loaded) === 'text';
-        // Detectors see the records as the model does: feature vectors for text and tabular.
-        const ds: Dataset =
-          anyModel.domain === 'image' ? loaded.dataset : anyModel.model.featurize(loaded.dataset);
-        const model: Classifier =
-          anyModel.domain === 'image' ? anyModel.model : anyModel.model.classifier;
-        if (anyModel.domain === 'image') anyModel.model.useThreads(o.threads);
-        if (o.method === KEYWORD_METHOD && !isText) {
-          throw new AntidoteError(
-            'INVALID_ARGUMENT',
-            'keyword discovery (kw) needs a text model and text records',
-            { field: 'method' },
-          );
+    .action((o: ScanCliOptions) => runScanCommand(o));
+}
+
+/**
+ * The detector flags of the registry: each described option of an entry's schema, once (the
+ * first entry naming a key wins), by option key. Undescribed options are library-only.
+ */
+function detectorFlags(): Map<string, Option> {
+  const flags = new Map<string, Option>();
+  for (const d of DETECTORS) {
+    for (const [key, field] of Object.entries(d.options.shape)) {
+      const option = flags.has(key) ? undefined : optionFromField(key, field as z.ZodType);
+      if (option) flags.set(key, option);
+    }
+  }
+  return flags;
+}
+
+/** The detectors `--method` names for data of `domain`; `INVALID_ARGUMENT` for kw off text. */
+function scanMethods(method: ScanCliOptions['method'], domain: DataDomain): string[] {
+  if (method === 'all') return detectorsFor(domain).map((d) => d.name);
+  for (const m of method) {
+    const entry = detectorEntry(m);
+    if (!entry.domains.includes(domain)) {
+      throw new AntidoteError(
+        'INVALID_ARGUMENT',
+        m === KEYWORD_METHOD
+          ? 'keyword discovery (kw) needs a text model and text records'
+          : `detector ${m} does not apply to ${domain} data`,
+        { field: 'method' },
+      );
+    }
+  }
+  return [...method];
+}
+
+/** What a scan of `anyModel` looks at: the records as the model sees them, and what it can do. */
+function scanTarget(
+  anyModel: AnyModel,
+  loaded: LoadedDataset,
+  threads: number,
+): { ds: Dataset; model: Classifier; context: NonNullable<ScanOptions['context']> } {
+  if (anyModel.domain === 'image') {
+    const m = anyModel.model;
+    m.useThreads(threads);
+    return {
+      ds: loaded.dataset,
+      model: m,
+      context: {
+        trainLike: (train, o) =>
+          trainClassifier(train, { model: m.spec, seed: o.seed, epochs: o.epochs ?? 2 }),
+      },
+    };
+  }
+  const m = anyModel.model;
+  return {
+    ds: m.featurize(loaded.dataset),
+    model: m.classifier,
+    context: {
+      trainLike: (train, o) =>
+        m.trainLike(train, {
+          seed: o.seed,
+          ...(o.epochs !== undefined ? { epochs: o.epochs } : {}),
+        }),
+      ...(anyModel.domain === 'text'
+        ? {
+            text: {
+              dataset: loaded.dataset,
+              predict: (texts, output) =>
+                output === 'logits' ? m.predictLogitsTexts(texts) : m.predictProbaTexts(texts),
+              ...(m.tokenizer ? { tokenizer: m.tokenizer } : {}),
+            },
+          }
+        : {}),
+    },
+  };
+}
+
+/** Runs the scan through `scanDataset`, one progress bar per detector. */
+async function runDetectors(
+  target: ReturnType<typeof scanTarget>,
+  methods: readonly string[],
+  o: ScanCliOptions,
+): Promise<MergedScan> {
+  const bars = new Map<string, ReturnType<typeof createProgressBar>>();
+  const own = Object.fromEntries([...detectorFlags().keys()].map((k) => [k, o[k]]));
+  try {
+    return await scanDataset(target.ds, target.model, {
+      methods,
+      seed: o.seed,
+      detectorOptions: { ...own, ...(o.layer ? { layer: o.layer } : {}) },
+      context: target.context,
+      onProgress: (m, p) => {
+        let bar = bars.get(m);
+        if (!bar) {
+          for (const b of bars.values()) b.stop();
+          bar = createProgressBar(`scan ${m}`, 1, progressEnabled(o));
+          bars.set(m, bar);
         }
-        const methods =
-          o.method === 'all'
-            ? [...DETECTOR_NAMES, ...(isText ? [KEYWORD_METHOD] : [])]
-            : [o.method];
-        const truth = attackGroundTruth(loaded.attack, ds.ids);
-        const reports: Record<string, DetectionReport> = {};
-        const evaluations: Record<string, DetectionEvaluation> = {};
-        let keywords: KeywordDiscoveryReport | undefined;
-        for (const m of methods) {
-          const bar = createProgressBar(`scan ${m}`, 1, progressEnabled(o));
-          const onProgress = (p: { stage: string; done: number; total: number }) =>
-            bar.update(p.done, p.stage, p.total);
-          const options: Record<string, unknown> = {
-            seed: o.seed,
-            ...(o.layer ? { layer: o.layer } : {}),
-            onProgress,
-          };
-          if (m === 'ac') options.reduce = o.reduce;
-          if (m === 'cl' && o.folds > 0) {
-            options.folds = o.folds;
-            options.trainFold =
-              anyModel.domain === 'image'
-                ? (train: Dataset, fold: number) =>
-                    trainClassifier(train, {
-                      model: anyModel.model.spec,
-                      seed: o.seed + fold,
-                      epochs: o.epochs ?? 2,
-                    })
-                : (train: Dataset, fold: number) =>
-                    anyModel.model.trainLike(train, {
-                      seed: o.seed + fold,
-                      ...(o.epochs !== undefined ? { epochs: o.epochs } : {}),
-                    });
-          }
-          try {
-            if (m === KEYWORD_METHOD && anyModel.domain === 'text') {
-              const text = anyModel.model;
-              const logits = o.kwOutput === 'logits';
-              keywords = await discoverKeywords(
-                loaded.dataset,
-                (texts) =>
-                  logits ? text.predictLogitsTexts(texts) : text.predictProbaTexts(texts),
-                {
-                  ...(text.tokenizer ? { tokenizer: text.tokenizer } : {}),
-                  output: logits ? 'logits' : 'probabilities',
-                  onProgress,
-                },
-              );
-              reports[m] = keywords;
-            } else {
-              reports[m] = await detectorByName(m).detect(ds, model, options);
-            }
-          } finally {
-            bar.stop();
-          }
-          if (truth) {
-            evaluations[m] = evaluateDetection(reports[m], {
-              poisoned: truth,
-              y: ds.y,
-              classes: ds.classes,
-            });
-          }
-        }
-        const json: Record<string, DetectionReportJSON> = {};
-        for (const m of methods) json[m] = reportToJSON(reports[m], ds.ids);
-        const document = {
-          format: 'antidote-scan',
-          version: 1,
-          data: o.data,
-          model: o.model,
-          records: ds.ids.length,
-          methods: json,
-          ...(keywords
-            ? { keywords: { suspected: keywords.keywords, ranking: keywords.ranking } }
-            : {}),
-          ...(truth ? { evaluation: evaluations } : {}),
-        };
-        const rows = ['id,label,method,score'];
-        for (const m of methods) {
-          const r = reports[m];
-          const order = Array.from(r.flagged.keys())
-            .filter((i) => r.flagged[i])
-            .sort((a, b) => r.scores[b] - r.scores[a]);
-          for (const i of order) {
-            rows.push(
-              [csvField(ds.ids[i]), csvField(ds.classes[ds.y[i]]), m, String(r.scores[i])].join(
-                ',',
-              ),
-            );
-          }
-        }
-        await writeDirAtomic(
-          o.out,
-          async (tmp) => {
-            await writeFileAtomic(join(tmp, SCAN_REPORT_FILE), `${JSON.stringify(document)}\n`);
-            await writeFileAtomic(join(tmp, SCAN_SUSPICIOUS_FILE), `${rows.join('\n')}\n`);
-          },
-          { overwrite: o.force ?? false },
-        );
-        const summary = methods.map((m) => {
-          const r = reports[m];
-          const flagged = r.flagged.reduce((a, b) => a + b, 0);
-          const ev = evaluations[m];
-          const suspicious = r.perClass.filter((c) => c.suspicious).map((c) => c.className);
-          return {
-            method: m,
-            flagged,
-            suspiciousClasses: suspicious,
-            ...(m === KEYWORD_METHOD && keywords
-              ? {
-                  keywords: keywords.keywords.map((k) => k.token),
-                  topTokens: keywords.ranking.slice(0, 10).map((k) => k.token),
-                }
-              : {}),
-            ...(ev
-              ? {
-                  precision: ev.precision,
-                  recall: ev.recall,
-                  f1: ev.f1,
-                  auc: ev.auc,
-                  unattackedFpr: ev.unattackedFpr,
-                }
-              : {}),
-          };
-        });
-        printResult(
-          o,
-          () =>
-            [
-              `scanned ${ds.ids.length} records; report written to ${o.out}`,
-              ...summary.map((s) => {
-                const base = `  ${s.method}: ${s.flagged} flagged (${pct(s.flagged / Math.max(ds.ids.length, 1))})${s.suspiciousClasses.length ? `, suspicious classes: ${s.suspiciousClasses.join(', ')}` : ''}${s.topTokens ? `\n    top tokens: ${s.topTokens.join(', ')}` : ''}`;
-                return s.f1 === undefined
-                  ? base
-                  : `${base}\n    vs attack record: precision ${fmtMetric(s.precision)}, recall ${fmtMetric(s.recall)}, F1 ${fmtMetric(s.f1)}, AUC ${fmtMetric(s.auc)}, FPR on unattacked classes ${fmtMetric(s.unattackedFpr)}`;
-              }),
-              ...methods.flatMap((m) =>
-                reports[m].perClass
-                  .filter((c) => c.suspicious)
-                  .map((c) => `  ${m} class ${c.className}: ${c.reason}`),
-              ),
-            ].join('\n'),
-          { out: o.out, records: ds.ids.length, methods: summary },
-        );
-      } finally {
-        anyModel.model.dispose();
-      }
+        bar.update(p.done, p.stage, p.total);
+      },
     });
+  } finally {
+    for (const b of bars.values()) b.stop();
+  }
+}
+
+async function runScanCommand(o: ScanCliOptions): Promise<void> {
+  const loaded = await loadDataset(o.data);
+  const anyModel = await loadAnyModel(o.model);
+  try {
+    checkModelReadsData(anyModel, o.model, loaded);
+    const methods = scanMethods(o.method, dataDomain(loaded));
+    const target = scanTarget(anyModel, loaded, o.threads);
+    const scan = await runDetectors(target, methods, o);
+    const ds = target.ds;
+    const truth = attackGroundTruth(loaded.attack, ds.ids);
+    const evaluations = truth ? evaluateScan(ds, scan, truth) : undefined;
+    await writeDirAtomic(
+      o.out,
+      async (tmp) => {
+        const doc = scanDocument(o, ds, scan, evaluations);
+        await writeFileAtomic(join(tmp, SCAN_REPORT_FILE), `${JSON.stringify(doc)}\n`);
+        await writeFileAtomic(join(tmp, SCAN_SUSPICIOUS_FILE), suspiciousCsv(ds, scan));
+      },
+      { overwrite: o.force ?? false },
+    );
+    printScanResult(o, ds, scan, evaluations);
+  } finally {
+    anyModel.model.dispose();
+  }
+}
+
+/** Detection metrics of each detector and of the merged decision against the attack record. */
+function evaluateScan(
+  ds: Dataset,
+  scan: MergedScan,
+  truth: Uint8Array,
+): Record<string, DetectionEvaluation> {
+  const t = { poisoned: truth, y: ds.y, classes: ds.classes };
+  const out: Record<string, DetectionEvaluation> = {};
+  scan.reports.forEach((r, k) => {
+    out[scan.detectors[k]!] = evaluateDetection(r, t);
+  });
+  if (scan.reports.length > 1) {
+    out.decision = evaluateDetection({ scores: scan.suspicion, flagged: scan.flagged }, t);
+  }
+  return out;
+}
+
+/** The keyword discovery report among the scan's reports, if kw ran. */
+function keywordReport(scan: MergedScan): KeywordDiscoveryReport | undefined {
+  const k = scan.detectors.indexOf(KEYWORD_METHOD);
+  return k >= 0 ? (scan.reports[k] as KeywordDiscoveryReport) : undefined;
+}
+
+/** The `report.json` document (see `defenses/scan-report.ts` for its schema). */
+function scanDocument(
+  o: ScanCliOptions,
+  ds: Dataset,
+  scan: MergedScan,
+  evaluations: Record<string, DetectionEvaluation> | undefined,
+): Record<string, unknown> {
+  const keywords = keywordReport(scan);
+  const doc = {
+    format: SCAN_REPORT_FORMAT,
+    version: 1,
+    data: o.data,
+    model: o.model,
+    records: ds.ids.length,
+    methods: Object.fromEntries(
+      scan.reports.map((r, k) => [scan.detectors[k]!, reportToJSON(r, ds.ids)]),
+    ),
+    decision: {
+      detectors: [...scan.detectors],
+      quorum: scan.quorum,
+      flagged: Array.from(scan.flagged),
+      votes: Array.from(scan.votes),
+      suspicion: Array.from(scan.suspicion, (v) => Number(v.toFixed(4))),
+      flaggedIds: ds.ids.filter((_, i) => scan.flagged[i]),
+    },
+    ...(keywords
+      ? { keywords: { suspected: [...keywords.keywords], ranking: [...keywords.ranking] } }
+      : {}),
+    ...(evaluations ? { evaluation: evaluations } : {}),
+  };
+  // Checked before writing, so what `scan` writes is what its readers accept.
+  parseScanReport(doc, SCAN_REPORT_FILE);
+  return doc;
+}
+
+/**
+ * `suspicious.csv`: one row per record. With one detector, `id,label,method,score` for each
+ * record it flags, most suspicious first. With several, one row per record any of them flags:
+ * `id,label,decision,flagged_by,suspicion` (the merged decision, the detectors flagging it
+ * separated by `;`, the mean percentile rank), then one score column per detector; records the
+ * decision flags first, then by votes and suspicion.
+ */
+export function suspiciousCsv(ds: Dataset, scan: MergedScan): string {
+  const label = (i: number) => csvField(ds.classes[ds.y[i]!]!);
+  if (scan.reports.length === 1) {
+    const r = scan.reports[0]!;
+    const m = scan.detectors[0]!;
+    const rows = Array.from(r.flagged.keys())
+      .filter((i) => r.flagged[i])
+      .sort((a, b) => r.scores[b]! - r.scores[a]!)
+      .map((i) => [csvField(ds.ids[i]!), label(i), m, String(r.scores[i])].join(','));
+    return `${['id,label,method,score', ...rows].join('\n')}\n`;
+  }
+  const rows = Array.from(scan.votes.keys())
+    .filter((i) => scan.votes[i]! > 0)
+    .sort(
+      (a, b) =>
+        scan.flagged[b]! - scan.flagged[a]! ||
+        scan.votes[b]! - scan.votes[a]! ||
+        scan.suspicion[b]! - scan.suspicion[a]! ||
+        a - b,
+    )
+    .map((i) =>
+      [
+        csvField(ds.ids[i]!),
+        label(i),
+        String(scan.flagged[i]),
+        scan.detectors.filter((_, k) => scan.reports[k]!.flagged[i]).join(';'),
+        scan.suspicion[i]!.toFixed(4),
+        ...scan.reports.map((r) => String(r.scores[i])),
+      ].join(','),
+    );
+  const header = ['id', 'label', 'decision', 'flagged_by', 'suspicion', ...scan.detectors];
+  return `${[header.join(','), ...rows].join('\n')}\n`;
+}
+
+/** Prints what the scan found: per detector, then the merged decision. */
+function printScanResult(
+  o: ScanCliOptions,
+  ds: Dataset,
+  scan: MergedScan,
+  evaluations: Record<string, DetectionEvaluation> | undefined,
+): void {
+  const n = ds.ids.length;
+  const keywords = keywordReport(scan);
+  const summary = scan.reports.map((r, k) => {
+    const m = scan.detectors[k]!;
+    return {
+      method: m,
+      flagged: r.flagged.reduce((a, b) => a + b, 0),
+      suspiciousClasses: r.perClass.filter((c) => c.suspicious).map((c) => c.className),
+      ...(m === KEYWORD_METHOD && keywords
+        ? {
+            keywords: keywords.keywords.map((w) => w.token),
+            topTokens: keywords.ranking.slice(0, 10).map((w) => w.token),
+          }
+        : {}),
+      ...metrics(evaluations?.[m]),
+    };
+  });
+  const decision = {
+    detectors: [...scan.detectors],
+    quorum: scan.quorum,
+    flagged: scan.flagged.reduce((a, b) => a + b, 0),
+    ...metrics(evaluations?.decision),
+  };
+  const several = scan.reports.length > 1;
+  printResult(
+    o,
+    () =>
+      [
+        `scanned ${n} records; report written to ${o.out}`,
+        ...summary.map((s) => {
+          const base = `  ${s.method}: ${s.flagged} flagged (${pct(s.flagged / Math.max(n, 1))})${s.suspiciousClasses.length ? `, suspicious classes: ${s.suspiciousClasses.join(', ')}` : ''}${s.topTokens ? `\n    top tokens: ${s.topTokens.join(', ')}` : ''}`;
+          return base + metricsLine(s);
+        }),
+        ...(several
+          ? [
+              `  decision (${decision.quorum} of ${decision.detectors.join(', ')} agree, or 1 corroborated): ${decision.flagged} flagged (${pct(decision.flagged / Math.max(n, 1))})${metricsLine(decision)}`,
+            ]
+          : []),
+        ...scan.reports.flatMap((r, k) =>
+          r.perClass
+            .filter((c) => c.suspicious)
+            .map((c) => `  ${scan.detectors[k]} class ${c.className}: ${c.reason}`),
+        ),
+      ].join('\n'),
+    { out: o.out, records: n, methods: summary, decision },
+  );
+}
+
+function metrics(ev: DetectionEvaluation | undefined) {
+  return ev
+    ? {
+        precision: ev.precision,
+        recall: ev.recall,
+        f1: ev.f1,
+        auc: ev.auc,
+        unattackedFpr: ev.unattackedFpr,
+      }
+    : {};
+}
+
+function metricsLine(s: ReturnType<typeof metrics>): string {
+  return s.f1 === undefined
+    ? ''
+    : `\n    vs attack record: precision ${fmtMetric(s.precision)}, recall ${fmtMetric(s.recall)}, F1 ${fmtMetric(s.f1)}, AUC ${fmtMetric(s.auc)}, FPR on unattacked classes ${fmtMetric(s.unattackedFpr)}`;
 }
 
 function fmtMetric(v: number | undefined): string {
@@ -441,44 +581,50 @@ async function retrainLike(
   return { kind, records: loaded.dataset.ids.length, seed: settings.seed };
 }
 
-/** Reads a scan report (directory or its report.json) and returns the chosen method's report. */
+/** `--method` value of `mitigate` that applies the scan's merged decision. */
+export const DECISION_METHOD = 'decision';
+
+/**
+ * Reads a scan report (directory or its report.json, checked against its schema) and returns
+ * the chosen method's report: a detector, or `decision` for the merged decision.
+ */
 async function readScan(
   path: string,
   method: string | undefined,
-): Promise<{ method: string; report: ReturnType<typeof reportFromJSON> }> {
-  let file = path;
-  try {
-    if ((await stat(path)).isDirectory()) file = join(path, SCAN_REPORT_FILE);
-  } catch {
-    throw new AntidoteError('NOT_FOUND', `no scan report at ${path}`, { path });
-  }
-  const doc = await readJson(file, {
-    message: (e) => `cannot read scan report ${file}: ${e.message}`,
-  });
-  const methods = (doc as { methods?: unknown })?.methods;
-  if (typeof methods !== 'object' || methods === null) {
-    throw new AntidoteError('INVALID_FORMAT', `${file}: no "methods" object`, { path: file });
-  }
-  const names = Object.keys(methods);
+): Promise<{ method: string; report: ReturnType<typeof detectionReportOf> }> {
+  const { file, report: doc } = await readScanReport(path);
+  const names = Object.keys(doc.methods);
   const chosen = method ?? (names.length === 1 ? names[0] : undefined);
   if (chosen === undefined) {
     throw new AntidoteError(
       'INVALID_ARGUMENT',
-      `${file} holds several methods (${names.join(', ')}): pick one with --method`,
+      `${file} holds several methods (${names.join(', ')}): pick one with --method (or --method ${DECISION_METHOD} for the merged decision)`,
       { path: file },
     );
   }
-  if (!Object.hasOwn(methods, chosen)) {
+  if (chosen === DECISION_METHOD && doc.decision) {
+    const ids = Object.values(doc.methods).find((r) => r.ids)?.ids;
+    return {
+      method: chosen,
+      report: {
+        method: DECISION_METHOD,
+        scores: Float32Array.from(doc.decision.suspicion),
+        flagged: Uint8Array.from(doc.decision.flagged),
+        perClass: [],
+        params: { quorum: doc.decision.quorum },
+        ...(ids ? { ids } : {}),
+      },
+    };
+  }
+  const chosenReport = Object.hasOwn(doc.methods, chosen) ? doc.methods[chosen] : undefined;
+  if (!chosenReport) {
     throw new AntidoteError(
       'NOT_FOUND',
-      `${file} has no "${chosen}" report (it has ${names.join(', ')})`,
+      `${file} has no "${chosen}" report (it has ${names.join(', ')}${doc.decision ? `, ${DECISION_METHOD}` : ''})`,
       { path: file },
     );
   }
-  return {
-    method: chosen,
-    report: reportFromJSON((methods as Record<string, unknown>)[chosen], file),
-  };
+  return { method: chosen, report: detectionReportOf(chosenReport) };
 }
 
 /**
@@ -494,7 +640,10 @@ export function registerMitigateCommand(program: Command): void {
       'dataset directory, file, built-in or named dataset (the one scanned)',
     )
     .requiredOption('--scan <report>', 'scan report directory (or its report.json)')
-    .option('--method <name>', 'which method of the report to apply (needed when it has several)')
+    .option(
+      '--method <name>',
+      `which method of the report to apply (needed when it has several): a detector, or ${DECISION_METHOD} for the scan's merged decision`,
+    )
     .addOption(
       new Option('--mode <mode>', 'drop flagged records, or relabel them (label-noise detectors)')
         .choices(['drop', 'relabel'])

@@ -3,12 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readDatasetDir, writeDatasetDir } from '../../data/dataset-dir.js';
-import { Rng } from '../../util/rng.js';
 import { FeatureModel, VECTORIZER_FILE } from '../../engine/feature-model-io.js';
 import { trainClassifier } from '../../engine/tf-classifier.js';
 import { isAntidoteError } from '../../errors.js';
 import { runCli } from '../../testing/run-cli.js';
 import { rejectionOf, runProgram } from '../../testing/run-program.js';
+import { Rng } from '../../util/rng.js';
 import { buildProgram } from '../program.js';
 import { featureTriggerFromString } from './attack.js';
 

@@ -1,0 +1,669 @@
+import { z } from 'zod';
+import type { Dataset } from '../data/dataset.js';
+import { type DataDomain, dataDomain, type LoadedDataset } from '../data/load.js';
+import { checkModelReadsData, derivedMeta, loadAnyModel } from '../engine/model.js';
+import { TfClassifier } from '../engine/tf-classifier.js';
+import { AntidoteError } from '../errors.js';
+import type { Rng } from '../util/rng.js';
+import {
+  type AttackRecord,
+  POISON_RATE_DEFINITIONS,
+  type PoisonRateDefinition,
+  type PoisonResult,
+  resolveClass,
+} from './attack.js';
+import { backdoorAttack } from './backdoor.js';
+import {
+  BACKDOOR_MODES,
+  BACKDOOR_VARIANTS,
+  type BackdoorMode,
+  type BackdoorVariant,
+} from './backdoor-plan.js';
+import { cleanLabelBackdoor } from './clean-label-backdoor.js';
+import { featureCollisionAttack } from './feature-collision.js';
+import {
+  type AdversarialFlipRule,
+  cleanModelProbabilities,
+  LABEL_FLIP_MODES,
+  type LabelFlipMode,
+  type LabelFlipOptions,
+  labelFlipAttack,
+} from './label-flip.js';
+import { tabularBackdoorAttack } from './tabular-backdoor.js';
+import { textBackdoorAttack } from './text-backdoor.js';
+import {
+  featureTriggerFromString,
+  requiredTriggerOptionsSchema,
+  textTriggerFromOptions,
+  textTriggerOptionsSchema,
+  triggerSpecFromOptions,
+} from './trigger-options.js';
+import { checkSpec, loadTrigger, type Trigger } from './triggers.js';
+
+/** What an attack of the registry is given besides its options. */
+export interface AttackInput {
+  /** The dataset to poison, as loaded. */
+  readonly loaded: LoadedDataset;
+  /** The dataset argument it was loaded from (for messages). */
+  readonly data: string;
+  /** The seeded stream of every random choice. */
+  readonly rng: Rng;
+  /** Loads another dataset argument (e.g. feature collision's target set). */
+  readonly loadData: (spec: string) => Promise<LoadedDataset>;
+}
+
+/** What an attack of the registry returns: the poisoned dataset, its record, what to say. */
+export interface AttackOutcome {
+  readonly dataset: Dataset;
+  /** The ground truth, written as the output's `attack` record. */
+  readonly record: AttackRecord;
+  /** Extra fields of the output's `meta` (e.g. the data type of text and tabular data). */
+  readonly meta?: Readonly<Record<string, unknown>>;
+  /** What was done, one or more lines (the caller adds where it wrote). */
+  readonly summary: string;
+  /** The image trigger stamped, when there is one (e.g. for a preview grid). */
+  readonly trigger?: Trigger;
+}
+
+/**
+ * One entry of the attack registry: what the attack is, where it applies, its options (a zod
+ * object; described fields become `antidote attack <name>` flags, see `cli/schema-flags.ts`) and
+ * how to run it. Adding an attack is one file plus one line in {@link ATTACKS}.
+ */
+export interface AttackEntry<S extends z.ZodObject = z.ZodObject> {
+  /** Sub-command name (`antidote attack <name>`) and `createdBy` of the output. */
+  readonly name: string;
+  /** One line: what it does (the command's description). */
+  readonly title: string;
+  /** The paper it implements. */
+  readonly paper: string;
+  /** Data domains it applies to (`features` = images and plain feature arrays). */
+  readonly domains: readonly DataDomain[];
+  /** Help of the `--data` flag (which datasets fit). */
+  readonly dataHelp: string;
+  readonly options: S;
+  /** Whether `--preview <png>` (a grid of clean vs triggered examples) is offered. */
+  readonly preview?: boolean;
+  /** Checks the options before any data is loaded (`INVALID_ARGUMENT`). */
+  check?(options: z.output<S>): void;
+  /** The error for data of a domain it does not apply to. */
+  domainError?(data: string, domain: DataDomain): AntidoteError;
+  run(input: AttackInput, options: z.output<S>): Promise<AttackOutcome>;
+}
+
+/** Types a registry entry (keeps the options type of `run` tied to its schema). */
+export function defineAttack<S extends z.ZodObject>(entry: AttackEntry<S>): AttackEntry<S> {
+  return Object.freeze(entry);
+}
+
+/** `--mark-source`: sets the poisoned records' source (a real attacker would not). */
+function markSourceField(name: string) {
+  return z
+    .boolean()
+    .optional()
+    .meta({
+      description: `set poisoned records' source to attack:${name} (a real attacker would not)`,
+    });
+}
+
+/** `<name>: poisoned N of M records (p%)<extra>`. */
+function poisonedLine(name: string, ds: Dataset, count: number, extra: string): string {
+  const n = ds.shape[0] ?? 0;
+  return `${name}: poisoned ${count} of ${n} records (${((n ? count / n : 0) * 100).toFixed(2)}%)${extra}`;
+}
+
+/** `; rate p% <definition>` for the backdoors. */
+function rateLine(r: AttackRecord): string {
+  return `; rate ${((r.achievedRate ?? 0) * 100).toFixed(2)}% ${r.rateDefinition}`;
+}
+
+/** `--variant` of the text and tabular backdoors. */
+const variantField = z
+  .enum(BACKDOOR_VARIANTS as unknown as [BackdoorVariant, ...BackdoorVariant[]])
+  .default('dirty-label')
+  .meta({
+    placeholder: '<variant>',
+    description:
+      'dirty-label relabels the poisoned records; clean-label poisons target-class records only',
+  });
+
+/** The options every backdoor takes: targeting, rate and `--mark-source` (`--variant` apart). */
+function backdoorFields(name: string, withVariant = false) {
+  return {
+    mode: z
+      .enum(BACKDOOR_MODES as unknown as [BackdoorMode, ...BackdoorMode[]])
+      .default('all-to-one')
+      .meta({ placeholder: '<mode>', description: 'which classes go where' }),
+    target: z.string().optional().meta({
+      placeholder: '<class>',
+      description: 'target class, by name or index (all-to-one, source-to-target)',
+    }),
+    source: z.string().optional().meta({
+      placeholder: '<class>',
+      description: 'source class, by name or index (source-to-target)',
+    }),
+    ...(withVariant ? { variant: variantField } : {}),
+    rate: z.number().meta({ placeholder: '<share>', description: 'poison rate in [0, 1)' }),
+    rateOf: z
+      .enum(POISON_RATE_DEFINITIONS as unknown as [PoisonRateDefinition, ...PoisonRateDefinition[]])
+      .default('of-training-set')
+      .meta({ placeholder: '<definition>', description: 'what the rate is a share of' }),
+    addCopies: z
+      .boolean()
+      .optional()
+      .meta({ description: 'append poisoned copies instead of replacing the originals' }),
+    markSource: markSourceField(name),
+  };
+}
+
+type BackdoorFields = {
+  mode: BackdoorMode;
+  target?: string | undefined;
+  source?: string | undefined;
+  rate: number;
+  rateOf: PoisonRateDefinition;
+  addCopies?: boolean | undefined;
+  markSource?: boolean | undefined;
+};
+
+/** The library options of a backdoor from its flat options. */
+function backdoorOptions(o: BackdoorFields, classes: readonly string[]) {
+  return {
+    mode: o.mode,
+    ...(o.target !== undefined ? { target: resolveClass(o.target, classes, 'target') } : {}),
+    ...(o.source !== undefined ? { source: resolveClass(o.source, classes, 'source') } : {}),
+    rate: o.rate,
+    rateDefinition: o.rateOf,
+    injection: o.addCopies ? ('add' as const) : ('replace' as const),
+    ...(o.markSource ? { markSource: true } : {}),
+  };
+}
+
+/** The label-flip attack's options (`antidote attack label-flip`). */
+const labelFlipSchema = z.object({
+  mode: z
+    .enum(LABEL_FLIP_MODES as unknown as [LabelFlipMode, ...LabelFlipMode[]])
+    .default('random')
+    .meta({ placeholder: '<mode>', description: 'flip strategy' }),
+  rate: z.number().optional().meta({
+    placeholder: '<share>',
+    description: 'budget as a share of the training set, in [0, 1)',
+  }),
+  count: z
+    .int()
+    .optional()
+    .meta({ placeholder: '<n>', description: 'budget as a number of records' }),
+  source: z
+    .string()
+    .optional()
+    .meta({ placeholder: '<class>', description: 'targeted: class to relabel; swap: first class' }),
+  target: z
+    .string()
+    .optional()
+    .meta({ placeholder: '<class>', description: 'targeted: new label; swap: second class' }),
+  model: z.string().optional().meta({
+    placeholder: '<dir>',
+    description: 'adversarial: the clean model whose confidence ranks the records',
+  }),
+  rule: z
+    .enum(['farthest-first', 'nearest-first'] as [AdversarialFlipRule, AdversarialFlipRule])
+    .default('farthest-first')
+    .meta({ placeholder: '<rule>', description: 'adversarial ranking (Xiao et al. 2015)' }),
+  markSource: markSourceField('label-flip'),
+});
+
+/** Label flipping, random to adversarial. */
+export const labelFlipEntry = defineAttack({
+  name: 'label-flip',
+  title:
+    'flip labels: random, targeted (source → target), swap, or adversarial (needs a clean model)',
+  paper:
+    'Biggio, Nelson & Laskov 2012, "Poisoning Attacks against Support Vector Machines", ICML; Xiao et al. 2015, "Support vector machines under adversarial label contamination", Neurocomputing',
+  domains: ['features', 'text', 'tabular'],
+  dataHelp:
+    'dataset directory, file, built-in or named dataset (mnist:train, sentiment:train, german-credit, ...)',
+  options: labelFlipSchema,
+  check(o) {
+    if (o.rate === undefined && o.count === undefined) {
+      throw new AntidoteError('INVALID_ARGUMENT', 'give --rate or --count', { field: 'rate' });
+    }
+    if (o.mode === 'adversarial' && !o.model) {
+      throw new AntidoteError(
+        'INVALID_ARGUMENT',
+        'adversarial label flip needs --model (a clean model directory)',
+        { field: 'model' },
+      );
+    }
+  },
+  async run({ loaded, rng }, o) {
+    const { dataset } = loaded;
+    const options: LabelFlipOptions = {
+      mode: o.mode,
+      ...(o.rate !== undefined ? { rate: o.rate } : {}),
+      ...(o.count !== undefined ? { count: o.count } : {}),
+      ...(o.source !== undefined
+        ? { source: resolveClass(o.source, dataset.classes, 'source') }
+        : {}),
+      ...(o.target !== undefined
+        ? { target: resolveClass(o.target, dataset.classes, 'target') }
+        : {}),
+      ...(o.mode === 'adversarial' ? { rule: o.rule } : {}),
+      ...(o.markSource ? { markSource: true } : {}),
+    };
+    const result =
+      o.mode === 'adversarial' && o.model
+        ? await adversarialFlip(loaded, o.model, options, rng)
+        : labelFlipAttack.poison(dataset, options, rng);
+    return {
+      dataset: result.dataset,
+      record: result.record,
+      meta: derivedMeta(loaded),
+      summary: poisonedLine(
+        `label-flip (${o.mode})`,
+        result.dataset,
+        result.record.indices.length,
+        '',
+      ),
+    };
+  },
+});
+
+/** Adversarial label flipping: ranks records by the clean model at `modelDir`. */
+async function adversarialFlip(
+  loaded: LoadedDataset,
+  modelDir: string,
+  options: LabelFlipOptions,
+  rng: Rng,
+): Promise<PoisonResult> {
+  const { dataset } = loaded;
+  // Validate the budget before loading the model.
+  const k = dataset.classes.length;
+  labelFlipAttack.poison(
+    dataset,
+    { ...options, probabilities: new Float32Array(dataset.shape[0]! * k).fill(1 / k) },
+    rng,
+  );
+  const loadedModel = await loadAnyModel(modelDir);
+  try {
+    checkModelReadsData(loadedModel, modelDir, loaded);
+    const probabilities =
+      loadedModel.domain === 'image'
+        ? await cleanModelProbabilities(loadedModel.model, dataset)
+        : await loadedModel.model.predictProbaRaw(dataset);
+    return labelFlipAttack.poison(dataset, { ...options, probabilities }, rng);
+  } finally {
+    loadedModel.model.dispose();
+  }
+}
+
+/** BadNets-style image backdoor. */
+export const backdoorEntry = defineAttack({
+  name: 'backdoor',
+  title: 'stamp a trigger on some images and relabel them (BadNets-style backdoor)',
+  paper:
+    'Gu, Dolan-Gavitt & Garg 2017, "BadNets: Identifying Vulnerabilities in the Machine Learning Model Supply Chain", arXiv:1708.06733',
+  domains: ['features', 'tabular'],
+  dataHelp: 'dataset directory or built-in name (mnist, mnist:train, ...)',
+  options: requiredTriggerOptionsSchema.extend(backdoorFields('backdoor')),
+  preview: true,
+  domainError: (data) =>
+    new AntidoteError(
+      'INVALID_ARGUMENT',
+      `attack backdoor stamps image triggers but ${data} holds text records: use attack text-backdoor`,
+      { field: 'data' },
+    ),
+  async run({ loaded, rng }, o) {
+    const { dataset } = loaded;
+    const shape = dataset.shape.slice(1);
+    const spec = triggerSpecFromOptions(o, shape);
+    if (shape.length === 2 || shape.length === 3) checkSpec(spec, shape);
+    const trigger = await loadTrigger(spec); // an unreadable PNG fails here, before any write
+    const result = backdoorAttack.poison(
+      dataset,
+      { trigger, ...backdoorOptions(o, dataset.classes) },
+      rng,
+    );
+    const r = result.record;
+    return {
+      dataset: result.dataset,
+      record: r,
+      trigger,
+      summary: poisonedLine(
+        `backdoor (${o.mode}, ${o.trigger})`,
+        result.dataset,
+        r.indices.length,
+        rateLine(r),
+      ),
+    };
+  },
+});
+
+/** Rare-word or sentence backdoor in text records. */
+export const textBackdoorEntry = defineAttack({
+  name: 'text-backdoor',
+  title:
+    'insert a rare-word or sentence trigger into some texts (BadNets-style / AddSent backdoor)',
+  paper:
+    'Kurita, Michel & Neubig 2020, "Weight Poisoning Attacks on Pre-trained Models", ACL; Dai, Chen & Li 2019, "A Backdoor Attack Against LSTM-Based Text Classification Systems", IEEE Access',
+  domains: ['text'],
+  dataHelp:
+    'text dataset: named (sentiment, sentiment:train, imdb, spam-assassin), JSON(L) file or dataset directory',
+  options: textTriggerOptionsSchema.extend({
+    ...backdoorFields('text-backdoor', true),
+    variant: variantField,
+  }),
+  check(o) {
+    if (!textTriggerFromOptions(o)) {
+      throw new AntidoteError(
+        'INVALID_ARGUMENT',
+        'give a trigger: --trigger-words (e.g. cf,mn) or --sentence',
+        { field: 'trigger' },
+      );
+    }
+  },
+  domainError: (data) =>
+    new AntidoteError(
+      'INVALID_ARGUMENT',
+      `text-backdoor needs text records; ${data} has none (tabular data: attack tabular-backdoor; images: attack backdoor)`,
+      { field: 'data' },
+    ),
+  async run({ loaded, rng }, o) {
+    const trigger = textTriggerFromOptions(o)!;
+    const result = textBackdoorAttack.poison(
+      loaded.dataset,
+      { ...backdoorOptions(o, loaded.dataset.classes), variant: o.variant, trigger },
+      rng,
+    );
+    const describe =
+      trigger.kind === 'words'
+        ? `words ${trigger.words.join(',')}`
+        : `sentence "${trigger.sentence}"`;
+    return featureOutcome('text-backdoor', loaded, result, o, describe);
+  },
+});
+
+/** What the text and tabular backdoors return. */
+function featureOutcome(
+  name: string,
+  loaded: LoadedDataset,
+  result: PoisonResult,
+  o: { mode: BackdoorMode; variant: BackdoorVariant },
+  describe: string,
+): AttackOutcome {
+  const r = result.record;
+  return {
+    dataset: result.dataset,
+    record: r,
+    meta: derivedMeta(loaded),
+    summary: poisonedLine(
+      `${name} (${o.mode}, ${o.variant}, ${describe})`,
+      result.dataset,
+      r.indices.length,
+      rateLine(r),
+    ),
+  };
+}
+
+/** Feature-value backdoor in tabular records. */
+export const tabularBackdoorEntry = defineAttack({
+  name: 'tabular-backdoor',
+  title:
+    'set chosen columns to chosen values on some records and relabel them (feature-value backdoor)',
+  paper:
+    'Gu, Dolan-Gavitt & Garg 2017 (BadNets) on tabular features, as in Joe et al. 2021, "Exploiting Missing Value Patterns for a Backdoor Attack on Machine Learning Models of Electronic Health Records"',
+  domains: ['tabular'],
+  dataHelp:
+    'tabular dataset: named (german-credit, spambase, spambase:train), CSV file or dataset directory',
+  options: z.object({
+    trigger: z.string().meta({
+      placeholder: '<column=value,...>',
+      description:
+        'the trigger: columns and the values they are set to (numbers, or level names of categorical columns), e.g. num415=5,table=5',
+    }),
+    ...backdoorFields('tabular-backdoor', true),
+    variant: variantField,
+  }),
+  domainError: (data) =>
+    new AntidoteError(
+      'INVALID_ARGUMENT',
+      `tabular-backdoor needs tabular records with a column schema (a named tabular dataset, a CSV file, or a dataset directory made from one); ${data} has none`,
+      { field: 'data' },
+    ),
+  async run({ loaded, rng }, o) {
+    const trigger = featureTriggerFromString(o.trigger, loaded.columns!);
+    const result = tabularBackdoorAttack.poison(
+      loaded.dataset,
+      { ...backdoorOptions(o, loaded.dataset.classes), variant: o.variant, trigger },
+      rng,
+    );
+    return featureOutcome('tabular-backdoor', loaded, result, o, `trigger ${o.trigger}`);
+  },
+});
+
+/** Clean-label feature collision (Poison Frogs). */
+export const featureCollisionEntry = defineAttack({
+  name: 'feature-collision',
+  title: 'craft clean-label poisons whose features collide with one target image (Poison Frogs)',
+  paper:
+    'Shafahi et al. 2018, "Poison Frogs! Targeted Clean-Label Poisoning Attacks on Neural Networks", NeurIPS',
+  domains: ['features'],
+  dataHelp: 'training set to poison (directory or built-in name)',
+  options: z.object({
+    model: z.string().meta({
+      placeholder: '<dir>',
+      description: 'the feature extractor (victim or a copy of it)',
+    }),
+    targetData: z.string().meta({
+      placeholder: '<data>',
+      description: 'dataset holding the target image (e.g. mnist:test)',
+    }),
+    targetIndex: z
+      .int()
+      .meta({ placeholder: '<i>', description: 'index of the target image in --target-data' }),
+    baseClass: z
+      .string()
+      .meta({ placeholder: '<class>', description: 'class the target should be mistaken for' }),
+    poisons: z
+      .int()
+      .default(5)
+      .meta({ placeholder: '<n>', description: 'poisons to craft (one per base image)' }),
+    iterations: z
+      .int()
+      .default(300)
+      .meta({ placeholder: '<n>', description: 'forward-backward iterations' }),
+    beta: z.number().optional().meta({
+      placeholder: '<b>',
+      description: 'weight of ‖x − b‖² (default: the paper scaling)',
+    }),
+    opacity: z
+      .number()
+      .default(0)
+      .meta({ placeholder: '<γ>', description: 'watermark opacity of the target in the bases' }),
+    learningRate: z
+      .number()
+      .default(0.01)
+      .meta({ placeholder: '<λ>', description: 'initial step size' }),
+    layer: z
+      .string()
+      .optional()
+      .meta({ placeholder: '<name>', description: 'feature layer (default: penultimate)' }),
+  }),
+  async run({ loaded, rng, loadData }, o) {
+    const { dataset } = loaded;
+    const { dataset: targets } = await loadData(o.targetData);
+    const n = targets.shape[0]!;
+    if (!Number.isInteger(o.targetIndex) || o.targetIndex < 0 || o.targetIndex >= n) {
+      throw new AntidoteError(
+        'INVALID_ARGUMENT',
+        `--target-index must be in [0, ${n}) for ${o.targetData}, got ${o.targetIndex}`,
+        { field: 'target-index' },
+      );
+    }
+    const size = targets.x.length / n;
+    const model = await TfClassifier.load(o.model);
+    try {
+      const result = await featureCollisionAttack(
+        dataset,
+        model,
+        {
+          target: targets.x.slice(o.targetIndex * size, (o.targetIndex + 1) * size),
+          targetClass: targets.y[o.targetIndex]!,
+          baseClass: resolveClass(o.baseClass, dataset.classes, 'base-class'),
+          poisons: o.poisons,
+          iterations: o.iterations,
+          opacity: o.opacity,
+          learningRate: o.learningRate,
+          ...(o.beta !== undefined ? { beta: o.beta } : {}),
+          ...(o.layer ? { layer: o.layer } : {}),
+        },
+        rng,
+      );
+      const params: Record<string, unknown> = {
+        ...result.record.params,
+        targetData: o.targetData,
+        targetIndex: o.targetIndex,
+      };
+      const c = result.craft;
+      return {
+        dataset: result.dataset,
+        record: { ...result.record, params },
+        summary: [
+          `feature collision: ${o.poisons} poisons of class ${dataset.classes[params.baseClass as number]} for target #${o.targetIndex} (class ${dataset.classes[targets.y[o.targetIndex]!]})`,
+          `  feature distance to the target ${fmtList(c.baseFeatureDistance)} → ${fmtList(c.featureDistance)}`,
+          `  perturbation L∞ max ${c.perturbation.maxLinf.toFixed(3)}, mean L2 ${c.perturbation.meanL2.toFixed(3)}; labels unchanged`,
+        ].join('\n'),
+      };
+    } finally {
+      model.dispose();
+    }
+  },
+});
+
+function fmtList(v: readonly number[]): string {
+  return `[${v.map((x) => x.toFixed(2)).join(', ')}]`;
+}
+
+/** Label-consistent (clean-label) backdoor: PGD on target-class images, then the trigger. */
+export const cleanLabelBackdoorEntry = defineAttack({
+  name: 'clean-label-backdoor',
+  title:
+    'perturb a share of the target class with PGD, then stamp the trigger; labels unchanged (Turner et al.)',
+  paper: 'Turner, Tsipras & Madry 2019, "Label-Consistent Backdoor Attacks", arXiv:1912.02771',
+  domains: ['features'],
+  dataHelp: 'training set to poison (directory or built-in name)',
+  options: z.object({
+    model: z
+      .string()
+      .meta({ placeholder: '<dir>', description: 'surrogate model providing the PGD gradients' }),
+    ...requiredTriggerOptionsSchema.shape,
+    target: z
+      .string()
+      .meta({ placeholder: '<class>', description: 'target class (its own images are poisoned)' }),
+    rate: z.number().meta({
+      placeholder: '<share>',
+      description: 'share of the target class poisoned, in (0, 1)',
+    }),
+    epsilon: z.number().meta({ placeholder: '<ε>', description: 'L∞ budget of the perturbation' }),
+    pgdSteps: z.int().default(20).meta({ placeholder: '<n>', description: 'PGD steps' }),
+    stepSize: z
+      .number()
+      .optional()
+      .meta({ placeholder: '<α>', description: 'PGD step size (default 2.5·ε / steps)' }),
+  }),
+  async run({ loaded, rng }, o) {
+    const { dataset } = loaded;
+    const shape = dataset.shape.slice(1);
+    const spec = triggerSpecFromOptions(o, shape);
+    if (shape.length === 2 || shape.length === 3) checkSpec(spec, shape);
+    const trigger = await loadTrigger(spec);
+    const model = await TfClassifier.load(o.model);
+    try {
+      const result = await cleanLabelBackdoor(
+        dataset,
+        model,
+        {
+          target: resolveClass(o.target, dataset.classes, 'target'),
+          rate: o.rate,
+          epsilon: o.epsilon,
+          trigger,
+          pgd: { steps: o.pgdSteps, ...(o.stepSize !== undefined ? { stepSize: o.stepSize } : {}) },
+        },
+        rng,
+      );
+      const p = result.perturbation;
+      return {
+        dataset: result.dataset,
+        record: result.record,
+        summary: [
+          `clean-label backdoor: poisoned ${result.record.indices.length} records of class ${o.target} (${(100 * (result.record.achievedRate ?? 0)).toFixed(1)}% of the class); labels unchanged`,
+          `  perturbation L∞ max ${p.maxLinf.toFixed(3)}, mean L2 ${p.meanL2.toFixed(3)}; surrogate misclassifies ${(100 * result.surrogateMisclassified).toFixed(1)}% of them`,
+        ].join('\n'),
+      };
+    } finally {
+      model.dispose();
+    }
+  },
+});
+
+/**
+ * The attack registry, frozen: `antidote attack <name>` is one sub-command per entry, its flags
+ * derived from the entry's options schema.
+ */
+export const ATTACKS: readonly AttackEntry[] = Object.freeze([
+  labelFlipEntry,
+  backdoorEntry,
+  textBackdoorEntry,
+  tabularBackdoorEntry,
+  featureCollisionEntry,
+  cleanLabelBackdoorEntry,
+] as unknown as AttackEntry[]);
+
+/** The registry entry called `name`; `INVALID_ARGUMENT` for an unknown name. */
+export function attackEntry(name: string): AttackEntry {
+  const entry = ATTACKS.find((a) => a.name === name);
+  if (!entry) {
+    throw new AntidoteError(
+      'INVALID_ARGUMENT',
+      `unknown attack "${name}"; choose one of ${ATTACKS.map((a) => a.name).join(', ')}`,
+      { field: 'attack' },
+    );
+  }
+  return entry;
+}
+
+/**
+ * Parses `raw` (e.g. the flags of `antidote attack <name>`) with the entry's options schema,
+ * defaults filled in; `INVALID_ARGUMENT` naming the attack and the field.
+ */
+export function parseAttackOptions<S extends z.ZodObject>(
+  entry: AttackEntry<S>,
+  raw: unknown,
+): z.output<S> {
+  const r = entry.options.safeParse(raw ?? {});
+  if (r.success) return r.data;
+  const issue = r.error.issues[0];
+  const field = issue?.path.join('.') ?? '';
+  throw new AntidoteError('INVALID_ARGUMENT', `attack ${entry.name}: ${field}: ${issue?.message}`, {
+    field,
+  });
+}
+
+/** Runs `entry` on `input` after checking the options and the data's domain. */
+export async function runAttackEntry<S extends z.ZodObject>(
+  entry: AttackEntry<S>,
+  input: AttackInput,
+  options: z.output<S>,
+): Promise<AttackOutcome> {
+  const domain = dataDomain(input.loaded);
+  if (!entry.domains.includes(domain)) {
+    throw (
+      entry.domainError?.(input.data, domain) ??
+      new AntidoteError(
+        'INVALID_ARGUMENT',
+        `attack ${entry.name} applies to ${entry.domains.join(' / ')} data, not ${domain} (${input.data})`,
+        { field: 'data' },
+      )
+    );
+  }
+  return entry.run(input, options);
+}
