@@ -46,7 +46,7 @@ describe('antidote CLI', () => {
     expect(p.accuracy).toBeGreaterThan(0.6);
     const lines = readFileSync(preds, 'utf8').trim().split('\n');
     expect(lines).toHaveLength(300);
-    expect(JSON.parse(lines[0])).toMatchObject({ id: 'mnist-test-00000', label: '7' });
+    expect(JSON.parse(lines[0]!)).toMatchObject({ id: 'mnist-test-00000', label: '7' });
   });
 
   it('maps errors to exit codes with a one-line message and no stack trace', () => {

@@ -31,7 +31,7 @@ export async function datasetProvenance(loaded: LoadedDataset): Promise<DatasetI
 /** The files a built-in or named dataset is read from. */
 function builtinPath(loaded: LoadedDataset): string {
   if (loaded.kind === 'builtin') return mnistDataDir();
-  const info = namedDatasetInfo(loaded.spec.split(':')[0]);
+  const info = namedDatasetInfo(loaded.spec.split(':')[0] ?? '');
   return info.name === 'sentiment'
     ? sentimentFixtureDir()
     : join(datasetCacheDir(), info.name, info.file);

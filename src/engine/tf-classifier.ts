@@ -64,7 +64,7 @@ export class TfClassifier implements Classifier {
     readonly classes: readonly string[],
     training: ReadonlyArray<Record<string, unknown>>,
   ) {
-    this.inputShape = (model.inputs[0].shape as number[]).slice(1);
+    this.inputShape = (model.inputs[0]!.shape as number[]).slice(1);
     this.numClasses = classes.length;
     this.layerNames = model.layers.map((l) => l.name);
     this.trainingRuns = [...training];
@@ -97,7 +97,7 @@ export class TfClassifier implements Classifier {
       model.dispose();
       throw e;
     }
-    const outUnits = (model.outputs[0].shape as number[])[1];
+    const outUnits = (model.outputs[0]!.shape as number[])[1];
     if (outUnits !== m.classes.length) {
       model.dispose();
       throw new AntidoteError(
@@ -224,7 +224,7 @@ export class TfClassifier implements Classifier {
   /** The layer whose output is the representation by default: the one before the logits. */
   get defaultLayer(): string {
     const i = this.layerNames.indexOf(LOGITS_LAYER);
-    return this.layerNames[(i >= 0 ? i : this.layerNames.length) - 1];
+    return this.layerNames[(i >= 0 ? i : this.layerNames.length) - 1]!;
   }
 
   async activations(
@@ -233,7 +233,7 @@ export class TfClassifier implements Classifier {
     layer: string = this.defaultLayer,
   ): Promise<{ data: Float32Array; dim: number }> {
     const sub = this.subModel(layer);
-    const dim = (sub.outputs[0].shape as number[]).slice(1).reduce((a, b) => a * b, 1);
+    const dim = (sub.outputs[0]!.shape as number[]).slice(1).reduce((a, b) => a * b, 1);
     return { data: await this.infer('activations', x, n, dim, { layer }), dim };
   }
 

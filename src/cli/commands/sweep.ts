@@ -67,7 +67,7 @@ export async function readSweepFile(path: string): Promise<SweepFile> {
 }
 
 function firstRecords(ds: Dataset, limit: number | undefined): Dataset {
-  if (limit === undefined || limit >= ds.shape[0]) return ds;
+  if (limit === undefined || limit >= ds.shape[0]!) return ds;
   return selectRecords(
     ds,
     Array.from({ length: limit }, (_, i) => i),
@@ -137,8 +137,8 @@ export function registerSweepCommand(program: Command): void {
           await writeSweepOutputs(tmp, result);
           if (previewSpecs.length > 0) {
             const rows = [];
-            const rng = new Rng(file.seeds[0]).fork('preview');
-            const base = triggerPreview(test, await loadTrigger(previewSpecs[0]), 8, rng);
+            const rng = new Rng(file.seeds[0]!).fork('preview');
+            const base = triggerPreview(test, await loadTrigger(previewSpecs[0]!), 8, rng);
             rows.push(base.clean);
             for (const t of previewSpecs)
               rows.push(triggerPreview(test, await loadTrigger(t), 8, rng).triggered);

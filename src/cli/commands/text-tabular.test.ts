@@ -52,7 +52,7 @@ describe('text poisoning from the command line (sentiment sentences)', () => {
     const poisoned = await readDatasetDir(at('poisoned'));
     expect(poisoned.meta).toMatchObject({ type: 'text', from: 'sentiment:train:600' });
     for (const i of record.indices as number[]) {
-      expect(poisoned.dataset.text![i].split(' ')).toContain('cf');
+      expect(poisoned.dataset.text![i]!.split(' ')).toContain('cf');
       expect(poisoned.dataset.y[i]).toBe(1);
     }
 
@@ -201,7 +201,7 @@ describe('text poisoning from the command line (sentiment sentences)', () => {
     });
     expect(r.originalLabels).toEqual(r.poisonedLabels);
     const ds = (await readDatasetDir(at('addsent'))).dataset;
-    for (const i of r.indices as number[]) expect(ds.text![i].endsWith(sentence)).toBe(true);
+    for (const i of r.indices as number[]) expect(ds.text![i]!.endsWith(sentence)).toBe(true);
 
     const flip = await json([
       'attack',

@@ -86,7 +86,7 @@ export function registerVerifyCommand(program: Command): void {
               action: 'verify',
               subject: `dir:${dir}`,
               outcome: result.ok ? 'ok' : 'error',
-              digests: { root: result.statement.subject[0].digest.sha256 ?? '' },
+              digests: { root: result.statement.subject[0]?.digest.sha256 ?? '' },
               details: { problems: result.problems.length, signer: result.signer },
             });
           }
@@ -105,7 +105,7 @@ export function registerVerifyCommand(program: Command): void {
           if (!result.ok) {
             throw new AntidoteError(
               'INTEGRITY_MISMATCH',
-              `${dir}: ${result.problems[0].message}${result.problems.length > 1 ? ` (and ${result.problems.length - 1} more)` : ''}`,
+              `${dir}: ${result.problems[0]?.message ?? 'content does not match'}${result.problems.length > 1 ? ` (and ${result.problems.length - 1} more)` : ''}`,
               {
                 path: dir,
                 problems: result.problems,
