@@ -1,26 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import type { Dataset } from '../data/dataset.js';
 import { loadDataset } from '../data/load.js';
 import { initEngine } from '../engine/backend.js';
 import { FeatureModel } from '../engine/feature-model-io.js';
 import { TfFeatureModel, TfImageModel } from '../engine/model.js';
 import { trainClassifier } from '../engine/tf-classifier.js';
+import { filmTexts as texts } from '../testing/feature-data.js';
 import { runAudit } from './audit.js';
 import { auditModel } from './audit-model.js';
 
 const FIXTURE = new URL('./fixtures/numpy-bars', import.meta.url).pathname;
-
-/** Short texts: `good …` positive, `bad …` negative. */
-function texts(n: number): Dataset {
-  return {
-    x: new Float32Array(0),
-    shape: [n, 0],
-    y: Int32Array.from({ length: n }, (_, i) => i % 2),
-    classes: ['negative', 'positive'],
-    ids: Array.from({ length: n }, String),
-    text: Array.from({ length: n }, (_, i) => (i % 2 ? `good film ${i}` : `bad film ${i}`)),
-  };
-}
 
 describe('auditModel: any Model, or a bare TfClassifier', () => {
   it('reads a TfClassifier as the image Model it is, in the audit and its report', async () => {

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Dataset } from '../data/dataset.js';
 import type { TabularColumn } from '../data/datasets/tabular.js';
 import type { LoadedDataset } from '../data/load.js';
+import { filmTexts as texts } from '../testing/feature-data.js';
 import { rejects } from '../testing/rejects.js';
 import { Rng } from '../util/rng.js';
 import { initEngine } from './backend.js';
@@ -37,19 +38,6 @@ function images(n: number, seed: number): Dataset {
     y,
     classes: ['top', 'bottom'],
     ids: Array.from({ length: n }, String),
-  };
-}
-
-/** Short texts: `good …` positive, `bad …` negative. */
-function texts(n: number): Dataset {
-  const text = Array.from({ length: n }, (_, i) => (i % 2 ? `good film ${i}` : `bad film ${i}`));
-  return {
-    x: new Float32Array(0),
-    shape: [n, 0],
-    y: Int32Array.from({ length: n }, (_, i) => i % 2),
-    classes: ['negative', 'positive'],
-    ids: Array.from({ length: n }, String),
-    text,
   };
 }
 

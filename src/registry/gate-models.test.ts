@@ -1,18 +1,16 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Dataset } from '../data/dataset.js';
 import { writeDatasetDir } from '../data/dataset-dir.js';
-import type { TabularColumn } from '../data/datasets/tabular.js';
 import { loadDataset, tabularMeta } from '../data/load.js';
 import { scanDataset } from '../defenses/scan.js';
 import { initEngine } from '../engine/backend.js';
 import { FeatureModel } from '../engine/feature-model-io.js';
 import { loadModel } from '../engine/model.js';
-import { Rng } from '../util/rng.js';
+import { CREDIT_COLUMNS, creditTable } from '../testing/feature-data.js';
+import { gatePolicyFile } from '../testing/gate-policy-file.js';
 import { type GateCheck, runGate } from './gate.js';
-import { loadGatePolicy } from './gate-policy.js';
 import { ModelRegistry } from './model-registry.js';
 
 /**
@@ -21,32 +19,7 @@ import { ModelRegistry } from './model-registry.js';
  * failed and said so, never passed unnoticed.
  */
 
-const COLUMNS: readonly TabularColumn[] = [
-  { name: 'age', kind: 'numeric' },
-  { name: 'housing', kind: 'categorical', levels: ['own', 'rent', 'free'] },
-  { name: 'amount', kind: 'numeric' },
-];
-
-/** A generated credit table: `bad` when the amount is high for the age, or housing is free. */
-function creditTable(n: number, seed: number): Dataset {
-  const rng = new Rng(seed);
-  const x = new Float32Array(n * 3);
-  const y = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    const age = 20 + Math.floor(rng.next() * 50);
-    const housing = Math.floor(rng.next() * 3);
-    const amount = Math.round(rng.next() * 100) / 10;
-    x.set([age, housing, amount], i * 3);
-    y[i] = amount > age / 7 || housing === 2 ? 1 : 0;
-  }
-  return {
-    x,
-    shape: [n, 3],
-    y,
-    classes: ['good', 'bad'],
-    ids: Array.from({ length: n }, (_, i) => `r${i}`),
-  };
-}
+const COLUMNS = CREDIT_COLUMNS;
 
 /** Accuracy of the model saved in `dir` on the raw records of `spec`, through the library. */
 async function libraryAccuracy(dir: string, spec: string): Promise<number> {
@@ -91,11 +64,7 @@ describe('deployment gate on text and tabular models', () => {
     await rm(root, { recursive: true, force: true });
   });
 
-  const policy = async (body: unknown) => {
-    const path = join(root, `policy-${Math.random().toString(36).slice(2)}.json`);
-    await writeFile(path, JSON.stringify(body));
-    return loadGatePolicy(path);
-  };
+  const policy = (body: unknown) => gatePolicyFile(root, body);
 
   it('gates a text model: scan and accuracy in its feature space, image probes not run', async () => {
     const train = 'sentiment:train:300';
@@ -116,6 +85,14 @@ describe('deployment gate on text and tabular models', () => {
     reg.promote(good.version.id, { actor: 'test' });
     const weak = await reg.register(join(root, 'weak'), { name: 'reviews' });
 
+    // Thresholds that pass: what is checked is that each check runs, and on what.
+    const scan = {
+      data: train,
+      methods: ['ac', 'ss'],
+      seed: 0,
+      maxFlaggedShare: 1,
+      maxSuspiciousClasses: 2,
+    };
     const expected = await libraryAccuracy(join(root, 'weak'), test);
     const productionAccuracy = await libraryAccuracy(join(root, 'good'), test);
     const r = await runGate(
@@ -123,13 +100,7 @@ describe('deployment gate on text and tabular models', () => {
       weak.version.id,
       await policy({
         version: 1,
-        scan: {
-          data: train,
-          methods: ['ac', 'ss'],
-          seed: 0,
-          maxFlaggedShare: 1,
-          maxSuspiciousClasses: 2,
-        },
+        scan,
         accuracy: { testSet: test, min: 0.01, maxDrop: 1 },
         backdoorProbe: {
           strip: { clean: test, probe: test },
@@ -147,8 +118,8 @@ describe('deployment gate on text and tabular models', () => {
     ]);
 
     // The scan ran on the 300 records in the model's feature space, as the library scans them.
-    const scan = byName(r.checks, 'scan');
-    const details = scan.details as {
+    const scanned = byName(r.checks, 'scan');
+    const details = scanned.details as {
       methods: Record<string, { records: number }>;
       decision: { flagged: number };
     };
@@ -157,7 +128,7 @@ describe('deployment gate on text and tabular models', () => {
     expect(details.decision.flagged).toBe(
       await libraryFlagged(join(root, 'weak'), train, ['ac', 'ss']),
     );
-    expect(scan.reason).not.toMatch(/could not run/);
+    expect(scanned.reason).not.toMatch(/could not run/);
 
     // Accuracy of the raw texts, as the library predicts them; and against production.
     const acc = byName(r.checks, 'accuracy');
@@ -188,13 +159,7 @@ describe('deployment gate on text and tabular models', () => {
       weak.version.id,
       await policy({
         version: 1,
-        scan: {
-          data: train,
-          methods: ['ac', 'ss'],
-          seed: 0,
-          maxFlaggedShare: 1,
-          maxSuspiciousClasses: 2,
-        },
+        scan,
         accuracy: { testSet: test, min: 0.01 },
       }),
       { record: false },

@@ -8,6 +8,7 @@ import { readDatasetDir, writeDatasetDir } from '../../data/dataset-dir.js';
 import { decodePng } from '../../data/png.js';
 import { FeatureModel } from '../../engine/feature-model-io.js';
 import { isAntidoteError } from '../../errors.js';
+import { filmTexts } from '../../testing/feature-data.js';
 import { rejectionOf, runProgram } from '../../testing/run-program.js';
 import { syntheticImages } from '../../testing/synthetic-images.js';
 import { registerAttackCommand } from './attack.js';
@@ -211,17 +212,8 @@ describe('antidote attack label-flip', () => {
 
 describe('the attacks that craft pixels against a model', () => {
   it('refuse a text model, saying it needs an image model, before anything is written', async () => {
-    const n = 20;
-    const texts = {
-      x: new Float32Array(0),
-      shape: [n, 0],
-      y: Int32Array.from({ length: n }, (_, i) => i % 2),
-      classes: ['negative', 'positive'],
-      ids: Array.from({ length: n }, String),
-      text: Array.from({ length: n }, (_, i) => (i % 2 ? `good film ${i}` : `bad film ${i}`)),
-    };
     const trained = await FeatureModel.train(
-      { dataset: texts },
+      { dataset: filmTexts(20) },
       { seed: 1, epochs: 1, vectorizer: { minDocFreq: 1 } },
     );
     const model = join(dir, 'text-model');
