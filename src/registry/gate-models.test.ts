@@ -64,7 +64,9 @@ describe('deployment gate on text and tabular models', () => {
     await rm(root, { recursive: true, force: true });
   });
 
-  const policy = (body: unknown) => gatePolicyFile(root, body);
+  /** Runs the gate on `ref` with the policy `body` (not recorded). */
+  const gate = async (ref: string, body: unknown) =>
+    runGate(reg, ref, await gatePolicyFile(root, body), { record: false });
 
   it('gates a text model: scan and accuracy in its feature space, image probes not run', async () => {
     const train = 'sentiment:train:300';
@@ -95,20 +97,15 @@ describe('deployment gate on text and tabular models', () => {
     };
     const expected = await libraryAccuracy(join(root, 'weak'), test);
     const productionAccuracy = await libraryAccuracy(join(root, 'good'), test);
-    const r = await runGate(
-      reg,
-      weak.version.id,
-      await policy({
-        version: 1,
-        scan,
-        accuracy: { testSet: test, min: 0.01, maxDrop: 1 },
-        backdoorProbe: {
-          strip: { clean: test, probe: test },
-          neuralCleanse: { clean: test },
-        },
-      }),
-      { record: false },
-    );
+    const r = await gate(weak.version.id, {
+      version: 1,
+      scan,
+      accuracy: { testSet: test, min: 0.01, maxDrop: 1 },
+      backdoorProbe: {
+        strip: { clean: test, probe: test },
+        neuralCleanse: { clean: test },
+      },
+    });
     expect(r.checks.map((c) => c.name)).toEqual([
       'scan',
       'accuracy',
@@ -154,16 +151,11 @@ describe('deployment gate on text and tabular models', () => {
     expect(r.passed).toBe(false);
 
     // Without the probes, the same model passes the gate.
-    const passing = await runGate(
-      reg,
-      weak.version.id,
-      await policy({
-        version: 1,
-        scan,
-        accuracy: { testSet: test, min: 0.01 },
-      }),
-      { record: false },
-    );
+    const passing = await gate(weak.version.id, {
+      version: 1,
+      scan,
+      accuracy: { testSet: test, min: 0.01 },
+    });
     expect(passing.checks.map((c) => [c.name, c.passed])).toEqual([
       ['scan', true],
       ['accuracy', true],
@@ -189,24 +181,19 @@ describe('deployment gate on text and tabular models', () => {
     const expected = await libraryAccuracy(join(root, 'credit-model'), join(root, 'credit-test'));
     // Better than the majority class: a gate reading the columns wrongly would not get here.
     expect(expected).toBeGreaterThan(0.7);
-    const r = await runGate(
-      reg,
-      version.id,
-      await policy({
-        version: 1,
-        scan: {
-          data: join(root, 'credit-train'),
-          methods: ['ac'],
-          maxFlaggedShare: 1,
-          maxSuspiciousClasses: 2,
-        },
-        accuracy: { testSet: join(root, 'credit-test'), min: 0.7 },
-        backdoorProbe: {
-          strip: { clean: join(root, 'credit-test'), probe: join(root, 'credit-test') },
-        },
-      }),
-      { record: false },
-    );
+    const r = await gate(version.id, {
+      version: 1,
+      scan: {
+        data: join(root, 'credit-train'),
+        methods: ['ac'],
+        maxFlaggedShare: 1,
+        maxSuspiciousClasses: 2,
+      },
+      accuracy: { testSet: join(root, 'credit-test'), min: 0.7 },
+      backdoorProbe: {
+        strip: { clean: join(root, 'credit-test'), probe: join(root, 'credit-test') },
+      },
+    });
     expect(r.checks.map((c) => [c.name, c.passed])).toEqual([
       ['scan', true],
       ['accuracy', true],
@@ -221,12 +208,10 @@ describe('deployment gate on text and tabular models', () => {
     await writeDatasetDir(join(root, 'credit-swapped'), creditTable(60, 3), {
       meta: tabularMeta(swapped),
     });
-    const refused = await runGate(
-      reg,
-      version.id,
-      await policy({ version: 1, scan: { data: join(root, 'credit-swapped'), methods: ['ac'] } }),
-      { record: false },
-    );
+    const refused = await gate(version.id, {
+      version: 1,
+      scan: { data: join(root, 'credit-swapped'), methods: ['ac'] },
+    });
     const scan = byName(refused.checks, 'scan');
     expect(scan.passed).toBe(false);
     expect(scan.reason).toMatch(/^check could not run: .* reads columns \[age, housing, amount\]/);
