@@ -71,12 +71,19 @@ describe('the package exports map', () => {
     for (const name of [
       'runAudit',
       'scanDataset',
-      'loadAnyModel',
+      'loadModel',
       'loadDataset',
       'detectorByName',
+      'detectorEntry',
+      'attackEntry',
     ]) {
       expect(typeof (root as Record<string, unknown>)[name], name).toBe('function');
     }
     expect(root.DETECTOR_NAMES).toContain('ac');
+    // The registries: every detector and attack, each by its name.
+    expect(root.DETECTORS.map((d) => d.name)).toEqual([...root.DETECTOR_NAMES]);
+    expect(root.detectorEntry('ss')).toBe(root.DETECTORS.find((d) => d.name === 'ss'));
+    expect(root.ATTACKS.map((a) => a.name)).toContain('backdoor');
+    expect(root.attackEntry('label-flip').name).toBe('label-flip');
   });
 });

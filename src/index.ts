@@ -1,7 +1,8 @@
 /**
  * Antidote: attack your own training pipeline with data poisoning, find the poison, and lock the
  * pipeline down. The root entry holds the core types and the main entry points — load a dataset,
- * load a model, scan the dataset with the registered detectors, run the whole audit — and each area
+ * load a model (any kind, as a `Model`), scan the dataset with the registered detectors, run the
+ * whole audit, and the attack and detector registries — and each area
  * has its own entry point (`antidote/data`, `antidote/engine`, `antidote/audit`, ...). See
  * ARCHITECTURE.md for the layers.
  *
@@ -9,6 +10,7 @@
  */
 
 export type { AttackRecord, PoisoningAttack, PoisonResult } from './attacks/attack.js';
+export { ATTACKS, type AttackEntry, attackEntry } from './attacks/registry.js';
 export {
   type AuditOptions,
   type AuditPolicy,
@@ -24,7 +26,14 @@ export {
   loadDataset,
 } from './data/load.js';
 export type { DetectionReport, PoisonDetector } from './defenses/detector.js';
-export { DETECTOR_NAMES, type DetectorName, detectorByName } from './defenses/registry.js';
+export type { DetectorEntry } from './defenses/detector-entry.js';
+export {
+  DETECTOR_NAMES,
+  DETECTORS,
+  type DetectorName,
+  detectorByName,
+  detectorEntry,
+} from './defenses/registry.js';
 export {
   DEFAULT_SCAN_METHODS,
   type MergedScan,
@@ -33,7 +42,13 @@ export {
   scanDataset,
 } from './defenses/scan.js';
 export type { Classifier } from './engine/classifier.js';
-export { type AnyModel, loadAnyModel } from './engine/model.js';
+export {
+  loadModel,
+  type Model,
+  type ModelCapabilities,
+  type ModelDomain,
+  type ModelInput,
+} from './engine/model.js';
 export { AntidoteError, type AntidoteErrorCode, ERROR_CODES, isAntidoteError } from './errors.js';
 export { Rng } from './util/rng.js';
 export { version } from './version.js';

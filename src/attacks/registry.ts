@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import type { Dataset } from '../data/dataset.js';
 import { type DataDomain, dataDomain, type LoadedDataset } from '../data/load.js';
-import { checkModelReadsData, derivedMeta, loadAnyModel } from '../engine/model.js';
-import { TfClassifier } from '../engine/tf-classifier.js';
+import { derivedMeta, loadModel, requireImageModel } from '../engine/model.js';
+import type { TfClassifier } from '../engine/tf-classifier.js';
 import { AntidoteError } from '../errors.js';
 import type { Rng } from '../util/rng.js';
 import {
@@ -23,7 +23,6 @@ import { cleanLabelBackdoor } from './clean-label-backdoor.js';
 import { featureCollisionAttack } from './feature-collision.js';
 import {
   type AdversarialFlipRule,
-  cleanModelProbabilities,
   LABEL_FLIP_MODES,
   type LabelFlipMode,
   type LabelFlipOptions,
@@ -268,6 +267,20 @@ export const labelFlipEntry = defineAttack({
   },
 });
 
+/**
+ * The zoo classifier of the image model at `path`, for the attacks that craft pixels against its
+ * representations and gradients: `INVALID_ARGUMENT` naming `attack` for a text or tabular model.
+ */
+async function loadImageModel(path: string, attack: string): Promise<TfClassifier> {
+  const model = await loadModel(path);
+  try {
+    return requireImageModel(model, attack);
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+}
+
 /** Adversarial label flipping: ranks records by the clean model at `modelDir`. */
 async function adversarialFlip(
   loaded: LoadedDataset,
@@ -283,16 +296,13 @@ async function adversarialFlip(
     { ...options, probabilities: new Float32Array(dataset.shape[0]! * k).fill(1 / k) },
     rng,
   );
-  const loadedModel = await loadAnyModel(modelDir);
+  const model = await loadModel(modelDir);
   try {
-    checkModelReadsData(loadedModel, modelDir, loaded);
-    const probabilities =
-      loadedModel.domain === 'image'
-        ? await cleanModelProbabilities(loadedModel.model, dataset)
-        : await loadedModel.model.predictProbaRaw(dataset);
+    model.checkReads(loaded);
+    const probabilities = await model.predictProba(dataset);
     return labelFlipAttack.poison(dataset, { ...options, probabilities }, rng);
   } finally {
-    loadedModel.model.dispose();
+    model.dispose();
   }
 }
 
@@ -500,7 +510,7 @@ export const featureCollisionEntry = defineAttack({
       );
     }
     const size = targets.x.length / n;
-    const model = await TfClassifier.load(o.model);
+    const model = await loadImageModel(o.model, 'feature collision');
     try {
       const result = await featureCollisionAttack(
         dataset,
@@ -576,7 +586,7 @@ export const cleanLabelBackdoorEntry = defineAttack({
     const spec = triggerSpecFromOptions(o, shape);
     if (shape.length === 2 || shape.length === 3) checkSpec(spec, shape);
     const trigger = await loadTrigger(spec);
-    const model = await TfClassifier.load(o.model);
+    const model = await loadImageModel(o.model, 'the clean-label backdoor');
     try {
       const result = await cleanLabelBackdoor(
         dataset,

@@ -58,9 +58,9 @@ function modelSentence(f: AuditFindings): string {
   if (m.trainedHere) {
     return `No model was given: a ${m.victimArch} was trained on the data (seed ${f.seed}) to read its representations.`;
   }
-  return m.domain === 'image'
+  return m.readsRecords
     ? 'The scan read the representations of the given model.'
-    : `The scan read the representations of the given ${m.domain} model of the records in its feature space.`;
+    : `The scan read the representations of the given ${m.model.domain} model of the records in its feature space.`;
 }
 
 /** The signature's state in a word. */
@@ -205,7 +205,7 @@ export function buildAuditReport(f: AuditFindings): AuditReport {
         ds: f.model.features,
         ...f.scan,
         status: f.decision.scan,
-        model: f.model.domain === 'image' ? "the model's" : `the ${f.model.domain} model's`,
+        model: f.model.readsRecords ? "the model's" : `the ${f.model.model.domain} model's`,
         seed: f.seed,
       }),
       auditVulnerability(f),

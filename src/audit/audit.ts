@@ -3,7 +3,7 @@ import type { Dataset } from '../data/dataset.js';
 import type { LoadedDataset } from '../data/load.js';
 import { stratifiedSplit } from '../data/transform.js';
 import { activeBackend, initEngine } from '../engine/backend.js';
-import type { AnyModel } from '../engine/model.js';
+import type { Model } from '../engine/model-interface.js';
 import type { TfClassifier } from '../engine/tf-classifier.js';
 import type { ArchName } from '../engine/zoo.js';
 import { AntidoteError } from '../errors.js';
@@ -24,10 +24,11 @@ export { type AuditPolicy, auditPolicySchema } from './policy.js';
 export interface AuditOptions {
   readonly data: LoadedDataset;
   /**
-   * A model trained on the data — an image (zoo) model, or a text or tabular model (see
-   * `engine/model`'s `loadAnyModel`); trained here (seeded) when absent.
+   * A model trained on the data, of any domain (`engine/model`'s `loadModel`; a bare zoo
+   * `TfClassifier` is read as an image model); trained here (seeded) when absent. The audit
+   * does not dispose of a given model.
    */
-  readonly model?: TfClassifier | AnyModel;
+  readonly model?: Model | TfClassifier;
   readonly policy?: Partial<AuditPolicy>;
   /** Public key to check the dataset's signature with. */
   readonly publicKeyPath?: string;
@@ -78,7 +79,7 @@ async function auditVulnerability(
     return {
       skipped: {
         stage: 'vulnerability',
-        reason: `the simulated attacks train image (zoo) models, not ${model.domain} models like the one given`,
+        reason: `the simulated attacks train image (zoo) models, not ${model.model.domain} models like the one given`,
       },
     };
   }

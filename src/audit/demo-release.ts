@@ -7,7 +7,8 @@ import { recordViews } from '../data/record-view.js';
 import type { CleanedDataset, ModelScores, TriggeredInputs } from '../defenses/mitigation.js';
 import { scoreModel } from '../defenses/mitigation.js';
 import { activeBackend } from '../engine/backend.js';
-import { TfClassifier } from '../engine/tf-classifier.js';
+import { loadModel } from '../engine/model.js';
+import type { TfClassifier } from '../engine/tf-classifier.js';
 import type { TriggeredTestSet } from '../eval/metrics.js';
 import { appendAudit } from '../integrity/audit-log.js';
 import {
@@ -235,9 +236,9 @@ export async function scoreReleased(
   test: Dataset,
   inputs: TriggeredInputs,
 ): Promise<ModelScores> {
-  const released = await TfClassifier.load(paths.model);
+  const released = await loadModel(paths.model);
   try {
-    return await scoreModel(released, test, inputs);
+    return await scoreModel(released.classifier, released.featurize(test), inputs);
   } finally {
     released.dispose();
   }

@@ -6,17 +6,7 @@
 import type { TabularColumn } from '../data/datasets/tabular.js';
 import { type DataDomain, dataDomain, type LoadedDataset, tabularMeta } from '../data/load.js';
 import { AntidoteError } from '../errors.js';
-import type { FeatureModel } from './feature-model-io.js';
 import type { Model, ModelDomain } from './model-interface.js';
-import type { TfClassifier } from './tf-classifier.js';
-
-/**
- * A loaded model directory as a tagged pair: an image (zoo) model, or a text or tabular model.
- * @deprecated Use {@link Model} (`loadModel`); kept while callers move over.
- */
-export type AnyModel =
-  | { readonly domain: 'image'; readonly model: TfClassifier }
-  | { readonly domain: 'text' | 'tabular'; readonly model: FeatureModel };
 
 /** What the checks need to know about a model. */
 interface Reader {
@@ -25,14 +15,7 @@ interface Reader {
   readonly columns: readonly TabularColumn[] | undefined;
 }
 
-function readerOf(m: AnyModel | Model): Reader {
-  if ('model' in m) {
-    return {
-      domain: m.domain,
-      classes: m.model.classes,
-      columns: m.domain === 'image' ? undefined : m.model.columns,
-    };
-  }
+function readerOf(m: Model): Reader {
   return {
     domain: m.domain,
     classes: m.classes,
@@ -122,11 +105,7 @@ export function checkSameColumns(
  * tabular rows with their own columns (names in order; see {@link checkSameColumns}), or
  * schema-less `[N, D]` rows of their width.
  */
-export function checkModelReadsData(
-  m: AnyModel | Model,
-  modelDir: string,
-  loaded: LoadedDataset,
-): void {
+export function checkModelReadsData(m: Model, modelDir: string, loaded: LoadedDataset): void {
   const model = readerOf(m);
   if (!reads(model, loaded)) throw modelDataMismatch(model.domain, modelDir, loaded);
   if (model.domain === 'image') return;

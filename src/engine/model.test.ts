@@ -5,20 +5,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Dataset } from '../data/dataset.js';
 import type { TabularColumn } from '../data/datasets/tabular.js';
 import type { LoadedDataset } from '../data/load.js';
+import { filmTexts as texts } from '../testing/feature-data.js';
 import { rejects } from '../testing/rejects.js';
 import { Rng } from '../util/rng.js';
 import { initEngine } from './backend.js';
 import { FeatureModel } from './feature-model-io.js';
 import {
   checkModelReadsData,
-  loadAnyModel,
   loadModel,
   type Model,
-  modelOf,
   readModelSummary,
   requireFeatureModel,
   requireImageModel,
 } from './model.js';
+import { retrainerLike } from './model-retrain.js';
 import { MODEL_JSON } from './model-summary.js';
 import { trainClassifier } from './tf-classifier.js';
 
@@ -38,19 +38,6 @@ function images(n: number, seed: number): Dataset {
     y,
     classes: ['top', 'bottom'],
     ids: Array.from({ length: n }, String),
-  };
-}
-
-/** Short texts: `good …` positive, `bad …` negative. */
-function texts(n: number): Dataset {
-  const text = Array.from({ length: n }, (_, i) => (i % 2 ? `good film ${i}` : `bad film ${i}`));
-  return {
-    x: new Float32Array(0),
-    shape: [n, 0],
-    y: Int32Array.from({ length: n }, (_, i) => i % 2),
-    classes: ['negative', 'positive'],
-    ids: Array.from({ length: n }, String),
-    text,
   };
 }
 
@@ -155,24 +142,17 @@ describe('loadModel and the Model interface', () => {
     expect((await load(dirs.image)).input).toEqual({ kind: 'tensor', shape: [4, 4, 1] });
   });
 
-  it('checks what a model reads, for the new and the tagged API alike', async () => {
+  it('checks what a model reads', async () => {
     const text = await load(dirs.text);
     const image = await load(dirs.image);
     expect(() => image.checkReads(loaded(texts(4)))).toThrow(
       /is an image model but data holds text records/,
     );
     expect(() => text.checkReads(loaded(images(4, 1)))).toThrow(/is a text model but data holds/);
-    const tagged = await loadAnyModel(dirs.text);
-    try {
-      expect(() => checkModelReadsData(tagged, dirs.text, loaded(images(4, 1)))).toThrow(
-        /is a text model/,
-      );
-      const view = modelOf(tagged, dirs.text);
-      expect(view.domain).toBe('text');
-      expect(view.classes).toEqual(tagged.model.classes);
-    } finally {
-      tagged.model.dispose();
-    }
+    // The check itself, naming the directory it is given.
+    expect(() => checkModelReadsData(text, 'elsewhere', loaded(images(4, 1)))).toThrow(
+      /^elsewhere is a text model/,
+    );
     expect(() => image.featurize(table(2))).toThrow(/expects records of shape \[4, 4, 1\]/);
   });
 
@@ -220,4 +200,59 @@ describe('loadModel and the Model interface', () => {
     );
     await rejects(readModelSummary(join(root, 'notes.txt')), 'INVALID_FORMAT', /is not a model/);
   });
+
+  it('retrains like the model on raw records: same architecture and featurizer settings', async () => {
+    const settings = { seed: 3, epochs: 1 };
+    const cases = [
+      {
+        domain: 'image',
+        data: loaded(images(30, 4)),
+        direct: () => trainClassifier(images(30, 4), { model: { arch: 'logistic' }, ...settings }),
+      },
+      {
+        domain: 'text',
+        data: loaded(texts(30)),
+        direct: () =>
+          FeatureModel.train(
+            { dataset: texts(30) },
+            { kind: 'tfidf-logistic', ...settings, vectorizer: { minDocFreq: 1 } },
+          ),
+      },
+      {
+        domain: 'tabular',
+        data: loaded(table(30), COLUMNS),
+        direct: () =>
+          FeatureModel.train(
+            { dataset: table(30), columns: COLUMNS },
+            { kind: 'logistic', ...settings },
+          ),
+      },
+    ] as const;
+    for (const c of cases) {
+      const m = await loadModel(dirs[c.domain]);
+      const retrain = retrainerLike(m, settings);
+      // What it needs is kept: the model may go before the trainer runs.
+      m.dispose();
+      const fresh = await retrain(c.data);
+      const direct = await c.direct();
+      const out = join(root, `retrained-${c.domain}`);
+      try {
+        await fresh.save(out, {});
+        const reloaded = await load(out);
+        expect(reloaded.domain).toBe(c.domain);
+        expect(reloaded.kind).toBe((await load(dirs[c.domain])).kind);
+        const probe =
+          c.domain === 'image' ? images(8, 9) : c.domain === 'text' ? texts(8) : table(8);
+        const want =
+          direct instanceof FeatureModel
+            ? await direct.predictProbaRaw(probe)
+            : await direct.predictProba(probe.x, 8);
+        expect(Array.from(await reloaded.predictProba(probe))).toEqual(Array.from(want));
+      } finally {
+        direct.dispose();
+      }
+    }
+    const fake = { ...(await load(dirs.image)) } as unknown as Model;
+    expect(() => retrainerLike(fake, settings)).toThrow(/cannot be retrained by Antidote/);
+  }, 60_000);
 });

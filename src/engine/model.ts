@@ -1,11 +1,10 @@
 /**
  * The model loader: one {@link loadModel} for every model Antidote reads, returning the
- * {@link Model} interface (`./model-interface.ts`), plus the older tagged {@link AnyModel} API
- * kept (deprecated) while callers move over.
+ * {@link Model} interface (`./model-interface.ts`) every caller holds a model by, and the
+ * narrowing to the runtime models for the few methods that need their internals.
  */
 import { AntidoteError } from '../errors.js';
 import { FeatureModel } from './feature-model-io.js';
-import type { AnyModel } from './model-data.js';
 import type { Model } from './model-interface.js';
 import { modelDirOf, modelDomain } from './model-summary.js';
 import { TfClassifier } from './tf-classifier.js';
@@ -13,7 +12,6 @@ import { TfFeatureModel } from './tf-feature-model.js';
 import { TfImageModel } from './tf-image-model.js';
 
 export {
-  type AnyModel,
   checkModelReadsData,
   checkSameColumns,
   derivedMeta,
@@ -45,11 +43,6 @@ export async function loadModel(path: string): Promise<Model> {
   return new TfFeatureModel(await FeatureModel.load(dir), dir);
 }
 
-/** The {@link Model} view of a tagged {@link AnyModel} (same weights: dispose one of them). */
-export function modelOf(m: AnyModel, path = ''): Model {
-  return m.domain === 'image' ? new TfImageModel(m.model, path) : new TfFeatureModel(m.model, path);
-}
-
 /**
  * The TF.js zoo classifier of an image model, for the methods that need its internals
  * (fine-pruning, Neural Cleanse on the CLI, fine-tuning). `INVALID_ARGUMENT` naming `purpose`
@@ -75,14 +68,4 @@ export function requireFeatureModel(model: Model, purpose: string): FeatureModel
     `${purpose} needs a text or tabular model; ${model.path || 'this model'} is an ${model.domain} model (${model.kind})`,
     { path: model.path },
   );
-}
-
-/**
- * Loads a model directory as a tagged {@link AnyModel}.
- * @deprecated Use {@link loadModel}, which returns the {@link Model} interface.
- */
-export async function loadAnyModel(dir: string): Promise<AnyModel> {
-  const domain = await modelDomain(dir);
-  if (domain === 'image') return { domain, model: await TfClassifier.load(dir) };
-  return { domain, model: await FeatureModel.load(dir) };
 }

@@ -1,8 +1,7 @@
 import { type Dataset, numRecords } from '../data/dataset.js';
-import { loadModel, requireImageModel } from '../engine/model.js';
+import { loadModel } from '../engine/model.js';
 import type { ModelInput } from '../engine/model-input.js';
 import type { Model, ModelDomain } from '../engine/model-interface.js';
-import type { TfClassifier } from '../engine/tf-classifier.js';
 import { AntidoteError } from '../errors.js';
 import { digestEquals } from '../integrity/hash.js';
 import { createManifest } from '../integrity/manifest.js';
@@ -80,21 +79,6 @@ export interface Prediction {
 export async function loadRegisteredVersion(v: ModelVersion): Promise<Model> {
   await checkRegisteredFiles(v);
   return loadModel(v.dir);
-}
-
-/**
- * {@link loadRegisteredVersion} for an image model only (`INVALID_ARGUMENT` for a text or
- * tabular one).
- * @deprecated Use {@link loadRegisteredVersion}, which takes every kind of model.
- */
-export async function loadRegisteredModel(v: ModelVersion): Promise<TfClassifier> {
-  const model = await loadRegisteredVersion(v);
-  try {
-    return requireImageModel(model, `${v.id}: this check`);
-  } catch (e) {
-    model.dispose();
-    throw e;
-  }
 }
 
 /** `INTEGRITY_MISMATCH` unless the files of `v` still hash to its registered root digest. */

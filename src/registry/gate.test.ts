@@ -10,6 +10,7 @@ import { recordTrainingProvenance } from '../integrity/lineage.js';
 import { createManifest } from '../integrity/manifest.js';
 import { signDirectory } from '../integrity/model-signing.js';
 import { syntheticImages, trainPair } from '../testing/fixtures.js';
+import { gatePolicyFile } from '../testing/gate-policy-file.js';
 import { runGate } from './gate.js';
 import { loadGatePolicy, parseGatePolicy } from './gate-policy.js';
 import { ModelRegistry } from './model-registry.js';
@@ -56,11 +57,7 @@ describe('deployment gate', () => {
     await rm(root, { recursive: true, force: true });
   });
 
-  const policy = async (body: unknown) => {
-    const path = join(root, `policy-${Math.random().toString(36).slice(2)}.json`);
-    await writeFile(path, JSON.stringify(body));
-    return loadGatePolicy(path);
-  };
+  const policy = (body: unknown) => gatePolicyFile(root, body);
 
   it('validates the policy file with zod and names the bad field', async () => {
     expect(() => parseGatePolicy({ version: 2 })).toThrow(/version/);

@@ -4,7 +4,7 @@ import type { Dataset } from '../data/dataset.js';
 import { loadDataset } from '../data/load.js';
 import { neuralCleanse } from '../defenses/neural-cleanse.js';
 import { scanDataset } from '../defenses/scan.js';
-import type { TfClassifier } from '../engine/tf-classifier.js';
+import { type Model, requireImageModel } from '../engine/model.js';
 import { AntidoteError } from '../errors.js';
 import { evaluateClean } from '../eval/metrics.js';
 import type { JsonValue } from '../integrity/canonical-json.js';
@@ -15,7 +15,7 @@ import { createManifest } from '../integrity/manifest.js';
 import { verifyDirectory } from '../integrity/model-signing.js';
 import { median } from '../numeric/order-statistics.js';
 import { StripProbe } from './backdoor-probe.js';
-import { loadRegisteredModel } from './deployment.js';
+import { loadRegisteredVersion } from './deployment.js';
 import type { LoadedGatePolicy } from './gate-policy.js';
 import type { ModelRegistry, ModelVersion } from './model-registry.js';
 
@@ -215,19 +215,22 @@ function emptyTally(): ScanTally {
 type ScanPolicy = NonNullable<LoadedGatePolicy['policy']['scan']>;
 
 /**
- * Scans `spec` with the model through the scan decision every scan path takes (`scanDataset`);
- * the policy's thresholds apply to each detector, and the merged decision is recorded beside them.
+ * Scans `spec` with the model through the scan decision every scan path takes (`scanDataset`),
+ * in the model's representation (text and tabular records featurized); the policy's thresholds
+ * apply to each detector, and the merged decision is recorded beside them.
  */
 async function scanOnData(
   spec: string,
   c: ScanPolicy,
-  model: TfClassifier,
+  model: Model,
   progress: GateOptions['onProgress'],
 ): Promise<ScanTally> {
   const t = emptyTally();
-  const ds = (await loadDataset(spec)).dataset;
+  const loaded = await loadDataset(spec);
+  model.checkReads(loaded);
+  const ds = model.featurize(loaded.dataset);
   let current = '';
-  const scan = await scanDataset(ds, model, {
+  const scan = await scanDataset(ds, model.classifier, {
     methods: c.methods,
     seed: c.seed,
     onProgress: (m) => {
@@ -294,7 +297,7 @@ function registeredScan(
 async function checkScan(
   v: ModelVersion,
   g: LoadedGatePolicy,
-  model: TfClassifier,
+  model: Model,
   progress: GateOptions['onProgress'],
 ): Promise<GateCheck> {
   const c = g.policy.scan!;
@@ -349,13 +352,34 @@ function exampleFlagged(ds: Dataset, scores: Float32Array, flagged: Uint8Array):
   }));
 }
 
+/**
+ * The check of an image-space probe (STRIP, Neural Cleanse) on a model that reads no pixels (a
+ * text or tabular model): not run, and failed, saying so. The gate denies what it cannot check,
+ * so a policy asking for the probe of such a model is seen, never passed unnoticed.
+ */
+function pixelsOnly(
+  name: GateCheckName,
+  method: 'strip' | 'neural-cleanse',
+  model: Model,
+): GateCheck {
+  const title = method === 'strip' ? 'STRIP' : 'Neural Cleanse';
+  return {
+    name,
+    passed: false,
+    reason: `not run: ${title} works on image pixels, and the model is a ${model.domain} model (${model.kind}) that reads none; leave backdoorProbe out of the policy of ${model.domain} models`,
+    details: { method, skipped: true, domain: model.domain, kind: model.kind },
+  };
+}
+
 /** Neural Cleanse on the model: passes when no class is flagged as a backdoor target. */
 async function checkNeuralCleanse(
-  m: TfClassifier,
+  model: Model,
   gate: LoadedGatePolicy,
   c: NonNullable<NonNullable<LoadedGatePolicy['policy']['backdoorProbe']>['neuralCleanse']>,
   progress: GateOptions['onProgress'],
 ): Promise<GateCheck> {
+  if (!model.capabilities.pixels) return pixelsOnly('neural-cleanse', 'neural-cleanse', model);
+  const m = requireImageModel(model, 'Neural Cleanse');
   const clean = (await loadDataset(resolveSpec(c.clean, gate.baseDir))).dataset;
   const n = Math.min(c.records, clean.y.length);
   const size = m.inputShape.reduce((a, b) => a * b, 1);
@@ -401,7 +425,7 @@ async function runModelChecks(
   registry: ModelRegistry,
   v: ModelVersion,
   gate: LoadedGatePolicy,
-  m: TfClassifier,
+  m: Model,
   run: CheckRunner,
   progress: GateOptions['onProgress'],
 ): Promise<void> {
@@ -416,12 +440,17 @@ async function runModelChecks(
   }
 }
 
+/** Clean accuracy of `model` on raw records `test` (featurized as the model reads them). */
+async function accuracyOf(model: Model, test: Dataset): Promise<number> {
+  return (await evaluateClean(model.classifier, model.featurize(test))).accuracy;
+}
+
 /** Clean accuracy on the policy's test set, then its drop against production (when asked). */
 async function runAccuracyChecks(
   registry: ModelRegistry,
   v: ModelVersion,
   gate: LoadedGatePolicy,
-  m: TfClassifier,
+  m: Model,
   c: NonNullable<LoadedGatePolicy['policy']['accuracy']>,
   run: CheckRunner,
 ): Promise<void> {
@@ -429,7 +458,7 @@ async function runAccuracyChecks(
   let test: Dataset | undefined;
   await run('accuracy', async () => {
     test = (await loadDataset(resolveSpec(c.testSet, gate.baseDir))).dataset;
-    acc = (await evaluateClean(m, test)).accuracy;
+    acc = await accuracyOf(m, test);
     return {
       name: 'accuracy',
       passed: acc >= c.min,
@@ -450,9 +479,9 @@ async function runAccuracyChecks(
         details: {},
       };
     }
-    const pm = await loadRegisteredModel(prod);
+    const pm = await loadRegisteredVersion(prod);
     try {
-      const base = (await evaluateClean(pm, t)).accuracy;
+      const base = await accuracyOf(pm, t);
       const drop = base - acc;
       return {
         name: 'accuracy-drop',
@@ -468,10 +497,12 @@ async function runAccuracyChecks(
 
 /** STRIP calibrated on the clean set: the share of probe records it rejects. */
 async function checkStrip(
-  m: TfClassifier,
+  model: Model,
   gate: LoadedGatePolicy,
   c: NonNullable<NonNullable<LoadedGatePolicy['policy']['backdoorProbe']>['strip']>,
 ): Promise<GateCheck> {
+  if (!model.capabilities.pixels) return pixelsOnly('backdoor-probe', 'strip', model);
+  const m = model.classifier;
   const clean = (await loadDataset(resolveSpec(c.clean, gate.baseDir))).dataset;
   const probe = (await loadDataset(resolveSpec(c.probe, gate.baseDir))).dataset;
   const s = await StripProbe.calibrate(
@@ -524,12 +555,12 @@ export async function runGate(
   };
   if (p.signature) await run('signature', () => checkSignature(v, gate));
   if (p.dataset) await run('dataset', () => checkDataset(v, gate, registry));
-  let model: TfClassifier | undefined;
+  let model: Model | undefined;
   const needsModel = p.scan || p.accuracy || p.backdoorProbe;
   try {
     if (needsModel) {
       try {
-        model = await loadRegisteredModel(v);
+        model = await loadRegisteredVersion(v);
       } catch (e) {
         for (const name of ['scan', 'accuracy', 'backdoor-probe'] as const) {
           checks.push(errorCheck(name, e));

@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Dataset } from '../data/dataset.js';
-import type { TabularColumn } from '../data/datasets/tabular.js';
 import { loadDataset } from '../data/load.js';
 import { initEngine } from '../engine/backend.js';
 import { FeatureModel } from '../engine/feature-model-io.js';
@@ -11,7 +10,7 @@ import { loadModel } from '../engine/model.js';
 import { Deployment } from '../registry/deployment.js';
 import { ModelRegistry } from '../registry/model-registry.js';
 import { parseMonitorConfig } from '../registry/monitor.js';
-import { Rng } from '../util/rng.js';
+import { CREDIT_COLUMNS, creditTable } from '../testing/feature-data.js';
 import { type RunningServer, startServer } from './start.js';
 
 /**
@@ -20,26 +19,7 @@ import { type RunningServer, startServer } from './start.js';
  * for the same records.
  */
 
-const COLUMNS: readonly TabularColumn[] = [
-  { name: 'age', kind: 'numeric' },
-  { name: 'housing', kind: 'categorical', levels: ['own', 'rent', 'free'] },
-  { name: 'amount', kind: 'numeric' },
-];
-
-/** A generated credit table: `bad` when the amount is high for the age, or housing is free. */
-function creditTable(n: number, seed: number): Dataset {
-  const rng = new Rng(seed);
-  const x = new Float32Array(n * 3);
-  const y = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    const age = 20 + Math.floor(rng.next() * 50);
-    const housing = Math.floor(rng.next() * 3);
-    const amount = Math.round(rng.next() * 100) / 10;
-    x.set([age, housing, amount], i * 3);
-    y[i] = amount > age / 7 || housing === 2 ? 1 : 0;
-  }
-  return { x, shape: [n, 3], y, classes: ['good', 'bad'], ids: Array.from({ length: n }, String) };
-}
+const COLUMNS = CREDIT_COLUMNS;
 
 describe('serving text and tabular models (end to end)', () => {
   let root: string;

@@ -6,7 +6,9 @@ import { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readDatasetDir, writeDatasetDir } from '../../data/dataset-dir.js';
 import { decodePng } from '../../data/png.js';
+import { FeatureModel } from '../../engine/feature-model-io.js';
 import { isAntidoteError } from '../../errors.js';
+import { filmTexts } from '../../testing/feature-data.js';
 import { rejectionOf, runProgram } from '../../testing/run-program.js';
 import { syntheticImages } from '../../testing/synthetic-images.js';
 import { registerAttackCommand } from './attack.js';
@@ -203,6 +205,50 @@ describe('antidote attack label-flip', () => {
       const out = join(dir, 'lf-bad');
       const e = await failure(['attack', 'label-flip', '--data', data, ...args, '--out', out]);
       expect(isAntidoteError(e, 'INVALID_ARGUMENT')).toBe(true);
+      expect(existsSync(out)).toBe(false);
+    }
+  });
+});
+
+describe('the attacks that craft pixels against a model', () => {
+  it('refuse a text model, saying it needs an image model, before anything is written', async () => {
+    const trained = await FeatureModel.train(
+      { dataset: filmTexts(20) },
+      { seed: 1, epochs: 1, vectorizer: { minDocFreq: 1 } },
+    );
+    const model = join(dir, 'text-model');
+    await trained.save(model);
+    trained.dispose();
+    for (const [attack, name, args] of [
+      [
+        'feature-collision',
+        'feature collision',
+        ['--target-data', data, '--target-index', '0', '--base-class', '1'],
+      ],
+      [
+        'clean-label-backdoor',
+        'the clean-label backdoor',
+        ['--trigger', 'pattern', '--target', '0', '--rate', '0.5', '--epsilon', '0.1'],
+      ],
+    ] as const) {
+      const out = join(dir, `${attack}-text`);
+      const e = await failure([
+        'attack',
+        attack,
+        '--data',
+        data,
+        '--model',
+        model,
+        ...args,
+        '--out',
+        out,
+      ]);
+      expect(isAntidoteError(e, 'INVALID_ARGUMENT')).toBe(true);
+      expect((e as Error).message).toMatch(
+        new RegExp(
+          `^${name} needs an image model; .*text-model is a text model \\(tfidf-logistic\\)`,
+        ),
+      );
       expect(existsSync(out)).toBe(false);
     }
   });

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadDataset } from '../../data/load.js';
 import { DEFAULT_SCAN_METHODS, scanDataset } from '../../defenses/scan.js';
-import { loadAnyModel } from '../../engine/model.js';
+import { loadModel } from '../../engine/model.js';
 import { runProgram } from '../../testing/run-program.js';
 import { Rng } from '../../util/rng.js';
 import { buildProgram } from '../program.js';
@@ -60,11 +60,11 @@ async function auditAgainstScan(data: string, modelDir: string, out: string) {
   expect(readFileSync(join(out, 'report.html'), 'utf8')).toContain('<h1>Poisoning audit of');
   expect(printed.verdict).toBe(report.verdict);
 
-  const model = await loadAnyModel(modelDir);
-  if (model.domain === 'image') throw new Error('expected a text or tabular model');
+  const model = await loadModel(modelDir);
+  if (model.capabilities.pixels) throw new Error('expected a text or tabular model');
   try {
-    const features = model.model.featurize((await loadDataset(data)).dataset);
-    const scan = await scanDataset(features, model.model.classifier, {
+    const features = model.featurize((await loadDataset(data)).dataset);
+    const scan = await scanDataset(features, model.classifier, {
       methods: DEFAULT_SCAN_METHODS,
       seed: 1,
     });
@@ -77,7 +77,7 @@ async function auditAgainstScan(data: string, modelDir: string, out: string) {
     expect(section('scan')?.status).toBe(expected);
     expect(section('summary')?.status).toBe(report.verdict);
   } finally {
-    model.model.dispose();
+    model.dispose();
   }
   // The simulated attacks train image models: skipped, and said so.
   expect(report.data.skipped?.map((s) => s.stage)).toEqual(['vulnerability']);

@@ -2,7 +2,7 @@ import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { runAudit } from '../../audit/audit.js';
 import { auditPolicySchema } from '../../audit/policy.js';
-import { type AnyModel, checkModelReadsData, loadAnyModel } from '../../engine/model.js';
+import { loadModel, type Model } from '../../engine/model.js';
 import { AntidoteError } from '../../errors.js';
 import { writeReport } from '../../report/write.js';
 import { readJson, writeDirAtomic } from '../../util/fs.js';
@@ -39,13 +39,13 @@ async function readPolicy(path: string) {
 async function loadModelFor(
   dir: string,
   data: Awaited<ReturnType<typeof loadDataArg>>,
-): Promise<AnyModel> {
-  const model = await loadAnyModel(dir);
+): Promise<Model> {
+  const model = await loadModel(dir);
   try {
-    checkModelReadsData(model, dir, data);
+    model.checkReads(data);
     return model;
   } catch (e) {
-    model.model.dispose();
+    model.dispose();
     throw e;
   }
 }
@@ -124,7 +124,7 @@ export function registerAuditCommand(program: Command): void {
           );
         }
       } finally {
-        model?.model.dispose();
+        model?.dispose();
       }
     });
 }

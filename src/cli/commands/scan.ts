@@ -25,14 +25,15 @@ import {
 } from '../../defenses/scan-report.js';
 import { activeBackend } from '../../engine/backend.js';
 import type { Classifier } from '../../engine/classifier.js';
-import { FeatureModel } from '../../engine/feature-model-io.js';
 import {
-  type AnyModel,
-  checkModelReadsData,
   derivedMeta,
-  loadAnyModel,
+  loadModel,
+  type Model,
+  TfFeatureModel,
+  type TrainLikeOptions,
 } from '../../engine/model.js';
-import { trainClassifier } from '../../engine/tf-classifier.js';
+import { type Retrainer, retrainerLike } from '../../engine/model-retrain.js';
+import { resolveTrainOptions } from '../../engine/train.js';
 import { AntidoteError } from '../../errors.js';
 import { type DetectionEvaluation, evaluateDetection } from '../../eval/detection.js';
 import { recordTrainingProvenance } from '../../integrity/lineage.js';
@@ -160,44 +161,59 @@ function scanMethods(method: ScanCliOptions['method'], domain: DataDomain): stri
   return [...method];
 }
 
-/** What a scan of `anyModel` looks at: the records as the model sees them, and what it can do. */
-function scanTarget(
-  anyModel: AnyModel,
-  loaded: LoadedDataset,
-  threads: number,
-): { ds: Dataset; model: Classifier; context: NonNullable<ScanOptions['context']> } {
-  if (anyModel.domain === 'image') {
-    const m = anyModel.model;
-    m.useThreads(threads);
+/**
+ * How the scan trains its fold models (confident learning's k-fold) where `--epochs` is not
+ * given: a model reading the records as they are (a zoo image model) with the engine's default
+ * training options (2 epochs: folds stay cheap), a model with a featurizer (text, tabular) as it
+ * was trained (its recorded run).
+ */
+function foldTraining(model: Model, seed: number, epochs: number | undefined): TrainLikeOptions {
+  if (model.input.kind === 'tensor') {
+    const d = resolveTrainOptions({ seed });
     return {
-      ds: loaded.dataset,
-      model: m,
-      context: {
-        trainLike: (train, o) =>
-          trainClassifier(train, { model: m.spec, seed: o.seed, epochs: o.epochs ?? 2 }),
-      },
+      seed,
+      epochs: epochs ?? d.epochs,
+      batchSize: d.batchSize,
+      learningRate: d.learningRate,
     };
   }
-  const m = anyModel.model;
+  return { seed, ...(epochs !== undefined ? { epochs } : {}) };
+}
+
+/** The raw-text side of a scan (keyword discovery) where the model reads and predicts texts. */
+function textContext(model: Model, loaded: LoadedDataset): Pick<ScanContext, 'text'> {
+  if (!(model instanceof TfFeatureModel) || model.input.kind !== 'text') return {};
+  const m = model.feature;
   return {
-    ds: m.featurize(loaded.dataset),
-    model: m.classifier,
+    text: {
+      dataset: loaded.dataset,
+      predict: (texts, output) =>
+        output === 'logits' ? m.predictLogitsTexts(texts) : m.predictProbaTexts(texts),
+      ...(m.tokenizer ? { tokenizer: m.tokenizer } : {}),
+    },
+  };
+}
+
+/** What the scan context of the detectors holds. */
+type ScanContext = NonNullable<ScanOptions['context']>;
+
+/** What a scan of `model` looks at: the records as the model sees them, and what it can do. */
+function scanTarget(
+  model: Model,
+  loaded: LoadedDataset,
+  threads: number,
+): { ds: Dataset; model: Classifier; context: ScanContext } {
+  model.useThreads(threads);
+  return {
+    ds: model.featurize(loaded.dataset),
+    model: model.classifier,
     context: {
-      trainLike: (train, o) =>
-        m.trainLike(train, {
-          seed: o.seed,
-          ...(o.epochs !== undefined ? { epochs: o.epochs } : {}),
-        }),
-      ...(anyModel.domain === 'text'
+      ...(model.capabilities.training
         ? {
-            text: {
-              dataset: loaded.dataset,
-              predict: (texts, output) =>
-                output === 'logits' ? m.predictLogitsTexts(texts) : m.predictProbaTexts(texts),
-              ...(m.tokenizer ? { tokenizer: m.tokenizer } : {}),
-            },
+            trainLike: (train, o) => model.trainLike(train, foldTraining(model, o.seed, o.epochs)),
           }
         : {}),
+      ...textContext(model, loaded),
     },
   };
 }
@@ -233,11 +249,11 @@ async function runDetectors(
 
 async function runScanCommand(o: ScanCliOptions): Promise<void> {
   const loaded = await loadDataset(o.data);
-  const anyModel = await loadAnyModel(o.model);
+  const model = await loadModel(o.model);
   try {
-    checkModelReadsData(anyModel, o.model, loaded);
+    model.checkReads(loaded);
     const methods = scanMethods(o.method, dataDomain(loaded));
-    const target = scanTarget(anyModel, loaded, o.threads);
+    const target = scanTarget(model, loaded, o.threads);
     const scan = await runDetectors(target, methods, o);
     const ds = target.ds;
     const truth = attackGroundTruth(loaded.attack, ds.ids);
@@ -253,7 +269,7 @@ async function runScanCommand(o: ScanCliOptions): Promise<void> {
     );
     printScanResult(o, ds, scan, evaluations);
   } finally {
-    anyModel.model.dispose();
+    model.dispose();
   }
 }
 
@@ -482,9 +498,7 @@ interface RetrainPlan {
   readonly kind: string;
   readonly settings: ReturnType<typeof recordedSettings>;
   /** Trains a fresh model of that kind and with those settings (featurizer refitted). */
-  readonly train: (
-    loaded: LoadedDataset,
-  ) => Promise<{ save(dir: string, o: { overwrite?: boolean }): Promise<void>; dispose(): void }>;
+  readonly train: Retrainer;
 }
 
 /**
@@ -505,43 +519,18 @@ async function planRetrain(
       { path: out },
     );
   }
-  const previous = await loadAnyModel(modelDir);
+  const previous = await loadModel(modelDir);
   try {
-    checkModelReadsData(previous, modelDir, loaded);
-    if (previous.domain === 'image') {
-      const runs = previous.model.metadata.training;
-      const settings = recordedSettings(runs[runs.length - 1], modelDir);
-      const spec = previous.model.spec;
-      return {
-        modelDir,
-        kind: spec.arch,
-        settings,
-        train: (data) => trainClassifier(data.dataset, { model: spec, ...settings }),
-      };
-    }
-    const m = previous.model;
-    const last = m.training[m.training.length - 1];
-    const settings = recordedSettings(last, modelDir);
-    const vectorizer = last?.vectorizer;
-    const options = {
-      kind: m.kind,
-      ...settings,
-      ...(m.spec.hidden ? { hidden: m.spec.hidden } : {}),
-      ...(m.spec.embeddingDim ? { embeddingDim: m.spec.embeddingDim } : {}),
-      ...(vectorizer && typeof vectorizer === 'object' ? { vectorizer } : {}),
-    };
+    previous.checkReads(loaded);
+    const settings = recordedSettings(previous.training[previous.training.length - 1], modelDir);
     return {
       modelDir,
-      kind: m.kind,
+      kind: previous.kind,
       settings,
-      train: (data) =>
-        FeatureModel.train(
-          { dataset: data.dataset, ...(data.columns ? { columns: data.columns } : {}) },
-          options,
-        ),
+      train: retrainerLike(previous, settings),
     };
   } finally {
-    previous.model.dispose();
+    previous.dispose();
   }
 }
 

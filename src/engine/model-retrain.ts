@@ -1,0 +1,64 @@
+/**
+ * Training a fresh model like a loaded one on raw records (`antidote mitigate --retrain`): same
+ * architecture and, for text and tabular models, a featurizer of the same settings refitted on
+ * the new records. What {@link Model.trainLike} does on records already featurized, this does
+ * from the records themselves, so that the result is a complete model directory.
+ */
+import type { LoadedDataset } from '../data/load.js';
+import { AntidoteError } from '../errors.js';
+import { FeatureModel } from './feature-model-io.js';
+import type { Model } from './model-interface.js';
+import { trainClassifier } from './tf-classifier.js';
+import { TfFeatureModel } from './tf-feature-model.js';
+import { TfImageModel } from './tf-image-model.js';
+import type { TrainOptions } from './train.js';
+
+/** The options of a training run to repeat (those a run records, its seed required). */
+export type RetrainSettings = Pick<
+  TrainOptions,
+  'seed' | 'epochs' | 'batchSize' | 'learningRate' | 'validationSplit' | 'earlyStoppingPatience'
+>;
+
+/** A freshly trained model, to be saved as a model directory. */
+export interface RetrainedModel {
+  /** Saves the model directory atomically; `ALREADY_EXISTS` unless `overwrite`. */
+  save(dir: string, options: { overwrite?: boolean }): Promise<void>;
+  dispose(): void;
+}
+
+/** Trains a fresh model on the records of a loaded dataset (see {@link retrainerLike}). */
+export type Retrainer = (loaded: LoadedDataset) => Promise<RetrainedModel>;
+
+/**
+ * A trainer of fresh models like `model`, with `settings`: a zoo image model of the same spec,
+ * or a text or tabular model of the same kind, sizes and (text) vectorizer options as its last
+ * recorded run. It keeps what it needs, so `model` may be disposed of before it runs.
+ * `INVALID_STATE` for a model that Antidote cannot train.
+ */
+export function retrainerLike(model: Model, settings: RetrainSettings): Retrainer {
+  if (model instanceof TfImageModel) {
+    const spec = model.tf.spec;
+    return (loaded) => trainClassifier(loaded.dataset, { model: spec, ...settings });
+  }
+  if (model instanceof TfFeatureModel) {
+    const m = model.feature;
+    const vectorizer = m.training[m.training.length - 1]?.vectorizer;
+    const options = {
+      kind: m.kind,
+      ...settings,
+      ...(m.spec.hidden ? { hidden: m.spec.hidden } : {}),
+      ...(m.spec.embeddingDim ? { embeddingDim: m.spec.embeddingDim } : {}),
+      ...(vectorizer && typeof vectorizer === 'object' ? { vectorizer } : {}),
+    };
+    return (loaded) =>
+      FeatureModel.train(
+        { dataset: loaded.dataset, ...(loaded.columns ? { columns: loaded.columns } : {}) },
+        options,
+      );
+  }
+  throw new AntidoteError(
+    'INVALID_STATE',
+    `${model.path || 'this model'} (a ${model.domain} ${model.kind} model) cannot be retrained by Antidote`,
+    { path: model.path },
+  );
+}
