@@ -9,7 +9,7 @@ import { type Dataset, numRecords, recordShape } from '../../data/dataset.js';
 import type { LoadedDataset } from '../../data/load.js';
 import { AntidoteError } from '../../errors.js';
 import { readBytes } from '../../util/fs.js';
-import { MAX_ENGINE_THREADS } from '../data-parallel.js';
+import { checkInferenceThreads } from '../data-parallel.js';
 import { checkModelReadsData } from '../model-data.js';
 import type * as M from '../model-interface.js';
 import { checkDatasetFits } from '../train.js';
@@ -213,12 +213,7 @@ export class OnnxModel implements M.Model {
 
   /** Validated like the other models' but ONNX Runtime manages its own threads. */
   useThreads(threads: number): this {
-    if (!Number.isInteger(threads) || threads < 1 || threads > MAX_ENGINE_THREADS) {
-      throw new AntidoteError(
-        'INVALID_ARGUMENT',
-        `inference threads must be an integer in [1, ${MAX_ENGINE_THREADS}], got ${threads}`,
-      );
-    }
+    checkInferenceThreads(threads);
     return this;
   }
 
