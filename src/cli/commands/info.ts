@@ -17,9 +17,7 @@ interface InfoCliOptions extends OutputOptions {
 export function registerInfoCommand(program: Command): void {
   program
     .command('info')
-    .description(
-      'describe a dataset (shape, classes and counts, sources, attack record) or an ONNX model',
-    )
+    .description('describe a dataset: shape, classes and counts, sources, attack record')
     .argument(
       '<data>',
       'dataset directory, PNG class folder, .csv/.jsonl file, built-in (mnist, mnist:train, mnist:test), or a .onnx model',
