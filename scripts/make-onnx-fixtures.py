@@ -12,6 +12,8 @@ Writes to src/engine/onnx/fixtures/:
   cnn.onnx        input [N, 1, 28, 28] (NCHW), Conv-BatchNorm-ReLU-MaxPool twice, Flatten,
                   Linear 784->32, ReLU, Linear 32->10: the output is logits.
   cnn.onnx.json   the sidecar Antidote reads: class names and per-channel normalisation.
+  cnn-nhwc.onnx   the same CNN (same weights, same expectations) reading [N, 28, 28, 1] (NHWC)
+                  through a leading Transpose, with the same sidecar (cnn-nhwc.onnx.json).
   expectations.json  per model: the first 8 MNIST test images (uint8 pixels, HWC), their labels,
                   PyTorch's outputs (probabilities, and logits for the CNN), the activations of the
                   input of the last Linear (Gemm), and the input gradients of the cross-entropy loss
@@ -83,6 +85,17 @@ class Cnn(nn.Module):
         return self.logits(x)
 
 
+class Nhwc(nn.Module):
+    """A model reading NHWC records: permutes them to NCHW for `inner`."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x):
+        return self.inner(x.permute(0, 3, 1, 2))
+
+
 def train(model, x, y):
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
     g = torch.Generator().manual_seed(17)
@@ -150,13 +163,15 @@ def main():
     cnn = Cnn()
     train(cnn, ((train_x - MEAN) / STD).unsqueeze(1), train_y)
     export(cnn, test_x[:1].unsqueeze(1), "cnn.onnx")
+    export(Nhwc(cnn), test_x[:1].unsqueeze(3), "cnn-nhwc.onnx")
     sidecar = {
         "classes": [str(k) for k in range(10)],
         "normalization": {"scale": 1, "mean": [MEAN], "std": [STD]},
     }
-    with open(os.path.join(OUT, "cnn.onnx.json"), "w") as f:
-        json.dump(sidecar, f, indent=2)
-        f.write("\n")
+    for name in ("cnn.onnx.json", "cnn-nhwc.onnx.json"):
+        with open(os.path.join(OUT, name), "w") as f:
+            json.dump(sidecar, f, indent=2)
+            f.write("\n")
 
     result = {
         "about": "written by scripts/make-onnx-fixtures.py: PyTorch "

@@ -141,6 +141,21 @@ describe('OnnxModel on the PyTorch fixtures', () => {
     m.dispose();
   });
 
+  it('reads an NHWC model (same CNN behind a Transpose) without transposing the records', async () => {
+    const m = (await loadModel(join(FIXTURES, 'cnn-nhwc.onnx'))) as OnnxModel;
+    expect(m.layout).toBe('nhwc');
+    expect(m.input).toEqual({ kind: 'tensor', shape: [28, 28, 1] });
+    expect(m.classifier.inputShape).toEqual([28, 28, 1]);
+    const ds = records(expected.cnn);
+    const f = m.featurize(ds);
+    expect(f.shape).toEqual([8, 28, 28, 1]);
+    expect(f.x[0]).toBeCloseTo((0 - 0.1307) / 0.3081, 6);
+    expectClose(await m.predictProba(ds), expected.cnn.probabilities, 1e-5);
+    const acts = await m.classifier.activations(f.x, 8);
+    expectClose(acts.data, expected.cnn.lastGemmInput, 1e-5, true);
+    m.dispose();
+  });
+
   it('refuses records of another shape, naming both shapes', async () => {
     const m = (await loadModel(join(FIXTURES, 'cnn.onnx'))) as OnnxModel;
     const e = expected.cnn;
