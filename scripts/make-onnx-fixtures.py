@@ -14,6 +14,9 @@ Writes to src/engine/onnx/fixtures/:
   cnn.onnx.json   the sidecar Antidote reads: class names and per-channel normalisation.
   cnn-nhwc.onnx   the same CNN (same weights, same expectations) reading [N, 28, 28, 1] (NHWC)
                   through a leading Transpose, with the same sidecar (cnn-nhwc.onnx.json).
+  probe-nchw.onnx, probe-nhwc.onnx  no weights: a 2x2 RGB input ([N, 3, 2, 2] or [N, 2, 2, 3])
+                  flattened to a [N, 12] output, with a sidecar of per-channel normalisation, so
+                  that the tests see exactly what Antidote feeds a model.
   expectations.json  per model: the first 8 MNIST test images (uint8 pixels, HWC), their labels,
                   PyTorch's outputs (probabilities, and logits for the CNN), the activations of the
                   input of the last Linear (Gemm), and the input gradients of the cross-entropy loss
@@ -96,6 +99,13 @@ class Nhwc(nn.Module):
         return self.inner(x.permute(0, 3, 1, 2))
 
 
+class Probe(nn.Module):
+    """Flattens its input: the output shows the records as the model received them."""
+
+    def forward(self, x):
+        return torch.flatten(x, 1)
+
+
 def train(model, x, y):
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
     g = torch.Generator().manual_seed(17)
@@ -171,6 +181,13 @@ def main():
     for name in ("cnn.onnx.json", "cnn-nhwc.onnx.json"):
         with open(os.path.join(OUT, name), "w") as f:
             json.dump(sidecar, f, indent=2)
+            f.write("\n")
+
+    probe_sidecar = {"normalization": {"scale": 255, "mean": [10, 20, 30], "std": [2, 4, 8]}}
+    for name, shape in (("probe-nchw", (1, 3, 2, 2)), ("probe-nhwc", (1, 2, 2, 3))):
+        export(Probe(), torch.zeros(shape), name + ".onnx")
+        with open(os.path.join(OUT, name + ".onnx.json"), "w") as f:
+            json.dump(probe_sidecar, f, indent=2)
             f.write("\n")
 
     result = {

@@ -100,7 +100,8 @@ function formatOnnxInfo(r: OnnxInfo): string {
     'error' in r.classifier
       ? `classifier: none (${r.classifier.error})`
       : `classifier: ${r.classifier.name}, ${r.classifier.numClasses} classes, ${r.classifier.probabilities ? 'probabilities (final Softmax)' : 'logits'}`,
-    `classes: ${r.classes ? r.classes.join(', ') : 'not named (0..K-1)'}${r.sidecar ? ` (from ${r.sidecar})` : ''}`,
+    `classes: ${r.classes ? r.classes.join(', ') : 'not named (0..K-1)'}`,
+    `sidecar: ${r.sidecar ?? 'none'}`,
     `layers:${r.layers.length ? '' : '  none'}`,
     ...r.layers.map((l) => `  ${l}${l === r.defaultLayer ? '  (default)' : ''}`),
     `nodes:   ${r.nodes}, weights: ${r.weights}`,

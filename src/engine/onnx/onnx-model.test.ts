@@ -156,6 +156,42 @@ describe('OnnxModel on the PyTorch fixtures', () => {
     m.dispose();
   });
 
+  it('transposes HWC records for NCHW models and normalises each channel', async () => {
+    // One 2×2 RGB record, value (h, w, c) = (10·h + 5·w + c + 1) / 100, HWC.
+    const hwc = Float32Array.from({ length: 12 }, (_, j) => {
+      const c = j % 3;
+      const pixel = Math.floor(j / 3);
+      return (10 * Math.floor(pixel / 2) + 5 * (pixel % 2) + c + 1) / 100;
+    });
+    const ds: Dataset = {
+      x: hwc,
+      shape: [1, 2, 2, 3],
+      y: Int32Array.of(0),
+      classes: ['a'],
+      ids: ['r'],
+    };
+    // The sidecar: scale 255, mean [10, 20, 30], std [2, 4, 8].
+    const norm = (v: number, c: number) => (v * 255 - [10, 20, 30][c]!) / [2, 4, 8][c]!;
+    const chw = Array.from({ length: 12 }, (_, j) =>
+      norm(hwc[(j % 4) * 3 + Math.floor(j / 4)]!, Math.floor(j / 4)),
+    );
+    const interleaved = Array.from(hwc, (v, j) => norm(v, j % 3));
+    for (const [name, layout, want] of [
+      ['probe-nchw', 'nchw', chw],
+      ['probe-nhwc', 'nhwc', interleaved],
+    ] as const) {
+      const m = (await loadModel(join(FIXTURES, `${name}.onnx`))) as OnnxModel;
+      expect(m.layout).toBe(layout);
+      expect(m.input).toEqual({ kind: 'tensor', shape: [2, 2, 3] });
+      const f = m.featurize(ds);
+      expectClose(f.x, want, 1e-5, true);
+      // The model flattens what it receives: the output is the featurized record itself.
+      const seen = await m.classifier.activations(f.x, 1, 'output');
+      expectClose(seen.data, want, 1e-5, true);
+      m.dispose();
+    }
+  });
+
   it('refuses records of another shape, naming both shapes', async () => {
     const m = (await loadModel(join(FIXTURES, 'cnn.onnx'))) as OnnxModel;
     const e = expected.cnn;

@@ -186,9 +186,8 @@ export class OnnxModel implements M.Model {
     let x = ds.x;
     if (hwc && c > 1) x = hwcToChw(ds.x, n, shape[0]! * shape[1]!, c);
     if (this.normalization) {
-      const channelStride = this.layout === 'nhwc' ? 1 : size / Math.max(c, 1);
-      const channels = this.layout === 'nhwc' ? want[2]! : c;
-      x = normalize(x, size, channels, channelStride, this.layout === 'nhwc', this.normalization);
+      const nhwc = this.layout === 'nhwc';
+      x = normalize(x, size, nhwc ? want[2]! : c, nhwc, this.normalization);
     }
     if (x === ds.x && same(shape, want)) return ds;
     return { ...ds, x, shape: [n, ...want] };
@@ -247,24 +246,28 @@ function hwcToChw(x: Float32Array, n: number, hw: number, c: number): Float32Arr
 }
 
 /**
- * `(v · scale − mean[ch]) / std[ch]` for records of `size` values; the channel of value `j` is
- * `j % channels` when `interleaved` (HWC), else `floor(j / stride)` (CHW).
+ * `(v · scale − mean[ch]) / std[ch]` over records of `size` values in `channels` channels,
+ * interleaved (HWC: the channel of value `j` is `j % channels`) or planar (CHW, flat).
  */
 function normalize(
   x: Float32Array,
   size: number,
   channels: number,
-  stride: number,
   interleaved: boolean,
   norm: OnnxNormalization,
 ): Float32Array {
-  const mean = Float32Array.from({ length: channels }, (_, k) => norm.mean[k] ?? norm.mean[0]!);
-  const std = Float32Array.from({ length: channels }, (_, k) => norm.std[k] ?? norm.std[0]!);
   const out = new Float32Array(x.length);
-  for (let i = 0; i < x.length; i++) {
-    const j = i % size;
-    const ch = interleaved ? j % channels : Math.floor(j / stride) % channels;
-    out[i] = (x[i]! * norm.scale - mean[ch]!) / std[ch]!;
+  const plane = size / channels;
+  const scale = norm.scale;
+  for (let k = 0; k < channels; k++) {
+    const mean = norm.mean[k] ?? norm.mean[0]!;
+    const std = norm.std[k] ?? norm.std[0]!;
+    // Value p of channel k in a record: at p * channels + k (HWC) or k * plane + p (CHW).
+    const step = interleaved ? channels : 1;
+    for (let r = 0; r < x.length; r += size) {
+      let j = r + (interleaved ? k : k * plane);
+      for (let p = 0; p < plane; p++, j += step) out[j] = (x[j]! * scale - mean) / std;
+    }
   }
   return out;
 }
