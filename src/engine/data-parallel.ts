@@ -29,6 +29,19 @@ import { engineWorkerScript } from './worker-script.js';
 /** Most threads a training run or a classifier may use (beyond the cores there is nothing to gain). */
 export const MAX_ENGINE_THREADS = 16;
 
+/**
+ * Checks an inference thread count of a model: `INVALID_ARGUMENT` outside `[1,`
+ * {@link MAX_ENGINE_THREADS}`]`.
+ */
+export function checkInferenceThreads(threads: number): void {
+  if (!Number.isInteger(threads) || threads < 1 || threads > MAX_ENGINE_THREADS) {
+    throw new AntidoteError(
+      'INVALID_ARGUMENT',
+      `inference threads must be an integer in [1, ${MAX_ENGINE_THREADS}], got ${threads}`,
+    );
+  }
+}
+
 interface WorkerSlot {
   readonly worker: Worker;
   readonly control: Int32Array;

@@ -187,11 +187,7 @@ describe('loadModel and the Model interface', () => {
     await mkdir(empty);
     await rejects(loadModel(empty), 'NOT_FOUND', /model\.json is missing/);
     await writeFile(join(root, 'model.onnx'), 'onnx');
-    await rejects(
-      loadModel(join(root, 'model.onnx')),
-      'INVALID_FORMAT',
-      /ONNX models are not supported yet/,
-    );
+    await rejects(loadModel(join(root, 'model.onnx')), 'INVALID_FORMAT', /is not an ONNX model/);
     await writeFile(join(root, 'notes.txt'), 'hello');
     await rejects(
       loadModel(join(root, 'notes.txt')),

@@ -33,10 +33,14 @@ export { TfImageModel } from './tf-image-model.js';
  * Loads the model at `path`, whatever it is: an image model of the zoo, or a text or tabular
  * model (told apart by `model.json`'s `antidote` metadata), as a {@link Model}. `path` is a
  * model directory or its `model.json`. Errors: `NOT_FOUND` when there is no `model.json`;
- * `INVALID_FORMAT` for a file that is not a model (an `.onnx` file included, until its adapter
- * lands) and for malformed metadata; those of `TfClassifier.load` / `FeatureModel.load`.
+ * `INVALID_FORMAT` for a file that is not a model and for malformed metadata; those of
+ * `TfClassifier.load` / `FeatureModel.load`. A `.onnx` file loads as an `OnnxModel`.
  */
 export async function loadModel(path: string): Promise<Model> {
+  // ONNX models (issue 17): onnxruntime-node loads only when one is asked for.
+  if (path.toLowerCase().endsWith('.onnx')) {
+    return (await import('./onnx/onnx-model.js')).OnnxModel.load(path);
+  }
   const dir = await modelDirOf(path);
   const domain = await modelDomain(dir);
   if (domain === 'image') return new TfImageModel(await TfClassifier.load(dir), dir);

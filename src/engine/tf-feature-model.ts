@@ -6,8 +6,7 @@
 import { join } from 'node:path';
 import type { Dataset } from '../data/dataset.js';
 import type { LoadedDataset } from '../data/load.js';
-import { AntidoteError } from '../errors.js';
-import { MAX_ENGINE_THREADS } from './data-parallel.js';
+import { checkInferenceThreads } from './data-parallel.js';
 import { type FeatureModel, PREPROCESSOR_FILE, VECTORIZER_FILE } from './feature-model-io.js';
 import { checkModelReadsData } from './model-data.js';
 import type * as M from './model-interface.js';
@@ -77,12 +76,7 @@ export class TfFeatureModel implements M.Model {
 
   /** Validated like the image models' but inference stays on this thread. */
   useThreads(threads: number): this {
-    if (!Number.isInteger(threads) || threads < 1 || threads > MAX_ENGINE_THREADS) {
-      throw new AntidoteError(
-        'INVALID_ARGUMENT',
-        `inference threads must be an integer in [1, ${MAX_ENGINE_THREADS}], got ${threads}`,
-      );
-    }
+    checkInferenceThreads(threads);
     return this;
   }
 

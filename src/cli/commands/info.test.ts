@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
@@ -68,5 +68,39 @@ describe('antidote info', () => {
     expect(json.shape).toEqual([20, 28, 28, 1]);
     expect(json.classes).toHaveLength(10);
     await expect(run(['no-such-dataset'])).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+});
+
+describe('antidote info MODEL.onnx', () => {
+  const fixtures = join(import.meta.dirname, '../../engine/onnx/fixtures');
+
+  it('lists inputs, outputs, candidate layers and op counts', async () => {
+    const out = await run([join(fixtures, 'cnn.onnx')]);
+    expect(out).toContain('(ONNX model, from pytorch 1.13.0, IR 7, opset 13)');
+    expect(out).toContain('  input  [batch, 1, 28, 28] float32');
+    expect(out).toContain('layout:  nchw');
+    expect(out).toContain('classifier: output, 10 classes, logits');
+    expect(out).toContain('classes: 0, 1, 2, 3, 4, 5, 6, 7, 8, 9');
+    expect(out).toMatch(/sidecar: .*cnn\.onnx\.json/);
+    expect(out).toContain('  /Relu_2_output_0  (default)');
+    expect(out).toMatch(/BatchNormalization\s+2/);
+    expect(out).toMatch(/Relu\s+3/);
+  });
+
+  it('prints JSON with --json, and says when there is no classifier output', async () => {
+    const json = JSON.parse(await run([join(fixtures, 'mlp.onnx'), '--json']));
+    expect(json.layout).toBe('flat');
+    expect(json.classifier).toEqual({ name: 'output', numClasses: 10, probabilities: true });
+    expect(json.layers).toEqual(['/Relu_output_0']);
+    expect(json.defaultLayer).toBe('/Relu_output_0');
+    expect(json.ops).toEqual({ Gemm: 2, Relu: 1, Softmax: 1 });
+    expect(json.weights).toBe(784 * 64 + 64 + 64 * 10 + 10);
+    expect(json.sidecar).toBeNull();
+  });
+
+  it('refuses a file that is not an ONNX model', async () => {
+    const junk = join(mkdtempSync(join(tmpdir(), 'antidote-info-')), 'junk.onnx');
+    writeFileSync(junk, Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f]));
+    await expect(run([junk])).rejects.toThrow(/junk\.onnx is not an ONNX model/);
   });
 });

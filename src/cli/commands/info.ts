@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { loadDataset } from '../../data/load.js';
 import { summarizeAttackRecord, summarizeDataset } from '../../data/summary.js';
+import type { OnnxInfo, OnnxTensorInfo } from '../../engine/onnx/onnx-info.js';
 import { parseInteger } from '../options.js';
 import { type OutputOptions, printResult } from '../output.js';
 
@@ -10,7 +11,8 @@ interface InfoCliOptions extends OutputOptions {
 
 /**
  * `antidote info DATA`: shape, classes with counts, sources and any attack record of a dataset
- * (a dataset directory, a built-in such as `mnist:test`, a PNG folder, a CSV or JSONL file).
+ * (a dataset directory, a built-in such as `mnist:test`, a PNG folder, a CSV or JSONL file); or,
+ * given a `.onnx` file, its inputs, outputs, candidate layers and op counts.
  */
 export function registerInfoCommand(program: Command): void {
   program
@@ -18,11 +20,18 @@ export function registerInfoCommand(program: Command): void {
     .description('describe a dataset: shape, classes and counts, sources, attack record')
     .argument(
       '<data>',
-      'dataset directory, PNG class folder, .csv/.jsonl file, or built-in (mnist, mnist:train, mnist:test)',
+      'dataset directory, PNG class folder, .csv/.jsonl file, built-in (mnist, mnist:train, mnist:test), or a .onnx model',
     )
     .option('--limit <n>', 'only the first n records', parseInteger)
     .option('--json', 'print the result as JSON')
     .action(async (data: string, o: InfoCliOptions) => {
+      if (data.toLowerCase().endsWith('.onnx')) {
+        // Read from the protobuf alone: no inference runtime is loaded.
+        const { describeOnnx } = await import('../../engine/onnx/onnx-info.js');
+        const info = await describeOnnx(data);
+        printResult(o, () => formatOnnxInfo(info), info);
+        return;
+      }
       const loaded = await loadDataset(data, o.limit !== undefined ? { limit: o.limit } : {});
       const summary = summarizeDataset(loaded.dataset);
       const attack = summarizeAttackRecord(loaded.attack);
@@ -68,5 +77,38 @@ function formatInfo(
       lines.push(`  ${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`);
     }
   }
+  return lines.join('\n');
+}
+
+function tensorLine(t: OnnxTensorInfo): string {
+  const shape = t.shape ? `[${t.shape.map((d) => d ?? '?').join(', ')}]` : '(shape not recorded)';
+  return `  ${t.name}  ${shape}${t.elemType === 1 ? ' float32' : ` (ONNX type ${t.elemType})`}`;
+}
+
+function formatOnnxInfo(r: OnnxInfo): string {
+  const lines = [
+    `${r.path} (ONNX model${r.producer ? `, from ${r.producer}` : ''}, IR ${r.irVersion}, opset ${Object.entries(
+      r.opsets,
+    )
+      .map(([d, v]) => (d ? `${d} ${v}` : String(v)))
+      .join(', ')})`,
+    'inputs:',
+    ...r.inputs.map(tensorLine),
+    `layout:  ${r.layout ?? 'not an input Antidote reads'}`,
+    'outputs:',
+    ...r.outputs.map(tensorLine),
+    'error' in r.classifier
+      ? `classifier: none (${r.classifier.error})`
+      : `classifier: ${r.classifier.name}, ${r.classifier.numClasses} classes, ${r.classifier.probabilities ? 'probabilities (final Softmax)' : 'logits'}`,
+    `classes: ${r.classes ? r.classes.join(', ') : 'not named (0..K-1)'}`,
+    `sidecar: ${r.sidecar ?? 'none'}`,
+    `layers:${r.layers.length ? '' : '  none'}`,
+    ...r.layers.map((l) => `  ${l}${l === r.defaultLayer ? '  (default)' : ''}`),
+    `nodes:   ${r.nodes}, weights: ${r.weights}`,
+    'ops:',
+    ...Object.entries(r.ops)
+      .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+      .map(([op, n]) => `  ${op.padEnd(20)} ${String(n).padStart(5)}`),
+  ];
   return lines.join('\n');
 }

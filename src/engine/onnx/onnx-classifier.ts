@@ -1,0 +1,198 @@
+/**
+ * A {@link Classifier} run by ONNX Runtime (onnxruntime-node, its bundled CPU build) over records
+ * already in the model's input layout. Activations of any intermediate tensor come from a second
+ * session on the same bytes with that tensor added as a graph output (one session per layer,
+ * cached). Inference only: no input gradients yet (issue 17, part 3).
+ */
+import { InferenceSession, Tensor } from 'onnxruntime-node';
+import { AntidoteError } from '../../errors.js';
+import type { Classifier } from '../classifier.js';
+import {
+  type ClassifierOutput,
+  candidateLayers,
+  classifierOutput,
+  defaultLayer,
+  tensorNames,
+} from './onnx-graph.js';
+import { type ProtoModel, withGraphOutputs } from './onnx-proto.js';
+
+/** Records per `session.run` when the batch dimension is free. */
+const CHUNK = 1024;
+
+/** Row-wise softmax of `[n, k]` logits, in place. */
+function softmaxRows(a: Float32Array, n: number, k: number): Float32Array {
+  for (let i = 0; i < n; i++) {
+    const o = i * k;
+    let max = Number.NEGATIVE_INFINITY;
+    for (let j = 0; j < k; j++) if (a[o + j]! > max) max = a[o + j]!;
+    let sum = 0;
+    for (let j = 0; j < k; j++) {
+      const e = Math.exp(a[o + j]! - max);
+      a[o + j] = e;
+      sum += e;
+    }
+    for (let j = 0; j < k; j++) a[o + j] = a[o + j]! / sum;
+  }
+  return a;
+}
+
+/** What {@link OnnxClassifier.create} needs of a decoded model. */
+export interface OnnxClassifierSource {
+  /** The `.onnx` file's bytes. */
+  readonly bytes: Uint8Array;
+  readonly model: ProtoModel;
+  /** The graph's data input. */
+  readonly inputName: string;
+  /** One record's shape in the model's layout (the input shape without its batch dimension). */
+  readonly recordShape: readonly number[];
+  /** The fixed batch size of the input, when the file fixes one. */
+  readonly fixedBatch?: number;
+  /** For error messages (the file path). */
+  readonly where: string;
+}
+
+/** An ONNX model's classifier (see the module comment). */
+export class OnnxClassifier implements Classifier {
+  readonly inputShape: readonly number[];
+  readonly numClasses: number;
+  readonly layerNames: readonly string[];
+  /** The default layer of {@link OnnxClassifier.activations} (input of the last Gemm/MatMul). */
+  readonly defaultLayer: string | undefined;
+  private readonly output: ClassifierOutput;
+  private readonly sessions = new Map<string, Promise<InferenceSession>>();
+  private readonly tensors: Set<string>;
+
+  private constructor(
+    private readonly src: OnnxClassifierSource,
+    private readonly base: InferenceSession,
+  ) {
+    this.inputShape = src.recordShape;
+    this.output = classifierOutput(src.model, src.where);
+    this.numClasses = this.output.numClasses;
+    this.layerNames = candidateLayers(src.model);
+    this.defaultLayer = defaultLayer(src.model);
+    this.tensors = tensorNames(src.model);
+  }
+
+  /**
+   * Creates the inference session of `src`. `INVALID_FORMAT` naming the file when ONNX Runtime
+   * refuses the model (unknown op, inconsistent graph).
+   */
+  static async create(src: OnnxClassifierSource): Promise<OnnxClassifier> {
+    classifierOutput(src.model, src.where);
+    return new OnnxClassifier(src, await OnnxClassifier.session(src.bytes, src.where));
+  }
+
+  private static async session(bytes: Uint8Array, where: string): Promise<InferenceSession> {
+    try {
+      return await InferenceSession.create(bytes, { graphOptimizationLevel: 'all' });
+    } catch (e) {
+      throw new AntidoteError(
+        'INVALID_FORMAT',
+        `ONNX Runtime cannot load ${where}: ${(e as Error).message}`,
+        { path: where },
+        { cause: e },
+      );
+    }
+  }
+
+  /** Runs `session` over `x` in chunks, returning the flattened `fetch` rows. */
+  private async run(
+    session: InferenceSession,
+    fetch: string,
+    x: Float32Array,
+    n: number,
+  ): Promise<{ data: Float32Array; dim: number }> {
+    const size = this.inputShape.reduce((a, b) => a * b, 1);
+    if (x.length !== n * size) {
+      throw new AntidoteError(
+        'SHAPE_MISMATCH',
+        `${this.src.where} reads records of shape [${this.inputShape.join(', ')}] (${size} values); got ${x.length} values for ${n} records`,
+        { path: this.src.where },
+      );
+    }
+    const chunk = this.src.fixedBatch ?? CHUNK;
+    let out: Float32Array | undefined;
+    let dim = 0;
+    for (let start = 0; start < n; start += chunk) {
+      const m = Math.min(chunk, n - start);
+      let part = x.subarray(start * size, (start + m) * size);
+      if (this.src.fixedBatch !== undefined && m < chunk) {
+        const padded = new Float32Array(chunk * size);
+        padded.set(part);
+        part = padded;
+      }
+      const rows = this.src.fixedBatch ?? m;
+      const feeds = {
+        [this.src.inputName]: new Tensor('float32', part, [rows, ...this.inputShape]),
+      };
+      const result = await session.run(feeds, [fetch]);
+      const t = result[fetch];
+      if (t?.type !== 'float32') {
+        throw new AntidoteError(
+          'INVALID_FORMAT',
+          `${this.src.where}: tensor ${fetch} is not float32 (${t?.type ?? 'missing'})`,
+          { path: this.src.where },
+        );
+      }
+      const data = t.data as Float32Array;
+      dim = data.length / rows;
+      out ??= new Float32Array(n * dim);
+      out.set(data.subarray(0, m * dim), start * dim);
+      t.dispose();
+    }
+    return { data: out ?? new Float32Array(0), dim };
+  }
+
+  async predictProba(x: Float32Array, n: number): Promise<Float32Array> {
+    const { data } = await this.run(this.base, this.output.name, x, n);
+    return this.output.probabilities ? data : softmaxRows(data, n, this.numClasses);
+  }
+
+  async predict(x: Float32Array, n: number): Promise<Int32Array> {
+    const p = await this.predictProba(x, n);
+    const k = this.numClasses;
+    const out = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      let best = 0;
+      for (let j = 1; j < k; j++) if (p[i * k + j]! > p[i * k + best]!) best = j;
+      out[i] = best;
+    }
+    return out;
+  }
+
+  /**
+   * Activations of the tensor `layer` (default: the input of the last Gemm/MatMul), `[n, dim]`.
+   * `INVALID_ARGUMENT` for a tensor the graph does not produce, naming the candidates.
+   */
+  async activations(
+    x: Float32Array,
+    n: number,
+    layer?: string,
+  ): Promise<{ data: Float32Array; dim: number }> {
+    const name = layer ?? this.defaultLayer;
+    if (name === undefined || !this.tensors.has(name)) {
+      throw new AntidoteError(
+        'INVALID_ARGUMENT',
+        name === undefined
+          ? `${this.src.where} has no Gemm or MatMul after its input: name a layer (${this.layerNames.join(', ') || 'none found'})`
+          : `${this.src.where} has no tensor ${name}; layers: ${this.layerNames.join(', ')}`,
+        { path: this.src.where },
+      );
+    }
+    if (name === this.output.name) return this.run(this.base, name, x, n);
+    let session = this.sessions.get(name);
+    if (!session) {
+      session = OnnxClassifier.session(withGraphOutputs(this.src.bytes, [name]), this.src.where);
+      this.sessions.set(name, session);
+    }
+    return this.run(await session, name, x, n);
+  }
+
+  /** Releases every session. */
+  async release(): Promise<void> {
+    const all = [this.base, ...(await Promise.all(this.sessions.values()))];
+    this.sessions.clear();
+    await Promise.all(all.map((s) => s.release()));
+  }
+}

@@ -1,0 +1,273 @@
+/**
+ * The {@link M.Model} adapter of ONNX models (issue 17): a `.onnx` file exported from PyTorch,
+ * TensorFlow or scikit-learn, run by ONNX Runtime. Antidote's datasets hold HWC images; an NCHW
+ * model's records are transposed once, in {@link OnnxModel.featurize}, and normalised as the
+ * sidecar JSON says (`./onnx-sidecar.ts`). Inference only for now: no input gradients, no
+ * training (see docs/onnx.md).
+ */
+import { type Dataset, numRecords, recordShape } from '../../data/dataset.js';
+import type { LoadedDataset } from '../../data/load.js';
+import { AntidoteError } from '../../errors.js';
+import { readBytes } from '../../util/fs.js';
+import { checkInferenceThreads } from '../data-parallel.js';
+import { checkModelReadsData } from '../model-data.js';
+import type * as M from '../model-interface.js';
+import { checkDatasetFits } from '../train.js';
+import { OnnxClassifier } from './onnx-classifier.js';
+import {
+  checkStandardOps,
+  classifierOutput,
+  dataInputs,
+  layoutOf,
+  ONNX_FLOAT,
+  type OnnxLayout,
+} from './onnx-graph.js';
+import { decodeOnnx, type ProtoModel } from './onnx-proto.js';
+import { type OnnxNormalization, readSidecar } from './onnx-sidecar.js';
+
+/** The model's data input, checked: one float tensor with known record dimensions. */
+interface DataInput {
+  readonly name: string;
+  readonly recordShape: readonly number[];
+  readonly fixedBatch?: number;
+  readonly layout: OnnxLayout;
+}
+
+function dataInput(model: ProtoModel, where: string): DataInput {
+  const inputs = dataInputs(model);
+  const input = inputs[0];
+  const bad = (why: string) =>
+    new AntidoteError('INVALID_FORMAT', `${where}: ${why}`, { path: where });
+  if (!input || inputs.length !== 1) {
+    throw bad(`Antidote runs models with one data input; this one has ${inputs.length}`);
+  }
+  if (input.elemType !== ONNX_FLOAT) {
+    throw bad(`input ${input.name} is not float32 (ONNX type ${input.elemType})`);
+  }
+  const shape = input.shape ?? [];
+  const dims = shape.slice(1);
+  if (shape.length < 2 || dims.some((d) => typeof d !== 'number' || d < 1)) {
+    throw bad(
+      `input ${input.name} has shape [${shape.map((d) => d ?? '?').join(', ')}]; Antidote needs [batch, ...] with fixed record dimensions`,
+    );
+  }
+  const recordShape = dims as number[];
+  const layout = layoutOf(recordShape);
+  if (!layout) {
+    throw bad(
+      `input ${input.name} has shape [${shape.join(', ')}]; Antidote reads [N, D], [N, C, H, W] or [N, H, W, C] inputs`,
+    );
+  }
+  const batch = shape[0];
+  return {
+    name: input.name,
+    recordShape,
+    layout,
+    ...(typeof batch === 'number' && batch > 0 ? { fixedBatch: batch } : {}),
+  };
+}
+
+/** The raw (HWC) record shape of a model input of `layout`. */
+function rawShape(recordShape: readonly number[], layout: OnnxLayout): number[] {
+  if (layout !== 'nchw') return [...recordShape];
+  const [c, h, w] = recordShape as [number, number, number];
+  return [h, w, c];
+}
+
+/** Number of channels of a model input of `layout` (1 for flat inputs). */
+function channelsOf(recordShape: readonly number[], layout: OnnxLayout): number {
+  if (layout === 'nchw') return recordShape[0]!;
+  if (layout === 'nhwc') return recordShape[2]!;
+  return 1;
+}
+
+/** An ONNX model as a {@link M.Model} (see the module comment). */
+export class OnnxModel implements M.Model {
+  readonly domain = 'image' as const;
+  readonly kind = 'onnx';
+  readonly capabilities: M.ModelCapabilities;
+  readonly input: M.ModelInput;
+  readonly training: ReadonlyArray<Record<string, unknown>> = [];
+
+  private constructor(
+    /** The `.onnx` file. */
+    readonly path: string,
+    /** The model file and its sidecar, when there is one. */
+    readonly files: readonly string[],
+    readonly classifier: OnnxClassifier,
+    readonly classes: readonly string[],
+    /** How the model's input is laid out (`nchw`, `nhwc` or `flat`). */
+    readonly layout: OnnxLayout,
+    /** The preprocessing {@link OnnxModel.featurize} applies (from the sidecar), if any. */
+    readonly normalization: OnnxNormalization | undefined,
+    /** The decoded graph (inputs, outputs, nodes, initializers). */
+    readonly graph: ProtoModel,
+  ) {
+    const shape = rawShape(classifier.inputShape, layout);
+    this.input = { kind: 'tensor', shape };
+    this.capabilities = Object.freeze({
+      threads: false,
+      training: false,
+      gradients: false,
+      pixels: layout !== 'flat',
+    });
+  }
+
+  /**
+   * Loads `path` (a `.onnx` file) and its sidecar. `INVALID_FORMAT` for a file that is not an
+   * ONNX model, uses custom operators, has no classifier-like output or an input Antidote cannot
+   * feed, and for a sidecar whose classes do not match the output; `NOT_FOUND` for a missing file.
+   */
+  static async load(path: string): Promise<OnnxModel> {
+    const bytes = await readBytes(path);
+    const graph = decodeOnnx(bytes, path);
+    checkStandardOps(graph, path);
+    const input = dataInput(graph, path);
+    const out = classifierOutput(graph, path);
+    const { sidecar, path: sidecarPath } = await readSidecar(path);
+    if (sidecar.classes && sidecar.classes.length !== out.numClasses) {
+      throw new AntidoteError(
+        'INVALID_FORMAT',
+        `${sidecarPath} names ${sidecar.classes.length} classes but ${path} outputs ${out.numClasses}`,
+        { path: sidecarPath ?? path },
+      );
+    }
+    const channels = channelsOf(input.recordShape, input.layout);
+    const norm = sidecar.normalization;
+    for (const [field, values] of [
+      ['mean', norm?.mean],
+      ['std', norm?.std],
+    ] as const) {
+      if (values && values.length !== 1 && values.length !== channels) {
+        throw new AntidoteError(
+          'INVALID_FORMAT',
+          `${sidecarPath}: normalization.${field} has ${values.length} values; the model has ${channels} channel(s)`,
+          { path: sidecarPath ?? path },
+        );
+      }
+    }
+    const classifier = await OnnxClassifier.create({
+      bytes,
+      model: graph,
+      inputName: input.name,
+      recordShape: input.recordShape,
+      where: path,
+      ...(input.fixedBatch !== undefined ? { fixedBatch: input.fixedBatch } : {}),
+    });
+    const classes = sidecar.classes ?? Array.from({ length: out.numClasses }, (_, k) => String(k));
+    const files = sidecarPath ? [path, sidecarPath] : [path];
+    return new OnnxModel(path, files, classifier, classes, input.layout, norm, graph);
+  }
+
+  /**
+   * Records in the model's layout: HWC images transposed to CHW for an NCHW model (flattened in
+   * CHW order for a flat input), then normalised. `SHAPE_MISMATCH` when the records do not have
+   * the model's input shape.
+   */
+  featurize(ds: Dataset): Dataset {
+    const want = this.classifier.inputShape;
+    const raw = this.input.kind === 'tensor' ? this.input.shape : want;
+    const shape = recordShape(ds);
+    const size = want.reduce((a, b) => a * b, 1);
+    const same = (a: readonly number[], b: readonly number[]) =>
+      a.length === b.length && a.every((d, i) => d === b[i]);
+    const flatOk = this.layout === 'flat' && shape.reduce((a, b) => a * b, 1) === size;
+    if (!same(shape, raw) && !flatOk) {
+      throw new AntidoteError(
+        'SHAPE_MISMATCH',
+        `${this.path} reads records of shape [${raw.join(', ')}]${this.layout === 'nchw' ? ` (HWC; the model's NCHW input is [N, ${want.join(', ')}])` : ''}, the data has [${shape.join(', ')}]`,
+        { path: this.path },
+      );
+    }
+    const n = numRecords(ds);
+    // HWC records to CHW: NCHW models, and flat models given multi-channel images.
+    const hwc = this.layout === 'nchw' || (this.layout === 'flat' && shape.length === 3);
+    const c = hwc ? shape[2]! : 1;
+    let x = ds.x;
+    if (hwc && c > 1) x = hwcToChw(ds.x, n, shape[0]! * shape[1]!, c);
+    if (this.normalization) {
+      const nhwc = this.layout === 'nhwc';
+      x = normalize(x, size, nhwc ? want[2]! : c, nhwc, this.normalization);
+    }
+    if (x === ds.x && same(shape, want)) return ds;
+    return { ...ds, x, shape: [n, ...want] };
+  }
+
+  checkReads(loaded: LoadedDataset): void {
+    checkModelReadsData(this, this.path, loaded);
+  }
+
+  /** Class probabilities of raw records; `SHAPE_MISMATCH` unless they fit the model. */
+  async predictProba(ds: Dataset): Promise<Float32Array> {
+    const f = this.featurize(ds);
+    checkDatasetFits(f, this.classifier.inputShape, this.classifier.numClasses);
+    return this.classifier.predictProba(f.x, numRecords(f));
+  }
+
+  async predict(ds: Dataset): Promise<Int32Array> {
+    const f = this.featurize(ds);
+    checkDatasetFits(f, this.classifier.inputShape, this.classifier.numClasses);
+    return this.classifier.predict(f.x, numRecords(f));
+  }
+
+  /** Validated like the other models' but ONNX Runtime manages its own threads. */
+  useThreads(threads: number): this {
+    checkInferenceThreads(threads);
+    return this;
+  }
+
+  /** `INVALID_STATE`: ONNX models do not train in Antidote yet. */
+  trainLike(): Promise<M.DisposableClassifier> {
+    return Promise.reject(
+      new AntidoteError(
+        'INVALID_STATE',
+        `${this.path} is an ONNX model: Antidote cannot train or fine-tune it yet (see docs/onnx.md)`,
+        { path: this.path },
+      ),
+    );
+  }
+
+  /** Releases the ONNX Runtime sessions (in the background). */
+  dispose(): void {
+    void this.classifier.release().catch(() => undefined);
+  }
+}
+
+/** `[n, hw, c]` to `[n, c, hw]`. */
+function hwcToChw(x: Float32Array, n: number, hw: number, c: number): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let i = 0; i < n; i++) {
+    const o = i * hw * c;
+    for (let p = 0; p < hw; p++) {
+      for (let k = 0; k < c; k++) out[o + k * hw + p] = x[o + p * c + k]!;
+    }
+  }
+  return out;
+}
+
+/**
+ * `(v · scale − mean[ch]) / std[ch]` over records of `size` values in `channels` channels,
+ * interleaved (HWC: the channel of value `j` is `j % channels`) or planar (CHW, flat).
+ */
+function normalize(
+  x: Float32Array,
+  size: number,
+  channels: number,
+  interleaved: boolean,
+  norm: OnnxNormalization,
+): Float32Array {
+  const out = new Float32Array(x.length);
+  const plane = size / channels;
+  const scale = norm.scale;
+  for (let k = 0; k < channels; k++) {
+    const mean = norm.mean[k] ?? norm.mean[0]!;
+    const std = norm.std[k] ?? norm.std[0]!;
+    // Value p of channel k in a record: at p * channels + k (HWC) or k * plane + p (CHW).
+    const step = interleaved ? channels : 1;
+    for (let r = 0; r < x.length; r += size) {
+      let j = r + (interleaved ? k : k * plane);
+      for (let p = 0; p < plane; p++, j += step) out[j] = (x[j]! * scale - mean) / std;
+    }
+  }
+  return out;
+}
