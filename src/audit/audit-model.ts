@@ -101,7 +101,9 @@ function givenModel(data: LoadedDataset, model: Model, o: AuditModelOptions): Au
     features,
     classifier: model.classifier,
     // The simulated attacks stamp image triggers and train zoo models like the audited one.
-    ...(model.capabilities.pixels ? { victimArch: auditArch(features, o) } : {}),
+    // They work on the records as loaded (HWC images), not on the model's input layout (an ONNX
+    // model may read NCHW tensors).
+    ...(model.capabilities.pixels ? { victimArch: auditArch(data.dataset, o) } : {}),
     trainedHere: false,
     description: readsRecords ? 'given' : `given (${model.domain} model ${model.kind})`,
     dispose() {},

@@ -202,7 +202,9 @@ export function buildAuditReport(f: AuditFindings): AuditReport {
       auditSummary(f),
       auditIntegrity(f),
       scanSection({
-        ds: f.model.features,
+        // Images are shown as loaded (HWC), whatever layout the model reads; text and tabular
+        // records as the model's featurizer keeps them (with their text).
+        ds: f.model.model.capabilities.pixels ? f.data.dataset : f.model.features,
         ...f.scan,
         status: f.decision.scan,
         model: f.model.readsRecords ? "the model's" : `the ${f.model.model.domain} model's`,

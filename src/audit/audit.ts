@@ -84,7 +84,7 @@ async function auditVulnerability(
     };
   }
   const settings = o.vulnerability ?? {};
-  const { train, test } = vulnerabilitySplit(model.features, settings.records ?? 2000, seed);
+  const { train, test } = vulnerabilitySplit(o.data.dataset, settings.records ?? 2000, seed);
   const vulnerability = await vulnerabilityStage(train, test, {
     victim: { model: model.victimArch, epochs: settings.epochs ?? 1 },
     seed,

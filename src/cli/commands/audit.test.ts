@@ -122,3 +122,31 @@ describe('antidote audit with text and tabular models', () => {
     ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
   });
 });
+
+describe('antidote audit with an ONNX model', () => {
+  it('scans in the model’s NCHW layout and shows the records as loaded (HWC images)', async () => {
+    const onnx = join(import.meta.dirname, '..', '..', 'engine', 'onnx', 'fixtures', 'cnn.onnx');
+    const out = at('onnx-audit');
+    const policy = at('onnx-policy.json');
+    writeFileSync(policy, JSON.stringify({ failOn: 'never' }));
+    await cli(
+      `audit --data mnist:test:300 --model ${onnx} --out ${out} --policy ${policy} --quiet`,
+    );
+    const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as AuditJson;
+    const model = await loadModel(onnx);
+    try {
+      const features = model.featurize((await loadDataset('mnist:test:300')).dataset);
+      expect(features.shape).toEqual([300, 1, 28, 28]);
+      const scan = await scanDataset(features, model.classifier, {
+        methods: DEFAULT_SCAN_METHODS,
+        seed: 1,
+      });
+      expect(report.data.scan.flaggedIds).toEqual(features.ids.filter((_, i) => scan.flagged[i]));
+    } finally {
+      model.dispose();
+    }
+    // The simulated attacks ran on the HWC records (an image model), not on the NCHW features.
+    expect(report.data.skipped ?? []).toEqual([]);
+    expect(report.sections.find((s) => s.id === 'vulnerability')?.status).toBeDefined();
+  });
+});
