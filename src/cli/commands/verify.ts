@@ -1,4 +1,6 @@
+import { dirname } from 'node:path';
 import type { Command } from 'commander';
+import { isOnnxPath } from '../../engine/model-summary.js';
 import { AntidoteError } from '../../errors.js';
 import {
   appendAudit,
@@ -12,11 +14,17 @@ import { findProjectDir, resolveProjectDir } from '../../registry/store.js';
 import { type OutputOptions, printResult } from '../output.js';
 import { formatProblems, recordsOfDir } from './manifest.js';
 
-/** `antidote verify DIR --key PUB`: signature + full re-hash, naming what does not match. */
+/**
+ * `antidote verify DIR --key PUB`: signature + full re-hash, naming what does not match.
+ * `antidote verify MODEL.onnx` verifies the folder holding it (signed by `antidote sign
+ * MODEL.onnx`): any other file there is reported as not signed.
+ */
 export function registerVerifyCommand(program: Command): void {
   program
     .command('verify <dir>')
-    .description('check the signature of DIR and re-hash every file and record against it')
+    .description(
+      'check the signature of DIR (for MODEL.onnx, its folder) and re-hash every file and record against it',
+    )
     .requiredOption('--key <file>', 'trusted public key (SPKI PEM)')
     .option('--bundle <file>', 'bundle path (default DIR/antidote.sig)')
     .option(
@@ -31,7 +39,7 @@ export function registerVerifyCommand(program: Command): void {
     .option('--json', 'print the result as JSON')
     .action(
       async (
-        dir: string,
+        given: string,
         o: OutputOptions & {
           key: string;
           bundle?: string;
@@ -41,6 +49,7 @@ export function registerVerifyCommand(program: Command): void {
         },
       ) => {
         const key = await loadPublicKey(o.key);
+        const dir = isOnnxPath(given) ? dirname(given) : given;
         let expected: ExpectedContent | undefined = o.expectRoot
           ? { rootDigest: o.expectRoot }
           : undefined;
