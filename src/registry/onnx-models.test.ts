@@ -1,5 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,6 +7,7 @@ import { loadDataset } from '../data/load.js';
 import { loadModel } from '../engine/model.js';
 import { signDirectory } from '../integrity/model-signing.js';
 import { gatePolicyFile } from '../testing/gate-policy-file.js';
+import { copyOnnxFixture, ONNX_FIXTURES } from '../testing/onnx-fixtures.js';
 import { rejects as expectRejects } from '../testing/rejects.js';
 import { loadRegisteredVersion } from './deployment.js';
 import { type GateCheck, runGate } from './gate.js';
@@ -19,14 +20,12 @@ import { ModelRegistry } from './model-registry.js';
  * Cleanse, which needs input gradients, is not run and fails, saying why.
  */
 
-const FIXTURES = join(import.meta.dirname, '..', 'engine', 'onnx', 'fixtures');
+const FIXTURES = ONNX_FIXTURES;
 const TEST = 'mnist:test:60';
 
-const byName = (checks: readonly GateCheck[], name: string) => {
-  const c = checks.find((x) => x.name === name);
-  if (!c) throw new Error(`no ${name} check in ${checks.map((x) => x.name).join(', ')}`);
-  return c;
-};
+/** The checks of a gate result by name. */
+const checksOf = (checks: readonly GateCheck[]): Record<string, GateCheck | undefined> =>
+  Object.fromEntries(checks.map((c) => [c.name, c]));
 
 describe('ONNX models in the registry and the gate', () => {
   let root: string;
@@ -36,10 +35,7 @@ describe('ONNX models in the registry and the gate', () => {
   beforeAll(async () => {
     root = await mkdtemp(join(tmpdir(), 'antidote-registry-onnx-'));
     reg = ModelRegistry.open(join(root, 'project'));
-    await mkdir(join(root, 'cnn'));
-    cnn = join(root, 'cnn', 'cnn.onnx');
-    await copyFile(join(FIXTURES, 'cnn.onnx'), cnn);
-    await copyFile(join(FIXTURES, 'cnn.onnx.json'), `${cnn}.json`);
+    cnn = await copyOnnxFixture(join(root, 'cnn'), 'cnn');
   });
   afterAll(async () => {
     reg?.close();
@@ -80,10 +76,7 @@ describe('ONNX models in the registry and the gate', () => {
   });
 
   it('refuses to load a registered ONNX model whose sidecar changed', async () => {
-    await mkdir(join(root, 'changed'));
-    const path = join(root, 'changed', 'cnn.onnx');
-    await copyFile(join(FIXTURES, 'cnn.onnx'), path);
-    await copyFile(join(FIXTURES, 'cnn.onnx.json'), `${path}.json`);
+    const path = await copyOnnxFixture(join(root, 'changed'), 'cnn');
     const { version } = await reg.register(path, { name: 'changed', actor: 'test' });
     await writeFile(`${path}.json`, JSON.stringify({ normalization: { scale: 255 } }));
     await expectRejects(loadRegisteredVersion(version), 'INTEGRITY_MISMATCH', /no longer matches/);
@@ -117,14 +110,15 @@ describe('ONNX models in the registry and the gate', () => {
       },
     });
     const r = await runGate(reg, v.id, policy, { record: false });
-    const acc = byName(r.checks, 'accuracy');
+    const checks = checksOf(r.checks);
+    const acc = checks.accuracy!;
     expect(acc.passed).toBe(true);
     expect(acc.details.accuracy).toBeCloseTo(accuracy, 10);
-    expect(byName(r.checks, 'scan').passed).toBe(true);
-    const strip = byName(r.checks, 'backdoor-probe');
+    expect(checks.scan?.passed).toBe(true);
+    const strip = checks['backdoor-probe']!;
     expect(strip.details).toMatchObject({ method: 'strip', probeRecords: 60 });
     expect(strip.passed).toBe(true);
-    const nc = byName(r.checks, 'neural-cleanse');
+    const nc = checks['neural-cleanse']!;
     expect(nc.passed).toBe(false);
     expect(nc.reason).toMatch(/^not run: Neural Cleanse needs input gradients.*issue 17/);
     expect(r.passed).toBe(false);
@@ -133,10 +127,7 @@ describe('ONNX models in the registry and the gate', () => {
   it('checks the signature of an ONNX model signed as the folder holding it', async () => {
     const { privateKey, publicKey } = generateKeyPairSync('ed25519');
     await writeFile(join(root, 'pub.pem'), publicKey.export({ type: 'spki', format: 'pem' }));
-    await mkdir(join(root, 'signed'));
-    const path = join(root, 'signed', 'cnn.onnx');
-    await copyFile(join(FIXTURES, 'cnn.onnx'), path);
-    await copyFile(join(FIXTURES, 'cnn.onnx.json'), `${path}.json`);
+    const path = await copyOnnxFixture(join(root, 'signed'), 'cnn');
     await signDirectory(await signedFolderOf(path), privateKey);
     const { version } = await reg.register(path, { name: 'signed', actor: 'test' });
     expect(version.info.signed).toBe(true);
@@ -145,7 +136,7 @@ describe('ONNX models in the registry and the gate', () => {
       signature: { trustedKeys: ['pub.pem'] },
     });
     const ok = await runGate(reg, version.id, policy);
-    expect(byName(ok.checks, 'signature').passed).toBe(true);
+    expect(checksOf(ok.checks).signature?.passed).toBe(true);
     expect(ok.passed).toBe(true);
     reg.promote(version.id, { actor: 'test' });
     expect(reg.production('signed')?.id).toBe(version.id);

@@ -1,4 +1,4 @@
-import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,6 +7,7 @@ import { loadModel } from '../engine/model.js';
 import { Deployment } from '../registry/deployment.js';
 import { ModelRegistry } from '../registry/model-registry.js';
 import { parseMonitorConfig } from '../registry/monitor.js';
+import { copyOnnxFixture } from '../testing/onnx-fixtures.js';
 import { type RunningServer, startServer } from './start.js';
 
 /**
@@ -14,8 +15,6 @@ import { type RunningServer, startServer } from './start.js';
  * sidecar), promote it, serve it on loopback and check that `POST /v1/predict`, given records as
  * flattened HWC pixel arrays like any image model's, answers what the library predicts.
  */
-
-const FIXTURES = join(import.meta.dirname, '..', 'engine', 'onnx', 'fixtures');
 
 describe('serving an ONNX model (end to end)', () => {
   let root: string;
@@ -33,10 +32,7 @@ describe('serving an ONNX model (end to end)', () => {
   });
 
   it('answers /v1/predict with the ONNX model, STRIP monitor on', async () => {
-    await mkdir(join(root, 'cnn'));
-    const path = join(root, 'cnn', 'cnn.onnx');
-    await copyFile(join(FIXTURES, 'cnn.onnx'), path);
-    await copyFile(join(FIXTURES, 'cnn.onnx.json'), `${path}.json`);
+    const path = await copyOnnxFixture(join(root, 'cnn'), 'cnn');
     const { version } = await reg.register(path, { name: 'digits', actor: 'test' });
     reg.recordGateResult(version.id, { passed: true, policyDigest: 'test', result: {} });
     reg.promote(version.id, { actor: 'test' });

@@ -1,6 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readDatasetDir, writeDatasetDir } from '../../data/dataset-dir.js';
 import { loadDataset } from '../../data/load.js';
 import { isAntidoteError } from '../../errors.js';
+import { copyOnnxFixture, ONNX_FIXTURES } from '../../testing/onnx-fixtures.js';
 import { rejectionOf, runProgram } from '../../testing/run-program.js';
 import { registerAttackCommand } from './attack.js';
 import { registerGateCommand } from './gate.js';
@@ -24,7 +25,7 @@ import { registerVerifyCommand } from './verify.js';
  * that evaluate with a model (predictions only) or need its gradients (refused).
  */
 
-const FIXTURES = join(import.meta.dirname, '..', '..', 'engine', 'onnx', 'fixtures');
+const FIXTURES = ONNX_FIXTURES;
 
 function run(args: string[]): Promise<string> {
   const program = new Command('antidote').exitOverride();
@@ -52,10 +53,7 @@ let data: string;
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'antidote-onnx-commands-'));
-  await mkdir(join(root, 'cnn'));
-  cnn = join(root, 'cnn', 'cnn.onnx');
-  await copyFile(join(FIXTURES, 'cnn.onnx'), cnn);
-  await copyFile(join(FIXTURES, 'cnn.onnx.json'), `${cnn}.json`);
+  cnn = await copyOnnxFixture(join(root, 'cnn'), 'cnn');
   data = join(root, 'mnist40');
   await writeDatasetDir(data, (await loadDataset('mnist:test:40')).dataset);
 });
@@ -156,10 +154,7 @@ describe('antidote sign / verify MODEL.onnx', () => {
     const pub = join(root, 'signer.pub.pem');
     await writeFile(priv, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
     await writeFile(pub, publicKey.export({ type: 'spki', format: 'pem' }));
-    await mkdir(join(root, 'to-sign'));
-    const model = join(root, 'to-sign', 'cnn.onnx');
-    await copyFile(cnn, model);
-    await copyFile(`${cnn}.json`, `${model}.json`);
+    const model = await copyOnnxFixture(join(root, 'to-sign'), 'cnn');
     const P = ['--project', join(root, 'project')];
     const signed = JSON.parse(await run(['sign', model, '--key', priv, '--json', ...P]));
     expect(signed.bundle).toBe(join(root, 'to-sign', 'antidote.sig'));
