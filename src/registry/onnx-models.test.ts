@@ -75,6 +75,17 @@ describe('ONNX models in the registry and the gate', () => {
     }
   });
 
+  it('refuses a corrupted .onnx file, registering nothing', async () => {
+    const bad = join(root, 'bad.onnx');
+    await writeFile(bad, 'not a protobuf');
+    await expectRejects(
+      reg.register(bad, { name: 'bad', actor: 'test' }),
+      'INVALID_FORMAT',
+      /bad\.onnx/,
+    );
+    expect(reg.list('bad')).toEqual([]);
+  });
+
   it('refuses to load a registered ONNX model whose sidecar changed', async () => {
     const path = await copyOnnxFixture(join(root, 'changed'), 'cnn');
     const { version } = await reg.register(path, { name: 'changed', actor: 'test' });
