@@ -76,7 +76,10 @@ export function registerInspectCommand(program: Command): void {
   program
     .command('inspect')
     .description('inspect a trained model for a backdoor (Neural Cleanse, STRIP, fine-pruning)')
-    .requiredOption('--model <dir>', 'model directory')
+    .requiredOption(
+      '--model <model>',
+      'model directory, or a .onnx file (strip only: ONNX models give no gradients yet)',
+    )
     .addOption(
       new Option('--method <name>', 'inspection method')
         .choices([...INSPECT_METHODS])
