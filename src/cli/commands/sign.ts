@@ -25,7 +25,7 @@ export function registerSignCommand(program: Command): void {
   program
     .command('sign <dir>')
     .description(
-      `hash DIR and sign it: in-toto statement (model-signing v1.0) in a DSSE envelope in a Sigstore bundle (DIR/${SIGNATURE_FILE}); for MODEL.onnx, its folder, which must hold only the model and its sidecar`,
+      `hash DIR and sign it: in-toto statement (model-signing v1.0) in a DSSE envelope in a Sigstore bundle (DIR/${SIGNATURE_FILE})`,
     )
     .requiredOption('--key <file>', 'Ed25519 private key (PKCS#8 PEM)')
     .option('--name <name>', 'subject name (default: the directory name)')

@@ -22,9 +22,7 @@ import { formatProblems, recordsOfDir } from './manifest.js';
 export function registerVerifyCommand(program: Command): void {
   program
     .command('verify <dir>')
-    .description(
-      'check the signature of DIR (for MODEL.onnx, its folder) and re-hash every file and record against it',
-    )
+    .description('check the signature of DIR and re-hash every file and record against it')
     .requiredOption('--key <file>', 'trusted public key (SPKI PEM)')
     .option('--bundle <file>', 'bundle path (default DIR/antidote.sig)')
     .option(
