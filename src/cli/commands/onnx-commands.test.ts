@@ -72,7 +72,8 @@ describe('antidote registry / gate / promote with MODEL.onnx', () => {
     expect(out.version.info).toMatchObject({ arch: 'onnx', domain: 'image', files: 2 });
     const policy = join(root, 'policy.json');
     await writeFile(policy, JSON.stringify({ version: 1, accuracy: { testSet: data, min: 0.8 } }));
-    const gate = await run(['gate', '--model', 'digits@1', '--policy', policy, ...P]);
+    const G = ['gate', '--model', 'digits@1', '--policy', policy, '--out', join(root, 'g.json')];
+    const gate = await run([...G, ...P]);
     expect(gate).toMatch(/PASS {2}accuracy: clean accuracy/);
     expect(gate).toMatch(/PASSED: digits@1 may be promoted/);
     expect(await run(['promote', 'digits@1', ...P])).toMatch(/digits@1: candidate → production/);
@@ -85,8 +86,15 @@ describe('antidote registry / gate / promote with MODEL.onnx', () => {
         backdoorProbe: { neuralCleanse: { clean: data, records: 10 } },
       }),
     );
-    const e = await failure(['gate', '--model', 'digits@1', '--policy', policy, ...P]);
+    const e = await failure([...G, ...P]);
     expect(isAntidoteError(e, 'GATE_FAILED')).toBe(true);
+    expect(JSON.parse(await readFile(join(root, 'g.json'), 'utf8')).checks).toEqual([
+      expect.objectContaining({
+        name: 'neural-cleanse',
+        passed: false,
+        reason: expect.stringMatching(/^not run: Neural Cleanse needs input gradients/),
+      }),
+    ]);
   });
 });
 
