@@ -201,8 +201,9 @@ const labelFlipSchema = z.object({
     .optional()
     .meta({ placeholder: '<class>', description: 'targeted: new label; swap: second class' }),
   model: z.string().optional().meta({
-    placeholder: '<dir>',
-    description: 'adversarial: the clean model whose confidence ranks the records',
+    placeholder: '<model>',
+    description:
+      'adversarial: the clean model whose confidence ranks the records (a model directory or a .onnx file)',
   }),
   rule: z
     .enum(['farthest-first', 'nearest-first'] as [AdversarialFlipRule, AdversarialFlipRule])
@@ -229,7 +230,7 @@ export const labelFlipEntry = defineAttack({
     if (o.mode === 'adversarial' && !o.model) {
       throw new AntidoteError(
         'INVALID_ARGUMENT',
-        'adversarial label flip needs --model (a clean model directory)',
+        'adversarial label flip needs --model (a clean model: a model directory or a .onnx file)',
         { field: 'model' },
       );
     }
@@ -269,11 +270,20 @@ export const labelFlipEntry = defineAttack({
 
 /**
  * The zoo classifier of the image model at `path`, for the attacks that craft pixels against its
- * representations and gradients: `INVALID_ARGUMENT` naming `attack` for a text or tabular model.
+ * representations and gradients: `INVALID_ARGUMENT` naming `attack` for a text or tabular model,
+ * and for an image model without input gradients (an ONNX model, inference-only for now: issue
+ * 17).
  */
 async function loadImageModel(path: string, attack: string): Promise<TfClassifier> {
   const model = await loadModel(path);
   try {
+    if (model.capabilities.pixels && !model.capabilities.gradients) {
+      throw new AntidoteError(
+        'INVALID_ARGUMENT',
+        `${attack} needs input gradients; ${path} is an ${model.kind} model without them${model.kind === 'onnx' ? ' (ONNX models are inference-only for now, issue 17)' : ''}`,
+        { path },
+      );
+    }
     return requireImageModel(model, attack);
   } catch (e) {
     model.dispose();

@@ -69,10 +69,16 @@ function domainOf(json: unknown, path: string): ModelDomain {
   );
 }
 
+/** True when `path` names an ONNX model file (`.onnx`, any case; issue 17). */
+export function isOnnxPath(path: string): boolean {
+  return extname(path).toLowerCase() === '.onnx';
+}
+
 /**
  * Resolves `path` to a model directory: a directory itself, or the directory of a `model.json`
- * given directly. A missing path is `NOT_FOUND` (naming `model.json`); an ONNX file (issue 17)
- * or any other file is `INVALID_FORMAT` saying what a model is.
+ * given directly. A missing path is `NOT_FOUND` (naming `model.json`); an ONNX file (a model
+ * of its own, not a directory: see {@link readModelSummary} and `loadModel`) or any other file
+ * is `INVALID_FORMAT` saying what a model is.
  */
 export async function modelDirOf(path: string): Promise<string> {
   const info = await stat(path).catch(() => undefined);
@@ -87,7 +93,7 @@ export async function modelDirOf(path: string): Promise<string> {
   throw new AntidoteError(
     'INVALID_FORMAT',
     ext === '.onnx'
-      ? `${path}: ONNX models are not supported yet; give a model directory from antidote train`
+      ? `${path} is an ONNX model file, not a model directory; this command wants a model directory (${MODEL_JSON} and weights, from antidote train)`
       : `${path} is not a model: give a model directory (${MODEL_JSON} and weights, from antidote train)`,
     { path },
   );
@@ -112,9 +118,11 @@ const strings = (v: unknown) =>
  * Reads the `antidote` metadata of the model at `path` (a directory or its `model.json`)
  * without loading the weights, e.g. for the registry. Fields that are missing or malformed are
  * left out (`loadModel` reports them); `NOT_FOUND` without `model.json`, `INVALID_FORMAT` when
- * it is not JSON, or not a model file.
+ * it is not JSON, or not a model file. An ONNX file (issue 17) is read from its protobuf and
+ * sidecar without starting a runtime: kind `onnx`, the raw (HWC) record shape, the classes.
  */
 export async function readModelSummary(path: string): Promise<ModelSummary> {
+  if (isOnnxPath(path)) return onnxSummary(path);
   const dir = await modelDirOf(path);
   const json = await readModelJson(dir);
   const domain = domainOf(json, join(dir, MODEL_JSON));
@@ -128,4 +136,45 @@ export async function readModelSummary(path: string): Promise<ModelSummary> {
     ...(inputShape ? { inputShape } : {}),
     ...(classes ? { classes } : {}),
   };
+}
+
+/** {@link readModelSummary} of an ONNX file (`INVALID_FORMAT` when it is no classifier). */
+async function onnxSummary(path: string): Promise<ModelSummary> {
+  const { describeOnnx } = await import('./onnx/onnx-info.js');
+  const info = await describeOnnx(path);
+  if ('error' in info.classifier) {
+    throw new AntidoteError('INVALID_FORMAT', info.classifier.error, { path });
+  }
+  const dims = numbers(info.inputs[0]?.shape?.slice(1));
+  const [c, h, w] = dims ?? [];
+  const inputShape =
+    info.layout === 'nchw' && c !== undefined && h !== undefined && w !== undefined
+      ? [h, w, c]
+      : dims;
+  const k = info.classifier.numClasses;
+  return {
+    domain: 'image',
+    kind: 'onnx',
+    ...(inputShape ? { inputShape } : {}),
+    classes: info.classes ?? Array.from({ length: k }, (_, i) => String(i)),
+  };
+}
+
+/**
+ * The files that make up the model at `path`, without loading it (what `Model.files` lists
+ * once loaded): for an ONNX file, the file and its sidecar JSON when there is one (see
+ * `engine/onnx/onnx-sidecar.ts`); `undefined` for a model directory (all its files).
+ * `NOT_FOUND` for a missing ONNX file.
+ */
+export async function modelFilesOf(path: string): Promise<string[] | undefined> {
+  if (!isOnnxPath(path)) return undefined;
+  const info = await stat(path).catch(() => undefined);
+  if (!info?.isFile()) {
+    throw new AntidoteError('NOT_FOUND', `no ONNX model at ${path}`, { path });
+  }
+  const { sidecarPaths } = await import('./onnx/onnx-sidecar.js');
+  for (const p of sidecarPaths(path)) {
+    if ((await stat(p).catch(() => undefined))?.isFile()) return [path, p];
+  }
+  return [path];
 }

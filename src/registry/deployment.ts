@@ -4,9 +4,9 @@ import type { ModelInput } from '../engine/model-input.js';
 import type { Model, ModelDomain } from '../engine/model-interface.js';
 import { AntidoteError } from '../errors.js';
 import { digestEquals } from '../integrity/hash.js';
-import { createManifest } from '../integrity/manifest.js';
 import { Rng } from '../util/rng.js';
 import { StripProbe } from './backdoor-probe.js';
+import { modelManifest } from './model-manifest.js';
 import type { ModelRegistry, ModelVersion } from './model-registry.js';
 import { LiveMonitor, type MonitorConfig, type Trip } from './monitor.js';
 import { ProbeSampler } from './probe-sampler.js';
@@ -83,7 +83,7 @@ export async function loadRegisteredVersion(v: ModelVersion): Promise<Model> {
 
 /** `INTEGRITY_MISMATCH` unless the files of `v` still hash to its registered root digest. */
 async function checkRegisteredFiles(v: ModelVersion): Promise<void> {
-  const m = await createManifest(v.dir);
+  const m = await modelManifest(v.dir);
   if (!digestEquals(m.rootDigest, v.rootDigest)) {
     throw new AntidoteError(
       'INTEGRITY_MISMATCH',

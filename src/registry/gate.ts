@@ -1,10 +1,11 @@
 import { existsSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import type { Dataset } from '../data/dataset.js';
 import { loadDataset } from '../data/load.js';
 import { neuralCleanse } from '../defenses/neural-cleanse.js';
 import { scanDataset } from '../defenses/scan.js';
 import { type Model, requireImageModel } from '../engine/model.js';
+import { isOnnxPath } from '../engine/model-summary.js';
 import { AntidoteError } from '../errors.js';
 import { evaluateClean } from '../eval/metrics.js';
 import type { JsonValue } from '../integrity/canonical-json.js';
@@ -93,7 +94,9 @@ async function checkSignature(v: ModelVersion, g: LoadedGatePolicy): Promise<Gat
   for (const k of keys) {
     const key = await loadPublicKey(resolve(g.baseDir, k));
     try {
-      const r = await verifyDirectory(v.dir, key, { expected: { rootDigest: v.rootDigest } });
+      // An ONNX model is signed as the folder holding it, whose root digest is the model's.
+      const folder = isOnnxPath(v.dir) ? dirname(v.dir) : v.dir;
+      const r = await verifyDirectory(folder, key, { expected: { rootDigest: v.rootDigest } });
       if (r.ok) {
         return {
           name: 'signature',
@@ -130,6 +133,14 @@ async function checkDataset(
 ): Promise<GateCheck> {
   const c = g.policy.dataset!;
   let lineage: Awaited<ReturnType<typeof readLineage>>;
+  if (isOnnxPath(v.dir)) {
+    return {
+      name: 'dataset',
+      passed: false,
+      reason: `no training provenance: ${v.dir} is an ONNX model file, which carries none; leave dataset out of the policy of imported models`,
+      details: { kind: 'onnx' },
+    };
+  }
   try {
     lineage = await readLineage(v.dir);
   } catch (e) {
@@ -266,7 +277,12 @@ async function scanOnData(
     detectors: [...scan.detectors],
     quorum: scan.quorum,
     flagged: scan.flagged.reduce((a, b) => a + b, 0),
-    examples: exampleFlagged(ds, scan.suspicion, scan.flagged),
+    // Images as loaded (HWC pixels), not as the model reads them (e.g. an ONNX model's NCHW).
+    examples: exampleFlagged(
+      model.capabilities.pixels ? loaded.dataset : ds,
+      scan.suspicion,
+      scan.flagged,
+    ),
   };
   return t;
 }
@@ -379,6 +395,14 @@ async function checkNeuralCleanse(
   progress: GateOptions['onProgress'],
 ): Promise<GateCheck> {
   if (!model.capabilities.pixels) return pixelsOnly('neural-cleanse', 'neural-cleanse', model);
+  if (!model.capabilities.gradients) {
+    return {
+      name: 'neural-cleanse',
+      passed: false,
+      reason: `not run: Neural Cleanse needs input gradients, and the model (${model.kind}) gives none; ONNX models are inference-only for now (issue 17)`,
+      details: { method: 'neural-cleanse', skipped: true, domain: model.domain, kind: model.kind },
+    };
+  }
   const m = requireImageModel(model, 'Neural Cleanse');
   const clean = (await loadDataset(resolveSpec(c.clean, gate.baseDir))).dataset;
   const n = Math.min(c.records, clean.y.length);
@@ -503,8 +527,9 @@ async function checkStrip(
 ): Promise<GateCheck> {
   if (!model.capabilities.pixels) return pixelsOnly('backdoor-probe', 'strip', model);
   const m = model.classifier;
-  const clean = (await loadDataset(resolveSpec(c.clean, gate.baseDir))).dataset;
-  const probe = (await loadDataset(resolveSpec(c.probe, gate.baseDir))).dataset;
+  // STRIP needs predictions only; records as the model reads them (an ONNX model's layout).
+  const clean = model.featurize((await loadDataset(resolveSpec(c.clean, gate.baseDir))).dataset);
+  const probe = model.featurize((await loadDataset(resolveSpec(c.probe, gate.baseDir))).dataset);
   const s = await StripProbe.calibrate(
     m,
     { x: clean.x, n: clean.y.length },

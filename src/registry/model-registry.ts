@@ -1,15 +1,16 @@
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { readScanReport } from '../defenses/scan-report.js';
 import type { ModelDomain } from '../engine/model-interface.js';
-import { MODEL_JSON, readModelSummary } from '../engine/model-summary.js';
+import { isOnnxPath, MODEL_JSON, readModelSummary } from '../engine/model-summary.js';
 import { AntidoteError } from '../errors.js';
 import { type AuditEventInput, appendAudit } from '../integrity/audit-log.js';
 import type { JsonValue } from '../integrity/canonical-json.js';
 import { readLineage } from '../integrity/lineage.js';
-import { createManifest, manifestDigest, SIGNATURE_FILE } from '../integrity/manifest.js';
+import { manifestDigest, SIGNATURE_FILE } from '../integrity/manifest.js';
 import { type AccessPolicy, type Decision, enforce } from '../integrity/policy.js';
 import { REGISTRY_MIGRATIONS } from './migrations.js';
+import { modelManifest } from './model-manifest.js';
 import { SqliteCatalogueStore } from './sqlite-store.js';
 
 /** Lifecycle stages of a model version, in order. */
@@ -77,7 +78,7 @@ export interface ModelVersion {
   readonly id: string;
   readonly name: string;
   readonly seq: number;
-  /** Absolute path of the model directory. */
+  /** Absolute path of the model directory, or of the `.onnx` file of an ONNX model. */
   readonly dir: string;
   readonly manifestDigest: string;
   readonly rootDigest: string;
@@ -236,12 +237,31 @@ async function describeModelDir(
   dir: string,
   scanReport: string | undefined,
 ): Promise<{ info: ModelInfo; rootDigest: string; manifestDigest: string }> {
-  const manifest = await createManifest(dir);
-  const summary = existsSync(join(dir, MODEL_JSON)) ? await readModelSummary(dir) : undefined;
-  let lineage: ModelInfo['lineage'];
+  const manifest = await modelManifest(dir);
+  const onnx = isOnnxPath(dir);
+  const summary =
+    onnx || existsSync(join(dir, MODEL_JSON)) ? await readModelSummary(dir) : undefined;
+  const lineage = onnx ? undefined : await lineageOf(dir);
+  const info: ModelInfo = {
+    ...(summary ? { domain: summary.domain } : {}),
+    ...(summary?.inputShape ? { inputShape: summary.inputShape } : {}),
+    ...(summary?.classes ? { classes: summary.classes } : {}),
+    ...(summary?.kind ? { arch: summary.kind } : {}),
+    // An ONNX model is signed as the folder holding it (see signedFolderOf).
+    signed: existsSync(join(onnx ? dirname(dir) : dir, SIGNATURE_FILE)),
+    ...(lineage ? { lineage } : {}),
+    ...(scanReport ? { scan: await readScanSummary(scanReport) } : {}),
+    files: manifest.files.length,
+    bytes: manifest.files.reduce((s, f) => s + f.size, 0),
+  };
+  return { info, rootDigest: manifest.rootDigest, manifestDigest: manifestDigest(manifest) };
+}
+
+/** The datasets of the SLSA provenance beside a model directory, when there is one. */
+async function lineageOf(dir: string): Promise<ModelInfo['lineage']> {
   try {
     const l = await readLineage(dir);
-    lineage = {
+    return {
       datasets: l.datasets.map((d) => ({
         name: d.name,
         ...(d.version ? { version: d.version } : {}),
@@ -253,19 +273,8 @@ async function describeModelDir(
     };
   } catch (e) {
     if (!(e instanceof AntidoteError && e.code === 'NOT_FOUND')) throw e;
+    return undefined;
   }
-  const info: ModelInfo = {
-    ...(summary ? { domain: summary.domain } : {}),
-    ...(summary?.inputShape ? { inputShape: summary.inputShape } : {}),
-    ...(summary?.classes ? { classes: summary.classes } : {}),
-    ...(summary?.kind ? { arch: summary.kind } : {}),
-    signed: existsSync(join(dir, SIGNATURE_FILE)),
-    ...(lineage ? { lineage } : {}),
-    ...(scanReport ? { scan: await readScanSummary(scanReport) } : {}),
-    files: manifest.files.length,
-    bytes: manifest.files.reduce((s, f) => s + f.size, 0),
-  };
-  return { info, rootDigest: manifest.rootDigest, manifestDigest: manifestDigest(manifest) };
 }
 
 /**
@@ -332,7 +341,8 @@ export class ModelRegistry {
   }
 
   /**
-   * Registers the model in `dir` under `name` as a new `candidate` version (`name@seq`, seq =
+   * Registers the model in `dir` (a model directory, or a `.onnx` file: that file and its
+   * sidecar JSON are hashed) under `name` as a new `candidate` version (`name@seq`, seq =
    * latest + 1), recording its manifest digest, signature presence, lineage and, with
    * `scanReport`, the scan results. Registering content identical to an existing version of
    * the same name returns that version with `created: false`.
@@ -344,7 +354,11 @@ export class ModelRegistry {
     checkModelName(options.name);
     const abs = resolve(dir);
     if (!existsSync(abs)) {
-      throw new AntidoteError('NOT_FOUND', `model directory ${abs} does not exist`, { path: abs });
+      throw new AntidoteError(
+        'NOT_FOUND',
+        `${isOnnxPath(abs) ? 'ONNX model' : 'model directory'} ${abs} does not exist`,
+        { path: abs },
+      );
     }
     const actor = options.actor ?? 'anonymous';
     const d = await describeModelDir(abs, options.scanReport);

@@ -4,7 +4,7 @@ import { type Dataset, numRecords, selectRecords } from '../../data/dataset.js';
 import { finePrune } from '../../defenses/fine-pruning.js';
 import { neuralCleanse } from '../../defenses/neural-cleanse.js';
 import { fitStrip, stripDetect } from '../../defenses/strip.js';
-import { loadModel, requireImageModel } from '../../engine/model.js';
+import { loadModel, type Model, requireImageModel } from '../../engine/model.js';
 import type { TfClassifier } from '../../engine/tf-classifier.js';
 import { AntidoteError } from '../../errors.js';
 import { renderImageGrid } from '../../report/image-grid.js';
@@ -76,7 +76,10 @@ export function registerInspectCommand(program: Command): void {
   program
     .command('inspect')
     .description('inspect a trained model for a backdoor (Neural Cleanse, STRIP, fine-pruning)')
-    .requiredOption('--model <dir>', 'model directory')
+    .requiredOption(
+      '--model <model>',
+      'model directory, or a .onnx file (strip only: ONNX models give no gradients yet)',
+    )
     .addOption(
       new Option('--method <name>', 'inspection method')
         .choices([...INSPECT_METHODS])
@@ -118,10 +121,16 @@ export function registerInspectCommand(program: Command): void {
       });
       const loadedModel = await loadModel(o.model);
       try {
-        // Trigger reverse-engineering, superimposition and pruning act on an image model.
+        // Superimposition needs pixels and predictions only (an ONNX model too); trigger
+        // reverse-engineering and pruning act on a zoo image model's gradients and weights.
+        if (o.method === 'strip' && loadedModel.capabilities.pixels) {
+          await inspectStrip(loadedModel, dataset, o);
+          return;
+        }
+        requireInternals(loadedModel, o.method);
         const model = requireImageModel(loadedModel, `inspect --method ${o.method}`);
         if (o.method === 'neural-cleanse') await inspectNeuralCleanse(model, dataset, o);
-        else if (o.method === 'strip') await inspectStrip(model, dataset, o);
+        else if (o.method === 'strip') await inspectStrip(loadedModel, dataset, o);
         else await inspectFinePrune(model, dataset, o);
       } finally {
         loadedModel.dispose();
@@ -231,10 +240,35 @@ async function inspectNeuralCleanse(
   );
 }
 
-async function inspectStrip(model: TfClassifier, ds: Dataset, o: InspectCliOptions): Promise<void> {
-  if (numRecords(ds) < 4) {
+/**
+ * `INVALID_ARGUMENT` naming what `method` needs and the image model lacks: input gradients
+ * (Neural Cleanse) or weights to prune and fine-tune (fine-pruning), e.g. for an ONNX model,
+ * which is inference-only for now (issue 17). Other models pass (text and tabular models are
+ * refused by `requireImageModel`, as before).
+ */
+function requireInternals(model: Model, method: InspectMethod): void {
+  if (!model.capabilities.pixels) return;
+  const missing =
+    method === 'neural-cleanse' && !model.capabilities.gradients
+      ? 'input gradients'
+      : method === 'fine-prune' && !model.capabilities.training
+        ? 'the weights, to prune and fine-tune them'
+        : undefined;
+  if (!missing) return;
+  throw new AntidoteError(
+    'INVALID_ARGUMENT',
+    `inspect --method ${method} needs ${missing}; ${model.path || 'this model'} is an ${model.kind} model${model.kind === 'onnx' ? ', and ONNX models are inference-only for now (issue 17)' : ' without them'}; --method strip needs predictions only`,
+    { path: model.path, method },
+  );
+}
+
+/** STRIP on any image model: superimposition in the model's representation, predictions only. */
+async function inspectStrip(loaded: Model, raw: Dataset, o: InspectCliOptions): Promise<void> {
+  if (numRecords(raw) < 4) {
     throw new AntidoteError('INVALID_ARGUMENT', 'strip needs at least 4 clean records in --data');
   }
+  const model = loaded.classifier;
+  const ds = loaded.featurize(raw);
   const [pool, calib] = split(ds, 0.5, o.seed);
   const fit = await fitStrip(
     model,
@@ -245,7 +279,7 @@ async function inspectStrip(model: TfClassifier, ds: Dataset, o: InspectCliOptio
   let inputs: { ids: string[]; entropy: number[]; rejected: number[] } | undefined;
   if (o.inputs) {
     const { dataset: inp } = await loadDataArg(o.inputs, o);
-    const d = await stripDetect(model, inp.x, numRecords(inp), fit);
+    const d = await stripDetect(model, loaded.featurize(inp).x, numRecords(inp), fit);
     inputs = {
       ids: [...inp.ids],
       entropy: Array.from(d.entropy),

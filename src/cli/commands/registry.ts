@@ -14,8 +14,10 @@ export function registerRegistryCommand(program: Command): void {
     .command('registry')
     .description('model registry: versions, stages (candidate → staging → production → archived)');
   cmd
-    .command('register <dir>')
-    .description('register a model directory as a new candidate version (name@N)')
+    .command('register <model>')
+    .description(
+      'register a model (a model directory, or a .onnx file with its sidecar JSON) as a new candidate version (name@N)',
+    )
     .requiredOption('--name <name>', 'model name')
     .option('--scan <report>', 'scan report (report.json of antidote scan) to register with it')
     .option('--key <file>', 'your key; needs model:register when a policy is installed')

@@ -8,13 +8,19 @@ import {
   SIGNATURE_FILE,
   signDirectory,
 } from '../../integrity/index.js';
+import { signedFolderOf } from '../../registry/model-manifest.js';
 import { SqliteCatalogueStore } from '../../registry/sqlite-store.js';
 import { findProjectDir } from '../../registry/store.js';
 import { type OutputOptions, printResult } from '../output.js';
 import { recordsOfDir } from './manifest.js';
 import { requirePermission } from './policy.js';
 
-/** `antidote sign DIR --key K`: manifest + Sigstore bundle (DSSE, in-toto, model-signing v1.0). */
+/**
+ * `antidote sign DIR --key K`: manifest + Sigstore bundle (DSSE, in-toto, model-signing v1.0).
+ * A signature covers a folder; `antidote sign MODEL.onnx` signs the folder holding the ONNX
+ * model, which must hold only it and its sidecar JSON (`signedFolderOf`), so that the signed
+ * root digest is the one the registry records for the model.
+ */
 export function registerSignCommand(program: Command): void {
   program
     .command('sign <dir>')
@@ -28,10 +34,11 @@ export function registerSignCommand(program: Command): void {
     .option('--json', 'print the result as JSON')
     .action(
       async (
-        dir: string,
+        given: string,
         o: OutputOptions & { key: string; name?: string; out?: string; project?: string },
       ) => {
         const key = await loadPrivateKey(o.key);
+        const dir = await signedFolderOf(given);
         const project = o.project ?? findProjectDir(process.cwd());
         const store = project ? SqliteCatalogueStore.open(project) : undefined;
         try {

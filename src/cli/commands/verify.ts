@@ -1,4 +1,6 @@
+import { dirname } from 'node:path';
 import type { Command } from 'commander';
+import { isOnnxPath } from '../../engine/model-summary.js';
 import { AntidoteError } from '../../errors.js';
 import {
   appendAudit,
@@ -12,7 +14,11 @@ import { findProjectDir, resolveProjectDir } from '../../registry/store.js';
 import { type OutputOptions, printResult } from '../output.js';
 import { formatProblems, recordsOfDir } from './manifest.js';
 
-/** `antidote verify DIR --key PUB`: signature + full re-hash, naming what does not match. */
+/**
+ * `antidote verify DIR --key PUB`: signature + full re-hash, naming what does not match.
+ * `antidote verify MODEL.onnx` verifies the folder holding it (signed by `antidote sign
+ * MODEL.onnx`): any other file there is reported as not signed.
+ */
 export function registerVerifyCommand(program: Command): void {
   program
     .command('verify <dir>')
@@ -31,7 +37,7 @@ export function registerVerifyCommand(program: Command): void {
     .option('--json', 'print the result as JSON')
     .action(
       async (
-        dir: string,
+        given: string,
         o: OutputOptions & {
           key: string;
           bundle?: string;
@@ -41,6 +47,7 @@ export function registerVerifyCommand(program: Command): void {
         },
       ) => {
         const key = await loadPublicKey(o.key);
+        const dir = isOnnxPath(given) ? dirname(given) : given;
         let expected: ExpectedContent | undefined = o.expectRoot
           ? { rootDigest: o.expectRoot }
           : undefined;

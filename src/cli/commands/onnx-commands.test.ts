@@ -1,0 +1,231 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readDatasetDir, writeDatasetDir } from '../../data/dataset-dir.js';
+import { loadDataset } from '../../data/load.js';
+import { isAntidoteError } from '../../errors.js';
+import { copyOnnxFixture, ONNX_FIXTURES } from '../../testing/onnx-fixtures.js';
+import { rejectionOf, runProgram } from '../../testing/run-program.js';
+import { registerAttackCommand } from './attack.js';
+import { registerGateCommand } from './gate.js';
+import { registerInspectCommand } from './inspect.js';
+import { registerPromoteCommand } from './promote.js';
+import { registerRegistryCommand } from './registry.js';
+import { registerSignCommand } from './sign.js';
+import { registerVerifyCommand } from './verify.js';
+
+/**
+ * The commands of issue 17, item 1, with an ONNX model file (the fixtures of
+ * `src/engine/onnx/fixtures`): registry register, gate and promote; inspect (STRIP runs,
+ * Neural Cleanse and fine-pruning refuse naming what is missing); sign and verify; the attacks
+ * that evaluate with a model (predictions only) or need its gradients (refused).
+ */
+
+const FIXTURES = ONNX_FIXTURES;
+
+function run(args: string[]): Promise<string> {
+  const program = new Command('antidote').exitOverride();
+  for (const r of [
+    registerRegistryCommand,
+    registerGateCommand,
+    registerPromoteCommand,
+    registerInspectCommand,
+    registerSignCommand,
+    registerVerifyCommand,
+    registerAttackCommand,
+  ]) {
+    r(program);
+  }
+  return runProgram(program, args);
+}
+
+const failure = async (args: string[]) => rejectionOf(run(args));
+
+let root: string;
+/** cnn.onnx and its sidecar, alone in a folder. */
+let cnn: string;
+/** 40 MNIST test records, as a dataset directory. */
+let data: string;
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'antidote-onnx-commands-'));
+  cnn = await copyOnnxFixture(join(root, 'cnn'), 'cnn');
+  data = join(root, 'mnist40');
+  await writeDatasetDir(data, (await loadDataset('mnist:test:40')).dataset);
+});
+
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+describe('antidote registry / gate / promote with MODEL.onnx', () => {
+  it('registers the .onnx file, gates it on accuracy and promotes it', async () => {
+    const P = ['--project', join(root, 'project')];
+    const out = JSON.parse(
+      await run(['registry', 'register', cnn, '--name', 'digits', '--json', ...P]),
+    );
+    expect(out.created).toBe(true);
+    expect(out.version.info).toMatchObject({ arch: 'onnx', domain: 'image', files: 2 });
+    const policy = join(root, 'policy.json');
+    await writeFile(policy, JSON.stringify({ version: 1, accuracy: { testSet: data, min: 0.8 } }));
+    const G = ['gate', '--model', 'digits@1', '--policy', policy, '--out', join(root, 'g.json')];
+    const gate = await run([...G, ...P]);
+    expect(gate).toMatch(/PASS {2}accuracy: clean accuracy/);
+    expect(gate).toMatch(/PASSED: digits@1 may be promoted/);
+    expect(await run(['promote', 'digits@1', ...P])).toMatch(/digits@1: candidate → production/);
+
+    // Neural Cleanse needs input gradients: not run, failed, and the gate fails with it.
+    await writeFile(
+      policy,
+      JSON.stringify({
+        version: 1,
+        backdoorProbe: { neuralCleanse: { clean: data, records: 10 } },
+      }),
+    );
+    const e = await failure([...G, ...P]);
+    expect(isAntidoteError(e, 'GATE_FAILED')).toBe(true);
+    expect(JSON.parse(await readFile(join(root, 'g.json'), 'utf8')).checks).toEqual([
+      expect.objectContaining({
+        name: 'neural-cleanse',
+        passed: false,
+        reason: expect.stringMatching(/^not run: Neural Cleanse needs input gradients/),
+      }),
+    ]);
+  });
+});
+
+describe('antidote inspect --model MODEL.onnx', () => {
+  it('runs STRIP (predictions only)', async () => {
+    const out = join(root, 'strip');
+    const r = JSON.parse(
+      await run([
+        'inspect',
+        '--model',
+        cnn,
+        '--method',
+        'strip',
+        '--data',
+        data,
+        '--inputs',
+        data,
+        '--overlays',
+        '4',
+        '--out',
+        out,
+        '--json',
+        '--quiet',
+      ]),
+    );
+    expect(r.method).toBe('strip');
+    expect(r.threshold).toBeGreaterThan(0);
+    const report = JSON.parse(await readFile(join(out, 'report.json'), 'utf8'));
+    expect(report.calibrationRecords).toBe(20);
+    expect(report.inputs.total).toBe(40);
+  });
+
+  for (const [method, missing] of [
+    [
+      'neural-cleanse',
+      /needs input gradients.*ONNX models are inference-only for now \(issue 17\)/,
+    ],
+    ['fine-prune', /needs the weights.*ONNX models are inference-only/],
+  ] as const) {
+    it(`refuses --method ${method}, naming what is missing`, async () => {
+      const out = join(root, method);
+      const e = await failure([
+        'inspect',
+        '--model',
+        cnn,
+        '--method',
+        method,
+        '--data',
+        data,
+        '--out',
+        out,
+        '--quiet',
+      ]);
+      expect(isAntidoteError(e, 'INVALID_ARGUMENT'), String(e)).toBe(true);
+      expect((e as Error).message).toMatch(missing);
+      expect(existsSync(out)).toBe(false);
+    });
+  }
+});
+
+describe('antidote sign / verify MODEL.onnx', () => {
+  it('signs and verifies the folder holding only the model and its sidecar', async () => {
+    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+    const priv = join(root, 'signer.pem');
+    const pub = join(root, 'signer.pub.pem');
+    await writeFile(priv, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+    await writeFile(pub, publicKey.export({ type: 'spki', format: 'pem' }));
+    const model = await copyOnnxFixture(join(root, 'to-sign'), 'cnn');
+    const P = ['--project', join(root, 'project')];
+    const signed = JSON.parse(await run(['sign', model, '--key', priv, '--json', ...P]));
+    expect(signed.bundle).toBe(join(root, 'to-sign', 'antidote.sig'));
+    expect(await run(['verify', model, '--key', pub, ...P])).toMatch(/OK — signature by .*2 files/);
+
+    // A changed sidecar changes the model: verify names it.
+    await writeFile(`${model}.json`, JSON.stringify({ normalization: { scale: 255 } }));
+    const e = await failure(['verify', model, '--key', pub, ...P]);
+    expect(isAntidoteError(e, 'INTEGRITY_MISMATCH')).toBe(true);
+    expect((e as Error).message).toMatch(/cnn\.onnx\.json/);
+
+    // The fixtures folder holds other models: signing one of them is refused, saying why.
+    const refused = await failure(['sign', join(FIXTURES, 'mlp.onnx'), '--key', priv, ...P]);
+    expect(isAntidoteError(refused, 'INVALID_ARGUMENT')).toBe(true);
+    expect((refused as Error).message).toMatch(/also holds .*into a folder of their own/);
+    expect(existsSync(join(FIXTURES, 'antidote.sig'))).toBe(false);
+  });
+});
+
+describe('antidote attack --model MODEL.onnx', () => {
+  it('adversarial label flipping ranks the records by the ONNX model', async () => {
+    const out = join(root, 'flip');
+    await run([
+      'attack',
+      'label-flip',
+      '--data',
+      data,
+      '--mode',
+      'adversarial',
+      '--model',
+      cnn,
+      '--count',
+      '4',
+      '--out',
+      out,
+      '--json',
+    ]);
+    const { dataset } = await readDatasetDir(out);
+    const clean = (await loadDataset('mnist:test:40')).dataset;
+    const flipped = Array.from(dataset.y).filter((y, i) => y !== clean.y[i]).length;
+    expect(flipped).toBe(4);
+  });
+
+  it('feature collision, which needs gradients, refuses an ONNX model before writing', async () => {
+    const out = join(root, 'fc');
+    const e = await failure([
+      'attack',
+      'feature-collision',
+      '--data',
+      data,
+      '--model',
+      cnn,
+      '--target-data',
+      data,
+      '--target-index',
+      '0',
+      '--base-class',
+      '1',
+      '--out',
+      out,
+    ]);
+    expect(isAntidoteError(e, 'INVALID_ARGUMENT'), String(e)).toBe(true);
+    expect((e as Error).message).toMatch(/feature collision needs input gradients.*issue 17/);
+    expect(existsSync(out)).toBe(false);
+  });
+});
