@@ -90,6 +90,11 @@ function auditSummary(f: AuditFindings): ReportSection {
       d.failures.length ? `Policy failures: ${d.failures.join('; ')}.` : 'No policy failure.',
       modelSentence(f),
       ...f.skipped.map((s) => `Not run: ${s.stage} (${s.reason}).`),
+      ...(f.vulnerability?.limitations.length
+        ? [
+            `Vulnerability not assessed: ${f.vulnerability.limitations.join('; ')}; no poison rate is stated.`,
+          ]
+        : []),
     ],
     metrics,
   );
