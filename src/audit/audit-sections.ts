@@ -27,6 +27,8 @@ export interface SkippedStage {
 /** Everything an audit found, as handed to {@link buildAuditReport}. */
 export interface AuditFindings {
   readonly data: LoadedDataset;
+  /** What the audit did to the data before reading it (see `AuditResult.notices`). */
+  readonly notices?: readonly string[];
   readonly model: AuditModel;
   readonly policy: AuditPolicy;
   readonly decision: PolicyDecision;
@@ -87,6 +89,7 @@ function auditSummary(f: AuditFindings): ReportSection {
   ];
   return summarySection(
     [
+      ...(f.notices ?? []).map((n) => `Notice: ${n}.`),
       d.failures.length ? `Policy failures: ${d.failures.join('; ')}.` : 'No policy failure.',
       modelSentence(f),
       ...f.skipped.map((s) => `Not run: ${s.stage} (${s.reason}).`),
@@ -188,6 +191,7 @@ function auditData(f: AuditFindings): Record<string, unknown> {
     ...(Object.keys(detection).length ? { detection } : {}),
     ...(f.vulnerability ? { vulnerability: f.vulnerability } : {}),
     ...(f.skipped.length ? { skipped: f.skipped } : {}),
+    ...(f.notices?.length ? { notices: f.notices } : {}),
   };
 }
 
