@@ -16,6 +16,7 @@ import { checkIntegrity } from './integrity-check.js';
 import { type AuditPolicy, auditPolicySchema, decidePolicy } from './policy.js';
 import { type AuditProgressCallback, startStage } from './progress.js';
 import { scanStage } from './scan-stage.js';
+import { suspiciousRecordsCsv } from './suspicious-csv.js';
 import type { VulnerabilityAssessment } from './vulnerability.js';
 import { type VulnerabilitySettings, vulnerabilityStage } from './vulnerability-stage.js';
 
@@ -54,6 +55,18 @@ export interface AuditResult {
   readonly failures: readonly string[];
   /** What the audit did to the data before reading it (e.g. 0–255 pixels divided by 255). */
   readonly notices: readonly string[];
+  /** The flagged records as CSV (`suspiciousRecordsCsv`), written beside the report. */
+  readonly suspiciousCsv: string;
+}
+
+/**
+ * The records the scan read with their sources: the model's view of them (images, or text and
+ * tabular records in its feature space), the loaded records' `source` where the featurizer
+ * dropped it (same records, same order).
+ */
+function withSource(features: Dataset, loaded: Dataset): Dataset {
+  if (features.source || !loaded.source || loaded.y.length !== features.y.length) return features;
+  return { ...features, source: loaded.source };
 }
 
 /** Fewest records an audit accepts. */
@@ -152,7 +165,14 @@ export async function runAudit(o: AuditOptions): Promise<AuditResult> {
       seed,
       backend: activeBackend(),
     });
-    return { report, passed: decision.passed, failures: decision.failures, notices };
+    const suspiciousCsv = suspiciousRecordsCsv(withSource(model.features, data.dataset), scan.scan);
+    return {
+      report,
+      passed: decision.passed,
+      failures: decision.failures,
+      notices,
+      suspiciousCsv,
+    };
   } finally {
     model.dispose();
   }
