@@ -149,9 +149,9 @@ export function vulnerabilitySection(
 ): ReportSection {
   const bd = v.curves.find((c) => c.attack === 'backdoor');
   const victim = typeof v.victim.model === 'string' ? v.victim.model : v.victim.model.arch;
-  const at = (rate: number | null) =>
-    rate === null ? 'no tested rate' : `${pct(rate)} of the training set`;
   const excluded = bd?.points.filter((p) => p.excluded) ?? [];
+  const none = excluded.length ? 'no tested rate read' : 'no tested rate';
+  const at = (rate: number | null) => (rate === null ? none : `${pct(rate)} of the training set`);
   const baselineAsr = bd?.baseline?.attackSuccessRate;
   return {
     id: 'vulnerability',
@@ -170,7 +170,7 @@ export function vulnerabilitySection(
           : []),
       ...(excluded.length
         ? [
-            `Left out of the rates: ${excluded.map((p) => `${pct(p.rate)} (${p.excluded})`).join('; ')}.`,
+            `Left out of the rates: ${excluded.map((p) => `${pct(p.rate)}, as ${p.excluded}`).join('; ')}.`,
           ]
         : []),
     ],
