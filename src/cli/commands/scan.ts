@@ -552,7 +552,10 @@ async function retrainLike(
   const loaded = await loadDataset(dataDir);
   const startedOn = new Date();
   const { kind, settings } = plan;
-  const trained = await plan.train(loaded);
+  // Trained on the [0, 1] scale, like `antidote train` (0–255 images divided by 255).
+  const range = normalizeRange(loaded.dataset, dataDir);
+  if (range.notice) process.stderr.write(`notice: ${range.notice}\n`);
+  const trained = await plan.train(range.notice ? { ...loaded, dataset: range.dataset } : loaded);
   try {
     await trained.save(out, { overwrite: force });
     await recordTrainingProvenance({
