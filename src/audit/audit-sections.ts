@@ -27,6 +27,8 @@ export interface SkippedStage {
 /** Everything an audit found, as handed to {@link buildAuditReport}. */
 export interface AuditFindings {
   readonly data: LoadedDataset;
+  /** What the audit did to the data before reading it (see `AuditResult.notices`). */
+  readonly notices?: readonly string[];
   readonly model: AuditModel;
   readonly policy: AuditPolicy;
   readonly decision: PolicyDecision;
@@ -87,9 +89,15 @@ function auditSummary(f: AuditFindings): ReportSection {
   ];
   return summarySection(
     [
+      ...(f.notices ?? []).map((n) => `Notice: ${n}.`),
       d.failures.length ? `Policy failures: ${d.failures.join('; ')}.` : 'No policy failure.',
       modelSentence(f),
       ...f.skipped.map((s) => `Not run: ${s.stage} (${s.reason}).`),
+      ...(f.vulnerability?.limitations.length
+        ? [
+            `Vulnerability not assessed: ${f.vulnerability.limitations.join('; ')}; no poison rate is stated.`,
+          ]
+        : []),
     ],
     metrics,
   );
@@ -183,6 +191,7 @@ function auditData(f: AuditFindings): Record<string, unknown> {
     ...(Object.keys(detection).length ? { detection } : {}),
     ...(f.vulnerability ? { vulnerability: f.vulnerability } : {}),
     ...(f.skipped.length ? { skipped: f.skipped } : {}),
+    ...(f.notices?.length ? { notices: f.notices } : {}),
   };
 }
 

@@ -46,13 +46,28 @@ describe('runAudit on a dataset directory written by NumPy', () => {
     expect(r.passed).toBe(false);
     expect(r.report.verdict).toBe('fail');
     expect(r.failures[0]).toMatch(/flagged \d+ records/);
+    // The vulnerability section has no status: on these 8×8 bars the pattern trigger already
+    // reaches 82% ASR on the clean victim (and the poisoned victims lose 30+ points of
+    // accuracy), so the assessment states a limitation instead of a rate (issue 16).
     expect(r.report.sections.map((s) => s.status)).toEqual([
       'fail',
       'pass',
       'fail',
-      'pass',
+      undefined,
       undefined,
     ]);
+    const v = r.report.data.vulnerability as {
+      limitations: string[];
+      curves: { attack: string; asr50Rate: number | null; asr90Rate: number | null }[];
+    };
+    expect(v.limitations).toEqual([
+      expect.stringMatching(/trigger already reaches [\d.]+% ASR on the clean victim/),
+    ]);
+    expect(v.curves.map((c) => [c.asr50Rate, c.asr90Rate])).toEqual([
+      [null, null],
+      [null, null],
+    ]);
+    expect(r.report.sections[3]?.paragraphs?.[1]).toMatch(/^Limitation — no poison rate is stated/);
     expect(r.report.sections.map((s) => s.id)).toEqual([
       'summary',
       'integrity',
@@ -127,13 +142,42 @@ describe('runAudit on a dataset directory written by NumPy', () => {
     expect(tampered.failures).toContain('the dataset signature does not verify');
   });
 
-  it('the CLI writes report.html and report.json and exits by policy', () => {
+  it('reads 0–255 image records as [0, 1] with a notice: the same flagged set as the [0, 1] data', async () => {
+    const { dataset } = await readDatasetDir(FIXTURE);
+    // The same pixels twice: quantised to bytes, stored as 0–255 and as byte/255.
+    const bytes = dataset.x.map((v) => Math.round(v * 255));
+    const unit = bytes.map((v) => v / 255);
+    const root = mkdtempSync(join(tmpdir(), 'antidote-audit-range-'));
+    await writeDatasetDir(join(root, 'bytes'), { ...dataset, x: bytes });
+    await writeDatasetDir(join(root, 'unit'), { ...dataset, x: unit });
+    const audit = async (dir: string) =>
+      runAudit({ data: await loadDataset(join(root, dir)), seed: 1, vulnerability: false });
+    const [b, u] = [await audit('bytes'), await audit('unit')];
+    const flagged = (r: typeof b) => (r.report.data.scan as { flaggedIds: string[] }).flaggedIds;
+    expect(flagged(b).length).toBeGreaterThan(0);
+    expect(flagged(b)).toEqual(flagged(u));
+    expect(b.suspiciousCsv).toBe(u.suspiciousCsv);
+    expect(u.notices).toEqual([]);
+    expect(b.notices).toHaveLength(1);
+    expect(b.notices[0]).toMatch(/pixel values span 0–255, not \[0, 1\]: .*divided by 255/);
+    expect(b.report.data.notices).toEqual(b.notices);
+    expect(b.report.sections[0]?.paragraphs?.[0]).toBe(`Notice: ${b.notices[0]}.`);
+  });
+
+  it('the CLI writes report.html, report.json and suspicious.csv and exits by policy', () => {
     const out = join(mkdtempSync(join(tmpdir(), 'antidote-audit-')), 'report');
     const r = runCli(['audit', '--data', FIXTURE, '--out', out, '--no-vulnerability', '--json']);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/\[GATE_FAILED\]/);
     const json = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'));
     expect(json.verdict).toBe('fail');
+    // One CSV row per flagged record, in the report's set.
+    const csv = readFileSync(join(out, 'suspicious.csv'), 'utf8').trimEnd().split('\n');
+    expect(csv[0]).toBe('id,label,flagged_by,suspicion');
+    const ids = csv.slice(1).map((row) => row.split(',')[0]);
+    expect(ids.length).toBe(json.data.scan.flaggedIds.length);
+    expect([...ids].sort()).toEqual([...json.data.scan.flaggedIds].sort());
+    expect(JSON.parse(r.stdout).suspicious).toBe(join(out, 'suspicious.csv'));
     expect(readFileSync(join(out, 'report.html'), 'utf8')).toContain(
       '<h1>Poisoning audit of numpy-bars</h1>',
     );

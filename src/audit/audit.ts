@@ -1,6 +1,7 @@
 import { attackGroundTruth } from '../attacks/attack-record.js';
 import type { Dataset } from '../data/dataset.js';
 import type { LoadedDataset } from '../data/load.js';
+import { normalizeRange } from '../data/range.js';
 import { stratifiedSplit } from '../data/transform.js';
 import { activeBackend, initEngine } from '../engine/backend.js';
 import type { Model } from '../engine/model-interface.js';
@@ -15,6 +16,7 @@ import { checkIntegrity } from './integrity-check.js';
 import { type AuditPolicy, auditPolicySchema, decidePolicy } from './policy.js';
 import { type AuditProgressCallback, startStage } from './progress.js';
 import { scanStage } from './scan-stage.js';
+import { suspiciousRecordsCsv } from './suspicious-csv.js';
 import type { VulnerabilityAssessment } from './vulnerability.js';
 import { type VulnerabilitySettings, vulnerabilityStage } from './vulnerability-stage.js';
 
@@ -51,6 +53,20 @@ export interface AuditResult {
   readonly passed: boolean;
   /** Why the policy fails, if it does. */
   readonly failures: readonly string[];
+  /** What the audit did to the data before reading it (e.g. 0–255 pixels divided by 255). */
+  readonly notices: readonly string[];
+  /** The flagged records as CSV (`suspiciousRecordsCsv`), written beside the report. */
+  readonly suspiciousCsv: string;
+}
+
+/**
+ * The records the scan read with their sources: the model's view of them (images, or text and
+ * tabular records in its feature space), the loaded records' `source` where the featurizer
+ * dropped it (same records, same order).
+ */
+function withSource(features: Dataset, loaded: Dataset): Dataset {
+  if (features.source || !loaded.source || loaded.y.length !== features.y.length) return features;
+  return { ...features, source: loaded.source };
 }
 
 /** Fewest records an audit accepts. */
@@ -100,6 +116,10 @@ async function auditVulnerability(
  * changes apart), the model (given — image, text or tabular — or trained here), a poisoning scan
  * by the detectors (findings merged per record and per class by `scanDataset`), a vulnerability
  * assessment by simulated attacks, the policy's decision, and the report.
+ *
+ * Image records that look like 0–255 values are divided by 255 for the model, the scan and the
+ * simulations (`normalizeRange`), with a notice in the report (`notices`); the integrity stage
+ * reads the records as stored, so manifests and signatures still match.
  */
 export async function runAudit(o: AuditOptions): Promise<AuditResult> {
   const policy = auditPolicySchema.parse(o.policy ?? {});
@@ -114,7 +134,10 @@ export async function runAudit(o: AuditOptions): Promise<AuditResult> {
   const s = startStage(o.onProgress, 'integrity', 'integrity');
   const integrity = await checkIntegrity(o.data, o);
   s.tick();
-  const model = await auditModel(o.data, {
+  const range = normalizeRange(o.data.dataset, o.data.spec);
+  const data: LoadedDataset = range.notice ? { ...o.data, dataset: range.dataset } : o.data;
+  const notices = range.notice ? [range.notice] : [];
+  const model = await auditModel(data, {
     model: o.model,
     train: o.train,
     seed,
@@ -124,13 +147,14 @@ export async function runAudit(o: AuditOptions): Promise<AuditResult> {
     const scan = await scanStage(model.features, model.classifier, {
       methods: o.methods,
       seed,
-      truth: attackGroundTruth(o.data.attack, model.features.ids),
+      truth: attackGroundTruth(data.attack, model.features.ids),
       onProgress: o.onProgress,
     });
-    const { vulnerability, skipped } = await auditVulnerability(o, model, seed);
+    const { vulnerability, skipped } = await auditVulnerability({ ...o, data }, model, seed);
     const decision = decidePolicy(policy, { integrity, flagged: scan.scan.flagged, vulnerability });
     const report = buildAuditReport({
-      data: o.data,
+      data,
+      notices,
       model,
       policy,
       decision,
@@ -141,7 +165,14 @@ export async function runAudit(o: AuditOptions): Promise<AuditResult> {
       seed,
       backend: activeBackend(),
     });
-    return { report, passed: decision.passed, failures: decision.failures };
+    const suspiciousCsv = suspiciousRecordsCsv(withSource(model.features, data.dataset), scan.scan);
+    return {
+      report,
+      passed: decision.passed,
+      failures: decision.failures,
+      notices,
+      suspiciousCsv,
+    };
   } finally {
     model.dispose();
   }

@@ -6,7 +6,7 @@ import type { VersionRecord } from '../integrity/versioning.js';
 import type { AuditReport, Metric, ReportSection } from '../report/audit-report.js';
 import { barChartSvg } from '../report/charts.js';
 import { version } from '../version.js';
-import { backdoorExposed, DEFAULT_MIN_ASR90_RATE } from './policy.js';
+import { DEFAULT_MIN_ASR90_RATE, vulnerabilityStatus } from './policy.js';
 import { buildReport } from './report-builder.js';
 import { imagePng, pct } from './report-figures.js';
 import {
@@ -277,7 +277,7 @@ export function buildDemoReport(r: DemoResults): AuditReport {
         model: "the poisoned model's penultimate-layer",
         seed: r.seed,
       }),
-      v && vulnerabilitySection(v, backdoorExposed(v, DEFAULT_MIN_ASR90_RATE) ? 'warn' : 'pass'),
+      v && vulnerabilitySection(v, vulnerabilityStatus(v, DEFAULT_MIN_ASR90_RATE)),
       mitigationSection(r, o),
       gateSection(r),
       lineageSection(r),

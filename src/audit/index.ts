@@ -21,6 +21,7 @@ export * from './policy.js';
 export * from './progress.js';
 export { buildReport, type ReportParts } from './report-builder.js';
 export { type ScanFindings, type ScanStageOptions, scanStage } from './scan-stage.js';
+export * from './suspicious-csv.js';
 export * from './trigger-location.js';
 export * from './vulnerability.js';
 export { type VulnerabilitySettings, vulnerabilityStage } from './vulnerability-stage.js';

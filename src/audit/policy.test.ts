@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { IntegrityFindings } from './integrity-check.js';
-import { auditPolicySchema, backdoorExposed, decidePolicy, worstVerdict } from './policy.js';
+import {
+  auditPolicySchema,
+  backdoorExposed,
+  decidePolicy,
+  vulnerabilityStatus,
+  worstVerdict,
+} from './policy.js';
 import type { VulnerabilityAssessment } from './vulnerability.js';
 
 const policy = auditPolicySchema.parse({});
@@ -8,12 +14,17 @@ const unsigned: IntegrityFindings = { records: 1000, signature: { present: false
 const flags = (n: number, flagged: number) =>
   Uint8Array.from({ length: n }, (_, i) => (i < flagged ? 1 : 0));
 
-function assessment(asr90Rate: number | null): VulnerabilityAssessment {
+function assessment(
+  asr90Rate: number | null,
+  limitations: readonly string[] = [],
+): VulnerabilityAssessment {
   return {
     trainRecords: 100,
     testRecords: 50,
     victim: { model: 'cnn', epochs: 1 },
     cleanAccuracy: 0.9,
+    minClassRecords: limitations.length ? 20 : 50,
+    limitations,
     curves: [{ attack: 'backdoor', description: 'b', points: [], asr50Rate: null, asr90Rate }],
   };
 }
@@ -61,6 +72,31 @@ describe('decidePolicy', () => {
     expect(backdoorExposed(assessment(0.02), 0.01)).toBe(false);
     expect(backdoorExposed(assessment(null), 0.01)).toBe(false);
     expect(backdoorExposed(undefined, 0.01)).toBe(false);
+  });
+
+  it('neither warns nor passes the vulnerability stage on a rate that was not computed', () => {
+    const tiny = assessment(null, ['the smallest class has only 20 training records']);
+    const d = decidePolicy(policy, {
+      integrity: unsigned,
+      flagged: flags(10, 0),
+      vulnerability: tiny,
+    });
+    // Not assessed: no status; the verdict comes from the other stages; never "exposed".
+    expect(d).toMatchObject({ verdict: 'pass', passed: true, exposed: false });
+    expect(d.vulnerability).toBeUndefined();
+    expect(vulnerabilityStatus(tiny, 0.5)).toBeUndefined();
+    // Even a (stale) rate beside a limitation is not read.
+    expect(vulnerabilityStatus(assessment(0.001, ['x']), 0.01)).toBeUndefined();
+    expect(vulnerabilityStatus(assessment(0.001), 0.01)).toBe('warn');
+    expect(vulnerabilityStatus(assessment(null), 0.01)).toBe('pass');
+    expect(vulnerabilityStatus(undefined, 0.01)).toBe('pass');
+    // The verdict still fails on the other stages' findings.
+    const flagged = decidePolicy(policy, {
+      integrity: unsigned,
+      flagged: flags(10, 5),
+      vulnerability: tiny,
+    });
+    expect(flagged).toMatchObject({ verdict: 'fail', passed: false });
   });
 
   it('the verdict is the worst stage status', () => {

@@ -8,14 +8,31 @@ export const DEFAULT_MIN_ASR90_RATE = 0.01;
 
 /**
  * Whether the simulated backdoor of `v` reaches 90% ASR at or below `minAsr90Rate` of the
- * training set (false when no backdoor was simulated or none reached 90%).
+ * training set (false when no backdoor was simulated, none reached 90%, or the assessment
+ * states limitations instead of a rate: see {@link vulnerabilityStatus}).
  */
 export function backdoorExposed(
   v: VulnerabilityAssessment | undefined,
   minAsr90Rate: number,
 ): boolean {
+  if (v && v.limitations.length > 0) return false;
   const rate = v?.curves.find((c) => c.attack === 'backdoor')?.asr90Rate;
   return rate !== null && rate !== undefined && rate <= minAsr90Rate;
+}
+
+/**
+ * Status of the vulnerability assessment under the policy's `minAsr90Rate`: `warn` when the
+ * simulated backdoor is exposed ({@link backdoorExposed}), `pass` when a trustworthy rate (or
+ * none reaching 90%) was measured, and `undefined` — not assessed, neither pass nor fail — when
+ * the assessment states limitations instead of a rate (too few records per class, a trigger
+ * that works without poison): the check is not applied to a number that was not computed.
+ */
+export function vulnerabilityStatus(
+  v: VulnerabilityAssessment | undefined,
+  minAsr90Rate: number,
+): Verdict | undefined {
+  if (v && v.limitations.length > 0) return undefined;
+  return backdoorExposed(v, minAsr90Rate) ? 'warn' : 'pass';
 }
 
 /** The audit policy: when `antidote audit` fails (exit code 1). */
@@ -51,7 +68,8 @@ export interface PolicyDecision {
   /** Status of each stage: the verdict is the worst of them. */
   readonly integrity: Verdict;
   readonly scan: Verdict;
-  readonly vulnerability: Verdict;
+  /** Undefined when the assessment states limitations instead of a rate (see {@link vulnerabilityStatus}). */
+  readonly vulnerability: Verdict | undefined;
   /** Whether a simulated backdoor reaches 90% ASR at or below the policy's rate. */
   readonly exposed: boolean;
 }
@@ -84,7 +102,9 @@ function integrityStatus(i: IntegrityFindings, policy: AuditPolicy, failures: st
  * Applies the audit policy to the findings of the integrity check, the scan (`flagged`, one
  * entry per record) and the vulnerability assessment: `fail` on a policy failure (bad or
  * missing required signature, too many flagged records), `warn` on exposure, label changes
- * since the last version or any flagged record, else `pass`.
+ * since the last version or any flagged record, else `pass`. A vulnerability assessment that
+ * states limitations instead of a rate neither warns nor passes: its status is undefined and
+ * the verdict comes from the other stages.
  */
 export function decidePolicy(
   policy: AuditPolicy,
@@ -107,8 +127,8 @@ export function decidePolicy(
     scan = 'fail';
   }
   const exposed = backdoorExposed(findings.vulnerability, policy.minAsr90Rate);
-  const vulnerability: Verdict = exposed ? 'warn' : 'pass';
-  const verdict = worstVerdict(integrity, scan, vulnerability);
+  const vulnerability = vulnerabilityStatus(findings.vulnerability, policy.minAsr90Rate);
+  const verdict = worstVerdict(integrity, scan, vulnerability ?? 'pass');
   const passed =
     policy.failOn === 'never' ||
     (policy.failOn === 'fail' ? verdict !== 'fail' : verdict === 'pass');

@@ -110,28 +110,32 @@ export function suspiciousClassProjection(
 
 /** One chart per simulated attack: ASR (backdoors) and accuracy against the poison rate. */
 export function vulnerabilityCharts(v: VulnerabilityAssessment): ReportChart[] {
-  return v.curves.map((c) => ({
-    svg: lineChartSvg(
-      [
-        ...(c.points.some((p) => p.attackSuccessRate !== null)
-          ? [
-              {
-                name: 'ASR',
-                points: c.points.map(
-                  (p) => [p.rate * 100, (p.attackSuccessRate ?? 0) * 100] as const,
-                ),
-              },
-            ]
-          : []),
-        {
-          name: 'accuracy',
-          points: c.points.map((p) => [p.rate * 100, p.accuracy * 100] as const),
-          dashed: true,
-        },
-      ],
-      { x: 'poison rate (% of training set)', y: '%', yMax: 100 },
-      { title: c.description },
-    ),
-    description: `${c.description}: ${c.points.map((p) => `${pct(p.rate, 2)} → ${p.attackSuccessRate !== null ? `ASR ${pct(p.attackSuccessRate, 1)}, ` : ''}accuracy ${pct(p.accuracy, 1)}`).join('; ')}.`,
-  }));
+  return v.curves.map((curve) => {
+    // The clean victim (0% poison), where measured, starts the curve.
+    const c = curve.baseline ? { ...curve, points: [curve.baseline, ...curve.points] } : curve;
+    return {
+      svg: lineChartSvg(
+        [
+          ...(c.points.some((p) => p.attackSuccessRate !== null)
+            ? [
+                {
+                  name: 'ASR',
+                  points: c.points.map(
+                    (p) => [p.rate * 100, (p.attackSuccessRate ?? 0) * 100] as const,
+                  ),
+                },
+              ]
+            : []),
+          {
+            name: 'accuracy',
+            points: c.points.map((p) => [p.rate * 100, p.accuracy * 100] as const),
+            dashed: true,
+          },
+        ],
+        { x: 'poison rate (% of training set)', y: '%', yMax: 100 },
+        { title: c.description },
+      ),
+      description: `${c.description}: ${c.points.map((p) => `${pct(p.rate, 2)} → ${p.attackSuccessRate !== null ? `ASR ${pct(p.attackSuccessRate, 1)}, ` : ''}accuracy ${pct(p.accuracy, 1)}${p.excluded ? ' (left out)' : ''}`).join('; ')}.`,
+    };
+  });
 }

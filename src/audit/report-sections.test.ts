@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import type { Dataset } from '../data/dataset.js';
 import { mergeReports } from '../defenses/scan.js';
 import { pct } from './report-figures.js';
-import { scanSection, skippedSection } from './report-sections.js';
+import { scanSection, skippedSection, vulnerabilitySection } from './report-sections.js';
+import type { VulnerabilityAssessment } from './vulnerability.js';
 
 /** Four short reviews, two per class. */
 const texts: Dataset = {
@@ -53,5 +54,47 @@ describe('shared report sections', () => {
     expect(pct(Number.NaN)).toBe('—');
     expect(pct(null)).toBe('—');
     expect(pct(0.1234)).toBe('12.34%');
+  });
+
+  it('states a limitation instead of a rate, with no status, and names the victims left out', () => {
+    const v: VulnerabilityAssessment = {
+      trainRecords: 150,
+      testRecords: 50,
+      victim: { model: 'cnn', epochs: 1 },
+      cleanAccuracy: 0.157,
+      minClassRecords: 15,
+      limitations: ['the smallest class has only 15 training records (fewer than 50)'],
+      curves: [
+        {
+          attack: 'backdoor',
+          description: 'b',
+          points: [
+            {
+              rate: 0.001,
+              poisoned: 0,
+              accuracy: 0.157,
+              attackSuccessRate: 1,
+              excluded: 'no record was poisoned at this rate',
+            },
+          ],
+          asr50Rate: null,
+          asr90Rate: null,
+          baseline: { rate: 0, poisoned: 0, accuracy: 0.157, attackSuccessRate: 0.95 },
+        },
+      ],
+    };
+    const s = vulnerabilitySection(v, undefined);
+    expect(s.status).toBeUndefined();
+    expect(s.paragraphs?.[0]).toContain('trigger ASR without poison 95.0%');
+    expect(s.paragraphs?.slice(1)).toEqual([
+      "Limitation — no poison rate is stated and the policy's rate check is not applied: the smallest class has only 15 training records (fewer than 50).",
+      'Left out of the rates: 0.10%, as no record was poisoned at this rate.',
+    ]);
+    // No "x% poison reaches 90% ASR" anywhere.
+    expect(JSON.stringify(s.paragraphs)).not.toMatch(/90% (ASR )?at \d/);
+    // The chart starts at the 0% baseline.
+    expect(s.charts?.[0]?.description).toMatch(
+      /^b: 0\.00% → ASR 95\.0%, accuracy 15\.7%; 0\.10% → .*\(left out\)\.$/,
+    );
   });
 });

@@ -139,22 +139,38 @@ export function scanSection(s: ScanSectionInput): ReportSection {
 
 /**
  * The vulnerability section: the simulated attacks, the poison rates at which the backdoor
- * reaches 50% and 90% ASR, one chart per attack.
+ * reaches 50% and 90% ASR, one chart per attack. Where the assessment states limitations, the
+ * section says so instead of a rate and has no status (`status` undefined: not assessed); victims
+ * left out of the rates are named with the reason.
  */
-export function vulnerabilitySection(v: VulnerabilityAssessment, status: Verdict): ReportSection {
+export function vulnerabilitySection(
+  v: VulnerabilityAssessment,
+  status: Verdict | undefined,
+): ReportSection {
   const bd = v.curves.find((c) => c.attack === 'backdoor');
   const victim = typeof v.victim.model === 'string' ? v.victim.model : v.victim.model.arch;
-  const at = (rate: number | null) =>
-    rate === null ? 'no tested rate' : `${pct(rate)} of the training set`;
+  const excluded = bd?.points.filter((p) => p.excluded) ?? [];
+  const none = excluded.length ? 'no tested rate read' : 'no tested rate';
+  const at = (rate: number | null) => (rate === null ? none : `${pct(rate)} of the training set`);
+  const baselineAsr = bd?.baseline?.attackSuccessRate;
   return {
     id: 'vulnerability',
     title: 'Vulnerability',
-    status,
+    ...(status ? { status } : {}),
     paragraphs: [
-      `Simulated attacks on ${v.trainRecords.toLocaleString('en-US')} training records (${v.testRecords.toLocaleString('en-US')} held out; victim ${victim}, ${v.victim.epochs ?? 2} epoch(s)); clean accuracy ${pct(v.cleanAccuracy, 1)}.`,
-      ...(bd
+      `Simulated attacks on ${v.trainRecords.toLocaleString('en-US')} training records (${v.testRecords.toLocaleString('en-US')} held out; victim ${victim}, ${v.victim.epochs ?? 2} epoch(s)); clean accuracy ${pct(v.cleanAccuracy, 1)}${baselineAsr != null ? `, trigger ASR without poison ${pct(baselineAsr, 1)}` : ''}.`,
+      ...(v.limitations.length
         ? [
-            `The backdoor passes 50% ASR at ${at(bd.asr50Rate)} and 90% at ${at(bd.asr90Rate)}: the lower, the more exposed the pipeline.`,
+            `Limitation — no poison rate is stated and the policy's rate check is not applied: ${v.limitations.join('; ')}.`,
+          ]
+        : bd
+          ? [
+              `The backdoor passes 50% ASR at ${at(bd.asr50Rate)} and 90% at ${at(bd.asr90Rate)}: the lower, the more exposed the pipeline.`,
+            ]
+          : []),
+      ...(excluded.length
+        ? [
+            `Left out of the rates: ${excluded.map((p) => `${pct(p.rate)}, as ${p.excluded}`).join('; ')}.`,
           ]
         : []),
     ],

@@ -25,6 +25,7 @@ export * from './mnist.js';
 export * from './npy.js';
 export * from './npz.js';
 export * from './png-folder.js';
+export * from './range.js';
 export * from './record-view.js';
 export * from './summary.js';
 export * from './text.js';

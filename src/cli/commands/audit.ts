@@ -2,10 +2,11 @@ import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { runAudit } from '../../audit/audit.js';
 import { auditPolicySchema } from '../../audit/policy.js';
+import { SUSPICIOUS_CSV_FILE } from '../../audit/suspicious-csv.js';
 import { loadModel, type Model } from '../../engine/model.js';
 import { AntidoteError } from '../../errors.js';
 import { writeReport } from '../../report/write.js';
-import { readJson, writeDirAtomic } from '../../util/fs.js';
+import { readJson, writeDirAtomic, writeFileAtomic } from '../../util/fs.js';
 import { parseWith } from '../../util/schema.js';
 import { loadDataArg } from '../data-arg.js';
 import { parseInteger } from '../options.js';
@@ -98,6 +99,7 @@ export function registerAuditCommand(program: Command): void {
           out,
           async (dir) => {
             await writeReport(dir, result.report);
+            await writeFileAtomic(join(dir, SUSPICIOUS_CSV_FILE), result.suspiciousCsv);
           },
           { overwrite: o.force ?? false },
         );
@@ -106,6 +108,7 @@ export function registerAuditCommand(program: Command): void {
           () =>
             [
               `${result.report.verdict.toUpperCase()}: ${result.report.headline}`,
+              ...result.notices.map((n) => `notice: ${n}`),
               ...result.failures.map((f) => `policy: ${f}`),
               `report: ${join(out, 'report.html')}`,
             ].join('\n'),
@@ -114,6 +117,8 @@ export function registerAuditCommand(program: Command): void {
             passed: result.passed,
             failures: result.failures,
             report: join(out, 'report.html'),
+            suspicious: join(out, SUSPICIOUS_CSV_FILE),
+            ...(result.notices.length ? { notices: result.notices } : {}),
             data: result.report.data,
           },
         );

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { runAudit } from '../../audit/audit.js';
 import { readDatasetDir, writeDatasetDir } from '../../data/dataset-dir.js';
 import { loadDataset } from '../../data/load.js';
@@ -175,4 +175,41 @@ describe('antidote scan / mitigate', () => {
       run(['scan', '--data', other, '--model', modelDir, '--out', join(root, 'scan2')]),
     ).rejects.toSatisfy((e) => isAntidoteError(e, 'SHAPE_MISMATCH'));
   });
+});
+
+describe('antidote scan of 0–255 image records', () => {
+  it('reads them on the [0, 1] scale with a notice: the same flagged set as [0, 1] data', async () => {
+    await initEngine();
+    const fixture = new URL('../../audit/fixtures/numpy-bars', import.meta.url).pathname;
+    const { dataset } = await readDatasetDir(fixture);
+    const bytes = dataset.x.map((v) => Math.round(v * 255));
+    const unit = bytes.map((v) => v / 255);
+    const root = mkdtempSync(join(tmpdir(), 'antidote-scan-range-'));
+    await writeDatasetDir(join(root, 'bytes'), { ...dataset, x: bytes });
+    await writeDatasetDir(join(root, 'unit'), { ...dataset, x: unit });
+    const model = await trainClassifier(
+      { ...dataset, x: unit },
+      { model: 'mlp', seed: 1, epochs: 2 },
+    );
+    await model.save(join(root, 'model'));
+    model.dispose();
+    const scan = async (name: string) => {
+      const out = join(root, `scan-${name}`);
+      await run(['scan', '--data', join(root, name), '--model', join(root, 'model'), '--out', out]);
+      return JSON.parse(await readFile(join(out, 'report.json'), 'utf8')).decision.flaggedIds;
+    };
+    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      const fromBytes = await scan('bytes');
+      expect(stderr.mock.calls.map((c) => String(c[0]))).toEqual([
+        expect.stringMatching(/^notice: .*bytes: pixel values span 0–255, not \[0, 1\]/),
+      ]);
+      stderr.mockClear();
+      expect(await scan('unit')).toEqual(fromBytes);
+      expect(fromBytes.length).toBeGreaterThan(0);
+      expect(stderr).not.toHaveBeenCalled();
+    } finally {
+      stderr.mockRestore();
+    }
+  }, 120_000);
 });

@@ -6,6 +6,7 @@ import { attackGroundTruth } from '../../attacks/attack-record.js';
 import type { Dataset } from '../../data/dataset.js';
 import { writeDatasetDir } from '../../data/dataset-dir.js';
 import { type DataDomain, dataDomain, type LoadedDataset, loadDataset } from '../../data/load.js';
+import { normalizeRange } from '../../data/range.js';
 import { reportToJSON } from '../../defenses/detector.js';
 import type { KeywordDiscoveryReport } from '../../defenses/keyword-discovery.js';
 import { applyReport, type MitigationMode } from '../../defenses/mitigation.js';
@@ -248,7 +249,11 @@ async function runDetectors(
 }
 
 async function runScanCommand(o: ScanCliOptions): Promise<void> {
-  const loaded = await loadDataset(o.data);
+  // 0–255 image records are read on the [0, 1] scale the models are trained on, with a notice.
+  const raw = await loadDataset(o.data);
+  const range = normalizeRange(raw.dataset, o.data);
+  if (range.notice) process.stderr.write(`notice: ${range.notice}\n`);
+  const loaded = range.notice ? { ...raw, dataset: range.dataset } : raw;
   const model = await loadModel(o.model);
   try {
     model.checkReads(loaded);
@@ -547,7 +552,10 @@ async function retrainLike(
   const loaded = await loadDataset(dataDir);
   const startedOn = new Date();
   const { kind, settings } = plan;
-  const trained = await plan.train(loaded);
+  // Trained on the [0, 1] scale, like `antidote train` (0–255 images divided by 255).
+  const range = normalizeRange(loaded.dataset, dataDir);
+  if (range.notice) process.stderr.write(`notice: ${range.notice}\n`);
+  const trained = await plan.train(range.notice ? { ...loaded, dataset: range.dataset } : loaded);
   try {
     await trained.save(out, { overwrite: force });
     await recordTrainingProvenance({

@@ -1,6 +1,7 @@
 import { type Command, Option } from 'commander';
 import { numRecords } from '../../data/dataset.js';
 import { dataDomain, type LoadedDataset } from '../../data/load.js';
+import { normalizeRange } from '../../data/range.js';
 import { activeBackend } from '../../engine/backend.js';
 import {
   FeatureModel,
@@ -170,7 +171,10 @@ export function registerTrainCommand(program: Command): void {
       const epochs = o.epochs ?? 2;
       const batchSize = o.batchSize ?? 64;
       const lr = o.lr ?? 0.001;
-      const { dataset } = loaded;
+      // 0–255 image records are trained on the [0, 1] scale the audit and the scan read.
+      const range = normalizeRange(loaded.dataset, o.data);
+      if (range.notice) process.stderr.write(`notice: ${range.notice}\n`);
+      const { dataset } = range;
       const startedOn = new Date();
       const spec: ModelSpec = o.hidden ? { arch, hidden: o.hidden } : { arch };
       const progress = trainingProgress(`train ${arch}`, progressEnabled(o));

@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import type { Dataset } from './dataset.js';
+import { inspectRange, normalizeRange } from './range.js';
+
+function ds(values: number[], shape: number[]): Dataset {
+  const n = shape[0]!;
+  return {
+    x: Float32Array.from(values),
+    shape,
+    y: new Int32Array(n),
+    classes: ['a', 'b'],
+    ids: Array.from({ length: n }, (_, i) => String(i)),
+  };
+}
+
+describe('inspectRange', () => {
+  it('recognises 0–255 image records and leaves [0, 1] images and other data alone', () => {
+    expect(inspectRange(ds([0, 17, 255, 3], [1, 2, 2, 1]))).toEqual({
+      min: 0,
+      max: 255,
+      looksUint8: true,
+    });
+    expect(inspectRange(ds([0, 0.5, 1, 0.2], [1, 2, 2, 1])).looksUint8).toBe(false);
+    // Tabular or flat features may legitimately exceed 1.
+    expect(inspectRange(ds([0, 17, 255, 3], [1, 4])).looksUint8).toBe(false);
+    // Standardised (negative) or out-of-byte-range images are not uint8-style.
+    expect(inspectRange(ds([-1, 2, 3, 4], [1, 2, 2, 1])).looksUint8).toBe(false);
+    expect(inspectRange(ds([0, 2, 3, 300], [1, 2, 2, 1])).looksUint8).toBe(false);
+    expect(inspectRange(ds([], [0, 2, 2, 1]))).toEqual({ min: 0, max: 0, looksUint8: false });
+  });
+});
+
+describe('normalizeRange', () => {
+  it('divides 0–255 images by 255 with a notice, and returns other data unchanged', () => {
+    const raw = ds([0, 51, 255, 102], [1, 2, 2, 1]);
+    const r = normalizeRange(raw, 'd.npz');
+    expect(Array.from(r.dataset.x)).toEqual([0, 0.2, 1, 0.4].map((v) => Math.fround(v)));
+    expect(r.notice).toMatch(/^d\.npz: pixel values span 0–255, not \[0, 1\]: .*divided by 255/);
+    // The input is not modified.
+    expect(raw.x[1]).toBe(51);
+    const unit = ds([0, 0.5, 1, 0.2], [1, 2, 2, 1]);
+    const same = normalizeRange(unit, 'u');
+    expect(same.dataset).toBe(unit);
+    expect(same.notice).toBeUndefined();
+  });
+});

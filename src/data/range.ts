@@ -1,0 +1,67 @@
+/**
+ * The value range of image records: uint8-style data (0–255) is recognised and divided by 255,
+ * with a notice, where datasets enter the audit, the scan and training (issue 16, item 4).
+ * Antidote's image models (the zoo) read pixels in [0, 1], and its loaders of PNG folders and
+ * MNIST produce [0, 1]; a `.npz` written from uint8 arrays would otherwise be scanned at 255×
+ * the scale the models expect, and nothing would be found.
+ */
+import { type Dataset, recordShape } from './dataset.js';
+
+/** What {@link inspectRange} found. */
+export interface RangeInfo {
+  readonly min: number;
+  readonly max: number;
+  /**
+   * Whether the records look like 0–255 pixel values: image records (height, width, channels)
+   * with no negative value and a largest value above 1 and at most 255.
+   */
+  readonly looksUint8: boolean;
+}
+
+/** The smallest and largest feature value of `ds`, and whether it looks like 0–255 images. */
+export function inspectRange(ds: Pick<Dataset, 'x' | 'shape' | 'text'>): RangeInfo {
+  const x = ds.x;
+  let min = Number.POSITIVE_INFINITY;
+  let max = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i]!;
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  if (x.length === 0) {
+    min = 0;
+    max = 0;
+  }
+  const image = recordShape(ds).length === 3 && !ds.text;
+  return { min, max, looksUint8: image && min >= 0 && max > 1 && max <= 255 };
+}
+
+/** Result of {@link normalizeRange}. */
+export interface RangeCheck {
+  /** `ds`, or a copy divided by 255 when it looked like 0–255 images. */
+  readonly dataset: Dataset;
+  readonly range: RangeInfo;
+  /** What was done and why, for the report and the CLI; absent when the data was left as is. */
+  readonly notice?: string;
+}
+
+/**
+ * Divides image records that look like 0–255 values ({@link inspectRange}) by 255, so they
+ * match the [0, 1] scale every Antidote image model is trained on (`antidote train` goes
+ * through this too), and says so in `notice`; any other data is returned unchanged. `where`
+ * names the data in the notice. A model given with such data must have been trained on the
+ * [0, 1] scale (an ONNX model expecting 0–255 says so with `normalization.scale: 255`).
+ */
+export function normalizeRange(ds: Dataset, where: string): RangeCheck {
+  const range = inspectRange(ds);
+  if (!range.looksUint8) return { dataset: ds, range };
+  const x = new Float32Array(ds.x.length);
+  for (let i = 0; i < x.length; i++) x[i] = ds.x[i]! / 255;
+  return {
+    dataset: { ...ds, x },
+    range,
+    notice: `${where}: pixel values span ${fmt(range.min)}–${fmt(range.max)}, not [0, 1]: read as 0–255 and divided by 255 (Antidote's image models read [0, 1]; a model given must have been trained on that scale)`,
+  };
+}
+
+const fmt = (v: number) => (Number.isInteger(v) ? String(v) : v.toFixed(3));
