@@ -264,16 +264,16 @@ export function buildDemoReport(r: DemoResults): AuditReport {
       model: `cnn, ${r.epochs} epochs`,
       attack: `bright-square backdoor, ${pct(r.rate, 1)} of the training set, all-to-one → ${targetName(r)}`,
     },
-    headline: `A ${pct(r.rate, 0)} bright-square backdoor reached ${pct(o.before.attackSuccessRate, 1)} ASR; the scan found ${m.tp} of ${r.poisonedCount} poisoned records (F1 ${m.f1.toFixed(3)}) and after cleaning and retraining the ASR is ${pct(o.after.attackSuccessRate, 1)} at ${pct(o.after.cleanAccuracy, 1)} clean accuracy.`,
+    headline: `${m.tp + m.fp > 0 ? 'The poisoned copy fails the scan, as it should. ' : ''}A ${pct(r.rate, 0)} bright-square backdoor reached ${pct(o.before.attackSuccessRate, 1)} ASR; the scan found ${m.tp} of ${r.poisonedCount} poisoned records (F1 ${m.f1.toFixed(3)}) and after cleaning and retraining the ASR is ${pct(o.after.attackSuccessRate, 1)} at ${pct(o.after.cleanAccuracy, 1)} clean accuracy.`,
     sections: [
       demoSummary(r, o),
       demoIntegrity(r, o),
       scanSection({
         ds: r.poisonedDataset,
         ...r.found,
-        // The poisoned copy is poisoned by design: what counts is whether the records the scan
-        // flagged, once dropped, took the backdoor out of the retrained model.
-        status: o.defended ? 'pass' : 'warn',
+        // The scan section judges the data it scanned, the poisoned copy: records flagged as
+        // poisoned never show as a pass (the cleaning is judged by the Mitigation section).
+        status: r.found.scan.flagged.some((f) => f === 1) ? 'fail' : 'pass',
         model: "the poisoned model's penultimate-layer",
         seed: r.seed,
       }),
