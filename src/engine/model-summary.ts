@@ -3,9 +3,10 @@
  * of a saved model, `model.json` read and parsed, the model's domain, and the summary the
  * registry records. Kept free of heavy imports so that registry commands start fast.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import { AntidoteError } from '../errors.js';
+import { readJson } from '../util/fs.js';
 import type { ModelDomain } from './model-interface.js';
 
 /** File names of a saved model directory. */
@@ -30,22 +31,10 @@ export async function readModelJson(dir: string): Promise<unknown> {
       path: jsonPath,
     });
   }
-  if (jsonStat.size > MAX_MODEL_JSON_BYTES) {
-    throw new AntidoteError(
-      'INVALID_FORMAT',
-      `${jsonPath} is larger than ${MAX_MODEL_JSON_BYTES} bytes`,
-      { path: jsonPath },
-    );
-  }
-  try {
-    return JSON.parse(await readFile(jsonPath, 'utf8'));
-  } catch (e) {
-    throw new AntidoteError(
-      'INVALID_FORMAT',
-      `${jsonPath} is not valid JSON: ${(e as Error).message}`,
-      { path: jsonPath },
-    );
-  }
+  return readJson(jsonPath, {
+    maxBytes: MAX_MODEL_JSON_BYTES,
+    message: (e) => `${jsonPath} is not valid JSON: ${e.message}`,
+  });
 }
 
 /**
