@@ -9,6 +9,12 @@ import { detectionReportJsonSchema, detectionReportOf, parseOrThrow } from './sc
  * score per record, the decision, and per-class findings a human can read.
  */
 
+/**
+ * The anomaly index from which a class-level finding is strong (see {@link ClassFinding.strength}):
+ * 3.5, Iglewicz & Hoaglin's cut-off for the modified z-score, independent of the dataset.
+ */
+export const STRONG_EVIDENCE = 3.5;
+
 /** A value that may appear in {@link ClassFinding.stats}: plain JSON data only. */
 export type FindingValue = number | string | boolean | null | readonly number[];
 
@@ -24,6 +30,14 @@ export interface ClassFinding {
   readonly flagged: number;
   /** True when the detector judged this class to contain poison. */
   readonly suspicious: boolean;
+  /**
+   * How strong the class-level evidence is, on one scale shared by every detector: a robust
+   * anomaly index of the class's statistic against the data's own null (for most detectors, the
+   * modified z-score of the class among all classes, median/MAD; Iglewicz & Hoaglin 1993).
+   * At least {@link STRONG_EVIDENCE} is a strong finding, which no verdict may pass. Absent when
+   * the detector does not grade its evidence.
+   */
+  readonly strength?: number;
   /** One human-readable sentence saying why (thresholds and measured values included). */
   readonly reason: string;
   /** The measurements behind the decision (cluster sizes, silhouette, threshold used, ...). */

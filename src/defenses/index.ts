@@ -49,6 +49,7 @@ export {
   type PoisonDetector,
   reportFromJSON,
   reportToJSON,
+  STRONG_EVIDENCE,
 } from './detector.js';
 export * from './detector-entry.js';
 export * from './fine-pruning.js';

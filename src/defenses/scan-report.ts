@@ -22,6 +22,7 @@ const classFindingSchema = z.looseObject({
   count: z.int().min(0),
   flagged: z.int().min(0),
   suspicious: z.boolean(),
+  strength: z.number().optional(),
   reason: z.string(),
   stats: z.record(z.string(), z.unknown()).default({}),
 });
