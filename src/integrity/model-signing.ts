@@ -127,10 +127,16 @@ export async function signModel(
   const isDir = st.isDirectory();
   const bundlePath = options.signaturePath ?? (await defaultSignaturePath(modelPath));
   if (!isDir && resolve(bundlePath) === resolve(modelPath)) {
-    throw new AntidoteError('INVALID_ARGUMENT', `the signature cannot overwrite the model ${modelPath}`);
+    throw new AntidoteError(
+      'INVALID_ARGUMENT',
+      `the signature cannot overwrite the model ${modelPath}`,
+    );
   }
   if (!isDir && (options.records || options.meta)) {
-    throw new AntidoteError('INVALID_ARGUMENT', 'records and meta need a directory (a manifest is written into it)');
+    throw new AntidoteError(
+      'INVALID_ARGUMENT',
+      'records and meta need a directory (a manifest is written into it)',
+    );
   }
   let manifest: Manifest | undefined;
   if (isDir && options.writeManifest !== false) {
@@ -151,7 +157,12 @@ export async function signModel(
   const rootDigest = rootDigestOf(resources);
   const statement: InTotoStatement<OmsPredicate> = {
     _type: IN_TOTO_STATEMENT_V1,
-    subject: [{ name: options.name ?? (basename(resolve(modelPath)) || 'model'), digest: { sha256: rootDigest } }],
+    subject: [
+      {
+        name: options.name ?? (basename(resolve(modelPath)) || 'model'),
+        digest: { sha256: rootDigest },
+      },
+    ],
     predicateType: OMS_PREDICATE_TYPE,
     predicate: { resources, serialization },
   };
@@ -161,9 +172,18 @@ export async function signModel(
   await writeFileAtomic(bundlePath, `${JSON.stringify(bundle, null, 2)}\n`);
   const extra =
     privateKey.asymmetricKeyType === 'ed25519'
-      ? ['signed with an Ed25519 key: not OMS v1.0-conformant (other OMS verifiers reject it); new keys from `antidote keys generate` are ECDSA P-256']
+      ? [
+          'signed with an Ed25519 key: not OMS v1.0-conformant (other OMS verifiers reject it); new keys from `antidote keys generate` are ECDSA P-256',
+        ]
       : [];
-  return { bundle, bundlePath, statement, ...(manifest ? { manifest } : {}), rootDigest, notes: [...notes, ...extra] };
+  return {
+    bundle,
+    bundlePath,
+    statement,
+    ...(manifest ? { manifest } : {}),
+    rootDigest,
+    notes: [...notes, ...extra],
+  };
 }
 
 /** What a verifier expects, to reject a validly signed but replayed older version. */
@@ -211,7 +231,12 @@ export interface ModelVerification {
   readonly ok: boolean;
 }
 
-function replay(where: string, what: string, expected: string, actual: string | undefined): AntidoteError {
+function replay(
+  where: string,
+  what: string,
+  expected: string,
+  actual: string | undefined,
+): AntidoteError {
   return new AntidoteError(
     'INTEGRITY_MISMATCH',
     `${where}: signed ${what} ${actual ? `${actual.slice(0, 16)}… ` : ''}is not the expected version's ${expected.slice(0, 16)}… (replayed or stale signature)`,
@@ -222,7 +247,12 @@ function replay(where: string, what: string, expected: string, actual: string | 
 function isSingleFileOf(predicate: OmsPredicate, file: string): boolean {
   const name = basename(file);
   return predicate.resources.every(
-    (r) => r.name === name || r.name === '.' || (predicate.serialization.method === 'shards' && r.name.startsWith(`${name}:`) && !r.name.slice(name.length + 1).includes('/')),
+    (r) =>
+      r.name === name ||
+      r.name === '.' ||
+      (predicate.serialization.method === 'shards' &&
+        r.name.startsWith(`${name}:`) &&
+        !r.name.slice(name.length + 1).includes('/')),
   );
 }
 
@@ -251,7 +281,9 @@ export async function verifyModel(
 ): Promise<ModelVerification> {
   const bundlePath = options.signaturePath ?? (await defaultSignaturePath(modelPath));
   const bundle = parseBundle(
-    await readBytes(bundlePath, { message: (e) => `signature ${bundlePath} cannot be read: ${e.message}` }),
+    await readBytes(bundlePath, {
+      message: (e) => `signature ${bundlePath} cannot be read: ${e.message}`,
+    }),
     bundlePath,
   );
   const t: BundleTrust = trust instanceof KeyObject ? { kind: 'key', keys: [trust] } : trust;
@@ -265,15 +297,22 @@ export async function verifyModel(
   const statement = { ...raw, predicate } as InTotoStatement<OmsPredicate>;
   const notes = [...sig.notes];
   if (predicate.antidote) {
-    notes.push('the signature uses the pre-OMS Antidote layout (an `antidote` field in the predicate; Antidote files not covered): re-sign to cover them');
+    notes.push(
+      'the signature uses the pre-OMS Antidote layout (an `antidote` field in the predicate; Antidote files not covered): re-sign to cover them',
+    );
   }
   const problems: IntegrityProblem[] = [];
   const rootDigest = rootDigestOf(predicate.resources);
   const subjectDigest = statement.subject[0]?.digest.sha256;
   if (statement.subject.length !== 1 || !subjectDigest) {
-    problems.push({ kind: 'manifest-inconsistent', message: 'the statement must have exactly one subject with a sha256 digest' });
+    problems.push({
+      kind: 'manifest-inconsistent',
+      message: 'the statement must have exactly one subject with a sha256 digest',
+    });
   } else if (!digestEquals(rootDigest, subjectDigest)) {
-    notes.push('the subject digest is not the root over the signed resources (informational, OMS §6.5.1)');
+    notes.push(
+      'the subject digest is not the root over the signed resources (informational, OMS §6.5.1)',
+    );
   }
   if (predicate.resources.length === 0) {
     problems.push({ kind: 'manifest-inconsistent', message: 'the signature lists no file' });
@@ -285,10 +324,17 @@ export async function verifyModel(
   if (!st.isDirectory() && !isSingleFileOf(predicate, modelPath)) target = dirname(modelPath);
   let contentRoot = contentRootOf(predicate);
   const exp = options.expected;
-  if (exp?.rootDigest && contentRoot && !digestEquals(exp.rootDigest, contentRoot) && !digestEquals(exp.rootDigest, rootDigest)) {
+  if (
+    exp?.rootDigest &&
+    contentRoot &&
+    !digestEquals(exp.rootDigest, contentRoot) &&
+    !digestEquals(exp.rootDigest, rootDigest)
+  ) {
     throw replay(bundlePath, 'content', exp.rootDigest, contentRoot);
   }
-  const inside = (await lstat(target)).isDirectory() ? relativeInside(target, bundlePath) : undefined;
+  const inside = (await lstat(target)).isDirectory()
+    ? relativeInside(target, bundlePath)
+    : undefined;
   const check = await checkModel(target, predicate, {
     ignorePaths: [...(options.ignorePaths ?? []), ...(inside ? [inside] : [])],
     ...(options.ignoreUnsignedFiles ? { ignoreUnsignedFiles: true } : {}),
@@ -305,7 +351,9 @@ export async function verifyModel(
     try {
       manifest = parseManifest(await readBytes(manifestPath), manifestPath);
       manifestOk =
-        (signedAsFile ? check.verified.has(MANIFEST_FILE) : digestEquals(manifestDigest(manifest), legacyDigest!)) &&
+        (signedAsFile
+          ? check.verified.has(MANIFEST_FILE)
+          : digestEquals(manifestDigest(manifest), legacyDigest!)) &&
         checkManifestConsistency(manifest).length === 0;
     } catch {
       manifestOk = false;
@@ -320,12 +368,15 @@ export async function verifyModel(
       });
     }
   }
-  const signedRecords = manifestOk ? manifest?.records?.merkleRoot : predicate.antidote?.records?.merkleRoot;
+  const signedRecords = manifestOk
+    ? manifest?.records?.merkleRoot
+    : predicate.antidote?.records?.merkleRoot;
   if (exp?.recordsRoot && (!signedRecords || !digestEquals(exp.recordsRoot, signedRecords))) {
     throw replay(bundlePath, 'records root', exp.recordsRoot, signedRecords);
   }
   if (exp?.manifestDigest) {
-    const signedManifest = legacyDigest ?? (manifestOk && manifest ? manifestDigest(manifest) : undefined);
+    const signedManifest =
+      legacyDigest ?? (manifestOk && manifest ? manifestDigest(manifest) : undefined);
     if (!signedManifest || !digestEquals(exp.manifestDigest, signedManifest)) {
       throw replay(bundlePath, 'manifest', exp.manifestDigest, signedManifest);
     }
@@ -390,7 +441,12 @@ export async function signDirectory(
   dir: string,
   privateKey: KeyObject,
   options: SignDirectoryOptions = {},
-): Promise<{ manifest: Manifest; bundle: SigstoreBundleJson; bundlePath: string; rootDigest: string }> {
+): Promise<{
+  manifest: Manifest;
+  bundle: SigstoreBundleJson;
+  bundlePath: string;
+  rootDigest: string;
+}> {
   const r = await signModel(dir, privateKey, {
     ...(options.name ? { name: options.name } : {}),
     ...(options.records ? { records: options.records } : {}),
@@ -398,7 +454,12 @@ export async function signDirectory(
     ...(options.bundlePath ? { signaturePath: options.bundlePath } : {}),
     ...(options.certificateChain ? { certificateChain: options.certificateChain } : {}),
   });
-  return { manifest: r.manifest!, bundle: r.bundle, bundlePath: r.bundlePath, rootDigest: r.rootDigest };
+  return {
+    manifest: r.manifest!,
+    bundle: r.bundle,
+    bundlePath: r.bundlePath,
+    rootDigest: r.rootDigest,
+  };
 }
 
 /** Options for {@link verifyDirectory}. */

@@ -26,7 +26,13 @@ type Schema = Record<string, Json>;
  * properties, additionalProperties, items, anyOf, if/then, $ref (local `#/$defs/...` and by $id).
  * Returns the list of violations (empty when valid).
  */
-function validate(schema: Schema, value: Json, byId: Map<string, Schema>, root: Schema, at = '$'): string[] {
+function validate(
+  schema: Schema,
+  value: Json,
+  byId: Map<string, Schema>,
+  root: Schema,
+  at = '$',
+): string[] {
   const errs: string[] = [];
   if (typeof schema.$ref === 'string') {
     const ref = schema.$ref;
@@ -55,22 +61,37 @@ function validate(schema: Schema, value: Json, byId: Map<string, Schema>, root: 
     const types = Array.isArray(type) ? (type as string[]) : [type as string];
     if (!types.some(isType)) return [...errs, `${at}: not of type ${types.join('|')}`];
   }
-  if ('const' in schema && value !== schema.const) errs.push(`${at}: not ${JSON.stringify(schema.const)}`);
+  if ('const' in schema && value !== schema.const)
+    errs.push(`${at}: not ${JSON.stringify(schema.const)}`);
   if (Array.isArray(schema.enum) && !schema.enum.includes(value)) errs.push(`${at}: not in enum`);
   if (typeof value === 'string') {
-    if (typeof schema.pattern === 'string' && !new RegExp(schema.pattern, 'u').test(value)) errs.push(`${at}: does not match ${schema.pattern}`);
-    if (typeof schema.minLength === 'number' && value.length < schema.minLength) errs.push(`${at}: too short`);
+    if (typeof schema.pattern === 'string' && !new RegExp(schema.pattern, 'u').test(value))
+      errs.push(`${at}: does not match ${schema.pattern}`);
+    if (typeof schema.minLength === 'number' && value.length < schema.minLength)
+      errs.push(`${at}: too short`);
   }
-  if (typeof value === 'number' && typeof schema.exclusiveMinimum === 'number' && !(value > schema.exclusiveMinimum)) errs.push(`${at}: not > ${schema.exclusiveMinimum}`);
+  if (
+    typeof value === 'number' &&
+    typeof schema.exclusiveMinimum === 'number' &&
+    !(value > schema.exclusiveMinimum)
+  )
+    errs.push(`${at}: not > ${schema.exclusiveMinimum}`);
   if (Array.isArray(value)) {
-    if (typeof schema.minItems === 'number' && value.length < schema.minItems) errs.push(`${at}: fewer than ${schema.minItems} items`);
-    if (typeof schema.maxItems === 'number' && value.length > schema.maxItems) errs.push(`${at}: more than ${schema.maxItems} items`);
-    if (schema.items) value.forEach((v, i) => errs.push(...validate(schema.items as Schema, v, byId, root, `${at}[${i}]`)));
+    if (typeof schema.minItems === 'number' && value.length < schema.minItems)
+      errs.push(`${at}: fewer than ${schema.minItems} items`);
+    if (typeof schema.maxItems === 'number' && value.length > schema.maxItems)
+      errs.push(`${at}: more than ${schema.maxItems} items`);
+    if (schema.items)
+      for (const [i, v] of value.entries()) {
+        errs.push(...validate(schema.items as Schema, v, byId, root, `${at}[${i}]`));
+      }
   }
   if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
     const o = value as Record<string, Json>;
-    for (const k of (schema.required as string[] | undefined) ?? []) if (!(k in o)) errs.push(`${at}: missing ${k}`);
-    if (typeof schema.minProperties === 'number' && Object.keys(o).length < schema.minProperties) errs.push(`${at}: too few properties`);
+    for (const k of (schema.required as string[] | undefined) ?? [])
+      if (!(k in o)) errs.push(`${at}: missing ${k}`);
+    if (typeof schema.minProperties === 'number' && Object.keys(o).length < schema.minProperties)
+      errs.push(`${at}: too few properties`);
     const props = (schema.properties as Record<string, Schema> | undefined) ?? {};
     for (const [k, v] of Object.entries(o)) {
       if (props[k]) errs.push(...validate(props[k], v, byId, root, `${at}.${k}`));
@@ -81,23 +102,38 @@ function validate(schema: Schema, value: Json, byId: Map<string, Schema>, root: 
     }
   }
   if (Array.isArray(schema.anyOf)) {
-    const ok = (schema.anyOf as Schema[]).some((s) => validate(s, value, byId, root, at).length === 0);
+    const ok = (schema.anyOf as Schema[]).some(
+      (s) => validate(s, value, byId, root, at).length === 0,
+    );
     if (!ok) errs.push(`${at}: matches none of anyOf`);
   }
-  if (schema.if && schema.then && validate(schema.if as Schema, value, byId, root, at).length === 0) {
+  if (
+    schema.if &&
+    schema.then &&
+    validate(schema.if as Schema, value, byId, root, at).length === 0
+  ) {
     errs.push(...validate(schema.then as Schema, value, byId, root, at));
   }
   return errs;
 }
 
-async function loadSchemas(): Promise<{ byId: Map<string, Schema>; bundle: Schema; statement: Schema }> {
+async function loadSchemas(): Promise<{
+  byId: Map<string, Schema>;
+  bundle: Schema;
+  statement: Schema;
+}> {
   const byId = new Map<string, Schema>();
-  const read = async (n: string) => JSON.parse(await readFile(join(FIX, 'schemas', `${n}.schema.json`), 'utf8')) as Schema;
+  const read = async (n: string) =>
+    JSON.parse(await readFile(join(FIX, 'schemas', `${n}.schema.json`), 'utf8')) as Schema;
   for (const n of ['bundle', 'envelope', 'statement', 'predicate']) {
     const s = await read(n);
     byId.set(s.$id as string, s);
   }
-  return { byId, bundle: byId.get('https://model_signing/bundle/v1.0/schema')!, statement: byId.get('https://model_signing/statement/v1.0/schema')! };
+  return {
+    byId,
+    bundle: byId.get('https://model_signing/bundle/v1.0/schema')!,
+    statement: byId.get('https://model_signing/statement/v1.0/schema')!,
+  };
 }
 
 /** Every OMS schema violation of a bundle and of its decoded statement. */
@@ -105,7 +141,16 @@ async function schemaErrors(bundle: SigstoreBundleJson | Json): Promise<string[]
   const { byId, bundle: b, statement: s } = await loadSchemas();
   const errs = validate(b, bundle, byId, b);
   const payload = (bundle as SigstoreBundleJson).dsseEnvelope?.payload;
-  if (payload) errs.push(...validate(s, JSON.parse(Buffer.from(payload, 'base64').toString('utf8')), byId, s, 'statement'));
+  if (payload)
+    errs.push(
+      ...validate(
+        s,
+        JSON.parse(Buffer.from(payload, 'base64').toString('utf8')),
+        byId,
+        s,
+        'statement',
+      ),
+    );
   return errs;
 }
 
@@ -119,18 +164,28 @@ async function rejection(p: Promise<unknown> | (() => unknown)): Promise<Error> 
   throw new Error('expected a rejection');
 }
 
-const refKey = async () => createPublicKey(await readFile(join(FIX, 'reference', 'keys', 'signing-key-pub.pem')));
+const refKey = async () =>
+  createPublicKey(await readFile(join(FIX, 'reference', 'keys', 'signing-key-pub.pem')));
 const pem = (n: string) => readFile(join(PKI, n), 'utf8');
 
 describe('the minimal JSON-schema validator', () => {
   it('catches what the schemas forbid', async () => {
-    const good = JSON.parse(await readFile(join(FIX, 'test-vectors/v1.0/valid/key.bundle.json'), 'utf8'));
+    const good = JSON.parse(
+      await readFile(join(FIX, 'test-vectors/v1.0/valid/key.bundle.json'), 'utf8'),
+    );
     expect(await schemaErrors(good)).toEqual([]);
     const extra = { ...good, extra: 1 };
     expect(await schemaErrors(extra)).toContain('$: unexpected property extra');
-    const noEnv = JSON.parse(await readFile(join(FIX, 'test-vectors/v1.0/invalid/missing-envelope.bundle.json'), 'utf8'));
+    const noEnv = JSON.parse(
+      await readFile(join(FIX, 'test-vectors/v1.0/invalid/missing-envelope.bundle.json'), 'utf8'),
+    );
     expect(await schemaErrors(noEnv)).toContain('$: missing dsseEnvelope');
-    const wrong = JSON.parse(await readFile(join(FIX, 'test-vectors/v1.0/invalid-payload/wrong-predicate.bundle.json'), 'utf8'));
+    const wrong = JSON.parse(
+      await readFile(
+        join(FIX, 'test-vectors/v1.0/invalid-payload/wrong-predicate.bundle.json'),
+        'utf8',
+      ),
+    );
     expect((await schemaErrors(wrong)).join()).toMatch(/statement.predicateType: not/);
   });
 });
@@ -139,9 +194,16 @@ describe('OMS v1.0 test vectors', () => {
   it('the valid key vector verifies with the reference key and fits the schemas', async () => {
     const text = await readFile(join(FIX, 'test-vectors/v1.0/valid/key.bundle.json'));
     const b = parseBundle(text, 'key.bundle.json');
-    const sig = verifyBundleSignature(b, { kind: 'key', keys: [await refKey()] }, 'key.bundle.json');
+    const sig = verifyBundleSignature(
+      b,
+      { kind: 'key', keys: [await refKey()] },
+      'key.bundle.json',
+    );
     const st = statementOf(sig.payload, { predicateType: 'https://model_signing/signature/v1.0' });
-    expect(omsPredicateSchema.parse(st.predicate).resources.map((r) => r.name)).toEqual(['signme-1', 'signme-2']);
+    expect(omsPredicateSchema.parse(st.predicate).resources.map((r) => r.name)).toEqual([
+      'signme-1',
+      'signme-2',
+    ]);
   });
 
   const INVALID: [string, RegExp][] = [
@@ -151,7 +213,9 @@ describe('OMS v1.0 test vectors', () => {
   ];
   for (const [file, msg] of INVALID) {
     it(`rejects ${file} saying why`, async () => {
-      const e = await rejection(async () => parseBundle(await readFile(join(FIX, 'test-vectors', file)), file));
+      const e = await rejection(async () =>
+        parseBundle(await readFile(join(FIX, 'test-vectors', file)), file),
+      );
       expect((e as { code?: string }).code).toBe('SIGNATURE_INVALID');
       expect(e.message).toMatch(msg);
     });
@@ -165,7 +229,10 @@ describe('OMS v1.0 test vectors', () => {
     const e = await rejection(() => verifyBundleSignature(b, { kind: 'key', keys: [key] }, file));
     expect((e as { code?: string }).code).toBe('SIGNATURE_INVALID');
     const p = await rejection(() =>
-      statementOf(Buffer.from(b.dsseEnvelope.payload, 'base64'), { predicateType: 'https://model_signing/signature/v1.0', where: file }),
+      statementOf(Buffer.from(b.dsseEnvelope.payload, 'base64'), {
+        predicateType: 'https://model_signing/signature/v1.0',
+        where: file,
+      }),
     );
     expect(p.message).toMatch(/predicate type is https:\/\/example\.com\/wrong-predicate\/v1\.0/);
   });
@@ -175,13 +242,22 @@ describe('OMS v1.0 test vectors', () => {
     try {
       await writeFile(join(dir, 'signme-1'), 'signme-1\n');
       await writeFile(join(dir, 'signme-2'), 'signme-2');
-      for (const f of ['v1.0/invalid/missing-envelope.bundle.json', 'v1.0/invalid-payload/wrong-predicate.bundle.json', 'invalid/missing-tlog-entries.bundle.json', 'invalid/missing-verification-material.bundle.json']) {
-        const e = await rejection(verifyModel(dir, await refKey(), { signaturePath: join(FIX, 'test-vectors', f) }));
+      for (const f of [
+        'v1.0/invalid/missing-envelope.bundle.json',
+        'v1.0/invalid-payload/wrong-predicate.bundle.json',
+        'invalid/missing-tlog-entries.bundle.json',
+        'invalid/missing-verification-material.bundle.json',
+      ]) {
+        const e = await rejection(
+          verifyModel(dir, await refKey(), { signaturePath: join(FIX, 'test-vectors', f) }),
+        );
         expect((e as { code?: string }).code).toBe('SIGNATURE_INVALID');
       }
       // …while the valid vector verifies the same files (ignore-me is an ignored path).
       await writeFile(join(dir, 'ignore-me'), 'x');
-      const ok = await verifyModel(dir, await refKey(), { signaturePath: join(FIX, 'test-vectors/v1.0/valid/key.bundle.json') });
+      const ok = await verifyModel(dir, await refKey(), {
+        signaturePath: join(FIX, 'test-vectors/v1.0/valid/key.bundle.json'),
+      });
       expect(ok.problems).toEqual([]);
     } finally {
       await rm(dir, { recursive: true, force: true });
@@ -205,8 +281,14 @@ describe('sign → verify round trips', () => {
     await rm(out, { recursive: true, force: true });
   });
 
-  const certTrust = async (): Promise<BundleTrust> => ({ kind: 'certificate', anchors: [new X509Certificate(await pem('root-ca.pem'))] });
-  const certChain = async () => [new X509Certificate(await pem('signer.pem')), new X509Certificate(await pem('intermediate-ca.pem'))];
+  const certTrust = async (): Promise<BundleTrust> => ({
+    kind: 'certificate',
+    anchors: [new X509Certificate(await pem('root-ca.pem'))],
+  });
+  const certChain = async () => [
+    new X509Certificate(await pem('signer.pem')),
+    new X509Certificate(await pem('intermediate-ca.pem')),
+  ];
 
   const VARIANTS = [
     { method: 'key', alg: 'p256', shardSize: undefined, hashType: 'sha256' },
@@ -219,8 +301,14 @@ describe('sign → verify round trips', () => {
     const label = `${v.method} ${v.alg} ${v.shardSize ? `shards of ${v.shardSize}` : 'files'} ${v.hashType}`;
     it(`${label}: schema-valid, verifies, names a flipped byte, a missing and an extra file`, async () => {
       const pair = generateSigningKeyPair(v.alg as SigningAlgorithm);
-      const priv = v.method === 'key' ? createPrivateKey(pair.privateKeyPem) : createPrivateKey(await pem('signer.key'));
-      const trust: BundleTrust = v.method === 'key' ? { kind: 'key', keys: [createPublicKey(pair.publicKeyPem)] } : await certTrust();
+      const priv =
+        v.method === 'key'
+          ? createPrivateKey(pair.privateKeyPem)
+          : createPrivateKey(await pem('signer.key'));
+      const trust: BundleTrust =
+        v.method === 'key'
+          ? { kind: 'key', keys: [createPublicKey(pair.publicKeyPem)] }
+          : await certTrust();
       const signaturePath = join(out, 'model.sig');
       const s = await signModel(dir, priv, {
         signaturePath,
@@ -232,9 +320,21 @@ describe('sign → verify round trips', () => {
       const names = s.statement.predicate.resources.map((r) => r.name);
       expect(names).toEqual(
         v.shardSize === 1024
-          ? ['antidote.manifest.json:0:' + (names[0]!.split(':')[2] ?? ''), 'sub/config.json:0:13', 'weights.bin:0:1024', 'weights.bin:1024:2048', 'weights.bin:2048:3000']
+          ? [
+              'antidote.manifest.json:0:' + (names[0]!.split(':')[2] ?? ''),
+              'sub/config.json:0:13',
+              'weights.bin:0:1024',
+              'weights.bin:1024:2048',
+              'weights.bin:2048:3000',
+            ]
           : v.shardSize === 1000
-            ? [names[0]!, 'sub/config.json:0:13', 'weights.bin:0:1000', 'weights.bin:1000:2000', 'weights.bin:2000:3000']
+            ? [
+                names[0]!,
+                'sub/config.json:0:13',
+                'weights.bin:0:1000',
+                'weights.bin:1000:2000',
+                'weights.bin:2000:3000',
+              ]
             : ['antidote.manifest.json', 'empty', 'sub/config.json', 'weights.bin'],
       );
       const ok = await verifyModel(dir, trust, { signaturePath });
@@ -259,19 +359,42 @@ describe('sign → verify round trips', () => {
     const priv = createPrivateKey(await pem('signer.key'));
     const signaturePath = join(out, 'model.sig');
     await signModel(dir, priv, { signaturePath, certificateChain: await certChain() });
-    const other: BundleTrust = { kind: 'certificate', anchors: [new X509Certificate(await pem('other-ca.pem'))] };
-    expect((await rejection(verifyModel(dir, other, { signaturePath }))).message).toMatch(/does not chain to a trusted CA/);
-    const later: BundleTrust = { ...(await certTrust()), at: new Date('2200-01-01T00:00:00Z') };
-    expect((await rejection(verifyModel(dir, later, { signaturePath }))).message).toMatch(/is not valid at 2200/);
+    const other: BundleTrust = {
+      kind: 'certificate',
+      anchors: [new X509Certificate(await pem('other-ca.pem'))],
+    };
+    expect((await rejection(verifyModel(dir, other, { signaturePath }))).message).toMatch(
+      /does not chain to a trusted CA/,
+    );
+    const later: BundleTrust = {
+      kind: 'certificate',
+      anchors: [new X509Certificate(await pem('root-ca.pem'))],
+      at: new Date('2200-01-01T00:00:00Z'),
+    };
+    expect((await rejection(verifyModel(dir, later, { signaturePath }))).message).toMatch(
+      /is not valid at 2200/,
+    );
     const key: BundleTrust = { kind: 'key', keys: [createPublicKey(priv)] };
-    expect((await rejection(verifyModel(dir, key, { signaturePath }))).message).toMatch(/certificate method, not with a key/);
+    expect((await rejection(verifyModel(dir, key, { signaturePath }))).message).toMatch(
+      /certificate method, not with a key/,
+    );
     await signModel(dir, priv, {
       signaturePath,
-      certificateChain: [new X509Certificate(await pem('signer-tls-only.pem')), new X509Certificate(await pem('intermediate-ca.pem'))],
+      certificateChain: [
+        new X509Certificate(await pem('signer-tls-only.pem')),
+        new X509Certificate(await pem('intermediate-ca.pem')),
+      ],
     });
-    expect((await rejection(verifyModel(dir, await certTrust(), { signaturePath }))).message).toMatch(/not for code signing/);
+    expect(
+      (await rejection(verifyModel(dir, await certTrust(), { signaturePath }))).message,
+    ).toMatch(/not for code signing/);
     // A chain whose leaf is not the signing key's certificate is refused at signing.
-    const e = await rejection(signModel(dir, createPrivateKey(generateSigningKeyPair().privateKeyPem), { signaturePath, certificateChain: await certChain() }));
+    const e = await rejection(
+      signModel(dir, createPrivateKey(generateSigningKeyPair().privateKeyPem), {
+        signaturePath,
+        certificateChain: await certChain(),
+      }),
+    );
     expect(e.message).toMatch(/not for the signing key/);
   });
 
@@ -286,7 +409,9 @@ describe('sign → verify round trips', () => {
     const v = await verifyModel(file, pub);
     expect([v.ok, v.kind]).toEqual([true, 'file']);
     await writeFile(file, Buffer.alloc(3000, 8));
-    expect((await verifyModel(file, pub)).problems.map((p) => p.message)).toEqual(['file weights.bin does not match its signed digest']);
+    expect((await verifyModel(file, pub)).problems.map((p) => p.message)).toEqual([
+      'file weights.bin does not match its signed digest',
+    ]);
   });
 
   it('covers provenance, .antidote/ and the manifest; leaves out only the OMS list and the signature', async () => {
@@ -309,11 +434,19 @@ describe('sign → verify round trips', () => {
       'sub/config.json',
       'weights.bin',
     ]);
-    expect(s.statement.predicate.serialization.ignore_paths).toEqual(['.git', '.gitattributes', '.github', '.gitignore', 'antidote.sig']);
+    expect(s.statement.predicate.serialization.ignore_paths).toEqual([
+      '.git',
+      '.gitattributes',
+      '.github',
+      '.gitignore',
+      'antidote.sig',
+    ]);
     expect((await verifyModel(dir, pub)).ok).toBe(true);
     await writeFile(join(dir, 'antidote.provenance.json'), '{"p":2}');
     await writeFile(join(dir, '.git', 'HEAD'), 'other');
-    expect((await verifyModel(dir, pub)).problems.map((p) => p.message)).toEqual(['file antidote.provenance.json does not match its signed digest']);
+    expect((await verifyModel(dir, pub)).problems.map((p) => p.message)).toEqual([
+      'file antidote.provenance.json does not match its signed digest',
+    ]);
     await unlink(join(dir, 'antidote.provenance.json'));
     await writeFile(join(dir, 'antidote.provenance.sig'), '{"forged":1}');
     await writeFile(join(dir, '.antidote', 'more.bin'), 'm');
@@ -338,10 +471,18 @@ describe('sign → verify round trips', () => {
     const priv = createPrivateKey(pair.privateKeyPem);
     const empty = join(out, 'empty-model');
     await mkdir(empty);
-    expect((await rejection(signModel(empty, priv, { writeManifest: false, signaturePath: join(out, 'e.sig') }))).message).toMatch(/no file to sign/);
+    expect(
+      (
+        await rejection(
+          signModel(empty, priv, { writeManifest: false, signaturePath: join(out, 'e.sig') }),
+        )
+      ).message,
+    ).toMatch(/no file to sign/);
     await cp(join(dir, 'weights.bin'), join(out, 'w.bin'));
     const { symlink } = await import('node:fs/promises');
     await symlink(join(out, 'w.bin'), join(dir, 'link.bin'));
-    expect((await rejection(signModel(dir, priv, { signaturePath: join(out, 'l.sig') }))).message).toMatch(/symbolic link/);
+    expect(
+      (await rejection(signModel(dir, priv, { signaturePath: join(out, 'l.sig') }))).message,
+    ).toMatch(/symbolic link/);
   });
 });

@@ -26,7 +26,12 @@ import type { IntegrityProblem } from './manifest.js';
 export const OMS_PREDICATE_TYPE = 'https://model_signing/signature/v1.0';
 
 /** Paths every OMS signer and verifier excludes (spec §6.2), matched as top-level paths. */
-export const OMS_DEFAULT_IGNORE: readonly string[] = ['.git', '.gitattributes', '.github', '.gitignore'];
+export const OMS_DEFAULT_IGNORE: readonly string[] = [
+  '.git',
+  '.gitattributes',
+  '.github',
+  '.gitignore',
+];
 
 /** Hash types of the OMS algorithm registry this implementation computes. */
 export const OMS_HASH_TYPES = ['sha256', 'blake2b'] as const;
@@ -69,7 +74,10 @@ export const omsResourceSchema = z.looseObject({
 const legacyAntidoteSchema = z.strictObject({
   manifestDigest: z.string().regex(/^[0-9a-f]{64}$/),
   records: z
-    .strictObject({ count: z.number().int().nonnegative(), merkleRoot: z.string().regex(/^[0-9a-f]{64}$/) })
+    .strictObject({
+      count: z.number().int().nonnegative(),
+      merkleRoot: z.string().regex(/^[0-9a-f]{64}$/),
+    })
     .optional(),
   meta: z.record(z.string(), z.unknown()).optional(),
   signedAt: z.string().optional(),
@@ -153,9 +161,15 @@ export async function enumerateModel(
   if (top.isFile() || (top.isSymbolicLink() && options.allowSymlinks)) {
     const s = await stat(modelPath);
     if (!s.isFile()) {
-      throw new AntidoteError('INVALID_FORMAT', `${modelPath} is not a regular file`, { path: modelPath });
+      throw new AntidoteError('INVALID_FORMAT', `${modelPath} is not a regular file`, {
+        path: modelPath,
+      });
     }
-    return { kind: 'file', files: [{ name: basename(modelPath), path: modelPath, size: s.size }], notes };
+    return {
+      kind: 'file',
+      files: [{ name: basename(modelPath), path: modelPath, size: s.size }],
+      notes,
+    };
   }
   if (!top.isDirectory()) {
     throw new AntidoteError(
@@ -164,12 +178,17 @@ export async function enumerateModel(
       { path: modelPath },
     );
   }
-  const ignore = new Set([...OMS_DEFAULT_IGNORE, ...(options.ignorePaths ?? []).map(canonicalIgnorePath)]);
+  const ignore = new Set([
+    ...OMS_DEFAULT_IGNORE,
+    ...(options.ignorePaths ?? []).map(canonicalIgnorePath),
+  ]);
   const rootReal = await realpath(modelPath);
   const files: ModelFile[] = [];
   const walk = async (abs: string, rel: string, seen: ReadonlySet<string>): Promise<void> => {
     const entries = await readdir(abs, { withFileTypes: true }).catch((e: Error) => {
-      throw new AntidoteError('IO_ERROR', `cannot read directory ${abs}: ${e.message}`, { path: abs });
+      throw new AntidoteError('IO_ERROR', `cannot read directory ${abs}: ${e.message}`, {
+        path: abs,
+      });
     });
     for (const ent of entries) {
       const name = rel ? `${rel}/${ent.name}` : ent.name;
@@ -189,7 +208,9 @@ export async function enumerateModel(
         const target = await realpath(full).catch(() => undefined);
         const ts = target ? await stat(target).catch(() => undefined) : undefined;
         if (!target || !ts) {
-          throw new AntidoteError('INVALID_FORMAT', `${full} is a dangling symbolic link`, { path: full });
+          throw new AntidoteError('INVALID_FORMAT', `${full} is a dangling symbolic link`, {
+            path: full,
+          });
         }
         if (relative(rootReal, target).startsWith(`..`)) {
           notes.push(`symbolic link ${name} points outside the model root (${target})`);
@@ -209,9 +230,13 @@ export async function enumerateModel(
         if (!size) size = (await stat(full)).size;
         files.push({ name, path: full, size });
       } else {
-        throw new AntidoteError('INVALID_FORMAT', `${full} is not a regular file (FIFO, device or socket)`, {
-          path: full,
-        });
+        throw new AntidoteError(
+          'INVALID_FORMAT',
+          `${full} is not a regular file (FIFO, device or socket)`,
+          {
+            path: full,
+          },
+        );
       }
     }
   };
@@ -250,7 +275,12 @@ export async function hashRange(
       pos += bytesRead;
     }
   } catch (e) {
-    throw new AntidoteError('IO_ERROR', `cannot read ${path}: ${(e as Error).message}`, { path }, { cause: e });
+    throw new AntidoteError(
+      'IO_ERROR',
+      `cannot read ${path}: ${(e as Error).message}`,
+      { path },
+      { cause: e },
+    );
   } finally {
     await fh.close();
   }
@@ -266,7 +296,9 @@ async function pool<T>(tasks: readonly (() => Promise<T>)[], concurrency: number
       out[i] = await tasks[i]!();
     }
   };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, tasks.length)) }, worker));
+  await Promise.all(
+    Array.from({ length: Math.max(1, Math.min(concurrency, tasks.length)) }, worker),
+  );
   return out;
 }
 
@@ -277,7 +309,9 @@ function shardRanges(size: number, shardSize: number): [number, number][] {
 }
 
 /** Splits a shard resource name `path:start:end` at its last two colons (spec §6.3.2). */
-export function parseShardName(name: string): { path: string; start: number; end: number } | undefined {
+export function parseShardName(
+  name: string,
+): { path: string; start: number; end: number } | undefined {
   const m = /^(.*):(\d+):(\d+)$/.exec(name);
   if (!m) return undefined;
   const start = Number(m[2]);
@@ -294,23 +328,41 @@ export function parseShardName(name: string): { path: string; start: number; end
 export async function serializeModel(
   modelPath: string,
   options: OmsSerializationOptions = {},
-): Promise<{ resources: OmsResource[]; serialization: OmsPredicate['serialization']; notes: string[] }> {
+): Promise<{
+  resources: OmsResource[];
+  serialization: OmsPredicate['serialization'];
+  notes: string[];
+}> {
   const hashType = options.hashType ?? 'sha256';
   const ignorePaths = (options.ignorePaths ?? []).map(canonicalIgnorePath);
-  const e = await enumerateModel(modelPath, { ignorePaths, allowSymlinks: !!options.allowSymlinks });
+  const e = await enumerateModel(modelPath, {
+    ignorePaths,
+    allowSymlinks: !!options.allowSymlinks,
+  });
   if (e.files.length === 0) {
-    throw new AntidoteError('INVALID_ARGUMENT', `${modelPath} has no file to sign (after exclusions)`, {
-      path: modelPath,
-    });
+    throw new AntidoteError(
+      'INVALID_ARGUMENT',
+      `${modelPath} has no file to sign (after exclusions)`,
+      {
+        path: modelPath,
+      },
+    );
   }
   const shardSize = options.shardSize;
   if (shardSize !== undefined && (!Number.isSafeInteger(shardSize) || shardSize <= 0)) {
-    throw new AntidoteError('INVALID_ARGUMENT', `shard size must be a positive integer, got ${shardSize}`);
+    throw new AntidoteError(
+      'INVALID_ARGUMENT',
+      `shard size must be a positive integer, got ${shardSize}`,
+    );
   }
   const tasks: (() => Promise<OmsResource>)[] = [];
   for (const f of e.files) {
     if (shardSize === undefined) {
-      tasks.push(async () => ({ name: f.name, digest: await hashRange(f.path, hashType), algorithm: hashType }));
+      tasks.push(async () => ({
+        name: f.name,
+        digest: await hashRange(f.path, hashType),
+        algorithm: hashType,
+      }));
     } else {
       for (const [s, t] of shardRanges(f.size, shardSize)) {
         tasks.push(async () => ({
@@ -321,7 +373,9 @@ export async function serializeModel(
       }
     }
   }
-  const resources = (await pool(tasks, options.concurrency ?? 4)).sort((a, b) => compareNames(a.name, b.name));
+  const resources = (await pool(tasks, options.concurrency ?? 4)).sort((a, b) =>
+    compareNames(a.name, b.name),
+  );
   const ignore = [...new Set([...OMS_DEFAULT_IGNORE, ...ignorePaths])].sort(compareNames);
   return {
     resources,
@@ -387,7 +441,8 @@ export async function checkModel(
         `resource ${r.name} is hashed with ${r.algorithm}, but serialization.hash_type is ${ser.hash_type}`,
       );
     }
-    if (seen.has(r.name)) problems.push({ kind: 'manifest-inconsistent', message: `resource ${r.name} appears twice` });
+    if (seen.has(r.name))
+      problems.push({ kind: 'manifest-inconsistent', message: `resource ${r.name} appears twice` });
     seen.add(r.name);
   }
   const recorded = (ser.ignore_paths ?? []).flatMap((p) => {
@@ -407,7 +462,8 @@ export async function checkModel(
     // A single file: the resource is named after it (or `.`, as reference v1.0.0 wrote).
     const f = e.files[0]!;
     files.delete(f.name);
-    const alias = ser.method === 'files' ? predicate.resources.find((r) => r.name === '.') : undefined;
+    const alias =
+      ser.method === 'files' ? predicate.resources.find((r) => r.name === '.') : undefined;
     files.set(alias ? '.' : f.name, f);
   }
   const tasks: (() => Promise<void>)[] = [];
@@ -434,7 +490,11 @@ export async function checkModel(
     }
     for (const [name, f] of files) {
       if (seen.has(name) || options.ignoreUnsignedFiles) continue;
-      problems.push({ kind: 'extra-file', path: f.name, message: `file ${f.name} is not in the signed manifest` });
+      problems.push({
+        kind: 'extra-file',
+        path: f.name,
+        message: `file ${f.name} is not in the signed manifest`,
+      });
     }
   } else {
     const shardSize = ser.shard_size!;
@@ -442,7 +502,10 @@ export async function checkModel(
     for (const r of predicate.resources) {
       const s = parseShardName(r.name);
       if (!s) {
-        problems.push({ kind: 'manifest-inconsistent', message: `shard resource name "${r.name}" is not path:start:end` });
+        problems.push({
+          kind: 'manifest-inconsistent',
+          message: `shard resource name "${r.name}" is not path:start:end`,
+        });
         continue;
       }
       const m = byFile.get(s.path) ?? new Map<string, string>();
@@ -487,7 +550,11 @@ export async function checkModel(
     }
     for (const [name, f] of files) {
       if (byFile.has(name) || f.size === 0 || options.ignoreUnsignedFiles) continue;
-      problems.push({ kind: 'extra-file', path: f.name, message: `file ${f.name} is not in the signed manifest` });
+      problems.push({
+        kind: 'extra-file',
+        path: f.name,
+        message: `file ${f.name} is not in the signed manifest`,
+      });
     }
   }
   await pool(tasks, options.concurrency ?? 4);
@@ -498,6 +565,7 @@ export async function checkModel(
 /** Path of `file` relative to `root` with `/` separators, or undefined when outside it. */
 export function relativeInside(root: string, file: string): string | undefined {
   const rel = relative(root, file);
-  if (rel === '' || rel.startsWith('..') || rel.startsWith(sep) || /^[a-zA-Z]:/.test(rel)) return undefined;
+  if (rel === '' || rel.startsWith('..') || rel.startsWith(sep) || /^[a-zA-Z]:/.test(rel))
+    return undefined;
   return rel.split(sep).join('/');
 }

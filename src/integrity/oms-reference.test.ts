@@ -3,7 +3,6 @@ import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isAntidoteError } from '../errors.js';
 import { verifyModel } from './model-signing.js';
 import type { BundleTrust } from './sigstore-bundle.js';
 
@@ -11,14 +10,22 @@ const REF = join(import.meta.dirname, 'fixtures', 'oms', 'reference');
 
 async function trustOf(kind: string): Promise<BundleTrust> {
   if (kind === 'elliptic-key') {
-    return { kind: 'key', keys: [createPublicKey(await readFile(join(REF, 'keys', 'signing-key-pub.pem')))] };
+    return {
+      kind: 'key',
+      keys: [createPublicKey(await readFile(join(REF, 'keys', 'signing-key-pub.pem')))],
+    };
   }
   if (kind === 'certificate') {
-    return { kind: 'certificate', anchors: [new X509Certificate(await readFile(join(REF, 'keys', 'intermediate-ca.pem')))] };
+    return {
+      kind: 'certificate',
+      anchors: [new X509Certificate(await readFile(join(REF, 'keys', 'intermediate-ca.pem')))],
+    };
   }
   return {
     kind: 'sigstore',
-    trustedRoot: JSON.parse(await readFile(join(REF, 'sigstore-public-good-trusted-root.json'), 'utf8')),
+    trustedRoot: JSON.parse(
+      await readFile(join(REF, 'sigstore-public-good-trusted-root.json'), 'utf8'),
+    ),
     identity: 'stefanb@us.ibm.com',
     issuer: 'https://sigstore.verify.ibm.com/oauth2',
   };
@@ -47,7 +54,10 @@ describe('reference signatures of sigstore/model-transparency', () => {
       const dir = join(work, c.dir);
       await cp(join(REF, c.dir), dir, { recursive: true });
       const model = c.model ? join(dir, c.model) : dir;
-      const opts = { signaturePath: join(dir, 'model.sig'), ...('ignore' in c ? { ignorePaths: [...c.ignore] } : {}) };
+      const opts = {
+        signaturePath: join(dir, 'model.sig'),
+        ...('ignore' in c ? { ignorePaths: [...c.ignore] } : {}),
+      };
       const trust = await trustOf(c.kind);
       const v = await verifyModel(model, trust, opts);
       expect(v.problems).toEqual([]);

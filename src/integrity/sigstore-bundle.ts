@@ -49,7 +49,9 @@ export const sigstoreBundleSchema = z.strictObject({
         })
         .refine((k) => k.hint !== undefined || k.rawBytes !== undefined, 'needs hint or rawBytes')
         .optional(),
-      x509CertificateChain: z.looseObject({ certificates: z.array(certificateSchema).min(1) }).optional(),
+      x509CertificateChain: z
+        .looseObject({ certificates: z.array(certificateSchema).min(1) })
+        .optional(),
       certificate: certificateSchema.optional(),
       tlogEntries: z.array(z.looseObject({})).optional(),
       timestampVerificationData: z.looseObject({}).optional(),
@@ -163,7 +165,8 @@ export async function signStatement(
 }
 
 function describeIssue(raw: unknown): string | undefined {
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return 'it is not a JSON object';
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+    return 'it is not a JSON object';
   const o = raw as Record<string, unknown>;
   if (o.mediaType === undefined) return 'it has no mediaType';
   if (o.verificationMaterial === undefined) {
@@ -198,9 +201,13 @@ export function parseBundle(text: string | Uint8Array, where = 'bundle'): Sigsto
   const raw = parseJson(text, where, { code: 'SIGNATURE_INVALID' });
   const issue = describeIssue(raw);
   if (issue) {
-    throw new AntidoteError('SIGNATURE_INVALID', `${where} is not a valid OMS/Sigstore bundle: ${issue}`, {
-      path: where,
-    });
+    throw new AntidoteError(
+      'SIGNATURE_INVALID',
+      `${where} is not a valid OMS/Sigstore bundle: ${issue}`,
+      {
+        path: where,
+      },
+    );
   }
   return parseWith(sigstoreBundleSchema, raw, where, {
     code: 'SIGNATURE_INVALID',
@@ -254,14 +261,20 @@ function verifyWithKeys(
   for (const key of keys) {
     const pub = key.type === 'private' ? createPublicKey(key) : key;
     const alg = keyAlgorithmOf(pub);
-    if (bundle.dsseEnvelope.signatures.some((s) => verifyPae(IN_TOTO_PAYLOAD_TYPE, payload, sigOf(s), pub))) {
+    if (
+      bundle.dsseEnvelope.signatures.some((s) =>
+        verifyPae(IN_TOTO_PAYLOAD_TYPE, payload, sigOf(s), pub),
+      )
+    ) {
       return {
         method: 'key',
         signer: keyFingerprint(pub),
         payload,
         notes: alg.omsConformant
           ? []
-          : ['signed with an Ed25519 key: valid, but not OMS v1.0-conformant (other OMS verifiers reject it); re-sign with an ECDSA P-256 key (antidote keys generate)'],
+          : [
+              'signed with an Ed25519 key: valid, but not OMS v1.0-conformant (other OMS verifiers reject it); re-sign with an ECDSA P-256 key (antidote keys generate)',
+            ],
       };
     }
   }
@@ -287,7 +300,9 @@ function rawKeyFingerprint(rawBytes: string): string | undefined {
   try {
     const text = bytes.toString('utf8');
     return keyFingerprint(
-      text.startsWith('-----') ? createPublicKey(text) : createPublicKey({ key: bytes, format: 'der', type: 'spki' }),
+      text.startsWith('-----')
+        ? createPublicKey(text)
+        : createPublicKey({ key: bytes, format: 'der', type: 'spki' }),
     );
   } catch {
     return undefined;
@@ -318,7 +333,11 @@ function verifyWithCertificates(
     ...(at ? { at } : {}),
   });
   const alg = keyAlgorithmOf(leaf!.publicKey, `${where}: the signing certificate's key`);
-  if (!bundle.dsseEnvelope.signatures.some((s) => verifyPae(IN_TOTO_PAYLOAD_TYPE, payload, sigOf(s), leaf!.publicKey))) {
+  if (
+    !bundle.dsseEnvelope.signatures.some((s) =>
+      verifyPae(IN_TOTO_PAYLOAD_TYPE, payload, sigOf(s), leaf!.publicKey),
+    )
+  ) {
     throw new AntidoteError(
       'SIGNATURE_INVALID',
       `${where}: the signature does not verify with the key of certificate "${leaf!.subject.replace(/\n/g, ', ')}" (altered payload or signature)`,
@@ -332,7 +351,9 @@ function verifyWithCertificates(
       .map((c) => c.subject.replace(/\n/g, ', '))
       .join(' → ')}`,
     payload,
-    notes: alg.omsConformant ? [] : ['the signing certificate holds an Ed25519 key: not OMS v1.0-conformant'],
+    notes: alg.omsConformant
+      ? []
+      : ['the signing certificate holds an Ed25519 key: not OMS v1.0-conformant'],
   };
 }
 

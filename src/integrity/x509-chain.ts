@@ -64,10 +64,10 @@ export function keyUsageBits(cert: X509Certificate): Set<number> | undefined {
   for (const e of children(der, seq)) {
     const parts = children(der, e);
     const oid = parts[0];
-    if (!oid || oid.tag !== 0x06) continue;
+    if (oid?.tag !== 0x06) continue;
     if (!Buffer.from(der.subarray(oid.start, oid.end)).equals(KEY_USAGE_OID)) continue;
     const value = parts[parts.length - 1];
-    if (!value || value.tag !== 0x04) return new Set();
+    if (value?.tag !== 0x04) return new Set();
     const bits = readTlv(der, value.start);
     if (bits.tag !== 0x03) return new Set();
     const set = new Set<number>();
@@ -92,9 +92,13 @@ export function parseCertificatesPem(pem: string, where: string): X509Certificat
     try {
       return new X509Certificate(b);
     } catch {
-      throw new AntidoteError('INVALID_FORMAT', `${where}: certificate ${i + 1} is not valid X.509`, {
-        path: where,
-      });
+      throw new AntidoteError(
+        'INVALID_FORMAT',
+        `${where}: certificate ${i + 1} is not valid X.509`,
+        {
+          path: where,
+        },
+      );
     }
   });
 }
