@@ -5,6 +5,7 @@ import { isOnnxPath, modelFilesOf } from '../../engine/model-summary.js';
 import { AntidoteError } from '../../errors.js';
 import {
   appendAudit,
+  DEFAULT_IGNORE,
   keyFingerprint,
   loadPrivateKey,
   manifestDigest,
@@ -32,6 +33,16 @@ interface SignCliOptions extends OutputOptions {
   allowSymlinks?: boolean;
   name?: string;
   project?: string;
+}
+
+/**
+ * How many files a signature covers, as `N files` or `N files (+ Antidote's manifest, ...)`:
+ * shards count once, and Antidote's own integrity files are named apart from the model's.
+ */
+export function fileCount(resources: readonly { name: string }[]): string {
+  const names = new Set(resources.map((x) => x.name.replace(/:\d+:\d+$/, '')));
+  const own = [...names].filter((n) => DEFAULT_IGNORE.includes(n.split('/')[0]!));
+  return `${names.size - own.length} files${own.length ? ` (+ ${own.join(', ')})` : ''}`;
 }
 
 /** Model-root-relative form of `--ignore-paths` entries given relative to the working directory. */
@@ -168,16 +179,14 @@ export function registerSignCommand(program: Command): void {
             },
           });
         }
-        const files = new Set(
-          r.statement.predicate.resources.map((x) => x.name.replace(/:\d+:\d+$/, '')),
-        ).size;
+        const files = fileCount(r.statement.predicate.resources);
         const method = chain
           ? `certificate ${chain[0]!.subject.replace(/\n/g, ', ')}`
           : `key ${signer}`;
         printResult(
           o,
           [
-            `signed ${target}: ${files} files${r.manifest?.records ? `, ${r.manifest.records.count} records` : ''}, root ${r.rootDigest}`,
+            `signed ${target}: ${files}${r.manifest?.records ? `, ${r.manifest.records.count} records` : ''}, root ${r.rootDigest}`,
             `bundle ${r.bundlePath} (OMS v1.0, ${method})`,
             ...r.notes.map((n) => `note: ${n}`),
           ].join('\n'),

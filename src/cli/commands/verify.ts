@@ -22,7 +22,7 @@ import type { CatalogueStore } from '../../registry/store.js';
 import { findProjectDir, resolveProjectDir } from '../../registry/store.js';
 import { type OutputOptions, printResult } from '../output.js';
 import { formatProblems, recordsOfDir } from './manifest.js';
-import { ignorePathsFor } from './sign.js';
+import { fileCount, ignorePathsFor } from './sign.js';
 
 interface VerifyCliOptions extends OutputOptions {
   key?: string[];
@@ -242,14 +242,12 @@ export function registerVerifyCommand(program: Command): void {
             },
           });
         }
-        const files = new Set(
-          result.statement.predicate.resources.map((x) => x.name.replace(/:\d+:\d+$/, '')),
-        ).size;
+        const files = fileCount(result.statement.predicate.resources);
         printResult(
           o,
           [
             result.ok
-              ? `${result.modelPath}: OK — signature by ${result.signer} (${result.method} method), ${files} files${records ? `, ${records.length} records` : ''} verified`
+              ? `${result.modelPath}: OK — signature by ${result.signer} (${result.method} method), ${files}${records ? `, ${records.length} records` : ''} verified`
               : `${result.modelPath}: FAILED (signature by ${result.signer} is valid, content is not)\n${formatProblems(result.problems)}`,
             ...(stale ? [`warning: ${stale}`] : []),
             ...notes.map((n) => `note: ${n}`),
