@@ -17,7 +17,7 @@ import {
 } from '../../integrity/index.js';
 import { signedFolderOf } from '../../registry/model-manifest.js';
 import { SqliteCatalogueStore } from '../../registry/sqlite-store.js';
-import { findProjectDir } from '../../registry/store.js';
+import { findProjectDir, PROJECT_FOLDER } from '../../registry/store.js';
 import { type OutputOptions, printResult } from '../output.js';
 import { recordsOfDir } from './manifest.js';
 import { requirePermission } from './policy.js';
@@ -155,6 +155,9 @@ export function registerSignCommand(program: Command): void {
       try {
         if (store) await requirePermission(store, o.key, 'model:register', `sign:${target}`);
         const { records } = isDir ? await recordsOfDir(target) : {};
+        // The project's own catalogue changes with every command: signing the project folder
+        // leaves it out, openly (recorded in the signature's ignore_paths).
+        const catalogueInside = isDir && !!project && resolve(project) === resolve(target);
         const signaturePath = o.signature ?? o.out;
         const r = await signModel(target, key, {
           ...(signaturePath ? { signaturePath } : {}),
@@ -163,7 +166,12 @@ export function registerSignCommand(program: Command): void {
           ...(records ? { records } : {}),
           hashType: (o.hash ?? 'sha256') as OmsHashType,
           ...(shardSize !== undefined ? { shardSize } : {}),
-          ignorePaths: isDir ? ignorePathsFor(target, o.ignorePaths) : [],
+          ignorePaths: isDir
+            ? [
+                ...ignorePathsFor(target, o.ignorePaths),
+                ...(catalogueInside ? [PROJECT_FOLDER] : []),
+              ]
+            : [],
           allowSymlinks: !!o.allowSymlinks,
         });
         const signer = keyFingerprint(key);
@@ -188,6 +196,11 @@ export function registerSignCommand(program: Command): void {
           [
             `signed ${target}: ${files}${r.manifest?.records ? `, ${r.manifest.records.count} records` : ''}, root ${r.rootDigest}`,
             `bundle ${r.bundlePath} (OMS v1.0, ${method})`,
+            ...(catalogueInside
+              ? [
+                  `note: ${PROJECT_FOLDER}/ (this project's catalogue) is left out and recorded as an ignored path`,
+                ]
+              : []),
             ...r.notes.map((n) => `note: ${n}`),
           ].join('\n'),
           {
