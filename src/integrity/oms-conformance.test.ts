@@ -486,3 +486,35 @@ describe('sign → verify round trips', () => {
     ).toMatch(/symbolic link/);
   });
 });
+
+describe('bundles written by earlier Antidote versions (Ed25519, pre-OMS layout)', () => {
+  it('still verify, records included, with notes; a changed record is named', async () => {
+    const work = await mkdtemp(join(tmpdir(), 'antidote-oms-legacy-'));
+    try {
+      const dir = join(work, 'dataset');
+      await cp(join(FIX, 'legacy-ed25519', 'dataset'), dir, { recursive: true });
+      const pub = createPublicKey(await readFile(join(FIX, 'legacy-ed25519', 'signer.pub')));
+      const recs = (flip = false) =>
+        ['a', 'b'].map((id, i) => ({
+          id,
+          features: new Float32Array([i, 2]),
+          label: ((i ? 'spam' : 'ham') === 'spam') !== flip ? 'spam' : 'ham',
+        }));
+      const v = await verifyModel(dir, pub, { records: recs() });
+      expect(v.problems).toEqual([]);
+      expect(v.notes.join('\n')).toMatch(/Ed25519 key: valid, but not OMS v1\.0-conformant/);
+      expect(v.notes.join('\n')).toMatch(/pre-OMS Antidote layout/);
+      const bad = await verifyModel(dir, pub, { records: recs(true) });
+      expect(bad.problems.map((p) => p.message)).toEqual([
+        'record "a" label changed from "ham" to "spam"',
+        'record "b" label changed from "spam" to "ham"',
+      ]);
+      await writeFile(join(dir, 'weights.bin'), Buffer.alloc(64, 6));
+      expect((await verifyModel(dir, pub)).problems.map((p) => p.message)).toEqual([
+        'file weights.bin does not match its signed digest',
+      ]);
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  });
+});
