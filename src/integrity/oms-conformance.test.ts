@@ -498,7 +498,7 @@ describe('bundles written by earlier Antidote versions (Ed25519, pre-OMS layout)
         ['a', 'b'].map((id, i) => ({
           id,
           features: new Float32Array([i, 2]),
-          label: ((i ? 'spam' : 'ham') === 'spam') !== flip ? 'spam' : 'ham',
+          label: (i === 1) !== flip ? 'spam' : 'ham',
         }));
       const v = await verifyModel(dir, pub, { records: recs() });
       expect(v.problems).toEqual([]);
