@@ -398,6 +398,21 @@ describe('sign → verify round trips', () => {
     expect(e.message).toMatch(/not for the signing key/);
   });
 
+  it('hashes on worker threads with the same digests as on the calling thread', async () => {
+    const { serializeModel, checkModel } = await import('./oms-manifest.js');
+    const one = await serializeModel(dir, { shardSize: 700, threads: 1 });
+    const two = await serializeModel(dir, { shardSize: 700, threads: 2 });
+    expect(two.resources).toEqual(one.resources);
+    const predicate = { resources: two.resources, serialization: two.serialization };
+    expect((await checkModel(dir, predicate, { threads: 2 })).problems).toEqual([]);
+    await writeFile(join(dir, 'weights.bin'), Buffer.alloc(3000, 9));
+    expect(
+      (await checkModel(dir, predicate, { threads: 2 })).problems.map((p) => p.message),
+    ).toEqual([
+      'file weights.bin does not match its signed digest (bytes 0:700, 700:1400, 1400:2100, ...)',
+    ]);
+  });
+
   it('a lone file: signs FILE.sig, verifies, names the file when it changes', async () => {
     const pair = generateSigningKeyPair();
     const file = join(dir, 'weights.bin');

@@ -16,7 +16,9 @@
  */
 import { createHash } from 'node:crypto';
 import { lstat, open, readdir, realpath, stat } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { basename, join, relative, sep } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { z } from 'zod';
 import { AntidoteError } from '../errors.js';
 import { digestEquals } from './hash.js';
@@ -109,8 +111,10 @@ export interface OmsSerializationOptions {
   readonly ignorePaths?: readonly string[];
   /** Follow symbolic links (hash their targets); default false (links are refused). */
   readonly allowSymlinks?: boolean;
-  /** Files hashed in parallel; default 4. */
+  /** Reads in flight on the calling thread; default 4. */
   readonly concurrency?: number;
+  /** Worker threads for large models; default one per core (`os.availableParallelism()`). */
+  readonly threads?: number;
 }
 
 /**
@@ -302,6 +306,122 @@ async function pool<T>(tasks: readonly (() => Promise<T>)[], concurrency: number
   return out;
 }
 
+/** One byte range of a file to hash. */
+interface HashJob {
+  readonly path: string;
+  readonly start: number;
+  /** Exclusive; `Number.MAX_SAFE_INTEGER` reads to the end of the file. */
+  readonly end: number;
+  /** Bytes expected (for the decision to use worker threads). */
+  readonly bytes: number;
+}
+
+/** Worker source (CommonJS, evaluated): hashes the byte ranges it is sent with a reused buffer. */
+const HASH_WORKER = `
+const { parentPort } = require('node:worker_threads');
+const { openSync, readSync, closeSync } = require('node:fs');
+const { createHash } = require('node:crypto');
+const buf = Buffer.allocUnsafe(4 * 1024 * 1024);
+parentPort.on('message', ({ i, path, algo, start, end }) => {
+  try {
+    const fd = openSync(path, 'r');
+    const h = createHash(algo);
+    let pos = start;
+    try {
+      while (pos < end) {
+        const n = readSync(fd, buf, 0, Math.min(buf.length, end - pos), pos);
+        if (n === 0) break;
+        h.update(buf.subarray(0, n));
+        pos += n;
+      }
+    } finally {
+      closeSync(fd);
+    }
+    parentPort.postMessage({ i, digest: h.digest('hex') });
+  } catch (e) {
+    parentPort.postMessage({ i, error: String((e && e.message) || e) });
+  }
+});
+`;
+
+/** Below this many bytes in all, hashing stays on the calling thread (workers cost ~30 ms to start). */
+const WORKER_THRESHOLD = 64 * 1024 * 1024;
+
+async function hashInWorkers(
+  jobs: readonly HashJob[],
+  hashType: OmsHashType,
+  threads: number,
+): Promise<string[]> {
+  const out = new Array<string>(jobs.length);
+  const workers = Array.from(
+    { length: Math.min(threads, jobs.length) },
+    () => new Worker(HASH_WORKER, { eval: true }),
+  );
+  let next = 0;
+  try {
+    await Promise.all(
+      workers.map(
+        (w) =>
+          new Promise<void>((resolveAll, reject) => {
+            const send = (): void => {
+              if (next >= jobs.length) {
+                resolveAll();
+                return;
+              }
+              const i = next++;
+              const j = jobs[i]!;
+              w.postMessage({
+                i,
+                path: j.path,
+                algo: NODE_HASH[hashType],
+                start: j.start,
+                end: j.end,
+              });
+            };
+            w.on('message', (m: { i: number; digest?: string; error?: string }) => {
+              if (m.error !== undefined) {
+                const path = jobs[m.i]!.path;
+                return reject(
+                  new AntidoteError('IO_ERROR', `cannot read ${path}: ${m.error}`, { path }),
+                );
+              }
+              out[m.i] = m.digest!;
+              send();
+            });
+            w.on('error', reject);
+            send();
+          }),
+      ),
+    );
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+  return out;
+}
+
+/**
+ * Digests of byte ranges of files, on `threads` worker threads when `threads` is given (> 1) or
+ * there is enough to hash (hashing is CPU-bound: one thread per core), else on the calling
+ * thread with `concurrency` reads in flight.
+ */
+async function hashJobs(
+  jobs: readonly HashJob[],
+  hashType: OmsHashType,
+  options: { threads?: number; concurrency?: number },
+): Promise<string[]> {
+  // Workers when asked for, or by default for models large enough to repay their start.
+  const threads = options.threads ?? availableParallelism();
+  const bytes = jobs.reduce((a, j) => a + j.bytes, 0);
+  const large = options.threads !== undefined || bytes >= WORKER_THRESHOLD;
+  if (threads > 1 && jobs.length > 1 && large) {
+    return hashInWorkers(jobs, hashType, threads);
+  }
+  return pool(
+    jobs.map((j) => () => hashRange(j.path, hashType, j.start, j.end)),
+    options.concurrency ?? 4,
+  );
+}
+
 function shardRanges(size: number, shardSize: number): [number, number][] {
   const out: [number, number][] = [];
   for (let s = 0; s < size; s += shardSize) out.push([s, Math.min(size, s + shardSize)]);
@@ -355,27 +475,23 @@ export async function serializeModel(
       `shard size must be a positive integer, got ${shardSize}`,
     );
   }
-  const tasks: (() => Promise<OmsResource>)[] = [];
+  const names: string[] = [];
+  const jobs: HashJob[] = [];
   for (const f of e.files) {
     if (shardSize === undefined) {
-      tasks.push(async () => ({
-        name: f.name,
-        digest: await hashRange(f.path, hashType),
-        algorithm: hashType,
-      }));
+      names.push(f.name);
+      jobs.push({ path: f.path, start: 0, end: Number.MAX_SAFE_INTEGER, bytes: f.size });
     } else {
       for (const [s, t] of shardRanges(f.size, shardSize)) {
-        tasks.push(async () => ({
-          name: `${f.name}:${s}:${t}`,
-          digest: await hashRange(f.path, hashType, s, t),
-          algorithm: hashType,
-        }));
+        names.push(`${f.name}:${s}:${t}`);
+        jobs.push({ path: f.path, start: s, end: t, bytes: t - s });
       }
     }
   }
-  const resources = (await pool(tasks, options.concurrency ?? 4)).sort((a, b) =>
-    compareNames(a.name, b.name),
-  );
+  const digests = await hashJobs(jobs, hashType, options);
+  const resources: OmsResource[] = names
+    .map((name, i) => ({ name, digest: digests[i]!, algorithm: hashType }))
+    .sort((a, b) => compareNames(a.name, b.name));
   const ignore = [...new Set([...OMS_DEFAULT_IGNORE, ...ignorePaths])].sort(compareNames);
   return {
     resources,
@@ -397,6 +513,8 @@ export interface CheckModelOptions {
   /** Do not fail for files present but not signed (spec §8.5). */
   readonly ignoreUnsignedFiles?: boolean;
   readonly concurrency?: number;
+  /** Worker threads for large models; default one per core. */
+  readonly threads?: number;
 }
 
 /** Result of {@link checkModel}. */
@@ -466,7 +584,9 @@ export async function checkModel(
       ser.method === 'files' ? predicate.resources.find((r) => r.name === '.') : undefined;
     files.set(alias ? '.' : f.name, f);
   }
-  const tasks: (() => Promise<void>)[] = [];
+  // Hash jobs, each with what to do with its digest.
+  const jobs: HashJob[] = [];
+  const then: ((digest: string) => void)[] = [];
   if (ser.method === 'files') {
     for (const r of predicate.resources) {
       const f = files.get(r.name);
@@ -474,8 +594,8 @@ export async function checkModel(
         problems.push({ kind: 'missing-file', path: r.name, message: `file ${r.name} is missing` });
         continue;
       }
-      tasks.push(async () => {
-        const actual = await hashRange(f.path, hashType);
+      jobs.push({ path: f.path, start: 0, end: Number.MAX_SAFE_INTEGER, bytes: f.size });
+      then.push((actual) => {
         if (digestEquals(actual, r.digest)) verified.add(r.name);
         else {
           problems.push({
@@ -530,14 +650,13 @@ export async function checkModel(
         });
         continue;
       }
-      tasks.push(async () => {
-        const bad: string[] = [];
-        for (const [s, t] of ranges) {
-          const actual = await hashRange(f.path, hashType, s, t);
-          if (!digestEquals(actual, shards.get(`${s}:${t}`)!)) bad.push(`${s}:${t}`);
-        }
+      const bad: string[] = [];
+      let left = ranges.length;
+      const settle = (): void => {
+        if (--left > 0) return;
         if (bad.length === 0) verified.add(path);
         else {
+          bad.sort((a, b) => Number(a.split(':')[0]) - Number(b.split(':')[0]));
           problems.push({
             kind: 'file-changed',
             path,
@@ -546,7 +665,14 @@ export async function checkModel(
             message: `file ${path} does not match its signed digest (bytes ${bad.slice(0, 3).join(', ')}${bad.length > 3 ? ', ...' : ''})`,
           });
         }
-      });
+      };
+      for (const [s, t] of ranges) {
+        jobs.push({ path: f.path, start: s, end: t, bytes: t - s });
+        then.push((actual) => {
+          if (!digestEquals(actual, shards.get(`${s}:${t}`)!)) bad.push(`${s}:${t}`);
+          settle();
+        });
+      }
     }
     for (const [name, f] of files) {
       if (byFile.has(name) || f.size === 0 || options.ignoreUnsignedFiles) continue;
@@ -557,7 +683,10 @@ export async function checkModel(
       });
     }
   }
-  await pool(tasks, options.concurrency ?? 4);
+  const digests = await hashJobs(jobs, hashType, options);
+  digests.forEach((d, i) => {
+    then[i]!(d);
+  });
   problems.sort((a, b) => compareNames('path' in a ? a.path : '', 'path' in b ? b.path : ''));
   return { kind: e.kind, problems, notes, verified };
 }
