@@ -88,6 +88,8 @@ export interface SignModelOptions {
   readonly ignorePaths?: readonly string[];
   /** Follow symbolic links (default false: a link is an error). */
   readonly allowSymlinks?: boolean;
+  /** Hashing worker threads; default one per core for large models. */
+  readonly threads?: number;
   /** Subject name; default the model's base name. */
   readonly name?: string;
   /** Dataset records (directories only): hashed into `antidote.manifest.json`, which is signed. */
@@ -153,6 +155,7 @@ export async function signModel(
     ...(options.shardSize !== undefined ? { shardSize: options.shardSize } : {}),
     ignorePaths: [...(options.ignorePaths ?? []), ...(inside ? [inside] : [])],
     allowSymlinks: !!options.allowSymlinks,
+    ...(options.threads !== undefined ? { threads: options.threads } : {}),
   });
   const rootDigest = rootDigestOf(resources);
   const statement: InTotoStatement<OmsPredicate> = {
@@ -211,6 +214,8 @@ export interface VerifyModelOptions {
   readonly ignorePaths?: readonly string[];
   /** Do not fail for files present but not signed (OMS spec §8.5). */
   readonly ignoreUnsignedFiles?: boolean;
+  /** Hashing worker threads; default one per core for large models (see `checkModel`). */
+  readonly threads?: number;
 }
 
 /** Result of {@link verifyModel}. */
@@ -338,6 +343,7 @@ export async function verifyModel(
   const check = await checkModel(target, predicate, {
     ignorePaths: [...(options.ignorePaths ?? []), ...(inside ? [inside] : [])],
     ...(options.ignoreUnsignedFiles ? { ignoreUnsignedFiles: true } : {}),
+    ...(options.threads !== undefined ? { threads: options.threads } : {}),
   });
   problems.push(...check.problems);
   notes.push(...check.notes);
