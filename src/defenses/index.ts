@@ -1,7 +1,7 @@
 /**
  * Poisoned-data detection and mitigation: detectors returning a {@link DetectionReport}
- * (activation clustering, spectral signatures, robust spectral scores, confident learning, k-NN
- * label consistency), the linear algebra behind them, and mitigation (filter or relabel, retrain,
+ * (activation clustering, spectral signatures, robust spectral scores, SCAn, confident learning,
+ * k-NN label consistency), the linear algebra behind them, and mitigation (filter or relabel, retrain,
  * before/after scores and DER).
  */
 
@@ -102,6 +102,13 @@ export {
 } from './representations.js';
 export * from './scan.js';
 export * from './scan-report.js';
+export {
+  type ScanGlobalModel,
+  type ScanUntanglingOptions,
+  scanGlobalModel,
+  scanUntangling,
+  scanUntanglingDetector,
+} from './scan-untangling.js';
 export {
   type SpectralSignatureOptions,
   spectralSignatures,
