@@ -157,7 +157,7 @@ describe('SCAn (Tang et al. 2021)', () => {
 
   it('rejects bad options', () => {
     const s = syntheticReps({ classes: 3, perClass: 30, dim: 4, seed: 1 });
-    for (const bad of [{ threshold: 0 }, { restarts: 0 }, { minClassSize: 1 }]) {
+    for (const bad of [{ threshold: 0 }, { maxIterations: 0 }, { minClassSize: 1 }]) {
       let err: unknown;
       try {
         scanUntangling(input(s), bad);

@@ -3,11 +3,8 @@ import { AntidoteError } from '../errors.js';
 import { modifiedZScores } from '../numeric/anomaly-index.js';
 import { choleskySolve } from '../numeric/cholesky.js';
 import { rowCovariance, rowMean } from '../numeric/covariance.js';
-import { kMeans } from '../numeric/kmeans.js';
 import { median } from '../numeric/order-statistics.js';
-import { projectRows } from '../numeric/pca.js';
 import { symmetricEigen } from '../numeric/symmetric-eigen.js';
-import { Rng } from '../util/rng.js';
 import {
   type ClassFinding,
   type DetectionReport,
@@ -16,7 +13,7 @@ import {
   type PoisonDetector,
   STRONG_EVIDENCE,
 } from './detector.js';
-import { commonDetectorOptions, defineDetector } from './detector-entry.js';
+import { commonDetectorOptions, type DetectorContext, defineDetector } from './detector-entry.js';
 import {
   checkRepresentations,
   computeRepresentations,
@@ -37,8 +34,9 @@ import {
  *    is the covariance of the identities (one per record) and S_ε the covariance of r_i − μ_c.
  *    Both steps need only the total covariance and the class means (one pass over the data).
  * 2. **Untangling.** Within each class, a two-component model r = μ_1 or μ_2 + ε is fitted with
- *    the shared S_ε: a two-means split in the metric S_ε⁻¹ (k-means++ with seeded restarts, in the
- *    S_ε-whitened space; the paper alternates the same two steps from a random start).
+ *    the shared S_ε: a two-means split in the metric S_ε⁻¹ (the paper alternates the same two
+ *    steps from a random start; here the start is deterministic, the best cut along the class's
+ *    direction of largest variance relative to S_ε, so the detector needs no seed).
  * 3. **Statistic.** J_c = (1/n_c) Σ_i [(r_i − μ_c)ᵀS_ε⁻¹(r_i − μ_c) − (r_i − μ_g(i))ᵀS_ε⁻¹(r_i − μ_g(i))],
  *    the per-record log-likelihood ratio (×2) of the two-component model against the one-identity
  *    model. A class holding records of a second identity (a trigger) untangles into two groups far
@@ -63,12 +61,8 @@ import {
  * carry poison (all-to-all attacks) the median J is itself inflated and no class stands out.
  */
 export interface ScanUntanglingOptions extends RepresentationOptions {
-  /** Seed of the k-means++ starts. Default 0. */
-  readonly seed?: number;
   /** Anomaly index (J*) above which a class is flagged. Default e² ≈ 7.39 (Tang et al.). */
   readonly threshold?: number;
-  /** k-means++ starts per class (the lowest within-group scatter wins). Default 3. */
-  readonly restarts?: number;
   /** Classes with fewer records are not judged (and not part of the null). Default 20. */
   readonly minClassSize?: number;
   /** EM iterations of the global model at most. Default 100. */
@@ -79,6 +73,13 @@ export interface ScanUntanglingOptions extends RepresentationOptions {
 const WHITEN_FLOOR = 1e-6;
 /** EM stops when the covariances change by less than this fraction (Frobenius norms). */
 const EM_TOLERANCE = 1e-6;
+/** Two-means steps per class at most (each moves records to the nearer group mean). */
+const MAX_SPLIT_ITERATIONS = 100;
+/**
+ * Two-means stops once a step moves at most this share of the class (a split of one Gaussian
+ * creeps for dozens of steps, a few records at a time, without changing J visibly).
+ */
+const SPLIT_TOLERANCE = 1e-3;
 
 /** The global model of SCAn: shared within-class covariance and class identities. */
 export interface ScanGlobalModel {
@@ -218,10 +219,160 @@ function whitening(se: Float64Array, d: number): { w: Float64Array; rank: number
   return { w, rank };
 }
 
-function squaredDistance(z: Float64Array, off: number, c: Float64Array, coff: number, k: number) {
+function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let s = 0;
-  for (let j = 0; j < k; j++) s += (z[off + j]! - c[coff + j]!) ** 2;
+  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
   return s;
+}
+
+/** `m·v` for a `d × d` row-major `m`. */
+function matVec(m: Float64Array, v: ArrayLike<number>, d: number): Float64Array {
+  const out = new Float64Array(d);
+  for (let a = 0; a < d; a++) {
+    let s = 0;
+    for (let b = 0; b < d; b++) s += m[a * d + b]! * v[b]!;
+    out[a] = s;
+  }
+  return out;
+}
+
+/** F = Wᵀ·W, the pseudo-inverse of S_ε, from its whitening rows `w` (`[rank, d]`). */
+function pseudoInverse(w: Float64Array, rank: number, d: number): Float64Array {
+  const f = new Float64Array(d * d);
+  for (let r = 0; r < rank; r++) {
+    for (let a = 0; a < d; a++) {
+      const wa = w[r * d + a]!;
+      if (wa === 0) continue;
+      for (let b = 0; b < d; b++) f[a * d + b]! += wa * w[r * d + b]!;
+    }
+  }
+  return f;
+}
+
+/** The two-component split of one class (step 2 of {@link ScanUntanglingOptions}). */
+interface Untangled {
+  /** Group (0/1) of each record of the class, in class order. */
+  readonly assignments: Uint8Array;
+  readonly sizes: [number, number];
+  /** Group means, `[2, d]`, about the global mean. */
+  readonly means: Float64Array;
+  /** Two-means iterations run. */
+  readonly iterations: number;
+}
+
+/**
+ * Splits the records `idx` in two groups minimising the within-group scatter in the metric
+ * F = S_ε⁻¹ (two-means, Lloyd's steps: assign each record to the nearer group mean, recompute the
+ * means, until at most a thousandth of the records move). The start is deterministic: the class's direction of largest
+ * variance relative to S_ε (top eigenvector of W·Σ_c·Wᵀ, W the whitening), cut where the 1-D
+ * two-means criterion along it is best. Each step is linear in the records: r goes to group 1
+ * when rᵀF(u_1 − u_0) > (u_1ᵀFu_1 − u_0ᵀFu_0)/2.
+ */
+function untangle(
+  x: Float32Array,
+  d: number,
+  idx: Int32Array,
+  mean: Float64Array,
+  classMean: Float64Array,
+  classCov: Float64Array,
+  w: Float64Array,
+  rank: number,
+  f: Float64Array,
+): Untangled {
+  const n = idx.length;
+  // Whitened class covariance W Σ_c Wᵀ (rank × rank) and its top eigenvector.
+  const ws = new Float64Array(rank * d);
+  for (let r = 0; r < rank; r++) {
+    for (let b = 0; b < d; b++) {
+      let t = 0;
+      for (let a = 0; a < d; a++) t += w[r * d + a]! * classCov[a * d + b]!;
+      ws[r * d + b] = t;
+    }
+  }
+  const cw = new Float64Array(rank * rank);
+  for (let r = 0; r < rank; r++) {
+    for (let q = r; q < rank; q++) {
+      let t = 0;
+      for (let b = 0; b < d; b++) t += ws[r * d + b]! * w[q * d + b]!;
+      cw[r * rank + q] = t;
+      cw[q * rank + r] = t;
+    }
+  }
+  const top = symmetricEigen(cw, rank, 1).vectors;
+  const v = new Float64Array(d);
+  for (let r = 0; r < rank; r++) for (let a = 0; a < d; a++) v[a]! += top[r]! * w[r * d + a]!;
+  const proj = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const o = idx[i]! * d;
+    let t = 0;
+    for (let a = 0; a < d; a++) t += (x[o + a]! - mean[a]! - classMean[a]!) * v[a]!;
+    proj[i] = t;
+  }
+  // Best 1-D two-means cut: maximise the between-group sum of squares over sorted cut points.
+  const order = Array.from(proj.keys()).sort((a, b) => proj[a]! - proj[b]!);
+  let total = 0;
+  for (let i = 0; i < n; i++) total += proj[i]!;
+  let left = 0;
+  let best = -1;
+  let cut = 1;
+  for (let m = 1; m < n; m++) {
+    left += proj[order[m - 1]!]!;
+    const right = total - left;
+    const between = (left * left) / m + (right * right) / (n - m);
+    if (between > best) {
+      best = between;
+      cut = m;
+    }
+  }
+  const assignments = new Uint8Array(n);
+  for (let m = cut; m < n; m++) assignments[order[m]!] = 1;
+  // Group sums (about the global mean), updated by the records that move.
+  const sums = new Float64Array(2 * d);
+  const sizes: [number, number] = [0, 0];
+  const move = (i: number, from: number, to: number) => {
+    const o = idx[i]! * d;
+    for (let a = 0; a < d; a++) {
+      const v = x[o + a]! - mean[a]!;
+      if (from >= 0) sums[from * d + a]! -= v;
+      sums[to * d + a]! += v;
+    }
+    if (from >= 0) sizes[from as 0 | 1]--;
+    sizes[to as 0 | 1]++;
+  };
+  for (let i = 0; i < n; i++) move(i, -1, assignments[i]!);
+  const means = new Float64Array(2 * d);
+  const updateMeans = () => {
+    for (let g = 0; g < 2; g++) {
+      for (let a = 0; a < d; a++) means[g * d + a] = sums[g * d + a]! / Math.max(sizes[g]!, 1);
+    }
+  };
+  updateMeans();
+  const fd = new Float64Array(d);
+  let iterations = 0;
+  while (iterations < MAX_SPLIT_ITERATIONS && sizes[0] > 0 && sizes[1] > 0) {
+    iterations++;
+    for (let a = 0; a < d; a++) fd[a] = means[d + a]! - means[a]!;
+    const fdiff = matVec(f, fd, d);
+    const u0 = means.subarray(0, d);
+    const u1 = means.subarray(d, 2 * d);
+    // rᵀF(u_1 − u_0) with r = x − mean, against the midpoint's.
+    const bias = (dot(u1, matVec(f, u1, d)) - dot(u0, matVec(f, u0, d))) / 2 + dot(mean, fdiff);
+    let moved = 0;
+    for (let i = 0; i < n; i++) {
+      const o = idx[i]! * d;
+      let t = 0;
+      for (let a = 0; a < d; a++) t += x[o + a]! * fdiff[a]!;
+      const g = t > bias ? 1 : 0;
+      if (g !== assignments[i]) {
+        move(i, assignments[i]!, g);
+        assignments[i] = g;
+        moved++;
+      }
+    }
+    updateMeans();
+    if (moved <= n * SPLIT_TOLERANCE) break;
+  }
+  return { assignments, sizes: [sizes[0], sizes[1]], means, iterations };
 }
 
 /** SCAn on precomputed representations; see {@link ScanUntanglingOptions}. */
@@ -232,14 +383,12 @@ export function scanUntangling(
   const n = input.y.length;
   checkRepresentations(input.reps, n);
   const threshold = options.threshold ?? Math.exp(2);
-  const restarts = options.restarts ?? 3;
   const minClassSize = options.minClassSize ?? 20;
   const maxIterations = options.maxIterations ?? 100;
   const check = (ok: boolean, what: string) => {
     if (!ok) throw new AntidoteError('INVALID_ARGUMENT', `SCAn: ${what}`);
   };
   check(threshold > 0, `threshold must be > 0, got ${threshold}`);
-  check(Number.isInteger(restarts) && restarts >= 1, `restarts must be ≥ 1, got ${restarts}`);
   check(
     Number.isInteger(minClassSize) && minClassSize >= 2,
     `minClassSize must be an integer ≥ 2, got ${minClassSize}`,
@@ -255,33 +404,45 @@ export function scanUntangling(
   const flagged = new Uint8Array(n);
   const params = {
     threshold,
-    restarts,
     minClassSize,
     maxIterations,
-    seed: options.seed ?? 0,
     layer: options.layer ?? null,
   };
   if (n === 0) return { method: 'scan-untangling', scores, flagged, perClass: [], params };
 
-  // 1. Global model.
+  // 1. Global model, from the class means and covariances (one pass over the records).
   const all = Int32Array.from({ length: n }, (_, i) => i);
   const mean = rowMean(x, d, all);
-  const total = rowCovariance(x, d, all, mean);
   const counts = byClass.map((idx) => idx.length);
   const means = new Float64Array(k * d);
+  const classCov: Array<Float64Array | undefined> = [];
+  const total = new Float64Array(d * d);
   for (let c = 0; c < k; c++) {
-    if (counts[c] === 0) continue;
-    const m = rowMean(x, d, byClass[c]!);
-    for (let j = 0; j < d; j++) means[c * d + j] = m[j]! - mean[j]!;
+    const idx = byClass[c]!;
+    if (idx.length === 0) {
+      classCov.push(undefined);
+      continue;
+    }
+    const m = rowMean(x, d, idx);
+    const cov = rowCovariance(x, d, idx, m);
+    classCov.push(cov);
+    const share = idx.length / n;
+    for (let a = 0; a < d; a++) means[c * d + a] = m[a]! - mean[a]!;
+    for (let a = 0; a < d; a++) {
+      const ma = means[c * d + a]!;
+      for (let b = 0; b < d; b++) {
+        total[a * d + b]! += share * (cov[a * d + b]! + ma * means[c * d + b]!);
+      }
+    }
   }
   const global = scanGlobalModel(total, means, counts, d, maxIterations);
   const { w, rank } = whitening(global.se, d);
+  const f = pseudoInverse(w, rank, d);
 
   // 2–3. Untangle each class and measure J.
-  const rng = new Rng(options.seed ?? 0);
   const j = new Float64Array(k).fill(Number.NaN);
   const se = new Float64Array(k).fill(Number.NaN);
-  const groups: Array<{ small: number; large: number; sizes: [number, number] } | undefined> = [];
+  const groups: Array<{ sizes: [number, number]; iterations: number } | undefined> = [];
   for (let c = 0; c < k; c++) {
     const idx = byClass[c]!;
     const nc = idx.length;
@@ -289,36 +450,60 @@ export function scanUntangling(
       groups.push(undefined);
       continue;
     }
-    const zc = projectRows(x, d, idx, mean, w, rank);
-    const identity = new Float64Array(rank);
-    for (let r = 0; r < rank; r++) {
-      let t = 0;
-      for (let q = 0; q < d; q++) t += w[r * d + q]! * global.identities[c * d + q]!;
-      identity[r] = t;
+    const split = untangle(
+      x,
+      d,
+      idx,
+      mean,
+      means.subarray(c * d, (c + 1) * d),
+      classCov[c]!,
+      w,
+      rank,
+      f,
+    );
+    const identity = global.identities.subarray(c * d, (c + 1) * d);
+    // t_i = (r−μ)ᵀF(r−μ) − (r−u_g)ᵀF(r−u_g) = 2 rᵀF(u_g − μ) + μᵀFμ − u_gᵀFu_g (r, μ, u about
+    // the global mean): linear in r.
+    const fm = matVec(f, identity, d);
+    const muFmu = dot(identity, fm);
+    const lin: Float64Array[] = [];
+    const off: number[] = [];
+    for (let g = 0; g < 2; g++) {
+      const u = split.means.subarray(g * d, (g + 1) * d);
+      const fu = matVec(f, u, d);
+      const v = new Float64Array(d);
+      for (let a = 0; a < d; a++) v[a] = 2 * (fu[a]! - fm[a]!);
+      lin.push(v);
+      off.push(muFmu - dot(u, fu));
     }
-    const km = kMeans(zc, nc, rank, 2, rng.fork(`class-${c}`), { restarts });
     let sum = 0;
     let sum2 = 0;
+    const small = split.sizes[0] <= split.sizes[1] ? 0 : 1;
     for (let i = 0; i < nc; i++) {
-      const t =
-        squaredDistance(zc, i * rank, identity, 0, rank) -
-        squaredDistance(zc, i * rank, km.centroids, km.assignments[i]! * rank, rank);
+      const o = idx[i]! * d;
+      let p0 = 0;
+      let p1 = 0;
+      for (let a = 0; a < d; a++) {
+        const xa = x[o + a]! - mean[a]!;
+        p0 += xa * lin[0]![a]!;
+        p1 += xa * lin[1]![a]!;
+      }
+      const t0 = p0 + off[0]!;
+      const t1 = p1 + off[1]!;
+      const t = split.assignments[i] === 0 ? t0 : t1;
       sum += t;
       sum2 += t * t;
+      // Half the log-likelihood ratio, smaller group against larger: (t_small − t_large)/2.
+      scores[idx[i]!] = (small === 0 ? t0 - t1 : t1 - t0) / 2;
+      // Keep the smaller group's records for flagging.
+      if (split.assignments[i] === small) flagged[idx[i]!] = 2;
     }
     j[c] = sum / nc;
     se[c] = Math.sqrt(Math.max(sum2 / nc - j[c]! ** 2, 0) / nc);
-    const small = km.sizes[0]! <= km.sizes[1]! ? 0 : 1;
-    const large = 1 - small;
-    for (let i = 0; i < nc; i++) {
-      scores[idx[i]!] =
-        (squaredDistance(zc, i * rank, km.centroids, large * rank, rank) -
-          squaredDistance(zc, i * rank, km.centroids, small * rank, rank)) /
-        2;
-    }
-    groups.push({ small, large, sizes: [km.sizes[small]!, km.sizes[large]!] });
-    // Keep the assignments of the smaller group for flagging.
-    for (let i = 0; i < nc; i++) if (km.assignments[i] === small) flagged[idx[i]!] = 2;
+    groups.push({
+      sizes: [split.sizes[small]!, split.sizes[1 - small]!],
+      iterations: split.iterations,
+    });
   }
 
   // 4. Anomaly index among the judged classes.
@@ -376,6 +561,7 @@ export function scanUntangling(
       judgedClasses: judged.length,
       whitenedDims: rank,
       emIterations: global.iterations,
+      splitIterations: g.iterations,
     };
     const split = `two groups of ${g.sizes[0]} and ${g.sizes[1]} records`;
     const reason = !robust
@@ -397,6 +583,12 @@ export const scanUntanglingDetector: PoisonDetector<ScanUntanglingOptions> = {
   },
 };
 
+/** The common options SCAn uses (it is deterministic: no seed). */
+function representationOptions(context: DetectorContext): RepresentationOptions {
+  const { seed: _seed, ...rest } = commonDetectorOptions(context);
+  return rest;
+}
+
 /** SCAn in the detector registry: `antidote scan --method sca`. */
 export const scanUntanglingEntry = defineDetector({
   name: 'sca',
@@ -413,7 +605,7 @@ export const scanUntanglingEntry = defineDetector({
   }),
   run: (ds, model, options, context) =>
     scanUntanglingDetector.detect(ds, model, {
-      ...commonDetectorOptions(context),
+      ...representationOptions(context),
       threshold: options.scaThreshold,
     }),
 });
