@@ -122,5 +122,11 @@ export {
 } from './spectre.js';
 export * from './strip.js';
 export * from './text-strip.js';
+export {
+  lowLossIsolation,
+  recordLosses,
+  type TrainingDynamicsOptions,
+  trainingDynamics,
+} from './training-dynamics.js';
 export * from './trigger-pruning.js';
 export * from './unlearning.js';

@@ -15,12 +15,14 @@ import { confidentLearningEntry } from './label-noise.js';
 import { scanUntanglingEntry } from './scan-untangling.js';
 import { spectralSignaturesEntry } from './spectral-signatures.js';
 import { spectreEntry } from './spectre.js';
+import { trainingDynamicsEntry } from './training-dynamics.js';
 
 /**
  * The detector registry, frozen, in a stable order: `ac` activation clustering, `ss` spectral
  * signatures, `spectre` robust spectral scores (backdoors); `cl` confident learning, `knn` k-NN
  * label consistency (label noise); `kw` keyword discovery (text models); `sca` SCAn statistical
- * contamination analysis (backdoors, Tang et al. 2021). `antidote scan` derives
+ * contamination analysis (backdoors, Tang et al. 2021); `abl` training dynamics (backdoors,
+ * retrains: not a default). `antidote scan` derives
  * its `--method` choices and its detector flags from it, and {@link scanDataset} runs its entries.
  * Adding a detector is one file exporting a {@link DetectorEntry} plus one line here
  * (`CONTRIBUTING.md`).
@@ -33,10 +35,11 @@ export const DETECTORS: readonly DetectorEntry[] = Object.freeze([
   knnConsistencyEntry,
   keywordDiscoveryEntry,
   scanUntanglingEntry,
+  trainingDynamicsEntry,
 ] as DetectorEntry[]);
 
 /** Short name of a detector. */
-export type DetectorName = 'ac' | 'ss' | 'spectre' | 'cl' | 'knn' | 'kw' | 'sca';
+export type DetectorName = 'ac' | 'ss' | 'spectre' | 'cl' | 'knn' | 'kw' | 'sca' | 'abl';
 
 /** Every detector name, in registry order. */
 export const DETECTOR_NAMES: readonly DetectorName[] = Object.freeze(

@@ -600,7 +600,7 @@ export const scanUntanglingEntry = defineDetector({
   options: z.object({
     scaThreshold: z.number().positive().default(Math.exp(2)).meta({
       placeholder: '<j>',
-      description: 'SCAn: anomaly index above which a class is flagged (default e² ≈ 7.39)',
+      description: "SCAn: anomaly index J* above which a class is flagged (the paper's e²)",
     }),
   }),
   run: (ds, model, options, context) =>
