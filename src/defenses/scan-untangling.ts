@@ -4,6 +4,7 @@ import { modifiedZScores } from '../numeric/anomaly-index.js';
 import { choleskySolve } from '../numeric/cholesky.js';
 import { rowCovariance, rowMean } from '../numeric/covariance.js';
 import { median } from '../numeric/order-statistics.js';
+import { projectRows } from '../numeric/pca.js';
 import { symmetricEigen } from '../numeric/symmetric-eigen.js';
 import {
   type ClassFinding,
@@ -34,22 +35,35 @@ import {
  *    is the covariance of the identities (one per record) and S_ε the covariance of r_i − μ_c.
  *    Both steps need only the total covariance and the class means (one pass over the data).
  * 2. **Untangling.** Within each class, a two-component model r = μ_1 or μ_2 + ε is fitted with
- *    the shared S_ε: a two-means split in the metric S_ε⁻¹ (the paper alternates the same two
- *    steps from a random start; here the start is deterministic, the best cut along the class's
- *    direction of largest variance relative to S_ε, so the detector needs no seed).
- * 3. **Statistic.** J_c = (1/n_c) Σ_i [(r_i − μ_c)ᵀS_ε⁻¹(r_i − μ_c) − (r_i − μ_g(i))ᵀS_ε⁻¹(r_i − μ_g(i))],
- *    the per-record log-likelihood ratio (×2) of the two-component model against the one-identity
- *    model. A class holding records of a second identity (a trigger) untangles into two groups far
- *    apart in the S_ε metric and has a large J.
+ *    the shared S_ε: a two-means split in the metric S_ε⁻¹ (in the S_ε-whitened space). The paper
+ *    alternates the same two steps from a random start; here the start is deterministic (the best
+ *    cut along the class's direction of largest variance, so the detector needs no seed) and the
+ *    group means are trimmed (records whose distance to their group mean is a robust outlier do
+ *    not move it): on real networks' representations plain two-means often isolates two to six
+ *    stray records as the smaller group, and those splits would dominate the statistic.
+ * 3. **Statistic.** The paper's J_c = (1/n_c) Σ_i [‖r_i − μ_c‖² − ‖r_i − μ_g(i)‖²] (in the S_ε⁻¹
+ *    metric) is the per-record log-likelihood ratio (×2) of the two-component model against the
+ *    one-identity model, assuming the within-group variation is S_ε in every direction. Along the
+ *    direction e joining the two group means that assumption fails on real data (a clean class is
+ *    often elongated there, and J grows with the class's own spread, not with a second identity):
+ *    on MNIST (cnn, pattern trigger at 10% of the target class) the paper's J put the poisoned
+ *    class at anomaly index 0.9 although the split isolated exactly the poison. So the statistic
+ *    used is the same likelihood ratio with the variances along e estimated from the class:
+ *    J_c = ln(S_t / S_w), S_t the variance of the projections r·e and S_w the pooled variance
+ *    within the two groups (the mean of the per-record log-likelihood ratios ×2 of the 1-D models;
+ *    over the records the trimming kept). A Gaussian class gives J ≈ −ln(1 − 2/π) ≈ 1.0, a second
+ *    well-separated identity far more (the same MNIST class: 3.5, the other classes 1.3–1.8). The
+ *    paper's J is reported in `stats.paperJ`.
  * 4. **Decision.** The class's anomaly index is J's modified z-score among the classes,
  *    (J_c − median J) / (1.4826·MAD) (Iglewicz & Hoaglin; the paper's J*), with the robust
  *    standard deviation floored at J's sampling error (the standard error of the mean of the
  *    per-record terms, median over classes): with ten classes of near-identical J the MAD alone
  *    can be far below the noise of J, and chance differences would read as strong. Reported as
  *    {@link ClassFinding.strength} (negative values as 0: a class less untangled than the median
- *    is no evidence), so strength is exactly the paper's J* on one side. The paper flags a class
- *    when J* > e² ≈ 7.39 (its default `threshold` here); a strength between
- *    {@link STRONG_EVIDENCE} and the threshold is a strong finding the detector does not flag.
+ *    is no evidence), the paper's J* on one side. The paper flags a class when J* > e² ≈ 7.39
+ *    (the default `threshold` here); a strength between {@link STRONG_EVIDENCE} and the
+ *    threshold is a strong finding the detector does not flag (clean MNIST's digit 1, whose
+ *    slanted and upright strokes are two real sub-populations, reached 4.6).
  *    The records of the smaller group of a flagged class are flagged.
  *
  * Scores: per record, half the log-likelihood ratio of the class's smaller group against its
@@ -75,6 +89,10 @@ const WHITEN_FLOOR = 1e-6;
 const EM_TOLERANCE = 1e-6;
 /** Two-means steps per class at most (each moves records to the nearer group mean). */
 const MAX_SPLIT_ITERATIONS = 100;
+/** Outlying records (modified z of the log distance to their group mean) leave the means. */
+const OUTLIER_Z = 3.5;
+/** Power iterations for the starting direction at most. */
+const POWER_ITERATIONS = 100;
 /**
  * Two-means stops once a step moves at most this share of the class (a split of one Gaussian
  * creeps for dozens of steps, a few records at a time, without changing J visibly).
@@ -225,154 +243,155 @@ function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return s;
 }
 
-/** `m·v` for a `d × d` row-major `m`. */
-function matVec(m: Float64Array, v: ArrayLike<number>, d: number): Float64Array {
-  const out = new Float64Array(d);
-  for (let a = 0; a < d; a++) {
-    let s = 0;
-    for (let b = 0; b < d; b++) s += m[a * d + b]! * v[b]!;
-    out[a] = s;
-  }
-  return out;
-}
-
-/** F = Wᵀ·W, the pseudo-inverse of S_ε, from its whitening rows `w` (`[rank, d]`). */
-function pseudoInverse(w: Float64Array, rank: number, d: number): Float64Array {
-  const f = new Float64Array(d * d);
-  for (let r = 0; r < rank; r++) {
-    for (let a = 0; a < d; a++) {
-      const wa = w[r * d + a]!;
-      if (wa === 0) continue;
-      for (let b = 0; b < d; b++) f[a * d + b]! += wa * w[r * d + b]!;
-    }
-  }
-  return f;
-}
-
 /** The two-component split of one class (step 2 of {@link ScanUntanglingOptions}). */
 interface Untangled {
   /** Group (0/1) of each record of the class, in class order. */
   readonly assignments: Uint8Array;
+  /** 1 for the records the group means and the statistic use (not outlying), in class order. */
+  readonly inlier: Uint8Array;
+  /** Records per group (all records). */
   readonly sizes: [number, number];
-  /** Group means, `[2, d]`, about the global mean. */
-  readonly means: Float64Array;
+  /** Group means over their inliers, `[2, rank]`, in the whitened space. */
+  readonly centres: Float64Array;
   /** Two-means iterations run. */
   readonly iterations: number;
 }
 
 /**
- * Splits the records `idx` in two groups minimising the within-group scatter in the metric
- * F = S_ε⁻¹ (two-means, Lloyd's steps: assign each record to the nearer group mean, recompute the
- * means, until at most a thousandth of the records move). The start is deterministic: the class's direction of largest
- * variance relative to S_ε (top eigenvector of W·Σ_c·Wᵀ, W the whitening), cut where the 1-D
- * two-means criterion along it is best. Each step is linear in the records: r goes to group 1
- * when rᵀF(u_1 − u_0) > (u_1ᵀFu_1 − u_0ᵀFu_0)/2.
+ * 1 where `dist2` (squared distances) is not outlying: the modified z-score of its logarithm
+ * below {@link OUTLIER_Z}.
  */
-function untangle(
-  x: Float32Array,
-  d: number,
-  idx: Int32Array,
-  mean: Float64Array,
-  classMean: Float64Array,
-  classCov: Float64Array,
-  w: Float64Array,
-  rank: number,
-  f: Float64Array,
-): Untangled {
-  const n = idx.length;
-  // Whitened class covariance W Σ_c Wᵀ (rank × rank) and its top eigenvector.
-  const ws = new Float64Array(rank * d);
-  for (let r = 0; r < rank; r++) {
-    for (let b = 0; b < d; b++) {
-      let t = 0;
-      for (let a = 0; a < d; a++) t += w[r * d + a]! * classCov[a * d + b]!;
-      ws[r * d + b] = t;
-    }
+function notOutlying(dist2: Float64Array): Uint8Array {
+  const logs = Float64Array.from(dist2, (v) => Math.log(Math.max(v, 1e-300)));
+  const { z } = modifiedZScores(logs);
+  return Uint8Array.from(z, (v) => (v < OUTLIER_Z ? 1 : 0));
+}
+
+/**
+ * Splits the whitened records `z` (`[n, rank]`) of one class in two groups: two-means (Lloyd's
+ * steps, until at most a thousandth of the records move) with trimmed means, i.e. the records
+ * whose distance to their own group mean is outlying (see {@link notOutlying}) do not move the
+ * means (trimmed k-means, Cuesta-Albertos, Gordaliza & Matrán 1997): a handful of stray records
+ * far from everything would otherwise form the smaller group on their own. The start is
+ * deterministic: the best two-means cut along the class's direction of largest variance.
+ */
+function untangle(z: Float64Array, n: number, r: number): Untangled {
+  const centre = new Float64Array(r);
+  for (let i = 0; i < n; i++) for (let a = 0; a < r; a++) centre[a]! += z[i * r + a]! / n;
+  const dist2 = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    let t = 0;
+    for (let a = 0; a < r; a++) t += (z[i * r + a]! - centre[a]!) ** 2;
+    dist2[i] = t;
   }
-  const cw = new Float64Array(rank * rank);
-  for (let r = 0; r < rank; r++) {
-    for (let q = r; q < rank; q++) {
-      let t = 0;
-      for (let b = 0; b < d; b++) t += ws[r * d + b]! * w[q * d + b]!;
-      cw[r * rank + q] = t;
-      cw[q * rank + r] = t;
-    }
+  // The start uses every record: trimming before any split would also trim a far, small
+  // group, the very group to be found.
+  let inlier: Uint8Array = new Uint8Array(n).fill(1);
+  // Mean and top principal direction (power iteration from the farthest record).
+  const m = new Float64Array(r);
+  let count = 0;
+  let far = -1;
+  for (let i = 0; i < n; i++) {
+    if (!inlier[i]) continue;
+    count++;
+    for (let a = 0; a < r; a++) m[a]! += z[i * r + a]!;
+    if (far < 0 || dist2[i]! > dist2[far]!) far = i;
   }
-  const top = symmetricEigen(cw, rank, 1).vectors;
-  const v = new Float64Array(d);
-  for (let r = 0; r < rank; r++) for (let a = 0; a < d; a++) v[a]! += top[r]! * w[r * d + a]!;
+  for (let a = 0; a < r; a++) m[a]! /= Math.max(count, 1);
+  let v = new Float64Array(r);
+  for (let a = 0; a < r; a++) v[a] = far >= 0 ? z[far * r + a]! - m[a]! : 1;
+  for (let it = 0; it < POWER_ITERATIONS; it++) {
+    const next = new Float64Array(r);
+    for (let i = 0; i < n; i++) {
+      if (!inlier[i]) continue;
+      let p = 0;
+      for (let a = 0; a < r; a++) p += (z[i * r + a]! - m[a]!) * v[a]!;
+      for (let a = 0; a < r; a++) next[a]! += p * (z[i * r + a]! - m[a]!);
+    }
+    const norm = Math.sqrt(dot(next, next));
+    if (!(norm > 0)) break;
+    for (let a = 0; a < r; a++) next[a]! /= norm;
+    const change = Math.abs(1 - Math.abs(dot(next, v) / Math.sqrt(dot(v, v))));
+    v = next;
+    if (change < 1e-9) break;
+  }
   const proj = new Float64Array(n);
   for (let i = 0; i < n; i++) {
-    const o = idx[i]! * d;
-    let t = 0;
-    for (let a = 0; a < d; a++) t += (x[o + a]! - mean[a]! - classMean[a]!) * v[a]!;
-    proj[i] = t;
+    let p = 0;
+    for (let a = 0; a < r; a++) p += (z[i * r + a]! - m[a]!) * v[a]!;
+    proj[i] = p;
   }
-  // Best 1-D two-means cut: maximise the between-group sum of squares over sorted cut points.
-  const order = Array.from(proj.keys()).sort((a, b) => proj[a]! - proj[b]!);
+  // Best 1-D two-means cut: maximise the between-group sum of squares.
+  const order = Array.from(proj.keys())
+    .filter((i) => inlier[i] === 1)
+    .sort((a, b) => proj[a]! - proj[b]!);
+  const ni = order.length;
   let total = 0;
-  for (let i = 0; i < n; i++) total += proj[i]!;
+  for (const i of order) total += proj[i]!;
   let left = 0;
   let best = -1;
-  let cut = 1;
-  for (let m = 1; m < n; m++) {
-    left += proj[order[m - 1]!]!;
+  let cutValue = Number.POSITIVE_INFINITY;
+  for (let q = 1; q < ni; q++) {
+    left += proj[order[q - 1]!]!;
     const right = total - left;
-    const between = (left * left) / m + (right * right) / (n - m);
+    const between = (left * left) / q + (right * right) / (ni - q);
     if (between > best) {
       best = between;
-      cut = m;
+      cutValue = proj[order[q]!]!;
     }
   }
-  const assignments = new Uint8Array(n);
-  for (let m = cut; m < n; m++) assignments[order[m]!] = 1;
-  // Group sums (about the global mean), updated by the records that move.
-  const sums = new Float64Array(2 * d);
-  const sizes: [number, number] = [0, 0];
-  const move = (i: number, from: number, to: number) => {
-    const o = idx[i]! * d;
-    for (let a = 0; a < d; a++) {
-      const v = x[o + a]! - mean[a]!;
-      if (from >= 0) sums[from * d + a]! -= v;
-      sums[to * d + a]! += v;
-    }
-    if (from >= 0) sizes[from as 0 | 1]--;
-    sizes[to as 0 | 1]++;
-  };
-  for (let i = 0; i < n; i++) move(i, -1, assignments[i]!);
-  const means = new Float64Array(2 * d);
-  const updateMeans = () => {
-    for (let g = 0; g < 2; g++) {
-      for (let a = 0; a < d; a++) means[g * d + a] = sums[g * d + a]! / Math.max(sizes[g]!, 1);
-    }
-  };
-  updateMeans();
-  const fd = new Float64Array(d);
+  const assignments = Uint8Array.from(proj, (p) => (p >= cutValue ? 1 : 0));
+  const centres = new Float64Array(2 * r);
+  const own = new Float64Array(n);
   let iterations = 0;
-  while (iterations < MAX_SPLIT_ITERATIONS && sizes[0] > 0 && sizes[1] > 0) {
+  for (;;) {
+    centres.fill(0);
+    const counts = [0, 0];
+    for (let i = 0; i < n; i++) {
+      if (!inlier[i]) continue;
+      const g = assignments[i]!;
+      counts[g]!++;
+      for (let a = 0; a < r; a++) centres[g * r + a]! += z[i * r + a]!;
+    }
+    if (counts[0] === 0 || counts[1] === 0) break;
+    for (let g = 0; g < 2; g++) for (let a = 0; a < r; a++) centres[g * r + a]! /= counts[g]!;
+    if (iterations >= MAX_SPLIT_ITERATIONS) break;
     iterations++;
-    for (let a = 0; a < d; a++) fd[a] = means[d + a]! - means[a]!;
-    const fdiff = matVec(f, fd, d);
-    const u0 = means.subarray(0, d);
-    const u1 = means.subarray(d, 2 * d);
-    // rᵀF(u_1 − u_0) with r = x − mean, against the midpoint's.
-    const bias = (dot(u1, matVec(f, u1, d)) - dot(u0, matVec(f, u0, d))) / 2 + dot(mean, fdiff);
     let moved = 0;
     for (let i = 0; i < n; i++) {
-      const o = idx[i]! * d;
-      let t = 0;
-      for (let a = 0; a < d; a++) t += x[o + a]! * fdiff[a]!;
-      const g = t > bias ? 1 : 0;
+      let d0 = 0;
+      let d1 = 0;
+      for (let a = 0; a < r; a++) {
+        const za = z[i * r + a]!;
+        d0 += (za - centres[a]!) ** 2;
+        d1 += (za - centres[r + a]!) ** 2;
+      }
+      const g = d1 < d0 ? 1 : 0;
+      own[i] = g === 1 ? d1 : d0;
       if (g !== assignments[i]) {
-        move(i, assignments[i]!, g);
         assignments[i] = g;
         moved++;
       }
     }
-    updateMeans();
-    if (moved <= n * SPLIT_TOLERANCE) break;
+    inlier = notOutlying(own);
+    if (moved <= n * SPLIT_TOLERANCE) {
+      // Means of the final assignment.
+      centres.fill(0);
+      const c2 = [0, 0];
+      for (let i = 0; i < n; i++) {
+        if (!inlier[i]) continue;
+        const g = assignments[i]!;
+        c2[g]!++;
+        for (let a = 0; a < r; a++) centres[g * r + a]! += z[i * r + a]!;
+      }
+      if (c2[0] === 0 || c2[1] === 0) break;
+      for (let g = 0; g < 2; g++) for (let a = 0; a < r; a++) centres[g * r + a]! /= c2[g]!;
+      break;
+    }
   }
-  return { assignments, sizes: [sizes[0], sizes[1]], means, iterations };
+  const sizes: [number, number] = [0, 0];
+  for (let i = 0; i < n; i++) sizes[assignments[i] as 0 | 1]++;
+  return { assignments, inlier, sizes, centres, iterations };
 }
 
 /** SCAn on precomputed representations; see {@link ScanUntanglingOptions}. */
@@ -415,17 +434,12 @@ export function scanUntangling(
   const mean = rowMean(x, d, all);
   const counts = byClass.map((idx) => idx.length);
   const means = new Float64Array(k * d);
-  const classCov: Array<Float64Array | undefined> = [];
   const total = new Float64Array(d * d);
   for (let c = 0; c < k; c++) {
     const idx = byClass[c]!;
-    if (idx.length === 0) {
-      classCov.push(undefined);
-      continue;
-    }
+    if (idx.length === 0) continue;
     const m = rowMean(x, d, idx);
     const cov = rowCovariance(x, d, idx, m);
-    classCov.push(cov);
     const share = idx.length / n;
     for (let a = 0; a < d; a++) means[c * d + a] = m[a]! - mean[a]!;
     for (let a = 0; a < d; a++) {
@@ -437,12 +451,14 @@ export function scanUntangling(
   }
   const global = scanGlobalModel(total, means, counts, d, maxIterations);
   const { w, rank } = whitening(global.se, d);
-  const f = pseudoInverse(w, rank, d);
 
   // 2–3. Untangle each class and measure J.
   const j = new Float64Array(k).fill(Number.NaN);
+  const paperJ = new Float64Array(k).fill(Number.NaN);
   const se = new Float64Array(k).fill(Number.NaN);
-  const groups: Array<{ sizes: [number, number]; iterations: number } | undefined> = [];
+  const groups: Array<
+    { sizes: [number, number]; iterations: number; trimmed: number } | undefined
+  > = [];
   for (let c = 0; c < k; c++) {
     const idx = byClass[c]!;
     const nc = idx.length;
@@ -450,59 +466,80 @@ export function scanUntangling(
       groups.push(undefined);
       continue;
     }
-    const split = untangle(
-      x,
-      d,
-      idx,
-      mean,
-      means.subarray(c * d, (c + 1) * d),
-      classCov[c]!,
-      w,
-      rank,
-      f,
-    );
-    const identity = global.identities.subarray(c * d, (c + 1) * d);
-    // t_i = (r−μ)ᵀF(r−μ) − (r−u_g)ᵀF(r−u_g) = 2 rᵀF(u_g − μ) + μᵀFμ − u_gᵀFu_g (r, μ, u about
-    // the global mean): linear in r.
-    const fm = matVec(f, identity, d);
-    const muFmu = dot(identity, fm);
-    const lin: Float64Array[] = [];
-    const off: number[] = [];
-    for (let g = 0; g < 2; g++) {
-      const u = split.means.subarray(g * d, (g + 1) * d);
-      const fu = matVec(f, u, d);
-      const v = new Float64Array(d);
-      for (let a = 0; a < d; a++) v[a] = 2 * (fu[a]! - fm[a]!);
-      lin.push(v);
-      off.push(muFmu - dot(u, fu));
-    }
-    let sum = 0;
-    let sum2 = 0;
+    const zc = projectRows(x, d, idx, mean, w, rank);
+    const split = untangle(zc, nc, rank);
     const small = split.sizes[0] <= split.sizes[1] ? 0 : 1;
-    for (let i = 0; i < nc; i++) {
-      const o = idx[i]! * d;
-      let p0 = 0;
-      let p1 = 0;
-      for (let a = 0; a < d; a++) {
-        const xa = x[o + a]! - mean[a]!;
-        p0 += xa * lin[0]![a]!;
-        p1 += xa * lin[1]![a]!;
-      }
-      const t0 = p0 + off[0]!;
-      const t1 = p1 + off[1]!;
-      const t = split.assignments[i] === 0 ? t0 : t1;
-      sum += t;
-      sum2 += t * t;
-      // Half the log-likelihood ratio, smaller group against larger: (t_small − t_large)/2.
-      scores[idx[i]!] = (small === 0 ? t0 - t1 : t1 - t0) / 2;
-      // Keep the smaller group's records for flagging.
-      if (split.assignments[i] === small) flagged[idx[i]!] = 2;
+    const cs = split.centres.subarray(small * rank, (small + 1) * rank);
+    const cl = split.centres.subarray((1 - small) * rank, (2 - small) * rank);
+    // The paper's J (shared S_ε in every direction), over the inliers, about the identity μ_c.
+    const identity = new Float64Array(rank);
+    for (let q = 0; q < rank; q++) {
+      let t = 0;
+      for (let a = 0; a < d; a++) t += w[q * d + a]! * global.identities[c * d + a]!;
+      identity[q] = t;
     }
-    j[c] = sum / nc;
-    se[c] = Math.sqrt(Math.max(sum2 / nc - j[c]! ** 2, 0) / nc);
+    // The discriminant J: along e = (u_1 − u_0)/‖u_1 − u_0‖, the variances estimated.
+    const e = new Float64Array(rank);
+    for (let a = 0; a < rank; a++) e[a] = split.centres[rank + a]! - split.centres[a]!;
+    const norm = Math.sqrt(dot(e, e));
+    const q = new Float64Array(nc);
+    let m = 0;
+    let sumPaper = 0;
+    const gs = [0, 0];
+    const gq = [0, 0];
+    for (let i = 0; i < nc; i++) {
+      let p = 0;
+      let dl = 0;
+      let ds = 0;
+      for (let a = 0; a < rank; a++) {
+        const za = zc[i * rank + a]!;
+        p += za * (norm > 0 ? e[a]! / norm : 0);
+        dl += (za - cl[a]!) ** 2;
+        ds += (za - cs[a]!) ** 2;
+      }
+      q[i] = p;
+      // Half the log-likelihood ratio, smaller group against larger.
+      scores[idx[i]!] = (dl - ds) / 2;
+      if (split.assignments[i] === small) flagged[idx[i]!] = 2;
+      if (!split.inlier[i]) continue;
+      m++;
+      const g = split.assignments[i]!;
+      gs[g]!++;
+      gq[g]! += p;
+      let dm = 0;
+      for (let a = 0; a < rank; a++) dm += (zc[i * rank + a]! - identity[a]!) ** 2;
+      sumPaper += dm - (g === small ? ds : dl);
+    }
+    const qMean = (gq[0]! + gq[1]!) / Math.max(m, 1);
+    const gMean = [gq[0]! / Math.max(gs[0]!, 1), gq[1]! / Math.max(gs[1]!, 1)];
+    let st = 0;
+    let sw = 0;
+    for (let i = 0; i < nc; i++) {
+      if (!split.inlier[i]) continue;
+      st += (q[i]! - qMean) ** 2;
+      sw += (q[i]! - gMean[split.assignments[i]!]!) ** 2;
+    }
+    st /= Math.max(m, 1);
+    sw /= Math.max(m, 1);
+    // t_i = (q−q̄)²/S_t − (q−q̄_g)²/S_w + ln(S_t/S_w): mean ln(S_t/S_w), the per-record LLR (×2).
+    let jc = 0;
+    let sum2 = 0;
+    if (sw > 0 && st > 0 && gs[0]! > 0 && gs[1]! > 0) {
+      jc = Math.log(st / sw);
+      for (let i = 0; i < nc; i++) {
+        if (!split.inlier[i]) continue;
+        const t =
+          (q[i]! - qMean) ** 2 / st - (q[i]! - gMean[split.assignments[i]!]!) ** 2 / sw + jc;
+        sum2 += t * t;
+      }
+    }
+    j[c] = jc;
+    se[c] = m > 0 ? Math.sqrt(Math.max(sum2 / m - jc * jc, 0) / m) : 0;
+    paperJ[c] = m > 0 ? sumPaper / m : 0;
     groups.push({
       sizes: [split.sizes[small]!, split.sizes[1 - small]!],
       iterations: split.iterations,
+      trimmed: nc - m,
     });
   }
 
@@ -550,6 +587,8 @@ export function scanUntangling(
     const stats = {
       j: jc,
       jStandardError: se[c]!,
+      paperJ: paperJ[c]!,
+      outliers: g.trimmed,
       anomalyIndex: z,
       medianJ: robust?.median ?? null,
       madJ: robust?.mad ?? null,
