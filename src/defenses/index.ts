@@ -1,7 +1,7 @@
 /**
  * Poisoned-data detection and mitigation: detectors returning a {@link DetectionReport}
- * (activation clustering, spectral signatures, robust spectral scores, SCAn, confident learning,
- * k-NN label consistency), the linear algebra behind them, and mitigation (filter or relabel, retrain,
+ * (activation clustering, spectral signatures, robust spectral scores, SCAn, training dynamics,
+ * confident learning, k-NN label consistency), the linear algebra behind them, and mitigation (filter or relabel, retrain,
  * before/after scores and DER).
  */
 
@@ -127,6 +127,7 @@ export {
   recordLosses,
   type TrainingDynamicsOptions,
   trainingDynamics,
+  trainingDynamicsNotRun,
 } from './training-dynamics.js';
 export * from './trigger-pruning.js';
 export * from './unlearning.js';

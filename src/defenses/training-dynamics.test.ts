@@ -3,7 +3,6 @@ import type { Dataset } from '../data/dataset.js';
 import type { Classifier } from '../engine/classifier.js';
 import { isAntidoteError } from '../errors.js';
 import { evaluateDetection } from '../eval/detection.js';
-import { rejects } from '../testing/rejects.js';
 import { Rng } from '../util/rng.js';
 import { STRONG_EVIDENCE } from './detector.js';
 import { detectorEntry } from './registry.js';
@@ -107,16 +106,19 @@ describe('training dynamics (ABL isolation, Li et al. 2021)', () => {
     expect(r.perClass[0]!.strength).toBeLessThan(STRONG_EVIDENCE);
   });
 
-  it('needs a model that can be retrained: INVALID_STATE from the registry without trainLike', async () => {
+  it('without trainLike the registry entry reports "not run" in every class, ungraded', async () => {
     const w = lossWorld({ classes: 3, perClass: 10, planted: 0, seed: 1 });
     const entry = detectorEntry('abl');
     expect(entry.paper).toMatch(/NeurIPS/);
     const model = await w.trainLike(w.ds, { seed: 0 });
-    await rejects(
-      Promise.resolve().then(() => entry.run(w.ds, model, { ablEpochs: 1 }, { seed: 0 })),
-      'INVALID_STATE',
-      /cannot be retrained/,
-    );
+    const notRun = await entry.run(w.ds, model, { ablEpochs: 1 }, { seed: 0 });
+    expect(notRun.params.ran).toBe(false);
+    expect(notRun.flagged.reduce((a, v) => a + v, 0)).toBe(0);
+    for (const f of notRun.perClass) {
+      expect(f.reason).toMatch(/^not run: this model cannot be retrained/);
+      expect(f.strength).toBeUndefined();
+      expect(f.suspicious).toBe(false);
+    }
     const report = await entry.run(
       w.ds,
       model,
@@ -124,6 +126,7 @@ describe('training dynamics (ABL isolation, Li et al. 2021)', () => {
       { seed: 0, trainLike: w.trainLike },
     );
     expect(report.params.epochs).toBe(3);
+    expect(report.params.ran).toBe(true);
     expect(w.log.epochs).toEqual([undefined, 3]);
   });
 

@@ -12,7 +12,7 @@ import {
   indicesByClass,
   STRONG_EVIDENCE,
 } from './detector.js';
-import { type DetectorContext, defineDetector } from './detector-entry.js';
+import { defineDetector } from './detector-entry.js';
 
 /**
  * Training dynamics: anti-backdoor learning's isolation (Li, Lyu, Koren, Lyu, Li & Ma 2021,
@@ -34,8 +34,9 @@ import { type DetectorContext, defineDetector } from './detector-entry.js';
  *    {@link STRONG_EVIDENCE}) is flagged, with its isolated records.
  *
  * Scores: the negated within-class modified z-score of the log loss (higher = learned faster than
- * its class). The detector retrains, so it is not among the default detectors; without a
- * `trainLike` it throws `INVALID_STATE` rather than report a clean finding it never measured.
+ * its class). The detector retrains, so it is not among the default detectors. Without a
+ * `trainLike` (a model that cannot be retrained) the registry entry returns a report that says
+ * "not run" in every class, with no strength ({@link trainingDynamicsNotRun}).
  * Like SCAn it needs at least 3 classes for its null; poison in most classes hides itself.
  */
 export interface TrainingDynamicsOptions {
@@ -232,20 +233,36 @@ export async function trainingDynamics(
       isolationZ: options.isolationZ ?? 3.5,
       threshold: options.threshold ?? STRONG_EVIDENCE,
       seed,
+      ran: true,
     },
   };
 }
 
-/** The scanned model cannot be retrained: the training-dynamics detector has nothing to run. */
-function requireTrainLike(context: DetectorContext): TrainingDynamicsOptions['trainLike'] {
-  if (!context.trainLike) {
-    throw new AntidoteError(
-      'INVALID_STATE',
-      'abl (training dynamics) trains a fresh model like the scanned one, and this model cannot be retrained (e.g. an ONNX model): choose other detectors',
-      { field: 'method' },
-    );
-  }
-  return context.trainLike;
+/**
+ * The report of a training-dynamics scan that could not run (the scanned model cannot be
+ * retrained, e.g. an ONNX model): nothing flagged, every score 0, and every class finding says
+ * so, with no `strength` (the evidence was not graded, which is not the same as none found) and
+ * `params.ran` false. Returned rather than thrown so that `antidote scan --method all` still runs
+ * the other detectors on such models.
+ */
+export function trainingDynamicsNotRun(ds: Dataset, why: string): DetectionReport {
+  const n = ds.y.length;
+  const byClass = indicesByClass(ds.y, ds.classes.length);
+  return {
+    method: 'training-dynamics',
+    scores: new Float32Array(n),
+    flagged: new Uint8Array(n),
+    perClass: ds.classes.map((className, c) => ({
+      classIndex: c,
+      className,
+      count: byClass[c]!.length,
+      flagged: 0,
+      suspicious: false,
+      reason: `not run: ${why}`,
+      stats: { ran: false },
+    })),
+    params: { ran: false },
+  };
 }
 
 /** Training dynamics (ABL isolation) in the detector registry: `antidote scan --method abl`. */
@@ -262,11 +279,16 @@ export const trainingDynamicsEntry = defineDetector({
       description: 'abl: epochs of the fresh model whose early losses isolate fast-learned records',
     }),
   }),
-  run: (ds, _model, options, context) =>
-    trainingDynamics(ds, {
-      trainLike: requireTrainLike(context),
-      epochs: options.ablEpochs,
-      seed: context.seed,
-      ...(context.onProgress ? { onProgress: context.onProgress } : {}),
-    }),
+  run: async (ds, _model, options, context) =>
+    context.trainLike
+      ? trainingDynamics(ds, {
+          trainLike: context.trainLike,
+          epochs: options.ablEpochs,
+          seed: context.seed,
+          ...(context.onProgress ? { onProgress: context.onProgress } : {}),
+        })
+      : trainingDynamicsNotRun(
+          ds,
+          'this model cannot be retrained (e.g. an ONNX model), and training dynamics needs a fresh model like it',
+        ),
 });
