@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { AntidoteError } from '../errors.js';
-import { modifiedZScores } from '../numeric/anomaly-index.js';
+import { anomalyAmongClasses, modifiedZScores } from '../numeric/anomaly-index.js';
 import { choleskySolve } from '../numeric/cholesky.js';
 import { rowCovariance, rowMean } from '../numeric/covariance.js';
 import { median } from '../numeric/order-statistics.js';
@@ -39,8 +39,10 @@ import {
  *    alternates the same two steps from a random start; here the start is deterministic (the best
  *    cut along the class's direction of largest variance, so the detector needs no seed) and the
  *    group means are trimmed (records whose distance to their group mean is a robust outlier do
- *    not move it): on real networks' representations plain two-means often isolates two to six
- *    stray records as the smaller group, and those splits would dominate the statistic.
+ *    not move it), so that single stray records do not pull a group. A small group that is tight
+ *    and far is found whatever its size (5 records in 305), and this includes natural tiny
+ *    sub-populations: on a clean MNIST subset (20,000 records, cnn) one class untangled into 6
+ *    records and the rest, at anomaly index 14.8.
  * 3. **Statistic.** The paper's J_c = (1/n_c) Σ_i [‖r_i − μ_c‖² − ‖r_i − μ_g(i)‖²] (in the S_ε⁻¹
  *    metric) is the per-record log-likelihood ratio (×2) of the two-component model against the
  *    one-identity model, assuming the within-group variation is S_ε in every direction. Along the
@@ -268,6 +270,30 @@ function notOutlying(dist2: Float64Array): Uint8Array {
 }
 
 /**
+ * Writes the means of the two groups' inliers into `centres` (`[2, r]`); false (centres left
+ * partly written) when a group has no inlier.
+ */
+function groupCentres(
+  z: Float64Array,
+  r: number,
+  assignments: Uint8Array,
+  inlier: Uint8Array,
+  centres: Float64Array,
+): boolean {
+  centres.fill(0);
+  const counts = [0, 0];
+  for (let i = 0; i < assignments.length; i++) {
+    if (!inlier[i]) continue;
+    const g = assignments[i]!;
+    counts[g]!++;
+    for (let a = 0; a < r; a++) centres[g * r + a]! += z[i * r + a]!;
+  }
+  if (counts[0] === 0 || counts[1] === 0) return false;
+  for (let g = 0; g < 2; g++) for (let a = 0; a < r; a++) centres[g * r + a]! /= counts[g]!;
+  return true;
+}
+
+/**
  * Splits the whitened records `z` (`[n, rank]`) of one class in two groups: two-means (Lloyd's
  * steps, until at most a thousandth of the records move) with trimmed means, i.e. the records
  * whose distance to their own group mean is outlying (see {@link notOutlying}) do not move the
@@ -284,8 +310,9 @@ function untangle(z: Float64Array, n: number, r: number): Untangled {
     for (let a = 0; a < r; a++) t += (z[i * r + a]! - centre[a]!) ** 2;
     dist2[i] = t;
   }
-  // The start uses every record: trimming before any split would also trim a far, small
-  // group, the very group to be found.
+  // The start uses every record: trimming before any split would also trim a far, small group,
+  // the very group to be found (5 records in a class of 305 are found at a shift of 6 SDs and
+  // beyond only without it).
   let inlier: Uint8Array = new Uint8Array(n).fill(1);
   // Mean and top principal direction (power iteration from the farthest record).
   const m = new Float64Array(r);
@@ -345,16 +372,7 @@ function untangle(z: Float64Array, n: number, r: number): Untangled {
   const own = new Float64Array(n);
   let iterations = 0;
   for (;;) {
-    centres.fill(0);
-    const counts = [0, 0];
-    for (let i = 0; i < n; i++) {
-      if (!inlier[i]) continue;
-      const g = assignments[i]!;
-      counts[g]!++;
-      for (let a = 0; a < r; a++) centres[g * r + a]! += z[i * r + a]!;
-    }
-    if (counts[0] === 0 || counts[1] === 0) break;
-    for (let g = 0; g < 2; g++) for (let a = 0; a < r; a++) centres[g * r + a]! /= counts[g]!;
+    if (!groupCentres(z, r, assignments, inlier, centres)) break;
     if (iterations >= MAX_SPLIT_ITERATIONS) break;
     iterations++;
     let moved = 0;
@@ -375,17 +393,7 @@ function untangle(z: Float64Array, n: number, r: number): Untangled {
     }
     inlier = notOutlying(own);
     if (moved <= n * SPLIT_TOLERANCE) {
-      // Means of the final assignment.
-      centres.fill(0);
-      const c2 = [0, 0];
-      for (let i = 0; i < n; i++) {
-        if (!inlier[i]) continue;
-        const g = assignments[i]!;
-        c2[g]!++;
-        for (let a = 0; a < r; a++) centres[g * r + a]! += z[i * r + a]!;
-      }
-      if (c2[0] === 0 || c2[1] === 0) break;
-      for (let g = 0; g < 2; g++) for (let a = 0; a < r; a++) centres[g * r + a]! /= c2[g]!;
+      groupCentres(z, r, assignments, inlier, centres);
       break;
     }
   }
@@ -546,13 +554,10 @@ export function scanUntangling(
   // 4. Anomaly index among the judged classes.
   const judged = Array.from({ length: k }, (_, c) => c).filter((c) => groups[c] !== undefined);
   const noise = judged.length > 0 ? median(judged.map((c) => se[c]!)) : 0;
-  const robust =
-    judged.length >= 3
-      ? modifiedZScores(
-          judged.map((c) => j[c]!),
-          noise,
-        )
-      : undefined;
+  const robust = anomalyAmongClasses(
+    judged.map((c) => j[c]!),
+    noise,
+  );
   const perClass: ClassFinding[] = [];
   for (let c = 0; c < k; c++) {
     const idx = byClass[c]!;

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { type Dataset, numRecords, recordSize } from '../data/dataset.js';
 import type { Classifier } from '../engine/classifier.js';
 import { AntidoteError } from '../errors.js';
-import { modifiedZScores } from '../numeric/anomaly-index.js';
+import { anomalyAmongClasses, modifiedZScores } from '../numeric/anomaly-index.js';
 import { median } from '../numeric/order-statistics.js';
 import {
   type ClassFinding,
@@ -152,13 +152,10 @@ export function lowLossIsolation(
           }),
         )
       : 0;
-  const robust =
-    judged.length >= 3
-      ? modifiedZScores(
-          judged.map((c) => share[c]!),
-          noise,
-        )
-      : undefined;
+  const robust = anomalyAmongClasses(
+    judged.map((c) => share[c]!),
+    noise,
+  );
   const flagged = new Uint8Array(n);
   const perClass: ClassFinding[] = [];
   for (let c = 0; c < k; c++) {

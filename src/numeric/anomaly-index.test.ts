@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isAntidoteError } from '../errors.js';
-import { modifiedZScores } from './anomaly-index.js';
+import { anomalyAmongClasses, modifiedZScores } from './anomaly-index.js';
 
 describe('modifiedZScores (Iglewicz & Hoaglin)', () => {
   it('is signed (value − median) / (1.4826·MAD)', () => {
@@ -40,5 +40,10 @@ describe('modifiedZScores (Iglewicz & Hoaglin)', () => {
       }
       expect(isAntidoteError(err, 'INVALID_ARGUMENT')).toBe(true);
     }
+  });
+
+  it('judges among classes only from 3 classes on', () => {
+    expect(anomalyAmongClasses([1, 9])).toBeUndefined();
+    expect(anomalyAmongClasses([1, 2, 9], 0.5)!.z[2]).toBeCloseTo(7 / 1.4826, 8);
   });
 });

@@ -61,3 +61,18 @@ export function modifiedZScores(values: ArrayLike<number>, minScale = 0): Modifi
   if (scale > 0) for (let i = 0; i < n; i++) z[i] = (values[i]! - med) / scale;
   return { z, median: med, mad, scale };
 }
+
+/** Fewer classes than this give no cross-class null: {@link anomalyAmongClasses} declines. */
+export const MIN_CLASSES_FOR_NULL = 3;
+
+/**
+ * A class statistic judged against the other classes: the {@link modifiedZScores} of `values`
+ * (one per class) with the scale floored at `minScale`, or `undefined` when there are fewer than
+ * {@link MIN_CLASSES_FOR_NULL} values (a median and MAD of two values say nothing).
+ */
+export function anomalyAmongClasses(
+  values: readonly number[],
+  minScale = 0,
+): ModifiedZScores | undefined {
+  return values.length >= MIN_CLASSES_FOR_NULL ? modifiedZScores(values, minScale) : undefined;
+}
