@@ -11,7 +11,8 @@
 //   given no retraining context unless --with-retrain), scoring each against the ground truth.
 //
 // Flags: --grid core|full (default core), --quick (a tiny smoke grid), --stage make|detect|all
-// (default all), --only-cases REGEX (on case keys), --cache DIR, --with-retrain, --seed N (the
+// (default all), --only-cases REGEX (on case keys), --reverse (cases in reverse order: a second
+// process on the same cache; cases being made are locked), --cache DIR, --with-retrain, --seed N (the
 // scan's seed, default 1), --no-results (do not write bench/results). Results:
 // bench/results/detection-matrix.json and .md (the table and the targets of the issue), built
 // from every case of the grid that has been detected in the cache.
@@ -59,6 +60,9 @@ if (!['core', 'full', 'quick'].includes(gridName))
   throw new Error(`--grid core|full, got ${gridName}`);
 
 const cases = matrixGrid(gridName).filter((c) => !onlyCases || onlyCases.test(matrixCaseKey(c)));
+// --reverse: the cases in reverse order, so that a second process on the same cache meets the
+// first in the middle (a case being made elsewhere is locked and skipped).
+if (hasFlag('--reverse')) cases.reverse();
 const r4 = (v) => (v === null || v === undefined || Number.isNaN(v) ? null : Number(v.toFixed(4)));
 const log = (s) => console.error(`[${new Date().toISOString().slice(11, 19)}] ${s}`);
 const readJson = (f) => JSON.parse(readFileSync(f, 'utf8'));
@@ -156,6 +160,36 @@ async function makeCase(c) {
     log(`make ${key}: cached`);
     return;
   }
+  const lock = `${dir}.lock`;
+  if (!takeLock(lock)) {
+    log(`make ${key}: being made by another process (${lock})`);
+    return;
+  }
+  try {
+    await makeUnlocked(c, key, dir);
+  } finally {
+    rmSync(lock, { force: true });
+  }
+}
+
+/** Creates `lock` holding this process id; false when a live process holds it. */
+function takeLock(lock) {
+  try {
+    writeFileSync(lock, String(process.pid), { flag: 'wx' });
+    return true;
+  } catch {
+    const pid = Number(readFileSync(lock, 'utf8'));
+    try {
+      process.kill(pid, 0);
+      return false;
+    } catch {
+      writeFileSync(lock, String(process.pid)); // its process is gone: take it over
+      return true;
+    }
+  }
+}
+
+async function makeUnlocked(c, key, dir) {
   const t0 = performance.now();
   const { spec, train, test } = await loadSplits(c);
   const atk = attackOf(c);
@@ -408,8 +442,12 @@ async function detectCase(c) {
 }
 
 function gitCommit() {
+  if (process.env.MATRIX_COMMIT) return process.env.MATRIX_COMMIT;
   try {
-    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
   } catch {
     return null;
   }
