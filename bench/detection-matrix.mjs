@@ -366,7 +366,7 @@ async function detectCase(c) {
     const decision = {
       ...score(merged.flagged, truth, ds.y, decisionSeconds),
       methods: [...(merged.detectors ?? merged.methods)],
-      verdict: merged.verdict?.verdict ?? null,
+      verdict: merged.verdict?.verdict ? String(merged.verdict.verdict).toUpperCase() : null,
       reason: merged.verdict?.reason ?? null,
       suspiciousClasses: merged.perClass
         .filter((p) => p.suspiciousBy.length > 0)
@@ -423,7 +423,7 @@ async function detectCase(c) {
           f1: null,
           flagged: 0,
           seconds: r4((performance.now() - t) / 1000),
-          skipped: `${e.code ?? 'error'}: ${String(e.message ?? e).slice(0, 200)}`,
+          skipped: `${!withRetrain && e.code === 'INVALID_STATE' ? 'needs retraining (--with-retrain); ' : ''}${e.code ?? 'error'}: ${String(e.message ?? e).slice(0, 200)}`,
         };
       }
       logDetector(entry.name, detectors[entry.name]);

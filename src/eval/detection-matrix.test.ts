@@ -170,7 +170,7 @@ describe('detection matrix: table and targets', () => {
       row(base, { f1: 0.96 }),
       row(fm, { f1: 0.91, verdict: 'PASS' }),
       row({ ...base, rate: 0.005 }, { f1: 0.2, asr: 0.3 }), // attack fails: not judged
-      row(clean, { asr: null, f1: null, flagged: 0, verdict: 'PASS' }),
+      row(clean, { asr: null, f1: null, flagged: 0, verdict: 'pass' }),
       row({ ...clean, seed: 2 }, { asr: null, f1: null, flagged: 500, verdict: 'REVIEW' }),
     ];
     const t = matrixTargets(rows);
@@ -178,7 +178,7 @@ describe('detection matrix: table and targets', () => {
     expect(t[1]!.met).toBe(false);
     expect(t[1]!.detail).toContain('fashion-mnist');
     expect(t[2]!.met).toBe(false);
-    expect(t[2]!.detail).toContain('mnist: 1 of 2 runs');
+    expect(t[2]!.detail).toContain('mnist: 1 of 2 runs'); // the library's lowercase 'pass' counts
     expect(t[3]!.met).toBeNull();
     expect(t[5]).toMatchObject({ met: true });
     expect(matrixTargets([row(base, { f1: 0.94 })])[0]!.met).toBe(false);

@@ -344,7 +344,7 @@ export function matrixTable(rows: readonly MatrixRow[]): string {
       ...detectors.map((d) => f2(r.detectors[d]?.f1)),
       f2(r.decision.f1),
       String(r.decision.flagged),
-      r.decision.verdict ?? 'n/a',
+      r.decision.verdict?.toUpperCase() ?? 'n/a',
     ];
     lines.push(`| ${cells.map(cell).join(' | ')} |`);
   }
@@ -362,6 +362,9 @@ export interface MatrixTarget {
 
 /** ASR from which an attack "works" (the issue's threshold). */
 export const WORKING_ASR = 0.5;
+
+/** A PASS verdict, whatever its case (the library names them `pass` / `review` / `fail`). */
+const isPass = (v: string | null) => v !== null && v.toUpperCase() === 'PASS';
 
 const isImageBackdoor = (r: MatrixRow) => r.case.attack === 'backdoor';
 const isFeatureBackdoor = (r: MatrixRow) =>
@@ -410,7 +413,7 @@ export function matrixTargets(rows: readonly MatrixRow[]): MatrixTarget[] {
     target: 'image backdoors with ASR ≥ 50%: verdict never PASS',
     ...tally(
       working,
-      (r) => r.decision.verdict !== null && r.decision.verdict !== 'PASS',
+      (r) => r.decision.verdict !== null && !isPass(r.decision.verdict),
       (r) => `${r.key} ${r.decision.verdict ?? 'no verdict'}`,
     ),
   });
@@ -422,7 +425,7 @@ export function matrixTargets(rows: readonly MatrixRow[]): MatrixTarget[] {
   let cleanMet: boolean | null = clean.length ? true : null;
   for (const [dataset, rs] of byDataset) {
     const ok = rs.filter(
-      (r) => r.decision.flagged <= 0.005 * r.records && r.decision.verdict === 'PASS',
+      (r) => r.decision.flagged <= 0.005 * r.records && isPass(r.decision.verdict),
     ).length;
     const needed = Math.ceil(0.9 * rs.length);
     if (ok < needed) cleanMet = false;
