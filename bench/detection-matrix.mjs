@@ -11,7 +11,7 @@
 //   given no retraining context unless --with-retrain), scoring each against the ground truth.
 //
 // Flags: --grid core|full (default core), --quick (a tiny smoke grid), --stage make|detect|all
-// (default all), --only-cases REGEX (on case keys), --reverse (cases in reverse order: a second
+// (default all; report: only write the results from the cache), --only-cases REGEX (on case keys), --reverse (cases in reverse order: a second
 // process on the same cache; cases being made are locked), --cache DIR, --with-retrain, --seed N (the
 // scan's seed, default 1), --no-results (do not write bench/results). Results:
 // bench/results/detection-matrix.json and .md (the table and the targets of the issue), built
@@ -54,8 +54,9 @@ const onlyCases = arg('--only-cases') ? new RegExp(arg('--only-cases')) : undefi
 const withRetrain = hasFlag('--with-retrain');
 const scanSeed = Number(arg('--seed', '1'));
 const writeResults = !hasFlag('--no-results');
-if (!['make', 'detect', 'all'].includes(stage))
-  throw new Error(`--stage make|detect|all, got ${stage}`);
+if (!['make', 'detect', 'all', 'report'].includes(stage)) {
+  throw new Error(`--stage make|detect|all|report, got ${stage}`);
+}
 if (!['core', 'full', 'quick'].includes(gridName))
   throw new Error(`--grid core|full, got ${gridName}`);
 
@@ -492,7 +493,7 @@ function writeAll() {
   const reasons = rows
     .map(
       (r) =>
-        `- \`${r.key}\`: ${r.decision.verdict ?? 'no verdict'}${r.decision.reason ? ` — ${r.decision.reason.split('\n')[0]}` : ''}`,
+        `- \`${r.key}\` (code ${r.commit ?? '?'}): ${r.decision.verdict ?? 'no verdict'}${r.decision.reason ? ` — ${r.decision.reason.split('\n')[0]}` : ''}`,
     )
     .join('\n');
   const md = [
@@ -517,6 +518,10 @@ function writeAll() {
   log(`wrote ${join(resultsDir, 'detection-matrix.md')} (${rows.length} cases)`);
 }
 
+if (stage === 'report') {
+  writeAll();
+  process.exit(0);
+}
 await initEngine();
 mkdirSync(cacheDir, { recursive: true });
 log(`detection matrix: grid ${gridName}, ${cases.length} cases, stage ${stage}, cache ${cacheDir}`);

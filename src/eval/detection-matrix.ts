@@ -487,9 +487,10 @@ export function matrixTargets(rows: readonly MatrixRow[]): MatrixTarget[] {
 /** The Markdown block of the targets: one line each, met / not met / no case, with figures. */
 export function matrixTargetsMarkdown(targets: readonly MatrixTarget[]): string {
   return `${targets
-    .map(
-      (t) =>
-        `- **${t.met === null ? 'no case' : t.met ? 'met' : 'not met'}**: ${t.target}. ${t.detail}`,
+    .map((t) =>
+      t.met === null
+        ? `- **no case**: ${t.target}.`
+        : `- **${t.met ? 'met' : 'not met'}**: ${t.target}. ${t.detail}`,
     )
     .join('\n')}\n`;
 }
