@@ -141,8 +141,9 @@ export class OnnxModel implements M.Model {
     const channels = channelsOf(input.recordShape, input.layout);
     const norm = sidecar.normalization;
     for (const [field, values] of [
-      ['mean', norm?.mean],
-      ['std', norm?.std],
+      // Values the options replace are not the sidecar's to check.
+      ['mean', options?.mean ? undefined : norm?.mean],
+      ['std', options?.std ? undefined : norm?.std],
     ] as const) {
       if (values && values.length !== 1 && values.length !== channels) {
         throw new AntidoteError(

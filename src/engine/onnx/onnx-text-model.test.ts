@@ -13,6 +13,7 @@ import {
 import { ONNX_FIXTURES } from '../../testing/onnx-fixtures.js';
 import { rejects } from '../../testing/rejects.js';
 import { loadModel } from '../model.js';
+import { describeOnnx } from './onnx-info.js';
 import { OnnxTextModel, type OnnxTokenization, tokenIds } from './onnx-text-model.js';
 
 let expected: OnnxExpectations;
@@ -74,6 +75,18 @@ describe('OnnxTextModel on the text fixture (token ids, masked mean embedding)',
     expectClose(acts.data, expected.text.lastGemmInput, 1e-4, true);
     await rejects(m.trainLike(), 'INVALID_STATE', /cannot train/);
     m.dispose();
+  });
+
+  it('is described as a token-id model with its tokenisation (antidote info)', async () => {
+    const info = await describeOnnx(join(ONNX_FIXTURES, 'text.onnx'));
+    expect(info.layout).toBe('tokens');
+    expect(info.inputs[0]).toMatchObject({ name: 'input', elemType: 7, shape: ['batch', 24] });
+    expect(info.text).toMatchObject({ vocabulary: 'text.vocab.txt', unknownId: 1, padId: 0 });
+    expect(info.defaultLayer).not.toBeNull();
+    const resnet = await describeOnnx(join(ONNX_FIXTURES, 'resnet.onnx'));
+    expect(resnet.layout).toBe('nchw');
+    expect(resnet.normalization?.mean).toHaveLength(3);
+    expect(resnet.text).toBeNull();
   });
 
   it('maps unknown tokens, truncates and pads', () => {

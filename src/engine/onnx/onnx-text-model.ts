@@ -18,13 +18,10 @@ import { checkInferenceThreads } from '../data-parallel.js';
 import { checkModelReadsData } from '../model-data.js';
 import type * as M from '../model-interface.js';
 import { OnnxClassifier } from './onnx-classifier.js';
-import { checkStandardOps, classifierOutput, dataInputs } from './onnx-graph.js';
+import { checkStandardOps, classifierOutput, dataInputs, ONNX_INT64 } from './onnx-graph.js';
 import { hasOnnxOptions, type OnnxLoadOptions, type OnnxPreprocessing } from './onnx-preprocess.js';
 import { decodeOnnx, type ProtoModel } from './onnx-proto.js';
 import { type OnnxTextSidecar, readSidecar } from './onnx-sidecar.js';
-
-/** ONNX `TensorProto.DataType.INT64`: the element type of token-id inputs. */
-export const ONNX_INT64 = 7;
 
 /** How texts become token ids (the sidecar's `text` section, resolved). */
 export interface OnnxTokenization {
