@@ -328,7 +328,7 @@ def resnet_fixture(train_gray, train_y, test_gray, test_y):
     grads = e["inputGradients"][: N_RESNET_GRADIENTS * size]
     e["inputGradients"] = [float("%.7g" % v) for v in grads]
     e["weights"] = sum(p.numel() for p in resnet.parameters())
-    return e
+    return resnet, e
 
 
 def text_fixture():
@@ -364,7 +364,7 @@ def text_fixture():
     test_ids = torch.tensor([token_ids(s, index) for s in test], dtype=torch.int64)
     with torch.no_grad():
         logits = model.logits(test_ids)
-        return {
+        return model, index, {
             "texts": test,
             "labels": [int(v) for v in test_y],
             "ids": [[int(v) for v in r] for r in test_ids],
@@ -376,6 +376,7 @@ def text_fixture():
 
 
 def main():
+    """Trains, exports and records every fixture; returns the trained models (for the bench)."""
     torch.manual_seed(17)
     np.random.seed(17)
     os.makedirs(OUT, exist_ok=True)
@@ -409,8 +410,8 @@ def main():
             json.dump(probe_sidecar, f, indent=2)
             f.write("\n")
 
-    resnet = resnet_fixture(train_x.numpy(), train_y, test_x.numpy(), test_y)
-    text = text_fixture()
+    resnet_model, resnet = resnet_fixture(train_x.numpy(), train_y, test_x.numpy(), test_y)
+    text_model, text_index, text = text_fixture()
     result = {
         "about": "written by scripts/make-onnx-fixtures.py: PyTorch "
         + torch.__version__
@@ -423,6 +424,7 @@ def main():
     with open(os.path.join(OUT, "expectations.json"), "w") as f:
         json.dump(result, f)
         f.write("\n")
+    return {"mlp": mlp, "cnn": cnn, "resnet": resnet_model, "text": (text_model, text_index)}
 
 
 if __name__ == "__main__":
