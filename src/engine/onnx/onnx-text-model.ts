@@ -245,31 +245,30 @@ export class OnnxTextModel implements M.Model {
     checkModelReadsData(this, this.path, loaded);
   }
 
-  async predictProba(ds: Dataset): Promise<Float32Array> {
+  /** The token ids of `ds` and their number, as the classifier takes them. */
+  private ids(ds: Dataset): [Float32Array, number] {
     const f = this.featurize(ds);
-    return this.classifier.predictProba(f.x, numRecords(f));
+    return [f.x, numRecords(f)];
+  }
+
+  async predictProba(ds: Dataset): Promise<Float32Array> {
+    return this.classifier.predictProba(...this.ids(ds));
   }
 
   async predict(ds: Dataset): Promise<Int32Array> {
-    const f = this.featurize(ds);
-    return this.classifier.predict(f.x, numRecords(f));
+    return this.classifier.predict(...this.ids(ds));
   }
 
-  /** Validated like the other models' but ONNX Runtime manages its own threads. */
+  /** `INVALID_STATE`: Antidote does not train ONNX text models. */
+  trainLike(): Promise<M.DisposableClassifier> {
+    const why = `${this.path} is an ONNX text model: Antidote cannot train or fine-tune it (see docs/onnx.md)`;
+    return Promise.reject(new AntidoteError('INVALID_STATE', why, { path: this.path }));
+  }
+
+  /** Validated like the other models' (ONNX Runtime manages its own threads). */
   useThreads(threads: number): this {
     checkInferenceThreads(threads);
     return this;
-  }
-
-  /** `INVALID_STATE`: ONNX models do not train in Antidote. */
-  trainLike(): Promise<M.DisposableClassifier> {
-    return Promise.reject(
-      new AntidoteError(
-        'INVALID_STATE',
-        `${this.path} is an ONNX text model: Antidote cannot train or fine-tune it (see docs/onnx.md)`,
-        { path: this.path },
-      ),
-    );
   }
 
   /** Releases the ONNX Runtime sessions (in the background). */
