@@ -31,6 +31,7 @@ export interface OnnxNormalization {
 export interface OnnxTextSidecar {
   /** `"antidote"` (default options) or Antidote's tokenizer options. */
   readonly tokenizer: 'antidote' | TokenizerOptions;
+  /** A file name in the model's folder, or the tokens inline. */
   readonly vocabulary: string | readonly string[];
   /** Sequence length; needed when the model's input does not fix it. */
   readonly maxTokens?: number;
@@ -62,7 +63,14 @@ const TEXT = z
           .strict(),
       ])
       .default('antidote'),
-    vocabulary: z.union([z.string().min(1), z.array(z.string()).min(1)]),
+    // A file in the model's folder (hashed and signed with it), or the tokens inline.
+    vocabulary: z.union([
+      z
+        .string()
+        .regex(/^[^/\\]+$/, 'a file name in the model folder (no directory)')
+        .refine((v) => v !== '.' && v !== '..', 'a file name'),
+      z.array(z.string()).min(1),
+    ]),
     maxTokens: z.number().int().positive().optional(),
     padId: TOKEN_ID.default(0),
     unknownId: TOKEN_ID.optional(),
@@ -86,6 +94,11 @@ const SIDECAR = z
 
 /** Most bytes of a sidecar file. */
 const MAX_SIDECAR_BYTES = 1 << 20;
+
+/** The vocabulary file a sidecar at `sidecarPath` names (a file beside it). */
+export function vocabularyPath(sidecarPath: string, file: string): string {
+  return join(dirname(sidecarPath), file);
+}
 
 /** The sidecar files looked for, in order, beside `modelPath`. */
 export function sidecarPaths(modelPath: string): string[] {

@@ -13,6 +13,7 @@ import {
 import { ONNX_FIXTURES } from '../../testing/onnx-fixtures.js';
 import { rejects } from '../../testing/rejects.js';
 import { loadModel } from '../model.js';
+import { modelFilesOf, readModelSummary } from '../model-summary.js';
 import { describeOnnx } from './onnx-info.js';
 import { OnnxTextModel, type OnnxTokenization, tokenIds } from './onnx-text-model.js';
 
@@ -89,6 +90,20 @@ describe('OnnxTextModel on the text fixture (token ids, masked mean embedding)',
     expect(resnet.text).toBeNull();
   });
 
+  it('is a text model with three files for the registry (model, sidecar, vocabulary)', async () => {
+    const path = join(ONNX_FIXTURES, 'text.onnx');
+    expect(await modelFilesOf(path)).toEqual([
+      path,
+      `${path}.json`,
+      join(ONNX_FIXTURES, 'text.vocab.txt'),
+    ]);
+    expect(await readModelSummary(path)).toEqual({
+      domain: 'text',
+      kind: 'onnx',
+      classes: CLASSES,
+    });
+  });
+
   it('maps unknown tokens, truncates and pads', () => {
     const t: OnnxTokenization = {
       tokenizer: {},
@@ -138,6 +153,12 @@ describe('OnnxTextModel on the text fixture (token ids, masked mean embedding)',
       text: { vocabulary: 'text.vocab.txt', maxTokens: 32 },
     });
     await rejects(loadModel(long), 'INVALID_FORMAT', /maxTokens is 32 but the model reads 24/);
+    const nested = await textCopy('nested', { text: { vocabulary: 'sub/vocab.txt' } });
+    await rejects(
+      loadModel(nested),
+      'INVALID_FORMAT',
+      /vocabulary.*a file name in the model folder/,
+    );
     const noVocab = await textCopy('novocab', { text: { vocabulary: 'missing.txt' } });
     await rejects(loadModel(noVocab), 'NOT_FOUND', /missing\.txt/);
     const inline = await textCopy('inline', {

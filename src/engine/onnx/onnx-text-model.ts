@@ -8,7 +8,6 @@
  * feeds as int64; the representation for detectors is, as for image models, the input of the last
  * Gemm/MatMul (the averaged embedding of a fastText-style model). Inference only.
  */
-import { dirname, isAbsolute, join } from 'node:path';
 import { type Dataset, numRecords } from '../../data/dataset.js';
 import type { LoadedDataset } from '../../data/load.js';
 import { type TokenizerOptions, tokenize } from '../../data/tokenizer.js';
@@ -21,7 +20,7 @@ import { OnnxClassifier } from './onnx-classifier.js';
 import { checkStandardOps, classifierOutput, dataInputs, ONNX_INT64 } from './onnx-graph.js';
 import { hasOnnxOptions, type OnnxLoadOptions, type OnnxPreprocessing } from './onnx-preprocess.js';
 import { decodeOnnx, type ProtoModel } from './onnx-proto.js';
-import { type OnnxTextSidecar, readSidecar } from './onnx-sidecar.js';
+import { type OnnxTextSidecar, readSidecar, vocabularyPath } from './onnx-sidecar.js';
 
 /** How texts become token ids (the sidecar's `text` section, resolved). */
 export interface OnnxTokenization {
@@ -51,7 +50,7 @@ function vocabularyLines(text: string): string[] {
 
 /**
  * The tokenisation of `text` (a sidecar's text section) for an input of `seqLen` ids (undefined:
- * not fixed by the model). The vocabulary file is read relative to the sidecar's directory.
+ * not fixed by the model). The vocabulary file is read from the sidecar's folder.
  * `INVALID_FORMAT` naming the sidecar for a sequence length that is missing or differs from the
  * model's, or ids outside the vocabulary; `NOT_FOUND` for a missing vocabulary file.
  */
@@ -65,8 +64,7 @@ export async function resolveTokenization(
   let tokens: readonly string[];
   let file: string | undefined;
   if (typeof text.vocabulary === 'string') {
-    const v = text.vocabulary;
-    file = isAbsolute(v) ? v : join(dirname(sidecarPath), v);
+    file = vocabularyPath(sidecarPath, text.vocabulary);
     tokens = vocabularyLines(await readText(file));
   } else {
     tokens = text.vocabulary;
