@@ -175,12 +175,15 @@ function auditRecommendations(f: AuditFindings): ReportSection {
 function auditData(f: AuditFindings): Record<string, unknown> {
   const { scan, detection } = f.scan;
   const ds = f.model.features;
+  const pre = f.model.model.preprocessing;
   return {
     verdict: f.decision.verdict,
     passed: f.decision.passed,
     failures: f.decision.failures,
     policy: f.policy,
     integrity: f.integrity,
+    // How records were prepared for the model (ONNX: layout, normalisation, tokenisation).
+    ...(pre ? { preprocessing: pre } : {}),
     scan: {
       methods: scan.methods,
       quorum: scan.quorum,
@@ -204,6 +207,9 @@ export function buildAuditReport(f: AuditFindings): AuditReport {
     subject: {
       dataset: `${f.data.spec} (${n.toLocaleString('en-US')} records, shape [${ds.shape.slice(1).join(', ')}], ${ds.classes.length} classes)`,
       model: f.model.description,
+      ...(f.model.model.preprocessing
+        ? { preprocessing: JSON.stringify(f.model.model.preprocessing) }
+        : {}),
       policy: JSON.stringify(f.policy),
     },
     headline: auditHeadline(f),

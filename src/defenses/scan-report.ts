@@ -77,6 +77,8 @@ export const scanReportSchema = z.object({
   /** The dataset and model arguments of the scan. */
   data: z.string().optional(),
   model: z.string().optional(),
+  /** How the model's records were prepared (ONNX models: layout, normalisation, tokenisation). */
+  preprocessing: z.record(z.string(), z.unknown()).optional(),
   records: z.int().min(0),
   /** Each detector's report, by registry name. */
   methods: z.record(z.string(), detectionReportJsonSchema),

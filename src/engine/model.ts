@@ -7,6 +7,7 @@ import { AntidoteError } from '../errors.js';
 import { FeatureModel } from './feature-model-io.js';
 import type { Model } from './model-interface.js';
 import { modelDirOf, modelDomain } from './model-summary.js';
+import { hasOnnxOptions, type OnnxLoadOptions } from './onnx/onnx-preprocess.js';
 import { TfClassifier } from './tf-classifier.js';
 import { TfFeatureModel } from './tf-feature-model.js';
 import { TfImageModel } from './tf-image-model.js';
@@ -29,17 +30,32 @@ export { type ModelSummary, modelDomain, readModelSummary } from './model-summar
 export { TfFeatureModel } from './tf-feature-model.js';
 export { TfImageModel } from './tf-image-model.js';
 
+/** Options of {@link loadModel}. */
+export interface LoadModelOptions {
+  /** Layout and normalisation overrides of an ONNX model (`INVALID_ARGUMENT` for others). */
+  readonly onnx?: OnnxLoadOptions;
+}
+
 /**
  * Loads the model at `path`, whatever it is: an image model of the zoo, or a text or tabular
  * model (told apart by `model.json`'s `antidote` metadata), as a {@link Model}. `path` is a
  * model directory or its `model.json`. Errors: `NOT_FOUND` when there is no `model.json`;
  * `INVALID_FORMAT` for a file that is not a model and for malformed metadata; those of
- * `TfClassifier.load` / `FeatureModel.load`. A `.onnx` file loads as an `OnnxModel`.
+ * `TfClassifier.load` / `FeatureModel.load`. A `.onnx` file loads as an `OnnxModel` (float input)
+ * or an `OnnxTextModel` (token ids), with `options.onnx` applied; `INVALID_ARGUMENT` when
+ * `options.onnx` sets anything for another model.
  */
-export async function loadModel(path: string): Promise<Model> {
+export async function loadModel(path: string, options: LoadModelOptions = {}): Promise<Model> {
   // ONNX models (issue 17): onnxruntime-node loads only when one is asked for.
   if (path.toLowerCase().endsWith('.onnx')) {
-    return (await import('./onnx/onnx-model.js')).OnnxModel.load(path);
+    return (await import('./onnx/onnx-load.js')).loadOnnxModel(path, options.onnx);
+  }
+  if (hasOnnxOptions(options.onnx)) {
+    throw new AntidoteError(
+      'INVALID_ARGUMENT',
+      `--layout, --scale, --mean and --std apply to ONNX models (.onnx files); ${path} is not one`,
+      { path },
+    );
   }
   const dir = await modelDirOf(path);
   const domain = await modelDomain(dir);

@@ -13,6 +13,7 @@ import { evaluateFeatureBackdoor } from '../../eval/feature-backdoor.js';
 import { type BackdoorMetrics, evaluateBackdoor, evaluateClean } from '../../eval/metrics.js';
 import { Rng } from '../../util/rng.js';
 import { loadDataArg } from '../data-arg.js';
+import { addOnnxFlags, type OnnxCliOptions, onnxLoadOptions } from '../onnx-flags.js';
 import { parseInteger } from '../options.js';
 import { type OutputOptions, pct, printResult } from '../output.js';
 import {
@@ -25,7 +26,11 @@ import {
   triggerSpecFromOptions,
 } from './attack.js';
 
-interface EvaluateCliOptions extends OutputOptions, TriggerCliOptions, TextTriggerCliOptions {
+interface EvaluateCliOptions
+  extends OutputOptions,
+    TriggerCliOptions,
+    TextTriggerCliOptions,
+    OnnxCliOptions {
   model: string;
   data: string;
   mode: BackdoorMode;
@@ -185,11 +190,12 @@ export function registerEvaluateCommand(program: Command): void {
     .description(
       'measure a model: clean accuracy, per-class accuracy; with --trigger, ASR and robust accuracy',
     )
-    .requiredOption('--model <dir>', 'model directory')
+    .requiredOption('--model <dir>', 'model directory, or a .onnx file')
     .requiredOption(
       '--data <data>',
       'test dataset: directory, file, built-in or named (mnist:test, sentiment:test, german-credit:test)',
     );
+  addOnnxFlags(cmd);
   addTextTriggerOptions(addTriggerOptions(cmd, false))
     .option(
       '--feature-trigger <column=value,...>',
@@ -211,7 +217,7 @@ export function registerEvaluateCommand(program: Command): void {
     .option('--quiet', 'no progress output')
     .action(async (o: EvaluateCliOptions) => {
       const loaded = await loadDataArg(o.data, o);
-      const model = await loadModel(o.model);
+      const model = await loadModel(o.model, onnxLoadOptions(o));
       try {
         checkTriggerFlags(o, model);
         model.checkReads(loaded);

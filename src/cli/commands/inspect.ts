@@ -11,6 +11,7 @@ import { renderImageGrid } from '../../report/image-grid.js';
 import { writeDirAtomic, writeFileAtomic } from '../../util/fs.js';
 import { Rng } from '../../util/rng.js';
 import { loadDataArg } from '../data-arg.js';
+import { addOnnxFlags, type OnnxCliOptions, onnxLoadOptions } from '../onnx-flags.js';
 import { parseInteger, parseNumber } from '../options.js';
 import { type OutputOptions, pct, printResult } from '../output.js';
 import { createProgressBar, progressEnabled } from '../progress.js';
@@ -27,7 +28,7 @@ export const INSPECT_TRIGGERS_FILE = 'reversed-triggers.png';
 /** Neural Cleanse: the suspected target's reversed trigger m·p, upscaled. */
 export const INSPECT_SUSPECT_FILE = 'suspected-trigger.png';
 
-interface InspectCliOptions extends OutputOptions {
+interface InspectCliOptions extends OutputOptions, OnnxCliOptions {
   model: string;
   method: InspectMethod;
   data: string;
@@ -73,7 +74,7 @@ function imageShape(model: TfClassifier): [number, number, number] {
  * repaired model.
  */
 export function registerInspectCommand(program: Command): void {
-  program
+  const cmd = program
     .command('inspect')
     .description('inspect a trained model for a backdoor (Neural Cleanse, STRIP, fine-pruning)')
     .requiredOption(
@@ -113,29 +114,29 @@ export function registerInspectCommand(program: Command): void {
     .requiredOption('--out <dir>', 'report directory to write')
     .option('--force', 'replace existing output directories')
     .option('--json', 'print the findings as JSON')
-    .option('--quiet', 'no progress bars')
-    .action(async (o: InspectCliOptions) => {
-      const { dataset } = await loadDataArg(o.data, {
-        ...o,
-        ...(o.limit !== undefined ? { limit: o.limit } : {}),
-      });
-      const loadedModel = await loadModel(o.model);
-      try {
-        // Superimposition needs pixels and predictions only (an ONNX model too); trigger
-        // reverse-engineering and pruning act on a zoo image model's gradients and weights.
-        if (o.method === 'strip' && loadedModel.capabilities.pixels) {
-          await inspectStrip(loadedModel, dataset, o);
-          return;
-        }
-        requireInternals(loadedModel, o.method);
-        const model = requireImageModel(loadedModel, `inspect --method ${o.method}`);
-        if (o.method === 'neural-cleanse') await inspectNeuralCleanse(model, dataset, o);
-        else if (o.method === 'strip') await inspectStrip(loadedModel, dataset, o);
-        else await inspectFinePrune(model, dataset, o);
-      } finally {
-        loadedModel.dispose();
-      }
+    .option('--quiet', 'no progress bars');
+  addOnnxFlags(cmd).action(async (o: InspectCliOptions) => {
+    const { dataset } = await loadDataArg(o.data, {
+      ...o,
+      ...(o.limit !== undefined ? { limit: o.limit } : {}),
     });
+    const loadedModel = await loadModel(o.model, onnxLoadOptions(o));
+    try {
+      // Superimposition needs pixels and predictions only (an ONNX model too); trigger
+      // reverse-engineering and pruning act on a zoo image model's gradients and weights.
+      if (o.method === 'strip' && loadedModel.capabilities.pixels) {
+        await inspectStrip(loadedModel, dataset, o);
+        return;
+      }
+      requireInternals(loadedModel, o.method);
+      const model = requireImageModel(loadedModel, `inspect --method ${o.method}`);
+      if (o.method === 'neural-cleanse') await inspectNeuralCleanse(model, dataset, o);
+      else if (o.method === 'strip') await inspectStrip(loadedModel, dataset, o);
+      else await inspectFinePrune(model, dataset, o);
+    } finally {
+      loadedModel.dispose();
+    }
+  });
 }
 
 async function inspectNeuralCleanse(

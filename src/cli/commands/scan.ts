@@ -40,6 +40,7 @@ import { type DetectionEvaluation, evaluateDetection } from '../../eval/detectio
 import { recordTrainingProvenance } from '../../integrity/lineage.js';
 import { writeDirAtomic, writeFileAtomic } from '../../util/fs.js';
 import { version } from '../../version.js';
+import { addOnnxFlags, type OnnxCliOptions, onnxLoadOptions } from '../onnx-flags.js';
 import { parseInteger } from '../options.js';
 import { type OutputOptions, pct, printResult } from '../output.js';
 import { createProgressBar, progressEnabled } from '../progress.js';
@@ -54,7 +55,7 @@ export { SCAN_REPORT_FILE };
 /** CSV of the flagged records (see {@link suspiciousCsv}). */
 export const SCAN_SUSPICIOUS_FILE = 'suspicious.csv';
 
-interface ScanCliOptions extends OutputOptions {
+interface ScanCliOptions extends OutputOptions, OnnxCliOptions {
   data: string;
   model: string;
   method: readonly string[] | 'all';
@@ -106,7 +107,7 @@ export function registerScanCommand(program: Command): void {
     .command('scan')
     .description('find poisoned or mislabelled records in a dataset with the model trained on it')
     .requiredOption('--data <data>', 'dataset directory, file, built-in or named dataset')
-    .requiredOption('--model <dir>', 'model directory (trained on the dataset)')
+    .requiredOption('--model <dir>', 'model directory or .onnx file (trained on the dataset)')
     .addOption(
       new Option('--method <names>', METHOD_HELP)
         .argParser(parseMethods)
@@ -115,7 +116,7 @@ export function registerScanCommand(program: Command): void {
     .option('--layer <name>', 'layer whose activations are analysed (default: penultimate)')
     .option('--seed <n>', 'seed for clustering, sampling and folds', parseInteger, 0);
   for (const option of detectorFlags().values()) cmd.addOption(option);
-  cmd
+  addOnnxFlags(cmd)
     .option(
       '--threads <n>',
       'threads for the forward passes (worker_threads; representations equal up to float rounding)',
@@ -254,7 +255,7 @@ async function runScanCommand(o: ScanCliOptions): Promise<void> {
   const range = normalizeRange(raw.dataset, o.data);
   if (range.notice) process.stderr.write(`notice: ${range.notice}\n`);
   const loaded = range.notice ? { ...raw, dataset: range.dataset } : raw;
-  const model = await loadModel(o.model);
+  const model = await loadModel(o.model, onnxLoadOptions(o));
   try {
     model.checkReads(loaded);
     const methods = scanMethods(o.method, dataDomain(loaded));
@@ -266,7 +267,7 @@ async function runScanCommand(o: ScanCliOptions): Promise<void> {
     await writeDirAtomic(
       o.out,
       async (tmp) => {
-        const doc = scanDocument(o, ds, scan, evaluations);
+        const doc = scanDocument(o, ds, scan, evaluations, model.preprocessing);
         await writeFileAtomic(join(tmp, SCAN_REPORT_FILE), `${JSON.stringify(doc)}\n`);
         await writeFileAtomic(join(tmp, SCAN_SUSPICIOUS_FILE), suspiciousCsv(ds, scan));
       },
@@ -307,6 +308,7 @@ function scanDocument(
   ds: Dataset,
   scan: MergedScan,
   evaluations: Record<string, DetectionEvaluation> | undefined,
+  preprocessing?: object,
 ): Record<string, unknown> {
   const keywords = keywordReport(scan);
   const doc = {
@@ -314,6 +316,7 @@ function scanDocument(
     version: 1,
     data: o.data,
     model: o.model,
+    ...(preprocessing ? { preprocessing } : {}),
     records: ds.ids.length,
     methods: Object.fromEntries(
       scan.reports.map((r, k) => [scan.detectors[k]!, reportToJSON(r, ds.ids)]),

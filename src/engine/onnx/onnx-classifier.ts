@@ -36,6 +36,23 @@ function softmaxRows(a: Float32Array, n: number, k: number): Float32Array {
   return a;
 }
 
+/** Token ids carried as float32 to int64; `INVALID_ARGUMENT` for a value that is not an id. */
+function toInt64(part: Float32Array, where: string): BigInt64Array {
+  const out = new BigInt64Array(part.length);
+  for (let i = 0; i < part.length; i++) {
+    const v = part[i]!;
+    if (!Number.isInteger(v) || v < 0) {
+      throw new AntidoteError(
+        'INVALID_ARGUMENT',
+        `${where} reads token ids (int64); got the value ${v}`,
+        { path: where },
+      );
+    }
+    out[i] = BigInt(v);
+  }
+  return out;
+}
+
 /** What {@link OnnxClassifier.create} needs of a decoded model. */
 export interface OnnxClassifierSource {
   /** The `.onnx` file's bytes. */
@@ -47,6 +64,11 @@ export interface OnnxClassifierSource {
   readonly recordShape: readonly number[];
   /** The fixed batch size of the input, when the file fixes one. */
   readonly fixedBatch?: number;
+  /**
+   * The input's element type: `float32` (default), or `int64` for token ids, which records carry
+   * as float32 integers (exact below 2^24) and are converted per batch.
+   */
+  readonly inputType?: 'float32' | 'int64';
   /** For error messages (the file path). */
   readonly where: string;
 }
@@ -123,8 +145,12 @@ export class OnnxClassifier implements Classifier {
         part = padded;
       }
       const rows = this.src.fixedBatch ?? m;
+      const dims = [rows, ...this.inputShape];
       const feeds = {
-        [this.src.inputName]: new Tensor('float32', part, [rows, ...this.inputShape]),
+        [this.src.inputName]:
+          this.src.inputType === 'int64'
+            ? new Tensor('int64', toInt64(part, this.src.where), dims)
+            : new Tensor('float32', part, dims),
       };
       const result = await session.run(feeds, [fetch]);
       const t = result[fetch];

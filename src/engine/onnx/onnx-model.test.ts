@@ -3,6 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Dataset } from '../../data/dataset.js';
+import {
+  argmaxRows as argmax,
+  expectClose,
+  type ImageExpectations,
+} from '../../testing/onnx-expect.js';
 import { rejects } from '../../testing/rejects.js';
 import { loadModel } from '../model.js';
 import { OnnxModel } from './onnx-model.js';
@@ -10,14 +15,7 @@ import { OnnxModel } from './onnx-model.js';
 const FIXTURES = join(import.meta.dirname, 'fixtures');
 
 /** What scripts/make-onnx-fixtures.py recorded with PyTorch for one model. */
-interface Expected {
-  readonly pixels: number[][];
-  readonly labels: number[];
-  readonly probabilities: number[];
-  readonly logits: number[];
-  readonly lastGemmInput: number[];
-  readonly inputGradients: number[];
-}
+type Expected = ImageExpectations;
 
 let expected: { mlp: Expected; cnn: Expected };
 let root: string;
@@ -47,33 +45,6 @@ function records(e: Expected, shape: readonly number[] = [28, 28, 1]): Dataset {
     classes: Array.from({ length: 10 }, (_, k) => String(k)),
     ids: e.pixels.map((_, i) => `t${i}`),
   };
-}
-
-/**
- * Every value within `tol` of PyTorch's: absolutely (probabilities), or relatively to values
- * above 1 when `relative` (activations and logits reach 20: float32 carries ~7 digits).
- */
-function expectClose(
-  actual: Float32Array,
-  want: readonly number[],
-  tol: number,
-  relative = false,
-): void {
-  expect(actual.length).toBe(want.length);
-  let worst = 0;
-  for (let i = 0; i < want.length; i++) {
-    const scale = relative ? Math.max(1, Math.abs(want[i]!)) : 1;
-    worst = Math.max(worst, Math.abs(actual[i]! - want[i]!) / scale);
-  }
-  expect(worst).toBeLessThanOrEqual(tol);
-}
-
-function argmax(p: ArrayLike<number>, n: number, k: number): number[] {
-  return Array.from({ length: n }, (_, i) => {
-    let best = 0;
-    for (let j = 1; j < k; j++) if (p[i * k + j]! > p[i * k + best]!) best = j;
-    return best;
-  });
 }
 
 describe('OnnxModel on the PyTorch fixtures', () => {

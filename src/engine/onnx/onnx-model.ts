@@ -22,6 +22,13 @@ import {
   ONNX_FLOAT,
   type OnnxLayout,
 } from './onnx-graph.js';
+import {
+  channelsOf,
+  type OnnxLoadOptions,
+  type OnnxPreprocessing,
+  resolveLayout,
+  resolveNormalization,
+} from './onnx-preprocess.js';
 import { decodeOnnx, type ProtoModel } from './onnx-proto.js';
 import { type OnnxNormalization, readSidecar } from './onnx-sidecar.js';
 
@@ -74,13 +81,6 @@ function rawShape(recordShape: readonly number[], layout: OnnxLayout): number[] 
   return [h, w, c];
 }
 
-/** Number of channels of a model input of `layout` (1 for flat inputs). */
-function channelsOf(recordShape: readonly number[], layout: OnnxLayout): number {
-  if (layout === 'nchw') return recordShape[0]!;
-  if (layout === 'nhwc') return recordShape[2]!;
-  return 1;
-}
-
 /** An ONNX model as a {@link M.Model} (see the module comment). */
 export class OnnxModel implements M.Model {
   readonly domain = 'image' as const;
@@ -102,6 +102,8 @@ export class OnnxModel implements M.Model {
     readonly normalization: OnnxNormalization | undefined,
     /** The decoded graph (inputs, outputs, nodes, initializers). */
     readonly graph: ProtoModel,
+    /** The layout and normalisation applied, and where each came from (for reports). */
+    readonly preprocessing: OnnxPreprocessing,
   ) {
     const shape = rawShape(classifier.inputShape, layout);
     this.input = { kind: 'tensor', shape };
@@ -117,12 +119,16 @@ export class OnnxModel implements M.Model {
    * Loads `path` (a `.onnx` file) and its sidecar. `INVALID_FORMAT` for a file that is not an
    * ONNX model, uses custom operators, has no classifier-like output or an input Antidote cannot
    * feed, and for a sidecar whose classes do not match the output; `NOT_FOUND` for a missing file.
+   * `options` override the layout read from the input shape and the sidecar's normalisation
+   * (`./onnx-preprocess.ts`; `INVALID_ARGUMENT` for values that do not fit the model).
    */
-  static async load(path: string): Promise<OnnxModel> {
+  static async load(path: string, options?: OnnxLoadOptions): Promise<OnnxModel> {
     const bytes = await readBytes(path);
     const graph = decodeOnnx(bytes, path);
     checkStandardOps(graph, path);
-    const input = dataInput(graph, path);
+    const detected = dataInput(graph, path);
+    const layout = resolveLayout(detected.recordShape, detected.layout, options?.layout, path);
+    const input = { ...detected, layout: layout.layout };
     const out = classifierOutput(graph, path);
     const { sidecar, path: sidecarPath } = await readSidecar(path);
     if (sidecar.classes && sidecar.classes.length !== out.numClasses) {
@@ -135,8 +141,9 @@ export class OnnxModel implements M.Model {
     const channels = channelsOf(input.recordShape, input.layout);
     const norm = sidecar.normalization;
     for (const [field, values] of [
-      ['mean', norm?.mean],
-      ['std', norm?.std],
+      // Values the options replace are not the sidecar's to check.
+      ['mean', options?.mean ? undefined : norm?.mean],
+      ['std', options?.std ? undefined : norm?.std],
     ] as const) {
       if (values && values.length !== 1 && values.length !== channels) {
         throw new AntidoteError(
@@ -156,7 +163,23 @@ export class OnnxModel implements M.Model {
     });
     const classes = sidecar.classes ?? Array.from({ length: out.numClasses }, (_, k) => String(k));
     const files = sidecarPath ? [path, sidecarPath] : [path];
-    return new OnnxModel(path, files, classifier, classes, input.layout, norm, graph);
+    const normalization = resolveNormalization(norm, options, channels, path);
+    const preprocessing: OnnxPreprocessing = {
+      layout: input.layout,
+      layoutSource: layout.source,
+      normalization: normalization.normalization,
+      normalizationSource: normalization.source,
+    };
+    return new OnnxModel(
+      path,
+      files,
+      classifier,
+      classes,
+      input.layout,
+      normalization.normalization ?? undefined,
+      graph,
+      preprocessing,
+    );
   }
 
   /**
