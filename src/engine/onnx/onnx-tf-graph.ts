@@ -1,0 +1,224 @@
+/**
+ * An ONNX graph imported into the engine: the nodes run eagerly as TensorFlow.js ops
+ * (`./onnx-tf-ops.ts`) on the active backend (wasm with Antidote's kernels by default), the
+ * float initializers become `tf.Variable`s, so that input gradients (`tf.grad`) and weight
+ * gradients (`tf.variableGrads`) go through the graph and fine-tuning changes its weights, which
+ * {@link OnnxTfGraph.toOnnx} writes back into the same ONNX file. Batch normalization runs in
+ * inference mode (running statistics, never updated: fine-tuning trains the scale and shift);
+ * Dropout is the identity. An op outside the documented set (docs/onnx.md) is refused at import
+ * with an error naming the op and the node ({@link unsupportedNodes}).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { AntidoteError } from '../../errors.js';
+import { initEngine } from '../backend.js';
+import { classifierOutput, dataInputs, producers } from './onnx-graph.js';
+import type { ProtoModel } from './onnx-proto.js';
+import {
+  decodeWeights,
+  type OnnxNode,
+  type OnnxTensor,
+  type OnnxWeights,
+  withInitializerValues,
+} from './onnx-tensors.js';
+import {
+  intValue,
+  logical,
+  ONNX_TF_OPS,
+  type OpContext,
+  tensorValue,
+  type Value,
+} from './onnx-tf-ops.js';
+
+/** The ONNX op types the importer runs (default domain), sorted. */
+export const IMPORTED_OPS: readonly string[] = Object.keys(ONNX_TF_OPS).sort();
+
+/** The nodes of `nodes` whose op the importer does not run (another domain, or not in the set). */
+export function unsupportedNodes(
+  nodes: ReadonlyArray<Pick<OnnxNode, 'opType' | 'domain' | 'name' | 'outputs'>>,
+): Array<Pick<OnnxNode, 'opType' | 'domain' | 'name' | 'outputs'>> {
+  return nodes.filter(
+    (n) => (n.domain !== '' && n.domain !== 'ai.onnx') || !Object.hasOwn(ONNX_TF_OPS, n.opType),
+  );
+}
+
+/** `INVALID_FORMAT` naming the first node of `model` the importer does not run. */
+export function checkImportable(model: ProtoModel, where: string): void {
+  const bad = unsupportedNodes(model.nodes)[0];
+  if (!bad) return;
+  const op = bad.domain && bad.domain !== 'ai.onnx' ? `${bad.domain}.${bad.opType}` : bad.opType;
+  throw new AntidoteError(
+    'INVALID_FORMAT',
+    `${where}: Antidote cannot compute gradients through op ${op} (node ${bad.name || bad.outputs[0] || '?'}); the ops it imports are ${IMPORTED_OPS.join(', ')} (docs/onnx.md)`,
+    { path: where, op: bad.opType, node: bad.name },
+  );
+}
+
+/** Inputs 3 and 4 of BatchNormalization: running statistics, never trained. */
+function runningStats(nodes: readonly OnnxNode[]): Set<string> {
+  const s = new Set<string>();
+  for (const n of nodes) {
+    if (n.opType !== 'BatchNormalization') continue;
+    for (const i of [3, 4]) if (n.inputs[i]) s.add(n.inputs[i]!);
+  }
+  return s;
+}
+
+/** An ONNX graph run by TF.js ops (see the module comment). */
+export class OnnxTfGraph {
+  /** One record's shape as the ONNX input reads it (no batch dimension). */
+  readonly inputShape: readonly number[];
+  readonly numClasses: number;
+  /** The tensor whose values are the logits (the input of a final Softmax, else the output). */
+  readonly logitsName: string;
+  /** The weights the optimiser changes (every float initializer but running statistics). */
+  readonly trainable: readonly tf.Variable[];
+  private readonly variables = new Map<string, tf.Variable>();
+  private readonly ints = new Map<string, Value>();
+  private readonly plans = new Map<string, OnnxNode[]>();
+  private readonly ctx: OpContext;
+  private disposed = false;
+
+  private constructor(
+    /** The `.onnx` file's bytes, as loaded (written back with new weights by {@link toOnnx}). */
+    private readonly bytes: Uint8Array,
+    readonly proto: ProtoModel,
+    private readonly weights: OnnxWeights,
+    private readonly inputName: string,
+    private readonly where: string,
+  ) {
+    const input = proto.inputs.find((i) => i.name === inputName)!;
+    this.inputShape = (input.shape ?? []).slice(1) as number[];
+    const out = classifierOutput(proto, where);
+    this.numClasses = out.numClasses;
+    const last = producers(proto).get(out.name);
+    this.logitsName =
+      last && (last.opType === 'Softmax' || last.opType === 'LogSoftmax') && last.inputs[0]
+        ? last.inputs[0]
+        : out.name;
+    this.ctx = { opset: proto.opsets[''] ?? proto.opsets['ai.onnx'] ?? 13, where };
+    const stats = runningStats(weights.nodes);
+    const trainable: tf.Variable[] = [];
+    for (const [name, t] of weights.initializers) {
+      if (t.data instanceof Float32Array) {
+        const v = tf.variable(tf.tensor(t.data, [...t.dims]), !stats.has(name));
+        this.variables.set(name, v);
+        if (!stats.has(name)) trainable.push(v);
+      } else {
+        this.ints.set(name, intValue(t.data, t.dims));
+      }
+    }
+    this.trainable = trainable;
+  }
+
+  /**
+   * Imports the ONNX model `bytes` (decoded as `proto`): initialises the engine, checks every
+   * op ({@link checkImportable}) and makes the weights variables. `INVALID_FORMAT` naming
+   * `where` for an unsupported op or weight.
+   */
+  static async import(bytes: Uint8Array, proto: ProtoModel, where: string): Promise<OnnxTfGraph> {
+    checkImportable(proto, where);
+    const input = dataInputs(proto)[0];
+    if (!input) {
+      throw new AntidoteError('INVALID_FORMAT', `${where} has no data input`, { path: where });
+    }
+    const weights = decodeWeights(bytes, where);
+    await initEngine();
+    return new OnnxTfGraph(bytes, proto, weights, input.name, where);
+  }
+
+  /** The nodes needed to compute `fetch`, in graph order. */
+  private plan(fetch: string): OnnxNode[] {
+    let p = this.plans.get(fetch);
+    if (p) return p;
+    const needed = new Set([fetch]);
+    const keep: OnnxNode[] = [];
+    for (let i = this.weights.nodes.length - 1; i >= 0; i--) {
+      const n = this.weights.nodes[i]!;
+      if (!n.outputs.some((o) => needed.has(o))) continue;
+      keep.push(n);
+      for (const inp of n.inputs) if (inp) needed.add(inp);
+    }
+    p = keep.reverse();
+    this.plans.set(fetch, p);
+    return p;
+  }
+
+  /**
+   * The tensor `fetch` for the records `x` (`[n, ...inputShape]`, or `[n, H, W, C]` when
+   * `nhwc` for a 4-D NCHW input: records held NHWC are fed as they are, without a transpose),
+   * in its ONNX layout. Call inside `tf.tidy`: intermediate tensors are not freed here.
+   */
+  run(x: tf.Tensor, fetch: string, options: { nhwc?: boolean } = {}): tf.Tensor {
+    if (this.disposed) {
+      throw new AntidoteError('INVALID_STATE', `${this.where}: the imported graph was disposed`);
+    }
+    const env = new Map<string, Value>(this.ints);
+    for (const [name, v] of this.variables) env.set(name, tensorValue(v));
+    env.set(this.inputName, tensorValue(x, options.nhwc ?? false));
+    for (const node of this.plan(fetch)) {
+      const op = ONNX_TF_OPS[node.opType]!;
+      const outs = op(
+        node,
+        node.inputs.map((i) => (i ? env.get(i) : undefined)),
+        this.ctx,
+      );
+      node.outputs.forEach((name, i) => {
+        if (name && outs[i]) env.set(name, outs[i]!);
+      });
+    }
+    const v = env.get(fetch);
+    if (!v) {
+      throw new AntidoteError('INVALID_ARGUMENT', `${this.where} computes no tensor ${fetch}`, {
+        path: this.where,
+      });
+    }
+    return logical(v);
+  }
+
+  /** Logits `[n, K]` of the records `x` (see {@link run}). */
+  logits(x: tf.Tensor, options: { nhwc?: boolean } = {}): tf.Tensor2D {
+    return this.run(x, this.logitsName, options) as tf.Tensor2D;
+  }
+
+  /** The current value of every float initializer (trained weights and running statistics). */
+  initializerValues(): Map<string, Float32Array> {
+    const out = new Map<string, Float32Array>();
+    for (const [name, v] of this.variables) out.set(name, v.dataSync() as Float32Array);
+    return out;
+  }
+
+  /** The initial tensors of the file (values as loaded), by name. */
+  get initializers(): ReadonlyMap<string, OnnxTensor> {
+    return this.weights.initializers;
+  }
+
+  /**
+   * The `.onnx` file with the current weights: the loaded bytes with the values of every float
+   * initializer replaced (`./onnx-tensors.ts`, {@link withInitializerValues}), all else as it was.
+   */
+  toOnnx(): Uint8Array {
+    return withInitializerValues(this.bytes, this.initializerValues(), this.where);
+  }
+
+  /** A copy with its own variables (the same weights now), e.g. to fine-tune apart. */
+  clone(): OnnxTfGraph {
+    this.checkAlive();
+    const copy = new OnnxTfGraph(this.bytes, this.proto, this.weights, this.inputName, this.where);
+    for (const [name, v] of this.variables) copy.variables.get(name)!.assign(v);
+    return copy;
+  }
+
+  private checkAlive(): void {
+    if (this.disposed) {
+      throw new AntidoteError('INVALID_STATE', `${this.where}: the imported graph was disposed`);
+    }
+  }
+
+  /** Frees the variables. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const v of this.variables.values()) v.dispose();
+    this.variables.clear();
+  }
+}
