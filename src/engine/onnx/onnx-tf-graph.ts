@@ -28,30 +28,7 @@ import {
   tensorValue,
   type Value,
 } from './onnx-tf-ops.js';
-
-/** The ONNX op types the importer runs (default domain), sorted. */
-export const IMPORTED_OPS: readonly string[] = Object.keys(ONNX_TF_OPS).sort();
-
-/** The nodes of `nodes` whose op the importer does not run (another domain, or not in the set). */
-export function unsupportedNodes(
-  nodes: ReadonlyArray<Pick<OnnxNode, 'opType' | 'domain' | 'name' | 'outputs'>>,
-): Array<Pick<OnnxNode, 'opType' | 'domain' | 'name' | 'outputs'>> {
-  return nodes.filter(
-    (n) => (n.domain !== '' && n.domain !== 'ai.onnx') || !Object.hasOwn(ONNX_TF_OPS, n.opType),
-  );
-}
-
-/** `INVALID_FORMAT` naming the first node of `model` the importer does not run. */
-export function checkImportable(model: ProtoModel, where: string): void {
-  const bad = unsupportedNodes(model.nodes)[0];
-  if (!bad) return;
-  const op = bad.domain && bad.domain !== 'ai.onnx' ? `${bad.domain}.${bad.opType}` : bad.opType;
-  throw new AntidoteError(
-    'INVALID_FORMAT',
-    `${where}: Antidote cannot compute gradients through op ${op} (node ${bad.name || bad.outputs[0] || '?'}); the ops it imports are ${IMPORTED_OPS.join(', ')} (docs/onnx.md)`,
-    { path: where, op: bad.opType, node: bad.name },
-  );
-}
+import { checkImportable } from './onnx-tf-opset.js';
 
 /** Inputs 3 and 4 of BatchNormalization: running statistics, never trained. */
 function runningStats(nodes: readonly OnnxNode[]): Set<string> {

@@ -1,0 +1,26 @@
+/**
+ * What gradient-based methods (PGD, Neural Cleanse, feature collision) need of a model: a
+ * differentiable TF.js function from a batch of records to logits. A zoo `TfClassifier` gives
+ * its `tfl.LayersModel`; an imported ONNX graph (`./onnx/onnx-tf-graph.ts`) gives the same
+ * `apply`, so those methods run on either.
+ */
+import type * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+
+/** A differentiable model: `apply(x)` returns the logits `[n, K]` of the records `x`. */
+export interface LogitsModel {
+  apply(inputs: tf.Tensor, kwargs?: { training?: boolean }): ReturnType<tfl.LayersModel['apply']>;
+}
+
+/** A {@link LogitsModel} with the record shape it reads and its number of classes. */
+export interface DifferentiableModel {
+  readonly model: LogitsModel;
+  /** One record's shape (HWC for images). */
+  readonly inputShape: readonly number[];
+  readonly numClasses: number;
+}
+
+/** A differentiable image model and its class names (what `antidote inspect` shows). */
+export interface DifferentiableImageModel extends DifferentiableModel {
+  readonly classes: readonly string[];
+}
