@@ -1,7 +1,13 @@
 import { z } from 'zod';
 import type { Dataset } from '../data/dataset.js';
 import { type DataDomain, dataDomain, type LoadedDataset } from '../data/load.js';
-import { derivedMeta, loadModel, requireImageModel } from '../engine/model.js';
+import {
+  type DifferentiableImageModel,
+  derivedMeta,
+  loadModel,
+  requireDifferentiable,
+  requireImageModel,
+} from '../engine/model.js';
 import type { TfClassifier } from '../engine/tf-classifier.js';
 import { AntidoteError } from '../errors.js';
 import type { Rng } from '../util/rng.js';
@@ -269,22 +275,42 @@ export const labelFlipEntry = defineAttack({
 });
 
 /**
- * The zoo classifier of the image model at `path`, for the attacks that craft pixels against its
- * representations and gradients: `INVALID_ARGUMENT` naming `attack` for a text or tabular model,
- * and for an image model without input gradients (an ONNX model, inference-only for now: issue
- * 17).
+ * The zoo classifier of the image model at `path`, for feature collision, which crafts pixels
+ * against its layers: `INVALID_ARGUMENT` naming `attack` for any other model (text, tabular, or
+ * an ONNX model, whose layers it does not read).
  */
 async function loadImageModel(path: string, attack: string): Promise<TfClassifier> {
   const model = await loadModel(path);
   try {
-    if (model.capabilities.pixels && !model.capabilities.gradients) {
+    if (model.kind === 'onnx') {
       throw new AntidoteError(
         'INVALID_ARGUMENT',
-        `${attack} needs input gradients; ${path} is an ${model.kind} model without them${model.kind === 'onnx' ? ' (ONNX models are inference-only for now, issue 17)' : ''}`,
+        `${attack} crafts against the layers of a model Antidote trained; ${path} is an ONNX model (the clean-label backdoor takes one as its surrogate)`,
         { path },
       );
     }
     return requireImageModel(model, attack);
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+}
+
+/**
+ * A differentiable image model at `path` (a zoo model, or an ONNX model whose ops import) as a
+ * PGD surrogate, with what frees it: `INVALID_ARGUMENT` naming `attack` for a text or tabular
+ * model and an image model without input gradients.
+ */
+async function loadSurrogate(
+  path: string,
+  attack: string,
+): Promise<{ surrogate: DifferentiableImageModel; dispose(): void }> {
+  const model = await loadModel(path);
+  try {
+    return {
+      surrogate: await requireDifferentiable(model, attack),
+      dispose: () => model.dispose(),
+    };
   } catch (e) {
     model.dispose();
     throw e;
@@ -596,11 +622,11 @@ export const cleanLabelBackdoorEntry = defineAttack({
     const spec = triggerSpecFromOptions(o, shape);
     if (shape.length === 2 || shape.length === 3) checkSpec(spec, shape);
     const trigger = await loadTrigger(spec);
-    const model = await loadImageModel(o.model, 'the clean-label backdoor');
+    const model = await loadSurrogate(o.model, 'the clean-label backdoor');
     try {
       const result = await cleanLabelBackdoor(
         dataset,
-        model,
+        model.surrogate,
         {
           target: resolveClass(o.target, dataset.classes, 'target'),
           rate: o.rate,

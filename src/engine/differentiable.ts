@@ -20,7 +20,12 @@ export interface DifferentiableModel {
   readonly numClasses: number;
 }
 
-/** A differentiable image model and its class names (what `antidote inspect` shows). */
+/**
+ * A differentiable image model of raw records with its class names and predictions (what
+ * `antidote inspect` and the clean-label backdoor's surrogate need).
+ */
 export interface DifferentiableImageModel extends DifferentiableModel {
   readonly classes: readonly string[];
+  /** Predicted class of each of the `n` records of `x` (`[n, ...inputShape]`). */
+  predict(x: Float32Array, n: number): Promise<Int32Array>;
 }

@@ -84,7 +84,7 @@ describe('ONNX fixtures imported into TF.js, against PyTorch', () => {
       const n = e.labels.length;
       const c = await m.importGraph();
       expect(maxAbs(await c.predictProba(f.x, n), e.probabilities)).toBeLessThanOrEqual(1e-5);
-      const logits = tf.tidy(() => c.graph.logits(tf.tensor(f.x, f.shape)).dataSync());
+      const logits = tf.tidy(() => c.graph.logits(tf.tensor(f.x, [...f.shape])).dataSync());
       expect(maxRel(logits, e.logits)).toBeLessThanOrEqual(1e-5);
       const act = await c.activations(f.x, n);
       expect(maxRel(act.data, e.lastGemmInput)).toBeLessThanOrEqual(1e-5);

@@ -272,5 +272,21 @@ export function pixelModel(
     const chw = rawShape.length === 3 && channels > 1 ? tf.transpose(v, [0, 3, 1, 2]) : v;
     return graph.logits(tf.reshape(chw, [n, -1]));
   };
-  return { model: { apply }, inputShape: rawShape, numClasses: graph.numClasses, classes };
+  const size = rawShape.reduce((a, b) => a * b, 1);
+  const predict = async (x: Float32Array, n: number): Promise<Int32Array> => {
+    const out = new Int32Array(n);
+    for (let from = 0; from < n; from += BATCH) {
+      const m = Math.min(BATCH, n - from);
+      const best = tf.tidy(() =>
+        tf.argMax(
+          apply(tf.tensor(x.subarray(from * size, (from + m) * size), [m, ...rawShape])),
+          1,
+        ),
+      );
+      out.set(best.dataSync() as Int32Array, from);
+      best.dispose();
+    }
+    return out;
+  };
+  return { model: { apply }, inputShape: rawShape, numClasses: graph.numClasses, classes, predict };
 }
