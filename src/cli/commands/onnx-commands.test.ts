@@ -9,6 +9,8 @@ import { readDatasetDir, writeDatasetDir } from '../../data/dataset-dir.js';
 import { loadDataset } from '../../data/load.js';
 import { neuralCleanse } from '../../defenses/neural-cleanse.js';
 import { loadModel, requireDifferentiable } from '../../engine/model.js';
+import type { OnnxModel } from '../../engine/onnx/onnx-model.js';
+import { decodeOnnx } from '../../engine/onnx/onnx-proto.js';
 import { isAntidoteError } from '../../errors.js';
 import { buildOnnx } from '../../testing/onnx-build.js';
 import { copyOnnxFixture, ONNX_FIXTURES } from '../../testing/onnx-fixtures.js';
@@ -18,6 +20,7 @@ import { registerGateCommand } from './gate.js';
 import { registerInspectCommand } from './inspect.js';
 import { registerPromoteCommand } from './promote.js';
 import { registerRegistryCommand } from './registry.js';
+import { registerMitigateCommand, registerScanCommand } from './scan.js';
 import { registerSignCommand } from './sign.js';
 import { registerVerifyCommand } from './verify.js';
 
@@ -64,6 +67,8 @@ function run(args: string[]): Promise<string> {
     registerSignCommand,
     registerVerifyCommand,
     registerAttackCommand,
+    registerScanCommand,
+    registerMitigateCommand,
   ]) {
     r(program);
   }
@@ -312,5 +317,49 @@ describe('antidote attack --model MODEL.onnx', () => {
     expect(isAntidoteError(e, 'INVALID_ARGUMENT'), String(e)).toBe(true);
     expect((e as Error).message).toMatch(/feature collision crafts against the layers .*ONNX/);
     expect(existsSync(out)).toBe(false);
+  });
+});
+
+describe('antidote mitigate --retrain MODEL.onnx', () => {
+  it('fine-tunes the ONNX model on the cleaned data and writes a .onnx that ONNX Runtime runs', async () => {
+    const scan = join(root, 'scan');
+    await run(['scan', '--model', cnn, '--data', data, '--method', 'ss', '--out', scan, '--quiet']);
+    const base = ['mitigate', '--data', data, '--scan', scan, '--retrain', cnn];
+    // An ONNX model is written back as a .onnx file, refused before anything is written.
+    const e = await failure([...base, '--out', join(root, 'c0'), '--model-out', join(root, 'd')]);
+    expect(isAntidoteError(e, 'INVALID_ARGUMENT'), String(e)).toBe(true);
+    expect((e as Error).message).toMatch(/give --model-out NAME\.onnx/);
+    expect(existsSync(join(root, 'c0'))).toBe(false);
+
+    const tuned = join(root, 'tuned', 'digits.onnx');
+    const r = JSON.parse(
+      await run([...base, '--out', join(root, 'cleaned'), '--model-out', tuned, '--json']),
+    );
+    expect(r.retrained).toMatchObject({ kind: 'onnx', seed: 1, records: r.records });
+    // Same graph and size, new weights; the sidecar as it was.
+    const [before, after] = [await readFile(cnn), await readFile(tuned)];
+    expect(after.length).toBe(before.length);
+    expect(decodeOnnx(after, tuned)).toEqual(decodeOnnx(before, cnn));
+    expect(after.equals(before)).toBe(false);
+    expect(await readFile(`${tuned}.json`, 'utf8')).toBe(await readFile(`${cnn}.json`, 'utf8'));
+    // ONNX Runtime runs the written file as the engine runs its import.
+    const model = (await loadModel(tuned)) as OnnxModel;
+    try {
+      const f = model.featurize((await loadDataset(data)).dataset);
+      const n = f.y.length;
+      const fromRuntime = await model.classifier.predictProba(f.x, n);
+      const imported = await (await model.importGraph()).predictProba(f.x, n);
+      let worst = 0;
+      for (let i = 0; i < imported.length; i++) {
+        worst = Math.max(worst, Math.abs(imported[i]! - fromRuntime[i]!));
+      }
+      expect(worst).toBeLessThanOrEqual(1e-5);
+      const acc = (await model.predict((await loadDataset(data)).dataset)).filter(
+        (p, i) => p === f.y[i],
+      ).length;
+      expect(acc / n).toBeGreaterThan(0.8);
+    } finally {
+      model.dispose();
+    }
   });
 });

@@ -119,7 +119,7 @@ describe('fine-tuning and writing back', () => {
     b.dispose();
 
     const out = join(root, 'tuned.onnx');
-    await a.saveOnnx(out, { sidecar: { classes: m.classes } });
+    await a.saveOnnx(out, { sidecar: JSON.stringify({ classes: m.classes }) });
     await rejects(a.saveOnnx(out), 'ALREADY_EXISTS', /tuned\.onnx already exists/);
     const bytes = new Uint8Array(await readFile(out));
     const original = new Uint8Array(await readFile(join(ONNX_FIXTURES, 'cnn.onnx')));

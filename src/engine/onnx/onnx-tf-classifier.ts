@@ -196,12 +196,12 @@ export class OnnxTfClassifier implements DisposableClassifier {
 
   /**
    * Writes the model with its current weights to `path` (an `.onnx` file; the loaded file's
-   * bytes with new initializer values, `OnnxTfGraph.toOnnx`) and, when given, `sidecar` as
-   * `path.json`. `ALREADY_EXISTS` unless `overwrite`.
+   * bytes with new initializer values, `OnnxTfGraph.toOnnx`) and, when given, the sidecar's
+   * text as `path.json`. `ALREADY_EXISTS` unless `overwrite`.
    */
   async saveOnnx(
     path: string,
-    options: { overwrite?: boolean; sidecar?: unknown } = {},
+    options: { overwrite?: boolean; sidecar?: string } = {},
   ): Promise<void> {
     const sidecar = `${path}.json`;
     const taken = [path, sidecar].find((p) => existsSync(p));
@@ -214,7 +214,7 @@ export class OnnxTfClassifier implements DisposableClassifier {
     }
     await writeFileAtomic(path, this.graph.toOnnx());
     if (options.sidecar !== undefined) {
-      await writeFileAtomic(sidecar, `${JSON.stringify(options.sidecar, null, 2)}\n`);
+      await writeFileAtomic(sidecar, options.sidecar);
     }
   }
 
