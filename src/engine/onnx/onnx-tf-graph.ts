@@ -21,6 +21,7 @@ import {
   withInitializerValues,
 } from './onnx-tensors.js';
 import {
+  convBatchNorm,
   intValue,
   logical,
   ONNX_TF_OPS,
@@ -29,6 +30,12 @@ import {
   type Value,
 } from './onnx-tf-ops.js';
 import { checkImportable } from './onnx-tf-opset.js';
+
+/** One step of a run: a node, or a `Conv` with the `BatchNormalization` fused into it. */
+interface Step {
+  readonly node: OnnxNode;
+  readonly bn?: OnnxNode;
+}
 
 /** Inputs 3 and 4 of BatchNormalization: running statistics, never trained. */
 function runningStats(nodes: readonly OnnxNode[]): Set<string> {
@@ -51,7 +58,7 @@ export class OnnxTfGraph {
   readonly trainable: readonly tf.Variable[];
   private readonly variables = new Map<string, tf.Variable>();
   private readonly ints = new Map<string, Value>();
-  private readonly plans = new Map<string, OnnxNode[]>();
+  private readonly plans = new Map<string, Step[]>();
   private readonly ctx: OpContext;
   private disposed = false;
 
@@ -103,19 +110,52 @@ export class OnnxTfGraph {
     return new OnnxTfGraph(bytes, proto, weights, input.name, where);
   }
 
-  /** The nodes needed to compute `fetch`, in graph order. */
-  private plan(fetch: string): OnnxNode[] {
+  /**
+   * The steps that compute `fetch`, in graph order: the nodes it needs, a `Conv` whose output
+   * only a `BatchNormalization` (of initializer statistics) reads being fused with it
+   * (`convBatchNorm`) unless that output is `fetch` itself.
+   */
+  private plan(fetch: string): Step[] {
     let p = this.plans.get(fetch);
     if (p) return p;
+    const nodes = this.weights.nodes;
     const needed = new Set([fetch]);
     const keep: OnnxNode[] = [];
-    for (let i = this.weights.nodes.length - 1; i >= 0; i--) {
-      const n = this.weights.nodes[i]!;
+    for (let i = nodes.length - 1; i >= 0; i--) {
+      const n = nodes[i]!;
       if (!n.outputs.some((o) => needed.has(o))) continue;
       keep.push(n);
       for (const inp of n.inputs) if (inp) needed.add(inp);
     }
-    p = keep.reverse();
+    keep.reverse();
+    const readers = new Map<string, OnnxNode[]>();
+    for (const n of nodes) for (const i of n.inputs) readers.set(i, [...(readers.get(i) ?? []), n]);
+    const outputs = new Set(this.proto.outputs.map((o) => o.name));
+    const fusedInto = new Map<OnnxNode, OnnxNode>();
+    for (const n of keep) {
+      const out = n.outputs[0];
+      const only = out ? readers.get(out) : undefined;
+      const bn = only?.length === 1 ? only[0]! : undefined;
+      if (
+        n.opType === 'Conv' &&
+        out &&
+        out !== fetch &&
+        !outputs.has(out) &&
+        bn?.opType === 'BatchNormalization' &&
+        bn.inputs[0] === out &&
+        bn.outputs.length === 1 &&
+        [1, 2, 3, 4].every((i) => this.variables.has(bn.inputs[i] ?? ''))
+      ) {
+        fusedInto.set(n, bn);
+      }
+    }
+    const skip = new Set(fusedInto.values());
+    p = keep
+      .filter((n) => !skip.has(n))
+      .map((n) => {
+        const bn = fusedInto.get(n);
+        return bn ? { node: n, bn } : { node: n };
+      });
     this.plans.set(fetch, p);
     return p;
   }
@@ -132,14 +172,12 @@ export class OnnxTfGraph {
     const env = new Map<string, Value>(this.ints);
     for (const [name, v] of this.variables) env.set(name, tensorValue(v));
     env.set(this.inputName, tensorValue(x, options.nhwc ?? false));
-    for (const node of this.plan(fetch)) {
-      const op = ONNX_TF_OPS[node.opType]!;
-      const outs = op(
-        node,
-        node.inputs.map((i) => (i ? env.get(i) : undefined)),
-        this.ctx,
-      );
-      node.outputs.forEach((name, i) => {
+    const inputs = (n: OnnxNode) => n.inputs.map((i) => (i ? env.get(i) : undefined));
+    for (const { node, bn } of this.plan(fetch)) {
+      const outs = bn
+        ? convBatchNorm(node, bn, inputs(node), inputs(bn), this.ctx)
+        : ONNX_TF_OPS[node.opType]!(node, inputs(node), this.ctx);
+      (bn ?? node).outputs.forEach((name, i) => {
         if (name && outs[i]) env.set(name, outs[i]!);
       });
     }

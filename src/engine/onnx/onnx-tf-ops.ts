@@ -190,17 +190,39 @@ function conv(node: OnnxNode, inputs: ReadonlyArray<Value | undefined>, ctx: OpC
   const strides = pair(intsAttr(node, 'strides'), 1);
   const dilations = pair(intsAttr(node, 'dilations'), 1);
   const pads = spatialPads(node, ctx, [x.shape[1], x.shape[2]], [kh, kw], strides, dilations);
-  const padded = padHW(x, pads);
+  // TF's 'same' (stride 1) pads (k − 1)·d split with the smaller half first, as PyTorch's
+  // padding = k // 2 for odd kernels: no separate pad op (nor its gradient) then.
+  const same = [0, 1].every((i) => {
+    const k = (i === 0 ? kh : kw) - 1;
+    const d = dilations[i as 0 | 1];
+    const total = k * d;
+    const [lo, hi] = pads[i as 0 | 1];
+    return strides[i as 0 | 1] === 1 && lo === Math.floor(total / 2) && hi === total - lo;
+  });
+  const padded = same ? x : padHW(x, pads);
+  const mode = same ? 'same' : 'valid';
   const inC = x.shape[3];
-  let y: tf.Tensor4D;
+  const b = inputs[2];
   if (group === 1) {
+    // One fused kernel with its bias (and the bias's gradient a reduction, no broadcast add).
     const filter = tf.transpose(w, [2, 3, 1, 0]) as tf.Tensor4D; // [kh, kw, I, O]
-    y = tf.conv2d(padded, filter, strides, 'valid', 'NHWC', dilations);
-  } else if (group === inC && inPerGroup === 1) {
+    const y = tf.fused.conv2d({
+      x: padded,
+      filter,
+      strides,
+      pad: mode,
+      dataFormat: 'NHWC',
+      dilations,
+      ...(b ? { bias: logical(b) } : {}),
+    });
+    return [tensorValue(y, true)];
+  }
+  let y: tf.Tensor4D;
+  if (group === inC && inPerGroup === 1) {
     // Depthwise: [C·m, 1, kh, kw] → [kh, kw, C, m].
     const m = outC / inC;
     const filter = tf.transpose(tf.reshape(w, [inC, m, kh, kw]), [2, 3, 0, 1]) as tf.Tensor4D;
-    y = tf.depthwiseConv2d(padded, filter, strides, 'valid', 'NHWC', dilations);
+    y = tf.depthwiseConv2d(padded, filter, strides, mode, 'NHWC', dilations);
   } else {
     const xs = tf.split(padded, group, 3);
     const ws = tf.split(w, group, 0);
@@ -210,7 +232,7 @@ function conv(node: OnnxNode, inputs: ReadonlyArray<Value | undefined>, ctx: OpC
           xi as tf.Tensor4D,
           tf.transpose(ws[g]!, [2, 3, 1, 0]) as tf.Tensor4D,
           strides,
-          'valid',
+          mode,
           'NHWC',
           dilations,
         ),
@@ -218,7 +240,6 @@ function conv(node: OnnxNode, inputs: ReadonlyArray<Value | undefined>, ctx: OpC
       3,
     );
   }
-  const b = inputs[2];
   return [tensorValue(b ? tf.add(y, logical(b)) : y, true)];
 }
 
@@ -273,6 +294,45 @@ function convTranspose(
   return [tensorValue(b ? tf.add(y, logical(b)) : y, true)];
 }
 
+/**
+ * Inference-mode batch normalization as one affine map per channel, `y = x·a + b`: its gradient
+ * is a product and a sum, far cheaper than `tf.batchNorm`'s, which tiles the statistics over the
+ * batch.
+ */
+function affine(
+  scale: tf.Tensor,
+  bias: tf.Tensor,
+  mean: tf.Tensor,
+  variance: tf.Tensor,
+  eps: number,
+): [tf.Tensor, tf.Tensor] {
+  const a = tf.mul(scale, tf.rsqrt(tf.add(variance, eps)));
+  return [a, tf.sub(bias, tf.mul(mean, a))];
+}
+
+/**
+ * A `Conv` followed by the `BatchNormalization` that alone reads its output, as one convolution
+ * whose weights and bias carry the normalization (`w·a`, `bias·a + b`; gradients reach the
+ * original weights through the fold). Returns the normalized output.
+ */
+export function convBatchNorm(
+  convNode: OnnxNode,
+  bn: OnnxNode,
+  convInputs: ReadonlyArray<Value | undefined>,
+  bnInputs: ReadonlyArray<Value | undefined>,
+  ctx: OpContext,
+): Value[] {
+  const [scale, bias, mean, variance] = [1, 2, 3, 4].map((i) =>
+    logical(need(bnInputs[i], bn, ctx, `input ${i}`)),
+  ) as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+  const [a, b] = affine(scale, bias, mean, variance, floatAttr(bn, 'epsilon', 1e-5));
+  const w = logical(need(convInputs[1], convNode, ctx, 'weight'));
+  const folded = tf.mul(w, tf.reshape(a, [-1, 1, 1, 1]));
+  const cb = convInputs[2];
+  const shift = cb ? tf.add(tf.mul(logical(cb), a), b) : b;
+  return conv(convNode, [convInputs[0], tensorValue(folded), tensorValue(shift)], ctx);
+}
+
 function batchNorm(
   node: OnnxNode,
   inputs: ReadonlyArray<Value | undefined>,
@@ -283,7 +343,8 @@ function batchNorm(
     logical(need(inputs[i], node, ctx, `input ${i}`)),
   ) as [tf.Tensor1D, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D];
   const eps = floatAttr(node, 'epsilon', 1e-5);
-  const norm = (t: tf.Tensor) => tf.batchNorm(t, mean, variance, bias, scale, eps);
+  const [a, b] = affine(scale, bias, mean, variance, eps);
+  const norm = (t: tf.Tensor) => tf.add(tf.mul(t, a), b);
   if (x.kind === 'tensor' && (x.nhwc || x.t.rank === 4)) {
     return [tensorValue(norm(nhwc(x, node, ctx)), true)];
   }
