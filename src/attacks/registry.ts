@@ -6,9 +6,7 @@ import {
   derivedMeta,
   loadModel,
   requireDifferentiable,
-  requireImageModel,
 } from '../engine/model.js';
-import type { TfClassifier } from '../engine/tf-classifier.js';
 import { AntidoteError } from '../errors.js';
 import type { Rng } from '../util/rng.js';
 import {
@@ -26,7 +24,7 @@ import {
   type BackdoorVariant,
 } from './backdoor-plan.js';
 import { cleanLabelBackdoor } from './clean-label-backdoor.js';
-import { featureCollisionAttack } from './feature-collision.js';
+import { type FeatureModel, featureCollisionAttack } from './feature-collision.js';
 import {
   type AdversarialFlipRule,
   LABEL_FLIP_MODES,
@@ -275,25 +273,22 @@ export const labelFlipEntry = defineAttack({
 });
 
 /**
- * The zoo classifier of the image model at `path`, for feature collision, which crafts pixels
- * against its layers: `INVALID_ARGUMENT` naming `attack` for any other model (text, tabular, or
- * an ONNX model, whose layers it does not read).
+ * The image model at `path` as feature collision needs it (its layers' activations as
+ * differentiable functions of the pixels): a zoo model's `TfClassifier`, or an ONNX model's
+ * imported graph. `INVALID_ARGUMENT` naming `attack` for a text or tabular model and for an ONNX
+ * model with an op Antidote cannot import.
  */
-async function loadImageModel(path: string, attack: string): Promise<TfClassifier> {
-  const model = await loadModel(path);
-  try {
-    if (model.kind === 'onnx') {
-      throw new AntidoteError(
-        'INVALID_ARGUMENT',
-        `${attack} crafts against the layers of a model Antidote trained; ${path} is an ONNX model (the clean-label backdoor takes one as its surrogate)`,
-        { path },
-      );
-    }
-    return requireImageModel(model, attack);
-  } catch (e) {
-    model.dispose();
-    throw e;
-  }
+async function loadFeatureModel(
+  path: string,
+  attack: string,
+): Promise<{ model: FeatureModel; dispose(): void }> {
+  // Both kinds requireDifferentiable gives (TfClassifier, LayeredModel) name their layers.
+  const { surrogate, dispose } = await loadSurrogate(path, attack);
+  if ('layerNames' in surrogate) return { model: surrogate as FeatureModel, dispose };
+  dispose();
+  throw new AntidoteError('INVALID_ARGUMENT', `${attack} needs a model whose layers it reads`, {
+    path,
+  });
 }
 
 /**
@@ -546,11 +541,11 @@ export const featureCollisionEntry = defineAttack({
       );
     }
     const size = targets.x.length / n;
-    const model = await loadImageModel(o.model, 'feature collision');
+    const model = await loadFeatureModel(o.model, 'feature collision');
     try {
       const result = await featureCollisionAttack(
         dataset,
-        model,
+        model.model,
         {
           target: targets.x.slice(o.targetIndex * size, (o.targetIndex + 1) * size),
           targetClass: targets.y[o.targetIndex]!,

@@ -29,3 +29,17 @@ export interface DifferentiableImageModel extends DifferentiableModel {
   /** Predicted class of each of the `n` records of `x` (`[n, ...inputShape]`). */
   predict(x: Float32Array, n: number): Promise<Int32Array>;
 }
+
+/**
+ * A differentiable image model whose named layers' activations are TF.js functions of its
+ * records (feature collision), as an imported ONNX graph gives them; a zoo `TfClassifier`
+ * gives the same through its `tfl.LayersModel`.
+ */
+export interface LayeredModel extends DifferentiableImageModel {
+  /** Layers (tensor names) whose activations may be asked for, input to output. */
+  readonly layerNames: readonly string[];
+  /** The penultimate layer. */
+  readonly defaultLayer: string;
+  /** Activations of `layer` for the records `x`, `[n, ...]`, differentiable. */
+  layerOutput(x: tf.Tensor, layer: string): tf.Tensor;
+}

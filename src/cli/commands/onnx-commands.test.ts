@@ -29,8 +29,8 @@ import { registerVerifyCommand } from './verify.js';
  * `src/engine/onnx/fixtures`): registry register, gate and promote; inspect (STRIP runs, Neural
  * Cleanse runs on the imported graph; fine-pruning, and Neural Cleanse on a model with an op
  * that does not import, refuse naming what is missing); sign and verify; the attacks that
- * evaluate with a model (predictions only), take it as a PGD surrogate, or read its layers
- * (refused).
+ * evaluate with a model (predictions only) or craft against its imported graph (feature
+ * collision); mitigate --retrain fine-tunes it and writes it back as ONNX.
  */
 
 const FIXTURES = ONNX_FIXTURES;
@@ -296,27 +296,41 @@ describe('antidote attack --model MODEL.onnx', () => {
     expect(flipped).toBe(4);
   });
 
-  it('feature collision, which reads layers, refuses an ONNX model before writing', async () => {
-    const out = join(root, 'fc');
-    const e = await failure([
+  it('feature collision crafts poisons against the imported graph; an op it cannot import is refused', async () => {
+    const args = (model: string, out: string) => [
       'attack',
       'feature-collision',
       '--data',
       data,
       '--model',
-      cnn,
+      model,
       '--target-data',
       data,
       '--target-index',
       '0',
       '--base-class',
       '1',
+      '--poisons',
+      '2',
+      '--iterations',
+      '5',
       '--out',
       out,
-    ]);
+    ];
+    const e = await failure(args(opaque, join(root, 'fc0')));
     expect(isAntidoteError(e, 'INVALID_ARGUMENT'), String(e)).toBe(true);
-    expect((e as Error).message).toMatch(/feature collision crafts against the layers .*ONNX/);
-    expect(existsSync(out)).toBe(false);
+    expect((e as Error).message).toMatch(/feature collision needs input gradients; .*op Einsum/);
+    expect(existsSync(join(root, 'fc0'))).toBe(false);
+    const out = join(root, 'fc');
+    await run([...args(cnn, out), '--json']);
+    const { dataset, attack } = await readDatasetDir(out);
+    expect(dataset.y.length).toBe(42);
+    // The poisons moved towards the target in the representation (the last Gemm's input).
+    const params = (attack as { params?: Record<string, number[]> }).params;
+    const before = params?.baseFeatureDistance ?? [];
+    const after = params?.featureDistance ?? [];
+    expect(after).toHaveLength(2);
+    after.forEach((d, i) => expect(d).toBeLessThan(before[i]!));
   });
 });
 

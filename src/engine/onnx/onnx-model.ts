@@ -12,7 +12,7 @@ import type { LoadedDataset } from '../../data/load.js';
 import { AntidoteError } from '../../errors.js';
 import { readBytes } from '../../util/fs.js';
 import { checkInferenceThreads } from '../data-parallel.js';
-import type { DifferentiableImageModel } from '../differentiable.js';
+import type { LayeredModel } from '../differentiable.js';
 import { checkModelReadsData } from '../model-data.js';
 import type * as M from '../model-interface.js';
 import { checkDatasetFits } from '../train.js';
@@ -148,14 +148,14 @@ export class OnnxModel implements M.Model {
 
   /**
    * The model as a differentiable function of raw records (HWC, with the sidecar's
-   * normalisation done in TF.js), for Neural Cleanse and PGD. `INVALID_STATE` as
-   * {@link importGraph}.
+   * normalisation done in TF.js, its layers' activations too), for Neural Cleanse, PGD and
+   * feature collision. `INVALID_STATE` as {@link importGraph}.
    */
-  async differentiable(): Promise<DifferentiableImageModel> {
+  async differentiable(): Promise<LayeredModel> {
     const imported = await this.importGraph();
     const { pixelModel } = await import('./onnx-tf-classifier.js');
     const shape = this.input.kind === 'tensor' ? this.input.shape : this.classifier.inputShape;
-    return pixelModel(imported.graph, this.layout, this.normalization, shape, this.classes);
+    return pixelModel(imported, this.layout, this.normalization, shape, this.classes);
   }
 
   /**

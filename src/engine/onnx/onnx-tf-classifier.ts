@@ -11,7 +11,7 @@ import { AntidoteError } from '../../errors.js';
 import { writeFileAtomic } from '../../util/fs.js';
 import { Rng } from '../../util/rng.js';
 import { FusedAdam } from '../data-parallel-step.js';
-import type { DifferentiableImageModel, LogitsModel } from '../differentiable.js';
+import type { LayeredModel, LogitsModel } from '../differentiable.js';
 import { crossEntropySum } from '../loss.js';
 import type { DisposableClassifier } from '../model-interface.js';
 import { checkDatasetFits, resolveTrainOptions, type TrainOptions } from '../train.js';
@@ -243,18 +243,19 @@ export async function importOnnxClassifier(
 }
 
 /**
- * The graph as a differentiable model of raw image records (HWC, the dataset's scale), the
- * preprocessing of `OnnxModel.featurize` done in TF.js so that gradients reach the pixels:
+ * The imported graph as a differentiable model of raw image records (HWC, the dataset's scale),
+ * the preprocessing of `OnnxModel.featurize` done in TF.js so that gradients reach the pixels:
  * normalised per channel, then fed NHWC (an NCHW model's first convolution reads them without a
- * transpose) or flattened in C·H·W order (a flat input).
+ * transpose) or flattened in C·H·W order (a flat input). Its layers are the classifier's.
  */
 export function pixelModel(
-  graph: OnnxTfGraph,
+  classifier: OnnxTfClassifier,
   layout: OnnxLayout,
   normalization: OnnxNormalization | undefined,
   rawShape: readonly number[],
   classes: readonly string[],
-): DifferentiableImageModel {
+): LayeredModel {
+  const graph = classifier.graph;
   const channels = rawShape.length === 3 ? rawShape[2]! : 1;
   const norm = (x: tf.Tensor): tf.Tensor => {
     if (!normalization) return x;
@@ -264,14 +265,15 @@ export function pixelModel(
     const std = tf.tensor1d(pick(normalization.std));
     return tf.div(tf.sub(tf.mul(x, normalization.scale), mean), std);
   };
-  const apply = (x: tf.Tensor): tf.Tensor2D => {
+  const run = (x: tf.Tensor, fetch: string): tf.Tensor => {
     const n = x.shape[0]!;
-    if (layout === 'nhwc') return graph.logits(norm(x));
-    if (layout === 'nchw') return graph.logits(norm(x), { nhwc: true });
+    if (layout === 'nhwc') return graph.run(norm(x), fetch);
+    if (layout === 'nchw') return graph.run(norm(x), fetch, { nhwc: true });
     const v = norm(x);
     const chw = rawShape.length === 3 && channels > 1 ? tf.transpose(v, [0, 3, 1, 2]) : v;
-    return graph.logits(tf.reshape(chw, [n, -1]));
+    return graph.run(tf.reshape(chw, [n, -1]), fetch);
   };
+  const apply = (x: tf.Tensor) => run(x, graph.logitsName) as tf.Tensor2D;
   const size = rawShape.reduce((a, b) => a * b, 1);
   const predict = async (x: Float32Array, n: number): Promise<Int32Array> => {
     const out = new Int32Array(n);
@@ -288,5 +290,23 @@ export function pixelModel(
     }
     return out;
   };
-  return { model: { apply }, inputShape: rawShape, numClasses: graph.numClasses, classes, predict };
+  return {
+    model: { apply },
+    inputShape: rawShape,
+    numClasses: graph.numClasses,
+    classes,
+    predict,
+    layerNames: classifier.layerNames,
+    defaultLayer: classifier.defaultLayer ?? graph.logitsName,
+    layerOutput: (x, layer) => {
+      if (!classifier.layerNames.includes(layer) && layer !== graph.logitsName) {
+        throw new AntidoteError(
+          'INVALID_ARGUMENT',
+          `the model has no layer "${layer}" (layers: ${classifier.layerNames.join(', ')})`,
+          { field: 'layer' },
+        );
+      }
+      return run(x, layer);
+    },
+  };
 }
