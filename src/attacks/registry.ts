@@ -1,8 +1,12 @@
 import { z } from 'zod';
 import type { Dataset } from '../data/dataset.js';
 import { type DataDomain, dataDomain, type LoadedDataset } from '../data/load.js';
-import { derivedMeta, loadModel, requireImageModel } from '../engine/model.js';
-import type { TfClassifier } from '../engine/tf-classifier.js';
+import {
+  type DifferentiableImageModel,
+  derivedMeta,
+  loadModel,
+  requireDifferentiable,
+} from '../engine/model.js';
 import { AntidoteError } from '../errors.js';
 import type { Rng } from '../util/rng.js';
 import {
@@ -20,7 +24,7 @@ import {
   type BackdoorVariant,
 } from './backdoor-plan.js';
 import { cleanLabelBackdoor } from './clean-label-backdoor.js';
-import { featureCollisionAttack } from './feature-collision.js';
+import { type FeatureModel, featureCollisionAttack } from './feature-collision.js';
 import {
   type AdversarialFlipRule,
   LABEL_FLIP_MODES,
@@ -269,22 +273,39 @@ export const labelFlipEntry = defineAttack({
 });
 
 /**
- * The zoo classifier of the image model at `path`, for the attacks that craft pixels against its
- * representations and gradients: `INVALID_ARGUMENT` naming `attack` for a text or tabular model,
- * and for an image model without input gradients (an ONNX model, inference-only for now: issue
- * 17).
+ * The image model at `path` as feature collision needs it (its layers' activations as
+ * differentiable functions of the pixels): a zoo model's `TfClassifier`, or an ONNX model's
+ * imported graph. `INVALID_ARGUMENT` naming `attack` for a text or tabular model and for an ONNX
+ * model with an op Antidote cannot import.
  */
-async function loadImageModel(path: string, attack: string): Promise<TfClassifier> {
+async function loadFeatureModel(
+  path: string,
+  attack: string,
+): Promise<{ model: FeatureModel; dispose(): void }> {
+  // Both kinds requireDifferentiable gives (TfClassifier, LayeredModel) name their layers.
+  const { surrogate, dispose } = await loadSurrogate(path, attack);
+  if ('layerNames' in surrogate) return { model: surrogate as FeatureModel, dispose };
+  dispose();
+  throw new AntidoteError('INVALID_ARGUMENT', `${attack} needs a model whose layers it reads`, {
+    path,
+  });
+}
+
+/**
+ * A differentiable image model at `path` (a zoo model, or an ONNX model whose ops import) as a
+ * PGD surrogate, with what frees it: `INVALID_ARGUMENT` naming `attack` for a text or tabular
+ * model and an image model without input gradients.
+ */
+async function loadSurrogate(
+  path: string,
+  attack: string,
+): Promise<{ surrogate: DifferentiableImageModel; dispose(): void }> {
   const model = await loadModel(path);
   try {
-    if (model.capabilities.pixels && !model.capabilities.gradients) {
-      throw new AntidoteError(
-        'INVALID_ARGUMENT',
-        `${attack} needs input gradients; ${path} is an ${model.kind} model without them${model.kind === 'onnx' ? ' (ONNX models are inference-only for now, issue 17)' : ''}`,
-        { path },
-      );
-    }
-    return requireImageModel(model, attack);
+    return {
+      surrogate: await requireDifferentiable(model, attack),
+      dispose: () => model.dispose(),
+    };
   } catch (e) {
     model.dispose();
     throw e;
@@ -520,11 +541,11 @@ export const featureCollisionEntry = defineAttack({
       );
     }
     const size = targets.x.length / n;
-    const model = await loadImageModel(o.model, 'feature collision');
+    const model = await loadFeatureModel(o.model, 'feature collision');
     try {
       const result = await featureCollisionAttack(
         dataset,
-        model,
+        model.model,
         {
           target: targets.x.slice(o.targetIndex * size, (o.targetIndex + 1) * size),
           targetClass: targets.y[o.targetIndex]!,
@@ -596,11 +617,11 @@ export const cleanLabelBackdoorEntry = defineAttack({
     const spec = triggerSpecFromOptions(o, shape);
     if (shape.length === 2 || shape.length === 3) checkSpec(spec, shape);
     const trigger = await loadTrigger(spec);
-    const model = await loadImageModel(o.model, 'the clean-label backdoor');
+    const model = await loadSurrogate(o.model, 'the clean-label backdoor');
     try {
       const result = await cleanLabelBackdoor(
         dataset,
-        model,
+        model.surrogate,
         {
           target: resolveClass(o.target, dataset.classes, 'target'),
           rate: o.rate,

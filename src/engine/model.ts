@@ -4,6 +4,7 @@
  * narrowing to the runtime models for the few methods that need their internals.
  */
 import { AntidoteError } from '../errors.js';
+import type { DifferentiableImageModel } from './differentiable.js';
 import { FeatureModel } from './feature-model-io.js';
 import type { Model } from './model-interface.js';
 import { modelDirOf, modelDomain } from './model-summary.js';
@@ -12,6 +13,11 @@ import { TfClassifier } from './tf-classifier.js';
 import { TfFeatureModel } from './tf-feature-model.js';
 import { TfImageModel } from './tf-image-model.js';
 
+export type {
+  DifferentiableImageModel,
+  DifferentiableModel,
+  LogitsModel,
+} from './differentiable.js';
 export {
   checkModelReadsData,
   checkSameColumns,
@@ -75,6 +81,32 @@ export function requireImageModel(model: Model, purpose: string): TfClassifier {
     `${purpose} needs an image model; ${model.path || 'this model'} is a ${model.domain} model (${model.kind})`,
     { path: model.path },
   );
+}
+
+/**
+ * A differentiable image model behind `model` (logits as a TF.js function of raw HWC records),
+ * for Neural Cleanse and the gradient attacks: a zoo image model's `TfClassifier`, or the graph
+ * of an ONNX model imported into the engine (`OnnxModel.differentiable`, loaded lazily).
+ * `INVALID_ARGUMENT` naming `purpose` for a text or tabular model and for a model without input
+ * gradients (an ONNX model with an op Antidote cannot import, named).
+ */
+export async function requireDifferentiable(
+  model: Model,
+  purpose: string,
+): Promise<DifferentiableImageModel> {
+  if (model instanceof TfImageModel) return model.tf;
+  if (model.kind === 'onnx' && model.capabilities.pixels) {
+    const { OnnxModel } = await import('./onnx/onnx-model.js');
+    if (model instanceof OnnxModel) {
+      if (model.notImportable === undefined) return model.differentiable();
+      throw new AntidoteError(
+        'INVALID_ARGUMENT',
+        `${purpose} needs input gradients; ${model.path} uses ${model.notImportable}, which Antidote cannot import (docs/onnx.md lists the ops it can)`,
+        { path: model.path },
+      );
+    }
+  }
+  return requireImageModel(model, purpose);
 }
 
 /**

@@ -4,7 +4,7 @@ import type { Dataset } from '../data/dataset.js';
 import { loadDataset } from '../data/load.js';
 import { neuralCleanse } from '../defenses/neural-cleanse.js';
 import { scanDataset } from '../defenses/scan.js';
-import { type Model, requireImageModel } from '../engine/model.js';
+import { type Model, requireDifferentiable } from '../engine/model.js';
 import { isOnnxPath } from '../engine/model-summary.js';
 import { AntidoteError } from '../errors.js';
 import { evaluateClean } from '../eval/metrics.js';
@@ -399,11 +399,11 @@ async function checkNeuralCleanse(
     return {
       name: 'neural-cleanse',
       passed: false,
-      reason: `not run: Neural Cleanse needs input gradients, and the model (${model.kind}) gives none; ONNX models are inference-only for now (issue 17)`,
+      reason: `not run: Neural Cleanse needs input gradients, and the model (${model.kind}) gives none (an ONNX model gives them only when every op imports into the engine: docs/onnx.md)`,
       details: { method: 'neural-cleanse', skipped: true, domain: model.domain, kind: model.kind },
     };
   }
-  const m = requireImageModel(model, 'Neural Cleanse');
+  const m = await requireDifferentiable(model, 'Neural Cleanse');
   const clean = (await loadDataset(resolveSpec(c.clean, gate.baseDir))).dataset;
   const n = Math.min(c.records, clean.y.length);
   const size = m.inputShape.reduce((a, b) => a * b, 1);

@@ -34,6 +34,7 @@ import {
   type TrainLikeOptions,
 } from '../../engine/model.js';
 import { type Retrainer, retrainerLike } from '../../engine/model-retrain.js';
+import { isOnnxPath } from '../../engine/model-summary.js';
 import { resolveTrainOptions } from '../../engine/train.js';
 import { AntidoteError } from '../../errors.js';
 import { type DetectionEvaluation, evaluateDetection } from '../../eval/detection.js';
@@ -500,6 +501,9 @@ function recordedSettings(run: Record<string, unknown> | undefined, where: strin
   return out;
 }
 
+/** The seed of `mitigate --retrain MODEL.onnx`'s fine-tuning (an ONNX file records none). */
+const ONNX_FINE_TUNE_SEED = 1;
+
 /** A model to retrain like `mitigate --retrain`'s: its kind and recorded training settings. */
 interface RetrainPlan {
   readonly modelDir: string;
@@ -530,7 +534,18 @@ async function planRetrain(
   const previous = await loadModel(modelDir);
   try {
     previous.checkReads(loaded);
-    const settings = recordedSettings(previous.training[previous.training.length - 1], modelDir);
+    if (previous.kind === 'onnx' && !isOnnxPath(out)) {
+      throw new AntidoteError(
+        'INVALID_ARGUMENT',
+        `--retrain ${modelDir} fine-tunes an ONNX model, written as a .onnx file: give --model-out NAME.onnx (${out} is not one)`,
+        { path: out, field: 'model-out' },
+      );
+    }
+    // An ONNX file records no training run: it is fine-tuned from its weights with the defaults.
+    const settings =
+      previous.kind === 'onnx'
+        ? { seed: ONNX_FINE_TUNE_SEED }
+        : recordedSettings(previous.training[previous.training.length - 1], modelDir);
     return {
       modelDir,
       kind: previous.kind,
@@ -561,24 +576,36 @@ async function retrainLike(
   const trained = await plan.train(range.notice ? { ...loaded, dataset: range.dataset } : loaded);
   try {
     await trained.save(out, { overwrite: force });
-    await recordTrainingProvenance({
-      modelDir: out,
-      datasets: [await datasetProvenance(loaded)],
-      code: { version: `antidote@${version}` },
-      hyperparameters: {
-        model: kind,
-        retrainedLike: plan.modelDir,
-        ...settings,
-        backend: activeBackend(),
-      },
-      seed: settings.seed,
-      startedOn,
-      finishedOn: new Date(),
-    });
+    // A .onnx file has no model directory to hold provenance: it is written alone, with its sidecar.
+    if (!isOnnxPath(out)) await recordTrainingProvenanceOf(out, loaded, startedOn, plan);
   } finally {
     trained.dispose();
   }
   return { kind, records: loaded.dataset.ids.length, seed: settings.seed };
+}
+
+/** Records the provenance of the model retrained as `plan` says into its directory `out`. */
+async function recordTrainingProvenanceOf(
+  out: string,
+  loaded: LoadedDataset,
+  startedOn: Date,
+  plan: RetrainPlan,
+): Promise<void> {
+  const { kind, settings } = plan;
+  await recordTrainingProvenance({
+    modelDir: out,
+    datasets: [await datasetProvenance(loaded)],
+    code: { version: `antidote@${version}` },
+    hyperparameters: {
+      model: kind,
+      retrainedLike: plan.modelDir,
+      ...settings,
+      backend: activeBackend(),
+    },
+    seed: settings.seed,
+    startedOn,
+    finishedOn: new Date(),
+  });
 }
 
 /** `--method` value of `mitigate` that applies the scan's merged decision. */
@@ -652,9 +679,12 @@ export function registerMitigateCommand(program: Command): void {
     .requiredOption('--out <dir>', 'dataset directory to write')
     .option(
       '--retrain <model>',
-      'also retrain: a model like this one (same kind and training settings) on the cleaned data',
+      'also retrain: a model like this one (same kind and training settings) on the cleaned data; a .onnx model is fine-tuned from its weights',
     )
-    .option('--model-out <dir>', 'with --retrain: the model directory to write')
+    .option(
+      '--model-out <dir>',
+      'with --retrain: the model directory to write (a .onnx file for an ONNX model)',
+    )
     .option('--force', 'replace existing output directories')
     .option('--json', 'print the result as JSON')
     .action(async (o: MitigateCliOptions) => {

@@ -2,7 +2,8 @@
  * A {@link Classifier} run by ONNX Runtime (onnxruntime-node, its bundled CPU build) over records
  * already in the model's input layout. Activations of any intermediate tensor come from a second
  * session on the same bytes with that tensor added as a graph output (one session per layer,
- * cached). Inference only: no input gradients yet (issue 17, part 3).
+ * cached). Input gradients come from the graph imported into the engine (`./onnx-tf-graph.ts`), where its
+ * ops allow.
  */
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { AntidoteError } from '../../errors.js';
@@ -83,6 +84,11 @@ export class OnnxClassifier implements Classifier {
   private readonly output: ClassifierOutput;
   private readonly sessions = new Map<string, Promise<InferenceSession>>();
   private readonly tensors: Set<string>;
+  /**
+   * Gradient of the loss with respect to the records, where the graph imports into the engine
+   * (set by `OnnxModel`: ONNX Runtime computes no gradients; the imported graph does).
+   */
+  lossGradient?: (x: Float32Array, y: Int32Array) => Promise<Float32Array>;
 
   private constructor(
     private readonly src: OnnxClassifierSource,
@@ -94,6 +100,11 @@ export class OnnxClassifier implements Classifier {
     this.layerNames = candidateLayers(src.model);
     this.defaultLayer = defaultLayer(src.model);
     this.tensors = tensorNames(src.model);
+  }
+
+  /** The `.onnx` file's bytes, as loaded. */
+  get bytes(): Uint8Array {
+    return this.src.bytes;
   }
 
   /**

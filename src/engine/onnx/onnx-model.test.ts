@@ -54,10 +54,11 @@ describe('OnnxModel on the PyTorch fixtures', () => {
     const m = model as OnnxModel;
     expect(m.layout).toBe('flat');
     expect(m.input).toEqual({ kind: 'tensor', shape: [784] });
+    // Every op of the MLP imports into the engine: gradients and fine-tuning (onnx-tf-graph.ts).
     expect(m.capabilities).toEqual({
       threads: false,
-      training: false,
-      gradients: false,
+      training: true,
+      gradients: true,
       pixels: false,
     });
     expect(m.classes).toEqual(['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
@@ -174,7 +175,11 @@ describe('OnnxModel on the PyTorch fixtures', () => {
     const mlp = (await loadModel(join(FIXTURES, 'mlp.onnx'))) as OnnxModel;
     const short: Dataset = { ...records(e), x: new Float32Array(8 * 700), shape: [8, 700] };
     await rejects(mlp.predict(short), 'SHAPE_MISMATCH', /reads records of shape \[784\]/);
-    await rejects(mlp.trainLike(), 'INVALID_STATE', /cannot train or fine-tune it yet/);
+    await rejects(
+      mlp.trainLike({ ...short, y: Int32Array.from(short.y) }, { seed: 1, epochs: 1 }),
+      'SHAPE_MISMATCH',
+      /700/,
+    );
     m.dispose();
     mlp.dispose();
   });
