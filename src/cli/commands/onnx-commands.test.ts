@@ -330,7 +330,9 @@ describe('antidote attack --model MODEL.onnx', () => {
     const before = params?.baseFeatureDistance ?? [];
     const after = params?.featureDistance ?? [];
     expect(after).toHaveLength(2);
-    after.forEach((d, i) => expect(d).toBeLessThan(before[i]!));
+    after.forEach((d, i) => {
+      expect(d).toBeLessThan(before[i]!);
+    });
   });
 });
 
