@@ -6,10 +6,10 @@ import type { Context, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { z } from 'zod';
 import { AntidoteError, type AntidoteErrorCode } from '../errors.js';
-import type { Deployment } from '../registry/deployment.js';
+import type { Deployment, RequestClient } from '../registry/deployment.js';
 import type { ModelRegistry } from '../registry/model-registry.js';
 import { parseWith } from '../util/schema.js';
-import type { TokenTable } from './auth.js';
+import { principalOfToken, type TokenTable } from './auth.js';
 
 /** What the HTTP app serves. */
 export interface AppContext {
@@ -22,6 +22,11 @@ export interface AppContext {
   readonly maxBodyBytes?: number;
   /** Most records per predict request; default 256. */
   readonly maxBatch?: number;
+  /**
+   * Predict requests must carry a bearer token of `tokens` (403 otherwise). Without it, anyone
+   * may predict, but only token holders count as trusted clients for automatic rollbacks.
+   */
+  readonly requireReadAuth?: boolean;
 }
 
 /** The HTTP status of each error code a request can cause (others: 500). */
@@ -81,6 +86,28 @@ export function jsonBodyLimit(ctx: AppContext, stats: ServerStats): MiddlewareHa
       return c.json(errorBody('PAYLOAD_TOO_LARGE', `request body exceeds ${maxBody} bytes`), 413);
     },
   });
+}
+
+/**
+ * Who sent the request: the principal of its bearer token (authenticated), or its network
+ * address. A token that is not in the table is `PERMISSION_DENIED`, and so is a missing one when
+ * the app requires read auth.
+ */
+export function requestClient(ctx: AppContext, c: Context): RequestClient {
+  const auth = c.req.header('authorization');
+  if (auth !== undefined) {
+    const who = principalOfToken(ctx.tokens, /^Bearer\s+(\S+)$/.exec(auth)?.[1]);
+    if (!who) throw new AntidoteError('PERMISSION_DENIED', 'unknown API token');
+    return { id: who.name, authenticated: true };
+  }
+  if (ctx.requireReadAuth) {
+    throw new AntidoteError(
+      'PERMISSION_DENIED',
+      'this server needs an API token to predict (send Authorization: Bearer TOKEN)',
+    );
+  }
+  const env = c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined;
+  return { id: env?.incoming?.socket?.remoteAddress ?? 'unknown', authenticated: false };
 }
 
 /** The request body as JSON: `INVALID_FORMAT` unless sent as `application/json` and well formed. */

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isAntidoteError } from '../errors.js';
 import { verifyAuditChain } from '../integrity/audit-log.js';
+import { sha256Hex } from '../integrity/hash.js';
 import { parsePolicy } from '../integrity/policy.js';
 import { Deployment } from '../registry/deployment.js';
 import { runGate } from '../registry/gate.js';
@@ -11,8 +12,36 @@ import { loadGatePolicy } from '../registry/gate-policy.js';
 import { ModelRegistry } from '../registry/model-registry.js';
 import { parseMonitorConfig } from '../registry/monitor.js';
 import { buildScenario, type ScenarioFiles } from '../testing/scenario.js';
-import { parseTokenTable } from './auth.js';
+import { parseTokenTable, type TokenTable } from './auth.js';
 import { type RunningServer, startServer } from './start.js';
+
+/**
+ * Three read tokens (distinct clients): an automatic rollback needs evidence from at least three
+ * trusted clients by default (issue 19, item 1), so the triggered traffic is sent by them.
+ */
+const READERS = [0, 1, 2].map((i) => ({
+  name: `reader-${i}`,
+  token: `reader-token-${i}-0123456789`,
+}));
+
+/** The scenario's token table plus the {@link READERS}. */
+function withReaders(raw: unknown): TokenTable {
+  const t = parseTokenTable(raw);
+  return {
+    ...t,
+    tokens: [
+      ...t.tokens,
+      ...READERS.map((r) => ({
+        name: r.name,
+        sha256: sha256Hex(r.token),
+        fingerprint: `sha256:${sha256Hex(r.name)}`,
+      })),
+    ],
+  };
+}
+
+/** The authorization header of reader `i` (round robin). */
+const asReader = (i: number) => ({ authorization: `Bearer ${READERS[i % READERS.length]!.token}` });
 
 /**
  * The end-to-end scenario of the issue: clean v1 promoted; backdoored v2 refused by the gate
@@ -96,7 +125,7 @@ describe('registry → gate → serve → monitor → rollback (end to end)', ()
     server = await startServer({
       registry: reg,
       deployment,
-      tokens: parseTokenTable(s.tokens),
+      tokens: withReaders(s.tokens),
       port: 0,
       maxBodyBytes: 64 * 1024,
       syncIntervalMs: 0,
@@ -117,7 +146,11 @@ describe('registry → gate → serve → monitor → rollback (end to end)', ()
     const versions: string[] = [];
     const probed: boolean[] = [];
     for (let i = 0; i < 40; i++) {
-      const r = await post('/v1/predict', { model: 'digits', inputs: [s.triggeredRows[i]] });
+      const r = await post(
+        '/v1/predict',
+        { model: 'digits', inputs: [s.triggeredRows[i]] },
+        asReader(i),
+      );
       expect(r.status).toBe(200);
       const j = (await r.json()) as { version: string; predictions: { strip?: unknown }[] };
       versions.push(j.version);
@@ -217,12 +250,18 @@ describe('registry → gate → serve → monitor → rollback (end to end)', ()
       monitor: parseMonitorConfig({}),
       seed: 2,
     });
-    const srv = await startServer({ registry: reg, deployment: d, port: 0, syncIntervalMs: 0 });
+    const srv = await startServer({
+      registry: reg,
+      deployment: d,
+      tokens: withReaders(s.tokens),
+      port: 0,
+      syncIntervalMs: 0,
+    });
     try {
-      const send = (row: number[]) =>
+      const send = (row: number[], i: number) =>
         fetch(`${srv.url}/v1/predict`, {
           method: 'POST',
-          headers: { 'content-type': 'application/json' },
+          headers: { 'content-type': 'application/json', ...asReader(i) },
           body: JSON.stringify({ inputs: [row] }),
         }).then(async (r) => ({ status: r.status, body: (await r.json()) as { version: string } }));
       const replies = await Promise.all(s.triggeredRows.slice(0, 60).map(send));
@@ -236,5 +275,78 @@ describe('registry → gate → serve → monitor → rollback (end to end)', ()
       await srv.close(1000);
     }
     expect(verifyAuditChain(reg.store.auditEntries()).ok).toBe(true);
+  });
+  it('an outsider cannot force a rollback: ten unauthenticated requests of 16 records of 1000.0 (issue 19, item 1)', async () => {
+    const name = 'digits-attack';
+    for (const dir of [s.cleanDir, s.backdooredDir]) {
+      const v = (await reg.register(dir, { name })).version;
+      reg.recordGateResult(v.id, { passed: true, policyDigest: 'test', result: {} });
+      reg.promote(v.id, { actor: 'test' });
+    }
+    const notices: string[] = [];
+    const d = await Deployment.start(reg, name, {
+      reference: s.reference,
+      monitor: parseMonitorConfig({}),
+      seed: 3,
+      onEvent: (e) => {
+        if (e.type === 'notice') notices.push(e.message);
+      },
+    });
+    const srv = await startServer({
+      registry: reg,
+      deployment: d,
+      tokens: withReaders(s.tokens),
+      port: 0,
+      syncIntervalMs: 0,
+    });
+    const send = async (inputs: unknown[], headers: Record<string, string> = {}) => {
+      const r = await fetch(`${srv.url}/v1/predict`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify({ inputs }),
+      });
+      return {
+        status: r.status,
+        body: (await r.json()) as { error?: { code: string; message: string } },
+      };
+    };
+    try {
+      const dim = s.cleanRows[0]!.length;
+      // The exact attack of the issue: refused at the schema, never seen by the monitors.
+      for (let i = 0; i < 10; i++) {
+        const r = await send(Array.from({ length: 16 }, () => Array(dim).fill(1000.0)));
+        expect(r.status).toBe(400);
+        expect(r.body.error?.message).toMatch(/outside the model's input range \[0, 1\]/);
+      }
+      // Valid JSON beyond float32 is refused too (it used to answer null probabilities, class 0).
+      for (const v of [1e39, 1e308, -1e39]) {
+        const r = await send([Array(dim).fill(v)]);
+        expect(r.status).toBe(400);
+        expect(r.body.error?.code).toBe('NON_FINITE_VALUE');
+      }
+      await d.settled();
+      expect(d.monitor.metrics().records).toBe(0);
+      expect(reg.production(name)?.id).toBe(`${name}@2`);
+      // In-range triggered traffic from one unauthenticated client, then from one authenticated
+      // client: STRIP trips, but the rollback is withheld (evidence from fewer than 3 clients).
+      const rows = (i: number) =>
+        Array.from(
+          { length: 16 },
+          (_, j) => s.triggeredRows[(i * 16 + j) % s.triggeredRows.length],
+        );
+      for (let i = 0; i < 10; i++) expect((await send(rows(i))).status).toBe(200);
+      for (let i = 0; i < 10; i++) expect((await send(rows(i), asReader(0))).status).toBe(200);
+      await d.settled();
+      expect(reg.alerts({ name }).some((a) => a.monitor === 'strip')).toBe(true);
+      expect(d.counters.rollbacks).toBe(0);
+      expect(d.counters.rollbacksWithheld).toBeGreaterThan(0);
+      expect(notices.join('\n')).toMatch(
+        /withheld: its window holds records of [01] trusted client/,
+      );
+      expect(d.version.id).toBe(`${name}@2`);
+      expect(reg.production(name)?.id).toBe(`${name}@2`);
+    } finally {
+      await srv.close(1000);
+    }
   });
 });

@@ -19,6 +19,7 @@ export interface ServeCliOptions {
   monitorConfig?: string;
   monitoring: boolean;
   tokens?: string;
+  requireAuth?: boolean;
   maxBody: number;
   maxBatch: number;
   seed: number;
@@ -52,6 +53,9 @@ export async function serveFromOptions(
     log('serve: no --reference sample: drift and STRIP monitors are off (error rate only)');
   }
   const tokens = o.tokens ? await loadTokenTable(o.tokens) : undefined;
+  if (o.requireAuth && !tokens) {
+    throw new AntidoteError('INVALID_ARGUMENT', '--require-auth needs --tokens FILE');
+  }
   const registry = openRegistry(o);
   try {
     const deployment = await Deployment.start(registry, o.model, {
@@ -72,6 +76,7 @@ export async function serveFromOptions(
       registry,
       deployment,
       ...(tokens ? { tokens } : {}),
+      ...(o.requireAuth ? { requireReadAuth: true } : {}),
       host: o.host,
       port: o.port,
       maxBodyBytes: o.maxBody,
@@ -90,6 +95,8 @@ export async function serveFromOptions(
  * /healthz, /readyz, /metrics, the dashboard), with live monitoring and automatic rollback.
  * Image, text and tabular models are served alike (see `predict-routes.ts` for the records each
  * reads); the STRIP monitor is for image models only (off, with a notice, for the others).
+ * Automatic rollbacks need evidence from several authenticated clients (the monitor config's
+ * `evidence` section): anonymous traffic alone raises alerts, never a rollback.
  * SIGINT / SIGTERM shut it down gracefully.
  */
 export function registerServeCommand(program: Command): void {
@@ -105,7 +112,11 @@ export function registerServeCommand(program: Command): void {
     )
     .option('--monitor-config <file>', 'monitor thresholds and windows (JSON)')
     .option('--no-monitoring', 'serve predictions without monitors')
-    .option('--tokens <file>', 'API tokens for promote / rollback from the dashboard')
+    .option(
+      '--tokens <file>',
+      'API tokens: promote / rollback from the dashboard; token holders are trusted clients (automatic rollbacks need evidence from several)',
+    )
+    .option('--require-auth', 'predict requests need an API token too (--tokens)')
     .option('--max-body <bytes>', 'largest request body', parseInteger, 1024 * 1024)
     .option('--max-batch <n>', 'most records per predict request', parseInteger, 256)
     .option('--seed <n>', 'seed of the STRIP overlay draws', parseInteger, 0)
