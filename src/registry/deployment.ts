@@ -610,7 +610,7 @@ export class Deployment {
       }
       // Load first, so a broken target never replaces a working model.
       const next = await this.load(target);
-      const r = this.registry.rollback(this.name, {
+      const r = await this.registry.rollback(this.name, {
         actor: this.options.actor ?? 'antidote-serve',
         reason,
         automatic: true,

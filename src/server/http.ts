@@ -44,6 +44,7 @@ export const HTTP_STATUS: Partial<
   GATE_FAILED: 409,
   INVALID_STATE: 409,
   ALREADY_EXISTS: 409,
+  INTEGRITY_MISMATCH: 409,
 };
 
 /** The JSON body of an error reply. */

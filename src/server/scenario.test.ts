@@ -88,7 +88,7 @@ describe('registry → gate → serve → monitor → rollback (end to end)', ()
       ['accuracy-drop', true],
     ]);
     expect(g1.passed).toBe(true);
-    reg.promote(v1.id, { actor: s.aliceFingerprint, policy });
+    await reg.promote(v1.id, { actor: s.aliceFingerprint, policy });
     // v2: backdoored; the scan finds the poison, the gate refuses, promote refuses.
     const v2 = (
       await reg.register(s.backdooredDir, { name: 'digits', scanReport: s.backdooredScan })
@@ -101,13 +101,13 @@ describe('registry → gate → serve → monitor → rollback (end to end)', ()
     expect(g2.checks.find((c) => c.name === 'signature')?.passed).toBe(true);
     let refused: unknown;
     try {
-      reg.promote(v2.id, { actor: s.aliceFingerprint, policy });
+      await reg.promote(v2.id, { actor: s.aliceFingerprint, policy });
     } catch (e) {
       refused = e;
     }
     expect(isAntidoteError(refused, 'GATE_FAILED')).toBe(true);
     // Force-promote with an audited override.
-    reg.promote(v2.id, {
+    await reg.promote(v2.id, {
       actor: s.aliceFingerprint,
       policy,
       override: { reason: 'scenario: deliberate override' },
@@ -243,7 +243,7 @@ describe('registry → gate → serve → monitor → rollback (end to end)', ()
       const v = (await reg.register(dir, { name })).version;
       // The gate is exercised above; here only the swap matters.
       reg.recordGateResult(v.id, { passed: true, policyDigest: 'test', result: {} });
-      reg.promote(v.id, { actor: 'test' });
+      await reg.promote(v.id, { actor: 'test' });
     }
     const d = await Deployment.start(reg, name, {
       reference: s.reference,
@@ -281,7 +281,7 @@ describe('registry → gate → serve → monitor → rollback (end to end)', ()
     for (const dir of [s.cleanDir, s.backdooredDir]) {
       const v = (await reg.register(dir, { name })).version;
       reg.recordGateResult(v.id, { passed: true, policyDigest: 'test', result: {} });
-      reg.promote(v.id, { actor: 'test' });
+      await reg.promote(v.id, { actor: 'test' });
     }
     const notices: string[] = [];
     const d = await Deployment.start(reg, name, {
