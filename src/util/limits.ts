@@ -81,6 +81,17 @@ export function checkLimit(
 }
 
 /**
+ * Most bytes `compressed` may inflate to: its length times `maxCompressionRatio`, and never more
+ * than `maxDecompressedBytes` (for zlib's `maxOutputLength`, so decompression stops there).
+ */
+export function inflateBudget(compressed: number): number {
+  return Math.max(
+    1,
+    Math.min(current.maxDecompressedBytes, compressed * current.maxCompressionRatio),
+  );
+}
+
+/**
  * `LIMIT_EXCEEDED` when `value` (parsed JSON or the like) nests arrays and objects deeper than
  * `maxDepth`. Iterative, so a 5,000-deep document costs no stack.
  */
