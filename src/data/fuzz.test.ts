@@ -8,7 +8,8 @@ import { FUZZ_TARGETS, fuzzTarget, mutateBytes } from './fuzz.js';
  * (`vitest --mode fast`), 1,000 in the full tier; `npm run bench -- --only hostile` runs more and
  * measures peak memory.
  */
-const RUNS = import.meta.env.MODE === 'fast' ? 300 : 1000;
+const MODE = (import.meta as ImportMeta & { env?: { MODE?: string } }).env?.MODE;
+const RUNS = MODE === 'fast' ? 300 : 1000;
 
 describe('fuzzing the loaders with mutated inputs', () => {
   it('mutates deterministically for a seed', () => {
