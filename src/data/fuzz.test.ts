@@ -23,9 +23,14 @@ describe('fuzzing the loaders with mutated inputs', () => {
 
   for (const target of FUZZ_TARGETS) {
     it(`${target.name}: typed error or success for ${RUNS} inputs, each under 5 s`, async () => {
-      const t = await fuzzTarget(target, { runs: RUNS, seed: 19, maxMs: 5000 });
+      const t = await fuzzTarget(target, {
+        runs: RUNS,
+        seed: 19,
+        maxMs: 5000,
+        peakRss: () => process.resourceUsage().maxRSS * 1024,
+      });
       expect(t.crashes).toEqual([]);
-      expect(t).toMatchObject({ tried: RUNS, crash: 0, overTime: 0 });
+      expect(t).toMatchObject({ tried: RUNS, crash: 0, overTime: 0, overMemory: 0 });
       expect(t.typedError + t.accepted).toBe(RUNS);
       // Both outcomes occur: the seeds decode, most mutations are refused.
       expect(t.accepted).toBeGreaterThan(0);

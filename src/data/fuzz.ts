@@ -291,6 +291,11 @@ export interface FuzzTally {
   crash: number;
   /** Inputs that took longer than the budget: findings. */
   overTime: number;
+  /**
+   * Inputs during which the process's peak memory first passed `maxRssBytes` (with a
+   * `peakRss` probe; 0 without): findings.
+   */
+  overMemory: number;
   /** The slowest input, in ms. */
   slowestMs: number;
   /** The first few crashes: the error and the input's index. */
@@ -300,12 +305,23 @@ export interface FuzzTally {
 /**
  * Feeds `target` `runs` inputs: its seeds as they are, then mutations of them drawn from a
  * `Rng(seed)` (so a run is reproducible), and tallies the outcomes; an input taking more than
- * `maxMs` (default 5,000) counts as over time.
+ * `maxMs` (default 5,000) counts as over time, and, with a `peakRss` probe, the input during
+ * which the peak memory first passes `maxRssBytes` counts as over memory.
  */
 export async function fuzzTarget(
   target: FuzzTarget,
-  options: { runs: number; seed?: number; maxMs?: number },
+  options: {
+    runs: number;
+    seed?: number;
+    maxMs?: number;
+    /** The process's peak resident memory so far, in bytes (e.g. from `resourceUsage`). */
+    peakRss?: () => number;
+    /** The memory budget `peakRss` is held to (default 512 MiB). */
+    maxRssBytes?: number;
+  },
 ): Promise<FuzzTally> {
+  const maxRss = options.maxRssBytes ?? 512 * 2 ** 20;
+  let over = (options.peakRss?.() ?? 0) > maxRss;
   const rng = new Rng(options.seed ?? 19);
   const maxMs = options.maxMs ?? 5000;
   const seeds = await target.seeds();
@@ -316,6 +332,7 @@ export async function fuzzTarget(
     accepted: 0,
     crash: 0,
     overTime: 0,
+    overMemory: 0,
     slowestMs: 0,
     crashes: [],
   };
@@ -335,6 +352,10 @@ export async function fuzzTarget(
     const ms = performance.now() - t0;
     tally.slowestMs = Math.max(tally.slowestMs, ms);
     if (ms > maxMs) tally.overTime++;
+    if (!over && options.peakRss && options.peakRss() > maxRss) {
+      over = true;
+      tally.overMemory++;
+    }
     tally.tried++;
   }
   return tally;
