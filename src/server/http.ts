@@ -73,6 +73,11 @@ export class Latencies {
 export class ServerStats {
   /** Requests rejected with a 4xx before reaching the model. */
   badRequests = 0;
+  /**
+   * Requests whose body never arrived in full (the client was too slow, past the server's body
+   * timeout, or went away): neither bad requests nor model failures, so they raise no alert.
+   */
+  bodyTimeouts = 0;
   readonly latencies = new Latencies();
 }
 
@@ -117,12 +122,27 @@ export async function readJson(c: Context): Promise<unknown> {
   if (!type.includes('application/json')) {
     throw new AntidoteError('INVALID_FORMAT', 'send the body as application/json');
   }
-  const text = await c.req.text();
+  let text: string;
+  try {
+    text = await c.req.text();
+  } catch (e) {
+    throw new AntidoteError(
+      'IO_ERROR',
+      'the request body did not arrive (the client was too slow or disconnected)',
+      { requestBody: 'incomplete' },
+      { cause: e },
+    );
+  }
   try {
     return JSON.parse(text);
   } catch (e) {
     throw new AntidoteError('INVALID_FORMAT', `malformed JSON: ${(e as Error).message}`);
   }
+}
+
+/** True when `e` is {@link readJson}'s error for a body that never arrived in full. */
+export function isIncompleteBody(e: unknown): boolean {
+  return e instanceof AntidoteError && e.details.requestBody === 'incomplete';
 }
 
 /** `raw` checked against `schema`: `INVALID_ARGUMENT` naming the first wrong field. */

@@ -14,6 +14,7 @@ import type { Deployment, Prediction, RequestClient } from '../registry/deployme
 import {
   type AppContext,
   errorBody,
+  isIncompleteBody,
   jsonBodyLimit,
   parseRequest,
   readJson,
@@ -97,8 +98,12 @@ export function predictRoutes(ctx: AppContext, stats: ServerStats): Hono {
     try {
       records = await requestRecords(c, d, maxBatch);
     } catch (e) {
-      stats.badRequests++;
-      d.recordFailure(client);
+      // A body that never arrived is the client's slowness, not the model's failure.
+      if (isIncompleteBody(e)) stats.bodyTimeouts++;
+      else {
+        stats.badRequests++;
+        d.recordFailure(client);
+      }
       throw e;
     }
     const p = await d.predictRecords(records, client);

@@ -1,4 +1,5 @@
 import { mkdtemp, rm } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -345,6 +346,64 @@ describe('registry → gate → serve → monitor → rollback (end to end)', ()
       );
       expect(d.version.id).toBe(`${name}@2`);
       expect(reg.production(name)?.id).toBe(`${name}@2`);
+    } finally {
+      await srv.close(1000);
+    }
+  });
+  it('cuts slow-body connections off at the body timeout; they raise no error-rate alert (issue 19, item 7)', async () => {
+    const name = 'digits-slow';
+    const v = (await reg.register(s.cleanDir, { name })).version;
+    reg.recordGateResult(v.id, { passed: true, policyDigest: 'test', result: {} });
+    await reg.promote(v.id, { actor: 'test' });
+    const d = await Deployment.start(reg, name, {
+      reference: s.reference,
+      monitor: parseMonitorConfig({}),
+      seed: 4,
+    });
+    const srv = await startServer({
+      registry: reg,
+      deployment: d,
+      port: 0,
+      syncIntervalMs: 0,
+      bodyTimeoutMs: 400,
+    });
+    try {
+      const t0 = performance.now();
+      // 30 clients (more than the error-rate window's minimum) send headers and a few bytes.
+      const replies = await Promise.all(
+        Array.from(
+          { length: 30 },
+          () =>
+            new Promise<string>((res) => {
+              const sock = connect(srv.port, '127.0.0.1', () => {
+                sock.write(
+                  'POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"inputs": [',
+                );
+              });
+              let got = '';
+              sock.on('data', (b) => {
+                got += b.toString();
+              });
+              sock.on('error', () => undefined);
+              sock.on('close', () => res(got));
+            }),
+        ),
+      );
+      expect(performance.now() - t0).toBeLessThan(5000);
+      expect(replies.every((r) => r === '' || r.startsWith('HTTP/1.1 408'))).toBe(true);
+      await d.settled();
+      const metrics = await (await fetch(`${srv.url}/metrics`)).text();
+      expect(metrics).toMatch(/antidote_body_timeouts_total [1-9]/);
+      expect(metrics).toMatch(/antidote_bad_requests_total 0/);
+      expect(d.counters.failures).toBe(0);
+      expect(reg.alerts({ name }).filter((a) => a.monitor === 'error-rate')).toHaveLength(0);
+      // The server still serves.
+      const ok = await fetch(`${srv.url}/v1/predict`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ inputs: [s.cleanRows[0]] }),
+      });
+      expect(ok.status).toBe(200);
     } finally {
       await srv.close(1000);
     }

@@ -22,6 +22,7 @@ export interface ServeCliOptions {
   requireAuth?: boolean;
   maxBody: number;
   maxBatch: number;
+  bodyTimeout?: number;
   seed: number;
   project?: string;
 }
@@ -81,6 +82,7 @@ export async function serveFromOptions(
       port: o.port,
       maxBodyBytes: o.maxBody,
       maxBatch: o.maxBatch,
+      ...(o.bodyTimeout !== undefined ? { bodyTimeoutMs: o.bodyTimeout } : {}),
       onError: (m) => log(`serve: ${m}`),
     });
     return { server, registry };
@@ -119,6 +121,12 @@ export function registerServeCommand(program: Command): void {
     .option('--require-auth', 'predict requests need an API token too (--tokens)')
     .option('--max-body <bytes>', 'largest request body', parseInteger, 1024 * 1024)
     .option('--max-batch <n>', 'most records per predict request', parseInteger, 256)
+    .option(
+      '--body-timeout <ms>',
+      'longest time a client may take to send a request (408 after; not counted as a failure)',
+      parseInteger,
+      15_000,
+    )
     .option('--seed <n>', 'seed of the STRIP overlay draws', parseInteger, 0)
     .option('--project <dir>', 'project folder')
     .action(async (o: ServeCliOptions) => {
