@@ -26,6 +26,17 @@ async function errorOf(fn: () => unknown): Promise<unknown> {
   return undefined;
 }
 
+/** Writes a two-record dataset directory at `path`. */
+function tinyDatasetDir(path: string): Promise<void> {
+  return writeDatasetDir(path, {
+    x: new Float32Array(4),
+    shape: [2, 2],
+    y: Int32Array.of(0, 1),
+    classes: ['a', 'b'],
+    ids: ['0', '1'],
+  });
+}
+
 /** Runs `fn`, expecting an `AntidoteError` with `code` within `ms` milliseconds. */
 async function refusedFast(fn: () => unknown, code: string, ms = 2000): Promise<AntidoteError> {
   const t0 = performance.now();
@@ -107,13 +118,7 @@ describe('hostile inputs (issue 19)', () => {
 
   it('data.npz or a CSV symlinked to /dev/zero, and a FIFO, are refused at once', async () => {
     const ds = join(dir, 'ds');
-    await writeDatasetDir(ds, {
-      x: new Float32Array(4),
-      shape: [2, 2],
-      y: Int32Array.of(0, 1),
-      classes: ['a', 'b'],
-      ids: ['0', '1'],
-    });
+    await tinyDatasetDir(ds);
     await rm(join(ds, DATA_FILE));
     await symlink('/dev/zero', join(ds, DATA_FILE));
     const e1 = await refusedFast(() => readDatasetDir(ds), 'IO_ERROR');
@@ -133,13 +138,7 @@ describe('hostile inputs (issue 19)', () => {
 
   it('a dataset.json whose attack nests 5,000 deep: a typed error, no stack overflow (item 6)', async () => {
     const ds = join(dir, 'deep');
-    await writeDatasetDir(ds, {
-      x: new Float32Array(4),
-      shape: [2, 2],
-      y: Int32Array.of(0, 1),
-      classes: ['a', 'b'],
-      ids: ['0', '1'],
-    });
+    await tinyDatasetDir(ds);
     const desc = JSON.parse(await readFile(join(ds, DESCRIPTION_FILE), 'utf8'));
     const deep = `${'{"a":'.repeat(5000)}1${'}'.repeat(5000)}`;
     await writeFile(

@@ -74,6 +74,41 @@ describe('registry → gate → serve → monitor → rollback (end to end)', ()
       body: typeof body === 'string' ? body : JSON.stringify(body),
     });
 
+  /**
+   * Registers `dirs` as versions of `name`, each marked gate-passed and promoted (the gate is
+   * exercised in the first test), and serves the last on a fresh deployment and server.
+   */
+  async function serveVersions(
+    name: string,
+    dirs: readonly string[],
+    seed: number,
+    options: {
+      onEvent?: Parameters<typeof Deployment.start>[2]['onEvent'];
+      bodyTimeoutMs?: number;
+    } = {},
+  ): Promise<{ d: Deployment; srv: RunningServer }> {
+    for (const dir of dirs) {
+      const v = (await reg.register(dir, { name })).version;
+      reg.recordGateResult(v.id, { passed: true, policyDigest: 'test', result: {} });
+      await reg.promote(v.id, { actor: 'test' });
+    }
+    const d = await Deployment.start(reg, name, {
+      reference: s.reference,
+      monitor: parseMonitorConfig({}),
+      seed,
+      ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+    });
+    const srv = await startServer({
+      registry: reg,
+      deployment: d,
+      tokens: withReaders(s.tokens),
+      port: 0,
+      syncIntervalMs: 0,
+      ...(options.bodyTimeoutMs ? { bodyTimeoutMs: options.bodyTimeoutMs } : {}),
+    });
+    return { d, srv };
+  }
+
   it('runs the whole scenario', async () => {
     const gate = await loadGatePolicy(s.gatePolicy);
     const policy = parsePolicy(s.accessPolicy);
@@ -240,24 +275,7 @@ describe('registry → gate → serve → monitor → rollback (end to end)', ()
 
   it('drops no in-flight request while a STRIP rollback swaps the model', async () => {
     const name = 'digits-inflight';
-    for (const dir of [s.cleanDir, s.backdooredDir]) {
-      const v = (await reg.register(dir, { name })).version;
-      // The gate is exercised above; here only the swap matters.
-      reg.recordGateResult(v.id, { passed: true, policyDigest: 'test', result: {} });
-      await reg.promote(v.id, { actor: 'test' });
-    }
-    const d = await Deployment.start(reg, name, {
-      reference: s.reference,
-      monitor: parseMonitorConfig({}),
-      seed: 2,
-    });
-    const srv = await startServer({
-      registry: reg,
-      deployment: d,
-      tokens: withReaders(s.tokens),
-      port: 0,
-      syncIntervalMs: 0,
-    });
+    const { d, srv } = await serveVersions(name, [s.cleanDir, s.backdooredDir], 2);
     try {
       const send = (row: number[], i: number) =>
         fetch(`${srv.url}/v1/predict`, {
@@ -279,26 +297,11 @@ describe('registry → gate → serve → monitor → rollback (end to end)', ()
   });
   it('an outsider cannot force a rollback: ten unauthenticated requests of 16 records of 1000.0 (issue 19, item 1)', async () => {
     const name = 'digits-attack';
-    for (const dir of [s.cleanDir, s.backdooredDir]) {
-      const v = (await reg.register(dir, { name })).version;
-      reg.recordGateResult(v.id, { passed: true, policyDigest: 'test', result: {} });
-      await reg.promote(v.id, { actor: 'test' });
-    }
     const notices: string[] = [];
-    const d = await Deployment.start(reg, name, {
-      reference: s.reference,
-      monitor: parseMonitorConfig({}),
-      seed: 3,
+    const { d, srv } = await serveVersions(name, [s.cleanDir, s.backdooredDir], 3, {
       onEvent: (e) => {
         if (e.type === 'notice') notices.push(e.message);
       },
-    });
-    const srv = await startServer({
-      registry: reg,
-      deployment: d,
-      tokens: withReaders(s.tokens),
-      port: 0,
-      syncIntervalMs: 0,
     });
     const send = async (inputs: unknown[], headers: Record<string, string> = {}) => {
       const r = await fetch(`${srv.url}/v1/predict`, {
@@ -352,21 +355,7 @@ describe('registry → gate → serve → monitor → rollback (end to end)', ()
   });
   it('cuts slow-body connections off at the body timeout; they raise no error-rate alert (issue 19, item 7)', async () => {
     const name = 'digits-slow';
-    const v = (await reg.register(s.cleanDir, { name })).version;
-    reg.recordGateResult(v.id, { passed: true, policyDigest: 'test', result: {} });
-    await reg.promote(v.id, { actor: 'test' });
-    const d = await Deployment.start(reg, name, {
-      reference: s.reference,
-      monitor: parseMonitorConfig({}),
-      seed: 4,
-    });
-    const srv = await startServer({
-      registry: reg,
-      deployment: d,
-      port: 0,
-      syncIntervalMs: 0,
-      bodyTimeoutMs: 400,
-    });
+    const { d, srv } = await serveVersions(name, [s.cleanDir], 4, { bodyTimeoutMs: 400 });
     try {
       const t0 = performance.now();
       // 30 clients (more than the error-rate window's minimum) send headers and a few bytes.
