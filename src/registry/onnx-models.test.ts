@@ -151,7 +151,7 @@ describe('ONNX models in the registry and the gate', () => {
     const ok = await runGate(reg, version.id, policy);
     expect(checksOf(ok.checks).signature?.passed).toBe(true);
     expect(ok.passed).toBe(true);
-    reg.promote(version.id, { actor: 'test' });
+    await reg.promote(version.id, { actor: 'test' });
     expect(reg.production('signed')?.id).toBe(version.id);
 
     // A folder holding anything else is no ONNX model's signature.

@@ -271,4 +271,24 @@ describe('integrity CLI', () => {
       sources: { 'feed-a': 3, 'feed-b': 3 },
     });
   });
+  it('dataset gc removes leftovers of interrupted commits and keeps every version (issue 19, item 7)', async () => {
+    const tmp = join(root, '.antidote', 'objects', 'tmp');
+    await mkdir(tmp, { recursive: true });
+    await writeFile(join(tmp, 'feedc0ffee000000.tmp'), Buffer.alloc(4096));
+    const key = ['--key', join(root, 'alice.key')];
+    // Under the installed policy, gc needs dataset:write.
+    const anon = await run('dataset', 'gc', '--grace', '0', '--project', root);
+    expect(isAntidoteError(anon.err, 'PERMISSION_DENIED')).toBe(true);
+    const young = await run('dataset', 'gc', '--project', root, ...key);
+    expect(young.out).toMatchObject({ temps: 0, young: expect.any(Number) });
+    const r = await run('dataset', 'gc', '--grace', '0', '--project', root, ...key);
+    expect(r.err).toBeUndefined();
+    expect(r.out).toMatchObject({ temps: 1, dryRun: false });
+    expect(r.out.kept).toBeGreaterThan(0);
+    expect(existsSync(join(tmp, 'feedc0ffee000000.tmp'))).toBe(false);
+    const log = await run('dataset', 'log', 'spam', '--project', root);
+    expect(log.out.length).toBeGreaterThan(0);
+    const bad = await run('dataset', 'gc', '--grace', '-1', '--project', root, ...key);
+    expect(isAntidoteError(bad.err, 'INVALID_ARGUMENT')).toBe(true);
+  });
 });
