@@ -79,7 +79,9 @@ describe('Adaptive-Blend (Qi et al. 2023)', () => {
     const img = ds.x.slice(0, size);
     const out = adaptiveBlendTestTrigger(key, 0.2).apply(img, shape, new Rng(1));
     expect(out).toEqual(blendMasked(img, shape, key, 0.2));
-    out.forEach((v, i) => expect(v).toBeCloseTo(img[i]! + 0.2 * (key[i]! - img[i]!), 6));
+    out.forEach((v, i) => {
+      expect(v).toBeCloseTo(img[i]! + 0.2 * (key[i]! - img[i]!), 6);
+    });
   });
 
   it('rejects bad parameters with INVALID_ARGUMENT', () => {

@@ -79,7 +79,10 @@ describe('WaNet (Nguyen & Tran 2021)', () => {
   it('grid sampling: identity is exact, shifts interpolate bilinearly, outside is zero', () => {
     const img = Float32Array.from({ length: 5 * 6 * 2 }, (_, i) => (i % 7) / 7);
     const same = gridSample(img, [5, 6, 2], identityField(5, 6));
-    same.forEach((v, i) => expect(v).toBeCloseTo(img[i]!, 6)); // exact up to float rounding
+    // Exact up to float rounding.
+    same.forEach((v, i) => {
+      expect(v).toBeCloseTo(img[i]!, 6);
+    });
     // Half a pixel to the right: the mean of two neighbours; past the last column, zero padding.
     const f = identityField(5, 6);
     for (let i = 0; i < 30; i++) f[2 * i]! += 1 / 5;
