@@ -186,7 +186,7 @@ export function registerEvaluateCommand(program: Command): void {
   const cmd = program
     .command('evaluate')
     .description(
-      'measure a model: clean accuracy, per-class accuracy; with --trigger or --triggered, ASR and robust accuracy',
+      'measure a model: clean accuracy, per-class accuracy; with --trigger, ASR and robust accuracy',
     )
     .requiredOption('--model <dir>', 'model directory')
     .option(
