@@ -10,9 +10,14 @@
 // Default: full MNIST (60k / 10k), 2 epochs, seed 1, every case. The adversarially trained
 // surrogate of the clean-label cases (PGD ε 0.3, 5 steps, half of each batch, 2 epochs) is trained
 // on the first --surrogate-limit records (default 12000) of the training set. Results go to
-// bench/results/attacks-round2.json (or attacks-round2-<N>.json with --train-limit), written after
-// every case.
+// bench/results/attacks-round2.json (attacks-round2-<N>[-e<E>].json with --train-limit N and
+// --epochs E other than 2), written after
+// every case (merged with the cases of other runs already in the file). --surrogate-model DIR
+// loads a saved robust surrogate instead of training one (its path is recorded).
 
+import { existsSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { adaptiveBlendAttack, adaptiveBlendTestTrigger } from '../dist/attacks/adaptive-blend.js';
 import { cleanLabelBackdoor } from '../dist/attacks/clean-label-backdoor.js';
 import { sigAttack, sigTestTrigger } from '../dist/attacks/sig.js';
@@ -23,8 +28,6 @@ import { adversarialFit } from '../dist/defenses/adversarial-training.js';
 import { initEngine, TfClassifier, trainClassifier } from '../dist/engine/index.js';
 import { evaluateBackdoor, evaluateClean } from '../dist/eval/metrics.js';
 import { Rng } from '../dist/util/rng.js';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { resultsDir, writeResult } from './common.mjs';
 
 const arg = (name, fallback) => {
@@ -35,6 +38,7 @@ const trainLimit = arg('--train-limit') ? Number(arg('--train-limit')) : undefin
 const surrogateLimit = Number(arg('--surrogate-limit', '12000'));
 const epochs = Number(arg('--epochs', '2'));
 const seeds = arg('--seeds', '1').split(',').map(Number);
+const surrogateModel = arg('--surrogate-model');
 const onlyCases = arg('--cases') ? new Set(arg('--cases').split(',')) : undefined;
 const target = 0;
 const victim = { model: 'cnn', epochs, batchSize: 64 };
@@ -65,9 +69,14 @@ const cases = {
   'clb-robust-pgd-4corner': clb('robust', 0.3, corner('four')),
   'clb-robust-pgd-4corner-eps0.4': clb('robust', 0.4, corner('four')),
   'clb-robust-pgd-4corner-amp0.5': clb('robust', 0.3, corner('four', 0.5)),
-  'clb-robust-pgd-4corner-10%': clb('robust', 0.3, corner('four'), 0.1),
+  'clb-robust-pgd-4corner-eps0.5': clb('robust', 0.5, corner('four')),
+  'clb-robust-pgd-4corner-amp0.5-10%': clb('robust', 0.3, corner('four', 0.5), 0.1),
+  // Reduced amplitude without the other ingredients.
+  'clb-trigger-only-4corner-amp0.5': clb('standard', 0, corner('four', 0.5)),
+  'clb-standard-pgd-4corner-amp0.5': clb('standard', 0.3, corner('four', 0.5)),
   // WaNet (Nguyen & Tran 2021), MNIST settings: k 4, s 0.5, cross ratio 2.
   'wanet-10%': { family: 'wanet', options: { target, rate: 0.1, crossRatio: 2 } },
+  'wanet-10%-no-noise': { family: 'wanet', options: { target, rate: 0.1, crossRatio: 0 } },
   'wanet-0.5%': { family: 'wanet', options: { target, rate: 0.005, crossRatio: 2 } },
   // Adaptive-Blend (Qi et al. 2023): 16 pieces, 8 masked, α 0.15 / 0.2, noise key.
   'adaptive-blend-0.3%': {
@@ -79,7 +88,14 @@ const cases = {
     options: { target, rate: 0.01, coverRate: 0.01 },
   },
 };
-const run = Object.entries(cases).filter(([name]) => !onlyCases || onlyCases.has(name));
+// In the order of --cases when given.
+const run = onlyCases
+  ? [...onlyCases].map((name) => {
+      if (!cases[name])
+        throw new Error(`no case ${name} (cases: ${Object.keys(cases).join(', ')})`);
+      return [name, cases[name]];
+    })
+  : Object.entries(cases);
 
 const backend = await initEngine({ backend: 'wasm' });
 const train = await loadMnist('train', trainLimit ? { limit: trainLimit } : {});
@@ -100,7 +116,19 @@ const results = {
     'wanet-10%': 'ASR >= 90%',
   },
 };
-const file = trainLimit ? `attacks-round2-${trainLimit}` : 'attacks-round2';
+const file = `attacks-round2${trainLimit ? `-${trainLimit}` : ''}${epochs !== 2 ? `-e${epochs}` : ''}`;
+
+/**
+ * A model trained on `train` with the victim spec and `seed`, kept in the OS temp folder between
+ * runs (training is deterministic for a seed: a cached copy is the same model).
+ */
+async function trained(seed) {
+  const dir = join(tmpdir(), 'antidote-bench-round2', `clean-${train.shape[0]}-${epochs}-${seed}`);
+  if (existsSync(join(dir, 'model.json'))) return TfClassifier.load(dir);
+  const m = await trainClassifier(train, { ...victim, seed });
+  await m.save(dir, { overwrite: true });
+  return m;
+}
 
 /** Writes the results, keeping the cases of other runs already in the file (runs may overlap). */
 function save() {
@@ -133,7 +161,10 @@ async function surrogate(kind, seed) {
     const t = performance.now();
     let m;
     if (kind === 'standard') {
-      m = await trainClassifier(train, { ...victim, seed: seed + 100 });
+      m = await trained(seed + 100);
+    } else if (surrogateModel) {
+      m = await TfClassifier.load(surrogateModel);
+      results.surrogate.model = surrogateModel;
     } else {
       const records = Math.min(surrogateLimit, train.shape[0]);
       const size = train.x.length / train.shape[0];
@@ -205,7 +236,7 @@ async function poison(c, rng, seed) {
 
 for (const seed of seeds) {
   const t0 = performance.now();
-  const clean = await trainClassifier(train, { ...victim, seed });
+  const clean = await trained(seed);
   const cleanAcc = (await evaluateClean(clean, test)).accuracy;
   log(
     `seed ${seed}: clean accuracy ${(cleanAcc * 100).toFixed(2)}% (${((performance.now() - t0) / 1000).toFixed(0)} s)`,

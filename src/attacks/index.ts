@@ -15,10 +15,12 @@ export {
   type PoisonResult,
   resolveClass,
 } from './attack.js';
+export * from './adaptive-blend.js';
 export * from './attack-record.js';
 export { type BackdoorOptions, backdoorAttack } from './backdoor.js';
 export * from './backdoor-plan.js';
 export * from './clean-label-backdoor.js';
+export * from './corner-trigger.js';
 export * from './feature-collision.js';
 export {
   type AdversarialFlipRule,
@@ -31,9 +33,13 @@ export {
 } from './label-flip.js';
 export * from './pgd.js';
 export * from './registry.js';
+export * from './regularized-backdoor.js';
+export * from './sig.js';
 export * from './tabular-backdoor.js';
+export * from './target-class.js';
 export * from './text-backdoor.js';
 export * from './transfer-learning.js';
+export * from './wanet.js';
 export {
   BUILTIN_TRIGGER_IMAGES,
   type BuiltinTriggerImage,
