@@ -5,9 +5,14 @@ import { derivedMeta, loadModel, requireImageModel } from '../engine/model.js';
 import type { TfClassifier } from '../engine/tf-classifier.js';
 import { AntidoteError } from '../errors.js';
 import type { Rng } from '../util/rng.js';
-import { adaptiveBlendAttack, adaptiveBlendTestTrigger } from './adaptive-blend.js';
+import {
+  adaptiveBlendAttack,
+  adaptiveBlendTestTrigger,
+  checkAdaptiveBlendOptions,
+} from './adaptive-blend.js';
 import {
   type AttackRecord,
+  checkRate,
   POISON_RATE_DEFINITIONS,
   type PoisonRateDefinition,
   type PoisonResult,
@@ -22,7 +27,7 @@ import {
   type BackdoorVariant,
 } from './backdoor-plan.js';
 import { cleanLabelBackdoor } from './clean-label-backdoor.js';
-import type { CornerSet } from './corner-trigger.js';
+import { type CornerSet, checkCornerTrigger } from './corner-trigger.js';
 import { featureCollisionAttack } from './feature-collision.js';
 import {
   type AdversarialFlipRule,
@@ -32,6 +37,7 @@ import {
   labelFlipAttack,
 } from './label-flip.js';
 import {
+  checkSigOptions,
   SIG_DEFAULT_FREQUENCY,
   SIG_SIGNALS,
   type SigSignal,
@@ -39,7 +45,7 @@ import {
   sigTestTrigger,
 } from './sig.js';
 import { tabularBackdoorAttack } from './tabular-backdoor.js';
-import type { ImageTransform } from './target-class.js';
+import { checkTargetRate, type ImageTransform } from './target-class.js';
 import { textBackdoorAttack } from './text-backdoor.js';
 import {
   featureTriggerFromString,
@@ -55,7 +61,7 @@ import {
   type Trigger,
   type TriggerKind,
 } from './triggers.js';
-import { WANET_DEFAULTS, wanetAttack, wanetTrigger } from './wanet.js';
+import { checkWanetOptions, WANET_DEFAULTS, wanetAttack, wanetTrigger } from './wanet.js';
 
 /** What an attack of the registry is given besides its options. */
 export interface AttackInput {
@@ -685,6 +691,17 @@ export const cleanLabelBackdoorEntry = defineAttack({
       .optional()
       .meta({ placeholder: '<α>', description: 'PGD step size (default 2.5·ε / steps)' }),
   }),
+  check(o) {
+    checkTargetRate(o.rate);
+    if (o.trigger === 'corner') {
+      checkCornerTrigger({
+        kind: 'corner',
+        corners: o.corners,
+        amplitude: o.amplitude,
+        size: o.size ?? 3,
+      });
+    }
+  },
   async run({ loaded, rng }, o) {
     const { dataset } = loaded;
     const shape = dataset.shape.slice(1);
@@ -752,19 +769,23 @@ export const sigEntry = defineAttack({
     delta: z
       .number()
       .default(20 / 255)
-      .meta({ placeholder: '<Δ>', description: 'amplitude on the [0, 1] scale (default 20/255)' }),
-    frequency: z
-      .number()
-      .default(SIG_DEFAULT_FREQUENCY)
       .meta({
-        placeholder: '<f>',
-        description: `sinusoid periods across the width (default ${SIG_DEFAULT_FREQUENCY})`,
+        placeholder: '<Δ>',
+        description: "amplitude on the [0, 1] scale (default: the paper's 20 of 255)",
       }),
+    frequency: z.number().default(SIG_DEFAULT_FREQUENCY).meta({
+      placeholder: '<f>',
+      description: 'sinusoid periods across the width',
+    }),
     testDelta: z.number().optional().meta({
       placeholder: '<Δ>',
       description: 'amplitude of the test-time signal (default Δ)',
     }),
   }),
+  check(o) {
+    checkTargetRate(o.rate);
+    checkSigOptions({ ...o, target: 0, testDelta: o.testDelta });
+  },
   async run({ loaded, rng }, o) {
     const { dataset } = loaded;
     const target = resolveClass(o.target, dataset.classes, 'target');
@@ -814,6 +835,10 @@ export const wanetEntry = defineAttack({
       description: 'noise-mode records (random extra warp, true label) per poison; 0: none',
     }),
   }),
+  check(o) {
+    checkRate(o.rate);
+    checkWanetOptions(o);
+  },
   async run({ loaded, rng }, o) {
     const { dataset } = loaded;
     const target = resolveClass(o.target, dataset.classes, 'target');
@@ -874,6 +899,15 @@ export const adaptiveBlendEntry = defineAttack({
       .default(0)
       .meta({ placeholder: '<n>', description: 'seed of the noise key' }),
   }),
+  check(o) {
+    checkRate(o.rate);
+    const { maskedPieces, ...rest } = o;
+    checkAdaptiveBlendOptions({
+      ...rest,
+      coverRate: o.coverRate ?? o.rate,
+      ...(maskedPieces !== undefined ? { maskedPieces } : {}),
+    });
+  },
   async run({ loaded, rng }, o) {
     const { dataset } = loaded;
     const shape = dataset.shape.slice(1);
