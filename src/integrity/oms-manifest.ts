@@ -21,6 +21,7 @@ import { basename, join, relative, sep } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { z } from 'zod';
 import { AntidoteError } from '../errors.js';
+import { fsError } from '../util/fs.js';
 import { digestEquals } from './hash.js';
 import type { IntegrityProblem } from './manifest.js';
 
@@ -263,8 +264,8 @@ export async function hashRange(
   start = 0,
   end = Number.POSITIVE_INFINITY,
 ): Promise<string> {
-  const fh = await open(path, 'r').catch((e: Error) => {
-    throw new AntidoteError('IO_ERROR', `cannot open ${path}: ${e.message}`, { path });
+  const fh = await open(path, 'r').catch((e: unknown) => {
+    throw fsError(e, path);
   });
   const h = createHash(NODE_HASH[hashType]);
   const size = 4 * 1024 * 1024;
@@ -279,12 +280,7 @@ export async function hashRange(
       pos += bytesRead;
     }
   } catch (e) {
-    throw new AntidoteError(
-      'IO_ERROR',
-      `cannot read ${path}: ${(e as Error).message}`,
-      { path },
-      { cause: e },
-    );
+    throw fsError(e, path);
   } finally {
     await fh.close();
   }

@@ -3,11 +3,12 @@ import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Dataset } from '../../data/dataset.js';
 import { writeDatasetDir } from '../../data/dataset-dir.js';
 import { isAntidoteError } from '../../errors.js';
 import { recordTrainingProvenance } from '../../integrity/index.js';
+import { runJson } from '../../testing/run-program.js';
 import { registerAuditLogCommand } from './audit-log.js';
 import { registerCryptCommand } from './crypt.js';
 import { registerDatasetVersionCommand } from './dataset-version.js';
@@ -37,23 +38,7 @@ function program(): Command {
 }
 
 /** Runs a command with --json; returns the parsed output, or the AntidoteError thrown. */
-// biome-ignore lint/suspicious/noExplicitAny: parsed JSON output of many commands, checked by the assertions
-async function run(...args: string[]): Promise<{ out: any; err?: unknown }> {
-  let text = '';
-  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: unknown) => {
-    text += String(chunk);
-    return true;
-  });
-  let err: unknown;
-  try {
-    await program().parseAsync(['node', 'antidote', ...args, '--json']);
-  } catch (e) {
-    err = e;
-  } finally {
-    spy.mockRestore();
-  }
-  return { out: text ? JSON.parse(text) : undefined, err };
-}
+const run = (...args: string[]) => runJson(program(), args);
 
 function dataset(flip = -1): Dataset {
   const n = 6;

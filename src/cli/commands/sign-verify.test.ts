@@ -1,59 +1,25 @@
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Command } from 'commander';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Dataset } from '../../data/dataset.js';
 import { writeDatasetDir } from '../../data/dataset-dir.js';
 import { isAntidoteError } from '../../errors.js';
-import { registerDatasetVersionCommand } from './dataset-version.js';
-import { registerKeysCommand } from './keys.js';
-import { registerSignCommand } from './sign.js';
-import { registerVerifyCommand } from './verify.js';
+import { creditTable } from '../../testing/feature-data.js';
+import { runJson } from '../../testing/run-program.js';
+import { buildProgram } from '../program.js';
 
 const REF = join(import.meta.dirname, '..', '..', 'integrity', 'fixtures', 'oms', 'reference');
 const ONNX = join(import.meta.dirname, '..', '..', 'engine', 'onnx', 'fixtures');
 
-function program(): Command {
-  const p = new Command('antidote').exitOverride();
-  for (const r of [
-    registerDatasetVersionCommand,
-    registerKeysCommand,
-    registerSignCommand,
-    registerVerifyCommand,
-  ])
-    r(p);
-  return p;
-}
+/** Runs `antidote ARGS --json` with the commands these tests use. */
+const run = async (...args: string[]) =>
+  runJson((await buildProgram(['dataset', 'keys', 'sign', 'verify'])).exitOverride(), args);
 
-/** Runs a command with --json; returns the parsed output, or the AntidoteError thrown. */
-// biome-ignore lint/suspicious/noExplicitAny: parsed JSON output, checked by the assertions
-async function run(...args: string[]): Promise<{ out: any; err?: unknown }> {
-  let text = '';
-  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: unknown) => {
-    text += String(chunk);
-    return true;
-  });
-  let err: unknown;
-  try {
-    await program().parseAsync(['node', 'antidote', ...args, '--json']);
-  } catch (e) {
-    err = e;
-  } finally {
-    spy.mockRestore();
-  }
-  return { out: text ? JSON.parse(text) : undefined, err };
-}
-
-function dataset(flip = -1): Dataset {
-  const n = 6;
-  return {
-    x: new Float32Array(n * 2).map((_, i) => i / 10),
-    shape: [n, 2],
-    y: Int32Array.from({ length: n }, (_, i) => (i === flip ? 1 - (i % 2) : i % 2)),
-    classes: ['ham', 'spam'],
-    ids: Array.from({ length: n }, (_, i) => `r${i}`),
-  };
+/** A small tabular dataset; `flip` flips one label (a new version of the same dataset). */
+function dataset(flip = false): Dataset {
+  const ds = creditTable(12, 7);
+  return flip ? { ...ds, y: Int32Array.from(ds.y, (v, i) => (i === 2 ? 1 - v : v)) } : ds;
 }
 
 describe('antidote sign / verify (OpenSSF model-signing v1.0)', () => {
@@ -89,16 +55,15 @@ describe('antidote sign / verify (OpenSSF model-signing v1.0)', () => {
       key,
     );
     expect(single.out.ok).toBe(true);
-    const cert = await run(
-      'verify',
-      d('v1.1.0-certificate'),
-      '--signature',
-      d('v1.1.0-certificate/model.sig'),
-      '--certificate-chain',
-      ca,
-      '--ignore-paths',
-      'ignore-me',
-    );
+    const certVerify = (...more: string[]) =>
+      run(
+        'verify',
+        d('v1.1.0-certificate'),
+        '--signature',
+        d('v1.1.0-certificate/model.sig'),
+        ...more,
+      );
+    const cert = await certVerify('--certificate-chain', ca, '--ignore-paths', 'ignore-me');
     expect([cert.out.ok, cert.out.method]).toEqual([true, 'certificate']);
     const ss = [
       '--signature',
@@ -130,33 +95,15 @@ describe('antidote sign / verify (OpenSSF model-signing v1.0)', () => {
       'mallory@example.com',
     );
     expect(isAntidoteError(other.err, 'SIGNATURE_INVALID')).toBe(true);
-    // Without the ignore path the unsigned file is named; with the wrong trust, the method is named.
-    const noIgnore = await run(
-      'verify',
-      d('v1.1.0-certificate'),
-      '--signature',
-      d('v1.1.0-certificate/model.sig'),
-      '--certificate-chain',
-      ca,
-    );
-    expect(noIgnore.out.ok).toBe(true); // ignore-me is recorded in the signature's ignore_paths
-    const wrong = await run(
-      'verify',
-      d('v1.1.0-certificate'),
-      '--signature',
-      d('v1.1.0-certificate/model.sig'),
-      '--key',
-      key,
-    );
+    // ignore-me is recorded in the signature's ignore_paths: no flag needed. The wrong kind of
+    // trust names the method; no trust at all is refused.
+    const noIgnore = await certVerify('--certificate-chain', ca);
+    expect(noIgnore.out.ok).toBe(true);
+    const wrong = await certVerify('--key', key);
     expect((wrong.err as Error).message).toMatch(
       /certificate method, not with a key: verify it with --certificate-chain/,
     );
-    const none = await run(
-      'verify',
-      d('v1.1.0-certificate'),
-      '--signature',
-      d('v1.1.0-certificate/model.sig'),
-    );
+    const none = await certVerify();
     expect(isAntidoteError(none.err, 'INVALID_ARGUMENT')).toBe(true);
   });
 
@@ -227,22 +174,15 @@ describe('antidote sign / verify (OpenSSF model-signing v1.0)', () => {
     const signed = join(project, 'signed');
     await cp(ds, signed, { recursive: true });
     await run('sign', signed, '--key', join(root, 'alice.key'), ...P);
-    await writeDatasetDir(ds, dataset(2), {}, { overwrite: true });
+    await writeDatasetDir(ds, dataset(true), {}, { overwrite: true });
     expect((await run('dataset', 'commit', ds, '-m', 'flip', ...P)).out.version.id).toBe('spam@2');
-    const plain = await run('verify', signed, '--key', join(root, 'alice.pub'), ...P);
+    const verify = ['verify', signed, '--key', join(root, 'alice.pub'), ...P];
+    const plain = await run(...verify);
     expect(plain.out.ok).toBe(true);
     expect(plain.out.warnings).toEqual([
       "the signed content is spam@1, but the catalogue's newest is spam@2: an older signature verifies on its own (a replay); pass --expect-version spam@2 to refuse it",
     ]);
-    const strict = await run(
-      'verify',
-      signed,
-      '--key',
-      join(root, 'alice.pub'),
-      '--expect-version',
-      'spam@2',
-      ...P,
-    );
+    const strict = await run(...verify, '--expect-version', 'spam@2');
     expect(isAntidoteError(strict.err, 'INTEGRITY_MISMATCH')).toBe(true);
     expect((strict.err as Error).message).toMatch(/replayed or stale/);
   });
