@@ -39,7 +39,10 @@ export interface VerdictEvidence {
 /** The verdict of a scan, its reason in one sentence, and the evidence. */
 export interface ScanVerdict {
   readonly verdict: ScanVerdictName;
-  /** One sentence, the first line of every report and CLI output of the scan. */
+  /**
+   * Why, in one sentence (without the verdict word): every report and CLI output of the scan
+   * starts with `VERDICT: reason` ({@link verdictLine}).
+   */
   readonly reason: string;
   /** The strong class-level findings, strongest first. */
   readonly evidence: readonly VerdictEvidence[];
@@ -146,7 +149,7 @@ export function scanVerdict(input: VerdictInput): ScanVerdict {
     const classes = new Set(confirmed.map((e) => e.className));
     return {
       verdict: 'fail',
-      reason: `FAIL: confirmed poison in ${classes.size} class${classes.size === 1 ? '' : 'es'}: ${listOf(confirmed.map((e) => `${describe(e)} confirmed by ${e.confirmedBy.join(', ')}`))}; ${records}.`,
+      reason: `confirmed poison in ${classes.size} class${classes.size === 1 ? '' : 'es'}: ${listOf(confirmed.map((e) => `${describe(e)} confirmed by ${e.confirmedBy.join(', ')}`))}; ${records}.`,
       evidence,
     };
   }
@@ -154,20 +157,25 @@ export function scanVerdict(input: VerdictInput): ScanVerdict {
     const lone = input.reports.length === 1;
     return {
       verdict: 'review',
-      reason: `REVIEW: ${listOf(evidence.map(describe))} ${lone ? 'found by the only detector run' : 'not confirmed by the other detectors'}; ${records} for a human to check.`,
+      reason: `${listOf(evidence.map(describe))} ${lone ? 'found by the only detector run' : 'not confirmed by the other detectors'}; ${records} for a human to check.`,
       evidence,
     };
   }
   if (flagged > 0) {
     return {
       verdict: 'review',
-      reason: `REVIEW: ${records} without a strong class-level finding (no detector's evidence reaches strength ${STRONG_EVIDENCE}); check them.`,
+      reason: `${records} without a strong class-level finding (no detector's evidence reaches strength ${STRONG_EVIDENCE}); check them.`,
       evidence,
     };
   }
   return {
     verdict: 'pass',
-    reason: `PASS: nothing found: no record flagged and no class-level finding reaches strength ${STRONG_EVIDENCE} (${input.reports.length} detector${input.reports.length === 1 ? '' : 's'}).`,
+    reason: `nothing found: no record flagged and no class-level finding reaches strength ${STRONG_EVIDENCE} (${input.reports.length} detector${input.reports.length === 1 ? '' : 's'}).`,
     evidence,
   };
+}
+
+/** The first line of a scan's report or CLI output: `FAIL: confirmed poison in ...`. */
+export function verdictLine(v: Pick<ScanVerdict, 'verdict' | 'reason'>): string {
+  return `${v.verdict.toUpperCase()}: ${v.reason}`;
 }
