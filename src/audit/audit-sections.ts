@@ -57,7 +57,7 @@ function auditHeadline(f: AuditFindings): string {
     f.decision.integrity === 'fail' ? f.decision.failures.filter((x) => /signature/.test(x)) : [];
   const scan =
     f.decision.verdict === v.verdict && integrity.length === 0
-      ? `${v.reason.charAt(0).toUpperCase()}${v.reason.slice(1)}`
+      ? v.reason
       : `The scan says ${verdictLine(v)}`;
   return [
     ...integrity.map((x) => `Integrity: ${x}.`),

@@ -135,15 +135,15 @@ export function decidePolicy(
   const integrity = integrityStatus(findings.integrity, policy, failures);
   const sv = findings.scanVerdict;
   let scan: Verdict = sv ? sv.verdict : flagged > 0 ? 'review' : 'pass';
-  if (sv?.verdict === 'fail') failures.push(`the scan found poison: ${sv.reason}`);
-  if (sv?.verdict === 'review' && !policy.allowReview) {
-    failures.push(`the scan needs review (--allow-review to accept): ${sv.reason}`);
-  }
   if (flaggedShare > policy.maxFlaggedShare) {
     failures.push(
       `the scan flagged ${flagged} records (${pct(flaggedShare)}), more than the policy's ${pct(policy.maxFlaggedShare)}`,
     );
     scan = 'fail';
+  }
+  if (sv?.verdict === 'fail') failures.push(`the scan found poison: ${sv.reason}`);
+  if (sv?.verdict === 'review' && !policy.allowReview) {
+    failures.push(`the scan needs review (--allow-review to accept): ${sv.reason}`);
   }
   const exposed = backdoorExposed(findings.vulnerability, policy.minAsr90Rate);
   const vulnerability = vulnerabilityStatus(findings.vulnerability, policy.minAsr90Rate);

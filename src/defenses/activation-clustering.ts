@@ -46,10 +46,12 @@ import { robustWhiten } from './spectre.js';
  *   line joining the two centres) is judged against the data's own null instead of a fixed
  *   constant: every class's larger cluster (the clean-looking part) is split again in the same
  *   space, and those splits' separations form a bootstrap null of "a split of clean records" of
- *   this model and dataset. A class is strong (and its smaller cluster flagged, when small:
- *   relative size ≤ `maxRelativeSize`) when its separation's modified z-score against that null
- *   is at least `STRONG_EVIDENCE` (see `calibration.ts`). Because the null comes from inside
- *   the classes, it holds when every class is poisoned (all-to-all) as well as when one is.
+ *   this model and dataset; the first splits of the classes form a second null, "among the
+ *   classes". A class is strong (and its smaller cluster flagged, when small: relative size ≤
+ *   `maxRelativeSize`) when its separation's modified z-score against either null is at least
+ *   `STRONG_EVIDENCE` (see `calibration.ts`). The re-split null comes from inside the classes,
+ *   so it holds when every class is poisoned (all-to-all); the among-classes null holds where a
+ *   class's clean part is itself multimodal (which raises its re-split).
  * - `separated`: the fixed rule of earlier versions: flag the smaller cluster only when it is
  *   small (relative size ≤ `maxRelativeSize`), the split is clean (silhouette ≥
  *   `minSilhouette`) and the two clusters are far apart (Ashman's D ≥ `minSeparation`; a k-means
@@ -478,17 +480,27 @@ interface ClusterVerdict {
 /** `calibrated`: the split's separation is strong against the data's own null, and it is small. */
 function calibratedAnalysis({ c, s, p, summary, calibration }: ClassAnalysisInput): ClusterVerdict {
   const cal = calibration!;
-  const strength = modifiedZ(s.separation, cal.nul);
-  const cut = strongCutoff(cal.nul);
+  // Two nulls, the larger strength wins: among the classes (one poisoned class stands out) and
+  // the clean re-splits (every class may be poisoned; a class with a multimodal clean part
+  // raises this null, the classes' own spread does not).
+  const zResplit = modifiedZ(s.separation, cal.nul);
+  const zAmong = cal.among && cal.among.size >= 3 ? modifiedZ(s.separation, cal.among) : 0;
+  const strength = Math.max(zResplit, zAmong);
+  const cut = Math.min(
+    strongCutoff(cal.nul),
+    cal.among && cal.among.size >= 3 ? strongCutoff(cal.among) : Number.POSITIVE_INFINITY,
+  );
   const strong = strength >= STRONG_EVIDENCE;
   const small = s.relativeSize <= p.maxRelativeSize;
   const poisonCluster = strong && small ? s.smaller : -1;
-  const against = `against the null of clean re-splits of the classes (median D ${fmt(cal.nul.centre)}, strong from D ${fmt(cut)})`;
+  const against = `(against the classes' splits, median D ${fmt(cal.among?.centre ?? Number.NaN)}, and clean re-splits, median D ${fmt(cal.nul.centre)}; strong from D ${fmt(cut)})`;
   return {
     poisonCluster,
     strength,
     stats: {
       strength: roundStrength(strength),
+      strengthAmongClasses: roundStrength(zAmong),
+      strengthAgainstResplits: roundStrength(zResplit),
       restSeparation: Number.isFinite(cal.rest[c]!) ? cal.rest[c]! : null,
       nullMedianSeparation: cal.nul.centre,
       nullSpread: cal.nul.spread,
@@ -752,6 +764,8 @@ function separationNull(
 interface SeparationCalibration {
   /** Null of the separation of a split of clean records (see {@link calibrate}). */
   readonly nul: RobustNull;
+  /** Null of the first splits' separations among the classes (absent for all-to-all checks). */
+  readonly among?: RobustNull;
   /** Per class: the separation of its larger cluster split again (NaN when too small). */
   readonly rest: readonly number[];
 }
@@ -776,7 +790,9 @@ function calibrate(
   // Fewer than three re-splits make no null: add the split of one Gaussian (D ≈ 2.65).
   while (values.length < 3) values.push(2.65);
   const centre = median(values);
-  return { nul: robustNull(values, p.nullSpreadFloor * centre), rest };
+  const first = splits.flatMap((s) => (s ? [s.separation] : []));
+  const among = robustNull(first, p.nullSpreadFloor * median(first));
+  return { nul: robustNull(values, p.nullSpreadFloor * centre), among, rest };
 }
 
 /**

@@ -107,7 +107,9 @@ export function strongEvidence(input: VerdictInput): VerdictEvidence[] {
         const byStrength = isStrong(of?.strength);
         const byRank =
           f.flagged > 0 &&
-          meanRankOfFlagged(ranks[b]!, r.flagged, input.y, f.classIndex) >= CONFIRMATION_RANK;
+          // float32 ranks: 0.9 is stored as 0.89999998
+          meanRankOfFlagged(ranks[b]!, r.flagged, input.y, f.classIndex) >=
+            CONFIRMATION_RANK - 1e-6;
         if (byStrength || byRank) confirmedBy.push(names[b]!);
       });
       out.push({
