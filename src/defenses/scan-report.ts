@@ -84,6 +84,14 @@ export const scanReportSchema = z.object({
   methods: z.record(z.string(), detectionReportJsonSchema),
   /** The merged decision (absent in reports written before it was recorded). */
   decision: scanDecisionJsonSchema.optional(),
+  /** The verdict of the scan (`verdict.ts`; absent in reports written before issue 16). */
+  verdict: z
+    .looseObject({
+      verdict: z.enum(['pass', 'review', 'fail']),
+      reason: z.string(),
+      evidence: z.array(z.unknown()),
+    })
+    .optional(),
   /** Keyword discovery's suspected keywords and ranking (text models). */
   keywords: z
     .looseObject({ suspected: z.array(z.unknown()), ranking: z.array(z.unknown()) })

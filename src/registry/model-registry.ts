@@ -45,6 +45,8 @@ export interface ScanSummary {
   readonly flagged: number;
   readonly suspiciousClasses: readonly string[];
   readonly reasons: readonly string[];
+  /** The scan's verdict and its reason (reports written since issue 16). */
+  readonly verdict?: { readonly verdict: 'pass' | 'review' | 'fail'; readonly reason: string };
 }
 
 /** What the registry records about a model directory when it is registered. */
@@ -245,6 +247,9 @@ export async function readScanSummary(path: string): Promise<ScanSummary[]> {
       flagged: rep.flagged.filter((v) => v === 1).length,
       suspiciousClasses: suspicious.map((c) => c.className),
       reasons: suspicious.map((c) => `${c.className}: ${c.reason}`),
+      ...(report.verdict
+        ? { verdict: { verdict: report.verdict.verdict, reason: report.verdict.reason } }
+        : {}),
     };
   });
 }

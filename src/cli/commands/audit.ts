@@ -23,6 +23,8 @@ interface AuditCliOptions extends OutputOptions, OnnxCliOptions {
   seed: number;
   vulnerability: boolean;
   force?: boolean;
+  trusted?: string;
+  allowReview?: boolean;
 }
 
 /** Reads and validates an audit policy file (JSON). */
@@ -57,7 +59,9 @@ async function loadModelFor(
  * `antidote audit --data D [--model M] [--policy P] --out R`: is this training pipeline poisoned,
  * and how easily could it be? The model may be an image, text or tabular model (text and tabular
  * data are scanned in the model's feature space). Writes `R/report.html` and `R/report.json`;
- * exits 1 when the policy fails.
+ * the first line of the output (and of the report) is the verdict, PASS, REVIEW or FAIL, and
+ * why. Exits 1 when the policy fails: on FAIL, and on REVIEW unless `--allow-review` (or the
+ * policy's `allowReview`) accepts it, so a REVIEW never exits 0 silently.
  */
 export function registerAuditCommand(program: Command): void {
   const cmd = program
@@ -75,6 +79,14 @@ export function registerAuditCommand(program: Command): void {
       'audit policy (JSON): failOn, maxFlaggedShare, requireSignature, minAsr90Rate',
     )
     .option('--key <file>', 'public key (PEM) to verify the dataset signature with')
+    .option(
+      '--trusted <data>',
+      'a trusted clean subset (a few records per class, same classes): the clean null each scan finding is checked against',
+    )
+    .option(
+      '--allow-review',
+      'exit 0 on a REVIEW verdict (one detector has a strong finding the others do not confirm); without it REVIEW exits 1',
+    )
     .requiredOption('--out <dir>', 'report directory to write')
     .option('--seed <n>', 'seed for everything random', parseInteger, 1)
     .option('--no-vulnerability', 'skip the simulated attacks')
@@ -82,8 +94,10 @@ export function registerAuditCommand(program: Command): void {
     .option('--json', 'print the result as JSON')
     .option('--quiet', 'no progress bars');
   addOnnxFlags(cmd).action(async (o: AuditCliOptions) => {
-    const policy = o.policy ? await readPolicy(o.policy) : undefined;
+    const read = o.policy ? await readPolicy(o.policy) : undefined;
+    const policy = o.allowReview ? { ...read, allowReview: true } : read;
     const data = await loadDataArg(o.data, o);
+    const trusted = o.trusted ? await loadDataArg(o.trusted, o) : undefined;
     const model = o.model ? await loadModelFor(o.model, data, onnxLoadOptions(o)) : undefined;
     const progress = stageProgress(progressEnabled(o));
     try {
@@ -92,6 +106,7 @@ export function registerAuditCommand(program: Command): void {
         ...(model ? { model } : {}),
         ...(policy ? { policy } : {}),
         ...(o.key ? { publicKeyPath: o.key } : {}),
+        ...(trusted ? { trusted } : {}),
         seed: o.seed,
         vulnerability: o.vulnerability ? {} : false,
         onProgress: progress.onProgress,
@@ -116,6 +131,7 @@ export function registerAuditCommand(program: Command): void {
           ].join('\n'),
         {
           verdict: result.report.verdict,
+          reason: result.report.headline,
           passed: result.passed,
           failures: result.failures,
           report: join(out, 'report.html'),

@@ -24,6 +24,7 @@ import {
   SCAN_REPORT_FILE,
   SCAN_REPORT_FORMAT,
 } from '../../defenses/scan-report.js';
+import { verdictLine } from '../../defenses/verdict.js';
 import { activeBackend } from '../../engine/backend.js';
 import type { Classifier } from '../../engine/classifier.js';
 import {
@@ -65,6 +66,7 @@ interface ScanCliOptions extends OutputOptions, OnnxCliOptions {
   threads: number;
   out: string;
   force?: boolean;
+  trusted?: string;
   [detectorFlag: string]: unknown;
 }
 
@@ -93,7 +95,7 @@ function namesFinding(kind: string): string {
     .join(', ');
 }
 
-const METHOD_HELP = `detectors, comma-separated (${namesFinding('backdoor')}: backdoors; ${namesFinding('label-noise')}: label noise; ${namesFinding('keywords')}: keyword discovery, text models), or all (every one that applies to the data). Several are merged into one decision, the one antidote audit takes: a record is flagged when 2 agree, or when 1 does and the others rank it near the top of a class they judge poisoned. Default: the audit's detectors (formerly ac alone)`;
+const METHOD_HELP = `detectors, comma-separated (${namesFinding('backdoor')}: backdoors; ${namesFinding('label-noise')}: label noise; ${namesFinding('keywords')}: keyword discovery, text models), or all (every one that applies to the data). Several are merged into one decision, the one antidote audit takes: a record is flagged when 2 agree, when 1 flags it in a class where its finding is strong (calibrated against the data's own null), or when 1 does and the others rank it near the top of a class they judge poisoned; the first line of the output is the verdict (PASS, REVIEW or FAIL) and why. Default: the audit's detectors`;
 
 /**
  * `antidote scan`: runs poisoned-data detectors of the registry over a dataset with the model
@@ -115,7 +117,11 @@ export function registerScanCommand(program: Command): void {
         .default([...DEFAULT_SCAN_METHODS], DEFAULT_SCAN_METHODS.join(',')),
     )
     .option('--layer <name>', 'layer whose activations are analysed (default: penultimate)')
-    .option('--seed <n>', 'seed for clustering, sampling and folds', parseInteger, 0);
+    .option('--seed <n>', 'seed for clustering, sampling and folds', parseInteger, 0)
+    .option(
+      '--trusted <data>',
+      'a trusted clean subset (a few records per class, same classes): the clean null each finding is checked against',
+    );
   for (const option of detectorFlags().values()) cmd.addOption(option);
   addOnnxFlags(cmd)
     .option(
@@ -226,6 +232,7 @@ async function runDetectors(
   target: ReturnType<typeof scanTarget>,
   methods: readonly string[],
   o: ScanCliOptions,
+  trusted?: Dataset,
 ): Promise<MergedScan> {
   const bars = new Map<string, ReturnType<typeof createProgressBar>>();
   const own = Object.fromEntries([...detectorFlags().keys()].map((k) => [k, o[k]]));
@@ -235,6 +242,7 @@ async function runDetectors(
       seed: o.seed,
       detectorOptions: { ...own, ...(o.layer ? { layer: o.layer } : {}) },
       context: target.context,
+      ...(trusted ? { trusted } : {}),
       onProgress: (m, p) => {
         let bar = bars.get(m);
         if (!bar) {
@@ -250,6 +258,18 @@ async function runDetectors(
   }
 }
 
+/**
+ * The `--trusted` subset as the model reads it (0–255 images on the [0, 1] scale, text and
+ * tabular records featurized); `model.checkReads` refuses one it cannot read.
+ */
+async function loadTrusted(spec: string, model: Model): Promise<Dataset> {
+  const raw = await loadDataset(spec);
+  const range = normalizeRange(raw.dataset, spec);
+  const loaded = range.notice ? { ...raw, dataset: range.dataset } : raw;
+  model.checkReads(loaded);
+  return model.featurize(loaded.dataset);
+}
+
 async function runScanCommand(o: ScanCliOptions): Promise<void> {
   // 0–255 image records are read on the [0, 1] scale the models are trained on, with a notice.
   const raw = await loadDataset(o.data);
@@ -261,7 +281,8 @@ async function runScanCommand(o: ScanCliOptions): Promise<void> {
     model.checkReads(loaded);
     const methods = scanMethods(o.method, dataDomain(loaded));
     const target = scanTarget(model, loaded, o.threads);
-    const scan = await runDetectors(target, methods, o);
+    const trusted = o.trusted ? await loadTrusted(o.trusted, model) : undefined;
+    const scan = await runDetectors(target, methods, o, trusted);
     const ds = target.ds;
     const truth = attackGroundTruth(loaded.attack, ds.ids);
     const evaluations = truth ? evaluateScan(ds, scan, truth) : undefined;
@@ -330,6 +351,7 @@ function scanDocument(
       suspicion: Array.from(scan.suspicion, (v) => Number(v.toFixed(4))),
       flaggedIds: ds.ids.filter((_, i) => scan.flagged[i]),
     },
+    verdict: scan.verdict,
     ...(keywords
       ? { keywords: { suspected: [...keywords.keywords], ranking: [...keywords.ranking] } }
       : {}),
@@ -416,6 +438,7 @@ function printScanResult(
     o,
     () =>
       [
+        verdictLine(scan.verdict),
         `scanned ${n} records; report written to ${o.out}`,
         ...summary.map((s) => {
           const base = `  ${s.method}: ${s.flagged} flagged (${pct(s.flagged / Math.max(n, 1))})${s.suspiciousClasses.length ? `, suspicious classes: ${s.suspiciousClasses.join(', ')}` : ''}${s.topTokens ? `\n    top tokens: ${s.topTokens.join(', ')}` : ''}`;
@@ -423,7 +446,7 @@ function printScanResult(
         }),
         ...(several
           ? [
-              `  decision (${decision.quorum} of ${decision.detectors.join(', ')} agree, or 1 corroborated): ${decision.flagged} flagged (${pct(decision.flagged / Math.max(n, 1))})${metricsLine(decision)}`,
+              `  decision (${decision.quorum} of ${decision.detectors.join(', ')} agree, 1 with a strong finding, or 1 corroborated): ${decision.flagged} flagged (${pct(decision.flagged / Math.max(n, 1))})${metricsLine(decision)}`,
             ]
           : []),
         ...scan.reports.flatMap((r, k) =>
@@ -432,7 +455,7 @@ function printScanResult(
             .map((c) => `  ${scan.detectors[k]} class ${c.className}: ${c.reason}`),
         ),
       ].join('\n'),
-    { out: o.out, records: n, methods: summary, decision },
+    { verdict: scan.verdict, out: o.out, records: n, methods: summary, decision },
   );
 }
 
