@@ -155,6 +155,23 @@ describe('SCAn (Tang et al. 2021)', () => {
     expect(evaluateDetection(report, { poisoned: s.poisoned }).f1).toBeGreaterThanOrEqual(0.9);
   });
 
+  it('runs on rank-deficient representations (dead and duplicated units)', () => {
+    const s = syntheticReps({ classes: 6, perClass: 200, dim: 8, poison: 25, shift: 6, seed: 10 });
+    const n = s.y.length;
+    // Each record: its 8 features, the same 8 again, and 4 units that never fire.
+    const data = new Float32Array(n * 20);
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < 8; j++) {
+        data[i * 20 + j] = s.data[i * 8 + j]!;
+        data[i * 20 + 8 + j] = s.data[i * 8 + j]!;
+      }
+    }
+    const report = scanUntangling({ reps: { data, dim: 20 }, y: s.y, classes: s.classes });
+    expect(report.perClass[0]!.stats.whitenedDims).toBe(8);
+    expect(report.perClass[0]!.suspicious).toBe(true);
+    expect(evaluateDetection(report, { poisoned: s.poisoned }).f1).toBeGreaterThanOrEqual(0.9);
+  });
+
   it('rejects bad options', () => {
     const s = syntheticReps({ classes: 3, perClass: 30, dim: 4, seed: 1 });
     for (const bad of [{ threshold: 0 }, { maxIterations: 0 }, { minClassSize: 1 }]) {

@@ -204,18 +204,26 @@ function classIdentities(
   const k = counts.length;
   let trace = 0;
   for (let a = 0; a < d; a++) trace += se[a * d + a]!;
-  // A ridge keeps n S_μ + S_ε positive definite where units never fire (zero variance).
-  const ridge = Math.max(trace / d, 1e-30) * 1e-9;
+  // A ridge keeps n S_μ + S_ε positive definite where units never fire (zero variance) and where
+  // S_ε, a difference of covariances, is slightly indefinite by rounding: grown until it does.
+  const unit = Math.max(trace / d, 1e-30);
   const out = new Float64Array(k * d);
   const a = new Float64Array(d * d);
   for (let c = 0; c < k; c++) {
     const nc = counts[c]!;
     if (nc === 0) continue;
-    for (let i = 0; i < d * d; i++) a[i] = nc * su[i]! + se[i]!;
-    for (let i = 0; i < d; i++) a[i * d + i]! += ridge;
     const s = new Float64Array(d);
     for (let j = 0; j < d; j++) s[j] = nc * means[c * d + j]!;
-    const v = choleskySolve(a, d, s);
+    let v: Float64Array | undefined;
+    for (let ridge = unit * 1e-9; v === undefined; ridge *= 100) {
+      for (let i = 0; i < d * d; i++) a[i] = nc * su[i]! + se[i]!;
+      for (let i = 0; i < d; i++) a[i * d + i]! += ridge;
+      try {
+        v = choleskySolve(a, d, s);
+      } catch (e) {
+        if (ridge > unit) throw e;
+      }
+    }
     for (let i = 0; i < d; i++) {
       let t = 0;
       for (let j = 0; j < d; j++) t += su[i * d + j]! * v[j]!;
