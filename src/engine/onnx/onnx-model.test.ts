@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Dataset } from '../../data/dataset.js';
+import type { OnnxExpected } from '../../testing/onnx-fixtures.js';
 import { rejects } from '../../testing/rejects.js';
 import { loadModel } from '../model.js';
 import { OnnxModel } from './onnx-model.js';
@@ -10,14 +11,7 @@ import { OnnxModel } from './onnx-model.js';
 const FIXTURES = join(import.meta.dirname, 'fixtures');
 
 /** What scripts/make-onnx-fixtures.py recorded with PyTorch for one model. */
-interface Expected {
-  readonly pixels: number[][];
-  readonly labels: number[];
-  readonly probabilities: number[];
-  readonly logits: number[];
-  readonly lastGemmInput: number[];
-  readonly inputGradients: number[];
-}
+type Expected = OnnxExpected;
 
 let expected: { mlp: Expected; cnn: Expected };
 let root: string;
