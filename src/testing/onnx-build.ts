@@ -1,4 +1,4 @@
-import protobuf from 'protobufjs';
+import { ONNX_ROOT } from '../engine/onnx/onnx-proto.js';
 
 /** An attribute value of {@link OnnxNodeSpec}: a number (int unless `float`), ints, floats, string. */
 export type AttrSpec =
@@ -40,75 +40,6 @@ export interface OnnxModelSpec {
   readonly opset?: number;
 }
 
-const ROOT = protobuf.Root.fromJSON({
-  nested: {
-    ModelProto: {
-      fields: {
-        irVersion: { type: 'int64', id: 1 },
-        producerName: { type: 'string', id: 2 },
-        graph: { type: 'GraphProto', id: 7 },
-        opsetImport: { rule: 'repeated', type: 'OperatorSetIdProto', id: 8 },
-      },
-    },
-    OperatorSetIdProto: {
-      fields: { domain: { type: 'string', id: 1 }, version: { type: 'int64', id: 2 } },
-    },
-    GraphProto: {
-      fields: {
-        node: { rule: 'repeated', type: 'NodeProto', id: 1 },
-        name: { type: 'string', id: 2 },
-        initializer: { rule: 'repeated', type: 'TensorProto', id: 5 },
-        input: { rule: 'repeated', type: 'ValueInfoProto', id: 11 },
-        output: { rule: 'repeated', type: 'ValueInfoProto', id: 12 },
-      },
-    },
-    NodeProto: {
-      fields: {
-        input: { rule: 'repeated', type: 'string', id: 1 },
-        output: { rule: 'repeated', type: 'string', id: 2 },
-        name: { type: 'string', id: 3 },
-        opType: { type: 'string', id: 4 },
-        attribute: { rule: 'repeated', type: 'AttributeProto', id: 5 },
-        domain: { type: 'string', id: 7 },
-      },
-    },
-    AttributeProto: {
-      fields: {
-        name: { type: 'string', id: 1 },
-        f: { type: 'float', id: 2 },
-        i: { type: 'int64', id: 3 },
-        s: { type: 'bytes', id: 4 },
-        t: { type: 'TensorProto', id: 5 },
-        floats: { rule: 'repeated', type: 'float', id: 7 },
-        ints: { rule: 'repeated', type: 'int64', id: 8 },
-        type: { type: 'int32', id: 20 },
-      },
-    },
-    TensorProto: {
-      fields: {
-        dims: { rule: 'repeated', type: 'int64', id: 1 },
-        dataType: { type: 'int32', id: 2 },
-        name: { type: 'string', id: 8 },
-        rawData: { type: 'bytes', id: 9 },
-      },
-    },
-    ValueInfoProto: {
-      fields: { name: { type: 'string', id: 1 }, type: { type: 'TypeProto', id: 2 } },
-    },
-    TypeProto: { fields: { tensorType: { type: 'TypeProtoTensor', id: 1 } } },
-    TypeProtoTensor: {
-      fields: {
-        elemType: { type: 'int32', id: 1 },
-        shape: { type: 'TensorShapeProto', id: 2 },
-      },
-    },
-    TensorShapeProto: { fields: { dim: { rule: 'repeated', type: 'Dimension', id: 1 } } },
-    Dimension: {
-      fields: { dimValue: { type: 'int64', id: 1 }, dimParam: { type: 'string', id: 2 } },
-    },
-  },
-});
-
 function tensor(t: TensorSpec): Record<string, unknown> {
   const raw = t.int64
     ? new Uint8Array(BigInt64Array.from(t.values, (v) => BigInt(v)).buffer)
@@ -141,7 +72,7 @@ function valueInfo(v: { name: string; shape: ReadonlyArray<number | string> }) {
 
 /** Encodes `spec` as ONNX model bytes (IR 8), what an exporter would write. */
 export function buildOnnx(spec: OnnxModelSpec): Uint8Array {
-  const model = ROOT.lookupType('ModelProto');
+  const model = ONNX_ROOT.lookupType('onnx.ModelProto');
   return model
     .encode(
       model.fromObject({

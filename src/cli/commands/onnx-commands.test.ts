@@ -330,9 +330,7 @@ describe('antidote attack --model MODEL.onnx', () => {
     const before = params?.baseFeatureDistance ?? [];
     const after = params?.featureDistance ?? [];
     expect(after).toHaveLength(2);
-    after.forEach((d, i) => {
-      expect(d).toBeLessThan(before[i]!);
-    });
+    for (const [i, d] of after.entries()) expect(d).toBeLessThan(before[i]!);
   });
 });
 

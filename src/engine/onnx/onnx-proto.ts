@@ -2,14 +2,19 @@
  * The ONNX protobuf, read and edited without code generation: the few messages Antidote reads
  * (model, graph, node, value info, tensor header), declared with protobufjs' reflection API from
  * the field numbers of the ONNX IR (https://onnx.ai/onnx/repo-docs/IR.html). Fields not declared
- * here (tensor payloads, metadata, training info) are skipped when reading, and never lost when
+ * here (metadata, training info) are skipped when reading, and never lost when
  * editing: {@link withGraphOutputs} appends a graph fragment to the bytes, which protobuf's merge
  * rules join to the model's graph.
  */
 import protobuf from 'protobufjs';
 import { AntidoteError } from '../../errors.js';
 
-const ROOT = protobuf.Root.fromJSON({
+/**
+ * The ONNX messages Antidote reads and writes (protobufjs reflection JSON, package `onnx`): the
+ * headers read here, and the tensor payloads and attributes the engine's importer reads
+ * (`./onnx-tensors.ts`).
+ */
+export const ONNX_ROOT = protobuf.Root.fromJSON({
   nested: {
     onnx: {
       nested: {
@@ -49,14 +54,25 @@ const ROOT = protobuf.Root.fromJSON({
             name: { type: 'string', id: 1 },
             f: { type: 'float', id: 2 },
             i: { type: 'int64', id: 3 },
+            s: { type: 'bytes', id: 4 },
+            t: { type: 'TensorProto', id: 5 },
+            floats: { rule: 'repeated', type: 'float', id: 7 },
             ints: { rule: 'repeated', type: 'int64', id: 8 },
+            strings: { rule: 'repeated', type: 'bytes', id: 9 },
+            type: { type: 'int32', id: 20 },
           },
         },
         TensorProto: {
           fields: {
             dims: { rule: 'repeated', type: 'int64', id: 1 },
             dataType: { type: 'int32', id: 2 },
+            floatData: { rule: 'repeated', type: 'float', id: 4 },
+            int32Data: { rule: 'repeated', type: 'int32', id: 5 },
+            int64Data: { rule: 'repeated', type: 'int64', id: 7 },
             name: { type: 'string', id: 8 },
+            rawData: { type: 'bytes', id: 9 },
+            doubleData: { rule: 'repeated', type: 'double', id: 10 },
+            dataLocation: { type: 'int32', id: 14 },
           },
         },
         ValueInfoProto: {
@@ -82,7 +98,7 @@ const ROOT = protobuf.Root.fromJSON({
   },
 });
 
-const MODEL = ROOT.lookupType('onnx.ModelProto');
+const MODEL = ONNX_ROOT.lookupType('onnx.ModelProto');
 
 /** One dimension of a value: a size, a symbolic name (`batch`), or unknown (`null`). */
 export type ProtoDim = number | string | null;
@@ -167,13 +183,12 @@ function node(n: Obj): ProtoNode {
 }
 
 /**
- * Decodes an ONNX model file. `INVALID_FORMAT` naming `where` for bytes that are not an ONNX
- * model (not protobuf, truncated, or without a graph).
+ * The `ModelProto` of `bytes` as a plain object (every field of {@link ONNX_ROOT}, int64 as
+ * numbers). `INVALID_FORMAT` naming `where` for bytes that are not protobuf or are truncated.
  */
-export function decodeOnnx(bytes: Uint8Array, where: string): ProtoModel {
-  let raw: Obj;
+export function decodeModelObject(bytes: Uint8Array, where: string): Record<string, unknown> {
   try {
-    raw = MODEL.toObject(MODEL.decode(bytes), { longs: Number }) as Obj;
+    return MODEL.toObject(MODEL.decode(bytes), { longs: Number });
   } catch (e) {
     throw new AntidoteError(
       'INVALID_FORMAT',
@@ -182,6 +197,14 @@ export function decodeOnnx(bytes: Uint8Array, where: string): ProtoModel {
       { cause: e },
     );
   }
+}
+
+/**
+ * Decodes an ONNX model file. `INVALID_FORMAT` naming `where` for bytes that are not an ONNX
+ * model (not protobuf, truncated, or without a graph).
+ */
+export function decodeOnnx(bytes: Uint8Array, where: string): ProtoModel {
+  const raw = decodeModelObject(bytes, where);
   const graph = raw.graph as Obj | undefined;
   if (!graph || list(graph.node).length === 0 || list(graph.input).length === 0) {
     throw new AntidoteError(

@@ -8,56 +8,9 @@
  */
 import protobuf from 'protobufjs';
 import { AntidoteError } from '../../errors.js';
+import { decodeModelObject, ONNX_ROOT } from './onnx-proto.js';
 
-const TENSOR_FIELDS = {
-  dims: { rule: 'repeated', type: 'int64', id: 1 },
-  dataType: { type: 'int32', id: 2 },
-  floatData: { rule: 'repeated', type: 'float', id: 4 },
-  int32Data: { rule: 'repeated', type: 'int32', id: 5 },
-  int64Data: { rule: 'repeated', type: 'int64', id: 7 },
-  name: { type: 'string', id: 8 },
-  rawData: { type: 'bytes', id: 9 },
-  doubleData: { rule: 'repeated', type: 'double', id: 10 },
-  dataLocation: { type: 'int32', id: 14 },
-};
-
-const ROOT = protobuf.Root.fromJSON({
-  nested: {
-    ModelProto: { fields: { graph: { type: 'GraphProto', id: 7 } } },
-    GraphProto: {
-      fields: {
-        node: { rule: 'repeated', type: 'NodeProto', id: 1 },
-        initializer: { rule: 'repeated', type: 'TensorProto', id: 5 },
-      },
-    },
-    NodeProto: {
-      fields: {
-        input: { rule: 'repeated', type: 'string', id: 1 },
-        output: { rule: 'repeated', type: 'string', id: 2 },
-        name: { type: 'string', id: 3 },
-        opType: { type: 'string', id: 4 },
-        attribute: { rule: 'repeated', type: 'AttributeProto', id: 5 },
-        domain: { type: 'string', id: 7 },
-      },
-    },
-    AttributeProto: {
-      fields: {
-        name: { type: 'string', id: 1 },
-        f: { type: 'float', id: 2 },
-        i: { type: 'int64', id: 3 },
-        s: { type: 'bytes', id: 4 },
-        t: { type: 'TensorProto', id: 5 },
-        floats: { rule: 'repeated', type: 'float', id: 7 },
-        ints: { rule: 'repeated', type: 'int64', id: 8 },
-        strings: { rule: 'repeated', type: 'bytes', id: 9 },
-        type: { type: 'int32', id: 20 },
-      },
-    },
-    TensorProto: { fields: TENSOR_FIELDS },
-  },
-});
-
-const MODEL = ROOT.lookupType('ModelProto');
+const TENSOR = ONNX_ROOT.lookupType('onnx.TensorProto');
 
 /** ONNX `TensorProto.DataType` values Antidote reads. */
 export const ONNX_TYPES = {
@@ -202,17 +155,7 @@ function attribute(a: Obj, where: string): OnnxAttribute | undefined {
  * a data type Antidote does not read (strings, float16, complex).
  */
 export function decodeWeights(bytes: Uint8Array, where: string): OnnxWeights {
-  let raw: Obj;
-  try {
-    raw = MODEL.toObject(MODEL.decode(bytes), { longs: Number }) as Obj;
-  } catch (e) {
-    throw new AntidoteError(
-      'INVALID_FORMAT',
-      `${where} is not an ONNX model (cannot decode its protobuf: ${(e as Error).message})`,
-      { path: where },
-      { cause: e },
-    );
-  }
+  const raw = decodeModelObject(bytes, where);
   const graph = (raw.graph as Obj | undefined) ?? {};
   const initializers = new Map<string, OnnxTensor>();
   for (const t of (graph.initializer as Obj[] | undefined) ?? []) {
@@ -310,7 +253,7 @@ export function withInitializerValues(
       fields(graph).map((f) => {
         const whole = graph.subarray(f.start, f.end);
         if (f.id !== 5 || !f.body) return whole;
-        const t = ROOT.lookupType('TensorProto').decode(f.body) as unknown as Obj;
+        const t = TENSOR.decode(f.body) as unknown as Obj;
         const name = String(t.name ?? '');
         const v = values.get(name);
         if (!v) return whole;

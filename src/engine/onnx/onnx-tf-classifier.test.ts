@@ -3,30 +3,24 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Dataset } from '../../data/dataset.js';
 import { buildOnnx } from '../../testing/onnx-build.js';
-import { ONNX_FIXTURES } from '../../testing/onnx-fixtures.js';
+import {
+  expectedRecords,
+  ONNX_FIXTURES,
+  type OnnxExpected,
+  readOnnxExpectations,
+} from '../../testing/onnx-fixtures.js';
 import { rejects } from '../../testing/rejects.js';
 import { loadModel } from '../model.js';
 import type { OnnxModel } from './onnx-model.js';
 import { decodeOnnx } from './onnx-proto.js';
 import { decodeWeights } from './onnx-tensors.js';
 
-/** What scripts/make-onnx-fixtures.py recorded with PyTorch for one model. */
-interface Expected {
-  readonly pixels: number[][];
-  readonly labels: number[];
-  readonly probabilities: number[];
-  readonly logits: number[];
-  readonly lastGemmInput: number[];
-  readonly inputGradients: number[];
-}
-
-let expected: { mlp: Expected; cnn: Expected };
+let expected: { mlp: OnnxExpected; cnn: OnnxExpected };
 let root: string;
 
 beforeAll(async () => {
-  expected = JSON.parse(await readFile(join(ONNX_FIXTURES, 'expectations.json'), 'utf8'));
+  expected = await readOnnxExpectations();
   root = await mkdtemp(join(tmpdir(), 'antidote-onnx-tf-'));
 });
 
@@ -34,23 +28,7 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-/** The recorded MNIST test images as an Antidote dataset (HWC, [0, 1]). */
-function records(e: Expected): Dataset {
-  const n = e.pixels.length;
-  const x = new Float32Array(n * 784);
-  e.pixels.forEach((row, i) => {
-    row.forEach((v, j) => {
-      x[i * 784 + j] = v / 255;
-    });
-  });
-  return {
-    x,
-    shape: [n, 28, 28, 1],
-    y: Int32Array.from(e.labels),
-    classes: Array.from({ length: 10 }, (_, k) => String(k)),
-    ids: e.pixels.map((_, i) => `t${i}`),
-  };
-}
+const records = expectedRecords;
 
 function maxAbs(a: ArrayLike<number>, b: ArrayLike<number>): number {
   expect(a.length).toBe(b.length);
