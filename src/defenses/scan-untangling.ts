@@ -93,8 +93,6 @@ const EM_TOLERANCE = 1e-6;
 const MAX_SPLIT_ITERATIONS = 100;
 /** Outlying records (modified z of the log distance to their group mean) leave the means. */
 const OUTLIER_Z = 3.5;
-/** Power iterations for the starting direction at most. */
-const POWER_ITERATIONS = 100;
 /**
  * Two-means stops once a step moves at most this share of the class (a split of one Gaussian
  * creeps for dozens of steps, a few records at a time, without changing J visibly).
@@ -302,6 +300,36 @@ function groupCentres(
 }
 
 /**
+ * The top eigenvector of the whitened class covariance W·Σ_c·Wᵀ (`rank × rank`): the class's
+ * direction of largest variance relative to S_ε, in the whitened space.
+ */
+function topWhitenedDirection(
+  cov: Float64Array,
+  w: Float64Array,
+  r: number,
+  d: number,
+): Float64Array {
+  const ws = new Float64Array(r * d);
+  for (let q = 0; q < r; q++) {
+    for (let a = 0; a < d; a++) {
+      const wqa = w[q * d + a]!;
+      if (wqa === 0) continue;
+      for (let b = 0; b < d; b++) ws[q * d + b]! += wqa * cov[a * d + b]!;
+    }
+  }
+  const cw = new Float64Array(r * r);
+  for (let q = 0; q < r; q++) {
+    for (let p = q; p < r; p++) {
+      let t = 0;
+      for (let b = 0; b < d; b++) t += ws[q * d + b]! * w[p * d + b]!;
+      cw[q * r + p] = t;
+      cw[p * r + q] = t;
+    }
+  }
+  return Float64Array.from(symmetricEigen(cw, r, 1).vectors);
+}
+
+/**
  * Splits the whitened records `z` (`[n, rank]`) of one class in two groups: two-means (Lloyd's
  * steps, until at most a thousandth of the records move) with trimmed means, i.e. the records
  * whose distance to their own group mean is outlying (see {@link notOutlying}) do not move the
@@ -309,47 +337,14 @@ function groupCentres(
  * far from everything would otherwise form the smaller group on their own. The start is
  * deterministic: the best two-means cut along the class's direction of largest variance.
  */
-function untangle(z: Float64Array, n: number, r: number): Untangled {
-  const centre = new Float64Array(r);
-  for (let i = 0; i < n; i++) for (let a = 0; a < r; a++) centre[a]! += z[i * r + a]! / n;
-  const dist2 = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    let t = 0;
-    for (let a = 0; a < r; a++) t += (z[i * r + a]! - centre[a]!) ** 2;
-    dist2[i] = t;
-  }
+function untangle(z: Float64Array, n: number, r: number, direction: Float64Array): Untangled {
   // The start uses every record: trimming before any split would also trim a far, small group,
   // the very group to be found (5 records in a class of 305 are found at a shift of 6 SDs and
   // beyond only without it).
   let inlier: Uint8Array = new Uint8Array(n).fill(1);
-  // Mean and top principal direction (power iteration from the farthest record).
   const m = new Float64Array(r);
-  let count = 0;
-  let far = -1;
-  for (let i = 0; i < n; i++) {
-    if (!inlier[i]) continue;
-    count++;
-    for (let a = 0; a < r; a++) m[a]! += z[i * r + a]!;
-    if (far < 0 || dist2[i]! > dist2[far]!) far = i;
-  }
-  for (let a = 0; a < r; a++) m[a]! /= Math.max(count, 1);
-  let v = new Float64Array(r);
-  for (let a = 0; a < r; a++) v[a] = far >= 0 ? z[far * r + a]! - m[a]! : 1;
-  for (let it = 0; it < POWER_ITERATIONS; it++) {
-    const next = new Float64Array(r);
-    for (let i = 0; i < n; i++) {
-      if (!inlier[i]) continue;
-      let p = 0;
-      for (let a = 0; a < r; a++) p += (z[i * r + a]! - m[a]!) * v[a]!;
-      for (let a = 0; a < r; a++) next[a]! += p * (z[i * r + a]! - m[a]!);
-    }
-    const norm = Math.sqrt(dot(next, next));
-    if (!(norm > 0)) break;
-    for (let a = 0; a < r; a++) next[a]! /= norm;
-    const change = Math.abs(1 - Math.abs(dot(next, v) / Math.sqrt(dot(v, v))));
-    v = next;
-    if (change < 1e-9) break;
-  }
+  for (let i = 0; i < n; i++) for (let a = 0; a < r; a++) m[a]! += z[i * r + a]! / n;
+  const v = direction;
   const proj = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     let p = 0;
@@ -451,11 +446,13 @@ export function scanUntangling(
   const counts = byClass.map((idx) => idx.length);
   const means = new Float64Array(k * d);
   const total = new Float64Array(d * d);
+  const classCov: Array<Float64Array | undefined> = new Array(k);
   for (let c = 0; c < k; c++) {
     const idx = byClass[c]!;
     if (idx.length === 0) continue;
     const m = rowMean(x, d, idx);
     const cov = rowCovariance(x, d, idx, m);
+    classCov[c] = cov;
     const share = idx.length / n;
     for (let a = 0; a < d; a++) means[c * d + a] = m[a]! - mean[a]!;
     for (let a = 0; a < d; a++) {
@@ -483,7 +480,7 @@ export function scanUntangling(
       continue;
     }
     const zc = projectRows(x, d, idx, mean, w, rank);
-    const split = untangle(zc, nc, rank);
+    const split = untangle(zc, nc, rank, topWhitenedDirection(classCov[c]!, w, rank, d));
     const small = split.sizes[0] <= split.sizes[1] ? 0 : 1;
     const cs = split.centres.subarray(small * rank, (small + 1) * rank);
     const cl = split.centres.subarray((1 - small) * rank, (2 - small) * rank);
