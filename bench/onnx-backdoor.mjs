@@ -86,8 +86,8 @@ const zooTrain = run(process.execPath, [
 ]);
 
 /** Scan F1 (decision and per detector) and evaluation of one model. */
-function measure(model) {
-  const out = join(work, `scan-${model === onnx ? 'onnx' : 'zoo'}`);
+function measure(model, extra = []) {
+  const out = join(work, `scan-${model === onnx ? 'onnx' : 'zoo'}${extra.length ? '-layer' : ''}`);
   const scan = run(process.execPath, [
     cli,
     'scan',
@@ -98,6 +98,7 @@ function measure(model) {
     '--out',
     out,
     '--quiet',
+    ...extra,
   ]);
   const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'));
   const f1 = Object.fromEntries(
@@ -128,6 +129,12 @@ const pytorch = {
   train: JSON.parse(torchTrain.stdout.trim().split('\n').at(-1)),
   ...measure(onnx),
 };
+// The same scan of the ONNX model on its convolution features (the Flatten output, 784 wide)
+// instead of the default layer (the input of its last Gemm, 32 wide).
+const pytorchConvLayer = {
+  layer: '/Flatten_output_0',
+  ...measure(onnx, ['--layer', '/Flatten_output_0']),
+};
 const antidote = { trainSeconds: Number(zooTrain.seconds.toFixed(1)), ...measure(zoo) };
 rmSync(work, { recursive: true, force: true });
 load.after = loadavg().map((v) => Number(v.toFixed(2)));
@@ -136,6 +143,7 @@ const result = {
   load,
   setup: { records, poisonRate: 0.05, trigger: 'pattern', target: 0, epochs },
   pytorchOnnx: pytorch,
+  pytorchOnnxConvLayer: pytorchConvLayer,
   antidote,
 };
 console.log(JSON.stringify(result, null, 2));
