@@ -3,6 +3,8 @@
  * triggers they stamp. Every attack is a seeded, pure {@link PoisoningAttack} whose
  * {@link AttackRecord} is the ground truth detectors are scored against.
  */
+
+export * from './adaptive-blend.js';
 export {
   type AttackRecord,
   checkClass,
@@ -15,7 +17,6 @@ export {
   type PoisonResult,
   resolveClass,
 } from './attack.js';
-export * from './adaptive-blend.js';
 export * from './attack-record.js';
 export { type BackdoorOptions, backdoorAttack } from './backdoor.js';
 export * from './backdoor-plan.js';
@@ -39,7 +40,6 @@ export * from './tabular-backdoor.js';
 export * from './target-class.js';
 export * from './text-backdoor.js';
 export * from './transfer-learning.js';
-export * from './wanet.js';
 export {
   BUILTIN_TRIGGER_IMAGES,
   type BuiltinTriggerImage,
@@ -79,3 +79,4 @@ export {
   type TriggerSpec,
   triggerImagePath,
 } from './triggers.js';
+export * from './wanet.js';
