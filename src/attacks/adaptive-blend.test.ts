@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { recordSize, validateDataset } from '../data/dataset.js';
-import { isAntidoteError } from '../errors.js';
 import { syntheticImages } from '../testing/synthetic-images.js';
+import { expectThrowsCode } from '../testing/throws-code.js';
 import { Rng } from '../util/rng.js';
 import {
   type AdaptiveBlendOptions,
@@ -100,13 +100,7 @@ describe('Adaptive-Blend (Qi et al. 2023)', () => {
       { ...base, pieces: 100 }, // 10×10 tiles do not fit a 9×9 image
     ];
     for (const o of bad) {
-      let err: unknown;
-      try {
-        adaptiveBlendAttack.poison(ds, o, new Rng(1));
-      } catch (e) {
-        err = e;
-      }
-      expect(isAntidoteError(err) && err.code === 'INVALID_ARGUMENT').toBe(true);
+      expectThrowsCode(() => adaptiveBlendAttack.poison(ds, o, new Rng(1)));
     }
   });
 });

@@ -16,12 +16,12 @@
  * trigger, as in the authors' code. Poisons are drawn among non-target records and relabelled
  * (all-to-one); covers among the rest (`regularized-backdoor.ts`).
  */
-import { type Dataset, recordShape } from '../data/dataset.js';
+import type { Dataset } from '../data/dataset.js';
 import { AntidoteError } from '../errors.js';
 import type { Rng } from '../util/rng.js';
 import type { PoisoningAttack, PoisonResult } from './attack.js';
 import { assembleRegularizedBackdoor, planRegularizedBackdoor } from './regularized-backdoor.js';
-import type { ImageTransform } from './target-class.js';
+import { type ImageTransform, imageRecordShape } from './target-class.js';
 import { imageDims } from './triggers.js';
 
 /** Options of {@link adaptiveBlendAttack}. */
@@ -138,13 +138,7 @@ export function adaptiveBlendTestTrigger(key: Float32Array, testAlpha: number): 
 export const adaptiveBlendAttack: PoisoningAttack<AdaptiveBlendOptions> = Object.freeze({
   name: 'adaptive-blend',
   poison(ds: Dataset, o: AdaptiveBlendOptions, rng: Rng): PoisonResult {
-    const shape = recordShape(ds);
-    if (shape.length !== 2 && shape.length !== 3) {
-      throw new AntidoteError(
-        'INVALID_ARGUMENT',
-        `Adaptive-Blend needs image records [H, W] or [H, W, C], got [${shape.join(', ')}]`,
-      );
-    }
+    const shape = imageRecordShape(ds, 'Adaptive-Blend');
     checkAdaptiveBlendOptions(o, shape, o.key);
     const pieces = o.pieces ?? ADAPTIVE_BLEND_DEFAULTS.pieces;
     const masked = o.maskedPieces ?? Math.floor(pieces / 2);

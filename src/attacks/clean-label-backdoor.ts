@@ -16,7 +16,7 @@
  * 2. the four-corner trigger ({@link CornerTriggerSpec} `corners: 'four'`);
  * 3. a reduced trigger amplitude on the poisons (`amplitude` < 1), the full trigger at test time.
  *
- * What each adds on MNIST is measured by `bench/attacks.mjs` (the `clean-label-*` cases) and
+ * What each adds on MNIST is measured by `bench/attacks-round2.mjs` (the `clb-*` cases) and
  * written in `docs/attacks.md`.
  */
 import { type Dataset, recordShape, recordSize } from '../data/dataset.js';

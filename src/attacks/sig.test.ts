@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { recordSize, validateDataset } from '../data/dataset.js';
-import { isAntidoteError } from '../errors.js';
 import { syntheticImages } from '../testing/synthetic-images.js';
+import { expectThrowsCode } from '../testing/throws-code.js';
 import { Rng } from '../util/rng.js';
 import { type SigOptions, sigAttack, sigColumnSignal, sigTestTrigger, sigTrigger } from './sig.js';
 
@@ -105,13 +105,7 @@ describe('SIG (Barni et al. 2019)', () => {
       { ...base, signal: 'square' as 'sin' },
     ];
     for (const o of bad) {
-      let err: unknown;
-      try {
-        sigAttack.poison(ds, o, new Rng(1));
-      } catch (e) {
-        err = e;
-      }
-      expect(isAntidoteError(err) && err.code === 'INVALID_ARGUMENT').toBe(true);
+      expectThrowsCode(() => sigAttack.poison(ds, o, new Rng(1)));
     }
   });
 });

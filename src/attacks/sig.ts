@@ -13,13 +13,14 @@
  * (values on the [0, 1] scale, so the paper's Δ = 20 of 255 is 20/255 ≈ 0.078). The paper
  * attacks MNIST with the ramp and GTSRB with the sinusoid (Δ = 20, f = 6).
  */
-import { type Dataset, recordShape } from '../data/dataset.js';
+import type { Dataset } from '../data/dataset.js';
 import { AntidoteError } from '../errors.js';
 import type { Rng } from '../util/rng.js';
 import type { PoisoningAttack, PoisonResult } from './attack.js';
 import {
   cleanLabelResult,
   type ImageTransform,
+  imageRecordShape,
   sampleTargetClass,
   transformRecords,
 } from './target-class.js';
@@ -136,13 +137,7 @@ export function checkSigOptions(o: SigOptions): void {
 export const sigAttack: PoisoningAttack<SigOptions> = Object.freeze({
   name: 'sig',
   poison(ds: Dataset, o: SigOptions, rng: Rng): PoisonResult {
-    const shape = recordShape(ds);
-    if (shape.length !== 2 && shape.length !== 3) {
-      throw new AntidoteError(
-        'INVALID_ARGUMENT',
-        `SIG needs image records [H, W] or [H, W, C], got [${shape.join(', ')}]`,
-      );
-    }
+    const shape = imageRecordShape(ds, 'SIG');
     checkSigOptions(o);
     const sample = sampleTargetClass(ds, o.target, o.rate, rng);
     const trigger = sigTrigger(o);

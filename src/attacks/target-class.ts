@@ -4,7 +4,7 @@
  * a run. A clean-label attack may only change the pixels of records that already carry the target
  * label (Turner, Tsipras & Madry 2019; Barni, Kallas & Tondi 2019).
  */
-import { type Dataset, numRecords, recordSize } from '../data/dataset.js';
+import { type Dataset, numRecords, recordShape, recordSize } from '../data/dataset.js';
 import { AntidoteError } from '../errors.js';
 import type { Rng } from '../util/rng.js';
 import { type AttackRecord, checkClass, maskOf, type PoisonResult } from './attack.js';
@@ -14,6 +14,21 @@ import type { TriggerFn } from './triggers.js';
 export interface ImageTransform {
   /** Returns a new, transformed copy of one HWC image of `shape`. */
   readonly apply: TriggerFn;
+}
+
+/**
+ * The record shape of an image dataset (`[H, W]` or `[H, W, C]`); `INVALID_ARGUMENT` naming
+ * `attack` for other records.
+ */
+export function imageRecordShape(ds: Dataset, attack: string): number[] {
+  const shape = recordShape(ds);
+  if (shape.length !== 2 && shape.length !== 3) {
+    throw new AntidoteError(
+      'INVALID_ARGUMENT',
+      `${attack} needs image records [H, W] or [H, W, C], got [${shape.join(', ')}]`,
+    );
+  }
+  return shape;
 }
 
 /** A seeded sample of the target class: its records, and the chosen ones (ascending). */

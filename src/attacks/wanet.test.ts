@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { recordSize, validateDataset } from '../data/dataset.js';
-import { isAntidoteError } from '../errors.js';
 import { syntheticImages } from '../testing/synthetic-images.js';
+import { expectThrowsCode } from '../testing/throws-code.js';
 import { Rng } from '../util/rng.js';
 import {
   gridSample,
@@ -151,13 +151,7 @@ describe('WaNet (Nguyen & Tran 2021)', () => {
       { ...base, rate: 0.2, crossRatio: 5 }, // more noise records than records left
     ];
     for (const o of bad) {
-      let err: unknown;
-      try {
-        wanetAttack.poison(ds, o, new Rng(1));
-      } catch (e) {
-        err = e;
-      }
-      expect(isAntidoteError(err) && err.code === 'INVALID_ARGUMENT').toBe(true);
+      expectThrowsCode(() => wanetAttack.poison(ds, o, new Rng(1)));
     }
   });
 });

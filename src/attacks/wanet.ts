@@ -19,12 +19,12 @@
  * The field is drawn from `rng.fork('grid')` and stored in the record (`params.controlGrid`), so
  * the test-time trigger can be rebuilt from it.
  */
-import { type Dataset, recordShape } from '../data/dataset.js';
+import type { Dataset } from '../data/dataset.js';
 import { AntidoteError } from '../errors.js';
 import type { Rng } from '../util/rng.js';
 import type { PoisoningAttack, PoisonResult } from './attack.js';
 import { assembleRegularizedBackdoor, planRegularizedBackdoor } from './regularized-backdoor.js';
-import type { ImageTransform } from './target-class.js';
+import { type ImageTransform, imageRecordShape } from './target-class.js';
 import { imageDims } from './triggers.js';
 
 /** The warp of WaNet: the control grid and how it is scaled. */
@@ -233,13 +233,7 @@ export function noisyField(field: Float32Array, h: number, rng: Rng): Float32Arr
 export const wanetAttack: PoisoningAttack<WanetOptions> = Object.freeze({
   name: 'wanet',
   poison(ds: Dataset, o: WanetOptions, rng: Rng): PoisonResult {
-    const shape = recordShape(ds);
-    if (shape.length !== 2 && shape.length !== 3) {
-      throw new AntidoteError(
-        'INVALID_ARGUMENT',
-        `WaNet needs image records [H, W] or [H, W, C], got [${shape.join(', ')}]`,
-      );
-    }
+    const shape = imageRecordShape(ds, 'WaNet');
     checkWanetOptions(o);
     const k = o.gridSize ?? WANET_DEFAULTS.gridSize;
     const cross = o.crossRatio ?? WANET_DEFAULTS.crossRatio;
