@@ -326,6 +326,16 @@ function scanContext(model, loaded, c) {
   };
 }
 
+/** The result of a detector that did not run, and why. */
+const notRun = (skipped, seconds = 0) => ({
+  precision: null,
+  recall: null,
+  f1: null,
+  flagged: 0,
+  seconds,
+  skipped,
+});
+
 const logDetector = (name, d) =>
   log(
     `  ${name}: F1 ${d.f1} P ${d.precision} R ${d.recall} flagged ${d.flagged} (${d.seconds} s)${d.skipped ? ` skipped: ${d.skipped}` : ''}`,
@@ -386,14 +396,7 @@ async function detectCase(c) {
       if (!entry.domains.includes(domain)) continue;
       if (entry.name === 'kw' && !context.text) continue;
       if (retrains(entry) && !withRetrain) {
-        detectors[entry.name] = {
-          precision: null,
-          recall: null,
-          f1: null,
-          flagged: 0,
-          seconds: 0,
-          skipped: 'retrains (run with --with-retrain)',
-        };
+        detectors[entry.name] = notRun('retrains (run with --with-retrain)');
         continue;
       }
       // A default detector's report is the one the decision used (same data, model and seed).
@@ -410,14 +413,7 @@ async function detectCase(c) {
         continue;
       }
       if (skip.has(entry.name)) {
-        detectors[entry.name] = {
-          precision: null,
-          recall: null,
-          f1: null,
-          flagged: 0,
-          seconds: 0,
-          skipped: 'not run (--skip)',
-        };
+        detectors[entry.name] = notRun('not run (--skip)');
         continue;
       }
       const t = performance.now();
@@ -433,14 +429,10 @@ async function detectCase(c) {
           suspiciousClasses: report.perClass.filter((p) => p.suspicious).map((p) => p.className),
         };
       } catch (e) {
-        detectors[entry.name] = {
-          precision: null,
-          recall: null,
-          f1: null,
-          flagged: 0,
-          seconds: r4((performance.now() - t) / 1000),
-          skipped: `${!withRetrain && e.code === 'INVALID_STATE' ? 'needs retraining (--with-retrain); ' : ''}${e.code ?? 'error'}: ${String(e.message ?? e).slice(0, 200)}`,
-        };
+        detectors[entry.name] = notRun(
+          `${!withRetrain && e.code === 'INVALID_STATE' ? 'needs retraining (--with-retrain); ' : ''}${e.code ?? 'error'}: ${String(e.message ?? e).slice(0, 200)}`,
+          r4((performance.now() - t) / 1000),
+        );
       }
       logDetector(entry.name, detectors[entry.name]);
     }
