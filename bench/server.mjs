@@ -52,7 +52,7 @@ async function setup(project) {
   const { version } = await reg.register(dir, { name: 'mnist', actor: 'bench' });
   // The gate is not what is measured here: record a pass so the version can be promoted.
   reg.recordGateResult(version.id, { passed: true, policyDigest: 'bench', result: {} });
-  reg.promote(version.id, { actor: 'bench' });
+  await reg.promote(version.id, { actor: 'bench' });
   reg.close();
   const test = await loadMnist('test', { limit: 1000 });
   return Array.from({ length: 1000 }, (_, i) =>

@@ -20,6 +20,11 @@ export const ERROR_CODES = {
   LABEL_OUT_OF_RANGE: 65,
   /** A feature is NaN or infinite. */
   NON_FINITE_VALUE: 65,
+  /**
+   * An input declares more than a configured resource limit allows (pixels, elements, bytes,
+   * ZIP entries, inflated bytes, nesting depth: `util/limits.ts`).
+   */
+  LIMIT_EXCEEDED: 65,
   /** A required file, dataset, model, version or key does not exist. */
   NOT_FOUND: 66,
   /** A file already exists where Antidote would not overwrite it. */
@@ -55,7 +60,28 @@ export interface AntidoteErrorDetails {
   readonly [key: string]: unknown;
 }
 
-/** The single typed error thrown by the Antidote library. */
+/**
+ * `text` with its control characters (C0 but tab and newline, DEL, C1 — ANSI escape sequences
+ * included) written as `\xNN`: error messages quote names and values from input files, and a
+ * terminal must never receive their raw control bytes.
+ */
+export function escapeControl(text: string): string {
+  let out = '';
+  let from = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if ((c < 0x20 && c !== 0x09 && c !== 0x0a) || (c >= 0x7f && c <= 0x9f)) {
+      out += `${text.slice(from, i)}\\x${c.toString(16).padStart(2, '0')}`;
+      from = i + 1;
+    }
+  }
+  return from === 0 ? text : out + text.slice(from);
+}
+
+/**
+ * The single typed error thrown by the Antidote library. Its message has control characters
+ * escaped ({@link escapeControl}).
+ */
 export class AntidoteError extends Error {
   override readonly name = 'AntidoteError';
   readonly code: AntidoteErrorCode;
@@ -67,7 +93,7 @@ export class AntidoteError extends Error {
     details: AntidoteErrorDetails = {},
     options?: { cause?: unknown },
   ) {
-    super(message, options);
+    super(escapeControl(message), options);
     this.code = code;
     this.details = details;
   }

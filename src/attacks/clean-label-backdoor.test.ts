@@ -6,6 +6,7 @@ import { isAntidoteError } from '../errors.js';
 import { mnist14, sliceRecords, syntheticImages } from '../testing/images.js';
 import { Rng } from '../util/rng.js';
 import { cleanLabelBackdoor } from './clean-label-backdoor.js';
+import { cornerTrigger } from './corner-trigger.js';
 import { createTrigger } from './triggers.js';
 
 const trigger = createTrigger({ kind: 'checkerboard', size: 3, margin: 0 });
@@ -93,6 +94,36 @@ describe('clean-label backdoor (Turner et al. 2019)', () => {
     }
   });
 
+  it('the corner trigger: reduced amplitude on the poisons, full amplitude at test time', async () => {
+    const opts = {
+      target: 2,
+      rate: 0.2,
+      epsilon: 0,
+      trigger: { kind: 'corner' as const, amplitude: 0.25 },
+    };
+    const r = await cleanLabelBackdoor(clean, surrogate, opts, new Rng(5));
+    expect(r.dataset.y).toEqual(clean.y);
+    expect(r.record.params.trigger).toEqual({
+      kind: 'corner',
+      size: 3,
+      corners: 'four',
+      amplitude: 0.25,
+    });
+    expect(r.record.trigger).toBeUndefined();
+    const shape = [8, 8, 1];
+    const poisonRow = cornerTrigger({ kind: 'corner', amplitude: 0.25 });
+    const full = cornerTrigger({ kind: 'corner' });
+    const chosen = new Set(r.record.indices);
+    for (let i = 0; i < clean.y.length; i++) {
+      const orig = clean.x.subarray(i * 64, (i + 1) * 64);
+      const row = r.dataset.x.subarray(i * 64, (i + 1) * 64);
+      // ε = 0: the poison is the original with the reduced-amplitude trigger.
+      expect(row).toEqual(chosen.has(i) ? poisonRow.apply(orig, shape, new Rng(0)) : orig);
+    }
+    const img = clean.x.slice(0, 64);
+    expect(r.testTrigger.apply(img, shape, new Rng(0))).toEqual(full.apply(img, shape, new Rng(0)));
+  });
+
   it('rejects bad parameters', async () => {
     const bad = [
       { target: 4, rate: 0.1, epsilon: 0.1, trigger },
@@ -105,6 +136,8 @@ describe('clean-label backdoor (Turner et al. 2019)', () => {
         epsilon: 0.1,
         trigger: createTrigger({ kind: 'checkerboard', size: 9 }),
       },
+      { target: 0, rate: 0.1, epsilon: 0.1, trigger: { kind: 'corner' as const, amplitude: 0 } },
+      { target: 0, rate: 0.1, epsilon: 0.1, trigger: { kind: 'corner' as const, size: 5 } },
     ];
     for (const o of bad) {
       await expect(cleanLabelBackdoor(clean, surrogate, o, new Rng(1))).rejects.toSatisfy((e) =>

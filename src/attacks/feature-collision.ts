@@ -18,17 +18,33 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { type Dataset, numRecords, recordShape, recordSize } from '../data/dataset.js';
+import type { LayeredModel } from '../engine/differentiable.js';
 import type { TfClassifier } from '../engine/tf-classifier.js';
 import { AntidoteError } from '../errors.js';
 import type { Rng } from '../util/rng.js';
 import { type AttackRecord, checkClass, maskOf, type PoisonResult } from './attack.js';
 import { type PerturbationSize, perturbationSize } from './pgd.js';
 
-/** What feature collision needs of a model. */
-export type FeatureModel = Pick<
-  TfClassifier,
-  'model' | 'inputShape' | 'numClasses' | 'layerNames' | 'defaultLayer' | 'predict'
->;
+/**
+ * What feature collision needs of a model: a zoo `TfClassifier` (its layers' outputs), or a
+ * {@link LayeredModel} (an ONNX model's imported graph, `OnnxModel.layered`).
+ */
+export type FeatureModel =
+  | Pick<
+      TfClassifier,
+      'model' | 'inputShape' | 'numClasses' | 'layerNames' | 'defaultLayer' | 'predict'
+    >
+  | LayeredModel;
+
+/** The activations of `layer` as a differentiable function of a batch of records. */
+function layerFunction(model: FeatureModel, layer: string): (x: tf.Tensor) => tf.Tensor {
+  if ('layerOutput' in model) return (x) => model.layerOutput(x, layer);
+  const feat = tfl.model({
+    inputs: model.model.inputs,
+    outputs: model.model.getLayer(layer).output as tfl.SymbolicTensor,
+  });
+  return (x) => feat.apply(x, { training: false }) as tf.Tensor;
+}
 
 /** Options of {@link craftFeatureCollision}. */
 export interface FeatureCollisionOptions {
@@ -112,14 +128,11 @@ export async function craftFeatureCollision(
       `feature collision needs one target of ${size} values and ${m} bases of ${size} values; got ${target.length} and ${bases.length}`,
     );
   }
-  const feat = tfl.model({
-    inputs: model.model.inputs,
-    outputs: model.model.getLayer(o.layer).output as tfl.SymbolicTensor,
-  });
-  const featDim = (feat.outputs[0]!.shape as number[]).slice(1).reduce((a, b) => a * b, 1);
+  const layer = layerFunction(model, o.layer);
+  const featDim = tf.tidy(() => layer(tf.zeros([1, ...model.inputShape])).size);
   const beta = options.beta ?? 0.25 * (featDim / size) ** 2 * (255 / (o.clip[1] - o.clip[0])) ** 2;
   const shape = [m, ...model.inputShape];
-  const f = (x: tf.Tensor) => tf.reshape(feat.apply(x, { training: false }) as tf.Tensor, [m, -1]);
+  const f = (x: tf.Tensor) => tf.reshape(layer(x), [m, -1]);
   const [lo, hi] = o.clip;
   const base = tf.tidy(() => {
     const b = tf.tensor(bases, shape);

@@ -3,6 +3,8 @@
  * triggers they stamp. Every attack is a seeded, pure {@link PoisoningAttack} whose
  * {@link AttackRecord} is the ground truth detectors are scored against.
  */
+
+export * from './adaptive-blend.js';
 export {
   type AttackRecord,
   checkClass,
@@ -19,6 +21,7 @@ export * from './attack-record.js';
 export { type BackdoorOptions, backdoorAttack } from './backdoor.js';
 export * from './backdoor-plan.js';
 export * from './clean-label-backdoor.js';
+export * from './corner-trigger.js';
 export * from './feature-collision.js';
 export {
   type AdversarialFlipRule,
@@ -31,7 +34,10 @@ export {
 } from './label-flip.js';
 export * from './pgd.js';
 export * from './registry.js';
+export * from './regularized-backdoor.js';
+export * from './sig.js';
 export * from './tabular-backdoor.js';
+export * from './target-class.js';
 export * from './text-backdoor.js';
 export * from './transfer-learning.js';
 export {
@@ -73,3 +79,4 @@ export {
   type TriggerSpec,
   triggerImagePath,
 } from './triggers.js';
+export * from './wanet.js';

@@ -7,13 +7,15 @@
  * chosen label). Used by the clean-label backdoor (Turner et al. 2019) and adversarial training.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type * as tfl from '@tensorflow/tfjs-layers';
-import type { TfClassifier } from '../engine/tf-classifier.js';
+import type { DifferentiableModel, LogitsModel } from '../engine/differentiable.js';
 import { AntidoteError } from '../errors.js';
 import type { Rng } from '../util/rng.js';
 
-/** What gradient-based attacks need of a model: a differentiable TF.js model that outputs logits. */
-export type DifferentiableModel = Pick<TfClassifier, 'model' | 'inputShape' | 'numClasses'>;
+/**
+ * What gradient-based attacks need of a model: a differentiable TF.js model that outputs logits (a zoo
+ * `TfClassifier`, or an imported ONNX graph: `OnnxModel.differentiable`).
+ */
+export type { DifferentiableModel } from '../engine/differentiable.js';
 
 /** Options of {@link pgdPerturb}. */
 export interface PgdOptions {
@@ -68,7 +70,7 @@ export function resolvePgdOptions(o: PgdOptions): ResolvedPgdOptions {
  * the returned tensor; nothing else is left behind.
  */
 export function pgdTensor(
-  model: tfl.LayersModel,
+  model: LogitsModel,
   x: tf.Tensor,
   labels: tf.Tensor1D,
   numClasses: number,

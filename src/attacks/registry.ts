@@ -1,12 +1,22 @@
 import { z } from 'zod';
 import type { Dataset } from '../data/dataset.js';
 import { type DataDomain, dataDomain, type LoadedDataset } from '../data/load.js';
-import { derivedMeta, loadModel, requireImageModel } from '../engine/model.js';
-import type { TfClassifier } from '../engine/tf-classifier.js';
+import {
+  type DifferentiableImageModel,
+  derivedMeta,
+  loadModel,
+  requireDifferentiable,
+} from '../engine/model.js';
 import { AntidoteError } from '../errors.js';
 import type { Rng } from '../util/rng.js';
 import {
+  adaptiveBlendAttack,
+  adaptiveBlendTestTrigger,
+  checkAdaptiveBlendOptions,
+} from './adaptive-blend.js';
+import {
   type AttackRecord,
+  checkRate,
   POISON_RATE_DEFINITIONS,
   type PoisonRateDefinition,
   type PoisonResult,
@@ -17,10 +27,12 @@ import {
   BACKDOOR_MODES,
   BACKDOOR_VARIANTS,
   type BackdoorMode,
+  type BackdoorTargeting,
   type BackdoorVariant,
 } from './backdoor-plan.js';
 import { cleanLabelBackdoor } from './clean-label-backdoor.js';
-import { featureCollisionAttack } from './feature-collision.js';
+import { type CornerSet, checkCornerTrigger } from './corner-trigger.js';
+import { type FeatureModel, featureCollisionAttack } from './feature-collision.js';
 import {
   type AdversarialFlipRule,
   LABEL_FLIP_MODES,
@@ -28,7 +40,16 @@ import {
   type LabelFlipOptions,
   labelFlipAttack,
 } from './label-flip.js';
+import {
+  checkSigOptions,
+  SIG_DEFAULT_FREQUENCY,
+  SIG_SIGNALS,
+  type SigSignal,
+  sigAttack,
+  sigTestTrigger,
+} from './sig.js';
 import { tabularBackdoorAttack } from './tabular-backdoor.js';
+import { checkTargetRate, type ImageTransform } from './target-class.js';
 import { textBackdoorAttack } from './text-backdoor.js';
 import {
   featureTriggerFromString,
@@ -37,7 +58,14 @@ import {
   textTriggerOptionsSchema,
   triggerSpecFromOptions,
 } from './trigger-options.js';
-import { checkSpec, loadTrigger, type Trigger } from './triggers.js';
+import {
+  checkSpec,
+  loadTrigger,
+  TRIGGER_KINDS,
+  type Trigger,
+  type TriggerKind,
+} from './triggers.js';
+import { checkWanetOptions, WANET_DEFAULTS, wanetAttack, wanetTrigger } from './wanet.js';
 
 /** What an attack of the registry is given besides its options. */
 export interface AttackInput {
@@ -62,6 +90,16 @@ export interface AttackOutcome {
   readonly summary: string;
   /** The image trigger stamped, when there is one (e.g. for a preview grid). */
   readonly trigger?: Trigger;
+  /**
+   * The trigger an attacker applies at test time and whom it sends where, when the attack is a
+   * backdoor on images (for `antidote attack ... --export-triggered-test`).
+   */
+  readonly testTrigger?: TestTimeTrigger;
+}
+
+/** A backdoor's test-time trigger (e.g. SIG's Δ_test, the full-amplitude corner trigger). */
+export interface TestTimeTrigger extends ImageTransform {
+  readonly targeting: BackdoorTargeting;
 }
 
 /**
@@ -83,6 +121,11 @@ export interface AttackEntry<S extends z.ZodObject = z.ZodObject> {
   readonly options: S;
   /** Whether `--preview <png>` (a grid of clean vs triggered examples) is offered. */
   readonly preview?: boolean;
+  /**
+   * Whether `--export-triggered-test <dir> --test-data <data>` is offered (the attack returns a
+   * {@link AttackOutcome.testTrigger}).
+   */
+  readonly triggeredTest?: boolean;
   /** Checks the options before any data is loaded (`INVALID_ARGUMENT`). */
   check?(options: z.output<S>): void;
   /** The error for data of a domain it does not apply to. */
@@ -269,22 +312,39 @@ export const labelFlipEntry = defineAttack({
 });
 
 /**
- * The zoo classifier of the image model at `path`, for the attacks that craft pixels against its
- * representations and gradients: `INVALID_ARGUMENT` naming `attack` for a text or tabular model,
- * and for an image model without input gradients (an ONNX model, inference-only for now: issue
- * 17).
+ * The image model at `path` as feature collision needs it (its layers' activations as
+ * differentiable functions of the pixels): a zoo model's `TfClassifier`, or an ONNX model's
+ * imported graph. `INVALID_ARGUMENT` naming `attack` for a text or tabular model and for an ONNX
+ * model with an op Antidote cannot import.
  */
-async function loadImageModel(path: string, attack: string): Promise<TfClassifier> {
+async function loadFeatureModel(
+  path: string,
+  attack: string,
+): Promise<{ model: FeatureModel; dispose(): void }> {
+  // Both kinds requireDifferentiable gives (TfClassifier, LayeredModel) name their layers.
+  const { surrogate, dispose } = await loadSurrogate(path, attack);
+  if ('layerNames' in surrogate) return { model: surrogate as FeatureModel, dispose };
+  dispose();
+  throw new AntidoteError('INVALID_ARGUMENT', `${attack} needs a model whose layers it reads`, {
+    path,
+  });
+}
+
+/**
+ * A differentiable image model at `path` (a zoo model, or an ONNX model whose ops import) as a
+ * PGD surrogate, with what frees it: `INVALID_ARGUMENT` naming `attack` for a text or tabular
+ * model and an image model without input gradients.
+ */
+async function loadSurrogate(
+  path: string,
+  attack: string,
+): Promise<{ surrogate: DifferentiableImageModel; dispose(): void }> {
   const model = await loadModel(path);
   try {
-    if (model.capabilities.pixels && !model.capabilities.gradients) {
-      throw new AntidoteError(
-        'INVALID_ARGUMENT',
-        `${attack} needs input gradients; ${path} is an ${model.kind} model without them${model.kind === 'onnx' ? ' (ONNX models are inference-only for now, issue 17)' : ''}`,
-        { path },
-      );
-    }
-    return requireImageModel(model, attack);
+    return {
+      surrogate: await requireDifferentiable(model, attack),
+      dispose: () => model.dispose(),
+    };
   } catch (e) {
     model.dispose();
     throw e;
@@ -319,6 +379,7 @@ async function adversarialFlip(
 /** BadNets-style image backdoor. */
 export const backdoorEntry = defineAttack({
   name: 'backdoor',
+  triggeredTest: true,
   title: 'stamp a trigger on some images and relabel them (BadNets-style backdoor)',
   paper:
     'Gu, Dolan-Gavitt & Garg 2017, "BadNets: Identifying Vulnerabilities in the Machine Learning Model Supply Chain", arXiv:1708.06733',
@@ -344,10 +405,19 @@ export const backdoorEntry = defineAttack({
       rng,
     );
     const r = result.record;
+    const { mode, target, source } = backdoorOptions(o, dataset.classes);
     return {
       dataset: result.dataset,
       record: r,
       trigger,
+      testTrigger: {
+        apply: trigger.apply,
+        targeting: {
+          mode,
+          ...(target !== undefined ? { target } : {}),
+          ...(source !== undefined ? { source } : {}),
+        },
+      },
       summary: poisonedLine(
         `backdoor (${o.mode}, ${o.trigger})`,
         result.dataset,
@@ -520,11 +590,11 @@ export const featureCollisionEntry = defineAttack({
       );
     }
     const size = targets.x.length / n;
-    const model = await loadImageModel(o.model, 'feature collision');
+    const model = await loadFeatureModel(o.model, 'feature collision');
     try {
       const result = await featureCollisionAttack(
         dataset,
-        model,
+        model.model,
         {
           target: targets.x.slice(o.targetIndex * size, (o.targetIndex + 1) * size),
           targetClass: targets.y[o.targetIndex]!,
@@ -563,26 +633,78 @@ function fmtList(v: readonly number[]): string {
   return `[${v.map((x) => x.toFixed(2)).join(', ')}]`;
 }
 
+/** The trigger kinds of the clean-label backdoor: the paper's corner checkerboard, or any other. */
+const CLEAN_LABEL_TRIGGERS = ['corner', ...TRIGGER_KINDS] as const;
+
+/** `--target` and `--rate` of the attacks that poison a share of the target class. */
+function targetClassFields(what: string) {
+  return {
+    target: z.string().meta({
+      placeholder: '<class>',
+      description: `target class (${what})`,
+    }),
+    rate: z.number().meta({
+      placeholder: '<share>',
+      description: 'share of the target class poisoned, in (0, 1)',
+    }),
+  };
+}
+
+/** `--target` and `--rate` of the all-to-one backdoors poisoning a share of the training set. */
+function allToOneFields() {
+  return {
+    target: z.string().meta({ placeholder: '<class>', description: 'target class (all-to-one)' }),
+    rate: z.number().meta({
+      placeholder: '<share>',
+      description: 'share of the training set poisoned (relabelled to the target), in (0, 1)',
+    }),
+  };
+}
+
+/** All-to-one targeting of `target`. */
+function allToOne(target: number): BackdoorTargeting {
+  return { mode: 'all-to-one', target };
+}
+
+/** `<name>: N records (p% of the class) of class X; labels unchanged`. */
+function cleanLabelLine(name: string, r: AttackRecord, target: string): string {
+  return `${name}: poisoned ${r.indices.length} records of class ${target} (${(100 * (r.achievedRate ?? 0)).toFixed(1)}% of the class); labels unchanged`;
+}
+
+/** `<name>: N poisons (p%) relabelled to X, M regularization records with their labels`. */
+function regularizedLine(name: string, r: AttackRecord, target: string, what: string): string {
+  const p = r.params as { poisons: number; regularization: number };
+  return `${name}: ${p.poisons} poisons (${(100 * (r.achievedRate ?? 0)).toFixed(2)}% of the training set) relabelled to ${target}, ${p.regularization} ${what} records keeping their labels`;
+}
+
 /** Label-consistent (clean-label) backdoor: PGD on target-class images, then the trigger. */
 export const cleanLabelBackdoorEntry = defineAttack({
   name: 'clean-label-backdoor',
+  triggeredTest: true,
   title:
     'perturb a share of the target class with PGD, then stamp the trigger; labels unchanged (Turner et al.)',
   paper: 'Turner, Tsipras & Madry 2019, "Label-Consistent Backdoor Attacks", arXiv:1912.02771',
   domains: ['features'],
   dataHelp: 'training set to poison (directory or built-in name)',
   options: z.object({
-    model: z
-      .string()
-      .meta({ placeholder: '<dir>', description: 'surrogate model providing the PGD gradients' }),
-    ...requiredTriggerOptionsSchema.shape,
-    target: z
-      .string()
-      .meta({ placeholder: '<class>', description: 'target class (its own images are poisoned)' }),
-    rate: z.number().meta({
-      placeholder: '<share>',
-      description: 'share of the target class poisoned, in (0, 1)',
+    model: z.string().meta({
+      placeholder: '<dir>',
+      description: 'surrogate model providing the PGD gradients (adversarially trained: the paper)',
     }),
+    ...requiredTriggerOptionsSchema.shape,
+    trigger: z.enum(CLEAN_LABEL_TRIGGERS as unknown as ['corner', ...TriggerKind[]]).meta({
+      placeholder: '<kind>',
+      description: "trigger kind (corner: the paper's checkerboard, --size default 3)",
+    }),
+    corners: z
+      .enum(['one', 'four'] as [CornerSet, CornerSet])
+      .default('four')
+      .meta({ placeholder: '<n>', description: 'corner trigger: bottom-right only, or all four' }),
+    amplitude: z.number().default(1).meta({
+      placeholder: '<a>',
+      description: 'corner trigger: amplitude on the poisons in (0, 1] (test time: 1)',
+    }),
+    ...targetClassFields('its own images are poisoned'),
     epsilon: z.number().meta({ placeholder: '<ε>', description: 'L∞ budget of the perturbation' }),
     pgdSteps: z.int().default(20).meta({ placeholder: '<n>', description: 'PGD steps' }),
     stepSize: z
@@ -590,19 +712,32 @@ export const cleanLabelBackdoorEntry = defineAttack({
       .optional()
       .meta({ placeholder: '<α>', description: 'PGD step size (default 2.5·ε / steps)' }),
   }),
+  check(o) {
+    checkTargetRate(o.rate);
+    if (o.trigger === 'corner') {
+      checkCornerTrigger({
+        kind: 'corner',
+        corners: o.corners,
+        amplitude: o.amplitude,
+        size: o.size ?? 3,
+      });
+    }
+  },
   async run({ loaded, rng }, o) {
     const { dataset } = loaded;
     const shape = dataset.shape.slice(1);
-    const spec = triggerSpecFromOptions(o, shape);
-    if (shape.length === 2 || shape.length === 3) checkSpec(spec, shape);
-    const trigger = await loadTrigger(spec);
-    const model = await loadImageModel(o.model, 'the clean-label backdoor');
+    const trigger =
+      o.trigger === 'corner'
+        ? { kind: 'corner' as const, size: o.size ?? 3, corners: o.corners, amplitude: o.amplitude }
+        : await loadClassicTrigger({ ...o, trigger: o.trigger }, shape);
+    const model = await loadSurrogate(o.model, 'the clean-label backdoor');
     try {
+      const target = resolveClass(o.target, dataset.classes, 'target');
       const result = await cleanLabelBackdoor(
         dataset,
-        model,
+        model.surrogate,
         {
-          target: resolveClass(o.target, dataset.classes, 'target'),
+          target,
           rate: o.rate,
           epsilon: o.epsilon,
           trigger,
@@ -614,14 +749,220 @@ export const cleanLabelBackdoorEntry = defineAttack({
       return {
         dataset: result.dataset,
         record: result.record,
+        testTrigger: { apply: result.testTrigger.apply, targeting: allToOne(target) },
         summary: [
-          `clean-label backdoor: poisoned ${result.record.indices.length} records of class ${o.target} (${(100 * (result.record.achievedRate ?? 0)).toFixed(1)}% of the class); labels unchanged`,
+          cleanLabelLine('clean-label backdoor', result.record, o.target),
           `  perturbation L∞ max ${p.maxLinf.toFixed(3)}, mean L2 ${p.meanL2.toFixed(3)}; surrogate misclassifies ${(100 * result.surrogateMisclassified).toFixed(1)}% of them`,
         ].join('\n'),
       };
     } finally {
       model.dispose();
     }
+  },
+});
+
+/** A trigger of `triggers.ts` from the flags, checked and loaded (its PNG read). */
+async function loadClassicTrigger(
+  o: Parameters<typeof triggerSpecFromOptions>[0],
+  shape: readonly number[],
+): Promise<Trigger> {
+  const spec = triggerSpecFromOptions(o, shape);
+  if (shape.length === 2 || shape.length === 3) checkSpec(spec, shape);
+  return loadTrigger(spec);
+}
+
+/** SIG: a sinusoidal or ramp signal on a share of the target class, labels untouched. */
+export const sigEntry = defineAttack({
+  name: 'sig',
+  triggeredTest: true,
+  title:
+    'superimpose a faint sinusoid (or ramp) on a share of the target class; labels unchanged (SIG)',
+  paper:
+    'Barni, Kallas & Tondi 2019, "A New Backdoor Attack in CNNs by Training Set Corruption Without Label Poisoning", ICIP',
+  domains: ['features'],
+  dataHelp: 'image training set to poison (directory or built-in name)',
+  options: z.object({
+    ...targetClassFields('only its images get the signal'),
+    signal: z
+      .enum(SIG_SIGNALS as unknown as [SigSignal, SigSignal])
+      .default('sin')
+      .meta({ placeholder: '<kind>', description: 'sin: Δ·sin(2π·j·f/m); ramp: j·Δ/m' }),
+    delta: z
+      .number()
+      .default(20 / 255)
+      .meta({
+        placeholder: '<Δ>',
+        description: "amplitude on the [0, 1] scale (default: the paper's 20 of 255)",
+      }),
+    frequency: z.number().default(SIG_DEFAULT_FREQUENCY).meta({
+      placeholder: '<f>',
+      description: 'sinusoid periods across the width',
+    }),
+    testDelta: z.number().optional().meta({
+      placeholder: '<Δ>',
+      description: 'amplitude of the test-time signal (default Δ)',
+    }),
+  }),
+  check(o) {
+    checkTargetRate(o.rate);
+    checkSigOptions({ ...o, target: 0, testDelta: o.testDelta });
+  },
+  async run({ loaded, rng }, o) {
+    const { dataset } = loaded;
+    const target = resolveClass(o.target, dataset.classes, 'target');
+    const options = {
+      ...o,
+      target,
+      ...(o.testDelta !== undefined ? { testDelta: o.testDelta } : {}),
+    };
+    const result = sigAttack.poison(dataset, options, rng);
+    return {
+      dataset: result.dataset,
+      record: result.record,
+      testTrigger: { apply: sigTestTrigger(options).apply, targeting: allToOne(target) },
+      summary: cleanLabelLine(
+        `SIG (${o.signal}, Δ ${o.delta.toFixed(3)})`,
+        result.record,
+        o.target,
+      ),
+    };
+  },
+});
+
+/** WaNet: a smooth warp as the trigger, with noise-mode regularization. */
+export const wanetEntry = defineAttack({
+  name: 'wanet',
+  triggeredTest: true,
+  title: 'warp some images with a fixed smooth field and relabel them, noise mode on (WaNet)',
+  paper: 'Nguyen & Tran 2021, "WaNet – Imperceptible Warping-based Backdoor Attack", ICLR',
+  domains: ['features'],
+  dataHelp: 'image training set to poison (directory or built-in name)',
+  options: z.object({
+    ...allToOneFields(),
+    gridSize: z.int().default(WANET_DEFAULTS.gridSize).meta({
+      placeholder: '<k>',
+      description: 'side of the control grid',
+    }),
+    strength: z
+      .number()
+      .default(WANET_DEFAULTS.strength)
+      .meta({ placeholder: '<s>', description: 'warping strength' }),
+    gridRescale: z
+      .number()
+      .default(WANET_DEFAULTS.gridRescale)
+      .meta({ placeholder: '<r>', description: 'scale of the warped grid before clamping' }),
+    crossRatio: z.number().default(WANET_DEFAULTS.crossRatio).meta({
+      placeholder: '<n>',
+      description: 'noise-mode records (random extra warp, true label) per poison; 0: none',
+    }),
+  }),
+  check(o) {
+    checkRate(o.rate);
+    checkWanetOptions(o);
+  },
+  async run({ loaded, rng }, o) {
+    const { dataset } = loaded;
+    const target = resolveClass(o.target, dataset.classes, 'target');
+    const result = wanetAttack.poison(dataset, { ...o, target }, rng);
+    const grid = Float32Array.from((result.record.params as { controlGrid: number[] }).controlGrid);
+    return {
+      dataset: result.dataset,
+      record: result.record,
+      testTrigger: { apply: wanetTrigger(grid, o).apply, targeting: allToOne(target) },
+      summary: regularizedLine(
+        `WaNet (k ${o.gridSize}, s ${o.strength})`,
+        result.record,
+        o.target,
+        'noise-mode',
+      ),
+    };
+  },
+});
+
+/** Adaptive-Blend: a tiled, partial blend with conservatism covers. */
+export const adaptiveBlendEntry = defineAttack({
+  name: 'adaptive-blend',
+  triggeredTest: true,
+  title:
+    'blend part of a trigger picture into some images (relabelled) and into covers (labels kept) (Adaptive-Blend)',
+  paper:
+    'Qi, Xie, Li, Wang & Mittal 2023, "Revisiting the Assumption of Latent Separability for Backdoor Defenses", ICLR',
+  domains: ['features'],
+  dataHelp: 'image training set to poison (directory or built-in name)',
+  options: z.object({
+    ...allToOneFields(),
+    coverRate: z.number().optional().meta({
+      placeholder: '<share>',
+      description: 'share of the training set used as covers (trigger, true label); default --rate',
+    }),
+    pieces: z
+      .int()
+      .default(16)
+      .meta({ placeholder: '<n>', description: 'tiles of the trigger (a square)' }),
+    maskedPieces: z.int().optional().meta({
+      placeholder: '<n>',
+      description: 'tiles left out of each poison and cover (default pieces/2)',
+    }),
+    alpha: z
+      .number()
+      .default(0.15)
+      .meta({ placeholder: '<α>', description: 'opacity on the training records' }),
+    testAlpha: z
+      .number()
+      .default(0.2)
+      .meta({ placeholder: '<α>', description: 'opacity at test time' }),
+    image: z.string().optional().meta({
+      placeholder: '<png>',
+      description: 'trigger picture (a PNG file or a built-in name); default a seeded noise key',
+    }),
+    blendSeed: z
+      .int()
+      .default(0)
+      .meta({ placeholder: '<n>', description: 'seed of the noise key' }),
+  }),
+  check(o) {
+    checkRate(o.rate);
+    const { maskedPieces, ...rest } = o;
+    checkAdaptiveBlendOptions({
+      ...rest,
+      coverRate: o.coverRate ?? o.rate,
+      ...(maskedPieces !== undefined ? { maskedPieces } : {}),
+    });
+  },
+  async run({ loaded, rng }, o) {
+    const { dataset } = loaded;
+    const shape = dataset.shape.slice(1);
+    const target = resolveClass(o.target, dataset.classes, 'target');
+    const keyTrigger = await loadTrigger({
+      kind: 'blend',
+      alpha: 1,
+      seed: o.blendSeed,
+      ...(o.image ? { image: o.image } : {}),
+    });
+    const size = shape.reduce((a, b) => a * b, 1);
+    const key = keyTrigger.apply(new Float32Array(size), shape, rng.fork('key'));
+    const { image: _i, blendSeed: _b, coverRate, maskedPieces, ...rest } = o;
+    const result = adaptiveBlendAttack.poison(
+      dataset,
+      {
+        ...rest,
+        target,
+        coverRate: coverRate ?? o.rate,
+        ...(maskedPieces !== undefined ? { maskedPieces } : {}),
+        key,
+        keyInfo: o.image ? { image: o.image } : { blendSeed: o.blendSeed },
+      },
+      rng,
+    );
+    return {
+      dataset: result.dataset,
+      record: result.record,
+      testTrigger: {
+        apply: adaptiveBlendTestTrigger(key, o.testAlpha).apply,
+        targeting: allToOne(target),
+      },
+      summary: regularizedLine('Adaptive-Blend', result.record, o.target, 'cover'),
+    };
   },
 });
 
@@ -636,6 +977,9 @@ export const ATTACKS: readonly AttackEntry[] = Object.freeze([
   tabularBackdoorEntry,
   featureCollisionEntry,
   cleanLabelBackdoorEntry,
+  sigEntry,
+  wanetEntry,
+  adaptiveBlendEntry,
 ] as unknown as AttackEntry[]);
 
 /** The registry entry called `name`; `INVALID_ARGUMENT` for an unknown name. */

@@ -1,5 +1,6 @@
 import { basename } from 'node:path';
 import type { LoadedDataset } from '../data/load.js';
+import { verdictLine } from '../defenses/verdict.js';
 import type { AuditReport, Metric, ReportSection } from '../report/audit-report.js';
 import type { AuditModel } from './audit-model.js';
 import type { IntegrityFindings } from './integrity-check.js';
@@ -44,14 +45,27 @@ export interface AuditFindings {
 const backdoorCurve = (f: AuditFindings) =>
   f.vulnerability?.curves.find((c) => c.attack === 'backdoor');
 
-/** The sentence a reader sees first. */
+/**
+ * The sentence a reader sees first: the reason for the verdict. The scan's verdict and reason
+ * (PASS / REVIEW / FAIL, `defenses/verdict.ts`) lead, after any integrity failure; the exposure
+ * to a simulated backdoor follows.
+ */
 function auditHeadline(f: AuditFindings): string {
-  const { flagged, flaggedShare } = f.decision;
   const rate = backdoorCurve(f)?.asr90Rate;
-  const n = f.data.dataset.y.length;
-  return flagged > 0
-    ? `The scan flagged ${flagged} of ${n.toLocaleString('en-US')} records (${pct(flaggedShare)}) as likely poisoned${rate != null ? `; a backdoor would need only ${pct(rate)} of the data to reach 90% ASR` : ''}.`
-    : `No record was flagged by enough detectors${rate != null ? `, but a backdoor would need only ${pct(rate)} of the data to reach 90% ASR` : ''}.`;
+  const v = f.scan.scan.verdict;
+  const integrity =
+    f.decision.integrity === 'fail' ? f.decision.failures.filter((x) => /signature/.test(x)) : [];
+  const scan =
+    f.decision.verdict === v.verdict && integrity.length === 0
+      ? v.reason
+      : `The scan says ${verdictLine(v)}`;
+  return [
+    ...integrity.map((x) => `Integrity: ${x}.`),
+    scan,
+    ...(rate != null
+      ? [`A backdoor would need only ${pct(rate)} of the data to reach 90% ASR.`]
+      : []),
+  ].join(' ');
 }
 
 /** How the scan read the data, in a sentence. */
@@ -175,12 +189,17 @@ function auditRecommendations(f: AuditFindings): ReportSection {
 function auditData(f: AuditFindings): Record<string, unknown> {
   const { scan, detection } = f.scan;
   const ds = f.model.features;
+  const pre = f.model.model.preprocessing;
   return {
     verdict: f.decision.verdict,
+    reason: auditHeadline(f),
+    scanVerdict: f.scan.scan.verdict,
     passed: f.decision.passed,
     failures: f.decision.failures,
     policy: f.policy,
     integrity: f.integrity,
+    // How records were prepared for the model (ONNX: layout, normalisation, tokenisation).
+    ...(pre ? { preprocessing: pre } : {}),
     scan: {
       methods: scan.methods,
       quorum: scan.quorum,
@@ -204,6 +223,9 @@ export function buildAuditReport(f: AuditFindings): AuditReport {
     subject: {
       dataset: `${f.data.spec} (${n.toLocaleString('en-US')} records, shape [${ds.shape.slice(1).join(', ')}], ${ds.classes.length} classes)`,
       model: f.model.description,
+      ...(f.model.model.preprocessing
+        ? { preprocessing: JSON.stringify(f.model.model.preprocessing) }
+        : {}),
       policy: JSON.stringify(f.policy),
     },
     headline: auditHeadline(f),

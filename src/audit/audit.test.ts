@@ -108,7 +108,9 @@ describe('runAudit on a dataset directory written by NumPy', () => {
       seed: 1,
       vulnerability: false,
       project,
-      policy: { maxFlaggedShare: 1 },
+      // The scan's REVIEW (AC alone finds the planted bars) is accepted: this test is about the
+      // signature (issue 16: a REVIEW fails the policy unless allowed).
+      policy: { maxFlaggedShare: 1, allowReview: true },
     });
     expect(
       (signedOk.report.data.integrity as { signature: { verified: boolean } }).signature.verified,
@@ -183,6 +185,14 @@ describe('runAudit on a dataset directory written by NumPy', () => {
     );
     const lenient = join(out, '..', 'policy.json');
     writeFileSync(lenient, JSON.stringify({ maxFlaggedShare: 0.5 }));
+    // Issue 16: the scan's REVIEW (one detector's strong finding) never exits 0 silently: the
+    // default run above fails on it too; a policy may accept it (`allowReview`, --allow-review).
+    expect(JSON.parse(r.stdout).reason).toMatch(
+      /^The scan says REVIEW: class "horizontal" \(ac, strength/,
+    );
+    expect(JSON.parse(r.stdout).failures).toContainEqual(
+      expect.stringMatching(/^the scan needs review \(--allow-review to accept\)/),
+    );
     const ok = runCli([
       'audit',
       '--data',
@@ -192,7 +202,9 @@ describe('runAudit on a dataset directory written by NumPy', () => {
       '--no-vulnerability',
       '--policy',
       lenient,
+      '--allow-review',
     ]);
+    expect(ok.stdout.split('\n')[0]).toMatch(/^REVIEW: class "horizontal" \(ac, strength/);
     expect(ok.code).toBe(0);
     const bad = runCli([
       'audit',

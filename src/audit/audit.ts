@@ -35,8 +35,13 @@ export interface AuditOptions {
   /** Public key to check the dataset's signature with. */
   readonly publicKeyPath?: string;
   readonly seed?: number;
-  /** Detectors to run; default activation clustering, spectral signatures, SPECTRE. */
+  /** Detectors to run; default `DEFAULT_SCAN_METHODS`. */
   readonly methods?: readonly string[];
+  /**
+   * A trusted clean subset of the data (a few records per class, same classes and records):
+   * the scan checks each finding against it (`ScanOptions.trusted`).
+   */
+  readonly trusted?: LoadedDataset;
   /** Simulated attacks (records sampled, epochs, rates); `false` skips the assessment. */
   readonly vulnerability?: VulnerabilitySettings | false;
   /** Training of the model when none is given. */
@@ -67,6 +72,14 @@ export interface AuditResult {
 function withSource(features: Dataset, loaded: Dataset): Dataset {
   if (features.source || !loaded.source || loaded.y.length !== features.y.length) return features;
   return { ...features, source: loaded.source };
+}
+
+/** The trusted subset as the audited model reads it (0–255 images on the [0, 1] scale). */
+function trustedFeatures(trusted: LoadedDataset, model: AuditModel): Dataset {
+  const range = normalizeRange(trusted.dataset, trusted.spec);
+  const loaded = range.notice ? { ...trusted, dataset: range.dataset } : trusted;
+  model.model.checkReads(loaded);
+  return model.model.featurize(loaded.dataset);
 }
 
 /** Fewest records an audit accepts. */
@@ -147,11 +160,17 @@ export async function runAudit(o: AuditOptions): Promise<AuditResult> {
     const scan = await scanStage(model.features, model.classifier, {
       methods: o.methods,
       seed,
+      trusted: o.trusted ? trustedFeatures(o.trusted, model) : undefined,
       truth: attackGroundTruth(data.attack, model.features.ids),
       onProgress: o.onProgress,
     });
     const { vulnerability, skipped } = await auditVulnerability({ ...o, data }, model, seed);
-    const decision = decidePolicy(policy, { integrity, flagged: scan.scan.flagged, vulnerability });
+    const decision = decidePolicy(policy, {
+      integrity,
+      flagged: scan.scan.flagged,
+      vulnerability,
+      scanVerdict: scan.scan.verdict,
+    });
     const report = buildAuditReport({
       data,
       notices,

@@ -288,11 +288,13 @@ export async function releaseGate(
   );
   const gate = await runGate(registry, registered.version.id, policy, { actor: g.actor });
   const promoted = gate.passed
-    ? registry.promote(registered.version.id, {
-        actor: g.actor,
-        to: 'production',
-        reason: 'demo: gate passed',
-      }).id
+    ? (
+        await registry.promote(registered.version.id, {
+          actor: g.actor,
+          to: 'production',
+          reason: 'demo: gate passed',
+        })
+      ).id
     : undefined;
   return {
     passed: gate.passed,

@@ -1,6 +1,7 @@
 import type { TriggerSpec } from '../attacks/triggers.js';
 import type { Dataset } from '../data/dataset.js';
 import type { ModelScores } from '../defenses/mitigation.js';
+import { verdictLine } from '../defenses/verdict.js';
 import type { ManifestDiff } from '../integrity/manifest.js';
 import type { VersionRecord } from '../integrity/versioning.js';
 import type { AuditReport, Metric, ReportSection } from '../report/audit-report.js';
@@ -171,7 +172,7 @@ function mitigationSection(r: DemoResults, o: Outcome): ReportSection {
   return {
     id: 'mitigation',
     title: 'Mitigation',
-    status: o.defended ? 'pass' : 'warn',
+    status: o.defended ? 'pass' : 'review',
     paragraphs: [
       `${r.dropped} flagged records were dropped and the model retrained from scratch on the rest (same seed and settings). DER = (max(0, ΔASR) − max(0, ΔACC) + 1) / 2 = ${o.der.toFixed(3)}; accuracy moved ${accDrop >= 0 ? 'down' : 'up'} ${Math.abs(accDrop * 100).toFixed(2)} points against the clean model.`,
     ],
@@ -264,16 +265,16 @@ export function buildDemoReport(r: DemoResults): AuditReport {
       model: `cnn, ${r.epochs} epochs`,
       attack: `bright-square backdoor, ${pct(r.rate, 1)} of the training set, all-to-one → ${targetName(r)}`,
     },
-    headline: `${m.tp + m.fp > 0 ? 'The poisoned copy fails the scan, as it should. ' : ''}A ${pct(r.rate, 0)} bright-square backdoor reached ${pct(o.before.attackSuccessRate, 1)} ASR; the scan found ${m.tp} of ${r.poisonedCount} poisoned records (F1 ${m.f1.toFixed(3)}) and after cleaning and retraining the ASR is ${pct(o.after.attackSuccessRate, 1)} at ${pct(o.after.cleanAccuracy, 1)} clean accuracy.`,
+    headline: `The scan of the poisoned copy says ${verdictLine(r.found.scan.verdict)} A ${pct(r.rate, 0)} bright-square backdoor reached ${pct(o.before.attackSuccessRate, 1)} ASR; the scan found ${m.tp} of ${r.poisonedCount} poisoned records (F1 ${m.f1.toFixed(3)}) and after cleaning and retraining the ASR is ${pct(o.after.attackSuccessRate, 1)} at ${pct(o.after.cleanAccuracy, 1)} clean accuracy.`,
     sections: [
       demoSummary(r, o),
       demoIntegrity(r, o),
       scanSection({
         ds: r.poisonedDataset,
         ...r.found,
-        // The scan section judges the data it scanned, the poisoned copy: records flagged as
-        // poisoned never show as a pass (the cleaning is judged by the Mitigation section).
-        status: r.found.scan.flagged.some((f) => f === 1) ? 'fail' : 'pass',
+        // The scan section judges the data it scanned, the poisoned copy, by the scan's verdict
+        // (PASS / REVIEW / FAIL, as everywhere; the cleaning is judged by the Mitigation section).
+        status: r.found.scan.verdict.verdict,
         model: "the poisoned model's penultimate-layer",
         seed: r.seed,
       }),

@@ -72,7 +72,7 @@ describe('runDemo (small MNIST subset)', () => {
       'recommendations',
     ]);
     // The verdict at the top agrees with every section: it is the worst of their statuses.
-    const rank: Record<string, number> = { pass: 0, warn: 1, fail: 2 };
+    const rank: Record<string, number> = { pass: 0, review: 1, fail: 2 };
     const worst = Math.max(
       0,
       ...json.sections

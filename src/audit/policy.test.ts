@@ -34,14 +34,14 @@ describe('decidePolicy', () => {
     const clean = decidePolicy(policy, { integrity: unsigned, flagged: flags(1000, 0) });
     expect(clean).toMatchObject({ verdict: 'pass', passed: true, failures: [], scan: 'pass' });
     const few = decidePolicy(policy, { integrity: unsigned, flagged: flags(1000, 5) });
-    expect(few).toMatchObject({ verdict: 'warn', passed: true, scan: 'warn', flagged: 5 });
+    expect(few).toMatchObject({ verdict: 'review', passed: true, scan: 'review', flagged: 5 });
     const many = decidePolicy(policy, { integrity: unsigned, flagged: flags(1000, 6) });
     expect(many).toMatchObject({ verdict: 'fail', passed: false, scan: 'fail' });
     expect(many.failures).toEqual([
       "the scan flagged 6 records (0.60%), more than the policy's 0.50%",
     ]);
     const lenient = decidePolicy(
-      { ...policy, failOn: 'warn' },
+      { ...policy, failOn: 'review' },
       { integrity: unsigned, flagged: flags(1000, 5) },
     );
     expect(lenient.passed).toBe(false);
@@ -68,7 +68,7 @@ describe('decidePolicy', () => {
       flagged: flags(10, 0),
       vulnerability: assessment(0.01),
     });
-    expect(exposed).toMatchObject({ verdict: 'warn', vulnerability: 'warn', exposed: true });
+    expect(exposed).toMatchObject({ verdict: 'review', vulnerability: 'review', exposed: true });
     expect(backdoorExposed(assessment(0.02), 0.01)).toBe(false);
     expect(backdoorExposed(assessment(null), 0.01)).toBe(false);
     expect(backdoorExposed(undefined, 0.01)).toBe(false);
@@ -87,7 +87,7 @@ describe('decidePolicy', () => {
     expect(vulnerabilityStatus(tiny, 0.5)).toBeUndefined();
     // Even a (stale) rate beside a limitation is not read.
     expect(vulnerabilityStatus(assessment(0.001, ['x']), 0.01)).toBeUndefined();
-    expect(vulnerabilityStatus(assessment(0.001), 0.01)).toBe('warn');
+    expect(vulnerabilityStatus(assessment(0.001), 0.01)).toBe('review');
     expect(vulnerabilityStatus(assessment(null), 0.01)).toBe('pass');
     expect(vulnerabilityStatus(undefined, 0.01)).toBe('pass');
     // The verdict still fails on the other stages' findings.
@@ -101,7 +101,7 @@ describe('decidePolicy', () => {
 
   it('the verdict is the worst stage status', () => {
     expect(worstVerdict()).toBe('pass');
-    expect(worstVerdict('pass', 'warn', 'pass')).toBe('warn');
-    expect(worstVerdict('warn', 'fail', 'pass')).toBe('fail');
+    expect(worstVerdict('pass', 'review', 'pass')).toBe('review');
+    expect(worstVerdict('review', 'fail', 'pass')).toBe('fail');
   });
 });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { ScanVerdict } from '../defenses/verdict.js';
 import type { Verdict } from '../report/audit-report.js';
 import type { IntegrityFindings } from './integrity-check.js';
 import type { VulnerabilityAssessment } from './vulnerability.js';
@@ -21,7 +22,7 @@ export function backdoorExposed(
 }
 
 /**
- * Status of the vulnerability assessment under the policy's `minAsr90Rate`: `warn` when the
+ * Status of the vulnerability assessment under the policy's `minAsr90Rate`: `review` when the
  * simulated backdoor is exposed ({@link backdoorExposed}), `pass` when a trustworthy rate (or
  * none reaching 90%) was measured, and `undefined` — not assessed, neither pass nor fail — when
  * the assessment states limitations instead of a rate (too few records per class, a trigger
@@ -32,14 +33,23 @@ export function vulnerabilityStatus(
   minAsr90Rate: number,
 ): Verdict | undefined {
   if (v && v.limitations.length > 0) return undefined;
-  return backdoorExposed(v, minAsr90Rate) ? 'warn' : 'pass';
+  return backdoorExposed(v, minAsr90Rate) ? 'review' : 'pass';
 }
 
 /** The audit policy: when `antidote audit` fails (exit code 1). */
 export const auditPolicySchema = z
   .object({
-    /** Fail on this verdict or worse: `fail` (default), `warn`, or `never`. */
-    failOn: z.enum(['fail', 'warn', 'never']).default('fail'),
+    /**
+     * Fail on this verdict or worse: `fail` (default), `review` (`warn`, its former name, is
+     * read as `review`), or `never`.
+     */
+    failOn: z.enum(['fail', 'review', 'warn', 'never']).default('fail'),
+    /**
+     * Accept a scan whose verdict is REVIEW (one detector's strong finding the others do not
+     * confirm). Default false: such an audit fails (exit code 1) with the finding named, so a
+     * REVIEW never passes silently; `antidote audit --allow-review` sets it.
+     */
+    allowReview: z.boolean().default(false),
     /** Most records the scan may flag, as a share of the dataset, before the scan fails. */
     maxFlaggedShare: z.number().min(0).max(1).default(0.005),
     /** Require a valid signature on the dataset directory. */
@@ -76,7 +86,7 @@ export interface PolicyDecision {
 
 const pct = (v: number) => `${(v * 100).toFixed(2)}%`;
 
-const RANK: Record<Verdict, number> = { pass: 0, warn: 1, fail: 2 };
+const RANK: Record<Verdict, number> = { pass: 0, review: 1, fail: 2 };
 
 /** The worse of verdicts (`pass` for none). */
 export function worstVerdict(...verdicts: readonly Verdict[]): Verdict {
@@ -86,7 +96,8 @@ export function worstVerdict(...verdicts: readonly Verdict[]): Verdict {
 /** Status of the integrity findings: a bad or a required-but-missing signature fails. */
 function integrityStatus(i: IntegrityFindings, policy: AuditPolicy, failures: string[]): Verdict {
   const sig = i.signature;
-  let status: Verdict = (i.previous?.diff.records?.labelChanged.length ?? 0) > 0 ? 'warn' : 'pass';
+  let status: Verdict =
+    (i.previous?.diff.records?.labelChanged.length ?? 0) > 0 ? 'review' : 'pass';
   if (sig.present && sig.verified === false) {
     failures.push('the dataset signature does not verify');
     status = 'fail';
@@ -100,11 +111,12 @@ function integrityStatus(i: IntegrityFindings, policy: AuditPolicy, failures: st
 
 /**
  * Applies the audit policy to the findings of the integrity check, the scan (`flagged`, one
- * entry per record) and the vulnerability assessment: `fail` on a policy failure (bad or
- * missing required signature, too many flagged records), `warn` on exposure, label changes
- * since the last version or any flagged record, else `pass`. A vulnerability assessment that
- * states limitations instead of a rate neither warns nor passes: its status is undefined and
- * the verdict comes from the other stages.
+ * entry per record, and its verdict) and the vulnerability assessment: `fail` on a policy
+ * failure (bad or missing required signature, too many flagged records) or a FAIL scan,
+ * `review` on exposure, label changes since the last version or a REVIEW scan (which fails the
+ * policy unless `allowReview`), else `pass`. A vulnerability assessment that states limitations
+ * instead of a rate neither reviews nor passes: its status is undefined and the verdict comes
+ * from the other stages.
  */
 export function decidePolicy(
   policy: AuditPolicy,
@@ -112,6 +124,8 @@ export function decidePolicy(
     readonly integrity: IntegrityFindings;
     readonly flagged: Uint8Array;
     readonly vulnerability?: VulnerabilityAssessment | undefined;
+    /** The scan's verdict (`MergedScan.verdict`); without it, any flagged record is a review. */
+    readonly scanVerdict?: Pick<ScanVerdict, 'verdict' | 'reason'> | undefined;
   },
 ): PolicyDecision {
   const n = findings.flagged.length;
@@ -119,19 +133,24 @@ export function decidePolicy(
   const flaggedShare = n ? flagged / n : 0;
   const failures: string[] = [];
   const integrity = integrityStatus(findings.integrity, policy, failures);
-  let scan: Verdict = flagged > 0 ? 'warn' : 'pass';
+  const sv = findings.scanVerdict;
+  let scan: Verdict = sv ? sv.verdict : flagged > 0 ? 'review' : 'pass';
   if (flaggedShare > policy.maxFlaggedShare) {
     failures.push(
       `the scan flagged ${flagged} records (${pct(flaggedShare)}), more than the policy's ${pct(policy.maxFlaggedShare)}`,
     );
     scan = 'fail';
   }
+  if (sv?.verdict === 'fail') failures.push(`the scan found poison: ${sv.reason}`);
+  if (sv?.verdict === 'review' && !policy.allowReview) {
+    failures.push(`the scan needs review (--allow-review to accept): ${sv.reason}`);
+  }
   const exposed = backdoorExposed(findings.vulnerability, policy.minAsr90Rate);
   const vulnerability = vulnerabilityStatus(findings.vulnerability, policy.minAsr90Rate);
   const verdict = worstVerdict(integrity, scan, vulnerability ?? 'pass');
   const passed =
     policy.failOn === 'never' ||
-    (policy.failOn === 'fail' ? verdict !== 'fail' : verdict === 'pass');
+    (failures.length === 0 && (policy.failOn === 'fail' ? verdict !== 'fail' : verdict === 'pass'));
   return {
     verdict,
     passed,

@@ -18,27 +18,27 @@ describe('buildReport', () => {
         { id: 'summary', title: 'Summary', status: 'pass' },
         { id: 'integrity', title: 'Integrity', status: 'pass' },
         undefined,
-        { id: 'scan', title: 'Scan findings', status: 'warn' },
+        { id: 'scan', title: 'Scan findings', status: 'review' },
         { id: 'recommendations', title: 'Recommendations' },
       ],
     });
-    expect(r.verdict).toBe('warn');
+    expect(r.verdict).toBe('review');
     expect(r.sections.map((s) => [s.id, s.status])).toEqual([
-      ['summary', 'warn'],
+      ['summary', 'review'],
       ['integrity', 'pass'],
-      ['scan', 'warn'],
+      ['scan', 'review'],
       ['recommendations', undefined],
     ]);
     expect(r.generator).toMatchObject({ seed: 1, backend: 'cpu' });
   });
 
   it('fails when any section fails, and passes with no status at all', () => {
-    const statuses = (...list: ('pass' | 'warn' | 'fail' | undefined)[]) =>
+    const statuses = (...list: ('pass' | 'review' | 'fail' | undefined)[]) =>
       buildReport({
         ...parts,
         sections: list.map((status, i) => ({ id: `s${i}`, title: `S${i}`, status })),
       }).verdict;
-    expect(statuses('warn', 'fail', 'pass')).toBe('fail');
+    expect(statuses('review', 'fail', 'pass')).toBe('fail');
     expect(statuses(undefined)).toBe('pass');
   });
 });

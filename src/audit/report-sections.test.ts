@@ -30,11 +30,11 @@ describe('shared report sections', () => {
       scan,
       detection: {},
       representations: { data: new Float32Array(4), dim: 1 },
-      status: 'warn',
+      status: 'review',
       model: "the text model's",
       seed: 1,
     });
-    expect(s.status).toBe('warn');
+    expect(s.status).toBe('review');
     expect(s.images).toBeUndefined();
     expect(s.paragraphs?.[0]).toContain('a record is flagged when at least 1 flags it.');
     const table = s.tables?.find((t) => t.caption.includes('most suspicious'));

@@ -24,6 +24,8 @@ export interface ScanStageOptions {
   readonly seed: number;
   /** Ground truth: 1 for each poisoned record, when known (an attack record, a simulation). */
   readonly truth?: Uint8Array | undefined;
+  /** A trusted clean subset, as the model reads it (`ScanOptions.trusted`). */
+  readonly trusted?: Dataset | undefined;
   readonly onProgress?: AuditProgressCallback | undefined;
 }
 
@@ -42,6 +44,7 @@ export async function scanStage(
   const scan = await scanDataset(ds, model, {
     methods,
     seed: options.seed,
+    ...(options.trusted ? { trusted: options.trusted } : {}),
     onProgress: (method, p) => {
       if (p.stage === 'done' && p.done === p.total) s.tick(method);
     },

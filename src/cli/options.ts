@@ -25,3 +25,8 @@ export function parseIntegerList(value: string): number[] {
     return n;
   });
 }
+
+/** commander parser for a comma-separated list of numbers ("0.485,0.456,0.406"). */
+export function parseNumberList(value: string): number[] {
+  return value.split(',').map((s) => parseNumber(s.trim()));
+}

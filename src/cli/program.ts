@@ -133,19 +133,19 @@ export const COMMAND_MODULES: readonly CommandModule[] = [
   one(
     'keys',
     '',
-    'Ed25519 signing keys and AES key-encryption keys',
+    'signing keys (ECDSA P-256 by default, OpenSSF model-signing) and AES key-encryption keys',
     async () => (await import('./commands/keys.js')).registerKeysCommand,
   ),
   one(
     'sign',
-    '[options] <dir>',
-    'hash DIR and sign it: in-toto statement (model-signing v1.0) in a DSSE envelope in a Sigstore bundle (DIR/antidote.sig)',
+    '[options] <path>',
+    'sign a model or dataset (directory or single file) in the OpenSSF model-signing v1.0 format: DIR/antidote.sig, or FILE.sig for a single file',
     async () => (await import('./commands/sign.js')).registerSignCommand,
   ),
   one(
     'verify',
-    '[options] <dir>',
-    'check the signature of DIR and re-hash every file and record against it',
+    '[options] <path>',
+    'check the OpenSSF model-signing signature of a model or dataset (directory or single file) and re-hash every file and record against it',
     async () => (await import('./commands/verify.js')).registerVerifyCommand,
   ),
   {

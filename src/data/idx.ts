@@ -2,6 +2,7 @@ import { open } from 'node:fs/promises';
 import { gunzipSync } from 'node:zlib';
 import { AntidoteError } from '../errors.js';
 import { readBytes } from '../util/fs.js';
+import { inflateBudget } from '../util/limits.js';
 import type { NdArray, NpyDtype } from './npy.js';
 
 /**
@@ -93,9 +94,17 @@ export function decodeIdx(
 ): NdArray {
   let bytes = input;
   if (isGzip(input)) {
+    const budget = inflateBudget(input.length);
     try {
-      bytes = gunzipSync(input);
+      bytes = gunzipSync(input, { maxOutputLength: budget });
     } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+        throw new AntidoteError(
+          'LIMIT_EXCEEDED',
+          `${where}: gzip data inflates past ${budget} bytes (maxCompressionRatio, maxDecompressedBytes)`,
+          { path: where },
+        );
+      }
       fail(where, `corrupt or truncated gzip data: ${(e as Error).message}`, 0);
     }
   }

@@ -1,6 +1,7 @@
 import { endianness } from 'node:os';
 import { AntidoteError } from '../errors.js';
 import { readBytes, writeFileAtomic } from '../util/fs.js';
+import { checkLimit, decodeLimits } from '../util/limits.js';
 
 /**
  * NumPy `.npy` files, format versions 1.0, 2.0 and 3.0, as specified in NumPy's
@@ -232,13 +233,15 @@ export function descrOf(dtype: NpyDtype): string {
  * arrays are transposed, big-endian data is byte-swapped, bools become 0/1 bytes.
  *
  * Errors: `INVALID_FORMAT` for a bad magic, malformed header, truncated data or trailing bytes;
- * `UNSUPPORTED_DTYPE` for dtypes outside {@link NpyDtype}.
+ * `UNSUPPORTED_DTYPE` for dtypes outside {@link NpyDtype}; `LIMIT_EXCEEDED` for a shape of more
+ * elements than the `maxElements` decode limit (checked before anything is allocated).
  */
 export function decodeNpy(bytes: Uint8Array, where = '<npy>'): NdArray {
   const header = parseNpyHeader(bytes, where);
   const { dtype, littleEndian } = parseDescr(header.descr, where);
   const { size } = DTYPES[dtype];
   const count = shapeSize(header.shape);
+  checkLimit('maxElements', count, `elements (shape [${header.shape.join(', ')}])`, where);
   const byteLength = count * size;
   const available = bytes.length - header.dataOffset;
   if (available < byteLength) {
@@ -412,23 +415,45 @@ export function fortranToC<T extends NpyDataMap[NpyDtype]>(data: T, shape: reado
 
 /**
  * A parser for the Python literal subset used by `.npy` headers: dicts, tuples, lists, quoted
- * strings, integers, `True`, `False` and `None`. It evaluates nothing.
+ * strings, integers, `True`, `False` and `None`. It evaluates nothing. Anything else, or
+ * containers nested deeper than the `maxDepth` decode limit, is `INVALID_FORMAT` ("unexpected
+ * 'x' at 12"), naming `where` when given.
  */
-export function parsePyLiteral(text: string): unknown {
+export function parsePyLiteral(text: string, where?: string): unknown {
+  try {
+    return pyLiteral(text);
+  } catch (e) {
+    if (e instanceof AntidoteError) throw e;
+    const message = (e as Error).message;
+    throw new AntidoteError('INVALID_FORMAT', where ? `${where}: ${message}` : message, {
+      ...(where ? { path: where } : {}),
+    });
+  }
+}
+
+/** {@link parsePyLiteral}'s parser; throws plain errors, which it types. */
+function pyLiteral(text: string): unknown {
+  const maxDepth = decodeLimits().maxDepth;
+  let depth = 0;
   let i = 0;
   const ws = (): void => {
     while (i < text.length && /\s/.test(text[i]!)) i++;
+  };
+  const enter = (): void => {
+    if (++depth > maxDepth) throw new Error(`nested more than ${maxDepth} deep at ${i}`);
   };
   const value = (): unknown => {
     ws();
     const c = text[i];
     if (c === '{') {
+      enter();
       i++;
       const obj: Record<string, unknown> = {};
       for (;;) {
         ws();
         if (text[i] === '}') {
           i++;
+          depth--;
           return obj;
         }
         const key = value();
@@ -443,6 +468,7 @@ export function parsePyLiteral(text: string): unknown {
       }
     }
     if (c === '(' || c === '[') {
+      enter();
       const close = c === '(' ? ')' : ']';
       i++;
       const items: unknown[] = [];
@@ -450,6 +476,7 @@ export function parsePyLiteral(text: string): unknown {
         ws();
         if (text[i] === close) {
           i++;
+          depth--;
           return items;
         }
         items.push(value());

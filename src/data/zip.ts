@@ -1,5 +1,6 @@
 import { crc32, deflateRawSync, inflateRawSync } from 'node:zlib';
 import { AntidoteError } from '../errors.js';
+import { checkLimit, decodeLimits } from '../util/limits.js';
 
 /**
  * A small ZIP reader and writer (PKWARE APPNOTE 6.3.x): stored and deflated entries, CRC-32
@@ -50,8 +51,14 @@ function fail(where: string, message: string, offset?: number): never {
  * Directory entries are skipped. `where` names the archive in error messages. A stored entry's
  * `data` is a view into `bytes` (no copy): copy it before changing either.
  *
+ * Before anything is inflated or allocated, the declared sizes are checked against the decode
+ * limits (`util/limits.ts`): the entry count (`maxZipEntries`), each entry's declared ratio of
+ * inflated to compressed bytes (`maxCompressionRatio`) and the archive's declared total
+ * (`maxDecompressedBytes`, stored entries included); entries whose data overlap (many directory
+ * records pointing at one entry) are refused. Inflation stops at the declared size.
+ *
  * Errors: `INVALID_FORMAT` for anything malformed, truncated, encrypted, compressed with another
- * method, or failing its CRC.
+ * method, overlapping or failing its CRC; `LIMIT_EXCEEDED` for a declared size above a limit.
  */
 export function readZip(bytes: Uint8Array, where = '<zip>'): ZipEntry[] {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -90,6 +97,19 @@ export function readZip(bytes: Uint8Array, where = '<zip>'): ZipEntry[] {
     }
   }
   need(cdOffset, cdSize, 'central directory');
+  checkLimit('maxZipEntries', count, 'entries', where);
+  const limits = decodeLimits();
+  let declaredTotal = 0;
+  /** [start, end) of each entry's data, to refuse overlapping entries. */
+  const spans: [number, number][] = [];
+  const pending: {
+    name: string;
+    method: number;
+    crc: number;
+    size: number;
+    start: number;
+    compSize: number;
+  }[] = [];
 
   const entries: ZipEntry[] = [];
   const names = new Set<string>();
@@ -141,6 +161,26 @@ export function readZip(bytes: Uint8Array, where = '<zip>'): ZipEntry[] {
     if (u32(localOffset) !== LOCAL_SIG) fail(where, `bad local header of "${name}"`, localOffset);
     const start = localOffset + 30 + u16(localOffset + 26) + u16(localOffset + 28);
     need(start, compSize, `data of "${name}"`);
+    declaredTotal += size;
+    checkLimit('maxDecompressedBytes', declaredTotal, 'inflated bytes in all', where);
+    if (method === 8 && size > Math.max(compSize, 1) * limits.maxCompressionRatio) {
+      throw new AntidoteError(
+        'LIMIT_EXCEEDED',
+        `${where}: entry "${name}" declares ${size} bytes from ${compSize} compressed, a ratio above the limit of ${limits.maxCompressionRatio} (maxCompressionRatio)`,
+        { path: where, limit: 'maxCompressionRatio', entry: name },
+      );
+    }
+    spans.push([localOffset, start + compSize]);
+    pending.push({ name, method, crc, size, start, compSize });
+  }
+  // Every declared size is checked and no two entries share bytes: only now inflate.
+  spans.sort((a, b) => a[0] - b[0]);
+  for (let k = 1; k < spans.length; k++) {
+    if (spans[k]![0] < spans[k - 1]![1]) {
+      fail(where, 'entries overlap (several directory records point into one entry)', spans[k]![0]);
+    }
+  }
+  for (const { name, method, crc, size, start, compSize } of pending) {
     const raw = bytes.subarray(start, start + compSize);
     let data: Uint8Array;
     if (method === 0) {

@@ -4,8 +4,16 @@ import type { Classifier } from '../engine/classifier.js';
 import { AntidoteError } from '../errors.js';
 import { fastIca } from '../numeric/fast-ica.js';
 import { kMeans, silhouette } from '../numeric/kmeans.js';
+import { median } from '../numeric/order-statistics.js';
 import { principalComponents, projectRows } from '../numeric/pca.js';
 import { Rng } from '../util/rng.js';
+import {
+  modifiedZ,
+  type RobustNull,
+  robustNull,
+  roundStrength,
+  strongCutoff,
+} from './calibration.js';
 import {
   type ClassFinding,
   type DetectionReport,
@@ -13,6 +21,7 @@ import {
   fmt,
   indicesByClass,
   type PoisonDetector,
+  STRONG_EVIDENCE,
 } from './detector.js';
 import { commonDetectorOptions, defineDetector } from './detector-entry.js';
 import {
@@ -33,11 +42,20 @@ import { robustWhiten } from './spectre.js';
  * the target class; a clean class splits too (k-means always splits), but into two halves of one
  * blob. Deciding *which* classes hold poison is the hard part, so the analyses are:
  *
- * - `separated` (default): flag the smaller cluster only when it is small (relative size ≤
- *   `maxRelativeSize`), the split is clean (silhouette ≥ `minSilhouette`) and the two clusters are
- *   far apart along the line joining their centres (Ashman's D ≥ `minSeparation`; a k-means split
- *   of a single Gaussian gives D ≈ 2.6). Clean classes are left alone, and each finding says which
- *   test failed.
+ * - `calibrated` (default, issue 16): the separation of each class's split (Ashman's D along the
+ *   line joining the two centres) is judged against the data's own null instead of a fixed
+ *   constant: every class's larger cluster (the clean-looking part) is split again in the same
+ *   space, and those splits' separations form a bootstrap null of "a split of clean records" of
+ *   this model and dataset; the first splits of the classes form a second null, "among the
+ *   classes". A class is strong (and its smaller cluster flagged, when small: relative size ≤
+ *   `maxRelativeSize`) when its separation's modified z-score against either null is at least
+ *   `STRONG_EVIDENCE` (see `calibration.ts`). The re-split null comes from inside the classes,
+ *   so it holds when every class is poisoned (all-to-all); the among-classes null holds where a
+ *   class's clean part is itself multimodal (which raises its re-split).
+ * - `separated`: the fixed rule of earlier versions: flag the smaller cluster only when it is
+ *   small (relative size ≤ `maxRelativeSize`), the split is clean (silhouette ≥
+ *   `minSilhouette`) and the two clusters are far apart (Ashman's D ≥ `minSeparation`; a k-means
+ *   split of a single Gaussian gives D ≈ 2.6). Each finding says which test failed.
  * - `smaller`: always the smaller cluster (the reference toolkit's default; flags half of every
  *   clean class, kept for comparison only).
  * - `relative-size`: the smaller cluster when its relative size ≤ `maxRelativeSize`.
@@ -57,6 +75,7 @@ import { robustWhiten } from './spectre.js';
 
 /** The cluster analyses of {@link ActivationClusteringOptions.analysis}. */
 export const AC_ANALYSES = [
+  'calibrated',
   'separated',
   'smaller',
   'relative-size',
@@ -86,7 +105,7 @@ export interface ActivationClusteringOptions extends RepresentationOptions {
   readonly reducedDims?: number;
   /** k-means restarts. Default 5. */
   readonly restarts?: number;
-  /** How a cluster is judged poisonous. Default `separated`. */
+  /** How a cluster is judged poisonous. Default `calibrated`. */
   readonly analysis?: AcAnalysis;
   /** Largest relative size (smaller cluster / class) still judged poison. Default 0.35. */
   readonly maxRelativeSize?: number;
@@ -102,6 +121,11 @@ export interface ActivationClusteringOptions extends RepresentationOptions {
    * in all (poison from several source classes may form several clusters). Default 3.
    */
   readonly maxRounds?: number;
+  /**
+   * `calibrated` analysis: the least spread of the separation null, as a share of its median.
+   * Default 0.1 (see the module comment).
+   */
+  readonly nullSpreadFloor?: number;
   /** Exclusionary analysis: a cluster is poison when this share or less returns to its label. Default 0.5. */
   readonly exclusionaryThreshold?: number;
   /** Exclusionary analysis: trains a model on a dataset (the engine stays outside this module). */
@@ -250,11 +274,12 @@ interface AcParams {
   readonly reducedDims: number;
   readonly restarts: number;
   readonly maxRounds: number;
+  readonly nullSpreadFloor: number;
 }
 
 /** Fills in the defaults of `options` and checks them; `INVALID_ARGUMENT` for a bad value. */
 function acParams(options: ActivationClusteringOptions): AcParams {
-  const analysis = options.analysis ?? 'separated';
+  const analysis = options.analysis ?? 'calibrated';
   if (!AC_ANALYSES.includes(analysis)) {
     throw new AntidoteError(
       'INVALID_ARGUMENT',
@@ -280,12 +305,14 @@ function acParams(options: ActivationClusteringOptions): AcParams {
     reducedDims: options.reducedDims ?? 10,
     restarts: options.restarts ?? 5,
     maxRounds: options.maxRounds ?? 3,
+    nullSpreadFloor: options.nullSpreadFloor ?? 0.1,
   };
   for (const [name, v, lo, hi] of [
     ['maxRelativeSize', p.maxRelativeSize, 0, 1],
     ['minSilhouette', p.minSilhouette, -1, 1],
     ['minSeparation', p.minSeparation, 0, Number.POSITIVE_INFINITY],
     ['exclusionaryThreshold', p.exclusionaryThreshold, 0, 1],
+    ['nullSpreadFloor', p.nullSpreadFloor, 0, 1],
   ] as const) {
     if (!(v >= lo && v <= hi)) {
       throw new AntidoteError('INVALID_ARGUMENT', `${name} must lie in [${lo}, ${hi}], got ${v}`);
@@ -437,13 +464,55 @@ interface ClassAnalysisInput {
   readonly classMeans?: Float64Array;
   /** Exclusionary reclassification tallies (the `exclusionary` analysis only). */
   readonly backTo?: ReadonlyMap<number, ReturnTally>;
+  /** The calibration of the separations (the `calibrated` analysis only). */
+  readonly calibration?: SeparationCalibration;
 }
 
 /** An analysis's verdict on one class: the flagged cluster (−1: none), why, what it measured. */
 interface ClusterVerdict {
   readonly poisonCluster: number;
+  /** Graded class-level evidence, when the analysis grades it (see `ClassFinding.strength`). */
+  readonly strength?: number;
   readonly reason: string;
   readonly stats?: Readonly<Record<string, FindingValue>>;
+}
+
+/** `calibrated`: the split's separation is strong against the data's own null, and it is small. */
+function calibratedAnalysis({ c, s, p, summary, calibration }: ClassAnalysisInput): ClusterVerdict {
+  const cal = calibration!;
+  // Two nulls, the larger strength wins: among the classes (one poisoned class stands out) and
+  // the clean re-splits (every class may be poisoned; a class with a multimodal clean part
+  // raises this null, the classes' own spread does not).
+  const zResplit = modifiedZ(s.separation, cal.nul);
+  const zAmong = cal.among && cal.among.size >= 3 ? modifiedZ(s.separation, cal.among) : 0;
+  const strength = Math.max(zResplit, zAmong);
+  const cut = Math.min(
+    strongCutoff(cal.nul),
+    cal.among && cal.among.size >= 3 ? strongCutoff(cal.among) : Number.POSITIVE_INFINITY,
+  );
+  const strong = strength >= STRONG_EVIDENCE;
+  const small = s.relativeSize <= p.maxRelativeSize;
+  const poisonCluster = strong && small ? s.smaller : -1;
+  const against = `(against the classes' splits, median D ${fmt(cal.among?.centre ?? Number.NaN)}, and clean re-splits, median D ${fmt(cal.nul.centre)}; strong from D ${fmt(cut)})`;
+  return {
+    poisonCluster,
+    strength,
+    stats: {
+      strength: roundStrength(strength),
+      strengthAmongClasses: roundStrength(zAmong),
+      strengthAgainstResplits: roundStrength(zResplit),
+      restSeparation: Number.isFinite(cal.rest[c]!) ? cal.rest[c]! : null,
+      nullMedianSeparation: cal.nul.centre,
+      nullSpread: cal.nul.spread,
+      strongSeparation: cut,
+    },
+    reason:
+      poisonCluster >= 0
+        ? `a small, separated cluster: separation D ${fmt(s.separation)}, strength ${fmt(strength)} ≥ ${STRONG_EVIDENCE} ${against}, relative size ${fmt(s.relativeSize)} ≤ ${p.maxRelativeSize}; its ${s.sizes[s.smaller]} records are flagged`
+        : strong
+          ? `left alone: the split is strong (strength ${fmt(strength)}) but its smaller cluster is ${fmt(s.relativeSize)} of the class > ${p.maxRelativeSize} (${summary})`
+          : `left alone: separation D ${fmt(s.separation)} has strength ${fmt(strength)} < ${STRONG_EVIDENCE} ${against} (${summary})`,
+  };
 }
 
 /** `separated`: small, clean and far apart (every test must pass; the reason names the failures). */
@@ -592,6 +661,7 @@ function exclusionaryAnalysis({
 
 /** The cluster analyses, by name (see the module comment). */
 const ANALYSES: Readonly<Record<AcAnalysis, (a: ClassAnalysisInput) => ClusterVerdict>> = {
+  calibrated: calibratedAnalysis,
   separated: separatedAnalysis,
   smaller: smallerAnalysis,
   'relative-size': relativeSizeAnalysis,
@@ -620,6 +690,7 @@ function peelRounds(
   poisonCluster: number,
   count: number,
   p: AcParams,
+  minSeparation: number,
   rng: Rng,
   scores: Float32Array,
   flagged: Uint8Array,
@@ -637,10 +708,10 @@ function peelRounds(
     const small2 = s2.sizes[s2.smaller];
     const separated =
       (count + small2) / s.indices.length <= p.maxRelativeSize &&
-      s2.silhouette >= p.minSilhouette &&
-      s2.separation >= p.minSeparation;
+      (p.analysis === 'calibrated' || s2.silhouette >= p.minSilhouette) &&
+      s2.separation >= minSeparation;
     if (!separated) break;
-    const f2 = separationFactor(s2.separation, p.minSeparation);
+    const f2 = separationFactor(s2.separation, minSeparation);
     const next: number[] = [];
     const nextLocal: number[] = [];
     for (let r = 0; r < rest.length; r++) {
@@ -659,6 +730,83 @@ function peelRounds(
     restLocal = Int32Array.from(nextLocal);
   }
   return perRound;
+}
+
+/**
+ * The bootstrap null of the `calibrated` analysis: each class's larger cluster (its
+ * clean-looking part) split again in the class's space; the separations of these splits are
+ * what a split of clean records of this model and data looks like. The spread is kept at least
+ * 5% of the median, the sampling error of Ashman's D on a few hundred records.
+ */
+function separationNull(
+  spaces: readonly ClassSpace[],
+  splits: readonly (ClassSplit | undefined)[],
+  p: AcParams,
+  root: Rng,
+): number[] {
+  return splits.map((s, c) => {
+    if (!s) return Number.NaN;
+    const larger = s.smaller ^ 1;
+    const local = Int32Array.from(
+      Array.from(s.indices.keys()).filter((r) => s.assignments[r] === larger),
+      (r) => spaces[c]!.local[r]!,
+    );
+    if (local.length < 8) return Number.NaN;
+    return splitClass(spaces[c]!.reps, local, root.fork(`null-${c}`), {
+      reducedDims: p.reducedDims,
+      restarts: p.restarts,
+      ica: p.reduce === 'ica',
+    }).separation;
+  });
+}
+
+/** What the `calibrated` analysis judges each class's separation against. */
+interface SeparationCalibration {
+  /** Null of the separation of a split of clean records (see {@link calibrate}). */
+  readonly nul: RobustNull;
+  /** Null of the first splits' separations among the classes (absent for all-to-all checks). */
+  readonly among?: RobustNull;
+  /** Per class: the separation of its larger cluster split again (NaN when too small). */
+  readonly rest: readonly number[];
+}
+
+/**
+ * The calibration of the `calibrated` analysis: a bootstrap null of "a 2-means split of clean
+ * records of this model and data". Each class's larger cluster (its clean-looking part, clean
+ * whether one class or every class is poisoned) is split again in the class's space; the
+ * separations of these re-splits are the null sample (median, MAD). Its spread is kept at least
+ * `nullSpreadFloor` (default a tenth) of its median: Ashman's D varies by that much between
+ * splits of clean records of one class, and a re-split, having lost the class's most distinct
+ * part, reads a little lower than a first split.
+ */
+function calibrate(
+  spaces: readonly ClassSpace[],
+  splits: readonly (ClassSplit | undefined)[],
+  p: AcParams,
+  root: Rng,
+): SeparationCalibration {
+  const rest = separationNull(spaces, splits, p, root);
+  const values = rest.filter((v) => Number.isFinite(v));
+  // Fewer than three re-splits make no null: add the split of one Gaussian (D ≈ 2.65).
+  while (values.length < 3) values.push(2.65);
+  const centre = median(values);
+  const first = splits.flatMap((s) => (s ? [s.separation] : []));
+  const among = robustNull(first, p.nullSpreadFloor * median(first));
+  return { nul: robustNull(values, p.nullSpreadFloor * centre), among, rest };
+}
+
+/**
+ * The null of the analyses other than `calibrated`, which grade their evidence only: the
+ * first splits' separations of all classes (median, MAD), so a class's strength says how far its
+ * split stands out among the classes.
+ */
+function amongClasses(
+  splits: readonly (ClassSplit | undefined)[],
+  floor: number,
+): SeparationCalibration {
+  const values = splits.flatMap((s) => (s ? [s.separation] : []));
+  const nul = robustNull(values.length ? values : [0], floor * median(values));
+  return { nul, rest: splits.map(() => Number.NaN) };
 }
 
 /** The finding for a class no record carries. */
@@ -698,7 +846,11 @@ function judgeClass(
   Object.assign(stats, verdict.stats);
   const { poisonCluster } = verdict;
   let reason = verdict.reason;
-  const factor = separationFactor(s.separation, p.minSeparation);
+  const cal = a.calibration;
+  const minSeparation =
+    cal && p.analysis === 'calibrated' ? strongCutoff(cal.nul) : p.minSeparation;
+  const strength = verdict.strength ?? (cal ? modifiedZ(s.separation, cal.nul) : undefined);
+  const factor = separationFactor(s.separation, minSeparation);
   let count = 0;
   for (let r = 0; r < s.indices.length; r++) {
     const i = s.indices[r]!;
@@ -709,9 +861,20 @@ function judgeClass(
     }
   }
   stats.flaggedCluster = poisonCluster;
-  if (p.analysis === 'separated' && poisonCluster >= 0 && p.maxRounds > 1) {
+  const peels = p.analysis === 'separated' || p.analysis === 'calibrated';
+  if (peels && poisonCluster >= 0 && p.maxRounds > 1) {
     const rng = root.fork(`class-${c}-rounds`);
-    const perRound = peelRounds(s, space, poisonCluster, count, p, rng, scores, flagged);
+    const perRound = peelRounds(
+      s,
+      space,
+      poisonCluster,
+      count,
+      p,
+      minSeparation,
+      rng,
+      scores,
+      flagged,
+    );
     count = perRound.reduce((x, y) => x + y, 0);
     stats.flaggedPerRound = perRound;
     if (perRound.length > 1) {
@@ -724,6 +887,7 @@ function judgeClass(
     count: s.indices.length,
     flagged: count,
     suspicious: poisonCluster >= 0,
+    ...(strength !== undefined ? { strength: roundStrength(strength) } : {}),
     reason,
     stats,
   };
@@ -770,6 +934,10 @@ export async function activationClustering(
     input,
     byClass,
     p,
+    calibration:
+      p.analysis === 'calibrated'
+        ? calibrate(spaces, splits, p, root)
+        : amongClasses(splits, p.nullSpreadFloor),
     ...(p.analysis === 'distance' ? { classMeans: classMeansOf(input.reps, byClass) } : {}),
     ...(p.analysis === 'exclusionary'
       ? { backTo: await exclusionaryTallies(input, splits, options) }

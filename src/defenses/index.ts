@@ -1,7 +1,7 @@
 /**
  * Poisoned-data detection and mitigation: detectors returning a {@link DetectionReport}
- * (activation clustering, spectral signatures, robust spectral scores, confident learning, k-NN
- * label consistency), the linear algebra behind them, and mitigation (filter or relabel, retrain,
+ * (activation clustering, spectral signatures, robust spectral scores, SCAn, training dynamics,
+ * confident learning, k-NN label consistency), the linear algebra behind them, and mitigation (filter or relabel, retrain,
  * before/after scores and DER).
  */
 
@@ -103,6 +103,13 @@ export {
 export * from './scan.js';
 export * from './scan-report.js';
 export {
+  type ScanGlobalModel,
+  type ScanUntanglingOptions,
+  scanGlobalModel,
+  scanUntangling,
+  scanUntanglingDetector,
+} from './scan-untangling.js';
+export {
   type SpectralSignatureOptions,
   spectralSignatures,
   spectralSignaturesDetector,
@@ -115,5 +122,12 @@ export {
 } from './spectre.js';
 export * from './strip.js';
 export * from './text-strip.js';
+export {
+  lowLossIsolation,
+  recordLosses,
+  type TrainingDynamicsOptions,
+  trainingDynamics,
+  trainingDynamicsNotRun,
+} from './training-dynamics.js';
 export * from './trigger-pruning.js';
 export * from './unlearning.js';

@@ -26,8 +26,27 @@ import type { Dataset } from '../data/dataset.js';
 import { type TokenizerOptions, tokenize } from '../data/tokenizer.js';
 import { AntidoteError } from '../errors.js';
 import { mad, median } from '../numeric/order-statistics.js';
-import { type ClassFinding, type DetectionReport, fmt, indicesByClass } from './detector.js';
+import { roundStrength } from './calibration.js';
+import {
+  type ClassFinding,
+  type DetectionReport,
+  fmt,
+  indicesByClass,
+  STRONG_EVIDENCE,
+} from './detector.js';
 import { defineDetector } from './detector-entry.js';
+
+/**
+ * A class's strength (see `ClassFinding.strength`): the highest robust z of the tokens pushing
+ * records to it, rescaled so that the detector's own cut-off `zThreshold` maps to
+ * `STRONG_EVIDENCE` (token impacts are heavy-tailed: most tokens change nothing, so their z
+ * runs higher than a class statistic's would on the same evidence).
+ */
+function keywordStrength(ranking: readonly KeywordScore[], c: number, zThreshold: number): number {
+  let top = 0;
+  for (const kw of ranking) if (kw.label === c && kw.z > top) top = kw.z;
+  return roundStrength((top * STRONG_EVIDENCE) / zThreshold);
+}
 
 /** Class probabilities of texts, `[texts.length, K]` row-major. */
 export type TextProbabilityFn = (texts: readonly string[]) => Promise<Float32Array>;
@@ -217,6 +236,7 @@ export async function discoverKeywords(
       count: idx.length,
       flagged: f,
       suspicious: own.length > 0,
+      strength: keywordStrength(ranking, c, zThreshold),
       reason: own.length
         ? `keyword${own.length > 1 ? 's' : ''} ${own.map((kw) => `"${kw.token}" (z ${fmt(kw.z)}, in ${kw.count} records)`).join(', ')} push${own.length > 1 ? '' : 'es'} records to this label far beyond ordinary words (z > ${zThreshold})`
         : `no token pushes records to this label beyond z ${zThreshold}`,

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { AntidoteError } from '../errors.js';
 import { principalComponents, projectRows } from '../numeric/pca.js';
 import { Rng } from '../util/rng.js';
+import { withShareStrength } from './calibration.js';
 import { type ClassFinding, type DetectionReport, fmt, type PoisonDetector } from './detector.js';
 import { commonDetectorOptions, defineDetector } from './detector-entry.js';
 import {
@@ -149,7 +150,7 @@ export function knnConsistency(
     method: 'knn-consistency',
     scores,
     flagged,
-    perClass,
+    perClass: withShareStrength(perClass),
     params: {
       k: kk,
       eta,

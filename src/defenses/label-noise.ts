@@ -3,6 +3,7 @@ import { type Dataset, numRecords, selectRecords } from '../data/dataset.js';
 import type { Classifier } from '../engine/classifier.js';
 import { AntidoteError } from '../errors.js';
 import { Rng } from '../util/rng.js';
+import { withShareStrength } from './calibration.js';
 import {
   type ClassFinding,
   type DetectionProgress,
@@ -354,7 +355,7 @@ export function labelIssuesReport(
     method: 'confident-learning',
     scores,
     flagged: result.issues,
-    perClass,
+    perClass: withShareStrength(perClass),
     params: { ...params, estimatedNoiseRate: result.noiseRate },
     suggestedLabels: result.suggestedLabels,
   };

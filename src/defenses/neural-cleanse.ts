@@ -11,13 +11,16 @@
  * {@link NeuralCleanseOptions.anomalyScale}); the paper's linear index is always reported too.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { TfClassifier } from '../engine/tf-classifier.js';
+import type { DifferentiableModel } from '../engine/differentiable.js';
 import { AntidoteError } from '../errors.js';
 import { Rng } from '../util/rng.js';
 import type { DetectionProgress } from './detector.js';
 
-/** What Neural Cleanse needs of a model: a differentiable TF.js model that outputs logits. */
-export type DifferentiableModel = Pick<TfClassifier, 'model' | 'inputShape' | 'numClasses'>;
+/**
+ * What Neural Cleanse need of a model: a differentiable TF.js model that outputs logits (a zoo
+ * `TfClassifier`, or an imported ONNX graph: `OnnxModel.differentiable`).
+ */
+export type { DifferentiableModel } from '../engine/differentiable.js';
 
 /** Clean records, `n` of the model's input shape, row-major. */
 export interface CleanRecords {

@@ -12,13 +12,17 @@ import {
 import { keywordDiscoveryEntry } from './keyword-discovery.js';
 import { knnConsistencyEntry } from './knn-consistency.js';
 import { confidentLearningEntry } from './label-noise.js';
+import { scanUntanglingEntry } from './scan-untangling.js';
 import { spectralSignaturesEntry } from './spectral-signatures.js';
 import { spectreEntry } from './spectre.js';
+import { trainingDynamicsEntry } from './training-dynamics.js';
 
 /**
  * The detector registry, frozen, in a stable order: `ac` activation clustering, `ss` spectral
  * signatures, `spectre` robust spectral scores (backdoors); `cl` confident learning, `knn` k-NN
- * label consistency (label noise); `kw` keyword discovery (text models). `antidote scan` derives
+ * label consistency (label noise); `kw` keyword discovery (text models); `sca` SCAn statistical
+ * contamination analysis (backdoors, Tang et al. 2021); `abl` training dynamics (backdoors,
+ * retrains: not a default). `antidote scan` derives
  * its `--method` choices and its detector flags from it, and {@link scanDataset} runs its entries.
  * Adding a detector is one file exporting a {@link DetectorEntry} plus one line here
  * (`CONTRIBUTING.md`).
@@ -30,10 +34,12 @@ export const DETECTORS: readonly DetectorEntry[] = Object.freeze([
   confidentLearningEntry,
   knnConsistencyEntry,
   keywordDiscoveryEntry,
+  scanUntanglingEntry,
+  trainingDynamicsEntry,
 ] as DetectorEntry[]);
 
 /** Short name of a detector. */
-export type DetectorName = 'ac' | 'ss' | 'spectre' | 'cl' | 'knn' | 'kw';
+export type DetectorName = 'ac' | 'ss' | 'spectre' | 'cl' | 'knn' | 'kw' | 'sca' | 'abl';
 
 /** Every detector name, in registry order. */
 export const DETECTOR_NAMES: readonly DetectorName[] = Object.freeze(

@@ -77,11 +77,21 @@ export const scanReportSchema = z.object({
   /** The dataset and model arguments of the scan. */
   data: z.string().optional(),
   model: z.string().optional(),
+  /** How the model's records were prepared (ONNX models: layout, normalisation, tokenisation). */
+  preprocessing: z.record(z.string(), z.unknown()).optional(),
   records: z.int().min(0),
   /** Each detector's report, by registry name. */
   methods: z.record(z.string(), detectionReportJsonSchema),
   /** The merged decision (absent in reports written before it was recorded). */
   decision: scanDecisionJsonSchema.optional(),
+  /** The verdict of the scan (`verdict.ts`; absent in reports written before issue 16). */
+  verdict: z
+    .looseObject({
+      verdict: z.enum(['pass', 'review', 'fail']),
+      reason: z.string(),
+      evidence: z.array(z.unknown()),
+    })
+    .optional(),
   /** Keyword discovery's suspected keywords and ranking (text models). */
   keywords: z
     .looseObject({ suspected: z.array(z.unknown()), ranking: z.array(z.unknown()) })

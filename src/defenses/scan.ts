@@ -1,11 +1,22 @@
 import type { Dataset } from '../data/dataset.js';
+import { concatDatasets } from '../data/transform.js';
 import type { Classifier } from '../engine/classifier.js';
-import type { DetectionProgress, DetectionReport } from './detector.js';
+import { AntidoteError } from '../errors.js';
+import { trustedContradicts } from './calibration.js';
+import type { ClassFinding, DetectionProgress, DetectionReport } from './detector.js';
 import { type DetectorContext, parseDetectorOptions } from './detector-entry.js';
 import { detectorEntry } from './registry.js';
+import { isStrong, type ScanVerdict, scanVerdict } from './verdict.js';
 
-/** The detectors that apply to feature data with a trained model, by default (no retraining). */
-export const DEFAULT_SCAN_METHODS = ['ac', 'ss', 'spectre'] as const;
+/**
+ * The detectors run by default on feature data with a trained model (no retraining): activation
+ * clustering with its calibrated decision, and spectral signatures as its second opinion (it
+ * confirms AC's findings by ranking the flagged records; its own calibrated class statistic
+ * rarely fires). SPECTRE left the default set in issue 16: on MNIST its whitened top eigenvalue
+ * singles out the clean "1"s (about 200 clean records flagged, a strong finding on clean data),
+ * so it would turn every clean scan into a REVIEW. It stays available (`--methods spectre`).
+ */
+export const DEFAULT_SCAN_METHODS = ['ac', 'ss'] as const;
 
 /** One record's merged findings. */
 export interface RecordFinding {
@@ -54,6 +65,8 @@ export interface MergedScan {
   /** Mean percentile rank per record (higher = more suspicious). */
   readonly suspicion: Float32Array;
   readonly perClass: readonly ClassScanFinding[];
+  /** The verdict (PASS / REVIEW / FAIL), its reason and evidence: see `verdict.ts`. */
+  readonly verdict: ScanVerdict;
 }
 
 /** Options of {@link scanDataset}. */
@@ -70,6 +83,14 @@ export interface ScanOptions {
   readonly detectorOptions?: Readonly<Record<string, unknown>>;
   /** What only the caller can provide: retraining like the model, the raw texts (text models). */
   readonly context?: Omit<DetectorContext, 'seed' | 'onProgress' | 'layer'>;
+  /**
+   * A trusted clean subset (a few records per class, same classes and record shape): scanned
+   * with the data, it estimates each class's clean null. A detector's class finding that flags
+   * the trusted records at least as often as the others is contradicted (see
+   * `trustedContradicts` in `calibration.ts`): its flags in that class are dropped and its
+   * strength is capped below `STRONG_EVIDENCE`. The trusted records never appear in the result.
+   */
+  readonly trusted?: Dataset;
   readonly onProgress?: (method: string, p: DetectionProgress) => void;
 }
 
@@ -107,19 +128,85 @@ export async function scanDataset(
   const methods = [...(options.methods ?? DEFAULT_SCAN_METHODS)];
   const entries = methods.map((m) => detectorEntry(m)); // unknown names fail before any work
   const { layer, ...shared } = options.detectorOptions ?? {};
+  const trusted = options.trusted;
+  if (trusted) checkTrusted(ds, trusted);
+  const scanned = trusted ? concatDatasets([ds, trusted]) : ds;
   const reports: DetectionReport[] = [];
   for (const [k, entry] of entries.entries()) {
     const method = methods[k]!;
-    reports.push(
-      await entry.run(ds, model, parseDetectorOptions(entry, shared), {
-        ...options.context,
-        seed: options.seed,
-        ...(typeof layer === 'string' ? { layer } : {}),
-        onProgress: (p: DetectionProgress) => options.onProgress?.(method, p),
-      }),
-    );
+    const report = await entry.run(scanned, model, parseDetectorOptions(entry, shared), {
+      ...options.context,
+      seed: options.seed,
+      ...(typeof layer === 'string' ? { layer } : {}),
+      onProgress: (p: DetectionProgress) => options.onProgress?.(method, p),
+    });
+    reports.push(trusted ? withTrustedNull(report, scanned.y, ds.y.length) : report);
   }
   return mergeReports(ds, reports, options.quorum, methods);
+}
+
+/** Checks that a trusted subset matches the scanned data (classes, record shape). */
+function checkTrusted(ds: Dataset, trusted: Dataset): void {
+  const same =
+    trusted.classes.length === ds.classes.length &&
+    trusted.classes.every((c, i) => c === ds.classes[i]) &&
+    trusted.shape.slice(1).join(',') === ds.shape.slice(1).join(',');
+  if (!same || (ds.text === undefined) !== (trusted.text === undefined)) {
+    throw new AntidoteError(
+      'SHAPE_MISMATCH',
+      `the trusted subset must have the scanned data's classes [${ds.classes.join(', ')}] and record shape [${ds.shape.slice(1).join(', ')}]; it has [${trusted.classes.join(', ')}] and [${trusted.shape.slice(1).join(', ')}]`,
+    );
+  }
+}
+
+/**
+ * A report on the data plus a trusted clean subset (records `n..` of `y`), judged against the
+ * trusted records and cut back to the data's `n` records: in a class where the detector flags the
+ * trusted records at least as often as the rest, its flags are dropped and its strength capped
+ * below the strong cut-off (the finding is what clean records of that class look like).
+ */
+export function withTrustedNull(
+  report: DetectionReport,
+  y: Int32Array,
+  n: number,
+): DetectionReport {
+  const flagged = report.flagged.slice(0, n);
+  const perClass: ClassFinding[] = report.perClass.map((f) => {
+    let t = 0;
+    let ft = 0;
+    let r = 0;
+    let fr = 0;
+    for (let i = 0; i < y.length; i++) {
+      if (y[i] !== f.classIndex) continue;
+      if (i >= n) {
+        t++;
+        ft += report.flagged[i]!;
+      } else {
+        r++;
+        fr += report.flagged[i]!;
+      }
+    }
+    const stats = { ...f.stats, trustedRecords: t, trustedFlagged: ft };
+    if (!trustedContradicts(ft, t, fr, r)) return { ...f, count: r, flagged: fr, stats };
+    for (let i = 0; i < n; i++) if (y[i] === f.classIndex) flagged[i] = 0;
+    return {
+      ...f,
+      count: r,
+      flagged: 0,
+      suspicious: false,
+      ...(f.strength !== undefined ? { strength: Math.min(f.strength, 0) } : {}),
+      reason: `contradicted by the trusted subset: ${ft} of its ${t} clean records of this class are flagged, as often as the rest (${fr} of ${r}); left alone (${f.reason})`,
+      stats,
+    };
+  });
+  const suggestedLabels = report.suggestedLabels?.slice(0, n);
+  return {
+    ...report,
+    scores: report.scores.slice(0, n),
+    flagged,
+    perClass,
+    ...(suggestedLabels ? { suggestedLabels } : {}),
+  };
 }
 
 /** The per-record decision of a scan: which records it flags, and how many detectors agreed. */
@@ -134,10 +221,15 @@ export interface ScanDecision {
 
 /**
  * The scan decision, in one place (`mergeReports` calls it; every scan path goes through it).
- * A record is flagged when at least `quorum` detectors flag it, or when fewer do but at least
- * `quorum` detectors judged its class poisoned and the detectors that did not flag it rank it
- * among the most suspicious of its class (mean within-class percentile rank ≥
- * {@link CORROBORATION_RANK}). `quorum` defaults to 2 when two or more detectors ran, else 1.
+ * A record is flagged when
+ * - at least `quorum` detectors flag it; or
+ * - a detector flags it in a class where that detector's finding is strong (strength ≥
+ *   `STRONG_EVIDENCE`, judged against the data's own null): a correct finding of one detector is
+ *   never discarded because the others saw nothing (issue 16); or
+ * - fewer than `quorum` flag it but at least `quorum` detectors judged its class poisoned and the
+ *   detectors that did not flag it rank it among the most suspicious of its class (mean
+ *   within-class percentile rank ≥ {@link CORROBORATION_RANK}).
+ * `quorum` defaults to 2 when two or more detectors ran, else 1.
  */
 export function scanDecision(
   ds: Pick<Dataset, 'y' | 'classes'>,
@@ -151,6 +243,11 @@ export function scanDecision(
   // Corroboration: a record flagged by fewer than `q` detectors still counts when at least `q`
   // detectors judged its class poisoned and the others rank it near the top of that class.
   const classRanks = reports.map((r) => withinClassRanks(r.scores, ds.y, ds.classes.length));
+  const strong = reports.map((r) => {
+    const s = new Uint8Array(ds.classes.length);
+    for (const f of r.perClass) if (isStrong(f.strength)) s[f.classIndex] = 1;
+    return s;
+  });
   const classVotes = ds.classes.map((_, c) =>
     reports.reduce(
       (sum, r) => sum + (r.perClass.find((f) => f.classIndex === c)?.suspicious ? 1 : 0),
@@ -160,6 +257,7 @@ export function scanDecision(
   const flagged = Uint8Array.from(votes, (v, i) => {
     if (v === 0) return 0;
     if (v >= q) return 1;
+    if (reports.some((r, k) => r.flagged[i] && strong[k]![ds.y[i]!])) return 1;
     if ((classVotes[ds.y[i]!] ?? 0) < q) return 0;
     const others = reports
       .map((r, k) => (r.flagged[i] ? -1 : classRanks[k]![i]!))
@@ -191,15 +289,25 @@ export function mergeReports(
     suspicion[i] = reports.length ? s / reports.length : 0;
   }
   const perClass = ds.classes.map((_, c) => classFinding(ds, reports, flagged, c));
+  const names = detectors ? [...detectors] : reports.map((r) => r.method);
+  const classRanks = reports.map((r) => withinClassRanks(r.scores, ds.y, ds.classes.length));
   return {
     methods: reports.map((r) => r.method),
-    detectors: detectors ? [...detectors] : reports.map((r) => r.method),
+    detectors: names,
     reports,
     quorum: q,
     flagged,
     votes,
     suspicion,
     perClass,
+    verdict: scanVerdict({
+      y: ds.y,
+      classes: ds.classes,
+      reports,
+      detectors: names,
+      flagged,
+      classRanks,
+    }),
   };
 }
 

@@ -2,12 +2,14 @@ import { z } from 'zod';
 import { AntidoteError } from '../errors.js';
 import { mad, median, principalComponents, projectRows } from '../numeric/index.js';
 import { Rng } from '../util/rng.js';
+import { modifiedZ, robustNull, roundStrength } from './calibration.js';
 import {
   type ClassFinding,
   type DetectionReport,
   fmt,
   indicesByClass,
   type PoisonDetector,
+  STRONG_EVIDENCE,
 } from './detector.js';
 import { commonDetectorOptions, defineDetector } from './detector-entry.js';
 import {
@@ -31,6 +33,11 @@ import {
  * `zThreshold` robust standard deviations (1.4826·MAD) from the median on the heavier side. A
  * clean class then has ε̂ ≈ 0 and is left alone, where a given ε would cut 1.5·ε of every class.
  *
+ * Calibration (issue 16): the 5-SD estimate rarely fires on real activations, so each class's
+ * share of records beyond 3 robust SDs on the heavier side is also judged among the classes
+ * (modified z-score, `calibration.ts`); that is the finding's `strength`, and a class whose tail
+ * is strong but has no 5-SD outlier gets ε̂ = its tail share's excess over the median class.
+ *
  * Reported score: the squared projection divided by the class's robust variance along v
  * ((1.4826·MAD)²), i.e. a squared robust z-score: the same order within a class as Tran's score,
  * and comparable across classes.
@@ -44,6 +51,23 @@ export interface SpectralSignatureOptions extends RepresentationOptions {
   readonly zThreshold?: number;
   /** Seed (used only for wide representations, see `principalComponents`). Default 0. */
   readonly seed?: number;
+}
+
+/** Robust z beyond which a record counts towards a class's heavier tail (the class statistic). */
+const TAIL_Z = 3;
+
+/** One class's projection on its top singular vector and what was counted on it. */
+interface ClassSpectrum {
+  readonly c: number;
+  readonly idx: Int32Array;
+  readonly proj: Float64Array;
+  readonly scale: number;
+  readonly scale2: number;
+  readonly top: number;
+  readonly above: number;
+  readonly below: number;
+  /** Share of the class beyond {@link TAIL_Z} robust SDs on the heavier side. */
+  readonly tail: number;
 }
 
 /** Spectral signatures on precomputed representations; see {@link SpectralSignatureOptions}. */
@@ -71,61 +95,101 @@ export function spectralSignatures(
   const rng = new Rng(options.seed ?? 0);
   const scores = new Float32Array(n);
   const flagged = new Uint8Array(n);
+  const measured: ClassSpectrum[] = [];
+  for (let c = 0; c < k; c++) {
+    const idx = byClass[c]!;
+    if (idx.length < 2) continue;
+    const pcs = principalComponents(reps.data, reps.dim, idx, 1, rng.fork(`class-${c}`));
+    const proj = projectRows(reps.data, reps.dim, idx, pcs.mean, pcs.vectors, 1);
+    const med = median(proj);
+    const scale = 1.4826 * mad(proj, med);
+    const scale2 = scale > 0 ? scale * scale : Math.max(pcs.values[0]!, 1e-30);
+    const sd = scale > 0 ? scale : Math.sqrt(scale2);
+    // ε̂: robust outliers on the heavier side of the projection (beyond zThreshold), and the
+    // heavier tail beyond TAIL_Z robust SDs, the class statistic judged among the classes.
+    let above = 0;
+    let below = 0;
+    let tailAbove = 0;
+    let tailBelow = 0;
+    for (let r = 0; r < proj.length; r++) {
+      const z = (proj[r]! - med) / sd;
+      if (z > zThreshold) above++;
+      else if (z < -zThreshold) below++;
+      if (z > TAIL_Z) tailAbove++;
+      else if (z < -TAIL_Z) tailBelow++;
+    }
+    for (let r = 0; r < proj.length; r++) scores[idx[r]!] = (proj[r]! * proj[r]!) / scale2;
+    measured.push({
+      c,
+      idx,
+      proj,
+      scale,
+      scale2,
+      top: pcs.values[0]!,
+      above,
+      below,
+      tail: Math.max(tailAbove, tailBelow) / idx.length,
+    });
+  }
+  // Calibration (issue 16): the heavier-tail share of each class among the classes (modified z,
+  // spread at least the binomial sampling error of the median share).
+  const tails = measured.map((m) => m.tail);
+  const n0 = measured.length ? measured.reduce((a, m) => a + m.idx.length, 0) / measured.length : 1;
+  const mTail = median(tails.length ? tails : [0]);
+  const nul = robustNull(tails.length ? tails : [0], Math.sqrt(Math.max(mTail, 1 / n0) / n0));
   const perClass: ClassFinding[] = [];
   for (let c = 0; c < k; c++) {
     const idx = byClass[c]!;
     const className = input.classes[c]!;
-    if (idx.length < 2) {
+    const m = measured.find((x) => x.c === c);
+    if (!m) {
       perClass.push({
         classIndex: c,
         className,
         count: idx.length,
         flagged: 0,
         suspicious: false,
+        strength: 0,
         reason: `${idx.length} record(s): too few for a spectral signature, left alone`,
         stats: {},
       });
       continue;
     }
-    const pcs = principalComponents(reps.data, reps.dim, idx, 1, rng.fork(`class-${c}`));
-    const proj = projectRows(reps.data, reps.dim, idx, pcs.mean, pcs.vectors, 1);
-    const med = median(proj);
-    const scale = 1.4826 * mad(proj, med);
-    const scale2 = scale > 0 ? scale * scale : Math.max(pcs.values[0]!, 1e-30);
-    // ε̂: robust outliers on the heavier side of the projection.
-    let above = 0;
-    let below = 0;
-    for (let r = 0; r < proj.length; r++) {
-      const z = (proj[r]! - med) / (scale > 0 ? scale : Math.sqrt(scale2));
-      if (z > zThreshold) above++;
-      else if (z < -zThreshold) below++;
-    }
-    const epsilon = eps ?? Math.max(above, below) / idx.length;
+    const { proj, scale, scale2, above, below } = m;
+    const strength = modifiedZ(m.tail, nul);
+    const strong = strength >= STRONG_EVIDENCE;
+    // ε: given, or the 5-SD estimate, or (when the class's tail stands out among the classes
+    // but no record passes 5 SDs) the tail's excess over the median class.
+    const fiveSd = Math.max(above, below) / idx.length;
+    const epsilon = eps ?? (fiveSd > 0 ? fiveSd : strong ? Math.max(m.tail - mTail, 0) : 0);
     const budget = Math.min(idx.length, Math.round(removalFactor * epsilon * idx.length));
     const order = Array.from(proj.keys()).sort((a, b) => proj[b]! ** 2 - proj[a]! ** 2);
-    for (let r = 0; r < proj.length; r++) scores[idx[r]!] = (proj[r]! * proj[r]!) / scale2;
     for (let t = 0; t < budget; t++) flagged[idx[order[t]!]!] = 1;
     const cut = budget > 0 ? proj[order[budget - 1]!]! ** 2 / scale2 : null;
+    const tailText = `heavier tail beyond ${TAIL_Z} robust SDs ${fmt(m.tail)} of the class (strength ${fmt(strength)} among the classes)`;
     perClass.push({
       classIndex: c,
       className,
       count: idx.length,
       flagged: budget,
       suspicious: budget > 0,
+      strength: roundStrength(strength),
       reason:
         budget > 0
-          ? `${eps === undefined ? `estimated ε ${fmt(epsilon)} (${Math.max(above, below)} records beyond ${zThreshold} robust SDs along the top singular vector)` : `given ε ${fmt(epsilon)}`}; removed the top ${removalFactor}·ε = ${budget} records by squared projection`
+          ? `${eps === undefined ? (fiveSd > 0 ? `estimated ε ${fmt(epsilon)} (${Math.max(above, below)} records beyond ${zThreshold} robust SDs along the top singular vector)` : `estimated ε ${fmt(epsilon)} from a ${tailText}`) : `given ε ${fmt(epsilon)}`}; removed the top ${removalFactor}·ε = ${budget} records by squared projection`
           : eps === undefined
-            ? `no record lies beyond ${zThreshold} robust SDs along the top singular vector (top eigenvalue ${fmt(pcs.values[0]!)}): left alone`
+            ? `no record lies beyond ${zThreshold} robust SDs along the top singular vector (top eigenvalue ${fmt(m.top)}) and the ${tailText} is not strong: left alone`
             : `given ε ${fmt(epsilon)} leaves no record to remove`,
       stats: {
         epsilon,
         epsilonEstimated: eps === undefined,
         removed: budget,
-        topEigenvalue: pcs.values[0]!,
+        topEigenvalue: m.top,
         robustScale: scale,
         outliersAbove: above,
         outliersBelow: below,
+        tailShare: m.tail,
+        strength: roundStrength(strength),
         scoreThreshold: cut,
       },
     });

@@ -9,12 +9,14 @@ import {
   symmetricEigen,
 } from '../numeric/index.js';
 import { Rng } from '../util/rng.js';
+import { roundStrength } from './calibration.js';
 import {
   type ClassFinding,
   type DetectionReport,
   fmt,
   indicesByClass,
   type PoisonDetector,
+  STRONG_EVIDENCE,
 } from './detector.js';
 import { commonDetectorOptions, defineDetector } from './detector-entry.js';
 import {
@@ -65,7 +67,10 @@ export interface SpectreOptions extends RepresentationOptions {
    * records too; the gate cannot see an all-to-all attack that lifts every class alike.
    */
   readonly classGate?: 'anomaly' | 'none';
-  /** Robust z a class's whitened top eigenvalue needs to pass the gate. Default 3. */
+  /**
+   * Modified z-score (among the classes) a class's whitened top eigenvalue needs to pass the
+   * gate; it is also the finding's `strength`. Default `STRONG_EVIDENCE` (3.5).
+   */
   readonly classGateZ?: number;
   /** Seed (wide representations only). Default 0. */
   readonly seed?: number;
@@ -160,7 +165,7 @@ export function spectre(
   const alpha = options.alpha ?? 4;
   const threshold = options.threshold ?? 40;
   const classGate = options.classGate ?? 'anomaly';
-  const classGateZ = options.classGateZ ?? 3;
+  const classGateZ = options.classGateZ ?? STRONG_EVIDENCE;
   if (!Number.isInteger(dims) || dims < 1) {
     throw new AntidoteError('INVALID_ARGUMENT', `dims must be a positive integer, got ${dims}`);
   }
@@ -199,6 +204,7 @@ export function spectre(
         count: idx.length,
         flagged: 0,
         suspicious: false,
+        strength: 0,
         reason: `${idx.length} record(s): too few for robust statistics, left alone`,
         stats: {},
       });
@@ -259,6 +265,7 @@ export function spectre(
       count: p.m,
       flagged: count,
       suspicious: count > 0,
+      strength: roundStrength(z),
       reason: !gateOk
         ? `${lambdaText} < ${classGateZ}: the class does not stand out, left alone (${p.count} records would pass the score cut-off)`
         : count > 0

@@ -4,7 +4,7 @@
  * model learns that the trigger means nothing.
  */
 import type { Dataset } from '../data/dataset.js';
-import type { TfClassifier, TrainHistory } from '../engine/index.js';
+import type { TrainHistory } from '../engine/index.js';
 import { AntidoteError } from '../errors.js';
 import { Rng } from '../util/rng.js';
 import type { ReversedTrigger } from './neural-cleanse.js';
@@ -21,6 +21,22 @@ export interface UnlearningOptions {
   readonly batchSize?: number;
   /** Adam learning rate; default 0.001. */
   readonly learningRate?: number;
+  /**
+   * Raw records (HWC images, where the trigger is stamped) to the model's own representation,
+   * e.g. `OnnxModel.featurize` for an NCHW ONNX model; default: the records as they are.
+   */
+  readonly featurize?: (ds: Dataset) => Dataset;
+}
+
+/**
+ * A model fine-tuned in place by {@link unlearnBackdoor}: a zoo `TfClassifier`, or an ONNX
+ * model's imported graph (`OnnxTfClassifier`); `H` is what its `fit` returns.
+ */
+export interface FineTunable<H> {
+  fit(
+    ds: Dataset,
+    options: { seed: number; epochs: number; batchSize: number; learningRate: number },
+  ): Promise<H>;
 }
 
 /**
@@ -56,16 +72,17 @@ export function unlearningDataset(
 }
 
 /**
- * Unlearns a backdoor in place: fine-tunes `model` on {@link unlearningDataset}. Returns the
- * fine-tuning history.
+ * Unlearns a backdoor in place: fine-tunes `model` on {@link unlearningDataset} (featurized by
+ * `options.featurize`, if given). Returns the fine-tuning history.
  */
-export async function unlearnBackdoor(
-  model: TfClassifier,
+export async function unlearnBackdoor<H = TrainHistory>(
+  model: FineTunable<H>,
   clean: Dataset,
   trigger: Pick<ReversedTrigger, 'mask' | 'pattern'>,
   options: UnlearningOptions,
-): Promise<TrainHistory> {
-  const ds = unlearningDataset(clean, trigger, options.fraction ?? 0.2, options.seed);
+): Promise<H> {
+  const stamped = unlearningDataset(clean, trigger, options.fraction ?? 0.2, options.seed);
+  const ds = options.featurize ? options.featurize(stamped) : stamped;
   return model.fit(ds, {
     seed: options.seed,
     epochs: options.epochs ?? 2,

@@ -74,6 +74,12 @@ export interface Model {
   /** Training runs that produced the weights, oldest first (`[]` when none is recorded). */
   readonly training: ReadonlyArray<Record<string, unknown>>;
   /**
+   * How raw records are prepared for the model where a sidecar or the caller decides it (ONNX
+   * models: layout, normalisation, tokenisation; `OnnxPreprocessing`), as JSON data that reports
+   * record; absent where the model's own files fix it.
+   */
+  readonly preprocessing?: object;
+  /**
    * Raw records in the model's representation (labels, ids, sources and text kept): identity for
    * image models (after checking the record shape), vectorized text, encoded tabular rows.
    * `SHAPE_MISMATCH` / `INVALID_ARGUMENT` for records it cannot read.

@@ -32,7 +32,8 @@ export type Retrainer = (loaded: LoadedDataset) => Promise<RetrainedModel>;
 /**
  * A trainer of fresh models like `model`, with `settings`: a zoo image model of the same spec,
  * or a text or tabular model of the same kind, sizes and (text) vectorizer options as its last
- * recorded run. It keeps what it needs, so `model` may be disposed of before it runs.
+ * recorded run; an ONNX model whose ops import is fine-tuned from its weights instead (saved as
+ * a `.onnx` file and its sidecar: `./onnx/onnx-fine-tune.ts`). It keeps what it needs, so `model` may be disposed of before it runs.
  * `INVALID_STATE` for a model that Antidote cannot train.
  */
 export function retrainerLike(model: Model, settings: RetrainSettings): Retrainer {
@@ -55,6 +56,12 @@ export function retrainerLike(model: Model, settings: RetrainSettings): Retraine
         { dataset: loaded.dataset, ...(loaded.columns ? { columns: loaded.columns } : {}) },
         options,
       );
+  }
+  if (model.kind === 'onnx' && model.capabilities.training && model.path) {
+    // Fine-tuned from its imported weights, written back as ONNX (loaded lazily).
+    const path = model.path;
+    return async (loaded) =>
+      (await import('./onnx/onnx-fine-tune.js')).fineTuneOnnx(path, loaded.dataset, settings);
   }
   throw new AntidoteError(
     'INVALID_STATE',

@@ -141,17 +141,19 @@ async function onnxSummary(path: string): Promise<ModelSummary> {
       ? [h, w, c]
       : dims;
   const k = info.classifier.numClasses;
+  const text = info.layout === 'tokens';
   return {
-    domain: 'image',
+    domain: text ? 'text' : 'image',
     kind: 'onnx',
-    ...(inputShape ? { inputShape } : {}),
+    ...(inputShape && !text ? { inputShape } : {}),
     classes: info.classes ?? Array.from({ length: k }, (_, i) => String(i)),
   };
 }
 
 /**
  * The files that make up the model at `path`, without loading it (what `Model.files` lists
- * once loaded): for an ONNX file, the file and its sidecar JSON when there is one (see
+ * once loaded): for an ONNX file, the file, its sidecar JSON when there is one and the
+ * vocabulary file a text model's sidecar names (see
  * `engine/onnx/onnx-sidecar.ts`); `undefined` for a model directory (all its files).
  * `NOT_FOUND` for a missing ONNX file.
  */
@@ -161,9 +163,12 @@ export async function modelFilesOf(path: string): Promise<string[] | undefined> 
   if (!info?.isFile()) {
     throw new AntidoteError('NOT_FOUND', `no ONNX model at ${path}`, { path });
   }
-  const { sidecarPaths } = await import('./onnx/onnx-sidecar.js');
-  for (const p of sidecarPaths(path)) {
-    if ((await stat(p).catch(() => undefined))?.isFile()) return [path, p];
-  }
-  return [path];
+  const { readSidecar, vocabularyPath } = await import('./onnx/onnx-sidecar.js');
+  const { sidecar, path: side } = await readSidecar(path);
+  if (!side) return [path];
+  // A text model's vocabulary file is part of it (issue 17).
+  const vocabulary = sidecar.text?.vocabulary;
+  return typeof vocabulary === 'string'
+    ? [path, side, vocabularyPath(side, vocabulary)]
+    : [path, side];
 }

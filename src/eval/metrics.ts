@@ -157,7 +157,7 @@ export interface TriggeredTestSet {
  */
 export function triggeredTestSet(
   ds: Dataset,
-  trigger: Trigger,
+  trigger: Pick<Trigger, 'apply'>,
   targeting: BackdoorTargeting,
   rng: Rng,
 ): TriggeredTestSet {
@@ -204,7 +204,7 @@ export interface BackdoorMetrics {
 export async function evaluateBackdoor(
   model: Classifier,
   ds: Dataset,
-  trigger: Trigger,
+  trigger: Pick<Trigger, 'apply'>,
   targeting: BackdoorTargeting,
   rng: Rng,
   options: { batchSize?: number } = {},

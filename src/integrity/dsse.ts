@@ -1,4 +1,5 @@
-import { sign as edSign, verify as edVerify, type KeyObject } from 'node:crypto';
+import { sign as cryptoSign, verify as cryptoVerify, type KeyObject } from 'node:crypto';
+import { keyAlgorithmOf } from './keys.js';
 
 /**
  * DSSE (Dead Simple Signing Envelope, secure-systems-lab/dsse v1) Pre-Authentication Encoding:
@@ -15,12 +16,16 @@ export function preAuthEncoding(payloadType: string, payload: Uint8Array): Buffe
   ]);
 }
 
-/** Ed25519 signature over the PAE of `payload`. */
+/**
+ * Signature over the PAE of `payload`: ECDSA (DER-encoded, the digest of the key's curve as the
+ * Sigstore algorithm registry pairs them: P-256/SHA-256, P-384/SHA-384, P-521/SHA-512) or Ed25519.
+ */
 export function signPae(payloadType: string, payload: Uint8Array, key: KeyObject): Buffer {
-  return edSign(null, preAuthEncoding(payloadType, payload), key);
+  const { hash } = keyAlgorithmOf(key);
+  return cryptoSign(hash, preAuthEncoding(payloadType, payload), key);
 }
 
-/** Checks an Ed25519 signature over the PAE of `payload`. */
+/** Checks a signature over the PAE of `payload` made by {@link signPae}; false on any failure. */
 export function verifyPae(
   payloadType: string,
   payload: Uint8Array,
@@ -28,7 +33,8 @@ export function verifyPae(
   key: KeyObject,
 ): boolean {
   try {
-    return edVerify(null, preAuthEncoding(payloadType, payload), key, signature);
+    const { hash } = keyAlgorithmOf(key);
+    return cryptoVerify(hash, preAuthEncoding(payloadType, payload), key, signature);
   } catch {
     return false;
   }

@@ -5,7 +5,9 @@ import {
   randomBytes,
   timingSafeEqual,
 } from 'node:crypto';
-import { type open, rename, rm } from 'node:fs/promises';
+import { existsSync, rmSync } from 'node:fs';
+import { link, type open, readdir, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { AntidoteError } from '../errors.js';
 import { openFile, readBytes, tempPathFor, writeFileAtomic } from '../util/fs.js';
 
@@ -229,6 +231,106 @@ async function forEachChunk(
 }
 
 /**
+ * Temporary plaintext files of decryptions in progress in this process (see
+ * {@link removePlaintextTempsSync}).
+ */
+const activePlaintext = new Set<string>();
+
+/** Recognisable names of decrypt temporaries: `.NAME.antidote-decrypt.PID.HEX.tmp`. */
+const DECRYPT_TEMP = /^\..+\.antidote-decrypt\.(\d+)\.[0-9a-f]+\.tmp$/;
+
+/** The temporary sibling decrypted plaintext goes to, named after this process. */
+function decryptTempPath(dst: string): string {
+  return join(
+    dirname(dst),
+    `.${basename(dst)}.antidote-decrypt.${process.pid}.${randomBytes(6).toString('hex')}.tmp`,
+  );
+}
+
+/** True when process `pid` is running (or exists under another user). */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes the plaintext temporaries of decryptions in progress in this process, synchronously:
+ * for a signal handler (`antidote decrypt` calls it on SIGINT / SIGTERM / SIGHUP before exiting),
+ * so an interrupted decryption leaves no plaintext behind. Returns the paths removed.
+ */
+export function removePlaintextTempsSync(): string[] {
+  const removed: string[] = [];
+  for (const p of activePlaintext) {
+    rmSync(p, { force: true });
+    removed.push(p);
+  }
+  activePlaintext.clear();
+  return removed;
+}
+
+/**
+ * Removes the leftovers of decryptions killed before they could clean up (SIGKILL, power loss)
+ * in `dir`: temporaries named by {@link decryptFile} whose process is no longer running. Every
+ * decryption runs it on its output folder first. Returns the paths removed.
+ */
+export async function removeStalePlaintextTemps(dir: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    const m = DECRYPT_TEMP.exec(name);
+    if (!m) continue;
+    const path = join(dir, name);
+    const pid = Number(m[1]);
+    if (activePlaintext.has(path) || (pid !== process.pid && processAlive(pid))) continue;
+    await rm(path, { force: true });
+    removed.push(path);
+  }
+  return removed;
+}
+
+/** `ALREADY_EXISTS` when `dst` exists and may not be replaced. */
+function refuseOverwrite(dst: string, overwrite: boolean | undefined): void {
+  if (overwrite === false && existsSync(dst)) {
+    throw new AntidoteError('ALREADY_EXISTS', `${dst} exists (use --force to replace it)`, {
+      path: dst,
+    });
+  }
+}
+
+/**
+ * Moves the complete `tmp` to `dst`: a rename, or, when `dst` may not be replaced, a hard link
+ * (which fails atomically when `dst` appeared meanwhile) and the removal of `tmp`.
+ */
+async function publish(tmp: string, dst: string, overwrite: boolean | undefined): Promise<void> {
+  if (overwrite !== false) {
+    await rename(tmp, dst);
+    return;
+  }
+  try {
+    await link(tmp, dst);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') refuseOverwrite(dst, false);
+    throw e;
+  }
+  await rm(tmp, { force: true });
+}
+
+/** Options of {@link encryptFile} and {@link decryptFile} about the destination. */
+export interface DestinationOptions {
+  /** Replace an existing destination (default true); false: `ALREADY_EXISTS` instead. */
+  readonly overwrite?: boolean;
+}
+
+/**
  * Encrypts `src` to `dst` (written to a temporary sibling, fsynced, renamed when complete) under
  * a fresh data key wrapped by `kek`. Chunks are read, encrypted and written in a pipeline of
  * {@link PIPELINE_DEPTH} chunks at known offsets, so memory stays at a few chunks.
@@ -237,9 +339,10 @@ export async function encryptFile(
   src: string,
   dst: string,
   kek: Kek,
-  options: EncryptOptions = {},
+  options: EncryptOptions & DestinationOptions = {},
 ): Promise<{ bytes: number; chunks: number }> {
   checkKek(kek);
+  refuseOverwrite(dst, options.overwrite);
   const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
   if (!Number.isInteger(chunkSize) || chunkSize < 1 || chunkSize > MAX_CHUNK_SIZE) {
     throw new AntidoteError('INVALID_ARGUMENT', `chunk size must be in [1, ${MAX_CHUNK_SIZE}]`);
@@ -288,7 +391,7 @@ export async function encryptFile(
     await out.sync();
     await out.close();
     output = undefined;
-    await rename(tmp, dst);
+    await publish(tmp, dst, options.overwrite);
     return { bytes: size, chunks };
   } catch (e) {
     await output?.close().catch(() => undefined);
@@ -307,17 +410,22 @@ export async function encryptFile(
  * Decrypts `src` to `dst`. Plaintext goes to a temporary sibling (mode 0600) that is renamed to
  * `dst` only after every chunk, the final one included, authenticates; on any failure it is
  * deleted, so no partial plaintext is ever left. Fails with `DECRYPTION_FAILED` naming the
- * lowest failing chunk.
+ * lowest failing chunk. The temporary is named after this process
+ * (`.NAME.antidote-decrypt.PID.HEX.tmp`): a signal handler removes it with
+ * {@link removePlaintextTempsSync}, and the next decryption into the same folder removes one
+ * left by a killed process ({@link removeStalePlaintextTemps}).
  */
 export async function decryptFile(
   src: string,
   dst: string,
   kek: Kek,
-  options: { onProgress?: (bytesDone: number) => void } = {},
+  options: { onProgress?: (bytesDone: number) => void } & DestinationOptions = {},
 ): Promise<{ bytes: number; chunks: number }> {
   checkKek(kek);
+  refuseOverwrite(dst, options.overwrite);
+  await removeStalePlaintextTemps(dirname(dst));
   const input = await openFile(src, 'r');
-  const tmp = tempPathFor(dst);
+  const tmp = decryptTempPath(dst);
   let output: Handle | undefined;
   let dek: Buffer | undefined;
   try {
@@ -334,6 +442,7 @@ export async function decryptFile(
     const block = chunkSize + TAG;
     const body = size - HEADER_SIZE;
     const chunks = Math.ceil(body / block);
+    activePlaintext.add(tmp);
     const out = await openFile(tmp, 'wx', 0o600);
     output = out;
     const depth = Math.min(PIPELINE_DEPTH, chunks);
@@ -368,7 +477,7 @@ export async function decryptFile(
     await out.sync();
     await out.close();
     output = undefined;
-    await rename(tmp, dst);
+    await publish(tmp, dst, options.overwrite);
     return { bytes: done, chunks };
   } catch (e) {
     await output?.close().catch(() => undefined);
@@ -378,6 +487,7 @@ export async function decryptFile(
       path: src,
     });
   } finally {
+    activePlaintext.delete(tmp);
     dek?.fill(0);
     await input.close();
   }

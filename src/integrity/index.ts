@@ -1,6 +1,6 @@
 /**
  * Pipeline integrity: hashing, manifests and Merkle proofs, content-addressed versioning,
- * signing (DSSE / in-toto / Sigstore bundles), encryption at rest, lineage (SLSA provenance),
+ * signing (OpenSSF model-signing v1.0: DSSE / in-toto / Sigstore bundles, keys, certificates), encryption at rest, lineage (SLSA provenance),
  * a hash-chained audit log and access policies. Knows nothing of the other areas: datasets
  * come in as generic {@link RecordInput}s.
  */
@@ -16,7 +16,10 @@ export * from './manifest.js';
 export * from './merkle.js';
 export * from './model-signing.js';
 export * from './object-store.js';
+export * from './oms-manifest.js';
 export * from './policy.js';
 export * from './record-hash.js';
 export * from './sigstore-bundle.js';
+export * from './sigstore-keyless.js';
 export * from './versioning.js';
+export * from './x509-chain.js';

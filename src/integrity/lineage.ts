@@ -8,6 +8,7 @@ import { readJson, writeFileAtomic } from '../util/fs.js';
 import { parseWith } from '../util/schema.js';
 import type { JsonValue } from './canonical-json.js';
 import { digestEquals } from './hash.js';
+import { keyFingerprint } from './keys.js';
 import { createManifest, PROVENANCE_FILE, PROVENANCE_SIGNATURE_FILE } from './manifest.js';
 import {
   IN_TOTO_STATEMENT_V1,
@@ -231,7 +232,7 @@ export async function readLineage(
       where: sigPath,
     }) as unknown as InTotoStatement<SlsaProvenancePredicate>;
     signatureVerified = true;
-    signer = bundle.verificationMaterial.publicKey.hint;
+    signer = keyFingerprint(options.publicKey);
   } else {
     if (options.requireSignature) {
       throw new AntidoteError(

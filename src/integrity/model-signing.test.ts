@@ -57,7 +57,13 @@ describe('signDirectory / verifyDirectory', () => {
       predicate: modelSigningPredicateSchema,
     });
     const s = shape.parse(statement);
-    expect(s.predicate.resources.map((r) => r.name)).toEqual(['model.json', 'weights.bin']);
+    // Every file, Antidote's manifest (which carries the record digests) included.
+    expect(s.predicate.resources.map((r) => r.name)).toEqual([
+      MANIFEST_FILE,
+      'model.json',
+      'weights.bin',
+    ]);
+    expect(s.predicate).not.toHaveProperty('antidote');
     // Root digest = SHA-256 over the raw resource digests, in order (model-signing v1.0).
     const h = createHash('sha256');
     for (const r of s.predicate.resources) h.update(Buffer.from(r.digest, 'hex'));
@@ -105,7 +111,7 @@ describe('signDirectory / verifyDirectory', () => {
     await writeFile(mPath, m.replace('"ham"', '"spam"'));
     const v = await verifyDirectory(dir, pub);
     expect(v.problems.map((p) => p.message)).toEqual([
-      `${MANIFEST_FILE} does not match the signed manifest digest`,
+      `file ${MANIFEST_FILE} does not match its signed digest`,
     ]);
     await writeFile(mPath, m);
 

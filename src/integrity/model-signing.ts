@@ -1,8 +1,21 @@
-import type { KeyObject } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { z } from 'zod';
+/**
+ * Signing and verifying models and datasets in the OpenSSF model-signing (OMS) v1.0 format
+ * (ossf/model-signing-spec; reference implementation sigstore/model-transparency): a Sigstore
+ * bundle holding a DSSE envelope over an in-toto Statement v1 whose predicate lists every file
+ * (or shard) of the model with its digest. A model is a directory or a single file.
+ *
+ * Coverage: every file of a directory is signed except the OMS default exclusions (`.git`,
+ * `.gitignore`, `.gitattributes`, `.github`), the signature file itself and the paths the signer
+ * names with `ignorePaths` (recorded in the signature). Antidote's own files are covered like any
+ * other: the manifest (`antidote.manifest.json`, which carries the per-record digests of a
+ * dataset), the provenance (`antidote.provenance.json`) and its signature, and `.antidote/`.
+ *
+ * Bundles written before this format (Ed25519 keys, an `antidote` extension inside the predicate
+ * and Antidote's files left out) still verify, with a note that they are not OMS-conformant.
+ */
+import { KeyObject, type X509Certificate } from 'node:crypto';
+import { lstat } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import { AntidoteError } from '../errors.js';
 import { readBytes, writeFileAtomic } from '../util/fs.js';
 import { parseWith } from '../util/schema.js';
@@ -12,10 +25,9 @@ import {
   checkManifestConsistency,
   compareRecords,
   createManifest,
-  hashFiles,
+  DEFAULT_IGNORE,
   hashRecords,
   type IntegrityProblem,
-  listFiles,
   MANIFEST_FILE,
   type Manifest,
   manifestDigest,
@@ -24,127 +36,165 @@ import {
   SIGNATURE_FILE,
   writeManifest,
 } from './manifest.js';
+import {
+  checkModel,
+  OMS_PREDICATE_TYPE,
+  type OmsHashType,
+  type OmsPredicate,
+  omsPredicateSchema,
+  relativeInside,
+  serializeModel,
+} from './oms-manifest.js';
 import type { RecordInput } from './record-hash.js';
 import {
+  type BundleTrust,
   IN_TOTO_STATEMENT_V1,
   type InTotoStatement,
   parseBundle,
+  type SigningMethod,
   type SigstoreBundleJson,
   signStatement,
-  verifyBundle,
+  statementOf,
+  verifyBundleSignature,
 } from './sigstore-bundle.js';
 
-/** Predicate type of the OpenSSF model-signing v1.0 format (sigstore/model-transparency). */
-export const MODEL_SIGNING_PREDICATE_V1 = 'https://model_signing/signature/v1.0';
+/** Predicate type of the OpenSSF model-signing v1.0 format (OMS). */
+export const MODEL_SIGNING_PREDICATE_V1 = OMS_PREDICATE_TYPE;
 
-const hex64 = z.string().regex(/^[0-9a-f]{64}$/);
-
-/**
- * Zod schema of the model-signing v1.0 predicate: `serialization` (method `files`), `resources`
- * (name, algorithm, hex digest, sorted by name) and, as an allowed extension, `antidote`
- * (manifest digest and record Merkle root), which v1.0 verifiers ignore.
- */
-export const modelSigningPredicateSchema = z.object({
-  serialization: z.object({
-    method: z.literal('files'),
-    hash_type: z.literal('sha256'),
-    allow_symlinks: z.boolean(),
-    ignore_paths: z.array(z.string()),
-  }),
-  resources: z.array(
-    z.strictObject({ name: z.string(), algorithm: z.literal('sha256'), digest: hex64 }),
-  ),
-  antidote: z
-    .strictObject({
-      manifestDigest: hex64,
-      records: z
-        .strictObject({ count: z.number().int().nonnegative(), merkleRoot: hex64 })
-        .optional(),
-      meta: z.record(z.string(), z.unknown()).optional(),
-      signedAt: z.string().optional(),
-    })
-    .optional(),
-});
+/** Zod schema of the model-signing v1.0 predicate (see `omsPredicateSchema`). */
+export const modelSigningPredicateSchema = omsPredicateSchema;
 
 /** The model-signing v1.0 predicate. */
-export type ModelSigningPredicate = z.infer<typeof modelSigningPredicateSchema>;
+export type ModelSigningPredicate = OmsPredicate;
+
+/** The default signature path of a model: `DIR/antidote.sig`, or `FILE.sig` for a single file. */
+export async function defaultSignaturePath(modelPath: string): Promise<string> {
+  const st = await lstat(modelPath).catch(() => undefined);
+  if (!st) throw new AntidoteError('NOT_FOUND', `no model at ${modelPath}`, { path: modelPath });
+  return st.isDirectory() ? join(modelPath, SIGNATURE_FILE) : `${modelPath}.sig`;
+}
+
+/** Options for {@link signModel}. */
+export interface SignModelOptions {
+  /** Where to write the bundle; default {@link defaultSignaturePath}. */
+  readonly signaturePath?: string;
+  /** Certificate method: the signing certificate then its intermediates (key method otherwise). */
+  readonly certificateChain?: readonly X509Certificate[];
+  /** `sha256` (default) or `blake2b`. */
+  readonly hashType?: OmsHashType;
+  /** Shard serialization with this shard size in bytes; file serialization when omitted. */
+  readonly shardSize?: number;
+  /** Paths relative to the model root to leave out (recorded in the signature). */
+  readonly ignorePaths?: readonly string[];
+  /** Follow symbolic links (default false: a link is an error). */
+  readonly allowSymlinks?: boolean;
+  /** Hashing worker threads; default one per core for large models. */
+  readonly threads?: number;
+  /** Subject name; default the model's base name. */
+  readonly name?: string;
+  /** Dataset records (directories only): hashed into `antidote.manifest.json`, which is signed. */
+  readonly records?: Iterable<RecordInput>;
+  /** Context written in the manifest (directories only). */
+  readonly meta?: { readonly [key: string]: JsonValue };
+  /** Write `antidote.manifest.json` into a directory before signing it (default true). */
+  readonly writeManifest?: boolean;
+}
+
+/** Result of {@link signModel}. */
+export interface SignedModel {
+  readonly bundle: SigstoreBundleJson;
+  readonly bundlePath: string;
+  readonly statement: InTotoStatement<OmsPredicate>;
+  /** The Antidote manifest written into a directory (absent for a single file). */
+  readonly manifest?: Manifest;
+  /** The OMS root digest (subject digest). */
+  readonly rootDigest: string;
+  readonly notes: readonly string[];
+}
 
 /**
- * The in-toto Statement v1 for a manifest in the OpenSSF model-signing v1.0 shape: one subject
- * (the manifest name, digest = SHA-256 over the resources' raw digests in name order) and every
- * file as a resource.
+ * Signs a model (directory or single file) in the OMS v1.0 format with `privateKey` (ECDSA
+ * P-256/384/521; Ed25519 still signs, but the result is not OMS-conformant and a note says so),
+ * by the key method or, with `certificateChain`, the certificate method. A directory first gets
+ * its `antidote.manifest.json` (file digests and, for a dataset, record digests), which the
+ * signature then covers like every other file.
  */
-export function modelSigningStatement(
-  m: Manifest,
-  options: { signedAt?: string } = {},
-): InTotoStatement<ModelSigningPredicate> {
-  return {
+export async function signModel(
+  modelPath: string,
+  privateKey: KeyObject,
+  options: SignModelOptions = {},
+): Promise<SignedModel> {
+  const st = await lstat(modelPath).catch(() => undefined);
+  if (!st) throw new AntidoteError('NOT_FOUND', `no model at ${modelPath}`, { path: modelPath });
+  const isDir = st.isDirectory();
+  const bundlePath = options.signaturePath ?? (await defaultSignaturePath(modelPath));
+  if (!isDir && resolve(bundlePath) === resolve(modelPath)) {
+    throw new AntidoteError(
+      'INVALID_ARGUMENT',
+      `the signature cannot overwrite the model ${modelPath}`,
+    );
+  }
+  if (!isDir && (options.records || options.meta)) {
+    throw new AntidoteError(
+      'INVALID_ARGUMENT',
+      'records and meta need a directory (a manifest is written into it)',
+    );
+  }
+  let manifest: Manifest | undefined;
+  if (isDir && options.writeManifest !== false) {
+    manifest = await createManifest(modelPath, {
+      ...(options.name ? { name: options.name } : {}),
+      ...(options.records ? { records: options.records } : {}),
+      ...(options.meta ? { meta: options.meta } : {}),
+    });
+    await writeManifest(modelPath, manifest);
+  }
+  const inside = isDir ? relativeInside(modelPath, bundlePath) : undefined;
+  const { resources, serialization, notes } = await serializeModel(modelPath, {
+    ...(options.hashType ? { hashType: options.hashType } : {}),
+    ...(options.shardSize !== undefined ? { shardSize: options.shardSize } : {}),
+    ignorePaths: [...(options.ignorePaths ?? []), ...(inside ? [inside] : [])],
+    allowSymlinks: !!options.allowSymlinks,
+    ...(options.threads !== undefined ? { threads: options.threads } : {}),
+  });
+  const rootDigest = rootDigestOf(resources);
+  const statement: InTotoStatement<OmsPredicate> = {
     _type: IN_TOTO_STATEMENT_V1,
-    subject: [{ name: m.name, digest: { sha256: m.rootDigest } }],
-    predicateType: MODEL_SIGNING_PREDICATE_V1,
-    predicate: {
-      serialization: {
-        method: 'files',
-        hash_type: 'sha256',
-        allow_symlinks: false,
-        ignore_paths: [...m.ignore],
+    subject: [
+      {
+        name: options.name ?? (basename(resolve(modelPath)) || 'model'),
+        digest: { sha256: rootDigest },
       },
-      resources: m.files.map((f) => ({
-        name: f.path,
-        algorithm: 'sha256' as const,
-        digest: f.digest,
-      })),
-      antidote: {
-        manifestDigest: manifestDigest(m),
-        ...(m.records
-          ? { records: { count: m.records.count, merkleRoot: m.records.merkleRoot } }
-          : {}),
-        ...(m.meta ? { meta: m.meta as Record<string, JsonValue> } : {}),
-        ...(options.signedAt ? { signedAt: options.signedAt } : {}),
-      },
-    },
+    ],
+    predicateType: OMS_PREDICATE_TYPE,
+    predicate: { resources, serialization },
+  };
+  const bundle = await signStatement(statement, privateKey, {
+    ...(options.certificateChain ? { certificateChain: options.certificateChain } : {}),
+  });
+  await writeFileAtomic(bundlePath, `${JSON.stringify(bundle, null, 2)}\n`);
+  const extra =
+    privateKey.asymmetricKeyType === 'ed25519'
+      ? [
+          'signed with an Ed25519 key: not OMS v1.0-conformant (other OMS verifiers reject it); new keys from `antidote keys generate` are ECDSA P-256',
+        ]
+      : [];
+  return {
+    bundle,
+    bundlePath,
+    statement,
+    ...(manifest ? { manifest } : {}),
+    rootDigest,
+    notes: [...notes, ...extra],
   };
 }
 
-/** Options for {@link signDirectory}. */
-export interface SignDirectoryOptions {
-  /** Dataset records (from the data layer), hashed into the manifest. */
-  readonly records?: Iterable<RecordInput>;
-  readonly name?: string;
-  readonly meta?: { readonly [key: string]: JsonValue };
-  /** ISO time recorded in the statement; omitted when not given (keeps output reproducible). */
-  readonly signedAt?: string;
-  /** Where to write the bundle; default `DIR/antidote.sig`. */
-  readonly bundlePath?: string;
-}
-
-/**
- * Hashes `dir`, writes its manifest (`antidote.manifest.json`) and a Sigstore bundle over the
- * model-signing statement (`antidote.sig`). Returns the manifest and bundle.
- */
-export async function signDirectory(
-  dir: string,
-  privateKey: KeyObject,
-  options: SignDirectoryOptions = {},
-): Promise<{ manifest: Manifest; bundle: SigstoreBundleJson; bundlePath: string }> {
-  const manifest = await createManifest(dir, {
-    ...(options.name ? { name: options.name } : {}),
-    ...(options.records ? { records: options.records } : {}),
-    ...(options.meta ? { meta: options.meta } : {}),
-  });
-  const bundle = await signStatement(
-    modelSigningStatement(manifest, options.signedAt ? { signedAt: options.signedAt } : {}),
-    privateKey,
-  );
-  await writeManifest(dir, manifest);
-  const bundlePath = options.bundlePath ?? join(dir, SIGNATURE_FILE);
-  await writeFileAtomic(bundlePath, `${JSON.stringify(bundle, null, 2)}\n`);
-  return { manifest, bundle, bundlePath };
-}
-
-/** What a verifier expects, to reject a validly signed but replayed older manifest. */
+/** What a verifier expects, to reject a validly signed but replayed older version. */
 export interface ExpectedContent {
-  /** The files root digest the catalogue holds for this version. */
+  /**
+   * The root digest the catalogue holds for this version: the SHA-256 root over the content
+   * files (Antidote's own files left out, as the catalogue hashes them), or the OMS subject digest.
+   */
   readonly rootDigest?: string;
   /** The record Merkle root the catalogue holds for this version. */
   readonly recordsRoot?: string;
@@ -152,137 +202,189 @@ export interface ExpectedContent {
   readonly manifestDigest?: string;
 }
 
-/** Options for {@link verifyDirectory}. */
-export interface VerifyDirectoryOptions {
+/** Options for {@link verifyModel}. */
+export interface VerifyModelOptions {
+  /** The bundle; default {@link defaultSignaturePath}. */
+  readonly signaturePath?: string;
+  /** Dataset records to check against the signed manifest's record digests. */
   readonly records?: Iterable<RecordInput>;
+  /** Replay defence: the content the catalogue says this must be. */
   readonly expected?: ExpectedContent;
-  readonly bundlePath?: string;
+  /** Extra paths (relative to the model root) left out of the check. */
+  readonly ignorePaths?: readonly string[];
+  /** Do not fail for files present but not signed (OMS spec §8.5). */
+  readonly ignoreUnsignedFiles?: boolean;
+  /** Hashing worker threads; default one per core for large models (see `checkModel`). */
+  readonly threads?: number;
 }
 
-/** Result of {@link verifyDirectory}. */
-export interface DirectoryVerification {
-  readonly statement: InTotoStatement<ModelSigningPredicate>;
+/** Result of {@link verifyModel}. */
+export interface ModelVerification {
+  readonly statement: InTotoStatement<OmsPredicate>;
+  readonly method: SigningMethod;
+  /** Who signed (key fingerprint, certificate subject or Sigstore identity). */
   readonly signer: string;
+  /** The model that was checked (a single file's folder when the signature covers the folder). */
+  readonly modelPath: string;
+  readonly kind: 'directory' | 'file';
+  /** The OMS subject digest. */
+  readonly rootDigest: string;
+  /** Root over the content files, as the catalogue records it (when it could be derived). */
+  readonly contentRoot?: string;
   readonly problems: readonly IntegrityProblem[];
+  readonly notes: readonly string[];
   readonly ok: boolean;
 }
 
-async function readText(path: string, what: string): Promise<Uint8Array> {
-  return readBytes(path, { message: (e) => `${what} ${path} cannot be read: ${e.message}` });
+function replay(
+  where: string,
+  what: string,
+  expected: string,
+  actual: string | undefined,
+): AntidoteError {
+  return new AntidoteError(
+    'INTEGRITY_MISMATCH',
+    `${where}: signed ${what} ${actual ? `${actual.slice(0, 16)}… ` : ''}is not the expected version's ${expected.slice(0, 16)}… (replayed or stale signature)`,
+    { path: where, expected, actual },
+  );
+}
+
+function isSingleFileOf(predicate: OmsPredicate, file: string): boolean {
+  const name = basename(file);
+  return predicate.resources.every(
+    (r) =>
+      r.name === name ||
+      r.name === '.' ||
+      (predicate.serialization.method === 'shards' &&
+        r.name.startsWith(`${name}:`) &&
+        !r.name.slice(name.length + 1).includes('/')),
+  );
+}
+
+/** Root over the signed content files, Antidote's own files left out (what the catalogue records). */
+function contentRootOf(predicate: OmsPredicate): string | undefined {
+  const s = predicate.serialization;
+  if (s.method !== 'files' || s.hash_type !== 'sha256') return undefined;
+  const own = new Set(DEFAULT_IGNORE);
+  return rootDigestOf(predicate.resources.filter((r) => !own.has(r.name.split('/')[0]!)));
 }
 
 /**
- * Verifies a signed directory: the bundle's signature (with `@sigstore/verify`, against
- * `publicKey`), the statement's shape and root digest, the expected content (replay check), then
- * re-hashes every file against the signed resources and, with `records`, every record against the
- * manifest (whose digest is signed). Signature problems throw `SIGNATURE_INVALID`; content
- * problems are returned, each naming the file or record.
+ * Verifies a signed model (directory or single file) in the OMS v1.0 format: the bundle's
+ * signature against `trust` (a public key — also a bare `KeyObject` —, CA certificates, or a
+ * Sigstore trusted root), the statement and predicate (OMS schema), the expected content (replay
+ * check), then every file against the signed digests (serialization `files` or `shards`,
+ * `sha256` or `blake2b`) and, with `records`, every record against the signed manifest. A file
+ * path whose signature covers its folder verifies the folder. Signature problems throw
+ * `SIGNATURE_INVALID`, a replay `INTEGRITY_MISMATCH`; content problems are returned, each naming
+ * the file or record.
  */
-export async function verifyDirectory(
-  dir: string,
-  publicKey: KeyObject,
-  options: VerifyDirectoryOptions = {},
-): Promise<DirectoryVerification> {
-  const bundlePath = options.bundlePath ?? join(dir, SIGNATURE_FILE);
-  const bundle = parseBundle(await readText(bundlePath, 'signature'), bundlePath);
-  const raw = verifyBundle(bundle, publicKey, {
-    predicateType: MODEL_SIGNING_PREDICATE_V1,
-    where: bundlePath,
-  });
-  const predicate = parseWith(modelSigningPredicateSchema, raw.predicate, bundlePath, {
+export async function verifyModel(
+  modelPath: string,
+  trust: BundleTrust | KeyObject,
+  options: VerifyModelOptions = {},
+): Promise<ModelVerification> {
+  const bundlePath = options.signaturePath ?? (await defaultSignaturePath(modelPath));
+  const bundle = parseBundle(
+    await readBytes(bundlePath, {
+      message: (e) => `signature ${bundlePath} cannot be read: ${e.message}`,
+    }),
+    bundlePath,
+  );
+  const t: BundleTrust = trust instanceof KeyObject ? { kind: 'key', keys: [trust] } : trust;
+  const sig = verifyBundleSignature(bundle, t, bundlePath);
+  const raw = statementOf(sig.payload, { predicateType: OMS_PREDICATE_TYPE, where: bundlePath });
+  const predicate = parseWith(omsPredicateSchema, raw.predicate, bundlePath, {
     code: 'SIGNATURE_INVALID',
-    head: `${bundlePath}: predicate is not model-signing v1.0`,
+    head: `${bundlePath}: the predicate is not OMS v1.0`,
     root: '',
   });
-  const statement = { ...raw, predicate } as InTotoStatement<ModelSigningPredicate>;
+  const statement = { ...raw, predicate } as InTotoStatement<OmsPredicate>;
+  const notes = [...sig.notes];
+  if (predicate.antidote) {
+    notes.push(
+      'the signature uses the pre-OMS Antidote layout (an `antidote` field in the predicate; Antidote files not covered): re-sign to cover them',
+    );
+  }
   const problems: IntegrityProblem[] = [];
-  const subjectDigest = statement.subject[0]?.digest.sha256 ?? '';
-  const signedRoot = rootDigestOf(predicate.resources);
-  if (statement.subject.length !== 1 || !digestEquals(signedRoot, subjectDigest)) {
+  const rootDigest = rootDigestOf(predicate.resources);
+  const subjectDigest = statement.subject[0]?.digest.sha256;
+  if (statement.subject.length !== 1 || !subjectDigest) {
     problems.push({
       kind: 'manifest-inconsistent',
-      message: 'signed subject digest does not match the signed resources',
+      message: 'the statement must have exactly one subject with a sha256 digest',
     });
+  } else if (!digestEquals(rootDigest, subjectDigest)) {
+    notes.push(
+      'the subject digest is not the root over the signed resources (informational, OMS §6.5.1)',
+    );
   }
+  if (predicate.resources.length === 0) {
+    problems.push({ kind: 'manifest-inconsistent', message: 'the signature lists no file' });
+  }
+  // A file whose signature covers its folder: verify the folder.
+  let target = modelPath;
+  const st = await lstat(modelPath).catch(() => undefined);
+  if (!st) throw new AntidoteError('NOT_FOUND', `no model at ${modelPath}`, { path: modelPath });
+  if (!st.isDirectory() && !isSingleFileOf(predicate, modelPath)) target = dirname(modelPath);
+  let contentRoot = contentRootOf(predicate);
   const exp = options.expected;
-  if (exp?.rootDigest && !digestEquals(exp.rootDigest, signedRoot)) {
-    throw new AntidoteError(
-      'INTEGRITY_MISMATCH',
-      `${bundlePath}: signed content ${signedRoot.slice(0, 16)}… is not the expected version ${exp.rootDigest.slice(0, 16)}… (replayed or stale signature)`,
-      { path: bundlePath, expected: exp.rootDigest, actual: signedRoot },
-    );
-  }
-  const signedRecords = predicate.antidote?.records?.merkleRoot;
-  if (exp?.recordsRoot && (!signedRecords || !digestEquals(exp.recordsRoot, signedRecords))) {
-    throw new AntidoteError(
-      'INTEGRITY_MISMATCH',
-      `${bundlePath}: signed records root is not the expected version's (replayed or stale signature)`,
-      { path: bundlePath, expected: exp.recordsRoot, actual: signedRecords },
-    );
-  }
-  const signedManifestDigest = predicate.antidote?.manifestDigest;
   if (
-    exp?.manifestDigest &&
-    (!signedManifestDigest || !digestEquals(exp.manifestDigest, signedManifestDigest))
+    exp?.rootDigest &&
+    contentRoot &&
+    !digestEquals(exp.rootDigest, contentRoot) &&
+    !digestEquals(exp.rootDigest, rootDigest)
   ) {
-    throw new AntidoteError(
-      'INTEGRITY_MISMATCH',
-      `${bundlePath}: signed manifest is not the expected one (replayed or stale signature)`,
-      { path: bundlePath, expected: exp.manifestDigest, actual: signedManifestDigest },
-    );
+    throw replay(bundlePath, 'content', exp.rootDigest, contentRoot);
   }
-  // Files: the signed resources are authoritative.
-  const ignore = predicate.serialization.ignore_paths;
-  const paths = await listFiles(dir, ignore);
-  const want = new Map(predicate.resources.map((r) => [r.name, r.digest]));
-  const present = new Set(paths);
-  for (const r of predicate.resources) {
-    if (!present.has(r.name)) {
-      problems.push({ kind: 'missing-file', path: r.name, message: `file ${r.name} is missing` });
-    }
-  }
-  const toHash = paths.filter((p) => {
-    if (want.has(p)) return true;
-    problems.push({
-      kind: 'extra-file',
-      path: p,
-      message: `file ${p} is not in the signed manifest`,
-    });
-    return false;
+  const inside = (await lstat(target)).isDirectory()
+    ? relativeInside(target, bundlePath)
+    : undefined;
+  const check = await checkModel(target, predicate, {
+    ignorePaths: [...(options.ignorePaths ?? []), ...(inside ? [inside] : [])],
+    ...(options.ignoreUnsignedFiles ? { ignoreUnsignedFiles: true } : {}),
+    ...(options.threads !== undefined ? { threads: options.threads } : {}),
   });
-  for (const f of await hashFiles(dir, toHash)) {
-    const w = want.get(f.path)!;
-    if (!digestEquals(w, f.digest)) {
-      problems.push({
-        kind: 'file-changed',
-        path: f.path,
-        expected: w,
-        actual: f.digest,
-        message: `file ${f.path} does not match its signed digest`,
-      });
-    }
-  }
-  // The manifest file carries the per-record digests; its digest is signed.
+  problems.push(...check.problems);
+  notes.push(...check.notes);
+  // The Antidote manifest: signed as a file (OMS layout) or by digest (legacy layout).
   let manifest: Manifest | undefined;
   let manifestOk = false;
-  const manifestPath = join(dir, MANIFEST_FILE);
-  if (signedManifestDigest && existsSync(manifestPath)) {
+  const manifestPath = join(target, MANIFEST_FILE);
+  const legacyDigest = predicate.antidote?.manifestDigest;
+  const signedAsFile = predicate.resources.some((r) => r.name === MANIFEST_FILE);
+  if (check.kind === 'directory' && (signedAsFile || legacyDigest)) {
     try {
-      manifest = parseManifest(await readFile(manifestPath), manifestPath);
+      manifest = parseManifest(await readBytes(manifestPath), manifestPath);
       manifestOk =
-        digestEquals(manifestDigest(manifest), signedManifestDigest) &&
+        (signedAsFile
+          ? check.verified.has(MANIFEST_FILE)
+          : digestEquals(manifestDigest(manifest), legacyDigest!)) &&
         checkManifestConsistency(manifest).length === 0;
     } catch {
       manifestOk = false;
     }
-    if (!manifestOk) {
+    if (!manifestOk && legacyDigest) {
       problems.push({
         kind: 'file-changed',
         path: MANIFEST_FILE,
-        expected: signedManifestDigest,
+        expected: legacyDigest,
         actual: manifest ? manifestDigest(manifest) : 'unparseable',
         message: `${MANIFEST_FILE} does not match the signed manifest digest`,
       });
+    }
+  }
+  const signedRecords = manifestOk
+    ? manifest?.records?.merkleRoot
+    : predicate.antidote?.records?.merkleRoot;
+  if (exp?.recordsRoot && (!signedRecords || !digestEquals(exp.recordsRoot, signedRecords))) {
+    throw replay(bundlePath, 'records root', exp.recordsRoot, signedRecords);
+  }
+  if (exp?.manifestDigest) {
+    const signedManifest =
+      legacyDigest ?? (manifestOk && manifest ? manifestDigest(manifest) : undefined);
+    if (!signedManifest || !digestEquals(exp.manifestDigest, signedManifest)) {
+      throw replay(bundlePath, 'manifest', exp.manifestDigest, signedManifest);
     }
   }
   if (options.records) {
@@ -300,10 +402,91 @@ export async function verifyDirectory(
       }
     }
   }
+  // Content root for a replay check the signed digests alone cannot answer (shards, blake2b).
+  if (exp?.rootDigest && !contentRoot) {
+    if (problems.length === 0 && check.kind === 'directory') {
+      contentRoot = (await createManifest(target)).rootDigest;
+      if (!digestEquals(exp.rootDigest, contentRoot) && !digestEquals(exp.rootDigest, rootDigest)) {
+        throw replay(bundlePath, 'content', exp.rootDigest, contentRoot);
+      }
+    } else if (!digestEquals(exp.rootDigest, rootDigest)) {
+      throw replay(bundlePath, 'content', exp.rootDigest, rootDigest);
+    }
+  }
   return {
     statement,
-    signer: bundle.verificationMaterial.publicKey.hint,
+    method: sig.method,
+    signer: sig.signer,
+    modelPath: target,
+    kind: check.kind,
+    rootDigest,
+    ...(contentRoot ? { contentRoot } : {}),
     problems,
+    notes,
     ok: problems.length === 0,
   };
+}
+
+/** Options for {@link signDirectory}. */
+export interface SignDirectoryOptions {
+  /** Dataset records (from the data layer), hashed into the manifest. */
+  readonly records?: Iterable<RecordInput>;
+  readonly name?: string;
+  readonly meta?: { readonly [key: string]: JsonValue };
+  /** Where to write the bundle; default `DIR/antidote.sig`. */
+  readonly bundlePath?: string;
+  /** Certificate method: the signing certificate then its intermediates. */
+  readonly certificateChain?: readonly X509Certificate[];
+}
+
+/**
+ * Hashes `dir`, writes its manifest (`antidote.manifest.json`) and an OMS v1.0 bundle over every
+ * file (`antidote.sig` by default). {@link signModel} for a directory, with the manifest returned.
+ */
+export async function signDirectory(
+  dir: string,
+  privateKey: KeyObject,
+  options: SignDirectoryOptions = {},
+): Promise<{
+  manifest: Manifest;
+  bundle: SigstoreBundleJson;
+  bundlePath: string;
+  rootDigest: string;
+}> {
+  const r = await signModel(dir, privateKey, {
+    ...(options.name ? { name: options.name } : {}),
+    ...(options.records ? { records: options.records } : {}),
+    ...(options.meta ? { meta: options.meta } : {}),
+    ...(options.bundlePath ? { signaturePath: options.bundlePath } : {}),
+    ...(options.certificateChain ? { certificateChain: options.certificateChain } : {}),
+  });
+  return {
+    manifest: r.manifest!,
+    bundle: r.bundle,
+    bundlePath: r.bundlePath,
+    rootDigest: r.rootDigest,
+  };
+}
+
+/** Options for {@link verifyDirectory}. */
+export interface VerifyDirectoryOptions {
+  readonly records?: Iterable<RecordInput>;
+  readonly expected?: ExpectedContent;
+  readonly bundlePath?: string;
+}
+
+/** Result of {@link verifyDirectory}. */
+export type DirectoryVerification = ModelVerification;
+
+/** {@link verifyModel} of a directory against one trusted public key (or other trust). */
+export function verifyDirectory(
+  dir: string,
+  trust: KeyObject | BundleTrust,
+  options: VerifyDirectoryOptions = {},
+): Promise<DirectoryVerification> {
+  return verifyModel(dir, trust, {
+    ...(options.records ? { records: options.records } : {}),
+    ...(options.expected ? { expected: options.expected } : {}),
+    ...(options.bundlePath ? { signaturePath: options.bundlePath } : {}),
+  });
 }

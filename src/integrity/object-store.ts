@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, open, rename, rm } from 'node:fs/promises';
+import { chmod, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AntidoteError } from '../errors.js';
 import { isSha256Hex } from './hash.js';
@@ -146,5 +146,34 @@ export class ObjectStore {
       await rm(dst, { force: true });
       throw new AntidoteError('INTEGRITY_MISMATCH', `object ${digest} is corrupted`, { path: p });
     }
+  }
+
+  /**
+   * Every stored object (digest, size, modification time) and every leftover temporary file of
+   * an interrupted write (under `tmp/`, `digest` undefined): what {@link collectGarbage} sweeps.
+   */
+  async inventory(): Promise<{ path: string; digest?: string; bytes: number; mtimeMs: number }[]> {
+    const out: { path: string; digest?: string; bytes: number; mtimeMs: number }[] = [];
+    const list = async (dir: string): Promise<string[]> => readdir(dir).catch(() => []);
+    const add = async (path: string, digest?: string) => {
+      const st = await stat(path).catch(() => undefined);
+      if (st?.isFile()) {
+        out.push({ path, ...(digest ? { digest } : {}), bytes: st.size, mtimeMs: st.mtimeMs });
+      }
+    };
+    const base = join(this.root, 'sha256');
+    for (const prefix of await list(base)) {
+      for (const rest of await list(join(base, prefix))) {
+        const digest = prefix + rest;
+        if (isSha256Hex(digest)) await add(join(base, prefix, rest), digest);
+      }
+    }
+    for (const t of await list(join(this.root, 'tmp'))) await add(join(this.root, 'tmp', t));
+    return out;
+  }
+
+  /** Removes a file {@link inventory} listed (an unreferenced object or a leftover temporary). */
+  async remove(path: string): Promise<void> {
+    await rm(path, { force: true });
   }
 }

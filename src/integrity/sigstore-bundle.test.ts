@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { isAntidoteError } from '../errors.js';
 import { preAuthEncoding } from './dsse.js';
-import { generateSigningKeyPair, keyFingerprint } from './keys.js';
+import { generateSigningKeyPair, keyFingerprint, omsKeyHint } from './keys.js';
 import {
   type InTotoStatement,
   parseBundle,
@@ -40,27 +40,26 @@ describe('sigstore bundle', () => {
     const exact = z.strictObject({
       mediaType: z.literal('application/vnd.dev.sigstore.bundle.v0.3+json'),
       verificationMaterial: z.strictObject({
-        publicKey: z.strictObject({ hint: z.literal(keyFingerprint(pub)) }),
+        // OMS key method: hint = hex SHA-256 of the SPKI PEM, as the reference tool writes it.
+        publicKey: z.strictObject({ hint: z.literal(omsKeyHint(pub)) }),
         tlogEntries: z.array(z.never()).length(0),
-        timestampVerificationData: z.strictObject({
-          rfc3161Timestamps: z.array(z.never()).length(0),
-        }),
       }),
       dsseEnvelope: z.strictObject({
         payload: z.string(),
         payloadType: z.literal('application/vnd.in-toto+json'),
-        signatures: z.array(z.strictObject({ sig: z.string(), keyid: z.string() })).length(1),
+        signatures: z.array(z.strictObject({ sig: z.string(), keyid: z.literal('') })).length(1),
       }),
     });
     const json = JSON.parse(JSON.stringify(b));
     expect(exact.safeParse(json).success).toBe(true);
     const payload = Buffer.from(json.dsseEnvelope.payload, 'base64');
     expect(JSON.parse(payload.toString())).toEqual(statement);
-    // Independent check: an Ed25519 signature over the DSSE v1 PAE.
+    // Independent check: an ECDSA P-256 / SHA-256 signature (the default key) over the DSSE v1 PAE.
     const pae = preAuthEncoding('application/vnd.in-toto+json', payload);
     expect(pae.subarray(0, 39).toString()).toBe('DSSEv1 28 application/vnd.in-toto+json ');
     const sig = Buffer.from(json.dsseEnvelope.signatures[0].sig, 'base64');
-    expect(verify(null, pae, pub, sig)).toBe(true);
+    expect(pub.asymmetricKeyDetails?.namedCurve).toBe('prime256v1');
+    expect(verify('sha256', pae, pub, sig)).toBe(true);
     expect(verifyBundle(parseBundle(JSON.stringify(b)), pub)).toEqual(statement);
   });
 
@@ -98,14 +97,14 @@ describe('sigstore bundle', () => {
     expectCode(() => verifyBundle(relabelled, pub), 'SIGNATURE_INVALID', /does not verify/);
   });
 
-  it('rejects bundles of another media type or with tlog entries', async () => {
+  it('rejects bundles of a non-Sigstore media type, or key bundles with tlog entries', async () => {
     const b = await signStatement(statement, priv);
     expectCode(
       () =>
         parseBundle(
           JSON.stringify({
             ...b,
-            mediaType: 'application/vnd.dev.sigstore.bundle+json;version=0.2',
+            mediaType: 'application/json',
           }),
         ),
       'SIGNATURE_INVALID',

@@ -8,6 +8,7 @@ import { ObjectStore } from './object-store.js';
 import type { RecordInput } from './record-hash.js';
 import {
   checkoutVersion,
+  collectGarbage,
   commitVersion,
   diffVersions,
   type NewVersion,
@@ -133,5 +134,36 @@ describe('versioning', () => {
 
   it('fails with NOT_FOUND for an unknown version', () => {
     expect(() => resolveVersion(cat, 'dataset', 'nope@9')).toThrow(/no dataset version/);
+  });
+  it('gc removes what failed or killed commits leave, never a referenced object (issue 19, item 7)', async () => {
+    const a = await commitVersion(data, cat, objects, { name: 'ds', message: 'first' });
+    // A commit that fails after storing its files (the catalogue refuses the version) ...
+    await writeFile(join(data, 'data.bin'), 'v2 never committed');
+    const failing = new MemoryCatalogue();
+    failing.insertVersion = () => {
+      throw new Error('disk full');
+    };
+    await expect(
+      commitVersion(data, failing, objects, { name: 'ds', message: 'x' }),
+    ).rejects.toThrow(/disk full/);
+    // ... and the temporary file of a commit killed while copying.
+    const { mkdir } = await import('node:fs/promises');
+    await mkdir(join(objects.root, 'tmp'), { recursive: true });
+    await writeFile(join(objects.root, 'tmp', '0123456789abcdef.tmp'), 'partial copy');
+    const before = await objects.inventory();
+    expect(before.length).toBe(a.manifest.files.length + 1 + 2 + 1); // + manifest, 2 orphans, temp
+    // Young files are kept (a commit may be running); a dry run removes nothing.
+    expect(await collectGarbage(cat, objects)).toMatchObject({ objects: 0, temps: 0, young: 3 });
+    const dry = await collectGarbage(cat, objects, { graceMs: 0, dryRun: true });
+    expect(dry).toMatchObject({ objects: 2, temps: 1, dryRun: true });
+    expect((await objects.inventory()).length).toBe(before.length);
+    const r = await collectGarbage(cat, objects, { graceMs: 0 });
+    expect(r).toMatchObject({ objects: 2, temps: 1, kept: a.manifest.files.length + 1 });
+    expect(r.bytes).toBeGreaterThan(0);
+    expect((await collectGarbage(cat, objects, { graceMs: 0 })).objects).toBe(0);
+    // The committed version is intact.
+    const out = join(root, 'out');
+    await checkoutVersion(a.version, out, objects);
+    expect(await readFile(join(out, 'data.bin'), 'utf8')).toBe('v1');
   });
 });

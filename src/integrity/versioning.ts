@@ -168,3 +168,64 @@ export async function checkoutVersion(
   );
   return m;
 }
+
+/** Result of {@link collectGarbage}. */
+export interface GcResult {
+  /** Unreferenced objects removed (or, with `dryRun`, that would be). */
+  readonly objects: number;
+  /** Leftover temporary files of interrupted writes removed. */
+  readonly temps: number;
+  /** Bytes freed. */
+  readonly bytes: number;
+  /** Objects still referenced by a version. */
+  readonly kept: number;
+  /** Unreferenced files left alone because they are younger than the grace period. */
+  readonly young: number;
+  readonly dryRun: boolean;
+}
+
+/**
+ * Garbage collection of the object store (issue 19, item 7): removes every object no dataset or
+ * model version references (neither its manifest nor any file of it) and the temporary files of
+ * interrupted writes — what a killed or failed `commit` leaves behind. Files younger than
+ * `graceMs` (default one hour) are kept, so a commit running meanwhile (objects stored, version
+ * not yet inserted) loses nothing. A manifest that cannot be read aborts the collection before
+ * anything is removed (`NOT_FOUND` / `INTEGRITY_MISMATCH`): nothing is deleted on a guess.
+ */
+export async function collectGarbage(
+  catalogue: VersionCatalogue,
+  objects: ObjectStore,
+  options: { graceMs?: number; dryRun?: boolean; now?: () => number } = {},
+): Promise<GcResult> {
+  const graceMs = options.graceMs ?? 3_600_000;
+  const now = options.now?.() ?? Date.now();
+  // The inventory first: an object stored after it is not swept, whatever it belongs to.
+  const files = await objects.inventory();
+  const referenced = new Set<string>();
+  for (const kind of ['dataset', 'model'] as const) {
+    for (const v of catalogue.listVersions(kind)) {
+      referenced.add(v.manifestDigest);
+      for (const f of (await loadVersionManifest(v, objects)).files) referenced.add(f.digest);
+    }
+  }
+  let removedObjects = 0;
+  let temps = 0;
+  let bytes = 0;
+  let kept = 0;
+  let young = 0;
+  for (const f of files) {
+    if (f.digest && referenced.has(f.digest)) {
+      kept++;
+      continue;
+    }
+    if (now - f.mtimeMs < graceMs) {
+      young++;
+      continue;
+    }
+    if (!options.dryRun) await objects.remove(f.path);
+    if (f.digest) removedObjects++;
+    else temps++;
+    bytes += f.bytes;
+  }
+  return { objects: removedObjects, temps, bytes, kept, young, dryRun: options.dryRun === true };
+}

@@ -5,7 +5,9 @@
  * Imports nothing but errors.ts.
  */
 export * from './accelerator.js';
+export * from './anomaly-index.js';
 export * from './chi-square.js';
+export * from './cholesky.js';
 export * from './covariance.js';
 export * from './fast-ica.js';
 export * from './kmeans.js';

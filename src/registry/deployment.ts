@@ -6,9 +6,10 @@ import { AntidoteError } from '../errors.js';
 import { digestEquals } from '../integrity/hash.js';
 import { Rng } from '../util/rng.js';
 import { StripProbe } from './backdoor-probe.js';
+import { ClientBudget } from './client-budget.js';
 import { modelManifest } from './model-manifest.js';
 import type { ModelRegistry, ModelVersion } from './model-registry.js';
-import { LiveMonitor, type MonitorConfig, type Trip } from './monitor.js';
+import { LiveMonitor, type MonitorConfig, type Trip, tripMayRollBack } from './monitor.js';
 import { ProbeSampler } from './probe-sampler.js';
 
 /** Something that happened while serving (for logs; the library never prints). */
@@ -19,6 +20,22 @@ export type DeploymentEvent =
   | { type: 'alert'; version: string; trip: Trip }
   | { type: 'rollback'; from?: string; to: string; reason: string }
   | { type: 'error'; message: string };
+
+/**
+ * Who sent a request, as far as the server can tell: an authenticated principal (`id` names its
+ * token) or an unauthenticated caller (`id` is its network address, when known). The monitors
+ * count distinct trusted clients before a rollback and rate-limit each client's contribution.
+ */
+export interface RequestClient {
+  readonly id: string;
+  readonly authenticated: boolean;
+}
+
+/** The caller of in-process predictions (no network, not authenticated). */
+const LOCAL_CLIENT: RequestClient = { id: 'local', authenticated: false };
+
+/** Largest magnitude a float32 holds; a larger finite number becomes ±Infinity in the model. */
+const FLOAT32_MAX = 3.4028234663852886e38;
 
 /** Options of {@link Deployment.start}. */
 export interface DeploymentOptions {
@@ -46,6 +63,8 @@ interface Loaded {
   readonly monitor: LiveMonitor;
   readonly strip?: StripProbe;
   readonly dim: number;
+  /** The value range raw tensor and tabular records must fall in (see `Deployment.inputRange`). */
+  readonly range?: readonly [number, number];
   inFlight: number;
   retired: boolean;
 }
@@ -55,6 +74,8 @@ interface Pending {
   readonly x?: Float32Array;
   readonly raw?: Dataset;
   readonly n: number;
+  /** Key of the trusted client for the monitors ('' untrusted); undefined: not observed. */
+  readonly observeAs: string | undefined;
   resolve(p: Prediction): void;
   reject(e: unknown): void;
 }
@@ -108,8 +129,19 @@ export class Deployment {
   private readonly queue: Pending[] = [];
   private flushing = false;
   private readonly maxBatchRecords: number;
+  private readonly budget: ClientBudget;
   /** Counters for `/metrics`. */
-  readonly counters = { predictions: 0, records: 0, failures: 0, rollbacks: 0, alerts: 0 };
+  readonly counters = {
+    predictions: 0,
+    records: 0,
+    failures: 0,
+    rollbacks: 0,
+    alerts: 0,
+    /** Rollbacks a monitor asked for but withheld for want of evidence from enough clients. */
+    rollbacksWithheld: 0,
+    /** Requests served but not observed by the monitors (their client was over its rate). */
+    unobserved: 0,
+  };
 
   private constructor(
     readonly registry: ModelRegistry,
@@ -119,6 +151,7 @@ export class Deployment {
     this.rng = new Rng(options.seed ?? 0);
     this.sampler = new ProbeSampler(this.rng.fork('strip-sampling'));
     this.maxBatchRecords = options.maxBatchRecords ?? 256;
+    this.budget = new ClientBudget(options.monitor.evidence.clientRecordsPerMinute);
   }
 
   /** Loads the production version of `name`; `INVALID_STATE` when there is none. */
@@ -167,6 +200,49 @@ export class Deployment {
     };
   }
 
+  /**
+   * The value range every number of a raw tensor or tabular record must fall in, or undefined
+   * (text models, or no reference to learn it from): [0, 1] for models that read pixels (every
+   * image model reads [0, 1]; an ONNX model scales it itself), else the reference sample's range
+   * widened by its span on each side. Records outside it are refused before they reach the model
+   * or its monitors ({@link Deployment.checkRecords}).
+   */
+  get inputRange(): readonly [number, number] | undefined {
+    return this.current!.range;
+  }
+
+  /**
+   * Throws unless every value of `records` is finite as a float32 (`NON_FINITE_VALUE`: 1e39 or
+   * 1e308 parse as JSON numbers but overflow the model's float32) and inside
+   * {@link Deployment.inputRange} (`INVALID_ARGUMENT`), naming the first bad value as
+   * `where[i][j]`.
+   */
+  checkRecords(records: Dataset, where = 'inputs'): void {
+    const x = records.x;
+    const n = numRecords(records);
+    if (n === 0 || x.length === 0) return;
+    const dim = x.length / n;
+    const range = this.current?.range;
+    for (let k = 0; k < x.length; k++) {
+      const v = x[k]!;
+      const at = `${where}[${Math.floor(k / dim)}][${k % dim}]`;
+      if (!Number.isFinite(v) || Math.abs(v) > FLOAT32_MAX) {
+        throw new AntidoteError(
+          'NON_FINITE_VALUE',
+          `${at} is not a finite float32 value (magnitude at most ${FLOAT32_MAX})`,
+          { field: at },
+        );
+      }
+      if (range && (v < range[0] || v > range[1])) {
+        throw new AntidoteError(
+          'INVALID_ARGUMENT',
+          `${at} = ${v} is outside the model's input range [${range[0]}, ${range[1]}]`,
+          { field: at },
+        );
+      }
+    }
+  }
+
   /** The monitor of the version being served. */
   get monitor(): LiveMonitor {
     return this.current!.monitor;
@@ -208,6 +284,7 @@ export class Deployment {
       };
       strip = await this.calibrateStrip(v, model, ref.x, n);
     }
+    const range = inputRangeOf(model, raw);
     const off = <T extends { enabled: boolean }>(c: T): T => ({ ...c, enabled: false });
     const config = this.options.monitor;
     return {
@@ -226,6 +303,7 @@ export class Deployment {
         reference,
       ),
       ...(strip ? { strip } : {}),
+      ...(range ? { range } : {}),
       dim,
       inFlight: 0,
       retired: false,
@@ -272,7 +350,7 @@ export class Deployment {
    * forward pass (and one STRIP pass) while the previous batch runs: dynamic batching, each
    * request still observed by the monitors on its own.
    */
-  predict(x: Float32Array, n: number): Promise<Prediction> {
+  predict(x: Float32Array, n: number, client: RequestClient = LOCAL_CLIENT): Promise<Prediction> {
     const l = this.current!;
     if (!this.closed && (x.length !== n * l.dim || n < 1)) {
       return Promise.reject(
@@ -282,7 +360,14 @@ export class Deployment {
         ),
       );
     }
-    return this.enqueue({ x, n });
+    for (let k = 0; k < x.length; k++) {
+      if (!Number.isFinite(x[k]!)) {
+        return Promise.reject(
+          new AntidoteError('NON_FINITE_VALUE', `feature ${k} of the batch is not finite`),
+        );
+      }
+    }
+    return this.enqueue({ x, n, observeAs: this.observeAs(client, n) });
   }
 
   /**
@@ -290,12 +375,32 @@ export class Deployment {
    * `parseModelRecords`), featurized by the model that serves them: a request queued across a
    * swap is read by the new version's featurizer.
    */
-  predictRecords(records: Dataset): Promise<Prediction> {
+  predictRecords(records: Dataset, client: RequestClient = LOCAL_CLIENT): Promise<Prediction> {
     const n = numRecords(records);
     if (n < 1) {
       return Promise.reject(new AntidoteError('INVALID_ARGUMENT', 'no records to predict'));
     }
-    return this.enqueue({ raw: records, n });
+    try {
+      this.checkRecords(records);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.enqueue({ raw: records, n, observeAs: this.observeAs(client, n) });
+  }
+
+  /**
+   * How the monitors see `n` records of `client`: undefined when the client is over its rate
+   * (`evidence.clientRecordsPerMinute`: served, not observed), else its key when it is trusted
+   * (authenticated, or any caller with `evidence.unauthenticated`), or '' (observed, but no
+   * evidence for a rollback).
+   */
+  private observeAs(client: RequestClient, n: number): string | undefined {
+    const key = `${client.authenticated ? 'principal' : 'address'}:${client.id}`;
+    if (!this.budget.take(key, n)) {
+      this.counters.unobserved++;
+      return undefined;
+    }
+    return client.authenticated || this.options.monitor.evidence.unauthenticated ? key : '';
   }
 
   private enqueue(p: Omit<Pending, 'resolve' | 'reject'>): Promise<Prediction> {
@@ -346,7 +451,7 @@ export class Deployment {
         out.push({ p, x });
       } catch (e) {
         this.counters.failures++;
-        this.act(l, l.monitor.observeError());
+        if (p.observeAs !== undefined) this.act(l, l.monitor.observeError(p.observeAs));
         p.reject(e);
       }
     }
@@ -370,7 +475,7 @@ export class Deployment {
       const k = l.model.classifier.numClasses;
       // STRIP on the sampled requests, in one pass.
       const rate = l.strip ? l.monitor.stripSampleRate() : 0;
-      const sampled = batch.map(() => this.sampler.next(rate));
+      const sampled = batch.map((b) => b.p.observeAs !== undefined && this.sampler.next(rate));
       const strip = await this.stripScore(
         l,
         batch.filter((_, i) => sampled[i]).map((b) => b.x),
@@ -391,12 +496,16 @@ export class Deployment {
           };
           sAt += p.n;
         }
-        const trips = l.monitor.observe({
-          x: px,
-          n: p.n,
-          predictions,
-          ...(ps ? { stripRejected: ps.rejected, stripEntropy: ps.entropy } : {}),
-        });
+        const trips =
+          p.observeAs === undefined
+            ? []
+            : l.monitor.observe({
+                x: px,
+                n: p.n,
+                predictions,
+                client: p.observeAs,
+                ...(ps ? { stripRejected: ps.rejected, stripEntropy: ps.entropy } : {}),
+              });
         this.counters.predictions++;
         this.counters.records += p.n;
         results.push({
@@ -414,7 +523,7 @@ export class Deployment {
     } catch (e) {
       for (const { p } of batch) {
         this.counters.failures++;
-        this.act(l, l.monitor.observeError());
+        if (p.observeAs !== undefined) this.act(l, l.monitor.observeError(p.observeAs));
         p.reject(e);
       }
       return;
@@ -440,10 +549,16 @@ export class Deployment {
     );
   }
 
-  /** Records a request that failed before reaching the model (bad input): error-rate monitor. */
-  recordFailure(): void {
+  /**
+   * Records a request that failed before reaching the model (bad input): error-rate monitor,
+   * within `client`'s rate like any observation.
+   */
+  recordFailure(client: RequestClient = LOCAL_CLIENT): void {
     this.counters.failures++;
-    if (this.current) this.act(this.current, this.current.monitor.observeError());
+    const as = this.observeAs(client, 1);
+    if (this.current && as !== undefined) {
+      this.act(this.current, this.current.monitor.observeError(as));
+    }
   }
 
   private act(l: Loaded, trips: readonly Trip[]): void {
@@ -464,7 +579,16 @@ export class Deployment {
       });
       this.options.onEvent?.({ type: 'alert', version: l.version.id, trip: t });
     }
-    const trip = trips.find((t) => t.rollback);
+    for (const t of trips) {
+      if (!t.rollback || tripMayRollBack(t)) continue;
+      this.counters.rollbacksWithheld++;
+      this.options.onEvent?.({
+        type: 'notice',
+        version: l.version.id,
+        message: `monitor ${t.monitor} asks for a rollback, withheld: its window holds records of ${t.evidence.clients} trusted client(s), ${t.evidence.required} needed (authenticated callers count; see the monitor config's evidence section)`,
+      });
+    }
+    const trip = trips.find(tripMayRollBack);
     if (trip && l === this.current && !this.swapping) {
       this.registry.recordSnapshot(this.name, l.version.id, l.monitor.metrics());
       this.swapping = this.autoRollback(l, trip).finally(() => {
@@ -486,7 +610,7 @@ export class Deployment {
       }
       // Load first, so a broken target never replaces a working model.
       const next = await this.load(target);
-      const r = this.registry.rollback(this.name, {
+      const r = await this.registry.rollback(this.name, {
         actor: this.options.actor ?? 'antidote-serve',
         reason,
         automatic: true,
@@ -547,6 +671,25 @@ export class Deployment {
       if (this.current.inFlight === 0) this.current.model.dispose();
     }
   }
+}
+
+/**
+ * The raw value range of `model`'s tensor and tabular records (see `Deployment.inputRange`):
+ * [0, 1] for pixels, the reference's range widened by its span on each side otherwise, none for
+ * text or without a reference.
+ */
+function inputRangeOf(model: Model, reference: Dataset | undefined): [number, number] | undefined {
+  if (model.input.kind === 'text') return undefined;
+  if (model.capabilities.pixels) return [0, 1];
+  if (!reference || reference.x.length === 0) return undefined;
+  let lo = Number.POSITIVE_INFINITY;
+  let hi = Number.NEGATIVE_INFINITY;
+  for (const v of reference.x) {
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  const span = Math.max(hi - lo, 1);
+  return [lo - span, hi + span];
 }
 
 /** The arrays of `parts` end to end (`parts[0]` itself when it is the only one). */

@@ -84,7 +84,7 @@ describe('deployment gate on text and tabular models', () => {
     }
     const good = await reg.register(join(root, 'good'), { name: 'reviews' });
     reg.recordGateResult(good.version.id, { passed: true, policyDigest: 'test', result: {} });
-    reg.promote(good.version.id, { actor: 'test' });
+    await reg.promote(good.version.id, { actor: 'test' });
     const weak = await reg.register(join(root, 'weak'), { name: 'reviews' });
 
     // Thresholds that pass: what is checked is that each check runs, and on what.

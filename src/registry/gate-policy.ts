@@ -16,7 +16,8 @@ const share = z.number().min(0).max(1);
  *   one of `trustedKeys` (public key PEM files) and matches the registered content.
  * - `dataset`: the model has SLSA provenance that still matches its files, and every dataset it
  *   names is a committed catalogue version (`requireCatalogued`) or hashes equal to one of `data`.
- * - `scan`: poisoning detectors run on `data` (the training set) find no suspicious class beyond
+ * - `scan`: the scan's verdict (`defenses/verdict.ts`) is PASS, and poisoning detectors run on
+ *   `data` (the training set) find no suspicious class beyond
  *   `maxSuspiciousClasses` and flag at most `maxFlaggedShare` of the records; without `data` the
  *   scan results registered with the model are used.
  * - `accuracy`: clean accuracy on `testSet` ≥ `min`, and no drop greater than `maxDrop` against

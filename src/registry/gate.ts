@@ -4,7 +4,8 @@ import type { Dataset } from '../data/dataset.js';
 import { loadDataset } from '../data/load.js';
 import { neuralCleanse } from '../defenses/neural-cleanse.js';
 import { scanDataset } from '../defenses/scan.js';
-import { type Model, requireImageModel } from '../engine/model.js';
+import { verdictLine } from '../defenses/verdict.js';
+import { type Model, requireDifferentiable } from '../engine/model.js';
 import { isOnnxPath } from '../engine/model-summary.js';
 import { AntidoteError } from '../errors.js';
 import { evaluateClean } from '../eval/metrics.js';
@@ -228,7 +229,8 @@ type ScanPolicy = NonNullable<LoadedGatePolicy['policy']['scan']>;
 /**
  * Scans `spec` with the model through the scan decision every scan path takes (`scanDataset`),
  * in the model's representation (text and tabular records featurized); the policy's thresholds
- * apply to each detector, and the merged decision is recorded beside them.
+ * apply to each detector, the merged decision is recorded beside them, and the scan's verdict
+ * must be PASS (a REVIEW or FAIL fails the check, naming the reason).
  */
 async function scanOnData(
   spec: string,
@@ -273,9 +275,12 @@ async function scanOnData(
       );
     }
   });
+  if (scan.verdict.verdict !== 'pass') t.problems.push(`scan ${verdictLine(scan.verdict)}`);
   t.decision = {
     detectors: [...scan.detectors],
     quorum: scan.quorum,
+    verdict: scan.verdict.verdict,
+    reason: scan.verdict.reason,
     flagged: scan.flagged.reduce((a, b) => a + b, 0),
     // Images as loaded (HWC pixels), not as the model reads them (e.g. an ONNX model's NCHW).
     examples: exampleFlagged(
@@ -293,6 +298,10 @@ function registeredScan(
   c: ScanPolicy,
 ): ScanTally {
   const t = emptyTally();
+  const verdict = scans.find((s) => s.verdict)?.verdict;
+  if (verdict && verdict.verdict !== 'pass') {
+    t.problems.push(`registered scan ${verdictLine(verdict)}`);
+  }
   for (const s of scans) {
     const shareFlagged = s.flagged / Math.max(1, s.records);
     t.maxShare = Math.max(t.maxShare, shareFlagged);
@@ -399,11 +408,11 @@ async function checkNeuralCleanse(
     return {
       name: 'neural-cleanse',
       passed: false,
-      reason: `not run: Neural Cleanse needs input gradients, and the model (${model.kind}) gives none; ONNX models are inference-only for now (issue 17)`,
+      reason: `not run: Neural Cleanse needs input gradients, and the model (${model.kind}) gives none (an ONNX model gives them only when every op imports into the engine: docs/onnx.md)`,
       details: { method: 'neural-cleanse', skipped: true, domain: model.domain, kind: model.kind },
     };
   }
-  const m = requireImageModel(model, 'Neural Cleanse');
+  const m = await requireDifferentiable(model, 'Neural Cleanse');
   const clean = (await loadDataset(resolveSpec(c.clean, gate.baseDir))).dataset;
   const n = Math.min(c.records, clean.y.length);
   const size = m.inputShape.reduce((a, b) => a * b, 1);

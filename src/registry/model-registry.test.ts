@@ -55,15 +55,17 @@ describe('ModelRegistry', () => {
   it('refuses production without a passed gate; keeps one production version; audits each step', async () => {
     const v1 = (await reg.register(await modelDir(root, 'a', '1'), { name: 'm' })).version;
     const v2 = (await reg.register(await modelDir(root, 'b', '2'), { name: 'm' })).version;
-    expect(() => reg.promote(v1.id, { actor: 'ci' })).toThrow(/has not been through the gate/);
+    await expect(reg.promote(v1.id, { actor: 'ci' })).rejects.toThrow(
+      /has not been through the gate/,
+    );
     reg.recordGateResult(v1.id, { passed: false, policyDigest: 'p', result: {} });
-    expect(() => reg.promote(v1.id, { actor: 'ci' })).toThrow(/did not pass the gate/);
+    await expect(reg.promote(v1.id, { actor: 'ci' })).rejects.toThrow(/did not pass the gate/);
     reg.recordGateResult(v1.id, { passed: true, policyDigest: 'p', result: {} });
-    expect(reg.promote(v1.id, { actor: 'ci', to: 'staging' }).stage).toBe('staging');
-    expect(reg.promote(v1.id, { actor: 'ci' }).stage).toBe('production');
-    expect(() => reg.promote(v1.id, { actor: 'ci', to: 'staging' })).toThrow(/forward/);
+    expect((await reg.promote(v1.id, { actor: 'ci', to: 'staging' })).stage).toBe('staging');
+    expect((await reg.promote(v1.id, { actor: 'ci' })).stage).toBe('production');
+    await expect(reg.promote(v1.id, { actor: 'ci', to: 'staging' })).rejects.toThrow(/forward/);
     reg.recordGateResult(v2.id, { passed: true, policyDigest: 'p', result: {} });
-    reg.promote(v2.id, { actor: 'ci' });
+    await reg.promote(v2.id, { actor: 'ci' });
     expect(reg.production('m')?.id).toBe('m@2');
     expect(reg.get('m@1').stage).toBe('archived');
     // The database itself refuses a second production version.
@@ -94,18 +96,18 @@ describe('ModelRegistry', () => {
     const v = (await reg.register(await modelDir(root, 'a', '1'), { name: 'm' })).version;
     const alice = keyFingerprint(generateSigningKeyPair().publicKeyPem);
     const bob = keyFingerprint(generateSigningKeyPair().publicKeyPem);
-    expect(() => reg.promote(v.id, { actor: alice, override: { reason: 'hotfix' } })).toThrow(
-      /default deny/,
-    );
+    await expect(
+      reg.promote(v.id, { actor: alice, override: { reason: 'hotfix' } }),
+    ).rejects.toThrow(/default deny/);
     const policy = policyFor(alice, ['model:promote']);
-    expect(() => reg.promote(v.id, { actor: bob, policy, override: { reason: 'hotfix' } })).toThrow(
-      /denied/,
-    );
-    expect(() => reg.promote(v.id, { actor: alice, policy, override: { reason: '  ' } })).toThrow(
-      /reason/,
-    );
+    await expect(
+      reg.promote(v.id, { actor: bob, policy, override: { reason: 'hotfix' } }),
+    ).rejects.toThrow(/denied/);
+    await expect(
+      reg.promote(v.id, { actor: alice, policy, override: { reason: '  ' } }),
+    ).rejects.toThrow(/reason/);
     expect(reg.get(v.id).stage).toBe('candidate');
-    const p = reg.promote(v.id, { actor: alice, policy, override: { reason: 'hotfix' } });
+    const p = await reg.promote(v.id, { actor: alice, policy, override: { reason: 'hotfix' } });
     expect(p.stage).toBe('production');
     const entries = reg.store.auditEntries();
     expect(entries.filter((e) => e.outcome === 'deny')).toHaveLength(2);
@@ -114,22 +116,77 @@ describe('ModelRegistry', () => {
     expect(reg.transitions('m').at(-1)).toMatchObject({ kind: 'override', reason: 'hotfix' });
   });
 
+  it('checks the target first: a promote or rollback to changed files changes nothing and is audited (issue 19, item 4)', async () => {
+    const ids: string[] = [];
+    for (const c of ['1', '2', '3']) {
+      const v = (await reg.register(await modelDir(root, c, c), { name: 'm' })).version;
+      reg.recordGateResult(v.id, { passed: true, policyDigest: 'p', result: {} });
+      ids.push(v.id);
+    }
+    await reg.promote('m@1', { actor: 'ci' });
+    await reg.promote('m@2', { actor: 'ci' });
+    const before = {
+      stages: reg.list('m').map((v) => v.stage),
+      transitions: reg.transitions('m').length,
+    };
+    // m@1's weights change after registration: the rollback to it is refused.
+    await writeFile(join(root, '1', 'weights.bin'), 'tampered');
+    await expect(reg.rollback('m', { actor: 'ops', reason: 'manual' })).rejects.toMatchObject({
+      code: 'INTEGRITY_MISMATCH',
+      message: expect.stringMatching(
+        /refusing to move m@1: its files changed.*nothing was changed/,
+      ),
+    });
+    await expect(
+      reg.rollback('m', { actor: 'serve', reason: 'strip', automatic: true }),
+    ).rejects.toMatchObject({ code: 'INTEGRITY_MISMATCH' });
+    // m@3's folder disappears: its promotion is refused.
+    await rm(join(root, '3'), { recursive: true });
+    await expect(reg.promote('m@3', { actor: 'ci' })).rejects.toMatchObject({
+      code: 'INTEGRITY_MISMATCH',
+      message: expect.stringMatching(/cannot be hashed/),
+    });
+    await expect(reg.promote('m@3', { actor: 'ci', to: 'staging' })).rejects.toMatchObject({
+      code: 'INTEGRITY_MISMATCH',
+    });
+    expect(reg.production('m')?.id).toBe('m@2');
+    expect(reg.list('m').map((v) => v.stage)).toEqual(before.stages);
+    expect(reg.transitions('m')).toHaveLength(before.transitions);
+    const refused = reg.store.auditEntries().filter((e) => e.outcome === 'error');
+    expect(refused.map((e) => `${e.action} ${e.subject}`)).toEqual([
+      'model.rollback model:m@1',
+      'model.rollback.auto model:m@1',
+      'model.promote model:m@3',
+      'model.promote model:m@3',
+    ]);
+    expect(refused[0]).toMatchObject({
+      details: { refused: 'integrity' },
+      digests: { root: reg.get('m@1').rootDigest, found: expect.stringMatching(/^[0-9a-f]{64}$/) },
+    });
+    expect(verifyAuditChain(reg.store.auditEntries()).ok).toBe(true);
+    // Restored files: the rollback goes through.
+    await writeFile(join(root, '1', 'weights.bin'), '1');
+    expect((await reg.rollback('m', { actor: 'ops', reason: 'manual' })).to.id).toBe('m@1');
+  });
+
   it('rolls back to the previous good production version, manually and automatically', async () => {
     const ids: string[] = [];
     for (const c of ['1', '2', '3']) {
       const v = (await reg.register(await modelDir(root, c, c), { name: 'm' })).version;
       reg.recordGateResult(v.id, { passed: true, policyDigest: 'p', result: {} });
-      reg.promote(v.id, { actor: 'ci' });
+      await reg.promote(v.id, { actor: 'ci' });
       ids.push(v.id);
     }
     expect(reg.rollbackTarget('m')?.id).toBe('m@2');
-    const r = reg.rollback('m', { actor: 'monitor', reason: 'strip', automatic: true });
+    const r = await reg.rollback('m', { actor: 'monitor', reason: 'strip', automatic: true });
     expect([r.from?.id, r.to.id]).toEqual(['m@3', 'm@2']);
     // m@3 was rolled back from, so it is never a target again.
     expect(reg.rollbackTarget('m')?.id).toBe('m@1');
-    reg.rollback('m', { actor: 'ops', reason: 'manual' });
+    await reg.rollback('m', { actor: 'ops', reason: 'manual' });
     expect(reg.production('m')?.id).toBe('m@1');
-    expect(() => reg.rollback('m', { actor: 'ops', reason: 'again' })).toThrow(/no earlier/);
+    await expect(reg.rollback('m', { actor: 'ops', reason: 'again' })).rejects.toThrow(
+      /no earlier/,
+    );
     const acts = reg.store.auditEntries().map((e) => e.action);
     expect(acts.filter((a) => a === 'model.rollback.auto')).toHaveLength(2);
     expect(acts.filter((a) => a === 'model.rollback')).toHaveLength(2);
@@ -166,8 +223,8 @@ for (let i = 0; i < count; i++) {
   await writeFile(join(d, 'weights.bin'), tag + ':' + i);
   const { version } = await reg.register(d, { name: 'shared', actor: tag });
   reg.recordGateResult(version.id, { passed: true, policyDigest: 'p', result: {}, actor: tag });
-  reg.promote(version.id, { actor: tag, to: 'staging' });
-  reg.promote(version.id, { actor: tag });
+  await reg.promote(version.id, { actor: tag, to: 'staging' });
+  await reg.promote(version.id, { actor: tag });
   done.push(version.id);
 }
 reg.close();

@@ -6,6 +6,7 @@ import { isOnnxPath, MODEL_JSON, readModelSummary } from '../engine/model-summar
 import { AntidoteError } from '../errors.js';
 import { type AuditEventInput, appendAudit } from '../integrity/audit-log.js';
 import type { JsonValue } from '../integrity/canonical-json.js';
+import { digestEquals } from '../integrity/hash.js';
 import { readLineage } from '../integrity/lineage.js';
 import { manifestDigest, SIGNATURE_FILE } from '../integrity/manifest.js';
 import { type AccessPolicy, type Decision, enforce } from '../integrity/policy.js';
@@ -44,6 +45,8 @@ export interface ScanSummary {
   readonly flagged: number;
   readonly suspiciousClasses: readonly string[];
   readonly reasons: readonly string[];
+  /** The scan's verdict and its reason (reports written since issue 16). */
+  readonly verdict?: { readonly verdict: 'pass' | 'review' | 'fail'; readonly reason: string };
 }
 
 /** What the registry records about a model directory when it is registered. */
@@ -185,6 +188,21 @@ interface VersionRow {
   stage: Stage;
 }
 
+/**
+ * What hashing a version's files found: their root digest, or why they could not be hashed
+ * (missing, unreadable, a link).
+ */
+type FilesCheck = { readonly rootDigest: string } | { readonly problem: string };
+
+/** Hashes the files of `v` (never throws: a failure is a `problem`). */
+async function hashRegisteredFiles(v: ModelVersion): Promise<FilesCheck> {
+  try {
+    return { rootDigest: (await modelManifest(v.dir)).rootDigest };
+  } catch (e) {
+    return { problem: (e as Error).message };
+  }
+}
+
 const VERSION_SELECT = `SELECT v.*, s.stage FROM model_versions v JOIN model_stages s ON s.version_id = v.id`;
 
 function toVersion(r: VersionRow): ModelVersion {
@@ -229,6 +247,9 @@ export async function readScanSummary(path: string): Promise<ScanSummary[]> {
       flagged: rep.flagged.filter((v) => v === 1).length,
       suspiciousClasses: suspicious.map((c) => c.className),
       reasons: suspicious.map((c) => `${c.className}: ${c.reason}`),
+      ...(report.verdict
+        ? { verdict: { verdict: report.verdict.verdict, reason: report.verdict.reason } }
+        : {}),
     };
   });
 }
@@ -313,9 +334,10 @@ export class ModelRegistry {
   }
 
   /**
-   * Runs `fn` in one IMMEDIATE transaction. A `PERMISSION_DENIED` thrown inside still commits
-   * (authorisation comes before any other write, and its audit entry must survive), then is
-   * rethrown; any other error rolls everything back.
+   * Runs `fn` in one IMMEDIATE transaction. A `PERMISSION_DENIED` or `INTEGRITY_MISMATCH`
+   * thrown inside still commits (authorisation and the target's integrity check come before any
+   * other write, and their audit entries must survive), then is rethrown; any other error rolls
+   * everything back.
    */
   private tx<T>(fn: () => T): T {
     let denied: AntidoteError | undefined;
@@ -324,7 +346,10 @@ export class ModelRegistry {
         try {
           return fn();
         } catch (e) {
-          if (e instanceof AntidoteError && e.code === 'PERMISSION_DENIED') {
+          if (
+            e instanceof AntidoteError &&
+            (e.code === 'PERMISSION_DENIED' || e.code === 'INTEGRITY_MISMATCH')
+          ) {
             denied = e;
             return undefined;
           }
@@ -459,6 +484,33 @@ export class ModelRegistry {
       digests: { root: v.rootDigest },
       details: { from: v.stage, to, ...(reason ? { reason } : {}), ...details },
     });
+  }
+
+  /**
+   * Inside a transition's transaction, before its first stage write: `INTEGRITY_MISMATCH`
+   * (audited as `action` with outcome `error`, nothing else written) unless `check` — the files
+   * of `v` hashed just before the transaction — found the registered root digest.
+   */
+  private requireIntact(v: ModelVersion, check: FilesCheck, action: string, actor: string): void {
+    const found = 'rootDigest' in check ? check.rootDigest : undefined;
+    if (found !== undefined && digestEquals(found, v.rootDigest)) return;
+    const why =
+      found === undefined
+        ? `its files cannot be hashed (${check && 'problem' in check ? check.problem : 'unknown'})`
+        : 'its files changed since registration';
+    this.audit({
+      actor,
+      action,
+      subject: `model:${v.id}`,
+      outcome: 'error',
+      digests: { root: v.rootDigest, ...(found ? { found } : {}) },
+      details: { refused: 'integrity', reason: why, dir: v.dir, stage: v.stage },
+    });
+    throw new AntidoteError(
+      'INTEGRITY_MISMATCH',
+      `refusing to move ${v.id}: ${why}; nothing was changed (${v.dir})`,
+      { version: v.id, path: v.dir },
+    );
   }
 
   /** A version by id (`name@seq`) or name (latest); throws `NOT_FOUND`. */
@@ -610,12 +662,17 @@ export class ModelRegistry {
    * passed gate result, or an override (a reason, and `model:promote` granted by the access
    * policy: without a policy nobody may override). The previous production version becomes
    * `archived` (`superseded`) in the same transaction. With a policy, normal promotion needs
-   * `model:promote` too. Every step is audited.
+   * `model:promote` too. The version's files are hashed first and must still match its
+   * registered root digest: otherwise `INTEGRITY_MISMATCH`, audited, and no stage changes.
+   * Every step is audited.
    */
-  promote(ref: string, options: PromoteOptions): ModelVersion {
+  async promote(ref: string, options: PromoteOptions): Promise<ModelVersion> {
     const to = options.to ?? 'production';
+    const pre = this.get(ref);
+    const files: FilesCheck =
+      to === 'archived' ? { rootDigest: pre.rootDigest } : await hashRegisteredFiles(pre);
     return this.tx(() => {
-      const v = this.get(ref);
+      const v = this.get(pre.id);
       const subject = `model:${v.id}`;
       const from = STAGES.indexOf(v.stage);
       const target = STAGES.indexOf(to);
@@ -666,6 +723,12 @@ export class ModelRegistry {
         decision = enforce(options.policy, options.actor, 'model:promote', this.store, subject);
       }
       const reason = kind === 'override' ? options.override!.reason.trim() : options.reason;
+      this.requireIntact(
+        v,
+        files,
+        kind === 'override' ? 'model.promote.override' : 'model.promote',
+        options.actor,
+      );
       if (to === 'production') {
         const current = this.production(v.name);
         if (current) {
@@ -722,8 +785,15 @@ export class ModelRegistry {
    * Rolls `name` back: the current production version is archived and the previous good one
    * (or `to`) becomes production, in one transaction. Manual rollbacks need `model:promote`
    * when a policy is given; both kinds are audited (`model.rollback`, `model.rollback.auto`).
+   * The target's files are hashed first and must still match its registered root digest:
+   * otherwise `INTEGRITY_MISMATCH`, audited, and no stage changes.
    */
-  rollback(name: string, options: RollbackOptions): { from?: ModelVersion; to: ModelVersion } {
+  async rollback(
+    name: string,
+    options: RollbackOptions,
+  ): Promise<{ from?: ModelVersion; to: ModelVersion }> {
+    const pre = options.to ? this.get(options.to) : this.rollbackTarget(name);
+    const files = pre ? await hashRegisteredFiles(pre) : undefined;
     return this.tx(() => {
       const current = this.production(name);
       const target = options.to ? this.get(options.to) : this.rollbackTarget(name);
@@ -744,6 +814,16 @@ export class ModelRegistry {
         enforce(options.policy, options.actor, 'model:promote', this.store, `model:${name}`);
       }
       const kind: TransitionKind = options.automatic ? 'auto-rollback' : 'rollback';
+      const action = options.automatic ? 'model.rollback.auto' : 'model.rollback';
+      if (!files || target.id !== pre?.id) {
+        // Another process moved the stages while the files were hashed.
+        throw new AntidoteError(
+          'INVALID_STATE',
+          `the rollback target of ${name} changed while it was being checked; retry`,
+          { name },
+        );
+      }
+      this.requireIntact(target, files, action, options.actor);
       const details = { ...(options.details ?? {}), restored: target.id };
       if (current) this.setStage(current, 'archived', kind, options.actor, options.reason, details);
       this.setStage(target, 'production', kind, options.actor, options.reason, {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../util/rng.js';
-import { LiveMonitor, parseMonitorConfig } from './monitor.js';
+import { ClientBudget } from './client-budget.js';
+import { LiveMonitor, parseMonitorConfig, tripMayRollBack } from './monitor.js';
 
 function sample(n: number, dim: number, mean: number, seed: number): Float32Array {
   const r = new Rng(seed);
@@ -97,5 +98,45 @@ describe('LiveMonitor', () => {
     for (let i = 0; i < 30; i++) if (m.observeError().length) tripped = true;
     expect(tripped).toBe(true);
     expect(m.metrics().failed).toBe(30);
+  });
+  it('lets a STRIP trip roll back only on rejections from enough distinct trusted clients', () => {
+    const trip = (clients: readonly string[]) => {
+      const m = new LiveMonitor(parseMonitorConfig({ cooldown: 1000 }), reference);
+      for (let i = 0; i < 10; i++) m.observe({ ...obs(0), client: 'principal:clean' });
+      for (let i = 0; i < 10; i++) {
+        const t = m
+          .observe({ ...obs(1), client: clients[i % clients.length]! })
+          .find((x) => x.monitor === 'strip');
+        if (t) return t;
+      }
+      throw new Error('STRIP did not trip');
+    };
+    // One client (or untrusted ones, '') cannot fabricate the evidence; three can.
+    const one = trip(['principal:mallory']);
+    expect(one.rollback).toBe(true);
+    expect(one.evidence).toEqual({ clients: 1, required: 3 });
+    expect(tripMayRollBack(one)).toBe(false);
+    expect(tripMayRollBack(trip(['']))).toBe(false);
+    // The clean client's accepted records are no evidence of triggers.
+    expect(trip(['principal:a', 'principal:b']).evidence.clients).toBe(2);
+    const three = trip(['principal:a', 'principal:b', 'principal:c']);
+    expect(three.evidence.clients).toBe(3);
+    expect(tripMayRollBack(three)).toBe(true);
+    expect(parseMonitorConfig({}).evidence).toEqual({
+      minClients: 3,
+      clientRecordsPerMinute: 600,
+      unauthenticated: false,
+    });
+  });
+
+  it('rate-limits what one client contributes (token bucket per client)', () => {
+    let now = 0;
+    const b = new ClientBudget(60, () => now);
+    expect(b.take('a', 50)).toBe(true);
+    expect(b.take('a', 20)).toBe(false); // 10 left
+    expect(b.take('b', 60)).toBe(true); // another client has its own budget
+    now += 10_000; // +10 records
+    expect(b.take('a', 20)).toBe(true);
+    expect(b.take('a', 1)).toBe(false);
   });
 });

@@ -15,6 +15,13 @@ import {
  * recent requests whose STRIP entropy fell below the clean threshold: likely triggered inputs,
  * Gao et al. 2019) and the error rate. Each monitor has its own sliding window, thresholds and a
  * `rollback` switch saying whether tripping it rolls the model back.
+ *
+ * Anyone who can reach the port can send requests, so a trip is only evidence enough for an
+ * automatic rollback when it rests on traffic an outsider cannot fabricate cheaply (issue 19,
+ * item 1): the `evidence` section names how many distinct trusted clients (authenticated
+ * callers; unauthenticated addresses only when `evidence.unauthenticated` is on) must have
+ * contributed to the window that tripped. Alerts are raised either way; only the rollback waits
+ * for that evidence.
  */
 
 const window = (d: number) => z.number().int().min(1).max(1_000_000).default(d);
@@ -84,6 +91,25 @@ export const monitorConfigSchema = z.strictObject({
       rollback: z.boolean().default(true),
     })
     .prefault({}),
+  evidence: z
+    .strictObject({
+      /**
+       * Distinct trusted clients whose records must be in the window that tripped (for STRIP:
+       * among its rejected records) before the trip may roll the model back.
+       */
+      minClients: z.number().int().min(1).max(10_000).default(3),
+      /**
+       * Records of one client the monitors observe per minute (a token bucket); records beyond
+       * it are served but not observed, so one client cannot fill the windows.
+       */
+      clientRecordsPerMinute: z.number().int().min(1).max(100_000_000).default(600),
+      /**
+       * Whether unauthenticated callers (told apart by network address) count as trusted
+       * clients. Off by default: an address is cheap to fake or multiply.
+       */
+      unauthenticated: z.boolean().default(false),
+    })
+    .prefault({}),
   errorRate: z
     .strictObject({
       enabled: z.boolean().default(true),
@@ -118,6 +144,11 @@ export interface Trip {
   readonly threshold: number;
   /** True when the configuration asks for a rollback on this monitor. */
   readonly rollback: boolean;
+  /**
+   * Distinct trusted clients behind the window that tripped, and how many the configuration
+   * requires before a rollback (`evidence.minClients`): the rollback is withheld below that.
+   */
+  readonly evidence: { readonly clients: number; readonly required: number };
   readonly details: { readonly [key: string]: number | string };
 }
 
@@ -168,6 +199,33 @@ class Ring {
   }
 }
 
+/** A ring of client keys beside a window of samples ('' for an untrusted client). */
+class KeyRing {
+  private readonly buf: string[];
+  private start = 0;
+  size = 0;
+  constructor(readonly capacity: number) {
+    this.buf = new Array<string>(capacity).fill('');
+  }
+  push(k: string): void {
+    if (this.size < this.capacity) this.buf[(this.start + this.size++) % this.capacity] = k;
+    else {
+      this.buf[this.start] = k;
+      this.start = (this.start + 1) % this.capacity;
+    }
+  }
+  /** Distinct non-empty keys among the last `last` entries whose `keep(i)` holds (i from 0). */
+  distinct(last: number, keep: (i: number) => boolean = () => true): number {
+    const seen = new Set<string>();
+    const from = Math.max(0, this.size - last);
+    for (let i = from; i < this.size; i++) {
+      const k = this.buf[(this.start + i) % this.capacity]!;
+      if (k !== '' && keep(i - from)) seen.add(k);
+    }
+    return seen.size;
+  }
+}
+
 /** What one served request contributes to the monitors. */
 export interface Observation {
   /** Request features, `[n, dim]`. */
@@ -177,6 +235,11 @@ export interface Observation {
   /** STRIP decision per probed record (1 = rejected), when probed. */
   readonly stripRejected?: Uint8Array;
   readonly stripEntropy?: Float32Array;
+  /**
+   * Key of the trusted client that sent the request (an authenticated principal, or an address
+   * when unauthenticated clients count); absent or '' for an untrusted one.
+   */
+  readonly client?: string;
 }
 
 /**
@@ -192,6 +255,10 @@ export class LiveMonitor {
   private readonly strip: Ring;
   private readonly entropy: Ring;
   private readonly errors: Ring;
+  /** Trusted client of each record of the drift windows, of each STRIP sample, of each request. */
+  private readonly recordClients: KeyRing;
+  private readonly stripClients: KeyRing;
+  private readonly requestClients: KeyRing;
   private sinceEval = 0;
   private sinceSnapshot = 0;
   private readonly lastTrip = new Map<MonitorName, number>();
@@ -221,22 +288,33 @@ export class LiveMonitor {
     this.strip = new Ring(c.strip.window);
     this.entropy = new Ring(c.strip.window);
     this.errors = new Ring(c.errorRate.window);
+    this.recordClients = new KeyRing(Math.max(c.inputDrift.window, c.predictionDrift.window));
+    this.stripClients = new KeyRing(c.strip.window);
+    this.requestClients = new KeyRing(c.errorRate.window);
   }
 
   /** Records a served request; returns the monitors that tripped. */
   observe(o: Observation): Trip[] {
+    const client = o.client ?? '';
     this.requests++;
     this.records += o.n;
     this.sinceEval += o.n;
     this.sinceSnapshot += o.n;
     this.errors.push(0);
+    this.requestClients.push(client);
     if (this.reference) {
       const means = featureGroupMeans(o.x, o.n, this.reference.dim, this.groups.length);
       for (let k = 0; k < this.groups.length; k++)
         for (const v of means[k]!) this.groups[k]!.push(v);
       for (const p of o.predictions) this.preds.push(p);
+      for (let i = 0; i < o.n; i++) this.recordClients.push(client);
     }
-    if (o.stripRejected) for (const r of o.stripRejected) this.strip.push(r);
+    if (o.stripRejected) {
+      for (const r of o.stripRejected) {
+        this.strip.push(r);
+        this.stripClients.push(client);
+      }
+    }
     if (o.stripEntropy) for (const h of o.stripEntropy) this.entropy.push(h);
     const trips: Trip[] = [];
     const s = this.checkStrip();
@@ -251,10 +329,11 @@ export class LiveMonitor {
   }
 
   /** Records a failed request (bad input or server error); returns the monitors that tripped. */
-  observeError(): Trip[] {
+  observeError(client = ''): Trip[] {
     this.requests++;
     this.failed++;
     this.errors.push(1);
+    this.requestClients.push(client);
     const e = this.checkErrors();
     return e && this.allow(e.monitor) ? [e] : [];
   }
@@ -286,6 +365,11 @@ export class LiveMonitor {
     return true;
   }
 
+  /** The evidence of a trip: `clients` distinct trusted clients, against the configured minimum. */
+  private evidence(clients: number): Trip['evidence'] {
+    return { clients, required: this.config.evidence.minClients };
+  }
+
   private checkStrip(): Trip | undefined {
     const c = this.config.strip;
     if (!c.enabled || this.strip.size < c.minSamples) return undefined;
@@ -300,8 +384,16 @@ export class LiveMonitor {
       value: rate,
       threshold: c.maxRejectRate,
       rollback: c.rollback,
+      // Only the clients whose records were rejected are evidence of triggered inputs.
+      evidence: this.evidence(this.stripRejectingClients()),
       details: { window: this.strip.size, meanEntropy: this.entropy.mean() },
     };
+  }
+
+  /** Distinct trusted clients among the rejected records of the STRIP window. */
+  private stripRejectingClients(): number {
+    const rejected = this.strip.values();
+    return this.stripClients.distinct(rejected.length, (i) => rejected[i] === 1);
   }
 
   private checkErrors(): Trip | undefined {
@@ -317,6 +409,7 @@ export class LiveMonitor {
       value: rate,
       threshold: c.max,
       rollback: c.rollback,
+      evidence: this.evidence(this.requestClients.distinct(this.errors.size)),
       details: { window: this.errors.size },
     };
   }
@@ -351,6 +444,7 @@ export class LiveMonitor {
           value: worst.psi,
           threshold: ci.psiThreshold,
           rollback: ci.rollback,
+          evidence: this.evidence(this.recordClients.distinct(first.size)),
           details: { group: worst.group, ks: worst.ks, ksCritical: crit },
         });
       }
@@ -371,6 +465,7 @@ export class LiveMonitor {
           value: v,
           threshold: cp.psiThreshold,
           rollback: cp.rollback,
+          evidence: this.evidence(this.recordClients.distinct(this.preds.size)),
           details: { topClass: top, window: this.preds.size },
         });
       }
@@ -387,4 +482,12 @@ export class LiveMonitor {
       ...this.last,
     };
   }
+}
+
+/**
+ * True when `t` may roll the model back: its monitor is configured to, and the window that
+ * tripped holds records of at least `evidence.minClients` distinct trusted clients.
+ */
+export function tripMayRollBack(t: Trip): boolean {
+  return t.rollback && t.evidence.clients >= t.evidence.required;
 }

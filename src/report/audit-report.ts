@@ -4,7 +4,7 @@
  */
 
 /** Overall outcome. `fail`: poisoning or tampering found; `warn`: exposure or weak evidence. */
-export type Verdict = 'pass' | 'warn' | 'fail';
+export type Verdict = 'pass' | 'review' | 'fail';
 
 /** A named number for tables (`value` in [0, 1] is shown as a percentage when `percent`). */
 export interface Metric {

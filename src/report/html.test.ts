@@ -17,13 +17,13 @@ function sampleReport(): AuditReport {
     schema: 'antidote-audit/v1',
     title: 'Audit <of> "data"',
     subject: { dataset: 'digits & friends', model: 'cnn' },
-    verdict: 'warn',
+    verdict: 'review',
     headline: 'Something <script>alert(1)</script> was found.',
     sections: [
       {
         id: 'summary',
         title: 'Summary',
-        status: 'warn',
+        status: 'review',
         paragraphs: ['First paragraph.'],
         metrics: [
           { label: 'accuracy', value: 0.9812, percent: true },

@@ -12,7 +12,7 @@ export function escapeHtml(s: string): string {
 
 const VERDICT_TEXT: Record<Verdict, string> = {
   pass: 'Pass',
-  warn: 'Needs attention',
+  review: 'Needs attention',
   fail: 'Fail',
 };
 
@@ -87,7 +87,7 @@ function section(s: ReportSection): string {
 }
 
 const STYLE = `
-:root { --ink: #1d2733; --muted: #5b6675; --line: #d8dee6; --pass: #1f7a3a; --warn: #9a6700; --fail: #b3261e; }
+:root { --ink: #1d2733; --muted: #5b6675; --line: #d8dee6; --pass: #1f7a3a; --review: #9a6700; --fail: #b3261e; }
 * { box-sizing: border-box; }
 body { font: 15px/1.5 -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: var(--ink); margin: 0; background: #f5f7fa; }
 main { max-width: 980px; margin: 0 auto; padding: 32px 40px 64px; background: #fff; }
@@ -97,7 +97,7 @@ h2 { font-size: 20px; margin: 36px 0 10px; padding-top: 8px; border-top: 1px sol
 .headline { font-size: 17px; margin: 8px 0 0; }
 .badge { display: inline-block; font-size: 12px; font-weight: 700; letter-spacing: .04em; text-transform: uppercase;
   padding: 2px 10px; border-radius: 999px; color: #fff; vertical-align: middle; }
-.badge-pass { background: var(--pass); } .badge-warn { background: var(--warn); } .badge-fail { background: var(--fail); }
+.badge-pass { background: var(--pass); } .badge-review { background: var(--review); } .badge-fail { background: var(--fail); }
 table { border-collapse: collapse; width: 100%; margin: 12px 0 18px; font-size: 14px; }
 caption { text-align: left; font-weight: 600; padding: 4px 0; color: var(--muted); }
 th, td { border-bottom: 1px solid var(--line); padding: 5px 8px; text-align: left; vertical-align: top; }

@@ -74,7 +74,7 @@ export function actionRoutes(ctx: AppContext, stats: ServerStats): Hono {
     if (body.override && !body.reason?.trim()) {
       throw new AntidoteError('INVALID_ARGUMENT', 'an override needs a reason');
     }
-    const r = reg.promote(v.id, {
+    const r = await reg.promote(v.id, {
       actor: who.fingerprint,
       policy: who.policy,
       ...(body.to ? { to: body.to } : {}),
@@ -88,7 +88,7 @@ export function actionRoutes(ctx: AppContext, stats: ServerStats): Hono {
     const name = c.req.param('name');
     const body = parseRequest(rollbackSchema, await readJson(c));
     const who = await actorFor(ctx, c);
-    const r = reg.rollback(name, {
+    const r = await reg.rollback(name, {
       actor: who.fingerprint,
       policy: who.policy,
       reason: body.reason,

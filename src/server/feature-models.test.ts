@@ -41,7 +41,7 @@ describe('serving text and tabular models (end to end)', () => {
   async function registerAndPromote(dir: string, name: string): Promise<string> {
     const { version } = await reg.register(dir, { name, actor: 'test' });
     reg.recordGateResult(version.id, { passed: true, policyDigest: 'test', result: {} });
-    reg.promote(version.id, { actor: 'test' });
+    await reg.promote(version.id, { actor: 'test' });
     return version.id;
   }
 

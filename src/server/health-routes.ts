@@ -10,6 +10,12 @@ function metricsText(d: Deployment | undefined, stats: ServerStats): string {
     lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, `${name}${labels} ${value}`);
   };
   metric('antidote_bad_requests_total', 'Requests rejected with 4xx', 'counter', stats.badRequests);
+  metric(
+    'antidote_body_timeouts_total',
+    'Requests whose body did not arrive before the body timeout',
+    'counter',
+    stats.bodyTimeouts,
+  );
   if (d) {
     const lv = `{model="${d.name}",version="${d.version.id}"}`;
     const c = d.counters;

@@ -6,10 +6,10 @@ import type { Context, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { z } from 'zod';
 import { AntidoteError, type AntidoteErrorCode } from '../errors.js';
-import type { Deployment } from '../registry/deployment.js';
+import type { Deployment, RequestClient } from '../registry/deployment.js';
 import type { ModelRegistry } from '../registry/model-registry.js';
 import { parseWith } from '../util/schema.js';
-import type { TokenTable } from './auth.js';
+import { principalOfToken, type TokenTable } from './auth.js';
 
 /** What the HTTP app serves. */
 export interface AppContext {
@@ -22,6 +22,11 @@ export interface AppContext {
   readonly maxBodyBytes?: number;
   /** Most records per predict request; default 256. */
   readonly maxBatch?: number;
+  /**
+   * Predict requests must carry a bearer token of `tokens` (403 otherwise). Without it, anyone
+   * may predict, but only token holders count as trusted clients for automatic rollbacks.
+   */
+  readonly requireReadAuth?: boolean;
 }
 
 /** The HTTP status of each error code a request can cause (others: 500). */
@@ -39,6 +44,7 @@ export const HTTP_STATUS: Partial<
   GATE_FAILED: 409,
   INVALID_STATE: 409,
   ALREADY_EXISTS: 409,
+  INTEGRITY_MISMATCH: 409,
 };
 
 /** The JSON body of an error reply. */
@@ -67,6 +73,11 @@ export class Latencies {
 export class ServerStats {
   /** Requests rejected with a 4xx before reaching the model. */
   badRequests = 0;
+  /**
+   * Requests whose body never arrived in full (the client was too slow, past the server's body
+   * timeout, or went away): neither bad requests nor model failures, so they raise no alert.
+   */
+  bodyTimeouts = 0;
   readonly latencies = new Latencies();
 }
 
@@ -83,18 +94,55 @@ export function jsonBodyLimit(ctx: AppContext, stats: ServerStats): MiddlewareHa
   });
 }
 
+/**
+ * Who sent the request: the principal of its bearer token (authenticated), or its network
+ * address. A token that is not in the table is `PERMISSION_DENIED`, and so is a missing one when
+ * the app requires read auth.
+ */
+export function requestClient(ctx: AppContext, c: Context): RequestClient {
+  const auth = c.req.header('authorization');
+  if (auth !== undefined) {
+    const who = principalOfToken(ctx.tokens, /^Bearer\s+(\S+)$/.exec(auth)?.[1]);
+    if (!who) throw new AntidoteError('PERMISSION_DENIED', 'unknown API token');
+    return { id: who.name, authenticated: true };
+  }
+  if (ctx.requireReadAuth) {
+    throw new AntidoteError(
+      'PERMISSION_DENIED',
+      'this server needs an API token to predict (send Authorization: Bearer TOKEN)',
+    );
+  }
+  const env = c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined;
+  return { id: env?.incoming?.socket?.remoteAddress ?? 'unknown', authenticated: false };
+}
+
 /** The request body as JSON: `INVALID_FORMAT` unless sent as `application/json` and well formed. */
 export async function readJson(c: Context): Promise<unknown> {
   const type = c.req.header('content-type') ?? '';
   if (!type.includes('application/json')) {
     throw new AntidoteError('INVALID_FORMAT', 'send the body as application/json');
   }
-  const text = await c.req.text();
+  let text: string;
+  try {
+    text = await c.req.text();
+  } catch (e) {
+    throw new AntidoteError(
+      'IO_ERROR',
+      'the request body did not arrive (the client was too slow or disconnected)',
+      { requestBody: 'incomplete' },
+      { cause: e },
+    );
+  }
   try {
     return JSON.parse(text);
   } catch (e) {
     throw new AntidoteError('INVALID_FORMAT', `malformed JSON: ${(e as Error).message}`);
   }
+}
+
+/** True when `e` is {@link readJson}'s error for a body that never arrived in full. */
+export function isIncompleteBody(e: unknown): boolean {
+  return e instanceof AntidoteError && e.details.requestBody === 'incomplete';
 }
 
 /** `raw` checked against `schema`: `INVALID_ARGUMENT` naming the first wrong field. */

@@ -35,7 +35,7 @@ describe('serving an ONNX model (end to end)', () => {
     const path = await copyOnnxFixture(join(root, 'cnn'), 'cnn');
     const { version } = await reg.register(path, { name: 'digits', actor: 'test' });
     reg.recordGateResult(version.id, { passed: true, policyDigest: 'test', result: {} });
-    reg.promote(version.id, { actor: 'test' });
+    await reg.promote(version.id, { actor: 'test' });
 
     const test = (await loadDataset('mnist:test:40')).dataset;
     const notices: string[] = [];

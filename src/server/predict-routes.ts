@@ -10,13 +10,15 @@ import { z } from 'zod';
 import type { Dataset } from '../data/dataset.js';
 import { parseModelRecords } from '../engine/model-input.js';
 import { AntidoteError } from '../errors.js';
-import type { Deployment, Prediction } from '../registry/deployment.js';
+import type { Deployment, Prediction, RequestClient } from '../registry/deployment.js';
 import {
   type AppContext,
   errorBody,
+  isIncompleteBody,
   jsonBodyLimit,
   parseRequest,
   readJson,
+  requestClient,
   type ServerStats,
 } from './http.js';
 
@@ -27,7 +29,11 @@ const predictSchema = z.strictObject({
   inputs: z.array(z.unknown()).min(1),
 });
 
-/** The request's records as a dataset the served model reads (a 4xx error otherwise). */
+/**
+ * The request's records as a dataset the served model reads (a 4xx error otherwise): values that
+ * are not finite as float32 or fall outside the model's input range are refused here, before the
+ * model or its monitors see them (`Deployment.checkRecords`).
+ */
 async function requestRecords(c: Context, d: Deployment, maxBatch: number): Promise<Dataset> {
   const body = parseRequest(predictSchema, await readJson(c));
   if (body.model !== undefined && body.model !== d.name) {
@@ -43,7 +49,9 @@ async function requestRecords(c: Context, d: Deployment, maxBatch: number): Prom
     );
   }
   const { input, classes } = d.signature;
-  return parseModelRecords(input, body.inputs, classes);
+  const records = parseModelRecords(input, body.inputs, classes);
+  d.checkRecords(records);
+  return records;
 }
 
 /** The JSON reply of a prediction. */
@@ -80,14 +88,25 @@ export function predictRoutes(ctx: AppContext, stats: ServerStats): Hono {
     if (!d) return c.json(errorBody('NOT_FOUND', 'this server serves no model'), 404);
     const t0 = performance.now();
     let records: Dataset;
+    let client: RequestClient;
+    try {
+      client = requestClient(ctx, c);
+    } catch (e) {
+      stats.badRequests++;
+      throw e;
+    }
     try {
       records = await requestRecords(c, d, maxBatch);
     } catch (e) {
-      stats.badRequests++;
-      d.recordFailure();
+      // A body that never arrived is the client's slowness, not the model's failure.
+      if (isIncompleteBody(e)) stats.bodyTimeouts++;
+      else {
+        stats.badRequests++;
+        d.recordFailure(client);
+      }
       throw e;
     }
-    const p = await d.predictRecords(records);
+    const p = await d.predictRecords(records, client);
     stats.latencies.push(performance.now() - t0);
     return c.json(predictionBody(d, p));
   });

@@ -10,6 +10,13 @@ export interface StartServerOptions extends AppContext {
   readonly host?: string;
   /** TCP port; 0 picks a free one. Default 8080. */
   readonly port?: number;
+  /**
+   * Longest time a client may take to send a whole request, headers and body (Node's
+   * `requestTimeout`; headers within `min(10 s, this)`); default 15,000 ms. A slower client gets
+   * a 408 and its connection is closed: 1,000 slow-body connections are not held for minutes,
+   * and they count as body timeouts, not as failed requests.
+   */
+  readonly bodyTimeoutMs?: number;
   /** How often to follow production changes made by other processes; default 1000 ms (0 = off). */
   readonly syncIntervalMs?: number;
   readonly onError?: (message: string) => void;
@@ -35,7 +42,21 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   const host = options.host ?? '127.0.0.1';
   const app = createApp(options);
   const server = await new Promise<ReturnType<typeof serve>>((res, rej) => {
-    const s = serve({ fetch: app.fetch, hostname: host, port: options.port ?? 8080 }, () => res(s));
+    const timeout = options.bodyTimeoutMs ?? 15_000;
+    const s = serve(
+      {
+        fetch: app.fetch,
+        hostname: host,
+        port: options.port ?? 8080,
+        serverOptions: {
+          requestTimeout: timeout,
+          headersTimeout: Math.min(10_000, timeout),
+          // How often Node checks those timeouts (its default is 30 s).
+          connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(timeout / 4))),
+        },
+      },
+      () => res(s),
+    );
     s.once('error', (e: NodeJS.ErrnoException) =>
       rej(
         new AntidoteError('IO_ERROR', `cannot listen on ${host}:${options.port}: ${e.message}`, {

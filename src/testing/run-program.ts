@@ -28,3 +28,25 @@ export async function rejectionOf(p: Promise<unknown>): Promise<unknown> {
   }
   return undefined;
 }
+
+/** Parsed JSON output of a command, checked by the callers' assertions. */
+// biome-ignore lint/suspicious/noExplicitAny: JSON of many commands; tests assert its shape
+export type JsonOutput = any;
+
+/**
+ * Runs `program` with `args` and `--json`: the parsed JSON it printed (undefined when nothing),
+ * also when it then threw, and the error it threw (undefined when none).
+ */
+export async function runJson(
+  program: Command,
+  args: readonly string[],
+): Promise<{ out: JsonOutput; err?: unknown }> {
+  let text = '';
+  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    text += String(chunk);
+    return true;
+  });
+  const err = await rejectionOf(program.parseAsync(['node', 'antidote', ...args, '--json']));
+  spy.mockRestore();
+  return { out: text ? JSON.parse(text) : undefined, err };
+}

@@ -51,8 +51,6 @@ export async function buildScenario(root: string): Promise<ScenarioFiles> {
   const alice = generateSigningKeyPair();
   const key = createPrivateKey(alice.privateKeyPem);
   await writeFile(join(root, 'trusted.pub'), alice.publicKeyPem);
-  await signDirectory(cleanDir, key);
-  await signDirectory(backdooredDir, key);
   const scan = async (ds: typeof p.train, model: typeof p.clean, out: string) => {
     const r = await detectorByName('ac').detect(ds, model, { seed: 1 });
     await writeFile(
@@ -95,6 +93,9 @@ export async function buildScenario(root: string): Promise<ScenarioFiles> {
     hyperparameters: { arch: 'mlp' },
     seed: 1,
   });
+  // Signed last: the signature covers every file of the model, its provenance included.
+  await signDirectory(cleanDir, key);
+  await signDirectory(backdooredDir, key);
   const gatePolicy = join(root, 'gate.json');
   await writeFile(
     gatePolicy,

@@ -3,13 +3,12 @@
  * failure `IO_ERROR` (or the code the caller names), always naming the path; writes are atomic.
  */
 import { randomBytes } from 'node:crypto';
-import type { Dirent } from 'node:fs';
+import { constants, type Dirent, type Stats } from 'node:fs';
 import {
   type FileHandle,
   mkdir,
   open,
   readdir,
-  readFile,
   rename,
   rm,
   stat,
@@ -17,6 +16,7 @@ import {
 } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { AntidoteError, type AntidoteErrorCode } from '../errors.js';
+import { checkDepth, checkLimit } from './limits.js';
 
 /** True when `e` is a file-system error saying the path does not exist (`ENOENT`). */
 export function isMissingFileError(e: unknown): boolean {
@@ -54,25 +54,62 @@ export function fsError(e: unknown, path: string, failure: FsFailure = {}): Anti
   );
 }
 
-/** Reads a whole file; a missing file is `NOT_FOUND`, any other failure `IO_ERROR`. */
+/** What a non-regular file is, for messages. */
+function fileKind(st: Stats): string {
+  if (st.isDirectory()) return 'a directory';
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  if (st.isSocket()) return 'a socket';
+  return 'not a regular file';
+}
+
+/**
+ * Reads a whole file; a missing file is `NOT_FOUND`, any other failure `IO_ERROR`. Only regular
+ * files are read (a symbolic link is followed to one): a FIFO, a device such as `/dev/zero` or a
+ * socket is `IO_ERROR` at once, never a read that blocks or never ends (it is opened
+ * non-blocking and checked before any byte is read). A file larger than the `maxFileBytes`
+ * decode limit is `LIMIT_EXCEEDED`; at most the size it had when opened is read.
+ */
 export async function readBytes(
   path: string,
   failure?: FsFailure,
 ): Promise<Uint8Array<ArrayBuffer>> {
+  let fh: FileHandle;
   try {
-    return await readFile(path);
+    fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (e) {
     throw fsError(e, path, failure);
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) {
+      throw new AntidoteError(
+        failure?.code ?? 'IO_ERROR',
+        `cannot read ${path}: it is ${fileKind(st)}, not a regular file`,
+        { path },
+      );
+    }
+    checkLimit('maxFileBytes', st.size, 'bytes', path);
+    const out = new Uint8Array(st.size);
+    let at = 0;
+    while (at < out.length) {
+      const { bytesRead } = await fh.read(out, at, out.length - at, at);
+      if (bytesRead === 0) break;
+      at += bytesRead;
+    }
+    return at === out.length ? out : out.slice(0, at);
+  } catch (e) {
+    if (e instanceof AntidoteError) throw e;
+    throw fsError(e, path, failure);
+  } finally {
+    await fh.close();
   }
 }
 
-/** Reads a UTF-8 text file; errors as {@link readBytes}. */
+/** Reads a UTF-8 text file; errors and limits as {@link readBytes}. */
 export async function readText(path: string, failure?: FsFailure): Promise<string> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (e) {
-    throw fsError(e, path, failure);
-  }
+  return Buffer.from((await readBytes(path, failure)).buffer).toString('utf8');
 }
 
 /** Options of {@link readJson}. */
@@ -99,14 +136,19 @@ export async function readJson(path: string, options: ReadJsonOptions = {}): Pro
       );
     }
   }
+  const failure = {
+    code: options.code ?? 'INVALID_FORMAT',
+    message: options.message ?? ((c: Error) => `cannot read ${path}: ${c.message}`),
+  };
+  const text = await readText(path, failure);
+  let value: unknown;
   try {
-    return JSON.parse(await readFile(path, 'utf8'));
+    value = JSON.parse(text);
   } catch (e) {
-    throw fsError(e, path, {
-      code: options.code ?? 'INVALID_FORMAT',
-      message: options.message ?? ((c) => `cannot read ${path}: ${c.message}`),
-    });
+    throw fsError(e, path, failure);
   }
+  checkDepth(value, path);
+  return value;
 }
 
 /**

@@ -5,6 +5,7 @@
  */
 import type { z } from 'zod';
 import { AntidoteError, type AntidoteErrorCode, type AntidoteErrorDetails } from '../errors.js';
+import { checkDepth } from './limits.js';
 
 /** One issue of a failed zod parse. */
 type ZodIssue = z.ZodError['issues'][number];
@@ -86,8 +87,9 @@ export function parseJson(
   where: string,
   options: ParseJsonOptions = {},
 ): unknown {
+  let value: unknown;
   try {
-    return JSON.parse(typeof text === 'string' ? text : Buffer.from(text).toString('utf8'));
+    value = JSON.parse(typeof text === 'string' ? text : Buffer.from(text).toString('utf8'));
   } catch (e) {
     throw new AntidoteError(
       options.code ?? 'INVALID_FORMAT',
@@ -95,4 +97,7 @@ export function parseJson(
       { path: where },
     );
   }
+  // Deeper documents are refused before anything walks them recursively (zod, canonical JSON).
+  checkDepth(value, where);
+  return value;
 }

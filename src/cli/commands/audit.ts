@@ -3,17 +3,18 @@ import type { Command } from 'commander';
 import { runAudit } from '../../audit/audit.js';
 import { auditPolicySchema } from '../../audit/policy.js';
 import { SUSPICIOUS_CSV_FILE } from '../../audit/suspicious-csv.js';
-import { loadModel, type Model } from '../../engine/model.js';
+import { type LoadModelOptions, loadModel, type Model } from '../../engine/model.js';
 import { AntidoteError } from '../../errors.js';
 import { writeReport } from '../../report/write.js';
 import { readJson, writeDirAtomic, writeFileAtomic } from '../../util/fs.js';
 import { parseWith } from '../../util/schema.js';
 import { loadDataArg } from '../data-arg.js';
+import { addOnnxFlags, type OnnxCliOptions, onnxLoadOptions } from '../onnx-flags.js';
 import { parseInteger } from '../options.js';
 import { type OutputOptions, printResult } from '../output.js';
 import { progressEnabled, stageProgress } from '../progress.js';
 
-interface AuditCliOptions extends OutputOptions {
+interface AuditCliOptions extends OutputOptions, OnnxCliOptions {
   data: string;
   model?: string;
   policy?: string;
@@ -22,6 +23,8 @@ interface AuditCliOptions extends OutputOptions {
   seed: number;
   vulnerability: boolean;
   force?: boolean;
+  trusted?: string;
+  allowReview?: boolean;
 }
 
 /** Reads and validates an audit policy file (JSON). */
@@ -40,8 +43,9 @@ async function readPolicy(path: string) {
 async function loadModelFor(
   dir: string,
   data: Awaited<ReturnType<typeof loadDataArg>>,
+  options: LoadModelOptions,
 ): Promise<Model> {
-  const model = await loadModel(dir);
+  const model = await loadModel(dir, options);
   try {
     model.checkReads(data);
     return model;
@@ -55,10 +59,12 @@ async function loadModelFor(
  * `antidote audit --data D [--model M] [--policy P] --out R`: is this training pipeline poisoned,
  * and how easily could it be? The model may be an image, text or tabular model (text and tabular
  * data are scanned in the model's feature space). Writes `R/report.html` and `R/report.json`;
- * exits 1 when the policy fails.
+ * the first line of the output (and of the report) is the verdict, PASS, REVIEW or FAIL, and
+ * why. Exits 1 when the policy fails: on FAIL, and on REVIEW unless `--allow-review` (or the
+ * policy's `allowReview`) accepts it, so a REVIEW never exits 0 silently.
  */
 export function registerAuditCommand(program: Command): void {
-  program
+  const cmd = program
     .command('audit')
     .description(
       'audit a dataset for poisoning: integrity, scan, vulnerability; HTML + JSON report',
@@ -73,63 +79,75 @@ export function registerAuditCommand(program: Command): void {
       'audit policy (JSON): failOn, maxFlaggedShare, requireSignature, minAsr90Rate',
     )
     .option('--key <file>', 'public key (PEM) to verify the dataset signature with')
+    .option(
+      '--trusted <data>',
+      'a trusted clean subset (a few records per class, same classes): the clean null each scan finding is checked against',
+    )
+    .option(
+      '--allow-review',
+      'exit 0 on a REVIEW verdict (one detector has a strong finding the others do not confirm); without it REVIEW exits 1',
+    )
     .requiredOption('--out <dir>', 'report directory to write')
     .option('--seed <n>', 'seed for everything random', parseInteger, 1)
     .option('--no-vulnerability', 'skip the simulated attacks')
     .option('--force', 'replace an existing report directory')
     .option('--json', 'print the result as JSON')
-    .option('--quiet', 'no progress bars')
-    .action(async (o: AuditCliOptions) => {
-      const policy = o.policy ? await readPolicy(o.policy) : undefined;
-      const data = await loadDataArg(o.data, o);
-      const model = o.model ? await loadModelFor(o.model, data) : undefined;
-      const progress = stageProgress(progressEnabled(o));
-      try {
-        const result = await runAudit({
-          data,
-          ...(model ? { model } : {}),
-          ...(policy ? { policy } : {}),
-          ...(o.key ? { publicKeyPath: o.key } : {}),
-          seed: o.seed,
-          vulnerability: o.vulnerability ? {} : false,
-          onProgress: progress.onProgress,
-        }).finally(() => progress.stop());
-        const out = resolve(o.out);
-        await writeDirAtomic(
-          out,
-          async (dir) => {
-            await writeReport(dir, result.report);
-            await writeFileAtomic(join(dir, SUSPICIOUS_CSV_FILE), result.suspiciousCsv);
-          },
-          { overwrite: o.force ?? false },
+    .option('--quiet', 'no progress bars');
+  addOnnxFlags(cmd).action(async (o: AuditCliOptions) => {
+    const read = o.policy ? await readPolicy(o.policy) : undefined;
+    const policy = o.allowReview ? { ...read, allowReview: true } : read;
+    const data = await loadDataArg(o.data, o);
+    const trusted = o.trusted ? await loadDataArg(o.trusted, o) : undefined;
+    const model = o.model ? await loadModelFor(o.model, data, onnxLoadOptions(o)) : undefined;
+    const progress = stageProgress(progressEnabled(o));
+    try {
+      const result = await runAudit({
+        data,
+        ...(model ? { model } : {}),
+        ...(policy ? { policy } : {}),
+        ...(o.key ? { publicKeyPath: o.key } : {}),
+        ...(trusted ? { trusted } : {}),
+        seed: o.seed,
+        vulnerability: o.vulnerability ? {} : false,
+        onProgress: progress.onProgress,
+      }).finally(() => progress.stop());
+      const out = resolve(o.out);
+      await writeDirAtomic(
+        out,
+        async (dir) => {
+          await writeReport(dir, result.report);
+          await writeFileAtomic(join(dir, SUSPICIOUS_CSV_FILE), result.suspiciousCsv);
+        },
+        { overwrite: o.force ?? false },
+      );
+      printResult(
+        o,
+        () =>
+          [
+            `${result.report.verdict.toUpperCase()}: ${result.report.headline}`,
+            ...result.notices.map((n) => `notice: ${n}`),
+            ...result.failures.map((f) => `policy: ${f}`),
+            `report: ${join(out, 'report.html')}`,
+          ].join('\n'),
+        {
+          verdict: result.report.verdict,
+          reason: result.report.headline,
+          passed: result.passed,
+          failures: result.failures,
+          report: join(out, 'report.html'),
+          suspicious: join(out, SUSPICIOUS_CSV_FILE),
+          ...(result.notices.length ? { notices: result.notices } : {}),
+          data: result.report.data,
+        },
+      );
+      if (!result.passed) {
+        throw new AntidoteError(
+          'GATE_FAILED',
+          `the audit policy failed: ${result.failures.join('; ') || `verdict ${result.report.verdict}`}`,
         );
-        printResult(
-          o,
-          () =>
-            [
-              `${result.report.verdict.toUpperCase()}: ${result.report.headline}`,
-              ...result.notices.map((n) => `notice: ${n}`),
-              ...result.failures.map((f) => `policy: ${f}`),
-              `report: ${join(out, 'report.html')}`,
-            ].join('\n'),
-          {
-            verdict: result.report.verdict,
-            passed: result.passed,
-            failures: result.failures,
-            report: join(out, 'report.html'),
-            suspicious: join(out, SUSPICIOUS_CSV_FILE),
-            ...(result.notices.length ? { notices: result.notices } : {}),
-            data: result.report.data,
-          },
-        );
-        if (!result.passed) {
-          throw new AntidoteError(
-            'GATE_FAILED',
-            `the audit policy failed: ${result.failures.join('; ') || `verdict ${result.report.verdict}`}`,
-          );
-        }
-      } finally {
-        model?.dispose();
       }
-    });
+    } finally {
+      model?.dispose();
+    }
+  });
 }

@@ -6,6 +6,7 @@ import {
   type Kek,
   kekFromEnv,
   loadKekFile,
+  removePlaintextTempsSync,
   rewrapFile,
 } from '../../integrity/index.js';
 import { type OutputOptions, printResult } from '../output.js';
@@ -30,9 +31,39 @@ async function kekOf(
 interface KeyOpts extends OutputOptions {
   keyFile?: string;
   keyEnv?: string;
+  force?: boolean;
 }
 
-/** `antidote encrypt|decrypt|rekey`: chunked AES-256-GCM at rest with wrapped data keys. */
+/** Exit status of a process ended by each handled signal (128 + its number). */
+const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
+
+/**
+ * Runs `fn` with SIGINT, SIGTERM and SIGHUP handlers that remove the plaintext temporaries of
+ * decryptions in progress, then exit with the signal's status: an interrupted `decrypt` leaves no
+ * plaintext on disk. (A SIGKILL cannot be handled; the next decryption into the same folder
+ * removes what it left.)
+ */
+async function withPlaintextCleanup<T>(fn: () => Promise<T>): Promise<T> {
+  const handlers = Object.entries(SIGNAL_EXIT).map(([sig, code]) => {
+    const h = () => {
+      removePlaintextTempsSync();
+      process.exit(code);
+    };
+    process.once(sig, h);
+    return [sig, h] as const;
+  });
+  try {
+    return await fn();
+  } finally {
+    for (const [sig, h] of handlers) process.removeListener(sig, h);
+  }
+}
+
+/**
+ * `antidote encrypt|decrypt|rekey`: chunked AES-256-GCM at rest with wrapped data keys. Neither
+ * `encrypt` nor `decrypt` replaces an existing output without `--force`; an interrupted
+ * `decrypt` removes its plaintext temporary (see `withPlaintextCleanup`).
+ */
 export function registerCryptCommand(program: Command): void {
   program
     .command('encrypt <file>')
@@ -40,6 +71,7 @@ export function registerCryptCommand(program: Command): void {
       'encrypt FILE (AES-256-GCM, 1 MiB authenticated chunks, per-file data key wrapped by the KEK)',
     )
     .option('-o, --out <file>', 'output (default FILE.enc)')
+    .option('--force', 'replace the output file if it exists')
     .option('--key-file <file>', 'key-encryption key file (from antidote keys kek)')
     .option('--key-env <var>', `environment variable holding the key (default ${KEK_ENV})`)
     .option('--json', 'print the result as JSON')
@@ -47,7 +79,7 @@ export function registerCryptCommand(program: Command): void {
       const kek = await kekOf(o.keyFile, o.keyEnv, 'the key');
       const out = o.out ?? `${file}.enc`;
       try {
-        const r = await encryptFile(file, out, kek);
+        const r = await encryptFile(file, out, kek, { overwrite: o.force === true });
         printResult(o, `encrypted ${file} → ${out} (${r.bytes} bytes, ${r.chunks} chunks)`, {
           out,
           ...r,
@@ -60,13 +92,16 @@ export function registerCryptCommand(program: Command): void {
     .command('decrypt <file>')
     .description('decrypt FILE; nothing is written unless every chunk authenticates')
     .requiredOption('-o, --out <file>', 'output plaintext file')
+    .option('--force', 'replace the output file if it exists')
     .option('--key-file <file>', 'key-encryption key file')
     .option('--key-env <var>', `environment variable holding the key (default ${KEK_ENV})`)
     .option('--json', 'print the result as JSON')
     .action(async (file: string, o: KeyOpts & { out: string }) => {
       const kek = await kekOf(o.keyFile, o.keyEnv, 'the key');
       try {
-        const r = await decryptFile(file, o.out, kek);
+        const r = await withPlaintextCleanup(() =>
+          decryptFile(file, o.out, kek, { overwrite: o.force === true }),
+        );
         printResult(
           o,
           `decrypted ${file} → ${o.out} (${r.bytes} bytes, ${r.chunks} chunks authenticated)`,

@@ -3,11 +3,12 @@ import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Dataset } from '../../data/dataset.js';
 import { writeDatasetDir } from '../../data/dataset-dir.js';
 import { isAntidoteError } from '../../errors.js';
 import { recordTrainingProvenance } from '../../integrity/index.js';
+import { runJson } from '../../testing/run-program.js';
 import { registerAuditLogCommand } from './audit-log.js';
 import { registerCryptCommand } from './crypt.js';
 import { registerDatasetVersionCommand } from './dataset-version.js';
@@ -37,23 +38,7 @@ function program(): Command {
 }
 
 /** Runs a command with --json; returns the parsed output, or the AntidoteError thrown. */
-// biome-ignore lint/suspicious/noExplicitAny: parsed JSON output of many commands, checked by the assertions
-async function run(...args: string[]): Promise<{ out: any; err?: unknown }> {
-  let text = '';
-  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: unknown) => {
-    text += String(chunk);
-    return true;
-  });
-  let err: unknown;
-  try {
-    await program().parseAsync(['node', 'antidote', ...args, '--json']);
-  } catch (e) {
-    err = e;
-  } finally {
-    spy.mockRestore();
-  }
-  return { out: text ? JSON.parse(text) : undefined, err };
-}
+const run = (...args: string[]) => runJson(program(), args);
 
 function dataset(flip = -1): Dataset {
   const n = 6;
@@ -270,5 +255,25 @@ describe('integrity CLI', () => {
       catalogueMatches: true,
       sources: { 'feed-a': 3, 'feed-b': 3 },
     });
+  });
+  it('dataset gc removes leftovers of interrupted commits and keeps every version (issue 19, item 7)', async () => {
+    const tmp = join(root, '.antidote', 'objects', 'tmp');
+    await mkdir(tmp, { recursive: true });
+    await writeFile(join(tmp, 'feedc0ffee000000.tmp'), Buffer.alloc(4096));
+    const key = ['--key', join(root, 'alice.key')];
+    // Under the installed policy, gc needs dataset:write.
+    const anon = await run('dataset', 'gc', '--grace', '0', '--project', root);
+    expect(isAntidoteError(anon.err, 'PERMISSION_DENIED')).toBe(true);
+    const young = await run('dataset', 'gc', '--project', root, ...key);
+    expect(young.out).toMatchObject({ temps: 0, young: expect.any(Number) });
+    const r = await run('dataset', 'gc', '--grace', '0', '--project', root, ...key);
+    expect(r.err).toBeUndefined();
+    expect(r.out).toMatchObject({ temps: 1, dryRun: false });
+    expect(r.out.kept).toBeGreaterThan(0);
+    expect(existsSync(join(tmp, 'feedc0ffee000000.tmp'))).toBe(false);
+    const log = await run('dataset', 'log', 'spam', '--project', root);
+    expect(log.out.length).toBeGreaterThan(0);
+    const bad = await run('dataset', 'gc', '--grace', '-1', '--project', root, ...key);
+    expect(isAntidoteError(bad.err, 'INVALID_ARGUMENT')).toBe(true);
   });
 });

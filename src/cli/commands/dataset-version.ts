@@ -1,8 +1,10 @@
 import { basename, resolve } from 'node:path';
 import type { Command } from 'commander';
+import { AntidoteError } from '../../errors.js';
 import {
   appendAudit,
   checkoutVersion,
+  collectGarbage,
   commitVersion,
   diffVersions,
   resolveVersion,
@@ -31,7 +33,10 @@ function line(v: VersionRecord): string {
   return `${v.id}  ${v.manifestDigest.slice(0, 12)}  ${v.createdAt}  ${v.message}${recs}${v.author ? `  (${v.author.slice(0, 20)}…)` : ''}`;
 }
 
-/** `antidote dataset commit|log|diff|checkout`: immutable, content-addressed dataset versions. */
+/**
+ * `antidote dataset commit|log|diff|checkout|gc`: immutable, content-addressed dataset versions;
+ * `gc` removes the objects no version references (what killed or failed commits leave).
+ */
 export function registerDatasetVersionCommand(program: Command): void {
   const cmd =
     program.commands.find((c) => c.name() === 'dataset') ??
@@ -77,6 +82,46 @@ export function registerDatasetVersionCommand(program: Command): void {
             ? `committed ${line(r.version)}`
             : `unchanged: ${r.version.id} already holds this content`,
           { created: r.created, version: r.version },
+        );
+      } finally {
+        store.close();
+      }
+    });
+  cmd
+    .command('gc')
+    .description(
+      'remove catalogue objects no version references and temporary files of interrupted commits',
+    )
+    .option('--grace <seconds>', 'keep files younger than this (a commit may be running)', '3600')
+    .option('--dry-run', 'only report what would be removed')
+    .option('--project <dir>', 'project folder (default: nearest with .antidote/, else the cwd)')
+    .option('--key <file>', 'your signing key: the actor for the policy and the audit log')
+    .option('--json', 'print the result as JSON')
+    .action(async (o: ProjectOptions & { grace: string; dryRun?: boolean }) => {
+      const grace = Number(o.grace);
+      if (!Number.isFinite(grace) || grace < 0) {
+        throw new AntidoteError('INVALID_ARGUMENT', `--grace must be a number of seconds ≥ 0`);
+      }
+      const store = openCatalogue(o);
+      try {
+        await requirePermission(store, o.key, 'dataset:write', 'dataset:*');
+        const r = await collectGarbage(store, store.objects, {
+          graceMs: grace * 1000,
+          dryRun: o.dryRun === true,
+        });
+        if (!r.dryRun && r.objects + r.temps > 0) {
+          appendAudit(store, {
+            actor: (await actorOf(o.key)) ?? 'anonymous',
+            action: 'dataset.gc',
+            subject: 'objects',
+            outcome: 'ok',
+            details: { objects: r.objects, temps: r.temps, bytes: r.bytes },
+          });
+        }
+        printResult(
+          o,
+          `${r.dryRun ? 'would remove' : 'removed'} ${r.objects} unreferenced object(s) and ${r.temps} temporary file(s), ${r.bytes} bytes (${r.kept} referenced kept${r.young ? `, ${r.young} younger than ${grace} s kept` : ''})`,
+          r,
         );
       } finally {
         store.close();

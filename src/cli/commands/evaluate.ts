@@ -13,6 +13,7 @@ import { evaluateFeatureBackdoor } from '../../eval/feature-backdoor.js';
 import { type BackdoorMetrics, evaluateBackdoor, evaluateClean } from '../../eval/metrics.js';
 import { Rng } from '../../util/rng.js';
 import { loadDataArg } from '../data-arg.js';
+import { addOnnxFlags, type OnnxCliOptions, onnxLoadOptions } from '../onnx-flags.js';
 import { parseInteger } from '../options.js';
 import { type OutputOptions, pct, printResult } from '../output.js';
 import {
@@ -25,9 +26,15 @@ import {
   triggerSpecFromOptions,
 } from './attack.js';
 
-interface EvaluateCliOptions extends OutputOptions, TriggerCliOptions, TextTriggerCliOptions {
+interface EvaluateCliOptions
+  extends OutputOptions,
+    TriggerCliOptions,
+    TextTriggerCliOptions,
+    OnnxCliOptions {
   model: string;
-  data: string;
+  data?: string;
+  triggered?: string;
+  targetsFrom?: string;
   mode: BackdoorMode;
   target?: string;
   source?: string;
@@ -177,7 +184,8 @@ async function featureTriggerSpec(
 
 /**
  * `antidote evaluate`: clean accuracy, per-class accuracy and confusion matrix of a saved model on
- * a test set; with `--trigger`, also the attack success rate and robust accuracy.
+ * a test set; with `--trigger`, also the attack success rate and robust accuracy; with
+ * `--triggered`, ASR and robust accuracy on a pre-triggered test set (see {@link triggeredMetrics}).
  */
 export function registerEvaluateCommand(program: Command): void {
   const cmd = program
@@ -185,11 +193,20 @@ export function registerEvaluateCommand(program: Command): void {
     .description(
       'measure a model: clean accuracy, per-class accuracy; with --trigger, ASR and robust accuracy',
     )
-    .requiredOption('--model <dir>', 'model directory')
-    .requiredOption(
+    .requiredOption('--model <dir>', 'model directory, or a .onnx file')
+    .option(
       '--data <data>',
       'test dataset: directory, file, built-in or named (mnist:test, sentiment:test, german-credit:test)',
+    )
+    .option(
+      '--triggered <data>',
+      'a pre-triggered test set (labels: the true classes), e.g. from attack ... --export-triggered-test: ASR and robust accuracy on it',
+    )
+    .option(
+      '--targets-from <field>',
+      "--triggered: the attacker's class per record, from this field of the set's metadata (dataset.json meta; attack --export-triggered-test writes targets)",
     );
+  addOnnxFlags(cmd);
   addTextTriggerOptions(addTriggerOptions(cmd, false))
     .option(
       '--feature-trigger <column=value,...>',
@@ -204,23 +221,40 @@ export function registerEvaluateCommand(program: Command): void {
         .choices([...BACKDOOR_MODES])
         .default('all-to-one'),
     )
-    .option('--target <class>', 'target class (all-to-one, source-to-target); default 0')
+    .option(
+      '--target <class>',
+      "target class (all-to-one, source-to-target; --triggered: every record's); default 0",
+    )
     .option('--source <class>', 'source class (source-to-target)')
     .option('--seed <n>', 'seed of random trigger positions', parseInteger, 1)
     .option('--json', 'print the metrics as JSON')
     .option('--quiet', 'no progress output')
     .action(async (o: EvaluateCliOptions) => {
-      const loaded = await loadDataArg(o.data, o);
-      const model = await loadModel(o.model);
+      checkTriggeredFlags(o);
+      const loaded = o.data ? await loadDataArg(o.data, o) : undefined;
+      const triggeredSet = o.triggered ? await loadDataArg(o.triggered, o) : undefined;
+      const model = await loadModel(o.model, onnxLoadOptions(o));
       try {
+        if (!loaded) {
+          const t = triggeredSet as LoadedDataset;
+          model.checkReads(t);
+          const triggered = await triggeredMetrics(o, t, model);
+          const result = { model: o.model, triggered: o.triggered, ...triggered };
+          printResult(o, () => triggeredLine(triggered), result);
+          return;
+        }
         checkTriggerFlags(o, model);
         model.checkReads(loaded);
-        const trigger = model.capabilities.pixels
-          ? await imageTrigger(o, loaded.dataset, model)
-          : await featureTrigger(o, loaded, model);
+        if (triggeredSet) model.checkReads(triggeredSet);
+        const trigger = o.triggered
+          ? undefined
+          : model.capabilities.pixels
+            ? await imageTrigger(o, loaded.dataset, model)
+            : await featureTrigger(o, loaded, model);
         const { dataset } = loaded;
         const clean = await evaluateClean(model.classifier, model.featurize(dataset));
         const backdoor = trigger ? await trigger.evaluate() : undefined;
+        const triggered = triggeredSet ? await triggeredMetrics(o, triggeredSet, model) : undefined;
         const result = {
           model: o.model,
           data: o.data,
@@ -234,12 +268,134 @@ export function registerEvaluateCommand(program: Command): void {
                 backdoor,
               }
             : {}),
+          ...(triggered ? { triggered: o.triggered, ...triggered } : {}),
         };
-        printEvaluation(o, dataset.classes, clean, backdoor, result);
+        printEvaluation(o, dataset.classes, clean, backdoor, result, triggered);
       } finally {
         model.dispose();
       }
     });
+}
+
+/** What `--triggered` measures. */
+interface TriggeredMetrics {
+  readonly backdoor: BackdoorMetrics;
+  /** Records of the triggered set whose true class is their target (left out of both rates). */
+  readonly skipped: number;
+  /** Where the attacker's classes came from (`--target` or `--targets-from`). */
+  readonly targets: { readonly target: number } | { readonly field: string };
+}
+
+/**
+ * `--triggered` and its companions: `--target` or `--targets-from` (one, not both), and no image
+ * or text trigger flags (the set is triggered already). Checked before anything is loaded.
+ */
+function checkTriggeredFlags(o: EvaluateCliOptions): void {
+  if (!o.data && !o.triggered) {
+    throw new AntidoteError('INVALID_ARGUMENT', 'give --data (a test set) or --triggered', {
+      field: 'data',
+    });
+  }
+  if (!o.triggered) {
+    if (o.targetsFrom) {
+      throw new AntidoteError('INVALID_ARGUMENT', '--targets-from goes with --triggered', {
+        field: 'targetsFrom',
+      });
+    }
+    return;
+  }
+  const stray = [
+    o.trigger && '--trigger',
+    o.attackFrom && '--attack-from',
+    o.featureTrigger && '--feature-trigger',
+    o.triggerWords && '--trigger-words',
+    o.sentence !== undefined && '--sentence',
+    o.source !== undefined && '--source',
+    o.mode !== 'all-to-one' && '--mode',
+  ].filter(Boolean);
+  if (stray.length) {
+    throw new AntidoteError(
+      'INVALID_ARGUMENT',
+      `--triggered takes a set that is triggered already: drop ${stray.join(', ')}`,
+      { field: 'triggered' },
+    );
+  }
+  if ((o.target === undefined) === (o.targetsFrom === undefined)) {
+    throw new AntidoteError(
+      'INVALID_ARGUMENT',
+      "--triggered needs the attacker's class: --target <class> or --targets-from <field>, one of them",
+      { field: 'target' },
+    );
+  }
+}
+
+/**
+ * ASR and robust accuracy on a pre-triggered set (BackdoorBench's definitions, as
+ * `evaluateBackdoor`): its labels are the true classes, the attacker's class of each record is
+ * `--target` or the `--targets-from` field of its metadata; records whose true class is their
+ * target are left out (counted in `skipped`).
+ */
+async function triggeredMetrics(
+  o: EvaluateCliOptions,
+  set: LoadedDataset,
+  model: Model,
+): Promise<TriggeredMetrics> {
+  const ds = set.dataset;
+  const n = ds.shape[0] ?? 0;
+  const targetsOf = (): { targets: number[]; from: TriggeredMetrics['targets'] } => {
+    if (o.targetsFrom === undefined) {
+      const target = resolveClass(o.target ?? 0, ds.classes, 'target');
+      return { targets: new Array<number>(n).fill(target), from: { target } };
+    }
+    const field = o.targetsFrom;
+    const raw = set.meta?.[field];
+    if (!Array.isArray(raw) || raw.length !== n) {
+      throw new AntidoteError(
+        'INVALID_ARGUMENT',
+        `${o.triggered}: metadata field "${field}" must be an array of one class (index or name) per record (${n}), got ${Array.isArray(raw) ? `${raw.length} entries` : JSON.stringify(raw ?? null)}`,
+        { field: 'targetsFrom' },
+      );
+    }
+    const targets = raw.map((v, i) => {
+      if (typeof v !== 'number' && typeof v !== 'string') {
+        throw new AntidoteError(
+          'INVALID_ARGUMENT',
+          `${o.triggered}: "${field}"[${i}] is not a class: ${JSON.stringify(v)}`,
+          { field: 'targetsFrom' },
+        );
+      }
+      return resolveClass(v, ds.classes, `${field}[${i}]`);
+    });
+    return { targets, from: { field } };
+  };
+  const { targets, from } = targetsOf();
+  const keep: number[] = [];
+  for (let i = 0; i < n; i++) if (ds.y[i] !== targets[i]) keep.push(i);
+  const pred = keep.length ? await model.predict(ds) : new Int32Array(0);
+  let hit = 0;
+  let robust = 0;
+  for (const i of keep) {
+    if (pred[i] === targets[i]) hit++;
+    if (pred[i] === ds.y[i]) robust++;
+  }
+  const m = keep.length;
+  return {
+    backdoor: {
+      attacked: m,
+      attackSuccessRate: m ? hit / m : 0,
+      robustAccuracy: m ? robust / m : 0,
+    },
+    skipped: n - m,
+    targets: from,
+  };
+}
+
+function triggeredLine(t: TriggeredMetrics): string {
+  const b = t.backdoor;
+  return (
+    `triggered set: attack success rate ${pct(b.attackSuccessRate)}, robust accuracy ${pct(b.robustAccuracy)} on ${b.attacked} records` +
+    (t.skipped ? ` (${t.skipped} already of their target class left out)` : '')
+  );
 }
 
 /** Refuses the trigger flags of the other kind of model (image `--trigger`, or text / tabular). */
@@ -287,6 +443,7 @@ function printEvaluation(
   clean: Awaited<ReturnType<typeof evaluateClean>>,
   backdoor: BackdoorMetrics | undefined,
   result: unknown,
+  triggered?: TriggeredMetrics,
 ): void {
   printResult(
     o,
@@ -302,6 +459,7 @@ function printEvaluation(
           `attack success rate ${pct(backdoor.attackSuccessRate)}, robust accuracy ${pct(backdoor.robustAccuracy)} on ${backdoor.attacked} triggered records`,
         );
       }
+      if (triggered) lines.push(triggeredLine(triggered));
       return lines.join('\n');
     },
     result,

@@ -82,7 +82,8 @@ function formatInfo(
 
 function tensorLine(t: OnnxTensorInfo): string {
   const shape = t.shape ? `[${t.shape.map((d) => d ?? '?').join(', ')}]` : '(shape not recorded)';
-  return `  ${t.name}  ${shape}${t.elemType === 1 ? ' float32' : ` (ONNX type ${t.elemType})`}`;
+  const type = t.elemType === 1 ? 'float32' : t.elemType === 7 ? 'int64' : null;
+  return `  ${t.name}  ${shape}${type ? ` ${type}` : ` (ONNX type ${t.elemType})`}`;
 }
 
 function formatOnnxInfo(r: OnnxInfo): string {
@@ -102,6 +103,16 @@ function formatOnnxInfo(r: OnnxInfo): string {
       : `classifier: ${r.classifier.name}, ${r.classifier.numClasses} classes, ${r.classifier.probabilities ? 'probabilities (final Softmax)' : 'logits'}`,
     `classes: ${r.classes ? r.classes.join(', ') : 'not named (0..K-1)'}`,
     `sidecar: ${r.sidecar ?? 'none'}`,
+    ...(r.normalization
+      ? [
+          `normalization: (value · ${r.normalization.scale} − mean) / std, mean [${r.normalization.mean.join(', ')}], std [${r.normalization.std.join(', ')}]`,
+        ]
+      : []),
+    ...(r.text
+      ? [
+          `text: tokenizer ${typeof r.text.tokenizer === 'string' ? r.text.tokenizer : `antidote ${JSON.stringify(r.text.tokenizer)}`}, vocabulary ${typeof r.text.vocabulary === 'string' ? r.text.vocabulary : `${r.text.vocabulary.length} tokens inline`}, pad id ${r.text.padId}, unknown id ${r.text.unknownId ?? 'none (dropped)'}${r.text.maxTokens ? `, ${r.text.maxTokens} tokens` : ''}`,
+        ]
+      : []),
     `layers:${r.layers.length ? '' : '  none'}`,
     ...r.layers.map((l) => `  ${l}${l === r.defaultLayer ? '  (default)' : ''}`),
     `nodes:   ${r.nodes}, weights: ${r.weights}`,

@@ -4,13 +4,21 @@ import { type Dataset, numRecords, selectRecords } from '../../data/dataset.js';
 import { finePrune } from '../../defenses/fine-pruning.js';
 import { neuralCleanse } from '../../defenses/neural-cleanse.js';
 import { fitStrip, stripDetect } from '../../defenses/strip.js';
-import { loadModel, type Model, requireImageModel } from '../../engine/model.js';
+import {
+  type DifferentiableImageModel,
+  loadModel,
+  type Model,
+  requireDifferentiable,
+  requireImageModel,
+  TfImageModel,
+} from '../../engine/model.js';
 import type { TfClassifier } from '../../engine/tf-classifier.js';
 import { AntidoteError } from '../../errors.js';
 import { renderImageGrid } from '../../report/image-grid.js';
 import { writeDirAtomic, writeFileAtomic } from '../../util/fs.js';
 import { Rng } from '../../util/rng.js';
 import { loadDataArg } from '../data-arg.js';
+import { addOnnxFlags, type OnnxCliOptions, onnxLoadOptions } from '../onnx-flags.js';
 import { parseInteger, parseNumber } from '../options.js';
 import { type OutputOptions, pct, printResult } from '../output.js';
 import { createProgressBar, progressEnabled } from '../progress.js';
@@ -27,7 +35,7 @@ export const INSPECT_TRIGGERS_FILE = 'reversed-triggers.png';
 /** Neural Cleanse: the suspected target's reversed trigger m·p, upscaled. */
 export const INSPECT_SUSPECT_FILE = 'suspected-trigger.png';
 
-interface InspectCliOptions extends OutputOptions {
+interface InspectCliOptions extends OutputOptions, OnnxCliOptions {
   model: string;
   method: InspectMethod;
   data: string;
@@ -55,7 +63,7 @@ function split(ds: Dataset, share: number, seed: number): [Dataset, Dataset] {
   return [selectRecords(ds, perm.subarray(0, k)), selectRecords(ds, perm.subarray(k))];
 }
 
-function imageShape(model: TfClassifier): [number, number, number] {
+function imageShape(model: DifferentiableImageModel): [number, number, number] {
   const s = model.inputShape;
   const [h = 0, w = 0, c = 1] = s;
   if (s.length === 3 || s.length === 2) return [h, w, c];
@@ -73,12 +81,12 @@ function imageShape(model: TfClassifier): [number, number, number] {
  * repaired model.
  */
 export function registerInspectCommand(program: Command): void {
-  program
+  const cmd = program
     .command('inspect')
     .description('inspect a trained model for a backdoor (Neural Cleanse, STRIP, fine-pruning)')
     .requiredOption(
       '--model <model>',
-      'model directory, or a .onnx file (strip only: ONNX models give no gradients yet)',
+      'model directory, or a .onnx file (strip, and neural-cleanse where its ops import: docs/onnx.md)',
     )
     .addOption(
       new Option('--method <name>', 'inspection method')
@@ -113,33 +121,38 @@ export function registerInspectCommand(program: Command): void {
     .requiredOption('--out <dir>', 'report directory to write')
     .option('--force', 'replace existing output directories')
     .option('--json', 'print the findings as JSON')
-    .option('--quiet', 'no progress bars')
-    .action(async (o: InspectCliOptions) => {
-      const { dataset } = await loadDataArg(o.data, {
-        ...o,
-        ...(o.limit !== undefined ? { limit: o.limit } : {}),
-      });
-      const loadedModel = await loadModel(o.model);
-      try {
-        // Superimposition needs pixels and predictions only (an ONNX model too); trigger
-        // reverse-engineering and pruning act on a zoo image model's gradients and weights.
-        if (o.method === 'strip' && loadedModel.capabilities.pixels) {
-          await inspectStrip(loadedModel, dataset, o);
-          return;
-        }
-        requireInternals(loadedModel, o.method);
-        const model = requireImageModel(loadedModel, `inspect --method ${o.method}`);
-        if (o.method === 'neural-cleanse') await inspectNeuralCleanse(model, dataset, o);
-        else if (o.method === 'strip') await inspectStrip(loadedModel, dataset, o);
-        else await inspectFinePrune(model, dataset, o);
-      } finally {
-        loadedModel.dispose();
-      }
+    .option('--quiet', 'no progress bars');
+  addOnnxFlags(cmd).action(async (o: InspectCliOptions) => {
+    const { dataset } = await loadDataArg(o.data, {
+      ...o,
+      ...(o.limit !== undefined ? { limit: o.limit } : {}),
     });
+    const loadedModel = await loadModel(o.model, onnxLoadOptions(o));
+    try {
+      // Superimposition needs pixels and predictions only (an ONNX model too); trigger
+      // reverse-engineering needs gradients, pruning a zoo image model's weights.
+      if (o.method === 'strip' && loadedModel.capabilities.pixels) {
+        await inspectStrip(loadedModel, dataset, o);
+        return;
+      }
+      if (o.method === 'neural-cleanse') {
+        // Any differentiable image model: the zoo's, or an ONNX graph imported into the engine.
+        const model = await requireDifferentiable(loadedModel, 'inspect --method neural-cleanse');
+        await inspectNeuralCleanse(model, dataset, o);
+        return;
+      }
+      requireInternals(loadedModel, o.method);
+      const model = requireImageModel(loadedModel, `inspect --method ${o.method}`);
+      if (o.method === 'strip') await inspectStrip(loadedModel, dataset, o);
+      else await inspectFinePrune(model, dataset, o);
+    } finally {
+      loadedModel.dispose();
+    }
+  });
 }
 
 async function inspectNeuralCleanse(
-  model: TfClassifier,
+  model: DifferentiableImageModel,
   ds: Dataset,
   o: InspectCliOptions,
 ): Promise<void> {
@@ -241,23 +254,17 @@ async function inspectNeuralCleanse(
 }
 
 /**
- * `INVALID_ARGUMENT` naming what `method` needs and the image model lacks: input gradients
- * (Neural Cleanse) or weights to prune and fine-tune (fine-pruning), e.g. for an ONNX model,
- * which is inference-only for now (issue 17). Other models pass (text and tabular models are
- * refused by `requireImageModel`, as before).
+ * `INVALID_ARGUMENT` naming what fine-pruning needs and an image model lacks: a zoo model's dense
+ * layers to prune (an ONNX model has none Antidote prunes; `mitigate --retrain` fine-tunes it).
+ * Other models pass (text and tabular models are refused by `requireImageModel`, as before).
  */
 function requireInternals(model: Model, method: InspectMethod): void {
-  if (!model.capabilities.pixels) return;
-  const missing =
-    method === 'neural-cleanse' && !model.capabilities.gradients
-      ? 'input gradients'
-      : method === 'fine-prune' && !model.capabilities.training
-        ? 'the weights, to prune and fine-tune them'
-        : undefined;
-  if (!missing) return;
+  if (!model.capabilities.pixels || method !== 'fine-prune' || model instanceof TfImageModel) {
+    return;
+  }
   throw new AntidoteError(
     'INVALID_ARGUMENT',
-    `inspect --method ${method} needs ${missing}; ${model.path || 'this model'} is an ${model.kind} model${model.kind === 'onnx' ? ', and ONNX models are inference-only for now (issue 17)' : ' without them'}; --method strip needs predictions only`,
+    `inspect --method fine-prune prunes the dense layers of a model Antidote trained; ${model.path || 'this model'} is an ${model.kind} model${model.kind === 'onnx' ? ' (fine-tune it on clean data with antidote mitigate --retrain instead)' : ''}; --method strip and neural-cleanse read any image model`,
     { path: model.path, method },
   );
 }

@@ -1,9 +1,13 @@
 import type { Command } from 'commander';
+import { AntidoteError } from '../../errors.js';
 import {
   appendAudit,
+  DEFAULT_SIGNING_ALGORITHM,
   generateKek,
   generateSigningKeyPair,
   kekId,
+  SIGNING_ALGORITHMS,
+  type SigningAlgorithm,
   writeKekFile,
   writeSigningKeyPair,
 } from '../../integrity/index.js';
@@ -16,17 +20,30 @@ import { actorOf } from './policy.js';
 export function registerKeysCommand(program: Command): void {
   const cmd = program
     .command('keys')
-    .description('Ed25519 signing keys and AES key-encryption keys');
+    .description(
+      'signing keys (ECDSA P-256 by default, OpenSSF model-signing) and AES key-encryption keys',
+    );
   cmd
     .command('generate')
     .description(
-      'new Ed25519 key pair: PREFIX.key (PKCS#8 PEM, mode 0600) and PREFIX.pub (SPKI PEM)',
+      'new signing key pair: PREFIX.key (PKCS#8 PEM, mode 0600) and PREFIX.pub (SPKI PEM); ECDSA P-256 unless --algorithm',
     )
     .option('--out <prefix>', 'output path prefix', 'antidote')
+    .option(
+      '--algorithm <alg>',
+      `${SIGNING_ALGORITHMS.join(', ')} (p256/p384/p521 are OMS v1.0; ed25519 is not OMS-conformant)`,
+      DEFAULT_SIGNING_ALGORITHM,
+    )
     .option('--force', 'overwrite existing key files')
     .option('--json', 'print the result as JSON')
-    .action(async (o: OutputOptions & { out: string; force?: boolean }) => {
-      const pair = generateSigningKeyPair();
+    .action(async (o: OutputOptions & { out: string; force?: boolean; algorithm: string }) => {
+      if (!(SIGNING_ALGORITHMS as readonly string[]).includes(o.algorithm)) {
+        throw new AntidoteError(
+          'INVALID_ARGUMENT',
+          `--algorithm must be one of ${SIGNING_ALGORITHMS.join(', ')}, got ${o.algorithm}`,
+        );
+      }
+      const pair = generateSigningKeyPair(o.algorithm as SigningAlgorithm);
       const paths = await writeSigningKeyPair(o.out, pair, { overwrite: !!o.force });
       const project = findProjectDir(process.cwd());
       if (project) {
@@ -44,8 +61,8 @@ export function registerKeysCommand(program: Command): void {
       }
       printResult(
         o,
-        `private key ${paths.privateKeyPath} (mode 0600)\npublic key  ${paths.publicKeyPath}\nfingerprint ${pair.fingerprint}`,
-        { ...paths, fingerprint: pair.fingerprint },
+        `private key ${paths.privateKeyPath} (mode 0600)\npublic key  ${paths.publicKeyPath}\nalgorithm   ${pair.algorithm}\nfingerprint ${pair.fingerprint}`,
+        { ...paths, fingerprint: pair.fingerprint, algorithm: pair.algorithm },
       );
     });
   cmd

@@ -1,13 +1,18 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readDatasetDir, writeDatasetDir } from '../../data/dataset-dir.js';
 import { loadDataset } from '../../data/load.js';
+import { neuralCleanse } from '../../defenses/neural-cleanse.js';
+import { loadModel, requireDifferentiable } from '../../engine/model.js';
+import type { OnnxModel } from '../../engine/onnx/onnx-model.js';
+import { decodeOnnx } from '../../engine/onnx/onnx-proto.js';
 import { isAntidoteError } from '../../errors.js';
+import { buildOnnx } from '../../testing/onnx-build.js';
 import { copyOnnxFixture, ONNX_FIXTURES } from '../../testing/onnx-fixtures.js';
 import { rejectionOf, runProgram } from '../../testing/run-program.js';
 import { registerAttackCommand } from './attack.js';
@@ -15,17 +20,42 @@ import { registerGateCommand } from './gate.js';
 import { registerInspectCommand } from './inspect.js';
 import { registerPromoteCommand } from './promote.js';
 import { registerRegistryCommand } from './registry.js';
+import { registerMitigateCommand, registerScanCommand } from './scan.js';
 import { registerSignCommand } from './sign.js';
 import { registerVerifyCommand } from './verify.js';
 
 /**
  * The commands of issue 17, item 1, with an ONNX model file (the fixtures of
- * `src/engine/onnx/fixtures`): registry register, gate and promote; inspect (STRIP runs,
- * Neural Cleanse and fine-pruning refuse naming what is missing); sign and verify; the attacks
- * that evaluate with a model (predictions only) or need its gradients (refused).
+ * `src/engine/onnx/fixtures`): registry register, gate and promote; inspect (STRIP runs, Neural
+ * Cleanse runs on the imported graph; fine-pruning, and Neural Cleanse on a model with an op
+ * that does not import, refuse naming what is missing); sign and verify; the attacks that
+ * evaluate with a model (predictions only) or craft against its imported graph (feature
+ * collision); mitigate --retrain fine-tunes it and writes it back as ONNX.
  */
 
 const FIXTURES = ONNX_FIXTURES;
+
+/** `[N, 1, 28, 28]` → Flatten → MatMul → Einsum (`ij->ij`) → `[N, 10]`. */
+function opaqueModel(): Uint8Array {
+  return buildOnnx({
+    input: { name: 'input', shape: ['n', 1, 28, 28] },
+    outputs: [{ name: 'output', shape: ['n', 10] }],
+    nodes: [
+      { op: 'Flatten', inputs: ['input'], outputs: ['f'] },
+      { op: 'MatMul', inputs: ['f', 'w'], outputs: ['z'] },
+      {
+        op: 'Einsum',
+        name: 'mix',
+        inputs: ['z'],
+        outputs: ['output'],
+        attrs: { equation: 'ij->ij' },
+      },
+    ],
+    initializers: [
+      { name: 'w', dims: [784, 10], values: Array.from({ length: 7840 }, (_, i) => (i % 7) / 70) },
+    ],
+  });
+}
 
 function run(args: string[]): Promise<string> {
   const program = new Command('antidote').exitOverride();
@@ -37,6 +67,8 @@ function run(args: string[]): Promise<string> {
     registerSignCommand,
     registerVerifyCommand,
     registerAttackCommand,
+    registerScanCommand,
+    registerMitigateCommand,
   ]) {
     r(program);
   }
@@ -50,10 +82,15 @@ let root: string;
 let cnn: string;
 /** 40 MNIST test records, as a dataset directory. */
 let data: string;
+/** An NCHW MNIST model with an op Antidote does not import (Einsum): inference only. */
+let opaque: string;
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'antidote-onnx-commands-'));
   cnn = await copyOnnxFixture(join(root, 'cnn'), 'cnn');
+  opaque = join(root, 'opaque', 'opaque.onnx');
+  await mkdir(join(root, 'opaque'));
+  await writeFile(opaque, opaqueModel());
   data = join(root, 'mnist40');
   await writeDatasetDir(data, (await loadDataset('mnist:test:40')).dataset);
 });
@@ -78,7 +115,9 @@ describe('antidote registry / gate / promote with MODEL.onnx', () => {
     expect(gate).toMatch(/PASSED: digits@1 may be promoted/);
     expect(await run(['promote', 'digits@1', ...P])).toMatch(/digits@1: candidate → production/);
 
-    // Neural Cleanse needs input gradients: not run, failed, and the gate fails with it.
+    // Neural Cleanse needs input gradients: for a model with an op Antidote cannot import, not
+    // run, failed, and the gate fails with it.
+    await run(['registry', 'register', opaque, '--name', 'opaque', ...P]);
     await writeFile(
       policy,
       JSON.stringify({
@@ -86,13 +125,24 @@ describe('antidote registry / gate / promote with MODEL.onnx', () => {
         backdoorProbe: { neuralCleanse: { clean: data, records: 10 } },
       }),
     );
-    const e = await failure([...G, ...P]);
+    const e = await failure([
+      'gate',
+      '--model',
+      'opaque@1',
+      '--policy',
+      policy,
+      '--out',
+      join(root, 'g.json'),
+      ...P,
+    ]);
     expect(isAntidoteError(e, 'GATE_FAILED')).toBe(true);
     expect(JSON.parse(await readFile(join(root, 'g.json'), 'utf8')).checks).toEqual([
       expect.objectContaining({
         name: 'neural-cleanse',
         passed: false,
-        reason: expect.stringMatching(/^not run: Neural Cleanse needs input gradients/),
+        reason: expect.stringMatching(
+          /^not run: Neural Cleanse needs input gradients.*every op imports/,
+        ),
       }),
     ]);
   });
@@ -127,19 +177,59 @@ describe('antidote inspect --model MODEL.onnx', () => {
     expect(report.inputs.total).toBe(40);
   });
 
-  for (const [method, missing] of [
+  it('runs Neural Cleanse on the imported graph, as the library does on it', async () => {
+    const out = join(root, 'nc');
+    const args = ['--epochs', '1', '--steps', '2', '--seed', '3'];
+    const r = JSON.parse(
+      await run([
+        'inspect',
+        '--model',
+        cnn,
+        '--method',
+        'neural-cleanse',
+        '--data',
+        data,
+        ...args,
+        '--out',
+        out,
+        '--json',
+        '--quiet',
+      ]),
+    );
+    expect(r.classes).toHaveLength(10);
+    expect(existsSync(join(out, 'reversed-triggers.png'))).toBe(true);
+    // The same run on the model's TF.js import, through the library: the same anomaly indices.
+    const model = await loadModel(cnn);
+    try {
+      const ds = (await loadDataset(data)).dataset;
+      const lib = await neuralCleanse(
+        await requireDifferentiable(model, 'test'),
+        { x: ds.x, n: ds.y.length },
+        { seed: 3, epochs: 1, stepsPerEpoch: 2, initCost: 1e-3, anomalyScale: 'log' },
+      );
+      expect(r.classes.map((c: { anomalyIndex: number }) => c.anomalyIndex)).toEqual(
+        lib.anomalyIndex,
+      );
+      expect(lib.anomalyIndex.every((v) => Number.isFinite(v))).toBe(true);
+    } finally {
+      model.dispose();
+    }
+  });
+
+  for (const [method, model, missing] of [
     [
       'neural-cleanse',
-      /needs input gradients.*ONNX models are inference-only for now \(issue 17\)/,
+      () => opaque,
+      /needs input gradients; .*opaque\.onnx uses op Einsum \(node mix\), which Antidote cannot import/,
     ],
-    ['fine-prune', /needs the weights.*ONNX models are inference-only/],
+    ['fine-prune', () => cnn, /prunes the dense layers.*mitigate --retrain/],
   ] as const) {
     it(`refuses --method ${method}, naming what is missing`, async () => {
       const out = join(root, method);
       const e = await failure([
         'inspect',
         '--model',
-        cnn,
+        model(),
         '--method',
         method,
         '--data',
@@ -206,26 +296,86 @@ describe('antidote attack --model MODEL.onnx', () => {
     expect(flipped).toBe(4);
   });
 
-  it('feature collision, which needs gradients, refuses an ONNX model before writing', async () => {
-    const out = join(root, 'fc');
-    const e = await failure([
+  it('feature collision crafts poisons against the imported graph; an op it cannot import is refused', async () => {
+    const args = (model: string, out: string) => [
       'attack',
       'feature-collision',
       '--data',
       data,
       '--model',
-      cnn,
+      model,
       '--target-data',
       data,
       '--target-index',
       '0',
       '--base-class',
       '1',
+      '--poisons',
+      '2',
+      '--iterations',
+      '5',
       '--out',
       out,
-    ]);
+    ];
+    const e = await failure(args(opaque, join(root, 'fc0')));
     expect(isAntidoteError(e, 'INVALID_ARGUMENT'), String(e)).toBe(true);
-    expect((e as Error).message).toMatch(/feature collision needs input gradients.*issue 17/);
-    expect(existsSync(out)).toBe(false);
+    expect((e as Error).message).toMatch(/feature collision needs input gradients; .*op Einsum/);
+    expect(existsSync(join(root, 'fc0'))).toBe(false);
+    const out = join(root, 'fc');
+    await run([...args(cnn, out), '--json']);
+    const { dataset, attack } = await readDatasetDir(out);
+    expect(dataset.y.length).toBe(42);
+    // The poisons moved towards the target in the representation (the last Gemm's input).
+    const params = (attack as { params?: Record<string, number[]> }).params;
+    const before = params?.baseFeatureDistance ?? [];
+    const after = params?.featureDistance ?? [];
+    expect(after).toHaveLength(2);
+    after.forEach((d, i) => {
+      expect(d).toBeLessThan(before[i]!);
+    });
+  });
+});
+
+describe('antidote mitigate --retrain MODEL.onnx', () => {
+  it('fine-tunes the ONNX model on the cleaned data and writes a .onnx that ONNX Runtime runs', async () => {
+    const scan = join(root, 'scan');
+    await run(['scan', '--model', cnn, '--data', data, '--method', 'ss', '--out', scan, '--quiet']);
+    const base = ['mitigate', '--data', data, '--scan', scan, '--retrain', cnn];
+    // An ONNX model is written back as a .onnx file, refused before anything is written.
+    const e = await failure([...base, '--out', join(root, 'c0'), '--model-out', join(root, 'd')]);
+    expect(isAntidoteError(e, 'INVALID_ARGUMENT'), String(e)).toBe(true);
+    expect((e as Error).message).toMatch(/give --model-out NAME\.onnx/);
+    expect(existsSync(join(root, 'c0'))).toBe(false);
+
+    const tuned = join(root, 'tuned', 'digits.onnx');
+    const r = JSON.parse(
+      await run([...base, '--out', join(root, 'cleaned'), '--model-out', tuned, '--json']),
+    );
+    expect(r.retrained).toMatchObject({ kind: 'onnx', seed: 1, records: r.records });
+    // Same graph and size, new weights; the sidecar as it was.
+    const [before, after] = [await readFile(cnn), await readFile(tuned)];
+    expect(after.length).toBe(before.length);
+    expect(decodeOnnx(after, tuned)).toEqual(decodeOnnx(before, cnn));
+    expect(after.equals(before)).toBe(false);
+    expect(await readFile(`${tuned}.json`, 'utf8')).toBe(await readFile(`${cnn}.json`, 'utf8'));
+    // ONNX Runtime runs the written file as the engine runs its import.
+    const model = (await loadModel(tuned)) as OnnxModel;
+    try {
+      const f = model.featurize((await loadDataset(data)).dataset);
+      const n = f.y.length;
+      const fromRuntime = await model.classifier.predictProba(f.x, n);
+      const imported = await (await model.importGraph()).predictProba(f.x, n);
+      let worst = 0;
+      for (let i = 0; i < imported.length; i++) {
+        worst = Math.max(worst, Math.abs(imported[i]! - fromRuntime[i]!));
+      }
+      expect(worst).toBeLessThanOrEqual(1e-5);
+      const acc = (await model.predict((await loadDataset(data)).dataset)).filter(
+        (p, i) => p === f.y[i],
+      ).length;
+      expect(acc / n).toBeGreaterThan(0.8);
+    } finally {
+      model.dispose();
+    }
   });
 });

@@ -3,9 +3,10 @@ import { numRecords } from '../../data/dataset.js';
 import { loadModel } from '../../engine/model.js';
 import { writeFileAtomic } from '../../util/fs.js';
 import { loadDataArg } from '../data-arg.js';
+import { addOnnxFlags, type OnnxCliOptions, onnxLoadOptions } from '../onnx-flags.js';
 import { type OutputOptions, pct, printResult } from '../output.js';
 
-interface PredictCliOptions extends OutputOptions {
+interface PredictCliOptions extends OutputOptions, OnnxCliOptions {
   model: string;
   data: string;
   out?: string;
@@ -16,16 +17,17 @@ interface PredictCliOptions extends OutputOptions {
  * predictions per record.
  */
 export function registerPredictCommand(program: Command): void {
-  program
+  const cmd = program
     .command('predict')
     .description('predict every record of a dataset with a saved model; report accuracy')
-    .requiredOption('--model <dir>', 'model directory (from antidote train)')
+    .requiredOption('--model <dir>', 'model directory (from antidote train), or a .onnx file');
+  addOnnxFlags(cmd)
     .requiredOption('--data <data>', 'dataset directory or built-in name')
     .option('--out <file>', 'write predictions (JSON Lines: id, label, predicted, probabilities)')
     .option('--json', 'print the result as JSON')
     .option('--quiet', 'no progress bars')
     .action(async (o: PredictCliOptions) => {
-      const model = await loadModel(o.model);
+      const model = await loadModel(o.model, onnxLoadOptions(o));
       try {
         const loaded = await loadDataArg(o.data, o);
         const { dataset } = loaded;

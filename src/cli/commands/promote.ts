@@ -35,7 +35,7 @@ export function registerPromoteCommand(program: Command): void {
         try {
           const { actor, policy } = await actorAndPolicy(reg, o.key);
           const before = reg.get(ref);
-          const v = reg.promote(ref, {
+          const v = await reg.promote(ref, {
             actor,
             to: o.to,
             ...(policy ? { policy } : {}),

@@ -20,7 +20,7 @@ export function registerRollbackCommand(program: Command): void {
       const reg = openRegistry(o);
       try {
         const { actor, policy } = await actorAndPolicy(reg, o.key);
-        const r = reg.rollback(name, {
+        const r = await reg.rollback(name, {
           actor,
           reason: o.reason,
           ...(policy ? { policy } : {}),

@@ -24,6 +24,7 @@ import {
   SCAN_REPORT_FILE,
   SCAN_REPORT_FORMAT,
 } from '../../defenses/scan-report.js';
+import { verdictLine } from '../../defenses/verdict.js';
 import { activeBackend } from '../../engine/backend.js';
 import type { Classifier } from '../../engine/classifier.js';
 import {
@@ -34,12 +35,14 @@ import {
   type TrainLikeOptions,
 } from '../../engine/model.js';
 import { type Retrainer, retrainerLike } from '../../engine/model-retrain.js';
+import { isOnnxPath } from '../../engine/model-summary.js';
 import { resolveTrainOptions } from '../../engine/train.js';
 import { AntidoteError } from '../../errors.js';
 import { type DetectionEvaluation, evaluateDetection } from '../../eval/detection.js';
 import { recordTrainingProvenance } from '../../integrity/lineage.js';
 import { writeDirAtomic, writeFileAtomic } from '../../util/fs.js';
 import { version } from '../../version.js';
+import { addOnnxFlags, type OnnxCliOptions, onnxLoadOptions } from '../onnx-flags.js';
 import { parseInteger } from '../options.js';
 import { type OutputOptions, pct, printResult } from '../output.js';
 import { createProgressBar, progressEnabled } from '../progress.js';
@@ -54,7 +57,7 @@ export { SCAN_REPORT_FILE };
 /** CSV of the flagged records (see {@link suspiciousCsv}). */
 export const SCAN_SUSPICIOUS_FILE = 'suspicious.csv';
 
-interface ScanCliOptions extends OutputOptions {
+interface ScanCliOptions extends OutputOptions, OnnxCliOptions {
   data: string;
   model: string;
   method: readonly string[] | 'all';
@@ -63,6 +66,7 @@ interface ScanCliOptions extends OutputOptions {
   threads: number;
   out: string;
   force?: boolean;
+  trusted?: string;
   [detectorFlag: string]: unknown;
 }
 
@@ -91,7 +95,7 @@ function namesFinding(kind: string): string {
     .join(', ');
 }
 
-const METHOD_HELP = `detectors, comma-separated (${namesFinding('backdoor')}: backdoors; ${namesFinding('label-noise')}: label noise; ${namesFinding('keywords')}: keyword discovery, text models), or all (every one that applies to the data). Several are merged into one decision, the one antidote audit takes: a record is flagged when 2 agree, or when 1 does and the others rank it near the top of a class they judge poisoned. Default: the audit's detectors (formerly ac alone)`;
+const METHOD_HELP = `detectors, comma-separated (${namesFinding('backdoor')}: backdoors; ${namesFinding('label-noise')}: label noise; ${namesFinding('keywords')}: keyword discovery, text models), or all (every one that applies to the data). Several are merged into one decision, the one antidote audit takes: a record is flagged when 2 agree, when 1 flags it in a class where its finding is strong (calibrated against the data's own null), or when 1 does and the others rank it near the top of a class they judge poisoned; the first line of the output is the verdict (PASS, REVIEW or FAIL) and why. Default: the audit's detectors`;
 
 /**
  * `antidote scan`: runs poisoned-data detectors of the registry over a dataset with the model
@@ -106,16 +110,20 @@ export function registerScanCommand(program: Command): void {
     .command('scan')
     .description('find poisoned or mislabelled records in a dataset with the model trained on it')
     .requiredOption('--data <data>', 'dataset directory, file, built-in or named dataset')
-    .requiredOption('--model <dir>', 'model directory (trained on the dataset)')
+    .requiredOption('--model <dir>', 'model directory or .onnx file (trained on the dataset)')
     .addOption(
       new Option('--method <names>', METHOD_HELP)
         .argParser(parseMethods)
         .default([...DEFAULT_SCAN_METHODS], DEFAULT_SCAN_METHODS.join(',')),
     )
     .option('--layer <name>', 'layer whose activations are analysed (default: penultimate)')
-    .option('--seed <n>', 'seed for clustering, sampling and folds', parseInteger, 0);
+    .option('--seed <n>', 'seed for clustering, sampling and folds', parseInteger, 0)
+    .option(
+      '--trusted <data>',
+      'a trusted clean subset (a few records per class, same classes): the clean null each finding is checked against',
+    );
   for (const option of detectorFlags().values()) cmd.addOption(option);
-  cmd
+  addOnnxFlags(cmd)
     .option(
       '--threads <n>',
       'threads for the forward passes (worker_threads; representations equal up to float rounding)',
@@ -224,6 +232,7 @@ async function runDetectors(
   target: ReturnType<typeof scanTarget>,
   methods: readonly string[],
   o: ScanCliOptions,
+  trusted?: Dataset,
 ): Promise<MergedScan> {
   const bars = new Map<string, ReturnType<typeof createProgressBar>>();
   const own = Object.fromEntries([...detectorFlags().keys()].map((k) => [k, o[k]]));
@@ -233,6 +242,7 @@ async function runDetectors(
       seed: o.seed,
       detectorOptions: { ...own, ...(o.layer ? { layer: o.layer } : {}) },
       context: target.context,
+      ...(trusted ? { trusted } : {}),
       onProgress: (m, p) => {
         let bar = bars.get(m);
         if (!bar) {
@@ -248,25 +258,38 @@ async function runDetectors(
   }
 }
 
+/**
+ * The `--trusted` subset as the model reads it (0–255 images on the [0, 1] scale, text and
+ * tabular records featurized); `model.checkReads` refuses one it cannot read.
+ */
+async function loadTrusted(spec: string, model: Model): Promise<Dataset> {
+  const raw = await loadDataset(spec);
+  const range = normalizeRange(raw.dataset, spec);
+  const loaded = range.notice ? { ...raw, dataset: range.dataset } : raw;
+  model.checkReads(loaded);
+  return model.featurize(loaded.dataset);
+}
+
 async function runScanCommand(o: ScanCliOptions): Promise<void> {
   // 0–255 image records are read on the [0, 1] scale the models are trained on, with a notice.
   const raw = await loadDataset(o.data);
   const range = normalizeRange(raw.dataset, o.data);
   if (range.notice) process.stderr.write(`notice: ${range.notice}\n`);
   const loaded = range.notice ? { ...raw, dataset: range.dataset } : raw;
-  const model = await loadModel(o.model);
+  const model = await loadModel(o.model, onnxLoadOptions(o));
   try {
     model.checkReads(loaded);
     const methods = scanMethods(o.method, dataDomain(loaded));
     const target = scanTarget(model, loaded, o.threads);
-    const scan = await runDetectors(target, methods, o);
+    const trusted = o.trusted ? await loadTrusted(o.trusted, model) : undefined;
+    const scan = await runDetectors(target, methods, o, trusted);
     const ds = target.ds;
     const truth = attackGroundTruth(loaded.attack, ds.ids);
     const evaluations = truth ? evaluateScan(ds, scan, truth) : undefined;
     await writeDirAtomic(
       o.out,
       async (tmp) => {
-        const doc = scanDocument(o, ds, scan, evaluations);
+        const doc = scanDocument(o, ds, scan, evaluations, model.preprocessing);
         await writeFileAtomic(join(tmp, SCAN_REPORT_FILE), `${JSON.stringify(doc)}\n`);
         await writeFileAtomic(join(tmp, SCAN_SUSPICIOUS_FILE), suspiciousCsv(ds, scan));
       },
@@ -307,6 +330,7 @@ function scanDocument(
   ds: Dataset,
   scan: MergedScan,
   evaluations: Record<string, DetectionEvaluation> | undefined,
+  preprocessing?: object,
 ): Record<string, unknown> {
   const keywords = keywordReport(scan);
   const doc = {
@@ -314,6 +338,7 @@ function scanDocument(
     version: 1,
     data: o.data,
     model: o.model,
+    ...(preprocessing ? { preprocessing } : {}),
     records: ds.ids.length,
     methods: Object.fromEntries(
       scan.reports.map((r, k) => [scan.detectors[k]!, reportToJSON(r, ds.ids)]),
@@ -326,6 +351,7 @@ function scanDocument(
       suspicion: Array.from(scan.suspicion, (v) => Number(v.toFixed(4))),
       flaggedIds: ds.ids.filter((_, i) => scan.flagged[i]),
     },
+    verdict: scan.verdict,
     ...(keywords
       ? { keywords: { suspected: [...keywords.keywords], ranking: [...keywords.ranking] } }
       : {}),
@@ -412,6 +438,7 @@ function printScanResult(
     o,
     () =>
       [
+        verdictLine(scan.verdict),
         `scanned ${n} records; report written to ${o.out}`,
         ...summary.map((s) => {
           const base = `  ${s.method}: ${s.flagged} flagged (${pct(s.flagged / Math.max(n, 1))})${s.suspiciousClasses.length ? `, suspicious classes: ${s.suspiciousClasses.join(', ')}` : ''}${s.topTokens ? `\n    top tokens: ${s.topTokens.join(', ')}` : ''}`;
@@ -419,7 +446,7 @@ function printScanResult(
         }),
         ...(several
           ? [
-              `  decision (${decision.quorum} of ${decision.detectors.join(', ')} agree, or 1 corroborated): ${decision.flagged} flagged (${pct(decision.flagged / Math.max(n, 1))})${metricsLine(decision)}`,
+              `  decision (${decision.quorum} of ${decision.detectors.join(', ')} agree, 1 with a strong finding, or 1 corroborated): ${decision.flagged} flagged (${pct(decision.flagged / Math.max(n, 1))})${metricsLine(decision)}`,
             ]
           : []),
         ...scan.reports.flatMap((r, k) =>
@@ -428,7 +455,7 @@ function printScanResult(
             .map((c) => `  ${scan.detectors[k]} class ${c.className}: ${c.reason}`),
         ),
       ].join('\n'),
-    { out: o.out, records: n, methods: summary, decision },
+    { verdict: scan.verdict, out: o.out, records: n, methods: summary, decision },
   );
 }
 
@@ -497,6 +524,9 @@ function recordedSettings(run: Record<string, unknown> | undefined, where: strin
   return out;
 }
 
+/** The seed of `mitigate --retrain MODEL.onnx`'s fine-tuning (an ONNX file records none). */
+const ONNX_FINE_TUNE_SEED = 1;
+
 /** A model to retrain like `mitigate --retrain`'s: its kind and recorded training settings. */
 interface RetrainPlan {
   readonly modelDir: string;
@@ -527,7 +557,18 @@ async function planRetrain(
   const previous = await loadModel(modelDir);
   try {
     previous.checkReads(loaded);
-    const settings = recordedSettings(previous.training[previous.training.length - 1], modelDir);
+    if (previous.kind === 'onnx' && !isOnnxPath(out)) {
+      throw new AntidoteError(
+        'INVALID_ARGUMENT',
+        `--retrain ${modelDir} fine-tunes an ONNX model, written as a .onnx file: give --model-out NAME.onnx (${out} is not one)`,
+        { path: out, field: 'model-out' },
+      );
+    }
+    // An ONNX file records no training run: it is fine-tuned from its weights with the defaults.
+    const settings =
+      previous.kind === 'onnx'
+        ? { seed: ONNX_FINE_TUNE_SEED }
+        : recordedSettings(previous.training[previous.training.length - 1], modelDir);
     return {
       modelDir,
       kind: previous.kind,
@@ -558,24 +599,36 @@ async function retrainLike(
   const trained = await plan.train(range.notice ? { ...loaded, dataset: range.dataset } : loaded);
   try {
     await trained.save(out, { overwrite: force });
-    await recordTrainingProvenance({
-      modelDir: out,
-      datasets: [await datasetProvenance(loaded)],
-      code: { version: `antidote@${version}` },
-      hyperparameters: {
-        model: kind,
-        retrainedLike: plan.modelDir,
-        ...settings,
-        backend: activeBackend(),
-      },
-      seed: settings.seed,
-      startedOn,
-      finishedOn: new Date(),
-    });
+    // A .onnx file has no model directory to hold provenance: it is written alone, with its sidecar.
+    if (!isOnnxPath(out)) await recordTrainingProvenanceOf(out, loaded, startedOn, plan);
   } finally {
     trained.dispose();
   }
   return { kind, records: loaded.dataset.ids.length, seed: settings.seed };
+}
+
+/** Records the provenance of the model retrained as `plan` says into its directory `out`. */
+async function recordTrainingProvenanceOf(
+  out: string,
+  loaded: LoadedDataset,
+  startedOn: Date,
+  plan: RetrainPlan,
+): Promise<void> {
+  const { kind, settings } = plan;
+  await recordTrainingProvenance({
+    modelDir: out,
+    datasets: [await datasetProvenance(loaded)],
+    code: { version: `antidote@${version}` },
+    hyperparameters: {
+      model: kind,
+      retrainedLike: plan.modelDir,
+      ...settings,
+      backend: activeBackend(),
+    },
+    seed: settings.seed,
+    startedOn,
+    finishedOn: new Date(),
+  });
 }
 
 /** `--method` value of `mitigate` that applies the scan's merged decision. */
@@ -649,9 +702,12 @@ export function registerMitigateCommand(program: Command): void {
     .requiredOption('--out <dir>', 'dataset directory to write')
     .option(
       '--retrain <model>',
-      'also retrain: a model like this one (same kind and training settings) on the cleaned data',
+      'also retrain: a model like this one (same kind and training settings) on the cleaned data; a .onnx model is fine-tuned from its weights',
     )
-    .option('--model-out <dir>', 'with --retrain: the model directory to write')
+    .option(
+      '--model-out <dir>',
+      'with --retrain: the model directory to write (a .onnx file for an ONNX model)',
+    )
     .option('--force', 'replace existing output directories')
     .option('--json', 'print the result as JSON')
     .action(async (o: MitigateCliOptions) => {

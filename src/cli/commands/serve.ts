@@ -19,8 +19,10 @@ export interface ServeCliOptions {
   monitorConfig?: string;
   monitoring: boolean;
   tokens?: string;
+  requireAuth?: boolean;
   maxBody: number;
   maxBatch: number;
+  bodyTimeout?: number;
   seed: number;
   project?: string;
 }
@@ -52,6 +54,9 @@ export async function serveFromOptions(
     log('serve: no --reference sample: drift and STRIP monitors are off (error rate only)');
   }
   const tokens = o.tokens ? await loadTokenTable(o.tokens) : undefined;
+  if (o.requireAuth && !tokens) {
+    throw new AntidoteError('INVALID_ARGUMENT', '--require-auth needs --tokens FILE');
+  }
   const registry = openRegistry(o);
   try {
     const deployment = await Deployment.start(registry, o.model, {
@@ -72,10 +77,12 @@ export async function serveFromOptions(
       registry,
       deployment,
       ...(tokens ? { tokens } : {}),
+      ...(o.requireAuth ? { requireReadAuth: true } : {}),
       host: o.host,
       port: o.port,
       maxBodyBytes: o.maxBody,
       maxBatch: o.maxBatch,
+      ...(o.bodyTimeout !== undefined ? { bodyTimeoutMs: o.bodyTimeout } : {}),
       onError: (m) => log(`serve: ${m}`),
     });
     return { server, registry };
@@ -90,6 +97,8 @@ export async function serveFromOptions(
  * /healthz, /readyz, /metrics, the dashboard), with live monitoring and automatic rollback.
  * Image, text and tabular models are served alike (see `predict-routes.ts` for the records each
  * reads); the STRIP monitor is for image models only (off, with a notice, for the others).
+ * Automatic rollbacks need evidence from several authenticated clients (the monitor config's
+ * `evidence` section): anonymous traffic alone raises alerts, never a rollback.
  * SIGINT / SIGTERM shut it down gracefully.
  */
 export function registerServeCommand(program: Command): void {
@@ -105,9 +114,19 @@ export function registerServeCommand(program: Command): void {
     )
     .option('--monitor-config <file>', 'monitor thresholds and windows (JSON)')
     .option('--no-monitoring', 'serve predictions without monitors')
-    .option('--tokens <file>', 'API tokens for promote / rollback from the dashboard')
+    .option(
+      '--tokens <file>',
+      'API tokens: promote / rollback from the dashboard; token holders are trusted clients (automatic rollbacks need evidence from several)',
+    )
+    .option('--require-auth', 'predict requests need an API token too (--tokens)')
     .option('--max-body <bytes>', 'largest request body', parseInteger, 1024 * 1024)
     .option('--max-batch <n>', 'most records per predict request', parseInteger, 256)
+    .option(
+      '--body-timeout <ms>',
+      'longest time a client may take to send a request (408 after; not counted as a failure)',
+      parseInteger,
+      15_000,
+    )
     .option('--seed <n>', 'seed of the STRIP overlay draws', parseInteger, 0)
     .option('--project <dir>', 'project folder')
     .action(async (o: ServeCliOptions) => {

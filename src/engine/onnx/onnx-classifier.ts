@@ -2,7 +2,8 @@
  * A {@link Classifier} run by ONNX Runtime (onnxruntime-node, its bundled CPU build) over records
  * already in the model's input layout. Activations of any intermediate tensor come from a second
  * session on the same bytes with that tensor added as a graph output (one session per layer,
- * cached). Inference only: no input gradients yet (issue 17, part 3).
+ * cached). Input gradients come from the graph imported into the engine (`./onnx-tf-graph.ts`), where its
+ * ops allow.
  */
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { AntidoteError } from '../../errors.js';
@@ -36,6 +37,23 @@ function softmaxRows(a: Float32Array, n: number, k: number): Float32Array {
   return a;
 }
 
+/** Token ids carried as float32 to int64; `INVALID_ARGUMENT` for a value that is not an id. */
+function toInt64(part: Float32Array, where: string): BigInt64Array {
+  const out = new BigInt64Array(part.length);
+  for (let i = 0; i < part.length; i++) {
+    const v = part[i]!;
+    if (!Number.isInteger(v) || v < 0) {
+      throw new AntidoteError(
+        'INVALID_ARGUMENT',
+        `${where} reads token ids (int64); got the value ${v}`,
+        { path: where },
+      );
+    }
+    out[i] = BigInt(v);
+  }
+  return out;
+}
+
 /** What {@link OnnxClassifier.create} needs of a decoded model. */
 export interface OnnxClassifierSource {
   /** The `.onnx` file's bytes. */
@@ -47,6 +65,11 @@ export interface OnnxClassifierSource {
   readonly recordShape: readonly number[];
   /** The fixed batch size of the input, when the file fixes one. */
   readonly fixedBatch?: number;
+  /**
+   * The input's element type: `float32` (default), or `int64` for token ids, which records carry
+   * as float32 integers (exact below 2^24) and are converted per batch.
+   */
+  readonly inputType?: 'float32' | 'int64';
   /** For error messages (the file path). */
   readonly where: string;
 }
@@ -61,6 +84,11 @@ export class OnnxClassifier implements Classifier {
   private readonly output: ClassifierOutput;
   private readonly sessions = new Map<string, Promise<InferenceSession>>();
   private readonly tensors: Set<string>;
+  /**
+   * Gradient of the loss with respect to the records, where the graph imports into the engine
+   * (set by `OnnxModel`: ONNX Runtime computes no gradients; the imported graph does).
+   */
+  lossGradient?: (x: Float32Array, y: Int32Array) => Promise<Float32Array>;
 
   private constructor(
     private readonly src: OnnxClassifierSource,
@@ -72,6 +100,11 @@ export class OnnxClassifier implements Classifier {
     this.layerNames = candidateLayers(src.model);
     this.defaultLayer = defaultLayer(src.model);
     this.tensors = tensorNames(src.model);
+  }
+
+  /** The `.onnx` file's bytes, as loaded. */
+  get bytes(): Uint8Array {
+    return this.src.bytes;
   }
 
   /**
@@ -123,8 +156,12 @@ export class OnnxClassifier implements Classifier {
         part = padded;
       }
       const rows = this.src.fixedBatch ?? m;
+      const dims = [rows, ...this.inputShape];
       const feeds = {
-        [this.src.inputName]: new Tensor('float32', part, [rows, ...this.inputShape]),
+        [this.src.inputName]:
+          this.src.inputType === 'int64'
+            ? new Tensor('int64', toInt64(part, this.src.where), dims)
+            : new Tensor('float32', part, dims),
       };
       const result = await session.run(feeds, [fetch]);
       const t = result[fetch];

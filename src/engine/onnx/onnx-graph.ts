@@ -10,6 +10,9 @@ import type { ProtoModel, ProtoNode, ProtoValueInfo } from './onnx-proto.js';
 /** ONNX `TensorProto.DataType.FLOAT`. */
 export const ONNX_FLOAT = 1;
 
+/** ONNX `TensorProto.DataType.INT64`: the element type of token-id inputs (text models). */
+export const ONNX_INT64 = 7;
+
 /** Operator domains the default ONNX Runtime build runs without custom code. */
 const STANDARD_DOMAINS = new Set(['', 'ai.onnx', 'ai.onnx.ml']);
 

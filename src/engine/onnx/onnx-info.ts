@@ -11,11 +11,12 @@ import {
   dataInputs,
   defaultLayer,
   layoutOf,
+  ONNX_INT64,
   type OnnxLayout,
   opCounts,
 } from './onnx-graph.js';
 import { decodeOnnx, type ProtoDim } from './onnx-proto.js';
-import { readSidecar } from './onnx-sidecar.js';
+import { type OnnxNormalization, type OnnxTextSidecar, readSidecar } from './onnx-sidecar.js';
 
 /** One graph input or output: name, ONNX element type and shape (`null`: not recorded). */
 export interface OnnxTensorInfo {
@@ -34,8 +35,11 @@ export interface OnnxInfo {
   /** Data inputs (weights listed as inputs left out). */
   readonly inputs: readonly OnnxTensorInfo[];
   readonly outputs: readonly OnnxTensorInfo[];
-  /** Layout of the first data input, when it is one Antidote reads. */
-  readonly layout: OnnxLayout | null;
+  /**
+   * Layout of the first data input, when it is one Antidote reads (`tokens`: int64 token ids of
+   * a text model).
+   */
+  readonly layout: OnnxLayout | 'tokens' | null;
   /** The classifier output, or why there is none. */
   readonly classifier: ClassifierOutput | { readonly error: string };
   /** Tensors whose activations can be asked for (`--layer`). */
@@ -48,6 +52,10 @@ export interface OnnxInfo {
   /** The sidecar JSON read beside the model, if any. */
   readonly sidecar: string | null;
   readonly classes: readonly string[] | null;
+  /** The sidecar's normalisation, if any. */
+  readonly normalization: OnnxNormalization | null;
+  /** The sidecar's tokenisation of a text model, if any. */
+  readonly text: OnnxTextSidecar | null;
 }
 
 /**
@@ -75,7 +83,12 @@ export async function describeOnnx(path: string): Promise<OnnxInfo> {
     opsets: model.opsets,
     inputs,
     outputs: model.outputs,
-    layout: first?.every((d): d is number => typeof d === 'number') ? layoutOf(first) : null,
+    layout:
+      inputs[0]?.elemType === ONNX_INT64
+        ? 'tokens'
+        : first?.every((d): d is number => typeof d === 'number')
+          ? layoutOf(first)
+          : null,
     classifier,
     layers: candidateLayers(model),
     defaultLayer: defaultLayer(model) ?? null,
@@ -84,5 +97,7 @@ export async function describeOnnx(path: string): Promise<OnnxInfo> {
     ops: opCounts(model),
     sidecar: sidecarPath ?? null,
     classes: sidecar.classes ?? null,
+    normalization: sidecar.normalization ?? null,
+    text: sidecar.text ?? null,
   };
 }

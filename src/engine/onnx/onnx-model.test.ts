@@ -3,6 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Dataset } from '../../data/dataset.js';
+import {
+  argmaxRows as argmax,
+  expectClose,
+  type ImageExpectations,
+} from '../../testing/onnx-expect.js';
 import { rejects } from '../../testing/rejects.js';
 import { loadModel } from '../model.js';
 import { OnnxModel } from './onnx-model.js';
@@ -10,14 +15,7 @@ import { OnnxModel } from './onnx-model.js';
 const FIXTURES = join(import.meta.dirname, 'fixtures');
 
 /** What scripts/make-onnx-fixtures.py recorded with PyTorch for one model. */
-interface Expected {
-  readonly pixels: number[][];
-  readonly labels: number[];
-  readonly probabilities: number[];
-  readonly logits: number[];
-  readonly lastGemmInput: number[];
-  readonly inputGradients: number[];
-}
+type Expected = ImageExpectations;
 
 let expected: { mlp: Expected; cnn: Expected };
 let root: string;
@@ -49,33 +47,6 @@ function records(e: Expected, shape: readonly number[] = [28, 28, 1]): Dataset {
   };
 }
 
-/**
- * Every value within `tol` of PyTorch's: absolutely (probabilities), or relatively to values
- * above 1 when `relative` (activations and logits reach 20: float32 carries ~7 digits).
- */
-function expectClose(
-  actual: Float32Array,
-  want: readonly number[],
-  tol: number,
-  relative = false,
-): void {
-  expect(actual.length).toBe(want.length);
-  let worst = 0;
-  for (let i = 0; i < want.length; i++) {
-    const scale = relative ? Math.max(1, Math.abs(want[i]!)) : 1;
-    worst = Math.max(worst, Math.abs(actual[i]! - want[i]!) / scale);
-  }
-  expect(worst).toBeLessThanOrEqual(tol);
-}
-
-function argmax(p: ArrayLike<number>, n: number, k: number): number[] {
-  return Array.from({ length: n }, (_, i) => {
-    let best = 0;
-    for (let j = 1; j < k; j++) if (p[i * k + j]! > p[i * k + best]!) best = j;
-    return best;
-  });
-}
-
 describe('OnnxModel on the PyTorch fixtures', () => {
   it('predicts the MLP (final Softmax, flat input) as PyTorch does', async () => {
     const model = await loadModel(join(FIXTURES, 'mlp.onnx'));
@@ -83,10 +54,11 @@ describe('OnnxModel on the PyTorch fixtures', () => {
     const m = model as OnnxModel;
     expect(m.layout).toBe('flat');
     expect(m.input).toEqual({ kind: 'tensor', shape: [784] });
+    // Every op of the MLP imports into the engine: gradients and fine-tuning (onnx-tf-graph.ts).
     expect(m.capabilities).toEqual({
       threads: false,
-      training: false,
-      gradients: false,
+      training: true,
+      gradients: true,
       pixels: false,
     });
     expect(m.classes).toEqual(['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
@@ -203,7 +175,11 @@ describe('OnnxModel on the PyTorch fixtures', () => {
     const mlp = (await loadModel(join(FIXTURES, 'mlp.onnx'))) as OnnxModel;
     const short: Dataset = { ...records(e), x: new Float32Array(8 * 700), shape: [8, 700] };
     await rejects(mlp.predict(short), 'SHAPE_MISMATCH', /reads records of shape \[784\]/);
-    await rejects(mlp.trainLike(), 'INVALID_STATE', /cannot train or fine-tune it yet/);
+    await rejects(
+      mlp.trainLike({ ...short, y: Int32Array.from(short.y) }, { seed: 1, epochs: 1 }),
+      'SHAPE_MISMATCH',
+      /700/,
+    );
     m.dispose();
     mlp.dispose();
   });

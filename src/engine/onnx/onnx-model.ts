@@ -2,14 +2,17 @@
  * The {@link M.Model} adapter of ONNX models (issue 17): a `.onnx` file exported from PyTorch,
  * TensorFlow or scikit-learn, run by ONNX Runtime. Antidote's datasets hold HWC images; an NCHW
  * model's records are transposed once, in {@link OnnxModel.featurize}, and normalised as the
- * sidecar JSON says (`./onnx-sidecar.ts`). Inference only for now: no input gradients, no
- * training (see docs/onnx.md).
+ * sidecar JSON says (`./onnx-sidecar.ts`). Inference runs in ONNX Runtime; where every op of the
+ * graph imports into the engine (`./onnx-tf-opset.ts`), the model also gives input gradients and
+ * fine-tunes its imported weights (`./onnx-tf-classifier.ts`, loaded lazily), written back as
+ * ONNX (see docs/onnx.md).
  */
 import { type Dataset, numRecords, recordShape } from '../../data/dataset.js';
 import type { LoadedDataset } from '../../data/load.js';
 import { AntidoteError } from '../../errors.js';
 import { readBytes } from '../../util/fs.js';
 import { checkInferenceThreads } from '../data-parallel.js';
+import type { LayeredModel } from '../differentiable.js';
 import { checkModelReadsData } from '../model-data.js';
 import type * as M from '../model-interface.js';
 import { checkDatasetFits } from '../train.js';
@@ -22,8 +25,17 @@ import {
   ONNX_FLOAT,
   type OnnxLayout,
 } from './onnx-graph.js';
+import {
+  channelsOf,
+  type OnnxLoadOptions,
+  type OnnxPreprocessing,
+  resolveLayout,
+  resolveNormalization,
+} from './onnx-preprocess.js';
 import { decodeOnnx, type ProtoModel } from './onnx-proto.js';
 import { type OnnxNormalization, readSidecar } from './onnx-sidecar.js';
+import type { OnnxTfClassifier } from './onnx-tf-classifier.js';
+import { notImportable } from './onnx-tf-opset.js';
 
 /** The model's data input, checked: one float tensor with known record dimensions. */
 interface DataInput {
@@ -74,13 +86,6 @@ function rawShape(recordShape: readonly number[], layout: OnnxLayout): number[] 
   return [h, w, c];
 }
 
-/** Number of channels of a model input of `layout` (1 for flat inputs). */
-function channelsOf(recordShape: readonly number[], layout: OnnxLayout): number {
-  if (layout === 'nchw') return recordShape[0]!;
-  if (layout === 'nhwc') return recordShape[2]!;
-  return 1;
-}
-
 /** An ONNX model as a {@link M.Model} (see the module comment). */
 export class OnnxModel implements M.Model {
   readonly domain = 'image' as const;
@@ -88,6 +93,9 @@ export class OnnxModel implements M.Model {
   readonly capabilities: M.ModelCapabilities;
   readonly input: M.ModelInput;
   readonly training: ReadonlyArray<Record<string, unknown>> = [];
+  /** Why the graph does not import into the engine ("op X (node Y)"), if it does not. */
+  readonly notImportable: string | undefined;
+  private imported: Promise<OnnxTfClassifier> | undefined;
 
   private constructor(
     /** The `.onnx` file. */
@@ -102,27 +110,70 @@ export class OnnxModel implements M.Model {
     readonly normalization: OnnxNormalization | undefined,
     /** The decoded graph (inputs, outputs, nodes, initializers). */
     readonly graph: ProtoModel,
+    /** The layout and normalisation applied, and where each came from (for reports). */
+    readonly preprocessing: OnnxPreprocessing,
   ) {
     const shape = rawShape(classifier.inputShape, layout);
     this.input = { kind: 'tensor', shape };
+    this.notImportable = notImportable(graph);
+    const importable = this.notImportable === undefined;
     this.capabilities = Object.freeze({
       threads: false,
-      training: false,
-      gradients: false,
+      training: importable,
+      gradients: importable,
       pixels: layout !== 'flat',
     });
+    if (importable) {
+      classifier.lossGradient = async (x, y) => (await this.importGraph()).lossGradient(x, y);
+    }
+  }
+
+  /**
+   * The graph imported into the engine (once, lazily; the weights as loaded).
+   * `INVALID_STATE` naming the op when the graph does not import.
+   */
+  importGraph(): Promise<OnnxTfClassifier> {
+    if (this.notImportable) {
+      return Promise.reject(
+        new AntidoteError(
+          'INVALID_STATE',
+          `${this.path} uses ${this.notImportable}, which Antidote cannot import: no gradients, training or fine-tuning for this model (see docs/onnx.md)`,
+          { path: this.path },
+        ),
+      );
+    }
+    this.imported ??= import('./onnx-tf-classifier.js').then((m) =>
+      m.importOnnxClassifier(this.classifier.bytes, this.graph, this.path),
+    );
+    return this.imported;
+  }
+
+  /**
+   * The model as a differentiable function of raw records (HWC, with the sidecar's
+   * normalisation done in TF.js, its layers' activations too), for Neural Cleanse, PGD and
+   * feature collision. `INVALID_STATE` as {@link importGraph}.
+   */
+  async differentiable(): Promise<LayeredModel> {
+    const imported = await this.importGraph();
+    const { pixelModel } = await import('./onnx-tf-classifier.js');
+    const shape = this.input.kind === 'tensor' ? this.input.shape : this.classifier.inputShape;
+    return pixelModel(imported, this.layout, this.normalization, shape, this.classes);
   }
 
   /**
    * Loads `path` (a `.onnx` file) and its sidecar. `INVALID_FORMAT` for a file that is not an
    * ONNX model, uses custom operators, has no classifier-like output or an input Antidote cannot
    * feed, and for a sidecar whose classes do not match the output; `NOT_FOUND` for a missing file.
+   * `options` override the layout read from the input shape and the sidecar's normalisation
+   * (`./onnx-preprocess.ts`; `INVALID_ARGUMENT` for values that do not fit the model).
    */
-  static async load(path: string): Promise<OnnxModel> {
+  static async load(path: string, options?: OnnxLoadOptions): Promise<OnnxModel> {
     const bytes = await readBytes(path);
     const graph = decodeOnnx(bytes, path);
     checkStandardOps(graph, path);
-    const input = dataInput(graph, path);
+    const detected = dataInput(graph, path);
+    const layout = resolveLayout(detected.recordShape, detected.layout, options?.layout, path);
+    const input = { ...detected, layout: layout.layout };
     const out = classifierOutput(graph, path);
     const { sidecar, path: sidecarPath } = await readSidecar(path);
     if (sidecar.classes && sidecar.classes.length !== out.numClasses) {
@@ -135,8 +186,9 @@ export class OnnxModel implements M.Model {
     const channels = channelsOf(input.recordShape, input.layout);
     const norm = sidecar.normalization;
     for (const [field, values] of [
-      ['mean', norm?.mean],
-      ['std', norm?.std],
+      // Values the options replace are not the sidecar's to check.
+      ['mean', options?.mean ? undefined : norm?.mean],
+      ['std', options?.std ? undefined : norm?.std],
     ] as const) {
       if (values && values.length !== 1 && values.length !== channels) {
         throw new AntidoteError(
@@ -156,7 +208,23 @@ export class OnnxModel implements M.Model {
     });
     const classes = sidecar.classes ?? Array.from({ length: out.numClasses }, (_, k) => String(k));
     const files = sidecarPath ? [path, sidecarPath] : [path];
-    return new OnnxModel(path, files, classifier, classes, input.layout, norm, graph);
+    const normalization = resolveNormalization(norm, options, channels, path);
+    const preprocessing: OnnxPreprocessing = {
+      layout: input.layout,
+      layoutSource: layout.source,
+      normalization: normalization.normalization,
+      normalizationSource: normalization.source,
+    };
+    return new OnnxModel(
+      path,
+      files,
+      classifier,
+      classes,
+      input.layout,
+      normalization.normalization ?? undefined,
+      graph,
+      preprocessing,
+    );
   }
 
   /**
@@ -216,20 +284,31 @@ export class OnnxModel implements M.Model {
     return this;
   }
 
-  /** `INVALID_STATE`: ONNX models do not train in Antidote yet. */
-  trainLike(): Promise<M.DisposableClassifier> {
-    return Promise.reject(
-      new AntidoteError(
-        'INVALID_STATE',
-        `${this.path} is an ONNX model: Antidote cannot train or fine-tune it yet (see docs/onnx.md)`,
-        { path: this.path },
-      ),
-    );
+  /**
+   * A copy of the imported graph fine-tuned on `features` (records in the model's layout, e.g.
+   * from {@link featurize}): the imported weights are the starting point (ONNX files record no
+   * training run to repeat), Adam with `options` (defaults: 2 epochs, batch 64, rate 0.001).
+   * `INVALID_STATE` when the graph does not import.
+   */
+  async trainLike(
+    features: Dataset,
+    options: M.TrainLikeOptions,
+  ): Promise<M.DisposableClassifier & OnnxTfClassifier> {
+    const tuned = (await this.importGraph()).clone();
+    try {
+      await tuned.fit(features, options);
+    } catch (e) {
+      tuned.dispose();
+      throw e;
+    }
+    return tuned;
   }
 
   /** Releases the ONNX Runtime sessions (in the background). */
   dispose(): void {
     void this.classifier.release().catch(() => undefined);
+    void this.imported?.then((c) => c.dispose()).catch(() => undefined);
+    this.imported = undefined;
   }
 }
 

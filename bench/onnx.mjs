@@ -1,0 +1,271 @@
+// ONNX models beside PyTorch (issue 17): `npm run bench -- --only onnx` (after `npm run build`).
+// PyTorch runs in the same run through /usr/bin/python3 (Debian's python3-torch) and
+// bench/onnx_torch.py, which rebuilds the fixtures' models (same seeds, checked byte for byte
+// against the committed .onnx files). Without torch the PyTorch columns are null, with a note,
+// and predictions are compared with the fixtures' recorded expectations only.
+// Measures:
+// - predictions: Antidote (OnnxModel / OnnxTextModel through loadModel) vs PyTorch on 10,000 MNIST
+//   test records (MLP, CNN), 10,000 coloured 32x32 records (ResNet-style), 2,000 texts (text
+//   model): argmax agreement and the largest probability difference;
+// - forward throughput (records/s) of the CNN and the ResNet: Antidote's path (featurize +
+//   predictProba, ONNX Runtime's default threads) and ONNX Runtime sessions with
+//   intraOpNumThreads 1 and 2, vs PyTorch on 1 and 2 threads (best of each side reported);
+// - activation extraction for the 60,000 MNIST training records with the CNN (featurize +
+//   classifier.activations of the default layer), and raw sessions over batch sizes and threads.
+// The CPU may be shared: the load average before and after is recorded. `--no-torch` skips
+// PyTorch; `--quick` extracts activations of 6,000 records instead (smoke runs; not recorded).
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { InferenceSession, Tensor } from 'onnxruntime-node';
+import { loadMnist } from '../dist/data/mnist.js';
+import { loadModel } from '../dist/engine/model.js';
+import { withGraphOutputs } from '../dist/engine/onnx/onnx-proto.js';
+import { hasFlag, writeResult } from './common.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const FIXTURES = join(here, '..', 'src', 'engine', 'onnx', 'fixtures');
+const expectations = JSON.parse(readFileSync(join(FIXTURES, 'expectations.json'), 'utf8'));
+const load = { before: loadavg().map((v) => Number(v.toFixed(2))) };
+
+/** Seconds of the best of `repeats` runs of `fn`. */
+async function best(fn, repeats = 3) {
+  let s = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < repeats; i++) {
+    const t = performance.now();
+    await fn();
+    s = Math.min(s, (performance.now() - t) / 1000);
+  }
+  return s;
+}
+
+/** Argmax agreement and largest absolute difference of two `[n, k]` probability arrays. */
+function compare(ours, theirs, k) {
+  const n = theirs.length / k;
+  let same = 0;
+  let maxDiff = 0;
+  for (let i = 0; i < n; i++) {
+    let a = 0;
+    let b = 0;
+    for (let j = 0; j < k; j++) {
+      if (ours[i * k + j] > ours[i * k + a]) a = j;
+      if (theirs[i * k + j] > theirs[i * k + b]) b = j;
+      maxDiff = Math.max(maxDiff, Math.abs(ours[i * k + j] - theirs[i * k + j]));
+    }
+    if (a === b) same++;
+  }
+  return {
+    records: n,
+    argmaxIdentical: same === n,
+    argmaxAgreement: same / n,
+    maxProbDiff: maxDiff,
+  };
+}
+
+// ---- PyTorch, in a child process (first: it writes the records Antidote reads too) ----
+const work = mkdtempSync(join(tmpdir(), 'antidote-bench-onnx-'));
+let torch = null;
+let torchNote = null;
+const hasTorch = spawnSync('/usr/bin/python3', ['-c', 'import torch'], { encoding: 'utf8' });
+const quick = hasFlag('--quick');
+if (hasFlag('--no-torch')) {
+  torchNote = 'run with --no-torch: PyTorch not measured';
+} else if (hasTorch.status !== 0) {
+  torchNote = '/usr/bin/python3 has no torch (apt-get install python3-torch): PyTorch not measured';
+} else {
+  const r = spawnSync('/usr/bin/python3', [join(here, 'onnx_torch.py'), work], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 26,
+  });
+  if (r.status !== 0) {
+    console.error(r.stderr);
+    process.exit(1);
+  }
+  torch = JSON.parse(r.stdout.trim().split('\n').at(-1));
+}
+const f32 = (name) => {
+  const b = readFileSync(join(work, name));
+  return new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4);
+};
+
+// ---- Predictions ----
+const digits = Array.from({ length: 10 }, (_, k) => String(k));
+const mnistTest = await loadMnist('test');
+const models = {};
+for (const name of ['mlp', 'cnn', 'resnet', 'text']) {
+  models[name] = await loadModel(join(FIXTURES, `${name}.onnx`));
+}
+function recorded(name) {
+  const e = expectations[name];
+  if (name === 'text') {
+    const n = e.texts.length;
+    return {
+      x: new Float32Array(0),
+      shape: [n, 0],
+      y: Int32Array.from(e.labels),
+      classes: ['negative', 'positive'],
+      ids: e.texts.map((_, i) => `t${i}`),
+      text: e.texts,
+    };
+  }
+  const shape = name === 'resnet' ? [32, 32, 3] : [28, 28, 1];
+  return {
+    x: Float32Array.from(e.pixels.flat(), (v) => v / 255),
+    shape: [e.pixels.length, ...shape],
+    y: Int32Array.from(e.labels),
+    classes: digits,
+    ids: e.pixels.map((_, i) => `r${i}`),
+  };
+}
+let resnetData = null;
+let textData = null;
+if (torch) {
+  const px = readFileSync(join(work, 'resnet.u8'));
+  const n = px.length / 3072;
+  resnetData = {
+    x: Float32Array.from(px, (v) => v / 255),
+    shape: [n, 32, 32, 3],
+    y: new Int32Array(n),
+    classes: digits,
+    ids: Array.from({ length: n }, (_, i) => `c${i}`),
+  };
+  const t = JSON.parse(readFileSync(join(work, 'texts.json'), 'utf8'));
+  textData = {
+    x: new Float32Array(0),
+    shape: [t.texts.length, 0],
+    y: Int32Array.from(t.labels),
+    classes: ['negative', 'positive'],
+    ids: t.texts.map((_, i) => `t${i}`),
+    text: t.texts,
+  };
+}
+const predictions = {};
+for (const name of ['mlp', 'cnn', 'resnet', 'text']) {
+  const m = models[name];
+  const k = m.classes.length;
+  const rec = recorded(name);
+  const entry = {
+    recorded: compare(await m.predictProba(rec), expectations[name].probabilities, k),
+  };
+  if (torch) {
+    const data = name === 'resnet' ? resnetData : name === 'text' ? textData : mnistTest;
+    entry.pytorch = compare(await m.predictProba(data), f32(`${name}.f32`), k);
+  }
+  predictions[name] = entry;
+}
+
+// ---- Forward throughput ----
+/** Records/s of raw sessions on `bytes` with 1 and 2 intra-op threads, batches of `batch`. */
+async function sessionRates(bytes, x, n, recordShape, fetch, batches) {
+  const out = {};
+  const size = recordShape.reduce((a, b) => a * b, 1);
+  for (const threads of [1, 2]) {
+    const s = await InferenceSession.create(bytes, {
+      graphOptimizationLevel: 'all',
+      intraOpNumThreads: threads,
+      interOpNumThreads: 1,
+    });
+    for (const batch of batches) {
+      const run = async () => {
+        for (let i = 0; i < n; i += batch) {
+          const m = Math.min(batch, n - i);
+          const r = await s.run(
+            {
+              input: new Tensor('float32', x.subarray(i * size, (i + m) * size), [
+                m,
+                ...recordShape,
+              ]),
+            },
+            [fetch],
+          );
+          r[fetch].dispose();
+        }
+      };
+      await run();
+      out[`${threads}/${batch}`] = Math.round(n / (await best(run, 2)));
+    }
+    await s.release();
+  }
+  return out;
+}
+
+const forward = {};
+for (const [name, data] of [
+  ['cnn', mnistTest],
+  ['resnet', resnetData ?? mnistTest],
+]) {
+  if (name === 'resnet' && !resnetData) continue;
+  const m = models[name];
+  const n = data.y.length;
+  await m.predictProba(data);
+  const antidote = Math.round(n / (await best(() => m.predictProba(data))));
+  const f = m.featurize(data);
+  const bytes = readFileSync(join(FIXTURES, `${name}.onnx`));
+  const sessions = await sessionRates(bytes, f.x, n, m.classifier.inputShape, 'output', [1024]);
+  const ours = Math.max(antidote, ...Object.values(sessions));
+  const t1 = torch?.forwardRecordsPerSecond[`${name}/1`] ?? null;
+  const t2 = torch?.forwardRecordsPerSecond[`${name}/2`] ?? null;
+  const theirs = torch ? Math.max(t1, t2) : null;
+  forward[name] = {
+    records: n,
+    antidoteRecordsPerSecond: antidote,
+    onnxruntimeSessions: sessions,
+    bestOursRecordsPerSecond: ours,
+    pytorch: torch ? { 1: t1, 2: t2 } : null,
+    bestPytorchRecordsPerSecond: theirs,
+    ratio: theirs ? Number((ours / theirs).toFixed(2)) : null,
+  };
+}
+
+// ---- Activations of 60,000 MNIST records with the CNN ----
+const train = await loadMnist('train', quick ? { limit: 6000 } : {});
+const cnn = models.cnn;
+const n60 = train.y.length;
+const antidoteSeconds = await best(async () => {
+  const f = cnn.featurize(train);
+  await cnn.classifier.activations(f.x, n60);
+}, 2);
+const layer = cnn.classifier.defaultLayer;
+const augmented = withGraphOutputs(readFileSync(join(FIXTURES, 'cnn.onnx')), [layer]);
+const featurized = cnn.featurize(train);
+const rates = await sessionRates(
+  augmented,
+  featurized.x,
+  n60,
+  cnn.classifier.inputShape,
+  layer,
+  [256, 1024, 4096],
+);
+const activations = {
+  records: n60,
+  layer,
+  antidoteSeconds: Number(antidoteSeconds.toFixed(3)),
+  targetSeconds: 3,
+  sessionsSeconds: Object.fromEntries(
+    Object.entries(rates).map(([k, r]) => [k, Number((n60 / r).toFixed(3))]),
+  ),
+  pytorchSeconds: torch ? torch.activations60kSeconds : null,
+};
+for (const m of Object.values(models)) m.dispose();
+rmSync(work, { recursive: true, force: true });
+load.after = loadavg().map((v) => Number(v.toFixed(2)));
+
+const result = {
+  note: 'Measured on a CPU shared with other processes (see load: 1/5/15-minute load averages before and after); sessions keys are threads/batch.',
+  load,
+  pytorch: torch
+    ? {
+        version: torch.torch,
+        sameWeightsAsCommittedOnnx: torch.sameWeightsAsCommittedOnnx,
+        batch: torch.batch,
+      }
+    : null,
+  ...(torchNote ? { pytorchNote: torchNote } : {}),
+  predictions,
+  forward,
+  activations,
+};
+console.log(JSON.stringify(result, null, 2));
+if (!quick) writeResult('onnx', result);

@@ -1,0 +1,175 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Dataset } from '../../data/dataset.js';
+import { buildOnnx } from '../../testing/onnx-build.js';
+import { ONNX_FIXTURES } from '../../testing/onnx-fixtures.js';
+import { rejects } from '../../testing/rejects.js';
+import { loadModel } from '../model.js';
+import type { OnnxModel } from './onnx-model.js';
+import { decodeOnnx } from './onnx-proto.js';
+import { decodeWeights } from './onnx-tensors.js';
+
+/** What scripts/make-onnx-fixtures.py recorded with PyTorch for one model. */
+interface Expected {
+  readonly pixels: number[][];
+  readonly labels: number[];
+  readonly probabilities: number[];
+  readonly logits: number[];
+  readonly lastGemmInput: number[];
+  readonly inputGradients: number[];
+}
+
+let expected: { mlp: Expected; cnn: Expected };
+let root: string;
+
+beforeAll(async () => {
+  expected = JSON.parse(await readFile(join(ONNX_FIXTURES, 'expectations.json'), 'utf8'));
+  root = await mkdtemp(join(tmpdir(), 'antidote-onnx-tf-'));
+});
+
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+/** The recorded MNIST test images as an Antidote dataset (HWC, [0, 1]). */
+function records(e: Expected): Dataset {
+  const n = e.pixels.length;
+  const x = new Float32Array(n * 784);
+  e.pixels.forEach((row, i) => {
+    row.forEach((v, j) => {
+      x[i * 784 + j] = v / 255;
+    });
+  });
+  return {
+    x,
+    shape: [n, 28, 28, 1],
+    y: Int32Array.from(e.labels),
+    classes: Array.from({ length: 10 }, (_, k) => String(k)),
+    ids: e.pixels.map((_, i) => `t${i}`),
+  };
+}
+
+function maxAbs(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
+  return worst;
+}
+
+/** Largest difference relative to the largest reference value. */
+function maxRel(a: ArrayLike<number>, want: ArrayLike<number>): number {
+  let top = 0;
+  for (let i = 0; i < want.length; i++) top = Math.max(top, Math.abs(want[i]!));
+  return maxAbs(a, want) / top;
+}
+
+async function load(name: string): Promise<OnnxModel> {
+  return (await loadModel(join(ONNX_FIXTURES, `${name}.onnx`))) as OnnxModel;
+}
+
+describe('ONNX fixtures imported into TF.js, against PyTorch', () => {
+  for (const [name, which] of [
+    ['cnn', 'cnn'],
+    ['cnn-nhwc', 'cnn'],
+    ['mlp', 'mlp'],
+  ] as const) {
+    it(`${name}: probabilities, logits, activations and input gradients`, async () => {
+      const m = await load(name);
+      const e = expected[which];
+      expect(m.capabilities).toMatchObject({ gradients: true, training: true });
+      const f = m.featurize(records(e));
+      const n = e.labels.length;
+      const c = await m.importGraph();
+      expect(maxAbs(await c.predictProba(f.x, n), e.probabilities)).toBeLessThanOrEqual(1e-5);
+      const logits = tf.tidy(() => c.graph.logits(tf.tensor(f.x, [...f.shape])).dataSync());
+      expect(maxRel(logits, e.logits)).toBeLessThanOrEqual(1e-5);
+      const act = await c.activations(f.x, n);
+      expect(maxRel(act.data, e.lastGemmInput)).toBeLessThanOrEqual(1e-5);
+      // The classifier's gradient (what PGD and the detectors get) is PyTorch's.
+      const grad = await m.classifier.lossGradient!(f.x, f.y);
+      expect(maxRel(grad, e.inputGradients)).toBeLessThanOrEqual(1e-4);
+      // The same model as a function of the raw pixels: normalisation done in TF.js.
+      const px = await m.differentiable();
+      expect(px.inputShape).toEqual(which === 'mlp' ? [784] : [28, 28, 1]);
+      const pixelLogits = tf.tidy(() =>
+        (px.model.apply(tf.tensor(records(e).x, [n, ...px.inputShape])) as tf.Tensor).dataSync(),
+      );
+      expect(maxRel(pixelLogits, e.logits)).toBeLessThanOrEqual(1e-5);
+      m.dispose();
+    });
+  }
+});
+
+describe('fine-tuning and writing back', () => {
+  it('fine-tunes a copy of the imported weights, seeded, and writes them back as ONNX', async () => {
+    const m = await load('cnn');
+    const ds = m.featurize(records(expected.cnn));
+    const a = await m.trainLike(ds, { seed: 3, epochs: 1, batchSize: 4, learningRate: 0.01 });
+    const b = await m.trainLike(ds, { seed: 3, epochs: 1, batchSize: 4, learningRate: 0.01 });
+    const wa = a.graph.initializerValues();
+    const wb = b.graph.initializerValues();
+    const before = (await m.importGraph()).graph.initializerValues();
+    // Trained weights moved; running statistics did not; the same seed gives the same weights.
+    expect(maxAbs(wa.get('fc1.weight')!, before.get('fc1.weight')!)).toBeGreaterThan(1e-4);
+    expect(maxAbs(wa.get('bn1.running_mean')!, before.get('bn1.running_mean')!)).toBe(0);
+    for (const [k, v] of wa) expect(maxAbs(v, wb.get(k)!), k).toBe(0);
+    b.dispose();
+
+    const out = join(root, 'tuned.onnx');
+    await a.saveOnnx(out, { sidecar: JSON.stringify({ classes: m.classes }) });
+    await rejects(a.saveOnnx(out), 'ALREADY_EXISTS', /tuned\.onnx already exists/);
+    const bytes = new Uint8Array(await readFile(out));
+    const original = new Uint8Array(await readFile(join(ONNX_FIXTURES, 'cnn.onnx')));
+    // Same size, same graph: only the weights' bytes differ.
+    expect(bytes.length).toBe(original.length);
+    expect(decodeOnnx(bytes, out)).toEqual(decodeOnnx(original, 'cnn.onnx'));
+    const written = decodeWeights(bytes, out).initializers;
+    for (const [k, v] of wa) expect(maxAbs(written.get(k)!.data as Float32Array, v), k).toBe(0);
+
+    // ONNX Runtime runs the written model as the engine runs the fine-tuned graph.
+    const tuned = (await loadModel(out)) as OnnxModel;
+    const n = expected.cnn.labels.length;
+    const fromRuntime = await tuned.classifier.predictProba(ds.x, n);
+    expect(maxAbs(fromRuntime, await a.predictProba(ds.x, n))).toBeLessThanOrEqual(1e-5);
+    expect(maxAbs(fromRuntime, expected.cnn.probabilities)).toBeGreaterThan(1e-4);
+    tuned.dispose();
+    a.dispose();
+    m.dispose();
+  });
+
+  it('keeps inference-only behaviour for a model with an op it cannot import', async () => {
+    const path = join(root, 'einsum.onnx');
+    const bytes = buildOnnx({
+      input: { name: 'input', shape: ['n', 4] },
+      outputs: [{ name: 'output', shape: ['n', 4] }],
+      nodes: [
+        {
+          op: 'Einsum',
+          name: 'mix',
+          inputs: ['input'],
+          outputs: ['output'],
+          attrs: { equation: 'ij->ij' },
+        },
+      ],
+      opset: 13,
+    });
+    await import('node:fs/promises').then((fs) => fs.writeFile(path, bytes));
+    const m = (await loadModel(path)) as OnnxModel;
+    expect(m.capabilities).toMatchObject({ gradients: false, training: false });
+    expect(m.classifier.lossGradient).toBeUndefined();
+    const x = Float32Array.from([1, 2, 3, 4]);
+    expect(Array.from(await m.classifier.predictProba(x, 1))).toHaveLength(4);
+    await rejects(
+      m.trainLike(
+        { x, y: Int32Array.of(0), shape: [1, 4], classes: ['a', 'b', 'c', 'd'], ids: ['r'] },
+        { seed: 1 },
+      ),
+      'INVALID_STATE',
+      /uses op Einsum \(node mix\), which Antidote cannot import/,
+    );
+    m.dispose();
+  });
+});

@@ -1,0 +1,239 @@
+/**
+ * An ONNX graph imported into the engine: the nodes run eagerly as TensorFlow.js ops
+ * (`./onnx-tf-ops.ts`) on the active backend (wasm with Antidote's kernels by default), the
+ * float initializers become `tf.Variable`s, so that input gradients (`tf.grad`) and weight
+ * gradients (`tf.variableGrads`) go through the graph and fine-tuning changes its weights, which
+ * {@link OnnxTfGraph.toOnnx} writes back into the same ONNX file. Batch normalization runs in
+ * inference mode (running statistics, never updated: fine-tuning trains the scale and shift);
+ * Dropout is the identity. An op outside the documented set (docs/onnx.md) is refused at import
+ * with an error naming the op and the node ({@link unsupportedNodes}).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { AntidoteError } from '../../errors.js';
+import { initEngine } from '../backend.js';
+import { classifierOutput, dataInputs, producers } from './onnx-graph.js';
+import type { ProtoModel } from './onnx-proto.js';
+import {
+  decodeWeights,
+  type OnnxNode,
+  type OnnxTensor,
+  type OnnxWeights,
+  withInitializerValues,
+} from './onnx-tensors.js';
+import {
+  convBatchNorm,
+  intValue,
+  logical,
+  ONNX_TF_OPS,
+  type OpContext,
+  tensorValue,
+  type Value,
+} from './onnx-tf-ops.js';
+import { checkImportable } from './onnx-tf-opset.js';
+
+/** One step of a run: a node, or a `Conv` with the `BatchNormalization` fused into it. */
+interface Step {
+  readonly node: OnnxNode;
+  readonly bn?: OnnxNode;
+}
+
+/** Inputs 3 and 4 of BatchNormalization: running statistics, never trained. */
+function runningStats(nodes: readonly OnnxNode[]): Set<string> {
+  const s = new Set<string>();
+  for (const n of nodes) {
+    if (n.opType !== 'BatchNormalization') continue;
+    for (const i of [3, 4]) if (n.inputs[i]) s.add(n.inputs[i]!);
+  }
+  return s;
+}
+
+/** An ONNX graph run by TF.js ops (see the module comment). */
+export class OnnxTfGraph {
+  /** One record's shape as the ONNX input reads it (no batch dimension). */
+  readonly inputShape: readonly number[];
+  readonly numClasses: number;
+  /** The tensor whose values are the logits (the input of a final Softmax, else the output). */
+  readonly logitsName: string;
+  /** The weights the optimiser changes (every float initializer but running statistics). */
+  readonly trainable: readonly tf.Variable[];
+  private readonly variables = new Map<string, tf.Variable>();
+  private readonly ints = new Map<string, Value>();
+  private readonly plans = new Map<string, Step[]>();
+  private readonly ctx: OpContext;
+  private disposed = false;
+
+  private constructor(
+    /** The `.onnx` file's bytes, as loaded (written back with new weights by {@link toOnnx}). */
+    private readonly bytes: Uint8Array,
+    readonly proto: ProtoModel,
+    private readonly weights: OnnxWeights,
+    private readonly inputName: string,
+    private readonly where: string,
+  ) {
+    const input = proto.inputs.find((i) => i.name === inputName)!;
+    this.inputShape = (input.shape ?? []).slice(1) as number[];
+    const out = classifierOutput(proto, where);
+    this.numClasses = out.numClasses;
+    const last = producers(proto).get(out.name);
+    this.logitsName =
+      last && (last.opType === 'Softmax' || last.opType === 'LogSoftmax') && last.inputs[0]
+        ? last.inputs[0]
+        : out.name;
+    this.ctx = { opset: proto.opsets[''] ?? proto.opsets['ai.onnx'] ?? 13, where };
+    const stats = runningStats(weights.nodes);
+    const trainable: tf.Variable[] = [];
+    for (const [name, t] of weights.initializers) {
+      if (t.data instanceof Float32Array) {
+        const v = tf.variable(tf.tensor(t.data, [...t.dims]), !stats.has(name));
+        this.variables.set(name, v);
+        if (!stats.has(name)) trainable.push(v);
+      } else {
+        this.ints.set(name, intValue(t.data, t.dims));
+      }
+    }
+    this.trainable = trainable;
+  }
+
+  /**
+   * Imports the ONNX model `bytes` (decoded as `proto`): initialises the engine, checks every
+   * op ({@link checkImportable}) and makes the weights variables. `INVALID_FORMAT` naming
+   * `where` for an unsupported op or weight.
+   */
+  static async import(bytes: Uint8Array, proto: ProtoModel, where: string): Promise<OnnxTfGraph> {
+    checkImportable(proto, where);
+    const input = dataInputs(proto)[0];
+    if (!input) {
+      throw new AntidoteError('INVALID_FORMAT', `${where} has no data input`, { path: where });
+    }
+    const weights = decodeWeights(bytes, where);
+    await initEngine();
+    return new OnnxTfGraph(bytes, proto, weights, input.name, where);
+  }
+
+  /**
+   * The steps that compute `fetch`, in graph order: the nodes it needs, a `Conv` whose output
+   * only a `BatchNormalization` (of initializer statistics) reads being fused with it
+   * (`convBatchNorm`) unless that output is `fetch` itself.
+   */
+  private plan(fetch: string): Step[] {
+    let p = this.plans.get(fetch);
+    if (p) return p;
+    const nodes = this.weights.nodes;
+    const needed = new Set([fetch]);
+    const keep: OnnxNode[] = [];
+    for (let i = nodes.length - 1; i >= 0; i--) {
+      const n = nodes[i]!;
+      if (!n.outputs.some((o) => needed.has(o))) continue;
+      keep.push(n);
+      for (const inp of n.inputs) if (inp) needed.add(inp);
+    }
+    keep.reverse();
+    const readers = new Map<string, OnnxNode[]>();
+    for (const n of nodes) for (const i of n.inputs) readers.set(i, [...(readers.get(i) ?? []), n]);
+    const outputs = new Set(this.proto.outputs.map((o) => o.name));
+    const fusedInto = new Map<OnnxNode, OnnxNode>();
+    for (const n of keep) {
+      const out = n.outputs[0];
+      const only = out ? readers.get(out) : undefined;
+      const bn = only?.length === 1 ? only[0]! : undefined;
+      if (
+        n.opType === 'Conv' &&
+        out &&
+        out !== fetch &&
+        !outputs.has(out) &&
+        bn?.opType === 'BatchNormalization' &&
+        bn.inputs[0] === out &&
+        bn.outputs.length === 1 &&
+        [1, 2, 3, 4].every((i) => this.variables.has(bn.inputs[i] ?? ''))
+      ) {
+        fusedInto.set(n, bn);
+      }
+    }
+    const skip = new Set(fusedInto.values());
+    p = keep
+      .filter((n) => !skip.has(n))
+      .map((n) => {
+        const bn = fusedInto.get(n);
+        return bn ? { node: n, bn } : { node: n };
+      });
+    this.plans.set(fetch, p);
+    return p;
+  }
+
+  /**
+   * The tensor `fetch` for the records `x` (`[n, ...inputShape]`, or `[n, H, W, C]` when
+   * `nhwc` for a 4-D NCHW input: records held NHWC are fed as they are, without a transpose),
+   * in its ONNX layout. Call inside `tf.tidy`: intermediate tensors are not freed here.
+   */
+  run(x: tf.Tensor, fetch: string, options: { nhwc?: boolean } = {}): tf.Tensor {
+    if (this.disposed) {
+      throw new AntidoteError('INVALID_STATE', `${this.where}: the imported graph was disposed`);
+    }
+    const env = new Map<string, Value>(this.ints);
+    for (const [name, v] of this.variables) env.set(name, tensorValue(v));
+    env.set(this.inputName, tensorValue(x, options.nhwc ?? false));
+    const inputs = (n: OnnxNode) => n.inputs.map((i) => (i ? env.get(i) : undefined));
+    for (const { node, bn } of this.plan(fetch)) {
+      const outs = bn
+        ? convBatchNorm(node, bn, inputs(node), inputs(bn), this.ctx)
+        : ONNX_TF_OPS[node.opType]!(node, inputs(node), this.ctx);
+      (bn ?? node).outputs.forEach((name, i) => {
+        if (name && outs[i]) env.set(name, outs[i]!);
+      });
+    }
+    const v = env.get(fetch);
+    if (!v) {
+      throw new AntidoteError('INVALID_ARGUMENT', `${this.where} computes no tensor ${fetch}`, {
+        path: this.where,
+      });
+    }
+    return logical(v);
+  }
+
+  /** Logits `[n, K]` of the records `x` (see {@link run}). */
+  logits(x: tf.Tensor, options: { nhwc?: boolean } = {}): tf.Tensor2D {
+    return this.run(x, this.logitsName, options) as tf.Tensor2D;
+  }
+
+  /** The current value of every float initializer (trained weights and running statistics). */
+  initializerValues(): Map<string, Float32Array> {
+    const out = new Map<string, Float32Array>();
+    for (const [name, v] of this.variables) out.set(name, v.dataSync() as Float32Array);
+    return out;
+  }
+
+  /** The initial tensors of the file (values as loaded), by name. */
+  get initializers(): ReadonlyMap<string, OnnxTensor> {
+    return this.weights.initializers;
+  }
+
+  /**
+   * The `.onnx` file with the current weights: the loaded bytes with the values of every float
+   * initializer replaced (`./onnx-tensors.ts`, {@link withInitializerValues}), all else as it was.
+   */
+  toOnnx(): Uint8Array {
+    return withInitializerValues(this.bytes, this.initializerValues(), this.where);
+  }
+
+  /** A copy with its own variables (the same weights now), e.g. to fine-tune apart. */
+  clone(): OnnxTfGraph {
+    this.checkAlive();
+    const copy = new OnnxTfGraph(this.bytes, this.proto, this.weights, this.inputName, this.where);
+    for (const [name, v] of this.variables) copy.variables.get(name)!.assign(v);
+    return copy;
+  }
+
+  private checkAlive(): void {
+    if (this.disposed) {
+      throw new AntidoteError('INVALID_STATE', `${this.where}: the imported graph was disposed`);
+    }
+  }
+
+  /** Frees the variables. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const v of this.variables.values()) v.dispose();
+    this.variables.clear();
+  }
+}
