@@ -8,6 +8,7 @@ import {
   activationClusteringDetector,
   splitClass,
 } from './activation-clustering.js';
+import { STRONG_EVIDENCE } from './detector.js';
 
 const input = (s: ReturnType<typeof syntheticReps>) => ({
   reps: { data: s.data, dim: s.dim },
@@ -119,4 +120,66 @@ describe('activation clustering', () => {
       activationClustering(input(poisoned), { analysis: 'exclusionary' }),
     ).rejects.toSatisfy((e) => isAntidoteError(e, 'INVALID_ARGUMENT'));
   });
+
+  it('calibrated: grades every class, strong only where poison is (strength ≥ 3.5)', async () => {
+    const report = await activationClustering(input(poisoned));
+    expect(report.perClass[0]!.strength).toBeGreaterThanOrEqual(STRONG_EVIDENCE);
+    for (const f of report.perClass.slice(1)) expect(f.strength).toBeLessThan(STRONG_EVIDENCE);
+    expect(report.perClass[0]!.stats.strongSeparation).toBeGreaterThan(0);
+  });
+
+  it('calibrated: finds all-to-all poison (every class poisoned), where a rule among the classes alone cannot', async () => {
+    const s = allToAll(6, 300, 30, 24, 11);
+    const report = await activationClustering({ reps: s.reps, y: s.y, classes: s.classes });
+    const ev = evaluateDetection(report, { poisoned: s.poisoned, y: s.y });
+    expect(ev.f1).toBeGreaterThanOrEqual(0.95);
+    expect(report.perClass.every((f) => (f.strength ?? 0) >= STRONG_EVIDENCE)).toBe(true);
+    // The earlier fixed-constant analysis grades too, but among the classes only: all alike.
+    const old = await activationClustering(
+      { reps: s.reps, y: s.y, classes: s.classes },
+      { analysis: 'separated' },
+    );
+    expect(old.perClass.every((f) => (f.strength ?? 99) < STRONG_EVIDENCE)).toBe(true);
+  });
+
+  it('calibrated: two classes (a binary tabular or text model): poison found, clean left alone', async () => {
+    const two = syntheticReps({ classes: 2, perClass: 300, dim: 16, poison: 15, seed: 4 });
+    const report = await activationClustering(input(two));
+    const ev = evaluateDetection(report, { poisoned: two.poisoned, y: two.y });
+    expect(ev.f1).toBeGreaterThanOrEqual(0.95);
+    const clean = syntheticReps({ classes: 2, perClass: 300, dim: 16, seed: 2 });
+    const none = await activationClustering(input(clean));
+    expect(none.flagged.reduce((a, b) => a + b, 0)).toBe(0);
+    expect(none.perClass.every((f) => (f.strength ?? 0) < STRONG_EVIDENCE)).toBe(true);
+  });
 });
+
+/** Gaussian classes, each with `poison` extra records shifted along its own direction. */
+function allToAll(k: number, per: number, poison: number, dim: number, seed: number) {
+  const rng = new Rng(seed);
+  const n = k * (per + poison);
+  const data = new Float32Array(n * dim);
+  const y = new Int32Array(n);
+  const poisoned = new Uint8Array(n);
+  let r = 0;
+  for (let c = 0; c < k; c++) {
+    const mean = Array.from({ length: dim }, () => rng.normal(0, 6));
+    const dir = Array.from({ length: dim }, () => rng.normal());
+    const norm = Math.hypot(...dir);
+    for (let t = 0; t < per + poison; t++, r++) {
+      const bad = t >= per;
+      for (let j = 0; j < dim; j++) {
+        const sd = 1 / Math.sqrt(1 + j);
+        data[r * dim + j] = mean[j]! + rng.normal() * sd + (bad ? (8 * dir[j]!) / norm : 0);
+      }
+      y[r] = c;
+      poisoned[r] = bad ? 1 : 0;
+    }
+  }
+  return {
+    reps: { data, dim },
+    y,
+    poisoned,
+    classes: Array.from({ length: k }, (_, c) => `c${c}`),
+  };
+}

@@ -39,6 +39,7 @@ export {
   splitClass,
 } from './activation-clustering.js';
 export * from './adversarial-training.js';
+export * from './calibration.js';
 export {
   type ClassFinding,
   type DetectionProgress,
@@ -131,3 +132,4 @@ export {
 } from './training-dynamics.js';
 export * from './trigger-pruning.js';
 export * from './unlearning.js';
+export * from './verdict.js';

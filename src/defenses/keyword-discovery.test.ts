@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../util/rng.js';
+import { STRONG_EVIDENCE } from './detector.js';
 import { discoverKeywords } from './keyword-discovery.js';
+import { withinClassRanks } from './scan.js';
+import { scanVerdict } from './verdict.js';
 
 /** A fake model: P(positive) rises with "good" a little and with "cf" a lot. */
 const model = async (texts: readonly string[]) => {
@@ -38,6 +41,19 @@ describe('discoverKeywords', () => {
     const r = await discoverKeywords(ds, model);
     expect(r.keywords.map((k) => k.token)).toEqual(['cf']);
     expect(r.keywords[0]!.label).toBe(1);
+    // The same decision as for images (issue 16): the trigger's class is strong, the other is
+    // not, and the verdict does not pass.
+    expect(r.perClass[1]!.strength).toBeGreaterThanOrEqual(STRONG_EVIDENCE);
+    expect(r.perClass[0]!.strength).toBeLessThan(STRONG_EVIDENCE);
+    const verdict = scanVerdict({
+      y: ds.y,
+      classes: ds.classes,
+      reports: [r],
+      flagged: r.flagged,
+      classRanks: [withinClassRanks(r.scores, ds.y, 2)],
+    });
+    expect(verdict.verdict).not.toBe('pass');
+    expect(verdict.evidence[0]).toMatchObject({ className: 'positive' });
     expect(Array.from(r.flagged)).toEqual(poisoned);
     expect(r.perClass[1]!.suspicious).toBe(true);
     expect(r.perClass[0]!.suspicious).toBe(false);

@@ -37,15 +37,28 @@ import {
 import { defineDetector } from './detector-entry.js';
 
 /**
- * A class's strength (see `ClassFinding.strength`): the highest robust z of the tokens pushing
- * records to it, rescaled so that the detector's own cut-off `zThreshold` maps to
- * `STRONG_EVIDENCE` (token impacts are heavy-tailed: most tokens change nothing, so their z
- * runs higher than a class statistic's would on the same evidence).
+ * A class's strength (see `ClassFinding.strength`): the evidence of the tokens pushing records
+ * to it, on the detector's own two tests: each token's robust z, capped by how close its score
+ * comes to `relativeToTop` of the top token's (z · score / (relativeToTop · top), so a token
+ * failing that test stays below `zThreshold`), rescaled so that `zThreshold` maps to
+ * `STRONG_EVIDENCE` (token impacts are heavy-tailed: most tokens change nothing, their MAD is
+ * tiny and an ordinary sentiment word reaches a huge z). Strong exactly when the class has a
+ * keyword.
  */
-function keywordStrength(ranking: readonly KeywordScore[], c: number, zThreshold: number): number {
-  let top = 0;
-  for (const kw of ranking) if (kw.label === c && kw.z > top) top = kw.z;
-  return roundStrength((top * STRONG_EVIDENCE) / zThreshold);
+function keywordStrength(
+  ranking: readonly KeywordScore[],
+  c: number,
+  o: { zThreshold: number; relativeToTop: number },
+): number {
+  const top = ranking.length ? ranking[0]!.score : 0;
+  let best = 0;
+  for (const kw of ranking) {
+    if (kw.label !== c) continue;
+    const rel = o.relativeToTop > 0 && top > 0 ? kw.score / (o.relativeToTop * top) : 1;
+    const capped = rel >= 1 ? kw.z : Math.min(kw.z, o.zThreshold * Math.max(rel, 0));
+    if (capped > best) best = capped;
+  }
+  return roundStrength((best * STRONG_EVIDENCE) / o.zThreshold);
 }
 
 /** Class probabilities of texts, `[texts.length, K]` row-major. */
@@ -236,7 +249,7 @@ export async function discoverKeywords(
       count: idx.length,
       flagged: f,
       suspicious: own.length > 0,
-      strength: keywordStrength(ranking, c, zThreshold),
+      strength: keywordStrength(ranking, c, { zThreshold, relativeToTop }),
       reason: own.length
         ? `keyword${own.length > 1 ? 's' : ''} ${own.map((kw) => `"${kw.token}" (z ${fmt(kw.z)}, in ${kw.count} records)`).join(', ')} push${own.length > 1 ? '' : 'es'} records to this label far beyond ordinary words (z > ${zThreshold})`
         : `no token pushes records to this label beyond z ${zThreshold}`,

@@ -64,9 +64,18 @@ export function checkLayer(model: Classifier, layer: string | undefined): void {
 }
 
 /**
+ * Representations already computed, per model, per record array and layer: the detectors of one
+ * scan read the same activations, so the forward pass runs once (issue 16's speed target). Held
+ * weakly: an entry goes with its model or its records.
+ */
+const computed = new WeakMap<Classifier, WeakMap<Float32Array, Map<string, Representations>>>();
+
+/**
  * Runs the model over `ds` in batches and collects the activations of one layer (default the
  * penultimate layer). Validates the model against the data first (see
- * {@link checkModelMatchesData}, {@link checkLayer}).
+ * {@link checkModelMatchesData}, {@link checkLayer}). The result is remembered for the same
+ * model, record array and layer (records are never mutated in place), so several detectors of
+ * one scan share one forward pass.
  */
 export async function computeRepresentations(
   ds: Dataset,
@@ -75,6 +84,27 @@ export async function computeRepresentations(
 ): Promise<Representations> {
   checkModelMatchesData(ds, model);
   checkLayer(model, options.layer);
+  const key = options.layer ?? '';
+  const byRecords = computed.get(model) ?? new WeakMap();
+  computed.set(model, byRecords);
+  const byLayer = byRecords.get(ds.x) ?? new Map<string, Representations>();
+  byRecords.set(ds.x, byLayer);
+  const known = byLayer.get(key);
+  if (known) {
+    options.onProgress?.({ stage: 'activations', done: numRecords(ds), total: numRecords(ds) });
+    return known;
+  }
+  const reps = await forwardPass(ds, model, options);
+  byLayer.set(key, reps);
+  return reps;
+}
+
+/** The batched forward pass of {@link computeRepresentations}. */
+async function forwardPass(
+  ds: Dataset,
+  model: Classifier,
+  options: RepresentationOptions,
+): Promise<Representations> {
   const n = numRecords(ds);
   const size = recordSize(ds);
   const batch = options.batchSize ?? 1024;

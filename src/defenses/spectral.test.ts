@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { isAntidoteError } from '../errors.js';
 import { evaluateDetection, rocAuc } from '../eval/detection.js';
 import { syntheticReps } from '../testing/synthetic.js';
+import { STRONG_EVIDENCE } from './detector.js';
 import { spectralSignatures } from './spectral-signatures.js';
 import { spectre } from './spectre.js';
 
@@ -22,6 +23,9 @@ describe('spectral signatures (Tran et al. 2018)', () => {
     expect(ev.unattackedFpr).toBe(0);
     expect(report.perClass[0]!.stats.epsilon).toBeCloseTo(30 / 330, 2);
     expect(report.perClass[0]!.flagged).toBe(Math.round(1.5 * 30));
+    // Graded on the shared scale: the attacked class's tail is strong among the classes.
+    expect(report.perClass[0]!.strength).toBeGreaterThanOrEqual(STRONG_EVIDENCE);
+    for (const f of report.perClass.slice(1)) expect(f.strength).toBeLessThan(STRONG_EVIDENCE);
     expect(rocAuc(report.scores, poisoned.poisoned, classMask(poisoned.y, 0))).toBe(1);
   });
 
@@ -77,5 +81,6 @@ describe('robust spectral scores (SPECTRE-style)', () => {
     const clean = syntheticReps({ classes: 6, perClass: 300, dim: 16, seed: 22 });
     const report = spectre(input(clean));
     expect(report.flagged.reduce((x, v) => x + v, 0)).toBe(0);
+    expect(report.perClass.every((f) => (f.strength ?? 99) < STRONG_EVIDENCE)).toBe(true);
   });
 });
