@@ -869,7 +869,8 @@ function judgeClass(
     // The class's first split found a clean sub-mode (or none), but its larger part splits
     // again with a strong separation: the poison hides behind the first split. Flag the
     // re-split's smaller cluster when it is small against the class.
-    const z = Math.max(
+    // Stricter than a first split: strong against both nulls (three classes or more).
+    const z = Math.min(
       modifiedZ(again.separation, cal.nul),
       cal.among && cal.among.size >= 3 ? modifiedZ(again.separation, cal.among) : 0,
     );
