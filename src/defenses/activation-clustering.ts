@@ -743,20 +743,19 @@ function separationNull(
   splits: readonly (ClassSplit | undefined)[],
   p: AcParams,
   root: Rng,
-): number[] {
+): (ClassSplit | undefined)[] {
   return splits.map((s, c) => {
-    if (!s) return Number.NaN;
+    if (!s) return undefined;
     const larger = s.smaller ^ 1;
-    const local = Int32Array.from(
-      Array.from(s.indices.keys()).filter((r) => s.assignments[r] === larger),
-      (r) => spaces[c]!.local[r]!,
-    );
-    if (local.length < 8) return Number.NaN;
-    return splitClass(spaces[c]!.reps, local, root.fork(`null-${c}`), {
+    const keep = Array.from(s.indices.keys()).filter((r) => s.assignments[r] === larger);
+    const local = Int32Array.from(keep, (r) => spaces[c]!.local[r]!);
+    if (local.length < 8) return undefined;
+    const again = splitClass(spaces[c]!.reps, local, root.fork(`null-${c}`), {
       reducedDims: p.reducedDims,
       restarts: p.restarts,
       ica: p.reduce === 'ica',
-    }).separation;
+    });
+    return { ...again, indices: Int32Array.from(keep, (r) => s.indices[r]!) };
   });
 }
 
@@ -768,6 +767,8 @@ interface SeparationCalibration {
   readonly among?: RobustNull;
   /** Per class: the separation of its larger cluster split again (NaN when too small). */
   readonly rest: readonly number[];
+  /** Per class: that re-split (dataset indices), when computed. */
+  readonly restSplits?: readonly (ClassSplit | undefined)[];
 }
 
 /**
@@ -785,14 +786,15 @@ function calibrate(
   p: AcParams,
   root: Rng,
 ): SeparationCalibration {
-  const rest = separationNull(spaces, splits, p, root);
+  const restSplits = separationNull(spaces, splits, p, root);
+  const rest = restSplits.map((r) => r?.separation ?? Number.NaN);
   const values = rest.filter((v) => Number.isFinite(v));
   // Fewer than three re-splits make no null: add the split of one Gaussian (D ≈ 2.65).
   while (values.length < 3) values.push(2.65);
   const centre = median(values);
   const first = splits.flatMap((s) => (s ? [s.separation] : []));
   const among = robustNull(first, p.nullSpreadFloor * median(first));
-  return { nul: robustNull(values, p.nullSpreadFloor * centre), among, rest };
+  return { nul: robustNull(values, p.nullSpreadFloor * centre), among, rest, restSplits };
 }
 
 /**
@@ -861,6 +863,33 @@ function judgeClass(
     }
   }
   stats.flaggedCluster = poisonCluster;
+  let resplitStrength: number | undefined;
+  const again = cal?.restSplits?.[c];
+  if (p.analysis === 'calibrated' && poisonCluster < 0 && again && cal) {
+    // The class's first split found a clean sub-mode (or none), but its larger part splits
+    // again with a strong separation: the poison hides behind the first split. Flag the
+    // re-split's smaller cluster when it is small against the class.
+    // Stricter than a first split: strong against both nulls (three classes or more).
+    const z = Math.min(
+      modifiedZ(again.separation, cal.nul),
+      cal.among && cal.among.size >= 3 ? modifiedZ(again.separation, cal.among) : 0,
+    );
+    const small = again.sizes[again.smaller] / s.indices.length <= p.maxRelativeSize;
+    if (z >= STRONG_EVIDENCE && small) {
+      resplitStrength = z;
+      const f2 = separationFactor(again.separation, minSeparation);
+      for (let r = 0; r < again.indices.length; r++) {
+        const i = again.indices[r]!;
+        scores[i] = Math.max(scores[i]!, f2 * ((again.membership[r]! + 1) / 2));
+        if (again.assignments[r] === again.smaller) {
+          flagged[i] = 1;
+          count++;
+        }
+      }
+      stats.flaggedResplit = again.sizes[again.smaller];
+      reason = `a small, separated cluster behind the first split: the larger cluster splits again with separation D ${fmt(again.separation)}, strength ${fmt(z)} ≥ ${STRONG_EVIDENCE}; its ${again.sizes[again.smaller]} records are flagged (first split: ${reason})`;
+    }
+  }
   const peels = p.analysis === 'separated' || p.analysis === 'calibrated';
   if (peels && poisonCluster >= 0 && p.maxRounds > 1) {
     const rng = root.fork(`class-${c}-rounds`);
@@ -886,8 +915,10 @@ function judgeClass(
     className: a.input.classes[c]!,
     count: s.indices.length,
     flagged: count,
-    suspicious: poisonCluster >= 0,
-    ...(strength !== undefined ? { strength: roundStrength(strength) } : {}),
+    suspicious: poisonCluster >= 0 || resplitStrength !== undefined,
+    ...(strength !== undefined
+      ? { strength: roundStrength(Math.max(strength, resplitStrength ?? strength)) }
+      : {}),
     reason,
     stats,
   };
