@@ -19,7 +19,9 @@ const share = z.number().min(0).max(1);
  * - `scan`: the scan's verdict (`defenses/verdict.ts`) is PASS, and poisoning detectors run on
  *   `data` (the training set) find no suspicious class beyond
  *   `maxSuspiciousClasses` and flag at most `maxFlaggedShare` of the records; without `data` the
- *   scan results registered with the model are used.
+ *   scan results registered with the model are used. With `allowReview`, a REVIEW verdict that
+ *   holds no strong class-level finding (records flagged on weak evidence only) passes when the
+ *   thresholds above hold; a strong finding never passes.
  * - `accuracy`: clean accuracy on `testSet` ≥ `min`, and no drop greater than `maxDrop` against
  *   the current production version on the same test set.
  * - `backdoorProbe.strip`: STRIP (Gao et al. 2019) calibrated on the clean `clean` set at `frr`;
@@ -51,6 +53,7 @@ export const gatePolicySchema = z.strictObject({
         .default(['ac']),
       maxSuspiciousClasses: z.number().int().min(0).default(0),
       maxFlaggedShare: share.default(0.05),
+      allowReview: z.boolean().default(false),
       seed: z.number().int().default(0),
     })
     .optional(),

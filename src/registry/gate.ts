@@ -4,7 +4,7 @@ import type { Dataset } from '../data/dataset.js';
 import { loadDataset } from '../data/load.js';
 import { neuralCleanse } from '../defenses/neural-cleanse.js';
 import { scanDataset } from '../defenses/scan.js';
-import { verdictLine } from '../defenses/verdict.js';
+import { type ScanVerdict, verdictLine } from '../defenses/verdict.js';
 import { type Model, requireDifferentiable } from '../engine/model.js';
 import { isOnnxPath } from '../engine/model-summary.js';
 import { AntidoteError } from '../errors.js';
@@ -275,7 +275,7 @@ async function scanOnData(
       );
     }
   });
-  if (scan.verdict.verdict !== 'pass') t.problems.push(`scan ${verdictLine(scan.verdict)}`);
+  if (!verdictAccepted(scan.verdict, c)) t.problems.push(`scan ${verdictLine(scan.verdict)}`);
   t.decision = {
     detectors: [...scan.detectors],
     quorum: scan.quorum,
@@ -292,6 +292,19 @@ async function scanOnData(
   return t;
 }
 
+/**
+ * Whether the gate accepts a scan verdict: PASS always; REVIEW only under `allowReview` and only
+ * when it holds no strong class-level finding (the policy's thresholds then judge the flags);
+ * FAIL never.
+ */
+function verdictAccepted(
+  v: Pick<ScanVerdict, 'verdict'> & { readonly evidence?: readonly unknown[] },
+  c: ScanPolicy,
+): boolean {
+  if (v.verdict === 'pass') return true;
+  return v.verdict === 'review' && c.allowReview && (v.evidence?.length ?? 1) === 0;
+}
+
 /** The scan results registered with the model, against the policy's thresholds. */
 function registeredScan(
   scans: NonNullable<ModelVersion['info']['scan']>,
@@ -299,7 +312,7 @@ function registeredScan(
 ): ScanTally {
   const t = emptyTally();
   const verdict = scans.find((s) => s.verdict)?.verdict;
-  if (verdict && verdict.verdict !== 'pass') {
+  if (verdict && !verdictAccepted(verdict, c)) {
     t.problems.push(`registered scan ${verdictLine(verdict)}`);
   }
   for (const s of scans) {

@@ -114,6 +114,8 @@ describe('ONNX models in the registry and the gate', () => {
         methods: ['ss'],
         maxFlaggedShare: 1,
         maxSuspiciousClasses: 10,
+        // 60 records: SS flags a few on weak evidence (a REVIEW with no strong finding).
+        allowReview: true,
       },
       backdoorProbe: {
         strip: { clean: TEST, probe: TEST, maxRejectRate: 1, overlays: 4 },
@@ -135,6 +137,14 @@ describe('ONNX models in the registry and the gate', () => {
     expect(nc.details).toMatchObject({ method: 'neural-cleanse', records: 10 });
     expect(nc.details.anomalyIndex).toHaveLength(10);
     expect(r.passed).toBe(nc.passed);
+    // Without allowReview the same REVIEW fails the scan check, naming the verdict.
+    const strict = await gatePolicyFile(root, {
+      version: 1,
+      scan: { data: TEST, methods: ['ss'], maxFlaggedShare: 1, maxSuspiciousClasses: 10 },
+    });
+    const s = checksOf((await runGate(reg, v.id, strict, { record: false })).checks).scan!;
+    expect(s.passed).toBe(false);
+    expect(s.reason).toMatch(/REVIEW/);
   });
 
   it('checks the signature of an ONNX model signed as the folder holding it', async () => {
