@@ -20,6 +20,16 @@ import { isStrong, type ScanVerdict, scanVerdict } from './verdict.js';
  */
 export const DEFAULT_SCAN_METHODS = ['ac'] as const;
 
+/**
+ * The default detectors for a scan with `context`: {@link DEFAULT_SCAN_METHODS}, plus keyword
+ * discovery (`kw`) when the caller gives the raw text side of a text model — a text trigger is a
+ * token, which keyword discovery finds where representation detectors may see nothing, and a
+ * default that leaves it out would pass a working text backdoor.
+ */
+export function defaultScanMethods(context?: { readonly text?: unknown }): string[] {
+  return [...DEFAULT_SCAN_METHODS, ...(context?.text ? ['kw'] : [])];
+}
+
 /** One record's merged findings. */
 export interface RecordFinding {
   readonly index: number;
@@ -127,7 +137,7 @@ export async function scanDataset(
   model: Classifier,
   options: ScanOptions,
 ): Promise<MergedScan> {
-  const methods = [...(options.methods ?? DEFAULT_SCAN_METHODS)];
+  const methods = [...(options.methods ?? defaultScanMethods(options.context))];
   const entries = methods.map((m) => detectorEntry(m)); // unknown names fail before any work
   const { layer, ...shared } = options.detectorOptions ?? {};
   const trusted = options.trusted;

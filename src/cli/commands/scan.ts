@@ -13,6 +13,7 @@ import { applyReport, type MitigationMode } from '../../defenses/mitigation.js';
 import { DETECTOR_NAMES, DETECTORS, detectorEntry, detectorsFor } from '../../defenses/registry.js';
 import {
   DEFAULT_SCAN_METHODS,
+  defaultScanMethods,
   type MergedScan,
   type ScanOptions,
   scanDataset,
@@ -60,7 +61,7 @@ export const SCAN_SUSPICIOUS_FILE = 'suspicious.csv';
 interface ScanCliOptions extends OutputOptions, OnnxCliOptions {
   data: string;
   model: string;
-  method: readonly string[] | 'all';
+  method?: readonly string[] | 'all';
   layer?: string;
   seed: number;
   threads: number;
@@ -95,7 +96,7 @@ function namesFinding(kind: string): string {
     .join(', ');
 }
 
-const METHOD_HELP = `detectors, comma-separated (${namesFinding('backdoor')}: backdoors; ${namesFinding('label-noise')}: label noise; ${namesFinding('keywords')}: keyword discovery, text models), or all (every one that applies to the data). Several are merged into one decision, the one antidote audit takes: a record is flagged when 2 agree, when 1 flags it in a class where its finding is strong (calibrated against the data's own null), or when 1 does and the others rank it near the top of a class they judge poisoned; the first line of the output is the verdict (PASS, REVIEW or FAIL) and why. Default: the audit's detectors`;
+const METHOD_HELP = `detectors, comma-separated (${namesFinding('backdoor')}: backdoors; ${namesFinding('label-noise')}: label noise; ${namesFinding('keywords')}: keyword discovery, text models), or all (every one that applies to the data). Several are merged into one decision, the one antidote audit takes: a record is flagged when 2 agree, when 1 flags it in a class where its finding is strong (calibrated against the data's own null), or when 1 does and the others rank it near the top of a class they judge poisoned; the first line of the output is the verdict (PASS, REVIEW or FAIL) and why. Default: activation clustering, and keyword discovery (kw) for a text model`;
 
 /**
  * `antidote scan`: runs poisoned-data detectors of the registry over a dataset with the model
@@ -114,7 +115,7 @@ export function registerScanCommand(program: Command): void {
     .addOption(
       new Option('--method <names>', METHOD_HELP)
         .argParser(parseMethods)
-        .default([...DEFAULT_SCAN_METHODS], DEFAULT_SCAN_METHODS.join(',')),
+        .default(undefined, `${DEFAULT_SCAN_METHODS.join(',')}, and kw for a text model`),
     )
     .option('--layer <name>', 'layer whose activations are analysed (default: penultimate)')
     .option('--seed <n>', 'seed for clustering, sampling and folds', parseInteger, 0)
@@ -152,8 +153,17 @@ function detectorFlags(): Map<string, Option> {
   return flags;
 }
 
-/** The detectors `--method` names for data of `domain`; `INVALID_ARGUMENT` for kw off text. */
-function scanMethods(method: ScanCliOptions['method'], domain: DataDomain): string[] {
+/**
+ * The detectors `--method` names for data of `domain`; `INVALID_ARGUMENT` for kw off text.
+ * Without `--method`: the default set for the scan's context (`defaultScanMethods`: keyword
+ * discovery joins it for a text model that reads raw texts).
+ */
+function scanMethods(
+  method: ScanCliOptions['method'],
+  domain: DataDomain,
+  context: ScanContext,
+): string[] {
+  if (method === undefined) return defaultScanMethods(context);
   if (method === 'all') return detectorsFor(domain).map((d) => d.name);
   for (const m of method) {
     const entry = detectorEntry(m);
@@ -279,8 +289,8 @@ async function runScanCommand(o: ScanCliOptions): Promise<void> {
   const model = await loadModel(o.model, onnxLoadOptions(o));
   try {
     model.checkReads(loaded);
-    const methods = scanMethods(o.method, dataDomain(loaded));
     const target = scanTarget(model, loaded, o.threads);
+    const methods = scanMethods(o.method, dataDomain(loaded), target.context);
     const trusted = o.trusted ? await loadTrusted(o.trusted, model) : undefined;
     const scan = await runDetectors(target, methods, o, trusted);
     const ds = target.ds;

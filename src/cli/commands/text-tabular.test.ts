@@ -113,6 +113,21 @@ describe('text poisoning from the command line (sentiment sentences)', () => {
     ]);
     expect(byLogits.methods[0].topTokens[0]).toBe('cf');
     expect(byLogits.methods[0].f1).toBeGreaterThan(0.8);
+    // Without --method, keyword discovery joins the default set for a text model: the default
+    // scan does not pass a working text backdoor.
+    const byDefault = await json([
+      'scan',
+      '--data',
+      at('poisoned'),
+      '--model',
+      at('model'),
+      '--out',
+      at('scan-default'),
+      '--quiet',
+    ]);
+    expect(byDefault.methods.map((m: { method: string }) => m.method)).toContain('kw');
+    expect(byDefault.verdict.verdict).not.toBe('pass');
+    expect(byDefault.decision.f1).toBeGreaterThan(0.8);
 
     const evaluated = await json([
       'evaluate',
