@@ -55,6 +55,27 @@ describe('scanVerdict', () => {
     expect(m.verdict.evidence).toEqual([]);
   });
 
+  it('REVIEW, not PASS, when one detector flags records the merged decision does not keep', () => {
+    // ss flags two records on weak evidence; ac ranks them low: the quorum keeps none.
+    const m = mergeReports(
+      ds,
+      [
+        report(
+          'ac',
+          [],
+          [0.4, 0.2],
+          Array.from({ length: 20 }, (_, i) => (i < 2 ? 0 : i)),
+        ),
+        report('ss', [0, 1], [1.1, 0.3]),
+      ],
+      undefined,
+      ['ac', 'ss'],
+    );
+    expect(m.flagged.reduce((a, b) => a + b, 0)).toBe(0);
+    expect(m.verdict.verdict).toBe('review');
+    expect(m.verdict.reason).toMatch(/ss flags 2 records on its own/);
+  });
+
   it('one strong detector the others do not confirm: records flagged, REVIEW with its evidence (the old quorum passed it)', () => {
     // ss ranks the records ac flags low: no confirmation.
     const ss = report(

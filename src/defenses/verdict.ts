@@ -139,7 +139,8 @@ function listOf(items: readonly string[]): string {
 
 /**
  * The verdict of a scan (see the module comment): `fail` on confirmed strong evidence, `review`
- * on unconfirmed strong evidence or flagged records without strong evidence, `pass` on neither.
+ * on unconfirmed strong evidence, on flagged records without strong evidence, or when any detector
+ * flags records on its own; `pass` only when no detector flags anything and nothing is strong.
  */
 export function scanVerdict(input: VerdictInput): ScanVerdict {
   const evidence = strongEvidence(input);
@@ -167,6 +168,22 @@ export function scanVerdict(input: VerdictInput): ScanVerdict {
     return {
       verdict: 'review',
       reason: `${records} without a strong class-level finding (no detector's evidence reaches strength ${STRONG_EVIDENCE}); check them.`,
+      evidence,
+    };
+  }
+  // A detector that flags records on its own is a finding too, even unconfirmed and weak: PASS
+  // means nothing found (measured: on the fraud-like CSV, ASR 1.00, spectral signatures alone
+  // flagged 44 records, all poisoned, that the merged decision did not keep).
+  const alone = input.reports
+    .map((r, k) => ({
+      name: input.detectors?.[k] ?? r.method,
+      count: r.flagged.reduce((a, b) => a + b, 0),
+    }))
+    .filter((d) => d.count > 0);
+  if (alone.length > 0) {
+    return {
+      verdict: 'review',
+      reason: `no record kept by the merged decision and no strong class-level finding, but ${listOf(alone.map((d) => `${d.name} flags ${d.count} record${d.count === 1 ? '' : 's'}`))} on its own; check them.`,
       evidence,
     };
   }

@@ -71,7 +71,14 @@ async function auditAgainstScan(data: string, modelDir: string, out: string) {
     const flaggedIds = features.ids.filter((_, i) => scan.flagged[i]);
     expect(report.data.scan.flaggedIds).toEqual(flaggedIds);
     const share = flaggedIds.length / features.ids.length;
-    const expected = share > 0.005 ? 'fail' : flaggedIds.length > 0 ? 'review' : 'pass';
+    // The audit policy fails above 0.5% flagged; below it the scan's verdict stands (a REVIEW
+    // also when a detector flags records on its own that the merged decision does not keep).
+    const expected =
+      share > 0.005 || scan.verdict.verdict === 'fail'
+        ? 'fail'
+        : flaggedIds.length > 0 || scan.verdict.verdict === 'review'
+          ? 'review'
+          : 'pass';
     expect(report.verdict).toBe(expected);
     const section = (id: string) => report.sections.find((s) => s.id === id);
     expect(section('scan')?.status).toBe(expected);
