@@ -56,15 +56,6 @@ export function modifiedZ(value: number, nul: RobustNull): number {
   return (MODIFIED_Z_FACTOR * d) / nul.spread;
 }
 
-/**
- * The modified z-score of each of `values` among all of them (leave-none-out: with ten classes
- * one poisoned class moves the median and MAD little). `minSpread` as in {@link robustNull}.
- */
-export function modifiedZScores(values: readonly number[], minSpread = 0): number[] {
-  const nul = robustNull(values, minSpread);
-  return values.map((v) => modifiedZ(v, nul));
-}
-
 /** The value a statistic must reach to be strong against `nul` (z = {@link STRONG_EVIDENCE}). */
 export function strongCutoff(nul: RobustNull, z = STRONG_EVIDENCE): number {
   return nul.centre + (z * nul.spread) / MODIFIED_Z_FACTOR;
