@@ -23,10 +23,17 @@ const SLOW_TESTS = [
   'src/server/dashboard.browser.test.ts',
 ];
 
+/**
+ * The services tier (`npm run test:services`, `--mode services`): tests that need the PostgreSQL
+ * and Redis servers `scripts/services.sh` starts (see src/testing/services.ts). `npm test` runs
+ * them too.
+ */
+const SERVICES_TESTS = 'src/**/*.services.test.ts';
+
 export default defineConfig(({ mode }) => ({
   test: {
-    include: ['src/**/*.test.ts'],
-    exclude: [...configDefaults.exclude, ...(mode === 'fast' ? SLOW_TESTS : [])],
+    include: mode === 'services' ? [SERVICES_TESTS] : ['src/**/*.test.ts'],
+    exclude: [...configDefaults.exclude, ...(mode === 'fast' ? [...SLOW_TESTS, SERVICES_TESTS] : [])],
     pool: 'forks',
     testTimeout: 60_000,
     hookTimeout: 60_000,
