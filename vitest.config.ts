@@ -33,7 +33,10 @@ const SERVICES_TESTS = 'src/**/*.services.test.ts';
 export default defineConfig(({ mode }) => ({
   test: {
     include: mode === 'services' ? [SERVICES_TESTS] : ['src/**/*.test.ts'],
-    exclude: [...configDefaults.exclude, ...(mode === 'fast' ? [...SLOW_TESTS, SERVICES_TESTS] : [])],
+    exclude: [
+      ...configDefaults.exclude,
+      ...(mode === 'fast' ? [...SLOW_TESTS, SERVICES_TESTS] : []),
+    ],
     pool: 'forks',
     testTimeout: 60_000,
     hookTimeout: 60_000,
