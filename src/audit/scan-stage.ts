@@ -1,5 +1,10 @@
 import type { Dataset } from '../data/dataset.js';
-import { DEFAULT_SCAN_METHODS, type MergedScan, scanDataset } from '../defenses/scan.js';
+import {
+  defaultScanMethods,
+  type MergedScan,
+  type ScanOptions,
+  scanDataset,
+} from '../defenses/scan.js';
 import type { Classifier } from '../engine/classifier.js';
 import { type DetectionEvaluation, evaluateDetection } from '../eval/detection.js';
 import { type AuditProgressCallback, startStage } from './progress.js';
@@ -19,8 +24,10 @@ export interface ScanFindings {
 
 /** Options of {@link scanStage}. */
 export interface ScanStageOptions {
-  /** Detectors; default `DEFAULT_SCAN_METHODS`. */
+  /** Detectors; default `defaultScanMethods(context)` (keyword discovery joins for a text model). */
   readonly methods?: readonly string[] | undefined;
+  /** What only the caller can give the detectors (`ScanOptions.context`: the raw texts of a text model). */
+  readonly context?: ScanOptions['context'];
   readonly seed: number;
   /** Ground truth: 1 for each poisoned record, when known (an attack record, a simulation). */
   readonly truth?: Uint8Array | undefined;
@@ -39,11 +46,12 @@ export async function scanStage(
   model: Classifier,
   options: ScanStageOptions,
 ): Promise<ScanFindings> {
-  const methods = options.methods ?? DEFAULT_SCAN_METHODS;
+  const methods = options.methods ?? defaultScanMethods(options.context);
   const s = startStage(options.onProgress, 'scan', 'scan for poison', methods.length);
   const scan = await scanDataset(ds, model, {
     methods,
     seed: options.seed,
+    ...(options.context ? { context: options.context } : {}),
     ...(options.trusted ? { trusted: options.trusted } : {}),
     onProgress: (method, p) => {
       if (p.stage === 'done' && p.done === p.total) s.tick(method);

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadDataset } from '../../data/load.js';
-import { DEFAULT_SCAN_METHODS, scanDataset } from '../../defenses/scan.js';
+import { defaultScanMethods, scanDataset } from '../../defenses/scan.js';
+import { textScanContext } from '../../defenses/text-scan-context.js';
 import { loadModel } from '../../engine/model.js';
 import { runProgram } from '../../testing/run-program.js';
 import { Rng } from '../../util/rng.js';
@@ -38,7 +39,10 @@ interface Section {
 interface AuditJson {
   verdict: string;
   sections: Section[];
-  data: { scan: { flagged: number; flaggedIds: string[] }; skipped?: { stage: string }[] };
+  data: {
+    scan: { methods: string[]; flagged: number; flaggedIds: string[] };
+    skipped?: { stage: string }[];
+  };
 }
 
 /**
@@ -63,11 +67,16 @@ async function auditAgainstScan(data: string, modelDir: string, out: string) {
   const model = await loadModel(modelDir);
   if (model.capabilities.pixels) throw new Error('expected a text or tabular model');
   try {
-    const features = model.featurize((await loadDataset(data)).dataset);
+    const records = (await loadDataset(data)).dataset;
+    const features = model.featurize(records);
+    // The audit's default detectors are the scan's: keyword discovery joins for a text model.
+    const context = textScanContext(model, records);
     const scan = await scanDataset(features, model.classifier, {
-      methods: DEFAULT_SCAN_METHODS,
+      methods: defaultScanMethods(context),
       seed: 1,
+      context,
     });
+    expect(report.data.scan.methods).toEqual(scan.methods);
     const flaggedIds = features.ids.filter((_, i) => scan.flagged[i]);
     expect(report.data.scan.flaggedIds).toEqual(flaggedIds);
     const share = flaggedIds.length / features.ids.length;
@@ -102,6 +111,14 @@ describe('antidote audit with text and tabular models', () => {
     );
     await cli(`train --data ${text} --out ${at('text-model')} --quiet`);
     const report = await auditAgainstScan(text, at('text-model'), at('text-audit'));
+    // Keyword discovery runs in the audit of a text model, as in its scan, and the backdoor is
+    // not passed.
+    expect(report.data.scan.methods).toEqual([
+      'activation-clustering',
+      'spectral-signatures',
+      'keyword-discovery',
+    ]);
+    expect(report.verdict).not.toBe('pass');
     expect(report.sections.map((s) => s.id)).toEqual([
       'summary',
       'integrity',
@@ -145,7 +162,7 @@ describe('antidote audit with an ONNX model', () => {
       const features = model.featurize((await loadDataset('mnist:test:300')).dataset);
       expect(features.shape).toEqual([300, 1, 28, 28]);
       const scan = await scanDataset(features, model.classifier, {
-        methods: DEFAULT_SCAN_METHODS,
+        methods: defaultScanMethods(),
         seed: 1,
       });
       expect(report.data.scan.flaggedIds).toEqual(features.ids.filter((_, i) => scan.flagged[i]));

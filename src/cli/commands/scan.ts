@@ -25,6 +25,7 @@ import {
   SCAN_REPORT_FILE,
   SCAN_REPORT_FORMAT,
 } from '../../defenses/scan-report.js';
+import { textScanContext } from '../../defenses/text-scan-context.js';
 import { verdictLine } from '../../defenses/verdict.js';
 import { activeBackend } from '../../engine/backend.js';
 import type { Classifier } from '../../engine/classifier.js';
@@ -32,7 +33,6 @@ import {
   derivedMeta,
   loadModel,
   type Model,
-  TfFeatureModel,
   type TrainLikeOptions,
 } from '../../engine/model.js';
 import { type Retrainer, retrainerLike } from '../../engine/model-retrain.js';
@@ -199,20 +199,6 @@ function foldTraining(model: Model, seed: number, epochs: number | undefined): T
   return { seed, ...(epochs !== undefined ? { epochs } : {}) };
 }
 
-/** The raw-text side of a scan (keyword discovery) where the model reads and predicts texts. */
-function textContext(model: Model, loaded: LoadedDataset): Pick<ScanContext, 'text'> {
-  if (!(model instanceof TfFeatureModel) || model.input.kind !== 'text') return {};
-  const m = model.feature;
-  return {
-    text: {
-      dataset: loaded.dataset,
-      predict: (texts, output) =>
-        output === 'logits' ? m.predictLogitsTexts(texts) : m.predictProbaTexts(texts),
-      ...(m.tokenizer ? { tokenizer: m.tokenizer } : {}),
-    },
-  };
-}
-
 /** What the scan context of the detectors holds. */
 type ScanContext = NonNullable<ScanOptions['context']>;
 
@@ -232,7 +218,7 @@ function scanTarget(
             trainLike: (train, o) => model.trainLike(train, foldTraining(model, o.seed, o.epochs)),
           }
         : {}),
-      ...textContext(model, loaded),
+      ...textScanContext(model, loaded.dataset),
     },
   };
 }

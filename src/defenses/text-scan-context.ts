@@ -1,0 +1,25 @@
+import type { Dataset } from '../data/dataset.js';
+import { type Model, TfFeatureModel } from '../engine/model.js';
+import type { TextScanContext } from './detector-entry.js';
+
+/**
+ * The raw-text side of a scan (keyword discovery, `kw`) where `model` reads and predicts texts:
+ * the records as texts and the model's predictions on raw texts. Empty where the model is not a
+ * text model, so the scan's defaults (`defaultScanMethods`) add `kw` exactly for text models —
+ * for `antidote scan` and `antidote audit` alike.
+ */
+export function textScanContext(
+  model: Model,
+  records: Pick<Dataset, 'text' | 'y' | 'classes'>,
+): { text?: TextScanContext } {
+  if (!(model instanceof TfFeatureModel) || model.input.kind !== 'text') return {};
+  const m = model.feature;
+  return {
+    text: {
+      dataset: records,
+      predict: (texts, output) =>
+        output === 'logits' ? m.predictLogitsTexts(texts) : m.predictProbaTexts(texts),
+      ...(m.tokenizer ? { tokenizer: m.tokenizer } : {}),
+    },
+  };
+}
