@@ -20,7 +20,7 @@ header .readonly{background:#566573;padding:1px 8px;border-radius:8px}
 main{padding:1em 1.5em;max-width:1200px}
 h1{margin:.3em 0 .6em;overflow-wrap:anywhere}
 table{border-collapse:collapse;margin:.5em 0 1.5em;background:#fff;width:100%}
-th,td{border:1px solid #ddd;padding:.3em .6em;text-align:left;vertical-align:top;overflow-wrap:anywhere}
+th,td{border:1px solid #ddd;padding:.3em .6em;text-align:left;vertical-align:top;overflow-wrap:break-word}
 th{background:#f0f3f6}
 code{overflow-wrap:anywhere}
 pre{margin:.3em 0 0;white-space:pre-wrap;overflow-wrap:anywhere;font-size:12px}
@@ -38,7 +38,7 @@ details.gate{background:#fff;border:1px solid #ddd;margin:.3em 0;padding:.3em .6
 .panels{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,420px),1fr));gap:1em}
 .panel{margin:0;background:#fff;border:1px solid #ddd;padding:.4em .6em;min-width:0}
 .panel figcaption{font-weight:600;font-size:13px}
-.panel svg{display:block;width:100%;height:auto}
+.panel svg.chart{display:block;width:100%;height:auto}
 .legend{display:flex;flex-wrap:wrap;gap:.2em 1em;font-size:12px}
 .legend svg{vertical-align:-1px}
 button{cursor:pointer}
@@ -52,6 +52,7 @@ thead{display:none}
 tr{border:1px solid #ddd;margin-bottom:.6em;background:#fff}
 td{border:0;border-bottom:1px solid #eee}
 td:empty{display:none}
+td{overflow-wrap:anywhere}
 td::before{content:attr(data-label);display:block;font-size:11px;color:#666}
 }
 `;

@@ -18,7 +18,7 @@ function snap(id: number, minutes: number, metrics: Record<string, number>): Mon
 /** The y-axis tick labels of one chart panel. */
 function ticks(html: string, panel: string): string[] {
   const svg = html.split(`data-panel="${panel}"`)[1]!.split('</svg>')[0]!;
-  return [...svg.matchAll(/text-anchor="end" font-size="11">([^<]*)</g)].map((m) => m[1]!);
+  return [...svg.matchAll(/text-anchor="end" font-size="13">([^<]*)</g)].map((m) => m[1]!);
 }
 
 describe('monitoring chart', () => {

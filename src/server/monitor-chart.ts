@@ -59,8 +59,8 @@ const COUNTS = new Set(['requests', 'records', 'failed']);
 
 const W = 480;
 const H = 170;
-const LEFT = 52;
-const RIGHT = 14;
+const LEFT = 56;
+const RIGHT = 22;
 const TOP = 12;
 const BOTTOM = 30;
 
@@ -136,14 +136,14 @@ function panelSvg(
   const grid = ticks
     .map(
       (v) =>
-        `<line x1="${LEFT}" x2="${W - RIGHT}" y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}" stroke="#e3e6ea"/><text x="${LEFT - 4}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end" font-size="11">${tickLabel(p.unit, v)}</text>`,
+        `<line x1="${LEFT}" x2="${W - RIGHT}" y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}" stroke="#e3e6ea"/><text x="${LEFT - 4}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end" font-size="13">${tickLabel(p.unit, v)}</text>`,
     )
     .join('');
   const tt = timeTicks(t0, t1);
   const xAxis = tt.at
     .map(
       (t) =>
-        `<line x1="${x(t).toFixed(1)}" x2="${x(t).toFixed(1)}" y1="${H - BOTTOM}" y2="${H - BOTTOM + 4}" stroke="#888"/><text x="${x(t).toFixed(1)}" y="${H - BOTTOM + 16}" text-anchor="middle" font-size="11">${tt.label(t)}</text>`,
+        `<line x1="${x(t).toFixed(1)}" x2="${x(t).toFixed(1)}" y1="${H - BOTTOM}" y2="${H - BOTTOM + 4}" stroke="#888"/><text x="${x(t).toFixed(1)}" y="${H - BOTTOM + 16}" text-anchor="middle" font-size="13">${tt.label(t)}</text>`,
     )
     .join('');
   const lines = p.series
@@ -169,7 +169,7 @@ function panelSvg(
     )
     .join('');
   return `<figure class="panel" data-panel="${p.id}"><figcaption>${p.title}</figcaption>
-<svg viewBox="0 0 ${W} ${H}" role="img" aria-label="${p.title} over time" preserveAspectRatio="xMidYMid meet">
+<svg class="chart" viewBox="0 0 ${W} ${H}" role="img" aria-label="${p.title} over time" preserveAspectRatio="xMidYMid meet">
 <rect x="${LEFT}" y="${TOP}" width="${W - LEFT - RIGHT}" height="${H - TOP - BOTTOM}" fill="none" stroke="#ccc"/>
 ${grid}${xAxis}${lines}<text x="${W - RIGHT}" y="${H - 2}" text-anchor="end" font-size="10" fill="#666">time (UTC)</text></svg>
 <div class="legend">${legend}</div></figure>`;
