@@ -57,12 +57,9 @@ const PANELS: readonly Panel[] = [
 /** Metrics counted in whole units (shown without decimals). */
 const COUNTS = new Set(['requests', 'records', 'failed']);
 
-const W = 480;
-const H = 170;
-const LEFT = 56;
-const RIGHT = 22;
-const TOP = 12;
-const BOTTOM = 30;
+/** A panel's SVG box (user units; it scales to the column) and the margins around its plot. */
+const BOX = { W: 480, H: 170, LEFT: 56, RIGHT: 22, TOP: 12, BOTTOM: 30 } as const;
+const { W, H, LEFT, RIGHT, TOP, BOTTOM } = BOX;
 
 /** A metric value for display: integer counts, rates in %, other values with 3 decimals. */
 export function formatMetric(name: string, v: number): string {
