@@ -159,6 +159,35 @@ function entropyJob(
 }
 
 /**
+ * Writes the superimposition of `x[xi, xi + size)` and `overlay[oi, oi + size)` into
+ * `out[at, at + size)`: `add-clip` (the sum clipped to `[lo, hi]`, float32 arithmetic) or
+ * `blend` (the mean). The one definition every STRIP computation uses.
+ */
+export function superimposeInto(
+  out: Float32Array,
+  at: number,
+  x: ArrayLike<number>,
+  xi: number,
+  overlay: ArrayLike<number>,
+  oi: number,
+  size: number,
+  mode: StripSuperimpose,
+  lo: number,
+  hi: number,
+): void {
+  if (mode === 'blend') {
+    for (let d = 0; d < size; d++) out[at + d] = 0.5 * x[xi + d]! + 0.5 * overlay[oi + d]!;
+    return;
+  }
+  const l = Math.fround(lo);
+  const h = Math.fround(hi);
+  for (let d = 0; d < size; d++) {
+    const s = Math.fround(x[xi + d]! + overlay[oi + d]!);
+    out[at + d] = s > h ? h : Math.max(s, l);
+  }
+}
+
+/**
  * Adds the prediction entropy (bits) of overlays `[from, to)` of each record in `records` to
  * `sums[record]`, in forward passes of about `batchSize` superimposed inputs.
  */
@@ -187,15 +216,18 @@ async function addEntropies(
       const xi = rec * size;
       for (let v = 0; v < per; v++) {
         const pj = draws[rec * o.overlays + from + v]! * size;
-        const base = (i * per + v) * size;
-        if (o.superimpose === 'blend') {
-          for (let d = 0; d < size; d++) blended[base + d] = 0.5 * x[xi + d]! + 0.5 * pool[pj + d]!;
-        } else {
-          for (let d = 0; d < size; d++) {
-            const s = Math.fround(x[xi + d]! + pool[pj + d]!);
-            blended[base + d] = s > hi ? hi : Math.max(s, lo);
-          }
-        }
+        superimposeInto(
+          blended,
+          (i * per + v) * size,
+          x,
+          xi,
+          pool,
+          pj,
+          size,
+          o.superimpose,
+          lo,
+          hi,
+        );
       }
     }
     const rows = m * per;

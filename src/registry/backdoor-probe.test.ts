@@ -31,6 +31,27 @@ describe('STRIP backdoor probe (Gao et al. 2019)', () => {
     const onTrig = await probe.score({ x: rows, n: nonTarget.length });
     expect(rate(onClean.rejected)).toBeLessThan(0.15);
     expect(rate(onTrig.rejected)).toBeGreaterThan(0.8);
+    // Triggered inputs win their control blends: never overlay-dominated.
+    expect(rate(onTrig.overlayDominated)).toBeLessThan(0.05);
+    // Clean images translated by one pixel carry little class evidence: the overlays decide each
+    // blend, so STRIP's entropy is low, but that is no trigger: overlay-dominated, not rejected.
+    const shifted = new Float32Array(test.x.length);
+    for (let i = 0; i < 200; i++)
+      for (let k = 0; k < 64; k++) {
+        const r = Math.floor(k / 8) - 1;
+        const c = (k % 8) - 1;
+        shifted[i * 64 + k] = r >= 0 && c >= 0 ? test.x[i * 64 + r * 8 + c]! : 0;
+      }
+    const onShifted = await probe.score({ x: shifted, n: 200 });
+    expect(rate(onShifted.rejected)).toBeLessThan(0.15);
+    expect(rate(onShifted.overlayDominated)).toBeGreaterThan(0.3);
+    for (let i = 0; i < 200; i++) {
+      expect(onShifted.rejected[i]! + onShifted.overlayDominated[i]!).toBeLessThanOrEqual(1);
+      // Dominance is measured exactly for the low-entropy records.
+      if (onShifted.rejected[i] || onShifted.overlayDominated[i]) {
+        expect(onShifted.dominance[i]).toBeGreaterThanOrEqual(0);
+      } else expect(onShifted.dominance[i]).toBeNaN();
+    }
     // The clean model has no backdoor: the trigger does not lower its entropy much.
     const cp = await StripProbe.calibrate(clean, { x: val.x, n: 200 }, { seed: 1, frr: 0.05 });
     expect(rate((await cp.score({ x: rows, n: nonTarget.length })).rejected)).toBeLessThan(0.3);

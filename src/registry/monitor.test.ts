@@ -34,6 +34,13 @@ describe('LiveMonitor', () => {
     expect(c.inputDrift.psiThreshold).toBe(0.25);
     expect(() => parseMonitorConfig({ strip: { frr: 2 } }, 'm.json')).toThrow(/m.json: strip.frr/);
     expect(() => parseMonitorConfig({ nope: 1 })).toThrow(/INVALID|Unrecognized|nope/);
+    // Drift is not a backdoor: the drift monitors never roll back.
+    expect(parseMonitorConfig({ inputDrift: { rollback: false } }).inputDrift.rollback).toBe(false);
+    for (const m of ['inputDrift', 'predictionDrift']) {
+      expect(() => parseMonitorConfig({ [m]: { rollback: true } })).toThrow(
+        new RegExp(`${m}.rollback: drift monitors never roll back`),
+      );
+    }
   });
 
   it('stays quiet on reference-like traffic and trips on drift and skewed predictions', () => {
@@ -56,6 +63,7 @@ describe('LiveMonitor', () => {
       })) {
         seen.add(t.monitor);
         expect(t.rollback).toBe(false);
+        expect(t.severity).toBe('warning');
       }
     }
     expect([...seen].sort()).toEqual(['input-drift', 'prediction-drift']);

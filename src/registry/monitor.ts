@@ -12,9 +12,11 @@ import {
 /**
  * Monitors on live traffic: input drift (PSI and KS per feature group against a reference
  * sample), prediction-distribution drift (PSI of predicted classes), STRIP rejections (share of
- * recent requests whose STRIP entropy fell below the clean threshold: likely triggered inputs,
- * Gao et al. 2019) and the error rate. Each monitor has its own sliding window, thresholds and a
- * `rollback` switch saying whether tripping it rolls the model back.
+ * recent requests STRIP rejected: low entropy under superimposition with the input's own class
+ * winning the blends, likely triggered inputs, Gao et al. 2019; see `backdoor-probe.ts`) and the
+ * error rate. Each monitor has its own sliding window and thresholds; STRIP and the error rate
+ * have a `rollback` switch saying whether tripping them rolls the model back. Drift alerts are
+ * warnings and never roll back: a shifted input distribution is not a backdoor.
  *
  * Anyone who can reach the port can send requests, so a trip is only evidence enough for an
  * automatic rollback when it rests on traffic an outsider cannot fabricate cheaply (issue 19,
@@ -25,6 +27,17 @@ import {
  */
 
 const window = (d: number) => z.number().int().min(1).max(1_000_000).default(d);
+/**
+ * The `rollback` switch of a drift monitor: accepted for old configurations, only as false. A
+ * shifted input distribution is no evidence that the model is compromised (issue 21, item 4), so
+ * drift alerts are warnings and never roll back; STRIP (`strip.rollback`) is the monitor that can.
+ */
+const noRollback = z
+  .boolean()
+  .default(false)
+  .refine((v) => v === false, {
+    message: 'drift monitors never roll back (drift is not evidence of a backdoor); remove it',
+  });
 const share = (d: number) => z.number().min(0).max(1).default(d);
 
 /** Zod schema of the monitoring configuration (all fields have defaults). */
@@ -46,7 +59,7 @@ export const monitorConfigSchema = z.strictObject({
       psiThreshold: z.number().positive().default(0.25),
       /** KS test level; a group trips when both PSI and KS exceed their thresholds. */
       ksAlpha: z.number().gt(0).lt(1).default(0.001),
-      rollback: z.boolean().default(false),
+      rollback: noRollback,
     })
     .prefault({}),
   predictionDrift: z
@@ -55,7 +68,7 @@ export const monitorConfigSchema = z.strictObject({
       window: window(200),
       minSamples: window(50),
       psiThreshold: z.number().positive().default(0.25),
-      rollback: z.boolean().default(false),
+      rollback: noRollback,
     })
     .prefault({}),
   strip: z
@@ -443,7 +456,7 @@ export class LiveMonitor {
           message: `input drift in feature group ${worst.group}: PSI ${worst.psi.toFixed(3)} > ${ci.psiThreshold} and KS ${worst.ks.toFixed(3)} > ${crit.toFixed(3)} (α=${ci.ksAlpha})`,
           value: worst.psi,
           threshold: ci.psiThreshold,
-          rollback: ci.rollback,
+          rollback: false,
           evidence: this.evidence(this.recordClients.distinct(first.size)),
           details: { group: worst.group, ks: worst.ks, ksCritical: crit },
         });
@@ -464,7 +477,7 @@ export class LiveMonitor {
           message: `predicted-class distribution drifted: PSI ${v.toFixed(3)} > ${cp.psiThreshold} (most predicted class ${top}: ${((counts[top]! / this.preds.size) * 100).toFixed(1)}%)`,
           value: v,
           threshold: cp.psiThreshold,
-          rollback: cp.rollback,
+          rollback: false,
           evidence: this.evidence(this.recordClients.distinct(this.preds.size)),
           details: { topClass: top, window: this.preds.size },
         });

@@ -1,7 +1,11 @@
-/** The read-only JSON API under `/api/`: models, versions, datasets, alerts, audit, monitoring. */
+/**
+ * The read-only JSON API under `/api/`: models, versions, datasets, alerts (also grouped:
+ * `/api/alerts/groups`), audit, monitoring.
+ */
 import { Hono } from 'hono';
 import { AntidoteError } from '../errors.js';
 import { verifyAuditChain } from '../integrity/audit-log.js';
+import { groupAlerts } from './alert-groups.js';
 import type { AppContext } from './http.js';
 
 /** The read-only JSON API. */
@@ -22,6 +26,8 @@ export function apiRoutes(ctx: AppContext): Hono {
   });
   app.get('/api/datasets', (c) => c.json(reg.store.listVersions('dataset')));
   app.get('/api/alerts', (c) => c.json(reg.alerts({ limit: 500 })));
+  // The same alerts de-duplicated: one entry per burst, with count and first/last seen.
+  app.get('/api/alerts/groups', (c) => c.json(groupAlerts(reg.alerts({ limit: 500 }))));
   app.get('/api/audit', (c) => {
     const entries = reg.store.auditEntries();
     return c.json({ verification: verifyAuditChain(entries), entries });

@@ -6,6 +6,7 @@ import { APP_CSS, APP_JS } from './assets.js';
 import {
   alertsPage,
   auditPage,
+  type DashboardView,
   datasetsPage,
   esc,
   modelPage,
@@ -14,12 +15,23 @@ import {
 } from './dashboard.js';
 import type { AppContext } from './http.js';
 
+/**
+ * How the pages of `ctx` are shown: read-only (no token box, no action buttons) when the server
+ * has no token table, so that no change could be accepted.
+ */
+export function dashboardView(ctx: AppContext): DashboardView {
+  return { readOnly: ctx.tokens === undefined };
+}
+
 /** The page of model `name` (404 page when it has no version). */
 function modelRoute(ctx: AppContext, name: string): { html: string; status: 200 | 404 } {
   const reg = ctx.registry;
   const versions = reg.list(name);
   if (versions.length === 0) {
-    return { html: page('Not found', `<p>unknown model ${esc(name)}</p>`), status: 404 };
+    return {
+      html: page('Not found', `<p>unknown model ${esc(name)}</p>`, dashboardView(ctx)),
+      status: 404,
+    };
   }
   const gates = new Map<string, StoredGateResult | undefined>(
     versions.map((v) => [v.id, reg.gateResults(v.id, 1)[0]]),
@@ -36,6 +48,7 @@ function modelRoute(ctx: AppContext, name: string): { html: string; status: 200 
       reg.snapshots(name),
       ctx.deployment?.name === name ? ctx.deployment.version.id : undefined,
       new Map(reg.store.listVersions('dataset').map((d) => [d.rootDigest, d.id] as const)),
+      dashboardView(ctx),
     ),
     status: 200,
   };
@@ -45,28 +58,33 @@ function modelRoute(ctx: AppContext, name: string): { html: string; status: 200 
 export function dashboardRoutes(ctx: AppContext): Hono {
   const app = new Hono();
   const reg = ctx.registry;
+  const view = dashboardView(ctx);
   app.get('/assets/app.css', (c) =>
     c.body(APP_CSS, 200, { 'content-type': 'text/css; charset=utf-8' }),
   );
   app.get('/assets/app.js', (c) =>
     c.body(APP_JS, 200, { 'content-type': 'text/javascript; charset=utf-8' }),
   );
-  app.get('/', (c) => c.html(modelsPage(reg.models(), reg.alerts({ limit: 10 }))));
+  app.get('/', (c) => c.html(modelsPage(reg.models(), reg.alerts({ limit: 500 }), view)));
   app.get('/models/:name', (c) => {
     const r = modelRoute(ctx, c.req.param('name'));
     return c.html(r.html, r.status);
   });
-  app.get('/datasets', (c) => c.html(datasetsPage(reg.store.listVersions('dataset'))));
-  app.get('/alerts', (c) => c.html(alertsPage(reg.alerts({ limit: 500 }))));
+  app.get('/datasets', (c) => c.html(datasetsPage(reg.store.listVersions('dataset'), view)));
+  app.get('/alerts', (c) => c.html(alertsPage(reg.alerts({ limit: 500 }), view)));
   app.get('/audit', (c) => {
     const entries = reg.store.auditEntries();
     const v = verifyAuditChain(entries);
     return c.html(
-      auditPage(entries, {
-        ok: v.ok,
-        entries: v.entries,
-        ...(v.firstBad ? { reason: v.firstBad.reason } : {}),
-      }),
+      auditPage(
+        entries,
+        {
+          ok: v.ok,
+          entries: v.entries,
+          ...(v.firstBad ? { reason: v.firstBad.reason } : {}),
+        },
+        view,
+      ),
     );
   });
   return app;

@@ -1,8 +1,9 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type BrowserContext, chromium } from 'playwright-core';
+import { fileURLToPath } from 'node:url';
+import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runGate } from '../registry/gate.js';
 import { loadGatePolicy } from '../registry/gate-policy.js';
@@ -12,6 +13,51 @@ import { parseTokenTable } from './auth.js';
 import { type RunningServer, startServer } from './start.js';
 
 const CHROMIUM = '/usr/bin/chromium';
+/** Screenshots land here (gitignored; CI keeps the folder as an artefact). */
+const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/dashboard/', import.meta.url));
+/** The window widths every page must fit: a laptop and a phone. */
+const WIDTHS = [1280, 390] as const;
+const PAGES = [
+  ['models', '/'],
+  ['model', '/models/digits'],
+  ['datasets', '/datasets'],
+  ['alerts', '/alerts'],
+  ['audit', '/audit'],
+] as const;
+
+/**
+ * What sticks out of the window horizontally: the document's scroll width against the window
+ * width, and the first visible elements whose box crosses either edge.
+ */
+const OVERFLOW = `(() => {
+  const w = document.documentElement.clientWidth;
+  const bad = [];
+  for (const el of document.querySelectorAll('body *')) {
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 && r.height === 0) continue;
+    if (r.right > w + 0.5 || r.left < -0.5) {
+      bad.push(el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') + ' ' + Math.round(r.left) + '..' + Math.round(r.right));
+    }
+  }
+  return { width: w, scrollWidth: document.documentElement.scrollWidth, bad: bad.slice(0, 8) };
+})()`;
+
+/** Opens every folded block (audit JSON, gate details), so that their content is checked too. */
+const UNFOLD = `document.querySelectorAll('details').forEach((d) => { d.open = true; })`;
+
+/** Loads `url` at `width` px, unfolds it, saves a full-page screenshot, returns its overflow. */
+async function fitCheck(
+  page: Page,
+  url: string,
+  width: number,
+  shot: string,
+): Promise<{ width: number; scrollWidth: number; bad: string[] }> {
+  await page.setViewportSize({ width, height: 900 });
+  await page.goto(url);
+  await page.evaluate(UNFOLD);
+  await page.screenshot({ path: join(ARTIFACTS, shot), fullPage: true });
+  return page.evaluate(OVERFLOW);
+}
 const HAVE_CHROMIUM = existsSync(CHROMIUM);
 if (!HAVE_CHROMIUM) {
   console.warn(
@@ -31,9 +77,12 @@ describe.skipIf(!HAVE_CHROMIUM)('dashboard in chromium', () => {
   let browser: BrowserContext;
   let profile: string;
 
+  /** The registry's clock: real time unless a test pins it. */
+  let pinned: number | undefined;
+
   beforeAll(async () => {
     s = await buildScenario(await mkdtemp(join(tmpdir(), 'antidote-ui-')));
-    reg = ModelRegistry.open(s.project);
+    reg = ModelRegistry.open(s.project, { now: () => new Date(pinned ?? Date.now()) });
     const v1 = (await reg.register(s.cleanDir, { name: 'digits' })).version;
     const v2 = (await reg.register(s.backdooredDir, { name: 'digits' })).version;
     const policy = (data: string) => ({
@@ -59,8 +108,32 @@ describe.skipIf(!HAVE_CHROMIUM)('dashboard in chromium', () => {
       threshold: 0.3,
       details: {},
     });
-    reg.recordSnapshot('digits', v2.id, { stripRejectRate: 0.1, predictionPsi: 0.05 });
-    reg.recordSnapshot('digits', v2.id, { stripRejectRate: 0.9, predictionPsi: 0.4 });
+    // The issue's dashboard (#21): 13 alerts of one monitor in 3 s, a PSI of 9.36 beside rates,
+    // 106 requests, a long alert message in the audit log; snapshots 0, 10 and 40 minutes apart.
+    const t0 = Date.now() - 3_600_000;
+    for (let i = 0; i < 13; i++) {
+      pinned = t0 + i * 250;
+      reg.recordAlert({
+        name: 'digits',
+        versionId: v2.id,
+        monitor: 'input-drift',
+        severity: 'warning',
+        message: `input drift in feature group 3: PSI ${(9.36 - i / 10).toFixed(3)} > 0.25 ${'and KS far above its critical value '.repeat(i === 12 ? 8 : 0)}`,
+        value: 9.36,
+        threshold: 0.25,
+        details: {},
+      });
+    }
+    const snapshots = [
+      [0, { requests: 50, records: 50, failed: 0, stripRejectRate: 0.1, predictionPsi: 0.05 }],
+      [10, { requests: 80, records: 90, failed: 1, stripRejectRate: 0.2, inputPsiMax: 0.4 }],
+      [40, { requests: 106, records: 140, failed: 2, stripRejectRate: 0.9, inputPsiMax: 9.36 }],
+    ] as const;
+    for (const [minutes, metrics] of snapshots) {
+      pinned = t0 + minutes * 60_000;
+      reg.recordSnapshot('digits', v2.id, metrics);
+    }
+    pinned = undefined;
     server = await startServer({ registry: reg, tokens: parseTokenTable(s.tokens), port: 0 });
     profile = await mkdtemp(join(tmpdir(), 'antidote-chromium-'));
     browser = await chromium.launchPersistentContext(profile, {
@@ -114,6 +187,12 @@ describe.skipIf(!HAVE_CHROMIUM)('dashboard in chromium', () => {
       0,
     );
     expect(await page.locator('#monitor-chart polyline').count()).toBeGreaterThan(0);
+    // One panel per kind of metric (PSI apart from the rates), integer counts.
+    expect(await page.locator('#monitor-chart .panel').count()).toBe(3);
+    expect(await page.textContent('#monitor-summary')).toMatch(/requests=106,/);
+    // 13 drift alerts in 3 s: one row ×13, plus the STRIP alert.
+    expect(await page.locator('#alerts tbody tr').count()).toBe(2);
+    expect(await page.textContent('#alerts')).toContain('×13');
     expect(await page.textContent('#alerts')).toContain('STRIP rejected 90%');
     await page.goto(`${server.url}/audit`);
     expect(await page.textContent('#chain')).toMatch(/hash chain verified/);
@@ -157,5 +236,45 @@ describe.skipIf(!HAVE_CHROMIUM)('dashboard in chromium', () => {
     expect(await page.textContent('#chain')).toMatch(/hash chain verified/);
     expect(reg.production('digits')?.id).toBe('digits@1');
     await page.close();
+  });
+  it('fits a 1280 px and a 390 px window: nothing overflows; screenshots kept', async () => {
+    await mkdir(ARTIFACTS, { recursive: true });
+    const page = await browser.newPage();
+    const report: string[] = [];
+    for (const width of WIDTHS) {
+      for (const [name, path] of PAGES) {
+        const r = await fitCheck(page, `${server.url}${path}`, width, `${name}-${width}.png`);
+        report.push(`${name}@${width}: scrollWidth ${r.scrollWidth}`);
+        expect(r.bad, `${name} at ${width} px`).toEqual([]);
+        expect(r.scrollWidth, `${name} at ${width} px`).toBeLessThanOrEqual(width);
+      }
+    }
+    console.info(`dashboard layout: ${report.join(', ')}; screenshots in ${ARTIFACTS}`);
+    expect(existsSync(join(ARTIFACTS, 'audit-390.png'))).toBe(true);
+    await page.close();
+  });
+
+  it('a read-only server shows no actions and refuses them', async () => {
+    const ro = await startServer({ registry: reg, port: 0 });
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${ro.url}/models/digits`);
+      expect(await page.textContent('#production')).not.toBe('none');
+      expect(await page.locator('button[data-action]').count()).toBe(0);
+      expect(await page.locator('#token').count()).toBe(0);
+      expect(await page.textContent('header')).toContain('read-only server');
+      const r = await fetch(`${ro.url}/api/models/digits/rollback`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${s.token}` },
+        body: JSON.stringify({ reason: 'x' }),
+      });
+      expect(r.status).toBe(403);
+      expect(((await r.json()) as { error: { message: string } }).error.message).toMatch(
+        /accepts no changes/,
+      );
+      await page.close();
+    } finally {
+      await ro.close(1000);
+    }
   });
 });

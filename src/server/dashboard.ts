@@ -8,21 +8,27 @@ import type {
   StageTransition,
   StoredGateResult,
 } from '../registry/model-registry.js';
+import { groupAlerts } from './alert-groups.js';
+import { esc } from './escape.js';
+import { monitorChart } from './monitor-chart.js';
+
+export { esc } from './escape.js';
+export { monitorChart } from './monitor-chart.js';
 
 /**
  * Server-rendered dashboard pages: plain HTML with one local stylesheet and one small local
  * script (`/assets/app.js`, the promote and rollback buttons). No external requests: charts are
- * inline SVG drawn here, example images are inline PNG data URIs.
+ * inline SVG (`monitor-chart.ts`), example images are inline PNG data URIs. The layout fits the
+ * window from phone width up (tables become stacked cards below 700 px; long values wrap).
  */
 
-/** Escapes text for HTML element content and attribute values. */
-export function esc(v: unknown): string {
-  return String(v ?? '')
-    .replaceAll('&', '&amp;')
-    .replaceAll('<', '&lt;')
-    .replaceAll('>', '&gt;')
-    .replaceAll('"', '&quot;')
-    .replaceAll("'", '&#39;');
+/** How a page is shown. */
+export interface DashboardView {
+  /**
+   * The server accepts no changes (started without a token file): no token box and no promote,
+   * override or rollback buttons (the API refuses them anyway).
+   */
+  readonly readOnly?: boolean;
 }
 
 const NAV: [string, string][] = [
@@ -32,21 +38,28 @@ const NAV: [string, string][] = [
   ['/audit', 'Audit log'],
 ];
 
-/** The page frame: title, navigation, token box for actions. */
-export function page(title: string, body: string): string {
+/** The page frame: title, navigation, token box for actions (none when read-only). */
+export function page(title: string, body: string, view: DashboardView = {}): string {
+  const token = view.readOnly
+    ? '<span class="token readonly" id="read-only">read-only server</span>'
+    : '<label class="token">API token <input id="token" type="password" autocomplete="off" placeholder="for promote / rollback"></label>';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${esc(title)} · Antidote</title><link rel="stylesheet" href="/assets/app.css"></head>
 <body><header><strong>Antidote</strong><nav>${NAV.map(([h, t]) => `<a href="${h}">${t}</a>`).join('')}</nav>
-<label class="token">API token <input id="token" type="password" autocomplete="off" placeholder="for promote / rollback"></label></header>
+${token}</header>
 <main><h1>${esc(title)}</h1>${body}</main><div id="toast" role="status" aria-live="polite"></div>
 <script src="/assets/app.js"></script></body></html>`;
 }
 
+/** A table; each cell carries its column name (`data-label`) for the stacked phone layout. */
 function table(head: string[], rows: string[][], id?: string): string {
   if (rows.length === 0) return '<p class="empty">nothing yet</p>';
   return `<table${id ? ` id="${esc(id)}"` : ''}><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${rows
-    .map((r) => `<tr>${r.map((c) => `<td>${c}</td>`).join('')}</tr>`)
+    .map(
+      (r) =>
+        `<tr>${r.map((c, i) => `<td data-label="${esc(head[i] ?? '')}">${c}</td>`).join('')}</tr>`,
+    )
     .join('')}</tbody></table>`;
 }
 
@@ -58,6 +71,7 @@ function stageBadge(stage: string): string {
 export function modelsPage(
   models: { name: string; versions: number; production?: string; latest: string }[],
   alerts: Alert[],
+  view: DashboardView = {},
 ): string {
   const rows = models.map((m) => [
     `<a href="/models/${encodeURIComponent(m.name)}">${esc(m.name)}</a>`,
@@ -68,7 +82,8 @@ export function modelsPage(
   return page(
     'Models',
     `${table(['model', 'versions', 'production', 'latest'], rows, 'models')}
-<h2>Recent alerts</h2>${alertsTable(alerts.slice(0, 10))}`,
+<h2>Recent alerts</h2>${alertsTable(alerts, 10)}`,
+    view,
   );
 }
 
@@ -129,51 +144,6 @@ function gateDetails(g: StoredGateResult): string {
   return `<details class="gate" data-version="${esc(g.versionId)}"><summary>${esc(g.versionId)} · ${g.passed ? 'passed' : 'failed'} · ${esc(g.at)}</summary><ul>${items}</ul></details>`;
 }
 
-const SERIES: [string, string][] = [
-  ['stripRejectRate', '#c0392b'],
-  ['predictionPsi', '#2874a6'],
-  ['inputPsiMax', '#7d3c98'],
-  ['errorRate', '#b9770e'],
-];
-
-/** An inline SVG line chart of monitor snapshots over time. */
-export function monitorChart(snaps: MonitorSnapshot[]): string {
-  if (snaps.length === 0) return '<p class="empty">no monitoring data yet</p>';
-  const first = snaps[0]!;
-  const last = snaps[snaps.length - 1]!;
-  const W = 640;
-  const H = 200;
-  const P = 30;
-  let max = 0;
-  for (const s of snaps) for (const [k] of SERIES) max = Math.max(max, s.metrics[k] ?? 0);
-  max = max > 0 ? max : 1;
-  const x = (i: number) => P + (snaps.length === 1 ? 0 : (i * (W - 2 * P)) / (snaps.length - 1));
-  const y = (v: number) => H - P - (v / max) * (H - 2 * P);
-  const lines = SERIES.map(([k, color]) => {
-    const pts = snaps
-      .map((s, i) =>
-        s.metrics[k] === undefined ? '' : `${x(i).toFixed(1)},${y(s.metrics[k]).toFixed(1)}`,
-      )
-      .filter(Boolean)
-      .join(' ');
-    return pts
-      ? `<polyline fill="none" stroke="${color}" stroke-width="2" points="${pts}"><title>${k}</title></polyline>`
-      : '';
-  }).join('');
-  const legend = SERIES.map(
-    ([k, color], i) => `<text x="${P + i * 150}" y="14" fill="${color}" font-size="12">${k}</text>`,
-  ).join('');
-  return `<svg id="monitor-chart" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="monitoring over time">
-<rect x="${P}" y="${P}" width="${W - 2 * P}" height="${H - 2 * P}" fill="none" stroke="#ccc"/>
-<text x="2" y="${P + 4}" font-size="10">${max.toFixed(2)}</text><text x="2" y="${H - P}" font-size="10">0</text>
-${legend}${lines}</svg>
-<p class="muted">${snaps.length} snapshots, ${esc(first.at)} to ${esc(last.at)}; latest: ${Object.entries(
-    last.metrics,
-  )
-    .map(([k, v]) => `${esc(k)}=${Number(v).toFixed(3)}`)
-    .join(', ')}</p>`;
-}
-
 /** One model: versions with stage, gate, signature, lineage; actions; gate details; chart. */
 export function modelPage(
   name: string,
@@ -185,6 +155,7 @@ export function modelPage(
   snaps: MonitorSnapshot[],
   served: string | undefined,
   catalogued: ReadonlyMap<string, string> = new Map(),
+  view: DashboardView = {},
 ): string {
   const rows = versions.map((v) => {
     const datasets = v.info.lineage
@@ -196,11 +167,9 @@ export function modelPage(
           .join('<br>')
       : '<span class="muted">no provenance</span>';
     const actions =
-      v.stage === 'production'
+      view.readOnly || v.stage === 'production' || v.stage === 'archived'
         ? ''
-        : v.stage === 'archived'
-          ? ''
-          : `<button data-action="promote" data-model="${esc(name)}" data-version="${esc(v.id)}">promote</button>
+        : `<button data-action="promote" data-model="${esc(name)}" data-version="${esc(v.id)}">promote</button>
 <button data-action="override" data-model="${esc(name)}" data-version="${esc(v.id)}">override…</button>`;
     return [
       esc(v.id),
@@ -228,36 +197,45 @@ export function modelPage(
   return page(
     `Model ${name}`,
     `<p>Production: <span id="production">${prod ? esc(prod.id) : 'none'}</span>${served ? ` · served by this server: <span id="served">${esc(served)}</span>` : ''}
-${prod ? ` <button data-action="rollback" data-model="${esc(name)}">roll back</button>` : ''}</p>
+${prod && !view.readOnly ? ` <button data-action="rollback" data-model="${esc(name)}">roll back</button>` : ''}</p>
 ${table(['version', 'stage', 'gate', 'signed', 'lineage (datasets)', 'root digest', 'registered', ''], rows, 'versions')}
 <h2>Monitoring</h2>${monitorChart(snaps)}
 <h2>Gate results</h2>${allGates.length ? allGates.map(gateDetails).join('') : '<p class="empty">no gate runs</p>'}
 <h2>Alerts</h2>${alertsTable(alerts)}
 <h2>Stage history</h2>${table(['time', 'version', 'change', 'kind', 'actor', 'reason'], trows, 'transitions')}`,
+    view,
   );
 }
 
-function alertsTable(alerts: Alert[]): string {
+/**
+ * Alerts de-duplicated (`groupAlerts`): one row per burst of one monitor on one version, with
+ * its count, first and last time and latest message; at most `limit` rows.
+ */
+function alertsTable(alerts: Alert[], limit = Number.POSITIVE_INFINITY): string {
   return table(
-    ['time', 'model', 'monitor', 'severity', 'message'],
-    alerts.map((a) => [
-      esc(a.at),
-      esc(a.versionId ?? a.name),
-      esc(a.monitor),
-      `<span class="sev-${esc(a.severity)}">${esc(a.severity)}</span>`,
-      esc(a.message),
-    ]),
+    ['last seen', 'model', 'monitor', 'severity', 'count', 'first seen', 'latest message'],
+    groupAlerts(alerts)
+      .slice(0, limit)
+      .map((g) => [
+        esc(g.lastSeen),
+        esc(g.versionId ?? g.name),
+        esc(g.monitor),
+        `<span class="sev-${esc(g.severity)}">${esc(g.severity)}</span>`,
+        `<span class="count">×${g.count}</span>`,
+        esc(g.firstSeen),
+        esc(g.latest.message),
+      ]),
     'alerts',
   );
 }
 
-/** Every alert. */
-export function alertsPage(alerts: Alert[]): string {
-  return page('Alerts', alertsTable(alerts));
+/** Every alert, de-duplicated. */
+export function alertsPage(alerts: Alert[], view: DashboardView = {}): string {
+  return page('Alerts', alertsTable(alerts), view);
 }
 
 /** Catalogue dataset versions. */
-export function datasetsPage(versions: VersionRecord[]): string {
+export function datasetsPage(versions: VersionRecord[], view: DashboardView = {}): string {
   return page(
     'Datasets',
     table(
@@ -272,6 +250,7 @@ export function datasetsPage(versions: VersionRecord[]): string {
       ]),
       'datasets',
     ),
+    view,
   );
 }
 
@@ -279,6 +258,7 @@ export function datasetsPage(versions: VersionRecord[]): string {
 export function auditPage(
   entries: AuditEntry[],
   verification: { ok: boolean; entries: number; reason?: string },
+  view: DashboardView = {},
 ): string {
   const status = verification.ok
     ? `<p id="chain" class="pass">hash chain verified: ${verification.entries} entries</p>`
@@ -298,9 +278,20 @@ export function auditPage(
           esc(e.action),
           esc(e.subject ?? ''),
           esc(e.outcome ?? ''),
-          `<code>${esc(JSON.stringify(e.details ?? {}).slice(0, 200))}</code>`,
+          detailsCell(e.details ?? {}),
         ]),
       'audit',
     )}`,
+    view,
   );
+}
+
+/**
+ * An audit entry's details: short JSON inline; longer JSON whole (never cut), folded under its
+ * first characters and wrapped to the column's width.
+ */
+function detailsCell(details: unknown): string {
+  const json = JSON.stringify(details);
+  if (json.length <= 80) return `<code>${esc(json)}</code>`;
+  return `<details class="json"><summary><code>${esc(json.slice(0, 60))}…</code></summary><pre>${esc(JSON.stringify(details, null, 1))}</pre></details>`;
 }

@@ -3,6 +3,7 @@
  * automatic rollback, health and metrics endpoints, the JSON API and the dashboard. A thin shell
  * over the registry.
  */
+export { type AlertGroup, groupAlerts } from './alert-groups.js';
 export { type AppContext, createApp } from './app.js';
 export { APP_CSS, APP_JS } from './assets.js';
 export {
