@@ -241,3 +241,29 @@ export function sourceTrust(
         }),
   };
 }
+
+/**
+ * Human-readable lines of a {@link SourceTrustReport}: the sources to review with their evidence,
+ * then (up to `limit`) the other sources with flagged records, for the scan's text output and
+ * the audit report.
+ */
+export function sourceTrustLines(r: SourceTrustReport, limit = 5): string[] {
+  const pc = (v: number) => `${(v * 100).toFixed(1)}%`;
+  const lines = [
+    `sources: ${r.sourceCount}, ${r.flagged} of ${r.records} records flagged (${pc(r.overallShare)}); to review: ${r.toReview.length ? r.toReview.join(', ') : 'none'} (${r.test}, α ${r.alpha})`,
+  ];
+  if (r.note) return [...lines, `  ${r.note}`];
+  const shown = r.sources
+    .filter((s) => s.toReview || s.flagged > 0)
+    .slice(0, Math.max(limit, r.toReview.length));
+  for (const s of shown) {
+    const top = s.classes[0];
+    const cls = top
+      ? `; class ${top.className}: ${top.flagged} of its ${top.records} flagged, ${pc(top.shareOfClassFlagged)} of the class's flagged records`
+      : '';
+    lines.push(
+      `  ${s.toReview ? 'REVIEW ' : ''}${s.source}: ${s.flagged} of ${s.records} flagged (${pc(s.shareFlagged)})${cls}, adjusted p ${s.adjustedP.toPrecision(2)}`,
+    );
+  }
+  return lines;
+}
