@@ -160,6 +160,17 @@ async function runSnapshot(arg: string | undefined, o: UrlsCliOptions): Promise<
   }
 }
 
+/** The fetch's counts, hosts and the items not kept (the report file and `--json`). */
+function fetchSummary(r: UrlFetchResult, manifest: string, manifestDigest: string) {
+  const { items, ...counts } = r;
+  return {
+    manifest,
+    manifestDigest,
+    ...counts,
+    notKept: items.filter((i) => i.outcome !== 'kept'),
+  };
+}
+
 async function runFetch(arg: string | undefined, o: FetchCliOptions): Promise<void> {
   const items = await readUrlList(listPath(arg, o));
   const policy = policyOf(o);
@@ -178,17 +189,7 @@ async function runFetch(arg: string | undefined, o: FetchCliOptions): Promise<vo
           onProgress: (done, total) => bar.update(done, '', total),
         });
         const r = result;
-        const report = {
-          manifest: manifestPath,
-          manifestDigest: manifest.digest,
-          total: r.total,
-          kept: r.kept,
-          changed: r.changed,
-          failed: r.failed,
-          unpinned: r.unpinned,
-          byHost: r.byHost,
-          notKept: r.items.filter((i) => i.outcome !== 'kept'),
-        };
+        const report = fetchSummary(r, manifestPath, manifest.digest);
         await writeFileAtomic(
           join(tmp, URL_FETCH_REPORT_FILE),
           `${JSON.stringify(report, null, 1)}\n`,
@@ -211,14 +212,7 @@ async function runFetch(arg: string | undefined, o: FetchCliOptions): Promise<vo
   const r = result!;
   printResult(o, () => fetchText(r, o.out), {
     out: o.out,
-    manifestDigest: manifest.digest,
-    total: r.total,
-    kept: r.kept,
-    changed: r.changed,
-    failed: r.failed,
-    unpinned: r.unpinned,
-    byHost: r.byHost,
-    notKept: r.items.filter((i) => i.outcome !== 'kept'),
+    ...fetchSummary(r, manifestPath, manifest.digest),
   });
 }
 
