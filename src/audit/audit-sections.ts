@@ -17,6 +17,7 @@ import {
   vulnerabilitySection,
 } from './report-sections.js';
 import type { ScanFindings } from './scan-stage.js';
+import { sourceTrustSection } from './source-trust-section.js';
 import type { VulnerabilityAssessment } from './vulnerability.js';
 
 /** A stage the audit did not run, and why. */
@@ -206,6 +207,7 @@ function auditData(f: AuditFindings): Record<string, unknown> {
       flagged: f.decision.flagged,
       flaggedIds: ds.ids.filter((_, i) => scan.flagged[i]),
       perClass: scan.perClass,
+      ...(scan.sources ? { sources: scan.sources } : {}),
     },
     ...(Object.keys(detection).length ? { detection } : {}),
     ...(f.vulnerability ? { vulnerability: f.vulnerability } : {}),
@@ -241,6 +243,7 @@ export function buildAuditReport(f: AuditFindings): AuditReport {
         model: f.model.readsRecords ? "the model's" : `the ${f.model.model.domain} model's`,
         seed: f.seed,
       }),
+      sourceTrustSection(f.scan.scan.sources),
       auditVulnerability(f),
       auditRecommendations(f),
     ],

@@ -158,7 +158,7 @@ export async function runAudit(o: AuditOptions): Promise<AuditResult> {
     onProgress: o.onProgress,
   });
   try {
-    const scan = await scanStage(model.features, model.classifier, {
+    const scan = await scanStage(withSource(model.features, data.dataset), model.classifier, {
       methods: o.methods,
       context: textScanContext(model.model, data.dataset),
       seed,

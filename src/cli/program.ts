@@ -125,6 +125,12 @@ export const COMMAND_MODULES: readonly CommandModule[] = [
     async () => (await import('./commands/manifest.js')).registerManifestCommand,
   ),
   one(
+    'urls',
+    '',
+    'URL-list datasets: snapshot each URL’s SHA-256, fetch keeping only matching items',
+    async () => (await import('./commands/urls.js')).registerUrlsCommand,
+  ),
+  one(
     'dataset',
     '',
     'dataset versions in the project catalogue',

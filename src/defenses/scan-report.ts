@@ -96,6 +96,10 @@ export const scanReportSchema = z.object({
   keywords: z
     .looseObject({ suspected: z.array(z.unknown()), ranking: z.array(z.unknown()) })
     .optional(),
+  /** Contamination per source (`source-trust.ts`), when the records carry a source. */
+  sources: z
+    .looseObject({ toReview: z.array(z.string()), sources: z.array(z.unknown()) })
+    .optional(),
   /** Detection metrics against the dataset's attack record, by registry name. */
   evaluation: z.record(z.string(), z.unknown()).optional(),
 });

@@ -6,6 +6,7 @@ import { trustedContradicts } from './calibration.js';
 import type { ClassFinding, DetectionProgress, DetectionReport } from './detector.js';
 import { type DetectorContext, parseDetectorOptions } from './detector-entry.js';
 import { detectorEntry } from './registry.js';
+import { type SourceTrustReport, sourceTrust } from './source-trust.js';
 import { isStrong, type ScanVerdict, scanVerdict } from './verdict.js';
 
 /**
@@ -79,6 +80,11 @@ export interface MergedScan {
   /** Mean percentile rank per record (higher = more suspicious). */
   readonly suspicion: Float32Array;
   readonly perClass: readonly ClassScanFinding[];
+  /**
+   * Contamination per source (share flagged, share of each class's flagged records, the sources
+   * to review: `source-trust.ts`), when the records carry a source.
+   */
+  readonly sources?: SourceTrustReport;
   /** The verdict (PASS / REVIEW / FAIL), its reason and evidence: see `verdict.ts`. */
   readonly verdict: ScanVerdict;
 }
@@ -314,6 +320,9 @@ export function mergeReports(
     votes,
     suspicion,
     perClass,
+    ...(ds.source
+      ? { sources: sourceTrust({ source: ds.source, y: ds.y, classes: ds.classes, flagged }) }
+      : {}),
     verdict: scanVerdict({
       y: ds.y,
       classes: ds.classes,

@@ -25,16 +25,12 @@ import {
   SCAN_REPORT_FILE,
   SCAN_REPORT_FORMAT,
 } from '../../defenses/scan-report.js';
+import { sourceTrustLines } from '../../defenses/source-trust.js';
 import { textScanContext } from '../../defenses/text-scan-context.js';
 import { verdictLine } from '../../defenses/verdict.js';
 import { activeBackend } from '../../engine/backend.js';
 import type { Classifier } from '../../engine/classifier.js';
-import {
-  derivedMeta,
-  loadModel,
-  type Model,
-  type TrainLikeOptions,
-} from '../../engine/model.js';
+import { derivedMeta, loadModel, type Model, type TrainLikeOptions } from '../../engine/model.js';
 import { type Retrainer, retrainerLike } from '../../engine/model-retrain.js';
 import { isOnnxPath } from '../../engine/model-summary.js';
 import { resolveTrainOptions } from '../../engine/train.js';
@@ -68,6 +64,7 @@ interface ScanCliOptions extends OutputOptions, OnnxCliOptions {
   out: string;
   force?: boolean;
   trusted?: string;
+  source?: string;
   [detectorFlag: string]: unknown;
 }
 
@@ -122,6 +119,10 @@ export function registerScanCommand(program: Command): void {
     .option(
       '--trusted <data>',
       'a trusted clean subset (a few records per class, same classes): the clean null each finding is checked against',
+    )
+    .option(
+      '--source <column>',
+      'CSV data: the column naming each record’s source (contributor, host, file); the scan then reports contamination per source and the sources to review (dataset directories carry their sources already)',
     );
   for (const option of detectorFlags().values()) cmd.addOption(option);
   addOnnxFlags(cmd)
@@ -209,8 +210,11 @@ function scanTarget(
   threads: number,
 ): { ds: Dataset; model: Classifier; context: ScanContext } {
   model.useThreads(threads);
+  const featurized = model.featurize(loaded.dataset);
+  const source = loaded.dataset.source;
   return {
-    ds: model.featurize(loaded.dataset),
+    // The records' provenance follows them, so the scan reports contamination per source.
+    ds: source && !featurized.source ? { ...featurized, source } : featurized,
     model: model.classifier,
     context: {
       ...(model.capabilities.training
@@ -268,7 +272,13 @@ async function loadTrusted(spec: string, model: Model): Promise<Dataset> {
 
 async function runScanCommand(o: ScanCliOptions): Promise<void> {
   // 0–255 image records are read on the [0, 1] scale the models are trained on, with a notice.
-  const raw = await loadDataset(o.data);
+  const raw = await loadDataset(o.data, o.source ? { csv: { source: o.source } } : {});
+  if (o.source && raw.kind !== 'csv') {
+    throw new AntidoteError(
+      'INVALID_ARGUMENT',
+      `--source names a CSV column, but ${o.data} is not a CSV file`,
+    );
+  }
   const range = normalizeRange(raw.dataset, o.data);
   if (range.notice) process.stderr.write(`notice: ${range.notice}\n`);
   const loaded = range.notice ? { ...raw, dataset: range.dataset } : raw;
@@ -352,6 +362,7 @@ function scanDocument(
       ? { keywords: { suspected: [...keywords.keywords], ranking: [...keywords.ranking] } }
       : {}),
     ...(evaluations ? { evaluation: evaluations } : {}),
+    ...(scan.sources ? { sources: scan.sources } : {}),
   };
   // Checked before writing, so what `scan` writes is what its readers accept.
   parseScanReport(doc, SCAN_REPORT_FILE);
@@ -450,8 +461,16 @@ function printScanResult(
             .filter((c) => c.suspicious)
             .map((c) => `  ${scan.detectors[k]} class ${c.className}: ${c.reason}`),
         ),
+        ...(scan.sources ? sourceTrustLines(scan.sources) : []),
       ].join('\n'),
-    { verdict: scan.verdict, out: o.out, records: n, methods: summary, decision },
+    {
+      verdict: scan.verdict,
+      out: o.out,
+      records: n,
+      methods: summary,
+      decision,
+      ...(scan.sources ? { sources: scan.sources } : {}),
+    },
   );
 }
 
