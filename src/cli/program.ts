@@ -193,6 +193,12 @@ export const COMMAND_MODULES: readonly CommandModule[] = [
     async () => (await import('./commands/policy.js')).registerPolicyCommand,
   ),
   one(
+    'tokens',
+    '',
+    'API tokens of antidote serve: create (shown once), list, revoke; scoped',
+    async () => (await import('./commands/tokens.js')).registerTokensCommand,
+  ),
+  one(
     'registry',
     '',
     'model registry: versions, stages (candidate → staging → production → archived)',

@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { AntidoteError } from '../errors.js';
 import { type AccessPolicy, loadPolicy } from '../integrity/policy.js';
 import { PROJECT_FOLDER } from '../registry/store.js';
-import { principalOfToken } from './auth.js';
+import { principalFor, type TokenScope } from './auth.js';
 import {
   type AppContext,
   jsonBodyLimit,
@@ -31,24 +31,15 @@ const rollbackSchema = z.strictObject({
 });
 
 /**
- * The principal of the request's bearer token and the installed access policy:
- * `PERMISSION_DENIED` without a known token or without a policy (default deny).
+ * The principal of the request's bearer token (of `scope` or higher) and the installed access
+ * policy: `PERMISSION_DENIED` without such a token or without a policy (default deny).
  */
 async function actorFor(
   ctx: AppContext,
   c: Context,
+  scope: TokenScope,
 ): Promise<{ fingerprint: string; policy: AccessPolicy }> {
-  const auth = c.req.header('authorization') ?? '';
-  const m = /^Bearer\s+(\S+)$/.exec(auth);
-  const who = principalOfToken(ctx.tokens, m?.[1]);
-  if (!who) {
-    throw new AntidoteError(
-      'PERMISSION_DENIED',
-      ctx.tokens
-        ? 'missing or unknown API token (send Authorization: Bearer TOKEN)'
-        : 'this server accepts no changes (start it with a token file)',
-    );
-  }
+  const who = principalFor(ctx.tokens, c.req.header('authorization'), scope);
   const path = join(ctx.registry.store.projectDir, PROJECT_FOLDER, 'policy.json');
   if (!existsSync(path)) {
     throw new AntidoteError(
@@ -70,7 +61,7 @@ export function actionRoutes(ctx: AppContext, stats: ServerStats): Hono {
     const v = reg.get(body.version);
     if (v.name !== name)
       throw new AntidoteError('INVALID_ARGUMENT', `${v.id} is not a version of ${name}`);
-    const who = await actorFor(ctx, c);
+    const who = await actorFor(ctx, c, body.override ? 'admin' : 'write');
     if (body.override && !body.reason?.trim()) {
       throw new AntidoteError('INVALID_ARGUMENT', 'an override needs a reason');
     }
@@ -87,7 +78,7 @@ export function actionRoutes(ctx: AppContext, stats: ServerStats): Hono {
   app.post('/api/models/:name/rollback', limit, async (c) => {
     const name = c.req.param('name');
     const body = parseRequest(rollbackSchema, await readJson(c));
-    const who = await actorFor(ctx, c);
+    const who = await actorFor(ctx, c, 'write');
     const r = await reg.rollback(name, {
       actor: who.fingerprint,
       policy: who.policy,

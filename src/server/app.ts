@@ -7,6 +7,7 @@ import { Hono } from 'hono';
 import { AntidoteError } from '../errors.js';
 import { actionRoutes } from './action-routes.js';
 import { apiRoutes } from './api-routes.js';
+import { readAuth } from './auth.js';
 import { dashboardRoutes } from './dashboard-routes.js';
 import { healthRoutes } from './health-routes.js';
 import { type AppContext, errorBody, HTTP_STATUS, ServerStats } from './http.js';
@@ -43,6 +44,7 @@ export function createApp(ctx: AppContext): Hono {
   app.notFound((c) =>
     c.json(errorBody('NOT_FOUND', `no route ${c.req.method} ${c.req.path}`), 404),
   );
+  if (ctx.requireReadAuth) app.use('*', readAuth(ctx.tokens));
   app.route('/', healthRoutes(ctx, stats));
   app.route('/', predictRoutes(ctx, stats));
   app.route('/', apiRoutes(ctx));

@@ -9,22 +9,27 @@ import { AntidoteError, type AntidoteErrorCode } from '../errors.js';
 import type { Deployment, RequestClient } from '../registry/deployment.js';
 import type { ModelRegistry } from '../registry/model-registry.js';
 import { parseWith } from '../util/schema.js';
-import { principalOfToken, type TokenTable } from './auth.js';
+import { principalOfToken, type TokenSource, type TokenTable, tokenOfHeader } from './auth.js';
 
 /** What the HTTP app serves. */
 export interface AppContext {
   readonly registry: ModelRegistry;
   /** The production model being served (`POST /v1/predict`); absent: dashboard and API only. */
   readonly deployment?: Deployment;
-  /** Tokens allowed to call promote / rollback (as policy principals). Absent: no mutations. */
-  readonly tokens?: TokenTable;
+  /**
+   * API tokens: a fixed table, or the project's (`ProjectTokens`, reread when it changes).
+   * Promote / rollback need a `write` token acting as a policy principal. Absent: no mutations.
+   */
+  readonly tokens?: TokenTable | TokenSource;
   /** Largest request body in bytes; default 1 MiB. */
   readonly maxBodyBytes?: number;
   /** Most records per predict request; default 256. */
   readonly maxBatch?: number;
   /**
-   * Predict requests must carry a bearer token of `tokens` (403 otherwise). Without it, anyone
-   * may predict, but only token holders count as trusted clients for automatic rollbacks.
+   * Read auth (`serve --auth read`): every request but `/healthz` and `/readyz` needs a token of
+   * `tokens` with scope `read` or higher (401 otherwise; `readAuth` in `auth.ts`). Without it,
+   * anyone may read and predict, but only token holders count as trusted clients for automatic
+   * rollbacks.
    */
   readonly requireReadAuth?: boolean;
 }
@@ -102,7 +107,7 @@ export function jsonBodyLimit(ctx: AppContext, stats: ServerStats): MiddlewareHa
 export function requestClient(ctx: AppContext, c: Context): RequestClient {
   const auth = c.req.header('authorization');
   if (auth !== undefined) {
-    const who = principalOfToken(ctx.tokens, /^Bearer\s+(\S+)$/.exec(auth)?.[1]);
+    const who = principalOfToken(ctx.tokens, tokenOfHeader(auth));
     if (!who) throw new AntidoteError('PERMISSION_DENIED', 'unknown API token');
     return { id: who.name, authenticated: true };
   }

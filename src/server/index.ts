@@ -10,8 +10,25 @@ export {
   loadTokenTable,
   parseTokenTable,
   principalOfToken,
+  readAuth,
+  scopeAllows,
+  TOKEN_SCOPES,
+  type TokenEntry,
+  type TokenPrincipal,
+  type TokenScope,
+  type TokenSource,
   type TokenTable,
   tokenFileSchema,
 } from './auth.js';
 export { esc, monitorChart, pngDataUri } from './dashboard.js';
 export { type RunningServer, type StartServerOptions, startServer } from './start.js';
+export {
+  type CreateTokenOptions,
+  createToken,
+  listTokens,
+  ProjectTokens,
+  revokeToken,
+  type TokenInfo,
+  tokensPath,
+  tokenUsagePath,
+} from './token-store.js';

@@ -1,12 +1,13 @@
 import { readFile } from 'node:fs/promises';
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { loadDataset } from '../../data/load.js';
 import { AntidoteError } from '../../errors.js';
 import { Deployment } from '../../registry/deployment.js';
 import type { ModelRegistry } from '../../registry/model-registry.js';
 import { parseMonitorConfig } from '../../registry/monitor.js';
-import { loadTokenTable } from '../../server/auth.js';
+import { loadTokenTable, type TokenSource, type TokenTable } from '../../server/auth.js';
 import { type RunningServer, startServer } from '../../server/start.js';
+import { ProjectTokens } from '../../server/token-store.js';
 import { parseInteger } from '../options.js';
 import { openRegistry } from './registry-common.js';
 
@@ -19,6 +20,9 @@ export interface ServeCliOptions {
   monitorConfig?: string;
   monitoring: boolean;
   tokens?: string;
+  /** `read`: reads need a token too (`--auth read`); default `none`. */
+  auth?: 'none' | 'read';
+  /** Old spelling of `--auth read`. */
   requireAuth?: boolean;
   maxBody: number;
   maxBatch: number;
@@ -53,12 +57,21 @@ export async function serveFromOptions(
   if (o.monitoring && !reference) {
     log('serve: no --reference sample: drift and STRIP monitors are off (error rate only)');
   }
-  const tokens = o.tokens ? await loadTokenTable(o.tokens) : undefined;
-  if (o.requireAuth && !tokens) {
-    throw new AntidoteError('INVALID_ARGUMENT', '--require-auth needs --tokens FILE');
-  }
+  const fixed = o.tokens ? await loadTokenTable(o.tokens) : undefined;
+  const readAuth = o.auth === 'read' || o.requireAuth === true;
   const registry = openRegistry(o);
   try {
+    // The project's tokens (antidote tokens create), reread as they change, unless --tokens.
+    const tokens: TokenTable | TokenSource = fixed ?? new ProjectTokens(registry.store.projectDir);
+    const now = fixed ?? (tokens as ProjectTokens).current();
+    if (readAuth && now && now.tokens.length > 0) {
+      log('serve: read auth: every request but /healthz and /readyz needs an API token');
+    } else if (readAuth) {
+      throw new AntidoteError(
+        'INVALID_ARGUMENT',
+        '--auth read needs API tokens: create one with antidote tokens create --name NAME --scope read (or give --tokens FILE)',
+      );
+    }
     const deployment = await Deployment.start(registry, o.model, {
       ...(reference ? { reference } : {}),
       monitor,
@@ -76,8 +89,8 @@ export async function serveFromOptions(
     const server = await startServer({
       registry,
       deployment,
-      ...(tokens ? { tokens } : {}),
-      ...(o.requireAuth ? { requireReadAuth: true } : {}),
+      tokens,
+      ...(readAuth ? { requireReadAuth: true } : {}),
       host: o.host,
       port: o.port,
       maxBodyBytes: o.maxBody,
@@ -99,6 +112,8 @@ export async function serveFromOptions(
  * reads); the STRIP monitor is for image models only (off, with a notice, for the others).
  * Automatic rollbacks need evidence from several authenticated clients (the monitor config's
  * `evidence` section): anonymous traffic alone raises alerts, never a rollback.
+ * Tokens are the project's (`antidote tokens create`, reread as they change) unless `--tokens
+ * FILE`; `--auth read` makes every read (dashboard, API, metrics, predict) need one too.
  * SIGINT / SIGTERM shut it down gracefully.
  */
 export function registerServeCommand(program: Command): void {
@@ -116,9 +131,17 @@ export function registerServeCommand(program: Command): void {
     .option('--no-monitoring', 'serve predictions without monitors')
     .option(
       '--tokens <file>',
-      'API tokens: promote / rollback from the dashboard; token holders are trusted clients (automatic rollbacks need evidence from several)',
+      "API token file instead of the project's (antidote tokens create): write tokens promote / rollback; token holders are trusted clients (automatic rollbacks need evidence from several)",
     )
-    .option('--require-auth', 'predict requests need an API token too (--tokens)')
+    .addOption(
+      new Option(
+        '--auth <mode>',
+        'read: the dashboard, the API, /metrics and /v1/predict need a read (or higher) token; none: anyone may read (changes always need a write token)',
+      )
+        .choices(['none', 'read'])
+        .default('none'),
+    )
+    .addOption(new Option('--require-auth', 'same as --auth read').hideHelp())
     .option('--max-body <bytes>', 'largest request body', parseInteger, 1024 * 1024)
     .option('--max-batch <n>', 'most records per predict request', parseInteger, 256)
     .option(
