@@ -16,11 +16,15 @@ import {
 import type { AppContext } from './http.js';
 
 /**
- * How the pages of `ctx` are shown: read-only (no token box, no action buttons) when the server
- * has no token table, so that no change could be accepted.
+ * How the pages of `ctx` are shown, now: read-only (no token box, no action buttons) unless a
+ * token of scope `write` or `admin` exists, since no change could be accepted otherwise. The
+ * project's token table can change while the server runs, so this is asked per page.
  */
 export function dashboardView(ctx: AppContext): DashboardView {
-  return { readOnly: ctx.tokens === undefined };
+  const t = ctx.tokens;
+  const table = t && 'current' in t ? t.current() : t;
+  const acceptsChanges = table?.tokens.some((e) => (e.scope ?? 'admin') !== 'read') ?? false;
+  return { readOnly: !acceptsChanges };
 }
 
 /** The page of model `name` (404 page when it has no version). */
@@ -58,20 +62,23 @@ function modelRoute(ctx: AppContext, name: string): { html: string; status: 200 
 export function dashboardRoutes(ctx: AppContext): Hono {
   const app = new Hono();
   const reg = ctx.registry;
-  const view = dashboardView(ctx);
   app.get('/assets/app.css', (c) =>
     c.body(APP_CSS, 200, { 'content-type': 'text/css; charset=utf-8' }),
   );
   app.get('/assets/app.js', (c) =>
     c.body(APP_JS, 200, { 'content-type': 'text/javascript; charset=utf-8' }),
   );
-  app.get('/', (c) => c.html(modelsPage(reg.models(), reg.alerts({ limit: 500 }), view)));
+  app.get('/', (c) =>
+    c.html(modelsPage(reg.models(), reg.alerts({ limit: 500 }), dashboardView(ctx))),
+  );
   app.get('/models/:name', (c) => {
     const r = modelRoute(ctx, c.req.param('name'));
     return c.html(r.html, r.status);
   });
-  app.get('/datasets', (c) => c.html(datasetsPage(reg.store.listVersions('dataset'), view)));
-  app.get('/alerts', (c) => c.html(alertsPage(reg.alerts({ limit: 500 }), view)));
+  app.get('/datasets', (c) =>
+    c.html(datasetsPage(reg.store.listVersions('dataset'), dashboardView(ctx))),
+  );
+  app.get('/alerts', (c) => c.html(alertsPage(reg.alerts({ limit: 500 }), dashboardView(ctx))));
   app.get('/audit', (c) => {
     const entries = reg.store.auditEntries();
     const v = verifyAuditChain(entries);
@@ -83,7 +90,7 @@ export function dashboardRoutes(ctx: AppContext): Hono {
           entries: v.entries,
           ...(v.firstBad ? { reason: v.firstBad.reason } : {}),
         },
-        view,
+        dashboardView(ctx),
       ),
     );
   });
