@@ -40,7 +40,10 @@ const list = (value: string, previous: string[] | undefined): string[] => [
  */
 export function addDataOptions(cmd: Command): Command {
   return cmd
-    .option('--label <column>', 'CSV: the label column, by name or 0-based index (default: "label", else the last)')
+    .option(
+      '--label <column>',
+      'CSV: the label column, by name or 0-based index (default: "label", else the last)',
+    )
     .option('--id <column>', 'CSV: the column of record ids')
     .option(
       '--categorical <columns>',
@@ -49,8 +52,15 @@ export function addDataOptions(cmd: Command): Command {
     )
     .option('--ignore <columns>', 'CSV: columns to leave out, comma-separated', list)
     .option('--x-key <name>', '.npz: the features array (default x); .npy: the features file stem')
-    .option('--y-key <name>', '.npz: the labels array (default y); .npy: the labels file (default y….npy beside x….npy)')
-    .option('--classes <names>', 'class names in label order, comma-separated (default 0..K-1)', list)
+    .option(
+      '--y-key <name>',
+      '.npz: the labels array (default y); .npy: the labels file (default y….npy beside x….npy)',
+    )
+    .option(
+      '--classes <names>',
+      'class names in label order, comma-separated (default 0..K-1)',
+      list,
+    )
     .addOption(
       new Option(
         '--data-layout <layout>',

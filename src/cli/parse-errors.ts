@@ -6,7 +6,10 @@ import type { Command } from 'commander';
  * (`antidote help CMD`); never the whole help.
  */
 export function parseErrorLine(message: string, command: string | undefined): string {
-  const text = message.replace(/^error: /, '').split('\n')[0]!.trim();
+  const text = message
+    .replace(/^error: /, '')
+    .split('\n')[0]!
+    .trim();
   const help = command ? `antidote help ${command}` : 'antidote help';
   return `antidote: error [INVALID_ARGUMENT]: ${text} (see \`${help}\`)`;
 }

@@ -110,7 +110,9 @@ export function parseCsv(text: string, options: CsvOptions = {}, where = '<csv>'
   const idCol = options.id === undefined ? -1 : resolve(options.id, 'id');
   const sourceCol = options.source === undefined ? -1 : resolve(options.source, 'source');
   const ignored = (options.ignore ?? []).map((c) => resolve(c, 'ignored'));
-  const categoricalCols = new Set((options.categorical ?? []).map((c) => resolve(c, 'categorical')));
+  const categoricalCols = new Set(
+    (options.categorical ?? []).map((c) => resolve(c, 'categorical')),
+  );
   const chosen = [labelCol, idCol, sourceCol].filter((c) => c >= 0);
   const special = new Set(chosen);
   if (special.size !== chosen.length) {

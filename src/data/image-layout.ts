@@ -102,6 +102,8 @@ export function toHwc(
       for (let p = 0; p < h * w; p++) out[base + p * c + k] = x[base + k * h * w + p]!;
     }
   }
-  const notice = tell(`CHW images (channels first), transposed to HWC: shape [${n}, ${h}, ${w}, ${c}]`);
+  const notice = tell(
+    `CHW images (channels first), transposed to HWC: shape [${n}, ${h}, ${w}, ${c}]`,
+  );
   return { x: out, shape: [n, h, w, c], layout: 'chw', ...(notice ? { notice } : {}) };
 }

@@ -4,7 +4,12 @@ import { z } from 'zod';
 import { AntidoteError } from '../errors.js';
 import { Rng } from '../util/rng.js';
 import { parseWith } from '../util/schema.js';
-import { type BareArrayOptions, loadNpyArrays, loadNpzArrays, npyFeaturesIn } from './bare-arrays.js';
+import {
+  type BareArrayOptions,
+  loadNpyArrays,
+  loadNpzArrays,
+  npyFeaturesIn,
+} from './bare-arrays.js';
 import { type CsvOptions, loadCsv } from './csv.js';
 import type { Dataset } from './dataset.js';
 import {
