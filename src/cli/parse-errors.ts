@@ -3,14 +3,19 @@ import type { Command } from 'commander';
 /**
  * The one line a command-line parse error prints (issue 21, item 2): commander's message without
  * its `error: ` prefix, as `INVALID_ARGUMENT`, and where to read the command's options
- * (`antidote help CMD`); never the whole help.
+ * (`antidote help CMD`, or `antidote CMD SUB --help` for a sub-command); never the whole help.
  */
 export function parseErrorLine(message: string, command: string | undefined): string {
   const text = message
     .replace(/^error: /, '')
     .split('\n')[0]!
     .trim();
-  const help = command ? `antidote help ${command}` : 'antidote help';
+  // `antidote help CMD` documents a top-level command; a sub-command's own help is `--help`.
+  const help = !command
+    ? 'antidote help'
+    : command.includes(' ')
+      ? `antidote ${command} --help`
+      : `antidote help ${command}`;
   return `antidote: error [INVALID_ARGUMENT]: ${text} (see \`${help}\`)`;
 }
 
