@@ -53,7 +53,7 @@ const ATTACK = line(
 export const COMMAND_MODULES: readonly CommandModule[] = [
   one(
     'info',
-    '[options] <data>',
+    '[options] [data]',
     'describe a dataset: shape, classes and counts, sources, attack record',
     async () => (await import('./commands/info.js')).registerInfoCommand,
   ),
@@ -91,7 +91,7 @@ export const COMMAND_MODULES: readonly CommandModule[] = [
   ),
   one(
     'sweep',
-    '[options] <spec>',
+    '[options] [spec]',
     'run an attack sweep (poison rates × triggers × seeds) and chart accuracy and ASR',
     async () => (await import('./commands/sweep.js')).registerSweepCommand,
   ),
