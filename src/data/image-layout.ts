@@ -80,9 +80,11 @@ export function toHwc(
   }
   const n = shape[0]!;
   if (chosen === undefined) return { x, shape: [...shape] };
+  // Rank-3 records are HWC or CHW: the notice names the other; rank-2 records can only be HW.
+  const other = chosen === 'hwc' ? 'chw' : 'hwc';
   const tell = (what: string) =>
     layout === undefined
-      ? `${where}: records [${record.join(', ')}] read as ${what}; pass --data-layout ${IMAGE_LAYOUTS.filter((l) => l !== chosen).join('|')} if that is wrong`
+      ? `${where}: records [${record.join(', ')}] read as ${what}${chosen === 'hw' ? '' : `; pass --data-layout ${other} if that is wrong`}`
       : undefined;
   if (chosen === 'hw') {
     const [h, w] = record as [number, number];
