@@ -157,73 +157,74 @@ export function registerTrainCommand(program: Command): void {
     .option('--force', 'replace an existing model directory')
     .option('--key <file>', 'Ed25519 private key (PEM) that signs the SLSA provenance of the run')
     .option('--json', 'print the result as JSON')
-    .option('--quiet', 'no progress bars');
-  addDataOptions(cmd).action(async (o: TrainCliOptions) => {
-    const privateKey = o.key ? await loadPrivateKey(o.key) : undefined;
-    const loaded = await loadDataArg(o.data, o);
-    const kind = chooseModel(loaded, o.model);
-    checkKindFlags(o, kind, loaded);
-    if (dataDomain(loaded) !== 'features') {
-      await trainFeature(o, loaded, kind as FeatureModelKind, privateKey);
-      return;
-    }
-    const arch = kind as ArchName;
-    const epochs = o.epochs ?? 2;
-    const batchSize = o.batchSize ?? 64;
-    const lr = o.lr ?? 0.001;
-    // 0–255 image records are trained on the [0, 1] scale the audit and the scan read.
-    const range = normalizeRange(loaded.dataset, o.data);
-    if (range.notice) process.stderr.write(`notice: ${range.notice}\n`);
-    const { dataset } = range;
-    const startedOn = new Date();
-    const spec: ModelSpec = o.hidden ? { arch, hidden: o.hidden } : { arch };
-    const progress = trainingProgress(`train ${arch}`, progressEnabled(o));
-    const classifier = await trainClassifier(dataset, {
-      model: spec,
-      seed: o.seed,
-      epochs,
-      batchSize,
-      learningRate: lr,
-      validationSplit: o.validationSplit,
-      ...(o.patience !== undefined ? { earlyStoppingPatience: o.patience } : {}),
-      threads: o.threads,
-      onProgress: progress.onProgress,
-    }).finally(() => progress.stop());
-    try {
-      await classifier.save(o.out, { overwrite: o.force ?? false });
-      const history = classifier.lastHistory!;
-
-      await recordTrainingProvenance({
-        modelDir: o.out,
-        datasets: [await datasetProvenance(loaded)],
-        code: { version: `antidote@${version}` },
-        hyperparameters: {
-          model: { ...spec, hidden: spec.hidden ? [...spec.hidden] : null },
-          epochs,
-          batchSize,
-          learningRate: lr,
-          validationSplit: o.validationSplit,
-          patience: o.patience ?? null,
-          threads: o.threads,
-          backend: activeBackend(),
-        },
+    .option('--quiet', 'no progress bars')
+    .action(async (o: TrainCliOptions) => {
+      const privateKey = o.key ? await loadPrivateKey(o.key) : undefined;
+      const loaded = await loadDataArg(o.data, o);
+      const kind = chooseModel(loaded, o.model);
+      checkKindFlags(o, kind, loaded);
+      if (dataDomain(loaded) !== 'features') {
+        await trainFeature(o, loaded, kind as FeatureModelKind, privateKey);
+        return;
+      }
+      const arch = kind as ArchName;
+      const epochs = o.epochs ?? 2;
+      const batchSize = o.batchSize ?? 64;
+      const lr = o.lr ?? 0.001;
+      // 0–255 image records are trained on the [0, 1] scale the audit and the scan read.
+      const range = normalizeRange(loaded.dataset, o.data);
+      if (range.notice) process.stderr.write(`notice: ${range.notice}\n`);
+      const { dataset } = range;
+      const startedOn = new Date();
+      const spec: ModelSpec = o.hidden ? { arch, hidden: o.hidden } : { arch };
+      const progress = trainingProgress(`train ${arch}`, progressEnabled(o));
+      const classifier = await trainClassifier(dataset, {
+        model: spec,
         seed: o.seed,
-        startedOn,
-        finishedOn: new Date(),
-        ...(privateKey ? { privateKey } : {}),
-      });
-      printTrained(
-        o,
-        arch,
-        classifier.spec,
-        numRecords(dataset),
-        history,
-        privateKey !== undefined,
-      );
-    } finally {
-      classifier.dispose();
-    }
-  });
+        epochs,
+        batchSize,
+        learningRate: lr,
+        validationSplit: o.validationSplit,
+        ...(o.patience !== undefined ? { earlyStoppingPatience: o.patience } : {}),
+        threads: o.threads,
+        onProgress: progress.onProgress,
+      }).finally(() => progress.stop());
+      try {
+        await classifier.save(o.out, { overwrite: o.force ?? false });
+        const history = classifier.lastHistory!;
+
+        await recordTrainingProvenance({
+          modelDir: o.out,
+          datasets: [await datasetProvenance(loaded)],
+          code: { version: `antidote@${version}` },
+          hyperparameters: {
+            model: { ...spec, hidden: spec.hidden ? [...spec.hidden] : null },
+            epochs,
+            batchSize,
+            learningRate: lr,
+            validationSplit: o.validationSplit,
+            patience: o.patience ?? null,
+            threads: o.threads,
+            backend: activeBackend(),
+          },
+          seed: o.seed,
+          startedOn,
+          finishedOn: new Date(),
+          ...(privateKey ? { privateKey } : {}),
+        });
+        printTrained(
+          o,
+          arch,
+          classifier.spec,
+          numRecords(dataset),
+          history,
+          privateKey !== undefined,
+        );
+      } finally {
+        classifier.dispose();
+      }
+    });
+  addDataOptions(cmd); // how to read --data (CSV columns, NumPy arrays)
 }
 
 type History = NonNullable<FeatureModel['history']>;
