@@ -45,7 +45,7 @@ describe('the command table', () => {
     const all = (await buildProgram('all')).helpInformation();
     expect((await buildProgram([])).helpInformation()).toBe(all);
     expect((await buildProgram(['info'])).helpInformation()).toBe(all);
-    expect(all).toMatch(/info \[options\] <data> +describe a dataset/);
+    expect(all).toMatch(/info \[options\] \[data\] +describe a dataset/);
   });
 
   it('registers the real command for the one that runs, placeholders for the others', async () => {

@@ -1,6 +1,7 @@
 import { Command, Help, Option } from 'commander';
 import { BACKEND_NAMES } from '../engine/backend-names.js';
 import { version } from '../version.js';
+import { allCommands } from './parse-errors.js';
 
 /** Registers one command module's commands on the program. */
 export type RegisterCommands = (program: Command) => void;
@@ -52,7 +53,7 @@ const ATTACK = line(
 export const COMMAND_MODULES: readonly CommandModule[] = [
   one(
     'info',
-    '[options] <data>',
+    '[options] [data]',
     'describe a dataset: shape, classes and counts, sources, attack record',
     async () => (await import('./commands/info.js')).registerInfoCommand,
   ),
@@ -90,7 +91,7 @@ export const COMMAND_MODULES: readonly CommandModule[] = [
   ),
   one(
     'sweep',
-    '[options] <spec>',
+    '[options] [spec]',
     'run an attack sweep (poison rates × triggers × seeds) and chart accuracy and ASR',
     async () => (await import('./commands/sweep.js')).registerSweepCommand,
   ),
@@ -271,6 +272,21 @@ export function commandOf(args: readonly string[]): string | undefined {
   return undefined;
 }
 
+/** The help text of the `--quiet` that {@link buildProgram} gives commands that declare none. */
+export const QUIET_HELP = 'print only the result: no progress bars, no notices';
+
+/**
+ * Gives every command that runs something (a leaf: no sub-commands) a `--quiet` flag when it does
+ * not declare one, so that `--quiet` is accepted everywhere (issue 21, item 2): such a command
+ * shows no progress and prints only its result anyway.
+ */
+function addQuietEverywhere(program: Command): void {
+  for (const cmd of allCommands(program)) {
+    if (cmd.commands.length === 0 && !cmd.options.some((o) => o.long === '--quiet'))
+      cmd.option('--quiet', QUIET_HELP);
+  }
+}
+
 /**
  * Builds the `antidote` command line (without parsing anything). `load` says which top-level
  * commands to load: `'all'` (the default) registers every module; a list of names loads only the
@@ -295,7 +311,6 @@ export async function buildProgram(load: 'all' | readonly string[] = 'all'): Pro
         .choices([...BACKEND_NAMES])
         .env('ANTIDOTE_BACKEND'),
     )
-    .showHelpAfterError()
     .exitOverride()
     .configureHelp({
       sortSubcommands: true,
@@ -306,6 +321,7 @@ export async function buildProgram(load: 'all' | readonly string[] = 'all'): Pro
     if (backend) process.env.ANTIDOTE_BACKEND = backend;
   });
   for (const register of registers) register(program);
+  addQuietEverywhere(program);
 
   const registered = new Set(program.commands.map((c) => c.name()));
   for (const m of COMMAND_MODULES) {

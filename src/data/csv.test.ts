@@ -30,6 +30,36 @@ describe('parseCsv', () => {
     expect(ds.source).toBeUndefined();
   });
 
+  it('codes --categorical columns as level indices, leaves --ignore columns out', () => {
+    const text =
+      'tx,amount,country,note,fraud\nT000000,12.5,FR,hello,0\nT000001,3,DE,,1\nT000002,7,FR,x,0\n';
+    const r = parseCsv(text, {
+      id: 'tx',
+      label: 'fraud',
+      categorical: ['country'],
+      ignore: ['note'],
+    });
+    expect(r.featureNames).toEqual(['amount', 'country']);
+    expect(r.columns).toEqual([
+      { name: 'amount', kind: 'numeric' },
+      { name: 'country', kind: 'categorical', levels: ['DE', 'FR'] },
+    ]);
+    expect(Array.from(r.dataset.x)).toEqual([12.5, 1, 3, 0, 7, 1]);
+    expect(r.dataset.ids).toEqual(['T000000', 'T000001', 'T000002']);
+    expect(() => parseCsv(text, { id: 'tx', label: 'fraud', categorical: ['fraud'] })).toThrow(
+      /cannot also be categorical or ignored/,
+    );
+    expect(() => parseCsv(text, { label: 'fraud', ignore: ['nope'] })).toThrow(
+      /no ignored column "nope"/,
+    );
+  });
+
+  it('says which flag fits a column of names', () => {
+    expect(() => parseCsv('tx,a,label\nT1,1,x\n')).toThrow(
+      /"T1" is not a number \(a column of names is --categorical "tx", an id column --id, one to leave out --ignore\)/,
+    );
+  });
+
   it('takes the label by index, given classes, other delimiters, a BOM and quoted fields', () => {
     const { dataset: ds } = parseCsv('\ufeffy;"x 1";x2\nb;"1";2\na;3;4\n', {
       label: 0,

@@ -2,6 +2,7 @@ import { parse } from 'csv-parse/sync';
 import { AntidoteError } from '../errors.js';
 import { readBytes } from '../util/fs.js';
 import { type Dataset, defaultIds, validateDataset } from './dataset.js';
+import type { TabularColumn } from './datasets/tabular.js';
 
 /** A column chosen by header name or by 0-based index. */
 export type CsvColumn = string | number;
@@ -21,12 +22,22 @@ export interface CsvOptions {
   readonly classes?: readonly string[];
   /** Field delimiter (default `,`). */
   readonly delimiter?: string;
+  /**
+   * Categorical feature columns: their values are names of levels (any text), stored as the
+   * level's index (levels sorted like classes, see {@link sortClasses}); the tabular models
+   * one-hot encode them. Every other feature column must be numeric.
+   */
+  readonly categorical?: readonly CsvColumn[];
+  /** Columns to leave out entirely (free text, timestamps, leaked targets). */
+  readonly ignore?: readonly CsvColumn[];
 }
 
 /** A dataset read from CSV, with the names of its feature columns (in feature order). */
 export interface CsvDataset {
   readonly dataset: Dataset;
   readonly featureNames: readonly string[];
+  /** The column schema of the features (numeric, or categorical with their levels). */
+  readonly columns: readonly TabularColumn[];
 }
 
 const MISSING = new Set(['', 'nan', 'na', 'n/a', 'null', 'none']);
@@ -98,6 +109,10 @@ export function parseCsv(text: string, options: CsvOptions = {}, where = '<csv>'
   );
   const idCol = options.id === undefined ? -1 : resolve(options.id, 'id');
   const sourceCol = options.source === undefined ? -1 : resolve(options.source, 'source');
+  const ignored = (options.ignore ?? []).map((c) => resolve(c, 'ignored'));
+  const categoricalCols = new Set(
+    (options.categorical ?? []).map((c) => resolve(c, 'categorical')),
+  );
   const chosen = [labelCol, idCol, sourceCol].filter((c) => c >= 0);
   const special = new Set(chosen);
   if (special.size !== chosen.length) {
@@ -107,6 +122,16 @@ export function parseCsv(text: string, options: CsvOptions = {}, where = '<csv>'
       { path: where },
     );
   }
+  for (const c of [...categoricalCols, ...ignored]) {
+    if (special.has(c)) {
+      throw new AntidoteError(
+        'INVALID_ARGUMENT',
+        `${where}: column "${header[c]}" is the label, id or source column: it cannot also be categorical or ignored`,
+        { path: where },
+      );
+    }
+  }
+  for (const c of ignored) special.add(c);
   const featureCols = header.map((_, i) => i).filter((i) => !special.has(i));
   if (featureCols.length === 0) {
     throw new AntidoteError('INVALID_FORMAT', `${where}: CSV has no feature columns`, {
@@ -120,6 +145,7 @@ export function parseCsv(text: string, options: CsvOptions = {}, where = '<csv>'
   const ids = idCol >= 0 ? new Array<string>(n) : defaultIds(n);
   const source = sourceCol >= 0 ? new Array<string>(n) : undefined;
   const lines = new Array<number>(n);
+  const levels = categoricalLevels(body, featureCols, categoricalCols);
   for (let r = 0; r < n; r++) {
     const { record, info } = body[r]!;
     const line = info.lines;
@@ -135,7 +161,10 @@ export function parseCsv(text: string, options: CsvOptions = {}, where = '<csv>'
       const c = featureCols[j]!;
       const raw = record[c]!.trim();
       const col = `column "${header[c]}" (${c + 1})`;
-      if (DECIMAL.test(raw)) {
+      const coded = levels.get(c);
+      if (coded) {
+        x[r * d + j] = coded.get(raw)!;
+      } else if (DECIMAL.test(raw)) {
         x[r * d + j] = Number(raw);
         if (!Number.isFinite(x[r * d + j])) {
           throw new AntidoteError(
@@ -153,7 +182,7 @@ export function parseCsv(text: string, options: CsvOptions = {}, where = '<csv>'
       } else {
         throw new AntidoteError(
           'INVALID_FORMAT',
-          `${where}: line ${line}, ${col}: ${JSON.stringify(raw)} is not a number`,
+          `${where}: line ${line}, ${col}: ${JSON.stringify(raw)} is not a number (a column of names is --categorical ${JSON.stringify(header[c])}, an id column --id, one to leave out --ignore)`,
           { path: where, line, column: header[c] },
         );
       }
@@ -187,7 +216,35 @@ export function parseCsv(text: string, options: CsvOptions = {}, where = '<csv>'
     { x, shape: [n, d], y, classes, ids, ...(source ? { source } : {}) },
     { where },
   );
-  return { dataset, featureNames: featureCols.map((c) => header[c]!) };
+  const columns = featureCols.map((c): TabularColumn => {
+    const coded = levels.get(c);
+    return coded
+      ? { name: header[c]!, kind: 'categorical', levels: [...coded.keys()] }
+      : { name: header[c]!, kind: 'numeric' };
+  });
+  return { dataset, featureNames: featureCols.map((c) => header[c]!), columns };
+}
+
+/**
+ * The levels of each categorical column, in {@link sortClasses} order, mapped to their index.
+ * Rows of the wrong length are skipped here (the main loop reports them).
+ */
+function categoricalLevels(
+  body: readonly { record: string[] }[],
+  featureCols: readonly number[],
+  categorical: ReadonlySet<number>,
+): Map<number, Map<string, number>> {
+  const out = new Map<number, Map<string, number>>();
+  for (const c of featureCols) {
+    if (!categorical.has(c)) continue;
+    const seen = new Set<string>();
+    for (const { record } of body) {
+      const v = record[c];
+      if (v !== undefined) seen.add(v.trim());
+    }
+    out.set(c, new Map(sortClasses(seen).map((l, i) => [l, i])));
+  }
+  return out;
 }
 
 /** Reads a CSV file (see {@link parseCsv}). */

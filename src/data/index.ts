@@ -6,6 +6,7 @@
 // `readBytes` moved to util/fs (the one home of NOT_FOUND/IO_ERROR reads); still exported here.
 export { readBytes } from '../util/fs.js';
 export * from '../util/rng.js';
+export * from './bare-arrays.js';
 export * from './csv.js';
 export * from './dataset.js';
 export * from './dataset-dir.js';
@@ -21,6 +22,7 @@ export * from './datasets/spambase.js';
 export * from './datasets/tabular.js';
 export * from './fashion-mnist.js';
 export * from './idx.js';
+export * from './image-layout.js';
 export * from './load.js';
 export * from './mnist.js';
 export * from './npy.js';

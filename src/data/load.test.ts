@@ -3,9 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { describe, expect, it } from 'vitest';
+import { rejects } from '../testing/rejects.js';
 import type { Dataset } from './dataset.js';
 import { writeDatasetDir } from './dataset-dir.js';
 import { dataDomain, loadDataset, parseTabularColumns, tabularMeta } from './load.js';
+import { ndarray, writeNpy } from './npy.js';
+import { writeNpz } from './npz.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'antidote-load-'));
 
@@ -137,5 +140,64 @@ describe('loadDataset: text and tabular data', () => {
     expect(() =>
       parseTabularColumns([{ name: 'a', kind: 'categorical', levels: ['x', 'y', 'x'] }], 'x'),
     ).toThrow(/"a" lists a level twice/);
+  });
+});
+
+describe('loadDataset: bare arrays and half-made dataset directories (issue 21)', () => {
+  const xy = {
+    x: ndarray('float32', [3, 4, 4], new Float32Array(48)),
+    y: ndarray('int32', [3], Int32Array.from([0, 1, 1])),
+  };
+
+  it('reads a bare .npz and a folder of x.npy + y.npy, with layout notices', async () => {
+    const dir = tmp();
+    await writeNpz(join(dir, 'd.npz'), xy);
+    const npz = await loadDataset(join(dir, 'd.npz'), { limit: 2 });
+    expect(npz.kind).toBe('arrays');
+    expect(npz.dataset.shape).toEqual([2, 4, 4, 1]);
+    expect(npz.notices?.[0]).toMatch(/HW grayscale/);
+    const pair = join(dir, 'pair');
+    mkdirSync(pair);
+    await writeNpy(join(pair, 'x.npy'), xy.x);
+    await writeNpy(join(pair, 'y.npy'), xy.y);
+    const got = await loadDataset(pair, { arrays: { classes: ['no', 'yes'] } });
+    expect(got.kind).toBe('arrays');
+    expect(got.dataset.classes).toEqual(['no', 'yes']);
+    expect((await loadDataset(join(pair, 'x.npy'))).dataset.shape).toEqual([3, 4, 4, 1]);
+  });
+
+  it('says what a dataset directory holds when one of its two files is missing', async () => {
+    const dir = join(tmp(), 'only-data');
+    mkdirSync(dir);
+    await writeNpz(join(dir, 'data.npz'), xy);
+    await rejects(
+      loadDataset(dir),
+      'NOT_FOUND',
+      /has data\.npz but no dataset\.json: a dataset directory holds data\.npz \(arrays x.*\{"classes": \[.*Also accepted: the \.npz file itself/,
+    );
+    const other = join(tmp(), 'only-json');
+    mkdirSync(other);
+    writeFileSync(join(other, 'dataset.json'), '{"classes": ["a"]}');
+    await rejects(loadDataset(other), 'NOT_FOUND', /has dataset\.json but no data\.npz/);
+  });
+
+  it('gives [N, H, W] records of a dataset directory a channel axis, with a notice', async () => {
+    const dir = join(tmp(), 'hw');
+    mkdirSync(dir);
+    await writeNpz(join(dir, 'data.npz'), xy);
+    writeFileSync(join(dir, 'dataset.json'), '{"classes": ["a", "b"]}');
+    const got = await loadDataset(dir);
+    expect(got.kind).toBe('dataset-dir');
+    expect(got.dataset.shape).toEqual([3, 4, 4, 1]);
+    expect(got.notices).toHaveLength(1);
+    const forced = await loadDataset(dir, { arrays: { layout: 'hw' } });
+    expect(forced.dataset.shape).toEqual([3, 4, 4, 1]);
+    expect(forced.notices).toBeUndefined();
+  });
+
+  it('names .npz and .npy among the kinds it knows', async () => {
+    const f = join(tmp(), 'data.parquet');
+    writeFileSync(f, 'x');
+    await rejects(loadDataset(f), 'INVALID_ARGUMENT', /\.npz or \.npy file/);
   });
 });

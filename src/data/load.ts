@@ -4,6 +4,12 @@ import { z } from 'zod';
 import { AntidoteError } from '../errors.js';
 import { Rng } from '../util/rng.js';
 import { parseWith } from '../util/schema.js';
+import {
+  type BareArrayOptions,
+  loadNpyArrays,
+  loadNpzArrays,
+  npyFeaturesIn,
+} from './bare-arrays.js';
 import { type CsvOptions, loadCsv } from './csv.js';
 import type { Dataset } from './dataset.js';
 import {
@@ -16,6 +22,7 @@ import {
 import { loadNamedDataset, NAMED_DATASET_NAMES } from './datasets/registry.js';
 import type { TabularColumn } from './datasets/tabular.js';
 import { loadFashionMnist } from './fashion-mnist.js';
+import { toHwc } from './image-layout.js';
 import { loadMnist, type MnistSplit } from './mnist.js';
 import { loadPngFolder, type PngFolderOptions, type ProgressCallback } from './png-folder.js';
 import { loadTextDataset, type TextOptions } from './text.js';
@@ -35,7 +42,14 @@ export const BUILTIN_DATASETS: readonly string[] = [
 ];
 
 /** Where a loaded dataset came from. */
-export type DatasetKind = 'builtin' | 'named' | 'dataset-dir' | 'png-folder' | 'csv' | 'text';
+export type DatasetKind =
+  | 'builtin'
+  | 'named'
+  | 'dataset-dir'
+  | 'png-folder'
+  | 'csv'
+  | 'text'
+  | 'arrays';
 
 /** A dataset resolved from a spec, with its attack record and metadata when it has them. */
 export interface LoadedDataset extends DatasetDir {
@@ -47,7 +61,20 @@ export interface LoadedDataset extends DatasetDir {
    * whose `meta.columns` carries one); absent for images, flat feature arrays and text.
    */
   readonly columns?: readonly TabularColumn[];
+  /**
+   * What the loader did that the user should know (an inferred image layout): one sentence
+   * each, for the caller to show (the CLI prints them on stderr as `notice: …`).
+   */
+  readonly notices?: readonly string[];
 }
+
+/**
+ * What a dataset directory holds and what else `--data` accepts, for the errors that meet a
+ * folder that is not one (issue 21, item 1).
+ */
+export const DATASET_DIR_CONTENTS =
+  `a dataset directory holds ${DATA_FILE} (arrays x: features [N, ...], y: integer labels [N]; np.savez(f, x=x, y=y)) and ${DESCRIPTION_FILE} (at least {"classes": ["name of label 0", "name of label 1", ...]}; optional "ids", "sources"). ` +
+  `Also accepted: the .npz file itself (classes 0..K-1 from y; --x-key/--y-key for other array names), a folder with x.npy and y.npy, a folder of class subfolders of PNG images, a .csv or .jsonl file`;
 
 /**
  * What kind of records a loaded dataset holds: `'text'` (raw text per record), `'tabular'`
@@ -137,6 +164,11 @@ export interface LoadDatasetOptions {
   readonly png?: Omit<PngFolderOptions, 'onProgress'>;
   /** Check every feature of a dataset directory is finite (default true). */
   readonly checkFinite?: boolean;
+  /**
+   * Bare NumPy arrays (`.npz`, `.npy` pairs): array names, class names, image layout. The
+   * layout applies to dataset directories too.
+   */
+  readonly arrays?: BareArrayOptions;
 }
 
 const BUILTIN = /^(mnist|fashion-mnist)(?::(train|test))?(?::(\d+))?$/;
@@ -204,27 +236,17 @@ export async function loadDataset(
   }
   const limited = (d: LoadedDataset): LoadedDataset =>
     options.limit === undefined ? d : { ...d, dataset: takeFirst(d.dataset, options.limit) };
-  if (info.isDirectory()) {
-    let hasData = false;
-    try {
-      hasData = (await stat(join(spec, DATA_FILE))).isFile();
-    } catch {
-      hasData = false;
-    }
-    if (hasData || (await isDatasetDir(spec))) {
-      const dir = await readDatasetDir(spec, { checkFinite: options.checkFinite });
-      const columns = columnsOfMeta(dir.meta, dir.dataset, join(spec, DESCRIPTION_FILE));
-      return limited({ kind: 'dataset-dir', spec, ...dir, ...(columns ? { columns } : {}) });
-    }
-    const dataset = await loadPngFolder(spec, { ...options.png, onProgress: options.onProgress });
-    return limited({ kind: 'png-folder', spec, dataset });
-  }
+  if (info.isDirectory()) return limited(await loadDirectory(spec, options));
   const ext = extname(spec).toLowerCase();
   if (ext === '.csv' || ext === '.tsv') {
     const csv = { ...(ext === '.tsv' ? { delimiter: '\t' } : {}), ...options.csv };
-    const { dataset, featureNames } = await loadCsv(spec, csv);
-    const columns = featureNames.map((name): TabularColumn => ({ name, kind: 'numeric' }));
+    const { dataset, columns } = await loadCsv(spec, csv);
     return limited({ kind: 'csv', spec, dataset, ...(columns.length ? { columns } : {}) });
+  }
+  if (ext === '.npz' || ext === '.npy') {
+    const read = ext === '.npz' ? loadNpzArrays : loadNpyArrays;
+    const { dataset, notices } = await read(spec, options.arrays);
+    return limited({ kind: 'arrays', spec, dataset, ...(notices.length ? { notices } : {}) });
   }
   if (ext === '.json' || ext === '.jsonl' || ext === '.ndjson') {
     const dataset = await loadTextDataset(spec, options.text);
@@ -232,9 +254,64 @@ export async function loadDataset(
   }
   throw new AntidoteError(
     'INVALID_ARGUMENT',
-    `cannot tell what kind of dataset ${spec} is: expected a dataset directory, a PNG class folder, a .csv, .json or .jsonl file, or a built-in (${BUILTIN_DATASETS.join(', ')})`,
+    `cannot tell what kind of dataset ${spec} is: expected a dataset directory, a PNG class folder, a .csv, .tsv, .json, .jsonl, .npz or .npy file, or a built-in (${BUILTIN_DATASETS.join(', ')})`,
     { path: spec },
   );
+}
+
+/**
+ * A folder: a dataset directory (`dataset.json` + `data.npz`), a folder of bare `.npy` arrays
+ * (`x.npy` + `y.npy`), or a PNG class folder. A folder with only one of the two dataset
+ * directory files is `NOT_FOUND`, saying what a dataset directory holds
+ * ({@link DATASET_DIR_CONTENTS}).
+ */
+async function loadDirectory(spec: string, options: LoadDatasetOptions): Promise<LoadedDataset> {
+  const hasData = await isFile(join(spec, DATA_FILE));
+  const hasJson = await isDatasetDir(spec);
+  if (hasData !== hasJson) {
+    const [has, lacks] = hasData ? [DATA_FILE, DESCRIPTION_FILE] : [DESCRIPTION_FILE, DATA_FILE];
+    throw new AntidoteError(
+      'NOT_FOUND',
+      `${spec} has ${has} but no ${lacks}: ${DATASET_DIR_CONTENTS}`,
+      { path: join(spec, lacks) },
+    );
+  }
+  if (hasData) {
+    const dir = await readDatasetDir(spec, { checkFinite: options.checkFinite });
+    const columns = columnsOfMeta(dir.meta, dir.dataset, join(spec, DESCRIPTION_FILE));
+    const loaded: LoadedDataset = {
+      kind: 'dataset-dir',
+      spec,
+      ...dir,
+      ...(columns ? { columns } : {}),
+    };
+    const ds = dir.dataset;
+    if (columns || ds.text || ds.shape.length > 4) return loaded;
+    const laid = toHwc(ds.x, ds.shape, spec, options.arrays?.layout);
+    if (laid.x === ds.x && laid.shape.join() === ds.shape.join()) {
+      return laid.notice ? { ...loaded, notices: [laid.notice] } : loaded;
+    }
+    return {
+      ...loaded,
+      dataset: { ...ds, x: laid.x, shape: laid.shape },
+      ...(laid.notice ? { notices: [laid.notice] } : {}),
+    };
+  }
+  const npy = await npyFeaturesIn(spec, options.arrays?.xKey);
+  if (npy) {
+    const { dataset, notices } = await loadNpyArrays(npy, options.arrays);
+    return { kind: 'arrays', spec, dataset, ...(notices.length ? { notices } : {}) };
+  }
+  const dataset = await loadPngFolder(spec, { ...options.png, onProgress: options.onProgress });
+  return { kind: 'png-folder', spec, dataset };
+}
+
+async function isFile(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isFile();
+  } catch {
+    return false;
+  }
 }
 
 /** The column schema in a dataset directory's `meta.columns`, checked against its records. */

@@ -21,7 +21,7 @@ import { triggerPreview } from '../../eval/trigger-preview.js';
 import { renderImageGrid } from '../../report/image-grid.js';
 import { writeFileAtomic } from '../../util/fs.js';
 import { Rng } from '../../util/rng.js';
-import { loadDataArg } from '../data-arg.js';
+import { addDataOptions, loadDataArg } from '../data-arg.js';
 import { parseInteger } from '../options.js';
 import { type OutputOptions, printResult } from '../output.js';
 import { addSchemaFlags } from '../schema-flags.js';
@@ -89,7 +89,7 @@ function registerAttackEntry(group: Command, entry: AttackEntry): void {
       )
       .option('--test-data <data>', 'test set for --export-triggered-test (e.g. mnist:test)');
   }
-  cmd
+  addDataOptions(cmd)
     .option('--seed <n>', 'seed of every random choice', parseInteger, 1)
     .requiredOption('--out <dir>', 'dataset directory to write')
     .option('--force', 'replace an existing output directory')

@@ -8,7 +8,7 @@ import { AntidoteError } from '../../errors.js';
 import { writeReport } from '../../report/write.js';
 import { readJson, writeDirAtomic, writeFileAtomic } from '../../util/fs.js';
 import { parseWith } from '../../util/schema.js';
-import { loadDataArg } from '../data-arg.js';
+import { addDataOptions, loadDataArg } from '../data-arg.js';
 import { addOnnxFlags, type OnnxCliOptions, onnxLoadOptions } from '../onnx-flags.js';
 import { parseInteger } from '../options.js';
 import { type OutputOptions, printResult } from '../output.js';
@@ -93,7 +93,7 @@ export function registerAuditCommand(program: Command): void {
     .option('--force', 'replace an existing report directory')
     .option('--json', 'print the result as JSON')
     .option('--quiet', 'no progress bars');
-  addOnnxFlags(cmd).action(async (o: AuditCliOptions) => {
+  addDataOptions(addOnnxFlags(cmd)).action(async (o: AuditCliOptions) => {
     const read = o.policy ? await readPolicy(o.policy) : undefined;
     const policy = o.allowReview ? { ...read, allowReview: true } : read;
     const data = await loadDataArg(o.data, o);

@@ -12,7 +12,7 @@ import { AntidoteError } from '../../errors.js';
 import { evaluateFeatureBackdoor } from '../../eval/feature-backdoor.js';
 import { type BackdoorMetrics, evaluateBackdoor, evaluateClean } from '../../eval/metrics.js';
 import { Rng } from '../../util/rng.js';
-import { loadDataArg } from '../data-arg.js';
+import { addDataOptions, loadDataArg } from '../data-arg.js';
 import { addOnnxFlags, type OnnxCliOptions, onnxLoadOptions } from '../onnx-flags.js';
 import { parseInteger } from '../options.js';
 import { type OutputOptions, pct, printResult } from '../output.js';
@@ -206,7 +206,7 @@ export function registerEvaluateCommand(program: Command): void {
       '--targets-from <field>',
       "--triggered: the attacker's class per record, from this field of the set's metadata (dataset.json meta; attack --export-triggered-test writes targets)",
     );
-  addOnnxFlags(cmd);
+  addDataOptions(addOnnxFlags(cmd));
   addTextTriggerOptions(addTriggerOptions(cmd, false))
     .option(
       '--feature-trigger <column=value,...>',

@@ -1,11 +1,20 @@
 import { resolve } from 'node:path';
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { AntidoteError } from '../../errors.js';
 import { runGate } from '../../registry/gate.js';
 import { loadGatePolicy } from '../../registry/gate-policy.js';
 import { writeFileAtomic } from '../../util/fs.js';
 import { printResult } from '../output.js';
 import { actorAndPolicy, openRegistry, type RegistryCliOptions } from './registry-common.js';
+
+/** Options of `antidote gate`. */
+interface GateCliOptions extends RegistryCliOptions {
+  model: string;
+  policy: string;
+  resultFile: string;
+  /** The old name of `--result-file`, still accepted. */
+  out?: string;
+}
 
 /**
  * `antidote gate --model M --policy P`: runs the deployment gate on a registered version,
@@ -18,11 +27,17 @@ export function registerGateCommand(program: Command): void {
     .description('run the deployment gate (signature, dataset, scan, accuracy, backdoor probe)')
     .requiredOption('--model <version>', 'registered version (name@N, or name for the latest)')
     .requiredOption('--policy <file>', 'gate policy (JSON)')
-    .option('--out <file>', 'where to write the JSON result', 'gate-result.json')
+    .option(
+      '--result-file <file>',
+      'where to write the JSON result (rewritten on every run)',
+      'gate-result.json',
+    )
+    .addOption(new Option('--out <file>', 'old name of --result-file').hideHelp())
     .option('--key <file>', 'your key (recorded as the actor)')
     .option('--project <dir>', 'project folder')
     .option('--json', 'print the result as JSON')
-    .action(async (o: RegistryCliOptions & { model: string; policy: string; out: string }) => {
+    .action(async (given: GateCliOptions) => {
+      const o = { ...given, out: given.out ?? given.resultFile };
       const gate = await loadGatePolicy(o.policy);
       const reg = openRegistry(o);
       try {

@@ -1,49 +1,54 @@
 import type { Command } from 'commander';
-import { loadDataset } from '../../data/load.js';
 import { summarizeAttackRecord, summarizeDataset } from '../../data/summary.js';
 import type { OnnxInfo, OnnxTensorInfo } from '../../engine/onnx/onnx-info.js';
-import { parseInteger } from '../options.js';
+import { addDataOptions, type DataCliOptions, loadDataArg } from '../data-arg.js';
+import { optionOrOperand, parseInteger } from '../options.js';
 import { type OutputOptions, printResult } from '../output.js';
 
-interface InfoCliOptions extends OutputOptions {
+interface InfoCliOptions extends OutputOptions, DataCliOptions {
+  data?: string;
   limit?: number;
 }
 
 /**
- * `antidote info DATA`: shape, classes with counts, sources and any attack record of a dataset
+ * `antidote info --data DATA` (or `antidote info DATA`): shape, classes with counts, sources and any attack record of a dataset
  * (a dataset directory, a built-in such as `mnist:test`, a PNG folder, a CSV or JSONL file); or,
  * given a `.onnx` file, its inputs, outputs, candidate layers and op counts.
  */
 export function registerInfoCommand(program: Command): void {
-  program
+  const cmd = program
     .command('info')
     .description('describe a dataset: shape, classes and counts, sources, attack record')
-    .argument(
-      '<data>',
-      'dataset directory, PNG class folder, .csv/.jsonl file, built-in (mnist, mnist:train, mnist:test), or a .onnx model',
+    .argument('[data]', 'the same as --data (kept as an alias)')
+    .option(
+      '--data <data>',
+      'dataset directory, PNG class folder, .csv/.jsonl/.npz/.npy file, built-in (mnist, mnist:train, mnist:test), or a .onnx model',
     )
     .option('--limit <n>', 'only the first n records', parseInteger)
     .option('--json', 'print the result as JSON')
-    .action(async (data: string, o: InfoCliOptions) => {
-      if (data.toLowerCase().endsWith('.onnx')) {
-        // Read from the protobuf alone: no inference runtime is loaded.
-        const { describeOnnx } = await import('../../engine/onnx/onnx-info.js');
-        const info = await describeOnnx(data);
-        printResult(o, () => formatOnnxInfo(info), info);
-        return;
-      }
-      const loaded = await loadDataset(data, o.limit !== undefined ? { limit: o.limit } : {});
-      const summary = summarizeDataset(loaded.dataset);
-      const attack = summarizeAttackRecord(loaded.attack);
-      const result = {
-        data,
-        kind: loaded.kind,
-        ...summary,
-        ...(attack ? { attack } : {}),
-        ...(loaded.meta ? { meta: loaded.meta } : {}),
-      };
-      printResult(o, () => formatInfo(result), result);
-    });
+    .option('--quiet', 'no notices');
+  addDataOptions(cmd).action(async (positional: string | undefined, o: InfoCliOptions) => {
+    const data = optionOrOperand('--data <data>', o.data, positional);
+    if (data.toLowerCase().endsWith('.onnx')) {
+      // Read from the protobuf alone: no inference runtime is loaded.
+      const { describeOnnx } = await import('../../engine/onnx/onnx-info.js');
+      const info = await describeOnnx(data);
+      printResult(o, () => formatOnnxInfo(info), info);
+      return;
+    }
+    const loaded = await loadDataArg(data, o);
+    const summary = summarizeDataset(loaded.dataset);
+    const attack = summarizeAttackRecord(loaded.attack);
+    const result = {
+      data,
+      kind: loaded.kind,
+      ...summary,
+      ...(attack ? { attack } : {}),
+      ...(loaded.meta ? { meta: loaded.meta } : {}),
+      ...(loaded.notices?.length ? { notices: loaded.notices } : {}),
+    };
+    printResult(o, () => formatInfo(result), result);
+  });
 }
 
 function formatInfo(

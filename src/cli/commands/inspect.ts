@@ -17,7 +17,7 @@ import { AntidoteError } from '../../errors.js';
 import { renderImageGrid } from '../../report/image-grid.js';
 import { writeDirAtomic, writeFileAtomic } from '../../util/fs.js';
 import { Rng } from '../../util/rng.js';
-import { loadDataArg } from '../data-arg.js';
+import { addDataOptions, loadDataArg } from '../data-arg.js';
 import { addOnnxFlags, type OnnxCliOptions, onnxLoadOptions } from '../onnx-flags.js';
 import { parseInteger, parseNumber } from '../options.js';
 import { type OutputOptions, pct, printResult } from '../output.js';
@@ -122,7 +122,7 @@ export function registerInspectCommand(program: Command): void {
     .option('--force', 'replace existing output directories')
     .option('--json', 'print the findings as JSON')
     .option('--quiet', 'no progress bars');
-  addOnnxFlags(cmd).action(async (o: InspectCliOptions) => {
+  addDataOptions(addOnnxFlags(cmd)).action(async (o: InspectCliOptions) => {
     const { dataset } = await loadDataArg(o.data, {
       ...o,
       ...(o.limit !== undefined ? { limit: o.limit } : {}),

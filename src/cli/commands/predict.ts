@@ -1,15 +1,20 @@
-import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
+import { type Command, Option } from 'commander';
 import { numRecords } from '../../data/dataset.js';
 import { loadModel } from '../../engine/model.js';
+import { AntidoteError } from '../../errors.js';
 import { writeFileAtomic } from '../../util/fs.js';
-import { loadDataArg } from '../data-arg.js';
+import { addDataOptions, loadDataArg } from '../data-arg.js';
 import { addOnnxFlags, type OnnxCliOptions, onnxLoadOptions } from '../onnx-flags.js';
 import { type OutputOptions, pct, printResult } from '../output.js';
 
 interface PredictCliOptions extends OutputOptions, OnnxCliOptions {
   model: string;
   data: string;
+  predictionsFile?: string;
+  /** The old name of `--predictions-file`, still accepted. */
   out?: string;
+  force?: boolean;
 }
 
 /**
@@ -21,12 +26,26 @@ export function registerPredictCommand(program: Command): void {
     .command('predict')
     .description('predict every record of a dataset with a saved model; report accuracy')
     .requiredOption('--model <dir>', 'model directory (from antidote train), or a .onnx file');
-  addOnnxFlags(cmd)
+  addDataOptions(addOnnxFlags(cmd))
     .requiredOption('--data <data>', 'dataset directory or built-in name')
-    .option('--out <file>', 'write predictions (JSON Lines: id, label, predicted, probabilities)')
+    .option(
+      '--predictions-file <file>',
+      'write predictions (JSON Lines: id, label, predicted, probabilities)',
+    )
+    .addOption(new Option('--out <file>', 'old name of --predictions-file').hideHelp())
+    .option('--force', 'replace an existing predictions file')
     .option('--json', 'print the result as JSON')
     .option('--quiet', 'no progress bars')
-    .action(async (o: PredictCliOptions) => {
+    .action(async (given: PredictCliOptions) => {
+      const out = given.predictionsFile ?? given.out;
+      const o = { ...given, ...(out !== undefined ? { out } : {}) };
+      if (o.out && existsSync(o.out) && !o.force) {
+        throw new AntidoteError(
+          'ALREADY_EXISTS',
+          `${o.out} already exists (pass --force to replace it)`,
+          { path: o.out },
+        );
+      }
       const model = await loadModel(o.model, onnxLoadOptions(o));
       try {
         const loaded = await loadDataArg(o.data, o);

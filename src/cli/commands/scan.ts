@@ -39,6 +39,7 @@ import { type DetectionEvaluation, evaluateDetection } from '../../eval/detectio
 import { recordTrainingProvenance } from '../../integrity/lineage.js';
 import { writeDirAtomic, writeFileAtomic } from '../../util/fs.js';
 import { version } from '../../version.js';
+import { addDataOptions, loadDataArg } from '../data-arg.js';
 import { addOnnxFlags, type OnnxCliOptions, onnxLoadOptions } from '../onnx-flags.js';
 import { parseInteger } from '../options.js';
 import { type OutputOptions, pct, printResult } from '../output.js';
@@ -115,17 +116,13 @@ export function registerScanCommand(program: Command): void {
         .default(undefined, `${DEFAULT_SCAN_METHODS.join(',')}, and kw for a text model`),
     )
     .option('--layer <name>', 'layer whose activations are analysed (default: penultimate)')
-    .option('--seed <n>', 'seed for clustering, sampling and folds', parseInteger, 0)
+    .option('--seed <n>', 'seed for clustering, sampling and folds', parseInteger, 1)
     .option(
       '--trusted <data>',
       'a trusted clean subset (a few records per class, same classes): the clean null each finding is checked against',
-    )
-    .option(
-      '--source <column>',
-      'CSV data: the column naming each record’s source (contributor, host, file); the scan then reports contamination per source and the sources to review (dataset directories carry their sources already)',
     );
   for (const option of detectorFlags().values()) cmd.addOption(option);
-  addOnnxFlags(cmd)
+  addDataOptions(addOnnxFlags(cmd))
     .option(
       '--threads <n>',
       'threads for the forward passes (worker_threads; representations equal up to float rounding)',
@@ -272,7 +269,7 @@ async function loadTrusted(spec: string, model: Model): Promise<Dataset> {
 
 async function runScanCommand(o: ScanCliOptions): Promise<void> {
   // 0–255 image records are read on the [0, 1] scale the models are trained on, with a notice.
-  const raw = await loadDataset(o.data, o.source ? { csv: { source: o.source } } : {});
+  const raw = await loadDataArg(o.data, o);
   if (o.source && raw.kind !== 'csv') {
     throw new AntidoteError(
       'INVALID_ARGUMENT',

@@ -29,6 +29,8 @@ export interface ServeCliOptions {
   bodyTimeout?: number;
   seed: number;
   project?: string;
+  /** Machine-readable output: the start line and the log as JSON Lines. */
+  json?: boolean;
 }
 
 /**
@@ -150,12 +152,23 @@ export function registerServeCommand(program: Command): void {
       parseInteger,
       15_000,
     )
-    .option('--seed <n>', 'seed of the STRIP overlay draws', parseInteger, 0)
+    .option('--seed <n>', 'seed of the STRIP overlay draws', parseInteger, 1)
     .option('--project <dir>', 'project folder')
+    .option(
+      '--json',
+      'JSON Lines: {"event":"listening","url","model"} on stdout, each log line as {"event":"log","message"} on stderr',
+    )
     .action(async (o: ServeCliOptions) => {
-      const log = (line: string) => process.stderr.write(`${line}\n`);
+      const log = (line: string) =>
+        process.stderr.write(
+          `${o.json ? JSON.stringify({ event: 'log', message: line }) : line}\n`,
+        );
       const { server, registry } = await serveFromOptions(o, log);
-      process.stdout.write(`antidote serve: listening on ${server.url} (model ${o.model})\n`);
+      process.stdout.write(
+        o.json
+          ? `${JSON.stringify({ event: 'listening', url: server.url, model: o.model })}\n`
+          : `antidote serve: listening on ${server.url} (model ${o.model})\n`,
+      );
       await new Promise<void>((res) => {
         const stop = (signal: string) => {
           log(`serve: ${signal}: shutting down (finishing in-flight requests)`);

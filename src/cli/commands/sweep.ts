@@ -13,6 +13,7 @@ import { readText, writeDirAtomic, writeFileAtomic } from '../../util/fs.js';
 import { Rng } from '../../util/rng.js';
 import { parseWith } from '../../util/schema.js';
 import { loadDataArg } from '../data-arg.js';
+import { optionOrOperand } from '../options.js';
 import { type OutputOptions, pct, printResult } from '../output.js';
 import { createProgressBar, progressEnabled } from '../progress.js';
 
@@ -75,12 +76,13 @@ function firstRecords(ds: Dataset, limit: number | undefined): Dataset {
 }
 
 interface SweepCliOptions extends OutputOptions {
+  spec?: string;
   out: string;
   force?: boolean;
 }
 
 /**
- * `antidote sweep SPEC.json --out DIR`: runs an attack sweep (poison rates × triggers × seeds)
+ * `antidote sweep --spec SPEC.json --out DIR` (or `antidote sweep SPEC.json …`): runs an attack sweep (poison rates × triggers × seeds)
  * and writes `sweep.json`, `sweep.csv`, `sweep.svg` (and `triggers.png` for backdoors) to DIR,
  * atomically.
  */
@@ -88,13 +90,14 @@ export function registerSweepCommand(program: Command): void {
   program
     .command('sweep')
     .description('run an attack sweep (poison rates × triggers × seeds) and chart accuracy and ASR')
-    .argument('<spec>', 'sweep spec JSON file')
+    .argument('[spec]', 'the same as --spec (kept as an alias)')
+    .option('--spec <file>', 'sweep spec JSON file (data, attack, victim, rates, seeds)')
     .requiredOption('--out <dir>', 'output directory (sweep.json, sweep.csv, sweep.svg)')
     .option('--force', 'replace an existing output directory')
     .option('--json', 'print the sweep table as JSON')
     .option('--quiet', 'no progress bar')
-    .action(async (specPath: string, o: SweepCliOptions) => {
-      const file = await readSweepFile(specPath);
+    .action(async (positional: string | undefined, o: SweepCliOptions) => {
+      const file = await readSweepFile(optionOrOperand('--spec <file>', o.spec, positional));
       const train = firstRecords(
         (await loadDataArg(file.data.train, o)).dataset,
         file.data.trainLimit,

@@ -15,7 +15,7 @@ import { AntidoteError } from '../../errors.js';
 import { loadPrivateKey } from '../../integrity/keys.js';
 import { recordTrainingProvenance } from '../../integrity/lineage.js';
 import { version } from '../../version.js';
-import { loadDataArg } from '../data-arg.js';
+import { addDataOptions, loadDataArg } from '../data-arg.js';
 import { parseInteger, parseIntegerList, parseNumber } from '../options.js';
 import { type OutputOptions, pct, printResult } from '../output.js';
 import { progressEnabled, trainingProgress } from '../progress.js';
@@ -95,7 +95,7 @@ function checkKindFlags(o: TrainCliOptions, kind: string, loaded: LoadedDataset)
  * (logistic, mlp; standardisation and one-hot encoding fitted on the data) on tabular records.
  */
 export function registerTrainCommand(program: Command): void {
-  program
+  const cmd = program
     .command('train')
     .description('train a model on a dataset and save it to a model directory')
     .requiredOption(
@@ -224,6 +224,7 @@ export function registerTrainCommand(program: Command): void {
         classifier.dispose();
       }
     });
+  addDataOptions(cmd); // how to read --data (CSV columns, NumPy arrays)
 }
 
 type History = NonNullable<FeatureModel['history']>;
