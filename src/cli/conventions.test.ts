@@ -40,6 +40,9 @@ const OPERANDS: Readonly<Record<string, readonly string[]>> = {
   // documented aliases of --data / --spec (optional; the option is the primary form)
   info: ['data'],
   sweep: ['spec'],
+  // documented aliases of --data (the URL list)
+  'urls snapshot': ['list'],
+  'urls fetch': ['list'],
   // the object the command acts on, like cp / gpg / git
   'datasets fetch': ['name'],
   'manifest create': ['dir'],
@@ -63,6 +66,7 @@ const OPERANDS: Readonly<Record<string, readonly string[]>> = {
   'registry show': ['version'],
   promote: ['version'],
   rollback: ['model'],
+  'tokens revoke': ['id'],
 };
 
 /** Options that write files or folders (besides `--out`). */
@@ -105,7 +109,7 @@ function problems(cmd: Command): string[] {
       );
     }
   }
-  for (const alias of ['info', 'sweep']) {
+  for (const alias of ['info', 'sweep', 'urls snapshot', 'urls fetch']) {
     if (name === alias && cmd.registeredArguments.some((a) => a.required)) {
       out.push('its positional alias must be optional (the option is the primary form)');
     }

@@ -15,8 +15,11 @@ export interface DataCliOptions {
   categorical?: string[];
   /** CSV: columns to leave out. */
   ignore?: string[];
-  /** CSV: the column naming each record's source (contributor, host, file). */
-  source?: string;
+  /**
+   * CSV: the column naming each record's source (contributor, host, file). Not one of the shared
+   * flags (`attack label-flip --source` names a class): `scan --source COLUMN` sets it.
+   */
+  sourceColumn?: string;
   /** `.npz` / `.npy`: the features array (or file stem). */
   xKey?: string;
   /** `.npz` / `.npy`: the labels array (or file stem). */
@@ -37,7 +40,7 @@ const list = (value: string, previous: string[] | undefined): string[] => [
 
 /**
  * Adds the flags that say how to read `--data` when it is a CSV file (`--label`, `--id`,
- * `--categorical`, `--ignore`, `--source`) or bare NumPy arrays (`--x-key`, `--y-key`, `--data-layout`), and
+ * `--categorical`, `--ignore`) or bare NumPy arrays (`--x-key`, `--y-key`, `--data-layout`), and
  * `--classes` (issue 21, item 1; docs/datasets.md).
  */
 export function addDataOptions(cmd: Command): Command {
@@ -53,10 +56,6 @@ export function addDataOptions(cmd: Command): Command {
       list,
     )
     .option('--ignore <columns>', 'CSV: columns to leave out, comma-separated', list)
-    .option(
-      '--source <column>',
-      'CSV: the column naming each record’s source (contributor, host, file): scans report contamination per source (dataset directories carry their sources already)',
-    )
     .option('--x-key <name>', '.npz: the features array (default x); .npy: the features file stem')
     .option(
       '--y-key <name>',
@@ -85,7 +84,7 @@ export function dataLoadOptions(o: DataCliOptions): Pick<LoadDatasetOptions, 'cs
     ...(o.id !== undefined ? { id: column(o.id) } : {}),
     ...(o.categorical ? { categorical: o.categorical.map(column) } : {}),
     ...(o.ignore ? { ignore: o.ignore.map(column) } : {}),
-    ...(o.source !== undefined ? { source: column(o.source) } : {}),
+    ...(o.sourceColumn !== undefined ? { source: column(o.sourceColumn) } : {}),
     ...(o.classes ? { classes: o.classes } : {}),
   };
   return {

@@ -120,6 +120,10 @@ export function registerScanCommand(program: Command): void {
     .option(
       '--trusted <data>',
       'a trusted clean subset (a few records per class, same classes): the clean null each finding is checked against',
+    )
+    .option(
+      '--source <column>',
+      'CSV data: the column naming each record’s source (contributor, host, file); the scan then reports contamination per source and the sources to review (dataset directories carry their sources already)',
     );
   for (const option of detectorFlags().values()) cmd.addOption(option);
   addDataOptions(addOnnxFlags(cmd))
@@ -269,7 +273,10 @@ async function loadTrusted(spec: string, model: Model): Promise<Dataset> {
 
 async function runScanCommand(o: ScanCliOptions): Promise<void> {
   // 0–255 image records are read on the [0, 1] scale the models are trained on, with a notice.
-  const raw = await loadDataArg(o.data, o);
+  const raw = await loadDataArg(o.data, {
+    ...o,
+    ...(o.source !== undefined ? { sourceColumn: o.source } : {}),
+  });
   if (o.source && raw.kind !== 'csv') {
     throw new AntidoteError(
       'INVALID_ARGUMENT',
