@@ -9,17 +9,24 @@ import { type Model, requireDifferentiable } from '../engine/model.js';
 import { isOnnxPath } from '../engine/model-summary.js';
 import { AntidoteError } from '../errors.js';
 import { evaluateClean } from '../eval/metrics.js';
+import { appendAudit } from '../integrity/audit-log.js';
 import type { JsonValue } from '../integrity/canonical-json.js';
 import { sha256File } from '../integrity/hash.js';
 import { loadPublicKey } from '../integrity/keys.js';
 import { readLineage } from '../integrity/lineage.js';
 import { createManifest } from '../integrity/manifest.js';
 import { verifyDirectory } from '../integrity/model-signing.js';
+import type { SignaturePolicy } from '../integrity/policy.js';
 import { median } from '../numeric/order-statistics.js';
 import { StripProbe } from './backdoor-probe.js';
 import { loadRegisteredVersion } from './deployment.js';
 import type { LoadedGatePolicy } from './gate-policy.js';
 import type { ModelRegistry, ModelVersion } from './model-registry.js';
+import {
+  checkSignature as checkUnderPolicy,
+  projectSignaturePolicy,
+  recordRefusal,
+} from './signature-policy.js';
 
 /** The checks a gate policy can ask for, in the order they run. */
 export const GATE_CHECKS = [
@@ -124,6 +131,46 @@ async function checkSignature(v: ModelVersion, g: LoadedGatePolicy): Promise<Gat
     passed: false,
     reason: `no trusted key verifies the model signature (${failures.join('; ')})`,
     details: { trustedKeys: keys.length },
+  };
+}
+
+/**
+ * The `signature` check of the project's signature policy (`.antidote/signature-policy.json`),
+ * run by every gate when one is installed; a refusal is recorded (audit entry `gate.signature`,
+ * `signature` alert) as the registry records it.
+ */
+async function checkProjectSignature(
+  v: ModelVersion,
+  policy: SignaturePolicy,
+  registry: ModelRegistry,
+  actor: string,
+): Promise<GateCheck> {
+  const c = await checkUnderPolicy(v, policy);
+  const where = policy.path ?? 'the signature policy';
+  if (c.status === 'refused') {
+    recordRefusal(c, v, 'gate.signature', actor, {
+      audit: (e) => appendAudit(registry.store, e),
+      alert: (a) => void registry.recordAlert(a),
+    });
+    return {
+      name: 'signature',
+      passed: false,
+      reason: `refused under ${where}: ${c.reason}`,
+      details: { policy: where, tamper: c.tamper, code: c.code },
+    };
+  }
+  return {
+    name: 'signature',
+    passed: true,
+    reason:
+      c.status === 'verified'
+        ? `signature ${c.signaturePath} verifies under ${where} (${c.method} method, signer ${c.signer})`
+        : `${c.reason}; ${where} does not require a signature`,
+    details: {
+      policy: where,
+      status: c.status,
+      ...(c.status === 'verified' ? { signer: c.signer } : {}),
+    },
   };
 }
 
@@ -601,13 +648,19 @@ export async function runGate(
     }
   };
   if (p.signature) await run('signature', () => checkSignature(v, gate));
+  const signatures = await projectSignaturePolicy(registry.store.projectDir);
+  if (signatures) {
+    await run('signature', () =>
+      checkProjectSignature(v, signatures, registry, options.actor ?? 'anonymous'),
+    );
+  }
   if (p.dataset) await run('dataset', () => checkDataset(v, gate, registry));
   let model: Model | undefined;
   const needsModel = p.scan || p.accuracy || p.backdoorProbe;
   try {
     if (needsModel) {
       try {
-        model = await loadRegisteredVersion(v);
+        model = await loadRegisteredVersion(v, signatures ? { signaturePolicy: signatures } : {});
       } catch (e) {
         for (const name of ['scan', 'accuracy', 'backdoor-probe'] as const) {
           checks.push(errorCheck(name, e));
