@@ -1,5 +1,5 @@
 import { existsSync, statSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { Dataset } from '../data/dataset.js';
 import { loadDataset } from '../data/load.js';
 import { neuralCleanse } from '../defenses/neural-cleanse.js';
@@ -14,10 +14,13 @@ import type { JsonValue } from '../integrity/canonical-json.js';
 import { sha256File } from '../integrity/hash.js';
 import { loadPublicKey } from '../integrity/keys.js';
 import { readLineage } from '../integrity/lineage.js';
-import { createManifest } from '../integrity/manifest.js';
-import { verifyDirectory } from '../integrity/model-signing.js';
+import { createManifest, SIGNATURE_FILE } from '../integrity/manifest.js';
+import { verifyModel } from '../integrity/model-signing.js';
 import type { SignaturePolicy } from '../integrity/policy.js';
+import type { BundleTrust } from '../integrity/sigstore-bundle.js';
+import { parseCertificatesPem } from '../integrity/x509-chain.js';
 import { median } from '../numeric/order-statistics.js';
+import { readText } from '../util/fs.js';
 import { StripProbe } from './backdoor-probe.js';
 import { loadRegisteredVersion } from './deployment.js';
 import type { LoadedGatePolicy } from './gate-policy.js';
@@ -97,40 +100,61 @@ function errorCheck(name: GateCheckName, e: unknown): GateCheck {
 }
 
 async function checkSignature(v: ModelVersion, g: LoadedGatePolicy): Promise<GateCheck> {
-  const keys = g.policy.signature!.trustedKeys;
+  const { trustedKeys: keys, trustedCAs: cas } = g.policy.signature!;
   const failures: string[] = [];
-  for (const k of keys) {
-    const key = await loadPublicKey(resolve(g.baseDir, k));
+  // An ONNX model is signed as the folder holding it, whose root digest is the model's.
+  const folder = isOnnxPath(v.dir) ? dirname(v.dir) : v.dir;
+  const signaturePath = ['model.sig', SIGNATURE_FILE]
+    .map((f) => join(folder, f))
+    .find((p) => existsSync(p));
+  const trusts: { label: string; trust: () => Promise<BundleTrust> }[] = [
+    ...keys.map((k) => ({
+      label: `trusted key ${k}`,
+      trust: async (): Promise<BundleTrust> => ({
+        kind: 'key',
+        keys: [await loadPublicKey(resolve(g.baseDir, k))],
+      }),
+    })),
+    ...cas.map((c) => ({
+      label: `trusted CA ${c}`,
+      trust: async (): Promise<BundleTrust> => {
+        const p = resolve(g.baseDir, c);
+        return { kind: 'certificate', anchors: parseCertificatesPem(await readText(p), p) };
+      },
+    })),
+  ];
+  for (const { label, trust } of trusts) {
     try {
-      // An ONNX model is signed as the folder holding it, whose root digest is the model's.
-      const folder = isOnnxPath(v.dir) ? dirname(v.dir) : v.dir;
-      const r = await verifyDirectory(folder, key, { expected: { rootDigest: v.rootDigest } });
+      const r = await verifyModel(folder, await trust(), {
+        ...(signaturePath ? { signaturePath } : {}),
+        expected: { rootDigest: v.rootDigest },
+      });
       if (r.ok) {
         return {
           name: 'signature',
           passed: true,
-          reason: `signature verifies against trusted key ${k} and covers the registered content`,
-          details: { key: k, signer: r.signer },
+          reason: `signature verifies against ${label} and covers the registered content`,
+          details: { trust: label, signer: r.signer },
         };
       }
       return {
         name: 'signature',
         passed: false,
-        reason: `signed by trusted key ${k}, but the files do not match: ${r.problems
+        reason: `signed by ${label}, but the files do not match: ${r.problems
           .slice(0, 3)
           .map((p) => p.message)
           .join('; ')}`,
-        details: { key: k, problems: r.problems.length },
+        details: { trust: label, problems: r.problems.length },
       };
     } catch (e) {
-      failures.push(`${k}: ${(e as Error).message}`);
+      failures.push(`${label}: ${(e as Error).message}`);
     }
   }
   return {
     name: 'signature',
     passed: false,
-    reason: `no trusted key verifies the model signature (${failures.join('; ')})`,
-    details: { trustedKeys: keys.length },
+    reason: `no trusted key${cas.length > 0 ? ' or CA' : ''} verifies the model signature (${failures.join('; ')})`,
+    details: { trustedKeys: keys.length, trustedCAs: cas.length },
   };
 }
 

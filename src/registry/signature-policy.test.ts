@@ -15,6 +15,8 @@ import { createApp } from '../server/app.js';
 import { parseTokenTable } from '../server/auth.js';
 import { CREDIT_COLUMNS, creditTable } from '../testing/feature-data.js';
 import { Deployment, type DeploymentEvent } from './deployment.js';
+import { runGate } from './gate.js';
+import { parseGatePolicy } from './gate-policy.js';
 import { ModelRegistry } from './model-registry.js';
 import { parseMonitorConfig } from './monitor.js';
 import { checkSignature, signaturePolicyPath } from './signature-policy.js';
@@ -184,6 +186,23 @@ describe('signature policy: registry transitions (issue 18 item 2, issue 19 item
     await cp(join(PKI, 'root-ca.pem'), join(root, PROJECT_FOLDER, 'root-ca.pem'));
     await installPolicy(root, { requireSignature: true, trustedCAs: ['root-ca.pem'] });
     expect((await reg.promote(vc.id, { actor: 'ci' })).stage).toBe('production');
+    // The gate policy's own signature section takes CAs too.
+    await rm(signaturePolicyPath(root));
+    const gate = (trustedCAs: string[]) =>
+      runGate(
+        reg,
+        vc.id,
+        parseGatePolicy({ version: 1, signature: { trustedCAs } }, { baseDir: PKI }),
+        {
+          record: false,
+        },
+      );
+    const good = await gate(['root-ca.pem']);
+    expect(good.checks).toHaveLength(1);
+    expect(good.checks[0]).toMatchObject({ name: 'signature', passed: true });
+    const bad = await gate(['other-ca.pem']);
+    expect(bad.checks[0]!.passed).toBe(false);
+    expect(bad.checks[0]!.reason).toMatch(/no trusted key or CA verifies/);
   });
 
   it('the API refuses like the CLI: 409 SIGNATURE_INVALID, nothing changed, audited', async () => {
