@@ -353,6 +353,9 @@ async function hashInWorkers(
     { length: Math.min(threads, jobs.length) },
     () => new Worker(HASH_WORKER, { eval: true }),
   );
+  // Largest first (LPT scheduling): a big shard handed out last would leave the other threads
+  // idle while it is hashed; largest-first keeps the busiest thread within one job of the rest.
+  const order = jobs.map((_, i) => i).sort((a, b) => jobs[b]!.bytes - jobs[a]!.bytes || a - b);
   let next = 0;
   try {
     await Promise.all(
@@ -364,7 +367,7 @@ async function hashInWorkers(
                 resolveAll();
                 return;
               }
-              const i = next++;
+              const i = order[next++]!;
               const j = jobs[i]!;
               w.postMessage({
                 i,
