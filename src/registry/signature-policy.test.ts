@@ -11,6 +11,7 @@ import { MANIFEST_FILE } from '../integrity/manifest.js';
 import { signModel } from '../integrity/model-signing.js';
 import { parseSignaturePolicy } from '../integrity/policy.js';
 import { CREDIT_COLUMNS, creditTable } from '../testing/feature-data.js';
+import { installSignaturePolicy, signedRelease } from '../testing/signed-models.js';
 import { Deployment, type DeploymentEvent } from './deployment.js';
 import { runGate } from './gate.js';
 import { parseGatePolicy } from './gate-policy.js';
@@ -33,10 +34,6 @@ async function modelDir(root: string, name: string, content: string): Promise<st
   return d;
 }
 
-async function installPolicy(root: string, policy: object): Promise<void> {
-  await writeFile(signaturePolicyPath(root), JSON.stringify({ version: 1, ...policy }));
-}
-
 describe('signature policy: registry transitions (issue 18 item 2, issue 19 item 4)', () => {
   let root: string;
   let reg: ModelRegistry;
@@ -49,15 +46,8 @@ describe('signature policy: registry transitions (issue 18 item 2, issue 19 item
     await rm(root, { recursive: true, force: true });
   });
 
-  /** Registers and promotes a signed model `m@N`; returns its directory. */
-  async function release(name: string, content: string): Promise<string> {
-    const d = await modelDir(root, name, content);
-    await sign(d);
-    const v = (await reg.register(d, { name: 'm', actor: 'ci' })).version;
-    reg.recordGateResult(v.id, { passed: true, policyDigest: 'p', result: {} });
-    await reg.promote(v.id, { actor: 'ci' });
-    return d;
-  }
+  const release = (name: string, content: string) =>
+    signedRelease(reg, root, name, content, trusted.privateKeyPem);
 
   /** The last audit entry but the alerts' (`monitor.alert` follows each refusal). */
   const lastAudit = () =>
@@ -75,7 +65,10 @@ describe('signature policy: registry transitions (issue 18 item 2, issue 19 item
   });
 
   it('requireSignature refuses an unsigned model at registration: nothing registered, audited, alerted', async () => {
-    await installPolicy(root, { requireSignature: true, trustedKeys: [trusted.publicKeyPem] });
+    await installSignaturePolicy(root, {
+      requireSignature: true,
+      trustedKeys: [trusted.publicKeyPem],
+    });
     const d = await modelDir(root, 'a', 'one');
     await expect(reg.register(d, { name: 'm', actor: 'ci' })).rejects.toMatchObject({
       code: 'SIGNATURE_INVALID',
@@ -102,7 +95,10 @@ describe('signature policy: registry transitions (issue 18 item 2, issue 19 item
   it('promote and rollback check the signature before the stage change; a refusal changes nothing', async () => {
     const d1 = await release('a', 'one');
     const d2 = await release('b', 'two');
-    await installPolicy(root, { requireSignature: true, trustedKeys: [trusted.publicKeyPem] });
+    await installSignaturePolicy(root, {
+      requireSignature: true,
+      trustedKeys: [trusted.publicKeyPem],
+    });
     const stages = () => reg.list('m').map((v) => `${v.id}:${v.stage}`);
     const before = stages();
     expect(before).toEqual(['m@1:archived', 'm@2:production']);
@@ -167,7 +163,7 @@ describe('signature policy: registry transitions (issue 18 item 2, issue 19 item
     const vc = (await reg.register(c, { name: 'm' })).version;
     reg.recordGateResult(vc.id, { passed: true, policyDigest: 'p', result: {} });
     // Not required, but a signature present must verify.
-    await installPolicy(root, { trustedKeys: [trusted.publicKeyPem] });
+    await installSignaturePolicy(root, { trustedKeys: [trusted.publicKeyPem] });
     await expect(reg.promote(v.id, { actor: 'ci' })).rejects.toMatchObject({
       code: 'SIGNATURE_INVALID',
     });
@@ -175,13 +171,13 @@ describe('signature policy: registry transitions (issue 18 item 2, issue 19 item
     expect(lastAudit()).toMatchObject({ action: 'model.promote', outcome: 'error' });
     // A key-method policy trusts no CA; then a CA other than the signer's; then the signer's root.
     await expect(reg.promote(vc.id, { actor: 'ci' })).rejects.toThrow(/trusts no CA/);
-    await installPolicy(root, { requireSignature: true, trustedCAs: ['../other-ca.pem'] });
+    await installSignaturePolicy(root, { requireSignature: true, trustedCAs: ['../other-ca.pem'] });
     await cp(join(PKI, 'other-ca.pem'), join(root, 'other-ca.pem'));
     await expect(reg.promote(vc.id, { actor: 'ci' })).rejects.toMatchObject({
       code: 'SIGNATURE_INVALID',
     });
     await cp(join(PKI, 'root-ca.pem'), join(root, PROJECT_FOLDER, 'root-ca.pem'));
-    await installPolicy(root, { requireSignature: true, trustedCAs: ['root-ca.pem'] });
+    await installSignaturePolicy(root, { requireSignature: true, trustedCAs: ['root-ca.pem'] });
     expect((await reg.promote(vc.id, { actor: 'ci' })).stage).toBe('production');
     // The gate policy's own signature section takes CAs too.
     await rm(signaturePolicyPath(root));
@@ -263,7 +259,10 @@ describe('signature policy: serve verifies on load and when it follows a product
     }
     trained.dispose();
     await reg.promote('credit@1', { actor: 'ci' });
-    await installPolicy(root, { requireSignature: true, trustedKeys: [trusted.publicKeyPem] });
+    await installSignaturePolicy(root, {
+      requireSignature: true,
+      trustedKeys: [trusted.publicKeyPem],
+    });
     const events: DeploymentEvent[] = [];
     const opts = {
       monitor: parseMonitorConfig({}),

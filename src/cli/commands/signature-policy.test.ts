@@ -2,11 +2,9 @@ import { createPrivateKey } from 'node:crypto';
 import { mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Command } from 'commander';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initEngine } from '../../engine/backend.js';
 import { FeatureModel } from '../../engine/feature-model-io.js';
-import { AntidoteError } from '../../errors.js';
 import { verifyAuditChain } from '../../integrity/audit-log.js';
 import { generateSigningKeyPair } from '../../integrity/keys.js';
 import { MANIFEST_FILE } from '../../integrity/manifest.js';
@@ -14,6 +12,7 @@ import { signModel } from '../../integrity/model-signing.js';
 import { ModelRegistry } from '../../registry/model-registry.js';
 import { signaturePolicyPath } from '../../registry/signature-policy.js';
 import { CREDIT_COLUMNS, creditTable } from '../../testing/feature-data.js';
+import { runCommands } from '../../testing/run-commands.js';
 import { registerGateCommand } from './gate.js';
 import { registerPromoteCommand } from './promote.js';
 import { registerRegistryCommand } from './registry.js';
@@ -21,33 +20,11 @@ import { registerRollbackCommand } from './rollback.js';
 import { serveFromOptions } from './serve.js';
 
 /** Runs the registry commands in-process; returns stdout, or the AntidoteError thrown. */
-async function cli(args: string[]): Promise<{ out: string; error?: AntidoteError }> {
-  const program = new Command('antidote').exitOverride();
-  for (const r of [
-    registerRegistryCommand,
-    registerGateCommand,
-    registerPromoteCommand,
-    registerRollbackCommand,
-  ]) {
-    r(program);
-  }
-  let out = '';
-  const w = vi.spyOn(process.stdout, 'write').mockImplementation((s) => {
-    out += String(s);
-    return true;
-  });
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
-  try {
-    await program.parseAsync(args, { from: 'user' });
-    return { out };
-  } catch (err) {
-    if (err instanceof AntidoteError) return { out, error: err };
-    throw err;
-  } finally {
-    w.mockRestore();
-    e.mockRestore();
-  }
-}
+const cli = (args: string[]) =>
+  runCommands(
+    [registerRegistryCommand, registerGateCommand, registerPromoteCommand, registerRollbackCommand],
+    args,
+  );
 
 describe('antidote register / gate / promote / rollback / serve under a signature policy', () => {
   let root: string;
