@@ -219,6 +219,22 @@ describe('signature policy: registry transitions (issue 18 item 2, issue 19 item
     });
     expect(await checkSignature(replayed, unpinned)).toMatchObject({ status: 'verified' });
     expect(await checkSignature(v2, policy)).toMatchObject({ status: 'verified' });
+    // The pin holds where the signature and the catalogue enumerate files differently: a
+    // `.gitattributes` (hashed by the registry, an OMS default exclusion) and a `model.sig`
+    // inside the directory (registered content; a signature cannot cover itself).
+    const d3 = await modelDir(root, 'c', 'three');
+    await writeFile(join(d3, '.gitattributes'), '*.bin filter=lfs\n');
+    await sign(d3);
+    const v3 = (await reg.register(d3, { name: 'm' })).version;
+    expect(await checkSignature(v3, policy)).toMatchObject({ status: 'verified' });
+    const d4 = await modelDir(root, 'd', 'four');
+    await sign(d4, trusted.privateKeyPem, join(d4, 'model.sig'));
+    const v4 = (await reg.register(d4, { name: 'm' })).version;
+    expect(await checkSignature(v4, policy)).toMatchObject({ status: 'verified' });
+    expect(await checkSignature({ ...v3, rootDigest: v2.rootDigest }, policy)).toMatchObject({
+      status: 'refused',
+      tamper: 'replay',
+    });
     await expect(parseSignaturePolicy({ version: 1, requireSignature: true })).rejects.toThrow(
       /requireSignature needs at least one of trustedKeys or trustedCAs/,
     );

@@ -14,12 +14,12 @@ import { isOnnxPath } from '../engine/model-summary.js';
 import { AntidoteError } from '../errors.js';
 import type { AuditEventInput } from '../integrity/audit-log.js';
 import type { JsonValue } from '../integrity/canonical-json.js';
-import { DEFAULT_IGNORE } from '../integrity/manifest.js';
+import { digestEquals } from '../integrity/hash.js';
 import { verifyModel } from '../integrity/model-signing.js';
-import { relativeInside } from '../integrity/oms-manifest.js';
 import { loadSignaturePolicy, type SignaturePolicy } from '../integrity/policy.js';
 import { parseBundle, signingMethodOf } from '../integrity/sigstore-bundle.js';
 import { readBytes } from '../util/fs.js';
+import { modelManifest } from './model-manifest.js';
 import { PROJECT_FOLDER } from './store.js';
 
 /** File name of a project's signature policy, in its `.antidote/` folder. */
@@ -97,7 +97,8 @@ function refused(
  * of the policy's `signatureFiles` present in the model's folder; it must be made by a trusted key
  * (key method) or chain to a trusted CA (certificate method), and every file of the folder must
  * match it (OMS v1.0 verification, no unsigned files). With `pinRegisteredContent`, the signed
- * content must be the registered one (`INTEGRITY_MISMATCH`, tamper `replay`, otherwise).
+ * content must be the registered one (`INTEGRITY_MISMATCH`, tamper `replay`, otherwise; see
+ * {@link pinned}).
  */
 export async function checkSignature(
   subject: SignedSubject,
@@ -137,20 +138,8 @@ export async function checkSignature(
       signaturePath,
     );
   }
-  // Pin through the verifier's replay check where the signed digests answer it: the bundle is
-  // outside what the catalogue hashes (antidote.sig, or an ONNX model's folder). A `model.sig`
-  // inside a model directory is part of the registered content, which a signature cannot cover:
-  // there the registry's digest check (run on the same files) makes the pin.
-  const inside = relativeInside(folder, signaturePath);
-  const pinHere =
-    policy.pinRegisteredContent &&
-    subject.rootDigest !== undefined &&
-    (isOnnxPath(subject.dir) || !inside || DEFAULT_IGNORE.includes(inside.split('/')[0]!));
   try {
-    const r = await verifyModel(folder, trust, {
-      signaturePath,
-      ...(pinHere ? { expected: { rootDigest: subject.rootDigest! } } : {}),
-    });
+    const r = await verifyModel(folder, trust, { signaturePath });
     if (!r.ok) {
       return refused(
         'content',
@@ -160,6 +149,18 @@ export async function checkSignature(
           .join('; ')}${r.problems.length > 3 ? ` (and ${r.problems.length - 3} more)` : ''}`,
         signaturePath,
       );
+    }
+    const registered = subject.rootDigest;
+    if (policy.pinRegisteredContent && registered !== undefined) {
+      const pin = await pinned(subject.dir, registered, [r.contentRoot, r.rootDigest]);
+      if (!pin.ok) {
+        return refused(
+          'replay',
+          `${subject.id}: the signed content (root ${pin.found.slice(0, 16)}…) is not the registered version's ${registered.slice(0, 16)}… (replayed or stale signature)`,
+          signaturePath,
+          'INTEGRITY_MISMATCH',
+        );
+      }
     }
     return {
       status: 'verified',
@@ -176,6 +177,28 @@ export async function checkSignature(
     const untrusted = err instanceof AntidoteError && /trusted|chain|anchor/i.test(err.message);
     return refused(untrusted ? 'untrusted' : 'invalid', err.message, signaturePath);
   }
+}
+
+/**
+ * Whether the signed content is the registered one: a root the signature yields (the content root
+ * over its files, Antidote's own left out, or the OMS subject digest) equals the registered root;
+ * else the model's files, which the signature just verified one by one, are hashed as the
+ * registry hashes them (needed when the two enumerations differ: a `model.sig` inside a model
+ * directory is registered content, `.gitattributes` and the other OMS default exclusions are
+ * hashed by the registry but not signed, shard and BLAKE2b signatures give no content root).
+ */
+async function pinned(
+  dir: string,
+  registered: string,
+  signedRoots: readonly (string | undefined)[],
+): Promise<{ ok: true } | { ok: false; found: string }> {
+  if (signedRoots.some((d) => d !== undefined && digestEquals(d, registered))) return { ok: true };
+  const now = await modelManifest(dir).then(
+    (m) => m.rootDigest,
+    () => undefined,
+  );
+  if (now !== undefined && digestEquals(now, registered)) return { ok: true };
+  return { ok: false, found: signedRoots.find((d) => d !== undefined) ?? now ?? 'unknown' };
 }
 
 /** The typed error of a refused check. */
