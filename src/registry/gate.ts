@@ -1,5 +1,5 @@
 import { existsSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { Dataset } from '../data/dataset.js';
 import { loadDataset } from '../data/load.js';
 import { neuralCleanse } from '../defenses/neural-cleanse.js';
@@ -12,15 +12,10 @@ import { evaluateClean } from '../eval/metrics.js';
 import { appendAudit } from '../integrity/audit-log.js';
 import type { JsonValue } from '../integrity/canonical-json.js';
 import { sha256File } from '../integrity/hash.js';
-import { loadPublicKey } from '../integrity/keys.js';
 import { readLineage } from '../integrity/lineage.js';
-import { createManifest, SIGNATURE_FILE } from '../integrity/manifest.js';
-import { verifyModel } from '../integrity/model-signing.js';
-import type { SignaturePolicy } from '../integrity/policy.js';
-import type { BundleTrust } from '../integrity/sigstore-bundle.js';
-import { parseCertificatesPem } from '../integrity/x509-chain.js';
+import { createManifest } from '../integrity/manifest.js';
+import { parseSignaturePolicy, type SignaturePolicy } from '../integrity/policy.js';
 import { median } from '../numeric/order-statistics.js';
-import { readText } from '../util/fs.js';
 import { StripProbe } from './backdoor-probe.js';
 import { loadRegisteredVersion } from './deployment.js';
 import type { LoadedGatePolicy } from './gate-policy.js';
@@ -100,61 +95,36 @@ function errorCheck(name: GateCheckName, e: unknown): GateCheck {
 }
 
 async function checkSignature(v: ModelVersion, g: LoadedGatePolicy): Promise<GateCheck> {
-  const { trustedKeys: keys, trustedCAs: cas } = g.policy.signature!;
-  const failures: string[] = [];
-  // An ONNX model is signed as the folder holding it, whose root digest is the model's.
-  const folder = isOnnxPath(v.dir) ? dirname(v.dir) : v.dir;
-  const signaturePath = ['model.sig', SIGNATURE_FILE]
-    .map((f) => join(folder, f))
-    .find((p) => existsSync(p));
-  const trusts: { label: string; trust: () => Promise<BundleTrust> }[] = [
-    ...keys.map((k) => ({
-      label: `trusted key ${k}`,
-      trust: async (): Promise<BundleTrust> => ({
-        kind: 'key',
-        keys: [await loadPublicKey(resolve(g.baseDir, k))],
-      }),
-    })),
-    ...cas.map((c) => ({
-      label: `trusted CA ${c}`,
-      trust: async (): Promise<BundleTrust> => {
-        const p = resolve(g.baseDir, c);
-        return { kind: 'certificate', anchors: parseCertificatesPem(await readText(p), p) };
-      },
-    })),
-  ];
-  for (const { label, trust } of trusts) {
-    try {
-      const r = await verifyModel(folder, await trust(), {
-        ...(signaturePath ? { signaturePath } : {}),
-        expected: { rootDigest: v.rootDigest },
-      });
-      if (r.ok) {
-        return {
-          name: 'signature',
-          passed: true,
-          reason: `signature verifies against ${label} and covers the registered content`,
-          details: { trust: label, signer: r.signer },
-        };
-      }
-      return {
-        name: 'signature',
-        passed: false,
-        reason: `signed by ${label}, but the files do not match: ${r.problems
-          .slice(0, 3)
-          .map((p) => p.message)
-          .join('; ')}`,
-        details: { trust: label, problems: r.problems.length },
-      };
-    } catch (e) {
-      failures.push(`${label}: ${(e as Error).message}`);
-    }
+  const { trustedKeys, trustedCAs } = g.policy.signature!;
+  // The gate policy's section is a signature policy that requires a signature; its key and CA
+  // files are relative to the gate policy.
+  const policy = await parseSignaturePolicy(
+    { version: 1, requireSignature: true, trustedKeys, trustedCAs },
+    { where: g.path ?? 'gate policy signature', baseDir: g.baseDir },
+  );
+  const c = await checkUnderPolicy(v, policy);
+  const trust = [...trustedKeys, ...trustedCAs].join(', ');
+  if (c.status === 'verified') {
+    return {
+      name: 'signature',
+      passed: true,
+      reason: `signature verifies against a trusted ${c.method === 'certificate' ? 'CA' : 'key'} (${trust}) and covers the registered content`,
+      details: { signer: c.signer, method: c.method },
+    };
   }
+  const reason = c.status === 'refused' ? c.reason : 'not checked';
   return {
     name: 'signature',
     passed: false,
-    reason: `no trusted key${cas.length > 0 ? ' or CA' : ''} verifies the model signature (${failures.join('; ')})`,
-    details: { trustedKeys: keys.length, trustedCAs: cas.length },
+    reason:
+      c.status === 'refused' && c.tamper === 'content'
+        ? `signed by a trusted signer, but ${reason}`
+        : `no trusted key${trustedCAs.length > 0 ? ' or CA' : ''} verifies the model signature (${reason})`,
+    details: {
+      trustedKeys: trustedKeys.length,
+      trustedCAs: trustedCAs.length,
+      ...(c.status === 'refused' ? { tamper: c.tamper } : {}),
+    },
   };
 }
 
