@@ -349,14 +349,27 @@ async function hashInWorkers(
   threads: number,
 ): Promise<string[]> {
   const out = new Array<string>(jobs.length);
+  // The calling thread hashes too (it would only wait): `threads - 1` workers, which saves a
+  // worker's start (~45 ms of CPU, measured) on every verify.
   const workers = Array.from(
-    { length: Math.min(threads, jobs.length) },
+    { length: Math.max(1, Math.min(threads, jobs.length) - 1) },
     () => new Worker(HASH_WORKER, { eval: true }),
   );
+  // Largest first (LPT scheduling): a big shard handed out last would leave the other threads
+  // idle while it is hashed; largest-first keeps the busiest thread within one job of the rest.
+  const order = jobs.map((_, i) => i).sort((a, b) => jobs[b]!.bytes - jobs[a]!.bytes || a - b);
   let next = 0;
+  const here = async (): Promise<void> => {
+    while (next < jobs.length) {
+      const i = order[next++]!;
+      const j = jobs[i]!;
+      out[i] = await hashRange(j.path, hashType, j.start, j.end);
+    }
+  };
   try {
-    await Promise.all(
-      workers.map(
+    await Promise.all([
+      here(),
+      ...workers.map(
         (w) =>
           new Promise<void>((resolveAll, reject) => {
             const send = (): void => {
@@ -364,7 +377,7 @@ async function hashInWorkers(
                 resolveAll();
                 return;
               }
-              const i = next++;
+              const i = order[next++]!;
               const j = jobs[i]!;
               w.postMessage({
                 i,
@@ -388,7 +401,10 @@ async function hashInWorkers(
             send();
           }),
       ),
-    );
+    ]);
+  } catch (e) {
+    next = jobs.length; // the calling thread stops taking jobs
+    throw e;
   } finally {
     await Promise.all(workers.map((w) => w.terminate()));
   }
@@ -396,9 +412,9 @@ async function hashInWorkers(
 }
 
 /**
- * Digests of byte ranges of files, on `threads` worker threads when `threads` is given (> 1) or
- * there is enough to hash (hashing is CPU-bound: one thread per core), else on the calling
- * thread with `concurrency` reads in flight.
+ * Digests of byte ranges of files, on `threads` threads (the calling one and `threads - 1`
+ * workers) when `threads` is given (> 1) or there is enough to hash (hashing is CPU-bound: one
+ * thread per core), else on the calling thread with `concurrency` reads in flight.
  */
 async function hashJobs(
   jobs: readonly HashJob[],

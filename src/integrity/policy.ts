@@ -1,9 +1,14 @@
+import { createPublicKey, type KeyObject, type X509Certificate } from 'node:crypto';
+import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { AntidoteError } from '../errors.js';
 import { readText } from '../util/fs.js';
 import { parseJson, parseWith } from '../util/schema.js';
 import { type AuditLogBackend, appendAudit } from './audit-log.js';
-import { keyFingerprint } from './keys.js';
+import { canonicalJson } from './canonical-json.js';
+import { sha256Hex } from './hash.js';
+import { keyAlgorithmOf, keyFingerprint } from './keys.js';
+import { parseCertificatesPem } from './x509-chain.js';
 
 /** Every permission an access policy can grant. */
 export const PERMISSIONS = [
@@ -177,4 +182,130 @@ export function enforce(
     });
   }
   return d;
+}
+
+/** Zod schema of one trusted key or CA: a PEM text, or a path to a PEM file (relative to the policy). */
+const pemOrPath = z.string().min(1).max(100_000);
+
+/**
+ * Zod schema of a signature policy (`.antidote/signature-policy.json`): which model signatures
+ * the registry, `gate` and `serve` accept when they load or promote a model (issue 18 item 2,
+ * issue 19 item 4; docs/signing.md).
+ *
+ * - `requireSignature` (default `false`, for projects that registered unsigned models before the
+ *   policy existed): refuse a model with no signature. When false, a model that carries a
+ *   signature must still verify; one without a signature passes, said in a note.
+ * - `trustedKeys`: public keys (ECDSA P-256/384/521 or Ed25519; PEM text or a PEM file path) for
+ *   the OMS key method; `trustedCAs`: CA certificates (PEM) for the certificate method (X.509 chain,
+ *   code-signing usage). A signature by anything else is refused.
+ * - `signatureFiles`: where a model's bundle lives, relative to its folder (a directory model, or
+ *   the folder holding an ONNX file), first found wins; default `model.sig` (the OMS convention),
+ *   then `antidote.sig` (what `antidote sign` writes).
+ * - `pinRegisteredContent` (default `true`): the signature must cover exactly the content the
+ *   catalogue registered for the version (the replay defence: an older signed version swapped in
+ *   is refused even though its signature is valid).
+ */
+export const signaturePolicySchema = z
+  .strictObject({
+    version: z.literal(1),
+    requireSignature: z.boolean().default(false),
+    trustedKeys: z.array(pemOrPath).default([]),
+    trustedCAs: z.array(pemOrPath).default([]),
+    signatureFiles: z
+      .array(
+        z
+          .string()
+          .min(1)
+          .refine((p) => !p.startsWith('/') && !p.split(/[\\/]/).includes('..'), {
+            message: 'a path relative to the model folder (no leading /, no ..)',
+          }),
+      )
+      .min(1)
+      .default(['model.sig', 'antidote.sig']),
+    pinRegisteredContent: z.boolean().default(true),
+  })
+  .refine((p) => !p.requireSignature || p.trustedKeys.length + p.trustedCAs.length > 0, {
+    message: 'requireSignature needs at least one of trustedKeys or trustedCAs',
+    path: ['requireSignature'],
+  });
+
+/** A validated signature policy, its keys and CA certificates loaded. */
+export interface SignaturePolicy {
+  readonly requireSignature: boolean;
+  readonly trustedKeys: readonly KeyObject[];
+  readonly trustedCAs: readonly X509Certificate[];
+  readonly signatureFiles: readonly string[];
+  readonly pinRegisteredContent: boolean;
+  /** SHA-256 of the canonical JSON of the policy as written (recorded in audit entries). */
+  readonly digest: string;
+  /** The file it was read from, when it was read from one. */
+  readonly path?: string;
+}
+
+function pemText(entry: string, baseDir: string, what: string): Promise<string> {
+  if (entry.includes('-----BEGIN ')) return Promise.resolve(entry);
+  const p = resolve(baseDir, entry);
+  return readText(p, {
+    message: () => `cannot read the ${what} ${p} named by the signature policy`,
+  });
+}
+
+/**
+ * Validates a signature policy object and loads its keys and certificates (paths resolved
+ * against `baseDir`); `INVALID_CONFIG` naming the field when it does not fit.
+ */
+export async function parseSignaturePolicy(
+  raw: unknown,
+  options: { where?: string; baseDir?: string } = {},
+): Promise<SignaturePolicy> {
+  const where = options.where ?? 'signature policy';
+  const baseDir = options.baseDir ?? process.cwd();
+  const data = parseWith(signaturePolicySchema, raw, where, {
+    code: 'INVALID_CONFIG',
+    withField: true,
+  });
+  const trustedKeys: KeyObject[] = [];
+  for (const [i, k] of data.trustedKeys.entries()) {
+    const text = await pemText(k, baseDir, 'trusted key');
+    try {
+      const key = createPublicKey(text);
+      keyAlgorithmOf(key, `${where}: trustedKeys.${i}`);
+      trustedKeys.push(key);
+    } catch (e) {
+      throw new AntidoteError(
+        'INVALID_CONFIG',
+        `${where}: trustedKeys.${i} is not an ECDSA P-256/384/521 or Ed25519 public key (${(e as Error).message})`,
+        { path: where },
+      );
+    }
+  }
+  const trustedCAs: X509Certificate[] = [];
+  for (const [i, c] of data.trustedCAs.entries()) {
+    const text = await pemText(c, baseDir, 'trusted CA');
+    try {
+      trustedCAs.push(...parseCertificatesPem(text, `${where}: trustedCAs.${i}`));
+    } catch (e) {
+      throw new AntidoteError('INVALID_CONFIG', (e as Error).message, { path: where });
+    }
+  }
+  return {
+    requireSignature: data.requireSignature,
+    trustedKeys,
+    trustedCAs,
+    signatureFiles: data.signatureFiles,
+    pinRegisteredContent: data.pinRegisteredContent,
+    digest: sha256Hex(canonicalJson(raw)),
+  };
+}
+
+/** Reads and validates a signature policy file (key and CA paths relative to the file). */
+export async function loadSignaturePolicy(path: string): Promise<SignaturePolicy> {
+  const text = await readText(path, { message: () => `cannot read signature policy ${path}` });
+  return {
+    ...(await parseSignaturePolicy(parseJson(text, path, { code: 'INVALID_CONFIG' }), {
+      where: path,
+      baseDir: dirname(resolve(path)),
+    })),
+    path: resolve(path),
+  };
 }

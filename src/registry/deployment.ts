@@ -3,7 +3,9 @@ import { loadModel } from '../engine/model.js';
 import type { ModelInput } from '../engine/model-input.js';
 import type { Model, ModelDomain } from '../engine/model-interface.js';
 import { AntidoteError } from '../errors.js';
+import { appendAudit } from '../integrity/audit-log.js';
 import { digestEquals } from '../integrity/hash.js';
+import type { SignaturePolicy } from '../integrity/policy.js';
 import { Rng } from '../util/rng.js';
 import { StripProbe } from './backdoor-probe.js';
 import { ClientBudget } from './client-budget.js';
@@ -11,6 +13,12 @@ import { modelManifest } from './model-manifest.js';
 import type { ModelRegistry, ModelVersion } from './model-registry.js';
 import { LiveMonitor, type MonitorConfig, type Trip, tripMayRollBack } from './monitor.js';
 import { ProbeSampler } from './probe-sampler.js';
+import {
+  checkSignature,
+  projectSignaturePolicy,
+  recordRefusal,
+  signatureError,
+} from './signature-policy.js';
 
 /** Something that happened while serving (for logs; the library never prints). */
 export type DeploymentEvent =
@@ -19,6 +27,11 @@ export type DeploymentEvent =
   | { type: 'notice'; version: string; message: string }
   | { type: 'alert'; version: string; trip: Trip }
   | { type: 'rollback'; from?: string; to: string; reason: string }
+  /**
+   * A version the registry names was refused on load (signature or digest check failed): it is
+   * not served; the refusal is in the audit log and the alerts. Said once per version and reason.
+   */
+  | { type: 'refused'; version: string; code: string; message: string }
   | { type: 'error'; message: string };
 
 /**
@@ -54,6 +67,11 @@ export interface DeploymentOptions {
   /** Actor recorded for automatic rollbacks; default `antidote-serve`. */
   readonly actor?: string;
   readonly onEvent?: (e: DeploymentEvent) => void;
+  /**
+   * How long after refusing a production version (signature or digest check) the server tries
+   * to load it again; default 30,000 ms. The refusal is recorded once per version and reason.
+   */
+  readonly refusalRetryMs?: number;
 }
 
 /** A loaded model version with its monitors and a count of requests using it. */
@@ -93,12 +111,44 @@ export interface Prediction {
   readonly alerts: readonly Trip[];
 }
 
+/** Options of {@link loadRegisteredVersion}. */
+export interface LoadVersionOptions {
+  /**
+   * Verify the version's signature under this policy before loading (see
+   * `registry/signature-policy.ts`); a refusal is recorded (audit entry, `signature` alert) in
+   * `registry` when given, as `action` (default `model.load`) by `actor`, and thrown.
+   */
+  readonly signaturePolicy?: SignaturePolicy;
+  readonly registry?: ModelRegistry;
+  readonly action?: string;
+  readonly actor?: string;
+}
+
 /**
  * Loads a registered version, of any kind (see `loadModel`), after checking its files still hash
- * to the registered root digest (`INTEGRITY_MISMATCH` otherwise).
+ * to the registered root digest (`INTEGRITY_MISMATCH` otherwise) and, with a signature policy,
+ * that its signature verifies under it (`SIGNATURE_INVALID`, or `INTEGRITY_MISMATCH` for a
+ * replayed older signature).
  */
-export async function loadRegisteredVersion(v: ModelVersion): Promise<Model> {
+export async function loadRegisteredVersion(
+  v: ModelVersion,
+  options: LoadVersionOptions = {},
+): Promise<Model> {
   await checkRegisteredFiles(v);
+  if (options.signaturePolicy) {
+    const check = await checkSignature(v, options.signaturePolicy);
+    if (check.status === 'refused') {
+      const action = options.action ?? 'model.load';
+      if (options.registry) {
+        const reg = options.registry;
+        recordRefusal(check, v, action, options.actor ?? 'anonymous', {
+          audit: (e) => appendAudit(reg.store, e),
+          alert: (a) => void reg.recordAlert(a),
+        });
+      }
+      throw signatureError(check, v, action);
+    }
+  }
   return loadModel(v.dir);
 }
 
@@ -130,6 +180,8 @@ export class Deployment {
   private flushing = false;
   private readonly maxBatchRecords: number;
   private readonly budget: ClientBudget;
+  /** Versions refused on load, with the reason and when (see {@link Deployment.refuse}). */
+  private readonly refusals = new Map<string, { message: string; at: number }>();
   /** Counters for `/metrics`. */
   readonly counters = {
     predictions: 0,
@@ -248,14 +300,64 @@ export class Deployment {
     return this.current!.monitor;
   }
 
-  private async load(v: ModelVersion): Promise<Loaded> {
-    const model = await loadRegisteredVersion(v);
+  /**
+   * Loads `v` (digest check, then the signature under the project's policy, read afresh each
+   * time). A refusal (`SIGNATURE_INVALID` / `INTEGRITY_MISMATCH`) is recorded once per version and
+   * reason ({@link Deployment.refuse}) and rethrown.
+   */
+  private async load(v: ModelVersion, action = 'model.load'): Promise<Loaded> {
+    let model: Model;
+    try {
+      const policy = await projectSignaturePolicy(this.registry.store.projectDir);
+      model = await loadRegisteredVersion(v, policy ? { signaturePolicy: policy } : {});
+    } catch (e) {
+      if (isRefusal(e)) this.refuse(v, action, e);
+      throw e;
+    }
+    this.refusals.delete(v.id);
     try {
       return await this.prepare(v, model);
     } catch (e) {
       model.dispose();
       throw e;
     }
+  }
+
+  /**
+   * Records that `v` was refused on load: an audit entry (`action`, outcome `error`), a critical
+   * alert (`signature`, or `integrity` for changed files) that the dashboard lists, and a
+   * `refused` event; once per version and reason (the server retries every `refusalRetryMs`).
+   */
+  private refuse(v: ModelVersion, action: string, e: AntidoteError): void {
+    const last = this.refusals.get(v.id);
+    this.refusals.set(v.id, { message: e.message, at: Date.now() });
+    if (last?.message === e.message) return;
+    const tamper = typeof e.details.tamper === 'string' ? e.details.tamper : undefined;
+    const monitor = tamper ? 'signature' : 'integrity';
+    const details = {
+      refused: monitor,
+      code: e.code,
+      reason: e.message,
+      dir: v.dir,
+      ...(tamper ? { tamper } : {}),
+    };
+    appendAudit(this.registry.store, {
+      actor: this.options.actor ?? 'antidote-serve',
+      action,
+      subject: `model:${v.id}`,
+      outcome: 'error',
+      digests: { root: v.rootDigest },
+      details,
+    });
+    this.registry.recordAlert({
+      name: this.name,
+      versionId: v.id,
+      monitor,
+      severity: 'critical',
+      message: `${action} refused: ${e.message}`,
+      details: { action, ...details },
+    });
+    this.options.onEvent?.({ type: 'refused', version: v.id, code: e.code, message: e.message });
   }
 
   /** The monitors of a freshly loaded version (reference featurized by its model). */
@@ -608,8 +710,8 @@ export class Deployment {
         });
         return;
       }
-      // Load first, so a broken target never replaces a working model.
-      const next = await this.load(target);
+      // Load first, so a broken (or unsigned, tampered) target never replaces a working model.
+      const next = await this.load(target, 'model.rollback.auto');
       const r = await this.registry.rollback(this.name, {
         actor: this.options.actor ?? 'antidote-serve',
         reason,
@@ -642,16 +744,25 @@ export class Deployment {
     if (this.swapping) await this.swapping;
     const v = this.registry.production(this.name);
     if (!v || v.id === this.current?.version.id) return false;
+    const refused = this.refusals.get(v.id);
+    if (refused && Date.now() - refused.at < (this.options.refusalRetryMs ?? 30_000)) return false;
+    let loaded = false;
     const work = (async () => {
-      const next = await this.load(v);
-      this.swap(next);
-      this.options.onEvent?.({ type: 'loaded', version: v.id });
+      try {
+        const next = await this.load(v);
+        this.swap(next);
+        loaded = true;
+        this.options.onEvent?.({ type: 'loaded', version: v.id });
+      } catch (e) {
+        // A refused version is recorded (once) and not served; the current model stays.
+        if (!isRefusal(e)) throw e;
+      }
     })();
     this.swapping = work.finally(() => {
       this.swapping = undefined;
     });
     await this.swapping;
-    return true;
+    return loaded;
   }
 
   /** Waits for queued predictions and a pending swap (tests, shutdown). */
@@ -690,6 +801,14 @@ function inputRangeOf(model: Model, reference: Dataset | undefined): [number, nu
   }
   const span = Math.max(hi - lo, 1);
   return [lo - span, hi + span];
+}
+
+/** True for the errors of a load refused by the digest or signature check. */
+function isRefusal(e: unknown): e is AntidoteError {
+  return (
+    e instanceof AntidoteError &&
+    (e.code === 'SIGNATURE_INVALID' || e.code === 'INTEGRITY_MISMATCH')
+  );
 }
 
 /** The arrays of `parts` end to end (`parts[0]` itself when it is the only one). */

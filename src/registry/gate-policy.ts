@@ -12,8 +12,12 @@ const share = z.number().min(0).max(1);
  * Zod schema of a deployment-gate policy file (JSON). Every section is optional; a section that
  * is present is a check that must pass. Paths are relative to the policy file.
  *
- * - `signature`: the model directory carries a signature (`antidote.sig`) that verifies against
- *   one of `trustedKeys` (public key PEM files) and matches the registered content.
+ * - `signature`: the model directory carries a signature (`model.sig`, the OMS convention, or
+ *   `antidote.sig`) that verifies against one of `trustedKeys` (public key PEM files; key method)
+ *   or chains to one of `trustedCAs` (CA certificate PEM files; certificate method) and matches the
+ *   registered content. Independently, a project signature policy
+ *   (`.antidote/signature-policy.json`, `registry/signature-policy.ts`) adds its own `signature`
+ *   check to every gate run.
  * - `dataset`: the model has SLSA provenance that still matches its files, and every dataset it
  *   names is a committed catalogue version (`requireCatalogued`) or hashes equal to one of `data`.
  * - `scan`: the scan's verdict (`defenses/verdict.ts`) is PASS, and poisoning detectors run on
@@ -35,7 +39,11 @@ export const gatePolicySchema = z.strictObject({
   version: z.literal(1),
   signature: z
     .strictObject({
-      trustedKeys: z.array(z.string().min(1)).min(1),
+      trustedKeys: z.array(z.string().min(1)).default([]),
+      trustedCAs: z.array(z.string().min(1)).default([]),
+    })
+    .refine((s) => s.trustedKeys.length + s.trustedCAs.length > 0, {
+      message: 'needs trustedKeys, trustedCAs or both',
     })
     .optional(),
   dataset: z

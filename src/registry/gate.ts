@@ -1,5 +1,5 @@
 import { existsSync, statSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { Dataset } from '../data/dataset.js';
 import { loadDataset } from '../data/load.js';
 import { neuralCleanse } from '../defenses/neural-cleanse.js';
@@ -9,17 +9,22 @@ import { type Model, requireDifferentiable } from '../engine/model.js';
 import { isOnnxPath } from '../engine/model-summary.js';
 import { AntidoteError } from '../errors.js';
 import { evaluateClean } from '../eval/metrics.js';
+import { appendAudit } from '../integrity/audit-log.js';
 import type { JsonValue } from '../integrity/canonical-json.js';
 import { sha256File } from '../integrity/hash.js';
-import { loadPublicKey } from '../integrity/keys.js';
 import { readLineage } from '../integrity/lineage.js';
 import { createManifest } from '../integrity/manifest.js';
-import { verifyDirectory } from '../integrity/model-signing.js';
+import { parseSignaturePolicy, type SignaturePolicy } from '../integrity/policy.js';
 import { median } from '../numeric/order-statistics.js';
 import { StripProbe } from './backdoor-probe.js';
 import { loadRegisteredVersion } from './deployment.js';
 import type { LoadedGatePolicy } from './gate-policy.js';
 import type { ModelRegistry, ModelVersion } from './model-registry.js';
+import {
+  checkSignature as checkUnderPolicy,
+  projectSignaturePolicy,
+  recordRefusal,
+} from './signature-policy.js';
 
 /** The checks a gate policy can ask for, in the order they run. */
 export const GATE_CHECKS = [
@@ -90,40 +95,76 @@ function errorCheck(name: GateCheckName, e: unknown): GateCheck {
 }
 
 async function checkSignature(v: ModelVersion, g: LoadedGatePolicy): Promise<GateCheck> {
-  const keys = g.policy.signature!.trustedKeys;
-  const failures: string[] = [];
-  for (const k of keys) {
-    const key = await loadPublicKey(resolve(g.baseDir, k));
-    try {
-      // An ONNX model is signed as the folder holding it, whose root digest is the model's.
-      const folder = isOnnxPath(v.dir) ? dirname(v.dir) : v.dir;
-      const r = await verifyDirectory(folder, key, { expected: { rootDigest: v.rootDigest } });
-      if (r.ok) {
-        return {
-          name: 'signature',
-          passed: true,
-          reason: `signature verifies against trusted key ${k} and covers the registered content`,
-          details: { key: k, signer: r.signer },
-        };
-      }
-      return {
-        name: 'signature',
-        passed: false,
-        reason: `signed by trusted key ${k}, but the files do not match: ${r.problems
-          .slice(0, 3)
-          .map((p) => p.message)
-          .join('; ')}`,
-        details: { key: k, problems: r.problems.length },
-      };
-    } catch (e) {
-      failures.push(`${k}: ${(e as Error).message}`);
-    }
+  const { trustedKeys, trustedCAs } = g.policy.signature!;
+  // The gate policy's section is a signature policy that requires a signature; its key and CA
+  // files are relative to the gate policy.
+  const policy = await parseSignaturePolicy(
+    { version: 1, requireSignature: true, trustedKeys, trustedCAs },
+    { where: g.path ?? 'gate policy signature', baseDir: g.baseDir },
+  );
+  const c = await checkUnderPolicy(v, policy);
+  const trust = [...trustedKeys, ...trustedCAs].join(', ');
+  if (c.status === 'verified') {
+    return {
+      name: 'signature',
+      passed: true,
+      reason: `signature verifies against a trusted ${c.method === 'certificate' ? 'CA' : 'key'} (${trust}) and covers the registered content`,
+      details: { signer: c.signer, method: c.method },
+    };
   }
+  const reason = c.status === 'refused' ? c.reason : 'not checked';
   return {
     name: 'signature',
     passed: false,
-    reason: `no trusted key verifies the model signature (${failures.join('; ')})`,
-    details: { trustedKeys: keys.length },
+    reason:
+      c.status === 'refused' && c.tamper === 'content'
+        ? `signed by a trusted signer, but ${reason}`
+        : `no trusted key${trustedCAs.length > 0 ? ' or CA' : ''} verifies the model signature (${reason})`,
+    details: {
+      trustedKeys: trustedKeys.length,
+      trustedCAs: trustedCAs.length,
+      ...(c.status === 'refused' ? { tamper: c.tamper } : {}),
+    },
+  };
+}
+
+/**
+ * The `signature` check of the project's signature policy (`.antidote/signature-policy.json`),
+ * run by every gate when one is installed; a refusal is recorded (audit entry `gate.signature`,
+ * `signature` alert) as the registry records it.
+ */
+async function checkProjectSignature(
+  v: ModelVersion,
+  policy: SignaturePolicy,
+  registry: ModelRegistry,
+  actor: string,
+): Promise<GateCheck> {
+  const c = await checkUnderPolicy(v, policy);
+  const where = policy.path ?? 'the signature policy';
+  if (c.status === 'refused') {
+    recordRefusal(c, v, 'gate.signature', actor, {
+      audit: (e) => appendAudit(registry.store, e),
+      alert: (a) => void registry.recordAlert(a),
+    });
+    return {
+      name: 'signature',
+      passed: false,
+      reason: `refused under ${where}: ${c.reason}`,
+      details: { policy: where, tamper: c.tamper, code: c.code },
+    };
+  }
+  return {
+    name: 'signature',
+    passed: true,
+    reason:
+      c.status === 'verified'
+        ? `signature ${c.signaturePath} verifies under ${where} (${c.method} method, signer ${c.signer})`
+        : `${c.reason}; ${where} does not require a signature`,
+    details: {
+      policy: where,
+      status: c.status,
+      ...(c.status === 'verified' ? { signer: c.signer } : {}),
+    },
   };
 }
 
@@ -601,13 +642,19 @@ export async function runGate(
     }
   };
   if (p.signature) await run('signature', () => checkSignature(v, gate));
+  const signatures = await projectSignaturePolicy(registry.store.projectDir);
+  if (signatures) {
+    await run('signature', () =>
+      checkProjectSignature(v, signatures, registry, options.actor ?? 'anonymous'),
+    );
+  }
   if (p.dataset) await run('dataset', () => checkDataset(v, gate, registry));
   let model: Model | undefined;
   const needsModel = p.scan || p.accuracy || p.backdoorProbe;
   try {
     if (needsModel) {
       try {
-        model = await loadRegisteredVersion(v);
+        model = await loadRegisteredVersion(v, signatures ? { signaturePolicy: signatures } : {});
       } catch (e) {
         for (const name of ['scan', 'accuracy', 'backdoor-probe'] as const) {
           checks.push(errorCheck(name, e));

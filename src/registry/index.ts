@@ -1,7 +1,8 @@
 /**
  * The catalogue and the operational last line of defence: the SQLite catalogue store, the model
  * registry (versions, stages, gate results, alerts), the deployment gate and its policy, the STRIP
- * backdoor probe, live-traffic monitors and rollback.
+ * backdoor probe, live-traffic monitors and rollback, and the signature policy every load and
+ * promotion is checked under.
  */
 
 export * from './backdoor-probe.js';
@@ -12,5 +13,6 @@ export * from './gate-policy.js';
 export * from './migrations.js';
 export * from './model-registry.js';
 export * from './monitor.js';
+export * from './signature-policy.js';
 export * from './sqlite-store.js';
 export * from './store.js';

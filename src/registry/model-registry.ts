@@ -12,6 +12,7 @@ import { manifestDigest, SIGNATURE_FILE } from '../integrity/manifest.js';
 import { type AccessPolicy, type Decision, enforce } from '../integrity/policy.js';
 import { REGISTRY_MIGRATIONS } from './migrations.js';
 import { modelManifest } from './model-manifest.js';
+import * as signatures from './signature-policy.js';
 import { SqliteCatalogueStore } from './sqlite-store.js';
 
 /** Lifecycle stages of a model version, in order. */
@@ -61,7 +62,10 @@ export interface ModelInfo {
   readonly classes?: readonly string[];
   /** Architecture or kind (`cnn`, `tfidf-logistic`, `logistic`, …). */
   readonly arch?: string;
-  /** True when the directory holds a signature bundle (`antidote.sig`); verified by the gate. */
+  /**
+   * True when the directory holds a signature bundle (`antidote.sig`, or the OMS convention's
+   * `model.sig`); verified under the project's signature policy (`registry/signature-policy.ts`).
+   */
   readonly signed: boolean;
   /** Datasets from the SLSA provenance (`antidote.provenance.json`), when present. */
   readonly lineage?: {
@@ -269,7 +273,9 @@ async function describeModelDir(
     ...(summary?.classes ? { classes: summary.classes } : {}),
     ...(summary?.kind ? { arch: summary.kind } : {}),
     // An ONNX model is signed as the folder holding it (see signedFolderOf).
-    signed: existsSync(join(onnx ? dirname(dir) : dir, SIGNATURE_FILE)),
+    signed: [SIGNATURE_FILE, 'model.sig'].some((f) =>
+      existsSync(join(onnx ? dirname(dir) : dir, f)),
+    ),
     ...(lineage ? { lineage } : {}),
     ...(scanReport ? { scan: await readScanSummary(scanReport) } : {}),
     files: manifest.files.length,
@@ -348,7 +354,9 @@ export class ModelRegistry {
         } catch (e) {
           if (
             e instanceof AntidoteError &&
-            (e.code === 'PERMISSION_DENIED' || e.code === 'INTEGRITY_MISMATCH')
+            (e.code === 'PERMISSION_DENIED' ||
+              e.code === 'INTEGRITY_MISMATCH' ||
+              e.code === 'SIGNATURE_INVALID')
           ) {
             denied = e;
             return undefined;
@@ -364,6 +372,17 @@ export class ModelRegistry {
   private audit(input: AuditEventInput): void {
     appendAudit(this.store, input, this.now);
   }
+
+  /** The project's signature policy check of `v` (registry/signature-policy.ts). */
+  private async signatureOf(v: signatures.SignedSubject): Promise<signatures.SignatureCheck> {
+    const policy = await signatures.projectSignaturePolicy(this.store.projectDir);
+    return signatures.checkSignature(v, policy);
+  }
+
+  private readonly sink: signatures.RefusalSink = {
+    audit: (e) => this.audit(e),
+    alert: (a) => void this.recordAlert(a),
+  };
 
   /**
    * Registers the model in `dir` (a model directory, or a `.onnx` file: that file and its
@@ -387,9 +406,12 @@ export class ModelRegistry {
     }
     const actor = options.actor ?? 'anonymous';
     const d = await describeModelDir(abs, options.scanReport);
+    const subject = { id: options.name, name: options.name, dir: abs };
+    const sig = await this.signatureOf(subject);
     return this.tx(() => {
       if (options.policy)
         enforce(options.policy, actor, 'model:register', this.store, `model:${options.name}`);
+      signatures.requireSignature(sig, subject, 'model.register', actor, this.sink);
       const same = this.db
         .prepare(`${VERSION_SELECT} WHERE v.name = ? AND v.root_digest = ? ORDER BY v.seq`)
         .get(options.name, d.rootDigest) as VersionRow | undefined;
@@ -671,6 +693,7 @@ export class ModelRegistry {
     const pre = this.get(ref);
     const files: FilesCheck =
       to === 'archived' ? { rootDigest: pre.rootDigest } : await hashRegisteredFiles(pre);
+    const sig = to === 'archived' ? undefined : await this.signatureOf(pre);
     return this.tx(() => {
       const v = this.get(pre.id);
       const subject = `model:${v.id}`;
@@ -723,12 +746,9 @@ export class ModelRegistry {
         decision = enforce(options.policy, options.actor, 'model:promote', this.store, subject);
       }
       const reason = kind === 'override' ? options.override!.reason.trim() : options.reason;
-      this.requireIntact(
-        v,
-        files,
-        kind === 'override' ? 'model.promote.override' : 'model.promote',
-        options.actor,
-      );
+      const action = kind === 'override' ? 'model.promote.override' : 'model.promote';
+      this.requireIntact(v, files, action, options.actor);
+      signatures.requireSignature(sig, v, action, options.actor, this.sink);
       if (to === 'production') {
         const current = this.production(v.name);
         if (current) {
@@ -794,6 +814,7 @@ export class ModelRegistry {
   ): Promise<{ from?: ModelVersion; to: ModelVersion }> {
     const pre = options.to ? this.get(options.to) : this.rollbackTarget(name);
     const files = pre ? await hashRegisteredFiles(pre) : undefined;
+    const sig = pre ? await this.signatureOf(pre) : undefined;
     return this.tx(() => {
       const current = this.production(name);
       const target = options.to ? this.get(options.to) : this.rollbackTarget(name);
@@ -824,6 +845,7 @@ export class ModelRegistry {
         );
       }
       this.requireIntact(target, files, action, options.actor);
+      signatures.requireSignature(sig, target, action, options.actor, this.sink);
       const details = { ...(options.details ?? {}), restored: target.id };
       if (current) this.setStage(current, 'archived', kind, options.actor, options.reason, details);
       this.setStage(target, 'production', kind, options.actor, options.reason, {

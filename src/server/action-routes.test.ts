@@ -3,12 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { verifyAuditChain } from '../integrity/audit-log.js';
-import { sha256Hex } from '../integrity/hash.js';
-import { generateSigningKeyPair, keyFingerprint } from '../integrity/keys.js';
 import { ModelRegistry } from '../registry/model-registry.js';
-import { PROJECT_FOLDER } from '../registry/store.js';
+import { installApiPrincipal } from '../testing/api-principal.js';
 import { createApp } from './app.js';
-import { parseTokenTable } from './auth.js';
 
 describe('POST /api/models/:name/rollback', () => {
   let root: string;
@@ -31,19 +28,7 @@ describe('POST /api/models/:name/rollback', () => {
       reg.recordGateResult(v.id, { passed: true, policyDigest: 'p', result: {} });
       await reg.promote(v.id, { actor: 'ci' });
     }
-    const fp = keyFingerprint(generateSigningKeyPair().publicKeyPem);
-    await writeFile(
-      join(root, PROJECT_FOLDER, 'policy.json'),
-      JSON.stringify({
-        version: 1,
-        roles: { ops: ['model:promote'] },
-        principals: [{ name: 'alice', fingerprint: fp, roles: ['ops'] }],
-      }),
-    );
-    const tokens = parseTokenTable({
-      version: 1,
-      tokens: [{ name: 'alice', sha256: sha256Hex('alice-token'), fingerprint: fp }],
-    });
+    const { tokens } = await installApiPrincipal(root);
     const app = createApp({ registry: reg, tokens });
     const rollback = () =>
       app.request('/api/models/m/rollback', {

@@ -50,6 +50,7 @@ export const HTTP_STATUS: Partial<
   INVALID_STATE: 409,
   ALREADY_EXISTS: 409,
   INTEGRITY_MISMATCH: 409,
+  SIGNATURE_INVALID: 409,
 };
 
 /** The JSON body of an error reply. */

@@ -1,13 +1,12 @@
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Command } from 'commander';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDataset } from '../../data/load.js';
 import { FeatureModel } from '../../engine/feature-model-io.js';
-import { AntidoteError } from '../../errors.js';
 import { verifyAuditChain } from '../../integrity/audit-log.js';
 import { ModelRegistry, type ModelVersion } from '../../registry/model-registry.js';
+import { runCommands } from '../../testing/run-commands.js';
 import { buildScenario, type ScenarioFiles } from '../../testing/scenario.js';
 import { registerAuditLogCommand } from './audit-log.js';
 import { registerGateCommand } from './gate.js';
@@ -18,35 +17,18 @@ import { registerRollbackCommand } from './rollback.js';
 import { serveFromOptions } from './serve.js';
 
 /** Runs the registry command group in-process; returns stdout, or the AntidoteError thrown. */
-async function cli(args: string[]): Promise<{ out: string; error?: AntidoteError }> {
-  const program = new Command('antidote').exitOverride();
-  for (const r of [
-    registerRegistryCommand,
-    registerGateCommand,
-    registerPromoteCommand,
-    registerRollbackCommand,
-    registerMonitorCommand,
-    registerAuditLogCommand,
-  ]) {
-    r(program);
-  }
-  let out = '';
-  const w = vi.spyOn(process.stdout, 'write').mockImplementation((s) => {
-    out += String(s);
-    return true;
-  });
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
-  try {
-    await program.parseAsync(args, { from: 'user' });
-    return { out };
-  } catch (err) {
-    if (err instanceof AntidoteError) return { out, error: err };
-    throw err;
-  } finally {
-    w.mockRestore();
-    e.mockRestore();
-  }
-}
+const cli = (args: string[]) =>
+  runCommands(
+    [
+      registerRegistryCommand,
+      registerGateCommand,
+      registerPromoteCommand,
+      registerRollbackCommand,
+      registerMonitorCommand,
+      registerAuditLogCommand,
+    ],
+    args,
+  );
 
 describe('antidote registry / gate / promote / rollback / monitor / serve', () => {
   let s: ScenarioFiles;

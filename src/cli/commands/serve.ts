@@ -85,6 +85,10 @@ export async function serveFromOptions(
         else if (e.type === 'alert')
           log(`serve: ALERT ${e.trip.monitor} on ${e.version}: ${e.trip.message}`);
         else if (e.type === 'rollback') log(`serve: ROLLBACK ${e.from} → ${e.to}: ${e.reason}`);
+        else if (e.type === 'refused')
+          log(
+            `serve: REFUSED ${e.version} [${e.code}]: ${e.message} (still serving the current version)`,
+          );
         else log(`serve: error: ${e.message}`);
       },
     });
