@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { deflateRawSync } from 'node:zlib';
 import { isAntidoteError } from '../errors.js';
 import { Rng } from '../util/rng.js';
+import { arraysToDataset } from './bare-arrays.js';
 import { parseCsv } from './csv.js';
 import { DATA_FILE, DESCRIPTION_FILE, readDatasetDir, writeDatasetDir } from './dataset-dir.js';
 import { decodeIdx, encodeIdx } from './idx.js';
@@ -181,7 +182,10 @@ const smallArrays = () => [
 /** A scratch folder for the dataset-directory target (made on first use). */
 let scratch: Promise<string> | undefined;
 
-/** The loaders under fuzzing: PNG, .npy, .npz, ZIP, IDX, CSV and dataset directories. */
+/**
+ * The loaders under fuzzing: PNG, .npy, .npz, ZIP, IDX, CSV, dataset directories and bare arrays
+ * (an `.npz` of features and labels read as a dataset: labels, shapes, image layouts).
+ */
 export const FUZZ_TARGETS: readonly FuzzTarget[] = [
   {
     name: 'png',
@@ -211,6 +215,36 @@ export const FUZZ_TARGETS: readonly FuzzTarget[] = [
       ];
     },
     decode: (b) => decodeNpz(b, 'fuzz.npz'),
+  },
+  {
+    name: 'bare-npz',
+    seeds: async () => [
+      encodeNpz({
+        x: ndarray(
+          'float32',
+          [3, 2, 2],
+          Float32Array.from({ length: 12 }, (_, i) => i / 12),
+        ),
+        y: ndarray('int32', [3], Int32Array.of(0, 1, 0)),
+      }),
+      encodeNpz(
+        {
+          x: ndarray(
+            'uint8',
+            [2, 1, 3, 3],
+            Uint8Array.from({ length: 18 }, (_, i) => i * 9),
+          ),
+          y: ndarray('int64', [2], BigInt64Array.of(1n, 0n)),
+        },
+        { compress: true },
+      ),
+    ],
+    decode: async (b) => {
+      const arrays = await decodeNpz(b, 'fuzz.npz');
+      const [x, y] = [arrays.get('x'), arrays.get('y')];
+      if (!x || !y) return arrays;
+      return arraysToDataset(x, y, 'fuzz.npz');
+    },
   },
   {
     name: 'zip',
