@@ -51,7 +51,7 @@ export class PgSqlDatabase implements SqlDatabase {
     readonly schema: string,
     /** The connection URL without its password, for messages. */
     readonly where: string,
-    config: { connectionString: string },
+    config: { connectionString: string; connectionTimeoutMillis: number },
     private readonly timeoutMs: number,
   ) {
     const shared = new SharedArrayBuffer(4);
@@ -61,6 +61,9 @@ export class PgSqlDatabase implements SqlDatabase {
     const pgPath = createRequire(import.meta.url).resolve('pg');
     this.worker = new Worker(WORKER_SOURCE, {
       eval: true,
+      // Not the parent's flags: `--input-type=module` (a `node -e` parent) would make this
+      // CommonJS source an ES module without `require`.
+      execArgv: [],
       workerData: { pgPath, shared, port: port2 },
       transferList: [port2],
     });
@@ -83,7 +86,8 @@ export class PgSqlDatabase implements SqlDatabase {
    */
   static connect(url: string, options: { timeoutMs?: number } = {}): PgSqlDatabase {
     const { connectionString, schema, where } = parsePgUrl(url);
-    return new PgSqlDatabase(schema, where, { connectionString }, options.timeoutMs ?? 120_000);
+    const config = { connectionString, connectionTimeoutMillis: 30_000 };
+    return new PgSqlDatabase(schema, where, config, options.timeoutMs ?? 120_000);
   }
 
   get open(): boolean {

@@ -1,0 +1,142 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { appendAudit, verifyAuditChain } from '../integrity/audit-log.js';
+import { commitVersion, loadVersionManifest } from '../integrity/versioning.js';
+import { postgresBackend, withSchema } from '../testing/catalogue-backends.js';
+import { catalogueStoreSuite } from '../testing/catalogue-store-suite.js';
+import {
+  concurrentRegistrationSuite,
+  modelRegistrySuite,
+} from '../testing/model-registry-suite.js';
+import { testServiceUrl } from '../testing/services.js';
+import { ModelRegistry } from './model-registry.js';
+import { PgSqlDatabase, parsePgUrl } from './pg-database.js';
+import { catalogueGrants, grantCatalogueAccess } from './pg-roles.js';
+import { toPostgresPlaceholders } from './sql-database.js';
+import { SqlCatalogueStore } from './sql-store.js';
+
+const url = testServiceUrl('postgres');
+
+describe('PostgreSQL URL and placeholders', () => {
+  it('parses the schema and hides the password', () => {
+    expect(parsePgUrl('postgres://u:secret@h:5/db?schema=team_a')).toEqual({
+      connectionString: 'postgres://u:secret@h:5/db',
+      schema: 'team_a',
+      where: 'postgres://u:***@h:5/db',
+    });
+    expect(parsePgUrl('postgresql://h/db').schema).toBe('antidote');
+    expect(() => parsePgUrl('postgres://h/db?schema=Bad-Name')).toThrow(/invalid schema/);
+    expect(() => parsePgUrl('not a url')).toThrow(/not a valid URL/);
+  });
+
+  it('rewrites ? outside strings and comments', () => {
+    expect(toPostgresPlaceholders('SELECT \'?\' , ? -- ?\n, "a?", ?')).toBe(
+      'SELECT \'?\' , $1 -- ?\n, "a?", $2',
+    );
+  });
+
+  it('grants a read role SELECT only and a write role no DELETE', () => {
+    const read = catalogueGrants('s', 'dash', 'read');
+    expect(read.join(';')).toMatch(/GRANT SELECT ON ALL TABLES IN SCHEMA "s" TO "dash"/);
+    expect(read.join(';')).not.toMatch(/INSERT|UPDATE|DELETE/);
+    expect(catalogueGrants('s', 'ci', 'write').join(';')).not.toMatch(/DELETE|TRUNCATE/);
+    expect(() => catalogueGrants('s', 'x; DROP', 'read')).toThrow(/invalid role/);
+  });
+});
+
+describe.skipIf(!url)('the catalogue on PostgreSQL (services tier)', () => {
+  const backend = postgresBackend(url ?? 'postgres://unused/');
+  catalogueStoreSuite(backend);
+  modelRegistrySuite(backend);
+  concurrentRegistrationSuite(backend, 4, 50);
+
+  describe('shared by two projects (two machines)', () => {
+    const roots: string[] = [];
+    afterAll(async () => {
+      backend.cleanup();
+      for (const r of roots) await rm(r, { recursive: true, force: true });
+    });
+
+    it('shares versions, manifests and one verifiable audit chain', async () => {
+      const store = backend.fresh();
+      const [a, b] = [
+        await mkdtemp(join(tmpdir(), 'pg-a-')),
+        await mkdtemp(join(tmpdir(), 'pg-b-')),
+      ];
+      roots.push(a, b);
+      const sa = SqlCatalogueStore.open(a, { ...(store ? { store } : {}) });
+      const sb = SqlCatalogueStore.open(b, { ...(store ? { store } : {}) });
+      try {
+        await mkdir(join(a, 'd'));
+        await writeFile(join(a, 'd', 'f.txt'), 'shared');
+        const v = (await commitVersion(join(a, 'd'), sa, sa.objects, { name: 'ds', message: 'm' }))
+          .version;
+        // The other machine sees the version and reads its manifest from the database.
+        const seen = sb.findVersion('dataset', 'ds');
+        expect(seen?.id).toBe(v.id);
+        expect((await loadVersionManifest(seen!, sb.objects)).rootDigest).toBe(v.rootDigest);
+        for (let i = 0; i < 6; i++)
+          appendAudit(i % 2 ? sa : sb, { actor: `m${i % 2}`, action: 'x' });
+        const entries = sb.auditEntries();
+        expect(entries.map((e) => e.seq)).toEqual([...entries.keys()].map((i) => i + 1));
+        expect(verifyAuditChain(entries).ok).toBe(true);
+      } finally {
+        sa.close();
+        sb.close();
+      }
+    });
+  });
+
+  describe('database roles', () => {
+    const role = `ro_${randomBytes(5).toString('hex')}`;
+    const password = randomBytes(12).toString('hex');
+    let admin: PgSqlDatabase | undefined;
+    let root = '';
+    afterAll(async () => {
+      if (admin) {
+        admin.exec(`DROP OWNED BY "${role}"`);
+        admin.exec(`DROP ROLE IF EXISTS "${role}"`);
+        admin.close();
+      }
+      backend.cleanup();
+      if (root) await rm(root, { recursive: true, force: true });
+    });
+
+    it('a read-only role reads the registry; any write through it is refused', async () => {
+      const store = backend.fresh() as string;
+      root = await mkdtemp(join(tmpdir(), 'pg-role-'));
+      await mkdir(join(root, 'm'));
+      await writeFile(join(root, 'm', 'w.bin'), 'w');
+      const owner = ModelRegistry.open(root, { store });
+      try {
+        await owner.register(join(root, 'm'), { name: 'm' });
+        admin = PgSqlDatabase.connect(store);
+        admin.exec(`CREATE ROLE "${role}" LOGIN PASSWORD '${password}'`);
+        grantCatalogueAccess(admin, role, 'read');
+      } finally {
+        owner.close();
+      }
+      const u = new URL(store);
+      u.username = role;
+      u.password = password;
+      const reader = ModelRegistry.open(root, { store: withSchema(u.href, admin.schema) });
+      try {
+        expect(reader.get('m@1').stage).toBe('candidate');
+        expect(verifyAuditChain(reader.store.auditEntries()).ok).toBe(true);
+        await mkdir(join(root, 'm2'));
+        await writeFile(join(root, 'm2', 'w.bin'), 'w2');
+        await expect(reader.register(join(root, 'm2'), { name: 'm' })).rejects.toMatchObject({
+          code: 'PERMISSION_DENIED',
+          message: expect.stringMatching(/permission denied/),
+        });
+        expect(() => reader.store.setSetting('k', 'v')).toThrow(/permission denied/);
+        expect(reader.list('m')).toHaveLength(1);
+      } finally {
+        reader.close();
+      }
+    });
+  });
+});
