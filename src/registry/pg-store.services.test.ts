@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -11,6 +11,7 @@ import {
   concurrentRegistrationSuite,
   modelRegistrySuite,
 } from '../testing/model-registry-suite.js';
+import { runCli } from '../testing/run-cli.js';
 import { testServiceUrl } from '../testing/services.js';
 import { ModelRegistry } from './model-registry.js';
 import { PgSqlDatabase, parsePgUrl } from './pg-database.js';
@@ -87,6 +88,51 @@ describe.skipIf(!url)('the catalogue on PostgreSQL (services tier)', () => {
         sa.close();
         sb.close();
       }
+    });
+  });
+
+  describe('the CLI with --store', () => {
+    let root = '';
+    afterAll(async () => {
+      backend.cleanup();
+      if (root) await rm(root, { recursive: true, force: true });
+    });
+
+    it('registers from one project and lists from another checkout (ANTIDOTE_STORE)', async () => {
+      const store = backend.fresh() as string;
+      root = await mkdtemp(join(tmpdir(), 'pg-cli-'));
+      const [a, b] = [join(root, 'a'), join(root, 'b')];
+      await mkdir(join(a, 'build', 'model'), { recursive: true });
+      await writeFile(join(a, 'build', 'model', 'w.bin'), 'weights');
+      const reg = runCli([
+        '--store',
+        store,
+        'registry',
+        'register',
+        join(a, 'build', 'model'),
+        '--name',
+        'm',
+        '--project',
+        a,
+        '--json',
+      ]);
+      expect(reg.stderr).toBe('');
+      expect(reg.code).toBe(0);
+      expect(JSON.parse(reg.stdout)).toMatchObject({ created: true, version: { id: 'm@1' } });
+      // Another machine: its own checkout of the project, the same shared store.
+      await cp(a, b, { recursive: true });
+      await rm(join(b, '.antidote'), { recursive: true });
+      await mkdir(join(b, '.antidote'));
+      const list = runCli(['registry', 'list', '--project', b, '--json'], {
+        env: { ANTIDOTE_STORE: store },
+      });
+      expect(list.code).toBe(0);
+      expect(JSON.parse(list.stdout)).toMatchObject([
+        { id: 'm@1', dir: join(b, 'build', 'model'), stage: 'candidate' },
+      ]);
+      const bad = runCli(['--store', 'mysql://x/y', 'registry', 'list', '--project', b]);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toMatch(/antidote: error \[INVALID_ARGUMENT\]: unknown store/);
     });
   });
 

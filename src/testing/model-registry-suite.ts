@@ -425,6 +425,7 @@ export function concurrentRegistrationSuite(
           (o) => JSON.parse(o) as { promoted: number; rolledBack: number; refused: number },
         );
         const rolledBack = counts.reduce((a, c) => a + c.rolledBack, 0);
+        expect(rolledBack, 'no rollback went through: the race tested nothing').toBeGreaterThan(0);
         expect(counts.reduce((a, c) => a + c.promoted, 0)).toBe(processes * steps);
         expect(counts.reduce((a, c) => a + c.rolledBack + c.refused, 0)).toBe(processes * 3);
         const reg = ModelRegistry.open(root, { store: store ?? 'sqlite' });
