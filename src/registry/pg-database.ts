@@ -43,6 +43,8 @@ export class PgSqlDatabase implements SqlDatabase {
   private readonly port: MessagePort;
   private readonly flag: Int32Array;
   private depth = 0;
+  /** Statements without results, sent ahead of the next request (saves their round trips). */
+  private pending: string[] = [];
   private closed = false;
   private readonly lockKey: readonly [number, number];
 
@@ -99,7 +101,7 @@ export class PgSqlDatabase implements SqlDatabase {
       throw new AntidoteError('INVALID_STATE', `the connection to ${this.where} is closed`);
     }
     Atomics.store(this.flag, 0, 0);
-    this.worker.postMessage(msg);
+    this.worker.postMessage({ ...msg, pre: this.pending.splice(0) });
     const woke = Atomics.wait(this.flag, 0, 0, this.timeoutMs);
     const reply = receiveMessageOnPort(this.port)?.message as
       | { ok: true; value: unknown }
@@ -141,20 +143,22 @@ export class PgSqlDatabase implements SqlDatabase {
     this.call({ op: 'exec', sql });
   }
 
+  /**
+   * `BEGIN` + the advisory lock, and savepoints, travel ahead of the transaction's first
+   * statement, and a savepoint's `RELEASE` ahead of the next one: only `COMMIT` and the
+   * statements that return something wait for an answer (the lock is still taken before the
+   * first read, as statements run in order).
+   */
   transaction<T>(fn: () => T): T {
+    if (this.closed)
+      throw new AntidoteError('INVALID_STATE', `the connection to ${this.where} is closed`);
     const outer = this.depth === 0;
     const savepoint = `antidote_sp${this.depth}`;
-    if (outer) {
-      this.exec('BEGIN');
-      try {
-        this.query('SELECT pg_advisory_xact_lock($1, $2)', this.lockKey);
-      } catch (e) {
-        this.rollbackQuietly('ROLLBACK');
-        throw e;
-      }
-    } else {
-      this.exec(`SAVEPOINT ${savepoint}`);
-    }
+    this.pending.push(
+      outer
+        ? `BEGIN; SELECT pg_advisory_xact_lock(${this.lockKey[0]}, ${this.lockKey[1]})`
+        : `SAVEPOINT ${savepoint}`,
+    );
     this.depth++;
     let result: T;
     try {
@@ -165,11 +169,13 @@ export class PgSqlDatabase implements SqlDatabase {
       throw e;
     }
     this.depth--;
-    this.exec(outer ? 'COMMIT' : `RELEASE SAVEPOINT ${savepoint}`);
+    if (outer) this.exec('COMMIT');
+    else this.pending.push(`RELEASE SAVEPOINT ${savepoint}`);
     return result;
   }
 
   private rollbackQuietly(sql: string): void {
+    if (sql === 'ROLLBACK') this.pending = []; // a BEGIN not sent yet needs no rollback
     try {
       if (!this.closed) this.exec(sql);
     } catch {
@@ -260,6 +266,7 @@ function nameOf(text) {
 function param(v) { return v instanceof Uint8Array && !Buffer.isBuffer(v) ? Buffer.from(v.buffer, v.byteOffset, v.byteLength) : v; }
 async function handle(msg) {
   if (broken) throw broken;
+  for (const sql of msg.pre || []) await client.query(sql);
   switch (msg.op) {
     case 'connect': {
       client = new pg.Client(msg.config);
