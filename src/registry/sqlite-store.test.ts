@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SQLITE_BACKEND } from '../testing/catalogue-backends.js';
 import { catalogueStoreSuite } from '../testing/catalogue-store-suite.js';
+import { runCli } from '../testing/run-cli.js';
 import type { SqliteSqlDatabase } from './sql-sqlite.js';
 import { SqlCatalogueStore, storeUrl } from './sql-store.js';
 import { SqliteCatalogueStore } from './sqlite-store.js';
@@ -42,6 +43,11 @@ describe('SqlCatalogueStore on SQLite (embedded default)', () => {
     expect(storeUrl('postgres://u:p@h/db')).toBe('postgres://u:p@h/db');
     expect(storeUrl('postgresql://h/db')).toBe('postgresql://h/db');
     expect(() => storeUrl('mysql://u:secret@h/db')).toThrow(/unknown store "mysql:\/\/\*\*\*@h/);
+    const cli = runCli(['registry', 'list', '--store', 'mysql://h/db', '--project', root]);
+    expect([cli.code, cli.stderr]).toEqual([
+      2,
+      expect.stringMatching(/^antidote: error \[INVALID_ARGUMENT\]: unknown store "mysql:/),
+    ]);
   });
 
   it('finds the project by walking up', async () => {
