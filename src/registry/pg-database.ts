@@ -43,8 +43,11 @@ export class PgSqlDatabase implements SqlDatabase {
   private readonly port: MessagePort;
   private readonly flag: Int32Array;
   private depth = 0;
-  /** Statements without results, sent ahead of the next request (saves their round trips). */
-  private pending: string[] = [];
+  /**
+   * Statements whose answer nobody waits for, sent ahead of the next request (saves their round
+   * trips): `BEGIN` + the lock, savepoints, and writes inside a transaction.
+   */
+  private pending: Deferred[] = [];
   private closed = false;
   private readonly lockKey: readonly [number, number];
 
@@ -101,10 +104,11 @@ export class PgSqlDatabase implements SqlDatabase {
       throw new AntidoteError('INVALID_STATE', `the connection to ${this.where} is closed`);
     }
     Atomics.store(this.flag, 0, 0);
-    this.worker.postMessage({ ...msg, pre: this.pending.splice(0) });
+    const pre = this.pending.splice(0);
+    this.worker.postMessage({ ...msg, pre: pre.map((d) => ({ sql: d.sql, params: d.params })) });
     const woke = Atomics.wait(this.flag, 0, 0, this.timeoutMs);
     const reply = receiveMessageOnPort(this.port)?.message as
-      | { ok: true; value: unknown }
+      | { ok: true; value: unknown; preChanges: number[] }
       | { ok: false; message: string; code?: string }
       | undefined;
     if (woke === 'timed-out' || !reply) {
@@ -116,7 +120,10 @@ export class PgSqlDatabase implements SqlDatabase {
         { path: this.where },
       );
     }
-    if (reply.ok) return reply.value;
+    if (reply.ok) {
+      pre.forEach((d, i) => d.done?.(reply.preChanges[i] ?? 0));
+      return reply.value;
+    }
     const code = reply.code === '42501' ? 'PERMISSION_DENIED' : 'IO_ERROR';
     throw new AntidoteError(code, `PostgreSQL (${this.where}): ${reply.message}`, {
       path: this.where,
@@ -133,9 +140,23 @@ export class PgSqlDatabase implements SqlDatabase {
     return {
       get: (...params: SqlValue[]) => this.query(text, params).rows.map(withBuffers)[0],
       all: (...params: SqlValue[]) => this.query(text, params).rows.map(withBuffers),
-      run: (...params: SqlValue[]): SqlRunResult => ({
-        changes: this.query(text, params).changes,
-      }),
+      run: (...params: SqlValue[]): SqlRunResult => {
+        if (this.depth === 0) return { changes: this.query(text, params).changes };
+        // Inside a transaction a write travels with the next request; its failure surfaces
+        // there (at the latest at COMMIT) and rolls the whole transaction back. Reading
+        // `changes` waits for it.
+        let changes: number | undefined;
+        this.pending.push({ sql: text, params, done: (n) => (changes = n) });
+        const flush = () => {
+          if (changes === undefined) this.call({ op: 'flush' });
+          return changes ?? 0;
+        };
+        return {
+          get changes() {
+            return flush();
+          },
+        };
+      },
     };
   }
 
@@ -154,11 +175,11 @@ export class PgSqlDatabase implements SqlDatabase {
       throw new AntidoteError('INVALID_STATE', `the connection to ${this.where} is closed`);
     const outer = this.depth === 0;
     const savepoint = `antidote_sp${this.depth}`;
-    this.pending.push(
-      outer
+    this.pending.push({
+      sql: outer
         ? `BEGIN; SELECT pg_advisory_xact_lock(${this.lockKey[0]}, ${this.lockKey[1]})`
         : `SAVEPOINT ${savepoint}`,
-    );
+    });
     this.depth++;
     let result: T;
     try {
@@ -169,15 +190,22 @@ export class PgSqlDatabase implements SqlDatabase {
       throw e;
     }
     this.depth--;
-    if (outer) this.exec('COMMIT');
-    else this.pending.push(`RELEASE SAVEPOINT ${savepoint}`);
+    if (outer) {
+      try {
+        this.exec('COMMIT');
+      } catch (e) {
+        // A write sent ahead of COMMIT failed: the transaction is aborted, end it.
+        this.rollbackQuietly('ROLLBACK');
+        throw e;
+      }
+    } else this.pending.push({ sql: `RELEASE SAVEPOINT ${savepoint}` });
     return result;
   }
 
   private rollbackQuietly(sql: string): void {
-    if (sql === 'ROLLBACK') this.pending = []; // a BEGIN not sent yet needs no rollback
+    if (sql === 'ROLLBACK') this.pending = []; // nothing not yet sent needs rolling back
     try {
-      if (!this.closed) this.exec(sql);
+      if (!this.closed) this.call({ op: 'exec', sql, rollback: true });
     } catch {
       // The connection is gone; the server rolls the transaction back itself.
     }
@@ -193,6 +221,14 @@ export class PgSqlDatabase implements SqlDatabase {
     this.closed = true;
     void this.worker.terminate();
   }
+}
+
+/** A statement sent ahead of the next request; `done` receives its row count. */
+interface Deferred {
+  readonly sql: string;
+  /** Absent: sent as a simple query (may hold several statements). */
+  readonly params?: readonly SqlValue[];
+  readonly done?: (changes: number) => void;
 }
 
 /** Rows cross the thread boundary with Buffers turned into Uint8Arrays: turn them back. */
@@ -264,9 +300,20 @@ function nameOf(text) {
   return n;
 }
 function param(v) { return v instanceof Uint8Array && !Buffer.isBuffer(v) ? Buffer.from(v.buffer, v.byteOffset, v.byteLength) : v; }
-async function handle(msg) {
+async function handle(msg, preChanges) {
   if (broken) throw broken;
-  for (const sql of msg.pre || []) await client.query(sql);
+  try {
+    for (const d of msg.pre || []) {
+      const r = d.params
+        ? await client.query({ name: nameOf(d.sql), text: d.sql, values: d.params.map(param) })
+        : await client.query(d.sql);
+      preChanges.push(Array.isArray(r) ? 0 : (r.rowCount ?? 0));
+    }
+  } catch (e) {
+    // A rollback still runs after a failed write sent ahead of it.
+    if (msg.rollback) await client.query(msg.sql).catch(() => {});
+    throw e;
+  }
   switch (msg.op) {
     case 'connect': {
       client = new pg.Client(msg.config);
@@ -289,6 +336,8 @@ async function handle(msg) {
     case 'exec':
       await client.query(msg.sql);
       return null;
+    case 'flush':
+      return null;
     case 'close':
       if (client) await client.end();
       return null;
@@ -297,8 +346,9 @@ async function handle(msg) {
 }
 parentPort.on('message', async (msg) => {
   let reply;
+  const preChanges = [];
   try {
-    reply = { ok: true, value: await handle(msg) };
+    reply = { ok: true, value: await handle(msg, preChanges), preChanges };
   } catch (e) {
     reply = { ok: false, message: String((e && e.message) || e), code: e && typeof e.code === 'string' ? e.code : undefined };
   }

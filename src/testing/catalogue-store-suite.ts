@@ -116,6 +116,22 @@ export function catalogueStoreSuite(backend: CatalogueBackend): void {
       expect(store.getSetting('none')).toBeUndefined();
     });
 
+    it('fails a transaction whose write fails, and stays usable; counts changes inside one', () => {
+      store.setSetting('x', '1');
+      expect(() =>
+        store.db.transaction(() => {
+          store.setSetting('y', '1');
+          store.db.prepare('INSERT INTO settings (key, value) VALUES (?, ?)').run('x', '2');
+        }),
+      ).toThrow(backend.name === 'sqlite' ? /UNIQUE constraint failed/ : /duplicate key value/);
+      expect([store.getSetting('x'), store.getSetting('y')]).toEqual(['1', undefined]);
+      const changed = store.db.transaction(
+        () => store.db.prepare('UPDATE settings SET value = ? WHERE key = ?').run('3', 'x').changes,
+      );
+      expect(changed).toBe(1);
+      expect(store.getSetting('x')).toBe('3');
+    });
+
     it('rolls a failed transaction back, savepoints included', () => {
       expect(() =>
         store.db.transaction(() => {
