@@ -423,14 +423,15 @@ export class ModelRegistry {
     return this.tx(() => {
       if (options.policy)
         enforce(options.policy, actor, 'model:register', this.store, `model:${options.name}`);
-      const same = this.db
-        .prepare(`${VERSION_SELECT} WHERE v.name = ? AND v.root_digest = ? ORDER BY v.seq`)
-        .get(options.name, d.rootDigest) as VersionRow | undefined;
-      if (same) return { version: this.version(same), created: false };
-      const last = this.db
-        .prepare('SELECT MAX(seq) AS m FROM model_versions WHERE name = ?')
-        .get(options.name) as { m: number | null };
-      const seq = (last.m ?? 0) + 1;
+      // One round trip: the version with the same content, if any, and the latest seq.
+      const found = this.db
+        .prepare(
+          `SELECT (SELECT v.id FROM model_versions v WHERE v.name = ? AND v.root_digest = ?
+             ORDER BY v.seq LIMIT 1) AS same, (SELECT MAX(seq) FROM model_versions WHERE name = ?) AS m`,
+        )
+        .get(options.name, d.rootDigest, options.name) as { same: string | null; m: number | null };
+      if (found.same) return { version: this.get(found.same), created: false };
+      const seq = (found.m ?? 0) + 1;
       const id = `${options.name}@${seq}`;
       const at = this.now().toISOString();
       const dirRow = storedDir(this.store.projectDir, abs);
@@ -469,7 +470,20 @@ export class ModelRegistry {
           scanned: d.info.scan ? d.info.scan.map((s) => s.method) : null,
         },
       });
-      return { version: this.get(id), created: true };
+      // What get(id) would read back, without the round trip.
+      const version: ModelVersion = {
+        id,
+        name: options.name,
+        seq,
+        dir: resolveStoredDir(this.store.projectDir, dirRow),
+        manifestDigest: d.manifestDigest,
+        rootDigest: d.rootDigest,
+        stage: 'candidate',
+        info: JSON.parse(JSON.stringify(d.info)) as ModelInfo,
+        registeredBy: actor,
+        registeredAt: at,
+      };
+      return { version, created: true };
     });
   }
 

@@ -53,6 +53,7 @@ export function modelRegistrySuite(backend: CatalogueBackend): void {
       expect([a.version.id, b.version.id]).toEqual(['m@1', 'm@2']);
       expect(again).toMatchObject({ created: false, version: { id: 'm@1' } });
       expect(a.version.stage).toBe('candidate');
+      expect(reg.get('m@2')).toEqual(b.version); // what register returns is what is stored
       expect(reg.models()).toEqual([{ name: 'm', versions: 2, latest: 'm@2' }]);
       expect(() => reg.get('m@9')).toThrow(/no registered model version/);
       await expect(reg.register(join(root, 'nope'), { name: 'm' })).rejects.toThrow(
