@@ -220,8 +220,10 @@ export function storedDir(projectDir: string, abs: string): string {
   return rel.split(sep).join('/');
 }
 
-/** The absolute path of a stored model path: relative ones resolve against `projectDir`; rows
- * written before paths were relative hold absolute paths and are read as they are. */
+/**
+ * The absolute path of a stored model path: relative ones resolve against `projectDir`; rows
+ * written before paths were relative hold absolute paths and are read as they are.
+ */
 export function resolveStoredDir(projectDir: string, stored: string): string {
   return isAbsolute(stored) ? stored : resolve(projectDir, ...stored.split('/'));
 }
@@ -322,9 +324,9 @@ async function lineageOf(dir: string): Promise<ModelInfo['lineage']> {
 /**
  * The model registry: versions of named models with automated sequence numbers, their stages
  * (candidate → staging → production → archived, exactly one production version per name), gate
- * results, monitor alerts and snapshots, in the catalogue (SQLite or PostgreSQL). Every stage change runs in one
- * IMMEDIATE transaction together with its audit entry, so concurrent processes serialise and
- * nothing is lost.
+ * results, monitor alerts and snapshots, in the catalogue (SQLite, or a shared PostgreSQL). Every
+ * stage change runs in one serialised write transaction together with its audit entry, so
+ * concurrent processes (on any machine sharing the store) serialise and nothing is lost.
  */
 export class ModelRegistry {
   private readonly now: () => Date;
