@@ -15,6 +15,7 @@ import { runCli } from '../testing/run-cli.js';
 import { testServiceUrl } from '../testing/services.js';
 import { ModelRegistry } from './model-registry.js';
 import { PgSqlDatabase, parsePgUrl } from './pg-database.js';
+import { PG_OBJECT_MAX_BYTES } from './pg-object-store.js';
 import { catalogueGrants, grantCatalogueAccess } from './pg-roles.js';
 import { toPostgresPlaceholders } from './sql-database.js';
 import { SqlCatalogueStore } from './sql-store.js';
@@ -73,12 +74,22 @@ describe.skipIf(!url)('the catalogue on PostgreSQL (services tier)', () => {
       try {
         await mkdir(join(a, 'd'));
         await writeFile(join(a, 'd', 'f.txt'), 'shared');
+        await writeFile(join(a, 'd', 'big.bin'), Buffer.alloc(PG_OBJECT_MAX_BYTES + 1, 7));
         const v = (await commitVersion(join(a, 'd'), sa, sa.objects, { name: 'ds', message: 'm' }))
           .version;
         // The other machine sees the version and reads its manifest from the database.
         const seen = sb.findVersion('dataset', 'ds');
         expect(seen?.id).toBe(v.id);
-        expect((await loadVersionManifest(seen!, sb.objects)).rootDigest).toBe(v.rootDigest);
+        const m = await loadVersionManifest(seen!, sb.objects);
+        expect(m.rootDigest).toBe(v.rootDigest);
+        // Small objects are in the database; files over the limit stay on the committing machine.
+        const digestOf = (p: string) => m.files.find((f) => f.path === p)!.digest;
+        expect(sb.objects.has(digestOf('f.txt'))).toBe(true);
+        expect((await sb.objects.readBytes(digestOf('f.txt'))).toString()).toBe('shared');
+        expect([sa.objects.has(digestOf('big.bin')), sb.objects.has(digestOf('big.bin'))]).toEqual([
+          true,
+          false,
+        ]);
         for (let i = 0; i < 6; i++)
           appendAudit(i % 2 ? sa : sb, { actor: `m${i % 2}`, action: 'x' });
         const entries = sb.auditEntries();
