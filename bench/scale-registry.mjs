@@ -75,7 +75,8 @@ async function measure(store) {
         child([root, store, `c${i}`, String(REGISTRATIONS), String(LOOKUPS), String(startAt)]),
       ),
     );
-    const span = (a, b) => (Math.max(...rs.map((r) => r[b])) - Math.min(...rs.map((r) => r[a]))) / 1000;
+    const span = (a, b) =>
+      (Math.max(...rs.map((r) => r[b])) - Math.min(...rs.map((r) => r[a]))) / 1000;
     const regSeconds = span('r0', 'r1');
     const lookSeconds = span('l0', 'l1');
     // Round trip of one trivial statement from this process (bridge + server).

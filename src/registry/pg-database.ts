@@ -126,7 +126,7 @@ export class PgSqlDatabase implements SqlDatabase {
       );
     }
     if (reply.ok) {
-      pre.forEach((d, i) => d.done?.(reply.preChanges[i] ?? 0));
+      for (const [i, d] of pre.entries()) d.done?.(reply.preChanges[i] ?? 0);
       return reply.value;
     }
     const code = reply.code === '42501' ? 'PERMISSION_DENIED' : 'IO_ERROR';
