@@ -250,7 +250,7 @@ export const COMMAND_NAMES: ReadonlySet<string> = new Set(
 
 /**
  * The top-level command the words after `antidote` run: the first word that is not a global
- * option (nor the value of `--backend`). For `help CMD`, CMD. Undefined when there is none
+ * option (nor the value of `--backend` or `--store`). For `help CMD`, CMD. Undefined when there is none
  * (`antidote`, `antidote --version`, `antidote help`).
  */
 export function commandOf(args: readonly string[]): string | undefined {
@@ -261,7 +261,7 @@ export function commandOf(args: readonly string[]): string | undefined {
     if (!operands && word === '--') {
       operands = true;
     } else if (!operands && word.startsWith('-') && word !== '-') {
-      if (first === undefined && word === '--backend') i++; // its value
+      if (first === undefined && (word === '--backend' || word === '--store')) i++; // its value
     } else if (first === undefined) {
       first = word;
       if (first !== 'help') return first;
@@ -311,6 +311,12 @@ export async function buildProgram(load: 'all' | readonly string[] = 'all'): Pro
         .choices([...BACKEND_NAMES])
         .env('ANTIDOTE_BACKEND'),
     )
+    .addOption(
+      new Option(
+        '--store <url>',
+        'catalogue and registry database: postgres://USER:PASSWORD@HOST/DB[?schema=NAME] for a shared PostgreSQL (docs/postgres.md), or sqlite (default)',
+      ).env('ANTIDOTE_STORE'),
+    )
     .exitOverride()
     .configureHelp({
       sortSubcommands: true,
@@ -319,6 +325,8 @@ export async function buildProgram(load: 'all' | readonly string[] = 'all'): Pro
   program.hook('preAction', (cmd) => {
     const backend = cmd.opts().backend as string | undefined;
     if (backend) process.env.ANTIDOTE_BACKEND = backend;
+    const store = cmd.opts().store as string | undefined;
+    if (store) process.env.ANTIDOTE_STORE = store; // read by SqlCatalogueStore.open
   });
   for (const register of registers) register(program);
   addQuietEverywhere(program);

@@ -1,18 +1,20 @@
-import type { Migration } from './sqlite-store.js';
+import { ddl, forbidChanges } from './sql-database.js';
+import type { Migration } from './sql-store.js';
 
 /**
  * The model registry's tables (migration versions 100–199), added to the catalogue database by
- * {@link openRegistryStore}. Registered versions, transitions, gate results and alerts are
- * append-only (triggers refuse UPDATE and DELETE); only `model_stages`, the current stage of
- * each version, changes, and a partial unique index keeps exactly one production version per
- * model name.
+ * {@link ModelRegistry.open}, on SQLite and PostgreSQL alike. Registered versions, transitions,
+ * gate results and alerts are append-only (triggers refuse UPDATE and DELETE); only
+ * `model_stages`, the current stage of each version, changes, and a partial unique index keeps
+ * exactly one production version per model name.
  */
 export const REGISTRY_MIGRATIONS: readonly Migration[] = [
   {
     version: 100,
     name: 'registry: model versions, stages, transitions, gate results, alerts, monitor snapshots',
     up(db) {
-      db.exec(`
+      const create = (sql: string) => db.exec(ddl(db.dialect, sql));
+      create(`
         CREATE TABLE model_versions (
           id TEXT PRIMARY KEY,
           name TEXT NOT NULL,
@@ -24,11 +26,14 @@ export const REGISTRY_MIGRATIONS: readonly Migration[] = [
           registered_by TEXT NOT NULL,
           registered_at TEXT NOT NULL,
           UNIQUE (name, seq)
-        );
-        CREATE TRIGGER model_versions_no_update BEFORE UPDATE ON model_versions
-          BEGIN SELECT RAISE(ABORT, 'registered model versions are immutable'); END;
-        CREATE TRIGGER model_versions_no_delete BEFORE DELETE ON model_versions
-          BEGIN SELECT RAISE(ABORT, 'registered model versions are immutable'); END;
+        );`);
+      forbidChanges(
+        db,
+        'model_versions',
+        'model_versions',
+        'registered model versions are immutable',
+      );
+      create(`
         CREATE TABLE model_stages (
           version_id TEXT PRIMARY KEY REFERENCES model_versions (id),
           name TEXT NOT NULL,
@@ -47,11 +52,14 @@ export const REGISTRY_MIGRATIONS: readonly Migration[] = [
           actor TEXT NOT NULL,
           reason TEXT,
           at TEXT NOT NULL
-        );
-        CREATE TRIGGER stage_transitions_no_update BEFORE UPDATE ON stage_transitions
-          BEGIN SELECT RAISE(ABORT, 'stage transitions are append-only'); END;
-        CREATE TRIGGER stage_transitions_no_delete BEFORE DELETE ON stage_transitions
-          BEGIN SELECT RAISE(ABORT, 'stage transitions are append-only'); END;
+        );`);
+      forbidChanges(
+        db,
+        'stage_transitions',
+        'stage_transitions',
+        'stage transitions are append-only',
+      );
+      create(`
         CREATE TABLE gate_results (
           id INTEGER PRIMARY KEY,
           version_id TEXT NOT NULL REFERENCES model_versions (id),
@@ -60,11 +68,9 @@ export const REGISTRY_MIGRATIONS: readonly Migration[] = [
           root_digest TEXT NOT NULL,
           result TEXT NOT NULL,
           at TEXT NOT NULL
-        );
-        CREATE TRIGGER gate_results_no_update BEFORE UPDATE ON gate_results
-          BEGIN SELECT RAISE(ABORT, 'gate results are append-only'); END;
-        CREATE TRIGGER gate_results_no_delete BEFORE DELETE ON gate_results
-          BEGIN SELECT RAISE(ABORT, 'gate results are append-only'); END;
+        );`);
+      forbidChanges(db, 'gate_results', 'gate_results', 'gate results are append-only');
+      create(`
         CREATE TABLE alerts (
           id INTEGER PRIMARY KEY,
           name TEXT NOT NULL,
@@ -76,19 +82,27 @@ export const REGISTRY_MIGRATIONS: readonly Migration[] = [
           threshold REAL,
           details TEXT NOT NULL,
           at TEXT NOT NULL
-        );
-        CREATE TRIGGER alerts_no_update BEFORE UPDATE ON alerts
-          BEGIN SELECT RAISE(ABORT, 'alerts are append-only'); END;
-        CREATE TRIGGER alerts_no_delete BEFORE DELETE ON alerts
-          BEGIN SELECT RAISE(ABORT, 'alerts are append-only'); END;
+        );`);
+      forbidChanges(db, 'alerts', 'alerts', 'alerts are append-only');
+      create(`
         CREATE TABLE monitor_snapshots (
           id INTEGER PRIMARY KEY,
           name TEXT NOT NULL,
           version_id TEXT,
           at TEXT NOT NULL,
           metrics TEXT NOT NULL
-        );
-      `);
+        );`);
+    },
+  },
+  {
+    version: 101,
+    name: 'registry: lookup indexes (versions by name and content, transitions by name)',
+    up(db) {
+      db.exec(`
+        CREATE INDEX IF NOT EXISTS model_versions_root ON model_versions (name, root_digest);
+        CREATE INDEX IF NOT EXISTS stage_transitions_name ON stage_transitions (name, id);
+        CREATE INDEX IF NOT EXISTS gate_results_version ON gate_results (version_id, id);
+        CREATE INDEX IF NOT EXISTS model_stages_name ON model_stages (name, stage);`);
     },
   },
 ];

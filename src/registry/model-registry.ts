@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { readScanReport } from '../defenses/scan-report.js';
 import type { ModelDomain } from '../engine/model-interface.js';
 import { isOnnxPath, MODEL_JSON, readModelSummary } from '../engine/model-summary.js';
@@ -13,7 +13,7 @@ import { type AccessPolicy, type Decision, enforce } from '../integrity/policy.j
 import { REGISTRY_MIGRATIONS } from './migrations.js';
 import { modelManifest } from './model-manifest.js';
 import * as signatures from './signature-policy.js';
-import { SqliteCatalogueStore } from './sqlite-store.js';
+import { SqlCatalogueStore } from './sql-store.js';
 
 /** Lifecycle stages of a model version, in order. */
 export const STAGES = ['candidate', 'staging', 'production', 'archived'] as const;
@@ -85,7 +85,11 @@ export interface ModelVersion {
   readonly id: string;
   readonly name: string;
   readonly seq: number;
-  /** Absolute path of the model directory, or of the `.onnx` file of an ONNX model. */
+  /**
+   * Absolute path of the model directory, or of the `.onnx` file of an ONNX model. Stored
+   * relative to the project when it lies inside it (so a moved or copied project keeps working,
+   * and clients of a shared catalogue resolve it in their own checkout); see {@link storedDir}.
+   */
   readonly dir: string;
   readonly manifestDigest: string;
   readonly rootDigest: string;
@@ -209,12 +213,31 @@ async function hashRegisteredFiles(v: ModelVersion): Promise<FilesCheck> {
 
 const VERSION_SELECT = `SELECT v.*, s.stage FROM model_versions v JOIN model_stages s ON s.version_id = v.id`;
 
-function toVersion(r: VersionRow): ModelVersion {
+/**
+ * How a model path is stored: relative to `projectDir` (with `/` separators) when it lies inside
+ * the project, absolute otherwise (issue 21, item 5: a project folder that is moved or copied
+ * keeps its registry working).
+ */
+export function storedDir(projectDir: string, abs: string): string {
+  const rel = relative(resolve(projectDir), abs);
+  if (rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) return abs;
+  return rel.split(sep).join('/');
+}
+
+/**
+ * The absolute path of a stored model path: relative ones resolve against `projectDir`; rows
+ * written before paths were relative hold absolute paths and are read as they are.
+ */
+export function resolveStoredDir(projectDir: string, stored: string): string {
+  return isAbsolute(stored) ? stored : resolve(projectDir, ...stored.split('/'));
+}
+
+function toVersion(r: VersionRow, projectDir: string): ModelVersion {
   return {
     id: r.id,
     name: r.name,
     seq: r.seq,
-    dir: r.dir,
+    dir: resolveStoredDir(projectDir, r.dir),
     manifestDigest: r.manifest_digest,
     rootDigest: r.root_digest,
     stage: r.stage,
@@ -307,27 +330,40 @@ async function lineageOf(dir: string): Promise<ModelInfo['lineage']> {
 /**
  * The model registry: versions of named models with automated sequence numbers, their stages
  * (candidate → staging → production → archived, exactly one production version per name), gate
- * results, monitor alerts and snapshots, in the SQLite catalogue. Every stage change runs in one
- * IMMEDIATE transaction together with its audit entry, so concurrent processes serialise and
- * nothing is lost.
+ * results, monitor alerts and snapshots, in the catalogue (SQLite, or a shared PostgreSQL). Every
+ * stage change runs in one serialised write transaction together with its audit entry, so
+ * concurrent processes (on any machine sharing the store) serialise and nothing is lost.
  */
 export class ModelRegistry {
   private readonly now: () => Date;
 
   constructor(
     /** The catalogue holding the registry tables (opened with {@link REGISTRY_MIGRATIONS}). */
-    readonly store: SqliteCatalogueStore,
+    readonly store: SqlCatalogueStore,
     options: { now?: () => Date } = {},
   ) {
     this.now = options.now ?? (() => new Date());
   }
 
-  /** Opens the catalogue of `projectDir` with the registry's migrations. */
-  static open(projectDir: string, options: { now?: () => Date } = {}): ModelRegistry {
+  /**
+   * Opens the catalogue of `projectDir` with the registry's migrations, on the backend `store`
+   * selects (`postgres://…`; default `ANTIDOTE_STORE`, else the embedded SQLite database).
+   */
+  static open(
+    projectDir: string,
+    options: { now?: () => Date; store?: string } = {},
+  ): ModelRegistry {
     return new ModelRegistry(
-      SqliteCatalogueStore.open(projectDir, { migrations: REGISTRY_MIGRATIONS }),
+      SqlCatalogueStore.open(projectDir, {
+        migrations: REGISTRY_MIGRATIONS,
+        ...(options.store !== undefined ? { store: options.store } : {}),
+      }),
       options,
     );
+  }
+
+  private version(r: VersionRow): ModelVersion {
+    return toVersion(r, this.store.projectDir);
   }
 
   /** Closes the underlying catalogue. */
@@ -340,31 +376,30 @@ export class ModelRegistry {
   }
 
   /**
-   * Runs `fn` in one IMMEDIATE transaction. A `PERMISSION_DENIED` or `INTEGRITY_MISMATCH`
+   * Runs `fn` in one serialised write transaction (SQLite's IMMEDIATE, PostgreSQL's advisory
+   * lock: ./sql-database.ts). A `PERMISSION_DENIED` or `INTEGRITY_MISMATCH`
    * thrown inside still commits (authorisation and the target's integrity check come before any
    * other write, and their audit entries must survive), then is rethrown; any other error rolls
    * everything back.
    */
   private tx<T>(fn: () => T): T {
     let denied: AntidoteError | undefined;
-    const r = this.db
-      .transaction(() => {
-        try {
-          return fn();
-        } catch (e) {
-          if (
-            e instanceof AntidoteError &&
-            (e.code === 'PERMISSION_DENIED' ||
-              e.code === 'INTEGRITY_MISMATCH' ||
-              e.code === 'SIGNATURE_INVALID')
-          ) {
-            denied = e;
-            return undefined;
-          }
-          throw e;
+    const r = this.db.transaction(() => {
+      try {
+        return fn();
+      } catch (e) {
+        if (
+          e instanceof AntidoteError &&
+          (e.code === 'PERMISSION_DENIED' ||
+            e.code === 'INTEGRITY_MISMATCH' ||
+            e.code === 'SIGNATURE_INVALID')
+        ) {
+          denied = e;
+          return undefined;
         }
-      })
-      .immediate();
+        throw e;
+      }
+    });
     if (denied) throw denied;
     return r as T;
   }
@@ -412,16 +447,18 @@ export class ModelRegistry {
       if (options.policy)
         enforce(options.policy, actor, 'model:register', this.store, `model:${options.name}`);
       signatures.requireSignature(sig, subject, 'model.register', actor, this.sink);
-      const same = this.db
-        .prepare(`${VERSION_SELECT} WHERE v.name = ? AND v.root_digest = ? ORDER BY v.seq`)
-        .get(options.name, d.rootDigest) as VersionRow | undefined;
-      if (same) return { version: toVersion(same), created: false };
-      const last = this.db
-        .prepare('SELECT MAX(seq) AS m FROM model_versions WHERE name = ?')
-        .get(options.name) as { m: number | null };
-      const seq = (last.m ?? 0) + 1;
+      // One round trip: the version with the same content, if any, and the latest seq.
+      const found = this.db
+        .prepare(
+          `SELECT (SELECT v.id FROM model_versions v WHERE v.name = ? AND v.root_digest = ?
+             ORDER BY v.seq LIMIT 1) AS same, (SELECT MAX(seq) FROM model_versions WHERE name = ?) AS m`,
+        )
+        .get(options.name, d.rootDigest, options.name) as { same: string | null; m: number | null };
+      if (found.same) return { version: this.get(found.same), created: false };
+      const seq = (found.m ?? 0) + 1;
       const id = `${options.name}@${seq}`;
       const at = this.now().toISOString();
+      const dirRow = storedDir(this.store.projectDir, abs);
       this.db
         .prepare(
           `INSERT INTO model_versions (id, name, seq, dir, manifest_digest, root_digest, info,
@@ -431,7 +468,7 @@ export class ModelRegistry {
           id,
           options.name,
           seq,
-          abs,
+          dirRow,
           d.manifestDigest,
           d.rootDigest,
           JSON.stringify(d.info),
@@ -451,13 +488,26 @@ export class ModelRegistry {
         outcome: 'ok',
         digests: { root: d.rootDigest, manifest: d.manifestDigest },
         details: {
-          dir: abs,
+          dir: dirRow,
           signed: d.info.signed,
           lineage: d.info.lineage ? d.info.lineage.datasets.map((x) => x.name) : null,
           scanned: d.info.scan ? d.info.scan.map((s) => s.method) : null,
         },
       });
-      return { version: this.get(id), created: true };
+      // What get(id) would read back, without the round trip.
+      const version: ModelVersion = {
+        id,
+        name: options.name,
+        seq,
+        dir: resolveStoredDir(this.store.projectDir, dirRow),
+        manifestDigest: d.manifestDigest,
+        rootDigest: d.rootDigest,
+        stage: 'candidate',
+        info: JSON.parse(JSON.stringify(d.info)) as ModelInfo,
+        registeredBy: actor,
+        registeredAt: at,
+      };
+      return { version, created: true };
     });
   }
 
@@ -547,11 +597,11 @@ export class ModelRegistry {
     const byId = this.db.prepare(`${VERSION_SELECT} WHERE v.id = ?`).get(ref) as
       | VersionRow
       | undefined;
-    if (byId) return toVersion(byId);
+    if (byId) return this.version(byId);
     const latest = this.db
       .prepare(`${VERSION_SELECT} WHERE v.name = ? ORDER BY v.seq DESC LIMIT 1`)
       .get(ref) as VersionRow | undefined;
-    return latest ? toVersion(latest) : undefined;
+    return latest ? this.version(latest) : undefined;
   }
 
   /** Versions of `name` (every model when omitted), by name then seq. */
@@ -561,7 +611,7 @@ export class ModelRegistry {
         ? this.db.prepare(`${VERSION_SELECT} WHERE v.name = ? ORDER BY v.seq`).all(name)
         : this.db.prepare(`${VERSION_SELECT} ORDER BY v.name, v.seq`).all()
     ) as VersionRow[];
-    return rows.map(toVersion);
+    return rows.map((r) => this.version(r));
   }
 
   /** Every model name with its version count and production version. */
@@ -586,7 +636,7 @@ export class ModelRegistry {
     const r = this.db
       .prepare(`${VERSION_SELECT} WHERE v.name = ? AND s.stage = 'production'`)
       .get(name) as VersionRow | undefined;
-    return r ? toVersion(r) : undefined;
+    return r ? this.version(r) : undefined;
   }
 
   /** Stage transitions, oldest first (of one model name, or all). */
@@ -624,25 +674,32 @@ export class ModelRegistry {
     versionId: string,
     r: { passed: boolean; policyDigest: string; result: JsonValue; actor?: string },
   ): StoredGateResult {
-    return this.db
-      .transaction(() => {
-        const v = this.get(versionId);
-        const at = this.now().toISOString();
-        const info = this.db
-          .prepare(
-            'INSERT INTO gate_results (version_id, passed, policy_digest, root_digest, result, at) VALUES (?, ?, ?, ?, ?, ?)',
-          )
-          .run(v.id, r.passed ? 1 : 0, r.policyDigest, v.rootDigest, JSON.stringify(r.result), at);
-        this.audit({
-          actor: r.actor ?? 'anonymous',
-          action: r.passed ? 'gate.pass' : 'gate.fail',
-          subject: `model:${v.id}`,
-          outcome: 'ok',
-          digests: { root: v.rootDigest, policy: r.policyDigest },
-        });
-        return this.gateResults(v.id).find((g) => g.id === Number(info.lastInsertRowid))!;
-      })
-      .immediate();
+    return this.db.transaction(() => {
+      const v = this.get(versionId);
+      const at = this.now().toISOString();
+      const info = this.db
+        .prepare(
+          'INSERT INTO gate_results (version_id, passed, policy_digest, root_digest, result, at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id',
+        )
+        .get(
+          v.id,
+          r.passed ? 1 : 0,
+          r.policyDigest,
+          v.rootDigest,
+          JSON.stringify(r.result),
+          at,
+        ) as {
+        id: number;
+      };
+      this.audit({
+        actor: r.actor ?? 'anonymous',
+        action: r.passed ? 'gate.pass' : 'gate.fail',
+        subject: `model:${v.id}`,
+        outcome: 'ok',
+        digests: { root: v.rootDigest, policy: r.policyDigest },
+      });
+      return this.gateResults(v.id).find((g) => g.id === Number(info.id))!;
+    });
   }
 
   /** Gate results, newest first (of one version, or all). */
@@ -858,41 +915,39 @@ export class ModelRegistry {
 
   /** Stores an alert (audited as `monitor.alert`). */
   recordAlert(a: NewAlert): Alert {
-    return this.db
-      .transaction(() => {
-        const at = this.now().toISOString();
-        const r = this.db
-          .prepare(
-            `INSERT INTO alerts (name, version_id, monitor, severity, message, value, threshold, details, at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-          )
-          .run(
-            a.name,
-            a.versionId ?? null,
-            a.monitor,
-            a.severity,
-            a.message,
-            a.value ?? null,
-            a.threshold ?? null,
-            JSON.stringify(a.details),
-            at,
-          );
-        this.audit({
-          actor: 'monitor',
-          action: 'monitor.alert',
-          subject: `model:${a.versionId ?? a.name}`,
-          outcome: 'ok',
-          details: {
-            monitor: a.monitor,
-            severity: a.severity,
-            message: a.message,
-            ...(a.value !== undefined ? { value: a.value } : {}),
-            ...(a.threshold !== undefined ? { threshold: a.threshold } : {}),
-          },
-        });
-        return { ...a, id: Number(r.lastInsertRowid), at };
-      })
-      .immediate();
+    return this.db.transaction(() => {
+      const at = this.now().toISOString();
+      const r = this.db
+        .prepare(
+          `INSERT INTO alerts (name, version_id, monitor, severity, message, value, threshold, details, at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+        )
+        .get(
+          a.name,
+          a.versionId ?? null,
+          a.monitor,
+          a.severity,
+          a.message,
+          a.value ?? null,
+          a.threshold ?? null,
+          JSON.stringify(a.details),
+          at,
+        ) as { id: number };
+      this.audit({
+        actor: 'monitor',
+        action: 'monitor.alert',
+        subject: `model:${a.versionId ?? a.name}`,
+        outcome: 'ok',
+        details: {
+          monitor: a.monitor,
+          severity: a.severity,
+          message: a.message,
+          ...(a.value !== undefined ? { value: a.value } : {}),
+          ...(a.threshold !== undefined ? { threshold: a.threshold } : {}),
+        },
+      });
+      return { ...a, id: Number(r.id), at };
+    });
   }
 
   /** Alerts, newest first. */

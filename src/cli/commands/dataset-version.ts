@@ -10,7 +10,7 @@ import {
   resolveVersion,
   type VersionRecord,
 } from '../../integrity/index.js';
-import { SqliteCatalogueStore } from '../../registry/sqlite-store.js';
+import { SqlCatalogueStore } from '../../registry/sql-store.js';
 import { resolveProjectDir } from '../../registry/store.js';
 import { type OutputOptions, printResult } from '../output.js';
 import { formatDiff, recordsOfDir } from './manifest.js';
@@ -21,9 +21,12 @@ interface ProjectOptions extends OutputOptions {
   key?: string;
 }
 
-/** Opens the catalogue of the project found from `--project` or by walking up from the cwd. */
-export function openCatalogue(o: { project?: string }, create = false): SqliteCatalogueStore {
-  return SqliteCatalogueStore.open(
+/**
+ * Opens the catalogue of the project found from `--project` or by walking up from the cwd, on the
+ * database the global `--store` / `ANTIDOTE_STORE` selects (SQLite by default).
+ */
+export function openCatalogue(o: { project?: string }, create = false): SqlCatalogueStore {
+  return SqlCatalogueStore.open(
     resolveProjectDir({ explicit: o.project, cwd: process.cwd(), create }),
   );
 }

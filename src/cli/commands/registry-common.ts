@@ -13,7 +13,10 @@ export interface RegistryCliOptions {
   quiet?: boolean;
 }
 
-/** Opens the model registry of the project (`--project`, or the nearest `.antidote/`). */
+/**
+ * Opens the model registry of the project (`--project`, or the nearest `.antidote/`), on the
+ * database the global `--store` / `ANTIDOTE_STORE` selects (SQLite by default).
+ */
 export function openRegistry(o: { project?: string }, create = false): ModelRegistry {
   return ModelRegistry.open(resolveProjectDir({ explicit: o.project, cwd: process.cwd(), create }));
 }
