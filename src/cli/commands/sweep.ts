@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { z } from 'zod';
@@ -7,6 +8,8 @@ import { AntidoteError } from '../../errors.js';
 import type { AttackSpec, VictimSpec } from '../../eval/experiment.js';
 import { sweep } from '../../eval/sweep.js';
 import { triggerPreview } from '../../eval/trigger-preview.js';
+import { dataRef, sharedSpec } from '../../jobs/job-data.js';
+import { sweepOnQueue } from '../../jobs/sweep-jobs.js';
 import { renderImageGrid } from '../../report/image-grid.js';
 import { writeSweepOutputs } from '../../report/sweep-chart.js';
 import { readText, writeDirAtomic, writeFileAtomic } from '../../util/fs.js';
@@ -15,6 +18,14 @@ import { parseWith } from '../../util/schema.js';
 import { loadDataArg } from '../data-arg.js';
 import { type OutputOptions, pct, printResult } from '../output.js';
 import { createProgressBar, progressEnabled } from '../progress.js';
+import {
+  DEFAULT_QUEUE_NAME,
+  QUEUE_HELP,
+  QUEUE_NAME_HELP,
+  type QueueCliOptions,
+  queueProgress,
+  queueTarget,
+} from '../queue-flags.js';
 
 /**
  * Schema of a sweep spec file. Data are dataset directories or built-in names (paths relative to
@@ -74,7 +85,7 @@ function firstRecords(ds: Dataset, limit: number | undefined): Dataset {
   );
 }
 
-interface SweepCliOptions extends OutputOptions {
+interface SweepCliOptions extends OutputOptions, QueueCliOptions {
   out: string;
   force?: boolean;
 }
@@ -93,6 +104,8 @@ export function registerSweepCommand(program: Command): void {
     .option('--force', 'replace an existing output directory')
     .option('--json', 'print the sweep table as JSON')
     .option('--quiet', 'no progress bar')
+    .option('--queue <url>', QUEUE_HELP)
+    .option('--queue-name <name>', QUEUE_NAME_HELP, DEFAULT_QUEUE_NAME)
     .action(async (specPath: string, o: SweepCliOptions) => {
       const file = await readSweepFile(specPath);
       const train = firstRecords(
@@ -106,28 +119,39 @@ export function registerSweepCommand(program: Command): void {
       const attack = { rate: 0, ...file.attack } as unknown as AttackSpec;
       const triggers = file.triggers as TriggerSpec[] | undefined;
       const runs = file.seeds.length * (triggers?.length ?? 1) * file.rates.length;
-      const bar = createProgressBar('sweep', runs, progressEnabled(o));
-      const result = await sweep(
-        {
-          ...(file.name !== undefined ? { name: file.name } : {}),
-          train,
-          test,
-          attack,
-          victim: file.victim as VictimSpec,
-          rates: file.rates,
-          ...(triggers ? { triggers } : {}),
-          seeds: file.seeds,
-        },
-        {
-          onProgress: (p) =>
-            bar.update(
-              p.run,
-              `seed ${p.seed} rate ${p.rate}${p.trigger ? ` ${p.trigger}` : ''}: ${p.experiment.stage}` +
-                (p.experiment.training
-                  ? ` epoch ${p.experiment.training.epoch}/${p.experiment.training.epochs} batch ${p.experiment.training.batch}/${p.experiment.training.batches}`
-                  : ''),
-            ),
-        },
+      const spec = {
+        ...(file.name !== undefined ? { name: file.name } : {}),
+        train,
+        test,
+        attack,
+        victim: file.victim as VictimSpec,
+        rates: file.rates,
+        ...(triggers ? { triggers } : {}),
+        seeds: file.seeds,
+      };
+      const queue = queueTarget(o);
+      const onQueue = queue && queueProgress('sweep', o);
+      const ref = (spec: string, ds: Dataset, limit?: number) =>
+        dataRef(sharedSpec(spec, existsSync), ds, limit !== undefined ? { limit } : {});
+      const bar = createProgressBar('sweep', runs, progressEnabled(o) && !queue);
+      const result = await (queue && onQueue
+        ? sweepOnQueue(queue, spec, {
+            refs: {
+              train: ref(file.data.train, train, file.data.trainLimit),
+              test: ref(file.data.test, test, file.data.testLimit),
+            },
+            onProgress: onQueue.onProgress,
+          }).finally(onQueue.stop)
+        : sweep(spec, {
+            onProgress: (p) =>
+              bar.update(
+                p.run,
+                `seed ${p.seed} rate ${p.rate}${p.trigger ? ` ${p.trigger}` : ''}: ${p.experiment.stage}` +
+                  (p.experiment.training
+                    ? ` epoch ${p.experiment.training.epoch}/${p.experiment.training.epochs} batch ${p.experiment.training.batch}/${p.experiment.training.batches}`
+                    : ''),
+              ),
+          })
       ).finally(() => bar.stop());
       const previewSpecs: TriggerSpec[] =
         attack.attack === 'backdoor' ? (triggers ?? [attack.trigger]) : [];
