@@ -26,7 +26,7 @@ import { manifestOnQueue } from './manifest-jobs.js';
 import { ScanShardResultSchema } from './payloads.js';
 import { runJobs } from './run-jobs.js';
 import { sweepOnQueue } from './sweep-jobs.js';
-import { type JobWorker, startWorker } from './worker.js';
+import { type JobWorker, startWorker, type WorkerEvent } from './worker.js';
 
 const url = testServiceUrl('redis');
 const root = mkdtempSync(join(tmpdir(), 'antidote-jobs-'));
@@ -45,10 +45,19 @@ async function obliterate(name: string): Promise<void> {
   }
 }
 
+/** The jobs the in-process workers finished, by kind. */
+const finished = new Map<string, number>();
+
 /** Starts `n` in-process workers on queue `name` (short locks: a dead worker is seen quickly). */
 async function workers(name: string, n: number): Promise<JobWorker[]> {
+  finished.clear();
+  const onEvent = (e: WorkerEvent) => {
+    if (e.type === 'done') finished.set(e.kind, (finished.get(e.kind) ?? 0) + 1);
+  };
   return Promise.all(
-    Array.from({ length: n }, () => startWorker({ url: url!, name }, { lockDuration: 2000 })),
+    Array.from({ length: n }, () =>
+      startWorker({ url: url!, name }, { lockDuration: 2000, onEvent }),
+    ),
   );
 }
 
@@ -113,6 +122,7 @@ describe.skipIf(!url)('distributed jobs on BullMQ (Redis)', () => {
         );
       expect(await untimed(dist)).toBe(await untimed(local));
       expect((await csv(local)).split('\r\n')).toHaveLength(6);
+      expect(finished.get('sweep-run')).toBe(4);
     } finally {
       await Promise.all(ws.map((w) => w.close()));
       await obliterate(name);
@@ -120,7 +130,8 @@ describe.skipIf(!url)('distributed jobs on BullMQ (Redis)', () => {
   }, 180_000);
 
   it('scan --queue flags the same records, byte for byte, as scan', async () => {
-    const s = syntheticReps({ classes: 4, perClass: 100, dim: 16, poison: 12, seed: 2 });
+    // 2,080 records: three shards of the 1,024-record forward-pass batches (1024, 1024, 32).
+    const s = syntheticReps({ classes: 4, perClass: 520, dim: 16, poison: 40, seed: 2 });
     const ds = { ...syntheticDataset(s), shape: [s.y.length, 4, 4, 1] };
     const data = join(root, 'scan-data');
     const modelDir = join(root, 'scan-model');
@@ -139,6 +150,7 @@ describe.skipIf(!url)('distributed jobs on BullMQ (Redis)', () => {
       for (const f of ['report.json', 'suspicious.csv']) {
         expect(await readFile(join(dist, f), 'utf8')).toBe(await readFile(join(local, f), 'utf8'));
       }
+      expect(finished.get('scan-representations')).toBe(3);
       const report = JSON.parse(await readFile(join(local, 'report.json'), 'utf8'));
       expect(report.decision.flaggedIds.length).toBeGreaterThan(0);
     } finally {
@@ -169,6 +181,7 @@ describe.skipIf(!url)('distributed jobs on BullMQ (Redis)', () => {
         });
         expect(manifestBytes(sharded).equals(manifestBytes(single))).toBe(true);
         expect(sharded.records?.count).toBe(240);
+        expect(finished.get('manifest-records')).toBe(8 * (k + 1));
       }
       // And through the CLI.
       const dir = join(root, 'manifest-0');
@@ -330,6 +343,7 @@ describe.skipIf(!url)('distributed jobs on BullMQ (Redis)', () => {
       child.kill('SIGKILL');
       ws = await workers(name, 1);
       const dist = await run;
+      expect(finished.get('sweep-run')).toBe(1); // the killed worker's job, run again here
       const local = await sweep(slow);
       expect(dist.rows).toEqual(local.rows);
       expect(JSON.stringify(dist.results.map((r) => ({ ...r, seconds: 0 })))).toBe(
