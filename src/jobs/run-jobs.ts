@@ -34,8 +34,10 @@ export interface RunProgress {
 /** Options of {@link runJobs}. */
 export interface RunJobsOptions {
   readonly onProgress?: (p: RunProgress) => void;
-  /** How often job states are read; default 250 ms. */
+  /** How often the jobs that QueueEvents reports finished are read; default 100 ms. */
   readonly pollMs?: number;
+  /** How often every pending job is read (missed events, vanished jobs); default 2 s. */
+  readonly fullPollMs?: number;
   /** How long Redis may stay unreachable before the run fails (`IO_ERROR`); default 30 s. */
   readonly unreachableMs?: number;
 }
@@ -82,7 +84,8 @@ export async function runJobs<S extends z.ZodType>(
 ): Promise<z.output<S>[]> {
   const name = target.name ?? DEFAULT_QUEUE_NAME;
   const where = redactUrl(target.url);
-  const pollMs = options.pollMs ?? 250;
+  const pollMs = options.pollMs ?? 100;
+  const fullPollMs = options.fullPollMs ?? 2000;
   const unreachableMs = options.unreachableMs ?? 30_000;
   const prefix = target.prefix ? { prefix: target.prefix } : {};
   const queue = new Queue(name, { connection: connectionOf(target.url), ...prefix });
@@ -112,6 +115,13 @@ export async function runJobs<S extends z.ZodType>(
     }
     options.onProgress?.({ done, total, jobsDone, jobs: requests.length });
   };
+  const finished = new Set<number>();
+  const onFinished = ({ jobId }: { jobId: string }) => {
+    const i = index.get(jobId);
+    if (i !== undefined) finished.add(i);
+  };
+  events.on('completed', onFinished);
+  events.on('failed', onFinished);
   events.on('progress', ({ jobId, data }) => {
     const i = index.get(jobId);
     const p = JobProgressSchema.safeParse(data);
@@ -120,6 +130,7 @@ export async function runJobs<S extends z.ZodType>(
     report();
   });
   try {
+    await within(events.waitUntilReady(), Math.min(5000, unreachableMs)).catch(() => undefined);
     const added = await within(
       queue.addBulk(
         requests.map((r, i) => ({
@@ -137,25 +148,37 @@ export async function runJobs<S extends z.ZodType>(
     }
     report();
     let lastContact = Date.now();
+    let lastFull = 0;
     while (jobsDone < requests.length) {
       await new Promise((r) => setTimeout(r, pollMs));
-      for (let i = 0; i < requests.length; i++) {
-        if (results[i] !== undefined) continue;
-        const id = ids[i]!;
-        const job = await within(Job.fromId(queue, id), Math.min(5000, unreachableMs)).catch(
-          (): typeof TIMEOUT => TIMEOUT,
-        );
-        if (job === TIMEOUT) {
-          if (Date.now() - lastContact > unreachableMs) {
-            throw new AntidoteError(
-              'IO_ERROR',
-              `Redis at ${where} has been unreachable for ${Math.round(unreachableMs / 1000)} s; ${jobsDone} of ${requests.length} jobs had finished; no result was written (rerun when Redis is back)`,
-              { queue: name },
-            );
-          }
-          break;
+      // Jobs the events say finished are read at once; every job still pending is read every
+      // `fullPollMs` too (an event can be missed while the connection is down; a job can vanish).
+      const full = Date.now() - lastFull >= fullPollMs;
+      const pending = full
+        ? requests.flatMap((_, i) => (results[i] === undefined ? [i] : []))
+        : [...finished].filter((i) => results[i] === undefined);
+      finished.clear();
+      if (pending.length === 0) continue;
+      const jobs = await within(
+        Promise.all(pending.map((i) => Job.fromId(queue, ids[i]!))),
+        Math.min(5000, unreachableMs),
+      ).catch((): typeof TIMEOUT => TIMEOUT);
+      if (jobs === TIMEOUT) {
+        for (const i of pending) finished.add(i);
+        if (Date.now() - lastContact > unreachableMs) {
+          throw new AntidoteError(
+            'IO_ERROR',
+            `Redis at ${where} has been unreachable for ${Math.round(unreachableMs / 1000)} s; ${jobsDone} of ${requests.length} jobs had finished; no result was written (rerun when Redis is back)`,
+            { queue: name },
+          );
         }
-        lastContact = Date.now();
+        continue;
+      }
+      lastContact = Date.now();
+      if (full) lastFull = lastContact;
+      for (const [k, job] of jobs.entries()) {
+        const i = pending[k]!;
+        const id = ids[i]!;
         if (!job) {
           throw new AntidoteError(
             'INVALID_STATE',
@@ -170,8 +193,8 @@ export async function runJobs<S extends z.ZodType>(
         parseWith(schema, job.returnvalue, `the result of job ${id}`, { code: 'INVALID_FORMAT' });
         results[i] = job.returnvalue as z.output<S>;
         jobsDone++;
-        report();
       }
+      report();
     }
     await within(
       Promise.all(ids.map((id) => queue.remove(id))),
