@@ -56,7 +56,12 @@ async function startRedis() {
     { stdio: 'ignore' },
   );
   const url = `redis://:${password}@127.0.0.1:${port}`;
-  const admin = new IORedis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 1 });
+  const admin = new IORedis({
+    host: '127.0.0.1',
+    port,
+    lazyConnect: true,
+    maxRetriesPerRequest: 1,
+  });
   admin.on('error', () => {});
   for (let i = 0; i < 50; i++) {
     try {
@@ -105,7 +110,8 @@ async function startWorkers(url, name, n) {
     await new Promise((resolve, reject) => {
       p.stdout.on('data', (d) => {
         out += String(d);
-        for (const m of String(d).matchAll(/\) done in ([0-9.]+) s/g)) jobSeconds.push(Number(m[1]));
+        for (const m of String(d).matchAll(/\) done in ([0-9.]+) s/g))
+          jobSeconds.push(Number(m[1]));
         if (out.includes('worker ready')) resolve();
       });
       p.on('exit', (c) => reject(new Error(`worker exited with ${c}`)));
@@ -142,12 +148,19 @@ async function withWorkers(redis, n, fn) {
 
 async function benchSweep(redis) {
   const spec = join(work, 'sweep.json');
-  const runs = quick ? { rates: [0.05, 0.1], seeds: [1, 2] } : { rates: [0.01, 0.05, 0.1, 0.2], seeds: [1, 2] };
+  const runs = quick
+    ? { rates: [0.05, 0.1], seeds: [1, 2] }
+    : { rates: [0.01, 0.05, 0.1, 0.2], seeds: [1, 2] };
   writeFileSync(
     spec,
     JSON.stringify({
       name: 'scale',
-      data: { train: 'mnist:train', test: 'mnist:test', trainLimit: SWEEP_TRAIN, testLimit: SWEEP_TEST },
+      data: {
+        train: 'mnist:train',
+        test: 'mnist:test',
+        trainLimit: SWEEP_TRAIN,
+        testLimit: SWEEP_TEST,
+      },
       attack: { attack: 'backdoor', trigger: { kind: 'pattern' }, mode: 'all-to-one', target: 0 },
       victim: { model: 'cnn', epochs: 1 },
       ...runs,
@@ -166,7 +179,9 @@ async function benchSweep(redis) {
     time[n] = r.seconds;
     perJob[n] = r.jobSeconds;
     csv[n] = readFileSync(join(out, 'sweep.csv'), 'utf8');
-    log(`sweep of ${jobs} runs, ${n} worker(s): ${r.seconds.toFixed(1)} s (${(await redis.commands()) - before} Redis commands)`);
+    log(
+      `sweep of ${jobs} runs, ${n} worker(s): ${r.seconds.toFixed(1)} s (${(await redis.commands()) - before} Redis commands)`,
+    );
   }
   return {
     runs: jobs,
@@ -185,20 +200,46 @@ async function benchScan(redis) {
   const data = `mnist:train:${SCAN_RECORDS}`;
   const model = join(work, 'scan-model');
   log(`training the scanned model (cnn, 1 epoch, ${quick ? 2000 : 10000} records)`);
-  runCli(['train', '--data', `mnist:train:${quick ? 2000 : 10000}`, '--model', 'cnn', '--epochs', '1', '--out', model, '--quiet']);
+  runCli([
+    'train',
+    '--data',
+    `mnist:train:${quick ? 2000 : 10000}`,
+    '--model',
+    'cnn',
+    '--epochs',
+    '1',
+    '--out',
+    model,
+    '--quiet',
+  ]);
   const local = join(work, 'scan-local');
   const dist = join(work, 'scan-queue');
   const one = runCli(['scan', '--data', data, '--model', model, '--out', local, '--json']);
   log(`scan of ${SCAN_RECORDS} records, 1 process: ${one.seconds.toFixed(1)} s`);
   const before = await redis.commands();
   const two = await withWorkers(redis, 2, (name) =>
-    runCli(['scan', '--data', data, '--model', model, '--out', dist, '--json', '--queue', redis.url, '--queue-name', name]),
+    runCli([
+      'scan',
+      '--data',
+      data,
+      '--model',
+      model,
+      '--out',
+      dist,
+      '--json',
+      '--queue',
+      redis.url,
+      '--queue-name',
+      name,
+    ]),
   );
   const commands = (await redis.commands()) - before;
   log(`scan of ${SCAN_RECORDS} records, 2 workers: ${two.seconds.toFixed(1)} s`);
   const a = JSON.parse(readFileSync(join(local, 'report.json'), 'utf8'));
   const b = JSON.parse(readFileSync(join(dist, 'report.json'), 'utf8'));
-  const shards = Math.ceil(SCAN_RECORDS / (Math.max(1, Math.ceil(Math.ceil(SCAN_RECORDS / 64) / 1024)) * 1024));
+  const shards = Math.ceil(
+    SCAN_RECORDS / (Math.max(1, Math.ceil(Math.ceil(SCAN_RECORDS / 64) / 1024)) * 1024),
+  );
   return {
     records: SCAN_RECORDS,
     shards,
@@ -207,7 +248,9 @@ async function benchScan(redis) {
     target: 1.6,
     flagged: a.decision.flaggedIds.length,
     sameFlaggedSet: JSON.stringify(a.decision.flaggedIds) === JSON.stringify(b.decision.flaggedIds),
-    identicalReport: readFileSync(join(local, 'report.json'), 'utf8') === readFileSync(join(dist, 'report.json'), 'utf8'),
+    identicalReport:
+      readFileSync(join(local, 'report.json'), 'utf8') ===
+      readFileSync(join(dist, 'report.json'), 'utf8'),
     redisCommandsPerShard: commands / shards,
     shardSeconds: two.jobSeconds,
   };
@@ -215,9 +258,11 @@ async function benchScan(redis) {
 
 /**
  * Many in-process workers on tiny jobs (hash one small file): what the queue itself costs. The
- * model: a run of J jobs on W workers takes J · (s + o) / W + c, with s the job's own work, o the
- * per-job queue overhead and c the run's fixed cost, as long as W · (coordinator cost per job) stays
- * below s + o; s + o and c are fitted on W = 1 and W = 2, and the model predicts W = 4, 8, 16.
+ * model (docs/scale.md): a job's time at one worker, t1 = T(1) / J, is mostly waiting on Redis
+ * round trips, which W workers overlap; the CPU the coordinator, the workers' JavaScript and the
+ * Redis client spend per job, c (measured at W = 1), does not overlap here (one Node thread holds
+ * them all, as one Redis thread serves all commands). So T(W) = J · max(t1 / W, c), predicted for
+ * W = 2…16 from the W = 1 run alone and compared with the measured times.
  */
 async function benchSimulation(redis) {
   const { startWorker } = await import(join(repo, 'dist', 'jobs', 'worker.js'));
@@ -232,6 +277,7 @@ async function benchSimulation(redis) {
     payload: { kind: 'manifest-files', dir, paths: ['f.txt'] },
   }));
   const measured = {};
+  const cpu = {};
   const commandsPerJob = {};
   for (const w of [1, 2, 4, 8, 16]) {
     const name = `sim-${randomBytes(4).toString('hex')}`;
@@ -240,25 +286,28 @@ async function benchSimulation(redis) {
     );
     const before = await redis.commands();
     const t = performance.now();
+    const c0 = process.cpuUsage();
     await runJobs({ url: redis.url, name }, payloads, ManifestFilesResultSchema);
     measured[w] = (performance.now() - t) / 1000;
+    const c1 = process.cpuUsage(c0);
+    cpu[w] = (c1.user + c1.system) / 1e6;
     commandsPerJob[w] = ((await redis.commands()) - before) / SIM_JOBS;
     await Promise.all(workers.map((x) => x.close()));
     log(`simulation: ${SIM_JOBS} tiny jobs, ${w} in-process workers: ${measured[w].toFixed(2)} s`);
   }
-  // Fit T(W) = a / W + c on W = 1, 2.
-  const a = 2 * (measured[1] - measured[2]);
-  const c = measured[1] - a;
-  const model = Object.fromEntries([4, 8, 16].map((w) => [w, a / w + c]));
+  const t1 = measured[1] / SIM_JOBS;
+  const c = cpu[1] / SIM_JOBS;
+  const model = Object.fromEntries([2, 4, 8, 16].map((w) => [w, SIM_JOBS * Math.max(t1 / w, c)]));
   return {
     jobs: SIM_JOBS,
     seconds: measured,
     jobsPerSecond: Object.fromEntries(Object.entries(measured).map(([w, s]) => [w, SIM_JOBS / s])),
     redisCommandsPerJob: commandsPerJob,
-    fit: { perJobSeconds: a / SIM_JOBS, fixedSeconds: c },
+    cpuSeconds: cpu,
+    model: { perJobSeconds: t1, cpuPerJobSeconds: c },
     predicted: model,
     predictionError: Object.fromEntries(
-      [4, 8, 16].map((w) => [w, (measured[w] - model[w]) / measured[w]]),
+      [2, 4, 8, 16].map((w) => [w, (measured[w] - model[w]) / measured[w]]),
     ),
   };
 }
@@ -269,13 +318,16 @@ function registry() {
   log('running bench/scale-registry.mjs');
   const r = spawnSync(process.execPath, [suite, ...args], { stdio: 'inherit' });
   const file = join(resultsDir, 'scale-registry.json');
-  if (r.status !== 0 || !existsSync(file)) return { error: `scale-registry.mjs exited with ${r.status}` };
+  if (r.status !== 0 || !existsSync(file))
+    return { error: `scale-registry.mjs exited with ${r.status}` };
   return JSON.parse(readFileSync(file, 'utf8'));
 }
 
 const redis = await startRedis();
 try {
-  const only = args.includes('--part') ? args[args.indexOf('--part') + 1].split(',') : ['sim', 'sweep', 'scan'];
+  const only = args.includes('--part')
+    ? args[args.indexOf('--part') + 1].split(',')
+    : ['sim', 'sweep', 'scan'];
   const result = { quick };
   if (only.includes('sim')) result.simulation = await benchSimulation(redis);
   if (only.includes('sweep')) result.sweep = await benchSweep(redis);

@@ -36,11 +36,17 @@ export interface RunJobsOptions {
   readonly onProgress?: (p: RunProgress) => void;
   /** How often the jobs that QueueEvents reports finished are read; default 100 ms. */
   readonly pollMs?: number;
-  /** How often every pending job is read (missed events, vanished jobs); default 2 s. */
+  /**
+   * How often pending jobs are read whatever the events say (missed events, vanished jobs), up to
+   * 256 of them each time, in turn; default 2 s.
+   */
   readonly fullPollMs?: number;
   /** How long Redis may stay unreachable before the run fails (`IO_ERROR`); default 30 s. */
   readonly unreachableMs?: number;
 }
+
+/** Pending jobs read by one full poll (see `RunJobsOptions.fullPollMs`). */
+const FULL_WINDOW = 256;
 
 /** A failed job's reason as the worker writes it: `[CODE] message`. */
 const REASON = /^\[([A-Z_]+)\] ([\s\S]*)$/;
@@ -149,14 +155,28 @@ export async function runJobs<S extends z.ZodType>(
     report();
     let lastContact = Date.now();
     let lastFull = 0;
+    let rotation = 0;
     while (jobsDone < requests.length) {
       await new Promise((r) => setTimeout(r, pollMs));
       // Jobs the events say finished are read at once; every job still pending is read every
       // `fullPollMs` too (an event can be missed while the connection is down; a job can vanish).
+      // The full read covers at most FULL_WINDOW jobs, in turn: a run of 100,000 jobs costs
+      // Redis a bounded number of reads per interval, not one per job.
       const full = Date.now() - lastFull >= fullPollMs;
-      const pending = full
+      const unfinished = full
         ? requests.flatMap((_, i) => (results[i] === undefined ? [i] : []))
-        : [...finished].filter((i) => results[i] === undefined);
+        : [];
+      const window =
+        unfinished.length <= FULL_WINDOW
+          ? unfinished
+          : Array.from(
+              { length: FULL_WINDOW },
+              (_, k) => unfinished[(rotation + k) % unfinished.length]!,
+            );
+      rotation += FULL_WINDOW;
+      const pending = [
+        ...new Set([...window, ...[...finished].filter((i) => results[i] === undefined)]),
+      ];
       finished.clear();
       if (pending.length === 0) continue;
       const jobs = await within(

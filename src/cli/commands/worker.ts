@@ -53,6 +53,8 @@ export function registerWorkerCommand(program: Command): void {
     .option('--json', 'print events as JSON lines')
     .option('--quiet', 'print nothing but errors')
     .action(async (o: WorkerCliOptions) => {
+      // The engine starts before the first job (seconds of wasm set-up), not inside it.
+      await (await import('../../engine/backend.js')).initEngine();
       const worker = await startWorker(
         { url: o.queue, name: o.queueName },
         {
