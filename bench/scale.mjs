@@ -238,7 +238,7 @@ async function benchScan(redis) {
   const a = JSON.parse(readFileSync(join(local, 'report.json'), 'utf8'));
   const b = JSON.parse(readFileSync(join(dist, 'report.json'), 'utf8'));
   const shards = Math.ceil(
-    SCAN_RECORDS / (Math.max(1, Math.ceil(Math.ceil(SCAN_RECORDS / 64) / 1024)) * 1024),
+    SCAN_RECORDS / (Math.max(1, Math.ceil(Math.ceil(SCAN_RECORDS / 256) / 1024)) * 1024),
   );
   return {
     records: SCAN_RECORDS,

@@ -37,8 +37,8 @@ export interface RepresentationsOnQueueOptions {
   /** Threads of each worker's forward pass (the single run's `--threads`). */
   readonly threads?: number;
   /**
-   * Records per shard, rounded up to a multiple of {@link SCAN_BATCH}; default a 64th of the
-   * records (at most 64 jobs, each at least one batch).
+   * Records per shard, rounded up to a multiple of {@link SCAN_BATCH}; default a 256th of the
+   * records (at most 256 jobs, each at least one batch).
    */
   readonly shardRecords?: number;
   /** A directory on the shared filesystem for the shard files (created, then emptied). */
@@ -56,7 +56,7 @@ export async function representationsOnQueue(
   o: RepresentationsOnQueueOptions,
 ): Promise<ShardedRepresentations> {
   const shard =
-    Math.max(1, Math.ceil((o.shardRecords ?? Math.ceil(o.records / 64)) / SCAN_BATCH)) * SCAN_BATCH;
+    Math.max(1, Math.ceil((o.shardRecords ?? Math.ceil(o.records / 256)) / SCAN_BATCH)) * SCAN_BATCH;
   await mkdir(o.workDir, { recursive: true });
   const payloads: JobPayload[] = [];
   for (let start = 0; start < o.records; start += shard) {
