@@ -56,7 +56,8 @@ export async function representationsOnQueue(
   o: RepresentationsOnQueueOptions,
 ): Promise<ShardedRepresentations> {
   const shard =
-    Math.max(1, Math.ceil((o.shardRecords ?? Math.ceil(o.records / 256)) / SCAN_BATCH)) * SCAN_BATCH;
+    Math.max(1, Math.ceil((o.shardRecords ?? Math.ceil(o.records / 256)) / SCAN_BATCH)) *
+    SCAN_BATCH;
   await mkdir(o.workDir, { recursive: true });
   const payloads: JobPayload[] = [];
   for (let start = 0; start < o.records; start += shard) {
