@@ -7,21 +7,20 @@
  * record hashed twice; otherwise the coordinator sorts the digests and builds the root itself.
  * Either way the manifest is the one `createManifest` writes.
  */
-import { posix, resolve, sep } from 'node:path';
+import { resolve } from 'node:path';
 import { type Dataset, numRecords } from '../data/dataset.js';
 import { readDatasetDir } from '../data/dataset-dir.js';
 import { recordViews } from '../data/record-view.js';
 import { AntidoteError } from '../errors.js';
 import {
+  assembleManifest,
   DEFAULT_IGNORE,
   hashFiles,
   listFiles,
-  MANIFEST_SCHEMA,
   type Manifest,
   type ManifestFile,
   type ManifestRecords,
   recordsRootOf,
-  rootDigestOf,
 } from '../integrity/manifest.js';
 import { leafHash, merkleRootOfLeafHashes } from '../integrity/merkle.js';
 import { hashRecord, type RecordDigest } from '../integrity/record-hash.js';
@@ -106,15 +105,12 @@ export async function manifestOnQueue(
   }
   const shards = results.slice(fileJobs) as { items: RecordDigest[]; subtreeRoot: string }[];
   const records = o.dataset ? mergeRecordShards(shards) : undefined;
-  return {
-    schema: MANIFEST_SCHEMA,
-    name: o.name ?? (posix.basename(dir.split(sep).join(posix.sep)) || 'root'),
-    hashAlgorithm: 'sha256',
+  return assembleManifest(dir, {
     ignore,
     files,
-    rootDigest: rootDigestOf(files),
     ...(records ? { records } : {}),
-  };
+    ...(o.name ? { name: o.name } : {}),
+  });
 }
 
 const byId = (a: RecordDigest, b: RecordDigest) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);

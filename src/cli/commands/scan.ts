@@ -51,14 +51,7 @@ import { parseInteger } from '../options.js';
 import { type OutputOptions, pct, printResult } from '../output.js';
 import { createProgressBar, progressEnabled } from '../progress.js';
 import { datasetProvenance } from '../provenance.js';
-import {
-  DEFAULT_QUEUE_NAME,
-  QUEUE_HELP,
-  QUEUE_NAME_HELP,
-  type QueueCliOptions,
-  queueProgress,
-  queueTarget,
-} from '../queue-flags.js';
+import * as queueFlags from '../queue-flags.js';
 import { optionFromField } from '../schema-flags.js';
 
 /** Short name of keyword discovery (text models only) among the scan methods. */
@@ -69,7 +62,7 @@ export { SCAN_REPORT_FILE };
 /** CSV of the flagged records (see {@link suspiciousCsv}). */
 export const SCAN_SUSPICIOUS_FILE = 'suspicious.csv';
 
-interface ScanCliOptions extends OutputOptions, OnnxCliOptions, QueueCliOptions {
+interface ScanCliOptions extends OutputOptions, OnnxCliOptions, queueFlags.QueueCliOptions {
   data: string;
   model: string;
   method?: readonly string[] | 'all';
@@ -146,8 +139,8 @@ export function registerScanCommand(program: Command): void {
     .option('--force', 'replace an existing report directory')
     .option('--json', 'print the result as JSON')
     .option('--quiet', 'no progress bars')
-    .option('--queue <url>', `${QUEUE_HELP} (the forward pass is sharded)`)
-    .option('--queue-name <name>', QUEUE_NAME_HELP, DEFAULT_QUEUE_NAME)
+    .option('--queue <url>', `${queueFlags.QUEUE_HELP} (the forward pass is sharded)`)
+    .option('--queue-name <name>', queueFlags.QUEUE_NAME_HELP, queueFlags.DEFAULT_QUEUE_NAME)
     .action((o: ScanCliOptions) => runScanCommand(o));
 }
 
@@ -334,10 +327,10 @@ async function onQueue(
   loaded: LoadedDataset,
   o: ScanCliOptions,
 ): Promise<ReturnType<typeof scanTarget>> {
-  const queue = queueTarget(o);
+  const queue = queueFlags.queueTarget(o);
   if (!queue) return target;
   const out = resolve(o.out);
-  const progress = queueProgress('scan forward pass', o);
+  const progress = queueFlags.queueProgress('scan forward pass', o);
   const reps = await representationsOnQueue(queue, {
     data: dataRef(sharedSpec(o.data, existsSync), loaded.dataset, { normalize: true }),
     model: await modelRef(o.model, model, onnxLoadOptions(o)),

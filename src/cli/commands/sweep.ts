@@ -18,14 +18,7 @@ import { parseWith } from '../../util/schema.js';
 import { loadDataArg } from '../data-arg.js';
 import { type OutputOptions, pct, printResult } from '../output.js';
 import { createProgressBar, progressEnabled } from '../progress.js';
-import {
-  DEFAULT_QUEUE_NAME,
-  QUEUE_HELP,
-  QUEUE_NAME_HELP,
-  type QueueCliOptions,
-  queueProgress,
-  queueTarget,
-} from '../queue-flags.js';
+import * as queueFlags from '../queue-flags.js';
 
 /**
  * Schema of a sweep spec file. Data are dataset directories or built-in names (paths relative to
@@ -85,7 +78,7 @@ function firstRecords(ds: Dataset, limit: number | undefined): Dataset {
   );
 }
 
-interface SweepCliOptions extends OutputOptions, QueueCliOptions {
+interface SweepCliOptions extends OutputOptions, queueFlags.QueueCliOptions {
   out: string;
   force?: boolean;
 }
@@ -104,8 +97,8 @@ export function registerSweepCommand(program: Command): void {
     .option('--force', 'replace an existing output directory')
     .option('--json', 'print the sweep table as JSON')
     .option('--quiet', 'no progress bar')
-    .option('--queue <url>', QUEUE_HELP)
-    .option('--queue-name <name>', QUEUE_NAME_HELP, DEFAULT_QUEUE_NAME)
+    .option('--queue <url>', queueFlags.QUEUE_HELP)
+    .option('--queue-name <name>', queueFlags.QUEUE_NAME_HELP, queueFlags.DEFAULT_QUEUE_NAME)
     .action(async (specPath: string, o: SweepCliOptions) => {
       const file = await readSweepFile(specPath);
       const train = firstRecords(
@@ -129,8 +122,8 @@ export function registerSweepCommand(program: Command): void {
         ...(triggers ? { triggers } : {}),
         seeds: file.seeds,
       };
-      const queue = queueTarget(o);
-      const onQueue = queue && queueProgress('sweep', o);
+      const queue = queueFlags.queueTarget(o);
+      const onQueue = queue && queueFlags.queueProgress('sweep', o);
       const ref = (spec: string, ds: Dataset, limit?: number) =>
         dataRef(sharedSpec(spec, existsSync), ds, limit !== undefined ? { limit } : {});
       const bar = createProgressBar('sweep', runs, progressEnabled(o) && !queue);

@@ -61,6 +61,18 @@ async function workers(name: string, n: number): Promise<JobWorker[]> {
   );
 }
 
+/** Runs `fn` with `n` in-process workers on a fresh queue, then stops them and removes it. */
+async function onQueue(n: number, fn: (name: string) => Promise<void>): Promise<void> {
+  const name = queueName();
+  const ws = await workers(name, n);
+  try {
+    await fn(name);
+  } finally {
+    await Promise.all(ws.map((w) => w.close()));
+    await obliterate(name);
+  }
+}
+
 function program(): Command {
   const p = new Command('antidote').exitOverride();
   registerScanCommand(p);
@@ -95,9 +107,7 @@ describe.skipIf(!url)('distributed jobs on BullMQ (Redis)', () => {
   });
 
   it('sweep --queue writes the same sweep.csv and results as sweep, over 2 workers', async () => {
-    const name = queueName();
-    const ws = await workers(name, 2);
-    try {
+    await onQueue(2, async (name) => {
       const local = join(root, 'sweep-local');
       const dist = join(root, 'sweep-queue');
       await runProgram(program(), ['sweep', spec, '--out', local, '--json']);
@@ -123,10 +133,7 @@ describe.skipIf(!url)('distributed jobs on BullMQ (Redis)', () => {
       expect(await untimed(dist)).toBe(await untimed(local));
       expect((await csv(local)).split('\r\n')).toHaveLength(6);
       expect(finished.get('sweep-run')).toBe(4);
-    } finally {
-      await Promise.all(ws.map((w) => w.close()));
-      await obliterate(name);
-    }
+    });
   }, 180_000);
 
   it('scan --queue flags the same records, byte for byte, as scan', async () => {
@@ -139,9 +146,7 @@ describe.skipIf(!url)('distributed jobs on BullMQ (Redis)', () => {
     const model = await trainClassifier(ds, { model: 'mlp', seed: 1, epochs: 3 });
     await model.save(modelDir);
     model.dispose();
-    const name = queueName();
-    const ws = await workers(name, 2);
-    try {
+    await onQueue(2, async (name) => {
       const args = ['scan', '--data', data, '--model', modelDir, '--json'];
       const local = join(root, 'scan-local');
       const dist = join(root, 'scan-queue');
@@ -153,16 +158,11 @@ describe.skipIf(!url)('distributed jobs on BullMQ (Redis)', () => {
       expect(finished.get('scan-representations')).toBe(3);
       const report = JSON.parse(await readFile(join(local, 'report.json'), 'utf8'));
       expect(report.decision.flaggedIds.length).toBeGreaterThan(0);
-    } finally {
-      await Promise.all(ws.map((w) => w.close()));
-      await obliterate(name);
-    }
+    });
   }, 180_000);
 
   it('manifest create --queue writes the manifest createManifest does (sorted and unsorted ids)', async () => {
-    const name = queueName();
-    const ws = await workers(name, 2);
-    try {
+    await onQueue(2, async (name) => {
       // rowImages ids (r0, r1, …, r10, …) are not in id order; padded ids are.
       const padded = {
         ...train,
@@ -201,16 +201,11 @@ describe.skipIf(!url)('distributed jobs on BullMQ (Redis)', () => {
       const single = await createManifest(dir, { records: [...datasetRecords(dataset)] });
       expect(printed.merkleRoot).toBe(single.records?.merkleRoot);
       expect(printed.rootDigest).toBe(single.rootDigest);
-    } finally {
-      await Promise.all(ws.map((w) => w.close()));
-      await obliterate(name);
-    }
+    });
   }, 120_000);
 
   it('fails a job whose dataset digest does not match with INTEGRITY_MISMATCH', async () => {
-    const name = queueName();
-    const ws = await workers(name, 1);
-    try {
+    await onQueue(1, async (name) => {
       const ref = { ...dataRef(join(root, 'train'), train), digest: '0'.repeat(64) };
       const e = await rejectionOf(
         runJobs(
@@ -234,16 +229,11 @@ describe.skipIf(!url)('distributed jobs on BullMQ (Redis)', () => {
       );
       expect(isAntidoteError(e, 'INTEGRITY_MISMATCH')).toBe(true);
       expect(existsSync(join(root, 'never.f32'))).toBe(false);
-    } finally {
-      await Promise.all(ws.map((w) => w.close()));
-      await obliterate(name);
-    }
+    });
   }, 60_000);
 
   it('rejects a malformed payload (zod) with INVALID_FORMAT, never running it', async () => {
-    const name = queueName();
-    const ws = await workers(name, 1);
-    try {
+    await onQueue(1, async (name) => {
       const e = await rejectionOf(
         runJobs(
           { url: url!, name },
@@ -252,10 +242,7 @@ describe.skipIf(!url)('distributed jobs on BullMQ (Redis)', () => {
         ),
       );
       expect(isAntidoteError(e, 'INVALID_FORMAT')).toBe(true);
-    } finally {
-      await Promise.all(ws.map((w) => w.close()));
-      await obliterate(name);
-    }
+    });
   }, 60_000);
 
   it('fails with INVALID_STATE, writing nothing, when its jobs vanish (Redis lost its data)', async () => {
