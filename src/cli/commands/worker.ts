@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { DEFAULT_QUEUE_NAME, redactUrl } from '../../jobs/connection.js';
-import { startWorker, type WorkerEvent } from '../../jobs/worker.js';
+import { DEFAULT_LOCK_MS, startWorker, type WorkerEvent } from '../../jobs/worker.js';
 import { parseInteger } from '../options.js';
 
 interface WorkerCliOptions {
@@ -46,9 +46,9 @@ export function registerWorkerCommand(program: Command): void {
     .option('--concurrency <n>', 'jobs run at once by this worker', parseInteger, 1)
     .option(
       '--lock-duration <ms>',
-      'job lock duration: a worker that dies is noticed after about this long',
+      "job lock duration (ms): a worker that dies is noticed after about this long; must outlast the engine's longest synchronous stretch (a training epoch)",
       parseInteger,
-      30_000,
+      DEFAULT_LOCK_MS,
     )
     .option('--json', 'print events as JSON lines')
     .option('--quiet', 'print nothing but errors')
