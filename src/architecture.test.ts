@@ -13,7 +13,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['attacks'],
   ['defenses', 'eval'],
   ['report'],
-  ['registry'],
+  ['registry', 'jobs'],
   ['audit'],
   ['server', 'cli'],
   ['index.ts'],

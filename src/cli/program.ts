@@ -132,6 +132,12 @@ export const COMMAND_MODULES: readonly CommandModule[] = [
     async () => (await import('./commands/urls.js')).registerUrlsCommand,
   ),
   one(
+    'worker',
+    '[options]',
+    'process distributed jobs (sweep, scan and manifest shards) from a BullMQ queue on Redis',
+    async () => (await import('./commands/worker.js')).registerWorkerCommand,
+  ),
+  one(
     'dataset',
     '',
     'dataset versions in the project catalogue',

@@ -143,14 +143,26 @@ function checkSweep(spec: SweepSpec): void {
   }
 }
 
+/** One run of a sweep: a seed, a trigger (backdoors) and a poison rate, with its attack. */
+export interface SweepRun {
+  readonly seed: number;
+  readonly rate: number;
+  readonly trigger?: TriggerSpec;
+  /** {@link triggerLabel} of the trigger (`''` for label flips). */
+  readonly label: string;
+  /** The base attack with this run's rate (and trigger). */
+  readonly attack: AttackSpec;
+}
+
 /**
- * Runs every (seed, trigger, rate) combination, in that nesting order. All combinations are
- * validated (attack parameters on the data, triggers loaded) by the first experiment of each
- * before its training; the whole spec is checked before anything runs.
+ * Checks a sweep spec and every combination's attack on the data (triggers loaded), before any
+ * training, and lists its runs in the order {@link sweep} runs them (seed, trigger, rate). The
+ * distributed sweep (`src/jobs/`) plans with it, so both run and order the same experiments.
  */
-export async function sweep(spec: SweepSpec, options: SweepOptions = {}): Promise<SweepResult> {
+export async function planSweep(
+  spec: SweepSpec,
+): Promise<{ runs: SweepRun[]; triggers: Map<TriggerSpec, Trigger> }> {
   checkSweep(spec);
-  const trainer = options.trainer ?? engineTrainer;
   const base = spec.attack as Exclude<AttackSpec, { attack: 'none' }>;
   const triggerSpecs: (TriggerSpec | undefined)[] =
     base.attack === 'backdoor' ? [...(spec.triggers ?? [base.trigger])] : [undefined];
@@ -168,66 +180,94 @@ export async function sweep(spec: SweepSpec, options: SweepOptions = {}): Promis
       );
     }
   }
+  const runs: SweepRun[] = [];
+  for (const seed of spec.seeds) {
+    for (const t of triggerSpecs) {
+      for (const rate of spec.rates) {
+        runs.push({
+          seed,
+          rate,
+          ...(t ? { trigger: t } : {}),
+          label: triggerLabel(t),
+          attack: attackFor(base, rate, t),
+        });
+      }
+    }
+  }
+  return { runs, triggers };
+}
 
-  const runs = spec.seeds.length * triggerSpecs.length * spec.rates.length;
+/** The table row of one run's experiment result. */
+export function sweepRowOf(run: SweepRun, r: ExperimentResult): SweepRow {
+  return {
+    seed: run.seed,
+    rate: run.rate,
+    trigger: run.label,
+    poisoned: r.poison.count,
+    cleanAccuracy: r.clean?.accuracy ?? null,
+    accuracy: r.poisoned.accuracy,
+    accuracyDrop: r.accuracyDrop ?? null,
+    attackSuccessRate: r.poisoned.backdoor?.attackSuccessRate ?? null,
+    robustAccuracy: r.poisoned.backdoor?.robustAccuracy ?? null,
+  };
+}
+
+/**
+ * Runs every (seed, trigger, rate) combination, in that nesting order. All combinations are
+ * validated (attack parameters on the data, triggers loaded) by the first experiment of each
+ * before its training; the whole spec is checked before anything runs.
+ */
+export async function sweep(spec: SweepSpec, options: SweepOptions = {}): Promise<SweepResult> {
+  const trainer = options.trainer ?? engineTrainer;
+  const plan = await planSweep(spec);
+  const triggers = plan.triggers;
+  const runs = plan.runs.length;
   const rows: SweepRow[] = [];
   const results: ExperimentResult[] = [];
   let run = 0;
-  for (const seed of spec.seeds) {
+  const perSeed = runs / spec.seeds.length;
+  for (const [k, seed] of spec.seeds.entries()) {
     let clean: TrainedModel | undefined;
     try {
-      for (const t of triggerSpecs) {
-        for (const rate of spec.rates) {
-          const attack = attackFor(base, rate, t);
-          const label = triggerLabel(t);
-          const progress = (experiment: ExperimentProgress) =>
-            options.onProgress?.({
-              run,
-              runs,
-              seed,
-              rate,
-              ...(t ? { trigger: label } : {}),
-              experiment,
-            });
-          if (!clean) {
-            progress({ stage: 'train-clean' });
-            clean = await trainer(spec.train, {
-              ...spec.victim,
-              seed,
-              onProgress: (training) => progress({ stage: 'train-clean', training }),
-            });
-          }
-          const r = await runExperiment(
-            {
-              ...(spec.name !== undefined ? { name: spec.name } : {}),
-              train: spec.train,
-              test: spec.test,
-              attack,
-              victim: spec.victim,
-              seed,
-            },
-            {
-              trainer,
-              cleanModel: clean as Classifier,
-              ...(t ? { trigger: triggers.get(t) } : {}),
-              ...(options.batchSize ? { batchSize: options.batchSize } : {}),
-              onProgress: progress,
-            },
-          );
-          results.push(r);
-          rows.push({
+      for (const planned of plan.runs.slice(k * perSeed, (k + 1) * perSeed)) {
+        const { rate, trigger: t, label, attack } = planned;
+        const progress = (experiment: ExperimentProgress) =>
+          options.onProgress?.({
+            run,
+            runs,
             seed,
             rate,
-            trigger: label,
-            poisoned: r.poison.count,
-            cleanAccuracy: r.clean?.accuracy ?? null,
-            accuracy: r.poisoned.accuracy,
-            accuracyDrop: r.accuracyDrop ?? null,
-            attackSuccessRate: r.poisoned.backdoor?.attackSuccessRate ?? null,
-            robustAccuracy: r.poisoned.backdoor?.robustAccuracy ?? null,
+            ...(t ? { trigger: label } : {}),
+            experiment,
           });
-          run++;
+        if (!clean) {
+          progress({ stage: 'train-clean' });
+          clean = await trainer(spec.train, {
+            ...spec.victim,
+            seed,
+            onProgress: (training) => progress({ stage: 'train-clean', training }),
+          });
         }
+        const r = await runExperiment(
+          {
+            ...(spec.name !== undefined ? { name: spec.name } : {}),
+            train: spec.train,
+            test: spec.test,
+            attack,
+            victim: spec.victim,
+            seed,
+          },
+          {
+            trainer,
+            cleanModel: clean as Classifier,
+            ...(t ? { trigger: triggers.get(t) } : {}),
+            ...(options.batchSize ? { batchSize: options.batchSize } : {}),
+            onProgress: progress,
+          },
+        );
+        results.push(r);
+        rows.push(sweepRowOf(planned, r));
+        run++;
       }
     } finally {
       clean?.dispose?.();

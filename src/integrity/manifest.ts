@@ -227,15 +227,36 @@ export async function createManifest(
   const records = options.records ? hashRecords(options.records) : undefined;
   if (records)
     options.onProgress?.({ phase: 'records', done: records.count, total: records.count });
-  return {
-    schema: MANIFEST_SCHEMA,
-    name: options.name ?? (posix.basename(dir.split(sep).join(posix.sep)) || 'root'),
-    hashAlgorithm: 'sha256',
+  return assembleManifest(dir, {
     ignore,
     files,
-    rootDigest: rootDigestOf(files),
     ...(records ? { records } : {}),
+    ...(options.name !== undefined ? { name: options.name } : {}),
     ...(options.meta ? { meta: options.meta } : {}),
+  });
+}
+
+/**
+ * The manifest of `dir` from its parts: the ignore list, the file digests in path order and the
+ * hashed records (the distributed `manifest create` of `src/jobs/` hashes them on workers).
+ */
+export function assembleManifest(
+  dir: string,
+  parts: Pick<CreateManifestOptions, 'name' | 'meta'> & {
+    readonly ignore: readonly string[];
+    readonly files: readonly ManifestFile[];
+    readonly records?: ManifestRecords;
+  },
+): Manifest {
+  return {
+    schema: MANIFEST_SCHEMA,
+    name: parts.name ?? (posix.basename(dir.split(sep).join(posix.sep)) || 'root'),
+    hashAlgorithm: 'sha256',
+    ignore: parts.ignore,
+    files: parts.files,
+    rootDigest: rootDigestOf(parts.files),
+    ...(parts.records ? { records: parts.records } : {}),
+    ...(parts.meta ? { meta: parts.meta } : {}),
   };
 }
 

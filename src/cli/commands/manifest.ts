@@ -19,7 +19,9 @@ import {
   verifyManifest,
   writeManifest,
 } from '../../integrity/index.js';
+import { manifestOnQueue } from '../../jobs/manifest-jobs.js';
 import { type OutputOptions, printResult } from '../output.js';
+import * as queueFlags from '../queue-flags.js';
 
 /** The records of a dataset as integrity sees them (see `recordViews`). */
 export const datasetRecords: (ds: Dataset) => Iterable<RecordInput> = recordViews;
@@ -90,6 +92,35 @@ async function manifestOf(arg: string): Promise<Manifest> {
   return createManifest(arg, records ? { records } : {});
 }
 
+/** The options of `manifest create`. */
+type CreateCliOptions = OutputOptions & queueFlags.QueueCliOptions & { name?: string };
+
+/** `manifest create` in this process. */
+async function manifestHere(dir: string, o: { name?: string }): Promise<Manifest> {
+  const { records } = await recordsOfDir(dir);
+  return createManifest(dir, {
+    ...(o.name ? { name: o.name } : {}),
+    ...(records ? { records } : {}),
+  });
+}
+
+/** `manifest create --queue`: files and records hashed by `antidote worker`s (same manifest). */
+async function manifestOnQueueCli(
+  queue: NonNullable<ReturnType<typeof queueFlags.queueTarget>>,
+  dir: string,
+  o: OutputOptions & { name?: string },
+): Promise<Manifest> {
+  const dataset = (await isDatasetDir(dir))
+    ? (await readDatasetDir(dir, { checkFinite: false })).dataset
+    : undefined;
+  const progress = queueFlags.queueProgress('manifest', o);
+  return manifestOnQueue(queue, dir, {
+    ...(o.name ? { name: o.name } : {}),
+    ...(dataset ? { dataset } : {}),
+    onProgress: progress.onProgress,
+  }).finally(progress.stop);
+}
+
 /** `antidote manifest create|verify|diff`. */
 export function registerManifestCommand(program: Command): void {
   const cmd = program
@@ -102,12 +133,11 @@ export function registerManifestCommand(program: Command): void {
     )
     .option('--name <name>', 'manifest name (default: the directory name)')
     .option('--json', 'print the result as JSON')
-    .action(async (dir: string, o: OutputOptions & { name?: string }) => {
-      const { records } = await recordsOfDir(dir);
-      const m = await createManifest(dir, {
-        ...(o.name ? { name: o.name } : {}),
-        ...(records ? { records } : {}),
-      });
+    .option('--queue <url>', `${queueFlags.QUEUE_HELP} (files and records hashed in shards)`)
+    .option('--queue-name <name>', queueFlags.QUEUE_NAME_HELP, queueFlags.DEFAULT_QUEUE_NAME)
+    .action(async (dir: string, o: CreateCliOptions) => {
+      const queue = queueFlags.queueTarget(o);
+      const m = queue ? await manifestOnQueueCli(queue, dir, o) : await manifestHere(dir, o);
       const path = await writeManifest(dir, m);
       printResult(
         o,

@@ -1,5 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { z } from 'zod';
 import { attackGroundTruth } from '../../attacks/attack-record.js';
@@ -37,6 +38,8 @@ import { resolveTrainOptions } from '../../engine/train.js';
 import { AntidoteError } from '../../errors.js';
 import { type DetectionEvaluation, evaluateDetection } from '../../eval/detection.js';
 import { recordTrainingProvenance } from '../../integrity/lineage.js';
+import { dataRef, modelRef, sharedSpec } from '../../jobs/job-data.js';
+import { representationsOnQueue, withRepresentations } from '../../jobs/scan-jobs.js';
 import { writeDirAtomic, writeFileAtomic } from '../../util/fs.js';
 import { version } from '../../version.js';
 import { addDataOptions, loadDataArg } from '../data-arg.js';
@@ -45,6 +48,7 @@ import { parseInteger } from '../options.js';
 import { type OutputOptions, pct, printResult } from '../output.js';
 import { createProgressBar, progressEnabled } from '../progress.js';
 import { datasetProvenance } from '../provenance.js';
+import * as queueFlags from '../queue-flags.js';
 import { optionFromField } from '../schema-flags.js';
 
 /** Short name of keyword discovery (text models only) among the scan methods. */
@@ -55,7 +59,7 @@ export { SCAN_REPORT_FILE };
 /** CSV of the flagged records (see {@link suspiciousCsv}). */
 export const SCAN_SUSPICIOUS_FILE = 'suspicious.csv';
 
-interface ScanCliOptions extends OutputOptions, OnnxCliOptions {
+interface ScanCliOptions extends OutputOptions, OnnxCliOptions, queueFlags.QueueCliOptions {
   data: string;
   model: string;
   method?: readonly string[] | 'all';
@@ -137,6 +141,8 @@ export function registerScanCommand(program: Command): void {
     .option('--force', 'replace an existing report directory')
     .option('--json', 'print the result as JSON')
     .option('--quiet', 'no progress bars')
+    .option('--queue <url>', `${queueFlags.QUEUE_HELP} (the forward pass is sharded)`)
+    .option('--queue-name <name>', queueFlags.QUEUE_NAME_HELP, queueFlags.DEFAULT_QUEUE_NAME)
     .action((o: ScanCliOptions) => runScanCommand(o));
 }
 
@@ -289,7 +295,7 @@ async function runScanCommand(o: ScanCliOptions): Promise<void> {
   const model = await loadModel(o.model, onnxLoadOptions(o));
   try {
     model.checkReads(loaded);
-    const target = scanTarget(model, loaded, o.threads);
+    const target = await onQueue(scanTarget(model, loaded, o.threads), model, loaded, o);
     const methods = scanMethods(o.method, dataDomain(loaded), target.context);
     const trusted = o.trusted ? await loadTrusted(o.trusted, model) : undefined;
     const scan = await runDetectors(target, methods, o, trusted);
@@ -309,6 +315,33 @@ async function runScanCommand(o: ScanCliOptions): Promise<void> {
   } finally {
     model.dispose();
   }
+}
+
+/**
+ * With `--queue`: the scan target whose forward pass the workers ran, in shards (`src/jobs/`);
+ * the detectors and the decision then run here on the same activations as a local scan.
+ */
+async function onQueue(
+  target: ReturnType<typeof scanTarget>,
+  model: Model,
+  loaded: LoadedDataset,
+  o: ScanCliOptions,
+): Promise<ReturnType<typeof scanTarget>> {
+  const queue = queueFlags.queueTarget(o);
+  if (!queue) return target;
+  const out = resolve(o.out);
+  const progress = queueFlags.queueProgress('scan forward pass', o);
+  const reps = await representationsOnQueue(queue, {
+    data: dataRef(sharedSpec(o.data, existsSync), loaded.dataset, { normalize: true }),
+    model: await modelRef(o.model, model, onnxLoadOptions(o)),
+    records: target.ds.ids.length,
+    ...(o.layer ? { layer: o.layer } : {}),
+    threads: o.threads,
+    workDir: join(dirname(out), `.${basename(out)}.shards-${randomBytes(4).toString('hex')}`),
+    onProgress: progress.onProgress,
+  }).finally(progress.stop);
+  const size = target.ds.x.length / Math.max(1, target.ds.ids.length);
+  return { ...target, model: withRepresentations(target.model, target.ds.x, size, o.layer, reps) };
 }
 
 /** Detection metrics of each detector and of the merged decision against the attack record. */

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { z } from 'zod';
@@ -7,6 +8,8 @@ import { AntidoteError } from '../../errors.js';
 import type { AttackSpec, VictimSpec } from '../../eval/experiment.js';
 import { sweep } from '../../eval/sweep.js';
 import { triggerPreview } from '../../eval/trigger-preview.js';
+import { dataRef, sharedSpec } from '../../jobs/job-data.js';
+import { sweepOnQueue } from '../../jobs/sweep-jobs.js';
 import { renderImageGrid } from '../../report/image-grid.js';
 import { writeSweepOutputs } from '../../report/sweep-chart.js';
 import { readText, writeDirAtomic, writeFileAtomic } from '../../util/fs.js';
@@ -16,6 +19,7 @@ import { loadDataArg } from '../data-arg.js';
 import { optionOrOperand } from '../options.js';
 import { type OutputOptions, pct, printResult } from '../output.js';
 import { createProgressBar, progressEnabled } from '../progress.js';
+import * as queueFlags from '../queue-flags.js';
 
 /**
  * Schema of a sweep spec file. Data are dataset directories or built-in names (paths relative to
@@ -75,7 +79,7 @@ function firstRecords(ds: Dataset, limit: number | undefined): Dataset {
   );
 }
 
-interface SweepCliOptions extends OutputOptions {
+interface SweepCliOptions extends OutputOptions, queueFlags.QueueCliOptions {
   spec?: string;
   out: string;
   force?: boolean;
@@ -96,8 +100,11 @@ export function registerSweepCommand(program: Command): void {
     .option('--force', 'replace an existing output directory')
     .option('--json', 'print the sweep table as JSON')
     .option('--quiet', 'no progress bar')
+    .option('--queue <url>', queueFlags.QUEUE_HELP)
+    .option('--queue-name <name>', queueFlags.QUEUE_NAME_HELP, queueFlags.DEFAULT_QUEUE_NAME)
     .action(async (positional: string | undefined, o: SweepCliOptions) => {
-      const file = await readSweepFile(optionOrOperand('--spec <file>', o.spec, positional));
+      const specPath = optionOrOperand('--spec <file>', o.spec, positional);
+      const file = await readSweepFile(specPath);
       const train = firstRecords(
         (await loadDataArg(file.data.train, o)).dataset,
         file.data.trainLimit,
@@ -109,28 +116,39 @@ export function registerSweepCommand(program: Command): void {
       const attack = { rate: 0, ...file.attack } as unknown as AttackSpec;
       const triggers = file.triggers as TriggerSpec[] | undefined;
       const runs = file.seeds.length * (triggers?.length ?? 1) * file.rates.length;
-      const bar = createProgressBar('sweep', runs, progressEnabled(o));
-      const result = await sweep(
-        {
-          ...(file.name !== undefined ? { name: file.name } : {}),
-          train,
-          test,
-          attack,
-          victim: file.victim as VictimSpec,
-          rates: file.rates,
-          ...(triggers ? { triggers } : {}),
-          seeds: file.seeds,
-        },
-        {
-          onProgress: (p) =>
-            bar.update(
-              p.run,
-              `seed ${p.seed} rate ${p.rate}${p.trigger ? ` ${p.trigger}` : ''}: ${p.experiment.stage}` +
-                (p.experiment.training
-                  ? ` epoch ${p.experiment.training.epoch}/${p.experiment.training.epochs} batch ${p.experiment.training.batch}/${p.experiment.training.batches}`
-                  : ''),
-            ),
-        },
+      const spec = {
+        ...(file.name !== undefined ? { name: file.name } : {}),
+        train,
+        test,
+        attack,
+        victim: file.victim as VictimSpec,
+        rates: file.rates,
+        ...(triggers ? { triggers } : {}),
+        seeds: file.seeds,
+      };
+      const queue = queueFlags.queueTarget(o);
+      const onQueue = queue && queueFlags.queueProgress('sweep', o);
+      const ref = (spec: string, ds: Dataset, limit?: number) =>
+        dataRef(sharedSpec(spec, existsSync), ds, limit !== undefined ? { limit } : {});
+      const bar = createProgressBar('sweep', runs, progressEnabled(o) && !queue);
+      const result = await (queue && onQueue
+        ? sweepOnQueue(queue, spec, {
+            refs: {
+              train: ref(file.data.train, train, file.data.trainLimit),
+              test: ref(file.data.test, test, file.data.testLimit),
+            },
+            onProgress: onQueue.onProgress,
+          }).finally(onQueue.stop)
+        : sweep(spec, {
+            onProgress: (p) =>
+              bar.update(
+                p.run,
+                `seed ${p.seed} rate ${p.rate}${p.trigger ? ` ${p.trigger}` : ''}: ${p.experiment.stage}` +
+                  (p.experiment.training
+                    ? ` epoch ${p.experiment.training.epoch}/${p.experiment.training.epochs} batch ${p.experiment.training.batch}/${p.experiment.training.batches}`
+                    : ''),
+              ),
+          })
       ).finally(() => bar.stop());
       const previewSpecs: TriggerSpec[] =
         attack.attack === 'backdoor' ? (triggers ?? [attack.trigger]) : [];

@@ -1,0 +1,341 @@
+#!/usr/bin/env node
+// `npm run bench -- --only scale [--quick]`: distributed jobs on BullMQ/Redis (issue 22).
+//   sweep: 8 training runs (MNIST cnn, 1 epoch) through `sweep --queue`, 2 workers vs 1 worker;
+//   scan:  60,000 MNIST records, `scan --queue` over 2 workers vs `scan` in 1 process (same flags);
+//   sim:   many in-process workers on tiny jobs (queue overhead, Redis commands per job), against
+//          the cost model of docs/scale.md;
+//   registry: bench/scale-registry.mjs's JSON when that suite exists.
+// Workers are `antidote worker` processes on a private redis-server (own port, no persistence,
+// so its command counts are ours). Writes bench/results/scale.json. Options: --quick (small
+// sizes, a smoke test), --train N (sweep training records, default 10,000), --scan N (scan
+// records, default 60,000).
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import IORedis from 'ioredis';
+import { resultsDir, writeResult } from './common.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = join(here, '..');
+const cli = join(repo, 'dist', 'cli', 'main.js');
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const num = (flag, d) => {
+  const i = args.indexOf(flag);
+  return i >= 0 ? Number(args[i + 1]) : d;
+};
+const SWEEP_TRAIN = num('--train', quick ? 600 : 10_000);
+const SWEEP_TEST = quick ? 200 : 2_000;
+const SCAN_RECORDS = num('--scan', quick ? 3_000 : 60_000);
+const SIM_JOBS = quick ? 200 : 1_000;
+const log = (s) => process.stderr.write(`scale: ${s}\n`);
+const work = mkdtempSync(join(tmpdir(), 'antidote-bench-scale-'));
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+/** A private redis-server (loopback, random password, no persistence). */
+async function startRedis() {
+  const port = await freePort();
+  const password = randomBytes(12).toString('hex');
+  const proc = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    { stdio: 'ignore' },
+  );
+  const url = `redis://:${password}@127.0.0.1:${port}`;
+  const admin = new IORedis({
+    host: '127.0.0.1',
+    port,
+    lazyConnect: true,
+    maxRetriesPerRequest: 1,
+  });
+  admin.on('error', () => {});
+  for (let i = 0; i < 50; i++) {
+    try {
+      await admin.connect();
+      break;
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  await admin.config('SET', 'requirepass', password);
+  await admin.auth(password);
+  return {
+    url,
+    admin,
+    /** Total commands the server has processed (INFO commandstats). */
+    async commands() {
+      const info = await admin.info('commandstats');
+      let n = 0;
+      for (const m of info.matchAll(/calls=(\d+)/g)) n += Number(m[1]);
+      return n;
+    },
+    async stop() {
+      admin.disconnect();
+      proc.kill('SIGTERM');
+    },
+  };
+}
+
+/** Runs the CLI, returns seconds and stdout; throws on failure. */
+function runCli(argv) {
+  const t = performance.now();
+  const r = spawnSync(process.execPath, [cli, ...argv], { encoding: 'utf8', maxBuffer: 1 << 28 });
+  if (r.status !== 0) throw new Error(`antidote ${argv[0]} failed (${r.status}): ${r.stderr}`);
+  return { seconds: (performance.now() - t) / 1000, stdout: r.stdout };
+}
+
+/** Starts `n` `antidote worker` processes on queue `name`, resolved when all are ready. */
+async function startWorkers(url, name, n) {
+  const procs = [];
+  const jobSeconds = [];
+  for (let i = 0; i < n; i++) {
+    const p = spawn(process.execPath, [cli, 'worker', '--queue', url, '--queue-name', name], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    await new Promise((resolve, reject) => {
+      p.stdout.on('data', (d) => {
+        out += String(d);
+        for (const m of String(d).matchAll(/\) done in ([0-9.]+) s/g))
+          jobSeconds.push(Number(m[1]));
+        if (out.includes('worker ready')) resolve();
+      });
+      p.on('exit', (c) => reject(new Error(`worker exited with ${c}`)));
+    });
+    procs.push(p);
+  }
+  return {
+    jobSeconds,
+    async stop() {
+      await Promise.all(
+        procs.map(
+          (p) =>
+            new Promise((resolve) => {
+              if (p.exitCode !== null) return resolve();
+              p.on('exit', resolve);
+              p.kill('SIGTERM');
+            }),
+        ),
+      );
+    },
+  };
+}
+
+async function withWorkers(redis, n, fn) {
+  const name = `bench-${randomBytes(4).toString('hex')}`;
+  const w = await startWorkers(redis.url, name, n);
+  try {
+    const r = await fn(name);
+    return { ...r, jobSeconds: w.jobSeconds };
+  } finally {
+    await w.stop();
+  }
+}
+
+async function benchSweep(redis) {
+  const spec = join(work, 'sweep.json');
+  const runs = quick
+    ? { rates: [0.05, 0.1], seeds: [1, 2] }
+    : { rates: [0.01, 0.05, 0.1, 0.2], seeds: [1, 2] };
+  writeFileSync(
+    spec,
+    JSON.stringify({
+      name: 'scale',
+      data: {
+        train: 'mnist:train',
+        test: 'mnist:test',
+        trainLimit: SWEEP_TRAIN,
+        testLimit: SWEEP_TEST,
+      },
+      attack: { attack: 'backdoor', trigger: { kind: 'pattern' }, mode: 'all-to-one', target: 0 },
+      victim: { model: 'cnn', epochs: 1 },
+      ...runs,
+    }),
+  );
+  const jobs = runs.rates.length * runs.seeds.length;
+  const time = {};
+  const perJob = {};
+  const csv = {};
+  for (const n of [1, 2]) {
+    const out = join(work, `sweep-${n}`);
+    const before = await redis.commands();
+    const r = await withWorkers(redis, n, (name) =>
+      runCli(['sweep', spec, '--out', out, '--json', '--queue', redis.url, '--queue-name', name]),
+    );
+    time[n] = r.seconds;
+    perJob[n] = r.jobSeconds;
+    csv[n] = readFileSync(join(out, 'sweep.csv'), 'utf8');
+    log(
+      `sweep of ${jobs} runs, ${n} worker(s): ${r.seconds.toFixed(1)} s (${(await redis.commands()) - before} Redis commands)`,
+    );
+  }
+  return {
+    runs: jobs,
+    trainRecords: SWEEP_TRAIN,
+    testRecords: SWEEP_TEST,
+    model: 'cnn, 1 epoch',
+    seconds: { oneWorker: time[1], twoWorkers: time[2] },
+    jobSeconds: perJob,
+    speedup: time[1] / time[2],
+    target: 1.7,
+    sameTable: csv[1] === csv[2],
+  };
+}
+
+async function benchScan(redis) {
+  const data = `mnist:train:${SCAN_RECORDS}`;
+  const model = join(work, 'scan-model');
+  log(`training the scanned model (cnn, 1 epoch, ${quick ? 2000 : 10000} records)`);
+  runCli([
+    'train',
+    '--data',
+    `mnist:train:${quick ? 2000 : 10000}`,
+    '--model',
+    'cnn',
+    '--epochs',
+    '1',
+    '--out',
+    model,
+    '--quiet',
+  ]);
+  const local = join(work, 'scan-local');
+  const dist = join(work, 'scan-queue');
+  const one = runCli(['scan', '--data', data, '--model', model, '--out', local, '--json']);
+  log(`scan of ${SCAN_RECORDS} records, 1 process: ${one.seconds.toFixed(1)} s`);
+  const before = await redis.commands();
+  const two = await withWorkers(redis, 2, (name) =>
+    runCli([
+      'scan',
+      '--data',
+      data,
+      '--model',
+      model,
+      '--out',
+      dist,
+      '--json',
+      '--queue',
+      redis.url,
+      '--queue-name',
+      name,
+    ]),
+  );
+  const commands = (await redis.commands()) - before;
+  log(`scan of ${SCAN_RECORDS} records, 2 workers: ${two.seconds.toFixed(1)} s`);
+  const a = JSON.parse(readFileSync(join(local, 'report.json'), 'utf8'));
+  const b = JSON.parse(readFileSync(join(dist, 'report.json'), 'utf8'));
+  const shards = Math.ceil(
+    SCAN_RECORDS / (Math.max(1, Math.ceil(Math.ceil(SCAN_RECORDS / 256) / 1024)) * 1024),
+  );
+  return {
+    records: SCAN_RECORDS,
+    shards,
+    seconds: { oneProcess: one.seconds, twoWorkers: two.seconds },
+    speedup: one.seconds / two.seconds,
+    target: 1.6,
+    flagged: a.decision.flaggedIds.length,
+    sameFlaggedSet: JSON.stringify(a.decision.flaggedIds) === JSON.stringify(b.decision.flaggedIds),
+    identicalReport:
+      readFileSync(join(local, 'report.json'), 'utf8') ===
+      readFileSync(join(dist, 'report.json'), 'utf8'),
+    redisCommandsPerShard: commands / shards,
+    shardSeconds: two.jobSeconds,
+  };
+}
+
+/**
+ * Many in-process workers on tiny jobs (hash one small file): what the queue itself costs. The
+ * model (docs/scale.md): a job's time at one worker, t1 = T(1) / J, is mostly waiting on Redis
+ * round trips, which W workers overlap; the CPU the coordinator, the workers' JavaScript and the
+ * Redis client spend per job, c (measured at W = 1), does not overlap here (one Node thread holds
+ * them all, as one Redis thread serves all commands). So T(W) = J · max(t1 / W, c), predicted for
+ * W = 2…16 from the W = 1 run alone and compared with the measured times.
+ */
+async function benchSimulation(redis) {
+  const { startWorker } = await import(join(repo, 'dist', 'jobs', 'worker.js'));
+  const { runJobs } = await import(join(repo, 'dist', 'jobs', 'run-jobs.js'));
+  const { ManifestFilesResultSchema } = await import(join(repo, 'dist', 'jobs', 'payloads.js'));
+  const dir = join(work, 'sim');
+  rmSync(dir, { recursive: true, force: true });
+  const { mkdirSync } = await import('node:fs');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'f.txt'), 'x'.repeat(1024));
+  const payloads = Array.from({ length: SIM_JOBS }, () => ({
+    payload: { kind: 'manifest-files', dir, paths: ['f.txt'] },
+  }));
+  const measured = {};
+  const cpu = {};
+  const commandsPerJob = {};
+  for (const w of [1, 2, 4, 8, 16]) {
+    const name = `sim-${randomBytes(4).toString('hex')}`;
+    const workers = await Promise.all(
+      Array.from({ length: w }, () => startWorker({ url: redis.url, name })),
+    );
+    const before = await redis.commands();
+    const t = performance.now();
+    const c0 = process.cpuUsage();
+    await runJobs({ url: redis.url, name }, payloads, ManifestFilesResultSchema);
+    measured[w] = (performance.now() - t) / 1000;
+    const c1 = process.cpuUsage(c0);
+    cpu[w] = (c1.user + c1.system) / 1e6;
+    commandsPerJob[w] = ((await redis.commands()) - before) / SIM_JOBS;
+    await Promise.all(workers.map((x) => x.close()));
+    log(`simulation: ${SIM_JOBS} tiny jobs, ${w} in-process workers: ${measured[w].toFixed(2)} s`);
+  }
+  const t1 = measured[1] / SIM_JOBS;
+  const c = cpu[1] / SIM_JOBS;
+  const model = Object.fromEntries([2, 4, 8, 16].map((w) => [w, SIM_JOBS * Math.max(t1 / w, c)]));
+  return {
+    jobs: SIM_JOBS,
+    seconds: measured,
+    jobsPerSecond: Object.fromEntries(Object.entries(measured).map(([w, s]) => [w, SIM_JOBS / s])),
+    redisCommandsPerJob: commandsPerJob,
+    cpuSeconds: cpu,
+    model: { perJobSeconds: t1, cpuPerJobSeconds: c },
+    predicted: model,
+    predictionError: Object.fromEntries(
+      [2, 4, 8, 16].map((w) => [w, (measured[w] - model[w]) / measured[w]]),
+    ),
+  };
+}
+
+function registry() {
+  const suite = join(here, 'scale-registry.mjs');
+  if (!existsSync(suite)) return undefined;
+  log('running bench/scale-registry.mjs');
+  const r = spawnSync(process.execPath, [suite, ...args], { stdio: 'inherit' });
+  const file = join(resultsDir, 'scale-registry.json');
+  if (r.status !== 0 || !existsSync(file))
+    return { error: `scale-registry.mjs exited with ${r.status}` };
+  return JSON.parse(readFileSync(file, 'utf8'));
+}
+
+const redis = await startRedis();
+try {
+  const only = args.includes('--part')
+    ? args[args.indexOf('--part') + 1].split(',')
+    : ['sim', 'sweep', 'scan'];
+  const result = { quick };
+  if (only.includes('sim')) result.simulation = await benchSimulation(redis);
+  if (only.includes('sweep')) result.sweep = await benchSweep(redis);
+  if (only.includes('scan')) result.scan = await benchScan(redis);
+  const reg = registry();
+  if (reg) result.registry = reg;
+  writeResult('scale', result);
+} finally {
+  await redis.stop();
+  rmSync(work, { recursive: true, force: true });
+}

@@ -1,0 +1,83 @@
+import type { Command } from 'commander';
+import { DEFAULT_QUEUE_NAME, redactUrl } from '../../jobs/connection.js';
+import { DEFAULT_LOCK_MS, startWorker, type WorkerEvent } from '../../jobs/worker.js';
+import { parseInteger } from '../options.js';
+
+interface WorkerCliOptions {
+  queue: string;
+  queueName: string;
+  concurrency: number;
+  lockDuration: number;
+  json?: boolean;
+  quiet?: boolean;
+}
+
+/** One line per worker event (JSON lines with `--json`); the queue URL's password never shows. */
+function eventLine(e: WorkerEvent, json: boolean): string {
+  if (json) return JSON.stringify(e);
+  switch (e.type) {
+    case 'ready':
+      return `worker ready on queue ${e.queue} at ${e.url}`;
+    case 'start':
+      return `job ${e.job} (${e.kind}) started`;
+    case 'done':
+      return `job ${e.job} (${e.kind}) done in ${e.seconds.toFixed(1)} s`;
+    case 'failed':
+      return `job ${e.job} (${e.kind}) failed: ${e.reason}`;
+    case 'error':
+      return `worker error: ${e.message}`;
+  }
+}
+
+/**
+ * `antidote worker --queue redis://…`: takes the distributed jobs of `sweep --queue`,
+ * `scan --queue` and `manifest create --queue` from a BullMQ queue until SIGINT or SIGTERM (then
+ * finishes the job in hand). Workers and the coordinator share a filesystem: jobs name datasets,
+ * models and shard files by path, with digests the worker checks before it works.
+ */
+export function registerWorkerCommand(program: Command): void {
+  program
+    .command('worker')
+    .description(
+      'process distributed jobs (sweep, scan and manifest shards) from a BullMQ queue on Redis',
+    )
+    .requiredOption('--queue <url>', 'Redis URL, redis://[:password@]host:port[/db]')
+    .option('--queue-name <name>', 'BullMQ queue name', DEFAULT_QUEUE_NAME)
+    .option('--concurrency <n>', 'jobs run at once by this worker', parseInteger, 1)
+    .option(
+      '--lock-duration <ms>',
+      "job lock duration (ms): a worker that dies is noticed after about this long; must outlast the engine's longest synchronous stretch (a training epoch)",
+      parseInteger,
+      DEFAULT_LOCK_MS,
+    )
+    .option('--json', 'print events as JSON lines')
+    .option('--quiet', 'print nothing but errors')
+    .action(async (o: WorkerCliOptions) => {
+      // The engine starts before the first job (seconds of wasm set-up), not inside it.
+      await (await import('../../engine/backend.js')).initEngine();
+      const worker = await startWorker(
+        { url: o.queue, name: o.queueName },
+        {
+          concurrency: o.concurrency,
+          lockDuration: o.lockDuration,
+          onEvent: (e) => {
+            if (o.quiet && e.type !== 'error' && e.type !== 'failed') return;
+            const text = eventLine(e, o.json ?? false).replaceAll(o.queue, redactUrl(o.queue));
+            (e.type === 'error' || e.type === 'failed' ? process.stderr : process.stdout).write(
+              `${text}\n`,
+            );
+          },
+        },
+      );
+      await new Promise<void>((resolve) => {
+        const stop = () => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          resolve();
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      });
+      await worker.close();
+    });
+}

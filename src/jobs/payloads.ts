@@ -1,0 +1,133 @@
+/**
+ * The zod schemas of the distributed jobs' payloads, progress and results (issue 22). A worker
+ * parses every payload before it works and the coordinator every result before it merges: what
+ * crosses Redis is never trusted as typed. Workers and coordinator share a filesystem: payloads
+ * carry paths (datasets, models, shard files), never data, plus the digests that pin them.
+ */
+import { z } from 'zod';
+
+const hex64 = z.string().regex(/^[0-9a-f]{64}$/);
+
+/** A dataset a job reads: its spec (a path on the shared filesystem or a built-in name). */
+export const DataRefSchema = z.strictObject({
+  spec: z.string().min(1),
+  /** Keep the first `limit` records only (the sweep spec's `trainLimit` / `testLimit`). */
+  limit: z.number().int().positive().optional(),
+  /** Read 0–255 images on the [0, 1] scale first (`normalizeRange`), as `scan` does. */
+  normalize: z.boolean().optional(),
+  /** `datasetDigest` of the records as the coordinator read them. */
+  digest: hex64,
+});
+/** A dataset reference of a job. */
+export type DataRef = z.infer<typeof DataRefSchema>;
+
+/** A model a job reads: a model directory or `.onnx` file on the shared filesystem. */
+export const ModelRefSchema = z.strictObject({
+  path: z.string().min(1),
+  /** `modelDigest` of the model's files. */
+  digest: hex64,
+  /** `loadModel` options (ONNX layout and normalisation overrides). */
+  options: z.record(z.string(), z.unknown()).optional(),
+});
+/** A model reference of a job. */
+export type ModelRef = z.infer<typeof ModelRefSchema>;
+
+/** One training run of a sweep (a seed, a trigger and a rate): `runExperiment` on a worker. */
+export const SweepRunPayloadSchema = z.strictObject({
+  kind: z.literal('sweep-run'),
+  name: z.string().optional(),
+  train: DataRefSchema,
+  test: DataRefSchema,
+  attack: z.looseObject({ attack: z.enum(['backdoor', 'label-flip']) }),
+  victim: z.looseObject({}),
+  seed: z.number().int(),
+});
+
+/** The activations of records `[start, end)` of a scan's dataset, written to `outFile`. */
+export const ScanShardPayloadSchema = z.strictObject({
+  kind: z.literal('scan-representations'),
+  data: DataRefSchema,
+  model: ModelRefSchema,
+  layer: z.string().optional(),
+  start: z.number().int().nonnegative(),
+  end: z.number().int().positive(),
+  /** Forward-pass batch; shards start on a multiple of it, so the floats are the single run's. */
+  batchSize: z.number().int().positive(),
+  threads: z.number().int().positive(),
+  outFile: z.string().min(1),
+});
+
+/** The digests of some files of a directory (a shard of `manifest create`). */
+export const ManifestFilesPayloadSchema = z.strictObject({
+  kind: z.literal('manifest-files'),
+  dir: z.string().min(1),
+  paths: z.array(z.string().min(1)).min(1),
+});
+
+/** The record digests of records `[start, end)` of a dataset directory (`manifest create`). */
+export const ManifestRecordsPayloadSchema = z.strictObject({
+  kind: z.literal('manifest-records'),
+  data: DataRefSchema,
+  start: z.number().int().nonnegative(),
+  end: z.number().int().positive(),
+});
+
+/** Every job payload, told apart by `kind`. */
+export const JobPayloadSchema = z.discriminatedUnion('kind', [
+  SweepRunPayloadSchema,
+  ScanShardPayloadSchema,
+  ManifestFilesPayloadSchema,
+  ManifestRecordsPayloadSchema,
+]);
+/** A job payload. */
+export type JobPayload = z.infer<typeof JobPayloadSchema>;
+
+/** A job's progress, as a worker reports it (`job.updateProgress`). */
+export const JobProgressSchema = z.strictObject({
+  done: z.number().nonnegative(),
+  total: z.number().nonnegative(),
+  stage: z.string().optional(),
+});
+/** A job's progress. */
+export type JobProgress = z.infer<typeof JobProgressSchema>;
+
+/** Result of a sweep run: the experiment result (checked in depth by its consumer's use). */
+export const SweepRunResultSchema = z.looseObject({
+  seed: z.number().int(),
+  poison: z.looseObject({ count: z.number().int().nonnegative() }),
+  poisoned: z.looseObject({ accuracy: z.number() }),
+});
+
+/** Result of a scan shard: where its activations are and their digest. */
+export const ScanShardResultSchema = z.strictObject({
+  file: z.string().min(1),
+  digest: hex64,
+  dim: z.number().int().positive(),
+  records: z.number().int().positive(),
+});
+
+/** Result of a file shard: the files' digests, in the shard's order. */
+export const ManifestFilesResultSchema = z.strictObject({
+  files: z.array(
+    z.strictObject({
+      path: z.string().min(1),
+      size: z.number().int().nonnegative(),
+      digest: hex64,
+    }),
+  ),
+});
+
+/** Result of a record shard: record digests in record order, and their Merkle subtree root. */
+export const ManifestRecordsResultSchema = z.strictObject({
+  items: z.array(
+    z.strictObject({
+      id: z.string(),
+      label: z.union([z.string(), z.number()]),
+      source: z.string().optional(),
+      features: hex64,
+      digest: hex64,
+    }),
+  ),
+  /** RFC 6962 root of the items' record digests, in the shard's order. */
+  subtreeRoot: hex64,
+});
