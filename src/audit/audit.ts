@@ -9,6 +9,7 @@ import type { TfClassifier } from '../engine/tf-classifier.js';
 import type { ArchName } from '../engine/zoo.js';
 import { AntidoteError } from '../errors.js';
 import type { AuditReport } from '../report/audit-report.js';
+import { type SarifLog, sarifDatasetLocation, scanToSarif } from '../report/sarif.js';
 import { Rng } from '../util/rng.js';
 import { type AuditModel, auditModel } from './audit-model.js';
 import { buildAuditReport, type SkippedStage } from './audit-sections.js';
@@ -81,6 +82,11 @@ export interface AuditResult {
   readonly notices: readonly string[];
   /** The flagged records as CSV (`suspiciousRecordsCsv`), written beside the report. */
   readonly suspiciousCsv: string;
+  /**
+   * The scan's findings as SARIF 2.1.0 (`report/sarif.ts`: one result per flagged record
+   * group), for code-scanning dashboards (`antidote audit --sarif FILE`).
+   */
+  readonly sarif: SarifLog;
 }
 
 /**
@@ -212,8 +218,15 @@ export async function runAudit(o: AuditOptions): Promise<AuditResult> {
       run: reportRun(inputs, { clock: o.clock, operator: o.operator }),
       baseDir: o.baseDir,
     });
-    const suspiciousCsv = suspiciousRecordsCsv(withSource(model.features, data.dataset), scan.scan);
+    const scanned = withSource(model.features, data.dataset);
+    const suspiciousCsv = suspiciousRecordsCsv(scanned, scan.scan);
+    const sarif = scanToSarif({
+      ds: scanned,
+      scan: scan.scan,
+      dataset: sarifDatasetLocation(o.data, displayPath(o.data.spec, o.baseDir)),
+    });
     return {
+      sarif,
       report,
       passed: decision.passed,
       failures: decision.failures,
