@@ -1,37 +1,52 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { buildReport } from '../audit/report-builder.js';
-import { reportRun } from '../audit/report-run.js';
-import { recommendationsSection, summarySection } from '../audit/report-sections.js';
 import { REPO_ROOT } from '../testing/import-graph.js';
 import { type JsonSchema, validateJsonSchema } from '../testing/json-schema.js';
+import { AUDIT_REPORT_FORMAT, type AuditReport } from './audit-report.js';
 import { jsonSchemaText, reportJsonSchemas } from './json-schema.js';
 
 const SCHEMAS = join(REPO_ROOT, 'schemas');
 const committed = (file: string): JsonSchema =>
   JSON.parse(readFileSync(join(SCHEMAS, file), 'utf8')) as JsonSchema;
 
-/** A report made by the report builder, as `report.json` holds it. */
+/** A report as the report builder makes it (`audit/report-builder.ts`), as report.json holds it. */
 function sampleReport(): Record<string, unknown> {
-  const report = buildReport({
+  const report: AuditReport = {
+    schema: AUDIT_REPORT_FORMAT,
+    verdict: 'pass',
+    reason: 'No record flagged.',
     title: 'Poisoning audit of digits',
-    subject: { dataset: 'data/digits (20 records)' },
     headline: 'The scan says PASS.',
-    reasons: { scan: 'No record flagged.' },
-    run: reportRun(
-      [{ role: 'dataset', path: 'data/digits', digest: `sha256:${'0f'.repeat(32)}` }],
-      { clock: () => new Date(Date.UTC(2026, 11, 6)), operator: 'ci' },
-    ),
+    run: {
+      date: '2026-12-06T00:00:00.000Z',
+      tool: 'antidote',
+      version: '0.1.0',
+      operator: 'ci',
+      inputs: [{ role: 'dataset', path: 'data/digits', digest: `sha256:${'0f'.repeat(32)}` }],
+    },
+    subject: { dataset: 'data/digits (20 records)' },
     sections: [
-      summarySection(['No policy failure.'], [{ label: 'Records', value: 20 }]),
-      { id: 'scan', title: 'Scan findings', status: 'pass', paragraphs: ['Nothing.'] },
-      recommendationsSection(['Keep scanning.']),
+      {
+        id: 'summary',
+        title: 'Summary',
+        status: 'pass',
+        paragraphs: ['No policy failure.'],
+        metrics: [{ label: 'Records', value: 20 }],
+      },
+      {
+        id: 'scan',
+        title: 'Scan findings',
+        status: 'pass',
+        charts: [{ svg: '<svg></svg>', title: 't', legend: [], description: 'd' }],
+        images: [{ pngBase64: 'AA==', alt: 'a', caption: 'c' }],
+        tables: [{ caption: 'c', columns: ['a'], rows: [['x', 1, null]] }],
+      },
+      { id: 'recommendations', title: 'Recommendations', bullets: ['Keep scanning.'] },
     ],
     data: { verdict: 'pass' },
-    seed: 1,
-    backend: 'cpu',
-  });
+    generator: { antidote: '0.1.0', seed: 1, backend: 'cpu' },
+  };
   return JSON.parse(JSON.stringify(report)) as Record<string, unknown>;
 }
 
