@@ -169,6 +169,25 @@ describe('runAudit on a dataset directory written by NumPy', () => {
     expect(b.report.sections[0]?.paragraphs?.[0]).toBe(`Notice: ${b.notices[0]}.`);
   });
 
+  it('gives the same report for the same data and seed, apart from the date of its clock', async () => {
+    const data = await loadDataset(FIXTURE);
+    const audit = (day: number) =>
+      runAudit({
+        data,
+        seed: 1,
+        vulnerability: false,
+        operator: 'auditor',
+        clock: () => new Date(Date.UTC(2026, 0, day)),
+      });
+    const [a, b, c] = [await audit(1), await audit(1), await audit(2)];
+    expect(JSON.stringify(b.report)).toBe(JSON.stringify(a.report));
+    expect(c.report.run.date).toBe('2026-01-02T00:00:00.000Z');
+    expect(JSON.stringify({ ...c.report, run: { ...c.report.run, date: a.report.run.date } })).toBe(
+      JSON.stringify(a.report),
+    );
+    expect(JSON.stringify(b.sarif)).toBe(JSON.stringify(a.sarif));
+  });
+
   it('the CLI writes report.html, report.json and suspicious.csv and exits by policy', () => {
     const out = join(mkdtempSync(join(tmpdir(), 'antidote-audit-')), 'report');
     const sarifFile = `${out}.sarif`;

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import * as echarts from 'echarts';
 
 /** A named series of `[x, y]` points. */
@@ -52,6 +53,28 @@ export function chartLegend(
 const top = (options: ChartOptions, withTitle: number): number =>
   options.embedded ? 24 : withTitle;
 
+/**
+ * The SVG with zrender's instance-numbered class and id prefixes (`zr0-`, `zr1-`, …, a process-
+ * wide counter) replaced by one derived from the chart's content: the same chart gives the same
+ * bytes in any process (reports are reproducible), and two different charts on one page still
+ * have distinct class names for their embedded styles.
+ */
+function stableIds(svg: string): string {
+  // zrender numbers instances (`zr3-`) and style classes (`cls-7`) process-wide: renumber each
+  // distinct name in order of first appearance, then tag with the content's hash.
+  const names = new Map<string, string>();
+  const normal = svg.replace(/\bzr\d+-([A-Za-z]+)-?(\d+)\b/g, (m, kind: string) => {
+    let n = names.get(m);
+    if (n === undefined) {
+      n = `zr-${kind}-${names.size}`;
+      names.set(m, n);
+    }
+    return n;
+  });
+  const tag = createHash('sha256').update(normal).digest('hex').slice(0, 10);
+  return normal.replace(/\bzr-/g, `c${tag}-`);
+}
+
 function render(options: ChartOptions, setup: Record<string, unknown>): string {
   const chart = echarts.init(null, null, {
     renderer: 'svg',
@@ -76,7 +99,7 @@ function render(options: ChartOptions, setup: Record<string, unknown>): string {
       ...setup,
       ...(options.embedded ? { legend: { show: false } } : {}),
     });
-    return chart.renderToSVGString();
+    return stableIds(chart.renderToSVGString());
   } finally {
     chart.dispose();
   }
