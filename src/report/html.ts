@@ -61,7 +61,7 @@ function table(t: ReportTable): string {
 
 /** A legend swatch: a short line in the series' colour (dashed for a dashed series). */
 function swatch(color: string, dashed: boolean | undefined): string {
-  return `<svg class="swatch" width="22" height="10" aria-hidden="true"><line x1="1" y1="5" x2="21" y2="5" stroke="${escapeHtml(color)}" stroke-width="3"${dashed ? ' stroke-dasharray="5 3"' : ''}/></svg>`;
+  return `<span class="swatch" aria-hidden="true" style="border-top: 3px ${dashed ? 'dashed' : 'solid'} ${escapeHtml(color)}"></span>`;
 }
 
 /**
@@ -153,6 +153,7 @@ figure.chart { margin: 16px 0; width: 100%; }
 .chart-title { font-weight: 600; font-size: 15px; margin: 0 0 4px; }
 ul.chart-legend { list-style: none; display: flex; flex-wrap: wrap; gap: 4px 18px; margin: 0 0 6px; padding: 0; font-size: 13px; }
 ul.chart-legend li { display: flex; align-items: center; gap: 6px; }
+.swatch { display: inline-block; width: 22px; height: 0; }
 .chart-plot svg { display: block; width: 100%; height: auto; }
 figcaption { font-size: 13px; color: var(--muted); }
 .images { display: flex; flex-wrap: wrap; gap: 10px; }
