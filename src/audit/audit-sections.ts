@@ -1,12 +1,13 @@
 import { basename } from 'node:path';
 import type { LoadedDataset } from '../data/load.js';
 import { verdictLine } from '../defenses/verdict.js';
-import type { AuditReport, Metric, ReportSection } from '../report/audit-report.js';
+import type { AuditReport, Metric, ReportRun, ReportSection } from '../report/audit-report.js';
 import type { AuditModel } from './audit-model.js';
 import type { IntegrityFindings } from './integrity-check.js';
 import type { AuditPolicy, PolicyDecision } from './policy.js';
 import { buildReport } from './report-builder.js';
 import { pct } from './report-figures.js';
+import { displayPath } from './report-run.js';
 import {
   labelChangesTable,
   recommendationsSection,
@@ -40,6 +41,10 @@ export interface AuditFindings {
   readonly skipped: readonly SkippedStage[];
   readonly seed: number;
   readonly backend: string;
+  /** When, by whom, from which inputs (`report-run.ts`). */
+  readonly run: ReportRun;
+  /** Directory the report's paths are relative to (default: the working directory). */
+  readonly baseDir?: string | undefined;
 }
 
 /** The simulated backdoor's curve, if one was simulated. */
@@ -67,6 +72,32 @@ function auditHeadline(f: AuditFindings): string {
       ? [`A backdoor would need only ${pct(rate)} of the data to reach 90% ASR.`]
       : []),
   ].join(' ');
+}
+
+/**
+ * Why each section of the audit has its status (see `ReportParts.reasons`): the integrity
+ * failures, the scan's reason (or the policy's, when it fails a flagged share), the exposure.
+ */
+function auditReasons(f: AuditFindings): Record<string, string> {
+  const d = f.decision;
+  const sv = f.scan.scan.verdict;
+  const bd = backdoorCurve(f);
+  const signatureFailures = d.failures.filter((x) => /signature/.test(x));
+  const shareFailure = d.failures.find((x) => /^the scan flagged/.test(x));
+  const prev = f.integrity.previous;
+  const relabelled = prev?.diff.records?.labelChanged.length ?? 0;
+  return {
+    integrity: signatureFailures.length
+      ? `Integrity: ${signatureFailures.join('; ')}.`
+      : prev && relabelled
+        ? `Integrity: ${relabelled} records changed label since ${prev.version.id}.`
+        : 'Integrity: no problem found.',
+    scan: d.scan === sv.verdict || !shareFailure ? sv.reason : `${shareFailure}.`,
+    vulnerability:
+      bd?.asr90Rate != null
+        ? `A simulated backdoor reaches 90% ASR with ${pct(bd.asr90Rate)} of the training data poisoned (policy minimum ${pct(f.policy.minAsr90Rate)}).`
+        : 'No simulated backdoor reached 90% ASR at the tested rates.',
+  };
 }
 
 /** How the scan read the data, in a sentence. */
@@ -166,14 +197,33 @@ function auditVulnerability(f: AuditFindings): ReportSection | undefined {
   return skipped ? skippedSection('vulnerability', 'Vulnerability', skipped.reason) : undefined;
 }
 
+/**
+ * The integrity recommendation that fits the input: sign a dataset directory or PNG folder
+ * (`antidote sign`), record the digest of a single file (the audit checks signatures of
+ * directories only), nothing for a built-in dataset (it ships with Antidote).
+ */
+function signingRecommendation(f: AuditFindings): string | undefined {
+  if (f.integrity.signature.present) return undefined;
+  const path = displayPath(f.data.spec, f.baseDir);
+  const dataset = f.run.inputs.find((i) => i.role === 'dataset');
+  switch (f.data.kind) {
+    case 'dataset-dir':
+    case 'png-folder':
+      return `Sign this dataset (\`antidote sign ${path} --key KEY\`) and pass its public key to every audit (\`--key\`), so tampering fails the audit.`;
+    case 'csv':
+    case 'text':
+      return `Record this file's digest (${dataset?.digest ?? 'see the Run table'}) with its provenance and check it before every training run; for a signed, record-level manifest, keep the data as a dataset directory and \`antidote sign\` it.`;
+    default:
+      return undefined;
+  }
+}
+
 function auditRecommendations(f: AuditFindings): ReportSection {
   const recs = scanRecommendations(f.model.features, f.scan.scan);
   const prev = f.integrity.previous;
   const labelChanges = prev?.diff.records?.labelChanged.length ?? 0;
-  if (!f.integrity.signature.present)
-    recs.push(
-      'Sign this dataset (`antidote sign DIR --key K`) and verify it before every training run.',
-    );
+  const signing = signingRecommendation(f);
+  if (signing) recs.push(signing);
   if (prev && labelChanges)
     recs.push(
       `${labelChanges} records changed label since ${prev.version.id}: review them; unexplained relabelling is how label-flip attacks look.`,
@@ -223,7 +273,7 @@ export function buildAuditReport(f: AuditFindings): AuditReport {
   return buildReport({
     title: `Poisoning audit of ${basename(f.data.spec)}`,
     subject: {
-      dataset: `${f.data.spec} (${n.toLocaleString('en-US')} records, shape [${ds.shape.slice(1).join(', ')}], ${ds.classes.length} classes)`,
+      dataset: `${displayPath(f.data.spec, f.baseDir)} (${n.toLocaleString('en-US')} records, shape [${ds.shape.slice(1).join(', ')}], ${ds.classes.length} classes)`,
       model: f.model.description,
       ...(f.model.model.preprocessing
         ? { preprocessing: JSON.stringify(f.model.model.preprocessing) }
@@ -231,6 +281,8 @@ export function buildAuditReport(f: AuditFindings): AuditReport {
       policy: JSON.stringify(f.policy),
     },
     headline: auditHeadline(f),
+    reasons: auditReasons(f),
+    run: f.run,
     sections: [
       auditSummary(f),
       auditIntegrity(f),

@@ -1,6 +1,6 @@
 import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readDatasetDir, writeDatasetDir } from '../data/dataset-dir.js';
 import { loadDataset } from '../data/load.js';
@@ -9,7 +9,10 @@ import { generateSigningKeyPair, loadPrivateKey, writeSigningKeyPair } from '../
 import { signDirectory } from '../integrity/model-signing.js';
 import { commitVersion } from '../integrity/versioning.js';
 import { SqliteCatalogueStore } from '../registry/sqlite-store.js';
+import { REPO_ROOT } from '../testing/import-graph.js';
+import { validateJsonSchema } from '../testing/json-schema.js';
 import { runCli } from '../testing/run-cli.js';
+import { sarifProblems } from '../testing/sarif.js';
 import { runAudit } from './audit.js';
 
 /** A dataset directory written by NumPy (np.savez + dataset.json), with 30 planted backdoor records. */
@@ -166,13 +169,87 @@ describe('runAudit on a dataset directory written by NumPy', () => {
     expect(b.report.sections[0]?.paragraphs?.[0]).toBe(`Notice: ${b.notices[0]}.`);
   });
 
+  it('gives the same report for the same data and seed, apart from the date of its clock', async () => {
+    const data = await loadDataset(FIXTURE);
+    const audit = (day: number) =>
+      runAudit({
+        data,
+        seed: 1,
+        vulnerability: false,
+        operator: 'auditor',
+        clock: () => new Date(Date.UTC(2026, 0, day)),
+      });
+    const [a, b, c] = [await audit(1), await audit(1), await audit(2)];
+    expect(JSON.stringify(b.report)).toBe(JSON.stringify(a.report));
+    expect(c.report.run.date).toBe('2026-01-02T00:00:00.000Z');
+    expect(JSON.stringify({ ...c.report, run: { ...c.report.run, date: a.report.run.date } })).toBe(
+      JSON.stringify(a.report),
+    );
+    expect(JSON.stringify(b.sarif)).toBe(JSON.stringify(a.sarif));
+  });
+
   it('the CLI writes report.html, report.json and suspicious.csv and exits by policy', () => {
     const out = join(mkdtempSync(join(tmpdir(), 'antidote-audit-')), 'report');
-    const r = runCli(['audit', '--data', FIXTURE, '--out', out, '--no-vulnerability', '--json']);
+    const sarifFile = `${out}.sarif`;
+    const r = runCli([
+      'audit',
+      '--data',
+      FIXTURE,
+      '--out',
+      out,
+      '--no-vulnerability',
+      '--json',
+      '--sarif',
+      sarifFile,
+      '--operator',
+      'ci-bot',
+    ]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/\[GATE_FAILED\]/);
-    const json = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'));
+    const text = readFileSync(join(out, 'report.json'), 'utf8');
+    const json = JSON.parse(text);
     expect(json.verdict).toBe('fail');
+    // report.json conforms to the published JSON Schema; verdict and reason come first.
+    const schema = JSON.parse(
+      readFileSync(join(REPO_ROOT, 'schemas', 'audit-report.schema.json'), 'utf8'),
+    );
+    expect(validateJsonSchema(schema, json)).toEqual([]);
+    expect(Object.keys(json).slice(0, 3)).toEqual(['schema', 'verdict', 'reason']);
+    expect(json.reason).toMatch(/^the scan flagged \d+ records/);
+    // Run record: operator, version, the dataset by relative path and digest; no absolute path.
+    expect(json.run.operator).toBe('ci-bot');
+    expect(json.run.inputs).toEqual([
+      {
+        role: 'dataset',
+        path: relative(REPO_ROOT, FIXTURE),
+        digest: expect.stringMatching(/^sha256:[0-9a-f]{64}$/),
+      },
+    ]);
+    const html = readFileSync(join(out, 'report.html'), 'utf8');
+    for (const doc of [text, html]) {
+      expect(doc).not.toContain(REPO_ROOT);
+      expect(doc).not.toContain(join(tmpdir(), 'antidote-audit-'));
+    }
+    // An 8×8 dataset directory, no signature: the recommendation names this directory.
+    expect(json.sections.at(-1).bullets).toContainEqual(
+      `Sign this dataset (\`antidote sign ${relative(REPO_ROOT, FIXTURE)} --key KEY\`) and pass its public key to every audit (\`--key\`), so tampering fails the audit.`,
+    );
+    // SARIF: valid 2.1.0, one result per flagged record group, levels from the scan verdict.
+    const sarif = JSON.parse(readFileSync(sarifFile, 'utf8'));
+    expect(sarifProblems(sarif)).toEqual([]);
+    const results = sarif.runs[0].results as {
+      level: string;
+      properties: { recordIds: string[] };
+    }[];
+    expect(results.length).toBeGreaterThan(0);
+    // The scan says REVIEW here (see below): warnings, no errors.
+    expect(new Set(results.map((x) => x.level))).toEqual(new Set(['warning']));
+    const grouped = new Set(results.flatMap((x) => x.properties.recordIds));
+    expect([...grouped].sort()).toEqual([...json.data.scan.flaggedIds].sort());
+    // An existing SARIF file is not replaced without --force.
+    const again = runCli(['audit', '--data', FIXTURE, '--out', `${out}-x`, '--sarif', sarifFile]);
+    expect(again.code).toBe(73);
+    expect(again.stderr).toMatch(/\[ALREADY_EXISTS\].*--force/);
     // One CSV row per flagged record, in the report's set.
     const csv = readFileSync(join(out, 'suspicious.csv'), 'utf8').trimEnd().split('\n');
     expect(csv[0]).toBe('id,label,flagged_by,suspicion');

@@ -10,12 +10,20 @@ import type { TfClassifier } from '../engine/tf-classifier.js';
 import type { ArchName } from '../engine/zoo.js';
 import { AntidoteError } from '../errors.js';
 import type { AuditReport } from '../report/audit-report.js';
+import { type SarifLog, sarifDatasetLocation, scanToSarif } from '../report/sarif.js';
 import { Rng } from '../util/rng.js';
 import { type AuditModel, auditModel } from './audit-model.js';
 import { buildAuditReport, type SkippedStage } from './audit-sections.js';
 import { checkIntegrity } from './integrity-check.js';
 import { type AuditPolicy, auditPolicySchema, decidePolicy } from './policy.js';
 import { type AuditProgressCallback, startStage } from './progress.js';
+import {
+  datasetInput,
+  displayPath,
+  modelInput,
+  type ReportClock,
+  reportRun,
+} from './report-run.js';
 import { scanStage } from './scan-stage.js';
 import { suspiciousRecordsCsv } from './suspicious-csv.js';
 import type { VulnerabilityAssessment } from './vulnerability.js';
@@ -49,6 +57,18 @@ export interface AuditOptions {
   readonly train?: { model?: ArchName; epochs?: number };
   /** Project folder holding the catalogue (default: found from the data directory upwards). */
   readonly project?: string;
+  /**
+   * The report's clock (default: the system clock): the report's date is the only thing that
+   * differs between two audits with the same inputs and seed.
+   */
+  readonly clock?: ReportClock;
+  /** Who runs the audit, recorded in the report (default: the OS user, `defaultOperator`). */
+  readonly operator?: string;
+  /**
+   * Directory the report's paths are relative to (default: the working directory): the report
+   * holds no absolute path.
+   */
+  readonly baseDir?: string;
   readonly onProgress?: AuditProgressCallback;
 }
 
@@ -63,6 +83,11 @@ export interface AuditResult {
   readonly notices: readonly string[];
   /** The flagged records as CSV (`suspiciousRecordsCsv`), written beside the report. */
   readonly suspiciousCsv: string;
+  /**
+   * The scan's findings as SARIF 2.1.0 (`report/sarif.ts`: one result per flagged record
+   * group), for code-scanning dashboards (`antidote audit --sarif FILE`).
+   */
+  readonly sarif: SarifLog;
 }
 
 /**
@@ -148,7 +173,7 @@ export async function runAudit(o: AuditOptions): Promise<AuditResult> {
   const s = startStage(o.onProgress, 'integrity', 'integrity');
   const integrity = await checkIntegrity(o.data, o);
   s.tick();
-  const range = normalizeRange(o.data.dataset, o.data.spec);
+  const range = normalizeRange(o.data.dataset, displayPath(o.data.spec, o.baseDir));
   const data: LoadedDataset = range.notice ? { ...o.data, dataset: range.dataset } : o.data;
   const notices = range.notice ? [range.notice] : [];
   const model = await auditModel(data, {
@@ -173,6 +198,13 @@ export async function runAudit(o: AuditOptions): Promise<AuditResult> {
       vulnerability,
       scanVerdict: scan.scan.verdict,
     });
+    const inputs = [
+      await datasetInput('dataset', o.data.spec, o.data.dataset, o.baseDir),
+      ...(model.trainedHere ? [] : [await modelInput(model.model.files, o.baseDir)]),
+      ...(o.trusted
+        ? [await datasetInput('trusted', o.trusted.spec, o.trusted.dataset, o.baseDir)]
+        : []),
+    ].filter((i) => i !== undefined);
     const report = buildAuditReport({
       data,
       notices,
@@ -185,9 +217,18 @@ export async function runAudit(o: AuditOptions): Promise<AuditResult> {
       skipped: skipped ? [skipped] : [],
       seed,
       backend: activeBackend(),
+      run: reportRun(inputs, { clock: o.clock, operator: o.operator }),
+      baseDir: o.baseDir,
     });
-    const suspiciousCsv = suspiciousRecordsCsv(withSource(model.features, data.dataset), scan.scan);
+    const scanned = withSource(model.features, data.dataset);
+    const suspiciousCsv = suspiciousRecordsCsv(scanned, scan.scan);
+    const sarif = scanToSarif({
+      ds: scanned,
+      scan: scan.scan,
+      dataset: sarifDatasetLocation(o.data, displayPath(o.data.spec, o.baseDir)),
+    });
     return {
+      sarif,
       report,
       passed: decision.passed,
       failures: decision.failures,

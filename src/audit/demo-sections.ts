@@ -4,12 +4,12 @@ import type { ModelScores } from '../defenses/mitigation.js';
 import { verdictLine } from '../defenses/verdict.js';
 import type { ManifestDiff } from '../integrity/manifest.js';
 import type { VersionRecord } from '../integrity/versioning.js';
-import type { AuditReport, Metric, ReportSection } from '../report/audit-report.js';
-import { barChartSvg } from '../report/charts.js';
+import type { AuditReport, Metric, ReportRun, ReportSection } from '../report/audit-report.js';
+import { barChartSvg, chartLegend } from '../report/charts.js';
 import { version } from '../version.js';
 import { DEFAULT_MIN_ASR90_RATE, vulnerabilityStatus } from './policy.js';
 import { buildReport } from './report-builder.js';
-import { imagePng, pct } from './report-figures.js';
+import { imagePng, pct, REPORT_CHART_WIDTH } from './report-figures.js';
 import {
   labelChangesTable,
   recommendationsSection,
@@ -65,6 +65,8 @@ export interface DemoResults {
   readonly integrity: DemoIntegrity;
   readonly gate: DemoGate;
   readonly vulnerability?: VulnerabilityAssessment;
+  /** When, by whom, from which inputs (`report-run.ts`). */
+  readonly run: ReportRun;
 }
 
 /** The demo's derived figures: defense effectiveness and what held. */
@@ -146,17 +148,21 @@ function demoIntegrity(r: DemoResults, o: Outcome): ReportSection {
 /** The bar chart of clean accuracy, ASR and robust accuracy before and after mitigation. */
 function mitigationChart(r: DemoResults, o: Outcome) {
   const models = [r.scores.clean, o.before, o.after];
+  const series = [
+    { name: 'clean accuracy', values: models.map((s) => s.cleanAccuracy * 100) },
+    { name: 'ASR', values: models.map((s) => (s.attackSuccessRate ?? 0) * 100) },
+    { name: 'robust accuracy', values: models.map((s) => (s.robustAccuracy ?? 0) * 100) },
+  ];
+  const title = 'Before and after mitigation';
   return {
     svg: barChartSvg(
       ['clean model', 'poisoned model', 'after mitigation'],
-      [
-        { name: 'clean accuracy', values: models.map((s) => s.cleanAccuracy * 100) },
-        { name: 'ASR', values: models.map((s) => (s.attackSuccessRate ?? 0) * 100) },
-        { name: 'robust accuracy', values: models.map((s) => (s.robustAccuracy ?? 0) * 100) },
-      ],
+      series,
       { y: '%', yMax: 100 },
-      { title: 'Before and after mitigation' },
+      { title, embedded: true, width: REPORT_CHART_WIDTH },
     ),
+    title,
+    legend: chartLegend(series),
     description: `Clean accuracy ${pct(r.scores.clean.cleanAccuracy, 1)} / ${pct(o.before.cleanAccuracy, 1)} / ${pct(o.after.cleanAccuracy, 1)}; ASR ${pct(r.scores.clean.attackSuccessRate, 1)} / ${pct(o.before.attackSuccessRate, 1)} / ${pct(o.after.attackSuccessRate, 1)} for the clean, poisoned and mitigated models.`,
   };
 }
@@ -249,6 +255,28 @@ function demoRecommendations(r: DemoResults): ReportSection {
   return recommendationsSection(recs);
 }
 
+/** Why each of the demo's sections has its status (see `ReportParts.reasons`). */
+function demoReasons(r: DemoResults, o: Outcome): Record<string, string> {
+  const bd = r.vulnerability?.curves.find((c) => c.attack === 'backdoor');
+  const failed = r.gate.checks.filter((c) => !c.passed).map((c) => `${c.name} (${c.reason})`);
+  return {
+    integrity: o.integrityOk
+      ? 'Integrity: the cleaned dataset and the released model are signed and verify.'
+      : 'Integrity: a signature of the cleaned dataset or the released model does not verify.',
+    scan: `The scan of the poisoned copy: ${r.found.scan.verdict.reason}`,
+    vulnerability:
+      bd?.asr90Rate != null
+        ? `A simulated backdoor reaches 90% ASR with ${pct(bd.asr90Rate)} of the training data poisoned.`
+        : 'No simulated backdoor reached 90% ASR at the tested rates.',
+    mitigation: o.defended
+      ? `After cleaning and retraining the ASR is ${pct(o.after.attackSuccessRate, 1)}.`
+      : `After cleaning and retraining the ASR is still ${pct(o.after.attackSuccessRate, 1)} (above 5%).`,
+    gate: r.gate.passed
+      ? 'The mitigated model passed the release gate.'
+      : `The mitigated model failed the release gate: ${failed.join('; ')}.`,
+  };
+}
+
 /**
  * The report of `antidote demo`, through the audit's report builder: the audit's shared scan,
  * vulnerability and recommendations sections, and the demo's own summary, integrity,
@@ -265,6 +293,8 @@ export function buildDemoReport(r: DemoResults): AuditReport {
       model: `cnn, ${r.epochs} epochs`,
       attack: `bright-square backdoor, ${pct(r.rate, 1)} of the training set, all-to-one → ${targetName(r)}`,
     },
+    reasons: demoReasons(r, o),
+    run: r.run,
     headline: `The scan of the poisoned copy says ${verdictLine(r.found.scan.verdict)} A ${pct(r.rate, 0)} bright-square backdoor reached ${pct(o.before.attackSuccessRate, 1)} ASR; the scan found ${m.tp} of ${r.poisonedCount} poisoned records (F1 ${m.f1.toFixed(3)}) and after cleaning and retraining the ASR is ${pct(o.after.attackSuccessRate, 1)} at ${pct(o.after.cleanAccuracy, 1)} clean accuracy.`,
     sections: [
       demoSummary(r, o),

@@ -31,6 +31,7 @@ import {
   triggerProbe,
 } from './demo-stages.js';
 import { type AuditProgressCallback, startStage } from './progress.js';
+import { displayPath, pathDigest, type ReportClock, reportRun } from './report-run.js';
 import { scanStage } from './scan-stage.js';
 import type { VulnerabilityAssessment } from './vulnerability.js';
 import { type VulnerabilitySettings, vulnerabilityStage } from './vulnerability-stage.js';
@@ -53,6 +54,10 @@ export interface DemoOptions {
   readonly vulnerability?: VulnerabilitySettings | false;
   /** Replace an existing output directory. */
   readonly overwrite?: boolean;
+  /** The report's clock, operator and base directory (see `AuditOptions`). */
+  readonly clock?: ReportClock;
+  readonly operator?: string;
+  readonly baseDir?: string;
   readonly onProgress?: AuditProgressCallback;
 }
 
@@ -219,6 +224,21 @@ async function demoPipeline(
         integrity,
         gate,
         ...(vulnerability ? { vulnerability } : {}),
+        run: reportRun(
+          [
+            {
+              role: 'dataset',
+              path: displayPath(paths.poisoned, options.baseDir),
+              digest: await pathDigest(paths.poisoned),
+            },
+            {
+              role: 'model',
+              path: displayPath(paths.model, options.baseDir),
+              digest: await pathDigest(paths.model),
+            },
+          ],
+          options,
+        ),
       };
       const report = buildDemoReport(results);
       const written = await writeReport(dir, report);

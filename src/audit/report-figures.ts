@@ -2,7 +2,7 @@ import type { Dataset } from '../data/dataset.js';
 import { type MergedScan, topFindings } from '../defenses/scan.js';
 import { principalComponents, projectRows } from '../numeric/pca.js';
 import type { ReportChart, ReportImage, ReportTable } from '../report/audit-report.js';
-import { lineChartSvg, scatterChartSvg } from '../report/charts.js';
+import { chartLegend, type LineSeries, lineChartSvg, scatterChartSvg } from '../report/charts.js';
 import { renderImageGrid } from '../report/image-grid.js';
 import { Rng } from '../util/rng.js';
 import type { VulnerabilityAssessment } from './vulnerability.js';
@@ -18,7 +18,23 @@ export function imagePng(data: Float32Array, shape: readonly number[], scale = 4
   );
 }
 
-/** The most suspicious records as report images (image data only). */
+/**
+ * What the suspicion number of a record means (shown with the records): the mean, over the
+ * detectors, of the record's percentile rank by their scores (`MergedScan.suspicion`).
+ */
+export const SUSPICION_NOTE =
+  'Suspicion: the mean, over the detectors, of the percentile rank of the record by their scores (100 = the most suspicious record of the dataset for every detector, 50 = typical).';
+
+/** A suspicion in [0, 1] on the 0–100 scale of {@link SUSPICION_NOTE}. */
+export const suspicionText = (s: number): string => (s * 100).toFixed(1);
+
+/** Chart drawing width in px (the report's content width: the SVG scales to it). */
+export const REPORT_CHART_WIDTH = 900;
+
+/**
+ * The most suspicious records as report images (image data only); each caption gives the
+ * record, its label and its suspicion ({@link SUSPICION_NOTE}).
+ */
 export function suspiciousImages(ds: Dataset, scan: MergedScan, limit: number): ReportImage[] {
   const shape = ds.shape.slice(1);
   if (shape.length !== 3) return [];
@@ -26,7 +42,7 @@ export function suspiciousImages(ds: Dataset, scan: MergedScan, limit: number): 
   return topFindings(ds, scan, limit).map((f) => ({
     pngBase64: imagePng(ds.x.subarray(f.index * size, (f.index + 1) * size), shape),
     alt: `record ${f.id}, labelled ${f.label}, flagged by ${f.flaggedBy.join(', ') || 'no detector'}`,
-    caption: `${f.id} · label ${f.label} · ${(f.suspicion * 100).toFixed(1)}`,
+    caption: `${f.id} · label ${f.label} · suspicion ${suspicionText(f.suspicion)}`,
   }));
 }
 
@@ -45,7 +61,7 @@ export function suspiciousRecordsTable(ds: Dataset, scan: MergedScan, limit: num
       f.id,
       f.label,
       f.flaggedBy.join(', ') || '—',
-      (f.suspicion * 100).toFixed(1),
+      suspicionText(f.suspicion),
       ...(text
         ? [excerpt && excerpt.length > EXCERPT ? `${excerpt.slice(0, EXCERPT)}…` : (excerpt ?? '')]
         : []),
@@ -81,15 +97,19 @@ export function projectionChart(
     (scan.flagged[i] ? flagged : kept).push(p);
   });
   const name = ds.classes[classIndex];
+  const groups = [
+    { name: `kept (${kept.length})`, points: kept },
+    { name: `flagged (${flagged.length})`, points: flagged, symbol: 'triangle' as const },
+  ];
+  const title = `Class ${name}: penultimate-layer representations (PCA)`;
   return {
     svg: scatterChartSvg(
-      [
-        { name: `kept (${kept.length})`, points: kept },
-        { name: `flagged (${flagged.length})`, points: flagged, symbol: 'triangle' },
-      ],
+      groups,
       { x: 'PC 1', y: 'PC 2' },
-      { title: `Class ${name}: penultimate-layer representations (PCA)` },
+      { title, embedded: true, width: REPORT_CHART_WIDTH },
     ),
+    title,
+    legend: chartLegend(groups),
     description: `Two principal components of the representations of the ${idx.length} records labelled ${name}; ${flagged.length} flagged records form their own cluster.`,
   };
 }
@@ -108,34 +128,61 @@ export function suspiciousClassProjection(
   return top && reps.dim >= 2 ? projectionChart(ds, scan, reps, top.classIndex, seed) : undefined;
 }
 
-/** One chart per simulated attack: ASR (backdoors) and accuracy against the poison rate. */
+/**
+ * One chart per simulated attack: ASR (backdoors) and accuracy against the poison rate, on a
+ * logarithmic rate axis (the interesting rates, 0.1–1%, would be squashed on a linear one). The
+ * clean victim (0% poison), which a log axis cannot place, is drawn as flat dashed lines.
+ */
 export function vulnerabilityCharts(v: VulnerabilityAssessment): ReportChart[] {
-  return v.curves.map((curve) => {
-    // The clean victim (0% poison), where measured, starts the curve.
-    const c = curve.baseline ? { ...curve, points: [curve.baseline, ...curve.points] } : curve;
+  return v.curves.map((c) => {
+    const hasAsr = c.points.some((p) => p.attackSuccessRate !== null);
+    const rates = c.points.map((p) => p.rate * 100).filter((r) => r > 0);
+    const flat = (value: number): LineSeries['points'] =>
+      rates.length
+        ? [
+            [Math.min(...rates), value],
+            [Math.max(...rates), value],
+          ]
+        : [];
+    const b = c.baseline;
+    const series: LineSeries[] = [
+      ...(hasAsr
+        ? [
+            {
+              name: 'ASR',
+              points: c.points.map(
+                (p) => [p.rate * 100, (p.attackSuccessRate ?? 0) * 100] as const,
+              ),
+            },
+          ]
+        : []),
+      {
+        name: 'accuracy',
+        points: c.points.map((p) => [p.rate * 100, p.accuracy * 100] as const),
+      },
+      ...(b && hasAsr && b.attackSuccessRate !== null
+        ? [
+            {
+              name: 'ASR without poison',
+              points: flat(b.attackSuccessRate * 100),
+              dashed: true,
+            },
+          ]
+        : []),
+      ...(b
+        ? [{ name: 'accuracy without poison', points: flat(b.accuracy * 100), dashed: true }]
+        : []),
+    ];
+    const all = b ? [b, ...c.points] : c.points;
     return {
       svg: lineChartSvg(
-        [
-          ...(c.points.some((p) => p.attackSuccessRate !== null)
-            ? [
-                {
-                  name: 'ASR',
-                  points: c.points.map(
-                    (p) => [p.rate * 100, (p.attackSuccessRate ?? 0) * 100] as const,
-                  ),
-                },
-              ]
-            : []),
-          {
-            name: 'accuracy',
-            points: c.points.map((p) => [p.rate * 100, p.accuracy * 100] as const),
-            dashed: true,
-          },
-        ],
-        { x: 'poison rate (% of training set)', y: '%', yMax: 100 },
-        { title: c.description },
+        series,
+        { x: 'poison rate (% of training set, log scale)', y: '%', yMax: 100, xLog: true },
+        { title: c.description, embedded: true, width: REPORT_CHART_WIDTH },
       ),
-      description: `${c.description}: ${c.points.map((p) => `${pct(p.rate, 2)} → ${p.attackSuccessRate !== null ? `ASR ${pct(p.attackSuccessRate, 1)}, ` : ''}accuracy ${pct(p.accuracy, 1)}${p.excluded ? ' (left out)' : ''}`).join('; ')}.`,
+      title: c.description,
+      legend: chartLegend(series),
+      description: `${c.description}: ${all.map((p) => `${pct(p.rate, 2)} → ${p.attackSuccessRate !== null ? `ASR ${pct(p.attackSuccessRate, 1)}, ` : ''}accuracy ${pct(p.accuracy, 1)}${p.excluded ? ' (left out)' : ''}`).join('; ')}.`,
     };
   });
 }

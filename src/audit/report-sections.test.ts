@@ -2,7 +2,13 @@ import { describe, expect, it } from 'vitest';
 import type { Dataset } from '../data/dataset.js';
 import { mergeReports } from '../defenses/scan.js';
 import { pct } from './report-figures.js';
-import { scanSection, skippedSection, vulnerabilitySection } from './report-sections.js';
+import {
+  scanRecommendations,
+  scanSection,
+  skippedSection,
+  sourcesAreContributors,
+  vulnerabilitySection,
+} from './report-sections.js';
 import type { VulnerabilityAssessment } from './vulnerability.js';
 
 /** Four short reviews, two per class. */
@@ -95,6 +101,40 @@ describe('shared report sections', () => {
     // The chart starts at the 0% baseline.
     expect(s.charts?.[0]?.description).toMatch(
       /^b: 0\.00% → ASR 95\.0%, accuracy 15\.7%; 0\.10% → .*\(left out\)\.$/,
+    );
+  });
+
+  it('names a contributor only where sources are contributors, never a record file', () => {
+    const n = 12;
+    const ds = (source: string[]): Dataset => ({
+      ids: Array.from({ length: n }, (_, i) => `c${i % 2}/img${i}.png`),
+      source,
+      classes: ['a', 'b'],
+      y: Int32Array.from({ length: n }, (_, i) => i % 2),
+      shape: [n, 1],
+      x: new Float32Array(n),
+    });
+    const report = {
+      method: 'm',
+      scores: Float32Array.from({ length: n }, (_, i) => (i < 4 ? 0.9 : 0.1)),
+      flagged: Uint8Array.from({ length: n }, (_, i) => (i < 4 ? 1 : 0)),
+      perClass: [],
+      params: {},
+    };
+    const people = Array.from({ length: n }, (_, i) => (i < 3 ? 'mallory' : `user${i % 3}`));
+    const byPeople = ds(people);
+    expect(sourcesAreContributors(byPeople.ids, people)).toBe(true);
+    const recs = scanRecommendations(byPeople, mergeReports(byPeople, [report]));
+    expect(recs[1]).toBe(
+      '3 of the 4 flagged records came from the contributor "mallory" (which supplied 3 of the 12 records): review that contributor\'s data before accepting more.',
+    );
+    // PNG folders record each file as its source; MNIST one feed for all: no contributor.
+    const files = ds(byPeople.ids.slice());
+    expect(sourcesAreContributors(files.ids, files.source!)).toBe(false);
+    expect(scanRecommendations(files, mergeReports(files, [report]))).toHaveLength(1);
+    const feed = ds(new Array(n).fill('mnist-data'));
+    expect(scanRecommendations(feed, mergeReports(feed, [report])).join(' ')).not.toMatch(
+      /contributor/,
     );
   });
 });

@@ -5,6 +5,7 @@ import type { RecordDiff } from '../integrity/manifest.js';
 import type { Metric, ReportSection, ReportTable, Verdict } from '../report/audit-report.js';
 import {
   pct,
+  SUSPICION_NOTE,
   suspiciousClassProjection,
   suspiciousImages,
   suspiciousRecordsTable,
@@ -26,7 +27,7 @@ export function summarySection(
   paragraphs: readonly string[],
   metrics: readonly Metric[],
 ): ReportSection {
-  return { id: 'summary', title: 'Summary', paragraphs, metrics };
+  return { id: 'summary', title: 'Summary', paragraphs: [...paragraphs], metrics: [...metrics] };
 }
 
 /** A table of the first `limit` label changes of a record-level diff. */
@@ -125,6 +126,7 @@ export function scanSection(s: ScanSectionInput): ReportSection {
     status: s.status,
     paragraphs: [
       `Detectors: ${s.scan.methods.join(', ')} on ${s.model} representations; ${decisionRule(s.scan)}.${scored ? " Scored against the attack's ground truth (which the detectors never saw)." : ''}`,
+      `The most suspicious records are shown below${images.length ? ' (record · label · suspicion)' : ''}. ${SUSPICION_NOTE}`,
     ],
     tables: [
       perClassTable(s.scan),
@@ -185,7 +187,7 @@ export function skippedSection(id: string, title: string, why: string): ReportSe
 
 /** The recommendations section. */
 export function recommendationsSection(bullets: readonly string[]): ReportSection {
-  return { id: 'recommendations', title: 'Recommendations', bullets };
+  return { id: 'recommendations', title: 'Recommendations', bullets: [...bullets] };
 }
 
 /** The most frequent key of `counts` (the first on ties). */
@@ -193,7 +195,33 @@ function mostCommon<K>(counts: Map<K, number>): [K, number] | undefined {
   return [...counts.entries()].sort((a, b) => b[1] - a[1])[0];
 }
 
-/** Recommendations that follow from the scan (trigger location, labels, sources). */
+/**
+ * Whether `source` names contributors (people, feeds, batches) rather than the records' own
+ * files: at least two distinct sources, each shared by several records on average (PNG class
+ * folders record each file as its own source; MNIST one feed for all).
+ */
+export function sourcesAreContributors(ids: readonly string[], source: readonly string[]): boolean {
+  const distinct = new Set(source);
+  if (distinct.size < 2 || distinct.size * 2 > source.length) return false;
+  return !source.every((s, i) => s === ids[i]);
+}
+
+/**
+ * The contributor to review: the source holding most of the flagged records, when the sources
+ * are contributors ({@link sourcesAreContributors}), with its share of the flagged records and
+ * of the data.
+ */
+function contributorFinding(ds: Dataset, flaggedIdx: readonly number[]): string | undefined {
+  const source = ds.source;
+  if (!source || !sourcesAreContributors(ds.ids, source)) return undefined;
+  const bySource = new Map<string, number>();
+  for (const i of flaggedIdx) bySource.set(source[i]!, (bySource.get(source[i]!) ?? 0) + 1);
+  const [src, cnt] = mostCommon(bySource)!;
+  const supplied = source.filter((s) => s === src).length;
+  return `${cnt} of the ${flaggedIdx.length} flagged records came from the contributor "${src}" (which supplied ${supplied} of the ${source.length} records): review that contributor's data before accepting more.`;
+}
+
+/** Recommendations that follow from the scan (trigger location, labels, contributors). */
 export function scanRecommendations(ds: Dataset, scan: MergedScan): string[] {
   const flaggedIdx: number[] = [];
   for (let i = 0; i < scan.flagged.length; i++) if (scan.flagged[i]) flaggedIdx.push(i);
@@ -214,16 +242,7 @@ export function scanRecommendations(ds: Dataset, scan: MergedScan): string[] {
   out.push(
     `${flaggedIdx.length} records (e.g. ${examples.join(', ')}) were flagged${trigger}; ${topCount} of ${flaggedIdx.length} carry the label ${ds.classes[topLabel]}. Quarantine them and retrain without them.`,
   );
-  const source = ds.source;
-  if (source) {
-    const bySource = new Map<string, number>();
-    for (const i of flaggedIdx) bySource.set(source[i]!, (bySource.get(source[i]!) ?? 0) + 1);
-    const [src, cnt] = mostCommon(bySource)!;
-    if (bySource.size > 1 || cnt === flaggedIdx.length) {
-      out.push(
-        `${cnt} of the ${flaggedIdx.length} flagged records came from the source "${src}": review that contributor's data before accepting more.`,
-      );
-    }
-  }
+  const contributor = contributorFinding(ds, flaggedIdx);
+  if (contributor) out.push(contributor);
   return out;
 }

@@ -18,7 +18,15 @@ function sampleReport(): AuditReport {
     title: 'Audit <of> "data"',
     subject: { dataset: 'digits & friends', model: 'cnn' },
     verdict: 'review',
+    reason: 'One detector <b>flagged</b> records.',
     headline: 'Something <script>alert(1)</script> was found.',
+    run: {
+      date: '2026-01-02T03:04:05.000Z',
+      tool: 'antidote',
+      version: '0.0.0-test',
+      operator: 'o<p>',
+      inputs: [{ role: 'dataset', path: 'data/digits', digest: `sha256:${'ab'.repeat(32)}` }],
+    },
     sections: [
       {
         id: 'summary',
@@ -109,6 +117,25 @@ describe('renderAuditHtml', () => {
     expect(html).toContain('<caption>A table</caption>');
     expect(html).toContain('alt="a test image"');
     expect(html).toContain('98.12%');
+    expect(html).toContain('o&lt;p&gt;');
+    expect(html).toContain('One detector &lt;b&gt;flagged&lt;/b&gt; records.');
+  });
+
+  it('shows the verdict and its reason first, then date, tool version, operator and digests', () => {
+    const html = renderAuditHtml(sampleReport());
+    const at = (s: string) => {
+      const i = html.indexOf(s);
+      expect(i, s).toBeGreaterThan(0);
+      return i;
+    };
+    const verdict = at('<p class="verdict-word">REVIEW</p>');
+    expect(verdict).toBeLessThan(at('One detector'));
+    expect(at('One detector')).toBeLessThan(at('2026-01-02T03:04:05.000Z'));
+    expect(at('antidote 0.0.0-test')).toBeLessThan(at('<nav'));
+    expect(at(`sha256:${'ab'.repeat(32)}`)).toBeLessThan(at('<nav'));
+    // The first badge and the verdict block say the same thing as the summary section.
+    expect(html.indexOf('class="badge badge-review"')).toBeGreaterThan(verdict);
+    expect(html).not.toMatch(/class="badge badge-(pass|fail)"/);
   });
 
   it('escapeHtml covers the five special characters', () => {

@@ -1,4 +1,12 @@
-import type { AuditReport, Metric, ReportSection, ReportTable, Verdict } from './audit-report.js';
+import type {
+  AuditReport,
+  Metric,
+  ReportChart,
+  ReportRun,
+  ReportSection,
+  ReportTable,
+  Verdict,
+} from './audit-report.js';
 
 /** Escapes text for HTML element content and attribute values. */
 export function escapeHtml(s: string): string {
@@ -10,10 +18,11 @@ export function escapeHtml(s: string): string {
     .replaceAll("'", '&#39;');
 }
 
+/** The verdict words, as every report and CLI output of Antidote writes them. */
 const VERDICT_TEXT: Record<Verdict, string> = {
-  pass: 'Pass',
-  review: 'Needs attention',
-  fail: 'Fail',
+  pass: 'PASS',
+  review: 'REVIEW',
+  fail: 'FAIL',
 };
 
 function formatValue(m: Metric): string {
@@ -50,6 +59,37 @@ function table(t: ReportTable): string {
   return `<table><caption>${escapeHtml(t.caption)}</caption><thead><tr>${head}</tr></thead><tbody>\n${body}\n</tbody></table>`;
 }
 
+/** A legend swatch: a short line in the series' colour (dashed for a dashed series). */
+function swatch(color: string, dashed: boolean | undefined): string {
+  return `<span class="swatch" aria-hidden="true" style="border-top: 3px ${dashed ? 'dashed' : 'solid'} ${escapeHtml(color)}"></span>`;
+}
+
+/**
+ * A chart: its title and legend as HTML above the plot (laid out by the browser, so they never
+ * overlap each other or the plot), the plot at the full content width, the description below.
+ */
+function chart(c: ReportChart): string {
+  const title = c.title ? `<div class="chart-title">${escapeHtml(c.title)}</div>` : '';
+  const legend = c.legend?.length
+    ? `<ul class="chart-legend">${c.legend.map((l) => `<li>${swatch(l.color, l.dashed)}${escapeHtml(l.name)}</li>`).join('')}</ul>`
+    : '';
+  return `<figure class="chart">${title}${legend}<div class="chart-plot" role="img" aria-label="${escapeHtml(c.description)}">${c.svg}</div><figcaption>${escapeHtml(c.description)}</figcaption></figure>`;
+}
+
+/** The run table: date, tool and version, operator, each input with its digest. */
+function runTable(run: ReportRun): string {
+  const row = (k: string, v: string) =>
+    `<tr><th scope="row">${escapeHtml(k)}</th><td>${v}</td></tr>`;
+  return `<table class="subject run"><caption>Run</caption><tbody>${[
+    row('date', escapeHtml(run.date)),
+    row('tool', escapeHtml(`${run.tool} ${run.version}`)),
+    row('operator', escapeHtml(run.operator)),
+    ...run.inputs.map((i) =>
+      row(i.role, `${escapeHtml(i.path)}<br><code class="digest">${escapeHtml(i.digest)}</code>`),
+    ),
+  ].join('')}</tbody></table>`;
+}
+
 function section(s: ReportSection): string {
   const parts: string[] = [];
   parts.push(
@@ -68,11 +108,7 @@ function section(s: ReportSection): string {
   if (s.bullets?.length)
     parts.push(`<ul>${s.bullets.map((b) => `<li>${escapeHtml(b)}</li>`).join('')}</ul>`);
   for (const t of s.tables ?? []) parts.push(table(t));
-  for (const c of s.charts ?? []) {
-    parts.push(
-      `<figure class="chart" role="img" aria-label="${escapeHtml(c.description)}">${c.svg}<figcaption>${escapeHtml(c.description)}</figcaption></figure>`,
-    );
-  }
+  for (const c of s.charts ?? []) parts.push(chart(c));
   if (s.images?.length) {
     parts.push(
       `<div class="images">${s.images
@@ -90,11 +126,18 @@ const STYLE = `
 :root { --ink: #1d2733; --muted: #5b6675; --line: #d8dee6; --pass: #1f7a3a; --review: #9a6700; --fail: #b3261e; }
 * { box-sizing: border-box; }
 body { font: 15px/1.5 -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: var(--ink); margin: 0; background: #f5f7fa; }
-main { max-width: 980px; margin: 0 auto; padding: 32px 40px 64px; background: #fff; }
+main { max-width: 1040px; margin: 0 auto; padding: 32px 40px 64px; background: #fff; }
+@media (max-width: 600px) { main { padding: 16px 12px 40px; } }
 header { border-bottom: 3px solid var(--ink); padding-bottom: 16px; margin-bottom: 8px; }
 h1 { font-size: 26px; margin: 0 0 6px; }
 h2 { font-size: 20px; margin: 36px 0 10px; padding-top: 8px; border-top: 1px solid var(--line); }
-.headline { font-size: 17px; margin: 8px 0 0; }
+.headline { font-size: 16px; margin: 8px 0 0; }
+.verdict { border-left: 8px solid var(--ink); padding: 10px 16px; margin: 12px 0; background: #f5f7fa; }
+.verdict-pass { border-color: var(--pass); } .verdict-review { border-color: var(--review); } .verdict-fail { border-color: var(--fail); }
+.verdict-word { font-size: 28px; font-weight: 800; letter-spacing: .04em; margin: 0; }
+.verdict-pass .verdict-word { color: var(--pass); } .verdict-review .verdict-word { color: var(--review); } .verdict-fail .verdict-word { color: var(--fail); }
+.reason { font-size: 17px; margin: 4px 0 0; }
+code.digest { font-size: 12px; word-break: break-all; color: var(--muted); }
 .badge { display: inline-block; font-size: 12px; font-weight: 700; letter-spacing: .04em; text-transform: uppercase;
   padding: 2px 10px; border-radius: 999px; color: #fff; vertical-align: middle; }
 .badge-pass { background: var(--pass); } .badge-review { background: var(--review); } .badge-fail { background: var(--fail); }
@@ -106,7 +149,12 @@ td { font-variant-numeric: tabular-nums; }
 dl.metrics { display: grid; grid-template-columns: repeat(auto-fill, minmax(180px, 1fr)); gap: 10px; margin: 12px 0; }
 dl.metrics div { border: 1px solid var(--line); border-radius: 6px; padding: 8px 12px; }
 dt { font-size: 12px; color: var(--muted); } dd { margin: 2px 0 0; font-size: 20px; font-weight: 600; font-variant-numeric: tabular-nums; }
-figure.chart { margin: 12px 0; } figure.chart svg { max-width: 100%; height: auto; }
+figure.chart { margin: 16px 0; width: 100%; }
+.chart-title { font-weight: 600; font-size: 15px; margin: 0 0 4px; }
+ul.chart-legend { list-style: none; display: flex; flex-wrap: wrap; gap: 4px 18px; margin: 0 0 6px; padding: 0; font-size: 13px; }
+ul.chart-legend li { display: flex; align-items: center; gap: 6px; }
+.swatch { display: inline-block; width: 22px; height: 0; }
+.chart-plot svg { display: block; width: 100%; height: auto; }
 figcaption { font-size: 13px; color: var(--muted); }
 .images { display: flex; flex-wrap: wrap; gap: 10px; }
 figure.thumb { margin: 0; width: 104px; text-align: center; } figure.thumb img { image-rendering: pixelated; width: 96px; height: 96px; border: 1px solid var(--line); }
@@ -117,8 +165,10 @@ footer { margin-top: 40px; font-size: 12px; color: var(--muted); border-top: 1px
 `;
 
 /**
- * Renders an {@link AuditReport} as one self-contained HTML page: inline CSS, charts as inline
- * SVG, images as inline PNG data URIs, no scripts and no external requests. Every string from the
+ * Renders an {@link AuditReport} as one self-contained HTML page: the verdict and its reason
+ * first, then the run (date, tool version, operator, input digests) and the subject; inline
+ * CSS, charts as inline SVG at the full content width with their titles and legends as HTML,
+ * images as inline PNG data URIs, no scripts and no external requests. Every string from the
  * report is escaped; headings, table captions and alt texts keep it accessible, and a print
  * stylesheet keeps sections and figures whole.
  */
@@ -145,7 +195,9 @@ export function renderAuditHtml(report: AuditReport): string {
 <main>
 <header>
 <h1>${escapeHtml(report.title)}</h1>
-<p class="headline">${badge(report.verdict)} ${escapeHtml(report.headline)}</p>
+<div class="verdict verdict-${report.verdict}" role="status"><p class="verdict-word">${VERDICT_TEXT[report.verdict]}</p><p class="reason">${escapeHtml(report.reason)}</p></div>
+<p class="headline">${escapeHtml(report.headline)}</p>
+${runTable(report.run)}
 <table class="subject"><caption>What was audited</caption><tbody>${subject}</tbody></table>
 </header>
 <nav aria-label="Contents"><ol>${toc}</ol></nav>

@@ -119,10 +119,12 @@ describe('antidote audit with text and tabular models', () => {
       'keyword-discovery',
     ]);
     expect(report.verdict).not.toBe('pass');
+    // The sentiment records carry their sources (amazon, imdb, yelp): the Sources section follows.
     expect(report.sections.map((s) => s.id)).toEqual([
       'summary',
       'integrity',
       'scan',
+      'sources',
       'vulnerability',
       'recommendations',
     ]);

@@ -13,6 +13,7 @@ import { addOnnxFlags, type OnnxCliOptions, onnxLoadOptions } from '../onnx-flag
 import { parseInteger } from '../options.js';
 import { type OutputOptions, printResult } from '../output.js';
 import { progressEnabled, stageProgress } from '../progress.js';
+import { checkSarifTarget, SARIF_OPTION_HELP, writeSarifFile } from '../sarif-output.js';
 
 interface AuditCliOptions extends OutputOptions, OnnxCliOptions {
   data: string;
@@ -25,6 +26,8 @@ interface AuditCliOptions extends OutputOptions, OnnxCliOptions {
   force?: boolean;
   trusted?: string;
   allowReview?: boolean;
+  sarif?: string;
+  operator?: string;
 }
 
 /** Reads and validates an audit policy file (JSON). */
@@ -88,12 +91,18 @@ export function registerAuditCommand(program: Command): void {
       'exit 0 on a REVIEW verdict (one detector has a strong finding the others do not confirm); without it REVIEW exits 1',
     )
     .requiredOption('--out <dir>', 'report directory to write')
+    .option('--sarif <file>', SARIF_OPTION_HELP)
+    .option(
+      '--operator <name>',
+      'who runs the audit, recorded in the report (default: the OS user name)',
+    )
     .option('--seed <n>', 'seed for everything random', parseInteger, 1)
     .option('--no-vulnerability', 'skip the simulated attacks')
     .option('--force', 'replace an existing report directory')
     .option('--json', 'print the result as JSON')
     .option('--quiet', 'no progress bars');
   addDataOptions(addOnnxFlags(cmd)).action(async (o: AuditCliOptions) => {
+    checkSarifTarget(o.sarif, o.force);
     const read = o.policy ? await readPolicy(o.policy) : undefined;
     const policy = o.allowReview ? { ...read, allowReview: true } : read;
     const data = await loadDataArg(o.data, o);
@@ -108,6 +117,7 @@ export function registerAuditCommand(program: Command): void {
         ...(o.key ? { publicKeyPath: o.key } : {}),
         ...(trusted ? { trusted } : {}),
         seed: o.seed,
+        ...(o.operator ? { operator: o.operator } : {}),
         vulnerability: o.vulnerability ? {} : false,
         onProgress: progress.onProgress,
       }).finally(() => progress.stop());
@@ -120,6 +130,7 @@ export function registerAuditCommand(program: Command): void {
         },
         { overwrite: o.force ?? false },
       );
+      if (o.sarif) await writeSarifFile(o.sarif, result.sarif);
       printResult(
         o,
         () =>
@@ -136,6 +147,7 @@ export function registerAuditCommand(program: Command): void {
           failures: result.failures,
           report: join(out, 'report.html'),
           suspicious: join(out, SUSPICIOUS_CSV_FILE),
+          ...(o.sarif ? { sarif: resolve(o.sarif) } : {}),
           ...(result.notices.length ? { notices: result.notices } : {}),
           data: result.report.data,
         },

@@ -15,6 +15,7 @@ interface DemoCliOptions extends OutputOptions {
   vulnerability: boolean;
   quick?: boolean;
   force?: boolean;
+  operator?: string;
 }
 
 /**
@@ -40,6 +41,10 @@ export function registerDemoCommand(program: Command): void {
     .option('--no-vulnerability', 'skip the simulated-attack vulnerability assessment')
     .option('--quick', 'a small, fast run (2,000 training records, 1 epoch, few simulated attacks)')
     .option('--force', 'replace an existing output directory')
+    .option(
+      '--operator <name>',
+      'who runs the demo, recorded in the report (default: the OS user name)',
+    )
     .option('--json', 'print the result as JSON')
     .option('--quiet', 'no progress bars')
     .action(async (o: DemoCliOptions) => {
@@ -58,6 +63,7 @@ export function registerDemoCommand(program: Command): void {
             ? { records: 1000, epochs: 1, backdoorRates: [0.01, 0.05], flipRates: [0.1] }
             : {},
         overwrite: o.force ?? false,
+        ...(o.operator ? { operator: o.operator } : {}),
         onProgress: progress.onProgress,
       }).finally(() => progress.stop());
       const seconds = (performance.now() - started) / 1000;

@@ -4,6 +4,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { z } from 'zod';
 import { attackGroundTruth } from '../../attacks/attack-record.js';
+import { displayPath } from '../../audit/report-run.js';
 import type { Dataset } from '../../data/dataset.js';
 import { writeDatasetDir } from '../../data/dataset-dir.js';
 import { type DataDomain, dataDomain, type LoadedDataset, loadDataset } from '../../data/load.js';
@@ -40,6 +41,7 @@ import { type DetectionEvaluation, evaluateDetection } from '../../eval/detectio
 import { recordTrainingProvenance } from '../../integrity/lineage.js';
 import { dataRef, modelRef, sharedSpec } from '../../jobs/job-data.js';
 import { representationsOnQueue, withRepresentations } from '../../jobs/scan-jobs.js';
+import { sarifDatasetLocation, scanToSarif } from '../../report/sarif.js';
 import { writeDirAtomic, writeFileAtomic } from '../../util/fs.js';
 import { version } from '../../version.js';
 import { addDataOptions, loadDataArg } from '../data-arg.js';
@@ -49,6 +51,7 @@ import { type OutputOptions, pct, printResult } from '../output.js';
 import { createProgressBar, progressEnabled } from '../progress.js';
 import { datasetProvenance } from '../provenance.js';
 import * as queueFlags from '../queue-flags.js';
+import { checkSarifTarget, SARIF_OPTION_HELP, writeSarifFile } from '../sarif-output.js';
 import { optionFromField } from '../schema-flags.js';
 
 /** Short name of keyword discovery (text models only) among the scan methods. */
@@ -70,6 +73,7 @@ interface ScanCliOptions extends OutputOptions, OnnxCliOptions, queueFlags.Queue
   force?: boolean;
   trusted?: string;
   source?: string;
+  sarif?: string;
   [detectorFlag: string]: unknown;
 }
 
@@ -138,6 +142,7 @@ export function registerScanCommand(program: Command): void {
       1,
     )
     .requiredOption('--out <dir>', 'report directory to write (report.json, suspicious.csv)')
+    .option('--sarif <file>', SARIF_OPTION_HELP)
     .option('--force', 'replace an existing report directory')
     .option('--json', 'print the result as JSON')
     .option('--quiet', 'no progress bars')
@@ -278,6 +283,7 @@ async function loadTrusted(spec: string, model: Model): Promise<Dataset> {
 }
 
 async function runScanCommand(o: ScanCliOptions): Promise<void> {
+  checkSarifTarget(o.sarif, o.force);
   // 0–255 image records are read on the [0, 1] scale the models are trained on, with a notice.
   const raw = await loadDataArg(o.data, {
     ...o,
@@ -311,6 +317,13 @@ async function runScanCommand(o: ScanCliOptions): Promise<void> {
       },
       { overwrite: o.force ?? false },
     );
+    if (o.sarif) {
+      const dataset = sarifDatasetLocation(loaded, displayPath(o.data));
+      await writeSarifFile(
+        o.sarif,
+        scanToSarif({ ds: { ...ds, source: ds.source ?? loaded.dataset.source }, scan, dataset }),
+      );
+    }
     printScanResult(o, ds, scan, evaluations);
   } finally {
     model.dispose();
