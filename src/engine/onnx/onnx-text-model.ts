@@ -134,7 +134,7 @@ function tokenInput(graph: ProtoModel, where: string): { name: string; seqLen?: 
 }
 
 const CAPABILITIES: M.ModelCapabilities = Object.freeze({
-  threads: false,
+  threads: true,
   training: false,
   gradients: false,
   pixels: false,
@@ -263,9 +263,13 @@ export class OnnxTextModel implements M.Model {
     return Promise.reject(new AntidoteError('INVALID_STATE', why, { path: this.path }));
   }
 
-  /** Validated like the other models' (ONNX Runtime manages its own threads). */
+  /**
+   * Runs inference with `threads` intra-op threads in ONNX Runtime (`OnnxClassifier.setThreads`;
+   * new sessions, created lazily). `INVALID_ARGUMENT` outside [1, MAX_ENGINE_THREADS].
+   */
   useThreads(threads: number): this {
     checkInferenceThreads(threads);
+    this.classifier.setThreads(threads);
     return this;
   }
 
