@@ -94,3 +94,47 @@ export function pruneDenseUnits(
     nkNew.dispose();
   }
 }
+
+/**
+ * Switches units of one layer off, whatever the model: the dense layers of a zoo model
+ * ({@link denseUnitPruner}) or the Gemm/MatMul input of an imported ONNX graph
+ * (`OnnxTfClassifier.unitPruner`, engine/onnx/onnx-prune.ts).
+ */
+export interface UnitPruner {
+  readonly layer: string;
+  /** How many units the layer has. */
+  readonly units: number;
+  /** Prunes `units` besides those pruned before. */
+  prune(units: readonly number[]): void;
+  /** Restores the weights as they were when the pruner was made, then prunes exactly `units`. */
+  reset(units: readonly number[]): void;
+  /** Frees the saved weights. */
+  dispose(): void;
+}
+
+/**
+ * A {@link UnitPruner} of the dense layer `layer` of `model` ({@link pruneDenseUnits}; it saves the
+ * weights of the layer and of the dense layer after it, to reset them).
+ */
+export function denseUnitPruner(model: tfl.LayersModel, layer: string): UnitPruner {
+  const units = denseUnits(model, layer);
+  const original = model
+    .getLayer(layer)
+    .getWeights()
+    .map((t) => t.clone());
+  const nextLayer = model.layers[model.layers.findIndex((l) => l.name === layer) + 1];
+  const originalNext = nextLayer?.getWeights().map((t) => t.clone()) ?? [];
+  return {
+    layer,
+    units,
+    prune: (u) => pruneDenseUnits(model, layer, u),
+    reset(u) {
+      model.getLayer(layer).setWeights(original);
+      if (nextLayer) nextLayer.setWeights(originalNext);
+      pruneDenseUnits(model, layer, u);
+    },
+    dispose() {
+      for (const t of [...original, ...originalNext]) t.dispose();
+    },
+  };
+}

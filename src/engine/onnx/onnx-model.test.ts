@@ -175,7 +175,12 @@ describe('OnnxModel on the PyTorch fixtures', () => {
       expect(m.useThreads(threads)).toBe(m);
       expect(m.classifier.threads).toBe(threads);
       expectClose(await m.predictProba(ds), expected.cnn.probabilities, 1e-5);
-      expectClose((await m.classifier.activations(f.x, 8, layer)).data, before.data, 1e-6, true);
+      expectClose(
+        (await m.classifier.activations(f.x, 8, layer)).data,
+        Array.from(before.data),
+        1e-6,
+        true,
+      );
     }
     expect(() => m.useThreads(0)).toThrow(/inference threads/);
     expect(m.classifier.threads).toBe(2);
