@@ -74,7 +74,7 @@ export function linearInput(graph: OnnxTfGraph, layer: string, where: string): O
   }
   const weight = node.inputs[1] ?? '';
   const w = graph.variable(weight);
-  if (!w || w.rank !== 2) {
+  if (w?.rank !== 2) {
     throw refuse(
       `the weight ${weight} of ${node.opType} ${node.name} is not a 2-D float initializer`,
     );
