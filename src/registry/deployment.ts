@@ -94,12 +94,14 @@ export interface Prediction {
 }
 
 /**
- * Loads a registered version, of any kind (see `loadModel`), after checking its files still hash
+ * Loads a registered version, of any kind (see `loadModel`; an ONNX model with the preprocessing
+ * recorded at registration), after checking its files still hash
  * to the registered root digest (`INTEGRITY_MISMATCH` otherwise).
  */
 export async function loadRegisteredVersion(v: ModelVersion): Promise<Model> {
   await checkRegisteredFiles(v);
-  return loadModel(v.dir);
+  // An ONNX model's layout and normalisation, as registered.
+  return loadModel(v.dir, v.info.preprocessing ? { onnx: v.info.preprocessing } : {});
 }
 
 /** `INTEGRITY_MISMATCH` unless the files of `v` still hash to its registered root digest. */

@@ -400,6 +400,49 @@ describe('antidote attack --model MODEL.onnx', () => {
   });
 });
 
+describe('antidote registry register MODEL.onnx --mean/--std', () => {
+  it('records the preprocessing in the version; the gate loads the model with it', async () => {
+    const P = ['--project', join(root, 'project-pre')];
+    // A normalisation the model was not trained with: the version records it, and the gate's
+    // accuracy (≥ 0.8 with the sidecar's, as above) falls with it.
+    const shifted = ['--mean', '0.9', '--std', '0.05'];
+    const out = JSON.parse(
+      await run(['registry', 'register', cnn, '--name', 'shifted', ...shifted, '--json', ...P]),
+    );
+    expect(out.version.info.preprocessing).toEqual({ mean: [0.9], std: [0.05] });
+    const policy = join(root, 'policy-pre.json');
+    await writeFile(policy, JSON.stringify({ version: 1, accuracy: { testSet: data, min: 0.8 } }));
+    const report = join(root, 'g-pre.json');
+    const e = await failure([
+      'gate',
+      '--model',
+      'shifted@1',
+      '--policy',
+      policy,
+      '--out',
+      report,
+      ...P,
+    ]);
+    expect(isAntidoteError(e, 'GATE_FAILED'), String(e)).toBe(true);
+    expect(JSON.parse(await readFile(report, 'utf8')).checks).toEqual([
+      expect.objectContaining({ name: 'accuracy', passed: false }),
+    ]);
+    // Values the model cannot use are refused before anything is registered.
+    const bad = await failure([
+      'registry',
+      'register',
+      cnn,
+      '--name',
+      'bad',
+      '--mean',
+      '0,0,0',
+      ...P,
+    ]);
+    expect(isAntidoteError(bad, 'INVALID_ARGUMENT'), String(bad)).toBe(true);
+    expect(await run(['registry', 'list', ...P])).not.toMatch(/bad@1/);
+  });
+});
+
 describe('antidote mitigate --retrain MODEL.onnx', () => {
   it('fine-tunes the ONNX model on the cleaned data and writes a .onnx that ONNX Runtime runs', async () => {
     const scan = join(root, 'scan');
