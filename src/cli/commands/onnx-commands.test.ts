@@ -360,6 +360,14 @@ describe('antidote attack --model MODEL.onnx', () => {
     const clean = (await loadDataset('mnist:test:40')).dataset;
     const flipped = Array.from(dataset.y).filter((y, i) => y !== clean.y[i]).length;
     expect(flipped).toBe(4);
+    // The ONNX flags reach the model: three channel means for a one-channel model are refused.
+    const e = await failure([
+      ...['attack', 'label-flip', '--data', data, '--mode', 'adversarial', '--model', cnn],
+      ...['--count', '4', '--mean', '0,0,0', '--out', join(root, 'flip-bad')],
+    ]);
+    expect(isAntidoteError(e, 'INVALID_ARGUMENT'), String(e)).toBe(true);
+    expect((e as Error).message).toMatch(/mean/);
+    expect(existsSync(join(root, 'flip-bad'))).toBe(false);
   });
 
   it('feature collision crafts poisons against the imported graph; an op it cannot import is refused', async () => {
