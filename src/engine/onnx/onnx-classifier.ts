@@ -219,6 +219,18 @@ export class OnnxClassifier implements Classifier {
     return this.output.probabilities ? data : softmaxRows(data, n, this.numClasses);
   }
 
+  /**
+   * Logits `[n, K]`: the classifier output, or the log of its probabilities when the graph ends
+   * in a Softmax (logits up to a constant per record, which leaves every difference of two
+   * classes' logits as it was; probabilities that underflow to 0 count as 1e-38).
+   */
+  async logits(x: Float32Array, n: number): Promise<Float32Array> {
+    const { data } = await this.run(await this.base, this.output.name, x, n);
+    if (!this.output.probabilities) return data;
+    for (let i = 0; i < data.length; i++) data[i] = Math.log(Math.max(data[i]!, 1e-38));
+    return data;
+  }
+
   async predict(x: Float32Array, n: number): Promise<Int32Array> {
     const p = await this.predictProba(x, n);
     const k = this.numClasses;

@@ -253,6 +253,25 @@ export class OnnxTextModel implements M.Model {
     return this.classifier.predictProba(...this.ids(ds));
   }
 
+  /** The tokenizer settings the model reads texts with (for keyword discovery). */
+  get tokenizer(): TokenizerOptions {
+    return this.tokenization.tokenizer;
+  }
+
+  /**
+   * Class probabilities or logits (`OnnxClassifier.logits`) of raw texts, `[texts, K]`: what
+   * keyword discovery (`kw`) asks of a text model.
+   */
+  async predictTexts(
+    texts: readonly string[],
+    output: 'probabilities' | 'logits',
+  ): Promise<Float32Array> {
+    const x = tokenIds(texts, this.tokenization);
+    return output === 'logits'
+      ? this.classifier.logits(x, texts.length)
+      : this.classifier.predictProba(x, texts.length);
+  }
+
   async predict(ds: Dataset): Promise<Int32Array> {
     return this.classifier.predict(...this.ids(ds));
   }
