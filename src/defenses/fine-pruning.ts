@@ -9,10 +9,11 @@
  */
 import type { Dataset } from '../data/dataset.js';
 import type { TfClassifier } from '../engine/index.js';
+import type { UnitPruner } from '../engine/onnx/onnx-prune.js';
 import type { OnnxTfClassifier } from '../engine/onnx/onnx-tf-classifier.js';
 import { AntidoteError } from '../errors.js';
 import type { DetectionProgress } from './detector.js';
-import { denseUnitPruner, pruneDenseUnits, type UnitPruner } from './pruning.js';
+import { denseUnitPruner, pruneDenseUnits } from './pruning.js';
 
 /** A model {@link finePrune} repairs: a zoo classifier, or an ONNX graph imported into the engine. */
 export type PrunableClassifier = TfClassifier | OnnxTfClassifier;

@@ -7,6 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
+import type { UnitPruner } from '../engine/onnx/onnx-prune.js';
 import { AntidoteError } from '../errors.js';
 
 interface DenseLike {
@@ -93,23 +94,6 @@ export function pruneDenseUnits(
     next.setWeights([nkNew, nb]);
     nkNew.dispose();
   }
-}
-
-/**
- * Switches units of one layer off, whatever the model: the dense layers of a zoo model
- * ({@link denseUnitPruner}) or the Gemm/MatMul input of an imported ONNX graph
- * (`OnnxTfClassifier.unitPruner`, engine/onnx/onnx-prune.ts).
- */
-export interface UnitPruner {
-  readonly layer: string;
-  /** How many units the layer has. */
-  readonly units: number;
-  /** Prunes `units` besides those pruned before. */
-  prune(units: readonly number[]): void;
-  /** Restores the weights as they were when the pruner was made, then prunes exactly `units`. */
-  reset(units: readonly number[]): void;
-  /** Frees the saved weights. */
-  dispose(): void;
 }
 
 /**

@@ -24,15 +24,19 @@ export interface OnnxLinearInput {
   readonly units: number;
 }
 
-/** Switches units of one layer off (see the module comment). */
-export interface OnnxUnitPruner {
+/**
+ * Switches units of one layer off, whatever the model: the Gemm/MatMul input of an imported ONNX
+ * graph ({@link onnxUnitPruner}) or the dense layers of a zoo model (defenses/pruning.ts).
+ */
+export interface UnitPruner {
   readonly layer: string;
+  /** How many units the layer has. */
   readonly units: number;
   /** Prunes `units` besides those pruned before. `INVALID_ARGUMENT` for a unit out of range. */
   prune(units: readonly number[]): void;
-  /** Restores the weight as it was when the pruner was made, then prunes exactly `units`. */
+  /** Restores the weights as they were when the pruner was made, then prunes exactly `units`. */
   reset(units: readonly number[]): void;
-  /** Frees the saved weight (the mask stays with the graph). */
+  /** Frees the saved weights (an ONNX graph keeps its mask). */
   dispose(): void;
 }
 
@@ -84,7 +88,7 @@ export function linearInput(graph: OnnxTfGraph, layer: string, where: string): O
 }
 
 /** A pruner of the units of `layer` of `graph` (see {@link linearInput} for what it refuses). */
-export function onnxUnitPruner(graph: OnnxTfGraph, layer: string, where: string): OnnxUnitPruner {
+export function onnxUnitPruner(graph: OnnxTfGraph, layer: string, where: string): UnitPruner {
   const lin = linearInput(graph, layer, where);
   const v = graph.variable(lin.weight)!;
   const saved = v.clone();

@@ -17,7 +17,7 @@ import type { DisposableClassifier } from '../model-interface.js';
 import { checkDatasetFits, resolveTrainOptions, type TrainOptions } from '../train.js';
 import { candidateLayers, defaultLayer, type OnnxLayout } from './onnx-graph.js';
 import type { ProtoModel } from './onnx-proto.js';
-import { type OnnxUnitPruner, onnxUnitPruner } from './onnx-prune.js';
+import { onnxUnitPruner, type UnitPruner } from './onnx-prune.js';
 import type { OnnxNormalization } from './onnx-sidecar.js';
 import { OnnxTfGraph } from './onnx-tf-graph.js';
 
@@ -226,7 +226,7 @@ export class OnnxTfClassifier implements DisposableClassifier {
    * Gemm/MatMul reading them, and they stay zero while {@link fit} trains (`./onnx-prune.ts`).
    * `INVALID_ARGUMENT` for a layer read by anything else than one such node.
    */
-  unitPruner(layer: string | undefined = this.defaultLayer): OnnxUnitPruner {
+  unitPruner(layer: string | undefined = this.defaultLayer): UnitPruner {
     if (layer === undefined) {
       throw new AntidoteError(
         'INVALID_ARGUMENT',
