@@ -4,6 +4,7 @@ import { type DataDomain, dataDomain, type LoadedDataset } from '../data/load.js
 import {
   type DifferentiableImageModel,
   derivedMeta,
+  type LoadModelOptions,
   loadModel,
   requireDifferentiable,
 } from '../engine/model.js';
@@ -77,6 +78,8 @@ export interface AttackInput {
   readonly rng: Rng;
   /** Loads another dataset argument (e.g. feature collision's target set). */
   readonly loadData: (spec: string) => Promise<LoadedDataset>;
+  /** How to load the attack's `--model` (an ONNX model's layout and normalisation flags). */
+  readonly modelOptions?: LoadModelOptions;
 }
 
 /** What an attack of the registry returns: the poisoned dataset, its record, what to say. */
@@ -278,7 +281,7 @@ export const labelFlipEntry = defineAttack({
       );
     }
   },
-  async run({ loaded, rng }, o) {
+  async run({ loaded, rng, modelOptions }, o) {
     const { dataset } = loaded;
     const options: LabelFlipOptions = {
       mode: o.mode,
@@ -295,7 +298,7 @@ export const labelFlipEntry = defineAttack({
     };
     const result =
       o.mode === 'adversarial' && o.model
-        ? await adversarialFlip(loaded, o.model, options, rng)
+        ? await adversarialFlip(loaded, o.model, options, rng, modelOptions)
         : labelFlipAttack.poison(dataset, options, rng);
     return {
       dataset: result.dataset,
@@ -320,9 +323,10 @@ export const labelFlipEntry = defineAttack({
 async function loadFeatureModel(
   path: string,
   attack: string,
+  load?: LoadModelOptions,
 ): Promise<{ model: FeatureModel; dispose(): void }> {
   // Both kinds requireDifferentiable gives (TfClassifier, LayeredModel) name their layers.
-  const { surrogate, dispose } = await loadSurrogate(path, attack);
+  const { surrogate, dispose } = await loadSurrogate(path, attack, load);
   if ('layerNames' in surrogate) return { model: surrogate as FeatureModel, dispose };
   dispose();
   throw new AntidoteError('INVALID_ARGUMENT', `${attack} needs a model whose layers it reads`, {
@@ -338,8 +342,9 @@ async function loadFeatureModel(
 async function loadSurrogate(
   path: string,
   attack: string,
+  load?: LoadModelOptions,
 ): Promise<{ surrogate: DifferentiableImageModel; dispose(): void }> {
-  const model = await loadModel(path);
+  const model = await loadModel(path, load);
   try {
     return {
       surrogate: await requireDifferentiable(model, attack),
@@ -357,6 +362,7 @@ async function adversarialFlip(
   modelDir: string,
   options: LabelFlipOptions,
   rng: Rng,
+  load?: LoadModelOptions,
 ): Promise<PoisonResult> {
   const { dataset } = loaded;
   // Validate the budget before loading the model.
@@ -366,7 +372,7 @@ async function adversarialFlip(
     { ...options, probabilities: new Float32Array(dataset.shape[0]! * k).fill(1 / k) },
     rng,
   );
-  const model = await loadModel(modelDir);
+  const model = await loadModel(modelDir, load);
   try {
     model.checkReads(loaded);
     const probabilities = await model.predictProba(dataset);
@@ -578,7 +584,7 @@ export const featureCollisionEntry = defineAttack({
       .optional()
       .meta({ placeholder: '<name>', description: 'feature layer (default: penultimate)' }),
   }),
-  async run({ loaded, rng, loadData }, o) {
+  async run({ loaded, rng, loadData, modelOptions }, o) {
     const { dataset } = loaded;
     const { dataset: targets } = await loadData(o.targetData);
     const n = targets.shape[0]!;
@@ -590,7 +596,7 @@ export const featureCollisionEntry = defineAttack({
       );
     }
     const size = targets.x.length / n;
-    const model = await loadFeatureModel(o.model, 'feature collision');
+    const model = await loadFeatureModel(o.model, 'feature collision', modelOptions);
     try {
       const result = await featureCollisionAttack(
         dataset,
@@ -723,14 +729,14 @@ export const cleanLabelBackdoorEntry = defineAttack({
       });
     }
   },
-  async run({ loaded, rng }, o) {
+  async run({ loaded, rng, modelOptions }, o) {
     const { dataset } = loaded;
     const shape = dataset.shape.slice(1);
     const trigger =
       o.trigger === 'corner'
         ? { kind: 'corner' as const, size: o.size ?? 3, corners: o.corners, amplitude: o.amplitude }
         : await loadClassicTrigger({ ...o, trigger: o.trigger }, shape);
-    const model = await loadSurrogate(o.model, 'the clean-label backdoor');
+    const model = await loadSurrogate(o.model, 'the clean-label backdoor', modelOptions);
     try {
       const target = resolveClass(o.target, dataset.classes, 'target');
       const result = await cleanLabelBackdoor(

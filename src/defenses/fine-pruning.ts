@@ -3,18 +3,28 @@
  * Attacks on Deep Neural Networks", RAID): backdoor behaviour tends to live in neurons that clean
  * inputs leave dormant. Prune the units of the penultimate layer in increasing order of their mean
  * activation on clean data, as far as the clean validation accuracy allows, then fine-tune on
- * clean data (pruned units stay off, see {@link pruneDenseUnits}).
+ * clean data (pruned units stay off, see {@link pruneDenseUnits}). A zoo model's dense layer, or an
+ * imported ONNX graph's penultimate layer (the input of its last Gemm/MatMul, whose weights of the
+ * pruned units are zeroed and kept zero: engine/onnx/onnx-prune.ts).
  */
 import type { Dataset } from '../data/dataset.js';
 import type { TfClassifier } from '../engine/index.js';
+import type { UnitPruner } from '../engine/onnx/onnx-prune.js';
+import type { OnnxTfClassifier } from '../engine/onnx/onnx-tf-classifier.js';
 import { AntidoteError } from '../errors.js';
 import type { DetectionProgress } from './detector.js';
-import { denseUnits, pruneDenseUnits } from './pruning.js';
+import { denseUnitPruner, pruneDenseUnits } from './pruning.js';
+
+/** A model {@link finePrune} repairs: a zoo classifier, or an ONNX graph imported into the engine. */
+export type PrunableClassifier = TfClassifier | OnnxTfClassifier;
 
 /** Options of {@link finePrune}. */
 export interface FinePruningOptions {
   readonly seed: number;
-  /** Dense layer to prune; default the model's penultimate layer. */
+  /**
+   * Layer to prune: a dense layer of a zoo model, or a tensor of an ONNX graph read by one
+   * Gemm/MatMul; default the model's penultimate layer.
+   */
   readonly layer?: string;
   /** Largest tolerated drop of validation accuracy (absolute); default 0.04 (the paper's 4%). */
   readonly maxAccuracyDrop?: number;
@@ -46,7 +56,7 @@ export interface FinePruningResult {
   readonly steps: ReadonlyArray<{ fraction: number; accuracy: number }>;
 }
 
-async function accuracyOn(model: TfClassifier, ds: Dataset): Promise<number> {
+async function accuracyOn(model: PrunableClassifier, ds: Dataset): Promise<number> {
   const n = ds.shape[0]!;
   if (n === 0) return 0;
   const pred = await model.predict(ds.x, n);
@@ -57,10 +67,12 @@ async function accuracyOn(model: TfClassifier, ds: Dataset): Promise<number> {
 
 /**
  * Fine-prunes `model` in place. `clean` ranks the units and is the fine-tuning set; `validation`
- * (clean, disjoint from `clean`) bounds the accuracy drop.
+ * (clean, disjoint from `clean`) bounds the accuracy drop. Records are in the model's input layout
+ * (an ONNX model's featurized records). `INVALID_ARGUMENT` for bad options or a layer that cannot
+ * be pruned.
  */
 export async function finePrune(
-  model: TfClassifier,
+  model: PrunableClassifier,
   clean: Dataset,
   validation: Dataset,
   options: FinePruningOptions,
@@ -82,8 +94,23 @@ export async function finePrune(
   if (clean.shape[0]! < 1 || validation.shape[0]! < 1) {
     throw new AntidoteError('INVALID_ARGUMENT', 'fine-pruning needs clean and validation records');
   }
-  const units = denseUnits(model.model, layer);
+  if (layer === undefined) {
+    throw new AntidoteError('INVALID_ARGUMENT', 'fine-pruning needs a layer: the model has none', {
+      field: 'layer',
+    });
+  }
+  const pruner: UnitPruner =
+    'unitPruner' in model ? model.unitPruner(layer) : denseUnitPruner(model.model, layer);
+  const units = pruner.units;
   const { data, dim } = await model.activations(clean.x, clean.shape[0]!, layer);
+  if (dim !== units) {
+    pruner.dispose();
+    throw new AntidoteError(
+      'INVALID_ARGUMENT',
+      `layer "${layer}" has ${dim} values per record but ${units} prunable units`,
+      { field: 'layer' },
+    );
+  }
   const mean = new Float64Array(dim);
   for (let i = 0; i < data.length; i++) mean[i % dim]! += data[i]!;
   for (let j = 0; j < dim; j++) mean[j]! /= clean.shape[0]!;
@@ -93,33 +120,25 @@ export async function finePrune(
   const accuracyBefore = await accuracyOn(model, validation);
   const perStep = Math.max(1, Math.round(step * units));
   const limit = Math.floor(maxFraction * units);
-  const original = model.model
-    .getLayer(layer)
-    .getWeights()
-    .map((t) => t.clone());
-  const nextLayer = model.model.layers[model.model.layers.findIndex((l) => l.name === layer) + 1];
-  const originalNext = nextLayer?.getWeights().map((t) => t.clone()) ?? [];
   const steps: Array<{ fraction: number; accuracy: number }> = [];
   let kept = 0;
   let keptAccuracy = accuracyBefore;
   try {
     for (let count = perStep; count <= limit; count += perStep) {
-      pruneDenseUnits(model.model, layer, order.slice(kept, count));
+      pruner.prune(order.slice(kept, count));
       const acc = await accuracyOn(model, validation);
       steps.push({ fraction: count / units, accuracy: acc });
       options.onProgress?.({ stage: 'prune', done: count, total: limit });
       if (acc < accuracyBefore - maxDrop) {
         // Undo the last step: restore the weights and prune the accepted prefix again.
-        model.model.getLayer(layer).setWeights(original);
-        if (nextLayer) nextLayer.setWeights(originalNext);
-        pruneDenseUnits(model.model, layer, order.slice(0, kept));
+        pruner.reset(order.slice(0, kept));
         break;
       }
       kept = count;
       keptAccuracy = acc;
     }
   } finally {
-    for (const t of [...original, ...originalNext]) t.dispose();
+    pruner.dispose();
   }
   const pruned = order.slice(0, kept);
   let accuracyAfter = keptAccuracy;
@@ -131,8 +150,9 @@ export async function finePrune(
       batchSize: options.batchSize ?? 32,
       learningRate: options.learningRate ?? 0.001,
     });
-    // Pruned ReLU units get no gradient; re-zero anyway so rounding can never revive them.
-    pruneDenseUnits(model.model, layer, pruned);
+    // Pruned ReLU units get no gradient (an ONNX graph keeps its pruned weights masked);
+    // re-zero a zoo model's anyway so rounding can never revive them.
+    if (!('unitPruner' in model)) pruneDenseUnits(model.model, layer, pruned);
     accuracyAfter = await accuracyOn(model, validation);
   }
   return {

@@ -7,6 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
+import type { UnitPruner } from '../engine/onnx/onnx-prune.js';
 import { AntidoteError } from '../errors.js';
 
 interface DenseLike {
@@ -93,4 +94,31 @@ export function pruneDenseUnits(
     next.setWeights([nkNew, nb]);
     nkNew.dispose();
   }
+}
+
+/**
+ * A {@link UnitPruner} of the dense layer `layer` of `model` ({@link pruneDenseUnits}; it saves the
+ * weights of the layer and of the dense layer after it, to reset them).
+ */
+export function denseUnitPruner(model: tfl.LayersModel, layer: string): UnitPruner {
+  const units = denseUnits(model, layer);
+  const original = model
+    .getLayer(layer)
+    .getWeights()
+    .map((t) => t.clone());
+  const nextLayer = model.layers[model.layers.findIndex((l) => l.name === layer) + 1];
+  const originalNext = nextLayer?.getWeights().map((t) => t.clone()) ?? [];
+  return {
+    layer,
+    units,
+    prune: (u) => pruneDenseUnits(model, layer, u),
+    reset(u) {
+      model.getLayer(layer).setWeights(original);
+      if (nextLayer) nextLayer.setWeights(originalNext);
+      pruneDenseUnits(model, layer, u);
+    },
+    dispose() {
+      for (const t of [...original, ...originalNext]) t.dispose();
+    },
+  };
 }

@@ -8,6 +8,7 @@ import type { LoadedDataset } from '../data/load.js';
 import { AntidoteError } from '../errors.js';
 import { FeatureModel } from './feature-model-io.js';
 import type { Model } from './model-interface.js';
+import type { OnnxLoadOptions, OnnxPreprocessing } from './onnx/onnx-preprocess.js';
 import { trainClassifier } from './tf-classifier.js';
 import { TfFeatureModel } from './tf-feature-model.js';
 import { TfImageModel } from './tf-image-model.js';
@@ -28,6 +29,20 @@ export interface RetrainedModel {
 
 /** Trains a fresh model on the records of a loaded dataset (see {@link retrainerLike}). */
 export type Retrainer = (loaded: LoadedDataset) => Promise<RetrainedModel>;
+
+/**
+ * The layout and normalisation an ONNX model was loaded with (`OnnxModel.preprocessing`: from
+ * its shape and sidecar, or from the command's flags), to load it the same way again.
+ */
+function onnxLoadOptionsOf(model: Model): OnnxLoadOptions {
+  const p = model.preprocessing as Partial<OnnxPreprocessing> | undefined;
+  const layout = p?.layout === 'nchw' || p?.layout === 'nhwc' ? p.layout : undefined;
+  const norm = p?.normalization;
+  return {
+    ...(layout ? { layout } : {}),
+    ...(norm ? { scale: norm.scale, mean: norm.mean, std: norm.std } : {}),
+  };
+}
 
 /**
  * A trainer of fresh models like `model`, with `settings`: a zoo image model of the same spec,
@@ -60,8 +75,9 @@ export function retrainerLike(model: Model, settings: RetrainSettings): Retraine
   if (model.kind === 'onnx' && model.capabilities.training && model.path) {
     // Fine-tuned from its imported weights, written back as ONNX (loaded lazily).
     const path = model.path;
+    const load = onnxLoadOptionsOf(model);
     return async (loaded) =>
-      (await import('./onnx/onnx-fine-tune.js')).fineTuneOnnx(path, loaded.dataset, settings);
+      (await import('./onnx/onnx-fine-tune.js')).fineTuneOnnx(path, loaded.dataset, settings, load);
   }
   throw new AntidoteError(
     'INVALID_STATE',

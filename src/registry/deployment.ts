@@ -125,10 +125,10 @@ export interface LoadVersionOptions {
 }
 
 /**
- * Loads a registered version, of any kind (see `loadModel`), after checking its files still hash
- * to the registered root digest (`INTEGRITY_MISMATCH` otherwise) and, with a signature policy,
- * that its signature verifies under it (`SIGNATURE_INVALID`, or `INTEGRITY_MISMATCH` for a
- * replayed older signature).
+ * Loads a registered version, of any kind (see `loadModel`; an ONNX model with the preprocessing
+ * recorded at registration), after checking its files still hash to the registered root digest
+ * (`INTEGRITY_MISMATCH` otherwise) and, with a signature policy, that its signature verifies
+ * under it (`SIGNATURE_INVALID`, or `INTEGRITY_MISMATCH` for a replayed older signature).
  */
 export async function loadRegisteredVersion(
   v: ModelVersion,
@@ -149,7 +149,8 @@ export async function loadRegisteredVersion(
       throw signatureError(check, v, action);
     }
   }
-  return loadModel(v.dir);
+  // An ONNX model's layout and normalisation, as registered.
+  return loadModel(v.dir, v.info.preprocessing ? { onnx: v.info.preprocessing } : {});
 }
 
 /** `INTEGRITY_MISMATCH` unless the files of `v` still hash to its registered root digest. */

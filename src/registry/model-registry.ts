@@ -3,6 +3,7 @@ import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { readScanReport } from '../defenses/scan-report.js';
 import type { ModelDomain } from '../engine/model-interface.js';
 import { isOnnxPath, MODEL_JSON, readModelSummary } from '../engine/model-summary.js';
+import { hasOnnxOptions, type OnnxLoadOptions } from '../engine/onnx/onnx-preprocess.js';
 import { AntidoteError } from '../errors.js';
 import { type AuditEventInput, appendAudit } from '../integrity/audit-log.js';
 import type { JsonValue } from '../integrity/canonical-json.js';
@@ -75,6 +76,11 @@ export interface ModelInfo {
   };
   /** Scan results registered with the model (`antidote scan` report). */
   readonly scan?: readonly ScanSummary[];
+  /**
+   * An ONNX model's layout and normalisation given at registration (`--layout`, `--scale`,
+   * `--mean`, `--std`), applied wherever the version is loaded (gate, serve).
+   */
+  readonly preprocessing?: OnnxLoadOptions;
   readonly files: number;
   readonly bytes: number;
 }
@@ -284,7 +290,13 @@ export async function readScanSummary(path: string): Promise<ScanSummary[]> {
 async function describeModelDir(
   dir: string,
   scanReport: string | undefined,
+  preprocessing: OnnxLoadOptions | undefined,
 ): Promise<{ info: ModelInfo; rootDigest: string; manifestDigest: string }> {
+  if (preprocessing && hasOnnxOptions(preprocessing)) {
+    // Refused here unless they fit: for a model that is no ONNX file, or values the model cannot use.
+    const { loadModel } = await import('../engine/model.js');
+    (await loadModel(dir, { onnx: preprocessing })).dispose();
+  }
   const manifest = await modelManifest(dir);
   const onnx = isOnnxPath(dir);
   const summary =
@@ -301,6 +313,7 @@ async function describeModelDir(
     ),
     ...(lineage ? { lineage } : {}),
     ...(scanReport ? { scan: await readScanSummary(scanReport) } : {}),
+    ...(preprocessing && hasOnnxOptions(preprocessing) ? { preprocessing } : {}),
     files: manifest.files.length,
     bytes: manifest.files.reduce((s, f) => s + f.size, 0),
   };
@@ -428,7 +441,14 @@ export class ModelRegistry {
    */
   async register(
     dir: string,
-    options: { name: string; actor?: string; scanReport?: string; policy?: AccessPolicy },
+    options: {
+      name: string;
+      actor?: string;
+      scanReport?: string;
+      policy?: AccessPolicy;
+      /** An ONNX model's layout and normalisation, recorded in the version's info. */
+      onnx?: OnnxLoadOptions;
+    },
   ): Promise<{ version: ModelVersion; created: boolean }> {
     checkModelName(options.name);
     const abs = resolve(dir);
@@ -440,7 +460,7 @@ export class ModelRegistry {
       );
     }
     const actor = options.actor ?? 'anonymous';
-    const d = await describeModelDir(abs, options.scanReport);
+    const d = await describeModelDir(abs, options.scanReport, options.onnx);
     const subject = { id: options.name, name: options.name, dir: abs };
     const sig = await this.signatureOf(subject);
     return this.tx(() => {

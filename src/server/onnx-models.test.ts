@@ -94,4 +94,35 @@ describe('serving an ONNX model (end to end)', () => {
     expect(bad.status).toBeGreaterThanOrEqual(400);
     expect(bad.status).toBeLessThan(500);
   });
+  it('serves a version with the preprocessing recorded at registration', async () => {
+    const path = await copyOnnxFixture(join(root, 'cnn-pre'), 'cnn');
+    const onnx = { mean: [0.5], std: [0.25] };
+    const { version } = await reg.register(path, { name: 'digits-pre', actor: 'test', onnx });
+    expect(version.info.preprocessing).toEqual(onnx);
+    reg.recordGateResult(version.id, { passed: true, policyDigest: 'test', result: {} });
+    await reg.promote(version.id, { actor: 'test' });
+    const test = (await loadDataset('mnist:test:40')).dataset;
+    const deployment = await Deployment.start(reg, 'digits-pre', {
+      reference: test,
+      monitor: parseMonitorConfig({}),
+      seed: 1,
+    });
+    try {
+      const served = await deployment.predictRecords(test);
+      const [withIt, without] = [await loadModel(path, { onnx }), await loadModel(path)];
+      try {
+        expect(Array.from(served.probabilities)).toEqual(
+          Array.from(await withIt.predictProba(test)),
+        );
+        // The recorded preprocessing changes the answers: not the sidecar's silently.
+        const plain = await without.predictProba(test);
+        expect(served.probabilities.some((v, i) => Math.abs(v - plain[i]!) > 1e-3)).toBe(true);
+      } finally {
+        withIt.dispose();
+        without.dispose();
+      }
+    } finally {
+      await deployment.close();
+    }
+  });
 });

@@ -22,6 +22,7 @@ import { renderImageGrid } from '../../report/image-grid.js';
 import { writeFileAtomic } from '../../util/fs.js';
 import { Rng } from '../../util/rng.js';
 import { addDataOptions, loadDataArg } from '../data-arg.js';
+import { addOnnxFlags, type OnnxCliOptions, onnxLoadOptions } from '../onnx-flags.js';
 import { parseInteger } from '../options.js';
 import { type OutputOptions, printResult } from '../output.js';
 import { addSchemaFlags } from '../schema-flags.js';
@@ -45,7 +46,7 @@ export function addTextTriggerOptions(cmd: Command): Command {
 }
 
 /** The flags every attack sub-command takes besides its own. */
-interface CommonAttackOptions extends OutputOptions {
+interface CommonAttackOptions extends OutputOptions, OnnxCliOptions {
   data: string;
   out: string;
   seed: number;
@@ -78,6 +79,8 @@ function registerAttackEntry(group: Command, entry: AttackEntry): void {
     .description(entry.title)
     .requiredOption('--data <data>', entry.dataHelp);
   addSchemaFlags(cmd, entry.options);
+  // An attack that reads a model (--model) reads an ONNX one with its layout and normalisation.
+  if ('model' in entry.options.shape) addOnnxFlags(cmd);
   if (entry.preview) {
     cmd.option('--preview <png>', 'also write a PNG grid of clean vs triggered examples');
   }
@@ -126,7 +129,13 @@ async function runAttackCommand(entry: AttackEntry, o: CommonAttackOptions): Pro
   const rng = new Rng(o.seed);
   const outcome = await runAttackEntry(
     entry,
-    { loaded, data: o.data, rng, loadData: (spec) => loadDataArg(spec, o) },
+    {
+      loaded,
+      data: o.data,
+      rng,
+      loadData: (spec) => loadDataArg(spec, o),
+      modelOptions: onnxLoadOptions(o),
+    },
     options,
   );
   const preview = o.preview ? previewPng(loaded.dataset, outcome, rng) : undefined;

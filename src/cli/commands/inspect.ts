@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { type Command, Option } from 'commander';
 import { type Dataset, numRecords, selectRecords } from '../../data/dataset.js';
-import { finePrune } from '../../defenses/fine-pruning.js';
+import { finePrune, type PrunableClassifier } from '../../defenses/fine-pruning.js';
 import { neuralCleanse } from '../../defenses/neural-cleanse.js';
 import { fitStrip, stripDetect } from '../../defenses/strip.js';
 import {
@@ -12,7 +12,7 @@ import {
   requireImageModel,
   TfImageModel,
 } from '../../engine/model.js';
-import type { TfClassifier } from '../../engine/tf-classifier.js';
+import type { OnnxModel } from '../../engine/onnx/onnx-model.js';
 import { AntidoteError } from '../../errors.js';
 import { renderImageGrid } from '../../report/image-grid.js';
 import { writeDirAtomic, writeFileAtomic } from '../../util/fs.js';
@@ -86,7 +86,7 @@ export function registerInspectCommand(program: Command): void {
     .description('inspect a trained model for a backdoor (Neural Cleanse, STRIP, fine-pruning)')
     .requiredOption(
       '--model <model>',
-      'model directory, or a .onnx file (strip, and neural-cleanse where its ops import: docs/onnx.md)',
+      'model directory, or a .onnx file (strip; neural-cleanse and fine-prune where its ops import: docs/onnx.md)',
     )
     .addOption(
       new Option('--method <name>', 'inspection method')
@@ -117,7 +117,10 @@ export function registerInspectCommand(program: Command): void {
       0.04,
     )
     .option('--fine-tune-epochs <n>', 'fine-prune: fine-tuning epochs', parseInteger, 2)
-    .option('--save-model <dir>', 'fine-prune: write the pruned, fine-tuned model here')
+    .option(
+      '--save-model <dir>',
+      'fine-prune: write the pruned, fine-tuned model here (a .onnx file for an ONNX model)',
+    )
     .requiredOption('--out <dir>', 'report directory to write')
     .option('--force', 'replace existing output directories')
     .option('--json', 'print the findings as JSON')
@@ -141,10 +144,28 @@ export function registerInspectCommand(program: Command): void {
         await inspectNeuralCleanse(model, dataset, o);
         return;
       }
+      if (o.method === 'fine-prune' && 'importGraph' in loadedModel) {
+        // The imported graph (where its ops import), pruned and fine-tuned, written as ONNX
+        // (onnxruntime-node loads only for ONNX models).
+        const onnx = loadedModel as OnnxModel;
+        const tuned = (await onnx.importGraph()).clone();
+        const { saveRepairedOnnx } = await import('../../engine/onnx/onnx-fine-tune.js');
+        try {
+          await inspectFinePrune(tuned, onnx.featurize(dataset), o, (out) =>
+            saveRepairedOnnx(tuned, onnx.path, out, { overwrite: o.force ?? false }),
+          );
+        } finally {
+          tuned.dispose();
+        }
+        return;
+      }
       requireInternals(loadedModel, o.method);
       const model = requireImageModel(loadedModel, `inspect --method ${o.method}`);
       if (o.method === 'strip') await inspectStrip(loadedModel, dataset, o);
-      else await inspectFinePrune(model, dataset, o);
+      else
+        await inspectFinePrune(model, dataset, o, (out) =>
+          model.save(out, { overwrite: o.force ?? false }),
+        );
     } finally {
       loadedModel.dispose();
     }
@@ -264,7 +285,7 @@ function requireInternals(model: Model, method: InspectMethod): void {
   }
   throw new AntidoteError(
     'INVALID_ARGUMENT',
-    `inspect --method fine-prune prunes the dense layers of a model Antidote trained; ${model.path || 'this model'} is an ${model.kind} model${model.kind === 'onnx' ? ' (fine-tune it on clean data with antidote mitigate --retrain instead)' : ''}; --method strip and neural-cleanse read any image model`,
+    `inspect --method fine-prune prunes the dense layers of a model Antidote trained or an imported ONNX graph; ${model.path || 'this model'} is an ${model.kind} model; --method strip and neural-cleanse read any image model`,
     { path: model.path, method },
   );
 }
@@ -345,9 +366,10 @@ async function inspectStrip(loaded: Model, raw: Dataset, o: InspectCliOptions): 
 }
 
 async function inspectFinePrune(
-  model: TfClassifier,
+  model: PrunableClassifier,
   ds: Dataset,
   o: InspectCliOptions,
+  save: (out: string) => Promise<void>,
 ): Promise<void> {
   if (numRecords(ds) < 10) {
     throw new AntidoteError(
@@ -382,7 +404,7 @@ async function inspectFinePrune(
     (tmp) => writeFileAtomic(join(tmp, INSPECT_REPORT_FILE), `${JSON.stringify(document)}\n`),
     { overwrite: o.force ?? false },
   );
-  if (o.saveModel) await model.save(o.saveModel, { overwrite: o.force ?? false });
+  if (o.saveModel) await save(o.saveModel);
   const { meanActivation: _m, ...summary } = document;
   printResult(
     o,

@@ -27,8 +27,8 @@ import { registerVerifyCommand } from './verify.js';
 /**
  * The commands of issue 17, item 1, with an ONNX model file (the fixtures of
  * `src/engine/onnx/fixtures`): registry register, gate and promote; inspect (STRIP runs, Neural
- * Cleanse runs on the imported graph; fine-pruning, and Neural Cleanse on a model with an op
- * that does not import, refuse naming what is missing); sign and verify; the attacks that
+ * Cleanse and fine-pruning run on the imported graph; on a model with an op that does not
+ * import, they refuse naming what is missing); sign and verify; the attacks that
  * evaluate with a model (predictions only) or craft against its imported graph (feature
  * collision); mitigate --retrain fine-tunes it and writes it back as ONNX.
  */
@@ -222,7 +222,6 @@ describe('antidote inspect --model MODEL.onnx', () => {
       () => opaque,
       /needs input gradients; .*opaque\.onnx uses op Einsum \(node mix\), which Antidote cannot import/,
     ],
-    ['fine-prune', () => cnn, /prunes the dense layers.*mitigate --retrain/],
   ] as const) {
     it(`refuses --method ${method}, naming what is missing`, async () => {
       const out = join(root, method);
@@ -243,6 +242,73 @@ describe('antidote inspect --model MODEL.onnx', () => {
       expect(existsSync(out)).toBe(false);
     });
   }
+});
+
+describe('antidote inspect --method fine-prune --model MODEL.onnx', () => {
+  it('prunes the input units of the last Gemm, fine-tunes and writes the model back as ONNX', async () => {
+    const out = join(root, 'fine-prune');
+    const saved = join(root, 'pruned', 'digits.onnx');
+    const args = ['inspect', '--model', cnn, '--method', 'fine-prune', '--data', data];
+    const r = JSON.parse(
+      await run([
+        ...args,
+        ...['--fine-tune-epochs', '1', '--save-model', saved, '--out', out, '--json', '--quiet'],
+      ]),
+    );
+    // The default layer: the 32-wide input of the last Gemm.
+    const graph = decodeOnnx(await readFile(cnn), cnn);
+    const gemm = graph.nodes.filter((n) => n.opType === 'Gemm').at(-1)!;
+    expect(r.layer).toBe(gemm.inputs[0]);
+    expect(r.pruned.length).toBeGreaterThan(0);
+    expect(r.fraction).toBe(r.pruned.length / 32);
+    expect(r.savedModel).toBe(saved);
+    expect(JSON.parse(await readFile(join(out, 'report.json'), 'utf8')).pruned).toEqual(r.pruned);
+    // Same graph, new weights; the sidecar copied; the pruned units' weights zero in the file;
+    // ONNX Runtime predicts the written file as the engine predicts its import.
+    expect(decodeOnnx(await readFile(saved), saved)).toEqual(graph);
+    expect(await readFile(`${saved}.json`, 'utf8')).toBe(await readFile(`${cnn}.json`, 'utf8'));
+    const model = (await loadModel(saved)) as OnnxModel;
+    try {
+      const imported = await model.importGraph();
+      const w = imported.graph.initializerValues().get(gemm.inputs[1]!)!;
+      const transB = gemm.attributes.transB === 1;
+      const outputs = w.length / 32;
+      for (const unit of r.pruned as number[]) {
+        for (let o = 0; o < outputs; o++) {
+          expect(Math.abs(w[transB ? o * 32 + unit : unit * outputs + o]!)).toBe(0);
+        }
+      }
+      const f = model.featurize((await loadDataset(data)).dataset);
+      const n = f.y.length;
+      const fromRuntime = await model.classifier.predictProba(f.x, n);
+      const fromEngine = await imported.predictProba(f.x, n);
+      let worst = 0;
+      for (let i = 0; i < fromEngine.length; i++) {
+        worst = Math.max(worst, Math.abs(fromEngine[i]! - fromRuntime[i]!));
+      }
+      expect(worst).toBeLessThanOrEqual(1e-5);
+    } finally {
+      model.dispose();
+    }
+    // A graph with an op Antidote does not import cannot be pruned: refused, naming the op.
+    const e = await failure([
+      'inspect',
+      '--model',
+      opaque,
+      '--method',
+      'fine-prune',
+      '--data',
+      data,
+      '--out',
+      join(root, 'fp-opaque'),
+      '--quiet',
+    ]);
+    expect(isAntidoteError(e, 'INVALID_STATE'), String(e)).toBe(true);
+    expect((e as Error).message).toMatch(
+      /uses op Einsum \(node mix\), which Antidote cannot import/,
+    );
+    expect(existsSync(join(root, 'fp-opaque'))).toBe(false);
+  });
 });
 
 describe('antidote sign / verify MODEL.onnx', () => {
@@ -294,6 +360,14 @@ describe('antidote attack --model MODEL.onnx', () => {
     const clean = (await loadDataset('mnist:test:40')).dataset;
     const flipped = Array.from(dataset.y).filter((y, i) => y !== clean.y[i]).length;
     expect(flipped).toBe(4);
+    // The ONNX flags reach the model: three channel means for a one-channel model are refused.
+    const e = await failure([
+      ...['attack', 'label-flip', '--data', data, '--mode', 'adversarial', '--model', cnn],
+      ...['--count', '4', '--mean', '0,0,0', '--out', join(root, 'flip-bad')],
+    ]);
+    expect(isAntidoteError(e, 'INVALID_ARGUMENT'), String(e)).toBe(true);
+    expect((e as Error).message).toMatch(/mean/);
+    expect(existsSync(join(root, 'flip-bad'))).toBe(false);
   });
 
   it('feature collision crafts poisons against the imported graph; an op it cannot import is refused', async () => {
@@ -334,6 +408,49 @@ describe('antidote attack --model MODEL.onnx', () => {
   });
 });
 
+describe('antidote registry register MODEL.onnx --mean/--std', () => {
+  it('records the preprocessing in the version; the gate loads the model with it', async () => {
+    const P = ['--project', join(root, 'project-pre')];
+    // A normalisation the model was not trained with: the version records it, and the gate's
+    // accuracy (≥ 0.8 with the sidecar's, as above) falls with it.
+    const shifted = ['--mean', '0.9', '--std', '0.05'];
+    const out = JSON.parse(
+      await run(['registry', 'register', cnn, '--name', 'shifted', ...shifted, '--json', ...P]),
+    );
+    expect(out.version.info.preprocessing).toEqual({ mean: [0.9], std: [0.05] });
+    const policy = join(root, 'policy-pre.json');
+    await writeFile(policy, JSON.stringify({ version: 1, accuracy: { testSet: data, min: 0.8 } }));
+    const report = join(root, 'g-pre.json');
+    const e = await failure([
+      'gate',
+      '--model',
+      'shifted@1',
+      '--policy',
+      policy,
+      '--out',
+      report,
+      ...P,
+    ]);
+    expect(isAntidoteError(e, 'GATE_FAILED'), String(e)).toBe(true);
+    expect(JSON.parse(await readFile(report, 'utf8')).checks).toEqual([
+      expect.objectContaining({ name: 'accuracy', passed: false }),
+    ]);
+    // Values the model cannot use are refused before anything is registered.
+    const bad = await failure([
+      'registry',
+      'register',
+      cnn,
+      '--name',
+      'bad',
+      '--mean',
+      '0,0,0',
+      ...P,
+    ]);
+    expect(isAntidoteError(bad, 'INVALID_ARGUMENT'), String(bad)).toBe(true);
+    expect(await run(['registry', 'list', ...P])).not.toMatch(/bad@1/);
+  });
+});
+
 describe('antidote mitigate --retrain MODEL.onnx', () => {
   it('fine-tunes the ONNX model on the cleaned data and writes a .onnx that ONNX Runtime runs', async () => {
     const scan = join(root, 'scan');
@@ -344,6 +461,15 @@ describe('antidote mitigate --retrain MODEL.onnx', () => {
     expect(isAntidoteError(e, 'INVALID_ARGUMENT'), String(e)).toBe(true);
     expect((e as Error).message).toMatch(/give --model-out NAME\.onnx/);
     expect(existsSync(join(root, 'c0'))).toBe(false);
+
+    // The ONNX flags reach the model: three channel means for a one-channel model are refused.
+    const f = await failure([
+      ...base,
+      ...['--mean', '0,0,0', '--out', join(root, 'c1'), '--model-out', join(root, 'd.onnx')],
+    ]);
+    expect(isAntidoteError(f, 'INVALID_ARGUMENT'), String(f)).toBe(true);
+    expect((f as Error).message).toMatch(/mean/);
+    expect(existsSync(join(root, 'c1'))).toBe(false);
 
     const tuned = join(root, 'tuned', 'digits.onnx');
     const r = JSON.parse(

@@ -233,6 +233,12 @@ describe('scan and audit record the preprocessing', () => {
     expect(report.records).toBe(8);
     expect(report.preprocessing.layout).toBe('tokens');
     expect(report.preprocessing.text).toMatchObject({ maxTokens: 24, padId: 0, unknownId: 1 });
+    // Keyword discovery runs on an ONNX text model's raw texts (one of its default detectors).
+    const kw = join(root, 'scan-text-kw');
+    await run(['scan', '--model', TEXT, '--data', texts, '--out', kw, '--method', 'kw', '--quiet']);
+    const r = JSON.parse(await readFile(join(kw, 'report.json'), 'utf8'));
+    expect(r.records).toBe(8);
+    expect(Object.keys(r.methods)).toEqual(['kw']);
   });
 
   it('audit --model resnet.onnx --scale records the normalisation in report.json', async () => {

@@ -1,7 +1,14 @@
 import type { Command } from 'commander';
 import type { ModelVersion } from '../../registry/model-registry.js';
+import { addOnnxFlags, type OnnxCliOptions, onnxLoadOptions } from '../onnx-flags.js';
 import { printResult } from '../output.js';
 import { actorAndPolicy, openRegistry, type RegistryCliOptions } from './registry-common.js';
+
+/** Options of `registry register`. */
+interface RegisterCliOptions extends RegistryCliOptions, OnnxCliOptions {
+  name: string;
+  scan?: string;
+}
 
 function line(v: ModelVersion): string {
   const lineage = v.info.lineage ? v.info.lineage.datasets.map((d) => d.name).join(',') : '-';
@@ -13,7 +20,7 @@ export function registerRegistryCommand(program: Command): void {
   const cmd = program
     .command('registry')
     .description('model registry: versions, stages (candidate → staging → production → archived)');
-  cmd
+  const register = cmd
     .command('register <model>')
     .description(
       'register a model (a model directory, or a .onnx file with its sidecar JSON) as a new candidate version (name@N)',
@@ -23,15 +30,17 @@ export function registerRegistryCommand(program: Command): void {
     .option('--key <file>', 'your key; needs model:register when a policy is installed')
     .option('--project <dir>', 'project folder (default: nearest with .antidote/, else here)')
     .option('--json', 'print the result as JSON')
-    .action(async (dir: string, o: RegistryCliOptions & { name: string; scan?: string }) => {
+    .action(async (dir: string, o: RegisterCliOptions) => {
       const reg = openRegistry(o, true);
       try {
         const { actor, policy } = await actorAndPolicy(reg, o.key);
+        const { onnx } = onnxLoadOptions(o);
         const r = await reg.register(dir, {
           name: o.name,
           actor,
           ...(policy ? { policy } : {}),
           ...(o.scan ? { scanReport: o.scan } : {}),
+          ...(onnx ? { onnx } : {}),
         });
         printResult(
           o,
@@ -44,6 +53,8 @@ export function registerRegistryCommand(program: Command): void {
         reg.close();
       }
     });
+  // An ONNX model's layout and normalisation, recorded in the version (gate and serve use them).
+  addOnnxFlags(register);
   cmd
     .command('list [name]')
     .description('list model versions with their stages')

@@ -546,7 +546,7 @@ function fmtMetric(v: number | undefined): string {
   return v === undefined || Number.isNaN(v) ? 'n/a' : v.toFixed(3);
 }
 
-interface MitigateCliOptions extends OutputOptions {
+interface MitigateCliOptions extends OutputOptions, OnnxCliOptions {
   data: string;
   scan: string;
   method?: string;
@@ -611,6 +611,7 @@ async function planRetrain(
   loaded: LoadedDataset,
   out: string,
   force: boolean,
+  onnx: OnnxCliOptions = {},
 ): Promise<RetrainPlan> {
   if (!force && existsSync(out)) {
     throw new AntidoteError(
@@ -619,7 +620,7 @@ async function planRetrain(
       { path: out },
     );
   }
-  const previous = await loadModel(modelDir);
+  const previous = await loadModel(modelDir, onnxLoadOptions(onnx));
   try {
     previous.checkReads(loaded);
     if (previous.kind === 'onnx' && !isOnnxPath(out)) {
@@ -747,7 +748,7 @@ async function readScan(
  * them with the detector's suggestions) and writes the cleaned dataset directory.
  */
 export function registerMitigateCommand(program: Command): void {
-  program
+  const mitigate = program
     .command('mitigate')
     .description('remove (or relabel) the records a scan flagged and write the cleaned dataset')
     .requiredOption(
@@ -793,7 +794,7 @@ export function registerMitigateCommand(program: Command): void {
       // Everything --retrain could refuse is checked before the cleaned data is written.
       const plan =
         o.retrain && o.modelOut
-          ? await planRetrain(o.retrain, loaded, o.modelOut, o.force ?? false)
+          ? await planRetrain(o.retrain, loaded, o.modelOut, o.force ?? false, o)
           : undefined;
       await writeDatasetDir(
         o.out,
@@ -833,4 +834,6 @@ export function registerMitigateCommand(program: Command): void {
         result,
       );
     });
+  // --retrain MODEL.onnx: its layout and normalisation, as for scan.
+  addOnnxFlags(mitigate);
 }

@@ -82,7 +82,12 @@ export class OnnxClassifier implements Classifier {
   /** The default layer of {@link OnnxClassifier.activations} (input of the last Gemm/MatMul). */
   readonly defaultLayer: string | undefined;
   private readonly output: ClassifierOutput;
-  private readonly sessions = new Map<string, Promise<InferenceSession>>();
+  private base: Promise<InferenceSession>;
+  private sessions = new Map<string, Promise<InferenceSession>>();
+  /** Sessions replaced by {@link setThreads}, released with the others (a run may hold one). */
+  private readonly retired: Array<Promise<InferenceSession>> = [];
+  /** ONNX Runtime's intra-op thread count (`undefined`: its default, one per core). */
+  private intraOpThreads: number | undefined;
   private readonly tensors: Set<string>;
   /**
    * Gradient of the loss with respect to the records, where the graph imports into the engine
@@ -92,8 +97,9 @@ export class OnnxClassifier implements Classifier {
 
   private constructor(
     private readonly src: OnnxClassifierSource,
-    private readonly base: InferenceSession,
+    base: InferenceSession,
   ) {
+    this.base = Promise.resolve(base);
     this.inputShape = src.recordShape;
     this.output = classifierOutput(src.model, src.where);
     this.numClasses = this.output.numClasses;
@@ -116,9 +122,36 @@ export class OnnxClassifier implements Classifier {
     return new OnnxClassifier(src, await OnnxClassifier.session(src.bytes, src.where));
   }
 
-  private static async session(bytes: Uint8Array, where: string): Promise<InferenceSession> {
+  /** The intra-op thread count set by {@link setThreads} (`undefined`: ONNX Runtime's default). */
+  get threads(): number | undefined {
+    return this.intraOpThreads;
+  }
+
+  /**
+   * Runs the model with `threads` intra-op threads in ONNX Runtime (its session option
+   * `intraOpNumThreads`; inter-op stays sequential). The sessions are created anew, lazily; a
+   * run in progress finishes on the old ones. Nothing changes when the count is already `threads`.
+   */
+  setThreads(threads: number): void {
+    if (threads === this.intraOpThreads) return;
+    this.intraOpThreads = threads;
+    this.retired.push(this.base, ...this.sessions.values());
+    this.sessions = new Map();
+    this.base = OnnxClassifier.session(this.src.bytes, this.src.where, threads);
+    // Awaited by the next run; marked handled now so that a failure is not an unhandled rejection.
+    this.base.catch(() => undefined);
+  }
+
+  private static async session(
+    bytes: Uint8Array,
+    where: string,
+    threads?: number,
+  ): Promise<InferenceSession> {
     try {
-      return await InferenceSession.create(bytes, { graphOptimizationLevel: 'all' });
+      return await InferenceSession.create(bytes, {
+        graphOptimizationLevel: 'all',
+        ...(threads !== undefined ? { intraOpNumThreads: threads, interOpNumThreads: 1 } : {}),
+      });
     } catch (e) {
       throw new AntidoteError(
         'INVALID_FORMAT',
@@ -182,8 +215,20 @@ export class OnnxClassifier implements Classifier {
   }
 
   async predictProba(x: Float32Array, n: number): Promise<Float32Array> {
-    const { data } = await this.run(this.base, this.output.name, x, n);
+    const { data } = await this.run(await this.base, this.output.name, x, n);
     return this.output.probabilities ? data : softmaxRows(data, n, this.numClasses);
+  }
+
+  /**
+   * Logits `[n, K]`: the classifier output, or the log of its probabilities when the graph ends
+   * in a Softmax (logits up to a constant per record, which leaves every difference of two
+   * classes' logits as it was; probabilities that underflow to 0 count as 1e-38).
+   */
+  async logits(x: Float32Array, n: number): Promise<Float32Array> {
+    const { data } = await this.run(await this.base, this.output.name, x, n);
+    if (!this.output.probabilities) return data;
+    for (let i = 0; i < data.length; i++) data[i] = Math.log(Math.max(data[i]!, 1e-38));
+    return data;
   }
 
   async predict(x: Float32Array, n: number): Promise<Int32Array> {
@@ -217,10 +262,14 @@ export class OnnxClassifier implements Classifier {
         { path: this.src.where },
       );
     }
-    if (name === this.output.name) return this.run(this.base, name, x, n);
+    if (name === this.output.name) return this.run(await this.base, name, x, n);
     let session = this.sessions.get(name);
     if (!session) {
-      session = OnnxClassifier.session(withGraphOutputs(this.src.bytes, [name]), this.src.where);
+      session = OnnxClassifier.session(
+        withGraphOutputs(this.src.bytes, [name]),
+        this.src.where,
+        this.intraOpThreads,
+      );
       this.sessions.set(name, session);
     }
     return this.run(await session, name, x, n);
@@ -228,8 +277,9 @@ export class OnnxClassifier implements Classifier {
 
   /** Releases every session. */
   async release(): Promise<void> {
-    const all = [this.base, ...(await Promise.all(this.sessions.values()))];
+    const pending = [this.base, ...this.sessions.values(), ...this.retired.splice(0)];
     this.sessions.clear();
-    await Promise.all(all.map((s) => s.release()));
+    const all = await Promise.allSettled(pending);
+    await Promise.all(all.map((s) => (s.status === 'fulfilled' ? s.value.release() : undefined)));
   }
 }

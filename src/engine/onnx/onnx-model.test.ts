@@ -56,7 +56,7 @@ describe('OnnxModel on the PyTorch fixtures', () => {
     expect(m.input).toEqual({ kind: 'tensor', shape: [784] });
     // Every op of the MLP imports into the engine: gradients and fine-tuning (onnx-tf-graph.ts).
     expect(m.capabilities).toEqual({
-      threads: false,
+      threads: true,
       training: true,
       gradients: true,
       pixels: false,
@@ -162,6 +162,29 @@ describe('OnnxModel on the PyTorch fixtures', () => {
       expectClose(seen.data, want, 1e-5, true);
       m.dispose();
     }
+  });
+
+  it('useThreads sets the intra-op threads of ONNX Runtime; predictions and activations unchanged', async () => {
+    const m = (await loadModel(join(FIXTURES, 'cnn.onnx'))) as OnnxModel;
+    const ds = records(expected.cnn);
+    const f = m.featurize(ds);
+    const layer = m.classifier.defaultLayer;
+    const before = await m.classifier.activations(f.x, 8, layer);
+    expect(m.classifier.threads).toBeUndefined();
+    for (const threads of [1, 2]) {
+      expect(m.useThreads(threads)).toBe(m);
+      expect(m.classifier.threads).toBe(threads);
+      expectClose(await m.predictProba(ds), expected.cnn.probabilities, 1e-5);
+      expectClose(
+        (await m.classifier.activations(f.x, 8, layer)).data,
+        Array.from(before.data),
+        1e-6,
+        true,
+      );
+    }
+    expect(() => m.useThreads(0)).toThrow(/inference threads/);
+    expect(m.classifier.threads).toBe(2);
+    m.dispose();
   });
 
   it('refuses records of another shape, naming both shapes', async () => {

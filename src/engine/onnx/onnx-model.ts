@@ -118,7 +118,7 @@ export class OnnxModel implements M.Model {
     this.notImportable = notImportable(graph);
     const importable = this.notImportable === undefined;
     this.capabilities = Object.freeze({
-      threads: false,
+      threads: true,
       training: importable,
       gradients: importable,
       pixels: layout !== 'flat',
@@ -278,9 +278,13 @@ export class OnnxModel implements M.Model {
     return this.classifier.predict(f.x, numRecords(f));
   }
 
-  /** Validated like the other models' but ONNX Runtime manages its own threads. */
+  /**
+   * Runs inference with `threads` intra-op threads in ONNX Runtime (`OnnxClassifier.setThreads`;
+   * new sessions, created lazily). `INVALID_ARGUMENT` outside [1, MAX_ENGINE_THREADS].
+   */
   useThreads(threads: number): this {
     checkInferenceThreads(threads);
+    this.classifier.setThreads(threads);
     return this;
   }
 

@@ -48,7 +48,7 @@ describe('OnnxTextModel on the text fixture (token ids, masked mean embedding)',
     expect(m.input).toEqual({ kind: 'text' });
     expect(m.classes).toEqual(CLASSES);
     expect(m.capabilities).toEqual({
-      threads: false,
+      threads: true,
       training: false,
       gradients: false,
       pixels: false,

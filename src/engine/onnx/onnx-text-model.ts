@@ -134,7 +134,7 @@ function tokenInput(graph: ProtoModel, where: string): { name: string; seqLen?: 
 }
 
 const CAPABILITIES: M.ModelCapabilities = Object.freeze({
-  threads: false,
+  threads: true,
   training: false,
   gradients: false,
   pixels: false,
@@ -253,6 +253,25 @@ export class OnnxTextModel implements M.Model {
     return this.classifier.predictProba(...this.ids(ds));
   }
 
+  /** The tokenizer settings the model reads texts with (for keyword discovery). */
+  get tokenizer(): TokenizerOptions {
+    return this.tokenization.tokenizer;
+  }
+
+  /**
+   * Class probabilities or logits (`OnnxClassifier.logits`) of raw texts, `[texts, K]`: what
+   * keyword discovery (`kw`) asks of a text model.
+   */
+  async predictTexts(
+    texts: readonly string[],
+    output: 'probabilities' | 'logits',
+  ): Promise<Float32Array> {
+    const x = tokenIds(texts, this.tokenization);
+    return output === 'logits'
+      ? this.classifier.logits(x, texts.length)
+      : this.classifier.predictProba(x, texts.length);
+  }
+
   async predict(ds: Dataset): Promise<Int32Array> {
     return this.classifier.predict(...this.ids(ds));
   }
@@ -263,9 +282,13 @@ export class OnnxTextModel implements M.Model {
     return Promise.reject(new AntidoteError('INVALID_STATE', why, { path: this.path }));
   }
 
-  /** Validated like the other models' (ONNX Runtime manages its own threads). */
+  /**
+   * Runs inference with `threads` intra-op threads in ONNX Runtime (`OnnxClassifier.setThreads`;
+   * new sessions, created lazily). `INVALID_ARGUMENT` outside [1, MAX_ENGINE_THREADS].
+   */
   useThreads(threads: number): this {
     checkInferenceThreads(threads);
+    this.classifier.setThreads(threads);
     return this;
   }
 

@@ -17,6 +17,7 @@ import type { DisposableClassifier } from '../model-interface.js';
 import { checkDatasetFits, resolveTrainOptions, type TrainOptions } from '../train.js';
 import { candidateLayers, defaultLayer, type OnnxLayout } from './onnx-graph.js';
 import type { ProtoModel } from './onnx-proto.js';
+import { onnxUnitPruner, type UnitPruner } from './onnx-prune.js';
 import type { OnnxNormalization } from './onnx-sidecar.js';
 import { OnnxTfGraph } from './onnx-tf-graph.js';
 
@@ -170,6 +171,8 @@ export class OnnxTfClassifier implements DisposableClassifier {
               (v) => (grads[v.name]?.dataSync() ?? new Float32Array(v.size)) as Float32Array,
             );
             adam.apply(vars, (i) => [parts[i]!]);
+            // Pruned weights (onnx-prune.ts) stay zero.
+            this.graph.applyMasks();
             const ok = tf.sum(tf.cast(tf.equal(tf.argMax(logits!, 1), yb), 'int32'));
             return [value.dataSync()[0]!, ok.dataSync()[0]!];
           });
@@ -216,6 +219,22 @@ export class OnnxTfClassifier implements DisposableClassifier {
     if (options.sidecar !== undefined) {
       await writeFileAtomic(sidecar, options.sidecar);
     }
+  }
+
+  /**
+   * A pruner of the units of `layer` (default {@link defaultLayer}): it zeroes their weights in the
+   * Gemm/MatMul reading them, and they stay zero while {@link fit} trains (`./onnx-prune.ts`).
+   * `INVALID_ARGUMENT` for a layer read by anything else than one such node.
+   */
+  unitPruner(layer: string | undefined = this.defaultLayer): UnitPruner {
+    if (layer === undefined) {
+      throw new AntidoteError(
+        'INVALID_ARGUMENT',
+        `${this.graph.where} has no Gemm or MatMul after its input: no layer to prune`,
+        { field: 'layer' },
+      );
+    }
+    return onnxUnitPruner(this.graph, layer, this.graph.where);
   }
 
   /** A copy with weights of its own (the same values now), e.g. to fine-tune apart. */

@@ -59,6 +59,8 @@ export class OnnxTfGraph {
   private readonly variables = new Map<string, tf.Variable>();
   private readonly ints = new Map<string, Value>();
   private readonly plans = new Map<string, Step[]>();
+  /** Masks the weights are kept multiplied by ({@link setMask}), by initializer name. */
+  private readonly masks = new Map<string, tf.Tensor>();
   private readonly ctx: OpContext;
   private disposed = false;
 
@@ -68,7 +70,8 @@ export class OnnxTfGraph {
     readonly proto: ProtoModel,
     private readonly weights: OnnxWeights,
     private readonly inputName: string,
-    private readonly where: string,
+    /** The file, for error messages. */
+    readonly where: string,
   ) {
     const input = proto.inputs.find((i) => i.name === inputName)!;
     this.inputShape = (input.shape ?? []).slice(1) as number[];
@@ -202,6 +205,39 @@ export class OnnxTfGraph {
     return out;
   }
 
+  /** The variable of the float initializer `name`, if the graph has one. */
+  variable(name: string): tf.Variable | undefined {
+    return this.variables.get(name);
+  }
+
+  /**
+   * Keeps the float initializer `name` multiplied by `mask` (its shape, or one that broadcasts to
+   * it; 0 switches a weight off) from now on: applied now and by {@link applyMasks}, which
+   * training calls after every step, so that pruned weights stay zero. `undefined` removes the
+   * mask (the weights stay as they are). The graph owns `mask`. `INVALID_ARGUMENT` for a name
+   * that is no float initializer.
+   */
+  setMask(name: string, mask: tf.Tensor | undefined): void {
+    this.checkAlive();
+    if (!this.variables.has(name)) {
+      throw new AntidoteError('INVALID_ARGUMENT', `${this.where} has no float weight ${name}`, {
+        path: this.where,
+      });
+    }
+    this.masks.get(name)?.dispose();
+    if (mask) this.masks.set(name, mask);
+    else this.masks.delete(name);
+    this.applyMasks();
+  }
+
+  /** Multiplies every masked weight by its mask ({@link setMask}). */
+  applyMasks(): void {
+    for (const [name, mask] of this.masks) {
+      const v = this.variables.get(name)!;
+      tf.tidy(() => v.assign(tf.mul(v, mask)));
+    }
+  }
+
   /** The initial tensors of the file (values as loaded), by name. */
   get initializers(): ReadonlyMap<string, OnnxTensor> {
     return this.weights.initializers;
@@ -220,6 +256,7 @@ export class OnnxTfGraph {
     this.checkAlive();
     const copy = new OnnxTfGraph(this.bytes, this.proto, this.weights, this.inputName, this.where);
     for (const [name, v] of this.variables) copy.variables.get(name)!.assign(v);
+    for (const [name, m] of this.masks) copy.masks.set(name, m.clone());
     return copy;
   }
 
@@ -235,5 +272,7 @@ export class OnnxTfGraph {
     this.disposed = true;
     for (const v of this.variables.values()) v.dispose();
     this.variables.clear();
+    for (const m of this.masks.values()) m.dispose();
+    this.masks.clear();
   }
 }
