@@ -39,7 +39,7 @@ import { initEngine, TfClassifier, trainClassifier } from '../dist/engine/index.
 import { evaluateDetection } from '../dist/eval/detection.js';
 import { evaluateBackdoor, evaluateClean } from '../dist/eval/metrics.js';
 import { Rng } from '../dist/util/rng.js';
-import { hasFlag, writeResult } from './common.mjs';
+import { firstRecords, hasFlag, writeResult } from './common.mjs';
 
 const arg = (name, fallback) => {
   const i = process.argv.indexOf(name);
@@ -67,6 +67,11 @@ const log = (s) => process.stderr.write(`[${new Date().toISOString().slice(11, 1
 const round = (v, d = 4) => (v === undefined || v === null ? null : Number(v.toFixed(d)));
 
 const corner4 = { kind: 'corner', size: 3, corners: 'four', amplitude: 0.5 };
+/** An Adaptive-* case: `rate` poisons, `covers` times as many covers. */
+const adaptive = (family, rate, covers) => ({
+  family,
+  options: { target, rate, coverRate: covers * rate },
+});
 const cases = {
   // SIG (Barni et al. 2019): the paper's sinusoid, and the ramp that did best on MNIST.
   'sig-sin-20%': {
@@ -91,24 +96,12 @@ const cases = {
   // WaNet (Nguyen & Tran 2021), MNIST settings: k 4, s 0.5, noise mode (cross ratio 2).
   'wanet-10%': { family: 'wanet', options: { target, rate: 0.1, crossRatio: 2 }, epochs: 8 },
   'wanet-0.5%': { family: 'wanet', options: { target, rate: 0.005, crossRatio: 2 }, epochs: 8 },
-  // Adaptive-Blend (Qi et al. 2023): 16 pieces, 8 masked, α 0.15 / 0.2, noise key.
-  'adaptive-blend-0.3%': {
-    family: 'adaptive-blend',
-    options: { target, rate: 0.003, coverRate: 0.003 },
-  },
-  'adaptive-blend-1%': {
-    family: 'adaptive-blend',
-    options: { target, rate: 0.01, coverRate: 0.01 },
-  },
+  // Adaptive-Blend (Qi et al. 2023): 16 pieces, 8 masked, α 0.15 / 0.2, noise key, covers 1×.
+  'adaptive-blend-0.3%': adaptive('adaptive-blend', 0.003, 1),
+  'adaptive-blend-1%': adaptive('adaptive-blend', 0.01, 1),
   // Adaptive-Patch (Qi et al. 2023): four 4×4 corner patches, α 0.5 / 0.2 / 0.5 / 0.3, covers 2×.
-  'adaptive-patch-0.3%': {
-    family: 'adaptive-patch',
-    options: { target, rate: 0.003, coverRate: 0.006 },
-  },
-  'adaptive-patch-1%': {
-    family: 'adaptive-patch',
-    options: { target, rate: 0.01, coverRate: 0.02 },
-  },
+  'adaptive-patch-0.3%': adaptive('adaptive-patch', 0.003, 2),
+  'adaptive-patch-1%': adaptive('adaptive-patch', 0.01, 2),
 };
 const run = onlyCases
   ? onlyCases.map((name) => {
@@ -251,15 +244,7 @@ for (const name of datasets) {
     let robust;
     const surrogate = async () => {
       if (!robust) {
-        const n = Math.min(surrogateRecords, train.shape[0]);
-        const size = train.x.length / train.shape[0];
-        const part = {
-          ...train,
-          x: train.x.subarray(0, n * size),
-          y: train.y.subarray(0, n),
-          ids: train.ids.slice(0, n),
-          shape: [n, ...shape],
-        };
+        const part = firstRecords(train, surrogateRecords);
         robust = await TfClassifier.create('cnn', shape, train.classes, seed + 100);
         await adversarialFit(robust, part, { seed: seed + 100, ...ADV });
         out.clean[`seed${seed}-robust-surrogate`] = {

@@ -24,7 +24,7 @@ import type { Dataset } from '../data/dataset.js';
 import { AntidoteError } from '../errors.js';
 import { Rng } from '../util/rng.js';
 import type { PoisoningAttack, PoisonResult } from './attack.js';
-import { assembleRegularizedBackdoor, planRegularizedBackdoor } from './regularized-backdoor.js';
+import { assembleRegularizedBackdoor, planWithCoverRate } from './regularized-backdoor.js';
 import { type ImageTransform, imageRecordShape } from './target-class.js';
 import { type Corner, imageDims, patchOrigin } from './triggers.js';
 
@@ -194,14 +194,7 @@ export const adaptivePatchAttack: PoisoningAttack<AdaptivePatchOptions> = Object
     const shape = imageRecordShape(ds, 'Adaptive-Patch');
     const alphas = o.patches.map((p) => p.alpha);
     checkAdaptivePatchOptions(o, alphas, shape, o.patches);
-    const n = ds.shape[0]!;
-    const plan = planRegularizedBackdoor(
-      ds,
-      o.target,
-      o.rate,
-      () => Math.round(o.coverRate * n),
-      rng,
-    );
+    const plan = planWithCoverRate(ds, o.target, o.rate, o.coverRate, rng);
     const k = o.patches.length;
     const stamp = (count: number) => (row: Float32Array, j: number) => {
       const p = o.patches[patchGroup(j, count, k)]!;

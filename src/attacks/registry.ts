@@ -71,6 +71,7 @@ import {
   loadTrigger,
   TRIGGER_KINDS,
   type Trigger,
+  type TriggerFn,
   type TriggerKind,
 } from './triggers.js';
 import { checkWanetOptions, WANET_DEFAULTS, wanetAttack, wanetTrigger } from './wanet.js';
@@ -887,22 +888,49 @@ export const wanetEntry = defineAttack({
   },
 });
 
+/** What Adaptive-Blend and Adaptive-Patch return: all-to-one `target`, poisons and covers. */
+function coverOutcome(
+  name: string,
+  result: PoisonResult,
+  apply: TriggerFn,
+  target: number,
+  targetName: string,
+): AttackOutcome {
+  return {
+    dataset: result.dataset,
+    record: result.record,
+    testTrigger: { apply, targeting: allToOne(target) },
+    summary: regularizedLine(name, result.record, targetName, 'cover'),
+  };
+}
+
+/** The paper of Adaptive-Blend and Adaptive-Patch. */
+const QI_2023 =
+  'Qi, Xie, Li, Wang & Mittal 2023, "Revisiting the Assumption of Latent Separability for Backdoor Defenses", ICLR';
+
+/** `--cover-rate` of Adaptive-Blend and Adaptive-Patch (conservatism). */
+function coverRateField(what: string, fallback: string) {
+  return z
+    .number()
+    .optional()
+    .meta({
+      placeholder: '<share>',
+      description: `share of the training set used as covers (${what}); default ${fallback}`,
+    });
+}
+
 /** Adaptive-Blend: a tiled, partial blend with conservatism covers. */
 export const adaptiveBlendEntry = defineAttack({
   name: 'adaptive-blend',
   triggeredTest: true,
   title:
     'blend part of a trigger picture into some images (relabelled) and into covers (labels kept) (Adaptive-Blend)',
-  paper:
-    'Qi, Xie, Li, Wang & Mittal 2023, "Revisiting the Assumption of Latent Separability for Backdoor Defenses", ICLR',
+  paper: QI_2023,
   domains: ['features'],
   dataHelp: 'image training set to poison (directory or built-in name)',
   options: z.object({
     ...allToOneFields(),
-    coverRate: z.number().optional().meta({
-      placeholder: '<share>',
-      description: 'share of the training set used as covers (trigger, true label); default --rate',
-    }),
+    coverRate: coverRateField('trigger, true label', '--rate'),
     pieces: z
       .int()
       .default(16)
@@ -962,15 +990,8 @@ export const adaptiveBlendEntry = defineAttack({
       },
       rng,
     );
-    return {
-      dataset: result.dataset,
-      record: result.record,
-      testTrigger: {
-        apply: adaptiveBlendTestTrigger(key, o.testAlpha).apply,
-        targeting: allToOne(target),
-      },
-      summary: regularizedLine('Adaptive-Blend', result.record, o.target, 'cover'),
-    };
+    const apply = adaptiveBlendTestTrigger(key, o.testAlpha).apply;
+    return coverOutcome('Adaptive-Blend', result, apply, target, o.target);
   },
 });
 
@@ -994,17 +1015,12 @@ export const adaptivePatchEntry = defineAttack({
   triggeredTest: true,
   title:
     'stamp one of several faint patches on some images (relabelled) and on covers (labels kept); all patches at full opacity at test time (Adaptive-Patch)',
-  paper:
-    'Qi, Xie, Li, Wang & Mittal 2023, "Revisiting the Assumption of Latent Separability for Backdoor Defenses", ICLR',
+  paper: QI_2023,
   domains: ['features'],
   dataHelp: 'image training set to poison (directory or built-in name)',
   options: z.object({
     ...allToOneFields(),
-    coverRate: z.number().optional().meta({
-      placeholder: '<share>',
-      description:
-        'share of the training set used as covers (a patch, true label); default 2 × --rate (the paper)',
-    }),
+    coverRate: coverRateField('a patch, true label', '2 × --rate (the paper)'),
     alphas: z.string().default(ADAPTIVE_PATCH_DEFAULTS.alphas.join(',')).meta({
       placeholder: '<a,b,...>',
       description: 'opacity of each patch on the training records, one per patch (2 to 4)',
@@ -1048,20 +1064,14 @@ export const adaptivePatchEntry = defineAttack({
       },
       rng,
     );
-    return {
-      dataset: result.dataset,
-      record: result.record,
-      testTrigger: {
-        apply: adaptivePatchTestTrigger(patches, o.testAlpha).apply,
-        targeting: allToOne(target),
-      },
-      summary: regularizedLine(
-        `Adaptive-Patch (${patches.length} patches)`,
-        result.record,
-        o.target,
-        'cover',
-      ),
-    };
+    const apply = adaptivePatchTestTrigger(patches, o.testAlpha).apply;
+    return coverOutcome(
+      `Adaptive-Patch (${patches.length} patches)`,
+      result,
+      apply,
+      target,
+      o.target,
+    );
   },
 });
 

@@ -198,15 +198,7 @@ export function registerTrainCommand(program: Command): void {
         return;
       }
       const arch = kind as ArchName;
-      const epochs = o.epochs ?? 2;
-      const batchSize = o.batchSize ?? 64;
-      const lr = o.lr ?? 0.001;
-      // 0–255 image records are trained on the [0, 1] scale the audit and the scan read.
-      const range = normalizeRange(loaded.dataset, o.data);
-      if (range.notice) process.stderr.write(`notice: ${range.notice}\n`);
-      const { dataset } = range;
-      const startedOn = new Date();
-      const spec: ModelSpec = o.hidden ? { arch, hidden: o.hidden } : { arch };
+      const { epochs, batchSize, lr, dataset, startedOn, spec } = imageTraining(o, loaded, arch);
       const progress = trainingProgress(`train ${arch}`, progressEnabled(o));
       const classifier = await trainClassifier(dataset, {
         model: spec,
@@ -223,24 +215,13 @@ export function registerTrainCommand(program: Command): void {
         await classifier.save(o.out, { overwrite: o.force ?? false });
         const history = classifier.lastHistory!;
 
-        await recordTrainingProvenance({
-          modelDir: o.out,
-          datasets: [await datasetProvenance(loaded)],
-          code: { version: `antidote@${version}` },
-          hyperparameters: {
-            model: { ...spec, hidden: spec.hidden ? [...spec.hidden] : null },
-            epochs,
-            batchSize,
-            learningRate: lr,
-            validationSplit: o.validationSplit,
-            patience: o.patience ?? null,
-            threads: o.threads,
-            backend: activeBackend(),
-          },
-          seed: o.seed,
-          startedOn,
-          finishedOn: new Date(),
-          ...(privateKey ? { privateKey } : {}),
+        await recordImageProvenance(o, loaded, spec, startedOn, privateKey, {
+          epochs,
+          batchSize,
+          learningRate: lr,
+          validationSplit: o.validationSplit,
+          patience: o.patience ?? null,
+          threads: o.threads,
         });
         printTrained(
           o,
@@ -258,6 +239,50 @@ export function registerTrainCommand(program: Command): void {
 }
 
 type History = NonNullable<FeatureModel['history']>;
+
+/**
+ * The settings of an image model's training: the defaults of the flags (2 epochs, batch 64,
+ * learning rate 0.001), the data on the [0, 1] scale the audit and the scan read (0–255
+ * records are rescaled, with a notice), the model spec.
+ */
+function imageTraining(o: TrainCliOptions, loaded: LoadedDataset, arch: ArchName) {
+  const range = normalizeRange(loaded.dataset, o.data);
+  if (range.notice) process.stderr.write(`notice: ${range.notice}\n`);
+  const spec: ModelSpec = o.hidden ? { arch, hidden: o.hidden } : { arch };
+  return {
+    epochs: o.epochs ?? 2,
+    batchSize: o.batchSize ?? 64,
+    lr: o.lr ?? 0.001,
+    dataset: range.dataset,
+    startedOn: new Date(),
+    spec,
+  };
+}
+
+/** Writes the SLSA provenance of an image model: its spec, `hyper` and the backend. */
+async function recordImageProvenance(
+  o: TrainCliOptions,
+  loaded: LoadedDataset,
+  spec: ModelSpec,
+  startedOn: Date,
+  privateKey: Awaited<ReturnType<typeof loadPrivateKey>> | undefined,
+  hyper: Record<string, unknown>,
+): Promise<void> {
+  await recordTrainingProvenance({
+    modelDir: o.out,
+    datasets: [await datasetProvenance(loaded)],
+    code: { version: `antidote@${version}` },
+    hyperparameters: {
+      model: { ...spec, hidden: spec.hidden ? [...spec.hidden] : null },
+      ...hyper,
+      backend: activeBackend(),
+    },
+    seed: o.seed,
+    startedOn,
+    finishedOn: new Date(),
+    ...(privateKey ? { privateKey } : {}),
+  });
+}
 
 /**
  * `--epsilon`, `--pgd-steps`, `--step-size` and `--adversarial-share` only with `--adversarial`,
@@ -312,14 +337,7 @@ async function trainAdversarial(
   arch: ArchName,
   privateKey: Awaited<ReturnType<typeof loadPrivateKey>> | undefined,
 ): Promise<void> {
-  const epochs = o.epochs ?? 2;
-  const batchSize = o.batchSize ?? 64;
-  const lr = o.lr ?? 0.001;
-  const range = normalizeRange(loaded.dataset, o.data);
-  if (range.notice) process.stderr.write(`notice: ${range.notice}\n`);
-  const { dataset } = range;
-  const startedOn = new Date();
-  const spec: ModelSpec = o.hidden ? { arch, hidden: o.hidden } : { arch };
+  const { epochs, batchSize, lr, dataset, startedOn, spec } = imageTraining(o, loaded, arch);
   const pgd = {
     epsilon: o.epsilon!,
     ...(o.pgdSteps !== undefined ? { steps: o.pgdSteps } : {}),
@@ -351,22 +369,11 @@ async function trainAdversarial(
       stepSize: o.stepSize ?? null,
       adversarialShare: share,
     };
-    await recordTrainingProvenance({
-      modelDir: o.out,
-      datasets: [await datasetProvenance(loaded)],
-      code: { version: `antidote@${version}` },
-      hyperparameters: {
-        model: { ...spec, hidden: spec.hidden ? [...spec.hidden] : null },
-        epochs,
-        batchSize,
-        learningRate: lr,
-        adversarial,
-        backend: activeBackend(),
-      },
-      seed: o.seed,
-      startedOn,
-      finishedOn: new Date(),
-      ...(privateKey ? { privateKey } : {}),
+    await recordImageProvenance(o, loaded, spec, startedOn, privateKey, {
+      epochs,
+      batchSize,
+      learningRate: lr,
+      adversarial,
     });
     const history: History = {
       epochs: fitted.epochs,
