@@ -28,7 +28,7 @@ import { adversarialFit } from '../dist/defenses/adversarial-training.js';
 import { initEngine, TfClassifier, trainClassifier } from '../dist/engine/index.js';
 import { evaluateBackdoor, evaluateClean } from '../dist/eval/metrics.js';
 import { Rng } from '../dist/util/rng.js';
-import { resultsDir, writeResult } from './common.mjs';
+import { firstRecords, resultsDir, writeResult } from './common.mjs';
 
 const arg = (name, fallback) => {
   const i = process.argv.indexOf(name);
@@ -166,15 +166,7 @@ async function surrogate(kind, seed) {
       m = await TfClassifier.load(surrogateModel);
       results.surrogate.model = surrogateModel;
     } else {
-      const records = Math.min(surrogateLimit, train.shape[0]);
-      const size = train.x.length / train.shape[0];
-      const part = {
-        ...train,
-        x: train.x.subarray(0, records * size),
-        y: train.y.subarray(0, records),
-        ids: train.ids.slice(0, records),
-        shape: [records, ...shape],
-      };
+      const part = firstRecords(train, surrogateLimit);
       m = await TfClassifier.create('cnn', shape, train.classes, seed + 100);
       await adversarialFit(m, part, { seed: seed + 100, ...ADV });
     }

@@ -39,3 +39,16 @@ export async function timeIt(fn, repeats = 3) {
 }
 
 export const hasFlag = (name) => process.argv.includes(name);
+
+/** The first `n` records of a dataset (all of them when it has fewer), sharing its buffers. */
+export function firstRecords(ds, n) {
+  const records = Math.min(n, ds.shape[0]);
+  const size = ds.x.length / ds.shape[0];
+  return {
+    ...ds,
+    x: ds.x.subarray(0, records * size),
+    y: ds.y.subarray(0, records),
+    ids: ds.ids.slice(0, records),
+    shape: [records, ...ds.shape.slice(1)],
+  };
+}

@@ -20,7 +20,7 @@ import type { Dataset } from '../data/dataset.js';
 import { AntidoteError } from '../errors.js';
 import type { Rng } from '../util/rng.js';
 import type { PoisoningAttack, PoisonResult } from './attack.js';
-import { assembleRegularizedBackdoor, planRegularizedBackdoor } from './regularized-backdoor.js';
+import { assembleRegularizedBackdoor, planWithCoverRate } from './regularized-backdoor.js';
 import { type ImageTransform, imageRecordShape } from './target-class.js';
 import { imageDims } from './triggers.js';
 
@@ -143,14 +143,7 @@ export const adaptiveBlendAttack: PoisoningAttack<AdaptiveBlendOptions> = Object
     const pieces = o.pieces ?? ADAPTIVE_BLEND_DEFAULTS.pieces;
     const masked = o.maskedPieces ?? Math.floor(pieces / 2);
     const alpha = o.alpha ?? ADAPTIVE_BLEND_DEFAULTS.alpha;
-    const n = ds.shape[0]!;
-    const plan = planRegularizedBackdoor(
-      ds,
-      o.target,
-      o.rate,
-      () => Math.round(o.coverRate * n),
-      rng,
-    );
+    const plan = planWithCoverRate(ds, o.target, o.rate, o.coverRate, rng);
     const { h, w } = imageDims(shape);
     const tiles = rng.fork('pieces');
     const partial = (row: Float32Array) =>

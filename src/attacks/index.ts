@@ -5,6 +5,7 @@
  */
 
 export * from './adaptive-blend.js';
+export * from './adaptive-patch.js';
 export {
   type AttackRecord,
   checkClass,

@@ -16,6 +16,14 @@ import {
   checkAdaptiveBlendOptions,
 } from './adaptive-blend.js';
 import {
+  ADAPTIVE_PATCH_DEFAULTS,
+  adaptivePatchAttack,
+  adaptivePatchTestTrigger,
+  adaptivePatchTriggers,
+  checkAdaptivePatchOptions,
+  checkPatchLayout,
+} from './adaptive-patch.js';
+import {
   type AttackRecord,
   checkRate,
   POISON_RATE_DEFINITIONS,
@@ -64,6 +72,7 @@ import {
   loadTrigger,
   TRIGGER_KINDS,
   type Trigger,
+  type TriggerFn,
   type TriggerKind,
 } from './triggers.js';
 import { checkWanetOptions, WANET_DEFAULTS, wanetAttack, wanetTrigger } from './wanet.js';
@@ -885,22 +894,49 @@ export const wanetEntry = defineAttack({
   },
 });
 
+/** What Adaptive-Blend and Adaptive-Patch return: all-to-one `target`, poisons and covers. */
+function coverOutcome(
+  name: string,
+  result: PoisonResult,
+  apply: TriggerFn,
+  target: number,
+  targetName: string,
+): AttackOutcome {
+  return {
+    dataset: result.dataset,
+    record: result.record,
+    testTrigger: { apply, targeting: allToOne(target) },
+    summary: regularizedLine(name, result.record, targetName, 'cover'),
+  };
+}
+
+/** The paper of Adaptive-Blend and Adaptive-Patch. */
+const QI_2023 =
+  'Qi, Xie, Li, Wang & Mittal 2023, "Revisiting the Assumption of Latent Separability for Backdoor Defenses", ICLR';
+
+/** `--cover-rate` of Adaptive-Blend and Adaptive-Patch (conservatism). */
+function coverRateField(what: string, fallback: string) {
+  return z
+    .number()
+    .optional()
+    .meta({
+      placeholder: '<share>',
+      description: `share of the training set used as covers (${what}); default ${fallback}`,
+    });
+}
+
 /** Adaptive-Blend: a tiled, partial blend with conservatism covers. */
 export const adaptiveBlendEntry = defineAttack({
   name: 'adaptive-blend',
   triggeredTest: true,
   title:
     'blend part of a trigger picture into some images (relabelled) and into covers (labels kept) (Adaptive-Blend)',
-  paper:
-    'Qi, Xie, Li, Wang & Mittal 2023, "Revisiting the Assumption of Latent Separability for Backdoor Defenses", ICLR',
+  paper: QI_2023,
   domains: ['features'],
   dataHelp: 'image training set to poison (directory or built-in name)',
   options: z.object({
     ...allToOneFields(),
-    coverRate: z.number().optional().meta({
-      placeholder: '<share>',
-      description: 'share of the training set used as covers (trigger, true label); default --rate',
-    }),
+    coverRate: coverRateField('trigger, true label', '--rate'),
     pieces: z
       .int()
       .default(16)
@@ -960,15 +996,88 @@ export const adaptiveBlendEntry = defineAttack({
       },
       rng,
     );
-    return {
-      dataset: result.dataset,
-      record: result.record,
-      testTrigger: {
-        apply: adaptiveBlendTestTrigger(key, o.testAlpha).apply,
-        targeting: allToOne(target),
+    const apply = adaptiveBlendTestTrigger(key, o.testAlpha).apply;
+    return coverOutcome('Adaptive-Blend', result, apply, target, o.target);
+  },
+});
+
+/** `--alphas 0.5,0.2,…` as numbers; `INVALID_ARGUMENT` for anything else. */
+function parseAlphas(text: string): number[] {
+  const parts = text.split(',').map((s) => s.trim());
+  const values = parts.map(Number);
+  if (parts.some((s) => s === '') || values.some((v) => !Number.isFinite(v))) {
+    throw new AntidoteError(
+      'INVALID_ARGUMENT',
+      `--alphas takes comma-separated opacities, got "${text}"`,
+      { field: 'alphas' },
+    );
+  }
+  return values;
+}
+
+/** Adaptive-Patch: several low-opacity patches, one per poison, with conservatism covers. */
+export const adaptivePatchEntry = defineAttack({
+  name: 'adaptive-patch',
+  triggeredTest: true,
+  title:
+    'stamp one of several faint patches on some images (relabelled) and on covers (labels kept); all patches at full opacity at test time (Adaptive-Patch)',
+  paper: QI_2023,
+  domains: ['features'],
+  dataHelp: 'image training set to poison (directory or built-in name)',
+  options: z.object({
+    ...allToOneFields(),
+    coverRate: coverRateField('a patch, true label', '2 × --rate (the paper)'),
+    alphas: z.string().default(ADAPTIVE_PATCH_DEFAULTS.alphas.join(',')).meta({
+      placeholder: '<a,b,...>',
+      description: 'opacity of each patch on the training records, one per patch (2 to 4)',
+    }),
+    size: z.int().default(ADAPTIVE_PATCH_DEFAULTS.size).meta({
+      placeholder: '<px>',
+      description: 'side of each square patch (they sit in distinct corners)',
+    }),
+    testAlpha: z.number().default(ADAPTIVE_PATCH_DEFAULTS.testAlpha).meta({
+      placeholder: '<α>',
+      description: 'opacity of every patch in the combined test-time trigger',
+    }),
+    patchSeed: z
+      .int()
+      .default(0)
+      .meta({ placeholder: '<n>', description: 'seed of the random 0/1 patch patterns' }),
+  }),
+  check(o) {
+    checkRate(o.rate);
+    const alphas = parseAlphas(o.alphas);
+    checkAdaptivePatchOptions(
+      { coverRate: o.coverRate ?? 2 * o.rate, testAlpha: o.testAlpha },
+      alphas,
+    );
+    checkPatchLayout(alphas.length, o.size);
+  },
+  async run({ loaded, rng }, o) {
+    const { dataset } = loaded;
+    const shape = dataset.shape.slice(1);
+    const target = resolveClass(o.target, dataset.classes, 'target');
+    const patches = adaptivePatchTriggers(shape, parseAlphas(o.alphas), o.size, o.patchSeed);
+    const result = adaptivePatchAttack.poison(
+      dataset,
+      {
+        target,
+        rate: o.rate,
+        coverRate: o.coverRate ?? 2 * o.rate,
+        patches,
+        testAlpha: o.testAlpha,
+        patchInfo: { size: o.size, patchSeed: o.patchSeed },
       },
-      summary: regularizedLine('Adaptive-Blend', result.record, o.target, 'cover'),
-    };
+      rng,
+    );
+    const apply = adaptivePatchTestTrigger(patches, o.testAlpha).apply;
+    return coverOutcome(
+      `Adaptive-Patch (${patches.length} patches)`,
+      result,
+      apply,
+      target,
+      o.target,
+    );
   },
 });
 
@@ -986,6 +1095,7 @@ export const ATTACKS: readonly AttackEntry[] = Object.freeze([
   sigEntry,
   wanetEntry,
   adaptiveBlendEntry,
+  adaptivePatchEntry,
 ] as unknown as AttackEntry[]);
 
 /** The registry entry called `name`; `INVALID_ARGUMENT` for an unknown name. */

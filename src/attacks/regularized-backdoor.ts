@@ -74,6 +74,21 @@ export function planRegularizedBackdoor(
 }
 
 /**
+ * The plan of the backdoors whose regularization records are a share of the training set
+ * (Adaptive-Blend's and Adaptive-Patch's cover rate): `round(coverRate · N)` of them.
+ */
+export function planWithCoverRate(
+  ds: Dataset,
+  target: number,
+  rate: number,
+  coverRate: number,
+  rng: Rng,
+): RegularizedPlan {
+  const n = numRecords(ds);
+  return planRegularizedBackdoor(ds, target, rate, () => Math.round(coverRate * n), rng);
+}
+
+/**
  * Applies a plan: poisons get `poison(row, j)` and the target label, regularization records get
  * `regularize(row, j)` and keep theirs (j counts within each kind, in ascending order).
  */

@@ -2,6 +2,7 @@ import { type Command, Option } from 'commander';
 import { numRecords } from '../../data/dataset.js';
 import { dataDomain, type LoadedDataset } from '../../data/load.js';
 import { normalizeRange } from '../../data/range.js';
+import { adversarialFit } from '../../defenses/adversarial-training.js';
 import { activeBackend } from '../../engine/backend.js';
 import {
   FeatureModel,
@@ -9,7 +10,7 @@ import {
   TABULAR_MODEL_KINDS,
 } from '../../engine/feature-model-io.js';
 import { TEXT_MODEL_KINDS } from '../../engine/text-models.js';
-import { trainClassifier } from '../../engine/tf-classifier.js';
+import { TfClassifier, trainClassifier } from '../../engine/tf-classifier.js';
 import { ARCH_NAMES, type ArchName, type ModelSpec } from '../../engine/zoo.js';
 import { AntidoteError } from '../../errors.js';
 import { loadPrivateKey } from '../../integrity/keys.js';
@@ -38,6 +39,11 @@ interface TrainCliOptions extends OutputOptions {
   out: string;
   force?: boolean;
   key?: string;
+  adversarial?: boolean;
+  epsilon?: number;
+  pgdSteps?: number;
+  stepSize?: number;
+  adversarialShare?: number;
 }
 
 /** The models each kind of data takes, the first being the default. */
@@ -153,30 +159,46 @@ export function registerTrainCommand(program: Command): void {
       parseInteger,
       1,
     )
+    .option(
+      '--adversarial',
+      'PGD adversarial training (Madry et al. 2018) of an image model, e.g. the robust surrogate of attack clean-label-backdoor',
+    )
+    .option('--epsilon <ε>', '--adversarial: L∞ budget of the PGD examples trained on', parseNumber)
+    .option('--pgd-steps <n>', '--adversarial: PGD steps (default 10)', parseInteger)
+    .option('--step-size <α>', '--adversarial: PGD step size (default 2.5·ε / steps)', parseNumber)
+    .option(
+      '--adversarial-share <share>',
+      '--adversarial: share of each batch replaced by PGD examples, in (0, 1] (default 1)',
+      parseNumber,
+    )
     .requiredOption('--out <dir>', 'model directory to write')
     .option('--force', 'replace an existing model directory')
     .option('--key <file>', 'Ed25519 private key (PEM) that signs the SLSA provenance of the run')
     .option('--json', 'print the result as JSON')
     .option('--quiet', 'no progress bars')
     .action(async (o: TrainCliOptions) => {
+      checkAdversarialFlags(o);
       const privateKey = o.key ? await loadPrivateKey(o.key) : undefined;
       const loaded = await loadDataArg(o.data, o);
       const kind = chooseModel(loaded, o.model);
       checkKindFlags(o, kind, loaded);
+      if (o.adversarial) {
+        if (dataDomain(loaded) !== 'features') {
+          throw new AntidoteError(
+            'INVALID_ARGUMENT',
+            `--adversarial trains image and feature-array models; ${o.data} holds ${dataDomain(loaded)} records`,
+            { field: 'adversarial' },
+          );
+        }
+        await trainAdversarial(o, loaded, kind as ArchName, privateKey);
+        return;
+      }
       if (dataDomain(loaded) !== 'features') {
         await trainFeature(o, loaded, kind as FeatureModelKind, privateKey);
         return;
       }
       const arch = kind as ArchName;
-      const epochs = o.epochs ?? 2;
-      const batchSize = o.batchSize ?? 64;
-      const lr = o.lr ?? 0.001;
-      // 0–255 image records are trained on the [0, 1] scale the audit and the scan read.
-      const range = normalizeRange(loaded.dataset, o.data);
-      if (range.notice) process.stderr.write(`notice: ${range.notice}\n`);
-      const { dataset } = range;
-      const startedOn = new Date();
-      const spec: ModelSpec = o.hidden ? { arch, hidden: o.hidden } : { arch };
+      const { epochs, batchSize, lr, dataset, startedOn, spec } = imageTraining(o, loaded, arch);
       const progress = trainingProgress(`train ${arch}`, progressEnabled(o));
       const classifier = await trainClassifier(dataset, {
         model: spec,
@@ -193,24 +215,13 @@ export function registerTrainCommand(program: Command): void {
         await classifier.save(o.out, { overwrite: o.force ?? false });
         const history = classifier.lastHistory!;
 
-        await recordTrainingProvenance({
-          modelDir: o.out,
-          datasets: [await datasetProvenance(loaded)],
-          code: { version: `antidote@${version}` },
-          hyperparameters: {
-            model: { ...spec, hidden: spec.hidden ? [...spec.hidden] : null },
-            epochs,
-            batchSize,
-            learningRate: lr,
-            validationSplit: o.validationSplit,
-            patience: o.patience ?? null,
-            threads: o.threads,
-            backend: activeBackend(),
-          },
-          seed: o.seed,
-          startedOn,
-          finishedOn: new Date(),
-          ...(privateKey ? { privateKey } : {}),
+        await recordImageProvenance(o, loaded, spec, startedOn, privateKey, {
+          epochs,
+          batchSize,
+          learningRate: lr,
+          validationSplit: o.validationSplit,
+          patience: o.patience ?? null,
+          threads: o.threads,
         });
         printTrained(
           o,
@@ -228,6 +239,164 @@ export function registerTrainCommand(program: Command): void {
 }
 
 type History = NonNullable<FeatureModel['history']>;
+
+/**
+ * The settings of an image model's training: the defaults of the flags (2 epochs, batch 64,
+ * learning rate 0.001), the data on the [0, 1] scale the audit and the scan read (0–255
+ * records are rescaled, with a notice), the model spec.
+ */
+function imageTraining(o: TrainCliOptions, loaded: LoadedDataset, arch: ArchName) {
+  const range = normalizeRange(loaded.dataset, o.data);
+  if (range.notice) process.stderr.write(`notice: ${range.notice}\n`);
+  const spec: ModelSpec = o.hidden ? { arch, hidden: o.hidden } : { arch };
+  return {
+    epochs: o.epochs ?? 2,
+    batchSize: o.batchSize ?? 64,
+    lr: o.lr ?? 0.001,
+    dataset: range.dataset,
+    startedOn: new Date(),
+    spec,
+  };
+}
+
+/** Writes the SLSA provenance of an image model: its spec, `hyper` and the backend. */
+async function recordImageProvenance(
+  o: TrainCliOptions,
+  loaded: LoadedDataset,
+  spec: ModelSpec,
+  startedOn: Date,
+  privateKey: Awaited<ReturnType<typeof loadPrivateKey>> | undefined,
+  hyper: Record<string, unknown>,
+): Promise<void> {
+  await recordTrainingProvenance({
+    modelDir: o.out,
+    datasets: [await datasetProvenance(loaded)],
+    code: { version: `antidote@${version}` },
+    hyperparameters: {
+      model: { ...spec, hidden: spec.hidden ? [...spec.hidden] : null },
+      ...hyper,
+      backend: activeBackend(),
+    },
+    seed: o.seed,
+    startedOn,
+    finishedOn: new Date(),
+    ...(privateKey ? { privateKey } : {}),
+  });
+}
+
+/**
+ * `--epsilon`, `--pgd-steps`, `--step-size` and `--adversarial-share` only with `--adversarial`,
+ * which needs `--epsilon` and takes none of the options `adversarialFit` has not
+ * (`--validation-split`, `--patience`, `--threads` above 1); values are checked here, before
+ * any data is read.
+ */
+function checkAdversarialFlags(o: TrainCliOptions): void {
+  const fail = (field: string, message: string): never => {
+    throw new AntidoteError('INVALID_ARGUMENT', message, { field });
+  };
+  const pgdFlags = [
+    o.epsilon !== undefined && '--epsilon',
+    o.pgdSteps !== undefined && '--pgd-steps',
+    o.stepSize !== undefined && '--step-size',
+    o.adversarialShare !== undefined && '--adversarial-share',
+  ].filter((f): f is string => typeof f === 'string');
+  if (!o.adversarial) {
+    if (pgdFlags.length) fail('adversarial', `${pgdFlags.join(', ')} need --adversarial`);
+    return;
+  }
+  if (o.epsilon === undefined) fail('epsilon', '--adversarial needs --epsilon (the L∞ budget)');
+  if (!(o.epsilon! > 0 && o.epsilon! <= 1)) {
+    fail('epsilon', `--epsilon must be in (0, 1] (pixels on the [0, 1] scale), got ${o.epsilon}`);
+  }
+  if (o.adversarialShare !== undefined && !(o.adversarialShare > 0 && o.adversarialShare <= 1)) {
+    fail('adversarialShare', `--adversarial-share must be in (0, 1], got ${o.adversarialShare}`);
+  }
+  if (o.pgdSteps !== undefined && !(o.pgdSteps >= 1 && o.pgdSteps <= 10_000)) {
+    fail('pgdSteps', `--pgd-steps must be in [1, 10000], got ${o.pgdSteps}`);
+  }
+  if (o.stepSize !== undefined && !(o.stepSize > 0 && Number.isFinite(o.stepSize))) {
+    fail('stepSize', `--step-size must be positive, got ${o.stepSize}`);
+  }
+  const unsupported = [
+    o.validationSplit > 0 && '--validation-split',
+    o.patience !== undefined && '--patience',
+    o.threads !== 1 && '--threads',
+  ].filter((f): f is string => typeof f === 'string');
+  if (unsupported.length) {
+    fail('adversarial', `--adversarial does not take ${unsupported.join(', ')}`);
+  }
+}
+
+/**
+ * Trains an image model with PGD adversarial training (`adversarialFit`, Madry et al. 2018),
+ * saves it with its provenance (the PGD settings among the hyperparameters).
+ */
+async function trainAdversarial(
+  o: TrainCliOptions,
+  loaded: LoadedDataset,
+  arch: ArchName,
+  privateKey: Awaited<ReturnType<typeof loadPrivateKey>> | undefined,
+): Promise<void> {
+  const { epochs, batchSize, lr, dataset, startedOn, spec } = imageTraining(o, loaded, arch);
+  const pgd = {
+    epsilon: o.epsilon!,
+    ...(o.pgdSteps !== undefined ? { steps: o.pgdSteps } : {}),
+    ...(o.stepSize !== undefined ? { stepSize: o.stepSize } : {}),
+  };
+  const share = o.adversarialShare ?? 1;
+  const classifier = await TfClassifier.create(
+    spec,
+    dataset.shape.slice(1),
+    dataset.classes,
+    o.seed,
+  );
+  try {
+    const progress = trainingProgress(`train ${arch} (adversarial)`, progressEnabled(o));
+    const fitted = await adversarialFit(classifier, dataset, {
+      seed: o.seed,
+      pgd,
+      adversarialShare: share,
+      epochs,
+      batchSize,
+      learningRate: lr,
+      // adversarialFit reports once per epoch: one bar step per epoch.
+      onProgress: (p) => progress.onProgress({ ...p, batch: 1, batches: 1, epochEnd: true }),
+    }).finally(() => progress.stop());
+    await classifier.save(o.out, { overwrite: o.force ?? false });
+    const adversarial = {
+      epsilon: pgd.epsilon,
+      pgdSteps: o.pgdSteps ?? 10,
+      stepSize: o.stepSize ?? null,
+      adversarialShare: share,
+    };
+    await recordImageProvenance(o, loaded, spec, startedOn, privateKey, {
+      epochs,
+      batchSize,
+      learningRate: lr,
+      adversarial,
+    });
+    const history: History = {
+      epochs: fitted.epochs,
+      bestEpoch: fitted.epochs.length,
+      stoppedEarly: false,
+      samples: epochs * numRecords(dataset),
+      seconds: fitted.seconds,
+    };
+    printTrained(
+      o,
+      `${arch} (adversarial)`,
+      classifier.spec,
+      numRecords(dataset),
+      history,
+      privateKey !== undefined,
+      {
+        adversarial,
+      },
+    );
+  } finally {
+    classifier.dispose();
+  }
+}
 
 function printTrained(
   o: TrainCliOptions,
