@@ -14,7 +14,7 @@ import { type RunningServer, startServer } from './start.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 /** Screenshots land here (gitignored; CI keeps the folder as an artefact). */
-const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/dashboard/', import.meta.url));
+const ARTIFACTS = fileURLToPath(new URL('../../test-results/dashboard/', import.meta.url));
 /** The window widths every page must fit: a laptop and a phone. */
 const WIDTHS = [1280, 390] as const;
 const PAGES = [
