@@ -66,6 +66,40 @@ describe('antidote urls', () => {
 
     const again = await runJson(program(), args);
     expect(isAntidoteError(again.err, 'ALREADY_EXISTS')).toBe(true);
+
+    // --strict makes the changed items fail the run, after the matching ones are written.
+    const strictOut = join(dir, 'strict');
+    const strict = await runJson(program(), [
+      'urls',
+      'fetch',
+      '--data',
+      list,
+      '--manifest',
+      snap,
+      '--out',
+      strictOut,
+      ...hosts(),
+      '--strict',
+    ]);
+    expect(isAntidoteError(strict.err, 'INTEGRITY_MISMATCH')).toBe(true);
+    expect((strict.err as Error).message).toMatch(/2 of 6 items not kept \(2 changed/);
+    expect((await readdir(join(strictOut, 'items'))).length).toBe(4);
+    b.routes.set('/0', { body: 'b0' });
+    b.routes.set('/1', { body: 'b1' });
+    const clean = await runJson(program(), [
+      'urls',
+      'fetch',
+      '--data',
+      list,
+      '--manifest',
+      snap,
+      '--out',
+      join(dir, 'clean'),
+      ...hosts(),
+      '--strict',
+    ]);
+    expect(clean.err).toBeUndefined();
+    expect(clean.out).toMatchObject({ kept: 6, changed: 0 });
   });
 
   it('default deny: no --allow-host is an error, a host left off is never contacted', async () => {

@@ -33,6 +33,7 @@ interface UrlsCliOptions extends OutputOptions {
 interface FetchCliOptions extends UrlsCliOptions {
   manifest: string;
   manifestDigest?: string;
+  strict?: boolean;
 }
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
@@ -214,6 +215,15 @@ async function runFetch(arg: string | undefined, o: FetchCliOptions): Promise<vo
     out: o.out,
     ...fetchSummary(r, manifestPath, manifest.digest),
   });
+  // A pipeline gate: the matching items are written, but the run fails when any pinned item
+  // could not be kept (changed content, failed download, no pinned digest).
+  const notKept = r.changed + r.failed + r.unpinned;
+  if (o.strict && notKept > 0) {
+    throw new AntidoteError(
+      'INTEGRITY_MISMATCH',
+      `--strict: ${notKept} of ${r.total} items not kept (${r.changed} changed, ${r.failed} failed, ${r.unpinned} unpinned); the ${r.kept} matching items are in ${o.out}`,
+    );
+  }
 }
 
 /**
@@ -244,6 +254,10 @@ export function registerUrlsCommand(program: Command): void {
       )
       .requiredOption('--manifest <file>', `the snapshot's manifest (or its directory)`)
       .option('--manifest-digest <hex>', 'refuse a manifest whose digest is not this one')
+      .option(
+        '--strict',
+        'exit 3 (INTEGRITY_MISMATCH) when any item is not kept (changed, failed or unpinned), after writing the matching ones',
+      )
       .requiredOption(
         '--out <dir>',
         `output directory: items/<sha256>, ${URL_KEPT_FILE}, ${URL_FETCH_REPORT_FILE}`,
