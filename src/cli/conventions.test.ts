@@ -61,6 +61,7 @@ const OPERANDS: Readonly<Record<string, readonly string[]>> = {
   rekey: ['files'],
   lineage: ['modelDir'],
   'policy set': ['file'],
+  'policy set-signature': ['file'],
   'registry register': ['model'],
   'registry list': ['name'],
   'registry show': ['version'],

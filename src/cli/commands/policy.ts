@@ -12,10 +12,12 @@ import {
   loadPolicy,
   loadPrivateKey,
   loadPublicKey,
+  loadSignaturePolicy,
   PERMISSIONS,
   type Permission,
   parsePolicy,
 } from '../../integrity/index.js';
+import { signaturePolicyPath } from '../../registry/signature-policy.js';
 import { SqliteCatalogueStore } from '../../registry/sqlite-store.js';
 import { type CatalogueStore, PROJECT_FOLDER, resolveProjectDir } from '../../registry/store.js';
 import { writeFileAtomic } from '../../util/fs.js';
@@ -94,6 +96,65 @@ export function registerPolicyCommand(program: Command): void {
           {
             path: policyPath(store.projectDir),
             principals: policy.principals,
+          },
+        );
+      } finally {
+        store.close();
+      }
+    });
+  cmd
+    .command('set-signature <file>')
+    .description(
+      `validate FILE (a signature policy: requireSignature, trustedKeys, trustedCAs, …) and install it as ${PROJECT_FOLDER}/signature-policy.json, the policy the registry, gate and serve check model signatures under (docs/signing.md)`,
+    )
+    .option('--project <dir>', 'project folder (default: nearest with .antidote/)')
+    .option('--key <file>', 'your key; needs keys:manage when an access policy is installed')
+    .option('--json', 'print the result as JSON')
+    .action(async (file: string, o: OutputOptions & { project?: string; key?: string }) => {
+      // Loads every trusted key and CA it names (paths relative to FILE): a policy that would
+      // not load is never installed.
+      const policy = await loadSignaturePolicy(file);
+      const raw = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+      const store = SqliteCatalogueStore.open(
+        resolveProjectDir({ explicit: o.project, cwd: process.cwd(), create: true }),
+      );
+      try {
+        await requirePermission(store, o.key, 'keys:manage', 'signature-policy');
+        // Installed self-contained: keys and certificates inline as PEM, so the policy does not
+        // depend on where FILE was or on files beside it.
+        const installed = {
+          ...raw,
+          trustedKeys: policy.trustedKeys.map((k) =>
+            k.export({ type: 'spki', format: 'pem' }).toString(),
+          ),
+          trustedCAs: policy.trustedCAs.map((c) => c.toString()),
+        };
+        const path = signaturePolicyPath(store.projectDir);
+        await writeFileAtomic(path, `${JSON.stringify(installed, null, 2)}\n`);
+        const check = await loadSignaturePolicy(path);
+        const { appendAudit } = await import('../../integrity/index.js');
+        appendAudit(store, {
+          actor: (await actorOf(o.key)) ?? 'anonymous',
+          action: 'policy.signature.set',
+          outcome: 'ok',
+          details: {
+            digest: check.digest,
+            requireSignature: check.requireSignature,
+            trustedKeys: check.trustedKeys.length,
+            trustedCAs: check.trustedCAs.length,
+          },
+        });
+        printResult(
+          o,
+          `signature policy installed: ${check.requireSignature ? 'signatures required' : 'signatures checked when present'}, ${check.trustedKeys.length} trusted keys, ${check.trustedCAs.length} trusted CAs`,
+          {
+            path,
+            digest: check.digest,
+            requireSignature: check.requireSignature,
+            trustedKeys: check.trustedKeys.length,
+            trustedCAs: check.trustedCAs.length,
+            signatureFiles: check.signatureFiles,
+            pinRegisteredContent: check.pinRegisteredContent,
           },
         );
       } finally {
