@@ -331,6 +331,21 @@ reg.close();
 process.stdout.write(JSON.stringify({ promoted, rolledBack, refused }));
 `;
 
+/**
+ * Runs the children and waits for every one of them (a failed child must not leave the others
+ * writing while the test cleans up); rejects with the first failure's error.
+ */
+async function runChildren(
+  script: string,
+  argsOf: readonly string[][],
+  store: string | undefined,
+): Promise<string[]> {
+  const settled = await Promise.allSettled(argsOf.map((a) => runChild(script, a, store)));
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return settled.map((r) => (r as PromiseFulfilledResult<string>).value);
+}
+
 function runChild(script: string, args: string[], store: string | undefined): Promise<string> {
   return new Promise((res, rej) => {
     const p = spawn(process.execPath, ['--input-type=module', '-e', script, DIST, ...args], {
@@ -379,8 +394,10 @@ export function concurrentRegistrationSuite(
       try {
         ModelRegistry.open(root, { store: store ?? 'sqlite' }).close(); // migrate once first
         const tags = Array.from({ length: processes }, (_, i) => String.fromCharCode(65 + i));
-        const outs = await Promise.all(
-          tags.map((tag) => runChild(REGISTER_CHILD, [root, tag, String(perProcess)], store)),
+        const outs = await runChildren(
+          REGISTER_CHILD,
+          tags.map((tag) => [root, tag, String(perProcess)]),
+          store,
         );
         const ids = outs.flatMap((o) => JSON.parse(o) as string[]);
         const total = processes * perProcess;
@@ -419,8 +436,10 @@ export function concurrentRegistrationSuite(
         ModelRegistry.open(root, { store: store ?? 'sqlite' }).close();
         const tags = Array.from({ length: processes }, (_, i) => `r${i}`);
         const steps = 9;
-        const outs = await Promise.all(
-          tags.map((tag) => runChild(RACE_CHILD, [root, tag, String(steps)], store)),
+        const outs = await runChildren(
+          RACE_CHILD,
+          tags.map((tag) => [root, tag, String(steps)]),
+          store,
         );
         const counts = outs.map(
           (o) => JSON.parse(o) as { promoted: number; rolledBack: number; refused: number },
