@@ -51,7 +51,9 @@ describe('antidote urls', () => {
     b.routes.set('/0', { body: 'poison' });
     b.routes.set('/1', { body: 'poison too' });
     const out = join(dir, 'out');
-    const args = ['urls', 'fetch', '--data', list, '--manifest', snap, '--out', out, ...hosts()];
+    // biome-ignore format: one command line
+    const fetchArgs = (to: string, ...extra: string[]) => ['urls', 'fetch', '--data', list, '--manifest', snap, '--out', to, ...hosts(), ...extra];
+    const args = fetchArgs(out);
     const f = await runJson(program(), args);
     expect(f.err).toBeUndefined();
     expect(f.out).toMatchObject({ total: 6, kept: 4, changed: 2, failed: 0 });
@@ -69,35 +71,13 @@ describe('antidote urls', () => {
 
     // --strict makes the changed items fail the run, after the matching ones are written.
     const strictOut = join(dir, 'strict');
-    const strict = await runJson(program(), [
-      'urls',
-      'fetch',
-      '--data',
-      list,
-      '--manifest',
-      snap,
-      '--out',
-      strictOut,
-      ...hosts(),
-      '--strict',
-    ]);
+    const strict = await runJson(program(), fetchArgs(strictOut, '--strict'));
     expect(isAntidoteError(strict.err, 'INTEGRITY_MISMATCH')).toBe(true);
     expect((strict.err as Error).message).toMatch(/2 of 6 items not kept \(2 changed/);
     expect((await readdir(join(strictOut, 'items'))).length).toBe(4);
     b.routes.set('/0', { body: 'b0' });
     b.routes.set('/1', { body: 'b1' });
-    const clean = await runJson(program(), [
-      'urls',
-      'fetch',
-      '--data',
-      list,
-      '--manifest',
-      snap,
-      '--out',
-      join(dir, 'clean'),
-      ...hosts(),
-      '--strict',
-    ]);
+    const clean = await runJson(program(), fetchArgs(join(dir, 'clean'), '--strict'));
     expect(clean.err).toBeUndefined();
     expect(clean.out).toMatchObject({ kept: 6, changed: 0 });
   });
