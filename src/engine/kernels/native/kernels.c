@@ -12,10 +12,6 @@
 
 typedef unsigned int u32;
 
-static inline v128_t splat_lane0(v128_t v) { return wasm_i32x4_shuffle(v, v, 0, 0, 0, 0); }
-static inline v128_t splat_lane1(v128_t v) { return wasm_i32x4_shuffle(v, v, 1, 1, 1, 1); }
-static inline v128_t splat_lane2(v128_t v) { return wasm_i32x4_shuffle(v, v, 2, 2, 2, 2); }
-static inline v128_t splat_lane3(v128_t v) { return wasm_i32x4_shuffle(v, v, 3, 3, 3, 3); }
 static inline v128_t madd(v128_t acc, v128_t a, v128_t b) {
   return wasm_f32x4_add(acc, wasm_f32x4_mul(a, b));
 }
@@ -56,13 +52,30 @@ void EXPORT(pad_nhwc)(const float *x, float *xp, u32 n, u32 h, u32 w, u32 c, u32
   }
 }
 
+// dst[r·co + k] += the 4 × 4 tile whose column k is v_k (rows r < rows are stored): the
+// transposed accumulators of the filter gradient, added into row-major dw.
+static inline void add_tile_transposed(float *dst, u32 co, u32 rows, v128_t v0, v128_t v1,
+                                       v128_t v2, v128_t v3) {
+  v128_t a = wasm_i32x4_shuffle(v0, v1, 0, 4, 1, 5), b = wasm_i32x4_shuffle(v2, v3, 0, 4, 1, 5);
+  v128_t c = wasm_i32x4_shuffle(v0, v1, 2, 6, 3, 7), d = wasm_i32x4_shuffle(v2, v3, 2, 6, 3, 7);
+  v128_t r0 = wasm_i32x4_shuffle(a, b, 0, 1, 4, 5), r1 = wasm_i32x4_shuffle(a, b, 2, 3, 6, 7);
+  v128_t r2 = wasm_i32x4_shuffle(c, d, 0, 1, 4, 5), r3 = wasm_i32x4_shuffle(c, d, 2, 3, 6, 7);
+  wasm_v128_store(dst, wasm_f32x4_add(wasm_v128_load(dst), r0));
+  if (rows > 1) wasm_v128_store(dst + co, wasm_f32x4_add(wasm_v128_load(dst + co), r1));
+  if (rows > 2) wasm_v128_store(dst + 2 * co, wasm_f32x4_add(wasm_v128_load(dst + 2 * co), r2));
+  if (rows > 3) wasm_v128_store(dst + 3 * co, wasm_f32x4_add(wasm_v128_load(dst + 3 * co), r3));
+}
+
 // Gradient of a stride-1 convolution w.r.t. its filter, from the padded input xp
 // [n, oh + kh − 1, ow + kw − 1, ci] and dy [n, oh, ow, co] (co a multiple of 4):
 //   dw[i, j, c, o] = Σ_{b, y, x} xp[b, y + i, x + j, c] · dy[b, y, x, o]
-// For a filter row i, the (j, c) pairs are kw·ci consecutive floats of a padded input row, so
-// tiles of 4 of them × 8 (or 4) output channels accumulate in registers over every pixel of an
-// image. dw is overwritten. xp needs 3 floats of slack after its end (a tile's tail may read
-// past the row; those lanes are discarded).
+// For a filter row i, the (j, c) pairs are kw·ci consecutive floats of a padded input row: a
+// tile of 8 of them (two vectors) × 4 output channels (each dy value splatted) accumulates in
+// registers over every pixel of an image, transposed, then is added into dw. Fewer than 8 rows
+// left: tiles of 4 rows × 8 (then 4) channels. Every dw value is summed in the same order
+// (pixels of an image in row-major order, then images in order), whatever the tile. dw is
+// overwritten. xp needs 3 floats of slack after its end (a 4-row tile's tail may read past the
+// row; those lanes are discarded).
 void EXPORT(conv2d_filter_grad)(const float *xp, const float *dy, float *dw, u32 n, u32 oh,
                                 u32 ow, u32 kh, u32 kw, u32 ci, u32 co) {
   u32 wp = ow + kw - 1, hp = oh + kh - 1;
@@ -73,49 +86,58 @@ void EXPORT(conv2d_filter_grad)(const float *xp, const float *dy, float *dw, u32
     const float *dyb = dy + (unsigned long)b * oh * ow * co;
     for (u32 i = 0; i < kh; i++) {
       float *dwi = dw + i * m * co;
-      for (u32 r0 = 0; r0 < m; r0 += 4) {
+      u32 r0 = 0;
+      for (; r0 + 8 <= m; r0 += 8) {
+        for (u32 o0 = 0; o0 < co; o0 += 4) {
+          v128_t l0 = wasm_f32x4_splat(0), l1 = l0, l2 = l0, l3 = l0;
+          v128_t h0 = l0, h1 = l0, h2 = l0, h3 = l0;
+          for (u32 y = 0; y < oh; y++) {
+            const float *xr = xb + ((y + i) * wp) * ci + r0;
+            const float *dr = dyb + (y * ow) * co + o0;
+            for (u32 x = 0; x < ow; x++) {
+              v128_t xl = wasm_v128_load(xr + x * ci);
+              v128_t xh = wasm_v128_load(xr + x * ci + 4);
+              const float *d = dr + x * co;
+              v128_t s0 = wasm_v128_load32_splat(d), s1 = wasm_v128_load32_splat(d + 1);
+              v128_t s2 = wasm_v128_load32_splat(d + 2), s3 = wasm_v128_load32_splat(d + 3);
+              l0 = madd(l0, xl, s0);
+              h0 = madd(h0, xh, s0);
+              l1 = madd(l1, xl, s1);
+              h1 = madd(h1, xh, s1);
+              l2 = madd(l2, xl, s2);
+              h2 = madd(h2, xh, s2);
+              l3 = madd(l3, xl, s3);
+              h3 = madd(h3, xh, s3);
+            }
+          }
+          add_tile_transposed(dwi + r0 * co + o0, co, 4, l0, l1, l2, l3);
+          add_tile_transposed(dwi + (r0 + 4) * co + o0, co, 4, h0, h1, h2, h3);
+        }
+      }
+      for (; r0 < m; r0 += 4) {
         u32 rows = m - r0 < 4 ? m - r0 : 4;
         u32 o0 = 0;
         for (; o0 + 8 <= co; o0 += 8) {
-          v128_t a00 = wasm_f32x4_splat(0), a01 = a00, a10 = a00, a11 = a00;
-          v128_t a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+          v128_t a0 = wasm_f32x4_splat(0), a1 = a0, a2 = a0, a3 = a0;
+          v128_t a4 = a0, a5 = a0, a6 = a0, a7 = a0;
           for (u32 y = 0; y < oh; y++) {
             const float *xr = xb + ((y + i) * wp) * ci + r0;
             const float *dr = dyb + (y * ow) * co + o0;
             for (u32 x = 0; x < ow; x++) {
               v128_t xv = wasm_v128_load(xr + x * ci);
-              v128_t d0 = wasm_v128_load(dr + x * co);
-              v128_t d1 = wasm_v128_load(dr + x * co + 4);
-              v128_t s0 = splat_lane0(xv), s1 = splat_lane1(xv);
-              v128_t s2 = splat_lane2(xv), s3 = splat_lane3(xv);
-              a00 = madd(a00, s0, d0);
-              a01 = madd(a01, s0, d1);
-              a10 = madd(a10, s1, d0);
-              a11 = madd(a11, s1, d1);
-              a20 = madd(a20, s2, d0);
-              a21 = madd(a21, s2, d1);
-              a30 = madd(a30, s3, d0);
-              a31 = madd(a31, s3, d1);
+              const float *d = dr + x * co;
+              a0 = madd(a0, xv, wasm_v128_load32_splat(d));
+              a1 = madd(a1, xv, wasm_v128_load32_splat(d + 1));
+              a2 = madd(a2, xv, wasm_v128_load32_splat(d + 2));
+              a3 = madd(a3, xv, wasm_v128_load32_splat(d + 3));
+              a4 = madd(a4, xv, wasm_v128_load32_splat(d + 4));
+              a5 = madd(a5, xv, wasm_v128_load32_splat(d + 5));
+              a6 = madd(a6, xv, wasm_v128_load32_splat(d + 6));
+              a7 = madd(a7, xv, wasm_v128_load32_splat(d + 7));
             }
           }
-          float *d = dwi + r0 * co + o0;
-          wasm_v128_store(d, wasm_f32x4_add(wasm_v128_load(d), a00));
-          wasm_v128_store(d + 4, wasm_f32x4_add(wasm_v128_load(d + 4), a01));
-          if (rows > 1) {
-            d += co;
-            wasm_v128_store(d, wasm_f32x4_add(wasm_v128_load(d), a10));
-            wasm_v128_store(d + 4, wasm_f32x4_add(wasm_v128_load(d + 4), a11));
-          }
-          if (rows > 2) {
-            d += co;
-            wasm_v128_store(d, wasm_f32x4_add(wasm_v128_load(d), a20));
-            wasm_v128_store(d + 4, wasm_f32x4_add(wasm_v128_load(d + 4), a21));
-          }
-          if (rows > 3) {
-            d += co;
-            wasm_v128_store(d, wasm_f32x4_add(wasm_v128_load(d), a30));
-            wasm_v128_store(d + 4, wasm_f32x4_add(wasm_v128_load(d + 4), a31));
-          }
+          add_tile_transposed(dwi + r0 * co + o0, co, rows, a0, a1, a2, a3);
+          add_tile_transposed(dwi + r0 * co + o0 + 4, co, rows, a4, a5, a6, a7);
         }
         for (; o0 < co; o0 += 4) {
           v128_t a0 = wasm_f32x4_splat(0), a1 = a0, a2 = a0, a3 = a0;
@@ -124,20 +146,14 @@ void EXPORT(conv2d_filter_grad)(const float *xp, const float *dy, float *dw, u32
             const float *dr = dyb + (y * ow) * co + o0;
             for (u32 x = 0; x < ow; x++) {
               v128_t xv = wasm_v128_load(xr + x * ci);
-              v128_t d0 = wasm_v128_load(dr + x * co);
-              a0 = madd(a0, splat_lane0(xv), d0);
-              a1 = madd(a1, splat_lane1(xv), d0);
-              a2 = madd(a2, splat_lane2(xv), d0);
-              a3 = madd(a3, splat_lane3(xv), d0);
+              const float *d = dr + x * co;
+              a0 = madd(a0, xv, wasm_v128_load32_splat(d));
+              a1 = madd(a1, xv, wasm_v128_load32_splat(d + 1));
+              a2 = madd(a2, xv, wasm_v128_load32_splat(d + 2));
+              a3 = madd(a3, xv, wasm_v128_load32_splat(d + 3));
             }
           }
-          float *d = dwi + r0 * co + o0;
-          wasm_v128_store(d, wasm_f32x4_add(wasm_v128_load(d), a0));
-          if (rows > 1) wasm_v128_store(d + co, wasm_f32x4_add(wasm_v128_load(d + co), a1));
-          if (rows > 2)
-            wasm_v128_store(d + 2 * co, wasm_f32x4_add(wasm_v128_load(d + 2 * co), a2));
-          if (rows > 3)
-            wasm_v128_store(d + 3 * co, wasm_f32x4_add(wasm_v128_load(d + 3 * co), a3));
+          add_tile_transposed(dwi + r0 * co + o0, co, rows, a0, a1, a2, a3);
         }
       }
     }
