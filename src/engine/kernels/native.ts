@@ -141,7 +141,18 @@ export interface NativeContext {
 }
 
 let moduleCache: object | null | undefined;
-const contexts = new WeakMap<object, NativeContext | null>();
+let contexts = new WeakMap<object, NativeContext | null>();
+
+/**
+ * Binds backends from now on to another build of the kernels module (`bytes`, a kernels.wasm with
+ * the same exports), or again to the shipped one (no argument). For benchmarks that compare two
+ * builds in one process, interleaved (`bench/engine.mjs --baseline-kernels`); call it between
+ * training runs, never during one.
+ */
+export function useKernelsModule(bytes?: Uint8Array): void {
+  moduleCache = bytes ? new WA.Module(bytes) : undefined;
+  contexts = new WeakMap();
+}
 
 /**
  * The native kernels for `backend` when it is TF.js's wasm backend and WebAssembly SIMD works
