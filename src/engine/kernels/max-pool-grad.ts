@@ -66,6 +66,55 @@ export function maxPoolGradKernel(backendName: string, original: KernelConfig): 
   };
 }
 
+/**
+ * The gradient of a 2×2, stride-2 max pool over a ReLU's output `h` (float32 NHWC, channels a
+ * multiple of 4, windows inside `h`), passed back through the ReLU too: `MaxPoolGrad` then the
+ * ReLU's gradient (`dy` where `h` > 0) in one native pass (`max_pool_relu_grad_2x2`), the
+ * same values bit for bit. Undefined where the native kernel does not apply (the caller then runs
+ * the two steps).
+ */
+export function maxPoolReluGrad(
+  backendName: string,
+  backend: KernelBackend,
+  h: TensorInfo,
+  dy: TensorInfo,
+  attrs: Pick<MaxPoolGradAttrs, 'filterSize' | 'strides' | 'pad'>,
+): TensorInfo | undefined {
+  const native = nativeKernels(backendName, backend);
+  const fused = native?.k.max_pool_relu_grad_2x2;
+  if (
+    !native ||
+    !fused ||
+    h.dtype !== 'float32' ||
+    dy.dtype !== 'float32' ||
+    h.shape.length !== 4
+  ) {
+    return undefined;
+  }
+  const info = backend_util.computePool2DInfo(
+    h.shape as [number, number, number, number],
+    attrs.filterSize,
+    attrs.strides,
+    1,
+    attrs.pad,
+  );
+  if (!disjoint2x2(info) || info.inChannels % 4 !== 0) return undefined;
+  const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth } = info;
+  const out = native.output([...h.shape]);
+  fused(
+    native.ptr(h),
+    native.ptr(dy),
+    native.ptr(out),
+    batchSize,
+    inHeight,
+    inWidth,
+    inChannels,
+    outHeight,
+    outWidth,
+  );
+  return out;
+}
+
 /** The loop of {@link maxPoolGradKernel}: accumulates `dy` into `dx` at each window's first max. */
 export function routeToFirstMax(
   x: Float32Array,

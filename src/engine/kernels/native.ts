@@ -68,6 +68,18 @@ export interface NativeKernels {
     oh: number,
     ow: number,
   ): void;
+  /** Absent from builds before it (a baseline in `bench/engine.mjs`'s A/B). */
+  max_pool_relu_grad_2x2?(
+    x: number,
+    dy: number,
+    dx: number,
+    n: number,
+    h: number,
+    w: number,
+    c: number,
+    oh: number,
+    ow: number,
+  ): void;
   max_pool_2x2(
     x: number,
     y: number,

@@ -199,12 +199,18 @@ void EXPORT(conv2d_input_grad_dot)(const float *dyp, const float *wt, float *dx,
 
 // Gradient of a 2 × 2, stride-2 max pool whose windows lie inside x [n, h, w, c] (c a multiple
 // of 4; dy [n, oh, ow, c]): each window's gradient goes to its first maximum in row-major order.
+// max_pool_relu_grad_2x2: x is a ReLU's output, and the gradient is passed back through the ReLU as well (a
+// window whose maximum is not positive passes nothing), as relu_grad would after this kernel.
 // dx is overwritten (rows and columns outside every window get zeros).
-void EXPORT(max_pool_grad_2x2)(const float *x, const float *dy, float *dx, u32 n, u32 h, u32 w,
-                               u32 c, u32 oh, u32 ow) {
-  unsigned long total = (unsigned long)n * h * w * c;
-  for (unsigned long k = 0; k < total; k++) dx[k] = 0;
+static inline void max_pool_grad(const float *x, const float *dy, float *dx, u32 n, u32 h, u32 w,
+                                 u32 c, u32 oh, u32 ow, u32 relu) {
+  // Windows that tile x leave nothing to zero.
+  if (2 * oh != h || 2 * ow != w) {
+    unsigned long total = (unsigned long)n * h * w * c;
+    for (unsigned long k = 0; k < total; k++) dx[k] = 0;
+  }
   u32 row = w * c;
+  v128_t zero = wasm_f32x4_splat(0);
   for (u32 b = 0; b < n; b++) {
     for (u32 y = 0; y < oh; y++) {
       const float *x0 = x + ((unsigned long)b * h + 2 * y) * row;
@@ -230,8 +236,8 @@ void EXPORT(max_pool_grad_2x2)(const float *x, const float *dy, float *dx, u32 n
           v128_t selb = wasm_v128_andnot(gtb, later);
           v128_t sela = wasm_v128_not(wasm_v128_or(gtb, later));
           // 0 + g keeps −0 gradients as +0, like adding onto a zero-filled output.
-          v128_t zero = wasm_f32x4_splat(0);
           v128_t gz = wasm_f32x4_add(zero, gv);
+          if (relu) gz = wasm_v128_and(gz, wasm_f32x4_gt(wasm_v128_bitselect(dd, best, gtd), zero));
           wasm_v128_store(d0 + p + ch, wasm_v128_and(gz, sela));
           wasm_v128_store(d0 + p + c + ch, wasm_v128_and(gz, selb));
           wasm_v128_store(d0 + row + p + ch, wasm_v128_and(gz, selc));
@@ -240,6 +246,15 @@ void EXPORT(max_pool_grad_2x2)(const float *x, const float *dy, float *dx, u32 n
       }
     }
   }
+}
+
+void EXPORT(max_pool_grad_2x2)(const float *x, const float *dy, float *dx, u32 n, u32 h, u32 w,
+                               u32 c, u32 oh, u32 ow) {
+  max_pool_grad(x, dy, dx, n, h, w, c, oh, ow, 0);
+}
+void EXPORT(max_pool_relu_grad_2x2)(const float *x, const float *dy, float *dx, u32 n, u32 h,
+                                    u32 w, u32 c, u32 oh, u32 ow) {
+  max_pool_grad(x, dy, dx, n, h, w, c, oh, ow, 1);
 }
 
 // Column sums of x [rows, cols] (cols a multiple of 4) into out [cols]: float32 partial sums over
