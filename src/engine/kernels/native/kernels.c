@@ -431,89 +431,125 @@ void EXPORT(matmul)(const float *a, const float *b, const float *bias, float *c,
   }
 }
 
+// One output tile of conv2d_tiled: P (1–4) consecutive pixels of an output row × 8 channels
+// (wide) or 4, accumulated in registers over the filter rows and the kw·ci inputs of each, from
+// bias0/bias1, then ReLU (relu ≠ 0), stored. a0 points at the tile's first input of filter row 0,
+// wr at the tile's first weight of filter row 0. Called with constant P and wide, so each variant
+// keeps only its own accumulators.
+__attribute__((always_inline)) static inline void conv_tile(
+    const float *a0, const float *wr, float *yp, u32 P, u32 wide, u32 kh, u32 span, u32 rowp,
+    u32 ci, u32 co, v128_t bias0, v128_t bias1, u32 relu) {
+  v128_t zero = wasm_f32x4_splat(0);
+  v128_t c00 = bias0, c01 = bias1, c10 = bias0, c11 = bias1;
+  v128_t c20 = bias0, c21 = bias1, c30 = bias0, c31 = bias1;
+  u32 s1 = ci, s2 = 2 * ci, s3 = 3 * ci;
+  for (u32 i = 0; i < kh; i++) {
+    const float *a = a0 + i * rowp;
+    const float *wi = wr + (unsigned long)i * span * co;
+    for (u32 t = 0; t < span; t++) {
+      v128_t d0 = wasm_v128_load(wi + t * co);
+      v128_t d1 = wide ? wasm_v128_load(wi + t * co + 4) : zero;
+      v128_t q0 = wasm_v128_load32_splat(a + t);
+      c00 = madd(c00, q0, d0);
+      if (wide) c01 = madd(c01, q0, d1);
+      if (P > 1) {
+        v128_t q1 = wasm_v128_load32_splat(a + s1 + t);
+        c10 = madd(c10, q1, d0);
+        if (wide) c11 = madd(c11, q1, d1);
+      }
+      if (P > 2) {
+        v128_t q2 = wasm_v128_load32_splat(a + s2 + t);
+        c20 = madd(c20, q2, d0);
+        if (wide) c21 = madd(c21, q2, d1);
+      }
+      if (P > 3) {
+        v128_t q3 = wasm_v128_load32_splat(a + s3 + t);
+        c30 = madd(c30, q3, d0);
+        if (wide) c31 = madd(c31, q3, d1);
+      }
+    }
+  }
+  if (relu) {
+    c00 = wasm_f32x4_max(c00, zero);
+    c01 = wasm_f32x4_max(c01, zero);
+    c10 = wasm_f32x4_max(c10, zero);
+    c11 = wasm_f32x4_max(c11, zero);
+    c20 = wasm_f32x4_max(c20, zero);
+    c21 = wasm_f32x4_max(c21, zero);
+    c30 = wasm_f32x4_max(c30, zero);
+    c31 = wasm_f32x4_max(c31, zero);
+  }
+  wasm_v128_store(yp, c00);
+  if (wide) wasm_v128_store(yp + 4, c01);
+  if (P > 1) {
+    wasm_v128_store(yp + co, c10);
+    if (wide) wasm_v128_store(yp + co + 4, c11);
+  }
+  if (P > 2) {
+    wasm_v128_store(yp + 2 * co, c20);
+    if (wide) wasm_v128_store(yp + 2 * co + 4, c21);
+  }
+  if (P > 3) {
+    wasm_v128_store(yp + 3 * co, c30);
+    if (wide) wasm_v128_store(yp + 3 * co + 4, c31);
+  }
+}
+
 // Stride-1 convolution from the padded input xp [n, oh + kh − 1, ow + kw − 1, ci] and the filter
 // wt [kh, kw, ci, co] (co a multiple of 4), with an optional bias [co] (bias = 0: none) and ReLU
 // (relu ≠ 0):
 //   y[b, y, x, o] = act(bias[o] + Σ_{i, j, c} xp[b, y + i, x + j, c] · wt[i, j, c, o])
-// in tiles of 4 output pixels of a row × 8 (then 4) output channels. For a
-// filter row i, the kw·ci inputs of a pixel are consecutive floats of a padded input row (and the
-// next pixel's start ci floats later), so each tile is a small matrix product accumulated in
-// registers.
+// in tiles of 4 output pixels of a row (the row's last tile: the 1–3 left) × 8 (then 4) output
+// channels. For a filter row i, the kw·ci inputs of a pixel are consecutive floats of a padded
+// input row (and the next pixel's start ci floats later), so each tile is a small matrix product
+// accumulated in registers; every output is summed in the same order whatever its tile.
 void EXPORT(conv2d_tiled)(const float *xp, const float *wt, const float *bias, float *y, u32 n,
                           u32 oh, u32 ow, u32 kh, u32 kw, u32 ci, u32 co, u32 relu) {
   u32 wp = ow + kw - 1, hp = oh + kh - 1;
-  u32 span = kw * ci;
+  u32 span = kw * ci, rowp = wp * ci;
   v128_t zero = wasm_f32x4_splat(0);
   for (u32 b = 0; b < n; b++) {
     const float *xb = xp + (unsigned long)b * hp * wp * ci;
     for (u32 r = 0; r < oh; r++) {
       float *yr = y + (((unsigned long)b * oh + r) * ow) * co;
-      for (u32 o0 = 0; o0 < co; o0 += 8) {
-        u32 wide = o0 + 8 <= co;
+      const float *xr = xb + r * rowp;
+      u32 o0 = 0;
+      for (; o0 + 8 <= co; o0 += 8) {
         v128_t bias0 = bias ? wasm_v128_load(bias + o0) : zero;
-        v128_t bias1 = bias && wide ? wasm_v128_load(bias + o0 + 4) : zero;
-        for (u32 x0 = 0; x0 < ow; x0 += 4) {
-          u32 px = ow - x0 < 4 ? ow - x0 : 4;
-          // Pixels past the row's end repeat the last one (not stored).
-          u32 s1 = (px > 1 ? 1 : 0) * ci, s2 = (px > 2 ? 2 : 0) * ci, s3 = (px > 3 ? 3 : 0) * ci;
-          v128_t c00 = bias0, c01 = bias1, c10 = bias0, c11 = bias1;
-          v128_t c20 = bias0, c21 = bias1, c30 = bias0, c31 = bias1;
-          for (u32 i = 0; i < kh; i++) {
-            const float *a0 = xb + ((r + i) * wp + x0) * ci;
-            const float *wr = wt + (unsigned long)i * span * co + o0;
-            if (wide) {
-              for (u32 t = 0; t < span; t++) {
-                v128_t d0 = wasm_v128_load(wr + t * co);
-                v128_t d1 = wasm_v128_load(wr + t * co + 4);
-                v128_t q0 = wasm_v128_load32_splat(a0 + t);
-                v128_t q1 = wasm_v128_load32_splat(a0 + s1 + t);
-                v128_t q2 = wasm_v128_load32_splat(a0 + s2 + t);
-                v128_t q3 = wasm_v128_load32_splat(a0 + s3 + t);
-                c00 = madd(c00, q0, d0);
-                c01 = madd(c01, q0, d1);
-                c10 = madd(c10, q1, d0);
-                c11 = madd(c11, q1, d1);
-                c20 = madd(c20, q2, d0);
-                c21 = madd(c21, q2, d1);
-                c30 = madd(c30, q3, d0);
-                c31 = madd(c31, q3, d1);
-              }
-            } else {
-              for (u32 t = 0; t < span; t++) {
-                v128_t d0 = wasm_v128_load(wr + t * co);
-                c00 = madd(c00, wasm_v128_load32_splat(a0 + t), d0);
-                c10 = madd(c10, wasm_v128_load32_splat(a0 + s1 + t), d0);
-                c20 = madd(c20, wasm_v128_load32_splat(a0 + s2 + t), d0);
-                c30 = madd(c30, wasm_v128_load32_splat(a0 + s3 + t), d0);
-              }
-            }
-          }
-          if (relu) {
-            c00 = wasm_f32x4_max(c00, zero);
-            c01 = wasm_f32x4_max(c01, zero);
-            c10 = wasm_f32x4_max(c10, zero);
-            c11 = wasm_f32x4_max(c11, zero);
-            c20 = wasm_f32x4_max(c20, zero);
-            c21 = wasm_f32x4_max(c21, zero);
-            c30 = wasm_f32x4_max(c30, zero);
-            c31 = wasm_f32x4_max(c31, zero);
-          }
-          float *yp = yr + x0 * co + o0;
-          wasm_v128_store(yp, c00);
-          if (wide) wasm_v128_store(yp + 4, c01);
-          if (px > 1) {
-            wasm_v128_store(yp + co, c10);
-            if (wide) wasm_v128_store(yp + co + 4, c11);
-          }
-          if (px > 2) {
-            wasm_v128_store(yp + 2 * co, c20);
-            if (wide) wasm_v128_store(yp + 2 * co + 4, c21);
-          }
-          if (px > 3) {
-            wasm_v128_store(yp + 3 * co, c30);
-            if (wide) wasm_v128_store(yp + 3 * co + 4, c31);
-          }
-        }
+        v128_t bias1 = bias ? wasm_v128_load(bias + o0 + 4) : zero;
+        const float *wr = wt + o0;
+        u32 x0 = 0;
+        for (; x0 + 4 <= ow; x0 += 4)
+          conv_tile(xr + x0 * ci, wr, yr + x0 * co + o0, 4, 1, kh, span, rowp, ci, co, bias0,
+                    bias1, relu);
+        u32 left = ow - x0;
+        if (left == 3)
+          conv_tile(xr + x0 * ci, wr, yr + x0 * co + o0, 3, 1, kh, span, rowp, ci, co, bias0,
+                    bias1, relu);
+        else if (left == 2)
+          conv_tile(xr + x0 * ci, wr, yr + x0 * co + o0, 2, 1, kh, span, rowp, ci, co, bias0,
+                    bias1, relu);
+        else if (left == 1)
+          conv_tile(xr + x0 * ci, wr, yr + x0 * co + o0, 1, 1, kh, span, rowp, ci, co, bias0,
+                    bias1, relu);
+      }
+      if (o0 < co) {
+        v128_t bias0 = bias ? wasm_v128_load(bias + o0) : zero;
+        const float *wr = wt + o0;
+        u32 x0 = 0;
+        for (; x0 + 4 <= ow; x0 += 4)
+          conv_tile(xr + x0 * ci, wr, yr + x0 * co + o0, 4, 0, kh, span, rowp, ci, co, bias0,
+                    zero, relu);
+        u32 left = ow - x0;
+        if (left == 3)
+          conv_tile(xr + x0 * ci, wr, yr + x0 * co + o0, 3, 0, kh, span, rowp, ci, co, bias0,
+                    zero, relu);
+        else if (left == 2)
+          conv_tile(xr + x0 * ci, wr, yr + x0 * co + o0, 2, 0, kh, span, rowp, ci, co, bias0,
+                    zero, relu);
+        else if (left == 1)
+          conv_tile(xr + x0 * ci, wr, yr + x0 * co + o0, 1, 0, kh, span, rowp, ci, co, bias0,
+                    zero, relu);
       }
     }
   }
