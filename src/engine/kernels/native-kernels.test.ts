@@ -5,7 +5,7 @@ import { Rng } from '../../util/rng.js';
 import { initEngine } from '../backend.js';
 import { FusedAdam } from '../data-parallel-step.js';
 import { maxPoolReluGrad } from './max-pool-grad.js';
-import { nativeKernels } from './native.js';
+import { nativeKernels, useKernelsModule } from './native.js';
 
 /** Gradient of Σ f(x) ⊙ w w.r.t. x, read out. */
 function gradOf(f: (x: tf.Tensor) => tf.Tensor, x: tf.Tensor, w: tf.Tensor): Float32Array {
@@ -297,5 +297,33 @@ describe('the shipped kernels module', () => {
     const { KERNELS_WASM_BASE64 } = await import('./native/kernels-wasm.js');
     const wasm = readFileSync(new URL('./native/kernels.wasm', import.meta.url));
     expect(Buffer.from(KERNELS_WASM_BASE64, 'base64').equals(wasm)).toBe(true);
+  });
+});
+
+describe('useKernelsModule', () => {
+  it('binds the backend to another build, and back to the shipped one, with the same results', async () => {
+    const { readFileSync } = await import('node:fs');
+    await initEngine({ backend: 'wasm' });
+    const shipped = nativeKernels('wasm', tf.backend());
+    const product = () =>
+      tf.tidy(() => {
+        const rng = new Rng(7);
+        const a = randomTensor([9, 13], rng);
+        const b = randomTensor([13, 8], rng);
+        return Array.from(tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D).dataSync());
+      });
+    const before = product();
+    try {
+      useKernelsModule(readFileSync(new URL('./native/kernels.wasm', import.meta.url)));
+      const other = nativeKernels('wasm', tf.backend());
+      expect(other).toBeDefined();
+      expect(other!.k).not.toBe(shipped!.k);
+      expect(product()).toEqual(before);
+    } finally {
+      useKernelsModule();
+    }
+    const again = nativeKernels('wasm', tf.backend());
+    expect(again!.k).not.toBe(shipped!.k);
+    expect(product()).toEqual(before);
   });
 });
