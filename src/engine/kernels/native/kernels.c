@@ -66,6 +66,37 @@ static inline void add_tile_transposed(float *dst, u32 co, u32 rows, v128_t v0, 
   if (rows > 3) wasm_v128_store(dst + 3 * co, wasm_f32x4_add(wasm_v128_load(dst + 3 * co), r3));
 }
 
+// A tile of conv2d_filter_grad of `rows` (1–4) rows from r0 (one vector of inputs) × 8 (wide)
+// or 4 channels from o0 (each dy value splatted), accumulated over every pixel of one image and
+// added into dwi (filter row i's block).
+__attribute__((always_inline)) static inline void filter_tile4(const float *xb, const float *dyb,
+                                                               float *dwi, u32 i, u32 r0,
+                                                               u32 rows, u32 o0, u32 wide, u32 oh,
+                                                               u32 ow, u32 wp, u32 ci, u32 co) {
+  v128_t a0 = wasm_f32x4_splat(0), a1 = a0, a2 = a0, a3 = a0;
+  v128_t a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+  for (u32 y = 0; y < oh; y++) {
+    const float *xr = xb + ((y + i) * wp) * ci + r0;
+    const float *dr = dyb + (y * ow) * co + o0;
+    for (u32 x = 0; x < ow; x++) {
+      v128_t xv = wasm_v128_load(xr + x * ci);
+      const float *d = dr + x * co;
+      a0 = madd(a0, xv, wasm_v128_load32_splat(d));
+      a1 = madd(a1, xv, wasm_v128_load32_splat(d + 1));
+      a2 = madd(a2, xv, wasm_v128_load32_splat(d + 2));
+      a3 = madd(a3, xv, wasm_v128_load32_splat(d + 3));
+      if (wide) {
+        a4 = madd(a4, xv, wasm_v128_load32_splat(d + 4));
+        a5 = madd(a5, xv, wasm_v128_load32_splat(d + 5));
+        a6 = madd(a6, xv, wasm_v128_load32_splat(d + 6));
+        a7 = madd(a7, xv, wasm_v128_load32_splat(d + 7));
+      }
+    }
+  }
+  add_tile_transposed(dwi + r0 * co + o0, co, rows, a0, a1, a2, a3);
+  if (wide) add_tile_transposed(dwi + r0 * co + o0 + 4, co, rows, a4, a5, a6, a7);
+}
+
 // Gradient of a stride-1 convolution w.r.t. its filter, from the padded input xp
 // [n, oh + kh − 1, ow + kw − 1, ci] and dy [n, oh, ow, co] (co a multiple of 4):
 //   dw[i, j, c, o] = Σ_{b, y, x} xp[b, y + i, x + j, c] · dy[b, y, x, o]
@@ -117,44 +148,9 @@ void EXPORT(conv2d_filter_grad)(const float *xp, const float *dy, float *dw, u32
       for (; r0 < m; r0 += 4) {
         u32 rows = m - r0 < 4 ? m - r0 : 4;
         u32 o0 = 0;
-        for (; o0 + 8 <= co; o0 += 8) {
-          v128_t a0 = wasm_f32x4_splat(0), a1 = a0, a2 = a0, a3 = a0;
-          v128_t a4 = a0, a5 = a0, a6 = a0, a7 = a0;
-          for (u32 y = 0; y < oh; y++) {
-            const float *xr = xb + ((y + i) * wp) * ci + r0;
-            const float *dr = dyb + (y * ow) * co + o0;
-            for (u32 x = 0; x < ow; x++) {
-              v128_t xv = wasm_v128_load(xr + x * ci);
-              const float *d = dr + x * co;
-              a0 = madd(a0, xv, wasm_v128_load32_splat(d));
-              a1 = madd(a1, xv, wasm_v128_load32_splat(d + 1));
-              a2 = madd(a2, xv, wasm_v128_load32_splat(d + 2));
-              a3 = madd(a3, xv, wasm_v128_load32_splat(d + 3));
-              a4 = madd(a4, xv, wasm_v128_load32_splat(d + 4));
-              a5 = madd(a5, xv, wasm_v128_load32_splat(d + 5));
-              a6 = madd(a6, xv, wasm_v128_load32_splat(d + 6));
-              a7 = madd(a7, xv, wasm_v128_load32_splat(d + 7));
-            }
-          }
-          add_tile_transposed(dwi + r0 * co + o0, co, rows, a0, a1, a2, a3);
-          add_tile_transposed(dwi + r0 * co + o0 + 4, co, rows, a4, a5, a6, a7);
-        }
-        for (; o0 < co; o0 += 4) {
-          v128_t a0 = wasm_f32x4_splat(0), a1 = a0, a2 = a0, a3 = a0;
-          for (u32 y = 0; y < oh; y++) {
-            const float *xr = xb + ((y + i) * wp) * ci + r0;
-            const float *dr = dyb + (y * ow) * co + o0;
-            for (u32 x = 0; x < ow; x++) {
-              v128_t xv = wasm_v128_load(xr + x * ci);
-              const float *d = dr + x * co;
-              a0 = madd(a0, xv, wasm_v128_load32_splat(d));
-              a1 = madd(a1, xv, wasm_v128_load32_splat(d + 1));
-              a2 = madd(a2, xv, wasm_v128_load32_splat(d + 2));
-              a3 = madd(a3, xv, wasm_v128_load32_splat(d + 3));
-            }
-          }
-          add_tile_transposed(dwi + r0 * co + o0, co, rows, a0, a1, a2, a3);
-        }
+        for (; o0 + 8 <= co; o0 += 8)
+          filter_tile4(xb, dyb, dwi, i, r0, rows, o0, 1, oh, ow, wp, ci, co);
+        if (o0 < co) filter_tile4(xb, dyb, dwi, i, r0, rows, o0, 0, oh, ow, wp, ci, co);
       }
     }
   }
@@ -354,6 +350,40 @@ void EXPORT(relu_grad)(const float *h, const float *dh, float *dx, u32 count) {
   for (; k < count; k++) dx[k] = h[k] > 0 ? dh[k] : 0;
 }
 
+// Stores a register tile of up to 4 rows (`rows`) × 8 (wide) or 4 columns, row r in cr0 and
+// cr1 (cr1: columns 4–7), after ReLU when relu ≠ 0; rows lie `stride` floats apart.
+__attribute__((always_inline)) static inline void store_tile(float *p, u32 stride, u32 rows,
+                                                             u32 wide, u32 relu, v128_t c00,
+                                                             v128_t c01, v128_t c10, v128_t c11,
+                                                             v128_t c20, v128_t c21, v128_t c30,
+                                                             v128_t c31) {
+  if (relu) {
+    v128_t zero = wasm_f32x4_splat(0);
+    c00 = wasm_f32x4_max(c00, zero);
+    c01 = wasm_f32x4_max(c01, zero);
+    c10 = wasm_f32x4_max(c10, zero);
+    c11 = wasm_f32x4_max(c11, zero);
+    c20 = wasm_f32x4_max(c20, zero);
+    c21 = wasm_f32x4_max(c21, zero);
+    c30 = wasm_f32x4_max(c30, zero);
+    c31 = wasm_f32x4_max(c31, zero);
+  }
+  wasm_v128_store(p, c00);
+  if (wide) wasm_v128_store(p + 4, c01);
+  if (rows > 1) {
+    wasm_v128_store(p + stride, c10);
+    if (wide) wasm_v128_store(p + stride + 4, c11);
+  }
+  if (rows > 2) {
+    wasm_v128_store(p + 2 * stride, c20);
+    if (wide) wasm_v128_store(p + 2 * stride + 4, c21);
+  }
+  if (rows > 3) {
+    wasm_v128_store(p + 3 * stride, c30);
+    if (wide) wasm_v128_store(p + 3 * stride + 4, c31);
+  }
+}
+
 // c [m, n] = act(a [m, k] · b [k, n] + bias [n]) (bias = 0: none; relu ≠ 0: ReLU), n a multiple
 // of 4, all row-major. Unlike XNNPACK, b is used as it lies (no packing): a dense layer's weights
 // change every training step, and packing them costs about as much as the product. Tiles of
@@ -402,31 +432,8 @@ void EXPORT(matmul)(const float *a, const float *b, const float *bias, float *c,
           c30 = madd(c30, wasm_v128_load32_splat(a3 + t), d0);
         }
       }
-      if (relu) {
-        c00 = wasm_f32x4_max(c00, zero);
-        c01 = wasm_f32x4_max(c01, zero);
-        c10 = wasm_f32x4_max(c10, zero);
-        c11 = wasm_f32x4_max(c11, zero);
-        c20 = wasm_f32x4_max(c20, zero);
-        c21 = wasm_f32x4_max(c21, zero);
-        c30 = wasm_f32x4_max(c30, zero);
-        c31 = wasm_f32x4_max(c31, zero);
-      }
-      float *cp = c + (unsigned long)r0 * n + o0;
-      wasm_v128_store(cp, c00);
-      if (wide) wasm_v128_store(cp + 4, c01);
-      if (rows > 1) {
-        wasm_v128_store(cp + n, c10);
-        if (wide) wasm_v128_store(cp + n + 4, c11);
-      }
-      if (rows > 2) {
-        wasm_v128_store(cp + 2 * n, c20);
-        if (wide) wasm_v128_store(cp + 2 * n + 4, c21);
-      }
-      if (rows > 3) {
-        wasm_v128_store(cp + 3 * n, c30);
-        if (wide) wasm_v128_store(cp + 3 * n + 4, c31);
-      }
+      store_tile(c + (unsigned long)r0 * n + o0, n, rows, wide, relu, c00, c01, c10, c11, c20, c21,
+                 c30, c31);
     }
   }
 }
@@ -469,30 +476,23 @@ __attribute__((always_inline)) static inline void conv_tile(
       }
     }
   }
-  if (relu) {
-    c00 = wasm_f32x4_max(c00, zero);
-    c01 = wasm_f32x4_max(c01, zero);
-    c10 = wasm_f32x4_max(c10, zero);
-    c11 = wasm_f32x4_max(c11, zero);
-    c20 = wasm_f32x4_max(c20, zero);
-    c21 = wasm_f32x4_max(c21, zero);
-    c30 = wasm_f32x4_max(c30, zero);
-    c31 = wasm_f32x4_max(c31, zero);
-  }
-  wasm_v128_store(yp, c00);
-  if (wide) wasm_v128_store(yp + 4, c01);
-  if (P > 1) {
-    wasm_v128_store(yp + co, c10);
-    if (wide) wasm_v128_store(yp + co + 4, c11);
-  }
-  if (P > 2) {
-    wasm_v128_store(yp + 2 * co, c20);
-    if (wide) wasm_v128_store(yp + 2 * co + 4, c21);
-  }
-  if (P > 3) {
-    wasm_v128_store(yp + 3 * co, c30);
-    if (wide) wasm_v128_store(yp + 3 * co + 4, c31);
-  }
+  store_tile(yp, co, P, wide, relu, c00, c01, c10, c11, c20, c21, c30, c31);
+}
+
+// A whole output row of conv2d_tiled for one block of 8 (wide) or 4 channels: tiles of 4
+// pixels, then one of the 1–3 left.
+__attribute__((always_inline)) static inline void conv_row(
+    const float *xr, const float *wr, float *yr, u32 ow, u32 wide, u32 kh, u32 span, u32 rowp,
+    u32 ci, u32 co, v128_t bias0, v128_t bias1, u32 relu) {
+  u32 x0 = 0;
+  for (; x0 + 4 <= ow; x0 += 4)
+    conv_tile(xr + x0 * ci, wr, yr + x0 * co, 4, wide, kh, span, rowp, ci, co, bias0, bias1, relu);
+  const float *a = xr + x0 * ci;
+  float *yp = yr + x0 * co;
+  u32 left = ow - x0;
+  if (left == 3) conv_tile(a, wr, yp, 3, wide, kh, span, rowp, ci, co, bias0, bias1, relu);
+  if (left == 2) conv_tile(a, wr, yp, 2, wide, kh, span, rowp, ci, co, bias0, bias1, relu);
+  if (left == 1) conv_tile(a, wr, yp, 1, wide, kh, span, rowp, ci, co, bias0, bias1, relu);
 }
 
 // Stride-1 convolution from the padded input xp [n, oh + kh − 1, ow + kw − 1, ci] and the filter
@@ -517,39 +517,11 @@ void EXPORT(conv2d_tiled)(const float *xp, const float *wt, const float *bias, f
       for (; o0 + 8 <= co; o0 += 8) {
         v128_t bias0 = bias ? wasm_v128_load(bias + o0) : zero;
         v128_t bias1 = bias ? wasm_v128_load(bias + o0 + 4) : zero;
-        const float *wr = wt + o0;
-        u32 x0 = 0;
-        for (; x0 + 4 <= ow; x0 += 4)
-          conv_tile(xr + x0 * ci, wr, yr + x0 * co + o0, 4, 1, kh, span, rowp, ci, co, bias0,
-                    bias1, relu);
-        u32 left = ow - x0;
-        if (left == 3)
-          conv_tile(xr + x0 * ci, wr, yr + x0 * co + o0, 3, 1, kh, span, rowp, ci, co, bias0,
-                    bias1, relu);
-        else if (left == 2)
-          conv_tile(xr + x0 * ci, wr, yr + x0 * co + o0, 2, 1, kh, span, rowp, ci, co, bias0,
-                    bias1, relu);
-        else if (left == 1)
-          conv_tile(xr + x0 * ci, wr, yr + x0 * co + o0, 1, 1, kh, span, rowp, ci, co, bias0,
-                    bias1, relu);
+        conv_row(xr, wt + o0, yr + o0, ow, 1, kh, span, rowp, ci, co, bias0, bias1, relu);
       }
       if (o0 < co) {
         v128_t bias0 = bias ? wasm_v128_load(bias + o0) : zero;
-        const float *wr = wt + o0;
-        u32 x0 = 0;
-        for (; x0 + 4 <= ow; x0 += 4)
-          conv_tile(xr + x0 * ci, wr, yr + x0 * co + o0, 4, 0, kh, span, rowp, ci, co, bias0,
-                    zero, relu);
-        u32 left = ow - x0;
-        if (left == 3)
-          conv_tile(xr + x0 * ci, wr, yr + x0 * co + o0, 3, 0, kh, span, rowp, ci, co, bias0,
-                    zero, relu);
-        else if (left == 2)
-          conv_tile(xr + x0 * ci, wr, yr + x0 * co + o0, 2, 0, kh, span, rowp, ci, co, bias0,
-                    zero, relu);
-        else if (left == 1)
-          conv_tile(xr + x0 * ci, wr, yr + x0 * co + o0, 1, 0, kh, span, rowp, ci, co, bias0,
-                    zero, relu);
+        conv_row(xr, wt + o0, yr + o0, ow, 0, kh, span, rowp, ci, co, bias0, zero, relu);
       }
     }
   }
