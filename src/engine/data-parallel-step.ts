@@ -236,7 +236,10 @@ export class FusedAdam {
       const out = ctx.output([...variable.shape]);
       const parts = gradient(i);
       const heap = ctx.heap();
-      heap.set(parts[0]!, g >>> 2);
+      const first = parts[0]!;
+      // A single part already in the heap (the trainer's own gradient tensor) is read in place.
+      const inPlace = parts.length === 1 && first.buffer === heap.buffer;
+      if (!inPlace) heap.set(first, g >>> 2);
       for (let p = 1; p < parts.length; p++) {
         // The part goes to the output buffer first (overwritten by the update below).
         ctx.heap().set(parts[p]!, ctx.ptr(out) >>> 2);
@@ -244,7 +247,7 @@ export class FusedAdam {
       }
       const { beta1, beta2, epsilon, learningRate } = this;
       ctx.k.adam(
-        g,
+        inPlace ? first.byteOffset : g,
         ctx.ptr(variable),
         m,
         v,

@@ -12,6 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
+import { maxPoolReluGrad } from './kernels/max-pool-grad.js';
 import { nativeKernels } from './kernels/native.js';
 
 type Activation = 'relu' | 'linear';
@@ -218,11 +219,32 @@ export function leanGradients(
   let dx: tf.Tensor | undefined;
   // No layer before the first weighted one needs an input gradient unless the input's is asked.
   const firstWeighted = steps.findIndex((s) => s.kind === 'dense' || s.kind === 'conv');
+  // Whether dy is already the gradient of the step's pre-activation (a pool over a ReLU layer's
+  // output passed its gradient back through the ReLU: see `maxPoolReluGrad`).
+  let throughRelu = false;
   for (let i = steps.length - 1; i >= 0; i--) {
     const s = steps[i]!;
     const needInput = want.input || i > firstWeighted;
     const outOf = i + 1 < steps.length ? inputs[i + 1]! : logits;
-    const back = backward(s, inputs[i]!, outOf, dy, vars, want.weights, needInput);
+    const prev = steps[i - 1];
+    if (s.kind === 'pool' && prev && prev.kind !== 'pool' && prev.kind !== 'flatten') {
+      // A pool right after a ReLU layer: both gradients in one pass where the kernel allows.
+      const fused =
+        prev.activation === 'relu'
+          ? maxPoolReluGrad(tf.getBackend(), tf.backend(), inputs[i]!, dy, {
+              filterSize: s.size,
+              strides: s.strides,
+              pad: s.pad,
+            })
+          : undefined;
+      if (fused) {
+        dy = tf.engine().makeTensorFromTensorInfo(fused);
+        throughRelu = true;
+        continue;
+      }
+    }
+    const back = backward(s, inputs[i]!, outOf, dy, vars, want.weights, needInput, throughRelu);
+    throughRelu = false;
     if (want.weights && (s.kind === 'dense' || s.kind === 'conv')) {
       grads[s.kernel] = back.dKernel as tf.Tensor;
       if (s.bias >= 0) grads[s.bias] = back.dBias as tf.Tensor;
@@ -267,6 +289,7 @@ function backward(
   vars: readonly tf.Variable[],
   weights: boolean,
   needInput: boolean,
+  throughRelu: boolean,
 ): { dx?: tf.Tensor; dKernel?: tf.Tensor; dBias?: tf.Tensor } {
   switch (s.kind) {
     case 'flatten':
@@ -282,7 +305,7 @@ function backward(
           ) as tf.Tensor,
       };
     case 'dense': {
-      const dz = s.activation === 'relu' ? reluGrad(output, dy) : dy;
+      const dz = s.activation === 'relu' && !throughRelu ? reluGrad(output, dy) : dy;
       return {
         ...(weights
           ? {
@@ -296,7 +319,7 @@ function backward(
       };
     }
     case 'conv': {
-      const dz = s.activation === 'relu' ? reluGrad(output, dy) : dy;
+      const dz = s.activation === 'relu' && !throughRelu ? reluGrad(output, dy) : dy;
       const filter = vars[s.kernel]!;
       const attrs = { strides: s.strides, pad: s.pad, dataFormat: 'NHWC' };
       return {

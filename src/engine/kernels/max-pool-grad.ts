@@ -8,7 +8,7 @@ import {
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
 import { kernelMemory } from './memory.js';
-import { nativeKernels } from './native.js';
+import { type NativeContext, nativeKernels, type PoolGrad2x2 } from './native.js';
 
 /**
  * `MaxPoolGrad` as one pass of JavaScript over tensor memory: each window's output gradient goes
@@ -40,20 +40,7 @@ export function maxPoolGradKernel(backendName: string, original: KernelConfig): 
       );
       const native = nativeKernels(backendName, backend);
       if (native && disjoint2x2(info) && info.inChannels % 4 === 0) {
-        const out = native.output([...input.shape]);
-        const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth } = info;
-        native.k.max_pool_grad_2x2(
-          native.ptr(input),
-          native.ptr(dy),
-          native.ptr(out),
-          batchSize,
-          inHeight,
-          inWidth,
-          inChannels,
-          outHeight,
-          outWidth,
-        );
-        return out;
+        return runPoolGrad(native, native.k.max_pool_grad_2x2, input, dy, info);
       }
       const mem = kernelMemory(backendName, backend);
       const out = mem.allocate(input.shape);
@@ -64,6 +51,61 @@ export function maxPoolGradKernel(backendName: string, original: KernelConfig): 
       return out;
     },
   };
+}
+
+/**
+ * The gradient of a 2×2, stride-2 max pool over a ReLU's output `h` (float32 NHWC, channels a
+ * multiple of 4, windows inside `h`), passed back through the ReLU too: `MaxPoolGrad` then the
+ * ReLU's gradient (`dy` where `h` > 0) in one native pass (`max_pool_relu_grad_2x2`), the
+ * same values bit for bit. Undefined where the native kernel does not apply (the caller then runs
+ * the two steps).
+ */
+export function maxPoolReluGrad(
+  backendName: string,
+  backend: KernelBackend,
+  h: TensorInfo,
+  dy: TensorInfo,
+  attrs: Pick<MaxPoolGradAttrs, 'filterSize' | 'strides' | 'pad'>,
+): TensorInfo | undefined {
+  const native = nativeKernels(backendName, backend);
+  const fused = native?.k.max_pool_relu_grad_2x2;
+  if (
+    !native ||
+    !fused ||
+    h.dtype !== 'float32' ||
+    dy.dtype !== 'float32' ||
+    h.shape.length !== 4
+  ) {
+    return undefined;
+  }
+  const info = backend_util.computePool2DInfo(
+    h.shape as [number, number, number, number],
+    attrs.filterSize,
+    attrs.strides,
+    1,
+    attrs.pad,
+  );
+  if (!disjoint2x2(info) || info.inChannels % 4 !== 0) return undefined;
+  return runPoolGrad(native, fused, h, dy, info);
+}
+
+/** Runs a native 2×2 pool-gradient kernel on `x` and `dy` (shapes in `info`) into a new tensor. */
+function runPoolGrad(
+  native: NativeContext,
+  kernel: PoolGrad2x2,
+  x: TensorInfo,
+  dy: TensorInfo,
+  info: backend_util.Conv2DInfo,
+): TensorInfo {
+  const out = native.output([...x.shape]);
+  kernel(native.ptr(x), native.ptr(dy), native.ptr(out), ...poolDims(info));
+  return out;
+}
+
+/** The sizes the native 2×2 pool kernels take after their pointers: n, h, w, c, oh, ow. */
+function poolDims(info: backend_util.Conv2DInfo): [number, number, number, number, number, number] {
+  const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth } = info;
+  return [batchSize, inHeight, inWidth, inChannels, outHeight, outWidth];
 }
 
 /** The loop of {@link maxPoolGradKernel}: accumulates `dy` into `dx` at each window's first max. */
@@ -146,18 +188,9 @@ export function maxPoolKernel(backendName: string, original: KernelConfig): Kern
         dimRoundingMode,
       );
       if (!disjoint2x2(info)) return original.kernelFunc(args);
-      const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth } = info;
+      const { batchSize, inChannels, outHeight, outWidth } = info;
       const out = native.output([batchSize, outHeight, outWidth, inChannels]);
-      native.k.max_pool_2x2(
-        native.ptr(x),
-        native.ptr(out),
-        batchSize,
-        inHeight,
-        inWidth,
-        inChannels,
-        outHeight,
-        outWidth,
-      );
+      native.k.max_pool_2x2(native.ptr(x), native.ptr(out), ...poolDims(info));
       return out;
     },
   };

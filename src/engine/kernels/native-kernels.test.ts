@@ -4,7 +4,8 @@ import { maxRelativeError, oursAndReference, randomTensor } from '../../testing/
 import { Rng } from '../../util/rng.js';
 import { initEngine } from '../backend.js';
 import { FusedAdam } from '../data-parallel-step.js';
-import { nativeKernels } from './native.js';
+import { maxPoolReluGrad } from './max-pool-grad.js';
+import { nativeKernels, useKernelsModule } from './native.js';
 
 /** Gradient of Σ f(x) ⊙ w w.r.t. x, read out. */
 function gradOf(f: (x: tf.Tensor) => tf.Tensor, x: tf.Tensor, w: tf.Tensor): Float32Array {
@@ -127,6 +128,35 @@ describe("Antidote's native (WebAssembly SIMD) kernels match TF.js's cpu kernels
       );
       // Equal values (−0 and +0 are equal maxima: either may be reported).
       expect(ours.every((v, k) => v === reference[k])).toBe(true);
+    });
+  }
+
+  for (let seed = 0; seed < 6; seed++) {
+    const rng = new Rng(3500 + seed);
+    const shape = [int(rng, 1, 3), int(rng, 2, 13), int(rng, 2, 13), 4 * int(rng, 1, 6)];
+    it(`maxPoolReluGrad is MaxPoolGrad then the ReLU's gradient, bit for bit: x=[${shape}]`, () => {
+      tf.tidy(() => {
+        // A ReLU's output with many zeros and ties; gradients of both signs, zeros included.
+        const h = tf.relu(tf.round(tf.mul(randomTensor(shape, rng), 2)));
+        const y = tf.maxPool(h as tf.Tensor4D, 2, 2, 'valid');
+        const dy = tf.round(tf.mul(randomTensor(y.shape, rng), 2));
+        const attrs = {
+          filterSize: [2, 2] as [number, number],
+          strides: [2, 2] as [number, number],
+          pad: 'valid' as const,
+        };
+        const pooled = tf
+          .engine()
+          .runKernel('MaxPoolGrad', { dy, input: h, output: y }, attrs) as tf.Tensor;
+        // The ReLU's gradient as the lean passes take it: +0 where h is not positive.
+        const expected = tf.where(tf.greater(h, 0), pooled, tf.zerosLike(pooled));
+        const fused = maxPoolReluGrad('wasm', tf.backend(), h, dy, attrs);
+        expect(fused).toBeDefined();
+        const got = tf.engine().makeTensorFromTensorInfo(fused!);
+        const bits = (t: tf.Tensor) =>
+          new Uint32Array((t.dataSync() as Float32Array).slice().buffer);
+        expect(bits(got)).toEqual(bits(expected));
+      });
     });
   }
 
@@ -267,5 +297,33 @@ describe('the shipped kernels module', () => {
     const { KERNELS_WASM_BASE64 } = await import('./native/kernels-wasm.js');
     const wasm = readFileSync(new URL('./native/kernels.wasm', import.meta.url));
     expect(Buffer.from(KERNELS_WASM_BASE64, 'base64').equals(wasm)).toBe(true);
+  });
+});
+
+describe('useKernelsModule', () => {
+  it('binds the backend to another build, and back to the shipped one, with the same results', async () => {
+    const { readFileSync } = await import('node:fs');
+    await initEngine({ backend: 'wasm' });
+    const shipped = nativeKernels('wasm', tf.backend());
+    const product = () =>
+      tf.tidy(() => {
+        const rng = new Rng(7);
+        const a = randomTensor([9, 13], rng);
+        const b = randomTensor([13, 8], rng);
+        return Array.from(tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D).dataSync());
+      });
+    const before = product();
+    try {
+      useKernelsModule(readFileSync(new URL('./native/kernels.wasm', import.meta.url)));
+      const other = nativeKernels('wasm', tf.backend());
+      expect(other).toBeDefined();
+      expect(other!.k).not.toBe(shipped!.k);
+      expect(product()).toEqual(before);
+    } finally {
+      useKernelsModule();
+    }
+    const again = nativeKernels('wasm', tf.backend());
+    expect(again!.k).not.toBe(shipped!.k);
+    expect(product()).toEqual(before);
   });
 });

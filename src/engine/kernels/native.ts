@@ -1,6 +1,19 @@
 import type { KernelBackend, TensorInfo } from '@tensorflow/tfjs-core';
 import { KERNELS_WASM_BASE64 } from './native/kernels-wasm.js';
 
+/** A 2×2 max-pool gradient kernel: x, dy and dx pointers, then n, h, w, c, oh, ow. */
+export type PoolGrad2x2 = (
+  x: number,
+  dy: number,
+  dx: number,
+  n: number,
+  h: number,
+  w: number,
+  c: number,
+  oh: number,
+  ow: number,
+) => void;
+
 /**
  * The exports of Antidote's WebAssembly SIMD kernels (`native/kernels.c`). Pointers are byte
  * offsets into TF.js's wasm memory; see the C source for each function's contract.
@@ -57,17 +70,9 @@ export interface NativeKernels {
     co: number,
     relu: number,
   ): void;
-  max_pool_grad_2x2(
-    x: number,
-    dy: number,
-    dx: number,
-    n: number,
-    h: number,
-    w: number,
-    c: number,
-    oh: number,
-    ow: number,
-  ): void;
+  max_pool_grad_2x2: PoolGrad2x2;
+  /** Absent from builds before it (a baseline in `bench/engine.mjs`'s A/B). */
+  max_pool_relu_grad_2x2?: PoolGrad2x2;
   max_pool_2x2(
     x: number,
     y: number,
@@ -141,7 +146,18 @@ export interface NativeContext {
 }
 
 let moduleCache: object | null | undefined;
-const contexts = new WeakMap<object, NativeContext | null>();
+let contexts = new WeakMap<object, NativeContext | null>();
+
+/**
+ * Binds backends from now on to another build of the kernels module (`bytes`, a kernels.wasm with
+ * the same exports), or again to the shipped one (no argument). For benchmarks that compare two
+ * builds in one process, interleaved (`bench/engine.mjs --baseline-kernels`); call it between
+ * training runs, never during one.
+ */
+export function useKernelsModule(bytes?: Uint8Array): void {
+  moduleCache = bytes ? new WA.Module(bytes) : undefined;
+  contexts = new WeakMap();
+}
 
 /**
  * The native kernels for `backend` when it is TF.js's wasm backend and WebAssembly SIMD works

@@ -12,10 +12,6 @@
 
 typedef unsigned int u32;
 
-static inline v128_t splat_lane0(v128_t v) { return wasm_i32x4_shuffle(v, v, 0, 0, 0, 0); }
-static inline v128_t splat_lane1(v128_t v) { return wasm_i32x4_shuffle(v, v, 1, 1, 1, 1); }
-static inline v128_t splat_lane2(v128_t v) { return wasm_i32x4_shuffle(v, v, 2, 2, 2, 2); }
-static inline v128_t splat_lane3(v128_t v) { return wasm_i32x4_shuffle(v, v, 3, 3, 3, 3); }
 static inline v128_t madd(v128_t acc, v128_t a, v128_t b) {
   return wasm_f32x4_add(acc, wasm_f32x4_mul(a, b));
 }
@@ -56,13 +52,61 @@ void EXPORT(pad_nhwc)(const float *x, float *xp, u32 n, u32 h, u32 w, u32 c, u32
   }
 }
 
+// dst[r·co + k] += the 4 × 4 tile whose column k is v_k (rows r < rows are stored): the
+// transposed accumulators of the filter gradient, added into row-major dw.
+static inline void add_tile_transposed(float *dst, u32 co, u32 rows, v128_t v0, v128_t v1,
+                                       v128_t v2, v128_t v3) {
+  v128_t a = wasm_i32x4_shuffle(v0, v1, 0, 4, 1, 5), b = wasm_i32x4_shuffle(v2, v3, 0, 4, 1, 5);
+  v128_t c = wasm_i32x4_shuffle(v0, v1, 2, 6, 3, 7), d = wasm_i32x4_shuffle(v2, v3, 2, 6, 3, 7);
+  v128_t r0 = wasm_i32x4_shuffle(a, b, 0, 1, 4, 5), r1 = wasm_i32x4_shuffle(a, b, 2, 3, 6, 7);
+  v128_t r2 = wasm_i32x4_shuffle(c, d, 0, 1, 4, 5), r3 = wasm_i32x4_shuffle(c, d, 2, 3, 6, 7);
+  wasm_v128_store(dst, wasm_f32x4_add(wasm_v128_load(dst), r0));
+  if (rows > 1) wasm_v128_store(dst + co, wasm_f32x4_add(wasm_v128_load(dst + co), r1));
+  if (rows > 2) wasm_v128_store(dst + 2 * co, wasm_f32x4_add(wasm_v128_load(dst + 2 * co), r2));
+  if (rows > 3) wasm_v128_store(dst + 3 * co, wasm_f32x4_add(wasm_v128_load(dst + 3 * co), r3));
+}
+
+// A tile of conv2d_filter_grad of `rows` (1–4) rows from r0 (one vector of inputs) × 8 (wide)
+// or 4 channels from o0 (each dy value splatted), accumulated over every pixel of one image and
+// added into dwi (filter row i's block).
+__attribute__((always_inline)) static inline void filter_tile4(const float *xb, const float *dyb,
+                                                               float *dwi, u32 i, u32 r0,
+                                                               u32 rows, u32 o0, u32 wide, u32 oh,
+                                                               u32 ow, u32 wp, u32 ci, u32 co) {
+  v128_t a0 = wasm_f32x4_splat(0), a1 = a0, a2 = a0, a3 = a0;
+  v128_t a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+  for (u32 y = 0; y < oh; y++) {
+    const float *xr = xb + ((y + i) * wp) * ci + r0;
+    const float *dr = dyb + (y * ow) * co + o0;
+    for (u32 x = 0; x < ow; x++) {
+      v128_t xv = wasm_v128_load(xr + x * ci);
+      const float *d = dr + x * co;
+      a0 = madd(a0, xv, wasm_v128_load32_splat(d));
+      a1 = madd(a1, xv, wasm_v128_load32_splat(d + 1));
+      a2 = madd(a2, xv, wasm_v128_load32_splat(d + 2));
+      a3 = madd(a3, xv, wasm_v128_load32_splat(d + 3));
+      if (wide) {
+        a4 = madd(a4, xv, wasm_v128_load32_splat(d + 4));
+        a5 = madd(a5, xv, wasm_v128_load32_splat(d + 5));
+        a6 = madd(a6, xv, wasm_v128_load32_splat(d + 6));
+        a7 = madd(a7, xv, wasm_v128_load32_splat(d + 7));
+      }
+    }
+  }
+  add_tile_transposed(dwi + r0 * co + o0, co, rows, a0, a1, a2, a3);
+  if (wide) add_tile_transposed(dwi + r0 * co + o0 + 4, co, rows, a4, a5, a6, a7);
+}
+
 // Gradient of a stride-1 convolution w.r.t. its filter, from the padded input xp
 // [n, oh + kh − 1, ow + kw − 1, ci] and dy [n, oh, ow, co] (co a multiple of 4):
 //   dw[i, j, c, o] = Σ_{b, y, x} xp[b, y + i, x + j, c] · dy[b, y, x, o]
-// For a filter row i, the (j, c) pairs are kw·ci consecutive floats of a padded input row, so
-// tiles of 4 of them × 8 (or 4) output channels accumulate in registers over every pixel of an
-// image. dw is overwritten. xp needs 3 floats of slack after its end (a tile's tail may read
-// past the row; those lanes are discarded).
+// For a filter row i, the (j, c) pairs are kw·ci consecutive floats of a padded input row: a
+// tile of 8 of them (two vectors) × 4 output channels (each dy value splatted) accumulates in
+// registers over every pixel of an image, transposed, then is added into dw. Fewer than 8 rows
+// left: tiles of 4 rows × 8 (then 4) channels. Every dw value is summed in the same order
+// (pixels of an image in row-major order, then images in order), whatever the tile. dw is
+// overwritten. xp needs 3 floats of slack after its end (a 4-row tile's tail may read past the
+// row; those lanes are discarded).
 void EXPORT(conv2d_filter_grad)(const float *xp, const float *dy, float *dw, u32 n, u32 oh,
                                 u32 ow, u32 kh, u32 kw, u32 ci, u32 co) {
   u32 wp = ow + kw - 1, hp = oh + kh - 1;
@@ -73,72 +117,40 @@ void EXPORT(conv2d_filter_grad)(const float *xp, const float *dy, float *dw, u32
     const float *dyb = dy + (unsigned long)b * oh * ow * co;
     for (u32 i = 0; i < kh; i++) {
       float *dwi = dw + i * m * co;
-      for (u32 r0 = 0; r0 < m; r0 += 4) {
+      u32 r0 = 0;
+      for (; r0 + 8 <= m; r0 += 8) {
+        for (u32 o0 = 0; o0 < co; o0 += 4) {
+          v128_t l0 = wasm_f32x4_splat(0), l1 = l0, l2 = l0, l3 = l0;
+          v128_t h0 = l0, h1 = l0, h2 = l0, h3 = l0;
+          for (u32 y = 0; y < oh; y++) {
+            const float *xr = xb + ((y + i) * wp) * ci + r0;
+            const float *dr = dyb + (y * ow) * co + o0;
+            for (u32 x = 0; x < ow; x++) {
+              v128_t xl = wasm_v128_load(xr + x * ci);
+              v128_t xh = wasm_v128_load(xr + x * ci + 4);
+              const float *d = dr + x * co;
+              v128_t s0 = wasm_v128_load32_splat(d), s1 = wasm_v128_load32_splat(d + 1);
+              v128_t s2 = wasm_v128_load32_splat(d + 2), s3 = wasm_v128_load32_splat(d + 3);
+              l0 = madd(l0, xl, s0);
+              h0 = madd(h0, xh, s0);
+              l1 = madd(l1, xl, s1);
+              h1 = madd(h1, xh, s1);
+              l2 = madd(l2, xl, s2);
+              h2 = madd(h2, xh, s2);
+              l3 = madd(l3, xl, s3);
+              h3 = madd(h3, xh, s3);
+            }
+          }
+          add_tile_transposed(dwi + r0 * co + o0, co, 4, l0, l1, l2, l3);
+          add_tile_transposed(dwi + (r0 + 4) * co + o0, co, 4, h0, h1, h2, h3);
+        }
+      }
+      for (; r0 < m; r0 += 4) {
         u32 rows = m - r0 < 4 ? m - r0 : 4;
         u32 o0 = 0;
-        for (; o0 + 8 <= co; o0 += 8) {
-          v128_t a00 = wasm_f32x4_splat(0), a01 = a00, a10 = a00, a11 = a00;
-          v128_t a20 = a00, a21 = a00, a30 = a00, a31 = a00;
-          for (u32 y = 0; y < oh; y++) {
-            const float *xr = xb + ((y + i) * wp) * ci + r0;
-            const float *dr = dyb + (y * ow) * co + o0;
-            for (u32 x = 0; x < ow; x++) {
-              v128_t xv = wasm_v128_load(xr + x * ci);
-              v128_t d0 = wasm_v128_load(dr + x * co);
-              v128_t d1 = wasm_v128_load(dr + x * co + 4);
-              v128_t s0 = splat_lane0(xv), s1 = splat_lane1(xv);
-              v128_t s2 = splat_lane2(xv), s3 = splat_lane3(xv);
-              a00 = madd(a00, s0, d0);
-              a01 = madd(a01, s0, d1);
-              a10 = madd(a10, s1, d0);
-              a11 = madd(a11, s1, d1);
-              a20 = madd(a20, s2, d0);
-              a21 = madd(a21, s2, d1);
-              a30 = madd(a30, s3, d0);
-              a31 = madd(a31, s3, d1);
-            }
-          }
-          float *d = dwi + r0 * co + o0;
-          wasm_v128_store(d, wasm_f32x4_add(wasm_v128_load(d), a00));
-          wasm_v128_store(d + 4, wasm_f32x4_add(wasm_v128_load(d + 4), a01));
-          if (rows > 1) {
-            d += co;
-            wasm_v128_store(d, wasm_f32x4_add(wasm_v128_load(d), a10));
-            wasm_v128_store(d + 4, wasm_f32x4_add(wasm_v128_load(d + 4), a11));
-          }
-          if (rows > 2) {
-            d += co;
-            wasm_v128_store(d, wasm_f32x4_add(wasm_v128_load(d), a20));
-            wasm_v128_store(d + 4, wasm_f32x4_add(wasm_v128_load(d + 4), a21));
-          }
-          if (rows > 3) {
-            d += co;
-            wasm_v128_store(d, wasm_f32x4_add(wasm_v128_load(d), a30));
-            wasm_v128_store(d + 4, wasm_f32x4_add(wasm_v128_load(d + 4), a31));
-          }
-        }
-        for (; o0 < co; o0 += 4) {
-          v128_t a0 = wasm_f32x4_splat(0), a1 = a0, a2 = a0, a3 = a0;
-          for (u32 y = 0; y < oh; y++) {
-            const float *xr = xb + ((y + i) * wp) * ci + r0;
-            const float *dr = dyb + (y * ow) * co + o0;
-            for (u32 x = 0; x < ow; x++) {
-              v128_t xv = wasm_v128_load(xr + x * ci);
-              v128_t d0 = wasm_v128_load(dr + x * co);
-              a0 = madd(a0, splat_lane0(xv), d0);
-              a1 = madd(a1, splat_lane1(xv), d0);
-              a2 = madd(a2, splat_lane2(xv), d0);
-              a3 = madd(a3, splat_lane3(xv), d0);
-            }
-          }
-          float *d = dwi + r0 * co + o0;
-          wasm_v128_store(d, wasm_f32x4_add(wasm_v128_load(d), a0));
-          if (rows > 1) wasm_v128_store(d + co, wasm_f32x4_add(wasm_v128_load(d + co), a1));
-          if (rows > 2)
-            wasm_v128_store(d + 2 * co, wasm_f32x4_add(wasm_v128_load(d + 2 * co), a2));
-          if (rows > 3)
-            wasm_v128_store(d + 3 * co, wasm_f32x4_add(wasm_v128_load(d + 3 * co), a3));
-        }
+        for (; o0 + 8 <= co; o0 += 8)
+          filter_tile4(xb, dyb, dwi, i, r0, rows, o0, 1, oh, ow, wp, ci, co);
+        if (o0 < co) filter_tile4(xb, dyb, dwi, i, r0, rows, o0, 0, oh, ow, wp, ci, co);
       }
     }
   }
@@ -183,12 +195,18 @@ void EXPORT(conv2d_input_grad_dot)(const float *dyp, const float *wt, float *dx,
 
 // Gradient of a 2 × 2, stride-2 max pool whose windows lie inside x [n, h, w, c] (c a multiple
 // of 4; dy [n, oh, ow, c]): each window's gradient goes to its first maximum in row-major order.
+// max_pool_relu_grad_2x2: x is a ReLU's output, and the gradient is passed back through the ReLU as well (a
+// window whose maximum is not positive passes nothing), as relu_grad would after this kernel.
 // dx is overwritten (rows and columns outside every window get zeros).
-void EXPORT(max_pool_grad_2x2)(const float *x, const float *dy, float *dx, u32 n, u32 h, u32 w,
-                               u32 c, u32 oh, u32 ow) {
-  unsigned long total = (unsigned long)n * h * w * c;
-  for (unsigned long k = 0; k < total; k++) dx[k] = 0;
+static inline void max_pool_grad(const float *x, const float *dy, float *dx, u32 n, u32 h, u32 w,
+                                 u32 c, u32 oh, u32 ow, u32 relu) {
+  // Windows that tile x leave nothing to zero.
+  if (2 * oh != h || 2 * ow != w) {
+    unsigned long total = (unsigned long)n * h * w * c;
+    for (unsigned long k = 0; k < total; k++) dx[k] = 0;
+  }
   u32 row = w * c;
+  v128_t zero = wasm_f32x4_splat(0);
   for (u32 b = 0; b < n; b++) {
     for (u32 y = 0; y < oh; y++) {
       const float *x0 = x + ((unsigned long)b * h + 2 * y) * row;
@@ -214,8 +232,8 @@ void EXPORT(max_pool_grad_2x2)(const float *x, const float *dy, float *dx, u32 n
           v128_t selb = wasm_v128_andnot(gtb, later);
           v128_t sela = wasm_v128_not(wasm_v128_or(gtb, later));
           // 0 + g keeps −0 gradients as +0, like adding onto a zero-filled output.
-          v128_t zero = wasm_f32x4_splat(0);
           v128_t gz = wasm_f32x4_add(zero, gv);
+          if (relu) gz = wasm_v128_and(gz, wasm_f32x4_gt(wasm_v128_bitselect(dd, best, gtd), zero));
           wasm_v128_store(d0 + p + ch, wasm_v128_and(gz, sela));
           wasm_v128_store(d0 + p + c + ch, wasm_v128_and(gz, selb));
           wasm_v128_store(d0 + row + p + ch, wasm_v128_and(gz, selc));
@@ -224,6 +242,15 @@ void EXPORT(max_pool_grad_2x2)(const float *x, const float *dy, float *dx, u32 n
       }
     }
   }
+}
+
+void EXPORT(max_pool_grad_2x2)(const float *x, const float *dy, float *dx, u32 n, u32 h, u32 w,
+                               u32 c, u32 oh, u32 ow) {
+  max_pool_grad(x, dy, dx, n, h, w, c, oh, ow, 0);
+}
+void EXPORT(max_pool_relu_grad_2x2)(const float *x, const float *dy, float *dx, u32 n, u32 h,
+                                    u32 w, u32 c, u32 oh, u32 ow) {
+  max_pool_grad(x, dy, dx, n, h, w, c, oh, ow, 1);
 }
 
 // Column sums of x [rows, cols] (cols a multiple of 4) into out [cols]: float32 partial sums over
@@ -323,6 +350,40 @@ void EXPORT(relu_grad)(const float *h, const float *dh, float *dx, u32 count) {
   for (; k < count; k++) dx[k] = h[k] > 0 ? dh[k] : 0;
 }
 
+// Stores a register tile of up to 4 rows (`rows`) × 8 (wide) or 4 columns, row r in cr0 and
+// cr1 (cr1: columns 4–7), after ReLU when relu ≠ 0; rows lie `stride` floats apart.
+__attribute__((always_inline)) static inline void store_tile(float *p, u32 stride, u32 rows,
+                                                             u32 wide, u32 relu, v128_t c00,
+                                                             v128_t c01, v128_t c10, v128_t c11,
+                                                             v128_t c20, v128_t c21, v128_t c30,
+                                                             v128_t c31) {
+  if (relu) {
+    v128_t zero = wasm_f32x4_splat(0);
+    c00 = wasm_f32x4_max(c00, zero);
+    c01 = wasm_f32x4_max(c01, zero);
+    c10 = wasm_f32x4_max(c10, zero);
+    c11 = wasm_f32x4_max(c11, zero);
+    c20 = wasm_f32x4_max(c20, zero);
+    c21 = wasm_f32x4_max(c21, zero);
+    c30 = wasm_f32x4_max(c30, zero);
+    c31 = wasm_f32x4_max(c31, zero);
+  }
+  wasm_v128_store(p, c00);
+  if (wide) wasm_v128_store(p + 4, c01);
+  if (rows > 1) {
+    wasm_v128_store(p + stride, c10);
+    if (wide) wasm_v128_store(p + stride + 4, c11);
+  }
+  if (rows > 2) {
+    wasm_v128_store(p + 2 * stride, c20);
+    if (wide) wasm_v128_store(p + 2 * stride + 4, c21);
+  }
+  if (rows > 3) {
+    wasm_v128_store(p + 3 * stride, c30);
+    if (wide) wasm_v128_store(p + 3 * stride + 4, c31);
+  }
+}
+
 // c [m, n] = act(a [m, k] · b [k, n] + bias [n]) (bias = 0: none; relu ≠ 0: ReLU), n a multiple
 // of 4, all row-major. Unlike XNNPACK, b is used as it lies (no packing): a dense layer's weights
 // change every training step, and packing them costs about as much as the product. Tiles of
@@ -371,118 +432,96 @@ void EXPORT(matmul)(const float *a, const float *b, const float *bias, float *c,
           c30 = madd(c30, wasm_v128_load32_splat(a3 + t), d0);
         }
       }
-      if (relu) {
-        c00 = wasm_f32x4_max(c00, zero);
-        c01 = wasm_f32x4_max(c01, zero);
-        c10 = wasm_f32x4_max(c10, zero);
-        c11 = wasm_f32x4_max(c11, zero);
-        c20 = wasm_f32x4_max(c20, zero);
-        c21 = wasm_f32x4_max(c21, zero);
-        c30 = wasm_f32x4_max(c30, zero);
-        c31 = wasm_f32x4_max(c31, zero);
+      store_tile(c + (unsigned long)r0 * n + o0, n, rows, wide, relu, c00, c01, c10, c11, c20, c21,
+                 c30, c31);
+    }
+  }
+}
+
+// One output tile of conv2d_tiled: P (1–4) consecutive pixels of an output row × 8 channels
+// (wide) or 4, accumulated in registers over the filter rows and the kw·ci inputs of each, from
+// bias0/bias1, then ReLU (relu ≠ 0), stored. a0 points at the tile's first input of filter row 0,
+// wr at the tile's first weight of filter row 0. Called with constant P and wide, so each variant
+// keeps only its own accumulators.
+__attribute__((always_inline)) static inline void conv_tile(
+    const float *a0, const float *wr, float *yp, u32 P, u32 wide, u32 kh, u32 span, u32 rowp,
+    u32 ci, u32 co, v128_t bias0, v128_t bias1, u32 relu) {
+  v128_t zero = wasm_f32x4_splat(0);
+  v128_t c00 = bias0, c01 = bias1, c10 = bias0, c11 = bias1;
+  v128_t c20 = bias0, c21 = bias1, c30 = bias0, c31 = bias1;
+  u32 s1 = ci, s2 = 2 * ci, s3 = 3 * ci;
+  for (u32 i = 0; i < kh; i++) {
+    const float *a = a0 + i * rowp;
+    const float *wi = wr + (unsigned long)i * span * co;
+    for (u32 t = 0; t < span; t++) {
+      v128_t d0 = wasm_v128_load(wi + t * co);
+      v128_t d1 = wide ? wasm_v128_load(wi + t * co + 4) : zero;
+      v128_t q0 = wasm_v128_load32_splat(a + t);
+      c00 = madd(c00, q0, d0);
+      if (wide) c01 = madd(c01, q0, d1);
+      if (P > 1) {
+        v128_t q1 = wasm_v128_load32_splat(a + s1 + t);
+        c10 = madd(c10, q1, d0);
+        if (wide) c11 = madd(c11, q1, d1);
       }
-      float *cp = c + (unsigned long)r0 * n + o0;
-      wasm_v128_store(cp, c00);
-      if (wide) wasm_v128_store(cp + 4, c01);
-      if (rows > 1) {
-        wasm_v128_store(cp + n, c10);
-        if (wide) wasm_v128_store(cp + n + 4, c11);
+      if (P > 2) {
+        v128_t q2 = wasm_v128_load32_splat(a + s2 + t);
+        c20 = madd(c20, q2, d0);
+        if (wide) c21 = madd(c21, q2, d1);
       }
-      if (rows > 2) {
-        wasm_v128_store(cp + 2 * n, c20);
-        if (wide) wasm_v128_store(cp + 2 * n + 4, c21);
-      }
-      if (rows > 3) {
-        wasm_v128_store(cp + 3 * n, c30);
-        if (wide) wasm_v128_store(cp + 3 * n + 4, c31);
+      if (P > 3) {
+        v128_t q3 = wasm_v128_load32_splat(a + s3 + t);
+        c30 = madd(c30, q3, d0);
+        if (wide) c31 = madd(c31, q3, d1);
       }
     }
   }
+  store_tile(yp, co, P, wide, relu, c00, c01, c10, c11, c20, c21, c30, c31);
+}
+
+// A whole output row of conv2d_tiled for one block of 8 (wide) or 4 channels: tiles of 4
+// pixels, then one of the 1–3 left.
+__attribute__((always_inline)) static inline void conv_row(
+    const float *xr, const float *wr, float *yr, u32 ow, u32 wide, u32 kh, u32 span, u32 rowp,
+    u32 ci, u32 co, v128_t bias0, v128_t bias1, u32 relu) {
+  u32 x0 = 0;
+  for (; x0 + 4 <= ow; x0 += 4)
+    conv_tile(xr + x0 * ci, wr, yr + x0 * co, 4, wide, kh, span, rowp, ci, co, bias0, bias1, relu);
+  const float *a = xr + x0 * ci;
+  float *yp = yr + x0 * co;
+  u32 left = ow - x0;
+  if (left == 3) conv_tile(a, wr, yp, 3, wide, kh, span, rowp, ci, co, bias0, bias1, relu);
+  if (left == 2) conv_tile(a, wr, yp, 2, wide, kh, span, rowp, ci, co, bias0, bias1, relu);
+  if (left == 1) conv_tile(a, wr, yp, 1, wide, kh, span, rowp, ci, co, bias0, bias1, relu);
 }
 
 // Stride-1 convolution from the padded input xp [n, oh + kh − 1, ow + kw − 1, ci] and the filter
 // wt [kh, kw, ci, co] (co a multiple of 4), with an optional bias [co] (bias = 0: none) and ReLU
 // (relu ≠ 0):
 //   y[b, y, x, o] = act(bias[o] + Σ_{i, j, c} xp[b, y + i, x + j, c] · wt[i, j, c, o])
-// in tiles of 4 output pixels of a row × 8 (then 4) output channels. For a
-// filter row i, the kw·ci inputs of a pixel are consecutive floats of a padded input row (and the
-// next pixel's start ci floats later), so each tile is a small matrix product accumulated in
-// registers.
+// in tiles of 4 output pixels of a row (the row's last tile: the 1–3 left) × 8 (then 4) output
+// channels. For a filter row i, the kw·ci inputs of a pixel are consecutive floats of a padded
+// input row (and the next pixel's start ci floats later), so each tile is a small matrix product
+// accumulated in registers; every output is summed in the same order whatever its tile.
 void EXPORT(conv2d_tiled)(const float *xp, const float *wt, const float *bias, float *y, u32 n,
                           u32 oh, u32 ow, u32 kh, u32 kw, u32 ci, u32 co, u32 relu) {
   u32 wp = ow + kw - 1, hp = oh + kh - 1;
-  u32 span = kw * ci;
+  u32 span = kw * ci, rowp = wp * ci;
   v128_t zero = wasm_f32x4_splat(0);
   for (u32 b = 0; b < n; b++) {
     const float *xb = xp + (unsigned long)b * hp * wp * ci;
     for (u32 r = 0; r < oh; r++) {
       float *yr = y + (((unsigned long)b * oh + r) * ow) * co;
-      for (u32 o0 = 0; o0 < co; o0 += 8) {
-        u32 wide = o0 + 8 <= co;
+      const float *xr = xb + r * rowp;
+      u32 o0 = 0;
+      for (; o0 + 8 <= co; o0 += 8) {
         v128_t bias0 = bias ? wasm_v128_load(bias + o0) : zero;
-        v128_t bias1 = bias && wide ? wasm_v128_load(bias + o0 + 4) : zero;
-        for (u32 x0 = 0; x0 < ow; x0 += 4) {
-          u32 px = ow - x0 < 4 ? ow - x0 : 4;
-          // Pixels past the row's end repeat the last one (not stored).
-          u32 s1 = (px > 1 ? 1 : 0) * ci, s2 = (px > 2 ? 2 : 0) * ci, s3 = (px > 3 ? 3 : 0) * ci;
-          v128_t c00 = bias0, c01 = bias1, c10 = bias0, c11 = bias1;
-          v128_t c20 = bias0, c21 = bias1, c30 = bias0, c31 = bias1;
-          for (u32 i = 0; i < kh; i++) {
-            const float *a0 = xb + ((r + i) * wp + x0) * ci;
-            const float *wr = wt + (unsigned long)i * span * co + o0;
-            if (wide) {
-              for (u32 t = 0; t < span; t++) {
-                v128_t d0 = wasm_v128_load(wr + t * co);
-                v128_t d1 = wasm_v128_load(wr + t * co + 4);
-                v128_t q0 = wasm_v128_load32_splat(a0 + t);
-                v128_t q1 = wasm_v128_load32_splat(a0 + s1 + t);
-                v128_t q2 = wasm_v128_load32_splat(a0 + s2 + t);
-                v128_t q3 = wasm_v128_load32_splat(a0 + s3 + t);
-                c00 = madd(c00, q0, d0);
-                c01 = madd(c01, q0, d1);
-                c10 = madd(c10, q1, d0);
-                c11 = madd(c11, q1, d1);
-                c20 = madd(c20, q2, d0);
-                c21 = madd(c21, q2, d1);
-                c30 = madd(c30, q3, d0);
-                c31 = madd(c31, q3, d1);
-              }
-            } else {
-              for (u32 t = 0; t < span; t++) {
-                v128_t d0 = wasm_v128_load(wr + t * co);
-                c00 = madd(c00, wasm_v128_load32_splat(a0 + t), d0);
-                c10 = madd(c10, wasm_v128_load32_splat(a0 + s1 + t), d0);
-                c20 = madd(c20, wasm_v128_load32_splat(a0 + s2 + t), d0);
-                c30 = madd(c30, wasm_v128_load32_splat(a0 + s3 + t), d0);
-              }
-            }
-          }
-          if (relu) {
-            c00 = wasm_f32x4_max(c00, zero);
-            c01 = wasm_f32x4_max(c01, zero);
-            c10 = wasm_f32x4_max(c10, zero);
-            c11 = wasm_f32x4_max(c11, zero);
-            c20 = wasm_f32x4_max(c20, zero);
-            c21 = wasm_f32x4_max(c21, zero);
-            c30 = wasm_f32x4_max(c30, zero);
-            c31 = wasm_f32x4_max(c31, zero);
-          }
-          float *yp = yr + x0 * co + o0;
-          wasm_v128_store(yp, c00);
-          if (wide) wasm_v128_store(yp + 4, c01);
-          if (px > 1) {
-            wasm_v128_store(yp + co, c10);
-            if (wide) wasm_v128_store(yp + co + 4, c11);
-          }
-          if (px > 2) {
-            wasm_v128_store(yp + 2 * co, c20);
-            if (wide) wasm_v128_store(yp + 2 * co + 4, c21);
-          }
-          if (px > 3) {
-            wasm_v128_store(yp + 3 * co, c30);
-            if (wide) wasm_v128_store(yp + 3 * co + 4, c31);
-          }
-        }
+        v128_t bias1 = bias ? wasm_v128_load(bias + o0 + 4) : zero;
+        conv_row(xr, wt + o0, yr + o0, ow, 1, kh, span, rowp, ci, co, bias0, bias1, relu);
+      }
+      if (o0 < co) {
+        v128_t bias0 = bias ? wasm_v128_load(bias + o0) : zero;
+        conv_row(xr, wt + o0, yr + o0, ow, 0, kh, span, rowp, ci, co, bias0, zero, relu);
       }
     }
   }
