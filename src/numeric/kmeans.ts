@@ -217,10 +217,16 @@ export function silhouette(
     );
   }
   const perCluster = new Float64Array(k);
+  const distance = pairDistances(points, d, members);
   let overall = 0;
   for (let c = 0; c < k; c++) {
     const own = members[c]!;
     if (own.length <= 1) continue; // singleton cluster: silhouette 0 by convention
+    if (distance) {
+      perCluster[c] = silhouetteFromDistances(distance, members, c);
+      overall += (perCluster[c]! * sizes[c]!) / n;
+      continue;
+    }
     let sum = 0;
     for (const i of own) {
       let a = 0;
@@ -240,4 +246,74 @@ export function silhouette(
     overall += (perCluster[c]! * sizes[c]!) / n;
   }
   return { overall, perCluster };
+}
+
+/** Above this many sampled points the silhouette computes distances on the fly. */
+const MAX_DISTANCE_MATRIX_POINTS = 1024;
+
+/** Distances between the sampled points (members of every cluster, in order) and where each cluster starts. */
+interface PairDistances {
+  readonly m: number;
+  readonly dist: Float64Array;
+  readonly starts: Int32Array;
+}
+
+/**
+ * The Euclidean distances between all sampled points, each pair computed once (the squared
+ * difference of two coordinates is the same either way round, so the matrix equals the
+ * two-sided computation exactly); `undefined` above {@link MAX_DISTANCE_MATRIX_POINTS} points.
+ */
+function pairDistances(
+  points: Float64Array,
+  d: number,
+  members: readonly Int32Array[],
+): PairDistances | undefined {
+  const m = members.reduce((a, c) => a + c.length, 0);
+  if (m > MAX_DISTANCE_MATRIX_POINTS) return undefined;
+  const all = new Int32Array(m);
+  const starts = new Int32Array(members.length + 1);
+  members.forEach((c, q) => {
+    all.set(c, starts[q]!);
+    starts[q + 1] = starts[q]! + c.length;
+  });
+  const dist = new Float64Array(m * m);
+  for (let p = 0; p < m; p++) {
+    const ip = all[p]! * d;
+    for (let q = p + 1; q < m; q++) {
+      const v = Math.sqrt(sqDist(points, ip, points, all[q]! * d, d));
+      dist[p * m + q] = v;
+      dist[q * m + p] = v;
+    }
+  }
+  return { m, dist, starts };
+}
+
+/**
+ * Mean silhouette of cluster `c`'s sampled points from the distance matrix: the same sums, in
+ * the same order, as the loop of {@link silhouette}.
+ */
+function silhouetteFromDistances(pd: PairDistances, members: readonly Int32Array[], c: number) {
+  const { m, dist, starts } = pd;
+  const k = members.length;
+  const from = starts[c]!;
+  const to = starts[c + 1]!;
+  const size = to - from;
+  let sum = 0;
+  for (let p = from; p < to; p++) {
+    const row = p * m;
+    let a = 0;
+    for (let q = from; q < to; q++) if (q !== p) a += dist[row + q]!;
+    a /= size - 1;
+    let b = Number.POSITIVE_INFINITY;
+    for (let c2 = 0; c2 < k; c2++) {
+      const len = starts[c2 + 1]! - starts[c2]!;
+      if (c2 === c || len === 0) continue;
+      let s = 0;
+      for (let q = starts[c2]!; q < starts[c2 + 1]!; q++) s += dist[row + q]!;
+      b = Math.min(b, s / len);
+    }
+    const mx = Math.max(a, b);
+    sum += Number.isFinite(b) && mx > 0 ? (b - a) / mx : 0;
+  }
+  return sum / size;
 }
