@@ -104,6 +104,59 @@ function seedPlusPlus(points: Float64Array, n: number, d: number, k: number, rng
   return centroids;
 }
 
+/**
+ * The nearest centre of each point (`into`, the first on a tie) and its squared distance
+ * (`dist`). Two centres (activation clustering's split) take one pass over each point's
+ * coordinates for both, each distance summed in the same order as {@link sqDist}.
+ */
+function nearestCentres(
+  points: Float64Array,
+  n: number,
+  d: number,
+  k: number,
+  centroids: Float64Array,
+  into: Int32Array,
+  dist: Float64Array,
+): void {
+  if (k === 2) {
+    for (let i = 0; i < n; i++) {
+      const o = i * d;
+      let s0 = 0;
+      let s1 = 0;
+      for (let j = 0; j < d; j++) {
+        const p = points[o + j]!;
+        const t0 = p - centroids[j]!;
+        const t1 = p - centroids[d + j]!;
+        s0 += t0 * t0;
+        s1 += t1 * t1;
+      }
+      let bc = 0;
+      let bd = Number.POSITIVE_INFINITY;
+      if (s0 < bd) bd = s0;
+      if (s1 < bd) {
+        bd = s1;
+        bc = 1;
+      }
+      into[i] = bc;
+      dist[i] = bd;
+    }
+    return;
+  }
+  for (let i = 0; i < n; i++) {
+    let bc = 0;
+    let bd = Number.POSITIVE_INFINITY;
+    for (let c = 0; c < k; c++) {
+      const dd = sqDist(points, i * d, centroids, c * d, d);
+      if (dd < bd) {
+        bd = dd;
+        bc = c;
+      }
+    }
+    into[i] = bc;
+    dist[i] = bd;
+  }
+}
+
 function lloyd(
   points: Float64Array,
   n: number,
@@ -118,23 +171,17 @@ function lloyd(
   const sizes = new Int32Array(k);
   const sums = new Float64Array(k * d);
   const nearest = new Float64Array(n);
+  const scratch = new Int32Array(n);
   let inertia = Number.POSITIVE_INFINITY;
   for (let it = 0; it < maxIterations; it++) {
     let changed = 0;
     let newInertia = 0;
+    nearestCentres(points, n, d, k, centroids, scratch, nearest);
     for (let i = 0; i < n; i++) {
-      let bc = 0;
-      let bd = Number.POSITIVE_INFINITY;
-      for (let c = 0; c < k; c++) {
-        const dd = sqDist(points, i * d, centroids, c * d, d);
-        if (dd < bd) {
-          bd = dd;
-          bc = c;
-        }
-      }
+      const bc = scratch[i]!;
+      const bd = nearest[i]!;
       if (assignments[i] !== bc) changed++;
       assignments[i] = bc;
-      nearest[i] = bd;
       newInertia += bd;
     }
     sizes.fill(0);
@@ -163,19 +210,10 @@ function lloyd(
   // Final assignment consistent with the final centres.
   let finalInertia = 0;
   sizes.fill(0);
+  nearestCentres(points, n, d, k, centroids, assignments, nearest);
   for (let i = 0; i < n; i++) {
-    let bc = 0;
-    let bd = Number.POSITIVE_INFINITY;
-    for (let c = 0; c < k; c++) {
-      const dd = sqDist(points, i * d, centroids, c * d, d);
-      if (dd < bd) {
-        bd = dd;
-        bc = c;
-      }
-    }
-    assignments[i] = bc;
-    sizes[bc]!++;
-    finalInertia += bd;
+    sizes[assignments[i]!]!++;
+    finalInertia += nearest[i]!;
   }
   return { assignments, centroids, sizes, inertia: finalInertia };
 }
