@@ -24,12 +24,8 @@ import {
   scanDataset,
 } from '../dist/defenses/index.js';
 import { initEngine, loadModel, trainClassifier } from '../dist/engine/index.js';
-import { hasFlag, writeResult } from './common.mjs';
+import { argValue as arg, hasFlag, writeResult } from './common.mjs';
 
-const arg = (name, fallback) => {
-  const i = process.argv.indexOf(name);
-  return i > 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
-};
 const log = (s) => console.error(s);
 const r3 = (v) => Math.round(v * 1000) / 1000;
 

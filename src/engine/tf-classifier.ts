@@ -3,6 +3,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { z } from 'zod';
 import type { Dataset } from '../data/dataset.js';
 import { AntidoteError } from '../errors.js';
+import { rowArgmax } from '../numeric/argmax.js';
 import { parseWith } from '../util/schema.js';
 import { activeBackend, initEngine } from './backend.js';
 import type { Classifier } from './classifier.js';
@@ -322,17 +323,8 @@ export class TfClassifier implements Classifier {
   async predict(x: Float32Array, n: number): Promise<Int32Array> {
     this.checkInput(x, n);
     const logits = await this.onnxForward({ layer: this.lastLayer }, x, n);
-    if (logits) {
-      // The first largest logit, as tf.argMax.
-      const k = this.numClasses;
-      const labels = new Int32Array(n);
-      for (let i = 0; i < n; i++) {
-        let best = 0;
-        for (let j = 1; j < k; j++) if (logits[i * k + j]! > logits[i * k + best]!) best = j;
-        labels[i] = best;
-      }
-      return labels;
-    }
+    // The first largest logit, as tf.argMax.
+    if (logits) return rowArgmax(logits, n, this.numClasses);
     const out = new Int32Array(n);
     this.forEachBatch(x, n, (xb, from) => {
       const labels = tf.tidy(() =>

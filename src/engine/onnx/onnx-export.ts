@@ -249,6 +249,34 @@ class GraphBuilder {
     return { ...v, name: this.node(op, [v.name], out, attrs) };
   }
 
+  /** The layer's bias as an initializer input (none when it has no bias). */
+  private bias(layer: tfl.layers.Layer, c: Config, size: number): string[] {
+    if (c.useBias === false) return [];
+    const weights = layer.getWeights();
+    return [
+      this.weight(`${layer.name}/bias`, [size], () =>
+        Float32Array.from(weights[1]!.dataSync() as Float32Array),
+      ),
+    ];
+  }
+
+  /**
+   * The layer's activation, and the name of the tensor before it: the layer's own output name
+   * when the activation is linear (nothing follows), a fresh one otherwise.
+   */
+  private preActivation(
+    layer: tfl.layers.Layer,
+    c: Config,
+    out: string,
+    what: string,
+  ): [string, string] {
+    const activation = typeof c.activation === 'string' ? c.activation : 'linear';
+    return [
+      activation,
+      ACTIVATIONS[activation] === null ? out : this.fresh(`${layer.name}/${what}`),
+    ];
+  }
+
   private conv(v: Value, layer: tfl.layers.Layer, c: Config, out: string): Value {
     const x = this.toNchw(v, layer);
     const [h, w, cin] = x.shape as [number, number, number];
@@ -271,16 +299,8 @@ class GraphBuilder {
               o[((f * cin + i) * kh + y) * kw + xx] = k[((y * kw + xx) * cin + i) * filters + f]!;
       return o;
     });
-    const inputs = [x.name, kernel];
-    if (c.useBias !== false) {
-      inputs.push(
-        this.weight(`${layer.name}/bias`, [filters], () =>
-          Float32Array.from(weights[1]!.dataSync() as Float32Array),
-        ),
-      );
-    }
-    const activation = typeof c.activation === 'string' ? c.activation : 'linear';
-    const convOut = ACTIVATIONS[activation] === null ? out : this.fresh(`${layer.name}/conv`);
+    const inputs = [x.name, kernel, ...this.bias(layer, c, filters)];
+    const [activation, convOut] = this.preActivation(layer, c, out, 'conv');
     const name = this.node('Conv', inputs, convOut, [
       ints('kernel_shape', [kh, kw]),
       ints('strides', [sh, sw]),
@@ -327,16 +347,9 @@ class GraphBuilder {
       this.weight(`${layer.name}/kernel`, [inDim, units], () =>
         Float32Array.from(weights[0]!.dataSync() as Float32Array),
       ),
+      ...this.bias(layer, c, units),
     ];
-    if (c.useBias !== false) {
-      inputs.push(
-        this.weight(`${layer.name}/bias`, [units], () =>
-          Float32Array.from(weights[1]!.dataSync() as Float32Array),
-        ),
-      );
-    }
-    const activation = typeof c.activation === 'string' ? c.activation : 'linear';
-    const gemmOut = ACTIVATIONS[activation] === null ? out : this.fresh(`${layer.name}/gemm`);
+    const [activation, gemmOut] = this.preActivation(layer, c, out, 'gemm');
     const name = this.node('Gemm', inputs, gemmOut);
     return this.activate({ name, layout: 'tf', shape: [units] }, activation, layer, out);
   }
