@@ -1,6 +1,6 @@
 /**
  * The index of the largest value of each row of a row-major `[n, k]` matrix: the first one on a
- * tie, as TF.js's `argMax` (a NaN never wins).
+ * tie, as TF.js's `argMax`.
  */
 export function rowArgmax(values: ArrayLike<number>, n: number, k: number): Int32Array {
   const out = new Int32Array(n);
