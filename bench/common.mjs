@@ -40,6 +40,12 @@ export async function timeIt(fn, repeats = 3) {
 
 export const hasFlag = (name) => process.argv.includes(name);
 
+/** The value after the flag `name` on the command line, or `fallback`. */
+export const argValue = (name, fallback) => {
+  const i = process.argv.indexOf(name);
+  return i > 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
+};
+
 /** The first `n` records of a dataset (all of them when it has fewer), sharing its buffers. */
 export function firstRecords(ds, n) {
   const records = Math.min(n, ds.shape[0]);

@@ -18,6 +18,8 @@ const OUT_NOT_A_FOLDER: Readonly<Record<string, string>> = {
   // single-file transforms, like cp: the output of `encrypt FILE` is one file
   encrypt: 'the encrypted file',
   decrypt: 'the decrypted file',
+  // the model written in another format: one .onnx file (its class names beside it)
+  export: 'the .onnx file',
   // a path prefix: PREFIX.pem and PREFIX.pub
   'keys generate': 'a key path prefix',
   // the signature file; `--signature` is its documented name, `--out` an alias

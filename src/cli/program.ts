@@ -96,6 +96,12 @@ export const COMMAND_MODULES: readonly CommandModule[] = [
     async () => (await import('./commands/sweep.js')).registerSweepCommand,
   ),
   one(
+    'export',
+    '[options]',
+    'write a model trained in Antidote as an ONNX file (deploy it anywhere)',
+    async () => (await import('./commands/export.js')).registerExportCommand,
+  ),
+  one(
     'scan',
     '[options]',
     'find poisoned or mislabelled records in a dataset with the model trained on it',

@@ -28,6 +28,23 @@ describe('inspectRange', () => {
     expect(inspectRange(ds([0, 2, 3, 300], [1, 2, 2, 1])).looksUint8).toBe(false);
     expect(inspectRange(ds([], [0, 2, 2, 1]))).toEqual({ min: 0, max: 0, looksUint8: false });
   });
+
+  it('leaves NaN out of the range, wherever it is', () => {
+    for (const values of [
+      [Number.NaN, 17, 255, 3],
+      [0, 17, Number.NaN, 255],
+      [3, 17, 255, Number.NaN],
+    ]) {
+      const r = inspectRange(ds(values, [1, 2, 2, 1]));
+      expect(r.max).toBe(255);
+      expect(r.looksUint8).toBe(true);
+    }
+    expect(inspectRange(ds([Number.NaN, 0.5], [1, 2]))).toEqual({
+      min: 0.5,
+      max: 0.5,
+      looksUint8: false,
+    });
+  });
 });
 
 describe('normalizeRange', () => {

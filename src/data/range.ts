@@ -21,19 +21,37 @@ export interface RangeInfo {
 /** The smallest and largest feature value of `ds`, and whether it looks like 0–255 images. */
 export function inspectRange(ds: Pick<Dataset, 'x' | 'shape' | 'text'>): RangeInfo {
   const x = ds.x;
-  let min = Number.POSITIVE_INFINITY;
-  let max = Number.NEGATIVE_INFINITY;
-  for (let i = 0; i < x.length; i++) {
-    const v = x[i]!;
-    if (v < min) min = v;
-    if (v > max) max = v;
-  }
+  let [min, max] = minMax(x);
   if (x.length === 0) {
     min = 0;
     max = 0;
   }
   const image = recordShape(ds).length === 3 && !ds.text;
   return { min, max, looksUint8: image && min >= 0 && max > 1 && max <= 255 };
+}
+
+/**
+ * Smallest and largest value of `x`, NaN left out. Branch-free `Math.min`/`Math.max` first (about
+ * twice the speed of comparisons on 47 million MNIST values: the scan's load stage); they let a
+ * NaN through, so an array holding one is scanned again with comparisons, which skip it.
+ */
+function minMax(x: Float32Array): [number, number] {
+  let min = Number.POSITIVE_INFINITY;
+  let max = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i]!;
+    min = Math.min(min, v);
+    max = Math.max(max, v);
+  }
+  if (!Number.isNaN(min) && !Number.isNaN(max)) return [min, max];
+  min = Number.POSITIVE_INFINITY;
+  max = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i]!;
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  return [min, max];
 }
 
 /** Result of {@link normalizeRange}. */

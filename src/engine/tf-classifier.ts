@@ -3,6 +3,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { z } from 'zod';
 import type { Dataset } from '../data/dataset.js';
 import { AntidoteError } from '../errors.js';
+import { rowArgmax } from '../numeric/argmax.js';
 import { parseWith } from '../util/schema.js';
 import { activeBackend, initEngine } from './backend.js';
 import type { Classifier } from './classifier.js';
@@ -10,11 +11,28 @@ import { MAX_ENGINE_THREADS } from './data-parallel.js';
 import { type InferenceRequest, runInference } from './inference-ops.js';
 import { InferencePool } from './inference-pool.js';
 import { loadLayersModel, saveLayersModel } from './model-io.js';
+import type { ExportedSessions } from './onnx/onnx-export-session.js';
 import { checkDatasetFits, fitModel, type TrainHistory, type TrainOptions } from './train.js';
 import { ARCH_NAMES, buildModel, LOGITS_LAYER, type ModelSpec, resolveModelSpec } from './zoo.js';
 
 /** Records per forward pass when predicting, extracting activations or gradients. */
 const DEFAULT_INFERENCE_BATCH = 512;
+
+/**
+ * Which runtime runs a {@link TfClassifier}'s forward passes (`predictProba`, `predict`,
+ * `activations`; input gradients always run in TF.js):
+ * - `auto` (default): ONNX Runtime on the model exported to ONNX (`./onnx/onnx-export.ts`) when
+ *   every layer exports, TF.js otherwise (silently, also when ONNX Runtime fails to load it);
+ * - `onnx`: ONNX Runtime, or `INVALID_ARGUMENT` naming the layer that does not export;
+ * - `tfjs`: the engine's own kernels (TF.js, the worker pool with {@link TfClassifier.useThreads}).
+ *
+ * Both give the same values up to float rounding (within 1e-5); ONNX Runtime is several times
+ * faster on one core (issue 16's speed target; docs/speed.md).
+ */
+export type InferenceEngine = 'auto' | 'onnx' | 'tfjs';
+
+/** Every {@link InferenceEngine}, for CLI choices and validation. */
+export const INFERENCE_ENGINES: readonly InferenceEngine[] = ['auto', 'onnx', 'tfjs'];
 
 /** What Antidote stores about a model next to its weights (model.json → `antidote`). */
 export interface TfClassifierMetadata {
@@ -56,6 +74,9 @@ export class TfClassifier implements Classifier {
   lastHistory: TrainHistory | undefined;
   private inferenceThreads = 1;
   private pool: Promise<InferencePool> | undefined;
+  private engine: InferenceEngine = 'auto';
+  /** ONNX Runtime sessions of the exported model (`undefined` inside: TF.js runs it). */
+  private exported: Promise<ExportedSessions | undefined> | undefined;
 
   private constructor(
     /** The underlying TF.js model (outputs logits). */
@@ -164,9 +185,91 @@ export class TfClassifier implements Classifier {
     }
     if (threads !== this.inferenceThreads) {
       void this.closePool();
+      void this.closeExported();
       this.inferenceThreads = threads;
     }
     return this;
+  }
+
+  /**
+   * Chooses the runtime of the forward passes (see {@link InferenceEngine}; default `auto`).
+   * With ONNX Runtime, {@link useThreads} sets its intra-op thread count.
+   */
+  useInference(engine: InferenceEngine): this {
+    this.checkAlive();
+    if (!INFERENCE_ENGINES.includes(engine)) {
+      throw new AntidoteError(
+        'INVALID_ARGUMENT',
+        `unknown inference engine "${engine}" (expected ${INFERENCE_ENGINES.join(', ')})`,
+      );
+    }
+    if (engine !== this.engine) {
+      void this.closeExported();
+      this.engine = engine;
+    }
+    return this;
+  }
+
+  /** The runtime chosen for the forward passes (see {@link useInference}). */
+  get inference(): InferenceEngine {
+    return this.engine;
+  }
+
+  /**
+   * The runtime that runs the forward passes now: `onnx` or `tfjs` (`auto` resolved: `tfjs`
+   * when the model does not export or ONNX Runtime failed on it).
+   */
+  async inferenceRuntime(): Promise<'onnx' | 'tfjs'> {
+    this.checkAlive();
+    return (await this.onnxSessions()) ? 'onnx' : 'tfjs';
+  }
+
+  private async closeExported(): Promise<void> {
+    const p = this.exported;
+    this.exported = undefined;
+    if (p) await (await p.catch(() => undefined))?.release();
+  }
+
+  /** The ONNX Runtime sessions of the model, when the engine choice and the model allow. */
+  private onnxSessions(): Promise<ExportedSessions | undefined> {
+    if (this.engine === 'tfjs') return Promise.resolve(undefined);
+    this.exported ??= (async () => {
+      const { exportUnsupported } = await import('./onnx/onnx-export.js');
+      const why = exportUnsupported(this.model);
+      if (why !== undefined) {
+        if (this.engine === 'onnx') {
+          throw new AntidoteError(
+            'INVALID_ARGUMENT',
+            `the model cannot run in ONNX Runtime: ${why}`,
+          );
+        }
+        return undefined;
+      }
+      const { ExportedSessions } = await import('./onnx/onnx-export-session.js');
+      return new ExportedSessions(this.model, this.inferenceThreads);
+    })();
+    return this.exported;
+  }
+
+  /**
+   * Runs a forward pass in ONNX Runtime when the engine choice allows (`undefined`: run it in
+   * TF.js). In `auto`, a failure of ONNX Runtime switches this classifier to TF.js for good.
+   */
+  private async onnxForward(
+    output: { layer: string } | { probabilities: true },
+    x: Float32Array,
+    n: number,
+  ): Promise<Float32Array | undefined> {
+    const sessions = await this.onnxSessions();
+    if (!sessions) return undefined;
+    try {
+      return (await sessions.run(output, x, n)).data;
+    } catch (e) {
+      if (this.engine === 'onnx') throw e;
+      void this.closeExported();
+      this.engine = 'tfjs';
+      return undefined;
+    }
   }
 
   /** Threads used for inference (see {@link useThreads}). */
@@ -189,6 +292,14 @@ export class TfClassifier implements Classifier {
     options: { y?: Int32Array; layer?: string; batchSize?: number } = {},
   ): Promise<Float32Array> {
     this.checkInput(x, n);
+    if (op !== 'inputGradient') {
+      const fast = await this.onnxForward(
+        op === 'proba' ? { probabilities: true } : { layer: options.layer ?? this.lastLayer },
+        x,
+        n,
+      );
+      if (fast) return fast;
+    }
     const local = options.layer ? this.subModel(options.layer) : this.model;
     const req: InferenceRequest = {
       op,
@@ -210,6 +321,10 @@ export class TfClassifier implements Classifier {
   }
 
   async predict(x: Float32Array, n: number): Promise<Int32Array> {
+    this.checkInput(x, n);
+    const logits = await this.onnxForward({ layer: this.lastLayer }, x, n);
+    // The first largest logit, as tf.argMax.
+    if (logits) return rowArgmax(logits, n, this.numClasses);
     const out = new Int32Array(n);
     this.forEachBatch(x, n, (xb, from) => {
       const labels = tf.tidy(() =>
@@ -219,6 +334,11 @@ export class TfClassifier implements Classifier {
       labels.dispose();
     });
     return out;
+  }
+
+  /** The model's last layer (the logits). */
+  private get lastLayer(): string {
+    return this.layerNames[this.layerNames.length - 1]!;
   }
 
   /** The layer whose output is the representation by default: the one before the logits. */
@@ -252,6 +372,7 @@ export class TfClassifier implements Classifier {
     if (this.disposed) return;
     this.disposed = true;
     void this.closePool();
+    void this.closeExported();
     this.subModels.clear();
     this.model.dispose();
   }

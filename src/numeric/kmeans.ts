@@ -104,6 +104,59 @@ function seedPlusPlus(points: Float64Array, n: number, d: number, k: number, rng
   return centroids;
 }
 
+/**
+ * The nearest centre of each point (`into`, the first on a tie) and its squared distance
+ * (`dist`). Two centres (activation clustering's split) take one pass over each point's
+ * coordinates for both, each distance summed in the same order as {@link sqDist}.
+ */
+function nearestCentres(
+  points: Float64Array,
+  n: number,
+  d: number,
+  k: number,
+  centroids: Float64Array,
+  into: Int32Array,
+  dist: Float64Array,
+): void {
+  if (k === 2) {
+    for (let i = 0; i < n; i++) {
+      const o = i * d;
+      let s0 = 0;
+      let s1 = 0;
+      for (let j = 0; j < d; j++) {
+        const p = points[o + j]!;
+        const t0 = p - centroids[j]!;
+        const t1 = p - centroids[d + j]!;
+        s0 += t0 * t0;
+        s1 += t1 * t1;
+      }
+      let bc = 0;
+      let bd = Number.POSITIVE_INFINITY;
+      if (s0 < bd) bd = s0;
+      if (s1 < bd) {
+        bd = s1;
+        bc = 1;
+      }
+      into[i] = bc;
+      dist[i] = bd;
+    }
+    return;
+  }
+  for (let i = 0; i < n; i++) {
+    let bc = 0;
+    let bd = Number.POSITIVE_INFINITY;
+    for (let c = 0; c < k; c++) {
+      const dd = sqDist(points, i * d, centroids, c * d, d);
+      if (dd < bd) {
+        bd = dd;
+        bc = c;
+      }
+    }
+    into[i] = bc;
+    dist[i] = bd;
+  }
+}
+
 function lloyd(
   points: Float64Array,
   n: number,
@@ -118,23 +171,17 @@ function lloyd(
   const sizes = new Int32Array(k);
   const sums = new Float64Array(k * d);
   const nearest = new Float64Array(n);
+  const scratch = new Int32Array(n);
   let inertia = Number.POSITIVE_INFINITY;
   for (let it = 0; it < maxIterations; it++) {
     let changed = 0;
     let newInertia = 0;
+    nearestCentres(points, n, d, k, centroids, scratch, nearest);
     for (let i = 0; i < n; i++) {
-      let bc = 0;
-      let bd = Number.POSITIVE_INFINITY;
-      for (let c = 0; c < k; c++) {
-        const dd = sqDist(points, i * d, centroids, c * d, d);
-        if (dd < bd) {
-          bd = dd;
-          bc = c;
-        }
-      }
+      const bc = scratch[i]!;
+      const bd = nearest[i]!;
       if (assignments[i] !== bc) changed++;
       assignments[i] = bc;
-      nearest[i] = bd;
       newInertia += bd;
     }
     sizes.fill(0);
@@ -163,19 +210,10 @@ function lloyd(
   // Final assignment consistent with the final centres.
   let finalInertia = 0;
   sizes.fill(0);
+  nearestCentres(points, n, d, k, centroids, assignments, nearest);
   for (let i = 0; i < n; i++) {
-    let bc = 0;
-    let bd = Number.POSITIVE_INFINITY;
-    for (let c = 0; c < k; c++) {
-      const dd = sqDist(points, i * d, centroids, c * d, d);
-      if (dd < bd) {
-        bd = dd;
-        bc = c;
-      }
-    }
-    assignments[i] = bc;
-    sizes[bc]!++;
-    finalInertia += bd;
+    sizes[assignments[i]!]!++;
+    finalInertia += nearest[i]!;
   }
   return { assignments, centroids, sizes, inertia: finalInertia };
 }
@@ -217,10 +255,16 @@ export function silhouette(
     );
   }
   const perCluster = new Float64Array(k);
+  const distance = pairDistances(points, d, members);
   let overall = 0;
   for (let c = 0; c < k; c++) {
     const own = members[c]!;
     if (own.length <= 1) continue; // singleton cluster: silhouette 0 by convention
+    if (distance) {
+      perCluster[c] = silhouetteFromDistances(distance, members, c);
+      overall += (perCluster[c]! * sizes[c]!) / n;
+      continue;
+    }
     let sum = 0;
     for (const i of own) {
       let a = 0;
@@ -240,4 +284,74 @@ export function silhouette(
     overall += (perCluster[c]! * sizes[c]!) / n;
   }
   return { overall, perCluster };
+}
+
+/** Above this many sampled points the silhouette computes distances on the fly. */
+const MAX_DISTANCE_MATRIX_POINTS = 1024;
+
+/** Distances between the sampled points (members of every cluster, in order) and where each cluster starts. */
+interface PairDistances {
+  readonly m: number;
+  readonly dist: Float64Array;
+  readonly starts: Int32Array;
+}
+
+/**
+ * The Euclidean distances between all sampled points, each pair computed once (the squared
+ * difference of two coordinates is the same either way round, so the matrix equals the
+ * two-sided computation exactly); `undefined` above {@link MAX_DISTANCE_MATRIX_POINTS} points.
+ */
+function pairDistances(
+  points: Float64Array,
+  d: number,
+  members: readonly Int32Array[],
+): PairDistances | undefined {
+  const m = members.reduce((a, c) => a + c.length, 0);
+  if (m > MAX_DISTANCE_MATRIX_POINTS) return undefined;
+  const all = new Int32Array(m);
+  const starts = new Int32Array(members.length + 1);
+  members.forEach((c, q) => {
+    all.set(c, starts[q]!);
+    starts[q + 1] = starts[q]! + c.length;
+  });
+  const dist = new Float64Array(m * m);
+  for (let p = 0; p < m; p++) {
+    const ip = all[p]! * d;
+    for (let q = p + 1; q < m; q++) {
+      const v = Math.sqrt(sqDist(points, ip, points, all[q]! * d, d));
+      dist[p * m + q] = v;
+      dist[q * m + p] = v;
+    }
+  }
+  return { m, dist, starts };
+}
+
+/**
+ * Mean silhouette of cluster `c`'s sampled points from the distance matrix: the same sums, in
+ * the same order, as the loop of {@link silhouette}.
+ */
+function silhouetteFromDistances(pd: PairDistances, members: readonly Int32Array[], c: number) {
+  const { m, dist, starts } = pd;
+  const k = members.length;
+  const from = starts[c]!;
+  const to = starts[c + 1]!;
+  const size = to - from;
+  let sum = 0;
+  for (let p = from; p < to; p++) {
+    const row = p * m;
+    let a = 0;
+    for (let q = from; q < to; q++) if (q !== p) a += dist[row + q]!;
+    a /= size - 1;
+    let b = Number.POSITIVE_INFINITY;
+    for (let c2 = 0; c2 < k; c2++) {
+      const len = starts[c2 + 1]! - starts[c2]!;
+      if (c2 === c || len === 0) continue;
+      let s = 0;
+      for (let q = starts[c2]!; q < starts[c2 + 1]!; q++) s += dist[row + q]!;
+      b = Math.min(b, s / len);
+    }
+    const mx = Math.max(a, b);
+    sum += Number.isFinite(b) && mx > 0 ? (b - a) / mx : 0;
+  }
+  return sum / size;
 }

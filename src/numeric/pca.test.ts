@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../util/rng.js';
+import { rowCovariance, rowMean } from './covariance.js';
 import { principalComponents, projectRows } from './pca.js';
+import { symmetricEigen } from './symmetric-eigen.js';
 
 describe('principal components', () => {
   it('PCA via subspace iteration agrees with the dense path on wide data', () => {
@@ -39,5 +41,36 @@ describe('principal components', () => {
         }
       }
     }
+  });
+
+  it('asked again for the same rows, gives the very same numbers; rows changed in place are decomposed anew', () => {
+    const rng = new Rng(11);
+    const d = 12;
+    const n = 90;
+    const x = Float32Array.from({ length: n * d }, () => rng.normal());
+    const idx = Int32Array.from({ length: 40 }, (_, i) => 2 * i + 1);
+    const direct = (k: number) => {
+      const mean = rowMean(x, d, idx);
+      return { mean, ...symmetricEigen(rowCovariance(x, d, idx, mean), d, k) };
+    };
+    const first = principalComponents(x, d, idx, 5, rng);
+    expect(first.values).toEqual(direct(5).values);
+    expect(first.vectors).toEqual(direct(5).vectors);
+    // A second caller asking for fewer pairs (spectral signatures after the whitening) gets the
+    // same leading pairs, in fresh arrays that it may change without affecting later callers.
+    const again = principalComponents(x, d, Array.from(idx), 1, rng);
+    expect(again.values).toEqual(first.values.subarray(0, 1));
+    expect(again.vectors).toEqual(first.vectors.subarray(0, d));
+    again.vectors.fill(0);
+    again.mean.fill(0);
+    expect(principalComponents(x, d, idx, 5, rng)).toEqual(first);
+    // Other rows of the same matrix: their own decomposition.
+    const other = principalComponents(x, d, idx.subarray(0, 30), 5, rng);
+    expect(other.values).not.toEqual(first.values);
+    // The matrix changed in place: the remembered decomposition is not used.
+    x[idx[3]! * d + 2] = 40;
+    const changed = principalComponents(x, d, idx, 5, rng);
+    expect(changed.values).toEqual(direct(5).values);
+    expect(changed.values[0]).toBeGreaterThan(first.values[0]! * 2);
   });
 });

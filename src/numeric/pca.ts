@@ -2,7 +2,12 @@ import { acceleratorFor, type MatMulAccelerator } from './accelerator.js';
 import { centredRows, rowCovariance, rowMean } from './covariance.js';
 import { orthonormalizeRows } from './orthonormalize.js';
 import type { RandomSource } from './random.js';
-import { type EigenPairs, symmetricEigen } from './symmetric-eigen.js';
+import {
+  type EigenPairs,
+  eigenSymmetric,
+  symmetricEigen,
+  topEigenPairs,
+} from './symmetric-eigen.js';
 
 /**
  * Principal components (dense covariance + eigen-decomposition, or seeded block subspace
@@ -35,12 +40,74 @@ export function principalComponents(
   rng: RandomSource,
 ): PrincipalComponents {
   const kk = Math.max(1, Math.min(k, dim));
-  const mean = rowMean(x, dim, idx);
   if (dim <= DENSE_EIGEN_MAX_DIM) {
-    const cov = rowCovariance(x, dim, idx, mean);
-    return { mean, dim, ...symmetricEigen(cov, dim, kk) };
+    const known = denseSpectrum(x, dim, idx);
+    return { mean: Float64Array.from(known.mean), dim, ...topEigenPairs(known, dim, kk) };
   }
+  const mean = rowMean(x, dim, idx);
   return { mean, dim, ...subspaceIteration(x, dim, idx, mean, kk, rng) };
+}
+
+/** The mean and full eigen-decomposition (ascending) of the covariance of some rows. */
+interface DenseSpectrum {
+  readonly mean: Float64Array;
+  readonly values: Float64Array;
+  readonly vectors: Float64Array;
+}
+
+/** A remembered {@link DenseSpectrum}: the rows it was computed from, and their fingerprint. */
+interface KnownSpectrum extends DenseSpectrum {
+  readonly idx: Int32Array;
+  readonly fingerprint: number;
+}
+
+/** Spectra remembered per row matrix (at most this many per matrix, the latest kept). */
+const KNOWN_PER_MATRIX = 32;
+
+/**
+ * Dense spectra already computed, per row matrix (held weakly). The detectors of one scan ask
+ * for the principal components of the same class rows (spectral signatures' top direction, the
+ * robust whitening of activation clustering and SPECTRE): the covariance and its
+ * decomposition, about a tenth of a scan's detector time on MNIST, are computed once. An entry is
+ * used only for the same rows in the same order whose values have the same fingerprint, so a
+ * matrix changed in place is decomposed anew; the results are the very same numbers.
+ */
+const knownSpectra = new WeakMap<Float32Array, Map<number, KnownSpectrum[]>>();
+
+/** A 32-bit fingerprint of the float bits of rows `idx` of `x` (FNV-1a style, per value). */
+function rowsFingerprint(x: Float32Array, dim: number, idx: ArrayLike<number>): number {
+  const bits = new Uint32Array(x.buffer, x.byteOffset, x.length);
+  let h = 0x811c9dc5 ^ idx.length;
+  for (let r = 0; r < idx.length; r++) {
+    const off = idx[r]! * dim;
+    for (let j = 0; j < dim; j++) h = Math.imul(h ^ bits[off + j]!, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+function sameRows(a: Int32Array, b: ArrayLike<number>): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** {@link DenseSpectrum} of rows `idx` of `x`, remembered (see {@link knownSpectra}). */
+function denseSpectrum(x: Float32Array, dim: number, idx: ArrayLike<number>): DenseSpectrum {
+  const fingerprint = rowsFingerprint(x, dim, idx);
+  const byDim = knownSpectra.get(x) ?? new Map<number, KnownSpectrum[]>();
+  knownSpectra.set(x, byDim);
+  // The accelerated and the plain covariance differ in the last bits: kept apart.
+  const key = acceleratorFor(idx.length * dim * dim) ? -dim : dim;
+  const list = byDim.get(key) ?? [];
+  byDim.set(key, list);
+  const hit = list.find((e) => e.fingerprint === fingerprint && sameRows(e.idx, idx));
+  if (hit) return hit;
+  const mean = rowMean(x, dim, idx);
+  const { values, vectors } = eigenSymmetric(rowCovariance(x, dim, idx, mean), dim);
+  const entry: KnownSpectrum = { mean, values, vectors, idx: Int32Array.from(idx), fingerprint };
+  list.push(entry);
+  if (list.length > KNOWN_PER_MATRIX) list.shift();
+  return entry;
 }
 
 /**

@@ -218,14 +218,25 @@ export function symmetricEigen(a: Float64Array, d: number, k = d): EigenPairs {
       `symmetricEigen: ${a.length} values is not ${d}×${d}`,
     );
   }
-  const { values: asc, vectors: rows } = eigenSymmetric(a, d);
+  return topEigenPairs(eigenSymmetric(a, d), d, k);
+}
+
+/**
+ * The top `k` pairs (largest first, fresh arrays) of a full decomposition as
+ * {@link eigenSymmetric} returns it (values ascending, vectors as rows).
+ */
+export function topEigenPairs(
+  full: { readonly values: Float64Array; readonly vectors: Float64Array },
+  d: number,
+  k = d,
+): EigenPairs {
   const kk = Math.min(k, d);
   const values = new Float64Array(kk);
   const vectors = new Float64Array(kk * d);
   for (let r = 0; r < kk; r++) {
     const col = d - 1 - r; // largest first
-    values[r] = asc[col]!;
-    vectors.set(rows.subarray(col * d, (col + 1) * d), r * d);
+    values[r] = full.values[col]!;
+    vectors.set(full.vectors.subarray(col * d, (col + 1) * d), r * d);
   }
   return { values, vectors };
 }

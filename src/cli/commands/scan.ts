@@ -35,6 +35,11 @@ import type { Classifier } from '../../engine/classifier.js';
 import { derivedMeta, loadModel, type Model, type TrainLikeOptions } from '../../engine/model.js';
 import { type Retrainer, retrainerLike } from '../../engine/model-retrain.js';
 import { isOnnxPath } from '../../engine/model-summary.js';
+import {
+  INFERENCE_ENGINES,
+  type InferenceEngine,
+  TfClassifier,
+} from '../../engine/tf-classifier.js';
 import { resolveTrainOptions } from '../../engine/train.js';
 import { AntidoteError } from '../../errors.js';
 import { type DetectionEvaluation, evaluateDetection } from '../../eval/detection.js';
@@ -69,6 +74,7 @@ interface ScanCliOptions extends OutputOptions, OnnxCliOptions, queueFlags.Queue
   layer?: string;
   seed: number;
   threads: number;
+  inference: InferenceEngine;
   out: string;
   force?: boolean;
   trusted?: string;
@@ -140,6 +146,14 @@ export function registerScanCommand(program: Command): void {
       'threads for the forward passes (worker_threads; representations equal up to float rounding)',
       parseInteger,
       1,
+    )
+    .addOption(
+      new Option(
+        '--inference <engine>',
+        'runtime of the forward pass of a model trained in Antidote: auto (ONNX Runtime where every layer exports, else TF.js), onnx, tfjs (docs/speed.md)',
+      )
+        .choices(INFERENCE_ENGINES)
+        .default('auto'),
     )
     .requiredOption('--out <dir>', 'report directory to write (report.json, suspicious.csv)')
     .option('--sarif <file>', SARIF_OPTION_HELP)
@@ -301,6 +315,7 @@ async function runScanCommand(o: ScanCliOptions): Promise<void> {
   const model = await loadModel(o.model, onnxLoadOptions(o));
   try {
     model.checkReads(loaded);
+    if (model.classifier instanceof TfClassifier) model.classifier.useInference(o.inference);
     const target = await onQueue(scanTarget(model, loaded, o.threads), model, loaded, o);
     const methods = scanMethods(o.method, dataDomain(loaded), target.context);
     const trusted = o.trusted ? await loadTrusted(o.trusted, model) : undefined;
