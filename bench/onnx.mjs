@@ -8,17 +8,23 @@
 //   test records (MLP, CNN), 10,000 coloured 32x32 records (ResNet-style), 2,000 texts (text
 //   model): argmax agreement and the largest probability difference;
 // - forward throughput (records/s) of the CNN and the ResNet: Antidote's path (featurize +
-//   predictProba, ONNX Runtime's default threads) and ONNX Runtime sessions with
-//   intraOpNumThreads 1 and 2, vs PyTorch on 1 and 2 threads (best of each side reported);
+//   predictProba; ONNX Runtime's default threads, and 1 and 2 threads), ONNX Runtime sessions with
+//   intraOpNumThreads 1 and 2 in batches of 64, 256 and 1,024, one 2-thread session without
+//   spinning, and two 1-thread sessions in two worker threads taking batches in turn; vs PyTorch
+//   on 1 and 2 threads in the same batch sizes, eager (NCHW and channels_last) and as frozen
+//   TorchScript (bench/onnx_torch.py). The ratio compares the best of each side (`ratio`: against
+//   PyTorch's best of every variant; `ratioEager`: against eager PyTorch only);
 // - activation extraction for the 60,000 MNIST training records with the CNN (featurize +
 //   classifier.activations of the default layer), and raw sessions over batch sizes and threads.
 // The CPU may be shared: the load average before and after is recorded. `--no-torch` skips
 // PyTorch; `--quick` extracts activations of 6,000 records instead (smoke runs; not recorded).
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { loadMnist } from '../dist/data/mnist.js';
 import { loadModel } from '../dist/engine/model.js';
@@ -157,10 +163,25 @@ for (const name of ['mlp', 'cnn', 'resnet', 'text']) {
 }
 
 // ---- Forward throughput ----
-/** Records/s of raw sessions on `bytes` with 1 and 2 intra-op threads, batches of `batch`. */
+/** Runs `session` over `n` records of `x` in batches of `batch`, fetching `fetch`. */
+async function runAll(session, x, n, recordShape, fetch, batch) {
+  const size = recordShape.reduce((a, b) => a * b, 1);
+  for (let i = 0; i < n; i += batch) {
+    const m = Math.min(batch, n - i);
+    const r = await session.run(
+      { input: new Tensor('float32', x.subarray(i * size, (i + m) * size), [m, ...recordShape]) },
+      [fetch],
+    );
+    r[fetch].dispose();
+  }
+}
+
+/**
+ * Records/s of raw sessions on `bytes` with 1 and 2 intra-op threads, batches of `batches`
+ * (keys `threads/batch`), best of 2 passes after a warm-up pass.
+ */
 async function sessionRates(bytes, x, n, recordShape, fetch, batches) {
   const out = {};
-  const size = recordShape.reduce((a, b) => a * b, 1);
   for (const threads of [1, 2]) {
     const s = await InferenceSession.create(bytes, {
       graphOptimizationLevel: 'all',
@@ -168,21 +189,7 @@ async function sessionRates(bytes, x, n, recordShape, fetch, batches) {
       interOpNumThreads: 1,
     });
     for (const batch of batches) {
-      const run = async () => {
-        for (let i = 0; i < n; i += batch) {
-          const m = Math.min(batch, n - i);
-          const r = await s.run(
-            {
-              input: new Tensor('float32', x.subarray(i * size, (i + m) * size), [
-                m,
-                ...recordShape,
-              ]),
-            },
-            [fetch],
-          );
-          r[fetch].dispose();
-        }
-      };
+      const run = () => runAll(s, x, n, recordShape, fetch, batch);
       await run();
       out[`${threads}/${batch}`] = Math.round(n / (await best(run, 2)));
     }
@@ -191,6 +198,91 @@ async function sessionRates(bytes, x, n, recordShape, fetch, batches) {
   return out;
 }
 
+/** Records/s of one 2-thread session whose threads sleep between ops instead of spinning. */
+async function noSpinRate(bytes, x, n, recordShape, batch) {
+  const s = await InferenceSession.create(bytes, {
+    graphOptimizationLevel: 'all',
+    intraOpNumThreads: 2,
+    interOpNumThreads: 1,
+    extra: { session: { intra_op: { allow_spinning: '0' } } },
+  });
+  const run = () => runAll(s, x, n, recordShape, 'output', batch);
+  await run();
+  const rate = Math.round(n / (await best(run, 2)));
+  await s.release();
+  return rate;
+}
+
+const ortPath = createRequire(import.meta.url).resolve('onnxruntime-node');
+/** A worker thread holding a 1-thread session; answers `{ id, data, dims }` with the outputs. */
+const WORKER = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { InferenceSession, Tensor } = require(workerData.ort);
+InferenceSession.create(workerData.bytes, {
+  graphOptimizationLevel: 'all', intraOpNumThreads: 1, interOpNumThreads: 1,
+}).then((s) => {
+  parentPort.on('message', async ({ id, data, dims }) => {
+    const r = await s.run({ input: new Tensor('float32', data, dims) }, ['output']);
+    const out = r.output.data.slice();
+    r.output.dispose();
+    parentPort.postMessage({ id, out }, [out.buffer]);
+  });
+  parentPort.postMessage('ready');
+});`;
+
+/**
+ * Records/s of two 1-thread sessions in two worker threads, each taking the next batch when it
+ * is done (the records copied to the worker, the probabilities copied back).
+ */
+async function poolRate(bytes, x, n, recordShape, batch) {
+  const size = recordShape.reduce((a, b) => a * b, 1);
+  const workers = await Promise.all(
+    [0, 1].map(
+      () =>
+        new Promise((resolve, reject) => {
+          const w = new Worker(WORKER, { eval: true, workerData: { bytes, ort: ortPath } });
+          w.once('message', () => resolve(w));
+          w.once('error', reject);
+        }),
+    ),
+  );
+  let nextId = 0;
+  const waiting = new Map();
+  for (const w of workers) w.on('message', ({ id, out }) => waiting.get(id)(out));
+  const call = (w, start, m) =>
+    new Promise((resolve) => {
+      const id = nextId++;
+      waiting.set(id, resolve);
+      const data = x.slice(start * size, (start + m) * size);
+      w.postMessage({ id, data, dims: [m, ...recordShape] }, [data.buffer]);
+    });
+  const run = async () => {
+    let next = 0;
+    await Promise.all(
+      workers.map(async (w) => {
+        while (next < n) {
+          const start = next;
+          next += batch;
+          await call(w, start, Math.min(batch, n - start));
+        }
+      }),
+    );
+  };
+  await run();
+  const rate = Math.round(n / (await best(run, 2)));
+  await Promise.all(workers.map((w) => w.terminate()));
+  return rate;
+}
+
+const FORWARD_BATCHES = [64, 256, 1024];
+/** The best PyTorch figure among `keys` of the grid `model/variant/threads/batch`. */
+function bestTorch(name, variants) {
+  if (!torch) return null;
+  const rates = Object.entries(torch.forwardRecordsPerSecond)
+    .filter(([k]) => k.startsWith(`${name}/`) && variants.includes(k.split('/')[1]))
+    .map(([, v]) => v);
+  return rates.length ? Math.max(...rates) : null;
+}
 const forward = {};
 for (const [name, data] of [
   ['cnn', mnistTest],
@@ -199,29 +291,45 @@ for (const [name, data] of [
   if (name === 'resnet' && !resnetData) continue;
   const m = models[name];
   const n = data.y.length;
-  await m.predictProba(data);
-  const antidote = Math.round(n / (await best(() => m.predictProba(data))));
+  const antidote = {};
+  for (const threads of ['default', 1, 2]) {
+    if (threads !== 'default') m.useThreads(threads);
+    await m.predictProba(data);
+    antidote[threads] = Math.round(n / (await best(() => m.predictProba(data))));
+  }
   const f = m.featurize(data);
+  const shape = m.classifier.inputShape;
   const bytes = readFileSync(join(FIXTURES, `${name}.onnx`));
-  const sessions = await sessionRates(bytes, f.x, n, m.classifier.inputShape, 'output', [1024]);
-  const ours = Math.max(antidote, ...Object.values(sessions));
-  const t1 = torch?.forwardRecordsPerSecond[`${name}/1`] ?? null;
-  const t2 = torch?.forwardRecordsPerSecond[`${name}/2`] ?? null;
-  const theirs = torch ? Math.max(t1, t2) : null;
+  const sessions = await sessionRates(bytes, f.x, n, shape, 'output', FORWARD_BATCHES);
+  sessions['2/256 no spinning'] = await noSpinRate(bytes, f.x, n, shape, 256);
+  sessions['2 workers x 1/256'] = await poolRate(bytes, f.x, n, shape, 256);
+  const ours = Math.max(...Object.values(antidote), ...Object.values(sessions));
+  const theirs = bestTorch(name, ['eager', 'channels_last', 'torchscript']);
+  const theirsEager = bestTorch(name, ['eager', 'channels_last']);
   forward[name] = {
     records: n,
     antidoteRecordsPerSecond: antidote,
     onnxruntimeSessions: sessions,
     bestOursRecordsPerSecond: ours,
-    pytorch: torch ? { 1: t1, 2: t2 } : null,
+    pytorch: torch
+      ? Object.fromEntries(
+          Object.entries(torch.forwardRecordsPerSecond)
+            .filter(([k]) => k.startsWith(`${name}/`))
+            .map(([k, v]) => [k.slice(name.length + 1), v]),
+        )
+      : null,
     bestPytorchRecordsPerSecond: theirs,
+    bestPytorchEagerRecordsPerSecond: theirsEager,
     ratio: theirs ? Number((ours / theirs).toFixed(2)) : null,
+    ratioEager: theirsEager ? Number((ours / theirsEager).toFixed(2)) : null,
   };
 }
 
 // ---- Activations of 60,000 MNIST records with the CNN ----
 const train = await loadMnist('train', quick ? { limit: 6000 } : {});
-const cnn = models.cnn;
+// A fresh model: the forward figures above left `models.cnn` on 2 threads; this one runs with
+// ONNX Runtime's default threads, as `scan` does without `--threads`.
+const cnn = await loadModel(join(FIXTURES, 'cnn.onnx'));
 const n60 = train.y.length;
 const antidoteSeconds = await best(async () => {
   const f = cnn.featurize(train);
@@ -236,7 +344,7 @@ const rates = await sessionRates(
   n60,
   cnn.classifier.inputShape,
   layer,
-  [256, 1024, 4096],
+  [64, 256, 1024, 4096],
 );
 const activations = {
   records: n60,
@@ -249,17 +357,19 @@ const activations = {
   pytorchSeconds: torch ? torch.activations60kSeconds : null,
 };
 for (const m of Object.values(models)) m.dispose();
+cnn.dispose();
 rmSync(work, { recursive: true, force: true });
 load.after = loadavg().map((v) => Number(v.toFixed(2)));
 
 const result = {
-  note: 'Measured on a CPU shared with other processes (see load: 1/5/15-minute load averages before and after); sessions keys are threads/batch.',
+  note: 'Measured on a CPU shared with other processes (see load: 1/5/15-minute load averages before and after); sessions keys are threads/batch, pytorch keys variant/threads/batch.',
   load,
   pytorch: torch
     ? {
         version: torch.torch,
         sameWeightsAsCommittedOnnx: torch.sameWeightsAsCommittedOnnx,
         batch: torch.batch,
+        forwardBatches: torch.forwardBatches,
       }
     : null,
   ...(torchNote ? { pytorchNote: torchNote } : {}),

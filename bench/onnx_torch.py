@@ -8,12 +8,18 @@ the work directory given as argv[1]:
   the CNN, of 10,000 coloured 32x32 test records for the ResNet-style model (their uint8 HWC
   pixels written too, for Antidote to read the same records), and of 2,000 generated texts for the
   text model (the texts written as JSON);
-- measures forward throughput (records/s, batches of 1,024, inference mode) of the CNN and the
-  ResNet on 1 and 2 threads, and the time to extract the CNN's penultimate activations (input of
-  its last Linear) for the 60,000 MNIST training records.
+- measures forward throughput (records/s, inference mode) of the CNN and the ResNet on 1 and 2
+  threads, in batches of 64, 256 and 1,024 (the sizes the ONNX Runtime side runs), each as eager
+  PyTorch on NCHW tensors ("eager"), eager on channels_last tensors and weights ("channels_last",
+  oneDNN's preferred layout) and as a frozen TorchScript graph (`torch.jit.freeze`, which folds
+  BatchNorm into the convolutions and fuses Conv+ReLU; "torchscript"): PyTorch measured at its
+  best, every figure reported;
+- the time to extract the CNN's penultimate activations (input of its last Linear) for the
+  60,000 MNIST training records.
 Prints one JSON object.
 """
 import contextlib
+import copy
 import filecmp
 import importlib.util
 import io
@@ -28,6 +34,7 @@ import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BATCH = 1024
+FORWARD_BATCHES = (64, 256, 1024)
 
 
 def load_fixture_script():
@@ -38,9 +45,21 @@ def load_fixture_script():
     return module
 
 
-def batched(fn, x):
+def batched(fn, x, batch=BATCH):
     with torch.inference_mode():
-        return torch.cat([fn(x[i : i + BATCH]) for i in range(0, len(x), BATCH)])
+        return torch.cat([fn(x[i : i + batch]) for i in range(0, len(x), batch)])
+
+
+def forward_variants(model, x):
+    """The model as eager NCHW, eager channels_last and frozen TorchScript, with its input."""
+    last = copy.deepcopy(model).to(memory_format=torch.channels_last).eval()
+    with torch.inference_mode():
+        frozen = torch.jit.freeze(torch.jit.trace(model, x[:BATCH]).eval())
+    return {
+        "eager": (model, x),
+        "channels_last": (last, x.contiguous(memory_format=torch.channels_last)),
+        "torchscript": (frozen, x),
+    }
 
 
 def best_seconds(fn, repeats=3):
@@ -104,13 +123,25 @@ def main():
     save("text.f32", batched(lambda x: torch.softmax(text_model(x), 1), ids))
 
     forward = {}
+    variants = {
+        "cnn": forward_variants(cnn, norm(test)),
+        "resnet": forward_variants(resnet, coloured),
+    }
+    # Same predictions from every variant (the frozen graph folds BatchNorm: float rounding only).
+    for name, vs in variants.items():
+        ref = batched(vs["eager"][0], vs["eager"][1][:BATCH])
+        for key, (m, x) in vs.items():
+            diff = (batched(m, x[:BATCH]) - ref).abs().max().item()
+            assert diff < 1e-4, f"{name} {key} differs from eager by {diff}"
     activations = {}
     for threads in (1, 2):
         torch.set_num_threads(threads)
-        for name, model, x in (("cnn", cnn, norm(test)), ("resnet", resnet, coloured)):
-            batched(model, x[:BATCH])  # warm-up
-            s = best_seconds(lambda: batched(model, x))
-            forward[f"{name}/{threads}"] = round(len(x) / s)
+        for name, vs in variants.items():
+            for key, (m, x) in vs.items():
+                for batch in FORWARD_BATCHES:
+                    batched(m, x[: 2 * batch], batch)  # warm-up (TorchScript profiles its first runs)
+                    s = best_seconds(lambda: batched(m, x, batch))
+                    forward[f"{name}/{key}/{threads}/{batch}"] = round(len(x) / s)
         x60 = norm(train)
         s = best_seconds(lambda: batched(cnn.features, x60), repeats=2)
         activations[f"cnn/{threads}"] = round(s, 3)
@@ -122,8 +153,10 @@ def main():
                 "sameWeightsAsCommittedOnnx": same,
                 "records": {"mnistTest": len(test), "resnet": len(coloured), "text": len(texts)},
                 "forwardRecordsPerSecond": forward,
+                "forwardKeys": "model/variant/threads/batch",
                 "activations60kSeconds": activations,
                 "batch": BATCH,
+                "forwardBatches": list(FORWARD_BATCHES),
             }
         )
     )

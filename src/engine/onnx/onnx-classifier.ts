@@ -17,8 +17,13 @@ import {
 } from './onnx-graph.js';
 import { type ProtoModel, withGraphOutputs } from './onnx-proto.js';
 
-/** Records per `session.run` when the batch dimension is free. */
-const CHUNK = 1024;
+/**
+ * Records per `session.run` when the batch dimension is free. Smaller batches keep a run's
+ * tensors in the core's cache: on the 2-core development machine (AVX-512, 4 MiB L2 per core)
+ * ONNX Runtime ran the CNN and ResNet fixtures 10–50 % faster per CPU-second in batches of 64–256
+ * than of 1,024 (docs/onnx.md, Benchmarks), and batches below 64 add per-run overhead.
+ */
+const CHUNK = 256;
 
 /** Row-wise softmax of `[n, k]` logits, in place. */
 function softmaxRows(a: Float32Array, n: number, k: number): Float32Array {

@@ -9,6 +9,7 @@ import {
   type ImageExpectations,
 } from '../../testing/onnx-expect.js';
 import { rejects } from '../../testing/rejects.js';
+import { Rng } from '../../util/rng.js';
 import { loadModel } from '../model.js';
 import { OnnxModel } from './onnx-model.js';
 
@@ -160,6 +161,44 @@ describe('OnnxModel on the PyTorch fixtures', () => {
       // The model flattens what it receives: the output is the featurized record itself.
       const seen = await m.classifier.activations(f.x, 1, 'output');
       expectClose(seen.data, want, 1e-5, true);
+      m.dispose();
+    }
+  });
+
+  it('featurizes many records exactly as a transpose followed by the normalisation', async () => {
+    // Five random 2×2 RGB records: each record's own offset, each channel's own mean and std.
+    const rng = new Rng(7);
+    const n = 5;
+    const hwc = Float32Array.from({ length: n * 12 }, () => rng.uniform());
+    const ds: Dataset = {
+      x: hwc,
+      shape: [n, 2, 2, 3],
+      y: new Int32Array(n),
+      classes: ['a'],
+      ids: Array.from({ length: n }, (_, i) => `r${i}`),
+    };
+    const norm = (v: number, c: number) => (v * 255 - [10, 20, 30][c]!) / [2, 4, 8][c]!;
+    // Value (record i, pixel p, channel c) sits at i·12 + p·3 + c in HWC, i·12 + c·4 + p in CHW.
+    const chw = new Float32Array(n * 12);
+    const interleaved = new Float32Array(n * 12);
+    for (let i = 0; i < n; i++) {
+      for (let p = 0; p < 4; p++) {
+        for (let c = 0; c < 3; c++) {
+          const v = norm(hwc[i * 12 + p * 3 + c]!, c);
+          chw[i * 12 + c * 4 + p] = v;
+          interleaved[i * 12 + p * 3 + c] = v;
+        }
+      }
+    }
+    for (const [name, want] of [
+      ['probe-nchw', chw],
+      ['probe-nhwc', interleaved],
+    ] as const) {
+      const m = (await loadModel(join(FIXTURES, `${name}.onnx`))) as OnnxModel;
+      const f = m.featurize(ds);
+      expect(f.shape).toEqual(name === 'probe-nchw' ? [n, 3, 2, 2] : [n, 2, 2, 3]);
+      expect(f.x).toEqual(want);
+      expect(f.x).not.toBe(hwc);
       m.dispose();
     }
   });

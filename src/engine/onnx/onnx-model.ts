@@ -250,13 +250,12 @@ export class OnnxModel implements M.Model {
     const n = numRecords(ds);
     // HWC records to CHW: NCHW models, and flat models given multi-channel images.
     const hwc = this.layout === 'nchw' || (this.layout === 'flat' && shape.length === 3);
-    const c = hwc ? shape[2]! : 1;
-    let x = ds.x;
-    if (hwc && c > 1) x = hwcToChw(ds.x, n, shape[0]! * shape[1]!, c);
-    if (this.normalization) {
-      const nhwc = this.layout === 'nhwc';
-      x = normalize(x, size, nhwc ? want[2]! : c, nhwc, this.normalization);
-    }
+    const c = hwc ? shape[2]! : this.layout === 'nhwc' ? want[2]! : 1;
+    const planar = hwc && c > 1;
+    const x =
+      planar || this.normalization
+        ? toModelInput(ds.x, size / c, c, planar, this.normalization)
+        : ds.x;
     if (x === ds.x && same(shape, want)) return ds;
     return { ...ds, x, shape: [n, ...want] };
   }
@@ -316,40 +315,48 @@ export class OnnxModel implements M.Model {
   }
 }
 
-/** `[n, hw, c]` to `[n, c, hw]`. */
-function hwcToChw(x: Float32Array, n: number, hw: number, c: number): Float32Array {
+/**
+ * Records of `hw` pixels × `c` channels (HWC, channel `k` of pixel `p` at `p · c + k`) in the
+ * model's layout, in one pass over one new array: transposed to CHW (channel `k` of pixel `p` at
+ * `k · hw + p`) when `planar`, and each value `v` of channel `k` normalised to
+ * `(v · scale − mean[k]) / std[k]` (a single mean or std applies to every channel). The same
+ * arithmetic as a transpose followed by a normalisation, so the same float32 values; one pass
+ * record by record (each record's values stay in cache) takes less than half the time of the two.
+ */
+function toModelInput(
+  x: Float32Array,
+  hw: number,
+  c: number,
+  planar: boolean,
+  norm: OnnxNormalization | undefined,
+): Float32Array {
+  // Small integers for V8: dimensions decoded from the protobuf's int64 fields arrive as doubles,
+  // and index arithmetic in doubles made this loop twice as slow.
+  const pixels = hw | 0;
+  const channels = c | 0;
   const out = new Float32Array(x.length);
-  for (let i = 0; i < n; i++) {
-    const o = i * hw * c;
-    for (let p = 0; p < hw; p++) {
-      for (let k = 0; k < c; k++) out[o + k * hw + p] = x[o + p * c + k]!;
+  const size = pixels * channels;
+  const scale = norm?.scale ?? 1;
+  const means = new Float64Array(channels);
+  const stds = new Float64Array(channels).fill(1);
+  if (norm) {
+    for (let k = 0; k < channels; k++) {
+      means[k] = norm.mean[k] ?? norm.mean[0]!;
+      stds[k] = norm.std[k] ?? norm.std[0]!;
     }
   }
-  return out;
-}
-
-/**
- * `(v · scale − mean[ch]) / std[ch]` over records of `size` values in `channels` channels,
- * interleaved (HWC: the channel of value `j` is `j % channels`) or planar (CHW, flat).
- */
-function normalize(
-  x: Float32Array,
-  size: number,
-  channels: number,
-  interleaved: boolean,
-  norm: OnnxNormalization,
-): Float32Array {
-  const out = new Float32Array(x.length);
-  const plane = size / channels;
-  const scale = norm.scale;
-  for (let k = 0; k < channels; k++) {
-    const mean = norm.mean[k] ?? norm.mean[0]!;
-    const std = norm.std[k] ?? norm.std[0]!;
-    // Value p of channel k in a record: at p * channels + k (HWC) or k * plane + p (CHW).
-    const step = interleaved ? channels : 1;
-    for (let r = 0; r < x.length; r += size) {
-      let j = r + (interleaved ? k : k * plane);
-      for (let p = 0; p < plane; p++, j += step) out[j] = (x[j]! * scale - mean) / std;
+  // Destination step and channel offset: CHW writes each channel's plane in order.
+  const step = planar ? 1 : channels;
+  const plane = planar ? pixels : 1;
+  for (let o = 0; o < x.length; o += size) {
+    for (let k = 0; k < channels; k++) {
+      const mean = means[k]!;
+      const std = stds[k]!;
+      let src = o + k;
+      let dst = o + k * plane;
+      for (let p = 0; p < pixels; p++, src += channels, dst += step) {
+        out[dst] = (x[src]! * scale - mean) / std;
+      }
     }
   }
   return out;
