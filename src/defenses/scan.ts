@@ -19,9 +19,11 @@ import { isStrong, type ScanVerdict, scanVerdict } from './verdict.js';
  * made them FAIL. The price, measured: SS turns the clean MNIST run into a REVIEW (44 of 60,000
  * records, class-level strength 4.9). SPECTRE stays out of the default set: on MNIST its whitened
  * top eigenvalue singles out the clean "1"s (about 200 clean records, strength 7–14 on clean
- * data). Every detector stays available (`--method ac,ss,spectre,sca`).
+ * data). Every detector stays available (`--method ac,ss,spectre,sca`). The arbitrary-label test
+ * (`ln`, `arbitrary-labels.ts`) covers label flips, which neither AC nor SS reports (MNIST, 10%
+ * random flips: AC flagged 0, the default decision 0), at the cost of one forward pass.
  */
-export const DEFAULT_SCAN_METHODS = ['ac', 'ss'] as const;
+export const DEFAULT_SCAN_METHODS = ['ac', 'ss', 'ln'] as const;
 
 /**
  * The default detectors for a scan with `context`: {@link DEFAULT_SCAN_METHODS}, plus keyword
