@@ -6,6 +6,7 @@ import { AntidoteError } from '../errors.js';
 import { roundStrength } from './calibration.js';
 import {
   type ClassFinding,
+  type DetectionProgress,
   type DetectionReport,
   fmt,
   type PoisonDetector,
@@ -292,6 +293,8 @@ function lowerBound(sorted: Float64Array, v: number): number {
 export interface ArbitraryLabelDetectorOptions extends ArbitraryLabelOptions {
   /** Records per predict call. Default 2048. */
   readonly batchSize?: number;
+  /** Progress: the forward pass (`probabilities`), then the test (`test`). */
+  readonly onProgress?: (p: DetectionProgress) => void;
 }
 
 /** The arbitrary-label test as a {@link PoisonDetector}: one forward pass, then {@link arbitraryLabels}. */
@@ -299,8 +302,12 @@ export const arbitraryLabelDetector: PoisonDetector<ArbitraryLabelDetectorOption
   name: 'arbitrary-labels',
   async detect(ds: Dataset, model: Classifier, options = {}) {
     checkModelMatchesData(ds, model);
+    options.onProgress?.({ stage: 'probabilities', done: 0, total: 2 });
     const probs = await cleanModelProbabilities(model, ds, options.batchSize ?? 2048);
-    return arbitraryLabels(ds.y, probs, ds.classes, options);
+    options.onProgress?.({ stage: 'test', done: 1, total: 2 });
+    const report = arbitraryLabels(ds.y, probs, ds.classes, options);
+    options.onProgress?.({ stage: 'test', done: 2, total: 2 });
+    return report;
   },
 };
 
@@ -323,9 +330,10 @@ export const arbitraryLabelEntry = defineDetector({
     }),
     lnAlpha: z.number().gt(0).max(0.5).default(DEFAULT_ARBITRARY_ALPHA),
   }),
-  run: (ds, model, options) =>
+  run: (ds, model, options, context) =>
     arbitraryLabelDetector.detect(ds, model, {
       tolerance: options.lnTolerance,
       alpha: options.lnAlpha,
+      ...(context.onProgress ? { onProgress: context.onProgress } : {}),
     }),
 });
