@@ -120,7 +120,7 @@ describe('arbitraryLabels (the arbitrary-label test)', () => {
     expect(ev.precision).toBeGreaterThanOrEqual(0.9);
     expect(ev.recall).toBeGreaterThanOrEqual(0.9);
     expect(r.perClass.filter((f) => f.suspicious).map((f) => f.className)).toEqual(['c0']);
-    expect(r.perClass[0]!.reason).toContain('most likely true class "c2"');
+    expect(r.perClass[0]!.reason).toContain('most often really "c2"');
   });
 
   it('says a model that memorised its labels leaves the test inconclusive', () => {

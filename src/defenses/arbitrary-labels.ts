@@ -196,7 +196,7 @@ export function arbitraryLabels(
       suspicious: strong,
       strength,
       reason: strong
-        ? `${f} of ${count} labels look arbitrary: the model predicts another class and gives the label no more weight than typical records of that class get (estimated ${pct(share)} arbitrary labels, above the ${pct(tolerance)} tolerated as natural noise: z = ${fmt(z)}${top >= 0 ? `; most likely true class "${classes[top]}"` : ''})`
+        ? `label flips: ${f} of ${count} labels look arbitrary (the model predicts another class and gives the given label no more weight than typical records of that class get; estimated ${pct(share)} arbitrary labels, above the ${pct(tolerance)} tolerated as natural noise, z = ${fmt(z)})${top >= 0 ? `; most often really "${classes[top]}"` : ''}`
         : `no label flips beyond natural noise: ${contradicted} of ${count} labels contradicted by the model, an estimated ${pct(share)} arbitrary (tolerance ${pct(tolerance)}, z = ${fmt(z)})`,
       stats: {
         contradicted,
