@@ -63,6 +63,13 @@ import { checkModelMatchesData } from './representations.js';
  * than for a typical record of the predicted class. The tolerance is a policy (what label noise is
  * not worth a finding), stated in the report and settable (`--ln-tolerance`), not a constant
  * fitted to one dataset.
+ *
+ * Limitation (measured on synthetic Gaussian classes with a nearest-mean model, which fits none of
+ * its records): when the classes overlap so much that the model contradicts a large share of the
+ * correct labels (Bayes error; training accuracy 0.62 at 5 classes), the ambiguous records look
+ * as arbitrary as flips and the test reports label flips that are not there; from accuracy 0.73
+ * on it found none. A network trained on its records leans towards their labels, which keeps
+ * ambiguous records' u near 0 (clean Fashion-MNIST, accuracy 0.88: no finding).
  */
 
 /** Options of {@link arbitraryLabels}. */
