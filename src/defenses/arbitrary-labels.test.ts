@@ -79,6 +79,8 @@ describe('arbitraryLabels (the arbitrary-label test)', () => {
       // ... but those labels resemble their records: nothing is flagged.
       expect(r.flagged.reduce((a, b) => a + b, 0)).toBe(0);
       for (const f of r.perClass) expect(f.strength).toBeLessThan(STRONG_EVIDENCE);
+      // Without evidence the test ranks nothing (its ranks must not confirm other detectors).
+      expect(r.scores.every((v) => v === 0)).toBe(true);
     }
   });
 
