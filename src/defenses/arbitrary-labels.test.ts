@@ -5,9 +5,9 @@ import { nearestMeanClassifier } from '../testing/synthetic.js';
 import { expectThrowsCode } from '../testing/throws-code.js';
 import { Rng } from '../util/rng.js';
 import { arbitraryLabelDetector, arbitraryLabels } from './arbitrary-labels.js';
-import { STRONG_EVIDENCE } from './detector.js';
+import { type DetectionReport, STRONG_EVIDENCE } from './detector.js';
 import { DETECTOR_NAMES } from './registry.js';
-import { DEFAULT_SCAN_METHODS, scanDataset } from './scan.js';
+import { DEFAULT_SCAN_METHODS, scanDataset, scanDecision } from './scan.js';
 
 /**
  * Overlapping isotropic Gaussian classes (unit variance, means `gap` apart on a simplex-like
@@ -198,5 +198,46 @@ describe('the arbitrary-label test in the default scan', () => {
     const { ds, model } = gaussianData({ seed: 8 });
     const scan = await scanDataset(ds, model, { seed: 1, methods: ['ln'] });
     expect(scan.verdict.verdict).toBe('pass');
+  });
+});
+
+describe('a detector that ranks nothing in a class', () => {
+  it('has no say in corroborating a record flagged by one detector', () => {
+    // 20 records of one class: detector a flags record 0 (a weak class finding), b judges the
+    // class suspicious too and ranks record 0 first, c (the arbitrary-label test without
+    // evidence) scores every record 0.
+    const n = 20;
+    const y = new Int32Array(n);
+    const report = (name: string, flagged: number[], scores: number[], suspicious: boolean) =>
+      ({
+        method: name,
+        scores: Float32Array.from(scores),
+        flagged: Uint8Array.from(flagged),
+        perClass: [
+          {
+            classIndex: 0,
+            className: 'c0',
+            count: n,
+            flagged: 0,
+            suspicious,
+            strength: 1,
+            reason: '',
+            stats: {},
+          },
+        ],
+        params: {},
+      }) as DetectionReport;
+    const one = Array.from({ length: n }, (_, i) => (i === 0 ? 1 : 0));
+    const a = report('a', one, one, true);
+    const b = report(
+      'b',
+      new Array(n).fill(0),
+      Array.from({ length: n }, (_, i) => n - i),
+      true,
+    );
+    const c = report('c', new Array(n).fill(0), new Array(n).fill(0), false);
+    const ds = { y, classes: ['c0'] };
+    expect(scanDecision(ds, [a, b]).flagged[0]).toBe(1);
+    expect(scanDecision(ds, [a, b, c]).flagged[0]).toBe(1);
   });
 });
