@@ -1,7 +1,7 @@
 /**
  * Poisoned-data detection and mitigation: detectors returning a {@link DetectionReport}
  * (activation clustering, spectral signatures, robust spectral scores, SCAn, training dynamics,
- * confident learning, k-NN label consistency), the linear algebra behind them, and mitigation (filter or relabel, retrain,
+ * confident learning, the arbitrary-label test, k-NN label consistency), the linear algebra behind them, and mitigation (filter or relabel, retrain,
  * before/after scores and DER).
  */
 
@@ -39,6 +39,7 @@ export {
   splitClass,
 } from './activation-clustering.js';
 export * from './adversarial-training.js';
+export * from './arbitrary-labels.js';
 export * from './calibration.js';
 export {
   type ClassFinding,

@@ -3,6 +3,7 @@ import type { DataDomain } from '../data/load.js';
 import type { Classifier } from '../engine/classifier.js';
 import { AntidoteError } from '../errors.js';
 import { activationClusteringEntry } from './activation-clustering.js';
+import { arbitraryLabelEntry } from './arbitrary-labels.js';
 import type { DetectionReport } from './detector.js';
 import {
   type DetectorContext,
@@ -22,7 +23,8 @@ import { trainingDynamicsEntry } from './training-dynamics.js';
  * signatures, `spectre` robust spectral scores (backdoors); `cl` confident learning, `knn` k-NN
  * label consistency (label noise); `kw` keyword discovery (text models); `sca` SCAn statistical
  * contamination analysis (backdoors, Tang et al. 2021); `abl` training dynamics (backdoors,
- * retrains: not a default). `antidote scan` derives
+ * retrains: not a default); `ln` the arbitrary-label test (label flips from the model's in-sample
+ * probabilities, a default). `antidote scan` derives
  * its `--method` choices and its detector flags from it, and {@link scanDataset} runs its entries.
  * Adding a detector is one file exporting a {@link DetectorEntry} plus one line here
  * (`CONTRIBUTING.md`).
@@ -36,10 +38,11 @@ export const DETECTORS: readonly DetectorEntry[] = Object.freeze([
   keywordDiscoveryEntry,
   scanUntanglingEntry,
   trainingDynamicsEntry,
+  arbitraryLabelEntry,
 ] as DetectorEntry[]);
 
 /** Short name of a detector. */
-export type DetectorName = 'ac' | 'ss' | 'spectre' | 'cl' | 'knn' | 'kw' | 'sca' | 'abl';
+export type DetectorName = 'ac' | 'ss' | 'spectre' | 'cl' | 'knn' | 'kw' | 'sca' | 'abl' | 'ln';
 
 /** Every detector name, in registry order. */
 export const DETECTOR_NAMES: readonly DetectorName[] = Object.freeze(

@@ -19,9 +19,11 @@ import { isStrong, type ScanVerdict, scanVerdict } from './verdict.js';
  * made them FAIL. The price, measured: SS turns the clean MNIST run into a REVIEW (44 of 60,000
  * records, class-level strength 4.9). SPECTRE stays out of the default set: on MNIST its whitened
  * top eigenvalue singles out the clean "1"s (about 200 clean records, strength 7–14 on clean
- * data). Every detector stays available (`--method ac,ss,spectre,sca`).
+ * data). Every detector stays available (`--method ac,ss,spectre,sca`). The arbitrary-label test
+ * (`ln`, `arbitrary-labels.ts`) covers label flips, which neither AC nor SS reports (MNIST, 10%
+ * random flips: AC flagged 0, the default decision 0), at the cost of one forward pass.
  */
-export const DEFAULT_SCAN_METHODS = ['ac', 'ss'] as const;
+export const DEFAULT_SCAN_METHODS = ['ac', 'ss', 'ln'] as const;
 
 /**
  * The default detectors for a scan with `context`: {@link DEFAULT_SCAN_METHODS}, plus keyword
@@ -263,6 +265,7 @@ export function scanDecision(
   // Corroboration: a record flagged by fewer than `q` detectors still counts when at least `q`
   // detectors judged its class poisoned and the others rank it near the top of that class.
   const classRanks = reports.map((r) => withinClassRanks(r.scores, ds.y, ds.classes.length));
+  const abstains = reports.map((r) => tiedClasses(r.scores, ds.y, ds.classes.length));
   const strong = reports.map((r) => {
     const s = new Uint8Array(ds.classes.length);
     for (const f of r.perClass) if (isStrong(f.strength)) s[f.classIndex] = 1;
@@ -279,8 +282,10 @@ export function scanDecision(
     if (v >= q) return 1;
     if (reports.some((r, k) => r.flagged[i] && strong[k]![ds.y[i]!])) return 1;
     if ((classVotes[ds.y[i]!] ?? 0) < q) return 0;
+    // A detector whose scores all tie within the class ranks nothing there (the arbitrary-label
+    // test without evidence of flips): it has no say in the corroboration.
     const others = reports
-      .map((r, k) => (r.flagged[i] ? -1 : classRanks[k]![i]!))
+      .map((r, k) => (r.flagged[i] || abstains[k]![ds.y[i]!] ? -1 : classRanks[k]![i]!))
       .filter((x) => x >= 0);
     if (others.length === 0) return 1;
     return others.reduce((a, b) => a + b, 0) / others.length >= CORROBORATION_RANK ? 1 : 0;
@@ -366,6 +371,17 @@ function classFinding(
       .map(({ method, reason }) => ({ method, reason })),
     reasons,
   };
+}
+
+/** Per class of `y`, 1 when every score of its records is the same (the detector ranks nothing). */
+function tiedClasses(scores: Float32Array, y: Int32Array, k: number): Uint8Array {
+  const lo = new Float64Array(k).fill(Number.POSITIVE_INFINITY);
+  const hi = new Float64Array(k).fill(Number.NEGATIVE_INFINITY);
+  for (let i = 0; i < y.length; i++) {
+    lo[y[i]!] = Math.min(lo[y[i]!]!, scores[i]!);
+    hi[y[i]!] = Math.max(hi[y[i]!]!, scores[i]!);
+  }
+  return Uint8Array.from({ length: k }, (_, c) => (lo[c] === hi[c] ? 1 : 0));
 }
 
 /** Percentile ranks of `scores` computed separately within each class of `y`. */
