@@ -8,9 +8,11 @@
 // 3. `antidote scan` (default detectors) with each model; F1 of the merged decision and of each
 //    detector against the ground truth, from report.json; `antidote evaluate --trigger` gives each
 //    model's clean accuracy and attack success rate on mnist:test.
-// `--records N` (default 12,000), `--epochs E` (default 2, both models).
+// `--records N` (default 12,000), `--epochs E` (default 2, both models), `--seed S` (default 1:
+// the attack's seed and `antidote train`'s; PyTorch's is 16 + S, so seed 1 is the first runs'
+// 17), `--keep DIR` (keep the poisoned set, models and scan reports there for analysis).
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,12 +26,16 @@ const arg = (name, fallback) => {
 };
 const records = arg('--records', 12_000);
 const epochs = arg('--epochs', 2);
+const seed = arg('--seed', 1);
+const keepAt = process.argv.indexOf('--keep');
+const keep = keepAt > 0 ? process.argv[keepAt + 1] : undefined;
 if (spawnSync('/usr/bin/python3', ['-c', 'import torch']).status !== 0) {
   console.error('bench onnx-backdoor: skipped, /usr/bin/python3 has no torch (python3-torch)');
   process.exit(0);
 }
 const load = { before: loadavg().map((v) => Number(v.toFixed(2))) };
-const work = mkdtempSync(join(tmpdir(), 'antidote-bench-onnx-backdoor-'));
+const work = keep ?? mkdtempSync(join(tmpdir(), 'antidote-bench-onnx-backdoor-'));
+mkdirSync(work, { recursive: true });
 
 /** Runs a command; its stdout; exits on failure. Also the seconds it took. */
 function run(cmd, args) {
@@ -55,9 +61,10 @@ run(process.execPath, [
   '--rate',
   '0.05',
   '--seed',
-  '1',
+  String(seed),
   '--out',
   poisoned,
+  '--force',
   '--quiet',
 ]);
 
@@ -67,6 +74,7 @@ const torchTrain = run('/usr/bin/python3', [
   poisoned,
   onnx,
   String(epochs),
+  String(16 + seed),
 ]);
 const zoo = join(work, 'antidote-cnn');
 const zooTrain = run(process.execPath, [
@@ -79,9 +87,10 @@ const zooTrain = run(process.execPath, [
   '--epochs',
   String(epochs),
   '--seed',
-  '1',
+  String(seed),
   '--out',
   zoo,
+  '--force',
   '--quiet',
 ]);
 
@@ -98,6 +107,7 @@ function measure(model, extra = []) {
     '--out',
     out,
     '--quiet',
+    '--force',
     ...extra,
   ]);
   const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'));
@@ -136,12 +146,12 @@ const pytorchConvLayer = {
   ...measure(onnx, ['--layer', '/Flatten_output_0']),
 };
 const antidote = { trainSeconds: Number(zooTrain.seconds.toFixed(1)), ...measure(zoo) };
-rmSync(work, { recursive: true, force: true });
+if (!keep) rmSync(work, { recursive: true, force: true });
 load.after = loadavg().map((v) => Number(v.toFixed(2)));
 const result = {
   note: 'Default scan (ac, ss, spectre merged) of a backdoored MNIST training set with a PyTorch CNN exported to ONNX and with a CNN Antidote trained; F1 against the attack ground truth. The CPU is shared: see load.',
   load,
-  setup: { records, poisonRate: 0.05, trigger: 'pattern', target: 0, epochs },
+  setup: { records, poisonRate: 0.05, trigger: 'pattern', target: 0, epochs, seed },
   pytorchOnnx: pytorch,
   pytorchOnnxConvLayer: pytorchConvLayer,
   antidote,
