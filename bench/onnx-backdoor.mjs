@@ -8,9 +8,14 @@
 // 3. `antidote scan` (default detectors) with each model; F1 of the merged decision and of each
 //    detector against the ground truth, from report.json; `antidote evaluate --trigger` gives each
 //    model's clean accuracy and attack success rate on mnist:test.
-// `--records N` (default 12,000), `--epochs E` (default 2, both models).
+// Each seed S poisons, trains and scans anew (the attack's and `antidote train`'s seed S, the
+// PyTorch weights' initialisation 16 + S; seed 1 is the first runs' 17); the ONNX model is also
+// scanned on the input of its last Gemm (`--layer`, the default before the classifier-head rule
+// of src/engine/onnx/onnx-representation.ts). The result holds every seed and the mean F1s.
+// `--records N` (default 12,000), `--epochs E` (default 2, both models), `--seeds 1,2,3`
+// (default), `--keep DIR` (keep each seed's poisoned set, models and scan reports in DIR/seed-S).
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,12 +29,15 @@ const arg = (name, fallback) => {
 };
 const records = arg('--records', 12_000);
 const epochs = arg('--epochs', 2);
+const seedsAt = process.argv.indexOf('--seeds');
+const seeds = (seedsAt > 0 ? process.argv[seedsAt + 1] : '1,2,3').split(',').map(Number);
+const keepAt = process.argv.indexOf('--keep');
+const keep = keepAt > 0 ? process.argv[keepAt + 1] : undefined;
 if (spawnSync('/usr/bin/python3', ['-c', 'import torch']).status !== 0) {
   console.error('bench onnx-backdoor: skipped, /usr/bin/python3 has no torch (python3-torch)');
   process.exit(0);
 }
 const load = { before: loadavg().map((v) => Number(v.toFixed(2))) };
-const work = mkdtempSync(join(tmpdir(), 'antidote-bench-onnx-backdoor-'));
 
 /** Runs a command; its stdout; exits on failure. Also the seconds it took. */
 function run(cmd, args) {
@@ -43,108 +51,147 @@ function run(cmd, args) {
   return { stdout: r.stdout, seconds: (performance.now() - t) / 1000 };
 }
 
-const poisoned = join(work, 'poisoned');
 const attack = ['--trigger', 'pattern', '--target', '0'];
-run(process.execPath, [
-  cli,
-  'attack',
-  'backdoor',
-  '--data',
-  `mnist:train:${records}`,
-  ...attack,
-  '--rate',
-  '0.05',
-  '--seed',
-  '1',
-  '--out',
-  poisoned,
-  '--quiet',
-]);
+const json = (args) => JSON.parse(run(process.execPath, [cli, ...args]).stdout);
 
-const onnx = join(work, 'torch-cnn.onnx');
-const torchTrain = run('/usr/bin/python3', [
-  join(here, 'onnx_backdoor_torch.py'),
-  poisoned,
-  onnx,
-  String(epochs),
-]);
-const zoo = join(work, 'antidote-cnn');
-const zooTrain = run(process.execPath, [
-  cli,
-  'train',
-  '--data',
-  poisoned,
-  '--model',
-  'cnn',
-  '--epochs',
-  String(epochs),
-  '--seed',
-  '1',
-  '--out',
-  zoo,
-  '--quiet',
-]);
-
-/** Scan F1 (decision and per detector) and evaluation of one model. */
-function measure(model, extra = []) {
-  const out = join(work, `scan-${model === onnx ? 'onnx' : 'zoo'}${extra.length ? '-layer' : ''}`);
-  const scan = run(process.execPath, [
+/** Scan F1 (decision and per detector) of `model` on `data`, report in `out`. */
+function scan(data, model, out, extra = []) {
+  const s = run(process.execPath, [
     cli,
     'scan',
     '--data',
-    poisoned,
+    data,
     '--model',
     model,
     '--out',
     out,
     '--quiet',
+    '--force',
     ...extra,
   ]);
   const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'));
   const f1 = Object.fromEntries(
     Object.entries(report.evaluation ?? {}).map(([k, v]) => [k, Number(v.f1.toFixed(4))]),
   );
-  const ev = JSON.parse(
-    run(process.execPath, [
-      cli,
-      'evaluate',
-      '--model',
-      model,
-      '--data',
-      'mnist:test',
-      ...attack,
-      '--json',
-      '--quiet',
-    ]).stdout,
-  );
   return {
     f1,
     flagged: report.decision.flaggedIds.length,
-    scanSeconds: Number(scan.seconds.toFixed(1)),
-    evaluation: ev,
+    scanSeconds: Number(s.seconds.toFixed(1)),
   };
 }
 
-const pytorch = {
-  train: JSON.parse(torchTrain.stdout.trim().split('\n').at(-1)),
-  ...measure(onnx),
-};
-// The same scan of the ONNX model on its convolution features (the Flatten output, 784 wide)
-// instead of the default layer (the input of its last Gemm, 32 wide).
-const pytorchConvLayer = {
-  layer: '/Flatten_output_0',
-  ...measure(onnx, ['--layer', '/Flatten_output_0']),
-};
-const antidote = { trainSeconds: Number(zooTrain.seconds.toFixed(1)), ...measure(zoo) };
-rmSync(work, { recursive: true, force: true });
+/** Clean accuracy and attack success rate of `model` on mnist:test. */
+function evaluate(model) {
+  const ev = json([
+    'evaluate',
+    '--model',
+    model,
+    '--data',
+    'mnist:test',
+    ...attack,
+    '--json',
+    '--quiet',
+  ]);
+  return {
+    accuracy: ev.accuracy,
+    attackSuccessRate: ev.backdoor.attackSuccessRate,
+  };
+}
+
+/** One seed: poison, train both models, scan. */
+function oneSeed(seed) {
+  const work = keep
+    ? join(keep, `seed-${seed}`)
+    : mkdtempSync(join(tmpdir(), 'antidote-bench-onnx-backdoor-'));
+  mkdirSync(work, { recursive: true });
+  const poisoned = join(work, 'poisoned');
+  run(process.execPath, [
+    cli,
+    'attack',
+    'backdoor',
+    '--data',
+    `mnist:train:${records}`,
+    ...attack,
+    '--rate',
+    '0.05',
+    '--seed',
+    String(seed),
+    '--out',
+    poisoned,
+    '--force',
+    '--quiet',
+  ]);
+  const onnx = join(work, 'torch-cnn.onnx');
+  const torchTrain = run('/usr/bin/python3', [
+    join(here, 'onnx_backdoor_torch.py'),
+    poisoned,
+    onnx,
+    String(epochs),
+    String(16 + seed),
+  ]);
+  const zoo = join(work, 'antidote-cnn');
+  const zooTrain = run(process.execPath, [
+    cli,
+    'train',
+    '--data',
+    poisoned,
+    '--model',
+    'cnn',
+    '--epochs',
+    String(epochs),
+    '--seed',
+    String(seed),
+    '--out',
+    zoo,
+    '--force',
+    '--quiet',
+  ]);
+  const info = json(['info', onnx, '--json']);
+  const result = {
+    seed,
+    pytorchOnnx: {
+      train: JSON.parse(torchTrain.stdout.trim().split('\n').at(-1)),
+      ...evaluate(onnx),
+      layer: info.defaultLayer,
+      ...scan(poisoned, onnx, join(work, 'scan-onnx')),
+    },
+    // The same model scanned on the last Gemm's input (32 wide), the earlier default.
+    pytorchOnnxLastGemm: {
+      layer: info.pruneLayer,
+      ...scan(poisoned, onnx, join(work, 'scan-onnx-last-gemm'), ['--layer', info.pruneLayer]),
+    },
+    antidote: {
+      trainSeconds: Number(zooTrain.seconds.toFixed(1)),
+      ...evaluate(zoo),
+      ...scan(poisoned, zoo, join(work, 'scan-zoo')),
+    },
+  };
+  if (!keep) rmSync(work, { recursive: true, force: true });
+  console.error(`seed ${seed}: ${JSON.stringify(result)}`);
+  return result;
+}
+
+const runs = seeds.map(oneSeed);
 load.after = loadavg().map((v) => Number(v.toFixed(2)));
+/** Mean (4 decimals) of one F1 over the seeds. */
+const mean = (pick) => Number((runs.reduce((a, r) => a + pick(r), 0) / runs.length).toFixed(4));
+const summary = Object.fromEntries(
+  ['pytorchOnnx', 'pytorchOnnxLastGemm', 'antidote'].map((k) => [
+    k,
+    {
+      decision: runs.map((r) => r[k].f1.decision),
+      meanDecision: mean((r) => r[k].f1.decision),
+      meanAc: mean((r) => r[k].f1.ac),
+      meanSs: mean((r) => r[k].f1.ss),
+    },
+  ]),
+);
 const result = {
-  note: 'Default scan (ac, ss, spectre merged) of a backdoored MNIST training set with a PyTorch CNN exported to ONNX and with a CNN Antidote trained; F1 against the attack ground truth. The CPU is shared: see load.',
+  note: 'Default scan (ac, ss merged) of a backdoored MNIST training set with a PyTorch CNN exported to ONNX and with a CNN Antidote trained, per seed; F1 against the attack ground truth. The CPU is shared: see load.',
   load,
-  setup: { records, poisonRate: 0.05, trigger: 'pattern', target: 0, epochs },
-  pytorchOnnx: pytorch,
-  pytorchOnnxConvLayer: pytorchConvLayer,
-  antidote,
+  setup: { records, poisonRate: 0.05, trigger: 'pattern', target: 0, epochs, seeds },
+  summary,
+  runs,
 };
 console.log(JSON.stringify(result, null, 2));
 writeResult('onnx-backdoor', result);

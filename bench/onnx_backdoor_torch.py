@@ -3,7 +3,7 @@
 Trains the fixtures' CNN (scripts/make-onnx-fixtures.py: Conv-BN-ReLU-MaxPool twice, Linear 32,
 Linear 10) on a poisoned MNIST dataset directory written by `antidote attack backdoor`
 (argv[1]/data.npz: x float32 [N, 28, 28, 1] in [0, 1], y), normalised with the MNIST mean/std,
-for argv[3] epochs (seed 17), and exports it to argv[2] with a sidecar naming that normalisation.
+for argv[3] epochs (seed argv[4], default 17: the weights' initialisation), and exports it to argv[2] with a sidecar naming that normalisation.
 Prints {"seconds": ..., "trainAccuracy": ...}.
 """
 import contextlib
@@ -22,12 +22,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def main():
     data, out, epochs = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    seed = int(sys.argv[4]) if len(sys.argv) > 4 else 17
     spec = importlib.util.spec_from_file_location(
         "make_onnx_fixtures", os.path.join(ROOT, "scripts", "make-onnx-fixtures.py")
     )
     fx = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(fx)
-    torch.manual_seed(17)
+    torch.manual_seed(seed)
     arrays = np.load(os.path.join(data, "data.npz"))
     x = torch.tensor(arrays["x"], dtype=torch.float32).permute(0, 3, 1, 2)
     x = (x - fx.MEAN) / fx.STD

@@ -82,7 +82,7 @@ describe('antidote info MODEL.onnx', () => {
     expect(out).toContain('classifier: output, 10 classes, logits');
     expect(out).toContain('classes: 0, 1, 2, 3, 4, 5, 6, 7, 8, 9');
     expect(out).toMatch(/sidecar: .*cnn\.onnx\.json/);
-    expect(out).toContain('  /Relu_2_output_0  (default)');
+    expect(out).toContain('  /Flatten_output_0  (default)');
     expect(out).toMatch(/BatchNormalization\s+2/);
     expect(out).toMatch(/Relu\s+3/);
   });

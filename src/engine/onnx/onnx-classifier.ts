@@ -12,10 +12,10 @@ import {
   type ClassifierOutput,
   candidateLayers,
   classifierOutput,
-  defaultLayer,
   tensorNames,
 } from './onnx-graph.js';
 import { type ProtoModel, withGraphOutputs } from './onnx-proto.js';
+import { representationLayer } from './onnx-representation.js';
 
 /**
  * Records per `session.run` when the batch dimension is free. Smaller batches keep a run's
@@ -84,7 +84,10 @@ export class OnnxClassifier implements Classifier {
   readonly inputShape: readonly number[];
   readonly numClasses: number;
   readonly layerNames: readonly string[];
-  /** The default layer of {@link OnnxClassifier.activations} (input of the last Gemm/MatMul). */
+  /**
+   * The default layer of {@link OnnxClassifier.activations}, what the detectors read: the input
+   * of the classifier head (`representationLayer` in `./onnx-representation.ts`).
+   */
   readonly defaultLayer: string | undefined;
   private readonly output: ClassifierOutput;
   private base: Promise<InferenceSession>;
@@ -109,7 +112,7 @@ export class OnnxClassifier implements Classifier {
     this.output = classifierOutput(src.model, src.where);
     this.numClasses = this.output.numClasses;
     this.layerNames = candidateLayers(src.model);
-    this.defaultLayer = defaultLayer(src.model);
+    this.defaultLayer = representationLayer(src.model);
     this.tensors = tensorNames(src.model);
   }
 
@@ -249,7 +252,7 @@ export class OnnxClassifier implements Classifier {
   }
 
   /**
-   * Activations of the tensor `layer` (default: the input of the last Gemm/MatMul), `[n, dim]`.
+   * Activations of the tensor `layer` (default {@link OnnxClassifier.defaultLayer}), `[n, dim]`.
    * `INVALID_ARGUMENT` for a tensor the graph does not produce, naming the candidates.
    */
   async activations(

@@ -16,6 +16,7 @@ import {
   opCounts,
 } from './onnx-graph.js';
 import { decodeOnnx, type ProtoDim } from './onnx-proto.js';
+import { representationLayer } from './onnx-representation.js';
 import { type OnnxNormalization, type OnnxTextSidecar, readSidecar } from './onnx-sidecar.js';
 
 /** One graph input or output: name, ONNX element type and shape (`null`: not recorded). */
@@ -44,8 +45,13 @@ export interface OnnxInfo {
   readonly classifier: ClassifierOutput | { readonly error: string };
   /** Tensors whose activations can be asked for (`--layer`). */
   readonly layers: readonly string[];
-  /** The default representation layer (input of the last Gemm/MatMul). */
+  /**
+   * The default representation layer, what `scan` and `audit` read: the input of the classifier
+   * head (see `representationLayer` in `./onnx-representation.ts`).
+   */
   readonly defaultLayer: string | null;
+  /** The layer fine-pruning prunes by default: the input of the last Gemm/MatMul. */
+  readonly pruneLayer: string | null;
   readonly nodes: number;
   readonly weights: number;
   readonly ops: Readonly<Record<string, number>>;
@@ -91,7 +97,8 @@ export async function describeOnnx(path: string): Promise<OnnxInfo> {
           : null,
     classifier,
     layers: candidateLayers(model),
-    defaultLayer: defaultLayer(model) ?? null,
+    defaultLayer: representationLayer(model) ?? null,
+    pruneLayer: defaultLayer(model) ?? null,
     nodes: model.nodes.length,
     weights,
     ops: opCounts(model),

@@ -96,13 +96,18 @@ describe('OnnxModel on the PyTorch fixtures', () => {
     const f = m.featurize(ds);
     expect(f.shape).toEqual([8, 1, 28, 28]);
     expect(f.y).toBe(ds.y);
-    const acts = await m.classifier.activations(f.x, 8);
+    // Any named tensor, e.g. the input of the last Gemm (32 wide), as PyTorch computes it.
+    const acts = await m.classifier.activations(f.x, 8, '/Relu_2_output_0');
     expect(acts.dim).toBe(32);
     expectClose(acts.data, expected.cnn.lastGemmInput, 1e-5, true);
-    // Any named tensor, e.g. the flattened convolution features (16·7·7).
+    // The default: the input of the classifier head, the flattened convolution features (16·7·7).
+    expect(m.classifier.defaultLayer).toBe('/Flatten_output_0');
     expect(m.classifier.layerNames).toContain('/Flatten_output_0');
-    const flat = await m.classifier.activations(f.x, 8, '/Flatten_output_0');
+    const flat = await m.classifier.activations(f.x, 8);
     expect(flat.dim).toBe(784);
+    expect(Array.from((await m.classifier.activations(f.x, 8, '/Flatten_output_0')).data)).toEqual(
+      Array.from(flat.data),
+    );
     // The logits themselves, through the base session.
     const logits = await m.classifier.activations(f.x, 8, 'output');
     expectClose(logits.data, expected.cnn.logits, 1e-5, true);
@@ -124,8 +129,9 @@ describe('OnnxModel on the PyTorch fixtures', () => {
     expect(f.shape).toEqual([8, 28, 28, 1]);
     expect(f.x[0]).toBeCloseTo((0 - 0.1307) / 0.3081, 6);
     expectClose(await m.predictProba(ds), expected.cnn.probabilities, 1e-5);
-    const acts = await m.classifier.activations(f.x, 8);
+    const acts = await m.classifier.activations(f.x, 8, '/inner/Relu_2_output_0');
     expectClose(acts.data, expected.cnn.lastGemmInput, 1e-5, true);
+    expect(m.classifier.defaultLayer).toBe('/inner/Flatten_output_0');
     m.dispose();
   });
 
