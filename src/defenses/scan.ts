@@ -246,9 +246,16 @@ export interface ScanDecision {
  * - a detector flags it in a class where that detector's finding is strong (strength ≥
  *   `STRONG_EVIDENCE`, judged against the data's own null): a correct finding of one detector is
  *   never discarded because the others saw nothing (issue 16); or
- * - fewer than `quorum` flag it but at least `quorum` detectors judged its class poisoned and the
- *   detectors that did not flag it rank it among the most suspicious of its class (mean
- *   within-class percentile rank ≥ {@link CORROBORATION_RANK}).
+ * - fewer than `quorum` flag it but at least `quorum` detectors judged its class poisoned and
+ *   every detector that did not flag it corroborates it: one that flagged records of the class
+ *   scores it at least as high as the least suspicious record it flagged there (it would have
+ *   flagged it by its own scores), and the others rank it among the most suspicious of its class
+ *   (mean within-class percentile rank ≥ {@link CORROBORATION_RANK}). A detector that ruled on
+ *   the class by flagging some of its records does not corroborate the records it left out
+ *   because they rank high: measured on MNIST checkerboard all-to-all 5%, spectral signatures
+ *   removes 1.5·ε̂ of each class (Tran et al.'s safety margin) and activation clustering ranks
+ *   the extra, clean half among the top 10% of the class (the poison is 5% of it), which put 414
+ *   clean records in the merged decision.
  * `quorum` defaults to 2 when two or more detectors ran, else 1.
  */
 export function scanDecision(
@@ -274,14 +281,28 @@ export function scanDecision(
       0,
     ),
   );
+  // Per detector and class: the lowest score among the records it flagged there (+∞: none).
+  const cutoffs = reports.map((r) => {
+    const cut = new Float64Array(ds.classes.length).fill(Number.POSITIVE_INFINITY);
+    for (let i = 0; i < n; i++) {
+      if (r.flagged[i]) cut[ds.y[i]!] = Math.min(cut[ds.y[i]!]!, r.scores[i]!);
+    }
+    return cut;
+  });
   const flagged = Uint8Array.from(votes, (v, i) => {
     if (v === 0) return 0;
     if (v >= q) return 1;
-    if (reports.some((r, k) => r.flagged[i] && strong[k]![ds.y[i]!])) return 1;
-    if ((classVotes[ds.y[i]!] ?? 0) < q) return 0;
-    const others = reports
-      .map((r, k) => (r.flagged[i] ? -1 : classRanks[k]![i]!))
-      .filter((x) => x >= 0);
+    const c = ds.y[i]!;
+    if (reports.some((r, k) => r.flagged[i] && strong[k]![c])) return 1;
+    if ((classVotes[c] ?? 0) < q) return 0;
+    const others: number[] = [];
+    for (const [k, r] of reports.entries()) {
+      if (r.flagged[i]) continue;
+      const cut = cutoffs[k]![c]!;
+      if (Number.isFinite(cut)) {
+        if (!(r.scores[i]! >= cut)) return 0; // it ruled on the class and left this record out
+      } else others.push(classRanks[k]![i]!);
+    }
     if (others.length === 0) return 1;
     return others.reduce((a, b) => a + b, 0) / others.length >= CORROBORATION_RANK ? 1 : 0;
   });
