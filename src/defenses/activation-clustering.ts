@@ -961,8 +961,8 @@ const DUAL_SPACES = ['whitened', 'pca'] as const;
 
 /**
  * Per class, the report (one per space of `spaces`) whose finding is the stronger (ungraded
- * counts as −∞; ties keep the earlier space): its flags, scores and finding, the reason prefixed
- * with the space and the other spaces' strengths kept in the stats.
+ * counts as −∞; ties keep the earlier space): its flags, scores and finding, the reason followed
+ * by the space and every space's strength, the other spaces' strengths kept in the stats.
  */
 export function strongerSpace(
   reports: readonly DetectionReport[],
@@ -996,7 +996,7 @@ export function strongerSpace(
       .filter((_, o) => o !== k);
     return {
       ...g,
-      reason: `${spaces[k]} space (strength ${fmt(g.strength ?? Number.NaN)}; ${others.map((o) => `${o.name} ${fmt(o.s)}`).join(', ')}): ${g.reason}`,
+      reason: `${g.reason} [${spaces[k]} space, the stronger: ${[{ name: spaces[k]!, s: g.strength ?? Number.NaN }, ...others].map((o) => `${o.name} ${fmt(o.s)}`).join(', ')}]`,
       stats: {
         ...g.stats,
         space: spaces[k]!,
