@@ -118,7 +118,10 @@ export interface ActivationClusteringOptions extends RepresentationOptions {
    * whose finding is stronger (see the module comment).
    */
   readonly reduce?: AcReduce;
-  /** PCA dimensions before whitening (`reduce: 'whitened'`). Default 32. */
+  /**
+   * PCA dimensions before whitening (`reduce: 'whitened'`), and the subspace the `pca` space's
+   * splits work in (its top `reducedDims` components are the same). Default 32.
+   */
   readonly whitenDims?: number;
   /** Dimensions kept by PCA before clustering. Default 10 (Chen et al.). */
   readonly reducedDims?: number;
@@ -371,6 +374,7 @@ function splitClasses(
       splits.push(undefined);
       continue;
     }
+    const local = Int32Array.from({ length: idx.length }, (_, i) => i);
     const space =
       p.reduce === 'whitened' && idx.length >= 8
         ? {
@@ -379,9 +383,11 @@ function splitClasses(
             reps: robustWhiten(input.reps, idx, p.whitenDims, root.fork(`whiten-${c}`), {
               tolerance: 0.01,
             }),
-            local: Int32Array.from({ length: idx.length }, (_, i) => i),
+            local,
           }
-        : { reps: input.reps, local: idx };
+        : p.reduce === 'pca' && idx.length >= 8
+          ? { reps: pcaCoordinates(input.reps, idx, p.whitenDims, root.fork(`pca-${c}`)), local }
+          : { reps: input.reps, local: idx };
     spaces.push(space);
     const split = splitClass(space.reps, space.local, root.fork(`class-${c}`), {
       reducedDims: p.reducedDims,
@@ -392,6 +398,24 @@ function splitClasses(
     onProgress?.({ stage: 'clustering', done: c + 1, total: k });
   }
   return { spaces, splits };
+}
+
+/**
+ * The class's coordinates on its top `dims` principal components (d as in `robustWhiten`): the
+ * `pca` space's splits (first, re-split, further rounds) all take their top `reducedDims`
+ * components of the same subspace, so they run on d columns instead of the full width (a text
+ * model's representations have thousands).
+ */
+function pcaCoordinates(
+  reps: Representations,
+  idx: Int32Array,
+  dims: number,
+  rng: Rng,
+): Representations {
+  const d = Math.min(dims, reps.dim, Math.max(1, Math.floor((idx.length - 2) / 2)));
+  const pcs = principalComponents(reps.data, reps.dim, idx, d, rng);
+  const z = projectRows(reps.data, reps.dim, idx, pcs.mean, pcs.vectors, d);
+  return { data: Float32Array.from(z), dim: d };
 }
 
 /** Mean representation of each class, `[k, dim]` (the `distance` analysis). */
