@@ -363,6 +363,7 @@ function splitClasses(
   p: AcParams,
   root: Rng,
   onProgress: ActivationClusteringOptions['onProgress'],
+  coords: Map<number, Representations>,
 ): { spaces: ClassSpace[]; splits: (ClassSplit | undefined)[] } {
   const k = byClass.length;
   const spaces: ClassSpace[] = [];
@@ -375,18 +376,29 @@ function splitClasses(
       continue;
     }
     const local = Int32Array.from({ length: idx.length }, (_, i) => i);
+    // `whitened` and `pca` both start from the class's top principal coordinates (computed once
+    // per class, shared by the two spaces of `whitened+pca`): whitening is affine-invariant, so
+    // whitening them equals whitening the raw top-`whitenDims` PCA projection.
+    const base = (): Representations => {
+      let z = coords.get(c);
+      if (!z) {
+        z = pcaCoordinates(input.reps, idx, p.whitenDims, root.fork(`pca-${c}`));
+        coords.set(c, z);
+      }
+      return z;
+    };
     const space =
       p.reduce === 'whitened' && idx.length >= 8
         ? {
             // C-steps stop once ≤ 1% of the subset changes: whitening for a 2-means split does
             // not need the fully converged estimate, and it halves the time of the detector.
-            reps: robustWhiten(input.reps, idx, p.whitenDims, root.fork(`whiten-${c}`), {
+            reps: robustWhiten(base(), local, p.whitenDims, root.fork(`whiten-${c}`), {
               tolerance: 0.01,
             }),
             local,
           }
         : p.reduce === 'pca' && idx.length >= 8
-          ? { reps: pcaCoordinates(input.reps, idx, p.whitenDims, root.fork(`pca-${c}`)), local }
+          ? { reps: base(), local }
           : { reps: input.reps, local: idx };
     spaces.push(space);
     const split = splitClass(space.reps, space.local, root.fork(`class-${c}`), {
@@ -1049,13 +1061,26 @@ export async function activationClustering(
   input: ActivationClusteringInput,
   options: ActivationClusteringOptions = {},
 ): Promise<DetectionReport> {
+  return clusterClasses(input, options, new Map());
+}
+
+/**
+ * {@link activationClustering} with the classes' principal coordinates shared between the runs
+ * of `whitened+pca` (`coords`, by class: both spaces start from the same top-`whitenDims`
+ * projection, the costly step on wide representations).
+ */
+async function clusterClasses(
+  input: ActivationClusteringInput,
+  options: ActivationClusteringOptions,
+  coords: Map<number, Representations>,
+): Promise<DetectionReport> {
   const n = input.y.length;
   checkRepresentations(input.reps, n);
   const p = acParams(options);
   if (p.reduce === 'whitened+pca') {
     const reports: DetectionReport[] = [];
     for (const reduce of DUAL_SPACES) {
-      reports.push(await activationClustering(input, { ...options, reduce }));
+      reports.push(await clusterClasses(input, { ...options, reduce }, coords));
     }
     return strongerSpace(reports, input.y, DUAL_SPACES);
   }
@@ -1069,7 +1094,7 @@ export async function activationClustering(
   const byClass = indicesByClass(input.y, k);
   checkClassSizes(byClass, input.classes);
   const root = new Rng(p.seed);
-  const { spaces, splits } = splitClasses(input, byClass, p, root, options.onProgress);
+  const { spaces, splits } = splitClasses(input, byClass, p, root, options.onProgress, coords);
   const shared = {
     input,
     byClass,
