@@ -11,15 +11,16 @@ import { isStrong, type ScanVerdict, scanVerdict } from './verdict.js';
 
 /**
  * The detectors run by default on feature data with a trained model (no retraining): activation
- * clustering with its calibrated decision, and spectral signatures, graded on the same scale
- * (issue 16). A false all-clear is the worst failure of a scan, so the default is the set that
- * never passed a working backdoor in the detection matrix (bench/detection-matrix.mjs, core grid,
- * 60,000 records, cnn): AC alone said PASS on all three working Fashion-MNIST backdoors (pattern
- * 10%, ASR 0.98; blend α 0.1 at 10%, ASR 0.94; image 1%, ASR 0.58), where SS's strong findings
- * made them FAIL. The price, measured: SS turns the clean MNIST run into a REVIEW (44 of 60,000
- * records, class-level strength 4.9). SPECTRE stays out of the default set: on MNIST its whitened
- * top eigenvalue singles out the clean "1"s (about 200 clean records, strength 7–14 on clean
- * data). Every detector stays available (`--method ac,ss,spectre,sca`).
+ * clustering with its calibrated decision (in both the robustly whitened and the PCA space), and
+ * spectral signatures, graded on the same scale (issue 16). Measured on the detection matrix
+ * (bench/detection-matrix.mjs, core grid, 60,000 records, cnn): Fashion-MNIST pattern 10% (ASR
+ * 0.98) is found by both (AC in the PCA space, SS by its far tail), MNIST single pixel at 33% of
+ * the class by AC's PCA space; the clean runs (MNIST seeds 1–5, Fashion-MNIST seeds 1–2) PASS
+ * with nothing flagged. Not found by any default detector: Fashion-MNIST blend α 0.1 at 10% (ASR
+ * 0.94) and image 1% (ASR 0.58), which the earlier SS statistic marked FAIL only through strong
+ * findings in clean classes ("Trouser", "Sneaker"). SPECTRE stays out of the default set: on
+ * MNIST its whitened top eigenvalue singles out the clean "1"s (about 200 clean records, strength
+ * 7–14 on clean data). Every detector stays available (`--method ac,ss,spectre,sca`).
  */
 export const DEFAULT_SCAN_METHODS = ['ac', 'ss'] as const;
 
