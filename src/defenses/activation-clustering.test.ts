@@ -40,6 +40,48 @@ describe('activation clustering', () => {
     expect(ev.unattackedFpr).toBeGreaterThan(0.2);
   });
 
+  it('splits each class in both spaces: finds poison that robust whitening hides among halos', async () => {
+    // ReLU-like activations with sparse bursts (3% of the coordinates jump by |N(0, 4²)|): robust
+    // whitening turns every class's bursts into a separated-looking halo, so the 60 poisoned
+    // records of class 0 (shifted by 4 along four coordinates) do not stand out there; a plain
+    // PCA split separates them (the Fashion-MNIST pattern case of the detection matrix).
+    const rng = new Rng(4);
+    const k = 6;
+    const dim = 24;
+    const mu = Array.from({ length: k * dim }, () => rng.normal(0, 1));
+    const rows: number[] = [];
+    const y: number[] = [];
+    const truth: number[] = [];
+    for (let c = 0; c < k; c++) {
+      for (let t = 0; t < (c === 0 ? 660 : 600); t++) {
+        const poison = c === 0 && t >= 600;
+        for (let j = 0; j < dim; j++) {
+          const base = mu[c * dim + j]! + rng.normal() * 0.5;
+          const burst = rng.next() < 0.03 ? Math.abs(rng.normal()) * 4 : 0;
+          rows.push(Math.max(0, base + burst + (poison && j < 4 ? 4 : 0)));
+        }
+        y.push(c);
+        truth.push(poison ? 1 : 0);
+      }
+    }
+    const data = {
+      reps: { data: Float32Array.from(rows), dim },
+      y: Int32Array.from(y),
+      classes: Array.from({ length: k }, (_, c) => `c${c}`),
+    };
+    const truthOf = { poisoned: Uint8Array.from(truth), y: data.y };
+    const whitened = await activationClustering(data, { seed: 1, reduce: 'whitened' });
+    expect(whitened.perClass[0]!.strength!).toBeLessThan(STRONG_EVIDENCE);
+    expect(evaluateDetection(whitened, truthOf).recall).toBe(0);
+    const report = await activationClustering(data, { seed: 1 }); // default: whitened+pca
+    expect(report.params.reduce).toBe('whitened+pca');
+    expect(report.perClass[0]!.strength!).toBeGreaterThanOrEqual(STRONG_EVIDENCE);
+    expect(report.perClass[0]!.stats.space).toBe('pca');
+    expect(evaluateDetection(report, truthOf).recall).toBe(1);
+    expect(evaluateDetection(report, truthOf).unattackedFpr).toBe(0);
+    for (const f of report.perClass.slice(1)) expect(f.strength!).toBeLessThan(STRONG_EVIDENCE);
+  });
+
   it('flags nothing in clean single-Gaussian classes', async () => {
     const clean = syntheticReps({ classes: 5, perClass: 300, dim: 24, seed: 9 });
     const report = await activationClustering(input(clean));

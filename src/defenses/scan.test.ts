@@ -62,6 +62,28 @@ describe('mergeReports', () => {
     expect(Array.from(mergeReports(ds, [a, b]).flagged)).toEqual([1, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
   });
 
+  it('does not corroborate a record that a detector which flagged records of its class left out', () => {
+    // Thirty records of class a: 0 and 1 poisoned. ss removes a safety margin (record 2 too); ac
+    // flags 0 and 1 and ranks record 2 third of 30 (percentile 0.93), below both records it flagged:
+    // ac ruled on the class and left record 2 out, so its high rank does not corroborate it.
+    const big = dataset(Array.from({ length: 30 }, () => 0));
+    const scoresAc = [9, 8, 7, ...Array.from({ length: 27 }, () => 1)];
+    const flagsAc = [1, 1, ...Array.from({ length: 28 }, () => 0)];
+    const scoresSs = [9, 8, 7, ...Array.from({ length: 27 }, () => 1)];
+    const flagsSs = [1, 1, 1, ...Array.from({ length: 27 }, () => 0)];
+    const m = mergeReports(big, [
+      report('ac', scoresAc, flagsAc, [0]),
+      report('ss', scoresSs, flagsSs, [0]),
+    ]);
+    expect(Array.from(m.flagged.slice(0, 4))).toEqual([1, 1, 0, 0]);
+    // Scored at least as high as a record ac flagged there, it is corroborated.
+    const m2 = mergeReports(big, [
+      report('ac', [9, 7, 8, ...scoresAc.slice(3)], flagsAc, [0]),
+      report('ss', scoresSs, flagsSs, [0]),
+    ]);
+    expect(Array.from(m2.flagged.slice(0, 4))).toEqual([1, 1, 1, 0]);
+  });
+
   it('leaves a class alone when only one detector judged it poisoned', () => {
     const a = report('ac', [1, 1, 1, 1, 1, 1, 1, 1, 1, 1], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0], []);
     const b = report(

@@ -11,17 +11,18 @@ import { isStrong, type ScanVerdict, scanVerdict } from './verdict.js';
 
 /**
  * The detectors run by default on feature data with a trained model (no retraining): activation
- * clustering with its calibrated decision, and spectral signatures, graded on the same scale
- * (issue 16). A false all-clear is the worst failure of a scan, so the default is the set that
- * never passed a working backdoor in the detection matrix (bench/detection-matrix.mjs, core grid,
- * 60,000 records, cnn): AC alone said PASS on all three working Fashion-MNIST backdoors (pattern
- * 10%, ASR 0.98; blend α 0.1 at 10%, ASR 0.94; image 1%, ASR 0.58), where SS's strong findings
- * made them FAIL. The price, measured: SS turns the clean MNIST run into a REVIEW (44 of 60,000
- * records, class-level strength 4.9). SPECTRE stays out of the default set: on MNIST its whitened
- * top eigenvalue singles out the clean "1"s (about 200 clean records, strength 7–14 on clean
- * data). Every detector stays available (`--method ac,ss,spectre,sca`). The arbitrary-label test
- * (`ln`, `arbitrary-labels.ts`) covers label flips, which neither AC nor SS reports (MNIST, 10%
- * random flips: AC flagged 0, the default decision 0), at the cost of one forward pass.
+ * clustering with its calibrated decision (in both the robustly whitened and the PCA space), and
+ * spectral signatures, graded on the same scale (issue 16). Measured on the detection matrix
+ * (bench/detection-matrix.mjs, core grid, 60,000 records, cnn): Fashion-MNIST pattern 10% (ASR
+ * 0.98) is found by both (AC in the PCA space, SS by its far tail), MNIST single pixel at 33% of
+ * the class by AC's PCA space; the clean runs (MNIST seeds 1–5, Fashion-MNIST seeds 1–2) PASS
+ * with nothing flagged. Not found by any default detector: Fashion-MNIST blend α 0.1 at 10% (ASR
+ * 0.94) and image 1% (ASR 0.58), which the earlier SS statistic marked FAIL only through strong
+ * findings in clean classes ("Trouser", "Sneaker"). SPECTRE stays out of the default set: on
+ * MNIST its whitened top eigenvalue singles out the clean "1"s (about 200 clean records, strength
+ * 7–14 on clean data). Every detector stays available (`--method ac,ss,spectre,sca`).
+ * The arbitrary-label test (`ln`, `arbitrary-labels.ts`) covers label flips, which neither AC
+ * nor SS reports (MNIST, 10% random flips: AC flagged 0), at the cost of one forward pass.
  */
 export const DEFAULT_SCAN_METHODS = ['ac', 'ss', 'ln'] as const;
 
@@ -248,9 +249,16 @@ export interface ScanDecision {
  * - a detector flags it in a class where that detector's finding is strong (strength ≥
  *   `STRONG_EVIDENCE`, judged against the data's own null): a correct finding of one detector is
  *   never discarded because the others saw nothing (issue 16); or
- * - fewer than `quorum` flag it but at least `quorum` detectors judged its class poisoned and the
- *   detectors that did not flag it rank it among the most suspicious of its class (mean
- *   within-class percentile rank ≥ {@link CORROBORATION_RANK}).
+ * - fewer than `quorum` flag it but at least `quorum` detectors judged its class poisoned and
+ *   every detector that did not flag it corroborates it: one that flagged records of the class
+ *   scores it at least as high as the least suspicious record it flagged there (it would have
+ *   flagged it by its own scores), and the others rank it among the most suspicious of its class
+ *   (mean within-class percentile rank ≥ {@link CORROBORATION_RANK}). A detector that ruled on
+ *   the class by flagging some of its records does not corroborate the records it left out
+ *   because they rank high: measured on MNIST checkerboard all-to-all 5%, spectral signatures
+ *   removes 1.5·ε̂ of each class (Tran et al.'s safety margin) and activation clustering ranks
+ *   the extra, clean half among the top 10% of the class (the poison is 5% of it), which put 414
+ *   clean records in the merged decision.
  * `quorum` defaults to 2 when two or more detectors ran, else 1.
  */
 export function scanDecision(
@@ -277,16 +285,30 @@ export function scanDecision(
       0,
     ),
   );
+  // Per detector and class: the lowest score among the records it flagged there (+∞: none).
+  const cutoffs = reports.map((r) => {
+    const cut = new Float64Array(ds.classes.length).fill(Number.POSITIVE_INFINITY);
+    for (let i = 0; i < n; i++) {
+      if (r.flagged[i]) cut[ds.y[i]!] = Math.min(cut[ds.y[i]!]!, r.scores[i]!);
+    }
+    return cut;
+  });
   const flagged = Uint8Array.from(votes, (v, i) => {
     if (v === 0) return 0;
     if (v >= q) return 1;
-    if (reports.some((r, k) => r.flagged[i] && strong[k]![ds.y[i]!])) return 1;
-    if ((classVotes[ds.y[i]!] ?? 0) < q) return 0;
-    // A detector whose scores all tie within the class ranks nothing there (the arbitrary-label
-    // test without evidence of flips): it has no say in the corroboration.
-    const others = reports
-      .map((r, k) => (r.flagged[i] || abstains[k]![ds.y[i]!] ? -1 : classRanks[k]![i]!))
-      .filter((x) => x >= 0);
+    const c = ds.y[i]!;
+    if (reports.some((r, k) => r.flagged[i] && strong[k]![c])) return 1;
+    if ((classVotes[c] ?? 0) < q) return 0;
+    const others: number[] = [];
+    for (const [k, r] of reports.entries()) {
+      // A detector whose scores all tie within the class ranks nothing there (the arbitrary-label
+      // test without evidence of flips): it has no say in the corroboration.
+      if (r.flagged[i] || abstains[k]![c]) continue;
+      const cut = cutoffs[k]![c]!;
+      if (Number.isFinite(cut)) {
+        if (!(r.scores[i]! >= cut)) return 0; // it ruled on the class and left this record out
+      } else others.push(classRanks[k]![i]!);
+    }
     if (others.length === 0) return 1;
     return others.reduce((a, b) => a + b, 0) / others.length >= CORROBORATION_RANK ? 1 : 0;
   });

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { isAntidoteError } from '../errors.js';
 import { evaluateDetection, rocAuc } from '../eval/detection.js';
 import { syntheticReps } from '../testing/synthetic.js';
+import { Rng } from '../util/rng.js';
 import { STRONG_EVIDENCE } from './detector.js';
 import { spectralSignatures } from './spectral-signatures.js';
 import { spectre } from './spectre.js';
@@ -45,6 +46,51 @@ describe('spectral signatures (Tran et al. 2018)', () => {
       reps: { data: shifted, dim: poisoned.dim },
     });
     for (let i = 0; i < a.scores.length; i += 37) expect(b.scores[i]).toBeCloseTo(a.scores[i]!, 2);
+  });
+
+  it('grades the far tail: clean classes with a smooth shoulder are not strong, a poison mode is', () => {
+    // Ten classes of 2,000 records, light-tailed (bounded at 2.8 SDs along the first axis) like
+    // ReLU activations: two hold one record at 3.6 SDs, three a smooth shoulder reaching 4.5 SDs
+    // (about 1% beyond 3, none beyond 5), and class 0 holds 160 poisoned records 8 SDs out. The
+    // share beyond 3 robust SDs (the statistic before) made the three clean shoulders strong
+    // (9–18) against a null whose median share is about zero; the share beyond 5 does not.
+    const rng = new Rng(3);
+    const k = 10;
+    const per = 2000;
+    const dim = 6;
+    const rows: number[] = [];
+    const y: number[] = [];
+    const truth: number[] = [];
+    for (let c = 0; c < k; c++) {
+      for (let t = 0; t < (c === 0 ? per + 160 : per); t++) {
+        const x = Array.from({ length: dim }, (_, j) => 10 * c + rng.normal() / (1 + j));
+        const g = rng.normal();
+        const shoulder = Math.min(g + 0.5 * Math.max(g - 1, 0) ** 2, 4.5);
+        x[0] = 10 * c + 1.5 * (c >= 1 && c <= 3 ? shoulder : Math.max(-2.8, Math.min(2.8, g)));
+        if ((c === 4 || c === 5) && t === 0) x[0] = 10 * c + 1.5 * 3.6;
+        const poison = c === 0 && t >= per;
+        if (poison) x[0] += 12;
+        rows.push(...x);
+        y.push(c);
+        truth.push(poison ? 1 : 0);
+      }
+    }
+    const report = spectralSignatures({
+      reps: { data: Float32Array.from(rows), dim },
+      y: Int32Array.from(y),
+      classes: Array.from({ length: k }, (_, c) => `c${c}`),
+    });
+    expect(report.perClass[0]!.strength).toBeGreaterThanOrEqual(STRONG_EVIDENCE);
+    for (const f of report.perClass.slice(1)) {
+      expect(f.strength).toBeLessThan(STRONG_EVIDENCE);
+      expect(f.flagged).toBe(0);
+    }
+    const ev = evaluateDetection(report, {
+      poisoned: Uint8Array.from(truth),
+      y: Int32Array.from(y),
+    });
+    expect(ev.recall).toBe(1);
+    expect(ev.unattackedFpr).toBe(0);
   });
 
   it('leaves clean Gaussian classes alone', () => {
