@@ -387,10 +387,13 @@ export async function runScanClassJob(
     const classReps = { data, dim: reps.dim };
     checkRepresentations(classReps, indices.length);
     const rows = Int32Array.from({ length: indices.length }, (_, r) => r);
-    const stats = detectors.map((d, j) => {
+    const stats: unknown[] = [];
+    for (const [j, d] of detectors.entries()) {
       progress(j, detectors.length, d.name);
-      return d.perClass(classReps, rows, indices, c, p.requests[j]!.options);
-    });
+      stats.push(d.perClass(classReps, rows, indices, c, p.requests[j]!.options));
+      // Lets the worker renew its job lock between detectors (each phase is synchronous).
+      await new Promise((resolve) => setImmediate(resolve));
+    }
     out.push({ classIndex: c, stats });
   }
   const bytes = encodeTyped({ classes: out });

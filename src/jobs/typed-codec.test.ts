@@ -28,6 +28,18 @@ describe('typed codec', () => {
     expect('skipped' in back).toBe(false);
   });
 
+  it('decodes from a Node Buffer that is a view into a larger pool', () => {
+    const bytes = encodeTyped({ a: Float64Array.from([1, 2, 3]), b: Int32Array.from([7]) });
+    const pool = Buffer.alloc(bytes.length + 13, 0xee);
+    pool.set(bytes, 5);
+    const back = decodeTyped(pool.subarray(5, 5 + bytes.length)) as Record<
+      string,
+      ArrayLike<number>
+    >;
+    expect(Array.from(back.a!)).toEqual([1, 2, 3]);
+    expect(Array.from(back.b!)).toEqual([7]);
+  });
+
   it('refuses what it cannot encode, and bytes it did not write', () => {
     const code = (f: () => unknown) => {
       try {

@@ -113,7 +113,9 @@ export function decodeTyped(bytes: Uint8Array): unknown {
     const start = head + (offset as number);
     const end = start + (length as number) * Ctor.BYTES_PER_ELEMENT;
     if ((length as number) < 0 || end > bytes.length) throw bad('array out of range');
-    const copy = bytes.slice(start, end);
+    // A copy (a Node Buffer's slice() is a view into its pool, not a copy), aligned for Ctor.
+    const copy = new Uint8Array(end - start);
+    copy.set(bytes.subarray(start, end));
     return new Ctor(copy.buffer, 0, length as number);
   };
   return walk(parsed);
