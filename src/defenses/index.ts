@@ -31,15 +31,19 @@ export {
 export {
   AC_ANALYSES,
   type AcAnalysis,
+  type AcClassStats,
   type ActivationClusteringInput,
   type ActivationClusteringOptions,
   activationClustering,
+  activationClusteringAmongClasses,
+  activationClusteringClass,
   activationClusteringDetector,
   type ClassSplit,
   splitClass,
 } from './activation-clustering.js';
 export * from './adversarial-training.js';
 export * from './calibration.js';
+export * from './class-phases.js';
 export {
   type ClassFinding,
   type DetectionProgress,
@@ -112,7 +116,10 @@ export {
 } from './scan-untangling.js';
 export {
   type SpectralSignatureOptions,
+  type SsClassStats,
   spectralSignatures,
+  spectralSignaturesAmongClasses,
+  spectralSignaturesClass,
   spectralSignaturesDetector,
 } from './spectral-signatures.js';
 export {
