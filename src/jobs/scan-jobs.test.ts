@@ -141,7 +141,8 @@ describe('the per-class and cross-class phases of the default detectors', () => 
       const phased = await classPhasedDetector('ac')!.amongClasses(input, stats, options);
       expect(reportBytes(phased)).toBe(reportBytes(oneShot));
       // Not a vacuous equality: the planted cluster is found (the distance analysis grades only).
-      if (extraOptions.analysis === 'distance') expect(oneShot.scores.some((v) => v > 0)).toBe(true);
+      if (extraOptions.analysis === 'distance')
+        expect(oneShot.scores.some((v) => v > 0)).toBe(true);
       else expect(oneShot.perClass[0]!.flagged).toBeGreaterThan(0);
     },
   );

@@ -126,6 +126,19 @@ export async function forwardPassOnQueue(
   return { dim, records: o.records, shards };
 }
 
+/** A file a worker wrote, checked against the digest it reported (`INTEGRITY_MISMATCH`). */
+async function readReported(what: string, file: string, digest: string): Promise<Buffer> {
+  const bytes = await readFile(file);
+  if (sha256Hex(bytes) !== digest) {
+    throw new AntidoteError(
+      'INTEGRITY_MISMATCH',
+      `${what} file ${file} does not match the digest its worker reported`,
+      { path: file },
+    );
+  }
+  return bytes;
+}
+
 /**
  * The activations of every record from the files of a sharded forward pass, each file checked
  * against its digest (`INTEGRITY_MISMATCH`) and its size against its records (`SHAPE_MISMATCH`).
@@ -134,14 +147,7 @@ export async function readForwardShards(f: ForwardShards): Promise<ShardedRepres
   const data = new Float32Array(f.records * f.dim);
   let covered = 0;
   for (const s of f.shards) {
-    const bytes = await readFile(s.file);
-    if (sha256Hex(bytes) !== s.digest) {
-      throw new AntidoteError(
-        'INTEGRITY_MISMATCH',
-        `shard file ${s.file} does not match the digest its worker reported`,
-        { path: s.file },
-      );
-    }
+    const bytes = await readReported('shard', s.file, s.digest);
     if (s.end > f.records || bytes.length !== (s.end - s.start) * f.dim * 4) {
       throw new AntidoteError(
         'SHAPE_MISMATCH',
@@ -230,14 +236,7 @@ export async function classPhasesOnQueue(
   );
   const answers: unknown[][] = requests.map(() => new Array<unknown>(o.classes));
   for (const [k, r] of results.entries()) {
-    const bytes = await readFile(r.file);
-    if (sha256Hex(bytes) !== r.digest) {
-      throw new AntidoteError(
-        'INTEGRITY_MISMATCH',
-        `class file ${r.file} does not match the digest its worker reported`,
-        { path: r.file },
-      );
-    }
+    const bytes = await readReported('class', r.file, r.digest);
     const decoded = decodeTyped(bytes) as { classes?: { classIndex: number; stats: unknown[] }[] };
     const c = order[k]!;
     const entry = decoded.classes?.[0];

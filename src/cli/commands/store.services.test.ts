@@ -1,14 +1,9 @@
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Command } from 'commander';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { isAntidoteError } from '../../errors.js';
 import { verifyAuditChain } from '../../integrity/audit-log.js';
 import { ModelRegistry } from '../../registry/model-registry.js';
-import { PgSqlDatabase } from '../../registry/pg-database.js';
-import { postgresBackend } from '../../testing/catalogue-backends.js';
+import { pgRoleFixture } from '../../testing/pg-test-roles.js';
 import { rejectionOf, runProgram } from '../../testing/run-program.js';
 import { testServiceUrl } from '../../testing/services.js';
 import { registerStoreCommand } from './store.js';
@@ -58,26 +53,13 @@ describe('antidote store grant', () => {
 });
 
 describe.skipIf(!url)('antidote store grant on PostgreSQL (services tier)', () => {
-  const backend = postgresBackend(url ?? 'postgres://unused/');
-  const role = `ci_${randomBytes(5).toString('hex')}`;
-  let admin: PgSqlDatabase | undefined;
-  let root = '';
-  afterAll(async () => {
-    if (admin) {
-      admin.exec(`DROP OWNED BY "${role}"`);
-      admin.exec(`DROP ROLE IF EXISTS "${role}"`);
-      admin.close();
-    }
-    backend.cleanup();
-    if (root) await rm(root, { recursive: true, force: true });
-  });
+  const fx = pgRoleFixture(url ?? 'postgres://unused/');
+  afterAll(() => fx.cleanup());
 
   it('gives an existing role write access (no DELETE), audited', async () => {
-    const store = backend.fresh() as string;
-    root = await mkdtemp(join(tmpdir(), 'store-grant-'));
+    const { store, root } = await fx.project('store-grant-');
     ModelRegistry.open(root, { store }).close();
-    admin = PgSqlDatabase.connect(store);
-    admin.exec(`CREATE ROLE "${role}" NOLOGIN`);
+    const { role, admin } = fx.role(store, 'ci', 'NOLOGIN');
     process.env.ANTIDOTE_STORE = store;
     const out = JSON.parse(
       await runProgram(program(), [
@@ -94,9 +76,9 @@ describe.skipIf(!url)('antidote store grant on PostgreSQL (services tier)', () =
     expect(out.access).toBe('write');
     const can = (table: string, privilege: string) =>
       (
-        admin!
+        admin
           .prepare('SELECT has_table_privilege(?, ?, ?) AS ok')
-          .get(role, `${admin!.schema}.${table}`, privilege) as { ok: boolean }
+          .get(role, `${admin.schema}.${table}`, privilege) as { ok: boolean }
       ).ok;
     expect(can('model_versions', 'SELECT')).toBe(true);
     expect(can('model_versions', 'INSERT')).toBe(true);
