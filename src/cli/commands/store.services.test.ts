@@ -29,6 +29,7 @@ describe('antidote store grant', () => {
       await runProgram(program(), [
         'store',
         'grant',
+        '--role',
         'dash',
         '--access',
         'read',
@@ -41,12 +42,12 @@ describe('antidote store grant', () => {
     expect(out.statements.join(';')).not.toMatch(/INSERT|UPDATE|DELETE/);
     delete process.env.ANTIDOTE_STORE;
     const e = await rejectionOf(
-      runProgram(program(), ['store', 'grant', 'dash', '--access', 'read', '--sql']),
+      runProgram(program(), ['store', 'grant', '--role', 'dash', '--access', 'read', '--sql']),
     );
     expect(isAntidoteError(e, 'INVALID_ARGUMENT')).toBe(true);
     process.env.ANTIDOTE_STORE = 'postgres://u:p@127.0.0.1:1/db';
     const bad = await rejectionOf(
-      runProgram(program(), ['store', 'grant', 'x;drop', '--access', 'read', '--sql']),
+      runProgram(program(), ['store', 'grant', '--role', 'x;drop', '--access', 'read', '--sql']),
     );
     expect(isAntidoteError(bad, 'INVALID_ARGUMENT')).toBe(true);
   });
@@ -65,6 +66,7 @@ describe.skipIf(!url)('antidote store grant on PostgreSQL (services tier)', () =
       await runProgram(program(), [
         'store',
         'grant',
+        '--role',
         role,
         '--access',
         'write',

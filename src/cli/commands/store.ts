@@ -14,6 +14,7 @@ import { type OutputOptions, printResult } from '../output.js';
 import { actorOf, requirePermission } from './policy.js';
 
 interface StoreGrantOptions extends OutputOptions {
+  role: string;
   access: CatalogueAccess;
   sql?: boolean;
   project?: string;
@@ -33,7 +34,7 @@ function postgresStore(): string {
 }
 
 /**
- * `antidote store grant ROLE --access read|write`: gives an existing PostgreSQL role access to
+ * `antidote store grant --role ROLE --access read|write`: gives an existing PostgreSQL role access to
  * the shared catalogue (issue 22; `src/registry/pg-roles.ts`, docs/postgres.md): `read` is SELECT
  * only (a dashboard, `serve --read-only`), `write` adds INSERT and the two UPDATEs registering,
  * committing, gating and promoting need, never DELETE, TRUNCATE or DDL. Run as the catalogue's
@@ -51,7 +52,7 @@ export function registerStoreCommand(program: Command): void {
     .description(
       'give an existing PostgreSQL role read (SELECT only) or write access to the catalogue',
     )
-    .argument('<role>', 'the database role (lower-case letters, digits, _)')
+    .requiredOption('--role <role>', 'the database role (lower-case letters, digits, _)')
     .addOption(
       new Option('--access <access>', 'read: SELECT only; write: also INSERT and stage UPDATEs')
         .choices(['read', 'write'])
@@ -62,7 +63,8 @@ export function registerStoreCommand(program: Command): void {
     .option('--key <file>', 'your key; needs keys:manage when an access policy is installed')
     .option('--json', 'print the result as JSON')
     .option('--quiet', 'print nothing but errors')
-    .action(async (role: string, o: StoreGrantOptions) => {
+    .action(async (o: StoreGrantOptions) => {
+      const role = o.role;
       const url = postgresStore();
       const { schema } = parsePgUrl(url);
       const statements = catalogueGrants(schema, role, o.access);
