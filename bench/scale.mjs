@@ -4,7 +4,7 @@
 //   scan:  60,000 MNIST records, `scan --queue` over 2 workers vs `scan` in 1 process (same flags);
 //   sim:   many in-process workers on tiny jobs (queue overhead, Redis commands per job), against
 //          the cost model of docs/scale.md;
-//   registry: bench/scale-registry.mjs's JSON when that suite exists.
+//   registry: bench/scale-registry.mjs's JSON when that suite exists (--part registry, or no --part).
 // Workers are `antidote worker` processes on a private redis-server (own port, no persistence,
 // so its command counts are ours). Writes bench/results/scale.json. Options: --quick (small
 // sizes, a smoke test), --train N (sweep training records, default 10,000), --scan N (scan
@@ -13,7 +13,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import IORedis from 'ioredis';
@@ -98,10 +98,42 @@ function runCli(argv) {
   return { seconds: (performance.now() - t) / 1000, stdout: r.stdout };
 }
 
+/** CPU seconds (user + system) a live process has used so far (Linux /proc; 100 ticks/s). */
+function cpuSecondsOf(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+/**
+ * Runs the CLI under bash's `time` (async, so the workers' output is read meanwhile): wall
+ * seconds and the CPU seconds (user + system) of the process and its children.
+ */
+function timedCli(argv) {
+  return new Promise((resolve, reject) => {
+    const t = performance.now();
+    const quoted = [process.execPath, cli, ...argv].map((a) => `'${a.replaceAll("'", "'\\''")}'`);
+    const p = spawn('bash', ['-c', `TIMEFORMAT='cpu %U %S'; time ${quoted.join(' ')} >/dev/null`], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let err = '';
+    p.stderr.on('data', (d) => {
+      err += String(d);
+    });
+    p.on('exit', (c) => {
+      const m = /cpu ([0-9.]+) ([0-9.]+)\s*$/.exec(err);
+      if (c !== 0 || !m) return reject(new Error(`antidote ${argv[0]} failed (${c}): ${err}`));
+      resolve({ seconds: (performance.now() - t) / 1000, cpu: Number(m[1]) + Number(m[2]) });
+    });
+  });
+}
+
 /** Starts `n` `antidote worker` processes on queue `name`, resolved when all are ready. */
 async function startWorkers(url, name, n) {
   const procs = [];
   const jobSeconds = [];
+  /** Each finished job: its kind, seconds, and when its line came (ms, performance.now()). */
+  const jobs = [];
   for (let i = 0; i < n; i++) {
     const p = spawn(process.execPath, [cli, 'worker', '--queue', url, '--queue-name', name], {
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -110,8 +142,10 @@ async function startWorkers(url, name, n) {
     await new Promise((resolve, reject) => {
       p.stdout.on('data', (d) => {
         out += String(d);
-        for (const m of String(d).matchAll(/\) done in ([0-9.]+) s/g))
-          jobSeconds.push(Number(m[1]));
+        for (const m of String(d).matchAll(/\(([a-z-]+)\) done in ([0-9.]+) s/g)) {
+          jobSeconds.push(Number(m[2]));
+          jobs.push({ worker: i, kind: m[1], seconds: Number(m[2]), at: performance.now() });
+        }
         if (out.includes('worker ready')) resolve();
       });
       p.on('exit', (c) => reject(new Error(`worker exited with ${c}`)));
@@ -120,6 +154,9 @@ async function startWorkers(url, name, n) {
   }
   return {
     jobSeconds,
+    jobs,
+    /** CPU seconds each worker has used so far. */
+    cpu: () => procs.map((p) => cpuSecondsOf(p.pid)),
     async stop() {
       await Promise.all(
         procs.map(
@@ -196,6 +233,19 @@ async function benchSweep(redis) {
   };
 }
 
+/** Seconds of each kind of job, summed, and the span from the first start to the last end. */
+function stageBreakdown(jobs, t0, t1) {
+  const byKind = {};
+  for (const j of jobs) {
+    if (j.at < t0 || j.at > t1) continue;
+    const k = (byKind[j.kind] ??= { jobs: 0, seconds: 0, lastDone: 0 });
+    k.jobs++;
+    k.seconds += j.seconds;
+    k.lastDone = Math.max(k.lastDone, (j.at - t0) / 1000);
+  }
+  return byKind;
+}
+
 async function benchScan(redis) {
   const data = `mnist:train:${SCAN_RECORDS}`;
   const model = join(work, 'scan-model');
@@ -212,47 +262,82 @@ async function benchScan(redis) {
     model,
     '--quiet',
   ]);
-  const local = join(work, 'scan-local');
-  const dist = join(work, 'scan-queue');
-  const one = runCli(['scan', '--data', data, '--model', model, '--out', local, '--json']);
-  log(`scan of ${SCAN_RECORDS} records, 1 process: ${one.seconds.toFixed(1)} s`);
-  const before = await redis.commands();
-  const two = await withWorkers(redis, 2, (name) =>
-    runCli([
-      'scan',
-      '--data',
-      data,
-      '--model',
-      model,
-      '--out',
-      dist,
-      '--json',
-      '--queue',
-      redis.url,
-      '--queue-name',
-      name,
-    ]),
+  const local = (k) => join(work, `scan-local-${k}`);
+  const dist = (k) => join(work, `scan-queue-${k}`);
+  const scanArgs = (out) => ['scan', '--data', data, '--model', model, '--out', out, '--json'];
+  // Interleaved on one set of workers: 1 process, 2 workers (cold: their first scan loads the
+  // dataset and the model), 1 process, 2 workers (warm: cached by digest), so a load change on
+  // the shared machine hits both sides.
+  const name = `bench-${randomBytes(4).toString('hex')}`;
+  const w = await startWorkers(redis.url, name, 2);
+  const seconds = { oneProcess: [], twoWorkersCold: undefined, twoWorkersWarm: undefined };
+  const cpu = { oneProcess: [], coordinator: {}, workers: {} };
+  const stages = {};
+  let commands = 0;
+  try {
+    for (const [k, mode] of ['one', 'cold', 'one', 'warm'].entries()) {
+      if (mode === 'one') {
+        const r = await timedCli(scanArgs(local(k)));
+        seconds.oneProcess.push(r.seconds);
+        cpu.oneProcess.push(r.cpu);
+        log(
+          `scan of ${SCAN_RECORDS} records, 1 process: ${r.seconds.toFixed(1)} s (cpu ${r.cpu.toFixed(1)} s)`,
+        );
+        continue;
+      }
+      const before = await redis.commands();
+      const cpu0 = w.cpu();
+      const t0 = performance.now();
+      const r = await timedCli([...scanArgs(dist(k)), '--queue', redis.url, '--queue-name', name]);
+      commands += (await redis.commands()) - before;
+      const key = mode === 'cold' ? 'twoWorkersCold' : 'twoWorkersWarm';
+      seconds[key] = r.seconds;
+      cpu.coordinator[key] = r.cpu;
+      cpu.workers[key] = w.cpu().map((c, i) => c - cpu0[i]);
+      stages[key] = stageBreakdown(w.jobs, t0, performance.now());
+      log(
+        `scan of ${SCAN_RECORDS} records, 2 workers (${mode}): ${r.seconds.toFixed(1)} s (cpu: coordinator ${r.cpu.toFixed(1)} s, workers ${cpu.workers[key].map((c) => c.toFixed(1)).join(' + ')} s); jobs ${JSON.stringify(stages[key])}`,
+      );
+    }
+  } finally {
+    await w.stop();
+  }
+  const read = (d, f) => readFileSync(join(d, f), 'utf8');
+  const a = JSON.parse(read(local(0), 'report.json'));
+  const identical = [local(2), dist(1), dist(3)].every(
+    (d) =>
+      read(d, 'report.json') === read(local(0), 'report.json') &&
+      read(d, 'suspicious.csv') === read(local(0), 'suspicious.csv'),
   );
-  const commands = (await redis.commands()) - before;
-  log(`scan of ${SCAN_RECORDS} records, 2 workers: ${two.seconds.toFixed(1)} s`);
-  const a = JSON.parse(readFileSync(join(local, 'report.json'), 'utf8'));
-  const b = JSON.parse(readFileSync(join(dist, 'report.json'), 'utf8'));
   const shards = Math.ceil(
     SCAN_RECORDS / (Math.max(1, Math.ceil(Math.ceil(SCAN_RECORDS / 256) / 1024)) * 1024),
   );
+  const one = seconds.oneProcess.reduce((x, y) => x + y, 0) / seconds.oneProcess.length;
+  // On a loaded machine wall times measure the neighbours; CPU seconds measure the work. The
+  // quiet-machine projection: one process runs its CPU seconds; the distributed scan, the
+  // coordinator's (serial: it loads, waits, merges) plus the busier worker's.
+  const oneCpu = cpu.oneProcess.reduce((x, y) => x + y, 0) / cpu.oneProcess.length;
+  const projected = (key) => oneCpu / (cpu.coordinator[key] + Math.max(...cpu.workers[key]));
   return {
     records: SCAN_RECORDS,
+    loadAverageAfter: loadavg(),
     shards,
-    seconds: { oneProcess: one.seconds, twoWorkers: two.seconds },
-    speedup: one.seconds / two.seconds,
+    seconds,
+    speedup: { cold: one / seconds.twoWorkersCold, warm: one / seconds.twoWorkersWarm },
+    cpuSeconds: cpu,
+    projectedSpeedupFromCpu: {
+      cold: projected('twoWorkersCold'),
+      warm: projected('twoWorkersWarm'),
+    },
+    pairs: [
+      seconds.oneProcess[0] / seconds.twoWorkersCold,
+      seconds.oneProcess[1] / seconds.twoWorkersWarm,
+    ],
     target: 1.6,
     flagged: a.decision.flaggedIds.length,
-    sameFlaggedSet: JSON.stringify(a.decision.flaggedIds) === JSON.stringify(b.decision.flaggedIds),
-    identicalReport:
-      readFileSync(join(local, 'report.json'), 'utf8') ===
-      readFileSync(join(dist, 'report.json'), 'utf8'),
-    redisCommandsPerShard: commands / shards,
-    shardSeconds: two.jobSeconds,
+    identicalReport: identical,
+    redisCommandsPerScan: commands / 2,
+    workerJobSeconds: stages,
   };
 }
 
@@ -332,7 +417,7 @@ try {
   if (only.includes('sim')) result.simulation = await benchSimulation(redis);
   if (only.includes('sweep')) result.sweep = await benchSweep(redis);
   if (only.includes('scan')) result.scan = await benchScan(redis);
-  const reg = registry();
+  const reg = !args.includes('--part') || only.includes('registry') ? registry() : undefined;
   if (reg) result.registry = reg;
   writeResult('scale', result);
 } finally {

@@ -144,6 +144,12 @@ export const COMMAND_MODULES: readonly CommandModule[] = [
     async () => (await import('./commands/worker.js')).registerWorkerCommand,
   ),
   one(
+    'store',
+    '',
+    'the shared PostgreSQL catalogue: grant a database role read or write access',
+    async () => (await import('./commands/store.js')).registerStoreCommand,
+  ),
+  one(
     'dataset',
     '',
     'dataset versions in the project catalogue',

@@ -23,7 +23,7 @@ import {
   type PoisonDetector,
   STRONG_EVIDENCE,
 } from './detector.js';
-import { commonDetectorOptions, defineDetector } from './detector-entry.js';
+import { commonDetectorOptions, type DetectorContext, defineDetector } from './detector-entry.js';
 import {
   checkRepresentations,
   computeRepresentations,
@@ -272,16 +272,20 @@ export function splitClass(
   };
 }
 
-/** Input of {@link activationClustering}: representations plus the given labels. */
-export interface ActivationClusteringInput {
-  /** Representations of every record, `[n, dim]`. */
-  readonly reps: Representations;
+/** What the cross-class phase of activation clustering reads of the dataset: labels and classes. */
+export interface AcAmongClassesInput {
   /** Given labels, one per record. */
   readonly y: Int32Array;
   /** Class names. */
   readonly classes: readonly string[];
   /** The dataset itself: needed by the `exclusionary` analysis (records are retrained on). */
   readonly ds?: Dataset;
+}
+
+/** Input of {@link activationClustering}: representations plus the given labels. */
+export interface ActivationClusteringInput extends AcAmongClassesInput {
+  /** Representations of every record, `[n, dim]`. */
+  readonly reps: Representations;
 }
 
 /** The options of {@link activationClustering} with their defaults filled in, checked. */
@@ -347,70 +351,143 @@ function acParams(options: ActivationClusteringOptions): AcParams {
   return p;
 }
 
-/** The space one class is clustered in: representations and the class's indices into them. */
-interface ClassSpace {
+/** The space one class is clustered in: representations and the class's rows in them. */
+export interface ClassSpace {
   readonly reps: Representations;
+  /** The class's records, in order, as rows of `reps`. */
   readonly local: Int32Array;
 }
 
+/** Centre (representation space) of one cluster of a class's split, and its size. */
+export interface ClusterCentre {
+  readonly centre: Float64Array;
+  readonly size: number;
+}
+
 /**
- * Splits every class in two (after robust whitening when `reduce` is `whitened`): the space each
- * class was clustered in (the representations themselves, PCA inside `splitClass`, or the class's
- * robustly whitened PCA coordinates, local indices 0..m-1) and its split (undefined when empty).
+ * What one class contributes to activation clustering, computed from that class's records alone
+ * (the per-class phase, issue 22): the space it was clustered in, its 2-means split, and the
+ * sufficient statistics the cross-class phase ({@link activationClusteringAmongClasses}) needs
+ * from it — the re-split of its larger cluster (the `calibrated` analysis's null), its mean and
+ * its clusters' centres (the `distance` analysis). A distributed scan computes these on workers,
+ * each holding only its classes' representations; {@link activationClustering} computes them in
+ * process with the same function, so both give the same report.
  */
-function splitClasses(
-  input: ActivationClusteringInput,
-  byClass: readonly Int32Array[],
+export interface AcClassStats {
+  readonly classIndex: number;
+  /** The class's space: its robustly whitened coordinates, or its rows of the representations. */
+  readonly space: ClassSpace;
+  /** The split (record indices of the dataset); absent for a class no record carries. */
+  readonly split?: ClassSplit;
+  /** `calibrated`: the larger cluster split again (undefined when it is too small). */
+  readonly rest?: ClassSplit;
+  /** `distance`: the class's mean representation. */
+  readonly mean?: Float64Array;
+  /** `distance`: the centres of the split's two clusters (representation space). */
+  readonly centres?: readonly [ClusterCentre, ClusterCentre];
+}
+
+/**
+ * The per-class phase of activation clustering on one class (see {@link AcClassStats}): the
+ * class's records are rows `rows` of `reps` (in dataset order) and records `indices` of the
+ * dataset. The class is split in two (after robust whitening when `reduce` is `whitened`); with
+ * the `calibrated` analysis its larger cluster is split again (the null), with `distance` its
+ * mean and cluster centres are measured. Every random choice comes from a stream forked from
+ * the seed and the class index, so a class gives the same statistics wherever it is computed.
+ */
+export function activationClusteringClass(
+  reps: Representations,
+  rows: Int32Array,
+  indices: Int32Array,
+  classIndex: number,
+  options: ActivationClusteringOptions = {},
+): AcClassStats | AcDualClassStats {
+  const p = acParams(options);
+  const c = classIndex;
+  if (rows.length !== indices.length) {
+    throw new AntidoteError(
+      'SHAPE_MISMATCH',
+      `class ${c}: ${rows.length} rows for ${indices.length} records`,
+    );
+  }
+  const coords = new Map<number, Representations>();
+  if (p.reduce !== 'whitened+pca') return classInSpace(reps, rows, indices, c, p, coords);
+  // Both spaces, always: which of them the cross-class phase reads depends on the other classes'
+  // sizes (see activationClusteringAmongClasses), which this class's phase does not see.
+  return {
+    classIndex: c,
+    spaces: DUAL_SPACES.map((reduce) =>
+      classInSpace(reps, rows, indices, c, acParams({ ...options, reduce }), coords),
+    ),
+  };
+}
+
+/**
+ * What `reduce: 'whitened+pca'` gives of one class: its statistics in each space of
+ * {@link DUAL_SPACES}, in that order.
+ */
+export interface AcDualClassStats {
+  readonly classIndex: number;
+  readonly spaces: readonly AcClassStats[];
+}
+
+/** The per-class phase of {@link activationClusteringClass} in one space (`p.reduce`). */
+function classInSpace(
+  reps: Representations,
+  rows: Int32Array,
+  indices: Int32Array,
+  c: number,
   p: AcParams,
-  root: Rng,
-  onProgress: ActivationClusteringOptions['onProgress'],
   coords: Map<number, Representations>,
-): { spaces: ClassSpace[]; splits: (ClassSplit | undefined)[] } {
-  const k = byClass.length;
-  const spaces: ClassSpace[] = [];
-  const splits: (ClassSplit | undefined)[] = [];
-  for (let c = 0; c < k; c++) {
-    const idx = byClass[c]!;
-    if (idx.length === 0) {
-      spaces.push({ reps: input.reps, local: idx });
-      splits.push(undefined);
-      continue;
+): AcClassStats {
+  if (rows.length === 0) return { classIndex: c, space: { reps, local: rows } };
+  const root = new Rng(p.seed);
+  const local = Int32Array.from({ length: rows.length }, (_, i) => i);
+  // `whitened` and `pca` both start from the class's top principal coordinates (computed once
+  // per class, shared by the two spaces of `whitened+pca`): whitening is affine-invariant, so
+  // whitening them equals whitening the raw top-`whitenDims` PCA projection.
+  const base = (): Representations => {
+    let z = coords.get(c);
+    if (!z) {
+      z = pcaCoordinates(reps, rows, p.whitenDims, root.fork(`pca-${c}`));
+      coords.set(c, z);
     }
-    const local = Int32Array.from({ length: idx.length }, (_, i) => i);
-    // `whitened` and `pca` both start from the class's top principal coordinates (computed once
-    // per class, shared by the two spaces of `whitened+pca`): whitening is affine-invariant, so
-    // whitening them equals whitening the raw top-`whitenDims` PCA projection.
-    const base = (): Representations => {
-      let z = coords.get(c);
-      if (!z) {
-        z = pcaCoordinates(input.reps, idx, p.whitenDims, root.fork(`pca-${c}`));
-        coords.set(c, z);
-      }
-      return z;
-    };
-    const space =
-      p.reduce === 'whitened' && idx.length >= 8
-        ? {
-            // C-steps stop once ≤ 1% of the subset changes: whitening for a 2-means split does
-            // not need the fully converged estimate, and it halves the time of the detector.
-            reps: robustWhiten(base(), local, p.whitenDims, root.fork(`whiten-${c}`), {
-              tolerance: 0.01,
-            }),
-            local,
-          }
-        : p.reduce === 'pca' && idx.length >= 8
-          ? { reps: base(), local }
-          : { reps: input.reps, local: idx };
-    spaces.push(space);
-    const split = splitClass(space.reps, space.local, root.fork(`class-${c}`), {
+    return z;
+  };
+  const space: ClassSpace =
+    p.reduce === 'whitened' && rows.length >= 8
+      ? {
+          // C-steps stop once ≤ 1% of the subset changes: whitening for a 2-means split does
+          // not need the fully converged estimate, and it halves the time of the detector.
+          reps: robustWhiten(base(), local, p.whitenDims, root.fork(`whiten-${c}`), {
+            tolerance: 0.01,
+          }),
+          local,
+        }
+      : p.reduce === 'pca' && rows.length >= 8
+        ? { reps: base(), local }
+        : { reps, local: rows };
+  const split: ClassSplit = {
+    ...splitClass(space.reps, space.local, root.fork(`class-${c}`), {
       reducedDims: p.reducedDims,
       restarts: p.restarts,
       ica: p.reduce === 'ica',
-    });
-    splits.push({ ...split, indices: idx });
-    onProgress?.({ stage: 'clustering', done: c + 1, total: k });
-  }
-  return { spaces, splits };
+    }),
+    indices,
+  };
+  const rest = p.analysis === 'calibrated' ? restSplit(space, split, c, p, root) : undefined;
+  return {
+    classIndex: c,
+    space,
+    split,
+    ...(p.analysis === 'calibrated' ? { rest } : {}),
+    ...(p.analysis === 'distance'
+      ? {
+          mean: rowsMean(reps, rows),
+          centres: [clusterCentre(reps, rows, split, 0), clusterCentre(reps, rows, split, 1)],
+        }
+      : {}),
+  };
 }
 
 /**
@@ -431,15 +508,22 @@ function pcaCoordinates(
   return { data: Float32Array.from(z), dim: d };
 }
 
-/** Mean representation of each class, `[k, dim]` (the `distance` analysis). */
-function classMeansOf(reps: Representations, byClass: readonly Int32Array[]): Float64Array {
+/** Mean of rows `rows` of `reps` (a class's mean representation, the `distance` analysis). */
+function rowsMean(reps: Representations, rows: Int32Array): Float64Array {
   const dim = reps.dim;
-  const means = new Float64Array(byClass.length * dim);
-  byClass.forEach((idx, c) => {
-    for (const i of idx) {
-      for (let j = 0; j < dim; j++) means[c * dim + j]! += reps.data[i * dim + j]!;
-    }
-    for (let j = 0; j < dim; j++) means[c * dim + j]! /= Math.max(idx.length, 1);
+  const mean = new Float64Array(dim);
+  for (const i of rows) {
+    for (let j = 0; j < dim; j++) mean[j]! += reps.data[i * dim + j]!;
+  }
+  for (let j = 0; j < dim; j++) mean[j]! /= Math.max(rows.length, 1);
+  return mean;
+}
+
+/** The class means of the per-class statistics, `[k, dim]` (zeros for an empty class). */
+function classMeansOf(stats: readonly AcClassStats[], dim: number): Float64Array {
+  const means = new Float64Array(stats.length * dim);
+  stats.forEach((st, c) => {
+    if (st.mean) means.set(st.mean, c * dim);
   });
   return means;
 }
@@ -457,7 +541,7 @@ interface ReturnTally {
  * class takes most of them.
  */
 async function exclusionaryTallies(
-  input: ActivationClusteringInput,
+  input: AcAmongClassesInput,
   splits: readonly (ClassSplit | undefined)[],
   options: ActivationClusteringOptions,
 ): Promise<Map<number, ReturnTally>> {
@@ -511,13 +595,15 @@ async function exclusionaryTallies(
 interface ClassAnalysisInput {
   readonly c: number;
   readonly s: ClassSplit;
-  readonly input: ActivationClusteringInput;
+  readonly input: AcAmongClassesInput;
   readonly byClass: readonly Int32Array[];
   readonly p: AcParams;
   /** One-line measurements of the split, appended to every reason. */
   readonly summary: string;
   /** Class means `[k, dim]` (computed for the `distance` analysis only). */
   readonly classMeans?: Float64Array;
+  /** The class's split's cluster centres (the `distance` analysis only). */
+  readonly centres?: readonly [ClusterCentre, ClusterCentre];
   /** Exclusionary reclassification tallies (the `exclusionary` analysis only). */
   readonly backTo?: ReadonlyMap<number, ReturnTally>;
   /** The calibration of the separations (the `calibrated` analysis only). */
@@ -620,19 +706,20 @@ function silhouetteAnalysis({ s, p, summary }: ClassAnalysisInput): ClusterVerdi
   };
 }
 
-/** Centre (representation space) of cluster `cl` of the split `s`, and its size. */
+/** Centre (representation space) of cluster `cl` of the split `s` of rows `rows`, and its size. */
 function clusterCentre(
   reps: Representations,
+  rows: Int32Array,
   s: ClassSplit,
   cl: number,
-): { centre: Float64Array; size: number } {
+): ClusterCentre {
   const dim = reps.dim;
   const centre = new Float64Array(dim);
   let size = 0;
-  for (let r = 0; r < s.indices.length; r++) {
+  for (let r = 0; r < rows.length; r++) {
     if (s.assignments[r] !== cl) continue;
     size++;
-    const off = s.indices[r]! * dim;
+    const off = rows[r]! * dim;
     for (let j = 0; j < dim; j++) centre[j]! += reps.data[off + j]!;
   }
   for (let j = 0; j < dim; j++) centre[j]! /= Math.max(size, 1);
@@ -666,12 +753,12 @@ function nearestClass(
 
 /** `distance`: a cluster whose centre lies nearer another class's mean than its own class's. */
 function distanceAnalysis(a: ClassAnalysisInput): ClusterVerdict {
-  const { c, s, input, summary } = a;
+  const { c, input, summary } = a;
   let poisonCluster = -1;
   const stats: Record<string, FindingValue> = {};
   const verdicts: string[] = [];
   for (const cl of [0, 1] as const) {
-    const { centre, size } = clusterCentre(input.reps, s, cl);
+    const { centre, size } = a.centres![cl];
     const nearest = nearestClass(centre, a.classMeans!, a.byClass, c);
     if (nearest !== c && size > 0 && poisonCluster < 0) {
       poisonCluster = cl;
@@ -789,30 +876,28 @@ function peelRounds(
 }
 
 /**
- * The bootstrap null of the `calibrated` analysis: each class's larger cluster (its
- * clean-looking part) split again in the class's space; the separations of these splits are
- * what a split of clean records of this model and data looks like. The spread is kept at least
- * 5% of the median, the sampling error of Ashman's D on a few hundred records.
+ * The bootstrap null of the `calibrated` analysis, one class's part: the class's larger cluster
+ * (its clean-looking part) split again in the class's space; the separations of these splits
+ * are what a split of clean records of this model and data looks like (see {@link calibrate}).
+ * Undefined when the larger cluster has fewer than 8 records.
  */
-function separationNull(
-  spaces: readonly ClassSpace[],
-  splits: readonly (ClassSplit | undefined)[],
+function restSplit(
+  space: ClassSpace,
+  s: ClassSplit,
+  c: number,
   p: AcParams,
   root: Rng,
-): (ClassSplit | undefined)[] {
-  return splits.map((s, c) => {
-    if (!s) return undefined;
-    const larger = s.smaller ^ 1;
-    const keep = Array.from(s.indices.keys()).filter((r) => s.assignments[r] === larger);
-    const local = Int32Array.from(keep, (r) => spaces[c]!.local[r]!);
-    if (local.length < 8) return undefined;
-    const again = splitClass(spaces[c]!.reps, local, root.fork(`null-${c}`), {
-      reducedDims: p.reducedDims,
-      restarts: p.restarts,
-      ica: p.reduce === 'ica',
-    });
-    return { ...again, indices: Int32Array.from(keep, (r) => s.indices[r]!) };
+): ClassSplit | undefined {
+  const larger = s.smaller ^ 1;
+  const keep = Array.from(s.indices.keys()).filter((r) => s.assignments[r] === larger);
+  const local = Int32Array.from(keep, (r) => space.local[r]!);
+  if (local.length < 8) return undefined;
+  const again = splitClass(space.reps, local, root.fork(`null-${c}`), {
+    reducedDims: p.reducedDims,
+    restarts: p.restarts,
+    ica: p.reduce === 'ica',
   });
+  return { ...again, indices: Int32Array.from(keep, (r) => s.indices[r]!) };
 }
 
 /** What the `calibrated` analysis judges each class's separation against. */
@@ -836,13 +921,9 @@ interface SeparationCalibration {
  * splits of clean records of one class, and a re-split, having lost the class's most distinct
  * part, reads a little lower than a first split.
  */
-function calibrate(
-  spaces: readonly ClassSpace[],
-  splits: readonly (ClassSplit | undefined)[],
-  p: AcParams,
-  root: Rng,
-): SeparationCalibration {
-  const restSplits = separationNull(spaces, splits, p, root);
+function calibrate(stats: readonly AcClassStats[], p: AcParams): SeparationCalibration {
+  const splits = stats.map((st) => st.split);
+  const restSplits = stats.map((st) => st.rest);
   const rest = restSplits.map((r) => r?.separation ?? Number.NaN);
   const values = rest.filter((v) => Number.isFinite(v));
   // Fewer than three re-splits make no null: add the split of one Gaussian (D ≈ 2.65).
@@ -1057,28 +1138,61 @@ export function strongerSpace(
  * analyses). Per-record score: the record's pull towards the smaller cluster of its class,
  * `(membership + 1) / 2`, times the class's separation factor `D / (D + minSeparation)`; a
  * flagged class ranks its small cluster above everything in unseparated classes.
+ *
+ * Runs in two phases: {@link activationClusteringClass} on each class, then
+ * {@link activationClusteringAmongClasses} on what the classes gave; a distributed scan runs the
+ * same two functions, the first on workers (issue 22).
  */
 export async function activationClustering(
   input: ActivationClusteringInput,
   options: ActivationClusteringOptions = {},
 ): Promise<DetectionReport> {
-  return clusterClasses(input, options, new Map());
+  checkRepresentations(input.reps, input.y.length);
+  const byClass = checkAcInput(input, options);
+  const stats = byClass.map((idx, c) => {
+    const st = activationClusteringClass(input.reps, idx, idx, c, options);
+    if (idx.length > 0)
+      options.onProgress?.({ stage: 'clustering', done: c + 1, total: byClass.length });
+    return st;
+  });
+  return activationClusteringAmongClasses(input, stats, options);
 }
 
 /**
- * {@link activationClustering} with the classes' principal coordinates shared between the runs
- * of `whitened+pca` (`coords`, by class: both spaces start from the same top-`whitenDims`
- * projection, the costly step on wide representations).
+ * Checks the options and the classes of an activation clustering run before any work
+ * (`INVALID_ARGUMENT`: a bad option, the exclusionary analysis without a dataset and a retrain
+ * callback, a class of a single record); returns the records of each class.
  */
-async function clusterClasses(
-  input: ActivationClusteringInput,
-  options: ActivationClusteringOptions,
-  coords: Map<number, Representations>,
+export function checkAcInput(
+  input: AcAmongClassesInput,
+  options: ActivationClusteringOptions = {},
+): Int32Array[] {
+  const p = acParams(options);
+  if (p.analysis === 'exclusionary' && (!options.retrain || !input.ds)) {
+    throw new AntidoteError(
+      'INVALID_ARGUMENT',
+      'the exclusionary analysis needs the dataset and a retrain callback',
+    );
+  }
+  const byClass = indicesByClass(input.y, input.classes.length);
+  checkClassSizes(byClass, input.classes);
+  return byClass;
+}
+
+/**
+ * The cross-class phase of activation clustering: from every class's statistics (one
+ * {@link AcClassStats} per class, in class order, from {@link activationClusteringClass} with
+ * the same options), calibrates the separations among the classes, judges each class, and scores
+ * and flags its records (see {@link activationClustering}).
+ */
+export async function activationClusteringAmongClasses(
+  input: AcAmongClassesInput,
+  stats: readonly (AcClassStats | AcDualClassStats)[],
+  options: ActivationClusteringOptions = {},
 ): Promise<DetectionReport> {
-  const n = input.y.length;
-  checkRepresentations(input.reps, n);
   const p = acParams(options);
   if (p.reduce === 'whitened+pca') {
+    checkAcInput(input, options);
     // The PCA space needs a real null: fewer than three classes with a re-split (a larger
     // cluster of ≥ 8 records) leave it padded with the split of one Gaussian (D 2.65), far below
     // the re-splits of clean classes there (3.97 and 5.72 on a 300-review text model, whose
@@ -1086,40 +1200,70 @@ async function clusterClasses(
     const resplit = indicesByClass(input.y, input.classes.length).filter((i) => i.length >= 16);
     const spaces = resplit.length >= 3 ? DUAL_SPACES : DUAL_SPACES.slice(0, 1);
     const reports: DetectionReport[] = [];
-    for (const reduce of spaces) {
-      reports.push(await clusterClasses(input, { ...options, reduce }, coords));
+    for (const [s, reduce] of spaces.entries()) {
+      const inSpace = stats.map((st) => {
+        if (!('spaces' in st) || !st.spaces[s]) {
+          throw new AntidoteError(
+            'SHAPE_MISMATCH',
+            "activation clustering (whitened+pca) needs each class's statistics in both spaces",
+          );
+        }
+        return st.spaces[s]!;
+      });
+      reports.push(await amongClassesInSpace(input, inSpace, { ...options, reduce }));
     }
     return reports.length === 1 ? reports[0]! : strongerSpace(reports, input.y, spaces);
   }
-  if (p.analysis === 'exclusionary' && (!options.retrain || !input.ds)) {
+  if (stats.some((st) => 'spaces' in st)) {
     throw new AntidoteError(
-      'INVALID_ARGUMENT',
-      'the exclusionary analysis needs the dataset and a retrain callback',
+      'SHAPE_MISMATCH',
+      `activation clustering (${p.reduce}) was given the statistics of two spaces`,
     );
   }
+  return amongClassesInSpace(input, stats as readonly AcClassStats[], options);
+}
+
+/** {@link activationClusteringAmongClasses} in one space (`options.reduce`). */
+async function amongClassesInSpace(
+  input: AcAmongClassesInput,
+  stats: readonly AcClassStats[],
+  options: ActivationClusteringOptions,
+): Promise<DetectionReport> {
+  const n = input.y.length;
+  const byClass = checkAcInput(input, options);
+  const p = acParams(options);
   const k = input.classes.length;
-  const byClass = indicesByClass(input.y, k);
-  checkClassSizes(byClass, input.classes);
+  if (stats.length !== k || stats.some((st, c) => st.classIndex !== c)) {
+    throw new AntidoteError(
+      'SHAPE_MISMATCH',
+      `activation clustering needs the statistics of the ${k} classes in order, got ${stats.length}`,
+    );
+  }
   const root = new Rng(p.seed);
-  const { spaces, splits } = splitClasses(input, byClass, p, root, options.onProgress, coords);
+  const splits = stats.map((st) => st.split);
+  const dim = stats.find((st) => st.mean)?.mean?.length ?? 0;
   const shared = {
     input,
     byClass,
     p,
     calibration:
-      p.analysis === 'calibrated'
-        ? calibrate(spaces, splits, p, root)
-        : amongClasses(splits, p.nullSpreadFloor),
-    ...(p.analysis === 'distance' ? { classMeans: classMeansOf(input.reps, byClass) } : {}),
+      p.analysis === 'calibrated' ? calibrate(stats, p) : amongClasses(splits, p.nullSpreadFloor),
+    ...(p.analysis === 'distance' ? { classMeans: classMeansOf(stats, dim) } : {}),
     ...(p.analysis === 'exclusionary'
       ? { backTo: await exclusionaryTallies(input, splits, options) }
       : {}),
   };
   const scores = new Float32Array(n);
   const flagged = new Uint8Array(n);
-  const perClass = splits.map((s, c) =>
-    s
-      ? judgeClass({ ...shared, c, s }, spaces[c]!, root, scores, flagged)
+  const perClass = stats.map((st, c) =>
+    st.split
+      ? judgeClass(
+          { ...shared, c, s: st.split, ...(st.centres ? { centres: st.centres } : {}) },
+          st.space,
+          root,
+          scores,
+          flagged,
+        )
       : emptyClassFinding(c, input.classes[c]!),
   );
   return {
@@ -1153,6 +1297,18 @@ export const activationClusteringDetector: PoisonDetector<ActivationClusteringOp
   },
 };
 
+/**
+ * The options of activation clustering as the registry runs it (`--method ac`): its parsed flags
+ * and the scan's context. A distributed scan derives the workers' options from the same
+ * function, so both run the detector alike.
+ */
+export function acEntryOptions(
+  options: { readonly reduce: AcReduce },
+  context: DetectorContext,
+): ActivationClusteringOptions {
+  return { ...commonDetectorOptions(context), reduce: options.reduce };
+}
+
 /** Activation clustering in the detector registry: `antidote scan --method ac`. */
 export const activationClusteringEntry = defineDetector({
   name: 'ac',
@@ -1169,8 +1325,5 @@ export const activationClusteringEntry = defineDetector({
     }),
   }),
   run: (ds, model, options, context) =>
-    activationClusteringDetector.detect(ds, model, {
-      ...commonDetectorOptions(context),
-      reduce: options.reduce,
-    }),
+    activationClusteringDetector.detect(ds, model, acEntryOptions(options, context)),
 });

@@ -31,9 +31,12 @@ export {
 export {
   AC_ANALYSES,
   type AcAnalysis,
+  type AcClassStats,
   type ActivationClusteringInput,
   type ActivationClusteringOptions,
   activationClustering,
+  activationClusteringAmongClasses,
+  activationClusteringClass,
   activationClusteringDetector,
   type ClassSplit,
   splitClass,
@@ -41,6 +44,7 @@ export {
 export * from './adversarial-training.js';
 export * from './arbitrary-labels.js';
 export * from './calibration.js';
+export * from './class-phases.js';
 export {
   type ClassFinding,
   type DetectionProgress,
@@ -113,7 +117,10 @@ export {
 } from './scan-untangling.js';
 export {
   type SpectralSignatureOptions,
+  type SsClassStats,
   spectralSignatures,
+  spectralSignaturesAmongClasses,
+  spectralSignaturesClass,
   spectralSignaturesDetector,
 } from './spectral-signatures.js';
 export {

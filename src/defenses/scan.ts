@@ -3,6 +3,7 @@ import { concatDatasets } from '../data/transform.js';
 import type { Classifier } from '../engine/classifier.js';
 import { AntidoteError } from '../errors.js';
 import { trustedContradicts } from './calibration.js';
+import { type ClassPhaseRunner, classPhasedDetector, plainOptions } from './class-phases.js';
 import type { ClassFinding, DetectionProgress, DetectionReport } from './detector.js';
 import { type DetectorContext, parseDetectorOptions } from './detector-entry.js';
 import { detectorEntry } from './registry.js';
@@ -115,6 +116,13 @@ export interface ScanOptions {
    */
   readonly trusted?: Dataset;
   readonly onProgress?: (method: string, p: DetectionProgress) => void;
+  /**
+   * Runs the per-class phase of the class-phased detectors among `methods` (`class-phases.ts`:
+   * `ac`, `ss`) elsewhere, all at once — the workers of a distributed scan
+   * (`jobs/scan-jobs.ts`); their cross-class phase, the other detectors and the decision run
+   * here. Ignored with a trusted subset (whose records only this process holds).
+   */
+  readonly classPhases?: ClassPhaseRunner;
 }
 
 /** Within-class percentile rank the other detectors must give a record flagged by only one. */
@@ -154,15 +162,36 @@ export async function scanDataset(
   const trusted = options.trusted;
   if (trusted) checkTrusted(ds, trusted);
   const scanned = trusted ? concatDatasets([ds, trusted]) : ds;
+  const parsed = entries.map((entry) => parseDetectorOptions(entry, shared));
+  const contexts = methods.map((method) => ({
+    ...options.context,
+    seed: options.seed,
+    ...(typeof layer === 'string' ? { layer } : {}),
+    onProgress: (p: DetectionProgress) => options.onProgress?.(method, p),
+  }));
+  // Class-phased detectors whose per-class phase runs elsewhere (a distributed scan).
+  const phased = methods.map((m) =>
+    options.classPhases && !trusted ? classPhasedDetector(m) : undefined,
+  );
+  const detectorOptions = phased.map((d, k) => d?.options(parsed[k]!, contexts[k]!));
+  const remote = new Map<number, unknown[]>();
+  const asked = phased.flatMap((d, k) => (d ? [k] : []));
+  if (asked.length > 0) {
+    const answers = await options.classPhases!(
+      asked.map((k) => ({ method: methods[k]!, options: plainOptions(detectorOptions[k]!) })),
+    );
+    for (const [j, k] of asked.entries()) remote.set(k, answers[j]!);
+  }
   const reports: DetectionReport[] = [];
   for (const [k, entry] of entries.entries()) {
-    const method = methods[k]!;
-    const report = await entry.run(scanned, model, parseDetectorOptions(entry, shared), {
-      ...options.context,
-      seed: options.seed,
-      ...(typeof layer === 'string' ? { layer } : {}),
-      onProgress: (p: DetectionProgress) => options.onProgress?.(method, p),
-    });
+    const d = phased[k];
+    const report = d
+      ? await d.amongClasses(
+          { y: ds.y, classes: ds.classes, ds },
+          remote.get(k)!,
+          detectorOptions[k]!,
+        )
+      : await entry.run(scanned, model, parsed[k]!, contexts[k]!);
     reports.push(trusted ? withTrustedNull(report, scanned.y, ds.y.length) : report);
   }
   return mergeReports(ds, reports, options.quorum, methods);

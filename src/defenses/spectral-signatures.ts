@@ -10,7 +10,7 @@ import {
   indicesByClass,
   type PoisonDetector,
 } from './detector.js';
-import { commonDetectorOptions, defineDetector } from './detector-entry.js';
+import { commonDetectorOptions, type DetectorContext, defineDetector } from './detector-entry.js';
 import {
   checkRepresentations,
   computeRepresentations,
@@ -57,27 +57,39 @@ export interface SpectralSignatureOptions extends RepresentationOptions {
   readonly seed?: number;
 }
 
-/** One class's projection on its top singular vector and what was counted on it. */
-interface ClassSpectrum {
-  readonly c: number;
-  readonly idx: Int32Array;
+/**
+ * What one class contributes to spectral signatures, from that class's records alone (the
+ * per-class phase, issue 22): the projection of each of its records on the class's top singular
+ * vector and what was counted on it. The cross-class phase
+ * ({@link spectralSignaturesAmongClasses}) calibrates the classes' tails among each other and
+ * flags; a distributed scan computes these statistics on workers, {@link spectralSignatures} in
+ * process, with the same function.
+ */
+export interface SsClassStats {
+  readonly classIndex: number;
+  /** The class's records (dataset indices), in order. */
+  readonly indices: Int32Array;
+  /** Projection of each record (centred) on the top singular vector. */
   readonly proj: Float64Array;
+  /** Robust standard deviation of the projection (1.4826·MAD). */
   readonly scale: number;
+  /** The squared scale scores are divided by (the top eigenvalue when the MAD is 0). */
   readonly scale2: number;
+  /** Top eigenvalue of the class covariance. */
   readonly top: number;
+  /** Records beyond `zThreshold` robust SDs above / below the median. */
   readonly above: number;
   readonly below: number;
   /** Share of the class beyond `zThreshold` robust SDs on the heavier side (ε̂). */
   readonly tail: number;
 }
 
-/** Spectral signatures on precomputed representations; see {@link SpectralSignatureOptions}. */
-export function spectralSignatures(
-  input: { reps: Representations; y: Int32Array; classes: readonly string[] },
-  options: SpectralSignatureOptions = {},
-): DetectionReport {
-  const n = input.y.length;
-  checkRepresentations(input.reps, n);
+/** The options of spectral signatures with their defaults filled in, checked. */
+function ssParams(options: SpectralSignatureOptions): {
+  removalFactor: number;
+  zThreshold: number;
+  eps: number | undefined;
+} {
   const removalFactor = options.removalFactor ?? 1.5;
   const zThreshold = options.zThreshold ?? 5;
   const eps = options.epsilon;
@@ -90,55 +102,117 @@ export function spectralSignatures(
   if (!(zThreshold > 0)) {
     throw new AntidoteError('INVALID_ARGUMENT', `zThreshold must be > 0, got ${zThreshold}`);
   }
-  const { reps } = input;
+  return { removalFactor, zThreshold, eps };
+}
+
+/**
+ * The per-class phase of spectral signatures on one class (see {@link SsClassStats}): the
+ * class's records are rows `rows` of `reps` and records `indices` of the dataset. Undefined for a
+ * class of fewer than 2 records (too few for a spectral signature).
+ */
+export function spectralSignaturesClass(
+  reps: Representations,
+  rows: Int32Array,
+  indices: Int32Array,
+  classIndex: number,
+  options: SpectralSignatureOptions = {},
+): SsClassStats | undefined {
+  const { zThreshold } = ssParams(options);
+  const c = classIndex;
+  if (rows.length !== indices.length) {
+    throw new AntidoteError(
+      'SHAPE_MISMATCH',
+      `class ${c}: ${rows.length} rows for ${indices.length} records`,
+    );
+  }
+  if (rows.length < 2) return undefined;
+  const rng = new Rng(options.seed ?? 0);
+  const pcs = principalComponents(reps.data, reps.dim, rows, 1, rng.fork(`class-${c}`));
+  const proj = projectRows(reps.data, reps.dim, rows, pcs.mean, pcs.vectors, 1);
+  const med = median(proj);
+  const scale = 1.4826 * mad(proj, med);
+  const scale2 = scale > 0 ? scale * scale : Math.max(pcs.values[0]!, 1e-30);
+  const sd = scale > 0 ? scale : Math.sqrt(scale2);
+  // ε̂: robust outliers on the heavier side of the projection (beyond zThreshold), the class
+  // statistic judged among the classes.
+  let above = 0;
+  let below = 0;
+  for (let r = 0; r < proj.length; r++) {
+    const z = (proj[r]! - med) / sd;
+    if (z > zThreshold) above++;
+    else if (z < -zThreshold) below++;
+  }
+  return {
+    classIndex: c,
+    indices,
+    proj,
+    scale,
+    scale2,
+    top: pcs.values[0]!,
+    above,
+    below,
+    tail: Math.max(above, below) / rows.length,
+  };
+}
+
+/**
+ * Spectral signatures on precomputed representations; see {@link SpectralSignatureOptions}.
+ * Runs in two phases: {@link spectralSignaturesClass} on each class, then
+ * {@link spectralSignaturesAmongClasses}; a distributed scan runs the first on workers.
+ */
+export function spectralSignatures(
+  input: { reps: Representations; y: Int32Array; classes: readonly string[] },
+  options: SpectralSignatureOptions = {},
+): DetectionReport {
+  checkRepresentations(input.reps, input.y.length);
+  ssParams(options);
+  const byClass = indicesByClass(input.y, input.classes.length);
+  const stats = byClass.map((idx, c) => spectralSignaturesClass(input.reps, idx, idx, c, options));
+  return spectralSignaturesAmongClasses(input, stats, options);
+}
+
+/**
+ * The cross-class phase of spectral signatures: from every class's statistics (one per class,
+ * in class order, undefined for a class too small; from {@link spectralSignaturesClass} with the
+ * same options), judges each class's tail among the classes, estimates ε and removes the top
+ * `removalFactor`·ε of each class by squared projection.
+ */
+export function spectralSignaturesAmongClasses(
+  input: { y: Int32Array; classes: readonly string[] },
+  stats: readonly (SsClassStats | undefined)[],
+  options: SpectralSignatureOptions = {},
+): DetectionReport {
+  const n = input.y.length;
+  const { removalFactor, zThreshold, eps } = ssParams(options);
   const k = input.classes.length;
   const byClass = indicesByClass(input.y, k);
-  const rng = new Rng(options.seed ?? 0);
+  if (stats.length !== k || stats.some((st, c) => st !== undefined && st.classIndex !== c)) {
+    throw new AntidoteError(
+      'SHAPE_MISMATCH',
+      `spectral signatures needs the statistics of the ${k} classes in order, got ${stats.length}`,
+    );
+  }
   const scores = new Float32Array(n);
   const flagged = new Uint8Array(n);
-  const measured: ClassSpectrum[] = [];
-  for (let c = 0; c < k; c++) {
-    const idx = byClass[c]!;
-    if (idx.length < 2) continue;
-    const pcs = principalComponents(reps.data, reps.dim, idx, 1, rng.fork(`class-${c}`));
-    const proj = projectRows(reps.data, reps.dim, idx, pcs.mean, pcs.vectors, 1);
-    const med = median(proj);
-    const scale = 1.4826 * mad(proj, med);
-    const scale2 = scale > 0 ? scale * scale : Math.max(pcs.values[0]!, 1e-30);
-    const sd = scale > 0 ? scale : Math.sqrt(scale2);
-    // ε̂: robust outliers on the heavier side of the projection (beyond zThreshold), the class
-    // statistic judged among the classes.
-    let above = 0;
-    let below = 0;
-    for (let r = 0; r < proj.length; r++) {
-      const z = (proj[r]! - med) / sd;
-      if (z > zThreshold) above++;
-      else if (z < -zThreshold) below++;
+  const measured = stats.filter((st): st is SsClassStats => st !== undefined);
+  for (const m of measured) {
+    for (let r = 0; r < m.proj.length; r++) {
+      scores[m.indices[r]!] = (m.proj[r]! * m.proj[r]!) / m.scale2;
     }
-    for (let r = 0; r < proj.length; r++) scores[idx[r]!] = (proj[r]! * proj[r]!) / scale2;
-    measured.push({
-      c,
-      idx,
-      proj,
-      scale,
-      scale2,
-      top: pcs.values[0]!,
-      above,
-      below,
-      tail: Math.max(above, below) / idx.length,
-    });
   }
   // Calibration (issue 16): each class's ε̂ among the classes (modified z, spread at least the
   // binomial sampling error of the median share).
   const tails = measured.map((m) => m.tail);
-  const n0 = measured.length ? measured.reduce((a, m) => a + m.idx.length, 0) / measured.length : 1;
+  const n0 = measured.length
+    ? measured.reduce((a, m) => a + m.indices.length, 0) / measured.length
+    : 1;
   const mTail = median(tails.length ? tails : [0]);
   const nul = robustNull(tails.length ? tails : [0], Math.sqrt(Math.max(mTail, 1 / n0) / n0));
   const perClass: ClassFinding[] = [];
   for (let c = 0; c < k; c++) {
     const idx = byClass[c]!;
     const className = input.classes[c]!;
-    const m = measured.find((x) => x.c === c);
+    const m = measured.find((x) => x.classIndex === c);
     if (!m) {
       perClass.push({
         classIndex: c,
@@ -212,6 +286,18 @@ export const spectralSignaturesDetector: PoisonDetector<SpectralSignatureOptions
   },
 };
 
+/**
+ * The options of spectral signatures as the registry runs it (`--method ss`): the scan's
+ * context (the detector has no flags of its own). A distributed scan derives the workers'
+ * options from the same function.
+ */
+export function ssEntryOptions(
+  _options: object,
+  context: DetectorContext,
+): SpectralSignatureOptions {
+  return commonDetectorOptions(context);
+}
+
 /** Spectral signatures in the detector registry: `antidote scan --method ss`. */
 export const spectralSignaturesEntry = defineDetector({
   name: 'ss',
@@ -220,6 +306,6 @@ export const spectralSignaturesEntry = defineDetector({
   finds: 'backdoor',
   domains: ['features', 'text', 'tabular'],
   options: z.object({}),
-  run: (ds, model, _options, context) =>
-    spectralSignaturesDetector.detect(ds, model, commonDetectorOptions(context)),
+  run: (ds, model, options, context) =>
+    spectralSignaturesDetector.detect(ds, model, ssEntryOptions(options, context)),
 });

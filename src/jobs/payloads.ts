@@ -57,6 +57,35 @@ export const ScanShardPayloadSchema = z.strictObject({
   outFile: z.string().min(1),
 });
 
+/**
+ * The per-class phase of class-phased detectors (`defenses/class-phases.ts`) on `classes`, from
+ * the forward pass's shard files, written to `outFile`.
+ */
+export const ScanClassesPayloadSchema = z.strictObject({
+  kind: z.literal('scan-classes'),
+  data: DataRefSchema,
+  model: ModelRefSchema,
+  shards: z
+    .array(
+      z.strictObject({
+        file: z.string().min(1),
+        digest: hex64,
+        start: z.number().int().nonnegative(),
+        end: z.number().int().positive(),
+      }),
+    )
+    .min(1),
+  dim: z.number().int().positive(),
+  records: z.number().int().positive(),
+  classes: z.array(z.number().int().nonnegative()).min(1),
+  requests: z
+    .array(
+      z.strictObject({ method: z.string().min(1), options: z.record(z.string(), z.unknown()) }),
+    )
+    .min(1),
+  outFile: z.string().min(1),
+});
+
 /** The digests of some files of a directory (a shard of `manifest create`). */
 export const ManifestFilesPayloadSchema = z.strictObject({
   kind: z.literal('manifest-files'),
@@ -76,6 +105,7 @@ export const ManifestRecordsPayloadSchema = z.strictObject({
 export const JobPayloadSchema = z.discriminatedUnion('kind', [
   SweepRunPayloadSchema,
   ScanShardPayloadSchema,
+  ScanClassesPayloadSchema,
   ManifestFilesPayloadSchema,
   ManifestRecordsPayloadSchema,
 ]);
@@ -104,6 +134,12 @@ export const ScanShardResultSchema = z.strictObject({
   digest: hex64,
   dim: z.number().int().positive(),
   records: z.number().int().positive(),
+});
+
+/** Result of a per-class job: where its statistics are and their digest. */
+export const ScanClassesResultSchema = z.strictObject({
+  file: z.string().min(1),
+  digest: hex64,
 });
 
 /** Result of a file shard: the files' digests, in the shard's order. */

@@ -14,7 +14,7 @@ import { connectionOf, DEFAULT_QUEUE_NAME, type QueueTarget, redactUrl } from '.
 import { clearJobCache } from './job-data.js';
 import { runManifestFilesJob, runManifestRecordsJob } from './manifest-jobs.js';
 import { type JobPayload, JobPayloadSchema } from './payloads.js';
-import { runScanShardJob } from './scan-jobs.js';
+import { clearScanCache, runScanClassJob, runScanShardJob } from './scan-jobs.js';
 import { runSweepJob } from './sweep-jobs.js';
 
 /** What a worker tells its host (the CLI prints it; the library never prints). */
@@ -68,6 +68,8 @@ async function runPayload(
       return runSweepJob(p, progress);
     case 'scan-representations':
       return runScanShardJob(p, progress);
+    case 'scan-classes':
+      return runScanClassJob(p, progress);
     case 'manifest-files':
       return runManifestFilesJob(p, progress);
     case 'manifest-records':
@@ -127,6 +129,7 @@ export async function startWorker(
     close: async () => {
       await worker.close();
       clearJobCache();
+      clearScanCache();
     },
   };
 }

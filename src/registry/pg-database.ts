@@ -48,6 +48,8 @@ export class PgSqlDatabase implements SqlDatabase {
   private readonly port: MessagePort;
   private readonly flag: Int32Array;
   private depth = 0;
+  /** Number of the last request (never 0: the flag's initial value). */
+  private seq = 0;
   /**
    * Statements whose answer nobody waits for, sent ahead of the next request (saves their round
    * trips): `BEGIN` + the lock, savepoints, and writes inside a transaction.
@@ -108,15 +110,19 @@ export class PgSqlDatabase implements SqlDatabase {
     if (this.closed) {
       throw new AntidoteError('INVALID_STATE', `the connection to ${this.where} is closed`);
     }
-    Atomics.store(this.flag, 0, 0);
     const pre = this.pending.splice(0);
-    this.worker.postMessage({ ...msg, pre: pre.map((d) => ({ sql: d.sql, params: d.params })) });
-    const woke = Atomics.wait(this.flag, 0, 0, this.timeoutMs);
-    const reply = receiveMessageOnPort(this.port)?.message as
+    this.seq = (this.seq % 0x7fffffff) + 1;
+    const seq = this.seq;
+    this.worker.postMessage({
+      ...msg,
+      seq,
+      pre: pre.map((d) => ({ sql: d.sql, params: d.params })),
+    });
+    const reply = waitForAnswer(this.flag, this.port, seq, this.timeoutMs) as
       | { ok: true; value: unknown; preChanges: number[] }
       | { ok: false; message: string; code?: string }
       | undefined;
-    if (woke === 'timed-out' || !reply) {
+    if (!reply) {
       this.closed = true;
       void this.worker.terminate();
       throw new AntidoteError(
@@ -225,6 +231,38 @@ export class PgSqlDatabase implements SqlDatabase {
     }
     this.closed = true;
     void this.worker.terminate();
+  }
+}
+
+/**
+ * Blocks until the worker thread has answered request `seq` — it posts `{ seq, reply }` on
+ * `port`, then stores `seq` in `flag[0]`, then notifies — and returns the reply, or undefined
+ * after `timeoutMs`. The flag is checked, not the wake-up: a wake-up can belong to an earlier
+ * answer (the worker stores the flag, then notifies; preempted between the two, its notify can
+ * land after the caller has read that answer and sent its next request, the race described in
+ * evanw/esbuild#590), so `Atomics.wait` returning proves nothing. Before this loop, such a late
+ * wake-up made a call fail at once with "did not answer within 120 s" and closed the connection:
+ * a rare failure on a loaded machine (a child of the 4-process registration test, issue 22).
+ */
+export function waitForAnswer(
+  flag: Int32Array,
+  port: MessagePort,
+  seq: number,
+  timeoutMs: number,
+): unknown {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const now = Atomics.load(flag, 0);
+    if (now === seq) break;
+    const left = deadline - performance.now();
+    if (left <= 0) return undefined;
+    Atomics.wait(flag, 0, now, left);
+  }
+  // Earlier answers nobody read (a call that timed out) are skipped.
+  for (;;) {
+    const m = receiveMessageOnPort(port)?.message as { seq: number; reply: unknown } | undefined;
+    if (!m) return undefined;
+    if (m.seq === seq) return m.reply;
   }
 }
 
@@ -357,8 +395,9 @@ parentPort.on('message', async (msg) => {
   } catch (e) {
     reply = { ok: false, message: String((e && e.message) || e), code: e && typeof e.code === 'string' ? e.code : undefined };
   }
-  port.postMessage(reply);
-  Atomics.store(flag, 0, 1);
+  // Answer, then flag (the request's number), then wake: see waitForAnswer.
+  port.postMessage({ seq: msg.seq, reply });
+  Atomics.store(flag, 0, msg.seq);
   Atomics.notify(flag, 0);
 });
 `;

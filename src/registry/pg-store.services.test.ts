@@ -11,10 +11,11 @@ import {
   concurrentRegistrationSuite,
   modelRegistrySuite,
 } from '../testing/model-registry-suite.js';
+import { pgRoleFixture } from '../testing/pg-test-roles.js';
 import { runCli } from '../testing/run-cli.js';
 import { testServiceUrl } from '../testing/services.js';
 import { ModelRegistry } from './model-registry.js';
-import { PgSqlDatabase, parsePgUrl } from './pg-database.js';
+import { parsePgUrl } from './pg-database.js';
 import { PG_OBJECT_MAX_BYTES } from './pg-object-store.js';
 import { catalogueGrants, grantCatalogueAccess } from './pg-roles.js';
 import { toPostgresPlaceholders } from './sql-database.js';
@@ -148,30 +149,18 @@ describe.skipIf(!url)('the catalogue on PostgreSQL (services tier)', () => {
   });
 
   describe('database roles', () => {
-    const role = `ro_${randomBytes(5).toString('hex')}`;
     const password = randomBytes(12).toString('hex');
-    let admin: PgSqlDatabase | undefined;
-    let root = '';
-    afterAll(async () => {
-      if (admin) {
-        admin.exec(`DROP OWNED BY "${role}"`);
-        admin.exec(`DROP ROLE IF EXISTS "${role}"`);
-        admin.close();
-      }
-      backend.cleanup();
-      if (root) await rm(root, { recursive: true, force: true });
-    });
+    const fx = pgRoleFixture(url ?? 'postgres://unused/');
+    afterAll(() => fx.cleanup());
 
     it('a read-only role reads the registry; any write through it is refused', async () => {
-      const store = backend.fresh() as string;
-      root = await mkdtemp(join(tmpdir(), 'pg-role-'));
+      const { store, root } = await fx.project('pg-role-');
       await mkdir(join(root, 'm'));
       await writeFile(join(root, 'm', 'w.bin'), 'w');
       const owner = ModelRegistry.open(root, { store });
+      const { role, admin } = fx.role(store, 'ro', `LOGIN PASSWORD '${password}'`);
       try {
         await owner.register(join(root, 'm'), { name: 'm' });
-        admin = PgSqlDatabase.connect(store);
-        admin.exec(`CREATE ROLE "${role}" LOGIN PASSWORD '${password}'`);
         grantCatalogueAccess(admin, role, 'read');
       } finally {
         owner.close();

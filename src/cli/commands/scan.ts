@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { z } from 'zod';
@@ -9,6 +10,7 @@ import type { Dataset } from '../../data/dataset.js';
 import { writeDatasetDir } from '../../data/dataset-dir.js';
 import { type DataDomain, dataDomain, type LoadedDataset, loadDataset } from '../../data/load.js';
 import { normalizeRange } from '../../data/range.js';
+import { type ClassPhaseRunner, classPhasedDetector } from '../../defenses/class-phases.js';
 import { reportToJSON } from '../../defenses/detector.js';
 import type { KeywordDiscoveryReport } from '../../defenses/keyword-discovery.js';
 import { applyReport, type MitigationMode } from '../../defenses/mitigation.js';
@@ -45,7 +47,12 @@ import { AntidoteError } from '../../errors.js';
 import { type DetectionEvaluation, evaluateDetection } from '../../eval/detection.js';
 import { recordTrainingProvenance } from '../../integrity/lineage.js';
 import { dataRef, modelRef, sharedSpec } from '../../jobs/job-data.js';
-import { representationsOnQueue, withRepresentations } from '../../jobs/scan-jobs.js';
+import {
+  classPhasesOnQueue,
+  forwardPassOnQueue,
+  readForwardShards,
+  withRepresentations,
+} from '../../jobs/scan-jobs.js';
 import { sarifDatasetLocation, scanToSarif } from '../../report/sarif.js';
 import { writeDirAtomic, writeFileAtomic } from '../../util/fs.js';
 import { version } from '../../version.js';
@@ -259,6 +266,7 @@ async function runDetectors(
   methods: readonly string[],
   o: ScanCliOptions,
   trusted?: Dataset,
+  classPhases?: ClassPhaseRunner,
 ): Promise<MergedScan> {
   const bars = new Map<string, ReturnType<typeof createProgressBar>>();
   const own = Object.fromEntries([...detectorFlags().keys()].map((k) => [k, o[k]]));
@@ -269,6 +277,7 @@ async function runDetectors(
       detectorOptions: { ...own, ...(o.layer ? { layer: o.layer } : {}) },
       context: target.context,
       ...(trusted ? { trusted } : {}),
+      ...(classPhases ? { classPhases } : {}),
       onProgress: (m, p) => {
         let bar = bars.get(m);
         if (!bar) {
@@ -316,10 +325,14 @@ async function runScanCommand(o: ScanCliOptions): Promise<void> {
   try {
     model.checkReads(loaded);
     if (model.classifier instanceof TfClassifier) model.classifier.useInference(o.inference);
-    const target = await onQueue(scanTarget(model, loaded, o.threads), model, loaded, o);
-    const methods = scanMethods(o.method, dataDomain(loaded), target.context);
+    const local = scanTarget(model, loaded, o.threads);
+    const methods = scanMethods(o.method, dataDomain(loaded), local.context);
     const trusted = o.trusted ? await loadTrusted(o.trusted, model) : undefined;
-    const scan = await runDetectors(target, methods, o, trusted);
+    const queued = await onQueue(local, methods, trusted !== undefined, model, loaded, o);
+    const scan = await runDetectors(queued.target, methods, o, trusted, queued.classPhases).finally(
+      queued.cleanup,
+    );
+    const target = queued.target;
     const ds = target.ds;
     const truth = attackGroundTruth(loaded.attack, ds.ids);
     const evaluations = truth ? evaluateScan(ds, scan, truth) : undefined;
@@ -346,30 +359,78 @@ async function runScanCommand(o: ScanCliOptions): Promise<void> {
 }
 
 /**
- * With `--queue`: the scan target whose forward pass the workers ran, in shards (`src/jobs/`);
- * the detectors and the decision then run here on the same activations as a local scan.
+ * With `--queue` (`src/jobs/`): the workers run the forward pass in batch-aligned shards, then the
+ * per-class phase of the class-phased detectors (`ac`, `ss`: `defenses/class-phases.ts`), one job
+ * per class; their cross-class phase and the decision run here, through `scanDataset` as for a
+ * local scan, so the report is the local one. Detectors without a per-class phase, and a trusted
+ * subset, read the workers' activations here. `cleanup` removes the shared work directory.
  */
 async function onQueue(
   target: ReturnType<typeof scanTarget>,
+  methods: readonly string[],
+  withTrusted: boolean,
   model: Model,
   loaded: LoadedDataset,
   o: ScanCliOptions,
-): Promise<ReturnType<typeof scanTarget>> {
+): Promise<{
+  target: ReturnType<typeof scanTarget>;
+  classPhases?: ClassPhaseRunner;
+  cleanup: () => Promise<void>;
+}> {
   const queue = queueFlags.queueTarget(o);
-  if (!queue) return target;
+  if (!queue) return { target, cleanup: async () => {} };
   const out = resolve(o.out);
-  const progress = queueFlags.queueProgress('scan forward pass', o);
-  const reps = await representationsOnQueue(queue, {
-    data: dataRef(sharedSpec(o.data, existsSync), loaded.dataset, { normalize: true }),
-    model: await modelRef(o.model, model, onnxLoadOptions(o)),
-    records: target.ds.ids.length,
-    ...(o.layer ? { layer: o.layer } : {}),
-    threads: o.threads,
-    workDir: join(dirname(out), `.${basename(out)}.shards-${randomBytes(4).toString('hex')}`),
-    onProgress: progress.onProgress,
-  }).finally(progress.stop);
-  const size = target.ds.x.length / Math.max(1, target.ds.ids.length);
-  return { ...target, model: withRepresentations(target.model, target.ds.x, size, o.layer, reps) };
+  const workDir = join(dirname(out), `.${basename(out)}.shards-${randomBytes(4).toString('hex')}`);
+  const cleanup = () => rm(workDir, { recursive: true, force: true });
+  try {
+    const data = dataRef(sharedSpec(o.data, existsSync), loaded.dataset, { normalize: true });
+    const mref = await modelRef(o.model, model, onnxLoadOptions(o));
+    const progress = queueFlags.queueProgress('scan forward pass', o);
+    const forward = await forwardPassOnQueue(queue, {
+      data,
+      model: mref,
+      records: target.ds.ids.length,
+      ...(o.layer ? { layer: o.layer } : {}),
+      threads: o.threads,
+      workDir,
+      onProgress: progress.onProgress,
+    }).finally(progress.stop);
+    const here = withTrusted || methods.some((m) => !classPhasedDetector(m));
+    const size = target.ds.x.length / Math.max(1, target.ds.ids.length);
+    const classifier = here
+      ? withRepresentations(
+          target.model,
+          target.ds.x,
+          size,
+          o.layer,
+          await readForwardShards(forward),
+        )
+      : target.model;
+    const classPhases: ClassPhaseRunner = async (requests) => {
+      const bar = queueFlags.queueProgress('scan per class', o);
+      try {
+        return await classPhasesOnQueue(
+          queue,
+          {
+            data,
+            model: mref,
+            forward,
+            y: target.ds.y,
+            classes: target.ds.classes.length,
+            workDir: join(workDir, 'classes'),
+            onProgress: bar.onProgress,
+          },
+          requests,
+        );
+      } finally {
+        bar.stop();
+      }
+    };
+    return { target: { ...target, model: classifier }, classPhases, cleanup };
+  } catch (e) {
+    await cleanup();
+    throw e;
+  }
 }
 
 /** Detection metrics of each detector and of the merged decision against the attack record. */

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync } from 'node:fs';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
@@ -47,12 +47,20 @@ async function obliterate(name: string): Promise<void> {
 
 /** The jobs the in-process workers finished, by kind. */
 const finished = new Map<string, number>();
+/**
+ * The distinct jobs they finished, by kind: a job that holds its worker's event loop past the
+ * short test lock is handed to the other worker too, which finishes it again (same result).
+ */
+const finishedJobs = new Map<string, Set<string>>();
 
 /** Starts `n` in-process workers on queue `name` (short locks: a dead worker is seen quickly). */
 async function workers(name: string, n: number): Promise<JobWorker[]> {
   finished.clear();
+  finishedJobs.clear();
   const onEvent = (e: WorkerEvent) => {
-    if (e.type === 'done') finished.set(e.kind, (finished.get(e.kind) ?? 0) + 1);
+    if (e.type !== 'done') return;
+    finished.set(e.kind, (finished.get(e.kind) ?? 0) + 1);
+    finishedJobs.set(e.kind, (finishedJobs.get(e.kind) ?? new Set()).add(e.job));
   };
   return Promise.all(
     Array.from({ length: n }, () =>
@@ -156,8 +164,32 @@ describe.skipIf(!url)('distributed jobs on BullMQ (Redis)', () => {
         expect(await readFile(join(dist, f), 'utf8')).toBe(await readFile(join(local, f), 'utf8'));
       }
       expect(finished.get('scan-representations')).toBe(3);
+      // The default detectors' per-class phase ran on the workers: one job per class.
+      expect(finishedJobs.get('scan-classes')?.size).toBe(4);
       const report = JSON.parse(await readFile(join(local, 'report.json'), 'utf8'));
       expect(report.decision.flaggedIds.length).toBeGreaterThan(0);
+      // A detector without a per-class phase (spectre) beside ac in plain PCA: the coordinator
+      // reads the workers' activations for it, the workers run ac's classes; same report.
+      const mixed = [...args, '--method', 'ac,spectre', '--reduce', 'pca'];
+      await runProgram(program(), [...mixed, '--out', `${local}-mixed`]);
+      finishedJobs.clear();
+      await runProgram(program(), [
+        ...mixed,
+        '--out',
+        `${dist}-mixed`,
+        '--queue',
+        url!,
+        '--queue-name',
+        name,
+      ]);
+      for (const f of ['report.json', 'suspicious.csv']) {
+        expect(await readFile(join(`${dist}-mixed`, f), 'utf8')).toBe(
+          await readFile(join(`${local}-mixed`, f), 'utf8'),
+        );
+      }
+      expect(finishedJobs.get('scan-classes')?.size).toBe(4);
+      // No work files are left beside the report.
+      expect((await readdir(root)).filter((f) => f.includes('.shards-'))).toEqual([]);
     });
   }, 180_000);
 
