@@ -127,6 +127,7 @@ describe('the per-class and cross-class phases of the default detectors', () => 
 
   const acCases: Record<string, unknown>[] = [
     {},
+    { reduce: 'whitened' },
     { reduce: 'pca' },
     { reduce: 'ica' },
     { analysis: 'distance' },
@@ -185,7 +186,7 @@ describe('the per-class and cross-class phases of the default detectors', () => 
       },
     });
     expect(asked.map((r) => r.method)).toEqual(['ac', 'ss']);
-    expect(asked[0]!.options).toEqual({ seed: 2, reduce: 'whitened' });
+    expect(asked[0]!.options).toEqual({ seed: 2, reduce: 'whitened+pca' });
     expect(remote.reports.map(reportBytes)).toEqual(local.reports.map(reportBytes));
     expect(Array.from(remote.flagged)).toEqual(Array.from(local.flagged));
     expect(remote.verdict).toEqual(local.verdict);
