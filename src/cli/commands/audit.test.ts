@@ -116,6 +116,7 @@ describe('antidote audit with text and tabular models', () => {
     expect(report.data.scan.methods).toEqual([
       'activation-clustering',
       'spectral-signatures',
+      'arbitrary-labels',
       'keyword-discovery',
     ]);
     expect(report.verdict).not.toBe('pass');

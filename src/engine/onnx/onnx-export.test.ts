@@ -158,7 +158,7 @@ describe('exportLayersModel: zoo models in ONNX Runtime', () => {
     const logits = await c.useInference('tfjs').activations(x, n, 'logits');
     expect(worst(result.logits!.data as Float32Array, logits.data)).toBeLessThan(1e-5);
     await session.release();
-    // Through Antidote's ONNX adapter (issue 17): an NHWC input, the features as default layer.
+    // Through Antidote's ONNX adapter (issue 17): an NHWC input, every named layer readable.
     const dir = mkdtempSync(join(tmpdir(), 'antidote-export-'));
     try {
       const file = join(dir, 'model.onnx');
@@ -166,9 +166,14 @@ describe('exportLayersModel: zoo models in ONNX Runtime', () => {
       const m = await loadModel(file);
       const proba = await c.predictProba(x, n);
       expect(worst(await m.classifier.predictProba(x, n), proba)).toBeLessThan(1e-5);
-      const feats = await c.activations(x, n);
-      const onnxFeats = await m.classifier.activations(x, n);
+      const feats = await c.activations(x, n, 'features');
+      const onnxFeats = await m.classifier.activations(x, n, 'features');
       expect(worst(onnxFeats.data, feats.data)).toBeLessThan(1e-5);
+      // The ONNX default representation is the classifier head's input (onnx-representation.ts):
+      // for the zoo cnn, its flattened convolution features.
+      const flat = await c.activations(x, n, 'flatten');
+      const onnxDefault = await m.classifier.activations(x, n);
+      expect(worst(onnxDefault.data, flat.data)).toBeLessThan(1e-5);
       m.dispose();
     } finally {
       rmSync(dir, { recursive: true, force: true });
