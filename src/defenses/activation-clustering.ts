@@ -1192,12 +1192,12 @@ export async function activationClusteringAmongClasses(
 ): Promise<DetectionReport> {
   const p = acParams(options);
   if (p.reduce === 'whitened+pca') {
-    checkAcInput(input, options);
+    const byClass = checkAcInput(input, options);
     // The PCA space needs a real null: fewer than three classes with a re-split (a larger
     // cluster of ≥ 8 records) leave it padded with the split of one Gaussian (D 2.65), far below
     // the re-splits of clean classes there (3.97 and 5.72 on a 300-review text model, whose
     // clean "negative" then read strength 6.1). Those data keep the whitened space alone.
-    const resplit = indicesByClass(input.y, input.classes.length).filter((i) => i.length >= 16);
+    const resplit = byClass.filter((i) => i.length >= 16);
     const spaces = resplit.length >= 3 ? DUAL_SPACES : DUAL_SPACES.slice(0, 1);
     const reports: DetectionReport[] = [];
     for (const [s, reduce] of spaces.entries()) {

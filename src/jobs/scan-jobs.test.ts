@@ -141,6 +141,9 @@ describe('the per-class and cross-class phases of the default detectors', () => 
       const stats = workerStats(input, 'ac', options);
       const phased = await classPhasedDetector('ac')!.amongClasses(input, stats, options);
       expect(reportBytes(phased)).toBe(reportBytes(oneShot));
+      // The default went through both spaces (four classes of 150 records: a real re-split null).
+      if (Object.keys(extraOptions).length === 0)
+        expect(oneShot.params.reduce).toBe('whitened+pca');
       // Not a vacuous equality: the planted cluster is found (the distance analysis grades only).
       if (extraOptions.analysis === 'distance')
         expect(oneShot.scores.some((v) => v > 0)).toBe(true);
