@@ -10,16 +10,21 @@
 // modified: poisons and, for WaNet / Adaptive-*, the regularization records).
 //
 //   npm run bench -- --only attacks [--quick] [--records N] [--test-records N] [--seeds 1,2,3]
-//     [--datasets mnist,fashion-mnist] [--cases a,b] [--epochs E] [--no-detect]
+//     [--datasets mnist,fashion-mnist] [--cases a,b] [--epochs E] [--no-detect] [--merge]
+//     [--also DETECTORS]
 //
 // Default: full training and test sets, seeds 1,2,3, both datasets, every case; 2 epochs except
 // WaNet (8 epochs: what it needs on MNIST, bench/results/attacks-round2-12000-e8.json). --records N
 // trains on the first N records; --quick: 600 training / 200 test records, 1 epoch, seed 1, a
 // tiny surrogate (a smoke test of the pipeline, not a measurement). A dataset whose files are
 // missing (Fashion-MNIST: `apt-get install dataset-fashion-mnist`) is recorded as skipped.
-// Results: bench/results/attacks.json (attacks-quick.json with --quick), written after every case.
+// Results: bench/results/attacks.json (attacks-quick.json with --quick), written after every case;
+// --merge adds this run's datasets, seeds and cases to the file's (a partial run per call).
+// --also sca,spectre: those detectors also run on their own and are scored beside the default ones.
 // The ingredient study of the clean-label backdoor stays in bench/attacks-round2.mjs.
 
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { adaptiveBlendAttack, adaptiveBlendTestTrigger } from '../dist/attacks/adaptive-blend.js';
 import {
   ADAPTIVE_PATCH_DEFAULTS,
@@ -39,7 +44,7 @@ import { initEngine, TfClassifier, trainClassifier } from '../dist/engine/index.
 import { evaluateDetection } from '../dist/eval/detection.js';
 import { evaluateBackdoor, evaluateClean } from '../dist/eval/metrics.js';
 import { Rng } from '../dist/util/rng.js';
-import { firstRecords, hasFlag, writeResult } from './common.mjs';
+import { firstRecords, hasFlag, resultsDir, writeResult } from './common.mjs';
 
 const arg = (name, fallback) => {
   const i = process.argv.indexOf(name);
@@ -55,6 +60,8 @@ const seeds = arg('--seeds', quick ? '1' : '1,2,3')
   .map(Number);
 const datasets = arg('--datasets', 'mnist,fashion-mnist').split(',');
 const onlyCases = arg('--cases') ? arg('--cases').split(',') : undefined;
+const merge = hasFlag('--merge');
+const also = (arg('--also') ?? '').split(',').filter(Boolean);
 const target = 0;
 const epochsFor = (c) => epochsArg ?? (quick ? 1 : (c.epochs ?? 2));
 // The robust surrogate of the clean-label backdoor (bench/attacks-round2.mjs, docs/attacks.md):
@@ -128,6 +135,12 @@ const results = {
   },
   datasets: {},
 };
+if (merge && existsSync(join(resultsDir, `${file}.json`))) {
+  // A partial run adds to the earlier ones: seeds and cases merge per dataset.
+  const before = JSON.parse(readFileSync(join(resultsDir, `${file}.json`), 'utf8'));
+  results.datasets = before.datasets ?? {};
+  results.seeds = [...new Set([...(before.seeds ?? []), ...seeds])].sort((a, b) => a - b);
+}
 const save = () => writeResult(file, results);
 
 /** Precision / recall / F1 of a 0/1 flag array against the ground truth. */
@@ -164,7 +177,22 @@ async function scanScores(model, ds, truth) {
     },
     detectors,
     seconds: round((performance.now() - t) / 1000, 1),
+    ...(also.length ? { alone: await aloneScores(model, ds, truth) } : {}),
   };
+}
+
+/** Each `--also` detector run on its own (not in the default decision), scored. */
+async function aloneScores(model, ds, truth) {
+  const out = {};
+  for (const m of also) {
+    const t = performance.now();
+    const r = await scanDataset(ds, model, { seed: 1, methods: [m] });
+    out[m] = {
+      ...score(r.flagged, truth, ds.y),
+      seconds: round((performance.now() - t) / 1000, 1),
+    };
+  }
+  return out;
 }
 
 async function poison(train, shape, c, rng, surrogate) {
@@ -224,7 +252,13 @@ for (const name of datasets) {
     continue;
   }
   const shape = train.shape.slice(1);
-  const out = { trainRecords: train.shape[0], testRecords: test.shape[0], clean: {}, cases: {} };
+  const before = results.datasets[name];
+  const out = {
+    trainRecords: train.shape[0],
+    testRecords: test.shape[0],
+    clean: before?.clean ?? {},
+    cases: before?.cases ?? {},
+  };
   results.datasets[name] = out;
   for (const seed of seeds) {
     const cleanModels = new Map();
