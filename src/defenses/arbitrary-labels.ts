@@ -84,7 +84,17 @@ export interface ArbitraryLabelOptions {
    * records with u ≥ α are flagged in a strong class. Default 0.01.
    */
   readonly alpha?: number;
+  /**
+   * The per-record cut-off in a strong class: `adaptive` (default) the u cut of the highest
+   * estimated F1 (never below α; see {@link arbitraryCut}), or `alpha`, every u ≥ α.
+   */
+  readonly cut?: ArbitraryCutRule;
 }
+
+/** The per-record cut-off rules of the arbitrary-label test ({@link ArbitraryLabelOptions.cut}). */
+export const ARBITRARY_CUT_RULES = ['adaptive', 'alpha'] as const;
+/** One of {@link ARBITRARY_CUT_RULES}. */
+export type ArbitraryCutRule = (typeof ARBITRARY_CUT_RULES)[number];
 
 /** Default {@link ArbitraryLabelOptions.tolerance}. */
 export const DEFAULT_NOISE_TOLERANCE = 0.03;
@@ -117,11 +127,18 @@ export function arbitraryLabels(
   const k = classes.length;
   const tolerance = options.tolerance ?? DEFAULT_NOISE_TOLERANCE;
   const alpha = options.alpha ?? DEFAULT_ARBITRARY_ALPHA;
+  const adaptive = (options.cut ?? 'adaptive') === 'adaptive';
   if (!(tolerance > 0 && tolerance < 1)) {
     throw new AntidoteError('INVALID_ARGUMENT', `tolerance must lie in (0, 1), got ${tolerance}`);
   }
   if (!(alpha > 0 && alpha <= 0.5)) {
     throw new AntidoteError('INVALID_ARGUMENT', `alpha must lie in (0, 0.5], got ${alpha}`);
+  }
+  if (!ARBITRARY_CUT_RULES.includes(options.cut ?? 'adaptive')) {
+    throw new AntidoteError(
+      'INVALID_ARGUMENT',
+      `cut must be one of ${ARBITRARY_CUT_RULES.join(', ')}, got ${options.cut}`,
+    );
   }
   if (n === 0) throw new AntidoteError('INVALID_ARGUMENT', 'arbitraryLabels: no records');
   if (k < 2 || probs.length !== n * k) {
@@ -184,9 +201,16 @@ export function arbitraryLabels(
     const strong = strength >= STRONG_EVIDENCE;
     const to = new Array<number>(k).fill(0);
     let f = 0;
-    if (strong) {
+    // The per-record cut-off: the fixed α, or adapted to the class's own mix of arbitrary and
+    // ambiguous contradicted labels (see arbitraryCut).
+    const cut = strong
+      ? adaptive
+        ? arbitraryCut(uOfClass(y, predicted, arbitrariness, c), 2 * arbitrary, alpha)
+        : fixedCut(uOfClass(y, predicted, arbitrariness, c), 2 * arbitrary, alpha)
+      : undefined;
+    if (cut) {
       for (let i = 0; i < n; i++) {
-        if (y[i] !== c || predicted[i] === c || !(arbitrariness[i]! >= alpha)) continue;
+        if (y[i] !== c || predicted[i] === c || !(arbitrariness[i]! >= cut.cut)) continue;
         flagged[i] = 1;
         f++;
         to[predicted[i]!]!++;
@@ -203,8 +227,8 @@ export function arbitraryLabels(
       flagged: f,
       suspicious: strong,
       strength,
-      reason: strong
-        ? `label flips: ${f} of ${count} labels look arbitrary (the model predicts another class and gives the given label no more weight than typical records of that class get; estimated ${pct(share)} arbitrary labels, above the ${pct(tolerance)} tolerated as natural noise, z = ${fmt(z)})${top >= 0 ? `; most often really "${classes[top]}"` : ''}`
+      reason: cut
+        ? `label flips: ${f} of ${count} labels look arbitrary (the model predicts another class and gives the given label no more weight than typical records of that class get; estimated ${pct(share)} arbitrary labels, above the ${pct(tolerance)} tolerated as natural noise, z = ${fmt(z)}); flagged from u ≥ ${fmt(cut.cut)}, estimated precision ${fmt(cut.estimatedPrecision)} and recall ${fmt(cut.estimatedRecall)}${top >= 0 ? `; most often really "${classes[top]}"` : ''}`
         : `no label flips beyond natural noise: ${contradicted} of ${count} labels contradicted by the model, an estimated ${pct(share)} arbitrary (tolerance ${pct(tolerance)}, z = ${fmt(z)})`,
       stats: {
         contradicted,
@@ -212,6 +236,13 @@ export function arbitraryLabels(
         estimatedArbitraryShare: share,
         expectedUnderTolerance: expected,
         z: Number.isFinite(z) ? z : null,
+        ...(cut
+          ? {
+              cut: cut.cut,
+              estimatedPrecision: cut.estimatedPrecision,
+              estimatedRecall: cut.estimatedRecall,
+            }
+          : {}),
       },
     });
   }
@@ -242,6 +273,7 @@ export function arbitraryLabels(
       probabilities: 'in-sample',
       tolerance,
       alpha,
+      cut: adaptive ? 'adaptive' : 'alpha',
       trainingAccuracy,
       inconclusive,
       limitation: inconclusive
@@ -251,6 +283,92 @@ export function arbitraryLabels(
     suggestedLabels,
     arbitrariness,
   };
+}
+
+/** The per-record cut-off of a class found strong (see {@link arbitraryCut}). */
+export interface ArbitraryCut {
+  /** Contradicted records with u ≥ `cut` are flagged. */
+  readonly cut: number;
+  /** Contradicted records at or above the cut. */
+  readonly flagged: number;
+  /**
+   * The estimated share of arbitrary labels among them: F̂·(1 − cut) / flagged (F̂, the
+   * estimated count of arbitrary labels in the class; their u is uniform), at most 1.
+   */
+  readonly estimatedPrecision: number;
+  /** The estimated share of the class's arbitrary labels flagged: 1 − cut. */
+  readonly estimatedRecall: number;
+}
+
+/**
+ * The per-record cut-off of the arbitrary-label test in one class, adapted to the data (issue 16).
+ * `u` holds the class's contradicted records' u (NaN: no reference records, never flagged) and
+ * `estimated` the estimated number F̂ of arbitrary labels among them (Storey's estimate from the
+ * flat part of the histogram: twice the count of u ≥ ½).
+ *
+ * Arbitrary labels have u uniform on [0, 1], so a cut t keeps about F̂·(1 − t) of them; the
+ * records at or above t beyond that number are ambiguous labels (u near 0 when the model
+ * leans towards them, spread out where the classes overlap). Every candidate cut (each
+ * observed u, never below `alpha`) thus has an estimated precision F̂·(1 − t)/N(t) and recall
+ * 1 − t, the estimate of the false discovery rate behind Storey's q-values (Storey 2002, "A
+ * direct approach to false discovery rates", JRSS B); the cut taken is the one whose estimated
+ * F1 = 2·F̂·(1 − t)/(N(t) + F̂) is highest (the earliest, lowest such cut on ties): no target
+ * precision to choose, and where ambiguity is rare (MNIST) it stays at `alpha`, where it is
+ * common (Fashion-MNIST's shirts, pullovers and coats) it rises until the ambiguous records
+ * thin out. A fixed cut (`cut: 'alpha'`, the test's rule before) flags every u ≥ `alpha`.
+ */
+export function arbitraryCut(u: ArrayLike<number>, estimated: number, alpha: number): ArbitraryCut {
+  const values = Array.from(u)
+    .filter((v) => v >= alpha)
+    .sort((a, b) => b - a);
+  let best = fixedCut(values, estimated, alpha);
+  let bestF1 = -1;
+  for (let i = 0; i < values.length; ) {
+    const t = values[i]!;
+    let j = i;
+    while (j < values.length && values[j] === t) j++;
+    // Cut at t: the j records with u ≥ t.
+    const kept = Math.min(j, estimated * (1 - t));
+    const f1 = j + estimated > 0 ? (2 * kept) / (j + estimated) : 0;
+    if (f1 >= bestF1) {
+      bestF1 = f1;
+      best = cutAt(t, j, estimated);
+    }
+    i = j;
+  }
+  return best;
+}
+
+/** The fixed cut at `alpha`: every contradicted record with u ≥ α. */
+function fixedCut(u: ArrayLike<number>, estimated: number, alpha: number): ArbitraryCut {
+  let count = 0;
+  for (let i = 0; i < u.length; i++) if (u[i]! >= alpha) count++;
+  return cutAt(alpha, count, estimated);
+}
+
+/** An {@link ArbitraryCut} at `t` with `flagged` records at or above it. */
+function cutAt(t: number, flagged: number, estimated: number): ArbitraryCut {
+  const kept = Math.min(flagged, estimated * (1 - t));
+  return {
+    cut: t,
+    flagged,
+    estimatedPrecision: flagged > 0 ? kept / flagged : 1,
+    estimatedRecall: 1 - t,
+  };
+}
+
+/** u of the contradicted records of class `c`. */
+function uOfClass(
+  y: Int32Array,
+  predicted: Int32Array,
+  arbitrariness: Float64Array,
+  c: number,
+): number[] {
+  const u: number[] = [];
+  for (let i = 0; i < y.length; i++) {
+    if (y[i] === c && predicted[i] !== c) u.push(arbitrariness[i]!);
+  }
+  return u;
 }
 
 /** Percentage with up to 2 significant decimals. */
@@ -345,11 +463,13 @@ export const arbitraryLabelEntry = defineDetector({
         'arbitrary-label test: share of arbitrary labels per class tolerated as natural label noise',
     }),
     lnAlpha: z.number().gt(0).max(0.5).default(DEFAULT_ARBITRARY_ALPHA),
+    lnCut: z.enum(ARBITRARY_CUT_RULES).default('adaptive'),
   }),
   run: (ds, model, options, context) =>
     arbitraryLabelDetector.detect(ds, model, {
       tolerance: options.lnTolerance,
       alpha: options.lnAlpha,
+      cut: options.lnCut,
       ...(context.onProgress ? { onProgress: context.onProgress } : {}),
     }),
 });
