@@ -42,6 +42,18 @@ import {
  * those clean classes read strength 23–48); a poison mode sits beyond 5 (392 of the 667 records
  * of a pattern trigger).
  *
+ * With two classes (binary tabular and text models) the among-classes null has two values, so no
+ * class can be strong (the modified z of either is at most 0.6745): spectral signatures then only
+ * flags, for the decision to corroborate. Nulls from inside the class were tried and rejected
+ * (issue 16, detection matrix, mlp penultimate layer): the far-tail share along the class's other
+ * principal directions, and the same statistic re-measured after removing the top 1.5·ε̂, both
+ * read clean heavy-tailed classes as strong (clean Spambase "spam": 37 records beyond 5 robust
+ * SDs, z 36 against its remainder; a ReLU of log-normal data, z 3.3), as does a Gaussian fit of
+ * the class (≈ 0 beyond 5 SDs). On Spambase's planted backdoor the top singular vector is not the
+ * poison's direction at all (0 of 348 removed records poisoned; unsupervised per-record AUC 0.49–
+ * 0.57 for the squared projection, Mahalanobis and k-NN scores, against 0.98 for a supervised
+ * linear discriminant), so no null could make it find that poison.
+ *
  * Reported score: the squared projection divided by the class's robust variance along v
  * ((1.4826·MAD)²), i.e. a squared robust z-score: the same order within a class as Tran's score,
  * and comparable across classes.
