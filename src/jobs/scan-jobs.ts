@@ -108,10 +108,14 @@ export async function forwardPassOnQueue(
   const shard =
     Math.max(1, Math.ceil((o.shardRecords ?? Math.ceil(records / 256)) / SCAN_BATCH)) * SCAN_BATCH;
   await mkdir(o.workDir, { recursive: true });
-  const payloads: Extract<JobPayload, { kind: 'scan-representations' }>[] = [];
+  // Each shard's digest is computed when its job is submitted (runJobs submits the first ones
+  // before it makes the rest): the workers start while the coordinator digests the other shards.
+  const payloads: (() => Extract<JobPayload, { kind: 'scan-representations' }>)[] = [];
+  const ranges: { start: number; end: number }[] = [];
   for (let start = 0; start < records; start += shard) {
     const end = Math.min(records, start + shard);
-    payloads.push({
+    ranges.push({ start, end });
+    payloads.push(() => ({
       kind: 'scan-representations',
       records: {
         spec: o.data.spec,
@@ -128,14 +132,11 @@ export async function forwardPassOnQueue(
       ...(o.probabilities
         ? { probabilitiesFile: join(o.workDir, `shard-${start}.proba.f32`) }
         : {}),
-    });
+    }));
   }
   const results = await runJobs(
     target,
-    payloads.map((payload) => ({
-      payload,
-      weight: payload.records.end - payload.records.start,
-    })),
+    payloads.map((payload, k) => ({ payload, weight: ranges[k]!.end - ranges[k]!.start })),
     ScanShardResultSchema,
     {
       ...(o.onProgress ? { onProgress: o.onProgress } : {}),
@@ -145,7 +146,7 @@ export async function forwardPassOnQueue(
   const dim = results[0]?.dim ?? 0;
   const classes = o.probabilities ? (results[0]?.probabilities?.classes ?? 0) : 0;
   const shards = results.map((r, k): ForwardShard => {
-    const { start, end } = payloads[k]!.records;
+    const { start, end } = ranges[k]!;
     const p = r.probabilities;
     if (r.dim !== dim || r.records !== end - start || (p?.classes ?? 0) !== classes) {
       throw new AntidoteError(
