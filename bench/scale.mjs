@@ -273,6 +273,8 @@ async function benchScan(redis) {
   const seconds = { oneProcess: [], twoWorkersCold: undefined, twoWorkersWarm: undefined };
   const cpu = { oneProcess: [], coordinator: {}, workers: {} };
   const stages = {};
+  // The 1-minute load average as each scan ends (the machine may be shared).
+  const load = { oneProcess: [] };
   let commands = 0;
   try {
     for (const [k, mode] of ['one', 'cold', 'one', 'warm'].entries()) {
@@ -280,6 +282,7 @@ async function benchScan(redis) {
         const r = await timedCli(scanArgs(local(k)));
         seconds.oneProcess.push(r.seconds);
         cpu.oneProcess.push(r.cpu);
+        load.oneProcess.push(loadavg()[0]);
         log(
           `scan of ${SCAN_RECORDS} records, 1 process: ${r.seconds.toFixed(1)} s (cpu ${r.cpu.toFixed(1)} s)`,
         );
@@ -292,6 +295,7 @@ async function benchScan(redis) {
       commands += (await redis.commands()) - before;
       const key = mode === 'cold' ? 'twoWorkersCold' : 'twoWorkersWarm';
       seconds[key] = r.seconds;
+      load[key] = loadavg()[0];
       cpu.coordinator[key] = r.cpu;
       cpu.workers[key] = w.cpu().map((c, i) => c - cpu0[i]);
       stages[key] = stageBreakdown(w.jobs, t0, performance.now());
@@ -321,6 +325,7 @@ async function benchScan(redis) {
   return {
     records: SCAN_RECORDS,
     loadAverageAfter: loadavg(),
+    loadAverage: load,
     shards,
     seconds,
     speedup: { cold: one / seconds.twoWorkersCold, warm: one / seconds.twoWorkersWarm },

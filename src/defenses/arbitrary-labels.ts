@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { cleanModelProbabilities } from '../attacks/label-flip.js';
 import type { Dataset } from '../data/dataset.js';
 import type { Classifier } from '../engine/classifier.js';
 import { AntidoteError } from '../errors.js';
@@ -13,7 +12,7 @@ import {
   STRONG_EVIDENCE,
 } from './detector.js';
 import { defineDetector } from './detector-entry.js';
-import { checkModelMatchesData } from './representations.js';
+import { computeProbabilities } from './representations.js';
 
 /**
  * The arbitrary-label test: label flips found from the scanned model's own, in-sample class
@@ -503,19 +502,29 @@ function lowerBound(sorted: Float64Array, v: number): number {
 
 /** Options of {@link arbitraryLabelDetector}. */
 export interface ArbitraryLabelDetectorOptions extends ArbitraryLabelOptions {
-  /** Records per predict call. Default 2048. */
+  /** Records per predict call, when the probabilities need a pass of their own. Default 2048. */
   readonly batchSize?: number;
+  /**
+   * The model's in-sample class probabilities on the records, `[n, K]`, computed already (the
+   * shards of a distributed scan): no forward pass then. Default: the scan's shared forward pass
+   * (`computeProbabilities`, which reuses the pass that gave the representations).
+   */
+  readonly probabilities?: Float32Array;
   /** Progress: the forward pass (`probabilities`), then the test (`test`). */
   readonly onProgress?: (p: DetectionProgress) => void;
 }
 
-/** The arbitrary-label test as a {@link PoisonDetector}: one forward pass, then {@link arbitraryLabels}. */
+/**
+ * The arbitrary-label test as a {@link PoisonDetector}: the model's probabilities (given, or from
+ * the scan's shared forward pass), then {@link arbitraryLabels}.
+ */
 export const arbitraryLabelDetector: PoisonDetector<ArbitraryLabelDetectorOptions> = {
   name: 'arbitrary-labels',
   async detect(ds: Dataset, model: Classifier, options = {}) {
-    checkModelMatchesData(ds, model);
     options.onProgress?.({ stage: 'probabilities', done: 0, total: 2 });
-    const probs = await cleanModelProbabilities(model, ds, options.batchSize ?? 2048);
+    const probs =
+      options.probabilities ??
+      (await computeProbabilities(ds, model, { batchSize: options.batchSize ?? 2048 }));
     options.onProgress?.({ stage: 'test', done: 1, total: 2 });
     const report = arbitraryLabels(ds.y, probs, ds.classes, options);
     options.onProgress?.({ stage: 'test', done: 2, total: 2 });

@@ -21,6 +21,16 @@ export interface Classifier {
     n: number,
     layer?: string,
   ): Promise<{ data: Float32Array; dim: number }>;
+  /**
+   * The activations of `layer` (as {@link Classifier.activations}) and the class probabilities (as
+   * {@link Classifier.predictProba}) from one forward pass. Optional: callers that need both ask
+   * for each when a classifier lacks it (`defenses/representations.ts`).
+   */
+  activationsAndProba?(
+    x: Float32Array,
+    n: number,
+    layer?: string,
+  ): Promise<{ data: Float32Array; dim: number; probabilities: Float32Array }>;
   /** Gradient of the cross-entropy loss w.r.t. the input, same layout as `x`. */
   lossGradient?(x: Float32Array, y: Int32Array): Promise<Float32Array>;
 }

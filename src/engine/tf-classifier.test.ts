@@ -162,6 +162,25 @@ describe.each(['wasm', 'cpu'] as const)('TfClassifier on the %s backend', (backe
     m.dispose();
   });
 
+  it('activationsAndProba gives the values of activations and predictProba bit for bit, in ONNX Runtime and TF.js', async () => {
+    const ds = halves(70, 6);
+    const m = await trainClassifier(ds, { model: 'cnn', seed: 2, epochs: 1, batchSize: 16 });
+    const bits = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+    for (const engine of ['onnx', 'tfjs'] as const) {
+      m.useInference(engine);
+      const p = await m.predictProba(ds.x, 70);
+      for (const layer of [undefined, 'flatten', 'conv2']) {
+        const a = await m.activations(ds.x, 70, layer);
+        const both = await m.activationsAndProba(ds.x, 70, layer);
+        expect(both.dim).toBe(a.dim);
+        expect(bits(both.data).equals(bits(a.data))).toBe(true);
+        expect(bits(both.probabilities).equals(bits(p))).toBe(true);
+      }
+    }
+    expect(await m.inferenceRuntime()).toBe('tfjs');
+    m.dispose();
+  });
+
   it('input gradients match finite differences', async () => {
     const ds = halves(4, 4);
     const m = await trainClassifier(ds, { model: 'mlp', seed: 2, epochs: 1, batchSize: 4 });

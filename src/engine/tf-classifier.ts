@@ -358,6 +358,33 @@ export class TfClassifier implements Classifier {
   }
 
   /**
+   * The activations of `layer` and the class probabilities from one forward pass when ONNX
+   * Runtime runs the model and the layer's output is flat (one session with both outputs, whose
+   * values are those of {@link activations} and {@link predictProba}); else the two passes.
+   */
+  async activationsAndProba(
+    x: Float32Array,
+    n: number,
+    layer: string = this.defaultLayer,
+  ): Promise<{ data: Float32Array; dim: number; probabilities: Float32Array }> {
+    this.checkInput(x, n);
+    const flat = this.subModel(layer).outputs[0]!.shape.length === 2;
+    const sessions = flat && layer !== this.lastLayer ? await this.onnxSessions() : undefined;
+    if (sessions) {
+      try {
+        const both = await sessions.run({ layer, withProbabilities: true }, x, n);
+        if (both.probabilities) return { ...both, probabilities: both.probabilities };
+      } catch (e) {
+        if (this.engine === 'onnx') throw e;
+        void this.closeExported();
+        this.engine = 'tfjs';
+      }
+    }
+    const a = await this.activations(x, n, layer);
+    return { ...a, probabilities: await this.predictProba(x, n) };
+  }
+
+  /**
    * Gradient of each record's own softmax cross-entropy loss (w.r.t. its true label `y`) with
    * respect to its input, laid out like `x`.
    */

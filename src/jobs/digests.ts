@@ -6,7 +6,7 @@
  * `INTEGRITY_MISMATCH` before it works.
  */
 import { basename } from 'node:path';
-import type { Dataset } from '../data/dataset.js';
+import { type Dataset, recordSize } from '../data/dataset.js';
 import { AntidoteError } from '../errors.js';
 import { canonicalJson } from '../integrity/canonical-json.js';
 import { sha256File, sha256Hex } from '../integrity/hash.js';
@@ -26,6 +26,27 @@ export function datasetDigest(ds: Dataset): string {
       ...(ds.source ? { source: [...ds.source] } : {}),
       ...(ds.text ? { text: [...ds.text] } : {}),
       features: featureDigest(ds.x),
+    }),
+  );
+}
+
+/**
+ * Hex SHA-256 of the records `[start, end)` of `ds` alone, as {@link datasetDigest} digests a
+ * dataset (shape, classes, ids, sources, texts, labels, canonical float32 features): what a scan
+ * shard's worker checks (`jobs/job-data.ts`), at the cost of its own records only. The
+ * coordinator's digests of all shards together cost one pass over the data.
+ */
+export function recordRangeDigest(ds: Dataset, start: number, end: number): string {
+  const size = recordSize(ds);
+  return sha256Hex(
+    canonicalJson({
+      shape: [end - start, ...ds.shape.slice(1)],
+      classes: [...ds.classes],
+      ids: ds.ids.slice(start, end),
+      y: Array.from(ds.y.subarray(start, end)),
+      ...(ds.source ? { source: ds.source.slice(start, end) } : {}),
+      ...(ds.text ? { text: ds.text.slice(start, end) } : {}),
+      features: featureDigest(ds.x.subarray(start * size, end * size)),
     }),
   );
 }

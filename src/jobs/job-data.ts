@@ -9,8 +9,9 @@ import { type Dataset, numRecords, selectRecords } from '../data/dataset.js';
 import { type LoadedDataset, loadDataset } from '../data/load.js';
 import { normalizeRange } from '../data/range.js';
 import type { LoadModelOptions, Model } from '../engine/model.js';
-import { checkDigest, datasetDigest, modelDigest } from './digests.js';
-import type { DataRef, ModelRef } from './payloads.js';
+import { AntidoteError } from '../errors.js';
+import { checkDigest, datasetDigest, modelDigest, recordRangeDigest } from './digests.js';
+import type { DataRef, ModelRef, RecordRangeRef } from './payloads.js';
 
 /** The first `limit` records of `ds` (all of them without a limit). */
 export function firstRecords(ds: Dataset, limit: number | undefined): Dataset {
@@ -65,6 +66,55 @@ export async function loadJobData(ref: DataRef): Promise<LoadedDataset> {
   return loaded;
 }
 
+/**
+ * The file a scan shard's records come from, as read by this worker, by spec: the shards of a
+ * scan share it. Not trusted: every shard's records are checked against their own digest.
+ */
+let sourceCache: { spec: string; loaded: LoadedDataset } | undefined;
+
+/**
+ * The records `ref` names, `[start, end)` of its dataset (divided by 255 where the coordinator
+ * did), checked against the digest of those records alone (`INTEGRITY_MISMATCH`): a worker
+ * checks what it works on, never skips it, and never digests the rest of the dataset. The
+ * dataset's file is parsed once per worker and kept; records that do not match are read again
+ * once from the file (it may have changed since), then refused.
+ */
+export async function loadJobRecords(ref: RecordRangeRef): Promise<LoadedDataset> {
+  const first = await recordRange(ref, false);
+  if (first.digest === ref.digest) return first.loaded;
+  const second = await recordRange(ref, true);
+  checkDigest(`records ${ref.start}–${ref.end} of ${ref.spec}`, ref.digest, second.digest);
+  return second.loaded;
+}
+
+/** The records of `ref` and their digest, from the kept file (or read afresh with `fresh`). */
+async function recordRange(
+  ref: RecordRangeRef,
+  fresh: boolean,
+): Promise<{ loaded: LoadedDataset; digest: string }> {
+  if (fresh || sourceCache?.spec !== ref.spec) {
+    sourceCache = undefined;
+    sourceCache = { spec: ref.spec, loaded: await loadDataset(ref.spec) };
+  }
+  const loaded = sourceCache.loaded;
+  const n = numRecords(loaded.dataset);
+  if (ref.end > n || ref.start >= ref.end) {
+    throw new AntidoteError(
+      'INVALID_ARGUMENT',
+      `records ${ref.start}–${ref.end} are not a range of the ${n} records of ${ref.spec}`,
+    );
+  }
+  let dataset = selectRecords(
+    loaded.dataset,
+    Int32Array.from({ length: ref.end - ref.start }, (_, i) => ref.start + i),
+  );
+  if (ref.divideBy255) dataset = { ...dataset, x: dataset.x.map((v) => v / 255) };
+  return {
+    loaded: { ...loaded, dataset },
+    digest: recordRangeDigest(dataset, 0, ref.end - ref.start),
+  };
+}
+
 /** The model `ref` names, its files checked against the digest first (`INTEGRITY_MISMATCH`). */
 export async function loadJobModel(ref: ModelRef): Promise<Model> {
   const key = JSON.stringify(ref);
@@ -101,4 +151,5 @@ export function clearJobCache(): void {
   modelCache?.model.dispose();
   modelCache = undefined;
   dataCache = undefined;
+  sourceCache = undefined;
 }

@@ -43,19 +43,41 @@ export const SweepRunPayloadSchema = z.strictObject({
   seed: z.number().int(),
 });
 
-/** The activations of records `[start, end)` of a scan's dataset, written to `outFile`. */
-export const ScanShardPayloadSchema = z.strictObject({
-  kind: z.literal('scan-representations'),
-  data: DataRefSchema,
-  model: ModelRefSchema,
-  layer: z.string().optional(),
+/**
+ * The records `[start, end)` of a dataset a scan shard reads: where they are, and the digest of
+ * those records alone (`recordRangeDigest`) as the coordinator read them, so a worker checks only
+ * what it works on.
+ */
+export const RecordRangeRefSchema = z.strictObject({
+  spec: z.string().min(1),
+  /** Divide the records by 255 (the coordinator found 0–255 images: `normalizeRange`). */
+  divideBy255: z.boolean(),
   start: z.number().int().nonnegative(),
   end: z.number().int().positive(),
+  /** `recordRangeDigest` of the records `[start, end)`, after the division. */
+  digest: hex64,
+});
+/** A range of records a job reads. */
+export type RecordRangeRef = z.infer<typeof RecordRangeRefSchema>;
+
+/**
+ * The forward pass over records `[start, end)` of a scan's dataset: their activations written to
+ * `outFile`, and with `probabilitiesFile` their class probabilities from the same pass.
+ */
+export const ScanShardPayloadSchema = z.strictObject({
+  kind: z.literal('scan-representations'),
+  records: RecordRangeRefSchema,
+  model: ModelRefSchema,
+  layer: z.string().optional(),
   /** Forward-pass batch; shards start on a multiple of it, so the floats are the single run's. */
   batchSize: z.number().int().positive(),
   threads: z.number().int().positive(),
   outFile: z.string().min(1),
+  probabilitiesFile: z.string().min(1).optional(),
 });
+
+/** A file on the shared filesystem and the SHA-256 of its bytes. */
+const DigestedFileSchema = z.strictObject({ file: z.string().min(1), digest: hex64 });
 
 /**
  * The per-class phase of class-phased detectors (`defenses/class-phases.ts`) on `classes`, from
@@ -63,7 +85,8 @@ export const ScanShardPayloadSchema = z.strictObject({
  */
 export const ScanClassesPayloadSchema = z.strictObject({
   kind: z.literal('scan-classes'),
-  data: DataRefSchema,
+  /** Every record's label, int32 little-endian, written by the coordinator. */
+  labels: DigestedFileSchema,
   model: ModelRefSchema,
   shards: z
     .array(
@@ -128,12 +151,20 @@ export const SweepRunResultSchema = z.looseObject({
   poisoned: z.looseObject({ accuracy: z.number() }),
 });
 
-/** Result of a scan shard: where its activations are and their digest. */
+/** Result of a scan shard: where its activations (and probabilities) are, and their digests. */
 export const ScanShardResultSchema = z.strictObject({
   file: z.string().min(1),
   digest: hex64,
   dim: z.number().int().positive(),
   records: z.number().int().positive(),
+  /** The class probabilities `[records, classes]`, when the payload asked for them. */
+  probabilities: z
+    .strictObject({
+      file: z.string().min(1),
+      digest: hex64,
+      classes: z.number().int().positive(),
+    })
+    .optional(),
 });
 
 /** Result of a per-class job: where its statistics are and their digest. */

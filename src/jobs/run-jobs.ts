@@ -15,9 +15,14 @@ import { parseWith } from '../util/schema.js';
 import { connectionOf, DEFAULT_QUEUE_NAME, type QueueTarget, redactUrl } from './connection.js';
 import { type JobPayload, type JobProgress, JobProgressSchema } from './payloads.js';
 
-/** One job of a run: its payload and its expected amount of work (for the progress bar). */
+/**
+ * One job of a run: its payload and its expected amount of work (for the progress bar). A payload
+ * given as a function is made when its job is submitted: {@link runJobs} submits the first jobs
+ * before it makes the rest, so workers start while the coordinator prepares (a scan's per-shard
+ * digests).
+ */
 export interface JobRequest {
-  readonly payload: JobPayload;
+  readonly payload: JobPayload | (() => JobPayload);
   /** Units of work (records, files, training runs); default 1. */
   readonly weight?: number;
 }
@@ -137,20 +142,33 @@ export async function runJobs<S extends z.ZodType>(
   });
   try {
     await within(events.waitUntilReady(), Math.min(5000, unreachableMs)).catch(() => undefined);
-    const added = await within(
-      queue.addBulk(
-        requests.map((r, i) => ({
-          name: r.payload.kind,
-          data: r.payload,
-          opts: { jobId: ids[i]!, attempts: 1, removeOnComplete: false, removeOnFail: false },
-        })),
-      ),
-      unreachableMs,
-    ).catch((): typeof TIMEOUT => TIMEOUT);
-    if (added === TIMEOUT) {
-      throw new AntidoteError('IO_ERROR', `cannot reach Redis at ${where} to submit jobs`, {
-        queue: name,
+    // Jobs whose payloads are made on submission go in small batches (the first ones at once);
+    // ready payloads all together.
+    const lazy = requests.some((r) => typeof r.payload === 'function');
+    for (let from = 0; from < requests.length; ) {
+      const to = lazy ? Math.min(requests.length, from + (from === 0 ? 2 : 8)) : requests.length;
+      const batch = requests.slice(from, to).map((r, j) => {
+        const payload = typeof r.payload === 'function' ? r.payload() : r.payload;
+        return {
+          name: payload.kind,
+          data: payload,
+          opts: {
+            jobId: ids[from + j]!,
+            attempts: 1,
+            removeOnComplete: false,
+            removeOnFail: false,
+          },
+        };
       });
+      const added = await within(queue.addBulk(batch), unreachableMs).catch(
+        (): typeof TIMEOUT => TIMEOUT,
+      );
+      if (added === TIMEOUT) {
+        throw new AntidoteError('IO_ERROR', `cannot reach Redis at ${where} to submit jobs`, {
+          queue: name,
+        });
+      }
+      from = to;
     }
     report();
     let lastContact = Date.now();

@@ -1,27 +1,30 @@
 /**
  * The distributed scan (issue 22): the forward pass, the expensive part of a scan, is split into
  * shards of records aligned to the forward-pass batch (each worker runs the very batches the
- * single process would, so the activations are the same floats), written to the shared filesystem
- * and put back together at the coordinator, which then runs the detectors and the decision on
- * them as `scanDataset` always does: the same flagged set as `antidote scan`.
+ * single process would, so the activations and class probabilities are the same floats), written
+ * to the shared filesystem; then the per-class phase of the class-phased detectors runs on the
+ * workers, one job per class; the coordinator runs their cross-class phase, the other detectors
+ * (on the shards' activations and probabilities) and the decision as `scanDataset` always does:
+ * the same flagged set as `antidote scan`. A shard's worker reads and checks only its records
+ * (`loadJobRecords`); a class job reads the labels the coordinator wrote and the shard files,
+ * each checked against its digest.
  */
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { numRecords, recordSize } from '../data/dataset.js';
+import { type Dataset, numRecords, recordSize } from '../data/dataset.js';
 import {
   CLASS_PHASED_DETECTORS,
   type ClassPhaseRequest,
   classPhasedDetector,
 } from '../defenses/class-phases.js';
 import { checkRepresentations } from '../defenses/representations.js';
-import type { Classifier } from '../engine/classifier.js';
 import { AntidoteError } from '../errors.js';
 import { sha256Hex } from '../integrity/hash.js';
 import { writeFileAtomic } from '../util/fs.js';
 import type { QueueTarget } from './connection.js';
-import { loadJobData, loadJobModel } from './job-data.js';
+import { recordRangeDigest } from './digests.js';
+import { loadJobModel, loadJobRecords } from './job-data.js';
 import {
-  type DataRef,
   type JobPayload,
   type ModelRef,
   ScanClassesResultSchema,
@@ -41,12 +44,21 @@ export interface ShardedRepresentations {
 
 /** Options of {@link representationsOnQueue}. */
 export interface RepresentationsOnQueueOptions {
-  readonly data: DataRef;
+  /**
+   * The scanned records as the coordinator read them (`dataset`, divided by 255 when it found
+   * 0–255 images: `divideBy255`), and where workers read them (`spec`: a path on the shared
+   * filesystem or a built-in name). Each shard job carries the digest of its own records.
+   */
+  readonly data: {
+    readonly spec: string;
+    readonly dataset: Dataset;
+    readonly divideBy255: boolean;
+  };
   readonly model: ModelRef;
-  /** Number of records of the dataset. */
-  readonly records: number;
   /** Layer (default: the model's penultimate). */
   readonly layer?: string;
+  /** Also the class probabilities of every record, from the same forward pass. */
+  readonly probabilities?: boolean;
   /** Threads of each worker's forward pass (the single run's `--threads`). */
   readonly threads?: number;
   /**
@@ -60,52 +72,71 @@ export interface RepresentationsOnQueueOptions {
   readonly unreachableMs?: number;
 }
 
-/** One shard of a sharded forward pass: records `[start, end)`'s activations, in a file. */
-export interface ForwardShard {
+/** A file a worker wrote, with the SHA-256 it reported. */
+export interface ReportedFile {
   readonly file: string;
-  /** SHA-256 of the file, as its worker reported it. */
   readonly digest: string;
+}
+
+/** One shard of a sharded forward pass: records `[start, end)`'s activations, in a file. */
+export interface ForwardShard extends ReportedFile {
   readonly start: number;
   readonly end: number;
+  /** The records' class probabilities, when asked for. */
+  readonly probabilities?: ReportedFile;
 }
 
 /** The files of a sharded forward pass, on the shared filesystem (see {@link forwardPassOnQueue}). */
 export interface ForwardShards {
   readonly dim: number;
   readonly records: number;
+  /** Classes of the probabilities (0: not asked for). */
+  readonly classes: number;
   readonly shards: readonly ForwardShard[];
 }
 
 /**
  * The forward pass of every record, run by the workers of `target` in batch-aligned shards; the
- * shard files stay in `o.workDir` (the caller removes it) for {@link readForwardShards} or the
- * workers' per-class phase ({@link classPhasesOnQueue}).
+ * shard files stay in `o.workDir` (the caller removes it) for {@link readForwardShards},
+ * {@link readShardProbabilities} or the workers' per-class phase ({@link classPhasesOnQueue}).
  */
 export async function forwardPassOnQueue(
   target: QueueTarget,
   o: RepresentationsOnQueueOptions,
 ): Promise<ForwardShards> {
+  const records = numRecords(o.data.dataset);
   const shard =
-    Math.max(1, Math.ceil((o.shardRecords ?? Math.ceil(o.records / 256)) / SCAN_BATCH)) *
-    SCAN_BATCH;
+    Math.max(1, Math.ceil((o.shardRecords ?? Math.ceil(records / 256)) / SCAN_BATCH)) * SCAN_BATCH;
   await mkdir(o.workDir, { recursive: true });
-  const payloads: Extract<JobPayload, { kind: 'scan-representations' }>[] = [];
-  for (let start = 0; start < o.records; start += shard) {
-    payloads.push({
+  // Each shard's digest is computed when its job is submitted (runJobs submits the first ones
+  // before it makes the rest): the workers start while the coordinator digests the other shards.
+  const payloads: (() => Extract<JobPayload, { kind: 'scan-representations' }>)[] = [];
+  const ranges: { start: number; end: number }[] = [];
+  for (let start = 0; start < records; start += shard) {
+    const end = Math.min(records, start + shard);
+    ranges.push({ start, end });
+    payloads.push(() => ({
       kind: 'scan-representations',
-      data: o.data,
+      records: {
+        spec: o.data.spec,
+        divideBy255: o.data.divideBy255,
+        start,
+        end,
+        digest: recordRangeDigest(o.data.dataset, start, end),
+      },
       model: o.model,
       ...(o.layer !== undefined ? { layer: o.layer } : {}),
-      start,
-      end: Math.min(o.records, start + shard),
       batchSize: SCAN_BATCH,
       threads: o.threads ?? 1,
       outFile: join(o.workDir, `shard-${start}.f32`),
-    });
+      ...(o.probabilities
+        ? { probabilitiesFile: join(o.workDir, `shard-${start}.proba.f32`) }
+        : {}),
+    }));
   }
   const results = await runJobs(
     target,
-    payloads.map((payload) => ({ payload, weight: payload.end - payload.start })),
+    payloads.map((payload, k) => ({ payload, weight: ranges[k]!.end - ranges[k]!.start })),
     ScanShardResultSchema,
     {
       ...(o.onProgress ? { onProgress: o.onProgress } : {}),
@@ -113,17 +144,25 @@ export async function forwardPassOnQueue(
     },
   );
   const dim = results[0]?.dim ?? 0;
-  const shards = results.map((r, k) => {
-    const p = payloads[k]!;
-    if (r.dim !== dim || r.records !== p.end - p.start) {
+  const classes = o.probabilities ? (results[0]?.probabilities?.classes ?? 0) : 0;
+  const shards = results.map((r, k): ForwardShard => {
+    const { start, end } = ranges[k]!;
+    const p = r.probabilities;
+    if (r.dim !== dim || r.records !== end - start || (p?.classes ?? 0) !== classes) {
       throw new AntidoteError(
         'SHAPE_MISMATCH',
-        `shard ${p.start}–${p.end} holds ${r.records} records of dimension ${r.dim}; expected ${p.end - p.start} of dimension ${dim}`,
+        `shard ${start}–${end} holds ${r.records} records of dimension ${r.dim} (${p?.classes ?? 0} classes); expected ${end - start} of dimension ${dim} (${classes} classes)`,
       );
     }
-    return { file: r.file, digest: r.digest, start: p.start, end: p.end };
+    return {
+      file: r.file,
+      digest: r.digest,
+      start,
+      end,
+      ...(p ? { probabilities: { file: p.file, digest: p.digest } } : {}),
+    };
   });
-  return { dim, records: o.records, shards };
+  return { dim, records, classes, shards };
 }
 
 /** A file a worker wrote, checked against the digest it reported (`INTEGRITY_MISMATCH`). */
@@ -140,21 +179,30 @@ async function readReported(what: string, file: string, digest: string): Promise
 }
 
 /**
- * The activations of every record from the files of a sharded forward pass, each file checked
- * against its digest (`INTEGRITY_MISMATCH`) and its size against its records (`SHAPE_MISMATCH`).
+ * Rows of `width` values per record from one file per shard (`pick`), checked against the
+ * digests the workers reported (`INTEGRITY_MISMATCH`) and their sizes (`SHAPE_MISMATCH`).
  */
-export async function readForwardShards(f: ForwardShards): Promise<ShardedRepresentations> {
-  const data = new Float32Array(f.records * f.dim);
+async function readShardRows(
+  f: ForwardShards,
+  width: number,
+  what: string,
+  pick: (s: ForwardShard) => ReportedFile | undefined,
+): Promise<Float32Array> {
+  const data = new Float32Array(f.records * width);
   let covered = 0;
   for (const s of f.shards) {
-    const bytes = await readReported('shard', s.file, s.digest);
-    if (s.end > f.records || bytes.length !== (s.end - s.start) * f.dim * 4) {
+    const file = pick(s);
+    if (!file) {
+      throw new AntidoteError('SHAPE_MISMATCH', `shard ${s.start}–${s.end} has no ${what}`);
+    }
+    const bytes = await readReported(what, file.file, file.digest);
+    if (s.end > f.records || bytes.length !== (s.end - s.start) * width * 4) {
       throw new AntidoteError(
         'SHAPE_MISMATCH',
-        `shard ${s.start}–${s.end} holds ${bytes.length / 4} values; expected ${(s.end - s.start) * f.dim}`,
+        `shard ${s.start}–${s.end} holds ${bytes.length / 4} values of ${what}; expected ${(s.end - s.start) * width}`,
       );
     }
-    data.set(new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4), s.start * f.dim);
+    data.set(new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4), s.start * width);
     covered += s.end - s.start;
   }
   if (covered !== f.records) {
@@ -163,7 +211,26 @@ export async function readForwardShards(f: ForwardShards): Promise<ShardedRepres
       `the shards cover ${covered} records of ${f.records}`,
     );
   }
-  return { data, dim: f.dim };
+  return data;
+}
+
+/**
+ * The activations of every record from the files of a sharded forward pass, each file checked
+ * against its digest (`INTEGRITY_MISMATCH`) and its size against its records (`SHAPE_MISMATCH`).
+ */
+export async function readForwardShards(f: ForwardShards): Promise<ShardedRepresentations> {
+  return { data: await readShardRows(f, f.dim, 'shard', (s) => s), dim: f.dim };
+}
+
+/**
+ * The class probabilities of every record (`[records, classes]`) from the files of a sharded
+ * forward pass that asked for them, checked as {@link readForwardShards} checks activations.
+ */
+export async function readShardProbabilities(f: ForwardShards): Promise<Float32Array> {
+  if (f.classes < 1) {
+    throw new AntidoteError('INVALID_ARGUMENT', 'this forward pass did not compute probabilities');
+  }
+  return readShardRows(f, f.classes, 'probabilities', (s) => s.probabilities);
 }
 
 /**
@@ -183,11 +250,13 @@ export async function representationsOnQueue(
 
 /** Options of {@link classPhasesOnQueue}. */
 export interface ClassPhasesOnQueueOptions {
-  readonly data: DataRef;
   readonly model: ModelRef;
   /** The forward pass's files (from {@link forwardPassOnQueue}). */
   readonly forward: ForwardShards;
-  /** The scanned labels (one per record), for the order of the jobs and the check of the answers. */
+  /**
+   * The scanned labels (one per record): written for the workers (with their digest), and the
+   * order of the jobs.
+   */
   readonly y: Int32Array;
   readonly classes: number;
   /** A directory on the shared filesystem for the jobs' answers (created; the caller removes it). */
@@ -209,15 +278,23 @@ export async function classPhasesOnQueue(
   requests: readonly ClassPhaseRequest[],
 ): Promise<unknown[][]> {
   await mkdir(o.workDir, { recursive: true });
+  const labelBytes = new Uint8Array(Int32Array.from(o.y).buffer);
+  const labels = { file: join(o.workDir, 'labels.i32'), digest: sha256Hex(labelBytes) };
+  await writeFileAtomic(labels.file, labelBytes);
   const counts = new Array<number>(o.classes).fill(0);
   for (const c of o.y) counts[c] = (counts[c] ?? 0) + 1;
   const order = counts.map((_, c) => c).sort((a, b) => counts[b]! - counts[a]! || a - b);
   const payloads = order.map(
     (c): Extract<JobPayload, { kind: 'scan-classes' }> => ({
       kind: 'scan-classes',
-      data: o.data,
+      labels,
       model: o.model,
-      shards: o.forward.shards.map((s) => ({ ...s })),
+      shards: o.forward.shards.map((s) => ({
+        file: s.file,
+        digest: s.digest,
+        start: s.start,
+        end: s.end,
+      })),
       dim: o.forward.dim,
       records: o.forward.records,
       classes: [c],
@@ -251,80 +328,72 @@ export async function classPhasesOnQueue(
 }
 
 /**
- * `model`, answering `activations` of `layer` for records of `records` (subarrays of it, as the
- * batched forward pass asks) from `reps` instead of running the model; every other call, and
- * activations of other arrays or layers, go to `model`.
+ * A worker's side of a scan shard: its records alone, checked against their digest, then the
+ * forward pass over them (activations, and the class probabilities of the same pass when asked),
+ * to the shard's files.
  */
-export function withRepresentations(
-  model: Classifier,
-  records: Float32Array,
-  size: number,
-  layer: string | undefined,
-  reps: ShardedRepresentations,
-): Classifier {
-  const n = Math.floor(records.length / Math.max(1, size));
-  return {
-    inputShape: model.inputShape,
-    numClasses: model.numClasses,
-    layerNames: model.layerNames,
-    predictProba: (x, m) => model.predictProba(x, m),
-    predict: (x, m) => model.predict(x, m),
-    activations: async (x, m, l) => {
-      if (l === layer && x.buffer === records.buffer && size > 0) {
-        const offset = (x.byteOffset - records.byteOffset) / 4;
-        const first = offset / size;
-        if (Number.isInteger(first) && x.length === m * size && first + m <= n) {
-          return {
-            data: reps.data.slice(first * reps.dim, (first + m) * reps.dim),
-            dim: reps.dim,
-          };
-        }
-      }
-      return model.activations(x, m, l);
-    },
-    ...(model.lossGradient
-      ? { lossGradient: (x: Float32Array, y: Int32Array) => model.lossGradient!(x, y) }
-      : {}),
-  };
-}
-
-/** A worker's side of a scan shard: the forward pass over its records, to its shard file. */
 export async function runScanShardJob(
   p: Extract<JobPayload, { kind: 'scan-representations' }>,
   progress: (done: number, total: number, stage: string) => void,
-): Promise<{ file: string; digest: string; dim: number; records: number }> {
-  const loaded = await loadJobData(p.data);
+): Promise<{
+  file: string;
+  digest: string;
+  dim: number;
+  records: number;
+  probabilities?: { file: string; digest: string; classes: number };
+}> {
+  const { start, end } = p.records;
+  if (start % p.batchSize !== 0) {
+    throw new AntidoteError(
+      'INVALID_ARGUMENT',
+      `shard ${start}–${end} does not start on a forward-pass batch (${p.batchSize})`,
+    );
+  }
+  const loaded = await loadJobRecords(p.records);
   const model = await loadJobModel(p.model);
   model.checkReads(loaded);
   model.useThreads(p.threads);
   const ds = model.featurize(loaded.dataset);
   const n = numRecords(ds);
-  if (p.end > n || p.start >= p.end || p.start % p.batchSize !== 0) {
-    throw new AntidoteError(
-      'INVALID_ARGUMENT',
-      `shard ${p.start}–${p.end} is not a batch-aligned range of the ${n} records`,
-    );
-  }
   const size = recordSize(ds);
+  const c = model.classifier;
+  const k = c.numClasses;
+  const both = p.probabilitiesFile !== undefined;
   let out: Float32Array | undefined;
+  const probs = both ? new Float32Array(n * k) : undefined;
   let dim = 0;
-  for (let s = p.start; s < p.end; s += p.batchSize) {
-    const m = Math.min(p.batchSize, p.end - s);
-    const a = await model.classifier.activations(
-      ds.x.subarray(s * size, (s + m) * size),
-      m,
-      p.layer,
-    );
+  for (let s = 0; s < n; s += p.batchSize) {
+    const m = Math.min(p.batchSize, n - s);
+    const x = ds.x.subarray(s * size, (s + m) * size);
+    // The calls `computeRepresentations` makes (defenses/representations.ts): the same floats.
+    const a: { data: Float32Array; dim: number; probabilities?: Float32Array } = !both
+      ? await c.activations(x, m, p.layer)
+      : c.activationsAndProba
+        ? await c.activationsAndProba(x, m, p.layer)
+        : { ...(await c.activations(x, m, p.layer)), probabilities: await c.predictProba(x, m) };
     if (!out) {
       dim = a.dim;
-      out = new Float32Array((p.end - p.start) * dim);
+      out = new Float32Array(n * dim);
     }
-    out.set(a.data, (s - p.start) * dim);
-    progress(s + m - p.start, p.end - p.start, 'activations');
+    out.set(a.data, s * dim);
+    if (probs) probs.set(a.probabilities!, s * k);
+    progress(s + m, n, 'activations');
   }
   const bytes = new Uint8Array(out!.buffer, out!.byteOffset, out!.byteLength);
   await writeFileAtomic(p.outFile, bytes);
-  return { file: p.outFile, digest: sha256Hex(bytes), dim, records: p.end - p.start };
+  let probabilities: { file: string; digest: string; classes: number } | undefined;
+  if (probs && p.probabilitiesFile) {
+    const pb = new Uint8Array(probs.buffer);
+    await writeFileAtomic(p.probabilitiesFile, pb);
+    probabilities = { file: p.probabilitiesFile, digest: sha256Hex(pb), classes: k };
+  }
+  return {
+    file: p.outFile,
+    digest: sha256Hex(bytes),
+    dim,
+    records: n,
+    ...(probabilities ? { probabilities } : {}),
+  };
 }
 
 /** The worker's cached activations: the last forward pass it read, by its shards' digests. */
@@ -344,17 +413,19 @@ export async function runScanClassJob(
   p: Extract<JobPayload, { kind: 'scan-classes' }>,
   progress: (done: number, total: number, stage: string) => void,
 ): Promise<{ file: string; digest: string }> {
-  const loaded = await loadJobData(p.data);
   // The model is loaded (and checked) as for the forward pass: it starts the same engine, whose
   // matrix product the numeric routines use when it is active (numeric/accelerator.ts).
-  const model = await loadJobModel(p.model);
-  const y = model.featurize(loaded.dataset).y;
-  if (y.length !== p.records) {
+  await loadJobModel(p.model);
+  const labelBytes = await readReported('labels', p.labels.file, p.labels.digest);
+  if (labelBytes.length !== p.records * 4) {
     throw new AntidoteError(
       'SHAPE_MISMATCH',
-      `the dataset has ${y.length} records, the forward pass ${p.records}`,
+      `the labels file holds ${labelBytes.length / 4} labels, the forward pass ${p.records} records`,
     );
   }
+  const y = new Int32Array(
+    labelBytes.buffer.slice(labelBytes.byteOffset, labelBytes.byteOffset + labelBytes.length),
+  );
   const detectors = p.requests.map((r) => {
     const d = classPhasedDetector(r.method);
     if (!d) {
@@ -368,7 +439,12 @@ export async function runScanClassJob(
   const key = p.shards.map((s) => s.digest).join(',');
   if (repsCache?.key !== key) {
     repsCache = undefined;
-    const reps = await readForwardShards({ dim: p.dim, records: p.records, shards: p.shards });
+    const reps = await readForwardShards({
+      dim: p.dim,
+      records: p.records,
+      classes: 0,
+      shards: p.shards,
+    });
     repsCache = { key, reps };
   }
   const { reps } = repsCache;

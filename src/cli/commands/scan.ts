@@ -15,6 +15,7 @@ import { reportToJSON } from '../../defenses/detector.js';
 import type { KeywordDiscoveryReport } from '../../defenses/keyword-discovery.js';
 import { applyReport, type MitigationMode } from '../../defenses/mitigation.js';
 import { DETECTOR_NAMES, DETECTORS, detectorEntry, detectorsFor } from '../../defenses/registry.js';
+import { rememberForwardPass } from '../../defenses/representations.js';
 import {
   DEFAULT_SCAN_METHODS,
   defaultScanMethods,
@@ -46,12 +47,12 @@ import { resolveTrainOptions } from '../../engine/train.js';
 import { AntidoteError } from '../../errors.js';
 import { type DetectionEvaluation, evaluateDetection } from '../../eval/detection.js';
 import { recordTrainingProvenance } from '../../integrity/lineage.js';
-import { dataRef, modelRef, sharedSpec } from '../../jobs/job-data.js';
+import { modelRef, sharedSpec } from '../../jobs/job-data.js';
 import {
   classPhasesOnQueue,
   forwardPassOnQueue,
   readForwardShards,
-  withRepresentations,
+  readShardProbabilities,
 } from '../../jobs/scan-jobs.js';
 import { sarifDatasetLocation, scanToSarif } from '../../report/sarif.js';
 import { writeDirAtomic, writeFileAtomic } from '../../util/fs.js';
@@ -328,12 +329,11 @@ async function runScanCommand(o: ScanCliOptions): Promise<void> {
     const local = scanTarget(model, loaded, o.threads);
     const methods = scanMethods(o.method, dataDomain(loaded), local.context);
     const trusted = o.trusted ? await loadTrusted(o.trusted, model) : undefined;
-    const queued = await onQueue(local, methods, trusted !== undefined, model, loaded, o);
-    const scan = await runDetectors(queued.target, methods, o, trusted, queued.classPhases).finally(
+    const queued = await onQueue(local, methods, model, loaded, range.notice !== undefined, o);
+    const scan = await runDetectors(local, methods, o, trusted, queued.classPhases).finally(
       queued.cleanup,
     );
-    const target = queued.target;
-    const ds = target.ds;
+    const ds = local.ds;
     const truth = attackGroundTruth(loaded.attack, ds.ids);
     const evaluations = truth ? evaluateScan(ds, scan, truth) : undefined;
     await writeDirAtomic(
@@ -359,60 +359,55 @@ async function runScanCommand(o: ScanCliOptions): Promise<void> {
 }
 
 /**
- * With `--queue` (`src/jobs/`): the workers run the forward pass in batch-aligned shards, then the
- * per-class phase of the class-phased detectors (`ac`, `ss`: `defenses/class-phases.ts`), one job
- * per class; their cross-class phase and the decision run here, through `scanDataset` as for a
- * local scan, so the report is the local one. Detectors without a per-class phase, and a trusted
- * subset, read the workers' activations here. `cleanup` removes the shared work directory.
+ * With `--queue` (`src/jobs/`): the workers run the forward pass in batch-aligned shards (the
+ * activations, and the class probabilities of the same pass when `ln` runs), each reading and
+ * checking only its records; then the per-class phase of the class-phased detectors (`ac`, `ss`:
+ * `defenses/class-phases.ts`), one job per class; their cross-class phase and the decision run
+ * here, through `scanDataset` as for a local scan, so the report is the local one. The shards'
+ * forward pass is remembered as the model's (`rememberForwardPass`): `ln` and the detectors
+ * without a per-class phase read it instead of running the model here (a trusted subset's
+ * records, which only this process holds, go through the model). `cleanup` removes the shared
+ * work directory.
  */
 async function onQueue(
   target: ReturnType<typeof scanTarget>,
   methods: readonly string[],
-  withTrusted: boolean,
   model: Model,
   loaded: LoadedDataset,
+  divideBy255: boolean,
   o: ScanCliOptions,
-): Promise<{
-  target: ReturnType<typeof scanTarget>;
-  classPhases?: ClassPhaseRunner;
-  cleanup: () => Promise<void>;
-}> {
+): Promise<{ classPhases?: ClassPhaseRunner; cleanup: () => Promise<void> }> {
   const queue = queueFlags.queueTarget(o);
-  if (!queue) return { target, cleanup: async () => {} };
+  if (!queue) return { cleanup: async () => {} };
   const out = resolve(o.out);
   const workDir = join(dirname(out), `.${basename(out)}.shards-${randomBytes(4).toString('hex')}`);
   const cleanup = () => rm(workDir, { recursive: true, force: true });
   try {
-    const data = dataRef(sharedSpec(o.data, existsSync), loaded.dataset, { normalize: true });
     const mref = await modelRef(o.model, model, onnxLoadOptions(o));
+    const probabilities = methods.includes('ln');
     const progress = queueFlags.queueProgress('scan forward pass', o);
     const forward = await forwardPassOnQueue(queue, {
-      data,
+      data: { spec: sharedSpec(o.data, existsSync), dataset: loaded.dataset, divideBy255 },
       model: mref,
-      records: target.ds.ids.length,
       ...(o.layer ? { layer: o.layer } : {}),
+      probabilities,
       threads: o.threads,
       workDir,
       onProgress: progress.onProgress,
     }).finally(progress.stop);
-    const here = withTrusted || methods.some((m) => !classPhasedDetector(m));
-    const size = target.ds.x.length / Math.max(1, target.ds.ids.length);
-    const classifier = here
-      ? withRepresentations(
-          target.model,
-          target.ds.x,
-          size,
-          o.layer,
-          await readForwardShards(forward),
-        )
-      : target.model;
+    // Detectors that read activations here: those without a per-class phase, but ln.
+    const activationsHere = methods.some((m) => !classPhasedDetector(m) && m !== 'ln');
+    rememberForwardPass(target.ds, target.model, {
+      ...(o.layer ? { layer: o.layer } : {}),
+      ...(activationsHere ? { representations: await readForwardShards(forward) } : {}),
+      ...(probabilities ? { probabilities: await readShardProbabilities(forward) } : {}),
+    });
     const classPhases: ClassPhaseRunner = async (requests) => {
       const bar = queueFlags.queueProgress('scan per class', o);
       try {
         return await classPhasesOnQueue(
           queue,
           {
-            data,
             model: mref,
             forward,
             y: target.ds.y,
@@ -426,7 +421,7 @@ async function onQueue(
         bar.stop();
       }
     };
-    return { target: { ...target, model: classifier }, classPhases, cleanup };
+    return { classPhases, cleanup };
   } catch (e) {
     await cleanup();
     throw e;

@@ -14,6 +14,7 @@ import { isAntidoteError } from '../../errors.js';
 import { sweep } from '../../eval/sweep.js';
 import { createManifest, manifestBytes } from '../../integrity/manifest.js';
 import { connectionOf } from '../../jobs/connection.js';
+import { recordRangeDigest } from '../../jobs/digests.js';
 import { dataRef } from '../../jobs/job-data.js';
 import { manifestOnQueue } from '../../jobs/manifest-jobs.js';
 import { ScanShardResultSchema } from '../../jobs/payloads.js';
@@ -236,9 +237,14 @@ describe.skipIf(!url)('distributed jobs on BullMQ (Redis)', () => {
     });
   }, 120_000);
 
-  it('fails a job whose dataset digest does not match with INTEGRITY_MISMATCH', async () => {
+  it('a worker refuses a scan shard whose records changed since the coordinator read them (INTEGRITY_MISMATCH)', async () => {
+    const dir = join(root, 'tampered');
+    // The coordinator's digest of records 0–10; then one of them differs on the shared filesystem.
+    const digest = recordRangeDigest(train, 0, 10);
+    const x = train.x.slice();
+    x[5 * (x.length / train.y.length)]! += 0.25;
+    await writeDatasetDir(dir, { ...train, x });
     await onQueue(1, async (name) => {
-      const ref = { ...dataRef(join(root, 'train'), train), digest: '0'.repeat(64) };
       const e = await rejectionOf(
         runJobs(
           { url: url!, name },
@@ -246,10 +252,8 @@ describe.skipIf(!url)('distributed jobs on BullMQ (Redis)', () => {
             {
               payload: {
                 kind: 'scan-representations',
-                data: ref,
+                records: { spec: dir, divideBy255: false, start: 0, end: 10, digest },
                 model: { path: join(root, 'scan-model'), digest: '1'.repeat(64) },
-                start: 0,
-                end: 10,
                 batchSize: 1024,
                 threads: 1,
                 outFile: join(root, 'never.f32'),
@@ -260,6 +264,7 @@ describe.skipIf(!url)('distributed jobs on BullMQ (Redis)', () => {
         ),
       );
       expect(isAntidoteError(e, 'INTEGRITY_MISMATCH')).toBe(true);
+      expect((e as Error).message).toMatch(/records 0–10/);
       expect(existsSync(join(root, 'never.f32'))).toBe(false);
     });
   }, 60_000);

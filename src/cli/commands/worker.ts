@@ -1,10 +1,12 @@
 import type { Command } from 'commander';
+import { AntidoteError } from '../../errors.js';
 import { DEFAULT_QUEUE_NAME, redactUrl } from '../../jobs/connection.js';
 import { DEFAULT_LOCK_MS, startWorker, type WorkerEvent } from '../../jobs/worker.js';
 import { parseInteger } from '../options.js';
+import { QUEUE_ENV, queueUrl } from '../queue-flags.js';
 
 interface WorkerCliOptions {
-  queue: string;
+  queue?: string;
   queueName: string;
   concurrency: number;
   lockDuration: number;
@@ -41,7 +43,10 @@ export function registerWorkerCommand(program: Command): void {
     .description(
       'process distributed jobs (sweep, scan and manifest shards) from a BullMQ queue on Redis',
     )
-    .requiredOption('--queue <url>', 'Redis URL, redis://[:password@]host:port[/db]')
+    .option(
+      '--queue <url>',
+      `Redis URL, redis://[:password@]host:port[/db], or @FILE holding it (default $${QUEUE_ENV}: keeps a password out of the process list)`,
+    )
     .option('--queue-name <name>', 'BullMQ queue name', DEFAULT_QUEUE_NAME)
     .option('--concurrency <n>', 'jobs run at once by this worker', parseInteger, 1)
     .option(
@@ -55,14 +60,22 @@ export function registerWorkerCommand(program: Command): void {
     .action(async (o: WorkerCliOptions) => {
       // The engine starts before the first job (seconds of wasm set-up), not inside it.
       await (await import('../../engine/backend.js')).initEngine();
+      const url = queueUrl(o.queue, (line) => {
+        if (!o.quiet) process.stderr.write(`${line}\n`);
+      });
+      if (!url) {
+        throw new AntidoteError('INVALID_ARGUMENT', `--queue (or $${QUEUE_ENV}) is required`, {
+          field: 'queue',
+        });
+      }
       const worker = await startWorker(
-        { url: o.queue, name: o.queueName },
+        { url, name: o.queueName },
         {
           concurrency: o.concurrency,
           lockDuration: o.lockDuration,
           onEvent: (e) => {
             if (o.quiet && e.type !== 'error' && e.type !== 'failed') return;
-            const text = eventLine(e, o.json ?? false).replaceAll(o.queue, redactUrl(o.queue));
+            const text = eventLine(e, o.json ?? false).replaceAll(url, redactUrl(url));
             (e.type === 'error' || e.type === 'failed' ? process.stderr : process.stdout).write(
               `${text}\n`,
             );

@@ -15,8 +15,13 @@ import { EXPORT_INPUT, exportLayersModel } from './onnx-export.js';
 /** Records per `session.run`. */
 const CHUNK = 1024;
 
-/** What {@link ExportedSessions.run} computes: a layer's activations, or class probabilities. */
-export type ExportedOutput = { readonly layer: string } | { readonly probabilities: true };
+/**
+ * What {@link ExportedSessions.run} computes: a layer's activations, class probabilities, or
+ * both from one run (`withProbabilities`: the layer's activations, then the probabilities).
+ */
+export type ExportedOutput =
+  | { readonly layer: string; readonly withProbabilities?: boolean }
+  | { readonly probabilities: true };
 
 /** ONNX Runtime sessions over an exported TF.js model (see the module comment). */
 export class ExportedSessions {
@@ -49,12 +54,17 @@ export class ExportedSessions {
   }
 
   private session(output: ExportedOutput): Promise<InferenceSession> {
-    const key = 'layer' in output ? `layer:${output.layer}` : 'probabilities';
+    const both = 'layer' in output && output.withProbabilities === true;
+    const key = 'layer' in output ? `${both ? 'both' : 'layer'}:${output.layer}` : 'probabilities';
     let session = this.sessions.get(key);
     if (!session) {
       const graph = exportLayersModel(
         this.model,
-        'layer' in output ? { output: output.layer } : { softmax: true },
+        'layer' in output
+          ? both
+            ? { softmax: true, alsoOutput: output.layer }
+            : { output: output.layer }
+          : { softmax: true },
       );
       session = InferenceSession.create(graph.bytes, {
         graphOptimizationLevel: 'all',
@@ -77,33 +87,43 @@ export class ExportedSessions {
 
   /**
    * Runs the model over `n` records of `x` (row-major, the model's input shape each) and returns
-   * the flattened output rows `[n, dim]`.
+   * the flattened output rows `[n, dim]`; with `withProbabilities`, also the class probabilities
+   * `[n, K]` of the same run.
    */
   async run(
     output: ExportedOutput,
     x: Float32Array,
     n: number,
-  ): Promise<{ data: Float32Array; dim: number }> {
+  ): Promise<{ data: Float32Array; dim: number; probabilities?: Float32Array }> {
     await this.followWeights();
     const session = await this.session(output);
-    const fetch = session.outputNames[0]!;
-    let out: Float32Array | undefined;
-    let dim = 0;
+    // A two-output graph lists the probabilities first, then the layer (onnx-export.ts).
+    const fetches =
+      session.outputNames.length > 1
+        ? [session.outputNames[1]!, session.outputNames[0]!]
+        : [session.outputNames[0]!];
+    const outs: (Float32Array | undefined)[] = fetches.map(() => undefined);
+    const dims = fetches.map(() => 0);
     for (let start = 0; start < n; start += CHUNK) {
       const m = Math.min(CHUNK, n - start);
       const part = x.subarray(start * this.size, (start + m) * this.size);
       const result = await session.run(
         { [EXPORT_INPUT]: new Tensor('float32', part, [m, ...this.inputShape]) },
-        [fetch],
+        fetches,
       );
-      const t = result[fetch]!;
-      const data = t.data as Float32Array;
-      dim = data.length / m;
-      out ??= new Float32Array(n * dim);
-      out.set(data, start * dim);
-      t.dispose();
+      fetches.forEach((fetch, j) => {
+        const t = result[fetch]!;
+        const data = t.data as Float32Array;
+        dims[j] = data.length / m;
+        outs[j] ??= new Float32Array(n * dims[j]!);
+        outs[j]!.set(data, start * dims[j]!);
+        t.dispose();
+      });
     }
-    return { data: out ?? new Float32Array(0), dim };
+    const data = outs[0] ?? new Float32Array(0);
+    return fetches.length > 1
+      ? { data, dim: dims[0]!, probabilities: outs[1] ?? new Float32Array(0) }
+      : { data, dim: dims[0]! };
   }
 
   /** Releases every session (new ones are created on the next run). */

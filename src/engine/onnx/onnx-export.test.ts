@@ -250,4 +250,19 @@ describe('exportLayersModel: zoo models in ONNX Runtime', () => {
     expect(() => exportLayersModel(c.model, { output: 'nope' })).toThrow(/no layer "nope"/);
     c.dispose();
   });
+
+  it('alsoOutput: a flat layer as a second graph output beside the probabilities; not a convolution', async () => {
+    const c = await randomClassifier({ arch: 'cnn' }, [8, 8, 2], 2, 7);
+    const both = exportLayersModel(c.model, { softmax: true, alsoOutput: 'features' });
+    const session = await InferenceSession.create(both.bytes);
+    expect(session.outputNames).toEqual(['probabilities', 'features']);
+    await session.release();
+    expect(() => exportLayersModel(c.model, { softmax: true, alsoOutput: 'conv2' })).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+    );
+    expect(() => exportLayersModel(c.model, { alsoOutput: 'logits' })).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+    );
+    c.dispose();
+  });
 });

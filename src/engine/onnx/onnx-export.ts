@@ -43,6 +43,12 @@ export interface ExportOptions {
   readonly output?: string;
   /** Append a `Softmax` to the output (class probabilities from logits); default false. */
   readonly softmax?: boolean;
+  /**
+   * A layer whose output is a second graph output (named after it), beside `output`: one run then
+   * gives a representation and the class probabilities. Only a layer laid out as in TF.js (not a
+   * convolution's NCHW tensor) and before `output`; else `INVALID_ARGUMENT`.
+   */
+  readonly alsoOutput?: string;
   /** The graph's name (default: the model's). */
   readonly name?: string;
   /** Recorded as the model's `doc_string`-free producer version (default none). */
@@ -180,6 +186,8 @@ function shapeProblem(model: tfl.LayersModel, layers: tfl.layers.Layer[]): strin
 class GraphBuilder {
   readonly nodes: Node[] = [];
   readonly initializers: Initializer[] = [];
+  /** Each appended layer's output value, by layer name (for {@link ExportOptions.alsoOutput}). */
+  readonly values = new Map<string, Value>();
   private counter = 0;
 
   constructor(
@@ -418,7 +426,10 @@ class GraphBuilder {
       );
     }
     let v: Value = { name: EXPORT_INPUT, layout: 'tf', shape: inputShape as number[] };
-    for (const layer of layers.slice(0, end + 1)) v = this.layer(v, layer);
+    for (const layer of layers.slice(0, end + 1)) {
+      v = this.layer(v, layer);
+      this.values.set(layer.name, v);
+    }
     if (v.layout === 'nchw') {
       // The graph's output keeps the layer's name: its NCHW tensor is renamed.
       const final = v.name;
@@ -489,6 +500,14 @@ export function exportLayersModel(
   }
   const builder = new GraphBuilder(model, layers, true);
   const out = builder.build(options.output, options.softmax ?? false);
+  const also =
+    options.alsoOutput === undefined ? undefined : builder.values.get(options.alsoOutput);
+  if (options.alsoOutput !== undefined && (also?.layout !== 'tf' || also.name === out.name)) {
+    throw new AntidoteError(
+      'INVALID_ARGUMENT',
+      `layer "${options.alsoOutput}" cannot be a second output: it must come before the graph's output and be laid out as in TF.js`,
+    );
+  }
   const inputShape = (model.inputs[0]!.shape as number[]).slice(1);
   const proto = MODEL.fromObject({
     irVersion: 8,
@@ -500,7 +519,7 @@ export function exportLayersModel(
       node: builder.nodes,
       initializer: builder.initializers,
       input: [valueInfo(EXPORT_INPUT, inputShape)],
-      output: [valueInfo(out.name, out.shape)],
+      output: [valueInfo(out.name, out.shape), ...(also ? [valueInfo(also.name, also.shape)] : [])],
     },
   });
   return { bytes: MODEL.encode(proto).finish(), output: out.name, outputShape: out.shape };
