@@ -6,6 +6,7 @@
  * deterministic and free of I/O, so that it is unit-tested.
  */
 import { Rng } from '../util/rng.js';
+import type { PoisonSeparability } from './poison-separability.js';
 
 /** What a case does to its training set. */
 export type MatrixAttack =
@@ -277,6 +278,11 @@ export interface MatrixRow {
   readonly makeSeconds?: number;
   /** Each registered detector run on its own, by registry name. */
   readonly detectors: Readonly<Record<string, MatrixDetectorResult>>;
+  /**
+   * How separable the poison is from the clean records of its classes in the default layer,
+   * with the ground truth (`poison-separability.ts`); absent for clean runs.
+   */
+  readonly separability?: PoisonSeparability;
   /** The default decision (`scanDataset` with its default detectors). */
   readonly decision: MatrixDetectorResult & {
     readonly methods: readonly string[];
