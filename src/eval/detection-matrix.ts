@@ -310,7 +310,8 @@ function cell(s: string): string {
 /**
  * The Markdown table of the matrix: one row per case (dataset, model, epochs, trigger, mode,
  * rate, seed, ASR, clean accuracy, F1 of every detector, F1 of the default decision, records it
- * flagged, verdict). Detector columns are the union of the rows' detectors, in first-seen order;
+ * flagged, verdict, and the held-out F1 of the poison's linear separability in the default layer:
+ * `MatrixRow.separability`). Detector columns are the union of the rows' detectors, in first-seen order;
  * `–` where a figure does not exist (no poison, detector skipped).
  */
 export function matrixTable(rows: readonly MatrixRow[]): string {
@@ -332,6 +333,7 @@ export function matrixTable(rows: readonly MatrixRow[]): string {
     'default F1',
     'flagged',
     'verdict',
+    'separable F1',
   ];
   const lines = [`| ${head.map(cell).join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
   for (const r of rows) {
@@ -351,6 +353,7 @@ export function matrixTable(rows: readonly MatrixRow[]): string {
       f2(r.decision.f1),
       String(r.decision.flagged),
       r.decision.verdict?.toUpperCase() ?? 'n/a',
+      f2(r.separability?.f1),
     ];
     lines.push(`| ${cells.map(cell).join(' | ')} |`);
   }
