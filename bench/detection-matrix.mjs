@@ -26,7 +26,7 @@ import { featureTriggerFromString } from '../dist/attacks/trigger-options.js';
 import { writeDatasetDir } from '../dist/data/dataset-dir.js';
 import { dataDomain, loadDataset } from '../dist/data/load.js';
 import { stratifiedSplit } from '../dist/data/transform.js';
-import { DETECTORS, scanDataset } from '../dist/defenses/index.js';
+import { computeRepresentations, DETECTORS, scanDataset } from '../dist/defenses/index.js';
 import { FeatureModel, initEngine, loadModel, trainClassifier } from '../dist/engine/index.js';
 import { evaluateDetection } from '../dist/eval/detection.js';
 import {
@@ -40,6 +40,7 @@ import {
 } from '../dist/eval/detection-matrix.js';
 import { evaluateFeatureBackdoor } from '../dist/eval/feature-backdoor.js';
 import { accuracy, evaluateBackdoor, evaluateClean } from '../dist/eval/metrics.js';
+import { poisonSeparability } from '../dist/eval/poison-separability.js';
 import { Rng } from '../dist/util/rng.js';
 import { hasFlag, machine, resultsDir, writeResult } from './common.mjs';
 
@@ -390,6 +391,13 @@ async function detectCase(c) {
     log(
       `detect ${key}: default [${decision.methods.join(',')}] F1 ${decision.f1} P ${decision.precision} R ${decision.recall} flagged ${decision.flagged} verdict ${decision.verdict} (${decisionSeconds.toFixed(1)} s)`,
     );
+    // Where the poison sits: held-out linear separability in the default layer (the scan's
+    // cached forward pass), telling a representation that hides it from detectors that miss it.
+    const separability = made.truth.length
+      ? (poisonSeparability(await computeRepresentations(ds, classifier), ds.y, truth) ?? null)
+      : null;
+    if (separability)
+      log(`  separability (default layer): AUC ${separability.auc} F1 ${separability.f1}`);
     const domain = dataDomain(loaded);
     const detectors = {};
     for (const entry of DETECTORS) {
@@ -443,6 +451,7 @@ async function detectCase(c) {
       scanSeed,
       detectors,
       decision,
+      separability,
     });
   } finally {
     model.dispose();
@@ -474,6 +483,7 @@ function collectRows() {
       ...rest,
       detectors: det.detectors,
       decision: det.decision,
+      ...(det.separability ? { separability: det.separability } : {}),
       detectedAt: det.detectedAt,
       commit: det.commit,
     });

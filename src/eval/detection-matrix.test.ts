@@ -126,7 +126,7 @@ describe('detection matrix: grids', () => {
 describe('detection matrix: table and targets', () => {
   it('writes one row per case with a column per detector', () => {
     const rows = [
-      row(base),
+      { ...row(base), separability: { auc: 1, f1: 0.97, dims: 32, poisoned: 30, clean: 3000 } },
       row(
         { ...base, attack: 'clean', trigger: undefined, mode: undefined, rate: undefined },
         {
@@ -150,11 +150,12 @@ describe('detection matrix: table and targets', () => {
     const md = matrixTable(rows).trim().split('\n');
     expect(md).toHaveLength(4);
     expect(md[0]).toContain('| F1 ac | F1 a\\|b | default F1 |');
+    expect(md[0]).toContain('| verdict | separable F1 |');
     expect(md[2]).toContain(
-      '| mnist | cnn | 2 | pattern | all-to-one | 10% | 1 | 10 | 0.90 | 0.98 | 1.00 | – | 1.00 | 10 | FAIL |',
+      '| mnist | cnn | 2 | pattern | all-to-one | 10% | 1 | 10 | 0.90 | 0.98 | 1.00 | – | 1.00 | 10 | FAIL | 0.97 |',
     );
     expect(md[3]).toContain('| clean |');
-    expect(md[3]).toContain('| n/a |');
+    expect(md[3]).toContain('| n/a | – |');
   });
 
   it('judges each target with its figures', () => {

@@ -6,6 +6,7 @@
  * deterministic and free of I/O, so that it is unit-tested.
  */
 import { Rng } from '../util/rng.js';
+import type { PoisonSeparability } from './poison-separability.js';
 
 /** What a case does to its training set. */
 export type MatrixAttack =
@@ -277,6 +278,11 @@ export interface MatrixRow {
   readonly makeSeconds?: number;
   /** Each registered detector run on its own, by registry name. */
   readonly detectors: Readonly<Record<string, MatrixDetectorResult>>;
+  /**
+   * How separable the poison is from the clean records of its classes in the default layer,
+   * with the ground truth (`poison-separability.ts`); absent for clean runs.
+   */
+  readonly separability?: PoisonSeparability;
   /** The default decision (`scanDataset` with its default detectors). */
   readonly decision: MatrixDetectorResult & {
     readonly methods: readonly string[];
@@ -304,7 +310,8 @@ function cell(s: string): string {
 /**
  * The Markdown table of the matrix: one row per case (dataset, model, epochs, trigger, mode,
  * rate, seed, ASR, clean accuracy, F1 of every detector, F1 of the default decision, records it
- * flagged, verdict). Detector columns are the union of the rows' detectors, in first-seen order;
+ * flagged, verdict, and the held-out F1 of the poison's linear separability in the default layer:
+ * `MatrixRow.separability`). Detector columns are the union of the rows' detectors, in first-seen order;
  * `–` where a figure does not exist (no poison, detector skipped).
  */
 export function matrixTable(rows: readonly MatrixRow[]): string {
@@ -326,6 +333,7 @@ export function matrixTable(rows: readonly MatrixRow[]): string {
     'default F1',
     'flagged',
     'verdict',
+    'separable F1',
   ];
   const lines = [`| ${head.map(cell).join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
   for (const r of rows) {
@@ -345,6 +353,7 @@ export function matrixTable(rows: readonly MatrixRow[]): string {
       f2(r.decision.f1),
       String(r.decision.flagged),
       r.decision.verdict?.toUpperCase() ?? 'n/a',
+      f2(r.separability?.f1),
     ];
     lines.push(`| ${cells.map(cell).join(' | ')} |`);
   }
