@@ -354,7 +354,7 @@ export async function confusionTraining(
           base,
         )
       : ds;
-  let baseIdx = base
+  let baseIdx: Int32Array = base
     ? Int32Array.from({ length: numRecords(base) }, (_, j) => (tail ? inspected : n) + j)
     : new Int32Array(0);
   if (base && baseIdx.length === 0) {
