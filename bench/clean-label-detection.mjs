@@ -15,26 +15,16 @@
 //   node bench/clean-label-detection.mjs [--cases a,b] [--detectors ct,ac,...] [--records N]
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { adaptiveBlendAttack, adaptiveBlendTestTrigger } from '../dist/attacks/adaptive-blend.js';
-import {
-  ADAPTIVE_PATCH_DEFAULTS,
-  adaptivePatchAttack,
-  adaptivePatchTestTrigger,
-  adaptivePatchTriggers,
-} from '../dist/attacks/adaptive-patch.js';
 import { backdoorAttack } from '../dist/attacks/backdoor.js';
-import { cleanLabelBackdoor } from '../dist/attacks/clean-label-backdoor.js';
-import { sigAttack, sigTestTrigger } from '../dist/attacks/sig.js';
-import { blendNoiseKey, createTrigger } from '../dist/attacks/triggers.js';
-import { wanetAttack, wanetTrigger } from '../dist/attacks/wanet.js';
+import { createTrigger } from '../dist/attacks/triggers.js';
 import { selectRecords } from '../dist/data/dataset.js';
 import { loadMnist } from '../dist/data/mnist.js';
 import { adversarialFit } from '../dist/defenses/adversarial-training.js';
 import { scanDataset } from '../dist/defenses/index.js';
 import { initEngine, TfClassifier, trainClassifier } from '../dist/engine/index.js';
-import { evaluateDetection } from '../dist/eval/detection.js';
 import { evaluateBackdoor, evaluateClean } from '../dist/eval/metrics.js';
 import { Rng } from '../dist/util/rng.js';
+import { attackCases, flagScore, poisonCase } from './attack-cases.mjs';
 import { argValue, firstRecords, writeResult } from './common.mjs';
 
 const records = Number(argValue('--records', '12000'));
@@ -47,11 +37,7 @@ const detectors = argValue('--detectors', 'ct,ct-data,ac,ss,ln,sca,abl').split('
 const log = (s) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${s}\n`);
 const round = (v, d = 4) => (v === undefined || v === null ? null : Number(v.toFixed(d)));
 
-const corner4 = { kind: 'corner', size: 3, corners: 'four', amplitude: 0.5 };
-const adaptive = (family, rate, covers) => ({
-  family,
-  options: { target, rate, coverRate: covers * rate },
-});
+const shared = attackCases(target);
 const cases = {
   clean: { family: 'none' },
   // A visible dirty-label patch (BadNets), the reference case every detector should find.
@@ -59,23 +45,17 @@ const cases = {
     family: 'backdoor',
     options: { trigger: { kind: 'pattern' }, rate: 0.01, mode: 'all-to-one', target },
   },
-  'sig-ramp-20%': {
-    family: 'sig',
-    options: { target, rate: 0.2, signal: 'ramp', delta: 0.2 },
-    testDelta: 0.6,
-  },
-  'clean-label-10%': {
-    family: 'clean-label',
-    options: { target, rate: 0.1, epsilon: 0.3, trigger: corner4, pgd: { steps: 20 } },
-  },
-  'clean-label-20%': {
-    family: 'clean-label',
-    options: { target, rate: 0.2, epsilon: 0.3, trigger: corner4, pgd: { steps: 20 } },
-  },
-  'wanet-10%': { family: 'wanet', options: { target, rate: 0.1, crossRatio: 2 }, epochs: 8 },
-  'adaptive-blend-0.3%': adaptive('adaptive-blend', 0.003, 1),
-  'adaptive-blend-1%': adaptive('adaptive-blend', 0.01, 1),
-  'adaptive-patch-0.3%': adaptive('adaptive-patch', 0.003, 2),
+  ...Object.fromEntries(
+    [
+      'sig-ramp-20%',
+      'clean-label-10%',
+      'clean-label-20%',
+      'wanet-10%',
+      'adaptive-blend-0.3%',
+      'adaptive-blend-1%',
+      'adaptive-patch-0.3%',
+    ].map((name) => [name, shared[name]]),
+  ),
 };
 const only = argValue('--cases');
 const run = only ? only.split(',').map((c) => [c, cases[c]]) : Object.entries(cases);
@@ -117,19 +97,7 @@ const results = {
 };
 const save = () => writeResult('clean-label-detection', results);
 
-function score(flagged, truth, y) {
-  const ev = evaluateDetection(
-    { scores: Float32Array.from(flagged), flagged },
-    { poisoned: truth, y },
-  );
-  const n = flagged.reduce((a, b) => a + b, 0);
-  return {
-    precision: n ? round(ev.precision, 3) : null,
-    recall: round(ev.recall, 3),
-    f1: round(ev.f1, 3),
-    flagged: n,
-  };
-}
+const score = (flagged, truth, y) => flagScore(flagged, truth, y, 3);
 
 let robust;
 async function surrogate() {
@@ -146,47 +114,14 @@ async function surrogate() {
 }
 
 async function poison(c, rng) {
-  switch (c.family) {
-    case 'none':
-      return { r: { dataset: train, poisoned: new Uint8Array(train.y.length) } };
-    case 'backdoor': {
-      const r = backdoorAttack.poison(train, c.options, rng);
-      return { r, apply: createTrigger(c.options.trigger).apply };
-    }
-    case 'sig': {
-      const r = sigAttack.poison(train, c.options, rng);
-      return { r, apply: sigTestTrigger({ ...c.options, testDelta: c.testDelta }).apply };
-    }
-    case 'clean-label': {
-      const r = await cleanLabelBackdoor(train, await surrogate(), c.options, rng);
-      return { r, apply: r.testTrigger.apply };
-    }
-    case 'wanet': {
-      const r = wanetAttack.poison(train, c.options, rng);
-      const grid = Float32Array.from(r.record.params.controlGrid);
-      return { r, apply: wanetTrigger(grid, r.record.params).apply };
-    }
-    case 'adaptive-blend': {
-      const key = blendNoiseKey(shape, 0);
-      const r = adaptiveBlendAttack.poison(
-        train,
-        { ...c.options, key, keyInfo: { blendSeed: 0 } },
-        rng,
-      );
-      return { r, apply: adaptiveBlendTestTrigger(key, 0.2).apply };
-    }
-    case 'adaptive-patch': {
-      const patches = adaptivePatchTriggers(shape, ADAPTIVE_PATCH_DEFAULTS.alphas, 4, 0);
-      const r = adaptivePatchAttack.poison(
-        train,
-        { ...c.options, patches, patchInfo: { size: 4, patchSeed: 0 } },
-        rng,
-      );
-      return { r, apply: adaptivePatchTestTrigger(patches, 1).apply };
-    }
-    default:
-      throw new Error(c.family);
+  if (c.family === 'none') {
+    return { r: { dataset: train, poisoned: new Uint8Array(train.y.length) } };
   }
+  if (c.family === 'backdoor') {
+    const r = backdoorAttack.poison(train, c.options, rng);
+    return { r, apply: createTrigger(c.options.trigger).apply };
+  }
+  return poisonCase(train, shape, c, rng, surrogate);
 }
 
 for (const [name, c] of run) {

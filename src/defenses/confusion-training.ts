@@ -3,14 +3,14 @@ import { type Dataset, numRecords, recordSize } from '../data/dataset.js';
 import type { Classifier } from '../engine/classifier.js';
 import { AntidoteError } from '../errors.js';
 import { Rng } from '../util/rng.js';
-import {
-  type DetectionProgress,
-  type DetectionReport,
-  indicesByClass,
-  STRONG_EVIDENCE,
-} from './detector.js';
+import { type DetectionReport, indicesByClass, STRONG_EVIDENCE } from './detector.js';
 import { defineDetector } from './detector-entry.js';
-import { lowLossIsolation, recordLosses } from './training-dynamics.js';
+import {
+  lowLossIsolation,
+  recordLosses,
+  type TrainingDynamicsOptions,
+  trainingDynamicsNotRun,
+} from './training-dynamics.js';
 
 /**
  * Confusion training (Qi, Xie, Wang, Wu, Mittal & Li 2023, "Towards A Proactive ML Approach for
@@ -62,12 +62,11 @@ import { lowLossIsolation, recordLosses } from './training-dynamics.js';
  * fitted more easily than its class). The detector retrains, so it is not a default detector; a
  * model that cannot be retrained gives a "not run" report.
  */
-export interface ConfusionTrainingOptions {
-  /** Trains a fresh model like the scanned one (required). */
-  readonly trainLike: (
-    train: Dataset,
-    options: { readonly seed: number; readonly epochs?: number },
-  ) => Promise<Classifier>;
+export interface ConfusionTrainingOptions
+  extends Pick<
+    TrainingDynamicsOptions,
+    'trainLike' | 'isolationZ' | 'threshold' | 'seed' | 'batchSize' | 'onProgress'
+  > {
   /**
    * The clean base set whose records are relabelled at random: the trusted subset. When it is the
    * tail of `ds` (as the scan appends it), those records are not also trained as inspected ones.
@@ -92,16 +91,6 @@ export interface ConfusionTrainingOptions {
   readonly confusionEpochs?: number;
   /** Learning rate of confusion training. Default {@link DEFAULT_CONFUSION_LR}. */
   readonly learningRate?: number;
-  /** Robust SDs below the class median (log loss) from which a record is isolated. Default 3.5. */
-  readonly isolationZ?: number;
-  /** Class strength from which a class is flagged. Default {@link STRONG_EVIDENCE}. */
-  readonly threshold?: number;
-  /** Seed of the confusion labels, the drawn base set and the fresh models. Default 0. */
-  readonly seed?: number;
-  /** Records per forward pass. Default 1024. */
-  readonly batchSize?: number;
-  /** Progress: `train` (one step per round), then `losses`. */
-  readonly onProgress?: (p: DetectionProgress) => void;
 }
 
 /** Default confusion factor λ: relabelled base records per inspected record. */
@@ -419,22 +408,7 @@ export async function confusionTraining(
 
 /** The report of a confusion-training scan that could not run (a model that cannot be retrained). */
 function confusionTrainingNotRun(ds: Dataset, why: string): DetectionReport {
-  const byClass = indicesByClass(ds.y, ds.classes.length);
-  return {
-    method: 'confusion-training',
-    scores: new Float32Array(ds.y.length),
-    flagged: new Uint8Array(ds.y.length),
-    perClass: ds.classes.map((className, c) => ({
-      classIndex: c,
-      className,
-      count: byClass[c]!.length,
-      flagged: 0,
-      suspicious: false,
-      reason: `not run: ${why}`,
-      stats: { ran: false },
-    })),
-    params: { ran: false },
-  };
+  return { ...trainingDynamicsNotRun(ds, why), method: 'confusion-training' };
 }
 
 /** Confusion training in the detector registry: `antidote scan --method ct [--trusted DATA]`. */
