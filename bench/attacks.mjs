@@ -25,25 +25,14 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { adaptiveBlendAttack, adaptiveBlendTestTrigger } from '../dist/attacks/adaptive-blend.js';
-import {
-  ADAPTIVE_PATCH_DEFAULTS,
-  adaptivePatchAttack,
-  adaptivePatchTestTrigger,
-  adaptivePatchTriggers,
-} from '../dist/attacks/adaptive-patch.js';
-import { cleanLabelBackdoor } from '../dist/attacks/clean-label-backdoor.js';
-import { sigAttack, sigTestTrigger } from '../dist/attacks/sig.js';
-import { blendNoiseKey } from '../dist/attacks/triggers.js';
-import { wanetAttack, wanetTrigger } from '../dist/attacks/wanet.js';
 import { loadFashionMnist } from '../dist/data/fashion-mnist.js';
 import { loadMnist } from '../dist/data/mnist.js';
 import { adversarialFit } from '../dist/defenses/adversarial-training.js';
 import { scanDataset } from '../dist/defenses/index.js';
 import { initEngine, TfClassifier, trainClassifier } from '../dist/engine/index.js';
-import { evaluateDetection } from '../dist/eval/detection.js';
 import { evaluateBackdoor, evaluateClean } from '../dist/eval/metrics.js';
 import { Rng } from '../dist/util/rng.js';
+import { attackCases, flagScore, poisonCase } from './attack-cases.mjs';
 import { firstRecords, hasFlag, resultsDir, writeResult } from './common.mjs';
 
 const arg = (name, fallback) => {
@@ -73,43 +62,7 @@ const surrogateRecords = quick ? 300 : 12000;
 const log = (s) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${s}\n`);
 const round = (v, d = 4) => (v === undefined || v === null ? null : Number(v.toFixed(d)));
 
-const corner4 = { kind: 'corner', size: 3, corners: 'four', amplitude: 0.5 };
-/** An Adaptive-* case: `rate` poisons, `covers` times as many covers. */
-const adaptive = (family, rate, covers) => ({
-  family,
-  options: { target, rate, coverRate: covers * rate },
-});
-const cases = {
-  // SIG (Barni et al. 2019): the paper's sinusoid, and the ramp that did best on MNIST.
-  'sig-sin-20%': {
-    family: 'sig',
-    options: { target, rate: 0.2, signal: 'sin', delta: 20 / 255, frequency: 6 },
-    testDelta: 0.3,
-  },
-  'sig-ramp-20%': {
-    family: 'sig',
-    options: { target, rate: 0.2, signal: 'ramp', delta: 0.2 },
-    testDelta: 0.6,
-  },
-  // Turner et al. 2019 as the paper does it: robust surrogate, four corners, amplitude 0.5.
-  'clean-label-20%': {
-    family: 'clean-label',
-    options: { target, rate: 0.2, epsilon: 0.3, trigger: corner4, pgd: { steps: 20 } },
-  },
-  'clean-label-10%': {
-    family: 'clean-label',
-    options: { target, rate: 0.1, epsilon: 0.3, trigger: corner4, pgd: { steps: 20 } },
-  },
-  // WaNet (Nguyen & Tran 2021), MNIST settings: k 4, s 0.5, noise mode (cross ratio 2).
-  'wanet-10%': { family: 'wanet', options: { target, rate: 0.1, crossRatio: 2 }, epochs: 8 },
-  'wanet-0.5%': { family: 'wanet', options: { target, rate: 0.005, crossRatio: 2 }, epochs: 8 },
-  // Adaptive-Blend (Qi et al. 2023): 16 pieces, 8 masked, α 0.15 / 0.2, noise key, covers 1×.
-  'adaptive-blend-0.3%': adaptive('adaptive-blend', 0.003, 1),
-  'adaptive-blend-1%': adaptive('adaptive-blend', 0.01, 1),
-  // Adaptive-Patch (Qi et al. 2023): four 4×4 corner patches, α 0.5 / 0.2 / 0.5 / 0.3, covers 2×.
-  'adaptive-patch-0.3%': adaptive('adaptive-patch', 0.003, 2),
-  'adaptive-patch-1%': adaptive('adaptive-patch', 0.01, 2),
-};
+const cases = attackCases(target);
 const run = onlyCases
   ? onlyCases.map((name) => {
       if (!cases[name])
@@ -143,20 +96,7 @@ if (merge && existsSync(join(resultsDir, `${file}.json`))) {
 }
 const save = () => writeResult(file, results);
 
-/** Precision / recall / F1 of a 0/1 flag array against the ground truth. */
-function score(flagged, truth, y) {
-  const ev = evaluateDetection(
-    { scores: Float32Array.from(flagged), flagged },
-    { poisoned: truth, y },
-  );
-  const n = flagged.reduce((a, b) => a + b, 0);
-  return {
-    precision: n ? round(ev.precision) : null,
-    recall: round(ev.recall),
-    f1: round(ev.f1),
-    flagged: n,
-  };
-}
+const score = (flagged, truth, y) => flagScore(flagged, truth, y);
 
 /** The default scan decision and each default detector's own report, scored. */
 async function scanScores(model, ds, truth) {
@@ -193,48 +133,6 @@ async function aloneScores(model, ds, truth) {
     };
   }
   return out;
-}
-
-async function poison(train, shape, c, rng, surrogate) {
-  switch (c.family) {
-    case 'sig': {
-      const r = sigAttack.poison(train, c.options, rng);
-      return {
-        r,
-        apply: sigTestTrigger({ ...c.options, testDelta: c.testDelta }).apply,
-        test: `testDelta ${round(c.testDelta, 3)}`,
-      };
-    }
-    case 'clean-label': {
-      const r = await cleanLabelBackdoor(train, await surrogate(), c.options, rng);
-      return { r, apply: r.testTrigger.apply, test: 'four corners, full amplitude' };
-    }
-    case 'wanet': {
-      const r = wanetAttack.poison(train, c.options, rng);
-      const grid = Float32Array.from(r.record.params.controlGrid);
-      return { r, apply: wanetTrigger(grid, r.record.params).apply, test: 'warp' };
-    }
-    case 'adaptive-blend': {
-      const key = blendNoiseKey(shape, 0);
-      const r = adaptiveBlendAttack.poison(
-        train,
-        { ...c.options, key, keyInfo: { blendSeed: 0 } },
-        rng,
-      );
-      return { r, apply: adaptiveBlendTestTrigger(key, 0.2).apply, test: 'full trigger, α 0.2' };
-    }
-    case 'adaptive-patch': {
-      const patches = adaptivePatchTriggers(shape, ADAPTIVE_PATCH_DEFAULTS.alphas, 4, 0);
-      const r = adaptivePatchAttack.poison(
-        train,
-        { ...c.options, patches, patchInfo: { size: 4, patchSeed: 0 } },
-        rng,
-      );
-      return { r, apply: adaptivePatchTestTrigger(patches, 1).apply, test: 'all patches, α 1' };
-    }
-    default:
-      throw new Error(c.family);
-  }
 }
 
 for (const name of datasets) {
@@ -293,7 +191,7 @@ for (const name of datasets) {
       const base = await clean(epochs);
       let made;
       try {
-        made = await poison(train, shape, c, new Rng(seed).fork('attack'), surrogate);
+        made = await poisonCase(train, shape, c, new Rng(seed).fork('attack'), surrogate);
       } catch (e) {
         // e.g. a rate that poisons no record of a small --records set
         log(`${name} ${caseName} seed ${seed}: not run (${e.code ?? 'error'}: ${e.message})`);

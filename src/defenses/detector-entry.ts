@@ -26,6 +26,11 @@ export interface DetectorContext {
     train: Dataset,
     options: { readonly seed: number; readonly epochs?: number },
   ) => Promise<Classifier>;
+  /**
+   * The trusted clean subset of the scan (`scan --trusted`), which `scanDataset` appends to the
+   * scanned records (the last records of the detector's dataset): confusion training's base set.
+   */
+  readonly trusted?: Dataset;
   /** Text records and the text model's predictions on raw texts (keyword discovery). */
   readonly text?: TextScanContext;
 }

@@ -45,6 +45,7 @@ export * from './adversarial-training.js';
 export * from './arbitrary-labels.js';
 export * from './calibration.js';
 export * from './class-phases.js';
+export * from './confusion-training.js';
 export {
   type ClassFinding,
   type DetectionProgress,

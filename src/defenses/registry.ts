@@ -4,6 +4,7 @@ import type { Classifier } from '../engine/classifier.js';
 import { AntidoteError } from '../errors.js';
 import { activationClusteringEntry } from './activation-clustering.js';
 import { arbitraryLabelEntry } from './arbitrary-labels.js';
+import { confusionTrainingEntry } from './confusion-training.js';
 import type { DetectionReport } from './detector.js';
 import {
   type DetectorContext,
@@ -24,7 +25,8 @@ import { trainingDynamicsEntry } from './training-dynamics.js';
  * label consistency (label noise); `kw` keyword discovery (text models); `sca` SCAn statistical
  * contamination analysis (backdoors, Tang et al. 2021); `abl` training dynamics (backdoors,
  * retrains: not a default); `ln` the arbitrary-label test (label flips from the model's in-sample
- * probabilities, a default). `antidote scan` derives
+ * probabilities, a default); `ct` confusion training (backdoors incl. clean-label and adaptive ones,
+ * Qi et al. 2023; retrains: not a default). `antidote scan` derives
  * its `--method` choices and its detector flags from it, and {@link scanDataset} runs its entries.
  * Adding a detector is one file exporting a {@link DetectorEntry} plus one line here
  * (`CONTRIBUTING.md`).
@@ -39,10 +41,21 @@ export const DETECTORS: readonly DetectorEntry[] = Object.freeze([
   scanUntanglingEntry,
   trainingDynamicsEntry,
   arbitraryLabelEntry,
+  confusionTrainingEntry,
 ] as DetectorEntry[]);
 
 /** Short name of a detector. */
-export type DetectorName = 'ac' | 'ss' | 'spectre' | 'cl' | 'knn' | 'kw' | 'sca' | 'abl' | 'ln';
+export type DetectorName =
+  | 'ac'
+  | 'ss'
+  | 'spectre'
+  | 'cl'
+  | 'knn'
+  | 'kw'
+  | 'sca'
+  | 'abl'
+  | 'ln'
+  | 'ct';
 
 /** Every detector name, in registry order. */
 export const DETECTOR_NAMES: readonly DetectorName[] = Object.freeze(

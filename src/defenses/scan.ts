@@ -167,6 +167,7 @@ export async function scanDataset(
     ...options.context,
     seed: options.seed,
     ...(typeof layer === 'string' ? { layer } : {}),
+    ...(trusted ? { trusted } : {}),
     onProgress: (p: DetectionProgress) => options.onProgress?.(method, p),
   }));
   // Class-phased detectors whose per-class phase runs elsewhere (a distributed scan).
