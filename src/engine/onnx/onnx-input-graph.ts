@@ -1,0 +1,242 @@
+/**
+ * The preprocessing of an ONNX image model moved into its graph (issue 17, throughput): a
+ * derived model whose new input reads Antidote's records as stored (HWC, float32, unnormalised)
+ * and whose first nodes do what `OnnxModel.featurize` does in JavaScript, per channel `Mul` by
+ * `scale / std` and `Add` of `−mean / std`, then `Transpose` to NCHW, feeding the tensor that was
+ * the graph's input. ONNX Runtime then runs the preprocessing inside the session, on its threads,
+ * where its layout transformer folds the transpose into the first convolution's reorder, instead
+ * of a serial pass on the main thread (docs/onnx.md, Benchmarks).
+ *
+ * The user's file is never changed: the derived bytes live in memory. They are written by
+ * copying the model's protobuf field by field (wire format, so that fields Antidote does not
+ * declare in `./onnx-proto.ts` survive), dropping the old input from `graph.input` and adding
+ * the new nodes, constants and input; every node that read the old input reads it still, now
+ * produced by the new nodes. Activations keep working: `withGraphOutputs` appends to these
+ * bytes as to the original.
+ */
+import protobuf from 'protobufjs';
+import { ONNX_FLOAT } from './onnx-graph.js';
+import { ONNX_ROOT, type ProtoModel } from './onnx-proto.js';
+import type { OnnxNormalization } from './onnx-sidecar.js';
+
+const NODE = ONNX_ROOT.lookupType('onnx.NodeProto');
+const TENSOR = ONNX_ROOT.lookupType('onnx.TensorProto');
+const VALUE_INFO = ONNX_ROOT.lookupType('onnx.ValueInfoProto');
+
+/** Field numbers (ONNX IR): `ModelProto.graph`, `GraphProto.node/initializer/input`. */
+const MODEL_GRAPH = 7;
+const GRAPH_NODE = 1;
+const GRAPH_INITIALIZER = 5;
+const GRAPH_INPUT = 11;
+/** Protobuf wire type of length-delimited fields (messages, strings, bytes). */
+const LENGTH_DELIMITED = 2;
+
+/** What {@link withRawInput} needs to know of the model's input and its preprocessing. */
+export interface RawInputSpec {
+  /** The graph's data input, which the new nodes now produce. */
+  readonly inputName: string;
+  /** `nchw` inserts the transpose; `nhwc` and `flat` read the records in their order. */
+  readonly layout: 'nchw' | 'nhwc' | 'flat';
+  /** One raw record's shape (HWC for images; `[D]` for flat inputs). */
+  readonly rawShape: readonly number[];
+  /** The input's fixed batch size, if the file fixes one (else a symbolic `batch`). */
+  readonly fixedBatch?: number;
+  /** The normalisation to put in the graph (none: transpose only). */
+  readonly normalization?: OnnxNormalization;
+}
+
+/** A derived model: its bytes and the name of its input, which reads raw records. */
+export interface RawInputModel {
+  readonly bytes: Uint8Array;
+  readonly inputName: string;
+}
+
+/**
+ * Whether the graph takes the new nodes: numpy broadcasting of `Mul`/`Add` (opset ≥ 7) and
+ * initializers that need not be listed as inputs (IR ≥ 4). Older files keep the JavaScript
+ * preprocessing.
+ */
+export function takesRawInput(model: ProtoModel): boolean {
+  return (model.opsets[''] ?? model.opsets['ai.onnx'] ?? 0) >= 7 && model.irVersion >= 4;
+}
+
+/**
+ * The per-channel affine map of `norm` over `channels` channels, `v · scale[k] + shift[k]` with
+ * `scale[k] = scale / std[k]` and `shift[k] = −mean[k] / std[k]` (computed in float64; a single
+ * mean or std applies to every channel): `(v · scale − mean[k]) / std[k]` as two float32 ops.
+ */
+export function affineOf(
+  norm: OnnxNormalization,
+  channels: number,
+): { scale: Float32Array; shift: Float32Array } {
+  const scale = new Float32Array(channels);
+  const shift = new Float32Array(channels);
+  for (let k = 0; k < channels; k++) {
+    const mean = norm.mean[k] ?? norm.mean[0]!;
+    const std = norm.std[k] ?? norm.std[0]!;
+    scale[k] = norm.scale / std;
+    shift[k] = -mean / std;
+  }
+  return { scale, shift };
+}
+
+/** A tag and length prefix of a length-delimited field. */
+function header(field: number, length: number): Uint8Array {
+  return protobuf.Writer.create()
+    .uint32((field << 3) | LENGTH_DELIMITED)
+    .uint32(length)
+    .finish();
+}
+
+/** `message` as the length-delimited field `field`. */
+function embedded(field: number, message: Uint8Array): Uint8Array[] {
+  return [header(field, message.length), message];
+}
+
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+/**
+ * The fields of the message `bytes`, each as `[field number, its bytes with the tag,
+ * its payload for a length-delimited field]`, in order.
+ */
+function fields(bytes: Uint8Array): Array<[number, Uint8Array, Uint8Array | undefined]> {
+  const r = protobuf.Reader.create(bytes);
+  const out: Array<[number, Uint8Array, Uint8Array | undefined]> = [];
+  while (r.pos < r.len) {
+    const start = r.pos;
+    const tag = r.uint32();
+    const field = tag >>> 3;
+    const wire = tag & 7;
+    let payload: Uint8Array | undefined;
+    if (wire === LENGTH_DELIMITED) {
+      const length = r.uint32();
+      payload = bytes.subarray(r.pos, r.pos + length);
+      r.skip(length);
+    } else {
+      r.skipType(wire);
+    }
+    out.push([field, bytes.subarray(start, r.pos), payload]);
+  }
+  return out;
+}
+
+/** A name not among `taken`, starting with `base`. */
+function fresh(base: string, taken: ReadonlySet<string>): string {
+  let name = base;
+  for (let i = 1; taken.has(name); i++) name = `${base}_${i}`;
+  return name;
+}
+
+/**
+ * The model `bytes` (decoded as `model`) with its data input replaced by one that reads raw
+ * records (see the module comment): `Mul`, `Add` when `spec.normalization` is set, `Transpose`
+ * (perm 0, 3, 1, 2) for an NCHW input; the last of them outputs `spec.inputName`. The new input
+ * is named `<input>_raw` (or a free variant). Everything else is copied byte for byte.
+ */
+export function withRawInput(
+  bytes: Uint8Array,
+  model: ProtoModel,
+  spec: RawInputSpec,
+): RawInputModel {
+  const taken = new Set<string>([
+    ...model.inputs.map((i) => i.name),
+    ...model.outputs.map((o) => o.name),
+    ...model.initializers.keys(),
+    ...model.nodes.flatMap((n) => [...n.inputs, ...n.outputs, n.name]),
+  ]);
+  const name = (base: string) => {
+    const s = fresh(base, taken);
+    taken.add(s);
+    return s;
+  };
+  const rawName = name(`${spec.inputName}_raw`);
+  const nodes: Uint8Array[] = [];
+  const constants: Uint8Array[] = [];
+  const steps: Array<{ op: string; constant?: Float32Array; perm?: number[] }> = [];
+  if (spec.normalization) {
+    const channels = spec.layout === 'flat' ? 1 : spec.rawShape.at(-1)!;
+    const { scale, shift } = affineOf(spec.normalization, channels);
+    steps.push({ op: 'Mul', constant: scale }, { op: 'Add', constant: shift });
+  }
+  if (spec.layout === 'nchw') steps.push({ op: 'Transpose', perm: [0, 3, 1, 2] });
+  let from = rawName;
+  steps.forEach((step, i) => {
+    const last = i === steps.length - 1;
+    const to = last ? spec.inputName : name(`${spec.inputName}_${step.op.toLowerCase()}`);
+    const inputs = [from];
+    if (step.constant) {
+      const c = name(`${spec.inputName}_${step.op.toLowerCase()}_by`);
+      inputs.push(c);
+      constants.push(
+        TENSOR.encode(
+          TENSOR.fromObject({
+            name: c,
+            dims: [step.constant.length],
+            dataType: ONNX_FLOAT,
+            floatData: Array.from(step.constant),
+          }),
+        ).finish(),
+      );
+    }
+    nodes.push(
+      NODE.encode(
+        NODE.fromObject({
+          name: name(`antidote_${step.op.toLowerCase()}_input`),
+          opType: step.op,
+          input: inputs,
+          output: [to],
+          ...(step.perm ? { attribute: [{ name: 'perm', ints: step.perm, type: 7 }] } : {}),
+        }),
+      ).finish(),
+    );
+    from = to;
+  });
+  const batch =
+    spec.fixedBatch !== undefined ? { dimValue: spec.fixedBatch } : { dimParam: 'batch' };
+  const input = VALUE_INFO.encode(
+    VALUE_INFO.fromObject({
+      name: rawName,
+      type: {
+        tensorType: {
+          elemType: ONNX_FLOAT,
+          shape: { dim: [batch, ...spec.rawShape.map((d) => ({ dimValue: d }))] },
+        },
+      },
+    }),
+  ).finish();
+
+  // A model may hold its graph in several fragments (protobuf merges them; `withGraphOutputs`
+  // appends one): the new input and nodes go into the first, the old input leaves every one.
+  let first = true;
+  const graphOf = (graph: Uint8Array): Uint8Array => {
+    const parts: Uint8Array[] = [];
+    if (first) {
+      parts.push(...embedded(GRAPH_INPUT, input));
+      // The new nodes first: the graph stays in topological order.
+      for (const n of nodes) parts.push(...embedded(GRAPH_NODE, n));
+    }
+    for (const [field, all, payload] of fields(graph)) {
+      if (field === GRAPH_INPUT && payload) {
+        const info = VALUE_INFO.toObject(VALUE_INFO.decode(payload)) as { name?: string };
+        if (info.name === spec.inputName) continue;
+      }
+      parts.push(all);
+    }
+    if (first) for (const c of constants) parts.push(...embedded(GRAPH_INITIALIZER, c));
+    first = false;
+    return concat(parts);
+  };
+  const parts: Uint8Array[] = [];
+  for (const [field, all, payload] of fields(bytes)) {
+    parts.push(...(field === MODEL_GRAPH && payload ? embedded(field, graphOf(payload)) : [all]));
+  }
+  return { bytes: concat(parts), inputName: rawName };
+}
