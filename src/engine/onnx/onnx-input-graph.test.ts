@@ -66,12 +66,14 @@ describe('the derived graph that preprocesses raw records', () => {
     expect(d.inputs.filter((i) => !d.initializers.has(i.name))).toEqual([
       { name: 'input_raw', elemType: 1, shape: ['batch', 32, 32, 3] },
     ]);
-    expect(d.nodes.slice(0, 3).map((n) => n.opType)).toEqual(['Mul', 'Add', 'Transpose']);
-    expect(d.nodes[2]!.outputs).toEqual(['input']);
-    expect(d.nodes[2]!.attributes.perm).toEqual([0, 3, 1, 2]);
-    expect(d.nodes.slice(3)).toEqual(model.nodes);
+    expect(d.nodes.slice(0, 2).map((n) => n.opType)).toEqual(['Transpose', 'BatchNormalization']);
+    expect(d.nodes[0]!.attributes.perm).toEqual([0, 3, 1, 2]);
+    expect(d.nodes[1]!.outputs).toEqual(['input']);
+    // epsilon 0: protobuf leaves the default value out.
+    expect(d.nodes[1]!.attributes.epsilon ?? 0).toBe(0);
+    expect(d.nodes.slice(2)).toEqual(model.nodes);
     expect(d.outputs).toEqual(model.outputs);
-    expect(d.initializers.size).toBe(model.initializers.size + 2);
+    expect(d.initializers.size).toBe(model.initializers.size + 4);
     expect(d.opsets).toEqual(model.opsets);
     // The constants: scale / std and −mean / std.
     const { scale, shift } = affineOf(norm, 3);

@@ -1,11 +1,12 @@
 /**
  * The preprocessing of an ONNX image model moved into its graph (issue 17, throughput): a
  * derived model whose new input reads Antidote's records as stored (HWC, float32, unnormalised)
- * and whose first nodes do what `OnnxModel.featurize` does in JavaScript, per channel `Mul` by
- * `scale / std` and `Add` of `−mean / std`, then `Transpose` to NCHW, feeding the tensor that was
- * the graph's input. ONNX Runtime then runs the preprocessing inside the session, on its threads,
- * where its layout transformer folds the transpose into the first convolution's reorder, instead
- * of a serial pass on the main thread (docs/onnx.md, Benchmarks).
+ * and whose first nodes do what `OnnxModel.featurize` does in JavaScript, feeding the tensor that
+ * was the graph's input: for an NCHW input, `Transpose` to NCHW then one `BatchNormalization`
+ * (mean 0, variance 1, epsilon 0, scale `scale / std`, bias `−mean / std`: the per-channel
+ * normalisation); for NHWC and flat inputs, `Mul` and `Add` by constants of one record's shape.
+ * ONNX Runtime then runs the preprocessing inside the session, on its threads, instead of a
+ * serial pass on the main thread (docs/onnx.md, Benchmarks, gives the costs of the variants).
  *
  * The user's file is never changed: the derived bytes live in memory. They are written by
  * copying the model's protobuf field by field (wire format, so that fields Antidote does not
@@ -137,8 +138,9 @@ function fresh(base: string, taken: ReadonlySet<string>): string {
 
 /**
  * The model `bytes` (decoded as `model`) with its data input replaced by one that reads raw
- * records (see the module comment): `Mul`, `Add` when `spec.normalization` is set, `Transpose`
- * (perm 0, 3, 1, 2) for an NCHW input; the last of them outputs `spec.inputName`. The new input
+ * records (see the module comment): `Transpose` (perm 0, 3, 1, 2) and, when `spec.normalization`
+ * is set, `BatchNormalization` for an NCHW input; `Mul` and `Add` for the others. The last node
+ * outputs `spec.inputName`. The new input
  * is named `<input>_raw` (or a free variant). Everything else is copied byte for byte.
  */
 export function withRawInput(
@@ -160,28 +162,64 @@ export function withRawInput(
   const rawName = name(`${spec.inputName}_raw`);
   const nodes: Uint8Array[] = [];
   const constants: Uint8Array[] = [];
-  const steps: Array<{ op: string; constant?: Float32Array; perm?: number[] }> = [];
-  if (spec.normalization) {
-    const channels = spec.layout === 'flat' ? 1 : spec.rawShape.at(-1)!;
-    const { scale, shift } = affineOf(spec.normalization, channels);
-    steps.push({ op: 'Mul', constant: scale }, { op: 'Add', constant: shift });
+  interface Step {
+    readonly op: string;
+    readonly constants?: ReadonlyArray<{ readonly data: Float32Array; readonly dims: number[] }>;
+    readonly attribute?: ReadonlyArray<Record<string, unknown>>;
   }
-  if (spec.layout === 'nchw') steps.push({ op: 'Transpose', perm: [0, 3, 1, 2] });
+  const steps: Step[] = [];
+  const image = spec.layout !== 'flat';
+  const channels = image ? spec.rawShape.at(-1)! : 1;
+  const affine = spec.normalization ? affineOf(spec.normalization, channels) : undefined;
+  if (affine && spec.layout !== 'nchw') {
+    // One value per element of a record: ONNX Runtime broadcasts it over the batch in runs of a
+    // whole record. Per-channel constants of shape [C] made runs of C values, one call each, which
+    // cost as much as the ResNet fixture's forward pass (docs/onnx.md, Benchmarks).
+    const tile = (v: Float32Array): { data: Float32Array; dims: number[] } => {
+      if (!image) return { data: v, dims: [v.length] };
+      const size = spec.rawShape.reduce((a, b) => a * b, 1);
+      return {
+        data: Float32Array.from({ length: size }, (_, j) => v[j % channels]!),
+        dims: [...spec.rawShape],
+      };
+    };
+    steps.push({ op: 'Mul', constants: [tile(affine.scale)] });
+    steps.push({ op: 'Add', constants: [tile(affine.shift)] });
+  }
+  if (spec.layout === 'nchw') {
+    steps.push({ op: 'Transpose', attribute: [{ name: 'perm', ints: [0, 3, 1, 2], type: 7 }] });
+    if (affine) {
+      // NCHW: one BatchNormalization (mean 0, variance 1, epsilon 0) is the per-channel affine map
+      // in one pass over the batch, in runs of a channel plane (cheaper than Mul and Add).
+      const c = [channels];
+      steps.push({
+        op: 'BatchNormalization',
+        constants: [
+          { data: affine.scale, dims: c },
+          { data: affine.shift, dims: c },
+          { data: new Float32Array(channels), dims: c },
+          { data: new Float32Array(channels).fill(1), dims: c },
+        ],
+        attribute: [{ name: 'epsilon', f: 0, type: 1 }],
+      });
+    }
+  }
   let from = rawName;
   steps.forEach((step, i) => {
     const last = i === steps.length - 1;
-    const to = last ? spec.inputName : name(`${spec.inputName}_${step.op.toLowerCase()}`);
+    const op = step.op.toLowerCase();
+    const to = last ? spec.inputName : name(`${spec.inputName}_${op}`);
     const inputs = [from];
-    if (step.constant) {
-      const c = name(`${spec.inputName}_${step.op.toLowerCase()}_by`);
+    for (const constant of step.constants ?? []) {
+      const c = name(`${spec.inputName}_${op}_by`);
       inputs.push(c);
       constants.push(
         TENSOR.encode(
           TENSOR.fromObject({
             name: c,
-            dims: [step.constant.length],
+            dims: constant.dims,
             dataType: ONNX_FLOAT,
-            floatData: Array.from(step.constant),
+            floatData: Array.from(constant.data),
           }),
         ).finish(),
       );
@@ -189,11 +227,11 @@ export function withRawInput(
     nodes.push(
       NODE.encode(
         NODE.fromObject({
-          name: name(`antidote_${step.op.toLowerCase()}_input`),
+          name: name(`antidote_${op}_input`),
           opType: step.op,
           input: inputs,
           output: [to],
-          ...(step.perm ? { attribute: [{ name: 'perm', ints: step.perm, type: 7 }] } : {}),
+          ...(step.attribute ? { attribute: step.attribute } : {}),
         }),
       ).finish(),
     );
