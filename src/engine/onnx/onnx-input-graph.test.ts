@@ -87,10 +87,11 @@ describe('the derived graph that preprocesses raw records', () => {
     const model = decodeOnnx(bytes, 'probe-nchw.onnx');
     const norm = { scale: 255, mean: [10, 20, 30], std: [2, 4, 8] };
     const ds = rgb(3, 11);
-    for (const [normalization, fragment] of [
-      [norm, false],
-      [undefined, false],
-      [norm, true],
+    for (const [normalization, fragment, fixedBatch] of [
+      [norm, false, undefined],
+      [undefined, false, undefined],
+      [norm, true, undefined],
+      [norm, false, 3],
     ] as const) {
       // `fragment`: a model whose graph is in two fragments (an output appended).
       const source = fragment ? withGraphOutputs(bytes, ['output']) : bytes;
@@ -99,7 +100,10 @@ describe('the derived graph that preprocesses raw records', () => {
         layout: 'nchw',
         rawShape: [2, 2, 3],
         ...(normalization ? { normalization } : {}),
+        ...(fixedBatch ? { fixedBatch } : {}),
       });
+      const input = decodeOnnx(derived.bytes, 'derived').inputs[0];
+      expect(input?.shape).toEqual([fixedBatch ?? 'batch', 2, 2, 3]);
       const s = await InferenceSession.create(derived.bytes);
       const r = await s.run({ [derived.inputName]: new Tensor('float32', ds.x, [3, 2, 2, 3]) });
       const got = r.output!.data as Float32Array;
