@@ -15,10 +15,10 @@
  * produced by the new nodes. Activations keep working: `withGraphOutputs` appends to these
  * bytes as to the original.
  */
-import protobuf from 'protobufjs';
 import { ONNX_FLOAT } from './onnx-graph.js';
 import { ONNX_ROOT, type ProtoModel } from './onnx-proto.js';
 import type { OnnxNormalization } from './onnx-sidecar.js';
+import { concatBytes, lengthDelimited, wireFields } from './onnx-wire.js';
 
 const NODE = ONNX_ROOT.lookupType('onnx.NodeProto');
 const TENSOR = ONNX_ROOT.lookupType('onnx.TensorProto');
@@ -29,8 +29,6 @@ const MODEL_GRAPH = 7;
 const GRAPH_NODE = 1;
 const GRAPH_INITIALIZER = 5;
 const GRAPH_INPUT = 11;
-/** Protobuf wire type of length-delimited fields (messages, strings, bytes). */
-const LENGTH_DELIMITED = 2;
 
 /** What {@link withRawInput} needs to know of the model's input and its preprocessing. */
 export interface RawInputSpec {
@@ -79,54 +77,6 @@ export function affineOf(
     shift[k] = -mean / std;
   }
   return { scale, shift };
-}
-
-/** A tag and length prefix of a length-delimited field. */
-function header(field: number, length: number): Uint8Array {
-  return protobuf.Writer.create()
-    .uint32((field << 3) | LENGTH_DELIMITED)
-    .uint32(length)
-    .finish();
-}
-
-/** `message` as the length-delimited field `field`. */
-function embedded(field: number, message: Uint8Array): Uint8Array[] {
-  return [header(field, message.length), message];
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
-
-/**
- * The fields of the message `bytes`, each as `[field number, its bytes with the tag,
- * its payload for a length-delimited field]`, in order.
- */
-function fields(bytes: Uint8Array): Array<[number, Uint8Array, Uint8Array | undefined]> {
-  const r = protobuf.Reader.create(bytes);
-  const out: Array<[number, Uint8Array, Uint8Array | undefined]> = [];
-  while (r.pos < r.len) {
-    const start = r.pos;
-    const tag = r.uint32();
-    const field = tag >>> 3;
-    const wire = tag & 7;
-    let payload: Uint8Array | undefined;
-    if (wire === LENGTH_DELIMITED) {
-      const length = r.uint32();
-      payload = bytes.subarray(r.pos, r.pos + length);
-      r.skip(length);
-    } else {
-      r.skipType(wire);
-    }
-    out.push([field, bytes.subarray(start, r.pos), payload]);
-  }
-  return out;
 }
 
 /** A name not among `taken`, starting with `base`. */
@@ -257,24 +207,27 @@ export function withRawInput(
   const graphOf = (graph: Uint8Array): Uint8Array => {
     const parts: Uint8Array[] = [];
     if (first) {
-      parts.push(...embedded(GRAPH_INPUT, input));
+      parts.push(lengthDelimited(GRAPH_INPUT, input));
       // The new nodes first: the graph stays in topological order.
-      for (const n of nodes) parts.push(...embedded(GRAPH_NODE, n));
+      for (const n of nodes) parts.push(lengthDelimited(GRAPH_NODE, n));
     }
-    for (const [field, all, payload] of fields(graph)) {
-      if (field === GRAPH_INPUT && payload) {
-        const info = VALUE_INFO.toObject(VALUE_INFO.decode(payload)) as { name?: string };
+    for (const f of wireFields(graph)) {
+      if (f.id === GRAPH_INPUT && f.body) {
+        const info = VALUE_INFO.toObject(VALUE_INFO.decode(f.body)) as { name?: string };
         if (info.name === spec.inputName) continue;
       }
-      parts.push(all);
+      parts.push(graph.subarray(f.start, f.end));
     }
-    if (first) for (const c of constants) parts.push(...embedded(GRAPH_INITIALIZER, c));
+    if (first) for (const c of constants) parts.push(lengthDelimited(GRAPH_INITIALIZER, c));
     first = false;
-    return concat(parts);
+    return concatBytes(parts);
   };
-  const parts: Uint8Array[] = [];
-  for (const [field, all, payload] of fields(bytes)) {
-    parts.push(...(field === MODEL_GRAPH && payload ? embedded(field, graphOf(payload)) : [all]));
-  }
-  return { bytes: concat(parts), inputName: rawName };
+  const derived = concatBytes(
+    wireFields(bytes).map((f) =>
+      f.id === MODEL_GRAPH && f.body
+        ? lengthDelimited(f.id, graphOf(f.body))
+        : bytes.subarray(f.start, f.end),
+    ),
+  );
+  return { bytes: derived, inputName: rawName };
 }
