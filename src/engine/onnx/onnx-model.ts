@@ -2,7 +2,9 @@
  * The {@link M.Model} adapter of ONNX models (issue 17): a `.onnx` file exported from PyTorch,
  * TensorFlow or scikit-learn, run by ONNX Runtime. Antidote's datasets hold HWC images; an NCHW
  * model's records are transposed once, in {@link OnnxModel.featurize}, and normalised as the
- * sidecar JSON says (`./onnx-sidecar.ts`). Inference runs in ONNX Runtime; where every op of the
+ * sidecar JSON says (`./onnx-sidecar.ts`). `predictProba`, `predict` and `activationsOf` run
+ * that preprocessing inside ONNX Runtime instead, on a derived graph that reads the records as
+ * stored (`./onnx-input-graph.ts`). Inference runs in ONNX Runtime; where every op of the
  * graph imports into the engine (`./onnx-tf-opset.ts`), the model also gives input gradients and
  * fine-tunes its imported weights (`./onnx-tf-classifier.ts`, loaded lazily), written back as
  * ONNX (see docs/onnx.md).
@@ -101,7 +103,7 @@ export class OnnxModel implements M.Model {
    * The classifier of the derived graph that preprocesses raw records itself
    * (`./onnx-input-graph.ts`), created on first use; `null` when the graph cannot take it.
    */
-  private raw: Promise<OnnxClassifier> | null | undefined;
+  private raw: Promise<OnnxClassifier | null> | undefined;
   /** The intra-op threads set by {@link useThreads}, for the derived graph's session. */
   private threads: number | undefined;
 
@@ -291,16 +293,17 @@ export class OnnxModel implements M.Model {
    * The classifier that reads the records of `ds` as stored, with the transpose and the
    * normalisation in its graph (`./onnx-input-graph.ts`), when {@link featurize} would otherwise
    * copy them; `undefined` when the plain classifier reads them as they are, or for a flat model
-   * given multi-channel images (the graph does not know their height and width) or a graph too
-   * old for the new nodes. `SHAPE_MISMATCH` as {@link featurize}.
+   * given multi-channel images (the graph does not know their height and width), a graph too
+   * old for the new nodes, or one whose derived graph ONNX Runtime refuses (the plain path then
+   * runs, as before). `SHAPE_MISMATCH` as {@link featurize}.
    */
-  private rawClassifier(ds: Dataset): Promise<OnnxClassifier> | undefined {
+  private async rawClassifier(ds: Dataset): Promise<OnnxClassifier | undefined> {
     const shape = this.checkShape(ds);
     const { planar } = this.channels(shape);
     if (!(planar || this.normalization) || (planar && this.layout === 'flat')) return undefined;
     if (this.raw === undefined) {
       if (!takesRawInput(this.graph)) {
-        this.raw = null;
+        this.raw = Promise.resolve(null);
       } else {
         const rawShape = this.input.kind === 'tensor' ? this.input.shape : [];
         const fixedBatch = this.dataInput.fixedBatch;
@@ -319,12 +322,10 @@ export class OnnxModel implements M.Model {
           where: this.path,
           ...(fixedBatch !== undefined ? { fixedBatch } : {}),
           ...(this.threads !== undefined ? { threads: this.threads } : {}),
-        });
-        // Awaited by the caller; marked handled so that a failure is not an unhandled rejection.
-        this.raw.catch(() => undefined);
+        }).catch(() => null);
       }
     }
-    return this.raw ?? undefined;
+    return (await this.raw) ?? undefined;
   }
 
   /**
@@ -334,8 +335,8 @@ export class OnnxModel implements M.Model {
    * for a layer the graph does not produce.
    */
   async activationsOf(ds: Dataset, layer?: string): Promise<{ data: Float32Array; dim: number }> {
-    const raw = this.rawClassifier(ds);
-    if (raw) return (await raw).activations(ds.x, numRecords(ds), layer);
+    const raw = await this.rawClassifier(ds);
+    if (raw) return raw.activations(ds.x, numRecords(ds), layer);
     const f = this.featurize(ds);
     return this.classifier.activations(f.x, numRecords(f), layer);
   }
@@ -346,10 +347,10 @@ export class OnnxModel implements M.Model {
 
   /** Class probabilities of raw records; `SHAPE_MISMATCH` unless they fit the model. */
   async predictProba(ds: Dataset): Promise<Float32Array> {
-    const raw = this.rawClassifier(ds);
+    const raw = await this.rawClassifier(ds);
     if (raw) {
       checkDatasetFits(ds, recordShape(ds), this.classifier.numClasses);
-      return (await raw).predictProba(ds.x, numRecords(ds));
+      return raw.predictProba(ds.x, numRecords(ds));
     }
     const f = this.featurize(ds);
     checkDatasetFits(f, this.classifier.inputShape, this.classifier.numClasses);
@@ -357,10 +358,10 @@ export class OnnxModel implements M.Model {
   }
 
   async predict(ds: Dataset): Promise<Int32Array> {
-    const raw = this.rawClassifier(ds);
+    const raw = await this.rawClassifier(ds);
     if (raw) {
       checkDatasetFits(ds, recordShape(ds), this.classifier.numClasses);
-      return (await raw).predict(ds.x, numRecords(ds));
+      return raw.predict(ds.x, numRecords(ds));
     }
     const f = this.featurize(ds);
     checkDatasetFits(f, this.classifier.inputShape, this.classifier.numClasses);
@@ -375,7 +376,7 @@ export class OnnxModel implements M.Model {
     checkInferenceThreads(threads);
     this.classifier.setThreads(threads);
     this.threads = threads;
-    void this.raw?.then((c) => c.setThreads(threads)).catch(() => undefined);
+    void this.raw?.then((c) => c?.setThreads(threads));
     return this;
   }
 
@@ -402,7 +403,7 @@ export class OnnxModel implements M.Model {
   /** Releases the ONNX Runtime sessions (in the background). */
   dispose(): void {
     void this.classifier.release().catch(() => undefined);
-    void this.raw?.then((c) => c.release()).catch(() => undefined);
+    void this.raw?.then((c) => c?.release()).catch(() => undefined);
     this.raw = undefined;
     void this.imported?.then((c) => c.dispose()).catch(() => undefined);
     this.imported = undefined;
