@@ -77,6 +77,8 @@ export interface OnnxClassifierSource {
   readonly inputType?: 'float32' | 'int64';
   /** For error messages (the file path). */
   readonly where: string;
+  /** ONNX Runtime's intra-op thread count (default: its own, one per core). */
+  readonly threads?: number;
 }
 
 /** An ONNX model's classifier (see the module comment). */
@@ -114,6 +116,7 @@ export class OnnxClassifier implements Classifier {
     this.layerNames = candidateLayers(src.model);
     this.defaultLayer = representationLayer(src.model);
     this.tensors = tensorNames(src.model);
+    this.intraOpThreads = src.threads;
   }
 
   /** The `.onnx` file's bytes, as loaded. */
@@ -127,7 +130,7 @@ export class OnnxClassifier implements Classifier {
    */
   static async create(src: OnnxClassifierSource): Promise<OnnxClassifier> {
     classifierOutput(src.model, src.where);
-    return new OnnxClassifier(src, await OnnxClassifier.session(src.bytes, src.where));
+    return new OnnxClassifier(src, await OnnxClassifier.session(src.bytes, src.where, src.threads));
   }
 
   /** The intra-op thread count set by {@link setThreads} (`undefined`: ONNX Runtime's default). */

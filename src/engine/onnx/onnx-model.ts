@@ -2,7 +2,9 @@
  * The {@link M.Model} adapter of ONNX models (issue 17): a `.onnx` file exported from PyTorch,
  * TensorFlow or scikit-learn, run by ONNX Runtime. Antidote's datasets hold HWC images; an NCHW
  * model's records are transposed once, in {@link OnnxModel.featurize}, and normalised as the
- * sidecar JSON says (`./onnx-sidecar.ts`). Inference runs in ONNX Runtime; where every op of the
+ * sidecar JSON says (`./onnx-sidecar.ts`). `predictProba`, `predict` and `activationsOf` run
+ * that preprocessing inside ONNX Runtime instead, on a derived graph that reads the records as
+ * stored (`./onnx-input-graph.ts`). Inference runs in ONNX Runtime; where every op of the
  * graph imports into the engine (`./onnx-tf-opset.ts`), the model also gives input gradients and
  * fine-tunes its imported weights (`./onnx-tf-classifier.ts`, loaded lazily), written back as
  * ONNX (see docs/onnx.md).
@@ -25,6 +27,7 @@ import {
   ONNX_FLOAT,
   type OnnxLayout,
 } from './onnx-graph.js';
+import { takesRawInput, withRawInput } from './onnx-input-graph.js';
 import {
   channelsOf,
   type OnnxLoadOptions,
@@ -96,6 +99,13 @@ export class OnnxModel implements M.Model {
   /** Why the graph does not import into the engine ("op X (node Y)"), if it does not. */
   readonly notImportable: string | undefined;
   private imported: Promise<OnnxTfClassifier> | undefined;
+  /**
+   * The classifier of the derived graph that preprocesses raw records itself
+   * (`./onnx-input-graph.ts`), created on first use; `null` when the graph cannot take it.
+   */
+  private raw: Promise<OnnxClassifier | null> | undefined;
+  /** The intra-op threads set by {@link useThreads}, for the derived graph's session. */
+  private threads: number | undefined;
 
   private constructor(
     /** The `.onnx` file. */
@@ -112,6 +122,8 @@ export class OnnxModel implements M.Model {
     readonly graph: ProtoModel,
     /** The layout and normalisation applied, and where each came from (for reports). */
     readonly preprocessing: OnnxPreprocessing,
+    /** The graph's data input and its fixed batch size, if any. */
+    private readonly dataInput: { readonly name: string; readonly fixedBatch?: number },
   ) {
     const shape = rawShape(classifier.inputShape, layout);
     this.input = { kind: 'tensor', shape };
@@ -224,6 +236,10 @@ export class OnnxModel implements M.Model {
       normalization.normalization ?? undefined,
       graph,
       preprocessing,
+      {
+        name: input.name,
+        ...(input.fixedBatch !== undefined ? { fixedBatch: input.fixedBatch } : {}),
+      },
     );
   }
 
@@ -234,24 +250,10 @@ export class OnnxModel implements M.Model {
    */
   featurize(ds: Dataset): Dataset {
     const want = this.classifier.inputShape;
-    const raw = this.input.kind === 'tensor' ? this.input.shape : want;
-    const shape = recordShape(ds);
+    const shape = this.checkShape(ds);
     const size = want.reduce((a, b) => a * b, 1);
-    const same = (a: readonly number[], b: readonly number[]) =>
-      a.length === b.length && a.every((d, i) => d === b[i]);
-    const flatOk = this.layout === 'flat' && shape.reduce((a, b) => a * b, 1) === size;
-    if (!same(shape, raw) && !flatOk) {
-      throw new AntidoteError(
-        'SHAPE_MISMATCH',
-        `${this.path} reads records of shape [${raw.join(', ')}]${this.layout === 'nchw' ? ` (HWC; the model's NCHW input is [N, ${want.join(', ')}])` : ''}, the data has [${shape.join(', ')}]`,
-        { path: this.path },
-      );
-    }
     const n = numRecords(ds);
-    // HWC records to CHW: NCHW models, and flat models given multi-channel images.
-    const hwc = this.layout === 'nchw' || (this.layout === 'flat' && shape.length === 3);
-    const c = hwc ? shape[2]! : this.layout === 'nhwc' ? want[2]! : 1;
-    const planar = hwc && c > 1;
+    const { c, planar } = this.channels(shape);
     const x =
       planar || this.normalization
         ? toModelInput(ds.x, size / c, c, planar, this.normalization)
@@ -260,18 +262,107 @@ export class OnnxModel implements M.Model {
     return { ...ds, x, shape: [n, ...want] };
   }
 
+  /** The record shape of `ds`; `SHAPE_MISMATCH` unless the model reads such records. */
+  private checkShape(ds: Dataset): number[] {
+    const want = this.classifier.inputShape;
+    const raw = this.input.kind === 'tensor' ? this.input.shape : want;
+    const shape = recordShape(ds);
+    const size = want.reduce((a, b) => a * b, 1);
+    const flatOk = this.layout === 'flat' && shape.reduce((a, b) => a * b, 1) === size;
+    if (!same(shape, raw) && !flatOk) {
+      throw new AntidoteError(
+        'SHAPE_MISMATCH',
+        `${this.path} reads records of shape [${raw.join(', ')}]${this.layout === 'nchw' ? ` (HWC; the model's NCHW input is [N, ${want.join(', ')}])` : ''}, the data has [${shape.join(', ')}]`,
+        { path: this.path },
+      );
+    }
+    return shape;
+  }
+
+  /**
+   * The channels of records of `shape` and whether they go from HWC to CHW (NCHW models, and
+   * flat models given multi-channel images).
+   */
+  private channels(shape: readonly number[]): { c: number; planar: boolean } {
+    const hwc = this.layout === 'nchw' || (this.layout === 'flat' && shape.length === 3);
+    const c = hwc ? shape[2]! : this.layout === 'nhwc' ? this.classifier.inputShape[2]! : 1;
+    return { c, planar: hwc && c > 1 };
+  }
+
+  /**
+   * The classifier that reads the records of `ds` as stored, with the transpose and the
+   * normalisation in its graph (`./onnx-input-graph.ts`), when {@link featurize} would otherwise
+   * copy them; `undefined` when the plain classifier reads them as they are, or for a flat model
+   * given multi-channel images (the graph does not know their height and width), a graph too
+   * old for the new nodes, or one whose derived graph ONNX Runtime refuses (the plain path then
+   * runs, as before). `SHAPE_MISMATCH` as {@link featurize}.
+   */
+  private async rawClassifier(ds: Dataset): Promise<OnnxClassifier | undefined> {
+    const shape = this.checkShape(ds);
+    const { planar } = this.channels(shape);
+    if (!(planar || this.normalization) || (planar && this.layout === 'flat')) return undefined;
+    if (this.raw === undefined) {
+      if (!takesRawInput(this.graph)) {
+        this.raw = Promise.resolve(null);
+      } else {
+        const rawShape = this.input.kind === 'tensor' ? this.input.shape : [];
+        const fixedBatch = this.dataInput.fixedBatch;
+        const derived = withRawInput(this.classifier.bytes, this.graph, {
+          inputName: this.dataInput.name,
+          layout: this.layout,
+          rawShape,
+          ...(fixedBatch !== undefined ? { fixedBatch } : {}),
+          ...(this.normalization ? { normalization: this.normalization } : {}),
+        });
+        this.raw = OnnxClassifier.create({
+          bytes: derived.bytes,
+          model: this.graph,
+          inputName: derived.inputName,
+          recordShape: rawShape,
+          where: this.path,
+          ...(fixedBatch !== undefined ? { fixedBatch } : {}),
+          ...(this.threads !== undefined ? { threads: this.threads } : {}),
+        }).catch(() => null);
+      }
+    }
+    return (await this.raw) ?? undefined;
+  }
+
+  /**
+   * Activations of the tensor `layer` (default: the classifier's default layer) for raw records,
+   * `[n, dim]`: what `classifier.activations` gives for `featurize(ds)`, with the preprocessing
+   * run in the graph where it can be. `SHAPE_MISMATCH` as {@link featurize}; `INVALID_ARGUMENT`
+   * for a layer the graph does not produce.
+   */
+  async activationsOf(ds: Dataset, layer?: string): Promise<{ data: Float32Array; dim: number }> {
+    const raw = await this.rawClassifier(ds);
+    if (raw) return raw.activations(ds.x, numRecords(ds), layer);
+    const f = this.featurize(ds);
+    return this.classifier.activations(f.x, numRecords(f), layer);
+  }
+
   checkReads(loaded: LoadedDataset): void {
     checkModelReadsData(this, this.path, loaded);
   }
 
   /** Class probabilities of raw records; `SHAPE_MISMATCH` unless they fit the model. */
   async predictProba(ds: Dataset): Promise<Float32Array> {
+    const raw = await this.rawClassifier(ds);
+    if (raw) {
+      checkDatasetFits(ds, recordShape(ds), this.classifier.numClasses);
+      return raw.predictProba(ds.x, numRecords(ds));
+    }
     const f = this.featurize(ds);
     checkDatasetFits(f, this.classifier.inputShape, this.classifier.numClasses);
     return this.classifier.predictProba(f.x, numRecords(f));
   }
 
   async predict(ds: Dataset): Promise<Int32Array> {
+    const raw = await this.rawClassifier(ds);
+    if (raw) {
+      checkDatasetFits(ds, recordShape(ds), this.classifier.numClasses);
+      return raw.predict(ds.x, numRecords(ds));
+    }
     const f = this.featurize(ds);
     checkDatasetFits(f, this.classifier.inputShape, this.classifier.numClasses);
     return this.classifier.predict(f.x, numRecords(f));
@@ -284,6 +375,8 @@ export class OnnxModel implements M.Model {
   useThreads(threads: number): this {
     checkInferenceThreads(threads);
     this.classifier.setThreads(threads);
+    this.threads = threads;
+    void this.raw?.then((c) => c?.setThreads(threads));
     return this;
   }
 
@@ -310,10 +403,15 @@ export class OnnxModel implements M.Model {
   /** Releases the ONNX Runtime sessions (in the background). */
   dispose(): void {
     void this.classifier.release().catch(() => undefined);
+    void this.raw?.then((c) => c?.release()).catch(() => undefined);
+    this.raw = undefined;
     void this.imported?.then((c) => c.dispose()).catch(() => undefined);
     this.imported = undefined;
   }
 }
+
+const same = (a: readonly number[], b: readonly number[]) =>
+  a.length === b.length && a.every((d, i) => d === b[i]);
 
 /**
  * Records of `hw` pixels × `c` channels (HWC, channel `k` of pixel `p` at `p · c + k`) in the

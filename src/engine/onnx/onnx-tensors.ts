@@ -6,9 +6,9 @@
  * `int32_data`, `int64_data`, `double_data`); tensors stored outside the file (`data_location =
  * EXTERNAL`) are refused. Field numbers from https://onnx.ai/onnx/repo-docs/IR.html.
  */
-import protobuf from 'protobufjs';
 import { AntidoteError } from '../../errors.js';
 import { decodeModelObject, ONNX_ROOT } from './onnx-proto.js';
+import { concatBytes, lengthDelimited, wireFields } from './onnx-wire.js';
 
 const TENSOR = ONNX_ROOT.lookupType('onnx.TensorProto');
 
@@ -180,59 +180,18 @@ export function decodeWeights(bytes: Uint8Array, where: string): OnnxWeights {
   return { nodes, initializers };
 }
 
-/** The fields of one protobuf message: number, wire type and the bytes of the whole field. */
-function fields(
-  bytes: Uint8Array,
-): Array<{ id: number; start: number; end: number; body?: Uint8Array }> {
-  const r = protobuf.Reader.create(bytes);
-  const out: Array<{ id: number; start: number; end: number; body?: Uint8Array }> = [];
-  while (r.pos < r.len) {
-    const start = r.pos;
-    const tag = r.uint32();
-    const id = tag >>> 3;
-    if ((tag & 7) === 2) {
-      const len = r.uint32();
-      const at = r.pos;
-      r.skip(len);
-      out.push({ id, start, end: r.pos, body: bytes.subarray(at, at + len) });
-    } else {
-      r.skipType(tag & 7);
-      out.push({ id, start, end: r.pos });
-    }
-  }
-  return out;
-}
-
-/** Field `id` (length-delimited) holding `body`. */
-function field(id: number, body: Uint8Array): Uint8Array {
-  return protobuf.Writer.create()
-    .uint32((id << 3) | 2)
-    .bytes(body)
-    .finish();
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
 /** A float32 `TensorProto` with its values replaced by `values` (as `raw_data`). */
 function rewriteTensor(body: Uint8Array, values: Float32Array): Uint8Array {
   const parts: Uint8Array[] = [];
-  for (const f of fields(body)) {
+  for (const f of wireFields(body)) {
     // float_data, raw_data and double_data go; everything else (dims, name, doc) stays as is.
     if (f.id !== 4 && f.id !== 9 && f.id !== 10) parts.push(body.subarray(f.start, f.end));
   }
   const raw = new Uint8Array(values.length * 4);
   const view = new DataView(raw.buffer);
   for (let i = 0; i < values.length; i++) view.setFloat32(i * 4, values[i]!, true);
-  parts.push(field(9, raw));
-  return concat(parts);
+  parts.push(lengthDelimited(9, raw));
+  return concatBytes(parts);
 }
 
 /**
@@ -249,8 +208,8 @@ export function withInitializerValues(
 ): Uint8Array {
   const done = new Set<string>();
   const rewriteGraph = (graph: Uint8Array): Uint8Array =>
-    concat(
-      fields(graph).map((f) => {
+    concatBytes(
+      wireFields(graph).map((f) => {
         const whole = graph.subarray(f.start, f.end);
         if (f.id !== 5 || !f.body) return whole;
         const t = TENSOR.decode(f.body) as unknown as Obj;
@@ -267,12 +226,14 @@ export function withInitializerValues(
           );
         }
         done.add(name);
-        return field(5, rewriteTensor(f.body, v));
+        return lengthDelimited(5, rewriteTensor(f.body, v));
       }),
     );
-  const out = concat(
-    fields(bytes).map((f) =>
-      f.id === 7 && f.body ? field(7, rewriteGraph(f.body)) : bytes.subarray(f.start, f.end),
+  const out = concatBytes(
+    wireFields(bytes).map((f) =>
+      f.id === 7 && f.body
+        ? lengthDelimited(7, rewriteGraph(f.body))
+        : bytes.subarray(f.start, f.end),
     ),
   );
   const missing = [...values.keys()].filter((k) => !done.has(k));
