@@ -27,6 +27,7 @@ import { writeDatasetDir } from '../dist/data/dataset-dir.js';
 import { dataDomain, loadDataset } from '../dist/data/load.js';
 import { stratifiedSplit } from '../dist/data/transform.js';
 import { DETECTORS, scanDataset } from '../dist/defenses/index.js';
+import { tabularScanContext } from '../dist/defenses/feature-trigger-discovery.js';
 import { FeatureModel, initEngine, loadModel, trainClassifier } from '../dist/engine/index.js';
 import { evaluateDetection } from '../dist/eval/detection.js';
 import {
@@ -323,6 +324,7 @@ function scanContext(model, loaded, c) {
           },
         }
       : {}),
+    ...tabularScanContext(model),
   };
 }
 

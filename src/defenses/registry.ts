@@ -10,6 +10,7 @@ import {
   type DetectorEntry,
   parseDetectorOptions,
 } from './detector-entry.js';
+import { featureTriggerEntry } from './feature-trigger-discovery.js';
 import { keywordDiscoveryEntry } from './keyword-discovery.js';
 import { knnConsistencyEntry } from './knn-consistency.js';
 import { confidentLearningEntry } from './label-noise.js';
@@ -24,7 +25,8 @@ import { trainingDynamicsEntry } from './training-dynamics.js';
  * label consistency (label noise); `kw` keyword discovery (text models); `sca` SCAn statistical
  * contamination analysis (backdoors, Tang et al. 2021); `abl` training dynamics (backdoors,
  * retrains: not a default); `ln` the arbitrary-label test (label flips from the model's in-sample
- * probabilities, a default). `antidote scan` derives
+ * probabilities, a default); `ft` feature-value trigger discovery (tabular models, a default
+ * there). `antidote scan` derives
  * its `--method` choices and its detector flags from it, and {@link scanDataset} runs its entries.
  * Adding a detector is one file exporting a {@link DetectorEntry} plus one line here
  * (`CONTRIBUTING.md`).
@@ -39,10 +41,11 @@ export const DETECTORS: readonly DetectorEntry[] = Object.freeze([
   scanUntanglingEntry,
   trainingDynamicsEntry,
   arbitraryLabelEntry,
+  featureTriggerEntry,
 ] as DetectorEntry[]);
 
 /** Short name of a detector. */
-export type DetectorName = 'ac' | 'ss' | 'spectre' | 'cl' | 'knn' | 'kw' | 'sca' | 'abl' | 'ln';
+export type DetectorName = 'ac' | 'ss' | 'spectre' | 'cl' | 'knn' | 'kw' | 'sca' | 'abl' | 'ln' | 'ft';
 
 /** Every detector name, in registry order. */
 export const DETECTOR_NAMES: readonly DetectorName[] = Object.freeze(

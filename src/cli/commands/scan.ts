@@ -30,6 +30,7 @@ import {
   SCAN_REPORT_FORMAT,
 } from '../../defenses/scan-report.js';
 import { sourceTrustLines } from '../../defenses/source-trust.js';
+import { tabularScanContext } from '../../defenses/feature-trigger-discovery.js';
 import { textScanContext } from '../../defenses/text-scan-context.js';
 import { verdictLine } from '../../defenses/verdict.js';
 import { activeBackend } from '../../engine/backend.js';
@@ -256,6 +257,7 @@ function scanTarget(
           }
         : {}),
       ...textScanContext(model, loaded.dataset),
+      ...tabularScanContext(model),
     },
   };
 }
