@@ -186,7 +186,10 @@ export async function runAudit(o: AuditOptions): Promise<AuditResult> {
   try {
     const scan = await scanStage(withSource(model.features, data.dataset), model.classifier, {
       methods: o.methods,
-      context: { ...textScanContext(model.model, data.dataset), ...tabularScanContext(model.model) },
+      context: {
+        ...textScanContext(model.model, data.dataset),
+        ...tabularScanContext(model.model),
+      },
       seed,
       trusted: o.trusted ? trustedFeatures(o.trusted, model) : undefined,
       truth: attackGroundTruth(data.attack, model.features.ids),

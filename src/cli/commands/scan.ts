@@ -12,6 +12,7 @@ import { type DataDomain, dataDomain, type LoadedDataset, loadDataset } from '..
 import { normalizeRange } from '../../data/range.js';
 import { type ClassPhaseRunner, classPhasedDetector } from '../../defenses/class-phases.js';
 import { reportToJSON } from '../../defenses/detector.js';
+import { tabularScanContext } from '../../defenses/feature-trigger-discovery.js';
 import type { KeywordDiscoveryReport } from '../../defenses/keyword-discovery.js';
 import { applyReport, type MitigationMode } from '../../defenses/mitigation.js';
 import { DETECTOR_NAMES, DETECTORS, detectorEntry, detectorsFor } from '../../defenses/registry.js';
@@ -30,7 +31,6 @@ import {
   SCAN_REPORT_FORMAT,
 } from '../../defenses/scan-report.js';
 import { sourceTrustLines } from '../../defenses/source-trust.js';
-import { tabularScanContext } from '../../defenses/feature-trigger-discovery.js';
 import { textScanContext } from '../../defenses/text-scan-context.js';
 import { verdictLine } from '../../defenses/verdict.js';
 import { activeBackend } from '../../engine/backend.js';
