@@ -369,11 +369,14 @@ export async function discoverFeatureTriggers(
   };
 }
 
-/** log p(label) − log max_{j≠label} p(j) in row `p[at .. at + k)` (probabilities floored at 1e-30). */
+/** float32's resolution at 1 (2^-24): a probability says nothing about log-odds beyond ±log(2^24). */
+const FLOOR = 2 ** -24;
+
+/** log p(label) − log max_{j≠label} p(j) in row `p[at .. at + k)`, probabilities floored at {@link FLOOR}. */
 function logMargin(p: Float32Array, at: number, k: number, label: number): number {
   let other = 0;
   for (let j = 0; j < k; j++) if (j !== label && p[at + j]! > other) other = p[at + j]!;
-  return Math.log(Math.max(p[at + label]!, 1e-30)) - Math.log(Math.max(other, 1e-30));
+  return Math.log(Math.max(p[at + label]!, FLOOR)) - Math.log(Math.max(other, FLOOR));
 }
 
 /** A record drawn at random from the classes other than `label` (any record with one class). */
@@ -460,10 +463,17 @@ export const featureTriggerEntry = defineDetector({
     'after Chen & Dai 2021, "Mitigating Backdoor Attacks in LSTM-based Text Classification Systems by Backdoor Keyword Identification", Neurocomputing 452 (keywords → exact feature values)',
   finds: 'backdoor',
   domains: ['tabular'],
-  options: z.object({}),
-  run: (ds, model, _options, context) =>
+  options: z.object({
+    ftImpact: z.enum(['probability', 'margin']).default('probability').meta({
+      placeholder: '<kind>',
+      description:
+        "ft: score a value's replacement on the label's probability, or on its log-odds margin (no saturation)",
+    }),
+  }),
+  run: (ds, model, options, context) =>
     discoverFeatureTriggers(ds, (x, n) => model.predictProba(x, n), {
       seed: context.seed,
+      impact: options.ftImpact,
       ...(context.tabular?.features ? { features: context.tabular.features } : {}),
       ...(context.tabular?.rawValue ? { rawValue: context.tabular.rawValue } : {}),
       ...(context.onProgress ? { onProgress: context.onProgress } : {}),
