@@ -77,6 +77,17 @@ describe('discoverFeatureTriggers', () => {
     expect(r.perClass[0]!.suspicious).toBe(false);
   });
 
+  it('finds it on probabilities too', async () => {
+    const trigger: Trigger = [[3, 3.3]];
+    const ds = table(1, trigger, 30);
+    const r = await discoverFeatureTriggers(ds, fakeModel(trigger), {
+      seed: 1,
+      impact: 'probability',
+    });
+    expect(r.ranking[0]!.features).toEqual([3]);
+    expect(flaggedOf(r.flagged)).toEqual(ds.truth);
+  });
+
   it('finds a two-feature trigger where either value alone keeps it firing (the pair)', async () => {
     const trigger: Trigger = [
       [3, 2.71],
@@ -121,6 +132,9 @@ describe('discoverFeatureTriggers', () => {
     await expect(
       discoverFeatureTriggers(ds, fakeModel(trigger), { minCount: 0 }),
     ).rejects.toBeInstanceOf(AntidoteError);
+    await expect(
+      discoverFeatureTriggers(ds, fakeModel(trigger), { impact: 'odds' as 'margin' }),
+    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     await expect(
       discoverFeatureTriggers(ds, fakeModel(trigger), { maxShare: 2 }),
     ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });

@@ -13,7 +13,7 @@
  * records (each value's records at least half in common: a trigger setting two features, where
  * neutralising either one alone leaves the other firing). For each candidate and up to
  * `samplesPerCandidate` of its records (seeded sample), the impact is the drop in the model's
- * probability of the record's label when the value(s) are replaced by those of a record drawn at
+ * log-odds margin of the record's label (or its probability; see `impact`) when the value(s) are replaced by those of a record drawn at
  * random from the other classes (what the feature holds there: the neutral value). Identical
  * records count once (a value repeated because a whole record is repeated is no repeat), and a
  * candidate needs `minCount` distinct records carrying its label. As in BKI, a candidate's score is its mean impact over its records carrying the label
@@ -63,10 +63,13 @@ export interface FeatureTriggerOptions {
   /** At most this many pairs of values are scored (those held by most records first); default 5000. */
   readonly maxPairs?: number;
   /**
-   * What the impact measures: the drop of the label's probability (`probability`, default) or of
-   * its log-odds margin (`margin`: log of its probability over the largest other one; does not
-   * saturate where a record stays predicted with probability ~1, but an extreme natural value
-   * moves it by tens: measured, it found the fraud CSV's trigger and fired on clean Spambase).
+   * What the impact measures: the drop of the label's log-odds margin (`margin`, default: log of
+   * its probability over the largest other one, probabilities floored at float32's resolution
+   * 2^-24 so a margin stays within ±16.6) or of its probability (`probability`). The margin does
+   * not saturate where a record stays predicted with probability ~1 whichever value it holds:
+   * measured on the fraud CSV (all-to-one 3%, trigger amount 13.37 + card_age_days 3333), the
+   * probability drop of the trigger is 0.14 (z 3.8, not found), its margin drop 7.5 (z 10, found,
+   * F1 1.00); both find the Spambase triggers, and neither fires on clean Spambase or fraud models.
    */
   readonly impact?: 'margin' | 'probability';
   /** Rows per probability call; default 8192. */
@@ -133,7 +136,7 @@ export async function discoverFeatureTriggers(
   const maxTriggers = options.maxTriggers ?? 3;
   const maxPairs = options.maxPairs ?? 5000;
   const batch = options.batchSize ?? 8192;
-  const impactOn = options.impact ?? 'probability';
+  const impactOn = options.impact ?? 'margin';
   if (impactOn !== 'margin' && impactOn !== 'probability') {
     throw new AntidoteError(
       'INVALID_ARGUMENT',
@@ -464,7 +467,7 @@ export const featureTriggerEntry = defineDetector({
   finds: 'backdoor',
   domains: ['tabular'],
   options: z.object({
-    ftImpact: z.enum(['probability', 'margin']).default('probability').meta({
+    ftImpact: z.enum(['margin', 'probability']).default('margin').meta({
       placeholder: '<kind>',
       description:
         "ft: score a value's replacement on the label's probability, or on its log-odds margin (no saturation)",
