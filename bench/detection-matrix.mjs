@@ -26,8 +26,7 @@ import { featureTriggerFromString } from '../dist/attacks/trigger-options.js';
 import { writeDatasetDir } from '../dist/data/dataset-dir.js';
 import { dataDomain, loadDataset } from '../dist/data/load.js';
 import { stratifiedSplit } from '../dist/data/transform.js';
-import { tabularScanContext } from '../dist/defenses/feature-trigger-discovery.js';
-import { DETECTORS, scanDataset } from '../dist/defenses/index.js';
+import { DETECTORS, scanDataset, tabularScanContext } from '../dist/defenses/index.js';
 import { FeatureModel, initEngine, loadModel, trainClassifier } from '../dist/engine/index.js';
 import { evaluateDetection } from '../dist/eval/detection.js';
 import {
