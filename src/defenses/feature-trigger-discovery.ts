@@ -44,6 +44,8 @@ import {
   STRONG_EVIDENCE,
 } from './detector.js';
 import { defineDetector, type TabularScanContext } from './detector-entry.js';
+import type { KeywordScore } from './keyword-discovery.js';
+import { parseOrThrow } from './scan-report.js';
 
 /** Class probabilities of feature rows `x` (`[n, F]`), `[n, K]` row-major. */
 export type FeatureProbabilityFn = (x: Float32Array, n: number) => Promise<Float32Array>;
@@ -84,25 +86,21 @@ export interface FeatureTriggerOptions {
   readonly onProgress?: (p: { stage: string; done: number; total: number }) => void;
 }
 
-/** One scored candidate: one or two (feature, value) pairs. */
-export interface FeatureTriggerScore {
+/**
+ * One scored candidate: one or two (feature, value) pairs, scored like a keyword
+ * (`score`, `meanImpact`, `z` of the score, `label` it pushes towards).
+ */
+export interface FeatureTriggerScore extends Omit<KeywordScore, 'token' | 'count'> {
   /** The features it sets (one or two). */
   readonly features: readonly number[];
   /** The values, as the model reads them (same order as `features`). */
   readonly values: readonly number[];
   /** Readable form, e.g. `amount = 13.37 + card_age_days = 3333`. */
   readonly name: string;
-  /** BKI-style score (mean impact × log10(1 + count)). */
-  readonly score: number;
-  /** Records holding the value(s) and carrying `label`. */
+  /** Distinct records holding the value(s) and carrying `label`. */
   readonly count: number;
   /** Records holding the value(s), any label. */
   readonly holders: number;
-  readonly meanImpact: number;
-  /** Robust z of the log score among the upper tail (0 outside it). */
-  readonly z: number;
-  /** The label most of its records carry (the class it pushes towards). */
-  readonly label: number;
 }
 
 /** Result of {@link discoverFeatureTriggers}: a detection report plus the ranked candidates. */
@@ -112,6 +110,18 @@ export interface FeatureTriggerReport extends DetectionReport {
   /** The suspected triggers. */
   readonly triggers: readonly FeatureTriggerScore[];
 }
+
+/** The defaults and bounds of {@link FeatureTriggerOptions}' plain settings. */
+const NUMERIC_OPTIONS = z.object({
+  minCount: z.number().int().min(1).default(5),
+  maxShare: z.number().gt(0).max(1).default(0.5),
+  samplesPerCandidate: z.number().int().min(1).default(128),
+  zThreshold: z.number().gt(0).default(6),
+  maxTriggers: z.number().int().min(1).default(3),
+  maxPairs: z.number().int().min(0).default(5000),
+  batchSize: z.number().int().min(1).default(8192),
+  impact: z.enum(['margin', 'probability']).default('margin'),
+});
 
 interface Unit {
   readonly features: readonly number[];
@@ -129,39 +139,16 @@ export async function discoverFeatureTriggers(
   predictProba: FeatureProbabilityFn,
   options: FeatureTriggerOptions = {},
 ): Promise<FeatureTriggerReport> {
-  const minCount = options.minCount ?? 5;
-  const maxShare = options.maxShare ?? 0.5;
-  const samples = options.samplesPerCandidate ?? 128;
-  const zThreshold = options.zThreshold ?? 6;
-  const maxTriggers = options.maxTriggers ?? 3;
-  const maxPairs = options.maxPairs ?? 5000;
-  const batch = options.batchSize ?? 8192;
-  const impactOn = options.impact ?? 'margin';
-  if (impactOn !== 'margin' && impactOn !== 'probability') {
-    throw new AntidoteError(
-      'INVALID_ARGUMENT',
-      `impact must be margin or probability, got ${String(impactOn)}`,
-    );
-  }
-  for (const [v, name] of [
-    [minCount, 'minCount'],
-    [samples, 'samplesPerCandidate'],
-    [maxTriggers, 'maxTriggers'],
-    [batch, 'batchSize'],
-  ] as const) {
-    if (!Number.isInteger(v) || v < 1) {
-      throw new AntidoteError('INVALID_ARGUMENT', `${name} must be a positive integer, got ${v}`);
-    }
-  }
-  if (!Number.isInteger(maxPairs) || maxPairs < 0) {
-    throw new AntidoteError('INVALID_ARGUMENT', `maxPairs must be an integer ≥ 0, got ${maxPairs}`);
-  }
-  if (!(maxShare > 0 && maxShare <= 1)) {
-    throw new AntidoteError('INVALID_ARGUMENT', `maxShare must be in (0, 1], got ${maxShare}`);
-  }
-  if (!(zThreshold > 0)) {
-    throw new AntidoteError('INVALID_ARGUMENT', `zThreshold must be > 0, got ${zThreshold}`);
-  }
+  const settings = parseOrThrow(
+    NUMERIC_OPTIONS,
+    options,
+    'INVALID_ARGUMENT',
+    'feature trigger discovery',
+  );
+  const { minCount, maxShare, zThreshold, maxTriggers, maxPairs } = settings;
+  const samples = settings.samplesPerCandidate;
+  const batch = settings.batchSize;
+  const impactOn = settings.impact;
   if (ds.shape.length !== 2) {
     throw new AntidoteError(
       'INVALID_ARGUMENT',
@@ -358,12 +345,7 @@ export async function discoverFeatureTriggers(
     flagged,
     perClass,
     params: {
-      minCount,
-      maxShare,
-      samplesPerCandidate: samples,
-      zThreshold,
-      maxTriggers,
-      maxPairs,
+      ...settings,
       candidates: units.length,
       pairs: units.length - singles.length,
     },
