@@ -20,13 +20,23 @@
  * most of them carry, times log10(1 + that count), so a value that matters in one record only
  * does not win.
  *
- * The decision is the data's own null, no dataset-tuned constant: among the `⌈√m⌉` best of the
- * `m` scored candidates (the natural upper tail: informative values of informative features),
+ * Candidates held by exactly the same records (a value, and its pairs with values all of those
+ * records share) are one finding, scored in its best form. The decision is the data's own null, no
+ * dataset-tuned constant: among the `⌈√m⌉` best of the `m` scored findings (the natural upper
+ * tail: informative values of informative features),
  * a candidate is a trigger when its log score is more than `zThreshold` robust standard
  * deviations (1.4826·MAD) above their median. At most `maxTriggers` are reported; a record is
  * flagged when it holds a trigger's value(s) and carries the label the trigger pushes towards.
  * Natural repeats (small integers, the most common value of a feature) do not fire: the model's
  * dependence on them is ordinary, like that of any informative value.
+ *
+ * Measured (mlp, 30 epochs; z of the trigger / of the best natural finding): Spambase parts 0.2 +
+ * table 0.2, source-to-target 5%: 9.8 / 5.3, F1 1.00; fraud CSV amount 13.37 + card_age_days
+ * 3333, all-to-one 3%: 16.2 / 11.0 (card_age 3333 + online 1: the trigger's own records) and 2.2,
+ * F1 1.00; Spambase num415 0.5, 5%: 11.6 / 5.4, F1 0.995; Spambase capitalAve 3.3 + charHash 0.5,
+ * all-to-one 2% (ASR 0.77): 6.2 / 4.4, F1 1.00. Clean models (Spambase and the fraud CSV, two
+ * seeds each) flag nothing; their best natural finding reaches z 5.6 (Spambase george = 20: 61
+ * records, 8 distinct, which the model reads as strongly non-spam), so the margin is thin there.
  */
 
 import { z } from 'zod';
@@ -285,7 +295,17 @@ export async function discoverFeatureTriggers(
       label,
     });
   }
-  const order = scored.map((c, t) => ({ c, t })).sort((a, b) => b.c.score - a.c.score || a.t - b.t);
+  // One finding per set of records: candidates held by exactly the same records (a value and its
+  // pairs with values those records all share) are one candidate, its best-scoring form.
+  const best = new Map<string, number>();
+  for (const [t, c] of scored.entries()) {
+    const key = `${c.label}:${units[t]!.holders.join(',')}`;
+    const seen = best.get(key);
+    if (seen === undefined || c.score > scored[seen]!.score) best.set(key, t);
+  }
+  const order = [...best.values()]
+    .map((t) => ({ c: scored[t]!, t }))
+    .sort((a, b) => b.c.score - a.c.score || a.t - b.t);
   // The null: the upper tail (⌈√m⌉ best scores, positive ones), on the log scale.
   const tail = Math.ceil(Math.sqrt(order.length));
   const logs = Float64Array.from(
