@@ -259,8 +259,9 @@ export async function discoverFeatureTriggers(
     options.onProgress?.({ stage: 'value replacement', done, total }),
   );
   const names = options.features;
+  // Raw values to 6 decimals: undoing float32 standardisation leaves noise (0 reads 2.7e-8).
   const describe = (j: number, v: number): string =>
-    `${names?.[j] ?? `feature ${j}`} = ${fmt(options.rawValue ? options.rawValue(j, v) : v)}`;
+    `${names?.[j] ?? `feature ${j}`} = ${Number((options.rawValue ? options.rawValue(j, v) : v).toFixed(6))}`;
   const scored: Omit<FeatureTriggerScore, 'z'>[] = [];
   r = 0;
   for (const [ui, u] of units.entries()) {
