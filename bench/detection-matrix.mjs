@@ -26,7 +26,12 @@ import { featureTriggerFromString } from '../dist/attacks/trigger-options.js';
 import { writeDatasetDir } from '../dist/data/dataset-dir.js';
 import { dataDomain, loadDataset } from '../dist/data/load.js';
 import { stratifiedSplit } from '../dist/data/transform.js';
-import { computeRepresentations, DETECTORS, scanDataset } from '../dist/defenses/index.js';
+import {
+  computeRepresentations,
+  DETECTORS,
+  scanDataset,
+  tabularScanContext,
+} from '../dist/defenses/index.js';
 import { FeatureModel, initEngine, loadModel, trainClassifier } from '../dist/engine/index.js';
 import { evaluateDetection } from '../dist/eval/detection.js';
 import {
@@ -324,6 +329,7 @@ function scanContext(model, loaded, c) {
           },
         }
       : {}),
+    ...tabularScanContext(model),
   };
 }
 

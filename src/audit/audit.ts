@@ -3,6 +3,7 @@ import type { Dataset } from '../data/dataset.js';
 import type { LoadedDataset } from '../data/load.js';
 import { normalizeRange } from '../data/range.js';
 import { stratifiedSplit } from '../data/transform.js';
+import { tabularScanContext } from '../defenses/feature-trigger-discovery.js';
 import { textScanContext } from '../defenses/text-scan-context.js';
 import { activeBackend, initEngine } from '../engine/backend.js';
 import type { Model } from '../engine/model-interface.js';
@@ -185,7 +186,10 @@ export async function runAudit(o: AuditOptions): Promise<AuditResult> {
   try {
     const scan = await scanStage(withSource(model.features, data.dataset), model.classifier, {
       methods: o.methods,
-      context: textScanContext(model.model, data.dataset),
+      context: {
+        ...textScanContext(model.model, data.dataset),
+        ...tabularScanContext(model.model),
+      },
       seed,
       trusted: o.trusted ? trustedFeatures(o.trusted, model) : undefined,
       truth: attackGroundTruth(data.attack, model.features.ids),

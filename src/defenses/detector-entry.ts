@@ -33,6 +33,16 @@ export interface DetectorContext {
   readonly trusted?: Dataset;
   /** Text records and the text model's predictions on raw texts (keyword discovery). */
   readonly text?: TextScanContext;
+  /** The tabular side of a scan of a tabular model (feature trigger discovery). */
+  readonly tabular?: TabularScanContext;
+}
+
+/** What a scan of a tabular model knows of its features (`feature-trigger-discovery.ts`). */
+export interface TabularScanContext {
+  /** Names of the features the model reads (columns of the scanned rows). */
+  readonly features?: readonly string[];
+  /** A feature's value as the raw records hold it (e.g. undoing standardisation). */
+  readonly rawValue?: (feature: number, value: number) => number;
 }
 
 /** The raw text side of a scan of a text model. */

@@ -59,6 +59,7 @@ export {
   STRONG_EVIDENCE,
 } from './detector.js';
 export * from './detector-entry.js';
+export * from './feature-trigger-discovery.js';
 export * from './fine-pruning.js';
 export * from './keyword-discovery.js';
 export {

@@ -11,6 +11,7 @@ import {
   type DetectorEntry,
   parseDetectorOptions,
 } from './detector-entry.js';
+import { featureTriggerEntry } from './feature-trigger-discovery.js';
 import { keywordDiscoveryEntry } from './keyword-discovery.js';
 import { knnConsistencyEntry } from './knn-consistency.js';
 import { confidentLearningEntry } from './label-noise.js';
@@ -26,7 +27,8 @@ import { trainingDynamicsEntry } from './training-dynamics.js';
  * contamination analysis (backdoors, Tang et al. 2021); `abl` training dynamics (backdoors,
  * retrains: not a default); `ln` the arbitrary-label test (label flips from the model's in-sample
  * probabilities, a default); `ct` confusion training (backdoors incl. clean-label and adaptive ones,
- * Qi et al. 2023; retrains: not a default). `antidote scan` derives
+ * Qi et al. 2023; retrains: not a default); `ft` feature-value trigger discovery (tabular models,
+ * a default there). `antidote scan` derives
  * its `--method` choices and its detector flags from it, and {@link scanDataset} runs its entries.
  * Adding a detector is one file exporting a {@link DetectorEntry} plus one line here
  * (`CONTRIBUTING.md`).
@@ -42,6 +44,7 @@ export const DETECTORS: readonly DetectorEntry[] = Object.freeze([
   trainingDynamicsEntry,
   arbitraryLabelEntry,
   confusionTrainingEntry,
+  featureTriggerEntry,
 ] as DetectorEntry[]);
 
 /** Short name of a detector. */
@@ -55,7 +58,8 @@ export type DetectorName =
   | 'sca'
   | 'abl'
   | 'ln'
-  | 'ct';
+  | 'ct'
+  | 'ft';
 
 /** Every detector name, in registry order. */
 export const DETECTOR_NAMES: readonly DetectorName[] = Object.freeze(

@@ -33,8 +33,16 @@ export const DEFAULT_SCAN_METHODS = ['ac', 'ss', 'ln'] as const;
  * token, which keyword discovery finds where representation detectors may see nothing, and a
  * default that leaves it out would pass a working text backdoor.
  */
-export function defaultScanMethods(context?: { readonly text?: unknown }): string[] {
-  return [...DEFAULT_SCAN_METHODS, ...(context?.text ? ['kw'] : [])];
+export function defaultScanMethods(context?: {
+  readonly text?: unknown;
+  readonly tabular?: unknown;
+}): string[] {
+  return [
+    ...DEFAULT_SCAN_METHODS,
+    ...(context?.text ? ['kw'] : []),
+    // A tabular trigger is an exact feature value (feature trigger discovery, `ft`), the same way.
+    ...(context?.tabular ? ['ft'] : []),
+  ];
 }
 
 /** One record's merged findings. */

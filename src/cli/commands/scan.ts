@@ -12,6 +12,7 @@ import { type DataDomain, dataDomain, type LoadedDataset, loadDataset } from '..
 import { normalizeRange } from '../../data/range.js';
 import { type ClassPhaseRunner, classPhasedDetector } from '../../defenses/class-phases.js';
 import { reportToJSON } from '../../defenses/detector.js';
+import { tabularScanContext } from '../../defenses/feature-trigger-discovery.js';
 import type { KeywordDiscoveryReport } from '../../defenses/keyword-discovery.js';
 import { applyReport, type MitigationMode } from '../../defenses/mitigation.js';
 import { DETECTOR_NAMES, DETECTORS, detectorEntry, detectorsFor } from '../../defenses/registry.js';
@@ -257,6 +258,7 @@ function scanTarget(
           }
         : {}),
       ...textScanContext(model, loaded.dataset),
+      ...tabularScanContext(model),
     },
   };
 }
