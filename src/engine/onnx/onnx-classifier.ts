@@ -180,6 +180,17 @@ export class OnnxClassifier implements Classifier {
     x: Float32Array,
     n: number,
   ): Promise<{ data: Float32Array; dim: number }> {
+    const [only] = await this.runMany(session, [fetch], x, n);
+    return only!;
+  }
+
+  /** Runs `session` over `x` in chunks once, returning the flattened rows of each of `fetches`. */
+  private async runMany(
+    session: InferenceSession,
+    fetches: readonly string[],
+    x: Float32Array,
+    n: number,
+  ): Promise<Array<{ data: Float32Array; dim: number }>> {
     const size = this.inputShape.reduce((a, b) => a * b, 1);
     if (x.length !== n * size) {
       throw new AntidoteError(
@@ -189,8 +200,10 @@ export class OnnxClassifier implements Classifier {
       );
     }
     const chunk = this.src.fixedBatch ?? CHUNK;
-    let out: Float32Array | undefined;
-    let dim = 0;
+    const outs: Array<{ data: Float32Array | undefined; dim: number }> = fetches.map(() => ({
+      data: undefined,
+      dim: 0,
+    }));
     for (let start = 0; start < n; start += chunk) {
       const m = Math.min(chunk, n - start);
       let part = x.subarray(start * size, (start + m) * size);
@@ -207,22 +220,25 @@ export class OnnxClassifier implements Classifier {
             ? new Tensor('int64', toInt64(part, this.src.where), dims)
             : new Tensor('float32', part, dims),
       };
-      const result = await session.run(feeds, [fetch]);
-      const t = result[fetch];
-      if (t?.type !== 'float32') {
-        throw new AntidoteError(
-          'INVALID_FORMAT',
-          `${this.src.where}: tensor ${fetch} is not float32 (${t?.type ?? 'missing'})`,
-          { path: this.src.where },
-        );
+      const result = await session.run(feeds, [...fetches]);
+      for (const [j, fetch] of fetches.entries()) {
+        const t = result[fetch];
+        if (t?.type !== 'float32') {
+          throw new AntidoteError(
+            'INVALID_FORMAT',
+            `${this.src.where}: tensor ${fetch} is not float32 (${t?.type ?? 'missing'})`,
+            { path: this.src.where },
+          );
+        }
+        const data = t.data as Float32Array;
+        const o = outs[j]!;
+        o.dim = data.length / rows;
+        o.data ??= new Float32Array(n * o.dim);
+        o.data.set(data.subarray(0, m * o.dim), start * o.dim);
+        t.dispose();
       }
-      const data = t.data as Float32Array;
-      dim = data.length / rows;
-      out ??= new Float32Array(n * dim);
-      out.set(data.subarray(0, m * dim), start * dim);
-      t.dispose();
     }
-    return { data: out ?? new Float32Array(0), dim };
+    return outs.map((o) => ({ data: o.data ?? new Float32Array(0), dim: o.dim }));
   }
 
   async predictProba(x: Float32Array, n: number): Promise<Float32Array> {
@@ -263,6 +279,40 @@ export class OnnxClassifier implements Classifier {
     n: number,
     layer?: string,
   ): Promise<{ data: Float32Array; dim: number }> {
+    const name = this.checkedLayer(layer);
+    if (name === this.output.name) return this.run(await this.base, name, x, n);
+    return this.run(await this.layerSession(name), name, x, n);
+  }
+
+  /**
+   * The activations of `layer` (as {@link OnnxClassifier.activations}) and the class probabilities
+   * (as {@link OnnxClassifier.predictProba}) from one run of the graph: the session that exposes
+   * `layer` also computes the classifier output, so a scan needing both (representations and the
+   * arbitrary-label test) runs the model once.
+   */
+  async activationsAndProba(
+    x: Float32Array,
+    n: number,
+    layer?: string,
+  ): Promise<{ data: Float32Array; dim: number; probabilities: Float32Array }> {
+    const name = this.checkedLayer(layer);
+    const out = this.output.name;
+    const [acts, raw] =
+      name === out
+        ? await this.runMany(await this.base, [out], x, n).then((r) => [r[0]!, r[0]!])
+        : await this.runMany(await this.layerSession(name), [name, out], x, n);
+    const scores = name === out ? Float32Array.from(raw!.data) : raw!.data;
+    const probabilities = this.output.probabilities
+      ? scores
+      : softmaxRows(scores, n, this.numClasses);
+    return { data: acts!.data, dim: acts!.dim, probabilities };
+  }
+
+  /**
+   * `layer`, or the default layer, checked against the graph's tensors: `INVALID_ARGUMENT` for a
+   * tensor the graph does not produce (naming the candidates) or a graph without a default.
+   */
+  private checkedLayer(layer: string | undefined): string {
     const name = layer ?? this.defaultLayer;
     if (name === undefined || !this.tensors.has(name)) {
       throw new AntidoteError(
@@ -273,7 +323,11 @@ export class OnnxClassifier implements Classifier {
         { path: this.src.where },
       );
     }
-    if (name === this.output.name) return this.run(await this.base, name, x, n);
+    return name;
+  }
+
+  /** The session whose graph also outputs the tensor `name` (made once per layer). */
+  private layerSession(name: string): Promise<InferenceSession> {
     let session = this.sessions.get(name);
     if (!session) {
       session = OnnxClassifier.session(
@@ -283,7 +337,7 @@ export class OnnxClassifier implements Classifier {
       );
       this.sessions.set(name, session);
     }
-    return this.run(await session, name, x, n);
+    return session;
   }
 
   /** Releases every session. */

@@ -116,6 +116,22 @@ describe('OnnxModel on the PyTorch fixtures', () => {
       'INVALID_ARGUMENT',
       /has no tensor nope; layers: .*\/Flatten_output_0/,
     );
+    // One run for both (what a scan's representations and the arbitrary-label test share): the
+    // same activations and probabilities as the two separate calls, for a hidden layer, the
+    // default layer and the output itself.
+    const probs = await m.classifier.predictProba(f.x, 8);
+    for (const layer of ['/Relu_2_output_0', undefined, 'output']) {
+      const both = await m.classifier.activationsAndProba!(f.x, 8, layer);
+      const alone = await m.classifier.activations(f.x, 8, layer);
+      expect(both.dim).toBe(alone.dim);
+      expect(Array.from(both.data)).toEqual(Array.from(alone.data));
+      expect(Array.from(both.probabilities)).toEqual(Array.from(probs));
+    }
+    await rejects(
+      m.classifier.activationsAndProba!(f.x, 8, 'nope'),
+      'INVALID_ARGUMENT',
+      /has no tensor nope/,
+    );
     m.dispose();
   });
 
