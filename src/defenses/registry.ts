@@ -17,6 +17,7 @@ import { scanUntanglingEntry } from './scan-untangling.js';
 import { spectralSignaturesEntry } from './spectral-signatures.js';
 import { spectreEntry } from './spectre.js';
 import { trainingDynamicsEntry } from './training-dynamics.js';
+import { triggerTransferEntry } from './trigger-transfer.js';
 
 /**
  * The detector registry, frozen, in a stable order: `ac` activation clustering, `ss` spectral
@@ -24,7 +25,8 @@ import { trainingDynamicsEntry } from './training-dynamics.js';
  * label consistency (label noise); `kw` keyword discovery (text models); `sca` SCAn statistical
  * contamination analysis (backdoors, Tang et al. 2021); `abl` training dynamics (backdoors,
  * retrains: not a default); `ln` the arbitrary-label test (label flips from the model's in-sample
- * probabilities, a default). `antidote scan` derives
+ * probabilities, a default); `tt` low-variance cluster trigger transfer (backdoors whose cluster
+ * sits where the class varies little, issue 16). `antidote scan` derives
  * its `--method` choices and its detector flags from it, and {@link scanDataset} runs its entries.
  * Adding a detector is one file exporting a {@link DetectorEntry} plus one line here
  * (`CONTRIBUTING.md`).
@@ -39,10 +41,11 @@ export const DETECTORS: readonly DetectorEntry[] = Object.freeze([
   scanUntanglingEntry,
   trainingDynamicsEntry,
   arbitraryLabelEntry,
+  triggerTransferEntry,
 ] as DetectorEntry[]);
 
 /** Short name of a detector. */
-export type DetectorName = 'ac' | 'ss' | 'spectre' | 'cl' | 'knn' | 'kw' | 'sca' | 'abl' | 'ln';
+export type DetectorName = 'ac' | 'ss' | 'spectre' | 'cl' | 'knn' | 'kw' | 'sca' | 'abl' | 'ln' | 'tt';
 
 /** Every detector name, in registry order. */
 export const DETECTOR_NAMES: readonly DetectorName[] = Object.freeze(
