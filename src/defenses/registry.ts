@@ -45,7 +45,17 @@ export const DETECTORS: readonly DetectorEntry[] = Object.freeze([
 ] as DetectorEntry[]);
 
 /** Short name of a detector. */
-export type DetectorName = 'ac' | 'ss' | 'spectre' | 'cl' | 'knn' | 'kw' | 'sca' | 'abl' | 'ln' | 'tt';
+export type DetectorName =
+  | 'ac'
+  | 'ss'
+  | 'spectre'
+  | 'cl'
+  | 'knn'
+  | 'kw'
+  | 'sca'
+  | 'abl'
+  | 'ln'
+  | 'tt';
 
 /** Every detector name, in registry order. */
 export const DETECTOR_NAMES: readonly DetectorName[] = Object.freeze(

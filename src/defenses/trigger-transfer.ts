@@ -233,7 +233,8 @@ function meanSpan(
     }
   });
   const grand = new Float64Array(d);
-  for (const c of present) for (let j = 0; j < d; j++) grand[j]! += means[c * d + j]! / present.length;
+  for (const c of present)
+    for (let j = 0; j < d; j++) grand[j]! += means[c * d + j]! / present.length;
   const rows = Math.min(Math.max(present.length - 1, 0), d);
   const basis = new Float64Array(rows * d);
   for (let r = 0; r < rows; r++) {
