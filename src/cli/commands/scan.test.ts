@@ -69,6 +69,7 @@ describe('antidote scan / mitigate', () => {
       'sca',
       'abl',
       'ln',
+      'tt',
     ]);
     for (const m of printed.methods) expect(typeof m.f1).toBe('number');
     const report = JSON.parse(await readFile(join(out, 'report.json'), 'utf8'));
@@ -76,11 +77,11 @@ describe('antidote scan / mitigate', () => {
     expect(report.methods.ac.scores).toHaveLength(ds.ids.length);
     const csv = (await readFile(join(out, 'suspicious.csv'), 'utf8')).trim().split('\n');
     // One row per record (no duplicate ids), one score column per detector.
-    expect(csv[0]).toBe('id,label,decision,flagged_by,suspicion,ac,ss,spectre,cl,knn,sca,abl,ln');
+    expect(csv[0]).toBe('id,label,decision,flagged_by,suspicion,ac,ss,spectre,cl,knn,sca,abl,ln,tt');
     const rows = csv.slice(1).map((l) => l.split(','));
     const ids = rows.map((r) => r[0]);
     expect(new Set(ids).size).toBe(ids.length);
-    const methods = ['ac', 'ss', 'spectre', 'cl', 'knn', 'sca', 'abl', 'ln'];
+    const methods = ['ac', 'ss', 'spectre', 'cl', 'knn', 'sca', 'abl', 'ln', 'tt'];
     const flaggedByAny = ds.ids.filter((_, i) =>
       methods.some((m) => report.methods[m].flagged[i] === 1),
     );
