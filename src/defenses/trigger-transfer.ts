@@ -47,6 +47,9 @@ import {
  *    binomial sampling error of a difference of two rates). A class at {@link STRONG_EVIDENCE} or
  *    more is strong; the largest of its candidates whose own gain is strong is flagged.
  *
+ * Images only (records of two or more dimensions); on tabular rows and token sequences the
+ * detector abstains (nothing flagged, strength 0).
+ *
  * Reported score: the record's whitened distance from its class's bulk along the candidate's
  * direction, towards the candidate's side (0 elsewhere), for the flagged candidate.
  */
@@ -339,10 +342,39 @@ export async function triggerTransfer(
   if (!(minShare > 0 && minShare < 0.5)) {
     throw new AntidoteError('INVALID_ARGUMENT', `minShare must lie in (0, 0.5), got ${minShare}`);
   }
-  const reps = await computeRepresentations(ds, model, options);
   const n = ds.y.length;
   const k = ds.classes.length;
   const byClass = indicesByClass(ds.y, k);
+  const params = {
+    dims,
+    minShare,
+    patternRecords,
+    references,
+    probes: probesPer,
+    seed: options.seed ?? 0,
+    layer: options.layer ?? null,
+  };
+  if (ds.shape.length < 3) {
+    // Records that are not images (tabular rows, token sequences): an input-space pattern added
+    // to other records has no meaning there, so the detector abstains.
+    return {
+      method: 'trigger-transfer',
+      scores: new Float32Array(n),
+      flagged: new Uint8Array(n),
+      perClass: byClass.map((idx, c) => ({
+        classIndex: c,
+        className: ds.classes[c]!,
+        count: idx.length,
+        flagged: 0,
+        suspicious: false,
+        strength: 0,
+        reason: 'records are not images: trigger transfer does not apply, left alone',
+        stats: {},
+      })),
+      params,
+    };
+  }
+  const reps = await computeRepresentations(ds, model, options);
   const span = meanSpan(reps, byClass);
   let lo = Number.POSITIVE_INFINITY;
   let hi = Number.NEGATIVE_INFINITY;
@@ -463,15 +495,7 @@ export async function triggerTransfer(
     scores,
     flagged,
     perClass,
-    params: {
-      dims,
-      minShare,
-      patternRecords,
-      references,
-      probes: probesPer,
-      seed: options.seed ?? 0,
-      layer: options.layer ?? null,
-    },
+    params,
   };
 }
 
