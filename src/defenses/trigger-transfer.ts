@@ -75,6 +75,11 @@ interface Candidate {
   readonly members: Int32Array;
   /** Whitened projection of every class record, signed so that the candidate lies above. */
   readonly proj: Float64Array;
+  /** Positions of the members among the class's records. */
+  readonly rows: Int32Array;
+  /** The class's whitened residual coordinates, `[class records, dims]`. */
+  readonly coords: Float64Array;
+  readonly dims: number;
   /** Share of the probes the model assigns to the class with the pattern added. */
   transfer: number;
 }
@@ -219,10 +224,59 @@ function classCandidates(
       direction,
       members: Int32Array.from(split.small, (r) => idx[r]!),
       proj: p,
+      rows: split.small,
+      coords: zc,
+      dims: k,
       transfer: 0,
     });
   }
   return out;
+}
+
+/** Steps of linear refinement at most (it stops earlier when the flagged set no longer changes). */
+const REFINE_STEPS = 5;
+
+/**
+ * One step of linear refinement of a confirmed candidate: the records of the class projected on
+ * the difference of the candidate's and the rest's means in the whitened residual space (Fisher's
+ * direction, the total covariance being the identity there), cut where two Gaussians with the
+ * pooled variance and the two sizes as priors meet. Returns the projection (candidate above) and
+ * the positions beyond the cut.
+ */
+function refineCandidate(cand: Candidate): { proj: Float64Array; rows: Int32Array } {
+  const k = cand.dims;
+  const z0 = cand.coords;
+  const n = z0.length / k;
+  const inside = new Uint8Array(n);
+  for (const r of cand.rows) inside[r] = 1;
+  const n1 = cand.rows.length;
+  const n0 = n - n1;
+  if (n1 < 2 || n0 < 2) return { proj: cand.proj, rows: cand.rows };
+  const w = new Float64Array(k);
+  for (let r = 0; r < n; r++) {
+    const f = inside[r] ? 1 / n1 : -1 / n0;
+    for (let c = 0; c < k; c++) w[c]! += f * z0[r * k + c]!;
+  }
+  const proj = new Float64Array(n);
+  let m1 = 0;
+  let m0 = 0;
+  for (let r = 0; r < n; r++) {
+    let dot = 0;
+    for (let c = 0; c < k; c++) dot += w[c]! * z0[r * k + c]!;
+    proj[r] = dot;
+    if (inside[r]) m1 += dot / n1;
+    else m0 += dot / n0;
+  }
+  let ss = 0;
+  for (let r = 0; r < n; r++) ss += (proj[r]! - (inside[r] ? m1 : m0)) ** 2;
+  const pooled = ss / (n - 2);
+  if (!(m1 > m0) || !(pooled > 0)) return { proj: cand.proj, rows: cand.rows };
+  const cut = (m1 + m0) / 2 + (pooled * Math.log(n0 / n1)) / (m1 - m0);
+  const rows: number[] = [];
+  for (let r = 0; r < n; r++) if (proj[r]! > cut) rows.push(r);
+  return rows.length >= 2
+    ? { proj, rows: Int32Array.from(rows) }
+    : { proj: cand.proj, rows: cand.rows };
 }
 
 /** The class means `[K, d]` and an orthonormal basis of span{class means − grand mean}. */
@@ -463,11 +517,20 @@ export async function triggerTransfer(
           .filter((cd) => modifiedZ(cd.transfer - s.control, nul) >= STRONG_EVIDENCE)
           .sort((a, b) => b.members.length - a.members.length)[0]
       : undefined;
-    const count = confirmed?.members.length ?? 0;
-    if (confirmed) {
-      for (const i of confirmed.members) flagged[i] = 1;
+    let refined = confirmed ? refineCandidate(confirmed) : undefined;
+    for (let step = 1; confirmed && refined && step < REFINE_STEPS; step++) {
+      const next = refineCandidate({ ...confirmed, rows: refined.rows });
+      const same =
+        next.rows.length === refined.rows.length &&
+        next.rows.every((r, t) => r === refined!.rows[t]);
+      refined = next;
+      if (same) break;
+    }
+    const count = refined?.rows.length ?? 0;
+    if (refined) {
+      for (const r of refined.rows) flagged[idx[r]!] = 1;
       idx.forEach((i, r) => {
-        scores[i] = Math.max(0, confirmed.proj[r]!);
+        scores[i] = Math.max(0, refined.proj[r]!);
       });
     }
     perClass.push({
