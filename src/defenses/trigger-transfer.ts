@@ -365,6 +365,26 @@ function nearestDifference(ds: Dataset, members: Int32Array, refs: Int32Array): 
   return out;
 }
 
+/** The finding of a class the detector did not judge (`why`, then "left alone"). */
+function abstained(
+  classIndex: number,
+  className: string,
+  count: number,
+  why: string,
+): ClassFinding {
+  const reason = `${why}, left alone`;
+  return {
+    classIndex,
+    className,
+    count,
+    flagged: 0,
+    suspicious: false,
+    strength: 0,
+    reason,
+    stats: {},
+  };
+}
+
 /** `k` seeded records drawn from `pool` (all of it when smaller). */
 function draw(pool: Int32Array, k: number, rng: Rng): Int32Array {
   if (pool.length <= k) return pool;
@@ -415,16 +435,14 @@ export async function triggerTransfer(
       method: 'trigger-transfer',
       scores: new Float32Array(n),
       flagged: new Uint8Array(n),
-      perClass: byClass.map((idx, c) => ({
-        classIndex: c,
-        className: ds.classes[c]!,
-        count: idx.length,
-        flagged: 0,
-        suspicious: false,
-        strength: 0,
-        reason: 'records are not images: trigger transfer does not apply, left alone',
-        stats: {},
-      })),
+      perClass: byClass.map((idx, c) =>
+        abstained(
+          c,
+          ds.classes[c]!,
+          idx.length,
+          'records are not images: trigger transfer does not apply',
+        ),
+      ),
       params,
     };
   }
@@ -493,16 +511,14 @@ export async function triggerTransfer(
     const s = stats[c]!;
     const className = ds.classes[c]!;
     if (!s.best) {
-      perClass.push({
-        classIndex: c,
-        className,
-        count: idx.length,
-        flagged: 0,
-        suspicious: false,
-        strength: 0,
-        reason: `${idx.length} record(s): too few to search for a cluster, left alone`,
-        stats: {},
-      });
+      perClass.push(
+        abstained(
+          c,
+          className,
+          idx.length,
+          `${idx.length} record(s): too few to search for a cluster`,
+        ),
+      );
       continue;
     }
     const strength = modifiedZ(s.gain, nul);
