@@ -31,13 +31,16 @@ import { isStrong, type ScanVerdict, scanVerdict } from './verdict.js';
 export const DEFAULT_SCAN_METHODS = ['ac', 'ss', 'ln', 'tt'] as const;
 
 /**
- * The default detectors for a scan with `context`: {@link DEFAULT_SCAN_METHODS}, plus keyword
+ * The default detectors for a scan with `context`: {@link DEFAULT_SCAN_METHODS} (without `tt`
+ * for a text model), plus keyword
  * discovery (`kw`) when the caller gives the raw text side of a text model — a text trigger is a
  * token, which keyword discovery finds where representation detectors may see nothing, and a
  * default that leaves it out would pass a working text backdoor.
  */
 export function defaultScanMethods(context?: { readonly text?: unknown }): string[] {
-  return [...DEFAULT_SCAN_METHODS, ...(context?.text ? ['kw'] : [])];
+  // Trigger transfer (`tt`) reads images: a text model's scan leaves it out (it would abstain).
+  if (context?.text) return [...DEFAULT_SCAN_METHODS.filter((m) => m !== 'tt'), 'kw'];
+  return [...DEFAULT_SCAN_METHODS];
 }
 
 /** One record's merged findings. */
