@@ -77,7 +77,9 @@ describe('antidote scan / mitigate', () => {
     expect(report.methods.ac.scores).toHaveLength(ds.ids.length);
     const csv = (await readFile(join(out, 'suspicious.csv'), 'utf8')).trim().split('\n');
     // One row per record (no duplicate ids), one score column per detector.
-    expect(csv[0]).toBe('id,label,decision,flagged_by,suspicion,ac,ss,spectre,cl,knn,sca,abl,ln,tt');
+    expect(csv[0]).toBe(
+      'id,label,decision,flagged_by,suspicion,ac,ss,spectre,cl,knn,sca,abl,ln,tt',
+    );
     const rows = csv.slice(1).map((l) => l.split(','));
     const ids = rows.map((r) => r[0]);
     expect(new Set(ids).size).toBe(ids.length);
