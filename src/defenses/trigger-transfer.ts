@@ -45,7 +45,8 @@ import {
  *    own semantics transfer too). The class statistic is the best candidate's transfer minus that
  *    control, judged among the classes (modified z-score, median/MAD, the spread at least the
  *    binomial sampling error of a difference of two rates). A class at {@link STRONG_EVIDENCE} or
- *    more is strong; the largest of its candidates whose own gain is strong is flagged.
+ *    more is strong; the largest of its candidates whose own gain is strong is flagged, after a
+ *    linear refinement (Fisher's direction between it and the rest of the class, iterated).
  *
  * Images only (records of two or more dimensions); on tabular rows and token sequences the
  * detector abstains (nothing flagged, strength 0).
