@@ -141,5 +141,6 @@ export {
   trainingDynamicsNotRun,
 } from './training-dynamics.js';
 export * from './trigger-pruning.js';
+export { type TriggerTransferOptions, triggerTransfer } from './trigger-transfer.js';
 export * from './unlearning.js';
 export * from './verdict.js';

@@ -19,6 +19,7 @@ import { scanUntanglingEntry } from './scan-untangling.js';
 import { spectralSignaturesEntry } from './spectral-signatures.js';
 import { spectreEntry } from './spectre.js';
 import { trainingDynamicsEntry } from './training-dynamics.js';
+import { triggerTransferEntry } from './trigger-transfer.js';
 
 /**
  * The detector registry, frozen, in a stable order: `ac` activation clustering, `ss` spectral
@@ -28,7 +29,8 @@ import { trainingDynamicsEntry } from './training-dynamics.js';
  * retrains: not a default); `ln` the arbitrary-label test (label flips from the model's in-sample
  * probabilities, a default); `ct` confusion training (backdoors incl. clean-label and adaptive ones,
  * Qi et al. 2023; retrains: not a default); `ft` feature-value trigger discovery (tabular models,
- * a default there). `antidote scan` derives
+ * a default there); `tt` low-variance cluster trigger transfer (backdoors whose cluster sits where
+ * the class varies little, issue 16; a default for images). `antidote scan` derives
  * its `--method` choices and its detector flags from it, and {@link scanDataset} runs its entries.
  * Adding a detector is one file exporting a {@link DetectorEntry} plus one line here
  * (`CONTRIBUTING.md`).
@@ -45,6 +47,7 @@ export const DETECTORS: readonly DetectorEntry[] = Object.freeze([
   arbitraryLabelEntry,
   confusionTrainingEntry,
   featureTriggerEntry,
+  triggerTransferEntry,
 ] as DetectorEntry[]);
 
 /** Short name of a detector. */
@@ -59,7 +62,8 @@ export type DetectorName =
   | 'abl'
   | 'ln'
   | 'ct'
-  | 'ft';
+  | 'ft'
+  | 'tt';
 
 /** Every detector name, in registry order. */
 export const DETECTOR_NAMES: readonly DetectorName[] = Object.freeze(

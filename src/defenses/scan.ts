@@ -17,18 +17,22 @@ import { isStrong, type ScanVerdict, scanVerdict } from './verdict.js';
  * (bench/detection-matrix.mjs, core grid, 60,000 records, cnn): Fashion-MNIST pattern 10% (ASR
  * 0.98) is found by both (AC in the PCA space, SS by its far tail), MNIST single pixel at 33% of
  * the class by AC's PCA space; the clean runs (MNIST seeds 1–5, Fashion-MNIST seeds 1–2) PASS
- * with nothing flagged. Not found by any default detector: Fashion-MNIST blend α 0.1 at 10% (ASR
+ * with nothing flagged. Not found by AC or SS (found by `tt`, below): Fashion-MNIST blend α 0.1 at 10% (ASR
  * 0.94) and image 1% (ASR 0.58), which the earlier SS statistic marked FAIL only through strong
  * findings in clean classes ("Trouser", "Sneaker"). SPECTRE stays out of the default set: on
  * MNIST its whitened top eigenvalue singles out the clean "1"s (about 200 clean records, strength
  * 7–14 on clean data). Every detector stays available (`--method ac,ss,spectre,sca`).
  * The arbitrary-label test (`ln`, `arbitrary-labels.ts`) covers label flips, which neither AC
  * nor SS reports (MNIST, 10% random flips: AC flagged 0), at the cost of one forward pass.
+ * Low-variance cluster trigger transfer (`tt`, `trigger-transfer.ts`, images only) finds the
+ * Fashion-MNIST blend and image-insert backdoors (seeds 1–3: F1 0.91–0.99, strong) and flags
+ * nothing on the 20 cached clean runs (MNIST and Fashion-MNIST).
  */
-export const DEFAULT_SCAN_METHODS = ['ac', 'ss', 'ln'] as const;
+export const DEFAULT_SCAN_METHODS = ['ac', 'ss', 'ln', 'tt'] as const;
 
 /**
- * The default detectors for a scan with `context`: {@link DEFAULT_SCAN_METHODS}, plus keyword
+ * The default detectors for a scan with `context`: {@link DEFAULT_SCAN_METHODS} (without `tt`
+ * for a text or tabular model), plus feature trigger discovery (`ft`) for a tabular model and keyword
  * discovery (`kw`) when the caller gives the raw text side of a text model — a text trigger is a
  * token, which keyword discovery finds where representation detectors may see nothing, and a
  * default that leaves it out would pass a working text backdoor.
@@ -37,10 +41,13 @@ export function defaultScanMethods(context?: {
   readonly text?: unknown;
   readonly tabular?: unknown;
 }): string[] {
+  // Trigger transfer (`tt`) reads images: a text or tabular model's scan leaves it out (it would
+  // abstain). A text trigger is a token (keyword discovery, `kw`); a tabular trigger is an exact
+  // feature value (feature trigger discovery, `ft`), found the same way.
+  const images = !context?.text && !context?.tabular;
   return [
-    ...DEFAULT_SCAN_METHODS,
+    ...DEFAULT_SCAN_METHODS.filter((m) => images || m !== 'tt'),
     ...(context?.text ? ['kw'] : []),
-    // A tabular trigger is an exact feature value (feature trigger discovery, `ft`), the same way.
     ...(context?.tabular ? ['ft'] : []),
   ];
 }

@@ -136,7 +136,10 @@ export function registerScanCommand(program: Command): void {
     .addOption(
       new Option('--method <names>', METHOD_HELP)
         .argParser(parseMethods)
-        .default(undefined, `${DEFAULT_SCAN_METHODS.join(',')}, and kw for a text model`),
+        .default(
+          undefined,
+          `${DEFAULT_SCAN_METHODS.join(',')} for images; ac,ss,ln,kw for a text model; ac,ss,ln,ft for a tabular one`,
+        ),
     )
     .option('--layer <name>', 'layer whose activations are analysed (default: penultimate)')
     .option('--seed <n>', 'seed for clustering, sampling and folds', parseInteger, 1)
