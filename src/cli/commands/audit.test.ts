@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadDataset } from '../../data/load.js';
+import { tabularScanContext } from '../../defenses/feature-trigger-discovery.js';
 import { defaultScanMethods, scanDataset } from '../../defenses/scan.js';
 import { textScanContext } from '../../defenses/text-scan-context.js';
 import { loadModel } from '../../engine/model.js';
@@ -69,8 +70,9 @@ async function auditAgainstScan(data: string, modelDir: string, out: string) {
   try {
     const records = (await loadDataset(data)).dataset;
     const features = model.featurize(records);
-    // The audit's default detectors are the scan's: keyword discovery joins for a text model.
-    const context = textScanContext(model, records);
+    // The audit's default detectors are the scan's: keyword discovery joins for a text model,
+    // feature trigger discovery for a tabular one (and trigger transfer, for images, leaves).
+    const context = { ...textScanContext(model, records), ...tabularScanContext(model) };
     const scan = await scanDataset(features, model.classifier, {
       methods: defaultScanMethods(context),
       seed: 1,
