@@ -46,16 +46,11 @@ import { AntidoteError } from '../errors.js';
 import { mad, median } from '../numeric/order-statistics.js';
 import { Rng } from '../util/rng.js';
 import { roundStrength } from './calibration.js';
-import {
-  type ClassFinding,
-  type DetectionReport,
-  fmt,
-  indicesByClass,
-  STRONG_EVIDENCE,
-} from './detector.js';
+import { type DetectionReport, fmt, indicesByClass, STRONG_EVIDENCE } from './detector.js';
 import { defineDetector, type TabularScanContext } from './detector-entry.js';
 import type { KeywordScore } from './keyword-discovery.js';
 import { parseOrThrow } from './scan-report.js';
+import { triggerClassFindings } from './trigger-class-findings.js';
 
 /** Class probabilities of feature rows `x` (`[n, F]`), `[n, K]` row-major. */
 export type FeatureProbabilityFn = (x: Float32Array, n: number) => Promise<Float32Array>;
@@ -340,25 +335,17 @@ export async function discoverFeatureTriggers(
       if (isTrigger) flagged[i] = 1;
     }
   }
-  const perClass: ClassFinding[] = indicesByClass(ds.y, k).map((idx, cl) => {
-    const own = triggers.filter((t) => t.label === cl);
-    let fl = 0;
-    for (const i of idx) fl += flagged[i]!;
-    let best = 0;
-    for (const c of ranking.slice(0, tail)) if (c.label === cl && c.z > best) best = c.z;
-    return {
-      classIndex: cl,
-      className: ds.classes[cl]!,
-      count: idx.length,
-      flagged: fl,
-      suspicious: own.length > 0,
+  const perClass = triggerClassFindings(ds, flagged, triggers, {
+    strength: (cl) => {
+      let best = 0;
+      for (const c of ranking.slice(0, tail)) if (c.label === cl && c.z > best) best = c.z;
       // Rescaled so that zThreshold maps to STRONG_EVIDENCE: strong exactly with a trigger.
-      strength: roundStrength((best * STRONG_EVIDENCE) / zThreshold),
-      reason: own.length
-        ? `feature value${own.length > 1 ? 's' : ''} ${own.map((t) => `${t.name} (z ${fmt(t.z)}, in ${t.count} records, mean impact ${fmt(t.meanImpact)})`).join(', ')} push${own.length > 1 ? '' : 'es'} records to this label far beyond ordinary values (z > ${zThreshold})`
-        : `no repeated feature value pushes records to this label beyond z ${zThreshold}`,
-      stats: { triggers: own.map((t) => t.name).join(', '), threshold: zThreshold },
-    };
+      return roundStrength((best * STRONG_EVIDENCE) / zThreshold);
+    },
+    found: (own) =>
+      `feature value${own.length > 1 ? 's' : ''} ${own.map((t) => `${t.name} (z ${fmt(t.z)}, in ${t.count} records, mean impact ${fmt(t.meanImpact)})`).join(', ')} push${own.length > 1 ? '' : 'es'} records to this label far beyond ordinary values (z > ${zThreshold})`,
+    none: `no repeated feature value pushes records to this label beyond z ${zThreshold}`,
+    stats: (own) => ({ triggers: own.map((t) => t.name).join(', '), threshold: zThreshold }),
   });
   return {
     method: 'feature-trigger-discovery',

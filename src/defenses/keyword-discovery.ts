@@ -27,14 +27,9 @@ import { type TokenizerOptions, tokenize } from '../data/tokenizer.js';
 import { AntidoteError } from '../errors.js';
 import { mad, median } from '../numeric/order-statistics.js';
 import { roundStrength } from './calibration.js';
-import {
-  type ClassFinding,
-  type DetectionReport,
-  fmt,
-  indicesByClass,
-  STRONG_EVIDENCE,
-} from './detector.js';
+import { type DetectionReport, fmt, STRONG_EVIDENCE } from './detector.js';
 import { defineDetector } from './detector-entry.js';
+import { triggerClassFindings } from './trigger-class-findings.js';
 
 /**
  * A class's strength (see `ClassFinding.strength`): the evidence of the tokens pushing records
@@ -239,22 +234,12 @@ export async function discoverKeywords(
       if (ds.y[i] === kw.label) flagged[i] = 1;
     }
   }
-  const perClass: ClassFinding[] = indicesByClass(ds.y, k).map((idx, c) => {
-    const own = keywords.filter((kw) => kw.label === c);
-    let f = 0;
-    for (const i of idx) f += flagged[i]!;
-    return {
-      classIndex: c,
-      className: ds.classes[c]!,
-      count: idx.length,
-      flagged: f,
-      suspicious: own.length > 0,
-      strength: keywordStrength(ranking, c, { zThreshold, relativeToTop }),
-      reason: own.length
-        ? `keyword${own.length > 1 ? 's' : ''} ${own.map((kw) => `"${kw.token}" (z ${fmt(kw.z)}, in ${kw.count} records)`).join(', ')} push${own.length > 1 ? '' : 'es'} records to this label far beyond ordinary words (z > ${zThreshold})`
-        : `no token pushes records to this label beyond z ${zThreshold}`,
-      stats: { keywords: own.map((kw) => kw.token).join(','), threshold: zThreshold },
-    };
+  const perClass = triggerClassFindings(ds, flagged, keywords, {
+    strength: (c) => keywordStrength(ranking, c, { zThreshold, relativeToTop }),
+    found: (own) =>
+      `keyword${own.length > 1 ? 's' : ''} ${own.map((kw) => `"${kw.token}" (z ${fmt(kw.z)}, in ${kw.count} records)`).join(', ')} push${own.length > 1 ? '' : 'es'} records to this label far beyond ordinary words (z > ${zThreshold})`,
+    none: `no token pushes records to this label beyond z ${zThreshold}`,
+    stats: (own) => ({ keywords: own.map((kw) => kw.token).join(','), threshold: zThreshold }),
   });
   return {
     method: 'keyword-discovery',
