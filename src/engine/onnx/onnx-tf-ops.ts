@@ -37,7 +37,25 @@ export interface OpContext {
   readonly opset: number;
   /** For error messages (the file path). */
   readonly where: string;
+  /**
+   * Given, `BatchNormalization` runs in training mode ({@link batchNormTraining}): it normalises
+   * with the batch's statistics and reports them here (see {@link BatchStatistics}).
+   */
+  readonly batchStatistics?: BatchStatistics;
 }
+
+/**
+ * Receives, for a `BatchNormalization` node run in training mode, the batch's per-channel mean
+ * and unbiased variance (`count / (count − 1)` times the biased one that normalised the batch,
+ * as PyTorch's `model.train()` feeds its running variance), over `count` values per channel.
+ * The tensors belong to the current scope (`tf.keep` what must outlive it).
+ */
+export type BatchStatistics = (
+  node: OnnxNode,
+  mean: tf.Tensor1D,
+  unbiasedVariance: tf.Tensor1D,
+  count: number,
+) => void;
 
 /** An operator: input values (`undefined` for an omitted optional input) to output values. */
 export type Op = (
@@ -333,27 +351,85 @@ export function convBatchNorm(
   return conv(convNode, [convInputs[0], tensorValue(folded), tensorValue(shift)], ctx);
 }
 
+/**
+ * `f` applied to the input of a batch norm with its channels last (`[N, ..., C]`: a 4-D image as
+ * held NHWC, a `[N, C]` matrix as it is, any other `[N, C, ...]` transposed and back).
+ */
+function channelsLast(
+  x: Value,
+  node: OnnxNode,
+  ctx: OpContext,
+  f: (t: tf.Tensor) => tf.Tensor,
+): Value {
+  if (x.kind === 'tensor' && (x.nhwc || x.t.rank === 4)) {
+    return tensorValue(f(nhwc(x, node, ctx)), true);
+  }
+  const t = logical(x);
+  if (t.rank === 2) return tensorValue(f(t));
+  // [N, C, ...]: channels last for the op, then back.
+  const perm = [0, ...Array.from({ length: t.rank - 2 }, (_, i) => i + 2), 1];
+  const back = perm.map((_, i) => perm.indexOf(i));
+  return tensorValue(tf.transpose(f(tf.transpose(t, perm)), back));
+}
+
+/**
+ * Batch normalization in training mode (`model.train()` in PyTorch; ONNX's `training_mode`):
+ * each channel normalised by the batch's mean and biased variance, `y = (x − μ)/√(σ² + ε)·γ + β`,
+ * gradients flowing through μ and σ² too; the statistics go to `record` (the caller updates the
+ * running ones). A channel with a single value in the batch (a `[1, C]` batch) has no variance:
+ * it is normalised by the running statistics, as in inference mode, and nothing is recorded.
+ */
+function batchNormTraining(
+  node: OnnxNode,
+  x: Value,
+  params: readonly [tf.Tensor1D, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D],
+  eps: number,
+  ctx: OpContext,
+  record: BatchStatistics,
+): Value {
+  const [scale, bias, running, runningVariance] = params;
+  return channelsLast(x, node, ctx, (t) => {
+    const channels = t.shape[t.rank - 1]!;
+    const count = t.size / Math.max(channels, 1);
+    if (count < 2) {
+      const [a, b] = affine(scale, bias, running, runningVariance, eps);
+      return tf.add(tf.mul(t, a), b);
+    }
+    const axes = Array.from({ length: t.rank - 1 }, (_, i) => i);
+    const { mean, variance } = tf.moments(t, axes);
+    record(node, mean as tf.Tensor1D, tf.mul(variance, count / (count - 1)) as tf.Tensor1D, count);
+    const [a, b] = affine(scale, bias, mean, variance, eps);
+    return tf.add(tf.mul(t, a), b);
+  });
+}
+
 function batchNorm(
   node: OnnxNode,
   inputs: ReadonlyArray<Value | undefined>,
   ctx: OpContext,
 ): Value[] {
   const x = need(inputs[0], node, ctx, 'input');
-  const [scale, bias, mean, variance] = [1, 2, 3, 4].map((i) =>
-    logical(need(inputs[i], node, ctx, `input ${i}`)),
-  ) as [tf.Tensor1D, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D];
+  const params = [1, 2, 3, 4].map((i) => logical(need(inputs[i], node, ctx, `input ${i}`))) as [
+    tf.Tensor1D,
+    tf.Tensor1D,
+    tf.Tensor1D,
+    tf.Tensor1D,
+  ];
   const eps = floatAttr(node, 'epsilon', 1e-5);
-  const [a, b] = affine(scale, bias, mean, variance, eps);
-  const norm = (t: tf.Tensor) => tf.add(tf.mul(t, a), b);
-  if (x.kind === 'tensor' && (x.nhwc || x.t.rank === 4)) {
-    return [tensorValue(norm(nhwc(x, node, ctx)), true)];
+  if (ctx.batchStatistics) {
+    return [batchNormTraining(node, x, params, eps, ctx, ctx.batchStatistics)];
   }
-  const t = logical(x);
-  if (t.rank === 2) return [tensorValue(norm(t))];
-  // [N, C, ...]: channels last for the op, then back.
-  const perm = [0, ...Array.from({ length: t.rank - 2 }, (_, i) => i + 2), 1];
-  const back = perm.map((_, i) => perm.indexOf(i));
-  return [tensorValue(tf.transpose(norm(tf.transpose(t, perm)), back))];
+  const [a, b] = affine(...params, eps);
+  return [channelsLast(x, node, ctx, (t) => tf.add(tf.mul(t, a), b))];
+}
+
+/**
+ * The `momentum` of a `BatchNormalization` node (default 0.9): the weight of the OLD running
+ * statistic in ONNX, `running = running·momentum + batch·(1 − momentum)`; PyTorch's momentum
+ * `m` (the weight of the new value, 0.1 by default) is exported as `1 − m`.
+ */
+export function batchNormMomentum(node: OnnxNode): number {
+  return floatAttr(node, 'momentum', 0.9);
 }
 
 function unary(f: (t: tf.Tensor, node: OnnxNode) => tf.Tensor): Op {
