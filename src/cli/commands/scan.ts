@@ -59,7 +59,14 @@ import { sarifDatasetLocation, scanToSarif } from '../../report/sarif.js';
 import { writeDirAtomic, writeFileAtomic } from '../../util/fs.js';
 import { version } from '../../version.js';
 import { addDataOptions, loadDataArg } from '../data-arg.js';
-import { addOnnxFlags, type OnnxCliOptions, onnxLoadOptions } from '../onnx-flags.js';
+import {
+  addBatchNormFlag,
+  addOnnxFlags,
+  type BatchNormCliOptions,
+  batchNormOption,
+  type OnnxCliOptions,
+  onnxLoadOptions,
+} from '../onnx-flags.js';
 import { parseInteger } from '../options.js';
 import { type OutputOptions, pct, printResult } from '../output.js';
 import { createProgressBar, progressEnabled } from '../progress.js';
@@ -76,7 +83,11 @@ export { SCAN_REPORT_FILE };
 /** CSV of the flagged records (see {@link suspiciousCsv}). */
 export const SCAN_SUSPICIOUS_FILE = 'suspicious.csv';
 
-interface ScanCliOptions extends OutputOptions, OnnxCliOptions, queueFlags.QueueCliOptions {
+interface ScanCliOptions
+  extends OutputOptions,
+    OnnxCliOptions,
+    BatchNormCliOptions,
+    queueFlags.QueueCliOptions {
   data: string;
   model: string;
   method?: readonly string[] | 'all';
@@ -152,6 +163,7 @@ export function registerScanCommand(program: Command): void {
       'CSV data: the column naming each record’s source (contributor, host, file); the scan then reports contamination per source and the sources to review (dataset directories carry their sources already)',
     );
   for (const option of detectorFlags().values()) cmd.addOption(option);
+  addBatchNormFlag(cmd, 'fold models of the detectors that train (cl, td, ct)');
   addDataOptions(addOnnxFlags(cmd))
     .option(
       '--threads <n>',
@@ -246,6 +258,7 @@ function scanTarget(
   model: Model,
   loaded: LoadedDataset,
   threads: number,
+  fineTuning: Pick<TrainLikeOptions, 'batchNorm'> = {},
 ): { ds: Dataset; model: Classifier; context: ScanContext } {
   model.useThreads(threads);
   const featurized = model.featurize(loaded.dataset);
@@ -257,7 +270,8 @@ function scanTarget(
     context: {
       ...(model.capabilities.training
         ? {
-            trainLike: (train, o) => model.trainLike(train, foldTraining(model, o.seed, o.epochs)),
+            trainLike: (train, o) =>
+              model.trainLike(train, { ...foldTraining(model, o.seed, o.epochs), ...fineTuning }),
           }
         : {}),
       ...textScanContext(model, loaded.dataset),
@@ -331,7 +345,7 @@ async function runScanCommand(o: ScanCliOptions): Promise<void> {
   try {
     model.checkReads(loaded);
     if (model.classifier instanceof TfClassifier) model.classifier.useInference(o.inference);
-    const local = scanTarget(model, loaded, o.threads);
+    const local = scanTarget(model, loaded, o.threads, batchNormOption(o, model.kind));
     const methods = scanMethods(o.method, dataDomain(loaded), local.context);
     const trusted = o.trusted ? await loadTrusted(o.trusted, model) : undefined;
     const queued = await onQueue(local, methods, model, loaded, range.notice !== undefined, o);
@@ -622,7 +636,7 @@ function fmtMetric(v: number | undefined): string {
   return v === undefined || Number.isNaN(v) ? 'n/a' : v.toFixed(3);
 }
 
-interface MitigateCliOptions extends OutputOptions, OnnxCliOptions {
+interface MitigateCliOptions extends OutputOptions, OnnxCliOptions, BatchNormCliOptions {
   data: string;
   scan: string;
   method?: string;
@@ -687,7 +701,7 @@ async function planRetrain(
   loaded: LoadedDataset,
   out: string,
   force: boolean,
-  onnx: OnnxCliOptions = {},
+  onnx: OnnxCliOptions & BatchNormCliOptions = {},
 ): Promise<RetrainPlan> {
   if (!force && existsSync(out)) {
     throw new AntidoteError(
@@ -715,7 +729,7 @@ async function planRetrain(
       modelDir,
       kind: previous.kind,
       settings,
-      train: retrainerLike(previous, settings),
+      train: retrainerLike(previous, settings, batchNormOption(onnx, previous.kind)),
     };
   } finally {
     previous.dispose();
@@ -912,4 +926,5 @@ export function registerMitigateCommand(program: Command): void {
     });
   // --retrain MODEL.onnx: its layout and normalisation, as for scan.
   addOnnxFlags(mitigate);
+  addBatchNormFlag(mitigate, 'with --retrain');
 }
