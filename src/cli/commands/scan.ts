@@ -163,7 +163,7 @@ export function registerScanCommand(program: Command): void {
       'CSV data: the column naming each record’s source (contributor, host, file); the scan then reports contamination per source and the sources to review (dataset directories carry their sources already)',
     );
   for (const option of detectorFlags().values()) cmd.addOption(option);
-  addBatchNormFlag(cmd, 'fold models of the detectors that train (cl, td, ct)');
+  addBatchNormFlag(cmd, 'models the detectors that retrain fine-tune (cl, abl, ct)');
   addDataOptions(addOnnxFlags(cmd))
     .option(
       '--threads <n>',
