@@ -121,6 +121,42 @@ describe('BatchNormalization in training mode', () => {
     g.dispose();
   });
 
+  it('has the gradients of autodiff through the batch statistics (x, scale and shift)', async () => {
+    const g = await importSpec(flatBatchNorm());
+    const x = tf.tensor(normals(7 * 3, 1, 2), [7, 3]);
+    const w = tf.tensor(normals(7 * 3), [7, 3]);
+    const gamma = g.variable('gamma')!;
+    const beta = g.variable('beta')!;
+    const loss = (y: tf.Tensor) => tf.sum(tf.mul(tf.square(y), w)) as tf.Scalar;
+    const got = tf.tidy(() => {
+      const dx = tf.grad((v: tf.Tensor) => loss(g.run(v, 'output', { batchNorm: 'train' })))(x);
+      const { grads } = tf.variableGrads(
+        () => loss(g.run(x, 'output', { batchNorm: 'train' })),
+        [gamma, beta],
+      );
+      return [dx, grads[gamma.name]!, grads[beta.name]!].map((t) => Array.from(t.dataSync()));
+    });
+    // The same function written with TF.js ops, differentiated by TF.js.
+    const want = tf.tidy(() =>
+      tf
+        .grads((v: tf.Tensor, s: tf.Tensor, b: tf.Tensor) => {
+          const { mean, variance } = tf.moments(v, [0]);
+          return loss(
+            tf.add(tf.mul(tf.div(tf.sub(v, mean), tf.sqrt(tf.add(variance, 1e-3))), s), b),
+          );
+        })([x, gamma, beta])
+        .map((t) => Array.from(t.dataSync())),
+    );
+    for (let i = 0; i < 3; i++) {
+      const scale = Math.max(...want[i]!.map(Math.abs));
+      expect(scale).toBeGreaterThan(1e-2);
+      expectClose(got[i]!, want[i]!, 1e-5 * scale);
+    }
+    g.updateRunningStatistics();
+    tf.dispose([x, w]);
+    g.dispose();
+  });
+
   it('normalises a single record by the running statistics and records nothing', async () => {
     const g = await importSpec(flatBatchNorm());
     const x = tf.tensor([[3, 0, -1]]);
