@@ -6,7 +6,6 @@
 import { type Command, Option } from 'commander';
 import type { LoadModelOptions } from '../engine/model.js';
 import type { OnnxLoadOptions } from '../engine/onnx/onnx-preprocess.js';
-import { AntidoteError } from '../errors.js';
 import { parseNumber, parseNumberList } from './options.js';
 
 /** The parsed ONNX flags. */
@@ -52,42 +51,4 @@ export function onnxLoadOptions(o: OnnxCliOptions): LoadModelOptions {
     ...(o.std ? { std: o.std } : {}),
   };
   return Object.keys(onnx).length ? { onnx } : {};
-}
-
-/** The parsed `--batch-norm` flag (see {@link addBatchNormFlag}). */
-export interface BatchNormCliOptions {
-  batchNorm?: 'train' | 'frozen';
-}
-
-/**
- * Adds `--batch-norm train|frozen` to a command that fine-tunes an imported ONNX model: how its
- * BatchNormalization runs while training (docs/onnx.md; the library's default, `train`, when
- * not given). Returns `cmd`.
- */
-export function addBatchNormFlag(cmd: Command, what: string): Command {
-  return cmd.addOption(
-    new Option(
-      '--batch-norm <mode>',
-      `ONNX models, ${what}: BatchNormalization in training mode (batch statistics, running mean/variance updated, as PyTorch's model.train(); the default) or frozen (running statistics kept)`,
-    ).choices(['train', 'frozen']),
-  );
-}
-
-/**
- * The `batchNorm` training option `o` asks for (none when the flag is not given).
- * `INVALID_ARGUMENT` when it is given for a model of another `kind` than `onnx`.
- */
-export function batchNormOption(
-  o: BatchNormCliOptions,
-  kind: string,
-): { batchNorm?: 'train' | 'frozen' } {
-  if (o.batchNorm === undefined) return {};
-  if (kind !== 'onnx') {
-    throw new AntidoteError(
-      'INVALID_ARGUMENT',
-      `--batch-norm applies to ONNX models fine-tuned by Antidote; this is a ${kind} model`,
-      { field: 'batch-norm' },
-    );
-  }
-  return { batchNorm: o.batchNorm };
 }

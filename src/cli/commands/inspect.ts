@@ -17,15 +17,9 @@ import { AntidoteError } from '../../errors.js';
 import { renderImageGrid } from '../../report/image-grid.js';
 import { writeDirAtomic, writeFileAtomic } from '../../util/fs.js';
 import { Rng } from '../../util/rng.js';
+import { addBatchNormFlag, type BatchNormCliOptions, batchNormOption } from '../batch-norm-flag.js';
 import { addDataOptions, loadDataArg } from '../data-arg.js';
-import {
-  addBatchNormFlag,
-  addOnnxFlags,
-  type BatchNormCliOptions,
-  batchNormOption,
-  type OnnxCliOptions,
-  onnxLoadOptions,
-} from '../onnx-flags.js';
+import { addOnnxFlags, type OnnxCliOptions, onnxLoadOptions } from '../onnx-flags.js';
 import { parseInteger, parseNumber } from '../options.js';
 import { type OutputOptions, pct, printResult } from '../output.js';
 import { createProgressBar, progressEnabled } from '../progress.js';

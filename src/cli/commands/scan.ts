@@ -58,15 +58,9 @@ import {
 import { sarifDatasetLocation, scanToSarif } from '../../report/sarif.js';
 import { writeDirAtomic, writeFileAtomic } from '../../util/fs.js';
 import { version } from '../../version.js';
+import { addBatchNormFlag, type BatchNormCliOptions, batchNormOption } from '../batch-norm-flag.js';
 import { addDataOptions, loadDataArg } from '../data-arg.js';
-import {
-  addBatchNormFlag,
-  addOnnxFlags,
-  type BatchNormCliOptions,
-  batchNormOption,
-  type OnnxCliOptions,
-  onnxLoadOptions,
-} from '../onnx-flags.js';
+import { addOnnxFlags, type OnnxCliOptions, onnxLoadOptions } from '../onnx-flags.js';
 import { parseInteger } from '../options.js';
 import { type OutputOptions, pct, printResult } from '../output.js';
 import { createProgressBar, progressEnabled } from '../progress.js';

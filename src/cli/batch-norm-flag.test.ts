@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { isAntidoteError } from '../errors.js';
-import { addBatchNormFlag, batchNormOption } from './onnx-flags.js';
+import { addBatchNormFlag, batchNormOption } from './batch-norm-flag.js';
 
 function parse(args: string[]): { batchNorm?: string } {
   const cmd = addBatchNormFlag(new Command('x').exitOverride(), 'test');
