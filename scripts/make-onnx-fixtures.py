@@ -5,6 +5,7 @@ Run by hand (CI never runs it; the outputs are committed), with Debian's PyTorch
 
     apt-get install -y python3-torch
     /usr/bin/python3 scripts/make-onnx-fixtures.py
+    npx biome format --write src/engine/onnx/fixtures   # the JSON files as committed
 
 Writes to src/engine/onnx/fixtures/:
   mlp.onnx        input [N, 784] (a flattened 28x28 image), Linear 784->64, ReLU, Linear 64->10,
