@@ -35,7 +35,7 @@ export const DEFAULT_BATCH_NORM: BatchNormMode = 'train';
 /** Options of {@link OnnxTfClassifier.fit}. */
 export interface FineTuneOptions
   extends Pick<TrainOptions, 'seed' | 'epochs' | 'batchSize' | 'learningRate' | 'onProgress'> {
-  /** Batch normalization while training; default the classifier's {@link OnnxTfClassifier.batchNorm}. */
+  /** Batch normalization while training; default {@link OnnxTfClassifier.batchNorm}. */
   readonly batchNorm?: BatchNormMode;
   /**
    * `'adam'` (default; β₁ 0.9, β₂ 0.999, ε 1e-7) or `'sgd'`: plain gradient descent,
