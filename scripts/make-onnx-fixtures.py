@@ -5,6 +5,7 @@ Run by hand (CI never runs it; the outputs are committed), with Debian's PyTorch
 
     apt-get install -y python3-torch
     /usr/bin/python3 scripts/make-onnx-fixtures.py
+    npx biome format --write src/engine/onnx/fixtures   # the JSON files as committed
 
 Writes to src/engine/onnx/fixtures/:
   mlp.onnx        input [N, 784] (a flattened 28x28 image), Linear 784->64, ReLU, Linear 64->10,
@@ -30,6 +31,13 @@ Writes to src/engine/onnx/fixtures/:
   text.onnx.json, text.vocab.txt  its sidecar (classes, and how Antidote tokenises: its own
                   tokenizer, src/data/tokenizer.ts, and the vocabulary file, one token per line,
                   line i = id i) and the vocabulary.
+  cnn-train-steps.json  fine-tuning the committed cnn.onnx (its weights read back from the file)
+                  with plain SGD (learning rate 0.02, 2 steps, each on the same batch: the 8 CNN
+                  records of expectations.json, mean cross-entropy) with BatchNorm in training mode
+                  (model.train(): batch statistics, running mean/variance updated with PyTorch's
+                  momentum 0.1, exported as ONNX momentum 0.9) and frozen (model.eval()): the loss
+                  before each step, then every weight and running statistic after the steps (the
+                  first 512 values of a larger tensor). `--train-steps` writes only this file.
   expectations.json  per model: the first 8 MNIST test images (uint8 pixels, HWC), their labels,
                   PyTorch's outputs (probabilities, and logits for the CNN), the activations of the
                   input of the last Linear (Gemm), and the input gradients of the cross-entropy loss
@@ -47,6 +55,7 @@ import json
 import os
 import re
 import struct
+import sys
 import unicodedata
 
 import numpy as np
@@ -375,6 +384,117 @@ def text_fixture():
         }
 
 
+def protobuf_fields(data):
+    """The (field number, value) pairs of a protobuf message: ints for varints, bytes otherwise."""
+    i = 0
+    while i < len(data):
+        key, i = varint(data, i)
+        field, wire = key >> 3, key & 7
+        if wire == 0:
+            value, i = varint(data, i)
+        elif wire == 1:
+            value, i = data[i : i + 8], i + 8
+        elif wire == 5:
+            value, i = data[i : i + 4], i + 4
+        elif wire == 2:
+            n, i = varint(data, i)
+            value, i = data[i : i + n], i + n
+        else:
+            raise ValueError("protobuf wire type %d" % wire)
+        yield field, value
+
+
+def varint(data, i):
+    value = shift = 0
+    while True:
+        byte = data[i]
+        i += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return value, i
+
+
+def onnx_initializers(path):
+    """
+    The float32 initializers of an ONNX file, by name (ModelProto.graph = 7, GraphProto.initializer
+    = 5; TensorProto dims = 1, data_type = 2, float_data = 4, name = 8, raw_data = 9), read without
+    the onnx package (Debian has none).
+    """
+    with open(path, "rb") as f:
+        model = f.read()
+    graph = next(v for k, v in protobuf_fields(model) if k == 7)
+    out = {}
+    for key, tensor in protobuf_fields(graph):
+        if key != 5:
+            continue
+        name, dims, dtype, raw, packed = None, [], 1, None, []
+        for k, v in protobuf_fields(tensor):
+            if k == 1:
+                dims.append(v)
+            elif k == 2:
+                dtype = v
+            elif k == 4:
+                packed.append(np.frombuffer(v, dtype="<f4") if isinstance(v, bytes) else [v])
+            elif k == 8:
+                name = v.decode()
+            elif k == 9:
+                raw = v
+        if dtype != 1:
+            continue
+        values = np.frombuffer(raw, dtype="<f4") if raw is not None else np.concatenate(packed)
+        out[name] = torch.tensor(values.copy()).reshape(dims)
+    return out
+
+
+def train_steps_fixture(x, y, steps=2, lr=0.02, head=512):
+    """
+    Fine-tunes the committed cnn.onnx as PyTorch would (see the module comment): `steps` plain SGD
+    steps on the batch (x, y), BatchNorm in training mode and frozen; writes cnn-train-steps.json.
+    """
+    weights = onnx_initializers(os.path.join(OUT, "cnn.onnx"))
+    result = {
+        "about": "written by scripts/make-onnx-fixtures.py: PyTorch "
+        + torch.__version__
+        + "; cnn.onnx fine-tuned with plain SGD on the 8 CNN records of expectations.json",
+        "learningRate": lr,
+        "steps": steps,
+    }
+    for mode in ("train", "frozen"):
+        model = Cnn()
+        state = model.state_dict()
+        for name, value in weights.items():
+            state[name] = value
+        model.load_state_dict(state)
+        model.train(mode == "train")
+        opt = torch.optim.SGD(model.parameters(), lr=lr)
+        losses = []
+        for _step in range(steps):
+            opt.zero_grad()
+            loss = nn.functional.cross_entropy(model.logits(x), y)
+            loss.backward()
+            opt.step()
+            losses.append(float(loss))
+        after = model.state_dict()
+        result[mode] = {
+            "losses": losses,
+            "weights": {
+                name: {"size": after[name].numel(), "head": floats(after[name])[:head]}
+                for name in weights
+            },
+        }
+    with open(os.path.join(OUT, "cnn-train-steps.json"), "w") as f:
+        json.dump(result, f)
+        f.write("\n")
+
+
+def cnn_records():
+    """The CNN's recorded batch: the first MNIST test images, normalised, and their labels."""
+    test_x = torch.tensor(idx("t10k-images-idx3-ubyte")[:N_RECORDS], dtype=torch.float32) / 255
+    test_y = torch.tensor(idx("t10k-labels-idx1-ubyte")[:N_RECORDS], dtype=torch.int64)
+    return ((test_x - MEAN) / STD).unsqueeze(1), test_y
+
+
 def main():
     """Trains, exports and records every fixture; returns the trained models (for the bench)."""
     torch.manual_seed(17)
@@ -424,8 +544,12 @@ def main():
     with open(os.path.join(OUT, "expectations.json"), "w") as f:
         json.dump(result, f)
         f.write("\n")
+    train_steps_fixture(*cnn_records())
     return {"mlp": mlp, "cnn": cnn, "resnet": resnet_model, "text": (text_model, text_index)}
 
 
 if __name__ == "__main__":
-    main()
+    if "--train-steps" in sys.argv[1:]:
+        train_steps_fixture(*cnn_records())
+    else:
+        main()

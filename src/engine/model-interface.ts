@@ -48,6 +48,12 @@ export interface TrainLikeOptions {
   readonly epochs?: number;
   readonly batchSize?: number;
   readonly learningRate?: number;
+  /**
+   * Fine-tuning an imported ONNX graph: batch normalization in training mode (`'train'`, the
+   * default: batch statistics, running ones updated) or `'frozen'` (running statistics kept);
+   * see docs/onnx.md. Other models ignore it.
+   */
+  readonly batchNorm?: 'train' | 'frozen';
 }
 
 /** A loaded model of any domain and runtime (see the module comment). */

@@ -7,7 +7,7 @@
 import type { LoadedDataset } from '../data/load.js';
 import { AntidoteError } from '../errors.js';
 import { FeatureModel } from './feature-model-io.js';
-import type { Model } from './model-interface.js';
+import type { Model, TrainLikeOptions } from './model-interface.js';
 import type { OnnxLoadOptions, OnnxPreprocessing } from './onnx/onnx-preprocess.js';
 import { trainClassifier } from './tf-classifier.js';
 import { TfFeatureModel } from './tf-feature-model.js';
@@ -48,10 +48,16 @@ function onnxLoadOptionsOf(model: Model): OnnxLoadOptions {
  * A trainer of fresh models like `model`, with `settings`: a zoo image model of the same spec,
  * or a text or tabular model of the same kind, sizes and (text) vectorizer options as its last
  * recorded run; an ONNX model whose ops import is fine-tuned from its weights instead (saved as
- * a `.onnx` file and its sidecar: `./onnx/onnx-fine-tune.ts`). It keeps what it needs, so `model` may be disposed of before it runs.
+ * a `.onnx` file and its sidecar: `./onnx/onnx-fine-tune.ts`; its batch normalization as
+ * `fineTuning.batchNorm` says). It keeps what it needs, so `model` may be disposed of before
+ * it runs.
  * `INVALID_STATE` for a model that Antidote cannot train.
  */
-export function retrainerLike(model: Model, settings: RetrainSettings): Retrainer {
+export function retrainerLike(
+  model: Model,
+  settings: RetrainSettings,
+  fineTuning: Pick<TrainLikeOptions, 'batchNorm'> = {},
+): Retrainer {
   if (model instanceof TfImageModel) {
     const spec = model.tf.spec;
     return (loaded) => trainClassifier(loaded.dataset, { model: spec, ...settings });
@@ -77,7 +83,12 @@ export function retrainerLike(model: Model, settings: RetrainSettings): Retraine
     const path = model.path;
     const load = onnxLoadOptionsOf(model);
     return async (loaded) =>
-      (await import('./onnx/onnx-fine-tune.js')).fineTuneOnnx(path, loaded.dataset, settings, load);
+      (await import('./onnx/onnx-fine-tune.js')).fineTuneOnnx(
+        path,
+        loaded.dataset,
+        { ...settings, ...fineTuning },
+        load,
+      );
   }
   throw new AntidoteError(
     'INVALID_STATE',

@@ -17,6 +17,7 @@ import { AntidoteError } from '../../errors.js';
 import { renderImageGrid } from '../../report/image-grid.js';
 import { writeDirAtomic, writeFileAtomic } from '../../util/fs.js';
 import { Rng } from '../../util/rng.js';
+import { addBatchNormFlag, type BatchNormCliOptions, batchNormOption } from '../batch-norm-flag.js';
 import { addDataOptions, loadDataArg } from '../data-arg.js';
 import { addOnnxFlags, type OnnxCliOptions, onnxLoadOptions } from '../onnx-flags.js';
 import { parseInteger, parseNumber } from '../options.js';
@@ -35,7 +36,7 @@ export const INSPECT_TRIGGERS_FILE = 'reversed-triggers.png';
 /** Neural Cleanse: the suspected target's reversed trigger m·p, upscaled. */
 export const INSPECT_SUSPECT_FILE = 'suspected-trigger.png';
 
-interface InspectCliOptions extends OutputOptions, OnnxCliOptions {
+interface InspectCliOptions extends OutputOptions, OnnxCliOptions, BatchNormCliOptions {
   model: string;
   method: InspectMethod;
   data: string;
@@ -125,6 +126,7 @@ export function registerInspectCommand(program: Command): void {
     .option('--force', 'replace existing output directories')
     .option('--json', 'print the findings as JSON')
     .option('--quiet', 'no progress bars');
+  addBatchNormFlag(cmd, 'fine-prune');
   addDataOptions(addOnnxFlags(cmd)).action(async (o: InspectCliOptions) => {
     const { dataset } = await loadDataArg(o.data, {
       ...o,
@@ -148,7 +150,9 @@ export function registerInspectCommand(program: Command): void {
         // The imported graph (where its ops import), pruned and fine-tuned, written as ONNX
         // (onnxruntime-node loads only for ONNX models).
         const onnx = loadedModel as OnnxModel;
+        const { batchNorm } = batchNormOption(o, onnx.kind);
         const tuned = (await onnx.importGraph()).clone();
+        if (batchNorm) tuned.batchNorm = batchNorm;
         const { saveRepairedOnnx } = await import('../../engine/onnx/onnx-fine-tune.js');
         try {
           await inspectFinePrune(tuned, onnx.featurize(dataset), o, (out) =>
@@ -159,6 +163,7 @@ export function registerInspectCommand(program: Command): void {
         }
         return;
       }
+      if (o.method === 'fine-prune') batchNormOption(o, loadedModel.kind);
       requireInternals(loadedModel, o.method);
       const model = requireImageModel(loadedModel, `inspect --method ${o.method}`);
       if (o.method === 'strip') await inspectStrip(loadedModel, dataset, o);

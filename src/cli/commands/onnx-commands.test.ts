@@ -11,6 +11,7 @@ import { neuralCleanse } from '../../defenses/neural-cleanse.js';
 import { loadModel, requireDifferentiable } from '../../engine/model.js';
 import type { OnnxModel } from '../../engine/onnx/onnx-model.js';
 import { decodeOnnx } from '../../engine/onnx/onnx-proto.js';
+import { decodeWeights } from '../../engine/onnx/onnx-tensors.js';
 import { isAntidoteError } from '../../errors.js';
 import { buildOnnx } from '../../testing/onnx-build.js';
 import { copyOnnxFixture, ONNX_FIXTURES } from '../../testing/onnx-fixtures.js';
@@ -290,6 +291,17 @@ describe('antidote inspect --method fine-prune --model MODEL.onnx', () => {
     } finally {
       model.dispose();
     }
+    // BatchNorm in training mode by default (running statistics moved); frozen on request.
+    const kept = join(root, 'pruned-frozen', 'digits.onnx');
+    await run([
+      ...args,
+      ...['--fine-tune-epochs', '1', '--save-model', kept, '--out', `${out}-frozen`],
+      ...['--batch-norm', 'frozen', '--quiet'],
+    ]);
+    const stats = async (path: string) =>
+      decodeWeights(await readFile(path), path).initializers.get('bn2.running_mean')!.data;
+    expect(Array.from(await stats(kept))).toEqual(Array.from(await stats(cnn)));
+    expect(Array.from(await stats(saved))).not.toEqual(Array.from(await stats(cnn)));
     // A graph with an op Antidote does not import cannot be pruned: refused, naming the op.
     const e = await failure([
       'inspect',
@@ -482,6 +494,17 @@ describe('antidote mitigate --retrain MODEL.onnx', () => {
     expect(decodeOnnx(after, tuned)).toEqual(decodeOnnx(before, cnn));
     expect(after.equals(before)).toBe(false);
     expect(await readFile(`${tuned}.json`, 'utf8')).toBe(await readFile(`${cnn}.json`, 'utf8'));
+    // BatchNorm in training mode by default: the running statistics moved; --batch-norm frozen
+    // keeps them as they were.
+    const frozen = join(root, 'tuned-frozen', 'digits.onnx');
+    await run([
+      ...base,
+      ...['--out', join(root, 'cleaned-frozen'), '--model-out', frozen, '--batch-norm', 'frozen'],
+    ]);
+    const stats = async (path: string) =>
+      decodeWeights(await readFile(path), path).initializers.get('bn1.running_var')!.data;
+    expect(Array.from(await stats(frozen))).toEqual(Array.from(await stats(cnn)));
+    expect(Array.from(await stats(tuned))).not.toEqual(Array.from(await stats(cnn)));
     // ONNX Runtime runs the written file as the engine runs its import.
     const model = (await loadModel(tuned)) as OnnxModel;
     try {

@@ -58,6 +58,7 @@ import {
 import { sarifDatasetLocation, scanToSarif } from '../../report/sarif.js';
 import { writeDirAtomic, writeFileAtomic } from '../../util/fs.js';
 import { version } from '../../version.js';
+import { addBatchNormFlag, type BatchNormCliOptions, batchNormOption } from '../batch-norm-flag.js';
 import { addDataOptions, loadDataArg } from '../data-arg.js';
 import { addOnnxFlags, type OnnxCliOptions, onnxLoadOptions } from '../onnx-flags.js';
 import { parseInteger } from '../options.js';
@@ -76,7 +77,11 @@ export { SCAN_REPORT_FILE };
 /** CSV of the flagged records (see {@link suspiciousCsv}). */
 export const SCAN_SUSPICIOUS_FILE = 'suspicious.csv';
 
-interface ScanCliOptions extends OutputOptions, OnnxCliOptions, queueFlags.QueueCliOptions {
+interface ScanCliOptions
+  extends OutputOptions,
+    OnnxCliOptions,
+    BatchNormCliOptions,
+    queueFlags.QueueCliOptions {
   data: string;
   model: string;
   method?: readonly string[] | 'all';
@@ -152,6 +157,7 @@ export function registerScanCommand(program: Command): void {
       'CSV data: the column naming each record’s source (contributor, host, file); the scan then reports contamination per source and the sources to review (dataset directories carry their sources already)',
     );
   for (const option of detectorFlags().values()) cmd.addOption(option);
+  addBatchNormFlag(cmd, 'models the detectors that retrain fine-tune (cl, abl, ct)');
   addDataOptions(addOnnxFlags(cmd))
     .option(
       '--threads <n>',
@@ -246,6 +252,7 @@ function scanTarget(
   model: Model,
   loaded: LoadedDataset,
   threads: number,
+  fineTuning: Pick<TrainLikeOptions, 'batchNorm'> = {},
 ): { ds: Dataset; model: Classifier; context: ScanContext } {
   model.useThreads(threads);
   const featurized = model.featurize(loaded.dataset);
@@ -257,7 +264,8 @@ function scanTarget(
     context: {
       ...(model.capabilities.training
         ? {
-            trainLike: (train, o) => model.trainLike(train, foldTraining(model, o.seed, o.epochs)),
+            trainLike: (train, o) =>
+              model.trainLike(train, { ...foldTraining(model, o.seed, o.epochs), ...fineTuning }),
           }
         : {}),
       ...textScanContext(model, loaded.dataset),
@@ -331,7 +339,7 @@ async function runScanCommand(o: ScanCliOptions): Promise<void> {
   try {
     model.checkReads(loaded);
     if (model.classifier instanceof TfClassifier) model.classifier.useInference(o.inference);
-    const local = scanTarget(model, loaded, o.threads);
+    const local = scanTarget(model, loaded, o.threads, batchNormOption(o, model.kind));
     const methods = scanMethods(o.method, dataDomain(loaded), local.context);
     const trusted = o.trusted ? await loadTrusted(o.trusted, model) : undefined;
     const queued = await onQueue(local, methods, model, loaded, range.notice !== undefined, o);
@@ -622,7 +630,7 @@ function fmtMetric(v: number | undefined): string {
   return v === undefined || Number.isNaN(v) ? 'n/a' : v.toFixed(3);
 }
 
-interface MitigateCliOptions extends OutputOptions, OnnxCliOptions {
+interface MitigateCliOptions extends OutputOptions, OnnxCliOptions, BatchNormCliOptions {
   data: string;
   scan: string;
   method?: string;
@@ -687,7 +695,7 @@ async function planRetrain(
   loaded: LoadedDataset,
   out: string,
   force: boolean,
-  onnx: OnnxCliOptions = {},
+  onnx: OnnxCliOptions & BatchNormCliOptions = {},
 ): Promise<RetrainPlan> {
   if (!force && existsSync(out)) {
     throw new AntidoteError(
@@ -715,7 +723,7 @@ async function planRetrain(
       modelDir,
       kind: previous.kind,
       settings,
-      train: retrainerLike(previous, settings),
+      train: retrainerLike(previous, settings, batchNormOption(onnx, previous.kind)),
     };
   } finally {
     previous.dispose();
@@ -912,4 +920,5 @@ export function registerMitigateCommand(program: Command): void {
     });
   // --retrain MODEL.onnx: its layout and normalisation, as for scan.
   addOnnxFlags(mitigate);
+  addBatchNormFlag(mitigate, 'with --retrain');
 }

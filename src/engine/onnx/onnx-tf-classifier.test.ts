@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Dataset } from '../../data/dataset.js';
 import { buildOnnx } from '../../testing/onnx-build.js';
 import {
   expectedRecords,
@@ -44,6 +45,16 @@ function maxRel(a: ArrayLike<number>, want: ArrayLike<number>): number {
   return maxAbs(a, want) / top;
 }
 
+/** ONNX Runtime's probabilities of the records `ds` by the model file `path`. */
+async function runtimeProbabilities(path: string, ds: Dataset): Promise<Float32Array> {
+  const model = (await loadModel(path)) as OnnxModel;
+  try {
+    return await model.classifier.predictProba(ds.x, ds.y.length);
+  } finally {
+    model.dispose();
+  }
+}
+
 async function load(name: string): Promise<OnnxModel> {
   return (await loadModel(join(ONNX_FIXTURES, `${name}.onnx`))) as OnnxModel;
 }
@@ -81,16 +92,89 @@ describe('ONNX fixtures imported into TF.js, against PyTorch', () => {
   }
 });
 
+/** What scripts/make-onnx-fixtures.py recorded of PyTorch fine-tuning cnn.onnx (cnn-train-steps.json). */
+interface TrainSteps {
+  readonly learningRate: number;
+  readonly steps: number;
+  readonly train: StepsOfMode;
+  readonly frozen: StepsOfMode;
+}
+
+interface StepsOfMode {
+  readonly losses: number[];
+  readonly weights: Record<string, { size: number; head: number[] }>;
+}
+
+describe('batch normalization while fine-tuning, against PyTorch', () => {
+  let steps: TrainSteps;
+  beforeAll(async () => {
+    steps = JSON.parse(await readFile(join(ONNX_FIXTURES, 'cnn-train-steps.json'), 'utf8'));
+  });
+
+  for (const mode of ['train', 'frozen'] as const) {
+    it(`${mode}: SGD steps give PyTorch's losses, weights and running statistics`, async () => {
+      const m = await load('cnn');
+      const ds = m.featurize(records(expected.cnn));
+      const want = steps[mode];
+      const c = (await m.importGraph()).clone();
+      const before = c.graph.initializerValues();
+      // One batch of all 8 records: every step sees the batch PyTorch saw (order aside).
+      const h = await c.fit(ds, {
+        seed: 1,
+        epochs: steps.steps,
+        batchSize: ds.y.length,
+        learningRate: steps.learningRate,
+        optimizer: 'sgd',
+        batchNorm: mode,
+      });
+      expect(h.epochs.map((e) => e.loss)).toHaveLength(want.losses.length);
+      h.epochs.forEach((e, i) => {
+        expect(Math.abs(e.loss - want.losses[i]!) / want.losses[i]!).toBeLessThanOrEqual(1e-4);
+      });
+      const after = c.graph.initializerValues();
+      expect([...after.keys()].sort()).toEqual(Object.keys(want.weights).sort());
+      for (const [name, w] of Object.entries(want.weights)) {
+        const got = after.get(name)!;
+        expect(got.length, name).toBe(w.size);
+        expect(maxRel(got.subarray(0, w.head.length), w.head), name).toBeLessThanOrEqual(1e-4);
+      }
+      // The comparison can tell: the steps moved the weights, and the modes differ.
+      const other = steps[mode === 'train' ? 'frozen' : 'train'].weights;
+      const moved = (name: string) =>
+        maxRel(
+          before.get(name)!.subarray(0, want.weights[name]!.head.length),
+          want.weights[name]!.head,
+        );
+      expect(moved('conv1.weight')).toBeGreaterThan(1e-3);
+      expect(
+        maxRel(other['conv1.weight']!.head, want.weights['conv1.weight']!.head),
+      ).toBeGreaterThan(1e-3);
+      // Running statistics: updated in training mode only.
+      if (mode === 'train') expect(moved('bn2.running_var')).toBeGreaterThan(1e-3);
+      else expect(moved('bn2.running_var')).toBe(0);
+      c.dispose();
+      m.dispose();
+    });
+  }
+});
+
 describe('fine-tuning and writing back', () => {
   it('fine-tunes a copy of the imported weights, seeded, and writes them back as ONNX', async () => {
     const m = await load('cnn');
     const ds = m.featurize(records(expected.cnn));
-    const a = await m.trainLike(ds, { seed: 3, epochs: 1, batchSize: 4, learningRate: 0.01 });
-    const b = await m.trainLike(ds, { seed: 3, epochs: 1, batchSize: 4, learningRate: 0.01 });
+    const frozen = {
+      seed: 3,
+      epochs: 1,
+      batchSize: 4,
+      learningRate: 0.01,
+      batchNorm: 'frozen',
+    } as const;
+    const a = await m.trainLike(ds, frozen);
+    const b = await m.trainLike(ds, frozen);
     const wa = a.graph.initializerValues();
     const wb = b.graph.initializerValues();
     const before = (await m.importGraph()).graph.initializerValues();
-    // Trained weights moved; running statistics did not; the same seed gives the same weights.
+    // Trained weights moved; frozen running statistics did not; the same seed gives the same weights.
     expect(maxAbs(wa.get('fc1.weight')!, before.get('fc1.weight')!)).toBeGreaterThan(1e-4);
     expect(maxAbs(wa.get('bn1.running_mean')!, before.get('bn1.running_mean')!)).toBe(0);
     for (const [k, v] of wa) expect(maxAbs(v, wb.get(k)!), k).toBe(0);
@@ -108,13 +192,58 @@ describe('fine-tuning and writing back', () => {
     for (const [k, v] of wa) expect(maxAbs(written.get(k)!.data as Float32Array, v), k).toBe(0);
 
     // ONNX Runtime runs the written model as the engine runs the fine-tuned graph.
-    const tuned = (await loadModel(out)) as OnnxModel;
     const n = expected.cnn.labels.length;
-    const fromRuntime = await tuned.classifier.predictProba(ds.x, n);
+    const fromRuntime = await runtimeProbabilities(out, ds);
     expect(maxAbs(fromRuntime, await a.predictProba(ds.x, n))).toBeLessThanOrEqual(1e-5);
     expect(maxAbs(fromRuntime, expected.cnn.probabilities)).toBeGreaterThan(1e-4);
-    tuned.dispose();
     a.dispose();
+    m.dispose();
+  });
+
+  it('updates the running statistics by default, writes them back, and ONNX Runtime reads them', async () => {
+    const m = await load('cnn');
+    const ds = m.featurize(records(expected.cnn));
+    const options = { seed: 3, epochs: 1, batchSize: 4, learningRate: 0.01 };
+    const t = await m.trainLike(ds, options);
+    const again = await m.trainLike(ds, options);
+    const before = (await m.importGraph()).graph.initializerValues();
+    const wt = t.graph.initializerValues();
+    for (const name of [
+      'bn1.running_mean',
+      'bn1.running_var',
+      'bn2.running_mean',
+      'bn2.running_var',
+    ]) {
+      expect(maxAbs(wt.get(name)!, before.get(name)!), name).toBeGreaterThan(1e-4);
+    }
+    // Seeded: the same result bit for bit, running statistics included.
+    for (const [k, v] of again.graph.initializerValues()) expect(maxAbs(v, wt.get(k)!), k).toBe(0);
+    again.dispose();
+    const out = join(root, 'tuned-train.onnx');
+    await t.saveOnnx(out);
+    const written = decodeWeights(new Uint8Array(await readFile(out)), out).initializers;
+    for (const [k, v] of wt) expect(maxAbs(written.get(k)!.data as Float32Array, v), k).toBe(0);
+    // Inference of the fine-tuned graph uses the new running statistics, as ONNX Runtime does.
+    const engine = await t.predictProba(ds.x, ds.y.length);
+    expect(maxAbs(await runtimeProbabilities(out, ds), engine)).toBeLessThanOrEqual(1e-5);
+    for (const c of [t, m]) c.dispose();
+  });
+
+  it('refuses an unknown batch-norm mode or optimizer', async () => {
+    const m = await load('cnn');
+    const ds = m.featurize(records(expected.cnn));
+    const c = (await m.importGraph()).clone();
+    await rejects(
+      c.fit(ds, { seed: 1, batchNorm: 'eval' as 'train' }),
+      'INVALID_ARGUMENT',
+      /batchNorm 'train' or 'frozen'/,
+    );
+    await rejects(
+      c.fit(ds, { seed: 1, optimizer: 'rmsprop' as 'sgd' }),
+      'INVALID_ARGUMENT',
+      /optimizer 'adam' or 'sgd'/,
+    );
+    c.dispose();
     m.dispose();
   });
 

@@ -1,7 +1,8 @@
 /**
  * An imported ONNX graph (`./onnx-tf-graph.ts`) as a {@link Classifier} with what the inference
  * session cannot give: input gradients of the loss, activations and logits as TF.js tensors for
- * PGD and Neural Cleanse, fine-tuning of the imported weights (Adam, seeded shuffling), and the
+ * PGD and Neural Cleanse, fine-tuning of the imported weights (Adam or SGD, seeded shuffling;
+ * batch normalization in training mode by default, {@link OnnxTfClassifier.batchNorm}), and the
  * fine-tuned model written back as an ONNX file ({@link OnnxTfClassifier.saveOnnx}).
  */
 import { existsSync } from 'node:fs';
@@ -19,10 +20,29 @@ import { candidateLayers, defaultLayer, type OnnxLayout } from './onnx-graph.js'
 import type { ProtoModel } from './onnx-proto.js';
 import { onnxUnitPruner, type UnitPruner } from './onnx-prune.js';
 import type { OnnxNormalization } from './onnx-sidecar.js';
-import { OnnxTfGraph } from './onnx-tf-graph.js';
+import { type BatchNormMode, OnnxTfGraph } from './onnx-tf-graph.js';
 
 /** Records per forward pass. */
 const BATCH = 256;
+
+/**
+ * How batch normalization runs while {@link OnnxTfClassifier.fit} fine-tunes, unless told
+ * otherwise: `'train'`, as PyTorch users fine-tuning after `model.train()` expect (docs/onnx.md
+ * says when `'frozen'` is the better choice).
+ */
+export const DEFAULT_BATCH_NORM: BatchNormMode = 'train';
+
+/** Options of {@link OnnxTfClassifier.fit}. */
+export interface FineTuneOptions
+  extends Pick<TrainOptions, 'seed' | 'epochs' | 'batchSize' | 'learningRate' | 'onProgress'> {
+  /** Batch normalization while training; default {@link OnnxTfClassifier.batchNorm}. */
+  readonly batchNorm?: BatchNormMode;
+  /**
+   * `'adam'` (default; β₁ 0.9, β₂ 0.999, ε 1e-7) or `'sgd'`: plain gradient descent,
+   * `w ← w − learningRate·∇w` (PyTorch's `torch.optim.SGD` without momentum).
+   */
+  readonly optimizer?: 'adam' | 'sgd';
+}
 
 /** Per-epoch loss and accuracy of {@link OnnxTfClassifier.fit}. */
 export interface FineTuneHistory {
@@ -36,6 +56,12 @@ export class OnnxTfClassifier implements DisposableClassifier {
   readonly numClasses: number;
   /** The graph as a differentiable model of records in the model's input layout. */
   readonly model: LogitsModel;
+  /**
+   * How batch normalization runs when {@link fit} is not told (`FineTuneOptions.batchNorm`):
+   * what the defenses that fine-tune in place (fine-pruning, unlearning) get. Default
+   * {@link DEFAULT_BATCH_NORM}; copied by {@link clone}. Inference is never affected.
+   */
+  batchNorm: BatchNormMode = DEFAULT_BATCH_NORM;
 
   constructor(
     /** The imported graph (owned: disposed with the classifier). */
@@ -122,16 +148,27 @@ export class OnnxTfClassifier implements DisposableClassifier {
   }
 
   /**
-   * Fine-tunes the graph's weights on `ds` (records in the model's layout) with Adam, in place:
-   * `epochs` passes over seeded shuffles, mean cross-entropy per batch. Batch normalization keeps
-   * its running statistics. The same weights, data and seed give the same result, bit for bit,
-   * on the same backend. `INVALID_ARGUMENT` for bad options, `SHAPE_MISMATCH` for bad records.
+   * Fine-tunes the graph's weights on `ds` (records in the model's layout) in place, with Adam
+   * (or SGD, `options.optimizer`): `epochs` passes over seeded shuffles, mean cross-entropy per
+   * batch. Batch normalization as `options.batchNorm` (default {@link batchNorm}) says: in
+   * `'train'` mode each batch is normalised by its own statistics and the running mean and
+   * variance are updated after every step by the node's momentum (PyTorch's `model.train()`);
+   * `'frozen'` keeps the running statistics. The loss and accuracy reported are those of the
+   * training-mode forward passes. The same weights, data and seed give the same result, bit for
+   * bit, on the same backend. `INVALID_ARGUMENT` for bad options, `SHAPE_MISMATCH` for bad
+   * records.
    */
-  async fit(
-    ds: Dataset,
-    options: Pick<TrainOptions, 'seed' | 'epochs' | 'batchSize' | 'learningRate' | 'onProgress'>,
-  ): Promise<FineTuneHistory> {
+  async fit(ds: Dataset, options: FineTuneOptions): Promise<FineTuneHistory> {
     const o = resolveTrainOptions(options);
+    const batchNorm = options.batchNorm ?? this.batchNorm;
+    const optimizer = options.optimizer ?? 'adam';
+    if (!['train', 'frozen'].includes(batchNorm) || (optimizer !== 'adam' && optimizer !== 'sgd')) {
+      throw new AntidoteError(
+        'INVALID_ARGUMENT',
+        `fine-tuning takes batchNorm 'train' or 'frozen' and optimizer 'adam' or 'sgd' (got ${String(batchNorm)}, ${String(optimizer)})`,
+        { field: ['train', 'frozen'].includes(batchNorm) ? 'optimizer' : 'batchNorm' },
+      );
+    }
     checkDatasetFits(ds, this.inputShape, this.numClasses);
     const started = performance.now();
     const n = numRecords(ds);
@@ -140,7 +177,7 @@ export class OnnxTfClassifier implements DisposableClassifier {
     const size = recordSize(ds);
     const rng = new Rng(o.seed).fork('shuffle');
     const vars = this.graph.trainable;
-    const adam = new FusedAdam(o.learningRate);
+    const adam = optimizer === 'adam' ? new FusedAdam(o.learningRate) : undefined;
     const xBuf = new Float32Array(o.batchSize * size);
     const yBuf = new Int32Array(o.batchSize);
     const batches = Math.ceil(n / o.batchSize);
@@ -163,18 +200,28 @@ export class OnnxTfClassifier implements DisposableClassifier {
             const yb = tf.tensor1d(yBuf.subarray(0, m), 'int32');
             let logits: tf.Tensor2D | undefined;
             const { value, grads } = tf.variableGrads(() => {
-              logits = tf.keep(this.graph.logits(xb));
+              logits = tf.keep(this.graph.logits(xb, { batchNorm }));
               return tf.div(crossEntropySum(logits, yb, this.numClasses), m) as tf.Scalar;
             }, vars as tf.Variable[]);
-            // A weight the loss does not reach (e.g. a clip bound) gets a zero gradient.
-            const parts = vars.map(
-              (v) => (grads[v.name]?.dataSync() ?? new Float32Array(v.size)) as Float32Array,
-            );
-            adam.apply(vars, (i) => [parts[i]!]);
-            // Pruned weights (onnx-prune.ts) stay zero.
+            if (adam) {
+              // A weight the loss does not reach (e.g. a clip bound) gets a zero gradient.
+              const parts = vars.map(
+                (v) => (grads[v.name]?.dataSync() ?? new Float32Array(v.size)) as Float32Array,
+              );
+              adam.apply(vars, (i) => [parts[i]!]);
+            } else {
+              for (const v of vars) {
+                const g = grads[v.name];
+                if (g) v.assign(tf.sub(v, tf.mul(g, o.learningRate)));
+              }
+            }
+            // Pruned weights (onnx-prune.ts) stay zero; the running statistics follow the batch.
             this.graph.applyMasks();
+            this.graph.updateRunningStatistics();
             const ok = tf.sum(tf.cast(tf.equal(tf.argMax(logits!, 1), yb), 'int32'));
-            return [value.dataSync()[0]!, ok.dataSync()[0]!];
+            const result: [number, number] = [value.dataSync()[0]!, ok.dataSync()[0]!];
+            logits!.dispose();
+            return result;
           });
           lossSum += loss * m;
           hits += correct;
@@ -192,7 +239,7 @@ export class OnnxTfClassifier implements DisposableClassifier {
         await new Promise((resolve) => setImmediate(resolve));
       }
     } finally {
-      adam.dispose();
+      adam?.dispose();
     }
     return { epochs, seconds: (performance.now() - started) / 1000 };
   }
@@ -239,7 +286,9 @@ export class OnnxTfClassifier implements DisposableClassifier {
 
   /** A copy with weights of its own (the same values now), e.g. to fine-tune apart. */
   clone(): OnnxTfClassifier {
-    return new OnnxTfClassifier(this.graph.clone(), this.layerNames, this.defaultLayer);
+    const copy = new OnnxTfClassifier(this.graph.clone(), this.layerNames, this.defaultLayer);
+    copy.batchNorm = this.batchNorm;
+    return copy;
   }
 
   dispose(): void {

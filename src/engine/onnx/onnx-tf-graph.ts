@@ -4,7 +4,10 @@
  * float initializers become `tf.Variable`s, so that input gradients (`tf.grad`) and weight
  * gradients (`tf.variableGrads`) go through the graph and fine-tuning changes its weights, which
  * {@link OnnxTfGraph.toOnnx} writes back into the same ONNX file. Batch normalization runs in
- * inference mode (running statistics, never updated: fine-tuning trains the scale and shift);
+ * inference mode (running statistics, folded into the convolution before it) unless a run asks
+ * for training mode ({@link BatchNormMode}): then it normalises with the batch's statistics, as
+ * PyTorch's `model.train()`, and {@link OnnxTfGraph.updateRunningStatistics} moves the running
+ * mean and variance towards them by the node's `momentum` (written back by `toOnnx` too).
  * Dropout is the identity. An op outside the documented set (docs/onnx.md) is refused at import
  * with an error naming the op and the node ({@link unsupportedNodes}).
  */
@@ -21,6 +24,7 @@ import {
   withInitializerValues,
 } from './onnx-tensors.js';
 import {
+  batchNormMomentum,
   convBatchNorm,
   intValue,
   logical,
@@ -30,6 +34,28 @@ import {
   type Value,
 } from './onnx-tf-ops.js';
 import { checkImportable } from './onnx-tf-opset.js';
+
+/**
+ * How `BatchNormalization` runs while fine-tuning (docs/onnx.md): `'train'` normalises each batch
+ * by its own statistics and updates the running ones (PyTorch's `model.train()`); `'frozen'`
+ * keeps the running statistics, never updated (inference mode: only the scale and shift train).
+ */
+export type BatchNormMode = 'train' | 'frozen';
+
+/** Options of {@link OnnxTfGraph.run}. */
+export interface RunOptions {
+  /**
+   * Records `[n, H, W, C]` for a 4-D NCHW input: records held NHWC are fed as they are, without
+   * a transpose.
+   */
+  readonly nhwc?: boolean;
+  /**
+   * `'train'`: batch normalization in training mode (batch statistics, gradients through them;
+   * the new running statistics wait for {@link OnnxTfGraph.updateRunningStatistics}). Default
+   * `'frozen'`: inference mode.
+   */
+  readonly batchNorm?: BatchNormMode;
+}
 
 /** One step of a run: a node, or a `Conv` with the `BatchNormalization` fused into it. */
 interface Step {
@@ -61,6 +87,11 @@ export class OnnxTfGraph {
   private readonly plans = new Map<string, Step[]>();
   /** Masks the weights are kept multiplied by ({@link setMask}), by initializer name. */
   private readonly masks = new Map<string, tf.Tensor>();
+  /**
+   * New running statistics from the last training-mode run, by initializer name (kept tensors,
+   * assigned by {@link updateRunningStatistics}).
+   */
+  private readonly pendingStatistics = new Map<string, tf.Tensor>();
   private readonly ctx: OpContext;
   private disposed = false;
 
@@ -116,10 +147,12 @@ export class OnnxTfGraph {
   /**
    * The steps that compute `fetch`, in graph order: the nodes it needs, a `Conv` whose output
    * only a `BatchNormalization` (of initializer statistics) reads being fused with it
-   * (`convBatchNorm`) unless that output is `fetch` itself.
+   * (`convBatchNorm`) unless that output is `fetch` itself or `fuse` is false (training mode:
+   * the batch's statistics are not known before the convolution runs).
    */
-  private plan(fetch: string): Step[] {
-    let p = this.plans.get(fetch);
+  private plan(fetch: string, fuse = true): Step[] {
+    const key = fuse ? fetch : `\u0000train\u0000${fetch}`;
+    let p = this.plans.get(key);
     if (p) return p;
     const nodes = this.weights.nodes;
     const needed = new Set([fetch]);
@@ -140,6 +173,7 @@ export class OnnxTfGraph {
       const only = out ? readers.get(out) : undefined;
       const bn = only?.length === 1 ? only[0]! : undefined;
       if (
+        fuse &&
         n.opType === 'Conv' &&
         out &&
         out !== fetch &&
@@ -159,27 +193,31 @@ export class OnnxTfGraph {
         const bn = fusedInto.get(n);
         return bn ? { node: n, bn } : { node: n };
       });
-    this.plans.set(fetch, p);
+    this.plans.set(key, p);
     return p;
   }
 
   /**
    * The tensor `fetch` for the records `x` (`[n, ...inputShape]`, or `[n, H, W, C]` when
-   * `nhwc` for a 4-D NCHW input: records held NHWC are fed as they are, without a transpose),
-   * in its ONNX layout. Call inside `tf.tidy`: intermediate tensors are not freed here.
+   * `options.nhwc` for a 4-D NCHW input), in its ONNX layout; batch normalization as
+   * `options.batchNorm` says. Call inside `tf.tidy`: intermediate tensors are not freed here.
    */
-  run(x: tf.Tensor, fetch: string, options: { nhwc?: boolean } = {}): tf.Tensor {
+  run(x: tf.Tensor, fetch: string, options: RunOptions = {}): tf.Tensor {
     if (this.disposed) {
       throw new AntidoteError('INVALID_STATE', `${this.where}: the imported graph was disposed`);
     }
+    const training = options.batchNorm === 'train';
+    const ctx: OpContext = training
+      ? { ...this.ctx, batchStatistics: (node, mean, variance) => this.pend(node, mean, variance) }
+      : this.ctx;
     const env = new Map<string, Value>(this.ints);
     for (const [name, v] of this.variables) env.set(name, tensorValue(v));
     env.set(this.inputName, tensorValue(x, options.nhwc ?? false));
     const inputs = (n: OnnxNode) => n.inputs.map((i) => (i ? env.get(i) : undefined));
-    for (const { node, bn } of this.plan(fetch)) {
+    for (const { node, bn } of this.plan(fetch, !training)) {
       const outs = bn
-        ? convBatchNorm(node, bn, inputs(node), inputs(bn), this.ctx)
-        : ONNX_TF_OPS[node.opType]!(node, inputs(node), this.ctx);
+        ? convBatchNorm(node, bn, inputs(node), inputs(bn), ctx)
+        : ONNX_TF_OPS[node.opType]!(node, inputs(node), ctx);
       (bn ?? node).outputs.forEach((name, i) => {
         if (name && outs[i]) env.set(name, outs[i]!);
       });
@@ -194,8 +232,44 @@ export class OnnxTfGraph {
   }
 
   /** Logits `[n, K]` of the records `x` (see {@link run}). */
-  logits(x: tf.Tensor, options: { nhwc?: boolean } = {}): tf.Tensor2D {
+  logits(x: tf.Tensor, options: RunOptions = {}): tf.Tensor2D {
     return this.run(x, this.logitsName, options) as tf.Tensor2D;
+  }
+
+  /**
+   * Keeps the running statistics of the batch-norm `node` that its batch statistics `mean` and
+   * `variance` (unbiased) give: `running·momentum + batch·(1 − momentum)` (ONNX's momentum, the
+   * weight of the old value; `batchNormMomentum`). Running statistics that are not float
+   * initializers (e.g. a `Constant`'s output) are left as they are.
+   */
+  private pend(node: OnnxNode, mean: tf.Tensor1D, variance: tf.Tensor1D): void {
+    const momentum = batchNormMomentum(node);
+    for (const [input, batch] of [
+      [node.inputs[3], mean],
+      [node.inputs[4], variance],
+    ] as const) {
+      const running = input ? this.variables.get(input) : undefined;
+      if (!input || !running) continue;
+      const next = tf.tidy(() => tf.add(tf.mul(running, momentum), tf.mul(batch, 1 - momentum)));
+      this.pendingStatistics.get(input)?.dispose();
+      this.pendingStatistics.set(input, tf.keep(next));
+    }
+  }
+
+  /**
+   * Assigns the running statistics computed by the last training-mode run (`batchNorm: 'train'`)
+   * to their initializers, once; returns how many were updated (0 when no such run is pending).
+   * Training calls it after every step, as PyTorch updates them once per forward pass.
+   */
+  updateRunningStatistics(): number {
+    this.checkAlive();
+    const n = this.pendingStatistics.size;
+    for (const [name, next] of this.pendingStatistics) {
+      this.variables.get(name)!.assign(next);
+      next.dispose();
+    }
+    this.pendingStatistics.clear();
+    return n;
   }
 
   /** The current value of every float initializer (trained weights and running statistics). */
@@ -274,5 +348,7 @@ export class OnnxTfGraph {
     this.variables.clear();
     for (const m of this.masks.values()) m.dispose();
     this.masks.clear();
+    for (const t of this.pendingStatistics.values()) t.dispose();
+    this.pendingStatistics.clear();
   }
 }

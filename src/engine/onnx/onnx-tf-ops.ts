@@ -37,7 +37,25 @@ export interface OpContext {
   readonly opset: number;
   /** For error messages (the file path). */
   readonly where: string;
+  /**
+   * Given, `BatchNormalization` runs in training mode ({@link batchNormTraining}): it normalises
+   * with the batch's statistics and reports them here (see {@link BatchStatistics}).
+   */
+  readonly batchStatistics?: BatchStatistics;
 }
+
+/**
+ * Receives, for a `BatchNormalization` node run in training mode, the batch's per-channel mean
+ * and unbiased variance (`count / (count − 1)` times the biased one that normalised the batch,
+ * as PyTorch's `model.train()` feeds its running variance), over `count` values per channel.
+ * The tensors belong to the current scope (`tf.keep` what must outlive it).
+ */
+export type BatchStatistics = (
+  node: OnnxNode,
+  mean: tf.Tensor1D,
+  unbiasedVariance: tf.Tensor1D,
+  count: number,
+) => void;
 
 /** An operator: input values (`undefined` for an omitted optional input) to output values. */
 export type Op = (
@@ -333,27 +351,132 @@ export function convBatchNorm(
   return conv(convNode, [convInputs[0], tensorValue(folded), tensorValue(shift)], ctx);
 }
 
+/**
+ * `f` applied to the input of a batch norm with its channels last (`[N, ..., C]`: a 4-D image as
+ * held NHWC, a `[N, C]` matrix as it is, any other `[N, C, ...]` transposed and back).
+ */
+function channelsLast(
+  x: Value,
+  node: OnnxNode,
+  ctx: OpContext,
+  f: (t: tf.Tensor) => tf.Tensor,
+): Value {
+  if (x.kind === 'tensor' && (x.nhwc || x.t.rank === 4)) {
+    return tensorValue(f(nhwc(x, node, ctx)), true);
+  }
+  const t = logical(x);
+  if (t.rank === 2) return tensorValue(f(t));
+  // [N, C, ...]: channels last for the op, then back.
+  const perm = [0, ...Array.from({ length: t.rank - 2 }, (_, i) => i + 2), 1];
+  const back = perm.map((_, i) => perm.indexOf(i));
+  return tensorValue(tf.transpose(f(tf.transpose(t, perm)), back));
+}
+
+/**
+ * Batch normalization in training mode (`model.train()` in PyTorch; ONNX's `training_mode`):
+ * each channel normalised by the batch's mean and biased variance, `y = (x − μ)/√(σ² + ε)·γ + β`,
+ * gradients flowing through μ and σ² too; the statistics go to `record` (the caller updates the
+ * running ones). A channel with a single value in the batch (a `[1, C]` batch) has no variance:
+ * it is normalised by the running statistics, as in inference mode, and nothing is recorded.
+ */
+function batchNormTraining(
+  node: OnnxNode,
+  x: Value,
+  params: readonly [tf.Tensor1D, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D],
+  eps: number,
+  ctx: OpContext,
+  record: BatchStatistics,
+): Value {
+  const [scale, bias, running, runningVariance] = params;
+  return channelsLast(x, node, ctx, (t) => {
+    const channels = t.shape[t.rank - 1]!;
+    const count = t.size / Math.max(channels, 1);
+    if (count < 2) {
+      const [a, b] = affine(scale, bias, running, runningVariance, eps);
+      return tf.add(tf.mul(t, a), b);
+    }
+    return batchNormTrainingOp(t, scale, bias, eps, (mean, variance) =>
+      record(node, mean, tf.mul(variance, count / (count - 1)) as tf.Tensor1D, count),
+    );
+  });
+}
+
+/**
+ * Training-mode batch normalization of `t` (channels last) with its gradient written out
+ * (Ioffe & Szegedy 2015, section 3): with x̂ = (x − μ)/√(σ² + ε) and n values per channel,
+ * `∂β = Σ dy`, `∂γ = Σ dy·x̂`, `∂x = γ/√(σ² + ε)·(dy − ∂β/n − x̂·∂γ/n)`. Autodiff through
+ * `tf.moments` gives the same values with about twice the full-size ops. The forward pass is not
+ * on the gradient tape, so `stats` (called with the batch's mean and biased variance) may use
+ * them freely; they are freed afterwards.
+ */
+function batchNormTrainingOp(
+  t: tf.Tensor,
+  scale: tf.Tensor1D,
+  bias: tf.Tensor1D,
+  eps: number,
+  stats: (mean: tf.Tensor1D, variance: tf.Tensor1D) => void,
+): tf.Tensor {
+  const axes = Array.from({ length: t.rank - 1 }, (_, i) => i);
+  const n = t.size / t.shape[t.rank - 1]!;
+  const op = tf.customGrad((...args: unknown[]) => {
+    const [input, gamma, beta, save] = args as [
+      tf.Tensor,
+      tf.Tensor1D,
+      tf.Tensor1D,
+      tf.GradSaveFunc,
+    ];
+    // Sums over the leading axes (Antidote's Sum kernel: no transpose, unlike tf.moments's Mean).
+    const mean = tf.div(tf.sum(input, axes), n) as tf.Tensor1D;
+    const centred = tf.sub(input, mean);
+    const variance = tf.div(tf.sum(tf.square(centred), axes), n) as tf.Tensor1D;
+    stats(mean, variance);
+    const inv = tf.rsqrt(tf.add(variance, eps));
+    const a = tf.mul(gamma, inv);
+    save([centred, inv, a]);
+    return {
+      value: tf.add(tf.mul(centred, a), beta),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xc, invStd, slope] = saved as [tf.Tensor, tf.Tensor, tf.Tensor];
+        const dBeta = tf.sum(dy, axes);
+        const dGamma = tf.mul(tf.sum(tf.mul(dy, xc), axes), invStd);
+        // ∂x = dy·a − x̂·(a·∂γ/n) − a·∂β/n, with x̂ = (x − μ)·inv.
+        const k = tf.mul(slope, tf.mul(invStd, tf.div(dGamma, n)));
+        const c = tf.mul(slope, tf.div(dBeta, n));
+        const dx = tf.sub(tf.sub(tf.mul(dy, slope), tf.mul(xc, k)), c);
+        return [dx, dGamma, dBeta];
+      },
+    };
+  });
+  return op(t, scale, bias);
+}
+
 function batchNorm(
   node: OnnxNode,
   inputs: ReadonlyArray<Value | undefined>,
   ctx: OpContext,
 ): Value[] {
   const x = need(inputs[0], node, ctx, 'input');
-  const [scale, bias, mean, variance] = [1, 2, 3, 4].map((i) =>
-    logical(need(inputs[i], node, ctx, `input ${i}`)),
-  ) as [tf.Tensor1D, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D];
+  const params = [1, 2, 3, 4].map((i) => logical(need(inputs[i], node, ctx, `input ${i}`))) as [
+    tf.Tensor1D,
+    tf.Tensor1D,
+    tf.Tensor1D,
+    tf.Tensor1D,
+  ];
   const eps = floatAttr(node, 'epsilon', 1e-5);
-  const [a, b] = affine(scale, bias, mean, variance, eps);
-  const norm = (t: tf.Tensor) => tf.add(tf.mul(t, a), b);
-  if (x.kind === 'tensor' && (x.nhwc || x.t.rank === 4)) {
-    return [tensorValue(norm(nhwc(x, node, ctx)), true)];
+  if (ctx.batchStatistics) {
+    return [batchNormTraining(node, x, params, eps, ctx, ctx.batchStatistics)];
   }
-  const t = logical(x);
-  if (t.rank === 2) return [tensorValue(norm(t))];
-  // [N, C, ...]: channels last for the op, then back.
-  const perm = [0, ...Array.from({ length: t.rank - 2 }, (_, i) => i + 2), 1];
-  const back = perm.map((_, i) => perm.indexOf(i));
-  return [tensorValue(tf.transpose(norm(tf.transpose(t, perm)), back))];
+  const [a, b] = affine(...params, eps);
+  return [channelsLast(x, node, ctx, (t) => tf.add(tf.mul(t, a), b))];
+}
+
+/**
+ * The `momentum` of a `BatchNormalization` node (default 0.9): the weight of the OLD running
+ * statistic in ONNX, `running = running·momentum + batch·(1 − momentum)`; PyTorch's momentum
+ * `m` (the weight of the new value, 0.1 by default) is exported as `1 − m`.
+ */
+export function batchNormMomentum(node: OnnxNode): number {
+  return floatAttr(node, 'momentum', 0.9);
 }
 
 function unary(f: (t: tf.Tensor, node: OnnxNode) => tf.Tensor): Op {
