@@ -8,8 +8,12 @@ import type { SqlDatabase } from './sql-database.js';
 /** Objects up to this size are one row of the `objects` table; larger ones are stored in chunks. */
 export const PG_OBJECT_MAX_BYTES = 1024 * 1024;
 
-/** Default size of one chunk of a large object (one row of `object_chunks`). */
-export const PG_OBJECT_CHUNK_BYTES = 4 * 1024 * 1024;
+/**
+ * Default size of one chunk of a large object (one row of `object_chunks`). Measured with
+ * bench/scale-objects.mjs (64 and 256 MiB objects): 1 MiB chunks put fastest; 4 MiB chunks read
+ * no faster (pg decodes each row as one hex string) and need more memory.
+ */
+export const PG_OBJECT_CHUNK_BYTES = 1024 * 1024;
 
 /** Where the database holds an object: one row, or the chunks of a published upload. */
 type Location =
