@@ -8,13 +8,15 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 import { registerDatasetVersionCommand } from '../cli/commands/dataset-version.js';
 import { createManifest, manifestBytes } from '../integrity/manifest.js';
 import { checkoutVersion, commitVersion, loadVersionManifest } from '../integrity/versioning.js';
-import { postgresBackend } from '../testing/catalogue-backends.js';
+import { postgresBackend, withSchema } from '../testing/catalogue-backends.js';
+import { pgRoleFixture } from '../testing/pg-test-roles.js';
 import { runJson } from '../testing/run-program.js';
 import { testServiceUrl } from '../testing/services.js';
 import { Rng } from '../util/rng.js';
 import { ModelRegistry } from './model-registry.js';
 import { collectSharedGarbage } from './pg-object-gc.js';
 import { PG_OBJECT_MAX_BYTES, PgObjectStore } from './pg-object-store.js';
+import { grantCatalogueAccess } from './pg-roles.js';
 import { SqlCatalogueStore } from './sql-store.js';
 
 const url = testServiceUrl('postgres');
@@ -334,5 +336,47 @@ describe.skipIf(!url)('objects of any size in the shared store (services tier)',
       expect(sha(await b.objects.readBytes(d))).toBe(d);
     }
     expect(v1.id).toBe('ds@1');
+  });
+
+  describe('with a write role (a CI runner)', () => {
+    const fx = pgRoleFixture(url ?? 'postgres://unused/');
+    afterAll(() => fx.cleanup());
+
+    it('commits a large dataset; its duplicate upload is left to the owner’s gc', async () => {
+      const { store, root } = await fx.project('pg-obj-role-');
+      ModelRegistry.open(root, { store }).close(); // the owner applies the migrations
+      const password = 'pw_write_role';
+      const { role, admin } = fx.role(store, 'ci', `LOGIN PASSWORD '${password}'`);
+      grantCatalogueAccess(admin, role, 'write');
+      const u = new URL(store);
+      u.username = role;
+      u.password = password;
+      const ci = SqlCatalogueStore.open(root, { store: withSchema(u.href, admin.schema) });
+      stores.push(ci);
+      const ds = join(root, 'ds');
+      await mkdir(ds);
+      const payload = bytes(2 * MiB + 1, 12);
+      await writeFile(join(ds, 'x.bin'), payload);
+      const v = await commitVersion(ds, ci, ci.objects, { name: 'ds', message: 'ci' });
+      expect(v.created).toBe(true);
+      // A second upload of the same content loses the race and may not delete its chunks.
+      expect(await ci.objects.putBytes(payload)).toBe(sha(payload));
+      const n = (sql: string) => (admin.prepare(sql).get() as { n: number }).n;
+      expect(n('SELECT COUNT(*) AS n FROM object_chunks')).toBe(6);
+      // It cannot collect garbage either: DELETE is the owner's.
+      expect(() =>
+        collectSharedGarbage(ci.db, ci.objects as PgObjectStore, { graceMs: 0 }),
+      ).toThrow(/permission denied/);
+      admin.exec("UPDATE object_chunks SET stored_at = now() - interval '2 hours'");
+      const owner = SqlCatalogueStore.open(root, { store });
+      stores.push(owner);
+      expect(collectSharedGarbage(owner.db, owner.objects as PgObjectStore)).toMatchObject({
+        objects: 0,
+        uploads: 1,
+        bytes: payload.length,
+      });
+      expect(n('SELECT COUNT(*) AS n FROM object_chunks')).toBe(3);
+      expect((await ci.objects.readBytes(sha(payload))).equals(payload)).toBe(true);
+    });
   });
 });
