@@ -109,6 +109,47 @@ describe.skipIf(!url)('objects of any size in the shared store (services tier)',
     expect(b.db.prepare('SELECT COUNT(*) AS n FROM object_chunks').get()).toEqual({ n: 6 });
   });
 
+  it('the CLI: dataset commit on machine A, dataset checkout on machine B (ANTIDOTE_STORE)', async () => {
+    const store = backend.fresh() as string;
+    const [a, b] = [
+      await mkdtemp(join(tmpdir(), 'pg-cli-a-')),
+      await mkdtemp(join(tmpdir(), 'pg-cli-b-')),
+    ];
+    roots.push(a, b);
+    await mkdir(join(a, 'ds'));
+    await mkdir(join(b, '.antidote')); // machine B's checkout of the project
+    const payload = bytes(3 * MiB + 7, 13);
+    await writeFile(join(a, 'ds', 'x.bin'), payload);
+    vi.stubEnv('ANTIDOTE_STORE', store);
+    try {
+      const program = new Command();
+      registerDatasetVersionCommand(program);
+      const c = await runJson(program, [
+        'dataset',
+        'commit',
+        join(a, 'ds'),
+        '-m',
+        'from A',
+        '--project',
+        a,
+      ]);
+      expect(c.err).toBeUndefined();
+      expect(c.out).toMatchObject({ created: true, version: { id: 'ds@1' } });
+      const o = await runJson(program, [
+        'dataset',
+        'checkout',
+        'ds@1',
+        join(b, 'out'),
+        '--project',
+        b,
+      ]);
+      expect(o.err).toBeUndefined();
+    } finally {
+      vi.unstubAllEnvs();
+    }
+    expect((await readFile(join(b, 'out', 'x.bin'))).equals(payload)).toBe(true);
+  });
+
   it('refuses a tampered, a missing and an extra chunk (INTEGRITY_MISMATCH), leaving no file', async () => {
     const { dirs, cats } = await machines(1);
     const cat = cats[0]!;
