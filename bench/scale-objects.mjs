@@ -26,18 +26,33 @@ if (process.argv[2] === '--child') {
     ? new lib.PgObjectStore(join(root, 'o'), cat.db, { chunkBytes: Number(chunk) })
     : new integrity.ObjectStore(join(root, 'local-objects'));
   const rssBefore = process.resourceUsage().maxRSS / 1024;
+  const cpu = () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1e6;
+  };
+  const c0 = cpu();
   const t0 = performance.now();
   const digest = await objects.putFile(file);
   const t1 = performance.now();
+  const c1 = cpu();
   const dst = join(root, `out-${randomBytes(4).toString('hex')}`);
   await objects.copyOut(digest, dst);
   const t2 = performance.now();
+  const c2 = cpu();
   const rssAfter = process.resourceUsage().maxRSS / 1024;
   const same = createHash('sha256').update(readFileSync(dst)).digest('hex') === digest;
   rmSync(dst);
   cat?.close();
   process.stdout.write(
-    JSON.stringify({ putS: (t1 - t0) / 1000, getS: (t2 - t1) / 1000, rssBefore, rssAfter, same }),
+    JSON.stringify({
+      putS: (t1 - t0) / 1000,
+      getS: (t2 - t1) / 1000,
+      putCpuS: c1 - c0,
+      getCpuS: c2 - c1,
+      rssBefore,
+      rssAfter,
+      same,
+    }),
   );
   process.exit(0);
 }
@@ -74,6 +89,9 @@ function run(root, store, file, chunk) {
     getMiBPerSecond: Number((mib / m.getS).toFixed(1)),
     putSeconds: Number(m.putS.toFixed(3)),
     getSeconds: Number(m.getS.toFixed(3)),
+    // CPU of this client process (both threads), less sensitive to other jobs than wall time.
+    putClientCpuSeconds: Number(m.putCpuS.toFixed(3)),
+    getClientCpuSeconds: Number(m.getCpuS.toFixed(3)),
     peakRssMiBBefore: Math.round(m.rssBefore),
     peakRssMiBAfter: Math.round(m.rssAfter),
   };
