@@ -10,8 +10,9 @@ export const PG_OBJECT_MAX_BYTES = 1024 * 1024;
 
 /**
  * Default size of one chunk of a large object (one row of `object_chunks`). Measured with
- * bench/scale-objects.mjs (64 and 256 MiB objects): 1 MiB chunks put fastest; 4 MiB chunks read
- * no faster (pg decodes each row as one hex string) and need more memory.
+ * bench/scale-objects.mjs (64 MiB objects, docs/postgres.md): 4 MiB chunks were the slowest both
+ * ways and needed the most memory; 256 KiB and 1 MiB were within the loaded machine's noise, and
+ * 1 MiB writes a quarter of the rows.
  */
 export const PG_OBJECT_CHUNK_BYTES = 1024 * 1024;
 
