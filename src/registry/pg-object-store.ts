@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { open, rm, stat } from 'node:fs/promises';
+import { open, readFile, rm, stat } from 'node:fs/promises';
 import { AntidoteError } from '../errors.js';
 import { ObjectStore } from '../integrity/object-store.js';
 import type { SqlDatabase } from './sql-database.js';
@@ -189,12 +189,14 @@ export class PgObjectStore extends ObjectStore {
         path,
       });
     if (size <= PG_OBJECT_MAX_BYTES) {
-      const data = readFileSync(path);
+      const data = await readFile(path);
       if (expected && createHash('sha256').update(data).digest('hex') !== expected) throw changed();
       return this.putBytes(data);
     }
     if (expected && this.has(expected)) return expected;
-    const fh = await open(path, 'r');
+    const fh = await open(path, 'r').catch((e: Error) => {
+      throw new AntidoteError('NOT_FOUND', `cannot open ${path}: ${e.message}`, { path });
+    });
     const step = this.chunkBytes;
     async function* parts() {
       // One buffer, reused: each chunk is copied into the statement before the next read.

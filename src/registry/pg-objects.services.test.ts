@@ -3,14 +3,12 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Command } from 'commander';
-import { afterAll, describe, expect, it, vi } from 'vitest';
-import { registerDatasetVersionCommand } from '../cli/commands/dataset-version.js';
+import { afterAll, describe, expect, it } from 'vitest';
 import { createManifest, manifestBytes } from '../integrity/manifest.js';
 import { checkoutVersion, commitVersion, loadVersionManifest } from '../integrity/versioning.js';
 import { postgresBackend, withSchema } from '../testing/catalogue-backends.js';
 import { pgRoleFixture } from '../testing/pg-test-roles.js';
-import { runJson } from '../testing/run-program.js';
+import { runCli } from '../testing/run-cli.js';
 import { testServiceUrl } from '../testing/services.js';
 import { Rng } from '../util/rng.js';
 import { ModelRegistry } from './model-registry.js';
@@ -120,33 +118,16 @@ describe.skipIf(!url)('objects of any size in the shared store (services tier)',
     await mkdir(join(b, '.antidote')); // machine B's checkout of the project
     const payload = bytes(3 * MiB + 7, 13);
     await writeFile(join(a, 'ds', 'x.bin'), payload);
-    vi.stubEnv('ANTIDOTE_STORE', store);
-    try {
-      const program = new Command();
-      registerDatasetVersionCommand(program);
-      const c = await runJson(program, [
-        'dataset',
-        'commit',
-        join(a, 'ds'),
-        '-m',
-        'from A',
-        '--project',
-        a,
-      ]);
-      expect(c.err).toBeUndefined();
-      expect(c.out).toMatchObject({ created: true, version: { id: 'ds@1' } });
-      const o = await runJson(program, [
-        'dataset',
-        'checkout',
-        'ds@1',
-        join(b, 'out'),
-        '--project',
-        b,
-      ]);
-      expect(o.err).toBeUndefined();
-    } finally {
-      vi.unstubAllEnvs();
-    }
+    // The built CLI, as a user runs it (this layer may not import the CLI's modules).
+    const env = { env: { ANTIDOTE_STORE: store } };
+    const c = runCli(
+      ['dataset', 'commit', join(a, 'ds'), '-m', 'from A', '--project', a, '--json'],
+      env,
+    );
+    expect(c.stderr).toBe('');
+    expect(JSON.parse(c.stdout)).toMatchObject({ created: true, version: { id: 'ds@1' } });
+    const o = runCli(['dataset', 'checkout', 'ds@1', join(b, 'out'), '--project', b], env);
+    expect([o.code, o.stderr]).toEqual([0, '']);
     expect((await readFile(join(b, 'out', 'x.bin'))).equals(payload)).toBe(true);
   });
 
@@ -336,33 +317,31 @@ describe.skipIf(!url)('objects of any size in the shared store (services tier)',
     // A commit on machine B is about to reuse an old unreferenced object: its lease keeps it.
     expect(b.objects.has(reused)).toBe(true);
     // The CLI lists what it would remove (dry run), then removes it.
-    vi.stubEnv('ANTIDOTE_STORE', store);
-    try {
-      const program = new Command();
-      registerDatasetVersionCommand(program);
-      const dry = await runJson(program, ['dataset', 'gc', '--dry-run', '--project', dirs[0]!]);
-      expect(dry.err).toBeUndefined();
-      expect(dry.out.shared).toMatchObject({
-        dryRun: true,
-        objects: 2,
-        uploads: 1,
-        kept: referenced,
-        young: 1,
-      });
-      expect(dry.out.shared.removed.map((g: { digest: string }) => g.digest).sort()).toEqual(
-        [lost, small].sort(),
-      );
-      const real = await runJson(program, ['dataset', 'gc', '--project', dirs[0]!]);
-      expect(real.err).toBeUndefined();
-      expect(real.out.shared).toMatchObject({
-        dryRun: false,
-        objects: 2,
-        uploads: 1,
-        bytes: 3 * MiB + 'orphan'.length + 1000,
-      });
-    } finally {
-      vi.unstubAllEnvs();
-    }
+    const env = { env: { ANTIDOTE_STORE: store } };
+    const dryRun = runCli(['dataset', 'gc', '--dry-run', '--project', dirs[0]!, '--json'], env);
+    expect(dryRun.stderr).toBe('');
+    const dry = JSON.parse(dryRun.stdout);
+    expect(dry.shared).toMatchObject({
+      dryRun: true,
+      objects: 2,
+      uploads: 1,
+      kept: referenced,
+      young: 1,
+    });
+    expect(dry.shared.removed.map((g: { digest: string }) => g.digest).sort()).toEqual(
+      [lost, small].sort(),
+    );
+    const text = runCli(['dataset', 'gc', '--dry-run', '--project', dirs[0]!], env).stdout;
+    expect(text).toMatch(/would remove 2 unreferenced object\(s\) and 1 abandoned upload/);
+    expect(text).toContain(`  ${lost}  ${3 * MiB} bytes`);
+    const real = runCli(['dataset', 'gc', '--project', dirs[0]!, '--json'], env);
+    expect(real.stderr).toBe('');
+    expect(JSON.parse(real.stdout).shared).toMatchObject({
+      dryRun: false,
+      objects: 2,
+      uploads: 1,
+      bytes: 3 * MiB + 'orphan'.length + 1000,
+    });
     const count = (t: string) =>
       (a.db.prepare(`SELECT COUNT(*) AS n FROM ${t}`).get() as { n: number }).n;
     // Left: v1's manifest and keep.txt, the two stashed manifests and t.txt (rows); keep.bin,
@@ -377,6 +356,25 @@ describe.skipIf(!url)('objects of any size in the shared store (services tier)',
       expect(sha(await b.objects.readBytes(d))).toBe(d);
     }
     expect(v1.id).toBe('ds@1');
+  });
+
+  it('gc removes nothing when a version’s manifest is missing', async () => {
+    const { dirs, cats } = await machines(1);
+    const cat = cats[0]!;
+    const d = join(dirs[0]!, 'ds');
+    await mkdir(d);
+    await writeFile(join(d, 'a.txt'), 'a');
+    const v = (await commitVersion(d, cat, cat.objects, { name: 'ds', message: 'm' })).version;
+    await cat.objects.putBytes(Buffer.from('garbage'));
+    age(cat);
+    cat.db.prepare('DELETE FROM objects WHERE digest = ?').run(v.manifestDigest);
+    expect(() => collectSharedGarbage(cat.db, cat.objects as PgObjectStore)).toThrow(
+      expect.objectContaining({
+        code: 'NOT_FOUND',
+        message: expect.stringMatching(/nothing removed/),
+      }),
+    );
+    expect(cat.db.prepare('SELECT COUNT(*) AS n FROM objects').get()).toEqual({ n: 2 });
   });
 
   describe('with a write role (a CI runner)', () => {
