@@ -12,7 +12,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } fro
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { hasFlag, writeResult } from './common.mjs';
+import { hasFlag, withPgBenchSchema, writeResult } from './common.mjs';
 
 const MiB = 1024 * 1024;
 
@@ -109,33 +109,21 @@ try {
   log('local file store …');
   results.local = run(root, 'local', file, 0);
   log(JSON.stringify(results.local));
-  const pgBase = process.env.ANTIDOTE_BENCH_PG_URL || process.env.ANTIDOTE_TEST_PG_URL;
-  if (pgBase) {
-    const lib = await import('../dist/registry/index.js');
-    const u = new URL(pgBase);
-    u.searchParams.set('schema', `bench_${randomBytes(5).toString('hex')}`);
-    const schema = u.searchParams.get('schema');
-    try {
-      lib.SqlCatalogueStore.open(root, { store: u.href }).close(); // migrations outside timing
-      results.postgres = {};
-      for (const chunkMiB of [0.25, 1, 4]) {
-        log(`postgres, ${chunkMiB} MiB chunks …`);
-        // A fresh object each time (the second put of the same content would upload nothing).
-        const db = lib.PgSqlDatabase.connect(u.href);
-        db.exec('DELETE FROM object_chunks; DELETE FROM large_objects; DELETE FROM object_uses');
-        db.close();
-        results.postgres[`chunk${chunkMiB}MiB`] = run(root, u.href, file, chunkMiB * MiB);
-        log(JSON.stringify(results.postgres[`chunk${chunkMiB}MiB`]));
-      }
-    } finally {
-      u.searchParams.set('schema', 'public');
-      const db = lib.PgSqlDatabase.connect(u.href);
-      db.exec(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  const lib = await import('../dist/registry/index.js');
+  results.postgres = await withPgBenchSchema(lib, async (url) => {
+    lib.SqlCatalogueStore.open(root, { store: url }).close(); // migrations outside timing
+    const out = {};
+    for (const chunkMiB of [0.25, 1, 4]) {
+      log(`postgres, ${chunkMiB} MiB chunks …`);
+      // A fresh object each time (the second put of the same content would upload nothing).
+      const db = lib.PgSqlDatabase.connect(url);
+      db.exec('DELETE FROM object_chunks; DELETE FROM large_objects; DELETE FROM object_uses');
       db.close();
+      out[`chunk${chunkMiB}MiB`] = run(root, url, file, chunkMiB * MiB);
+      log(JSON.stringify(out[`chunk${chunkMiB}MiB`]));
     }
-  } else {
-    results.postgres = { skipped: 'no ANTIDOTE_BENCH_PG_URL / ANTIDOTE_TEST_PG_URL' };
-  }
+    return out;
+  });
 } finally {
   rmSync(root, { recursive: true, force: true });
 }
