@@ -42,7 +42,7 @@ function mismatch(digest: string, why: string): AntidoteError {
  * id and published by one row of `large_objects` when complete (schema and reasons:
  * ./pg-object-schema.ts, docs/postgres.md):
  * - writing holds one chunk in memory, never the file; reading does the same, and re-hashes
- *   every byte: a missing, altered or extra chunk fails with `INTEGRITY_MISMATCH` before the last
+ *   every byte: a missing, altered or resized chunk fails with `INTEGRITY_MISMATCH` before the last
  *   chunk is handed out (so {@link copyOut} leaves no file behind);
  * - concurrent writers of the same content (on any machine) each upload under their own id; the
  *   first to publish wins, the others' chunks are removed (or, for a role that may not delete,

@@ -131,7 +131,7 @@ describe.skipIf(!url)('objects of any size in the shared store (services tier)',
     expect((await readFile(join(b, 'out', 'x.bin'))).equals(payload)).toBe(true);
   });
 
-  it('refuses a tampered, a missing and an extra chunk (INTEGRITY_MISMATCH), leaving no file', async () => {
+  it('refuses a tampered, a missing and an over-long chunk (INTEGRITY_MISMATCH), leaving no file', async () => {
     const { dirs, cats } = await machines(1);
     const cat = cats[0]!;
     const objects = new PgObjectStore(join(dirs[0]!, 'objects'), cat.db, {
@@ -173,7 +173,7 @@ describe.skipIf(!url)('objects of any size in the shared store (services tier)',
       })(),
     ).rejects.toMatchObject({ code: 'INTEGRITY_MISMATCH' });
     expect(seen.reduce((s, n) => s + n, 0)).toBeLessThan(payload.length);
-    // Restored, then a chunk removed, then an extra byte.
+    // Restored, then a chunk removed, then a chunk one byte too long.
     cat.db
       .prepare('UPDATE object_chunks SET data = ? WHERE upload = ? AND idx = 2')
       .run(chunk.data, upload);
