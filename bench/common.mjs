@@ -1,4 +1,5 @@
 // Helpers shared by the benchmark suites.
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -57,4 +58,25 @@ export function firstRecords(ds, n) {
     ids: ds.ids.slice(0, records),
     shape: [records, ...ds.shape.slice(1)],
   };
+}
+
+/**
+ * Runs `fn(url)` on a fresh schema, with a random name, of the PostgreSQL server named by
+ * ANTIDOTE_BENCH_PG_URL or ANTIDOTE_TEST_PG_URL, and drops the schema afterwards (`lib`: the built
+ * registry entry, for `PgSqlDatabase`). Without a URL: `{ skipped }`.
+ */
+export async function withPgBenchSchema(lib, fn) {
+  const base = process.env.ANTIDOTE_BENCH_PG_URL || process.env.ANTIDOTE_TEST_PG_URL;
+  if (!base) return { skipped: 'no ANTIDOTE_BENCH_PG_URL / ANTIDOTE_TEST_PG_URL' };
+  const schema = `bench_${randomBytes(5).toString('hex')}`;
+  const u = new URL(base);
+  u.searchParams.set('schema', schema);
+  try {
+    return await fn(u.href);
+  } finally {
+    u.searchParams.set('schema', 'public');
+    const db = lib.PgSqlDatabase.connect(u.href);
+    db.exec(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    db.close();
+  }
 }

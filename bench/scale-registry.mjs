@@ -11,7 +11,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { hasFlag, writeResult } from './common.mjs';
+import { hasFlag, withPgBenchSchema, writeResult } from './common.mjs';
 
 const lib = await import('../dist/registry/index.js');
 
@@ -101,7 +101,6 @@ async function measure(store) {
   }
 }
 
-const pgBase = process.env.ANTIDOTE_BENCH_PG_URL || process.env.ANTIDOTE_TEST_PG_URL;
 const results = {
   quick,
   loadAverageAtStart: loadavg().map((x) => Number(x.toFixed(2))),
@@ -110,24 +109,12 @@ const results = {
 log('sqlite …');
 results.sqlite = await measure('sqlite');
 log(JSON.stringify(results.sqlite));
-if (pgBase) {
-  const schema = `bench_${randomBytes(5).toString('hex')}`;
-  const u = new URL(pgBase);
-  u.searchParams.set('schema', schema);
-  try {
-    log('postgres …');
-    results.postgres = await measure(u.href);
-    log(JSON.stringify(results.postgres));
-    results.postgres.meetsTargets =
-      results.postgres.registrationsPerSecond >= 200 && results.postgres.lookupsPerSecond >= 2000;
-  } finally {
-    u.searchParams.set('schema', 'public');
-    const db = lib.PgSqlDatabase.connect(u.href);
-    db.exec(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-    db.close();
-  }
-} else {
-  results.postgres = { skipped: 'no ANTIDOTE_BENCH_PG_URL / ANTIDOTE_TEST_PG_URL' };
-}
+results.postgres = await withPgBenchSchema(lib, async (url) => {
+  log('postgres …');
+  const r = await measure(url);
+  log(JSON.stringify(r));
+  r.meetsTargets = r.registrationsPerSecond >= 200 && r.lookupsPerSecond >= 2000;
+  return r;
+});
 results.loadAverageAtEnd = loadavg().map((x) => Number(x.toFixed(2)));
 writeResult('scale-registry', results);

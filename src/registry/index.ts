@@ -14,6 +14,8 @@ export * from './migrations.js';
 export * from './model-registry.js';
 export * from './monitor.js';
 export * from './pg-database.js';
+export * from './pg-object-gc.js';
+export * from './pg-object-schema.js';
 export * from './pg-object-store.js';
 export * from './pg-roles.js';
 export * from './signature-policy.js';

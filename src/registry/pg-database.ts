@@ -143,7 +143,10 @@ export class PgSqlDatabase implements SqlDatabase {
   }
 
   private query(sql: string, params: readonly SqlValue[]): { rows: unknown[]; changes: number } {
-    return this.call({ op: 'query', sql, params }) as { rows: unknown[]; changes: number };
+    return this.call({ op: 'query', sql, params: params.map(ownBytes) }) as {
+      rows: unknown[];
+      changes: number;
+    };
   }
 
   prepare(sql: string): SqlStatement {
@@ -157,7 +160,7 @@ export class PgSqlDatabase implements SqlDatabase {
         // there (at the latest at COMMIT) and rolls the whole transaction back. Reading
         // `changes` waits for it.
         let changes: number | undefined;
-        this.pending.push({ sql: text, params, done: (n) => (changes = n) });
+        this.pending.push({ sql: text, params: params.map(ownBytes), done: (n) => (changes = n) });
         const flush = () => {
           if (changes === undefined) this.call({ op: 'flush' });
           return changes ?? 0;
@@ -272,6 +275,16 @@ interface Deferred {
   /** Absent: sent as a simple query (may hold several statements). */
   readonly params?: readonly SqlValue[];
   readonly done?: (changes: number) => void;
+}
+
+/**
+ * A byte parameter that is a view into a larger buffer (a chunk of a file read into one big
+ * Buffer, a Buffer from Node's shared pool) is copied out first: posting a view to the worker
+ * copies its whole underlying buffer (measured: putting a 64 MiB object from memory in 1 MiB
+ * views took 20 s instead of 1 s).
+ */
+function ownBytes(v: SqlValue): SqlValue {
+  return v instanceof Uint8Array && v.byteLength !== v.buffer.byteLength ? new Uint8Array(v) : v;
 }
 
 /** Rows cross the thread boundary with Buffers turned into Uint8Arrays: turn them back. */

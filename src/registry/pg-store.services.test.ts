@@ -83,14 +83,19 @@ describe.skipIf(!url)('the catalogue on PostgreSQL (services tier)', () => {
         expect(seen?.id).toBe(v.id);
         const m = await loadVersionManifest(seen!, sb.objects);
         expect(m.rootDigest).toBe(v.rootDigest);
-        // Small objects are in the database; files over the limit stay on the committing machine.
+        // Every object is in the database, small ones as rows, larger ones in chunks.
         const digestOf = (p: string) => m.files.find((f) => f.path === p)!.digest;
         expect(sb.objects.has(digestOf('f.txt'))).toBe(true);
         expect((await sb.objects.readBytes(digestOf('f.txt'))).toString()).toBe('shared');
         expect([sa.objects.has(digestOf('big.bin')), sb.objects.has(digestOf('big.bin'))]).toEqual([
           true,
-          false,
+          true,
         ]);
+        expect(
+          (await sb.objects.readBytes(digestOf('big.bin'))).equals(
+            Buffer.alloc(PG_OBJECT_MAX_BYTES + 1, 7),
+          ),
+        ).toBe(true);
         for (let i = 0; i < 6; i++)
           appendAudit(i % 2 ? sa : sb, { actor: `m${i % 2}`, action: 'x' });
         const entries = sb.auditEntries();

@@ -6,6 +6,7 @@ import { canonicalJson } from '../integrity/canonical-json.js';
 import { ObjectStore } from '../integrity/object-store.js';
 import type { NewVersion, VersionKind, VersionRecord } from '../integrity/versioning.js';
 import { PgSqlDatabase } from './pg-database.js';
+import { PG_OBJECT_CHUNKS_MIGRATION } from './pg-object-schema.js';
 import { PgObjectStore } from './pg-object-store.js';
 import { ddl, forbidChanges, PG_REFUSE_FUNCTION, type SqlDatabase } from './sql-database.js';
 import { SqliteSqlDatabase } from './sql-sqlite.js';
@@ -88,6 +89,7 @@ export const CORE_MIGRATIONS: readonly Migration[] = [
       );
     },
   },
+  PG_OBJECT_CHUNKS_MIGRATION,
 ];
 
 interface VersionRow {

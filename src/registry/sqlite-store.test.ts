@@ -34,7 +34,7 @@ describe('SqlCatalogueStore on SQLite (embedded default)', () => {
     store.close();
     store = SqliteCatalogueStore.open(root, { store: 'sqlite' });
     expect(store).toBeInstanceOf(SqlCatalogueStore);
-    expect(store.schemaVersions()).toEqual([1, 2]);
+    expect(store.schemaVersions()).toEqual([1, 2, 3]);
   });
 
   it('selects the backend from --store / ANTIDOTE_STORE', () => {

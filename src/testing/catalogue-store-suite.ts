@@ -35,7 +35,7 @@ export function catalogueStoreSuite(backend: CatalogueBackend): void {
 
     it('applies migrations once, extensible by other areas', () => {
       expect(store.db.dialect).toBe(backend.name);
-      expect(store.schemaVersions()).toEqual([1, 2]);
+      expect(store.schemaVersions()).toEqual([1, 2, 3]);
       store.close();
       const ext: Migration = {
         version: 100,
@@ -43,7 +43,7 @@ export function catalogueStoreSuite(backend: CatalogueBackend): void {
         up: (db) => db.exec('CREATE TABLE models (id TEXT PRIMARY KEY)'),
       };
       store = open([ext]);
-      expect(store.schemaVersions()).toEqual([1, 2, 100]);
+      expect(store.schemaVersions()).toEqual([1, 2, 3, 100]);
       store.close();
       store = open([ext]);
       expect(store.migrate([ext])).toEqual([]);

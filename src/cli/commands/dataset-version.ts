@@ -10,6 +10,8 @@ import {
   resolveVersion,
   type VersionRecord,
 } from '../../integrity/index.js';
+import { collectSharedGarbage, type SharedGcResult } from '../../registry/pg-object-gc.js';
+import { PgObjectStore } from '../../registry/pg-object-store.js';
 import { SqlCatalogueStore } from '../../registry/sql-store.js';
 import { resolveProjectDir } from '../../registry/store.js';
 import { type OutputOptions, printResult } from '../output.js';
@@ -93,10 +95,10 @@ export function registerDatasetVersionCommand(program: Command): void {
   cmd
     .command('gc')
     .description(
-      'remove catalogue objects no version references and temporary files of interrupted commits',
+      'remove catalogue objects no version references (in the shared PostgreSQL store too) and temporary files of interrupted commits',
     )
     .option('--grace <seconds>', 'keep files younger than this (a commit may be running)', '3600')
-    .option('--dry-run', 'only report what would be removed')
+    .option('--dry-run', 'only list what would be removed')
     .option('--project <dir>', 'project folder (default: nearest with .antidote/, else the cwd)')
     .option('--key <file>', 'your signing key: the actor for the policy and the audit log')
     .option('--json', 'print the result as JSON')
@@ -108,24 +110,48 @@ export function registerDatasetVersionCommand(program: Command): void {
       const store = openCatalogue(o);
       try {
         await requirePermission(store, o.key, 'dataset:write', 'dataset:*');
-        const r = await collectGarbage(store, store.objects, {
-          graceMs: grace * 1000,
-          dryRun: o.dryRun === true,
-        });
-        if (!r.dryRun && r.objects + r.temps > 0) {
+        const dryRun = o.dryRun === true;
+        // The shared store's tables first (one transaction under the catalogue's writer lock),
+        // then the local folder (temporaries, and objects earlier releases kept there).
+        const shared: SharedGcResult | undefined =
+          store.objects instanceof PgObjectStore
+            ? collectSharedGarbage(store.db, store.objects, { graceMs: grace * 1000, dryRun })
+            : undefined;
+        const r = await collectGarbage(store, store.objects, { graceMs: grace * 1000, dryRun });
+        const removed = r.objects + r.temps + (shared ? shared.objects + shared.uploads : 0);
+        if (!dryRun && removed > 0) {
           appendAudit(store, {
             actor: (await actorOf(o.key)) ?? 'anonymous',
             action: 'dataset.gc',
             subject: 'objects',
             outcome: 'ok',
-            details: { objects: r.objects, temps: r.temps, bytes: r.bytes },
+            details: {
+              objects: r.objects,
+              temps: r.temps,
+              bytes: r.bytes,
+              ...(shared
+                ? {
+                    shared: {
+                      objects: shared.objects,
+                      uploads: shared.uploads,
+                      bytes: shared.bytes,
+                    },
+                  }
+                : {}),
+            },
           });
         }
-        printResult(
-          o,
-          `${r.dryRun ? 'would remove' : 'removed'} ${r.objects} unreferenced object(s) and ${r.temps} temporary file(s), ${r.bytes} bytes (${r.kept} referenced kept${r.young ? `, ${r.young} younger than ${grace} s kept` : ''})`,
-          r,
-        );
+        const verb = dryRun ? 'would remove' : 'removed';
+        const lines = [
+          `${verb} ${r.objects} unreferenced object(s) and ${r.temps} temporary file(s), ${r.bytes} bytes (${r.kept} referenced kept${r.young ? `, ${r.young} younger than ${grace} s kept` : ''})${shared ? ' from the local folder' : ''}`,
+        ];
+        if (shared) {
+          lines.push(
+            `${verb} ${shared.objects} unreferenced object(s) and ${shared.uploads} abandoned upload(s), ${shared.bytes} bytes (${shared.kept} referenced kept${shared.young ? `, ${shared.young} stored or used within ${grace} s kept` : ''}) from the shared store`,
+            ...shared.removed.map((g) => `  ${g.digest}  ${g.bytes} bytes`),
+          );
+        }
+        printResult(o, lines.join('\n'), shared ? { ...r, shared } : r);
       } finally {
         store.close();
       }
