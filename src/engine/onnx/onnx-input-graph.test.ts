@@ -17,6 +17,7 @@ import { loadModel } from '../model.js';
 import { affineOf, takesRawInput, withRawInput } from './onnx-input-graph.js';
 import type { OnnxModel } from './onnx-model.js';
 import { decodeOnnx, ONNX_ROOT, type ProtoNode, withGraphOutputs } from './onnx-proto.js';
+import type { OnnxNormalization } from './onnx-sidecar.js';
 import { decodeWeights } from './onnx-tensors.js';
 
 let expected: OnnxExpectations;
@@ -52,22 +53,9 @@ async function withoutSidecar(name: string): Promise<OnnxModel> {
 
 describe('the derived graph that preprocesses raw records', () => {
   it('replaces the data input by a raw HWC input, nodes first, the rest of the graph as it was', async () => {
-    const bytes = await readFile(join(ONNX_FIXTURES, 'resnet.onnx'));
-    const model = decodeOnnx(bytes, 'resnet.onnx');
-    expect(takesRawInput(model)).toBe(true);
     const norm = { scale: 1, mean: [0.2, 0.3, 0.4], std: [0.5, 0.25, 0.125] };
-    const derived = withRawInput(bytes, model, {
-      inputName: 'input',
-      layout: 'nchw',
-      rawShape: [32, 32, 3],
-      normalization: norm,
-      foldFirstConv: false,
-    });
-    expect(derived.inputName).toBe('input_raw');
-    const d = decodeOnnx(derived.bytes, 'derived');
-    expect(d.inputs.filter((i) => !d.initializers.has(i.name))).toEqual([
-      { name: 'input_raw', elemType: 1, shape: ['batch', 32, 32, 3] },
-    ]);
+    const { model, d } = await derivedResnet(norm, false);
+    expect(takesRawInput(model)).toBe(true);
     expect(d.nodes.slice(0, 2).map((n) => n.opType)).toEqual(['Transpose', 'BatchNormalization']);
     expect(d.nodes[0]!.attributes.perm).toEqual([0, 3, 1, 2]);
     expect(d.nodes[1]!.outputs).toEqual(['input']);
@@ -84,20 +72,8 @@ describe('the derived graph that preprocesses raw records', () => {
   });
 
   it('folds the first convolution onto the raw records: Reshape, Sub, Conv, its weights laid over the channels', async () => {
-    const bytes = await readFile(join(ONNX_FIXTURES, 'resnet.onnx'));
-    const model = decodeOnnx(bytes, 'resnet.onnx');
     const norm = { scale: 2, mean: [0.2, 0.3, 0.4], std: [0.5, 0.25, 0.125] };
-    const derived = withRawInput(bytes, model, {
-      inputName: 'input',
-      layout: 'nchw',
-      rawShape: [32, 32, 3],
-      normalization: norm,
-    });
-    expect(derived.inputName).toBe('input_raw');
-    const d = decodeOnnx(derived.bytes, 'derived');
-    expect(d.inputs.filter((i) => !d.initializers.has(i.name))).toEqual([
-      { name: 'input_raw', elemType: 1, shape: ['batch', 32, 32, 3] },
-    ]);
+    const { bytes, model, derived, d } = await derivedResnet(norm, true);
     const stem = model.nodes.find((n) => n.inputs[0] === 'input')!;
     expect(d.nodes.slice(0, 3).map((n) => n.opType)).toEqual(['Reshape', 'Sub', 'Conv']);
     const [reshape, sub, conv] = d.nodes as [ProtoNode, ProtoNode, ProtoNode];
@@ -318,6 +294,28 @@ describe('the derived graph that preprocesses raw records', () => {
     m.dispose();
   });
 });
+
+/**
+ * The ResNet fixture's derived graph with `norm`, the first convolution folded or not, decoded;
+ * its one data input checked: `input_raw`, raw HWC records.
+ */
+async function derivedResnet(norm: OnnxNormalization, fold: boolean) {
+  const bytes = await readFile(join(ONNX_FIXTURES, 'resnet.onnx'));
+  const model = decodeOnnx(bytes, 'resnet.onnx');
+  const derived = withRawInput(bytes, model, {
+    inputName: 'input',
+    layout: 'nchw',
+    rawShape: [32, 32, 3],
+    normalization: norm,
+    foldFirstConv: fold,
+  });
+  expect(derived.inputName).toBe('input_raw');
+  const d = decodeOnnx(derived.bytes, 'derived');
+  expect(d.inputs.filter((i) => !d.initializers.has(i.name))).toEqual([
+    { name: 'input_raw', elemType: 1, shape: ['batch', 32, 32, 3] },
+  ]);
+  return { bytes, model, derived, d };
+}
 
 /** The model `bytes` with the attributes of the node reading `input` set to `attributes`. */
 function editedStem(bytes: Uint8Array, attributes: Record<string, number | number[]>): Uint8Array {
