@@ -14,9 +14,21 @@ import {
 import { ONNX_FIXTURES } from '../../testing/onnx-fixtures.js';
 import { Rng } from '../../util/rng.js';
 import { loadModel } from '../model.js';
-import { affineOf, takesRawInput, withRawInput } from './onnx-input-graph.js';
+import {
+  affineOf,
+  type RawInputModel,
+  type RawInputSpec,
+  takesRawInput,
+  withRawInput,
+} from './onnx-input-graph.js';
 import type { OnnxModel } from './onnx-model.js';
-import { decodeOnnx, ONNX_ROOT, type ProtoNode, withGraphOutputs } from './onnx-proto.js';
+import {
+  decodeOnnx,
+  ONNX_ROOT,
+  type ProtoModel,
+  type ProtoNode,
+  withGraphOutputs,
+} from './onnx-proto.js';
 import type { OnnxNormalization } from './onnx-sidecar.js';
 import { decodeWeights } from './onnx-tensors.js';
 
@@ -159,13 +171,7 @@ describe('the derived graph that preprocesses raw records', () => {
 
   it('keeps the transpose when the input is not read by one foldable convolution', async () => {
     // probe-nchw's input goes to a Flatten.
-    const bytes = await readFile(join(ONNX_FIXTURES, 'probe-nchw.onnx'));
-    const model = decodeOnnx(bytes, 'probe-nchw.onnx');
-    const derived = withRawInput(bytes, model, {
-      inputName: 'input',
-      layout: 'nchw',
-      rawShape: [2, 2, 3],
-    });
+    const { derived } = await deriveFixture('probe-nchw', { rawShape: [2, 2, 3] });
     expect(decodeOnnx(derived.bytes, 'd').nodes.map((n) => n.opType)).toEqual([
       'Transpose',
       'Flatten',
@@ -295,16 +301,23 @@ describe('the derived graph that preprocesses raw records', () => {
   });
 });
 
+/** The NCHW fixture `name` (its input `input`) and its graph derived with `spec`. */
+async function deriveFixture(
+  name: string,
+  spec: Omit<RawInputSpec, 'inputName' | 'layout'>,
+): Promise<{ bytes: Uint8Array; model: ProtoModel; derived: RawInputModel }> {
+  const bytes = await readFile(join(ONNX_FIXTURES, `${name}.onnx`));
+  const model = decodeOnnx(bytes, `${name}.onnx`);
+  const derived = withRawInput(bytes, model, { inputName: 'input', layout: 'nchw', ...spec });
+  return { bytes, model, derived };
+}
+
 /**
  * The ResNet fixture's derived graph with `norm`, the first convolution folded or not, decoded;
  * its one data input checked: `input_raw`, raw HWC records.
  */
 async function derivedResnet(norm: OnnxNormalization, fold: boolean) {
-  const bytes = await readFile(join(ONNX_FIXTURES, 'resnet.onnx'));
-  const model = decodeOnnx(bytes, 'resnet.onnx');
-  const derived = withRawInput(bytes, model, {
-    inputName: 'input',
-    layout: 'nchw',
+  const { bytes, model, derived } = await deriveFixture('resnet', {
     rawShape: [32, 32, 3],
     normalization: norm,
     foldFirstConv: fold,
