@@ -179,14 +179,17 @@ describe('the derived graph that preprocesses raw records', () => {
     // The resnet's stem with one group more, or dilated: not folded.
     const resnet = await readFile(join(ONNX_FIXTURES, 'resnet.onnx'));
     const r = decodeOnnx(resnet, 'resnet.onnx');
-    for (const attributes of [{ group: 3 }, { dilations: [2, 2] }] as Array<
-      Record<string, number | number[]>
-    >) {
+    // Or its weights in an external file (which Antidote does not read).
+    for (const [attributes, external] of [
+      [{ group: 3 }, false],
+      [{ dilations: [2, 2] }, false],
+      [{}, true],
+    ] as Array<[Record<string, number | number[]>, boolean]>) {
       const nodes = r.nodes.map((m) =>
         m.inputs[0] === 'input' ? { ...m, attributes: { ...m.attributes, ...attributes } } : m,
       );
       const edited = withRawInput(
-        editedStem(resnet, attributes),
+        editedStem(resnet, attributes, external),
         { ...r, nodes },
         {
           inputName: 'input',
@@ -330,13 +333,24 @@ async function derivedResnet(norm: OnnxNormalization, fold: boolean) {
   return { bytes, model, derived, d };
 }
 
-/** The model `bytes` with the attributes of the node reading `input` set to `attributes`. */
-function editedStem(bytes: Uint8Array, attributes: Record<string, number | number[]>): Uint8Array {
+/**
+ * The model `bytes` with the attributes of the node reading `input` set to `attributes`, and its
+ * weights marked as stored in an external file when `external`.
+ */
+function editedStem(
+  bytes: Uint8Array,
+  attributes: Record<string, number | number[]>,
+  external = false,
+): Uint8Array {
   const MODEL = ONNX_ROOT.lookupType('onnx.ModelProto');
   const m = MODEL.toObject(MODEL.decode(bytes)) as {
-    graph: { node: Array<{ input: string[]; attribute: Array<Record<string, unknown>> }> };
+    graph: {
+      node: Array<{ input: string[]; attribute: Array<Record<string, unknown>> }>;
+      initializer: Array<{ name: string; dataLocation?: number }>;
+    };
   };
   const stem = m.graph.node.find((n) => n.input[0] === 'input')!;
+  if (external) m.graph.initializer.find((t) => t.name === stem.input[1])!.dataLocation = 1;
   for (const [name, v] of Object.entries(attributes)) {
     stem.attribute = stem.attribute.filter((a) => a.name !== name);
     stem.attribute.push(Array.isArray(v) ? { name, ints: v, type: 7 } : { name, i: v, type: 2 });

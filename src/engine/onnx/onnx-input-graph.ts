@@ -138,8 +138,8 @@ function tensorName(body: Uint8Array): string | undefined {
  * The convolution that alone reads the NCHW input `spec.inputName`, when it folds onto raw
  * records: a 2-D `Conv` of the default domain with the input as its data (and nothing else
  * reading the input, which is no graph output either), float32 weights stored as an initializer
- * with `C` input channels, one group, no dilation and explicit padding (no `auto_pad`).
- * `undefined` otherwise: the transpose then stays. Only this node and its weights are decoded.
+ * (stored in the file, of a type Antidote reads) with `C` input channels, one group, no dilation
+ * and explicit padding (no `auto_pad`). `undefined` otherwise: the transpose then stays. Only this node and its weights are decoded.
  */
 function foldableConv(
   bytes: Uint8Array,
@@ -173,7 +173,13 @@ function foldableConv(
       parts.push(lengthDelimited(GRAPH_INITIALIZER, f.body));
     }
   }
-  const decoded = decodeWeights(lengthDelimited(MODEL_GRAPH, concatBytes(parts)), 'conv');
+  let decoded: ReturnType<typeof decodeWeights>;
+  try {
+    decoded = decodeWeights(lengthDelimited(MODEL_GRAPH, concatBytes(parts)), 'conv');
+  } catch {
+    // Weights Antidote does not read (external data, float16): the transpose stays.
+    return undefined;
+  }
   const node = decoded.nodes[0];
   const weight = decoded.initializers.get(weightName);
   if (decoded.nodes.length !== 1 || !node || !(weight?.data instanceof Float32Array)) {
