@@ -9,8 +9,10 @@
 //   model): argmax agreement and the largest probability difference;
 // - forward throughput (records/s) of the CNN and the ResNet: Antidote's path (predictProba on
 //   the raw records, which runs the derived graph of src/engine/onnx/onnx-input-graph.ts with the
-//   transpose and the normalisation inside; ONNX Runtime's default threads, and 1 and 2 threads), its derived graph's raw
-//   sessions (1 and 2 threads, batches of 256), ONNX Runtime sessions on the original graph with
+//   preprocessing inside: the first convolution folded onto the raw records, or the transpose
+//   and the normalisation where it does not fold; ONNX Runtime's default threads, and 1 and 2
+//   threads), its derived graph's raw sessions (1 and 2 threads, batches of 256; also the
+//   Transpose + BatchNormalization variant, `transposed`), ONNX Runtime sessions on the original graph with
 //   intraOpNumThreads 1 and 2 in batches of 64, 256 and 1,024, one 2-thread session without
 //   spinning, and two 1-thread sessions in two worker threads taking batches in turn; vs PyTorch
 //   on 1 and 2 threads in the same batch sizes, eager (NCHW and channels_last) and as frozen
@@ -309,14 +311,22 @@ for (const [name, data] of [
   sessions['2/256 no spinning'] = await noSpinRate(bytes, f.x, n, shape, 256);
   sessions['2 workers x 1/256'] = await poolRate(bytes, f.x, n, shape, 256);
   // The derived graph Antidote's path runs (src/engine/onnx/onnx-input-graph.ts): raw HWC
-  // records, the transpose and the normalisation in the graph; keys threads/batch.
-  const raw = withRawInput(bytes, m.graph, {
+  // records, the first convolution folded onto them (keys threads/batch), and the variant
+  // before it, Transpose + BatchNormalization in front of the user's graph (`transposed`).
+  const spec = {
     inputName: 'input',
     layout: m.layout,
     rawShape: m.input.shape,
     ...(m.normalization ? { normalization: m.normalization } : {}),
-  });
+  };
+  const raw = withRawInput(bytes, m.graph, spec);
   const derived = await sessionRates(raw.bytes, data.x, n, m.input.shape, 'output', [256]);
+  const transposed = withRawInput(bytes, m.graph, { ...spec, foldFirstConv: false });
+  for (const [k, v] of Object.entries(
+    await sessionRates(transposed.bytes, data.x, n, m.input.shape, 'output', [256]),
+  )) {
+    derived[`transposed ${k}`] = v;
+  }
   const ours = Math.max(
     ...Object.values(antidote),
     ...Object.values(sessions),

@@ -14,9 +14,23 @@ import {
 import { ONNX_FIXTURES } from '../../testing/onnx-fixtures.js';
 import { Rng } from '../../util/rng.js';
 import { loadModel } from '../model.js';
-import { affineOf, takesRawInput, withRawInput } from './onnx-input-graph.js';
+import {
+  affineOf,
+  type RawInputModel,
+  type RawInputSpec,
+  takesRawInput,
+  withRawInput,
+} from './onnx-input-graph.js';
 import type { OnnxModel } from './onnx-model.js';
-import { decodeOnnx, withGraphOutputs } from './onnx-proto.js';
+import {
+  decodeOnnx,
+  ONNX_ROOT,
+  type ProtoModel,
+  type ProtoNode,
+  withGraphOutputs,
+} from './onnx-proto.js';
+import type { OnnxNormalization } from './onnx-sidecar.js';
+import { decodeWeights } from './onnx-tensors.js';
 
 let expected: OnnxExpectations;
 let dir: string;
@@ -51,21 +65,9 @@ async function withoutSidecar(name: string): Promise<OnnxModel> {
 
 describe('the derived graph that preprocesses raw records', () => {
   it('replaces the data input by a raw HWC input, nodes first, the rest of the graph as it was', async () => {
-    const bytes = await readFile(join(ONNX_FIXTURES, 'resnet.onnx'));
-    const model = decodeOnnx(bytes, 'resnet.onnx');
-    expect(takesRawInput(model)).toBe(true);
     const norm = { scale: 1, mean: [0.2, 0.3, 0.4], std: [0.5, 0.25, 0.125] };
-    const derived = withRawInput(bytes, model, {
-      inputName: 'input',
-      layout: 'nchw',
-      rawShape: [32, 32, 3],
-      normalization: norm,
-    });
-    expect(derived.inputName).toBe('input_raw');
-    const d = decodeOnnx(derived.bytes, 'derived');
-    expect(d.inputs.filter((i) => !d.initializers.has(i.name))).toEqual([
-      { name: 'input_raw', elemType: 1, shape: ['batch', 32, 32, 3] },
-    ]);
+    const { model, d } = await derivedResnet(norm, false);
+    expect(takesRawInput(model)).toBe(true);
     expect(d.nodes.slice(0, 2).map((n) => n.opType)).toEqual(['Transpose', 'BatchNormalization']);
     expect(d.nodes[0]!.attributes.perm).toEqual([0, 3, 1, 2]);
     expect(d.nodes[1]!.outputs).toEqual(['input']);
@@ -79,6 +81,124 @@ describe('the derived graph that preprocesses raw records', () => {
     const { scale, shift } = affineOf(norm, 3);
     expect(Array.from(scale)).toEqual([2, 4, 8]);
     expect(Array.from(shift)).toEqual([-0.4, -1.2, -3.2].map(Math.fround));
+  });
+
+  it('folds the first convolution onto the raw records: Reshape, Sub, Conv, its weights laid over the channels', async () => {
+    const norm = { scale: 2, mean: [0.2, 0.3, 0.4], std: [0.5, 0.25, 0.125] };
+    const { bytes, model, derived, d } = await derivedResnet(norm, true);
+    const stem = model.nodes.find((n) => n.inputs[0] === 'input')!;
+    expect(d.nodes.slice(0, 3).map((n) => n.opType)).toEqual(['Reshape', 'Sub', 'Conv']);
+    const [reshape, sub, conv] = d.nodes as [ProtoNode, ProtoNode, ProtoNode];
+    expect(reshape.inputs[0]).toBe('input_raw');
+    expect(sub.inputs[0]).toBe(reshape.outputs[0]);
+    expect(conv.inputs[0]).toBe(sub.outputs[0]);
+    // The stem's output, name, stride and padding; its kernel spans 3 values per column.
+    expect(conv.outputs).toEqual(stem.outputs);
+    expect(conv.name).toBe(stem.name);
+    expect(conv.attributes.kernel_shape).toEqual([3, 9]);
+    expect(conv.attributes.strides).toEqual([2, 6]);
+    expect(conv.attributes.pads).toEqual([1, 3, 1, 3]);
+    // Every other node as it was; the stem's weights gone (nothing else reads them).
+    expect(d.nodes.slice(3)).toEqual(model.nodes.filter((n) => n !== stem));
+    expect(d.nodes.some((n) => n.inputs.includes('input'))).toBe(false);
+    expect(d.initializers.has(stem.inputs[1]!)).toBe(false);
+    expect(d.initializers.get(reshape.inputs[1]!)).toEqual([4]);
+    expect(d.initializers.get(sub.inputs[1]!)).toEqual([1, 32, 96]);
+    expect(d.initializers.get(conv.inputs[1]!)).toEqual([8, 1, 3, 9]);
+    expect(d.outputs).toEqual(model.outputs);
+    // The values: weight (o, k, i, j) times scale / std[k] at (o, 0, i, 3j + k); mean / scale.
+    const w = decodeWeights(bytes, 'resnet');
+    const dw = decodeWeights(derived.bytes, 'derived');
+    const before = w.initializers.get(stem.inputs[1]!)!.data as Float32Array;
+    const after = dw.initializers.get(conv.inputs[1]!)!.data as Float32Array;
+    for (const [o, k, i, j] of [
+      [0, 0, 0, 0],
+      [3, 1, 2, 1],
+      [7, 2, 1, 2],
+    ] as const) {
+      expect(after[(o * 3 + i) * 9 + 3 * j + k]).toBe(
+        Math.fround(before[((o * 3 + k) * 3 + i) * 3 + j]! * (2 / norm.std[k]!)),
+      );
+    }
+    const offsets = dw.initializers.get(sub.inputs[1]!)!.data as Float32Array;
+    expect(Array.from(offsets.subarray(93, 96))).toEqual([0.1, 0.15, 0.2].map(Math.fround));
+  });
+
+  it('gives the transposed path’s outputs and activations when it folds the first convolution', async () => {
+    for (const [name, shape, norm] of [
+      [
+        'resnet',
+        [32, 32, 3],
+        { scale: 1, mean: [0.2259, 0.2262, 0.2258], std: [0.1799, 0.1809, 0.1794] },
+      ],
+      ['resnet', [32, 32, 3], undefined],
+      ['cnn', [28, 28, 1], { scale: 255, mean: [33], std: [78] }],
+    ] as const) {
+      const bytes = await readFile(join(ONNX_FIXTURES, `${name}.onnx`));
+      const model = decodeOnnx(bytes, name);
+      const n = 64;
+      const rng = new Rng(3);
+      const size = shape[0] * shape[1] * shape[2];
+      const x = Float32Array.from({ length: n * size }, () => rng.uniform());
+      // Activations of the folded convolution's output and the class scores, both ways.
+      const first = model.nodes.find((m) => m.inputs[0] === 'input')!.outputs[0]!;
+      const run = async (fold: boolean, fixedBatch?: number) => {
+        const derived = withRawInput(bytes, model, {
+          inputName: 'input',
+          layout: 'nchw',
+          rawShape: shape,
+          foldFirstConv: fold,
+          ...(norm ? { normalization: norm } : {}),
+          ...(fixedBatch ? { fixedBatch } : {}),
+        });
+        const s = await InferenceSession.create(withGraphOutputs(derived.bytes, [first]));
+        const r = await s.run({ [derived.inputName]: new Tensor('float32', x, [n, ...shape]) });
+        await s.release();
+        return { out: r.output!.data as Float32Array, act: r[first]!.data as Float32Array };
+      };
+      const transposed = await run(false);
+      for (const fixedBatch of [undefined, n]) {
+        const folded = await run(true, fixedBatch);
+        // Rounding only: measured 5e-7 to 2e-6.
+        expectClose(folded.act, Array.from(transposed.act), 1e-5, true);
+        expectClose(folded.out, Array.from(transposed.out), 1e-5, true);
+        expect(argmaxRows(Array.from(folded.out), n, 10)).toEqual(
+          argmaxRows(Array.from(transposed.out), n, 10),
+        );
+      }
+    }
+  });
+
+  it('keeps the transpose when the input is not read by one foldable convolution', async () => {
+    // probe-nchw's input goes to a Flatten.
+    const { derived } = await deriveFixture('probe-nchw', { rawShape: [2, 2, 3] });
+    expect(decodeOnnx(derived.bytes, 'd').nodes.map((n) => n.opType)).toEqual([
+      'Transpose',
+      'Flatten',
+    ]);
+    // The resnet's stem with one group more, or dilated: not folded.
+    const resnet = await readFile(join(ONNX_FIXTURES, 'resnet.onnx'));
+    const r = decodeOnnx(resnet, 'resnet.onnx');
+    // Or its weights in an external file (which Antidote does not read).
+    for (const [attributes, external] of [
+      [{ group: 3 }, false],
+      [{ dilations: [2, 2] }, false],
+      [{}, true],
+    ] as Array<[Record<string, number | number[]>, boolean]>) {
+      const nodes = r.nodes.map((m) =>
+        m.inputs[0] === 'input' ? { ...m, attributes: { ...m.attributes, ...attributes } } : m,
+      );
+      const edited = withRawInput(
+        editedStem(resnet, attributes, external),
+        { ...r, nodes },
+        {
+          inputName: 'input',
+          layout: 'nchw',
+          rawShape: [32, 32, 3],
+        },
+      );
+      expect(decodeOnnx(edited.bytes, 'd').nodes[0]!.opType).toBe('Transpose');
+    }
   });
 
   it('runs in ONNX Runtime as the transpose and normalisation followed by the model', async () => {
@@ -183,3 +303,57 @@ describe('the derived graph that preprocesses raw records', () => {
     m.dispose();
   });
 });
+
+/** The NCHW fixture `name` (its input `input`) and its graph derived with `spec`. */
+async function deriveFixture(
+  name: string,
+  spec: Omit<RawInputSpec, 'inputName' | 'layout'>,
+): Promise<{ bytes: Uint8Array; model: ProtoModel; derived: RawInputModel }> {
+  const bytes = await readFile(join(ONNX_FIXTURES, `${name}.onnx`));
+  const model = decodeOnnx(bytes, `${name}.onnx`);
+  const derived = withRawInput(bytes, model, { inputName: 'input', layout: 'nchw', ...spec });
+  return { bytes, model, derived };
+}
+
+/**
+ * The ResNet fixture's derived graph with `norm`, the first convolution folded or not, decoded;
+ * its one data input checked: `input_raw`, raw HWC records.
+ */
+async function derivedResnet(norm: OnnxNormalization, fold: boolean) {
+  const { bytes, model, derived } = await deriveFixture('resnet', {
+    rawShape: [32, 32, 3],
+    normalization: norm,
+    foldFirstConv: fold,
+  });
+  expect(derived.inputName).toBe('input_raw');
+  const d = decodeOnnx(derived.bytes, 'derived');
+  expect(d.inputs.filter((i) => !d.initializers.has(i.name))).toEqual([
+    { name: 'input_raw', elemType: 1, shape: ['batch', 32, 32, 3] },
+  ]);
+  return { bytes, model, derived, d };
+}
+
+/**
+ * The model `bytes` with the attributes of the node reading `input` set to `attributes`, and its
+ * weights marked as stored in an external file when `external`.
+ */
+function editedStem(
+  bytes: Uint8Array,
+  attributes: Record<string, number | number[]>,
+  external = false,
+): Uint8Array {
+  const MODEL = ONNX_ROOT.lookupType('onnx.ModelProto');
+  const m = MODEL.toObject(MODEL.decode(bytes)) as {
+    graph: {
+      node: Array<{ input: string[]; attribute: Array<Record<string, unknown>> }>;
+      initializer: Array<{ name: string; dataLocation?: number }>;
+    };
+  };
+  const stem = m.graph.node.find((n) => n.input[0] === 'input')!;
+  if (external) m.graph.initializer.find((t) => t.name === stem.input[1])!.dataLocation = 1;
+  for (const [name, v] of Object.entries(attributes)) {
+    stem.attribute = stem.attribute.filter((a) => a.name !== name);
+    stem.attribute.push(Array.isArray(v) ? { name, ints: v, type: 7 } : { name, i: v, type: 2 });
+  }
+  return MODEL.encode(MODEL.fromObject(m)).finish();
+}

@@ -1,23 +1,35 @@
 /**
  * The preprocessing of an ONNX image model moved into its graph (issue 17, throughput): a
  * derived model whose new input reads Antidote's records as stored (HWC, float32, unnormalised)
- * and whose first nodes do what `OnnxModel.featurize` does in JavaScript, feeding the tensor that
- * was the graph's input: for an NCHW input, `Transpose` to NCHW then one `BatchNormalization`
- * (mean 0, variance 1, epsilon 0, scale `scale / std`, bias `−mean / std`: the per-channel
- * normalisation); for NHWC and flat inputs, `Mul` and `Add` by constants of one record's shape.
- * ONNX Runtime then runs the preprocessing inside the session, on its threads, instead of a
- * serial pass on the main thread (docs/onnx.md, Benchmarks, gives the costs of the variants).
+ * and whose first nodes do what `OnnxModel.featurize` does in JavaScript. ONNX Runtime then runs
+ * the preprocessing inside the session, on its threads, instead of a serial pass on the main
+ * thread (docs/speed.md and docs/onnx.md, Benchmarks, give the costs of the variants):
+ * - an NCHW input read by one `Conv` alone (a CNN's first layer): that convolution is **folded**
+ *   onto the raw records. They are viewed as one channel of `H × (W·C)` values (a `Reshape`, no
+ *   copy), a `Sub` of the per-channel `mean / scale` makes the normalised zero a raw zero (so the
+ *   convolution's zero padding stays exact), and a new `Conv` whose kernel spans `kw · C` values
+ *   at a stride of `sw · C` (the weights of channel `k` multiplied by `scale / std[k]`, the same
+ *   bias) computes the old convolution's output. No transpose is left: the kernel reads the
+ *   channels where they lie, and the whole preprocessing is one element-wise op that ONNX
+ *   Runtime parallelises. In exact arithmetic this is the normalisation followed by the
+ *   convolution; in float32 the results differ by rounding only (tested);
+ * - any other NCHW input: `Transpose` to NCHW then one `BatchNormalization` (mean 0, variance 1,
+ *   epsilon 0, scale `scale / std`, bias `−mean / std`: the per-channel normalisation), feeding
+ *   the tensor that was the graph's input;
+ * - NHWC and flat inputs: `Mul` and `Add` by constants of one record's shape.
  *
  * The user's file is never changed: the derived bytes live in memory. They are written by
  * copying the model's protobuf field by field (wire format, so that fields Antidote does not
- * declare in `./onnx-proto.ts` survive), dropping the old input from `graph.input` and adding
- * the new nodes, constants and input; every node that read the old input reads it still, now
- * produced by the new nodes. Activations keep working: `withGraphOutputs` appends to these
- * bytes as to the original.
+ * declare in `./onnx-proto.ts` survive), dropping the old input from `graph.input` (and a folded
+ * convolution's node, and its weights when nothing else reads them) and adding the new nodes,
+ * constants and input; every other node reads what it read, under the same names. Activations
+ * keep working: `withGraphOutputs` appends to these bytes as to the original (every tensor a
+ * node produced is still produced; the data input itself is no layer).
  */
-import { ONNX_FLOAT } from './onnx-graph.js';
+import { ONNX_FLOAT, ONNX_INT64 } from './onnx-graph.js';
 import { ONNX_ROOT, type ProtoModel } from './onnx-proto.js';
 import type { OnnxNormalization } from './onnx-sidecar.js';
+import { decodeWeights, type OnnxNode, type OnnxTensor } from './onnx-tensors.js';
 import { concatBytes, lengthDelimited, wireFields } from './onnx-wire.js';
 
 const NODE = ONNX_ROOT.lookupType('onnx.NodeProto');
@@ -29,6 +41,8 @@ const MODEL_GRAPH = 7;
 const GRAPH_NODE = 1;
 const GRAPH_INITIALIZER = 5;
 const GRAPH_INPUT = 11;
+/** `TensorProto.name`. */
+const TENSOR_NAME = 8;
 
 /** What {@link withRawInput} needs to know of the model's input and its preprocessing. */
 export interface RawInputSpec {
@@ -42,6 +56,12 @@ export interface RawInputSpec {
   readonly fixedBatch?: number;
   /** The normalisation to put in the graph (none: transpose only). */
   readonly normalization?: OnnxNormalization;
+  /**
+   * Fold the transpose and the normalisation into the convolution that alone reads an NCHW
+   * input, where it can (default `true`; see the module comment). `false` keeps the
+   * `Transpose` + `BatchNormalization` nodes (for comparison: `bench/onnx.mjs`).
+   */
+  readonly foldFirstConv?: boolean;
 }
 
 /** A derived model: its bytes and the name of its input, which reads raw records. */
@@ -86,12 +106,212 @@ function fresh(base: string, taken: ReadonlySet<string>): string {
   return name;
 }
 
+/** The convolution {@link withRawInput} folds onto the raw records, as read from the file. */
+interface FoldedConv {
+  /** The node, with every attribute; its output keeps its name. */
+  readonly node: OnnxNode;
+  /** Its weights `[O, C, kh, kw]` (float32 values). */
+  readonly weight: OnnxTensor & { readonly data: Float32Array };
+  readonly strides: readonly [number, number];
+  /** `[top, left, bottom, right]`. */
+  readonly pads: readonly [number, number, number, number];
+  /** Whether nothing else reads the weights (they leave the derived graph with the node). */
+  readonly dropWeight: boolean;
+}
+
+/**
+ * The graph's fragments (protobuf merges repeated `ModelProto.graph` fields) as wire fields.
+ */
+function graphFields(bytes: Uint8Array): ReturnType<typeof wireFields> {
+  return wireFields(bytes)
+    .filter((f) => f.id === MODEL_GRAPH && f.body)
+    .flatMap((f) => wireFields(f.body!));
+}
+
+/** The name of a stored `TensorProto`, read from its wire fields alone. */
+function tensorName(body: Uint8Array): string | undefined {
+  const f = wireFields(body).find((g) => g.id === TENSOR_NAME && g.body);
+  return f ? new TextDecoder().decode(f.body) : undefined;
+}
+
+/**
+ * The convolution that alone reads the NCHW input `spec.inputName`, when it folds onto raw
+ * records: a 2-D `Conv` of the default domain with the input as its data (and nothing else
+ * reading the input, which is no graph output either), float32 weights stored as an initializer
+ * (stored in the file, of a type Antidote reads) with `C` input channels, one group, no dilation
+ * and explicit padding (no `auto_pad`). `undefined` otherwise: the transpose then stays. Only this node and its weights are decoded.
+ */
+function foldableConv(
+  bytes: Uint8Array,
+  model: ProtoModel,
+  spec: RawInputSpec,
+  channels: number,
+): FoldedConv | undefined {
+  const readers = model.nodes.filter((n) => n.inputs.includes(spec.inputName));
+  const conv = readers[0];
+  if (
+    readers.length !== 1 ||
+    !conv ||
+    conv.opType !== 'Conv' ||
+    conv.domain !== '' ||
+    conv.inputs[0] !== spec.inputName ||
+    conv.inputs.indexOf(spec.inputName, 1) !== -1 ||
+    conv.outputs.length !== 1 ||
+    model.outputs.some((o) => o.name === spec.inputName)
+  ) {
+    return undefined;
+  }
+  const weightName = conv.inputs[1] ?? '';
+  if (!model.initializers.has(weightName)) return undefined;
+  // A small model of the node and its weights, decoded with every attribute and value.
+  const parts: Uint8Array[] = [];
+  for (const f of graphFields(bytes)) {
+    if (f.id === GRAPH_NODE && f.body) {
+      const n = NODE.toObject(NODE.decode(f.body)) as { output?: string[] };
+      if (n.output?.[0] === conv.outputs[0]) parts.push(lengthDelimited(GRAPH_NODE, f.body));
+    } else if (f.id === GRAPH_INITIALIZER && f.body && tensorName(f.body) === weightName) {
+      parts.push(lengthDelimited(GRAPH_INITIALIZER, f.body));
+    }
+  }
+  let decoded: ReturnType<typeof decodeWeights>;
+  try {
+    decoded = decodeWeights(lengthDelimited(MODEL_GRAPH, concatBytes(parts)), 'conv');
+  } catch {
+    // Weights Antidote does not read (external data, float16): the transpose stays.
+    return undefined;
+  }
+  const node = decoded.nodes[0];
+  const weight = decoded.initializers.get(weightName);
+  if (decoded.nodes.length !== 1 || !node || !(weight?.data instanceof Float32Array)) {
+    return undefined;
+  }
+  const ints = (key: string): readonly number[] | undefined => {
+    const a = node.attributes.get(key);
+    return a?.kind === 'ints' ? a.value : undefined;
+  };
+  const group = node.attributes.get('group');
+  const autoPad = node.attributes.get('auto_pad');
+  const strides = ints('strides') ?? [1, 1];
+  const pads = ints('pads') ?? [0, 0, 0, 0];
+  if (
+    weight.dims.length !== 4 ||
+    weight.dims[1] !== channels ||
+    (group !== undefined && !(group.kind === 'int' && group.value === 1)) ||
+    (autoPad !== undefined && !(autoPad.kind === 'string' && autoPad.value === 'NOTSET')) ||
+    (ints('dilations') ?? [1, 1]).some((d) => d !== 1) ||
+    strides.length !== 2 ||
+    pads.length !== 4
+  ) {
+    return undefined;
+  }
+  const readsWeight = (n: { inputs: readonly string[] }) => n.inputs.includes(weightName);
+  return {
+    node,
+    weight: weight as OnnxTensor & { readonly data: Float32Array },
+    strides: strides as [number, number],
+    pads: pads as [number, number, number, number],
+    dropWeight:
+      model.nodes.filter(readsWeight).length === 1 &&
+      !model.inputs.some((i) => i.name === weightName) &&
+      !model.outputs.some((o) => o.name === weightName),
+  };
+}
+
+/**
+ * The nodes that fold the preprocessing into `conv` (see the module comment): `Reshape` of the
+ * raw records to `[N, 1, H, W·C]`, `Sub` of the per-channel `mean / scale` (with a
+ * normalisation), and the convolution with its kernel laid over the channels.
+ */
+function foldedSteps(
+  conv: FoldedConv,
+  spec: RawInputSpec,
+  channels: number,
+): { steps: Step[]; weightName: string } {
+  const [h, w] = spec.rawShape as [number, number, number];
+  const c = channels;
+  const norm = spec.normalization;
+  const steps: Step[] = [
+    {
+      op: 'Reshape',
+      constants: [{ data: BigInt64Array.of(0n, 1n, BigInt(h), BigInt(w * c)), dims: [4] }],
+    },
+  ];
+  // Channel k's scale / std[k] and mean[k] / scale, in float64 (rounded once, to float32).
+  const gain = Float64Array.from({ length: c }, (_, k) =>
+    norm ? norm.scale / (norm.std[k] ?? norm.std[0]!) : 1,
+  );
+  if (norm) {
+    const offset = Float64Array.from(
+      { length: c },
+      (_, k) => (norm.mean[k] ?? norm.mean[0]!) / norm.scale,
+    );
+    steps.push({
+      op: 'Sub',
+      constants: [
+        {
+          data: Float32Array.from({ length: h * w * c }, (_, i) => offset[i % c]!),
+          dims: [1, h, w * c],
+        },
+      ],
+    });
+  }
+  const [o, , kh, kw] = conv.weight.dims as [number, number, number, number];
+  const from = conv.weight.data;
+  const weight = new Float32Array(from.length);
+  // [O, C, kh, kw] → [O, 1, kh, kw·C]: channel k of kernel column j at j·C + k.
+  for (let a = 0; a < o; a++) {
+    for (let k = 0; k < c; k++) {
+      for (let i = 0; i < kh; i++) {
+        for (let j = 0; j < kw; j++) {
+          weight[((a * kh + i) * kw + j) * c + k] =
+            from[((a * c + k) * kh + i) * kw + j]! * gain[k]!;
+        }
+      }
+    }
+  }
+  const [sh, sw] = conv.strides;
+  const [pt, pl, pb, pr] = conv.pads;
+  steps.push({
+    op: 'Conv',
+    constants: [{ data: weight, dims: [o, 1, kh, kw * c] }],
+    // The bias, if any, as it was.
+    inputs: conv.node.inputs.slice(2),
+    attribute: [
+      { name: 'kernel_shape', ints: [kh, kw * c], type: 7 },
+      { name: 'strides', ints: [sh, sw * c], type: 7 },
+      { name: 'pads', ints: [pt, pl * c, pb, pr * c], type: 7 },
+    ],
+    output: conv.node.outputs[0]!,
+    ...(conv.node.name ? { name: conv.node.name } : {}),
+  });
+  return { steps, weightName: conv.weight.name };
+}
+
+/** One new node of the derived graph (see {@link withRawInput}). */
+interface Step {
+  readonly op: string;
+  /** New initializers, inputs after the data. */
+  readonly constants?: ReadonlyArray<{
+    readonly data: Float32Array | BigInt64Array;
+    readonly dims: number[];
+  }>;
+  /** Existing tensors, inputs after the constants. */
+  readonly inputs?: readonly string[];
+  readonly attribute?: ReadonlyArray<Record<string, unknown>>;
+  /** The output's name (default: the next step's input, or the graph's data input). */
+  readonly output?: string;
+  /** The node's name (default: `antidote_<op>_input`). */
+  readonly name?: string;
+}
+
 /**
  * The model `bytes` (decoded as `model`) with its data input replaced by one that reads raw
- * records (see the module comment): `Transpose` (perm 0, 3, 1, 2) and, when `spec.normalization`
- * is set, `BatchNormalization` for an NCHW input; `Mul` and `Add` for the others. The last node
- * outputs `spec.inputName`. The new input
- * is named `<input>_raw` (or a free variant). Everything else is copied byte for byte.
+ * records (see the module comment): for an NCHW input, its convolution folded onto them
+ * (`Reshape`, `Sub` with a normalisation, `Conv`: the convolution's output keeps its name) where
+ * `spec.foldFirstConv` allows and the graph fits, else `Transpose` (perm 0, 3, 1, 2) and, when
+ * `spec.normalization` is set, `BatchNormalization`; `Mul` and `Add` for the others, the last
+ * node outputting `spec.inputName`. The new input is named `<input>_raw` (or a free variant).
+ * Everything else is copied byte for byte.
  */
 export function withRawInput(
   bytes: Uint8Array,
@@ -112,16 +332,23 @@ export function withRawInput(
   const rawName = name(`${spec.inputName}_raw`);
   const nodes: Uint8Array[] = [];
   const constants: Uint8Array[] = [];
-  interface Step {
-    readonly op: string;
-    readonly constants?: ReadonlyArray<{ readonly data: Float32Array; readonly dims: number[] }>;
-    readonly attribute?: ReadonlyArray<Record<string, unknown>>;
-  }
   const steps: Step[] = [];
   const image = spec.layout !== 'flat';
   const channels = image ? spec.rawShape.at(-1)! : 1;
   const affine = spec.normalization ? affineOf(spec.normalization, channels) : undefined;
-  if (affine && spec.layout !== 'nchw') {
+  const conv =
+    spec.layout === 'nchw' && spec.foldFirstConv !== false
+      ? foldableConv(bytes, model, spec, channels)
+      : undefined;
+  /** The folded convolution's output (its node leaves), and its weights when they leave too. */
+  let droppedNode: string | undefined;
+  let droppedWeight: string | undefined;
+  if (conv) {
+    const folded = foldedSteps(conv, spec, channels);
+    steps.push(...folded.steps);
+    droppedNode = conv.node.outputs[0];
+    if (conv.dropWeight) droppedWeight = folded.weightName;
+  } else if (affine && spec.layout !== 'nchw') {
     // One value per element of a record: ONNX Runtime broadcasts it over the batch in runs of a
     // whole record. Per-channel constants of shape [C] made runs of C values, one call each, which
     // cost as much as the ResNet fixture's forward pass (docs/onnx.md, Benchmarks).
@@ -136,7 +363,7 @@ export function withRawInput(
     steps.push({ op: 'Mul', constants: [tile(affine.scale)] });
     steps.push({ op: 'Add', constants: [tile(affine.shift)] });
   }
-  if (spec.layout === 'nchw') {
+  if (spec.layout === 'nchw' && !conv) {
     steps.push({ op: 'Transpose', attribute: [{ name: 'perm', ints: [0, 3, 1, 2], type: 7 }] });
     if (affine) {
       // NCHW: one BatchNormalization (mean 0, variance 1, epsilon 0) is the per-channel affine map
@@ -158,26 +385,32 @@ export function withRawInput(
   steps.forEach((step, i) => {
     const last = i === steps.length - 1;
     const op = step.op.toLowerCase();
-    const to = last ? spec.inputName : name(`${spec.inputName}_${op}`);
+    const to = step.output ?? (last ? spec.inputName : name(`${spec.inputName}_${op}`));
     const inputs = [from];
     for (const constant of step.constants ?? []) {
       const c = name(`${spec.inputName}_${op}_by`);
       inputs.push(c);
+      const data = constant.data;
       constants.push(
         TENSOR.encode(
-          TENSOR.fromObject({
-            name: c,
-            dims: constant.dims,
-            dataType: ONNX_FLOAT,
-            floatData: Array.from(constant.data),
-          }),
+          TENSOR.fromObject(
+            data instanceof BigInt64Array
+              ? {
+                  name: c,
+                  dims: constant.dims,
+                  dataType: ONNX_INT64,
+                  int64Data: Array.from(data, (v) => v.toString()),
+                }
+              : { name: c, dims: constant.dims, dataType: ONNX_FLOAT, floatData: Array.from(data) },
+          ),
         ).finish(),
       );
     }
+    inputs.push(...(step.inputs ?? []));
     nodes.push(
       NODE.encode(
         NODE.fromObject({
-          name: name(`antidote_${op}_input`),
+          name: step.name ?? name(`antidote_${op}_input`),
           opType: step.op,
           input: inputs,
           output: [to],
@@ -212,6 +445,13 @@ export function withRawInput(
       for (const n of nodes) parts.push(lengthDelimited(GRAPH_NODE, n));
     }
     for (const f of wireFields(graph)) {
+      if (droppedNode !== undefined && f.id === GRAPH_NODE && f.body) {
+        const node = NODE.toObject(NODE.decode(f.body)) as { output?: string[] };
+        if (node.output?.[0] === droppedNode) continue;
+      }
+      if (droppedWeight !== undefined && f.id === GRAPH_INITIALIZER && f.body) {
+        if (tensorName(f.body) === droppedWeight) continue;
+      }
       if (f.id === GRAPH_INPUT && f.body) {
         const info = VALUE_INFO.toObject(VALUE_INFO.decode(f.body)) as { name?: string };
         if (info.name === spec.inputName) continue;

@@ -4,7 +4,7 @@
  * model's records are transposed once, in {@link OnnxModel.featurize}, and normalised as the
  * sidecar JSON says (`./onnx-sidecar.ts`). `predictProba`, `predict` and `activationsOf` run
  * that preprocessing inside ONNX Runtime instead, on a derived graph that reads the records as
- * stored (`./onnx-input-graph.ts`). Inference runs in ONNX Runtime; where every op of the
+ * stored (`./onnx-input-graph.ts`; an NCHW model's first convolution folded onto them). Inference runs in ONNX Runtime; where every op of the
  * graph imports into the engine (`./onnx-tf-opset.ts`), the model also gives input gradients and
  * fine-tunes its imported weights (`./onnx-tf-classifier.ts`, loaded lazily), written back as
  * ONNX (see docs/onnx.md).
