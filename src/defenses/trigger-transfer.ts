@@ -560,9 +560,9 @@ export async function triggerTransferClass(
   );
   const size = Math.max(...used.map((u) => u.length));
   const ctrl = draw(idx, size, crng.fork('control'));
-  const rec = await input.records(
-    Int32Array.from(new Set([...refs, ...probes, ...ctrl, ...used.flat()])),
-  );
+  const needed = new Set<number>([...refs, ...probes, ...ctrl]);
+  for (const u of used) for (const i of u) needed.add(i);
+  const rec = await input.records(Int32Array.from(needed));
   const candidates: TriggerTransferCandidateStats[] = [];
   for (const [j, cand] of cands.entries()) {
     const pattern = nearestDifference(rec, used[j]!, refs);

@@ -417,6 +417,7 @@ async function onQueue(
             forward,
             y: target.ds.y,
             classes: target.ds.classes.length,
+            threads: o.threads,
             workDir: join(workDir, 'classes'),
             onProgress: bar.onProgress,
           },
