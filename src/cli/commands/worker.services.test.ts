@@ -169,6 +169,14 @@ describe.skipIf(!url)('distributed jobs on BullMQ (Redis)', () => {
       expect(finishedJobs.get('scan-classes')?.size).toBe(4);
       const report = JSON.parse(await readFile(join(local, 'report.json'), 'utf8'));
       expect(report.decision.flaggedIds.length).toBeGreaterThan(0);
+      // Trigger transfer (tt, images) ran its per-class phase on the workers too: every class
+      // searched for candidates and measured their transfer there.
+      expect(report.decision.detectors).toEqual(['ac', 'ss', 'ln', 'tt']);
+      expect(
+        report.methods.tt.perClass.filter(
+          (f: { stats: { candidateSizes?: number[] } }) => f.stats.candidateSizes !== undefined,
+        ).length,
+      ).toBeGreaterThan(0);
       // A detector without a per-class phase (spectre) beside ac in plain PCA: the coordinator
       // reads the workers' activations for it, the workers run ac's classes; same report.
       const mixed = [...args, '--method', 'ac,spectre', '--reduce', 'pca'];
