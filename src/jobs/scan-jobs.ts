@@ -23,6 +23,7 @@ import { AntidoteError } from '../errors.js';
 import { sha256Hex } from '../integrity/hash.js';
 import { writeFileAtomic } from '../util/fs.js';
 import type { QueueTarget } from './connection.js';
+import type { RangeDigests } from './digest-cache.js';
 import { recordRangeDigest } from './digests.js';
 import { loadJobModel, loadJobRecords, loadJobRecordsAt } from './job-data.js';
 import {
@@ -36,6 +37,14 @@ import { decodeTyped, encodeTyped } from './typed-codec.js';
 
 /** The forward-pass batch of `computeRepresentations` (defenses/representations.ts). */
 export const SCAN_BATCH = 1024;
+
+/**
+ * Records per shard of a scan of `records` records: `requested` (default a 256th of them, so at
+ * most 256 jobs) rounded up to a multiple of {@link SCAN_BATCH}.
+ */
+export function scanShardRecords(records: number, requested?: number): number {
+  return Math.max(1, Math.ceil((requested ?? Math.ceil(records / 256)) / SCAN_BATCH)) * SCAN_BATCH;
+}
 
 /** Activations of one layer for every record, `[n, dim]`. */
 export interface ShardedRepresentations {
@@ -52,9 +61,19 @@ export interface RepresentationsOnQueueOptions {
    */
   readonly data: {
     readonly spec: string;
-    readonly dataset: Dataset;
     readonly divideBy255: boolean;
-  };
+  } & (
+    | { readonly dataset: Dataset; readonly cached?: undefined }
+    | {
+        readonly dataset?: undefined;
+        /**
+         * The shards' digests from the cache of verified digests (`digest-cache.ts`): the shards
+         * are submitted before the coordinator reads the data; `shard` must be the shard size
+         * these options give.
+         */
+        readonly cached: RangeDigests;
+      }
+  );
   readonly model: ModelRef;
   /** Layer (default: the model's penultimate). */
   readonly layer?: string;
@@ -114,9 +133,17 @@ export async function forwardPassOnQueue(
   target: QueueTarget,
   o: RepresentationsOnQueueOptions,
 ): Promise<ForwardShards> {
-  const records = numRecords(o.data.dataset);
-  const shard =
-    Math.max(1, Math.ceil((o.shardRecords ?? Math.ceil(records / 256)) / SCAN_BATCH)) * SCAN_BATCH;
+  const { dataset, cached } = o.data;
+  const records = dataset ? numRecords(dataset) : cached.records;
+  const shard = scanShardRecords(records, o.shardRecords);
+  if (cached && (cached.shard !== shard || cached.digests.length !== Math.ceil(records / shard))) {
+    throw new AntidoteError(
+      'INVALID_ARGUMENT',
+      `the cached digests are of ${cached.digests.length} shards of ${cached.shard} records; this scan makes shards of ${shard}`,
+    );
+  }
+  const digestOf = (k: number, start: number, end: number): string =>
+    dataset ? recordRangeDigest(dataset, start, end) : cached.digests[k]!;
   await mkdir(o.workDir, { recursive: true });
   // Each shard's digest is computed when its job is submitted (runJobs submits the first ones
   // before it makes the rest): the workers start while the coordinator digests the other shards.
@@ -125,6 +152,7 @@ export async function forwardPassOnQueue(
   for (let start = 0; start < records; start += shard) {
     const end = Math.min(records, start + shard);
     const range: (typeof ranges)[number] = { start, end };
+    const k = ranges.length;
     ranges.push(range);
     payloads.push(() => ({
       kind: 'scan-representations',
@@ -133,7 +161,7 @@ export async function forwardPassOnQueue(
         divideBy255: o.data.divideBy255,
         start,
         end,
-        digest: (range.digest ??= recordRangeDigest(o.data.dataset, start, end)),
+        digest: (range.digest ??= digestOf(k, start, end)),
       },
       model: o.model,
       ...(o.layer !== undefined ? { layer: o.layer } : {}),
@@ -170,7 +198,7 @@ export async function forwardPassOnQueue(
       digest: r.digest,
       start,
       end,
-      recordDigest: digest ?? recordRangeDigest(o.data.dataset, start, end),
+      recordDigest: digest ?? digestOf(k, start, end),
       ...(p ? { probabilities: { file: p.file, digest: p.digest } } : {}),
     };
   });

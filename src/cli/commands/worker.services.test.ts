@@ -14,6 +14,7 @@ import { isAntidoteError } from '../../errors.js';
 import { sweep } from '../../eval/sweep.js';
 import { createManifest, manifestBytes } from '../../integrity/manifest.js';
 import { connectionOf } from '../../jobs/connection.js';
+import { cachedRangeDigests, cacheSubject } from '../../jobs/digest-cache.js';
 import { recordRangeDigest } from '../../jobs/digests.js';
 import { dataRef } from '../../jobs/job-data.js';
 import { manifestOnQueue } from '../../jobs/manifest-jobs.js';
@@ -25,6 +26,7 @@ import { rowImages } from '../../testing/knn.js';
 import { rejectionOf, runProgram } from '../../testing/run-program.js';
 import { testServiceUrl } from '../../testing/services.js';
 import { syntheticDataset, syntheticReps } from '../../testing/synthetic.js';
+import { dataLoadOptions } from '../data-arg.js';
 import { datasetRecords, registerManifestCommand } from './manifest.js';
 import { registerScanCommand } from './scan.js';
 import { registerSweepCommand } from './sweep.js';
@@ -165,6 +167,10 @@ describe.skipIf(!url)('distributed jobs on BullMQ (Redis)', () => {
         expect(await readFile(join(dist, f), 'utf8')).toBe(await readFile(join(local, f), 'utf8'));
       }
       expect(finished.get('scan-representations')).toBe(3);
+      // The shards' digests are cached by the data files' identity: the next scan of these files
+      // (below) sends its shards before it reads the data, and still gives the local report.
+      const subject = await cacheSubject(data, { load: dataLoadOptions({}) });
+      expect(await cachedRangeDigests(subject!)).toMatchObject({ records: ds.y.length, shard: 1024 });
       // The default detectors' per-class phase ran on the workers: one job per class.
       expect(finishedJobs.get('scan-classes')?.size).toBe(4);
       const report = JSON.parse(await readFile(join(local, 'report.json'), 'utf8'));
