@@ -170,7 +170,10 @@ describe.skipIf(!url)('distributed jobs on BullMQ (Redis)', () => {
       // The shards' digests are cached by the data files' identity: the next scan of these files
       // (below) sends its shards before it reads the data, and still gives the local report.
       const subject = await cacheSubject(data, { load: dataLoadOptions({}) });
-      expect(await cachedRangeDigests(subject!)).toMatchObject({ records: ds.y.length, shard: 1024 });
+      expect(await cachedRangeDigests(subject!)).toMatchObject({
+        records: ds.y.length,
+        shard: 1024,
+      });
       // The default detectors' per-class phase ran on the workers: one job per class.
       expect(finishedJobs.get('scan-classes')?.size).toBe(4);
       const report = JSON.parse(await readFile(join(local, 'report.json'), 'utf8'));
