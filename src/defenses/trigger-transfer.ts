@@ -449,7 +449,9 @@ export function triggerTransferPlan(
   let lo = Number.POSITIVE_INFINITY;
   let hi = Number.NEGATIVE_INFINITY;
   if (images) {
-    for (const v of ds.x) {
+    const x = ds.x;
+    for (let i = 0; i < x.length; i++) {
+      const v = x[i]!;
       if (v < lo) lo = v;
       if (v > hi) hi = v;
     }
