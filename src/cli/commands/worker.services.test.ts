@@ -170,6 +170,7 @@ describe.skipIf(!url)('distributed jobs on BullMQ (Redis)', () => {
       // The shards' digests are cached by the data files' identity: the next scan of these files
       // (below) sends its shards before it reads the data, and still gives the local report.
       const subject = await cacheSubject(data, { load: dataLoadOptions({}) });
+      const firstDigests = (await cachedRangeDigests(subject!))?.digests;
       expect(await cachedRangeDigests(subject!)).toMatchObject({
         records: ds.y.length,
         shard: 1024,
@@ -206,6 +207,34 @@ describe.skipIf(!url)('distributed jobs on BullMQ (Redis)', () => {
         );
       }
       expect(finishedJobs.get('scan-classes')?.size).toBe(4);
+      // The data rewritten (other records, same size): the cached digests no longer apply (the
+      // files' identity changed), so the scan digests the new records; still the local report.
+      const moved = { ...ds, x: ds.x.map((v, i) => (i % 7 === 0 ? v + 0.25 : v)) };
+      await rm(data, { recursive: true, force: true });
+      await writeDatasetDir(data, moved);
+      const changed = [...args, '--method', 'ac,ss'];
+      await runProgram(program(), [...changed, '--out', `${local}-changed`]);
+      await runProgram(program(), [
+        ...changed,
+        '--out',
+        `${dist}-changed`,
+        '--queue',
+        url!,
+        '--queue-name',
+        name,
+      ]);
+      for (const f of ['report.json', 'suspicious.csv']) {
+        expect(await readFile(join(`${dist}-changed`, f), 'utf8')).toBe(
+          await readFile(join(`${local}-changed`, f), 'utf8'),
+        );
+      }
+      // The cache now holds the new records' digests (stale ones would have made the workers
+      // refuse their shards with INTEGRITY_MISMATCH).
+      const now = await cachedRangeDigests(
+        (await cacheSubject(data, { load: dataLoadOptions({}) }))!,
+      );
+      expect(now?.digests).toHaveLength(3);
+      expect(now?.digests[0]).not.toBe(firstDigests?.[0]);
       // No work files are left beside the report.
       expect((await readdir(root)).filter((f) => f.includes('.shards-'))).toEqual([]);
     });
