@@ -315,20 +315,14 @@ async function runScanCommand(o: ScanCliOptions): Promise<void> {
 }
 
 async function scanWith(o: ScanCliOptions, start: QueuedScanStart | undefined): Promise<void> {
-  // 0–255 image records are read on the [0, 1] scale the models are trained on, with a notice.
-  const raw = await loadDataArg(o.data, {
-    ...o,
-    ...(o.source !== undefined ? { sourceColumn: o.source } : {}),
-  });
-  if (o.source && raw.kind !== 'csv') {
-    throw new AntidoteError(
-      'INVALID_ARGUMENT',
-      `--source names a CSV column, but ${o.data} is not a CSV file`,
-    );
+  let read: Awaited<ReturnType<typeof readScanData>>;
+  try {
+    read = await readScanData(o);
+  } catch (e) {
+    start?.early?.model.dispose(); // loaded first on a digest-cache hit
+    throw e;
   }
-  const range = normalizeRange(raw.dataset, o.data);
-  if (range.notice) process.stderr.write(`notice: ${range.notice}\n`);
-  const loaded = range.notice ? { ...raw, dataset: range.dataset } : raw;
+  const { loaded, divided } = read;
   const model = start?.early?.model ?? (await loadModel(o.model, onnxLoadOptions(o)));
   try {
     model.checkReads(loaded);
@@ -337,7 +331,7 @@ async function scanWith(o: ScanCliOptions, start: QueuedScanStart | undefined): 
     const methods = scanMethods(o.method, dataDomain(loaded), local.context);
     const trusted = o.trusted ? await loadTrusted(o.trusted, model) : undefined;
     const classPhases = start
-      ? await queuedScan(start, local, methods, model, loaded, range.notice !== undefined, o)
+      ? await queuedScan(start, local, methods, model, loaded, divided, o)
       : undefined;
     const scan = await runDetectors(local, methods, o, trusted, classPhases);
     const ds = local.ds;
@@ -363,6 +357,28 @@ async function scanWith(o: ScanCliOptions, start: QueuedScanStart | undefined): 
   } finally {
     model.dispose();
   }
+}
+
+/** The scanned records: 0–255 image records are read on the [0, 1] scale (`divided`), with a notice. */
+async function readScanData(
+  o: ScanCliOptions,
+): Promise<{ loaded: LoadedDataset; divided: boolean }> {
+  const raw = await loadDataArg(o.data, {
+    ...o,
+    ...(o.source !== undefined ? { sourceColumn: o.source } : {}),
+  });
+  if (o.source && raw.kind !== 'csv') {
+    throw new AntidoteError(
+      'INVALID_ARGUMENT',
+      `--source names a CSV column, but ${o.data} is not a CSV file`,
+    );
+  }
+  const range = normalizeRange(raw.dataset, o.data);
+  if (range.notice) process.stderr.write(`notice: ${range.notice}\n`);
+  return {
+    loaded: range.notice ? { ...raw, dataset: range.dataset } : raw,
+    divided: range.notice !== undefined,
+  };
 }
 
 /** Detection metrics of each detector and of the merged decision against the attack record. */
