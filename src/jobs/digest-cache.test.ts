@@ -1,4 +1,4 @@
-import { chmod, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -6,6 +6,7 @@ import {
   cachedRangeDigests,
   cacheSubject,
   filesIdentity,
+  MAX_CACHE_ENTRIES,
   specFiles,
   storeRangeDigests,
 } from './digest-cache.js';
@@ -76,5 +77,22 @@ describe('the cache of verified range digests', () => {
     ]);
     expect(await specFiles('sentiment')).toBeUndefined();
     expect(await filesIdentity([join(root, 'missing')])).toBeUndefined();
+  });
+});
+
+describe('the cache’s size', () => {
+  it('keeps the newest entries only', async () => {
+    const cache = join(root, 'cache-4');
+    const file = join(root, 'many.npy');
+    await writeFile(file, 'x');
+    for (let k = 0; k <= MAX_CACHE_ENTRIES; k++) {
+      const subject = (await cacheSubject(file, { k }))!;
+      expect(await storeRangeDigests(subject, digests, cache)).toBe(true);
+    }
+    expect((await readdir(cache)).filter((n) => n.endsWith('.json'))).toHaveLength(
+      MAX_CACHE_ENTRIES,
+    );
+    const newest = (await cacheSubject(file, { k: MAX_CACHE_ENTRIES }))!;
+    expect(await cachedRangeDigests(newest, cache)).toEqual(digests);
   });
 });

@@ -13,7 +13,7 @@
  * not trust the cache: each still checks its own records against the digests its job carries.
  */
 import { createHash } from 'node:crypto';
-import { lstat, mkdir, readdir, readFile, realpath, stat } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, realpath, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -124,6 +124,22 @@ async function usableDir(dir: string): Promise<string | undefined> {
   }
 }
 
+/** Entries kept at most; the least recently written go first. */
+export const MAX_CACHE_ENTRIES = 256;
+
+/** Removes the oldest entries beyond {@link MAX_CACHE_ENTRIES}. */
+async function prune(dir: string): Promise<void> {
+  const names = (await readdir(dir)).filter((n) => /^[0-9a-f]{64}\.json$/.test(n));
+  if (names.length <= MAX_CACHE_ENTRIES) return;
+  const dated = await Promise.all(
+    names.map(async (n) => ({ n, t: (await stat(join(dir, n), { bigint: true })).mtimeNs })),
+  );
+  dated.sort((a, b) => (a.t < b.t ? -1 : a.t > b.t ? 1 : a.n < b.n ? -1 : 1));
+  for (const { n } of dated.slice(0, dated.length - MAX_CACHE_ENTRIES)) {
+    await rm(join(dir, n), { force: true });
+  }
+}
+
 /** A file name for a cache key. */
 function entryFile(dir: string, key: string): string {
   return join(dir, `${createHash('sha256').update(key).digest('hex')}.json`);
@@ -189,6 +205,7 @@ export async function storeRangeDigests(
   try {
     const entry = { key: subject.key, identity: subject.identity, ...digests };
     await writeFileAtomic(entryFile(d, subject.key), `${JSON.stringify(entry)}\n`, { mode: 0o600 });
+    await prune(d);
     return true;
   } catch {
     return false;
