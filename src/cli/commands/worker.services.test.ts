@@ -189,45 +189,26 @@ describe.skipIf(!url)('distributed jobs on BullMQ (Redis)', () => {
       ).toBeGreaterThan(0);
       // A detector without a per-class phase (spectre) beside ac in plain PCA: the coordinator
       // reads the workers' activations for it, the workers run ac's classes; same report.
-      const mixed = [...args, '--method', 'ac,spectre', '--reduce', 'pca'];
-      await runProgram(program(), [...mixed, '--out', `${local}-mixed`]);
-      finishedJobs.clear();
-      await runProgram(program(), [
-        ...mixed,
-        '--out',
-        `${dist}-mixed`,
-        '--queue',
-        url!,
-        '--queue-name',
-        name,
-      ]);
-      for (const f of ['report.json', 'suspicious.csv']) {
-        expect(await readFile(join(`${dist}-mixed`, f), 'utf8')).toBe(
-          await readFile(join(`${local}-mixed`, f), 'utf8'),
-        );
-      }
+      /** Scans with `extra` flags, locally and on the queue: the same report, byte for byte. */
+      const sameAsLocal = async (extra: string[], suffix: string) => {
+        await runProgram(program(), [...args, ...extra, '--out', `${local}-${suffix}`]);
+        finishedJobs.clear();
+        const queue = ['--queue', url!, '--queue-name', name];
+        await runProgram(program(), [...args, ...extra, '--out', `${dist}-${suffix}`, ...queue]);
+        for (const f of ['report.json', 'suspicious.csv']) {
+          expect(await readFile(join(`${dist}-${suffix}`, f), 'utf8')).toBe(
+            await readFile(join(`${local}-${suffix}`, f), 'utf8'),
+          );
+        }
+      };
+      await sameAsLocal(['--method', 'ac,spectre', '--reduce', 'pca'], 'mixed');
       expect(finishedJobs.get('scan-classes')?.size).toBe(4);
       // The data rewritten (other records, same size): the cached digests no longer apply (the
       // files' identity changed), so the scan digests the new records; still the local report.
       const moved = { ...ds, x: ds.x.map((v, i) => (i % 7 === 0 ? v + 0.25 : v)) };
       await rm(data, { recursive: true, force: true });
       await writeDatasetDir(data, moved);
-      const changed = [...args, '--method', 'ac,ss'];
-      await runProgram(program(), [...changed, '--out', `${local}-changed`]);
-      await runProgram(program(), [
-        ...changed,
-        '--out',
-        `${dist}-changed`,
-        '--queue',
-        url!,
-        '--queue-name',
-        name,
-      ]);
-      for (const f of ['report.json', 'suspicious.csv']) {
-        expect(await readFile(join(`${dist}-changed`, f), 'utf8')).toBe(
-          await readFile(join(`${local}-changed`, f), 'utf8'),
-        );
-      }
+      await sameAsLocal(['--method', 'ac,ss'], 'changed');
       // The cache now holds the new records' digests (stale ones would have made the workers
       // refuse their shards with INTEGRITY_MISMATCH).
       const now = await cachedRangeDigests(
