@@ -2,13 +2,16 @@
  * Detectors that run in two phases (issue 22): a per-class phase that reads only one class's
  * representations and returns that class's sufficient statistics, and a cross-class phase that
  * calibrates the classes against each other, judges each class and scores and flags the records.
- * Activation clustering (`ac`) and spectral signatures (`ss`), the default detectors, are split
- * so: `activationClustering` and `spectralSignatures` are the composition of their two phases, and
+ * Activation clustering (`ac`), spectral signatures (`ss`) and trigger transfer (`tt`, whose
+ * per-class phase also runs the model on a sample of input records), the default detectors, are
+ * split so: `activationClustering` and `spectralSignatures` are the composition of their two phases, and
  * a distributed scan (`jobs/scan-jobs.ts`) runs the per-class phase on workers, each holding only
  * its classes' records, and the cross-class phase at the coordinator, through the very same
  * functions, so its report is the single process's, byte for byte.
  */
 import type { Dataset } from '../data/dataset.js';
+import type { Classifier } from '../engine/classifier.js';
+import { AntidoteError } from '../errors.js';
 import {
   type AcClassStats,
   acEntryOptions,
@@ -16,7 +19,7 @@ import {
   activationClusteringClass,
 } from './activation-clustering.js';
 import type { DetectionReport } from './detector.js';
-import type { DetectorContext } from './detector-entry.js';
+import { commonDetectorOptions, type DetectorContext } from './detector-entry.js';
 import type { Representations } from './representations.js';
 import {
   type SsClassStats,
@@ -24,6 +27,14 @@ import {
   spectralSignaturesClass,
   ssEntryOptions,
 } from './spectral-signatures.js';
+import {
+  type RecordRows,
+  type TriggerTransferClassStats,
+  type TriggerTransferPlan,
+  triggerTransferAmongClasses,
+  triggerTransferClass,
+  triggerTransferPlan,
+} from './trigger-transfer.js';
 
 /** What the cross-class phase reads of the scanned dataset. */
 export interface AmongClassesInput {
@@ -32,18 +43,41 @@ export interface AmongClassesInput {
   readonly ds?: Dataset;
 }
 
+/**
+ * What a per-class phase may read beyond its class's representations: those of every record,
+ * every label, the model, and input records by dataset index. Given to the detectors that say so
+ * ({@link ClassPhasedDetector.readsRecords}).
+ */
+export interface ClassPhaseContext {
+  /** Every record's representations. */
+  readonly all: Representations;
+  /** Every record's label. */
+  readonly y: Int32Array;
+  readonly model: Classifier;
+  /** Input records (as the model reads them) at these dataset indices. */
+  readonly records: (indices: Int32Array) => Promise<RecordRows>;
+}
+
 /** A registry detector split into a per-class and a cross-class phase. */
 export interface ClassPhasedDetector {
   /** Its name in the detector registry (`--method`). */
   readonly name: string;
+  /** Its per-class phase reads a {@link ClassPhaseContext} (the model, input records). */
+  readonly readsRecords?: boolean;
+  /**
+   * False when its per-class phase has nothing to do with these options (`tt` on records that are
+   * not images): no job is sent, and the cross-class phase runs on no statistics. Default true.
+   */
+  hasClassWork?(options: object): boolean;
   /**
    * The detector's options as the registry entry's `run` would give them, from its parsed
-   * flags and the scan's context (the same function the entry uses).
+   * flags, the scan's context and the scanned dataset (the same function the entry uses).
    */
-  options(parsed: Readonly<Record<string, unknown>>, context: DetectorContext): object;
+  options(parsed: Readonly<Record<string, unknown>>, context: DetectorContext, ds: Dataset): object;
   /**
    * The per-class phase on class `classIndex`: its records are rows `rows` of `reps` and records
-   * `indices` of the dataset. Reads `options`' plain (JSON) fields only.
+   * `indices` of the dataset. Reads `options`' plain (JSON) fields only, and `context` when the
+   * detector {@link ClassPhasedDetector.readsRecords}.
    */
   perClass(
     reps: Representations,
@@ -51,6 +85,7 @@ export interface ClassPhasedDetector {
     indices: Int32Array,
     classIndex: number,
     options: object,
+    context?: ClassPhaseContext,
   ): unknown;
   /** The cross-class phase on every class's statistics, in class order. */
   amongClasses(
@@ -81,6 +116,38 @@ export const CLASS_PHASED_DETECTORS: Readonly<Record<string, ClassPhasedDetector
         input,
         stats as readonly (SsClassStats | undefined)[],
         options,
+      ),
+  },
+  tt: {
+    name: 'tt',
+    readsRecords: true,
+    hasClassWork: (options) => (options as TriggerTransferPlan).images,
+    options: (_parsed, context, ds) => ({
+      ...triggerTransferPlan(ds, commonDetectorOptions(context)),
+      ...(context.onProgress ? { onProgress: context.onProgress } : {}),
+    }),
+    perClass: (_reps, _rows, _indices, c, options, context) => {
+      const plan = options as TriggerTransferPlan;
+      if (!plan.images) return undefined;
+      if (!context) {
+        throw new AntidoteError('INVALID_ARGUMENT', 'the per-class phase of tt reads the model');
+      }
+      return triggerTransferClass(
+        {
+          reps: context.all,
+          y: context.y,
+          classIndex: c,
+          model: context.model,
+          records: context.records,
+        },
+        plan,
+      );
+    },
+    amongClasses: async (input, stats, options) =>
+      triggerTransferAmongClasses(
+        input,
+        stats as readonly (TriggerTransferClassStats | undefined)[],
+        options as TriggerTransferPlan,
       ),
   },
 });

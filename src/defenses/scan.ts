@@ -189,9 +189,11 @@ export async function scanDataset(
   const phased = methods.map((m) =>
     options.classPhases && !trusted ? classPhasedDetector(m) : undefined,
   );
-  const detectorOptions = phased.map((d, k) => d?.options(parsed[k]!, contexts[k]!));
+  const detectorOptions = phased.map((d, k) => d?.options(parsed[k]!, contexts[k]!, ds));
   const remote = new Map<number, unknown[]>();
-  const asked = phased.flatMap((d, k) => (d ? [k] : []));
+  const asked = phased.flatMap((d, k) =>
+    d && (d.hasClassWork?.(detectorOptions[k]!) ?? true) ? [k] : [],
+  );
   if (asked.length > 0) {
     const answers = await options.classPhases!(
       asked.map((k) => ({ method: methods[k]!, options: plainOptions(detectorOptions[k]!) })),
@@ -204,7 +206,7 @@ export async function scanDataset(
     const report = d
       ? await d.amongClasses(
           { y: ds.y, classes: ds.classes, ds },
-          remote.get(k)!,
+          remote.get(k) ?? [],
           detectorOptions[k]!,
         )
       : await entry.run(scanned, model, parsed[k]!, contexts[k]!);

@@ -280,11 +280,15 @@ function refineCandidate(cand: Candidate): { proj: Float64Array; rows: Int32Arra
     : { proj: cand.proj, rows: cand.rows };
 }
 
+/** The class means `[K, d]` and an orthonormal basis (`rows` of them) of span{class means − grand mean}. */
+interface MeanSpan {
+  readonly means: Float64Array;
+  readonly basis: Float64Array;
+  readonly rows: number;
+}
+
 /** The class means `[K, d]` and an orthonormal basis of span{class means − grand mean}. */
-function meanSpan(
-  reps: Representations,
-  byClass: readonly Int32Array[],
-): { means: Float64Array; basis: Float64Array; rows: number } {
+function meanSpan(reps: Representations, byClass: readonly Int32Array[]): MeanSpan {
   const d = reps.dim;
   const k = byClass.length;
   const means = new Float64Array(k * d);
@@ -311,7 +315,7 @@ function meanSpan(
 
 /** Share of `probes` (dataset indices) the model assigns to class `c` with `pattern` added. */
 async function transferRate(
-  ds: Dataset,
+  rec: RecordRows,
   model: Classifier,
   probes: Int32Array,
   pattern: Float64Array,
@@ -323,8 +327,9 @@ async function transferRate(
   const size = pattern.length;
   const x = new Float32Array(probes.length * size);
   probes.forEach((i, r) => {
+    const o = rec.offset(i);
     for (let j = 0; j < size; j++) {
-      const v = ds.x[i * size + j]! + pattern[j]!;
+      const v = rec.x[o + j]! + pattern[j]!;
       x[r * size + j] = Math.max(lo, Math.min(hi, v));
     }
   });
@@ -340,19 +345,20 @@ async function transferRate(
 }
 
 /** Mean over `members` of (record − its nearest record among `refs`), in input space. */
-function nearestDifference(ds: Dataset, members: Int32Array, refs: Int32Array): Float64Array {
-  const size = recordSize(ds);
+function nearestDifference(rec: RecordRows, members: Int32Array, refs: Int32Array): Float64Array {
+  const size = rec.size;
+  const x = rec.x;
   const out = new Float64Array(size);
   if (members.length === 0 || refs.length === 0) return out;
   for (const i of members) {
-    const oi = i * size;
+    const oi = rec.offset(i);
     let best = Number.POSITIVE_INFINITY;
     let bj = refs[0]!;
     for (const j of refs) {
-      const oj = j * size;
+      const oj = rec.offset(j);
       let dist = 0;
       for (let q = 0; q < size && dist < best; q++) {
-        const e = ds.x[oi + q]! - ds.x[oj + q]!;
+        const e = x[oi + q]! - x[oj + q]!;
         dist += e * e;
       }
       if (dist < best) {
@@ -360,8 +366,8 @@ function nearestDifference(ds: Dataset, members: Int32Array, refs: Int32Array): 
         bj = j;
       }
     }
-    const oj = bj * size;
-    for (let q = 0; q < size; q++) out[q]! += (ds.x[oi + q]! - ds.x[oj + q]!) / members.length;
+    const oj = rec.offset(bj);
+    for (let q = 0; q < size; q++) out[q]! += (x[oi + q]! - x[oj + q]!) / members.length;
   }
   return out;
 }
@@ -392,23 +398,45 @@ function draw(pool: Int32Array, k: number, rng: Rng): Int32Array {
   return Int32Array.from(rng.sample(pool.length, k), (r) => pool[r]!);
 }
 
-/** Low-variance cluster trigger transfer on a dataset and its model; see {@link TriggerTransferOptions}. */
-export async function triggerTransfer(
+/**
+ * The options of {@link triggerTransfer} as its two phases read them (plain values: a distributed
+ * scan sends them to its workers), checked, with what only the whole dataset tells: whether its
+ * records are images, its classes and its input range.
+ */
+export interface TriggerTransferPlan {
+  readonly dims: number;
+  readonly minShare: number;
+  readonly patternRecords: number;
+  readonly references: number;
+  readonly probes: number;
+  readonly seed: number;
+  readonly layer: string | null;
+  /** Records of two or more dimensions: elsewhere the detector abstains. */
+  readonly images: boolean;
+  readonly numClasses: number;
+  /** The smallest and largest input value: patterned probes are clipped to them. */
+  readonly lo: number;
+  readonly hi: number;
+}
+
+/**
+ * {@link TriggerTransferPlan} of `options` on `ds`; `INVALID_ARGUMENT` for a bad option. Reads
+ * every input value once (the range) when the records are images.
+ */
+export function triggerTransferPlan(
   ds: Dataset,
-  model: Classifier,
   options: TriggerTransferOptions = {},
-): Promise<DetectionReport> {
-  checkModelMatchesData(ds, model);
+): TriggerTransferPlan {
   const dims = options.dims ?? 32;
   const minShare = options.minShare ?? 0.005;
   const patternRecords = options.patternRecords ?? 100;
   const references = options.references ?? 500;
-  const probesPer = options.probes ?? 200;
+  const probes = options.probes ?? 200;
   for (const [name, v] of [
     ['dims', dims],
     ['patternRecords', patternRecords],
     ['references', references],
-    ['probes', probesPer],
+    ['probes', probes],
   ] as const) {
     if (!(Number.isInteger(v) && v >= 1)) {
       throw new AntidoteError('INVALID_ARGUMENT', `${name} must be a positive integer, got ${v}`);
@@ -417,101 +445,233 @@ export async function triggerTransfer(
   if (!(minShare > 0 && minShare < 0.5)) {
     throw new AntidoteError('INVALID_ARGUMENT', `minShare must lie in (0, 0.5), got ${minShare}`);
   }
-  const n = ds.y.length;
-  const k = ds.classes.length;
-  const byClass = indicesByClass(ds.y, k);
-  const params = {
+  const images = ds.shape.length >= 3;
+  let lo = Number.POSITIVE_INFINITY;
+  let hi = Number.NEGATIVE_INFINITY;
+  if (images) {
+    const x = ds.x;
+    for (let i = 0; i < x.length; i++) {
+      const v = x[i]!;
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+  }
+  return {
     dims,
     minShare,
     patternRecords,
     references,
-    probes: probesPer,
+    probes,
     seed: options.seed ?? 0,
     layer: options.layer ?? null,
+    images,
+    numClasses: ds.classes.length,
+    lo,
+    hi,
   };
-  if (ds.shape.length < 3) {
-    // Records that are not images (tabular rows, token sequences): an input-space pattern added
-    // to other records has no meaning there, so the detector abstains.
-    return {
-      method: 'trigger-transfer',
-      scores: new Float32Array(n),
-      flagged: new Uint8Array(n),
-      perClass: byClass.map((idx, c) =>
-        abstained(
-          c,
-          ds.classes[c]!,
-          idx.length,
-          'records are not images: trigger transfer does not apply',
-        ),
-      ),
-      params,
-    };
+}
+
+/** One candidate cluster of a class as the cross-class phase reads it. */
+export interface TriggerTransferCandidateStats {
+  readonly direction: 'principal' | 'kurtosis';
+  /** Records in the candidate. */
+  readonly size: number;
+  /** Share of the probes its pattern moves to the class. */
+  readonly transfer: number;
+  /** The class's records (positions among them) the refined candidate holds. */
+  readonly rows: Int32Array;
+  /** Each class record's score if this candidate is flagged (its refined projection, ≥ 0). */
+  readonly scores: Float32Array;
+}
+
+/** The per-class phase's answer for one class: its candidates (none: not searched) and control. */
+export interface TriggerTransferClassStats {
+  readonly candidates: readonly TriggerTransferCandidateStats[];
+  /** Transfer of a random subset of the class of the largest candidate's size. */
+  readonly control: number;
+}
+
+/** Input-space records the per-class phase reads, by dataset index. */
+export interface RecordRows {
+  /** Values of the records read, `size` per record. */
+  readonly x: Float32Array;
+  readonly size: number;
+  /** Offset in `x` of dataset record `i` (one of those asked for). */
+  offset(i: number): number;
+}
+
+/** What the per-class phase of {@link triggerTransfer} reads besides its plan. */
+export interface TriggerTransferClassInput {
+  /** Every record's representations (the class means span the directions projected out). */
+  readonly reps: Representations;
+  /** Every record's label. */
+  readonly y: Int32Array;
+  readonly classIndex: number;
+  readonly model: Classifier;
+  /** The input-space records at these dataset indices (they are ≤ 1,000 per class). */
+  readonly records: (indices: Int32Array) => Promise<RecordRows>;
+}
+
+/** Class means and their span, kept for the last representations and labels seen. */
+let spanCache: { reps: Representations; y: Int32Array; k: number; span: MeanSpan } | undefined;
+
+/** {@link meanSpan} of `reps` and `y` (kept: every class of a scan shares it). */
+function sharedSpan(reps: Representations, y: Int32Array, k: number): MeanSpan {
+  if (spanCache?.reps !== reps || spanCache.y !== y || spanCache.k !== k) {
+    spanCache = { reps, y, k, span: meanSpan(reps, indicesByClass(y, k)) };
   }
-  const reps = await computeRepresentations(ds, model, options);
-  const span = meanSpan(reps, byClass);
-  let lo = Number.POSITIVE_INFINITY;
-  let hi = Number.NEGATIVE_INFINITY;
-  for (const v of ds.x) {
-    if (v < lo) lo = v;
-    if (v > hi) hi = v;
-  }
-  const rng = new Rng(options.seed ?? 0);
-  const stats: { best?: Candidate; all: Candidate[]; gain: number; control: number }[] = [];
-  for (let c = 0; c < k; c++) {
-    options.onProgress?.({ stage: `class ${c}`, done: c, total: k });
-    const idx = byClass[c]!;
-    const cands = classCandidates(reps, idx, span.means, span.basis, span.rows, c, dims, minShare);
-    const crng = rng.fork(`class-${c}`);
-    const others = new Int32Array(n - idx.length);
-    for (let i = 0, o = 0; i < n; i++) if (ds.y[i] !== c) others[o++] = i;
-    if (cands.length === 0 || others.length === 0) {
-      stats.push({ all: [], gain: 0, control: 0 });
-      continue;
+  return spanCache.span;
+}
+
+/**
+ * The per-class phase of {@link triggerTransfer} on class `input.classIndex`: its candidate
+ * clusters, each refined (used only if the cross-class phase flags it) and its pattern's
+ * transfer measured with the model, and the class's control. Needs the records of the class's
+ * candidates, a sample of the class, and samples of the other classes (seeded by the class).
+ */
+export async function triggerTransferClass(
+  input: TriggerTransferClassInput,
+  plan: TriggerTransferPlan,
+): Promise<TriggerTransferClassStats> {
+  const { reps, y, classIndex: c } = input;
+  const n = y.length;
+  const span = sharedSpan(reps, y, plan.numClasses);
+  const idx = Int32Array.from(
+    (function* () {
+      for (let i = 0; i < n; i++) if (y[i] === c) yield i;
+    })(),
+  );
+  const cands = classCandidates(
+    reps,
+    idx,
+    span.means,
+    span.basis,
+    span.rows,
+    c,
+    plan.dims,
+    plan.minShare,
+  );
+  const crng = new Rng(plan.seed).fork(`class-${c}`);
+  const others = new Int32Array(n - idx.length);
+  for (let i = 0, o = 0; i < n; i++) if (y[i] !== c) others[o++] = i;
+  if (cands.length === 0 || others.length === 0) return { candidates: [], control: 0 };
+  const refs = draw(others, plan.references, crng.fork('refs'));
+  const probes = draw(others, plan.probes, crng.fork('probes'));
+  const used = cands.map((cand) =>
+    draw(cand.members, plan.patternRecords, crng.fork(cand.direction)),
+  );
+  const size = Math.max(...used.map((u) => u.length));
+  const ctrl = draw(idx, size, crng.fork('control'));
+  const needed = new Set<number>([...refs, ...probes, ...ctrl]);
+  for (const u of used) for (const i of u) needed.add(i);
+  const rec = await input.records(Int32Array.from(needed));
+  const candidates: TriggerTransferCandidateStats[] = [];
+  for (const [j, cand] of cands.entries()) {
+    const pattern = nearestDifference(rec, used[j]!, refs);
+    cand.transfer = await transferRate(rec, input.model, probes, pattern, c, plan.lo, plan.hi);
+    let refined = refineCandidate(cand);
+    for (let step = 1; step < REFINE_STEPS; step++) {
+      const next = refineCandidate({ ...cand, rows: refined.rows });
+      const same =
+        next.rows.length === refined.rows.length &&
+        next.rows.every((r, t) => r === refined.rows[t]);
+      refined = next;
+      if (same) break;
     }
-    const refs = draw(others, references, crng.fork('refs'));
-    const probes = draw(others, probesPer, crng.fork('probes'));
-    let best: Candidate | undefined;
-    let size = 0;
-    for (const cand of cands) {
-      const used = draw(cand.members, patternRecords, crng.fork(cand.direction));
-      size = Math.max(size, used.length);
-      const pattern = nearestDifference(ds, used, refs);
-      cand.transfer = await transferRate(ds, model, probes, pattern, c, lo, hi);
-      if (!best || cand.transfer > best.transfer) best = cand;
-    }
-    // Control: the class's own semantics, from a random subset of the class of the same size.
-    const ctrl = draw(idx, size, crng.fork('control'));
-    const control = await transferRate(
-      ds,
-      model,
-      probes,
-      nearestDifference(ds, ctrl, refs),
-      c,
-      lo,
-      hi,
-    );
-    stats.push({
-      ...(best ? { best } : {}),
-      all: cands,
-      gain: (best?.transfer ?? 0) - control,
-      control,
+    candidates.push({
+      direction: cand.direction,
+      size: cand.members.length,
+      transfer: cand.transfer,
+      rows: refined.rows,
+      scores: Float32Array.from(refined.proj, (v) => Math.max(0, v)),
     });
   }
-  options.onProgress?.({ stage: 'classes', done: k, total: k });
+  // Control: the class's own semantics, from a random subset of the class of the same size.
+  const control = await transferRate(
+    rec,
+    input.model,
+    probes,
+    nearestDifference(rec, ctrl, refs),
+    c,
+    plan.lo,
+    plan.hi,
+  );
+  return { candidates, control };
+}
+
+/** The report of a detector that abstains on every class (records that are not images). */
+function abstainedReport(
+  y: Int32Array,
+  classes: readonly string[],
+  params: DetectionReport['params'],
+): DetectionReport {
+  const n = y.length;
+  return {
+    method: 'trigger-transfer',
+    scores: new Float32Array(n),
+    flagged: new Uint8Array(n),
+    perClass: indicesByClass(y, classes.length).map((idx, c) =>
+      abstained(
+        c,
+        classes[c]!,
+        idx.length,
+        'records are not images: trigger transfer does not apply',
+      ),
+    ),
+    params,
+  };
+}
+
+/** The report's `params` of a plan. */
+function planParams(plan: TriggerTransferPlan): DetectionReport['params'] {
+  return {
+    dims: plan.dims,
+    minShare: plan.minShare,
+    patternRecords: plan.patternRecords,
+    references: plan.references,
+    probes: plan.probes,
+    seed: plan.seed,
+    layer: plan.layer,
+  };
+}
+
+/**
+ * The cross-class phase of {@link triggerTransfer}: each class's gain (best candidate's transfer
+ * minus its control) judged among the classes, the strong classes' confirmed candidates flagged.
+ * `stats` holds the per-class phase's answers in class order (undefined where the records are not
+ * images).
+ */
+export function triggerTransferAmongClasses(
+  input: { readonly y: Int32Array; readonly classes: readonly string[] },
+  stats: readonly (TriggerTransferClassStats | undefined)[],
+  plan: TriggerTransferPlan,
+): DetectionReport {
+  const params = planParams(plan);
+  if (!plan.images) return abstainedReport(input.y, input.classes, params);
+  const n = input.y.length;
+  const k = input.classes.length;
+  const byClass = indicesByClass(input.y, k);
+  const classStats = byClass.map((_, c) => {
+    const s = stats[c] ?? { candidates: [], control: 0 };
+    let best: TriggerTransferCandidateStats | undefined;
+    for (const cand of s.candidates) if (!best || cand.transfer > best.transfer) best = cand;
+    return { ...s, best, gain: (best?.transfer ?? 0) - s.control };
+  });
   // Calibration: each class's gain among the classes; spread at least the sampling error of a
-  // difference of two rates measured on `probesPer` probes (rate ½, the widest).
+  // difference of two rates measured on `plan.probes` probes (rate ½, the widest).
   const nul = robustNull(
-    stats.map((s) => s.gain),
-    Math.sqrt(0.5 / probesPer),
+    classStats.map((s) => s.gain),
+    Math.sqrt(0.5 / plan.probes),
   );
   const scores = new Float32Array(n);
   const flagged = new Uint8Array(n);
   const perClass: ClassFinding[] = [];
   for (let c = 0; c < k; c++) {
     const idx = byClass[c]!;
-    const s = stats[c]!;
-    const className = ds.classes[c]!;
-    if (!s.best) {
+    const s = classStats[c]!;
+    const className = input.classes[c]!;
+    const best = s.best;
+    if (!best) {
       perClass.push(
         abstained(
           c,
@@ -524,59 +684,77 @@ export async function triggerTransfer(
     }
     const strength = modifiedZ(s.gain, nul);
     const suspicious = strength >= STRONG_EVIDENCE && s.gain > 0;
-    const best = s.best;
     // Of the candidates whose own gain is strong, the largest is flagged: both directions may
     // carry the trigger, the kurtosis direction often a sub-mode of the poison only (blend α 0.1,
     // Fashion-MNIST seed 3: 134 records along it, transfer 0.92, against most of the poison along
     // the principal direction); flagging the union instead added clean records (seeds 1 and 2).
     const confirmed = suspicious
-      ? s.all
+      ? s.candidates
           .filter((cd) => modifiedZ(cd.transfer - s.control, nul) >= STRONG_EVIDENCE)
-          .sort((a, b) => b.members.length - a.members.length)[0]
+          .sort((a, b) => b.size - a.size)[0]
       : undefined;
-    let refined = confirmed ? refineCandidate(confirmed) : undefined;
-    for (let step = 1; confirmed && refined && step < REFINE_STEPS; step++) {
-      const next = refineCandidate({ ...confirmed, rows: refined.rows });
-      const same =
-        next.rows.length === refined.rows.length &&
-        next.rows.every((r, t) => r === refined!.rows[t]);
-      refined = next;
-      if (same) break;
-    }
-    const count = refined?.rows.length ?? 0;
-    if (refined) {
-      for (const r of refined.rows) flagged[idx[r]!] = 1;
+    if (confirmed) {
+      for (const r of confirmed.rows) flagged[idx[r]!] = 1;
       idx.forEach((i, r) => {
-        scores[i] = Math.max(0, refined.proj[r]!);
+        scores[i] = confirmed.scores[r]!;
       });
     }
+    const shown = confirmed ?? best;
     perClass.push({
       classIndex: c,
       className,
       count: idx.length,
-      flagged: count,
+      flagged: confirmed?.rows.length ?? 0,
       suspicious,
       strength: roundStrength(strength),
-      reason: `${(confirmed ?? best).members.length}-record cluster along the ${(confirmed ?? best).direction} direction: its pattern moves ${fmt((confirmed ?? best).transfer)} of other-class records to this class, ${fmt(s.control)} for a random subset of the class (best gain ${fmt(s.gain)}, strength ${fmt(strength)} among the classes)${suspicious ? ': flagged' : ': left alone'}`,
+      reason: `${shown.size}-record cluster along the ${shown.direction} direction: its pattern moves ${fmt(shown.transfer)} of other-class records to this class, ${fmt(s.control)} for a random subset of the class (best gain ${fmt(s.gain)}, strength ${fmt(strength)} among the classes)${suspicious ? ': flagged' : ': left alone'}`,
       stats: {
-        candidate: (confirmed ?? best).members.length,
-        direction: (confirmed ?? best).direction,
-        transfer: (confirmed ?? best).transfer,
-        candidateSizes: s.all.map((cd) => cd.members.length),
-        candidateTransfers: s.all.map((cd) => cd.transfer),
+        candidate: shown.size,
+        direction: shown.direction,
+        transfer: shown.transfer,
+        candidateSizes: s.candidates.map((cd) => cd.size),
+        candidateTransfers: s.candidates.map((cd) => cd.transfer),
         control: s.control,
         gain: s.gain,
         strength: roundStrength(strength),
       },
     });
   }
-  return {
-    method: 'trigger-transfer',
-    scores,
-    flagged,
-    perClass,
-    params,
-  };
+  return { method: 'trigger-transfer', scores, flagged, perClass, params };
+}
+
+/**
+ * Low-variance cluster trigger transfer on a dataset and its model; see
+ * {@link TriggerTransferOptions}. The composition of its per-class phase
+ * ({@link triggerTransferClass}, which a distributed scan runs on its workers) and its
+ * cross-class phase ({@link triggerTransferAmongClasses}).
+ */
+export async function triggerTransfer(
+  ds: Dataset,
+  model: Classifier,
+  options: TriggerTransferOptions = {},
+): Promise<DetectionReport> {
+  checkModelMatchesData(ds, model);
+  const plan = triggerTransferPlan(ds, options);
+  const k = plan.numClasses;
+  // Records that are not images (tabular rows, token sequences): an input-space pattern added to
+  // other records has no meaning there, so the detector abstains.
+  if (!plan.images) return triggerTransferAmongClasses(ds, [], plan);
+  const reps = await computeRepresentations(ds, model, options);
+  const size = recordSize(ds);
+  const rows: RecordRows = { x: ds.x, size, offset: (i) => i * size };
+  const stats: TriggerTransferClassStats[] = [];
+  for (let c = 0; c < k; c++) {
+    options.onProgress?.({ stage: `class ${c}`, done: c, total: k });
+    stats.push(
+      await triggerTransferClass(
+        { reps, y: ds.y, classIndex: c, model, records: async () => rows },
+        plan,
+      ),
+    );
+  }
+  options.onProgress?.({ stage: 'classes', done: k, total: k });
+  return triggerTransferAmongClasses(ds, stats, plan);
 }
 
 /** Low-variance cluster trigger transfer in the detector registry: `antidote scan --method tt`. */

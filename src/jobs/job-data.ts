@@ -11,7 +11,7 @@ import { normalizeRange } from '../data/range.js';
 import type { LoadModelOptions, Model } from '../engine/model.js';
 import { AntidoteError } from '../errors.js';
 import { checkDigest, datasetDigest, modelDigest, recordRangeDigest } from './digests.js';
-import type { DataRef, ModelRef, RecordRangeRef } from './payloads.js';
+import type { DataRef, ModelRef, RecordRangeRef, RecordSetRef } from './payloads.js';
 
 /** The first `limit` records of `ds` (all of them without a limit). */
 export function firstRecords(ds: Dataset, limit: number | undefined): Dataset {
@@ -73,6 +73,16 @@ export async function loadJobData(ref: DataRef): Promise<LoadedDataset> {
 let sourceCache: { spec: string; loaded: LoadedDataset } | undefined;
 
 /**
+ * The ranges of the kept file this worker has checked (`start:end:divideBy255:digest`): their
+ * records, in memory, are those the coordinator digested. Emptied when the file is read again.
+ */
+let verifiedRanges = new Set<string>();
+
+function rangeKey(r: { start: number; end: number; digest: string }, divideBy255: boolean): string {
+  return `${r.start}:${r.end}:${divideBy255}:${r.digest}`;
+}
+
+/**
  * The records `ref` names, `[start, end)` of its dataset (divided by 255 where the coordinator
  * did), checked against the digest of those records alone (`INTEGRITY_MISMATCH`): a worker
  * checks what it works on, never skips it, and never digests the rest of the dataset. The
@@ -81,10 +91,67 @@ let sourceCache: { spec: string; loaded: LoadedDataset } | undefined;
  */
 export async function loadJobRecords(ref: RecordRangeRef): Promise<LoadedDataset> {
   const first = await recordRange(ref, false);
-  if (first.digest === ref.digest) return first.loaded;
+  if (first.digest === ref.digest) {
+    verifiedRanges.add(rangeKey(ref, ref.divideBy255));
+    return first.loaded;
+  }
   const second = await recordRange(ref, true);
   checkDigest(`records ${ref.start}–${ref.end} of ${ref.spec}`, ref.digest, second.digest);
+  verifiedRanges.add(rangeKey(ref, ref.divideBy255));
   return second.loaded;
+}
+
+/**
+ * Scattered records of a scan's dataset (dataset `indices`, in that order; divided by 255 where
+ * the coordinator did), from the kept file: every range of `ref` holding one of them is first
+ * checked against its digest (`INTEGRITY_MISMATCH`), once per worker — ranges this worker's
+ * forward shards checked are not digested again. A mismatch makes it read the file again once.
+ */
+export async function loadJobRecordsAt(
+  ref: RecordSetRef,
+  indices: Int32Array,
+): Promise<LoadedDataset> {
+  const ranges = [...ref.ranges].sort((a, b) => a.start - b.start);
+  const touched = new Set<(typeof ranges)[number]>();
+  for (const i of indices) {
+    let lo = 0;
+    let hi = ranges.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (ranges[mid]!.start <= i) lo = mid;
+      else hi = mid - 1;
+    }
+    const r = ranges[lo];
+    if (!r || i < r.start || i >= r.end) {
+      throw new AntidoteError('INVALID_ARGUMENT', `record ${i} is in none of the job's ranges`);
+    }
+    touched.add(r);
+  }
+  const check = async (fresh: boolean) => {
+    for (const r of touched) {
+      if (
+        !fresh &&
+        sourceCache?.spec === ref.spec &&
+        verifiedRanges.has(rangeKey(r, ref.divideBy255))
+      )
+        continue;
+      const got = await recordRange({ ...r, spec: ref.spec, divideBy255: ref.divideBy255 }, fresh);
+      fresh = false;
+      if (got.digest !== r.digest) return { r, actual: got.digest };
+      verifiedRanges.add(rangeKey(r, ref.divideBy255));
+    }
+    return undefined;
+  };
+  if (await check(false)) {
+    const bad = await check(true);
+    if (bad) {
+      checkDigest(`records ${bad.r.start}–${bad.r.end} of ${ref.spec}`, bad.r.digest, bad.actual);
+    }
+  }
+  const loaded = sourceCache!.loaded;
+  let dataset = selectRecords(loaded.dataset, indices);
+  if (ref.divideBy255) dataset = { ...dataset, x: dataset.x.map((v) => v / 255) };
+  return { ...loaded, dataset };
 }
 
 /** The records of `ref` and their digest, from the kept file (or read afresh with `fresh`). */
@@ -94,6 +161,7 @@ async function recordRange(
 ): Promise<{ loaded: LoadedDataset; digest: string }> {
   if (fresh || sourceCache?.spec !== ref.spec) {
     sourceCache = undefined;
+    verifiedRanges = new Set();
     sourceCache = { spec: ref.spec, loaded: await loadDataset(ref.spec) };
   }
   const loaded = sourceCache.loaded;
@@ -152,4 +220,5 @@ export function clearJobCache(): void {
   modelCache = undefined;
   dataCache = undefined;
   sourceCache = undefined;
+  verifiedRanges = new Set();
 }

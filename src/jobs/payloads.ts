@@ -60,6 +60,9 @@ export const RecordRangeRefSchema = z.strictObject({
 /** A range of records a job reads. */
 export type RecordRangeRef = z.infer<typeof RecordRangeRefSchema>;
 
+/** The scanned records a per-class job may read, and each range's digest. */
+export type RecordSetRef = NonNullable<z.infer<typeof ScanClassesPayloadSchema>['data']>;
+
 /**
  * The forward pass over records `[start, end)` of a scan's dataset: their activations written to
  * `outFile`, and with `probabilitiesFile` their class probabilities from the same pass.
@@ -101,6 +104,28 @@ export const ScanClassesPayloadSchema = z.strictObject({
   dim: z.number().int().positive(),
   records: z.number().int().positive(),
   classes: z.array(z.number().int().nonnegative()).min(1),
+  /**
+   * Where the scanned records are, with the digest of each forward shard's records: for the
+   * detectors whose per-class phase reads input records (`tt`), each range it reads from is
+   * checked first (once per worker).
+   */
+  data: z
+    .strictObject({
+      spec: z.string().min(1),
+      divideBy255: z.boolean(),
+      ranges: z
+        .array(
+          z.strictObject({
+            start: z.number().int().nonnegative(),
+            end: z.number().int().positive(),
+            digest: hex64,
+          }),
+        )
+        .min(1),
+    })
+    .optional(),
+  /** Threads of the model's forward passes (the single run's `--threads`). */
+  threads: z.number().int().positive().optional(),
   requests: z
     .array(
       z.strictObject({ method: z.string().min(1), options: z.record(z.string(), z.unknown()) }),

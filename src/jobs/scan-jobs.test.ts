@@ -1,10 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { activationClustering } from '../defenses/activation-clustering.js';
-import { type ClassPhaseRequest, classPhasedDetector } from '../defenses/class-phases.js';
+import {
+  type ClassPhaseContext,
+  type ClassPhaseRequest,
+  classPhasedDetector,
+} from '../defenses/class-phases.js';
 import type { DetectionReport } from '../defenses/detector.js';
+import { computeRepresentations, type Representations } from '../defenses/representations.js';
 import { scanDataset } from '../defenses/scan.js';
 import { spectralSignatures } from '../defenses/spectral-signatures.js';
+import { triggerTransfer } from '../defenses/trigger-transfer.js';
 import type { Classifier } from '../engine/classifier.js';
+import { plantedTriggerCase } from '../testing/planted-trigger.js';
 import { syntheticReps } from '../testing/synthetic.js';
 import { Rng } from '../util/rng.js';
 import { redactUrl } from './connection.js';
@@ -37,7 +44,7 @@ function shuffled(s: ReturnType<typeof syntheticReps>) {
  * 0..m-1), its statistics sent through the typed codec.
  */
 function workerStats(
-  input: ReturnType<typeof shuffled>,
+  input: { reps: Representations; y: Int32Array; classes: readonly string[] },
   method: string,
   options: Record<string, unknown>,
 ): unknown[] {
@@ -152,5 +159,97 @@ describe('the per-class and cross-class phases of the default detectors', () => 
     expect(remote.reports.map(reportBytes)).toEqual(local.reports.map(reportBytes));
     expect(Array.from(remote.flagged)).toEqual(Array.from(local.flagged));
     expect(remote.verdict).toEqual(local.verdict);
+  });
+});
+
+describe('the per-class and cross-class phases of trigger transfer (tt)', () => {
+  const { ds, model, poisoned } = plantedTriggerCase();
+  const size = 16;
+
+  /**
+   * Each class's per-class phase as a worker runs it: its own rows, every record's
+   * representations and labels, and a record reader that holds only the records asked for
+   * (copied out); its statistics sent through the typed codec. `read` counts the records read.
+   */
+  async function ttWorkerStats(options: Record<string, unknown>, read: { records: number }) {
+    const reps = await computeRepresentations(ds, model);
+    const d = classPhasedDetector('tt')!;
+    expect(d.readsRecords).toBe(true);
+    const context: ClassPhaseContext = {
+      all: { data: reps.data.slice(), dim: reps.dim },
+      y: ds.y,
+      model,
+      records: async (indices) => {
+        read.records += indices.length;
+        const x = new Float32Array(indices.length * size);
+        const at = new Map<number, number>();
+        indices.forEach((i, r) => {
+          x.set(ds.x.subarray(i * size, (i + 1) * size), r * size);
+          at.set(i, r * size);
+        });
+        return { x, size, offset: (i) => at.get(i)! };
+      },
+    };
+    const out: unknown[] = [];
+    for (let c = 0; c < ds.classes.length; c++) {
+      const indices = Int32Array.from(Array.from(ds.y.keys()).filter((i) => ds.y[i] === c));
+      const rows = Int32Array.from(indices.keys());
+      const stats = await d.perClass(reps, rows, indices, c, options, context);
+      out.push((decodeTyped(encodeTyped({ stats })) as { stats: unknown }).stats ?? undefined);
+    }
+    return out;
+  }
+
+  it.each([2, 3, 4])('workers’ classes + cross-class = one shot (seed %i)', async (seed) => {
+    const d = classPhasedDetector('tt')!;
+    const options = d.options({}, { seed }, ds);
+    const plain = JSON.parse(JSON.stringify(options)) as Record<string, unknown>;
+    const read = { records: 0 };
+    const stats = await ttWorkerStats(plain, read);
+    const phased = await d.amongClasses({ y: ds.y, classes: ds.classes, ds }, stats, options);
+    const oneShot = await triggerTransfer(ds, model, { seed });
+    expect(reportBytes(phased)).toBe(reportBytes(oneShot));
+    // Not vacuous: the planted backdoor is flagged; each class read a sample, not the data.
+    const flagged = [...oneShot.flagged.keys()].filter((i) => oneShot.flagged[i] === 1);
+    expect(flagged.filter((i) => poisoned.has(i)).length).toBeGreaterThanOrEqual(38);
+    expect(read.records).toBeGreaterThan(0);
+    expect(read.records).toBeLessThan(ds.classes.length * 1000);
+  });
+
+  it('abstains on records that are not images, without a per-class answer', async () => {
+    const flat = { ...ds, shape: [ds.y.length, size] };
+    const d = classPhasedDetector('tt')!;
+    const options = d.options({}, { seed: 1 }, flat);
+    expect(d.hasClassWork?.(options)).toBe(false);
+    expect(d.hasClassWork?.(d.options({}, { seed: 1 }, ds))).toBe(true);
+    const none = { data: new Float32Array(0), dim: 1 };
+    expect(d.perClass(none, new Int32Array(0), new Int32Array(0), 0, options)).toBeUndefined();
+    const phased = await d.amongClasses({ y: flat.y, classes: flat.classes }, [], options);
+    const oneShot = await triggerTransfer(flat, { ...model, inputShape: [size] }, { seed: 1 });
+    expect(reportBytes(phased)).toBe(reportBytes(oneShot));
+    expect(phased.flagged.every((v) => v === 0)).toBe(true);
+  });
+
+  it('scanDataset with tt’s per-class phase run elsewhere gives the in-process scan', async () => {
+    const local = await scanDataset(ds, model, { seed: 2 });
+    const input = { reps: await computeRepresentations(ds, model), y: ds.y, classes: ds.classes };
+    let asked: readonly ClassPhaseRequest[] = [];
+    const remote = await scanDataset(ds, model, {
+      seed: 2,
+      classPhases: async (requests) => {
+        asked = requests;
+        return Promise.all(
+          requests.map((r) =>
+            r.method === 'tt'
+              ? ttWorkerStats({ ...r.options }, { records: 0 })
+              : workerStats(input, r.method, { ...r.options }),
+          ),
+        );
+      },
+    });
+    expect(asked.map((r) => r.method)).toEqual(['ac', 'ss', 'tt']);
+    expect(remote.reports.map(reportBytes)).toEqual(local.reports.map(reportBytes));
+    expect(Array.from(remote.flagged)).toEqual(Array.from(local.flagged));
+    expect(remote.flagged.some((v) => v === 1)).toBe(true);
   });
 });

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { type Dataset, numRecords, recordSize } from '../data/dataset.js';
 import {
   CLASS_PHASED_DETECTORS,
+  type ClassPhaseContext,
   type ClassPhaseRequest,
   classPhasedDetector,
 } from '../defenses/class-phases.js';
@@ -22,8 +23,9 @@ import { AntidoteError } from '../errors.js';
 import { sha256Hex } from '../integrity/hash.js';
 import { writeFileAtomic } from '../util/fs.js';
 import type { QueueTarget } from './connection.js';
+import type { RangeDigests } from './digest-cache.js';
 import { recordRangeDigest } from './digests.js';
-import { loadJobModel, loadJobRecords } from './job-data.js';
+import { loadJobModel, loadJobRecords, loadJobRecordsAt } from './job-data.js';
 import {
   type JobPayload,
   type ModelRef,
@@ -35,6 +37,14 @@ import { decodeTyped, encodeTyped } from './typed-codec.js';
 
 /** The forward-pass batch of `computeRepresentations` (defenses/representations.ts). */
 export const SCAN_BATCH = 1024;
+
+/**
+ * Records per shard of a scan of `records` records: `requested` (default a 256th of them, so at
+ * most 256 jobs) rounded up to a multiple of {@link SCAN_BATCH}.
+ */
+export function scanShardRecords(records: number, requested?: number): number {
+  return Math.max(1, Math.ceil((requested ?? Math.ceil(records / 256)) / SCAN_BATCH)) * SCAN_BATCH;
+}
 
 /** Activations of one layer for every record, `[n, dim]`. */
 export interface ShardedRepresentations {
@@ -51,9 +61,19 @@ export interface RepresentationsOnQueueOptions {
    */
   readonly data: {
     readonly spec: string;
-    readonly dataset: Dataset;
     readonly divideBy255: boolean;
-  };
+  } & (
+    | { readonly dataset: Dataset; readonly cached?: undefined }
+    | {
+        readonly dataset?: undefined;
+        /**
+         * The shards' digests from the cache of verified digests (`digest-cache.ts`): the shards
+         * are submitted before the coordinator reads the data; `shard` must be the shard size
+         * these options give.
+         */
+        readonly cached: RangeDigests;
+      }
+  );
   readonly model: ModelRef;
   /** Layer (default: the model's penultimate). */
   readonly layer?: string;
@@ -82,18 +102,27 @@ export interface ReportedFile {
 export interface ForwardShard extends ReportedFile {
   readonly start: number;
   readonly end: number;
+  /** `recordRangeDigest` of the shard's records, as the coordinator read them. */
+  readonly recordDigest: string;
   /** The records' class probabilities, when asked for. */
   readonly probabilities?: ReportedFile;
 }
 
 /** The files of a sharded forward pass, on the shared filesystem (see {@link forwardPassOnQueue}). */
 export interface ForwardShards {
+  /** Where the records are (`spec`), and whether the coordinator divided them by 255. */
+  readonly data: { readonly spec: string; readonly divideBy255: boolean };
   readonly dim: number;
   readonly records: number;
   /** Classes of the probabilities (0: not asked for). */
   readonly classes: number;
   readonly shards: readonly ForwardShard[];
 }
+
+/** The shard files of a forward pass, what reading them needs ({@link readForwardShards}). */
+export type ForwardShardFiles = Omit<ForwardShards, 'data' | 'shards'> & {
+  readonly shards: readonly Omit<ForwardShard, 'recordDigest'>[];
+};
 
 /**
  * The forward pass of every record, run by the workers of `target` in batch-aligned shards; the
@@ -104,17 +133,27 @@ export async function forwardPassOnQueue(
   target: QueueTarget,
   o: RepresentationsOnQueueOptions,
 ): Promise<ForwardShards> {
-  const records = numRecords(o.data.dataset);
-  const shard =
-    Math.max(1, Math.ceil((o.shardRecords ?? Math.ceil(records / 256)) / SCAN_BATCH)) * SCAN_BATCH;
+  const { dataset, cached } = o.data;
+  const records = dataset ? numRecords(dataset) : cached.records;
+  const shard = scanShardRecords(records, o.shardRecords);
+  if (cached && (cached.shard !== shard || cached.digests.length !== Math.ceil(records / shard))) {
+    throw new AntidoteError(
+      'INVALID_ARGUMENT',
+      `the cached digests are of ${cached.digests.length} shards of ${cached.shard} records; this scan makes shards of ${shard}`,
+    );
+  }
+  const digestOf = (k: number, start: number, end: number): string =>
+    dataset ? recordRangeDigest(dataset, start, end) : cached.digests[k]!;
   await mkdir(o.workDir, { recursive: true });
   // Each shard's digest is computed when its job is submitted (runJobs submits the first ones
   // before it makes the rest): the workers start while the coordinator digests the other shards.
   const payloads: (() => Extract<JobPayload, { kind: 'scan-representations' }>)[] = [];
-  const ranges: { start: number; end: number }[] = [];
+  const ranges: { start: number; end: number; digest?: string }[] = [];
   for (let start = 0; start < records; start += shard) {
     const end = Math.min(records, start + shard);
-    ranges.push({ start, end });
+    const range: (typeof ranges)[number] = { start, end };
+    const k = ranges.length;
+    ranges.push(range);
     payloads.push(() => ({
       kind: 'scan-representations',
       records: {
@@ -122,7 +161,7 @@ export async function forwardPassOnQueue(
         divideBy255: o.data.divideBy255,
         start,
         end,
-        digest: recordRangeDigest(o.data.dataset, start, end),
+        digest: (range.digest ??= digestOf(k, start, end)),
       },
       model: o.model,
       ...(o.layer !== undefined ? { layer: o.layer } : {}),
@@ -146,7 +185,7 @@ export async function forwardPassOnQueue(
   const dim = results[0]?.dim ?? 0;
   const classes = o.probabilities ? (results[0]?.probabilities?.classes ?? 0) : 0;
   const shards = results.map((r, k): ForwardShard => {
-    const { start, end } = ranges[k]!;
+    const { start, end, digest } = ranges[k]!;
     const p = r.probabilities;
     if (r.dim !== dim || r.records !== end - start || (p?.classes ?? 0) !== classes) {
       throw new AntidoteError(
@@ -159,10 +198,17 @@ export async function forwardPassOnQueue(
       digest: r.digest,
       start,
       end,
+      recordDigest: digest ?? digestOf(k, start, end),
       ...(p ? { probabilities: { file: p.file, digest: p.digest } } : {}),
     };
   });
-  return { dim, records, classes, shards };
+  return {
+    data: { spec: o.data.spec, divideBy255: o.data.divideBy255 },
+    dim,
+    records,
+    classes,
+    shards,
+  };
 }
 
 /** A file a worker wrote, checked against the digest it reported (`INTEGRITY_MISMATCH`). */
@@ -183,10 +229,10 @@ async function readReported(what: string, file: string, digest: string): Promise
  * digests the workers reported (`INTEGRITY_MISMATCH`) and their sizes (`SHAPE_MISMATCH`).
  */
 async function readShardRows(
-  f: ForwardShards,
+  f: ForwardShardFiles,
   width: number,
   what: string,
-  pick: (s: ForwardShard) => ReportedFile | undefined,
+  pick: (s: ForwardShardFiles['shards'][number]) => ReportedFile | undefined,
 ): Promise<Float32Array> {
   const data = new Float32Array(f.records * width);
   let covered = 0;
@@ -218,7 +264,7 @@ async function readShardRows(
  * The activations of every record from the files of a sharded forward pass, each file checked
  * against its digest (`INTEGRITY_MISMATCH`) and its size against its records (`SHAPE_MISMATCH`).
  */
-export async function readForwardShards(f: ForwardShards): Promise<ShardedRepresentations> {
+export async function readForwardShards(f: ForwardShardFiles): Promise<ShardedRepresentations> {
   return { data: await readShardRows(f, f.dim, 'shard', (s) => s), dim: f.dim };
 }
 
@@ -226,7 +272,7 @@ export async function readForwardShards(f: ForwardShards): Promise<ShardedRepres
  * The class probabilities of every record (`[records, classes]`) from the files of a sharded
  * forward pass that asked for them, checked as {@link readForwardShards} checks activations.
  */
-export async function readShardProbabilities(f: ForwardShards): Promise<Float32Array> {
+export async function readShardProbabilities(f: ForwardShardFiles): Promise<Float32Array> {
   if (f.classes < 1) {
     throw new AntidoteError('INVALID_ARGUMENT', 'this forward pass did not compute probabilities');
   }
@@ -259,6 +305,8 @@ export interface ClassPhasesOnQueueOptions {
    */
   readonly y: Int32Array;
   readonly classes: number;
+  /** Threads of the model's forward passes on the workers (the single run's `--threads`). */
+  readonly threads?: number;
   /** A directory on the shared filesystem for the jobs' answers (created; the caller removes it). */
   readonly workDir: string;
   readonly onProgress?: (p: RunProgress) => void;
@@ -284,6 +332,19 @@ export async function classPhasesOnQueue(
   const counts = new Array<number>(o.classes).fill(0);
   for (const c of o.y) counts[c] = (counts[c] ?? 0) + 1;
   const order = counts.map((_, c) => c).sort((a, b) => counts[b]! - counts[a]! || a - b);
+  // Detectors whose per-class phase reads input records (tt) check the ranges they read from.
+  const data = requests.some((r) => classPhasedDetector(r.method)?.readsRecords)
+    ? {
+        data: {
+          ...o.forward.data,
+          ranges: o.forward.shards.map((s) => ({
+            start: s.start,
+            end: s.end,
+            digest: s.recordDigest,
+          })),
+        },
+      }
+    : {};
   const payloads = order.map(
     (c): Extract<JobPayload, { kind: 'scan-classes' }> => ({
       kind: 'scan-classes',
@@ -298,6 +359,8 @@ export async function classPhasesOnQueue(
       dim: o.forward.dim,
       records: o.forward.records,
       classes: [c],
+      ...data,
+      ...(o.threads !== undefined ? { threads: o.threads } : {}),
       requests: requests.map((r) => ({ method: r.method, options: { ...r.options } })),
       outFile: join(o.workDir, `class-${c}.atc`),
     }),
@@ -415,7 +478,8 @@ export async function runScanClassJob(
 ): Promise<{ file: string; digest: string }> {
   // The model is loaded (and checked) as for the forward pass: it starts the same engine, whose
   // matrix product the numeric routines use when it is active (numeric/accelerator.ts).
-  await loadJobModel(p.model);
+  const model = await loadJobModel(p.model);
+  if (p.threads !== undefined) model.useThreads(p.threads);
   const labelBytes = await readReported('labels', p.labels.file, p.labels.digest);
   if (labelBytes.length !== p.records * 4) {
     throw new AntidoteError(
@@ -448,6 +512,30 @@ export async function runScanClassJob(
     repsCache = { key, reps };
   }
   const { reps } = repsCache;
+  const context: ClassPhaseContext | undefined = detectors.some((d) => d.readsRecords)
+    ? {
+        all: reps,
+        y,
+        model: model.classifier,
+        records: async (indices) => {
+          if (!p.data) {
+            throw new AntidoteError(
+              'INVALID_ARGUMENT',
+              'this per-class job reads input records, but its payload names none',
+            );
+          }
+          const loaded = await loadJobRecordsAt(p.data, indices);
+          model.checkReads(loaded);
+          const ds = model.featurize(loaded.dataset);
+          const size = recordSize(ds);
+          const at = new Map<number, number>();
+          indices.forEach((i, r) => {
+            at.set(i, r * size);
+          });
+          return { x: ds.x, size, offset: (i) => at.get(i)! };
+        },
+      }
+    : undefined;
   const out: { classIndex: number; stats: unknown[] }[] = [];
   for (const c of p.classes) {
     const indices = Int32Array.from(
@@ -465,7 +553,7 @@ export async function runScanClassJob(
     const stats: unknown[] = [];
     for (const [j, d] of detectors.entries()) {
       progress(j, detectors.length, d.name);
-      stats.push(d.perClass(classReps, rows, indices, c, p.requests[j]!.options));
+      stats.push(await d.perClass(classReps, rows, indices, c, p.requests[j]!.options, context));
       // Lets the worker renew its job lock between detectors (each phase is synchronous).
       await new Promise((resolve) => setImmediate(resolve));
     }

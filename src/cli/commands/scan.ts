@@ -1,7 +1,5 @@
-import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { z } from 'zod';
 import { attackGroundTruth } from '../../attacks/attack-record.js';
@@ -10,13 +8,12 @@ import type { Dataset } from '../../data/dataset.js';
 import { writeDatasetDir } from '../../data/dataset-dir.js';
 import { type DataDomain, dataDomain, type LoadedDataset, loadDataset } from '../../data/load.js';
 import { normalizeRange } from '../../data/range.js';
-import { type ClassPhaseRunner, classPhasedDetector } from '../../defenses/class-phases.js';
+import type { ClassPhaseRunner } from '../../defenses/class-phases.js';
 import { reportToJSON } from '../../defenses/detector.js';
 import { tabularScanContext } from '../../defenses/feature-trigger-discovery.js';
 import type { KeywordDiscoveryReport } from '../../defenses/keyword-discovery.js';
 import { applyReport, type MitigationMode } from '../../defenses/mitigation.js';
 import { DETECTOR_NAMES, DETECTORS, detectorEntry, detectorsFor } from '../../defenses/registry.js';
-import { rememberForwardPass } from '../../defenses/representations.js';
 import {
   DEFAULT_SCAN_METHODS,
   defaultScanMethods,
@@ -48,13 +45,6 @@ import { resolveTrainOptions } from '../../engine/train.js';
 import { AntidoteError } from '../../errors.js';
 import { type DetectionEvaluation, evaluateDetection } from '../../eval/detection.js';
 import { recordTrainingProvenance } from '../../integrity/lineage.js';
-import { modelRef, sharedSpec } from '../../jobs/job-data.js';
-import {
-  classPhasesOnQueue,
-  forwardPassOnQueue,
-  readForwardShards,
-  readShardProbabilities,
-} from '../../jobs/scan-jobs.js';
 import { sarifDatasetLocation, scanToSarif } from '../../report/sarif.js';
 import { writeDirAtomic, writeFileAtomic } from '../../util/fs.js';
 import { version } from '../../version.js';
@@ -68,6 +58,7 @@ import { datasetProvenance } from '../provenance.js';
 import * as queueFlags from '../queue-flags.js';
 import { checkSarifTarget, SARIF_OPTION_HELP, writeSarifFile } from '../sarif-output.js';
 import { optionFromField } from '../schema-flags.js';
+import { type QueuedScanStart, queuedScan, startQueuedScan } from './scan-queue.js';
 
 /** Short name of keyword discovery (text models only) among the scan methods. */
 export const KEYWORD_METHOD = 'kw';
@@ -77,7 +68,8 @@ export { SCAN_REPORT_FILE };
 /** CSV of the flagged records (see {@link suspiciousCsv}). */
 export const SCAN_SUSPICIOUS_FILE = 'suspicious.csv';
 
-interface ScanCliOptions
+/** The flags of `antidote scan`. */
+export interface ScanCliOptions
   extends OutputOptions,
     OnnxCliOptions,
     BatchNormCliOptions,
@@ -321,31 +313,35 @@ async function loadTrusted(spec: string, model: Model): Promise<Dataset> {
 
 async function runScanCommand(o: ScanCliOptions): Promise<void> {
   checkSarifTarget(o.sarif, o.force);
-  // 0–255 image records are read on the [0, 1] scale the models are trained on, with a notice.
-  const raw = await loadDataArg(o.data, {
-    ...o,
-    ...(o.source !== undefined ? { sourceColumn: o.source } : {}),
-  });
-  if (o.source && raw.kind !== 'csv') {
-    throw new AntidoteError(
-      'INVALID_ARGUMENT',
-      `--source names a CSV column, but ${o.data} is not a CSV file`,
-    );
+  // With --queue: on a digest-cache hit the shards are sent before the data is read here.
+  const start = await startQueuedScan(o);
+  try {
+    await scanWith(o, start);
+  } finally {
+    await start?.cleanup();
   }
-  const range = normalizeRange(raw.dataset, o.data);
-  if (range.notice) process.stderr.write(`notice: ${range.notice}\n`);
-  const loaded = range.notice ? { ...raw, dataset: range.dataset } : raw;
-  const model = await loadModel(o.model, onnxLoadOptions(o));
+}
+
+async function scanWith(o: ScanCliOptions, start: QueuedScanStart | undefined): Promise<void> {
+  let read: Awaited<ReturnType<typeof readScanData>>;
+  try {
+    read = await readScanData(o);
+  } catch (e) {
+    start?.early?.model.dispose(); // loaded first on a digest-cache hit
+    throw e;
+  }
+  const { loaded, divided } = read;
+  const model = start?.early?.model ?? (await loadModel(o.model, onnxLoadOptions(o)));
   try {
     model.checkReads(loaded);
     if (model.classifier instanceof TfClassifier) model.classifier.useInference(o.inference);
     const local = scanTarget(model, loaded, o.threads, batchNormOption(o, model.kind));
     const methods = scanMethods(o.method, dataDomain(loaded), local.context);
     const trusted = o.trusted ? await loadTrusted(o.trusted, model) : undefined;
-    const queued = await onQueue(local, methods, model, loaded, range.notice !== undefined, o);
-    const scan = await runDetectors(local, methods, o, trusted, queued.classPhases).finally(
-      queued.cleanup,
-    );
+    const classPhases = start
+      ? await queuedScan(start, local, methods, model, loaded, divided, o)
+      : undefined;
+    const scan = await runDetectors(local, methods, o, trusted, classPhases);
     const ds = local.ds;
     const truth = attackGroundTruth(loaded.attack, ds.ids);
     const evaluations = truth ? evaluateScan(ds, scan, truth) : undefined;
@@ -371,74 +367,26 @@ async function runScanCommand(o: ScanCliOptions): Promise<void> {
   }
 }
 
-/**
- * With `--queue` (`src/jobs/`): the workers run the forward pass in batch-aligned shards (the
- * activations, and the class probabilities of the same pass when `ln` runs), each reading and
- * checking only its records; then the per-class phase of the class-phased detectors (`ac`, `ss`:
- * `defenses/class-phases.ts`), one job per class; their cross-class phase and the decision run
- * here, through `scanDataset` as for a local scan, so the report is the local one. The shards'
- * forward pass is remembered as the model's (`rememberForwardPass`): `ln` and the detectors
- * without a per-class phase read it instead of running the model here (a trusted subset's
- * records, which only this process holds, go through the model). `cleanup` removes the shared
- * work directory.
- */
-async function onQueue(
-  target: ReturnType<typeof scanTarget>,
-  methods: readonly string[],
-  model: Model,
-  loaded: LoadedDataset,
-  divideBy255: boolean,
+/** The scanned records: 0–255 image records are read on the [0, 1] scale (`divided`), with a notice. */
+async function readScanData(
   o: ScanCliOptions,
-): Promise<{ classPhases?: ClassPhaseRunner; cleanup: () => Promise<void> }> {
-  const queue = queueFlags.queueTarget(o);
-  if (!queue) return { cleanup: async () => {} };
-  const out = resolve(o.out);
-  const workDir = join(dirname(out), `.${basename(out)}.shards-${randomBytes(4).toString('hex')}`);
-  const cleanup = () => rm(workDir, { recursive: true, force: true });
-  try {
-    const mref = await modelRef(o.model, model, onnxLoadOptions(o));
-    const probabilities = methods.includes('ln');
-    const progress = queueFlags.queueProgress('scan forward pass', o);
-    const forward = await forwardPassOnQueue(queue, {
-      data: { spec: sharedSpec(o.data, existsSync), dataset: loaded.dataset, divideBy255 },
-      model: mref,
-      ...(o.layer ? { layer: o.layer } : {}),
-      probabilities,
-      threads: o.threads,
-      workDir,
-      onProgress: progress.onProgress,
-    }).finally(progress.stop);
-    // Detectors that read activations here: those without a per-class phase, but ln.
-    const activationsHere = methods.some((m) => !classPhasedDetector(m) && m !== 'ln');
-    rememberForwardPass(target.ds, target.model, {
-      ...(o.layer ? { layer: o.layer } : {}),
-      ...(activationsHere ? { representations: await readForwardShards(forward) } : {}),
-      ...(probabilities ? { probabilities: await readShardProbabilities(forward) } : {}),
-    });
-    const classPhases: ClassPhaseRunner = async (requests) => {
-      const bar = queueFlags.queueProgress('scan per class', o);
-      try {
-        return await classPhasesOnQueue(
-          queue,
-          {
-            model: mref,
-            forward,
-            y: target.ds.y,
-            classes: target.ds.classes.length,
-            workDir: join(workDir, 'classes'),
-            onProgress: bar.onProgress,
-          },
-          requests,
-        );
-      } finally {
-        bar.stop();
-      }
-    };
-    return { classPhases, cleanup };
-  } catch (e) {
-    await cleanup();
-    throw e;
+): Promise<{ loaded: LoadedDataset; divided: boolean }> {
+  const raw = await loadDataArg(o.data, {
+    ...o,
+    ...(o.source !== undefined ? { sourceColumn: o.source } : {}),
+  });
+  if (o.source && raw.kind !== 'csv') {
+    throw new AntidoteError(
+      'INVALID_ARGUMENT',
+      `--source names a CSV column, but ${o.data} is not a CSV file`,
+    );
   }
+  const range = normalizeRange(raw.dataset, o.data);
+  if (range.notice) process.stderr.write(`notice: ${range.notice}\n`);
+  return {
+    loaded: range.notice ? { ...raw, dataset: range.dataset } : raw,
+    divided: range.notice !== undefined,
+  };
 }
 
 /** Detection metrics of each detector and of the merged decision against the attack record. */

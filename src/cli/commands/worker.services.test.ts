@@ -14,6 +14,7 @@ import { isAntidoteError } from '../../errors.js';
 import { sweep } from '../../eval/sweep.js';
 import { createManifest, manifestBytes } from '../../integrity/manifest.js';
 import { connectionOf } from '../../jobs/connection.js';
+import { cachedRangeDigests, cacheSubject } from '../../jobs/digest-cache.js';
 import { recordRangeDigest } from '../../jobs/digests.js';
 import { dataRef } from '../../jobs/job-data.js';
 import { manifestOnQueue } from '../../jobs/manifest-jobs.js';
@@ -25,6 +26,7 @@ import { rowImages } from '../../testing/knn.js';
 import { rejectionOf, runProgram } from '../../testing/run-program.js';
 import { testServiceUrl } from '../../testing/services.js';
 import { syntheticDataset, syntheticReps } from '../../testing/synthetic.js';
+import { dataLoadOptions } from '../data-arg.js';
 import { datasetRecords, registerManifestCommand } from './manifest.js';
 import { registerScanCommand } from './scan.js';
 import { registerSweepCommand } from './sweep.js';
@@ -165,30 +167,55 @@ describe.skipIf(!url)('distributed jobs on BullMQ (Redis)', () => {
         expect(await readFile(join(dist, f), 'utf8')).toBe(await readFile(join(local, f), 'utf8'));
       }
       expect(finished.get('scan-representations')).toBe(3);
+      // The shards' digests are cached by the data files' identity: the next scan of these files
+      // (below) sends its shards before it reads the data, and still gives the local report.
+      const subject = await cacheSubject(data, { load: dataLoadOptions({}) });
+      const firstDigests = (await cachedRangeDigests(subject!))?.digests;
+      expect(await cachedRangeDigests(subject!)).toMatchObject({
+        records: ds.y.length,
+        shard: 1024,
+      });
       // The default detectors' per-class phase ran on the workers: one job per class.
       expect(finishedJobs.get('scan-classes')?.size).toBe(4);
       const report = JSON.parse(await readFile(join(local, 'report.json'), 'utf8'));
       expect(report.decision.flaggedIds.length).toBeGreaterThan(0);
+      // Trigger transfer (tt, images) ran its per-class phase on the workers too: every class
+      // searched for candidates and measured their transfer there.
+      expect(report.decision.detectors).toEqual(['ac', 'ss', 'ln', 'tt']);
+      expect(
+        report.methods.tt.perClass.filter(
+          (f: { stats: { candidateSizes?: number[] } }) => f.stats.candidateSizes !== undefined,
+        ).length,
+      ).toBeGreaterThan(0);
       // A detector without a per-class phase (spectre) beside ac in plain PCA: the coordinator
       // reads the workers' activations for it, the workers run ac's classes; same report.
-      const mixed = [...args, '--method', 'ac,spectre', '--reduce', 'pca'];
-      await runProgram(program(), [...mixed, '--out', `${local}-mixed`]);
-      finishedJobs.clear();
-      await runProgram(program(), [
-        ...mixed,
-        '--out',
-        `${dist}-mixed`,
-        '--queue',
-        url!,
-        '--queue-name',
-        name,
-      ]);
-      for (const f of ['report.json', 'suspicious.csv']) {
-        expect(await readFile(join(`${dist}-mixed`, f), 'utf8')).toBe(
-          await readFile(join(`${local}-mixed`, f), 'utf8'),
-        );
-      }
+      /** Scans with `extra` flags, locally and on the queue: the same report, byte for byte. */
+      const sameAsLocal = async (extra: string[], suffix: string) => {
+        await runProgram(program(), [...args, ...extra, '--out', `${local}-${suffix}`]);
+        finishedJobs.clear();
+        const queue = ['--queue', url!, '--queue-name', name];
+        await runProgram(program(), [...args, ...extra, '--out', `${dist}-${suffix}`, ...queue]);
+        for (const f of ['report.json', 'suspicious.csv']) {
+          expect(await readFile(join(`${dist}-${suffix}`, f), 'utf8')).toBe(
+            await readFile(join(`${local}-${suffix}`, f), 'utf8'),
+          );
+        }
+      };
+      await sameAsLocal(['--method', 'ac,spectre', '--reduce', 'pca'], 'mixed');
       expect(finishedJobs.get('scan-classes')?.size).toBe(4);
+      // The data rewritten (other records, same size): the cached digests no longer apply (the
+      // files' identity changed), so the scan digests the new records; still the local report.
+      const moved = { ...ds, x: ds.x.map((v, i) => (i % 7 === 0 ? v + 0.25 : v)) };
+      await rm(data, { recursive: true, force: true });
+      await writeDatasetDir(data, moved);
+      await sameAsLocal(['--method', 'ac,ss'], 'changed');
+      // The cache now holds the new records' digests (stale ones would have made the workers
+      // refuse their shards with INTEGRITY_MISMATCH).
+      const now = await cachedRangeDigests(
+        (await cacheSubject(data, { load: dataLoadOptions({}) }))!,
+      );
+      expect(now?.digests).toHaveLength(3);
+      expect(now?.digests[0]).not.toBe(firstDigests?.[0]);
       // No work files are left beside the report.
       expect((await readdir(root)).filter((f) => f.includes('.shards-'))).toEqual([]);
     });
