@@ -35,7 +35,8 @@ const CUT = '(SELECT now() - make_interval(secs => ?))';
  * removes every object in `objects` and `large_objects` that nothing references, and the chunks
  * of abandoned uploads. Referenced are: every dataset or model version of the catalogue (its
  * manifest and every file it names), every registered model version (its manifest digest, and
- * the files of that manifest when it is stored) and every dataset manifest its lineage (SLSA
+ * the files of that manifest when it is stored, and the signature and provenance stored with it)
+ * and every dataset manifest its lineage (SLSA
  * provenance, in the version's `info`) names. A version's manifest that cannot be read aborts
  * the collection before anything is removed: nothing is deleted on a guess.
  *
@@ -164,9 +165,28 @@ export function referencedObjects(db: SqlDatabase, objects: PgObjectStore): Set<
         follow(m.manifest_digest, `model ${m.id}`, false);
       }
       for (const d of lineageManifests(m.info)) follow(d, `lineage of model ${m.id}`, false);
+      for (const d of modelExtras(m.info)) out.add(d);
     }
   }
   return out;
+}
+
+/**
+ * The objects of the signature and provenance files stored with a registered model's content
+ * (`info.content.extras`, ./model-content.ts; malformed info: none).
+ */
+export function modelExtras(info: string): string[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(info);
+  } catch {
+    return [];
+  }
+  const extras = (parsed as { content?: { extras?: unknown } } | null)?.content?.extras;
+  if (!extras || typeof extras !== 'object') return [];
+  return Object.values(extras).filter(
+    (d): d is string => typeof d === 'string' && /^[0-9a-f]{64}$/.test(d),
+  );
 }
 
 /** The dataset manifest digests a registered model's lineage names (malformed info: none). */
