@@ -79,7 +79,9 @@ export async function storeModelContent(
     throw new AntidoteError('INVALID_STATE', 'the model manifest changed while it was stored');
   }
   const extras: Record<string, string> = {};
+  const listed = new Set(manifest.files.map((f) => f.path));
   for (const name of MODEL_EXTRA_FILES) {
+    if (listed.has(name)) continue; // a file of the model itself (`model.sig` may be)
     const p = join(base, name);
     const st = await lstat(p).catch(() => undefined);
     if (st?.isFile()) extras[name] = await objects.putFile(p);
@@ -152,8 +154,9 @@ export async function writeModelContent(
         await mkdir(dirname(out), { recursive: true });
         await objects.copyOut(f.digest, out);
       }
+      const listed = new Set(m.files.map((f) => f.path));
       for (const [name, digest] of Object.entries(v.info.content?.extras ?? {})) {
-        if (!MODEL_EXTRA_FILES.includes(name)) {
+        if (!MODEL_EXTRA_FILES.includes(name) || listed.has(name)) {
           throw new AntidoteError('INVALID_FORMAT', `${v.id} records an unknown extra file`, {
             version: v.id,
           });
