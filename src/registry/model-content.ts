@@ -173,6 +173,23 @@ export async function writeModelContent(
   };
 }
 
+/** Where {@link localModelVersion} puts the files of `v` fetched into `projectDir`. */
+export function modelCachePath(projectDir: string, v: ModelVersion): string {
+  return modelPathIn(resolve(projectDir, PROJECT_FOLDER, MODEL_CACHE_FOLDER, v.manifestDigest), v);
+}
+
+/**
+ * `v` with `dir` at its copy already fetched into `projectDir`'s cache when its registered path is
+ * missing and such a copy exists; `v` unchanged otherwise. Fetches nothing: promotion and rollback
+ * hash what this machine holds (the copy is hashed like the original; a missing model still
+ * fails their integrity check).
+ */
+export function cachedModelVersion(projectDir: string, v: ModelVersion): ModelVersion {
+  if (existsSync(v.dir)) return v;
+  const path = modelCachePath(projectDir, v);
+  return existsSync(path) ? { ...v, dir: path } : v;
+}
+
 /**
  * `v` as it can be loaded on this machine: unchanged when its path exists; otherwise its content
  * fetched from the store into `.antidote/models/<manifest digest>/` of `projectDir` (verified;
@@ -186,7 +203,7 @@ export async function localModelVersion(
   if (existsSync(v.dir)) return v;
   if (!v.info.content?.stored) throw notStored(v);
   const folder = resolve(store.projectDir, PROJECT_FOLDER, MODEL_CACHE_FOLDER, v.manifestDigest);
-  const path = modelPathIn(folder, v);
+  const path = modelCachePath(store.projectDir, v);
   const intact = async () => {
     if (!existsSync(path)) return false;
     const m = await modelManifest(path).catch(() => undefined);

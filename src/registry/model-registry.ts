@@ -12,7 +12,12 @@ import { readLineage } from '../integrity/lineage.js';
 import { type Manifest, manifestDigest, SIGNATURE_FILE } from '../integrity/manifest.js';
 import { type AccessPolicy, type Decision, enforce } from '../integrity/policy.js';
 import { REGISTRY_MIGRATIONS } from './migrations.js';
-import { localModelVersion, type StoredModelContent, storeModelContent } from './model-content.js';
+import {
+  cachedModelVersion,
+  localModelVersion,
+  type StoredModelContent,
+  storeModelContent,
+} from './model-content.js';
 import { modelManifest } from './model-manifest.js';
 import * as signatures from './signature-policy.js';
 import { SqlCatalogueStore } from './sql-store.js';
@@ -396,9 +401,13 @@ export class ModelRegistry {
     return localModelVersion(this.store, v);
   }
 
-  /** {@link local}, or `v` itself when it cannot be fetched (its checks then name the problem). */
-  private async localOrSelf(v: ModelVersion): Promise<ModelVersion> {
-    return this.local(v).catch(() => v);
+  /**
+   * `v` at the copy this machine already fetched (by `gate`, `serve`) when its registered path is
+   * missing; `v` itself otherwise. Promotion and rollback check what this machine holds and
+   * fetch nothing: a model that is nowhere here fails their integrity check.
+   */
+  private here(v: ModelVersion): ModelVersion {
+    return cachedModelVersion(this.store.projectDir, v);
   }
 
   private version(r: VersionRow): ModelVersion {
@@ -810,7 +819,7 @@ export class ModelRegistry {
   async promote(ref: string, options: PromoteOptions): Promise<ModelVersion> {
     const to = options.to ?? 'production';
     const pre = this.get(ref);
-    const here = to === 'archived' ? pre : await this.localOrSelf(pre);
+    const here = to === 'archived' ? pre : this.here(pre);
     const files: FilesCheck =
       to === 'archived' ? { rootDigest: pre.rootDigest } : await hashRegisteredFiles(here);
     const sig = to === 'archived' ? undefined : await this.signatureOf(here);
@@ -933,7 +942,7 @@ export class ModelRegistry {
     options: RollbackOptions,
   ): Promise<{ from?: ModelVersion; to: ModelVersion }> {
     const pre = options.to ? this.get(options.to) : this.rollbackTarget(name);
-    const here = pre ? await this.localOrSelf(pre) : undefined;
+    const here = pre ? this.here(pre) : undefined;
     const files = here ? await hashRegisteredFiles(here) : undefined;
     const sig = here ? await this.signatureOf(here) : undefined;
     return this.tx(() => {
