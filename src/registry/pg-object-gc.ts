@@ -171,35 +171,31 @@ export function referencedObjects(db: SqlDatabase, objects: PgObjectStore): Set<
   return out;
 }
 
+/** A version's `info` JSON, parsed; undefined when malformed. */
+function parseInfo(info: string): unknown {
+  try {
+    return JSON.parse(info);
+  } catch {
+    return undefined;
+  }
+}
+
+const isDigest = (d: unknown): d is string => typeof d === 'string' && /^[0-9a-f]{64}$/.test(d);
+
 /**
  * The objects of the signature and provenance files stored with a registered model's content
  * (`info.content.extras`, ./model-content.ts; malformed info: none).
  */
 export function modelExtras(info: string): string[] {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(info);
-  } catch {
-    return [];
-  }
-  const extras = (parsed as { content?: { extras?: unknown } } | null)?.content?.extras;
-  if (!extras || typeof extras !== 'object') return [];
-  return Object.values(extras).filter(
-    (d): d is string => typeof d === 'string' && /^[0-9a-f]{64}$/.test(d),
-  );
+  const extras = (parseInfo(info) as { content?: { extras?: unknown } } | undefined)?.content
+    ?.extras;
+  return extras && typeof extras === 'object' ? Object.values(extras).filter(isDigest) : [];
 }
 
 /** The dataset manifest digests a registered model's lineage names (malformed info: none). */
 function lineageManifests(info: string): string[] {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(info);
-  } catch {
-    return [];
-  }
-  const datasets = (parsed as { lineage?: { datasets?: unknown } } | null)?.lineage?.datasets;
+  const datasets = (parseInfo(info) as { lineage?: { datasets?: unknown } } | undefined)?.lineage
+    ?.datasets;
   if (!Array.isArray(datasets)) return [];
-  return datasets
-    .map((d) => (d as { manifestDigest?: unknown }).manifestDigest)
-    .filter((d): d is string => typeof d === 'string' && /^[0-9a-f]{64}$/.test(d));
+  return datasets.map((d) => (d as { manifestDigest?: unknown }).manifestDigest).filter(isDigest);
 }
