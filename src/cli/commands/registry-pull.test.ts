@@ -5,9 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runCommands } from '../../testing/run-commands.js';
+import { registerDatasetVersionCommand } from './dataset-version.js';
 import { registerRegistryCommand } from './registry.js';
 
-const cli = (args: string[]) => runCommands([registerRegistryCommand], args);
+const cli = (args: string[]) =>
+  runCommands([registerRegistryCommand, registerDatasetVersionCommand], args);
 
 describe('antidote registry pull', () => {
   let root: string;
@@ -28,8 +30,11 @@ describe('antidote registry pull', () => {
     const P = ['--project', project];
     const reg = await cli(['registry', 'register', model, '--name', 'pets', ...P, '--json']);
     expect(reg.error).toBeUndefined();
-    // The model's folder leaves this disk: the store still has it.
+    // The model's folder leaves this disk: the store still has it, and `dataset gc` keeps it.
     await rename(model, join(root, 'gone'));
+    const gc = await cli(['dataset', 'gc', '--grace', '0', ...P, '--json']);
+    expect(gc.error).toBeUndefined();
+    expect(JSON.parse(gc.out)).toMatchObject({ objects: 0, kept: 3 });
     const out = join(root, 'pulled');
     const r = await cli(['registry', 'pull', 'pets@candidate', '--out', out, ...P, '--json']);
     expect(r.error).toBeUndefined();
