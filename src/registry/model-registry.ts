@@ -472,7 +472,8 @@ export class ModelRegistry {
    * sidecar JSON are hashed) under `name` as a new `candidate` version (`name@seq`, seq =
    * latest + 1), recording its manifest digest, signature presence, lineage and, with
    * `scanReport`, the scan results. Registering content identical to an existing version of
-   * the same name returns that version with `created: false`. The model's files, its manifest
+   * the same name returns that version with `created: false` (unless it was registered before
+   * content was stored: then a new version is created, carrying it). The model's files, its manifest
    * and the signature and provenance beside it are stored in the catalogue's object store first
    * (./model-content.ts; identical files once), recorded as `info.content`, so any client of the
    * catalogue can pull or load the version.
@@ -514,7 +515,20 @@ export class ModelRegistry {
              ORDER BY v.seq LIMIT 1) AS same, (SELECT MAX(seq) FROM model_versions WHERE name = ?) AS m`,
         )
         .get(options.name, d.rootDigest, options.name) as { same: string | null; m: number | null };
-      if (found.same) return { version: this.get(found.same), created: false };
+      if (found.same) {
+        const same = this.get(found.same);
+        if (same.info.content?.stored) return { version: same, created: false };
+        // Registered before content was stored: the newest identical version that has it, else
+        // a new version carries the content (versions are immutable).
+        const stored = (
+          this.db
+            .prepare(
+              'SELECT id, info FROM model_versions WHERE name = ? AND root_digest = ? ORDER BY seq',
+            )
+            .all(options.name, d.rootDigest) as { id: string; info: string }[]
+        ).find((r) => (JSON.parse(r.info) as ModelInfo).content?.stored);
+        if (stored) return { version: this.get(stored.id), created: false };
+      }
       const seq = (found.m ?? 0) + 1;
       const id = `${options.name}@${seq}`;
       const at = this.now().toISOString();

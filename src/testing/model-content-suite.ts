@@ -6,10 +6,12 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadDataset } from '../data/load.js';
 import { loadModel } from '../engine/model.js';
+import { manifestDigest } from '../integrity/manifest.js';
 import { collectGarbage } from '../integrity/versioning.js';
 import { Deployment, loadRegisteredVersion } from '../registry/deployment.js';
 import { runGate } from '../registry/gate.js';
 import { registeredModelObjects, writeModelContent } from '../registry/model-content.js';
+import { modelManifest } from '../registry/model-manifest.js';
 import { ModelRegistry } from '../registry/model-registry.js';
 import { parseMonitorConfig } from '../registry/monitor.js';
 import { collectSharedGarbage, referencedObjects } from '../registry/pg-object-gc.js';
@@ -192,6 +194,40 @@ export function modelContentSuite(backend: CatalogueBackend): void {
       });
       await expect(writeModelContent(b.store.objects, old, join(root, 'o'))).rejects.toMatchObject({
         code: 'NOT_FOUND',
+      });
+      // Registering the same files again gives a version that carries them: a row written by an
+      // earlier release (no content recorded), then the same model registered.
+      const dir = await modelDir('m2', randomBytes(100));
+      const m = await modelManifest(dir);
+      b.store.db
+        .prepare(
+          `INSERT INTO model_versions (id, name, seq, dir, manifest_digest, root_digest, info,
+             registered_by, registered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(
+          'old@1',
+          'old',
+          1,
+          dir,
+          manifestDigest(m),
+          m.rootDigest,
+          '{"signed":false,"files":3,"bytes":1}',
+          'x',
+          'now',
+        );
+      b.store.db
+        .prepare(
+          'INSERT INTO model_stages (version_id, name, stage, updated_at) VALUES (?, ?, ?, ?)',
+        )
+        .run('old@1', 'old', 'candidate', 'now');
+      const again = await b.register(dir, { name: 'old' });
+      expect(again).toMatchObject({
+        created: true,
+        version: { id: 'old@2', info: { content: { stored: true } } },
+      });
+      expect(await b.register(dir, { name: 'old' })).toMatchObject({
+        created: false,
+        version: { id: 'old@2' },
       });
     });
 
