@@ -67,6 +67,7 @@ const OPERANDS: Readonly<Record<string, readonly string[]>> = {
   'registry register': ['model'],
   'registry list': ['name'],
   'registry show': ['version'],
+  'registry pull': ['version'],
   promote: ['version'],
   rollback: ['model'],
   'tokens revoke': ['id'],

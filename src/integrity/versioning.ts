@@ -195,13 +195,19 @@ export interface GcResult {
 export async function collectGarbage(
   catalogue: VersionCatalogue,
   objects: ObjectStore,
-  options: { graceMs?: number; dryRun?: boolean; now?: () => number } = {},
+  options: {
+    graceMs?: number;
+    dryRun?: boolean;
+    now?: () => number;
+    /** Further objects to keep (the registered models' content: registry/model-content.ts). */
+    referenced?: Iterable<string>;
+  } = {},
 ): Promise<GcResult> {
   const graceMs = options.graceMs ?? 3_600_000;
   const now = options.now?.() ?? Date.now();
   // The inventory first: an object stored after it is not swept, whatever it belongs to.
   const files = await objects.inventory();
-  const referenced = new Set<string>();
+  const referenced = new Set<string>(options.referenced ?? []);
   for (const kind of ['dataset', 'model'] as const) {
     for (const v of catalogue.listVersions(kind)) {
       referenced.add(v.manifestDigest);

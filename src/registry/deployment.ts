@@ -310,7 +310,9 @@ export class Deployment {
     let model: Model;
     try {
       const policy = await projectSignaturePolicy(this.registry.store.projectDir);
-      model = await loadRegisteredVersion(v, policy ? { signaturePolicy: policy } : {});
+      // A version registered on another machine: its files fetched from the store.
+      const here = await this.registry.local(v);
+      model = await loadRegisteredVersion(here, policy ? { signaturePolicy: policy } : {});
     } catch (e) {
       if (isRefusal(e)) this.refuse(v, action, e);
       throw e;

@@ -566,7 +566,7 @@ async function runAccuracyChecks(
         details: {},
       };
     }
-    const pm = await loadRegisteredVersion(prod);
+    const pm = await loadRegisteredVersion(await registry.local(prod));
     try {
       const base = await accuracyOf(pm, t);
       const drop = base - acc;
@@ -629,7 +629,8 @@ export async function runGate(
 ): Promise<GateResult> {
   const now = options.now ?? (() => new Date());
   const startedAt = now().toISOString();
-  const v = registry.get(ref);
+  // A version registered on another machine: its files fetched from the store (model-content.ts).
+  const v = await registry.local(registry.get(ref));
   const p = gate.policy;
   const checks: GateCheck[] = [];
   const progress = options.onProgress;

@@ -9,9 +9,15 @@ import { type AuditEventInput, appendAudit } from '../integrity/audit-log.js';
 import type { JsonValue } from '../integrity/canonical-json.js';
 import { digestEquals } from '../integrity/hash.js';
 import { readLineage } from '../integrity/lineage.js';
-import { manifestDigest, SIGNATURE_FILE } from '../integrity/manifest.js';
+import { type Manifest, manifestDigest, SIGNATURE_FILE } from '../integrity/manifest.js';
 import { type AccessPolicy, type Decision, enforce } from '../integrity/policy.js';
 import { REGISTRY_MIGRATIONS } from './migrations.js';
+import {
+  cachedModelVersion,
+  localModelVersion,
+  type StoredModelContent,
+  storeModelContent,
+} from './model-content.js';
 import { modelManifest } from './model-manifest.js';
 import * as signatures from './signature-policy.js';
 import { SqlCatalogueStore } from './sql-store.js';
@@ -81,6 +87,11 @@ export interface ModelInfo {
    * `--mean`, `--std`), applied wherever the version is loaded (gate, serve).
    */
   readonly preprocessing?: OnnxLoadOptions;
+  /**
+   * Present when the model's files are stored in the catalogue's object store (versions
+   * registered since issue 22): another client of the catalogue pulls or loads them from there.
+   */
+  readonly content?: StoredModelContent;
   readonly files: number;
   readonly bytes: number;
 }
@@ -291,7 +302,7 @@ async function describeModelDir(
   dir: string,
   scanReport: string | undefined,
   preprocessing: OnnxLoadOptions | undefined,
-): Promise<{ info: ModelInfo; rootDigest: string; manifestDigest: string }> {
+): Promise<{ info: ModelInfo; rootDigest: string; manifestDigest: string; manifest: Manifest }> {
   if (preprocessing && hasOnnxOptions(preprocessing)) {
     // Refused here unless they fit: for a model that is no ONNX file, or values the model cannot use.
     const { loadModel } = await import('../engine/model.js');
@@ -317,7 +328,12 @@ async function describeModelDir(
     files: manifest.files.length,
     bytes: manifest.files.reduce((s, f) => s + f.size, 0),
   };
-  return { info, rootDigest: manifest.rootDigest, manifestDigest: manifestDigest(manifest) };
+  return {
+    info,
+    rootDigest: manifest.rootDigest,
+    manifestDigest: manifestDigest(manifest),
+    manifest,
+  };
 }
 
 /** The datasets of the SLSA provenance beside a model directory, when there is one. */
@@ -373,6 +389,25 @@ export class ModelRegistry {
       }),
       options,
     );
+  }
+
+  /**
+   * `v` as this machine can load it: unchanged when its files are here, else fetched from the
+   * catalogue's object store into `.antidote/models/<manifest digest>/` (verified) with `dir`
+   * pointing there; `NOT_FOUND` saying what to do for a version whose content was never stored
+   * (./model-content.ts).
+   */
+  local(v: ModelVersion): Promise<ModelVersion> {
+    return localModelVersion(this.store, v);
+  }
+
+  /**
+   * `v` at the copy this machine already fetched (by `gate`, `serve`) when its registered path is
+   * missing; `v` itself otherwise. Promotion and rollback check what this machine holds and
+   * fetch nothing: a model that is nowhere here fails their integrity check.
+   */
+  private here(v: ModelVersion): ModelVersion {
+    return cachedModelVersion(this.store.projectDir, v);
   }
 
   private version(r: VersionRow): ModelVersion {
@@ -437,7 +472,11 @@ export class ModelRegistry {
    * sidecar JSON are hashed) under `name` as a new `candidate` version (`name@seq`, seq =
    * latest + 1), recording its manifest digest, signature presence, lineage and, with
    * `scanReport`, the scan results. Registering content identical to an existing version of
-   * the same name returns that version with `created: false`.
+   * the same name returns that version with `created: false` (unless it was registered before
+   * content was stored: then a new version is created, carrying it). The model's files, its manifest
+   * and the signature and provenance beside it are stored in the catalogue's object store first
+   * (./model-content.ts; identical files once), recorded as `info.content`, so any client of the
+   * catalogue can pull or load the version.
    */
   async register(
     dir: string,
@@ -460,7 +499,9 @@ export class ModelRegistry {
       );
     }
     const actor = options.actor ?? 'anonymous';
-    const d = await describeModelDir(abs, options.scanReport, options.onnx);
+    const described = await describeModelDir(abs, options.scanReport, options.onnx);
+    const content = await storeModelContent(this.store.objects, abs, described.manifest);
+    const d = { ...described, info: { ...described.info, content } };
     const subject = { id: options.name, name: options.name, dir: abs };
     const sig = await this.signatureOf(subject);
     return this.tx(() => {
@@ -474,7 +515,20 @@ export class ModelRegistry {
              ORDER BY v.seq LIMIT 1) AS same, (SELECT MAX(seq) FROM model_versions WHERE name = ?) AS m`,
         )
         .get(options.name, d.rootDigest, options.name) as { same: string | null; m: number | null };
-      if (found.same) return { version: this.get(found.same), created: false };
+      if (found.same) {
+        const same = this.get(found.same);
+        if (same.info.content?.stored) return { version: same, created: false };
+        // Registered before content was stored: the newest identical version that has it, else
+        // a new version carries the content (versions are immutable).
+        const stored = (
+          this.db
+            .prepare(
+              'SELECT id, info FROM model_versions WHERE name = ? AND root_digest = ? ORDER BY seq',
+            )
+            .all(options.name, d.rootDigest) as { id: string; info: string }[]
+        ).find((r) => (JSON.parse(r.info) as ModelInfo).content?.stored);
+        if (stored) return { version: this.get(stored.id), created: false };
+      }
       const seq = (found.m ?? 0) + 1;
       const id = `${options.name}@${seq}`;
       const at = this.now().toISOString();
@@ -605,15 +659,26 @@ export class ModelRegistry {
     );
   }
 
-  /** A version by id (`name@seq`) or name (latest); throws `NOT_FOUND`. */
+  /** A version by id (`name@seq`), name (latest) or `name@stage`; throws `NOT_FOUND`. */
   get(ref: string): ModelVersion {
     const v = this.find(ref);
     if (!v) throw new AntidoteError('NOT_FOUND', `no registered model version "${ref}"`, { ref });
     return v;
   }
 
-  /** A version by id (`name@seq`) or name (latest), or undefined. */
+  /**
+   * A version by id (`name@seq`), name (latest) or `name@stage` (the newest version in that
+   * stage, e.g. `fraud@production`), or undefined.
+   */
   find(ref: string): ModelVersion | undefined {
+    const at = ref.lastIndexOf('@');
+    const stage = at > 0 ? ref.slice(at + 1) : '';
+    if ((STAGES as readonly string[]).includes(stage)) {
+      const r = this.db
+        .prepare(`${VERSION_SELECT} WHERE v.name = ? AND s.stage = ? ORDER BY v.seq DESC LIMIT 1`)
+        .get(ref.slice(0, at), stage) as VersionRow | undefined;
+      return r ? this.version(r) : undefined;
+    }
     const byId = this.db.prepare(`${VERSION_SELECT} WHERE v.id = ?`).get(ref) as
       | VersionRow
       | undefined;
@@ -768,9 +833,10 @@ export class ModelRegistry {
   async promote(ref: string, options: PromoteOptions): Promise<ModelVersion> {
     const to = options.to ?? 'production';
     const pre = this.get(ref);
+    const here = to === 'archived' ? pre : this.here(pre);
     const files: FilesCheck =
-      to === 'archived' ? { rootDigest: pre.rootDigest } : await hashRegisteredFiles(pre);
-    const sig = to === 'archived' ? undefined : await this.signatureOf(pre);
+      to === 'archived' ? { rootDigest: pre.rootDigest } : await hashRegisteredFiles(here);
+    const sig = to === 'archived' ? undefined : await this.signatureOf(here);
     return this.tx(() => {
       const v = this.get(pre.id);
       const subject = `model:${v.id}`;
@@ -890,8 +956,9 @@ export class ModelRegistry {
     options: RollbackOptions,
   ): Promise<{ from?: ModelVersion; to: ModelVersion }> {
     const pre = options.to ? this.get(options.to) : this.rollbackTarget(name);
-    const files = pre ? await hashRegisteredFiles(pre) : undefined;
-    const sig = pre ? await this.signatureOf(pre) : undefined;
+    const here = pre ? this.here(pre) : undefined;
+    const files = here ? await hashRegisteredFiles(here) : undefined;
+    const sig = here ? await this.signatureOf(here) : undefined;
     return this.tx(() => {
       const current = this.production(name);
       const target = options.to ? this.get(options.to) : this.rollbackTarget(name);

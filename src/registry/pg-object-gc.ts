@@ -35,7 +35,8 @@ const CUT = '(SELECT now() - make_interval(secs => ?))';
  * removes every object in `objects` and `large_objects` that nothing references, and the chunks
  * of abandoned uploads. Referenced are: every dataset or model version of the catalogue (its
  * manifest and every file it names), every registered model version (its manifest digest, and
- * the files of that manifest when it is stored) and every dataset manifest its lineage (SLSA
+ * the files of that manifest when it is stored, and the signature and provenance stored with it)
+ * and every dataset manifest its lineage (SLSA
  * provenance, in the version's `info`) names. A version's manifest that cannot be read aborts
  * the collection before anything is removed: nothing is deleted on a guess.
  *
@@ -164,22 +165,37 @@ export function referencedObjects(db: SqlDatabase, objects: PgObjectStore): Set<
         follow(m.manifest_digest, `model ${m.id}`, false);
       }
       for (const d of lineageManifests(m.info)) follow(d, `lineage of model ${m.id}`, false);
+      for (const d of modelExtras(m.info)) out.add(d);
     }
   }
   return out;
 }
 
+/** A version's `info` JSON, parsed; undefined when malformed. */
+function parseInfo(info: string): unknown {
+  try {
+    return JSON.parse(info);
+  } catch {
+    return undefined;
+  }
+}
+
+const isDigest = (d: unknown): d is string => typeof d === 'string' && /^[0-9a-f]{64}$/.test(d);
+
+/**
+ * The objects of the signature and provenance files stored with a registered model's content
+ * (`info.content.extras`, ./model-content.ts; malformed info: none).
+ */
+export function modelExtras(info: string): string[] {
+  const extras = (parseInfo(info) as { content?: { extras?: unknown } } | undefined)?.content
+    ?.extras;
+  return extras && typeof extras === 'object' ? Object.values(extras).filter(isDigest) : [];
+}
+
 /** The dataset manifest digests a registered model's lineage names (malformed info: none). */
 function lineageManifests(info: string): string[] {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(info);
-  } catch {
-    return [];
-  }
-  const datasets = (parsed as { lineage?: { datasets?: unknown } } | null)?.lineage?.datasets;
+  const datasets = (parseInfo(info) as { lineage?: { datasets?: unknown } } | undefined)?.lineage
+    ?.datasets;
   if (!Array.isArray(datasets)) return [];
-  return datasets
-    .map((d) => (d as { manifestDigest?: unknown }).manifestDigest)
-    .filter((d): d is string => typeof d === 'string' && /^[0-9a-f]{64}$/.test(d));
+  return datasets.map((d) => (d as { manifestDigest?: unknown }).manifestDigest).filter(isDigest);
 }

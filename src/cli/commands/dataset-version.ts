@@ -10,6 +10,7 @@ import {
   resolveVersion,
   type VersionRecord,
 } from '../../integrity/index.js';
+import { registeredModelObjects } from '../../registry/model-content.js';
 import { collectSharedGarbage, type SharedGcResult } from '../../registry/pg-object-gc.js';
 import { PgObjectStore } from '../../registry/pg-object-store.js';
 import { SqlCatalogueStore } from '../../registry/sql-store.js';
@@ -117,7 +118,12 @@ export function registerDatasetVersionCommand(program: Command): void {
           store.objects instanceof PgObjectStore
             ? collectSharedGarbage(store.db, store.objects, { graceMs: grace * 1000, dryRun })
             : undefined;
-        const r = await collectGarbage(store, store.objects, { graceMs: grace * 1000, dryRun });
+        const r = await collectGarbage(store, store.objects, {
+          graceMs: grace * 1000,
+          dryRun,
+          // The registered models' stored content (registry/model-content.ts) stays.
+          referenced: await registeredModelObjects(store.db, store.objects),
+        });
         const removed = r.objects + r.temps + (shared ? shared.objects + shared.uploads : 0);
         if (!dryRun && removed > 0) {
           appendAudit(store, {

@@ -1,4 +1,6 @@
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
+import { writeModelContent } from '../../registry/model-content.js';
 import type { ModelVersion } from '../../registry/model-registry.js';
 import { addOnnxFlags, type OnnxCliOptions, onnxLoadOptions } from '../onnx-flags.js';
 import { printResult } from '../output.js';
@@ -15,7 +17,16 @@ function line(v: ModelVersion): string {
   return `${v.id.padEnd(24)} ${v.stage.padEnd(10)} ${v.rootDigest.slice(0, 12)}  signed:${v.info.signed ? 'yes' : 'no '}  lineage:${lineage}  ${v.registeredAt}`;
 }
 
-/** `antidote registry register|list|show`: versions of named models and their stages. */
+/** Options of `registry pull`. */
+interface PullCliOptions extends RegistryCliOptions {
+  out: string;
+  force?: boolean;
+}
+
+/**
+ * `antidote registry register|list|show|pull`: versions of named models and their stages, and
+ * their content fetched from the catalogue's object store.
+ */
 export function registerRegistryCommand(program: Command): void {
   const cmd = program
     .command('registry')
@@ -106,6 +117,39 @@ export function registerRegistryCommand(program: Command): void {
               ),
             ].join('\n'),
           { version: v, gateResults: gates, transitions: history },
+        );
+      } finally {
+        reg.close();
+      }
+    });
+  cmd
+    .command('pull <version>')
+    .description(
+      "write a registered version's files (name@N, name@stage or name) from the catalogue's object store to a folder, each verified against its manifest (another machine of a shared catalogue gets the model this way)",
+    )
+    .requiredOption('--out <dir>', 'folder to write the model into (refused when it exists)')
+    .option('--force', 'replace --out when it exists')
+    .option('--project <dir>', 'project folder')
+    .option('--json', 'print the result as JSON')
+    .action(async (ref: string, o: PullCliOptions) => {
+      // Reading a version needs what `registry show` needs: read access to the catalogue.
+      const reg = openRegistry(o);
+      try {
+        const v = reg.get(ref);
+        const out = resolve(o.out);
+        const w = await writeModelContent(reg.store.objects, v, out, { overwrite: !!o.force });
+        printResult(
+          o,
+          `pulled ${v.id} into ${out} (${w.files} files, ${w.bytes} bytes, verified)`,
+          {
+            version: v.id,
+            manifestDigest: v.manifestDigest,
+            rootDigest: v.rootDigest,
+            out,
+            path: w.path,
+            files: w.files,
+            bytes: w.bytes,
+          },
         );
       } finally {
         reg.close();
