@@ -10,7 +10,7 @@ import type { JsonValue } from '../integrity/canonical-json.js';
 import { digestEquals } from '../integrity/hash.js';
 import { readLineage } from '../integrity/lineage.js';
 import { type Manifest, manifestDigest, SIGNATURE_FILE } from '../integrity/manifest.js';
-import { type AccessPolicy, type Decision, enforce } from '../integrity/policy.js';
+import { type AccessPolicy, authorize, type Decision, enforce } from '../integrity/policy.js';
 import { REGISTRY_MIGRATIONS } from './migrations.js';
 import {
   cachedModelVersion,
@@ -499,6 +499,10 @@ export class ModelRegistry {
       );
     }
     const actor = options.actor ?? 'anonymous';
+    // Default deny before anything is written: a refused registration leaves no objects behind
+    // (the transaction below checks again and records the decision in the audit log).
+    if (options.policy && !authorize(options.policy, actor, 'model:register').allowed)
+      enforce(options.policy, actor, 'model:register', this.store, `model:${options.name}`);
     const described = await describeModelDir(abs, options.scanReport, options.onnx);
     const content = await storeModelContent(this.store.objects, abs, described.manifest);
     const d = { ...described, info: { ...described.info, content } };

@@ -112,6 +112,24 @@ export function modelContentSuite(backend: CatalogueBackend): void {
       expect(await filesOf(out)).toEqual(original);
     });
 
+    it('stores nothing for a registration the access policy denies', async () => {
+      const big = randomBytes(1_500_000);
+      const dir = await modelDir('m1', big);
+      const policy = {
+        roles: { releaser: ['model:register' as const] },
+        principals: [{ name: 'ci', fingerprint: 'a'.repeat(64), roles: ['releaser'] }],
+      };
+      await expect(
+        a.register(dir, { name: 'm', actor: 'b'.repeat(64), policy }),
+      ).rejects.toMatchObject({ code: 'PERMISSION_DENIED' });
+      const digest = createHash('sha256').update(big).digest('hex');
+      expect(a.store.objects.has(digest)).toBe(false);
+      expect(a.list('m')).toEqual([]);
+      // The permitted principal's registration stores it.
+      await a.register(dir, { name: 'm', actor: 'a'.repeat(64), policy });
+      expect(a.store.objects.has(digest)).toBe(true);
+    });
+
     it('refuses a tampered object: INTEGRITY_MISMATCH and no output', async () => {
       const big = randomBytes(2_500_000);
       const v = (await a.register(await modelDir('m1', big), { name: 'm' })).version;
