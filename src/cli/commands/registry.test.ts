@@ -116,6 +116,7 @@ describe('antidote registry / gate / promote / rollback / monitor / serve', () =
     ]);
     r = await cli(['registry', 'show', 'digits@2', ...P]);
     expect(r.out).toMatch(/scan ac: \d+\/400 flagged, suspicious: c0/);
+    expect(r.out).toMatch(/^content: stored in the catalogue/m);
     expect(r.out).toMatch(/\(override\) by sha256:[0-9a-f]{64}: incident 42/);
 
     // Serve it, then roll back by hand: the server follows the registry.

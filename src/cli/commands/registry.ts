@@ -103,6 +103,7 @@ export function registerRegistryCommand(program: Command): void {
                   ]
                 : []),
               `manifest: ${v.manifestDigest}`,
+              `content: ${v.info.content?.stored ? 'stored in the catalogue (registry pull fetches it)' : 'not stored (registered before content was stored: only its own machine has it)'}`,
               ...(v.info.lineage
                 ? v.info.lineage.datasets.map((d) => `trained on: ${d.name} ${d.rootDigest}`)
                 : ['trained on: (no provenance)']),
