@@ -70,12 +70,12 @@ describe('an unconfirmed finding beside confirmed poison', () => {
   const ds = dataset(2);
   const poison = range(0, 10);
   const lone = range(100, 130);
+  // `ac`: strong in class 0 (the poison) and in class 1 (the lone cluster).
+  const acBoth = () =>
+    report('ac', 2, scores(2, [...poison, ...lone]), [...poison, ...lone], { 0: 9, 1: 3.8 });
 
   it('flags nothing of it when every other detector ranks its records no higher than chance', () => {
-    const ac = report('ac', 2, scores(2, [...poison, ...lone]), [...poison, ...lone], {
-      0: 9,
-      1: 3.8,
-    });
+    const ac = acBoth();
     // ss puts the lone cluster at the bottom of class 1 (its records are the lowest-scored).
     const ss = report(
       'ss',
@@ -94,10 +94,7 @@ describe('an unconfirmed finding beside confirmed poison', () => {
   });
 
   it('keeps its records when another detector supports them above chance, short of confirming', () => {
-    const ac = report('ac', 2, scores(2, [...poison, ...lone]), [...poison, ...lone], {
-      0: 9,
-      1: 3.8,
-    });
+    const ac = acBoth();
     // ss ranks the lone cluster between the 60th and the 90th percentile of class 1 (mean 0.75:
     // above chance by (0.75 − 0.5)·√(12·30) ≈ 4.7 standard errors, below the 0.9 that confirms).
     const ss = report(
