@@ -14,7 +14,9 @@
 // (default all; report: only write the results from the cache), --skip DETECTORS (not run on
 // their own), --only-cases REGEX (on case keys), --reverse (cases in reverse order: a second
 // process on the same cache; cases being made are locked), --cache DIR, --with-retrain, --seed N (the
-// scan's seed, default 1), --no-results (do not write bench/results). Results:
+// scan's seed, default 1), --no-results (do not write bench/results), --detect-dir DIR (where each
+// case's detect.json is written and read, one folder per case key; default the cache: a shared,
+// read-only cache keeps its made cases while several runs detect beside it). Results:
 // bench/results/detection-matrix.json and .md (the table and the targets of the issue), built
 // from every case of the grid that has been detected in the cache.
 
@@ -57,6 +59,7 @@ const quick = hasFlag('--quick');
 const gridName = quick ? 'quick' : arg('--grid', 'core');
 const stage = arg('--stage', 'all');
 const cacheDir = arg('--cache', '/tmp/antidote-matrix');
+const detectDir = arg('--detect-dir', cacheDir);
 const onlyCases = arg('--only-cases') ? new RegExp(arg('--only-cases')) : undefined;
 const withRetrain = hasFlag('--with-retrain');
 const scanSeed = Number(arg('--seed', '1'));
@@ -450,7 +453,8 @@ async function detectCase(c) {
       }
       logDetector(entry.name, detectors[entry.name]);
     }
-    writeJson(join(dir, 'detect.json'), {
+    mkdirSync(join(detectDir, key), { recursive: true });
+    writeJson(join(detectDir, key, 'detect.json'), {
       detectedAt: new Date().toISOString(),
       commit: gitCommit(),
       withRetrain,
@@ -481,9 +485,10 @@ function collectRows() {
   const rows = [];
   for (const c of matrixGrid(gridName)) {
     const dir = join(cacheDir, matrixCaseKey(c));
-    if (!existsSync(join(dir, 'detect.json'))) continue;
+    const detected = join(detectDir, matrixCaseKey(c), 'detect.json');
+    if (!existsSync(detected) || !existsSync(join(dir, 'case.json'))) continue;
     const made = readJson(join(dir, 'case.json'));
-    const det = readJson(join(dir, 'detect.json'));
+    const det = readJson(detected);
     const { truth: _truth, ...rest } = made;
     rows.push({
       ...rest,

@@ -4,11 +4,16 @@ import type { Classifier } from '../engine/classifier.js';
 import { AntidoteError } from '../errors.js';
 import { trustedContradicts } from './calibration.js';
 import { type ClassPhaseRunner, classPhasedDetector, plainOptions } from './class-phases.js';
-import type { ClassFinding, DetectionProgress, DetectionReport } from './detector.js';
+import {
+  type ClassFinding,
+  type DetectionProgress,
+  type DetectionReport,
+  STRONG_EVIDENCE,
+} from './detector.js';
 import { type DetectorContext, parseDetectorOptions } from './detector-entry.js';
 import { detectorEntry } from './registry.js';
 import { type SourceTrustReport, sourceTrust } from './source-trust.js';
-import { isStrong, type ScanVerdict, scanVerdict } from './verdict.js';
+import { confirmingReports, isStrong, type ScanVerdict, scanVerdict } from './verdict.js';
 
 /**
  * The detectors run by default on feature data with a trained model (no retraining): activation
@@ -295,7 +300,8 @@ export interface ScanDecision {
  * - at least `quorum` detectors flag it; or
  * - a detector flags it in a class where that detector's finding is strong (strength ≥
  *   `STRONG_EVIDENCE`, judged against the data's own null): a correct finding of one detector is
- *   never discarded because the others saw nothing (issue 16); or
+ *   never discarded because the others saw nothing (issue 16), unless it is unconfirmed while
+ *   another finding of the scan is confirmed ({@link strongMembership}); or
  * - fewer than `quorum` flag it but at least `quorum` detectors judged its class poisoned and
  *   every detector that did not flag it corroborates it: one that flagged records of the class
  *   scores it at least as high as the least suspicious record it flagged there (it would have
@@ -310,22 +316,22 @@ export interface ScanDecision {
  */
 export function scanDecision(
   ds: Pick<Dataset, 'y' | 'classes'>,
-  reports: readonly DetectionReport[],
+  given: readonly DetectionReport[],
   quorum?: number,
 ): ScanDecision {
   const n = ds.y.length;
-  const q = quorum ?? (reports.length >= 2 ? 2 : 1);
+  const q = quorum ?? (given.length >= 2 ? 2 : 1);
+  // Each report's flags as the decision reads them: label noise explains away the records of a
+  // flip-driven cluster that the model does not relabel (see labelExplainedFlags).
+  const explained = labelExplainedFlags(ds, given);
+  const reports = given.map((r, k) => ({ ...r, flagged: explained[k]! }));
   const votes = new Uint8Array(n);
   for (const r of reports) for (let i = 0; i < n; i++) votes[i]! += r.flagged[i]!;
   // Corroboration: a record flagged by fewer than `q` detectors still counts when at least `q`
   // detectors judged its class poisoned and the others rank it near the top of that class.
   const classRanks = reports.map((r) => withinClassRanks(r.scores, ds.y, ds.classes.length));
   const abstains = reports.map((r) => tiedClasses(r.scores, ds.y, ds.classes.length));
-  const strong = reports.map((r) => {
-    const s = new Uint8Array(ds.classes.length);
-    for (const f of r.perClass) if (isStrong(f.strength)) s[f.classIndex] = 1;
-    return s;
-  });
+  const strong = strongMembership(ds, given, classRanks);
   const classVotes = ds.classes.map((_, c) =>
     reports.reduce(
       (sum, r) => sum + (r.perClass.find((f) => f.classIndex === c)?.suspicious ? 1 : 0),
@@ -360,6 +366,121 @@ export function scanDecision(
     return others.reduce((a, b) => a + b, 0) / others.length >= CORROBORATION_RANK ? 1 : 0;
   });
   return { quorum: q, votes, flagged };
+}
+
+/** Whether `report` suggests a label other than the given one for record `i` (a label flip). */
+function relabels(report: DetectionReport, y: Int32Array, i: number): boolean {
+  const s = report.suggestedLabels?.[i];
+  return s !== undefined && s >= 0 && s !== y[i];
+}
+
+/**
+ * Each report's flags as the scan's decision reads them (issue 16). In a class where a
+ * label-noise detector (one that suggests labels, e.g. the arbitrary-label test `ln`) has a
+ * strong finding, the class holds label flips, and flipped records are atypical of their given
+ * label, so they form the clusters and tails that representation detectors (activation
+ * clustering, spectral signatures) flag too. When most of the records another detector flags in
+ * such a class are ones the label-noise detector relabels (the model assigns them to another
+ * class), that finding is the label flips seen again, and its records the model assigns to their
+ * own label are not flips: they are the clean edge of the cluster or of the tail (spectral
+ * signatures removes 1.5 times its estimate, Tran et al.'s safety margin). They are left out of
+ * the decision; the relabelled ones stay. A finding made mostly of records the model assigns to
+ * their own label (a backdoor cluster beside the flips: the trigger makes the model agree with
+ * the poisoned label) is not explained by the flips and keeps all its records. Measured on the
+ * detection matrix, Fashion-MNIST with 10% random flips: spectral signatures flagged 950 records
+ * of "Trouser" (594 flips), activation clustering 803 (594 flips), the arbitrary-label test 569
+ * (553 flips); the merged decision kept the 950.
+ */
+export function labelExplainedFlags(
+  ds: Pick<Dataset, 'y' | 'classes'>,
+  reports: readonly DetectionReport[],
+): Uint8Array[] {
+  const k = ds.classes.length;
+  const labelling = reports.filter((r) => r.suggestedLabels !== undefined);
+  // Classes where a label-noise detector's finding is strong.
+  const flips = new Uint8Array(k);
+  for (const r of labelling)
+    for (const f of r.perClass) if (isStrong(f.strength)) flips[f.classIndex] = 1;
+  return reports.map((r) => {
+    if (r.suggestedLabels !== undefined || !flips.some((v) => v === 1)) return r.flagged;
+    const relabelled = (i: number) =>
+      labelling.some((l) => relabels(l, ds.y, i) && isStrong(strengthOf(l, ds.y[i]!)));
+    const flagged = new Int32Array(k);
+    const explained = new Int32Array(k);
+    for (let i = 0; i < ds.y.length; i++) {
+      if (!r.flagged[i] || !flips[ds.y[i]!]) continue;
+      flagged[ds.y[i]!]!++;
+      if (relabelled(i)) explained[ds.y[i]!]!++;
+    }
+    const out = r.flagged.slice();
+    for (let i = 0; i < ds.y.length; i++) {
+      const c = ds.y[i]!;
+      if (out[i] && 2 * explained[c]! > flagged[c]! && !relabelled(i)) out[i] = 0;
+    }
+    return out;
+  });
+}
+
+/** The strength of `report`'s finding in class `c` (undefined when ungraded or absent). */
+function strengthOf(report: DetectionReport, c: number): number | undefined {
+  return report.perClass.find((f) => f.classIndex === c)?.strength;
+}
+
+/**
+ * Per report and class, 1 where the report's strong finding flags its records on its own (the
+ * second rule of {@link scanDecision}). A strong finding that another detector confirms always
+ * does (`confirmingReports` in `verdict.ts`, the verdict's own confirmation). So does an
+ * unconfirmed one while the scan has no confirmed finding at all: its records are then the list a
+ * human must review (the REVIEW verdict), and discarding them would pass poison that one detector
+ * alone sees (issue 16). Once the scan holds confirmed poison (a FAIL verdict), the flagged set is
+ * what the user removes as poison, and an unconfirmed finding beside it keeps its records only
+ * when some other detector that ranks its class supports it: it gives the flagged records a mean
+ * within-class percentile rank above ½ (a random subset of the class), by at least
+ * `STRONG_EVIDENCE` standard errors (1/√(12m) for m records with uniform ranks). A finding that
+ * every other detector ranks no higher than chance stays in the verdict's evidence for review but
+ * flags nothing. Measured on the detection matrix, MNIST single pixel at 33% of class "0" (ASR
+ * 1.00): activation clustering also split off 695 clean "7"s (whitened space, strength 3.69),
+ * which spectral signatures ranked at 0.42 on average and the others not at all (tied), beside
+ * the poison of "0" that three detectors confirmed (precision 0.81 of the default decision). On
+ * Fashion-MNIST with random flips, the arbitrary-label test's unconfirmed classes ("Shirt",
+ * "Coat") are supported by activation clustering (mean ranks 0.80 and 0.87) and keep their flags.
+ */
+export function strongMembership(
+  ds: Pick<Dataset, 'y' | 'classes'>,
+  reports: readonly DetectionReport[],
+  classRanks: readonly Float32Array[],
+): Uint8Array[] {
+  const k = ds.classes.length;
+  const input = { y: ds.y, reports, classRanks };
+  const confirmed = reports.map((r, a) =>
+    r.perClass.map((f) =>
+      isStrong(f.strength) ? confirmingReports(input, a, f).length > 0 : undefined,
+    ),
+  );
+  const anyConfirmed = confirmed.some((per) => per.some((v) => v === true));
+  const tied = reports.map((r) => tiedClasses(r.scores, ds.y, k));
+  const supported = (a: number, c: number): boolean =>
+    reports.some((_, b) => {
+      if (b === a || tied[b]![c]) return false;
+      let sum = 0;
+      let m = 0;
+      for (let i = 0; i < ds.y.length; i++) {
+        if (ds.y[i] !== c || !reports[a]!.flagged[i]) continue;
+        sum += classRanks[b]![i]!;
+        m++;
+      }
+      return m > 0 && (sum / m - 0.5) * Math.sqrt(12 * m) >= STRONG_EVIDENCE;
+    });
+  return reports.map((r, a) => {
+    const s = new Uint8Array(k);
+    r.perClass.forEach((f, j) => {
+      const c = confirmed[a]![j];
+      if (c === true || (c === false && (!anyConfirmed || supported(a, f.classIndex)))) {
+        s[f.classIndex] = 1;
+      }
+    });
+    return s;
+  });
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { DetectionReport } from './detector.js';
+import type { ClassFinding, DetectionReport } from './detector.js';
 import { STRONG_EVIDENCE } from './detector.js';
 
 /**
@@ -92,26 +92,41 @@ function meanRankOfFlagged(
   return m ? sum / m : Number.NaN;
 }
 
+/**
+ * The reports (indices) that confirm report `a`'s finding `f`: by a strong finding of their own
+ * in the same class, or by ranking the records `a` flagged there among the most suspicious of the
+ * class (mean within-class rank ≥ {@link CONFIRMATION_RANK}). The verdict and the scan's
+ * membership rule (`scanDecision` in `scan.ts`) read the same confirmation.
+ */
+export function confirmingReports(
+  input: Pick<VerdictInput, 'y' | 'reports' | 'classRanks'>,
+  a: number,
+  f: ClassFinding,
+): number[] {
+  const r = input.reports[a]!;
+  const out: number[] = [];
+  input.reports.forEach((o, b) => {
+    if (b === a) return;
+    const of = o.perClass.find((x) => x.classIndex === f.classIndex);
+    const byStrength = isStrong(of?.strength);
+    const byRank =
+      f.flagged > 0 &&
+      // float32 ranks: 0.9 is stored as 0.89999998
+      meanRankOfFlagged(input.classRanks[b]!, r.flagged, input.y, f.classIndex) >=
+        CONFIRMATION_RANK - 1e-6;
+    if (byStrength || byRank) out.push(b);
+  });
+  return out;
+}
+
 /** The strong findings of every report, each with the detectors that confirm it. */
 export function strongEvidence(input: VerdictInput): VerdictEvidence[] {
   const names = input.detectors ?? input.reports.map((r) => r.method);
-  const ranks = input.classRanks;
   const out: VerdictEvidence[] = [];
   input.reports.forEach((r, a) => {
     for (const f of r.perClass) {
       if (!isStrong(f.strength)) continue;
-      const confirmedBy: string[] = [];
-      input.reports.forEach((o, b) => {
-        if (b === a) return;
-        const of = o.perClass.find((x) => x.classIndex === f.classIndex);
-        const byStrength = isStrong(of?.strength);
-        const byRank =
-          f.flagged > 0 &&
-          // float32 ranks: 0.9 is stored as 0.89999998
-          meanRankOfFlagged(ranks[b]!, r.flagged, input.y, f.classIndex) >=
-            CONFIRMATION_RANK - 1e-6;
-        if (byStrength || byRank) confirmedBy.push(names[b]!);
-      });
+      const confirmedBy = confirmingReports(input, a, f).map((b) => names[b]!);
       out.push({
         detector: names[a]!,
         classIndex: f.classIndex,

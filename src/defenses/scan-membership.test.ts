@@ -1,0 +1,156 @@
+import { describe, expect, it } from 'vitest';
+import type { Dataset } from '../data/dataset.js';
+import type { ClassFinding, DetectionReport } from './detector.js';
+import { labelExplainedFlags, mergeReports, scanDecision } from './scan.js';
+
+// Which records a scan flags once its detectors disagree (issue 16): an unconfirmed lone finding
+// beside confirmed poison, and representation findings that label flips explain.
+
+const PER_CLASS = 100;
+
+function dataset(k: number): Dataset {
+  const y = Int32Array.from({ length: k * PER_CLASS }, (_, i) => Math.floor(i / PER_CLASS));
+  return {
+    x: new Float32Array(y.length),
+    shape: [y.length, 1],
+    y,
+    classes: Array.from({ length: k }, (_, c) => `c${c}`),
+    ids: Array.from(y, (_, i) => `r${i}`),
+  };
+}
+
+/** A report flagging `flagged` (record indices), with a strength per class (0 elsewhere). */
+function report(
+  method: string,
+  k: number,
+  scores: Float32Array,
+  flagged: readonly number[],
+  strengths: Readonly<Record<number, number>>,
+  suggestedLabels?: Int32Array,
+): DetectionReport {
+  const f = new Uint8Array(k * PER_CLASS);
+  for (const i of flagged) f[i] = 1;
+  const perClass: ClassFinding[] = Array.from({ length: k }, (_, c) => {
+    let n = 0;
+    for (let i = c * PER_CLASS; i < (c + 1) * PER_CLASS; i++) n += f[i]!;
+    const strength = strengths[c] ?? 0;
+    return {
+      classIndex: c,
+      className: `c${c}`,
+      count: PER_CLASS,
+      flagged: n,
+      suspicious: strength >= 3.5,
+      strength,
+      reason: '',
+      stats: {},
+    };
+  });
+  return {
+    method,
+    scores,
+    flagged: f,
+    perClass,
+    params: {},
+    ...(suggestedLabels ? { suggestedLabels } : {}),
+  };
+}
+
+/** Scores rising with the record's position in its class, with `top` records raised above all. */
+function scores(k: number, top: readonly number[] = [], at?: (i: number) => number): Float32Array {
+  const s = Float32Array.from({ length: k * PER_CLASS }, (_, i) => at?.(i) ?? (i % PER_CLASS) / 10);
+  for (const i of top) s[i] = 100 + i;
+  return s;
+}
+
+const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
+
+describe('an unconfirmed finding beside confirmed poison', () => {
+  // Class 0 holds 10 poisoned records (0–9) that two detectors find; `ac` also splits off 30
+  // records of class 1 (100–129) with a strong finding no other detector confirms.
+  const ds = dataset(2);
+  const poison = range(0, 10);
+  const lone = range(100, 130);
+  // `ac`: strong in class 0 (the poison) and in class 1 (the lone cluster).
+  const acBoth = () =>
+    report('ac', 2, scores(2, [...poison, ...lone]), [...poison, ...lone], { 0: 9, 1: 3.8 });
+
+  it('flags nothing of it when every other detector ranks its records no higher than chance', () => {
+    const ac = acBoth();
+    // ss puts the lone cluster at the bottom of class 1 (its records are the lowest-scored).
+    const ss = report(
+      'ss',
+      2,
+      scores(2, poison, (i) => (i >= 100 && i < 130 ? 0 : (i % PER_CLASS) / 10)),
+      poison,
+      { 0: 6 },
+    );
+    const m = mergeReports(ds, [ac, ss]);
+    expect(m.verdict.verdict).toBe('fail');
+    expect(Array.from(m.flagged.keys()).filter((i) => m.flagged[i])).toEqual(poison);
+    // The finding stays in the verdict's evidence, unconfirmed, for a human to review.
+    const e = m.verdict.evidence.find((x) => x.classIndex === 1);
+    expect(e?.detector).toBe('ac');
+    expect(e?.confirmedBy).toEqual([]);
+  });
+
+  it('keeps its records when another detector supports them above chance, short of confirming', () => {
+    const ac = acBoth();
+    // ss ranks the lone cluster between the 60th and the 90th percentile of class 1 (mean 0.75:
+    // above chance by (0.75 − 0.5)·√(12·30) ≈ 4.7 standard errors, below the 0.9 that confirms).
+    const ss = report(
+      'ss',
+      2,
+      scores(2, poison, (i) =>
+        i >= 100 && i < 130 ? 6 + (i - 100) / 10 : i >= 160 && i < 190 ? 0 : (i % PER_CLASS) / 10,
+      ),
+      poison,
+      { 0: 6 },
+    );
+    const d = scanDecision(ds, [ac, ss]);
+    for (const i of lone) expect(d.flagged[i]).toBe(1);
+  });
+
+  it('keeps its records when nothing in the scan is confirmed (a REVIEW: the list to check)', () => {
+    const ac = report('ac', 2, scores(2, lone), lone, { 1: 3.8 });
+    const ss = report(
+      'ss',
+      2,
+      scores(2, [], (i) => (i >= 100 && i < 130 ? 0 : (i % PER_CLASS) / 10)),
+      [],
+      {},
+    );
+    const m = mergeReports(ds, [ac, ss]);
+    expect(m.verdict.verdict).toBe('review');
+    expect(Array.from(m.flagged.keys()).filter((i) => m.flagged[i])).toEqual(lone);
+  });
+});
+
+describe('labelExplainedFlags', () => {
+  // Class 0 holds label flips: the label-noise detector relabels records 0–29 and flags 0–19.
+  const ds = dataset(2);
+  const suggested = Int32Array.from({ length: 2 * PER_CLASS }, (_, i) => (i < 30 ? 1 : -1));
+  const ln = report('ln', 2, scores(2, range(0, 20)), range(0, 20), { 0: 12 }, suggested);
+
+  it('keeps only the relabelled records of a finding that is mostly the flips seen again', () => {
+    // 40 records flagged, 30 of them relabelled: the flips' cluster plus its clean edge (30–39).
+    const ss = report('ss', 2, scores(2, range(0, 40)), range(0, 40), { 0: 4.2 });
+    const [, out] = labelExplainedFlags(ds, [ln, ss]);
+    expect(Array.from(out!.keys()).filter((i) => out![i])).toEqual(range(0, 30));
+  });
+
+  it('leaves alone a finding made of records the model assigns to their own label', () => {
+    // A backdoor cluster beside the flips: the model agrees with the poisoned label.
+    const ac = report('ac', 2, scores(2, range(50, 60)), range(50, 60), { 0: 8 });
+    const [lnOut, out] = labelExplainedFlags(ds, [ln, ac]);
+    expect(out).toEqual(ac.flagged);
+    expect(lnOut).toEqual(ln.flagged);
+    expect(scanDecision(ds, [ln, ac]).flagged[55]).toBe(1);
+  });
+
+  it('changes nothing where no label-noise finding is strong', () => {
+    const weak = report('ln', 2, scores(2), [], { 0: 2 }, suggested);
+    const ss = report('ss', 2, scores(2, range(0, 40)), range(0, 40), { 0: 4.2 });
+    const [, out] = labelExplainedFlags(ds, [weak, ss]);
+    expect(out).toEqual(ss.flagged);
+  });
+});
