@@ -69,7 +69,10 @@ async function surrogateFor(name, seed, train, shape) {
   if (existsSync(join(dir, 'model', 'model.json'))) return TfClassifier.load(join(dir, 'model'));
   const t = performance.now();
   const robust = await TfClassifier.create('cnn', shape, train.classes, seed + 100);
-  await adversarialFit(robust, firstRecords(train, Math.min(12000, records ?? 12000)), { seed: seed + 100, ...ADV });
+  await adversarialFit(robust, firstRecords(train, Math.min(12000, records ?? 12000)), {
+    seed: seed + 100,
+    ...ADV,
+  });
   await robust.save(join(dir, 'model'), { overwrite: true });
   log(`${name} seed ${seed}: surrogate ${((performance.now() - t) / 1000).toFixed(0)} s`);
   return robust;
