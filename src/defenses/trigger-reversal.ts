@@ -236,8 +236,33 @@ export async function triggerReversalScan(
   // Strength: how far below the median of the classes the log norm lies (0 above it).
   const strengthOf = (j: number) => (among ? Math.max(0, -among.z[j]!) : 0);
 
-  // 2. Records of a strong class: the drop of their label's log probability under occlusion.
+  // 2. Who carries each class's reversed trigger: the records of the class whose masked region
+  // is a robust outlier towards the pattern, and their share of the class, judged among the
+  // classes (a natural shortcut, e.g. Fashion-MNIST "Bag", has a small mask but no carrier group).
   const scores = new Float32Array(n);
+  const carrierZ: Float64Array[] = [];
+  const shares: number[] = [];
+  for (const [j, c] of classes.entries()) {
+    const idx = byClass[c]!;
+    const carries = carriesTrigger(gather(ds.x, Array.from(idx), size), idx.length, triggers[j]!);
+    const zs = modifiedZScores(carries).z;
+    let m = 0;
+    for (let i = 0; i < idx.length; i++) {
+      scores[idx[i]!] = zs[i]!;
+      if (zs[i]! >= o.recordZ) m++;
+    }
+    carrierZ.push(zs);
+    shares.push(m / idx.length);
+  }
+  // The shares' noise level: the binomial standard error at the median share and class size.
+  const sortedShares = [...shares].sort((a, b) => a - b);
+  const medShare = sortedShares[sortedShares.length >> 1]!;
+  const sizes = classes.map((c) => byClass[c]!.length).sort((a, b) => a - b);
+  const medSize = sizes[sizes.length >> 1]!;
+  const floor = Math.sqrt(Math.max(medShare, 1 / medSize) / medSize);
+  const shareAmong = anomalyAmongClasses(shares, floor);
+  const carrierStrength = (j: number) => (shareAmong ? Math.max(0, shareAmong.z[j]!) : 0);
+
   const flagged = new Uint8Array(n);
   const allProbes = probes.flat();
   const meanProbe = new Float32Array(size);
@@ -260,28 +285,25 @@ export async function triggerReversalScan(
       });
       continue;
     }
-    const strength = strengthOf(j);
+    const maskStrength = strengthOf(j);
+    const share = carrierStrength(j);
+    // Both must stand out: a small mask (the model has a shortcut to the class) and a group of
+    // the class's records that carry it (the data taught it).
+    const strength = Math.min(maskStrength, share);
     const suspicious = strength >= o.threshold;
     let flaggedHere = 0;
-    let lostLabel = 0;
     let lostOfFlagged = 0;
     if (suspicious) {
-      const xc = gather(ds.x, Array.from(idx), size);
-      const carries = carriesTrigger(xc, idx.length, tr);
-      const zs = modifiedZScores(carries);
-      const occluded = stampReversedTrigger(xc, idx.length, { mask: tr.mask, pattern: meanProbe });
-      const after = argmaxRows(await probaOf(model, occluded, idx.length), idx.length, k);
-      for (let i = 0; i < idx.length; i++) {
-        scores[idx[i]!] = carries[i]!;
-        if (after[i] !== c) lostLabel++;
-        if (zs.z[i]! >= o.recordZ) {
-          flagged[idx[i]!] = 1;
-          flaggedHere++;
-          if (after[i] !== c) lostOfFlagged++;
-        }
-      }
+      const members = Array.from(idx).filter((_, i) => carrierZ[j]![i]! >= o.recordZ);
+      for (const r of members) flagged[r] = 1;
+      flaggedHere = members.length;
+      const occluded = stampReversedTrigger(gather(ds.x, members, size), members.length, {
+        mask: tr.mask,
+        pattern: meanProbe,
+      });
+      const after = argmaxRows(await probaOf(model, occluded, members.length), members.length, k);
+      for (const p of after) if (p !== c) lostOfFlagged++;
     }
-    const t = triggers[j]!;
     perClass.push({
       classIndex: c,
       className: ds.classes[c]!,
@@ -290,15 +312,16 @@ export async function triggerReversalScan(
       suspicious,
       strength,
       reason: suspicious
-        ? `a trigger of mask norm ${t.maskL1.toFixed(1)} sends ${(t.attackSuccessRate * 100).toFixed(0)}% of other classes' probes here, ${strength.toFixed(1)} robust SDs below the classes' median (log norm, threshold ${o.threshold}); ${flaggedHere} records carry it (their masked region is closer to the reversed pattern than the class's others, z ≥ ${o.recordZ}); ${lostOfFlagged} of them lose their label when the region is occluded`
-        : `reversed trigger mask norm ${t.maskL1.toFixed(1)} (strength ${strength.toFixed(2)} < ${o.threshold}): no shortcut to this class stands out`,
+        ? `a trigger of mask norm ${tr.maskL1.toFixed(1)} sends ${(tr.attackSuccessRate * 100).toFixed(0)}% of other classes' probes here (${maskStrength.toFixed(1)} robust SDs below the classes' median log norm), and ${flaggedHere} records of the class carry it (${(shares[j]! * 100).toFixed(1)}% of the class, ${share.toFixed(1)} robust SDs above the classes' median share; threshold ${o.threshold}); ${lostOfFlagged} of them lose their label when its region is occluded`
+        : `reversed trigger mask norm ${tr.maskL1.toFixed(1)} (strength ${maskStrength.toFixed(2)}), ${(shares[j]! * 100).toFixed(1)}% of the class carry it (strength ${share.toFixed(2)}): no backdoor shortcut to this class stands out (both must reach ${o.threshold})`,
       stats: {
-        maskL1: t.maskL1,
-        attackSuccessRate: t.attackSuccessRate,
-        reachedThreshold: t.reachedThreshold,
-        ...(suspicious
-          ? { lostLabelWhenOccluded: lostLabel, flaggedLosingLabel: lostOfFlagged }
-          : {}),
+        maskL1: tr.maskL1,
+        maskStrength,
+        attackSuccessRate: tr.attackSuccessRate,
+        reachedThreshold: tr.reachedThreshold,
+        carrierShare: shares[j]!,
+        carrierStrength: share,
+        ...(suspicious ? { flaggedLosingLabel: lostOfFlagged } : {}),
       },
     });
   }

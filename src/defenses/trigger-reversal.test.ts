@@ -1,0 +1,86 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { backdoorAttack } from '../attacks/backdoor.js';
+import type { Dataset } from '../data/dataset.js';
+import { initEngine } from '../engine/backend.js';
+import { type TfClassifier, trainClassifier } from '../engine/tf-classifier.js';
+import { fakeModel } from '../testing/fake-model.js';
+import { sliceRecords, syntheticImages, testTrigger } from '../testing/images.js';
+import { Rng } from '../util/rng.js';
+import { STRONG_EVIDENCE } from './detector.js';
+import { detectorByName } from './registry.js';
+import { carriesTrigger, triggerReversalScan } from './trigger-reversal.js';
+
+const cnn = { arch: 'cnn' as const, filters: [4, 8] as [number, number], hidden: [16] };
+const train = (ds: Dataset) =>
+  trainClassifier(ds, { model: cnn, seed: 1, epochs: 15, batchSize: 32, learningRate: 0.01 });
+
+describe('carriesTrigger', () => {
+  it('is minus the mask-weighted mean squared difference to the pattern', () => {
+    // Two records of 2×1 pixels, 1 channel; the mask weighs pixel 0 only.
+    const x = Float32Array.from([1, 0, 0.5, 1]);
+    const r = carriesTrigger(x, 2, {
+      mask: Float32Array.from([1, 0]),
+      pattern: Float32Array.from([1, 0]),
+    });
+    expect(Array.from(r)).toEqual([-0, -0.25]);
+  });
+});
+
+describe('trigger reversal (nc) on synthetic 8×8 images, 10 classes', () => {
+  let poisoned: Dataset;
+  let truth: Set<number>;
+  let backdoored: TfClassifier;
+  let clean: TfClassifier;
+  let cleanSet: Dataset;
+  beforeAll(async () => {
+    await initEngine();
+    cleanSet = sliceRecords(syntheticImages({ classes: 10, perClass: 80, seed: 3 }), 0, 600);
+    // BadNets all-to-one into class 0: 18 records (3% of the set, a fifth of class 0) with a 3×3
+    // checkerboard in the bottom-right corner.
+    const r = backdoorAttack.poison(
+      cleanSet,
+      { mode: 'all-to-one', target: 0, trigger: testTrigger, rate: 0.03 },
+      new Rng(1),
+    );
+    poisoned = r.dataset;
+    truth = new Set(r.record.indices);
+    backdoored = await train(poisoned);
+    clean = await train(cleanSet);
+  });
+  afterAll(() => {
+    backdoored?.dispose();
+    clean?.dispose();
+  });
+
+  it('names the target class strongly and flags the records that carry the trigger', async () => {
+    expect(truth.size).toBe(18);
+    const report = await triggerReversalScan(poisoned, backdoored, { seed: 1 });
+    const target = report.perClass[0]!;
+    console.log(JSON.stringify(report.perClass.map((f) => [f.strength?.toFixed(2), f.flagged, f.stats.maskStrength, f.stats.carrierStrength])));
+    expect(target.suspicious).toBe(true);
+    expect(target.strength).toBeGreaterThanOrEqual(STRONG_EVIDENCE);
+    for (const f of report.perClass.slice(1)) expect(f.suspicious).toBe(false);
+    const flagged = [...report.flagged.keys()].filter((i) => report.flagged[i] === 1);
+    const hits = flagged.filter((i) => truth.has(i)).length;
+    expect(hits / flagged.length).toBeGreaterThanOrEqual(0.9);
+    expect(hits / truth.size).toBeGreaterThanOrEqual(0.9);
+    expect(flagged.every((i) => poisoned.y[i] === 0)).toBe(true);
+  });
+
+  it('finds no strong class and flags nothing on a clean model', async () => {
+    const report = await triggerReversalScan(cleanSet, clean, { seed: 1 });
+    for (const f of report.perClass) expect(f.strength ?? 0).toBeLessThan(STRONG_EVIDENCE);
+    expect(report.flagged.reduce((a, b) => a + b, 0)).toBe(0);
+  });
+
+  it('says "not run" without grading for a model without gradients', async () => {
+    const ds = cleanSet;
+    const report = await detectorByName('nc').detect(ds, fakeModel(ds.shape.slice(1), 10), {
+      seed: 1,
+    });
+    expect(report.params.ran).toBe(false);
+    expect(
+      report.perClass.every((f) => f.strength === undefined && /^not run/.test(f.reason)),
+    ).toBe(true);
+  });
+});
