@@ -4,7 +4,7 @@ import type { Dataset } from '../data/dataset.js';
 import { initEngine } from '../engine/backend.js';
 import { type TfClassifier, trainClassifier } from '../engine/tf-classifier.js';
 import { fakeModel } from '../testing/fake-model.js';
-import { sliceRecords, syntheticImages, testTrigger } from '../testing/images.js';
+import { syntheticImages, testTrigger } from '../testing/images.js';
 import { Rng } from '../util/rng.js';
 import { STRONG_EVIDENCE } from './detector.js';
 import { detectorByName } from './registry.js';
