@@ -30,6 +30,7 @@ import type { Dataset } from '../data/dataset.js';
 import type { Classifier } from '../engine/classifier.js';
 import type { DifferentiableModel } from '../engine/differentiable.js';
 import { anomalyAmongClasses, modifiedZScores } from '../numeric/anomaly-index.js';
+import { rowArgmax } from '../numeric/argmax.js';
 import { Rng } from '../util/rng.js';
 import {
   type ClassFinding,
@@ -40,6 +41,7 @@ import {
 } from './detector.js';
 import { commonDetectorOptions, type DetectorContext, defineDetector } from './detector-entry.js';
 import { type ReversedTrigger, reverseTrigger, stampReversedTrigger } from './neural-cleanse.js';
+import { trainingDynamicsNotRun } from './training-dynamics.js';
 
 /** Options of {@link triggerReversalScan}. */
 export interface TriggerReversalOptions {
@@ -78,23 +80,7 @@ function differentiableOf(model: Classifier): DifferentiableModel | undefined {
 
 /** The report of a scan that could not run: nothing flagged, no strength, and why. */
 export function triggerReversalNotRun(ds: Dataset, why: string): DetectionReport {
-  const n = ds.y.length;
-  const byClass = indicesByClass(ds.y, ds.classes.length);
-  return {
-    method: 'trigger-reversal',
-    scores: new Float32Array(n),
-    flagged: new Uint8Array(n),
-    perClass: ds.classes.map((className, c) => ({
-      classIndex: c,
-      className,
-      count: byClass[c]!.length,
-      flagged: 0,
-      suspicious: false,
-      reason: `not run: ${why}`,
-      stats: { ran: false },
-    })),
-    params: { ran: false },
-  };
+  return { ...trainingDynamicsNotRun(ds, why), method: 'trigger-reversal' };
 }
 
 /** Rows `idx` of `x` (records of `size` values), copied into one array. */
@@ -103,17 +89,6 @@ function gather(x: Float32Array, idx: readonly number[], size: number): Float32A
   idx.forEach((r, k) => {
     out.set(x.subarray(r * size, (r + 1) * size), k * size);
   });
-  return out;
-}
-
-/** Predicted class per record from probabilities `[n, K]`. */
-function argmaxRows(proba: Float32Array, n: number, k: number): Int32Array {
-  const out = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    let best = 0;
-    for (let c = 1; c < k; c++) if (proba[i * k + c]! > proba[i * k + best]!) best = c;
-    out[i] = best;
-  }
   return out;
 }
 
@@ -199,7 +174,7 @@ export async function triggerReversalScan(
   });
   const flat = candidates.flat();
   const candProba = await probaOf(model, gather(ds.x, flat, size), flat.length);
-  const candPred = argmaxRows(candProba, flat.length, k);
+  const candPred = rowArgmax(candProba, flat.length, k);
   const probes: number[][] = byClass.map(() => []);
   flat.forEach((r, j) => {
     const c = ds.y[r]!;
@@ -301,7 +276,7 @@ export async function triggerReversalScan(
         mask: tr.mask,
         pattern: meanProbe,
       });
-      const after = argmaxRows(await probaOf(model, occluded, members.length), members.length, k);
+      const after = rowArgmax(await probaOf(model, occluded, members.length), members.length, k);
       for (const p of after) if (p !== c) lostOfFlagged++;
     }
     perClass.push({
