@@ -8,9 +8,9 @@
  *    For every class t, the smallest mask m and pattern p that send probe records of the other
  *    classes to t (x' = (1 − m)·x + m·p) are reverse-engineered with {@link reverseTrigger}, on a
  *    few probe records per class (records the model classifies as labelled, drawn with the seed)
- *    and a short, fixed optimisation (a constant mask cost from the start instead of the paper's
- *    search for it). A backdoor target is reachable with a far smaller mask than the other
- *    classes: a class's strength is the modified z-score (median/MAD among the classes) of its
+ *    and a short, fixed optimisation (a small initial mask with the mask cost set from the first
+ *    step, then the paper's cost schedule, instead of its search for a first working cost). A
+ *    backdoor target is reachable with a far smaller mask than the other classes: a class's strength is the modified z-score (median/MAD among the classes) of its
  *    log mask norm, counted below the median only. No constant of the decision depends on the
  *    dataset: the classes are each other's null.
  * 2. **Record level: who carries the reversed trigger.** In a class whose reversed mask is
@@ -55,7 +55,7 @@ export interface TriggerReversalOptions {
   readonly stepsPerEpoch?: number;
   /** Records per mini-batch; default 32. */
   readonly batchSize?: number;
-  /** Constant cost of the mask L1 norm from the first step; default 0.01. */
+  /** Cost of the mask L1 norm from the first step (then the paper's schedule); default 0.01. */
   readonly maskCost?: number;
   /** Initial mean of the mask; default 0.05. */
   readonly initialMask?: number;
