@@ -10,17 +10,22 @@
  *    few probe records per class (records the model classifies as labelled, drawn with the seed)
  *    and a short, fixed optimisation (a small initial mask with the mask cost set from the first
  *    step, then the paper's cost schedule, instead of its search for a first working cost). A
- *    backdoor target is reachable with a far smaller mask than the other classes: a class's strength is the modified z-score (median/MAD among the classes) of its
- *    log mask norm, counted below the median only. No constant of the decision depends on the
+ *    backdoor target is reachable with a far smaller mask than the other classes: the mask
+ *    strength is the modified z-score (median/MAD among the classes) of the class's log mask
+ *    norm, counted below the median only. No constant of the decision depends on the
  *    dataset: the classes are each other's null.
- * 2. **Record level: who carries the reversed trigger.** In a class whose reversed mask is
- *    strong, each record's score is how closely its masked region matches the reversed pattern
- *    (minus the mask-weighted mean squared difference). The poison carries the trigger, the clean
- *    records of the class do not (measured on Turner et al.'s clean-label backdoor, MNIST 10%:
- *    AUC 1.000 within the target class, where the drop in confidence when the region is
- *    occluded gives 0.946). A record is flagged when its score is a robust outlier of its class
- *    (modified z-score ≥ `recordZ`, 3.5). How many flagged records lose their label when the
- *    region is replaced by the probes' mean is reported beside it.
+ * 2. **Record level: who carries the reversed trigger.** Each record's score is how closely its
+ *    masked region matches its class's reversed pattern (minus the mask-weighted mean squared
+ *    difference), as a modified z-score within the class; records at ≥ `recordZ` (3.5) are the
+ *    class's carriers. The poison carries the trigger, the clean records do not (Turner et al.'s
+ *    clean-label backdoor, MNIST 10%: AUC 1.000 within the target class, where the drop in
+ *    confidence when the region is occluded gives 0.946). The carrier share of each class is
+ *    judged among the classes (modified z-score, floored at the binomial standard error of the
+ *    median share): a natural shortcut (Fashion-MNIST "Bag") has a small mask but no carrier
+ *    group.
+ * 3. A class's strength is the smaller of the two; from `threshold` (3.5) it is suspicious and
+ *    its carriers are flagged. How many of them lose their label when the region is replaced by
+ *    the probes' mean is reported beside them.
  *
  * Needs a differentiable image model (the zoo's `TfClassifier`); for another model the report
  * says "not run" in every class, with no strength.
