@@ -11,7 +11,7 @@ import { detectorByName } from './registry.js';
 import { carriesTrigger, triggerReversalScan } from './trigger-reversal.js';
 
 const cnn = { arch: 'cnn' as const, filters: [4, 8] as [number, number], hidden: [16] };
-// A longer optimisation than the default (12 epochs): the tiny model's clean classes are close.
+// A longer optimisation than the default (24 epochs): the tiny model's clean classes are close.
 const options = { seed: 1, epochs: 30 };
 const train = (ds: Dataset) =>
   trainClassifier(ds, { model: cnn, seed: 1, epochs: 15, batchSize: 32, learningRate: 0.01 });

@@ -54,7 +54,7 @@ export interface TriggerReversalOptions {
   readonly seed: number;
   /** Probe records per class (the reversal of class t uses those of the other classes); default 20. */
   readonly probesPerClass?: number;
-  /** Optimisation epochs per class; default 12. */
+  /** Optimisation epochs per class; default 24. */
   readonly epochs?: number;
   /** Mini-batches per epoch; default 5. */
   readonly stepsPerEpoch?: number;
@@ -157,7 +157,7 @@ export async function triggerReversalScan(
   }
   const o = {
     probesPerClass: options.probesPerClass ?? 20,
-    epochs: options.epochs ?? 12,
+    epochs: options.epochs ?? 24,
     stepsPerEpoch: options.stepsPerEpoch ?? 5,
     batchSize: options.batchSize ?? 32,
     maskCost: options.maskCost ?? 0.01,
@@ -327,7 +327,7 @@ export const triggerReversalEntry = defineDetector({
       placeholder: '<n>',
       description: 'nc: probe records per class for the trigger reversal',
     }),
-    ncEpochs: z.int().positive().default(12).meta({
+    ncEpochs: z.int().positive().default(24).meta({
       placeholder: '<n>',
       description: 'nc: optimisation epochs (of 5 mini-batches) per class',
     }),
