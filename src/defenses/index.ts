@@ -141,6 +141,12 @@ export {
   trainingDynamicsNotRun,
 } from './training-dynamics.js';
 export * from './trigger-pruning.js';
+export {
+  carriesTrigger,
+  type TriggerReversalOptions,
+  triggerReversalNotRun,
+  triggerReversalScan,
+} from './trigger-reversal.js';
 export { type TriggerTransferOptions, triggerTransfer } from './trigger-transfer.js';
 export * from './unlearning.js';
 export * from './verdict.js';

@@ -19,6 +19,7 @@ import { scanUntanglingEntry } from './scan-untangling.js';
 import { spectralSignaturesEntry } from './spectral-signatures.js';
 import { spectreEntry } from './spectre.js';
 import { trainingDynamicsEntry } from './training-dynamics.js';
+import { triggerReversalEntry } from './trigger-reversal.js';
 import { triggerTransferEntry } from './trigger-transfer.js';
 
 /**
@@ -30,7 +31,9 @@ import { triggerTransferEntry } from './trigger-transfer.js';
  * probabilities, a default); `ct` confusion training (backdoors incl. clean-label and adaptive ones,
  * Qi et al. 2023; retrains: not a default); `ft` feature-value trigger discovery (tabular models,
  * a default there); `tt` low-variance cluster trigger transfer (backdoors whose cluster sits where
- * the class varies little, issue 16; a default for images). `antidote scan` derives
+ * the class varies little, issue 16; a default for images); `nc` trigger reversal (a fast Neural
+ * Cleanse, Wang et al. 2019, with record attribution by occlusion: clean-label and adaptive
+ * backdoors, issue 16; images, not a default). `antidote scan` derives
  * its `--method` choices and its detector flags from it, and {@link scanDataset} runs its entries.
  * Adding a detector is one file exporting a {@link DetectorEntry} plus one line here
  * (`CONTRIBUTING.md`).
@@ -48,6 +51,7 @@ export const DETECTORS: readonly DetectorEntry[] = Object.freeze([
   confusionTrainingEntry,
   featureTriggerEntry,
   triggerTransferEntry,
+  triggerReversalEntry,
 ] as DetectorEntry[]);
 
 /** Short name of a detector. */
@@ -63,7 +67,8 @@ export type DetectorName =
   | 'ln'
   | 'ct'
   | 'ft'
-  | 'tt';
+  | 'tt'
+  | 'nc';
 
 /** Every detector name, in registry order. */
 export const DETECTOR_NAMES: readonly DetectorName[] = Object.freeze(

@@ -71,6 +71,7 @@ describe('antidote scan / mitigate', () => {
       'ln',
       'ct',
       'tt',
+      'nc',
     ]);
     for (const m of printed.methods) expect(typeof m.f1).toBe('number');
     const report = JSON.parse(await readFile(join(out, 'report.json'), 'utf8'));
@@ -79,12 +80,12 @@ describe('antidote scan / mitigate', () => {
     const csv = (await readFile(join(out, 'suspicious.csv'), 'utf8')).trim().split('\n');
     // One row per record (no duplicate ids), one score column per detector.
     expect(csv[0]).toBe(
-      'id,label,decision,flagged_by,suspicion,ac,ss,spectre,cl,knn,sca,abl,ln,ct,tt',
+      'id,label,decision,flagged_by,suspicion,ac,ss,spectre,cl,knn,sca,abl,ln,ct,tt,nc',
     );
     const rows = csv.slice(1).map((l) => l.split(','));
     const ids = rows.map((r) => r[0]);
     expect(new Set(ids).size).toBe(ids.length);
-    const methods = ['ac', 'ss', 'spectre', 'cl', 'knn', 'sca', 'abl', 'ln', 'ct', 'tt'];
+    const methods = ['ac', 'ss', 'spectre', 'cl', 'knn', 'sca', 'abl', 'ln', 'ct', 'tt', 'nc'];
     const flaggedByAny = ds.ids.filter((_, i) =>
       methods.some((m) => report.methods[m].flagged[i] === 1),
     );
