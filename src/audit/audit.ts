@@ -4,6 +4,7 @@ import type { LoadedDataset } from '../data/load.js';
 import { normalizeRange } from '../data/range.js';
 import { stratifiedSplit } from '../data/transform.js';
 import { tabularScanContext } from '../defenses/feature-trigger-discovery.js';
+import { auditScanMethods } from '../defenses/scan.js';
 import { textScanContext } from '../defenses/text-scan-context.js';
 import { activeBackend, initEngine } from '../engine/backend.js';
 import type { Model } from '../engine/model-interface.js';
@@ -45,7 +46,7 @@ export interface AuditOptions {
   /** Public key to check the dataset's signature with. */
   readonly publicKeyPath?: string;
   readonly seed?: number;
-  /** Detectors to run; default `DEFAULT_SCAN_METHODS`. */
+  /** Detectors to run; default `auditScanMethods` (the scan's defaults, and `nc` for images). */
   readonly methods?: readonly string[];
   /**
    * A trusted clean subset of the data (a few records per class, same classes and records):
@@ -184,12 +185,13 @@ export async function runAudit(o: AuditOptions): Promise<AuditResult> {
     onProgress: o.onProgress,
   });
   try {
+    const context = {
+      ...textScanContext(model.model, data.dataset),
+      ...tabularScanContext(model.model),
+    };
     const scan = await scanStage(withSource(model.features, data.dataset), model.classifier, {
-      methods: o.methods,
-      context: {
-        ...textScanContext(model.model, data.dataset),
-        ...tabularScanContext(model.model),
-      },
+      methods: o.methods ?? auditScanMethods(context),
+      context,
       seed,
       trusted: o.trusted ? trustedFeatures(o.trusted, model) : undefined,
       truth: attackGroundTruth(data.attack, model.features.ids),

@@ -57,6 +57,23 @@ export function defaultScanMethods(context?: {
   ];
 }
 
+/**
+ * The detectors of an audit of the data in `context`: {@link defaultScanMethods}, plus trigger
+ * reversal (`nc`, a fast Neural Cleanse with record attribution: `trigger-reversal.ts`) for
+ * images. `nc` finds the clean-label and adaptive backdoors that the default scan passes
+ * (Turner et al.'s clean-label backdoor at 10% of MNIST's target class, Adaptive-Blend/Patch at
+ * 1%: docs/detectors.md), but it costs 11–65 s on 60,000 records against the scan's 10-second
+ * budget, so it runs where that budget does not bind: the audit. It abstains on a model without
+ * gradients (a raw ONNX Runtime session).
+ */
+export function auditScanMethods(context?: {
+  readonly text?: unknown;
+  readonly tabular?: unknown;
+}): string[] {
+  const methods = defaultScanMethods(context);
+  return methods.includes('tt') ? [...methods, 'nc'] : methods;
+}
+
 /** One record's merged findings. */
 export interface RecordFinding {
   readonly index: number;

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadDataset } from '../../data/load.js';
 import { tabularScanContext } from '../../defenses/feature-trigger-discovery.js';
-import { defaultScanMethods, scanDataset } from '../../defenses/scan.js';
+import { auditScanMethods, scanDataset } from '../../defenses/scan.js';
 import { textScanContext } from '../../defenses/text-scan-context.js';
 import { loadModel } from '../../engine/model.js';
 import { runProgram } from '../../testing/run-program.js';
@@ -74,7 +74,7 @@ async function auditAgainstScan(data: string, modelDir: string, out: string) {
     // feature trigger discovery for a tabular one (and trigger transfer, for images, leaves).
     const context = { ...textScanContext(model, records), ...tabularScanContext(model) };
     const scan = await scanDataset(features, model.classifier, {
-      methods: defaultScanMethods(context),
+      methods: auditScanMethods(context),
       seed: 1,
       context,
     });
@@ -167,7 +167,7 @@ describe('antidote audit with an ONNX model', () => {
       const features = model.featurize((await loadDataset('mnist:test:300')).dataset);
       expect(features.shape).toEqual([300, 1, 28, 28]);
       const scan = await scanDataset(features, model.classifier, {
-        methods: defaultScanMethods(),
+        methods: auditScanMethods(),
         seed: 1,
       });
       expect(report.data.scan.flaggedIds).toEqual(features.ids.filter((_, i) => scan.flagged[i]));
