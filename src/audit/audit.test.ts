@@ -38,9 +38,12 @@ describe('runAudit on a dataset directory written by NumPy', () => {
       vulnerability: { records: 300, backdoorRates: [0.02, 0.1], flipRates: [0.2] },
     });
     const scan = r.report.data.scan as {
+      methods: string[];
       flaggedIds: string[];
       perClass: { className: string; flagged: number }[];
     };
+    // An audit of images runs the scan's defaults and trigger reversal (nc).
+    expect(scan.methods).toContain('trigger-reversal');
     const found = PLANTED.filter((id) => scan.flaggedIds.some((f) => Number(f) === Number(id)));
     expect(found.length / PLANTED.length).toBeGreaterThanOrEqual(0.9);
     // The poison carries label 0 ("horizontal"): the findings concentrate there.
