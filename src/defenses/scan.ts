@@ -444,23 +444,46 @@ function strengthOf(report: DetectionReport, c: number): number | undefined {
 }
 
 /**
+ * Report methods whose strong finding is tested against the model with a control, so that the
+ * model itself confirms it: trigger transfer (`trigger-transfer.ts`) pastes the flagged cluster's
+ * common pattern onto other classes' records and measures how many move to the class, against a
+ * random subset of the class (measured on MNIST pattern 5%: 0.83 of the records moved, 0.02 for
+ * the control). Its finding is causal evidence of a backdoor, not a geometric outlier.
+ */
+const CAUSAL_METHODS: ReadonlySet<string> = new Set(['trigger-transfer']);
+
+/**
  * Per report and class, 1 where the report's strong finding flags its records on its own (the
  * second rule of {@link scanDecision}). A strong finding that another detector confirms always
- * does (`confirmingReports` in `verdict.ts`, the verdict's own confirmation). So does an
- * unconfirmed one while the scan has no confirmed finding at all: its records are then the list a
- * human must review (the REVIEW verdict), and discarding them would pass poison that one detector
- * alone sees (issue 16). Once the scan holds confirmed poison (a FAIL verdict), the flagged set is
- * what the user removes as poison, and an unconfirmed finding beside it keeps its records only
- * when some other detector that ranks its class supports it: it gives the flagged records a mean
- * within-class percentile rank above ½ (a random subset of the class), by at least
- * `STRONG_EVIDENCE` standard errors (1/√(12m) for m records with uniform ranks). A finding that
- * every other detector ranks no higher than chance stays in the verdict's evidence for review but
- * flags nothing. Measured on the detection matrix, MNIST single pixel at 33% of class "0" (ASR
- * 1.00): activation clustering also split off 695 clean "7"s (whitened space, strength 3.69),
- * which spectral signatures ranked at 0.42 on average and the others not at all (tied), beside
- * the poison of "0" that three detectors confirmed (precision 0.81 of the default decision). On
- * Fashion-MNIST with random flips, the arbitrary-label test's unconfirmed classes ("Shirt",
- * "Coat") are supported by activation clustering (mean ranks 0.80 and 0.87) and keep their flags.
+ * does (`confirmingReports` in `verdict.ts`, the verdict's own confirmation), and so does a
+ * causal one ({@link CAUSAL_METHODS}: the model confirms it). So does an unconfirmed one while
+ * the scan has no confirmed or causal finding at all: its records are then the list a human must
+ * review (the REVIEW verdict), and discarding them would pass poison that one detector alone sees
+ * (issue 16). Once the scan holds confirmed poison, the flagged set is what the user removes as
+ * poison, and an unconfirmed finding beside it keeps its records only when some other detector
+ * that ranks its class supports it: it gives the flagged records a mean within-class percentile
+ * rank above its baseline by at least `STRONG_EVIDENCE` standard errors (1/√(12m) for m records
+ * with uniform ranks). The baseline is what that detector gives the finding detector's m most
+ * suspicious records in the classes where the finding detector found nothing (the median over
+ * those classes), and never below ½ (a random subset of the class): detectors that read the same
+ * representation rank each other's outliers high in every class, which is no support for one
+ * class's finding. A finding that no other detector supports stays in the verdict's evidence for
+ * review but flags nothing; the verdict is unchanged. Measured on the detection matrix:
+ * - MNIST single pixel at 33% of class "0" (ASR 1.00): activation clustering also split off 695
+ *   clean "7"s (whitened space, strength 3.69), which spectral signatures ranked at 0.42 on
+ *   average and the others not at all (tied), beside the poison of "0" that three detectors
+ *   confirmed (precision 0.81 of the default decision).
+ * - MNIST pattern at 5% of class "0" (ASR 0.97): trigger transfer's poison of "0" is confirmed;
+ *   activation clustering also split off 118 clean "1"s (strength 3.63), which spectral
+ *   signatures ranks at 0.62 on average, above ½ but below the 0.78 it gives activation
+ *   clustering's most suspicious records of the classes where it found nothing (precision 0.70).
+ * - MNIST image insert at 1% and blend α 0.1 at 5% of "0" (ASR ≥ 0.97): trigger transfer's
+ *   causal finding of "0" stands alone (activation clustering ranks its records at 0.58 and
+ *   0.46); activation clustering's 122 and 130 clean "1"s (strength 3.90, 3.64) are ranked at
+ *   0.37–0.40 by spectral signatures (precision 0.33 and 0.71, verdict REVIEW).
+ * On Fashion-MNIST with random flips, the arbitrary-label test's unconfirmed classes ("Shirt",
+ * "Coat") are supported by activation clustering (mean ranks 0.80 and 0.87; the arbitrary-label
+ * test is strong in every class, so the baseline is ½) and keep their flags.
  */
 export function strongMembership(
   ds: Pick<Dataset, 'y' | 'classes'>,
@@ -471,22 +494,31 @@ export function strongMembership(
   const input = { y: ds.y, reports, classRanks };
   const confirmed = reports.map((r, a) =>
     r.perClass.map((f) =>
-      isStrong(f.strength) ? confirmingReports(input, a, f).length > 0 : undefined,
+      isStrong(f.strength)
+        ? CAUSAL_METHODS.has(r.method) || confirmingReports(input, a, f).length > 0
+        : undefined,
     ),
   );
   const anyConfirmed = confirmed.some((per) => per.some((v) => v === true));
   const tied = reports.map((r) => tiedClasses(r.scores, ds.y, k));
+  const members = Array.from({ length: k }, () => [] as number[]);
+  for (let i = 0; i < ds.y.length; i++) members[ds.y[i]!]!.push(i);
   const supported = (a: number, c: number): boolean =>
     reports.some((_, b) => {
       if (b === a || tied[b]![c]) return false;
       let sum = 0;
       let m = 0;
-      for (let i = 0; i < ds.y.length; i++) {
-        if (ds.y[i] !== c || !reports[a]!.flagged[i]) continue;
+      for (const i of members[c]!) {
+        if (!reports[a]!.flagged[i]) continue;
         sum += classRanks[b]![i]!;
         m++;
       }
-      return m > 0 && (sum / m - 0.5) * Math.sqrt(12 * m) >= STRONG_EVIDENCE;
+      return (
+        m > 0 &&
+        (sum / m - supportBaseline(reports, classRanks, members, tied, a, b, c, m)) *
+          Math.sqrt(12 * m) >=
+          STRONG_EVIDENCE
+      );
     });
   return reports.map((r, a) => {
     const s = new Uint8Array(k);
@@ -498,6 +530,37 @@ export function strongMembership(
     });
     return s;
   });
+}
+
+/**
+ * The mean within-class rank that report `b` gives report `a`'s `m` most suspicious records of a
+ * class where `a` found nothing strong (and both rank something), as the median over those
+ * classes other than `c`; at least ½, and ½ when there is no such class (see
+ * {@link strongMembership}).
+ */
+function supportBaseline(
+  reports: readonly DetectionReport[],
+  classRanks: readonly Float32Array[],
+  members: readonly (readonly number[])[],
+  tied: readonly Uint8Array[],
+  a: number,
+  b: number,
+  c: number,
+  m: number,
+): number {
+  const scores = reports[a]!.scores;
+  const nulls: number[] = [];
+  members.forEach((idx, d) => {
+    if (d === c || tied[a]![d] || tied[b]![d] || idx.length === 0) return;
+    if (isStrong(strengthOf(reports[a]!, d))) return;
+    const top = [...idx].sort((x, z) => scores[z]! - scores[x]! || x - z).slice(0, m);
+    nulls.push(top.reduce((sum, i) => sum + classRanks[b]![i]!, 0) / top.length);
+  });
+  if (nulls.length === 0) return 0.5;
+  nulls.sort((x, z) => x - z);
+  const h = nulls.length >> 1;
+  const median = nulls.length % 2 ? nulls[h]! : (nulls[h - 1]! + nulls[h]!) / 2;
+  return Math.max(0.5, median);
 }
 
 /**
