@@ -125,6 +125,67 @@ describe('an unconfirmed finding beside confirmed poison', () => {
   });
 });
 
+describe("support judged against the data's own null, and causal findings", () => {
+  // Four classes. Class 0 holds 10 poisoned records (0–9) that `tt` finds; `ac` splits off 30
+  // records of class 1 (100–129) with a strong finding no other detector confirms.
+  const ds = dataset(4);
+  const poison = range(0, 10);
+  const lone = range(100, 130);
+  /** `ac`'s scores: its 30 most suspicious records of every class are positions 0–29. */
+  const acScores = scores(4, [], (i) => (i % PER_CLASS < 30 ? 10 - (i % PER_CLASS) / 100 : 0));
+
+  it("does not count as support what the other detector gives ac's top records in every class", () => {
+    const ac = report('ac', 4, acScores, lone, { 1: 3.8 });
+    // ss ranks every class's positions 0–29 in its own top half (mean 0.75): the shared
+    // representation, not support for class 1. Both confirm the poison of class 0.
+    const ssScores = scores(4, poison, (i) => (i % PER_CLASS < 30 ? 6 + (i % PER_CLASS) / 10 : 0));
+    for (let c = 0; c < 4; c++)
+      for (let j = 30; j < PER_CLASS; j++) ssScores[c * PER_CLASS + j] = j < 60 ? 0 : 6 + j / 100;
+    const ss = report('ss', 4, ssScores, poison, { 0: 6 });
+    const tt = report('tt', 4, scores(4, poison), poison, { 0: 9 });
+    const d = scanDecision(ds, [ac, ss, tt]);
+    expect(Array.from(d.flagged.keys()).filter((i) => d.flagged[i])).toEqual(poison);
+    // The same ranks in class 1 alone are support (the baseline elsewhere is chance).
+    const alone = scores(4, poison);
+    for (let j = 0; j < PER_CLASS; j++) alone[PER_CLASS + j] = ssScores[PER_CLASS + j]!;
+    const ss1 = report('ss', 4, alone, poison, { 0: 6 });
+    const d1 = scanDecision(ds, [ac, ss1, tt]);
+    for (const i of lone) expect(d1.flagged[i]).toBe(1);
+  });
+
+  it('a causal finding (trigger transfer) counts as confirmed: the unconfirmed one needs support', () => {
+    // ac ranks nothing in class 0 (its scores tie there), so it does not confirm the poison.
+    const ac = report(
+      'activation-clustering',
+      4,
+      acScores.map((v, i) => (i < PER_CLASS ? 0 : v)),
+      lone,
+      { 1: 3.8 },
+    );
+    // ss ranks ac's records of class 1 at the bottom; nothing confirms the transfer finding.
+    const ss = report(
+      'ss',
+      4,
+      scores(4, [], (i) => (i >= 100 && i < 130 ? 0 : (i % PER_CLASS) / 10)),
+      [],
+      {},
+    );
+    const tt = report('trigger-transfer', 4, scores(4, poison), poison, { 0: 9 });
+    const m = mergeReports(ds, [ac, ss, tt]);
+    expect(Array.from(m.flagged.keys()).filter((i) => m.flagged[i])).toEqual(poison);
+    // The verdict is unchanged: two strong findings, neither confirmed by another detector.
+    expect(m.verdict.verdict).toBe('review');
+    expect(m.verdict.evidence.map((e) => e.classIndex).sort()).toEqual([0, 1]);
+    // Another method with the same report keeps the REVIEW list whole (no confirmed finding).
+    const other = report('other', 4, scores(4, poison), poison, { 0: 9 });
+    const m2 = mergeReports(ds, [ac, ss, other]);
+    expect(Array.from(m2.flagged.keys()).filter((i) => m2.flagged[i])).toEqual([
+      ...poison,
+      ...lone,
+    ]);
+  });
+});
+
 describe('labelExplainedFlags', () => {
   // Class 0 holds label flips: the label-noise detector relabels records 0–29 and flags 0–19.
   const ds = dataset(2);
