@@ -35,7 +35,10 @@ import {
  *    Cardoso 1989, "Source separation using higher order moments", ICASSP; split by 1-D 2-means).
  *    The smaller side of each split is a candidate cluster, unless the best split is at the
  *    smallest allowed size (a heavy tail, not a mode: measured on clean Fashion-MNIST, such
- *    30-record extremes transfer to their class as well as a trigger).
+ *    30-record extremes transfer to their class as well as a trigger). Of the first
+ *    `kurtosisDirections` FOBI directions, the one whose refined candidate is the cleanest mode
+ *    (largest separation) is kept: a heavy tail can out-rank the poison's direction (an mlp's
+ *    ReLU layer; docs/detectors.md, "Trigger transfer on an mlp").
  * 2. Confirmation by trigger transfer. A natural sub-style of a class is as tight as a backdoor
  *    cluster in that space (Fashion-MNIST "Trouser"), but it is not a trigger. The candidate's
  *    input-space pattern is estimated as the mean difference between its records and their nearest
