@@ -613,22 +613,6 @@ export async function triggerTransferClass(
       cleanest = cand;
     }
   }
-  // A cleaner mode may be a sub-mode of the same cluster (MNIST cnn, pattern at 5%: 271 records,
-  // all poison, inside the first direction's 322, 309 of them poison): the largest kurtosis
-  // candidate holding most of the cleanest one's records stands for it.
-  if (cleanest) {
-    const inner = new Set(refinedOf.get(cleanest)!.rows);
-    let chosen = cleanest;
-    for (const cand of found) {
-      if (cand.direction !== 'kurtosis' || cand === cleanest) continue;
-      const rows = refinedOf.get(cand)!.rows;
-      let shared = 0;
-      for (const r of rows) if (inner.has(r)) shared++;
-      if (2 * shared > inner.size && rows.length > refinedOf.get(chosen)!.rows.length)
-        chosen = cand;
-    }
-    cleanest = chosen;
-  }
   const cands = found.filter((cand) => cand.direction === 'principal' || cand === cleanest);
   const crng = new Rng(plan.seed).fork(`class-${c}`);
   const others = new Int32Array(n - idx.length);
