@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Dataset } from '../data/dataset.js';
 import { plantedTriggerCase as plantedCase } from '../testing/planted-trigger.js';
+import { Rng } from '../util/rng.js';
 import { STRONG_EVIDENCE } from './detector.js';
 import { triggerTransfer } from './trigger-transfer.js';
 
@@ -24,6 +25,32 @@ describe('low-variance cluster trigger transfer', () => {
     for (const f of report.perClass.slice(1)) expect(f.flagged).toBe(0);
   });
 
+  it('finds the poison along a later kurtosis direction when heavy tails out-rank it', async () => {
+    // The planted case with heavy-tailed quiet values in every class (2% of records ×40 on
+    // values 1 and 2: excess kurtosis far above the poison's bimodal one) and a broad Gaussian
+    // value 13: the first principal direction is value 13 and the first two FOBI directions are
+    // the tails, as on an mlp's ReLU layer (MNIST, pixel trigger at 5%).
+    const { ds, model, poisoned } = plantedCase();
+    const rng = new Rng(11);
+    const x = Float32Array.from(ds.x);
+    for (let i = 0; i < ds.y.length; i++) {
+      for (const j of [1, 2]) if (rng.uniform(0, 1) < 0.02) x[i * 16 + j]! *= 40;
+      x[i * 16 + 13] = rng.normal(0, 1);
+    }
+    const tailed: Dataset = { ...ds, x };
+    const count = (flagged: Uint8Array) => {
+      const all = [...flagged.keys()].filter((i) => flagged[i] === 1);
+      return { hits: all.filter((i) => poisoned.has(i)).length, all: all.length };
+    };
+    const first = await triggerTransfer(tailed, model, { seed: 3, kurtosisDirections: 1 });
+    expect(count(first.flagged).hits).toBeLessThan(poisoned.size / 2);
+    const report = await triggerTransfer(tailed, model, { seed: 3 });
+    const { hits, all } = count(report.flagged);
+    expect(hits / poisoned.size).toBeGreaterThanOrEqual(0.95);
+    expect(hits / all).toBeGreaterThanOrEqual(0.95);
+    expect(report.perClass[0]!.stats.direction).toMatch(/^kurtosis-[23]$/);
+  });
+
   it('flags nothing in a clean set', async () => {
     const { ds, model, poisoned } = plantedCase();
     const keep = [...ds.y.keys()].filter((i) => !poisoned.has(i));
@@ -45,6 +72,9 @@ describe('low-variance cluster trigger transfer', () => {
   it('refuses bad options', async () => {
     const { ds, model } = plantedCase();
     await expect(triggerTransfer(ds, model, { probes: 0 })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
+    await expect(triggerTransfer(ds, model, { kurtosisDirections: 0 })).rejects.toMatchObject({
       code: 'INVALID_ARGUMENT',
     });
     await expect(triggerTransfer(ds, model, { minShare: 0.6 })).rejects.toMatchObject({

@@ -35,7 +35,10 @@ import {
  *    Cardoso 1989, "Source separation using higher order moments", ICASSP; split by 1-D 2-means).
  *    The smaller side of each split is a candidate cluster, unless the best split is at the
  *    smallest allowed size (a heavy tail, not a mode: measured on clean Fashion-MNIST, such
- *    30-record extremes transfer to their class as well as a trigger).
+ *    30-record extremes transfer to their class as well as a trigger). Of the first
+ *    `kurtosisDirections` FOBI directions, the one whose refined candidate is the cleanest mode
+ *    (largest separation) is kept: a heavy tail can out-rank the poison's direction (an mlp's
+ *    ReLU layer; docs/detectors.md, "Trigger transfer on an mlp").
  * 2. Confirmation by trigger transfer. A natural sub-style of a class is as tight as a backdoor
  *    cluster in that space (Fashion-MNIST "Trouser"), but it is not a trigger. The candidate's
  *    input-space pattern is estimated as the mean difference between its records and their nearest
@@ -59,6 +62,13 @@ export interface TriggerTransferOptions extends RepresentationOptions {
   readonly dims?: number;
   /** Smallest candidate, as a share of its class. Default 0.005. */
   readonly minShare?: number;
+  /**
+   * FOBI directions searched, largest kurtosis first. Default 3: a heavy-tailed direction (a few
+   * extreme records, no mode) can out-rank the poison's: on an mlp's 256-unit ReLU layer (MNIST,
+   * pixel trigger at 5% of the target) the poison lies along the third (cosine 0.87 with the
+   * poison-versus-class mean difference), the first two being tails of kurtosis 23 and 16.
+   */
+  readonly kurtosisDirections?: number;
   /** Candidate records used to estimate the pattern. Default 100. */
   readonly patternRecords?: number;
   /** Records of other classes searched for nearest neighbours. Default 500. */
@@ -72,6 +82,8 @@ export interface TriggerTransferOptions extends RepresentationOptions {
 /** A candidate cluster of one class and its transfer measurement. */
 interface Candidate {
   readonly direction: 'principal' | 'kurtosis';
+  /** Rank of the direction among its kind (0: the first principal / largest-kurtosis one). */
+  readonly rank: number;
   /** Dataset indices of the candidate's records. */
   readonly members: Int32Array;
   /** Whitened projection of every class record, signed so that the candidate lies above. */
@@ -139,6 +151,7 @@ function classCandidates(
   classIndex: number,
   dims: number,
   minShare: number,
+  kurtosisDirections: number,
 ): Candidate[] {
   const d = reps.dim;
   const n = idx.length;
@@ -203,12 +216,15 @@ function classCandidates(
     }
   }
   for (let a = 0; a < k; a++) for (let b = a; b < k; b++) m4[b * k + a] = m4[a * k + b]!;
-  const fobi = symmetricEigen(m4, k, 1).vectors.subarray(0, k);
+  const fobi = symmetricEigen(m4, k, Math.min(kurtosisDirections, k));
   const out: Candidate[] = [];
-  for (const [direction, u, unequal] of [
-    ['principal', null, true],
-    ['kurtosis', fobi, false],
-  ] as const) {
+  const searched: [Candidate['direction'], number, Float64Array | null, boolean][] = [
+    ['principal', 0, null, true],
+  ];
+  for (let t = 0; t < fobi.values.length; t++) {
+    searched.push(['kurtosis', t, fobi.vectors.subarray(t * k, (t + 1) * k), false]);
+  }
+  for (const [direction, rank, u, unequal] of searched) {
     const p = new Float64Array(n);
     for (let r = 0; r < n; r++) {
       if (u === null) p[r] = zc[r * k]!;
@@ -223,6 +239,7 @@ function classCandidates(
     if (!split.above) for (let r = 0; r < n; r++) p[r] = -p[r]!;
     out.push({
       direction,
+      rank,
       members: Int32Array.from(split.small, (r) => idx[r]!),
       proj: p,
       rows: split.small,
@@ -232,6 +249,11 @@ function classCandidates(
     });
   }
   return out;
+}
+
+/** A candidate's direction as reports name it: `principal`, `kurtosis`, `kurtosis-2`, … */
+function directionName(cand: { readonly direction: string; readonly rank: number }): string {
+  return cand.rank === 0 ? cand.direction : `${cand.direction}-${cand.rank + 1}`;
 }
 
 /** Steps of linear refinement at most (it stops earlier when the flagged set no longer changes). */
@@ -244,7 +266,11 @@ const REFINE_STEPS = 5;
  * pooled variance and the two sizes as priors meet. Returns the projection (candidate above) and
  * the positions beyond the cut.
  */
-function refineCandidate(cand: Candidate): { proj: Float64Array; rows: Int32Array } {
+function refineCandidate(cand: Candidate): {
+  proj: Float64Array;
+  rows: Int32Array;
+  separation: number;
+} {
   const k = cand.dims;
   const z0 = cand.coords;
   const n = z0.length / k;
@@ -252,7 +278,7 @@ function refineCandidate(cand: Candidate): { proj: Float64Array; rows: Int32Arra
   for (const r of cand.rows) inside[r] = 1;
   const n1 = cand.rows.length;
   const n0 = n - n1;
-  if (n1 < 2 || n0 < 2) return { proj: cand.proj, rows: cand.rows };
+  if (n1 < 2 || n0 < 2) return { proj: cand.proj, rows: cand.rows, separation: 0 };
   const w = new Float64Array(k);
   for (let r = 0; r < n; r++) {
     const f = inside[r] ? 1 / n1 : -1 / n0;
@@ -271,13 +297,14 @@ function refineCandidate(cand: Candidate): { proj: Float64Array; rows: Int32Arra
   let ss = 0;
   for (let r = 0; r < n; r++) ss += (proj[r]! - (inside[r] ? m1 : m0)) ** 2;
   const pooled = ss / (n - 2);
-  if (!(m1 > m0) || !(pooled > 0)) return { proj: cand.proj, rows: cand.rows };
+  if (!(m1 > m0) || !(pooled > 0)) return { proj: cand.proj, rows: cand.rows, separation: 0 };
+  const separation = (m1 - m0) / Math.sqrt(pooled);
   const cut = (m1 + m0) / 2 + (pooled * Math.log(n0 / n1)) / (m1 - m0);
   const rows: number[] = [];
   for (let r = 0; r < n; r++) if (proj[r]! > cut) rows.push(r);
   return rows.length >= 2
-    ? { proj, rows: Int32Array.from(rows) }
-    : { proj: cand.proj, rows: cand.rows };
+    ? { proj, rows: Int32Array.from(rows), separation }
+    : { proj: cand.proj, rows: cand.rows, separation };
 }
 
 /** The class means `[K, d]` and an orthonormal basis (`rows` of them) of span{class means − grand mean}. */
@@ -406,6 +433,7 @@ function draw(pool: Int32Array, k: number, rng: Rng): Int32Array {
 export interface TriggerTransferPlan {
   readonly dims: number;
   readonly minShare: number;
+  readonly kurtosisDirections: number;
   readonly patternRecords: number;
   readonly references: number;
   readonly probes: number;
@@ -429,11 +457,13 @@ export function triggerTransferPlan(
 ): TriggerTransferPlan {
   const dims = options.dims ?? 32;
   const minShare = options.minShare ?? 0.005;
+  const kurtosisDirections = options.kurtosisDirections ?? 3;
   const patternRecords = options.patternRecords ?? 100;
   const references = options.references ?? 500;
   const probes = options.probes ?? 200;
   for (const [name, v] of [
     ['dims', dims],
+    ['kurtosisDirections', kurtosisDirections],
     ['patternRecords', patternRecords],
     ['references', references],
     ['probes', probes],
@@ -459,6 +489,7 @@ export function triggerTransferPlan(
   return {
     dims,
     minShare,
+    kurtosisDirections,
     patternRecords,
     references,
     probes,
@@ -474,12 +505,19 @@ export function triggerTransferPlan(
 /** One candidate cluster of a class as the cross-class phase reads it. */
 export interface TriggerTransferCandidateStats {
   readonly direction: 'principal' | 'kurtosis';
+  /** Rank of the direction among the kurtosis ones (0: the largest kurtosis; 0 for principal). */
+  readonly rank: number;
   /** Records in the candidate. */
   readonly size: number;
   /** Share of the probes its pattern moves to the class. */
   readonly transfer: number;
   /** The class's records (positions among them) the refined candidate holds. */
   readonly rows: Int32Array;
+  /**
+   * Distance between the refined candidate's and the rest of the class's means along the refined
+   * direction, in units of the pooled within-group standard deviation.
+   */
+  readonly separation: number;
   /** Each class record's score if this candidate is flagged (its refined projection, ≥ 0). */
   readonly scores: Float32Array;
 }
@@ -541,7 +579,7 @@ export async function triggerTransferClass(
       for (let i = 0; i < n; i++) if (y[i] === c) yield i;
     })(),
   );
-  const cands = classCandidates(
+  const found = classCandidates(
     reps,
     idx,
     span.means,
@@ -550,7 +588,32 @@ export async function triggerTransferClass(
     c,
     plan.dims,
     plan.minShare,
+    plan.kurtosisDirections,
   );
+  // Refined first: of the kurtosis directions, only the cleanest mode (largest refined separation)
+  // is kept, so a class still offers one principal and one kurtosis candidate (the null among the
+  // classes is unchanged in kind), and where the first direction is the cleanest nothing changes.
+  const refinedOf = new Map<Candidate, ReturnType<typeof refineCandidate>>();
+  for (const cand of found) {
+    let refined = refineCandidate(cand);
+    for (let step = 1; step < REFINE_STEPS; step++) {
+      const next = refineCandidate({ ...cand, rows: refined.rows });
+      const same =
+        next.rows.length === refined.rows.length &&
+        next.rows.every((r, t) => r === refined.rows[t]);
+      refined = next;
+      if (same) break;
+    }
+    refinedOf.set(cand, refined);
+  }
+  let cleanest: Candidate | undefined;
+  for (const cand of found) {
+    if (cand.direction !== 'kurtosis') continue;
+    if (!cleanest || refinedOf.get(cand)!.separation > refinedOf.get(cleanest)!.separation) {
+      cleanest = cand;
+    }
+  }
+  const cands = found.filter((cand) => cand.direction === 'principal' || cand === cleanest);
   const crng = new Rng(plan.seed).fork(`class-${c}`);
   const others = new Int32Array(n - idx.length);
   for (let i = 0, o = 0; i < n; i++) if (y[i] !== c) others[o++] = i;
@@ -569,20 +632,14 @@ export async function triggerTransferClass(
   for (const [j, cand] of cands.entries()) {
     const pattern = nearestDifference(rec, used[j]!, refs);
     cand.transfer = await transferRate(rec, input.model, probes, pattern, c, plan.lo, plan.hi);
-    let refined = refineCandidate(cand);
-    for (let step = 1; step < REFINE_STEPS; step++) {
-      const next = refineCandidate({ ...cand, rows: refined.rows });
-      const same =
-        next.rows.length === refined.rows.length &&
-        next.rows.every((r, t) => r === refined.rows[t]);
-      refined = next;
-      if (same) break;
-    }
+    const refined = refinedOf.get(cand)!;
     candidates.push({
       direction: cand.direction,
+      rank: cand.rank,
       size: cand.members.length,
       transfer: cand.transfer,
       rows: refined.rows,
+      separation: refined.separation,
       scores: Float32Array.from(refined.proj, (v) => Math.max(0, v)),
     });
   }
@@ -627,6 +684,7 @@ function planParams(plan: TriggerTransferPlan): DetectionReport['params'] {
   return {
     dims: plan.dims,
     minShare: plan.minShare,
+    kurtosisDirections: plan.kurtosisDirections,
     patternRecords: plan.patternRecords,
     references: plan.references,
     probes: plan.probes,
@@ -707,13 +765,14 @@ export function triggerTransferAmongClasses(
       flagged: confirmed?.rows.length ?? 0,
       suspicious,
       strength: roundStrength(strength),
-      reason: `${shown.size}-record cluster along the ${shown.direction} direction: its pattern moves ${fmt(shown.transfer)} of other-class records to this class, ${fmt(s.control)} for a random subset of the class (best gain ${fmt(s.gain)}, strength ${fmt(strength)} among the classes)${suspicious ? ': flagged' : ': left alone'}`,
+      reason: `${shown.size}-record cluster along the ${directionName(shown)} direction: its pattern moves ${fmt(shown.transfer)} of other-class records to this class, ${fmt(s.control)} for a random subset of the class (best gain ${fmt(s.gain)}, strength ${fmt(strength)} among the classes)${suspicious ? ': flagged' : ': left alone'}`,
       stats: {
         candidate: shown.size,
-        direction: shown.direction,
+        direction: directionName(shown),
         transfer: shown.transfer,
         candidateSizes: s.candidates.map((cd) => cd.size),
         candidateTransfers: s.candidates.map((cd) => cd.transfer),
+        candidateSeparations: s.candidates.map((cd) => roundStrength(cd.separation)),
         control: s.control,
         gain: s.gain,
         strength: roundStrength(strength),
