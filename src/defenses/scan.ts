@@ -448,9 +448,19 @@ function strengthOf(report: DetectionReport, c: number): number | undefined {
  * model itself confirms it: trigger transfer (`trigger-transfer.ts`) pastes the flagged cluster's
  * common pattern onto other classes' records and measures how many move to the class, against a
  * random subset of the class (measured on MNIST pattern 5%: 0.83 of the records moved, 0.02 for
- * the control). Its finding is causal evidence of a backdoor, not a geometric outlier.
+ * the control). Its finding is causal evidence of a backdoor, not a geometric outlier. Keyword
+ * discovery (`keyword-discovery.ts`) and feature trigger discovery (`feature-trigger-discovery.ts`)
+ * are causal in the same way: they insert the token or feature value into records of other
+ * classes and measure the model's push to the label against every other token or value (the
+ * null among candidates). Without them, the records of a text backdoor that keyword discovery
+ * alone found were dropped once another finding of the scan was confirmed (the CLI's text test:
+ * sentiment, 600 records, embedding-bag model, `cf` trigger: decision F1 1.00 → 0.08).
  */
-const CAUSAL_METHODS: ReadonlySet<string> = new Set(['trigger-transfer']);
+const CAUSAL_METHODS: ReadonlySet<string> = new Set([
+  'trigger-transfer',
+  'keyword-discovery',
+  'feature-trigger-discovery',
+]);
 
 /**
  * Per report and class, 1 where the report's strong finding flags its records on its own (the
