@@ -11,6 +11,7 @@ export * from './drift.js';
 export * from './gate.js';
 export * from './gate-policy.js';
 export * from './migrations.js';
+export * from './model-cache.js';
 export * from './model-content.js';
 export * from './model-registry.js';
 export * from './monitor.js';

@@ -23,6 +23,7 @@ import {
 } from '../integrity/manifest.js';
 import type { ObjectStore } from '../integrity/object-store.js';
 import { writeDirAtomic } from '../util/fs.js';
+import { MODEL_CACHE_FOLDER, touchCachedModel } from './model-cache.js';
 import { modelManifest } from './model-manifest.js';
 import type { ModelVersion } from './model-registry.js';
 import type { SqlDatabase } from './sql-database.js';
@@ -40,9 +41,6 @@ export const MODEL_EXTRA_FILES: readonly string[] = [
   PROVENANCE_FILE,
   PROVENANCE_SIGNATURE_FILE,
 ];
-
-/** Folder under `.antidote/` holding models fetched from the store, one per manifest digest. */
-export const MODEL_CACHE_FOLDER = 'models';
 
 /**
  * What a version records about its stored content (`ModelInfo.content`): the model's files are
@@ -209,7 +207,10 @@ export async function localModelVersion(
     const m = await modelManifest(path).catch(() => undefined);
     return m?.rootDigest === v.rootDigest;
   };
-  if (await intact()) return { ...v, dir: path };
+  if (await intact()) {
+    await touchCachedModel(folder);
+    return { ...v, dir: path };
+  }
   try {
     await writeModelContent(store.objects, v, folder, { overwrite: true });
   } catch (e) {

@@ -1,5 +1,13 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
+import { AntidoteError } from '../../errors.js';
+import {
+  type CachedModel,
+  listModelCache,
+  modelCacheDir,
+  parseByteSize,
+  pruneModelCache,
+} from '../../registry/model-cache.js';
 import { writeModelContent } from '../../registry/model-content.js';
 import type { ModelVersion } from '../../registry/model-registry.js';
 import { addOnnxFlags, type OnnxCliOptions, onnxLoadOptions } from '../onnx-flags.js';
@@ -23,9 +31,37 @@ interface PullCliOptions extends RegistryCliOptions {
   force?: boolean;
 }
 
+/** Options of `registry cache`. */
+interface CacheCliOptions extends RegistryCliOptions {
+  prune?: boolean;
+  maxSize?: string;
+  dryRun?: boolean;
+  grace: string;
+}
+
+/** `123.4 MiB`-style size. */
+function size(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = bytes;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${v} B` : `${v.toFixed(1)} ${units[i]}`;
+}
+
+function cacheLine(e: CachedModel, reason?: string): string {
+  const who = e.leftover
+    ? '(interrupted fetch)'
+    : e.versions.map((v) => `${v.id}:${v.stage}`).join(',') || '(no registered version)';
+  return `${e.digest.slice(0, 16)}…  ${size(e.bytes).padStart(10)}  used ${e.lastUsed.toISOString()}  ${who}${reason ? `  → removed (${reason})` : ''}`;
+}
+
 /**
- * `antidote registry register|list|show|pull`: versions of named models and their stages, and
- * their content fetched from the catalogue's object store.
+ * `antidote registry register|list|show|pull|cache`: versions of named models and their stages,
+ * their content fetched from the catalogue's object store, and this machine's cache of fetched
+ * copies.
  */
 export function registerRegistryCommand(program: Command): void {
   const cmd = program
@@ -118,6 +154,73 @@ export function registerRegistryCommand(program: Command): void {
               ),
             ].join('\n'),
           { version: v, gateResults: gates, transitions: history },
+        );
+      } finally {
+        reg.close();
+      }
+    });
+  cmd
+    .command('cache')
+    .description(
+      "list this machine's copies of models fetched from the catalogue (.antidote/models/, by gate, serve, promote); --prune removes those no production, staging or candidate version uses, and --max-size bounds the rest (least recently used first; production and staging copies stay). A removed copy is fetched again, verified, when next needed.",
+    )
+    .option(
+      '--prune',
+      'remove unreferenced and archived copies and leftovers of interrupted fetches',
+    )
+    .option(
+      '--max-size <size>',
+      'with --prune: keep the cache at or below this size (bytes, or 500M, 2G …)',
+    )
+    .option('--dry-run', 'with --prune: only list what would be removed')
+    .option(
+      '--grace <seconds>',
+      'keep leftovers of fetches younger than this (one may be running)',
+      '3600',
+    )
+    .option('--project <dir>', 'project folder')
+    .option('--json', 'print the result as JSON')
+    .action(async (o: CacheCliOptions) => {
+      if (!o.prune && (o.maxSize !== undefined || o.dryRun)) {
+        throw new AntidoteError('INVALID_ARGUMENT', '--max-size and --dry-run go with --prune');
+      }
+      const grace = Number(o.grace);
+      if (!Number.isFinite(grace) || grace < 0) {
+        throw new AntidoteError('INVALID_ARGUMENT', '--grace must be a number of seconds ≥ 0');
+      }
+      const maxBytes = o.maxSize !== undefined ? parseByteSize(o.maxSize) : undefined;
+      const reg = openRegistry(o);
+      try {
+        const versions = reg.list();
+        const dir = modelCacheDir(reg.store.projectDir);
+        if (!o.prune) {
+          const list = await listModelCache(reg.store.projectDir, versions);
+          const total = list.reduce((t, e) => t + e.bytes, 0);
+          printResult(
+            o,
+            () =>
+              [
+                ...list.map((e) => cacheLine(e)),
+                `${list.length} cached cop${list.length === 1 ? 'y' : 'ies'}, ${size(total)} in ${dir}`,
+              ].join('\n'),
+            { dir, entries: list, bytes: total },
+          );
+          return;
+        }
+        const r = await pruneModelCache(reg.store.projectDir, versions, {
+          ...(maxBytes !== undefined ? { maxBytes } : {}),
+          dryRun: o.dryRun === true,
+          graceMs: grace * 1000,
+        });
+        const verb = r.dryRun ? 'would remove' : 'removed';
+        printResult(
+          o,
+          () =>
+            [
+              ...r.removed.map((e) => cacheLine(e, e.reason)),
+              `${verb} ${r.removed.length} cop${r.removed.length === 1 ? 'y' : 'ies'} (${size(r.freedBytes)}); kept ${r.kept.length} (${size(r.keptBytes)})${maxBytes !== undefined && r.keptBytes > maxBytes ? `: above --max-size, the rest serve production or staging versions` : ''}`,
+            ].join('\n'),
+          { dir, ...r },
         );
       } finally {
         reg.close();
