@@ -10,7 +10,7 @@
 //   detectors) and every registered detector that applies to the data on its own (detectors are
 //   given no retraining context unless --with-retrain), scoring each against the ground truth.
 //
-// Flags: --grid core|full (default core), --quick (a tiny smoke grid), --stage make|detect|all
+// Flags: --grid core|full|unseen (default core; unseen: held-out targets, seeds and trigger places), --quick (a tiny smoke grid), --stage make|detect|all
 // (default all; report: only write the results from the cache), --skip DETECTORS (not run on
 // their own), --only-cases REGEX (on case keys), --reverse (cases in reverse order: a second
 // process on the same cache; cases being made are locked), --cache DIR, --with-retrain, --seed N (the
@@ -70,8 +70,10 @@ const skip = new Set((arg('--skip') ?? '').split(',').filter(Boolean));
 if (!['make', 'detect', 'all', 'report'].includes(stage)) {
   throw new Error(`--stage make|detect|all|report, got ${stage}`);
 }
-if (!['core', 'full', 'quick'].includes(gridName))
-  throw new Error(`--grid core|full, got ${gridName}`);
+if (!['core', 'full', 'quick', 'unseen'].includes(gridName))
+  throw new Error(`--grid core|full|quick|unseen, got ${gridName}`);
+// The held-out grid writes its own results (detection-matrix-unseen.{json,md}).
+const resultName = gridName === 'unseen' ? 'detection-matrix-unseen' : 'detection-matrix';
 
 const cases = matrixGrid(gridName).filter((c) => !onlyCases || onlyCases.test(matrixCaseKey(c)));
 // --reverse: the cases in reverse order, so that a second process on the same cache meets the
@@ -123,10 +125,16 @@ function attackOf(c) {
     case 'label-flip':
       return { name: 'label-flip', raw: { mode: c.mode, rate: c.rate } };
     case 'backdoor': {
-      const [kind, alpha] = c.trigger.split('-');
+      const [spec, position] = c.trigger.split('@');
+      const [kind, alpha] = spec.split('-');
       return {
         name: 'backdoor',
-        raw: { trigger: kind, ...(alpha ? { alpha: Number(alpha) } : {}), ...targeting },
+        raw: {
+          trigger: kind,
+          ...(alpha ? { alpha: Number(alpha) } : {}),
+          ...(position ? { position } : {}),
+          ...targeting,
+        },
       };
     }
     case 'text-backdoor':
@@ -506,7 +514,7 @@ function writeAll() {
   const rows = collectRows();
   const targets = matrixTargets(rows);
   const make = rows.map((r) => r.makeSeconds ?? 0);
-  writeResult('detection-matrix', {
+  writeResult(resultName, {
     grid: gridName,
     cache: cacheDir,
     withRetrain,
@@ -542,8 +550,8 @@ function writeAll() {
     reasons,
     '',
   ].join('\n');
-  writeFileSync(join(resultsDir, 'detection-matrix.md'), md);
-  log(`wrote ${join(resultsDir, 'detection-matrix.md')} (${rows.length} cases)`);
+  writeFileSync(join(resultsDir, `${resultName}.md`), md);
+  log(`wrote ${join(resultsDir, `${resultName}.md`)} (${rows.length} cases)`);
 }
 
 if (stage === 'report') {

@@ -80,7 +80,7 @@ describe('detection matrix: case keys', () => {
   });
 
   it('gives every case of every grid its own key', () => {
-    for (const g of ['quick', 'core', 'full'] as const) {
+    for (const g of ['quick', 'core', 'full', 'unseen'] as const) {
       const cases = matrixGrid(g);
       expect(new Set(cases.map(matrixCaseKey)).size, g).toBe(cases.length);
     }
@@ -96,6 +96,19 @@ describe('detection matrix: grids', () => {
     expect(
       full.filter((c) => c.attack.endsWith('-backdoor') && c.attack !== 'backdoor'),
     ).toHaveLength(4);
+  });
+
+  it('unseen holds out what the full grid fixes: other targets, seeds and trigger places', () => {
+    const full = new Set(matrixGrid('full').map(matrixCaseKey));
+    const unseen = matrixGrid('unseen');
+    expect(unseen.filter((c) => full.has(matrixCaseKey(c)))).toEqual([]);
+    const bd = unseen.filter((c) => c.attack === 'backdoor');
+    expect(bd.every((c) => c.target !== 0 && c.seed > 3)).toBe(true);
+    expect(bd.some((c) => c.trigger?.includes('@random'))).toBe(true);
+    expect(new Set(unseen.map((c) => `${c.dataset}/${c.model}`)).size).toBe(4);
+    expect(unseen.filter((c) => c.attack === 'clean' && c.model === 'mlp').length).toBeGreaterThan(
+      0,
+    );
   });
 
   it('core covers every trigger, both datasets and modes, low and high rates, clean, flips, text, tabular', () => {
