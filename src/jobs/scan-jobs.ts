@@ -459,12 +459,39 @@ export async function runScanShardJob(
   };
 }
 
-/** The worker's cached activations: the last forward pass it read, by its shards' digests. */
+/**
+ * The worker's cached forward pass: the activations it last read (by its shards' digests) and
+ * the labels (by their digest), kept across the class jobs of one scan. The same label array
+ * lets the detectors' per-scan caches (`tt`'s class-means span) serve every class job of the
+ * worker instead of being recomputed per job.
+ */
 let repsCache: { key: string; reps: ShardedRepresentations } | undefined;
+let labelsCache: { digest: string; records: number; y: Int32Array } | undefined;
 
-/** Drops the worker's cached activations (a worker that stops). */
+/** Drops the worker's cached activations and labels (a worker that stops). */
 export function clearScanCache(): void {
   repsCache = undefined;
+  labelsCache = undefined;
+}
+
+/** The scan's labels from the file the coordinator wrote, checked against its digest (kept). */
+async function scanLabels(p: Extract<JobPayload, { kind: 'scan-classes' }>): Promise<Int32Array> {
+  if (labelsCache?.digest === p.labels.digest && labelsCache.records === p.records) {
+    return labelsCache.y;
+  }
+  labelsCache = undefined;
+  const labelBytes = await readReported('labels', p.labels.file, p.labels.digest);
+  if (labelBytes.length !== p.records * 4) {
+    throw new AntidoteError(
+      'SHAPE_MISMATCH',
+      `the labels file holds ${labelBytes.length / 4} labels, the forward pass ${p.records} records`,
+    );
+  }
+  const y = new Int32Array(
+    labelBytes.buffer.slice(labelBytes.byteOffset, labelBytes.byteOffset + labelBytes.length),
+  );
+  labelsCache = { digest: p.labels.digest, records: p.records, y };
+  return y;
 }
 
 /**
@@ -480,16 +507,7 @@ export async function runScanClassJob(
   // matrix product the numeric routines use when it is active (numeric/accelerator.ts).
   const model = await loadJobModel(p.model);
   if (p.threads !== undefined) model.useThreads(p.threads);
-  const labelBytes = await readReported('labels', p.labels.file, p.labels.digest);
-  if (labelBytes.length !== p.records * 4) {
-    throw new AntidoteError(
-      'SHAPE_MISMATCH',
-      `the labels file holds ${labelBytes.length / 4} labels, the forward pass ${p.records} records`,
-    );
-  }
-  const y = new Int32Array(
-    labelBytes.buffer.slice(labelBytes.byteOffset, labelBytes.byteOffset + labelBytes.length),
-  );
+  const y = await scanLabels(p);
   const detectors = p.requests.map((r) => {
     const d = classPhasedDetector(r.method);
     if (!d) {
