@@ -48,6 +48,11 @@ export interface RunJobsOptions {
   readonly fullPollMs?: number;
   /** How long Redis may stay unreachable before the run fails (`IO_ERROR`); default 30 s. */
   readonly unreachableMs?: number;
+  /**
+   * Called once every job is on the queue, while the workers run them: the caller's own work
+   * that should not delay the submission (it is awaited before the results are read).
+   */
+  readonly onSubmitted?: () => void | Promise<void>;
 }
 
 /** Pending jobs read by one full poll (see `RunJobsOptions.fullPollMs`). */
@@ -170,6 +175,7 @@ export async function runJobs<S extends z.ZodType>(
       }
       from = to;
     }
+    await options.onSubmitted?.();
     report();
     let lastContact = Date.now();
     let lastFull = 0;
