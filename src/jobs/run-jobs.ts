@@ -132,9 +132,14 @@ export async function runJobs<S extends z.ZodType>(
     options.onProgress?.({ done, total, jobsDone, jobs: requests.length });
   };
   const finished = new Set<number>();
+  /** Ends the wait for the next poll (set while it waits). */
+  let wake: (() => void) | undefined;
   const onFinished = ({ jobId }: { jobId: string }) => {
     const i = index.get(jobId);
     if (i !== undefined) finished.add(i);
+    // The events cover every job left: read them now, not at the next poll (the run's last
+    // job is often what the caller's next step waits for).
+    if (wake && jobsDone + finished.size >= requests.length) wake();
   };
   events.on('completed', onFinished);
   events.on('failed', onFinished);
@@ -181,7 +186,16 @@ export async function runJobs<S extends z.ZodType>(
     let lastFull = 0;
     let rotation = 0;
     while (jobsDone < requests.length) {
-      await new Promise((r) => setTimeout(r, pollMs));
+      if (jobsDone + finished.size < requests.length) {
+        await new Promise<void>((r) => {
+          const timer = setTimeout(r, pollMs);
+          wake = () => {
+            clearTimeout(timer);
+            r();
+          };
+        });
+        wake = undefined;
+      }
       // Jobs the events say finished are read at once; every job still pending is read every
       // `fullPollMs` too (an event can be missed while the connection is down; a job can vanish).
       // The full read covers at most FULL_WINDOW jobs, in turn: a run of 100,000 jobs costs
