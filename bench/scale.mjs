@@ -11,7 +11,7 @@
 // records, default 60,000).
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -109,12 +109,13 @@ function cpuSecondsOf(pid) {
  * Runs the CLI under bash's `time` (async, so the workers' output is read meanwhile): wall
  * seconds and the CPU seconds (user + system) of the process and its children.
  */
-function timedCli(argv) {
+function timedCli(argv, env = process.env) {
   return new Promise((resolve, reject) => {
     const t = performance.now();
     const quoted = [process.execPath, cli, ...argv].map((a) => `'${a.replaceAll("'", "'\\''")}'`);
     const p = spawn('bash', ['-c', `TIMEFORMAT='cpu %U %S'; time ${quoted.join(' ')} >/dev/null`], {
       stdio: ['ignore', 'ignore', 'pipe'],
+      env,
     });
     let err = '';
     p.stderr.on('data', (d) => {
@@ -142,9 +143,17 @@ async function startWorkers(url, name, n) {
     await new Promise((resolve, reject) => {
       p.stdout.on('data', (d) => {
         out += String(d);
-        for (const m of String(d).matchAll(/\(([a-z-]+)\) done in ([0-9.]+) s/g)) {
+        for (const m of String(d).matchAll(
+          /\(([a-z-]+)\) done in ([0-9.]+) s(?: \(cpu ([0-9.]+) s\))?/g,
+        )) {
           jobSeconds.push(Number(m[2]));
-          jobs.push({ worker: i, kind: m[1], seconds: Number(m[2]), at: performance.now() });
+          jobs.push({
+            worker: i,
+            kind: m[1],
+            seconds: Number(m[2]),
+            cpuSeconds: Number(m[3] ?? Number.NaN),
+            at: performance.now(),
+          });
         }
         if (out.includes('worker ready')) resolve();
       });
@@ -233,14 +242,18 @@ async function benchSweep(redis) {
   };
 }
 
-/** Seconds of each kind of job, summed, and the span from the first start to the last end. */
+/**
+ * Seconds and CPU seconds (the worker's, while the job ran) of each kind of job, summed, and when
+ * the last one ended (from `t0`).
+ */
 function stageBreakdown(jobs, t0, t1) {
   const byKind = {};
   for (const j of jobs) {
     if (j.at < t0 || j.at > t1) continue;
-    const k = (byKind[j.kind] ??= { jobs: 0, seconds: 0, lastDone: 0 });
+    const k = (byKind[j.kind] ??= { jobs: 0, seconds: 0, cpuSeconds: 0, lastDone: 0 });
     k.jobs++;
     k.seconds += j.seconds;
+    k.cpuSeconds += j.cpuSeconds;
     k.lastDone = Math.max(k.lastDone, (j.at - t0) / 1000);
   }
   return byKind;
@@ -270,6 +283,11 @@ async function benchScan(redis) {
   // the shared machine hits both sides.
   const name = `bench-${randomBytes(4).toString('hex')}`;
   const w = await startWorkers(redis.url, name, 2);
+  // A private temp folder for the scans, so the cache of verified digests (jobs/digest-cache.ts)
+  // starts empty: the cold run misses it (the coordinator digests the shards), the warm one hits.
+  const tmp = join(work, 'tmp');
+  mkdirSync(tmp, { recursive: true });
+  const env = { ...process.env, TMPDIR: tmp };
   const seconds = { oneProcess: [], twoWorkersCold: undefined, twoWorkersWarm: undefined };
   const cpu = { oneProcess: [], coordinator: {}, workers: {} };
   const stages = {};
@@ -279,7 +297,7 @@ async function benchScan(redis) {
   try {
     for (const [k, mode] of ['one', 'cold', 'one', 'warm'].entries()) {
       if (mode === 'one') {
-        const r = await timedCli(scanArgs(local(k)));
+        const r = await timedCli(scanArgs(local(k)), env);
         seconds.oneProcess.push(r.seconds);
         cpu.oneProcess.push(r.cpu);
         load.oneProcess.push(loadavg()[0]);
@@ -291,7 +309,10 @@ async function benchScan(redis) {
       const before = await redis.commands();
       const cpu0 = w.cpu();
       const t0 = performance.now();
-      const r = await timedCli([...scanArgs(dist(k)), '--queue', redis.url, '--queue-name', name]);
+      const r = await timedCli(
+        [...scanArgs(dist(k)), '--queue', redis.url, '--queue-name', name],
+        env,
+      );
       commands += (await redis.commands()) - before;
       const key = mode === 'cold' ? 'twoWorkersCold' : 'twoWorkersWarm';
       seconds[key] = r.seconds;
@@ -370,7 +391,6 @@ async function benchSimulation(redis) {
   const { ManifestFilesResultSchema } = await import(join(repo, 'dist', 'jobs', 'payloads.js'));
   const dir = join(work, 'sim');
   rmSync(dir, { recursive: true, force: true });
-  const { mkdirSync } = await import('node:fs');
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'f.txt'), 'x'.repeat(1024));
   const payloads = Array.from({ length: SIM_JOBS }, () => ({

@@ -95,6 +95,51 @@ export interface ClassPhasedDetector {
   ): Promise<DetectionReport>;
 }
 
+/**
+ * `tt`'s plans made ahead by {@link prepareClassPhases}, by dataset, then by the options they were
+ * made with; each is used once (by the scan it was made for) and dropped.
+ */
+const preparedPlans = new WeakMap<Dataset, Map<string, TriggerTransferPlan>>();
+
+function ttPlanKey(context: DetectorContext): string {
+  const { seed, layer } = commonDetectorOptions(context);
+  return JSON.stringify([seed, layer ?? null]);
+}
+
+/** `tt`'s plan on `ds` for `context`: the one prepared for them if any (taken), else made now. */
+function ttPlan(ds: Dataset, context: DetectorContext): TriggerTransferPlan {
+  const prepared = preparedPlans.get(ds);
+  const key = ttPlanKey(context);
+  const plan = prepared?.get(key);
+  if (plan) {
+    prepared!.delete(key);
+    return plan;
+  }
+  return triggerTransferPlan(ds, commonDetectorOptions(context));
+}
+
+/**
+ * Makes ahead the costly part of the class-phased detectors' options among `methods` on `ds`
+ * (`tt`'s plan reads every input value once for its range), for the next scan of this very
+ * dataset object with `context`'s seed and layer: a distributed scan's coordinator calls it while
+ * the workers run the forward pass, so the per-class jobs are sent as soon as it ends. The
+ * options are those {@link ClassPhasedDetector.options} would make (the same function, the same
+ * inputs); a scan with other options makes its own.
+ */
+export function prepareClassPhases(
+  ds: Dataset,
+  methods: readonly string[],
+  context: DetectorContext,
+): void {
+  if (!methods.includes('tt')) return;
+  let prepared = preparedPlans.get(ds);
+  if (!prepared) {
+    prepared = new Map();
+    preparedPlans.set(ds, prepared);
+  }
+  prepared.set(ttPlanKey(context), triggerTransferPlan(ds, commonDetectorOptions(context)));
+}
+
 /** The class-phased detectors, by registry name. */
 export const CLASS_PHASED_DETECTORS: Readonly<Record<string, ClassPhasedDetector>> = Object.freeze({
   ac: {
@@ -123,7 +168,7 @@ export const CLASS_PHASED_DETECTORS: Readonly<Record<string, ClassPhasedDetector
     readsRecords: true,
     hasClassWork: (options) => (options as TriggerTransferPlan).images,
     options: (_parsed, context, ds) => ({
-      ...triggerTransferPlan(ds, commonDetectorOptions(context)),
+      ...ttPlan(ds, context),
       ...(context.onProgress ? { onProgress: context.onProgress } : {}),
     }),
     perClass: (_reps, _rows, _indices, c, options, context) => {

@@ -48,6 +48,11 @@ export interface RunJobsOptions {
   readonly fullPollMs?: number;
   /** How long Redis may stay unreachable before the run fails (`IO_ERROR`); default 30 s. */
   readonly unreachableMs?: number;
+  /**
+   * Called once every job is on the queue, while the workers run them: the caller's own work
+   * that should not delay the submission (it is awaited before the results are read).
+   */
+  readonly onSubmitted?: () => void | Promise<void>;
 }
 
 /** Pending jobs read by one full poll (see `RunJobsOptions.fullPollMs`). */
@@ -127,9 +132,14 @@ export async function runJobs<S extends z.ZodType>(
     options.onProgress?.({ done, total, jobsDone, jobs: requests.length });
   };
   const finished = new Set<number>();
+  /** Ends the wait for the next poll (set while it waits). */
+  let wake: (() => void) | undefined;
   const onFinished = ({ jobId }: { jobId: string }) => {
     const i = index.get(jobId);
     if (i !== undefined) finished.add(i);
+    // The events cover every job left: read them now, not at the next poll (the run's last
+    // job is often what the caller's next step waits for).
+    if (wake && jobsDone + finished.size >= requests.length) wake();
   };
   events.on('completed', onFinished);
   events.on('failed', onFinished);
@@ -170,12 +180,22 @@ export async function runJobs<S extends z.ZodType>(
       }
       from = to;
     }
+    await options.onSubmitted?.();
     report();
     let lastContact = Date.now();
     let lastFull = 0;
     let rotation = 0;
     while (jobsDone < requests.length) {
-      await new Promise((r) => setTimeout(r, pollMs));
+      if (jobsDone + finished.size < requests.length) {
+        await new Promise<void>((r) => {
+          const timer = setTimeout(r, pollMs);
+          wake = () => {
+            clearTimeout(timer);
+            r();
+          };
+        });
+        wake = undefined;
+      }
       // Jobs the events say finished are read at once; every job still pending is read every
       // `fullPollMs` too (an event can be missed while the connection is down; a job can vanish).
       // The full read covers at most FULL_WINDOW jobs, in turn: a run of 100,000 jobs costs

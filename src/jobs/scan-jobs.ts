@@ -90,6 +90,8 @@ export interface RepresentationsOnQueueOptions {
   readonly workDir: string;
   readonly onProgress?: (p: RunProgress) => void;
   readonly unreachableMs?: number;
+  /** Called once every shard is on the queue (`RunJobsOptions.onSubmitted`). */
+  readonly onSubmitted?: () => void | Promise<void>;
 }
 
 /** A file a worker wrote, with the SHA-256 it reported. */
@@ -180,6 +182,7 @@ export async function forwardPassOnQueue(
     {
       ...(o.onProgress ? { onProgress: o.onProgress } : {}),
       ...(o.unreachableMs !== undefined ? { unreachableMs: o.unreachableMs } : {}),
+      ...(o.onSubmitted ? { onSubmitted: o.onSubmitted } : {}),
     },
   );
   const dim = results[0]?.dim ?? 0;
@@ -315,8 +318,10 @@ export interface ClassPhasesOnQueueOptions {
 
 /**
  * The per-class phase of class-phased detectors (`defenses/class-phases.ts`) on the workers of
- * `target`: one job per class (largest classes first, so two workers finish together), each
- * reading the forward pass's files and running every request on its class's records only.
+ * `target`: one job per class and group of requests (a detector whose per-class phase reads input
+ * records, `tt`, alone; the others together), largest classes first so that the workers finish
+ * together, each reading the forward pass's files (once per worker and scan) and running its
+ * requests on its class's records only.
  * Answers, per request, one statistics value per class in class order (a `ClassPhaseRunner` for
  * `scanDataset`'s `classPhases`).
  */
@@ -333,41 +338,46 @@ export async function classPhasesOnQueue(
   for (const c of o.y) counts[c] = (counts[c] ?? 0) + 1;
   const order = counts.map((_, c) => c).sort((a, b) => counts[b]! - counts[a]! || a - b);
   // Detectors whose per-class phase reads input records (tt) check the ranges they read from.
-  const data = requests.some((r) => classPhasedDetector(r.method)?.readsRecords)
-    ? {
-        data: {
-          ...o.forward.data,
-          ranges: o.forward.shards.map((s) => ({
-            start: s.start,
-            end: s.end,
-            digest: s.recordDigest,
-          })),
-        },
-      }
-    : {};
-  const payloads = order.map(
-    (c): Extract<JobPayload, { kind: 'scan-classes' }> => ({
+  const data = {
+    ...o.forward.data,
+    ranges: o.forward.shards.map((s) => ({ start: s.start, end: s.end, digest: s.recordDigest })),
+  };
+  // One job per class and group of requests: each detector that reads records alone (tt runs the
+  // model), the others together. Jobs of about equal cost, largest classes first, so that two
+  // workers finish together.
+  const reading = requests.flatMap((r, j) =>
+    classPhasedDetector(r.method)?.readsRecords ? [j] : [],
+  );
+  const rest = requests.flatMap((r, j) => (classPhasedDetector(r.method)?.readsRecords ? [] : [j]));
+  const groups = [...reading.map((j) => [j]), ...(rest.length > 0 ? [rest] : [])];
+  const jobs = order.flatMap((c) => groups.map((js) => ({ c, js })));
+  const shards = o.forward.shards.map((s) => ({
+    file: s.file,
+    digest: s.digest,
+    start: s.start,
+    end: s.end,
+  }));
+  const payloads = jobs.map(
+    ({ c, js }, k): Extract<JobPayload, { kind: 'scan-classes' }> => ({
       kind: 'scan-classes',
       labels,
       model: o.model,
-      shards: o.forward.shards.map((s) => ({
-        file: s.file,
-        digest: s.digest,
-        start: s.start,
-        end: s.end,
-      })),
+      shards,
       dim: o.forward.dim,
       records: o.forward.records,
       classes: [c],
-      ...data,
+      ...(js.some((j) => reading.includes(j)) ? { data } : {}),
       ...(o.threads !== undefined ? { threads: o.threads } : {}),
-      requests: requests.map((r) => ({ method: r.method, options: { ...r.options } })),
-      outFile: join(o.workDir, `class-${c}.atc`),
+      requests: js.map((j) => ({
+        method: requests[j]!.method,
+        options: { ...requests[j]!.options },
+      })),
+      outFile: join(o.workDir, `class-${c}-${k}.atc`),
     }),
   );
   const results = await runJobs(
     target,
-    payloads.map((payload, k) => ({ payload, weight: Math.max(1, counts[order[k]!]!) })),
+    payloads.map((payload, k) => ({ payload, weight: Math.max(1, counts[jobs[k]!.c]!) })),
     ScanClassesResultSchema,
     {
       ...(o.onProgress ? { onProgress: o.onProgress } : {}),
@@ -378,13 +388,13 @@ export async function classPhasesOnQueue(
   for (const [k, r] of results.entries()) {
     const bytes = await readReported('class', r.file, r.digest);
     const decoded = decodeTyped(bytes) as { classes?: { classIndex: number; stats: unknown[] }[] };
-    const c = order[k]!;
+    const { c, js } = jobs[k]!;
     const entry = decoded.classes?.[0];
-    if (!entry || entry.classIndex !== c || entry.stats.length !== requests.length) {
+    if (!entry || entry.classIndex !== c || entry.stats.length !== js.length) {
       throw new AntidoteError('SHAPE_MISMATCH', `the answer for class ${c} is not that class's`);
     }
-    entry.stats.forEach((st, j) => {
-      answers[j]![c] = st ?? undefined;
+    js.forEach((j, t) => {
+      answers[j]![c] = entry.stats[t] ?? undefined;
     });
   }
   return answers;
@@ -459,12 +469,39 @@ export async function runScanShardJob(
   };
 }
 
-/** The worker's cached activations: the last forward pass it read, by its shards' digests. */
+/**
+ * The worker's cached forward pass: the activations it last read (by its shards' digests) and
+ * the labels (by their digest), kept across the class jobs of one scan. The same label array
+ * lets the detectors' per-scan caches (`tt`'s class-means span) serve every class job of the
+ * worker instead of being recomputed per job.
+ */
 let repsCache: { key: string; reps: ShardedRepresentations } | undefined;
+let labelsCache: { digest: string; records: number; y: Int32Array } | undefined;
 
-/** Drops the worker's cached activations (a worker that stops). */
+/** Drops the worker's cached activations and labels (a worker that stops). */
 export function clearScanCache(): void {
   repsCache = undefined;
+  labelsCache = undefined;
+}
+
+/** The scan's labels from the file the coordinator wrote, checked against its digest (kept). */
+async function scanLabels(p: Extract<JobPayload, { kind: 'scan-classes' }>): Promise<Int32Array> {
+  if (labelsCache?.digest === p.labels.digest && labelsCache.records === p.records) {
+    return labelsCache.y;
+  }
+  labelsCache = undefined;
+  const labelBytes = await readReported('labels', p.labels.file, p.labels.digest);
+  if (labelBytes.length !== p.records * 4) {
+    throw new AntidoteError(
+      'SHAPE_MISMATCH',
+      `the labels file holds ${labelBytes.length / 4} labels, the forward pass ${p.records} records`,
+    );
+  }
+  const y = new Int32Array(
+    labelBytes.buffer.slice(labelBytes.byteOffset, labelBytes.byteOffset + labelBytes.length),
+  );
+  labelsCache = { digest: p.labels.digest, records: p.records, y };
+  return y;
 }
 
 /**
@@ -480,16 +517,7 @@ export async function runScanClassJob(
   // matrix product the numeric routines use when it is active (numeric/accelerator.ts).
   const model = await loadJobModel(p.model);
   if (p.threads !== undefined) model.useThreads(p.threads);
-  const labelBytes = await readReported('labels', p.labels.file, p.labels.digest);
-  if (labelBytes.length !== p.records * 4) {
-    throw new AntidoteError(
-      'SHAPE_MISMATCH',
-      `the labels file holds ${labelBytes.length / 4} labels, the forward pass ${p.records} records`,
-    );
-  }
-  const y = new Int32Array(
-    labelBytes.buffer.slice(labelBytes.byteOffset, labelBytes.byteOffset + labelBytes.length),
-  );
+  const y = await scanLabels(p);
   const detectors = p.requests.map((r) => {
     const d = classPhasedDetector(r.method);
     if (!d) {

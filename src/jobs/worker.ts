@@ -21,7 +21,18 @@ import { runSweepJob } from './sweep-jobs.js';
 export type WorkerEvent =
   | { readonly type: 'ready'; readonly queue: string; readonly url: string }
   | { readonly type: 'start'; readonly job: string; readonly kind: string }
-  | { readonly type: 'done'; readonly job: string; readonly kind: string; readonly seconds: number }
+  | {
+      readonly type: 'done';
+      readonly job: string;
+      readonly kind: string;
+      readonly seconds: number;
+      /**
+       * CPU seconds (user + system) this process used while the job ran: the job's own work
+       * where a worker runs one job at a time (`concurrency` 1), less sensitive to the load of
+       * the machine than `seconds`.
+       */
+      readonly cpuSeconds: number;
+    }
   | {
       readonly type: 'failed';
       readonly job: string;
@@ -88,6 +99,7 @@ export async function startWorker(
   const processor = async (job: Job): Promise<unknown> => {
     const kind = typeof job.data?.kind === 'string' ? job.data.kind : 'unknown';
     const t0 = performance.now();
+    const cpu0 = process.cpuUsage();
     emit({ type: 'start', job: String(job.id), kind });
     try {
       // Validated, then used as sent (zod would reorder the keys of loose objects).
@@ -102,7 +114,14 @@ export async function startWorker(
         job.updateProgress({ done, total, stage }).catch(() => {});
       };
       const result = await runPayload(job.data as JobPayload, progress);
-      emit({ type: 'done', job: String(job.id), kind, seconds: (performance.now() - t0) / 1000 });
+      const cpu = process.cpuUsage(cpu0);
+      emit({
+        type: 'done',
+        job: String(job.id),
+        kind,
+        seconds: (performance.now() - t0) / 1000,
+        cpuSeconds: (cpu.user + cpu.system) / 1e6,
+      });
       return result;
     } catch (e) {
       const reason = isAntidoteError(e) ? `[${e.code}] ${e.message}` : `${(e as Error).message}`;

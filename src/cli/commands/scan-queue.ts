@@ -16,7 +16,11 @@ import { rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { type Dataset, numRecords } from '../../data/dataset.js';
 import type { LoadedDataset } from '../../data/load.js';
-import { type ClassPhaseRunner, classPhasedDetector } from '../../defenses/class-phases.js';
+import {
+  type ClassPhaseRunner,
+  classPhasedDetector,
+  prepareClassPhases,
+} from '../../defenses/class-phases.js';
 import { rememberForwardPass } from '../../defenses/representations.js';
 import type { Classifier } from '../../engine/classifier.js';
 import { loadModel, type Model } from '../../engine/model.js';
@@ -147,6 +151,13 @@ export async function queuedScan(
   o: ScanCliOptions,
 ): Promise<ClassPhaseRunner> {
   const { queue, workDir, subject, early } = start;
+  // While the workers run the forward pass: the per-class phases' options (tt's plan reads every
+  // input value), so the class jobs go out as soon as the forward pass ends.
+  const prepare = () =>
+    prepareClassPhases(target.ds, methods, {
+      seed: o.seed,
+      ...(o.layer ? { layer: o.layer } : {}),
+    });
   let forward: ForwardShards;
   let mref: ModelRef;
   if (early) {
@@ -165,6 +176,7 @@ export async function queuedScan(
       );
     }
     const needs = methods.includes('ln');
+    prepare();
     forward = await early.forward;
     if (needs && forward.classes < 1) {
       throw new AntidoteError('INVALID_STATE', 'the forward pass computed no probabilities');
@@ -178,6 +190,7 @@ export async function queuedScan(
       probabilities: methods.includes('ln'),
       data: { spec: sharedSpec(o.data, existsSync), dataset: loaded.dataset, divideBy255 },
       onProgress: progress.onProgress,
+      onSubmitted: prepare,
     }).finally(progress.stop);
     if (subject) {
       await storeRangeDigests(subject, {

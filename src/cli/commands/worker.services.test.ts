@@ -175,8 +175,9 @@ describe.skipIf(!url)('distributed jobs on BullMQ (Redis)', () => {
         records: ds.y.length,
         shard: 1024,
       });
-      // The default detectors' per-class phase ran on the workers: one job per class.
-      expect(finishedJobs.get('scan-classes')?.size).toBe(4);
+      // The default detectors' per-class phase ran on the workers: per class, one job for tt
+      // (it runs the model) and one for ac and ss.
+      expect(finishedJobs.get('scan-classes')?.size).toBe(8);
       const report = JSON.parse(await readFile(join(local, 'report.json'), 'utf8'));
       expect(report.decision.flaggedIds.length).toBeGreaterThan(0);
       // Trigger transfer (tt, images) ran its per-class phase on the workers too: every class

@@ -23,7 +23,7 @@ function eventLine(e: WorkerEvent, json: boolean): string {
     case 'start':
       return `job ${e.job} (${e.kind}) started`;
     case 'done':
-      return `job ${e.job} (${e.kind}) done in ${e.seconds.toFixed(1)} s`;
+      return `job ${e.job} (${e.kind}) done in ${e.seconds.toFixed(1)} s (cpu ${e.cpuSeconds.toFixed(2)} s)`;
     case 'failed':
       return `job ${e.job} (${e.kind}) failed: ${e.reason}`;
     case 'error':
