@@ -13,9 +13,10 @@ import {
   type ClassifierOutput,
   candidateLayers,
   classifierOutput,
+  ONNX_FLOAT,
   tensorNames,
 } from './onnx-graph.js';
-import { decodeOnnx, type ProtoModel, withGraphOutputs } from './onnx-proto.js';
+import { type ProtoModel, withGraphOutputs } from './onnx-proto.js';
 import { nchwcBlockSize, packRecords } from './onnx-record-pack.js';
 import { representationLayer } from './onnx-representation.js';
 
@@ -143,7 +144,7 @@ export class OnnxClassifier implements Classifier {
    */
   static async create(src: OnnxClassifierSource): Promise<OnnxClassifier> {
     classifierOutput(src.model, src.where);
-    return new OnnxClassifier(src, await OnnxClassifier.session(src, src.bytes, src.threads));
+    return new OnnxClassifier(src, await OnnxClassifier.session(src, [], src.threads));
   }
 
   /** The intra-op thread count set by {@link setThreads} (`undefined`: ONNX Runtime's default). */
@@ -161,27 +162,34 @@ export class OnnxClassifier implements Classifier {
     this.intraOpThreads = threads;
     this.retired.push(this.base, ...this.sessions.values());
     this.sessions = new Map();
-    this.base = OnnxClassifier.session(this.src, this.src.bytes, threads);
+    this.base = OnnxClassifier.session(this.src, [], threads);
     // Awaited by the next run; marked handled now so that a failure is not an unhandled rejection.
     this.base.catch(() => undefined);
   }
 
   /**
-   * The session of `bytes` (the source's bytes, or them with a graph output added), packed unless
-   * the source says not to. A graph the packed form of which ONNX Runtime refuses runs unpacked.
+   * The session of the source's graph with the tensors `outputs` added as graph outputs, packed
+   * unless the source says not to. A graph whose packed form ONNX Runtime refuses runs unpacked.
    */
   private static async session(
     src: OnnxClassifierSource,
-    bytes: Uint8Array,
+    outputs: readonly string[],
     threads?: number,
   ): Promise<Runner> {
     const where = src.where;
+    const bytes = outputs.length > 0 ? withGraphOutputs(src.bytes, outputs) : src.bytes;
     const options = {
       graphOptimizationLevel: 'all',
       ...(threads !== undefined ? { intraOpNumThreads: threads, interOpNumThreads: 1 } : {}),
     } as const;
     if (src.packRecords !== false) {
-      const model = bytes === src.bytes ? src.model : decodeOnnx(bytes, where);
+      const model = {
+        ...src.model,
+        outputs: [
+          ...src.model.outputs,
+          ...outputs.map((name) => ({ name, elemType: ONNX_FLOAT, shape: null })),
+        ],
+      };
       const packed = packRecords(bytes, model, await nchwcBlockSize());
       if (packed.factor > 1) {
         try {
@@ -363,11 +371,7 @@ export class OnnxClassifier implements Classifier {
   private layerSession(name: string): Promise<Runner> {
     let session = this.sessions.get(name);
     if (!session) {
-      session = OnnxClassifier.session(
-        this.src,
-        withGraphOutputs(this.src.bytes, [name]),
-        this.intraOpThreads,
-      );
+      session = OnnxClassifier.session(this.src, [name], this.intraOpThreads);
       this.sessions.set(name, session);
     }
     return session;
