@@ -1,12 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   argmaxRows,
   expectClose,
   imageRecords,
-  type OnnxExpectations,
   readOnnxExpectations,
 } from '../../testing/onnx-expect.js';
 import { ONNX_FIXTURES } from '../../testing/onnx-fixtures.js';
@@ -17,13 +16,6 @@ import type { OnnxModel } from './onnx-model.js';
 import { decodeOnnx, type ProtoModel, withGraphOutputs } from './onnx-proto.js';
 import { nchwcBlockSize, packRecords } from './onnx-record-pack.js';
 import { decodeWeights } from './onnx-tensors.js';
-
-let expected: OnnxExpectations;
-const DIGITS = Array.from({ length: 10 }, (_, k) => String(k));
-
-beforeAll(async () => {
-  expected = await readOnnxExpectations();
-});
 
 async function fixture(name: string): Promise<{ bytes: Uint8Array; model: ProtoModel }> {
   const bytes = await readFile(join(ONNX_FIXTURES, `${name}.onnx`));
@@ -89,6 +81,7 @@ describe('record packing of narrow convolutions', () => {
   });
 
   it('gives PyTorch’s recorded probabilities on the ResNet and the CNN (within 1e-5, same argmax)', async () => {
+    const expected = await readOnnxExpectations();
     for (const [name, shape, factor] of [
       ['resnet', [32, 32, 3], 2],
       ['cnn', [28, 28, 1], 2],
@@ -98,7 +91,7 @@ describe('record packing of narrow convolutions', () => {
       expect(packed.factor).toBe(factor);
       const m = (await loadModel(join(ONNX_FIXTURES, `${name}.onnx`))) as OnnxModel;
       const e = expected[name];
-      const ds = imageRecords(e, shape, DIGITS);
+      const ds = imageRecords(e, shape, [...'0123456789']);
       const f = m.featurize(ds);
       const n = ds.y.length;
       expect(n % factor).toBe(0);

@@ -33,6 +33,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InferenceSession } from 'onnxruntime-node';
 import { ONNX_FLOAT, ONNX_INT64 } from './onnx-graph.js';
+import {
+  GRAPH_INITIALIZER,
+  GRAPH_NODE,
+  graphFields,
+  mapGraphFragments,
+  tensorName,
+} from './onnx-input-graph.js';
 import { decodeOnnx, ONNX_ROOT, type ProtoModel } from './onnx-proto.js';
 import { decodeWeights, type OnnxNode, type OnnxTensor } from './onnx-tensors.js';
 import { concatBytes, lengthDelimited, wireFields } from './onnx-wire.js';
@@ -42,15 +49,10 @@ const NODE = ONNX_ROOT.lookupType('onnx.NodeProto');
 const TENSOR = ONNX_ROOT.lookupType('onnx.TensorProto');
 const VALUE_INFO = ONNX_ROOT.lookupType('onnx.ValueInfoProto');
 
-/** Field numbers (ONNX IR): `ModelProto.graph`; `GraphProto.node/initializer/value_info`; `NodeProto.input/output`. */
-const MODEL_GRAPH = 7;
-const GRAPH_NODE = 1;
-const GRAPH_INITIALIZER = 5;
+/** Field numbers (ONNX IR): `GraphProto.value_info`, `NodeProto.input/output`. */
 const GRAPH_VALUE_INFO = 13;
 const NODE_INPUT = 1;
 const NODE_OUTPUT = 2;
-/** `TensorProto.name`. */
-const TENSOR_NAME = 8;
 
 /** Element-wise ops of one input that act on each value alone (any attributes). */
 const UNARY = new Set([
@@ -451,27 +453,12 @@ export function packRecords(bytes: Uint8Array, model: ProtoModel, block: number)
     first = false;
     return concatBytes(parts);
   };
-  const out = concatBytes(
-    wireFields(bytes).map((f) =>
-      f.id === MODEL_GRAPH && f.body
-        ? lengthDelimited(f.id, graphOf(f.body))
-        : bytes.subarray(f.start, f.end),
-    ),
-  );
-  return { bytes: out, factor };
-}
-
-/** The name of a stored `TensorProto`, read from its wire fields alone. */
-function tensorName(body: Uint8Array): string | undefined {
-  const f = wireFields(body).find((g) => g.id === TENSOR_NAME && g.body);
-  return f ? new TextDecoder().decode(f.body) : undefined;
+  return { bytes: mapGraphFragments(bytes, graphOf), factor };
 }
 
 /** The stored bodies of the graph's nodes, in order, across the graph's fragments. */
 function graphNodeBodies(bytes: Uint8Array): Uint8Array[] {
-  return wireFields(bytes)
-    .filter((f) => f.id === MODEL_GRAPH && f.body)
-    .flatMap((f) => wireFields(f.body!))
+  return graphFields(bytes)
     .filter((f) => f.id === GRAPH_NODE && f.body)
     .map((f) => f.body!);
 }
