@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
+import { buildOnnx } from '../../testing/onnx-build.js';
 import {
   argmaxRows,
   expectClose,
@@ -129,6 +130,59 @@ describe('record packing of narrow convolutions', () => {
     }
     await packed.release();
     await plain.release();
+  });
+
+  it('packs BatchNormalization, LeakyRelu, Add, MaxPool and a 1×1 convolution, not a convolution of constants', async () => {
+    const rng = new Rng(11);
+    const values = (n: number) => Array.from({ length: n }, () => rng.uniform(-1, 1));
+    const bytes = buildOnnx({
+      input: { name: 'x', shape: ['batch', 4, 5, 5] },
+      outputs: [{ name: 'r', shape: ['batch', 4, 2, 2] }],
+      nodes: [
+        { op: 'Conv', inputs: ['x', 'wa', 'ba'], outputs: ['a'], attrs: { pads: [1, 1, 1, 1] } },
+        { op: 'BatchNormalization', inputs: ['a', 'g', 'b', 'm', 'v'], outputs: ['a2'] },
+        { op: 'LeakyRelu', inputs: ['a2'], outputs: ['a3'], attrs: { alpha: { float: 0.1 } } },
+        { op: 'Add', inputs: ['a3', 'a'], outputs: ['s'] },
+        {
+          op: 'MaxPool',
+          inputs: ['s'],
+          outputs: ['p'],
+          attrs: { kernel_shape: [2, 2], strides: [2, 2] },
+        },
+        { op: 'Conv', inputs: ['p', 'wc'], outputs: ['q'] },
+        { op: 'Conv', inputs: ['c', 'wb'], outputs: ['cb'] },
+        { op: 'Add', inputs: ['q', 'cb'], outputs: ['r'] },
+      ],
+      initializers: [
+        { name: 'wa', dims: [4, 4, 3, 3], values: values(144) },
+        { name: 'ba', dims: [4], values: values(4) },
+        { name: 'g', dims: [4], values: values(4) },
+        { name: 'b', dims: [4], values: values(4) },
+        { name: 'm', dims: [4], values: values(4) },
+        { name: 'v', dims: [4], values: [0.5, 1, 2, 3] },
+        { name: 'wc', dims: [4, 4, 1, 1], values: values(16) },
+        { name: 'wb', dims: [4, 4, 1, 1], values: values(16) },
+        { name: 'c', dims: [1, 4, 2, 2], values: values(16) },
+      ],
+    });
+    const model = decodeOnnx(bytes, 'synthetic');
+    const n = 8;
+    const x = Float32Array.from(values(n * 100));
+    const want = await runOnce(bytes, x, [n, 4, 5, 5], 'r');
+    for (const [block, factor] of [
+      [16, 4],
+      [8, 2],
+    ] as const) {
+      const packed = packRecords(bytes, model, block);
+      expect(packed.factor).toBe(factor);
+      const p = decodeOnnx(packed.bytes, 'packed');
+      // The convolution of constants as it was, reading the constant; q leaves through a Reshape.
+      const cb = p.nodes.find((node) => node.outputs[0] === 'cb')!;
+      expect(cb.inputs).toEqual(['c', 'wb']);
+      const exits = p.nodes.filter((node) => node.opType === 'Reshape').map((r) => r.outputs[0]);
+      expect(exits).toEqual(['x_pack' + factor, 'q']);
+      expectClose(await runOnce(packed.bytes, x, [n, 4, 5, 5], 'r'), Array.from(want), 1e-5, true);
+    }
   });
 
   it('leaves the model as it is when nothing packs', async () => {

@@ -249,7 +249,10 @@ export function packRecords(bytes: Uint8Array, model: ProtoModel, block: number)
     }
     return name;
   };
+  // The tensors computed from the data (a convolution of constants has no batch to pack).
+  const fromData = new Set(model.inputs.filter((i) => !inits.has(i.name)).map((i) => i.name));
   for (const node of weights.nodes) {
+    if (node.inputs.some((i) => fromData.has(i))) for (const o of node.outputs) fromData.add(o);
     const plan = planNode(node);
     plans.push(plan);
     if (plan) {
@@ -284,6 +287,7 @@ export function packRecords(bytes: Uint8Array, model: ProtoModel, block: number)
       if (!(o < block && block % o === 0)) return undefined;
       const k = block / o;
       const src = node.inputs[0]!;
+      if (!fromData.has(src)) return undefined;
       const from = inOf(src);
       const constants: Uint8Array[] = [];
       const wName = fresh(`${w.name}_packed${k}`, taken);
