@@ -12,7 +12,9 @@
 //   preprocessing inside: the first convolution folded onto the raw records, or the transpose
 //   and the normalisation where it does not fold; ONNX Runtime's default threads, and 1 and 2
 //   threads), its derived graph's raw sessions (1 and 2 threads, batches of 256; also the
-//   Transpose + BatchNormalization variant, `transposed`), ONNX Runtime sessions on the original graph with
+//   Transpose + BatchNormalization variant, `transposed`, and the derived graph with its narrow
+//   convolutions packed for ONNX Runtime's channel block, `packed`, which is what predictProba
+//   runs: src/engine/onnx/onnx-record-pack.ts), ONNX Runtime sessions on the original graph with
 //   intraOpNumThreads 1 and 2 in batches of 64, 256 and 1,024, one 2-thread session without
 //   spinning, and two 1-thread sessions in two worker threads taking batches in turn; vs PyTorch
 //   on 1 and 2 threads in the same batch sizes, eager (NCHW and channels_last) and as frozen
@@ -34,7 +36,8 @@ import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { loadMnist } from '../dist/data/mnist.js';
 import { loadModel } from '../dist/engine/model.js';
 import { withRawInput } from '../dist/engine/onnx/onnx-input-graph.js';
-import { withGraphOutputs } from '../dist/engine/onnx/onnx-proto.js';
+import { decodeOnnx, withGraphOutputs } from '../dist/engine/onnx/onnx-proto.js';
+import { nchwcBlockSize, packRecords } from '../dist/engine/onnx/onnx-record-pack.js';
 import { hasFlag, writeResult } from './common.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -321,6 +324,12 @@ for (const [name, data] of [
   };
   const raw = withRawInput(bytes, m.graph, spec);
   const derived = await sessionRates(raw.bytes, data.x, n, m.input.shape, 'output', [256]);
+  const packed = packRecords(raw.bytes, decodeOnnx(raw.bytes, name), await nchwcBlockSize());
+  for (const [k, v] of Object.entries(
+    await sessionRates(packed.bytes, data.x, n, m.input.shape, 'output', [256]),
+  )) {
+    derived[`packed (factor ${packed.factor}) ${k}`] = v;
+  }
   const transposed = withRawInput(bytes, m.graph, { ...spec, foldFirstConv: false });
   for (const [k, v] of Object.entries(
     await sessionRates(transposed.bytes, data.x, n, m.input.shape, 'output', [256]),

@@ -3,7 +3,8 @@
  * already in the model's input layout. Activations of any intermediate tensor come from a second
  * session on the same bytes with that tensor added as a graph output (one session per layer,
  * cached). Input gradients come from the graph imported into the engine (`./onnx-tf-graph.ts`), where its
- * ops allow.
+ * ops allow. Every session runs the graph with its narrow convolutions packed for ONNX Runtime's
+ * channel blocks (`./onnx-record-pack.ts`; same outputs, batches padded to the packing factor).
  */
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { AntidoteError } from '../../errors.js';
@@ -12,9 +13,11 @@ import {
   type ClassifierOutput,
   candidateLayers,
   classifierOutput,
+  ONNX_FLOAT,
   tensorNames,
 } from './onnx-graph.js';
 import { type ProtoModel, withGraphOutputs } from './onnx-proto.js';
+import { nchwcBlockSize, packRecords } from './onnx-record-pack.js';
 import { representationLayer } from './onnx-representation.js';
 
 /**
@@ -79,6 +82,17 @@ export interface OnnxClassifierSource {
   readonly where: string;
   /** ONNX Runtime's intra-op thread count (default: its own, one per core). */
   readonly threads?: number;
+  /**
+   * Pack narrow convolutions for ONNX Runtime's channel blocks (`./onnx-record-pack.ts`;
+   * default `true`). `false` runs the graph as given (for comparison: `bench/onnx.mjs`).
+   */
+  readonly packRecords?: boolean;
+}
+
+/** A session and the multiple its batches must be of (the packing factor; 1 when unpacked). */
+interface Runner {
+  readonly session: InferenceSession;
+  readonly factor: number;
 }
 
 /** An ONNX model's classifier (see the module comment). */
@@ -92,10 +106,10 @@ export class OnnxClassifier implements Classifier {
    */
   readonly defaultLayer: string | undefined;
   private readonly output: ClassifierOutput;
-  private base: Promise<InferenceSession>;
-  private sessions = new Map<string, Promise<InferenceSession>>();
+  private base: Promise<Runner>;
+  private sessions = new Map<string, Promise<Runner>>();
   /** Sessions replaced by {@link setThreads}, released with the others (a run may hold one). */
-  private readonly retired: Array<Promise<InferenceSession>> = [];
+  private readonly retired: Array<Promise<Runner>> = [];
   /** ONNX Runtime's intra-op thread count (`undefined`: its default, one per core). */
   private intraOpThreads: number | undefined;
   private readonly tensors: Set<string>;
@@ -107,7 +121,7 @@ export class OnnxClassifier implements Classifier {
 
   private constructor(
     private readonly src: OnnxClassifierSource,
-    base: InferenceSession,
+    base: Runner,
   ) {
     this.base = Promise.resolve(base);
     this.inputShape = src.recordShape;
@@ -130,7 +144,7 @@ export class OnnxClassifier implements Classifier {
    */
   static async create(src: OnnxClassifierSource): Promise<OnnxClassifier> {
     classifierOutput(src.model, src.where);
-    return new OnnxClassifier(src, await OnnxClassifier.session(src.bytes, src.where, src.threads));
+    return new OnnxClassifier(src, await OnnxClassifier.session(src, [], src.threads));
   }
 
   /** The intra-op thread count set by {@link setThreads} (`undefined`: ONNX Runtime's default). */
@@ -148,21 +162,46 @@ export class OnnxClassifier implements Classifier {
     this.intraOpThreads = threads;
     this.retired.push(this.base, ...this.sessions.values());
     this.sessions = new Map();
-    this.base = OnnxClassifier.session(this.src.bytes, this.src.where, threads);
+    this.base = OnnxClassifier.session(this.src, [], threads);
     // Awaited by the next run; marked handled now so that a failure is not an unhandled rejection.
     this.base.catch(() => undefined);
   }
 
+  /**
+   * The session of the source's graph with the tensors `outputs` added as graph outputs, packed
+   * unless the source says not to. A graph whose packed form ONNX Runtime refuses runs unpacked.
+   */
   private static async session(
-    bytes: Uint8Array,
-    where: string,
+    src: OnnxClassifierSource,
+    outputs: readonly string[],
     threads?: number,
-  ): Promise<InferenceSession> {
+  ): Promise<Runner> {
+    const where = src.where;
+    const bytes = outputs.length > 0 ? withGraphOutputs(src.bytes, outputs) : src.bytes;
+    const options = {
+      graphOptimizationLevel: 'all',
+      ...(threads !== undefined ? { intraOpNumThreads: threads, interOpNumThreads: 1 } : {}),
+    } as const;
+    if (src.packRecords !== false) {
+      const model = {
+        ...src.model,
+        outputs: [
+          ...src.model.outputs,
+          ...outputs.map((name) => ({ name, elemType: ONNX_FLOAT, shape: null })),
+        ],
+      };
+      const packed = packRecords(bytes, model, await nchwcBlockSize());
+      if (packed.factor > 1) {
+        try {
+          const session = await InferenceSession.create(packed.bytes, options);
+          return { session, factor: packed.factor };
+        } catch {
+          // The graph as given, below (its own error, if any, is the one to report).
+        }
+      }
+    }
     try {
-      return await InferenceSession.create(bytes, {
-        graphOptimizationLevel: 'all',
-        ...(threads !== undefined ? { intraOpNumThreads: threads, interOpNumThreads: 1 } : {}),
-      });
+      return { session: await InferenceSession.create(bytes, options), factor: 1 };
     } catch (e) {
       throw new AntidoteError(
         'INVALID_FORMAT',
@@ -175,7 +214,7 @@ export class OnnxClassifier implements Classifier {
 
   /** Runs `session` over `x` in chunks, returning the flattened `fetch` rows. */
   private async run(
-    session: InferenceSession,
+    session: Runner,
     fetch: string,
     x: Float32Array,
     n: number,
@@ -186,7 +225,7 @@ export class OnnxClassifier implements Classifier {
 
   /** Runs `session` over `x` in chunks once, returning the flattened rows of each of `fetches`. */
   private async runMany(
-    session: InferenceSession,
+    runner: Runner,
     fetches: readonly string[],
     x: Float32Array,
     n: number,
@@ -204,15 +243,17 @@ export class OnnxClassifier implements Classifier {
       data: undefined,
       dim: 0,
     }));
+    const { session, factor } = runner;
     for (let start = 0; start < n; start += chunk) {
       const m = Math.min(chunk, n - start);
       let part = x.subarray(start * size, (start + m) * size);
-      if (this.src.fixedBatch !== undefined && m < chunk) {
-        const padded = new Float32Array(chunk * size);
+      // A fixed batch, or a multiple of the packing factor: zero records after the last.
+      const rows = this.src.fixedBatch ?? Math.ceil(m / factor) * factor;
+      if (rows > m) {
+        const padded = new Float32Array(rows * size);
         padded.set(part);
         part = padded;
       }
-      const rows = this.src.fixedBatch ?? m;
       const dims = [rows, ...this.inputShape];
       const feeds = {
         [this.src.inputName]:
@@ -327,14 +368,10 @@ export class OnnxClassifier implements Classifier {
   }
 
   /** The session whose graph also outputs the tensor `name` (made once per layer). */
-  private layerSession(name: string): Promise<InferenceSession> {
+  private layerSession(name: string): Promise<Runner> {
     let session = this.sessions.get(name);
     if (!session) {
-      session = OnnxClassifier.session(
-        withGraphOutputs(this.src.bytes, [name]),
-        this.src.where,
-        this.intraOpThreads,
-      );
+      session = OnnxClassifier.session(this.src, [name], this.intraOpThreads);
       this.sessions.set(name, session);
     }
     return session;
@@ -345,6 +382,8 @@ export class OnnxClassifier implements Classifier {
     const pending = [this.base, ...this.sessions.values(), ...this.retired.splice(0)];
     this.sessions.clear();
     const all = await Promise.allSettled(pending);
-    await Promise.all(all.map((s) => (s.status === 'fulfilled' ? s.value.release() : undefined)));
+    await Promise.all(
+      all.map((s) => (s.status === 'fulfilled' ? s.value.session.release() : undefined)),
+    );
   }
 }

@@ -38,8 +38,8 @@ const VALUE_INFO = ONNX_ROOT.lookupType('onnx.ValueInfoProto');
 
 /** Field numbers (ONNX IR): `ModelProto.graph`, `GraphProto.node/initializer/input`. */
 const MODEL_GRAPH = 7;
-const GRAPH_NODE = 1;
-const GRAPH_INITIALIZER = 5;
+export const GRAPH_NODE = 1;
+export const GRAPH_INITIALIZER = 5;
 const GRAPH_INPUT = 11;
 /** `TensorProto.name`. */
 const TENSOR_NAME = 8;
@@ -122,14 +122,31 @@ interface FoldedConv {
 /**
  * The graph's fragments (protobuf merges repeated `ModelProto.graph` fields) as wire fields.
  */
-function graphFields(bytes: Uint8Array): ReturnType<typeof wireFields> {
+export function graphFields(bytes: Uint8Array): ReturnType<typeof wireFields> {
   return wireFields(bytes)
     .filter((f) => f.id === MODEL_GRAPH && f.body)
     .flatMap((f) => wireFields(f.body!));
 }
 
+/**
+ * The model `bytes` with each fragment of its graph (protobuf merges repeated
+ * `ModelProto.graph` fields) replaced by `graphOf` of it; every other field byte for byte.
+ */
+export function mapGraphFragments(
+  bytes: Uint8Array,
+  graphOf: (graph: Uint8Array) => Uint8Array,
+): Uint8Array {
+  return concatBytes(
+    wireFields(bytes).map((f) =>
+      f.id === MODEL_GRAPH && f.body
+        ? lengthDelimited(f.id, graphOf(f.body))
+        : bytes.subarray(f.start, f.end),
+    ),
+  );
+}
+
 /** The name of a stored `TensorProto`, read from its wire fields alone. */
-function tensorName(body: Uint8Array): string | undefined {
+export function tensorName(body: Uint8Array): string | undefined {
   const f = wireFields(body).find((g) => g.id === TENSOR_NAME && g.body);
   return f ? new TextDecoder().decode(f.body) : undefined;
 }
@@ -462,12 +479,5 @@ export function withRawInput(
     first = false;
     return concatBytes(parts);
   };
-  const derived = concatBytes(
-    wireFields(bytes).map((f) =>
-      f.id === MODEL_GRAPH && f.body
-        ? lengthDelimited(f.id, graphOf(f.body))
-        : bytes.subarray(f.start, f.end),
-    ),
-  );
-  return { bytes: derived, inputName: rawName };
+  return { bytes: mapGraphFragments(bytes, graphOf), inputName: rawName };
 }

@@ -1,0 +1,216 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { InferenceSession, Tensor } from 'onnxruntime-node';
+import { describe, expect, it } from 'vitest';
+import { buildOnnx } from '../../testing/onnx-build.js';
+import {
+  argmaxRows,
+  expectClose,
+  imageRecords,
+  readOnnxExpectations,
+} from '../../testing/onnx-expect.js';
+import { ONNX_FIXTURES } from '../../testing/onnx-fixtures.js';
+import { Rng } from '../../util/rng.js';
+import { loadModel } from '../model.js';
+import { OnnxClassifier } from './onnx-classifier.js';
+import type { OnnxModel } from './onnx-model.js';
+import { decodeOnnx, type ProtoModel, withGraphOutputs } from './onnx-proto.js';
+import { nchwcBlockSize, packRecords } from './onnx-record-pack.js';
+import { decodeWeights } from './onnx-tensors.js';
+
+async function fixture(name: string): Promise<{ bytes: Uint8Array; model: ProtoModel }> {
+  const bytes = await readFile(join(ONNX_FIXTURES, `${name}.onnx`));
+  return { bytes, model: decodeOnnx(bytes, name) };
+}
+
+/** Runs `bytes` on `x` (`[n, ...shape]`), fetching `fetch`. */
+async function runOnce(
+  bytes: Uint8Array,
+  x: Float32Array,
+  dims: readonly number[],
+  fetch = 'output',
+): Promise<Float32Array> {
+  const s = await InferenceSession.create(bytes, { graphOptimizationLevel: 'all' });
+  const r = await s.run({ [s.inputNames[0]!]: new Tensor('float32', x, [...dims]) }, [fetch]);
+  const out = (r[fetch]!.data as Float32Array).slice();
+  await s.release();
+  return out;
+}
+
+describe('record packing of narrow convolutions', () => {
+  it('packs the ResNet’s 8-channel layers two records at a time for a block of 16, with block-diagonal weights', async () => {
+    const { bytes, model } = await fixture('resnet');
+    const packed = packRecords(bytes, model, 16);
+    expect(packed.factor).toBe(2);
+    const p = decodeOnnx(packed.bytes, 'packed');
+    // The stem and the first block run packed; the second block (16 channels) reads the
+    // unpacked tensor, under its old name, from one Reshape back.
+    const reshapes = p.nodes.filter((n) => n.opType === 'Reshape');
+    expect(reshapes.map((n) => n.inputs[0])).toEqual(['input', '/block1/Relu_1_output_0_packed2']);
+    expect(reshapes[1]!.outputs).toEqual(['/block1/Relu_1_output_0']);
+    const convs = p.nodes.filter((n) => n.opType === 'Conv');
+    expect(convs.map((n) => p.initializers.get(n.inputs[1]!))).toEqual([
+      [16, 6, 3, 3],
+      [16, 16, 3, 3],
+      [16, 16, 3, 3],
+      [16, 8, 3, 3],
+      [16, 16, 3, 3],
+      [16, 8, 1, 1],
+    ]);
+    // Every other node as it was; the replaced weights gone.
+    expect(p.nodes.length).toBe(model.nodes.length + 2);
+    expect(p.outputs).toEqual(model.outputs);
+    for (const gone of ['stem.weight', 'block1.conv1.weight', 'bn.running_var']) {
+      expect(p.initializers.has(gone)).toBe(false);
+    }
+    // Weights: the old ones twice on the diagonal, zeros elsewhere.
+    const w = decodeWeights(bytes, 'resnet').initializers.get('block1.conv1.weight')!
+      .data as Float32Array;
+    const pw = decodeWeights(packed.bytes, 'packed').initializers.get(convs[1]!.inputs[1]!)!
+      .data as Float32Array;
+    for (const [a, b, o, c] of [
+      [0, 0, 3, 5],
+      [1, 1, 3, 5],
+      [0, 1, 3, 5],
+      [1, 0, 7, 0],
+    ] as const) {
+      for (let t = 0; t < 9; t++) {
+        const got = pw[((a * 8 + o) * 16 + b * 8 + c) * 9 + t];
+        expect(got).toBe(a === b ? w[(o * 8 + c) * 9 + t] : 0);
+      }
+    }
+  });
+
+  it('gives PyTorch’s recorded probabilities on the ResNet and the CNN (within 1e-5, same argmax)', async () => {
+    const expected = await readOnnxExpectations();
+    for (const [name, shape, factor] of [
+      ['resnet', [32, 32, 3], 2],
+      ['cnn', [28, 28, 1], 2],
+    ] as const) {
+      const { bytes, model } = await fixture(name);
+      const packed = packRecords(bytes, model, 16);
+      expect(packed.factor).toBe(factor);
+      const m = (await loadModel(join(ONNX_FIXTURES, `${name}.onnx`))) as OnnxModel;
+      const e = expected[name];
+      const ds = imageRecords(e, shape, [...'0123456789']);
+      const f = m.featurize(ds);
+      const n = ds.y.length;
+      expect(n % factor).toBe(0);
+      const logits = await runOnce(packed.bytes, f.x, f.shape);
+      const k = 10;
+      const probs = Float32Array.from(logits);
+      for (let i = 0; i < n; i++) {
+        const row = probs.subarray(i * k, (i + 1) * k);
+        const max = Math.max(...row);
+        let sum = 0;
+        for (let j = 0; j < k; j++) sum += row[j] = Math.exp(row[j]! - max);
+        for (let j = 0; j < k; j++) row[j] = row[j]! / sum;
+      }
+      expectClose(probs, e.probabilities, 1e-5);
+      expect(argmaxRows(probs, n, k)).toEqual(argmaxRows(e.probabilities, n, k));
+      m.dispose();
+    }
+  });
+
+  it('runs through OnnxClassifier for any batch: outputs and activations as unpacked, inside and outside the packed layers', async () => {
+    const { bytes, model } = await fixture('resnet');
+    const src = { bytes, model, inputName: 'input', recordShape: [3, 32, 32], where: 'resnet' };
+    const packed = await OnnxClassifier.create(src);
+    const plain = await OnnxClassifier.create({ ...src, packRecords: false });
+    const rng = new Rng(7);
+    // 5 records: not a multiple of the factor (a zero record pads the batch).
+    const n = 5;
+    const x = Float32Array.from({ length: n * 3072 }, () => rng.normal());
+    expectClose(await packed.predictProba(x, n), Array.from(await plain.predictProba(x, n)), 1e-5);
+    for (const layer of ['/block1/Relu_output_0', '/block1/Relu_1_output_0', '/Flatten_output_0']) {
+      const a = await packed.activations(x, n, layer);
+      const b = await plain.activations(x, n, layer);
+      expect(a.dim).toBe(b.dim);
+      expectClose(a.data, Array.from(b.data), 1e-4, true);
+    }
+    await packed.release();
+    await plain.release();
+  });
+
+  it('packs BatchNormalization, LeakyRelu, Add, MaxPool and a 1×1 convolution, not a convolution of constants', async () => {
+    const rng = new Rng(11);
+    const values = (n: number) => Array.from({ length: n }, () => rng.uniform(-1, 1));
+    const bytes = buildOnnx({
+      input: { name: 'x', shape: ['batch', 4, 5, 5] },
+      outputs: [{ name: 'r', shape: ['batch', 4, 2, 2] }],
+      nodes: [
+        { op: 'Conv', inputs: ['x', 'wa', 'ba'], outputs: ['a'], attrs: { pads: [1, 1, 1, 1] } },
+        { op: 'BatchNormalization', inputs: ['a', 'g', 'b', 'm', 'v'], outputs: ['a2'] },
+        { op: 'LeakyRelu', inputs: ['a2'], outputs: ['a3'], attrs: { alpha: { float: 0.1 } } },
+        { op: 'Add', inputs: ['a3', 'a'], outputs: ['s'] },
+        {
+          op: 'MaxPool',
+          inputs: ['s'],
+          outputs: ['p'],
+          attrs: { kernel_shape: [2, 2], strides: [2, 2] },
+        },
+        { op: 'Conv', inputs: ['p', 'wc'], outputs: ['q'] },
+        { op: 'Conv', inputs: ['c', 'wb'], outputs: ['cb'] },
+        { op: 'Add', inputs: ['q', 'cb'], outputs: ['r'] },
+      ],
+      initializers: [
+        { name: 'wa', dims: [4, 4, 3, 3], values: values(144) },
+        { name: 'ba', dims: [4], values: values(4) },
+        { name: 'g', dims: [4], values: values(4) },
+        { name: 'b', dims: [4], values: values(4) },
+        { name: 'm', dims: [4], values: values(4) },
+        { name: 'v', dims: [4], values: [0.5, 1, 2, 3] },
+        { name: 'wc', dims: [4, 4, 1, 1], values: values(16) },
+        { name: 'wb', dims: [4, 4, 1, 1], values: values(16) },
+        { name: 'c', dims: [1, 4, 2, 2], values: values(16) },
+      ],
+    });
+    const model = decodeOnnx(bytes, 'synthetic');
+    const n = 8;
+    const x = Float32Array.from(values(n * 100));
+    const want = await runOnce(bytes, x, [n, 4, 5, 5], 'r');
+    for (const [block, factor] of [
+      [16, 4],
+      [8, 2],
+    ] as const) {
+      const packed = packRecords(bytes, model, block);
+      expect(packed.factor).toBe(factor);
+      const p = decodeOnnx(packed.bytes, 'packed');
+      // The convolution of constants as it was, reading the constant; q leaves through a Reshape.
+      const cb = p.nodes.find((node) => node.outputs[0] === 'cb')!;
+      expect(cb.inputs).toEqual(['c', 'wb']);
+      const exits = p.nodes.filter((node) => node.opType === 'Reshape').map((r) => r.outputs[0]);
+      expect(exits).toEqual(['x_pack' + factor, 'q']);
+      expectClose(await runOnce(packed.bytes, x, [n, 4, 5, 5], 'r'), Array.from(want), 1e-5, true);
+    }
+  });
+
+  it('leaves the model as it is when nothing packs', async () => {
+    const { bytes, model } = await fixture('resnet');
+    // Block 8 (AVX2): 8-channel layers fill it; block 1: no NCHWc kernels.
+    for (const block of [8, 1]) {
+      const same = packRecords(bytes, model, block);
+      expect(same.factor).toBe(1);
+      expect(same.bytes).toBe(bytes);
+    }
+    // A fixed batch that is no multiple of the factor.
+    const fixed = { ...model, inputs: [{ ...model.inputs[0]!, shape: [3, 3, 32, 32] }] };
+    expect(packRecords(bytes, fixed, 16).bytes).toBe(bytes);
+    // No convolution at all (the MLP).
+    const mlp = await fixture('mlp');
+    expect(packRecords(mlp.bytes, mlp.model, 16).bytes).toBe(mlp.bytes);
+    // A graph output inside the packed layers comes back unpacked under its name.
+    const withOut = withGraphOutputs(bytes, ['/block1/Relu_output_0']);
+    const p = packRecords(withOut, decodeOnnx(withOut, 'out'), 16);
+    const exits = decodeOnnx(p.bytes, 'p').nodes.filter(
+      (n) => n.opType === 'Reshape' && n.outputs[0] === '/block1/Relu_output_0',
+    );
+    expect(exits).toHaveLength(1);
+  });
+
+  it('asks ONNX Runtime for its channel block', async () => {
+    const block = await nchwcBlockSize();
+    expect([1, 4, 8, 16, 32]).toContain(block);
+    expect(await nchwcBlockSize()).toBe(block);
+  });
+});
