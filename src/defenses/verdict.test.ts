@@ -51,7 +51,7 @@ describe('scanVerdict', () => {
       ['ac', 'ss'],
     );
     expect(m.verdict.verdict).toBe('pass');
-    expect(verdictLine(m.verdict)).toMatch(/^PASS: nothing found/);
+    expect(verdictLine(m.verdict)).toMatch(/^PASS: nothing found.*\(2 detectors: ac, ss\)\.$/);
     expect(m.verdict.evidence).toEqual([]);
   });
 

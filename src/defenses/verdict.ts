@@ -202,9 +202,12 @@ export function scanVerdict(input: VerdictInput): ScanVerdict {
       evidence,
     };
   }
+  // A PASS says what looked: a user reads "nothing found by ac, ss, ln, tt" and knows which
+  // checks did not run (trigger reversal, `nc`, runs in `antidote audit` or with --method).
+  const names = input.reports.map((r, k) => input.detectors?.[k] ?? r.method);
   return {
     verdict: 'pass',
-    reason: `nothing found: no record flagged and no class-level finding reaches strength ${STRONG_EVIDENCE} (${input.reports.length} detector${input.reports.length === 1 ? '' : 's'}).`,
+    reason: `nothing found: no record flagged and no class-level finding reaches strength ${STRONG_EVIDENCE} (${names.length} detector${names.length === 1 ? '' : 's'}: ${names.join(', ')}).`,
     evidence,
   };
 }
