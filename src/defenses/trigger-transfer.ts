@@ -543,6 +543,13 @@ export interface TriggerTransferRemovalStats {
   readonly leaving: number;
   /** Each class record's fall in log-probability of the class when the pattern is removed (≥ 0). */
   readonly scores: Float32Array;
+  /**
+   * The records of {@link TriggerTransferRemovalStats.rows} beyond the refined candidate, kept
+   * because their own pattern beats the control (empty otherwise): flagged with the candidate.
+   */
+  readonly added: Int32Array;
+  /** Share of the probes the pattern of the records beyond the refined candidate moves (0: fewer than 2). */
+  readonly addedTransfer: number;
 }
 
 /** The per-class phase's answer for one class: its candidates (none: not searched) and control. */
@@ -682,7 +689,7 @@ export async function triggerTransferClass(
     for (const [j, cand] of cands.entries()) {
       if (!testable[j]) continue;
       removals[j] = await removalExpansion(
-        { rec: all, xc, before, idx, refs, probes, c, model: input.model, plan },
+        { rec: all, xc, before, idx, refs, probes, c, model: input.model, plan, control },
         refinedOf.get(cand)!.rows,
         crng.fork(`${cand.direction}-removal`),
       );
@@ -728,6 +735,8 @@ interface RemovalContext {
   readonly c: number;
   readonly model: Classifier;
   readonly plan: TriggerTransferPlan;
+  /** The class's control transfer (a random subset's pattern). */
+  readonly control: number;
 }
 
 /**
@@ -776,7 +785,10 @@ async function removalExpansion(
     if (upper[r]) out.push(r);
   }
   const scores = Float32Array.from(test.drop, (v) => Math.max(0, v));
-  if (out.length < 2) return { rows: new Int32Array(0), transfer: 0, leaving, scores };
+  if (out.length < 2) {
+    const none = new Int32Array(0);
+    return { rows: none, transfer: 0, leaving, scores, added: none, addedTransfer: 0 };
+  }
   const expanded = Int32Array.from(out);
   const again = nearestDifference(
     rec,
@@ -788,7 +800,30 @@ async function removalExpansion(
     ctx.refs,
   );
   const transfer = await transferRate(rec, ctx.model, ctx.probes, again, ctx.c, plan.lo, plan.hi);
-  return { rows: expanded, transfer, leaving, scores };
+  // The records the test adds to the refined candidate are kept only if they are carriers too:
+  // their own pattern must beat the control. Fragile clean records that a pattern pushes over a
+  // boundary do not carry it (Fashion-MNIST mlp, image insert at 5%: the refined candidate holds
+  // 315 of the 316 carriers, the test adds about 45 clean "T-shirt/top"s near "Shirt").
+  const inCandidate = new Uint8Array(idx.length);
+  for (const r of rows) inCandidate[r] = 1;
+  const beyond = expanded.filter((r) => !inCandidate[r]);
+  let addedTransfer = 0;
+  if (beyond.length >= 2) {
+    const theirs = nearestDifference(
+      rec,
+      draw(
+        Int32Array.from(beyond, (r) => idx[r]!),
+        plan.patternRecords,
+        rng.fork('added'),
+      ),
+      ctx.refs,
+    );
+    addedTransfer = await transferRate(rec, ctx.model, ctx.probes, theirs, ctx.c, plan.lo, plan.hi);
+  }
+  const added = transferBeatsControl(addedTransfer, ctx.control, ctx.probes.length)
+    ? beyond
+    : new Int32Array(0);
+  return { rows: expanded, transfer, leaving, scores, added, addedTransfer };
 }
 
 /** The report of a detector that abstains on every class (records that are not images). */
@@ -851,12 +886,18 @@ function withRemoval(cd: TriggerTransferCandidateStats): EffectiveCandidate {
   if (r.rows.length === 0) {
     return { stats: cd, transfer: 0, rows: r.rows, scores: r.scores, size: 0 };
   }
+  // The refined candidate and the records beyond it that fail the removal test and carry the
+  // pattern (see `removalExpansion`): where the representation already holds the poison as one
+  // clean mode, some carriers the model learned by heart keep the class without the trigger
+  // (MNIST mlp, single pixel at 5%, ASR 0.78: 27 of 312), so the candidate stays; where it holds
+  // one sub-mode per source class, the removal test finds the rest.
+  const rows = Int32Array.from(new Set([...cd.rows, ...r.added])).sort();
   return {
     stats: cd,
     transfer: Math.min(cd.transfer, r.transfer),
-    rows: r.rows,
+    rows,
     scores: r.scores,
-    size: r.rows.length,
+    size: rows.length,
   };
 }
 
@@ -910,14 +951,17 @@ export function triggerTransferAmongClasses(
     }
     const strength = modifiedZ(s.gain, nul);
     const suspicious = strength >= STRONG_EVIDENCE && s.gain > 0;
-    // Of the candidates whose own gain is strong, the largest is flagged: both directions may
-    // carry the trigger, the kurtosis direction often a sub-mode of the poison only (blend α 0.1,
-    // Fashion-MNIST seed 3: 134 records along it, transfer 0.92, against most of the poison along
-    // the principal direction); flagging the union instead added clean records (seeds 1 and 2).
+    // Of the candidates whose own gain is strong, the cleanest mode (largest refined separation)
+    // is flagged, with the carriers its removal test adds. Both directions may carry the trigger,
+    // the kurtosis direction often a sub-mode of the poison only; the removal test now grows a
+    // sub-mode to the rest of the poison, and the largest expanded set (the rule before it) was
+    // the one with the most clean records: Fashion-MNIST mlp, blend α 0.1 at 10%, seed 3: 671
+    // flagged, all 667 carriers, against 729 (612); image insert at 5%: 316 (315) against 415
+    // (291). Flagging the union of both added clean records (cnn, blend α 0.1, seeds 1 and 2).
     const confirmed = suspicious
       ? s.candidates
           .filter((cd) => modifiedZ(cd.transfer - s.control, nul) >= STRONG_EVIDENCE)
-          .sort((a, b) => b.size - a.size)[0]
+          .sort((a, b) => b.stats.separation - a.stats.separation)[0]
       : undefined;
     if (confirmed) {
       for (const r of confirmed.rows) flagged[idx[r]!] = 1;
@@ -945,6 +989,8 @@ export function triggerTransferAmongClasses(
         candidateLeaving: s.candidates.map((cd) => cd.stats.removal?.leaving ?? -1),
         candidateExpanded: s.candidates.map((cd) => cd.stats.removal?.rows.length ?? -1),
         candidateExpandedTransfers: s.candidates.map((cd) => cd.stats.removal?.transfer ?? -1),
+        candidateAdded: s.candidates.map((cd) => cd.stats.removal?.added.length ?? -1),
+        candidateAddedTransfers: s.candidates.map((cd) => cd.stats.removal?.addedTransfer ?? -1),
         control: s.control,
         gain: s.gain,
         strength: roundStrength(strength),
