@@ -49,8 +49,22 @@ import {
  *    own semantics transfer too). The class statistic is the best candidate's transfer minus that
  *    control, judged among the classes (modified z-score, median/MAD, the spread at least the
  *    binomial sampling error of a difference of two rates). A class at {@link STRONG_EVIDENCE} or
- *    more is strong; the largest of its candidates whose own gain is strong is flagged, after a
- *    linear refinement (Fisher's direction between it and the rest of the class, iterated).
+ *    more is strong; of its candidates whose own gain is strong, the cleanest mode (largest
+ *    separation after a linear refinement: Fisher's direction between it and the rest of the
+ *    class, iterated) is flagged.
+ * 3. Expansion by a per-record removal test (`pattern-removal.ts`; docs/detectors.md, "Trigger
+ *    transfer: the per-record removal test"). On an mlp the poison keeps its source class in the
+ *    representation, so it forms one sub-mode per source and the candidate is one of them. For
+ *    each candidate whose transfer beats its control beyond sampling error, the pattern is
+ *    re-estimated from the refined candidate and removed from every record of the class
+ *    (clipped to the data's range); the records the model then sends out of the class, with
+ *    their fall in log-probability in the upper mode of the class's falls, fail the test. The
+ *    failing set's own pattern must still transfer: a candidate's transfer is the smaller of
+ *    its own and its failing set's (a natural sub-style's failing set, the class's records that
+ *    need its strokes, does not transfer), and the failing records beyond the refined candidate
+ *    are flagged with it only if their own pattern beats the control (fragile clean records near
+ *    a boundary do not carry the pattern). One forward pass of the class per tested candidate,
+ *    plus one of the class as it is.
  *
  * Images only (records of two or more dimensions); on tabular rows and token sequences the
  * detector abstains (nothing flagged, strength 0).
@@ -576,7 +590,10 @@ export interface TriggerTransferClassInput {
   readonly y: Int32Array;
   readonly classIndex: number;
   readonly model: Classifier;
-  /** The input-space records at these dataset indices (they are ≤ 1,000 per class). */
+  /**
+   * The input-space records at these dataset indices: samples (≤ 1,000 per class), and the whole
+   * class where a candidate's pattern is tested for removal.
+   */
   readonly records: (indices: Int32Array) => Promise<RecordRows>;
 }
 
