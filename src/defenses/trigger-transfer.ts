@@ -703,10 +703,24 @@ export async function triggerTransferClass(
       xc.set(all.x.subarray(all.offset(i), all.offset(i) + all.size), r * all.size);
     });
     const before = await input.model.predictProba(xc, idx.length);
+    // The per-record control: the control's pattern (the class's own semantics) removed the same
+    // way. A record that leaves the class under it too is fragile, not a carrier.
+    const fragile = (
+      await patternRemoval(
+        input.model,
+        xc,
+        idx.length,
+        before,
+        nearestDifference(all, ctrl, refs),
+        c,
+        plan.lo,
+        plan.hi,
+      )
+    ).leaves;
     for (const [j, cand] of cands.entries()) {
       if (!testable[j]) continue;
       removals[j] = await removalExpansion(
-        { rec: all, xc, before, idx, refs, probes, c, model: input.model, plan, control },
+        { rec: all, xc, before, fragile, idx, refs, probes, c, model: input.model, plan, control },
         refinedOf.get(cand)!.rows,
         crng.fork(`${cand.direction}-removal`),
       );
@@ -746,6 +760,8 @@ interface RemovalContext {
   readonly xc: Float32Array;
   /** Their class probabilities as they are. */
   readonly before: Float32Array;
+  /** Per class record, 1 when it leaves the class when the control's pattern is removed. */
+  readonly fragile: Uint8Array;
   readonly idx: Int32Array;
   readonly refs: Int32Array;
   readonly probes: Int32Array;
@@ -799,7 +815,7 @@ async function removalExpansion(
   for (let r = 0; r < idx.length; r++) {
     if (!test.leaves[r]) continue;
     leaving++;
-    if (upper[r]) out.push(r);
+    if (upper[r] && !ctx.fragile[r]) out.push(r);
   }
   const scores = Float32Array.from(test.drop, (v) => Math.max(0, v));
   if (out.length < 2) {
