@@ -58,7 +58,8 @@ import {
  *    each candidate whose transfer beats its control beyond sampling error, the pattern is
  *    re-estimated from the refined candidate and removed from every record of the class
  *    (clipped to the data's range); the records the model then sends out of the class, with
- *    their fall in log-probability in the upper mode of the class's falls, fail the test. The
+ *    their fall in log-probability in the upper mode of the class's falls, and which keep the
+ *    class when the control's pattern is removed the same way, fail the test. The
  *    failing set's own pattern must still transfer: a candidate's transfer is the smaller of
  *    its own and its failing set's (a natural sub-style's failing set, the class's records that
  *    need its strokes, does not transfer), and the failing records beyond the refined candidate
@@ -775,11 +776,12 @@ interface RemovalContext {
 /**
  * A candidate's expansion by the per-record removal test: the pattern re-estimated from the
  * refined candidate (`rows`, positions in the class) is removed from every record of the class
- * (`pattern-removal.ts`). A record fails the test when it leaves the class and its fall in the
+ * (`pattern-removal.ts`). A record fails the test when it leaves the class, its fall in the
  * class's log-probability lies in the upper mode of the class's falls (the best split of the
- * falls into two Gaussians with their own variances, as the candidates' splits): a global
- * pattern (a blend) also pushes fragile clean records over a boundary, by less than the records
- * that carry it. Where the falls have no upper mode, leaving alone decides. The expanded set's
+ * falls into two Gaussians with their own variances, as the candidates' splits), and it is not
+ * `fragile` (it keeps the class when the control's pattern is removed): a global pattern (a
+ * blend) also pushes fragile clean records over a boundary, by less than the records that carry
+ * it. Where the falls have no upper mode, leaving (and not being fragile) decides. The expanded set's
  * own pattern is then tested for transfer again: a trigger's carriers still carry it, a natural
  * sub-style's expansion (the class's records that need its strokes) no longer transfers.
  */
