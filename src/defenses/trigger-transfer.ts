@@ -825,16 +825,26 @@ async function removalExpansion(
     return { rows: none, transfer: 0, leaving, scores, added: none, addedTransfer: 0 };
   }
   const expanded = Int32Array.from(out);
-  const again = nearestDifference(
-    rec,
-    draw(
-      Int32Array.from(expanded, (r) => idx[r]!),
-      plan.patternRecords,
-      rng.fork('expanded'),
-    ),
-    ctx.refs,
-  );
-  const transfer = await transferRate(rec, ctx.model, ctx.probes, again, ctx.c, plan.lo, plan.hi);
+  // Transfer of the pattern of the class records at `positions` (a seeded sample of them).
+  const transferOf = (positions: Int32Array, name: string) =>
+    transferRate(
+      rec,
+      ctx.model,
+      ctx.probes,
+      nearestDifference(
+        rec,
+        draw(
+          Int32Array.from(positions, (r) => idx[r]!),
+          plan.patternRecords,
+          rng.fork(name),
+        ),
+        ctx.refs,
+      ),
+      ctx.c,
+      plan.lo,
+      plan.hi,
+    );
+  const transfer = await transferOf(expanded, 'expanded');
   // The records the test adds to the refined candidate are kept only if they are carriers too:
   // their own pattern must beat the control. Fragile clean records that a pattern pushes over a
   // boundary do not carry it (Fashion-MNIST mlp, image insert at 5%: the refined candidate holds
@@ -843,18 +853,7 @@ async function removalExpansion(
   for (const r of rows) inCandidate[r] = 1;
   const beyond = expanded.filter((r) => !inCandidate[r]);
   let addedTransfer = 0;
-  if (beyond.length >= 2) {
-    const theirs = nearestDifference(
-      rec,
-      draw(
-        Int32Array.from(beyond, (r) => idx[r]!),
-        plan.patternRecords,
-        rng.fork('added'),
-      ),
-      ctx.refs,
-    );
-    addedTransfer = await transferRate(rec, ctx.model, ctx.probes, theirs, ctx.c, plan.lo, plan.hi);
-  }
+  if (beyond.length >= 2) addedTransfer = await transferOf(beyond, 'added');
   const added = transferBeatsControl(addedTransfer, ctx.control, ctx.probes.length)
     ? beyond
     : new Int32Array(0);
