@@ -49,9 +49,8 @@ import {
  *    own semantics transfer too). The class statistic is the best candidate's transfer minus that
  *    control, judged among the classes (modified z-score, median/MAD, the spread at least the
  *    binomial sampling error of a difference of two rates). A class at {@link STRONG_EVIDENCE} or
- *    more is strong; of its candidates whose own gain is strong, the cleanest mode (largest
- *    separation after a linear refinement: Fisher's direction between it and the rest of the
- *    class, iterated) is flagged.
+ *    more is strong; the largest of its candidates whose own gain is strong is flagged, after a
+ *    linear refinement (Fisher's direction between it and the rest of the class, iterated).
  * 3. Expansion by a per-record removal test (`pattern-removal.ts`; docs/detectors.md, "Trigger
  *    transfer: the per-record removal test"). On an mlp the poison keeps its source class in the
  *    representation, so it forms one sub-mode per source and the candidate is one of them. For
@@ -985,17 +984,19 @@ export function triggerTransferAmongClasses(
     }
     const strength = modifiedZ(s.gain, nul);
     const suspicious = strength >= STRONG_EVIDENCE && s.gain > 0;
-    // Of the candidates whose own gain is strong, the cleanest mode (largest refined separation)
-    // is flagged, with the carriers its removal test adds. Both directions may carry the trigger,
-    // the kurtosis direction often a sub-mode of the poison only; the removal test now grows a
-    // sub-mode to the rest of the poison, and the largest expanded set (the rule before it) was
-    // the one with the most clean records: Fashion-MNIST mlp, blend α 0.1 at 10%, seed 3: 671
-    // flagged, all 667 carriers, against 729 (612); image insert at 5%: 316 (315) against 415
-    // (291). Flagging the union of both added clean records (cnn, blend α 0.1, seeds 1 and 2).
+    // Of the candidates whose own gain is strong, the largest (by its own size, before the
+    // removal test) is flagged, with the carriers its removal test adds: both directions may
+    // carry the trigger, the kurtosis direction often a sub-mode of the poison only (blend α 0.1,
+    // Fashion-MNIST cnn, seed 3: 134 records along it, transfer 0.92, against most of the poison
+    // along the principal direction); flagging the union instead added clean records (seeds 1
+    // and 2). Ranked by the expanded sets' sizes, the one with the most clean records won
+    // (Fashion-MNIST mlp, image insert at 5%: 415 flagged, 291 carriers, against 316 and 315);
+    // ranked by the refined separation, a sub-mode (cnn, blend α 0.1 at 10%, seed 1: 559
+    // flagged, 534 carriers, against 677 and 663).
     const confirmed = suspicious
       ? s.candidates
           .filter((cd) => modifiedZ(cd.transfer - s.control, nul) >= STRONG_EVIDENCE)
-          .sort((a, b) => b.stats.separation - a.stats.separation)[0]
+          .sort((a, b) => b.stats.size - a.stats.size)[0]
       : undefined;
     if (confirmed) {
       for (const r of confirmed.rows) flagged[idx[r]!] = 1;
