@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Dataset } from '../data/dataset.js';
+import type { Classifier } from '../engine/classifier.js';
 import { plantedTriggerCase as plantedCase } from '../testing/planted-trigger.js';
 import { Rng } from '../util/rng.js';
 import { STRONG_EVIDENCE } from './detector.js';
@@ -49,6 +50,41 @@ describe('low-variance cluster trigger transfer', () => {
     expect(hits / poisoned.size).toBeGreaterThanOrEqual(0.95);
     expect(hits / all).toBeGreaterThanOrEqual(0.95);
     expect(report.perClass[0]!.stats.direction).toMatch(/^kurtosis-[23]$/);
+  });
+
+  it('expands a confirmed sub-mode to all the poison by removing its pattern from every record', async () => {
+    // The planted case seen through a representation that splits the poison by its source (as an
+    // mlp keeps the source digit): trigger carriers of sources 1–2 sit at −2 and those of sources
+    // 3–5 at +2 along one feature, so the candidate cluster is one of the two sub-modes; the
+    // removal test (value 15 back to 0 sends every carrier to its source) finds both.
+    const { ds, model, poisoned } = plantedCase();
+    const size = 16;
+    const k = 6;
+    const split: Classifier = {
+      ...model,
+      async activations(x, m) {
+        const dim = k + size;
+        const data = new Float32Array(m * dim);
+        const labels = await model.predict(x, m);
+        for (let i = 0; i < m; i++) {
+          data[i * dim + labels[i]!] = 3;
+          for (let j = 1; j < size - 1; j++) data[i * dim + k + j - 1] = x[i * size + j]!;
+          if (x[i * size + 15]! >= 0.5) data[i * dim + dim - 1] = x[i * size]! > 0.5 ? 2 : -2;
+        }
+        return { data, dim };
+      },
+    };
+    const report = await triggerTransfer(ds, split, { seed: 3 });
+    const flagged = [...report.flagged.keys()].filter((i) => report.flagged[i] === 1);
+    const hits = flagged.filter((i) => poisoned.has(i)).length;
+    const target = report.perClass[0]!;
+    expect(target.suspicious).toBe(true);
+    expect(target.stats.candidate).toBeLessThan(poisoned.size * 0.75);
+    // Every carrier but the few of source 1 whose value 0 lies so close to class 0's range that
+    // the pattern's small shift of value 0 keeps them there; nothing clean.
+    expect(hits / poisoned.size).toBeGreaterThanOrEqual(0.9);
+    expect(flagged.length).toBe(hits);
+    for (const f of report.perClass.slice(1)) expect(f.flagged).toBe(0);
   });
 
   it('flags nothing in a clean set', async () => {
