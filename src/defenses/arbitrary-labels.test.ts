@@ -10,6 +10,7 @@ import {
   arbitraryLabels,
   arbitraryShape,
   arbitraryTail,
+  FLAT_PART_CONFIRMATION,
 } from './arbitrary-labels.js';
 import { type DetectionReport, STRONG_EVIDENCE } from './detector.js';
 import { DETECTOR_NAMES } from './registry.js';
@@ -221,6 +222,53 @@ describe('arbitraryLabels (the arbitrary-label test)', () => {
     expect(r.params.inconclusive).toBe(true);
     expect(String(r.params.limitation)).toContain('memorised');
     expect(r.flagged.reduce((a, b) => a + b, 0)).toBe(0);
+  });
+
+  it('tells the tail of a mass of ambiguous labels from flips: both need the flat part’s upper half', () => {
+    // Classes a, b, c of 1,000 agreeing records each; b's records give a the probabilities
+    // 0.3·t/1000 (t = 0…999), so a record labelled a, predicted b, with p(a) = 0.3·v has
+    // u = 1 − v. Class a also holds 300 contradicted records (labelled a, predicted b), as a
+    // model that barely learned class a leaves them (Fashion-MNIST's shirts under an mlp).
+    const build = (uOf: (t: number) => number) => {
+      const per = 1000;
+      const extra = 300;
+      const n = 3 * per + extra;
+      const y = new Int32Array(n);
+      const probs = new Float32Array(n * 3);
+      for (let i = 0; i < n; i++) {
+        const c = i < 3 * per ? Math.floor(i / per) : 0;
+        y[i] = c;
+        const pa =
+          i < 3 * per ? (c === 1 ? (0.3 * (i - per)) / per : 0) : 0.3 * (1 - uOf(i - 3 * per));
+        const row = c === 0 && i < per ? [0.9, 0.05, 0.05] : [pa, 0, 0];
+        if (i >= per) {
+          // Predicted b (class b and the contradicted records) or c.
+          const other = c === 2 ? 2 : 1;
+          row[other] = 1 - pa - 0.01;
+          row[3 - other] = 0.01;
+        }
+        probs.set(row, i * 3);
+      }
+      return arbitraryLabels(y, probs, ['a', 'b', 'c']);
+    };
+    // Ambiguous: u crowds [½, ¾) (0.51–0.74), 300 records with u ≥ ½ where the 3% tolerance
+    // expects 19.5, none with u ≥ ¾: no finding, nothing flagged.
+    const ambiguous = build((t) => 0.51 + (0.23 * t) / 300);
+    const a = ambiguous.perClass[0]!;
+    expect(a.stats.arbitrary).toBe(300);
+    expect(a.stats.upperArbitrary).toBe(0);
+    expect(Number(a.stats.z)).toBeGreaterThan(STRONG_EVIDENCE);
+    expect(a.strength).toBeLessThan(STRONG_EVIDENCE);
+    expect(a.suspicious).toBe(false);
+    expect(a.reason).toContain('lower half of the flat part only');
+    expect(ambiguous.flagged.reduce((x, v) => x + v, 0)).toBe(0);
+    // Arbitrary: the same 300 records with u spread over [½, 1): a strong finding.
+    const arbitrary = build((t) => 0.5 + (0.49 * t) / 300);
+    const f = arbitrary.perClass[0]!;
+    expect(Number(f.stats.zUpper)).toBeGreaterThan(FLAT_PART_CONFIRMATION);
+    expect(f.strength).toBeGreaterThanOrEqual(STRONG_EVIDENCE);
+    expect(f.suspicious).toBe(true);
+    expect(arbitrary.flagged.reduce((x, v) => x + v, 0)).toBeGreaterThan(200);
   });
 
   it('computes u against the records labelled and predicted as the suggested class', () => {
