@@ -93,6 +93,41 @@ describe('spectral signatures (Tran et al. 2018)', () => {
     expect(ev.unattackedFpr).toBe(0);
   });
 
+  it('leaves a few far-tail records alone (fewer than 0.5% of the class), flags a group', () => {
+    // One class of 2,000 light-tailed records plus `extra` records 8 SDs out along the first
+    // axis: 3 extreme records are a heavy tail (0.15% of the class), 20 a group (1%).
+    const make = (extra: number) => {
+      const rng = new Rng(5);
+      const rows: number[] = [];
+      const y: number[] = [];
+      for (let c = 0; c < 4; c++) {
+        for (let t = 0; t < (c === 0 ? 2000 + extra : 2000); t++) {
+          const x = [0, 1, 2, 3].map(
+            (j) => 10 * c + Math.max(-2.8, Math.min(2.8, rng.normal())) / (1 + j),
+          );
+          if (c === 0 && t >= 2000) x[0] += 12;
+          rows.push(...x);
+          y.push(c);
+        }
+      }
+      return {
+        reps: { data: Float32Array.from(rows), dim: 4 },
+        y: Int32Array.from(y),
+        classes: ['a', 'b', 'c', 'd'],
+      };
+    };
+    const tail = spectralSignatures(make(3));
+    expect(tail.flagged.reduce((x, v) => x + v, 0)).toBe(0);
+    expect(tail.perClass[0]!.reason).toMatch(/far tail of the class/);
+    // ...unless the share is lowered, or ε is given
+    expect(
+      spectralSignatures(make(3), { minTailShare: 0 }).perClass[0]!.flagged,
+    ).toBeGreaterThanOrEqual(3);
+    const group = spectralSignatures(make(20));
+    expect(group.perClass[0]!.flagged).toBe(30);
+    expect(() => spectralSignatures(make(3), { minTailShare: 2 })).toThrow(/minTailShare/);
+  });
+
   it('leaves clean Gaussian classes alone', () => {
     const clean = syntheticReps({ classes: 4, perClass: 300, dim: 20, seed: 12 });
     const report = spectralSignatures(input(clean));

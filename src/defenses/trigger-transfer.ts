@@ -671,7 +671,14 @@ export async function triggerTransferClass(
     draw(cand.members, plan.patternRecords, crng.fork(cand.direction)),
   );
   const size = Math.max(...used.map((u) => u.length));
-  const ctrl = draw(idx, size, crng.fork('control'));
+  // The control is drawn from the class outside the candidates: at a high poison rate a subset
+  // of the whole class carries the trigger too and transfers with it (MNIST mlp, pattern at 33%
+  // of the class: the candidate is exactly the poison and transfers 1.00, a subset of the whole
+  // class 0.835, so the class was not strong and the scan said PASS).
+  const inCandidates = new Set<number>();
+  for (const cand of cands) for (const i of cand.members) inCandidates.add(i);
+  const rest = idx.filter((i) => !inCandidates.has(i));
+  const ctrl = draw(rest.length >= size ? rest : idx, size, crng.fork('control'));
   const needed = new Set<number>([...refs, ...probes, ...ctrl]);
   for (const u of used) for (const i of u) needed.add(i);
   const rec = await input.records(Int32Array.from(needed));
@@ -681,7 +688,8 @@ export async function triggerTransferClass(
     cand.transfer = await transferRate(rec, input.model, probes, pattern, c, plan.lo, plan.hi);
     transfers.push(cand.transfer);
   }
-  // Control: the class's own semantics, from a random subset of the class of the same size.
+  // Control: the class's own semantics, from a random subset of the rest of the class, of the
+  // candidates' size.
   const control = await transferRate(
     rec,
     input.model,
