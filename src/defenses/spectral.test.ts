@@ -105,7 +105,7 @@ describe('spectral signatures (Tran et al. 2018)', () => {
           const x = [0, 1, 2, 3].map(
             (j) => 10 * c + Math.max(-2.8, Math.min(2.8, rng.normal())) / (1 + j),
           );
-          if (c === 0 && t >= 2000) x[0] += 12;
+          if (c === 0 && t >= 2000) x[0] = x[0]! + 12;
           rows.push(...x);
           y.push(c);
         }
