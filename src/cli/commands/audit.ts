@@ -10,7 +10,7 @@ import { readJson, writeDirAtomic, writeFileAtomic } from '../../util/fs.js';
 import { parseWith } from '../../util/schema.js';
 import { addDataOptions, loadDataArg } from '../data-arg.js';
 import { addOnnxFlags, type OnnxCliOptions, onnxLoadOptions } from '../onnx-flags.js';
-import { parseInteger } from '../options.js';
+import { parseDetectorNames, parseInteger } from '../options.js';
 import { type OutputOptions, printResult } from '../output.js';
 import { progressEnabled, stageProgress } from '../progress.js';
 import { checkSarifTarget, SARIF_OPTION_HELP, writeSarifFile } from '../sarif-output.js';
@@ -26,6 +26,7 @@ interface AuditCliOptions extends OutputOptions, OnnxCliOptions {
   force?: boolean;
   trusted?: string;
   allowReview?: boolean;
+  method?: string[];
   sarif?: string;
   operator?: string;
 }
@@ -87,6 +88,11 @@ export function registerAuditCommand(program: Command): void {
       'a trusted clean subset (a few records per class, same classes): the clean null each scan finding is checked against',
     )
     .option(
+      '--method <names>',
+      "detectors of the scan, comma-separated (see antidote scan --method); default: the scan's defaults, plus trigger reversal (nc) on images",
+      (v: string) => parseDetectorNames(v),
+    )
+    .option(
       '--allow-review',
       'exit 0 on a REVIEW verdict (one detector has a strong finding the others do not confirm); without it REVIEW exits 1',
     )
@@ -116,6 +122,7 @@ export function registerAuditCommand(program: Command): void {
         ...(policy ? { policy } : {}),
         ...(o.key ? { publicKeyPath: o.key } : {}),
         ...(trusted ? { trusted } : {}),
+        ...(o.method ? { methods: o.method } : {}),
         seed: o.seed,
         ...(o.operator ? { operator: o.operator } : {}),
         vulnerability: o.vulnerability ? {} : false,

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Command, InvalidArgumentError, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import type { z } from 'zod';
 import { attackGroundTruth } from '../../attacks/attack-record.js';
 import { displayPath } from '../../audit/report-run.js';
@@ -13,7 +13,7 @@ import { reportToJSON } from '../../defenses/detector.js';
 import { tabularScanContext } from '../../defenses/feature-trigger-discovery.js';
 import type { KeywordDiscoveryReport } from '../../defenses/keyword-discovery.js';
 import { applyReport, type MitigationMode } from '../../defenses/mitigation.js';
-import { DETECTOR_NAMES, DETECTORS, detectorEntry, detectorsFor } from '../../defenses/registry.js';
+import { DETECTORS, detectorEntry, detectorsFor } from '../../defenses/registry.js';
 import {
   DEFAULT_SCAN_METHODS,
   defaultScanMethods,
@@ -51,7 +51,7 @@ import { version } from '../../version.js';
 import { addBatchNormFlag, type BatchNormCliOptions, batchNormOption } from '../batch-norm-flag.js';
 import { addDataOptions, loadDataArg } from '../data-arg.js';
 import { addOnnxFlags, type OnnxCliOptions, onnxLoadOptions } from '../onnx-flags.js';
-import { parseInteger } from '../options.js';
+import { parseDetectorNames, parseInteger } from '../options.js';
 import { type OutputOptions, pct, printResult } from '../output.js';
 import { createProgressBar, progressEnabled } from '../progress.js';
 import { datasetProvenance } from '../provenance.js';
@@ -95,16 +95,7 @@ function csvField(v: string): string {
 
 /** commander parser of `--method`: `all`, or detector names separated by commas. */
 function parseMethods(value: string): readonly string[] | 'all' {
-  if (value === 'all') return 'all';
-  const names = value.split(',').map((m) => m.trim());
-  for (const m of names) {
-    if (!(DETECTOR_NAMES as readonly string[]).includes(m)) {
-      throw new InvalidArgumentError(
-        `unknown detector "${m}"; choose from ${[...DETECTOR_NAMES, 'all'].join(', ')}`,
-      );
-    }
-  }
-  return [...new Set(names)];
+  return value === 'all' ? 'all' : parseDetectorNames(value, ['all']);
 }
 
 /** The detectors of the registry that find `kind`, comma-separated. */
