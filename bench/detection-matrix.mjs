@@ -16,7 +16,8 @@
 // process on the same cache; cases being made are locked), --cache DIR, --with-retrain, --seed N (the
 // scan's seed, default 1), --no-results (do not write bench/results), --detect-dir DIR (where each
 // case's detect.json is written and read, one folder per case key; default the cache: a shared,
-// read-only cache keeps its made cases while several runs detect beside it). Results:
+// read-only cache keeps its made cases while several runs detect beside it), --save-reports (the
+// default decision's reports beside detect.json, for replaying a decision rule). Results:
 // bench/results/detection-matrix.json and .md (the table and the targets of the issue), built
 // from every case of the grid that has been detected in the cache.
 
@@ -31,6 +32,7 @@ import { stratifiedSplit } from '../dist/data/transform.js';
 import {
   computeRepresentations,
   DETECTORS,
+  reportToJSON,
   scanDataset,
   tabularScanContext,
 } from '../dist/defenses/index.js';
@@ -62,6 +64,10 @@ const cacheDir = arg('--cache', '/tmp/antidote-matrix');
 const detectDir = arg('--detect-dir', cacheDir);
 const onlyCases = arg('--only-cases') ? new RegExp(arg('--only-cases')) : undefined;
 const withRetrain = hasFlag('--with-retrain');
+// --save-reports: the default decision's reports are written beside detect.json (reports.json:
+// labels, ground truth, every report as JSON), so that a change to the decision rule alone can be
+// replayed on them without running the detectors again.
+const saveReports = hasFlag('--save-reports');
 const scanSeed = Number(arg('--seed', '1'));
 const writeResults = !hasFlag('--no-results');
 // --skip a,b: detectors not run on their own (e.g. knn: about 11 minutes per 60,000 records on a
@@ -396,6 +402,16 @@ async function detectCase(c) {
       },
     });
     const decisionSeconds = (performance.now() - t0) / 1000;
+    if (saveReports) {
+      mkdirSync(join(detectDir, key), { recursive: true });
+      writeJson(join(detectDir, key, 'reports.json'), {
+        classes: ds.classes,
+        y: Array.from(ds.y),
+        truth: made.truth,
+        detectors: [...(merged.detectors ?? merged.methods)],
+        reports: merged.reports.map((r) => reportToJSON(r)),
+      });
+    }
     const decision = {
       ...score(merged.flagged, truth, ds.y, decisionSeconds),
       methods: [...(merged.detectors ?? merged.methods)],

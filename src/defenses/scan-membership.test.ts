@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Dataset } from '../data/dataset.js';
 import type { ClassFinding, DetectionReport } from './detector.js';
-import { labelExplainedFlags, mergeReports, scanDecision } from './scan.js';
+import { labelExplainedFlags, mergeReports, scanDecision, withCausalPrecedence } from './scan.js';
 
 // Which records a scan flags once its detectors disagree (issue 16): an unconfirmed lone finding
 // beside confirmed poison, and representation findings that label flips explain.
@@ -213,5 +213,60 @@ describe('labelExplainedFlags', () => {
     const ss = report('ss', 2, scores(2, range(0, 40)), range(0, 40), { 0: 4.2 });
     const [, out] = labelExplainedFlags(ds, [weak, ss]);
     expect(out).toEqual(ss.flagged);
+  });
+});
+
+describe('the precedence of a causal finding', () => {
+  // Class 0 holds 20 poisoned records (0–19) that trigger transfer confirms one by one; spectral
+  // signatures flags 16 of them and 10 clean ones (30–39): the same cluster with a clean edge.
+  const ds = dataset(2);
+  const poison = range(0, 20);
+  const flaggedOf = (m: { flagged: Uint8Array }) =>
+    Array.from(m.flagged.keys()).filter((i) => m.flagged[i]);
+  const tt = () => report('trigger-transfer', 2, scores(2, poison), poison, { 0: 12 });
+  const ssEdge = () =>
+    report(
+      'ss',
+      2,
+      scores(2, [...range(4, 20), ...range(30, 40)]),
+      [...range(4, 20), ...range(30, 40)],
+      {
+        0: 6,
+      },
+    );
+
+  it('drops the records of a finding that mostly repeats it, unless another detector flags them', () => {
+    // ac flags two of the clean edge too (30, 31): two votes keep them.
+    const ac = report('ac', 2, scores(2, [...range(0, 20), 30, 31]), [...range(0, 20), 30, 31], {
+      0: 8,
+    });
+    expect(flaggedOf(scanDecision(ds, [ac, ssEdge(), tt()]))).toEqual([...poison, 30, 31]);
+    // Without the causal finding the confirmed spectral finding keeps its records (as before).
+    const other = report('other', 2, scores(2, poison), poison, { 0: 12 });
+    expect(flaggedOf(scanDecision(ds, [ac, ssEdge(), other]))).toEqual([
+      ...poison,
+      ...range(30, 40),
+    ]);
+  });
+
+  it('keeps a finding that lies elsewhere in the class', () => {
+    // ac's 12 records are mostly outside the causal finding: other evidence, kept whole.
+    const ac = report(
+      'ac',
+      2,
+      scores(2, [...range(0, 4), ...range(50, 58)]),
+      [...range(0, 4), ...range(50, 58)],
+      {
+        0: 8,
+      },
+    );
+    expect(flaggedOf(scanDecision(ds, [ac, tt()]))).toEqual([...poison, ...range(50, 58)]);
+  });
+
+  it('changes nothing in classes without a strong causal finding', () => {
+    const weak = report('trigger-transfer', 2, scores(2, poison), poison, { 0: 2 });
+    const ss = ssEdge();
+    const strong = [new Uint8Array([1, 0]), new Uint8Array([0, 0])];
+    expect(withCausalPrecedence(ds, [ss, weak], strong)).toEqual(strong);
   });
 });
