@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { buildOnnx } from '../../testing/onnx-build.js';
 import {
   argmaxRows,
@@ -13,6 +13,7 @@ import { ONNX_FIXTURES } from '../../testing/onnx-fixtures.js';
 import { Rng } from '../../util/rng.js';
 import { loadModel } from '../model.js';
 import { OnnxClassifier } from './onnx-classifier.js';
+import { withRawInput } from './onnx-input-graph.js';
 import type { OnnxModel } from './onnx-model.js';
 import { decodeOnnx, type ProtoModel, withGraphOutputs } from './onnx-proto.js';
 import { nchwcBlockSize, packRecords } from './onnx-record-pack.js';
@@ -40,7 +41,7 @@ async function runOnce(
 describe('record packing of narrow convolutions', () => {
   it('packs the ResNet’s 8-channel layers two records at a time for a block of 16, with block-diagonal weights', async () => {
     const { bytes, model } = await fixture('resnet');
-    const packed = packRecords(bytes, model, 16);
+    const packed = packRecords(bytes, 16);
     expect(packed.factor).toBe(2);
     const p = decodeOnnx(packed.bytes, 'packed');
     // The stem and the first block run packed; the second block (16 channels) reads the
@@ -87,8 +88,8 @@ describe('record packing of narrow convolutions', () => {
       ['resnet', [32, 32, 3], 2],
       ['cnn', [28, 28, 1], 2],
     ] as const) {
-      const { bytes, model } = await fixture(name);
-      const packed = packRecords(bytes, model, 16);
+      const { bytes } = await fixture(name);
+      const packed = packRecords(bytes, 16);
       expect(packed.factor).toBe(factor);
       const m = (await loadModel(join(ONNX_FIXTURES, `${name}.onnx`))) as OnnxModel;
       const e = expected[name];
@@ -165,7 +166,6 @@ describe('record packing of narrow convolutions', () => {
         { name: 'c', dims: [1, 4, 2, 2], values: values(16) },
       ],
     });
-    const model = decodeOnnx(bytes, 'synthetic');
     const n = 8;
     const x = Float32Array.from(values(n * 100));
     const want = await runOnce(bytes, x, [n, 4, 5, 5], 'r');
@@ -173,7 +173,7 @@ describe('record packing of narrow convolutions', () => {
       [16, 4],
       [8, 2],
     ] as const) {
-      const packed = packRecords(bytes, model, block);
+      const packed = packRecords(bytes, block);
       expect(packed.factor).toBe(factor);
       const p = decodeOnnx(packed.bytes, 'packed');
       // The convolution of constants as it was, reading the constant; q leaves through a Reshape.
@@ -189,23 +189,55 @@ describe('record packing of narrow convolutions', () => {
     const { bytes, model } = await fixture('resnet');
     // Block 8 (AVX2): 8-channel layers fill it; block 1: no NCHWc kernels.
     for (const block of [8, 1]) {
-      const same = packRecords(bytes, model, block);
+      const same = packRecords(bytes, block);
       expect(same.factor).toBe(1);
       expect(same.bytes).toBe(bytes);
     }
-    // A fixed batch that is no multiple of the factor.
-    const fixed = { ...model, inputs: [{ ...model.inputs[0]!, shape: [3, 3, 32, 32] }] };
-    expect(packRecords(bytes, fixed, 16).bytes).toBe(bytes);
+    // A fixed batch that is no multiple of the factor (a derived graph of batch 3).
+    const fixed = withRawInput(bytes, model, {
+      inputName: 'input',
+      layout: 'nchw',
+      rawShape: [32, 32, 3],
+      fixedBatch: 3,
+    }).bytes;
+    expect(packRecords(fixed, 16).bytes).toBe(fixed);
     // No convolution at all (the MLP).
     const mlp = await fixture('mlp');
-    expect(packRecords(mlp.bytes, mlp.model, 16).bytes).toBe(mlp.bytes);
+    expect(packRecords(mlp.bytes, 16).bytes).toBe(mlp.bytes);
     // A graph output inside the packed layers comes back unpacked under its name.
     const withOut = withGraphOutputs(bytes, ['/block1/Relu_output_0']);
-    const p = packRecords(withOut, decodeOnnx(withOut, 'out'), 16);
+    const p = packRecords(withOut, 16);
     const exits = decodeOnnx(p.bytes, 'p').nodes.filter(
       (n) => n.opType === 'Reshape' && n.outputs[0] === '/block1/Relu_output_0',
     );
     expect(exits).toHaveLength(1);
+  });
+
+  it('packs the derived graph that OnnxModel runs on raw records (its own input, not the file’s)', async () => {
+    const block = await nchwcBlockSize();
+    const create = vi.spyOn(InferenceSession, 'create');
+    const m = (await loadModel(join(ONNX_FIXTURES, 'resnet.onnx'))) as OnnxModel;
+    try {
+      const e = (await readOnnxExpectations()).resnet;
+      const ds = imageRecords(e, [32, 32, 3], [...'0123456789']);
+      const probs = await m.predictProba(ds);
+      expectClose(probs, e.probabilities, 1e-5);
+      // The sessions made for the raw records read `input_raw`: their graph is the packed one
+      // wherever this CPU's block packs the fixture (16: its 8-channel layers two at a time).
+      const graphs = create.mock.calls
+        .map(([bytes]) => decodeOnnx(bytes as Uint8Array, 'session'))
+        .filter((g) => g.inputs.some((i) => i.name === 'input_raw'));
+      expect(graphs.length).toBeGreaterThan(0);
+      for (const g of graphs) {
+        const widths = g.nodes
+          .filter((n) => n.opType === 'Conv')
+          .map((n) => g.initializers.get(n.inputs[1]!)?.[0]);
+        expect(widths.includes(8)).toBe(block !== 16);
+      }
+    } finally {
+      create.mockRestore();
+      m.dispose();
+    }
   });
 
   it('asks ONNX Runtime for its channel block', async () => {

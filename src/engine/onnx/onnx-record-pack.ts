@@ -192,11 +192,20 @@ function hasCandidate(model: ProtoModel, block: number): boolean {
 /**
  * The model `bytes` with its narrow convolutions packed for ONNX Runtime's channel block `block`
  * (see the module comment); `{ bytes, factor: 1 }` (the same bytes) when nothing packs, when the
- * input's batch is fixed to a size that is no multiple of the factor, or when the opset is below
- * 5 (`Reshape` reading its shape as an input).
+ * input's batch is fixed to a size that is no multiple of the factor, when the opset is below 5
+ * (`Reshape` reading its shape as an input), or when the bytes do not decode. The graph's inputs,
+ * outputs and initializers are read from `bytes` themselves: a model decoded from other bytes
+ * (the user's file, for a derived graph with another input) would find nothing to pack.
  */
-export function packRecords(bytes: Uint8Array, model: ProtoModel, block: number): PackedModel {
+export function packRecords(bytes: Uint8Array, block: number): PackedModel {
   const same = { bytes, factor: 1 };
+  if (block < 2) return same;
+  let model: ProtoModel;
+  try {
+    model = decodeOnnx(bytes, 'model');
+  } catch {
+    return same;
+  }
   const opset = model.opsets[''] ?? model.opsets['ai.onnx'] ?? 0;
   if (block < 2 || opset < 5 || model.irVersion < 4 || !hasCandidate(model, block)) return same;
   let weights: ReturnType<typeof decodeWeights>;
