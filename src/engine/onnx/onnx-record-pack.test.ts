@@ -39,36 +39,48 @@ async function runOnce(
 }
 
 describe('record packing of narrow convolutions', () => {
-  it('packs the ResNet’s 8-channel layers two records at a time for a block of 16, with block-diagonal weights', async () => {
+  it('packs the ResNet two records at a time for a block of 16: block-diagonal weights on its 8-channel inputs, grouped convolutions on its 16-channel ones, unpacked after the pooling', async () => {
     const { bytes, model } = await fixture('resnet');
     const packed = packRecords(bytes, 16);
     expect(packed.factor).toBe(2);
     const p = decodeOnnx(packed.bytes, 'packed');
-    // The stem and the first block run packed; the second block (16 channels) reads the
-    // unpacked tensor, under its old name, from one Reshape back.
+    // Every convolution runs packed; the records are unpacked once, after the global pooling,
+    // by one Reshape back to the pooled tensor's old name.
     const reshapes = p.nodes.filter((n) => n.opType === 'Reshape');
-    expect(reshapes.map((n) => n.inputs[0])).toEqual(['input', '/block1/Relu_1_output_0_packed2']);
-    expect(reshapes[1]!.outputs).toEqual(['/block1/Relu_1_output_0']);
+    expect(reshapes.map((n) => n.inputs[0])).toEqual([
+      'input',
+      '/GlobalAveragePool_output_0_packed2',
+    ]);
+    expect(reshapes[1]!.outputs).toEqual(['/GlobalAveragePool_output_0']);
     const convs = p.nodes.filter((n) => n.opType === 'Conv');
     expect(convs.map((n) => p.initializers.get(n.inputs[1]!))).toEqual([
       [16, 6, 3, 3],
       [16, 16, 3, 3],
       [16, 16, 3, 3],
-      [16, 8, 3, 3],
-      [16, 16, 3, 3],
-      [16, 8, 1, 1],
+      [32, 16, 3, 3],
+      [32, 16, 3, 3],
+      [32, 16, 1, 1],
     ]);
-    // Every other node as it was; the replaced weights gone.
-    expect(p.nodes.length).toBe(model.nodes.length + 2);
+    // The second block's 16 → 16 convolution: two groups of 16 (no zero multiplied).
+    expect(convs.map((n) => n.attributes.group ?? 1)).toEqual([1, 1, 1, 1, 2, 1]);
+    // Every other node as it was, less the exporter's Identity of a shared BatchNorm bias
+    // (block2.bn2.bias, also the shortcut's), which only packed nodes read (as repeated copies).
+    expect(p.nodes.length).toBe(model.nodes.length + 2 - 1);
+    expect(p.nodes.some((n) => n.opType === 'Identity')).toBe(false);
     expect(p.outputs).toEqual(model.outputs);
-    for (const gone of ['stem.weight', 'block1.conv1.weight', 'bn.running_var']) {
+    for (const gone of [
+      'stem.weight',
+      'block1.conv1.weight',
+      'bn.running_var',
+      'block2.bn2.bias',
+    ]) {
       expect(p.initializers.has(gone)).toBe(false);
     }
     // Weights: the old ones twice on the diagonal, zeros elsewhere.
-    const w = decodeWeights(bytes, 'resnet').initializers.get('block1.conv1.weight')!
-      .data as Float32Array;
-    const pw = decodeWeights(packed.bytes, 'packed').initializers.get(convs[1]!.inputs[1]!)!
-      .data as Float32Array;
+    const weights = decodeWeights(bytes, 'resnet').initializers;
+    const packedWeights = decodeWeights(packed.bytes, 'packed').initializers;
+    const w = weights.get('block1.conv1.weight')!.data as Float32Array;
+    const pw = packedWeights.get(convs[1]!.inputs[1]!)!.data as Float32Array;
     for (const [a, b, o, c] of [
       [0, 0, 3, 5],
       [1, 1, 3, 5],
@@ -80,6 +92,10 @@ describe('record packing of narrow convolutions', () => {
         expect(got).toBe(a === b ? w[(o * 8 + c) * 9 + t] : 0);
       }
     }
+    // The grouped convolution's weights: the old ones twice, one copy per group.
+    const w2 = weights.get('block2.conv2.weight')!.data as Float32Array;
+    const pw2 = packedWeights.get(convs[4]!.inputs[1]!)!.data as Float32Array;
+    expect(Array.from(pw2)).toEqual([...w2, ...w2]);
   });
 
   it('gives PyTorch’s recorded probabilities on the ResNet and the CNN (within 1e-5, same argmax)', async () => {
@@ -123,7 +139,13 @@ describe('record packing of narrow convolutions', () => {
     const n = 5;
     const x = Float32Array.from({ length: n * 3072 }, () => rng.normal());
     expectClose(await packed.predictProba(x, n), Array.from(await plain.predictProba(x, n)), 1e-5);
-    for (const layer of ['/block1/Relu_output_0', '/block1/Relu_1_output_0', '/Flatten_output_0']) {
+    for (const layer of [
+      '/block1/Relu_output_0',
+      '/block1/Relu_1_output_0',
+      '/block2/Relu_output_0',
+      '/block2/Add_output_0',
+      '/Flatten_output_0',
+    ]) {
       const a = await packed.activations(x, n, layer);
       const b = await plain.activations(x, n, layer);
       expect(a.dim).toBe(b.dim);
@@ -183,6 +205,73 @@ describe('record packing of narrow convolutions', () => {
       expect(exits).toEqual(['x_pack' + factor, 'q']);
       expectClose(await runOnce(packed.bytes, x, [n, 4, 5, 5], 'r'), Array.from(want), 1e-5, true);
     }
+  });
+
+  it('keeps wide convolutions of packed records packed (block-diagonal or grouped) and an Identity of a parameter that an unpacked node reads', async () => {
+    const rng = new Rng(13);
+    const values = (n: number) => Array.from({ length: n }, () => rng.uniform(-1, 1));
+    const bytes = buildOnnx({
+      input: { name: 'x', shape: ['batch', 3, 6, 6] },
+      outputs: [
+        { name: 'out', shape: ['batch', 8, 1, 1] },
+        { name: 'side', shape: ['batch', 8] },
+      ],
+      nodes: [
+        { op: 'Identity', inputs: ['g'], outputs: ['g2'] },
+        { op: 'Conv', inputs: ['x', 'wa'], outputs: ['a'], attrs: { pads: [1, 1, 1, 1] } },
+        { op: 'Relu', inputs: ['a'], outputs: ['a2'] },
+        {
+          op: 'Conv',
+          inputs: ['a2', 'wb', 'bb'],
+          outputs: ['b'],
+          attrs: { pads: [1, 1, 1, 1], strides: [2, 2] },
+        },
+        { op: 'BatchNormalization', inputs: ['b', 'g', 'g2', 'm', 'v'], outputs: ['b2'] },
+        { op: 'Conv', inputs: ['b2', 'wc'], outputs: ['c'], attrs: { pads: [1, 1, 1, 1] } },
+        { op: 'Add', inputs: ['c', 'b2'], outputs: ['s'] },
+        { op: 'GlobalAveragePool', inputs: ['s'], outputs: ['out'] },
+        { op: 'Flatten', inputs: ['out'], outputs: ['f'] },
+        { op: 'Mul', inputs: ['f', 'g2'], outputs: ['side'] },
+      ],
+      initializers: [
+        { name: 'wa', dims: [4, 3, 3, 3], values: values(108) },
+        { name: 'wb', dims: [8, 4, 3, 3], values: values(288) },
+        { name: 'bb', dims: [8], values: values(8) },
+        { name: 'g', dims: [8], values: values(8) },
+        { name: 'm', dims: [8], values: values(8) },
+        { name: 'v', dims: [8], values: [0.5, 1, 2, 3, 0.5, 1, 2, 3] },
+        { name: 'wc', dims: [8, 8, 3, 3], values: values(576) },
+      ],
+    });
+    const n = 6;
+    const x = Float32Array.from(values(n * 108));
+    const want = await runOnce(bytes, x, [n, 3, 6, 6], 'out');
+    const wantSide = await runOnce(bytes, x, [n, 3, 6, 6], 'side');
+    // Block 8: `wa` (4 outputs) packs two records; `wb` (4 → 8) reads them with block-diagonal
+    // weights [16, 8]; `wc` (8 → 8) is a grouped convolution of 2 groups; one exit, after the
+    // pooling.
+    const packed = packRecords(bytes, 8);
+    expect(packed.factor).toBe(2);
+    const p = decodeOnnx(packed.bytes, 'packed');
+    const convs = p.nodes.filter((node) => node.opType === 'Conv');
+    expect(convs.map((c) => p.initializers.get(c.inputs[1]!))).toEqual([
+      [8, 6, 3, 3],
+      [16, 8, 3, 3],
+      [16, 8, 3, 3],
+    ]);
+    expect(convs.map((c) => c.attributes.group ?? 1)).toEqual([1, 1, 2]);
+    const exits = p.nodes.filter((node) => node.opType === 'Reshape').map((r) => r.outputs[0]);
+    expect(exits).toEqual(['x_pack2', 'out']);
+    // The Identity stays (the Mul reads its output), and so does what it reads.
+    expect(p.nodes.filter((node) => node.opType === 'Identity')).toHaveLength(1);
+    expect(p.initializers.has('g')).toBe(true);
+    expectClose(await runOnce(packed.bytes, x, [n, 3, 6, 6], 'out'), Array.from(want), 1e-5, true);
+    expectClose(
+      await runOnce(packed.bytes, x, [n, 3, 6, 6], 'side'),
+      Array.from(wantSide),
+      1e-5,
+      true,
+    );
   });
 
   it('leaves the model as it is when nothing packs', async () => {
