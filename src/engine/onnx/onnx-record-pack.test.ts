@@ -274,6 +274,40 @@ describe('record packing of narrow convolutions', () => {
     );
   });
 
+  it('unpacks before a wide convolution whose block-diagonal weights would hold more zeros than products', async () => {
+    const rng = new Rng(17);
+    const values = (n: number) => Array.from({ length: n }, () => rng.uniform(-1, 1));
+    const bytes = buildOnnx({
+      input: { name: 'x', shape: ['batch', 3, 5, 5] },
+      outputs: [{ name: 'b', shape: ['batch', 16, 5, 5] }],
+      nodes: [
+        { op: 'Conv', inputs: ['x', 'wa'], outputs: ['a'], attrs: { pads: [1, 1, 1, 1] } },
+        { op: 'Conv', inputs: ['a', 'wb'], outputs: ['b'], attrs: { pads: [1, 1, 1, 1] } },
+      ],
+      initializers: [
+        { name: 'wa', dims: [4, 3, 3, 3], values: values(108) },
+        { name: 'wb', dims: [16, 4, 3, 3], values: values(576) },
+      ],
+    });
+    // Block 16: `wa` packs four records; `wb` (4 → 16) would need [64, 16] weights, 3/4 zeros.
+    const packed = packRecords(bytes, 16);
+    expect(packed.factor).toBe(4);
+    const p = decodeOnnx(packed.bytes, 'packed');
+    const convs = p.nodes.filter((node) => node.opType === 'Conv');
+    expect(convs.map((c) => p.initializers.get(c.inputs[1]!))).toEqual([
+      [16, 12, 3, 3],
+      [16, 4, 3, 3],
+    ]);
+    const n = 4;
+    const x = Float32Array.from(values(n * 75));
+    expectClose(
+      await runOnce(packed.bytes, x, [n, 3, 5, 5], 'b'),
+      Array.from(await runOnce(bytes, x, [n, 3, 5, 5], 'b')),
+      1e-5,
+      true,
+    );
+  });
+
   it('leaves the model as it is when nothing packs', async () => {
     const { bytes, model } = await fixture('resnet');
     // Block 8 (AVX2): 8-channel layers fill it; block 1: no NCHWc kernels.

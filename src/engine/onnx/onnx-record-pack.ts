@@ -18,12 +18,12 @@
  * - a `Conv` of packed records with `O` a multiple of `B` outputs stays packed too (a wide layer
  *   after the narrow ones, as in a ResNet's next stage): with `C` a multiple of `B` as well, it
  *   becomes a grouped convolution of `k` groups (its weights `k` times, group `k`; ONNX Runtime
- *   runs a group of whole blocks in its NCHWc kernels, no zero multiplied); with `k·C` a multiple
- *   of `B`, block-diagonal weights as above. Unpacking before it instead cost a `ReorderOutput`
- *   and a convolution reading NCHW input (MLAS's slower kernel for fewer input channels than a
- *   block): on the ResNet fixture the ops after the first block took 16.5 and 17.9 µs per record
- *   so against 13.8 and 15.5 packed (ONNX Runtime's profiles, 1 thread, two alternated runs at
- *   load 9: an order, not times; docs/onnx.md gives the whole graph's cost);
+ *   runs a group of whole blocks in its NCHWc kernels, no zero multiplied); for `k = 2` with
+ *   `2·C` a multiple of `B`, block-diagonal weights as above. Unpacking before it instead cost a
+ *   `ReorderOutput` and a convolution reading NCHW input (MLAS's slower kernel for fewer input
+ *   channels than a block): on the ResNet fixture the ops after the first block took 16.5 and
+ *   17.9 µs per record so against 13.8 and 15.5 packed (ONNX Runtime's profiles, 1 thread, two
+ *   alternated runs at load 9: an order, not times; docs/onnx.md gives the whole graph's cost);
  * - `BatchNormalization` repeats its per-channel parameters `k` times;
  * - element-wise ops of packed tensors (`Relu`, `Add`, …) and per-channel pooling (`MaxPool`,
  *   `AveragePool`, `GlobalAveragePool`) are unchanged.
@@ -341,7 +341,9 @@ export function packRecords(bytes: Uint8Array, block: number): PackedModel {
    * is smaller (after pooling), instead of being read back in NCHW here. With `c` a multiple of
    * the block too, a grouped convolution of `k` groups (the weights `k` times; each group is a
    * multiple of the block, which ONNX Runtime runs in its NCHWc kernels, no zero multiplied);
-   * else the block-diagonal weights, whose `k·c` inputs fill a block.
+   * else, for two records whose `2·c` inputs fill blocks, the block-diagonal weights (twice the
+   * products, half of them zeros: still faster than unpacking here on the ResNet fixture; with
+   * more records the zeros would outnumber the products, so such a layer unpacks).
    */
   function widePlan(
     w: OnnxTensor & { readonly data: Float32Array },
@@ -352,7 +354,8 @@ export function packRecords(bytes: Uint8Array, block: number): PackedModel {
   ): (typeof plans)[number] {
     const { k } = from;
     const grouped = c % block === 0;
-    if (!grouped && (k * c) % block !== 0) return undefined;
+    // Block-diagonal weights multiply `k` times the products: measured a gain at k = 2 only.
+    if (!grouped && (k !== 2 || (k * c) % block !== 0)) return undefined;
     const [kh, kw] = [w.dims[2]!, w.dims[3]!];
     const wName = fresh(`${w.name}_packed${k}`, taken);
     const constants = [
