@@ -241,7 +241,7 @@ export function packRecords(bytes: Uint8Array, block: number): PackedModel {
     return same;
   }
   const opset = model.opsets[''] ?? model.opsets['ai.onnx'] ?? 0;
-  if (block < 2 || opset < 5 || model.irVersion < 4 || !hasCandidate(model, block)) return same;
+  if (opset < 5 || model.irVersion < 4 || !hasCandidate(model, block)) return same;
   let weights: ReturnType<typeof decodeWeights>;
   try {
     weights = decodeWeights(bytes, 'model');
