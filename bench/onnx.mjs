@@ -36,7 +36,7 @@ import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { loadMnist } from '../dist/data/mnist.js';
 import { loadModel } from '../dist/engine/model.js';
 import { withRawInput } from '../dist/engine/onnx/onnx-input-graph.js';
-import { decodeOnnx, withGraphOutputs } from '../dist/engine/onnx/onnx-proto.js';
+import { withGraphOutputs } from '../dist/engine/onnx/onnx-proto.js';
 import { nchwcBlockSize, packRecords } from '../dist/engine/onnx/onnx-record-pack.js';
 import { hasFlag, writeResult } from './common.mjs';
 
@@ -324,7 +324,7 @@ for (const [name, data] of [
   };
   const raw = withRawInput(bytes, m.graph, spec);
   const derived = await sessionRates(raw.bytes, data.x, n, m.input.shape, 'output', [256]);
-  const packed = packRecords(raw.bytes, decodeOnnx(raw.bytes, name), await nchwcBlockSize());
+  const packed = packRecords(raw.bytes, await nchwcBlockSize());
   for (const [k, v] of Object.entries(
     await sessionRates(packed.bytes, data.x, n, m.input.shape, 'output', [256]),
   )) {

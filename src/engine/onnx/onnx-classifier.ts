@@ -13,7 +13,6 @@ import {
   type ClassifierOutput,
   candidateLayers,
   classifierOutput,
-  ONNX_FLOAT,
   tensorNames,
 } from './onnx-graph.js';
 import { type ProtoModel, withGraphOutputs } from './onnx-proto.js';
@@ -183,14 +182,7 @@ export class OnnxClassifier implements Classifier {
       ...(threads !== undefined ? { intraOpNumThreads: threads, interOpNumThreads: 1 } : {}),
     } as const;
     if (src.packRecords !== false) {
-      const model = {
-        ...src.model,
-        outputs: [
-          ...src.model.outputs,
-          ...outputs.map((name) => ({ name, elemType: ONNX_FLOAT, shape: null })),
-        ],
-      };
-      const packed = packRecords(bytes, model, await nchwcBlockSize());
+      const packed = packRecords(bytes, await nchwcBlockSize());
       if (packed.factor > 1) {
         try {
           const session = await InferenceSession.create(packed.bytes, options);

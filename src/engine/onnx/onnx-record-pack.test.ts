@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { buildOnnx } from '../../testing/onnx-build.js';
 import {
   argmaxRows,
@@ -13,6 +13,7 @@ import { ONNX_FIXTURES } from '../../testing/onnx-fixtures.js';
 import { Rng } from '../../util/rng.js';
 import { loadModel } from '../model.js';
 import { OnnxClassifier } from './onnx-classifier.js';
+import { withRawInput } from './onnx-input-graph.js';
 import type { OnnxModel } from './onnx-model.js';
 import { decodeOnnx, type ProtoModel, withGraphOutputs } from './onnx-proto.js';
 import { nchwcBlockSize, packRecords } from './onnx-record-pack.js';
@@ -38,36 +39,48 @@ async function runOnce(
 }
 
 describe('record packing of narrow convolutions', () => {
-  it('packs the ResNet’s 8-channel layers two records at a time for a block of 16, with block-diagonal weights', async () => {
+  it('packs the ResNet two records at a time for a block of 16: block-diagonal weights on its 8-channel inputs, grouped convolutions on its 16-channel ones, unpacked after the pooling', async () => {
     const { bytes, model } = await fixture('resnet');
-    const packed = packRecords(bytes, model, 16);
+    const packed = packRecords(bytes, 16);
     expect(packed.factor).toBe(2);
     const p = decodeOnnx(packed.bytes, 'packed');
-    // The stem and the first block run packed; the second block (16 channels) reads the
-    // unpacked tensor, under its old name, from one Reshape back.
+    // Every convolution runs packed; the records are unpacked once, after the global pooling,
+    // by one Reshape back to the pooled tensor's old name.
     const reshapes = p.nodes.filter((n) => n.opType === 'Reshape');
-    expect(reshapes.map((n) => n.inputs[0])).toEqual(['input', '/block1/Relu_1_output_0_packed2']);
-    expect(reshapes[1]!.outputs).toEqual(['/block1/Relu_1_output_0']);
+    expect(reshapes.map((n) => n.inputs[0])).toEqual([
+      'input',
+      '/GlobalAveragePool_output_0_packed2',
+    ]);
+    expect(reshapes[1]!.outputs).toEqual(['/GlobalAveragePool_output_0']);
     const convs = p.nodes.filter((n) => n.opType === 'Conv');
     expect(convs.map((n) => p.initializers.get(n.inputs[1]!))).toEqual([
       [16, 6, 3, 3],
       [16, 16, 3, 3],
       [16, 16, 3, 3],
-      [16, 8, 3, 3],
-      [16, 16, 3, 3],
-      [16, 8, 1, 1],
+      [32, 16, 3, 3],
+      [32, 16, 3, 3],
+      [32, 16, 1, 1],
     ]);
-    // Every other node as it was; the replaced weights gone.
-    expect(p.nodes.length).toBe(model.nodes.length + 2);
+    // The second block's 16 → 16 convolution: two groups of 16 (no zero multiplied).
+    expect(convs.map((n) => n.attributes.group ?? 1)).toEqual([1, 1, 1, 1, 2, 1]);
+    // Every other node as it was, less the exporter's Identity of a shared BatchNorm bias
+    // (block2.bn2.bias, also the shortcut's), which only packed nodes read (as repeated copies).
+    expect(p.nodes.length).toBe(model.nodes.length + 2 - 1);
+    expect(p.nodes.some((n) => n.opType === 'Identity')).toBe(false);
     expect(p.outputs).toEqual(model.outputs);
-    for (const gone of ['stem.weight', 'block1.conv1.weight', 'bn.running_var']) {
+    for (const gone of [
+      'stem.weight',
+      'block1.conv1.weight',
+      'bn.running_var',
+      'block2.bn2.bias',
+    ]) {
       expect(p.initializers.has(gone)).toBe(false);
     }
     // Weights: the old ones twice on the diagonal, zeros elsewhere.
-    const w = decodeWeights(bytes, 'resnet').initializers.get('block1.conv1.weight')!
-      .data as Float32Array;
-    const pw = decodeWeights(packed.bytes, 'packed').initializers.get(convs[1]!.inputs[1]!)!
-      .data as Float32Array;
+    const weights = decodeWeights(bytes, 'resnet').initializers;
+    const packedWeights = decodeWeights(packed.bytes, 'packed').initializers;
+    const w = weights.get('block1.conv1.weight')!.data as Float32Array;
+    const pw = packedWeights.get(convs[1]!.inputs[1]!)!.data as Float32Array;
     for (const [a, b, o, c] of [
       [0, 0, 3, 5],
       [1, 1, 3, 5],
@@ -79,6 +92,10 @@ describe('record packing of narrow convolutions', () => {
         expect(got).toBe(a === b ? w[(o * 8 + c) * 9 + t] : 0);
       }
     }
+    // The grouped convolution's weights: the old ones twice, one copy per group.
+    const w2 = weights.get('block2.conv2.weight')!.data as Float32Array;
+    const pw2 = packedWeights.get(convs[4]!.inputs[1]!)!.data as Float32Array;
+    expect(Array.from(pw2)).toEqual([...w2, ...w2]);
   });
 
   it('gives PyTorch’s recorded probabilities on the ResNet and the CNN (within 1e-5, same argmax)', async () => {
@@ -87,8 +104,8 @@ describe('record packing of narrow convolutions', () => {
       ['resnet', [32, 32, 3], 2],
       ['cnn', [28, 28, 1], 2],
     ] as const) {
-      const { bytes, model } = await fixture(name);
-      const packed = packRecords(bytes, model, 16);
+      const { bytes } = await fixture(name);
+      const packed = packRecords(bytes, 16);
       expect(packed.factor).toBe(factor);
       const m = (await loadModel(join(ONNX_FIXTURES, `${name}.onnx`))) as OnnxModel;
       const e = expected[name];
@@ -122,7 +139,13 @@ describe('record packing of narrow convolutions', () => {
     const n = 5;
     const x = Float32Array.from({ length: n * 3072 }, () => rng.normal());
     expectClose(await packed.predictProba(x, n), Array.from(await plain.predictProba(x, n)), 1e-5);
-    for (const layer of ['/block1/Relu_output_0', '/block1/Relu_1_output_0', '/Flatten_output_0']) {
+    for (const layer of [
+      '/block1/Relu_output_0',
+      '/block1/Relu_1_output_0',
+      '/block2/Relu_output_0',
+      '/block2/Add_output_0',
+      '/Flatten_output_0',
+    ]) {
       const a = await packed.activations(x, n, layer);
       const b = await plain.activations(x, n, layer);
       expect(a.dim).toBe(b.dim);
@@ -165,7 +188,6 @@ describe('record packing of narrow convolutions', () => {
         { name: 'c', dims: [1, 4, 2, 2], values: values(16) },
       ],
     });
-    const model = decodeOnnx(bytes, 'synthetic');
     const n = 8;
     const x = Float32Array.from(values(n * 100));
     const want = await runOnce(bytes, x, [n, 4, 5, 5], 'r');
@@ -173,7 +195,7 @@ describe('record packing of narrow convolutions', () => {
       [16, 4],
       [8, 2],
     ] as const) {
-      const packed = packRecords(bytes, model, block);
+      const packed = packRecords(bytes, block);
       expect(packed.factor).toBe(factor);
       const p = decodeOnnx(packed.bytes, 'packed');
       // The convolution of constants as it was, reading the constant; q leaves through a Reshape.
@@ -185,27 +207,160 @@ describe('record packing of narrow convolutions', () => {
     }
   });
 
+  it('keeps wide convolutions of packed records packed (block-diagonal or grouped) and an Identity of a parameter that an unpacked node reads', async () => {
+    const rng = new Rng(13);
+    const values = (n: number) => Array.from({ length: n }, () => rng.uniform(-1, 1));
+    const bytes = buildOnnx({
+      input: { name: 'x', shape: ['batch', 3, 6, 6] },
+      outputs: [
+        { name: 'out', shape: ['batch', 8, 1, 1] },
+        { name: 'side', shape: ['batch', 8] },
+      ],
+      nodes: [
+        { op: 'Identity', inputs: ['g'], outputs: ['g2'] },
+        { op: 'Conv', inputs: ['x', 'wa'], outputs: ['a'], attrs: { pads: [1, 1, 1, 1] } },
+        { op: 'Relu', inputs: ['a'], outputs: ['a2'] },
+        {
+          op: 'Conv',
+          inputs: ['a2', 'wb', 'bb'],
+          outputs: ['b'],
+          attrs: { pads: [1, 1, 1, 1], strides: [2, 2] },
+        },
+        { op: 'BatchNormalization', inputs: ['b', 'g', 'g2', 'm', 'v'], outputs: ['b2'] },
+        { op: 'Conv', inputs: ['b2', 'wc'], outputs: ['c'], attrs: { pads: [1, 1, 1, 1] } },
+        { op: 'Add', inputs: ['c', 'b2'], outputs: ['s'] },
+        { op: 'GlobalAveragePool', inputs: ['s'], outputs: ['out'] },
+        { op: 'Flatten', inputs: ['out'], outputs: ['f'] },
+        { op: 'Mul', inputs: ['f', 'g2'], outputs: ['side'] },
+      ],
+      initializers: [
+        { name: 'wa', dims: [4, 3, 3, 3], values: values(108) },
+        { name: 'wb', dims: [8, 4, 3, 3], values: values(288) },
+        { name: 'bb', dims: [8], values: values(8) },
+        { name: 'g', dims: [8], values: values(8) },
+        { name: 'm', dims: [8], values: values(8) },
+        { name: 'v', dims: [8], values: [0.5, 1, 2, 3, 0.5, 1, 2, 3] },
+        { name: 'wc', dims: [8, 8, 3, 3], values: values(576) },
+      ],
+    });
+    const n = 6;
+    const x = Float32Array.from(values(n * 108));
+    const want = await runOnce(bytes, x, [n, 3, 6, 6], 'out');
+    const wantSide = await runOnce(bytes, x, [n, 3, 6, 6], 'side');
+    // Block 8: `wa` (4 outputs) packs two records; `wb` (4 → 8) reads them with block-diagonal
+    // weights [16, 8]; `wc` (8 → 8) is a grouped convolution of 2 groups; one exit, after the
+    // pooling.
+    const packed = packRecords(bytes, 8);
+    expect(packed.factor).toBe(2);
+    const p = decodeOnnx(packed.bytes, 'packed');
+    const convs = p.nodes.filter((node) => node.opType === 'Conv');
+    expect(convs.map((c) => p.initializers.get(c.inputs[1]!))).toEqual([
+      [8, 6, 3, 3],
+      [16, 8, 3, 3],
+      [16, 8, 3, 3],
+    ]);
+    expect(convs.map((c) => c.attributes.group ?? 1)).toEqual([1, 1, 2]);
+    const exits = p.nodes.filter((node) => node.opType === 'Reshape').map((r) => r.outputs[0]);
+    expect(exits).toEqual(['x_pack2', 'out']);
+    // The Identity stays (the Mul reads its output), and so does what it reads.
+    expect(p.nodes.filter((node) => node.opType === 'Identity')).toHaveLength(1);
+    expect(p.initializers.has('g')).toBe(true);
+    expectClose(await runOnce(packed.bytes, x, [n, 3, 6, 6], 'out'), Array.from(want), 1e-5, true);
+    expectClose(
+      await runOnce(packed.bytes, x, [n, 3, 6, 6], 'side'),
+      Array.from(wantSide),
+      1e-5,
+      true,
+    );
+  });
+
+  it('unpacks before a wide convolution whose block-diagonal weights would hold more zeros than products', async () => {
+    const rng = new Rng(17);
+    const values = (n: number) => Array.from({ length: n }, () => rng.uniform(-1, 1));
+    const bytes = buildOnnx({
+      input: { name: 'x', shape: ['batch', 3, 5, 5] },
+      outputs: [{ name: 'b', shape: ['batch', 16, 5, 5] }],
+      nodes: [
+        { op: 'Conv', inputs: ['x', 'wa'], outputs: ['a'], attrs: { pads: [1, 1, 1, 1] } },
+        { op: 'Conv', inputs: ['a', 'wb'], outputs: ['b'], attrs: { pads: [1, 1, 1, 1] } },
+      ],
+      initializers: [
+        { name: 'wa', dims: [4, 3, 3, 3], values: values(108) },
+        { name: 'wb', dims: [16, 4, 3, 3], values: values(576) },
+      ],
+    });
+    // Block 16: `wa` packs four records; `wb` (4 → 16) would need [64, 16] weights, 3/4 zeros.
+    const packed = packRecords(bytes, 16);
+    expect(packed.factor).toBe(4);
+    const p = decodeOnnx(packed.bytes, 'packed');
+    const convs = p.nodes.filter((node) => node.opType === 'Conv');
+    expect(convs.map((c) => p.initializers.get(c.inputs[1]!))).toEqual([
+      [16, 12, 3, 3],
+      [16, 4, 3, 3],
+    ]);
+    const n = 4;
+    const x = Float32Array.from(values(n * 75));
+    expectClose(
+      await runOnce(packed.bytes, x, [n, 3, 5, 5], 'b'),
+      Array.from(await runOnce(bytes, x, [n, 3, 5, 5], 'b')),
+      1e-5,
+      true,
+    );
+  });
+
   it('leaves the model as it is when nothing packs', async () => {
     const { bytes, model } = await fixture('resnet');
     // Block 8 (AVX2): 8-channel layers fill it; block 1: no NCHWc kernels.
     for (const block of [8, 1]) {
-      const same = packRecords(bytes, model, block);
+      const same = packRecords(bytes, block);
       expect(same.factor).toBe(1);
       expect(same.bytes).toBe(bytes);
     }
-    // A fixed batch that is no multiple of the factor.
-    const fixed = { ...model, inputs: [{ ...model.inputs[0]!, shape: [3, 3, 32, 32] }] };
-    expect(packRecords(bytes, fixed, 16).bytes).toBe(bytes);
+    // A fixed batch that is no multiple of the factor (a derived graph of batch 3).
+    const fixed = withRawInput(bytes, model, {
+      inputName: 'input',
+      layout: 'nchw',
+      rawShape: [32, 32, 3],
+      fixedBatch: 3,
+    }).bytes;
+    expect(packRecords(fixed, 16).bytes).toBe(fixed);
     // No convolution at all (the MLP).
     const mlp = await fixture('mlp');
-    expect(packRecords(mlp.bytes, mlp.model, 16).bytes).toBe(mlp.bytes);
+    expect(packRecords(mlp.bytes, 16).bytes).toBe(mlp.bytes);
     // A graph output inside the packed layers comes back unpacked under its name.
     const withOut = withGraphOutputs(bytes, ['/block1/Relu_output_0']);
-    const p = packRecords(withOut, decodeOnnx(withOut, 'out'), 16);
+    const p = packRecords(withOut, 16);
     const exits = decodeOnnx(p.bytes, 'p').nodes.filter(
       (n) => n.opType === 'Reshape' && n.outputs[0] === '/block1/Relu_output_0',
     );
     expect(exits).toHaveLength(1);
+  });
+
+  it('packs the derived graph that OnnxModel runs on raw records (its own input, not the file’s)', async () => {
+    const block = await nchwcBlockSize();
+    const create = vi.spyOn(InferenceSession, 'create');
+    const m = (await loadModel(join(ONNX_FIXTURES, 'resnet.onnx'))) as OnnxModel;
+    try {
+      const e = (await readOnnxExpectations()).resnet;
+      const ds = imageRecords(e, [32, 32, 3], [...'0123456789']);
+      const probs = await m.predictProba(ds);
+      expectClose(probs, e.probabilities, 1e-5);
+      // The sessions made for the raw records read `input_raw`: their graph is the packed one
+      // wherever this CPU's block packs the fixture (16: its 8-channel layers two at a time).
+      const graphs = create.mock.calls
+        .map(([bytes]) => decodeOnnx(bytes as Uint8Array, 'session'))
+        .filter((g) => g.inputs.some((i) => i.name === 'input_raw'));
+      expect(graphs.length).toBeGreaterThan(0);
+      for (const g of graphs) {
+        const widths = g.nodes
+          .filter((n) => n.opType === 'Conv')
+          .map((n) => g.initializers.get(n.inputs[1]!)?.[0]);
+        expect(widths.includes(8)).toBe(block !== 16);
+      }
+    } finally {
+      create.mockRestore();
+      m.dispose();
+    }
   });
 
   it('asks ONNX Runtime for its channel block', async () => {

@@ -15,15 +15,28 @@
  * - a `Conv` (one group, weights stored as a float initializer) with `O` outputs and `C` inputs
  *   becomes one with `k·O` outputs and `k·C` inputs whose weights are block-diagonal (the old
  *   weights `k` times on the diagonal, zeros elsewhere) and whose bias repeats `k` times;
+ * - a `Conv` of packed records with `O` a multiple of `B` outputs stays packed too (a wide layer
+ *   after the narrow ones, as in a ResNet's next stage): with `C` a multiple of `B` as well, it
+ *   becomes a grouped convolution of `k` groups (its weights `k` times, group `k`; ONNX Runtime
+ *   runs a group of whole blocks in its NCHWc kernels, no zero multiplied); for `k = 2` with
+ *   `2·C` a multiple of `B`, block-diagonal weights as above. Unpacking before it instead cost a
+ *   `ReorderOutput` and a convolution reading NCHW input (MLAS's slower kernel for fewer input
+ *   channels than a block): on the ResNet fixture the ops after the first block took 16.5 and
+ *   17.9 µs per record so against 13.8 and 15.5 packed (ONNX Runtime's profiles, 1 thread, two
+ *   alternated runs at load 9: an order, not times; docs/onnx.md gives the whole graph's cost);
  * - `BatchNormalization` repeats its per-channel parameters `k` times;
  * - element-wise ops of packed tensors (`Relu`, `Add`, …) and per-channel pooling (`MaxPool`,
  *   `AveragePool`, `GlobalAveragePool`) are unchanged.
+ * A parameter may be the output of an `Identity` of an initializer (PyTorch's exporter stores two
+ * equal parameters once): it is read as that initializer, and the `Identity` leaves the graph when
+ * only packed nodes read it.
  * Zeros off the diagonal add exact zeros, so the packed graph computes the same values up to the
  * order of float32 additions (tested against PyTorch's recorded outputs). A packed region starts
  * at a `Conv` with `O < B` outputs, `B` a multiple of `O` (its input reshaped to `[N/k, k·C, H,
  * W]`), grows over the ops above, and ends with a `Reshape` back to `[N, C, H, W]` wherever an
  * op outside it or a graph output reads the tensor, under the tensor's original name (so
- * activations of any layer are unchanged). Everything else is copied byte for byte.
+ * activations of any layer are unchanged): on the ResNet fixture, after the global pooling,
+ * where a record is 16 values. Everything else is copied byte for byte.
  *
  * The packed graph needs a batch that is a multiple of {@link PackedModel.factor}:
  * `OnnxClassifier` pads its chunks with zero records and drops their outputs.
@@ -48,11 +61,15 @@ const MODEL = ONNX_ROOT.lookupType('onnx.ModelProto');
 const NODE = ONNX_ROOT.lookupType('onnx.NodeProto');
 const TENSOR = ONNX_ROOT.lookupType('onnx.TensorProto');
 const VALUE_INFO = ONNX_ROOT.lookupType('onnx.ValueInfoProto');
+const ATTRIBUTE = ONNX_ROOT.lookupType('onnx.AttributeProto');
 
 /** Field numbers (ONNX IR): `GraphProto.value_info`, `NodeProto.input/output`. */
 const GRAPH_VALUE_INFO = 13;
 const NODE_INPUT = 1;
 const NODE_OUTPUT = 2;
+const NODE_ATTRIBUTE = 5;
+/** `AttributeProto.AttributeType.INT`. */
+const ATTRIBUTE_INT = 2;
 
 /** Element-wise ops of one input that act on each value alone (any attributes). */
 const UNARY = new Set([
@@ -164,6 +181,23 @@ function withIo(
   return concatBytes(parts);
 }
 
+/** A node body with its `group` attribute set to `group` (every other field byte for byte). */
+function withGroup(body: Uint8Array, group: number): Uint8Array {
+  const parts = wireFields(body)
+    .filter(
+      (f) =>
+        f.id !== NODE_ATTRIBUTE ||
+        !f.body ||
+        (ATTRIBUTE.toObject(ATTRIBUTE.decode(f.body)) as { name?: string }).name !== 'group',
+    )
+    .map((f) => body.subarray(f.start, f.end));
+  const attr = ATTRIBUTE.encode(
+    ATTRIBUTE.fromObject({ name: 'group', type: ATTRIBUTE_INT, i: group }),
+  ).finish();
+  parts.push(lengthDelimited(NODE_ATTRIBUTE, attr));
+  return concatBytes(parts);
+}
+
 /** The float32 initializer `name`, if it is one. */
 function floatInit(
   inits: ReadonlyMap<string, OnnxTensor>,
@@ -192,13 +226,22 @@ function hasCandidate(model: ProtoModel, block: number): boolean {
 /**
  * The model `bytes` with its narrow convolutions packed for ONNX Runtime's channel block `block`
  * (see the module comment); `{ bytes, factor: 1 }` (the same bytes) when nothing packs, when the
- * input's batch is fixed to a size that is no multiple of the factor, or when the opset is below
- * 5 (`Reshape` reading its shape as an input).
+ * input's batch is fixed to a size that is no multiple of the factor, when the opset is below 5
+ * (`Reshape` reading its shape as an input), or when the bytes do not decode. The graph's inputs,
+ * outputs and initializers are read from `bytes` themselves: a model decoded from other bytes
+ * (the user's file, for a derived graph with another input) would find nothing to pack.
  */
-export function packRecords(bytes: Uint8Array, model: ProtoModel, block: number): PackedModel {
+export function packRecords(bytes: Uint8Array, block: number): PackedModel {
   const same = { bytes, factor: 1 };
+  if (block < 2) return same;
+  let model: ProtoModel;
+  try {
+    model = decodeOnnx(bytes, 'model');
+  } catch {
+    return same;
+  }
   const opset = model.opsets[''] ?? model.opsets['ai.onnx'] ?? 0;
-  if (block < 2 || opset < 5 || model.irVersion < 4 || !hasCandidate(model, block)) return same;
+  if (opset < 5 || model.irVersion < 4 || !hasCandidate(model, block)) return same;
   let weights: ReturnType<typeof decodeWeights>;
   try {
     weights = decodeWeights(bytes, 'model');
@@ -206,6 +249,23 @@ export function packRecords(bytes: Uint8Array, model: ProtoModel, block: number)
     return same;
   }
   const inits = weights.initializers;
+  /**
+   * Initializers and the outputs of `Identity` nodes of one (PyTorch's exporter stores a
+   * parameter equal to another once, the second as an `Identity` of the first), for the
+   * parameters of the nodes to pack; `aliases` maps such an output to the initializer.
+   */
+  const params = new Map(inits);
+  const aliases = new Map<string, string>();
+  for (const node of weights.nodes) {
+    const [from] = node.inputs;
+    const [to] = node.outputs;
+    if (node.opType !== 'Identity' || node.domain !== '' || !from || !to) continue;
+    const t = inits.get(from);
+    if (t && !inits.has(to)) {
+      params.set(to, t);
+      aliases.set(to, from);
+    }
+  }
   const taken = new Set<string>([
     ...model.inputs.map((i) => i.name),
     ...model.outputs.map((o) => o.name),
@@ -224,6 +284,8 @@ export function packRecords(bytes: Uint8Array, model: ProtoModel, block: number)
         /** Input tensors read unpacked and packed by a new `Reshape` (name → packed name). */
         readonly entries: Array<{ from: string; to: string; channels: number }>;
         readonly constants: Uint8Array[];
+        /** A convolution's new `group` attribute (a grouped convolution of packed records). */
+        readonly group?: number;
       }
     | undefined
   > = [];
@@ -273,22 +335,63 @@ export function packRecords(bytes: Uint8Array, model: ProtoModel, block: number)
     if (typeof fixed === 'number' && fixed > 0 && fixed % factor !== 0) return same;
   }
 
+  /**
+   * A convolution of `o` outputs (a multiple of the block) reading `c` channels of packed
+   * records: it stays in the packed region, so the records are unpacked later, where the tensor
+   * is smaller (after pooling), instead of being read back in NCHW here. With `c` a multiple of
+   * the block too, a grouped convolution of `k` groups (the weights `k` times; each group is a
+   * multiple of the block, which ONNX Runtime runs in its NCHWc kernels, no zero multiplied);
+   * else, for two records whose `2·c` inputs fill blocks, the block-diagonal weights (twice the
+   * products, half of them zeros: still faster than unpacking here on the ResNet fixture; with
+   * more records the zeros would outnumber the products, so such a layer unpacks).
+   */
+  function widePlan(
+    w: OnnxTensor & { readonly data: Float32Array },
+    bias: (OnnxTensor & { readonly data: Float32Array }) | undefined,
+    from: Packing,
+    o: number,
+    c: number,
+  ): (typeof plans)[number] {
+    const { k } = from;
+    const grouped = c % block === 0;
+    // Block-diagonal weights multiply `k` times the products: measured a gain at k = 2 only.
+    if (!grouped && (k !== 2 || (k * c) % block !== 0)) return undefined;
+    const [kh, kw] = [w.dims[2]!, w.dims[3]!];
+    const wName = fresh(`${w.name}_packed${k}`, taken);
+    const constants = [
+      grouped
+        ? floatTensor(wName, [k * o, c, kh, kw], tiled(w.data, k))
+        : floatTensor(wName, [k * o, k * c, kh, kw], blockDiagonal(w.data, w.dims, k)),
+    ];
+    const inputs = [from.name, wName];
+    if (bias) {
+      const bName = fresh(`${bias.name}_packed${k}`, taken);
+      constants.push(floatTensor(bName, [k * o], tiled(bias.data, k)));
+      inputs.push(bName);
+    }
+    return { k, channels: o, inputs, entries: [], constants, ...(grouped ? { group: k } : {}) };
+  }
+
   function planNode(node: OnnxNode): (typeof plans)[number] {
     if (node.domain !== '' || node.outputs.length !== 1) return undefined;
     const op = node.opType;
     const inOf = (name: string | undefined) => (name ? packed.get(name) : undefined);
     if (op === 'Conv') {
-      const w = floatInit(inits, node.inputs[1]);
+      const w = floatInit(params, node.inputs[1]);
       const biasName = node.inputs[2];
-      const bias = biasName ? floatInit(inits, biasName) : undefined;
+      const bias = biasName ? floatInit(params, biasName) : undefined;
       if (w?.dims.length !== 4 || groupOf(node) !== 1 || (biasName && !bias)) return undefined;
       if (node.inputs.length > 3) return undefined;
       const [o, c] = w.dims as [number, number];
-      if (!(o < block && block % o === 0)) return undefined;
-      const k = block / o;
       const src = node.inputs[0]!;
       if (!fromData.has(src)) return undefined;
       const from = inOf(src);
+      if (!(o < block && block % o === 0)) {
+        return from && from.channels === c && o % block === 0
+          ? widePlan(w, bias, from, o, c)
+          : undefined;
+      }
+      const k = block / o;
       const constants: Uint8Array[] = [];
       const wName = fresh(`${w.name}_packed${k}`, taken);
       constants.push(
@@ -320,13 +423,13 @@ export function packRecords(bytes: Uint8Array, model: ProtoModel, block: number)
     if (UNARY.has(op)) {
       // Extra inputs (Clip's bounds, PRelu's slope) must be scalars, read as they are.
       if (op === 'PRelu') {
-        const slope = floatInit(inits, node.inputs[1]);
+        const slope = floatInit(params, node.inputs[1]);
         if (slope?.data.length !== 1) return undefined;
       }
       if (op === 'Dropout' && node.inputs.length > 1) return undefined;
       if (op === 'Clip') {
         for (const b of node.inputs.slice(1)) {
-          if (b !== '' && (floatInit(inits, b)?.data.length ?? 0) !== 1) return undefined;
+          if (b !== '' && (floatInit(params, b)?.data.length ?? 0) !== 1) return undefined;
         }
       }
       return {
@@ -346,10 +449,10 @@ export function packRecords(bytes: Uint8Array, model: ProtoModel, block: number)
       return { k, channels, inputs: [first.name], entries: [], constants: [] };
     }
     if (op === 'BatchNormalization' && node.inputs.length === 5) {
-      const params = node.inputs.slice(1).map((p) => floatInit(inits, p));
-      if (params.some((p) => !p || p.data.length !== channels)) return undefined;
+      const bn = node.inputs.slice(1).map((p) => floatInit(params, p));
+      if (bn.some((p) => !p || p.data.length !== channels)) return undefined;
       const constants: Uint8Array[] = [];
-      const names = params.map((p) => {
+      const names = bn.map((p) => {
         const name = fresh(`${p!.name}_packed${k}`, taken);
         constants.push(floatTensor(name, [k * channels], tiled(p!.data, k)));
         return name;
@@ -361,10 +464,21 @@ export function packRecords(bytes: Uint8Array, model: ProtoModel, block: number)
 
   // Pass 2: the packed tensors read unpacked (by other nodes or as graph outputs) get an exit.
   const unpackedReads = new Set<string>(model.outputs.map((o) => o.name));
+  const isAlias = (node: OnnxNode) => aliases.has(node.outputs[0] ?? '');
   weights.nodes.forEach((node, i) => {
     const plan = plans[i];
-    if (!plan) for (const input of node.inputs) unpackedReads.add(input);
-    else for (const e of plan.entries) unpackedReads.add(e.from);
+    if (!plan) {
+      if (!isAlias(node)) for (const input of node.inputs) unpackedReads.add(input);
+    } else for (const e of plan.entries) unpackedReads.add(e.from);
+  });
+  // An alias that only packed nodes read as a parameter (now a repeated copy) leaves.
+  const readByPlans = new Set(plans.flatMap((p) => p?.inputs ?? []));
+  const dropped = new Set<number>();
+  weights.nodes.forEach((node, i) => {
+    if (plans[i] || !isAlias(node)) return;
+    const out = node.outputs[0]!;
+    if (unpackedReads.has(out) || readByPlans.has(out)) unpackedReads.add(node.inputs[0]!);
+    else dropped.add(i);
   });
 
   const nodes: Uint8Array[] = [];
@@ -382,6 +496,7 @@ export function packRecords(bytes: Uint8Array, model: ProtoModel, block: number)
   weights.nodes.forEach((node, i) => {
     const plan = plans[i];
     const body = bodies[i]!;
+    if (dropped.has(i)) return;
     if (!plan) {
       nodes.push(body);
       return;
@@ -389,19 +504,21 @@ export function packRecords(bytes: Uint8Array, model: ProtoModel, block: number)
     for (const e of plan.entries) nodes.push(reshape(e.from, e.to, e.channels));
     newConstants.push(...plan.constants);
     const outs = node.outputs.map((o) => packed.get(o)!.name);
-    nodes.push(withIo(body, plan.inputs, outs));
+    const io = withIo(body, plan.inputs, outs);
+    nodes.push(plan.group === undefined ? io : withGroup(io, plan.group));
     for (const o of node.outputs) {
       if (unpackedReads.has(o)) nodes.push(reshape(packed.get(o)!.name, o, plan.channels));
     }
   });
   /** Tensors that no longer exist under their name: their value_info leaves too. */
   const gone = new Set([...packed.keys()].filter((o) => !unpackedReads.has(o)));
+  for (const i of dropped) gone.add(weights.nodes[i]!.outputs[0]!);
   // The weights the packed nodes replaced leave when nothing else reads them (ONNX Runtime
   // warns of unused initializers).
-  const stillRead = new Set<string>([...unpackedReads, ...plans.flatMap((p) => p?.inputs ?? [])]);
+  const stillRead = new Set<string>([...unpackedReads, ...readByPlans]);
   for (const i of model.inputs) stillRead.add(i.name);
   weights.nodes.forEach((node, i) => {
-    if (!plans[i]) return;
+    if (!plans[i] && !dropped.has(i)) return;
     for (const input of node.inputs) if (inits.has(input) && !stillRead.has(input)) gone.add(input);
   });
   // An exit's batch is the input's: said in value_info, so that ONNX Runtime sees equal shapes
