@@ -170,6 +170,20 @@ export async function loadJobRecordsAt(
   ref: RecordSetRef,
   indices: Int32Array,
 ): Promise<LoadedDataset> {
+  const loaded = await loadJobRecordsOf(ref, indices);
+  return { ...loaded, dataset: selectRecords(loaded.dataset, indices) };
+}
+
+/**
+ * The whole kept file of `ref` once the records at `indices` are checked as
+ * {@link loadJobRecordsAt} checks them: only those records may be read from it (the other ranges
+ * are not checked). No copy: a job that reads many records of its dataset (a per-class job's
+ * transfer tests) takes them where they are.
+ */
+export async function loadJobRecordsOf(
+  ref: RecordSetRef,
+  indices: Int32Array,
+): Promise<LoadedDataset> {
   const ranges = [...ref.ranges].sort((a, b) => a.start - b.start);
   const touched = new Set<(typeof ranges)[number]>();
   for (const i of indices) {
@@ -208,8 +222,7 @@ export async function loadJobRecordsAt(
       checkDigest(`records ${bad.r.start}–${bad.r.end} of ${ref.spec}`, bad.r.digest, bad.actual);
     }
   }
-  const loaded = await keptSource(ref, false);
-  return { ...loaded, dataset: selectRecords(loaded.dataset, indices) };
+  return keptSource(ref, false);
 }
 
 /**
