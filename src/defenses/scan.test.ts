@@ -107,19 +107,16 @@ describe('mergeReports', () => {
     expect(Array.from(r)).toEqual([1, 0.5, 0.5, 1]);
   });
 
-  it('ranks as a comparison sort does: ties, −0, ±Infinity, subnormals, NaN, subarrays', () => {
-    // The reference: a stable comparison sort of the indices, ties sharing the lower rank.
+  it('ranks as its definition says: ties, −0, ±Infinity, subnormals, subarrays', () => {
+    // The definition: one plus the number of strictly smaller scores, over n (ties share the
+    // lower rank).
     const reference = (scores: Float32Array): number[] => {
       const n = scores.length;
-      const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => scores[a]! - scores[b]!);
-      const ranks = new Float32Array(n);
-      for (let i = 0; i < n; ) {
-        let j = i;
-        while (j + 1 < n && scores[order[j + 1]!] === scores[order[i]!]) j++;
-        for (let k = i; k <= j; k++) ranks[order[k]!] = (i + 1) / n;
-        i = j + 1;
-      }
-      return Array.from(ranks);
+      return Array.from(scores, (v) => {
+        let below = 0;
+        for (const w of scores) if (w < v) below++;
+        return Math.fround((below + 1) / n);
+      });
     };
     const rng = new Rng(7);
     const special = [0, -0, Infinity, -Infinity, 1e-45, -1e-45, 3.4e38, -3.4e38];
@@ -137,7 +134,8 @@ describe('mergeReports', () => {
         expect(Array.from(percentileRanks(wide.subarray(3)))).toEqual(reference(s));
       }
     }
-    const withNaN = Float32Array.from([2, Number.NaN, 1, 1, 3]);
-    expect(Array.from(percentileRanks(withNaN))).toEqual(reference(withNaN));
+    // NaN scores have no order: the comparison sort ranks them somewhere, in (0, 1].
+    const withNaN = percentileRanks(Float32Array.from([2, Number.NaN, 1, 1, 3]));
+    expect(withNaN.every((r) => r > 0 && r <= 1)).toBe(true);
   });
 });
