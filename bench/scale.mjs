@@ -8,7 +8,8 @@
 // Workers are `antidote worker` processes on a private redis-server (own port, no persistence,
 // so its command counts are ours). Writes bench/results/scale.json. Options: --quick (small
 // sizes, a smoke test), --train N (sweep training records, default 10,000), --scan N (scan
-// records, default 60,000).
+// records, default 60,000), --scan-rounds N (warm pairs of the scan, default 3: one process then
+// 2 warm workers, N times after the cold pair; medians reported).
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -31,6 +32,7 @@ const num = (flag, d) => {
 const SWEEP_TRAIN = num('--train', quick ? 600 : 10_000);
 const SWEEP_TEST = quick ? 200 : 2_000;
 const SCAN_RECORDS = num('--scan', quick ? 3_000 : 60_000);
+const SCAN_ROUNDS = Math.max(1, num('--scan-rounds', 3));
 const SIM_JOBS = quick ? 200 : 1_000;
 const log = (s) => process.stderr.write(`scale: ${s}\n`);
 const work = mkdtempSync(join(tmpdir(), 'antidote-bench-scale-'));
@@ -279,8 +281,8 @@ async function benchScan(redis) {
   const dist = (k) => join(work, `scan-queue-${k}`);
   const scanArgs = (out) => ['scan', '--data', data, '--model', model, '--out', out, '--json'];
   // Interleaved on one set of workers: 1 process, 2 workers (cold: their first scan loads the
-  // dataset and the model), 1 process, 2 workers (warm: cached by digest), so a load change on
-  // the shared machine hits both sides.
+  // dataset and the model), then `SCAN_ROUNDS` times 1 process, 2 workers (warm: cached by
+  // digest), so a load change on the shared machine hits both sides; medians of each.
   const name = `bench-${randomBytes(4).toString('hex')}`;
   const w = await startWorkers(redis.url, name, 2);
   // A private temp folder for the scans, so the cache of verified digests (jobs/digest-cache.ts)
@@ -288,14 +290,20 @@ async function benchScan(redis) {
   const tmp = join(work, 'tmp');
   mkdirSync(tmp, { recursive: true });
   const env = { ...process.env, TMPDIR: tmp };
-  const seconds = { oneProcess: [], twoWorkersCold: undefined, twoWorkersWarm: undefined };
-  const cpu = { oneProcess: [], coordinator: {}, workers: {} };
-  const stages = {};
+  const seconds = { oneProcess: [], twoWorkersCold: undefined, twoWorkersWarmRuns: [] };
+  const cpu = { oneProcess: [], coordinator: { twoWorkersWarmRuns: [] }, workers: {} };
+  const warmWorkers = [];
+  const stages = { twoWorkersWarmRuns: [] };
   // The 1-minute load average as each scan ends (the machine may be shared).
-  const load = { oneProcess: [] };
+  const load = { oneProcess: [], twoWorkersWarmRuns: [] };
   let commands = 0;
+  const modes = [
+    'one',
+    'cold',
+    ...Array.from({ length: SCAN_ROUNDS }, () => ['one', 'warm']).flat(),
+  ];
   try {
-    for (const [k, mode] of ['one', 'cold', 'one', 'warm'].entries()) {
+    for (const [k, mode] of modes.entries()) {
       if (mode === 'one') {
         const r = await timedCli(scanArgs(local(k)), env);
         seconds.oneProcess.push(r.seconds);
@@ -314,34 +322,62 @@ async function benchScan(redis) {
         env,
       );
       commands += (await redis.commands()) - before;
-      const key = mode === 'cold' ? 'twoWorkersCold' : 'twoWorkersWarm';
-      seconds[key] = r.seconds;
-      load[key] = loadavg()[0];
-      cpu.coordinator[key] = r.cpu;
-      cpu.workers[key] = w.cpu().map((c, i) => c - cpu0[i]);
-      stages[key] = stageBreakdown(w.jobs, t0, performance.now());
+      const workersCpu = w.cpu().map((c, i) => c - cpu0[i]);
+      const stage = stageBreakdown(w.jobs, t0, performance.now());
+      if (mode === 'cold') {
+        seconds.twoWorkersCold = r.seconds;
+        load.twoWorkersCold = loadavg()[0];
+        cpu.coordinator.twoWorkersCold = r.cpu;
+        cpu.workers.twoWorkersCold = workersCpu;
+        stages.twoWorkersCold = stage;
+      } else {
+        seconds.twoWorkersWarmRuns.push(r.seconds);
+        load.twoWorkersWarmRuns.push(loadavg()[0]);
+        cpu.coordinator.twoWorkersWarmRuns.push(r.cpu);
+        warmWorkers.push(workersCpu);
+        stages.twoWorkersWarmRuns.push(stage);
+      }
       log(
-        `scan of ${SCAN_RECORDS} records, 2 workers (${mode}): ${r.seconds.toFixed(1)} s (cpu: coordinator ${r.cpu.toFixed(1)} s, workers ${cpu.workers[key].map((c) => c.toFixed(1)).join(' + ')} s); jobs ${JSON.stringify(stages[key])}`,
+        `scan of ${SCAN_RECORDS} records, 2 workers (${mode}): ${r.seconds.toFixed(1)} s (cpu: coordinator ${r.cpu.toFixed(1)} s, workers ${workersCpu.map((c) => c.toFixed(1)).join(' + ')} s); jobs ${JSON.stringify(stage)}`,
       );
     }
   } finally {
     await w.stop();
   }
+  // The warm figures: the medians of the warm runs (the run whose wall time is the median, for
+  // its CPU seconds and stages, so that they stay one run's).
+  const med = (xs) => {
+    const v = [...xs].sort((a, b) => a - b);
+    return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+  };
+  const warmOrder = seconds.twoWorkersWarmRuns
+    .map((t, i) => [t, i])
+    .sort((a, b) => a[0] - b[0])
+    .map(([, i]) => i);
+  const mid = warmOrder[Math.floor((warmOrder.length - 1) / 2)];
+  seconds.twoWorkersWarm = med(seconds.twoWorkersWarmRuns);
+  load.twoWorkersWarm = load.twoWorkersWarmRuns[mid];
+  cpu.coordinator.twoWorkersWarm = cpu.coordinator.twoWorkersWarmRuns[mid];
+  cpu.workers.twoWorkersWarm = warmWorkers[mid];
+  cpu.workers.twoWorkersWarmRuns = warmWorkers;
+  stages.twoWorkersWarm = stages.twoWorkersWarmRuns[mid];
   const read = (d, f) => readFileSync(join(d, f), 'utf8');
   const a = JSON.parse(read(local(0), 'report.json'));
-  const identical = [local(2), dist(1), dist(3)].every(
-    (d) =>
-      read(d, 'report.json') === read(local(0), 'report.json') &&
-      read(d, 'suspicious.csv') === read(local(0), 'suspicious.csv'),
-  );
+  const identical = modes
+    .map((m, k) => (m === 'one' ? local(k) : dist(k)))
+    .every(
+      (d) =>
+        read(d, 'report.json') === read(local(0), 'report.json') &&
+        read(d, 'suspicious.csv') === read(local(0), 'suspicious.csv'),
+    );
   const shards = Math.ceil(
     SCAN_RECORDS / (Math.max(1, Math.ceil(Math.ceil(SCAN_RECORDS / 256) / 1024)) * 1024),
   );
-  const one = seconds.oneProcess.reduce((x, y) => x + y, 0) / seconds.oneProcess.length;
+  const one = med(seconds.oneProcess);
   // On a loaded machine wall times measure the neighbours; CPU seconds measure the work. The
   // quiet-machine projection: one process runs its CPU seconds; the distributed scan, the
   // coordinator's (serial: it loads, waits, merges) plus the busier worker's.
-  const oneCpu = cpu.oneProcess.reduce((x, y) => x + y, 0) / cpu.oneProcess.length;
+  const oneCpu = med(cpu.oneProcess);
   const projected = (key) => oneCpu / (cpu.coordinator[key] + Math.max(...cpu.workers[key]));
   // The two-core floor: the coordinator now overlaps the workers (it submits the shards before
   // it reads the data when the digest cache knows the files), so on 2 free cores the distributed
@@ -365,14 +401,16 @@ async function benchScan(redis) {
       warm: projected('twoWorkersWarm'),
     },
     projectedSpeedupTwoCoreFloor: { cold: floor('twoWorkersCold'), warm: floor('twoWorkersWarm') },
+    // Each distributed run against the 1-process run just before it: cold, then the warm ones.
     pairs: [
       seconds.oneProcess[0] / seconds.twoWorkersCold,
-      seconds.oneProcess[1] / seconds.twoWorkersWarm,
+      ...seconds.twoWorkersWarmRuns.map((t, i) => seconds.oneProcess[i + 1] / t),
     ],
+    warmRounds: SCAN_ROUNDS,
     target: 1.6,
     flagged: a.decision.flaggedIds.length,
     identicalReport: identical,
-    redisCommandsPerScan: commands / 2,
+    redisCommandsPerScan: commands / (SCAN_ROUNDS + 1),
     workerJobSeconds: stages,
   };
 }

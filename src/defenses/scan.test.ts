@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Dataset } from '../data/dataset.js';
+import { Rng } from '../util/rng.js';
 import type { ClassFinding, DetectionReport } from './detector.js';
 import { mergeReports, percentileRanks, withinClassRanks } from './scan.js';
 
@@ -104,5 +105,37 @@ describe('mergeReports', () => {
     ]);
     const r = withinClassRanks(Float32Array.from([5, 1, 1, 9]), Int32Array.from([0, 0, 1, 1]), 2);
     expect(Array.from(r)).toEqual([1, 0.5, 0.5, 1]);
+  });
+
+  it('ranks as its definition says: ties, −0, ±Infinity, subnormals, subarrays', () => {
+    // The definition: one plus the number of strictly smaller scores, over n (ties share the
+    // lower rank).
+    const reference = (scores: Float32Array): number[] => {
+      const n = scores.length;
+      return Array.from(scores, (v) => {
+        let below = 0;
+        for (const w of scores) if (w < v) below++;
+        return Math.fround((below + 1) / n);
+      });
+    };
+    const rng = new Rng(7);
+    const special = [0, -0, Infinity, -Infinity, 1e-45, -1e-45, 3.4e38, -3.4e38];
+    for (const n of [0, 1, 2, 5, 100, 3000]) {
+      for (const ties of [2, 50, 1e6]) {
+        const s = Float32Array.from({ length: n }, () =>
+          rng.next() < 0.1
+            ? special[rng.int(special.length)]!
+            : (Math.floor(rng.uniform(-1, 1) * ties) / ties) * 10 ** rng.int(6),
+        );
+        expect(Array.from(percentileRanks(s))).toEqual(reference(s));
+        // A view into a larger buffer (a detector's scores may be one).
+        const wide = new Float32Array(n + 3);
+        wide.set(s, 3);
+        expect(Array.from(percentileRanks(wide.subarray(3)))).toEqual(reference(s));
+      }
+    }
+    // NaN scores have no order: the comparison sort ranks them somewhere, in (0, 1].
+    const withNaN = percentileRanks(Float32Array.from([2, Number.NaN, 1, 1, 3]));
+    expect(withNaN.every((r) => r > 0 && r <= 1)).toBe(true);
   });
 });

@@ -167,6 +167,45 @@ export const CORROBORATION_RANK = 0.9;
 
 /** Percentile ranks in (0, 1] of `scores` (ties share the lower rank). */
 export function percentileRanks(scores: Float32Array): Float32Array {
+  return scores.length < RANK_KEY_RECORDS && !scores.some(Number.isNaN)
+    ? keyedPercentileRanks(scores)
+    : comparedPercentileRanks(scores);
+}
+
+/** Records below which {@link keyedPercentileRanks} packs a score and its index in one double. */
+const RANK_KEY_RECORDS = 2 ** 21;
+
+/**
+ * {@link percentileRanks} by a numeric sort of doubles: each score's float32 bits, mapped to an
+ * unsigned integer in the scores' order (−0 as +0), times 2²¹, plus the record's index — exact
+ * below 2⁵³, so one native sort orders the records, and equal scores stay together. The very
+ * ranks of {@link comparedPercentileRanks} (whose tie groups are the same sets of records) at a
+ * fraction of its time: the decision ranks every detector's scores several times (measured:
+ * 30 ms per ranking of 60,000 records with the comparator sort).
+ */
+function keyedPercentileRanks(scores: Float32Array): Float32Array {
+  const n = scores.length;
+  const bits = new Uint32Array(scores.buffer, scores.byteOffset, n);
+  const keys = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const b = bits[i]! === 0x80000000 ? 0 : bits[i]!;
+    const u = b & 0x80000000 ? ~b >>> 0 : (b | 0x80000000) >>> 0;
+    keys[i] = u * RANK_KEY_RECORDS + i;
+  }
+  keys.sort();
+  const ranks = new Float32Array(n);
+  for (let i = 0; i < n; ) {
+    const u = Math.floor(keys[i]! / RANK_KEY_RECORDS);
+    let j = i;
+    while (j + 1 < n && Math.floor(keys[j + 1]! / RANK_KEY_RECORDS) === u) j++;
+    for (let k = i; k <= j; k++) ranks[keys[k]! - u * RANK_KEY_RECORDS] = (i + 1) / n;
+    i = j + 1;
+  }
+  return ranks;
+}
+
+/** {@link percentileRanks} by a comparison sort (any length; NaN scores as the sort leaves them). */
+function comparedPercentileRanks(scores: Float32Array): Float32Array {
   const n = scores.length;
   const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => scores[a]! - scores[b]!);
   const ranks = new Float32Array(n);
@@ -216,25 +255,42 @@ export async function scanDataset(
   const asked = phased.flatMap((d, k) =>
     d && (d.hasClassWork?.(detectorOptions[k]!) ?? true) ? [k] : [],
   );
-  if (asked.length > 0) {
-    const answers = await options.classPhases!(
-      asked.map((k) => ({ method: methods[k]!, options: plainOptions(detectorOptions[k]!) })),
-    );
-    for (const [j, k] of asked.entries()) remote.set(k, answers[j]!);
-  }
-  const reports: DetectionReport[] = [];
-  for (const [k, entry] of entries.entries()) {
-    const d = phased[k];
-    const report = d
-      ? await d.amongClasses(
-          { y: ds.y, classes: ds.classes, ds },
-          remote.get(k) ?? [],
-          detectorOptions[k]!,
+  // The per-class phases start elsewhere; the detectors without one run here meanwhile (a
+  // distributed scan's coordinator would otherwise wait idle, then run them after the workers),
+  // then the cross-class phases. Each detector reads only its own inputs: the order changes
+  // nothing in what they find.
+  const answers =
+    asked.length > 0
+      ? options.classPhases!(
+          asked.map((k) => ({ method: methods[k]!, options: plainOptions(detectorOptions[k]!) })),
         )
-      : await entry.run(scanned, model, parsed[k]!, contexts[k]!);
-    reports.push(trusted ? withTrustedNull(report, scanned.y, ds.y.length) : report);
+      : undefined;
+  answers?.catch(() => {}); // awaited below, or settled before a local failure is reported
+  const reports = new Array<DetectionReport>(entries.length);
+  try {
+    for (const [k, entry] of entries.entries()) {
+      if (!phased[k]) reports[k] = await entry.run(scanned, model, parsed[k]!, contexts[k]!);
+    }
+  } catch (e) {
+    // No per-class job outlives the scan that asked for it.
+    await answers?.catch(() => {});
+    throw e;
   }
-  return mergeReports(ds, reports, options.quorum, methods);
+  if (answers) for (const [j, a] of (await answers).entries()) remote.set(asked[j]!, a);
+  for (const [k, d] of phased.entries()) {
+    if (!d) continue;
+    reports[k] = await d.amongClasses(
+      { y: ds.y, classes: ds.classes, ds },
+      remote.get(k) ?? [],
+      detectorOptions[k]!,
+    );
+  }
+  return mergeReports(
+    ds,
+    trusted ? reports.map((r) => withTrustedNull(r, scanned.y, ds.y.length)) : reports,
+    options.quorum,
+    methods,
+  );
 }
 
 /** Checks that a trusted subset matches the scanned data (classes, record shape). */
@@ -338,6 +394,21 @@ export function scanDecision(
   given: readonly DetectionReport[],
   quorum?: number,
 ): ScanDecision {
+  return decide(
+    ds,
+    given,
+    quorum,
+    given.map((r) => withinClassRanks(r.scores, ds.y, ds.classes.length)),
+  );
+}
+
+/** {@link scanDecision} with each report's within-class ranks already made (`mergeReports`'). */
+function decide(
+  ds: Pick<Dataset, 'y' | 'classes'>,
+  given: readonly DetectionReport[],
+  quorum: number | undefined,
+  classRanks: readonly Float32Array[],
+): ScanDecision {
   const n = ds.y.length;
   const q = quorum ?? (given.length >= 2 ? 2 : 1);
   // Each report's flags as the decision reads them: label noise explains away the records of a
@@ -348,7 +419,6 @@ export function scanDecision(
   for (const r of reports) for (let i = 0; i < n; i++) votes[i]! += r.flagged[i]!;
   // Corroboration: a record flagged by fewer than `q` detectors still counts when at least `q`
   // detectors judged its class poisoned and the others rank it near the top of that class.
-  const classRanks = reports.map((r) => withinClassRanks(r.scores, ds.y, ds.classes.length));
   const abstains = reports.map((r) => tiedClasses(r.scores, ds.y, ds.classes.length));
   const strong = withCausalPrecedence(ds, reports, strongMembership(ds, given, classRanks));
   const classVotes = ds.classes.map((_, c) =>
@@ -642,7 +712,8 @@ export function mergeReports(
   detectors?: readonly string[],
 ): MergedScan {
   const n = ds.y.length;
-  const { quorum: q, votes, flagged } = scanDecision(ds, reports, quorum);
+  const classRanks = reports.map((r) => withinClassRanks(r.scores, ds.y, ds.classes.length));
+  const { quorum: q, votes, flagged } = decide(ds, reports, quorum, classRanks);
   const suspicion = new Float32Array(n);
   const ranks = reports.map((r) => percentileRanks(r.scores));
   for (let i = 0; i < n; i++) {
@@ -652,7 +723,6 @@ export function mergeReports(
   }
   const perClass = ds.classes.map((_, c) => classFinding(ds, reports, flagged, c));
   const names = detectors ? [...detectors] : reports.map((r) => r.method);
-  const classRanks = reports.map((r) => withinClassRanks(r.scores, ds.y, ds.classes.length));
   return {
     methods: reports.map((r) => r.method),
     detectors: names,
@@ -724,13 +794,18 @@ function tiedClasses(scores: Float32Array, y: Int32Array, k: number): Uint8Array
 /** Percentile ranks of `scores` computed separately within each class of `y`. */
 export function withinClassRanks(scores: Float32Array, y: Int32Array, k: number): Float32Array {
   const out = new Float32Array(scores.length);
+  const counts = new Int32Array(k);
+  for (let i = 0; i < y.length; i++) if (y[i]! >= 0 && y[i]! < k) counts[y[i]!]!++;
+  const byClass = Array.from({ length: k }, (_, c) => new Int32Array(counts[c]!));
+  const fill = new Int32Array(k);
+  for (let i = 0; i < y.length; i++)
+    if (y[i]! >= 0 && y[i]! < k) byClass[y[i]!]![fill[y[i]!]!++] = i;
   for (let c = 0; c < k; c++) {
-    const idx: number[] = [];
-    for (let i = 0; i < y.length; i++) if (y[i] === c) idx.push(i);
-    const ranks = percentileRanks(Float32Array.from(idx, (i) => scores[i]!));
-    idx.forEach((i, j) => {
-      out[i] = ranks[j]!;
-    });
+    const idx = byClass[c]!;
+    const own = new Float32Array(idx.length);
+    for (let j = 0; j < idx.length; j++) own[j] = scores[idx[j]!]!;
+    const ranks = percentileRanks(own);
+    for (let j = 0; j < idx.length; j++) out[idx[j]!] = ranks[j]!;
   }
   return out;
 }

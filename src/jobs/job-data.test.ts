@@ -8,7 +8,7 @@ import { writeDatasetDir } from '../data/dataset-dir.js';
 import { normalizeRange } from '../data/range.js';
 import { rowImages } from '../testing/knn.js';
 import { recordRangeDigest } from './digests.js';
-import { clearJobCache, loadJobRecords } from './job-data.js';
+import { clearJobCache, loadJobRecords, loadJobRecordsAt, loadJobRecordsOf } from './job-data.js';
 
 const root = mkdtempSync(join(tmpdir(), 'antidote-job-data-'));
 afterAll(() => rm(root, { recursive: true, force: true }));
@@ -79,5 +79,36 @@ describe('a scan shard’s records (loadJobRecords)', () => {
     await expect(
       loadJobRecords({ spec: dir, divideBy255: false, start: 12, end: 24, digest }),
     ).rejects.toMatchObject({ code: 'INTEGRITY_MISMATCH' });
+  });
+
+  it('reads scattered records from the kept copy, divided once, after checking only their ranges', async () => {
+    const base = rowImages(30, 3, 4);
+    const ds = { ...base, x: base.x.map((v) => Math.round(Math.abs(v) * 200) + 2) };
+    const dir = join(root, 'scattered');
+    await writeDatasetDir(dir, ds);
+    const seen = normalizeRange(ds, 'scattered').dataset;
+    const ranges = [0, 10, 20].map((start) => ({
+      start,
+      end: start + 10,
+      digest: recordRangeDigest(seen, start, start + 10),
+    }));
+    const ref = { spec: dir, divideBy255: true, ranges };
+    const at = Int32Array.from([25, 3, 7]);
+    // The shard's view and the scattered rows are the coordinator's records, divided as it did.
+    const shard = await loadJobRecords({ spec: dir, divideBy255: true, ...ranges[1]! });
+    expect(shard.dataset).toEqual(selectRecords(seen, range(10, 20)));
+    expect((await loadJobRecordsAt(ref, at)).dataset).toEqual(selectRecords(seen, at));
+    const kept = await loadJobRecordsOf(ref, at);
+    expect(kept.dataset.x).toEqual(seen.x);
+    // A range whose records are not the coordinator's is refused, even read afresh; the others
+    // were not touched, so not checked.
+    const wrong = {
+      ...ref,
+      ranges: [ranges[0]!, { ...ranges[1]!, digest: ranges[2]!.digest }, ranges[2]!],
+    };
+    await expect(loadJobRecordsOf(wrong, Int32Array.from([12]))).rejects.toMatchObject({
+      code: 'INTEGRITY_MISMATCH',
+    });
+    expect((await loadJobRecordsOf(wrong, Int32Array.from([2, 27]))).dataset.x).toEqual(seen.x);
   });
 });

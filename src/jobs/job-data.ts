@@ -5,7 +5,13 @@
  * once per shard.
  */
 import { isAbsolute, resolve } from 'node:path';
-import { type Dataset, numRecords, selectRecords } from '../data/dataset.js';
+import {
+  type Dataset,
+  numRecords,
+  recordShape,
+  recordSize,
+  selectRecords,
+} from '../data/dataset.js';
 import { type LoadedDataset, loadDataset } from '../data/load.js';
 import { normalizeRange } from '../data/range.js';
 import type { LoadModelOptions, Model } from '../engine/model.js';
@@ -67,10 +73,12 @@ export async function loadJobData(ref: DataRef): Promise<LoadedDataset> {
 }
 
 /**
- * The file a scan shard's records come from, as read by this worker, by spec: the shards of a
- * scan share it. Not trusted: every shard's records are checked against their own digest.
+ * The file a scan's records come from, as read by this worker, by spec, and divided by 255 where
+ * the coordinator divided (`divideBy255`, once for the whole file: every shard's records and the
+ * class jobs' samples are then views or rows of it, not copies divided anew). The shards of a scan
+ * share it. Not trusted: every shard's records are checked against their own digest.
  */
-let sourceCache: { spec: string; loaded: LoadedDataset } | undefined;
+let sourceCache: { spec: string; divideBy255: boolean; loaded: LoadedDataset } | undefined;
 
 /**
  * The ranges of the kept file this worker has checked (`start:end:divideBy255:digest`): their
@@ -82,6 +90,48 @@ function rangeKey(r: { start: number; end: number; digest: string }, divideBy255
   return `${r.start}:${r.end}:${divideBy255}:${r.digest}`;
 }
 
+/** `x / 255`, value by value, as `normalizeRange` divides 0–255 images (float32 each). */
+function divided(ds: Dataset): Dataset {
+  const x = new Float32Array(ds.x.length);
+  for (let i = 0; i < x.length; i++) x[i] = ds.x[i]! / 255;
+  return { ...ds, x };
+}
+
+/**
+ * Records `[start, end)` of `ds`, as `selectRecords` gives them but without copying the values:
+ * `x` and `y` are views of the kept file's arrays, which nothing writes.
+ */
+function recordsView(ds: Dataset, start: number, end: number): Dataset {
+  const size = recordSize(ds);
+  return {
+    x: ds.x.subarray(start * size, end * size),
+    shape: [end - start, ...recordShape(ds)],
+    y: ds.y.subarray(start, end),
+    classes: ds.classes,
+    ids: ds.ids.slice(start, end),
+    ...(ds.source ? { source: ds.source.slice(start, end) } : {}),
+    ...(ds.text ? { text: ds.text.slice(start, end) } : {}),
+  };
+}
+
+/** The kept file of `ref` (read, and divided where asked, afresh with `fresh` or another spec). */
+async function keptSource(
+  ref: { readonly spec: string; readonly divideBy255: boolean },
+  fresh: boolean,
+): Promise<LoadedDataset> {
+  if (fresh || sourceCache?.spec !== ref.spec || sourceCache.divideBy255 !== ref.divideBy255) {
+    sourceCache = undefined;
+    verifiedRanges = new Set();
+    const loaded = await loadDataset(ref.spec);
+    sourceCache = {
+      spec: ref.spec,
+      divideBy255: ref.divideBy255,
+      loaded: ref.divideBy255 ? { ...loaded, dataset: divided(loaded.dataset) } : loaded,
+    };
+  }
+  return sourceCache.loaded;
+}
+
 /**
  * The records `ref` names, `[start, end)` of its dataset (divided by 255 where the coordinator
  * did), checked against the digest of those records alone (`INTEGRITY_MISMATCH`): a worker
@@ -90,7 +140,11 @@ function rangeKey(r: { start: number; end: number; digest: string }, divideBy255
  * once from the file (it may have changed since), then refused.
  */
 export async function loadJobRecords(ref: RecordRangeRef): Promise<LoadedDataset> {
-  if (sourceCache?.spec === ref.spec && verifiedRanges.has(rangeKey(ref, ref.divideBy255))) {
+  if (
+    sourceCache?.spec === ref.spec &&
+    sourceCache.divideBy255 === ref.divideBy255 &&
+    verifiedRanges.has(rangeKey(ref, ref.divideBy255))
+  ) {
     // Checked by an earlier job of this worker against this very digest, in the kept copy,
     // which nothing writes: the records are still those the coordinator digested.
     return (await recordRange(ref, false, false)).loaded;
@@ -116,6 +170,20 @@ export async function loadJobRecordsAt(
   ref: RecordSetRef,
   indices: Int32Array,
 ): Promise<LoadedDataset> {
+  const loaded = await loadJobRecordsOf(ref, indices);
+  return { ...loaded, dataset: selectRecords(loaded.dataset, indices) };
+}
+
+/**
+ * The whole kept file of `ref` once the records at `indices` are checked as
+ * {@link loadJobRecordsAt} checks them: only those records may be read from it (the other ranges
+ * are not checked). No copy: a job that reads many records of its dataset (a per-class job's
+ * transfer tests) takes them where they are.
+ */
+export async function loadJobRecordsOf(
+  ref: RecordSetRef,
+  indices: Int32Array,
+): Promise<LoadedDataset> {
   const ranges = [...ref.ranges].sort((a, b) => a.start - b.start);
   const touched = new Set<(typeof ranges)[number]>();
   for (const i of indices) {
@@ -137,6 +205,7 @@ export async function loadJobRecordsAt(
       if (
         !fresh &&
         sourceCache?.spec === ref.spec &&
+        sourceCache.divideBy255 === ref.divideBy255 &&
         verifiedRanges.has(rangeKey(r, ref.divideBy255))
       )
         continue;
@@ -153,27 +222,19 @@ export async function loadJobRecordsAt(
       checkDigest(`records ${bad.r.start}–${bad.r.end} of ${ref.spec}`, bad.r.digest, bad.actual);
     }
   }
-  const loaded = sourceCache!.loaded;
-  let dataset = selectRecords(loaded.dataset, indices);
-  if (ref.divideBy255) dataset = { ...dataset, x: dataset.x.map((v) => v / 255) };
-  return { ...loaded, dataset };
+  return keptSource(ref, false);
 }
 
 /**
- * The records of `ref` and their digest (not computed, `''`, without `digest`), from the kept
- * file (or read afresh with `fresh`).
+ * The records of `ref` (a view of the kept file) and their digest (not computed, `''`, without
+ * `digest`), from the kept file (or read afresh with `fresh`).
  */
 async function recordRange(
   ref: RecordRangeRef,
   fresh: boolean,
   digest = true,
 ): Promise<{ loaded: LoadedDataset; digest: string }> {
-  if (fresh || sourceCache?.spec !== ref.spec) {
-    sourceCache = undefined;
-    verifiedRanges = new Set();
-    sourceCache = { spec: ref.spec, loaded: await loadDataset(ref.spec) };
-  }
-  const loaded = sourceCache.loaded;
+  const loaded = await keptSource(ref, fresh);
   const n = numRecords(loaded.dataset);
   if (ref.end > n || ref.start >= ref.end) {
     throw new AntidoteError(
@@ -181,11 +242,7 @@ async function recordRange(
       `records ${ref.start}–${ref.end} are not a range of the ${n} records of ${ref.spec}`,
     );
   }
-  let dataset = selectRecords(
-    loaded.dataset,
-    Int32Array.from({ length: ref.end - ref.start }, (_, i) => ref.start + i),
-  );
-  if (ref.divideBy255) dataset = { ...dataset, x: dataset.x.map((v) => v / 255) };
+  const dataset = recordsView(loaded.dataset, ref.start, ref.end);
   return {
     loaded: { ...loaded, dataset },
     digest: digest ? recordRangeDigest(dataset, 0, ref.end - ref.start) : '',

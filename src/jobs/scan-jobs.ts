@@ -19,13 +19,14 @@ import {
   classPhasedDetector,
 } from '../defenses/class-phases.js';
 import { checkRepresentations } from '../defenses/representations.js';
+import type { Model } from '../engine/model.js';
 import { AntidoteError } from '../errors.js';
 import { sha256Hex } from '../integrity/hash.js';
 import { writeFileAtomic } from '../util/fs.js';
 import type { QueueTarget } from './connection.js';
 import type { RangeDigests } from './digest-cache.js';
 import { recordRangeDigest } from './digests.js';
-import { loadJobModel, loadJobRecords, loadJobRecordsAt } from './job-data.js';
+import { loadJobModel, loadJobRecords, loadJobRecordsOf } from './job-data.js';
 import {
   type JobPayload,
   type ModelRef,
@@ -478,10 +479,22 @@ export async function runScanShardJob(
 let repsCache: { key: string; reps: ShardedRepresentations } | undefined;
 let labelsCache: { digest: string; records: number; y: Int32Array } | undefined;
 
+/** The kept dataset as the last model featurized it (`model.featurize` of every record, once). */
+let featurizedCache: { model: Model; source: Dataset; ds: Dataset } | undefined;
+
+/** `model.featurize(source)`, kept for the next call with the same model and kept dataset. */
+function featurizedOf(model: Model, source: Dataset): Dataset {
+  if (featurizedCache?.model !== model || featurizedCache.source !== source) {
+    featurizedCache = { model, source, ds: model.featurize(source) };
+  }
+  return featurizedCache.ds;
+}
+
 /** Drops the worker's cached activations and labels (a worker that stops). */
 export function clearScanCache(): void {
   repsCache = undefined;
   labelsCache = undefined;
+  featurizedCache = undefined;
 }
 
 /** The scan's labels from the file the coordinator wrote, checked against its digest (kept). */
@@ -552,15 +565,13 @@ export async function runScanClassJob(
               'this per-class job reads input records, but its payload names none',
             );
           }
-          const loaded = await loadJobRecordsAt(p.data, indices);
+          // The records where the worker keeps them (checked, featurized once per model), as
+          // the single process reads them from its featurized dataset: no copy per call.
+          const loaded = await loadJobRecordsOf(p.data, indices);
           model.checkReads(loaded);
-          const ds = model.featurize(loaded.dataset);
+          const ds = featurizedOf(model, loaded.dataset);
           const size = recordSize(ds);
-          const at = new Map<number, number>();
-          indices.forEach((i, r) => {
-            at.set(i, r * size);
-          });
-          return { x: ds.x, size, offset: (i) => at.get(i)! };
+          return { x: ds.x, size, offset: (i) => i * size };
         },
       }
     : undefined;
