@@ -480,6 +480,28 @@ function abstained(
   };
 }
 
+/**
+ * The records at `indices` (dataset indices) as one compact {@link RecordRows}: those in `fromFirst`
+ * copied from `first`, the others from `second`.
+ */
+function joinRecords(
+  first: RecordRows,
+  indices: Iterable<number>,
+  fromFirst: ReadonlySet<number>,
+  second: RecordRows,
+): RecordRows {
+  const size = first.size;
+  const at = new Map<number, number>();
+  for (const i of indices) if (!at.has(i)) at.set(i, at.size * size);
+  const x = new Float32Array(at.size * size);
+  for (const [i, o] of at) {
+    const src = fromFirst.has(i) ? first : second;
+    const from = src.offset(i);
+    x.set(src.x.subarray(from, from + size), o);
+  }
+  return { x, size, offset: (i) => at.get(i)! };
+}
+
 /** `k` seeded records drawn from `pool` (all of it when smaller). */
 function draw(pool: Int32Array, k: number, rng: Rng): Int32Array {
   if (pool.length <= k) return pool;
@@ -755,8 +777,10 @@ export async function triggerTransferClass(
   const testable = cands.map((cand) => transferBeatsControl(cand.transfer, control, probes.length));
   const removals: (TriggerTransferRemovalStats | null)[] = cands.map(() => null);
   if (testable.some(Boolean)) {
-    const wanted = new Set<number>([...idx, ...refs, ...probes]);
-    const all = await input.records(Int32Array.from(wanted));
+    // Only the class's records not read above: the references and probes are read already.
+    const missing = idx.filter((i) => !needed.has(i));
+    const more = missing.length > 0 ? await input.records(missing) : rec;
+    const all = more === rec ? rec : joinRecords(rec, [...refs, ...probes, ...idx], needed, more);
     const xc = new Float32Array(idx.length * all.size);
     idx.forEach((i, r) => {
       xc.set(all.x.subarray(all.offset(i), all.offset(i) + all.size), r * all.size);
