@@ -45,8 +45,8 @@ import {
  *    30-record extremes transfer to their class as well as a trigger). Of the first
  *    `principalDirections` principal and the first `kurtosisDirections` FOBI directions, the one
  *    of each kind whose refined candidate is the cleanest mode (largest separation) is kept: a
- *    heavy tail can out-rank the poison's direction in kurtosis, and a class's own two-mode style
- *    in variance (an mlp's ReLU layer; docs/detectors.md, "Trigger transfer on an mlp" and "the
+ *    heavy tail can out-rank the poison's direction in kurtosis, and the class's own broad
+ *    variation in variance (an mlp's ReLU layer; docs/detectors.md, "Trigger transfer on an mlp" and "the
  *    poison along a later principal direction").
  * 2. Confirmation by trigger transfer. A natural sub-style of a class is as tight as a backdoor
  *    cluster in that space (Fashion-MNIST "Trouser"), but it is not a trigger. The candidate's
@@ -663,8 +663,9 @@ export interface TriggerTransferClassInput {
   readonly classIndex: number;
   readonly model: Classifier;
   /**
-   * The input-space records at these dataset indices: samples (≤ 1,000 per class), and the whole
-   * class where a candidate's pattern is tested for removal.
+   * The input-space records at these dataset indices: samples (≤ 1,000 per class), and the rest
+   * of the class where a candidate's pattern is tested for removal (a second call, joined with
+   * the first's records unless it hands back the same rows).
    */
   readonly records: (indices: Int32Array) => Promise<RecordRows>;
 }
