@@ -43,13 +43,47 @@ describe('low-variance cluster trigger transfer', () => {
       const all = [...flagged.keys()].filter((i) => flagged[i] === 1);
       return { hits: all.filter((i) => poisoned.has(i)).length, all: all.length };
     };
-    const first = await triggerTransfer(tailed, model, { seed: 3, kurtosisDirections: 1 });
+    // One principal direction: the later ones would find the poison here too (its variance is
+    // above the tails'); this case is about the kurtosis directions.
+    const first = await triggerTransfer(tailed, model, {
+      seed: 3,
+      kurtosisDirections: 1,
+      principalDirections: 1,
+    });
     expect(count(first.flagged).hits).toBeLessThan(poisoned.size / 2);
-    const report = await triggerTransfer(tailed, model, { seed: 3 });
+    const report = await triggerTransfer(tailed, model, { seed: 3, principalDirections: 1 });
     const { hits, all } = count(report.flagged);
     expect(hits / poisoned.size).toBeGreaterThanOrEqual(0.95);
     expect(hits / all).toBeGreaterThanOrEqual(0.95);
     expect(report.perClass[0]!.stats.direction).toMatch(/^kurtosis-[23]$/);
+  });
+
+  it('finds the poison along a later principal direction when a class-wide style out-ranks it', async () => {
+    // The planted case with a two-mode style in every class (value 13 at ±0.5: variance 0.25,
+    // above the poison's 0.08 along value 15) and heavy-tailed quiet values 1–3 (2% of records
+    // ×40: excess kurtosis near 50, far above the poison's 6): the first principal direction is
+    // the style, whose half-class split carries no trigger, and the first three FOBI directions
+    // are the tails, as on an mlp's ReLU layer (MNIST, blend α 0.2 at 10%, seed 2).
+    const { ds, model, poisoned } = plantedCase();
+    const rng = new Rng(13);
+    const x = Float32Array.from(ds.x);
+    for (let i = 0; i < ds.y.length; i++) {
+      for (const j of [1, 2, 3]) if (rng.uniform(0, 1) < 0.02) x[i * 16 + j]! *= 40;
+      x[i * 16 + 13] = (rng.uniform(0, 1) < 0.5 ? -0.5 : 0.5) + rng.normal(0, 0.05);
+    }
+    const styled: Dataset = { ...ds, x };
+    const count = (flagged: Uint8Array) => {
+      const all = [...flagged.keys()].filter((i) => flagged[i] === 1);
+      return { hits: all.filter((i) => poisoned.has(i)).length, all: all.length };
+    };
+    const first = await triggerTransfer(styled, model, { seed: 3, principalDirections: 1 });
+    expect(count(first.flagged).hits).toBeLessThan(poisoned.size / 2);
+    const report = await triggerTransfer(styled, model, { seed: 3 });
+    const { hits, all } = count(report.flagged);
+    expect(hits / poisoned.size).toBeGreaterThanOrEqual(0.95);
+    expect(hits / all).toBeGreaterThanOrEqual(0.95);
+    expect(report.perClass[0]!.stats.direction).toMatch(/^principal-[23]$/);
+    for (const f of report.perClass.slice(1)) expect(f.flagged).toBe(0);
   });
 
   it('expands a confirmed sub-mode to all the poison by removing its pattern from every record', async () => {
@@ -111,6 +145,9 @@ describe('low-variance cluster trigger transfer', () => {
       code: 'INVALID_ARGUMENT',
     });
     await expect(triggerTransfer(ds, model, { kurtosisDirections: 0 })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
+    await expect(triggerTransfer(ds, model, { principalDirections: 1.5 })).rejects.toMatchObject({
       code: 'INVALID_ARGUMENT',
     });
     await expect(triggerTransfer(ds, model, { minShare: 0.6 })).rejects.toMatchObject({

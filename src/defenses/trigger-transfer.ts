@@ -37,15 +37,17 @@ import {
  *    representation (its class mean subtracted, then the component in span{class means − grand
  *    mean} removed), so what remains is within-class variation the classes do not share. Per
  *    class, the top `dims` principal directions of that residual are whitened and searched along
- *    two directions: the first principal direction (split where two 1-D Gaussians with their own
- *    variances fit best: a tight minority mode), and the direction of largest kurtosis (FOBI,
+ *    two kinds of direction: the principal directions (split where two 1-D Gaussians with their
+ *    own variances fit best: a tight minority mode), and the directions of largest kurtosis (FOBI,
  *    Cardoso 1989, "Source separation using higher order moments", ICASSP; split by 1-D 2-means).
  *    The smaller side of each split is a candidate cluster, unless the best split is at the
  *    smallest allowed size (a heavy tail, not a mode: measured on clean Fashion-MNIST, such
  *    30-record extremes transfer to their class as well as a trigger). Of the first
- *    `kurtosisDirections` FOBI directions, the one whose refined candidate is the cleanest mode
- *    (largest separation) is kept: a heavy tail can out-rank the poison's direction (an mlp's
- *    ReLU layer; docs/detectors.md, "Trigger transfer on an mlp").
+ *    `principalDirections` principal and the first `kurtosisDirections` FOBI directions, the one
+ *    of each kind whose refined candidate is the cleanest mode (largest separation) is kept: a
+ *    heavy tail can out-rank the poison's direction in kurtosis, and the class's own broad
+ *    variation in variance (an mlp's ReLU layer; docs/detectors.md, "Trigger transfer on an mlp" and "the
+ *    poison along a later principal direction").
  * 2. Confirmation by trigger transfer. A natural sub-style of a class is as tight as a backdoor
  *    cluster in that space (Fashion-MNIST "Trouser"), but it is not a trigger. The candidate's
  *    input-space pattern is estimated as the mean difference between its records and their nearest
@@ -83,6 +85,13 @@ export interface TriggerTransferOptions extends RepresentationOptions {
   readonly dims?: number;
   /** Smallest candidate, as a share of its class. Default 0.005. */
   readonly minShare?: number;
+  /**
+   * Principal directions of the residual searched, largest variance first. Default 3: the class's
+   * own broad variation can out-rank the poison's direction (MNIST mlp, blend α 0.2 at 10% of the
+   * target, seed 2: the poison lies along the second principal direction, alone at AUC 1.00; the
+   * first, a flat spread of excess kurtosis −1.1, offers no candidate).
+   */
+  readonly principalDirections?: number;
   /**
    * FOBI directions searched, largest kurtosis first. Default 3: a heavy-tailed direction (a few
    * extreme records, no mode) can out-rank the poison's: on an mlp's 256-unit ReLU layer (MNIST,
@@ -214,6 +223,7 @@ function classCandidates(
   classIndex: number,
   dims: number,
   minShare: number,
+  principalDirections: number,
   kurtosisDirections: number,
 ): Candidate[] {
   const d = reps.dim;
@@ -269,21 +279,21 @@ function classCandidates(
   for (let a = 0; a < k; a++) for (let b = a; b < k; b++) m4[b * k + a] = m4[a * k + b]!;
   const fobi = symmetricEigen(m4, k, Math.min(kurtosisDirections, k));
   const out: Candidate[] = [];
-  const searched: [Candidate['direction'], number, Float64Array | null, boolean][] = [
-    ['principal', 0, null, true],
-  ];
+  const searched: [Candidate['direction'], number, Float64Array, boolean][] = [];
+  for (let t = 0; t < Math.min(principalDirections, k); t++) {
+    const axis = new Float64Array(k);
+    axis[t] = 1;
+    searched.push(['principal', t, axis, true]);
+  }
   for (let t = 0; t < fobi.values.length; t++) {
     searched.push(['kurtosis', t, fobi.vectors.subarray(t * k, (t + 1) * k), false]);
   }
   for (const [direction, rank, u, unequal] of searched) {
     const p = new Float64Array(n);
     for (let r = 0; r < n; r++) {
-      if (u === null) p[r] = zc[r * k]!;
-      else {
-        let dot = 0;
-        for (let c = 0; c < k; c++) dot += zc[r * k + c]! * u[c]!;
-        p[r] = dot;
-      }
+      let dot = 0;
+      for (let c = 0; c < k; c++) dot += zc[r * k + c]! * u[c]!;
+      p[r] = dot;
     }
     const split = splitSmall(p, minShare, unequal);
     if (!split) continue;
@@ -302,7 +312,7 @@ function classCandidates(
   return out;
 }
 
-/** A candidate's direction as reports name it: `principal`, `kurtosis`, `kurtosis-2`, … */
+/** A candidate's direction as reports name it: `principal`, `principal-2`, …, `kurtosis`, `kurtosis-2`, … */
 function directionName(cand: { readonly direction: string; readonly rank: number }): string {
   return cand.rank === 0 ? cand.direction : `${cand.direction}-${cand.rank + 1}`;
 }
@@ -470,6 +480,28 @@ function abstained(
   };
 }
 
+/**
+ * The records at `indices` (dataset indices) as one compact {@link RecordRows}: those in `fromFirst`
+ * copied from `first`, the others from `second`.
+ */
+function joinRecords(
+  first: RecordRows,
+  indices: Iterable<number>,
+  fromFirst: ReadonlySet<number>,
+  second: RecordRows,
+): RecordRows {
+  const size = first.size;
+  const at = new Map<number, number>();
+  for (const i of indices) if (!at.has(i)) at.set(i, at.size * size);
+  const x = new Float32Array(at.size * size);
+  for (const [i, o] of at) {
+    const src = fromFirst.has(i) ? first : second;
+    const from = src.offset(i);
+    x.set(src.x.subarray(from, from + size), o);
+  }
+  return { x, size, offset: (i) => at.get(i)! };
+}
+
 /** `k` seeded records drawn from `pool` (all of it when smaller). */
 function draw(pool: Int32Array, k: number, rng: Rng): Int32Array {
   if (pool.length <= k) return pool;
@@ -484,6 +516,7 @@ function draw(pool: Int32Array, k: number, rng: Rng): Int32Array {
 export interface TriggerTransferPlan {
   readonly dims: number;
   readonly minShare: number;
+  readonly principalDirections: number;
   readonly kurtosisDirections: number;
   readonly patternRecords: number;
   readonly references: number;
@@ -508,12 +541,14 @@ export function triggerTransferPlan(
 ): TriggerTransferPlan {
   const dims = options.dims ?? 32;
   const minShare = options.minShare ?? 0.005;
+  const principalDirections = options.principalDirections ?? 3;
   const kurtosisDirections = options.kurtosisDirections ?? 3;
   const patternRecords = options.patternRecords ?? 100;
   const references = options.references ?? 500;
   const probes = options.probes ?? 200;
   for (const [name, v] of [
     ['dims', dims],
+    ['principalDirections', principalDirections],
     ['kurtosisDirections', kurtosisDirections],
     ['patternRecords', patternRecords],
     ['references', references],
@@ -540,6 +575,7 @@ export function triggerTransferPlan(
   return {
     dims,
     minShare,
+    principalDirections,
     kurtosisDirections,
     patternRecords,
     references,
@@ -556,7 +592,7 @@ export function triggerTransferPlan(
 /** One candidate cluster of a class as the cross-class phase reads it. */
 export interface TriggerTransferCandidateStats {
   readonly direction: 'principal' | 'kurtosis';
-  /** Rank of the direction among the kurtosis ones (0: the largest kurtosis; 0 for principal). */
+  /** Rank of the direction among its kind (0: the largest variance or kurtosis). */
   readonly rank: number;
   /** Records in the candidate. */
   readonly size: number;
@@ -627,8 +663,9 @@ export interface TriggerTransferClassInput {
   readonly classIndex: number;
   readonly model: Classifier;
   /**
-   * The input-space records at these dataset indices: samples (≤ 1,000 per class), and the whole
-   * class where a candidate's pattern is tested for removal.
+   * The input-space records at these dataset indices: samples (≤ 1,000 per class), and the rest
+   * of the class where a candidate's pattern is tested for removal (a second call, joined with
+   * the first's records unless it hands back the same rows).
    */
   readonly records: (indices: Int32Array) => Promise<RecordRows>;
 }
@@ -671,9 +708,10 @@ export async function triggerTransferClass(
     c,
     plan.dims,
     plan.minShare,
+    plan.principalDirections,
     plan.kurtosisDirections,
   );
-  // Refined first: of the kurtosis directions, only the cleanest mode (largest refined separation)
+  // Refined first: of each kind of direction, only the cleanest mode (largest refined separation)
   // is kept, so a class still offers one principal and one kurtosis candidate (the null among the
   // classes is unchanged in kind), and where the first direction is the cleanest nothing changes.
   const refinedOf = new Map<Candidate, ReturnType<typeof refineCandidate>>();
@@ -689,14 +727,14 @@ export async function triggerTransferClass(
     }
     refinedOf.set(cand, refined);
   }
-  let cleanest: Candidate | undefined;
+  const cleanest = new Map<Candidate['direction'], Candidate>();
   for (const cand of found) {
-    if (cand.direction !== 'kurtosis') continue;
-    if (!cleanest || refinedOf.get(cand)!.separation > refinedOf.get(cleanest)!.separation) {
-      cleanest = cand;
+    const kept = cleanest.get(cand.direction);
+    if (!kept || refinedOf.get(cand)!.separation > refinedOf.get(kept)!.separation) {
+      cleanest.set(cand.direction, cand);
     }
   }
-  const cands = found.filter((cand) => cand.direction === 'principal' || cand === cleanest);
+  const cands = found.filter((cand) => cleanest.get(cand.direction) === cand);
   const crng = new Rng(plan.seed).fork(`class-${c}`);
   const others = new Int32Array(n - idx.length);
   for (let i = 0, o = 0; i < n; i++) if (y[i] !== c) others[o++] = i;
@@ -740,8 +778,10 @@ export async function triggerTransferClass(
   const testable = cands.map((cand) => transferBeatsControl(cand.transfer, control, probes.length));
   const removals: (TriggerTransferRemovalStats | null)[] = cands.map(() => null);
   if (testable.some(Boolean)) {
-    const wanted = new Set<number>([...idx, ...refs, ...probes]);
-    const all = await input.records(Int32Array.from(wanted));
+    // Only the class's records not read above: the references and probes are read already.
+    const missing = idx.filter((i) => !needed.has(i));
+    const more = missing.length > 0 ? await input.records(missing) : rec;
+    const all = more === rec ? rec : joinRecords(rec, [...refs, ...probes, ...idx], needed, more);
     const xc = new Float32Array(idx.length * all.size);
     idx.forEach((i, r) => {
       xc.set(all.x.subarray(all.offset(i), all.offset(i) + all.size), r * all.size);
@@ -931,6 +971,7 @@ function planParams(plan: TriggerTransferPlan): DetectionReport['params'] {
   return {
     dims: plan.dims,
     minShare: plan.minShare,
+    principalDirections: plan.principalDirections,
     kurtosisDirections: plan.kurtosisDirections,
     patternRecords: plan.patternRecords,
     references: plan.references,
