@@ -10,6 +10,7 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { mergeReports } from '../dist/defenses/scan.js';
+import { evaluateDetection } from '../dist/eval/detection.js';
 
 const args = process.argv.slice(2);
 const dir = args[0];
@@ -20,21 +21,21 @@ const flag = (name) => {
 };
 const only = flag('--only') ? new RegExp(flag('--only')) : undefined;
 
-/** Precision, recall and F1 of a 0/1 mask against the truth mask (null where undefined). */
+/** Precision, recall and F1 of a 0/1 mask against the truth mask, as the matrix scores them. */
 function prf(flagged, truth) {
-  let tp = 0;
-  let fp = 0;
-  let fn = 0;
-  for (let i = 0; i < truth.length; i++) {
-    if (flagged[i] && truth[i]) tp++;
-    else if (flagged[i]) fp++;
-    else if (truth[i]) fn++;
-  }
-  const p = tp + fp ? tp / (tp + fp) : null;
-  const r = tp + fn ? tp / (tp + fn) : null;
-  const f1 = p !== null && r !== null && p + r > 0 ? (2 * p * r) / (p + r) : tp + fn ? 0 : null;
-  const round = (v) => (v === null ? null : Math.round(v * 100) / 100);
-  return { precision: round(p), recall: round(r), f1: round(f1), flagged: tp + fp };
+  const ev = evaluateDetection(
+    { scores: Float32Array.from(flagged), flagged },
+    { poisoned: truth },
+  );
+  const n = flagged.reduce((a, b) => a + b, 0);
+  const hasPoison = truth.some((v) => v === 1);
+  const round = (v) => Math.round(v * 100) / 100;
+  return {
+    precision: n ? round(ev.precision) : null,
+    recall: hasPoison ? round(ev.recall) : null,
+    f1: hasPoison ? round(ev.f1) : null,
+    flagged: n,
+  };
 }
 
 const rows = [];

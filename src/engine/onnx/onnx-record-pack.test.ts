@@ -19,6 +19,12 @@ import { decodeOnnx, type ProtoModel, withGraphOutputs } from './onnx-proto.js';
 import { nchwcBlockSize, packRecords } from './onnx-record-pack.js';
 import { decodeWeights } from './onnx-tensors.js';
 
+/** `n` seeded weights, uniform in [−1, 1), drawn in turn from one stream per test. */
+function uniformValues(seed: number): (n: number) => number[] {
+  const rng = new Rng(seed);
+  return (n) => Array.from({ length: n }, () => rng.uniform(-1, 1));
+}
+
 async function fixture(name: string): Promise<{ bytes: Uint8Array; model: ProtoModel }> {
   const bytes = await readFile(join(ONNX_FIXTURES, `${name}.onnx`));
   return { bytes, model: decodeOnnx(bytes, name) };
@@ -156,8 +162,7 @@ describe('record packing of narrow convolutions', () => {
   });
 
   it('packs BatchNormalization, LeakyRelu, Add, MaxPool and a 1×1 convolution, not a convolution of constants', async () => {
-    const rng = new Rng(11);
-    const values = (n: number) => Array.from({ length: n }, () => rng.uniform(-1, 1));
+    const values = uniformValues(11);
     const bytes = buildOnnx({
       input: { name: 'x', shape: ['batch', 4, 5, 5] },
       outputs: [{ name: 'r', shape: ['batch', 4, 2, 2] }],
@@ -208,8 +213,7 @@ describe('record packing of narrow convolutions', () => {
   });
 
   it('keeps wide convolutions of packed records packed (block-diagonal or grouped) and an Identity of a parameter that an unpacked node reads', async () => {
-    const rng = new Rng(13);
-    const values = (n: number) => Array.from({ length: n }, () => rng.uniform(-1, 1));
+    const values = uniformValues(13);
     const bytes = buildOnnx({
       input: { name: 'x', shape: ['batch', 3, 6, 6] },
       outputs: [
@@ -275,8 +279,7 @@ describe('record packing of narrow convolutions', () => {
   });
 
   it('unpacks before a wide convolution whose block-diagonal weights would hold more zeros than products', async () => {
-    const rng = new Rng(17);
-    const values = (n: number) => Array.from({ length: n }, () => rng.uniform(-1, 1));
+    const values = uniformValues(17);
     const bytes = buildOnnx({
       input: { name: 'x', shape: ['batch', 3, 5, 5] },
       outputs: [{ name: 'b', shape: ['batch', 16, 5, 5] }],
