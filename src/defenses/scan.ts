@@ -480,28 +480,26 @@ export function withCausalPrecedence(
   const k = ds.classes.length;
   const causal = reports.filter((r) => CAUSAL_METHODS.has(r.method));
   if (causal.length === 0) return [...strong];
-  // Per class: 1 for each record a strong causal finding of its class flags.
+  // Per record, 1 when a strong causal finding of its class flags it; per class, 1 when one does.
   const byCause = new Uint8Array(ds.y.length);
-  let any = false;
+  const causedClass = new Uint8Array(k);
   for (const r of causal) {
     const strongClass = new Uint8Array(k);
     for (const f of r.perClass) if (isStrong(f.strength)) strongClass[f.classIndex] = 1;
     for (let i = 0; i < ds.y.length; i++) {
       if (r.flagged[i] && strongClass[ds.y[i]!]) {
         byCause[i] = 1;
-        any = true;
+        causedClass[ds.y[i]!] = 1;
       }
     }
   }
-  if (!any) return [...strong];
+  if (!causedClass.includes(1)) return [...strong];
   return reports.map((r, a) => {
     if (CAUSAL_METHODS.has(r.method)) return strong[a]!;
     const flagged = new Int32Array(k);
     const repeated = new Int32Array(k);
-    const causedClass = new Uint8Array(k);
     for (let i = 0; i < ds.y.length; i++) {
       const c = ds.y[i]!;
-      if (byCause[i]) causedClass[c] = 1;
       if (!r.flagged[i]) continue;
       flagged[c]!++;
       repeated[c]! += byCause[i]!;
