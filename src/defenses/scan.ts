@@ -655,11 +655,22 @@ export function strongMembership(
           STRONG_EVIDENCE
       );
     });
+  // Per report, the weakest of its own confirmed strong findings (+∞: none confirmed).
+  const weakestConfirmed = reports.map((r, a) =>
+    r.perClass.reduce(
+      (lo, f, j) => (confirmed[a]![j] === true ? Math.min(lo, f.strength!) : lo),
+      Number.POSITIVE_INFINITY,
+    ),
+  );
   return reports.map((r, a) => {
     const s = new Uint8Array(k);
     r.perClass.forEach((f, j) => {
       const c = confirmed[a]![j];
-      if (c === true || (c === false && (!anyConfirmed || supported(a, f.classIndex)))) {
+      const asStrongAsConfirmed = f.strength! >= weakestConfirmed[a]!;
+      if (
+        c === true ||
+        (c === false && (!anyConfirmed || asStrongAsConfirmed || supported(a, f.classIndex)))
+      ) {
         s[f.classIndex] = 1;
       }
     });
