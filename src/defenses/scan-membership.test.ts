@@ -125,6 +125,52 @@ describe('an unconfirmed finding beside confirmed poison', () => {
   });
 });
 
+describe('all-to-all: every class poisoned, one finding confirmed', () => {
+  // Four classes, each with 10 poisoned records (positions 0–9) that `ac` splits off with a strong
+  // finding; `ss` confirms class 0 only and ranks ac's records of the other classes at the bottom
+  // (no support). All-to-all poison relabels class c's triggered images c+1: every class is
+  // poisoned alike, so no other detector need see the others.
+  const ds = dataset(4);
+  const poisonOf = (c: number) => range(c * PER_CLASS, c * PER_CLASS + 10);
+  const all = [0, 1, 2, 3].flatMap(poisonOf);
+  const ac = report('ac', 4, scores(4, all), all, { 0: 5, 1: 8, 2: 4.2, 3: 5 });
+  const ss = report(
+    'ss',
+    4,
+    scores(4, poisonOf(0), (i) =>
+      i >= PER_CLASS && i % PER_CLASS < 10 ? 0 : (i % PER_CLASS) / 10,
+    ),
+    poisonOf(0),
+    { 0: 6 },
+  );
+
+  it("keeps the unconfirmed findings at least as strong as the detector's confirmed one", () => {
+    const d = scanDecision(ds, [ac, ss]);
+    const flagged = Array.from(d.flagged.keys()).filter((i) => d.flagged[i]);
+    // Classes 1 (8) and 3 (5) are as strong as ac's confirmed class 0 (5); class 2 (4.2) is not,
+    // and without support its records need the quorum.
+    expect(flagged).toEqual([...poisonOf(0), ...poisonOf(1), ...poisonOf(3)]);
+  });
+
+  it('judges each detector by its own confirmed findings', () => {
+    // A fifth class holds trigger transfer's causal finding, and nothing confirms any of ac's:
+    // a finding of another detector lends ac's findings nothing, so they need support.
+    const ds5 = dataset(5);
+    const ac5 = report('ac', 5, scores(5, all), all, { 0: 5, 1: 8, 2: 4.2, 3: 5 });
+    const ss5 = report(
+      'ss',
+      5,
+      scores(5, [], (i) => (i % PER_CLASS < 10 ? 0 : (i % PER_CLASS) / 10)),
+      [],
+      {},
+    );
+    const own = range(4 * PER_CLASS, 4 * PER_CLASS + 10);
+    const tt = report('trigger-transfer', 5, scores(5, own), own, { 4: 9 });
+    const d = scanDecision(ds5, [ac5, ss5, tt]);
+    expect(Array.from(d.flagged.keys()).filter((i) => d.flagged[i])).toEqual(own);
+  });
+});
+
 describe("support judged against the data's own null, and causal findings", () => {
   // Four classes. Class 0 holds 10 poisoned records (0–9) that `tt` finds; `ac` splits off 30
   // records of class 1 (100–129) with a strong finding no other detector confirms.
