@@ -8,7 +8,6 @@ import { median } from '../numeric/order-statistics.js';
 import { principalComponents, projectRows } from '../numeric/pca.js';
 import { Rng } from '../util/rng.js';
 import {
-  censoredNull,
   modifiedZ,
   type RobustNull,
   robustNull,
@@ -929,12 +928,10 @@ function calibrate(stats: readonly AcClassStats[], p: AcParams): SeparationCalib
   const values = rest.filter((v) => Number.isFinite(v));
   // Fewer than three re-splits make no null: add the split of one Gaussian (D ≈ 2.65).
   while (values.length < 3) values.push(2.65);
+  const centre = median(values);
   const first = splits.flatMap((s) => (s ? [s.separation] : []));
   const among = robustNull(first, p.nullSpreadFloor * median(first));
-  // A re-split that is strong against the others still holds poison (all-to-all: the first
-  // split took a clean sub-mode): it is left out of the null (see censoredNull).
-  const nul = censoredNull(values, (centre) => p.nullSpreadFloor * centre);
-  return { nul, among, rest, restSplits };
+  return { nul: robustNull(values, p.nullSpreadFloor * centre), among, rest, restSplits };
 }
 
 /**

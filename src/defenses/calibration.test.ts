@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import {
-  censoredNull,
   modifiedZ,
   robustNull,
   strongCutoff,
@@ -51,36 +50,5 @@ describe('calibration', () => {
     expect(graded[3]!.strength).toBeGreaterThanOrEqual(STRONG_EVIDENCE);
     expect(graded.slice(0, 3).every((f) => f.strength < STRONG_EVIDENCE)).toBe(true);
     expect(graded[4]!.strength).toBe(0);
-  });
-});
-
-describe('censoredNull', () => {
-  // Eight clean values 3.0–3.7 and two contaminated ones far above (a re-split that still holds
-  // poison): median 3.35 and MAD 0.2 without them, 3.45 and 0.25 with them.
-  const values = [3.0, 3.1, 3.2, 3.3, 3.4, 3.5, 3.6, 3.7, 9, 10];
-
-  it('leaves out the values that are strong against the null, and estimates it again', () => {
-    const nul = censoredNull(values);
-    expect(nul.centre).toBeCloseTo(3.35, 10);
-    expect(nul.spread).toBeCloseTo(0.2, 10);
-    expect(nul.size).toBe(8);
-    // A finding at D 4.5 is strong against the clean values, not against the contaminated null.
-    expect(modifiedZ(4.5, nul)).toBeGreaterThanOrEqual(STRONG_EVIDENCE);
-    const whole = robustNull(values);
-    expect(whole.spread).toBeCloseTo(0.25, 10);
-    expect(modifiedZ(4.5, whole)).toBeLessThan(STRONG_EVIDENCE);
-  });
-
-  it('is the plain robust null when nothing is strong against it', () => {
-    const clean = [3.0, 3.1, 3.2, 3.3, 3.4, 3.5, 3.6, 3.7];
-    expect(censoredNull(clean)).toEqual(robustNull(clean));
-  });
-
-  it('floors the spread from the centre, and keeps at least three values', () => {
-    const nul = censoredNull(values, (centre) => 0.1 * centre);
-    expect(nul.centre).toBeCloseTo(3.35, 10);
-    expect(nul.spread).toBeCloseTo(0.335, 10);
-    const few = censoredNull([1, 1.01, 50, 60]);
-    expect(few.size).toBeGreaterThanOrEqual(3);
   });
 });

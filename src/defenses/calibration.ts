@@ -44,35 +44,6 @@ export function robustNull(values: ArrayLike<number>, minSpread = 0): RobustNull
 }
 
 /**
- * {@link robustNull} of a null sample that may itself hold a few contaminated values, with those
- * values left out: a value that is strong against the null (modified z-score ≥ `STRONG_EVIDENCE`)
- * is not a draw of it, so it is removed and the null estimated again, until none is (censoring
- * by the same rule that judges a finding; at least three values are kept). `minSpread` gives the
- * spread's lower bound from the null's centre, as in {@link robustNull}. The median and MAD
- * resist contamination only in part: on a null of ten values, two far above the rest raise the
- * MAD by up to a third (Rousseeuw & Croux 1993, "Alternatives to the median absolute
- * deviation", JASA 88: the MAD's bias grows with the contaminated share), which makes every
- * finding judged against it read weaker. Measured on activation clustering's re-split null
- * (every class's clean-looking part split again): with all-to-all poison, a class whose first
- * split takes a clean sub-mode keeps its poison in the part that is split again, and its
- * re-split reads D 6.6–10 among clean re-splits of D 2.5–4.1 (Fashion-MNIST mlp, pattern at 10%
- * of every class).
- */
-export function censoredNull(
-  values: ArrayLike<number>,
-  minSpread: (centre: number) => number = () => 0,
-): RobustNull {
-  let kept = Array.from(values).filter((v) => Number.isFinite(v));
-  let nul = robustNull(kept, minSpread(median(kept.length ? kept : [0])));
-  for (;;) {
-    const inNull = kept.filter((v) => modifiedZ(v, nul) < STRONG_EVIDENCE);
-    if (inNull.length === kept.length || inNull.length < 3) return nul;
-    kept = inNull;
-    nul = robustNull(kept, minSpread(median(kept)));
-  }
-}
-
-/**
  * The modified z-score of `value` against a null (Iglewicz & Hoaglin 1993): 0.6745·(value −
  * centre) / spread. `+∞` for a value above a null with no spread, 0 for an empty null or a
  * non-finite value below it.
