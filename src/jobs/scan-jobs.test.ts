@@ -160,6 +160,41 @@ describe('the per-class and cross-class phases of the default detectors', () => 
     expect(Array.from(remote.flagged)).toEqual(Array.from(local.flagged));
     expect(remote.verdict).toEqual(local.verdict);
   });
+
+  it('scanDataset runs its own detectors only once the per-class work is handed over', async () => {
+    const n = base.y.length;
+    const ds = {
+      x: base.reps.data,
+      shape: [n, base.reps.dim],
+      y: base.y,
+      classes: base.classes,
+      ids: Array.from({ length: n }, (_, i) => `r${i}`),
+    };
+    const model: Classifier = {
+      inputShape: [base.reps.dim],
+      numClasses: base.classes.length,
+      layerNames: ['features', 'out'],
+      predictProba: async (_x, m) => new Float32Array(m * base.classes.length),
+      predict: async (_x, m) => new Int32Array(m),
+      activations: async (x, m) => ({ data: x.slice(0, m * base.reps.dim), dim: base.reps.dim }),
+    };
+    const events: string[] = [];
+    await scanDataset(ds, model, {
+      seed: 2,
+      onProgress: (m) => {
+        if (events.at(-1) !== m) events.push(m);
+      },
+      classPhases: async (requests, hooks) => {
+        // Submitting takes round trips to Redis: the local detectors must not start meanwhile.
+        await new Promise((r) => setTimeout(r, 30));
+        events.push('submitted');
+        hooks?.onSubmitted?.();
+        return requests.map((r) => workerStats(base, r.method, { ...r.options }));
+      },
+    });
+    expect(events.indexOf('submitted')).toBeGreaterThanOrEqual(0);
+    expect(events.indexOf('ln')).toBeGreaterThan(events.indexOf('submitted'));
+  });
 });
 
 describe('the per-class and cross-class phases of trigger transfer (tt)', () => {

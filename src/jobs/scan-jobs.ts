@@ -315,6 +315,8 @@ export interface ClassPhasesOnQueueOptions {
   readonly workDir: string;
   readonly onProgress?: (p: RunProgress) => void;
   readonly unreachableMs?: number;
+  /** Called once every class job is on the queue (`RunJobsOptions.onSubmitted`). */
+  readonly onSubmitted?: () => void | Promise<void>;
 }
 
 /**
@@ -383,6 +385,7 @@ export async function classPhasesOnQueue(
     {
       ...(o.onProgress ? { onProgress: o.onProgress } : {}),
       ...(o.unreachableMs !== undefined ? { unreachableMs: o.unreachableMs } : {}),
+      ...(o.onSubmitted ? { onSubmitted: o.onSubmitted } : {}),
     },
   );
   const answers: unknown[][] = requests.map(() => new Array<unknown>(o.classes));

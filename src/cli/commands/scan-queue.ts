@@ -209,7 +209,7 @@ export async function queuedScan(
     ...(activationsHere ? { representations: await readForwardShards(forward) } : {}),
     ...(probabilities ? { probabilities: await readShardProbabilities(forward) } : {}),
   });
-  return async (requests) => {
+  return async (requests, hooks) => {
     const bar = queueFlags.queueProgress('scan per class', o);
     try {
       return await classPhasesOnQueue(
@@ -222,6 +222,7 @@ export async function queuedScan(
           threads: o.threads,
           workDir: join(workDir, 'classes'),
           onProgress: bar.onProgress,
+          ...(hooks?.onSubmitted ? { onSubmitted: hooks.onSubmitted } : {}),
         },
         requests,
       );
