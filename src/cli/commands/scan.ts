@@ -59,7 +59,9 @@ import { datasetProvenance } from '../provenance.js';
 import * as queueFlags from '../queue-flags.js';
 import { checkSarifTarget, SARIF_OPTION_HELP, writeSarifFile } from '../sarif-output.js';
 import { optionFromField } from '../schema-flags.js';
-import { type QueuedScanStart, queuedScan, startQueuedScan } from './scan-queue.js';
+import { scanStartInputs, takeEarlyScan } from './scan-early.js';
+import { queuedScan } from './scan-queue.js';
+import { type QueuedScanStart, startQueuedScan } from './scan-start.js';
 
 /** Short name of keyword discovery (text models only) among the scan methods. */
 export const KEYWORD_METHOD = 'kw';
@@ -305,8 +307,12 @@ async function loadTrusted(spec: string, model: Model): Promise<Dataset> {
 
 async function runScanCommand(o: ScanCliOptions): Promise<void> {
   checkSarifTarget(o.sarif, o.force);
-  // With --queue: on a digest-cache hit the shards are sent before the data is read here.
-  const start = await startQueuedScan(o);
+  // With --queue: on a digest-cache hit the shards are sent before the data is read here (before
+  // this module loaded, when the light parse of `scan-early.ts` read the same inputs).
+  const inputs = scanStartInputs(o, (line) => {
+    if (!o.quiet) process.stderr.write(`${line}\n`);
+  });
+  const start = (await takeEarlyScan(inputs)) ?? (await startQueuedScan(inputs));
   try {
     await scanWith(o, start);
   } finally {
@@ -319,7 +325,7 @@ async function scanWith(o: ScanCliOptions, start: QueuedScanStart | undefined): 
   try {
     read = await readScanData(o);
   } catch (e) {
-    start?.early?.model.dispose(); // loaded first on a digest-cache hit
+    start?.early?.model?.dispose(); // loaded first on a digest-cache hit
     throw e;
   }
   const { loaded, divided } = read;
