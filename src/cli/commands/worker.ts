@@ -10,6 +10,7 @@ interface WorkerCliOptions {
   queueName: string;
   concurrency: number;
   lockDuration: number;
+  warmUp: boolean;
   json?: boolean;
   quiet?: boolean;
 }
@@ -55,11 +56,17 @@ export function registerWorkerCommand(program: Command): void {
       parseInteger,
       DEFAULT_LOCK_MS,
     )
+    .option(
+      '--no-warm-up',
+      'report ready without first running the per-class phases of ac and ss on synthetic data (a fresh process runs them slowly once: the first scan would pay it)',
+    )
     .option('--json', 'print events as JSON lines')
     .option('--quiet', 'print nothing but errors')
     .action(async (o: WorkerCliOptions) => {
       // The engine starts before the first job (seconds of wasm set-up), not inside it.
       await (await import('../../engine/backend.js')).initEngine();
+      // So do the detectors' numeric loops (compiled as they get hot), on synthetic data.
+      if (o.warmUp) await (await import('../../jobs/warm-up.js')).warmUpClassPhases();
       const url = queueUrl(o.queue, (line) => {
         if (!o.quiet) process.stderr.write(`${line}\n`);
       });
