@@ -44,7 +44,6 @@ import {
 import { resolveTrainOptions } from '../../engine/train.js';
 import { AntidoteError } from '../../errors.js';
 import { type DetectionEvaluation, evaluateDetection } from '../../eval/detection.js';
-import { recordTrainingProvenance } from '../../integrity/lineage.js';
 import { sarifDatasetLocation, scanToSarif } from '../../report/sarif.js';
 import { writeDirAtomic, writeFileAtomic } from '../../util/fs.js';
 import { version } from '../../version.js';
@@ -55,7 +54,6 @@ import { addOnnxFlags, type OnnxCliOptions, onnxLoadOptions } from '../onnx-flag
 import { parseInteger } from '../options.js';
 import { type OutputOptions, pct, printResult } from '../output.js';
 import { createProgressBar, progressEnabled } from '../progress.js';
-import { datasetProvenance } from '../provenance.js';
 import * as queueFlags from '../queue-flags.js';
 import { checkSarifTarget, SARIF_OPTION_HELP, writeSarifFile } from '../sarif-output.js';
 import { optionFromField } from '../schema-flags.js';
@@ -711,6 +709,11 @@ async function recordTrainingProvenanceOf(
   plan: RetrainPlan,
 ): Promise<void> {
   const { kind, settings } = plan;
+  // Loaded here, by `mitigate --retrain` alone (sigstore's modules: a scan does not need them).
+  const [{ recordTrainingProvenance }, { datasetProvenance }] = await Promise.all([
+    import('../../integrity/lineage.js'),
+    import('../provenance.js'),
+  ]);
   await recordTrainingProvenance({
     modelDir: out,
     datasets: [await datasetProvenance(loaded)],
