@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { Dataset } from '../data/dataset.js';
 import { activationClustering } from '../defenses/activation-clustering.js';
 import {
   type ClassPhaseContext,
@@ -127,7 +128,8 @@ describe('the per-class and cross-class phases of the default detectors', () => 
     expect(oneShot.perClass[0]!.flagged).toBeGreaterThan(0);
   });
 
-  it('scanDataset with its per-class phase run elsewhere gives the in-process scan', async () => {
+  /** `base`'s representations as a dataset, and a model whose activations are the records. */
+  function recordsAsActivations(): { ds: Dataset; model: Classifier } {
     const n = base.y.length;
     const ds = {
       x: base.reps.data,
@@ -145,6 +147,11 @@ describe('the per-class and cross-class phases of the default detectors', () => 
       predict: async (_x, m) => new Int32Array(m),
       activations: async (x, m) => ({ data: x.slice(0, m * base.reps.dim), dim: base.reps.dim }),
     };
+    return { ds, model };
+  }
+
+  it('scanDataset with its per-class phase run elsewhere gives the in-process scan', async () => {
+    const { ds, model } = recordsAsActivations();
     const local = await scanDataset(ds, model, { seed: 2 });
     let asked: readonly ClassPhaseRequest[] = [];
     const remote = await scanDataset(ds, model, {
@@ -162,22 +169,7 @@ describe('the per-class and cross-class phases of the default detectors', () => 
   });
 
   it('scanDataset runs its own detectors only once the per-class work is handed over', async () => {
-    const n = base.y.length;
-    const ds = {
-      x: base.reps.data,
-      shape: [n, base.reps.dim],
-      y: base.y,
-      classes: base.classes,
-      ids: Array.from({ length: n }, (_, i) => `r${i}`),
-    };
-    const model: Classifier = {
-      inputShape: [base.reps.dim],
-      numClasses: base.classes.length,
-      layerNames: ['features', 'out'],
-      predictProba: async (_x, m) => new Float32Array(m * base.classes.length),
-      predict: async (_x, m) => new Int32Array(m),
-      activations: async (x, m) => ({ data: x.slice(0, m * base.reps.dim), dim: base.reps.dim }),
-    };
+    const { ds, model } = recordsAsActivations();
     const events: string[] = [];
     await scanDataset(ds, model, {
       seed: 2,
