@@ -9,7 +9,8 @@
 // so its command counts are ours). Writes bench/results/scale.json. Options: --quick (small
 // sizes, a smoke test), --train N (sweep training records, default 10,000), --scan N (scan
 // records, default 60,000), --scan-rounds N (warm pairs of the scan, default 3: one process then
-// 2 warm workers, N times after the cold pair; medians reported).
+// 2 warm workers, N times after the cold pair; medians reported), --worker-nice N (the workers
+// run at nice value N: `antidote worker --nice`).
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -33,6 +34,9 @@ const SWEEP_TRAIN = num('--train', quick ? 600 : 10_000);
 const SWEEP_TEST = quick ? 200 : 2_000;
 const SCAN_RECORDS = num('--scan', quick ? 3_000 : 60_000);
 const SCAN_ROUNDS = Math.max(1, num('--scan-rounds', 3));
+// `antidote worker --nice N` for the workers (default: none): on this one machine the workers
+// then yield to the scan's coordinator (docs/scale.md, the sixth pass).
+const WORKER_NICE = args.includes('--worker-nice') ? num('--worker-nice', 0) : undefined;
 const SIM_JOBS = quick ? 200 : 1_000;
 const log = (s) => process.stderr.write(`scale: ${s}\n`);
 const work = mkdtempSync(join(tmpdir(), 'antidote-bench-scale-'));
@@ -143,9 +147,12 @@ async function startWorkers(url, name, n) {
   const ready = [];
   for (let i = 0; i < n; i++) {
     const spawned = performance.now();
-    const p = spawn(process.execPath, [cli, 'worker', '--queue', url, '--queue-name', name], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const nice = WORKER_NICE !== undefined ? ['--nice', String(WORKER_NICE)] : [];
+    const p = spawn(
+      process.execPath,
+      [cli, 'worker', '--queue', url, '--queue-name', name, ...nice],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     let out = '';
     await new Promise((resolve, reject) => {
       p.stdout.on('data', (d) => {
@@ -473,6 +480,7 @@ async function benchScan(redis) {
     // Where the workers waited on the coordinator (the warm figure: the median run's).
     serialStretches: { ...serial, twoWorkersWarm: serial.twoWorkersWarmRuns[mid] },
     workersReady: w.ready,
+    ...(WORKER_NICE !== undefined ? { workerNice: WORKER_NICE } : {}),
   };
 }
 
