@@ -212,18 +212,9 @@ export async function classPhasesOnQueue(
       outFile: join(o.workDir, `class-${c}-${k}.atc`),
     }),
   );
-  const results = await runJobs(
-    target,
-    payloads.map((payload, k) => ({ payload, weight: Math.max(1, counts[jobs[k]!.c]!) })),
-    ScanClassesResultSchema,
-    {
-      ...(o.onProgress ? { onProgress: o.onProgress } : {}),
-      ...(o.unreachableMs !== undefined ? { unreachableMs: o.unreachableMs } : {}),
-      ...(o.onSubmitted ? { onSubmitted: o.onSubmitted } : {}),
-    },
-  );
   const answers: unknown[][] = requests.map(() => new Array<unknown>(o.classes));
-  for (const [k, r] of results.entries()) {
+  /** Job `k`'s answer file, checked and decoded into `answers`. */
+  const readAnswer = async (k: number, r: { file: string; digest: string }): Promise<void> => {
     const bytes = await readReported('class', r.file, r.digest);
     const decoded = decodeTyped(bytes) as { classes?: { classIndex: number; stats: unknown[] }[] };
     const { c, js } = jobs[k]!;
@@ -234,6 +225,27 @@ export async function classPhasesOnQueue(
     js.forEach((j, t) => {
       answers[j]![c] = entry.stats[t] ?? undefined;
     });
+  };
+  // Each answer is read as its job ends (the coordinator waits anyway), not all after the last.
+  const reads: Promise<void>[] = [];
+  const results = await runJobs(
+    target,
+    payloads.map((payload, k) => ({ payload, weight: Math.max(1, counts[jobs[k]!.c]!) })),
+    ScanClassesResultSchema,
+    {
+      ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+      ...(o.unreachableMs !== undefined ? { unreachableMs: o.unreachableMs } : {}),
+      ...(o.onSubmitted ? { onSubmitted: o.onSubmitted } : {}),
+      onResult: (k, r) => {
+        const read = readAnswer(k, r as { file: string; digest: string }); // validated
+        read.catch(() => {}); // awaited below
+        reads.push(read);
+      },
+    },
+  );
+  await Promise.all(reads);
+  if (reads.length !== results.length) {
+    throw new AntidoteError('INVALID_STATE', `${reads.length} of ${results.length} answers read`);
   }
   return answers;
 }
