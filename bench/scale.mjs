@@ -9,7 +9,8 @@
 // so its command counts are ours). Writes bench/results/scale.json. Options: --quick (small
 // sizes, a smoke test), --train N (sweep training records, default 10,000), --scan N (scan
 // records, default 60,000), --scan-rounds N (warm pairs of the scan, default 3: one process then
-// 2 warm workers, N times after the cold pair; medians reported).
+// 2 warm workers, N times after the cold pair; medians reported), --worker-nice N (the workers
+// run at nice value N: `antidote worker --nice`).
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -33,6 +34,9 @@ const SWEEP_TRAIN = num('--train', quick ? 600 : 10_000);
 const SWEEP_TEST = quick ? 200 : 2_000;
 const SCAN_RECORDS = num('--scan', quick ? 3_000 : 60_000);
 const SCAN_ROUNDS = Math.max(1, num('--scan-rounds', 3));
+// `antidote worker --nice N` for the workers (default: none): on this one machine the workers
+// then yield to the scan's coordinator (docs/scale.md, the sixth pass).
+const WORKER_NICE = args.includes('--worker-nice') ? num('--worker-nice', 0) : undefined;
 const SIM_JOBS = quick ? 200 : 1_000;
 const log = (s) => process.stderr.write(`scale: ${s}\n`);
 const work = mkdtempSync(join(tmpdir(), 'antidote-bench-scale-'));
@@ -137,14 +141,25 @@ async function startWorkers(url, name, n) {
   const jobSeconds = [];
   /** Each finished job: its kind, seconds, and when its line came (ms, performance.now()). */
   const jobs = [];
+  /** Each started job: its kind, and when its line came. */
+  const starts = [];
+  /** Each worker's start: seconds from spawn to `worker ready`, and its CPU seconds then. */
+  const ready = [];
   for (let i = 0; i < n; i++) {
-    const p = spawn(process.execPath, [cli, 'worker', '--queue', url, '--queue-name', name], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const spawned = performance.now();
+    const nice = WORKER_NICE !== undefined ? ['--nice', String(WORKER_NICE)] : [];
+    const p = spawn(
+      process.execPath,
+      [cli, 'worker', '--queue', url, '--queue-name', name, ...nice],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     let out = '';
     await new Promise((resolve, reject) => {
       p.stdout.on('data', (d) => {
         out += String(d);
+        for (const m of String(d).matchAll(/\(([a-z-]+)\) started/g)) {
+          starts.push({ worker: i, kind: m[1], at: performance.now() });
+        }
         for (const m of String(d).matchAll(
           /\(([a-z-]+)\) done in ([0-9.]+) s(?: \(cpu ([0-9.]+) s\))?/g,
         )) {
@@ -157,7 +172,13 @@ async function startWorkers(url, name, n) {
             at: performance.now(),
           });
         }
-        if (out.includes('worker ready')) resolve();
+        if (out.includes('worker ready') && ready.length === i) {
+          ready.push({
+            seconds: (performance.now() - spawned) / 1000,
+            cpuSeconds: cpuSecondsOf(p.pid),
+          });
+          resolve();
+        }
       });
       p.on('exit', (c) => reject(new Error(`worker exited with ${c}`)));
     });
@@ -166,6 +187,8 @@ async function startWorkers(url, name, n) {
   return {
     jobSeconds,
     jobs,
+    starts,
+    ready,
     /** CPU seconds each worker has used so far. */
     cpu: () => procs.map((p) => cpuSecondsOf(p.pid)),
     async stop() {
@@ -245,20 +268,50 @@ async function benchSweep(redis) {
 }
 
 /**
- * Seconds and CPU seconds (the worker's, while the job ran) of each kind of job, summed, and when
- * the last one ended (from `t0`).
+ * Seconds and CPU seconds (the worker's, while the job ran) of each kind of job, summed, when the
+ * first one started and when the last one ended (from `t0`).
  */
-function stageBreakdown(jobs, t0, t1) {
+function stageBreakdown(jobs, t0, t1, starts = []) {
   const byKind = {};
+  const kind = (name) =>
+    (byKind[name] ??= {
+      jobs: 0,
+      seconds: 0,
+      cpuSeconds: 0,
+      firstStart: Number.POSITIVE_INFINITY,
+      lastDone: 0,
+    });
   for (const j of jobs) {
     if (j.at < t0 || j.at > t1) continue;
-    const k = (byKind[j.kind] ??= { jobs: 0, seconds: 0, cpuSeconds: 0, lastDone: 0 });
+    const k = kind(j.kind);
     k.jobs++;
     k.seconds += j.seconds;
     k.cpuSeconds += j.cpuSeconds;
     k.lastDone = Math.max(k.lastDone, (j.at - t0) / 1000);
   }
+  for (const j of starts) {
+    if (j.at < t0 || j.at > t1) continue;
+    const k = kind(j.kind);
+    k.firstStart = Math.min(k.firstStart, (j.at - t0) / 1000);
+  }
+  for (const k of Object.values(byKind)) if (!Number.isFinite(k.firstStart)) delete k.firstStart;
   return byKind;
+}
+
+/**
+ * The stretches of a distributed scan where the workers wait for the coordinator (seconds, from
+ * the coordinator's spawn): before the first shard starts, between the last shard and the first
+ * class job, and from the last class job to the coordinator's exit (decision and report).
+ */
+function serialStretches(stage, seconds) {
+  const f = stage['scan-representations'];
+  const c = stage['scan-classes'];
+  if (!f || !c) return undefined;
+  return {
+    start: f.firstStart,
+    between: c.firstStart - f.lastDone,
+    end: seconds - c.lastDone,
+  };
 }
 
 async function benchScan(redis) {
@@ -285,6 +338,9 @@ async function benchScan(redis) {
   // digest), so a load change on the shared machine hits both sides; medians of each.
   const name = `bench-${randomBytes(4).toString('hex')}`;
   const w = await startWorkers(redis.url, name, 2);
+  log(
+    `workers ready (start and warm-up, before the cold scan): ${w.ready.map((x) => `${x.seconds.toFixed(1)} s, cpu ${x.cpuSeconds.toFixed(1)} s`).join('; ')}`,
+  );
   // A private temp folder for the scans, so the cache of verified digests (jobs/digest-cache.ts)
   // starts empty: the cold run misses it (the coordinator digests the shards), the warm one hits.
   const tmp = join(work, 'tmp');
@@ -294,6 +350,7 @@ async function benchScan(redis) {
   const cpu = { oneProcess: [], coordinator: { twoWorkersWarmRuns: [] }, workers: {} };
   const warmWorkers = [];
   const stages = { twoWorkersWarmRuns: [] };
+  const serial = { twoWorkersWarmRuns: [] };
   // The 1-minute load average as each scan ends (the machine may be shared).
   const load = { oneProcess: [], twoWorkersWarmRuns: [] };
   let commands = 0;
@@ -323,23 +380,31 @@ async function benchScan(redis) {
       );
       commands += (await redis.commands()) - before;
       const workersCpu = w.cpu().map((c, i) => c - cpu0[i]);
-      const stage = stageBreakdown(w.jobs, t0, performance.now());
+      const stage = stageBreakdown(w.jobs, t0, performance.now(), w.starts);
+      const stretches = serialStretches(stage, r.seconds);
       if (mode === 'cold') {
         seconds.twoWorkersCold = r.seconds;
         load.twoWorkersCold = loadavg()[0];
         cpu.coordinator.twoWorkersCold = r.cpu;
         cpu.workers.twoWorkersCold = workersCpu;
         stages.twoWorkersCold = stage;
+        serial.twoWorkersCold = stretches;
       } else {
         seconds.twoWorkersWarmRuns.push(r.seconds);
         load.twoWorkersWarmRuns.push(loadavg()[0]);
         cpu.coordinator.twoWorkersWarmRuns.push(r.cpu);
         warmWorkers.push(workersCpu);
         stages.twoWorkersWarmRuns.push(stage);
+        serial.twoWorkersWarmRuns.push(stretches);
       }
       log(
         `scan of ${SCAN_RECORDS} records, 2 workers (${mode}): ${r.seconds.toFixed(1)} s (cpu: coordinator ${r.cpu.toFixed(1)} s, workers ${workersCpu.map((c) => c.toFixed(1)).join(' + ')} s); jobs ${JSON.stringify(stage)}`,
       );
+      if (stretches) {
+        log(
+          `  workers waiting on the coordinator: ${stretches.start.toFixed(2)} s before the first shard, ${stretches.between.toFixed(2)} s between the phases, ${stretches.end.toFixed(2)} s after the last class job (decision, report, exit)`,
+        );
+      }
     }
   } finally {
     await w.stop();
@@ -412,6 +477,10 @@ async function benchScan(redis) {
     identicalReport: identical,
     redisCommandsPerScan: commands / (SCAN_ROUNDS + 1),
     workerJobSeconds: stages,
+    // Where the workers waited on the coordinator (the warm figure: the median run's).
+    serialStretches: { ...serial, twoWorkersWarm: serial.twoWorkersWarmRuns[mid] },
+    workersReady: w.ready,
+    ...(WORKER_NICE !== undefined ? { workerNice: WORKER_NICE } : {}),
   };
 }
 

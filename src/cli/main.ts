@@ -18,10 +18,16 @@ async function main(argv: string[]): Promise<number> {
   });
   let ran: Command | undefined; // the command whose action runs (set before it runs)
   let failed: () => Command | undefined = () => undefined; // where a parse error came from
+  let early: typeof import('./commands/scan-early.js') | undefined;
   try {
     // Load only the module of the command that runs (none for `--version` or `help`): the others
     // import TF.js, echarts, sqlite or sigstore, which take seconds to load.
     const command = commandOf(argv.slice(2));
+    if (command === 'scan') {
+      // `scan --queue`: the workers get their first jobs before the scan command's modules load.
+      early = await import('./commands/scan-early.js');
+      await early.beginEarlyScan(argv.slice(2));
+    }
     const program = await buildProgram(
       command !== undefined && COMMAND_NAMES.has(command) ? [command] : [],
     );
@@ -53,6 +59,8 @@ async function main(argv: string[]): Promise<number> {
     if (process.env.ANTIDOTE_DEBUG) process.stderr.write(`${err?.stack ?? ''}\n`);
     else process.stderr.write('(set ANTIDOTE_DEBUG=1 for a stack trace)\n');
     return UNEXPECTED_EXIT;
+  } finally {
+    await early?.settleEarlyScan();
   }
 }
 

@@ -218,8 +218,20 @@ export interface ClassPhaseRequest {
   readonly options: Readonly<Record<string, unknown>>;
 }
 
+/** What a {@link ClassPhaseRunner} tells its caller before it answers. */
+export interface ClassPhaseHooks {
+  /**
+   * Called once the per-class work has been handed over (every job on the queue): the caller
+   * then runs its own detectors, which hold the thread, without holding back the submission.
+   */
+  readonly onSubmitted?: () => void;
+}
+
 /**
  * Runs the per-class phase of `requests` somewhere else (the workers of a distributed scan):
  * answers, per request, one statistics value per class, in class order.
  */
-export type ClassPhaseRunner = (requests: readonly ClassPhaseRequest[]) => Promise<unknown[][]>;
+export type ClassPhaseRunner = (
+  requests: readonly ClassPhaseRequest[],
+  hooks?: ClassPhaseHooks,
+) => Promise<unknown[][]>;

@@ -3,11 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
+  cachedModelDigest,
   cachedRangeDigests,
   cacheSubject,
   filesIdentity,
   MAX_CACHE_ENTRIES,
   specFiles,
+  storeModelDigest,
   storeRangeDigests,
 } from './digest-cache.js';
 
@@ -15,6 +17,28 @@ const root = await mkdtemp(join(tmpdir(), 'antidote-digest-cache-'));
 afterAll(() => rm(root, { recursive: true, force: true }));
 
 const digests = { records: 3, divideBy255: true, shard: 1024, digests: ['a'.repeat(64)] };
+
+describe('the cache of verified model digests', () => {
+  it('hits while the model files keep their identity, misses once one is rewritten', async () => {
+    const cache = join(root, 'cache-model');
+    const dir = join(root, 'model');
+    await mkdir(dir, { recursive: true });
+    const files = [join(dir, 'model.json'), join(dir, 'weights.bin')];
+    await writeFile(files[0]!, '{}');
+    await writeFile(files[1]!, 'w1');
+    const identity = (await filesIdentity(files))!;
+    const m = { files, identity, digest: 'b'.repeat(64) };
+    expect(await cachedModelDigest(dir, {}, cache)).toBeUndefined();
+    expect(await storeModelDigest(dir, {}, m, cache)).toBe(true);
+    expect(await cachedModelDigest(dir, {}, cache)).toEqual(m);
+    // Loaded with other options: another entry.
+    expect(await cachedModelDigest(dir, { layout: 'nhwc' }, cache)).toBeUndefined();
+    // A weights file rewritten: a miss, and an identity taken before it is not stored again.
+    await writeFile(files[1]!, 'w2');
+    expect(await cachedModelDigest(dir, {}, cache)).toBeUndefined();
+    expect(await storeModelDigest(dir, {}, m, cache)).toBe(false);
+  });
+});
 
 describe('the cache of verified range digests', () => {
   it('hits for the same files read the same way, misses once a file is rewritten', async () => {

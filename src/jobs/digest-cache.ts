@@ -167,26 +167,56 @@ export async function cacheSubject(spec: string, how: unknown): Promise<CacheSub
   return { key: canonicalJson({ spec, how }), files, identity };
 }
 
+/** The entry of `key` as `schema` reads it; undefined when there is none, or no usable cache. */
+async function readEntry<S extends z.ZodType>(
+  key: string,
+  schema: S,
+  dir: string | undefined,
+): Promise<z.output<S> | undefined> {
+  const d = await usableDir(digestCacheDir(dir));
+  if (!d) return undefined;
+  try {
+    const parsed = schema.safeParse(JSON.parse(await readFile(entryFile(d, key), 'utf8')));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Writes `entry` under `key` when `files` still have `identity` (else nothing: they may have
+ * changed while read). Best effort: a cache that cannot be written is skipped.
+ */
+async function writeEntry(
+  key: string,
+  files: readonly string[],
+  identity: string,
+  entry: object,
+  dir: string | undefined,
+): Promise<boolean> {
+  if ((await filesIdentity(files)) !== identity) return false;
+  const d = await usableDir(digestCacheDir(dir));
+  if (!d) return false;
+  try {
+    const text = `${JSON.stringify({ key, identity, ...entry })}\n`;
+    await writeFileAtomic(entryFile(d, key), text, { mode: 0o600 });
+    await prune(d);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** The cached digests of `subject`, when its files still have the identity they had then. */
 export async function cachedRangeDigests(
   subject: CacheSubject,
   dir?: string,
 ): Promise<RangeDigests | undefined> {
-  const d = await usableDir(digestCacheDir(dir));
-  if (!d) return undefined;
-  try {
-    const parsed = EntrySchema.safeParse(
-      JSON.parse(await readFile(entryFile(d, subject.key), 'utf8')),
-    );
-    if (!parsed.success) return undefined;
-    const e = parsed.data;
-    if (e.key !== subject.key || e.identity !== subject.identity) return undefined;
-    const expected = e.records === 0 ? 0 : Math.ceil(e.records / e.shard);
-    if (e.digests.length !== expected) return undefined;
-    return { records: e.records, divideBy255: e.divideBy255, shard: e.shard, digests: e.digests };
-  } catch {
-    return undefined;
-  }
+  const e = await readEntry(subject.key, EntrySchema, dir);
+  if (!e || e.key !== subject.key || e.identity !== subject.identity) return undefined;
+  const expected = e.records === 0 ? 0 : Math.ceil(e.records / e.shard);
+  if (e.digests.length !== expected) return undefined;
+  return { records: e.records, divideBy255: e.divideBy255, shard: e.shard, digests: e.digests };
 }
 
 /**
@@ -199,15 +229,65 @@ export async function storeRangeDigests(
   digests: RangeDigests,
   dir?: string,
 ): Promise<boolean> {
-  if ((await filesIdentity(subject.files)) !== subject.identity) return false;
-  const d = await usableDir(digestCacheDir(dir));
-  if (!d) return false;
-  try {
-    const entry = { key: subject.key, identity: subject.identity, ...digests };
-    await writeFileAtomic(entryFile(d, subject.key), `${JSON.stringify(entry)}\n`, { mode: 0o600 });
-    await prune(d);
-    return true;
-  } catch {
-    return false;
-  }
+  return writeEntry(subject.key, subject.files, subject.identity, digests, dir);
+}
+
+/**
+ * A model's digest as the cache keeps it (`jobs/digests.ts` `modelDigest` of its files): the
+ * files, their identity when they were digested, and the digest.
+ */
+export interface ModelDigest {
+  readonly files: readonly string[];
+  readonly identity: string;
+  readonly digest: string;
+}
+
+const ModelEntrySchema = z.strictObject({
+  key: z.string(),
+  identity: z.string(),
+  files: z.array(z.string()).min(1),
+  digest: z.string().regex(/^[0-9a-f]{64}$/),
+});
+
+/** The cache key of the model at `path` (resolved) loaded with `options`. */
+function modelKey(path: string, options: unknown): string {
+  return canonicalJson({ model: path, options });
+}
+
+/**
+ * The cached digest of the model at `path` (resolved) loaded with `options`, when its files
+ * still have the identity they had when digested: `scan --queue` names the model to its workers
+ * without loading it first. Whoever loads the model later checks that it reads those files.
+ */
+export async function cachedModelDigest(
+  path: string,
+  options: unknown,
+  dir?: string,
+): Promise<ModelDigest | undefined> {
+  const key = modelKey(path, options);
+  const e = await readEntry(key, ModelEntrySchema, dir);
+  if (!e || e.key !== key || (await filesIdentity(e.files)) !== e.identity) return undefined;
+  return { files: e.files, identity: e.identity, digest: e.digest };
+}
+
+/**
+ * Stores the digest of the model at `path` (resolved) loaded with `options`, when its files
+ * still have `m.identity`, taken before they were digested. Returns whether it was written.
+ */
+export async function storeModelDigest(
+  path: string,
+  options: unknown,
+  m: ModelDigest,
+  dir?: string,
+): Promise<boolean> {
+  return writeEntry(
+    modelKey(path, options),
+    m.files,
+    m.identity,
+    {
+      files: [...m.files],
+      digest: m.digest,
+    },
+    dir,
+  );
 }

@@ -1,10 +1,3 @@
-/**
- * How a job reads the dataset and model its payload names, checked against the payload's digests,
- * and how the coordinator makes those references. A worker keeps the last dataset and model it
- * read (by digest): the shards of one scan share them, so a worker reads 60,000 records once, not
- * once per shard.
- */
-import { isAbsolute, resolve } from 'node:path';
 import {
   type Dataset,
   numRecords,
@@ -19,6 +12,8 @@ import { AntidoteError } from '../errors.js';
 import { checkDigest, datasetDigest, modelDigest, recordRangeDigest } from './digests.js';
 import type { DataRef, ModelRef, RecordRangeRef, RecordSetRef } from './payloads.js';
 
+export { modelRef, modelRefOf, sharedSpec } from './refs.js';
+
 /** The first `limit` records of `ds` (all of them without a limit). */
 export function firstRecords(ds: Dataset, limit: number | undefined): Dataset {
   const n = numRecords(ds);
@@ -28,14 +23,6 @@ export function firstRecords(ds: Dataset, limit: number | undefined): Dataset {
         ds,
         Int32Array.from({ length: limit }, (_, i) => i),
       );
-}
-
-/**
- * A spec as a worker elsewhere reads it: a path that exists here becomes absolute (workers share
- * the filesystem, not the working directory); a built-in name stays as it is.
- */
-export function sharedSpec(spec: string, exists: (p: string) => boolean): string {
-  return !isAbsolute(spec) && exists(spec) ? resolve(spec) : spec;
 }
 
 /** A {@link DataRef} of records the coordinator has read. */
@@ -265,19 +252,6 @@ export async function loadJobModel(ref: ModelRef): Promise<Model> {
   }
   modelCache = { key, model };
   return model;
-}
-
-/** A {@link ModelRef} of a model the coordinator has loaded. */
-export async function modelRef(
-  path: string,
-  model: Model,
-  options: LoadModelOptions = {},
-): Promise<ModelRef> {
-  return {
-    path: resolve(path),
-    digest: await modelDigest(model.files),
-    ...(Object.keys(options).length ? { options: options as Record<string, unknown> } : {}),
-  };
 }
 
 /** Drops the worker's cached dataset and model (a worker that stops). */

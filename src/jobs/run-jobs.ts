@@ -53,6 +53,11 @@ export interface RunJobsOptions {
    * that should not delay the submission (it is awaited before the results are read).
    */
   readonly onSubmitted?: () => void | Promise<void>;
+  /**
+   * Called with each job's validated result as it comes in (index in `requests`), before the run
+   * ends: the caller's reading of what the job wrote starts while the others run.
+   */
+  readonly onResult?: (index: number, result: unknown) => void;
 }
 
 /** Pending jobs read by one full poll (see `RunJobsOptions.fullPollMs`). */
@@ -251,6 +256,7 @@ export async function runJobs<S extends z.ZodType>(
         parseWith(schema, job.returnvalue, `the result of job ${id}`, { code: 'INVALID_FORMAT' });
         results[i] = job.returnvalue as z.output<S>;
         jobsDone++;
+        options.onResult?.(i, results[i]);
       }
       report();
     }

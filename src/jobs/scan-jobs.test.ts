@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { Dataset } from '../data/dataset.js';
 import { activationClustering } from '../defenses/activation-clustering.js';
 import {
   type ClassPhaseContext,
@@ -127,7 +128,8 @@ describe('the per-class and cross-class phases of the default detectors', () => 
     expect(oneShot.perClass[0]!.flagged).toBeGreaterThan(0);
   });
 
-  it('scanDataset with its per-class phase run elsewhere gives the in-process scan', async () => {
+  /** `base`'s representations as a dataset, and a model whose activations are the records. */
+  function recordsAsActivations(): { ds: Dataset; model: Classifier } {
     const n = base.y.length;
     const ds = {
       x: base.reps.data,
@@ -145,6 +147,11 @@ describe('the per-class and cross-class phases of the default detectors', () => 
       predict: async (_x, m) => new Int32Array(m),
       activations: async (x, m) => ({ data: x.slice(0, m * base.reps.dim), dim: base.reps.dim }),
     };
+    return { ds, model };
+  }
+
+  it('scanDataset with its per-class phase run elsewhere gives the in-process scan', async () => {
+    const { ds, model } = recordsAsActivations();
     const local = await scanDataset(ds, model, { seed: 2 });
     let asked: readonly ClassPhaseRequest[] = [];
     const remote = await scanDataset(ds, model, {
@@ -159,6 +166,26 @@ describe('the per-class and cross-class phases of the default detectors', () => 
     expect(remote.reports.map(reportBytes)).toEqual(local.reports.map(reportBytes));
     expect(Array.from(remote.flagged)).toEqual(Array.from(local.flagged));
     expect(remote.verdict).toEqual(local.verdict);
+  });
+
+  it('scanDataset runs its own detectors only once the per-class work is handed over', async () => {
+    const { ds, model } = recordsAsActivations();
+    const events: string[] = [];
+    await scanDataset(ds, model, {
+      seed: 2,
+      onProgress: (m) => {
+        if (events.at(-1) !== m) events.push(m);
+      },
+      classPhases: async (requests, hooks) => {
+        // Submitting takes round trips to Redis: the local detectors must not start meanwhile.
+        await new Promise((r) => setTimeout(r, 30));
+        events.push('submitted');
+        hooks?.onSubmitted?.();
+        return requests.map((r) => workerStats(base, r.method, { ...r.options }));
+      },
+    });
+    expect(events.indexOf('submitted')).toBeGreaterThanOrEqual(0);
+    expect(events.indexOf('ln')).toBeGreaterThan(events.indexOf('submitted'));
   });
 });
 

@@ -7,13 +7,12 @@
  * here, through `scanDataset` as for a local scan, so the report is the local one.
  *
  * When the cache of verified digests (`jobs/digest-cache.ts`) knows the data's files as they are
- * now, the shards are submitted before the data is read here: the model is loaded first, the
- * workers start at once, and this process reads the data while they run.
+ * now, the shards were submitted before the data is read here (`scan-start.ts`, before the scan
+ * command's modules load when the cache knows the model too: `scan-early.ts`): the workers start
+ * at once, and this process loads, reads the data and checks it while they run.
  */
-import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { type Dataset, numRecords } from '../../data/dataset.js';
 import type { LoadedDataset } from '../../data/load.js';
 import {
@@ -23,115 +22,24 @@ import {
 } from '../../defenses/class-phases.js';
 import { rememberForwardPass } from '../../defenses/representations.js';
 import type { Classifier } from '../../engine/classifier.js';
-import { loadModel, type Model } from '../../engine/model.js';
+import type { Model } from '../../engine/model.js';
 import { AntidoteError } from '../../errors.js';
-import type { QueueTarget } from '../../jobs/connection.js';
-import {
-  type CacheSubject,
-  cachedRangeDigests,
-  cacheSubject,
-  filesIdentity,
-  type RangeDigests,
-  storeRangeDigests,
-} from '../../jobs/digest-cache.js';
-import { modelRef, sharedSpec } from '../../jobs/job-data.js';
+import { filesIdentity, storeRangeDigests } from '../../jobs/digest-cache.js';
+import { sharedSpec } from '../../jobs/job-data.js';
 import type { ModelRef } from '../../jobs/payloads.js';
 import {
   classPhasesOnQueue,
   type ForwardShards,
   forwardPassOnQueue,
-  type RepresentationsOnQueueOptions,
   readForwardShards,
   readShardProbabilities,
   scanShardRecords,
 } from '../../jobs/scan-jobs.js';
-import { type DataCliOptions, dataLoadOptions } from '../data-arg.js';
 import { onnxLoadOptions } from '../onnx-flags.js';
 import * as queueFlags from '../queue-flags.js';
 import type { ScanCliOptions } from './scan.js';
-
-/** A distributed scan, started before the coordinator reads the data. */
-export interface QueuedScanStart {
-  readonly queue: QueueTarget;
-  /** The shared folder of the shard files (removed by {@link QueuedScanStart.cleanup}). */
-  readonly workDir: string;
-  /** The data's files and their identity before this process read them (cacheable specs). */
-  readonly subject?: CacheSubject;
-  /** A cache hit: the model, loaded first, and the forward pass, already submitted. */
-  readonly early?: {
-    readonly model: Model;
-    readonly mref: ModelRef;
-    readonly cached: RangeDigests;
-    readonly forward: Promise<ForwardShards>;
-  };
-  /** Waits for a forward pass already submitted, then removes the shared folder. */
-  cleanup(): Promise<void>;
-}
-
-/**
- * With `--queue` (or `$ANTIDOTE_QUEUE`): the queue, the shared work folder, the data files'
- * identity, and on a cache hit the model and the forward pass already submitted. Undefined
- * without a queue.
- */
-export async function startQueuedScan(o: ScanCliOptions): Promise<QueuedScanStart | undefined> {
-  const queue = queueFlags.queueTarget(o);
-  if (!queue) return undefined;
-  const out = resolve(o.out);
-  const workDir = join(dirname(out), `.${basename(out)}.shards-${randomBytes(4).toString('hex')}`);
-  const spec = sharedSpec(o.data, existsSync);
-  const load = dataLoadOptions({
-    ...(o as DataCliOptions),
-    ...(o.source !== undefined ? { sourceColumn: o.source } : {}),
-  });
-  const subject = await cacheSubject(spec, { load });
-  const cached = subject ? await cachedRangeDigests(subject) : undefined;
-  const remove = () => rm(workDir, { recursive: true, force: true });
-  if (!cached || cached.shard !== scanShardRecords(cached.records)) {
-    return { queue, workDir, ...(subject ? { subject } : {}), cleanup: remove };
-  }
-  const model = await loadModel(o.model, onnxLoadOptions(o));
-  let forward: Promise<ForwardShards>;
-  try {
-    const mref = await modelRef(o.model, model, onnxLoadOptions(o));
-    const progress = queueFlags.queueProgress('scan forward pass', o);
-    forward = forwardPassOnQueue(queue, {
-      ...forwardOptions(o, mref, workDir),
-      data: { spec, divideBy255: cached.divideBy255, cached },
-      onProgress: progress.onProgress,
-    }).finally(progress.stop);
-    // Settled by its consumer; a failure before then is reported there (or by cleanup).
-    forward.catch(() => {});
-    return {
-      queue,
-      workDir,
-      ...(subject ? { subject } : {}),
-      early: { model, mref, cached, forward },
-      cleanup: async () => {
-        await forward.catch(() => {});
-        await remove();
-      },
-    };
-  } catch (e) {
-    model.dispose();
-    throw e;
-  }
-}
-
-/** The forward pass's options from the scan's flags (the probabilities when `ln` may run). */
-function forwardOptions(
-  o: ScanCliOptions,
-  mref: ModelRef,
-  workDir: string,
-): Omit<RepresentationsOnQueueOptions, 'data'> {
-  const probabilities = o.method === undefined || o.method === 'all' || o.method.includes('ln');
-  return {
-    model: mref,
-    ...(o.layer ? { layer: o.layer } : {}),
-    probabilities,
-    threads: o.threads,
-    workDir,
-  };
-}
+import { scanStartInputs } from './scan-early.js';
+import { digestedModelRef, forwardOptions, type QueuedScanStart } from './scan-start.js';
 
 /**
  * The distributed part of a scan, once this process has read the data (`loaded`, divided by 255
@@ -168,6 +76,20 @@ export async function queuedScan(
       (await filesIdentity(subject.files)) === subject.identity &&
       numRecords(loaded.dataset) === early.cached.records &&
       divideBy255 === early.cached.divideBy255;
+    // Named by its cached digest: the model loaded here reads those files, unchanged since.
+    const known = early.modelDigest;
+    const sameModel =
+      known === undefined ||
+      (model.files.length === known.files.length &&
+        model.files.every((f, i) => f === known.files[i]) &&
+        (await filesIdentity(known.files)) === known.identity);
+    if (!sameModel) {
+      throw new AntidoteError(
+        'INTEGRITY_MISMATCH',
+        `${o.model} changed while the scan started: its shards were sent with the digest of the model's files as they were; run the scan again`,
+        { path: o.model },
+      );
+    }
     if (!same) {
       throw new AntidoteError(
         'INTEGRITY_MISMATCH',
@@ -183,10 +105,10 @@ export async function queuedScan(
     }
     mref = early.mref;
   } else {
-    mref = await modelRef(o.model, model, onnxLoadOptions(o));
+    mref = await digestedModelRef(o.model, model, onnxLoadOptions(o));
     const progress = queueFlags.queueProgress('scan forward pass', o);
     forward = await forwardPassOnQueue(queue, {
-      ...forwardOptions(o, mref, workDir),
+      ...forwardOptions(scanStartInputs(o), mref, workDir),
       probabilities: methods.includes('ln'),
       data: { spec: sharedSpec(o.data, existsSync), dataset: loaded.dataset, divideBy255 },
       onProgress: progress.onProgress,
@@ -209,7 +131,7 @@ export async function queuedScan(
     ...(activationsHere ? { representations: await readForwardShards(forward) } : {}),
     ...(probabilities ? { probabilities: await readShardProbabilities(forward) } : {}),
   });
-  return async (requests) => {
+  return async (requests, hooks) => {
     const bar = queueFlags.queueProgress('scan per class', o);
     try {
       return await classPhasesOnQueue(
@@ -222,6 +144,7 @@ export async function queuedScan(
           threads: o.threads,
           workDir: join(workDir, 'classes'),
           onProgress: bar.onProgress,
+          ...(hooks?.onSubmitted ? { onSubmitted: hooks.onSubmitted } : {}),
         },
         requests,
       );

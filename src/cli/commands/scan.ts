@@ -44,7 +44,6 @@ import {
 import { resolveTrainOptions } from '../../engine/train.js';
 import { AntidoteError } from '../../errors.js';
 import { type DetectionEvaluation, evaluateDetection } from '../../eval/detection.js';
-import { recordTrainingProvenance } from '../../integrity/lineage.js';
 import { sarifDatasetLocation, scanToSarif } from '../../report/sarif.js';
 import { writeDirAtomic, writeFileAtomic } from '../../util/fs.js';
 import { version } from '../../version.js';
@@ -55,11 +54,12 @@ import { addOnnxFlags, type OnnxCliOptions, onnxLoadOptions } from '../onnx-flag
 import { parseInteger } from '../options.js';
 import { type OutputOptions, pct, printResult } from '../output.js';
 import { createProgressBar, progressEnabled } from '../progress.js';
-import { datasetProvenance } from '../provenance.js';
 import * as queueFlags from '../queue-flags.js';
 import { checkSarifTarget, SARIF_OPTION_HELP, writeSarifFile } from '../sarif-output.js';
 import { optionFromField } from '../schema-flags.js';
-import { type QueuedScanStart, queuedScan, startQueuedScan } from './scan-queue.js';
+import { scanStartInputs, takeEarlyScan } from './scan-early.js';
+import { queuedScan } from './scan-queue.js';
+import { type QueuedScanStart, startQueuedScan } from './scan-start.js';
 
 /** Short name of keyword discovery (text models only) among the scan methods. */
 export const KEYWORD_METHOD = 'kw';
@@ -305,8 +305,12 @@ async function loadTrusted(spec: string, model: Model): Promise<Dataset> {
 
 async function runScanCommand(o: ScanCliOptions): Promise<void> {
   checkSarifTarget(o.sarif, o.force);
-  // With --queue: on a digest-cache hit the shards are sent before the data is read here.
-  const start = await startQueuedScan(o);
+  // With --queue: on a digest-cache hit the shards are sent before the data is read here (before
+  // this module loaded, when the light parse of `scan-early.ts` read the same inputs).
+  const inputs = scanStartInputs(o, (line) => {
+    if (!o.quiet) process.stderr.write(`${line}\n`);
+  });
+  const start = (await takeEarlyScan(inputs)) ?? (await startQueuedScan(inputs));
   try {
     await scanWith(o, start);
   } finally {
@@ -319,7 +323,7 @@ async function scanWith(o: ScanCliOptions, start: QueuedScanStart | undefined): 
   try {
     read = await readScanData(o);
   } catch (e) {
-    start?.early?.model.dispose(); // loaded first on a digest-cache hit
+    start?.early?.model?.dispose(); // loaded first on a digest-cache hit
     throw e;
   }
   const { loaded, divided } = read;
@@ -705,6 +709,11 @@ async function recordTrainingProvenanceOf(
   plan: RetrainPlan,
 ): Promise<void> {
   const { kind, settings } = plan;
+  // Loaded here, by `mitigate --retrain` alone (sigstore's modules: a scan does not need them).
+  const [{ recordTrainingProvenance }, { datasetProvenance }] = await Promise.all([
+    import('../../integrity/lineage.js'),
+    import('../provenance.js'),
+  ]);
   await recordTrainingProvenance({
     modelDir: out,
     datasets: [await datasetProvenance(loaded)],

@@ -204,6 +204,25 @@ describe.skipIf(!url)('distributed jobs on BullMQ (Redis)', () => {
       };
       await sameAsLocal(['--method', 'ac,spectre', '--reduce', 'pca'], 'mixed');
       expect(finishedJobs.get('scan-classes')?.size).toBe(4);
+      // Through the CLI: with the data's and the model's digests cached, the shards go out
+      // before the scan command's modules load (scan-early.ts); the same report.
+      const cliScan = (out: string) =>
+        new Promise<number | null>((resolve) => {
+          const p = spawn(
+            process.execPath,
+            [CLI, ...args, '--out', out, '--queue', url!, '--queue-name', name, '--quiet'],
+            { stdio: 'ignore' },
+          );
+          p.on('exit', resolve);
+        });
+      finishedJobs.clear();
+      expect(await cliScan(`${dist}-cli`)).toBe(0);
+      for (const f of ['report.json', 'suspicious.csv']) {
+        expect(await readFile(join(`${dist}-cli`, f), 'utf8')).toBe(
+          await readFile(join(local, f), 'utf8'),
+        );
+      }
+      expect(finishedJobs.get('scan-classes')?.size).toBe(8);
       // The data rewritten (other records, same size): the cached digests no longer apply (the
       // files' identity changed), so the scan digests the new records; still the local report.
       const moved = { ...ds, x: ds.x.map((v, i) => (i % 7 === 0 ? v + 0.25 : v)) };

@@ -1,3 +1,4 @@
+import { setPriority } from 'node:os';
 import type { Command } from 'commander';
 import { AntidoteError } from '../../errors.js';
 import { DEFAULT_QUEUE_NAME, redactUrl } from '../../jobs/connection.js';
@@ -10,6 +11,8 @@ interface WorkerCliOptions {
   queueName: string;
   concurrency: number;
   lockDuration: number;
+  warmUp: boolean;
+  nice?: number;
   json?: boolean;
   quiet?: boolean;
 }
@@ -28,6 +31,25 @@ function eventLine(e: WorkerEvent, json: boolean): string {
       return `job ${e.job} (${e.kind}) failed: ${e.reason}`;
     case 'error':
       return `worker error: ${e.message}`;
+  }
+}
+
+/** Sets this process's nice value to `n` (0–19); `INVALID_ARGUMENT` outside it, or if refused. */
+function lowerPriority(n: number): void {
+  if (n < 0 || n > 19) {
+    throw new AntidoteError('INVALID_ARGUMENT', `--nice must be 0–19, got ${n}`, {
+      field: 'nice',
+    });
+  }
+  try {
+    setPriority(0, n);
+  } catch (e) {
+    throw new AntidoteError(
+      'INVALID_ARGUMENT',
+      `cannot set this worker's nice value to ${n}: ${(e as Error).message}`,
+      { field: 'nice' },
+      { cause: e },
+    );
   }
 }
 
@@ -55,11 +77,23 @@ export function registerWorkerCommand(program: Command): void {
       parseInteger,
       DEFAULT_LOCK_MS,
     )
+    .option(
+      '--nice <n>',
+      "run at nice value n (0–19, as nice(1); default: as started): on a host shared with a coordinator (scan --queue on the same machine), the coordinator's reading and decision then go first",
+      parseInteger,
+    )
+    .option(
+      '--no-warm-up',
+      'report ready without first running the per-class phases of ac and ss on synthetic data (a fresh process runs them slowly once: the first scan would pay it)',
+    )
     .option('--json', 'print events as JSON lines')
     .option('--quiet', 'print nothing but errors')
     .action(async (o: WorkerCliOptions) => {
+      if (o.nice !== undefined) lowerPriority(o.nice);
       // The engine starts before the first job (seconds of wasm set-up), not inside it.
       await (await import('../../engine/backend.js')).initEngine();
+      // So do the detectors' numeric loops (compiled as they get hot), on synthetic data.
+      if (o.warmUp) await (await import('../../jobs/warm-up.js')).warmUpClassPhases();
       const url = queueUrl(o.queue, (line) => {
         if (!o.quiet) process.stderr.write(`${line}\n`);
       });
