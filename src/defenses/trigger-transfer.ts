@@ -636,11 +636,6 @@ export interface TriggerTransferRemovalStats {
   readonly added: Int32Array;
   /** Share of the probes the pattern of the records beyond the refined candidate moves (0: fewer than 2). */
   readonly addedTransfer: number;
-  /**
-   * Share of the probes moved by the pattern of as many of the class's records that pass the test
-   * (the control {@link TriggerTransferRemovalStats.addedTransfer} must beat; 0: fewer than 2 beyond).
-   */
-  readonly addedControl: number;
 }
 
 /** The per-class phase's answer for one class: its candidates (none: not searched) and control. */
@@ -917,15 +912,7 @@ async function removalExpansion(
   const scores = Float32Array.from(test.drop, (v) => Math.max(0, v));
   if (out.length < 2) {
     const none = new Int32Array(0);
-    return {
-      rows: none,
-      transfer: 0,
-      leaving,
-      scores,
-      added: none,
-      addedTransfer: 0,
-      addedControl: 0,
-    };
+    return { rows: none, transfer: 0, leaving, scores, added: none, addedTransfer: 0 };
   }
   const expanded = Int32Array.from(out);
   // Transfer of the pattern of the class records at `positions` (a seeded sample of them).
@@ -956,27 +943,11 @@ async function removalExpansion(
   for (const r of rows) inCandidate[r] = 1;
   const beyond = expanded.filter((r) => !inCandidate[r]);
   let addedTransfer = 0;
-  let addedControl = 0;
-  let added = new Int32Array(0);
-  if (beyond.length >= 2) {
-    addedTransfer = await transferOf(beyond, 'added');
-    // Against a control of as many records (the class's records that neither fail the test nor
-    // lie in the candidate): the mean difference of a few records keeps their idiosyncrasies and
-    // transfers more than that of many, whether or not they carry a trigger (Fashion-MNIST cnn,
-    // image insert at 1%, seed 1: 3 clean records beyond the candidate moved 0.24 of the probes
-    // against the class control's 0.07, estimated from 47 records).
-    const failing = new Uint8Array(idx.length);
-    for (const r of expanded) failing[r] = 1;
-    const passing = Int32Array.from(idx.keys()).filter((r) => !failing[r] && !inCandidate[r]);
-    const matched = draw(
-      passing,
-      Math.min(beyond.length, plan.patternRecords),
-      rng.fork('added-control'),
-    );
-    addedControl = matched.length >= 2 ? await transferOf(matched, 'added-control') : ctx.control;
-    if (transferBeatsControl(addedTransfer, addedControl, ctx.probes.length)) added = beyond;
-  }
-  return { rows: expanded, transfer, leaving, scores, added, addedTransfer, addedControl };
+  if (beyond.length >= 2) addedTransfer = await transferOf(beyond, 'added');
+  const added = transferBeatsControl(addedTransfer, ctx.control, ctx.probes.length)
+    ? beyond
+    : new Int32Array(0);
+  return { rows: expanded, transfer, leaving, scores, added, addedTransfer };
 }
 
 /** The report of a detector that abstains on every class (records that are not images). */
