@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { plantedTriggerCase } from '../testing/planted-trigger.js';
-import { patternRemoval } from './pattern-removal.js';
+import { type PatternRemoval, patternRemoval, removalCarriers } from './pattern-removal.js';
 
 describe('per-record pattern removal', () => {
   it('sends the records that carry the trigger out of the class and leaves the clean ones', async () => {
@@ -35,5 +35,39 @@ describe('per-record pattern removal', () => {
     await expect(
       patternRemoval(model, x, 3, before, new Float64Array(16), 0, 0, 1),
     ).rejects.toMatchObject({ code: 'SHAPE_MISMATCH' });
+  });
+
+  describe('removal carriers', () => {
+    const removal = (drop: number[], leaves: number[]): PatternRemoval => ({
+      drop: Float64Array.from(drop),
+      leaves: Uint8Array.from(leaves),
+    });
+
+    it('keeps a carrier the control also sends out when the pattern takes more of the class', () => {
+      // Records: 0 a carrier the control leaves alone; 1 a carrier near a boundary once the
+      // trigger is gone, which the control's removal sends out too, by less; 2 a fragile clean
+      // record that both send out, the control by more; 3 leaves, but its fall is in the lower
+      // mode; 4 falls in the upper mode but keeps the class.
+      const trigger = removal([5, 4, 1.2, 0.8, 3], [1, 1, 1, 1, 0]);
+      const control = removal([0.1, 2.5, 1.9, 0, 0.2], [0, 1, 1, 0, 0]);
+      const upper = [1, 1, 1, 0, 1];
+      expect(Array.from(removalCarriers(trigger, control, upper))).toEqual([0, 1]);
+    });
+
+    it('takes no record that loses the class no faster than under the control', () => {
+      const trigger = removal([2, 2, 2], [1, 1, 1]);
+      const control = removal([2, 3, 0.5], [1, 1, 0]);
+      expect(Array.from(removalCarriers(trigger, control, [1, 1, 1]))).toEqual([2]);
+    });
+
+    it('refuses sizes that disagree', () => {
+      const three = removal([1, 1, 1], [1, 1, 1]);
+      expect(() => removalCarriers(three, removal([1, 1], [1, 1]), [1, 1, 1])).toThrow(
+        expect.objectContaining({ code: 'SHAPE_MISMATCH' }),
+      );
+      expect(() => removalCarriers(three, three, [1, 1])).toThrow(
+        expect.objectContaining({ code: 'SHAPE_MISMATCH' }),
+      );
+    });
   });
 });

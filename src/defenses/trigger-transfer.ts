@@ -20,7 +20,7 @@ import {
   STRONG_EVIDENCE,
 } from './detector.js';
 import { commonDetectorOptions, type DetectorContext, defineDetector } from './detector-entry.js';
-import { patternRemoval } from './pattern-removal.js';
+import { type PatternRemoval, patternRemoval, removalCarriers } from './pattern-removal.js';
 import {
   checkModelMatchesData,
   computeRepresentations,
@@ -65,8 +65,8 @@ import {
  *    each candidate whose transfer beats its control beyond sampling error, the pattern is
  *    re-estimated from the refined candidate and removed from every record of the class
  *    (clipped to the data's range); the records the model then sends out of the class, with
- *    their fall in log-probability in the upper mode of the class's falls, and which keep the
- *    class when the control's pattern is removed the same way, fail the test. The
+ *    their fall in log-probability in the upper mode of the class's falls, and which lose more
+ *    of the class than when the control's pattern is removed the same way, fail the test. The
  *    failing set's own pattern must still transfer: a candidate's transfer is the smaller of
  *    its own and its failing set's (a natural sub-style's failing set, the class's records that
  *    need its strokes, does not transfer), and the failing records beyond the refined candidate
@@ -788,23 +788,34 @@ export async function triggerTransferClass(
     });
     const before = await input.model.predictProba(xc, idx.length);
     // The per-record control: the control's pattern (the class's own semantics) removed the same
-    // way. A record that leaves the class under it too is fragile, not a carrier.
-    const fragile = (
-      await patternRemoval(
-        input.model,
-        xc,
-        idx.length,
-        before,
-        nearestDifference(all, ctrl, refs),
-        c,
-        plan.lo,
-        plan.hi,
-      )
-    ).leaves;
+    // way. A record it takes as much of the class from as the candidate's pattern is fragile, not a
+    // carrier (removalCarriers).
+    const controlRemoval = await patternRemoval(
+      input.model,
+      xc,
+      idx.length,
+      before,
+      nearestDifference(all, ctrl, refs),
+      c,
+      plan.lo,
+      plan.hi,
+    );
     for (const [j, cand] of cands.entries()) {
       if (!testable[j]) continue;
       removals[j] = await removalExpansion(
-        { rec: all, xc, before, fragile, idx, refs, probes, c, model: input.model, plan, control },
+        {
+          rec: all,
+          xc,
+          before,
+          controlRemoval,
+          idx,
+          refs,
+          probes,
+          c,
+          model: input.model,
+          plan,
+          control,
+        },
         refinedOf.get(cand)!.rows,
         crng.fork(`${cand.direction}-removal`),
       );
@@ -844,8 +855,8 @@ interface RemovalContext {
   readonly xc: Float32Array;
   /** Their class probabilities as they are. */
   readonly before: Float32Array;
-  /** Per class record, 1 when it leaves the class when the control's pattern is removed. */
-  readonly fragile: Uint8Array;
+  /** The removal test of the control's pattern on the class's records. */
+  readonly controlRemoval: PatternRemoval;
   readonly idx: Int32Array;
   readonly refs: Int32Array;
   readonly probes: Int32Array;
@@ -861,10 +872,10 @@ interface RemovalContext {
  * refined candidate (`rows`, positions in the class) is removed from every record of the class
  * (`pattern-removal.ts`). A record fails the test when it leaves the class, its fall in the
  * class's log-probability lies in the upper mode of the class's falls (the best split of the
- * falls into two Gaussians with their own variances, as the candidates' splits), and it is not
- * `fragile` (it keeps the class when the control's pattern is removed): a global pattern (a
- * blend) also pushes fragile clean records over a boundary, by less than the records that carry
- * it. Where the falls have no upper mode, leaving (and not being fragile) decides. The expanded set's
+ * falls into two Gaussians with their own variances, as the candidates' splits), and the pattern
+ * takes more of the class from it than the control's pattern does (`removalCarriers`): a global
+ * pattern (a blend) also pushes fragile clean records over a boundary, by less than the class's
+ * own semantics do. Where the falls have no upper mode, leaving (and that comparison) decides. The expanded set's
  * own pattern is then tested for transfer again: a trigger's carriers still carry it, a natural
  * sub-style's expansion (the class's records that need its strokes) no longer transfers.
  */
@@ -895,13 +906,9 @@ async function removalExpansion(
   const upper = new Uint8Array(idx.length);
   if (split?.above) for (const r of split.small) upper[r] = 1;
   else upper.fill(1);
-  const out: number[] = [];
   let leaving = 0;
-  for (let r = 0; r < idx.length; r++) {
-    if (!test.leaves[r]) continue;
-    leaving++;
-    if (upper[r] && !ctx.fragile[r]) out.push(r);
-  }
+  for (let r = 0; r < idx.length; r++) leaving += test.leaves[r]!;
+  const out = removalCarriers(test, ctx.controlRemoval, upper);
   const scores = Float32Array.from(test.drop, (v) => Math.max(0, v));
   if (out.length < 2) {
     const none = new Int32Array(0);
