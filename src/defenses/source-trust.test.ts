@@ -137,7 +137,7 @@ describe('scanDataset with record sources', () => {
       { methods: ['ac', 'ss'], seed: 1 },
     );
     expect(clean.sources?.toReview).toEqual([]);
-    expect(
+    await expect(
       scanDataset(syntheticDataset(s), model, { methods: ['ac'], seed: 1 }),
     ).resolves.not.toHaveProperty('sources');
   });
