@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { Dataset } from '../data/dataset.js';
 import type { Classifier } from '../engine/classifier.js';
-import { plantedTriggerCase as plantedCase } from '../testing/planted-trigger.js';
+import {
+  plantedTriggerCase as plantedCase,
+  readingClassifier,
+} from '../testing/planted-trigger.js';
 import { Rng } from '../util/rng.js';
 import { STRONG_EVIDENCE } from './detector.js';
 import { triggerTransfer } from './trigger-transfer.js';
@@ -184,28 +187,7 @@ describe('low-variance cluster trigger transfer', () => {
       const source = Math.min(k - 1, Math.max(0, Math.floor(x[o]!)));
       return x[o + 15]! >= 0.15 ? (source + 1) % k : source;
     };
-    const model: Classifier = {
-      inputShape: [4, 4, 1],
-      numClasses: k,
-      layerNames: ['features', 'logits'],
-      async predict(x, m) {
-        return Int32Array.from({ length: m }, (_, i) => predictOne(x, i * size));
-      },
-      async predictProba(x, m) {
-        const p = new Float32Array(m * k).fill(0.02);
-        for (let i = 0; i < m; i++) p[i * k + predictOne(x, i * size)] = 0.9;
-        return p;
-      },
-      async activations(x, m) {
-        const dim = k + size - 1;
-        const data = new Float32Array(m * dim);
-        for (let i = 0; i < m; i++) {
-          data[i * dim + predictOne(x, i * size)] = 3;
-          for (let j = 1; j < size; j++) data[i * dim + k + j - 1] = x[i * size + j]!;
-        }
-        return { data, dim };
-      },
-    };
+    const model = readingClassifier(k, size, predictOne);
     const report = await triggerTransfer(ds, model, { seed: 3 });
     const flagged = [...report.flagged.keys()].filter((i) => report.flagged[i] === 1);
     const hits = flagged.filter((i) => poisoned.has(i)).length;

@@ -1182,8 +1182,10 @@ export function triggerTransferAmongClasses(
     const amongClasses = modifiedZ(s.gain, nul);
     const departureZ = Math.max(0, ...s.departureZ);
     // The class's strength: the larger of its transfer gain among the classes (all-to-one) and
-    // its best candidate's departure against the control within the class (all-to-all).
-    const strength = Math.max(amongClasses, departureZ);
+    // its best candidate's departure against the control within the class (all-to-all), where
+    // that is strong and corroborated (elsewhere the among-class strength as it was).
+    const strength =
+      departureZ >= STRONG_EVIDENCE ? Math.max(amongClasses, departureZ) : amongClasses;
     const suspicious =
       (amongClasses >= STRONG_EVIDENCE && s.gain > 0) || departureZ >= STRONG_EVIDENCE;
     // Of the candidates whose own gain is strong, the largest (by its own size, before the
