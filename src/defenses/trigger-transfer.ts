@@ -60,6 +60,12 @@ import {
  *    binomial sampling error of a difference of two rates). A class at {@link STRONG_EVIDENCE} or
  *    more is strong; the largest of its candidates whose own gain is strong is flagged, after a
  *    linear refinement (Fisher's direction between it and the rest of the class, iterated).
+ *    All-to-all (docs/detectors.md, "Trigger transfer on all-to-all"): a trigger that moves class
+ *    k to k + 1 sends few probes to the candidate's class, every class alike. So a second
+ *    confirmation measures the share of probes the pattern moves out of their own class, one
+ *    destination per source (`pattern-departure.ts`), against the control's (its pattern also
+ *    scaled to the candidate's norm) by a two-proportion z within the class; it counts where a
+ *    departing candidate of another class moves the probes alike (one trigger, one map).
  * 3. Expansion by a per-record removal test (`pattern-removal.ts`; docs/detectors.md, "Trigger
  *    transfer: the per-record removal test"). On an mlp the poison keeps its source class in the
  *    representation, so it forms one sub-mode per source and the candidate is one of them. For
