@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { Dataset } from '../data/dataset.js';
 import type { Classifier } from '../engine/classifier.js';
-import { plantedTriggerCase as plantedCase } from '../testing/planted-trigger.js';
+import {
+  plantedTriggerCase as plantedCase,
+  readingClassifier,
+} from '../testing/planted-trigger.js';
 import { Rng } from '../util/rng.js';
 import { STRONG_EVIDENCE } from './detector.js';
 import { triggerTransfer } from './trigger-transfer.js';
@@ -136,7 +139,65 @@ describe('low-variance cluster trigger transfer', () => {
     };
     const report = await triggerTransfer(clean, model, { seed: 3 });
     expect(report.flagged.reduce((a, v) => a + v, 0)).toBe(0);
-    for (const f of report.perClass) expect(f.strength).toBeLessThan(STRONG_EVIDENCE);
+    for (const f of report.perClass) {
+      expect(f.strength).toBeLessThan(STRONG_EVIDENCE);
+      expect(f.stats.departureStrength).toBeLessThan(STRONG_EVIDENCE);
+    }
+  });
+
+  it('confirms an all-to-all backdoor by its consistent departure', async () => {
+    // Six classes read from value 0 (uniform in [c, c + 1]: wide beside the trigger, so a
+    // carrier's nearest record of another class is a clean one of its source); in every class c,
+    // 40 poisoned records are records of class c − 1 with value 15 set to 0.3, and the model
+    // sends a record with value 15 on from its class k to k + 1 (all-to-all). A class's pattern moves only the probes of class
+    // c − 1 to c (a fifth of them: every class alike, nothing stands out among the classes); it
+    // moves the others out of their class, each to the next one.
+    const k = 6;
+    const size = 16;
+    const rng = new Rng(7);
+    const xs: number[] = [];
+    const ys: number[] = [];
+    const poisoned = new Set<number>();
+    const record = (source: number, trigger: boolean) => {
+      const x = [source + rng.uniform(0.02, 0.98)];
+      for (let j = 1; j < size; j++) x.push(rng.normal(0, 0.02));
+      if (trigger) x[15] = 0.3;
+      return x;
+    };
+    for (let c = 0; c < k; c++) {
+      for (let r = 0; r < 400; r++) {
+        xs.push(...record(c, false));
+        ys.push(c);
+      }
+      for (let p = 0; p < 40; p++) {
+        poisoned.add(ys.length);
+        xs.push(...record((c + k - 1) % k, true));
+        ys.push(c);
+      }
+    }
+    const n = ys.length;
+    const ds: Dataset = {
+      x: Float32Array.from(xs),
+      shape: [n, 4, 4, 1],
+      y: Int32Array.from(ys),
+      classes: Array.from({ length: k }, (_, c) => `c${c}`),
+      ids: ys.map((_, i) => `r${i}`),
+    };
+    const predictOne = (x: Float32Array, o: number): number => {
+      const source = Math.min(k - 1, Math.max(0, Math.floor(x[o]!)));
+      return x[o + 15]! >= 0.15 ? (source + 1) % k : source;
+    };
+    const model = readingClassifier(k, size, predictOne);
+    const report = await triggerTransfer(ds, model, { seed: 3 });
+    const flagged = [...report.flagged.keys()].filter((i) => report.flagged[i] === 1);
+    const hits = flagged.filter((i) => poisoned.has(i)).length;
+    expect(hits / poisoned.size).toBeGreaterThanOrEqual(0.95);
+    expect(hits / flagged.length).toBeGreaterThanOrEqual(0.95);
+    for (const f of report.perClass) {
+      expect(f.suspicious).toBe(true);
+      expect(f.stats.transfer).toBeLessThan(0.5);
+      expect(f.stats.departureStrength).toBeGreaterThanOrEqual(STRONG_EVIDENCE);
+    }
   });
 
   it('refuses bad options', async () => {

@@ -20,6 +20,7 @@ import {
   STRONG_EVIDENCE,
 } from './detector.js';
 import { commonDetectorOptions, type DetectorContext, defineDetector } from './detector-entry.js';
+import { consistentDeparture, type Departure, departureMapsAgree } from './pattern-departure.js';
 import { type PatternRemoval, patternRemoval, removalCarriers } from './pattern-removal.js';
 import {
   checkModelMatchesData,
@@ -59,6 +60,12 @@ import {
  *    binomial sampling error of a difference of two rates). A class at {@link STRONG_EVIDENCE} or
  *    more is strong; the largest of its candidates whose own gain is strong is flagged, after a
  *    linear refinement (Fisher's direction between it and the rest of the class, iterated).
+ *    All-to-all (docs/detectors.md, "Trigger transfer on all-to-all"): a trigger that moves class
+ *    k to k + 1 sends few probes to the candidate's class, every class alike. So a second
+ *    confirmation measures the share of probes the pattern moves out of their own class, one
+ *    destination per source (`pattern-departure.ts`), against the control's (its pattern also
+ *    scaled to the candidate's norm) by a two-proportion z within the class; it counts where a
+ *    departing candidate of another class moves the probes alike (one trigger, one map).
  * 3. Expansion by a per-record removal test (`pattern-removal.ts`; docs/detectors.md, "Trigger
  *    transfer: the per-record removal test"). On an mlp the poison keeps its source class in the
  *    representation, so it forms one sub-mode per source and the candidate is one of them. For
@@ -412,24 +419,43 @@ async function transferRate(
   hi: number,
 ): Promise<number> {
   if (probes.length === 0) return 0;
-  const size = pattern.length;
+  const am = await patternedPredictions(rec, model, probes, pattern, lo, hi);
+  let hit = 0;
+  for (const a of am) if (a === c) hit++;
+  return hit / probes.length;
+}
+
+/**
+ * The class the model assigns to each of `probes` (dataset indices) with `pattern` added
+ * (clipped to `[lo, hi]`); as they are when `pattern` is null.
+ */
+async function patternedPredictions(
+  rec: RecordRows,
+  model: Classifier,
+  probes: Int32Array,
+  pattern: Float64Array | null,
+  lo: number,
+  hi: number,
+): Promise<Int32Array> {
+  const out = new Int32Array(probes.length);
+  if (probes.length === 0) return out;
+  const size = rec.size;
   const x = new Float32Array(probes.length * size);
   probes.forEach((i, r) => {
     const o = rec.offset(i);
     for (let j = 0; j < size; j++) {
-      const v = rec.x[o + j]! + pattern[j]!;
-      x[r * size + j] = Math.max(lo, Math.min(hi, v));
+      const v = rec.x[o + j]! + (pattern ? pattern[j]! : 0);
+      x[r * size + j] = pattern ? Math.max(lo, Math.min(hi, v)) : v;
     }
   });
   const p = await model.predictProba(x, probes.length);
   const kk = p.length / probes.length;
-  let hit = 0;
   for (let r = 0; r < probes.length; r++) {
     let am = 0;
     for (let j = 1; j < kk; j++) if (p[r * kk + j]! > p[r * kk + am]!) am = j;
-    if (am === c) hit++;
+    out[r] = am;
   }
-  return hit / probes.length;
+  return out;
 }
 
 /** Mean over `members` of (record − its nearest record among `refs`), in input space. */
@@ -612,6 +638,18 @@ export interface TriggerTransferCandidateStats {
    * control's beyond sampling error (null elsewhere): see {@link TriggerTransferRemovalStats}.
    */
   readonly removal: TriggerTransferRemovalStats | null;
+  /**
+   * Share of the probes its pattern moves out of their class consistently, one destination per
+   * source class other than this one (`pattern-departure.ts`): an all-to-all trigger's signature.
+   */
+  readonly departure: number;
+  /** Per source class, where its pattern moves most of the source's probes (−1: not moved). */
+  readonly departureMap: Int32Array;
+  /**
+   * The control's departure for this candidate: the larger of the random subset's pattern's and
+   * that pattern's scaled to this candidate's pattern's norm.
+   */
+  readonly controlDeparture: number;
 }
 
 /**
@@ -643,6 +681,8 @@ export interface TriggerTransferClassStats {
   readonly candidates: readonly TriggerTransferCandidateStats[];
   /** Transfer of a random subset of the class of the largest candidate's size. */
   readonly control: number;
+  /** {@link TriggerTransferCandidateStats.departure} of that random subset's pattern. */
+  readonly controlDeparture: number;
 }
 
 /** Input-space records the per-class phase reads, by dataset index. */
@@ -738,7 +778,9 @@ export async function triggerTransferClass(
   const crng = new Rng(plan.seed).fork(`class-${c}`);
   const others = new Int32Array(n - idx.length);
   for (let i = 0, o = 0; i < n; i++) if (y[i] !== c) others[o++] = i;
-  if (cands.length === 0 || others.length === 0) return { candidates: [], control: 0 };
+  if (cands.length === 0 || others.length === 0) {
+    return { candidates: [], control: 0, controlDeparture: 0 };
+  }
   const refs = draw(others, plan.references, crng.fork('refs'));
   const probes = draw(others, plan.probes, crng.fork('probes'));
   const used = cands.map((cand) =>
@@ -757,22 +799,44 @@ export async function triggerTransferClass(
   for (const u of used) for (const i of u) needed.add(i);
   const rec = await input.records(Int32Array.from(needed));
   const transfers: number[] = [];
+  // The probes' classes as they are, and the share each pattern moves out of them consistently
+  // (one destination per source, not this class: `pattern-departure.ts`): an all-to-all trigger
+  // moves a class-k probe to k + 1, rarely to this class.
+  const asTheyAre = await patternedPredictions(rec, input.model, probes, null, plan.lo, plan.hi);
+  const departures: Departure[] = [];
   for (const [j, cand] of cands.entries()) {
     const pattern = nearestDifference(rec, used[j]!, refs);
-    cand.transfer = await transferRate(rec, input.model, probes, pattern, c, plan.lo, plan.hi);
+    const after = await patternedPredictions(rec, input.model, probes, pattern, plan.lo, plan.hi);
+    cand.transfer = after.reduce((a, v) => a + (v === c ? 1 : 0), 0) / probes.length;
     transfers.push(cand.transfer);
+    departures.push(consistentDeparture(asTheyAre, after, c, plan.numClasses));
   }
   // Control: the class's own semantics, from a random subset of the rest of the class, of the
   // candidates' size.
-  const control = await transferRate(
+  const controlAfter = await patternedPredictions(
     rec,
     input.model,
     probes,
     nearestDifference(rec, ctrl, refs),
-    c,
     plan.lo,
     plan.hi,
   );
+  const control = controlAfter.reduce((a, v) => a + (v === c ? 1 : 0), 0) / probes.length;
+  const controlDeparture = consistentDeparture(asTheyAre, controlAfter, c, plan.numClasses).share;
+  // The departure's control per candidate, matched in strength: the control's pattern scaled to
+  // the candidate's norm (a random subset's pattern is an average, weaker than a tight
+  // cluster's, and a stronger pattern moves more probes whatever it is); the larger of the two.
+  const ctrlPattern = nearestDifference(rec, ctrl, refs);
+  const ctrlNorm = Math.hypot(...ctrlPattern);
+  const controlDepartures: number[] = [];
+  for (const [j] of cands.entries()) {
+    const norm = Math.hypot(...nearestDifference(rec, used[j]!, refs));
+    const scaled = ctrlNorm > 0 ? ctrlPattern.map((v) => (v * norm) / ctrlNorm) : ctrlPattern;
+    const after = await patternedPredictions(rec, input.model, probes, scaled, plan.lo, plan.hi);
+    controlDepartures.push(
+      Math.max(controlDeparture, consistentDeparture(asTheyAre, after, c, plan.numClasses).share),
+    );
+  }
   // The removal test, for the candidates whose transfer beats the control's beyond the sampling
   // error of a difference of two rates (the others cannot be confirmed among the classes anyway).
   const testable = cands.map((cand) => transferBeatsControl(cand.transfer, control, probes.length));
@@ -832,9 +896,12 @@ export async function triggerTransferClass(
       separation: refined.separation,
       scores: Float32Array.from(refined.proj, (v) => Math.max(0, v)),
       removal: removals[j]!,
+      departure: departures[j]!.share,
+      departureMap: departures[j]!.map,
+      controlDeparture: controlDepartures[j]!,
     };
   });
-  return { candidates, control };
+  return { candidates, control, controlDeparture };
 }
 
 /**
@@ -1027,6 +1094,26 @@ function withRemoval(cd: TriggerTransferCandidateStats): EffectiveCandidate {
 }
 
 /**
+ * A candidate confirmed by its departure only (all-to-all): its refined rows and the carriers its
+ * removal test adds, whose own pattern beat the control; its transfer to the class is not asked.
+ */
+function departing(cd: EffectiveCandidate): EffectiveCandidate {
+  const s = cd.stats;
+  const rows = Int32Array.from(new Set([...s.rows, ...(s.removal?.added ?? [])])).sort();
+  return { stats: s, transfer: s.transfer, rows, scores: s.scores, size: rows.length };
+}
+
+/**
+ * Two-proportion z of a candidate's departure `t` against the control's `ctrl`, both on `probes`
+ * probes (0 when it does not exceed it; +∞ when neither varies).
+ */
+function departureBeatsControl(t: number, ctrl: number, probes: number): number {
+  if (!(t > ctrl) || probes === 0) return 0;
+  const se = Math.sqrt((t * (1 - t) + ctrl * (1 - ctrl)) / probes);
+  return se === 0 ? Number.POSITIVE_INFINITY : (t - ctrl) / se;
+}
+
+/**
  * The cross-class phase of {@link triggerTransfer}: each class's gain (best candidate's transfer
  * minus its control) judged among the classes, the strong classes' confirmed candidates flagged.
  * `stats` holds the per-class phase's answers in class order (undefined where the records are not
@@ -1043,12 +1130,43 @@ export function triggerTransferAmongClasses(
   const k = input.classes.length;
   const byClass = indicesByClass(input.y, k);
   const classStats = byClass.map((_, c) => {
-    const s = stats[c] ?? { candidates: [], control: 0 };
+    const s = stats[c] ?? { candidates: [], control: 0, controlDeparture: 0 };
     const candidates = s.candidates.map(withRemoval);
     let best: EffectiveCandidate | undefined;
     for (const cand of candidates) if (!best || cand.transfer > best.transfer) best = cand;
-    return { control: s.control, candidates, best, gain: (best?.transfer ?? 0) - s.control };
+    // The departure statistic within the class, absolute (not among the classes: an all-to-all
+    // backdoor poisons every class alike, so the classes' null holds the poison).
+    const departureZ = candidates.map((cd) =>
+      departureBeatsControl(cd.stats.departure, cd.stats.controlDeparture, plan.probes),
+    );
+    return {
+      control: s.control,
+      controlDeparture: s.controlDeparture,
+      candidates,
+      best,
+      gain: (best?.transfer ?? 0) - s.control,
+      departureZ,
+    };
   });
+  // A candidate's departure counts only where a departing candidate of another class moves the
+  // probes alike (`departureMapsAgree`): an all-to-all trigger is one pattern, found in every
+  // class it serves; a natural sub-style's pattern that moves probes is its class's alone
+  // (measured on clean MNIST and Fashion-MNIST mlps: one class each, z 3.7–6.6).
+  const departers = classStats.flatMap((s, c) =>
+    s.candidates.flatMap((cd, j) => (s.departureZ[j]! >= STRONG_EVIDENCE ? [{ c, cd }] : [])),
+  );
+  for (const [c, s] of classStats.entries()) {
+    s.departureZ = s.departureZ.map((z, j) =>
+      z >= STRONG_EVIDENCE &&
+      departers.some(
+        (o) =>
+          o.c !== c &&
+          departureMapsAgree(s.candidates[j]!.stats.departureMap, o.cd.stats.departureMap),
+      )
+        ? z
+        : 0,
+    );
+  }
   // Calibration: each class's gain among the classes; spread at least the sampling error of a
   // difference of two rates measured on `plan.probes` probes (rate ½, the widest).
   const nul = robustNull(
@@ -1074,8 +1192,15 @@ export function triggerTransferAmongClasses(
       );
       continue;
     }
-    const strength = modifiedZ(s.gain, nul);
-    const suspicious = strength >= STRONG_EVIDENCE && s.gain > 0;
+    const amongClasses = modifiedZ(s.gain, nul);
+    const departureZ = Math.max(0, ...s.departureZ);
+    // The class's strength: the larger of its transfer gain among the classes (all-to-one) and
+    // its best candidate's departure against the control within the class (all-to-all), where
+    // that is strong and corroborated (elsewhere the among-class strength as it was).
+    const strength =
+      departureZ >= STRONG_EVIDENCE ? Math.max(amongClasses, departureZ) : amongClasses;
+    const suspicious =
+      (amongClasses >= STRONG_EVIDENCE && s.gain > 0) || departureZ >= STRONG_EVIDENCE;
     // Of the candidates whose own gain is strong, the largest (by its own size, before the
     // removal test) is flagged, with the carriers its removal test adds: both directions may
     // carry the trigger, the kurtosis direction often a sub-mode of the poison only (blend α 0.1,
@@ -1085,10 +1210,16 @@ export function triggerTransferAmongClasses(
     // (Fashion-MNIST mlp, image insert at 5%: 415 flagged, 291 carriers, against 316 and 315);
     // ranked by the refined separation, a sub-mode (cnn, blend α 0.1 at 10%, seed 1: 559
     // flagged, 534 carriers, against 677 and 663).
+    // Where no candidate transfers to the class but one departs (all-to-all), the largest of
+    // those whose departure is strong, as refined, with the carriers its removal test adds.
     const confirmed = suspicious
-      ? s.candidates
+      ? (s.candidates
           .filter((cd) => modifiedZ(cd.transfer - s.control, nul) >= STRONG_EVIDENCE)
-          .sort((a, b) => b.stats.size - a.stats.size)[0]
+          .sort((a, b) => b.stats.size - a.stats.size)[0] ??
+        s.candidates
+          .filter((_, j) => s.departureZ[j]! >= STRONG_EVIDENCE)
+          .map(departing)
+          .sort((a, b) => b.stats.size - a.stats.size)[0])
       : undefined;
     if (confirmed) {
       for (const r of confirmed.rows) flagged[idx[r]!] = 1;
@@ -1105,7 +1236,7 @@ export function triggerTransferAmongClasses(
       flagged: confirmed?.rows.length ?? 0,
       suspicious,
       strength: roundStrength(strength),
-      reason: `${shown.stats.size}-record cluster along the ${directionName(shown.stats)} direction: its pattern moves ${fmt(shown.stats.transfer)} of other-class records to this class${removal ? `; removing it sends ${removal.leaving} record(s) of the class out of it, ${removal.rows.length} in the upper mode of the fall, whose own pattern moves ${fmt(removal.transfer)}` : ''}; ${fmt(s.control)} for a random subset of the class (best gain ${fmt(s.gain)}, strength ${fmt(strength)} among the classes)${suspicious ? ': flagged' : ': left alone'}`,
+      reason: `${shown.stats.size}-record cluster along the ${directionName(shown.stats)} direction: its pattern moves ${fmt(shown.stats.transfer)} of other-class records to this class, ${fmt(shown.stats.departure)} out of their own class consistently (${fmt(s.controlDeparture)} for the control, z ${fmt(departureZ)})${removal ? `; removing it sends ${removal.leaving} record(s) of the class out of it, ${removal.rows.length} in the upper mode of the fall, whose own pattern moves ${fmt(removal.transfer)}` : ''}; ${fmt(s.control)} for a random subset of the class (best gain ${fmt(s.gain)}, strength ${fmt(amongClasses)} among the classes; class strength ${fmt(strength)})${suspicious ? ': flagged' : ': left alone'}`,
       stats: {
         candidate: shown.stats.size,
         direction: directionName(shown.stats),
@@ -1118,7 +1249,11 @@ export function triggerTransferAmongClasses(
         candidateExpandedTransfers: s.candidates.map((cd) => cd.stats.removal?.transfer ?? -1),
         candidateAdded: s.candidates.map((cd) => cd.stats.removal?.added.length ?? -1),
         candidateAddedTransfers: s.candidates.map((cd) => cd.stats.removal?.addedTransfer ?? -1),
+        candidateDepartures: s.candidates.map((cd) => cd.stats.departure),
+        candidateControlDepartures: s.candidates.map((cd) => cd.stats.controlDeparture),
         control: s.control,
+        controlDeparture: s.controlDeparture,
+        departureStrength: roundStrength(departureZ),
         gain: s.gain,
         strength: roundStrength(strength),
       },

@@ -52,7 +52,27 @@ export function plantedTriggerCase(): {
   };
   const predictOne = (x: Float32Array, o: number): number =>
     x[o + 15]! >= 0.5 ? 0 : Math.min(k - 1, Math.max(0, Math.floor(x[o]! * k)));
-  const model: Classifier = {
+  const model = readingClassifier(k, size, predictOne);
+  const poisoned = new Set<number>();
+  const natural = new Set<number>();
+  rows.forEach((r, i) => {
+    if (r.tag === 'poison') poisoned.add(i);
+    if (r.tag === 'natural') natural.add(i);
+  });
+  return { ds, model, poisoned, natural };
+}
+
+/**
+ * A classifier of `k` classes over `size`-value records (shape 4 × 4 × 1) that assigns record
+ * `x[o..o+size)` the class `predictOne(x, o)` (probability 0.9, 0.02 elsewhere); its features are
+ * that prediction (one-hot, ×3) and values 1 to `size − 1` of the record.
+ */
+export function readingClassifier(
+  k: number,
+  size: number,
+  predictOne: (x: Float32Array, o: number) => number,
+): Classifier {
+  return {
     inputShape: [4, 4, 1],
     numClasses: k,
     layerNames: ['features', 'logits'],
@@ -74,11 +94,4 @@ export function plantedTriggerCase(): {
       return { data, dim };
     },
   };
-  const poisoned = new Set<number>();
-  const natural = new Set<number>();
-  rows.forEach((r, i) => {
-    if (r.tag === 'poison') poisoned.add(i);
-    if (r.tag === 'natural') natural.add(i);
-  });
-  return { ds, model, poisoned, natural };
 }
