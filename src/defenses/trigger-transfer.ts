@@ -437,25 +437,63 @@ async function patternedPredictions(
   lo: number,
   hi: number,
 ): Promise<Int32Array> {
-  const out = new Int32Array(probes.length);
-  if (probes.length === 0) return out;
+  return (await patternedPredictionsOf(rec, model, probes, [pattern], lo, hi))[0]!;
+}
+
+/** Values per forward pass of {@link patternedPredictionsOf} (64 MiB of float32 inputs). */
+const PATTERNED_BATCH_VALUES = 1 << 24;
+
+/**
+ * {@link patternedPredictions} for several patterns, as few forward passes as the input size
+ * allows (each pass pays the engine's fixed cost; a class tests 2 + 2 × candidates patterns on
+ * the same probes).
+ */
+async function patternedPredictionsOf(
+  rec: RecordRows,
+  model: Classifier,
+  probes: Int32Array,
+  patterns: readonly (Float64Array | null)[],
+  lo: number,
+  hi: number,
+): Promise<Int32Array[]> {
+  const n = probes.length;
+  const outs = patterns.map(() => new Int32Array(n));
+  if (n === 0) return outs;
   const size = rec.size;
-  const x = new Float32Array(probes.length * size);
-  probes.forEach((i, r) => {
-    const o = rec.offset(i);
-    for (let j = 0; j < size; j++) {
-      const v = rec.x[o + j]! + (pattern ? pattern[j]! : 0);
-      x[r * size + j] = pattern ? Math.max(lo, Math.min(hi, v)) : v;
+  const perPass = Math.max(1, Math.floor(PATTERNED_BATCH_VALUES / (n * size)));
+  for (let first = 0; first < patterns.length; first += perPass) {
+    const group = patterns.slice(first, first + perPass);
+    const x = new Float32Array(group.length * n * size);
+    group.forEach((pattern, g) => {
+      probes.forEach((i, r) => {
+        const o = rec.offset(i);
+        const at = (g * n + r) * size;
+        for (let j = 0; j < size; j++) {
+          const v = rec.x[o + j]! + (pattern ? pattern[j]! : 0);
+          x[at + j] = pattern ? Math.max(lo, Math.min(hi, v)) : v;
+        }
+      });
+    });
+    const p = await model.predictProba(x, group.length * n);
+    const kk = p.length / (group.length * n);
+    for (let g = 0; g < group.length; g++) {
+      const out = outs[first + g]!;
+      for (let r = 0; r < n; r++) {
+        const row = (g * n + r) * kk;
+        let am = 0;
+        for (let j = 1; j < kk; j++) if (p[row + j]! > p[row + am]!) am = j;
+        out[r] = am;
+      }
     }
-  });
-  const p = await model.predictProba(x, probes.length);
-  const kk = p.length / probes.length;
-  for (let r = 0; r < probes.length; r++) {
-    let am = 0;
-    for (let j = 1; j < kk; j++) if (p[r * kk + j]! > p[r * kk + am]!) am = j;
-    out[r] = am;
   }
-  return out;
+  return outs;
+}
+
+/** The Euclidean norm of `v`. */
+function euclideanNorm(v: Float64Array): number {
+  let s = 0;
+  for (const x of v) s += x * x;
+  return Math.sqrt(s);
 }
 
 /** Mean over `members` of (record − its nearest record among `refs`), in input space. */
@@ -799,44 +837,45 @@ export async function triggerTransferClass(
   for (const u of used) for (const i of u) needed.add(i);
   const rec = await input.records(Int32Array.from(needed));
   const transfers: number[] = [];
-  // The probes' classes as they are, and the share each pattern moves out of them consistently
-  // (one destination per source, not this class: `pattern-departure.ts`): an all-to-all trigger
-  // moves a class-k probe to k + 1, rarely to this class.
-  const asTheyAre = await patternedPredictions(rec, input.model, probes, null, plan.lo, plan.hi);
-  const departures: Departure[] = [];
-  for (const [j, cand] of cands.entries()) {
-    const pattern = nearestDifference(rec, used[j]!, refs);
-    const after = await patternedPredictions(rec, input.model, probes, pattern, plan.lo, plan.hi);
-    cand.transfer = after.reduce((a, v) => a + (v === c ? 1 : 0), 0) / probes.length;
-    transfers.push(cand.transfer);
-    departures.push(consistentDeparture(asTheyAre, after, c, plan.numClasses));
-  }
+  // Each pattern once: the nearest-record search behind it is the costly part of this phase.
+  const patterns = used.map((u) => nearestDifference(rec, u, refs));
   // Control: the class's own semantics, from a random subset of the rest of the class, of the
   // candidates' size.
-  const controlAfter = await patternedPredictions(
-    rec,
-    input.model,
-    probes,
-    nearestDifference(rec, ctrl, refs),
-    plan.lo,
-    plan.hi,
-  );
-  const control = controlAfter.reduce((a, v) => a + (v === c ? 1 : 0), 0) / probes.length;
-  const controlDeparture = consistentDeparture(asTheyAre, controlAfter, c, plan.numClasses).share;
+  const ctrlPattern = nearestDifference(rec, ctrl, refs);
   // The departure's control per candidate, matched in strength: the control's pattern scaled to
   // the candidate's norm (a random subset's pattern is an average, weaker than a tight
   // cluster's, and a stronger pattern moves more probes whatever it is); the larger of the two.
-  const ctrlPattern = nearestDifference(rec, ctrl, refs);
-  const ctrlNorm = Math.hypot(...ctrlPattern);
-  const controlDepartures: number[] = [];
-  for (const [j] of cands.entries()) {
-    const norm = Math.hypot(...nearestDifference(rec, used[j]!, refs));
-    const scaled = ctrlNorm > 0 ? ctrlPattern.map((v) => (v * norm) / ctrlNorm) : ctrlPattern;
-    const after = await patternedPredictions(rec, input.model, probes, scaled, plan.lo, plan.hi);
-    controlDepartures.push(
-      Math.max(controlDeparture, consistentDeparture(asTheyAre, after, c, plan.numClasses).share),
-    );
+  const ctrlNorm = euclideanNorm(ctrlPattern);
+  const scaledControls = patterns.map((pattern) => {
+    const norm = euclideanNorm(pattern);
+    return ctrlNorm > 0 ? ctrlPattern.map((v) => (v * norm) / ctrlNorm) : ctrlPattern;
+  });
+  const [asTheyAre, controlAfter, ...afters] = await patternedPredictionsOf(
+    rec,
+    input.model,
+    probes,
+    [null, ctrlPattern, ...patterns, ...scaledControls],
+    plan.lo,
+    plan.hi,
+  );
+  // The share each pattern moves out of the probes' own classes consistently (one destination
+  // per source, not this class: `pattern-departure.ts`): an all-to-all trigger moves a class-k
+  // probe to k + 1, rarely to this class.
+  const departures: Departure[] = [];
+  for (const [j, cand] of cands.entries()) {
+    const after = afters[j]!;
+    cand.transfer = after.reduce((a, v) => a + (v === c ? 1 : 0), 0) / probes.length;
+    transfers.push(cand.transfer);
+    departures.push(consistentDeparture(asTheyAre!, after, c, plan.numClasses));
   }
+  const control = controlAfter!.reduce((a, v) => a + (v === c ? 1 : 0), 0) / probes.length;
+  const controlDeparture = consistentDeparture(asTheyAre!, controlAfter!, c, plan.numClasses).share;
+  const controlDepartures = cands.map((_, j) =>
+    Math.max(
+      controlDeparture,
+      consistentDeparture(asTheyAre!, afters[cands.length + j]!, c, plan.numClasses).share,
+    ),
+  );
   // The removal test, for the candidates whose transfer beats the control's beyond the sampling
   // error of a difference of two rates (the others cannot be confirmed among the classes anyway).
   const testable = cands.map((cand) => transferBeatsControl(cand.transfer, control, probes.length));
