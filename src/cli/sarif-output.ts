@@ -1,7 +1,5 @@
-import { existsSync } from 'node:fs';
-import { AntidoteError } from '../errors.js';
 import { type SarifLog, sarifText } from '../report/sarif.js';
-import { writeFileAtomic } from '../util/fs.js';
+import { refuseExistingOutput, writeFileAtomic } from '../util/fs.js';
 
 /** Help of the `--sarif <file>` option of `audit` and `scan`. */
 export const SARIF_OPTION_HELP =
@@ -12,13 +10,7 @@ export const SARIF_OPTION_HELP =
  * long audit does not end in this error).
  */
 export function checkSarifTarget(path: string | undefined, force: boolean | undefined): void {
-  if (path && existsSync(path) && !force) {
-    throw new AntidoteError(
-      'ALREADY_EXISTS',
-      `${path} already exists; refusing to replace it (choose another path, or --force)`,
-      { path },
-    );
-  }
+  if (path) refuseExistingOutput(path, force);
 }
 
 /** Writes a SARIF log to `path` atomically. */

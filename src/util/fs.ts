@@ -3,7 +3,7 @@
  * failure `IO_ERROR` (or the code the caller names), always naming the path; writes are atomic.
  */
 import { randomBytes } from 'node:crypto';
-import { constants, type Dirent, type Stats } from 'node:fs';
+import { constants, type Dirent, existsSync, type Stats } from 'node:fs';
 import {
   type FileHandle,
   mkdir,
@@ -212,6 +212,24 @@ export async function writeFileAtomic(
 }
 
 /**
+ * Throws `ALREADY_EXISTS` when `path` exists and may not be replaced: a command calls it before
+ * its work, so a long scan or sweep does not end in a refusal to write its result.
+ */
+export function refuseExistingOutput(
+  path: string,
+  overwrite: boolean | undefined,
+  hint = 'choose another path, or --force',
+): void {
+  if (!overwrite && existsSync(path)) {
+    throw new AntidoteError(
+      'ALREADY_EXISTS',
+      `${path} already exists; refusing to replace it (${hint})`,
+      { path },
+    );
+  }
+}
+
+/**
  * Builds a directory atomically: `fill` writes into a temporary sibling directory, which is renamed
  * to `dir` only when `fill` succeeds. An existing `dir` is replaced only when `overwrite` is true.
  * On failure nothing is left behind.
@@ -221,14 +239,7 @@ export async function writeDirAtomic(
   fill: (tmpDir: string) => Promise<void>,
   options: { overwrite?: boolean } = {},
 ): Promise<void> {
-  const { existsSync } = await import('node:fs');
-  if (existsSync(dir) && !options.overwrite) {
-    throw new AntidoteError(
-      'ALREADY_EXISTS',
-      `${dir} already exists; refusing to replace it (choose another path, or allow overwriting)`,
-      { path: dir },
-    );
-  }
+  refuseExistingOutput(dir, options.overwrite, 'choose another path, or allow overwriting');
   await mkdir(dirname(dir), { recursive: true });
   const tmp = tempPathFor(dir);
   await mkdir(tmp, { recursive: true });

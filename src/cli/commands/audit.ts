@@ -6,7 +6,7 @@ import { SUSPICIOUS_CSV_FILE } from '../../audit/suspicious-csv.js';
 import { type LoadModelOptions, loadModel, type Model } from '../../engine/model.js';
 import { AntidoteError } from '../../errors.js';
 import { writeReport } from '../../report/write.js';
-import { readJson, writeDirAtomic, writeFileAtomic } from '../../util/fs.js';
+import { readJson, refuseExistingOutput, writeDirAtomic, writeFileAtomic } from '../../util/fs.js';
 import { parseWith } from '../../util/schema.js';
 import { addDataOptions, loadDataArg } from '../data-arg.js';
 import { parseDetectorNames } from '../detector-names.js';
@@ -109,6 +109,7 @@ export function registerAuditCommand(program: Command): void {
     .option('--json', 'print the result as JSON')
     .option('--quiet', 'no progress bars');
   addDataOptions(addOnnxFlags(cmd)).action(async (o: AuditCliOptions) => {
+    refuseExistingOutput(resolve(o.out), o.force);
     checkSarifTarget(o.sarif, o.force);
     const read = o.policy ? await readPolicy(o.policy) : undefined;
     const policy = o.allowReview ? { ...read, allowReview: true } : read;

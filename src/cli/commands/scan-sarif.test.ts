@@ -82,4 +82,18 @@ describe('antidote scan --sarif', () => {
     ]).catch((e: unknown) => e);
     expect(isAntidoteError(refused) && refused.code).toBe('ALREADY_EXISTS');
   }, 120_000);
+
+  it('refuses an existing report directory before it reads anything', async () => {
+    // The data does not exist: had the scan run first, the error would be about the data.
+    const refused = await run([
+      'scan',
+      '--data',
+      join(root, 'no-such-data'),
+      '--model',
+      modelDir,
+      '--out',
+      root,
+    ]).catch((e: unknown) => e);
+    expect(isAntidoteError(refused) && refused.code).toBe('ALREADY_EXISTS');
+  });
 });

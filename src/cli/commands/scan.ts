@@ -45,7 +45,7 @@ import { resolveTrainOptions } from '../../engine/train.js';
 import { AntidoteError } from '../../errors.js';
 import { type DetectionEvaluation, evaluateDetection } from '../../eval/detection.js';
 import { sarifDatasetLocation, scanToSarif } from '../../report/sarif.js';
-import { writeDirAtomic, writeFileAtomic } from '../../util/fs.js';
+import { refuseExistingOutput, writeDirAtomic, writeFileAtomic } from '../../util/fs.js';
 import { version } from '../../version.js';
 import { addBatchNormFlag, type BatchNormCliOptions, batchNormOption } from '../batch-norm-flag.js';
 import { addDataOptions, loadDataArg } from '../data-arg.js';
@@ -304,6 +304,7 @@ async function loadTrusted(spec: string, model: Model): Promise<Dataset> {
 }
 
 async function runScanCommand(o: ScanCliOptions): Promise<void> {
+  refuseExistingOutput(o.out, o.force);
   checkSarifTarget(o.sarif, o.force);
   // With --queue: on a digest-cache hit the shards are sent before the data is read here (before
   // this module loaded, when the light parse of `scan-early.ts` read the same inputs).

@@ -12,7 +12,7 @@ import { dataRef, sharedSpec } from '../../jobs/job-data.js';
 import { sweepOnQueue } from '../../jobs/sweep-jobs.js';
 import { renderImageGrid } from '../../report/image-grid.js';
 import { writeSweepOutputs } from '../../report/sweep-chart.js';
-import { readText, writeDirAtomic, writeFileAtomic } from '../../util/fs.js';
+import { readText, refuseExistingOutput, writeDirAtomic, writeFileAtomic } from '../../util/fs.js';
 import { Rng } from '../../util/rng.js';
 import { parseWith } from '../../util/schema.js';
 import { loadDataArg } from '../data-arg.js';
@@ -104,6 +104,7 @@ export function registerSweepCommand(program: Command): void {
     .option('--queue-name <name>', queueFlags.QUEUE_NAME_HELP, queueFlags.DEFAULT_QUEUE_NAME)
     .action(async (positional: string | undefined, o: SweepCliOptions) => {
       const specPath = optionOrOperand('--spec <file>', o.spec, positional);
+      refuseExistingOutput(o.out, o.force);
       const file = await readSweepFile(specPath);
       const train = firstRecords(
         (await loadDataArg(file.data.train, o)).dataset,
