@@ -418,11 +418,14 @@ async function transferRate(
   lo: number,
   hi: number,
 ): Promise<number> {
-  if (probes.length === 0) return 0;
-  const am = await patternedPredictions(rec, model, probes, pattern, lo, hi);
+  return shareIn(await patternedPredictions(rec, model, probes, pattern, lo, hi), c);
+}
+
+/** Share of `predicted` classes equal to `c` (0 when there are none). */
+function shareIn(predicted: Int32Array, c: number): number {
   let hit = 0;
-  for (const a of am) if (a === c) hit++;
-  return hit / probes.length;
+  for (const a of predicted) if (a === c) hit++;
+  return predicted.length === 0 ? 0 : hit / predicted.length;
 }
 
 /**
@@ -864,11 +867,11 @@ export async function triggerTransferClass(
   const departures: Departure[] = [];
   for (const [j, cand] of cands.entries()) {
     const after = afters[j]!;
-    cand.transfer = after.reduce((a, v) => a + (v === c ? 1 : 0), 0) / probes.length;
+    cand.transfer = shareIn(after, c);
     transfers.push(cand.transfer);
     departures.push(consistentDeparture(asTheyAre!, after, c, plan.numClasses));
   }
-  const control = controlAfter!.reduce((a, v) => a + (v === c ? 1 : 0), 0) / probes.length;
+  const control = shareIn(controlAfter!, c);
   const controlDeparture = consistentDeparture(asTheyAre!, controlAfter!, c, plan.numClasses).share;
   const controlDepartures = cands.map((_, j) =>
     Math.max(
@@ -898,7 +901,7 @@ export async function triggerTransferClass(
       xc,
       idx.length,
       before,
-      nearestDifference(all, ctrl, refs),
+      ctrlPattern,
       c,
       plan.lo,
       plan.hi,
