@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Dataset } from './dataset.js';
-import { inspectRange, normalizeRange } from './range.js';
+import { inspectRange, normalizeRange, rememberValueRange, valueRange } from './range.js';
 
 function ds(values: number[], shape: number[]): Dataset {
   const n = shape[0]!;
@@ -59,5 +59,33 @@ describe('normalizeRange', () => {
     const same = normalizeRange(unit, 'u');
     expect(same.dataset).toBe(unit);
     expect(same.notice).toBeUndefined();
+  });
+});
+
+describe('valueRange', () => {
+  it('measures an array once and keeps what it found, NaN left out', () => {
+    const x = Float32Array.from([0.5, Number.NaN, -2, 3]);
+    expect(valueRange(x)).toEqual([-2, 3]);
+    // Arrays are never written in place once loaded: a second look returns what the first found.
+    x[3] = 9;
+    expect(valueRange(x)).toEqual([-2, 3]);
+    expect(valueRange(new Float32Array(0))).toEqual([
+      Number.POSITIVE_INFINITY,
+      Number.NEGATIVE_INFINITY,
+    ]);
+  });
+
+  it('takes a remembered range instead of reading the array', () => {
+    const x = Float32Array.from([0, 1]);
+    rememberValueRange(x, -5, 5);
+    expect(valueRange(x)).toEqual([-5, 5]);
+  });
+
+  it('knows the range of the records normalizeRange divided: the range a pass over them finds', () => {
+    const values = [0, 17, 254, 3, 128, 7, 99, 200];
+    const { dataset } = normalizeRange(ds(values, [2, 2, 2, 1]), 'data');
+    const measured = [Math.min(...dataset.x), Math.max(...dataset.x)];
+    expect(valueRange(dataset.x)).toEqual(measured);
+    expect(measured).toEqual([0, Math.fround(254 / 255)]);
   });
 });

@@ -18,10 +18,39 @@ export interface RangeInfo {
   readonly looksUint8: boolean;
 }
 
+/**
+ * The value range of record arrays already measured (or known from a cached outline of the
+ * dataset, `jobs/dataset-outline.ts`), by array: record arrays are never written in place once
+ * loaded, so a range measured once holds for the array's life. Held weakly.
+ */
+const knownRanges = new WeakMap<Float32Array, readonly [number, number]>();
+
+/**
+ * Records that `x`'s smallest and largest values (NaN left out) are `min` and `max`, so that
+ * {@link valueRange} need not read it. The caller vouches for them: they come from a pass over
+ * these very values, or over the values they were computed from by a monotone map.
+ */
+export function rememberValueRange(x: Float32Array, min: number, max: number): void {
+  knownRanges.set(x, [min, max]);
+}
+
+/**
+ * The smallest and largest value of `x`, NaN left out (±Infinity for an empty or all-NaN array):
+ * remembered ({@link rememberValueRange}) or measured once and remembered.
+ */
+export function valueRange(x: Float32Array): readonly [number, number] {
+  let r = knownRanges.get(x);
+  if (!r) {
+    r = minMax(x);
+    knownRanges.set(x, r);
+  }
+  return r;
+}
+
 /** The smallest and largest feature value of `ds`, and whether it looks like 0–255 images. */
 export function inspectRange(ds: Pick<Dataset, 'x' | 'shape' | 'text'>): RangeInfo {
   const x = ds.x;
-  let [min, max] = minMax(x);
+  let [min, max] = valueRange(x);
   if (x.length === 0) {
     min = 0;
     max = 0;
@@ -35,7 +64,7 @@ export function inspectRange(ds: Pick<Dataset, 'x' | 'shape' | 'text'>): RangeIn
  * twice the speed of comparisons on 47 million MNIST values: the scan's load stage); they let a
  * NaN through, so an array holding one is scanned again with comparisons, which skip it.
  */
-function minMax(x: Float32Array): [number, number] {
+function minMax(x: Float32Array): readonly [number, number] {
   let min = Number.POSITIVE_INFINITY;
   let max = Number.NEGATIVE_INFINITY;
   for (let i = 0; i < x.length; i++) {
@@ -75,6 +104,8 @@ export function normalizeRange(ds: Dataset, where: string): RangeCheck {
   if (!range.looksUint8) return { dataset: ds, range };
   const x = new Float32Array(ds.x.length);
   for (let i = 0; i < x.length; i++) x[i] = ds.x[i]! / 255;
+  // Division by 255 then rounding to float32 is monotone: the extremes map to the extremes.
+  rememberValueRange(x, Math.fround(range.min / 255), Math.fround(range.max / 255));
   return {
     dataset: { ...ds, x },
     range,

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Dataset } from '../data/dataset.js';
 import { recordSize } from '../data/dataset.js';
+import { valueRange } from '../data/range.js';
 import type { Classifier } from '../engine/classifier.js';
 import { AntidoteError } from '../errors.js';
 import {
@@ -600,7 +601,8 @@ export interface TriggerTransferPlan {
 
 /**
  * {@link TriggerTransferPlan} of `options` on `ds`; `INVALID_ARGUMENT` for a bad option. Reads
- * every input value once (the range) when the records are images.
+ * every input value once (the range) when the records are images, unless their range is known
+ * (`data/range.ts` `valueRange`: the scan's range check measured it).
  */
 export function triggerTransferPlan(
   ds: Dataset,
@@ -629,16 +631,7 @@ export function triggerTransferPlan(
     throw new AntidoteError('INVALID_ARGUMENT', `minShare must lie in (0, 0.5), got ${minShare}`);
   }
   const images = ds.shape.length >= 3;
-  let lo = Number.POSITIVE_INFINITY;
-  let hi = Number.NEGATIVE_INFINITY;
-  if (images) {
-    const x = ds.x;
-    for (let i = 0; i < x.length; i++) {
-      const v = x[i]!;
-      if (v < lo) lo = v;
-      if (v > hi) hi = v;
-    }
-  }
+  const [lo, hi] = images ? valueRange(ds.x) : [Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY];
   return {
     dims,
     minShare,
