@@ -167,8 +167,11 @@ export async function cacheSubject(spec: string, how: unknown): Promise<CacheSub
   return { key: canonicalJson({ spec, how }), files, identity };
 }
 
-/** The entry of `key` as `schema` reads it; undefined when there is none, or no usable cache. */
-async function readEntry<S extends z.ZodType>(
+/**
+ * The entry of `key` as `schema` reads it; undefined when there is none, or no usable cache.
+ * Other caches keyed by a dataset's files (`dataset-outline.ts`) keep their entries here too.
+ */
+export async function readCacheEntry<S extends z.ZodType>(
   key: string,
   schema: S,
   dir: string | undefined,
@@ -187,7 +190,7 @@ async function readEntry<S extends z.ZodType>(
  * Writes `entry` under `key` when `files` still have `identity` (else nothing: they may have
  * changed while read). Best effort: a cache that cannot be written is skipped.
  */
-async function writeEntry(
+export async function writeCacheEntry(
   key: string,
   files: readonly string[],
   identity: string,
@@ -212,7 +215,7 @@ export async function cachedRangeDigests(
   subject: CacheSubject,
   dir?: string,
 ): Promise<RangeDigests | undefined> {
-  const e = await readEntry(subject.key, EntrySchema, dir);
+  const e = await readCacheEntry(subject.key, EntrySchema, dir);
   if (!e || e.key !== subject.key || e.identity !== subject.identity) return undefined;
   const expected = e.records === 0 ? 0 : Math.ceil(e.records / e.shard);
   if (e.digests.length !== expected) return undefined;
@@ -229,7 +232,7 @@ export async function storeRangeDigests(
   digests: RangeDigests,
   dir?: string,
 ): Promise<boolean> {
-  return writeEntry(subject.key, subject.files, subject.identity, digests, dir);
+  return writeCacheEntry(subject.key, subject.files, subject.identity, digests, dir);
 }
 
 /**
@@ -265,7 +268,7 @@ export async function cachedModelDigest(
   dir?: string,
 ): Promise<ModelDigest | undefined> {
   const key = modelKey(path, options);
-  const e = await readEntry(key, ModelEntrySchema, dir);
+  const e = await readCacheEntry(key, ModelEntrySchema, dir);
   if (!e || e.key !== key || (await filesIdentity(e.files)) !== e.identity) return undefined;
   return { files: e.files, identity: e.identity, digest: e.digest };
 }
@@ -280,7 +283,7 @@ export async function storeModelDigest(
   m: ModelDigest,
   dir?: string,
 ): Promise<boolean> {
-  return writeEntry(
+  return writeCacheEntry(
     modelKey(path, options),
     m.files,
     m.identity,

@@ -8,7 +8,8 @@ import type { Dataset } from '../../data/dataset.js';
 import { writeDatasetDir } from '../../data/dataset-dir.js';
 import { type DataDomain, dataDomain, type LoadedDataset, loadDataset } from '../../data/load.js';
 import { normalizeRange } from '../../data/range.js';
-import type { ClassPhaseRunner } from '../../defenses/class-phases.js';
+import { isWithheldRead } from '../../data/withheld-records.js';
+import { CLASS_PHASED_DETECTORS, type ClassPhaseRunner } from '../../defenses/class-phases.js';
 import { reportToJSON } from '../../defenses/detector.js';
 import { tabularScanContext } from '../../defenses/feature-trigger-discovery.js';
 import type { KeywordDiscoveryReport } from '../../defenses/keyword-discovery.js';
@@ -44,6 +45,12 @@ import {
 import { resolveTrainOptions } from '../../engine/train.js';
 import { AntidoteError } from '../../errors.js';
 import { type DetectionEvaluation, evaluateDetection } from '../../eval/detection.js';
+import {
+  cachedDatasetOutline,
+  datasetOutline,
+  outlinedDataset,
+  storeDatasetOutline,
+} from '../../jobs/dataset-outline.js';
 import { sarifDatasetLocation, scanToSarif } from '../../report/sarif.js';
 import { refuseExistingOutput, writeDirAtomic, writeFileAtomic } from '../../util/fs.js';
 import { version } from '../../version.js';
@@ -320,20 +327,29 @@ async function runScanCommand(o: ScanCliOptions): Promise<void> {
 }
 
 async function scanWith(o: ScanCliOptions, start: QueuedScanStart | undefined): Promise<void> {
-  let read: Awaited<ReturnType<typeof readScanData>>;
+  let read: ScanData;
   try {
-    read = await readScanData(o);
+    read = (await outlinedScanData(o, start)) ?? (await readScanData(o, start));
   } catch (e) {
     start?.early?.model?.dispose(); // loaded first on a digest-cache hit
     throw e;
   }
-  const { loaded, divided } = read;
   const model = start?.early?.model ?? (await loadModel(o.model, onnxLoadOptions(o)));
   try {
-    model.checkReads(loaded);
-    if (model.classifier instanceof TfClassifier) model.classifier.useInference(o.inference);
-    const local = scanTarget(model, loaded, o.threads, batchNormOption(o, model.kind));
-    const methods = scanMethods(o.method, dataDomain(loaded), local.context);
+    let plan = scanPlan(o, model, read);
+    if (read.outlined && !plan) {
+      // The model or the detectors read record values here: the data is read after all.
+      read = await readScanData(o, start);
+      plan = scanPlan(o, model, read);
+    }
+    if (!plan) throw new AntidoteError('INVALID_STATE', 'no scan plan for the data as read');
+    if (read.outlined && !o.quiet) {
+      for (const n of [...(read.loaded.notices ?? []), ...(read.notice ? [read.notice] : [])]) {
+        process.stderr.write(`notice: ${n}\n`);
+      }
+    }
+    const { loaded, divided } = read;
+    const { local, methods } = plan;
     const trusted = o.trusted ? await loadTrusted(o.trusted, model) : undefined;
     const classPhases = start
       ? await queuedScan(start, local, methods, model, loaded, divided, o)
@@ -364,10 +380,79 @@ async function scanWith(o: ScanCliOptions, start: QueuedScanStart | undefined): 
   }
 }
 
-/** The scanned records: 0–255 image records are read on the [0, 1] scale (`divided`), with a notice. */
+/** The scanned records as read (or outlined), and whether 0–255 images were divided by 255. */
+interface ScanData {
+  readonly loaded: LoadedDataset;
+  readonly divided: boolean;
+  /** The range check's notice (printed when the data is read, kept with an outline). */
+  readonly notice?: string;
+  /** Read from the cached outline: no record values here (`jobs/dataset-outline.ts`). */
+  readonly outlined?: boolean;
+}
+
+/**
+ * Detectors whose work in a distributed scan's coordinator reads no record value: the per-class
+ * phases run on the workers, `ln` reads the forward pass's probabilities.
+ */
+const OUTLINE_METHODS: ReadonlySet<string> = new Set([
+  ...Object.keys(CLASS_PHASED_DETECTORS),
+  'ln',
+]);
+
+/**
+ * On a digest-cache hit of `scan --queue` (the shards already sent), the data as its cached
+ * outline gives it, without record values, when nothing this process does with it reads them
+ * (no `--trusted` or `--source`); undefined otherwise (the data is read).
+ */
+async function outlinedScanData(
+  o: ScanCliOptions,
+  start: QueuedScanStart | undefined,
+): Promise<ScanData | undefined> {
+  if (!start?.early || !start.subject || o.trusted !== undefined || o.source !== undefined) {
+    return undefined;
+  }
+  const outline = await cachedDatasetOutline(start.subject);
+  if (!outline) return undefined;
+  return {
+    loaded: outlinedDataset(outline),
+    divided: outline.divideBy255,
+    ...(outline.rangeNotice ? { notice: outline.rangeNotice } : {}),
+    outlined: true,
+  };
+}
+
+/**
+ * The scan's target and detectors for `read`; undefined when `read` is an outline and the model
+ * (a featurizer that transforms the records) or a detector would read record values here.
+ */
+function scanPlan(
+  o: ScanCliOptions,
+  model: Model,
+  read: ScanData,
+): { local: ReturnType<typeof scanTarget>; methods: string[] } | undefined {
+  model.checkReads(read.loaded);
+  if (model.classifier instanceof TfClassifier) model.classifier.useInference(o.inference);
+  let local: ReturnType<typeof scanTarget>;
+  try {
+    local = scanTarget(model, read.loaded, o.threads, batchNormOption(o, model.kind));
+  } catch (e) {
+    if (read.outlined && isWithheldRead(e)) return undefined;
+    throw e;
+  }
+  const methods = scanMethods(o.method, dataDomain(read.loaded), local.context);
+  if (read.outlined && !methods.every((m) => OUTLINE_METHODS.has(m))) return undefined;
+  return { local, methods };
+}
+
+/**
+ * The scanned records: 0–255 image records are read on the [0, 1] scale (`divided`), with a
+ * notice. In a distributed scan, an image dataset's outline is kept for the next scan of the
+ * same files (`jobs/dataset-outline.ts`).
+ */
 async function readScanData(
   o: ScanCliOptions,
-): Promise<{ loaded: LoadedDataset; divided: boolean }> {
+  start: QueuedScanStart | undefined,
+): Promise<ScanData> {
   const raw = await loadDataArg(o.data, {
     ...o,
     ...(o.source !== undefined ? { sourceColumn: o.source } : {}),
@@ -380,9 +465,14 @@ async function readScanData(
   }
   const range = normalizeRange(raw.dataset, o.data);
   if (range.notice) process.stderr.write(`notice: ${range.notice}\n`);
+  if (start?.subject) {
+    const outline = datasetOutline(raw, range.range, range.notice);
+    if (outline) await storeDatasetOutline(start.subject, outline);
+  }
   return {
     loaded: range.notice ? { ...raw, dataset: range.dataset } : raw,
     divided: range.notice !== undefined,
+    ...(range.notice ? { notice: range.notice } : {}),
   };
 }
 

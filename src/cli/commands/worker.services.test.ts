@@ -14,6 +14,7 @@ import { isAntidoteError } from '../../errors.js';
 import { sweep } from '../../eval/sweep.js';
 import { createManifest, manifestBytes } from '../../integrity/manifest.js';
 import { connectionOf } from '../../jobs/connection.js';
+import { cachedDatasetOutline, storeDatasetOutline } from '../../jobs/dataset-outline.js';
 import { cachedRangeDigests, cacheSubject } from '../../jobs/digest-cache.js';
 import { recordRangeDigest } from '../../jobs/digests.js';
 import { dataRef } from '../../jobs/job-data.js';
@@ -223,6 +224,22 @@ describe.skipIf(!url)('distributed jobs on BullMQ (Redis)', () => {
         );
       }
       expect(finishedJobs.get('scan-classes')?.size).toBe(8);
+      // That scan's coordinator read the data's outline (kept by the first queued scan: labels,
+      // ids, range), not its records, which only the workers read: a class renamed in the
+      // outline shows in the report.
+      const outline = (await cachedDatasetOutline(subject!))!;
+      expect(outline).toMatchObject({ shape: ds.shape, classes: ds.classes });
+      expect(outline.y).toEqual(ds.y);
+      const renamed = outline.classes.map((c) => `${c}*`);
+      expect(await storeDatasetOutline(subject!, { ...outline, classes: renamed })).toBe(true);
+      expect(await cliScan(`${dist}-outline`)).toBe(0);
+      const fromOutline = JSON.parse(
+        await readFile(join(`${dist}-outline`, 'report.json'), 'utf8'),
+      );
+      expect(
+        fromOutline.methods.ac.perClass.map((f: { className: string }) => f.className),
+      ).toEqual(renamed);
+      expect(fromOutline.decision.flaggedIds).toEqual(report.decision.flaggedIds);
       // The data rewritten (other records, same size): the cached digests no longer apply (the
       // files' identity changed), so the scan digests the new records; still the local report.
       const moved = { ...ds, x: ds.x.map((v, i) => (i % 7 === 0 ? v + 0.25 : v)) };
