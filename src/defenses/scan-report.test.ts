@@ -46,6 +46,30 @@ describe('scan report schema', () => {
     bad({ ...doc, methods: { ac: { ...method, flagged: [0, 2] } } }, /methods\.ac\.flagged\.1/);
     bad({ ...doc, methods: { ac: { ...method, ids: ['r0'] } } }, /methods\.ac\.ids/);
     bad({ ...doc, decision: { detectors: [], quorum: 1 } }, /decision/);
+    // Number arrays: the first bad element is named by its index, whatever is wrong with it.
+    bad({ ...doc, methods: { ac: { ...method, scores: [0.1, '0.9'] } } }, /methods\.ac\.scores\.1/);
+    bad({ ...doc, methods: { ac: { ...method, scores: [null, 0.9] } } }, /methods\.ac\.scores\.0/);
+    bad(
+      { ...doc, methods: { ac: { ...method, scores: 'x' } } },
+      /methods\.ac\.scores: expected an array/,
+    );
+    const { scores: _scores, ...noScores } = method;
+    bad({ ...doc, methods: { ac: noScores } }, /methods\.ac\.scores/);
+    bad(
+      { ...doc, methods: { ac: { ...method, suggestedLabels: [0, 1.5] } } },
+      /suggestedLabels\.1/,
+    );
+    const decision = {
+      detectors: ['ac'],
+      quorum: 1,
+      flagged: [0, 1],
+      votes: [0, 1],
+      suspicion: [0.2, 0.9],
+      flaggedIds: ['r1'],
+    };
+    expect(parseScanReport({ ...doc, decision }, 'r.json').decision?.votes).toEqual([0, 1]);
+    bad({ ...doc, decision: { ...decision, votes: [0, -1] } }, /decision\.votes\.1/);
+    bad({ ...doc, decision: { ...decision, flagged: [true, 1] } }, /decision\.flagged\.0/);
   });
 
   it('reads a report directory or file: NOT_FOUND when absent, INVALID_FORMAT when not JSON', async () => {

@@ -34,18 +34,17 @@ const classFindingSchema = z.looseObject({
  * issue names the first bad element's index, as per-element schemas did.
  */
 function numberArray<T extends number>(what: string, ok: (v: unknown) => boolean): z.ZodType<T[]> {
-  return z.any().superRefine((v, ctx) => {
-    if (!Array.isArray(v)) {
-      ctx.addIssue({ code: 'custom', message: `expected an array of ${what}` });
-      return;
-    }
-    for (let i = 0; i < v.length; i++) {
-      if (!ok(v[i])) {
-        ctx.addIssue({ code: 'custom', path: [i], message: `expected ${what}` });
-        return;
+  // z.custom, not z.any: an object key of z.any() would be optional.
+  return z
+    .custom<unknown[]>((v) => Array.isArray(v), { message: `expected an array of ${what}` })
+    .superRefine((v, ctx) => {
+      for (let i = 0; i < v.length; i++) {
+        if (!ok(v[i])) {
+          ctx.addIssue({ code: 'custom', path: [i], message: `expected ${what}` });
+          return;
+        }
       }
-    }
-  }) as unknown as z.ZodType<T[]>;
+    }) as unknown as z.ZodType<T[]>;
 }
 
 const finite = (v: unknown): boolean => typeof v === 'number' && Number.isFinite(v);
