@@ -430,18 +430,18 @@ function scanPlan(
   model: Model,
   read: ScanData,
 ): { local: ReturnType<typeof scanTarget>; methods: string[] } | undefined {
-  model.checkReads(read.loaded);
-  if (model.classifier instanceof TfClassifier) model.classifier.useInference(o.inference);
-  let local: ReturnType<typeof scanTarget>;
   try {
-    local = scanTarget(model, read.loaded, o.threads, batchNormOption(o, model.kind));
+    model.checkReads(read.loaded);
+    if (model.classifier instanceof TfClassifier) model.classifier.useInference(o.inference);
+    const local = scanTarget(model, read.loaded, o.threads, batchNormOption(o, model.kind));
+    const methods = scanMethods(o.method, dataDomain(read.loaded), local.context);
+    if (read.outlined && !methods.every((m) => OUTLINE_METHODS.has(m))) return undefined;
+    return { local, methods };
   } catch (e) {
+    // A model that checks or transforms the record values (an ONNX model's layout or scaling).
     if (read.outlined && isWithheldRead(e)) return undefined;
     throw e;
   }
-  const methods = scanMethods(o.method, dataDomain(read.loaded), local.context);
-  if (read.outlined && !methods.every((m) => OUTLINE_METHODS.has(m))) return undefined;
-  return { local, methods };
 }
 
 /**
