@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Dataset } from '../../data/dataset.js';
+import { withheldRecords } from '../../data/withheld-records.js';
 import {
   argmaxRows as argmax,
   expectClose,
@@ -96,6 +97,11 @@ describe('OnnxModel on the PyTorch fixtures', () => {
     const f = m.featurize(ds);
     expect(f.shape).toEqual([8, 1, 28, 28]);
     expect(f.y).toBe(ds.y);
+    // Its featurizer scales the values: given records it does not hold (a distributed scan's
+    // coordinator reading an outline), it says so, and `scan --queue` reads the data instead.
+    expect(() => m.featurize({ ...ds, x: withheldRecords('d') })).toThrow(
+      expect.objectContaining({ code: 'INVALID_STATE', details: { withheld: 'd' } }),
+    );
     // Any named tensor, e.g. the input of the last Gemm (32 wide), as PyTorch computes it.
     const acts = await m.classifier.activations(f.x, 8, '/Relu_2_output_0');
     expect(acts.dim).toBe(32);
