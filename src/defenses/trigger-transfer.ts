@@ -93,12 +93,18 @@ export interface TriggerTransferOptions extends RepresentationOptions {
   /** Smallest candidate, as a share of its class. Default 0.005. */
   readonly minShare?: number;
   /**
-   * Principal directions of the residual searched, largest variance first. Default 3: the class's
+   * Principal directions of the residual searched, largest variance first: a count, or
+   * `'above-average'` (the default): every whitened direction whose variance exceeds the average
+   * of the `dims` kept (Kaiser's rule, Kaiser 1960, "The application of electronic computers to
+   * factor analysis", Educational and Psychological Measurement 20), and at least 3. The class's
    * own broad variation can out-rank the poison's direction (MNIST mlp, blend α 0.2 at 10% of the
    * target, seed 2: the poison lies along the second principal direction, alone at AUC 1.00; the
-   * first, a flat spread of excess kurtosis −1.1, offers no candidate).
+   * first, a flat spread of excess kurtosis −1.1, offers no candidate), and several can: MNIST
+   * mlp, single pixel at 10% of every class (all-to-all), the poison of "2" lies along the fourth
+   * and eighth (AUC 0.95 and 0.94), none of the first three; nine of its 32 directions are above
+   * the average.
    */
-  readonly principalDirections?: number;
+  readonly principalDirections?: number | 'above-average';
   /**
    * FOBI directions searched, largest kurtosis first. Default 3: a heavy-tailed direction (a few
    * extreme records, no mode) can out-rank the poison's: on an mlp's 256-unit ReLU layer (MNIST,
@@ -230,7 +236,7 @@ function classCandidates(
   classIndex: number,
   dims: number,
   minShare: number,
-  principalDirections: number,
+  principalDirections: number | 'above-average',
   kurtosisDirections: number,
 ): Candidate[] {
   const d = reps.dim;
@@ -287,7 +293,7 @@ function classCandidates(
   const fobi = symmetricEigen(m4, k, Math.min(kurtosisDirections, k));
   const out: Candidate[] = [];
   const searched: [Candidate['direction'], number, Float64Array, boolean][] = [];
-  for (let t = 0; t < Math.min(principalDirections, k); t++) {
+  for (let t = 0; t < Math.min(searchedPrincipal(eig.values, k, principalDirections), k); t++) {
     const axis = new Float64Array(k);
     axis[t] = 1;
     searched.push(['principal', t, axis, true]);
@@ -317,6 +323,24 @@ function classCandidates(
     });
   }
   return out;
+}
+
+/**
+ * How many of the `k` principal directions of variances `values` (largest first) are searched:
+ * `count` itself, or for `'above-average'` those above the average of the `k`, at least 3
+ * (see {@link TriggerTransferOptions.principalDirections}).
+ */
+function searchedPrincipal(
+  values: ArrayLike<number>,
+  k: number,
+  count: number | 'above-average',
+): number {
+  if (count !== 'above-average') return count;
+  let mean = 0;
+  for (let t = 0; t < k; t++) mean += values[t]! / k;
+  let above = 0;
+  while (above < k && values[above]! > mean) above++;
+  return Math.max(3, above);
 }
 
 /** A candidate's direction as reports name it: `principal`, `principal-2`, …, `kurtosis`, `kurtosis-2`, … */
@@ -406,19 +430,6 @@ function meanSpan(reps: Representations, byClass: readonly Int32Array[]): MeanSp
   }
   orthonormalizeRows(basis, rows, d);
   return { means, basis, rows };
-}
-
-/** Share of `probes` (dataset indices) the model assigns to class `c` with `pattern` added. */
-async function transferRate(
-  rec: RecordRows,
-  model: Classifier,
-  probes: Int32Array,
-  pattern: Float64Array,
-  c: number,
-  lo: number,
-  hi: number,
-): Promise<number> {
-  return shareIn(await patternedPredictions(rec, model, probes, pattern, lo, hi), c);
 }
 
 /** Share of `predicted` classes equal to `c` (0 when there are none). */
@@ -583,7 +594,7 @@ function draw(pool: Int32Array, k: number, rng: Rng): Int32Array {
 export interface TriggerTransferPlan {
   readonly dims: number;
   readonly minShare: number;
-  readonly principalDirections: number;
+  readonly principalDirections: number | 'above-average';
   readonly kurtosisDirections: number;
   readonly patternRecords: number;
   readonly references: number;
@@ -608,14 +619,14 @@ export function triggerTransferPlan(
 ): TriggerTransferPlan {
   const dims = options.dims ?? 32;
   const minShare = options.minShare ?? 0.005;
-  const principalDirections = options.principalDirections ?? 3;
+  const principalDirections = options.principalDirections ?? 'above-average';
   const kurtosisDirections = options.kurtosisDirections ?? 3;
   const patternRecords = options.patternRecords ?? 100;
   const references = options.references ?? 500;
   const probes = options.probes ?? 200;
   for (const [name, v] of [
     ['dims', dims],
-    ['principalDirections', principalDirections],
+    ['principalDirections', principalDirections === 'above-average' ? 1 : principalDirections],
     ['kurtosisDirections', kurtosisDirections],
     ['patternRecords', patternRecords],
     ['references', references],
@@ -679,6 +690,12 @@ export interface TriggerTransferCandidateStats {
    * control's beyond sampling error (null elsewhere): see {@link TriggerTransferRemovalStats}.
    */
   readonly removal: TriggerTransferRemovalStats | null;
+  /**
+   * The same removal test where the transfer does not beat the control but the departure does
+   * (all-to-all), the records it adds judged by their own pattern's departure (null elsewhere):
+   * flagged only where the candidate is confirmed by its departure.
+   */
+  readonly departureRemoval?: TriggerTransferRemovalStats | null;
   /**
    * Share of the probes its pattern moves out of their class consistently, one destination per
    * source class other than this one (`pattern-departure.ts`): an all-to-all trigger's signature.
@@ -882,8 +899,21 @@ export async function triggerTransferClass(
   // The removal test, for the candidates whose transfer beats the control's beyond the sampling
   // error of a difference of two rates (the others cannot be confirmed among the classes anyway).
   const testable = cands.map((cand) => transferBeatsControl(cand.transfer, control, probes.length));
+  // All-to-all: a candidate whose pattern moves the probes out of their classes consistently,
+  // beyond the control's departure by the same margin, is tested too; the records its test adds
+  // are judged by their own pattern's departure (an all-to-all trigger moves few probes to the
+  // class, so the transfer cannot judge them). On an mlp the poison of one class is several
+  // sub-modes, as for all-to-one, and the candidate one of them (MNIST mlp, single pixel at 10%
+  // of every class: 385 of class "0"'s 600 poisoned records, 454 of "8"'s 618).
+  const departureTestable = cands.map(
+    (_, j) =>
+      !testable[j] &&
+      departureBeatsControl(departures[j]!.share, controlDepartures[j]!, probes.length) >=
+        STRONG_EVIDENCE,
+  );
   const removals: (TriggerTransferRemovalStats | null)[] = cands.map(() => null);
-  if (testable.some(Boolean)) {
+  const departureRemovals: (TriggerTransferRemovalStats | null)[] = cands.map(() => null);
+  if (testable.some(Boolean) || departureTestable.some(Boolean)) {
     // Only the class's records not read above: the references and probes are read already.
     const missing = idx.filter((i) => !needed.has(i));
     const more = missing.length > 0 ? await input.records(missing) : rec;
@@ -906,25 +936,42 @@ export async function triggerTransferClass(
       plan.lo,
       plan.hi,
     );
+    const removalContext: RemovalContext = {
+      rec: all,
+      xc,
+      before,
+      controlRemoval,
+      idx,
+      refs,
+      probes,
+      c,
+      model: input.model,
+      plan,
+    };
     for (const [j, cand] of cands.entries()) {
-      if (!testable[j]) continue;
-      removals[j] = await removalExpansion(
-        {
-          rec: all,
-          xc,
-          before,
-          controlRemoval,
-          idx,
-          refs,
-          probes,
-          c,
-          model: input.model,
-          plan,
-          control,
-        },
-        refinedOf.get(cand)!.rows,
-        crng.fork(`${cand.direction}-removal`),
-      );
+      if (testable[j]) {
+        removals[j] = await removalExpansion(
+          removalContext,
+          refinedOf.get(cand)!.rows,
+          crng.fork(`${cand.direction}-removal`),
+          (predicted) => transferBeatsControl(shareIn(predicted, c), control, probes.length),
+        );
+      } else if (departureTestable[j]) {
+        // The added records carry the candidate's trigger when their own pattern departs beyond
+        // the candidate's control and sends the probes where the candidate's pattern does.
+        departureRemovals[j] = await removalExpansion(
+          removalContext,
+          refinedOf.get(cand)!.rows,
+          crng.fork(`${cand.direction}-removal`),
+          (predicted) => {
+            const moved = consistentDeparture(asTheyAre!, predicted, c, plan.numClasses);
+            return (
+              departureBeatsControl(moved.share, controlDepartures[j]!, probes.length) >=
+                STRONG_EVIDENCE && departureMapsAgree(moved.map, departures[j]!.map)
+            );
+          },
+        );
+      }
     }
   }
   const candidates: TriggerTransferCandidateStats[] = cands.map((cand, j) => {
@@ -938,6 +985,7 @@ export async function triggerTransferClass(
       separation: refined.separation,
       scores: Float32Array.from(refined.proj, (v) => Math.max(0, v)),
       removal: removals[j]!,
+      departureRemoval: departureRemovals[j]!,
       departure: departures[j]!.share,
       departureMap: departures[j]!.map,
       controlDeparture: controlDepartures[j]!,
@@ -972,8 +1020,6 @@ interface RemovalContext {
   readonly c: number;
   readonly model: Classifier;
   readonly plan: TriggerTransferPlan;
-  /** The class's control transfer (a random subset's pattern). */
-  readonly control: number;
 }
 
 /**
@@ -992,6 +1038,7 @@ async function removalExpansion(
   ctx: RemovalContext,
   rows: Int32Array,
   rng: Rng,
+  carries: (predicted: Int32Array) => boolean,
 ): Promise<TriggerTransferRemovalStats | null> {
   const { rec, idx, plan } = ctx;
   if (rows.length < 2) return null;
@@ -1024,9 +1071,10 @@ async function removalExpansion(
     return { rows: none, transfer: 0, leaving, scores, added: none, addedTransfer: 0 };
   }
   const expanded = Int32Array.from(out);
-  // Transfer of the pattern of the class records at `positions` (a seeded sample of them).
-  const transferOf = (positions: Int32Array, name: string) =>
-    transferRate(
+  // The probes' classes with the pattern of the class records at `positions` (a seeded sample of
+  // them) added.
+  const predictionsOf = (positions: Int32Array, name: string) =>
+    patternedPredictions(
       rec,
       ctx.model,
       ctx.probes,
@@ -1039,23 +1087,24 @@ async function removalExpansion(
         ),
         ctx.refs,
       ),
-      ctx.c,
       plan.lo,
       plan.hi,
     );
-  const transfer = await transferOf(expanded, 'expanded');
+  const transfer = shareIn(await predictionsOf(expanded, 'expanded'), ctx.c);
   // The records the test adds to the refined candidate are kept only if they are carriers too:
-  // their own pattern must beat the control. Fragile clean records that a pattern pushes over a
+  // their own pattern must beat the control (`carries`). Fragile clean records that a pattern pushes over a
   // boundary do not carry it (Fashion-MNIST mlp, image insert at 5%: the refined candidate holds
   // 315 of the 316 carriers, the test adds about 45 clean "T-shirt/top"s near "Shirt").
   const inCandidate = new Uint8Array(idx.length);
   for (const r of rows) inCandidate[r] = 1;
   const beyond = expanded.filter((r) => !inCandidate[r]);
   let addedTransfer = 0;
-  if (beyond.length >= 2) addedTransfer = await transferOf(beyond, 'added');
-  const added = transferBeatsControl(addedTransfer, ctx.control, ctx.probes.length)
-    ? beyond
-    : new Int32Array(0);
+  let added = new Int32Array(0);
+  if (beyond.length >= 2) {
+    const predicted = await predictionsOf(beyond, 'added');
+    addedTransfer = shareIn(predicted, ctx.c);
+    if (carries(predicted)) added = beyond;
+  }
   return { rows: expanded, transfer, leaving, scores, added, addedTransfer };
 }
 
@@ -1141,7 +1190,8 @@ function withRemoval(cd: TriggerTransferCandidateStats): EffectiveCandidate {
  */
 function departing(cd: EffectiveCandidate): EffectiveCandidate {
   const s = cd.stats;
-  const rows = Int32Array.from(new Set([...s.rows, ...(s.removal?.added ?? [])])).sort();
+  const added = s.removal?.added ?? s.departureRemoval?.added ?? [];
+  const rows = Int32Array.from(new Set([...s.rows, ...added])).sort();
   return { stats: s, transfer: s.transfer, rows, scores: s.scores, size: rows.length };
 }
 
@@ -1291,6 +1341,9 @@ export function triggerTransferAmongClasses(
         candidateExpandedTransfers: s.candidates.map((cd) => cd.stats.removal?.transfer ?? -1),
         candidateAdded: s.candidates.map((cd) => cd.stats.removal?.added.length ?? -1),
         candidateAddedTransfers: s.candidates.map((cd) => cd.stats.removal?.addedTransfer ?? -1),
+        candidateDepartureAdded: s.candidates.map(
+          (cd) => cd.stats.departureRemoval?.added.length ?? -1,
+        ),
         candidateDepartures: s.candidates.map((cd) => cd.stats.departure),
         candidateControlDepartures: s.candidates.map((cd) => cd.stats.controlDeparture),
         control: s.control,
