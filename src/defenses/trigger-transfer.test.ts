@@ -116,7 +116,7 @@ describe('low-variance cluster trigger transfer', () => {
         return { data, dim };
       },
     };
-    const report = await triggerTransfer(ds, split, { seed: 3 });
+    const report = await triggerTransfer(ds, split, { seed: 3, probes: 40 });
     const flagged = [...report.flagged.keys()].filter((i) => report.flagged[i] === 1);
     const hits = flagged.filter((i) => poisoned.has(i)).length;
     const target = report.perClass[0]!;
@@ -203,13 +203,15 @@ describe('low-variance cluster trigger transfer', () => {
   });
 
   it('expands an all-to-all candidate confirmed by its departure to all the poison of its class', async () => {
-    // The all-to-all case below seen through a representation that splits each class's poison
-    // in two sub-modes (by the source record's place in its class, as an mlp keeps a digit's
-    // style): the candidate is one of them; the removal test (value 15 back to 0 sends every
-    // carrier to its source) finds the other, whose own pattern departs alike.
-    const { ds, model, poisoned } = allToAllCase();
+    // The all-to-all case below, with ten classes, seen through a representation that splits
+    // each class's poison in two sub-modes (by the source record's place in its class, as an mlp
+    // keeps a digit's style): the candidate is one of them; the removal test (value 15 back to 0
+    // sends every carrier to its source) finds the other, whose own pattern departs alike. On 40
+    // probes a candidate's transfer to its class (a ninth of the probes) does not beat the
+    // control's beyond sampling error, so only its departure can call the test.
+    const k = 10;
+    const { ds, model, poisoned } = allToAllCase(k);
     const size = 16;
-    const k = 6;
     const split: Classifier = {
       ...model,
       async activations(x, m) {
@@ -225,15 +227,18 @@ describe('low-variance cluster trigger transfer', () => {
         return { data, dim };
       },
     };
-    const report = await triggerTransfer(ds, split, { seed: 3 });
+    const report = await triggerTransfer(ds, split, { seed: 3, probes: 40 });
     const flagged = [...report.flagged.keys()].filter((i) => report.flagged[i] === 1);
     const hits = flagged.filter((i) => poisoned.has(i)).length;
     for (const f of report.perClass) {
       expect(f.suspicious).toBe(true);
       expect(f.stats.candidate).toBeLessThan(30);
     }
-    expect(hits / poisoned.size).toBeGreaterThanOrEqual(0.95);
-    expect(hits / flagged.length).toBeGreaterThanOrEqual(0.95);
+    // The candidates alone hold 57% of the poison (227 of 400, nothing clean); with the test, 86%
+    // (344), beside 23 clean records: fragile ones near a class boundary that the removal sends
+    // out with the carriers, judged as one set with them (precision 0.94).
+    expect(hits / poisoned.size).toBeGreaterThanOrEqual(0.8);
+    expect(hits / flagged.length).toBeGreaterThanOrEqual(0.9);
   });
 
   it('flags the largest candidate of a class whose departure is strong once one is corroborated', () => {
@@ -319,8 +324,7 @@ describe('low-variance cluster trigger transfer', () => {
  * records are records of class c − 1 with value 15 set to 0.3, and the model sends a record with
  * value 15 on from its class k to k + 1 (all-to-all).
  */
-function allToAllCase(): { ds: Dataset; model: Classifier; poisoned: Set<number> } {
-  const k = 6;
+function allToAllCase(k = 6): { ds: Dataset; model: Classifier; poisoned: Set<number> } {
   const size = 16;
   const rng = new Rng(7);
   const xs: number[] = [];
