@@ -864,9 +864,7 @@ export async function triggerTransferClass(
   }
   const refs = draw(others, plan.references, crng.fork('refs'));
   const probes = draw(others, plan.probes, crng.fork('probes'));
-  const used = cands.map((cand) =>
-    draw(cand.members, plan.patternRecords, crng.fork(cand.group)),
-  );
+  const used = cands.map((cand) => draw(cand.members, plan.patternRecords, crng.fork(cand.group)));
   const size = Math.max(...used.map((u) => u.length));
   // The control is drawn from the class outside the candidates: at a high poison rate a subset
   // of the whole class carries the trigger too and transfers with it (MNIST mlp, pattern at 33%
