@@ -239,6 +239,15 @@ describe('low-variance cluster trigger transfer', () => {
     // out with the carriers, judged as one set with them (precision 0.94).
     expect(hits / poisoned.size).toBeGreaterThanOrEqual(0.8);
     expect(hits / flagged.length).toBeGreaterThanOrEqual(0.9);
+    // The added records score at least as the candidate's least suspicious record (the other
+    // sub-mode lies on the far side of its direction: by its own projection it scores 0), so a
+    // scan's corroboration cutoff of the class stays the candidate's.
+    for (let c = 0; c < k; c++) {
+      const scores = flagged.filter((i) => ds.y[i] === c).map((i) => report.scores[i]!);
+      if (scores.length > Number(report.perClass[c]!.stats.candidate)) {
+        expect(Math.min(...scores)).toBeGreaterThan(0);
+      }
+    }
   });
 
   it('flags the largest candidate of a class whose departure is strong once one is corroborated', () => {
