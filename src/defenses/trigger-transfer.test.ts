@@ -72,18 +72,7 @@ describe('low-variance cluster trigger transfer', () => {
     // ×40: excess kurtosis near 50, far above the poison's 6): the first principal direction is
     // the style, whose half-class split carries no trigger, and the first three FOBI directions
     // are the tails, as on an mlp's ReLU layer (MNIST, blend α 0.2 at 10%, seed 2).
-    const { ds, model, poisoned } = plantedCase();
-    const rng = new Rng(13);
-    const x = Float32Array.from(ds.x);
-    for (let i = 0; i < ds.y.length; i++) {
-      for (const j of [1, 2, 3]) if (rng.uniform(0, 1) < 0.02) x[i * 16 + j]! *= 40;
-      x[i * 16 + 13] = (rng.uniform(0, 1) < 0.5 ? -0.5 : 0.5) + rng.normal(0, 0.05);
-    }
-    const styled: Dataset = { ...ds, x };
-    const count = (flagged: Uint8Array) => {
-      const all = [...flagged.keys()].filter((i) => flagged[i] === 1);
-      return { hits: all.filter((i) => poisoned.has(i)).length, all: all.length };
-    };
+    const { styled, model, count, poisoned } = styledCase(13, [[13, 0.5, 0.05]]);
     const first = await triggerTransfer(styled, model, { seed: 3, principalDirections: 1 });
     expect(count(first.flagged).hits).toBeLessThan(poisoned.size / 2);
     const report = await triggerTransfer(styled, model, { seed: 3 });
@@ -100,23 +89,10 @@ describe('low-variance cluster trigger transfer', () => {
     // 3–5 at +2 along one feature, so the candidate cluster is one of the two sub-modes; the
     // removal test (value 15 back to 0 sends every carrier to its source) finds both.
     const { ds, model, poisoned } = plantedCase();
-    const size = 16;
-    const k = 6;
-    const split: Classifier = {
-      ...model,
-      async activations(x, m) {
-        const dim = k + size;
-        const data = new Float32Array(m * dim);
-        const labels = await model.predict(x, m);
-        for (let i = 0; i < m; i++) {
-          data[i * dim + labels[i]!] = 3;
-          for (let j = 1; j < size - 1; j++) data[i * dim + k + j - 1] = x[i * size + j]!;
-          if (x[i * size + 15]! >= 0.5) data[i * dim + dim - 1] = x[i * size]! > 0.5 ? 2 : -2;
-        }
-        return { data, dim };
-      },
-    };
-    const report = await triggerTransfer(ds, split, { seed: 3, probes: 40 });
+    const split = splitCarriers(model, 6, (x, o) =>
+      x[o + 15]! >= 0.5 ? (x[o]! > 0.5 ? 2 : -2) : 0,
+    );
+    const report = await triggerTransfer(ds, split, { seed: 3 });
     const flagged = [...report.flagged.keys()].filter((i) => report.flagged[i] === 1);
     const hits = flagged.filter((i) => poisoned.has(i)).length;
     const target = report.perClass[0]!;
@@ -174,24 +150,11 @@ describe('low-variance cluster trigger transfer', () => {
     // poison lies along the fourth principal direction, as on MNIST mlp, single pixel all-to-all
     // (the poison of "2" along the fourth and eighth). Four of the class's directions are above
     // the average variance.
-    const { ds, model, poisoned } = plantedCase();
-    const rng = new Rng(17);
-    const x = Float32Array.from(ds.x);
-    for (let i = 0; i < ds.y.length; i++) {
-      for (const j of [1, 2, 3]) if (rng.uniform(0, 1) < 0.02) x[i * 16 + j]! *= 40;
-      for (const [j, a] of [
-        [11, 0.45],
-        [12, 0.4],
-        [13, 0.35],
-      ] as const) {
-        x[i * 16 + j] = (rng.uniform(0, 1) < 0.5 ? -a : a) + rng.normal(0, 0.03);
-      }
-    }
-    const styled: Dataset = { ...ds, x };
-    const count = (flagged: Uint8Array) => {
-      const all = [...flagged.keys()].filter((i) => flagged[i] === 1);
-      return { hits: all.filter((i) => poisoned.has(i)).length, all: all.length };
-    };
+    const { styled, model, count, poisoned } = styledCase(17, [
+      [11, 0.45, 0.03],
+      [12, 0.4, 0.03],
+      [13, 0.35, 0.03],
+    ]);
     const three = await triggerTransfer(styled, model, { seed: 3, principalDirections: 3 });
     expect(count(three.flagged).hits).toBeLessThan(poisoned.size / 2);
     const report = await triggerTransfer(styled, model, { seed: 3 });
@@ -211,22 +174,9 @@ describe('low-variance cluster trigger transfer', () => {
     // control's beyond sampling error, so only its departure can call the test.
     const k = 10;
     const { ds, model, poisoned } = allToAllCase(k);
-    const size = 16;
-    const split: Classifier = {
-      ...model,
-      async activations(x, m) {
-        const dim = k + size;
-        const data = new Float32Array(m * dim);
-        const labels = await model.predict(x, m);
-        for (let i = 0; i < m; i++) {
-          data[i * dim + labels[i]!] = 3;
-          for (let j = 1; j < size - 1; j++) data[i * dim + k + j - 1] = x[i * size + j]!;
-          const v = x[i * size]!;
-          if (x[i * size + 15]! >= 0.15) data[i * dim + dim - 1] = v - Math.floor(v) < 0.5 ? 2 : -2;
-        }
-        return { data, dim };
-      },
-    };
+    const split = splitCarriers(model, k, (x, o) =>
+      x[o + 15]! >= 0.15 ? (x[o]! - Math.floor(x[o]!) < 0.5 ? 2 : -2) : 0,
+    );
     const report = await triggerTransfer(ds, split, { seed: 3, probes: 40 });
     const flagged = [...report.flagged.keys()].filter((i) => report.flagged[i] === 1);
     const hits = flagged.filter((i) => poisoned.has(i)).length;
@@ -370,4 +320,55 @@ function allToAllCase(k = 6): { ds: Dataset; model: Classifier; poisoned: Set<nu
   };
   const model = readingClassifier(k, size, predictOne);
   return { ds, model, poisoned };
+}
+
+/**
+ * The planted case with heavy-tailed quiet values 1–3 (2% of records ×40) and two-mode styles in
+ * every class (`[value, ±amplitude, SD]`), seeded by `seed`; `count` gives the poisoned records
+ * and all records a report flags.
+ */
+function styledCase(seed: number, styles: readonly (readonly [number, number, number])[]) {
+  const { ds, model, poisoned } = plantedCase();
+  const rng = new Rng(seed);
+  const x = Float32Array.from(ds.x);
+  for (let i = 0; i < ds.y.length; i++) {
+    for (const j of [1, 2, 3]) if (rng.uniform(0, 1) < 0.02) x[i * 16 + j]! *= 40;
+    for (const [j, a, sd] of styles) {
+      x[i * 16 + j] = (rng.uniform(0, 1) < 0.5 ? -a : a) + rng.normal(0, sd);
+    }
+  }
+  const styled: Dataset = { ...ds, x };
+  const count = (flagged: Uint8Array) => {
+    const all = [...flagged.keys()].filter((i) => flagged[i] === 1);
+    return { hits: all.filter((i) => poisoned.has(i)).length, all: all.length };
+  };
+  return { styled, model, poisoned, count };
+}
+
+/**
+ * `model` (a {@link readingClassifier} of `k` classes over 16 values) seen through a
+ * representation that splits the trigger's carriers in two sub-modes, as an mlp keeps the source
+ * digit or its style: its prediction (one-hot, ×3), values 1–14, and `side(x, o)` (±2 for a
+ * carrier, 0 elsewhere).
+ */
+function splitCarriers(
+  model: Classifier,
+  k: number,
+  side: (x: Float32Array, o: number) => number,
+): Classifier {
+  const size = 16;
+  return {
+    ...model,
+    async activations(x, m) {
+      const dim = k + size;
+      const data = new Float32Array(m * dim);
+      const labels = await model.predict(x, m);
+      for (let i = 0; i < m; i++) {
+        data[i * dim + labels[i]!] = 3;
+        for (let j = 1; j < size - 1; j++) data[i * dim + k + j - 1] = x[i * size + j]!;
+        data[i * dim + dim - 1] = side(x, i * size);
+      }
+      return { data, dim };
+    },
+  };
 }
