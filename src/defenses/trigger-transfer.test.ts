@@ -200,12 +200,14 @@ describe('low-variance cluster trigger transfer', () => {
     }
   });
 
-  it('flags the largest candidate of a class whose departure is strong once one is corroborated', () => {
-    // Four classes of 100 records. Each offers two candidates whose patterns depart far beyond the
-    // control (0.34 and 0.6 against 0.025): the whole poison (40 records), whose pattern moves
-    // most probes of one source only, so its map cannot be corroborated, and a sub-mode of it
-    // (15 records) whose pattern moves every other source to the next class, as every class's
-    // does (MNIST mlp, image insert all-to-all, class "6": 541 records against 169).
+  it('flags the cleanest candidate of a class whose departure is strong once one is corroborated', () => {
+    // Four classes of 100 records. Each offers three candidates whose patterns depart far beyond
+    // the control (against 0.025): the whole poison (40 records, separation 28, departure 0.34),
+    // whose pattern moves most probes of one source only, so its map cannot be corroborated; a
+    // sub-mode of it (15 records, separation 11, departure 0.6) whose pattern moves every other
+    // source to the next class, as every class's does (MNIST mlp, image insert all-to-all, class
+    // "6": 541 records against 169); and a loose candidate of a later direction (70 records,
+    // separation 8, departure 0.31; Fashion-MNIST mlp, single pixel all-to-all, "Bag").
     const k = 4;
     const per = 100;
     const y = Int32Array.from({ length: k * per }, (_, i) => Math.floor(i / per));
@@ -226,16 +228,18 @@ describe('low-variance cluster trigger transfer', () => {
     };
     const candidate = (
       direction: 'principal' | 'kurtosis',
+      rank: number,
       size: number,
+      separation: number,
       departure: number,
       departureMap: Int32Array,
     ): TriggerTransferCandidateStats => ({
       direction,
-      rank: 0,
+      rank,
       size,
       transfer: 0.05,
       rows: Int32Array.from({ length: size }, (_, r) => r),
-      separation: 10,
+      separation,
       scores: new Float32Array(per),
       removal: null,
       departure,
@@ -247,7 +251,11 @@ describe('low-variance cluster trigger transfer', () => {
       one[(c + 2) % k] = (c + 3) % k;
       const every = Int32Array.from({ length: k }, (_, s) => (s === c ? -1 : (s + 1) % k));
       return {
-        candidates: [candidate('principal', 40, 0.34, one), candidate('kurtosis', 15, 0.6, every)],
+        candidates: [
+          candidate('principal', 0, 40, 28, 0.34, one),
+          candidate('principal', 4, 70, 8, 0.31, one),
+          candidate('kurtosis', 0, 15, 11, 0.6, every),
+        ],
         control: 0.04,
         controlDeparture: 0.025,
       };
