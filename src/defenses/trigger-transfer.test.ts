@@ -200,14 +200,14 @@ describe('low-variance cluster trigger transfer', () => {
     }
   });
 
-  it('flags the cleanest candidate of a class whose departure is strong once one is corroborated', () => {
-    // Four classes of 100 records. Each offers three candidates whose patterns depart far beyond
-    // the control (against 0.025): the whole poison (40 records, separation 28, departure 0.34),
-    // whose pattern moves most probes of one source only, so its map cannot be corroborated; a
-    // sub-mode of it (15 records, separation 11, departure 0.6) whose pattern moves every other
-    // source to the next class, as every class's does (MNIST mlp, image insert all-to-all, class
-    // "6": 541 records against 169); and a loose candidate of a later direction (70 records,
-    // separation 8, departure 0.31; Fashion-MNIST mlp, single pixel all-to-all, "Bag").
+  it('flags the largest candidate of a class that departs as far as its best, once one is corroborated', () => {
+    // Four classes of 100 records. Each offers three candidates whose patterns depart beyond the
+    // control (0.025): the whole poison (40 records, departure 0.34), whose pattern moves most
+    // probes of one source only, so its map cannot be corroborated; a sub-mode of it (15 records,
+    // departure 0.37) whose pattern moves every other source to the next class, as every class's
+    // does (MNIST mlp, image insert all-to-all, class "6": 541 records against 130); and a loose
+    // candidate of a later direction (70 records, departure 0.15, far below the best: clean
+    // records dilute the trigger; Fashion-MNIST mlp, single pixel all-to-all, "Bag").
     const k = 4;
     const per = 100;
     const y = Int32Array.from({ length: k * per }, (_, i) => Math.floor(i / per));
@@ -253,8 +253,8 @@ describe('low-variance cluster trigger transfer', () => {
       return {
         candidates: [
           candidate('principal', 0, 40, 28, 0.34, one),
-          candidate('principal', 4, 70, 8, 0.31, one),
-          candidate('kurtosis', 0, 15, 11, 0.6, every),
+          candidate('principal', 4, 70, 8, 0.15, one),
+          candidate('kurtosis', 0, 15, 11, 0.37, every),
         ],
         control: 0.04,
         controlDeparture: 0.025,

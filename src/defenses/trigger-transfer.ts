@@ -1334,26 +1334,39 @@ export function triggerTransferAmongClasses(
     // (Fashion-MNIST mlp, image insert at 5%: 415 flagged, 291 carriers, against 316 and 315);
     // ranked by the refined separation, a sub-mode (cnn, blend α 0.1 at 10%, seed 1: 559
     // flagged, 534 carriers, against 677 and 663).
-    // Where no candidate transfers to the class but one departs (all-to-all), the cleanest mode
-    // (largest refined separation) of those whose own departure is strong, as refined, with the
-    // carriers its removal test adds, once one candidate's departure is corroborated (the trigger
-    // is then shown to serve the class, as the among-class gain shows it for the transfer): a
-    // candidate whose pattern moves most probes of one source only cannot be corroborated by its
-    // map, and it may be the whole poison of the class (MNIST mlp, image insert all-to-all: 541
-    // records, exactly the poison of "6", separation 28.8, departure 0.34 against 0.025; its
-    // corroborated neighbour holds 169, at 11.6). Not the largest: a loose candidate of a later
-    // direction can depart too (Fashion-MNIST mlp, single pixel all-to-all, "Bag": 1,037 records
-    // at separation 8.5, departure 0.31, refined to 815 with 217 clean, beside the corroborated
-    // 569 at 19.3, all poison).
+    // Where no candidate transfers to the class but one departs (all-to-all), once one
+    // candidate's departure is corroborated (the trigger is then shown to serve the class, as the
+    // among-class gain shows it for the transfer): of the candidates whose own departure is
+    // strong and, within sampling error, as large as the class's best (a trigger's cluster and
+    // its sub-modes carry the same trigger; a loose candidate that mixes clean records dilutes
+    // it), the largest, as refined, with the carriers its removal test adds. A candidate whose
+    // pattern moves most probes of one source only cannot be corroborated by its map, and it may
+    // be the whole poison of the class (MNIST mlp, image insert all-to-all, "6": 541 records,
+    // exactly the poison, departure 0.34, beside the corroborated 130 at 0.37). A loose candidate
+    // of a later direction departs too, by less (Fashion-MNIST mlp, single pixel all-to-all,
+    // "Bag": 1,037 records, refined to 815 with 217 clean, departure 0.31 against the
+    // corroborated 569's 0.73, all poison); the cleanest mode instead of the largest picked a
+    // sub-mode elsewhere ("Sneaker": 47 records at separation 16.4 against 406 at 14.4).
+    const bestDeparture = Math.max(
+      0,
+      ...s.candidates
+        .filter((_, j) => s.ownDepartureZ[j]! >= STRONG_EVIDENCE)
+        .map((cd) => cd.stats.departure),
+    );
     const confirmed = suspicious
       ? (s.candidates
           .filter((cd) => modifiedZ(cd.transfer - s.control, nul) >= STRONG_EVIDENCE)
           .sort((a, b) => b.stats.size - a.stats.size)[0] ??
         (departureZ >= STRONG_EVIDENCE
           ? s.candidates
-              .filter((_, j) => s.ownDepartureZ[j]! >= STRONG_EVIDENCE)
+              .filter(
+                (cd, j) =>
+                  s.ownDepartureZ[j]! >= STRONG_EVIDENCE &&
+                  departureBeatsControl(bestDeparture, cd.stats.departure, plan.probes) <
+                    STRONG_EVIDENCE,
+              )
               .map(departing)
-              .sort((a, b) => b.stats.separation - a.stats.separation)[0]
+              .sort((a, b) => b.stats.size - a.stats.size)[0]
           : undefined))
       : undefined;
     if (confirmed) {
