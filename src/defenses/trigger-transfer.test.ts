@@ -158,11 +158,16 @@ describe('low-variance cluster trigger transfer', () => {
     const three = await triggerTransfer(styled, model, { seed: 3, principalDirections: 3 });
     expect(count(three.flagged).hits).toBeLessThan(poisoned.size / 2);
     const report = await triggerTransfer(styled, model, { seed: 3 });
-    const { hits, all } = count(report.flagged);
-    expect(hits / poisoned.size).toBeGreaterThanOrEqual(0.95);
-    expect(hits / all).toBeGreaterThanOrEqual(0.95);
-    expect(report.perClass[0]!.stats.direction).toBe('principal-4');
-    for (const f of report.perClass.slice(1)) expect(f.flagged).toBe(0);
+    // The later directions' cleanest mode is a third candidate, the poison (the cleanest of all);
+    // it serves the departure only (all-to-all), so this all-to-one poison is not flagged by it
+    // and the transfer's statistics are those of the first three directions.
+    const sizes = (r: typeof report) => r.perClass[0]!.stats.candidateSizes as number[];
+    const separations = (r: typeof report) => r.perClass[0]!.stats.candidateSeparations as number[];
+    expect(sizes(three)).toHaveLength(2);
+    expect(sizes(report)).toHaveLength(3);
+    expect(Math.max(...separations(report))).toBeGreaterThan(Math.max(...separations(three)));
+    expect(count(report.flagged).hits).toBe(count(three.flagged).hits);
+    expect(report.perClass[0]!.strength).toBe(three.perClass[0]!.strength);
   });
 
   it('expands an all-to-all candidate confirmed by its departure to all the poison of its class', async () => {

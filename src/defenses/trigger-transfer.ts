@@ -719,6 +719,11 @@ export interface TriggerTransferCandidateStats {
    */
   readonly departureRemoval?: TriggerTransferRemovalStats | null;
   /**
+   * Found along a principal direction beyond the first three that the above-average rule adds:
+   * judged by its departure only (all-to-all), not by its transfer.
+   */
+  readonly departureOnly?: boolean;
+  /**
    * Share of the probes its pattern moves out of their class consistently, one destination per
    * source class other than this one (`pattern-departure.ts`): an all-to-all trigger's signature.
    */
@@ -865,13 +870,22 @@ export async function triggerTransferClass(
   const refs = draw(others, plan.references, crng.fork('refs'));
   const probes = draw(others, plan.probes, crng.fork('probes'));
   const used = cands.map((cand) => draw(cand.members, plan.patternRecords, crng.fork(cand.group)));
-  const size = Math.max(...used.map((u) => u.length));
+  // The later directions' candidate serves the departure only (all-to-all): the transfer's
+  // statistics (the control, its size and draw, and the among-class gain) are the other
+  // candidates' as before. Judged by its transfer too, it took the flag from the poison's own
+  // candidate on all-to-one sets (Fashion-MNIST mlp, image insert at 5%: F1 0.997 → 0.952).
+  const primary = cands.map((cand) => cand.group !== 'principal-later');
+  const size = Math.max(
+    ...used.filter((_, j) => primary[j] || !primary.includes(true)).map((u) => u.length),
+  );
   // The control is drawn from the class outside the candidates: at a high poison rate a subset
   // of the whole class carries the trigger too and transfers with it (MNIST mlp, pattern at 33%
   // of the class: the candidate is exactly the poison and transfers 1.00, a subset of the whole
   // class 0.835, so the class was not strong and the scan said PASS).
   const inCandidates = new Set<number>();
-  for (const cand of cands) for (const i of cand.members) inCandidates.add(i);
+  for (const [j, cand] of cands.entries()) {
+    if (primary[j] || !primary.includes(true)) for (const i of cand.members) inCandidates.add(i);
+  }
   const rest = idx.filter((i) => !inCandidates.has(i));
   const ctrl = draw(rest.length >= size ? rest : idx, size, crng.fork('control'));
   const needed = new Set<number>([...refs, ...probes, ...ctrl]);
@@ -919,7 +933,9 @@ export async function triggerTransferClass(
   );
   // The removal test, for the candidates whose transfer beats the control's beyond the sampling
   // error of a difference of two rates (the others cannot be confirmed among the classes anyway).
-  const testable = cands.map((cand) => transferBeatsControl(cand.transfer, control, probes.length));
+  const testable = cands.map(
+    (cand, j) => primary[j]! && transferBeatsControl(cand.transfer, control, probes.length),
+  );
   // All-to-all: a candidate whose pattern moves the probes out of their classes consistently,
   // beyond the control's departure by the same margin, is tested too; the records its test adds
   // are judged by their own pattern's departure (an all-to-all trigger moves few probes to the
@@ -1007,6 +1023,7 @@ export async function triggerTransferClass(
       scores: Float32Array.from(refined.proj, (v) => Math.max(0, v)),
       removal: removals[j]!,
       departureRemoval: departureRemovals[j]!,
+      departureOnly: !primary[j],
       departure: departures[j]!.share,
       departureMap: departures[j]!.map,
       controlDeparture: controlDepartures[j]!,
@@ -1256,7 +1273,10 @@ export function triggerTransferAmongClasses(
     const s = stats[c] ?? { candidates: [], control: 0, controlDeparture: 0 };
     const candidates = s.candidates.map(withRemoval);
     let best: EffectiveCandidate | undefined;
-    for (const cand of candidates) if (!best || cand.transfer > best.transfer) best = cand;
+    for (const cand of candidates) {
+      if (!cand.stats.departureOnly && (!best || cand.transfer > best.transfer)) best = cand;
+    }
+    best ??= candidates[0];
     // The departure statistic within the class, absolute (not among the classes: an all-to-all
     // backdoor poisons every class alike, so the classes' null holds the poison).
     const departureZ = candidates.map((cd) =>
@@ -1267,7 +1287,9 @@ export function triggerTransferAmongClasses(
       controlDeparture: s.controlDeparture,
       candidates,
       best,
-      gain: (best?.transfer ?? 0) - s.control,
+      // A class whose only candidate serves the departure has no transfer gain (as before it had
+      // no candidate).
+      gain: best && !best.stats.departureOnly ? best.transfer - s.control : 0,
       departureZ,
       ownDepartureZ: departureZ,
     };
@@ -1355,7 +1377,10 @@ export function triggerTransferAmongClasses(
     );
     const confirmed = suspicious
       ? (s.candidates
-          .filter((cd) => modifiedZ(cd.transfer - s.control, nul) >= STRONG_EVIDENCE)
+          .filter(
+            (cd) =>
+              !cd.stats.departureOnly && modifiedZ(cd.transfer - s.control, nul) >= STRONG_EVIDENCE,
+          )
           .sort((a, b) => b.stats.size - a.stats.size)[0] ??
         (departureZ >= STRONG_EVIDENCE
           ? s.candidates
