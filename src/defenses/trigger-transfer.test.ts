@@ -7,7 +7,12 @@ import {
 } from '../testing/planted-trigger.js';
 import { Rng } from '../util/rng.js';
 import { STRONG_EVIDENCE } from './detector.js';
-import { triggerTransfer } from './trigger-transfer.js';
+import {
+  type TriggerTransferCandidateStats,
+  type TriggerTransferPlan,
+  triggerTransfer,
+  triggerTransferAmongClasses,
+} from './trigger-transfer.js';
 
 describe('low-variance cluster trigger transfer', () => {
   it('confirms a planted low-variance backdoor cluster and not a natural tight sub-style', async () => {
@@ -67,18 +72,7 @@ describe('low-variance cluster trigger transfer', () => {
     // ×40: excess kurtosis near 50, far above the poison's 6): the first principal direction is
     // the style, whose half-class split carries no trigger, and the first three FOBI directions
     // are the tails, as on an mlp's ReLU layer (MNIST, blend α 0.2 at 10%, seed 2).
-    const { ds, model, poisoned } = plantedCase();
-    const rng = new Rng(13);
-    const x = Float32Array.from(ds.x);
-    for (let i = 0; i < ds.y.length; i++) {
-      for (const j of [1, 2, 3]) if (rng.uniform(0, 1) < 0.02) x[i * 16 + j]! *= 40;
-      x[i * 16 + 13] = (rng.uniform(0, 1) < 0.5 ? -0.5 : 0.5) + rng.normal(0, 0.05);
-    }
-    const styled: Dataset = { ...ds, x };
-    const count = (flagged: Uint8Array) => {
-      const all = [...flagged.keys()].filter((i) => flagged[i] === 1);
-      return { hits: all.filter((i) => poisoned.has(i)).length, all: all.length };
-    };
+    const { styled, model, count, poisoned } = styledCase(13, [[13, 0.5, 0.05]]);
     const first = await triggerTransfer(styled, model, { seed: 3, principalDirections: 1 });
     expect(count(first.flagged).hits).toBeLessThan(poisoned.size / 2);
     const report = await triggerTransfer(styled, model, { seed: 3 });
@@ -95,22 +89,9 @@ describe('low-variance cluster trigger transfer', () => {
     // 3–5 at +2 along one feature, so the candidate cluster is one of the two sub-modes; the
     // removal test (value 15 back to 0 sends every carrier to its source) finds both.
     const { ds, model, poisoned } = plantedCase();
-    const size = 16;
-    const k = 6;
-    const split: Classifier = {
-      ...model,
-      async activations(x, m) {
-        const dim = k + size;
-        const data = new Float32Array(m * dim);
-        const labels = await model.predict(x, m);
-        for (let i = 0; i < m; i++) {
-          data[i * dim + labels[i]!] = 3;
-          for (let j = 1; j < size - 1; j++) data[i * dim + k + j - 1] = x[i * size + j]!;
-          if (x[i * size + 15]! >= 0.5) data[i * dim + dim - 1] = x[i * size]! > 0.5 ? 2 : -2;
-        }
-        return { data, dim };
-      },
-    };
+    const split = splitCarriers(model, 6, (x, o) =>
+      x[o + 15]! >= 0.5 ? (x[o]! > 0.5 ? 2 : -2) : 0,
+    );
     const report = await triggerTransfer(ds, split, { seed: 3 });
     const flagged = [...report.flagged.keys()].filter((i) => report.flagged[i] === 1);
     const hits = flagged.filter((i) => poisoned.has(i)).length;
@@ -146,48 +127,10 @@ describe('low-variance cluster trigger transfer', () => {
   });
 
   it('confirms an all-to-all backdoor by its consistent departure', async () => {
-    // Six classes read from value 0 (uniform in [c, c + 1]: wide beside the trigger, so a
-    // carrier's nearest record of another class is a clean one of its source); in every class c,
-    // 40 poisoned records are records of class c − 1 with value 15 set to 0.3, and the model
-    // sends a record with value 15 on from its class k to k + 1 (all-to-all). A class's pattern moves only the probes of class
-    // c − 1 to c (a fifth of them: every class alike, nothing stands out among the classes); it
-    // moves the others out of their class, each to the next one.
-    const k = 6;
-    const size = 16;
-    const rng = new Rng(7);
-    const xs: number[] = [];
-    const ys: number[] = [];
-    const poisoned = new Set<number>();
-    const record = (source: number, trigger: boolean) => {
-      const x = [source + rng.uniform(0.02, 0.98)];
-      for (let j = 1; j < size; j++) x.push(rng.normal(0, 0.02));
-      if (trigger) x[15] = 0.3;
-      return x;
-    };
-    for (let c = 0; c < k; c++) {
-      for (let r = 0; r < 400; r++) {
-        xs.push(...record(c, false));
-        ys.push(c);
-      }
-      for (let p = 0; p < 40; p++) {
-        poisoned.add(ys.length);
-        xs.push(...record((c + k - 1) % k, true));
-        ys.push(c);
-      }
-    }
-    const n = ys.length;
-    const ds: Dataset = {
-      x: Float32Array.from(xs),
-      shape: [n, 4, 4, 1],
-      y: Int32Array.from(ys),
-      classes: Array.from({ length: k }, (_, c) => `c${c}`),
-      ids: ys.map((_, i) => `r${i}`),
-    };
-    const predictOne = (x: Float32Array, o: number): number => {
-      const source = Math.min(k - 1, Math.max(0, Math.floor(x[o]!)));
-      return x[o + 15]! >= 0.15 ? (source + 1) % k : source;
-    };
-    const model = readingClassifier(k, size, predictOne);
+    // A class's pattern moves only the probes of class c − 1 to c (a fifth of them: every class
+    // alike, nothing stands out among the classes); it moves the others out of their class, each
+    // to the next one (allToAllCase).
+    const { ds, model, poisoned } = allToAllCase();
     const report = await triggerTransfer(ds, model, { seed: 3 });
     const flagged = [...report.flagged.keys()].filter((i) => report.flagged[i] === 1);
     const hits = flagged.filter((i) => poisoned.has(i)).length;
@@ -197,6 +140,136 @@ describe('low-variance cluster trigger transfer', () => {
       expect(f.suspicious).toBe(true);
       expect(f.stats.transfer).toBeLessThan(0.5);
       expect(f.stats.departureStrength).toBeGreaterThanOrEqual(STRONG_EVIDENCE);
+    }
+  });
+
+  it('searches the principal directions above the average variance, beyond the first three', async () => {
+    // The planted case with three two-mode styles in every class (values 11–13 at ±0.45, ±0.4,
+    // ±0.35: variances 0.20, 0.16, 0.12, above the poison's 0.08 along value 15) and heavy-tailed
+    // quiet values 1–3 (2% of records ×40), which take the first three FOBI directions: the
+    // poison lies along the fourth principal direction, as on MNIST mlp, single pixel all-to-all
+    // (the poison of "2" along the fourth and eighth). Four of the class's directions are above
+    // the average variance.
+    const { styled, model, count, poisoned } = styledCase(17, [
+      [11, 0.45, 0.03],
+      [12, 0.4, 0.03],
+      [13, 0.35, 0.03],
+    ]);
+    const three = await triggerTransfer(styled, model, { seed: 3, principalDirections: 3 });
+    expect(count(three.flagged).hits).toBeLessThan(poisoned.size / 2);
+    const report = await triggerTransfer(styled, model, { seed: 3 });
+    // The later directions' cleanest mode is a third candidate, the poison (the cleanest of all);
+    // it serves the departure only (all-to-all), so this all-to-one poison is not flagged by it
+    // and the transfer's statistics are those of the first three directions.
+    const sizes = (r: typeof report) => r.perClass[0]!.stats.candidateSizes as number[];
+    const separations = (r: typeof report) => r.perClass[0]!.stats.candidateSeparations as number[];
+    expect(sizes(three)).toHaveLength(2);
+    expect(sizes(report)).toHaveLength(3);
+    expect(Math.max(...separations(report))).toBeGreaterThan(Math.max(...separations(three)));
+    expect(count(report.flagged).hits).toBe(count(three.flagged).hits);
+    expect(report.perClass[0]!.strength).toBe(three.perClass[0]!.strength);
+  });
+
+  it('expands an all-to-all candidate confirmed by its departure to all the poison of its class', async () => {
+    // The all-to-all case below, with ten classes, seen through a representation that splits
+    // each class's poison in two sub-modes (by the source record's place in its class, as an mlp
+    // keeps a digit's style): the candidate is one of them; the removal test (value 15 back to 0
+    // sends every carrier to its source) finds the other, whose own pattern departs alike. On 40
+    // probes a candidate's transfer to its class (a ninth of the probes) does not beat the
+    // control's beyond sampling error, so only its departure can call the test.
+    const k = 10;
+    const { ds, model, poisoned } = allToAllCase(k);
+    const split = splitCarriers(model, k, (x, o) =>
+      x[o + 15]! >= 0.15 ? (x[o]! - Math.floor(x[o]!) < 0.5 ? 2 : -2) : 0,
+    );
+    const report = await triggerTransfer(ds, split, { seed: 3, probes: 40 });
+    const flagged = [...report.flagged.keys()].filter((i) => report.flagged[i] === 1);
+    const hits = flagged.filter((i) => poisoned.has(i)).length;
+    for (const f of report.perClass) {
+      expect(f.suspicious).toBe(true);
+      expect(f.stats.candidate).toBeLessThan(30);
+    }
+    // The candidates alone hold 57% of the poison (227 of 400, nothing clean); with the test, 86%
+    // (344), beside 23 clean records: fragile ones near a class boundary that the removal sends
+    // out with the carriers, judged as one set with them (precision 0.94).
+    expect(hits / poisoned.size).toBeGreaterThanOrEqual(0.8);
+    expect(hits / flagged.length).toBeGreaterThanOrEqual(0.9);
+    // The added records score at least as the candidate's least suspicious record (the other
+    // sub-mode lies on the far side of its direction: by its own projection it scores 0), so a
+    // scan's corroboration cutoff of the class stays the candidate's.
+    for (let c = 0; c < k; c++) {
+      const scores = flagged.filter((i) => ds.y[i] === c).map((i) => report.scores[i]!);
+      if (scores.length > Number(report.perClass[c]!.stats.candidate)) {
+        expect(Math.min(...scores)).toBeGreaterThan(0);
+      }
+    }
+  });
+
+  it('flags the largest candidate of a class that departs as far as its best, once one is corroborated', () => {
+    // Four classes of 100 records. Each offers three candidates whose patterns depart beyond the
+    // control (0.025): the whole poison (40 records, departure 0.34), whose pattern moves most
+    // probes of one source only, so its map cannot be corroborated; a sub-mode of it (15 records,
+    // departure 0.37) whose pattern moves every other source to the next class, as every class's
+    // does (MNIST mlp, image insert all-to-all, class "6": 541 records against 130); and a loose
+    // candidate of a later direction (70 records, departure 0.15, far below the best: clean
+    // records dilute the trigger; Fashion-MNIST mlp, single pixel all-to-all, "Bag").
+    const k = 4;
+    const per = 100;
+    const y = Int32Array.from({ length: k * per }, (_, i) => Math.floor(i / per));
+    const plan: TriggerTransferPlan = {
+      dims: 32,
+      minShare: 0.005,
+      principalDirections: 'above-average',
+      kurtosisDirections: 3,
+      patternRecords: 100,
+      references: 500,
+      probes: 200,
+      seed: 0,
+      layer: null,
+      images: true,
+      numClasses: k,
+      lo: 0,
+      hi: 1,
+    };
+    const candidate = (
+      direction: 'principal' | 'kurtosis',
+      rank: number,
+      size: number,
+      separation: number,
+      departure: number,
+      departureMap: Int32Array,
+    ): TriggerTransferCandidateStats => ({
+      direction,
+      rank,
+      size,
+      transfer: 0.05,
+      rows: Int32Array.from({ length: size }, (_, r) => r),
+      separation,
+      scores: new Float32Array(per),
+      removal: null,
+      departure,
+      departureMap,
+      controlDeparture: 0.025,
+    });
+    const stats = Array.from({ length: k }, (_, c) => {
+      const one = new Int32Array(k).fill(-1);
+      one[(c + 2) % k] = (c + 3) % k;
+      const every = Int32Array.from({ length: k }, (_, s) => (s === c ? -1 : (s + 1) % k));
+      return {
+        candidates: [
+          candidate('principal', 0, 40, 28, 0.34, one),
+          candidate('principal', 4, 70, 8, 0.15, one),
+          candidate('kurtosis', 0, 15, 11, 0.37, every),
+        ],
+        control: 0.04,
+        controlDeparture: 0.025,
+      };
+    });
+    const report = triggerTransferAmongClasses({ y, classes: ['a', 'b', 'c', 'd'] }, stats, plan);
+    for (const f of report.perClass) {
+      expect(f.suspicious).toBe(true);
+      expect(f.flagged).toBe(40);
+      expect(f.stats.direction).toBe('principal');
     }
   });
 
@@ -216,3 +289,99 @@ describe('low-variance cluster trigger transfer', () => {
     });
   });
 });
+
+/**
+ * Six classes read from value 0 (uniform in [c, c + 1]: wide beside the trigger, so a carrier's
+ * nearest record of another class is a clean one of its source); in every class c, 40 poisoned
+ * records are records of class c − 1 with value 15 set to 0.3, and the model sends a record with
+ * value 15 on from its class k to k + 1 (all-to-all).
+ */
+function allToAllCase(k = 6): { ds: Dataset; model: Classifier; poisoned: Set<number> } {
+  const size = 16;
+  const rng = new Rng(7);
+  const xs: number[] = [];
+  const ys: number[] = [];
+  const poisoned = new Set<number>();
+  const record = (source: number, trigger: boolean) => {
+    const x = [source + rng.uniform(0.02, 0.98)];
+    for (let j = 1; j < size; j++) x.push(rng.normal(0, 0.02));
+    if (trigger) x[15] = 0.3;
+    return x;
+  };
+  for (let c = 0; c < k; c++) {
+    for (let r = 0; r < 400; r++) {
+      xs.push(...record(c, false));
+      ys.push(c);
+    }
+    for (let p = 0; p < 40; p++) {
+      poisoned.add(ys.length);
+      xs.push(...record((c + k - 1) % k, true));
+      ys.push(c);
+    }
+  }
+  const n = ys.length;
+  const ds: Dataset = {
+    x: Float32Array.from(xs),
+    shape: [n, 4, 4, 1],
+    y: Int32Array.from(ys),
+    classes: Array.from({ length: k }, (_, c) => `c${c}`),
+    ids: ys.map((_, i) => `r${i}`),
+  };
+  const predictOne = (x: Float32Array, o: number): number => {
+    const source = Math.min(k - 1, Math.max(0, Math.floor(x[o]!)));
+    return x[o + 15]! >= 0.15 ? (source + 1) % k : source;
+  };
+  const model = readingClassifier(k, size, predictOne);
+  return { ds, model, poisoned };
+}
+
+/**
+ * The planted case with heavy-tailed quiet values 1–3 (2% of records ×40) and two-mode styles in
+ * every class (`[value, ±amplitude, SD]`), seeded by `seed`; `count` gives the poisoned records
+ * and all records a report flags.
+ */
+function styledCase(seed: number, styles: readonly (readonly [number, number, number])[]) {
+  const { ds, model, poisoned } = plantedCase();
+  const rng = new Rng(seed);
+  const x = Float32Array.from(ds.x);
+  for (let i = 0; i < ds.y.length; i++) {
+    for (const j of [1, 2, 3]) if (rng.uniform(0, 1) < 0.02) x[i * 16 + j]! *= 40;
+    for (const [j, a, sd] of styles) {
+      x[i * 16 + j] = (rng.uniform(0, 1) < 0.5 ? -a : a) + rng.normal(0, sd);
+    }
+  }
+  const styled: Dataset = { ...ds, x };
+  const count = (flagged: Uint8Array) => {
+    const all = [...flagged.keys()].filter((i) => flagged[i] === 1);
+    return { hits: all.filter((i) => poisoned.has(i)).length, all: all.length };
+  };
+  return { styled, model, poisoned, count };
+}
+
+/**
+ * `model` (a {@link readingClassifier} of `k` classes over 16 values) seen through a
+ * representation that splits the trigger's carriers in two sub-modes, as an mlp keeps the source
+ * digit or its style: its prediction (one-hot, ×3), values 1–14, and `side(x, o)` (±2 for a
+ * carrier, 0 elsewhere).
+ */
+function splitCarriers(
+  model: Classifier,
+  k: number,
+  side: (x: Float32Array, o: number) => number,
+): Classifier {
+  const size = 16;
+  return {
+    ...model,
+    async activations(x, m) {
+      const dim = k + size;
+      const data = new Float32Array(m * dim);
+      const labels = await model.predict(x, m);
+      for (let i = 0; i < m; i++) {
+        data[i * dim + labels[i]!] = 3;
+        for (let j = 1; j < size - 1; j++) data[i * dim + k + j - 1] = x[i * size + j]!;
+        data[i * dim + dim - 1] = side(x, i * size);
+      }
+      return { data, dim };
+    },
+  };
+}

@@ -45,7 +45,8 @@ import {
  *    The smaller side of each split is a candidate cluster, unless the best split is at the
  *    smallest allowed size (a heavy tail, not a mode: measured on clean Fashion-MNIST, such
  *    30-record extremes transfer to their class as well as a trigger). Of the first
- *    `principalDirections` principal and the first `kurtosisDirections` FOBI directions, the one
+ *    principal directions (`principalDirections`: by default those above the average variance,
+ *    at least 3) and the first `kurtosisDirections` FOBI directions, the one
  *    of each kind whose refined candidate is the cleanest mode (largest separation) is kept: a
  *    heavy tail can out-rank the poison's direction in kurtosis, and the class's own broad
  *    variation in variance (an mlp's ReLU layer; docs/detectors.md, "Trigger transfer on an mlp" and "the
@@ -79,8 +80,11 @@ import {
  *    its own and its failing set's (a natural sub-style's failing set, the class's records that
  *    need its strokes, does not transfer), and the failing records beyond the refined candidate
  *    are flagged with it only if their own pattern beats the control (fragile clean records near
- *    a boundary do not carry the pattern). One forward pass of the class per tested candidate,
- *    plus one of the class as it is.
+ *    a boundary do not carry the pattern). A candidate whose departure (not its transfer) beats
+ *    the control's is tested the same way, the records beyond it judged by their own pattern's
+ *    departure and map; they are flagged only where the candidate is confirmed by its departure
+ *    (all-to-all). One forward pass of the class per tested candidate, plus one of the class as
+ *    it is.
  *
  * Images only (records of two or more dimensions); on tabular rows and token sequences the
  * detector abstains (nothing flagged, strength 0).
@@ -94,12 +98,21 @@ export interface TriggerTransferOptions extends RepresentationOptions {
   /** Smallest candidate, as a share of its class. Default 0.005. */
   readonly minShare?: number;
   /**
-   * Principal directions of the residual searched, largest variance first. Default 3: the class's
+   * Principal directions of the residual searched, largest variance first: a count, or
+   * `'above-average'` (the default): every whitened direction whose variance exceeds the average
+   * of the `dims` kept (Kaiser's rule, Kaiser 1960, "The application of electronic computers to
+   * factor analysis", Educational and Psychological Measurement 20), and at least 3. The class's
    * own broad variation can out-rank the poison's direction (MNIST mlp, blend α 0.2 at 10% of the
    * target, seed 2: the poison lies along the second principal direction, alone at AUC 1.00; the
-   * first, a flat spread of excess kurtosis −1.1, offers no candidate).
+   * first, a flat spread of excess kurtosis −1.1, offers no candidate), and several can: MNIST
+   * mlp, single pixel at 10% of every class (all-to-all), the poison of "2" lies along the fourth
+   * and eighth (AUC 0.95 and 0.94), none of the first three; nine of its 32 directions are above
+   * the average. With `'above-average'` the cleanest mode of the directions beyond the first
+   * three is a candidate of its own, beside the cleanest of the first three (kept as before: a
+   * later direction can hold a cleaner sub-mode of the poison, Fashion-MNIST cnn, blend α 0.1 at
+   * 10%: 183 records at separation 14.5 against the 561 at 10.5 that the removal test expands).
    */
-  readonly principalDirections?: number;
+  readonly principalDirections?: number | 'above-average';
   /**
    * FOBI directions searched, largest kurtosis first. Default 3: a heavy-tailed direction (a few
    * extreme records, no mode) can out-rank the poison's: on an mlp's 256-unit ReLU layer (MNIST,
@@ -122,6 +135,12 @@ interface Candidate {
   readonly direction: 'principal' | 'kurtosis';
   /** Rank of the direction among its kind (0: the first principal / largest-kurtosis one). */
   readonly rank: number;
+  /**
+   * The directions of which the cleanest mode is kept: the kurtosis ones, the first
+   * {@link FIRST_PRINCIPAL} principal ones, and those beyond them that the above-average rule
+   * adds (see {@link TriggerTransferOptions.principalDirections}).
+   */
+  readonly group: 'principal' | 'principal-later' | 'kurtosis';
   /** Dataset indices of the candidate's records. */
   readonly members: Int32Array;
   /** Whitened projection of every class record, signed so that the candidate lies above. */
@@ -231,7 +250,7 @@ function classCandidates(
   classIndex: number,
   dims: number,
   minShare: number,
-  principalDirections: number,
+  principalDirections: number | 'above-average',
   kurtosisDirections: number,
 ): Candidate[] {
   const d = reps.dim;
@@ -287,16 +306,18 @@ function classCandidates(
   for (let a = 0; a < k; a++) for (let b = a; b < k; b++) m4[b * k + a] = m4[a * k + b]!;
   const fobi = symmetricEigen(m4, k, Math.min(kurtosisDirections, k));
   const out: Candidate[] = [];
-  const searched: [Candidate['direction'], number, Float64Array, boolean][] = [];
-  for (let t = 0; t < Math.min(principalDirections, k); t++) {
+  const searched: [Candidate['direction'], number, Float64Array, boolean, Candidate['group']][] =
+    [];
+  for (let t = 0; t < Math.min(searchedPrincipal(eig.values, k, principalDirections), k); t++) {
     const axis = new Float64Array(k);
     axis[t] = 1;
-    searched.push(['principal', t, axis, true]);
+    const later = principalDirections === 'above-average' && t >= FIRST_PRINCIPAL;
+    searched.push(['principal', t, axis, true, later ? 'principal-later' : 'principal']);
   }
   for (let t = 0; t < fobi.values.length; t++) {
-    searched.push(['kurtosis', t, fobi.vectors.subarray(t * k, (t + 1) * k), false]);
+    searched.push(['kurtosis', t, fobi.vectors.subarray(t * k, (t + 1) * k), false, 'kurtosis']);
   }
-  for (const [direction, rank, u, unequal] of searched) {
+  for (const [direction, rank, u, unequal, group] of searched) {
     const p = new Float64Array(n);
     for (let r = 0; r < n; r++) {
       let dot = 0;
@@ -309,6 +330,7 @@ function classCandidates(
     out.push({
       direction,
       rank,
+      group,
       members: Int32Array.from(split.small, (r) => idx[r]!),
       proj: p,
       rows: split.small,
@@ -318,6 +340,30 @@ function classCandidates(
     });
   }
   return out;
+}
+
+/**
+ * The principal directions searched as before the above-average rule (their cleanest mode is one
+ * candidate; the cleanest of the further ones another).
+ */
+const FIRST_PRINCIPAL = 3;
+
+/**
+ * How many of the `k` principal directions of variances `values` (largest first) are searched:
+ * `count` itself, or for `'above-average'` those above the average of the `k`, at least 3
+ * (see {@link TriggerTransferOptions.principalDirections}).
+ */
+function searchedPrincipal(
+  values: ArrayLike<number>,
+  k: number,
+  count: number | 'above-average',
+): number {
+  if (count !== 'above-average') return count;
+  let mean = 0;
+  for (let t = 0; t < k; t++) mean += values[t]! / k;
+  let above = 0;
+  while (above < k && values[above]! > mean) above++;
+  return Math.max(FIRST_PRINCIPAL, above);
 }
 
 /** A candidate's direction as reports name it: `principal`, `principal-2`, …, `kurtosis`, `kurtosis-2`, … */
@@ -407,19 +453,6 @@ function meanSpan(reps: Representations, byClass: readonly Int32Array[]): MeanSp
   }
   orthonormalizeRows(basis, rows, d);
   return { means, basis, rows };
-}
-
-/** Share of `probes` (dataset indices) the model assigns to class `c` with `pattern` added. */
-async function transferRate(
-  rec: RecordRows,
-  model: Classifier,
-  probes: Int32Array,
-  pattern: Float64Array,
-  c: number,
-  lo: number,
-  hi: number,
-): Promise<number> {
-  return shareIn(await patternedPredictions(rec, model, probes, pattern, lo, hi), c);
 }
 
 /** Share of `predicted` classes equal to `c` (0 when there are none). */
@@ -584,7 +617,7 @@ function draw(pool: Int32Array, k: number, rng: Rng): Int32Array {
 export interface TriggerTransferPlan {
   readonly dims: number;
   readonly minShare: number;
-  readonly principalDirections: number;
+  readonly principalDirections: number | 'above-average';
   readonly kurtosisDirections: number;
   readonly patternRecords: number;
   readonly references: number;
@@ -610,14 +643,14 @@ export function triggerTransferPlan(
 ): TriggerTransferPlan {
   const dims = options.dims ?? 32;
   const minShare = options.minShare ?? 0.005;
-  const principalDirections = options.principalDirections ?? 3;
+  const principalDirections = options.principalDirections ?? 'above-average';
   const kurtosisDirections = options.kurtosisDirections ?? 3;
   const patternRecords = options.patternRecords ?? 100;
   const references = options.references ?? 500;
   const probes = options.probes ?? 200;
   for (const [name, v] of [
     ['dims', dims],
-    ['principalDirections', principalDirections],
+    ['principalDirections', principalDirections === 'above-average' ? 1 : principalDirections],
     ['kurtosisDirections', kurtosisDirections],
     ['patternRecords', patternRecords],
     ['references', references],
@@ -672,6 +705,17 @@ export interface TriggerTransferCandidateStats {
    * control's beyond sampling error (null elsewhere): see {@link TriggerTransferRemovalStats}.
    */
   readonly removal: TriggerTransferRemovalStats | null;
+  /**
+   * The same removal test where the transfer does not beat the control but the departure does
+   * (all-to-all), the records it adds judged by their own pattern's departure (null elsewhere):
+   * flagged only where the candidate is confirmed by its departure.
+   */
+  readonly departureRemoval?: TriggerTransferRemovalStats | null;
+  /**
+   * Found along a principal direction beyond the first three that the above-average rule adds:
+   * judged by its departure only (all-to-all), not by its transfer.
+   */
+  readonly departureOnly?: boolean;
   /**
    * Share of the probes its pattern moves out of their class consistently, one destination per
    * source class other than this one (`pattern-departure.ts`): an all-to-all trigger's signature.
@@ -785,9 +829,10 @@ export async function triggerTransferClass(
     plan.principalDirections,
     plan.kurtosisDirections,
   );
-  // Refined first: of each kind of direction, only the cleanest mode (largest refined separation)
-  // is kept, so a class still offers one principal and one kurtosis candidate (the null among the
-  // classes is unchanged in kind), and where the first direction is the cleanest nothing changes.
+  // Refined first: of each group of directions, only the cleanest mode (largest refined
+  // separation) is kept, so a class offers one principal candidate of the first three directions,
+  // one of the later ones above the average variance (where there are any) and one kurtosis
+  // candidate, and where the first direction is the cleanest nothing changes in its group.
   const refinedOf = new Map<Candidate, ReturnType<typeof refineCandidate>>();
   for (const cand of found) {
     let refined = refineCandidate(cand);
@@ -801,14 +846,14 @@ export async function triggerTransferClass(
     }
     refinedOf.set(cand, refined);
   }
-  const cleanest = new Map<Candidate['direction'], Candidate>();
+  const cleanest = new Map<Candidate['group'], Candidate>();
   for (const cand of found) {
-    const kept = cleanest.get(cand.direction);
+    const kept = cleanest.get(cand.group);
     if (!kept || refinedOf.get(cand)!.separation > refinedOf.get(kept)!.separation) {
-      cleanest.set(cand.direction, cand);
+      cleanest.set(cand.group, cand);
     }
   }
-  const cands = found.filter((cand) => cleanest.get(cand.direction) === cand);
+  const cands = found.filter((cand) => cleanest.get(cand.group) === cand);
   const crng = new Rng(plan.seed).fork(`class-${c}`);
   const others = new Int32Array(n - idx.length);
   for (let i = 0, o = 0; i < n; i++) if (y[i] !== c) others[o++] = i;
@@ -817,16 +862,23 @@ export async function triggerTransferClass(
   }
   const refs = draw(others, plan.references, crng.fork('refs'));
   const probes = draw(others, plan.probes, crng.fork('probes'));
-  const used = cands.map((cand) =>
-    draw(cand.members, plan.patternRecords, crng.fork(cand.direction)),
+  const used = cands.map((cand) => draw(cand.members, plan.patternRecords, crng.fork(cand.group)));
+  // The later directions' candidate serves the departure only (all-to-all): the transfer's
+  // statistics (the control, its size and draw, and the among-class gain) are the other
+  // candidates' as before. Judged by its transfer too, it took the flag from the poison's own
+  // candidate on all-to-one sets (Fashion-MNIST mlp, image insert at 5%: F1 0.997 → 0.952).
+  const primary = cands.map((cand) => cand.group !== 'principal-later');
+  const size = Math.max(
+    ...used.filter((_, j) => primary[j] || !primary.includes(true)).map((u) => u.length),
   );
-  const size = Math.max(...used.map((u) => u.length));
   // The control is drawn from the class outside the candidates: at a high poison rate a subset
   // of the whole class carries the trigger too and transfers with it (MNIST mlp, pattern at 33%
   // of the class: the candidate is exactly the poison and transfers 1.00, a subset of the whole
   // class 0.835, so the class was not strong and the scan said PASS).
   const inCandidates = new Set<number>();
-  for (const cand of cands) for (const i of cand.members) inCandidates.add(i);
+  for (const [j, cand] of cands.entries()) {
+    if (primary[j] || !primary.includes(true)) for (const i of cand.members) inCandidates.add(i);
+  }
   const rest = idx.filter((i) => !inCandidates.has(i));
   const ctrl = draw(rest.length >= size ? rest : idx, size, crng.fork('control'));
   const needed = new Set<number>([...refs, ...probes, ...ctrl]);
@@ -874,9 +926,24 @@ export async function triggerTransferClass(
   );
   // The removal test, for the candidates whose transfer beats the control's beyond the sampling
   // error of a difference of two rates (the others cannot be confirmed among the classes anyway).
-  const testable = cands.map((cand) => transferBeatsControl(cand.transfer, control, probes.length));
+  const testable = cands.map(
+    (cand, j) => primary[j]! && transferBeatsControl(cand.transfer, control, probes.length),
+  );
+  // All-to-all: a candidate whose pattern moves the probes out of their classes consistently,
+  // beyond the control's departure by the same margin, is tested too; the records its test adds
+  // are judged by their own pattern's departure (an all-to-all trigger moves few probes to the
+  // class, so the transfer cannot judge them). On an mlp the poison of one class is several
+  // sub-modes, as for all-to-one, and the candidate one of them (MNIST mlp, single pixel at 10%
+  // of every class: 385 of class "0"'s 600 poisoned records, 454 of "8"'s 618).
+  const departureTestable = cands.map(
+    (_, j) =>
+      !testable[j] &&
+      departureBeatsControl(departures[j]!.share, controlDepartures[j]!, probes.length) >=
+        STRONG_EVIDENCE,
+  );
   const removals: (TriggerTransferRemovalStats | null)[] = cands.map(() => null);
-  if (testable.some(Boolean)) {
+  const departureRemovals: (TriggerTransferRemovalStats | null)[] = cands.map(() => null);
+  if (testable.some(Boolean) || departureTestable.some(Boolean)) {
     // Only the class's records not read above: the references and probes are read already.
     const missing = idx.filter((i) => !needed.has(i));
     const more = missing.length > 0 ? await input.records(missing) : rec;
@@ -899,25 +966,42 @@ export async function triggerTransferClass(
       plan.lo,
       plan.hi,
     );
+    const removalContext: RemovalContext = {
+      rec: all,
+      xc,
+      before,
+      controlRemoval,
+      idx,
+      refs,
+      probes,
+      c,
+      model: input.model,
+      plan,
+    };
     for (const [j, cand] of cands.entries()) {
-      if (!testable[j]) continue;
-      removals[j] = await removalExpansion(
-        {
-          rec: all,
-          xc,
-          before,
-          controlRemoval,
-          idx,
-          refs,
-          probes,
-          c,
-          model: input.model,
-          plan,
-          control,
-        },
-        refinedOf.get(cand)!.rows,
-        crng.fork(`${cand.direction}-removal`),
-      );
+      if (testable[j]) {
+        removals[j] = await removalExpansion(
+          removalContext,
+          refinedOf.get(cand)!.rows,
+          crng.fork(`${cand.group}-removal`),
+          (predicted) => transferBeatsControl(shareIn(predicted, c), control, probes.length),
+        );
+      } else if (departureTestable[j]) {
+        // The added records carry the candidate's trigger when their own pattern departs beyond
+        // the candidate's control and sends the probes where the candidate's pattern does.
+        departureRemovals[j] = await removalExpansion(
+          removalContext,
+          refinedOf.get(cand)!.rows,
+          crng.fork(`${cand.group}-removal`),
+          (predicted) => {
+            const moved = consistentDeparture(asTheyAre!, predicted, c, plan.numClasses);
+            return (
+              departureBeatsControl(moved.share, controlDepartures[j]!, probes.length) >=
+                STRONG_EVIDENCE && departureMapsAgree(moved.map, departures[j]!.map)
+            );
+          },
+        );
+      }
     }
   }
   const candidates: TriggerTransferCandidateStats[] = cands.map((cand, j) => {
@@ -931,6 +1015,8 @@ export async function triggerTransferClass(
       separation: refined.separation,
       scores: Float32Array.from(refined.proj, (v) => Math.max(0, v)),
       removal: removals[j]!,
+      departureRemoval: departureRemovals[j]!,
+      departureOnly: !primary[j],
       departure: departures[j]!.share,
       departureMap: departures[j]!.map,
       controlDeparture: controlDepartures[j]!,
@@ -965,8 +1051,6 @@ interface RemovalContext {
   readonly c: number;
   readonly model: Classifier;
   readonly plan: TriggerTransferPlan;
-  /** The class's control transfer (a random subset's pattern). */
-  readonly control: number;
 }
 
 /**
@@ -985,6 +1069,7 @@ async function removalExpansion(
   ctx: RemovalContext,
   rows: Int32Array,
   rng: Rng,
+  carries: (predicted: Int32Array) => boolean,
 ): Promise<TriggerTransferRemovalStats | null> {
   const { rec, idx, plan } = ctx;
   if (rows.length < 2) return null;
@@ -1017,9 +1102,10 @@ async function removalExpansion(
     return { rows: none, transfer: 0, leaving, scores, added: none, addedTransfer: 0 };
   }
   const expanded = Int32Array.from(out);
-  // Transfer of the pattern of the class records at `positions` (a seeded sample of them).
-  const transferOf = (positions: Int32Array, name: string) =>
-    transferRate(
+  // The probes' classes with the pattern of the class records at `positions` (a seeded sample of
+  // them) added.
+  const predictionsOf = (positions: Int32Array, name: string) =>
+    patternedPredictions(
       rec,
       ctx.model,
       ctx.probes,
@@ -1032,23 +1118,24 @@ async function removalExpansion(
         ),
         ctx.refs,
       ),
-      ctx.c,
       plan.lo,
       plan.hi,
     );
-  const transfer = await transferOf(expanded, 'expanded');
+  const transfer = shareIn(await predictionsOf(expanded, 'expanded'), ctx.c);
   // The records the test adds to the refined candidate are kept only if they are carriers too:
-  // their own pattern must beat the control. Fragile clean records that a pattern pushes over a
+  // their own pattern must beat the control (`carries`). Fragile clean records that a pattern pushes over a
   // boundary do not carry it (Fashion-MNIST mlp, image insert at 5%: the refined candidate holds
   // 315 of the 316 carriers, the test adds about 45 clean "T-shirt/top"s near "Shirt").
   const inCandidate = new Uint8Array(idx.length);
   for (const r of rows) inCandidate[r] = 1;
   const beyond = expanded.filter((r) => !inCandidate[r]);
   let addedTransfer = 0;
-  if (beyond.length >= 2) addedTransfer = await transferOf(beyond, 'added');
-  const added = transferBeatsControl(addedTransfer, ctx.control, ctx.probes.length)
-    ? beyond
-    : new Int32Array(0);
+  let added = new Int32Array(0);
+  if (beyond.length >= 2) {
+    const predicted = await predictionsOf(beyond, 'added');
+    addedTransfer = shareIn(predicted, ctx.c);
+    if (carries(predicted)) added = beyond;
+  }
   return { rows: expanded, transfer, leaving, scores, added, addedTransfer };
 }
 
@@ -1130,12 +1217,23 @@ function withRemoval(cd: TriggerTransferCandidateStats): EffectiveCandidate {
 
 /**
  * A candidate confirmed by its departure only (all-to-all): its refined rows and the carriers its
- * removal test adds, whose own pattern beat the control; its transfer to the class is not asked.
+ * removal test adds, whose own pattern beat the control (its transfer, where the candidate's
+ * transfer beat the control's, else its departure); its transfer to the class is not asked.
  */
 function departing(cd: EffectiveCandidate): EffectiveCandidate {
   const s = cd.stats;
-  const rows = Int32Array.from(new Set([...s.rows, ...(s.removal?.added ?? [])])).sort();
-  return { stats: s, transfer: s.transfer, rows, scores: s.scores, size: rows.length };
+  const added = s.removal?.added ?? s.departureRemoval?.added ?? [];
+  const rows = Int32Array.from(new Set([...s.rows, ...added])).sort();
+  // The added records failed the same causal test as the candidate: they score at least as the
+  // candidate's least suspicious record, so the scan's corroboration cutoff (the lowest score
+  // among a detector's flagged records of the class) stays the refined candidate's. Scored by
+  // their own projection, some read near 0 and every record another detector flagged there
+  // passed that cutoff (Fashion-MNIST mlp, blend α 0.2 all-to-all, "Trouser": 59 clean records).
+  let floor = Number.POSITIVE_INFINITY;
+  for (const r of s.rows) floor = Math.min(floor, s.scores[r]!);
+  const scores = Float32Array.from(s.scores);
+  if (Number.isFinite(floor)) for (const r of added) scores[r] = Math.max(scores[r]!, floor);
+  return { stats: s, transfer: s.transfer, rows, scores, size: rows.length };
 }
 
 /**
@@ -1168,7 +1266,10 @@ export function triggerTransferAmongClasses(
     const s = stats[c] ?? { candidates: [], control: 0, controlDeparture: 0 };
     const candidates = s.candidates.map(withRemoval);
     let best: EffectiveCandidate | undefined;
-    for (const cand of candidates) if (!best || cand.transfer > best.transfer) best = cand;
+    for (const cand of candidates) {
+      if (!cand.stats.departureOnly && (!best || cand.transfer > best.transfer)) best = cand;
+    }
+    best ??= candidates[0];
     // The departure statistic within the class, absolute (not among the classes: an all-to-all
     // backdoor poisons every class alike, so the classes' null holds the poison).
     const departureZ = candidates.map((cd) =>
@@ -1179,8 +1280,11 @@ export function triggerTransferAmongClasses(
       controlDeparture: s.controlDeparture,
       candidates,
       best,
-      gain: (best?.transfer ?? 0) - s.control,
+      // A class whose only candidate serves the departure has no transfer gain (as before it had
+      // no candidate).
+      gain: best && !best.stats.departureOnly ? best.transfer - s.control : 0,
       departureZ,
+      ownDepartureZ: departureZ,
     };
   });
   // A candidate's departure counts only where a departing candidate of another class moves the
@@ -1245,16 +1349,43 @@ export function triggerTransferAmongClasses(
     // (Fashion-MNIST mlp, image insert at 5%: 415 flagged, 291 carriers, against 316 and 315);
     // ranked by the refined separation, a sub-mode (cnn, blend α 0.1 at 10%, seed 1: 559
     // flagged, 534 carriers, against 677 and 663).
-    // Where no candidate transfers to the class but one departs (all-to-all), the largest of
-    // those whose departure is strong, as refined, with the carriers its removal test adds.
+    // Where no candidate transfers to the class but one departs (all-to-all), once one
+    // candidate's departure is corroborated (the trigger is then shown to serve the class, as the
+    // among-class gain shows it for the transfer): of the candidates whose own departure is
+    // strong and, within sampling error, as large as the class's best (a trigger's cluster and
+    // its sub-modes carry the same trigger; a loose candidate that mixes clean records dilutes
+    // it), the largest, as refined, with the carriers its removal test adds. A candidate whose
+    // pattern moves most probes of one source only cannot be corroborated by its map, and it may
+    // be the whole poison of the class (MNIST mlp, image insert all-to-all, "6": 541 records,
+    // exactly the poison, departure 0.34, beside the corroborated 130 at 0.37). A loose candidate
+    // of a later direction departs too, by less (Fashion-MNIST mlp, single pixel all-to-all,
+    // "Bag": 1,037 records, refined to 815 with 217 clean, departure 0.31 against the
+    // corroborated 569's 0.73, all poison); the cleanest mode instead of the largest picked a
+    // sub-mode elsewhere ("Sneaker": 47 records at separation 16.4 against 406 at 14.4).
+    const bestDeparture = Math.max(
+      0,
+      ...s.candidates
+        .filter((_, j) => s.ownDepartureZ[j]! >= STRONG_EVIDENCE)
+        .map((cd) => cd.stats.departure),
+    );
     const confirmed = suspicious
       ? (s.candidates
-          .filter((cd) => modifiedZ(cd.transfer - s.control, nul) >= STRONG_EVIDENCE)
+          .filter(
+            (cd) =>
+              !cd.stats.departureOnly && modifiedZ(cd.transfer - s.control, nul) >= STRONG_EVIDENCE,
+          )
           .sort((a, b) => b.stats.size - a.stats.size)[0] ??
-        s.candidates
-          .filter((_, j) => s.departureZ[j]! >= STRONG_EVIDENCE)
-          .map(departing)
-          .sort((a, b) => b.stats.size - a.stats.size)[0])
+        (departureZ >= STRONG_EVIDENCE
+          ? s.candidates
+              .filter(
+                (cd, j) =>
+                  s.ownDepartureZ[j]! >= STRONG_EVIDENCE &&
+                  departureBeatsControl(bestDeparture, cd.stats.departure, plan.probes) <
+                    STRONG_EVIDENCE,
+              )
+              .map(departing)
+              .sort((a, b) => b.stats.size - a.stats.size)[0]
+          : undefined))
       : undefined;
     if (confirmed) {
       for (const r of confirmed.rows) flagged[idx[r]!] = 1;
@@ -1284,6 +1415,9 @@ export function triggerTransferAmongClasses(
         candidateExpandedTransfers: s.candidates.map((cd) => cd.stats.removal?.transfer ?? -1),
         candidateAdded: s.candidates.map((cd) => cd.stats.removal?.added.length ?? -1),
         candidateAddedTransfers: s.candidates.map((cd) => cd.stats.removal?.addedTransfer ?? -1),
+        candidateDepartureAdded: s.candidates.map(
+          (cd) => cd.stats.departureRemoval?.added.length ?? -1,
+        ),
         candidateDepartures: s.candidates.map((cd) => cd.stats.departure),
         candidateControlDepartures: s.candidates.map((cd) => cd.stats.controlDeparture),
         control: s.control,
