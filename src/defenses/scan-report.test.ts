@@ -49,10 +49,7 @@ describe('scan report schema', () => {
     // Number arrays: the first bad element is named by its index, whatever is wrong with it.
     bad({ ...doc, methods: { ac: { ...method, scores: [0.1, '0.9'] } } }, /methods\.ac\.scores\.1/);
     bad({ ...doc, methods: { ac: { ...method, scores: [null, 0.9] } } }, /methods\.ac\.scores\.0/);
-    bad(
-      { ...doc, methods: { ac: { ...method, scores: 'x' } } },
-      /methods\.ac\.scores: .*array/,
-    );
+    bad({ ...doc, methods: { ac: { ...method, scores: 'x' } } }, /methods\.ac\.scores: .*array/);
     const { scores: _scores, ...noScores } = method;
     bad({ ...doc, methods: { ac: noScores } }, /methods\.ac\.scores/);
     bad(
