@@ -8,8 +8,6 @@
  */
 import { AntidoteError, isAntidoteError } from '../errors.js';
 
-const withheld = new WeakSet<object>();
-
 /**
  * A stand-in for the record values of `what` (a dataset spec, for the message): see the module
  * comment. Typed as a `Float32Array` so that it takes the array's place in a `Dataset`.
@@ -22,7 +20,7 @@ export function withheldRecords(what: string): Float32Array {
       { withheld: what },
     );
   };
-  const stand = new Proxy(Object.create(null) as object, {
+  return new Proxy(Object.create(null) as object, {
     get: refuse,
     set: refuse,
     has: refuse,
@@ -34,14 +32,7 @@ export function withheldRecords(what: string): Float32Array {
     setPrototypeOf: refuse,
     isExtensible: refuse,
     preventExtensions: refuse,
-  });
-  withheld.add(stand);
-  return stand as Float32Array;
-}
-
-/** Whether `x` is a stand-in made by {@link withheldRecords}. */
-export function isWithheld(x: unknown): boolean {
-  return typeof x === 'object' && x !== null && withheld.has(x);
+  }) as Float32Array;
 }
 
 /** Whether `e` is the error a look inside a {@link withheldRecords} stand-in throws. */

@@ -338,15 +338,18 @@ async function scanWith(o: ScanCliOptions, start: QueuedScanStart | undefined): 
   try {
     let plan = scanPlan(o, model, read);
     if (read.outlined && !plan) {
-      // The model or the detectors read record values here: the data is read after all.
-      read = await readScanData(o, start);
+      // The model or the detectors read record values here: the data is read after all (its
+      // outline, just read, is not written again).
+      read = await readScanData(o, undefined);
       plan = scanPlan(o, model, read);
     }
     if (!plan) throw new AntidoteError('INVALID_STATE', 'no scan plan for the data as read');
-    if (read.outlined && !o.quiet) {
-      for (const n of [...(read.loaded.notices ?? []), ...(read.notice ? [read.notice] : [])]) {
+    if (read.outlined) {
+      // As a read prints them: the loader's unless --quiet, the range check's always.
+      for (const n of o.quiet ? [] : (read.loaded.notices ?? [])) {
         process.stderr.write(`notice: ${n}\n`);
       }
+      if (read.notice) process.stderr.write(`notice: ${read.notice}\n`);
     }
     const { loaded, divided } = read;
     const { local, methods } = plan;
@@ -446,12 +449,12 @@ function scanPlan(
 
 /**
  * The scanned records: 0–255 image records are read on the [0, 1] scale (`divided`), with a
- * notice. In a distributed scan, an image dataset's outline is kept for the next scan of the
- * same files (`jobs/dataset-outline.ts`).
+ * notice. In a distributed scan (`keepOutlineFor`), an image dataset's outline is kept for the
+ * next scan of the same files (`jobs/dataset-outline.ts`).
  */
 async function readScanData(
   o: ScanCliOptions,
-  start: QueuedScanStart | undefined,
+  keepOutlineFor: QueuedScanStart | undefined,
 ): Promise<ScanData> {
   const raw = await loadDataArg(o.data, {
     ...o,
@@ -465,9 +468,9 @@ async function readScanData(
   }
   const range = normalizeRange(raw.dataset, o.data);
   if (range.notice) process.stderr.write(`notice: ${range.notice}\n`);
-  if (start?.subject) {
+  if (keepOutlineFor?.subject) {
     const outline = datasetOutline(raw, range.range, range.notice);
-    if (outline) await storeDatasetOutline(start.subject, outline);
+    if (outline) await storeDatasetOutline(keepOutlineFor.subject, outline);
   }
   return {
     loaded: range.notice ? { ...raw, dataset: range.dataset } : raw,
