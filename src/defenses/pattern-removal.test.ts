@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { plantedTriggerCase } from '../testing/planted-trigger.js';
-import { type PatternRemoval, patternRemoval, removalCarriers } from './pattern-removal.js';
+import {
+  coreFailures,
+  type PatternRemoval,
+  patternRemoval,
+  removalCarriers,
+} from './pattern-removal.js';
 
 describe('per-record pattern removal', () => {
   it('sends the records that carry the trigger out of the class and leaves the clean ones', async () => {
@@ -60,8 +65,24 @@ describe('per-record pattern removal', () => {
       expect(Array.from(removalCarriers(trigger, control, [1, 1, 1]))).toEqual([2]);
     });
 
+    it('takes as the core the records that fall as deeply as the candidate and beat the control', () => {
+      // The candidate is records 0–2 (falls 5, 4, 0.5: median 4). Record 3 is a carrier beyond it
+      // (fall 6); 4 leaves but falls less than the candidate's median (a clean record a global
+      // pattern pushes over a boundary); 5 falls deeply but keeps the class; 6 falls deeply and
+      // leaves, but the control's pattern takes as much of the class from it.
+      const trigger = removal([5, 4, 0.5, 6, 1.5, 7, 4.5], [1, 1, 1, 1, 1, 0, 1]);
+      const control = removal([0, 0, 0, 0, 0, 0, 4.5], [0, 0, 0, 0, 0, 0, 1]);
+      expect(Array.from(coreFailures(trigger, control, [0, 1, 2]))).toEqual([0, 1, 3]);
+      // The median, not the candidate's weakest record, sets the depth.
+      expect(Array.from(coreFailures(trigger, control, [2, 4]))).toEqual([0, 1, 3, 4]);
+      expect(Array.from(coreFailures(trigger, control, []))).toEqual([]);
+    });
+
     it('refuses sizes that disagree', () => {
       const three = removal([1, 1, 1], [1, 1, 1]);
+      expect(() => coreFailures(three, removal([1, 1], [1, 1]), [0])).toThrow(
+        expect.objectContaining({ code: 'SHAPE_MISMATCH' }),
+      );
       expect(() => removalCarriers(three, removal([1, 1], [1, 1]), [1, 1, 1])).toThrow(
         expect.objectContaining({ code: 'SHAPE_MISMATCH' }),
       );

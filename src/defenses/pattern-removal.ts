@@ -101,3 +101,41 @@ export function removalCarriers(
   }
   return Int32Array.from(out);
 }
+
+/**
+ * The records of the class (positions among them) that fail the removal test of a candidate's
+ * pattern as deeply as the candidate does: they leave the class, the pattern takes more of it
+ * from them than the control's does, and their fall is at least the median fall of the refined
+ * candidate's records (`rows`).
+ *
+ * Why not the upper mode of the class's falls (the expanded set): where the poison is a small
+ * share of its class, that mode mixes in clean records a global pattern pushes over a boundary
+ * and dilutes the pattern its records share. Measured (docs/detectors.md, "Trigger transfer: the
+ * removal test's core"), Fashion-MNIST mlp, 1% of "T-shirt/top": checkerboard, the upper mode
+ * holds 100 records of which 29 carriers, its pattern moves 0.125 of the probes (the candidate's
+ * 0.415, the control's 0.08); the core holds 8 carriers and moves 0.465. A natural sub-style's
+ * pattern is the class's own semantics: the records that need it are many and do not share its
+ * strokes (clean Fashion-MNIST "Ankle boot": a 204-record sub-style moving 0.605, its core 1,624
+ * records moving 0.04; clean MNIST mlps: 0.005–0.055 on every tested candidate).
+ */
+export function coreFailures(
+  test: PatternRemoval,
+  control: PatternRemoval,
+  rows: ArrayLike<number>,
+): Int32Array {
+  const count = test.drop.length;
+  if (control.drop.length !== count) {
+    throw new AntidoteError(
+      'SHAPE_MISMATCH',
+      `core failures: ${count} records and ${control.drop.length} control falls do not agree`,
+    );
+  }
+  if (rows.length === 0) return new Int32Array(0);
+  const falls = Float64Array.from(rows, (r) => test.drop[r]!).sort();
+  const median = falls[falls.length >> 1]!;
+  const out: number[] = [];
+  for (let r = 0; r < count; r++) {
+    if (test.leaves[r] && test.drop[r]! >= median && test.drop[r]! > control.drop[r]!) out.push(r);
+  }
+  return Int32Array.from(out);
+}

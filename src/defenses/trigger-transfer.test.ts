@@ -216,21 +216,7 @@ describe('low-variance cluster trigger transfer', () => {
     const k = 4;
     const per = 100;
     const y = Int32Array.from({ length: k * per }, (_, i) => Math.floor(i / per));
-    const plan: TriggerTransferPlan = {
-      dims: 32,
-      minShare: 0.005,
-      principalDirections: 'above-average',
-      kurtosisDirections: 3,
-      patternRecords: 100,
-      references: 500,
-      probes: 200,
-      seed: 0,
-      layer: null,
-      images: true,
-      numClasses: k,
-      lo: 0,
-      hi: 1,
-    };
+    const plan = defaultPlan(k);
     const candidate = (
       direction: 'principal' | 'kurtosis',
       rank: number,
@@ -271,6 +257,117 @@ describe('low-variance cluster trigger transfer', () => {
       expect(f.flagged).toBe(40);
       expect(f.stats.direction).toBe('principal');
     }
+  });
+
+  it('counts a departure only where candidates of three classes move the probes alike', () => {
+    // Six classes of 100 records, each with one candidate that does not transfer to its class.
+    // Classes 0 and 1 (and, in the second run, 2) hold candidates whose patterns move the probes
+    // out of their classes far beyond the control (0.22 against 0.05), with maps that agree (source
+    // 3 to 4, 4 to 5): two clean sub-styles can share the classes' natural confusions
+    // (Fashion-MNIST mlp, blend α 0.1 at 10%, seed 2: "Shirt" and "Ankle boot"); an all-to-all
+    // trigger is found in every class it serves.
+    const k = 6;
+    const per = 100;
+    const y = Int32Array.from({ length: k * per }, (_, i) => Math.floor(i / per));
+    const plan = defaultPlan(k);
+    const map = Int32Array.from({ length: k }, (_, s) => (s === 3 ? 4 : s === 4 ? 5 : -1));
+    const none = new Int32Array(k).fill(-1);
+    const run = (departing: number) => {
+      const stats = Array.from({ length: k }, (_, c) => ({
+        candidates: [
+          {
+            direction: 'kurtosis' as const,
+            rank: 0,
+            size: 30,
+            transfer: 0.06,
+            rows: Int32Array.from({ length: 30 }, (_, r) => r),
+            separation: 10,
+            scores: new Float32Array(per),
+            removal: null,
+            departure: c < departing ? 0.22 : 0.04,
+            departureMap: c < departing ? map : none,
+            controlDeparture: 0.05,
+          },
+        ],
+        control: 0.05,
+        controlDeparture: 0.05,
+      }));
+      return triggerTransferAmongClasses(
+        { y, classes: ['a', 'b', 'c', 'd', 'e', 'f'] },
+        stats,
+        plan,
+      ).perClass.map((f) => f.suspicious);
+    };
+    expect(run(2)).toEqual([false, false, false, false, false, false]);
+    expect(run(3)).toEqual([true, true, true, false, false, false]);
+  });
+
+  it('judges a removal-tested candidate by the transfer of its core, not of its diluted upper mode', () => {
+    // Six classes of 200 records. Class 0 holds a trigger at 1% of its class: its candidate's
+    // pattern moves 0.415 of the probes (control 0.08); removing it sends 100 records into the
+    // upper mode of the class's falls, mostly clean ones a global pattern pushes over a boundary,
+    // whose pattern moves only 0.125, while the 8 records that fall as deeply as the candidate's
+    // own move 0.465 (Fashion-MNIST mlp, checkerboard at 1% of "T-shirt/top"). Class 3 holds a
+    // natural sub-style: its pattern moves 0.605, its upper mode 0.27, but the records that need
+    // it as much are 150 of the class and their pattern moves 0.04 (Fashion-MNIST, "Ankle boot").
+    const k = 6;
+    const per = 200;
+    const y = Int32Array.from({ length: k * per }, (_, i) => Math.floor(i / per));
+    const plan = defaultPlan(k);
+    const rows = (n: number) => Int32Array.from({ length: n }, (_, r) => r);
+    const candidate = (
+      transfer: number,
+      size: number,
+      removal: TriggerTransferCandidateStats['removal'],
+    ): TriggerTransferCandidateStats => ({
+      direction: 'kurtosis',
+      rank: 0,
+      size,
+      transfer,
+      rows: rows(size),
+      separation: 12,
+      scores: Float32Array.from({ length: per }, (_, r) => (r < size ? 5 : 0)),
+      removal,
+      departure: 0.01,
+      departureMap: new Int32Array(k).fill(-1),
+      controlDeparture: 0.03,
+    });
+    const removal = (transfer: number, core: number, coreTransfer: number) => ({
+      rows: rows(100),
+      transfer,
+      leaving: 120,
+      scores: new Float32Array(per),
+      added: new Int32Array(0),
+      addedTransfer: 0,
+      core,
+      coreTransfer,
+    });
+    const stats = Array.from({ length: k }, (_, c) => ({
+      candidates: [
+        c === 0
+          ? candidate(0.415, 30, removal(0.125, 8, 0.465))
+          : c === 3
+            ? candidate(0.605, 40, removal(0.27, 150, 0.04))
+            : candidate(0.09 + 0.01 * c, 30, null),
+      ],
+      control: 0.08,
+      controlDeparture: 0.03,
+    }));
+    const report = triggerTransferAmongClasses(
+      { y, classes: ['a', 'b', 'c', 'd', 'e', 'f'] },
+      stats,
+      plan,
+    );
+    expect(report.perClass.map((f) => f.suspicious)).toEqual([
+      true,
+      false,
+      false,
+      false,
+      false,
+      false,
+    ]);
+    expect(report.perClass[0]!.flagged).toBe(30);
+    expect(report.perClass[3]!.flagged).toBe(0);
   });
 
   it('refuses bad options', async () => {
@@ -383,5 +480,24 @@ function splitCarriers(
       }
       return { data, dim };
     },
+  };
+}
+
+/** The plan of a scan with the default options on `k` classes of images in [0, 1]. */
+function defaultPlan(k: number): TriggerTransferPlan {
+  return {
+    dims: 32,
+    minShare: 0.005,
+    principalDirections: 'above-average',
+    kurtosisDirections: 3,
+    patternRecords: 100,
+    references: 500,
+    probes: 200,
+    seed: 0,
+    layer: null,
+    images: true,
+    numClasses: k,
+    lo: 0,
+    hi: 1,
   };
 }
