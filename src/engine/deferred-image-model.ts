@@ -4,8 +4,8 @@
  * record) comes from `model.json`; the first forward pass, gradient, training or prediction
  * loads TensorFlow.js and the weights (`TfClassifier.load`) and runs there. A distributed scan's
  * coordinator that reads the dataset's outline never runs the model (the workers do), so it no
- * longer loads the engine's modules (≈ 0.4 s of CPU while the workers run; issue 22,
- * docs/scale.md "eighth pass").
+ * longer loads the engine's modules (≈ 0.2–0.25 s of its CPU while the workers run; issue 22,
+ * docs/scale.md, "eighth pass").
  *
  * The handle is a {@link Model}, not a `TfImageModel`: code that needs the TF.js classifier
  * itself (`requireImageModel`, fine-tuning) takes {@link DeferredImageModel.load}'s model.
