@@ -88,4 +88,12 @@ describe('fast start', () => {
     const heavy = [...packages].filter(([p]) => HEAVY.includes(p));
     expect(heavy.map(([p, by]) => `${p} (imported by ${by})`)).toEqual([]);
   });
+
+  it('`scan` loads no TF.js with its modules (a distributed scan’s coordinator may never run the model)', () => {
+    // The engine loads where a model is loaded or trained (worker.services.test.ts checks that
+    // the coordinator of a scan reading the data's outline does not load it at all).
+    const { packages } = staticClosure('src/cli/commands/scan.ts');
+    const tf = [...packages].filter(([p]) => p.startsWith('@tensorflow/'));
+    expect(tf.map(([p, by]) => `${p} (imported by ${by})`)).toEqual([]);
+  });
 });

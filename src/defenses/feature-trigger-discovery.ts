@@ -41,7 +41,8 @@
 
 import { z } from 'zod';
 import type { Dataset } from '../data/dataset.js';
-import { type Model, TfFeatureModel } from '../engine/model.js';
+import { isTfFeatureModel } from '../engine/feature-model-guard.js';
+import type { Model } from '../engine/model.js';
 import { AntidoteError } from '../errors.js';
 import { mad, median } from '../numeric/order-statistics.js';
 import { Rng } from '../util/rng.js';
@@ -423,7 +424,7 @@ async function predictInChunks(
  */
 export function tabularScanContext(model: Model): { tabular?: TabularScanContext } {
   if (model.input.kind !== 'tabular') return {};
-  if (!(model instanceof TfFeatureModel) || model.feature.featurizer.domain !== 'tabular') {
+  if (!isTfFeatureModel(model) || model.feature.featurizer.domain !== 'tabular') {
     return { tabular: {} };
   }
   const pre = model.feature.featurizer.preprocessor;

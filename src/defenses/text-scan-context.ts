@@ -1,5 +1,6 @@
 import type { Dataset } from '../data/dataset.js';
-import { type Model, TfFeatureModel } from '../engine/model.js';
+import { isTfFeatureModel } from '../engine/feature-model-guard.js';
+import type { Model } from '../engine/model.js';
 import type { OnnxTextModel } from '../engine/onnx/onnx-text-model.js';
 import type { TextScanContext } from './detector-entry.js';
 
@@ -24,7 +25,7 @@ export function textScanContext(
       },
     };
   }
-  if (!(model instanceof TfFeatureModel) || model.input.kind !== 'text') return {};
+  if (!isTfFeatureModel(model) || model.input.kind !== 'text') return {};
   const m = model.feature;
   return {
     text: {

@@ -45,7 +45,7 @@ import {
   STRONG_EVIDENCE,
 } from './detector.js';
 import { commonDetectorOptions, type DetectorContext, defineDetector } from './detector-entry.js';
-import { type ReversedTrigger, reverseTrigger, stampReversedTrigger } from './neural-cleanse.js';
+import type { ReversedTrigger } from './neural-cleanse.js';
 import { trainingDynamicsNotRun } from './training-dynamics.js';
 
 /** Options of {@link triggerReversalScan}. */
@@ -155,6 +155,9 @@ export async function triggerReversalScan(
       'trigger reversal needs a differentiable image model (the zoo models)',
     );
   }
+  // Neural Cleanse's optimisation runs in TF.js: its module loads when this detector runs, not
+  // with the detector registry (a distributed scan's coordinator never loads the engine).
+  const { reverseTrigger, stampReversedTrigger } = await import('./neural-cleanse.js');
   const o = {
     probesPerClass: options.probesPerClass ?? 20,
     epochs: options.epochs ?? 24,

@@ -24,23 +24,11 @@ import {
   type FusedAdam,
   publishGrads,
 } from './data-parallel-step.js';
+import { checkInferenceThreads, MAX_ENGINE_THREADS } from './inference-settings.js';
 import { engineWorkerScript } from './worker-script.js';
 
-/** Most threads a training run or a classifier may use (beyond the cores there is nothing to gain). */
-export const MAX_ENGINE_THREADS = 16;
-
-/**
- * Checks an inference thread count of a model: `INVALID_ARGUMENT` outside `[1,`
- * {@link MAX_ENGINE_THREADS}`]`.
- */
-export function checkInferenceThreads(threads: number): void {
-  if (!Number.isInteger(threads) || threads < 1 || threads > MAX_ENGINE_THREADS) {
-    throw new AntidoteError(
-      'INVALID_ARGUMENT',
-      `inference threads must be an integer in [1, ${MAX_ENGINE_THREADS}], got ${threads}`,
-    );
-  }
-}
+// Apart from the engine's modules (a model handle that has not loaded TF.js checks them too).
+export { checkInferenceThreads, MAX_ENGINE_THREADS };
 
 interface WorkerSlot {
   readonly worker: Worker;

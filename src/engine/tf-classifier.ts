@@ -1,62 +1,30 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { z } from 'zod';
 import type { Dataset } from '../data/dataset.js';
 import { AntidoteError } from '../errors.js';
 import { rowArgmax } from '../numeric/argmax.js';
-import { parseWith } from '../util/schema.js';
 import { activeBackend, initEngine } from './backend.js';
 import type { Classifier } from './classifier.js';
-import { MAX_ENGINE_THREADS } from './data-parallel.js';
 import { type InferenceRequest, runInference } from './inference-ops.js';
 import { InferencePool } from './inference-pool.js';
+import {
+  checkInferenceEngine,
+  checkInferenceThreads,
+  type InferenceEngine,
+} from './inference-settings.js';
 import { loadLayersModel, saveLayersModel } from './model-io.js';
 import type { ExportedSessions } from './onnx/onnx-export-session.js';
+import { parseTfClassifierMetadata, type TfClassifierMetadata } from './tf-classifier-metadata.js';
 import { checkDatasetFits, fitModel, type TrainHistory, type TrainOptions } from './train.js';
-import { ARCH_NAMES, buildModel, LOGITS_LAYER, type ModelSpec, resolveModelSpec } from './zoo.js';
+import { buildModel, LOGITS_LAYER, type ModelSpec, resolveModelSpec } from './zoo.js';
 
 /** Records per forward pass when predicting, extracting activations or gradients. */
 const DEFAULT_INFERENCE_BATCH = 512;
 
-/**
- * Which runtime runs a {@link TfClassifier}'s forward passes (`predictProba`, `predict`,
- * `activations`; input gradients always run in TF.js):
- * - `auto` (default): ONNX Runtime on the model exported to ONNX (`./onnx/onnx-export.ts`) when
- *   every layer exports, TF.js otherwise (silently, also when ONNX Runtime fails to load it);
- * - `onnx`: ONNX Runtime, or `INVALID_ARGUMENT` naming the layer that does not export;
- * - `tfjs`: the engine's own kernels (TF.js, the worker pool with {@link TfClassifier.useThreads}).
- *
- * Both give the same values up to float rounding (within 1e-5); ONNX Runtime is several times
- * faster on one core (issue 16's speed target; docs/speed.md).
- */
-export type InferenceEngine = 'auto' | 'onnx' | 'tfjs';
+// Apart from the engine's modules (a model handle that has not loaded TF.js checks them too).
+export { INFERENCE_ENGINES, type InferenceEngine } from './inference-settings.js';
 
-/** Every {@link InferenceEngine}, for CLI choices and validation. */
-export const INFERENCE_ENGINES: readonly InferenceEngine[] = ['auto', 'onnx', 'tfjs'];
-
-/** What Antidote stores about a model next to its weights (model.json → `antidote`). */
-export interface TfClassifierMetadata {
-  readonly format: 'antidote-model';
-  readonly version: 1;
-  readonly spec: ModelSpec;
-  readonly inputShape: readonly number[];
-  readonly classes: readonly string[];
-  /** Training runs that produced the weights, oldest first (seed, options, history). */
-  readonly training: ReadonlyArray<Record<string, unknown>>;
-}
-
-const metadataSchema = z.object({
-  format: z.literal('antidote-model'),
-  version: z.literal(1),
-  spec: z.object({
-    arch: z.enum(ARCH_NAMES as [string, ...string[]]),
-    hidden: z.array(z.number().int().positive()).optional(),
-    filters: z.tuple([z.number().int().positive(), z.number().int().positive()]).optional(),
-  }),
-  inputShape: z.array(z.number().int().positive()),
-  classes: z.array(z.string()).min(2),
-  training: z.array(z.record(z.string(), z.unknown())),
-});
+export type { TfClassifierMetadata };
 
 /**
  * A TensorFlow.js model of the zoo behind the {@link Classifier} interface: batched inference
@@ -107,13 +75,9 @@ export class TfClassifier implements Classifier {
   static async load(dir: string): Promise<TfClassifier> {
     await initEngine();
     const { model, metadata } = await loadLayersModel(dir);
-    let m: z.infer<typeof metadataSchema>;
+    let m: TfClassifierMetadata;
     try {
-      m = parseWith(metadataSchema, metadata, dir, {
-        head: `${dir}/model.json has no valid Antidote metadata`,
-        prefix: 'antidote.',
-        root: '',
-      });
+      m = parseTfClassifierMetadata(metadata, dir);
     } catch (e) {
       model.dispose();
       throw e;
@@ -127,7 +91,7 @@ export class TfClassifier implements Classifier {
         { path: dir },
       );
     }
-    return new TfClassifier(model, m.spec as ModelSpec, m.classes, m.training);
+    return new TfClassifier(model, m.spec, m.classes, m.training);
   }
 
   /** The metadata stored with the model. */
@@ -177,12 +141,7 @@ export class TfClassifier implements Classifier {
    */
   useThreads(threads: number): this {
     this.checkAlive();
-    if (!Number.isInteger(threads) || threads < 1 || threads > MAX_ENGINE_THREADS) {
-      throw new AntidoteError(
-        'INVALID_ARGUMENT',
-        `inference threads must be an integer in [1, ${MAX_ENGINE_THREADS}], got ${threads}`,
-      );
-    }
+    checkInferenceThreads(threads);
     if (threads !== this.inferenceThreads) {
       void this.closePool();
       void this.closeExported();
@@ -197,12 +156,7 @@ export class TfClassifier implements Classifier {
    */
   useInference(engine: InferenceEngine): this {
     this.checkAlive();
-    if (!INFERENCE_ENGINES.includes(engine)) {
-      throw new AntidoteError(
-        'INVALID_ARGUMENT',
-        `unknown inference engine "${engine}" (expected ${INFERENCE_ENGINES.join(', ')})`,
-      );
-    }
+    checkInferenceEngine(engine);
     if (engine !== this.engine) {
       void this.closeExported();
       this.engine = engine;

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { Dataset } from '../data/dataset.js';
 import type { LoadedDataset } from '../data/load.js';
 import { checkInferenceThreads } from './data-parallel.js';
+import { TF_FEATURE_MODEL } from './feature-model-guard.js';
 import { type FeatureModel, PREPROCESSOR_FILE, VECTORIZER_FILE } from './feature-model-io.js';
 import { checkModelReadsData } from './model-data.js';
 import type * as M from './model-interface.js';
@@ -22,6 +23,8 @@ const CAPABILITIES: M.ModelCapabilities = Object.freeze({
 
 /** A text or tabular model (`FeatureModel`) as a {@link M.Model}. */
 export class TfFeatureModel implements M.Model {
+  /** Its brand (`isTfFeatureModel` tells it without importing this module). */
+  readonly [TF_FEATURE_MODEL] = true;
   readonly capabilities = CAPABILITIES;
   readonly input: M.ModelInput;
   readonly files: readonly string[];

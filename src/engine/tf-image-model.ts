@@ -4,21 +4,14 @@
  * the model trains, fine-tunes and gives input gradients.
  */
 import { join } from 'node:path';
-import { type Dataset, numRecords, recordShape } from '../data/dataset.js';
+import { type Dataset, numRecords } from '../data/dataset.js';
 import type { LoadedDataset } from '../data/load.js';
-import { AntidoteError } from '../errors.js';
+import { featurizeImageRecords, ZOO_IMAGE_CAPABILITIES } from './deferred-image-model.js';
 import { checkModelReadsData } from './model-data.js';
 import type * as M from './model-interface.js';
 import { MODEL_JSON, WEIGHTS_BIN } from './model-summary.js';
 import { type TfClassifier, trainClassifier } from './tf-classifier.js';
 import { checkDatasetFits } from './train.js';
-
-const CAPABILITIES: M.ModelCapabilities = Object.freeze({
-  threads: true,
-  training: true,
-  gradients: true,
-  pixels: true,
-});
 
 /** Reads a number from a recorded training run. */
 function recorded(run: Record<string, unknown> | undefined, key: string): number | undefined {
@@ -29,7 +22,7 @@ function recorded(run: Record<string, unknown> | undefined, key: string): number
 /** A zoo image model (`TfClassifier`) as a {@link M.Model}. */
 export class TfImageModel implements M.Model {
   readonly domain = 'image' as const;
-  readonly capabilities = CAPABILITIES;
+  readonly capabilities = ZOO_IMAGE_CAPABILITIES;
   readonly input: M.ModelInput;
   readonly files: readonly string[];
 
@@ -61,15 +54,7 @@ export class TfImageModel implements M.Model {
 
   /** `ds` itself, once its records are checked to have the model's input shape. */
   featurize(ds: Dataset): Dataset {
-    const shape = recordShape(ds);
-    const want = this.tf.inputShape;
-    if (shape.length !== want.length || shape.some((d, i) => d !== want[i])) {
-      throw new AntidoteError(
-        'SHAPE_MISMATCH',
-        `the model expects records of shape [${want.join(', ')}], the data has [${shape.join(', ')}]`,
-      );
-    }
-    return ds;
+    return featurizeImageRecords(ds, this.tf.inputShape);
   }
 
   checkReads(loaded: LoadedDataset): void {

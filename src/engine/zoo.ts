@@ -1,11 +1,8 @@
 import * as tfl from '@tensorflow/tfjs-layers';
 import { AntidoteError } from '../errors.js';
+import { ARCH_NAMES, type ArchName } from './arch-names.js';
 
-/** The model architectures of the zoo. */
-export type ArchName = 'logistic' | 'mlp' | 'cnn';
-
-/** Every architecture name, for CLI choices and validation. */
-export const ARCH_NAMES: readonly ArchName[] = ['logistic', 'mlp', 'cnn'];
+export { ARCH_NAMES, type ArchName };
 
 /** An architecture with its options. */
 export interface ModelSpec {

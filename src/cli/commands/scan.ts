@@ -32,17 +32,16 @@ import {
 import { sourceTrustLines } from '../../defenses/source-trust.js';
 import { textScanContext } from '../../defenses/text-scan-context.js';
 import { verdictLine } from '../../defenses/verdict.js';
-import { activeBackend } from '../../engine/backend.js';
+// The engine's modules (TF.js) load where a model is loaded or trained, not with this command: a
+// distributed scan's coordinator reading the data's outline never runs the model (issue 22).
 import type { Classifier } from '../../engine/classifier.js';
-import { derivedMeta, loadModel, type Model, type TrainLikeOptions } from '../../engine/model.js';
-import { type Retrainer, retrainerLike } from '../../engine/model-retrain.js';
-import { isOnnxPath } from '../../engine/model-summary.js';
-import {
-  INFERENCE_ENGINES,
-  type InferenceEngine,
-  TfClassifier,
-} from '../../engine/tf-classifier.js';
-import { resolveTrainOptions } from '../../engine/train.js';
+import { DeferredImageModel } from '../../engine/deferred-image-model.js';
+import { INFERENCE_ENGINES, type InferenceEngine } from '../../engine/inference-settings.js';
+import type { Model, TrainLikeOptions } from '../../engine/model.js';
+import { derivedMeta } from '../../engine/model-data.js';
+import type { Retrainer } from '../../engine/model-retrain.js';
+import { isOnnxPath, modelDirOf } from '../../engine/model-summary.js';
+import { hasOnnxOptions } from '../../engine/onnx/onnx-preprocess.js';
 import { AntidoteError } from '../../errors.js';
 import { type DetectionEvaluation, evaluateDetection } from '../../eval/detection.js';
 import {
@@ -222,8 +221,13 @@ function scanMethods(
  * training options (2 epochs: folds stay cheap), a model with a featurizer (text, tabular) as it
  * was trained (its recorded run).
  */
-function foldTraining(model: Model, seed: number, epochs: number | undefined): TrainLikeOptions {
+async function foldTraining(
+  model: Model,
+  seed: number,
+  epochs: number | undefined,
+): Promise<TrainLikeOptions> {
   if (model.input.kind === 'tensor') {
+    const { resolveTrainOptions } = await import('../../engine/train.js');
     const d = resolveTrainOptions({ seed });
     return {
       seed,
@@ -255,8 +259,11 @@ function scanTarget(
     context: {
       ...(model.capabilities.training
         ? {
-            trainLike: (train, o) =>
-              model.trainLike(train, { ...foldTraining(model, o.seed, o.epochs), ...fineTuning }),
+            trainLike: async (train, o) =>
+              model.trainLike(train, {
+                ...(await foldTraining(model, o.seed, o.epochs)),
+                ...fineTuning,
+              }),
           }
         : {}),
       ...textScanContext(model, loaded.dataset),
@@ -334,13 +341,14 @@ async function scanWith(o: ScanCliOptions, start: QueuedScanStart | undefined): 
     start?.early?.model?.dispose(); // loaded first on a digest-cache hit
     throw e;
   }
-  const model = start?.early?.model ?? (await loadModel(o.model, onnxLoadOptions(o)));
+  let model = start?.early?.model ?? (await scanModel(o, start, read));
   try {
     let plan = scanPlan(o, model, read);
     if (read.outlined && !plan) {
       // The model or the detectors read record values here: the data is read after all (its
-      // outline, just read, is not written again).
+      // outline, just read, is not written again), and the model loaded (the detectors get it).
       read = await readScanData(o, undefined);
+      if (model instanceof DeferredImageModel) model = await model.load();
       plan = scanPlan(o, model, read);
     }
     if (!plan) throw new AntidoteError('INVALID_STATE', 'no scan plan for the data as read');
@@ -381,6 +389,31 @@ async function scanWith(o: ScanCliOptions, start: QueuedScanStart | undefined): 
   } finally {
     model.dispose();
   }
+}
+
+/**
+ * The scanned model. When the data is read from its outline with the model's digest cached (a
+ * distributed scan whose workers run the model; `read.outlined`), a zoo image model is opened
+ * from its files (`DeferredImageModel`: the engine loads only if something here runs it, e.g. a
+ * detector without a per-class phase, after which the data is read and the model loaded);
+ * otherwise it is loaded (`loadModel`).
+ */
+async function scanModel(
+  o: ScanCliOptions,
+  start: QueuedScanStart | undefined,
+  read: ScanData,
+): Promise<Model> {
+  const options = onnxLoadOptions(o);
+  if (
+    read.outlined &&
+    start?.early?.modelDigest &&
+    !isOnnxPath(o.model) &&
+    !hasOnnxOptions(options.onnx)
+  ) {
+    const deferred = await DeferredImageModel.open(await modelDirOf(o.model));
+    if (deferred) return deferred;
+  }
+  return (await import('../../engine/model.js')).loadModel(o.model, options);
 }
 
 /** The scanned records as read (or outlined), and whether 0–255 images were divided by 255. */
@@ -435,7 +468,11 @@ function scanPlan(
 ): { local: ReturnType<typeof scanTarget>; methods: string[] } | undefined {
   try {
     model.checkReads(read.loaded);
-    if (model.classifier instanceof TfClassifier) model.classifier.useInference(o.inference);
+    // A model trained in Antidote (the zoo's TfClassifier, loaded or deferred) runs on a choice of
+    // runtimes; other classifiers have one.
+    (model.classifier as { useInference?: (e: InferenceEngine) => unknown }).useInference?.(
+      o.inference,
+    );
     const local = scanTarget(model, read.loaded, o.threads, batchNormOption(o, model.kind));
     const methods = scanMethods(o.method, dataDomain(read.loaded), local.context);
     if (read.outlined && !methods.every((m) => OUTLINE_METHODS.has(m))) return undefined;
@@ -742,6 +779,8 @@ async function planRetrain(
       { path: out },
     );
   }
+  const { loadModel } = await import('../../engine/model.js');
+  const { retrainerLike } = await import('../../engine/model-retrain.js');
   const previous = await loadModel(modelDir, onnxLoadOptions(onnx));
   try {
     previous.checkReads(loaded);
@@ -804,10 +843,12 @@ async function recordTrainingProvenanceOf(
 ): Promise<void> {
   const { kind, settings } = plan;
   // Loaded here, by `mitigate --retrain` alone (sigstore's modules: a scan does not need them).
-  const [{ recordTrainingProvenance }, { datasetProvenance }] = await Promise.all([
-    import('../../integrity/lineage.js'),
-    import('../provenance.js'),
-  ]);
+  const [{ recordTrainingProvenance }, { datasetProvenance }, { activeBackend }] =
+    await Promise.all([
+      import('../../integrity/lineage.js'),
+      import('../provenance.js'),
+      import('../../engine/backend.js'),
+    ]);
   await recordTrainingProvenance({
     modelDir: out,
     datasets: [await datasetProvenance(loaded)],

@@ -24,6 +24,7 @@ import { runJobs } from '../../jobs/run-jobs.js';
 import { sweepOnQueue } from '../../jobs/sweep-jobs.js';
 import { type JobWorker, startWorker, type WorkerEvent } from '../../jobs/worker.js';
 import { rowImages } from '../../testing/knn.js';
+import { loadedModulesProbe, probedModules } from '../../testing/loaded-modules.js';
 import { rejectionOf, runProgram } from '../../testing/run-program.js';
 import { testServiceUrl } from '../../testing/services.js';
 import { syntheticDataset, syntheticReps } from '../../testing/synthetic.js';
@@ -207,11 +208,11 @@ describe.skipIf(!url)('distributed jobs on BullMQ (Redis)', () => {
       expect(finishedJobs.get('scan-classes')?.size).toBe(4);
       // Through the CLI: with the data's and the model's digests cached, the shards go out
       // before the scan command's modules load (scan-early.ts); the same report.
-      const cliScan = (out: string) =>
+      const cliScan = (out: string, node: readonly string[] = []) =>
         new Promise<number | null>((resolve) => {
           const p = spawn(
             process.execPath,
-            [CLI, ...args, '--out', out, '--queue', url!, '--queue-name', name, '--quiet'],
+            [...node, CLI, ...args, '--out', out, '--queue', url!, '--queue-name', name, '--quiet'],
             { stdio: 'ignore' },
           );
           p.on('exit', resolve);
@@ -232,7 +233,11 @@ describe.skipIf(!url)('distributed jobs on BullMQ (Redis)', () => {
       expect(outline.y).toEqual(ds.y);
       const renamed = outline.classes.map((c) => `${c}*`);
       expect(await storeDatasetOutline(subject!, { ...outline, classes: renamed })).toBe(true);
-      expect(await cliScan(`${dist}-outline`)).toBe(0);
+      // Nor does it load the engine (TF.js), whose modules cost the workers a core's time while
+      // they run: the model is opened from its files, and the workers run it.
+      const probe = join(root, 'loaded-modules.json');
+      expect(await cliScan(`${dist}-outline`, loadedModulesProbe(probe, '@tensorflow'))).toBe(0);
+      expect(await probedModules(probe)).toEqual([]);
       const fromOutline = JSON.parse(
         await readFile(join(`${dist}-outline`, 'report.json'), 'utf8'),
       );
