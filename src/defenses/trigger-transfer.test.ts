@@ -8,6 +8,7 @@ import {
 import { Rng } from '../util/rng.js';
 import { STRONG_EVIDENCE } from './detector.js';
 import {
+  purifiedTransfer,
   type TriggerTransferCandidateStats,
   type TriggerTransferPlan,
   triggerTransfer,
@@ -368,6 +369,70 @@ describe('low-variance cluster trigger transfer', () => {
     ]);
     expect(report.perClass[0]!.flagged).toBe(30);
     expect(report.perClass[3]!.flagged).toBe(0);
+  });
+
+  it('purifies a candidate that mixes carriers and clean records', async () => {
+    // Six classes of 16-value records read from value 0; 40 records of classes 1–5 with value 15
+    // at 1 are labelled 0, and the model sends a record to class 0 from value 15 = 0.7 up. The
+    // candidate holds the 40 carriers and 60 clean "0"s, so its pattern carries value 15 at 0.4:
+    // added to other classes' records it moves none (0.4 < 0.7), removed from a carrier it leaves
+    // 0.6 and sends it back to its source. The carriers are its purest part, and their pattern
+    // (value 15 at about 1) moves every probe.
+    const k = 6;
+    const size = 16;
+    const rng = new Rng(11);
+    const xs: number[] = [];
+    const y: number[] = [];
+    for (let c = 0; c < k; c++) {
+      for (let r = 0; r < 200; r++) {
+        xs.push((c + rng.uniform(0.02, 0.98)) / k);
+        for (let j = 1; j < size; j++) xs.push(Math.abs(rng.normal(0, 0.02)));
+        y.push(c);
+      }
+    }
+    for (let p = 0; p < 40; p++) {
+      xs.push((1 + (p % (k - 1)) + rng.uniform(0.02, 0.98)) / k);
+      for (let j = 1; j < size - 1; j++) xs.push(Math.abs(rng.normal(0, 0.02)));
+      xs.push(1);
+      y.push(0);
+    }
+    const x = Float32Array.from(xs);
+    const model = readingClassifier(k, size, (v, o) =>
+      v[o + 15]! >= 0.7 ? 0 : Math.min(k - 1, Math.max(0, Math.floor(v[o]! * k))),
+    );
+    const idx = Int32Array.from(y.flatMap((c, i) => (c === 0 ? [i] : [])));
+    // Positions among the class: 200 clean records, then the 40 carriers.
+    const rows = Int32Array.from([
+      ...Array.from({ length: 60 }, (_, r) => r),
+      ...Array.from({ length: 40 }, (_, r) => 200 + r),
+    ]);
+    const others = Int32Array.from(y.flatMap((c, i) => (c === 0 ? [] : [i])));
+    const pattern = new Float64Array(size);
+    pattern[15] = 0.4;
+    const rec = { x, size, offset: (i: number) => i * size };
+    const at = {
+      c: 0,
+      refs: others.filter((_, t) => t % 2 === 0),
+      probes: others.filter((_, t) => t % 2 === 1).slice(0, 200),
+      plan: defaultPlan(k),
+      rng: new Rng(3),
+    };
+    const out = await purifiedTransfer(rec, model, rows, idx, pattern, new Float64Array(size), at);
+    expect(Array.from(out.rows)).toEqual(Array.from({ length: 40 }, (_, r) => 200 + r));
+    expect(out.size).toBe(40);
+    expect(out.transfer).toBeGreaterThan(0.95);
+    // Nothing to purify: a candidate of clean records only keeps none.
+    const clean = await purifiedTransfer(
+      rec,
+      model,
+      rows.slice(0, 60),
+      idx,
+      pattern,
+      new Float64Array(size),
+      at,
+    );
+    expect(clean.size).toBe(0);
+    expect(clean.transfer).toBe(0);
   });
 
   it('refuses bad options', async () => {

@@ -1124,7 +1124,7 @@ function transferBeatsControl(
 }
 
 /** What {@link purifiedTransfer} found: the records that carry the pattern most, and their pattern's transfer. */
-interface PurifiedTransfer {
+export interface PurifiedTransfer {
   /** Records of the refined candidate kept (they leave the class as deeply as its median). */
   readonly size: number;
   /** Share of the probes their pattern moves to the class (0: fewer than 2 records). */
@@ -1146,7 +1146,7 @@ interface PurifiedTransfer {
  * sub-style: what then confirms it is the removal test over the whole class (step 3). Two forward
  * passes of the candidate's records and one of the probes.
  */
-async function purifiedTransfer(
+export async function purifiedTransfer(
   rec: RecordRows,
   model: Classifier,
   rows: Int32Array,
