@@ -18,7 +18,10 @@ import {
 describe('low-variance cluster trigger transfer', () => {
   it('confirms a planted low-variance backdoor cluster and not a natural tight sub-style', async () => {
     const { ds, model, poisoned, natural } = plantedCase();
-    const report = await triggerTransfer(ds, model, { seed: 3 });
+    // Three FOBI directions: beyond them this toy's 15 quiet values offer 3-record modes of
+    // extreme noise, cleaner than the sub-style (a real layer's directions are not 15 values of
+    // independent noise).
+    const report = await triggerTransfer(ds, model, { seed: 3, kurtosisDirections: 3 });
     const flagged = [...report.flagged.keys()].filter((i) => report.flagged[i] === 1);
     const hits = flagged.filter((i) => poisoned.has(i)).length;
     expect(hits / poisoned.size).toBeGreaterThanOrEqual(0.95);
@@ -27,9 +30,9 @@ describe('low-variance cluster trigger transfer', () => {
     expect(target!.suspicious).toBe(true);
     expect(target!.strength).toBeGreaterThanOrEqual(STRONG_EVIDENCE);
     expect(target!.stats.transfer).toBeGreaterThanOrEqual(0.9);
-    // The natural sub-style is found as the class's candidate, but its pattern does not move
-    // other records to its class more than the class's own records do.
-    expect(styled!.stats.candidate).toBe(natural.size);
+    // The natural sub-style is found as one of the class's candidates, but its pattern does not
+    // move other records to its class more than the class's own records do.
+    expect(styled!.stats.candidateSizes as number[]).toContain(natural.size);
     expect(styled!.suspicious).toBe(false);
     expect(styled!.strength).toBeLessThan(STRONG_EVIDENCE);
     for (const f of report.perClass.slice(1)) expect(f.flagged).toBe(0);
@@ -74,7 +77,11 @@ describe('low-variance cluster trigger transfer', () => {
     // the style, whose half-class split carries no trigger, and the first three FOBI directions
     // are the tails, as on an mlp's ReLU layer (MNIST, blend α 0.2 at 10%, seed 2).
     const { styled, model, count, poisoned } = styledCase(13, [[13, 0.5, 0.05]]);
-    const first = await triggerTransfer(styled, model, { seed: 3, principalDirections: 1 });
+    const first = await triggerTransfer(styled, model, {
+      seed: 3,
+      principalDirections: 1,
+      kurtosisDirections: 3,
+    });
     expect(count(first.flagged).hits).toBeLessThan(poisoned.size / 2);
     const report = await triggerTransfer(styled, model, { seed: 3 });
     const { hits, all } = count(report.flagged);
@@ -156,9 +163,13 @@ describe('low-variance cluster trigger transfer', () => {
       [12, 0.4, 0.03],
       [13, 0.35, 0.03],
     ]);
-    const three = await triggerTransfer(styled, model, { seed: 3, principalDirections: 3 });
+    const three = await triggerTransfer(styled, model, {
+      seed: 3,
+      principalDirections: 3,
+      kurtosisDirections: 3,
+    });
     expect(count(three.flagged).hits).toBeLessThan(poisoned.size / 2);
-    const report = await triggerTransfer(styled, model, { seed: 3 });
+    const report = await triggerTransfer(styled, model, { seed: 3, kurtosisDirections: 3 });
     // The later directions' cleanest mode is a third candidate, the poison (the cleanest of all);
     // it serves the departure only (all-to-all), so this all-to-one poison is not flagged by it
     // and the transfer's statistics are those of the first three directions.
