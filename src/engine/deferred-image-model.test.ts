@@ -2,8 +2,8 @@ import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promi
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rowImages } from '../testing/knn.js';
 import { rejects } from '../testing/rejects.js';
+import { rowImages } from '../testing/row-images.js';
 import { initEngine } from './backend.js';
 import { DeferredImageModel } from './deferred-image-model.js';
 import { loadModel } from './model.js';
