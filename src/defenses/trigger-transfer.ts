@@ -628,6 +628,15 @@ function joinRecords(
   return { x, size, offset: (i) => at.get(i)! };
 }
 
+/** The records at dataset indices `indices`, one after another, `[indices.length, rec.size]`. */
+function gathered(rec: RecordRows, indices: Int32Array): Float32Array {
+  const x = new Float32Array(indices.length * rec.size);
+  indices.forEach((i, r) => {
+    x.set(rec.x.subarray(rec.offset(i), rec.offset(i) + rec.size), r * rec.size);
+  });
+  return x;
+}
+
 /** `k` seeded records drawn from `pool` (all of it when smaller). */
 function draw(pool: Int32Array, k: number, rng: Rng): Int32Array {
   if (pool.length <= k) return pool;
@@ -928,6 +937,14 @@ export async function triggerTransferClass(
   const needed = new Set<number>([...refs, ...probes, ...ctrl]);
   for (const u of used) for (const i of u) needed.add(i);
   let rec = await input.records(Int32Array.from(needed));
+  // Reads the records at `indices` not read yet into `rec` (purification, the removal test).
+  const readAlso = async (indices: Iterable<number>): Promise<void> => {
+    const missing = [...new Set(indices)].filter((i) => !needed.has(i));
+    if (missing.length === 0) return;
+    const more = await input.records(Int32Array.from(missing));
+    if (more !== rec) rec = joinRecords(rec, [...needed, ...missing], needed, more);
+    for (const i of missing) needed.add(i);
+  };
   const transfers: number[] = [];
   // Each pattern once: the nearest-record search behind it is the costly part of this phase.
   const patterns = used.map((u) => nearestDifference(rec, u, refs));
@@ -971,16 +988,11 @@ export async function triggerTransferClass(
   const purified: (PurifiedTransfer | null)[] = cands.map(() => null);
   const owns = [...transfers];
   if (promising.some(Boolean)) {
-    const missing = new Set<number>();
-    for (const [j, cand] of cands.entries()) {
-      if (!promising[j]) continue;
-      for (const r of refinedOf.get(cand)!.rows) if (!needed.has(idx[r]!)) missing.add(idx[r]!);
-    }
-    if (missing.size > 0) {
-      const more = await input.records(Int32Array.from(missing));
-      if (more !== rec) rec = joinRecords(rec, [...needed, ...missing], needed, more);
-      for (const i of missing) needed.add(i);
-    }
+    await readAlso(
+      cands.flatMap((cand, j) =>
+        promising[j] ? Array.from(refinedOf.get(cand)!.rows, (r) => idx[r]!) : [],
+      ),
+    );
     for (const [j, cand] of cands.entries()) {
       if (!promising[j]) continue;
       purified[j] = await purifiedTransfer(
@@ -1033,13 +1045,8 @@ export async function triggerTransferClass(
   const departureRemovals: (TriggerTransferRemovalStats | null)[] = cands.map(() => null);
   if (testable.some(Boolean) || departureTestable.some(Boolean)) {
     // Only the class's records not read above: the references and probes are read already.
-    const missing = idx.filter((i) => !needed.has(i));
-    const more = missing.length > 0 ? await input.records(missing) : rec;
-    const all = more === rec ? rec : joinRecords(rec, [...refs, ...probes, ...idx], needed, more);
-    const xc = new Float32Array(idx.length * all.size);
-    idx.forEach((i, r) => {
-      xc.set(all.x.subarray(all.offset(i), all.offset(i) + all.size), r * all.size);
-    });
+    await readAlso(idx);
+    const xc = gathered(rec, idx);
     const before = await input.model.predictProba(xc, idx.length);
     // The per-record control: the control's pattern (the class's own semantics) removed the same
     // way. A record it takes as much of the class from as the candidate's pattern is fragile, not a
@@ -1055,7 +1062,7 @@ export async function triggerTransferClass(
       plan.hi,
     );
     const removalContext: RemovalContext = {
-      rec: all,
+      rec,
       xc,
       before,
       controlRemoval,
@@ -1175,10 +1182,7 @@ export async function purifiedTransfer(
   const count = members.length;
   const none = new Int32Array(0);
   if (count < 2) return { size: 0, transfer: 0, rows: none };
-  const x = new Float32Array(count * rec.size);
-  members.forEach((i, r) => {
-    x.set(rec.x.subarray(rec.offset(i), rec.offset(i) + rec.size), r * rec.size);
-  });
+  const x = gathered(rec, members);
   const before = await model.predictProba(x, count);
   const test = await patternRemoval(model, x, count, before, pattern, c, plan.lo, plan.hi);
   const control = await patternRemoval(model, x, count, before, ctrlPattern, c, plan.lo, plan.hi);
@@ -1236,11 +1240,10 @@ async function removalExpansion(
   rows: Int32Array,
   rng: Rng,
   carries: (predicted: Int32Array) => boolean,
-  patternFrom: Int32Array = rows,
 ): Promise<TriggerTransferRemovalStats | null> {
   const { rec, idx, plan } = ctx;
-  if (rows.length < 2 || patternFrom.length < 2) return null;
-  const members = Int32Array.from(patternFrom, (r) => idx[r]!);
+  if (rows.length < 2) return null;
+  const members = Int32Array.from(rows, (r) => idx[r]!);
   const pattern = nearestDifference(
     rec,
     draw(members, plan.patternRecords, rng.fork('pattern')),
@@ -1299,7 +1302,7 @@ async function removalExpansion(
     );
   const transfer = shareIn(await predictionsOf(expanded, 'expanded'), ctx.c);
   // The core: the records that need the pattern as much as the candidate's own records do.
-  const core = coreFailures(test, ctx.controlRemoval, patternFrom);
+  const core = coreFailures(test, ctx.controlRemoval, rows);
   const coreTransfer = core.length >= 2 ? shareIn(await predictionsOf(core, 'core'), ctx.c) : 0;
   // The records the test adds to the refined candidate are kept only if they are carriers too:
   // their own pattern must beat the control (`carries`). Fragile clean records that a pattern pushes over a
