@@ -1,11 +1,34 @@
 // Helpers shared by the benchmark suites.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const resultsDir = join(dirname(fileURLToPath(import.meta.url)), 'results');
+
+/**
+ * The leading comment of a suite's file (its description and flags), without the comment marks.
+ * Every suite documents its flags there.
+ */
+export function suiteHeader(file) {
+  const lines = readFileSync(file, 'utf8').split('\n');
+  const header = [];
+  for (const line of lines) {
+    if (line.startsWith('#!')) continue;
+    if (!line.startsWith('//')) break;
+    header.push(line.replace(/^\/\/ ?/, ''));
+  }
+  return header.join('\n');
+}
+
+// `--help` or `-h` on any suite prints its header and exits before the suite does anything: a
+// suite ignores flags it does not know, so without this a request for help would run it (and
+// overwrite its results under bench/results).
+if (process.argv.includes('--help') || process.argv.includes('-h')) {
+  console.log(suiteHeader(process.argv[1]));
+  process.exit(0);
+}
 
 /** The machine a result was measured on. */
 export function machine() {

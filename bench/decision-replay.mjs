@@ -11,6 +11,8 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { mergeReports } from '../dist/defenses/scan.js';
 import { evaluateDetection } from '../dist/eval/detection.js';
+// Imported for `--help` (prints the comment above and exits before anything runs).
+import './common.mjs';
 
 const args = process.argv.slice(2);
 const dir = args[0];

@@ -7,12 +7,21 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-// Every bench/*.mjs but this runner and the shared helpers is a suite.
+// Every bench/*.mjs is a suite but this runner, the shared modules (common.mjs; attack-cases.mjs,
+// the attack benchmark's cases) and decision-replay.mjs (a tool over saved detection reports: it
+// needs a directory argument and writes no result).
+const notSuites = new Set(['run.mjs', 'common.mjs', 'attack-cases.mjs', 'decision-replay.mjs']);
 const suites = readdirSync(here)
-  .filter((f) => f.endsWith('.mjs') && f !== 'run.mjs' && f !== 'common.mjs')
+  .filter((f) => f.endsWith('.mjs') && !notSuites.has(f))
   .map((f) => f.slice(0, -'.mjs'.length))
   .sort();
 const args = process.argv.slice(2);
+if (args.includes('--help') || args.includes('-h')) {
+  console.log(
+    `npm run bench [-- --only SUITE,...] [-- FLAGS passed on to every suite]\nsuites: ${suites.join(', ')}\n(node bench/SUITE.mjs --help: a suite's own flags)`,
+  );
+  process.exit(0);
+}
 const onlyIdx = args.indexOf('--only');
 const only = onlyIdx >= 0 ? args[onlyIdx + 1].split(',') : suites;
 const passOn = args.filter((_, i) => i !== onlyIdx && i !== onlyIdx + 1);
