@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isAntidoteError } from '../errors.js';
+import { EDGE_VALUES } from '../testing/edge-values.js';
 import { reportToJSON } from './detector.js';
 import { parseScanReport, readScanReport, scanReportSchema } from './scan-report.js';
 
@@ -27,6 +28,14 @@ const method = reportToJSON(
   ['r0', 'r1'],
 );
 const doc = { format: 'antidote-scan', version: 1, records: 2, methods: { ac: method } };
+const decision = {
+  detectors: ['ac'],
+  quorum: 1,
+  flagged: [0, 1],
+  votes: [0, 1],
+  suspicion: [0.2, 0.9],
+  flaggedIds: ['r1'],
+};
 
 describe('scan report schema', () => {
   it('accepts what scan writes (without a decision too) and rejects a broken report by field', () => {
@@ -56,14 +65,6 @@ describe('scan report schema', () => {
       { ...doc, methods: { ac: { ...method, suggestedLabels: [0, 1.5] } } },
       /suggestedLabels\.1/,
     );
-    const decision = {
-      detectors: ['ac'],
-      quorum: 1,
-      flagged: [0, 1],
-      votes: [0, 1],
-      suspicion: [0.2, 0.9],
-      flaggedIds: ['r1'],
-    };
     expect(parseScanReport({ ...doc, decision }, 'r.json').decision?.votes).toEqual([0, 1]);
     bad({ ...doc, decision: { ...decision, votes: [0, -1] } }, /decision\.votes\.1/);
     bad({ ...doc, decision: { ...decision, flagged: [true, 1] } }, /decision\.flagged\.0/);
@@ -73,42 +74,7 @@ describe('scan report schema', () => {
     // Every per-record array of the report, each value of a set of edge cases put in turn at its
     // first and its last place: parseScanReport (the loops) accepts exactly what the zod schema
     // (the contract) accepts, and names the same first field and reason when it refuses.
-    const decision = {
-      detectors: ['ac'],
-      quorum: 1,
-      flagged: [0, 1],
-      votes: [0, 1],
-      suspicion: [0.2, 0.9],
-      flaggedIds: ['r1'],
-    };
     const full = { ...doc, methods: { ac: { ...method, suggestedLabels: [1, 0] } }, decision };
-    const odd: unknown[] = [
-      0,
-      1,
-      -0,
-      2,
-      -1,
-      0.5,
-      -2.5,
-      1e300,
-      Number.NaN,
-      Number.POSITIVE_INFINITY,
-      Number.NEGATIVE_INFINITY,
-      2 ** 53,
-      2 ** 53 - 1,
-      -(2 ** 53),
-      '0',
-      '',
-      'r',
-      null,
-      undefined,
-      true,
-      false,
-      [],
-      {},
-      [0],
-      1n,
-    ];
     const arrays: [string, (v: unknown[]) => unknown][] = [
       ['scores', (v) => ({ ...full, methods: { ac: { ...full.methods.ac, scores: v } } })],
       ['flagged', (v) => ({ ...full, methods: { ac: { ...full.methods.ac, flagged: v } } })],
@@ -136,7 +102,7 @@ describe('scan report schema', () => {
     let refused = 0;
     for (const [name, make] of arrays) {
       const base = name === 'ids' ? ['r0', 'r1'] : name === 'flaggedIds' ? [] : [0, 1];
-      const docs = odd.flatMap((x) =>
+      const docs = EDGE_VALUES.flatMap((x) =>
         name === 'flaggedIds' ? [make([x])] : [make([x, base[1]]), make([base[0], x])],
       );
       // A hole (read as undefined), a value that is not an array, and the array missing.
