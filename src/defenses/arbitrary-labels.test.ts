@@ -285,6 +285,45 @@ describe('arbitraryLabels (the arbitrary-label test)', () => {
     expect(r.perClass[0]!.stats.arbitrary).toBe(1);
   });
 
+  it('computes u as its definition counts it, ties included (the counting pass, issue 22)', () => {
+    // Probabilities on a coarse grid (many ties, between reference records and contradicted ones
+    // alike); u of each contradicted record counted by brute force from the definition.
+    const rng = new Rng(22);
+    const k = 4;
+    const n = 3000;
+    const y = new Int32Array(n);
+    const probs = new Float32Array(n * k);
+    for (let i = 0; i < n; i++) {
+      y[i] = Math.floor(rng.next() * k);
+      for (let c = 0; c < k; c++) probs[i * k + c] = Math.floor(rng.next() * 12) / 16;
+    }
+    const predicted = Int32Array.from({ length: n }, (_, i) => {
+      let best = 0;
+      for (let c = 1; c < k; c++) if (probs[i * k + c]! > probs[i * k + best]!) best = c;
+      return best;
+    });
+    const r = arbitraryLabels(y, probs, ['a', 'b', 'c', 'd']);
+    let contradicted = 0;
+    for (let i = 0; i < n; i++) {
+      const j = predicted[i]!;
+      const c = y[i]!;
+      if (j === c) {
+        expect(Number.isNaN(r.arbitrariness[i]!)).toBe(true);
+        continue;
+      }
+      contradicted++;
+      let ref = 0;
+      let atLeast = 0;
+      for (let t = 0; t < n; t++) {
+        if (y[t] !== j || predicted[t] !== j) continue;
+        ref++;
+        if (probs[t * k + c]! >= probs[i * k + c]!) atLeast++;
+      }
+      expect(r.arbitrariness[i]).toBe(atLeast / ref);
+    }
+    expect(contradicted).toBeGreaterThan(1000);
+  });
+
   it('rejects bad shapes, labels and options', () => {
     const y = Int32Array.from([0, 1]);
     expectThrowsCode(() => arbitraryLabels(y, new Float32Array(3), ['a', 'b']), 'SHAPE_MISMATCH');

@@ -200,19 +200,24 @@ export function arbitraryLabels(
   let anyPower = false;
   let disagreements = 0;
   // First the class findings (the binomial test), then the per-record cut in the strong classes.
+  // Per class: its records, those the model contradicts, and those with u ≥ ½ and u ≥ ¾ (one pass).
+  const counts = new Int32Array(k);
+  const contradictions = new Int32Array(k);
+  const arbitraries = new Int32Array(k);
+  const uppers = new Int32Array(k);
+  for (let i = 0; i < n; i++) {
+    const c = y[i]!;
+    counts[c]!++;
+    if (predicted[i] === c) continue;
+    contradictions[c]!++;
+    if (arbitrariness[i]! >= 0.5) arbitraries[c]!++;
+    if (arbitrariness[i]! >= 0.75) uppers[c]!++;
+  }
   const tests = classes.map((_, c) => {
-    let count = 0;
-    let contradicted = 0;
-    let arbitrary = 0;
-    let upper = 0;
-    for (let i = 0; i < n; i++) {
-      if (y[i] !== c) continue;
-      count++;
-      if (predicted[i] === c) continue;
-      contradicted++;
-      if (arbitrariness[i]! >= 0.5) arbitrary++;
-      if (arbitrariness[i]! >= 0.75) upper++;
-    }
+    const count = counts[c]!;
+    const contradicted = contradictions[c]!;
+    const arbitrary = arbitraries[c]!;
+    const upper = uppers[c]!;
     disagreements += contradicted;
     // Under the null (at most a share ρ₀ of arbitrary labels), each record of the class has u ≥ ½
     // with probability ρ₀/2: binomial count, standard score z.
@@ -498,6 +503,13 @@ function pct(v: number): string {
  * u per contradicted record (see {@link ArbitraryLabelReport.arbitrariness}): for a record
  * labelled i and predicted j, the share of the records labelled and predicted j whose
  * probability of i is at least the record's.
+ *
+ * Counted without sorting the reference records' probabilities: per predicted class j, the
+ * contradicted records' probabilities of each label (few) are sorted, and one pass over the
+ * records agreeing on j (many) places each reference probability among them (a binary search);
+ * suffix sums of those places give every count at once. The same counts as ranking each record
+ * in the sorted reference values, at a fraction of the time (60,000 MNIST records: no sort of
+ * the ≈ 6,000 reference values for each of the ≈ 90 pairs of classes).
  */
 function arbitrarinessOf(
   y: Int32Array,
@@ -515,27 +527,46 @@ function arbitrarinessOf(
   }
   for (let j = 0; j < k; j++) {
     const ref = agreeing[j]!;
-    if (ref.length === 0) continue;
+    const m = ref.length;
+    if (m === 0) continue;
+    // Per label c with contradicted records: their probabilities of c, ascending (`values`, with
+    // the records in that order), and how many reference records hold exactly t values ≤ theirs.
+    const pairs: { c: number; records: number[]; values: Float64Array; places: Int32Array }[] = [];
     for (let c = 0; c < k; c++) {
       const records = contradicted[j * k + c]!;
       if (records.length === 0) continue;
-      const sorted = Float64Array.from(ref, (r) => probs[r * k + c]!).sort();
-      for (const i of records) {
-        const below = lowerBound(sorted, probs[i * k + c]!);
-        u[i] = (sorted.length - below) / sorted.length;
+      records.sort((a, b) => probs[a * k + c]! - probs[b * k + c]!);
+      const values = Float64Array.from(records, (i) => probs[i * k + c]!);
+      pairs.push({ c, records, values, places: new Int32Array(records.length + 1) });
+    }
+    if (pairs.length === 0) continue;
+    for (let r = 0; r < m; r++) {
+      const row = ref[r]! * k;
+      for (const p of pairs) {
+        const v = probs[row + p.c]!;
+        // Below every contradicted record's value (most reference records): counted for none.
+        if (v >= p.values[0]!) p.places[upperBound(p.values, v)]!++;
+      }
+    }
+    for (const { records, places } of pairs) {
+      // Records whose probability is at least values[q]: those placed after q.
+      let atLeast = 0;
+      for (let q = records.length - 1; q >= 0; q--) {
+        atLeast += places[q + 1]!;
+        u[records[q]!] = atLeast / m;
       }
     }
   }
   return u;
 }
 
-/** Index of the first value of ascending `sorted` that is ≥ `v`. */
-function lowerBound(sorted: Float64Array, v: number): number {
+/** Number of values of ascending `sorted` that are ≤ `v`. */
+function upperBound(sorted: Float64Array, v: number): number {
   let lo = 0;
   let hi = sorted.length;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if (sorted[mid]! < v) lo = mid + 1;
+    if (sorted[mid]! <= v) lo = mid + 1;
     else hi = mid;
   }
   return lo;

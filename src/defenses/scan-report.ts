@@ -2,6 +2,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { AntidoteError } from '../errors.js';
+import { fastRecordArrays, type RecordArrays, zodRecordArrays } from '../util/record-arrays.js';
 import type { ClassFinding, DetectionReport, FindingValue } from './detector.js';
 
 /**
@@ -27,82 +28,99 @@ const classFindingSchema = z.looseObject({
   stats: z.record(z.string(), z.unknown()).default({}),
 });
 
-const flags = z.array(z.union([z.literal(0), z.literal(1)]));
-
-/** One detector's report as written by `reportToJSON` (typed arrays as plain arrays). */
-export const detectionReportJsonSchema = z
-  .object({
-    method: z.string().min(1),
-    ids: z.array(z.string()).optional(),
-    scores: z.array(z.number()),
-    flagged: flags,
-    perClass: z.array(classFindingSchema),
-    params: z.record(z.string(), z.unknown()).default({}),
-    suggestedLabels: z.array(z.int()).optional(),
-  })
-  .superRefine((r, ctx) => {
-    const n = r.scores.length;
-    for (const key of ['flagged', 'ids', 'suggestedLabels'] as const) {
-      const v = r[key];
-      if (v !== undefined && v.length !== n) {
-        ctx.addIssue({
-          code: 'custom',
-          path: [key],
-          message: `must have one entry per score (${n}), has ${v.length}`,
-        });
+/** The scan report's schemas, its per-record arrays checked by `a`. */
+function reportSchemas<A extends RecordArrays>(a: A) {
+  /** One detector's report as written by `reportToJSON` (typed arrays as plain arrays). */
+  const detectionReport = z
+    .object({
+      method: z.string().min(1),
+      ids: a.strings.optional(),
+      scores: a.numbers,
+      flagged: a.flags,
+      perClass: z.array(classFindingSchema),
+      params: z.record(z.string(), z.unknown()).default({}),
+      suggestedLabels: a.ints.optional(),
+    })
+    .superRefine((r, ctx) => {
+      const n = r.scores.length;
+      for (const key of ['flagged', 'ids', 'suggestedLabels'] as const) {
+        const v = r[key];
+        if (v !== undefined && v.length !== n) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [key],
+            message: `must have one entry per score (${n}), has ${v.length}`,
+          });
+        }
       }
-    }
+    });
+
+  /** The merged decision of the scan (see `scanDecision` in `scan.ts`). */
+  const decision = z.object({
+    /** Registry names of the detectors merged, e.g. `["ac", "ss", "spectre"]`. */
+    detectors: z.array(z.string()).min(1),
+    /** Detectors that must agree to flag a record (before corroboration). */
+    quorum: z.int().min(1),
+    /** The decision per record: 1 = flagged. */
+    flagged: a.flags,
+    /** Number of detectors flagging each record. */
+    votes: a.counts,
+    /** Mean percentile rank per record (higher = more suspicious). */
+    suspicion: a.numbers,
+    /** Ids of the flagged records, in record order. */
+    flaggedIds: a.strings,
   });
 
-/** The merged decision of the scan (see `scanDecision` in `scan.ts`). */
-export const scanDecisionJsonSchema = z.object({
-  /** Registry names of the detectors merged, e.g. `["ac", "ss", "spectre"]`. */
-  detectors: z.array(z.string()).min(1),
-  /** Detectors that must agree to flag a record (before corroboration). */
-  quorum: z.int().min(1),
-  /** The decision per record: 1 = flagged. */
-  flagged: flags,
-  /** Number of detectors flagging each record. */
-  votes: z.array(z.int().min(0)),
-  /** Mean percentile rank per record (higher = more suspicious). */
-  suspicion: z.array(z.number()),
-  /** Ids of the flagged records, in record order. */
-  flaggedIds: z.array(z.string()),
-});
+  /** The document `antidote scan` writes as `report.json`. */
+  const report = z.object({
+    format: z.literal(SCAN_REPORT_FORMAT),
+    version: z.literal(1),
+    /** The dataset and model arguments of the scan. */
+    data: z.string().optional(),
+    model: z.string().optional(),
+    /** How the model's records were prepared (ONNX models: layout, normalisation, tokenisation). */
+    preprocessing: z.record(z.string(), z.unknown()).optional(),
+    records: z.int().min(0),
+    /** Each detector's report, by registry name. */
+    methods: z.record(z.string(), detectionReport),
+    /** The merged decision (absent in reports written before it was recorded). */
+    decision: decision.optional(),
+    /** The verdict of the scan (`verdict.ts`; absent in reports written before issue 16). */
+    verdict: z
+      .looseObject({
+        verdict: z.enum(['pass', 'review', 'fail']),
+        reason: z.string(),
+        evidence: z.array(z.unknown()),
+      })
+      .optional(),
+    /** Keyword discovery's suspected keywords and ranking (text models). */
+    keywords: z
+      .looseObject({ suspected: z.array(z.unknown()), ranking: z.array(z.unknown()) })
+      .optional(),
+    /** Contamination per source (`source-trust.ts`), when the records carry a source. */
+    sources: z
+      .looseObject({ toReview: z.array(z.string()), sources: z.array(z.unknown()) })
+      .optional(),
+    /** Detection metrics against the dataset's attack record, by registry name. */
+    evaluation: z.record(z.string(), z.unknown()).optional(),
+  });
 
-/** The document `antidote scan` writes as `report.json`. */
-export const scanReportSchema = z.object({
-  format: z.literal(SCAN_REPORT_FORMAT),
-  version: z.literal(1),
-  /** The dataset and model arguments of the scan. */
-  data: z.string().optional(),
-  model: z.string().optional(),
-  /** How the model's records were prepared (ONNX models: layout, normalisation, tokenisation). */
-  preprocessing: z.record(z.string(), z.unknown()).optional(),
-  records: z.int().min(0),
-  /** Each detector's report, by registry name. */
-  methods: z.record(z.string(), detectionReportJsonSchema),
-  /** The merged decision (absent in reports written before it was recorded). */
-  decision: scanDecisionJsonSchema.optional(),
-  /** The verdict of the scan (`verdict.ts`; absent in reports written before issue 16). */
-  verdict: z
-    .looseObject({
-      verdict: z.enum(['pass', 'review', 'fail']),
-      reason: z.string(),
-      evidence: z.array(z.unknown()),
-    })
-    .optional(),
-  /** Keyword discovery's suspected keywords and ranking (text models). */
-  keywords: z
-    .looseObject({ suspected: z.array(z.unknown()), ranking: z.array(z.unknown()) })
-    .optional(),
-  /** Contamination per source (`source-trust.ts`), when the records carry a source. */
-  sources: z
-    .looseObject({ toReview: z.array(z.string()), sources: z.array(z.unknown()) })
-    .optional(),
-  /** Detection metrics against the dataset's attack record, by registry name. */
-  evaluation: z.record(z.string(), z.unknown()).optional(),
-});
+  return { detectionReport, decision, report };
+}
+
+const zodSchemas = reportSchemas(zodRecordArrays);
+const fastSchemas = reportSchemas(fastRecordArrays);
+
+/** One detector's report as written by `reportToJSON` (typed arrays as plain arrays). */
+export const detectionReportJsonSchema = zodSchemas.detectionReport;
+/** The merged decision of the scan (see `scanDecision` in `scan.ts`). */
+export const scanDecisionJsonSchema = zodSchemas.decision;
+/**
+ * The document `antidote scan` writes as `report.json`: the contract (and the published JSON
+ * Schema). {@link parseScanReport} checks it with the same schema built on
+ * {@link fastRecordArrays}.
+ */
+export const scanReportSchema = zodSchemas.report;
 
 /** A parsed scan report. */
 export type ScanReport = z.output<typeof scanReportSchema>;
@@ -130,10 +148,13 @@ export function parseOrThrow<S extends z.ZodType>(
   });
 }
 
-/** Checks `raw` against {@link scanReportSchema}; `INVALID_FORMAT` naming `where` and the field. */
+/**
+ * Checks `raw` against {@link scanReportSchema} (its per-record arrays in plain loops, with zod's
+ * verdicts: {@link fastRecordArrays}); `INVALID_FORMAT` naming `where` and the field.
+ */
 export function parseScanReport(raw: unknown, where: string): ScanReport {
   return parseOrThrow(
-    scanReportSchema,
+    fastSchemas.report,
     raw,
     'INVALID_FORMAT',
     `${where} is not a valid antidote scan report`,

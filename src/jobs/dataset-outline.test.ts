@@ -97,6 +97,16 @@ describe('dataset outlines', () => {
     expect(await cachedDatasetOutline(subject, cache)).toBeUndefined();
     await writeFile(path, JSON.stringify({ ...entry, ids: ['a'] }));
     expect(await cachedDatasetOutline(subject, cache)).toBeUndefined();
+    // Ids and sources must be strings, every one (checked in a loop, with zod's verdicts).
+    for (const bad of [
+      { ids: ['a', 'b', 'c', 'd', 'e', 6] },
+      { ids: ['a', null, 'c', 'd', 'e', 'f'] },
+      { source: ['s1', 's1', 's2', 's2', 's3', {}] },
+      { source: 's1' },
+    ]) {
+      await writeFile(path, JSON.stringify({ ...entry, ...bad }));
+      expect(await cachedDatasetOutline(subject, cache)).toBeUndefined();
+    }
     await writeFile(path, JSON.stringify(entry));
     expect(await cachedDatasetOutline(subject, cache)).toEqual(outline);
     // The data rewritten: its files' identity changed, the outline is not used nor stored again.

@@ -16,6 +16,7 @@ import type { DatasetKind, LoadedDataset } from '../data/load.js';
 import { type RangeInfo, rememberValueRange } from '../data/range.js';
 import { withheldRecords } from '../data/withheld-records.js';
 import { canonicalJson } from '../integrity/canonical-json.js';
+import { fastRecordArrays } from '../util/record-arrays.js';
 import { type CacheSubject, readCacheEntry, writeCacheEntry } from './digest-cache.js';
 
 /** What a scan read of an image dataset, but the record values (see the module comment). */
@@ -119,8 +120,8 @@ const OutlineEntrySchema = z.strictObject({
   shape: z.array(z.number().int().positive()).length(4),
   y: z.string().base64(),
   classes: z.array(z.string()).min(1),
-  ids: z.array(z.string()),
-  source: z.array(z.string()).optional(),
+  ids: fastRecordArrays.strings,
+  source: fastRecordArrays.strings.optional(),
   attack: z.unknown().optional(),
   meta: z.record(z.string(), z.unknown()).optional(),
   min: z.number(),

@@ -8,10 +8,10 @@
  * restarts with its data (AOF/RDB) loses nothing: polling resumes and the run completes.
  */
 import { randomBytes } from 'node:crypto';
-import { Job, Queue, QueueEvents } from 'bullmq';
 import type { z } from 'zod';
 import { AntidoteError, type AntidoteErrorCode, ERROR_CODES } from '../errors.js';
 import { parseWith } from '../util/schema.js';
+import { Job, Queue, QueueEvents } from './bullmq.js';
 import { connectionOf, DEFAULT_QUEUE_NAME, type QueueTarget, redactUrl } from './connection.js';
 import { type JobPayload, type JobProgress, JobProgressSchema } from './payloads.js';
 

@@ -7,9 +7,10 @@
  * its lock and BullMQ's stalled-job check hands it to another worker, which computes the same
  * result.
  */
-import { type Job, UnrecoverableError, Worker } from 'bullmq';
+
 import { isAntidoteError } from '../errors.js';
 import { parseWith } from '../util/schema.js';
+import { type Job, UnrecoverableError, Worker } from './bullmq.js';
 import { connectionOf, DEFAULT_QUEUE_NAME, type QueueTarget, redactUrl } from './connection.js';
 import { clearJobCache } from './job-data.js';
 import { runManifestFilesJob, runManifestRecordsJob } from './manifest-jobs.js';
