@@ -4,6 +4,7 @@ import type { Classifier } from '../engine/classifier.js';
 import {
   plantedTriggerCase as plantedCase,
   readingClassifier,
+  sparsePoisonCase,
 } from '../testing/planted-trigger.js';
 import { Rng } from '../util/rng.js';
 import { STRONG_EVIDENCE } from './detector.js';
@@ -446,6 +447,28 @@ describe('low-variance cluster trigger transfer', () => {
     expect(clean.transfer).toBe(0);
   });
 
+  it('finds a poison of 0.5% of its class along a direction of little variance', async () => {
+    const { ds, model, poisoned } = sparsePoisonCase();
+    const hits = (flagged: Uint8Array) => {
+      const all = [...flagged.keys()].filter((i) => flagged[i] === 1);
+      return { hits: all.filter((i) => poisoned.has(i)).length, all: all.length };
+    };
+    // The defaults: 64 whitened directions, candidates from 0.2% of a class.
+    const found = await triggerTransfer(ds, model, { seed: 1 });
+    expect(found.perClass[0]!.suspicious).toBe(true);
+    const h = hits(found.flagged);
+    expect(h.hits).toBeGreaterThanOrEqual(7);
+    expect(h.hits / h.all).toBeGreaterThanOrEqual(0.85);
+    for (const f of found.perClass.slice(1)) expect(f.flagged).toBe(0);
+    // Either of the former defaults misses it: the poison's direction lies beyond the class's 32
+    // largest, and a mode of 0.53% is cut at a boundary of 0.5% of the class (read as a tail).
+    for (const former of [{ dims: 32 }, { minShare: 0.005 }]) {
+      const missed = await triggerTransfer(ds, model, { seed: 1, ...former });
+      expect(missed.perClass[0]!.suspicious).toBe(false);
+      expect(hits(missed.flagged).hits).toBe(0);
+    }
+  });
+
   it('refuses bad options', async () => {
     const { ds, model } = plantedCase();
     await expect(triggerTransfer(ds, model, { probes: 0 })).rejects.toMatchObject({
@@ -559,7 +582,10 @@ function splitCarriers(
   };
 }
 
-/** The plan of a scan with the default options on `k` classes of images in [0, 1]. */
+/**
+ * A plan for the toy tests on `k` classes of images in [0, 1]: the options they were written for
+ * (32 dims, candidates from 0.5% of a class, three FOBI directions), not today's defaults.
+ */
 function defaultPlan(k: number): TriggerTransferPlan {
   return {
     dims: 32,
