@@ -452,9 +452,9 @@ export async function runScanClassJob(
   const out: { classIndex: number; stats: unknown[] }[] = [];
   for (const c of p.classes) {
     // The class's rows of every record's activations, as the single process calls the per-class
-    // phases (`activationClustering`, `spectralSignatures`): no copy of the class's rows (measured:
-    // ≈ 0.2–0.3 s less worker CPU per scan of 60,000 records than copying them per job). What
-    // goes back holds no part of `reps` (`portable`: `ac`'s small classes copy their rows).
+    // phases (`activationClustering`, `spectralSignatures`): no copy of the class's rows per job
+    // (docs/scale.md, tenth pass). What goes back holds no part of `reps` (`portable`: `ac`'s
+    // spaces that are rows of `reps` are copied to the class's rows).
     const indices = recordsOfClass(y, c);
     const stats: unknown[] = [];
     for (const [j, d] of detectors.entries()) {
