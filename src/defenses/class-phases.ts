@@ -14,6 +14,7 @@ import type { Classifier } from '../engine/classifier.js';
 import { AntidoteError } from '../errors.js';
 import {
   type AcClassStats,
+  type AcDualClassStats,
   acEntryOptions,
   activationClusteringAmongClasses,
   activationClusteringClass,
@@ -87,6 +88,12 @@ export interface ClassPhasedDetector {
     options: object,
     context?: ClassPhaseContext,
   ): unknown;
+  /**
+   * The statistics of {@link ClassPhasedDetector.perClass} on `reps` as another process receives
+   * them (a worker's answer): any part that is `reps` itself, all records' representations, made
+   * a copy of the class's rows. Absent: the statistics hold no such part.
+   */
+  portable?(stats: unknown, reps: Representations): unknown;
   /** The cross-class phase on every class's statistics, in class order. */
   amongClasses(
     input: AmongClassesInput,
@@ -140,6 +147,39 @@ export function prepareClassPhases(
   prepared.set(ttPlanKey(context), triggerTransferPlan(ds, commonDetectorOptions(context)));
 }
 
+/** Rows `rows` of `reps`, copied in order. */
+function copyRows(reps: Representations, rows: Int32Array): Representations {
+  const { dim, data: from } = reps;
+  const data = new Float32Array(rows.length * dim);
+  for (let r = 0; r < rows.length; r++) {
+    const at = rows[r]! * dim;
+    data.set(from.subarray(at, at + dim), r * dim);
+  }
+  return { data, dim };
+}
+
+/**
+ * `ac`'s statistics with each space that is rows of `reps` itself (a class too small to whiten,
+ * `reduce` `ica`) made a copy of those rows (rows 0..m-1 of the copy): the same space, without
+ * every record's representations.
+ */
+function portableAcStats(
+  st: AcClassStats | AcDualClassStats,
+  reps: Representations,
+): AcClassStats | AcDualClassStats {
+  const one = (s: AcClassStats): AcClassStats =>
+    s.space.reps !== reps
+      ? s
+      : {
+          ...s,
+          space: {
+            reps: copyRows(reps, s.space.local),
+            local: Int32Array.from({ length: s.space.local.length }, (_, r) => r),
+          },
+        };
+  return 'spaces' in st ? { ...st, spaces: st.spaces.map(one) } : one(st);
+}
+
 /** The class-phased detectors, by registry name. */
 export const CLASS_PHASED_DETECTORS: Readonly<Record<string, ClassPhasedDetector>> = Object.freeze({
   ac: {
@@ -148,6 +188,7 @@ export const CLASS_PHASED_DETECTORS: Readonly<Record<string, ClassPhasedDetector
       acEntryOptions(parsed as Parameters<typeof acEntryOptions>[0], context),
     perClass: (reps, rows, indices, c, options) =>
       activationClusteringClass(reps, rows, indices, c, options),
+    portable: (stats, reps) => portableAcStats(stats as AcClassStats | AcDualClassStats, reps),
     amongClasses: (input, stats, options) =>
       activationClusteringAmongClasses(input, stats as readonly AcClassStats[], options),
   },

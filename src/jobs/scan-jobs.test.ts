@@ -16,6 +16,7 @@ import { plantedTriggerCase } from '../testing/planted-trigger.js';
 import { syntheticReps } from '../testing/synthetic.js';
 import { Rng } from '../util/rng.js';
 import { redactUrl } from './connection.js';
+import { recordsOfClass } from './scan-jobs.js';
 import { decodeTyped, encodeTyped } from './typed-codec.js';
 
 describe('redactUrl', () => {
@@ -115,6 +116,37 @@ describe('the per-class and cross-class phases of the default detectors', () => 
       if (extraOptions.analysis === 'distance')
         expect(oneShot.scores.some((v) => v > 0)).toBe(true);
       else expect(oneShot.perClass[0]!.flagged).toBeGreaterThan(0);
+    },
+  );
+
+  /** Whether `x` holds `target` (by identity) anywhere in its objects and arrays. */
+  function holds(x: unknown, target: object): boolean {
+    if (x === target) return true;
+    if (typeof x !== 'object' || x === null || ArrayBuffer.isView(x)) return false;
+    return Object.values(x).some((v) => holds(v, target));
+  }
+
+  it.each(acCases)(
+    'activation clustering %o: as a worker sends it (every record’s rows, then portable) = one shot',
+    async (extraOptions) => {
+      const options = { seed: 7, ...extraOptions };
+      const d = classPhasedDetector('ac')!;
+      const oneShot = await activationClustering(input, options);
+      let held = 0;
+      const stats = input.classes.map((_, c) => {
+        const indices = recordsOfClass(input.y, c);
+        const raw = d.perClass(input.reps, indices, indices, c, options);
+        if (holds(raw, input.reps.data)) held++;
+        const sent = d.portable!(raw, input.reps);
+        // What goes back never holds every record's representations.
+        expect(holds(sent, input.reps.data)).toBe(false);
+        return (decodeTyped(encodeTyped({ stats: sent })) as { stats: unknown }).stats;
+      });
+      // Not vacuous: the tiny and empty classes' spaces (and every class's with ica) are rows of
+      // the whole representations before `portable`.
+      expect(held).toBe(extraOptions.reduce === 'ica' ? input.classes.length : 2);
+      const phased = await d.amongClasses(input, stats, options);
+      expect(reportBytes(phased)).toBe(reportBytes(oneShot));
     },
   );
 

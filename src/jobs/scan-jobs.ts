@@ -36,6 +36,7 @@ import {
   type ShardedRepresentations,
 } from './scan-forward.js';
 import { decodeTyped, encodeTyped } from './typed-codec.js';
+import { clearWrittenShards, keepWrittenShard, writtenShard } from './written-shards.js';
 
 export {
   type ForwardShard,
@@ -64,13 +65,15 @@ async function readReported(what: string, file: string, digest: string): Promise
 
 /**
  * Rows of `width` values per record from one file per shard (`pick`), checked against the
- * digests the workers reported (`INTEGRITY_MISMATCH`) and their sizes (`SHAPE_MISMATCH`).
+ * digests the workers reported (`INTEGRITY_MISMATCH`) and their sizes (`SHAPE_MISMATCH`); a
+ * shard whose bytes `kept` holds (by digest: ones this process wrote and hashed) is not read.
  */
 async function readShardRows(
   f: ForwardShardFiles,
   width: number,
   what: string,
   pick: (s: ForwardShardFiles['shards'][number]) => ReportedFile | undefined,
+  kept?: (digest: string) => Uint8Array | undefined,
 ): Promise<Float32Array> {
   const data = new Float32Array(f.records * width);
   let covered = 0;
@@ -79,7 +82,7 @@ async function readShardRows(
     if (!file) {
       throw new AntidoteError('SHAPE_MISMATCH', `shard ${s.start}–${s.end} has no ${what}`);
     }
-    const bytes = await readReported(what, file.file, file.digest);
+    const bytes = kept?.(file.digest) ?? (await readReported(what, file.file, file.digest));
     if (s.end > f.records || bytes.length !== (s.end - s.start) * width * 4) {
       throw new AntidoteError(
         'SHAPE_MISMATCH',
@@ -101,9 +104,14 @@ async function readShardRows(
 /**
  * The activations of every record from the files of a sharded forward pass, each file checked
  * against its digest (`INTEGRITY_MISMATCH`) and its size against its records (`SHAPE_MISMATCH`).
+ * `kept` gives the bytes of shards this process wrote itself, by digest (`jobs/written-shards.ts`):
+ * those are taken as they are, not read from their files.
  */
-export async function readForwardShards(f: ForwardShardFiles): Promise<ShardedRepresentations> {
-  return { data: await readShardRows(f, f.dim, 'shard', (s) => s), dim: f.dim };
+export async function readForwardShards(
+  f: ForwardShardFiles,
+  kept?: (digest: string) => Uint8Array | undefined,
+): Promise<ShardedRepresentations> {
+  return { data: await readShardRows(f, f.dim, 'shard', (s) => s, kept), dim: f.dim };
 }
 
 /**
@@ -304,6 +312,9 @@ export async function runScanShardJob(
   }
   const bytes = new Uint8Array(out!.buffer, out!.byteOffset, out!.byteLength);
   await writeFileAtomic(p.outFile, bytes);
+  const digest = sha256Hex(bytes);
+  // This worker's class jobs take the shard from memory: these bytes are what `digest` names.
+  keepWrittenShard(digest, bytes);
   let probabilities: { file: string; digest: string; classes: number } | undefined;
   if (probs && p.probabilitiesFile) {
     const pb = new Uint8Array(probs.buffer);
@@ -312,7 +323,7 @@ export async function runScanShardJob(
   }
   return {
     file: p.outFile,
-    digest: sha256Hex(bytes),
+    digest,
     dim,
     records: n,
     ...(probabilities ? { probabilities } : {}),
@@ -341,6 +352,7 @@ function featurizedOf(model: Model, source: Dataset): Dataset {
 
 /** Drops the worker's cached activations and labels (a worker that stops). */
 export function clearScanCache(): void {
+  clearWrittenShards();
   repsCache = undefined;
   labelsCache = undefined;
   featurizedCache = undefined;
@@ -364,6 +376,15 @@ async function scanLabels(p: Extract<JobPayload, { kind: 'scan-classes' }>): Pro
   );
   labelsCache = { digest: p.labels.digest, records: p.records, y };
   return y;
+}
+
+/** The records labelled `c`, ascending (the class's entry of `indicesByClass`). */
+export function recordsOfClass(y: Int32Array, c: number): Int32Array {
+  let m = 0;
+  for (let i = 0; i < y.length; i++) if (y[i] === c) m++;
+  const out = new Int32Array(m);
+  for (let i = 0, k = 0; k < m; i++) if (y[i] === c) out[k++] = i;
+  return out;
 }
 
 /**
@@ -393,12 +414,16 @@ export async function runScanClassJob(
   const key = p.shards.map((s) => s.digest).join(',');
   if (repsCache?.key !== key) {
     repsCache = undefined;
-    const reps = await readForwardShards({
-      dim: p.dim,
-      records: p.records,
-      classes: 0,
-      shards: p.shards,
-    });
+    const reps = await readForwardShards(
+      { dim: p.dim, records: p.records, classes: 0, shards: p.shards },
+      writtenShard,
+    );
+    // Read: the kept shards are copied (those of another scan, rarely on this worker, would be
+    // read from their files).
+    clearWrittenShards();
+    // Every record's activations, checked once per scan as the single process checks them
+    // before its detectors (the class jobs read their class's rows, `tt` every row).
+    checkRepresentations(reps, p.records);
     repsCache = { key, reps };
   }
   const { reps } = repsCache;
@@ -426,22 +451,16 @@ export async function runScanClassJob(
     : undefined;
   const out: { classIndex: number; stats: unknown[] }[] = [];
   for (const c of p.classes) {
-    const indices = Int32Array.from(
-      (function* () {
-        for (let i = 0; i < y.length; i++) if (y[i] === c) yield i;
-      })(),
-    );
-    const data = new Float32Array(indices.length * reps.dim);
-    indices.forEach((i, r) => {
-      data.set(reps.data.subarray(i * reps.dim, (i + 1) * reps.dim), r * reps.dim);
-    });
-    const classReps = { data, dim: reps.dim };
-    checkRepresentations(classReps, indices.length);
-    const rows = Int32Array.from({ length: indices.length }, (_, r) => r);
+    // The class's rows of every record's activations, as the single process calls the per-class
+    // phases (`activationClustering`, `spectralSignatures`): no copy of the class's rows per job
+    // (docs/scale.md, tenth pass). What goes back holds no part of `reps` (`portable`: `ac`'s
+    // spaces that are rows of `reps` are copied to the class's rows).
+    const indices = recordsOfClass(y, c);
     const stats: unknown[] = [];
     for (const [j, d] of detectors.entries()) {
       progress(j, detectors.length, d.name);
-      stats.push(await d.perClass(classReps, rows, indices, c, p.requests[j]!.options, context));
+      const st = await d.perClass(reps, indices, indices, c, p.requests[j]!.options, context);
+      stats.push(d.portable ? d.portable(st, reps) : st);
       // Lets the worker renew its job lock between detectors (each phase is synchronous).
       await new Promise((resolve) => setImmediate(resolve));
     }
