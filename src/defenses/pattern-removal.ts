@@ -1,6 +1,7 @@
 import type { Classifier } from '../engine/classifier.js';
 import { AntidoteError } from '../errors.js';
 import { rowArgmax } from '../numeric/argmax.js';
+import { splitAtTail, twoModeSplit } from './two-mode-split.js';
 
 /**
  * The per-record causal removal test of a trigger pattern (issue 16, trigger transfer's
@@ -19,6 +20,12 @@ export interface PatternRemoval {
   readonly drop: Float64Array;
   /** Per record, 1 when the model assigns it to the class as it is and to another class without the pattern. */
   readonly leaves: Uint8Array;
+  /**
+   * Per record, 1 when the model does not assign it to the class even as it is: a poisoned
+   * record the model did not fit (the attack failed on it) can still owe the pattern much of its
+   * probability of the class (see {@link removalCarriers}).
+   */
+  readonly unassigned: Uint8Array;
 }
 
 /** Floor of the probabilities whose logarithms are compared. */
@@ -59,21 +66,45 @@ export async function patternRemoval(
   const now = rowArgmax(after, count, k);
   const drop = new Float64Array(count);
   const leaves = new Uint8Array(count);
+  const unassigned = new Uint8Array(count);
   for (let r = 0; r < count; r++) {
     const p0 = Math.max(before[r * k + classIndex]!, PROBABILITY_FLOOR);
     const p1 = Math.max(after[r * k + classIndex]!, PROBABILITY_FLOOR);
     drop[r] = Math.log(p0) - Math.log(p1);
     leaves[r] = was[r] === classIndex && now[r] !== classIndex ? 1 : 0;
+    unassigned[r] = was[r] === classIndex ? 0 : 1;
   }
-  return { drop, leaves };
+  return { drop, leaves, unassigned };
+}
+
+/**
+ * Two removal tests of control patterns as one: per record, the larger fall (and leaving where
+ * either leaves). Trigger transfer's removal test compares each record's fall under a candidate's
+ * pattern with the larger of the control's pattern's and of that pattern scaled to the
+ * candidate's norm. `SHAPE_MISMATCH` when their sizes differ.
+ */
+export function strongerControl(a: PatternRemoval, b: PatternRemoval): PatternRemoval {
+  const count = a.drop.length;
+  if (b.drop.length !== count) {
+    throw new AntidoteError(
+      'SHAPE_MISMATCH',
+      `stronger control: ${count} and ${b.drop.length} records do not agree`,
+    );
+  }
+  return {
+    drop: Float64Array.from(a.drop, (v, r) => Math.max(v, b.drop[r]!)),
+    leaves: Uint8Array.from(a.leaves, (v, r) => v | b.leaves[r]!),
+    unassigned: a.unassigned,
+  };
 }
 
 /**
  * The records that fail the removal test of a candidate's pattern (positions among the class's
- * records): they leave the class when the pattern is removed (`trigger.leaves`), their fall lies
- * in the upper mode of the class's falls (`upper`, 1 there), and the pattern takes more of the
- * class from them than the control's pattern does (`trigger.drop > control.drop`; the control is
- * the pattern of a random subset of the class, its own semantics, removed the same way).
+ * records): they leave the class when the pattern is removed (`trigger.leaves`) or the model does
+ * not assign them to it even with the pattern (`trigger.unassigned`), their fall lies in the
+ * upper mode of the class's falls (`upper`, 1 there), and the pattern takes more of the class
+ * from them than the control's pattern does (`trigger.drop > control.drop`; the control is the
+ * pattern of a random subset of the class, its own semantics, removed the same way).
  *
  * The paired comparison, not "keeps the class under the control": a record whose label rests on
  * a trigger is near a boundary once the trigger is gone, so removing the class's semantics can
@@ -82,6 +113,14 @@ export async function patternRemoval(
  * carry. Measured (issue 16, Fashion-MNIST mlp, pixel trigger at 10% of "Pullover", 667 carriers):
  * the control's removal sends 1,869 clean records and 62 carriers out of the class, and excluding
  * every record it sends out missed 54 carriers that fail the pattern's removal test.
+ *
+ * The records the model does not assign to the class: where the attack works on only part of
+ * the poison, the carriers it did not fit are labelled with the class but read as their source
+ * class, so they cannot leave it; the pattern still carries their probability of the class
+ * (Fashion-MNIST mlp, pixel trigger at 5% of "T-shirt/top", ASR 0.67: 83 of the 316 carriers,
+ * their falls 2.5–5.0 against 0.4–1.6 for the 48 clean ones beside them; checkerboard at 1%,
+ * seed 2: 21 of 61). What separates them from the clean records the model misreads is the fall
+ * itself: see {@link fallModes}.
  */
 export function removalCarriers(
   trigger: PatternRemoval,
@@ -97,9 +136,52 @@ export function removalCarriers(
   }
   const out: number[] = [];
   for (let r = 0; r < count; r++) {
-    if (trigger.leaves[r] && upper[r] && trigger.drop[r]! > control.drop[r]!) out.push(r);
+    const fails = trigger.leaves[r] || trigger.unassigned[r];
+    if (fails && upper[r] && trigger.drop[r]! > control.drop[r]!) out.push(r);
   }
   return Int32Array.from(out);
+}
+
+/** The failing records of {@link removalCarriers} in two groups by the pattern's own effect. */
+export interface FallModes {
+  /** The records of the upper group (all of them where the split is a heavy tail or too small). */
+  readonly upper: Int32Array;
+  /** The records of the lower group (none there). */
+  readonly lower: Int32Array;
+}
+
+/**
+ * The failing records `failing` (positions among the class's records, from
+ * {@link removalCarriers}) split by the pattern's own effect on each, its fall beyond the
+ * control's (`trigger.drop − control.drop`), where two Gaussians with their own variances fit
+ * best (`twoModeSplit`); all of them upper where that split is a heavy tail (`splitAtTail`) or
+ * there are too few to split.
+ *
+ * Two kinds of record fail: carriers, from which removing the trigger takes the class by far
+ * more than removing the class's own semantics does, and fragile clean records near a boundary,
+ * which any pattern of the class's semantics pushes over it, the trigger's by a little more.
+ * The class's upper mode of falls (which the unaffected bulk sets) holds both: at 1–5% of a class
+ * the fragile records are about as many as the carriers the test adds. Measured (issue 16,
+ * Fashion-MNIST mlp, all-to-one at 5% and 1% of "T-shirt/top", the records that fail; quartiles
+ * of the effect): pixel at 5%, 286 carriers 1.8/2.7/3.4 and 164 clean records −0.1/0.0/0.2, the
+ * upper group 286 carriers and 35 clean records; blend α 0.2 at 1%, 55 and 152, upper 55 and 10;
+ * checkerboard at 1%, 59 and 58, upper 57 and 9. A split only proposes the groups (a skewed
+ * single mode splits too, and on an mlp the carriers of different source classes can fall
+ * apart): the caller keeps the lower group where its own pattern carries the trigger.
+ */
+export function fallModes(
+  trigger: PatternRemoval,
+  control: PatternRemoval,
+  failing: Int32Array,
+): FallModes {
+  const none = new Int32Array(0);
+  const n = failing.length;
+  const effects = Float64Array.from(failing, (r) => trigger.drop[r]! - control.drop[r]!);
+  const split = twoModeSplit(effects, 2, true);
+  if (!split || splitAtTail(split, n, 2)) return { upper: failing, lower: none };
+  const sides = (from: number, to: number) =>
+    Int32Array.from(split.order.subarray(from, to), (t) => failing[t]!).sort();
+  return { upper: sides(split.cut, n), lower: sides(0, split.cut) };
 }
 
 /**

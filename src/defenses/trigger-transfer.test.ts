@@ -345,12 +345,13 @@ describe('low-variance cluster trigger transfer', () => {
       departureMap: new Int32Array(k).fill(-1),
       controlDeparture: 0.03,
     });
-    const removal = (transfer: number, core: number, coreTransfer: number) => ({
+    const removal = (transfer: number, core: number, coreTransfer: number, dropped = 0) => ({
       rows: rows(100),
       transfer,
       leaving: 120,
       scores: new Float32Array(per),
       added: new Int32Array(0),
+      dropped: rows(dropped),
       addedTransfer: 0,
       core,
       coreTransfer,
@@ -381,6 +382,18 @@ describe('low-variance cluster trigger transfer', () => {
     ]);
     expect(report.perClass[0]!.flagged).toBe(30);
     expect(report.perClass[3]!.flagged).toBe(0);
+    // The candidate's records on which the pattern's effect is as small as on the fragile records
+    // the removal test rejected are not flagged with it.
+    const trimmed = stats.map((st, c) =>
+      c === 0 ? { ...st, candidates: [candidate(0.415, 30, removal(0.125, 8, 0.465, 6))] } : st,
+    );
+    const again = triggerTransferAmongClasses(
+      { y, classes: ['a', 'b', 'c', 'd', 'e', 'f'] },
+      trimmed,
+      plan,
+    );
+    expect(again.perClass[0]!.flagged).toBe(24);
+    expect([...again.flagged.subarray(0, 6)]).toEqual([0, 0, 0, 0, 0, 0]);
   });
 
   it('purifies a candidate that mixes carriers and clean records', async () => {

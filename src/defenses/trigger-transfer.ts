@@ -24,9 +24,11 @@ import { commonDetectorOptions, type DetectorContext, defineDetector } from './d
 import { consistentDeparture, type Departure, departureMapsAgree } from './pattern-departure.js';
 import {
   coreFailures,
+  fallModes,
   type PatternRemoval,
   patternRemoval,
   removalCarriers,
+  strongerControl,
 } from './pattern-removal.js';
 import {
   checkModelMatchesData,
@@ -34,6 +36,7 @@ import {
   type RepresentationOptions,
   type Representations,
 } from './representations.js';
+import { splitAtTail, twoModeSplit } from './two-mode-split.js';
 
 /**
  * Low-variance cluster trigger transfer (issue 16): finds a backdoor cluster that sits along a
@@ -87,11 +90,16 @@ import {
  *    class's records that need its strokes, does not transfer; the upper mode alone, at 1% of a
  *    class, is diluted by clean records), and the failing records beyond the refined candidate
  *    are flagged with it only if their own pattern beats the control (fragile clean records near
- *    a boundary do not carry the pattern). A candidate whose departure (not its transfer) beats
+ *    a boundary do not carry the pattern). The failing records (with the carriers the model did not
+ *    fit, which it does not assign to the class even with the trigger) are split in two groups by
+ *    the pattern's own effect on each, its fall beyond the control's matched in strength
+ *    (`fallModes`); the lower group is dropped where its own pattern does not carry, and with it
+ *    the candidate's own records of as small an effect where theirs does not either. A candidate
+ *    whose departure (not its transfer) beats
  *    the control's is tested the same way, the records beyond it judged by their own pattern's
  *    departure and map; they are flagged only where the candidate is confirmed by its departure
- *    (all-to-all). One forward pass of the class per tested candidate, plus one of the class as
- *    it is.
+ *    (all-to-all). One or two forward passes of the class per tested candidate (its pattern, and
+ *    the control's scaled to its norm where that is stronger), plus one of the class as it is.
  *
  * Images only (records of two or more dimensions); on tabular rows and token sequences the
  * detector abstains (nothing flagged, strength 0).
@@ -198,42 +206,18 @@ interface Candidate {
   transfer: number;
 }
 
-/** Best split of a 1-D sample into a low and a high side; returns the smaller side (sorted positions). */
+/** Best split of a 1-D sample into a low and a high side (`twoModeSplit`); returns the smaller side (sorted positions). */
 function splitSmall(
   p: Float64Array,
   minShare: number,
   unequalVariances: boolean,
 ): { small: Int32Array; above: boolean } | undefined {
   const n = p.length;
-  const order = Int32Array.from(p.keys()).sort((a, b) => p[a]! - p[b]!);
-  const v = Float64Array.from(order, (i) => p[i]!);
-  const cs = new Float64Array(n + 1);
-  const cs2 = new Float64Array(n + 1);
-  for (let i = 0; i < n; i++) {
-    cs[i + 1] = cs[i]! + v[i]!;
-    cs2[i + 1] = cs2[i]! + v[i]! * v[i]!;
-  }
   const lo = Math.max(2, Math.ceil(n * minShare));
-  let best = Number.NEGATIVE_INFINITY;
-  let cut = -1;
-  for (let n1 = lo; n1 <= n - lo; n1++) {
-    const n2 = n - n1;
-    const m1 = cs[n1]! / n1;
-    const m2 = (cs[n]! - cs[n1]!) / n2;
-    const s1 = Math.max(cs2[n1]! - n1 * m1 * m1, 0);
-    const s2 = Math.max(cs2[n]! - cs2[n1]! - n2 * m2 * m2, 0);
-    const score = unequalVariances
-      ? -0.5 * (n1 * Math.log(Math.max(s1 / n1, 1e-12)) + n2 * Math.log(Math.max(s2 / n2, 1e-12))) +
-        n1 * Math.log(n1 / n) +
-        n2 * Math.log(n2 / n)
-      : -(s1 + s2);
-    if (score > best) {
-      best = score;
-      cut = n1;
-    }
-  }
+  const split = twoModeSplit(p, lo, unequalVariances);
   // A best split at the smallest allowed side is a heavy tail, not a mode: no candidate.
-  if (cut < 0 || cut === lo || cut === n - lo) return undefined;
+  if (!split || splitAtTail(split, n, lo)) return undefined;
+  const { order, cut } = split;
   const above = cut > n - cut;
   const small = above ? order.subarray(cut) : order.subarray(0, cut);
   return { small: Int32Array.from(small), above };
@@ -869,6 +853,12 @@ export interface TriggerTransferRemovalStats {
    * both, kept on the same test of their own: flagged with the candidate.
    */
   readonly added: Int32Array;
+  /**
+   * The refined candidate's records (positions among the class's) on which the pattern's effect
+   * (its fall beyond the control's) is as small as on the fragile records the test rejects
+   * (`fallModes`): not flagged with it (empty where no lower group was rejected).
+   */
+  readonly dropped: Int32Array;
   /** Share of the probes the pattern of the records beyond the refined candidate moves (0: fewer than 2). */
   readonly addedTransfer: number;
   /**
@@ -1144,6 +1134,7 @@ export async function triggerTransferClass(
       xc,
       before,
       controlRemoval,
+      controlPattern: ctrlPattern,
       idx,
       refs,
       probes,
@@ -1293,6 +1284,8 @@ interface RemovalContext {
   readonly before: Float32Array;
   /** The removal test of the control's pattern on the class's records. */
   readonly controlRemoval: PatternRemoval;
+  /** The control's pattern (scaled to each candidate's pattern's norm for its own control). */
+  readonly controlPattern: Float64Array;
   readonly idx: Int32Array;
   readonly refs: Int32Array;
   readonly probes: Int32Array;
@@ -1343,9 +1336,31 @@ async function removalExpansion(
   else upper.fill(1);
   let leaving = 0;
   for (let r = 0; r < idx.length; r++) leaving += test.leaves[r]!;
-  const out = removalCarriers(test, ctx.controlRemoval, upper);
+  // The per-record control matched in strength, as the departure's: the control's pattern is an
+  // average of a random subset, weaker than a tight cluster's, and a stronger pattern pushes a
+  // fragile record further whatever it is. Each record's control fall is the larger of the
+  // control's pattern's and of that pattern scaled to the candidate's norm (`strongerControl`).
+  const patternNorm = euclideanNorm(pattern);
+  const controlNorm = euclideanNorm(ctx.controlPattern);
+  const control =
+    patternNorm > controlNorm && controlNorm > 0
+      ? strongerControl(
+          ctx.controlRemoval,
+          await patternRemoval(
+            ctx.model,
+            ctx.xc,
+            idx.length,
+            ctx.before,
+            ctx.controlPattern.map((v) => (v * patternNorm) / controlNorm),
+            ctx.c,
+            plan.lo,
+            plan.hi,
+          ),
+        )
+      : ctx.controlRemoval;
+  const failing = removalCarriers(test, control, upper);
   const scores = Float32Array.from(test.drop, (v) => Math.max(0, v));
-  if (out.length < 2) {
+  if (failing.length < 2) {
     const none = new Int32Array(0);
     return {
       rows: none,
@@ -1353,12 +1368,12 @@ async function removalExpansion(
       leaving,
       scores,
       added: none,
+      dropped: none,
       addedTransfer: 0,
       core: 0,
       coreTransfer: 0,
     };
   }
-  const expanded = Int32Array.from(out);
   // The probes' classes with the pattern of the class records at `positions` (a seeded sample of
   // them) added.
   const predictionsOf = (positions: Int32Array, name: string) =>
@@ -1378,8 +1393,36 @@ async function removalExpansion(
       plan.lo,
       plan.hi,
     );
+  // The failing records in two modes of the pattern's own effect (`fallModes`): fragile clean
+  // records a pattern of the class's semantics pushes over a boundary fall about as far under the
+  // control's, carriers far further. The lower mode is kept where its own pattern carries the
+  // trigger all the same (on an mlp the carriers of different source classes can fall apart).
+  const modes = fallModes(test, control, failing);
+  const fragile = modes.lower.length >= 2 && !carries(await predictionsOf(modes.lower, 'lower'));
+  const expanded = fragile ? modes.upper : failing;
+  // Where the lower group is fragile, the candidate's own records on which the pattern's effect
+  // is as small (below the upper group's smallest) are dropped from it: the refined cluster
+  // holds clean records of the carriers' look (Fashion-MNIST mlp, blend α 0.2 at 1% of
+  // "T-shirt/top": 19 of 51, effects 0.00–1.61 against the carriers' 0.68–8.77, the upper group
+  // from 0.58). The carriers the model learned by heart keep the class, but the pattern still
+  // takes more of it from them than from the fragile records.
+  // They are dropped only where their own pattern does not carry the trigger either (a split
+  // can cut a candidate of carriers: Fashion-MNIST cnn, image insert at 1%, seed 3, the upper
+  // group was 3 carriers of effect 11, the lower 56 carriers of the candidate and 9 records
+  // beyond it).
+  let dropped = new Int32Array(0);
+  if (fragile) {
+    const effect = (r: number) => test.drop[r]! - control.drop[r]!;
+    let cut = Number.POSITIVE_INFINITY;
+    for (const r of modes.upper) cut = Math.min(cut, effect(r));
+    const below = rows.filter((r) => effect(r) < cut);
+    if (below.length >= 2 && !carries(await predictionsOf(below, 'dropped'))) dropped = below;
+  }
   const transfer = shareIn(await predictionsOf(expanded, 'expanded'), ctx.c);
   // The core: the records that need the pattern as much as the candidate's own records do.
+  // (Against the control's pattern as it is: the core judges the candidate among the class's
+  // candidates, and against the stronger control a clean sub-style's core shrank to the few
+  // records that carry its strokes and transferred as well as a trigger's.)
   const core = coreFailures(test, ctx.controlRemoval, rows);
   const coreTransfer = core.length >= 2 ? shareIn(await predictionsOf(core, 'core'), ctx.c) : 0;
   // The records the test adds to the refined candidate are kept only if they are carriers too:
@@ -1412,6 +1455,7 @@ async function removalExpansion(
     leaving,
     scores,
     added,
+    dropped,
     addedTransfer,
     core: core.length,
     coreTransfer,
@@ -1492,7 +1536,10 @@ function withRemoval(cd: TriggerTransferCandidateStats): EffectiveCandidate {
   // clean mode, some carriers the model learned by heart keep the class without the trigger
   // (MNIST mlp, single pixel at 5%, ASR 0.78: 27 of 312), so the candidate stays; where it holds
   // one sub-mode per source class, the removal test finds the rest.
-  const rows = Int32Array.from(new Set([...cd.rows, ...r.added])).sort();
+  const dropped = new Set(r.dropped);
+  const rows = Int32Array.from(
+    new Set([...cd.rows.filter((t) => !dropped.has(t)), ...r.added]),
+  ).sort();
   return {
     stats: cd,
     // The records that need the pattern must carry it: the candidate's transfer, at most its
