@@ -466,7 +466,7 @@ describe('low-variance cluster trigger transfer', () => {
       const all = [...flagged.keys()].filter((i) => flagged[i] === 1);
       return { hits: all.filter((i) => poisoned.has(i)).length, all: all.length };
     };
-    // The defaults: 64 whitened directions, candidates from 0.2% of a class.
+    // The defaults: 64 whitened directions, candidates from 0.4% of a class.
     const found = await triggerTransfer(ds, model, { seed: 1 });
     expect(found.perClass[0]!.suspicious).toBe(true);
     const h = hits(found.flagged);

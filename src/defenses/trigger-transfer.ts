@@ -120,10 +120,13 @@ export interface TriggerTransferOptions extends RepresentationOptions {
    */
   readonly dims?: number;
   /**
-   * Smallest candidate, as a share of its class. Default 0.002. It must lie below the smallest
+   * Smallest candidate, as a share of its class. Default 0.004. It must lie below the smallest
    * poison share to be found: a best split at this boundary is read as a heavy tail, not a mode
    * (`splitSmall`), so with 0.005 a poison of exactly 0.5% of its class (30 of 5,953 records) was
-   * cut at the boundary and dropped.
+   * cut at the boundary and dropped. Not much lower: at 0.002 modes of 14–20 records became the
+   * cleanest of their directions and shrank the control to their size (a smaller random subset's
+   * pattern is noisier and moves more probes: 0.375 against 0.175), and the poison of
+   * Fashion-MNIST cnn, blend α 0.1 at 5% of "T-shirt/top" (ASR 0.59), went unconfirmed (PASS).
    */
   readonly minShare?: number;
   /**
@@ -738,7 +741,7 @@ export function triggerTransferPlan(
   options: TriggerTransferOptions = {},
 ): TriggerTransferPlan {
   const dims = options.dims ?? 64;
-  const minShare = options.minShare ?? 0.002;
+  const minShare = options.minShare ?? 0.004;
   const principalDirections = options.principalDirections ?? 'above-average';
   const kurtosisDirections = options.kurtosisDirections ?? 6;
   const patternRecords = options.patternRecords ?? 100;
