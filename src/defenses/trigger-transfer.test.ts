@@ -466,17 +466,18 @@ describe('low-variance cluster trigger transfer', () => {
       const all = [...flagged.keys()].filter((i) => flagged[i] === 1);
       return { hits: all.filter((i) => poisoned.has(i)).length, all: all.length };
     };
-    // The defaults: 64 whitened directions, candidates from 0.4% of a class.
-    const found = await triggerTransfer(ds, model, { seed: 1 });
+    // 64 whitened directions, candidates from 0.4% of a class (not the defaults: see `minShare`).
+    const wide = { dims: 64, minShare: 0.004 };
+    const found = await triggerTransfer(ds, model, { seed: 1, ...wide });
     expect(found.perClass[0]!.suspicious).toBe(true);
     const h = hits(found.flagged);
     expect(h.hits).toBeGreaterThanOrEqual(7);
     expect(h.hits / h.all).toBeGreaterThanOrEqual(0.85);
     for (const f of found.perClass.slice(1)) expect(f.flagged).toBe(0);
-    // Either of the former defaults misses it: the poison's direction lies beyond the class's 32
-    // largest, and a mode of 0.53% is cut at a boundary of 0.5% of the class (read as a tail).
-    for (const former of [{ dims: 32 }, { minShare: 0.005 }]) {
-      const missed = await triggerTransfer(ds, model, { seed: 1, ...former });
+    // Either default misses it: the poison's direction lies beyond the class's 32 largest, and a
+    // mode of 0.53% is cut at a boundary of 0.5% of the class (read as a tail).
+    for (const narrow of [{ dims: 32 }, { minShare: 0.005 }]) {
+      const missed = await triggerTransfer(ds, model, { seed: 1, ...wide, ...narrow });
       expect(missed.perClass[0]!.suspicious).toBe(false);
       expect(hits(missed.flagged).hits).toBe(0);
     }

@@ -110,7 +110,8 @@ import { splitAtTail, twoModeSplit } from './two-mode-split.js';
 export interface TriggerTransferOptions extends RepresentationOptions {
   /**
    * Whitened principal directions of each class's residual kept (the space the kurtosis
-   * directions are searched in). Default 64. A poison of a few records adds little variance of
+   * directions are searched in). Default 32; 64 finds the 0.5% poison below but is not the
+   * default (see `minShare`). A poison of a few records adds little variance of
    * its own (a share p shifted by δ adds p·δ² along its direction), so at 0.5% of a class its
    * direction is not among the class's largest: MNIST mlp, 30 poisoned records of 5,953 (image
    * insert, blend α 0.1, pattern), 10–17% of the poison's mean difference lies beyond the first
@@ -120,7 +121,10 @@ export interface TriggerTransferOptions extends RepresentationOptions {
    */
   readonly dims?: number;
   /**
-   * Smallest candidate, as a share of its class. Default 0.004. It must lie below the smallest
+   * Smallest candidate, as a share of its class. Default 0.005. With 64 `dims`, 0.004 finds a
+   * poison of 0.5% of its class (MNIST mlp and cnn, every working trigger) but is not the default:
+   * re-detected on the table it lost two Fashion-MNIST mlp poisons at 1% of "T-shirt/top"
+   * (checkerboard s2, ASR 0.54; blend α 0.2 s3, ASR 0.76: PASS), where 0.005 finds them. It must lie below the smallest
    * poison share to be found: a best split at this boundary is read as a heavy tail, not a mode
    * (`splitSmall`), so with 0.005 a poison of exactly 0.5% of its class (30 of 5,953 records) was
    * cut at the boundary and dropped. Not much lower: at 0.002 modes of 14–20 records became the
@@ -740,8 +744,8 @@ export function triggerTransferPlan(
   ds: Dataset,
   options: TriggerTransferOptions = {},
 ): TriggerTransferPlan {
-  const dims = options.dims ?? 64;
-  const minShare = options.minShare ?? 0.004;
+  const dims = options.dims ?? 32;
+  const minShare = options.minShare ?? 0.005;
   const principalDirections = options.principalDirections ?? 'above-average';
   const kurtosisDirections = options.kurtosisDirections ?? 6;
   const patternRecords = options.patternRecords ?? 100;
