@@ -466,18 +466,19 @@ describe('low-variance cluster trigger transfer', () => {
       const all = [...flagged.keys()].filter((i) => flagged[i] === 1);
       return { hits: all.filter((i) => poisoned.has(i)).length, all: all.length };
     };
-    // 64 whitened directions, candidates from 0.4% of a class (not the defaults: see `minShare`).
-    const wide = { dims: 64, minShare: 0.004 };
-    const found = await triggerTransfer(ds, model, { seed: 1, ...wide });
+    // The defaults: wide kurtosis directions among 64 whitened ones, candidates from 0.4% of a
+    // class along them.
+    const found = await triggerTransfer(ds, model, { seed: 1 });
     expect(found.perClass[0]!.suspicious).toBe(true);
     const h = hits(found.flagged);
     expect(h.hits).toBeGreaterThanOrEqual(7);
     expect(h.hits / h.all).toBeGreaterThanOrEqual(0.85);
     for (const f of found.perClass.slice(1)) expect(f.flagged).toBe(0);
-    // Either default misses it: the poison's direction lies beyond the class's 32 largest, and a
-    // mode of 0.53% is cut at a boundary of 0.5% of the class (read as a tail).
-    for (const narrow of [{ dims: 32 }, { minShare: 0.005 }]) {
-      const missed = await triggerTransfer(ds, model, { seed: 1, ...wide, ...narrow });
+    // Without the wide search, or with its smallest candidate at 0.5%, it is missed: the
+    // poison's direction lies beyond the class's 32 largest, and a mode of 0.53% is cut at a
+    // boundary of 0.5% of the class (read as a tail).
+    for (const narrow of [{ dims: 32 }, { wideMinShare: 0.005 }]) {
+      const missed = await triggerTransfer(ds, model, { seed: 1, ...narrow });
       expect(missed.perClass[0]!.suspicious).toBe(false);
       expect(hits(missed.flagged).hits).toBe(0);
     }
@@ -495,6 +496,9 @@ describe('low-variance cluster trigger transfer', () => {
       code: 'INVALID_ARGUMENT',
     });
     await expect(triggerTransfer(ds, model, { minShare: 0.6 })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
+    await expect(triggerTransfer(ds, model, { wideMinShare: 0 })).rejects.toMatchObject({
       code: 'INVALID_ARGUMENT',
     });
   });
@@ -604,6 +608,7 @@ function defaultPlan(k: number): TriggerTransferPlan {
   return {
     dims: 32,
     minShare: 0.005,
+    wideMinShare: 0.004,
     principalDirections: 'above-average',
     kurtosisDirections: 3,
     patternRecords: 100,

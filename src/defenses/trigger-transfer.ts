@@ -109,30 +109,35 @@ import { splitAtTail, twoModeSplit } from './two-mode-split.js';
  */
 export interface TriggerTransferOptions extends RepresentationOptions {
   /**
-   * Whitened principal directions of each class's residual kept (the space the kurtosis
-   * directions are searched in). Default 32; 64 finds the 0.5% poison below but is not the
-   * default (see `minShare`). A poison of a few records adds little variance of
-   * its own (a share p shifted by δ adds p·δ² along its direction), so at 0.5% of a class its
-   * direction is not among the class's largest: MNIST mlp, 30 poisoned records of 5,953 (image
-   * insert, blend α 0.1, pattern), 10–17% of the poison's mean difference lies beyond the first
-   * 32 principal directions, in directions of 1–2% of the first one's variance. With 32 the
-   * largest-kurtosis direction held none of the blend's or the pattern's poison; with 64 it holds
-   * all 30 of each (kurtosis 96–163, poison in its top 30: 30, 24 and 30 of 30).
+   * Whitened principal directions of each class's residual kept: the space the wide kurtosis
+   * directions are searched in (the principal ones and the first kurtosis ones are searched in
+   * the first 32, {@link NARROW_SPAN}). Default 64. A poison of a few records adds little
+   * variance of its own (a share p shifted by δ adds p·δ² along its direction), so at 0.5% of a
+   * class its direction is not among the class's largest: MNIST mlp, 30 poisoned records of 5,953
+   * (image insert, blend α 0.1, pattern), 10–17% of the poison's mean difference lies beyond the
+   * first 32 principal directions, in directions of 1–2% of the first one's variance. In 32 the
+   * largest-kurtosis direction held none of the blend's or the pattern's poison; in 64 it holds
+   * all 30 of each (kurtosis 96–163, poison in its top 30: 30, 24 and 30 of 30). 32 or fewer: no
+   * wide search.
    */
   readonly dims?: number;
   /**
-   * Smallest candidate, as a share of its class. Default 0.005. With 64 `dims`, 0.004 finds a
-   * poison of 0.5% of its class (MNIST mlp and cnn, every working trigger) but is not the default:
-   * re-detected on the table it lost two Fashion-MNIST mlp poisons at 1% of "T-shirt/top"
-   * (checkerboard s2, ASR 0.54; blend α 0.2 s3, ASR 0.76: PASS), where 0.005 finds them. It must lie below the smallest
-   * poison share to be found: a best split at this boundary is read as a heavy tail, not a mode
-   * (`splitSmall`), so with 0.005 a poison of exactly 0.5% of its class (30 of 5,953 records) was
-   * cut at the boundary and dropped. Not much lower: at 0.002 modes of 14–20 records became the
-   * cleanest of their directions and shrank the control to their size (a smaller random subset's
-   * pattern is noisier and moves more probes: 0.375 against 0.175), and the poison of
-   * Fashion-MNIST cnn, blend α 0.1 at 5% of "T-shirt/top" (ASR 0.59), went unconfirmed (PASS).
+   * Smallest candidate of the principal and the first kurtosis directions, as a share of its
+   * class. Default 0.005. Not much lower: at 0.002 modes of 14–20 records became the cleanest of
+   * their directions and shrank the control to their size (a smaller random subset's pattern is
+   * noisier and moves more probes: 0.375 against 0.175), and the poison of Fashion-MNIST cnn,
+   * blend α 0.1 at 5% of "T-shirt/top" (ASR 0.59), went unconfirmed (PASS).
    */
   readonly minShare?: number;
+  /**
+   * Smallest candidate of the wide kurtosis directions (see `dims`), as a share of its class.
+   * Default 0.004: it must lie below the smallest poison share to be found, because a best split
+   * at this boundary is read as a heavy tail, not a mode (`splitSmall`); with 0.005 a poison of
+   * exactly 0.5% of its class (30 of 5,953 records) was cut at the boundary and dropped. The wide
+   * search is what finds a poison too small to add a direction of its own variance, so its
+   * smallest candidate goes below the first directions'.
+   */
+  readonly wideMinShare?: number;
   /**
    * Principal directions of the residual searched, largest variance first: a count, or
    * `'above-average'` (the default): every whitened direction whose variance exceeds the average
@@ -186,7 +191,7 @@ const PROMISING = 1.645;
 
 /** A candidate cluster of one class and its transfer measurement. */
 interface Candidate {
-  readonly direction: 'principal' | 'kurtosis';
+  readonly direction: 'principal' | 'kurtosis' | 'wide-kurtosis';
   /** Rank of the direction among its kind (0: the first principal / largest-kurtosis one). */
   readonly rank: number;
   /**
@@ -194,7 +199,7 @@ interface Candidate {
    * {@link FIRST_PRINCIPAL} principal ones, and those beyond them that the above-average rule
    * adds (see {@link TriggerTransferOptions.principalDirections}).
    */
-  readonly group: 'principal' | 'principal-later' | 'kurtosis';
+  readonly group: 'principal' | 'principal-later' | 'kurtosis' | 'wide-kurtosis';
   /** Dataset indices of the candidate's records. */
   readonly members: Int32Array;
   /** Whitened projection of every class record, signed so that the candidate lies above. */
@@ -205,8 +210,9 @@ interface Candidate {
   readonly coords: Float64Array;
   readonly stride: number;
   /**
-   * The leading coordinates the candidate is refined in: a principal candidate's are the first
-   * {@link PRINCIPAL_SPAN} (the space it was searched in), a kurtosis candidate's all of them.
+   * The leading coordinates the candidate is refined in, the space it was searched in: the
+   * first {@link NARROW_SPAN} for a principal or kurtosis candidate, all of them for a wide
+   * kurtosis one.
    */
   readonly dims: number;
   /** Share of the probes the model assigns to the class with the pattern added. */
@@ -300,6 +306,7 @@ function classCandidates(
   classIndex: number,
   dims: number,
   minShare: number,
+  wideMinShare: number,
   principalDirections: number | 'above-average',
   kurtosisDirections: number,
 ): Candidate[] {
@@ -367,25 +374,18 @@ function classCandidates(
       zc[r * k + c] = dot / scale[c]!;
     }
   }
-  // FOBI: top eigenvector of E[|z|² z zᵀ].
-  const m4 = new Float64Array(k * k);
-  for (let r = 0; r < n; r++) {
-    const z0 = zc.subarray(r * k, (r + 1) * k);
-    let w = 0;
-    for (let c = 0; c < k; c++) w += z0[c]! * z0[c]!;
-    for (let a = 0; a < k; a++) {
-      const za = w * z0[a]!;
-      for (let b = a; b < k; b++) m4[a * k + b]! += za * z0[b]!;
-    }
-  }
-  for (let a = 0; a < k; a++) for (let b = a; b < k; b++) m4[b * k + a] = m4[a * k + b]!;
-  const fobi = symmetricEigen(m4, k, Math.min(kurtosisDirections, k));
+  // The principal directions and the first kurtosis ones are searched among the first
+  // NARROW_SPAN coordinates (as when `dims` was 32); the wide kurtosis ones among all k.
+  const span = Math.min(k, NARROW_SPAN);
   const out: Candidate[] = [];
-  const searched: [Candidate['direction'], number, Float64Array, boolean, Candidate['group']][] =
-    [];
-  // The principal directions are searched among the first PRINCIPAL_SPAN (as when `dims` was 32):
-  // beyond them the above-average rule would add splits whose cost is most of this phase's.
-  const span = Math.min(k, PRINCIPAL_SPAN);
+  const searched: [
+    Candidate['direction'],
+    number,
+    Float64Array,
+    boolean,
+    Candidate['group'],
+    number,
+  ][] = [];
   for (
     let t = 0;
     t < Math.min(searchedPrincipal(eig.values, span, principalDirections), span);
@@ -394,19 +394,26 @@ function classCandidates(
     const axis = new Float64Array(k);
     axis[t] = 1;
     const later = principalDirections === 'above-average' && t >= FIRST_PRINCIPAL;
-    searched.push(['principal', t, axis, true, later ? 'principal-later' : 'principal']);
+    searched.push(['principal', t, axis, true, later ? 'principal-later' : 'principal', span]);
   }
-  for (let t = 0; t < fobi.values.length; t++) {
-    searched.push(['kurtosis', t, fobi.vectors.subarray(t * k, (t + 1) * k), false, 'kurtosis']);
+  const spaces: [Candidate['direction'], number][] = [['kurtosis', span]];
+  if (k > span) spaces.push(['wide-kurtosis', k]);
+  for (const [direction, m] of spaces) {
+    const fobi = fobiDirections(zc, n, k, m, kurtosisDirections);
+    for (let t = 0; t < fobi.values.length; t++) {
+      const u = new Float64Array(k);
+      u.set(fobi.vectors.subarray(t * m, (t + 1) * m));
+      searched.push([direction, t, u, false, direction, m]);
+    }
   }
-  for (const [direction, rank, u, unequal, group] of searched) {
+  for (const [direction, rank, u, unequal, group, m] of searched) {
     const p = new Float64Array(n);
     for (let r = 0; r < n; r++) {
       let dot = 0;
-      for (let c = 0; c < k; c++) dot += zc[r * k + c]! * u[c]!;
+      for (let c = 0; c < m; c++) dot += zc[r * k + c]! * u[c]!;
       p[r] = dot;
     }
-    const split = splitSmall(p, minShare, unequal);
+    const split = splitSmall(p, direction === 'wide-kurtosis' ? wideMinShare : minShare, unequal);
     if (!split) continue;
     if (!split.above) for (let r = 0; r < n; r++) p[r] = -p[r]!;
     out.push({
@@ -418,7 +425,7 @@ function classCandidates(
       rows: split.small,
       coords: zc,
       stride: k,
-      dims: direction === 'principal' ? span : k,
+      dims: m,
       transfer: 0,
     });
   }
@@ -426,14 +433,45 @@ function classCandidates(
 }
 
 /**
- * Whitened principal directions among which the principal candidates are searched (the average
- * of the above-average rule is theirs too); the kurtosis directions are searched in all `dims`.
- * The poison of 0.5% of a class needs the wider space for its FOBI direction, not for a principal
- * one (a direction of its own variance would be among the first 32), and each further principal
- * direction costs a split and its refinement: with the rule over 64 directions, `tt` took
- * 4.3 → 5.4 s of a 60,000-record MNIST cnn scan.
+ * Whitened principal directions among which the principal candidates and the first group of
+ * kurtosis ones are searched (the average of the above-average rule is theirs too); the wide
+ * kurtosis directions are searched in all `dims`. The poison of 0.5% of a class needs the wider
+ * space for its FOBI direction, not for a principal one (a direction of its own variance would be
+ * among the first 32), and each further principal direction costs a split and its refinement:
+ * with the rule over 64 directions, `tt` took 4.3 → 5.4 s of a 60,000-record MNIST cnn scan. The
+ * FOBI directions of the wider space replace those of the first 32 badly: its kurtosis directions
+ * isolate tighter, smaller modes of a larger poison, whose patterns move fewer probes
+ * (Fashion-MNIST mlp, checkerboard at 1% of "T-shirt/top", seed 1: 34 records moving 0.33 of the
+ * probes against 63 moving 0.415 in the first 32; the class fell below the evidence bar), so both
+ * are searched, each group's cleanest mode a candidate of its own.
  */
-const PRINCIPAL_SPAN = 32;
+const NARROW_SPAN = 32;
+
+/**
+ * The top `count` FOBI directions (Cardoso 1989, "Source separation using higher order moments",
+ * ICASSP) of the first `m` of the `stride` whitened coordinates of `n` records `zc`: the
+ * eigenvectors of E[|z|² z zᵀ] of largest eigenvalue, the directions of largest kurtosis.
+ */
+function fobiDirections(
+  zc: Float64Array,
+  n: number,
+  stride: number,
+  m: number,
+  count: number,
+): EigenPairs {
+  const m4 = new Float64Array(m * m);
+  for (let r = 0; r < n; r++) {
+    const z0 = zc.subarray(r * stride, r * stride + m);
+    let w = 0;
+    for (let c = 0; c < m; c++) w += z0[c]! * z0[c]!;
+    for (let a = 0; a < m; a++) {
+      const za = w * z0[a]!;
+      for (let b = a; b < m; b++) m4[a * m + b]! += za * z0[b]!;
+    }
+  }
+  for (let a = 0; a < m; a++) for (let b = a; b < m; b++) m4[b * m + a] = m4[a * m + b]!;
+  return symmetricEigen(m4, m, Math.min(count, m));
+}
 
 /**
  * The principal directions searched as before the above-average rule (their cleanest mode is one
@@ -720,6 +758,7 @@ function draw(pool: Int32Array, k: number, rng: Rng): Int32Array {
 export interface TriggerTransferPlan {
   readonly dims: number;
   readonly minShare: number;
+  readonly wideMinShare: number;
   readonly principalDirections: number | 'above-average';
   readonly kurtosisDirections: number;
   readonly patternRecords: number;
@@ -744,8 +783,9 @@ export function triggerTransferPlan(
   ds: Dataset,
   options: TriggerTransferOptions = {},
 ): TriggerTransferPlan {
-  const dims = options.dims ?? 32;
+  const dims = options.dims ?? 64;
   const minShare = options.minShare ?? 0.005;
+  const wideMinShare = options.wideMinShare ?? 0.004;
   const principalDirections = options.principalDirections ?? 'above-average';
   const kurtosisDirections = options.kurtosisDirections ?? 6;
   const patternRecords = options.patternRecords ?? 100;
@@ -763,14 +803,20 @@ export function triggerTransferPlan(
       throw new AntidoteError('INVALID_ARGUMENT', `${name} must be a positive integer, got ${v}`);
     }
   }
-  if (!(minShare > 0 && minShare < 0.5)) {
-    throw new AntidoteError('INVALID_ARGUMENT', `minShare must lie in (0, 0.5), got ${minShare}`);
+  for (const [name, v] of [
+    ['minShare', minShare],
+    ['wideMinShare', wideMinShare],
+  ] as const) {
+    if (!(v > 0 && v < 0.5)) {
+      throw new AntidoteError('INVALID_ARGUMENT', `${name} must lie in (0, 0.5), got ${v}`);
+    }
   }
   const images = ds.shape.length >= 3;
   const [lo, hi] = images ? valueRange(ds.x) : [Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY];
   return {
     dims,
     minShare,
+    wideMinShare,
     principalDirections,
     kurtosisDirections,
     patternRecords,
@@ -787,7 +833,7 @@ export function triggerTransferPlan(
 
 /** One candidate cluster of a class as the cross-class phase reads it. */
 export interface TriggerTransferCandidateStats {
-  readonly direction: 'principal' | 'kurtosis';
+  readonly direction: 'principal' | 'kurtosis' | 'wide-kurtosis';
   /** Rank of the direction among its kind (0: the largest variance or kurtosis). */
   readonly rank: number;
   /** Records in the candidate. */
@@ -954,6 +1000,7 @@ export async function triggerTransferClass(
     c,
     plan.dims,
     plan.minShare,
+    plan.wideMinShare,
     plan.principalDirections,
     plan.kurtosisDirections,
   );
@@ -1497,6 +1544,7 @@ function planParams(plan: TriggerTransferPlan): DetectionReport['params'] {
   return {
     dims: plan.dims,
     minShare: plan.minShare,
+    wideMinShare: plan.wideMinShare,
     principalDirections: plan.principalDirections,
     kurtosisDirections: plan.kurtosisDirections,
     patternRecords: plan.patternRecords,
