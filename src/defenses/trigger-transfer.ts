@@ -1043,8 +1043,12 @@ export async function triggerTransferClass(
   // candidates' as before. Judged by its transfer too, it took the flag from the poison's own
   // candidate on all-to-one sets (Fashion-MNIST mlp, image insert at 5%: F1 0.997 → 0.952).
   const primary = cands.map((cand) => cand.group !== 'principal-later');
+  // The control's size and the records it is drawn outside are the first directions'
+  // candidates' (as before the wide search): a wide candidate is judged against the same control,
+  // among the classes' wide candidates (`triggerTransferAmongClasses`).
+  const sized = cands.map((cand, j) => primary[j]! && cand.group !== 'wide-kurtosis');
   const size = Math.max(
-    ...used.filter((_, j) => primary[j] || !primary.includes(true)).map((u) => u.length),
+    ...used.filter((_, j) => sized[j] || !sized.includes(true)).map((u) => u.length),
   );
   // The control is drawn from the class outside the candidates: at a high poison rate a subset
   // of the whole class carries the trigger too and transfers with it (MNIST mlp, pattern at 33%
@@ -1052,7 +1056,7 @@ export async function triggerTransferClass(
   // class 0.835, so the class was not strong and the scan said PASS).
   const inCandidates = new Set<number>();
   for (const [j, cand] of cands.entries()) {
-    if (primary[j] || !primary.includes(true)) for (const i of cand.members) inCandidates.add(i);
+    if (sized[j] || !sized.includes(true)) for (const i of cand.members) inCandidates.add(i);
   }
   const rest = idx.filter((i) => !inCandidates.has(i));
   const ctrl = draw(rest.length >= size ? rest : idx, size, crng.fork('control'));
@@ -1555,6 +1559,11 @@ function planParams(plan: TriggerTransferPlan): DetectionReport['params'] {
   };
 }
 
+/** Whether a candidate comes from the wide kurtosis search (see {@link TriggerTransferOptions.dims}). */
+function isWide(cd: { readonly direction: string }): boolean {
+  return cd.direction === 'wide-kurtosis';
+}
+
 /** A candidate as the cross-class phase judges it: with its removal test applied where it ran. */
 interface EffectiveCandidate {
   readonly stats: TriggerTransferCandidateStats;
@@ -1656,15 +1665,27 @@ export function triggerTransferAmongClasses(
   const classStats = byClass.map((_, c) => {
     const s = stats[c] ?? { candidates: [], control: 0, controlDeparture: 0 };
     const candidates = s.candidates.map(withRemoval);
+    // The wide kurtosis candidate is judged apart, among the classes' wide candidates: it is one
+    // more chance for every class's largest transfer, so among the first directions' gains it
+    // raised the clean classes' and hid the poison's (Fashion-MNIST mlp, checkerboard at 1% of
+    // "T-shirt/top", seed 2: strength 5.36 → 3.93 with the poison's own gain unchanged).
     let best: EffectiveCandidate | undefined;
+    let wideBest: EffectiveCandidate | undefined;
     for (const cand of candidates) {
-      if (!cand.stats.departureOnly && (!best || cand.transfer > best.transfer)) best = cand;
+      if (cand.stats.departureOnly) continue;
+      if (isWide(cand.stats)) {
+        if (!wideBest || cand.transfer > wideBest.transfer) wideBest = cand;
+      } else if (!best || cand.transfer > best.transfer) best = cand;
     }
-    best ??= candidates[0];
+    const firstFound = best !== undefined;
+    best ??= candidates.find((cd) => !isWide(cd.stats)) ?? wideBest;
     // The departure statistic within the class, absolute (not among the classes: an all-to-all
-    // backdoor poisons every class alike, so the classes' null holds the poison).
+    // backdoor poisons every class alike, so the classes' null holds the poison). Not asked of a
+    // wide candidate (an all-to-all poison is no small share of its class).
     const departureZ = candidates.map((cd) =>
-      departureBeatsControl(cd.stats.departure, cd.stats.controlDeparture, plan.probes),
+      isWide(cd.stats)
+        ? 0
+        : departureBeatsControl(cd.stats.departure, cd.stats.controlDeparture, plan.probes),
     );
     return {
       control: s.control,
@@ -1673,7 +1694,8 @@ export function triggerTransferAmongClasses(
       best,
       // A class whose only candidate serves the departure has no transfer gain (as before it had
       // no candidate).
-      gain: best && !best.stats.departureOnly ? best.transfer - s.control : 0,
+      gain: firstFound ? best!.transfer - s.control : 0,
+      wideGain: wideBest ? wideBest.transfer - s.control : 0,
       departureZ,
       ownDepartureZ: departureZ,
     };
@@ -1710,6 +1732,11 @@ export function triggerTransferAmongClasses(
     classStats.map((s) => s.gain),
     Math.sqrt(0.5 / plan.probes),
   );
+  const wideNul = robustNull(
+    classStats.map((s) => s.wideGain),
+    Math.sqrt(0.5 / plan.probes),
+  );
+  const nulOf = (cd: EffectiveCandidate) => (isWide(cd.stats) ? wideNul : nul);
   const scores = new Float32Array(n);
   const flagged = new Uint8Array(n);
   const perClass: ClassFinding[] = [];
@@ -1729,7 +1756,11 @@ export function triggerTransferAmongClasses(
       );
       continue;
     }
-    const amongClasses = modifiedZ(s.gain, nul);
+    const firstZ = modifiedZ(s.gain, nul);
+    const wideZ = modifiedZ(s.wideGain, wideNul);
+    // The wide search counts where its gain is positive (a class without a wide candidate has
+    // none), as the first directions' does for suspicion.
+    const amongClasses = s.wideGain > 0 ? Math.max(firstZ, wideZ) : firstZ;
     const departureZ = Math.max(0, ...s.departureZ);
     // The class's strength: the larger of its transfer gain among the classes (all-to-one) and
     // its best candidate's departure against the control within the class (all-to-all), where
@@ -1737,7 +1768,9 @@ export function triggerTransferAmongClasses(
     const strength =
       departureZ >= STRONG_EVIDENCE ? Math.max(amongClasses, departureZ) : amongClasses;
     const suspicious =
-      (amongClasses >= STRONG_EVIDENCE && s.gain > 0) || departureZ >= STRONG_EVIDENCE;
+      (firstZ >= STRONG_EVIDENCE && s.gain > 0) ||
+      (wideZ >= STRONG_EVIDENCE && s.wideGain > 0) ||
+      departureZ >= STRONG_EVIDENCE;
     // Of the candidates whose own gain is strong, the largest (by its own size, before the
     // removal test) is flagged, with the carriers its removal test adds: both directions may
     // carry the trigger, the kurtosis direction often a sub-mode of the poison only (blend α 0.1,
@@ -1770,7 +1803,8 @@ export function triggerTransferAmongClasses(
       ? (s.candidates
           .filter(
             (cd) =>
-              !cd.stats.departureOnly && modifiedZ(cd.transfer - s.control, nul) >= STRONG_EVIDENCE,
+              !cd.stats.departureOnly &&
+              modifiedZ(cd.transfer - s.control, nulOf(cd)) >= STRONG_EVIDENCE,
           )
           .sort((a, b) => rankingSize(b.stats) - rankingSize(a.stats))[0] ??
         (departureZ >= STRONG_EVIDENCE
@@ -1800,7 +1834,7 @@ export function triggerTransferAmongClasses(
       flagged: confirmed?.rows.length ?? 0,
       suspicious,
       strength: roundStrength(strength),
-      reason: `${shown.stats.size}-record cluster along the ${directionName(shown.stats)} direction: its pattern moves ${fmt(shown.stats.transfer)} of other-class records to this class${shown.stats.purified && shown.stats.purified.transfer > shown.stats.purified.own ? ` (the pattern of its ${shown.stats.purified.size} record(s) that need it most; its own moves ${fmt(shown.stats.purified.own)})` : ''}, ${fmt(shown.stats.departure)} out of their own class consistently (${fmt(s.controlDeparture)} for the control, z ${fmt(departureZ)})${removal ? `; removing it sends ${removal.leaving} record(s) of the class out of it, ${removal.rows.length} in the upper mode of the fall, whose own pattern moves ${fmt(removal.transfer)}, ${removal.core} as deeply as the candidate's, whose pattern moves ${fmt(removal.coreTransfer)}` : ''}; ${fmt(s.control)} for a random subset of the class (best gain ${fmt(s.gain)}, strength ${fmt(amongClasses)} among the classes; class strength ${fmt(strength)})${suspicious ? ': flagged' : ': left alone'}`,
+      reason: `${shown.stats.size}-record cluster along the ${directionName(shown.stats)} direction: its pattern moves ${fmt(shown.stats.transfer)} of other-class records to this class${shown.stats.purified && shown.stats.purified.transfer > shown.stats.purified.own ? ` (the pattern of its ${shown.stats.purified.size} record(s) that need it most; its own moves ${fmt(shown.stats.purified.own)})` : ''}, ${fmt(shown.stats.departure)} out of their own class consistently (${fmt(s.controlDeparture)} for the control, z ${fmt(departureZ)})${removal ? `; removing it sends ${removal.leaving} record(s) of the class out of it, ${removal.rows.length} in the upper mode of the fall, whose own pattern moves ${fmt(removal.transfer)}, ${removal.core} as deeply as the candidate's, whose pattern moves ${fmt(removal.coreTransfer)}` : ''}; ${fmt(s.control)} for a random subset of the class (best gain ${fmt(s.gain)}, strength ${fmt(firstZ)} among the classes${s.candidates.some((cd) => isWide(cd.stats)) ? `; wide search: gain ${fmt(s.wideGain)}, strength ${fmt(wideZ)}` : ''}; class strength ${fmt(strength)})${suspicious ? ': flagged' : ': left alone'}`,
       stats: {
         candidate: shown.stats.size,
         direction: directionName(shown.stats),
@@ -1826,6 +1860,8 @@ export function triggerTransferAmongClasses(
         controlDeparture: s.controlDeparture,
         departureStrength: roundStrength(departureZ),
         gain: s.gain,
+        wideGain: s.wideGain,
+        wideStrength: roundStrength(wideZ),
         strength: roundStrength(strength),
       },
     });
