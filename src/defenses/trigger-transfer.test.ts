@@ -396,6 +396,61 @@ describe('low-variance cluster trigger transfer', () => {
     expect([...again.flagged.subarray(0, 6)]).toEqual([0, 0, 0, 0, 0, 0]);
   });
 
+  it("judges a wide kurtosis candidate among the classes' wide candidates only", () => {
+    // Six classes of 200 records, control 0.08 each. Every class has a candidate of the first
+    // directions and one of the wide search. In the first run class 0's first candidate carries a
+    // trigger (0.5 of the probes) and every wide candidate is a clean sub-style moving 0.3–0.4:
+    // judged among all candidates, the clean classes' best gains would be 0.22–0.32 and class 0's
+    // 0.42 no outlier. In the second, class 2's wide candidate is a poison too small for the
+    // first directions (0.7 of the probes), the others 0.05–0.1.
+    const k = 6;
+    const per = 200;
+    const y = Int32Array.from({ length: k * per }, (_, i) => Math.floor(i / per));
+    const plan = { ...defaultPlan(k), dims: 64 };
+    const candidate = (
+      direction: 'kurtosis' | 'wide-kurtosis',
+      transfer: number,
+      size: number,
+    ): TriggerTransferCandidateStats => ({
+      direction,
+      rank: 0,
+      size,
+      transfer,
+      rows: Int32Array.from({ length: size }, (_, r) => (direction === 'kurtosis' ? r : 199 - r)),
+      separation: 12,
+      scores: new Float32Array(per),
+      removal: null,
+      departure: 0.01,
+      departureMap: new Int32Array(k).fill(-1),
+      controlDeparture: 0.03,
+    });
+    const judge = (first: (c: number) => number, wide: (c: number) => number) =>
+      triggerTransferAmongClasses(
+        { y, classes: ['a', 'b', 'c', 'd', 'e', 'f'] },
+        Array.from({ length: k }, (_, c) => ({
+          candidates: [candidate('kurtosis', first(c), 30), candidate('wide-kurtosis', wide(c), 8)],
+          control: 0.08,
+          controlDeparture: 0.03,
+        })),
+        plan,
+      );
+    const a = judge(
+      (c) => (c === 0 ? 0.5 : 0.09 + 0.01 * c),
+      (c) => 0.3 + 0.02 * c,
+    );
+    expect(a.perClass.map((f) => f.suspicious)).toEqual([true, false, false, false, false, false]);
+    expect(a.perClass[0]!.flagged).toBe(30);
+    expect(a.perClass[0]!.stats.direction).toBe('kurtosis');
+    const b = judge(
+      (c) => 0.09 + 0.01 * c,
+      (c) => (c === 2 ? 0.7 : 0.05 + 0.01 * c),
+    );
+    expect(b.perClass.map((f) => f.suspicious)).toEqual([false, false, true, false, false, false]);
+    expect(b.perClass[2]!.flagged).toBe(8);
+    expect(b.perClass[2]!.stats.direction).toBe('wide-kurtosis');
+    expect([...b.flagged.subarray(2 * per + 192, 3 * per)]).toEqual(new Array(8).fill(1));
+  });
+
   it('purifies a candidate that mixes carriers and clean records', async () => {
     // Six classes of 16-value records read from value 0; 40 records of classes 1–5 with value 15
     // at 1 are labelled 0, and the model sends a record to class 0 from value 15 = 0.7 up. The
