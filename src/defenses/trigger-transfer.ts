@@ -49,12 +49,15 @@ import { splitAtTail, twoModeSplit } from './two-mode-split.js';
  *    class, the top `dims` principal directions of that residual are whitened and searched along
  *    two kinds of direction: the principal directions (split where two 1-D Gaussians with their
  *    own variances fit best: a tight minority mode), and the directions of largest kurtosis (FOBI,
- *    Cardoso 1989, "Source separation using higher order moments", ICASSP; split by 1-D 2-means).
+ *    Cardoso 1989, "Source separation using higher order moments", ICASSP; split by 1-D 2-means),
+ *    both among the first 32 whitened directions; the kurtosis directions once more among all
+ *    `dims` (the wide search, for a poison too small to add a direction of its own variance:
+ *    0.5% of a class), its candidates judged among the classes' wide candidates.
  *    The smaller side of each split is a candidate cluster, unless the best split is at the
  *    smallest allowed size (a heavy tail, not a mode: measured on clean Fashion-MNIST, such
  *    30-record extremes transfer to their class as well as a trigger). Of the first
  *    principal directions (`principalDirections`: by default those above the average variance,
- *    at least 3) and the first `kurtosisDirections` FOBI directions, the one
+ *    at least 3) and the first `kurtosisDirections` FOBI directions of each search, the one
  *    of each kind whose refined candidate is the cleanest mode (largest separation) is kept: a
  *    heavy tail can out-rank the poison's direction in kurtosis, and the class's own broad
  *    variation in variance (an mlp's ReLU layer; docs/detectors.md, "Trigger transfer on an mlp" and "the
