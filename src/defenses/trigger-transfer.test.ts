@@ -10,6 +10,7 @@ import { Rng } from '../util/rng.js';
 import { STRONG_EVIDENCE } from './detector.js';
 import {
   purifiedTransfer,
+  sameMode,
   type TriggerTransferCandidateStats,
   type TriggerTransferPlan,
   triggerTransfer,
@@ -537,6 +538,19 @@ describe('low-variance cluster trigger transfer', () => {
       expect(missed.perClass[0]!.suspicious).toBe(false);
       expect(hits(missed.flagged).hits).toBe(0);
     }
+  });
+
+  it('reads two candidates as one mode only where each holds most of the other', () => {
+    const range = (from: number, to: number) =>
+      Int32Array.from({ length: to - from }, (_, i) => from + i);
+    // A wide mode of 43 records, 41 of them in a first-direction candidate of 48 ("Bag").
+    expect(sameMode(range(0, 43), range(2, 50))).toBe(true);
+    expect(sameMode(range(2, 50), range(0, 43))).toBe(true);
+    // A 30-record poison inside a loose candidate of 1,598: not the same mode.
+    expect(sameMode(range(100, 130), range(0, 1598))).toBe(false);
+    // Little overlap, or exactly half: not the same mode.
+    expect(sameMode(range(0, 27), range(21, 260))).toBe(false);
+    expect(sameMode(range(0, 20), range(10, 30))).toBe(false);
   });
 
   it('refuses bad options', async () => {

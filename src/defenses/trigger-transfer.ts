@@ -494,26 +494,27 @@ function whitenRow(
 }
 
 /**
- * Whether candidate `cand` is the same mode as another of `kept`: more than half of each one's
- * refined records (`refinedOf`) are the other's. Most of a small mode inside a loose candidate
- * does not count: the loose one's pattern is the class's broad variation, not the mode's (MNIST
- * cnn, single pixel at 0.5% of "0", seed 3: the poison's 30 records inside a first-direction
- * kurtosis candidate of 1,598 that moved 0.005 of the probes).
+ * Whether two candidates' refined records `a` and `b` (positions among the class's records) are
+ * the same mode: more than half of each one's records are the other's. Most of a small mode
+ * inside a loose candidate does not count: the loose one's pattern is the class's broad variation,
+ * not the mode's (MNIST cnn, single pixel at 0.5% of "0", seed 3: the poison's 30 records inside a
+ * first-direction kurtosis candidate of 1,598 that moved 0.005 of the probes).
  */
+export function sameMode(a: Int32Array, b: Int32Array): boolean {
+  const inA = new Set(a);
+  let shared = 0;
+  for (const r of b) if (inA.has(r)) shared++;
+  return shared * 2 > a.length && shared * 2 > b.length;
+}
+
+/** Whether candidate `cand` is the same mode ({@link sameMode}) as another of `kept` (refined, `refinedOf`). */
 function heldElsewhere(
   refinedOf: ReadonlyMap<Candidate, { readonly rows: Int32Array }>,
   cand: Candidate,
   kept: readonly Candidate[],
 ): boolean {
   const own = refinedOf.get(cand)!.rows;
-  const mine = new Set(own);
-  return kept.some((other) => {
-    if (other === cand) return false;
-    const theirs = refinedOf.get(other)!.rows;
-    let shared = 0;
-    for (const r of theirs) if (mine.has(r)) shared++;
-    return shared * 2 > own.length && shared * 2 > theirs.length;
-  });
+  return kept.some((other) => other !== cand && sameMode(own, refinedOf.get(other)!.rows));
 }
 
 /**
