@@ -264,8 +264,8 @@ function residualEigen(
     return { values: pc.values, vectors: pc.vectors };
   }
   const cov = new Float64Array(d * d);
-  // Four rows per pass over the covariance (a quarter of its loads and stores), then two, each
-  // row's products added in the same order as one row at a time: the same sums to the bit.
+  // Four rows per pass over the covariance (a quarter of its loads and stores), the last rows one
+  // at a time, each row's products added in the same order: the same sums to the bit.
   let r = 0;
   for (; r + 3 < n; r += 4) {
     const o1 = r * d;
@@ -286,18 +286,6 @@ function residualEigen(
           sa * res[o2 + b]! +
           ta * res[o3 + b]! +
           ua * res[o4 + b]!;
-    }
-  }
-  for (; r + 1 < n; r += 2) {
-    const o1 = r * d;
-    const o2 = o1 + d;
-    for (let a = 0; a < d; a++) {
-      const ra = res[o1 + a]!;
-      const sa = res[o2 + a]!;
-      if (ra === 0 && sa === 0) continue;
-      const ca = a * d;
-      for (let b = a; b < d; b++)
-        cov[ca + b] = cov[ca + b]! + ra * res[o1 + b]! + sa * res[o2 + b]!;
     }
   }
   for (; r < n; r++) {
@@ -413,8 +401,8 @@ function classCandidates(
       zc[z + k + 3] = b3 / scale[c + 3]!;
     }
   }
-  for (; r < n; r++) whitenRow(res, r, d, vec, scale, zc, k, 0, k4);
-  for (let t = 0; t < n && k4 < k; t++) whitenRow(res, t, d, vec, scale, zc, k, k4, k);
+  if (r < n) whitenRow(res, r, d, vec, scale, zc, k, 0, k4);
+  if (k4 < k) for (let t = 0; t < n; t++) whitenRow(res, t, d, vec, scale, zc, k, k4, k);
   // The principal directions and the first kurtosis ones are searched among the first
   // NARROW_SPAN coordinates (as when `dims` was 32); the wide kurtosis ones among all k.
   const span = Math.min(k, NARROW_SPAN);
@@ -1201,7 +1189,7 @@ export async function triggerTransferClass(
   // The control's size and the records it is drawn outside are the first directions'
   // candidates' (as before the wide search): a wide candidate is judged against the same control,
   // among the classes' wide candidates (`triggerTransferAmongClasses`).
-  const sized = cands.map((cand, j) => primary[j]! && cand.group !== 'wide-kurtosis');
+  const sized = cands.map((cand) => cand.group === 'principal' || cand.group === 'kurtosis');
   const size = Math.max(
     ...used.filter((_, j) => sized[j] || !sized.includes(true)).map((u) => u.length),
   );
@@ -1824,16 +1812,15 @@ export function triggerTransferAmongClasses(
     // more chance for every class's largest transfer, so among the first directions' gains it
     // raised the clean classes' and hid the poison's (Fashion-MNIST mlp, checkerboard at 1% of
     // "T-shirt/top", seed 2: strength 5.36 → 3.93 with the poison's own gain unchanged).
-    let best: EffectiveCandidate | undefined;
+    let first: EffectiveCandidate | undefined;
     let wideBest: EffectiveCandidate | undefined;
     for (const cand of candidates) {
       if (cand.stats.departureOnly) continue;
       if (isWide(cand.stats)) {
         if (!wideBest || cand.transfer > wideBest.transfer) wideBest = cand;
-      } else if (!best || cand.transfer > best.transfer) best = cand;
+      } else if (!first || cand.transfer > first.transfer) first = cand;
     }
-    const firstFound = best !== undefined;
-    best ??= candidates.find((cd) => !isWide(cd.stats)) ?? wideBest;
+    const best = first ?? candidates.find((cd) => !isWide(cd.stats)) ?? wideBest;
     // The departure statistic within the class, absolute (not among the classes: an all-to-all
     // backdoor poisons every class alike, so the classes' null holds the poison). Not asked of a
     // wide candidate (an all-to-all poison is no small share of its class).
@@ -1849,7 +1836,7 @@ export function triggerTransferAmongClasses(
       best,
       // A class whose only candidate serves the departure has no transfer gain (as before it had
       // no candidate).
-      gain: firstFound ? best!.transfer - s.control : 0,
+      gain: first ? first.transfer - s.control : 0,
       wideGain: wideBest ? wideBest.transfer - s.control : 0,
       departureZ,
       ownDepartureZ: departureZ,
