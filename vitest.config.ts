@@ -37,6 +37,8 @@ export default defineConfig(({ mode }) => ({
       ...configDefaults.exclude,
       ...(mode === 'fast' ? [...SLOW_TESTS, SERVICES_TESTS] : []),
     ],
+    // One temporary root per run, removed at its end (src/testing/temp-root.ts).
+    globalSetup: ['src/testing/temp-root.ts'],
     pool: 'forks',
     testTimeout: 60_000,
     hookTimeout: 60_000,
