@@ -199,6 +199,32 @@ describe("support judged against the data's own null, and causal findings", () =
     for (const i of lone) expect(d1.flagged[i]).toBe(1);
   });
 
+  it('does not count as support ranks that another class, where ac found nothing, gets too', () => {
+    const ac = report('ac', 4, acScores, lone, { 1: 3.8 });
+    // ss ranks ac's top 30 records (positions 0–29) at the top of classes 1 and 3 (mean rank
+    // ≈ 0.85), and in the middle of class 2: the median of the classes where ac found nothing
+    // is chance, but class 3, where ac found nothing, gets as much as class 1.
+    const ssScores = scores(4, poison, (i) => {
+      const c = Math.floor(i / PER_CLASS);
+      const j = i % PER_CLASS;
+      if (c === 1 || c === 3) return j < 30 ? 10 - j / 100 : j / 1000;
+      return ((j * 37) % PER_CLASS) / 10;
+    });
+    const ss = report('ss', 4, ssScores, poison, { 0: 6 });
+    const tt = report('tt', 4, scores(4, poison), poison, { 0: 9 });
+    const d = scanDecision(ds, [ac, ss, tt]);
+    expect(Array.from(d.flagged.keys()).filter((i) => d.flagged[i])).toEqual(poison);
+    // Class 3 in the middle too: class 1's ranks are above every other class, and support.
+    const apart = ssScores.map((v, i) =>
+      i >= 3 * PER_CLASS ? (((i % PER_CLASS) * 37) % PER_CLASS) / 10 : v,
+    );
+    const d1 = scanDecision(ds, [ac, report('ss', 4, apart, poison, { 0: 6 }), tt]);
+    expect(Array.from(d1.flagged.keys()).filter((i) => d1.flagged[i])).toEqual([
+      ...poison,
+      ...lone,
+    ]);
+  });
+
   it('a causal finding (trigger transfer) counts as confirmed: the unconfirmed one needs support', () => {
     // ac ranks nothing in class 0 (its scores tie there), so it does not confirm the poison.
     const ac = report(

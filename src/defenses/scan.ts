@@ -613,11 +613,12 @@ const CAUSAL_METHODS: ReadonlySet<string> = new Set([
  * poison, and an unconfirmed finding beside it keeps its records only when some other detector
  * that ranks its class supports it: it gives the flagged records a mean within-class percentile
  * rank above its baseline by at least `STRONG_EVIDENCE` standard errors (1/√(12m) for m records
- * with uniform ranks). The baseline is what that detector gives the finding detector's m most
- * suspicious records in the classes where the finding detector found nothing (the median over
- * those classes), and never below ½ (a random subset of the class): detectors that read the same
- * representation rank each other's outliers high in every class, which is no support for one
- * class's finding. An unconfirmed finding at least as strong as the weakest of its own
+ * with uniform ranks). The baseline ({@link supportBaseline}) is what that detector gives the
+ * finding detector's m most suspicious records in the classes where the finding detector found
+ * nothing, the largest over those classes, and never below ½ (a random subset of the class):
+ * detectors that read the same representation rank each other's outliers high in every class,
+ * by as much as the classes differ, which is no support for one class's finding. An unconfirmed
+ * finding at least as strong as the weakest of its own
  * detector's confirmed findings keeps its records too: that detector's own scale, on this data,
  * has shown poison at that strength (all-to-all poison puts a cluster in every class, and the
  * other detectors confirm only some of them; a clean sub-mode beside all-to-one poison is weaker
@@ -703,9 +704,14 @@ export function strongMembership(
 
 /**
  * The mean within-class rank that report `b` gives report `a`'s `m` most suspicious records of a
- * class where `a` found nothing strong (and both rank something), as the median over those
- * classes other than `c`; at least ½, and ½ when there is no such class (see
- * {@link strongMembership}).
+ * class where `a` found nothing strong (and both rank something), the largest over those classes
+ * other than `c`; at least ½, and ½ when there is no such class (see {@link strongMembership}).
+ * The largest, not the median: a finding's records are supported only when `b` ranks them above
+ * what it gives `a`'s top records in every class where `a` found nothing. Measured on
+ * Fashion-MNIST mlp, 10 epochs, checkerboard at 5% of "T-shirt/top": activation clustering gives
+ * spectral signatures' top records of the other classes mean ranks from 0.23 to 0.88 (median
+ * 0.74), and 0.85 to its 141 clean "Sandal"s, 4.6 standard errors above the median: they were
+ * flagged beside the confirmed poison (decision precision 0.69; 0.99 with the largest).
  */
 function supportBaseline(
   reports: readonly DetectionReport[],
@@ -725,11 +731,7 @@ function supportBaseline(
     const top = [...idx].sort((x, z) => scores[z]! - scores[x]! || x - z).slice(0, m);
     nulls.push(top.reduce((sum, i) => sum + classRanks[b]![i]!, 0) / top.length);
   });
-  if (nulls.length === 0) return 0.5;
-  nulls.sort((x, z) => x - z);
-  const h = nulls.length >> 1;
-  const median = nulls.length % 2 ? nulls[h]! : (nulls[h - 1]! + nulls[h]!) / 2;
-  return Math.max(0.5, median);
+  return Math.max(0.5, ...nulls);
 }
 
 /**
