@@ -9,6 +9,7 @@ import {
 import { Rng } from '../util/rng.js';
 import { STRONG_EVIDENCE } from './detector.js';
 import {
+  heldByJudged,
   purifiedTransfer,
   sameMode,
   type TriggerTransferCandidateStats,
@@ -551,6 +552,24 @@ describe('low-variance cluster trigger transfer', () => {
     // Little overlap, or exactly half: not the same mode.
     expect(sameMode(range(0, 27), range(21, 260))).toBe(false);
     expect(sameMode(range(0, 20), range(10, 30))).toBe(false);
+  });
+
+  it('drops a wide mode only where a candidate whose transfer is judged holds it', () => {
+    const range = (from: number, to: number) =>
+      Int32Array.from({ length: to - from }, (_, i) => from + i);
+    const poison = range(100, 130);
+    // The same 30 records as a later principal direction's candidate (departure only): kept.
+    expect(heldByJudged(poison, [{ group: 'principal-later', rows: range(100, 130) }])).toBe(false);
+    // As a first-direction kurtosis or principal candidate's: judged there, dropped.
+    expect(heldByJudged(poison, [{ group: 'kurtosis', rows: range(98, 131) }])).toBe(true);
+    expect(
+      heldByJudged(poison, [
+        { group: 'principal-later', rows: range(100, 130) },
+        { group: 'principal', rows: range(100, 140) },
+      ]),
+    ).toBe(true);
+    // Inside a loose candidate only: not the same mode, kept.
+    expect(heldByJudged(poison, [{ group: 'kurtosis', rows: range(0, 1598) }])).toBe(false);
   });
 
   it('refuses bad options', async () => {

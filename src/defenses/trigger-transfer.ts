@@ -495,14 +495,20 @@ export function sameMode(a: Int32Array, b: Int32Array): boolean {
   return shared * 2 > a.length && shared * 2 > b.length;
 }
 
-/** Whether candidate `cand` is the same mode ({@link sameMode}) as another of `kept` (refined, `refinedOf`). */
-function heldElsewhere(
-  refinedOf: ReadonlyMap<Candidate, { readonly rows: Int32Array }>,
-  cand: Candidate,
-  kept: readonly Candidate[],
+/**
+ * Whether a wide kurtosis mode with refined records `own` is held by another kept candidate
+ * (`others`: each with its group and refined records), so that it is judged there and not as a
+ * candidate of its own: the same mode ({@link sameMode}) as a candidate whose transfer is judged.
+ * A later principal direction's candidate (`principal-later`) serves the departure only, so it
+ * holds nothing (MNIST cnn, image insert at 0.5% of "0", seed 2, ASR 0.97: the poison's 30
+ * records were both the sixth principal direction's candidate, moving 0.56 of the probes, and
+ * the first wide kurtosis direction's; dropped as held there, judged nowhere: PASS).
+ */
+export function heldByJudged(
+  own: Int32Array,
+  others: readonly { readonly group: string; readonly rows: Int32Array }[],
 ): boolean {
-  const own = refinedOf.get(cand)!.rows;
-  return kept.some((other) => other !== cand && sameMode(own, refinedOf.get(other)!.rows));
+  return others.some((o) => o.group !== 'principal-later' && sameMode(own, o.rows));
 }
 
 /**
@@ -1169,8 +1175,16 @@ export async function triggerTransferClass(
   // by the first kurtosis direction became an outlier (Fashion-MNIST mlp, "Bag": 43 refined
   // records, 41 of them in the first kurtosis candidate's 48; its own removal test's core moved
   // 0.515 of the probes against 0.365, and 51 clean records were flagged for review).
+  // (Held only by a candidate whose transfer is judged: `heldByJudged`.)
   const cands = kept.filter(
-    (cand) => cand.group !== 'wide-kurtosis' || !heldElsewhere(refinedOf, cand, kept),
+    (cand) =>
+      cand.group !== 'wide-kurtosis' ||
+      !heldByJudged(
+        refinedOf.get(cand)!.rows,
+        kept
+          .filter((other) => other !== cand)
+          .map((other) => ({ group: other.group, rows: refinedOf.get(other)!.rows })),
+      ),
   );
   const crng = new Rng(plan.seed).fork(`class-${c}`);
   const others = new Int32Array(n - idx.length);
