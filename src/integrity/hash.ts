@@ -1,4 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { AntidoteError } from '../errors.js';
 import { openFile } from '../util/fs.js';
 
@@ -42,11 +43,50 @@ export interface FileDigest {
   readonly size: number;
 }
 
+/** Files up to this size are hashed by {@link smallFileDigest}. */
+const SMALL_FILE_BYTES = 256 * 1024;
+
+/**
+ * The digest of a regular file of at most {@link SMALL_FILE_BYTES}, read whole with synchronous
+ * calls: no buffer of `bufferSize` per file, and no asynchronous round trip per call (a model
+ * folder's or an image dataset's many small files: 4 asynchronous calls and a 4 MiB buffer each
+ * made a one-file model's manifest cost about 1.5 ms). `undefined` for a larger file, one that
+ * grows while it is read, or any failure: the streaming path then hashes it, or names the error.
+ */
+function smallFileDigest(path: string, options: HashFileOptions): FileDigest | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile() || st.size > SMALL_FILE_BYTES) return undefined;
+    const buf = Buffer.allocUnsafe(st.size + 1);
+    let total = 0;
+    for (;;) {
+      const n = readSync(fd, buf, total, buf.length - total, null);
+      if (n === 0) break;
+      total += n;
+      if (total === buf.length) return undefined; // it grew: stream it
+    }
+    if (total > 0) options.onProgress?.(total);
+    return { digest: sha256Hex(buf.subarray(0, total)), size: total };
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /**
  * Streams a file through SHA-256 with one reusable buffer, so memory stays at `bufferSize`
  * whatever the file size. Fails with `NOT_FOUND` or `IO_ERROR` naming the path.
  */
 export async function sha256File(path: string, options: HashFileOptions = {}): Promise<FileDigest> {
+  const small = smallFileDigest(path, options);
+  if (small) return small;
   const size = options.bufferSize ?? 4 * 1024 * 1024;
   const fh = await openFile(path, 'r');
   const h = createHash('sha256');

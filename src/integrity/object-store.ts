@@ -61,6 +61,36 @@ export class ObjectStore {
   }
 
   /**
+   * Whether {@link putAllBytesSync} stores objects in the catalogue's own database, inside the
+   * caller's write transaction (PostgreSQL's `PgObjectStore`). False here: objects are files.
+   */
+  get inCatalogue(): boolean {
+    return false;
+  }
+
+  /**
+   * Stores small byte strings synchronously, in the catalogue's current write transaction;
+   * returns their digests in order. Only where {@link inCatalogue}: throws `INVALID_STATE` here.
+   */
+  putAllBytesSync(_items: readonly Uint8Array[]): string[] {
+    throw new AntidoteError(
+      'INVALID_STATE',
+      'this object store keeps its objects in files, not in the catalogue',
+    );
+  }
+
+  /**
+   * Stores several byte strings, each held in memory; returns their digests in order. Here one
+   * by one ({@link putBytes}); a store in a database writes them in one transaction (one commit
+   * for a model's small files and its manifest: `PgObjectStore`).
+   */
+  async putAllBytes(items: readonly Uint8Array[]): Promise<string[]> {
+    const out: string[] = [];
+    for (const data of items) out.push(await this.putBytes(data));
+    return out;
+  }
+
+  /**
    * Copies a file into the store while hashing it (bounded memory). When `expected` is given and
    * the content differs (the file changed since it was hashed), fails with `INTEGRITY_MISMATCH`.
    */

@@ -7,8 +7,10 @@
  * `.antidote/objects/`, the PostgreSQL store in the database (./pg-object-store.ts), so every
  * client of a shared catalogue gets the model. Design: ../shared/DESIGN.md.
  */
-import { existsSync } from 'node:fs';
-import { lstat } from 'node:fs/promises';
+
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { isOnnxPath } from '../engine/model-summary.js';
 import { AntidoteError } from '../errors.js';
@@ -28,6 +30,15 @@ import { modelManifest } from './model-manifest.js';
 import type { ModelVersion } from './model-registry.js';
 import type { SqlDatabase } from './sql-database.js';
 import { PROJECT_FOLDER } from './store.js';
+
+/**
+ * Files up to this size are read into memory and stored together with the manifest
+ * ({@link storeModelContent}); larger ones are streamed one by one.
+ */
+const SMALL_FILE_BYTES = 1024 * 1024;
+
+/** At most this many bytes of small files are held and stored at once. */
+const BATCH_BYTES = 16 * 1024 * 1024;
 
 /**
  * Files beside a model that its manifest leaves out but its checks read: the signature bundle
@@ -58,33 +69,119 @@ function filesFolder(path: string): string {
 }
 
 /**
- * Stores the model at `path` (whose manifest is `manifest`) in `objects`: every listed file
- * (skipped when the store holds it already: content-addressed, identical files are stored once),
- * the canonical manifest, and the {@link MODEL_EXTRA_FILES} present. A file that changed since it
- * was hashed fails with `INTEGRITY_MISMATCH`.
+ * A model's content staged for storing ({@link stageModelContent}): what the version will record,
+ * and the last objects, held in memory, that are not stored yet (the manifest among them).
+ */
+export interface StagedModelContent {
+  readonly content: StoredModelContent;
+  /** Small objects still to store, the manifest last (`putAllBytes` or `putAllBytesSync`). */
+  readonly pending: readonly Uint8Array[];
+  /** The manifest's object digest (the version's manifest digest). */
+  readonly manifestDigest: string;
+}
+
+/**
+ * Stages the model at `path` (whose manifest is `manifest`) for `objects`: every listed file
+ * (content-addressed, identical files are stored once), the canonical manifest, and the
+ * {@link MODEL_EXTRA_FILES} present. Files over {@link SMALL_FILE_BYTES} and the extras are
+ * stored now; the small files are read, checked and held with the manifest, in batches of at
+ * most {@link BATCH_BYTES} (earlier batches stored now), so that the last batch is stored with
+ * the version that needs it: on PostgreSQL in the version's own transaction (one commit: every
+ * write to the catalogue is serialised by its lock). A file that changed since it was hashed
+ * fails with `INTEGRITY_MISMATCH`.
+ */
+export async function stageModelContent(
+  objects: ObjectStore,
+  path: string,
+  manifest: Manifest,
+): Promise<StagedModelContent> {
+  const base = filesFolder(path);
+  let batch: Uint8Array[] = [];
+  let batchBytes = 0;
+  const add = async (data: Uint8Array) => {
+    if (batchBytes + data.byteLength > BATCH_BYTES && batch.length > 0) {
+      await objects.putAllBytes(batch);
+      batch = [];
+      batchBytes = 0;
+    }
+    batch.push(data);
+    batchBytes += data.byteLength;
+  };
+  for (const f of manifest.files) {
+    const p = join(base, ...f.path.split('/'));
+    if (f.size > SMALL_FILE_BYTES) {
+      if (!objects.has(f.digest)) await objects.putFile(p, f.digest);
+      continue;
+    }
+    // Read at once: a small file's asynchronous read cost 20 times a synchronous one here.
+    let data: Buffer;
+    try {
+      data = readFileSync(p);
+    } catch (e) {
+      throw new AntidoteError('NOT_FOUND', `cannot open ${p}: ${(e as Error).message}`, {
+        path: p,
+      });
+    }
+    if (createHash('sha256').update(data).digest('hex') !== f.digest) {
+      throw new AntidoteError('INTEGRITY_MISMATCH', `${p} changed while it was being committed`, {
+        path: p,
+      });
+    }
+    await add(data);
+  }
+  const extras: Record<string, string> = {};
+  const listed = new Set(manifest.files.map((f) => f.path));
+  // One listing of the folder, not a failed lstat per absent extra (each cost as much).
+  const present = new Set(
+    (await readdir(base, { withFileTypes: true }))
+      .filter((e) => e.isFile() && MODEL_EXTRA_FILES.includes(e.name))
+      .map((e) => e.name),
+  );
+  for (const name of MODEL_EXTRA_FILES) {
+    if (listed.has(name) || !present.has(name)) continue; // `model.sig` may be a model file
+    extras[name] = await objects.putFile(join(base, name));
+  }
+  await add(manifestBytes(manifest));
+  return {
+    content: { stored: true, ...(Object.keys(extras).length > 0 ? { extras } : {}) },
+    pending: batch,
+    manifestDigest: manifestDigest(manifest),
+  };
+}
+
+/** Stores the objects `staged` still holds (synchronously with `sync`: in the caller's transaction). */
+export function storeStaged(objects: ObjectStore, staged: StagedModelContent, sync: true): void;
+export function storeStaged(
+  objects: ObjectStore,
+  staged: StagedModelContent,
+  sync?: false,
+): Promise<void>;
+export function storeStaged(
+  objects: ObjectStore,
+  staged: StagedModelContent,
+  sync = false,
+): void | Promise<void> {
+  const check = (digests: readonly string[]) => {
+    if (digests.at(-1) !== staged.manifestDigest) {
+      throw new AntidoteError('INVALID_STATE', 'the model manifest changed while it was stored');
+    }
+  };
+  if (sync) return check(objects.putAllBytesSync(staged.pending));
+  return objects.putAllBytes(staged.pending).then(check);
+}
+
+/**
+ * Stores the model at `path` (whose manifest is `manifest`) in `objects`
+ * ({@link stageModelContent}, then the rest at once) and returns what the version records.
  */
 export async function storeModelContent(
   objects: ObjectStore,
   path: string,
   manifest: Manifest,
 ): Promise<StoredModelContent> {
-  const base = filesFolder(path);
-  for (const f of manifest.files) {
-    if (!objects.has(f.digest)) await objects.putFile(join(base, ...f.path.split('/')), f.digest);
-  }
-  const md = await objects.putBytes(manifestBytes(manifest));
-  if (md !== manifestDigest(manifest)) {
-    throw new AntidoteError('INVALID_STATE', 'the model manifest changed while it was stored');
-  }
-  const extras: Record<string, string> = {};
-  const listed = new Set(manifest.files.map((f) => f.path));
-  for (const name of MODEL_EXTRA_FILES) {
-    if (listed.has(name)) continue; // a file of the model itself (`model.sig` may be)
-    const p = join(base, name);
-    const st = await lstat(p).catch(() => undefined);
-    if (st?.isFile()) extras[name] = await objects.putFile(p);
-  }
-  return { stored: true, ...(Object.keys(extras).length > 0 ? { extras } : {}) };
+  const staged = await stageModelContent(objects, path, manifest);
+  await storeStaged(objects, staged);
+  return staged.content;
 }
 
 /** `NOT_FOUND` for a version whose content is not in the store (registered before issue 22). */

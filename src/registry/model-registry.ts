@@ -16,7 +16,8 @@ import {
   cachedModelVersion,
   localModelVersion,
   type StoredModelContent,
-  storeModelContent,
+  stageModelContent,
+  storeStaged,
 } from './model-content.js';
 import { modelManifest } from './model-manifest.js';
 import * as signatures from './signature-policy.js';
@@ -504,14 +505,19 @@ export class ModelRegistry {
     if (options.policy && !authorize(options.policy, actor, 'model:register').allowed)
       enforce(options.policy, actor, 'model:register', this.store, `model:${options.name}`);
     const described = await describeModelDir(abs, options.scanReport, options.onnx);
-    const content = await storeModelContent(this.store.objects, abs, described.manifest);
-    const d = { ...described, info: { ...described.info, content } };
+    // The model's content: on PostgreSQL its last objects go in the version's transaction below
+    // (one serialised commit per registration), elsewhere they are stored now.
+    const objects = this.store.objects;
+    const staged = await stageModelContent(objects, abs, described.manifest);
+    if (!objects.inCatalogue) await storeStaged(objects, staged);
+    const d = { ...described, info: { ...described.info, content: staged.content } };
     const subject = { id: options.name, name: options.name, dir: abs };
     const sig = await this.signatureOf(subject);
     return this.tx(() => {
       if (options.policy)
         enforce(options.policy, actor, 'model:register', this.store, `model:${options.name}`);
       signatures.requireSignature(sig, subject, 'model.register', actor, this.sink);
+      if (objects.inCatalogue) storeStaged(objects, staged, true);
       // One round trip: the version with the same content, if any, and the latest seq.
       const found = this.db
         .prepare(

@@ -172,6 +172,56 @@ export class PgObjectStore extends ObjectStore {
     return digest;
   }
 
+  override get inCatalogue(): boolean {
+    return true;
+  }
+
+  /**
+   * Stores byte strings of up to {@link PG_OBJECT_MAX_BYTES} each, one row each with its lease
+   * (as {@link putBytes}), in one transaction, or in the caller's (a savepoint of it): a
+   * registration stores its model's small files and manifest in the transaction that records
+   * the version, so it commits once. Every write to the catalogue takes its lock
+   * (`PgSqlDatabase.transaction`), so a separate transaction per object was one more
+   * serialised commit per registration (4 clients: 266 → 121–149 registrations/s). Returns the
+   * digests in order.
+   */
+  override putAllBytesSync(items: readonly Uint8Array[]): string[] {
+    for (const data of items) {
+      if (data.byteLength > PG_OBJECT_MAX_BYTES) {
+        throw new AntidoteError(
+          'INVALID_ARGUMENT',
+          `an object of ${data.byteLength} bytes is stored in chunks (putBytes), not in one row`,
+        );
+      }
+    }
+    const digests = items.map((data) => createHash('sha256').update(data).digest('hex'));
+    if (items.length === 0) return digests;
+    this.db.transaction(() => {
+      const insert = this.db.prepare(
+        'INSERT INTO objects (digest, data) VALUES (?, ?) ON CONFLICT (digest) DO NOTHING',
+      );
+      const lease = this.db.prepare('INSERT INTO object_uses (digest) VALUES (?)');
+      for (const [i, data] of items.entries()) {
+        insert.run(digests[i]!, data);
+        lease.run(digests[i]!);
+      }
+    });
+    return digests;
+  }
+
+  /** {@link putAllBytesSync} for the small ones, {@link putBytes} (chunked) for the others. */
+  override async putAllBytes(items: readonly Uint8Array[]): Promise<string[]> {
+    const out: string[] = items.map(() => '');
+    const small: number[] = [];
+    for (const [i, data] of items.entries()) {
+      if (data.byteLength > PG_OBJECT_MAX_BYTES) out[i] = await this.putBytes(data);
+      else small.push(i);
+    }
+    const digests = this.putAllBytesSync(small.map((i) => items[i]!));
+    for (const [j, i] of small.entries()) out[i] = digests[j]!;
+    return out;
+  }
+
   /**
    * Stores a file: up to {@link PG_OBJECT_MAX_BYTES} as one row, else streamed chunk by chunk
    * (one chunk in memory). With `expected`, a file whose content differs fails with

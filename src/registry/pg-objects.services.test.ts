@@ -198,6 +198,27 @@ describe.skipIf(!url)('objects of any size in the shared store (services tier)',
     ).toEqual({ n: 0 });
   });
 
+  it("small objects go in the caller's transaction: rolled back with it, readable once committed", async () => {
+    const { cats } = await machines(1);
+    const objects = cats[0]!.objects;
+    expect(objects.inCatalogue).toBe(true);
+    const items = [bytes(100, 1), bytes(2000, 2)];
+    expect(() =>
+      cats[0]!.db.transaction(() => {
+        objects.putAllBytesSync(items);
+        throw new Error('abandon');
+      }),
+    ).toThrow('abandon');
+    for (const b of items) expect(objects.has(sha(b))).toBe(false);
+    const digests = cats[0]!.db.transaction(() => objects.putAllBytesSync(items));
+    expect(digests).toEqual(items.map(sha));
+    for (const b of items) expect(await objects.readBytes(sha(b))).toEqual(b);
+    // An object over one row's size is chunked by putBytes, never put in a row here.
+    expect(() => objects.putAllBytesSync([Buffer.alloc(PG_OBJECT_MAX_BYTES + 1)])).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+    );
+  });
+
   it('concurrent puts of one object from several connections publish it once', async () => {
     const { dirs, cats } = await machines(3);
     const f = join(dirs[0]!, 'same.bin');
