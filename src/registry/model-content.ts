@@ -28,14 +28,16 @@ import { writeDirAtomic } from '../util/fs.js';
 import { MODEL_CACHE_FOLDER, touchCachedModel } from './model-cache.js';
 import { modelManifest } from './model-manifest.js';
 import type { ModelVersion } from './model-registry.js';
+import { PG_OBJECT_MAX_BYTES } from './pg-object-store.js';
 import type { SqlDatabase } from './sql-database.js';
 import { PROJECT_FOLDER } from './store.js';
 
 /**
- * Files up to this size are read into memory and stored together with the manifest
- * ({@link storeModelContent}); larger ones are streamed one by one.
+ * Files (and a manifest) up to this size are read into memory and stored together
+ * ({@link stageModelContent}); larger ones are streamed one by one. One row of the PostgreSQL
+ * store, so that they can be written in the catalogue's own transaction.
  */
-const SMALL_FILE_BYTES = 1024 * 1024;
+const SMALL_FILE_BYTES = PG_OBJECT_MAX_BYTES;
 
 /** At most this many bytes of small files are held and stored at once. */
 const BATCH_BYTES = 16 * 1024 * 1024;
@@ -74,10 +76,13 @@ function filesFolder(path: string): string {
  */
 export interface StagedModelContent {
   readonly content: StoredModelContent;
-  /** Small objects still to store, the manifest last (`putAllBytes` or `putAllBytesSync`). */
+  /**
+   * Small objects still to store (`putAllBytes` or `putAllBytesSync`), each of at most one
+   * PostgreSQL row, the manifest last when it is among them.
+   */
   readonly pending: readonly Uint8Array[];
-  /** The manifest's object digest (the version's manifest digest). */
-  readonly manifestDigest: string;
+  /** The manifest's object digest where the manifest is pending (undefined: stored already). */
+  readonly manifestDigest: string | undefined;
 }
 
 /**
@@ -141,12 +146,21 @@ export async function stageModelContent(
     if (listed.has(name) || !present.has(name)) continue; // `model.sig` may be a model file
     extras[name] = await objects.putFile(join(base, name));
   }
-  await add(manifestBytes(manifest));
+  const mb = manifestBytes(manifest);
+  const md = manifestDigest(manifest);
+  // A manifest over one row (a model of thousands of files) is stored now, in chunks.
+  if (mb.byteLength > SMALL_FILE_BYTES) {
+    if ((await objects.putBytes(mb)) !== md) throw manifestChanged();
+  } else await add(mb);
   return {
     content: { stored: true, ...(Object.keys(extras).length > 0 ? { extras } : {}) },
     pending: batch,
-    manifestDigest: manifestDigest(manifest),
+    manifestDigest: mb.byteLength > SMALL_FILE_BYTES ? undefined : md,
   };
+}
+
+function manifestChanged(): AntidoteError {
+  return new AntidoteError('INVALID_STATE', 'the model manifest changed while it was stored');
 }
 
 /** Stores the objects `staged` still holds (synchronously with `sync`: in the caller's transaction). */
@@ -162,8 +176,8 @@ export function storeStaged(
   sync = false,
 ): void | Promise<void> {
   const check = (digests: readonly string[]) => {
-    if (digests.at(-1) !== staged.manifestDigest) {
-      throw new AntidoteError('INVALID_STATE', 'the model manifest changed while it was stored');
+    if (staged.manifestDigest !== undefined && digests.at(-1) !== staged.manifestDigest) {
+      throw manifestChanged();
     }
   };
   if (sync) return check(objects.putAllBytesSync(staged.pending));
